@@ -1,0 +1,3 @@
+from finetune_advisor.server.cli import main
+
+raise SystemExit(main())
