@@ -1,0 +1,38 @@
+"""Shared fixtures. Every test runs isolated from the network, the user's caches and real GPUs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reaches the Hub, the docs or the user's cache by accident."""
+    for name in list(os.environ):
+        if name.startswith("FINETUNE_ADVISOR_") or name in {"HF_TOKEN", "HF_ENDPOINT", "CUDA_VISIBLE_DEVICES"}:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("FINETUNE_ADVISOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FINETUNE_ADVISOR_DOCS_URL", "http://127.0.0.1:9/docs")  # closed port: fails fast
+    yield
+
+
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make NVML report no GPU, so results do not depend on the test machine."""
+    from finetune_advisor.tools import gpu
+
+    def missing() -> None:
+        raise ImportError("no pynvml in this test")
+
+    monkeypatch.setattr(gpu, "_load_nvml", missing)
