@@ -1,0 +1,116 @@
+"""The MCP surface, in process: names, schemas, annotations, descriptions, errors, resources."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp import Client
+
+from finetune_advisor.server.app import build_server
+
+
+@pytest.fixture
+async def client():
+    async with Client(build_server(), raise_exceptions=True) as c:
+        yield c
+
+
+def _walk(schema: object):
+    if isinstance(schema, dict):
+        yield schema
+        for value in schema.values():
+            yield from _walk(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _walk(value)
+
+
+@pytest.mark.anyio
+async def test_server_identity_and_instructions(client: Client) -> None:
+    assert client.server_info.name == "finetune-advisor"
+    assert client.server_info.version
+    for tool in ("recommend_model", "estimate_vram", "check_license", "query_docs", "detect_gpus"):
+        assert tool in client.instructions
+
+
+@pytest.mark.anyio
+async def test_every_tool_is_described_annotated_and_flat(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    assert "detect_gpus" in {t.name for t in tools}
+    for tool in tools:
+        assert tool.title, tool.name
+        assert tool.description and len(tool.description) <= 400, tool.name
+        assert len(tool.description.splitlines()) <= 4, tool.name
+        assert "Args:" not in tool.description
+        ann = tool.annotations
+        assert ann is not None and ann.read_only_hint is True and ann.destructive_hint is False, tool.name
+        assert ann.open_world_hint is not None, tool.name
+        assert tool.output_schema is not None, f"{tool.name} has no structured output"
+        props = tool.input_schema.get("properties", {})
+        for name, prop in props.items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+        assert "$ref" not in json.dumps(tool.input_schema), f"{tool.name} input is not flat"
+
+
+@pytest.mark.anyio
+async def test_tools_list_stays_small(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    payload = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
+    assert len(payload) < 16_000, "tools/list costs every conversation tokens: keep schemas and descriptions short"
+
+
+@pytest.mark.anyio
+async def test_detect_gpus_structured_result(client: Client, no_gpu: None) -> None:
+    result = await client.call_tool("detect_gpus", {})
+    assert not result.is_error
+    data = result.structured_content
+    assert data["source"] == "none" and data["gpus"] == [] and "not installed" in data["note"]
+
+
+@pytest.mark.anyio
+async def test_gpu_resource_is_the_tool_result(client: Client, no_gpu: None) -> None:
+    listed = {str(r.uri) for r in (await client.list_resources()).resources}
+    assert "gpu://local" in listed
+    contents = (await client.read_resource("gpu://local")).contents
+    resource = json.loads(contents[0].text)
+    tool = (await client.call_tool("detect_gpus", {})).structured_content
+    assert resource == tool
+
+
+@pytest.mark.anyio
+async def test_unknown_tool_is_an_error_naming_it(client: Client) -> None:
+    result = await client.call_tool("make_coffee", {})
+    assert result.is_error and "make_coffee" in result.content[0].text
+
+
+@pytest.mark.anyio
+async def test_advisor_errors_become_tool_errors_with_their_text() -> None:
+    from finetune_advisor.server.app import _translate_errors
+    from finetune_advisor.tools.errors import InvalidInputError
+
+    def broken(seq_len: int) -> dict:
+        """A tool that rejects its input."""
+        raise InvalidInputError("seq_len", "-5 is not positive", "1 to 131072")
+
+    server = build_server()
+    server.add_tool(_translate_errors(broken), name="broken")
+    async with Client(server) as c:
+        result = await c.call_tool("broken", {"seq_len": 3})
+    assert result.is_error
+    assert result.content[0].text.endswith("Invalid 'seq_len': -5 is not positive. Accepted: 1 to 131072.")
+
+
+@pytest.mark.anyio
+async def test_bugs_do_not_leak_tracebacks() -> None:
+    from finetune_advisor.server.app import _translate_errors
+
+    def crash() -> dict:
+        """A tool with a bug."""
+        raise RuntimeError("secret internals")
+
+    server = build_server()
+    server.add_tool(_translate_errors(crash), name="crash")
+    async with Client(server) as c:
+        result = await c.call_tool("crash", {})
+    assert result.is_error and "secret internals" not in result.content[0].text
