@@ -57,6 +57,18 @@ def docs_timeout() -> float:
     return _as_float("FINETUNE_ADVISOR_DOCS_TIMEOUT", 15.0)
 
 
+def docs_cache_ttl() -> float:
+    """Seconds a cached docs answer stays fresh; 0 turns the docs cache off (default one week)."""
+    raw = os.environ.get("FINETUNE_ADVISOR_DOCS_CACHE_TTL")
+    if raw is None or not raw.strip():
+        return 7 * 24 * 3600.0
+    try:
+        value = float(raw)
+    except ValueError:
+        return 7 * 24 * 3600.0
+    return max(value, 0.0)
+
+
 def cache_dir() -> Path:
     """Where answers and the refreshed catalog are cached."""
     explicit = os.environ.get("FINETUNE_ADVISOR_CACHE_DIR")
