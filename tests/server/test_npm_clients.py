@@ -1,0 +1,88 @@
+"""Third-party clients from npm: the MCP Inspector CLI and the official conformance suite.
+
+They need node and the npm registry. CI (CI=true) must have them: there these tests fail rather
+than skip when npx is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from live_server import CLI, http_server, server_env
+
+pytestmark = pytest.mark.npm
+
+INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2.12.0", "--cli"]
+CONFORMANCE = ["npx", "-y", "-p", "node@22", "-p", "@modelcontextprotocol/conformance@0.1.16", "--", "conformance"]
+BASELINE = Path(__file__).with_name("conformance-expected-failures.yml")
+MUST_PASS = (
+    "server-initialize", "ping", "tools-list", "resources-list", "prompts-list",
+    "dns-rebinding-protection", "completion-complete",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _npx() -> None:
+    if shutil.which("npx") is None:
+        if os.environ.get("CI"):
+            pytest.fail("npx is required in CI (install node 20+ and npm)")
+        pytest.skip("npx not installed")
+
+
+def _run(cmd: list[str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**server_env(), "npm_config_update_notifier": "false", "npm_config_fund": "false"}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parent)
+
+
+def _stdio_target() -> list[str]:
+    return ["--", *CLI, "serve"]
+
+
+def test_inspector_lists_and_calls_over_stdio() -> None:
+    listed = _run([*INSPECTOR, "--method", "tools/list", *_stdio_target()])
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    names = {t["name"] for t in json.loads(listed.stdout)["tools"]}
+    assert "detect_gpus" in names
+    called = _run([*INSPECTOR, "--method", "tools/call", "--tool-name", "detect_gpus", *_stdio_target()])
+    assert called.returncode == 0, called.stderr[-2000:]
+    assert json.loads(called.stdout)["structuredContent"]["source"] in {"none", "nvml"}
+
+
+def test_inspector_lists_and_calls_over_http() -> None:
+    with http_server() as url:
+        listed = _run([*INSPECTOR, url, "--transport", "http", "--method", "tools/list"])
+        assert listed.returncode == 0, listed.stderr[-2000:]
+        assert "detect_gpus" in {t["name"] for t in json.loads(listed.stdout)["tools"]}
+        called = _run([*INSPECTOR, url, "--transport", "http", "--method", "tools/call", "--tool-name", "detect_gpus"])
+        assert called.returncode == 0, called.stderr[-2000:]
+        assert json.loads(called.stdout)["structuredContent"]["source"] in {"none", "nvml"}
+
+
+def _summary(output: str) -> dict[str, tuple[int, int]]:
+    return {m[1]: (int(m[2]), int(m[3])) for m in re.finditer(r"[✓✗] ([\w-]+): (\d+) passed, (\d+) failed", output)}
+
+
+@pytest.mark.parametrize("stateless", [False, True], ids=["stateful", "stateless"])
+def test_conformance_suite(stateless: bool, tmp_path: Path) -> None:
+    baseline = BASELINE
+    if stateless:
+        # Without sessions there is no standalone GET stream to open twice: the scenario cannot apply.
+        baseline = tmp_path / "stateless-baseline.yml"
+        baseline.write_text(BASELINE.read_text() + "  - server-sse-multiple-streams\n")
+    with http_server(*(["--stateless"] if stateless else [])) as url:
+        proc = _run([*CONFORMANCE, "server", "--url", url, "--expected-failures", str(baseline)], timeout=300)
+    output = proc.stdout + proc.stderr
+    summary = _summary(output)
+    assert summary, output[-3000:]
+    for scenario in MUST_PASS:
+        passed, failed = summary[scenario]
+        assert failed == 0 and passed > 0, f"{scenario}: {passed} passed, {failed} failed"
+    if not stateless:
+        assert summary["server-sse-multiple-streams"][1] == 0 and summary["server-sse-multiple-streams"][0] > 0
+    assert proc.returncode == 0, output[-3000:]  # only the listed fixture scenarios failed, and all of them did
