@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_hub import FakeHub
 
 
 @pytest.fixture
@@ -36,3 +37,20 @@ def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
         raise ImportError("no pynvml in this test")
 
     monkeypatch.setattr(gpu, "_load_nvml", missing)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A local fake Hub (tests/fake_hub.py) on 127.0.0.1, with HF_ENDPOINT pointing at it and the
+    offline switch lifted for this test; register repos with `fake_hub.add_model(...)`."""
+    import huggingface_hub.constants
+
+    hub = FakeHub().start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read once at its import
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("FINETUNE_ADVISOR_HUB_TIMEOUT", "2")
+    try:
+        yield hub
+    finally:
+        hub.stop()

@@ -135,3 +135,64 @@ def list_models(author: str, limit: int = 1000) -> list[str]:
         return [m.id for m in _api().list_models(author=author, sort="last_modified", limit=limit)]
     except Exception as exc:  # noqa: BLE001
         raise _translate(exc, author, "model list") from None
+
+
+# Fields `list_models_detailed` asks the Hub to expand for every repository.
+LIST_EXPAND = ("cardData", "gated", "lastModified", "createdAt", "pipeline_tag", "tags", "safetensors")
+
+
+def list_models_detailed(author: str, limit: int = 1000, page_size: int = 500) -> tuple[list[HubModel], bool]:
+    """An organisation's models with card licence, dates, pipeline tag and parameter count.
+
+    Returns (models newest first, complete) where complete is False when `limit` cut the list.
+    Pages are followed through the Link header; each request has the Hub timeout and no retries.
+    """
+    _check_online(f"{author}/x")
+    from huggingface_hub import get_session
+    from huggingface_hub.hf_api import ModelInfo
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+    headers = build_hf_headers(token=settings.hub_token(), library_name="finetune-advisor")
+    url: str | None = f"{settings.hub_endpoint()}/api/models"
+    params: list[tuple[str, Any]] | None = [
+        ("author", author), ("sort", "lastModified"), ("limit", min(limit, page_size)),
+        *(("expand", e) for e in LIST_EXPAND),
+    ]
+    found: list[HubModel] = []
+    while url and len(found) < limit:
+        try:
+            response = get_session().get(url, params=params, headers=headers, timeout=settings.hub_timeout())
+            hf_raise_for_status(response)
+            page = response.json()
+        except Exception as exc:  # noqa: BLE001 - every library and transport error is mapped
+            raise _translate(exc, author, "model list") from None
+        if not isinstance(page, list):
+            raise HubError(f"the Hub at {settings.hub_endpoint()} answered the model list of {author!r} with no list")
+        found += [_from_info(ModelInfo(**{"siblings": None, **item})) for item in page if isinstance(item, dict) and item.get("id")]
+        url, params = response.links.get("next", {}).get("url"), None
+    return found[:limit], url is None and len(found) <= limit
+
+
+def _from_info(info: Any) -> HubModel:
+    """A HubModel from huggingface_hub's ModelInfo (listing or model_info answer)."""
+    card = info.card_data.to_dict() if getattr(info, "card_data", None) else {}
+    base = card.get("base_model") or ()
+    if isinstance(base, str):
+        base = (base,)
+    safetensors = getattr(info, "safetensors", None)
+    created = getattr(info, "created_at", None)
+    return HubModel(
+        repo_id=info.id,
+        license=card.get("license"),
+        license_name=card.get("license_name"),
+        license_link=card.get("license_link"),
+        base_models=tuple(str(b) for b in base),
+        gated=info.gated if info.gated is not None else False,
+        pipeline_tag=info.pipeline_tag,
+        tags=tuple(info.tags or ()),
+        last_modified=info.last_modified.isoformat() if getattr(info, "last_modified", None) else None,
+        extra={
+            "created_at": created.isoformat() if created else None,
+            "parameters": getattr(safetensors, "total", None),
+        },
+    )
