@@ -1,0 +1,90 @@
+"""Prompt templates the server exposes as MCP prompts.
+
+Each template is a Markdown file next to this module, rendered with `string.Template` (`$name`),
+so braces in examples need no escaping. Every render function takes only strings (MCP prompt
+arguments are strings), fills in a readable phrase for what the user left empty, and returns the
+text of one user message. Its one-line docstring is what MCP clients show to the user.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from string import Template
+from typing import Annotated
+
+from pydantic import Field
+
+_NOT_GIVEN = "not given"
+
+
+def _template(name: str) -> Template:
+    return Template(files(__package__).joinpath(f"{name}.md").read_text(encoding="utf-8"))
+
+
+def _or(value: str, fallback: str) -> str:
+    value = (value or "").strip()
+    return value if value else fallback
+
+
+def choose_model(
+    goal: Annotated[str, Field(description="What the fine-tuned model should do, in the user's words.")],
+    task: Annotated[
+        str,
+        Field(description="One of chat, code, vision, reasoning, tts, stt; leave empty to infer it from the goal."),
+    ] = "",
+    dataset_rows: Annotated[str, Field(description="Number of training examples, if known.")] = "",
+    gpu_memory_gib: Annotated[
+        str, Field(description="GPU memory in GiB to plan for; leave empty to detect the local GPU.")
+    ] = "",
+    plans: Annotated[
+        str,
+        Field(
+            description="How the model will be used: commercial or not, expected monthly active users, "
+            "whether the user is in the EU, licences that are acceptable."
+        ),
+    ] = "",
+) -> str:
+    """Pick a model to fine-tune step by step, following Unsloth's model-choice guide."""
+    return _template("choose_model").substitute(
+        goal=_or(goal, "not stated: ask the user what the model should do"),
+        task=_or(task, "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
+        dataset_rows=_or(dataset_rows, "not given: ask the user, or treat it as unknown"),
+        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus"),
+        plans=_or(plans, "not given: assume commercial use and ask about user numbers and the EU"),
+    )
+
+
+def base_or_instruct(
+    dataset_rows: Annotated[str, Field(description="Number of training examples (rows) in the dataset.")],
+    goal: Annotated[str, Field(description="What the fine-tune should achieve, if the user said.")] = "",
+    data_format: Annotated[
+        str,
+        Field(description="Shape of the data: raw text, instruction/response pairs, or multi-turn conversations."),
+    ] = "",
+) -> str:
+    """Decide between a base and an instruct checkpoint from the dataset size and format."""
+    return _template("base_or_instruct").substitute(
+        dataset_rows=_or(dataset_rows, "unknown"),
+        goal=_or(goal, _NOT_GIVEN),
+        data_format=_or(data_format, _NOT_GIVEN),
+    )
+
+
+def fit_on_my_gpu(
+    model: Annotated[str, Field(description="Catalog id, alias or Hugging Face repo id of the model to size.")],
+    gpu_memory_gib: Annotated[
+        str, Field(description="GPU memory in GiB; leave empty to use the local GPU that detect_gpus reports.")
+    ] = "",
+    seq_len: Annotated[str, Field(description="Training sequence length in tokens (default 2048).")] = "",
+    method: Annotated[str, Field(description="qlora, lora or full; leave empty to compare all three.")] = "",
+) -> str:
+    """Check whether fine-tuning a given model fits a GPU, and what to change if it does not."""
+    return _template("fit_on_my_gpu").substitute(
+        model=_or(model, "not stated: ask the user which model"),
+        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus"),
+        seq_len=_or(seq_len, "2048"),
+        method=_or(method, "not given: compare qlora, lora and full"),
+    )
+
+
+PROMPTS = (choose_model, base_or_instruct, fit_on_my_gpu)
