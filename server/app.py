@@ -18,7 +18,11 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import Completion, ToolAnnotations
+from pydantic import ValidationError
 
+from finetune_advisor.server import arguments as argcheck
+
+from finetune_advisor.tools.catalog import load_catalog, model_ids, resolve
 from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.errors import AdvisorError
 
@@ -78,12 +82,32 @@ def _translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _completion_sources() -> dict[str, Callable[[], Iterable[str]]]:
     """Argument name -> the values it can take, for completion/complete."""
-    return {}
+    return {"model_id": model_ids, "model": model_ids, }
+
+
+class AdvisorServer(MCPServer):
+    """MCPServer whose argument errors name the field and what would be accepted."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            raise ToolError(f"Unknown tool {name!r}. Accepted: {', '.join(t.name for t in self._tool_manager.list_tools())}.")
+        arguments = dict(arguments or {})
+        try:
+            argcheck.check(name, tool.parameters, arguments)
+        except argcheck.ArgumentError as exc:
+            raise ToolError(str(exc)) from None
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(argcheck.explain(name, tool.parameters, exc.__cause__.errors())) from None
+            raise
 
 
 def build_server() -> MCPServer:
     """Build the finetune-advisor MCP server."""
-    mcp = MCPServer(
+    mcp = AdvisorServer(
         "finetune-advisor",
         version=__version__,
         title="finetune-advisor",
@@ -124,6 +148,25 @@ def _register_resources(mcp: MCPServer) -> None:
             return _json(detect_gpus())
         except AdvisorError as exc:
             raise ResourceError(str(exc)) from None
+
+    @mcp.resource("catalog://models", name="catalog_models", title="Model catalog", mime_type="application/json")
+    def catalog_models() -> str:
+        """Every fine-tunable model in the catalog: id and a one-line summary (JSON)."""
+        return _json([{"id": m.id, "summary": m.summary()} for m in load_catalog().models])
+
+    @mcp.resource("catalog://models/{model_id}", name="catalog_model", title="One catalog model", mime_type="application/json")
+    def catalog_model(model_id: str) -> str:
+        """One catalog entry in full (ids, size, architecture, licence, sources), as JSON."""
+        entry = load_catalog().get(model_id)
+        if entry is None:
+            try:
+                entry = resolve(model_id).entry
+            except AdvisorError as exc:
+                raise ResourceError(
+                    f"Unknown model_id {model_id!r}: {exc}".split(" Accepted:")[0]
+                    + " Accepted: a catalog id, listed by the catalog://models resource."
+                ) from None
+        return _json(entry)
 
 
 def _register_completions(mcp: MCPServer) -> None:

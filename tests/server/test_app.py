@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated, Literal
 
 import pytest
+from pydantic import Field
 from mcp import Client
 
 from finetune_advisor.server.app import build_server
@@ -81,7 +83,7 @@ async def test_gpu_resource_is_the_tool_result(client: Client, no_gpu: None) -> 
 @pytest.mark.anyio
 async def test_unknown_tool_is_an_error_naming_it(client: Client) -> None:
     result = await client.call_tool("make_coffee", {})
-    assert result.is_error and "make_coffee" in result.content[0].text
+    assert result.is_error and "make_coffee" in result.content[0].text and "detect_gpus" in result.content[0].text
 
 
 @pytest.mark.anyio
@@ -114,3 +116,39 @@ async def test_bugs_do_not_leak_tracebacks() -> None:
     async with Client(server) as c:
         result = await c.call_tool("crash", {})
     assert result.is_error and "secret internals" not in result.content[0].text
+
+
+def _constrained(
+    seq_len: Annotated[int, Field(ge=1, le=131072, description="Tokens.")] = 2048,
+    method: Annotated[Literal["qlora", "lora", "full"], Field(description="Method.")] = "qlora",
+    gpu_memory_gib: Annotated[float | None, Field(gt=0, description="GiB.")] = None,
+) -> dict:
+    """A tool with the kinds of constraints the real tools use."""
+    return {"seq_len": seq_len, "method": method, "gpu_memory_gib": gpu_memory_gib}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({"seq_len": -1}, "Invalid 'seq_len': input should be greater than or equal to 1 (got -1). Accepted: an integer from 1 to 131072."),
+        ({"seq_len": "abc"}, "Invalid 'seq_len'"),
+        ({"seq_len": 10**30}, "Accepted: an integer from 1 to 131072."),
+        ({"method": "dpo"}, 'Accepted: one of "qlora", "lora", "full".'),
+        ({"gpu_memory_gib": "inf"}, "Invalid 'gpu_memory_gib': NaN and infinity are not accepted."),
+        ({"gpu_memory_gib": -24}, "Invalid 'gpu_memory_gib': input should be greater than 0 (got -24). Accepted: a number > 0, or null."),
+        ({"sequence_length": 8192}, "Unknown argument 'sequence_length' for constrained. Accepted: seq_len, method, gpu_memory_gib."),
+    ],
+)
+async def test_argument_errors_name_the_field_and_what_is_accepted(args: dict, expected: str) -> None:
+    from finetune_advisor.server.app import _translate_errors
+
+    server = build_server()
+    server.add_tool(_translate_errors(_constrained), name="constrained")
+    async with Client(server) as c:
+        result = await c.call_tool("constrained", args)
+        assert result.is_error
+        assert expected in result.content[0].text
+        assert "Error executing tool" not in result.content[0].text
+        ok = await c.call_tool("constrained", {"seq_len": 4096})
+        assert not ok.is_error and ok.structured_content["seq_len"] == 4096
