@@ -151,4 +151,4 @@ async def test_argument_errors_name_the_field_and_what_is_accepted(args: dict, e
         assert expected in result.content[0].text
         assert "Error executing tool" not in result.content[0].text
         ok = await c.call_tool("constrained", {"seq_len": 4096})
-        assert not ok.is_error and ok.structured_content["seq_len"] == 4096
+        assert not ok.is_error and json.loads(ok.content[0].text)["seq_len"] == 4096
