@@ -23,8 +23,10 @@ from pydantic import ValidationError
 from finetune_advisor.server import arguments as argcheck
 
 from finetune_advisor.tools.catalog import load_catalog, model_ids, resolve
+from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.errors import AdvisorError
+from finetune_advisor.tools.licenses import license_ids, load_licenses
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ def _tool_specs() -> list[ToolSpec]:
     """Every tool the server exposes, in the order an assistant would use them."""
     return [
         ToolSpec(detect_gpus, "Detect local NVIDIA GPUs", open_world=False),
+        ToolSpec(check_license, "Check licence terms", open_world=True),
     ]
 
 
@@ -82,7 +85,7 @@ def _translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _completion_sources() -> dict[str, Callable[[], Iterable[str]]]:
     """Argument name -> the values it can take, for completion/complete."""
-    return {"model_id": model_ids, "model": model_ids, }
+    return {"model_id": model_ids, "model": model_ids, "license_id": license_ids}
 
 
 class AdvisorServer(MCPServer):
@@ -167,6 +170,14 @@ def _register_resources(mcp: MCPServer) -> None:
                     + " Accepted: a catalog id, listed by the catalog://models resource."
                 ) from None
         return _json(entry)
+
+    @mcp.resource("licenses://{license_id}", name="license", title="Licence clauses", mime_type="application/json")
+    def license_clauses(license_id: str) -> str:
+        """One licence: the facts check_license decides on and each clause with its source and verified marker (JSON)."""
+        lic = load_licenses().find(license_id)
+        if lic is None:
+            raise ResourceError(f"Unknown license_id {license_id!r}. Accepted: {', '.join(license_ids())}.")
+        return _json({**lic.model_dump(mode="json"), "verification": lic.verification})
 
 
 def _register_completions(mcp: MCPServer) -> None:

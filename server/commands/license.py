@@ -1,0 +1,82 @@
+"""`finetune-advisor license`: what a model's licence means for your plans (the check_license answer)."""
+
+from __future__ import annotations
+
+import argparse
+
+from finetune_advisor.server.output import emit, emit_json
+from finetune_advisor.tools.check_license import LicenseCheck, check_license
+
+_VERDICT_WORDS = {
+    "allowed": "ALLOWED",
+    "allowed_with_conditions": "ALLOWED WITH CONDITIONS",
+    "not_allowed": "NOT ALLOWED",
+    "unknown": "UNKNOWN (no guess: read the licence)",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "license",
+        help="check a model's licence against your plans (commercial use, users, EU, distribution)",
+        description="Check which licence binds a model (inherited base-model terms included) and what it means for "
+        "your plans. Information, not legal advice.",
+    )
+    p.add_argument("model", nargs="?", default="", metavar="MODEL",
+                   help="catalog id, alias or Hugging Face repo id (Unsloth and quantised uploads too)")
+    p.add_argument("--license-id", default="", metavar="ID", help="check a licence id instead of a model, e.g. llama3.1")
+    p.add_argument("--commercial", action=argparse.BooleanOptionalAction, default=True,
+                   help="commercial use (default: yes)")
+    p.add_argument("--mau", type=_non_negative_int, default=0, metavar="N",
+                   help="monthly active users of your products, affiliates included")
+    p.add_argument("--eu", action="store_true", help="you are an EU-domiciled person or an EU-based company")
+    p.add_argument("--distribute", action="store_true", help="you will publish the weights, a fine-tune or an adapter")
+    p.add_argument("--train-on-outputs", action="store_true", help="you will train another model on its outputs")
+    p.add_argument("--json", action="store_true", help="print the check_license result as JSON")
+    p.set_defaults(handler=run)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a number >= 0")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    result = check_license(
+        model=args.model,
+        license_id=args.license_id,
+        commercial_use=args.commercial,
+        monthly_active_users=args.mau,
+        eu_entity=args.eu,
+        distribute_weights=args.distribute,
+        train_other_models_on_outputs=args.train_on_outputs,
+    )
+    if args.json:
+        emit_json(result)
+    else:
+        _print(result)
+    return 0
+
+
+def _print(result: LicenseCheck) -> None:
+    subject = result.resolved_model or result.model or result.license_id or "?"
+    licence = f"{result.name} ({result.license_id})" if result.license_id else "unknown licence"
+    emit(f"{subject} [{result.origin}]: {licence}")
+    emit(f"Verdict: {_VERDICT_WORDS[result.verdict]}")
+    for title, lines in (("Why", result.reasons), ("Obligations", result.obligations), ("Restrictions", result.restrictions)):
+        if lines:
+            emit(f"{title}:")
+            for line in lines:
+                emit(f"  - {line}")
+    for inherited in result.inherited_licenses:
+        emit(f"Also binding: {inherited.license_id or 'unknown licence'} via {inherited.via} ({inherited.verdict})")
+    gated = {True: "yes", False: "no", None: "unknown"}[result.gated]
+    emit(f"Licence text: {result.license_url or '-'}   Gated on Hugging Face: {gated}")
+    for note in result.notes:
+        emit(f"Note: {note}")
+    emit(result.disclaimer)

@@ -1,0 +1,250 @@
+"""check_license: model -> licence(s) -> verdict for the user's plans, on the real catalog and licence data.
+
+The table holds the traps assistants get wrong from memory; each row names the text that must
+appear (an obligation, a restriction or the deciding reason), not just the verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finetune_advisor.tools.check_license import check_license
+from finetune_advisor.tools.errors import InvalidInputError, UnknownLicenseError, UnknownModelError
+
+COMMERCIAL: dict[str, Any] = {}
+NON_COMMERCIAL = {"commercial_use": False}
+EU = {"eu_entity": True}
+SHIP = {"distribute_weights": True}
+OUTPUTS = {"train_other_models_on_outputs": True}
+
+# (reference, plans, expected verdict, field that must name it, text it must contain)
+CASES: list[tuple[dict[str, str], dict[str, Any], str, str, str]] = [
+    # Qwen2.5: 3B is research-only, 7B is Apache-2.0, 72B has the Qwen licence with a 100M threshold
+    ({"model": "qwen2.5-3b"}, COMMERCIAL, "not_allowed", "reasons", "non-commercial purposes only"),
+    ({"model": "Qwen/Qwen2.5-3B-Instruct"}, COMMERCIAL, "not_allowed", "reasons", "research or evaluation"),
+    ({"model": "qwen2.5-coder-3b"}, COMMERCIAL, "not_allowed", "reasons", "non-commercial purposes only"),
+    ({"model": "unsloth/Qwen2.5-VL-3B-Instruct-bnb-4bit"}, COMMERCIAL, "not_allowed", "reasons", "research or evaluation"),
+    ({"model": "qwen2.5-3b"}, NON_COMMERCIAL, "allowed_with_conditions", "restrictions", "research or evaluation"),
+    ({"model": "Qwen/Qwen2.5-7B-Instruct"}, COMMERCIAL, "allowed", "reasons", "commercial use is included"),
+    ({"model": "qwen2.5-coder-7b"}, SHIP, "allowed_with_conditions", "obligations", "Apache-2.0 licence text"),
+    ({"model": "qwen2.5-72b"}, {"monthly_active_users": 150_000_000}, "not_allowed", "restrictions", "100 million"),
+    ({"model": "qwen2.5-72b"}, {"monthly_active_users": 5_000_000}, "allowed_with_conditions", "restrictions", "100 million"),
+    ({"model": "qwen2.5-72b"}, SHIP, "allowed_with_conditions", "obligations", "Built with Qwen"),
+    # Llama: 700M MAU, "Built with Llama", names starting with "Llama", EU clause for multimodal models
+    ({"model": "llama-3.1-8b"}, {"monthly_active_users": 800_000_000}, "not_allowed", "reasons", "700,000,000"),
+    ({"model": "llama-3.1-8b"}, SHIP, "allowed_with_conditions", "obligations", "Built with Llama"),
+    ({"model": "meta-llama/Llama-3.1-8B-Instruct"}, SHIP, "allowed_with_conditions", "obligations", 'with "Llama"'),
+    ({"model": "llama-3.1-70b"}, {**NON_COMMERCIAL, **OUTPUTS}, "allowed_with_conditions", "obligations", 'with "Llama"'),
+    ({"model": "llama-3.1-8b"}, SHIP, "allowed_with_conditions", "obligations", "Notice"),
+    ({"model": "unsloth/Llama-3.2-11B-Vision-Instruct"}, EU, "not_allowed", "reasons", "domiciled in the EU"),
+    ({"model": "llama-3.2-90b-vision"}, EU, "not_allowed", "reasons", "multimodal"),
+    ({"model": "llama-3.2-11b-vision"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "EU"),
+    ({"model": "llama-3.2-3b"}, EU, "allowed_with_conditions", "reasons", "does not cover this model"),
+    ({"model": "unsloth/Llama-3.2-1B-Instruct-unsloth-bnb-4bit"}, EU, "allowed_with_conditions", "notes", "re-upload"),
+    ({"model": "llama-4-scout-17b-16e"}, EU, "not_allowed", "reasons", "Llama 4"),
+    ({"model": "llama-4-maverick-17b-128e"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "EU"),
+    ({"model": "llama-3.3-70b"}, EU, "allowed_with_conditions", "obligations", "Built with Llama"),
+    ({"license_id": "llama3"}, OUTPUTS, "not_allowed", "reasons", "improve any other large language model"),
+    # DeepSeek: R1 distills are MIT, but the Llama-based ones carry Llama's terms
+    ({"model": "deepseek-r1-distill-qwen-7b"}, COMMERCIAL, "allowed", "reasons", "MIT"),
+    ({"model": "deepseek-r1-distill-llama-8b"}, SHIP, "allowed_with_conditions", "obligations", "[llama3.1] Show \"Built with Llama\""),
+    ({"model": "deepseek-r1-distill-llama-8b"}, SHIP, "allowed_with_conditions", "obligations", '[llama3.1] Start the name'),
+    ({"model": "deepseek-r1-distill-llama-70b"}, {"monthly_active_users": 900_000_000}, "not_allowed", "reasons", "[llama3.3]"),
+    ({"model": "deepseek-r1"}, OUTPUTS, "allowed", "reasons", "Training on outputs (MIT)"),
+    ({"model": "deepseek-v3"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "Attachment A"),
+    ({"model": "deepseek-v3"}, OUTPUTS, "allowed_with_conditions", "obligations", "derivative"),
+    # Gemma: prohibited-use policy, pass-on restrictions, distillation makes a Model Derivative; Gemma 4 is Apache
+    ({"model": "gemma-3-4b"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "Prohibited Use Policy"),
+    ({"model": "unsloth/gemma-3-4b-it-unsloth-bnb-4bit"}, COMMERCIAL, "allowed_with_conditions", "obligations", "enforceable term"),
+    ({"model": "gemma-2-9b"}, SHIP, "allowed_with_conditions", "obligations", "Gemma is provided under and subject to"),
+    ({"model": "gemma-3-1b"}, {**NON_COMMERCIAL, **OUTPUTS}, "allowed_with_conditions", "obligations", "Model Derivative"),
+    ({"model": "gemma-4-e4b"}, COMMERCIAL, "allowed", "reasons", "Apache-2.0"),
+    # Mistral research / non-production, CC-BY-NC: no commercial use
+    ({"model": "mistral-small-2409"}, COMMERCIAL, "not_allowed", "reasons", "research purposes only"),
+    ({"model": "mistral-small-2409"}, NON_COMMERCIAL, "allowed_with_conditions", "restrictions", "Mistral AI"),
+    ({"license_id": "mnpl"}, COMMERCIAL, "not_allowed", "reasons", "non-production"),
+    ({"license_id": "cc-by-nc-4.0"}, COMMERCIAL, "not_allowed", "reasons", "NonCommercial"),
+    ({"license_id": "cc-by-nc-sa-4.0"}, {**NON_COMMERCIAL, **SHIP}, "allowed_with_conditions", "obligations", "ShareAlike"),
+    ({"license_id": "cc-by-4.0"}, OUTPUTS, "unknown", "reasons", "not settled"),
+    # Others: gpt-oss, NVIDIA, Phi, and models whose licence is not recorded
+    ({"model": "gpt-oss-20b"}, COMMERCIAL, "allowed", "reasons", "Apache-2.0"),
+    ({"license_id": "gpt-oss"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "applicable law"),
+    ({"model": "nvidia-nemotron-3-nano-4b"}, SHIP, "allowed_with_conditions", "restrictions", "guardrails"),
+    ({"model": "phi-4"}, SHIP, "allowed_with_conditions", "obligations", "MIT permission notice"),
+    ({"model": "orpheus-3b-0.1"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
+    ({"model": "orpheus-3b-0.1"}, SHIP, "unknown", "obligations", "[llama3.2]"),
+    ({"model": "qwen3.6-27b"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
+]
+
+
+def _case_id(case: tuple) -> str:
+    ref, plans, verdict, _, _ = case
+    return f"{next(iter(ref.values()))}-{'+'.join(plans) or 'commercial'}-{verdict}"
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_traps(case: tuple) -> None:
+    ref, plans, verdict, field, text = case
+    result = check_license(**ref, **plans)
+    assert result.verdict == verdict, result.reasons
+    named = getattr(result, field)
+    assert any(text in line for line in named), f"{text!r} not in {field}: {named}"
+
+
+def test_distills_report_the_inherited_licence() -> None:
+    result = check_license(model="deepseek-r1-distill-llama-8b")
+    assert result.license_id == "mit"
+    [inherited] = result.inherited_licenses
+    assert inherited.license_id == "llama3.1" and "distilled" in inherited.via
+    assert any("Llama 3.1" in r and "also binds" in r for r in result.reasons)
+
+
+def test_quantised_and_unsloth_uploads_carry_the_original_licence() -> None:
+    original = check_license(model="meta-llama/Llama-3.1-8B-Instruct", distribute_weights=True)
+    for ref in ("unsloth/Llama-3.1-8B-Instruct", "unsloth/Llama-3.1-8B-bnb-4bit", "llama 3.1 8b"):
+        result = check_license(model=ref, distribute_weights=True)
+        assert (result.license_id, result.verdict, result.obligations) == (
+            original.license_id, original.verdict, original.obligations
+        ), ref
+        assert result.resolved_model == "llama-3.1-8b" and result.origin == "catalog"
+
+
+def test_gated_and_licence_url_come_with_the_answer() -> None:
+    llama = check_license(model="llama-3.1-8b")
+    assert llama.gated is True and llama.license_url.endswith("llama3_1/LICENSE")
+    assert check_license(model="qwen2.5-7b").gated is False
+    assert check_license(license_id="gemma").gated is True
+
+
+def test_result_carries_the_disclaimer() -> None:
+    result = check_license(license_id="apache-2.0")
+    assert "not legal advice" in result.disclaimer
+    assert result.origin == "license_id" and result.model is None
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+def test_empty_model_names_the_field() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        check_license(model="  ")
+    assert "Invalid 'model'" in str(err.value) and "license_id" in str(err.value)
+
+
+def test_negative_users_names_the_field() -> None:
+    with pytest.raises(InvalidInputError, match="'monthly_active_users'"):
+        check_license(model="qwen2.5-7b", monthly_active_users=-5)
+
+
+def test_model_and_licence_together_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="'license_id'"):
+        check_license(model="qwen2.5-7b", license_id="apache-2.0")
+
+
+def test_unknown_licence_id_lists_known_ids() -> None:
+    with pytest.raises(UnknownLicenseError, match="qwen-research"):
+        check_license(license_id="tongyi-qianwen")
+
+
+def test_unknown_name_that_is_no_repo_id_gets_suggestions() -> None:
+    with pytest.raises(UnknownModelError) as err:
+        check_license(model="qwen2.5-7bb")
+    assert "qwen2.5-7b" in err.value.suggestions
+
+
+def test_offline_repo_id_outside_the_catalog_is_unknown_not_a_guess() -> None:
+    result = check_license(model="someone/Llama-3.1-8B-finetune")  # conftest sets HF_HUB_OFFLINE=1
+    assert result.verdict == "unknown" and result.origin == "unresolved"
+    assert "Offline" in result.reasons[0]
+
+
+# --- Hub fallback against the local fake Hub ----------------------------------------------------
+
+
+def test_hub_card_licence_is_used(fake_hub) -> None:
+    fake_hub.add_model("someone/tiny-chat", card={"license": "apache-2.0"})
+    result = check_license(model="someone/tiny-chat", distribute_weights=True)
+    assert (result.origin, result.license_id, result.verdict) == ("hub", "apache-2.0", "allowed_with_conditions")
+    assert "/api/models/someone/tiny-chat" in fake_hub.paths
+
+
+def test_hub_fine_tune_keeps_its_catalog_base_terms(fake_hub) -> None:
+    fake_hub.add_model("someone/llama-support-bot", card={"license": "apache-2.0", "base_model": "meta-llama/Llama-3.1-8B-Instruct"})
+    result = check_license(model="someone/llama-support-bot", distribute_weights=True)
+    assert result.license_id == "apache-2.0"
+    assert [i.license_id for i in result.inherited_licenses] == ["llama3.1"]
+    assert "catalog entry llama-3.1-8b" in result.inherited_licenses[0].via
+    assert any('[llama3.1] Start the name of your fine-tuned' in o for o in result.obligations)
+
+
+def test_hub_base_chain_is_followed_and_repeats_dropped(fake_hub) -> None:
+    fake_hub.add_model("someone/gguf", card={"license": "llama3.1", "base_model": ["someone/ft"]})
+    fake_hub.add_model("someone/ft", card={"license": "llama3.1", "base_model": "meta-llama/Llama-3.1-8B"})
+    result = check_license(model="someone/gguf", monthly_active_users=800_000_000)
+    assert result.license_id == "llama3.1" and result.verdict == "not_allowed"
+    assert result.inherited_licenses == []  # the same licence binds once
+
+
+def test_hub_other_with_known_licence_name(fake_hub) -> None:
+    fake_hub.add_model("someone/qwen-research-ft", card={"license": "other", "license_name": "qwen-research"})
+    result = check_license(model="someone/qwen-research-ft")
+    assert (result.license_id, result.verdict) == ("qwen-research", "not_allowed")
+
+
+def test_hub_other_without_text_is_unknown_with_reason(fake_hub) -> None:
+    fake_hub.add_model("someone/custom", card={"license": "other", "license_link": "LICENSE.md"})
+    result = check_license(model="someone/custom")
+    assert result.verdict == "unknown" and result.license_id is None
+    assert "'other'" in result.reasons[0] and "LICENSE.md" in result.reasons[0]
+
+
+def test_hub_unknown_licence_tag_is_unknown_not_mapped(fake_hub) -> None:
+    fake_hub.add_model("someone/old-qwen", card={"license": "tongyi-qianwen"})
+    result = check_license(model="someone/old-qwen")
+    assert result.verdict == "unknown" and "tongyi-qianwen" in result.reasons[0]
+
+
+def test_hub_card_without_licence_is_unknown(fake_hub) -> None:
+    fake_hub.add_model("someone/no-licence", card={})
+    assert check_license(model="someone/no-licence").verdict == "unknown"
+
+
+def test_hub_gating_and_vision_pipeline_are_reported(fake_hub) -> None:
+    fake_hub.add_model("someone/vision-ft", card={"license": "llama3.2"}, gated="manual", pipeline_tag="image-text-to-text")
+    result = check_license(model="someone/vision-ft", eu_entity=True)
+    assert result.gated is True and result.verdict == "not_allowed"
+
+
+def test_hub_missing_repo_is_an_unknown_model(fake_hub) -> None:
+    with pytest.raises(UnknownModelError, match="neither in the catalog nor on the Hugging Face Hub"):
+        check_license(model="someone/does-not-exist")
+
+
+def test_hub_timeout_degrades_to_unknown(fake_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINETUNE_ADVISOR_HUB_TIMEOUT", "0.3")
+    fake_hub.add_model("someone/slow", card={"license": "mit"}, delay=5)
+    result = check_license(model="someone/slow")
+    assert result.verdict == "unknown" and "could not be asked" in result.reasons[0]
+
+
+def test_catalog_models_never_touch_the_hub(fake_hub) -> None:
+    check_license(model="unsloth/Llama-3.2-3B-Instruct")
+    assert fake_hub.requests == []
+
+
+# --- speed ------------------------------------------------------------------------------------
+
+
+def test_licence_data_is_parsed_once() -> None:
+    """check_license runs per tool call; the packaged JSON must not be re-read and re-validated each time."""
+    from finetune_advisor.tools.licenses import load_licenses
+
+    check_license(model="qwen2.5-7b")
+    assert load_licenses() is load_licenses()
+    assert load_licenses.cache_info().hits > 0
