@@ -103,6 +103,8 @@ def slug(name: str) -> str:
 
 def architecture(row: dict[str, Any]) -> Architecture | None:
     fields = {k: v for k, v in (row.get("architecture") or {}).items() if k in Architecture.model_fields and v is not None}
+    if isinstance(fields.get("model_type"), str):  # "gemma3 (text_config)": values read from the text config
+        fields["model_type"] = fields["model_type"].split(" (")[0]
     try:
         return Architecture.model_validate(fields)
     except ValueError:
@@ -205,15 +207,15 @@ def strengths(row: dict[str, Any], entry: dict[str, Any]) -> list[str]:
     return tags
 
 
-def aliases(name: str, ident: str) -> list[str]:
-    out = []
-    for candidate in (name.lower(), name.lower().replace("-", " "), ident.replace("-", " ")):
-        for part in candidate.split(" / "):
-            if part != ident and part not in out:
-                out.append(part)
-    if " / " in name:  # "DeepSeek-V3 / V3-0324": the second name in full
-        first, second = name.split(" / ")
-        out.append((first.rsplit("-", 1)[0] + "-" + second).lower())
+def aliases(full_name: str, ident: str) -> list[str]:
+    """Lower-case names users type: the display name(s), with spaces for dashes."""
+    first, *others = [n.strip() for n in full_name.split(" / ")]
+    names = [first, *(first.rsplit("-", 1)[0] + "-" + other for other in others)]  # "DeepSeek-V3 / V3-0324"
+    out: list[str] = []
+    for name in names:
+        for candidate in (name.lower(), name.lower().replace("-", " "), slug(name).replace("-", " ")):
+            if candidate != ident and candidate not in out:
+                out.append(candidate)
     return out
 
 

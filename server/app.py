@@ -25,7 +25,7 @@ from finetune_advisor.server import arguments as argcheck
 from finetune_advisor.tools.catalog import load_catalog, model_ids, resolve
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
-from finetune_advisor.tools.errors import AdvisorError
+from finetune_advisor.tools.errors import AdvisorError, UnknownModelError
 from finetune_advisor.tools.licenses import license_ids, load_licenses
 
 logger = logging.getLogger(__name__)
@@ -164,10 +164,11 @@ def _register_resources(mcp: MCPServer) -> None:
         if entry is None:
             try:
                 entry = resolve(model_id).entry
-            except AdvisorError as exc:
+            except UnknownModelError as exc:
+                closest = f" Closest catalog ids: {', '.join(exc.suggestions)}." if exc.suggestions else ""
                 raise ResourceError(
-                    f"Unknown model_id {model_id!r}: {exc}".split(" Accepted:")[0]
-                    + " Accepted: a catalog id, listed by the catalog://models resource."
+                    f"Unknown model_id {model_id!r}: not in the catalog.{closest} "
+                    "Accepted: a catalog id; the catalog://models resource lists them all."
                 ) from None
         return _json(entry)
 

@@ -214,7 +214,8 @@ def _build_index(models: list[CatalogEntry]) -> dict[str, ResolvedModel]:
     return index
 
 
-def _read_packaged() -> Catalog:
+def load_packaged() -> Catalog:
+    """The catalog shipped in the package, ignoring any refreshed copy."""
     raw = files("finetune_advisor.tools").joinpath(CACHE_FILE_NAME).read_bytes()
     try:
         return Catalog.model_validate_json(raw)
@@ -241,7 +242,7 @@ def _read_cache() -> Catalog | None:
 @functools.cache
 def load_catalog() -> Catalog:
     """The catalog: the user-cache copy from `catalog refresh` when valid and not older, else the packaged one."""
-    packaged = _read_packaged()
+    packaged = load_packaged()
     cached = _read_cache()
     if cached is None:
         return packaged
