@@ -195,3 +195,29 @@ def architecture_for_params(params_b: float) -> tuple[Architecture, str]:
     per_layer = (s.total_params - fixed) / layers
     scaled = max(1, round((params_b * 1e9 - fixed) / per_layer))
     return arch.model_copy(update={"num_hidden_layers": scaled}), name
+
+
+def params_kept_16bit(s: Shapes, modules: list[str]) -> int:
+    """Decoder-linear parameters named by a checkpoint's `llm_int8_skip_modules` (kept in 16-bit).
+
+    Entries look like 'model.layers.3.mlp.down_proj', 'model.layers.0.self_attn' or 'lm_head';
+    names outside the decoder layers (lm_head, vision towers) are not 4-bit candidates anyway.
+    """
+    import re
+
+    total = 0
+    for module in sorted(set(modules)):
+        match = re.search(r"layers\.(\d+)\.(.+)$", module)
+        if not match or int(match.group(1)) >= s.layers:
+            continue
+        rest = match.group(2)
+        last = rest.rsplit(".", 1)[-1]
+        one_expert = ".experts." in f".{rest}"
+        for lin in s.linears:
+            if last in ("self_attn", "attn", "attention"):
+                total += lin.params if lin.name in ATTENTION_MODULES else 0
+            elif last in ("mlp", "feed_forward"):
+                total += lin.params if lin.name in MLP_MODULES else 0
+            elif lin.name == last and lin.expert == one_expert:
+                total += lin.fan_in * lin.fan_out if one_expert else lin.params
+    return total

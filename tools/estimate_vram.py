@@ -1,0 +1,202 @@
+"""The `estimate_vram` tool: resolve the model, default the GPU, run the estimator, suggest fixes.
+
+Resolution order: the packaged catalog (ids, aliases, HF and Unsloth repo ids); then, for a repo id
+the catalog does not know, its config.json from the Hub (when online); or an inline `architecture`
+(config.json fields); or a bare `params_b` for a coarse estimate on a scaled reference layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetune_advisor.tools import catalog, detect_gpus, hub, vram
+from finetune_advisor.tools.architecture import Architecture
+from finetune_advisor.tools.errors import HubError, InvalidInputError, UnknownModelError
+from finetune_advisor.tools.vram_shapes import ALL_LINEAR, architecture_for_params, params_kept_16bit, shapes
+from finetune_advisor.tools.vram_suggest import Suggestion, headroom, suggest
+
+Target = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+_QUANT_SUFFIXES = (("-unsloth-bnb-4bit", "unsloth-bnb-4bit"), ("-bnb-4bit", "bnb-4bit"))
+
+
+def _drop_titles(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
+class VramEstimate(BaseModel):
+    """Expected peak GPU memory of a fine-tuning run, per GPU."""
+
+    model_config = ConfigDict(json_schema_extra=_drop_titles)
+
+    model: str = Field(description="What was estimated: catalog id, repo id, 'architecture' or '~N B (coarse)'.")
+    resolved_from: Literal["catalog", "hub", "architecture", "params_b"]
+    repo_id: str | None
+    params_b: float
+    trainable_params_m: float
+    method: vram.Method
+    stack: vram.Stack
+    total_gib: float = Field(description="Peak as nvidia-smi lists the process: allocator peak reserved + CUDA context.")
+    breakdown: vram.Breakdown
+    gpu_memory_gib: float | None
+    gpu: str = Field(description="Where gpu_memory_gib came from.")
+    fits: bool | None = Field(description="total_gib fits beside what the driver keeps; null without a GPU.")
+    headroom_gib: float | None
+    coarse: bool = Field(description="True when only a parameter count was known.")
+    assumptions: list[str]
+    suggestions: list[Suggestion] = Field(description="Changes that bring the run within the GPU (when it does not fit).")
+
+
+@dataclass
+class ResolvedArch:
+    """An architecture and what is known around it."""
+
+    arch: Architecture
+    label: str
+    source: Literal["catalog", "hub", "architecture", "params_b"]
+    repo_id: str | None = None
+    params_total: float | None = None
+    context: int | None = None
+    storage: str = "16bit"
+    skip_modules: list[str] | None = None
+    coarse: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def estimate_vram(
+    model: Annotated[str | None, Field(max_length=300, description="Catalog id or alias, or a Hugging Face repo id incl. Unsloth variants (e.g. 'unsloth/Qwen3-8B-unsloth-bnb-4bit').")] = None,
+    architecture: Annotated[dict[str, Any] | None, Field(description="Instead of model: config.json fields (num_hidden_layers, hidden_size, num_attention_heads, vocab_size, ...).")] = None,
+    params_b: Annotated[float | None, Field(ge=0.01, le=10_000, description="Instead of model: parameters in billions; the estimate is coarse.")] = None,
+    method: Annotated[vram.Method, Field(description="qlora (4-bit base), lora (16-bit base) or full.")] = "qlora",
+    seq_len: Annotated[int, Field(ge=1, le=1_048_576, description="Tokens per training sample.")] = 2048,
+    batch_size: Annotated[int, Field(ge=1, le=1024, description="Micro-batch per GPU.")] = 1,
+    lora_rank: Annotated[int, Field(ge=1, le=4096, description="LoRA rank r.")] = 16,
+    target_modules: Annotated[list[Target] | None, Field(description="LoRA targets; default all linear layers of attention and MLP.")] = None,
+    lora_dropout: Annotated[float, Field(ge=0, le=0.9, description="LoRA dropout (Unsloth recommends 0).")] = 0.0,
+    gradient_checkpointing: Annotated[bool, Field(description="Recompute activations in the backward pass.")] = True,
+    optimizer: Annotated[vram.Optimizer, Field(description="Default adamw_8bit, as Unsloth's notebooks use.")] = "adamw_8bit",
+    stack: Annotated[vram.Stack, Field(description="unsloth, or plain transformers + peft + bitsandbytes.")] = "unsloth",
+    num_gpus: Annotated[int, Field(ge=1, le=512, description="GPUs in data-parallel training.")] = 1,
+    sharding: Annotated[vram.Sharding, Field(description="With several GPUs: ddp, fsdp (full shard) or zero3.")] = "ddp",
+    full_fp32_master: Annotated[bool, Field(description="Full fine-tuning with fp32 master weights.")] = False,
+    attention: Annotated[vram.Attention, Field(description="sdpa (flash) or eager (keeps seq_len^2 scores).")] = "sdpa",
+    gpu_memory_gib: Annotated[float | None, Field(ge=0.25, le=4096, description="Memory per GPU in GiB; default the detected GPU.")] = None,
+    bf16: Annotated[bool | None, Field(description="False for GPUs before Ampere (T4, V100): fp16 training. Default: the detected GPU's.")] = None,
+) -> VramEstimate:
+    """Estimate peak GPU memory to fine-tune a model (per component), and whether it fits.
+
+    Use to check a model on the user's GPU, or after recommend_model; gives fixes when it does not fit.
+    """
+    resolved = resolve_model(model, architecture, params_b)
+    memory, gpu_text, detected_bf16 = _gpu(gpu_memory_gib)
+    run = vram.RunConfig(
+        method=method, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank,
+        target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,
+        gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack, num_gpus=num_gpus,
+        sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
+        bf16=bf16 if bf16 is not None else detected_bf16, storage=resolved.storage,
+    )
+    return estimate_resolved(resolved, run, memory, gpu_text)
+
+
+def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float | None, gpu_text: str) -> VramEstimate:
+    """The tool's result for an already resolved model and GPU (CLI and tests reuse it)."""
+    if memory is not None:
+        vram.check_range("gpu_memory_gib", memory)
+    skip = params_kept_16bit(shapes(resolved.arch), resolved.skip_modules) if resolved.skip_modules is not None else None
+    kwargs = {"params_total": resolved.params_total, "skip_16bit_params": skip, "context_length": resolved.context}
+    core = vram.estimate(resolved.arch, run, **kwargs)
+    fits = left = None
+    if memory is not None:
+        left = headroom(core.total_gib, memory)
+        fits = left >= 0
+    assumptions = [*resolved.notes, *core.assumptions]
+    if not run.bf16:
+        assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
+    return VramEstimate(
+        model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
+        params_b=core.params_b, trainable_params_m=core.trainable_params_m, method=run.method, stack=run.stack,
+        total_gib=round(core.total_gib, 2), breakdown=core.breakdown, gpu_memory_gib=memory, gpu=gpu_text,
+        fits=fits, headroom_gib=left, coarse=resolved.coarse, assumptions=assumptions,
+        suggestions=suggest(resolved.arch, run, memory, kwargs) if fits is False else [],
+    )
+
+
+def resolve_model(model: str | None, architecture: dict[str, Any] | None, params_b: float | None) -> ResolvedArch:
+    """Exactly one of the three ways to name a model, turned into an architecture."""
+    given = [name for name, v in (("model", model), ("architecture", architecture), ("params_b", params_b)) if v is not None]
+    if len(given) != 1:
+        raise InvalidInputError(given[1] if len(given) > 1 else "model", "give exactly one of model, architecture or params_b"
+                                + (f" (got {', '.join(given)})" if given else ""),
+                                "a catalog id or repo id in model, or config.json fields in architecture, or params_b")
+    if params_b is not None:
+        vram.check_range("params_b", params_b)
+        arch, template = architecture_for_params(params_b)
+        return ResolvedArch(arch, f"~{params_b:g}B (coarse)", "params_b", coarse=True, notes=[
+            f"Coarse: only the parameter count is known; the layout of {template} scaled to {params_b:g}B is assumed."])
+    if architecture is not None:
+        arch = Architecture.from_hf_config(architecture, field="architecture")
+        return ResolvedArch(arch, "architecture", "architecture", skip_modules=_skip_modules(architecture))
+    assert model is not None
+    try:
+        found = catalog.resolve(model)
+    except UnknownModelError as exc:
+        if not hub.is_repo_id(model.strip()):
+            raise
+        return _from_hub(model.strip(), exc.suggestions)
+    return _from_catalog(found)
+
+
+def _from_catalog(found: catalog.ResolvedModel) -> ResolvedArch:
+    entry = found.entry
+    params = entry.params_total_b * 1e9 if entry.params_total_b else None
+    contexts = [c for c in (entry.context_length, entry.architecture and entry.architecture.max_position_embeddings) if c]
+    notes = [found.note] if found.note else []
+    if entry.architecture_status == "unverified":
+        notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
+    common = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
+                  storage=found.quant or "16bit")
+    if entry.architecture is not None:
+        return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
+    if entry.params_total_b is None:
+        raise UnknownModelError(entry.id, "the catalog records neither its architecture nor its size",
+                                catalog.closest(entry.name))
+    arch, template = architecture_for_params(entry.params_total_b)
+    notes.append(f"Coarse: the catalog has no architecture for {entry.name}; the layout of {template} "
+                 f"scaled to {entry.params_total_b:g}B is assumed.")
+    return ResolvedArch(arch, entry.id, "catalog", coarse=True, notes=notes, **common)
+
+
+def _from_hub(repo_id: str, closest: list[str]) -> ResolvedArch:
+    try:
+        config = hub.fetch_config(repo_id)
+    except hub.HubNotFoundError:
+        raise UnknownModelError(repo_id, "not in the catalog, and the Hub has no config.json for it", closest) from None
+    except HubError as exc:
+        raise UnknownModelError(repo_id, f"not in the catalog, and the Hub could not be asked ({exc})", closest) from None
+    arch = Architecture.from_hf_config(config, field="model")
+    storage = next((name for suffix, name in _QUANT_SUFFIXES if repo_id.lower().endswith(suffix)), "16bit")
+    return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=storage, skip_modules=_skip_modules(config),
+                        notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
+
+
+def _skip_modules(config: dict[str, Any]) -> list[str] | None:
+    """`llm_int8_skip_modules` of a pre-quantised checkpoint (the layers it keeps in 16-bit)."""
+    quant = config.get("quantization_config")
+    skip = quant.get("llm_int8_skip_modules") if isinstance(quant, dict) else None
+    return [str(m) for m in skip] if isinstance(skip, list) else None
+
+
+def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, str, bool]:
+    """(memory per GPU, where it came from, whether it trains in bf16)."""
+    if gpu_memory_gib is not None:
+        return gpu_memory_gib, "given (gpu_memory_gib)", True
+    memory, description = detect_gpus.local_gpu_memory_gib()
+    if memory is None:
+        return None, f"none detected ({description}); pass gpu_memory_gib to check the fit", True
+    inventory = detect_gpus.detect_gpus()
+    bf16 = inventory.gpus[0].bf16_supported if inventory.gpus else True
+    return memory, description, bf16
