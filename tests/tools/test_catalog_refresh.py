@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from importlib.resources import files
@@ -10,7 +11,7 @@ import pytest
 from fake_hub import FakeHub
 
 from finetune_advisor.tools import catalog_refresh
-from finetune_advisor.tools.catalog import cache_path, load_catalog, load_packaged, resolve
+from finetune_advisor.tools.catalog import Catalog, cache_path, load_catalog, load_packaged, resolve
 from finetune_advisor.tools.catalog_refresh import refresh
 from finetune_advisor.tools.errors import HubError, InvalidInputError
 
@@ -28,8 +29,13 @@ def fresh_catalog() -> None:
     load_catalog.cache_clear()
 
 
+@functools.cache
+def _packaged() -> Catalog:
+    return load_packaged()
+
+
 def _config(model_id: str) -> dict:
-    return load_packaged().get(model_id).architecture.model_dump(exclude_none=True)
+    return _packaged().get(model_id).architecture.model_dump(exclude_none=True)
 
 
 def _packaged_digest() -> str:
@@ -169,3 +175,19 @@ def test_offline_refuses_without_touching_the_network(fake_hub: FakeHub, monkeyp
 def test_limit_must_be_positive() -> None:
     with pytest.raises(InvalidInputError, match="'limit'"):
         refresh(limit=0)
+
+
+def test_the_fake_hub_answers_like_the_hub_for_hub_py(fake_hub: FakeHub) -> None:
+    """The fixture other Hub tests rely on: cards, gating and missing repos reach hub.py as on the real Hub."""
+    from finetune_advisor.tools import hub as hub_api
+
+    fake_hub.add_model("meta-llama/Llama-3.1-8B-Instruct", config={"model_type": "llama"}, gated="manual",
+                       card={"license": "llama3.1", "base_model": "meta-llama/Llama-3.1-8B"}, pipeline_tag="text-generation")
+    info = hub_api.model_info("meta-llama/Llama-3.1-8B-Instruct")
+    assert (info.license, info.base_models, info.gated) == ("llama3.1", ("meta-llama/Llama-3.1-8B",), "manual")
+    with pytest.raises(HubError, match="gated"):
+        hub_api.fetch_config("meta-llama/Llama-3.1-8B-Instruct")
+    with pytest.raises(hub_api.HubNotFoundError):
+        hub_api.model_info("nobody/nothing")
+    with pytest.raises(hub_api.HubNotFoundError):
+        hub_api.fetch_config("nobody/nothing")
