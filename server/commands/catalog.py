@@ -51,7 +51,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = [(m.id, _params(m), ",".join(m.tasks), m.license_id, m.release_date) for m in models]
     emit(table(("id", "params", "tasks", "licence", "release"), rows))
-    emit(f"{len(models)} models; `finetune-advisor catalog show ID` for one in full.")
+    catalog = load_catalog()
+    origin = f"{catalog.generated_by or 'the catalog'}, {catalog.generated_at:%Y-%m-%d}" if catalog.generated_at else "the catalog"
+    emit(f"{len(models)} models ({origin}); `finetune-advisor catalog show ID` for one in full.")
     return 0
 
 
@@ -114,7 +116,7 @@ def run_refresh(args: argparse.Namespace) -> int:
         return 0
     emit(f"Refreshed catalog written to {report.path} ({report.models} models; the packaged file is unchanged).")
     emit(f"{report.listed_repos} repositories listed on {report.endpoint}"
-         + ("" if report.complete_listing else " (stopped at --limit: ids not seen were kept)") + ".")
+         + ("" if report.complete_listing else " (not the whole org, so ids not seen were kept)") + ".")
     emit(f"{len(report.updated)} entries updated, {len(report.added)} added, {len(report.kept_out)} items kept out.")
     for change in report.updated:
         emit(f"  {change.id}: " + "; ".join(change.changes))
