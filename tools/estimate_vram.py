@@ -27,27 +27,30 @@ def _drop_titles(schema: dict[str, Any]) -> None:
         prop.pop("title", None)
 
 
+def _range(field: str) -> dict[str, float]:
+    low, high = vram.LIMITS[field]
+    return {"ge": low, "le": high}
+
+
 class VramEstimate(BaseModel):
     """Expected peak GPU memory of a fine-tuning run, per GPU."""
 
     model_config = ConfigDict(json_schema_extra=_drop_titles)
 
-    model: str = Field(description="What was estimated: catalog id, repo id, 'architecture' or '~N B (coarse)'.")
+    model: str
     resolved_from: Literal["catalog", "hub", "architecture", "params_b"]
     repo_id: str | None
     params_b: float
     trainable_params_m: float
-    method: vram.Method
-    stack: vram.Stack
-    total_gib: float = Field(description="Peak as nvidia-smi lists the process: allocator peak reserved + CUDA context.")
+    total_gib: float = Field(description="Peak per GPU as nvidia-smi shows the process.")
     breakdown: vram.Breakdown
     gpu_memory_gib: float | None
-    gpu: str = Field(description="Where gpu_memory_gib came from.")
-    fits: bool | None = Field(description="total_gib fits beside what the driver keeps; null without a GPU.")
+    gpu: str
+    fits: bool | None
     headroom_gib: float | None
-    coarse: bool = Field(description="True when only a parameter count was known.")
+    coarse: bool
     assumptions: list[str]
-    suggestions: list[Suggestion] = Field(description="Changes that bring the run within the GPU (when it does not fit).")
+    suggestions: list[Suggestion]
 
 
 @dataclass
@@ -67,39 +70,42 @@ class ResolvedArch:
 
 
 def estimate_vram(
-    model: Annotated[str | None, Field(max_length=300, description="Catalog id or alias, or a Hugging Face repo id incl. Unsloth variants (e.g. 'unsloth/Qwen3-8B-unsloth-bnb-4bit').")] = None,
-    architecture: Annotated[dict[str, Any] | None, Field(description="Instead of model: config.json fields (num_hidden_layers, hidden_size, num_attention_heads, vocab_size, ...).")] = None,
-    params_b: Annotated[float | None, Field(ge=0.01, le=10_000, description="Instead of model: parameters in billions; the estimate is coarse.")] = None,
-    method: Annotated[vram.Method, Field(description="qlora (4-bit base), lora (16-bit base) or full.")] = "qlora",
-    seq_len: Annotated[int, Field(ge=1, le=1_048_576, description="Tokens per training sample.")] = 2048,
-    batch_size: Annotated[int, Field(ge=1, le=1024, description="Micro-batch per GPU.")] = 1,
-    lora_rank: Annotated[int, Field(ge=1, le=4096, description="LoRA rank r.")] = 16,
-    target_modules: Annotated[list[Target] | None, Field(description="LoRA targets; default all linear layers of attention and MLP.")] = None,
-    lora_dropout: Annotated[float, Field(ge=0, le=0.9, description="LoRA dropout (Unsloth recommends 0).")] = 0.0,
-    gradient_checkpointing: Annotated[bool, Field(description="Recompute activations in the backward pass.")] = True,
-    optimizer: Annotated[vram.Optimizer, Field(description="Default adamw_8bit, as Unsloth's notebooks use.")] = "adamw_8bit",
-    stack: Annotated[vram.Stack, Field(description="unsloth, or plain transformers + peft + bitsandbytes.")] = "unsloth",
-    num_gpus: Annotated[int, Field(ge=1, le=512, description="GPUs in data-parallel training.")] = 1,
-    sharding: Annotated[vram.Sharding, Field(description="With several GPUs: ddp, fsdp (full shard) or zero3.")] = "ddp",
-    full_fp32_master: Annotated[bool, Field(description="Full fine-tuning with fp32 master weights.")] = False,
-    attention: Annotated[vram.Attention, Field(description="sdpa (flash) or eager (keeps seq_len^2 scores).")] = "sdpa",
-    gpu_memory_gib: Annotated[float | None, Field(ge=0.25, le=4096, description="Memory per GPU in GiB; default the detected GPU.")] = None,
-    bf16: Annotated[bool | None, Field(description="False for GPUs before Ampere (T4, V100): fp16 training. Default: the detected GPU's.")] = None,
+    model: Annotated[str | None, Field(max_length=300, description="Catalog id/alias or HF repo id (Unsloth variants too).")] = None,
+    architecture: Annotated[dict[str, Any] | None, Field(description="Instead of model: config.json fields.")] = None,
+    params_b: Annotated[float | None, Field(**_range("params_b"), description="Instead of model: billions of parameters (coarse).")] = None,
+    method: Annotated[vram.Method, Field(description="qlora, lora (16-bit base) or full.")] = "qlora",
+    seq_len: Annotated[int, Field(**_range("seq_len"), description="Tokens per sample.")] = 2048,
+    batch_size: Annotated[int, Field(**_range("batch_size"), description="Micro-batch per GPU.")] = 1,
+    lora_rank: Annotated[int, Field(**_range("lora_rank"), description="LoRA rank.")] = 16,
+    target_modules: Annotated[list[Target] | None, Field(description="LoRA targets; default all linear.")] = None,
+    gradient_checkpointing: Annotated[bool, Field(description="Gradient checkpointing.")] = True,
+    optimizer: Annotated[vram.Optimizer, Field(description="Default as in Unsloth's notebooks.")] = "adamw_8bit",
+    stack: Annotated[vram.Stack, Field(description="unsloth or transformers+peft+bitsandbytes.")] = "unsloth",
+    num_gpus: Annotated[int, Field(**_range("num_gpus"), description="GPUs, data parallel.")] = 1,
+    sharding: Annotated[vram.Sharding, Field(description="With several GPUs.")] = "ddp",
+    full_fp32_master: Annotated[bool, Field(description="Full FT with fp32 master weights.")] = False,
+    gpu_memory_gib: Annotated[float | None, Field(**_range("gpu_memory_gib"), description="GiB per GPU; default the detected GPU.")] = None,
+    bf16: Annotated[bool | None, Field(description="False on pre-Ampere GPUs (fp16); default the detected GPU's.")] = None,
 ) -> VramEstimate:
     """Estimate peak GPU memory to fine-tune a model (per component), and whether it fits.
 
     Use to check a model on the user's GPU, or after recommend_model; gives fixes when it does not fit.
     """
+    return run_estimate(
+        model, architecture, params_b, gpu_memory_gib, bf16, method=method, seq_len=seq_len, batch_size=batch_size,
+        lora_rank=lora_rank, target_modules=tuple(target_modules) if target_modules else ALL_LINEAR,
+        gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack, num_gpus=num_gpus,
+        sharding=sharding, full_fp32_master=full_fp32_master,
+    )
+
+
+def run_estimate(model: str | None, architecture: dict[str, Any] | None, params_b: float | None,
+                 gpu_memory_gib: float | None, bf16: bool | None, **run: Any) -> VramEstimate:
+    """Resolve the model and the GPU, then estimate; `run` holds `vram.RunConfig` fields."""
     resolved = resolve_model(model, architecture, params_b)
     memory, gpu_text, detected_bf16 = _gpu(gpu_memory_gib)
-    run = vram.RunConfig(
-        method=method, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank,
-        target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,
-        gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack, num_gpus=num_gpus,
-        sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
-        bf16=bf16 if bf16 is not None else detected_bf16, storage=resolved.storage,
-    )
-    return estimate_resolved(resolved, run, memory, gpu_text)
+    config = vram.RunConfig(**run, bf16=bf16 if bf16 is not None else detected_bf16, storage=resolved.storage)
+    return estimate_resolved(resolved, config, memory, gpu_text)
 
 
 def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float | None, gpu_text: str) -> VramEstimate:
@@ -118,7 +124,7 @@ def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     return VramEstimate(
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
-        params_b=core.params_b, trainable_params_m=core.trainable_params_m, method=run.method, stack=run.stack,
+        params_b=core.params_b, trainable_params_m=core.trainable_params_m,
         total_gib=round(core.total_gib, 2), breakdown=core.breakdown, gpu_memory_gib=memory, gpu=gpu_text,
         fits=fits, headroom_gib=left, coarse=resolved.coarse, assumptions=assumptions,
         suggestions=suggest(resolved.arch, run, memory, kwargs) if fits is False else [],

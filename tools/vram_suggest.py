@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from finetune_advisor.tools import vram
 from finetune_advisor.tools.architecture import Architecture
@@ -25,7 +25,7 @@ class Suggestion(BaseModel):
     model_config = ConfigDict(json_schema_extra=_drop_titles)
 
     change: str
-    arguments: dict[str, Any] = Field(description="estimate_vram arguments to change.")
+    arguments: dict[str, Any]
     total_gib: float
     fits: bool
 

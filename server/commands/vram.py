@@ -10,7 +10,7 @@ from typing import Any
 from finetune_advisor.server.output import emit, emit_json, table
 from finetune_advisor.tools import vram
 from finetune_advisor.tools.errors import InvalidInputError
-from finetune_advisor.tools.estimate_vram import VramEstimate, estimate_vram
+from finetune_advisor.tools.estimate_vram import VramEstimate, run_estimate
 from finetune_advisor.tools.vram_shapes import ALL_LINEAR
 
 _PARTS = ("weights", "adapters", "gradients", "optimizer", "activations", "logits_and_loss", "overhead")
@@ -48,15 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = estimate_vram(
-        model=args.model,
-        architecture=_read_config(args.architecture) if args.architecture else None,
-        params_b=args.params_b,
+    result = run_estimate(
+        args.model,
+        _read_config(args.architecture) if args.architecture else None,
+        args.params_b,
+        args.gpu_gib,
+        args.bf16,
         method=args.method,
         seq_len=args.seq_len,
         batch_size=args.batch_size,
         lora_rank=args.rank,
-        target_modules=args.targets or None,
+        target_modules=tuple(args.targets or ALL_LINEAR),
         lora_dropout=args.dropout,
         gradient_checkpointing=args.checkpointing,
         optimizer=args.optimizer,
@@ -65,13 +67,11 @@ def run(args: argparse.Namespace) -> int:
         sharding=args.sharding,
         full_fp32_master=args.fp32_master,
         attention=args.attention,
-        gpu_memory_gib=args.gpu_gib,
-        bf16=args.bf16,
     )
     if args.json:
         emit_json(result)
     else:
-        _print(result)
+        _print(result, f"{args.method} on the {args.stack} stack")
     return 0
 
 
@@ -85,9 +85,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _print(r: VramEstimate) -> None:
-    size = f"{r.params_b:g}B params" + (f", {r.trainable_params_m:g}M trainable" if r.method != "full" else "")
-    emit(f"{r.model} ({size}): {r.method} on the {r.stack} stack" + (" [coarse]" if r.coarse else ""))
+def _print(r: VramEstimate, how: str) -> None:
+    size = f"{r.params_b:g}B params, {r.trainable_params_m:g}M trainable"
+    emit(f"{r.model} ({size}): {how}" + (" [coarse]" if r.coarse else ""))
     emit()
     parts = r.breakdown.model_dump()
     rows = [(name.replace("_", " "), f"{parts[name]:.2f}") for name in _PARTS]
