@@ -26,6 +26,7 @@ from finetune_advisor.tools.catalog import load_catalog, model_ids, resolve
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.errors import AdvisorError, UnknownModelError
+from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.tools.licenses import license_ids, load_licenses
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def _tool_specs() -> list[ToolSpec]:
     """Every tool the server exposes, in the order an assistant would use them."""
     return [
         ToolSpec(detect_gpus, "Detect local NVIDIA GPUs", open_world=False),
+        ToolSpec(estimate_vram, "Estimate fine-tuning VRAM", open_world=True),
         ToolSpec(check_license, "Check licence terms", open_world=True),
     ]
 
