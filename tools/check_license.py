@@ -41,42 +41,40 @@ _MAX_DEPTH = 2
 
 
 class InheritedLicense(BaseModel):
-    """A licence that binds the model because of what it was built from."""
+    """A licence binding the model through what it was built from."""
 
     license_id: str | None
-    name: str | None
     verdict: Verdict
-    license_url: str | None
-    via: str = Field(description="Why it applies, e.g. the base model it was fine-tuned or distilled from")
+    via: str
 
 
 class LicenseCheck(BaseModel):
-    """A licence verdict for the user's plans, with what they must do and which clause decided."""
+    """The verdict over every licence binding the model, with duties and the deciding clauses."""
 
-    model: str | None = Field(description="The model asked about (None when a license_id was given)")
-    resolved_model: str | None = Field(description="Catalog id or Hub repo id the licence was read from")
-    origin: Origin = Field(description="Where the licence came from: catalog, hub, license_id, or unresolved")
+    model: str | None
+    resolved_model: str | None = Field(description="Catalog id or Hub repo the licence came from")
+    origin: Origin
     license_id: str | None
     name: str | None
-    verdict: Verdict = Field(description="allowed | allowed_with_conditions | not_allowed | unknown, over every binding licence")
-    obligations: list[str] = Field(description="What you must do")
-    restrictions: list[str] = Field(description="What you may not do")
-    reasons: list[str] = Field(description="Which clauses decided, in plain words")
+    verdict: Verdict
+    obligations: list[str]
+    restrictions: list[str]
+    reasons: list[str]
     license_url: str | None
-    gated: bool | None = Field(description="Whether the original Hugging Face repo asks you to accept terms first (None: unknown)")
-    inherited_licenses: list[InheritedLicense] = Field(description="Licences carried over from base or teacher models")
-    notes: list[str] = Field(description="How the model was resolved (re-uploads, quantisations, Hub look-ups)")
-    disclaimer: str = DISCLAIMER
+    gated: bool | None = Field(description="Original HF repo asks to accept terms (null: unknown)")
+    inherited_licenses: list[InheritedLicense]
+    notes: list[str]
+    disclaimer: str
 
 
 def check_license(
-    model: Annotated[str, Field(description="Catalog id, alias or Hugging Face repo id (Unsloth and quantised uploads too), e.g. 'qwen2.5-7b' or 'unsloth/Llama-3.2-3B-Instruct'. Give this or license_id.")] = "",
-    license_id: Annotated[str, Field(description="A licence id instead of a model, e.g. 'llama3.1', 'qwen-research', 'apache-2.0'.")] = "",
-    commercial_use: Annotated[bool, Field(description="Any commercial purpose: a product, a paid or ad-funded service, internal business use.")] = True,
-    monthly_active_users: Annotated[int, Field(ge=0, description="Monthly active users of your products or services, affiliates included (0 = small or not stated).")] = 0,
-    eu_entity: Annotated[bool, Field(description="You are an individual domiciled in the EU or a company with its principal place of business there.")] = False,
-    distribute_weights: Annotated[bool, Field(description="You will publish or ship the weights, a fine-tune or an adapter to others.")] = False,
-    train_other_models_on_outputs: Annotated[bool, Field(description="You will train another model on this model's outputs (synthetic data, distillation).")] = False,
+    model: Annotated[str, Field(description="Catalog id, alias or HF repo id (Unsloth/quantised uploads too). Or give license_id.")] = "",
+    license_id: Annotated[str, Field(description="A licence id instead of a model, e.g. llama3.1, qwen-research.")] = "",
+    commercial_use: Annotated[bool, Field(description="Commercial purpose: product, paid service, business use.")] = True,
+    monthly_active_users: Annotated[int, Field(ge=0, description="Monthly active users of your products, affiliates included.")] = 0,
+    eu_entity: Annotated[bool, Field(description="EU-domiciled person or company based in the EU.")] = False,
+    distribute_weights: Annotated[bool, Field(description="You will publish the weights, a fine-tune or an adapter.")] = False,
+    train_other_models_on_outputs: Annotated[bool, Field(description="You will train another model on its outputs.")] = False,
 ) -> LicenseCheck:
     """Check a model's licence against the user's plans: verdict, obligations, restrictions, reasons.
 
@@ -262,10 +260,9 @@ def _result(
         obligations=_unique(obligations), restrictions=_unique(restrictions), reasons=_unique(reasons),
         license_url=own.license_url, gated=gated,
         inherited_licenses=[
-            InheritedLicense(license_id=a.license_id, name=a.name, verdict=a.verdict, license_url=a.license_url, via=via)
-            for a, via in inherited
+            InheritedLicense(license_id=a.license_id, verdict=a.verdict, via=via) for a, via in inherited
         ],
-        notes=notes,
+        notes=notes, disclaimer=DISCLAIMER,
     )
 
 
