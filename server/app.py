@@ -17,17 +17,20 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp.types import Completion, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, Completion, ToolAnnotations
 from pydantic import ValidationError
 
 from finetune_advisor.server import arguments as argcheck
 
-from finetune_advisor.tools.catalog import load_catalog, model_ids, resolve
+from finetune_advisor.prompts import PROMPTS
+from finetune_advisor.tools.catalog import TASKS, load_catalog, model_ids, resolve
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.errors import AdvisorError, UnknownModelError
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.tools.licenses import license_ids, load_licenses
+from finetune_advisor.tools.recommend_model import recommend_model
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class ToolSpec:
 def _tool_specs() -> list[ToolSpec]:
     """Every tool the server exposes, in the order an assistant would use them."""
     return [
+        ToolSpec(recommend_model, "Recommend a model to fine-tune", open_world=False),
         ToolSpec(detect_gpus, "Detect local NVIDIA GPUs", open_world=False),
         ToolSpec(estimate_vram, "Estimate fine-tuning VRAM", open_world=True),
         ToolSpec(check_license, "Check licence terms", open_world=True),
@@ -87,7 +91,7 @@ def _translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _completion_sources() -> dict[str, Callable[[], Iterable[str]]]:
     """Argument name -> the values it can take, for completion/complete."""
-    return {"model_id": model_ids, "model": model_ids, "license_id": license_ids}
+    return {"model_id": model_ids, "model": model_ids, "task": lambda: TASKS, "license_id": license_ids}
 
 
 class AdvisorServer(MCPServer):
@@ -108,6 +112,21 @@ class AdvisorServer(MCPServer):
             if isinstance(exc.__cause__, ValidationError):
                 raise ToolError(argcheck.explain(name, tool.parameters, exc.__cause__.errors())) from None
             raise
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        # The SDK reports an unknown prompt or a missing argument as "Internal server error".
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {name!r}. Accepted: {known}.")
+        missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in (arguments or {})]
+        if missing:
+            accepted = ", ".join(f"{a.name}{'' if a.required else ' (optional)'}" for a in prompt.arguments or [])
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"Missing required argument(s) for prompt {name}: {', '.join(missing)}. Accepted: {accepted}.",
+            )
+        return await super().get_prompt(name, arguments, context)
 
 
 def build_server() -> MCPServer:
@@ -135,6 +154,7 @@ def build_server() -> MCPServer:
             structured_output=True,
         )
     _register_resources(mcp)
+    _register_prompts(mcp)
     _register_completions(mcp)
     return mcp
 
@@ -181,6 +201,20 @@ def _register_resources(mcp: MCPServer) -> None:
         if lic is None:
             raise ResourceError(f"Unknown license_id {license_id!r}. Accepted: {', '.join(license_ids())}.")
         return _json({**lic.model_dump(mode="json"), "verification": lic.verification})
+
+
+# Prompt name -> title shown in MCP clients; the description is the function's one-line docstring.
+PROMPT_TITLES: dict[str, str] = {
+    "choose_model": "Choose a model to fine-tune",
+    "base_or_instruct": "Base or instruct checkpoint?",
+    "fit_on_my_gpu": "Will fine-tuning fit my GPU?",
+}
+
+
+def _register_prompts(mcp: MCPServer) -> None:
+    for fn in PROMPTS:
+        name = fn.__name__
+        mcp.prompt(name=name, title=PROMPT_TITLES[name], description=inspect.cleandoc(fn.__doc__ or ""))(fn)
 
 
 def _register_completions(mcp: MCPServer) -> None:

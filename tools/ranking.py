@@ -13,9 +13,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from finetune_advisor.tools.catalog import CatalogEntry, Variant
 from finetune_advisor.tools.use_case import UseCaseHints
@@ -55,7 +55,15 @@ BASE_INSTRUCT_RULE = (
 )
 
 
+def drop_titles(schema: dict[str, Any]) -> None:
+    """Field titles only repeat the names; result schemas are sent in every tools/list."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
 class BaseVsInstruct(BaseModel):
+    model_config = ConfigDict(json_schema_extra=drop_titles)
+
     choice: Variant
     rule: str
     reason: str
@@ -268,7 +276,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
-            return Failure("memory", f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
+            return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
         need = choice.estimate_gib + required_headroom_gib(req.memory_gib)
         return Failure("memory", f"{METHOD_NAMES[choice.method]} needs ~{choice.estimate_gib:.1f} GiB (+ margin: {need:.1f} GiB)")
     variant, variant_caveat = pick_variant(entry, req.variant)

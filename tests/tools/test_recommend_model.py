@@ -1,0 +1,370 @@
+"""recommend_model scenarios on the packaged catalog: input -> constraints every answer must meet.
+
+No test pins an exact list of models (the catalog grows); each checks the rules a user relies on:
+the task is served, the licence allows the stated use, the model fits with the stated margin,
+the id to load matches the method and the variant, and the ranking preferences hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finetune_advisor.tools import ranking
+from finetune_advisor.tools.catalog import CatalogEntry, load_catalog
+from finetune_advisor.tools.check_license import check_license
+from finetune_advisor.tools.errors import InvalidInputError
+from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
+
+TASKS = ("chat", "code", "vision", "reasoning", "tts", "stt")
+LLAMA = {"llama3.1", "llama3.2", "llama3.3", "llama4"}
+
+
+def entry(model_id: str) -> CatalogEntry:
+    found = load_catalog().get(model_id)
+    assert found is not None, model_id
+    return found
+
+
+def licences(e: CatalogEntry) -> set[str | None]:
+    return {e.license_id, *e.upstream_license_ids}
+
+
+def run(**kw: Any) -> RecommendResult:
+    """recommend_model, then the hard rules checked on whatever it returned."""
+    result = recommend_model(**kw)
+    memory = result.gpu.memory_gib
+    assert len(result.recommendations) <= kw.get("top_k", 3)
+    for r in result.recommendations:
+        e = entry(r.model_id)
+        assert kw["task"] in e.tasks, r.model_id
+        if memory is None:
+            assert r.fits is None
+        else:
+            assert r.fits is True and r.estimated_vram_gib is not None
+            assert r.estimated_vram_gib + ranking.required_headroom_gib(memory) <= memory + 0.05, r
+        assert r.license_verdict != "not_allowed"
+        plans = {k: kw[k] for k in ("commercial_use", "eu_entity") if k in kw}
+        verdict = check_license(model=r.model_id, monthly_active_users=kw.get("monthly_active_users") or 0, **plans).verdict
+        assert verdict == r.license_verdict != "not_allowed", r.model_id
+        if kw.get("allowed_licenses"):
+            assert licences(e) <= set(kw["allowed_licenses"]), r.model_id
+        if kw.get("max_params_b"):
+            assert e.params_total_b is not None and e.params_total_b <= kw["max_params_b"]
+        if e.context_length:
+            assert kw.get("seq_len", 2048) <= e.context_length
+        _check_ids(e, r)
+    return result
+
+
+def _check_ids(e: CatalogEntry, r: Any) -> None:
+    """The id to load is an upload of this entry, in the recommended variant, quantised per the method."""
+    slots = {repo: (variant, quant) for repo, variant, quant in e.unsloth.slots()}
+    original = e.base_id if r.variant == "base" else e.instruct_id
+    assert r.repo_id == original and original, r
+    if r.unsloth_model_id is None:
+        assert any(original in c for c in r.caveats)
+        return
+    variant, quant = slots[r.unsloth_model_id]
+    assert variant == r.variant
+    if r.method == "qlora":
+        best = e.unsloth.get(variant, "unsloth-bnb-4bit") or e.unsloth.get(variant, "bnb-4bit")
+        assert r.unsloth_model_id == (best or e.unsloth.get(variant, "16bit"))
+        if quant == "16bit":
+            assert any("load_in_4bit" in c for c in r.caveats)
+    else:
+        assert quant == "16bit" and not r.unsloth_model_id.endswith("bnb-4bit")
+
+
+# --- GPU size ---------------------------------------------------------------------------------
+
+
+def test_small_gpu_gets_small_models_that_fit() -> None:
+    result = run(task="chat", gpu_memory_gib=8, top_k=10)
+    assert len(result.recommendations) >= 3
+    assert all(r.estimated_vram_gib <= 7.0 for r in result.recommendations)
+    assert result.excluded.get("memory", 0) > 0
+    assert result.gpu.source == "argument" and "1 GiB" in result.gpu.safety_margin
+
+
+def test_large_gpu_gets_larger_models_than_a_small_one() -> None:
+    small = run(task="chat", gpu_memory_gib=8)
+    large = run(task="chat", gpu_memory_gib=80)
+    biggest_small = max(r.params_b or 0 for r in small.recommendations)
+    assert (large.recommendations[0].params_b or 0) > biggest_small
+    assert max(r.params_b or 0 for r in large.recommendations) >= 20
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_is_served_by_a_matching_model(task: str) -> None:
+    result = run(task=task, gpu_memory_gib=24, commercial_use=False)
+    assert result.recommendations, result.what_would_qualify
+    modalities = {m for r in result.recommendations for m in entry(r.model_id).modalities}
+    if task == "vision":
+        assert all("image" in entry(r.model_id).modalities for r in result.recommendations)
+    if task in ("tts", "stt"):
+        assert modalities - {"text", "text-out"}, "speech tasks need an audio model"
+    if task in ("code", "stt", "tts"):
+        assert task in entry(result.recommendations[0].model_id).specialised_for
+
+
+def test_specialised_family_comes_first_for_code() -> None:
+    result = run(task="code", gpu_memory_gib=24, top_k=5)
+    top = entry(result.recommendations[0].model_id)
+    assert "code" in top.specialised_for
+    assert any("Specialised for code" in reason for reason in result.recommendations[0].reasons)
+
+
+def test_recent_models_lead_general_chat() -> None:
+    result = run(task="chat", gpu_memory_gib=24)
+    released = [entry(r.model_id).release_date for r in result.recommendations]
+    assert released[0] is not None and released[0].year >= 2025
+
+
+def test_alternatives_come_from_different_families() -> None:
+    result = run(task="chat", gpu_memory_gib=24)
+    families = [r.family for r in result.recommendations]
+    assert len(set(families)) == len(families) == 3
+
+
+# --- licence traps ----------------------------------------------------------------------------
+
+
+def test_commercial_use_excludes_the_qwen_research_licence() -> None:
+    commercial = run(task="chat", gpu_memory_gib=24, max_params_b=3.5, top_k=10)
+    assert "qwen2.5-3b" not in {r.model_id for r in commercial.recommendations}
+    assert all(r.license_id != "qwen-research" for r in commercial.recommendations)
+    assert commercial.excluded.get("license", 0) >= 1
+    research = run(task="chat", gpu_memory_gib=24, commercial_use=False, allowed_licenses=["qwen-research"], top_k=10)
+    assert "qwen2.5-3b" in {r.model_id for r in research.recommendations}
+
+
+def test_research_only_models_with_commercial_use_say_what_would_qualify() -> None:
+    result = run(task="chat", gpu_memory_gib=24, allowed_licenses=["qwen-research"])
+    assert result.recommendations == []
+    assert any("Non-commercial use" in line and "Qwen2.5-3B" in line for line in result.what_would_qualify)
+
+
+def test_eu_entity_excludes_multimodal_llama() -> None:
+    result = run(task="vision", gpu_memory_gib=80, eu_entity=True, top_k=10)
+    assert not {r.license_id for r in result.recommendations} & {"llama3.2", "llama4"}
+    only_llama = run(task="vision", gpu_memory_gib=80, eu_entity=True, allowed_licenses=["llama3.2", "llama4"])
+    assert only_llama.recommendations == []
+    assert any("outside the EU" in line for line in only_llama.what_would_qualify)
+    outside_eu = run(task="vision", gpu_memory_gib=80, allowed_licenses=["llama3.2", "llama4"])
+    assert outside_eu.recommendations and {r.license_id for r in outside_eu.recommendations} <= {"llama3.2", "llama4"}
+
+
+def test_eu_entity_keeps_text_only_llama_3_2() -> None:
+    result = run(task="chat", gpu_memory_gib=24, eu_entity=True, allowed_licenses=["llama3.2"], top_k=5)
+    assert {r.model_id for r in result.recommendations} & {"llama-3.2-1b", "llama-3.2-3b"}
+
+
+def test_a_billion_users_excludes_llama_and_qwen_licences() -> None:
+    result = run(task="chat", gpu_memory_gib=80, monthly_active_users=1_000_000_000, top_k=10)
+    for r in result.recommendations:
+        assert not licences(entry(r.model_id)) & (LLAMA | {"qwen"}), r.model_id
+    capped = run(task="chat", gpu_memory_gib=80, monthly_active_users=1_000_000_000, allowed_licenses=[*LLAMA, "qwen"])
+    assert capped.recommendations == []
+    assert any("smaller user base" in line for line in capped.what_would_qualify)
+
+
+def test_permissive_only_includes_inherited_licences() -> None:
+    result = run(task="reasoning", gpu_memory_gib=80, allowed_licenses=["apache-2.0", "mit"], top_k=10)
+    assert result.recommendations
+    assert "deepseek-r1-distill-llama-8b" not in {r.model_id for r in result.recommendations}
+    assert result.excluded.get("allowed_licenses", 0) >= 1
+
+
+def test_licence_conditions_are_spelled_out() -> None:
+    result = run(task="chat", gpu_memory_gib=24, allowed_licenses=["llama3.1"], top_k=1)
+    r = result.recommendations[0]
+    assert r.license_verdict == "allowed_with_conditions"
+    assert any("Llama" in c for c in r.caveats)
+
+
+# --- method and the id to load ------------------------------------------------------------------
+
+
+def test_qlora_names_4bit_uploads_and_lora_16bit_ones() -> None:
+    qlora = run(task="chat", gpu_memory_gib=48, method="qlora", top_k=10)
+    lora = run(task="chat", gpu_memory_gib=48, method="lora", top_k=10)
+    assert all(r.method == "qlora" for r in qlora.recommendations)
+    assert sum(r.unsloth_model_id.endswith("-unsloth-bnb-4bit") for r in qlora.recommendations if r.unsloth_model_id) >= 3
+    assert all(r.method == "lora" for r in lora.recommendations)
+    assert all(not (r.unsloth_model_id or "").endswith("4bit") for r in lora.recommendations)
+
+
+def test_auto_method_follows_studio_rule() -> None:
+    roomy = run(task="chat", gpu_memory_gib=80, max_params_b=4)
+    assert all(r.method == "lora" for r in roomy.recommendations)
+    tight = run(task="chat", gpu_memory_gib=8, max_params_b=9, top_k=5)
+    big = [r for r in tight.recommendations if (r.params_b or 0) >= 3]
+    assert big and all(r.method == "qlora" for r in big)
+    assert "Studio" in tight.method_rule
+
+
+def test_full_fine_tuning_only_when_it_fits() -> None:
+    result = run(task="chat", gpu_memory_gib=24, method="full", top_k=10)
+    assert result.recommendations
+    assert all(r.method == "full" and (r.params_b or 0) < 6 for r in result.recommendations)
+
+
+# --- unknown and detected GPU -------------------------------------------------------------------
+
+
+def test_unknown_gpu_still_recommends_with_fits_null(no_gpu: None) -> None:
+    result = run(task="code")
+    assert result.recommendations
+    assert result.gpu.source == "unknown" and result.gpu.memory_gib is None
+    assert all(r.fits is None and r.method == "qlora" for r in result.recommendations)
+    assert any("fits is null" in n for n in result.notes)
+
+
+def test_detected_gpu_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetune_advisor.tools import recommend_model as module
+
+    monkeypatch.setattr(module, "local_gpu_memory_gib", lambda: (23.6, "NVIDIA GeForce RTX 4090 (GPU 0, 23.6 GiB, detected)"))
+    result = run(task="chat")
+    assert result.gpu.source == "detected" and result.gpu.memory_gib == 23.6 and "4090" in result.gpu.description
+    assert all(r.fits for r in result.recommendations)
+
+
+# --- other constraints --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap", [1, 4, 9])
+def test_max_params_b_is_a_ceiling(cap: float) -> None:
+    result = run(task="chat", gpu_memory_gib=80, max_params_b=cap, top_k=10)
+    assert result.recommendations and all((r.params_b or 99) <= cap for r in result.recommendations)
+
+
+def test_languages_are_reported_on_every_recommendation() -> None:
+    result = run(task="chat", gpu_memory_gib=24, languages=["German", "klingon"])
+    for r in result.recommendations:
+        assert any("de" in line for line in [*r.reasons, *r.caveats]), r
+    assert any("klingon" in n for n in result.notes)
+
+
+def test_use_case_hints_are_acknowledged() -> None:
+    result = run(task="chat", gpu_memory_gib=24, use_case="A French support agent with function calling")
+    assert any("fr" in n and "function calling" in n for n in result.notes)
+    for r in result.recommendations:
+        assert any("function calling" in line for line in [*r.reasons, *r.caveats])
+
+
+def test_long_sequences_respect_context_length() -> None:
+    result = run(task="chat", gpu_memory_gib=80, seq_len=65536, top_k=10)
+    assert result.recommendations
+    assert all((entry(r.model_id).context_length or 65536) >= 65536 for r in result.recommendations)
+
+
+@pytest.mark.parametrize(("rows", "choice"), [(100, "instruct"), (500, "instruct"), (5000, "base")])
+def test_dataset_size_picks_base_or_instruct(rows: int, choice: str) -> None:
+    result = run(task="chat", gpu_memory_gib=24, dataset_rows=rows, top_k=10)
+    assert result.base_vs_instruct.choice == choice
+    assert result.base_vs_instruct.try_both is (rows == 500)
+    for r in result.recommendations:
+        if r.variant != choice:  # only when the catalog has no such checkpoint for that model
+            assert not ranking.has_variant(entry(r.model_id), choice)
+            assert any(f"No {choice} checkpoint" in c for c in r.caveats)
+    if rows == 5000:
+        assert any(r.variant == "base" for r in result.recommendations)
+    if rows == 500:
+        assert any("both" in n for n in result.notes)
+
+
+def test_unknown_dataset_size_means_instruct_with_the_reason() -> None:
+    result = run(task="chat", gpu_memory_gib=24)
+    assert result.base_vs_instruct.choice == "instruct" and "not given" in result.base_vs_instruct.reason
+
+
+# --- nothing qualifies ------------------------------------------------------------------------
+
+
+def test_nothing_fits_says_how_much_memory_would() -> None:
+    result = run(task="tts", gpu_memory_gib=1)
+    assert result.recommendations == []
+    gpu_line = next(line for line in result.what_would_qualify if line.startswith("A GPU with at least"))
+    needed = float(gpu_line.split("at least ")[1].split(" GiB")[0])
+    assert needed > 1
+    bigger = run(task="tts", gpu_memory_gib=needed + 0.1)
+    assert bigger.recommendations
+    assert any("what_would_qualify" in n for n in result.notes)
+
+
+def test_a_shorter_seq_len_is_offered_when_it_would_fit() -> None:
+    result = run(task="code", gpu_memory_gib=4, seq_len=8192)
+    line = next(line for line in result.what_would_qualify if line.startswith("seq_len "))
+    shorter = int(line.split()[1])
+    assert shorter < 8192
+    assert len(run(task="code", gpu_memory_gib=4, seq_len=shorter).recommendations) > len(result.recommendations)
+
+
+def test_a_lora_request_that_does_not_fit_points_to_qlora() -> None:
+    result = run(task="code", gpu_memory_gib=12, method="lora")
+    line = next(line for line in result.what_would_qualify if line.startswith("method qlora"))
+    named = line.split("would fit ")[1].split(" in 12 GiB")[0].split(", ")[0]
+    assert named not in {r.name for r in result.recommendations}
+    assert named in {r.name for r in run(task="code", gpu_memory_gib=12, method="qlora", top_k=10).recommendations}
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"task": "poetry"}, "task"), ({"task": "chat", "gpu_memory_gib": -8}, "gpu_memory_gib"),
+     ({"task": "chat", "method": "dora"}, "method"), ({"task": "chat", "top_k": 0}, "top_k")],
+)
+def test_direct_callers_get_errors_naming_the_field(kw: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        recommend_model(**kw)
+    assert err.value.field == field and "Accepted:" in str(err.value)
+    if field == "task":
+        assert all(t in str(err.value) for t in TASKS)
+
+
+# --- through MCP ------------------------------------------------------------------------------
+
+
+async def _call(arguments: dict[str, Any]) -> Any:
+    from mcp import Client
+
+    from finetune_advisor.server.app import build_server
+
+    async with Client(build_server(), raise_exceptions=True) as client:
+        return await client.call_tool("recommend_model", arguments)
+
+
+@pytest.mark.anyio
+async def test_mcp_result_is_structured() -> None:
+    result = await _call({"task": "code", "dataset_rows": 500, "gpu_memory_gib": 24})
+    assert not result.is_error
+    data = result.structured_content
+    assert data["task"] == "code" and data["gpu"]["source"] == "argument"
+    assert data["base_vs_instruct"]["choice"] == "instruct" and data["base_vs_instruct"]["try_both"] is True
+    first = data["recommendations"][0]
+    assert {"model_id", "unsloth_model_id", "method", "variant", "estimated_vram_gib", "fits", "license_verdict",
+            "chat_template", "reasons", "caveats"} <= set(first)
+
+
+@pytest.mark.anyio
+async def test_mcp_unknown_task_lists_the_accepted_ones() -> None:
+    result = await _call({"task": "poetry"})
+    assert result.is_error
+    text = result.content[0].text
+    assert "task" in text and all(t in text for t in TASKS)
+
+
+@pytest.mark.anyio
+async def test_mcp_negative_memory_names_gpu_memory_gib() -> None:
+    result = await _call({"task": "chat", "gpu_memory_gib": -4})
+    assert result.is_error and "gpu_memory_gib" in result.content[0].text
+
+
+@pytest.mark.anyio
+async def test_mcp_top_k_out_of_range_is_refused() -> None:
+    result = await _call({"task": "chat", "top_k": 50})
+    assert result.is_error and "top_k" in result.content[0].text

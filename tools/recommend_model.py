@@ -1,0 +1,231 @@
+"""The `recommend_model` tool: catalog + licence verdicts + memory estimates + the local GPU,
+ranked by `finetune_advisor.tools.ranking`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetune_advisor.tools import ranking
+from finetune_advisor.tools.catalog import TASKS, CatalogEntry, Task, Variant, load_catalog
+from finetune_advisor.tools.detect_gpus import local_gpu_memory_gib
+from finetune_advisor.tools.errors import InvalidInputError
+from finetune_advisor.tools.ranking import BaseVsInstruct, Candidate, Failure, Method, Request, Verdict
+from finetune_advisor.tools.recommend_facts import FactFinder, evaluate
+from finetune_advisor.tools.recommend_relax import single_changes
+from finetune_advisor.tools.use_case import UseCaseHints, normalise_languages, parse_use_case
+
+METHODS: tuple[str, ...] = ("auto", "qlora", "lora", "full")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ranking.drop_titles)
+
+
+class Recommendation(_Out):
+    model_id: str = Field(description="Catalog id (see catalog://models/{model_id}).")
+    name: str
+    unsloth_model_id: str | None = Field(description="Unsloth repo to load for this variant and method; null: none listed.")
+    repo_id: str = Field(description="Original Hugging Face repo of this variant.")
+    family: str
+    params_b: float | None
+    variant: Variant
+    method: Method
+    estimated_vram_gib: float | None = Field(description="Expected peak GPU memory at the requested seq_len.")
+    fits: bool | None = Field(description="Fits with the safety margin; null when the GPU memory is unknown.")
+    license_id: str | None
+    license_verdict: Verdict
+    chat_template: str | None
+    reasons: list[str]
+    caveats: list[str]
+
+
+class GpuAssumed(_Out):
+    memory_gib: float | None
+    source: Literal["argument", "detected", "unknown"]
+    description: str
+    safety_margin: str
+
+
+class RecommendResult(_Out):
+    task: Task
+    recommendations: list[Recommendation]
+    base_vs_instruct: BaseVsInstruct
+    gpu: GpuAssumed
+    method_rule: str
+    notes: list[str]
+    what_would_qualify: list[str] = Field(description="Changes that would let a model qualify (filled when few or none do).")
+    excluded: dict[str, int] = Field(description="Models serving the task left out, counted by the rule that excluded them.")
+
+
+def recommend_model(
+    task: Annotated[
+        Task,
+        Field(description="What the model must do: chat, code, vision (image input), reasoning, tts (speech out), stt (speech in)."),
+    ],
+    use_case: Annotated[
+        str,
+        Field(max_length=2000, description="The goal in words; languages, domain, function calling, long context refine the ranking."),
+    ] = "",
+    dataset_rows: Annotated[int | None, Field(ge=0, description="Training examples; picks base (1000+) or instruct (<300).")] = None,
+    gpu_memory_gib: Annotated[
+        float | None, Field(gt=0, le=4096, description="GPU memory to fit in GiB; default: the local GPU detected.")
+    ] = None,
+    commercial_use: Annotated[bool, Field(description="The fine-tune will be used commercially.")] = True,
+    monthly_active_users: Annotated[
+        int | None, Field(ge=0, description="Expected monthly active users of the product (licence thresholds).")
+    ] = None,
+    eu_entity: Annotated[bool, Field(description="The user or company is in the EU (some licences exclude it).")] = False,
+    allowed_licenses: Annotated[
+        list[str], Field(description="Only models under these licence ids, e.g. apache-2.0, mit; empty: any.")
+    ] = [],  # noqa: B006 - never mutated; a list keeps the schema a plain array
+    max_params_b: Annotated[float | None, Field(gt=0, description="Largest model size to consider, in billions.")] = None,
+    method: Annotated[
+        Literal["auto", "qlora", "lora", "full"], Field(description="auto picks LoRA or QLoRA by memory.")
+    ] = "auto",
+    seq_len: Annotated[int, Field(ge=128, le=1_048_576, description="Training sequence length in tokens.")] = 2048,
+    languages: Annotated[list[str], Field(description="Languages the model must handle (ISO codes or names).")] = [],  # noqa: B006
+    top_k: Annotated[int, Field(ge=1, le=10, description="How many recommendations to return.")] = 3,
+) -> RecommendResult:
+    """Recommend open-weight models to fine-tune for a task, within licence and GPU memory limits.
+
+    Use when the user asks which model to fine-tune; names the Unsloth id to load, the method and base or instruct.
+    """
+    _check(task, method, gpu_memory_gib, seq_len, top_k)
+    memory, gpu = _gpu(gpu_memory_gib)
+    hints = parse_use_case(use_case)
+    codes, unknown_languages = normalise_languages([*languages, *hints.languages])
+    split = ranking.base_or_instruct(dataset_rows)
+    req = Request(
+        task=task,
+        seq_len=seq_len,
+        memory_gib=memory,
+        method=method,
+        max_params_b=max_params_b,
+        allowed_licenses=frozenset(lic.strip().lower() for lic in allowed_licenses if lic.strip()),
+        languages=tuple(codes),
+        hints=hints,
+        variant=split.choice,
+    )
+    finder = FactFinder(commercial_use, monthly_active_users, eu_entity)
+    catalog = load_catalog().models
+    serving = [e for e in catalog if task in e.tasks]
+    newest = ranking.newest_release(catalog)
+    candidates: list[Candidate] = []
+    excluded: Counter[str] = Counter()
+    for entry in serving:
+        outcome = evaluate(entry, req, finder, newest)
+        if isinstance(outcome, Failure):
+            excluded[outcome.rule] += 1
+        else:
+            candidates.append(outcome)
+    chosen = ranking.order(candidates, top_k)
+    notes = _notes(gpu, hints, unknown_languages, len(candidates), top_k, split)
+    qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
+    return RecommendResult(
+        task=task,
+        recommendations=[_shape(c) for c in chosen],
+        base_vs_instruct=split,
+        gpu=gpu,
+        method_rule=ranking.METHOD_RULE,
+        notes=notes,
+        what_would_qualify=qualify,
+        excluded=dict(excluded),
+    )
+
+
+def _check(task: str, method: str, gpu_memory_gib: float | None, seq_len: int, top_k: int) -> None:
+    """Guards for direct Python callers (MCP and the CLI validate these before the call)."""
+    if task not in TASKS:
+        raise InvalidInputError("task", f"{task!r} is not a known task", ", ".join(TASKS))
+    if method not in METHODS:
+        raise InvalidInputError("method", f"{method!r} is not a method", ", ".join(METHODS))
+    if gpu_memory_gib is not None and not 0 < gpu_memory_gib <= 4096:
+        raise InvalidInputError("gpu_memory_gib", f"{gpu_memory_gib:g} GiB is not a GPU memory size", "a number of GiB above 0 and at most 4096")
+    if not 128 <= seq_len <= 1_048_576:
+        raise InvalidInputError("seq_len", f"{seq_len} is out of range", "128 to 1048576 tokens")
+    if not 1 <= top_k <= 10:
+        raise InvalidInputError("top_k", f"{top_k} is out of range", "1 to 10")
+
+
+def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, GpuAssumed]:
+    margin = ranking.SAFETY_RULE
+    if gpu_memory_gib is not None:
+        return gpu_memory_gib, GpuAssumed(
+            memory_gib=gpu_memory_gib, source="argument", description=f"{gpu_memory_gib:g} GiB (gpu_memory_gib)", safety_margin=margin
+        )
+    detected, description = local_gpu_memory_gib()
+    if detected is not None:
+        return detected, GpuAssumed(memory_gib=detected, source="detected", description=description, safety_margin=margin)
+    return None, GpuAssumed(
+        memory_gib=None,
+        source="unknown",
+        description=f"No GPU memory given and none detected ({description}): fit not checked, fits is null.",
+        safety_margin=margin,
+    )
+
+
+def _shape(c: Candidate) -> Recommendation:
+    e = c.entry
+    est = c.choice.estimate_gib
+    return Recommendation(
+        model_id=e.id,
+        name=e.name,
+        unsloth_model_id=c.unsloth_id,
+        repo_id=c.repo_id,
+        family=e.family,
+        params_b=e.params_total_b,
+        variant=c.variant,
+        method=c.choice.method,
+        estimated_vram_gib=round(est, 1) if est is not None else None,
+        fits=c.choice.fits,
+        license_id=e.license_id,
+        license_verdict=c.verdict,
+        chat_template=e.chat_template,
+        reasons=c.reasons,
+        caveats=c.caveats,
+    )
+
+
+def _notes(
+    gpu: GpuAssumed, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
+) -> list[str]:
+    notes = [ranking.SAFETY_RULE]
+    if gpu.source == "unknown":
+        notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
+    understood = []
+    if hints.languages:
+        understood.append("languages " + ", ".join(hints.languages))
+    if hints.function_calling:
+        understood.append("function calling")
+    if hints.long_context:
+        understood.append("long context")
+    if understood:
+        notes.append("From use_case: " + "; ".join(understood) + ".")
+    if unknown_languages:
+        notes.append(f"Language(s) not recognised and ignored: {', '.join(unknown_languages)}.")
+    if split.try_both:
+        notes.append("With 300-1000 rows, fine-tune both the base and the instruct checkpoint and compare.")
+    if qualified == 0:
+        notes.append("No model in the catalog meets every hard rule; see what_would_qualify.")
+    elif qualified < top_k:
+        notes.append(f"Only {qualified} model(s) meet every hard rule.")
+    return notes
+
+
+def _what_would_qualify(
+    serving: Sequence[CatalogEntry], req: Request, finder: FactFinder, newest: date | None, excluded: Counter[str]
+) -> list[str]:
+    """Changes of one constraint that would let an excluded model qualify."""
+    if not serving:
+        return [f"The catalog has no model for the task {req.task}."]
+    changes = single_changes(serving, req, finder, newest)
+    if changes:
+        return changes
+    if not excluded:
+        return [f"The catalog lists only {len(serving)} {req.task} model(s), all shown."]
+    return [f"No single change lets another {req.task} model qualify: each fails two or more rules at once."]
