@@ -230,7 +230,7 @@ def static_failures(entry: CatalogEntry, req: Request, first_only: bool = True) 
         size = f"{entry.params_total_b:g}B" if entry.params_total_b else "an unknown size"
         found.append(Failure("max_params_b", f"has {size}, over max_params_b {req.max_params_b:g}"))
     if req.allowed_licenses:
-        outside = [lic or "unknown" for lic in licence_ids(entry) if (lic or "").lower() not in req.allowed_licenses]
+        outside = [lic or "unknown" for lic in licence_ids(entry) if lic not in req.allowed_licenses]
         if outside:
             found.append(Failure("allowed_licenses", f"licence {', '.join(outside)} is not in allowed_licenses"))
     if entry.context_length is not None and req.seq_len > entry.context_length:

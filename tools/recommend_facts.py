@@ -1,25 +1,39 @@
 """The facts `recommend_model` needs from other modules, per catalog entry: the licence verdict for
 the user's plans (licence engine) and the peak-memory estimate per method (VRAM estimator).
 
-Both are computed from packaged data only (no Hub call: every entry is in the catalog), and
-memoised: estimates per (entry, method, seq_len) for the process, verdicts per request.
+Both are computed from packaged data only (no Hub call: every entry is in the catalog) and
+memoised for the process, keyed by the loaded catalog: estimates per (entry, method, seq_len,
+variant), verdicts per (entry, plans).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from finetune_advisor.tools import ranking
-from finetune_advisor.tools.catalog import CatalogEntry, Variant, load_catalog
-from finetune_advisor.tools.errors import AdvisorError
+from finetune_advisor.tools.catalog import Catalog, CatalogEntry, Variant, load_catalog
 from finetune_advisor.tools.check_license import check_catalog_entry
+from finetune_advisor.tools.errors import AdvisorError
+from finetune_advisor.tools.estimate_vram import estimate_resolved, resolve_model
 from finetune_advisor.tools.licenses import Plans
-from finetune_advisor.tools.vram import RunConfig, Storage, estimate
-from finetune_advisor.tools.vram_shapes import architecture_for_params
 from finetune_advisor.tools.ranking import Candidate, Facts, Failure, Method, Request, Verdict
+from finetune_advisor.tools.vram import RunConfig
+
+
+_memo_catalog: list[Catalog] = []  # the catalog the memo tables were filled from (held, so its id stays unique)
+
+
+def _catalog_key() -> int:
+    """The loaded catalog's id; the memo tables are emptied when another catalog is loaded."""
+    current = load_catalog()
+    if not _memo_catalog or _memo_catalog[0] is not current:
+        _memo_catalog[:] = [current]
+        _licence.cache_clear()
+        _estimate_cached.cache_clear()
+    return id(current)
 
 
 def methods_needed(req: Request) -> tuple[Method, ...]:
@@ -36,7 +50,6 @@ class FactFinder:
     commercial_use: bool = True
     monthly_active_users: int | None = None
     eu_entity: bool = False
-    _verdicts: dict[str, tuple[Verdict, str]] = field(default_factory=dict, compare=False, repr=False, init=False)
 
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
@@ -49,10 +62,7 @@ class FactFinder:
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat)
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
-        if entry.id not in self._verdicts:
-            plans = Plans(commercial_use=self.commercial_use, monthly_active_users=self.monthly_active_users or 0, eu_entity=self.eu_entity)
-            self._verdicts[entry.id] = _licence(entry, plans)
-        return self._verdicts[entry.id]
+        return _licence(_catalog_key(), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
 
 
 def evaluate(entry: CatalogEntry, req: Request, finder: FactFinder, newest: date | None) -> Candidate | Failure:
@@ -63,8 +73,12 @@ def evaluate(entry: CatalogEntry, req: Request, finder: FactFinder, newest: date
     return ranking.evaluate(entry, req, finder.facts(entry, methods_needed(req), req.seq_len, req.variant), newest)
 
 
-def _licence(entry: CatalogEntry, plans: Plans) -> tuple[Verdict, str]:
+@functools.lru_cache(maxsize=8192)
+def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu_entity: bool) -> tuple[Verdict, str]:
     """check_license's verdict for the entry (its own and inherited licences), with the deciding words."""
+    entry = load_catalog().get(model_id)
+    assert entry is not None
+    plans = Plans(commercial_use=commercial_use, monthly_active_users=mau, eu_entity=eu_entity)
     result = check_catalog_entry(entry, plans)
     if result.verdict in ("not_allowed", "unknown"):
         words = result.reasons[:1]
@@ -73,34 +87,26 @@ def _licence(entry: CatalogEntry, plans: Plans) -> tuple[Verdict, str]:
     return result.verdict, " ".join(words) or "no conditions for these plans"
 
 
-def storage_for(entry: CatalogEntry, variant: Variant, method: Method) -> Storage:
-    """How the checkpoint recommend_model names is stored (the dynamic 4-bit one costs a little more)."""
-    if method != "qlora":
-        return "16bit"
-    repo = ranking.load_ids(entry, variant, method)[0] or ""
-    return "unsloth-bnb-4bit" if repo.endswith("-unsloth-bnb-4bit") else "bnb-4bit" if repo.endswith("-bnb-4bit") else "16bit"
-
-
 @functools.lru_cache(maxsize=8192)
 def _estimate_cached(catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant) -> tuple[float | None, str | None]:
+    """estimate_vram's number for the checkpoint recommend_model would name (same resolution, same core)."""
     entry = load_catalog().get(model_id)
     assert entry is not None
-    arch, caveat = entry.architecture, None
-    if entry.architecture_status in ("unverified",):
-        caveat = "Its architecture in the catalog is not verified: treat the memory estimate as rough."
-    if arch is None:
-        if entry.params_total_b is None:
-            return None, "Memory not estimated: neither the architecture nor the parameter count is recorded."
-        arch, template = architecture_for_params(entry.params_total_b)
-        caveat = f"Memory estimated from the parameter count only (layout scaled from {template}): treat it as rough."
-    run = RunConfig(method=method, seq_len=seq_len, storage=storage_for(entry, variant, method))
-    params = entry.params_total_b * 1e9 if entry.params_total_b else None
+    repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
     try:
-        result = estimate(arch, run, params_total=params, context_length=entry.context_length)
+        resolved = resolve_model(repo or entry.id, None, None)
+        if resolved.label != entry.id:  # a repo id shared with another entry: size this one
+            resolved = resolve_model(entry.id, None, None)
+        run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage)
+        result = estimate_resolved(resolved, run, None, "")
     except AdvisorError as exc:
-        return None, f"Memory not estimated: {exc}"
-    return result.total_gib, caveat
+        return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
+    if resolved.coarse:
+        return result.total_gib, "Memory estimated from the parameter count only (no architecture in the catalog): treat it as rough."
+    if entry.architecture_status == "unverified":
+        return result.total_gib, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
+    return result.total_gib, None
 
 
 def _estimate(entry: CatalogEntry, method: Method, seq_len: int, variant: Variant) -> tuple[float | None, str | None]:
-    return _estimate_cached(id(load_catalog()), entry.id, method, seq_len, variant)
+    return _estimate_cached(_catalog_key(), entry.id, method, seq_len, variant)

@@ -14,6 +14,7 @@ from finetune_advisor.tools import ranking
 from finetune_advisor.tools.catalog import TASKS, CatalogEntry, Task, Variant, load_catalog
 from finetune_advisor.tools.detect_gpus import local_gpu_memory_gib
 from finetune_advisor.tools.errors import InvalidInputError
+from finetune_advisor.tools.licenses import load_licenses
 from finetune_advisor.tools.ranking import BaseVsInstruct, Candidate, Failure, Method, Request, Verdict
 from finetune_advisor.tools.recommend_facts import FactFinder, evaluate
 from finetune_advisor.tools.recommend_relax import single_changes
@@ -106,7 +107,7 @@ def recommend_model(
         memory_gib=memory,
         method=method,
         max_params_b=max_params_b,
-        allowed_licenses=frozenset(lic.strip().lower() for lic in allowed_licenses if lic.strip()),
+        allowed_licenses=_licence_ids(allowed_licenses),
         languages=tuple(codes),
         hints=hints,
         variant=split.choice,
@@ -124,7 +125,7 @@ def recommend_model(
         else:
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
-    notes = _notes(gpu, hints, unknown_languages, len(candidates), top_k, split)
+    notes = _notes(seq_len, gpu, hints, unknown_languages, len(candidates), top_k, split)
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
         task=task,
@@ -150,6 +151,16 @@ def _check(task: str, method: str, gpu_memory_gib: float | None, seq_len: int, t
         raise InvalidInputError("seq_len", f"{seq_len} is out of range", "128 to 1048576 tokens")
     if not 1 <= top_k <= 10:
         raise InvalidInputError("top_k", f"{top_k} is out of range", "1 to 10")
+
+
+def _licence_ids(names: Sequence[str]) -> frozenset[str]:
+    """Licence ids for the names given (aliases accepted); unknown names are an error, not a silent filter."""
+    book = load_licenses()
+    found = {name: book.find(name) for name in names if name.strip()}
+    unknown = [name for name, lic in found.items() if lic is None]
+    if unknown:
+        raise InvalidInputError("allowed_licenses", f"unknown licence id(s) {', '.join(map(repr, unknown))}", ", ".join(book.ids()))
+    return frozenset(lic.id for lic in found.values() if lic is not None)
 
 
 def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, GpuAssumed]:
@@ -192,9 +203,15 @@ def _shape(c: Candidate) -> Recommendation:
 
 
 def _notes(
+    seq_len: int,
     gpu: GpuAssumed, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
 ) -> list[str]:
-    notes = [ranking.SAFETY_RULE]
+    notes = [
+        ranking.SAFETY_RULE,
+        f"Memory figures are estimate_vram's for the named checkpoint at seq_len {seq_len} with its defaults "
+        "(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, bf16); "
+        "run estimate_vram on a pick for other settings.",
+    ]
     if gpu.source == "unknown":
         notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
     understood = []

@@ -54,7 +54,7 @@ def single_changes(serving: Sequence[CatalogEntry], req: Request, finder: FactFi
     if one_away.get("allowed_licenses"):
         by_licence: dict[str, list[CatalogEntry]] = defaultdict(list)
         for e, _ in one_away["allowed_licenses"]:
-            missing = sorted({lic or "unknown" for lic in ranking.licence_ids(e) if (lic or "").lower() not in req.allowed_licenses})
+            missing = sorted({lic or "unknown" for lic in ranking.licence_ids(e) if lic not in req.allowed_licenses})
             by_licence[", ".join(missing)].append(e)
         for lic, entries in sorted(by_licence.items(), key=lambda kv: -len(kv[1]))[:2]:
             out.append(f"Adding {lic} to allowed_licenses would let {_names(entries)} qualify.")

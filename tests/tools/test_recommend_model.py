@@ -15,6 +15,7 @@ from finetune_advisor.tools import ranking
 from finetune_advisor.tools.catalog import CatalogEntry, load_catalog
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.errors import InvalidInputError
+from finetune_advisor.tools.licenses import load_licenses
 from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
 
 TASKS = ("chat", "code", "vision", "reasoning", "tts", "stt")
@@ -49,7 +50,7 @@ def run(**kw: Any) -> RecommendResult:
         verdict = check_license(model=r.model_id, monthly_active_users=kw.get("monthly_active_users") or 0, **plans).verdict
         assert verdict == r.license_verdict != "not_allowed", r.model_id
         if kw.get("allowed_licenses"):
-            assert licences(e) <= set(kw["allowed_licenses"]), r.model_id
+            assert licences(e) <= {load_licenses().find(name).id for name in kw["allowed_licenses"]}, r.model_id
         if kw.get("max_params_b"):
             assert e.params_total_b is not None and e.params_total_b <= kw["max_params_b"]
         if e.context_length:
@@ -211,6 +212,18 @@ def test_full_fine_tuning_only_when_it_fits() -> None:
     assert all(r.method == "full" and (r.params_b or 0) < 6 for r in result.recommendations)
 
 
+@pytest.mark.parametrize(("task", "memory", "method"), [("chat", 24, "auto"), ("vision", 80, "auto"), ("code", 48, "lora")])
+def test_memory_figures_are_estimate_vrams_for_the_named_checkpoint(task: str, memory: float, method: str) -> None:
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    result = run(task=task, gpu_memory_gib=memory, method=method, seq_len=4096)
+    for r in result.recommendations:
+        check = estimate_vram(model=r.unsloth_model_id or r.repo_id, method=r.method, seq_len=4096, gpu_memory_gib=memory, bf16=True)
+        assert r.estimated_vram_gib == pytest.approx(check.total_gib, abs=0.06), r.model_id
+        assert check.fits
+    assert any("seq_len 4096" in n and "estimate_vram" in n for n in result.notes)
+
+
 # --- unknown and detected GPU -------------------------------------------------------------------
 
 
@@ -316,7 +329,8 @@ def test_a_lora_request_that_does_not_fit_points_to_qlora() -> None:
 @pytest.mark.parametrize(
     ("kw", "field"),
     [({"task": "poetry"}, "task"), ({"task": "chat", "gpu_memory_gib": -8}, "gpu_memory_gib"),
-     ({"task": "chat", "method": "dora"}, "method"), ({"task": "chat", "top_k": 0}, "top_k")],
+     ({"task": "chat", "method": "dora"}, "method"), ({"task": "chat", "top_k": 0}, "top_k"),
+     ({"task": "chat", "allowed_licenses": ["apache-2.0", "apache 3"]}, "allowed_licenses")],
 )
 def test_direct_callers_get_errors_naming_the_field(kw: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInputError) as err:
@@ -324,6 +338,14 @@ def test_direct_callers_get_errors_naming_the_field(kw: dict[str, Any], field: s
     assert err.value.field == field and "Accepted:" in str(err.value)
     if field == "task":
         assert all(t in str(err.value) for t in TASKS)
+    if field == "allowed_licenses":
+        assert "'apache 3'" in str(err.value) and "qwen-research" in str(err.value)
+
+
+def test_licence_aliases_are_accepted() -> None:
+    by_alias = run(task="chat", gpu_memory_gib=24, allowed_licenses=["Apache2", "MIT"], top_k=5)
+    by_id = run(task="chat", gpu_memory_gib=24, allowed_licenses=["apache-2.0", "mit"], top_k=5)
+    assert by_alias == by_id and by_alias.recommendations
 
 
 # --- through MCP ------------------------------------------------------------------------------
