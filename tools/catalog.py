@@ -130,11 +130,6 @@ class CatalogEntry(BaseModel):
             raise ValueError("an entry needs base_id or instruct_id")
         return self
 
-    @property
-    def params_b(self) -> float | None:
-        """Total parameters in billions (None when unknown)."""
-        return self.params_total_b
-
     def is_uncertain(self, field: str) -> bool:
         return any(f == field or f.startswith(field + ".") for f in self.uncertain_fields)
 
@@ -317,8 +312,3 @@ def closest(ref: str, n: int = 3) -> list[str]:
 def model_ids() -> list[str]:
     """Every catalog id, sorted (for completions)."""
     return sorted(m.id for m in load_catalog().models)
-
-
-def entries_for_task(task: str) -> list[CatalogEntry]:
-    """Entries suited to a task."""
-    return [m for m in load_catalog().models if task in m.tasks]
