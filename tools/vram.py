@@ -169,6 +169,11 @@ def estimate(
     else:
         extra = 0.0
     total_params = s.total_params + extra
+    shrink = 1.0
+    if params_total and s.total_params > 1.1 * params_total:
+        shrink, total_params = params_total / s.total_params, params_total
+        notes.append(f"The config's fields add up to {s.total_params / 1e9:.0f}B parameters but the model has "
+                     f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
     root = s.embedding_params + s.head_params + s.hidden  # what FSDP's root unit holds
     if run.method == "qlora":
         quantized = s.linear_params - (0 if experts_linear else s.expert_params)
@@ -183,6 +188,7 @@ def estimate(
         per_param = 4.0 if fp32_master else half
         weights = total_params * per_param
         layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
+    weights *= shrink
 
     # Trainable parameters, gradients, optimizer.
     if run.method == "full":

@@ -1,0 +1,59 @@
+"""`finetune-advisor vram`: the breakdown table, JSON equal to the tool's result, and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.server.cli import main
+from finetune_advisor.tools.estimate_vram import estimate_vram
+
+
+def test_table_shows_every_component_the_total_and_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vram", "qwen3-8b", "--method", "lora", "--gpu-gib", "12"]) == 0
+    out = capsys.readouterr().out
+    for part in ("weights", "adapters", "gradients", "optimizer", "activations", "logits and loss", "overhead", "total per GPU"):
+        assert part in out
+    assert "does NOT fit" in out and "QLoRA (4-bit base weights) instead of lora" in out
+    assert "Assumptions:" in out
+
+
+def test_json_is_the_tool_result(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vram", "llama-3.1-8b", "--stack", "transformers", "--seq-len", "4096", "--gpu-gib", "80", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    tool = estimate_vram(model="llama-3.1-8b", stack="transformers", seq_len=4096, gpu_memory_gib=80)
+    assert printed == tool.model_dump(mode="json")
+
+
+def test_architecture_file_and_params_b(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 16, "hidden_size": 2048,
+                                  "intermediate_size": 8192, "num_attention_heads": 32, "num_key_value_heads": 8,
+                                  "vocab_size": 128256, "tie_word_embeddings": True}))
+    assert main(["vram", "--architecture", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["resolved_from"] == "architecture"
+    assert main(["vram", "--params-b", "7", "--gpu-gib", "24"]) == 0
+    assert "[coarse]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["vram", "qwen3-8b", "--seq-len", "100000"], ["Invalid 'seq_len'", "1 to 40960"]),
+        (["vram", "qwen3-8b", "--rank", "0"], ["Invalid 'lora_rank'"]),
+        (["vram"], ["exactly one of model, architecture or params_b"]),
+        (["vram", "no-such-model-xyz"], ["Unknown 'model'"]),
+    ],
+)
+def test_bad_input_exits_1_with_the_reason(argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+
+
+def test_missing_config_file_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vram", "--architecture", str(tmp_path / "absent.json")]) == 1
+    assert "Invalid 'architecture'" in capsys.readouterr().err

@@ -1,0 +1,207 @@
+"""The estimate_vram tool: model resolution (catalog, fake Hub, inline, params_b), the GPU, the
+fit verdict and its suggestions, and the errors a caller gets for bad input."""
+
+from __future__ import annotations
+
+import pytest
+from fake_nvml import T4, FakeNvml
+from mcp import Client
+
+from finetune_advisor.server.app import build_server
+from finetune_advisor.tools import detect_gpus, gpu
+from finetune_advisor.tools.errors import InvalidInputError, UnknownModelError
+from finetune_advisor.tools.estimate_vram import estimate_vram
+
+LLAMA_CONFIG = {  # meta-llama/Llama-3.1-8B config.json fields
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
+    "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+    "vocab_size": 128256, "tie_word_embeddings": False, "max_position_embeddings": 131072, "torch_dtype": "bfloat16",
+}
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch: pytest.MonkeyPatch):
+    """NVML that shows one GPU; returns a setter for which one."""
+
+    def use(*gpus):
+        monkeypatch.setattr(gpu, "_load_nvml", lambda: FakeNvml(list(gpus)))
+        detect_gpus._cached.cache_clear()
+
+    yield use
+    detect_gpus._cached.cache_clear()
+
+
+# --- resolution -----------------------------------------------------------------------------------
+
+
+def test_catalog_id_alias_and_repo_ids_resolve_to_the_same_model() -> None:
+    by_id = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    by_repo = estimate_vram(model="meta-llama/Llama-3.1-8B-Instruct", gpu_memory_gib=24)
+    assert by_id.resolved_from == by_repo.resolved_from == "catalog"
+    assert by_id.params_b == by_repo.params_b == pytest.approx(8.03, abs=0.01)
+    assert by_id.total_gib == by_repo.total_gib
+    assert not by_id.coarse
+
+
+def test_unsloth_dynamic_4bit_id_is_charged_more_than_the_bnb_4bit_id() -> None:
+    dyn = estimate_vram(model="unsloth/Qwen3-8B-unsloth-bnb-4bit", gpu_memory_gib=24)
+    bnb = estimate_vram(model="unsloth/Qwen3-8B-bnb-4bit", gpu_memory_gib=24)
+    assert dyn.repo_id == "unsloth/Qwen3-8B-unsloth-bnb-4bit"
+    assert bnb.breakdown.weights < dyn.breakdown.weights <= bnb.breakdown.weights * 1.11
+    assert any("-unsloth-bnb-4bit keeps some layers in 16-bit" in a for a in dyn.assumptions)
+
+
+def test_inline_architecture_equals_the_catalog_entry() -> None:
+    inline = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24)
+    catalog = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    assert inline.resolved_from == "architecture" and inline.total_gib == catalog.total_gib
+
+
+def test_inline_multimodal_config_reads_its_text_config() -> None:
+    config = {"model_type": "gemma3", "text_config": {**LLAMA_CONFIG, "model_type": "gemma3_text"}, "vision_config": {"hidden_size": 1152}}
+    assert estimate_vram(architecture=config).params_b == pytest.approx(8.03, abs=0.01)
+
+
+def test_params_b_gives_a_coarse_estimate_that_says_so() -> None:
+    result = estimate_vram(params_b=8, gpu_memory_gib=24)
+    exact = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    assert result.coarse and result.resolved_from == "params_b"
+    assert "Coarse" in result.assumptions[0]
+    assert result.total_gib == pytest.approx(exact.total_gib, rel=0.1)
+
+
+def test_repo_id_not_in_the_catalog_is_read_from_the_hub(fake_hub) -> None:
+    skip = ["lm_head", "model.layers.0.mlp.down_proj"]
+    fake_hub.add_model("someorg/llama-8b-clone-unsloth-bnb-4bit",
+                       config={**LLAMA_CONFIG, "quantization_config": {"llm_int8_skip_modules": skip}})
+    result = estimate_vram(model="someorg/llama-8b-clone-unsloth-bnb-4bit", gpu_memory_gib=24)
+    assert result.resolved_from == "hub" and result.repo_id == "someorg/llama-8b-clone-unsloth-bnb-4bit"
+    assert "/someorg/llama-8b-clone-unsloth-bnb-4bit/resolve/main/config.json" in fake_hub.paths
+    assert any("list of skipped modules is counted" in a for a in result.assumptions)
+    plain = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    extra_gib = 4096 * 14336 * (2 - 0.5159) / 1024**3  # one down_proj kept in bf16 instead of NF4
+    assert result.breakdown.weights - plain.breakdown.weights == pytest.approx(extra_gib, abs=0.002)
+
+
+def test_repo_id_unknown_to_the_hub_names_the_closest_catalog_ids(fake_hub) -> None:
+    with pytest.raises(UnknownModelError) as err:
+        estimate_vram(model="someorg/Qwen3-8B-finetune")
+    text = str(err.value)
+    assert "the Hub has no config.json" in text and "qwen3-8b" in text
+
+
+def test_repo_id_offline_is_unknown_and_says_the_hub_was_not_asked() -> None:
+    with pytest.raises(UnknownModelError, match="Offline") as err:
+        estimate_vram(model="someorg/Llama-3.1-8B-custom")
+    assert "llama-3.1-8b" in err.value.suggestions
+
+
+def test_unknown_name_gives_the_closest_catalog_ids() -> None:
+    with pytest.raises(UnknownModelError) as err:
+        estimate_vram(model="qwen3 8 b")
+    assert err.value.suggestions and err.value.field == "model"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"model": "qwen3-8b", "params_b": 8}, {"architecture": LLAMA_CONFIG, "params_b": 8}])
+def test_exactly_one_way_to_name_the_model(kwargs: dict) -> None:
+    with pytest.raises(InvalidInputError, match="exactly one of model, architecture or params_b"):
+        estimate_vram(**kwargs)
+
+
+def test_architecture_missing_fields_names_them() -> None:
+    with pytest.raises(InvalidInputError, match="Invalid 'architecture': missing hidden_size"):
+        estimate_vram(architecture={"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10})
+
+
+# --- GPU and fit ----------------------------------------------------------------------------------
+
+
+def test_no_gpu_leaves_fit_unknown(no_gpu: None) -> None:
+    result = estimate_vram(model="qwen3-8b")
+    assert result.fits is None and result.headroom_gib is None and result.gpu_memory_gib is None
+    assert "none detected" in result.gpu and result.suggestions == []
+
+
+def test_detected_t4_has_no_bf16_so_gemma3_loads_in_float32(fake_gpu) -> None:
+    fake_gpu(T4)
+    on_t4 = estimate_vram(model="gemma-3-4b", method="lora")
+    assert on_t4.gpu_memory_gib == 15.0 and "Tesla T4" in on_t4.gpu
+    with_bf16 = estimate_vram(model="gemma-3-4b", method="lora", bf16=True, gpu_memory_gib=15.0)
+    assert on_t4.breakdown.weights == pytest.approx(2 * with_bf16.breakdown.weights, rel=0.01)
+    assert any("float32" in a for a in on_t4.assumptions)
+
+
+def test_headroom_is_memory_minus_driver_share_minus_total() -> None:
+    result = estimate_vram(model="qwen3-4b", gpu_memory_gib=80)
+    assert result.fits is True
+    assert result.headroom_gib == pytest.approx(80 - 0.5 - result.total_gib, abs=0.02)
+
+
+def test_suggestions_really_fit_when_re_estimated() -> None:
+    asked = dict(model="llama-3.1-8b", method="lora", seq_len=16384, batch_size=4, optimizer="adamw_torch",
+                 gradient_checkpointing=False, stack="transformers", gpu_memory_gib=24)
+    result = estimate_vram(**asked)
+    assert result.fits is False and result.suggestions
+    changes = [s.arguments for s in result.suggestions]
+    for single in ({"method": "qlora"}, {"batch_size": 1}, {"optimizer": "adamw_8bit"}, {"gradient_checkpointing": True}):
+        assert single in changes
+    assert any(s.fits for s in result.suggestions)
+    for s in result.suggestions:
+        again = estimate_vram(**{**asked, **s.arguments})
+        assert again.total_gib == pytest.approx(s.total_gib, abs=0.01)
+        assert again.fits is s.fits
+    fitting = [s.fits for s in result.suggestions]
+    assert fitting == sorted(fitting, reverse=True)  # the ones that fit come first
+
+
+def test_longest_seq_len_suggestion_is_the_longest() -> None:
+    asked = dict(model="qwen3-8b", method="qlora", seq_len=65536 // 2, gpu_memory_gib=16, stack="transformers")
+    result = estimate_vram(**asked)
+    seq = next(s.arguments["seq_len"] for s in result.suggestions if "seq_len" in s.arguments)
+    assert estimate_vram(**{**asked, "seq_len": seq}).fits
+    assert not estimate_vram(**{**asked, "seq_len": seq + 64}).fits
+
+
+def test_more_gpus_with_fsdp_is_suggested_for_full_fine_tuning() -> None:
+    result = estimate_vram(model="llama-3.1-8b", method="full", optimizer="adamw_torch", gpu_memory_gib=48)
+    assert result.fits is False
+    gpus = [s for s in result.suggestions if "num_gpus" in s.arguments]
+    assert gpus and gpus[0].fits and gpus[0].arguments["sharding"] == "fsdp"
+
+
+# --- bad input through MCP ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "arguments,words",
+    [
+        ({"model": "qwen3-8b", "seq_len": 0}, ["'seq_len'", "1 to 1048576"]),
+        ({"model": "qwen3-8b", "seq_len": 100_000}, ["'seq_len'", "context of 40960", "1 to 40960"]),
+        ({"model": "qwen3-8b", "batch_size": -2}, ["'batch_size'", "1 to 1024"]),
+        ({"model": "qwen3-8b", "lora_rank": 100_000}, ["'lora_rank'", "4096"]),
+        ({"model": "qwen3-0.6b", "lora_rank": 2048}, ["'lora_rank'", "hidden size 1024", "1 to 1024"]),
+        ({"model": "qwen3-8b", "method": "dora"}, ["'method'", "qlora"]),
+        ({"model": "qwen3-8b", "optimizer": "sgd"}, ["'optimizer'", "adamw_8bit"]),
+        ({"model": "qwen3-8b", "gpu_memory_gib": -8}, ["'gpu_memory_gib'"]),
+        ({"params_b": 0}, ["'params_b'", "0.01"]),
+        ({}, ["'model'", "exactly one of model, architecture or params_b"]),
+    ],
+)
+async def test_bad_input_is_a_tool_error_naming_the_field(arguments: dict, words: list[str]) -> None:
+    async with Client(build_server(), raise_exceptions=False) as client:
+        result = await client.call_tool("estimate_vram", arguments)
+    assert result.is_error
+    text = result.content[0].text
+    for word in words:
+        assert word in text, text
+    assert "Accepted" in text
+
+
+@pytest.mark.anyio
+async def test_structured_result_through_mcp() -> None:
+    async with Client(build_server(), raise_exceptions=True) as client:
+        result = await client.call_tool("estimate_vram", {"model": "qwen3-4b", "gpu_memory_gib": 24, "method": "lora"})
+    data = result.structured_content
+    assert not result.is_error and data["resolved_from"] == "catalog" and data["fits"] is True
+    assert sum(data["breakdown"].values()) == pytest.approx(data["total_gib"], abs=0.01)
