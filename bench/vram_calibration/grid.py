@@ -1,0 +1,105 @@
+"""The measured grid: which (architecture, method, run) cells exist, and their ids."""
+
+from __future__ import annotations
+
+from archs import ARCHS, LORA_TARGETS
+
+SHAPES = [(1, 512), (1, 2048), (4, 1024), (2, 4096)]  # (batch_size, seq_len)
+SMALL = ["Qwen2.5-0.5B", "Qwen3-0.6B", "Llama-3.2-1B", "Qwen3-4B"]
+LARGE = ["Mistral-7B-v0.3", "Llama-3.1-8B", "Qwen3-14B"]
+PAGED = ("paged_adamw_8bit", "paged_adamw_32bit")
+
+
+def cell(arch, method, bs, seq, gc, optimizer="adamw_torch", rank=16, dropout=0.0, num_gpus=1,
+         sharding=None, fresh=False):
+    lora = method != "full"
+    c = {
+        "arch": arch, "method": method, "optimizer": optimizer,
+        "lora_rank": rank if lora else None, "lora_dropout": dropout if lora else None,
+        "target_modules": list(LORA_TARGETS) if lora else None,
+        "seq_len": seq, "batch_size": bs, "gradient_checkpointing": gc,
+        "num_gpus": num_gpus, "sharding": sharding,
+    }
+    parts = [arch, method, optimizer, f"r{rank}" if lora else "-", f"d{dropout}" if lora and dropout else "",
+             f"b{bs}x{seq}", "gc" if gc else "nogc", f"{num_gpus}gpu-{sharding}" if sharding else "",
+             "fresh" if fresh else ""]
+    c["cell"] = "/".join(p for p in parts if p)
+    c["fresh_process"] = fresh or optimizer in PAGED  # bnb never frees paged (managed) buffers
+    return c
+
+
+def single_gpu_cells() -> list[dict]:
+    out = []
+    for arch in SMALL + LARGE:
+        for method in ("qlora", "lora"):
+            out += [cell(arch, method, b, s, gc) for b, s in SHAPES for gc in (True, False)]
+    for arch in SMALL:
+        out += [cell(arch, "full", b, s, gc) for b, s in SHAPES for gc in (True, False)]
+    for arch in LARGE:
+        out += [cell(arch, "full", b, s, True) for b, s in SHAPES[:2]]
+        out.append(cell(arch, "full", 1, 512, True, optimizer="adamw_8bit"))
+    # LoRA rank
+    for arch in ("Qwen3-0.6B", "Llama-3.1-8B"):
+        for method in ("qlora", "lora"):
+            for rank in (64, 128):
+                out.append(cell(arch, method, 1, 2048, True, rank=rank))
+            out.append(cell(arch, method, 2, 4096, True, rank=128))
+    # optimizers
+    for arch, method in (("Llama-3.1-8B", "qlora"), ("Qwen3-4B", "lora"), ("Qwen3-0.6B", "full"),
+                         ("Llama-3.2-1B", "full")):
+        for opt in ("adamw_torch_fused", "adamw_8bit"):
+            out.append(cell(arch, method, 1, 2048, True, optimizer=opt))
+    for arch, method in (("Llama-3.1-8B", "qlora"), ("Qwen3-0.6B", "full")):
+        for opt in PAGED:
+            out.append(cell(arch, method, 1, 2048, True, optimizer=opt))
+    out.append(cell("Qwen3-4B", "lora", 1, 2048, True, optimizer="paged_adamw_8bit"))
+    # LoRA dropout (peft stores a dropped copy of each adapter input)
+    out.append(cell("Llama-3.2-1B", "lora", 1, 2048, True, dropout=0.05))
+    out.append(cell("Llama-3.2-1B", "lora", 1, 2048, False, dropout=0.05))
+    out.append(cell("Llama-3.2-1B", "qlora", 1, 2048, False, dropout=0.05))
+    # a cut-down MoE
+    moe = "Qwen3-30B-A3B-6L"
+    out += [cell(moe, "full", 1, 2048, True), cell(moe, "lora", 1, 2048, True),
+            cell(moe, "lora", 1, 2048, False), cell(moe, "qlora", 1, 2048, True)]
+    return out
+
+
+def fresh_repeats() -> list[dict]:
+    """In-process cells run again, each in its own process, to show reuse does not skew them."""
+    picks = [("Qwen2.5-0.5B", "qlora", 1, 2048, True), ("Llama-3.2-1B", "full", 4, 1024, False),
+             ("Qwen3-4B", "lora", 2, 4096, True), ("Llama-3.1-8B", "qlora", 2, 4096, False),
+             ("Qwen3-14B", "qlora", 1, 2048, True), ("Mistral-7B-v0.3", "lora", 1, 512, False)]
+    return [cell(a, m, b, s, gc, fresh=True) for a, m, b, s, gc in picks]
+
+
+def fsdp_cells() -> list[dict]:
+    out = []
+    for arch in ("Llama-3.2-1B", "Llama-3.1-8B"):
+        for method in ("full", "lora"):
+            for b, s in ((1, 2048), (2, 4096)):
+                out.append(cell(arch, method, b, s, True, num_gpus=2, sharding="fsdp"))
+    out.append(cell("Qwen3-14B", "full", 1, 2048, True, num_gpus=2, sharding="fsdp"))
+    return out
+
+
+def all_cells() -> list[dict]:
+    cells = single_gpu_cells() + fresh_repeats() + fsdp_cells()
+    ids = [c["cell"] for c in cells]
+    assert len(ids) == len(set(ids)), "duplicate cell ids"
+    assert all(c["arch"] in ARCHS for c in cells)
+    return cells
+
+
+def group_key(c: dict) -> tuple:
+    """Cells sharing a key reuse one built model in-process."""
+    return (c["arch"], c["method"], c["lora_rank"], c["lora_dropout"])
+
+
+def est_params_b(arch: str) -> float:
+    f = ARCHS[arch]
+    h, i, n = f["hidden_size"], f["intermediate_size"], f["num_hidden_layers"]
+    hd = f.get("head_dim", h // f["num_attention_heads"])
+    att = h * hd * (2 * f["num_attention_heads"] + 2 * f["num_key_value_heads"])
+    mlp = 3 * h * (f.get("moe_intermediate_size") or i) * (f.get("num_experts") or 1)
+    emb = f["vocab_size"] * h * (1 if f["tie_word_embeddings"] else 2)
+    return (n * (att + mlp) + emb) / 1e9
