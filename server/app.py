@@ -22,6 +22,7 @@ from mcp.types import INVALID_PARAMS, Completion, ToolAnnotations
 from pydantic import ValidationError
 
 from finetune_advisor.server import arguments as argcheck
+from finetune_advisor.server.docs_tool import query_docs
 
 from finetune_advisor.prompts import PROMPTS
 from finetune_advisor.tools.catalog import TASKS, load_catalog, model_ids, resolve
@@ -63,6 +64,7 @@ def _tool_specs() -> list[ToolSpec]:
         ToolSpec(detect_gpus, "Detect local NVIDIA GPUs", open_world=False),
         ToolSpec(estimate_vram, "Estimate fine-tuning VRAM", open_world=True),
         ToolSpec(check_license, "Check licence terms", open_world=True),
+        ToolSpec(query_docs, "Ask the Unsloth docs", open_world=True),
     ]
 
 

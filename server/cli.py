@@ -15,7 +15,7 @@ from finetune_advisor.tools import settings
 from finetune_advisor.tools.errors import AdvisorError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ("serve", "gpu", "catalog", "recommend", "license", "vram")
+COMMANDS = ("serve", "gpu", "catalog", "recommend", "license", "vram", "ask")
 
 
 def _version() -> str:

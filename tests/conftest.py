@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_docs import FakeDocs
 from fake_hub import FakeHub
 
 
@@ -54,3 +55,13 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture
+def fake_docs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDocs]:
+    """A fake Unsloth docs site on 127.0.0.1 (tests/fake_docs.py), with the docs URL pointing at it and
+    the network switched on (HF_HUB_OFFLINE unset). Switch its behaviour with `fake_docs.set(mode, ...)`."""
+    with FakeDocs() as server:
+        monkeypatch.setenv("FINETUNE_ADVISOR_DOCS_URL", server.url)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        yield server
