@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import anyio
 from pydantic import BaseModel, Field
@@ -147,8 +147,6 @@ def _offline_note(reason: str, reached: bool = False) -> str:
 
 
 def _with_question(url: str, question: str) -> str:
-    from urllib.parse import urlencode
-
     return f"{url}?{urlencode({'ask': question})}"
 
 
