@@ -24,20 +24,20 @@ METHODS: tuple[str, ...] = ("auto", "qlora", "lora", "full")
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(json_schema_extra=ranking.drop_titles)
+    model_config = ConfigDict(json_schema_extra=ranking.compact_schema)
 
 
 class Recommendation(_Out):
-    model_id: str = Field(description="Catalog id (see catalog://models/{model_id}).")
+    model_id: str
     name: str
-    unsloth_model_id: str | None = Field(description="Unsloth repo to load for this variant and method; null: none listed.")
-    repo_id: str = Field(description="Original Hugging Face repo of this variant.")
+    unsloth_model_id: str | None = Field(description="Repo to load for this variant and method; null: none listed.")
+    repo_id: str
     family: str
     params_b: float | None
     variant: Variant
     method: Method
-    estimated_vram_gib: float | None = Field(description="Expected peak GPU memory at the requested seq_len.")
-    fits: bool | None = Field(description="Fits with the safety margin; null when the GPU memory is unknown.")
+    estimated_vram_gib: float | None
+    fits: bool | None = Field(description="With the safety margin; null: GPU unknown.")
     license_id: str | None
     license_verdict: Verdict
     chat_template: str | None
@@ -45,59 +45,53 @@ class Recommendation(_Out):
     caveats: list[str]
 
 
-class GpuAssumed(_Out):
-    memory_gib: float | None
-    source: Literal["argument", "detected", "unknown"]
-    description: str
-    safety_margin: str
-
-
 class RecommendResult(_Out):
     task: Task
     recommendations: list[Recommendation]
     base_vs_instruct: BaseVsInstruct
-    gpu: GpuAssumed
-    method_rule: str
+    gpu_memory_gib: float | None
+    gpu_source: Literal["argument", "detected", "unknown"]
+    gpu: str
     notes: list[str]
-    what_would_qualify: list[str] = Field(description="Changes that would let a model qualify (filled when few or none do).")
-    excluded: dict[str, int] = Field(description="Models serving the task left out, counted by the rule that excluded them.")
+    what_would_qualify: list[str]
+    excluded: dict[str, int] = Field(description="Per rule, models of the task left out.")
 
 
 def recommend_model(
     task: Annotated[
         Task,
-        Field(description="What the model must do: chat, code, vision (image input), reasoning, tts (speech out), stt (speech in)."),
+        Field(description="chat, code, vision (image input), reasoning, tts or stt."),
     ],
     use_case: Annotated[
         str,
-        Field(max_length=2000, description="The goal in words; languages, domain, function calling, long context refine the ranking."),
+        Field(max_length=2000, description="Goal in words: languages, domain, tool use, long context."),
     ] = "",
-    dataset_rows: Annotated[int | None, Field(ge=0, description="Training examples; picks base (1000+) or instruct (<300).")] = None,
+    dataset_rows: Annotated[int | None, Field(ge=0, description="Training rows: 1000+ base, <300 instruct.")] = None,
     gpu_memory_gib: Annotated[
-        float | None, Field(gt=0, le=4096, description="GPU memory to fit in GiB; default: the local GPU detected.")
+        float | None, Field(gt=0, le=4096, description="GiB to fit; default the local GPU.")
     ] = None,
-    commercial_use: Annotated[bool, Field(description="The fine-tune will be used commercially.")] = True,
+    commercial_use: Annotated[bool, Field(description="Commercial use.")] = True,
     monthly_active_users: Annotated[
-        int | None, Field(ge=0, description="Expected monthly active users of the product (licence thresholds).")
+        int | None, Field(ge=0, description="Monthly active users (licence caps).")
     ] = None,
-    eu_entity: Annotated[bool, Field(description="The user or company is in the EU (some licences exclude it).")] = False,
+    eu_entity: Annotated[bool, Field(description="User or company in the EU.")] = False,
     allowed_licenses: Annotated[
-        list[str], Field(description="Only models under these licence ids, e.g. apache-2.0, mit; empty: any.")
+        list[str], Field(description="Only these licences, e.g. apache-2.0, mit.")
     ] = [],  # noqa: B006 - never mutated; a list keeps the schema a plain array
-    max_params_b: Annotated[float | None, Field(gt=0, description="Largest model size to consider, in billions.")] = None,
+    max_params_b: Annotated[float | None, Field(gt=0, description="Max billions of parameters.")] = None,
     method: Annotated[
-        Literal["auto", "qlora", "lora", "full"], Field(description="auto picks LoRA or QLoRA by memory.")
+        Literal["auto", "qlora", "lora", "full"], Field(description="auto: LoRA or QLoRA by memory.")
     ] = "auto",
-    seq_len: Annotated[int, Field(ge=128, le=1_048_576, description="Training sequence length in tokens.")] = 2048,
-    languages: Annotated[list[str], Field(description="Languages the model must handle (ISO codes or names).")] = [],  # noqa: B006
-    top_k: Annotated[int, Field(ge=1, le=10, description="How many recommendations to return.")] = 3,
+    seq_len: Annotated[int, Field(ge=128, le=1_048_576, description="Tokens per sample.")] = 2048,
+    languages: Annotated[list[str], Field(description="Required languages (codes or names).")] = [],  # noqa: B006
+    top_k: Annotated[int, Field(ge=1, le=10, description="How many to return.")] = 3,
 ) -> RecommendResult:
     """Recommend open-weight models to fine-tune for a task, within licence and GPU memory limits.
 
     Use when the user asks which model to fine-tune; names the Unsloth id to load, the method and base or instruct.
     """
     _check(task, method, gpu_memory_gib, seq_len, top_k)
-    memory, gpu = _gpu(gpu_memory_gib)
+    memory, gpu_source, gpu = _gpu(gpu_memory_gib)
     hints = parse_use_case(use_case)
     codes, unknown_languages = normalise_languages([*languages, *hints.languages])
     split = ranking.base_or_instruct(dataset_rows)
@@ -125,14 +119,15 @@ def recommend_model(
         else:
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
-    notes = _notes(seq_len, gpu, hints, unknown_languages, len(candidates), top_k, split)
+    notes = _notes(seq_len, gpu_source, hints, unknown_languages, len(candidates), top_k, split)
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
         task=task,
         recommendations=[_shape(c) for c in chosen],
         base_vs_instruct=split,
+        gpu_memory_gib=memory,
+        gpu_source=gpu_source,
         gpu=gpu,
-        method_rule=ranking.METHOD_RULE,
         notes=notes,
         what_would_qualify=qualify,
         excluded=dict(excluded),
@@ -163,21 +158,13 @@ def _licence_ids(names: Sequence[str]) -> frozenset[str]:
     return frozenset(lic.id for lic in found.values() if lic is not None)
 
 
-def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, GpuAssumed]:
-    margin = ranking.SAFETY_RULE
+def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, Literal["argument", "detected", "unknown"], str]:
     if gpu_memory_gib is not None:
-        return gpu_memory_gib, GpuAssumed(
-            memory_gib=gpu_memory_gib, source="argument", description=f"{gpu_memory_gib:g} GiB (gpu_memory_gib)", safety_margin=margin
-        )
+        return gpu_memory_gib, "argument", f"{gpu_memory_gib:g} GiB (gpu_memory_gib)"
     detected, description = local_gpu_memory_gib()
     if detected is not None:
-        return detected, GpuAssumed(memory_gib=detected, source="detected", description=description, safety_margin=margin)
-    return None, GpuAssumed(
-        memory_gib=None,
-        source="unknown",
-        description=f"No GPU memory given and none detected ({description}): fit not checked, fits is null.",
-        safety_margin=margin,
-    )
+        return detected, "detected", description
+    return None, "unknown", f"none given or detected ({description}): fit not checked"
 
 
 def _shape(c: Candidate) -> Recommendation:
@@ -204,15 +191,16 @@ def _shape(c: Candidate) -> Recommendation:
 
 def _notes(
     seq_len: int,
-    gpu: GpuAssumed, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
+    gpu_source: str, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
 ) -> list[str]:
     notes = [
         ranking.SAFETY_RULE,
+        ranking.METHOD_RULE,
         f"Memory figures are estimate_vram's for the named checkpoint at seq_len {seq_len} with its defaults "
         "(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, bf16); "
         "run estimate_vram on a pick for other settings.",
     ]
-    if gpu.source == "unknown":
+    if gpu_source == "unknown":
         notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
     understood = []
     if hints.languages:

@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(result: RecommendResult) -> None:
-    gpu = result.gpu
-    emit(f"Task: {result.task}. GPU: {gpu.description}")
+    emit(f"Task: {result.task}. GPU: {result.gpu}")
     split = result.base_vs_instruct
     emit(f"Base or instruct: {split.choice}. {split.reason}")
     emit()
@@ -97,5 +96,5 @@ def _print(result: RecommendResult) -> None:
         emit()
         emit("Excluded: " + ", ".join(f"{rule} {n}" for rule, n in sorted(result.excluded.items())))
     emit()
-    for note in [result.method_rule, *result.notes]:
+    for note in result.notes:
         emit(f"Note: {note}")
