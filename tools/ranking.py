@@ -271,9 +271,9 @@ class Candidate:
     caveats: list[str] = field(default_factory=list)
 
 
-RECENCY_YEARS = 3.0
+RECENCY_YEARS = 3.0  # a model this much older than the newest in the catalog gets no recency credit
 # With no GPU memory known, sizes above this rank lower (QLoRA of an 8B model fits a 12-16 GiB card).
-UNKNOWN_GPU_SWEET_SPOT_B = 8.0  # a model this much older than the newest in the catalog gets no recency credit
+UNKNOWN_GPU_SWEET_SPOT_B = 8.0
 
 
 def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | None) -> Candidate | Failure:
@@ -301,7 +301,7 @@ def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> flo
     if req.task in e.specialised_for:
         score += 3.0
         c.reasons.append(f"Specialised for {req.task} ({e.family} family), as the guide advises.")
-    elif e.specialised_for and req.task not in e.specialised_for:
+    elif e.specialised_for:
         score -= 1.0
         c.caveats.append(f"Specialised for {', '.join(e.specialised_for)}; a general model may suit {req.task} better.")
     if e.release_date and newest:

@@ -94,3 +94,14 @@ async def test_missing_argument_or_unknown_prompt_is_an_invalid_params_error_tha
         assert err.value.code == -32602
         with pytest.raises(MCPError, match="Unknown prompt 'pick_model'. Accepted: choose_model"):
             await client.get_prompt("pick_model", {})
+
+
+@pytest.mark.anyio
+async def test_task_argument_completes_to_the_accepted_tasks() -> None:
+    from mcp.types import PromptReference
+
+    async with Client(build_server(), raise_exceptions=True) as client:
+        every = await client.complete(PromptReference(type="ref/prompt", name="choose_model"), {"name": "task", "value": ""})
+        some = await client.complete(PromptReference(type="ref/prompt", name="choose_model"), {"name": "task", "value": "c"})
+    assert set(every.completion.values) == {"chat", "code", "vision", "reasoning", "tts", "stt"}
+    assert some.completion.values == ["chat", "code"]
