@@ -18,7 +18,9 @@ from finetune_advisor.tools.vram_shapes import Linear, Shapes
 class Coefficients:
     """Bytes saved per element of each width, per token and layer."""
 
-    hidden: float  # H-wide tensors every layer keeps (norm inputs, shared projection inputs)
+    norm: float  # what one RMSNorm keeps per element (its fp32 upcast input; plus the output for full)
+    hidden: float  # other H-wide tensors every layer keeps (shared projection inputs)
+    qk_norm: float  # what the per-head q and k norms keep per element, where the family has them
     q: float  # query-wide tensors (rotated q and the attention output SDPA keeps)
     kv: float  # key- and value-wide tensors SDPA keeps
     mlp: float  # intermediate-wide tensors (gate output, activation output, up output)
@@ -28,23 +30,23 @@ class Coefficients:
     checkpoint: float  # bytes per H element kept per layer under checkpointing (the residual stream)
 
 
-# transformers + peft LoRA on a bf16 model (adapters fp32): RMSNorm keeps its fp32 upcast input
-#   twice per layer (8); each LoRA module casts its bf16 input to fp32 and keeps that copy (4);
-#   SDPA keeps rotated q, k, v and the output in bf16; the MLP keeps gate, SiLU and up outputs.
-LORA = Coefficients(hidden=8, q=4, kv=4, mlp=6, lora_copy=4, lora_shared=0, lora_rank=4, checkpoint=2)
+# transformers + peft LoRA on a bf16 model (adapters fp32): each RMSNorm keeps its fp32 upcast
+#   input (4); each LoRA module casts its bf16 input to fp32 and keeps that copy (4); SDPA keeps
+#   rotated q, k, v and the output in bf16; the MLP keeps gate, SiLU and up outputs.
+LORA = Coefficients(norm=4, hidden=0, qk_norm=4, q=4, kv=4, mlp=6, lora_copy=4, lora_shared=0, lora_rank=4, checkpoint=2)
 # QLoRA after prepare_model_for_kbit_training: norms, embeddings and lm_head are fp32, so the
 #   residual stream and every Linear4bit output (bitsandbytes casts back to the input dtype) are
 #   fp32; SDPA runs in fp32; LoRA modules share their fp32 input instead of copying it.
-QLORA = Coefficients(hidden=8, q=8, kv=8, mlp=12, lora_copy=0, lora_shared=4, lora_rank=4, checkpoint=4)
-# Full fine-tuning in bf16: norms also keep the bf16 normalised tensor for their weight's gradient,
-#   q/k/v and gate/up share one saved input, o_proj and down_proj keep theirs.
-FULL_BF16 = Coefficients(hidden=16, q=6, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
+QLORA = Coefficients(norm=4, hidden=0, qk_norm=4, q=8, kv=8, mlp=12, lora_copy=0, lora_shared=4, lora_rank=4, checkpoint=4)
+# Full fine-tuning in bf16: norms also keep the bf16 normalised tensor for their weight's gradient
+#   (4 + 2), q/k/v and gate/up share one saved input (2 + 2), o_proj and down_proj keep theirs.
+FULL_BF16 = Coefficients(norm=6, hidden=4, qk_norm=6, q=6, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
 # Full fine-tuning with fp32 master weights under bf16 autocast: fp32 residual stream and norm
 #   outputs, and autocast makes a bf16 copy of the input for each projection.
-FULL_FP32 = Coefficients(hidden=26, q=6, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=4)
+FULL_FP32 = Coefficients(norm=8, hidden=10, qk_norm=8, q=6, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=4)
 # Unsloth's fused kernels (fast RMSNorm, fused QKV and MLP LoRA that keep one bf16 input per block,
 #   SwiGLU recomputed in the backward, LoRA intermediates recomputed): no per-module copies.
-UNSLOTH_PEFT = Coefficients(hidden=8, q=6, kv=4, mlp=4, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
+UNSLOTH_PEFT = Coefficients(norm=2, hidden=4, qk_norm=2, q=6, kv=4, mlp=4, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
 
 
 def coefficients(stack: str, method: str, fp32_master: bool) -> Coefficients:
@@ -79,7 +81,8 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
             shared_sites[lin.site] = c.lora_shared * elements
         kept += c.lora_rank * rank * lin.per_token
     layer = (
-        c.hidden * s.hidden
+        (c.norm * s.norms + c.hidden) * s.hidden
+        + (c.qk_norm * (s.q_width + s.kv_width) if s.qk_norm else 0.0)
         + c.q * s.q_width
         + c.kv * s.kv_width
         + c.mlp * s.mlp_width

@@ -20,6 +20,11 @@ ALL_LINEAR: tuple[str, ...] = ATTENTION_MODULES + MLP_MODULES
 _UNGATED_MLP = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"})
 # MoE families that also keep a dense MLP of `intermediate_size` in every MoE layer.
 _DENSE_PLUS_EXPERTS = ("gemma4",)
+# Families whose attention normalises q and k (RMSNorm over each head) before RoPE (transformers 5.x).
+_QK_NORM = ("qwen3", "gemma3", "gemma4", "olmo2", "olmo3", "olmoe", "flex_olmo", "glm4_moe", "apertus", "exaone4",
+            "cohere", "minimax_m2", "dots1")
+# Families with four norms per decoder layer (pre and post attention, pre and post MLP).
+_FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class Shapes:
     router_width: int  # router logits per token (experts), 0 for dense models
     vocab: int
     tied: bool
+    qk_norm: bool  # q and k pass through a per-head RMSNorm
+    norms: int  # RMSNorms per decoder layer
     linears: tuple[Linear, ...]  # one decoder block
     embedding_params: int
     head_params: int  # 0 when tied to the embedding
@@ -134,10 +141,12 @@ def shapes(arch: Architecture) -> Shapes:
         router_width=router,
         vocab=arch.vocab_size,
         tied=arch.tie_word_embeddings,
+        qk_norm=arch.model_type.startswith(_QK_NORM),
+        norms=4 if arch.model_type.startswith(_FOUR_NORMS) else 2,
         linears=tuple(linears),
         embedding_params=embedding,
         head_params=0 if arch.tie_word_embeddings else embedding,
-        norm_params=(2 * arch.num_hidden_layers + 1) * h,
+        norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h,
     )
 
 
