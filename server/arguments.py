@@ -27,19 +27,25 @@ def check(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> None:
             f"Unknown argument{'s' if len(unknown) > 1 else ''} {names} for {tool}. Accepted: {', '.join(properties) or 'none'}."
         )
     for name, value in arguments.items():
-        if _has_non_finite(value):
+        if _has_non_finite(value, _numeric(properties[name])):
             raise ArgumentError(f"Invalid '{name}': NaN and infinity are not accepted. Accepted: {accepted(properties[name])}.")
 
 
-def _has_non_finite(value: Any) -> bool:
+def _numeric(prop: dict[str, Any]) -> bool:
+    """True when the property accepts a number (where pydantic would parse "inf" or "nan")."""
+    return any(p.get("type") in ("number", "integer") for p in prop.get("anyOf", [prop]))
+
+
+def _has_non_finite(value: Any, numeric: bool) -> bool:
+    """NaN or infinity anywhere in the value; strings count only where a number is expected."""
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, str):
-        return value.strip().lower() in {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+        return numeric and value.strip().lower() in {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
     if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
+        return any(_has_non_finite(v, numeric) for v in value.values())
     if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
+        return any(_has_non_finite(v, numeric) for v in value)
     return False
 
 

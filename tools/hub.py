@@ -48,7 +48,7 @@ class HubModel:
 
 
 def _check_online(repo_id: str) -> None:
-    if settings.offline():
+    if settings.hub_offline():
         raise HubError(
             f"Offline (HF_HUB_OFFLINE or FINETUNE_ADVISOR_OFFLINE is set): cannot look up {repo_id!r} on the Hub"
         )

@@ -27,12 +27,13 @@ def _as_float(name: str, default: float) -> float:
 
 
 def offline() -> bool:
-    """True when the user asked for no network at all (ours or the Hub's offline switch)."""
-    return _is_true(os.environ.get("FINETUNE_ADVISOR_OFFLINE")) or hub_offline()
+    """True when the user asked for no network at all (FINETUNE_ADVISOR_OFFLINE)."""
+    return _is_true(os.environ.get("FINETUNE_ADVISOR_OFFLINE"))
 
 
 def hub_offline() -> bool:
-    return _is_true(os.environ.get("HF_HUB_OFFLINE"))
+    """True when the Hub must not be contacted: HF_HUB_OFFLINE, or no network at all."""
+    return _is_true(os.environ.get("HF_HUB_OFFLINE")) or offline()
 
 
 def hub_endpoint() -> str:

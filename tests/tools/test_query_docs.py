@@ -170,9 +170,14 @@ async def test_connection_refused_falls_back_quickly(monkeypatch: pytest.MonkeyP
     assert "2e-4" in result.answer
 
 
-@pytest.mark.parametrize("switch", ["FINETUNE_ADVISOR_OFFLINE", "HF_HUB_OFFLINE"])
-async def test_offline_mode_sends_no_request(fake_docs: FakeDocs, monkeypatch: pytest.MonkeyPatch, switch: str) -> None:
-    monkeypatch.setenv(switch, "1")
+async def test_hub_offline_switch_does_not_silence_the_docs(fake_docs: FakeDocs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # only the Hub is off
+    result = await query_docs("Which chat template for Qwen 2.5?")
+    assert len(fake_docs.requests) == 1 and result.origin == "live"
+
+
+async def test_offline_mode_sends_no_request(fake_docs: FakeDocs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINETUNE_ADVISOR_OFFLINE", "1")
     result = await query_docs("Which chat template for Qwen 2.5?")
     assert fake_docs.requests == []
     assert result.origin == "offline" and "offline mode is on" in result.note
