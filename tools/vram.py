@@ -221,7 +221,7 @@ def estimate(
     tokens = run.batch_size * run.seq_len
     coef = coefficients(run.stack, run.method, fp32_master)
     tb = token_bytes(s, coef, lora, run.lora_rank, run.attention == "eager", dropout=run.lora_dropout > 0,
-                     width_scale=2.0 if fp32_family else 1.0)
+                     width_scale=2.0 if fp32_family else 1.0, full=run.method == "full")
     scale = k.ACTIVATION_SCALE[(run.stack, run.method)]
     layer = (tb.layer * tokens + tb.attention_scores * tokens * run.seq_len) * scale
     offloaded = run.stack == "unsloth" and run.gradient_checkpointing

@@ -37,16 +37,21 @@ LORA = Coefficients(norm=4, hidden=0, qk_norm=4, q=4, kv=4, mlp=6, lora_copy=4, 
 # QLoRA after prepare_model_for_kbit_training: norms, embeddings and lm_head are fp32, so the
 #   residual stream and every Linear4bit output (bitsandbytes casts back to the input dtype) are
 #   fp32; SDPA runs in fp32; LoRA modules share their fp32 input instead of copying it.
+# These counts were checked on CPU (transformers 5.17, peft 0.21.2, bitsandbytes 0.50.2, torch
+#   2.13) by summing the storages autograd saves in one forward pass of small Llama and Qwen3
+#   configs: per layer and token they match to the byte (CPU dropout keeps an fp32 mask where CUDA's
+#   fused kernel keeps a 1-byte one).
 QLORA = Coefficients(norm=4, hidden=0, qk_norm=4, q=8, kv=8, mlp=12, lora_copy=0, lora_shared=4, lora_rank=4, checkpoint=4)
 # Full fine-tuning in bf16: norms also keep the bf16 normalised tensor for their weight's gradient
-#   (4 + 2), q/k/v and gate/up share one saved input (2 + 2), o_proj and down_proj keep theirs.
-FULL_BF16 = Coefficients(norm=6, hidden=4, qk_norm=6, q=6, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
+#   (4 + 2), q/k/v and gate/up share one saved input (2 + 2), down_proj keeps its input, and
+#   o_proj's input is the attention output SDPA keeps anyway (its kernels write it token-major).
+FULL_BF16 = Coefficients(norm=6, hidden=4, qk_norm=6, q=4, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
 # Full fine-tuning with fp32 master weights under bf16 autocast: fp32 residual stream and norm
 #   outputs, and autocast makes a bf16 copy of the input for each projection.
-FULL_FP32 = Coefficients(norm=8, hidden=10, qk_norm=8, q=6, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=4)
+FULL_FP32 = Coefficients(norm=8, hidden=10, qk_norm=8, q=4, kv=4, mlp=8, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=4)
 # Unsloth's fused kernels (fast RMSNorm, fused QKV and MLP LoRA that keep one bf16 input per block,
 #   SwiGLU recomputed in the backward, LoRA intermediates recomputed): no per-module copies.
-UNSLOTH_PEFT = Coefficients(norm=2, hidden=4, qk_norm=2, q=6, kv=4, mlp=4, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
+UNSLOTH_PEFT = Coefficients(norm=2, hidden=4, qk_norm=2, q=4, kv=4, mlp=4, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
 
 
 def coefficients(stack: str, method: str, fp32_master: bool) -> Coefficients:
@@ -67,7 +72,7 @@ class TokenBytes:
 
 
 def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int, eager: bool,
-                dropout: bool = False, width_scale: float = 1.0) -> TokenBytes:
+                dropout: bool = False, width_scale: float = 1.0, full: bool = False) -> TokenBytes:
     """Bytes per token for the LoRA-wrapped linears `lora`; `width_scale` 2 models fp32 compute."""
     kept = 0.0
     shared_sites: dict[str, float] = {}
@@ -77,12 +82,13 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
             kept += (max(c.lora_copy, c.lora_shared) + 1) * elements
         elif c.lora_copy:
             kept += c.lora_copy * elements
-        else:
+        elif lin.site != "attn_out":  # o_proj reads the attention output SDPA already keeps
             shared_sites[lin.site] = c.lora_shared * elements
         kept += c.lora_rank * rank * lin.per_token
     layer = (
         (c.norm * s.norms + c.hidden) * s.hidden
-        + (c.qk_norm * (s.q_width + s.kv_width) if s.qk_norm else 0.0)
+        + 4 * s.norms  # each norm's fp32 reciprocal RMS
+        + ((c.qk_norm * (s.q_width + s.kv_width) + 4 * (s.heads + s.kv_width // s.head_dim)) if s.qk_norm else 0.0)
         + c.q * s.q_width
         + c.kv * s.kv_width
         + c.mlp * s.mlp_width
@@ -90,6 +96,9 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
         + sum(shared_sites.values())
         + 4 * s.heads  # attention log-sum-exp, fp32 per head
         + 4 * s.router_width  # router probabilities, fp32
+        # transformers' expert loop keeps, per routed token, the expert output it weights (in the
+        # residual dtype), the gathered input when expert weights train, and a few int64 indices
+        + s.top_k * ((c.checkpoint + (c.checkpoint if full else 0)) * s.hidden + 36)
     )
     scores = 0.0
     if eager:

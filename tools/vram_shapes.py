@@ -56,6 +56,7 @@ class Shapes:
     kv_width: int  # kv_heads * head_dim
     mlp_width: int  # intermediate activations one token passes through per layer (active experts only)
     router_width: int  # router logits per token (experts), 0 for dense models
+    top_k: int  # experts each token is routed to, 0 for dense models
     vocab: int
     tied: bool
     qk_norm: bool  # q and k pass through a per-head RMSNorm
@@ -110,7 +111,7 @@ def shapes(arch: Architecture) -> Shapes:
     ]
     gated = arch.model_type not in _UNGATED_MLP
     mlp_width = 0
-    router = 0
+    router = top_k = 0
     if arch.is_moe:
         experts = arch.num_experts or 1
         top_k = min(arch.num_experts_per_tok or 1, experts)
@@ -139,6 +140,7 @@ def shapes(arch: Architecture) -> Shapes:
         kv_width=kv_width,
         mlp_width=mlp_width,
         router_width=router,
+        top_k=top_k,
         vocab=arch.vocab_size,
         tied=arch.tie_word_embeddings,
         qk_norm=arch.model_type.startswith(_QK_NORM),
