@@ -21,10 +21,10 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, Completion, ToolAnnotations
 from pydantic import ValidationError
 
-from finetune_advisor.server import arguments as argcheck
-from finetune_advisor.server.docs_tool import query_docs
-
 from finetune_advisor.prompts import PROMPTS
+from finetune_advisor.server import arguments as argcheck
+from finetune_advisor.server import schema_compact
+from finetune_advisor.server.docs_tool import query_docs
 from finetune_advisor.tools.catalog import TASKS, load_catalog, model_ids, resolve
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
@@ -155,6 +155,9 @@ def build_server() -> MCPServer:
             ),
             structured_output=True,
         )
+    for tool in mcp._tool_manager.list_tools():
+        schema_compact.compact(tool.parameters)
+        schema_compact.compact(tool.output_schema)
     _register_resources(mcp)
     _register_prompts(mcp)
     _register_completions(mcp)

@@ -9,9 +9,9 @@ has no clauses for gives `unknown` with the reason, never a guess.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from finetune_advisor.tools import catalog, hub
 from finetune_advisor.tools.catalog import CatalogEntry, ResolvedModel
@@ -40,16 +40,8 @@ _MAX_BASES = 3
 _MAX_DEPTH = 2
 
 
-def _untitled(schema: dict[str, Any]) -> None:
-    """Drop the per-field titles pydantic derives from names: every tools/list repeats them."""
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-
-
 class InheritedLicense(BaseModel):
     """A licence binding the model through what it was built from."""
-
-    model_config = ConfigDict(json_schema_extra=_untitled)
 
     license_id: str | None
     verdict: Verdict
@@ -58,8 +50,6 @@ class InheritedLicense(BaseModel):
 
 class LicenseCheck(BaseModel):
     """The verdict over every licence binding the model, with duties and the deciding clauses."""
-
-    model_config = ConfigDict(json_schema_extra=_untitled)
 
     model: str | None
     resolved_model: str | None = Field(description="Catalog id or Hub repo the licence came from")

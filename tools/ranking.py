@@ -13,9 +13,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from finetune_advisor.tools.catalog import CatalogEntry, Variant
 from finetune_advisor.tools.use_case import UseCaseHints
@@ -55,22 +55,7 @@ BASE_INSTRUCT_RULE = (
 )
 
 
-def compact_schema(schema: dict[str, Any]) -> None:
-    """Result schemas go out in every tools/list: no titles (they repeat the names), and a nullable
-    scalar as {"type": [t, "null"]} instead of an anyOf (standard JSON Schema, half the size)."""
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        alternatives = prop.get("anyOf", [])
-        others = [a for a in alternatives if a != {"type": "null"}]
-        if len(alternatives) == 2 and len(others) == 1 and isinstance(others[0].get("type"), str):
-            del prop["anyOf"]
-            prop.update(others[0], type=[others[0]["type"], "null"])
-
-
 class BaseVsInstruct(BaseModel):
-    model_config = ConfigDict(json_schema_extra=compact_schema)
-
     choice: Variant
     rule: str
     reason: str

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from finetune_advisor.tools import ranking
 from finetune_advisor.tools.catalog import TASKS, CatalogEntry, Task, Variant, load_catalog
@@ -23,11 +23,7 @@ from finetune_advisor.tools.use_case import UseCaseHints, normalise_languages, p
 METHODS: tuple[str, ...] = ("auto", "qlora", "lora", "full")
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(json_schema_extra=ranking.compact_schema)
-
-
-class Recommendation(_Out):
+class Recommendation(BaseModel):
     model_id: str
     name: str
     unsloth_model_id: str | None = Field(description="Repo to load for this variant and method; null: none listed.")
@@ -45,7 +41,7 @@ class Recommendation(_Out):
     caveats: list[str]
 
 
-class RecommendResult(_Out):
+class RecommendResult(BaseModel):
     task: Task
     recommendations: list[Recommendation]
     base_vs_instruct: BaseVsInstruct
