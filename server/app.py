@@ -113,6 +113,9 @@ class AdvisorServer(MCPServer):
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
                 raise ToolError(argcheck.explain(name, tool.parameters, exc.__cause__.errors())) from None
+            prefix = f"Error executing tool {name}: "
+            if str(exc).startswith(prefix):  # the SDK's wrapping of our own ToolError: keep just our text
+                raise ToolError(str(exc)[len(prefix):]) from None
             raise
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
