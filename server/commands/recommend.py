@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="recommend models to fine-tune for a task, GPU and licence plans",
         description="Recommend open-weight models to fine-tune: task first, then licence, GPU memory, recency and size.",
     )
-    p.add_argument("--task", required=True, choices=TASKS, help="what the model must do")
+    p.add_argument("--task", default="chat", choices=TASKS, help="what the model must do (default: chat)")
     p.add_argument("--use-case", default="", help="the goal in words (languages, domain, function calling, long context)")
     p.add_argument("--rows", type=_non_negative_int, metavar="N", help="training examples; decides base vs instruct")
     p.add_argument("--gpu-gib", type=float, metavar="GIB", help="GPU memory to fit (default: the local GPU)")
