@@ -49,7 +49,7 @@ for g in Llama-3.2-1B:full Llama-3.2-1B:lora Llama-3.1-8B:lora Llama-3.1-8B:full
   if [ "$L" -lt 45 ]; then echo "[skip] fsdp $g (budget)"; continue; fi
   timeout $(( L - 10 )) torchrun --nproc-per-node 2 $HERE/fsdp_cells.py --group $g --out "$OUT/fsdp.jsonl" \
     --device $DEVICE $TINY --deadline-s $(( L - 40 )) --skip-done $DONE
-done > "$OUT/log_fsdp" 2>&1
-echo "finished after $(( $(date +%s) - START ))s" | tee -a "$OUT/log_fsdp"
-grep -h -o -E '^\[[a-z]+\]' "$OUT"/log0 "$OUT"/log1 "$OUT"/log_fsdp | sort | uniq -c
+done >> "$OUT/log1" 2>&1
+echo "finished after $(( $(date +%s) - START ))s" | tee -a "$OUT/log1"
+grep -h -o -E '^\[[a-z]+\]' "$OUT"/log0 "$OUT"/log1 | sort | uniq -c
 grep -c . "$OUT"/*.jsonl
