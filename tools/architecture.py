@@ -45,6 +45,7 @@ class Architecture(BaseModel):
     vocab_size: PositiveInt
     tie_word_embeddings: bool = False
     max_position_embeddings: PositiveInt | None = None
+    sliding_window: PositiveInt | None = None  # attention window of sliding-window models (Mistral v0.1)
     num_experts: PositiveInt | None = None
     num_experts_per_tok: PositiveInt | None = None
     moe_intermediate_size: PositiveInt | None = None
@@ -80,6 +81,8 @@ class Architecture(BaseModel):
             values["model_type"] = config["model_type"]
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
             values["tie_word_embeddings"] = config["tie_word_embeddings"]
+        if text.get("use_sliding_window") is False:
+            values.pop("sliding_window", None)  # Qwen configs carry a window they do not use
         if isinstance(values.get("num_experts"), int) and values["num_experts"] <= 1:
             values.pop("num_experts")  # dense models sometimes write num_experts: 0
         required = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")

@@ -220,30 +220,53 @@ def estimate(
     # Activations and loss.
     tokens = run.batch_size * run.seq_len
     coef = coefficients(run.stack, run.method, fp32_master)
-    tb = token_bytes(s, coef, lora, run.lora_rank, run.attention == "eager", dropout=run.lora_dropout > 0,
+    # SDPA has no fused kernel for fp32 inputs with grouped-query attention (QLoRA's fp32 stream
+    # on transformers): it falls back to its math kernel, which keeps seq_len^2 scores (measured).
+    # A sliding window the sequence reaches makes transformers build an explicit mask instead.
+    masked = bool(arch.sliding_window and run.seq_len >= arch.sliding_window)
+    math = run.method == "qlora" and run.stack == "transformers" and s.kv_width < s.q_width and not masked
+    kernel = "eager" if run.attention == "eager" else "math" if math else "masked" if masked else "flash"
+    tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0,
                      width_scale=2.0 if fp32_family else 1.0, full=run.method == "full")
     scale = k.ACTIVATION_SCALE[(run.stack, run.method)]
     layer = (tb.layer * tokens + tb.attention_scores * tokens * run.seq_len) * scale
+    # The backward of one layer with materialised scores needs more score-sized buffers (the
+    # scores' gradient, the softmax gradient and a temporary: three by count).
+    work = k.SCORE_WORK * tb.attention_scores * tokens * run.seq_len
     offloaded = run.stack == "unsloth" and run.gradient_checkpointing
     ckpt = tb.checkpoint * tokens * (1 if offloaded else s.layers)
     logits = k.LOGITS_BYTES[run.stack] * tokens * s.vocab * (2.0 if fp32_family else 1.0)
-    lora_grads = grads if run.method != "full" else 0.0
-
     fixed = k.FIXED_ALLOCATED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears) * 2.0  # one dequantised weight at a time
     base = weights + adapters + states + autocast_copies + ddp_buckets + fixed
+    # (activations, loss buffers, gradients, optimizer temporaries) held at each moment; LoRA
+    # gradients appear only as the backward pass proceeds (zero_grad frees them after each step).
     phases = {
-        "start of backward": (ckpt if run.gradient_checkpointing else layer * s.layers, logits, lora_grads, 0.0),
+        "start of backward": (ckpt if run.gradient_checkpointing else layer * s.layers, logits, 0.0, 0.0),
         "optimizer step": (0.0, 0.0, grads, temp),
     }
     if run.gradient_checkpointing:
         # Full fine-tuning frees each checkpoint as its layer's gradients arrive.
         keep = 0.0 if run.method == "full" else ckpt
-        phases["layer recompute"] = (keep + layer, 0.0, grads + root_grads, 0.0)
+        phases["layer recompute"] = (keep + layer + work, 0.0, grads + root_grads, 0.0)
+    elif work:
+        phases["last layer's backward"] = (layer * s.layers + work, 0.0, 0.0, 0.0)
     phase, (act, loss, grad_held, opt_temp) = max(phases.items(), key=lambda item: sum(item[1]))
     allocated = base + act + loss + grad_held + opt_temp
-    total = allocated * (1 + k.FRAGMENTATION) + k.CUDA_CONTEXT_GIB * k.GIB + (k.NCCL_GIB * k.GIB if n > 1 else 0.0)
+    # What the caching allocator reserves beyond that (fitted to the measured cells): the loss
+    # buffers take one block more than they hold at once; and when the first optimizer step puts
+    # its states into the blocks the loss buffers left, the next step's loss needs fresh blocks.
+    loss_blocks = logits + k.LOGITS_RESERVED_EXTRA[run.stack] * tokens * s.vocab
+    cross = 0.0
+    if run.method == "full":  # LoRA's optimizer tensors are too small to pin the loss blocks
+        before = loss_blocks if run.gradient_checkpointing else loss_blocks + layer * s.layers
+        cross = k.CROSS_PHASE[run.gradient_checkpointing] * min(before, states + grads + temp)
+    if run.gradient_checkpointing:  # the recomputed layer's buffers and the loss blocks differ in shape
+        cross += k.CROSS_RECOMPUTE * min(loss_blocks, layer + work)
+    reserved = max(allocated, base + sum(phases["start of backward"]) - logits + loss_blocks) + cross
+    frag = k.FRAGMENTATION_SHARDED if sharded else k.FRAGMENTATION
+    total = reserved * (1 + frag) + k.CUDA_CONTEXT_GIB * k.GIB + (k.NCCL_GIB * k.GIB if n > 1 else 0.0)
     parts = {
         "weights": weights + autocast_copies,
         "adapters": adapters,
@@ -255,7 +278,7 @@ def estimate(
     gib = {name: round(v / k.GIB, 3) for name, v in parts.items()}
     total_gib = round(total / k.GIB, 3)
     breakdown = Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3))
-    notes += _assumptions(run, phase, fp32_family, fp32_master, offloaded, skip_16bit_params, s.router_width > 0)
+    notes += _assumptions(run, phase, fp32_family, fp32_master, offloaded, skip_16bit_params, s.router_width > 0, kernel)
     if paged:
         notes.append(f"{run.optimizer} keeps its states ({trainable * state_bytes / n / k.GIB:.2f} GiB) in "
                      "unified memory outside PyTorch's allocator; the driver moves them to CPU RAM when the GPU "
@@ -283,7 +306,7 @@ def _optimizer_bytes(optimizer: str, param_bytes: float) -> tuple[float, float]:
 
 
 def _assumptions(run: RunConfig, phase: str, fp32_family: bool, fp32_master: bool,
-                 offloaded: bool, skip: int | None, moe: bool) -> list[str]:
+                 offloaded: bool, skip: int | None, moe: bool, kernel: str) -> list[str]:
     notes = [f"Peak per GPU is at the {phase}; the breakdown lists what is held at that moment."]
     if run.method == "qlora":
         notes.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
@@ -310,8 +333,12 @@ def _assumptions(run: RunConfig, phase: str, fp32_family: bool, fp32_master: boo
     if run.gradient_checkpointing:
         notes.append("Gradient checkpointing: " + ("Unsloth offloads the layer checkpoints to CPU RAM." if offloaded
                      else "one residual-stream tensor kept per layer, one layer recomputed at a time."))
-    notes.append("Attention: " + ("SDPA/flash, no sequence-squared term." if run.attention == "sdpa"
-                 else "eager, keeping the full attention matrix of every head."))
+    notes.append("Attention: " + {
+        "flash": "SDPA (flash / memory-efficient kernel), no sequence-squared term.",
+        "math": "SDPA falls back to its math kernel (fp32 inputs with grouped-query attention), keeping "
+                "the seq_len x seq_len scores of every head.",
+        "masked": "SDPA's memory-efficient kernel with a sliding-window mask (k and v expanded to every head).",
+        "eager": "eager, keeping the full attention matrix of every head."}[kernel])
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: " + (
             "parameters, gradients and optimizer states sharded, two layers gathered at a time."

@@ -71,9 +71,16 @@ class TokenBytes:
     attention_scores: float  # eager attention only: bytes per layer per token per key position
 
 
-def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int, eager: bool,
+def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int, kernel: str = "flash",
                 dropout: bool = False, width_scale: float = 1.0, full: bool = False) -> TokenBytes:
-    """Bytes per token for the LoRA-wrapped linears `lora`; `width_scale` 2 models fp32 compute."""
+    """Bytes per token for the LoRA-wrapped linears `lora`; `width_scale` 2 models fp32 compute.
+
+    kernel: "flash" (SDPA's flash or memory-efficient kernels: no seq_len^2 term), "masked" (the
+    memory-efficient kernel with an explicit mask, which transformers feeds k and v expanded to
+    every head), "math" (SDPA's fallback, e.g. fp32 inputs with grouped-query attention and no
+    mask: it keeps the softmax of every head and k, v expanded to every head) or "eager".
+    """
+    math = kernel == "math"
     kept = 0.0
     shared_sites: dict[str, float] = {}
     for lin in lora:
@@ -82,15 +89,14 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
             kept += (max(c.lora_copy, c.lora_shared) + 1) * elements
         elif c.lora_copy:
             kept += c.lora_copy * elements
-        elif lin.site != "attn_out":  # o_proj reads the attention output SDPA already keeps
+        elif lin.site != "attn_out" or math:  # o_proj reads the attention output flash SDPA keeps
             shared_sites[lin.site] = c.lora_shared * elements
         kept += c.lora_rank * rank * lin.per_token
     layer = (
         (c.norm * s.norms + c.hidden) * s.hidden
         + 4 * s.norms  # each norm's fp32 reciprocal RMS
         + ((c.qk_norm * (s.q_width + s.kv_width) + 4 * (s.heads + s.kv_width // s.head_dim)) if s.qk_norm else 0.0)
-        + c.q * s.q_width
-        + c.kv * s.kv_width
+        + (3 * c.checkpoint * s.q_width if math else c.q * s.q_width + c.kv * (s.q_width if kernel == "masked" else s.kv_width))
         + c.mlp * s.mlp_width
         + kept
         + sum(shared_sites.values())
@@ -101,7 +107,9 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
         + s.top_k * ((c.checkpoint + (c.checkpoint if full else 0)) * s.hidden + 36)
     )
     scores = 0.0
-    if eager:
+    if math:  # scaled q, k and v expanded to every head; the softmax of every head, in the stream dtype
+        scores = c.checkpoint * s.heads
+    elif kernel == "eager":
         scores = 6.0 * s.heads  # fp32 softmax and its bf16 copy for every head
         layer += 2 * 2 * (s.q_width - s.kv_width)  # repeat_kv expands k and v to every head
     return TokenBytes(layer=layer * width_scale, checkpoint=c.checkpoint * s.hidden * width_scale,

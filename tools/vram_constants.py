@@ -14,29 +14,43 @@ from typing import Final
 GIB: Final = 1024**3
 
 # --- FITTED: begin (written by bench/vram_accuracy/fit.py; do not edit by hand) ---
-# Not yet fitted: first-principles values until calibration data lands.
-FIT_SOURCE: Final = "first principles (no calibration data yet)"
-# CUDA context + cuBLAS/cuDNN handles of a training process, outside the caching allocator.
-CUDA_CONTEXT_GIB: Final = 0.5
-# Allocator peak reserved / peak allocated - 1 (block rounding and fragmentation).
-FRAGMENTATION: Final = 0.05
-# Small allocations counting cannot see (workspaces, RNG state, metadata), in GiB.
-FIXED_ALLOCATED_GIB: Final = 0.15
-# Multiplier on the counted saved activations, per stack and method.
+FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit.py on 189 measured cells (bench/vram_calibration/data/*.jsonl; gpu NVIDIA H100 80GB HBM3/NVIDIA H200, driver 580.159.04, cuda 13.0, torch 2.11.0+cu130, transformers 5.17.0, peft 0.21.0, bitsandbytes 0.50.2, accelerate 1.15.0)"
+# Every value below except the unsloth entries comes from that data. Measured directly:
+# the CUDA context is the median of the cells' cuda_context_bytes (NVML device-used after CUDA
+# init minus torch's reserved memory); NCCL is the median, over the multi-GPU cells, of NVML's
+# peak minus peak reserved minus the context.
+CUDA_CONTEXT_GIB: Final = 0.6688
+NCCL_GIB: Final = 0.9023
+# What the driver holds on the idle GPU (NVML device-used before the process touched CUDA, median
+# of nvml_baseline_bytes); no process can allocate it, so a run fits when total + this <= the card.
+DRIVER_RESERVED_GIB: Final = 0.6006
+# Fitted (coordinate descent, least squares on the relative error of total_gib, one GPU cells):
+# allocations counting cannot see (cuBLAS workspaces, RNG state, small buffers), GiB;
+FIXED_ALLOCATED_GIB: Final = 0.1959
+# allocator peak reserved / what the reserved model below gives, minus 1, one GPU; and under
+# FSDP / ZeRO-3, fitted on the multi-GPU cells (gather and reduce buffers on their own streams);
+FRAGMENTATION: Final = 0.0302
+FRAGMENTATION_SHARDED: Final = 0.1316
+# bytes per token per vocabulary entry the loss holds at its peak (first-principles count 12: the
+# fp32 log-softmax output, its gradient and the input gradient) and the extra the allocator
+# reserves for it (count 2: the bf16 logits block is not reused); unsloth assumed, not measured;
+LOGITS_BYTES: Final = {"transformers": 11.2406, "unsloth": 4.0000}
+LOGITS_RESERVED_EXTRA: Final = {"transformers": 2.0185, "unsloth": 0.0000}
+# full fine-tuning: share of min(memory freed before the first optimizer step, optimizer states +
+# gradients + temporaries) reserved twice, by gradient checkpointing on / off (fitted on full cells);
+CROSS_PHASE: Final = {True: 0.3192, False: 0.1080}
+# share of min(loss blocks, one recomputed layer's buffers) reserved twice under checkpointing;
+CROSS_RECOMPUTE: Final = 0.3326
+# score-sized buffers one layer's backward adds with the math or eager kernel (count: 3);
+SCORE_WORK: Final = 2.4457
+# multiplier on the counted saved activations, per method (the unsloth stack is not measured:
+# its scales stay at 1, the counts of vram_activations).
 ACTIVATION_SCALE: Final = {
-    ("transformers", "qlora"): 1.0,
-    ("transformers", "lora"): 1.0,
-    ("transformers", "full"): 1.0,
-    ("unsloth", "qlora"): 1.0,
-    ("unsloth", "lora"): 1.0,
-    ("unsloth", "full"): 1.0,
+    ("transformers", "qlora"): 0.9847,
+    ("transformers", "lora"): 1.0205,
+    ("transformers", "full"): 0.9502,
+    ("unsloth", "qlora"): 1.0000,
+    ("unsloth", "lora"): 1.0000,
+    ("unsloth", "full"): 1.0000,
 }
-# Bytes per token per vocabulary entry at the loss peak (logits, log-softmax and its gradient).
-LOGITS_BYTES: Final = {"transformers": 12.0, "unsloth": 4.0}
-# NCCL communicator buffers per GPU when training on several GPUs, in GiB.
-NCCL_GIB: Final = 0.5
 # --- FITTED: end ---
-
-# Memory the driver keeps on an idle GPU, which no process can allocate (GiB). Subtracted from the
-# card's total before deciding whether a run fits.
-DRIVER_RESERVED_GIB: Final = 0.5

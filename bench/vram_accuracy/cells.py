@@ -67,6 +67,11 @@ def _worse(new: dict[str, Any], old: dict[str, Any]) -> bool:
     return (new.get("peak_reserved_bytes") or 0) > (old.get("peak_reserved_bytes") or 0)
 
 
+# What transformers 5.17 fills in for a config field the harness left out (it builds models with
+# AutoConfig.for_model, so these defaults are what was measured).
+_CONFIG_DEFAULTS = {"mistral": {"sliding_window": 4096}}
+
+
 def _cell(rec: dict[str, Any]) -> Cell:
     targets = tuple(t for t in (rec.get("target_modules") or ()) if t in ALL_LINEAR) or ALL_LINEAR
     run = RunConfig(
@@ -78,8 +83,13 @@ def _cell(rec: dict[str, Any]) -> Cell:
     ok = rec["status"] == "ok"
     context = rec.get("cuda_context_bytes")
     measured = (rec["peak_reserved_bytes"] + context) / GIB if ok and context is not None else None
+    if ok and run.num_gpus > 1 and rec.get("nvml_peak_used_bytes"):
+        # NCCL's buffers live outside the allocator and the context (measured before NCCL starts):
+        # with several GPUs the target is what NVML saw the process use.
+        measured = rec["nvml_peak_used_bytes"] / GIB
     return Cell(
-        cell=rec["cell"], arch_name=rec["arch"], arch=Architecture.from_hf_config(rec["config"]), run=run,
+        cell=rec["cell"], arch_name=rec["arch"], run=run,
+        arch=Architecture.from_hf_config({**_CONFIG_DEFAULTS.get(rec["config"]["model_type"], {}), **rec["config"]}),
         status=rec["status"], measured_gib=measured,
         allocated_gib=rec["peak_allocated_bytes"] / GIB if ok else None,
         context_gib=context / GIB if context is not None else None,

@@ -34,24 +34,39 @@ METHODS = ("qlora", "lora", "full")
 @dataclass
 class Theta:
     context: float
-    fragmentation: float
-    fixed: float
-    logits: float
     nccl: float
+    driver: float
+    fixed: float
+    fragmentation: float
+    fragmentation_sharded: float
+    logits: float
+    logits_reserved: float
+    cross_gc: float
+    cross_nogc: float
+    cross_recompute: float
+    score_work: float
     scale: dict[str, float]
 
     def apply(self) -> None:
         """Make the estimator use these constants (module attributes it reads at call time)."""
         k.CUDA_CONTEXT_GIB = self.context  # type: ignore[misc]
-        k.FRAGMENTATION = self.fragmentation  # type: ignore[misc]
-        k.FIXED_ALLOCATED_GIB = self.fixed  # type: ignore[misc]
         k.NCCL_GIB = self.nccl  # type: ignore[misc]
+        k.DRIVER_RESERVED_GIB = self.driver  # type: ignore[misc]
+        k.FIXED_ALLOCATED_GIB = self.fixed  # type: ignore[misc]
+        k.FRAGMENTATION = self.fragmentation  # type: ignore[misc]
+        k.FRAGMENTATION_SHARDED = self.fragmentation_sharded  # type: ignore[misc]
         k.LOGITS_BYTES = {**k.LOGITS_BYTES, "transformers": self.logits}  # type: ignore[misc]
+        k.LOGITS_RESERVED_EXTRA = {**k.LOGITS_RESERVED_EXTRA, "transformers": self.logits_reserved}  # type: ignore[misc]
+        k.CROSS_PHASE = {True: self.cross_gc, False: self.cross_nogc}  # type: ignore[misc]
+        k.CROSS_RECOMPUTE = self.cross_recompute  # type: ignore[misc]
+        k.SCORE_WORK = self.score_work  # type: ignore[misc]
         k.ACTIVATION_SCALE = {**k.ACTIVATION_SCALE, **{("transformers", m): v for m, v in self.scale.items()}}  # type: ignore[misc]
 
 
 def current() -> Theta:
-    return Theta(k.CUDA_CONTEXT_GIB, k.FRAGMENTATION, k.FIXED_ALLOCATED_GIB, k.LOGITS_BYTES["transformers"], k.NCCL_GIB,
+    return Theta(k.CUDA_CONTEXT_GIB, k.NCCL_GIB, k.DRIVER_RESERVED_GIB, k.FIXED_ALLOCATED_GIB, k.FRAGMENTATION, k.FRAGMENTATION_SHARDED,
+                 k.LOGITS_BYTES["transformers"], k.LOGITS_RESERVED_EXTRA["transformers"], k.CROSS_PHASE[True],
+                 k.CROSS_PHASE[False], k.CROSS_RECOMPUTE, k.SCORE_WORK,
                  {m: k.ACTIVATION_SCALE[("transformers", m)] for m in METHODS})
 
 
@@ -89,15 +104,28 @@ def fit(cells: list[Cell], sweeps: int = 3) -> Theta:
     theta = current()
     contexts = [c.context_gib for c in ok if c.context_gib]
     theta.context = round(median(contexts), 4) if contexts else theta.context
-    bounds: list[tuple[str, str | None, float, float]] = [
-        *(("scale", m, 0.3, 3.0) for m in METHODS),
-        ("logits", None, 4.0, 24.0),
-        ("fixed", None, 0.0, 2.0),
-        ("fragmentation", None, 0.0, 0.3),
+    nccl = [(c.record["nvml_peak_used_bytes"] - c.record["peak_reserved_bytes"] - c.record["cuda_context_bytes"]) / 1024**3
+            for c in multi if c.record.get("nvml_peak_used_bytes")]
+    theta.nccl = round(median(nccl), 4) if nccl else theta.nccl
+    idle = [c.record["nvml_baseline_bytes"] / 1024**3 for c in ok if c.record.get("nvml_baseline_bytes")]
+    theta.driver = round(median(idle), 4) if idle else theta.driver
+    full_gc = lambda c: c.run.method == "full" and c.run.gradient_checkpointing  # noqa: E731
+    full_nogc = lambda c: c.run.method == "full" and not c.run.gradient_checkpointing  # noqa: E731
+    # (attribute, scale key, lower bound, upper bound, which cells inform it)
+    bounds: list[tuple[str, str | None, float, float, Callable[[Cell], bool]]] = [
+        *(("scale", m, 0.95, 1.05, lambda c, m=m: c.run.method == m) for m in METHODS),
+        ("logits", None, 8.0, 20.0, lambda c: True),
+        ("logits_reserved", None, 0.0, 8.0, lambda c: True),
+        ("fixed", None, 0.0, 1.5, lambda c: True),
+        ("fragmentation", None, 0.0, 0.3, lambda c: True),
+        ("cross_gc", None, 0.0, 1.5, full_gc),
+        ("cross_nogc", None, 0.0, 1.5, full_nogc),
+        ("cross_recompute", None, 0.0, 1.5, lambda c: c.run.gradient_checkpointing),
+        ("score_work", None, 1.0, 6.0, lambda c: c.run.method == "qlora"),
     ]
     for _ in range(sweeps):
-        for name, key, lo, hi in bounds:
-            subset = [c for c in single if key is None or c.run.method == key]
+        for name, key, lo, hi, which in bounds:
+            subset = [c for c in single if which(c)]
             if not subset:
                 continue
 
@@ -109,15 +137,14 @@ def fit(cells: list[Cell], sweeps: int = 3) -> Theta:
                 theta.apply()
                 return loss(subset)
 
-            best = _golden(f, lo, hi)
-            f(best)
+            f(_golden(f, lo, hi))
     if multi:
         def g(x: float) -> float:
-            theta.nccl = x
+            theta.fragmentation_sharded = x
             theta.apply()
             return loss(multi)
 
-        theta.nccl = _golden(g, 0.0, 3.0)
+        g(_golden(g, 0.0, 0.8))
     theta.apply()
     return theta
 
@@ -131,24 +158,40 @@ def render(theta: Theta, cells: list[Cell]) -> str:
     unsloth = ",\n".join(f'    ("unsloth", "{m}"): {k.ACTIVATION_SCALE[("unsloth", m)]:.4f}' for m in METHODS)
     return f'''# --- FITTED: begin (written by bench/vram_accuracy/fit.py; do not edit by hand) ---
 FIT_SOURCE: Final = "{src}"
-# CUDA context + cuBLAS handles outside the caching allocator: median of the cells' measured
-# cuda_context_bytes (NVML device-used after CUDA init minus torch's reserved memory).
+# Every value below except the unsloth entries comes from that data. Measured directly:
+# the CUDA context is the median of the cells' cuda_context_bytes (NVML device-used after CUDA
+# init minus torch's reserved memory); NCCL is the median, over the multi-GPU cells, of NVML's
+# peak minus peak reserved minus the context.
 CUDA_CONTEXT_GIB: Final = {theta.context:.4f}
-# Allocator peak reserved / peak allocated - 1: least squares on the relative error of total_gib.
-FRAGMENTATION: Final = {theta.fragmentation:.4f}
-# Allocations counting cannot see (cuBLAS workspaces, RNG state, small buffers), GiB: same fit.
+NCCL_GIB: Final = {theta.nccl:.4f}
+# What the driver holds on the idle GPU (NVML device-used before the process touched CUDA, median
+# of nvml_baseline_bytes); no process can allocate it, so a run fits when total + this <= the card.
+DRIVER_RESERVED_GIB: Final = {theta.driver:.4f}
+# Fitted (coordinate descent, least squares on the relative error of total_gib, one GPU cells):
+# allocations counting cannot see (cuBLAS workspaces, RNG state, small buffers), GiB;
 FIXED_ALLOCATED_GIB: Final = {theta.fixed:.4f}
-# Multiplier on the counted saved activations, per stack and method: same fit, per method. The
-# unsloth stack is not measured: its scales stay at 1 (the counts of vram_activations).
+# allocator peak reserved / what the reserved model below gives, minus 1, one GPU; and under
+# FSDP / ZeRO-3, fitted on the multi-GPU cells (gather and reduce buffers on their own streams);
+FRAGMENTATION: Final = {theta.fragmentation:.4f}
+FRAGMENTATION_SHARDED: Final = {theta.fragmentation_sharded:.4f}
+# bytes per token per vocabulary entry the loss holds at its peak (first-principles count 12: the
+# fp32 log-softmax output, its gradient and the input gradient) and the extra the allocator
+# reserves for it (count 2: the bf16 logits block is not reused); unsloth assumed, not measured;
+LOGITS_BYTES: Final = {{"transformers": {theta.logits:.4f}, "unsloth": {k.LOGITS_BYTES["unsloth"]:.4f}}}
+LOGITS_RESERVED_EXTRA: Final = {{"transformers": {theta.logits_reserved:.4f}, "unsloth": {k.LOGITS_RESERVED_EXTRA["unsloth"]:.4f}}}
+# full fine-tuning: share of min(memory freed before the first optimizer step, optimizer states +
+# gradients + temporaries) reserved twice, by gradient checkpointing on / off (fitted on full cells);
+CROSS_PHASE: Final = {{True: {theta.cross_gc:.4f}, False: {theta.cross_nogc:.4f}}}
+# share of min(loss blocks, one recomputed layer's buffers) reserved twice under checkpointing;
+CROSS_RECOMPUTE: Final = {theta.cross_recompute:.4f}
+# score-sized buffers one layer's backward adds with the math or eager kernel (count: 3);
+SCORE_WORK: Final = {theta.score_work:.4f}
+# multiplier on the counted saved activations, per method (the unsloth stack is not measured:
+# its scales stay at 1, the counts of vram_activations).
 ACTIVATION_SCALE: Final = {{
 {scale},
 {unsloth},
 }}
-# Bytes per token per vocabulary entry at the loss peak: transformers fitted (first-principles
-# count 12: fp32 log-softmax output, its gradient and the input gradient); unsloth assumed.
-LOGITS_BYTES: Final = {{"transformers": {theta.logits:.4f}, "unsloth": {k.LOGITS_BYTES["unsloth"]:.4f}}}
-# NCCL communicator buffers per GPU with several GPUs, GiB: fitted on the multi-GPU cells.
-NCCL_GIB: Final = {theta.nccl:.4f}
 # --- FITTED: end ---'''
 
 

@@ -11,6 +11,7 @@ from finetune_advisor.server.app import build_server
 from finetune_advisor.tools import detect_gpus, gpu
 from finetune_advisor.tools.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.tools.vram_constants import DRIVER_RESERVED_GIB
 
 LLAMA_CONFIG = {  # meta-llama/Llama-3.1-8B config.json fields
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
@@ -134,7 +135,7 @@ def test_detected_t4_has_no_bf16_so_gemma3_loads_in_float32(fake_gpu) -> None:
 def test_headroom_is_memory_minus_driver_share_minus_total() -> None:
     result = estimate_vram(model="qwen3-4b", gpu_memory_gib=80)
     assert result.fits is True
-    assert result.headroom_gib == pytest.approx(80 - 0.5 - result.total_gib, abs=0.02)
+    assert result.headroom_gib == pytest.approx(80 - DRIVER_RESERVED_GIB - result.total_gib, abs=0.02)
 
 
 def test_suggestions_really_fit_when_re_estimated() -> None:
