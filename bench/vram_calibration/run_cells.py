@@ -230,7 +230,8 @@ def child_command(args, cell_id: str) -> list[str]:
 def select(args) -> list[dict]:
     cells = grid.all_cells()
     if args.cells:
-        want = set(args.cells.split(","))
+        spec = open(args.cells[1:]).read() if args.cells.startswith("@") else args.cells
+        want = {x.strip() for x in spec.replace("\n", ",").split(",") if x.strip()}
         chosen = [c for c in cells if c["cell"] in want]
     elif args.fresh_repeats:
         chosen = grid.fresh_repeats()
@@ -270,7 +271,7 @@ def assign(cells: list[dict], n: int) -> list[list[dict]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cells", help="comma-separated cell ids")
+    ap.add_argument("--cells", help="comma-separated cell ids, or @FILE with one id a line")
     ap.add_argument("--fresh-repeats", action="store_true")
     ap.add_argument("--worker", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
