@@ -60,6 +60,13 @@ def test_unknown_gpu_is_said(capsys: pytest.CaptureFixture[str], no_gpu: None) -
     assert "fit not checked" in out
 
 
+def test_no_arguments_recommend_for_chat(capsys: pytest.CaptureFixture[str], no_gpu: None) -> None:
+    """The quick start runs `finetune-advisor recommend` with the embedded defaults."""
+    assert main(["recommend"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Task: chat.") and "fit not checked" in out and "unsloth/" in out
+
+
 def test_negative_memory_is_an_error_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recommend", "--task", "chat", "--gpu-gib", "-3"]) == 1
     captured = capsys.readouterr()
@@ -69,7 +76,7 @@ def test_negative_memory_is_an_error_naming_the_field(capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(
     ("args", "needle"),
     [(["--task", "poetry"], "invalid choice: 'poetry'"), (["--task", "chat", "--method", "dora"], "invalid choice: 'dora'"),
-     (["--task", "chat", "--rows", "-5"], "-5 is negative"), ([], "--task")],
+     (["--task", "chat", "--rows", "-5"], "-5 is negative"), (["--gpu-gib", "lots"], "invalid float value")],
 )
 def test_bad_arguments_are_usage_errors(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
