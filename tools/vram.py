@@ -234,7 +234,10 @@ def estimate(
     # scores' gradient, the softmax gradient and a temporary: three by count).
     work = k.SCORE_WORK * tb.attention_scores * tokens * run.seq_len
     offloaded = run.stack == "unsloth" and run.gradient_checkpointing
-    ckpt = tb.checkpoint * tokens * (1 if offloaded else s.layers)
+    # Unsloth offloads checkpoints to CPU RAM; what stays on the GPU per layer is calibrated to a
+    # published Unsloth measurement (vram_constants.UNSLOTH_CHECKPOINT_BYTES).
+    per_layer = k.UNSLOTH_CHECKPOINT_BYTES * s.hidden if offloaded else tb.checkpoint
+    ckpt = per_layer * tokens * s.layers
     logits = k.LOGITS_BYTES[run.stack] * tokens * s.vocab * (2.0 if fp32_family else 1.0)
     fixed = k.FIXED_ALLOCATED_GIB * k.GIB
     if run.method == "qlora":
@@ -331,7 +334,8 @@ def _assumptions(run: RunConfig, phase: str, fp32_family: bool, fp32_master: boo
         notes.append("No bf16 on this GPU (compute capability below 8.0): training in fp16."
                      + (" This family is loaded in float32 there, doubling its 16-bit memory." if fp32_family else ""))
     if run.gradient_checkpointing:
-        notes.append("Gradient checkpointing: " + ("Unsloth offloads the layer checkpoints to CPU RAM." if offloaded
+        notes.append("Gradient checkpointing: " + ("Unsloth's offloaded checkpointing; what stays on the GPU per token is "
+                     "calibrated to Unsloth+FA2 measurements published in LLaMA-Factory's wiki." if offloaded
                      else "one residual-stream tensor kept per layer, one layer recomputed at a time."))
     notes.append("Attention: " + {
         "flash": "SDPA (flash / memory-efficient kernel), no sequence-squared term.",
