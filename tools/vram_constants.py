@@ -14,45 +14,45 @@ from typing import Final
 GIB: Final = 1024**3
 
 # --- FITTED: begin (written by bench/vram_accuracy/fit.py; do not edit by hand) ---
-FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit.py on 189 measured cells (bench/vram_calibration/data/*.jsonl; gpu NVIDIA H100 80GB HBM3/NVIDIA H200, driver 580.159.04, cuda 13.0, torch 2.11.0+cu130, transformers 5.17.0, peft 0.21.0, bitsandbytes 0.50.2, accelerate 1.15.0)"
-# Every value below except the unsloth entries comes from that data. Measured directly:
-# the CUDA context is the median of the cells' cuda_context_bytes (NVML device-used after CUDA
-# init minus torch's reserved memory); NCCL is the median, over the multi-GPU cells, of NVML's
-# peak minus peak reserved minus the context.
-CUDA_CONTEXT_GIB: Final = 0.6688
-NCCL_GIB: Final = 0.9023
+FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit.py on 197 measured cells (bench/vram_calibration/data/*.jsonl; gpu NVIDIA H100 80GB HBM3/NVIDIA H200, driver 580.159.04, cuda 13.0, torch 2.11.0+cu130, transformers 5.17.0, peft 0.21.0, bitsandbytes 0.50.2, accelerate 1.15.0)"
+# Every value below except the unsloth entries comes from that data. Measured directly: the CUDA
+# context (as it grows during training) is the median, over the one-GPU cells, of NVML's peak
+# device-used minus the allocator's peak reserved; NCCL is the same median over the multi-GPU
+# cells minus that context.
+CUDA_CONTEXT_GIB: Final = 0.7567
+NCCL_GIB: Final = 0.8132
 # What the driver holds on the idle GPU (NVML device-used before the process touched CUDA, median
 # of nvml_baseline_bytes); no process can allocate it, so a run fits when total + this <= the card.
 DRIVER_RESERVED_GIB: Final = 0.6006
 # Fitted (coordinate descent on the mean absolute relative error of total_gib, one-GPU cells):
 # allocations counting cannot see (cuBLAS workspaces, RNG state, small buffers), GiB;
-FIXED_ALLOCATED_GIB: Final = 0.1076
+FIXED_ALLOCATED_GIB: Final = 0.1232
 # allocator peak reserved / what the reserved model below gives, minus 1, one GPU; and under
 # FSDP / ZeRO-3, fitted on the multi-GPU cells (gather and reduce buffers on their own streams);
-FRAGMENTATION: Final = 0.0219
-FRAGMENTATION_SHARDED: Final = 0.1527
+FRAGMENTATION: Final = 0.0192
+FRAGMENTATION_SHARDED: Final = 0.1523
 # bytes per token per vocabulary entry the loss holds at its peak (first-principles count 12: the
 # fp32 log-softmax output, its gradient and the input gradient) and the extra the allocator
 # reserves for it (count 2: the bf16 logits block is not reused); unsloth assumed, not measured;
-LOGITS_BYTES: Final = {"transformers": 11.6511, "unsloth": 4.0000}
-LOGITS_RESERVED_EXTRA: Final = {"transformers": 1.9939, "unsloth": 0.0000}
+LOGITS_BYTES: Final = {"transformers": 11.7050, "unsloth": 4.0000}
+LOGITS_RESERVED_EXTRA: Final = {"transformers": 1.9873, "unsloth": 0.0000}
 # full fine-tuning: share of min(memory freed before the first optimizer step, optimizer states +
 # gradients + temporaries) reserved twice, by gradient checkpointing on / off (fitted on full cells);
-CROSS_PHASE: Final = {True: 0.3505, False: 0.1382}
+CROSS_PHASE: Final = {True: 0.3495, False: 0.1391}
 # share of min(loss blocks, one recomputed layer's buffers) reserved twice under checkpointing;
-CROSS_RECOMPUTE: Final = 0.3993
+CROSS_RECOMPUTE: Final = 0.3992
 # score-sized buffers one layer's backward adds with the math or eager kernel (count: 3);
-SCORE_WORK: Final = 2.2484
+SCORE_WORK: Final = 2.2536
 # Unsloth stack (not measured by us): bytes per hidden element per layer per token its offloaded
 # checkpointing leaves on the GPU, fitted to Unsloth+FA2's published long-context peaks
 # (LLaMA-Factory wiki, LLaMA2-7B QLoRA r8, 1K-100K tokens; fit_unsloth in fit.py);
-UNSLOTH_CHECKPOINT_BYTES: Final = 1.0708
+UNSLOTH_CHECKPOINT_BYTES: Final = 1.0554
 # multiplier on the counted saved activations, per method (the unsloth stack is not measured:
 # its scales stay at 1, the counts of vram_activations).
 ACTIVATION_SCALE: Final = {
-    ("transformers", "qlora"): 0.9913,
-    ("transformers", "lora"): 1.0330,
-    ("transformers", "full"): 0.9502,
+    ("transformers", "qlora"): 0.9960,
+    ("transformers", "lora"): 1.0374,
+    ("transformers", "full"): 0.9501,
     ("unsloth", "qlora"): 1.0000,
     ("unsloth", "lora"): 1.0000,
     ("unsloth", "full"): 1.0000,

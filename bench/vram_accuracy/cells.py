@@ -1,8 +1,7 @@
 """Measured calibration cells (bench/vram_calibration/data/*.jsonl) as estimator inputs.
 
-A cell's target is what nvidia-smi would list for the training process at its peak:
-`peak_reserved_bytes + cuda_context_bytes` (see bench/vram_calibration/README.md). Multi-GPU
-cells write one record per rank; the cell keeps the largest rank's figures.
+A cell's target is what nvidia-smi lists for the training process at its peak (`target_bytes`;
+see bench/vram_calibration/README.md). Multi-GPU cells keep the largest rank's figures.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ class Cell:
     arch: Architecture
     run: RunConfig
     status: str  # "ok" or "oom"
-    measured_gib: float | None  # peak reserved + CUDA context; None for OOM cells
+    measured_gib: float | None  # target_bytes in GiB; None for OOM cells
     allocated_gib: float | None
     context_gib: float | None
     gpu_total_gib: float
@@ -53,11 +52,23 @@ def load(paths: list[str] | None = None) -> list[Cell]:
                 rec = json.loads(line)
                 if rec.get("tiny") or rec.get("device", "cuda") != "cuda" or rec.get("status") not in ("ok", "oom"):
                     continue
-                key = rec["cell"]
+                key = f'{rec["cell"]} @ {rec.get("gpu")}'  # a cell repeated on another card is another cell
                 old = records.get(key)
                 if old is None or _worse(rec, old):
                     records[key] = rec
-    return [_cell(r) for r in records.values()]
+    return [_cell(key, r) for key, r in records.items()]
+
+
+def target_bytes(rec: dict[str, Any]) -> float:
+    """What nvidia-smi lists for the process at its peak, without evictable paged optimizer states.
+
+    That is NVML's peak device-used minus what was used before the process (the allocator's peak
+    reserved plus the CUDA context as it grew during training, plus NCCL's buffers with several
+    GPUs); where NVML was not read, peak reserved plus the start-up context (about 90 MiB short).
+    """
+    if rec.get("nvml_peak_used_bytes"):
+        return rec["nvml_peak_used_bytes"] - (rec.get("optimizer_paged_state_bytes") or 0)
+    return rec["peak_reserved_bytes"] + (rec.get("cuda_context_bytes") or 0)
 
 
 def _worse(new: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -72,7 +83,7 @@ def _worse(new: dict[str, Any], old: dict[str, Any]) -> bool:
 _CONFIG_DEFAULTS = {"mistral": {"sliding_window": 4096}}
 
 
-def _cell(rec: dict[str, Any]) -> Cell:
+def _cell(key: str, rec: dict[str, Any]) -> Cell:
     targets = tuple(t for t in (rec.get("target_modules") or ()) if t in ALL_LINEAR) or ALL_LINEAR
     run = RunConfig(
         method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
@@ -82,13 +93,9 @@ def _cell(rec: dict[str, Any]) -> Cell:
     )
     ok = rec["status"] == "ok"
     context = rec.get("cuda_context_bytes")
-    measured = (rec["peak_reserved_bytes"] + context) / GIB if ok and context is not None else None
-    if ok and run.num_gpus > 1 and rec.get("nvml_peak_used_bytes"):
-        # NCCL's buffers live outside the allocator and the context (measured before NCCL starts):
-        # with several GPUs the target is what NVML saw the process use.
-        measured = rec["nvml_peak_used_bytes"] / GIB
+    measured = target_bytes(rec) / GIB if ok else None
     return Cell(
-        cell=rec["cell"], arch_name=rec["arch"], run=run,
+        cell=key, arch_name=rec["arch"], run=run,
         arch=Architecture.from_hf_config({**_CONFIG_DEFAULTS.get(rec["config"]["model_type"], {}), **rec["config"]}),
         status=rec["status"], measured_gib=measured,
         allocated_gib=rec["peak_allocated_bytes"] / GIB if ok else None,

@@ -107,10 +107,9 @@ def fit(cells: list[Cell], sweeps: int = 3) -> Theta:
     single = [c for c in ok if c.run.num_gpus == 1]
     multi = [c for c in ok if c.run.num_gpus > 1]
     theta = current()
-    contexts = [c.context_gib for c in ok if c.context_gib]
-    theta.context = round(median(contexts), 4) if contexts else theta.context
-    nccl = [(c.record["nvml_peak_used_bytes"] - c.record["peak_reserved_bytes"] - c.record["cuda_context_bytes"]) / 1024**3
-            for c in multi if c.record.get("nvml_peak_used_bytes")]
+    plain = [c for c in single if not c.run.optimizer.startswith("paged_")]
+    theta.context = round(median([c.measured_gib - c.record["peak_reserved_bytes"] / 1024**3 for c in plain]), 4)
+    nccl = [c.measured_gib - c.record["peak_reserved_bytes"] / 1024**3 - theta.context for c in multi]
     theta.nccl = round(median(nccl), 4) if nccl else theta.nccl
     idle = [c.record["nvml_baseline_bytes"] / 1024**3 for c in ok if c.record.get("nvml_baseline_bytes")]
     theta.driver = round(median(idle), 4) if idle else theta.driver
@@ -185,10 +184,10 @@ def render(theta: Theta, cells: list[Cell]) -> str:
     unsloth = ",\n".join(f'    ("unsloth", "{m}"): {k.ACTIVATION_SCALE[("unsloth", m)]:.4f}' for m in METHODS)
     return f'''# --- FITTED: begin (written by bench/vram_accuracy/fit.py; do not edit by hand) ---
 FIT_SOURCE: Final = "{src}"
-# Every value below except the unsloth entries comes from that data. Measured directly:
-# the CUDA context is the median of the cells' cuda_context_bytes (NVML device-used after CUDA
-# init minus torch's reserved memory); NCCL is the median, over the multi-GPU cells, of NVML's
-# peak minus peak reserved minus the context.
+# Every value below except the unsloth entries comes from that data. Measured directly: the CUDA
+# context (as it grows during training) is the median, over the one-GPU cells, of NVML's peak
+# device-used minus the allocator's peak reserved; NCCL is the same median over the multi-GPU
+# cells minus that context.
 CUDA_CONTEXT_GIB: Final = {theta.context:.4f}
 NCCL_GIB: Final = {theta.nccl:.4f}
 # What the driver holds on the idle GPU (NVML device-used before the process touched CUDA, median
