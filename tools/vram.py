@@ -348,7 +348,9 @@ def _assumptions(run: RunConfig, phase: str, fp32_family: bool, fp32_master: boo
             "parameters, gradients and optimizer states sharded, two layers gathered at a time."
             if run.sharding != "ddp" else "each GPU holds the whole model plus gradient buckets."))
     if run.stack == "unsloth":
-        notes.append("Unsloth-stack figures (fused kernels, offloaded checkpoints, bf16 adapters) rest on Unsloth's "
-                     "published design and numbers, not on our measurements.")
+        notes.append("Unsloth stack, not measured by us: the checkpoint memory follows Unsloth+FA2 peaks published "
+                     "in LLaMA-Factory's wiki; bf16 adapters follow Unsloth Studio's estimator; the fused-kernel "
+                     "activations and a cross-entropy kernel keeping 4 bytes per vocabulary entry are assumed from "
+                     "Unsloth's design. Allocator and context figures are our transformers measurements.")
     notes.append(f"Empirical constants: {k.FIT_SOURCE}.")
     return notes

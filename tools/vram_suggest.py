@@ -59,9 +59,12 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     if run.optimizer in _32BIT_OPTIMIZERS:
         out.append(attempt("8-bit AdamW (bitsandbytes) instead of " + run.optimizer, optimizer="adamw_8bit"))
     out.append(_longest_seq_len(arch, run, memory, kwargs))
-    for n in _GPU_COUNTS:
-        if n > run.num_gpus:
-            found = attempt(f"{n} GPUs with FSDP (full shard)", num_gpus=n, sharding="fsdp")
+    for method in dict.fromkeys((run.method, "qlora")):  # the fewest GPUs, as asked and with QLoRA
+        for n in (g for g in _GPU_COUNTS if g > run.num_gpus):
+            changes: dict[str, Any] = {"num_gpus": n, "sharding": "fsdp"}
+            if method != run.method:
+                changes["method"] = method
+            found = attempt(f"{n} GPUs with FSDP (full shard)" + (" and QLoRA" if method != run.method else ""), **changes)
             if found and found.fits:
                 out.append(found)
                 break
