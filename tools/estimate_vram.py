@@ -65,6 +65,7 @@ class ResolvedArch:
     context: int | None = None
     storage: str = "16bit"
     skip_modules: list[str] | None = None
+    dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
     coarse: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -104,7 +105,12 @@ def run_estimate(model: str | None, architecture: dict[str, Any] | None, params_
     """Resolve the model and the GPU, then estimate; `run` holds `vram.RunConfig` fields."""
     resolved = resolve_model(model, architecture, params_b)
     memory, gpu_text, detected_bf16 = _gpu(gpu_memory_gib)
-    config = vram.RunConfig(**run, bf16=bf16 if bf16 is not None else detected_bf16, storage=resolved.storage)
+    storage = resolved.storage
+    if storage == "16bit" and resolved.dynamic_4bit and run.get("method", "qlora") == "qlora" and run.get("stack", "unsloth") == "unsloth":
+        # With load_in_4bit, Unsloth's loader swaps a 16-bit name for its dynamic 4-bit upload.
+        storage = "unsloth-bnb-4bit"
+        resolved.notes.append("Unsloth loads the -unsloth-bnb-4bit upload for QLoRA, as its loader does for load_in_4bit.")
+    config = vram.RunConfig(**run, bf16=bf16 if bf16 is not None else detected_bf16, storage=storage)
     return estimate_resolved(resolved, config, memory, gpu_text)
 
 
@@ -163,8 +169,10 @@ def _from_catalog(found: catalog.ResolvedModel) -> ResolvedArch:
     notes = [found.note] if found.note else []
     if entry.architecture_status == "unverified":
         notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
+    ids = entry.unsloth
     common = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
-                  storage=found.quant or "16bit")
+                  storage=found.quant or "16bit",
+                  dynamic_4bit=bool(ids.base_unsloth_bnb_4bit or ids.instruct_unsloth_bnb_4bit))
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
     if entry.params_total_b is None:

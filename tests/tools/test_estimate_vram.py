@@ -53,9 +53,18 @@ def test_unsloth_dynamic_4bit_id_is_charged_more_than_the_bnb_4bit_id() -> None:
 
 
 def test_inline_architecture_equals_the_catalog_entry() -> None:
-    inline = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24)
-    catalog = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    inline = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24, method="lora")
+    catalog = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, method="lora")
     assert inline.resolved_from == "architecture" and inline.total_gib == catalog.total_gib
+
+
+def test_qlora_on_unsloth_loads_the_dynamic_4bit_upload_of_a_catalog_model() -> None:
+    unsloth = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    plain = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24)
+    assert unsloth.breakdown.weights > plain.breakdown.weights
+    assert any("loads the -unsloth-bnb-4bit upload" in a for a in unsloth.assumptions)
+    transformers = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, stack="transformers")
+    assert not any("-unsloth-bnb-4bit" in a for a in transformers.assumptions)
 
 
 def test_inline_multimodal_config_reads_its_text_config() -> None:
@@ -79,7 +88,7 @@ def test_repo_id_not_in_the_catalog_is_read_from_the_hub(fake_hub) -> None:
     assert result.resolved_from == "hub" and result.repo_id == "someorg/llama-8b-clone-unsloth-bnb-4bit"
     assert "/someorg/llama-8b-clone-unsloth-bnb-4bit/resolve/main/config.json" in fake_hub.paths
     assert any("list of skipped modules is counted" in a for a in result.assumptions)
-    plain = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    plain = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24)
     extra_gib = 4096 * 14336 * (2 - 0.5159) / 1024**3  # one down_proj kept in bf16 instead of NF4
     assert result.breakdown.weights - plain.breakdown.weights == pytest.approx(extra_gib, abs=0.002)
 
