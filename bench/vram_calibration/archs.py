@@ -49,6 +49,26 @@ ARCHS: dict[str, dict] = {
         num_attention_heads=40, num_key_value_heads=8, head_dim=128, vocab_size=151936,
         tie_word_embeddings=False, max_position_embeddings=40960,
     ),
+    # Held out: never used to fit the estimator's constants; predictions are committed before the run
+    # (bench/vram_accuracy/holdout.py). Values from models.json (all `verified` there).
+    # Full multi-head attention (32 KV heads), small 49k vocabulary, tied embeddings.
+    "SmolLM2-1.7B": dict(
+        model_type="llama", num_hidden_layers=24, hidden_size=2048, intermediate_size=8192,
+        num_attention_heads=32, num_key_value_heads=32, head_dim=64, vocab_size=49152,
+        tie_word_embeddings=True, max_position_embeddings=8192,
+    ),
+    # q/k/v biases, 7:1 GQA, wide MLP (18944), 152k vocabulary, untied.
+    "Qwen2.5-7B": dict(
+        model_type="qwen2", num_hidden_layers=28, hidden_size=3584, intermediate_size=18944,
+        num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
+        tie_word_embeddings=False, max_position_embeddings=32768,
+    ),
+    # 262k vocabulary (logits dominate), head_dim 256 with 4 heads / 1 KV head, sliding window 512.
+    "gemma-3-1b": dict(
+        model_type="gemma3_text", num_hidden_layers=26, hidden_size=1152, intermediate_size=6912,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=256, vocab_size=262144,
+        tie_word_embeddings=True, max_position_embeddings=32768, sliding_window=512,
+    ),
     # Qwen3-30B-A3B cut from 48 to 6 layers (everything else as released): a cheap MoE cell.
     # transformers 5 stores each layer's experts as 3-D parameters, not nn.Linear, so LoRA on
     # the usual module names reaches attention only and bitsandbytes cannot quantise experts.

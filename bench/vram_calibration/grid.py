@@ -82,8 +82,21 @@ def fsdp_cells() -> list[dict]:
     return out
 
 
+HOLDOUT = ("SmolLM2-1.7B", "Qwen2.5-7B", "gemma-3-1b")
+
+
+def holdout_cells() -> list[dict]:
+    """Architectures and shapes the estimator was never fitted on (8192 tokens is beyond the grid)."""
+    out = []
+    for arch in HOLDOUT:
+        out += [cell(arch, "qlora", 1, 2048, True), cell(arch, "qlora", 1, 8192, True),
+                cell(arch, "lora", 2, 4096, True), cell(arch, "lora", 1, 2048, False),
+                cell(arch, "full", 1, 2048, True), cell(arch, "full", 1, 2048, True, optimizer="adamw_8bit")]
+    return out
+
+
 def all_cells() -> list[dict]:
-    cells = single_gpu_cells() + fresh_repeats() + fsdp_cells()
+    cells = single_gpu_cells() + fresh_repeats() + fsdp_cells() + holdout_cells()
     ids = [c["cell"] for c in cells]
     assert len(ids) == len(set(ids)), "duplicate cell ids"
     assert all(c["arch"] in ARCHS for c in cells)
