@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from finetune_advisor.tools import catalog, detect_gpus, hub, vram
 from finetune_advisor.tools.architecture import Architecture
@@ -22,11 +22,6 @@ Target = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 _QUANT_SUFFIXES = (("-unsloth-bnb-4bit", "unsloth-bnb-4bit"), ("-bnb-4bit", "bnb-4bit"))
 
 
-def _drop_titles(schema: dict[str, Any]) -> None:
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-
-
 def _range(field: str) -> dict[str, float]:
     low, high = vram.LIMITS[field]
     return {"ge": low, "le": high}
@@ -34,8 +29,6 @@ def _range(field: str) -> dict[str, float]:
 
 class VramEstimate(BaseModel):
     """Expected peak GPU memory of a fine-tuning run, per GPU."""
-
-    model_config = ConfigDict(json_schema_extra=_drop_titles)
 
     model: str
     resolved_from: Literal["catalog", "hub", "architecture", "params_b"]

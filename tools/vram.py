@@ -10,7 +10,7 @@ step (gradients plus optimizer temporaries). Empirical constants live in `vram_c
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,15 +77,8 @@ class RunConfig(BaseModel):
     attention: str = "sdpa"
 
 
-def _drop_titles(schema: dict[str, Any]) -> None:
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-
-
 class Breakdown(BaseModel):
     """GiB held at the peak, per GPU; the parts add up to total_gib."""
-
-    model_config = ConfigDict(json_schema_extra=_drop_titles)
 
     weights: float
     adapters: float

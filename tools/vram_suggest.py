@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from finetune_advisor.tools import vram
 from finetune_advisor.tools.architecture import Architecture
@@ -14,15 +14,8 @@ _32BIT_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "paged_adamw_32bit")
 _GPU_COUNTS = (2, 4, 8, 16, 32, 64)
 
 
-def _drop_titles(schema: dict[str, Any]) -> None:
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-
-
 class Suggestion(BaseModel):
     """One change to the run, with its own estimate."""
-
-    model_config = ConfigDict(json_schema_extra=_drop_titles)
 
     change: str
     arguments: dict[str, Any]
