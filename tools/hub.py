@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _MAX_CONFIG_BYTES = 2 * 1024 * 1024
+_MAX_REDIRECTS = 3
 
 
 class HubNotFoundError(HubError):
@@ -107,10 +108,7 @@ def fetch_config(repo_id: str) -> dict[str, Any]:
 
     url = hf_hub_url(repo_id, "config.json", endpoint=settings.hub_endpoint())
     headers = build_hf_headers(token=settings.hub_token(), library_name="finetune-advisor")
-    try:
-        response = get_session().get(url, headers=headers, timeout=settings.hub_timeout(), follow_redirects=True)
-    except Exception as exc:  # noqa: BLE001
-        raise _translate(exc, repo_id, "config.json") from None
+    response = _get_on_hub_host(get_session(), url, headers, repo_id)
     if response.status_code in (401, 403):
         raise HubError(f"{repo_id!r} is gated or private on the Hub: set HF_TOKEN with access to read config.json")
     if response.status_code == 404:
@@ -126,6 +124,24 @@ def fetch_config(repo_id: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise HubError(f"config.json of {repo_id!r} is not a JSON object")
     return config
+
+
+def _get_on_hub_host(session: Any, url: str, headers: dict[str, str], repo_id: str) -> Any:
+    """GET, following redirects only while they stay on the Hub endpoint's host (the token goes nowhere else)."""
+    from urllib.parse import urljoin, urlsplit
+
+    home = urlsplit(settings.hub_endpoint()).netloc
+    for _ in range(_MAX_REDIRECTS + 1):
+        try:
+            response = session.get(url, headers=headers, timeout=settings.hub_timeout(), follow_redirects=False)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, repo_id, "config.json") from None
+        if response.status_code not in (301, 302, 303, 307, 308):
+            return response
+        url = urljoin(url, response.headers.get("location", ""))
+        if urlsplit(url).netloc != home:
+            raise HubError(f"the Hub redirected config.json of {repo_id!r} to another host ({urlsplit(url).netloc}); not followed")
+    raise HubError(f"too many redirects for config.json of {repo_id!r}")
 
 
 def list_models(author: str, limit: int = 1000) -> list[str]:
