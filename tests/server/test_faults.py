@@ -1,0 +1,83 @@
+"""Faults around the server: a cache that cannot be written or is corrupted, NVML failing mid-call,
+a Hub that hangs. Each gives a clear result or error, and the server keeps serving."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fake_docs import FakeDocs
+from fake_hub import FakeHub
+from fake_nvml import H100, RTX4090, FakeNvml, NVMLError
+from mcp import Client
+
+from finetune_advisor.server.app import build_server
+from finetune_advisor.tools import catalog, gpu
+
+
+@pytest.fixture
+async def client():
+    async with Client(build_server()) as c:
+        yield c
+
+
+async def _still_serving(client: Client) -> None:
+    result = await client.call_tool("check_license", {"license_id": "apache-2.0"})
+    assert not result.is_error and result.structured_content["verdict"] == "allowed"
+
+
+@pytest.mark.anyio
+async def test_unwritable_cache_directory(client: Client, fake_docs: FakeDocs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")  # every write under it fails
+    monkeypatch.setenv("FINETUNE_ADVISOR_CACHE_DIR", str(blocker))
+    for _ in range(2):
+        result = await client.call_tool("query_docs", {"question": "Base or instruct for 500 rows?"})
+        assert not result.is_error and result.structured_content["origin"] == "live"  # answered, just not cached
+    assert len(fake_docs.requests) == 2
+    await _still_serving(client)
+
+
+@pytest.mark.anyio
+async def test_corrupted_cache_files(client: Client, fake_docs: FakeDocs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FINETUNE_ADVISOR_CACHE_DIR", str(cache))
+    first = await client.call_tool("query_docs", {"question": "Which chat template for Qwen 2.5?"})
+    assert first.structured_content["origin"] == "live"
+    for path in cache.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\x00garbage{")
+    (cache / "catalog.json").write_text('{"models": "not a list"}')
+    catalog.load_catalog.cache_clear()
+    again = await client.call_tool("query_docs", {"question": "Which chat template for Qwen 2.5?"})
+    assert not again.is_error and again.structured_content["origin"] == "live"
+    listed = await client.read_resource("catalog://models")
+    assert "qwen3-8b" in listed.contents[0].text  # the packaged catalog, the broken copy ignored
+    await _still_serving(client)
+    catalog.load_catalog.cache_clear()
+
+
+@pytest.mark.anyio
+async def test_nvml_failing_mid_call(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = FakeNvml([H100, RTX4090], fail_on={("memory", 1): NVMLError("GPU has fallen off the bus")})
+    monkeypatch.setattr(gpu, "_load_nvml", lambda: nvml)
+    result = await client.call_tool("detect_gpus", {})
+    data = result.structured_content
+    assert not result.is_error and [g["name"] for g in data["gpus"]] == [H100.name]
+    assert "fallen off the bus" in data["note"]
+    estimate = await client.call_tool("estimate_vram", {"model": "qwen3-8b"})
+    assert not estimate.is_error and estimate.structured_content["gpu_memory_gib"] == pytest.approx(79.65, abs=0.01)
+    await _still_serving(client)
+
+
+@pytest.mark.anyio
+async def test_hub_that_hangs(client: Client, fake_hub: FakeHub) -> None:
+    fake_hub.add_model("someone/slow-model", config={"model_type": "llama"}, card={"license": "mit"}, delay=30)
+    start = time.monotonic()
+    estimate = await client.call_tool("estimate_vram", {"model": "someone/slow-model"})
+    licence = await client.call_tool("check_license", {"model": "someone/slow-model"})
+    assert time.monotonic() - start < 15  # FINETUNE_ADVISOR_HUB_TIMEOUT=2 in the fixture
+    assert estimate.is_error and "someone/slow-model" in estimate.content[0].text
+    assert not licence.is_error and licence.structured_content["verdict"] == "unknown"
+    await _still_serving(client)
