@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from mcp.server import MCPServer
@@ -25,6 +24,7 @@ from finetune_advisor.prompts import PROMPTS
 from finetune_advisor.server import arguments as argcheck
 from finetune_advisor.server import schema_compact
 from finetune_advisor.server.docs_tool import query_docs
+from finetune_advisor.tools import __version__
 from finetune_advisor.tools.catalog import TASKS, load_catalog, model_ids, resolve
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
@@ -35,10 +35,6 @@ from finetune_advisor.tools.recommend_model import recommend_model
 
 logger = logging.getLogger(__name__)
 
-try:
-    __version__ = version("finetune-advisor")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0+unknown"
 
 INSTRUCTIONS = """\
 Facts for choosing, sizing and licensing an open-weight LLM fine-tune (Unsloth or transformers).

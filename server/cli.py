@@ -11,20 +11,11 @@ import importlib
 import logging
 import sys
 
-from finetune_advisor.tools import settings
+from finetune_advisor.tools import __version__, settings
 from finetune_advisor.tools.errors import AdvisorError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ("serve", "gpu", "catalog", "recommend", "license", "vram", "ask")
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("finetune-advisor")
-    except PackageNotFoundError:
-        return "0+unknown"
+COMMANDS = ("serve", "recommend", "vram", "license", "ask", "catalog", "gpu")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which open-weight LLM to fine-tune, how, and whether it fits your GPU: "
         "an MCP server (`serve`) and the same answers on the command line.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"finetune_advisor.server.commands.{name}").register(sub)

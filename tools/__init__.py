@@ -2,3 +2,5 @@
 
 Nothing here imports `mcp`; the server in `finetune_advisor.server` is a thin shell around it.
 """
+
+__version__ = "0.1.0"  # the single source of the version (pyproject reads it)

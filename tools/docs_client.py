@@ -9,7 +9,6 @@ docs host. Every failure is a `DocsUnavailableError` whose text says what happen
 from __future__ import annotations
 
 import email.utils
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -56,15 +55,10 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-@functools.cache
 def user_agent() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from finetune_advisor.tools import __version__
 
-    try:
-        release = version("finetune-advisor")
-    except PackageNotFoundError:
-        release = "0+unknown"
-    return f"finetune-advisor/{release} (+{PROJECT_URL})"
+    return f"finetune-advisor/{__version__} (+{PROJECT_URL})"
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
