@@ -180,6 +180,12 @@ def _hub_multimodal(pipeline_tag: str | None) -> bool | None:
     return False if pipeline_tag in _TEXT_TAGS else None
 
 
+def _quoted(text: str, limit: int = 80) -> str:
+    """A card value shown in a reason: quoted and cut short, since it is text from the network."""
+    text = " ".join(str(text).split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _hub_assessment(info: hub.HubModel, plans: Plans, multimodal: bool | None) -> Assessment:
     """The card's licence field, mapped only when it names a licence the project knows."""
     tag = (info.license or "").strip()
@@ -189,14 +195,14 @@ def _hub_assessment(info: hub.HubModel, plans: Plans, multimodal: bool | None) -
     if tag.lower() == "other":
         lic = book.find(info.license_name) if info.license_name else None
         if lic is None:
-            named = f" (license_name {info.license_name!r})" if info.license_name else " without a license_name"
-            link = f"; its text is at {info.license_link}" if info.license_link else ""
+            named = f" (license_name {_quoted(info.license_name)})" if info.license_name else " without a license_name"
+            link = f"; its text is at {_quoted(info.license_link, 200)}" if info.license_link else ""
             return unknown_assessment(f"The model card of {info.repo_id} gives the licence as 'other'{named}, which the "
                                       f"project has no clause data for{link}. Read it before any use.")
         return assess(lic, plans, multimodal)
     lic = book.find(tag)
     if lic is None:
-        return unknown_assessment(f"The model card of {info.repo_id} names the licence {tag!r}, which the project has "
+        return unknown_assessment(f"The model card of {info.repo_id} names the licence {_quoted(tag)}, which the project has "
                                   "no clause data for; read it before any use.")
     return assess(lic, plans, multimodal)
 
