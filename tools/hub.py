@@ -83,21 +83,7 @@ def model_info(repo_id: str) -> HubModel:
         info = _api().model_info(repo_id, timeout=settings.hub_timeout(), expand=["cardData", "gated", "pipeline_tag", "tags", "lastModified"])
     except Exception as exc:  # noqa: BLE001 - every library and transport error is mapped
         raise _translate(exc, repo_id, "model card") from None
-    card = info.card_data.to_dict() if getattr(info, "card_data", None) else {}
-    base = card.get("base_model") or ()
-    if isinstance(base, str):
-        base = (base,)
-    return HubModel(
-        repo_id=repo_id,
-        license=card.get("license"),
-        license_name=card.get("license_name"),
-        license_link=card.get("license_link"),
-        base_models=tuple(str(b) for b in base),
-        gated=info.gated if info.gated is not None else False,
-        pipeline_tag=info.pipeline_tag,
-        tags=tuple(info.tags or ()),
-        last_modified=info.last_modified.isoformat() if getattr(info, "last_modified", None) else None,
-    )
+    return _from_info(info)
 
 
 def fetch_config(repo_id: str) -> dict[str, Any]:
