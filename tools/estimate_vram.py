@@ -107,6 +107,11 @@ def run_estimate(model: str | None, architecture: dict[str, Any] | None, params_
     return estimate_resolved(resolved, config, memory, gpu_text)
 
 
+# About the p90 of |error| measured against real GPUs (bench/vram_accuracy/README.md: 8.5 % leaving
+# one architecture out, 8.0 % on unseen architectures): a fit with less headroom than this is a gamble.
+TIGHT_FRACTION = 0.10
+
+
 def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float | None, gpu_text: str) -> VramEstimate:
     """The tool's result for an already resolved model and GPU (CLI and tests reuse it)."""
     if memory is not None:
@@ -119,6 +124,10 @@ def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float
         left = headroom(core.total_gib, memory)
         fits = left >= 0
     assumptions = [*resolved.notes, *core.assumptions]
+    if fits and left is not None and left < TIGHT_FRACTION * core.total_gib:
+        assumptions.insert(0, f"Tight fit: {left:.2f} GiB to spare is less than {TIGHT_FRACTION:.0%} of the estimate; "
+                              "measured errors reach about that much (bench/vram_accuracy), so leave more room "
+                              "(a shorter seq_len or an 8-bit optimizer) before a long run.")
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     return VramEstimate(
