@@ -24,6 +24,12 @@ def _cached(_bucket: int, visible: str | None) -> GpuInventory:
     return probe(cuda_visible_devices=visible)
 
 
+def local_gpu_bf16() -> bool:
+    """Whether the first visible GPU trains in bf16 (True when there is none to ask)."""
+    inventory = _cached(int(time.monotonic() // _CACHE_SECONDS), settings.cuda_visible_devices())
+    return inventory.gpus[0].bf16_supported if inventory.gpus else True
+
+
 def local_gpu_memory_gib() -> tuple[float | None, str]:
     """Memory of the first visible GPU and its name, for tools that default to the local GPU.
 

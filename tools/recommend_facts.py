@@ -50,6 +50,7 @@ class FactFinder:
     commercial_use: bool = True
     monthly_active_users: int | None = None
     eu_entity: bool = False
+    bf16: bool = True  # False on a pre-Ampere GPU: fp16 training, float32 weights for some families
 
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
@@ -57,7 +58,7 @@ class FactFinder:
         caveat = None
         chosen = ranking.pick_variant(entry, variant)[0]
         for method in methods:
-            estimates[method], why = _estimate(entry, method, seq_len, chosen)
+            estimates[method], why = _estimate(entry, method, seq_len, chosen, self.bf16)
             caveat = caveat or why
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat)
 
@@ -88,7 +89,9 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 
 
 @functools.lru_cache(maxsize=8192)
-def _estimate_cached(catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant) -> tuple[float | None, str | None]:
+def _estimate_cached(
+    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool
+) -> tuple[float | None, str | None]:
     """estimate_vram's number for the checkpoint recommend_model would name (same resolution, same core)."""
     entry = load_catalog().get(model_id)
     assert entry is not None
@@ -97,7 +100,7 @@ def _estimate_cached(catalog_key: int, model_id: str, method: Method, seq_len: i
         resolved = resolve_model(repo or entry.id, None, None)
         if resolved.label != entry.id:  # a repo id shared with another entry: size this one
             resolved = resolve_model(entry.id, None, None)
-        run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage)
+        run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
         result = estimate_resolved(resolved, run, None, "")
     except AdvisorError as exc:
         return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
@@ -108,5 +111,5 @@ def _estimate_cached(catalog_key: int, model_id: str, method: Method, seq_len: i
     return result.total_gib, None
 
 
-def _estimate(entry: CatalogEntry, method: Method, seq_len: int, variant: Variant) -> tuple[float | None, str | None]:
-    return _estimate_cached(_catalog_key(), entry.id, method, seq_len, variant)
+def _estimate(entry: CatalogEntry, method: Method, seq_len: int, variant: Variant, bf16: bool) -> tuple[float | None, str | None]:
+    return _estimate_cached(_catalog_key(), entry.id, method, seq_len, variant, bf16)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from finetune_advisor.tools import ranking
 from finetune_advisor.tools.catalog import TASKS, CatalogEntry, Task, Variant, load_catalog
-from finetune_advisor.tools.detect_gpus import local_gpu_memory_gib
+from finetune_advisor.tools.detect_gpus import local_gpu_bf16, local_gpu_memory_gib
 from finetune_advisor.tools.errors import InvalidInputError
 from finetune_advisor.tools.licenses import load_licenses
 from finetune_advisor.tools.ranking import BaseVsInstruct, Candidate, Failure, Method, Request, Verdict
@@ -87,7 +87,7 @@ def recommend_model(
     Use when the user asks which model to fine-tune; names the Unsloth id to load, the method and base or instruct.
     """
     _check(task, method, gpu_memory_gib, seq_len, top_k)
-    memory, gpu_source, gpu = _gpu(gpu_memory_gib)
+    memory, gpu_source, gpu, bf16 = _gpu(gpu_memory_gib)
     hints = parse_use_case(use_case)
     codes, unknown_languages = normalise_languages([*languages, *hints.languages])
     split = ranking.base_or_instruct(dataset_rows)
@@ -102,7 +102,7 @@ def recommend_model(
         hints=hints,
         variant=split.choice,
     )
-    finder = FactFinder(commercial_use, monthly_active_users, eu_entity)
+    finder = FactFinder(commercial_use, monthly_active_users, eu_entity, bf16=bf16)
     catalog = load_catalog().models
     serving = [e for e in catalog if task in e.tasks]
     newest = ranking.newest_release(catalog)
@@ -115,7 +115,7 @@ def recommend_model(
         else:
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
-    notes = _notes(seq_len, gpu_source, hints, unknown_languages, len(candidates), top_k, split)
+    notes = _notes(seq_len, gpu_source, bf16, hints, unknown_languages, len(candidates), top_k, split)
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
         task=task,
@@ -154,13 +154,14 @@ def _licence_ids(names: Sequence[str]) -> frozenset[str]:
     return frozenset(lic.id for lic in found.values() if lic is not None)
 
 
-def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, Literal["argument", "detected", "unknown"], str]:
+def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, Literal["argument", "detected", "unknown"], str, bool]:
+    """(memory, where it came from, description, whether the GPU trains in bf16)."""
     if gpu_memory_gib is not None:
-        return gpu_memory_gib, "argument", f"{gpu_memory_gib:g} GiB (gpu_memory_gib)"
+        return gpu_memory_gib, "argument", f"{gpu_memory_gib:g} GiB (gpu_memory_gib)", True
     detected, description = local_gpu_memory_gib()
     if detected is not None:
-        return detected, "detected", description
-    return None, "unknown", f"none given or detected ({description}): fit not checked"
+        return detected, "detected", description, local_gpu_bf16()
+    return None, "unknown", f"none given or detected ({description}): fit not checked", True
 
 
 def _shape(c: Candidate) -> Recommendation:
@@ -186,16 +187,19 @@ def _shape(c: Candidate) -> Recommendation:
 
 
 def _notes(
-    seq_len: int,
-    gpu_source: str, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
+    seq_len: int, gpu_source: str, bf16: bool, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
 ) -> list[str]:
     notes = [
         ranking.SAFETY_RULE,
         ranking.METHOD_RULE,
         f"Memory figures are estimate_vram's for the named checkpoint at seq_len {seq_len} with its defaults "
-        "(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, bf16); "
+        f"(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, {'bf16' if bf16 else 'fp16'}); "
         "run estimate_vram on a pick for other settings.",
     ]
+    if not bf16:
+        notes.append("The detected GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
+                     "families Unsloth loads in float32 on such GPUs (Gemma 3/3n/4, gpt-oss, Qwen3.5, Qwen3-MoE) need "
+                     "twice the weight memory; the estimates include that.")
     if gpu_source == "unknown":
         notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
     understood = []

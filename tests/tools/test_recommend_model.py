@@ -390,3 +390,26 @@ async def test_mcp_negative_memory_names_gpu_memory_gib() -> None:
 async def test_mcp_top_k_out_of_range_is_refused() -> None:
     result = await _call({"task": "chat", "top_k": 50})
     assert result.is_error and "top_k" in result.content[0].text
+
+
+def test_a_detected_gpu_without_bf16_sizes_for_fp16_and_float32_families(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a T4 (no bf16) Unsloth loads Gemma 3/3n/4 and others in float32: the estimates must grow."""
+    from fake_nvml import T4, FakeGpu, FakeNvml
+
+    from finetune_advisor.tools import detect_gpus, gpu
+
+    ampere_16gb = FakeGpu("NVIDIA A16-like", T4.total_gib, T4.free_gib, (8, 6), "GPU-dddd")
+    results = {}
+    for card in (T4, ampere_16gb):
+        monkeypatch.setattr(gpu, "_load_nvml", lambda card=card: FakeNvml([card]))
+        detect_gpus._cached.cache_clear()
+        results[card.name] = run(task="chat", top_k=10, method="qlora", allowed_licenses=["gemma"])
+    detect_gpus._cached.cache_clear()
+    t4, ampere = results[T4.name], results[ampere_16gb.name]
+    assert any("no bf16" in n for n in t4.notes) and not any("no bf16" in n for n in ampere.notes)
+    sizes = {name: {r.model_id: r.estimated_vram_gib for r in res.recommendations} for name, res in results.items()}
+    gemma = [m for m in sizes[T4.name] if m.startswith("gemma-3-") and m in sizes[ampere_16gb.name]]
+    assert gemma
+    for model_id in gemma:
+        assert sizes[T4.name][model_id] > sizes[ampere_16gb.name][model_id]
+    assert all(r.fits for r in t4.recommendations)  # still only what fits the T4 in fp16/float32
