@@ -60,6 +60,7 @@ class ResolvedArch:
     skip_modules: list[str] | None = None
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
     coarse: bool = False
+    family: str | None = None  # catalog family (float32 loading on GPUs without bf16 goes by family)
     notes: list[str] = field(default_factory=list)
 
 
@@ -117,7 +118,8 @@ def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float
     if memory is not None:
         vram.check_range("gpu_memory_gib", memory)
     skip = params_kept_16bit(shapes(resolved.arch), resolved.skip_modules) if resolved.skip_modules is not None else None
-    kwargs = {"params_total": resolved.params_total, "skip_16bit_params": skip, "context_length": resolved.context}
+    kwargs = {"params_total": resolved.params_total, "skip_16bit_params": skip, "context_length": resolved.context,
+              "family": resolved.family}
     core = vram.estimate(resolved.arch, run, **kwargs)
     fits = left = None
     if memory is not None:
@@ -172,7 +174,7 @@ def _from_catalog(found: catalog.ResolvedModel) -> ResolvedArch:
     if entry.architecture_status == "unverified":
         notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
     ids = entry.unsloth
-    common = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
+    common = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None, family=entry.family,
                   storage=found.quant or "16bit",
                   dynamic_4bit=bool(ids.base_unsloth_bnb_4bit or ids.instruct_unsloth_bnb_4bit))
     if entry.architecture is not None:

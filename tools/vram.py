@@ -126,7 +126,7 @@ def check_range(field: str, value: float) -> None:
 
 def forced_float32(model_type: str) -> bool:
     """True for the families Unsloth loads in float32 when the GPU has no bf16."""
-    return model_type.replace("_", "").replace("-", "").lower().startswith(FORCE_FLOAT32_PREFIXES)
+    return model_type.replace("_", "").replace("-", "").replace(".", "").lower().startswith(FORCE_FLOAT32_PREFIXES)
 
 
 def estimate(
@@ -136,19 +136,21 @@ def estimate(
     params_total: float | None = None,
     skip_16bit_params: int | None = None,
     context_length: int | None = None,
+    family: str | None = None,
 ) -> CoreEstimate:
     """Peak memory per GPU of `run` on `arch`.
 
     params_total: the model's real parameter count when known (catalog), so parts the text config
     does not describe (a vision tower) are still loaded. skip_16bit_params: parameters of linear
     layers a quantised checkpoint keeps in 16-bit (its `llm_int8_skip_modules`), when known.
+    family: the catalog family, which decides float32 loading when the layout is only a stand-in.
     """
     check_run(run, arch, context_length or arch.max_position_embeddings)
     s = shapes(arch)
     notes: list[str] = []
     n = run.num_gpus
     sharded = n > 1 and run.sharding in ("fsdp", "zero3")
-    fp32_family = not run.bf16 and forced_float32(arch.model_type)
+    fp32_family = not run.bf16 and (forced_float32(arch.model_type) or forced_float32(family or ""))
     fp32_master = run.full_fp32_master or (run.method == "full" and not run.bf16)
     half = 4.0 if fp32_family else 2.0
     # transformers 5 keeps routed experts as 3-D parameters: bitsandbytes and peft skip them.

@@ -225,3 +225,13 @@ def test_a_tight_fit_is_flagged_and_a_comfortable_one_is_not() -> None:
     assert tight.fits is True and tight.assumptions[0].startswith("Tight fit:")
     roomy = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=80)
     assert roomy.fits is True and not any(a.startswith("Tight fit") for a in roomy.assumptions)
+
+
+@pytest.mark.parametrize(("model_id", "float32"), [("qwen3.5-9b", True), ("gemma-3n-e4b", True), ("qwen3-8b", False)])
+def test_float32_families_without_an_architecture_still_double_on_fp16_gpus(model_id: str, float32: bool) -> None:
+    """Catalog entries sized from a stand-in layout keep their family's float32 loading (T4, V100)."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    bf16 = estimate_vram(model=model_id, gpu_memory_gib=16, bf16=True).total_gib
+    fp16 = estimate_vram(model=model_id, gpu_memory_gib=16, bf16=False).total_gib
+    assert (fp16 > bf16 * 1.15) is float32
