@@ -1,10 +1,11 @@
-"""Out-of-sample check: predict cells of architectures the constants were never fitted on,
-commit the predictions, then measure and score them.
+"""Out-of-sample check: predict cells the constants were never fitted on, commit the predictions,
+then measure and score them. Two sets: `holdout` (unseen architectures, transformers stack) and
+`unsloth` (the unsloth stack, measured with unsloth_cells.py / run_unsloth.sh).
 
-    python bench/vram_accuracy/holdout.py predict   # writes bench/vram_calibration/holdout/predictions.jsonl
+    python bench/vram_accuracy/holdout.py predict [unsloth]   # writes bench/vram_calibration/holdout/predictions*.jsonl
     (on the GPU machine) python bench/vram_calibration/run_cells.py --cells @bench/vram_calibration/holdout/cells.txt \
         --out bench/vram_calibration/holdout/measured.jsonl
-    python bench/vram_accuracy/holdout.py score     # compares, prints a Markdown table
+    python bench/vram_accuracy/holdout.py score [unsloth]     # compares, prints a Markdown table
 
 The measured file lives apart from data/, so fit.py and the calibration test never see it.
 """
@@ -20,22 +21,22 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [HERE, os.path.join(ROOT, "bench", "vram_calibration")]
 
 from cells import GIB, _cell, median, quantile, target_bytes  # noqa: E402
-from grid import holdout_cells  # noqa: E402
+from grid import holdout_cells, unsloth_cells  # noqa: E402
 
 from finetune_advisor.tools.vram import estimate  # noqa: E402
 from finetune_advisor.tools.vram_suggest import headroom  # noqa: E402
 from archs import ARCHS  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
-PRED = os.path.join(OUT, "predictions.jsonl")
-MEASURED = os.path.join(OUT, "measured.jsonl")
+SETS = {"holdout": (holdout_cells, ""), "unsloth": (unsloth_cells, "-unsloth")}
 H100_GIB = 79.65  # memory_total_gib NVML reports for the H100 80GB the check runs on
 
 
-def predict() -> None:
+def predict(which: str) -> None:
+    cells, suffix = SETS[which]
     os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, "cells.txt"), "w") as ids, open(PRED, "w") as out:
-        for c in holdout_cells():
+    with open(os.path.join(OUT, f"cells{suffix}.txt"), "w") as ids, open(os.path.join(OUT, f"predictions{suffix}.jsonl"), "w") as out:
+        for c in cells():
             rec = {**c, "config": ARCHS[c["arch"]], "status": "oom"}  # status only skips the measured fields
             cell = _cell(c["cell"], rec)
             est = estimate(cell.arch, cell.run)
@@ -45,10 +46,11 @@ def predict() -> None:
             print(f"{c['cell']:55s} {est.total_gib:7.2f} GiB  fits H100: {fits}")
 
 
-def score() -> None:
-    predicted = {r["cell"]: r for r in map(json.loads, open(PRED))}
+def score(which: str) -> None:
+    suffix = SETS[which][1]
+    predicted = {r["cell"]: r for r in map(json.loads, open(os.path.join(OUT, f"predictions{suffix}.jsonl")))}
     rows, errors, wrong_fit = [], [], []
-    for rec in map(json.loads, open(MEASURED)):
+    for rec in map(json.loads, open(os.path.join(OUT, f"measured{suffix}.jsonl"))):
         p = predicted[rec["cell"]]
         if rec["status"] == "ok":
             measured = target_bytes(rec) / GIB
@@ -67,4 +69,4 @@ def score() -> None:
 
 
 if __name__ == "__main__":
-    {"predict": predict, "score": score}[sys.argv[1]]()
+    {"predict": predict, "score": score}[sys.argv[1]](sys.argv[2] if len(sys.argv) > 2 else "holdout")

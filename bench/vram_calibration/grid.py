@@ -95,6 +95,22 @@ def holdout_cells() -> list[dict]:
     return out
 
 
+UNSLOTH_ARCHS = ("Llama-3.2-1B", "Qwen3-4B", "Llama-3.1-8B")
+UNSLOTH_SHAPES = ((1, 2048), (2, 4096), (1, 8192))
+
+
+def unsloth_cells() -> list[dict]:
+    """The `unsloth` stack (unsloth_cells.py): Unsloth's loader, LoRA and offloaded checkpointing, AdamW8bit."""
+    out = []
+    for arch in UNSLOTH_ARCHS:
+        for method in ("qlora", "lora"):
+            for b, s in UNSLOTH_SHAPES:
+                c = cell(arch, method, b, s, True, optimizer="adamw_8bit")
+                c.update(stack="unsloth", cell=f"{arch}/{method}/adamw_8bit/r16/b{b}x{s}/gc-unsloth")
+                out.append(c)
+    return out
+
+
 def all_cells() -> list[dict]:
     cells = single_gpu_cells() + fresh_repeats() + fsdp_cells() + holdout_cells()
     ids = [c["cell"] for c in cells]
