@@ -343,9 +343,11 @@ def _assumptions(run: RunConfig, phase: str, fp32_family: bool, fp32_master: boo
             "parameters, gradients and optimizer states sharded, two layers gathered at a time."
             if run.sharding != "ddp" else "each GPU holds the whole model plus gradient buckets."))
     if run.stack == "unsloth":
-        notes.append("Unsloth stack, not measured by us: the checkpoint memory follows Unsloth+FA2 peaks published "
-                     "in LLaMA-Factory's wiki; bf16 adapters follow Unsloth Studio's estimator; the fused-kernel "
+        notes.append("Unsloth stack, not fitted to our measurements: the checkpoint memory follows Unsloth+FA2 peaks "
+                     "published in LLaMA-Factory's wiki; bf16 adapters follow Unsloth Studio's estimator; the fused-kernel "
                      "activations and a cross-entropy kernel keeping 4 bytes per vocabulary entry are assumed from "
-                     "Unsloth's design. Allocator and context figures are our transformers measurements.")
+                     "Unsloth's design. Allocator and context figures are our transformers measurements. On the few "
+                     "Unsloth runs we measured (Llama-3.2-1B QLoRA, 2k-8k tokens, H100) the real peak was 24-50 % "
+                     "lower: read this figure as an upper bound (bench/vram_accuracy/README.md).")
     notes.append(f"Empirical constants: {k.FIT_SOURCE}.")
     return notes

@@ -12,7 +12,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/usite PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export UNSLOTH_DISABLE_STATISTICS=1 TOKENIZERS_PARALLELISM=false
 python3 -c 'import unsloth, torch; print("unsloth", unsloth.__version__, "torch", torch.__version__)' 2>&1 | tail -5
-for arch in Llama-3.2-1B Qwen3-4B Llama-3.1-8B; do
+for arch in ${ARCHS:-Llama-3.2-1B Qwen3-4B Llama-3.1-8B}; do
   [ "$(left)" -lt 60 ] && { echo "[skip] $arch (budget)"; continue; }
   timeout $(( $(left) - 20 )) python3 $HERE/unsloth_cells.py prepare $arch /tmp/m/$arch 2>&1 | grep -E '^\[|Error' | tail -3
   for method in qlora lora; do

@@ -40,11 +40,12 @@ def prepare(arch: str, path: str) -> None:
     model.config.torch_dtype = torch.bfloat16
     model.save_pretrained(path, safe_serialization=True)
     vocab_size = ARCHS[arch]["vocab_size"]
-    vocab = {f"t{i}": i for i in range(vocab_size - 1)} | {"<unk>": vocab_size - 1}
+    # Unsloth refuses a pad token equal to eos: give each special token an id of its own.
+    vocab = {f"t{i}": i for i in range(vocab_size - 3)} | {"<pad>": vocab_size - 3, "<s>": vocab_size - 2, "<unk>": vocab_size - 1}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<unk>", eos_token="<unk>",
-                                   bos_token="<unk>", model_max_length=ARCHS[arch]["max_position_embeddings"])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<unk>",
+                                   bos_token="<s>", model_max_length=ARCHS[arch]["max_position_embeddings"])
     fast.save_pretrained(path)
     print(f"[prepared] {arch} -> {path}", flush=True)
 
