@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import NamedTuple
 
 from finetune_advisor.tools import settings
 from finetune_advisor.tools.gpu import GpuInventory, probe
@@ -24,19 +25,19 @@ def _cached(_bucket: int, visible: str | None) -> GpuInventory:
     return probe(cuda_visible_devices=visible)
 
 
-def local_gpu_bf16() -> bool:
-    """Whether the first visible GPU trains in bf16 (True when there is none to ask)."""
-    inventory = _cached(int(time.monotonic() // _CACHE_SECONDS), settings.cuda_visible_devices())
-    return inventory.gpus[0].bf16_supported if inventory.gpus else True
+class LocalGpu(NamedTuple):
+    memory_gib: float | None  # None when no GPU is visible
+    description: str
+    bf16: bool  # True when there is no GPU to ask
 
 
-def local_gpu_memory_gib() -> tuple[float | None, str]:
-    """Memory of the first visible GPU and its name, for tools that default to the local GPU.
+def local_gpu() -> LocalGpu:
+    """The first visible GPU, for tools that default to the local GPU (one NVML probe).
 
     Cached for a few seconds: recommendation and estimation calls come in bursts.
     """
     inventory = _cached(int(time.monotonic() // _CACHE_SECONDS), settings.cuda_visible_devices())
     if not inventory.gpus:
-        return None, inventory.note or "no GPU detected"
+        return LocalGpu(None, inventory.note or "no GPU detected", True)
     gpu = inventory.gpus[0]
-    return gpu.memory_total_gib, f"{gpu.name} (GPU 0, {gpu.memory_total_gib} GiB, detected)"
+    return LocalGpu(gpu.memory_total_gib, f"{gpu.name} (GPU 0, {gpu.memory_total_gib} GiB, detected)", gpu.bf16_supported)

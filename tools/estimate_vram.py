@@ -212,9 +212,8 @@ def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, str, bool]:
     """(memory per GPU, where it came from, whether it trains in bf16)."""
     if gpu_memory_gib is not None:
         return gpu_memory_gib, "given (gpu_memory_gib)", True
-    memory, description = detect_gpus.local_gpu_memory_gib()
-    if memory is None:
-        return None, f"none detected ({description}); pass gpu_memory_gib to check the fit", True
-    inventory = detect_gpus.detect_gpus()
-    bf16 = inventory.gpus[0].bf16_supported if inventory.gpus else True
-    return memory, description, bf16
+    local = detect_gpus.local_gpu()
+    if local.memory_gib is None:
+        return None, f"none detected ({local.description}); pass gpu_memory_gib to check the fit", True
+    return local.memory_gib, local.description, local.bf16
+

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from finetune_advisor.tools import ranking
 from finetune_advisor.tools.catalog import TASKS, CatalogEntry, Task, Variant, load_catalog
-from finetune_advisor.tools.detect_gpus import local_gpu_bf16, local_gpu_memory_gib
+from finetune_advisor.tools.detect_gpus import local_gpu
 from finetune_advisor.tools.errors import InvalidInputError
 from finetune_advisor.tools.licenses import load_licenses
 from finetune_advisor.tools.ranking import BaseVsInstruct, Candidate, Failure, Method, Request, Verdict
@@ -158,10 +158,10 @@ def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, Literal["argument"
     """(memory, where it came from, description, whether the GPU trains in bf16)."""
     if gpu_memory_gib is not None:
         return gpu_memory_gib, "argument", f"{gpu_memory_gib:g} GiB (gpu_memory_gib)", True
-    detected, description = local_gpu_memory_gib()
-    if detected is not None:
-        return detected, "detected", description, local_gpu_bf16()
-    return None, "unknown", f"none given or detected ({description}): fit not checked", True
+    local = local_gpu()
+    if local.memory_gib is not None:
+        return local.memory_gib, "detected", local.description, local.bf16
+    return None, "unknown", f"none given or detected ({local.description}): fit not checked", True
 
 
 def _shape(c: Candidate) -> Recommendation:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from finetune_advisor.tools import ranking
+from finetune_advisor.tools import detect_gpus, ranking
 from finetune_advisor.tools.catalog import CatalogEntry, load_catalog
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.errors import InvalidInputError
@@ -238,7 +238,7 @@ def test_unknown_gpu_still_recommends_with_fits_null(no_gpu: None) -> None:
 def test_detected_gpu_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     from finetune_advisor.tools import recommend_model as module
 
-    monkeypatch.setattr(module, "local_gpu_memory_gib", lambda: (23.6, "NVIDIA GeForce RTX 4090 (GPU 0, 23.6 GiB, detected)"))
+    monkeypatch.setattr(module, "local_gpu", lambda: detect_gpus.LocalGpu(23.6, "NVIDIA GeForce RTX 4090 (GPU 0, 23.6 GiB, detected)", True))
     result = run(task="chat")
     assert result.gpu_source == "detected" and result.gpu_memory_gib == 23.6 and "4090" in result.gpu
     assert all(r.fits for r in result.recommendations)
@@ -396,7 +396,7 @@ def test_a_detected_gpu_without_bf16_sizes_for_fp16_and_float32_families(monkeyp
     """On a T4 (no bf16) Unsloth loads Gemma 3/3n/4 and others in float32: the estimates must grow."""
     from fake_nvml import T4, FakeGpu, FakeNvml
 
-    from finetune_advisor.tools import detect_gpus, gpu
+    from finetune_advisor.tools import gpu
 
     ampere_16gb = FakeGpu("NVIDIA A16-like", T4.total_gib, T4.free_gib, (8, 6), "GPU-dddd")
     results = {}
