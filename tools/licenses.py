@@ -255,21 +255,17 @@ def assess(lic: License, plans: Plans, multimodal: bool | None = None) -> Assess
         elif regional is not None:
             reasons.append(_cite(lic, "regional", f"does not cover this model. {regional.text}"))
 
-    if plans.train_other_models_on_outputs:
-        if lic.outputs_training == "prohibited":
-            blockers.append(_cite(lic, "outputs"))
-        elif lic.outputs_training is None:
-            unknowns.append(_unsettled(lic, "outputs"))
+    # Plans that a single clause allows, forbids or leaves unsettled.
+    for planned, stance, clause in ((plans.train_other_models_on_outputs, lic.outputs_training, "outputs"),
+                                    (plans.distribute_weights, lic.redistribution, "redistribution")):
+        if not planned:
+            continue
+        if stance == "prohibited":
+            blockers.append(_cite(lic, clause))
+        elif stance is None:
+            unknowns.append(_unsettled(lic, clause))
         else:
-            reasons.append(_cite(lic, "outputs"))
-
-    if plans.distribute_weights:
-        if lic.redistribution == "prohibited":
-            blockers.append(_cite(lic, "redistribution"))
-        elif lic.redistribution is None:
-            unknowns.append(_unsettled(lic, "redistribution"))
-        else:
-            reasons.append(_cite(lic, "redistribution"))
+            reasons.append(_cite(lic, clause))
 
     obligations, restrictions = _duties(lic, plans, eu)
     verdict: Verdict = (
