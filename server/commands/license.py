@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from finetune_advisor.server.commands import non_negative_int
 from finetune_advisor.server.output import emit, emit_json
 from finetune_advisor.tools.check_license import LicenseCheck, check_license
 
@@ -27,23 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--license-id", default="", metavar="ID", help="check a licence id instead of a model, e.g. llama3.1")
     p.add_argument("--commercial", action=argparse.BooleanOptionalAction, default=True,
                    help="commercial use (default: yes)")
-    p.add_argument("--mau", type=_non_negative_int, default=0, metavar="N",
+    p.add_argument("--mau", type=non_negative_int, default=0, metavar="N",
                    help="monthly active users of your products, affiliates included")
     p.add_argument("--eu", action="store_true", help="you are an EU-domiciled person or an EU-based company")
     p.add_argument("--distribute", action="store_true", help="you will publish the weights, a fine-tune or an adapter")
     p.add_argument("--train-on-outputs", action="store_true", help="you will train another model on its outputs")
     p.add_argument("--json", action="store_true", help="print the check_license result as JSON")
     p.set_defaults(handler=run)
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; give a number >= 0")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from finetune_advisor.server.commands import non_negative_int
 from finetune_advisor.server.output import emit, emit_json, table
 from finetune_advisor.tools.catalog import TASKS
 from finetune_advisor.tools.recommend_model import METHODS, RecommendResult, recommend_model
@@ -17,14 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--task", default="chat", choices=TASKS, help="what the model must do (default: chat)")
     p.add_argument("--use-case", default="", help="the goal in words (languages, domain, function calling, long context)")
-    p.add_argument("--rows", type=_non_negative_int, metavar="N", help="training examples; decides base vs instruct")
+    p.add_argument("--rows", type=non_negative_int, metavar="N", help="training examples; decides base vs instruct")
     p.add_argument("--gpu-gib", type=float, metavar="GIB", help="GPU memory to fit (default: the local GPU)")
     p.add_argument("--method", choices=METHODS, default="auto", help="fine-tuning method (default: auto)")
     p.add_argument("--seq-len", type=int, default=2048, metavar="N", help="training sequence length (default 2048)")
     p.add_argument(
         "--commercial", action=argparse.BooleanOptionalAction, default=True, help="commercial use (default: yes)"
     )
-    p.add_argument("--mau", type=_non_negative_int, metavar="N", help="expected monthly active users")
+    p.add_argument("--mau", type=non_negative_int, metavar="N", help="expected monthly active users")
     p.add_argument("--eu", action="store_true", help="the user or company is in the EU")
     p.add_argument(
         "--license", dest="licenses", action="extend", nargs="+", default=[], metavar="ID", help="only these licence ids"
@@ -34,13 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=3, metavar="N", help="how many to show (1-10, default 3)")
     p.add_argument("--json", action="store_true", help="print the recommend_model result as JSON")
     p.set_defaults(handler=run)
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
