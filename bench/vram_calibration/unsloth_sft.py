@@ -1,0 +1,430 @@
+"""Measure the `unsloth` stack the way its notebooks train: Unsloth's loader, LoRA wrapper and trl's SFTTrainer.
+
+    python unsloth_sft.py prepare NAME DIR [--prequantize]
+    python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
+                              [--emulate t4] [--quant on-load|prequantized] [--deadline-s S]
+
+`prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
+the GPU, saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
+with --prequantize, also saves DIR-bnb-4bit: the model loaded through transformers' bitsandbytes
+quantizer (NF4, double quantisation, bf16 compute) and saved, as Unsloth's `-bnb-4bit` uploads are.
+
+`run` is one fresh process per (model, method, rank, quant form, emulation), the way a user's run
+is one process. It loads with `FastLanguageModel.from_pretrained` (`FastModel` for multimodal
+models): `load_in_4bit=True` for qlora, 16-bit for lora, `full_finetuning=True` for full; wraps
+with `get_peft_model(r, lora_alpha=r, all linear projections, use_gradient_checkpointing="unsloth")`;
+then, per shape BxS (ascending), trains `STEPS` steps through trl's `SFTTrainer` + `SFTConfig`
+(`optim="adamw_8bit"`, bf16, or fp16 without bf16) on rows of exactly S random tokens: no packing,
+nothing shorter than S. Whatever Unsloth decides by itself (padding-free batching, compile, loss
+chunking) is left on and recorded.
+
+Recorded per cell: NVML peak for this process (per-process and device-level readings), the
+allocator's peaks, CUDA context, step wall times and tokens/s, what the trainer ran with, bytes of
+parameters by dtype after loading (what bitsandbytes really quantised), and every version.
+
+`--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: before
+Unsloth is imported, torch reports compute capability 7.5, no bf16 support, a total memory and a
+free memory as on a T4 (15.0 GiB as the driver reports it), and the caching allocator is capped
+to that size (`set_per_process_memory_fraction`). What is patched is recorded in `emulation`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+STEPS = 4
+HERE = os.path.dirname(os.path.abspath(__file__))
+LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Cards a run can pretend to be (memory as the driver reports it, compute capability).
+CARDS = {"t4": {"name": "Tesla T4", "total_gib": 15.0, "capability": (7, 5)}}
+
+
+def load_config(name: str) -> dict:
+    with open(os.path.join(HERE, "configs", f"{name}.json")) as fh:
+        return json.load(fh)
+
+
+def text_fields(config: dict) -> dict:
+    """The language model's config (the nested text_config of multimodal models)."""
+    for key in ("text_config", "language_config", "llm_config", "thinker_config"):
+        sub = config.get(key)
+        if isinstance(sub, dict) and "vocab_size" in sub:
+            return sub
+    return config
+
+
+def is_multimodal(config: dict) -> bool:
+    arch = (config.get("architectures") or [""])[0]
+    return "ConditionalGeneration" in arch or any(k in config for k in ("vision_config", "audio_config"))
+
+
+def hf_config(config: dict):
+    from transformers import AutoConfig
+
+    # The published quantisation (gpt-oss ships MXFP4) is not built: Unsloth's 4-bit uploads are bitsandbytes.
+    fields = {k: v for k, v in config.items() if k not in ("transformers_version", "_name_or_path", "quantization_config")}
+    cfg = AutoConfig.for_model(fields.pop("model_type"), **fields)
+    cfg.use_cache = False
+    return cfg
+
+
+def model_class(config: dict):
+    import transformers
+
+    arch = (config.get("architectures") or [None])[0]
+    cls = getattr(transformers, arch, None) if arch else None
+    if cls is None:
+        cls = transformers.AutoModelForImageTextToText if is_multimodal(config) else transformers.AutoModelForCausalLM
+    return cls
+
+
+def save_tokenizer(config: dict, path: str) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab_size = text_fields(config)["vocab_size"]
+    # Unsloth refuses a pad token equal to eos: give each special token an id of its own.
+    vocab = {f"t{i}": i for i in range(vocab_size - 3)} | {"<pad>": vocab_size - 3, "<s>": vocab_size - 2, "<unk>": vocab_size - 1}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<unk>",
+                                   bos_token="<s>", model_max_length=1 << 20)
+    fast.save_pretrained(path)
+
+
+def prepare(name: str, path: str, prequantize: bool) -> None:
+    import torch
+
+    spec = load_config(name)
+    config = spec["config"]
+    cls = model_class(config)
+    t0 = time.time()
+    with torch.device("cuda"):
+        model = cls._from_config(hf_config(config), dtype=torch.bfloat16)
+    model.config.dtype = torch.bfloat16
+    model.save_pretrained(path, max_shard_size="20GB")
+    save_tokenizer(config, path)
+    n = sum(p.numel() for p in model.parameters())
+    del model
+    gc.collect()
+    torch.cuda.empty_cache()
+    print(f"[prepared] {name} {n / 1e9:.3f}B params -> {path} in {time.time() - t0:.0f}s", flush=True)
+    if prequantize:
+        from transformers import BitsAndBytesConfig
+
+        qcfg = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=torch.bfloat16)
+        model = cls.from_pretrained(path, quantization_config=qcfg, dtype=torch.bfloat16, device_map={"": 0})
+        model.save_pretrained(path + "-bnb-4bit", max_shard_size="20GB")
+        save_tokenizer(config, path + "-bnb-4bit")
+        print(f"[prequantized] {name} -> {path}-bnb-4bit", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Emulating a smaller card without bf16
+
+
+def emulate_card(card: str) -> dict:
+    """Patch torch so that Unsloth sees CARDS[card]; call before importing Unsloth."""
+    import torch
+
+    spec = CARDS[card]
+    cap_bytes = int(spec["total_gib"] * 2**30)
+    real_total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / real_total), 0)
+    real_props = torch.cuda.get_device_properties
+    real_info = torch.cuda.mem_get_info
+
+    class Props:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, item):
+            return getattr(self._inner, item)
+
+        total_memory = cap_bytes
+        major, minor = spec["capability"]
+        name = spec["name"]
+
+    def props(device=None):
+        return Props(real_props(0 if device is None else device))
+
+    def mem_get_info(device=None):
+        free, _ = real_info(device)
+        used_here = torch.cuda.memory_reserved()
+        return max(0, min(free, cap_bytes - used_here - 500 * 2**20)), cap_bytes
+
+    torch.cuda.get_device_capability = lambda device=None: spec["capability"]
+    torch.cuda.get_device_properties = props
+    torch.cuda.mem_get_info = mem_get_info
+    torch.cuda.is_bf16_supported = lambda *a, **k: False
+    return {"card": card, "name": spec["name"], "total_gib": spec["total_gib"], "capability": list(spec["capability"]),
+            "patched": ["torch.cuda.get_device_capability", "torch.cuda.get_device_properties(total_memory,major,minor,name)",
+                        "torch.cuda.mem_get_info", "torch.cuda.is_bf16_supported",
+                        "torch.cuda.set_per_process_memory_fraction"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# One process: load, wrap, then train each shape
+
+
+def load(path: str, config: dict, method: str, rank: int, max_seq: int):
+    from unsloth import FastLanguageModel, FastModel
+
+    loader = FastModel if is_multimodal(config) else FastLanguageModel
+    model, tokenizer = loader.from_pretrained(
+        model_name=path, max_seq_length=max_seq, dtype=None, load_in_4bit=method == "qlora",
+        full_finetuning=method == "full", local_files_only=True,
+    )
+    if method != "full":
+        kwargs = dict(r=rank, lora_alpha=rank, lora_dropout=0, bias="none", use_gradient_checkpointing="unsloth",
+                      random_state=3407)
+        if loader is FastModel:
+            kwargs.update(finetune_vision_layers=False, finetune_language_layers=True, finetune_attention_modules=True,
+                          finetune_mlp_modules=True)
+        else:
+            kwargs["target_modules"] = list(LINEAR)
+        model = loader.get_peft_model(model, **kwargs)
+    return model, tokenizer, loader.__name__
+
+
+def parameter_bytes(model) -> dict:
+    """Bytes of parameters and buffers by dtype (4-bit weights show as uint8)."""
+    out: dict[str, int] = {}
+    seen = set()
+    for t in list(model.parameters()) + list(model.buffers()):
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        key = str(t.dtype).removeprefix("torch.")
+        out[key] = out.get(key, 0) + t.numel() * t.element_size()
+    return out
+
+
+def dataset(rows: int, seq: int, vocab: int):
+    import torch
+    from datasets import Dataset
+
+    g = torch.Generator().manual_seed(rows * 7919 + seq)
+    ids = torch.randint(0, vocab - 3, (rows, seq), generator=g).tolist()
+    return Dataset.from_dict({"input_ids": ids})
+
+
+class StepTimer:
+    """A trl/transformers callback that times each optimizer step on the GPU clock."""
+
+    def __new__(cls):
+        import torch
+        from transformers import TrainerCallback
+
+        class _Timer(TrainerCallback):
+            def __init__(self):
+                self.times: list[float] = []
+                self._t = 0.0
+
+            def on_step_begin(self, args, state, control, **kw):
+                torch.cuda.synchronize()
+                self._t = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kw):
+                torch.cuda.synchronize()
+                self.times.append(time.perf_counter() - self._t)
+
+        return _Timer()
+
+
+def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, outdir: str):
+    from trl import SFTConfig, SFTTrainer
+
+    cfg = SFTConfig(
+        output_dir=outdir, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=STEPS,
+        learning_rate=2e-4, warmup_steps=0, optim="adamw_8bit", weight_decay=0.001, lr_scheduler_type="linear",
+        bf16=bf16, fp16=not bf16, logging_steps=1, report_to="none", save_strategy="no", seed=3407,
+        max_length=seq, packing=False, dataset_num_proc=1, dataloader_num_workers=0,
+    )
+    timer = StepTimer()
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset(batch * STEPS, seq, vocab),
+                         args=cfg, callbacks=[timer])
+    ran_with = {k: getattr(trainer.args, k, None) for k in ("padding_free", "packing", "max_length", "bf16", "fp16", "optim")}
+    trainer.train()
+    return trainer, timer.times, ran_with
+
+
+def cell_id(name, method, quant, rank, batch, seq, emulate, env) -> str:
+    """The id unsloth_batch.py also derives from a plan line."""
+    tag = f"{method}-{quant}" if method == "qlora" else method
+    extra = "".join(f"/{e}" for e in ([emulate] if emulate else []) + sorted(env))
+    return f"{name}/{tag}/r{rank if method != 'full' else 16}/b{batch}x{seq}{extra}"
+
+
+def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int]], rank: int, emulate: str | None,
+        quant: str, deadline: float | None, env: list[str]) -> None:
+    from memory import ProcessMemory, cuda_stat, release
+
+    for item in env:  # switches Unsloth reads at import (e.g. UNSLOTH_COMPILE_DISABLE=1)
+        key, _, value = item.partition("=")
+        os.environ[key] = value
+    import torch
+
+    pm = ProcessMemory("cuda")
+    pm.init_cuda()
+    machine = versions(pm)  # the real card, before any emulation
+    emulation = emulate_card(emulate) if emulate else None
+    import unsloth  # noqa: F401  (must come before transformers)
+
+    spec = load_config(name)
+    config = spec["config"]
+    vocab = text_fields(config)["vocab_size"]
+    t0 = time.time()
+    model, tokenizer, loader = load(path, config, method, rank, max(s for _, s in shapes))
+    load_s = time.time() - t0
+    release()
+    base = {
+        "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
+        "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None, "quant_form": quant if method == "qlora" else None,
+        "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
+        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "model_dtype": str(getattr(model, "dtype", None)), "cuda_context_bytes": pm.cuda_context_bytes,
+        "concurrent_jobs": int(os.environ.get("CALIB_CONCURRENT", "1")), **machine, **versions(pm, packages_only=True),
+    }
+    bf16 = not emulate and torch.cuda.is_bf16_supported()
+    failed_at = None
+    for i, (batch, seq) in enumerate(sorted(shapes, key=lambda s: (s[0] * s[1], s[0]))):
+        cell = cell_id(name, method, quant, rank, batch, seq, emulate, env)
+        rec = {"cell": cell, **base, "batch_size": batch, "seq_len": seq, "tokens_per_step": batch * seq,
+               "first_in_process": i == 0}
+        if failed_at is not None and batch * seq >= failed_at:
+            rec.update(status="skipped", error=f"a smaller shape ({failed_at} tokens) ran out of memory")
+        elif deadline and time.time() > deadline:
+            rec.update(status="skipped", error="deadline")
+        else:
+            rec.update(measure(model, tokenizer, batch, seq, vocab, bf16, pm))
+            if rec["status"] == "oom":
+                failed_at = batch * seq
+        write(out, rec)
+        release()
+
+
+def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
+    import torch
+
+    from memory import PeakSampler, cuda_stat
+
+    rec: dict = {}
+    sampler = ProcessPeakSampler(pm)
+    trainer = None
+    t0 = time.time()
+    try:
+        with PeakSampler(pm.nvml) as device_sampler, sampler:
+            trainer, times, ran_with = train_shape(model, tokenizer, batch, seq, vocab, bf16, "/tmp/sft-out")
+        steady = sorted(times[1:]) or times
+        step_s = steady[len(steady) // 2]
+        rec.update(status="ok", error=None, step_times_s=[round(t, 4) for t in times], step_s=round(step_s, 4),
+                   tokens_per_s=round(batch * seq / step_s, 1), trainer_args=ran_with,
+                   loss=_last_loss(trainer))
+        rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
+        rec["nvml_process_peak_bytes"] = sampler.peak
+    except torch.OutOfMemoryError as exc:
+        rec.update(status="oom", error=str(exc)[:300])
+    except Exception as exc:  # noqa: BLE001 - a calibration run records every failure
+        oom = "out of memory" in str(exc).lower()
+        rec.update(status="oom" if oom else "error", error=f"{type(exc).__name__}: {exc}"[:600],
+                   traceback=traceback.format_exc()[-2500:])
+    rec.update(peak_allocated_bytes=cuda_stat("max_memory_allocated"), peak_reserved_bytes=cuda_stat("max_memory_reserved"),
+               wall_s=round(time.time() - t0, 1))
+    del trainer
+    return rec
+
+
+def _last_loss(trainer) -> float | None:
+    for entry in reversed(trainer.state.log_history):
+        if "loss" in entry:
+            return float(entry["loss"])
+    return None
+
+
+class ProcessPeakSampler:
+    """Polls NVML's per-process used memory (valid while other processes share the GPU)."""
+
+    def __init__(self, pm, interval_s: float = 0.005) -> None:
+        import threading
+
+        self.pm, self.interval_s, self.peak = pm, interval_s, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            u = self.pm.nvml.process_used()
+            if u is not None and (self.peak is None or u > self.peak):
+                self.peak = u
+            time.sleep(self.interval_s)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        u = self.pm.nvml.process_used()
+        if u is not None and (self.peak is None or u > self.peak):
+            self.peak = u
+
+
+def versions(pm, packages_only: bool = False) -> dict:
+    import importlib.metadata as md
+
+    import torch
+
+    def v(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    packages = {k: v(k) for k in ("transformers", "peft", "bitsandbytes", "accelerate", "unsloth", "unsloth_zoo", "trl",
+                                  "triton", "datasets")}
+    packages["alloc_conf"] = os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF")
+    if packages_only:
+        return packages
+    p = torch.cuda.get_device_properties(torch.cuda.current_device())
+    return {"gpu": p.name, "gpu_total_bytes": int(p.total_memory), "driver": pm.nvml.driver(), "cuda": torch.version.cuda,
+            "torch": torch.__version__}
+
+
+def write(out: str, rec: dict) -> None:
+    with open(out, "a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+    gib = lambda b: (b or 0) / 2**30  # noqa: E731
+    print(f"[{rec['status']}] {rec['cell']} nvml={gib(rec.get('nvml_process_peak_bytes')):.2f}GiB "
+          f"dev={gib(rec.get('nvml_peak_used_bytes')):.2f}GiB reserved={gib(rec.get('peak_reserved_bytes')):.2f}GiB "
+          f"step={rec.get('step_s')}s {(rec.get('error') or '')[:200]}", flush=True)
+
+
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(x) for x in s.split("x")) for s in text.split(",")]  # type: ignore[misc]
+
+
+def _arg(flag: str, default: str | None = None) -> str | None:
+    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "prepare":
+        prepare(sys.argv[2], sys.argv[3], "--prequantize" in sys.argv)
+    else:
+        dl = _arg("--deadline-s")
+        env = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--env"]
+        run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], parse_shapes(_arg("--shapes", "1x2048")),
+            int(_arg("--rank", "16")), _arg("--emulate"), _arg("--quant", "on-load"), time.time() + float(dl) if dl else None,
+            env)
