@@ -32,7 +32,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 @pytest.fixture
 def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make NVML report no GPU, so results do not depend on the test machine."""
-    from finetune_advisor.tools import gpu
+    from finetune_advisor.adapters import nvml as gpu
 
     def missing() -> None:
         raise ImportError("no pynvml in this test")

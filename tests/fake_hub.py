@@ -1,6 +1,6 @@
 """A local fake of the Hugging Face Hub HTTP API, for tests of every Hub code path.
 
-Serves what huggingface_hub 2.4 and `finetune_advisor.tools.hub` call, on 127.0.0.1:
+Serves what huggingface_hub 2.4 and `finetune_advisor.adapters.hub` call, on 127.0.0.1:
 - `GET /api/models?author=ORG&limit=N&expand=...&sort=...`   (paginated through a `Link: <...>; rel="next"` header)
 - `GET /api/models/{owner}/{name}`                            (model_info; 404 + `X-Error-Code: RepoNotFound`)
 - `GET|HEAD /{owner}/{name}/resolve/{revision}/{file}`        (config.json; 404 `EntryNotFound`, 403 `GatedRepo`)

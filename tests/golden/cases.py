@@ -93,7 +93,7 @@ def sweep_models() -> list[str]:
     """Every catalog id, read from the packaged catalog file (not through the code under test)."""
     from importlib.resources import files
 
-    data = json.loads(files("finetune_advisor.tools").joinpath("catalog.json").read_text(encoding="utf-8"))
+    data = json.loads(files("finetune_advisor.catalog").joinpath("catalog.json").read_text(encoding="utf-8"))
     return [entry["id"] for entry in data["models"]]
 
 

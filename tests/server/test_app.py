@@ -90,7 +90,7 @@ async def test_unknown_tool_is_an_error_naming_it(client: Client) -> None:
 @pytest.mark.anyio
 async def test_advisor_errors_become_tool_errors_with_their_text() -> None:
     from finetune_advisor.server.app import _translate_errors
-    from finetune_advisor.tools.errors import InvalidInputError
+    from finetune_advisor.errors import InvalidInputError
 
     def broken(seq_len: int) -> dict:
         """A tool that rejects its input."""

@@ -9,7 +9,7 @@ from mcp import Client
 from mcp.types import ResourceTemplateReference
 
 from finetune_advisor.server.app import build_server
-from finetune_advisor.tools.catalog import load_catalog
+from finetune_advisor.catalog.schema import load_catalog
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_gpu_table_without_gpu(capsys: pytest.CaptureFixture[str], no_gpu: None)
 def test_gpu_table_with_fake_gpus(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from fake_nvml import H100, T4, FakeNvml
 
-    from finetune_advisor.tools import gpu
+    from finetune_advisor.adapters import nvml as gpu
 
     monkeypatch.setattr(gpu, "_load_nvml", lambda: FakeNvml([H100, T4]))
     assert main(["gpu"]) == 0

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from finetune_advisor.tools.check_license import check_license
-from finetune_advisor.tools.errors import InvalidInputError, UnknownLicenseError, UnknownModelError
+from finetune_advisor.errors import InvalidInputError, UnknownLicenseError, UnknownModelError
 
 COMMERCIAL: dict[str, Any] = {}
 NON_COMMERCIAL = {"commercial_use": False}
@@ -243,7 +243,7 @@ def test_catalog_models_never_touch_the_hub(fake_hub) -> None:
 
 def test_licence_data_is_parsed_once() -> None:
     """check_license runs per tool call; the packaged JSON must not be re-read and re-validated each time."""
-    from finetune_advisor.tools.licenses import load_licenses
+    from finetune_advisor.licensing.terms import load_licenses
 
     check_license(model="qwen2.5-7b")
     assert load_licenses() is load_licenses()

@@ -8,10 +8,11 @@ from fake_nvml import T4, FakeNvml
 from mcp import Client
 
 from finetune_advisor.server.app import build_server
-from finetune_advisor.tools import detect_gpus, gpu
-from finetune_advisor.tools.errors import InvalidInputError, UnknownModelError
+from finetune_advisor.tools import detect_gpus
+from finetune_advisor.adapters import nvml as gpu
+from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.tools.estimate_vram import estimate_vram
-from finetune_advisor.tools.vram_constants import DRIVER_RESERVED_GIB
+from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
 LLAMA_CONFIG = {  # meta-llama/Llama-3.1-8B config.json fields
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,

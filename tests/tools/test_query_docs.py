@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fake_docs import EN_GUIDE, EN_LORA, ZH_GUIDE, FakeDocs, closed_port_url
 
-from finetune_advisor.tools.errors import InvalidInputError
+from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.tools.query_docs import query_docs
 
 pytestmark = pytest.mark.anyio

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from finetune_advisor.tools import detect_gpus, ranking
-from finetune_advisor.tools.catalog import CatalogEntry, load_catalog
+from finetune_advisor.tools import detect_gpus
+from finetune_advisor.recommend import ranking
+from finetune_advisor.catalog.schema import CatalogEntry, load_catalog
 from finetune_advisor.tools.check_license import check_license
-from finetune_advisor.tools.errors import InvalidInputError
-from finetune_advisor.tools.licenses import load_licenses
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
 
 TASKS = ("chat", "code", "vision", "reasoning", "tts", "stt")
@@ -396,7 +397,7 @@ def test_a_detected_gpu_without_bf16_sizes_for_fp16_and_float32_families(monkeyp
     """On a T4 (no bf16) Unsloth loads Gemma 3/3n/4 and others in float32: the estimates must grow."""
     from fake_nvml import T4, FakeGpu, FakeNvml
 
-    from finetune_advisor.tools import gpu
+    from finetune_advisor.adapters import nvml as gpu
 
     ampere_16gb = FakeGpu("NVIDIA A16-like", T4.total_gib, T4.free_gib, (8, 6), "GPU-dddd")
     results = {}

@@ -1,0 +1,115 @@
+"""The facts `recommend_model` needs from other modules, per catalog entry: the licence verdict for
+the user's plans (licence engine) and the peak-memory estimate per method (VRAM estimator).
+
+Both are computed from packaged data only (no Hub call: every entry is in the catalog) and
+memoised for the process, keyed by the loaded catalog: estimates per (entry, method, seq_len,
+variant), verdicts per (entry, plans).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from finetune_advisor.recommend import ranking
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry, Variant, load_catalog
+from finetune_advisor.tools.check_license import check_catalog_entry
+from finetune_advisor.errors import AdvisorError
+from finetune_advisor.tools.estimate_vram import estimate_resolved, resolve_model
+from finetune_advisor.licensing.terms import Plans
+from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Method, Request, Verdict
+from finetune_advisor.vram.estimator import RunConfig
+
+
+_memo_catalog: list[Catalog] = []  # the catalog the memo tables were filled from (held, so its id stays unique)
+
+
+def _catalog_key() -> int:
+    """The loaded catalog's id; the memo tables are emptied when another catalog is loaded."""
+    current = load_catalog()
+    if not _memo_catalog or _memo_catalog[0] is not current:
+        _memo_catalog[:] = [current]
+        _licence.cache_clear()
+        _estimate_cached.cache_clear()
+    return id(current)
+
+
+def methods_needed(req: Request) -> tuple[Method, ...]:
+    """Estimates the method choice needs: QLoRA always for auto, LoRA too when memory is known."""
+    if req.method == "auto":
+        return ("qlora",) if req.memory_gib is None else ("qlora", "lora")
+    return (req.method,)
+
+
+@dataclass(frozen=True)
+class FactFinder:
+    """Licence verdicts for one set of plans, and memory estimates, for catalog entries."""
+
+    commercial_use: bool = True
+    monthly_active_users: int | None = None
+    eu_entity: bool = False
+    bf16: bool = True  # False on a pre-Ampere GPU: fp16 training, float32 weights for some families
+
+    def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
+        verdict, note = self.licence(entry)
+        estimates: dict[Method, float | None] = {}
+        caveat = None
+        chosen = ranking.pick_variant(entry, variant)[0]
+        for method in methods:
+            estimates[method], why = _estimate(entry, method, seq_len, chosen, self.bf16)
+            caveat = caveat or why
+        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat)
+
+    def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
+        return _licence(_catalog_key(), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
+
+
+def evaluate(entry: CatalogEntry, req: Request, finder: FactFinder, newest: date | None) -> Candidate | Failure:
+    """The first hard rule the entry fails, else the entry as a scored candidate."""
+    failures = ranking.static_failures(entry, req)
+    if failures:
+        return failures[0]
+    return ranking.evaluate(entry, req, finder.facts(entry, methods_needed(req), req.seq_len, req.variant), newest)
+
+
+@functools.lru_cache(maxsize=8192)
+def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu_entity: bool) -> tuple[Verdict, str]:
+    """check_license's verdict for the entry (its own and inherited licences), with the deciding words."""
+    entry = load_catalog().get(model_id)
+    assert entry is not None
+    plans = Plans(commercial_use=commercial_use, monthly_active_users=mau, eu_entity=eu_entity)
+    result = check_catalog_entry(entry, plans)
+    if result.verdict in ("not_allowed", "unknown"):
+        words = result.reasons[:1]
+    else:
+        words = [*result.obligations, *result.restrictions][:2]
+    return result.verdict, " ".join(words) or "no conditions for these plans"
+
+
+@functools.lru_cache(maxsize=8192)
+def _estimate_cached(
+    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool
+) -> tuple[float | None, str | None]:
+    """estimate_vram's number for the checkpoint recommend_model would name (same resolution, same core)."""
+    entry = load_catalog().get(model_id)
+    assert entry is not None
+    repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
+    try:
+        resolved = resolve_model(repo or entry.id, None, None)
+        if resolved.label != entry.id:  # a repo id shared with another entry: size this one
+            resolved = resolve_model(entry.id, None, None)
+        run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
+        result = estimate_resolved(resolved, run, None, "")
+    except AdvisorError as exc:
+        return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
+    if resolved.coarse:
+        return result.total_gib, "Memory estimated from the parameter count only (no architecture in the catalog): treat it as rough."
+    if entry.architecture_status == "unverified":
+        return result.total_gib, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
+    return result.total_gib, None
+
+
+def _estimate(entry: CatalogEntry, method: Method, seq_len: int, variant: Variant, bf16: bool) -> tuple[float | None, str | None]:
+    return _estimate_cached(_catalog_key(), entry.id, method, seq_len, variant, bf16)

@@ -1,0 +1,404 @@
+"""Which catalog entries qualify for a fine-tuning request, and in what order. Pure: no I/O.
+
+The rules follow Unsloth's guide "What model should I use for fine-tuning?": serve the task
+(a specialised family first), respect the licence and the hardware, prefer recent models and the
+largest one that fits comfortably, and choose base or instruct by dataset size. The tool layer
+(`recommend_model`) computes the facts that need other modules (licence verdicts, memory
+estimates) and hands them in as values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel
+
+from finetune_advisor.catalog.schema import CatalogEntry, Variant
+from finetune_advisor.recommend.use_case import UseCaseHints
+
+Method = Literal["qlora", "lora", "full"]
+MethodRequest = Literal["auto", "qlora", "lora", "full"]
+Verdict = Literal["allowed", "allowed_with_conditions", "not_allowed", "unknown"]
+
+# --- the memory safety margin ------------------------------------------------------------------
+
+MARGIN_MIN_GIB = 1.0
+MARGIN_FRACTION = 0.05
+SAFETY_RULE = (
+    "A model counts as fitting only when its estimated peak leaves at least max(1 GiB, 5 % of the GPU "
+    "memory) free: estimates are not measurements, and long samples or fragmentation add to the peak."
+)
+COMFORT_FRACTION = 0.85  # above this share of the GPU a fit is tight and ranks lower
+
+
+def required_headroom_gib(memory_gib: float) -> float:
+    return max(MARGIN_MIN_GIB, MARGIN_FRACTION * memory_gib)
+
+
+def fits_with_margin(total_gib: float | None, memory_gib: float | None) -> bool | None:
+    """True/False against the margin; None when the estimate or the memory is unknown."""
+    if total_gib is None or memory_gib is None:
+        return None
+    return total_gib + required_headroom_gib(memory_gib) <= memory_gib
+
+
+# --- base or instruct --------------------------------------------------------------------------
+
+BASE_MIN_ROWS = 1000
+EITHER_MIN_ROWS = 300
+BASE_INSTRUCT_RULE = (
+    "Unsloth's guide: 1000+ rows -> base; 300-1000 high-quality rows -> either; under 300 -> instruct."
+)
+
+
+class BaseVsInstruct(BaseModel):
+    choice: Variant
+    rule: str
+    reason: str
+    try_both: bool
+
+
+def base_or_instruct(dataset_rows: int | None) -> BaseVsInstruct:
+    """Apply the guide's dataset-size rule."""
+    if dataset_rows is None:
+        choice: Variant = "instruct"
+        reason = "Dataset size not given: instruct is the safe start; with 1000+ rows a base model is worth it."
+    elif dataset_rows >= BASE_MIN_ROWS:
+        choice, reason = "base", f"{dataset_rows} rows is enough to teach a base model the format and behaviour."
+    elif dataset_rows >= EITHER_MIN_ROWS:
+        choice = "instruct"
+        reason = (
+            f"{dataset_rows} rows sits in the 300-1000 band where either works: instruct is the easier start, "
+            "and experimenting with the base model as well is worthwhile."
+        )
+    else:
+        choice = "instruct"
+        reason = f"{dataset_rows} rows is too few to teach a base model to follow instructions; start from instruct."
+        if dataset_rows < 100:
+            reason += " Unsloth's datasets guide calls 100 rows the minimum: consider synthetic data."
+    try_both = dataset_rows is not None and EITHER_MIN_ROWS <= dataset_rows < BASE_MIN_ROWS
+    return BaseVsInstruct(choice=choice, rule=BASE_INSTRUCT_RULE, reason=reason, try_both=try_both)
+
+
+def has_variant(entry: CatalogEntry, variant: Variant) -> bool:
+    """A variant exists when its original repo or any Unsloth upload of it is listed."""
+    original = entry.base_id if variant == "base" else entry.instruct_id
+    return bool(original) or any(v == variant for _, v, _ in entry.unsloth.slots())
+
+
+def pick_variant(entry: CatalogEntry, preferred: Variant) -> tuple[Variant, str | None]:
+    """The preferred variant when it exists, else the other one with a caveat saying so."""
+    if has_variant(entry, preferred):
+        return preferred, None
+    other: Variant = "instruct" if preferred == "base" else "base"
+    return other, f"No {preferred} checkpoint is published for {entry.name}, so the {other} one is named instead."
+
+
+# --- method and the id to load -----------------------------------------------------------------
+
+GB_PER_GIB = 1024**3 / 1e9
+METHOD_NAMES: dict[str, str] = {"qlora": "QLoRA", "lora": "LoRA", "full": "Full fine-tuning"}
+METHOD_RULE = (
+    "Method auto follows Unsloth Studio's rule: LoRA when 16-bit weights (2 bytes/param) x 1.5 x a context "
+    "factor (1 up to 8192 tokens, 1.7 above, 2 from 16384, 4 from 32768) fit the GPU memory, else QLoRA; "
+    "LoRA is kept only if our own estimate also fits with the safety margin."
+)
+
+
+def studio_context_scale(seq_len: int) -> float:
+    if seq_len >= 32768:
+        return 4.0
+    if seq_len >= 16384:
+        return 2.0
+    if seq_len > 8192:
+        return 1.7
+    return 1.0
+
+
+def studio_prefers_lora(params_b: float | None, seq_len: int, memory_gib: float) -> bool:
+    """Unsloth Studio's LoRA-vs-QLoRA rule (model size in GB x 1.5 x context scale <= memory)."""
+    if params_b is None:
+        return False
+    return params_b * 2 * 1.5 * studio_context_scale(seq_len) <= memory_gib * GB_PER_GIB
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    method: Method
+    estimate_gib: float | None
+    fits: bool | None
+    reason: str
+
+
+def choose_method(
+    requested: MethodRequest,
+    params_b: float | None,
+    seq_len: int,
+    memory_gib: float | None,
+    estimates: Mapping[Method, float | None],
+) -> MethodChoice:
+    """The method to recommend, its estimate and whether it fits with the margin."""
+    if requested != "auto":
+        est = estimates.get(requested)
+        return MethodChoice(requested, est, fits_with_margin(est, memory_gib), f"{METHOD_NAMES[requested]} as requested.")
+    qlora = estimates.get("qlora")
+    if memory_gib is None:
+        return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.")
+    if studio_prefers_lora(params_b, seq_len, memory_gib):
+        lora = estimates.get("lora")
+        if fits_with_margin(lora, memory_gib):
+            return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.")
+        why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not leave the safety margin."
+    else:
+        why = "QLoRA (4-bit): 16-bit LoRA would not fit by Unsloth Studio's rule."
+    return MethodChoice("qlora", qlora, fits_with_margin(qlora, memory_gib), why)
+
+
+def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str | None, str, str | None]:
+    """(unsloth id, original repo, caveat) to load for the variant and method.
+
+    QLoRA prefers Unsloth's dynamic `-unsloth-bnb-4bit` upload, then `-bnb-4bit`, then the 16-bit
+    upload quantised at load time; LoRA and full fine-tuning load the 16-bit upload.
+    """
+    original = (entry.base_id if variant == "base" else entry.instruct_id) or ""
+    ids = entry.unsloth
+    if method == "qlora":
+        for quant in ("unsloth-bnb-4bit", "bnb-4bit"):
+            repo = ids.get(variant, quant)
+            if repo:
+                return repo, original, None
+        repo = ids.get(variant, "16bit")
+        if repo:
+            return repo, original, f"No pre-quantised 4-bit upload is listed: {repo} is quantised on load (load_in_4bit=True)."
+    else:
+        repo = ids.get(variant, "16bit")
+        if repo:
+            return repo, original, None
+    where = original or "the original repo"
+    return None, original, f"No matching Unsloth upload is listed for this variant and method: load {where}."
+
+
+# --- hard rules --------------------------------------------------------------------------------
+
+Rule = Literal["task", "max_params_b", "allowed_licenses", "seq_len", "license", "memory"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """The constraints of one recommendation request, normalised."""
+
+    task: str
+    seq_len: int = 2048
+    memory_gib: float | None = None
+    method: MethodRequest = "auto"
+    max_params_b: float | None = None
+    allowed_licenses: frozenset[str] = frozenset()
+    languages: tuple[str, ...] = ()
+    hints: UseCaseHints = field(default_factory=UseCaseHints)
+    variant: Variant = "instruct"
+
+
+@dataclass(frozen=True)
+class Failure:
+    rule: Rule
+    detail: str
+
+
+def licence_ids(entry: CatalogEntry) -> list[str | None]:
+    """The entry's licence and those it inherits (a distill carries its teacher's/base's terms)."""
+    return [entry.license_id, *entry.upstream_license_ids]
+
+
+def static_failures(entry: CatalogEntry, req: Request, first_only: bool = True) -> list[Failure]:
+    """Rules decided by the catalog alone: task, size cap, licence allow-list, context length."""
+    found: list[Failure] = []
+    if req.task not in entry.tasks:
+        found.append(Failure("task", f"does not serve {req.task} (serves {', '.join(entry.tasks)})"))
+    if req.max_params_b is not None and (entry.params_total_b is None or entry.params_total_b > req.max_params_b):
+        size = f"{entry.params_total_b:g}B" if entry.params_total_b else "an unknown size"
+        found.append(Failure("max_params_b", f"has {size}, over max_params_b {req.max_params_b:g}"))
+    if req.allowed_licenses:
+        outside = [lic or "unknown" for lic in licence_ids(entry) if lic not in req.allowed_licenses]
+        if outside:
+            found.append(Failure("allowed_licenses", f"licence {', '.join(outside)} is not in allowed_licenses"))
+    if entry.context_length is not None and req.seq_len > entry.context_length:
+        found.append(Failure("seq_len", f"seq_len {req.seq_len} exceeds its context length {entry.context_length}"))
+    return found[:1] if first_only else found
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the tool layer computed for one entry: licence verdict and memory estimates."""
+
+    verdict: Verdict
+    license_note: str
+    estimates: Mapping[Method, float | None]
+    estimate_caveat: str | None = None
+
+
+@dataclass
+class Candidate:
+    entry: CatalogEntry
+    variant: Variant
+    choice: MethodChoice
+    verdict: Verdict
+    unsloth_id: str | None
+    repo_id: str
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+
+
+RECENCY_YEARS = 3.0  # a model this much older than the newest in the catalog gets no recency credit
+# With no GPU memory known, sizes above this rank lower (QLoRA of an 8B model fits a 12-16 GiB card).
+UNKNOWN_GPU_SWEET_SPOT_B = 8.0
+
+
+def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | None) -> Candidate | Failure:
+    """Apply the licence and memory rules to an entry that passed `static_failures`, then score it."""
+    if facts.verdict == "not_allowed":
+        return Failure("license", facts.license_note)
+    choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates)
+    if req.memory_gib is not None and not choice.fits:
+        if choice.estimate_gib is None:
+            return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
+        need = choice.estimate_gib + required_headroom_gib(req.memory_gib)
+        return Failure("memory", f"{METHOD_NAMES[choice.method]} needs ~{choice.estimate_gib:.1f} GiB (+ margin: {need:.1f} GiB)")
+    variant, variant_caveat = pick_variant(entry, req.variant)
+    unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
+    cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id)
+    for caveat in (variant_caveat, id_caveat, facts.estimate_caveat):
+        if caveat:
+            cand.caveats.append(caveat)
+    cand.score = _score(cand, req, facts, newest)
+    return cand
+
+
+def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> float:
+    e, score = c.entry, 0.0
+    if req.task in e.specialised_for:
+        score += 3.0
+        c.reasons.append(f"Specialised for {req.task} ({e.family} family), as the guide advises.")
+    elif e.specialised_for:
+        score -= 1.0
+        c.caveats.append(f"Specialised for {', '.join(e.specialised_for)}; a general model may suit {req.task} better.")
+    if e.release_date and newest:
+        age = max(0.0, (newest - e.release_date).days / 365.25)
+        score += 2.0 * max(0.0, 1.0 - age / RECENCY_YEARS)
+        if age < 0.5:
+            c.reasons.append(f"Recent: released {e.release_date.isoformat()}, among the newest in the catalog.")
+        else:
+            c.reasons.append(f"Released {e.release_date.isoformat()}.")
+    else:
+        c.caveats.append("Release date not recorded in the catalog.")
+    score += _size_score(c, req)
+    score += _language_score(c, req.languages)
+    score += _hint_score(c, req.hints)
+    if c.verdict == "unknown":
+        score -= 1.5
+        c.caveats.append(f"Licence terms unknown ({facts.license_note}): check them before any use.")
+    elif c.verdict == "allowed_with_conditions":
+        score -= 0.25
+        c.caveats.append(f"Licence {e.license_id} allows this use with conditions: {facts.license_note}")
+    else:
+        c.reasons.append(f"Licence {e.license_id} allows the stated use.")
+    if c.variant != req.variant:
+        score -= 0.5
+    if c.unsloth_id is None:
+        score -= 0.5
+    if e.architecture_status in ("unverified", "unknown"):
+        score -= 0.25
+    return round(score, 3)
+
+
+def _size_score(c: Candidate, req: Request) -> float:
+    """Bigger is better up to a comfortable fit; without known memory, sizes near 8B are preferred."""
+    params = c.entry.params_total_b
+    if params is None:
+        c.caveats.append("Parameter count not recorded in the catalog.")
+        return 0.0
+    size = 0.6 * math.log2(1 + params)
+    est, mem = c.choice.estimate_gib, req.memory_gib
+    if mem is None:
+        c.reasons.append(f"{params:g}B parameters; fit not checked (GPU memory unknown).")
+        return size - (2.1 * math.log2(params / UNKNOWN_GPU_SWEET_SPOT_B) if params > UNKNOWN_GPU_SWEET_SPOT_B else 0.0)
+    assert est is not None  # a known memory only lets through candidates with an estimate
+    used = est / mem
+    c.reasons.append(
+        f"{params:g}B parameters: {METHOD_NAMES[c.choice.method]} needs ~{est:.1f} GiB of {mem:g} GiB "
+        f"({mem - est:.1f} GiB headroom)."
+    )
+    c.reasons.append(c.choice.reason)
+    if used > COMFORT_FRACTION:
+        c.caveats.append(f"Tight fit ({used:.0%} of the GPU): use batch size 1 or a shorter seq_len if it runs out of memory.")
+        return size - 1.5 * (used - COMFORT_FRACTION) / (1 - COMFORT_FRACTION)
+    return size
+
+
+def _language_score(c: Candidate, wanted: Sequence[str]) -> float:
+    """Up to +1.5 when every requested language is documented; less when unknown, minus when absent."""
+    if not wanted:
+        return 0.0
+    listed = {lang.lower() for lang in c.entry.languages}
+    multilingual = any(lang.startswith("multilingual") for lang in listed)
+    named = [lang for lang in wanted if lang in listed]
+    missing = [lang for lang in wanted if lang not in listed]
+    per = 1.5 / len(wanted)
+    score = per * len(named)
+    if named:
+        c.reasons.append(f"Documented for the requested language(s): {', '.join(named)}.")
+    if not missing:
+        return score
+    if multilingual:
+        c.caveats.append(f"Multilingual, but {', '.join(missing)} is not named on its model card.")
+        return score + 0.5 * per * len(missing)
+    if listed:
+        c.caveats.append(f"Its documented languages do not include {', '.join(missing)}.")
+        return score - per * len(missing)
+    c.caveats.append(f"Languages not recorded in the catalog: check {', '.join(missing)} support.")
+    return score
+
+
+def _hint_score(c: Candidate, hints: UseCaseHints) -> float:
+    e, score = c.entry, 0.0
+    tags = {t.lower() for t in e.strengths}
+    if hints.function_calling:
+        if tags & {"function-calling", "tool-use", "agentic"}:
+            score += 0.75
+            c.reasons.append("Tagged for function calling / tool use.")
+        else:
+            c.caveats.append("Not tagged for function calling: include tool-call examples in the data.")
+    if hints.long_context:
+        if (e.context_length or 0) >= 65536:
+            score += 0.5
+            c.reasons.append(f"Long context: {e.context_length} tokens.")
+        else:
+            c.caveats.append(f"Context length {e.context_length or 'unknown'} may be short for long documents.")
+    matched = sorted(hints.keywords & tags)
+    if matched:
+        score += 0.75
+        c.reasons.append(f"Matches the use case: {', '.join(matched)}.")
+    return score
+
+
+def order(candidates: Iterable[Candidate], top_k: int) -> list[Candidate]:
+    """Best first, the best of each family before a second model of the same family."""
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.entry.id))
+    seen: set[str] = set()
+    firsts, rest = [], []
+    for c in ranked:
+        (rest if c.entry.family in seen else firsts).append(c)
+        seen.add(c.entry.family)
+    return (firsts + rest)[:top_k]
+
+
+def newest_release(entries: Iterable[CatalogEntry]) -> date | None:
+    dates = [e.release_date for e in entries if e.release_date]
+    return max(dates) if dates else None

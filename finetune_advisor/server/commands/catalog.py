@@ -1,0 +1,134 @@
+"""`finetune-advisor catalog list|show|refresh`: browse the model catalog, or refresh it from the Hub."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from finetune_advisor.server.output import emit, emit_json, table
+from finetune_advisor.catalog.schema import TASKS, CatalogEntry, load_catalog, resolve
+from finetune_advisor.errors import InvalidInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("catalog", help="list, show or refresh the model catalog", description=__doc__)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    ls = actions.add_parser("list", help="table of the catalog's models", description="List the catalog's models.")
+    ls.add_argument("--task", choices=TASKS, help="only models suited to this task")
+    ls.add_argument("--family", help="only this family (e.g. qwen3, gemma-3, llama-3.1)")
+    ls.add_argument("--json", action="store_true", help="print the entries as JSON")
+    ls.set_defaults(handler=run_list)
+
+    show = actions.add_parser("show", help="one model in full", description="Show one catalog entry.")
+    show.add_argument("model", metavar="ID", help="catalog id, alias, Hugging Face repo id or Unsloth id")
+    show.add_argument("--json", action="store_true", help="print the entry as JSON")
+    show.set_defaults(handler=run_show)
+
+    refresh = actions.add_parser(
+        "refresh",
+        help="update a user-cache copy of the catalog from the Hub's unsloth models",
+        description="List the unsloth organisation's models on the Hub (HF_ENDPOINT), check every entry against "
+        "it (Unsloth ids, card licence, config.json) and write the result to the user cache; the packaged catalog "
+        "is never changed. Progress goes to stderr.",
+    )
+    refresh.add_argument("--limit", type=int, default=5000, help="list at most this many repositories (default 5000)")
+    refresh.add_argument("--json", action="store_true", help="print the refresh report as JSON")
+    refresh.set_defaults(handler=run_refresh)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    models = load_catalog().models
+    if args.task:
+        models = [m for m in models if args.task in m.tasks]
+    if args.family:
+        families = sorted({m.family for m in load_catalog().models})
+        if args.family.lower() not in families:
+            raise InvalidInputError("family", f"no family {args.family!r} in the catalog", ", ".join(families))
+        models = [m for m in models if m.family == args.family.lower()]
+    if args.json:
+        emit_json([m.model_dump(mode="json") for m in models])
+        return 0
+    rows = [(m.id, _params(m), ",".join(m.tasks), m.license_id, m.release_date) for m in models]
+    emit(table(("id", "params", "tasks", "licence", "release"), rows))
+    catalog = load_catalog()
+    origin = f"{catalog.generated_by or 'the catalog'}, {catalog.generated_at:%Y-%m-%d}" if catalog.generated_at else "the catalog"
+    emit(f"{len(models)} models ({origin}); `finetune-advisor catalog show ID` for one in full.")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    found = resolve(args.model)
+    entry = found.entry
+    if args.json:
+        emit_json(entry)
+        return 0
+    uncertain = set(entry.uncertain_fields)
+
+    def line(label: str, value: object, field: str) -> None:
+        flag = "  (unverified)" if any(u == field or u.startswith(field + ".") for u in uncertain) else ""
+        emit(f"{label:<16}{'-' if value in (None, '', []) else value}{flag}")
+
+    emit(f"{entry.name}  [{entry.id}]")
+    if found.repo_id:
+        emit(f"{'matched':<16}{found.repo_id}  ({found.variant or 'variant unknown'}, {found.quant or 'quant unknown'})")
+    if found.note:
+        emit(f"{'note':<16}{found.note}")
+    line("family", entry.family, "family")
+    line("tasks", ", ".join(entry.tasks), "tasks")
+    line("specialised for", ", ".join(entry.specialised_for), "specialised_for")
+    line("parameters", _params(entry), "params_total_b")
+    line("modalities", ", ".join(entry.modalities), "modalities")
+    line("context", entry.context_length, "context_length")
+    line("released", entry.release_date, "release_date")
+    line("licence", entry.license_id or "unknown", "license_id")
+    line("upstream", ", ".join(entry.upstream_license_ids), "upstream_license_ids")
+    line("gated", {True: "yes", False: "no"}.get(entry.gated, None), "gated")
+    line("chat template", entry.chat_template, "chat_template")
+    line("languages", ", ".join(entry.languages), "languages")
+    line("base repo", entry.base_id, "base_id")
+    line("instruct repo", entry.instruct_id, "instruct_id")
+    for repo, variant, quant in entry.unsloth.slots():
+        emit(f"{'unsloth':<16}{repo}  ({variant}, {quant})")
+    arch = entry.architecture
+    if arch is not None:
+        shape = f"{arch.model_type}, {arch.num_hidden_layers} layers, hidden {arch.hidden_size}, {arch.num_attention_heads} heads"
+        if arch.is_moe:
+            shape += f", {arch.num_experts} experts (top {arch.num_experts_per_tok})"
+        emit(f"{'architecture':<16}{shape}  ({entry.architecture_status})")
+    else:
+        emit(f"{'architecture':<16}unknown")
+    line("strengths", ", ".join(entry.strengths), "strengths")
+    if entry.notes:
+        emit(f"{'notes':<16}{entry.notes}")
+    emit("sources:")
+    for source in entry.sources:
+        emit(f"  - {source}")
+    return 0
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    from finetune_advisor.catalog.refresh import refresh
+
+    report = refresh(limit=args.limit, progress=lambda message: sys.stderr.write(message + "\n"))
+    if args.json:
+        emit_json(report)
+        return 0
+    emit(f"Refreshed catalog written to {report.path} ({report.models} models; the packaged file is unchanged).")
+    emit(f"{report.listed_repos} repositories listed on {report.endpoint}"
+         + ("" if report.complete_listing else " (not the whole org, so ids not seen were kept)") + ".")
+    emit(f"{len(report.updated)} entries updated, {len(report.added)} added, {len(report.kept_out)} items kept out.")
+    for change in report.updated:
+        emit(f"  {change.id}: " + "; ".join(change.changes))
+    for added in report.added:
+        emit(f"  added {added}")
+    for item in report.kept_out:
+        emit(f"  kept out {item.ref}: {item.reason}")
+    return 0
+
+
+def _params(entry: CatalogEntry) -> str | None:
+    if entry.params_total_b is None:
+        return None
+    text = f"{entry.params_total_b:g}B"
+    return text + (f" ({entry.params_active_b:g}B active)" if entry.params_active_b else "")

@@ -1,0 +1,47 @@
+"""`finetune-advisor serve`: MCP over stdio (default) or streamable HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from finetune_advisor import settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve MCP over stdio (for Claude Desktop, IDEs) or streamable HTTP",
+        description="Serve MCP. stdio by default; --transport http serves http://HOST:PORT/mcp. "
+        "A non-loopback --host needs FINETUNE_ADVISOR_HTTP_TOKEN and --allowed-hosts.",
+    )
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument(
+        "--allowed-hosts",
+        default="",
+        help="comma-separated host:port patterns accepted in the Host header (needed for a non-loopback --host)",
+    )
+    p.add_argument("--stateless", action="store_true", help="HTTP: no sessions (each request stands alone)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from finetune_advisor.server.app import build_server
+
+    if args.transport == "stdio":
+        build_server().run("stdio")
+        return 0
+    from finetune_advisor.server.http import HttpConfigError, serve
+
+    if not 0 < args.port < 65536:
+        sys.stderr.write(f"finetune-advisor: invalid --port {args.port}: accepted 1-65535\n")
+        return 2
+    allowed = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
+    try:
+        serve(build_server(), args.host, args.port, settings.http_token(), allowed, stateless=args.stateless)
+    except HttpConfigError as exc:
+        sys.stderr.write(f"finetune-advisor: {exc}\n")
+        return 2
+    return 0

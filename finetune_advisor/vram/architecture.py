@@ -1,0 +1,119 @@
+"""The architecture of a model as its Hugging Face config.json describes it.
+
+Only the fields that decide fine-tuning memory are kept. `from_hf_config` reads a raw config
+(nested `text_config` of multimodal models, the different names MoE families use) without ever
+deriving a value the config states: `head_dim` in particular is taken as given when present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from finetune_advisor.errors import InvalidInputError
+
+# Names different model families use for the same quantity, first match wins.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "num_hidden_layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "hidden_size": ("hidden_size", "n_embd", "d_model"),
+    "intermediate_size": ("intermediate_size", "ffn_dim", "n_inner"),
+    "num_attention_heads": ("num_attention_heads", "n_head"),
+    "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv"),
+    "num_experts": ("num_experts", "num_local_experts", "n_routed_experts"),
+    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token"),
+    "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
+    "num_shared_experts": ("num_shared_experts", "n_shared_experts"),
+}
+
+# Sub-configs that hold the language model of multimodal and wrapper configs.
+_TEXT_CONFIG_KEYS = ("text_config", "language_config", "llm_config", "thinker_config")
+
+
+class Architecture(BaseModel):
+    """Config fields that decide fine-tuning memory (names as in HF config.json)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_type: str = Field(min_length=1)
+    num_hidden_layers: PositiveInt
+    hidden_size: PositiveInt
+    intermediate_size: PositiveInt | None = None
+    num_attention_heads: PositiveInt
+    num_key_value_heads: PositiveInt | None = None
+    head_dim: PositiveInt | None = None
+    vocab_size: PositiveInt
+    tie_word_embeddings: bool = False
+    max_position_embeddings: PositiveInt | None = None
+    sliding_window: PositiveInt | None = None  # attention window of sliding-window models (Mistral v0.1)
+    num_experts: PositiveInt | None = None
+    num_experts_per_tok: PositiveInt | None = None
+    moe_intermediate_size: PositiveInt | None = None
+    num_shared_experts: int | None = Field(default=None, ge=0)
+    shared_expert_intermediate_size: PositiveInt | None = None
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def attention_head_dim(self) -> int:
+        """The config's head_dim when given, else hidden_size / heads (the HF default)."""
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.num_experts and self.num_experts > 1)
+
+    @classmethod
+    def from_hf_config(cls, config: dict[str, Any], field: str = "architecture") -> Architecture:
+        """Read a config.json dict; raise InvalidInputError naming what is missing."""
+        if not isinstance(config, dict):
+            raise InvalidInputError(field, "expected an object with the fields of a config.json", "a JSON object")
+        text = _language_config(config)
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            for key in _ALIASES.get(name, (name,)):
+                if text.get(key) is not None:
+                    values[name] = text[key]
+                    break
+        if "model_type" not in values and config.get("model_type"):
+            values["model_type"] = config["model_type"]
+        if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
+            values["tie_word_embeddings"] = config["tie_word_embeddings"]
+        if text.get("use_sliding_window") is False:
+            values.pop("sliding_window", None)  # Qwen configs carry a window they do not use
+        if isinstance(values.get("num_experts"), int) and values["num_experts"] <= 1:
+            values.pop("num_experts")  # dense models sometimes write num_experts: 0
+        required = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise InvalidInputError(
+                field,
+                "missing " + ", ".join(missing),
+                "the fields of a Hugging Face config.json: model_type, num_hidden_layers, hidden_size, "
+                "intermediate_size, num_attention_heads, num_key_value_heads, head_dim, vocab_size, "
+                "tie_word_embeddings and, for MoE models, num_experts, num_experts_per_tok, moe_intermediate_size",
+            )
+        try:
+            return cls.model_validate(values)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise InvalidInputError(field, _first_error(exc), "positive integers for the size fields") from None
+
+
+def _language_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The dict holding the language model's fields; top-level values fill the gaps."""
+    for key in _TEXT_CONFIG_KEYS:
+        sub = config.get(key)
+        if isinstance(sub, dict) and any(alias in sub for alias in _ALIASES["hidden_size"]):
+            return {**config, **{k: v for k, v in sub.items() if v is not None}}
+    return config
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg', 'invalid value')}"
+    return str(exc)

@@ -1,0 +1,234 @@
+"""Parameter counts and tensor widths of a decoder-only model, from its `Architecture`.
+
+Pure arithmetic on the config fields, used by the VRAM estimator. `head_dim` is taken as the
+config states it (Qwen3, Gemma 2/3/4, Mistral Nemo and gpt-oss set one that differs from
+hidden_size / heads); only when a config omits it is it derived, the way transformers does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.vram.architecture import Architecture
+
+# The LoRA target names peft and Unsloth use for the linear layers of attention and the MLP.
+ATTENTION_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP_MODULES: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
+ALL_LINEAR: tuple[str, ...] = ATTENTION_MODULES + MLP_MODULES
+
+# Model types whose MLP is two matrices (fc1, fc2) instead of gate/up/down.
+_UNGATED_MLP = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"})
+# MoE families that also keep a dense MLP of `intermediate_size` in every MoE layer.
+_DENSE_PLUS_EXPERTS = ("gemma4",)
+# Families whose attention normalises q and k (RMSNorm over each head) before RoPE (transformers 5.x).
+_QK_NORM = ("qwen3", "gemma3", "gemma4", "olmo2", "olmo3", "olmoe", "flex_olmo", "glm4_moe", "apertus", "exaone4",
+            "cohere", "minimax_m2", "dots1")
+# Families with four norms per decoder layer (pre and post attention, pre and post MLP).
+_FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
+
+
+@dataclass(frozen=True)
+class Linear:
+    """One linear layer of a decoder block: its LoRA name, shape and how many a block holds."""
+
+    name: str
+    fan_in: int
+    fan_out: int
+    copies: int = 1  # experts per layer for MoE expert matrices
+    per_token: int = 1  # how many copies a token passes through (top-k for experts)
+    site: str = ""  # the input tensor it reads; linears with the same site share their input
+    expert: bool = False  # a routed-expert matrix (transformers 5 stores these as 3-D parameters)
+
+    @property
+    def params(self) -> int:
+        return self.fan_in * self.fan_out * self.copies
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What the estimator needs to know about a model's tensors."""
+
+    layers: int
+    hidden: int
+    heads: int
+    head_dim: int
+    q_width: int  # heads * head_dim
+    kv_width: int  # kv_heads * head_dim
+    mlp_width: int  # intermediate activations one token passes through per layer (active experts only)
+    router_width: int  # router logits per token (experts), 0 for dense models
+    top_k: int  # experts each token is routed to, 0 for dense models
+    vocab: int
+    tied: bool
+    qk_norm: bool  # q and k pass through a per-head RMSNorm
+    norms: int  # RMSNorms per decoder layer
+    linears: tuple[Linear, ...]  # one decoder block
+    embedding_params: int
+    head_params: int  # 0 when tied to the embedding
+    norm_params: int  # whole model
+
+    @property
+    def linear_params(self) -> int:
+        """Parameters of every decoder-block linear layer (what 4-bit quantisation stores)."""
+        return self.layers * sum(lin.params for lin in self.linears)
+
+    @property
+    def router_params(self) -> int:
+        return self.layers * self.router_width * self.hidden
+
+    @property
+    def total_params(self) -> int:
+        return self.linear_params + self.router_params + self.embedding_params + self.head_params + self.norm_params
+
+    @property
+    def layer_params(self) -> int:
+        """Parameters of one decoder block (the unit FSDP gathers at a time)."""
+        return sum(lin.params for lin in self.linears) + self.router_width * self.hidden + 2 * self.hidden
+
+    @property
+    def expert_params(self) -> int:
+        return self.layers * sum(lin.params for lin in self.linears if lin.expert)
+
+    def lora_linears(self, targets: tuple[str, ...], experts: bool = True) -> tuple[Linear, ...]:
+        """The linears LoRA reaches: named in `targets`; routed experts only when `experts`."""
+        return tuple(lin for lin in self.linears if lin.name in targets and (experts or not lin.expert))
+
+    def lora_params(self, rank: int, lora: tuple[Linear, ...]) -> int:
+        """LoRA A and B parameters over the whole model: rank * (fan_in + fan_out) per matrix."""
+        return self.layers * sum(rank * (lin.fan_in + lin.fan_out) * lin.copies for lin in lora)
+
+
+def shapes(arch: Architecture) -> Shapes:
+    """Tensor shapes of a decoder-only transformer described by `arch`."""
+    h = arch.hidden_size
+    head_dim = arch.attention_head_dim
+    q_width = arch.num_attention_heads * head_dim
+    kv_width = arch.kv_heads * head_dim
+    linears: list[Linear] = [
+        Linear("q_proj", h, q_width, site="attn_in"),
+        Linear("k_proj", h, kv_width, site="attn_in"),
+        Linear("v_proj", h, kv_width, site="attn_in"),
+        Linear("o_proj", q_width, h, site="attn_out"),
+    ]
+    gated = arch.model_type not in _UNGATED_MLP
+    mlp_width = 0
+    router = top_k = 0
+    if arch.is_moe:
+        experts = arch.num_experts or 1
+        top_k = min(arch.num_experts_per_tok or 1, experts)
+        expert_width = arch.moe_intermediate_size or arch.intermediate_size or 4 * h
+        linears += _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True)
+        mlp_width += top_k * expert_width
+        router = experts
+        shared = _shared_expert_width(arch)
+        if shared:
+            linears += _mlp(h, shared, gated, "shared")
+            mlp_width += shared
+        if arch.intermediate_size and arch.model_type.startswith(_DENSE_PLUS_EXPERTS):
+            linears += _mlp(h, arch.intermediate_size, gated, "dense")
+            mlp_width += arch.intermediate_size
+    else:
+        width = arch.intermediate_size or 4 * h
+        linears += _mlp(h, width, gated, "dense")
+        mlp_width = width
+    embedding = arch.vocab_size * h
+    return Shapes(
+        layers=arch.num_hidden_layers,
+        hidden=h,
+        heads=arch.num_attention_heads,
+        head_dim=head_dim,
+        q_width=q_width,
+        kv_width=kv_width,
+        mlp_width=mlp_width,
+        router_width=router,
+        top_k=top_k,
+        vocab=arch.vocab_size,
+        tied=arch.tie_word_embeddings,
+        qk_norm=arch.model_type.startswith(_QK_NORM),
+        norms=4 if arch.model_type.startswith(_FOUR_NORMS) else 2,
+        linears=tuple(linears),
+        embedding_params=embedding,
+        head_params=0 if arch.tie_word_embeddings else embedding,
+        norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h,
+    )
+
+
+def _mlp(h: int, width: int, gated: bool, block: str, copies: int = 1, per_token: int = 1,
+         expert: bool = False) -> list[Linear]:
+    down = Linear("down_proj", width, h, copies, per_token, f"{block}_mid", expert)
+    if gated:
+        return [
+            Linear("gate_proj", h, width, copies, per_token, f"{block}_in", expert),
+            Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert),
+            down,
+        ]
+    # Two-matrix MLPs: peft names differ per family; they are reported as up/down here.
+    return [Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert), down]
+
+
+def _shared_expert_width(arch: Architecture) -> int:
+    if arch.shared_expert_intermediate_size:
+        return arch.shared_expert_intermediate_size * (arch.num_shared_experts or 1)
+    if arch.num_shared_experts:
+        return arch.num_shared_experts * (arch.moe_intermediate_size or arch.intermediate_size or 0)
+    return 0
+
+
+# Dense layouts of released models, used to give a bare parameter count a plausible shape.
+# (params_b, layers, hidden, intermediate, heads, kv_heads, head_dim, vocab, tied); values from
+# /work/shared/reference/models.md (Qwen3 and Llama 3.1 configs, architecture_status verified).
+_TEMPLATES: tuple[tuple[float, int, int, int, int, int, int, int, bool, str], ...] = (
+    (0.6, 28, 1024, 3072, 16, 8, 128, 151936, True, "Qwen3-0.6B"),
+    (1.7, 28, 2048, 6144, 16, 8, 128, 151936, True, "Qwen3-1.7B"),
+    (4.0, 36, 2560, 9728, 32, 8, 128, 151936, True, "Qwen3-4B"),
+    (8.03, 32, 4096, 14336, 32, 8, 128, 128256, False, "Llama-3.1-8B"),
+    (14.8, 40, 5120, 17408, 40, 8, 128, 151936, False, "Qwen3-14B"),
+    (32.8, 64, 5120, 25600, 64, 8, 128, 151936, False, "Qwen3-32B"),
+    (70.6, 80, 8192, 28672, 64, 8, 128, 128256, False, "Llama-3.1-70B"),
+    (405.0, 126, 16384, 53248, 128, 8, 128, 128256, False, "Llama-3.1-405B"),
+)
+
+
+def architecture_for_params(params_b: float) -> tuple[Architecture, str]:
+    """A dense layout with about `params_b` billion parameters, and the model it was scaled from.
+
+    The nearest template (in log size) keeps its width; its depth is scaled so the total matches.
+    """
+    import math
+
+    template = min(_TEMPLATES, key=lambda t: abs(math.log(t[0] / params_b)))
+    _, layers, h, inter, heads, kv, hd, vocab, tied, name = template
+    arch = Architecture(
+        model_type="llama", num_hidden_layers=layers, hidden_size=h, intermediate_size=inter,
+        num_attention_heads=heads, num_key_value_heads=kv, head_dim=hd, vocab_size=vocab, tie_word_embeddings=tied,
+    )
+    s = shapes(arch)
+    fixed = s.embedding_params + s.head_params + h
+    per_layer = (s.total_params - fixed) / layers
+    scaled = max(1, round((params_b * 1e9 - fixed) / per_layer))
+    return arch.model_copy(update={"num_hidden_layers": scaled}), name
+
+
+def params_kept_16bit(s: Shapes, modules: list[str]) -> int:
+    """Decoder-linear parameters named by a checkpoint's `llm_int8_skip_modules` (kept in 16-bit).
+
+    Entries look like 'model.layers.3.mlp.down_proj', 'model.layers.0.self_attn' or 'lm_head';
+    names outside the decoder layers (lm_head, vision towers) are not 4-bit candidates anyway.
+    """
+    import re
+
+    total = 0
+    for module in sorted(set(modules)):
+        match = re.search(r"layers\.(\d+)\.(.+)$", module)
+        if not match or int(match.group(1)) >= s.layers:
+            continue
+        rest = match.group(2)
+        last = rest.rsplit(".", 1)[-1]
+        one_expert = ".experts." in f".{rest}"
+        for lin in s.linears:
+            if last in ("self_attn", "attn", "attention"):
+                total += lin.params if lin.name in ATTENTION_MODULES else 0
+            elif last in ("mlp", "feed_forward"):
+                total += lin.params if lin.name in MLP_MODULES else 0
+            elif lin.name == last and lin.expert == one_expert:
+                total += lin.fan_in * lin.fan_out if one_expert else lin.params
+    return total

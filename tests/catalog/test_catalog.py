@@ -1,0 +1,334 @@
+"""The packaged catalog (validated through load_catalog(), not a copy), resolve/closest, and the cache copy.
+
+If a data test fails after you edit tools/catalog.json (or scripts/build_catalog.py), fix the data:
+every fact needs a source, unverified values belong in `uncertain_fields`, and ids stay sorted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.catalog import schema as cat
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry, closest, load_catalog, model_ids, resolve
+from finetune_advisor.errors import UnknownModelError
+
+# Keys of unsloth/chat_templates.py (reference unsloth-docs.md section 1.6).
+UNSLOTH_TEMPLATES = {
+    "unsloth", "zephyr", "chatml", "mistral", "llama", "vicuna", "alpaca", "gemma", "gemma_chatml", "gemma2",
+    "gemma2_chatml", "llama-3", "llama3", "phi-3", "phi-35", "phi-3.5", "llama-3.1", "llama-31", "llama-3.2",
+    "llama-3.3", "llama-32", "llama-33", "qwen-2.5", "qwen-25", "qwen25", "qwen2.5", "phi-4", "gemma-3", "gemma3",
+    "gemma-3n", "gemma3n", "gemma-4", "gemma4", "gemma-4-thinking", "qwen-3", "qwen3", "qwen3-instruct",
+    "qwen3-thinking", "gpt-oss", "gptoss", "lfm-2", "lfm-2.5", "starling", "yi-chat",
+}
+# Where the Architecture fields cannot express the parameter count, and why.
+PARAM_CHECK_EXEMPT = {
+    "gemma-3n-e2b": "per-layer embeddings and audio/vision towers are outside the text config",
+    "gemma-4-e2b": "per-layer embeddings and audio/vision towers are outside the text config",
+    "gemma-4-e4b": "per-layer embeddings and audio/vision towers are outside the text config",
+    "llama-4-maverick-17b-128e": "MoE only in every other layer (interleave step not in Architecture)",
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_catalog() -> None:
+    load_catalog.cache_clear()
+    yield
+    load_catalog.cache_clear()
+
+
+def count_params_b(a: Architecture) -> float:
+    """Parameters of a decoder with gated MLPs: embeddings, attention, MLP or experts (norms ignored)."""
+    head_dim = a.head_dim or a.hidden_size // a.num_attention_heads
+    attention = a.hidden_size * head_dim * (2 * a.num_attention_heads + 2 * a.kv_heads)
+    if a.is_moe:
+        expert = a.moe_intermediate_size or a.intermediate_size
+        mlp = a.num_experts * 3 * a.hidden_size * expert + a.hidden_size * a.num_experts
+        mlp += (a.num_shared_experts or 0) * 3 * a.hidden_size * (a.shared_expert_intermediate_size or expert)
+    else:
+        mlp = 3 * a.hidden_size * a.intermediate_size
+    embeddings = a.vocab_size * a.hidden_size * (1 if a.tie_word_embeddings else 2)
+    return (a.num_hidden_layers * (attention + mlp) + embeddings) / 1e9
+
+
+# --- the packaged data --------------------------------------------------------------------------
+
+def test_packaged_file_validates_through_the_loader() -> None:
+    catalog = load_catalog()
+    assert isinstance(catalog, Catalog)
+    assert load_catalog() is catalog  # cached
+    raw = files("finetune_advisor.catalog").joinpath("catalog.json").read_bytes()
+    assert Catalog.model_validate_json(raw) == catalog  # no cache copy: the packaged file itself
+
+
+def test_ids_unique_sorted_and_completions_match() -> None:
+    ids = [m.id for m in load_catalog().models]
+    assert len(ids) == len(set(ids))
+    assert ids == sorted(ids)
+    assert model_ids() == ids
+
+
+def test_coverage_of_tasks_sizes_and_moe() -> None:
+    models = load_catalog().models
+    assert len(models) >= 60
+    for task in cat.TASKS:
+        assert any(task in m.tasks for m in models), task
+    sizes = [m.params_total_b for m in models if m.params_total_b]
+    assert min(sizes) <= 0.5 and max(sizes) >= 70
+    assert any(m.params_active_b for m in models)  # MoE entries
+
+
+def test_every_entry_has_sources_and_an_original_repo() -> None:
+    for m in load_catalog().models:
+        assert m.sources and all(s.strip() for s in m.sources), m.id
+        assert m.base_id or m.instruct_id, m.id
+
+
+def test_unverified_values_are_marked() -> None:
+    for m in load_catalog().models:
+        assert (m.architecture is None) == (m.architecture_status == "unknown"), m.id
+        if m.architecture_status == "unverified":
+            assert m.is_uncertain("architecture"), m.id
+
+
+def test_unsloth_ids_sit_in_the_slot_their_suffix_names() -> None:
+    for m in load_catalog().models:
+        for repo, variant, quant in m.unsloth.slots():
+            assert repo.startswith("unsloth/"), repo
+            name = repo.lower()
+            if quant == "unsloth-bnb-4bit":
+                assert name.endswith("-unsloth-bnb-4bit"), repo
+            elif quant == "bnb-4bit":
+                assert name.endswith("-bnb-4bit") and not name.endswith("-unsloth-bnb-4bit"), repo
+            else:
+                assert not name.endswith("4bit") and "gguf" not in name, repo
+
+
+def test_params_agree_with_the_architecture() -> None:
+    checked = 0
+    for m in load_catalog().models:
+        a = m.architecture
+        if a is None or m.params_total_b is None or a.intermediate_size is None or m.id in PARAM_CHECK_EXEMPT:
+            continue
+        computed = count_params_b(a)
+        if m.modalities == ["text"]:
+            assert computed == pytest.approx(m.params_total_b, rel=0.06), m.id  # MLA attention: within 5%
+        else:  # the total includes a vision tower the text config does not describe
+            assert 0.85 * m.params_total_b <= computed <= 1.03 * m.params_total_b, m.id
+        checked += 1
+    assert checked >= 60
+
+
+def test_chat_templates_are_unsloth_names() -> None:
+    for m in load_catalog().models:
+        assert m.chat_template is None or m.chat_template in UNSLOTH_TEMPLATES, (m.id, m.chat_template)
+
+
+def test_license_ids_have_licence_data() -> None:
+    path = Path(str(files("finetune_advisor.licensing").joinpath("licenses.json")))
+    if not path.is_file():
+        pytest.skip("tools/licenses.json is not packaged yet")
+    known = {lic["id"] for lic in json.loads(path.read_text())["licenses"]}
+    for m in load_catalog().models:
+        assert {m.license_id, *m.upstream_license_ids} - {None} <= known, m.id
+
+
+@pytest.mark.parametrize(
+    ("model_id", "task", "specialised"),
+    [
+        ("qwen2.5-coder-7b", "code", True),
+        ("qwen3-coder-30b-a3b", "code", True),
+        ("devstral-small-2507", "code", True),
+        ("qwen2.5-vl-7b", "vision", True),
+        ("llama-3.2-11b-vision", "vision", True),
+        ("gemma-3-4b", "vision", False),
+        ("deepseek-r1-distill-llama-8b", "reasoning", True),
+        ("magistral-small-2506", "reasoning", True),
+        ("phi-4-reasoning", "reasoning", True),
+        ("qwen3-8b", "reasoning", False),
+        ("gpt-oss-20b", "reasoning", False),
+        ("orpheus-3b-0.1", "tts", True),
+        ("csm-1b", "tts", True),
+        ("whisper-large-v3", "stt", True),
+        ("llama-3.1-8b", "chat", False),
+    ],
+)
+def test_tasks_follow_the_family(model_id: str, task: str, specialised: bool) -> None:
+    entry = load_catalog().get(model_id)
+    assert entry is not None
+    assert task in entry.tasks
+    assert (task in entry.specialised_for) is specialised
+
+
+def test_distills_carry_their_upstream_licence() -> None:
+    entry = load_catalog().get("deepseek-r1-distill-llama-8b")
+    assert entry.license_id == "mit" and entry.upstream_license_ids == ["llama3.1"]
+    assert load_catalog().get("qwen2.5-coder-3b").license_id == "qwen-research"  # the one non-commercial Coder
+
+
+def test_values_the_reference_lacks_stay_unknown() -> None:
+    whisper = load_catalog().get("whisper-large-v3")
+    assert whisper.architecture is None and whisper.architecture_status == "unknown"
+    assert whisper.context_length is None and whisper.release_date is None
+    orpheus = load_catalog().get("orpheus-3b-0.1")
+    assert orpheus.license_id is None and orpheus.upstream_license_ids == ["llama3.2"]
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+def _entry(**changes: object) -> dict:
+    data = load_catalog().get("qwen3-8b").model_dump(mode="json")
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"surprise": 1},
+        {"tasks": ["translate"]},
+        {"aliases": ["Qwen3 8B"]},
+        {"uncertain_fields": ["colour"]},
+        {"sources": []},
+        {"id": "Qwen3-8B"},
+        {"architecture": None},  # status says verified
+        {"base_id": None, "instruct_id": None},
+        {"unsloth": {"instruct": "someone/Qwen3-8B"}},
+        {"params_active_b": 9.0},  # more than the total
+    ],
+)
+def test_schema_rejects_bad_entries(changes: dict) -> None:
+    with pytest.raises(ValueError):
+        CatalogEntry.model_validate(_entry(**changes))
+
+
+def test_schema_rejects_duplicate_ids() -> None:
+    entry = _entry()
+    with pytest.raises(ValueError, match="duplicate model ids"):
+        Catalog.model_validate({"models": [entry, entry]})
+
+
+# --- resolve and closest ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("ref", "model_id", "repo_id", "variant", "quant"),
+    [
+        ("qwen3-8b", "qwen3-8b", None, None, None),
+        ("QWEN3 8B", "qwen3-8b", None, None, None),
+        ("Qwen3-8B", "qwen3-8b", None, None, None),
+        ("Qwen/Qwen3-8B-Base", "qwen3-8b", "Qwen/Qwen3-8B-Base", "base", "16bit"),
+        ("qwen/qwen3-8b", "qwen3-8b", "Qwen/Qwen3-8B", "instruct", "16bit"),
+        ("unsloth/Qwen3-8B-unsloth-bnb-4bit", "qwen3-8b", "unsloth/Qwen3-8B-unsloth-bnb-4bit", "instruct", "unsloth-bnb-4bit"),
+        ("unsloth/qwen3-8b-bnb-4bit", "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "instruct", "bnb-4bit"),
+        ("unsloth/Qwen3-8B-Base-unsloth-bnb-4bit", "qwen3-8b", "unsloth/Qwen3-8B-Base-unsloth-bnb-4bit", "base", "unsloth-bnb-4bit"),
+        ("Llama-3.1-8B-Instruct-bnb-4bit", "llama-3.1-8b", "unsloth/Llama-3.1-8B-Instruct-bnb-4bit", "instruct", "bnb-4bit"),
+        ("meta-llama/Llama-3.1-8B", "llama-3.1-8b", "meta-llama/Llama-3.1-8B", "base", "16bit"),
+        ("unsloth/Meta-Llama-3.1-70B-bnb-4bit", "llama-3.1-70b", "unsloth/Meta-Llama-3.1-70B-bnb-4bit", "base", "bnb-4bit"),
+        ("unsloth/gemma-3-4b-pt", "gemma-3-4b", "unsloth/gemma-3-4b-pt", "base", "16bit"),
+        ("llama-3.3-70b-instruct", "llama-3.3-70b", None, None, None),
+        ("https://huggingface.co/google/gemma-3-4b-it", "gemma-3-4b", "google/gemma-3-4b-it", "instruct", "16bit"),
+        ("deepseek v3 0324", "deepseek-v3", None, None, None),
+    ],
+)
+def test_resolve(ref: str, model_id: str, repo_id: str | None, variant: str | None, quant: str | None) -> None:
+    found = resolve(ref)
+    assert (found.entry.id, found.repo_id, found.variant, found.quant) == (model_id, repo_id, variant, quant)
+    assert found.note is None
+
+
+def test_other_releases_resolve_to_their_entry_without_a_variant() -> None:
+    found = resolve("unsloth/Qwen3-30B-A3B-Instruct-2507")
+    assert found.entry.id == "qwen3-30b-a3b" and found.variant is None and found.quant is None
+    assert "another release" in found.note
+
+
+@pytest.mark.parametrize(
+    ("ref", "model_id", "repo_id", "variant", "quant"),
+    [  # not listed, but the stem is: the entry, the slot asked for, and the listed id when there is one
+        ("unsloth/Qwen3-8B-Instruct", "qwen3-8b", "unsloth/Qwen3-8B", "instruct", "16bit"),
+        ("unsloth/Qwen3-8B-Instruct-bnb-4bit", "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "instruct", "bnb-4bit"),
+        ("unsloth/Qwen2.5-Coder-7B-Instruct-unsloth-bnb-4bit", "qwen2.5-coder-7b", None, "instruct", "unsloth-bnb-4bit"),
+        ("unsloth/Qwen3-8B-Base-bnb-4bit", "qwen3-8b", None, "base", "bnb-4bit"),
+    ],
+)
+def test_resolve_derives_unlisted_unsloth_ids(ref: str, model_id: str, repo_id: str | None, variant: str, quant: str) -> None:
+    found = resolve(ref)
+    assert (found.entry.id, found.repo_id, found.variant, found.quant) == (model_id, repo_id, variant, quant)
+    assert "not a listed repo" in found.note
+
+
+@pytest.mark.parametrize("ref", ["unsloth/Qwen9-8B-bnb-4bit", "Qwen/Qwen3-8B-bnb-4bit", "someone/qwen3-8b-instruct", "gpt-5"])
+def test_unknown_refs_raise_with_suggestions(ref: str) -> None:
+    with pytest.raises(UnknownModelError) as info:
+        resolve(ref)
+    assert info.value.field == "model" and info.value.ref == ref
+    assert f"Unknown 'model' {ref!r}" in str(info.value) and "catalog://models" in str(info.value)
+    assert info.value.suggestions == closest(ref)
+
+
+def test_empty_ref_is_rejected() -> None:
+    with pytest.raises(UnknownModelError, match="empty"):
+        resolve("  ")
+
+
+@pytest.mark.parametrize(
+    ("ref", "first"),
+    [("qwen3-9b", "qwen3.5-9b"), ("lama 3.1 8b", "llama-3.1-8b"), ("gemma3-4b", "gemma-3-4b"),
+     ("unsloth/Qwen9-8B-bnb-4bit", "qwen3-8b"), ("whisper-large", "whisper-large-v3")],
+)
+def test_closest(ref: str, first: str) -> None:
+    suggestions = closest(ref)
+    assert suggestions[0] == first
+    assert len(suggestions) <= 3 and len(set(suggestions)) == len(suggestions)
+    assert set(suggestions) <= set(model_ids())
+
+
+def test_closest_finds_nothing_for_nonsense() -> None:
+    assert closest("zzzz-qqqq-xxxx") == []
+
+
+# --- the user-cache copy ---------------------------------------------------------------------
+
+def _write_cache(catalog: Catalog) -> Path:
+    path = cat.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(catalog.model_dump_json(), encoding="utf-8")
+    return path
+
+
+def _packaged_digest() -> str:
+    return hashlib.sha256(files("finetune_advisor.catalog").joinpath("catalog.json").read_bytes()).hexdigest()
+
+
+def test_a_valid_newer_cache_copy_is_preferred() -> None:
+    packaged = cat.load_packaged()
+    digest = _packaged_digest()
+    newer = packaged.model_copy(update={"generated_at": packaged.generated_at + timedelta(days=1), "models": packaged.models[:5]})
+    _write_cache(newer)
+    assert [m.id for m in load_catalog().models] == [m.id for m in packaged.models[:5]]
+    assert _packaged_digest() == digest
+
+
+def test_a_cache_copy_older_than_the_package_is_ignored() -> None:
+    packaged = cat.load_packaged()
+    _write_cache(packaged.model_copy(update={"generated_at": datetime(2020, 1, 1, tzinfo=timezone.utc), "models": packaged.models[:5]}))
+    assert load_catalog() == packaged
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"models": [{"id": "x"}]}', b"", b'{"schema_version": 2, "models": []}'])
+def test_a_corrupted_cache_copy_is_ignored_with_a_warning(content: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    path = cat.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="finetune_advisor.catalog.schema"):
+        catalog = load_catalog()
+    assert catalog == cat.load_packaged()
+    assert any("Ignoring the cached catalog" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
+    assert path.read_bytes() == content  # left for the user to inspect; never deleted silently

@@ -1,0 +1,266 @@
+"""The pure ranking rules: hand-computed tables for the thresholds, relations for the ordering."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from finetune_advisor.recommend import ranking
+from finetune_advisor.catalog.schema import CatalogEntry, UnslothIds
+from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
+from finetune_advisor.recommend.use_case import UseCaseHints, normalise_languages, parse_use_case
+
+NEWEST = date(2026, 4, 1)
+
+
+def entry(**over: Any) -> CatalogEntry:
+    values: dict[str, Any] = {
+        "id": "m-8b",
+        "name": "M-8B",
+        "family": "m",
+        "tasks": ["chat"],
+        "base_id": "org/M-8B",
+        "instruct_id": "org/M-8B-Instruct",
+        "unsloth": UnslothIds(
+            base="unsloth/M-8B",
+            base_unsloth_bnb_4bit="unsloth/M-8B-unsloth-bnb-4bit",
+            instruct="unsloth/M-8B-Instruct",
+            instruct_bnb_4bit="unsloth/M-8B-Instruct-bnb-4bit",
+            instruct_unsloth_bnb_4bit="unsloth/M-8B-Instruct-unsloth-bnb-4bit",
+        ),
+        "params_total_b": 8.0,
+        "modalities": ["text"],
+        "context_length": 32768,
+        "release_date": date(2026, 1, 1),
+        "license_id": "apache-2.0",
+        "sources": ["https://example.org/m"],
+    }
+    values.update(over)
+    return CatalogEntry(**values)
+
+
+def facts(qlora: float | None = 7.0, lora: float | None = 20.0, verdict: str = "allowed") -> Facts:
+    return Facts(verdict=verdict, license_note="note", estimates={"qlora": qlora, "lora": lora, "full": None})
+
+
+def scored(e: CatalogEntry, req: Request, f: Facts | None = None) -> Candidate:
+    out = ranking.evaluate(e, req, f or facts(), NEWEST)
+    assert isinstance(out, Candidate), out
+    return out
+
+
+# --- base or instruct -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "choice", "try_both"),
+    [(None, "instruct", False), (0, "instruct", False), (99, "instruct", False), (299, "instruct", False),
+     (300, "instruct", True), (500, "instruct", True), (999, "instruct", True), (1000, "base", False), (5000, "base", False)],
+)
+def test_base_or_instruct_follows_the_guide(rows: int | None, choice: str, try_both: bool) -> None:
+    split = ranking.base_or_instruct(rows)
+    assert (split.choice, split.try_both) == (choice, try_both)
+    assert "1000" in split.rule and "300" in split.rule
+
+
+def test_base_or_instruct_explains_unknown_and_tiny_datasets() -> None:
+    assert "not given" in ranking.base_or_instruct(None).reason
+    assert "100 rows" in ranking.base_or_instruct(40).reason
+    assert "experimenting with the base" in ranking.base_or_instruct(500).reason
+
+
+# --- memory margin and method -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("total", "memory", "fits"),
+    [(6.9, 8, True), (7.0, 8, True), (7.1, 8, False), (76.0, 80, True), (76.1, 80, False), (22.8, 24, True),
+     (22.9, 24, False), (None, 24, None), (5.0, None, None)],
+)
+def test_safety_margin_is_max_of_1_gib_and_5_percent(total: float | None, memory: float | None, fits: bool | None) -> None:
+    assert ranking.fits_with_margin(total, memory) is fits
+
+
+@pytest.mark.parametrize(("seq_len", "scale"), [(512, 1), (2048, 1), (8192, 1), (8193, 1.7), (16384, 2), (32767, 2), (32768, 4)])
+def test_studio_context_scale(seq_len: int, scale: float) -> None:
+    assert ranking.studio_context_scale(seq_len) == scale
+
+
+@pytest.mark.parametrize(
+    ("params", "seq_len", "memory", "lora"),
+    [(8, 2048, 24, True),  # 8*2*1.5 = 24 GB <= 24 GiB = 25.8 GB
+     (8, 2048, 16, False), (8, 16384, 24, False), (8, 16384, 48, True), (70, 2048, 80, False), (None, 2048, 80, False)],
+)
+def test_studio_lora_rule(params: float | None, seq_len: int, memory: float, lora: bool) -> None:
+    assert ranking.studio_prefers_lora(params, seq_len, memory) is lora
+
+
+def test_auto_method_picks_lora_only_when_both_rules_agree() -> None:
+    both = ranking.choose_method("auto", 8, 2048, 48, {"qlora": 7.0, "lora": 20.0})
+    assert (both.method, both.fits) == ("lora", True)
+    estimate_says_no = ranking.choose_method("auto", 8, 2048, 24, {"qlora": 7.0, "lora": 23.5})
+    assert estimate_says_no.method == "qlora" and "safety margin" in estimate_says_no.reason
+    studio_says_no = ranking.choose_method("auto", 8, 2048, 16, {"qlora": 7.0, "lora": 12.0})
+    assert studio_says_no.method == "qlora" and "Studio" in studio_says_no.reason
+    unknown = ranking.choose_method("auto", 8, 2048, None, {"qlora": 7.0})
+    assert (unknown.method, unknown.fits, unknown.estimate_gib) == ("qlora", None, 7.0)
+
+
+def test_requested_method_is_kept_and_judged() -> None:
+    full = ranking.choose_method("full", 8, 2048, 24, {"full": 60.0})
+    assert (full.method, full.fits) == ("full", False)
+
+
+# --- ids to load ------------------------------------------------------------------------------
+
+
+def test_qlora_prefers_dynamic_then_standard_4bit_then_16bit() -> None:
+    e = entry()
+    assert ranking.load_ids(e, "instruct", "qlora")[0] == "unsloth/M-8B-Instruct-unsloth-bnb-4bit"
+    only_bnb = entry(unsloth=UnslothIds(instruct="unsloth/M-8B-Instruct", instruct_bnb_4bit="unsloth/M-8B-Instruct-bnb-4bit"))
+    assert ranking.load_ids(only_bnb, "instruct", "qlora")[0] == "unsloth/M-8B-Instruct-bnb-4bit"
+    only_16 = entry(unsloth=UnslothIds(instruct="unsloth/M-8B-Instruct"))
+    repo, original, caveat = ranking.load_ids(only_16, "instruct", "qlora")
+    assert repo == "unsloth/M-8B-Instruct" and "load_in_4bit" in (caveat or "")
+    assert original == "org/M-8B-Instruct"
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_lora_and_full_load_16bit(method: str) -> None:
+    assert ranking.load_ids(entry(), "base", method) == ("unsloth/M-8B", "org/M-8B", None)
+    assert ranking.load_ids(entry(), "instruct", method)[0] == "unsloth/M-8B-Instruct"
+
+
+def test_no_unsloth_upload_names_the_original_repo() -> None:
+    e = entry(unsloth=UnslothIds(instruct_bnb_4bit="unsloth/M-8B-Instruct-bnb-4bit"))
+    repo, original, caveat = ranking.load_ids(e, "instruct", "lora")
+    assert repo is None and original == "org/M-8B-Instruct" and "org/M-8B-Instruct" in (caveat or "")
+
+
+def test_missing_variant_is_never_named() -> None:
+    no_base = entry(base_id=None, unsloth=UnslothIds(instruct="unsloth/M-8B-Instruct"))
+    assert ranking.pick_variant(no_base, "base")[0] == "instruct"
+    c = scored(no_base, Request(task="chat", memory_gib=24, variant="base"))
+    assert c.variant == "instruct" and c.unsloth_id == "unsloth/M-8B-Instruct"
+    assert any("No base checkpoint" in x for x in c.caveats)
+    qlora_base = scored(entry(), Request(task="chat", memory_gib=16, variant="base"))
+    assert qlora_base.variant == "base" and qlora_base.unsloth_id == "unsloth/M-8B-unsloth-bnb-4bit"
+    lora_base = scored(entry(), Request(task="chat", memory_gib=24, variant="base"))
+    assert lora_base.choice.method == "lora" and lora_base.unsloth_id == "unsloth/M-8B"
+
+
+# --- hard rules -------------------------------------------------------------------------------
+
+
+def test_static_rules() -> None:
+    req = Request(task="code")
+    assert ranking.static_failures(entry(), req)[0].rule == "task"
+    assert ranking.static_failures(entry(), Request(task="chat", max_params_b=7))[0].rule == "max_params_b"
+    assert ranking.static_failures(entry(params_total_b=None), Request(task="chat", max_params_b=70))[0].rule == "max_params_b"
+    assert ranking.static_failures(entry(), Request(task="chat", max_params_b=8)) == []
+    assert ranking.static_failures(entry(), Request(task="chat", seq_len=65536))[0].rule == "seq_len"
+    everything = ranking.static_failures(entry(), Request(task="code", max_params_b=1, seq_len=65536), first_only=False)
+    assert [f.rule for f in everything] == ["task", "max_params_b", "seq_len"]
+
+
+def test_allowed_licenses_include_inherited_terms() -> None:
+    permissive = Request(task="chat", allowed_licenses=frozenset({"apache-2.0", "mit"}))
+    assert ranking.static_failures(entry(license_id="mit", upstream_license_ids=["apache-2.0"]), permissive) == []
+    distill = entry(license_id="mit", upstream_license_ids=["llama3.1"])
+    assert "llama3.1" in ranking.static_failures(distill, permissive)[0].detail
+    assert ranking.static_failures(entry(license_id=None), permissive)[0].rule == "allowed_licenses"
+
+
+def test_licence_and_memory_rules() -> None:
+    req = Request(task="chat", memory_gib=8)
+    assert ranking.evaluate(entry(), req, facts(verdict="not_allowed"), NEWEST) == Failure("license", "note")
+    too_big = ranking.evaluate(entry(), req, facts(qlora=7.5), NEWEST)
+    assert isinstance(too_big, Failure) and too_big.rule == "memory" and "8.5 GiB" in too_big.detail
+    unknown = ranking.evaluate(entry(), req, facts(qlora=None), NEWEST)
+    assert isinstance(unknown, Failure) and unknown.rule == "memory"
+    no_gpu = scored(entry(), Request(task="chat"), facts(qlora=None))
+    assert no_gpu.choice.fits is None
+
+
+# --- ordering ---------------------------------------------------------------------------------
+
+
+def test_specialised_family_beats_general_of_the_same_size() -> None:
+    req = Request(task="code", memory_gib=24)
+    coder = scored(entry(id="c", family="c", tasks=["chat", "code"], specialised_for=["code"]), req)
+    general = scored(entry(id="g", family="g", tasks=["chat", "code"]), req)
+    assert coder.score > general.score and "Specialised for code" in coder.reasons[0]
+
+
+def test_recent_beats_old_and_larger_beats_smaller_when_it_fits() -> None:
+    req = Request(task="chat", memory_gib=24)
+    new = scored(entry(id="n"), req)
+    old = scored(entry(id="o", release_date=date(2023, 6, 1)), req)
+    assert new.score > old.score
+    big = scored(entry(id="b", params_total_b=14), req, facts(qlora=12.0))
+    assert big.score > new.score
+
+
+def test_a_tight_fit_ranks_below_a_comfortable_one() -> None:
+    req = Request(task="chat", memory_gib=24)
+    comfortable = scored(entry(id="a", params_total_b=14), req, facts(qlora=14.0))
+    tight = scored(entry(id="b", params_total_b=20), req, facts(qlora=22.5))
+    assert comfortable.score > tight.score and any("Tight fit" in c for c in tight.caveats)
+
+
+def test_without_gpu_memory_huge_models_rank_below_mid_sized_ones() -> None:
+    req = Request(task="chat")
+    mid = scored(entry(id="mid", params_total_b=8), req)
+    huge = scored(entry(id="huge", params_total_b=400), req)
+    assert mid.score > huge.score
+
+
+def test_licence_verdict_shapes_the_score() -> None:
+    req = Request(task="chat", memory_gib=24)
+    allowed = scored(entry(), req)
+    conditions = scored(entry(), req, facts(verdict="allowed_with_conditions"))
+    unknown = scored(entry(), req, facts(verdict="unknown"))
+    assert allowed.score > conditions.score > unknown.score
+    assert any("unknown" in c for c in unknown.caveats)
+
+
+def test_languages_reward_documented_support() -> None:
+    req = Request(task="chat", memory_gib=24, languages=("de",))
+    documented = scored(entry(languages=["en", "de"]), req)
+    multilingual = scored(entry(languages=["multilingual (119)"]), req)
+    unrecorded = scored(entry(languages=[]), req)
+    english_only = scored(entry(languages=["en"]), req)
+    assert documented.score > multilingual.score > unrecorded.score > english_only.score
+    assert any("de" in r for r in documented.reasons)
+
+
+def test_use_case_hints_reward_matching_strengths() -> None:
+    hints = parse_use_case("An agent that calls tools over long documents in the medical domain")
+    req = Request(task="chat", memory_gib=24, hints=hints)
+    tagged = scored(entry(strengths=["function-calling", "medical"], context_length=131072), req)
+    plain = scored(entry(context_length=8192), req)
+    assert tagged.score > plain.score
+    assert any("function calling" in r for r in tagged.reasons) and any("medical" in r for r in tagged.reasons)
+    assert any("Not tagged for function calling" in c for c in plain.caveats)
+
+
+def test_order_puts_one_per_family_first() -> None:
+    req = Request(task="chat", memory_gib=80)
+    a1 = scored(entry(id="a-14b", family="a", params_total_b=14), req, facts(qlora=12))
+    a2 = scored(entry(id="a-8b", family="a"), req)
+    b = scored(entry(id="b-3b", family="b", params_total_b=3, release_date=date(2025, 1, 1)), req, facts(qlora=4))
+    assert a2.score > b.score
+    assert [c.entry.id for c in ranking.order([a2, b, a1], 3)] == ["a-14b", "b-3b", "a-8b"]
+    assert len(ranking.order([a2, b, a1], 2)) == 2
+
+
+# --- use case parsing -------------------------------------------------------------------------
+
+
+def test_use_case_parsing() -> None:
+    hints = parse_use_case("Customer support in German and Japanese with function calling, 128k context")
+    assert hints.languages == ("de", "ja") and hints.function_calling and hints.long_context
+    assert parse_use_case("") == UseCaseHints()
+    assert normalise_languages(["DE", "french", "pt-BR", "zh_Hans", "klingon", "de"]) == (["de", "fr", "pt", "zh"], ["klingon"])

@@ -1,0 +1,236 @@
+"""The pure side of query_docs: page paths and languages, and reading `?ask=` replies."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+from finetune_advisor.unsloth_docs import pages as docs_answer
+from finetune_advisor.unsloth_docs.pages import (
+    DEFAULT_PAGE,
+    DocsReplyError,
+    DocsSource,
+    check_page,
+    check_question,
+    localized_path,
+    page_url,
+    parse_reply,
+    public_url,
+)
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.tools.query_docs import Language
+
+BASE = "https://unsloth.ai/docs/get-started/fine-tuning-llms-guide/what-model-should-i-use.md"
+
+# The layout GitBook's markdownAsk route produces (reference/unsloth-docs.md §2.2).
+REPLY = """# Which model for 500 rows?
+
+With 300 to 1,000 good rows either **base** or **instruct** works. See the
+[requirements](/docs/get-started/fine-tuning-for-beginners/unsloth-requirements.md#system-requirements) and the
+[catalog](https://unsloth.ai/docs/get-started/unsloth-model-catalog.md).
+
+```python
+model = FastLanguageModel.from_pretrained("unsloth/Qwen2.5-7B-Instruct-unsloth-bnb-4bit")
+```
+
+# Suggested Follow-up Questions:
+
+If you need more information, consider asking one of these follow-up questions by performing an HTTP GET request on the URL:
+
+- [How much VRAM does a 7B model need?](https://unsloth.ai/docs?ask=How%20much%20VRAM%20does%20a%207B%20model%20need%3F)
+- [What is \\[dynamic\\] 4-bit?](https://unsloth.ai/docs?ask=What%20is%204-bit%3F&goal=x)
+
+# Sources:
+
+- [What model should I use?](https://unsloth.ai/docs/get-started/fine-tuning-llms-guide/what-model-should-i-use.md)
+- [Unsloth Requirements](/docs/get-started/fine-tuning-for-beginners/unsloth-requirements.md)
+- [Evil](javascript:alert(1))
+- [What model should I use?](https://unsloth.ai/docs/get-started/fine-tuning-llms-guide/what-model-should-i-use.md)
+"""
+
+
+def test_reply_is_split_into_answer_sources_and_follow_ups() -> None:
+    parsed = parse_reply(REPLY.encode(), "text/markdown; charset=utf-8", BASE)
+    assert parsed.answer.startswith("With 300 to 1,000 good rows")
+    assert "# Sources" not in parsed.answer and "Follow-up" not in parsed.answer
+    assert "Which model for 500 rows?" not in parsed.answer  # the echoed question heading is dropped
+    assert 'from_pretrained("unsloth/Qwen2.5-7B-Instruct-unsloth-bnb-4bit")' in parsed.answer
+    assert parsed.follow_up_questions == ["How much VRAM does a 7B model need?", "What is [dynamic] 4-bit?"]
+    assert parsed.sources == [
+        DocsSource(title="What model should I use?", url=BASE),
+        DocsSource(
+            title="Unsloth Requirements",
+            url="https://unsloth.ai/docs/get-started/fine-tuning-for-beginners/unsloth-requirements.md",
+        ),
+    ]
+    assert not parsed.truncated
+
+
+def test_links_in_the_answer_become_absolute() -> None:
+    parsed = parse_reply(REPLY.encode(), "text/markdown", BASE)
+    assert (
+        "[requirements](https://unsloth.ai/docs/get-started/fine-tuning-for-beginners/unsloth-requirements.md"
+        "#system-requirements)" in parsed.answer
+    )
+    assert "[catalog](https://unsloth.ai/docs/get-started/unsloth-model-catalog.md)" in parsed.answer
+
+
+def test_links_to_other_schemes_keep_only_their_text() -> None:
+    body = "# q\n\nClick [here](javascript:alert(1)) or ![img](data:image/png;base64,AAAA) or [file](file:///etc/passwd).\n"
+    answer = parse_reply(body.encode(), "text/markdown", BASE).answer
+    assert "javascript" not in answer and "data:" not in answer and "file:" not in answer
+    assert "Click here" in answer and "or img or file." in answer
+
+
+def test_older_layout_without_follow_ups_and_sources_first() -> None:
+    body = "# q\n\nAnswer text.\n\n# Sources:\n\n- [A](https://unsloth.ai/docs/a.md)\n"
+    parsed = parse_reply(body.encode(), None, BASE)
+    assert parsed.answer == "Answer text."
+    assert parsed.follow_up_questions == []
+    assert [s.title for s in parsed.sources] == ["A"]
+
+
+def test_answer_without_sources() -> None:
+    parsed = parse_reply(b"# q\n\nJust this.\n", "text/plain", BASE)
+    assert parsed.answer == "Just this." and parsed.sources == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "kind"),
+    [
+        (b"We couldn't answer this question.", "text/markdown; charset=utf-8", "no_answer"),
+        (b"# q\n\nWe couldn't answer this question.\n", "text/markdown", "no_answer"),
+        (
+            b"You forgot to pass a question in the `?ask=` parameter. Append a question to the URL.",
+            "text/markdown",
+            "no_question",
+        ),
+        (b"<!DOCTYPE html><html><body>Unsloth</body></html>", "text/html; charset=utf-8", "html"),
+        (b"<!doctype html>\n<html lang=en><head></head></html>", "text/markdown", "html"),
+        (b'{"answer": "x"}', "application/json", "unexpected"),
+        (b'{"answer": "x"}', "text/plain", "unexpected"),
+        (b"", "text/markdown", "unexpected"),
+        (b"   \n\n", "text/markdown", "unexpected"),
+        (b"\xff\xfe\x00b\x00a\x00d", "text/markdown", "unexpected"),
+        (b"# q\n\x00\x01binary", "text/markdown", "unexpected"),
+        (b"Internal error, try later", "text/plain", "unexpected"),
+        (b"# q\n\n# Sources:\n\n- [A](https://unsloth.ai/docs/a.md)\n", "text/markdown", "unexpected"),
+        (
+            b"# What model should I use?\n\nPage text.\n\n## Agent Instructions: Querying This Documentation\n",
+            "text/markdown",
+            "unexpected",
+        ),
+    ],
+)
+def test_replies_that_are_not_answers_are_refused(body: bytes, content_type: str, kind: str) -> None:
+    with pytest.raises(DocsReplyError) as err:
+        parse_reply(body, content_type, BASE)
+    assert err.value.kind == kind
+    assert str(err.value)
+
+
+def test_very_long_answers_are_truncated_with_a_note() -> None:
+    paragraph = "word " * 200
+    body = "# q\n\n" + "\n\n".join([paragraph] * 20) + "\n\n# Sources:\n\n- [A](https://unsloth.ai/docs/a.md)\n"
+    parsed = parse_reply(body.encode(), "text/markdown", BASE)
+    assert parsed.truncated
+    assert len(parsed.answer) <= docs_answer.MAX_ANSWER_CHARS + 200
+    assert parsed.answer.endswith("ask a narrower question.]")
+    assert [s.title for s in parsed.sources] == ["A"]
+
+
+@pytest.mark.parametrize(
+    ("page", "language", "path"),
+    [
+        (DEFAULT_PAGE, "en", "get-started/fine-tuning-llms-guide/what-model-should-i-use"),
+        (DEFAULT_PAGE, "zh", "zh/kai-shi-shi-yong/fine-tuning-llms-guide/what-model-should-i-use"),
+        (DEFAULT_PAGE, "de", "de/loslegen/fine-tuning-llms-guide/what-model-should-i-use"),
+        (DEFAULT_PAGE, "fr", "fr/commencer/fine-tuning-llms-guide/what-model-should-i-use"),
+        (DEFAULT_PAGE, "jp", "jp/hajimeni/fine-tuning-llms-guide/what-model-should-i-use"),
+        # a zh path (current or older slug) asked in English resolves by its leaf path
+        ("kai-shi-shi-yong/fine-tuning-llms-guide/what-model-should-i-use", "en", DEFAULT_PAGE),
+        ("kai-shi/fine-tuning-for-beginners/unsloth-requirements", "zh", "zh/kai-shi-shi-yong/fine-tuning-for-beginners/unsloth-requirements"),
+        ("basics/chat-templates", "en", "basics/chat-templates"),
+        ("basics/chat-templates", "de", "de/grundlagen/chat-templates"),
+        ("get-started/unsloth-model-catalog.md", "en", "get-started/unsloth-model-catalog"),
+        ("get-started/", "zh", "zh/kai-shi-shi-yong"),
+        ("new/some-page", "zh", "zh/new/some-page"),  # unknown section: the path as given, in that language
+    ],
+)
+def test_page_paths_per_language_come_from_the_table(page: str, language: str, path: str) -> None:
+    assert localized_path(page, language) == path
+
+
+def test_zh_is_not_a_prefix_swap() -> None:
+    assert localized_path(DEFAULT_PAGE, "zh") != "zh/" + DEFAULT_PAGE
+
+
+def test_a_section_without_a_known_translation_is_refused_naming_page() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        localized_path("basics/chat-templates", "zh")
+    assert err.value.field == "page"
+    assert "no zh path is known for the 'basics' section" in str(err.value)
+    assert "get-started" in str(err.value)
+
+
+def test_unsupported_language_lists_the_accepted_ones() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        localized_path(DEFAULT_PAGE, "ja")
+    assert str(err.value) == "Invalid 'language': 'ja' is not supported. Accepted: en, zh, de, fr, jp."
+
+
+def test_the_tool_schema_offers_exactly_the_languages_of_the_table() -> None:
+    assert set(get_args(get_args(Language)[0])) == set(docs_answer.LANGUAGE_ROOTS)
+
+
+@pytest.mark.parametrize(
+    ("page", "why"),
+    [
+        ("https://evil", "is a URL"),
+        ("http://evil.com/docs/x", "is a URL"),
+        ("javascript:alert(1)", "is a URL"),
+        ("//evil.com/x", "names a host"),
+        ("/etc/passwd", "absolute path"),
+        ("../../etc/passwd", "'..'"),
+        ("get-started/../../secret", "'..'"),
+        ("./get-started", "'..'"),
+        ("a?b=c", "query"),
+        ("a#b", "fragment"),
+        ("%2e%2e/", "percent-encoding"),
+        ("get-started%2F..%2Fx", "percent-encoding"),
+        ("a\\b", "backslash"),
+        ("a\nb", "control characters"),
+        ("a\x00b", "control characters"),
+        ("a\u202eb", "control characters"),
+        ("a//b", "empty segment"),
+        ("a b", "characters other than"),
+        ("été/x", "characters other than"),
+        ("-rf/x", "characters other than"),
+        ("zh/kai-shi-shi-yong/x", "language folder"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("a/" * 150, "characters long"),
+    ],
+)
+def test_hostile_or_malformed_pages_are_refused_naming_page(page: str, why: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        check_page(page)
+    assert err.value.field == "page"
+    assert str(err.value).startswith("Invalid 'page': ")
+    assert why in str(err.value)
+    assert "Accepted: a page path relative to the docs root" in str(err.value)
+
+
+def test_question_bounds() -> None:
+    assert check_question("  What rank?  ") == "What rank?"
+    for bad in ("", "   \n", "x" * 1001):
+        with pytest.raises(InvalidInputError) as err:
+            check_question(bad)
+        assert err.value.field == "question" and "1 to 1000 characters" in str(err.value)
+    assert len(check_question("x" * 1000)) == 1000
+
+
+def test_urls_shown_never_carry_credentials() -> None:
+    assert public_url("https://user:secret@docs.example.com:8443/docs/a.md?ask=q") == "https://docs.example.com:8443/docs/a.md?ask=q"
+    assert page_url("https://unsloth.ai/docs/", "zh/x") == "https://unsloth.ai/docs/zh/x.md"

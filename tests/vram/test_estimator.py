@@ -1,0 +1,263 @@
+"""The pure VRAM estimator: hand-computed counts, the relations a user relies on, and bad runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from finetune_advisor.vram import constants as k
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vram.estimator import NF4_BYTES, RunConfig, estimate, forced_float32
+from finetune_advisor.vram.shapes import ALL_LINEAR, architecture_for_params, params_kept_16bit, shapes
+
+GIB = 1024**3
+# meta-llama/Llama-3.1-8B config.json (reference/models.md, verified)
+LLAMA_8B = Architecture(
+    model_type="llama", num_hidden_layers=32, hidden_size=4096, intermediate_size=14336, num_attention_heads=32,
+    num_key_value_heads=8, head_dim=128, vocab_size=128256, tie_word_embeddings=False, max_position_embeddings=131072,
+)
+# Qwen/Qwen3-4B: explicit head_dim 128 where hidden/heads = 80, tied embeddings
+QWEN3_4B = Architecture(
+    model_type="qwen3", num_hidden_layers=36, hidden_size=2560, intermediate_size=9728, num_attention_heads=32,
+    num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=40960,
+)
+# Qwen/Qwen3-30B-A3B: 128 experts, 8 per token, expert FFN 768
+QWEN3_MOE = Architecture(
+    model_type="qwen3_moe", num_hidden_layers=48, hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768,
+    num_experts=128, num_experts_per_tok=8, num_attention_heads=32, num_key_value_heads=4, head_dim=128,
+    vocab_size=151936, tie_word_embeddings=False, max_position_embeddings=40960,
+)
+
+
+def total(arch: Architecture = LLAMA_8B, **run: object) -> float:
+    return estimate(arch, RunConfig(**run)).total_gib  # type: ignore[arg-type]
+
+
+# --- parameter counts -----------------------------------------------------------------------------
+
+
+def test_llama_8b_parameter_count_is_the_published_one() -> None:
+    assert shapes(LLAMA_8B).total_params == 8_030_261_248  # as the model card and safetensors report
+
+
+def test_explicit_head_dim_is_used_not_derived() -> None:
+    s = shapes(QWEN3_4B)
+    assert s.q_width == 32 * 128 and s.kv_width == 8 * 128  # not 2560 and 640 from hidden / heads
+    derived = shapes(QWEN3_4B.model_copy(update={"head_dim": None}))
+    assert derived.q_width == 2560 and derived.kv_width == 640
+    assert s.total_params - derived.total_params == 36 * 2560 * (4096 + 1024 * 2 + 4096 - 2560 - 640 * 2 - 2560)
+
+
+def test_tied_embeddings_count_once() -> None:
+    s = shapes(QWEN3_4B)
+    untied = shapes(QWEN3_4B.model_copy(update={"tie_word_embeddings": False}))
+    assert s.head_params == 0 and untied.head_params == 151936 * 2560
+    assert untied.total_params - s.total_params == 151936 * 2560
+    assert 4.0e9 < s.total_params < 4.05e9  # Qwen3-4B: 4.02B
+
+
+def test_moe_counts_every_expert_and_activates_top_k() -> None:
+    s = shapes(QWEN3_MOE)
+    assert 30.4e9 < s.total_params < 30.6e9  # Qwen3-30B-A3B: 30.5B
+    assert s.mlp_width == 8 * 768  # a token passes through its 8 experts only
+    assert s.router_width == 128
+
+
+# --- weights by storage ---------------------------------------------------------------------------
+
+
+def test_lora_weights_are_two_bytes_per_parameter() -> None:
+    est = estimate(LLAMA_8B, RunConfig(method="lora", stack="transformers"))
+    assert est.breakdown.weights == pytest.approx(8_030_261_248 * 2 / GIB, abs=0.001)
+
+
+def test_qlora_weights_are_nf4_linears_plus_fp32_rest_on_transformers() -> None:
+    s = shapes(LLAMA_8B)
+    linear = 32 * (4096 * (4096 * 2 + 1024 * 2) + 3 * 4096 * 14336)
+    assert s.linear_params == linear
+    rest = 8_030_261_248 - linear  # embeddings, lm_head, norms: fp32 after prepare_model_for_kbit_training
+    est = estimate(LLAMA_8B, RunConfig(method="qlora", stack="transformers"))
+    assert est.breakdown.weights == pytest.approx((linear * NF4_BYTES + rest * 4) / GIB, abs=0.001)
+    unsloth = estimate(LLAMA_8B, RunConfig(method="qlora", stack="unsloth"))
+    assert unsloth.breakdown.weights == pytest.approx((linear * NF4_BYTES + rest * 2) / GIB, abs=0.001)
+
+
+def test_nf4_with_double_quantisation_is_about_half_a_byte() -> None:
+    assert NF4_BYTES == pytest.approx(0.5159, abs=1e-4)
+
+
+def test_dynamic_4bit_costs_more_than_bnb_4bit_and_a_known_skip_list_is_counted() -> None:
+    bnb = estimate(LLAMA_8B, RunConfig(storage="bnb-4bit")).breakdown.weights
+    dyn = estimate(LLAMA_8B, RunConfig(storage="unsloth-bnb-4bit")).breakdown.weights
+    assert bnb < dyn < bnb * 1.1
+    skip = params_kept_16bit(shapes(LLAMA_8B), ["model.layers.0.mlp.down_proj", "model.layers.1.self_attn", "lm_head"])
+    assert skip == 4096 * 14336 + 4096 * (4096 * 2 + 1024 * 2)
+    listed = estimate(LLAMA_8B, RunConfig(storage="unsloth-bnb-4bit"), skip_16bit_params=skip).breakdown.weights
+    assert listed == pytest.approx(bnb + skip * (2 - NF4_BYTES) / GIB, abs=0.001)
+
+
+def test_a_vision_tower_the_text_config_omits_is_still_loaded() -> None:
+    text_only = estimate(QWEN3_4B, RunConfig(method="lora"))
+    with_tower = estimate(QWEN3_4B, RunConfig(method="lora"), params_total=4.42e9)
+    assert with_tower.breakdown.weights - text_only.breakdown.weights == pytest.approx(0.4e9 * 2 / GIB, abs=0.01)
+    assert any("vision tower" in a for a in with_tower.assumptions)
+
+
+# --- relations ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["unsloth", "transformers"])
+def test_qlora_below_lora_below_full(stack: str) -> None:
+    assert total(method="qlora", stack=stack) < total(method="lora", stack=stack) < total(method="full", stack=stack)
+
+
+@pytest.mark.parametrize("field,low,high", [("seq_len", 1024, 8192), ("batch_size", 1, 4), ("lora_rank", 8, 256)])
+@pytest.mark.parametrize("stack", ["unsloth", "transformers"])
+def test_grows_with_length_batch_and_rank(field: str, low: int, high: int, stack: str) -> None:
+    assert total(stack=stack, **{field: low}) < total(stack=stack, **{field: high})
+
+
+@pytest.mark.parametrize("method", ["qlora", "lora", "full"])
+def test_checkpointing_lowers_activations(method: str) -> None:
+    on = estimate(LLAMA_8B, RunConfig(method=method, stack="transformers", seq_len=8192))
+    off = estimate(LLAMA_8B, RunConfig(method=method, stack="transformers", seq_len=8192, gradient_checkpointing=False))
+    assert on.breakdown.activations < off.breakdown.activations and on.total_gib < off.total_gib
+
+
+def test_activations_without_checkpointing_scale_linearly_with_tokens() -> None:
+    run = dict(method="lora", stack="transformers", gradient_checkpointing=False)
+    a = estimate(LLAMA_8B, RunConfig(seq_len=2048, **run)).breakdown.activations
+    b = estimate(LLAMA_8B, RunConfig(seq_len=4096, **run)).breakdown.activations
+    c = estimate(LLAMA_8B, RunConfig(seq_len=2048, batch_size=2, **run)).breakdown.activations
+    assert b == pytest.approx(2 * a, rel=0.001) and c == pytest.approx(b, rel=0.001)
+
+
+def test_eager_attention_adds_a_sequence_squared_term() -> None:
+    sdpa = [total(seq_len=s, stack="transformers", gradient_checkpointing=False) for s in (2048, 4096)]
+    eager = [total(seq_len=s, stack="transformers", gradient_checkpointing=False, attention="eager") for s in (2048, 4096)]
+    assert eager[0] > sdpa[0]
+    assert (eager[1] - sdpa[1]) > 3.5 * (eager[0] - sdpa[0])  # quadratic, not linear, in seq_len
+
+
+def test_fsdp_lowers_per_gpu_memory_and_ddp_does_not() -> None:
+    one = total(method="full", stack="transformers")
+    fsdp = [total(method="full", stack="transformers", num_gpus=n, sharding="fsdp") for n in (2, 4, 8)]
+    assert one > fsdp[0] > fsdp[1] > fsdp[2]
+    assert total(method="full", stack="transformers", num_gpus=2, sharding="ddp") > one
+
+
+def test_eight_bit_optimizer_saves_on_full_fine_tuning() -> None:
+    torch_adam = estimate(LLAMA_8B, RunConfig(method="full", optimizer="adamw_torch", stack="transformers"))
+    eight_bit = estimate(LLAMA_8B, RunConfig(method="full", optimizer="adamw_8bit", stack="transformers"))
+    assert eight_bit.total_gib < torch_adam.total_gib - 10
+    states = 8_030_261_248 * 2 * 2 / GIB  # exp_avg + exp_avg_sq in bf16
+    assert torch_adam.breakdown.optimizer >= states
+
+
+def test_paged_optimizer_states_live_outside_the_allocator() -> None:
+    paged = estimate(LLAMA_8B, RunConfig(method="full", optimizer="paged_adamw_32bit", stack="transformers"))
+    assert paged.breakdown.optimizer == 0 and any("unified memory" in a for a in paged.assumptions)
+
+
+def test_breakdown_adds_up_to_the_total() -> None:
+    for method in ("qlora", "lora", "full"):
+        est = estimate(LLAMA_8B, RunConfig(method=method, batch_size=2, num_gpus=2, sharding="fsdp"))
+        assert sum(est.breakdown.model_dump().values()) == pytest.approx(est.total_gib, abs=0.002)
+        assert est.breakdown.overhead >= k.CUDA_CONTEXT_GIB
+
+
+def test_more_lora_targets_mean_more_trainable_parameters() -> None:
+    attn = estimate(LLAMA_8B, RunConfig(target_modules=("q_proj", "v_proj"))).trainable_params_m
+    every = estimate(LLAMA_8B, RunConfig()).trainable_params_m
+    assert attn == pytest.approx(32 * 16 * (4096 + 4096 + 4096 + 1024) / 1e6, abs=1e-3)
+    assert every == pytest.approx(32 * 16 * (2 * (4096 + 4096) + 2 * (4096 + 1024) + 3 * (4096 + 14336)) / 1e6, abs=1e-3)
+
+
+def test_moe_lora_reaches_experts_on_unsloth_but_not_on_transformers() -> None:
+    unsloth = estimate(QWEN3_MOE, RunConfig(stack="unsloth"))
+    transformers = estimate(QWEN3_MOE, RunConfig(stack="transformers"))
+    assert unsloth.trainable_params_m > 50 * transformers.trainable_params_m
+    # transformers 5 cannot quantise 3-D expert parameters: its QLoRA keeps them in fp32
+    assert transformers.breakdown.weights > 100 and unsloth.breakdown.weights < 20
+
+
+# --- precision ------------------------------------------------------------------------------------
+
+
+def test_fp16_gpu_forces_float32_for_the_families_unsloth_lists() -> None:
+    assert forced_float32("gemma3") and forced_float32("gemma3_text") and forced_float32("qwen3_moe")
+    assert forced_float32("gpt_oss") and not forced_float32("llama") and not forced_float32("qwen3")
+    gemma = QWEN3_4B.model_copy(update={"model_type": "gemma3_text"})
+    bf16 = estimate(gemma, RunConfig(method="lora"))
+    fp16 = estimate(gemma, RunConfig(method="lora", bf16=False))
+    assert fp16.breakdown.weights == pytest.approx(2 * bf16.breakdown.weights, rel=0.001)
+    llama_fp16 = estimate(LLAMA_8B, RunConfig(method="lora", bf16=False))
+    assert llama_fp16.breakdown.weights == estimate(LLAMA_8B, RunConfig(method="lora")).breakdown.weights
+
+
+def test_full_fine_tuning_without_bf16_keeps_fp32_master_weights() -> None:
+    fp16 = estimate(LLAMA_8B, RunConfig(method="full", bf16=False, stack="transformers"))
+    assert fp16.breakdown.weights == pytest.approx(8_030_261_248 * 4 / GIB, abs=0.01)
+
+
+def test_fp32_master_weights_cost_more_than_pure_bf16() -> None:
+    assert total(method="full", full_fp32_master=True) > total(method="full") + 20
+
+
+# --- coarse ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params_b", [0.5, 3, 7, 13, 70, 400])
+def test_coarse_layout_has_about_the_asked_size(params_b: float) -> None:
+    arch, template = architecture_for_params(params_b)
+    assert shapes(arch).total_params / 1e9 == pytest.approx(params_b, rel=0.12)
+    assert template
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "run,field",
+    [
+        (dict(seq_len=0), "seq_len"),
+        (dict(seq_len=200_000), "seq_len"),  # beyond Llama 3.1's 131072
+        (dict(batch_size=-1), "batch_size"),
+        (dict(batch_size=10**6), "batch_size"),
+        (dict(lora_rank=5000), "lora_rank"),  # above the 4096 hidden size
+        (dict(method="dora"), "method"),
+        (dict(optimizer="sgd"), "optimizer"),
+        (dict(stack="axolotl"), "stack"),
+        (dict(num_gpus=0), "num_gpus"),
+        (dict(sharding="tp"), "sharding"),
+        (dict(target_modules=("lm_head",)), "target_modules"),
+        (dict(target_modules=()), "target_modules"),
+        (dict(full_fp32_master=True), "full_fp32_master"),
+    ],
+)
+def test_bad_runs_name_the_field_and_what_is_accepted(run: dict, field: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        estimate(LLAMA_8B, RunConfig(**run))
+    assert err.value.field == field
+    assert f"Invalid '{field}'" in str(err.value) and "Accepted:" in str(err.value)
+
+
+def test_rank_above_the_hidden_size_is_refused() -> None:
+    small = LLAMA_8B.model_copy(update={"hidden_size": 512})
+    with pytest.raises(InvalidInputError, match="Accepted: 1 to 512"):
+        estimate(small, RunConfig(lora_rank=1024))
+
+
+def test_estimate_is_fast() -> None:
+    estimate(LLAMA_8B, RunConfig())
+    start = time.perf_counter()
+    for _ in range(200):
+        estimate(QWEN3_MOE, RunConfig(method="lora", batch_size=2))
+    assert (time.perf_counter() - start) / 200 < 0.005
+
+
+def test_default_targets_are_all_linear_layers() -> None:
+    assert RunConfig().target_modules == ALL_LINEAR == (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
