@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_advisor.tools.architecture import Architecture
-from finetune_advisor.tools.vram import RunConfig
-from finetune_advisor.tools.vram_shapes import ALL_LINEAR
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.shapes import ALL_LINEAR
 
 GIB = 1024**3
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,7 +36,7 @@ class Cell:
 
     @property
     def params_b(self) -> float:
-        from finetune_advisor.tools.vram_shapes import shapes
+        from finetune_advisor.vram.shapes import shapes
 
         return shapes(self.arch).total_params / 1e9
 

@@ -26,9 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cells import ROOT, Cell, load, machine, median  # noqa: E402
 
-from finetune_advisor.tools import vram_constants as k  # noqa: E402
-from finetune_advisor.tools.architecture import Architecture  # noqa: E402
-from finetune_advisor.tools.vram import RunConfig, estimate  # noqa: E402
+from finetune_advisor.vram import constants as k  # noqa: E402
+from finetune_advisor.vram.architecture import Architecture  # noqa: E402
+from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
 
 CONSTANTS = os.path.join(ROOT, "tools", "vram_constants.py")
 METHODS = ("qlora", "lora", "full")

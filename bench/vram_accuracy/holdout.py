@@ -23,8 +23,8 @@ sys.path[:0] = [HERE, os.path.join(ROOT, "bench", "vram_calibration")]
 from cells import GIB, _cell, median, quantile, target_bytes  # noqa: E402
 from grid import holdout_cells, unsloth_cells  # noqa: E402
 
-from finetune_advisor.tools.vram import estimate  # noqa: E402
-from finetune_advisor.tools.vram_suggest import headroom  # noqa: E402
+from finetune_advisor.vram.estimator import estimate  # noqa: E402
+from finetune_advisor.vram.suggest import headroom  # noqa: E402
 from archs import ARCHS  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")

@@ -10,7 +10,7 @@ import math
 
 from cells import GIB, Cell
 
-from finetune_advisor.tools.vram_shapes import shapes
+from finetune_advisor.vram.shapes import shapes
 
 GB = 1e9
 MIB = 1024**2

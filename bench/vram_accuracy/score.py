@@ -24,7 +24,7 @@ from cells import Cell, load, machine, median, quantile  # noqa: E402
 from fit import current, fit, predict  # noqa: E402
 from peers import PEERS  # noqa: E402
 
-from finetune_advisor.tools.vram_constants import DRIVER_RESERVED_GIB  # noqa: E402
+from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB  # noqa: E402
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
 
