@@ -1,7 +1,22 @@
-"""The errors a caller can act on. Each message says what was wrong and what would be accepted.
+"""Every exception finetune-advisor raises on purpose. Each message says what was wrong and what
+would be accepted, so the server and the CLI pass `str(err)` on unchanged.
 
-The server turns every `AdvisorError` into an MCP `ToolError` with this text; the CLI prints it
-on stderr and exits 1. Anything else is a bug.
+    AdvisorError                      anything anticipated; anything else is a bug
+    ├── InvalidInputError             an argument outside what a tool accepts (names the field)
+    ├── ArgumentError                 arguments that do not match a tool's input schema (the server's check)
+    ├── ConfigurationError            an environment variable or start-up option that cannot be used
+    ├── UnknownModelError             a model neither the catalog nor the Hub knows
+    ├── UnknownLicenseError           a licence id the project has no clause data for
+    ├── DataError                     packaged or cached data that fails validation
+    ├── CacheWriteError               a cache file that cannot be written
+    ├── HubError                      the Hugging Face Hub could not answer
+    │   └── HubNotFoundError          it answered: no such repo or file
+    └── DocsUnavailableError          the docs' answer service could not answer
+        ├── DocsTransientError        a failure worth another attempt (timeout, 429, 5xx)
+        └── DocsReplyError            it replied, but not with an answer
+
+The server turns an `AdvisorError` into an MCP error carrying this text (`server/app.py`,
+`to_mcp_error`); the CLI prints it on stderr and exits 1, or 2 for an `InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -22,6 +37,14 @@ class InvalidInputError(AdvisorError, ValueError):
         super().__init__(f"Invalid '{field}': {problem}. Accepted: {accepted}.")
 
 
+class ArgumentError(AdvisorError, ValueError):
+    """Arguments that do not match a tool's input schema; the text names the field and what is accepted."""
+
+
+class ConfigurationError(AdvisorError):
+    """A setting (environment variable or start-up option) that cannot be used as given."""
+
+
 class UnknownModelError(AdvisorError, LookupError):
     """A model reference found neither in the catalog nor on the Hub."""
 
@@ -40,13 +63,39 @@ class UnknownLicenseError(AdvisorError, LookupError):
     """A licence id the project has no data for."""
 
 
+class DataError(AdvisorError):
+    """Packaged or cached data that fails validation."""
+
+
+class CacheWriteError(AdvisorError):
+    """A file under the cache directory that cannot be written."""
+
+
 class HubError(AdvisorError):
     """The Hugging Face Hub could not answer (offline, timeout, HTTP error)."""
+
+
+class HubNotFoundError(HubError):
+    """The Hub answered that the repo (or the file asked for) does not exist."""
 
 
 class DocsUnavailableError(AdvisorError):
     """The docs endpoint could not answer."""
 
 
-class CatalogError(AdvisorError):
-    """Packaged or cached data that fails validation."""
+class DocsTransientError(DocsUnavailableError):
+    """A failure worth another attempt; `retry_after` is the server's wish in seconds, if it said."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class DocsReplyError(DocsUnavailableError):
+    """The docs replied, but not with an answer. `kind`: no_answer, no_question, html or unexpected."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(reason)

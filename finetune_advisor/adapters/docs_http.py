@@ -17,8 +17,8 @@ from typing import Any
 
 import anyio
 
+from finetune_advisor.errors import DocsTransientError, DocsUnavailableError
 from finetune_advisor.unsloth_docs.pages import public_url
-from finetune_advisor.errors import DocsUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +44,6 @@ class Reply:
     status: int
     content_type: str | None
     body: bytes
-
-
-class _Transient(Exception):
-    """A failure worth another attempt."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 def user_agent() -> str:
@@ -112,7 +103,7 @@ async def fetch(
                     return await _attempt(client, start_url, question, timeout, max_bytes)
             except TimeoutError:
                 raise DocsUnavailableError(f"{host} gave no complete reply within {deadline:g} s") from None
-            except _Transient as exc:
+            except DocsTransientError as exc:
                 failure = exc
             wait = failure.retry_after if failure.retry_after is not None else backoff * 2 ** (attempt - 1)
             if attempt == attempts:
@@ -148,13 +139,13 @@ async def _attempt(client: Any, start_url: Any, question: str, timeout: Any, max
                     body=body,
                 )
         except httpx2.ConnectTimeout:
-            raise _Transient(f"connecting to {current.host} timed out") from None
+            raise DocsTransientError(f"connecting to {current.host} timed out") from None
         except httpx2.TimeoutException:
-            raise _Transient(f"{current.host} stopped sending (read timeout {timeout.read:g} s)") from None
+            raise DocsTransientError(f"{current.host} stopped sending (read timeout {timeout.read:g} s)") from None
         except httpx2.ConnectError as exc:
-            raise _Transient(f"could not connect to {current.host}:{_port(current)} ({_short(exc)})") from None
+            raise DocsTransientError(f"could not connect to {current.host}:{_port(current)} ({_short(exc)})") from None
         except httpx2.TransportError as exc:
-            raise _Transient(f"network error talking to {current.host} ({_short(exc)})") from None
+            raise DocsTransientError(f"network error talking to {current.host} ({_short(exc)})") from None
     raise DocsUnavailableError(f"more than {MAX_REDIRECTS} redirects from {start_url.host}")
 
 
@@ -180,7 +171,7 @@ def _check_status(response: Any) -> None:
     if status == 429 or status >= 500:
         retry_after = retry_after_seconds(response.headers.get("retry-after"), time.time())
         label = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
-        raise _Transient(f"{host} answered {label}", retry_after)
+        raise DocsTransientError(f"{host} answered {label}", retry_after)
     if status == 404:
         raise DocsUnavailableError(f"{host} answered HTTP 404: no such page, or questions are switched off")
     if not 200 <= status < 300:

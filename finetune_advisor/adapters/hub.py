@@ -14,17 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_advisor import settings
-from finetune_advisor.errors import HubError
+from finetune_advisor.errors import HubError, HubNotFoundError
 
 logger = logging.getLogger(__name__)
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _MAX_CONFIG_BYTES = 2 * 1024 * 1024
 _MAX_REDIRECTS = 3
-
-
-class HubNotFoundError(HubError):
-    """The Hub answered: no such repository (or no such file in it)."""
 
 
 def is_repo_id(ref: str) -> bool:

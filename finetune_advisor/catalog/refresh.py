@@ -21,11 +21,22 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from finetune_advisor.adapters import hub
 from finetune_advisor import settings
+from finetune_advisor.adapters import hub
+from finetune_advisor.catalog.schema import (
+    Catalog,
+    CatalogEntry,
+    cache_path,
+    load_catalog,
+    load_packaged,
+)
+from finetune_advisor.errors import (
+    CacheWriteError,
+    HubError,
+    HubNotFoundError,
+    InvalidInputError,
+)
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.catalog.schema import Catalog, CatalogEntry, cache_path, load_catalog, load_packaged
-from finetune_advisor.errors import AdvisorError, HubError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +114,7 @@ class _Run:
         except InvalidInputError as exc:
             self.keep_out(repo_id, f"config.json is not usable ({exc})")
         except HubError as exc:
-            if not isinstance(exc, hub.HubNotFoundError):
+            if not isinstance(exc, HubNotFoundError):
                 self.failures += 1
             self.keep_out(repo_id, f"config.json could not be read ({exc})")
         return None
@@ -356,7 +367,7 @@ def _write(catalog: Catalog) -> Path:
         tmp.write_text(catalog.model_dump_json(indent=1), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        raise AdvisorError(f"Cannot write the refreshed catalog to {path}: {exc.strerror or exc}. "
+        raise CacheWriteError(f"Cannot write the refreshed catalog to {path}: {exc.strerror or exc}. "
                            "Set FINETUNE_ADVISOR_CACHE_DIR to a writable folder.") from None
     load_catalog.cache_clear()
     return path

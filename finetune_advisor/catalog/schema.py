@@ -18,20 +18,24 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from finetune_advisor import settings
+from finetune_advisor.errors import DataError, UnknownModelError
+from finetune_advisor.vocabulary import Quant, Task, Variant
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.errors import CatalogError, UnknownModelError
 
 logger = logging.getLogger(__name__)
 
-Task = Literal["chat", "code", "vision", "reasoning", "tts", "stt"]
-Quant = Literal["16bit", "bnb-4bit", "unsloth-bnb-4bit"]
-Variant = Literal["base", "instruct"]
 ArchitectureStatus = Literal["verified", "corroborated", "unverified", "unknown"]
 
-TASKS: tuple[str, ...] = ("chat", "code", "vision", "reasoning", "tts", "stt")
 CACHE_FILE_NAME = "catalog.json"
 
 _SLUG = r"^[a-z0-9][a-z0-9._-]*$"
@@ -215,7 +219,7 @@ def load_packaged() -> Catalog:
     try:
         return Catalog.model_validate_json(raw)
     except ValueError as exc:
-        raise CatalogError(f"the packaged catalog.json does not validate: {exc}") from None
+        raise DataError(f"the packaged catalog.json does not validate: {exc}") from None
 
 
 def cache_path() -> Path:

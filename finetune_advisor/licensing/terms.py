@@ -16,9 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from finetune_advisor.errors import CatalogError, UnknownLicenseError
+from finetune_advisor.errors import DataError, UnknownLicenseError
+from finetune_advisor.vocabulary import Verdict
 
-Verdict = Literal["allowed", "allowed_with_conditions", "not_allowed", "unknown"]
 Topic = Literal[
     "commercial_use", "user_threshold", "attribution", "naming", "acceptable_use",
     "outputs", "redistribution", "regional", "gating", "other",
@@ -143,7 +143,7 @@ def load_licenses() -> LicenseBook:
     try:
         return LicenseBook.model_validate_json(raw)
     except ValueError as exc:
-        raise CatalogError(f"the packaged licenses.json does not validate: {exc}") from None
+        raise DataError(f"the packaged licenses.json does not validate: {exc}") from None
 
 
 def license_ids() -> list[str]:

@@ -13,15 +13,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from finetune_advisor.recommend import ranking
-from finetune_advisor.catalog.schema import Catalog, CatalogEntry, Variant, load_catalog
-from finetune_advisor.tools.check_license import check_catalog_entry
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry, load_catalog
 from finetune_advisor.errors import AdvisorError
-from finetune_advisor.tools.estimate_vram import estimate_resolved, resolve_model
 from finetune_advisor.licensing.terms import Plans
-from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Method, Request, Verdict
+from finetune_advisor.recommend import ranking
+from finetune_advisor.recommend.ranking import (
+    Candidate,
+    Facts,
+    Failure,
+    Method,
+    Request,
+    Verdict,
+)
+from finetune_advisor.tools.check_license import check_catalog_entry
+from finetune_advisor.tools.estimate_vram import estimate_resolved, resolve_model
+from finetune_advisor.vocabulary import Variant
 from finetune_advisor.vram.estimator import RunConfig
-
 
 _memo_catalog: list[Catalog] = []  # the catalog the memo tables were filled from (held, so its id stays unique)
 

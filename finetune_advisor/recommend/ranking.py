@@ -17,12 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from finetune_advisor.catalog.schema import CatalogEntry, Variant
+from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.recommend.use_case import UseCaseHints
-
-Method = Literal["qlora", "lora", "full"]
-MethodRequest = Literal["auto", "qlora", "lora", "full"]
-Verdict = Literal["allowed", "allowed_with_conditions", "not_allowed", "unknown"]
+from finetune_advisor.vocabulary import Method, MethodRequest, Variant, Verdict
 
 # --- the memory safety margin ------------------------------------------------------------------
 

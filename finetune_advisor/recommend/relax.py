@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
-from finetune_advisor.recommend import ranking
 from finetune_advisor.catalog.schema import CatalogEntry
-from finetune_advisor.recommend.ranking import Failure, Request
+from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.facts import FactFinder, evaluate, methods_needed
+from finetune_advisor.recommend.ranking import Failure, Request
 
 _SHORTER_SEQ_LENS = (8192, 4096, 2048, 1024, 512)
 _MAX_NAMES = 3

@@ -20,18 +20,19 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, Completion, ToolAnnotations
 from pydantic import ValidationError
 
+from finetune_advisor import __version__
+from finetune_advisor.catalog.schema import load_catalog, model_ids, resolve
+from finetune_advisor.errors import AdvisorError, ArgumentError, UnknownModelError
+from finetune_advisor.licensing.terms import license_ids, load_licenses
 from finetune_advisor.prompts import PROMPTS
 from finetune_advisor.server import arguments as argcheck
 from finetune_advisor.server import schema_compact
 from finetune_advisor.server.docs_tool import query_docs
-from finetune_advisor import __version__
-from finetune_advisor.catalog.schema import TASKS, load_catalog, model_ids, resolve
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
-from finetune_advisor.errors import AdvisorError, UnknownModelError
 from finetune_advisor.tools.estimate_vram import estimate_vram
-from finetune_advisor.licensing.terms import license_ids, load_licenses
 from finetune_advisor.tools.recommend_model import recommend_model
+from finetune_advisor.vocabulary import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class AdvisorServer(MCPServer):
         arguments = dict(arguments or {})
         try:
             argcheck.check(name, tool.parameters, arguments)
-        except argcheck.ArgumentError as exc:
+        except ArgumentError as exc:
             raise ToolError(str(exc)) from None
         try:
             return await super().call_tool(name, arguments, context)

@@ -12,9 +12,7 @@ import json
 import math
 from typing import Any
 
-
-class ArgumentError(ValueError):
-    """Arguments a tool cannot take; the text is for the caller."""
+from finetune_advisor.errors import ArgumentError
 
 
 def check(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> None:

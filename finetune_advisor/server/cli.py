@@ -11,8 +11,7 @@ import importlib
 import logging
 import sys
 
-from finetune_advisor import __version__
-from finetune_advisor import settings
+from finetune_advisor import __version__, settings
 from finetune_advisor.errors import AdvisorError
 
 # Subcommand modules, in the order `--help` lists them.

@@ -16,13 +16,11 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from finetune_advisor.errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "FINETUNE_ADVISOR_HTTP_TOKEN"
-
-
-class HttpConfigError(ValueError):
-    """A start-up configuration the HTTP transport refuses."""
 
 
 def is_loopback(host: str) -> bool:
@@ -35,19 +33,19 @@ def is_loopback(host: str) -> bool:
 
 
 def security_settings(host: str, port: int, token: str | None, allowed_hosts: list[str]) -> TransportSecuritySettings:
-    """Host/Origin checks for this bind; raises HttpConfigError for an unsafe one."""
+    """Host/Origin checks for this bind; raises ConfigurationError for an unsafe one."""
     if is_loopback(host):
         hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
         origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
         return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
     if not token:
-        raise HttpConfigError(
+        raise ConfigurationError(
             f"Refusing to serve on {host}:{port}, which is not a loopback address, without a token. "
             f"Set {TOKEN_VARIABLE} to a long random secret (clients send 'Authorization: Bearer <token>') "
             "and pass --allowed-hosts with the host:port names clients use, or bind 127.0.0.1."
         )
     if not allowed_hosts:
-        raise HttpConfigError(
+        raise ConfigurationError(
             f"Serving on {host}:{port} needs --allowed-hosts (comma-separated host:port patterns such as "
             f"'advisor.internal:{port}'), so that requests with a forged Host header are refused."
         )

@@ -13,10 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from finetune_advisor.catalog import schema as catalog
 from finetune_advisor.adapters import hub
+from finetune_advisor.catalog import schema as catalog
 from finetune_advisor.catalog.schema import CatalogEntry, ResolvedModel
-from finetune_advisor.errors import HubError, InvalidInputError, UnknownModelError
+from finetune_advisor.errors import (
+    HubError,
+    HubNotFoundError,
+    InvalidInputError,
+    UnknownModelError,
+)
 from finetune_advisor.licensing.terms import (
     DISCLAIMER,
     SEVERITY,
@@ -158,7 +163,7 @@ def _from_hub(repo_id: str, plans: Plans, not_found: UnknownModelError) -> Licen
     """A repo the catalog does not know: its card's licence field and declared base models."""
     try:
         info = hub.model_info(repo_id)
-    except hub.HubNotFoundError:
+    except HubNotFoundError:
         raise UnknownModelError(repo_id, "neither in the catalog nor on the Hugging Face Hub", not_found.suggestions) from None
     except HubError as exc:
         reason = f"{repo_id} is not in the catalog and the Hub could not be asked ({exc}), so its licence is unknown."

@@ -12,22 +12,35 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from finetune_advisor.catalog import schema as catalog
-from finetune_advisor.tools import detect_gpus
 from finetune_advisor.adapters import hub
+from finetune_advisor.catalog import schema as catalog
+from finetune_advisor.errors import (
+    HubError,
+    HubNotFoundError,
+    InvalidInputError,
+    UnknownModelError,
+)
+from finetune_advisor.tools import detect_gpus
+from finetune_advisor.vocabulary import (
+    ALL_LINEAR,
+    Method,
+    Optimizer,
+    Sharding,
+    Stack,
+    TargetModule,
+    bounds,
+    check_range,
+)
 from finetune_advisor.vram import estimator as vram
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.errors import HubError, InvalidInputError, UnknownModelError
-from finetune_advisor.vram.shapes import ALL_LINEAR, architecture_for_params, params_kept_16bit, shapes
+from finetune_advisor.vram.shapes import (
+    architecture_for_params,
+    params_kept_16bit,
+    shapes,
+)
 from finetune_advisor.vram.suggest import Suggestion, headroom, suggest
 
-Target = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 _QUANT_SUFFIXES = (("-unsloth-bnb-4bit", "unsloth-bnb-4bit"), ("-bnb-4bit", "bnb-4bit"))
-
-
-def _range(field: str) -> dict[str, float]:
-    low, high = vram.LIMITS[field]
-    return {"ge": low, "le": high}
 
 
 class VramEstimate(BaseModel):
@@ -70,19 +83,19 @@ class ResolvedArch:
 def estimate_vram(
     model: Annotated[str | None, Field(max_length=300, description="Catalog id/alias or HF repo id (Unsloth variants too).")] = None,
     architecture: Annotated[dict[str, Any] | None, Field(description="Instead of model: config.json fields.")] = None,
-    params_b: Annotated[float | None, Field(**_range("params_b"), description="Instead of model: billions of parameters (coarse).")] = None,
-    method: Annotated[vram.Method, Field(description="qlora, lora (16-bit base) or full.")] = "qlora",
-    seq_len: Annotated[int, Field(**_range("seq_len"), description="Tokens per sample.")] = 2048,
-    batch_size: Annotated[int, Field(**_range("batch_size"), description="Micro-batch per GPU.")] = 1,
-    lora_rank: Annotated[int, Field(**_range("lora_rank"), description="LoRA rank.")] = 16,
-    target_modules: Annotated[list[Target] | None, Field(description="LoRA targets; default all linear.")] = None,
+    params_b: Annotated[float | None, Field(**bounds("params_b"), description="Instead of model: billions of parameters (coarse).")] = None,
+    method: Annotated[Method, Field(description="qlora, lora (16-bit base) or full.")] = "qlora",
+    seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample.")] = 2048,
+    batch_size: Annotated[int, Field(**bounds("batch_size"), description="Micro-batch per GPU.")] = 1,
+    lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="LoRA rank.")] = 16,
+    target_modules: Annotated[list[TargetModule] | None, Field(description="LoRA targets; default all linear.")] = None,
     gradient_checkpointing: Annotated[bool, Field(description="Gradient checkpointing.")] = True,
-    optimizer: Annotated[vram.Optimizer, Field(description="Default as in Unsloth's notebooks.")] = "adamw_8bit",
-    stack: Annotated[vram.Stack, Field(description="unsloth or transformers+peft+bitsandbytes.")] = "unsloth",
-    num_gpus: Annotated[int, Field(**_range("num_gpus"), description="GPUs, data parallel.")] = 1,
-    sharding: Annotated[vram.Sharding, Field(description="With several GPUs.")] = "ddp",
+    optimizer: Annotated[Optimizer, Field(description="Default as in Unsloth's notebooks.")] = "adamw_8bit",
+    stack: Annotated[Stack, Field(description="unsloth or transformers+peft+bitsandbytes.")] = "unsloth",
+    num_gpus: Annotated[int, Field(**bounds("num_gpus"), description="GPUs, data parallel.")] = 1,
+    sharding: Annotated[Sharding, Field(description="With several GPUs.")] = "ddp",
     full_fp32_master: Annotated[bool, Field(description="Full FT with fp32 master weights.")] = False,
-    gpu_memory_gib: Annotated[float | None, Field(**_range("gpu_memory_gib"), description="GiB per GPU; default the detected GPU.")] = None,
+    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="GiB per GPU; default the detected GPU.")] = None,
     bf16: Annotated[bool | None, Field(description="False on pre-Ampere GPUs (fp16); default the detected GPU's.")] = None,
 ) -> VramEstimate:
     """Estimate peak GPU memory to fine-tune a model (per component), and whether it fits.
@@ -119,7 +132,7 @@ TIGHT_FRACTION = 0.10
 def estimate_resolved(resolved: ResolvedArch, run: vram.RunConfig, memory: float | None, gpu_text: str) -> VramEstimate:
     """The tool's result for an already resolved model and GPU (CLI and tests reuse it)."""
     if memory is not None:
-        vram.check_range("gpu_memory_gib", memory)
+        check_range("gpu_memory_gib", memory)
     skip = params_kept_16bit(shapes(resolved.arch), resolved.skip_modules) if resolved.skip_modules is not None else None
     kwargs = {"params_total": resolved.params_total, "skip_16bit_params": skip, "context_length": resolved.context,
               "family": resolved.family}
@@ -152,7 +165,7 @@ def resolve_model(model: str | None, architecture: dict[str, Any] | None, params
                                 + (f" (got {', '.join(given)})" if given else ""),
                                 "a catalog id or repo id in model, or config.json fields in architecture, or params_b")
     if params_b is not None:
-        vram.check_range("params_b", params_b)
+        check_range("params_b", params_b)
         arch, template = architecture_for_params(params_b)
         return ResolvedArch(arch, f"~{params_b:g}B (coarse)", "params_b", coarse=True, notes=[
             f"Coarse: only the parameter count is known; the layout of {template} scaled to {params_b:g}B is assumed."])
@@ -194,7 +207,7 @@ def _from_catalog(found: catalog.ResolvedModel) -> ResolvedArch:
 def _from_hub(repo_id: str, closest: list[str]) -> ResolvedArch:
     try:
         config = hub.fetch_config(repo_id)
-    except hub.HubNotFoundError:
+    except HubNotFoundError:
         raise UnknownModelError(repo_id, "not in the catalog, and the Hub has no config.json for it", closest) from None
     except HubError as exc:
         raise UnknownModelError(repo_id, f"not in the catalog, and the Hub could not be asked ({exc})", closest) from None

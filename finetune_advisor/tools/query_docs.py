@@ -11,13 +11,13 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 from pydantic import BaseModel, Field
 
-from finetune_advisor.unsloth_docs import pages as docs_answer
-from finetune_advisor.adapters import docs_http as docs_client
-from finetune_advisor.unsloth_docs import notes as knowledge_search
 from finetune_advisor import settings
-from finetune_advisor.unsloth_docs.pages import DocsSource, ParsedAnswer
+from finetune_advisor.adapters import docs_http as docs_client
 from finetune_advisor.adapters.cache import DocsCache, cache_key
 from finetune_advisor.errors import DocsUnavailableError
+from finetune_advisor.unsloth_docs import notes as knowledge_search
+from finetune_advisor.unsloth_docs import pages as docs_answer
+from finetune_advisor.unsloth_docs.pages import DocsSource, ParsedAnswer
 
 logger = logging.getLogger(__name__)
 

@@ -10,15 +10,27 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from finetune_advisor.recommend import ranking
-from finetune_advisor.catalog.schema import TASKS, CatalogEntry, Task, Variant, load_catalog
-from finetune_advisor.tools.detect_gpus import local_gpu
+from finetune_advisor.catalog.schema import CatalogEntry, load_catalog
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import load_licenses
-from finetune_advisor.recommend.ranking import BaseVsInstruct, Candidate, Failure, Method, Request, Verdict
+from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.facts import FactFinder, evaluate
+from finetune_advisor.recommend.ranking import (
+    BaseVsInstruct,
+    Candidate,
+    Failure,
+    Method,
+    Request,
+    Verdict,
+)
 from finetune_advisor.recommend.relax import single_changes
-from finetune_advisor.recommend.use_case import UseCaseHints, normalise_languages, parse_use_case
+from finetune_advisor.recommend.use_case import (
+    UseCaseHints,
+    normalise_languages,
+    parse_use_case,
+)
+from finetune_advisor.tools.detect_gpus import local_gpu
+from finetune_advisor.vocabulary import TASKS, Task, Variant
 
 METHODS: tuple[str, ...] = ("auto", "qlora", "lora", "full")
 

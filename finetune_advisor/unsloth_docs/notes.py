@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
 
+from finetune_advisor.errors import DataError
 from finetune_advisor.unsloth_docs.pages import DocsSource
-from finetune_advisor.errors import CatalogError
 
 FIELD_WEIGHT = {"title": 3, "keywords": 3, "body": 1}
 K1 = 1.2
@@ -61,10 +61,10 @@ def tokens(text: str) -> list[str]:
 
 
 def parse_note(slug: str, text: str) -> Note:
-    """A note from its file text; CatalogError naming the note if the front matter is wrong."""
+    """A note from its file text; DataError naming the note if the front matter is wrong."""
     lines = text.replace("\r\n", "\n").split("\n")
     if not lines or lines[0].strip() != "---" or "---" not in (s.strip() for s in lines[1:]):
-        raise CatalogError(f"knowledge note {slug!r}: missing '---' front matter")
+        raise DataError(f"knowledge note {slug!r}: missing '---' front matter")
     end = next(i for i, s in enumerate(lines[1:], 1) if s.strip() == "---")
     fields: dict[str, str] = {}
     sources: list[DocsSource] = []
@@ -73,19 +73,19 @@ def parse_note(slug: str, text: str) -> Note:
         if line.startswith((" ", "\t")) and line.strip().startswith("- ") and key == "sources":
             title, sep, url = line.strip()[2:].rpartition("|")
             if not sep or not title.strip() or not _URL.match(url.strip()):
-                raise CatalogError(f"knowledge note {slug!r}: source {line.strip()!r} is not '- Title | https://...'")
+                raise DataError(f"knowledge note {slug!r}: source {line.strip()!r} is not '- Title | https://...'")
             sources.append(DocsSource(title=title.strip(), url=url.strip()))
         elif ":" in line and not line.startswith((" ", "\t")):
             key, _, value = line.partition(":")
             key = key.strip()
             fields[key] = value.strip()
         elif line.strip():
-            raise CatalogError(f"knowledge note {slug!r}: cannot read front matter line {line!r}")
+            raise DataError(f"knowledge note {slug!r}: cannot read front matter line {line!r}")
     body = "\n".join(lines[end + 1 :]).strip()
     keywords = tuple(k.strip() for k in fields.get("keywords", "").split(",") if k.strip())
     missing = [name for name, value in (("title", fields.get("title")), ("sources", sources), ("keywords", keywords), ("body", body)) if not value]
     if missing:
-        raise CatalogError(f"knowledge note {slug!r}: missing {', '.join(missing)}")
+        raise DataError(f"knowledge note {slug!r}: missing {', '.join(missing)}")
     return Note(slug=slug, title=fields["title"], sources=tuple(sources), keywords=keywords, body=body)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from finetune_advisor.errors import DocsUnavailableError, InvalidInputError
+from finetune_advisor.errors import DocsReplyError, InvalidInputError
 
 DEFAULT_PAGE = "get-started/fine-tuning-llms-guide/what-model-should-i-use"
 MAX_PAGE_CHARS = 200
@@ -76,15 +76,6 @@ class ParsedAnswer(BaseModel):
     sources: list[DocsSource] = []
     follow_up_questions: list[str] = []
     truncated: bool = False
-
-
-class DocsReplyError(DocsUnavailableError):
-    """The docs replied, but not with an answer. `kind`: no_answer, no_question, html or unexpected."""
-
-    def __init__(self, kind: str, reason: str) -> None:
-        self.kind = kind
-        self.reason = reason
-        super().__init__(reason)
 
 
 def check_question(question: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.vram.shapes import Linear, Shapes
 
+
 @dataclass(frozen=True)
 class Coefficients:
     """Bytes saved per element of each width, per token and layer."""

@@ -10,39 +10,22 @@ step (gradients plus optimizer temporaries). Empirical constants live in `vram_c
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetune_advisor.vram import constants as k
-from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vocabulary import (
+    ALL_LINEAR,
+    ATTENTIONS,
+    METHODS,
+    OPTIMIZERS,
+    SHARDINGS,
+    STACKS,
+    check_range,
+)
+from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
-from finetune_advisor.vram.shapes import ALL_LINEAR, shapes
-
-Method = Literal["qlora", "lora", "full"]
-Optimizer = Literal["adamw_8bit", "adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "paged_adamw_32bit"]
-Stack = Literal["unsloth", "transformers"]
-Sharding = Literal["ddp", "fsdp", "zero3"]
-Storage = Literal["16bit", "bnb-4bit", "unsloth-bnb-4bit"]
-Attention = Literal["sdpa", "eager"]
-
-METHODS: tuple[str, ...] = ("qlora", "lora", "full")
-OPTIMIZERS: tuple[str, ...] = ("adamw_8bit", "adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "paged_adamw_32bit")
-STACKS: tuple[str, ...] = ("unsloth", "transformers")
-SHARDINGS: tuple[str, ...] = ("ddp", "fsdp", "zero3")
-ATTENTIONS: tuple[str, ...] = ("sdpa", "eager")
-
-# Accepted ranges (inclusive), shared by the tool's schema and this module's checks.
-LIMITS: dict[str, tuple[float, float]] = {
-    "seq_len": (1, 1_048_576),
-    "batch_size": (1, 1024),
-    "lora_rank": (1, 4096),
-    "lora_dropout": (0.0, 0.9),
-    "num_gpus": (1, 512),
-    "gpu_memory_gib": (0.25, 4096),
-    "params_b": (0.01, 10_000),
-}
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.shapes import shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
 # absmax per 64-weight block, and one fp32 absmax per 256 of those.
@@ -116,12 +99,6 @@ def check_run(run: RunConfig, arch: Architecture | None = None, context_length: 
             raise InvalidInputError("lora_rank", f"{run.lora_rank} is above the model's hidden size {arch.hidden_size}", f"1 to {arch.hidden_size}")
     if context_length and run.seq_len > context_length:
         raise InvalidInputError("seq_len", f"{run.seq_len} is beyond the model's context of {context_length} tokens", f"1 to {context_length}")
-
-
-def check_range(field: str, value: float) -> None:
-    low, high = LIMITS[field]
-    if not low <= value <= high:
-        raise InvalidInputError(field, f"{value:g} is out of range", f"{low:g} to {high:g}")
 
 
 def forced_float32(model_type: str) -> bool:

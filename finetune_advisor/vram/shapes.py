@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from finetune_advisor.vocabulary import ALL_LINEAR
 from finetune_advisor.vram.architecture import Architecture
 
 # The LoRA target names peft and Unsloth use for the linear layers of attention and the MLP.
-ATTENTION_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-MLP_MODULES: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
-ALL_LINEAR: tuple[str, ...] = ATTENTION_MODULES + MLP_MODULES
+ATTENTION_MODULES: tuple[str, ...] = ALL_LINEAR[:4]  # q, k, v, o
+MLP_MODULES: tuple[str, ...] = ALL_LINEAR[4:]  # gate, up, down
 
 # Model types whose MLP is two matrices (fc1, fc2) instead of gate/up/down.
 _UNGATED_MLP = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"})

@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from finetune_advisor.errors import AdvisorError
 from finetune_advisor.vram import estimator as vram
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.errors import AdvisorError
 
 _32BIT_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "paged_adamw_32bit")
 _GPU_COUNTS = (2, 4, 8, 16, 32, 64)

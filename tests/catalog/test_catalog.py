@@ -16,9 +16,17 @@ from pathlib import Path
 import pytest
 
 from finetune_advisor.catalog import schema as cat
-from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.catalog.schema import Catalog, CatalogEntry, closest, load_catalog, model_ids, resolve
+from finetune_advisor.catalog.schema import (
+    Catalog,
+    CatalogEntry,
+    closest,
+    load_catalog,
+    model_ids,
+    resolve,
+)
 from finetune_advisor.errors import UnknownModelError
+from finetune_advisor.vocabulary import TASKS
+from finetune_advisor.vram.architecture import Architecture
 
 # Keys of unsloth/chat_templates.py (reference unsloth-docs.md section 1.6).
 UNSLOTH_TEMPLATES = {
@@ -78,7 +86,7 @@ def test_ids_unique_sorted_and_completions_match() -> None:
 def test_coverage_of_tasks_sizes_and_moe() -> None:
     models = load_catalog().models
     assert len(models) >= 60
-    for task in cat.TASKS:
+    for task in TASKS:
         assert any(task in m.tasks for m in models), task
     sizes = [m.params_total_b for m in models if m.params_total_b]
     assert min(sizes) <= 0.5 and max(sizes) >= 70

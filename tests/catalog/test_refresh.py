@@ -11,9 +11,15 @@ import pytest
 from fake_hub import FakeHub
 
 from finetune_advisor.catalog import refresh as catalog_refresh
-from finetune_advisor.catalog.schema import Catalog, cache_path, load_catalog, load_packaged, resolve
 from finetune_advisor.catalog.refresh import refresh
-from finetune_advisor.errors import HubError, InvalidInputError
+from finetune_advisor.catalog.schema import (
+    Catalog,
+    cache_path,
+    load_catalog,
+    load_packaged,
+    resolve,
+)
+from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError
 
 NEW_CONFIG = {  # a plausible config of a model released after the packaged catalog
     "model_type": "qwen3", "num_hidden_layers": 36, "hidden_size": 4096, "intermediate_size": 12288,
@@ -187,7 +193,7 @@ def test_the_fake_hub_answers_like_the_hub_for_hub_py(fake_hub: FakeHub) -> None
     assert (info.license, info.base_models, info.gated) == ("llama3.1", ("meta-llama/Llama-3.1-8B",), "manual")
     with pytest.raises(HubError, match="gated"):
         hub_api.fetch_config("meta-llama/Llama-3.1-8B-Instruct")
-    with pytest.raises(hub_api.HubNotFoundError):
+    with pytest.raises(HubNotFoundError):
         hub_api.model_info("nobody/nothing")
-    with pytest.raises(hub_api.HubNotFoundError):
+    with pytest.raises(HubNotFoundError):
         hub_api.fetch_config("nobody/nothing")

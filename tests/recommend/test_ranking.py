@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 
-from finetune_advisor.recommend import ranking
 from finetune_advisor.catalog.schema import CatalogEntry, UnslothIds
+from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
-from finetune_advisor.recommend.use_case import UseCaseHints, normalise_languages, parse_use_case
+from finetune_advisor.recommend.use_case import (
+    UseCaseHints,
+    normalise_languages,
+    parse_use_case,
+)
 
 NEWEST = date(2026, 4, 1)
 

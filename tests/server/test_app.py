@@ -6,8 +6,8 @@ import json
 from typing import Annotated, Literal
 
 import pytest
-from pydantic import Field
 from mcp import Client
+from pydantic import Field
 
 from finetune_advisor.server.app import build_server
 
@@ -89,8 +89,8 @@ async def test_unknown_tool_is_an_error_naming_it(client: Client) -> None:
 
 @pytest.mark.anyio
 async def test_advisor_errors_become_tool_errors_with_their_text() -> None:
-    from finetune_advisor.server.app import _translate_errors
     from finetune_advisor.errors import InvalidInputError
+    from finetune_advisor.server.app import _translate_errors
 
     def broken(seq_len: int) -> dict:
         """A tool that rejects its input."""

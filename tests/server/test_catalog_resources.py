@@ -8,8 +8,8 @@ import pytest
 from mcp import Client
 from mcp.types import ResourceTemplateReference
 
-from finetune_advisor.server.app import build_server
 from finetune_advisor.catalog.schema import load_catalog
+from finetune_advisor.server.app import build_server
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 from fake_hub import FakeHub
 
-from finetune_advisor.server.cli import main
 from finetune_advisor.catalog.schema import cache_path, load_catalog, load_packaged
+from finetune_advisor.server.cli import main
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,12 @@ from typing import Any
 
 import pytest
 
+from finetune_advisor.errors import (
+    InvalidInputError,
+    UnknownLicenseError,
+    UnknownModelError,
+)
 from finetune_advisor.tools.check_license import check_license
-from finetune_advisor.errors import InvalidInputError, UnknownLicenseError, UnknownModelError
 
 COMMERCIAL: dict[str, Any] = {}
 NON_COMMERCIAL = {"commercial_use": False}

@@ -7,10 +7,10 @@ import pytest
 from fake_nvml import T4, FakeNvml
 from mcp import Client
 
-from finetune_advisor.server.app import build_server
-from finetune_advisor.tools import detect_gpus
 from finetune_advisor.adapters import nvml as gpu
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
+from finetune_advisor.server.app import build_server
+from finetune_advisor.tools import detect_gpus
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 

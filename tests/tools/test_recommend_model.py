@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from finetune_advisor.tools import detect_gpus
-from finetune_advisor.recommend import ranking
 from finetune_advisor.catalog.schema import CatalogEntry, load_catalog
-from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import load_licenses
+from finetune_advisor.recommend import ranking
+from finetune_advisor.tools import detect_gpus
+from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
 
 TASKS = ("chat", "code", "vision", "reasoning", "tts", "stt")

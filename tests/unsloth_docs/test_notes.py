@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from finetune_advisor.errors import CatalogError
+from finetune_advisor.errors import DataError
 from finetune_advisor.unsloth_docs.notes import load_notes, parse_note, search, tokens
 
 NOTES = load_notes()
@@ -114,6 +114,6 @@ def test_tokens() -> None:
     ],
 )
 def test_malformed_notes_are_reported_by_name(text: str, problem: str) -> None:
-    with pytest.raises(CatalogError) as err:
+    with pytest.raises(DataError) as err:
         parse_note("bad-note", text)
     assert "'bad-note'" in str(err.value) and problem in str(err.value)

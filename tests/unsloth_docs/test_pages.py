@@ -6,6 +6,8 @@ from typing import get_args
 
 import pytest
 
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.tools.query_docs import Language
 from finetune_advisor.unsloth_docs import pages as docs_answer
 from finetune_advisor.unsloth_docs.pages import (
     DEFAULT_PAGE,
@@ -18,8 +20,6 @@ from finetune_advisor.unsloth_docs.pages import (
     parse_reply,
     public_url,
 )
-from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.tools.query_docs import Language
 
 BASE = "https://unsloth.ai/docs/get-started/fine-tuning-llms-guide/what-model-should-i-use.md"
 

@@ -6,11 +6,21 @@ import time
 
 import pytest
 
+from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.vram.estimator import NF4_BYTES, RunConfig, estimate, forced_float32
-from finetune_advisor.vram.shapes import ALL_LINEAR, architecture_for_params, params_kept_16bit, shapes
+from finetune_advisor.vram.estimator import (
+    NF4_BYTES,
+    RunConfig,
+    estimate,
+    forced_float32,
+)
+from finetune_advisor.vram.shapes import (
+    ALL_LINEAR,
+    architecture_for_params,
+    params_kept_16bit,
+    shapes,
+)
 
 GIB = 1024**3
 # meta-llama/Llama-3.1-8B config.json (reference/models.md, verified)

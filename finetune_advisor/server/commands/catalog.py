@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from finetune_advisor.server.output import emit, emit_json, table
-from finetune_advisor.catalog.schema import TASKS, CatalogEntry, load_catalog, resolve
+from finetune_advisor.catalog.schema import CatalogEntry, load_catalog, resolve
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.server.output import emit, emit_json, table
+from finetune_advisor.vocabulary import TASKS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

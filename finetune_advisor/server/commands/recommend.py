@@ -6,8 +6,12 @@ import argparse
 
 from finetune_advisor.server.commands import non_negative_int
 from finetune_advisor.server.output import emit, emit_json, table
-from finetune_advisor.catalog.schema import TASKS
-from finetune_advisor.tools.recommend_model import METHODS, RecommendResult, recommend_model
+from finetune_advisor.tools.recommend_model import (
+    METHODS,
+    RecommendResult,
+    recommend_model,
+)
+from finetune_advisor.vocabulary import TASKS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         build_server().run("stdio")
         return 0
-    from finetune_advisor.server.http import HttpConfigError, serve
+    from finetune_advisor.errors import ConfigurationError
+    from finetune_advisor.server.http import serve
 
     if not 0 < args.port < 65536:
         sys.stderr.write(f"finetune-advisor: invalid --port {args.port}: accepted 1-65535\n")
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     allowed = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
     try:
         serve(build_server(), args.host, args.port, settings.http_token(), allowed, stateless=args.stateless)
-    except HttpConfigError as exc:
+    except ConfigurationError as exc:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return 2
     return 0

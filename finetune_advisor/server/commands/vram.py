@@ -7,11 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from finetune_advisor.server.output import emit, emit_json, table
-from finetune_advisor.vram import estimator as vram
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.server.output import emit, emit_json, table
 from finetune_advisor.tools.estimate_vram import VramEstimate, run_estimate
-from finetune_advisor.vram.shapes import ALL_LINEAR
+from finetune_advisor.vocabulary import (
+    ALL_LINEAR,
+    ATTENTIONS,
+    METHODS,
+    OPTIMIZERS,
+    SHARDINGS,
+    STACKS,
+)
 
 _PARTS = ("weights", "adapters", "gradients", "optimizer", "activations", "logits_and_loss", "overhead")
 
@@ -26,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="catalog id or alias, or a Hugging Face repo id (Unsloth variants included)")
     p.add_argument("--architecture", type=Path, metavar="CONFIG_JSON", help="a config.json file instead of MODEL")
     p.add_argument("--params-b", type=float, metavar="B", help="parameters in billions instead of MODEL (coarse)")
-    p.add_argument("--method", choices=vram.METHODS, default="qlora", help="default: qlora")
+    p.add_argument("--method", choices=METHODS, default="qlora", help="default: qlora")
     p.add_argument("--seq-len", type=int, default=2048, metavar="N", help="tokens per sample (default 2048)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="micro-batch per GPU (default 1)")
     p.add_argument("--rank", type=int, default=16, metavar="R", help="LoRA rank (default 16)")
@@ -34,12 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="LoRA target modules (default: all of " + ", ".join(ALL_LINEAR) + ")")
     p.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (default 0)")
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false", help="turn gradient checkpointing off")
-    p.add_argument("--optimizer", choices=vram.OPTIMIZERS, default="adamw_8bit", help="default: adamw_8bit")
-    p.add_argument("--stack", choices=vram.STACKS, default="unsloth", help="default: unsloth")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw_8bit", help="default: adamw_8bit")
+    p.add_argument("--stack", choices=STACKS, default="unsloth", help="default: unsloth")
     p.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
-    p.add_argument("--sharding", choices=vram.SHARDINGS, default="ddp", help="multi-GPU strategy (default ddp)")
+    p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="multi-GPU strategy (default ddp)")
     p.add_argument("--fp32-master", action="store_true", help="full fine-tuning with fp32 master weights")
-    p.add_argument("--attention", choices=vram.ATTENTIONS, default="sdpa", help="default: sdpa")
+    p.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="default: sdpa")
     p.add_argument("--gpu-gib", type=float, metavar="GIB", help="memory per GPU (default: the local GPU)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the GPU has bf16 (default: the local GPU's; --no-bf16 for T4/V100)")
