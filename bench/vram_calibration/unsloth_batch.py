@@ -24,7 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-MODELS = "/dev/shm/m"
+MODELS = "/dev/shm/m"  # models over ~15B (`--big`): RAM-backed, one at a time
+SMALL_MODELS = "/tmp/m"  # the rest on disk, so that /dev/shm (half the RAM) holds the big one
 BIG = threading.Semaphore(1)  # models over ~15B (a flag `--big` on any of their jobs) prepare one at a time
 
 
@@ -89,14 +90,14 @@ class Lane(threading.Thread):
             if big:
                 BIG.acquire()
             try:
-                self.model(name, jobs)
+                self.model(name, jobs, MODELS if big else SMALL_MODELS)
             finally:
                 if big:
                     BIG.release()
 
-    def model(self, name: str, jobs: list[list[str]]) -> None:
+    def model(self, name: str, jobs: list[list[str]], folder: str) -> None:
         """Prepare NAME once, run its jobs, remove it."""
-        path = os.path.join(MODELS, name)
+        path = os.path.join(folder, name)
         prequant = any("prequantized" in j for j in jobs)
         t0 = time.time()
         rc = self.sh([sys.executable, "unsloth_sft.py", "prepare", name, path] + (["--prequantize"] if prequant else []),
@@ -130,6 +131,7 @@ def main() -> None:
     queue = list(groups.items())
     print(f"{sum(len(j) for _, j in queue)} jobs in {len(queue)} models, {lanes} lanes, {budget:.0f}s", flush=True)
     os.makedirs(MODELS, exist_ok=True)
+    os.makedirs(SMALL_MODELS, exist_ok=True)
     deadline = time.time() + budget
     threads = [Lane(i, queue, outdir, deadline, lanes) for i in range(lanes)]
     for t in threads:

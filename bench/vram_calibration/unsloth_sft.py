@@ -22,10 +22,13 @@ Recorded per cell: NVML peak for this process (per-process and device-level read
 allocator's peaks, CUDA context, step wall times and tokens/s, what the trainer ran with, bytes of
 parameters by dtype after loading (what bitsandbytes really quantised), and every version.
 
-`--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: before
-Unsloth is imported, torch reports compute capability 7.5, no bf16 support, a total memory and a
-free memory as on a T4 (15.0 GiB as the driver reports it), and the caching allocator is capped
-to that size (`set_per_process_memory_fraction`). What is patched is recorded in `emulation`.
+`--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: while
+Unsloth is imported torch reports compute capability 7.5; throughout it reports no bf16 support
+and a total and free memory as on a T4 (15.0 GiB as the driver reports it), and the caching
+allocator is capped to that size (`set_per_process_memory_fraction`). Capability 9.0 comes back
+after the import because Triton compiles for the reported capability, so choices Unsloth makes
+later from the capability (its padded-vs-padding-free rule) follow the H100/H200, not a T4.
+What is patched is recorded in `emulation`.
 """
 
 from __future__ import annotations
@@ -131,16 +134,17 @@ def prepare(name: str, path: str, prequantize: bool) -> None:
 # Emulating a smaller card without bf16
 
 
-def emulate_card(card: str) -> dict:
-    """Patch torch so that Unsloth sees CARDS[card]; call before importing Unsloth."""
+def emulate_card(card: str):
+    """Patch torch so that Unsloth sees CARDS[card]; returns (record, restore) where `restore()`
+    puts the real compute capability back once Unsloth is imported, because Triton compiles its
+    kernels for whatever capability torch reports (sm_75 code does not run on an H100/H200)."""
     import torch
 
     spec = CARDS[card]
     cap_bytes = int(spec["total_gib"] * 2**30)
     real_total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / real_total), 0)
-    real_props = torch.cuda.get_device_properties
-    real_info = torch.cuda.mem_get_info
+    real_props, real_info, real_cap = torch.cuda.get_device_properties, torch.cuda.mem_get_info, torch.cuda.get_device_capability
 
     class Props:
         def __init__(self, inner):
@@ -150,25 +154,25 @@ def emulate_card(card: str) -> dict:
             return getattr(self._inner, item)
 
         total_memory = cap_bytes
-        major, minor = spec["capability"]
         name = spec["name"]
-
-    def props(device=None):
-        return Props(real_props(0 if device is None else device))
 
     def mem_get_info(device=None):
         free, _ = real_info(device)
-        used_here = torch.cuda.memory_reserved()
-        return max(0, min(free, cap_bytes - used_here - 500 * 2**20)), cap_bytes
+        return max(0, min(free, cap_bytes - torch.cuda.memory_reserved() - 500 * 2**20)), cap_bytes
 
     torch.cuda.get_device_capability = lambda device=None: spec["capability"]
-    torch.cuda.get_device_properties = props
+    torch.cuda.get_device_properties = lambda device=None: Props(real_props(0 if device is None else device))
     torch.cuda.mem_get_info = mem_get_info
     torch.cuda.is_bf16_supported = lambda *a, **k: False
-    return {"card": card, "name": spec["name"], "total_gib": spec["total_gib"], "capability": list(spec["capability"]),
-            "patched": ["torch.cuda.get_device_capability", "torch.cuda.get_device_properties(total_memory,major,minor,name)",
-                        "torch.cuda.mem_get_info", "torch.cuda.is_bf16_supported",
-                        "torch.cuda.set_per_process_memory_fraction"]}
+
+    def restore() -> None:
+        torch.cuda.get_device_capability = real_cap
+
+    record = {"card": card, "name": spec["name"], "total_gib": spec["total_gib"], "capability": list(spec["capability"]),
+              "patched": ["torch.cuda.get_device_capability (while Unsloth imports only)",
+                          "torch.cuda.get_device_properties (total_memory, name)", "torch.cuda.mem_get_info",
+                          "torch.cuda.is_bf16_supported", "torch.cuda.set_per_process_memory_fraction"]}
+    return record, restore
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,8 +280,10 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
     pm = ProcessMemory("cuda")
     pm.init_cuda()
     machine = versions(pm)  # the real card, before any emulation
-    emulation = emulate_card(emulate) if emulate else None
+    emulation, restore = emulate_card(emulate) if emulate else (None, lambda: None)
     import unsloth  # noqa: F401  (must come before transformers)
+
+    restore()
 
     spec = load_config(name)
     config = spec["config"]
