@@ -1,5 +1,12 @@
-"""The dependency rules of DESIGN.md, checked on the source: only server/ imports mcp;
-network and NVML libraries only in the adapters; nothing heavy imported at module level."""
+"""The dependency rules of docs/DESIGN.md, checked on the source.
+
+- only `server/` imports `mcp`;
+- the five tools never import each other;
+- the pure core (catalog, vram, licensing, recommend, unsloth_docs, gpus and the shared modules)
+  imports neither the adapters, the settings, the tools nor the server;
+- only the adapters import network and NVML libraries, and only on first use;
+- only `settings.py` reads the environment; nothing prints.
+"""
 
 from __future__ import annotations
 
@@ -9,75 +16,93 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ADAPTERS = {"hub.py", "gpu.py", "docs_client.py", "catalog_refresh.py"}
-HEAVY = {"huggingface_hub", "pynvml", "httpx2", "httpx", "torch", "uvicorn"}
+PACKAGE = ROOT / "finetune_advisor"
+CORE = ("catalog", "vram", "licensing", "recommend", "unsloth_docs", "gpus")
+SHARED = ("errors.py", "vocabulary.py", "hub_card.py")
+IO_LIBRARIES = {"huggingface_hub", "pynvml", "httpx2", "httpx", "uvicorn", "requests", "urllib3"}
+HEAVY = IO_LIBRARIES | {"torch"}
+TOOLS = {p.stem for p in (PACKAGE / "tools").glob("*.py") if p.stem != "__init__"}
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
-    """(top-level module name, imported at module level?) for every import in the file."""
+    """(imported module, imported at module level?) for every absolute import in the file."""
     tree = ast.parse(path.read_text(), str(path))
     top_level = {id(node) for node in tree.body}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(a.name.split(".")[0], id(node) in top_level) for a in node.names]
+            found += [(a.name, id(node) in top_level) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.module.split(".")[0], id(node) in top_level))
+            found += [(f"{node.module}.{a.name}", id(node) in top_level) for a in node.names]
     return found
 
 
-def _sources(folder: str) -> list[Path]:
-    return sorted((ROOT / folder).rglob("*.py"))
+def _sources(*parts: str) -> list[Path]:
+    found: list[Path] = []
+    for part in parts:
+        path = PACKAGE / part
+        found += [path] if path.suffix == ".py" else sorted(path.rglob("*.py"))
+    return found
 
 
-@pytest.mark.parametrize("folder", ["tools", "prompts"])
-def test_only_server_imports_mcp(folder: str) -> None:
-    offenders = [str(p.relative_to(ROOT)) for p in _sources(folder) if any(m == "mcp" for m, _ in _imports(p))]
-    assert offenders == []
+def _offenders(paths: list[Path], bad) -> list[str]:
+    return [f"{p.relative_to(ROOT)}: {m}" for p in paths for m, top in _imports(p) if bad(m, top)]
 
 
-def test_io_libraries_only_in_adapters() -> None:
+def test_the_layers_exist() -> None:
+    for folder in ("tools", "adapters", "server", "prompts", *CORE):
+        assert (PACKAGE / folder / "__init__.py").is_file(), folder
+    assert TOOLS == {"recommend_model", "estimate_vram", "check_license", "query_docs", "detect_gpus"}
+
+
+def test_only_server_imports_mcp() -> None:
+    everything_else = [p for p in _sources(".") if "server" not in p.relative_to(PACKAGE).parts]
+    assert _offenders(everything_else, lambda m, _: m.split(".")[0] == "mcp") == []
+
+
+def test_tools_do_not_import_each_other() -> None:
     offenders = [
-        f"{p.relative_to(ROOT)}: {m}"
-        for p in _sources("tools")
-        if p.name not in ADAPTERS
-        for m, _ in _imports(p)
-        if m in HEAVY
+        f"{p.name}: {m}" for p in _sources("tools") for m, _ in _imports(p)
+        if m.startswith("finetune_advisor.tools.") and m.split(".")[2] != p.stem
     ]
     assert offenders == []
 
 
-@pytest.mark.parametrize("folder", ["server", "tools", "prompts"])
-def test_heavy_libraries_wait_for_first_use(folder: str) -> None:
-    offenders = [
-        f"{p.relative_to(ROOT)}: {m}" for p in _sources(folder) for m, top in _imports(p) if top and m in HEAVY
-    ]
+def test_the_core_is_pure() -> None:
+    outer = ("finetune_advisor.adapters", "finetune_advisor.settings", "finetune_advisor.tools", "finetune_advisor.server",
+             "finetune_advisor.prompts")
+    offenders = _offenders(_sources(*CORE, *SHARED), lambda m, _: m.startswith(outer) or m.split(".")[0] in IO_LIBRARIES)
     assert offenders == []
 
 
-@pytest.mark.parametrize("folder", ["server", "tools", "prompts"])
-def test_imports_are_absolute_through_the_package(folder: str) -> None:
-    offenders = [
-        f"{p.relative_to(ROOT)}: {m}" for p in _sources(folder) for m, _ in _imports(p) if m in {"server", "tools", "prompts"}
-    ]
-    assert offenders == []
+def test_io_libraries_only_in_adapters_and_the_http_transport() -> None:
+    allowed = {PACKAGE / "server" / "http.py"}
+    others = [p for p in _sources(".") if "adapters" not in p.relative_to(PACKAGE).parts and p not in allowed]
+    assert _offenders(others, lambda m, _: m.split(".")[0] in IO_LIBRARIES) == []
+
+
+def test_heavy_libraries_wait_for_first_use() -> None:
+    assert _offenders(_sources("."), lambda m, top: top and m.split(".")[0] in HEAVY) == []
+
+
+@pytest.mark.parametrize("outside", ["server", "tools", "prompts", "adapters", "catalog", "vram"])
+def test_imports_are_absolute_through_the_package(outside: str) -> None:
+    # A bare `import tools` or `from catalog import ...` would only work from the repository root.
+    assert _offenders(_sources("."), lambda m, _: m.split(".")[0] == outside) == []
 
 
 def test_only_settings_reads_the_environment() -> None:
     offenders = [
-        str(p.relative_to(ROOT))
-        for folder in ("server", "tools", "prompts")
-        for p in _sources(folder)
+        str(p.relative_to(ROOT)) for p in _sources(".")
         if p.name != "settings.py" and ("os.environ" in p.read_text() or "os.getenv" in p.read_text())
     ]
     assert offenders == []
 
 
-def test_no_print_in_server_or_tools() -> None:
+def test_nothing_prints() -> None:
     offenders = [
         str(p.relative_to(ROOT))
-        for folder in ("server", "tools", "prompts")
-        for p in _sources(folder)
+        for p in _sources(".")
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
     ]

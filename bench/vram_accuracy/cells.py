@@ -42,7 +42,7 @@ class Cell:
 
 
 def load(paths: list[str] | None = None) -> list[Cell]:
-    """Every ok or oom cell in the data files (errors and tiny CPU runs are skipped)."""
+    """Every ok or oom transformers-stack cell in the data files (errors and tiny CPU runs are skipped)."""
     records: dict[str, dict[str, Any]] = {}
     for path in sorted(paths or glob.glob(os.path.join(DATA, "*.jsonl"))):
         with open(path) as fh:
@@ -52,6 +52,8 @@ def load(paths: list[str] | None = None) -> list[Cell]:
                 rec = json.loads(line)
                 if rec.get("tiny") or rec.get("device", "cuda") != "cuda" or rec.get("status") not in ("ok", "oom"):
                     continue
+                if rec.get("stack", "transformers") != "transformers":
+                    continue  # the unsloth stack's cells (unsloth_sft_1gpu.jsonl) have their own scoring
                 key = f'{rec["cell"]} @ {rec.get("gpu")}'  # a cell repeated on another card is another cell
                 old = records.get(key)
                 if old is None or _worse(rec, old):

@@ -1,11 +1,14 @@
-"""Disk cache of docs answers: one JSON file per (docs URL, page, language, question), with a TTL.
+"""The user's cache directory: docs answers, and the catalog copy `catalog refresh` writes.
 
-Writes are atomic (temporary file, then rename). The cache is a convenience: a file that cannot be
-read, parsed or written is logged and treated as a miss, never as an error of the tool.
+Docs answers are one JSON file per (docs URL, page, language, question), with a TTL; a file that
+cannot be read, parsed or written is logged and treated as a miss, never as an error of the tool.
+The catalog copy is used while it validates and is not older than the packaged catalog
+(`catalog.store.prefer`). Every write goes to a fresh temporary file, then an atomic rename.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -17,7 +20,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from finetune_advisor.unsloth_docs.pages import ParsedAnswer
+from finetune_advisor import settings
+from finetune_advisor.catalog import store
+from finetune_advisor.catalog.schema import Catalog
+from finetune_advisor.errors import CacheWriteError, DataError
+from finetune_advisor.unsloth_docs.reply import ParsedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +102,51 @@ class DocsCache:
             path.unlink()
         except OSError:
             pass
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to a new temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        DocsCache._discard(Path(tmp))
+        raise
+
+
+def catalog_path() -> Path:
+    """Where `catalog refresh` writes its copy."""
+    return settings.cache_dir() / store.FILE_NAME
+
+
+def read_catalog_copy() -> Catalog | None:
+    """The refreshed copy when there is one that validates (a broken one is logged and ignored)."""
+    path = catalog_path()
+    if not path.is_file():
+        return None
+    try:
+        return store.parse(path.read_bytes(), str(path))
+    except (OSError, DataError) as exc:
+        logger.warning("Ignoring the cached catalog %s: %s", path, str(exc).splitlines()[0])
+        return None
+
+
+def write_catalog_copy(catalog: Catalog) -> Path:
+    """Write the refreshed catalog to the cache (never the package); the next load sees it."""
+    path = catalog_path()
+    try:
+        atomic_write(path, catalog.model_dump_json(indent=1).encode())
+    except OSError as exc:
+        raise CacheWriteError(f"Cannot write the refreshed catalog to {path}: {exc.strerror or exc}. "
+                              "Set FINETUNE_ADVISOR_CACHE_DIR to a writable folder.") from None
+    load_catalog.cache_clear()
+    return path
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    """The catalog the tools answer from: the refreshed copy when valid and not older, else the packaged one."""
+    return store.prefer(store.load_packaged(), read_catalog_copy())

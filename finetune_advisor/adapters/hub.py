@@ -9,39 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_advisor import settings
 from finetune_advisor.errors import HubError, HubNotFoundError
+from finetune_advisor.hub_card import HubModel, is_repo_id
 
 logger = logging.getLogger(__name__)
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _MAX_CONFIG_BYTES = 2 * 1024 * 1024
 _MAX_REDIRECTS = 3
-
-
-def is_repo_id(ref: str) -> bool:
-    """True for strings shaped like `owner/name`."""
-    return bool(_REPO_ID.match(ref)) and ".." not in ref
-
-
-@dataclass(frozen=True)
-class HubModel:
-    """What the Hub says about a model repository."""
-
-    repo_id: str
-    license: str | None = None
-    license_name: str | None = None
-    license_link: str | None = None
-    base_models: tuple[str, ...] = ()
-    gated: str | bool = False
-    pipeline_tag: str | None = None
-    tags: tuple[str, ...] = ()
-    last_modified: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_online(repo_id: str) -> None:
@@ -124,15 +101,6 @@ def _get_on_hub_host(session: Any, url: str, headers: dict[str, str], repo_id: s
         if urlsplit(url).netloc != home:
             raise HubError(f"the Hub redirected config.json of {repo_id!r} to another host ({urlsplit(url).netloc}); not followed")
     raise HubError(f"too many redirects for config.json of {repo_id!r}")
-
-
-def list_models(author: str, limit: int = 1000) -> list[str]:
-    """Repo ids of an organisation's models, newest first."""
-    _check_online(f"{author}/x")
-    try:
-        return [m.id for m in _api().list_models(author=author, sort="last_modified", limit=limit)]
-    except Exception as exc:  # noqa: BLE001
-        raise _translate(exc, author, "model list") from None
 
 
 # Fields `list_models_detailed` asks the Hub to expand for every repository.

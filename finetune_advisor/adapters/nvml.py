@@ -1,66 +1,21 @@
 """Adapter to the local NVIDIA GPUs through NVML (`nvidia-ml-py`, imported as `pynvml`).
 
 "No GPU" is an answer, not an error: a missing library, a missing driver or a failing call gives
-`source: "none"` with a note saying why. NVML ignores CUDA_VISIBLE_DEVICES, so it is applied here,
-the way the CUDA runtime reads it (indices or UUID prefixes, stopping at the first invalid entry).
+`source: "none"` with a note saying why. CUDA_VISIBLE_DEVICES is applied as CUDA reads it
+(`gpus.inventory.visible`). `local_gpu()` is the first visible GPU, for the tools that default to it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+import functools
+import time
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, Field
+from finetune_advisor import settings
+from finetune_advisor.gpus.inventory import GIB, GpuInfo, GpuInventory, text, visible
 
 logger = logging.getLogger(__name__)
-
-GIB = 1024**3
-
-
-class GpuInfo(BaseModel):
-    """One visible GPU."""
-
-    index: int = Field(description="Index as CUDA numbers it in this process (after CUDA_VISIBLE_DEVICES).")
-    name: str
-    memory_total_gib: float
-    memory_free_gib: float
-    compute_capability: str = Field(description="major.minor, e.g. '9.0' for H100.")
-    bf16_supported: bool = Field(description="True from compute capability 8.0 (Ampere) on.")
-    uuid: str | None = None
-
-
-class GpuInventory(BaseModel):
-    """The GPUs this machine shows to CUDA."""
-
-    source: Literal["nvml", "none"]
-    gpus: list[GpuInfo] = Field(default_factory=list)
-    driver_version: str | None = None
-    cuda_driver_version: str | None = Field(default=None, description="Highest CUDA version the driver supports.")
-    note: str | None = Field(default=None, description="Why no GPU was found, or what could not be read.")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _visible(physical: list[tuple[int, str]], spec: str | None) -> list[int] | None:
-    """Physical indices CUDA would expose, in CUDA's order; None when the variable is unset."""
-    if spec is None:
-        return None
-    chosen: list[int] = []
-    for token in (t.strip() for t in spec.split(",")):
-        match = None
-        if token.lstrip("+").isdigit():
-            n = int(token)
-            match = n if any(i == n for i, _ in physical) else None
-        elif token.startswith(("GPU-", "MIG-")) and len(token) > 4:
-            hits = [i for i, uuid in physical if uuid.startswith(token)]
-            match = hits[0] if len(hits) == 1 else None
-        if match is None or match in chosen:
-            break  # CUDA stops enumerating at the first invalid or repeated entry
-        chosen.append(match)
-    return chosen
-
 
 def _load_nvml() -> Any:
     import pynvml
@@ -97,7 +52,7 @@ def _describe(exc: Exception) -> str:
 
 
 def _read(nvml: Any, cuda_visible_devices: str | None) -> GpuInventory:
-    driver = _optional(lambda: _text(nvml.nvmlSystemGetDriverVersion()))
+    driver = _optional(lambda: text(nvml.nvmlSystemGetDriverVersion()))
     cuda = _optional(lambda: _cuda_version(nvml.nvmlSystemGetCudaDriverVersion()))
     count = nvml.nvmlDeviceGetCount()
     handles = []
@@ -105,11 +60,11 @@ def _read(nvml: Any, cuda_visible_devices: str | None) -> GpuInventory:
     for i in range(count):
         try:
             handle = nvml.nvmlDeviceGetHandleByIndex(i)
-            uuid = _optional(lambda h=handle: _text(nvml.nvmlDeviceGetUUID(h))) or ""
+            uuid = _optional(lambda h=handle: text(nvml.nvmlDeviceGetUUID(h))) or ""
             handles.append((i, handle, uuid))
         except Exception as exc:  # noqa: BLE001
             problems.append(f"GPU {i}: {_describe(exc)}")
-    order = _visible([(i, uuid) for i, _, uuid in handles], cuda_visible_devices)
+    order = visible([(i, uuid) for i, _, uuid in handles], cuda_visible_devices)
     by_index = {i: (h, uuid) for i, h, uuid in handles}
     selected = list(by_index) if order is None else order
     gpus: list[GpuInfo] = []
@@ -121,7 +76,7 @@ def _read(nvml: Any, cuda_visible_devices: str | None) -> GpuInventory:
             gpus.append(
                 GpuInfo(
                     index=cuda_index,
-                    name=_text(nvml.nvmlDeviceGetName(handle)),
+                    name=text(nvml.nvmlDeviceGetName(handle)),
                     memory_total_gib=round(mem.total / GIB, 2),
                     memory_free_gib=round(mem.free / GIB, 2),
                     compute_capability=f"{major}.{minor}",
@@ -136,12 +91,9 @@ def _read(nvml: Any, cuda_visible_devices: str | None) -> GpuInventory:
         notes.append(f"CUDA_VISIBLE_DEVICES={cuda_visible_devices!r} applied: {len(gpus)} of {count} GPUs visible.")
     if problems:
         notes.append("Could not read " + "; ".join(problems) + ".")
-    if not gpus:
-        source: Literal["nvml", "none"] = "none"
-        if not notes:
-            notes.append("NVML is running but reports no GPU.")
-    else:
-        source = "nvml"
+    if not gpus and not notes:
+        notes.append("NVML is running but reports no GPU.")
+    source = "nvml" if gpus else "none"
     return GpuInventory(
         source=source,
         gpus=gpus,
@@ -160,3 +112,29 @@ def _optional(read: Any) -> Any:
 
 def _cuda_version(value: int) -> str:
     return f"{value // 1000}.{(value % 1000) // 10}"
+
+
+_CACHE_SECONDS = 5.0
+
+
+class LocalGpu(NamedTuple):
+    memory_gib: float | None  # None when no GPU is visible
+    description: str
+    bf16: bool  # True when there is no GPU to ask
+
+
+@functools.lru_cache(maxsize=1)
+def _cached(_bucket: int, visible_devices: str | None) -> GpuInventory:
+    return probe(cuda_visible_devices=visible_devices)
+
+
+def local_gpu() -> LocalGpu:
+    """The first visible GPU, for tools that default to the local GPU (one NVML probe).
+
+    Cached for a few seconds: recommendation and estimation calls come in bursts.
+    """
+    inventory = _cached(int(time.monotonic() // _CACHE_SECONDS), settings.cuda_visible_devices())
+    if not inventory.gpus:
+        return LocalGpu(None, inventory.note or "no GPU detected", True)
+    gpu = inventory.gpus[0]
+    return LocalGpu(gpu.memory_total_gib, f"{gpu.name} (GPU 0, {gpu.memory_total_gib} GiB, detected)", gpu.bf16_supported)

@@ -6,46 +6,30 @@ the newest lastModified, the card's licence, the parameter count and, from confi
 architecture. New models (uploaded after the newest release the packaged catalog knows) become
 entries only when their config, licence, size and task could all be read. Every entry is validated
 by the catalog's own models; whatever fails is kept out and reported. The packaged file is never
-written; the result goes to `<cache_dir>/catalog.json`, which `load_catalog()` then prefers.
+written: the caller (the `catalog refresh` command) writes the result to the user's cache, which
+the tools then prefer. Pure: the Hub listing and a config.json fetcher come in as arguments.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from finetune_advisor import settings
-from finetune_advisor.adapters import hub
-from finetune_advisor.catalog.schema import (
-    Catalog,
-    CatalogEntry,
-    cache_path,
-    load_catalog,
-    load_packaged,
-)
-from finetune_advisor.errors import (
-    CacheWriteError,
-    HubError,
-    HubNotFoundError,
-    InvalidInputError,
-)
+from finetune_advisor.catalog import naming
+from finetune_advisor.catalog.naming import ORG
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry
+from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError
+from finetune_advisor.hub_card import HubModel
+from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.vram.architecture import Architecture
 
-logger = logging.getLogger(__name__)
-
-ORG = "unsloth"
 MAX_HUB_FAILURES = 3  # consecutive unanswered config requests before the refresh stops asking
 MAX_NEW_MODELS = 50
 MIN_SEEN_FRACTION = 0.5
-_SUFFIXES = {"16bit": "", "bnb-4bit": "-bnb-4bit", "unsloth-bnb-4bit": "-unsloth-bnb-4bit"}
-_SLOT_QUANTS = {"": "16bit", "_bnb_4bit": "bnb-4bit", "_unsloth_bnb_4bit": "unsloth-bnb-4bit"}
 _NOT_TRAINABLE = re.compile(r"-(gguf|fp8|fp8-dynamic|fp8-block|nvfp4|mlx|awq|gptq|int4|int8|onnx)\b", re.IGNORECASE)
 _PIPELINES: dict[str, tuple[list[str], list[str], list[str]]] = {  # pipeline tag -> tasks, specialised_for, modalities
     "text-generation": (["chat"], [], ["text"]),
@@ -55,6 +39,7 @@ _PIPELINES: dict[str, tuple[list[str], list[str], list[str]]] = {  # pipeline ta
 }
 
 Progress = Callable[[str], None]
+FetchConfig = Callable[[str], dict[str, Any]]  # repo id -> its config.json; raises HubError
 
 
 class EntryChange(BaseModel):
@@ -70,7 +55,7 @@ class KeptOut(BaseModel):
 class RefreshReport(BaseModel):
     """What a refresh did: where it wrote, what changed, what it could not verify."""
 
-    path: str
+    path: str = Field(default="", description="Where the refreshed catalog was written")
     endpoint: str
     listed_repos: int
     complete_listing: bool
@@ -84,7 +69,8 @@ class RefreshReport(BaseModel):
 class _Run:
     """State of one refresh: the listing, the licence ids we know, the report being built."""
 
-    def __init__(self, listing: list[hub.HubModel], complete: bool, progress: Progress, known: Catalog) -> None:
+    def __init__(self, listing: list[HubModel], complete: bool, progress: Progress, known: Catalog,
+                 fetch_config: FetchConfig, endpoint: str) -> None:
         self.repos = {m.repo_id.lower(): m for m in listing}
         ids = [repo.lower() for m in known.models for repo, _, _ in m.unsloth.slots()]
         seen = sum(repo in self.repos for repo in ids)
@@ -96,7 +82,10 @@ class _Run:
         self.progress = progress
         self.kept_out: list[KeptOut] = []
         self.failures = 0
-        self.license_id = known_license_ids()
+        self.fetch_config = fetch_config
+        self.endpoint = endpoint
+        book = load_licenses()
+        self.license_id: Callable[[str], str | None] = lambda name: found.id if (found := book.find(name)) else None
 
     def keep_out(self, ref: str, reason: str) -> None:
         self.kept_out.append(KeptOut(ref=ref, reason=reason))
@@ -108,7 +97,7 @@ class _Run:
             self.keep_out(repo_id, "config.json not fetched: the Hub stopped answering earlier in this refresh")
             return None
         try:
-            config = hub.fetch_config(repo_id)
+            config = self.fetch_config(repo_id)
             self.failures = 0
             return Architecture.from_hf_config(config, field="config.json")
         except InvalidInputError as exc:
@@ -119,42 +108,29 @@ class _Run:
             self.keep_out(repo_id, f"config.json could not be read ({exc})")
         return None
 
-    def license_of(self, model: hub.HubModel) -> str | None:
+    def license_of(self, model: HubModel) -> str | None:
         for value in (model.license, model.license_name):
             if value and value.lower() != "other" and (found := self.license_id(value)):
                 return found
         return None
 
 
-def known_license_ids() -> Callable[[str], str | None]:
-    """Card licence name -> our licence id: through the licence data (ids and aliases) when packaged,
-    else the ids the packaged catalog already uses."""
-    try:
-        from finetune_advisor.licensing.terms import load_licenses
-
-        book = load_licenses()
-        return lambda name: found.id if (found := book.find(name)) else None
-    except ImportError:
-        ids = {i for m in load_packaged().models for i in (m.license_id, *m.upstream_license_ids) if i}
-        return lambda name: name.strip().lower() if name.strip().lower() in ids else None
-
 
 def _day(iso: str | None) -> date | None:
     return datetime.fromisoformat(iso).date() if iso else None
 
 
-def _hub_url(repo_id: str, path: str = "") -> str:
-    return f"{settings.hub_endpoint()}/{repo_id}{path}"
+def _hub_url(run: _Run, repo_id: str, path: str = "") -> str:
+    return f"{run.endpoint}/{repo_id}{path}"
 
 
 def _update(entry: CatalogEntry, run: _Run) -> tuple[CatalogEntry, list[str], set[str]]:
     """The entry brought up to date from the listing; (entry, changes, repo ids it matched)."""
     data = entry.model_dump()
     changes: list[str] = []
-    matched: dict[str, hub.HubModel] = {}
+    matched: dict[str, HubModel] = {}
     for slot, current in entry.unsloth.model_dump().items():
-        variant = "base" if slot.startswith("base") else "instruct"
-        quant = _SLOT_QUANTS[slot[len(variant):]]
+        variant, quant = naming.parse_slot(slot)
         candidates = [current] if current else _candidates(entry, variant, quant)
         found = next((run.repos[c.lower()] for c in candidates if c and c.lower() in run.repos), None)
         if found:
@@ -184,7 +160,7 @@ def _update(entry: CatalogEntry, run: _Run) -> tuple[CatalogEntry, list[str], se
             if arch is not None and (arch != entry.architecture or entry.architecture_status != "verified"):
                 data["architecture"], data["architecture_status"] = arch.model_dump(), "verified"
                 data["uncertain_fields"] = [f for f in data["uncertain_fields"] if not f.startswith("architecture")]
-                data["sources"].append(_hub_url(primary.repo_id, "/blob/main/config.json"))
+                data["sources"].append(_hub_url(run, primary.repo_id, "/blob/main/config.json"))
                 changes.append(f"architecture read from {primary.repo_id} config.json")
     if entry.release_date is None:
         created = min((d for m in matched.values() if (d := _day(m.extra.get("created_at")))), default=None)
@@ -213,10 +189,10 @@ def _candidates(entry: CatalogEntry, variant: str, quant: str) -> list[str]:
     original = entry.base_id if variant == "base" else entry.instruct_id
     if original:
         stems.append(f"{ORG}/{original.split('/', 1)[1]}")
-    return [stem + _SUFFIXES[quant] for stem in stems]
+    return [stem + naming.suffix(quant) for stem in stems]
 
 
-def _apply_card(entry: CatalogEntry, primary: hub.HubModel, data: dict[str, Any], changes: list[str], run: _Run) -> None:
+def _apply_card(entry: CatalogEntry, primary: HubModel, data: dict[str, Any], changes: list[str], run: _Run) -> None:
     """Licence from the card and parameter count from the safetensors index of the 16-bit repo."""
     license_id = run.license_of(primary)
     if license_id:
@@ -224,7 +200,7 @@ def _apply_card(entry: CatalogEntry, primary: hub.HubModel, data: dict[str, Any]
             was = entry.license_id or "unknown"
             data["license_id"] = license_id
             data["uncertain_fields"] = [f for f in data["uncertain_fields"] if f != "license_id"]
-            data["sources"].append(_hub_url(primary.repo_id))
+            data["sources"].append(_hub_url(run, primary.repo_id))
             changes.append(f"licence {license_id} read from the card of {primary.repo_id} (was {was})")
     elif primary.license:
         run.keep_out(primary.repo_id, f"card licence {primary.license_name or primary.license!r} has no terms in our licence data; kept {entry.license_id or 'unknown'}")
@@ -243,7 +219,7 @@ def _discover(run: _Run, matched: set[str], known: Catalog) -> list[CatalogEntry
     """Entries for Unsloth uploads newer than anything the packaged catalog knows."""
     newest = max((m.release_date for m in known.models if m.release_date), default=date.min)
     taken = {i.lower() for m in known.models for i in (m.id, *m.other_ids, m.base_id or "", m.instruct_id or "")}
-    groups: dict[str, dict[str, hub.HubModel]] = {}
+    groups: dict[str, dict[str, HubModel]] = {}
     for key, model in run.repos.items():
         created = _day(model.extra.get("created_at"))
         if model.repo_id in matched or key in taken or _NOT_TRAINABLE.search(key) or not created or created <= newest:
@@ -263,18 +239,12 @@ def _discover(run: _Run, matched: set[str], known: Catalog) -> list[CatalogEntry
 
 def _slot_of(repo_id: str) -> tuple[str, str]:
     """(stem, slot) of an Unsloth repo id: 'unsloth/Foo-8B-Base-bnb-4bit' -> ('unsloth/Foo-8B', 'base_bnb_4bit')."""
-    name, quant = repo_id, ""
-    for suffix, slot_suffix in (("-unsloth-bnb-4bit", "_unsloth_bnb_4bit"), ("-bnb-4bit", "_bnb_4bit")):
-        if name.lower().endswith(suffix):
-            name, quant = name[: -len(suffix)], slot_suffix
-            break
-    for suffix, variant in (("-base", "base"), ("-pt", "base"), ("-pretrained", "base"), ("-instruct", "instruct"), ("-it", "instruct")):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)], variant + quant
-    return name, "instruct" + quant
+    name, quant = naming.split_quant(repo_id)
+    stem, variant = naming.split_variant(name)
+    return stem, naming.slot(variant or "instruct", quant)
 
 
-def _new_entry(stem: str, slots: dict[str, hub.HubModel], run: _Run, ids: set[str]) -> CatalogEntry | None:
+def _new_entry(stem: str, slots: dict[str, HubModel], run: _Run, ids: set[str]) -> CatalogEntry | None:
     primary = slots.get("instruct") or slots.get("base")
     if primary is None:
         run.keep_out(stem, "only quantised uploads; no 16-bit repository to read the facts from")
@@ -314,7 +284,7 @@ def _new_entry(stem: str, slots: dict[str, hub.HubModel], run: _Run, ids: set[st
         "uncertain_fields": ["release_date", "tasks"],
         "notes": f"Added by catalog refresh: tasks follow the Hub pipeline tag {primary.pipeline_tag!r}; "
         "the release date is the first Unsloth upload.",
-        "sources": [_hub_url(primary.repo_id), _hub_url(primary.repo_id, "/blob/main/config.json")],
+        "sources": [_hub_url(run, primary.repo_id), _hub_url(run, primary.repo_id, "/blob/main/config.json")],
     }
     try:
         return CatalogEntry.model_validate(data)
@@ -323,21 +293,15 @@ def _new_entry(stem: str, slots: dict[str, hub.HubModel], run: _Run, ids: set[st
         return None
 
 
-def refresh(limit: int = 5000, progress: Progress | None = None) -> RefreshReport:
-    """Refresh the user-cache catalog from the Hub; raise HubError when the Hub cannot be listed."""
-    if limit < 1:
-        raise InvalidInputError("limit", f"{limit} is not a positive number of repositories", "an integer of at least 1")
-    say = progress or (lambda message: logger.info("%s", message))
-    packaged = load_packaged()
-    say(f"Listing the {ORG} models on {settings.hub_endpoint()} (up to {limit})...")
-    listing, complete = hub.list_models_detailed(ORG, limit=limit)
-    say(f"{len(listing)} repositories listed{'' if complete else ' (stopped at --limit)'}")
-    run = _Run(listing, complete, say, packaged)
+def refresh(packaged: Catalog, listing: list[HubModel], complete: bool, fetch_config: FetchConfig, endpoint: str,
+            progress: Progress) -> tuple[Catalog, RefreshReport]:
+    """The packaged catalog brought up to date from the org's listing; the report says what changed."""
+    run = _Run(listing, complete, progress, packaged, fetch_config, endpoint)
     entries: list[CatalogEntry] = []
     updated: list[EntryChange] = []
     matched: set[str] = set()
     for i, entry in enumerate(packaged.models, 1):
-        say(f"[{i}/{len(packaged.models)}] {entry.id}")
+        progress(f"[{i}/{len(packaged.models)}] {entry.id}")
         new, changes, repos = _update(entry, run)
         entries.append(new)
         matched |= repos
@@ -345,29 +309,10 @@ def refresh(limit: int = 5000, progress: Progress | None = None) -> RefreshRepor
             updated.append(EntryChange(id=entry.id, changes=changes))
     added = _discover(run, matched, packaged)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    catalog = Catalog(
-        generated_at=now,
-        generated_by=f"finetune-advisor catalog refresh from {settings.hub_endpoint()}",
-        models=sorted([*entries, *added], key=lambda m: m.id),
+    catalog = Catalog(generated_at=now, generated_by=f"finetune-advisor catalog refresh from {endpoint}",
+                      models=sorted([*entries, *added], key=lambda m: m.id))
+    report = RefreshReport(
+        endpoint=endpoint, listed_repos=len(listing), complete_listing=run.complete, models=len(catalog.models),
+        updated=updated, added=[a.id for a in added], kept_out=run.kept_out, generated_at=now,
     )
-    path = _write(catalog)
-    say(f"Wrote {len(catalog.models)} models to {path}")
-    return RefreshReport(
-        path=str(path), endpoint=settings.hub_endpoint(), listed_repos=len(listing), complete_listing=run.complete,
-        models=len(catalog.models), updated=updated, added=[a.id for a in added], kept_out=run.kept_out, generated_at=now,
-    )
-
-
-def _write(catalog: Catalog) -> Path:
-    """Write atomically to the cache (never the package) and make the next load see it."""
-    path = cache_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(catalog.model_dump_json(indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CacheWriteError(f"Cannot write the refreshed catalog to {path}: {exc.strerror or exc}. "
-                           "Set FINETUNE_ADVISOR_CACHE_DIR to a writable folder.") from None
-    load_catalog.cache_clear()
-    return path
+    return catalog, report

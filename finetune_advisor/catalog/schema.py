@@ -1,42 +1,23 @@
-"""The catalog of fine-tunable models: schema, loading and name resolution.
+"""The catalog's data model: one entry per fine-tunable model, validated as it is loaded.
 
-`tools/catalog.json` is packaged data validated by these models (`Catalog.model_validate_json`).
-`catalog refresh` may write a copy to `<cache_dir>/catalog.json`; `load_catalog()` prefers that
-copy only when it validates and its `generated_at` is not older than the packaged file's, so an
-upgrade of the package is never shadowed by a stale cache and a corrupted copy is ignored (with a
-logged warning). Reading these two files is this module's only I/O.
+`catalog.json` (next to this module) is validated by `Catalog`; every entry names its sources, and
+values that were not verified are listed in `uncertain_fields`. `Catalog.index()` is the lookup
+table of every name a model goes by (ids, aliases, original and Unsloth repo ids);
+`finetune_advisor.catalog.resolve` reads references through it.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import logging
-import re
 from datetime import date, datetime
-from importlib.resources import files
-from pathlib import Path
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from finetune_advisor import settings
-from finetune_advisor.errors import DataError, UnknownModelError
+from finetune_advisor.catalog import naming
 from finetune_advisor.vocabulary import Quant, Task, Variant
 from finetune_advisor.vram.architecture import Architecture
 
-logger = logging.getLogger(__name__)
-
 ArchitectureStatus = Literal["verified", "corroborated", "unverified", "unknown"]
-
-CACHE_FILE_NAME = "catalog.json"
 
 _SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 _UNSLOTH_ID = r"^unsloth/[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -56,21 +37,22 @@ class UnslothIds(BaseModel):
     instruct_unsloth_bnb_4bit: str | None = Field(default=None, pattern=_UNSLOTH_ID)
 
     def slots(self) -> list[tuple[str, Variant, Quant]]:
-        """(repo id, variant, quant) for every id that exists."""
-        table: list[tuple[str | None, Variant, Quant]] = [
-            (self.base, "base", "16bit"),
-            (self.base_bnb_4bit, "base", "bnb-4bit"),
-            (self.base_unsloth_bnb_4bit, "base", "unsloth-bnb-4bit"),
-            (self.instruct, "instruct", "16bit"),
-            (self.instruct_bnb_4bit, "instruct", "bnb-4bit"),
-            (self.instruct_unsloth_bnb_4bit, "instruct", "unsloth-bnb-4bit"),
-        ]
-        return [(repo, variant, quant) for repo, variant, quant in table if repo]
+        """(repo id, variant, quant) for every id that exists, in field order."""
+        found = []
+        for name, repo in self:
+            if repo:
+                variant, quant = naming.parse_slot(name)
+                found.append((repo, variant, quant))
+        return found
 
     def get(self, variant: Variant, quant: Quant) -> str | None:
         """The id of one variant/quant slot."""
-        suffix = {"16bit": "", "bnb-4bit": "_bnb_4bit", "unsloth-bnb-4bit": "_unsloth_bnb_4bit"}[quant]
-        return getattr(self, variant + suffix)
+        return getattr(self, naming.slot(variant, quant))
+
+    @property
+    def has_dynamic_4bit(self) -> bool:
+        """Unsloth publishes an -unsloth-bnb-4bit upload (its loader takes it for load_in_4bit)."""
+        return bool(self.base_unsloth_bnb_4bit or self.instruct_unsloth_bnb_4bit)
 
 
 class CatalogEntry(BaseModel):
@@ -211,108 +193,3 @@ def _build_index(models: list[CatalogEntry]) -> dict[str, ResolvedModel]:
     for repo, resolved in repos:  # "Qwen3-8B-bnb-4bit" without the owner
         add(repo.split("/", 1)[1], resolved)
     return index
-
-
-def load_packaged() -> Catalog:
-    """The catalog shipped in the package, ignoring any refreshed copy."""
-    raw = files("finetune_advisor.catalog").joinpath(CACHE_FILE_NAME).read_bytes()
-    try:
-        return Catalog.model_validate_json(raw)
-    except ValueError as exc:
-        raise DataError(f"the packaged catalog.json does not validate: {exc}") from None
-
-
-def cache_path() -> Path:
-    """Where `catalog refresh` writes its copy."""
-    return settings.cache_dir() / CACHE_FILE_NAME
-
-
-def _read_cache() -> Catalog | None:
-    path = cache_path()
-    if not path.is_file():
-        return None
-    try:
-        return Catalog.model_validate_json(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        logger.warning("Ignoring the cached catalog %s: it does not validate (%s)", path, str(exc).splitlines()[0])
-        return None
-
-
-@functools.cache
-def load_catalog() -> Catalog:
-    """The catalog: the user-cache copy from `catalog refresh` when valid and not older, else the packaged one."""
-    packaged = load_packaged()
-    cached = _read_cache()
-    if cached is None:
-        return packaged
-    if packaged.generated_at and (cached.generated_at is None or cached.generated_at < packaged.generated_at):
-        logger.info("Ignoring the cached catalog %s: older than the packaged one", cache_path())
-        return packaged
-    return cached
-
-
-_QUANT_SUFFIXES: tuple[tuple[str, Quant], ...] = (("-unsloth-bnb-4bit", "unsloth-bnb-4bit"), ("-bnb-4bit", "bnb-4bit"))
-_HUB_URL = re.compile(r"^https?://(?:www\.)?huggingface\.co/", re.IGNORECASE)
-
-
-def _normalise(ref: str) -> str:
-    return _HUB_URL.sub("", ref.strip()).strip("/").lower()
-
-
-def resolve(ref: str) -> ResolvedModel:
-    """Find a model by catalog id, alias, name, HF repo id or Unsloth id (case-insensitive)."""
-    key = _normalise(ref)
-    if not key:
-        raise UnknownModelError(ref, "the reference is empty", suggestions=model_ids()[:3])
-    index = load_catalog().index()
-    if key in index:
-        return index[key]
-    derived = _derive(ref, key, index)
-    if derived is not None:
-        return derived
-    raise UnknownModelError(ref, "not in the catalog", suggestions=closest(ref))
-
-
-def _derive(ref: str, key: str, index: dict[str, ResolvedModel]) -> ResolvedModel | None:
-    """An Unsloth-style id the catalog does not list, whose stem (without the quant suffix and,
-    failing that, without -instruct) is a known repo: the entry, with the variant and quant asked for."""
-    if "/" in key and not key.startswith("unsloth/"):
-        return None
-    quant: Quant = "16bit"
-    stem = key
-    for suffix, name in _QUANT_SUFFIXES:
-        if stem.endswith(suffix):
-            stem, quant = stem[: -len(suffix)], name
-            break
-    hit, variant = (index.get(stem), None) if stem != key else (None, None)
-    if hit is None and stem.endswith("-instruct"):
-        hit, variant = index.get(stem.removesuffix("-instruct")), "instruct"
-    if hit is None or hit.repo_id is None:
-        return None
-    variant = variant or hit.variant
-    repo = hit.entry.unsloth.get(variant, quant) if variant else None
-    note = f"{ref.strip()} is not a listed repo; read as {hit.entry.name} ({variant or 'variant unknown'}, {quant})"
-    note += f"; the listed Unsloth id is {repo}" if repo else "; the catalog lists no Unsloth upload of that variant and quantisation"
-    return ResolvedModel(entry=hit.entry, repo_id=repo, variant=variant, quant=quant, note=note)
-
-
-def closest(ref: str, n: int = 3) -> list[str]:
-    """The catalog ids closest to `ref` (difflib over ids, names and aliases)."""
-    key = _normalise(ref)
-    key = key.split("/", 1)[1] if "/" in key else key
-    for suffix in ("-unsloth-bnb-4bit", "-bnb-4bit", "-instruct"):
-        key = key.removesuffix(suffix)
-    names: dict[str, str] = {}
-    for m in load_catalog().models:
-        for name in (m.id, m.name.lower(), *m.aliases):
-            names.setdefault(name, m.id)
-    ids: list[str] = []
-    for match in difflib.get_close_matches(key, list(names), n=n * 4, cutoff=0.5):
-        if names[match] not in ids:
-            ids.append(names[match])
-    return ids[:n]
-
-
-def model_ids() -> list[str]:
-    """Every catalog id, sorted (for completions)."""
-    return sorted(m.id for m in load_catalog().models)

@@ -13,34 +13,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from finetune_advisor.catalog.schema import Catalog, CatalogEntry, load_catalog
+from finetune_advisor.catalog.resolve import resolve
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry
 from finetune_advisor.errors import AdvisorError
-from finetune_advisor.licensing.terms import Plans
+from finetune_advisor.licensing.binding import check_catalog_entry
+from finetune_advisor.licensing.rules import Plans
 from finetune_advisor.recommend import ranking
-from finetune_advisor.recommend.ranking import (
-    Candidate,
-    Facts,
-    Failure,
-    Method,
-    Request,
-    Verdict,
-)
-from finetune_advisor.tools.check_license import check_catalog_entry
-from finetune_advisor.tools.estimate_vram import estimate_resolved, resolve_model
-from finetune_advisor.vocabulary import Variant
-from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
+from finetune_advisor.vocabulary import Method, Variant, Verdict
+from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.resolve import from_catalog
 
 _memo_catalog: list[Catalog] = []  # the catalog the memo tables were filled from (held, so its id stays unique)
 
 
-def _catalog_key() -> int:
-    """The loaded catalog's id; the memo tables are emptied when another catalog is loaded."""
-    current = load_catalog()
-    if not _memo_catalog or _memo_catalog[0] is not current:
-        _memo_catalog[:] = [current]
+def _catalog_key(catalog: Catalog) -> int:
+    """The catalog's id; the memo tables are emptied when another catalog is used."""
+    if not _memo_catalog or _memo_catalog[0] is not catalog:
+        _memo_catalog[:] = [catalog]
         _licence.cache_clear()
         _estimate_cached.cache_clear()
-    return id(current)
+    return id(catalog)
+
+
+def _entry(model_id: str) -> CatalogEntry:
+    entry = _memo_catalog[0].get(model_id)
+    assert entry is not None, model_id  # the memo tables only see ids of the catalog they were filled from
+    return entry
 
 
 def methods_needed(req: Request) -> tuple[Method, ...]:
@@ -52,8 +51,9 @@ def methods_needed(req: Request) -> tuple[Method, ...]:
 
 @dataclass(frozen=True)
 class FactFinder:
-    """Licence verdicts for one set of plans, and memory estimates, for catalog entries."""
+    """Licence verdicts for one set of plans, and memory estimates, for the entries of `catalog`."""
 
+    catalog: Catalog
     commercial_use: bool = True
     monthly_active_users: int | None = None
     eu_entity: bool = False
@@ -65,12 +65,12 @@ class FactFinder:
         caveat = None
         chosen = ranking.pick_variant(entry, variant)[0]
         for method in methods:
-            estimates[method], why = _estimate(entry, method, seq_len, chosen, self.bf16)
+            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16)
             caveat = caveat or why
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat)
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
-        return _licence(_catalog_key(), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
+        return _licence(_catalog_key(self.catalog), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
 
 
 def evaluate(entry: CatalogEntry, req: Request, finder: FactFinder, newest: date | None) -> Candidate | Failure:
@@ -84,8 +84,7 @@ def evaluate(entry: CatalogEntry, req: Request, finder: FactFinder, newest: date
 @functools.lru_cache(maxsize=8192)
 def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu_entity: bool) -> tuple[Verdict, str]:
     """check_license's verdict for the entry (its own and inherited licences), with the deciding words."""
-    entry = load_catalog().get(model_id)
-    assert entry is not None
+    entry = _entry(model_id)
     plans = Plans(commercial_use=commercial_use, monthly_active_users=mau, eu_entity=eu_entity)
     result = check_catalog_entry(entry, plans)
     if result.verdict in ("not_allowed", "unknown"):
@@ -100,23 +99,20 @@ def _estimate_cached(
     catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool
 ) -> tuple[float | None, str | None]:
     """estimate_vram's number for the checkpoint recommend_model would name (same resolution, same core)."""
-    entry = load_catalog().get(model_id)
-    assert entry is not None
+    entry, catalog = _entry(model_id), _memo_catalog[0]
     repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
     try:
-        resolved = resolve_model(repo or entry.id, None, None)
-        if resolved.label != entry.id:  # a repo id shared with another entry: size this one
-            resolved = resolve_model(entry.id, None, None)
+        found = resolve(catalog, repo or entry.id)
+        if found.entry.id != entry.id:  # a repo id shared with another entry: size this one
+            found = resolve(catalog, entry.id)
+        resolved = from_catalog(found)
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
-        result = estimate_resolved(resolved, run, None, "")
+        total = round(estimate(resolved.arch, run, **resolved.estimate_kwargs()).total_gib, 2)
     except AdvisorError as exc:
         return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
     if resolved.coarse:
-        return result.total_gib, "Memory estimated from the parameter count only (no architecture in the catalog): treat it as rough."
+        return total, "Memory estimated from the parameter count only (no architecture in the catalog): treat it as rough."
     if entry.architecture_status == "unverified":
-        return result.total_gib, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
-    return result.total_gib, None
+        return total, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
+    return total, None
 
-
-def _estimate(entry: CatalogEntry, method: Method, seq_len: int, variant: Variant, bf16: bool) -> tuple[float | None, str | None]:
-    return _estimate_cached(_catalog_key(), entry.id, method, seq_len, variant, bf16)

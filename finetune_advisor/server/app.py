@@ -1,7 +1,8 @@
 """The MCP server: one `MCPServer` with the tools, resources, prompts and completions.
 
 This is the only package that imports `mcp`. Tool functions live in `finetune_advisor.tools`;
-here they get a title and annotations, and their `AdvisorError`s become `ToolError`s.
+here they get a title and annotations, and `to_mcp_error` turns every `AdvisorError` of a tool or
+a resource into the MCP error with the same text.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from mcp.types import INVALID_PARAMS, Completion, ToolAnnotations
 from pydantic import ValidationError
 
 from finetune_advisor import __version__
-from finetune_advisor.catalog.schema import load_catalog, model_ids, resolve
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog.resolve import model_ids, resolve
 from finetune_advisor.errors import AdvisorError, ArgumentError, UnknownModelError
-from finetune_advisor.licensing.terms import license_ids, load_licenses
+from finetune_advisor.licensing.terms import get_license, license_ids
 from finetune_advisor.prompts import PROMPTS
 from finetune_advisor.server import arguments as argcheck
 from finetune_advisor.server import schema_compact
@@ -65,8 +67,16 @@ def _tool_specs() -> list[ToolSpec]:
     ]
 
 
-def _translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn AdvisorError into ToolError, keeping fn's signature (schemas come from it)."""
+ErrorKind = type[ToolError] | type[ResourceError]
+
+
+def to_mcp_error(exc: AdvisorError, kind: ErrorKind) -> Exception:
+    """The one translation of our errors into MCP's: the same text, as a tool or a resource error."""
+    return kind(str(exc))
+
+
+def translating(fn: Callable[..., Any], kind: ErrorKind) -> Callable[..., Any]:
+    """`fn` with its AdvisorErrors translated by `to_mcp_error`, keeping its signature (schemas come from it)."""
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
@@ -74,7 +84,7 @@ def _translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 return await fn(*args, **kwargs)
             except AdvisorError as exc:
-                raise ToolError(str(exc)) from None
+                raise to_mcp_error(exc, kind) from None
 
         return async_wrapper
 
@@ -83,14 +93,18 @@ def _translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except AdvisorError as exc:
-            raise ToolError(str(exc)) from None
+            raise to_mcp_error(exc, kind) from None
 
     return wrapper
 
 
 def _completion_sources() -> dict[str, Callable[[], Iterable[str]]]:
     """Argument name -> the values it can take, for completion/complete."""
-    return {"model_id": model_ids, "model": model_ids, "task": lambda: TASKS, "license_id": license_ids}
+
+    def ids() -> list[str]:
+        return model_ids(load_catalog())
+
+    return {"model_id": ids, "model": ids, "task": lambda: TASKS, "license_id": license_ids}
 
 
 class AdvisorServer(MCPServer):
@@ -104,7 +118,7 @@ class AdvisorServer(MCPServer):
         try:
             argcheck.check(name, tool.parameters, arguments)
         except ArgumentError as exc:
-            raise ToolError(str(exc)) from None
+            raise to_mcp_error(exc, ToolError) from None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -142,7 +156,7 @@ def build_server() -> MCPServer:
     )
     for spec in _tool_specs():
         mcp.add_tool(
-            _translate_errors(spec.fn),
+            translating(spec.fn, ToolError),
             name=spec.fn.__name__,
             title=spec.title,
             description=inspect.cleandoc(spec.fn.__doc__ or ""),
@@ -171,40 +185,38 @@ def _json(data: Any) -> str:
 
 
 def _register_resources(mcp: MCPServer) -> None:
-    @mcp.resource("gpu://local", name="local_gpus", title="Local GPUs", mime_type="application/json")
+    def resource(uri: str, name: str, title: str) -> Callable[[Callable[..., str]], Any]:
+        def register(fn: Callable[..., str]) -> Any:
+            return mcp.resource(uri, name=name, title=title, mime_type="application/json")(translating(fn, ResourceError))
+
+        return register
+
+    @resource("gpu://local", "local_gpus", "Local GPUs")
     def local_gpus() -> str:
         """The GPUs detect_gpus reports for this machine, as JSON."""
-        try:
-            return _json(detect_gpus())
-        except AdvisorError as exc:
-            raise ResourceError(str(exc)) from None
+        return _json(detect_gpus())
 
-    @mcp.resource("catalog://models", name="catalog_models", title="Model catalog", mime_type="application/json")
+    @resource("catalog://models", "catalog_models", "Model catalog")
     def catalog_models() -> str:
         """Every fine-tunable model in the catalog: id and a one-line summary (JSON)."""
         return _json([{"id": m.id, "summary": m.summary()} for m in load_catalog().models])
 
-    @mcp.resource("catalog://models/{model_id}", name="catalog_model", title="One catalog model", mime_type="application/json")
+    @resource("catalog://models/{model_id}", "catalog_model", "One catalog model")
     def catalog_model(model_id: str) -> str:
         """One catalog entry in full (ids, size, architecture, licence, sources), as JSON."""
-        entry = load_catalog().get(model_id)
+        catalog = load_catalog()
+        entry = catalog.get(model_id)
         if entry is None:
             try:
-                entry = resolve(model_id).entry
+                entry = resolve(catalog, model_id).entry
             except UnknownModelError as exc:
-                closest = f" Closest catalog ids: {', '.join(exc.suggestions)}." if exc.suggestions else ""
-                raise ResourceError(
-                    f"Unknown model_id {model_id!r}: not in the catalog.{closest} "
-                    "Accepted: a catalog id; the catalog://models resource lists them all."
-                ) from None
+                raise UnknownModelError(model_id, "not in the catalog", exc.suggestions, field="model_id") from None
         return _json(entry)
 
-    @mcp.resource("licenses://{license_id}", name="license", title="Licence clauses", mime_type="application/json")
+    @resource("licenses://{license_id}", "license", "Licence clauses")
     def license_clauses(license_id: str) -> str:
         """One licence: the facts check_license decides on and each clause with its source and verified marker (JSON)."""
-        lic = load_licenses().find(license_id)
-        if lic is None:
-            raise ResourceError(f"Unknown license_id {license_id!r}. Accepted: {', '.join(license_ids())}.")
+        lic = get_license(license_id)
         return _json({**lic.model_dump(mode="json"), "verification": lic.verification})
 
 

@@ -1,83 +1,32 @@
-"""The `check_license` tool: which licence binds a model, and what it means for the user's plans.
+"""The `check_license` tool: which licences bind a model, and what they mean for the user's plans.
 
 A model is found in the catalog first (ids, aliases, original, Unsloth and quantised repo ids all
-map to one entry, so re-uploads carry the original's licence); a distill or fine-tune also carries
-the licences of what it came from (`upstream_license_ids`). A repo id the catalog does not know is
-looked up on the Hub: its card's licence field plus its declared base models. A licence the project
-has no clauses for gives `unknown` with the reason, never a guess.
+map to one entry, so re-uploads carry the original's licence); a repo id the catalog does not know
+is looked up on the Hub. `licensing.binding` decides; this module validates and looks things up.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from finetune_advisor.adapters import hub
-from finetune_advisor.catalog import schema as catalog
-from finetune_advisor.catalog.schema import CatalogEntry, ResolvedModel
-from finetune_advisor.errors import (
-    HubError,
-    HubNotFoundError,
-    InvalidInputError,
-    UnknownModelError,
-)
-from finetune_advisor.licensing.terms import (
-    DISCLAIMER,
-    SEVERITY,
-    Assessment,
-    Plans,
-    Verdict,
-    assess,
-    get_license,
-    load_licenses,
-    unknown_assessment,
-    worst,
-)
-
-Origin = Literal["catalog", "hub", "license_id", "unresolved"]
-
-# Hub pipeline tags of models that take more than text (the Llama EU clause covers multimodal models).
-_MULTIMODAL_TAGS = {"image-text-to-text", "image-to-text", "visual-question-answering", "video-text-to-text",
-                    "any-to-any", "audio-text-to-text", "automatic-speech-recognition", "text-to-speech"}
-_TEXT_TAGS = {"text-generation", "text2text-generation", "fill-mask", "feature-extraction", "text-classification",
-              "sentence-similarity", "token-classification", "question-answering", "summarization", "translation"}
-_MAX_BASES = 3
-_MAX_DEPTH = 2
-
-
-class InheritedLicense(BaseModel):
-    """A licence binding the model through what it was built from."""
-
-    license_id: str | None
-    verdict: Verdict
-    via: str
-
-
-class LicenseCheck(BaseModel):
-    """The verdict over every licence binding the model, with duties and the deciding clauses."""
-
-    model: str | None
-    resolved_model: str | None = Field(description="Catalog id or Hub repo the licence came from")
-    origin: Origin
-    license_id: str | None
-    name: str | None
-    verdict: Verdict
-    obligations: list[str]
-    restrictions: list[str]
-    reasons: list[str]
-    license_url: str | None
-    gated: bool | None = Field(description="Original HF repo asks to accept terms (null: unknown)")
-    inherited_licenses: list[InheritedLicense]
-    notes: list[str]
-    disclaimer: str
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog.resolve import resolve
+from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError, UnknownModelError
+from finetune_advisor.hub_card import is_repo_id
+from finetune_advisor.licensing.binding import LicenseCheck, check_catalog_entry, check_hub_card, result
+from finetune_advisor.licensing.rules import Plans, assess, unknown_assessment
+from finetune_advisor.licensing.terms import get_license
+from finetune_advisor.vocabulary import bounds, check_range
 
 
 def check_license(
     model: Annotated[str, Field(description="Catalog id, alias or HF repo id (Unsloth/quantised uploads too). Or give license_id.")] = "",
     license_id: Annotated[str, Field(description="A licence id instead of a model, e.g. llama3.1, qwen-research.")] = "",
     commercial_use: Annotated[bool, Field(description="Commercial purpose: product, paid service, business use.")] = True,
-    monthly_active_users: Annotated[int, Field(ge=0, description="Monthly active users of your products, affiliates included.")] = 0,
+    monthly_active_users: Annotated[int, Field(**bounds("monthly_active_users"), description="Monthly active users of your products, affiliates included.")] = 0,
     eu_entity: Annotated[bool, Field(description="EU-domiciled person or company based in the EU.")] = False,
     distribute_weights: Annotated[bool, Field(description="You will publish the weights, a fine-tune or an adapter.")] = False,
     train_other_models_on_outputs: Annotated[bool, Field(description="You will train another model on its outputs.")] = False,
@@ -87,8 +36,7 @@ def check_license(
     Use before recommending, deploying or publishing a fine-tune; inherited base-model terms are included.
     """
     model, license_id = model.strip(), license_id.strip()
-    if monthly_active_users < 0:
-        raise InvalidInputError("monthly_active_users", f"{monthly_active_users} is negative", "a whole number >= 0")
+    check_range("monthly_active_users", monthly_active_users)
     if not model and not license_id:
         raise InvalidInputError(
             "model", "it is empty and no license_id was given",
@@ -103,64 +51,18 @@ def check_license(
     )
     if license_id:
         lic = get_license(license_id)
-        return _result(None, lic.id, "license_id", assess(lic, plans), [], lic.gated_on_hf, [])
+        return result(None, lic.id, "license_id", assess(lic, plans), [], lic.gated_on_hf, [])
+    catalog = load_catalog()
     try:
-        resolved = catalog.resolve(model)
+        resolved = resolve(catalog, model)
     except UnknownModelError as not_found:
-        if not hub.is_repo_id(model):
+        if not is_repo_id(model):
             raise
         return _from_hub(model, plans, not_found)
     return check_catalog_entry(resolved.entry, plans, asked=model, resolved=resolved)
 
 
-def check_catalog_entry(
-    entry: CatalogEntry, plans: Plans, asked: str | None = None, resolved: ResolvedModel | None = None
-) -> LicenseCheck:
-    """The verdict for a catalog entry (no I/O beyond the packaged data; recommend_model uses it too)."""
-    (own, _), *inherited = _entry_assessments(entry, plans)
-    return _result(asked, entry.id, "catalog", own, inherited, entry.gated, _resolution_notes(entry, asked, resolved))
-
-
-def _entry_assessments(entry: CatalogEntry, plans: Plans, via_prefix: str = "") -> list[tuple[Assessment, str]]:
-    """The entry's own licence, then those of the models it was distilled or fine-tuned from."""
-    multimodal = any(m.split("-")[0] != "text" for m in entry.modalities)
-    own = _assess_id(entry.license_id, plans, multimodal, f"the catalog records no licence for {entry.name}")
-    found = [(own, f"{via_prefix}{entry.name}'s own licence")]
-    for up in entry.upstream_license_ids:  # which upstream model (text-only or not) is not recorded
-        via = f"{via_prefix}upstream of {entry.name}: it was distilled or fine-tuned from a model under this licence"
-        found.append((_assess_id(up, plans, None, ""), via))
-    return found
-
-
-def _assess_id(license_id: str | None, plans: Plans, multimodal: bool | None, missing: str) -> Assessment:
-    if license_id is None:
-        return unknown_assessment(f"Licence unknown: {missing}; read the model card before any use.")
-    lic = load_licenses().find(license_id)
-    if lic is None:
-        return unknown_assessment(f"Licence {license_id!r} is named, but the project has no clause data for it; read it yourself.")
-    return assess(lic, plans, multimodal)
-
-
-def _resolution_notes(entry: CatalogEntry, asked: str | None, resolved: ResolvedModel | None) -> list[str]:
-    notes: list[str] = []
-    repo = resolved.repo_id if resolved else None
-    originals = {r.lower() for r in (entry.base_id, entry.instruct_id) if r}
-    if repo and repo.lower() not in originals:
-        kind = "an Unsloth re-upload" if repo.lower().startswith("unsloth/") else "another upload"
-        quant = f" ({resolved.quant} quantisation)" if resolved and resolved.quant and resolved.quant != "16bit" else ""
-        notes.append(f"{repo} is {kind}{quant} of {entry.name}; re-uploads and quantised copies carry the original "
-                     "model's licence.")
-    elif asked and repo is None and resolved and resolved.note is None and asked.lower() != entry.id:
-        notes.append(f"{asked!r} resolved to catalog entry {entry.id} ({entry.name}).")
-    if resolved and resolved.note:
-        notes.append(resolved.note)
-    if entry.gated:
-        notes.append("gated refers to the original repository; the licence binds re-uploads whether or not they are gated.")
-    return notes
-
-
 def _from_hub(repo_id: str, plans: Plans, not_found: UnknownModelError) -> LicenseCheck:
-    """A repo the catalog does not know: its card's licence field and declared base models."""
     try:
         info = hub.model_info(repo_id)
     except HubNotFoundError:
@@ -169,114 +71,5 @@ def _from_hub(repo_id: str, plans: Plans, not_found: UnknownModelError) -> Licen
         reason = f"{repo_id} is not in the catalog and the Hub could not be asked ({exc}), so its licence is unknown."
         if not_found.suggestions:
             reason += f" Closest catalog ids: {', '.join(not_found.suggestions)}."
-        return _result(repo_id, None, "unresolved", unknown_assessment(reason), [], None, [])
-    multimodal = _hub_multimodal(info.pipeline_tag)
-    own = _hub_assessment(info, plans, multimodal)
-    inherited = _hub_bases(info, plans, multimodal, depth=1, seen={repo_id.lower()})
-    notes = [f"{repo_id} is not in the catalog; its licence was read from its Hugging Face model card."]
-    if info.base_models:
-        notes.append(f"Declared base model(s): {', '.join(info.base_models[:_MAX_BASES])}; a fine-tune, merge or quantisation "
-                     "cannot drop its base model's licence terms.")
-    return _result(repo_id, repo_id, "hub", own, inherited, bool(info.gated), notes)
-
-
-def _hub_multimodal(pipeline_tag: str | None) -> bool | None:
-    if pipeline_tag in _MULTIMODAL_TAGS:
-        return True
-    return False if pipeline_tag in _TEXT_TAGS else None
-
-
-def _quoted(text: str, limit: int = 80) -> str:
-    """A card value shown in a reason: quoted and cut short, since it is text from the network."""
-    text = " ".join(str(text).split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _hub_assessment(info: hub.HubModel, plans: Plans, multimodal: bool | None) -> Assessment:
-    """The card's licence field, mapped only when it names a licence the project knows."""
-    tag = (info.license or "").strip()
-    book = load_licenses()
-    if not tag:
-        return unknown_assessment(f"The model card of {info.repo_id} states no licence; read the repository's files.")
-    if tag.lower() == "other":
-        lic = book.find(info.license_name) if info.license_name else None
-        if lic is None:
-            named = f" (license_name {_quoted(info.license_name)})" if info.license_name else " without a license_name"
-            link = f"; its text is at {_quoted(info.license_link, 200)}" if info.license_link else ""
-            return unknown_assessment(f"The model card of {info.repo_id} gives the licence as 'other'{named}, which the "
-                                      f"project has no clause data for{link}. Read it before any use.")
-        return assess(lic, plans, multimodal)
-    lic = book.find(tag)
-    if lic is None:
-        return unknown_assessment(f"The model card of {info.repo_id} names the licence {_quoted(tag)}, which the project has "
-                                  "no clause data for; read it before any use.")
-    return assess(lic, plans, multimodal)
-
-
-def _hub_bases(
-    info: hub.HubModel, plans: Plans, multimodal: bool | None, depth: int, seen: set[str]
-) -> list[tuple[Assessment, str]]:
-    """Licences of the declared base models: catalog first, then (bounded) the Hub."""
-    found: list[tuple[Assessment, str]] = []
-    for base in info.base_models[:_MAX_BASES]:
-        if base.lower() in seen:
-            continue
-        seen.add(base.lower())
-        try:
-            entry = catalog.resolve(base).entry
-        except UnknownModelError:
-            entry = None
-        if entry is not None:
-            found += _entry_assessments(entry, plans, via_prefix=f"base model {base} (catalog entry {entry.id}): ")
-            continue
-        if depth >= _MAX_DEPTH:
-            found.append((unknown_assessment(f"Base model {base} was not followed further; check its licence."), f"base model {base}"))
-            continue
-        try:
-            base_info = hub.model_info(base)
-        except HubError as exc:
-            found.append((unknown_assessment(f"Base model {base} could not be looked up ({exc})."), f"base model {base}"))
-            continue
-        found.append((_hub_assessment(base_info, plans, multimodal), f"base model {base} (Hub card)"))
-        found += _hub_bases(base_info, plans, multimodal, depth + 1, seen)
-    return found
-
-
-def _result(
-    asked: str | None, resolved_model: str | None, origin: Origin, own: Assessment,
-    inherited: list[tuple[Assessment, str]], gated: bool | None, notes: list[str],
-) -> LicenseCheck:
-    """Combine the model's own licence with the inherited ones: the strictest verdict wins."""
-    known = {own.license_id}
-    kept: list[tuple[Assessment, str]] = []
-    for a, via in inherited:  # one licence binds once, whichever way it arrives
-        if a.license_id is None or a.license_id not in known:
-            known.add(a.license_id)
-            kept.append((a, via))
-    inherited = kept
-    several = bool(inherited)
-
-    def tag(a: Assessment, line: str) -> str:
-        return f"[{a.license_id or 'unknown licence'}] {line}" if several else line
-
-    everything = [own, *(a for a, _ in inherited)]
-    obligations = [tag(a, x) for a in everything for x in a.obligations]
-    restrictions = [tag(a, x) for a in everything for x in a.restrictions]
-    # reasons of the strictest licence first: they decided the verdict
-    reasons = [tag(a, x) for a in sorted(everything, key=lambda a: -SEVERITY[a.verdict]) for x in a.reasons]
-    reasons += [f"{a.name or 'An unknown licence'} also binds this model ({via}); on its own it gives {a.verdict}."
-                for a, via in inherited]
-    return LicenseCheck(
-        model=asked, resolved_model=resolved_model, origin=origin, license_id=own.license_id, name=own.name,
-        verdict=worst([own.verdict, *(a.verdict for a, _ in inherited)]),
-        obligations=_unique(obligations), restrictions=_unique(restrictions), reasons=_unique(reasons),
-        license_url=own.license_url, gated=gated,
-        inherited_licenses=[
-            InheritedLicense(license_id=a.license_id, verdict=a.verdict, via=via) for a, via in inherited
-        ],
-        notes=notes, disclaimer=DISCLAIMER,
-    )
-
-
-def _unique(lines: list[str]) -> list[str]:
-    return list(dict.fromkeys(lines))
+        return result(repo_id, None, "unresolved", unknown_assessment(reason), [], None, [])
+    return check_hub_card(info, plans, load_catalog(), hub.model_info)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 from finetune_advisor.errors import DataError
-from finetune_advisor.unsloth_docs.pages import DocsSource
+from finetune_advisor.unsloth_docs.reply import DocsSource, ParsedAnswer
 
 FIELD_WEIGHT = {"title": 3, "keywords": 3, "body": 1}
 K1 = 1.2
@@ -130,3 +130,22 @@ def search(question: str, notes: tuple[Note, ...], limit: int = 2) -> list[Hit]:
         return []
     best = hits[0].score
     return [h for h in hits if h.score >= best * RELATIVE_CUTOFF][:limit]
+
+
+def offline_answer(question: str) -> ParsedAnswer:
+    notes = load_notes()
+    hits = search(question, notes)
+    if not hits:
+        topics = "; ".join(n.title for n in notes)
+        return ParsedAnswer(answer=f"No packaged note matches this question. The notes cover: {topics}.")
+    answer = "\n\n".join(f"## {hit.note.title}\n\n{hit.note.body}" for hit in hits)
+    sources = list(dict.fromkeys(s for hit in hits for s in hit.note.sources))
+    return ParsedAnswer(answer=answer, sources=sources)
+
+
+def offline_note(reason: str, reached: bool = False) -> str:
+    what = "gave no usable answer" if reached else "were not reached"
+    return (
+        f"The live Unsloth docs {what}: {reason}. This answer comes from finetune-advisor's "
+        "packaged notes, written from the docs; follow the source links for the current text."
+    )

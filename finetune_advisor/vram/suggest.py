@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from finetune_advisor.errors import AdvisorError
 from finetune_advisor.vram import estimator as vram
+from finetune_advisor.vram.fit import headroom
 from finetune_advisor.vram.architecture import Architecture
 
 _32BIT_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "paged_adamw_32bit")
@@ -21,13 +22,6 @@ class Suggestion(BaseModel):
     arguments: dict[str, Any]
     total_gib: float
     fits: bool
-
-
-def headroom(total_gib: float, memory_gib: float) -> float:
-    """GiB left on a GPU of `memory_gib` after the driver's share and the run's peak."""
-    from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
-
-    return round(memory_gib - DRIVER_RESERVED_GIB - total_gib, 2)
 
 
 def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any]) -> list[Suggestion]:

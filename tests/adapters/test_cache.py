@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from finetune_advisor.adapters.cache import DocsCache, cache_key
-from finetune_advisor.unsloth_docs.pages import DocsSource, ParsedAnswer
+from finetune_advisor.unsloth_docs.reply import DocsSource, ParsedAnswer
 
 PARSED = ParsedAnswer(
     answer="Use rank 16.",

@@ -15,15 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from finetune_advisor.catalog import schema as cat
-from finetune_advisor.catalog.schema import (
-    Catalog,
-    CatalogEntry,
-    closest,
-    load_catalog,
-    model_ids,
-    resolve,
-)
+from finetune_advisor.adapters.cache import catalog_path, load_catalog
+from finetune_advisor.catalog.resolve import closest, model_ids, resolve
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry
+from finetune_advisor.catalog.store import load_packaged
 from finetune_advisor.errors import UnknownModelError
 from finetune_advisor.vocabulary import TASKS
 from finetune_advisor.vram.architecture import Architecture
@@ -80,7 +75,7 @@ def test_ids_unique_sorted_and_completions_match() -> None:
     ids = [m.id for m in load_catalog().models]
     assert len(ids) == len(set(ids))
     assert ids == sorted(ids)
-    assert model_ids() == ids
+    assert model_ids(load_catalog()) == ids
 
 
 def test_coverage_of_tasks_sizes_and_moe() -> None:
@@ -246,13 +241,13 @@ def test_schema_rejects_duplicate_ids() -> None:
     ],
 )
 def test_resolve(ref: str, model_id: str, repo_id: str | None, variant: str | None, quant: str | None) -> None:
-    found = resolve(ref)
+    found = resolve(load_catalog(), ref)
     assert (found.entry.id, found.repo_id, found.variant, found.quant) == (model_id, repo_id, variant, quant)
     assert found.note is None
 
 
 def test_other_releases_resolve_to_their_entry_without_a_variant() -> None:
-    found = resolve("unsloth/Qwen3-30B-A3B-Instruct-2507")
+    found = resolve(load_catalog(), "unsloth/Qwen3-30B-A3B-Instruct-2507")
     assert found.entry.id == "qwen3-30b-a3b" and found.variant is None and found.quant is None
     assert "another release" in found.note
 
@@ -267,7 +262,7 @@ def test_other_releases_resolve_to_their_entry_without_a_variant() -> None:
     ],
 )
 def test_resolve_derives_unlisted_unsloth_ids(ref: str, model_id: str, repo_id: str | None, variant: str, quant: str) -> None:
-    found = resolve(ref)
+    found = resolve(load_catalog(), ref)
     assert (found.entry.id, found.repo_id, found.variant, found.quant) == (model_id, repo_id, variant, quant)
     assert "not a listed repo" in found.note
 
@@ -275,15 +270,15 @@ def test_resolve_derives_unlisted_unsloth_ids(ref: str, model_id: str, repo_id: 
 @pytest.mark.parametrize("ref", ["unsloth/Qwen9-8B-bnb-4bit", "Qwen/Qwen3-8B-bnb-4bit", "someone/qwen3-8b-instruct", "gpt-5"])
 def test_unknown_refs_raise_with_suggestions(ref: str) -> None:
     with pytest.raises(UnknownModelError) as info:
-        resolve(ref)
+        resolve(load_catalog(), ref)
     assert info.value.field == "model" and info.value.ref == ref
     assert f"Unknown 'model' {ref!r}" in str(info.value) and "catalog://models" in str(info.value)
-    assert info.value.suggestions == closest(ref)
+    assert info.value.suggestions == closest(load_catalog(), ref)
 
 
 def test_empty_ref_is_rejected() -> None:
     with pytest.raises(UnknownModelError, match="empty"):
-        resolve("  ")
+        resolve(load_catalog(), "  ")
 
 
 @pytest.mark.parametrize(
@@ -292,20 +287,20 @@ def test_empty_ref_is_rejected() -> None:
      ("unsloth/Qwen9-8B-bnb-4bit", "qwen3-8b"), ("whisper-large", "whisper-large-v3")],
 )
 def test_closest(ref: str, first: str) -> None:
-    suggestions = closest(ref)
+    suggestions = closest(load_catalog(), ref)
     assert suggestions[0] == first
     assert len(suggestions) <= 3 and len(set(suggestions)) == len(suggestions)
-    assert set(suggestions) <= set(model_ids())
+    assert set(suggestions) <= set(model_ids(load_catalog()))
 
 
 def test_closest_finds_nothing_for_nonsense() -> None:
-    assert closest("zzzz-qqqq-xxxx") == []
+    assert closest(load_catalog(), "zzzz-qqqq-xxxx") == []
 
 
 # --- the user-cache copy ---------------------------------------------------------------------
 
 def _write_cache(catalog: Catalog) -> Path:
-    path = cat.cache_path()
+    path = catalog_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(catalog.model_dump_json(), encoding="utf-8")
     return path
@@ -316,7 +311,7 @@ def _packaged_digest() -> str:
 
 
 def test_a_valid_newer_cache_copy_is_preferred() -> None:
-    packaged = cat.load_packaged()
+    packaged = load_packaged()
     digest = _packaged_digest()
     newer = packaged.model_copy(update={"generated_at": packaged.generated_at + timedelta(days=1), "models": packaged.models[:5]})
     _write_cache(newer)
@@ -325,18 +320,18 @@ def test_a_valid_newer_cache_copy_is_preferred() -> None:
 
 
 def test_a_cache_copy_older_than_the_package_is_ignored() -> None:
-    packaged = cat.load_packaged()
+    packaged = load_packaged()
     _write_cache(packaged.model_copy(update={"generated_at": datetime(2020, 1, 1, tzinfo=timezone.utc), "models": packaged.models[:5]}))
     assert load_catalog() == packaged
 
 
 @pytest.mark.parametrize("content", [b"{not json", b'{"models": [{"id": "x"}]}', b"", b'{"schema_version": 2, "models": []}'])
 def test_a_corrupted_cache_copy_is_ignored_with_a_warning(content: bytes, caplog: pytest.LogCaptureFixture) -> None:
-    path = cat.cache_path()
+    path = catalog_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="finetune_advisor.catalog.schema"):
         catalog = load_catalog()
-    assert catalog == cat.load_packaged()
+    assert catalog == load_packaged()
     assert any("Ignoring the cached catalog" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
     assert path.read_bytes() == content  # left for the user to inspect; never deleted silently

@@ -10,15 +10,18 @@ from importlib.resources import files
 import pytest
 from fake_hub import FakeHub
 
+from finetune_advisor.adapters.cache import catalog_path as cache_path
+from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog import refresh as catalog_refresh
-from finetune_advisor.catalog.refresh import refresh
-from finetune_advisor.catalog.schema import (
-    Catalog,
-    cache_path,
-    load_catalog,
-    load_packaged,
-    resolve,
-)
+from finetune_advisor.catalog.resolve import resolve
+from finetune_advisor.catalog.schema import Catalog
+from finetune_advisor.catalog.store import load_packaged
+from finetune_advisor.server.commands.catalog import refresh_cached_catalog
+
+
+def refresh(limit: int = 5000, progress=lambda _: None):
+    return refresh_cached_catalog(limit, progress)
+
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError
 
 NEW_CONFIG = {  # a plausible config of a model released after the packaged catalog
@@ -100,7 +103,7 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
     assert "licence" in kept["unsloth/Mystery-7B"]
 
     assert report.added == ["qwen3.8-9b"]
-    new = resolve("unsloth/Qwen3.8-9B-unsloth-bnb-4bit")
+    new = resolve(load_catalog(), "unsloth/Qwen3.8-9B-unsloth-bnb-4bit")
     assert (new.entry.id, new.variant, new.quant) == ("qwen3.8-9b", "instruct", "unsloth-bnb-4bit")
     assert new.entry.instruct_id == "Qwen/Qwen3.8-9B" and new.entry.params_total_b == 8.95
     assert new.entry.license_id == "apache-2.0" and new.entry.architecture_status == "verified"
@@ -179,7 +182,7 @@ def test_offline_refuses_without_touching_the_network(fake_hub: FakeHub, monkeyp
 
 
 def test_limit_must_be_positive() -> None:
-    with pytest.raises(InvalidInputError, match="'limit'"):
+    with pytest.raises(InvalidInputError, match="'--limit'"):
         refresh(limit=0)
 
 

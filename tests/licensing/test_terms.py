@@ -13,18 +13,10 @@ from importlib.resources import files
 import pytest
 from pydantic import ValidationError
 
-from finetune_advisor.catalog.schema import load_catalog
+from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.errors import UnknownLicenseError
-from finetune_advisor.licensing.terms import (
-    License,
-    LicenseBook,
-    Plans,
-    assess,
-    get_license,
-    license_ids,
-    load_licenses,
-    worst,
-)
+from finetune_advisor.licensing.rules import Plans, assess, worst
+from finetune_advisor.licensing.terms import License, LicenseBook, get_license, license_ids, load_licenses
 
 REQUIRED = {
     "apache-2.0", "mit", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "qwen", "qwen-research",

@@ -90,14 +90,16 @@ async def test_unknown_tool_is_an_error_naming_it(client: Client) -> None:
 @pytest.mark.anyio
 async def test_advisor_errors_become_tool_errors_with_their_text() -> None:
     from finetune_advisor.errors import InvalidInputError
-    from finetune_advisor.server.app import _translate_errors
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from finetune_advisor.server.app import translating
 
     def broken(seq_len: int) -> dict:
         """A tool that rejects its input."""
         raise InvalidInputError("seq_len", "-5 is not positive", "1 to 131072")
 
     server = build_server()
-    server.add_tool(_translate_errors(broken), name="broken")
+    server.add_tool(translating(broken, ToolError), name="broken")
     async with Client(server) as c:
         result = await c.call_tool("broken", {"seq_len": 3})
     assert result.is_error
@@ -106,14 +108,16 @@ async def test_advisor_errors_become_tool_errors_with_their_text() -> None:
 
 @pytest.mark.anyio
 async def test_bugs_do_not_leak_tracebacks() -> None:
-    from finetune_advisor.server.app import _translate_errors
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from finetune_advisor.server.app import translating
 
     def crash() -> dict:
         """A tool with a bug."""
         raise RuntimeError("secret internals")
 
     server = build_server()
-    server.add_tool(_translate_errors(crash), name="crash")
+    server.add_tool(translating(crash, ToolError), name="crash")
     async with Client(server) as c:
         result = await c.call_tool("crash", {})
     assert result.is_error and "secret internals" not in result.content[0].text
@@ -143,10 +147,12 @@ def _constrained(
     ],
 )
 async def test_argument_errors_name_the_field_and_what_is_accepted(args: dict, expected: str) -> None:
-    from finetune_advisor.server.app import _translate_errors
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from finetune_advisor.server.app import translating
 
     server = build_server()
-    server.add_tool(_translate_errors(_constrained), name="constrained")
+    server.add_tool(translating(_constrained, ToolError), name="constrained")
     async with Client(server) as c:
         result = await c.call_tool("constrained", args)
         assert result.is_error

@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 from mcp.types import ResourceTemplateReference
 
-from finetune_advisor.catalog.schema import load_catalog
+from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.server.app import build_server
 
 
@@ -43,7 +43,7 @@ async def test_unknown_model_names_the_id_and_where_ids_are_listed() -> None:
         with pytest.raises(Exception) as info:
             await client.read_resource("catalog://models/qwen3-9b")
     text = str(info.value)
-    assert "Unknown model_id 'qwen3-9b'" in text and "catalog://models" in text and "qwen3-8b" in text
+    assert "Unknown 'model_id' 'qwen3-9b'" in text and "catalog://models" in text and "qwen3-8b" in text
 
 
 @pytest.mark.anyio

@@ -7,7 +7,9 @@ import json
 import pytest
 from fake_hub import FakeHub
 
-from finetune_advisor.catalog.schema import cache_path, load_catalog, load_packaged
+from finetune_advisor.adapters.cache import catalog_path as cache_path
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog.store import load_packaged
 from finetune_advisor.server.cli import main
 
 

@@ -13,7 +13,7 @@ from fake_nvml import H100, RTX4090, FakeNvml, NVMLError
 from mcp import Client
 
 from finetune_advisor.adapters import nvml as gpu
-from finetune_advisor.catalog import schema as catalog
+from finetune_advisor.adapters import cache as catalog
 from finetune_advisor.server.app import build_server
 
 

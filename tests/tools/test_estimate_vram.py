@@ -10,7 +10,7 @@ from mcp import Client
 from finetune_advisor.adapters import nvml as gpu
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.server.app import build_server
-from finetune_advisor.tools import detect_gpus
+from finetune_advisor.adapters import nvml
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
@@ -27,10 +27,10 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch):
 
     def use(*gpus):
         monkeypatch.setattr(gpu, "_load_nvml", lambda: FakeNvml(list(gpus)))
-        detect_gpus._cached.cache_clear()
+        nvml._cached.cache_clear()
 
     yield use
-    detect_gpus._cached.cache_clear()
+    nvml._cached.cache_clear()
 
 
 # --- resolution -----------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from finetune_advisor.catalog.schema import CatalogEntry, load_catalog
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.recommend import ranking
-from finetune_advisor.tools import detect_gpus
+from finetune_advisor.adapters import nvml
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
 
@@ -237,9 +238,7 @@ def test_unknown_gpu_still_recommends_with_fits_null(no_gpu: None) -> None:
 
 
 def test_detected_gpu_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    from finetune_advisor.tools import recommend_model as module
-
-    monkeypatch.setattr(module, "local_gpu", lambda: detect_gpus.LocalGpu(23.6, "NVIDIA GeForce RTX 4090 (GPU 0, 23.6 GiB, detected)", True))
+    monkeypatch.setattr(nvml, "local_gpu", lambda: nvml.LocalGpu(23.6, "NVIDIA GeForce RTX 4090 (GPU 0, 23.6 GiB, detected)", True))
     result = run(task="chat")
     assert result.gpu_source == "detected" and result.gpu_memory_gib == 23.6 and "4090" in result.gpu
     assert all(r.fits for r in result.recommendations)
@@ -403,9 +402,9 @@ def test_a_detected_gpu_without_bf16_sizes_for_fp16_and_float32_families(monkeyp
     results = {}
     for card in (T4, ampere_16gb):
         monkeypatch.setattr(gpu, "_load_nvml", lambda card=card: FakeNvml([card]))
-        detect_gpus._cached.cache_clear()
+        nvml._cached.cache_clear()
         results[card.name] = run(task="chat", top_k=10, method="qlora", allowed_licenses=["gemma"])
-    detect_gpus._cached.cache_clear()
+    nvml._cached.cache_clear()
     t4, ampere = results[T4.name], results[ampere_16gb.name]
     assert any("no bf16" in n for n in t4.notes) and not any("no bf16" in n for n in ampere.notes)
     sizes = {name: {r.model_id: r.estimated_vram_gib for r in res.recommendations} for name, res in results.items()}

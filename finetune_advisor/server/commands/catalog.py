@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from finetune_advisor.catalog.schema import CatalogEntry, load_catalog, resolve
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog.resolve import resolve
+from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.server.output import emit, emit_json, table
 from finetune_advisor.vocabulary import TASKS
+
+if TYPE_CHECKING:
+    from finetune_advisor.catalog.refresh import RefreshReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +66,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    found = resolve(args.model)
+    found = resolve(load_catalog(), args.model)
     entry = found.entry
     if args.json:
         emit_json(entry)
@@ -108,10 +115,28 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_refresh(args: argparse.Namespace) -> int:
+def refresh_cached_catalog(limit: int, progress: Callable[[str], None]) -> RefreshReport:
+    """List the Hub's unsloth org, bring the packaged catalog up to date from it, write the user-cache copy."""
+    from finetune_advisor import settings
+    from finetune_advisor.adapters import cache, hub
+    from finetune_advisor.catalog.naming import ORG
     from finetune_advisor.catalog.refresh import refresh
+    from finetune_advisor.catalog.store import load_packaged
 
-    report = refresh(limit=args.limit, progress=lambda message: sys.stderr.write(message + "\n"))
+    if limit < 1:
+        raise InvalidInputError("--limit", f"{limit} is not a positive number of repositories", "an integer of at least 1")
+    endpoint = settings.hub_endpoint()
+    progress(f"Listing the {ORG} models on {endpoint} (up to {limit})...")
+    listing, complete = hub.list_models_detailed(ORG, limit=limit)
+    progress(f"{len(listing)} repositories listed{'' if complete else ' (stopped at --limit)'}")
+    catalog, report = refresh(load_packaged(), listing, complete, hub.fetch_config, endpoint, progress)
+    path = cache.write_catalog_copy(catalog)
+    progress(f"Wrote {len(catalog.models)} models to {path}")
+    return report.model_copy(update={"path": str(path)})
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    report = refresh_cached_catalog(args.limit, lambda message: sys.stderr.write(message + "\n"))
     if args.json:
         emit_json(report)
         return 0

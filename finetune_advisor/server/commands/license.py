@@ -6,7 +6,8 @@ import argparse
 
 from finetune_advisor.server.commands import non_negative_int
 from finetune_advisor.server.output import emit, emit_json
-from finetune_advisor.tools.check_license import LicenseCheck, check_license
+from finetune_advisor.licensing.binding import LicenseCheck
+from finetune_advisor.tools.check_license import check_license
 
 _VERDICT_WORDS = {
     "allowed": "ALLOWED",

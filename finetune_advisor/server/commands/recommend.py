@@ -6,12 +6,9 @@ import argparse
 
 from finetune_advisor.server.commands import non_negative_int
 from finetune_advisor.server.output import emit, emit_json, table
-from finetune_advisor.tools.recommend_model import (
-    METHODS,
-    RecommendResult,
-    recommend_model,
-)
-from finetune_advisor.vocabulary import TASKS
+from finetune_advisor.recommend.engine import RecommendResult
+from finetune_advisor.tools.recommend_model import recommend_model
+from finetune_advisor.vocabulary import TASKS, MethodRequest, values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--use-case", default="", help="the goal in words (languages, domain, function calling, long context)")
     p.add_argument("--rows", type=non_negative_int, metavar="N", help="training examples; decides base vs instruct")
     p.add_argument("--gpu-gib", type=float, metavar="GIB", help="GPU memory to fit (default: the local GPU)")
-    p.add_argument("--method", choices=METHODS, default="auto", help="fine-tuning method (default: auto)")
+    p.add_argument("--method", choices=values(MethodRequest), default="auto", help="fine-tuning method (default: auto)")
     p.add_argument("--seq-len", type=int, default=2048, metavar="N", help="training sequence length (default 2048)")
     p.add_argument(
         "--commercial", action=argparse.BooleanOptionalAction, default=True, help="commercial use (default: yes)"

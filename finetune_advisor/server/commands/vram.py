@@ -9,7 +9,8 @@ from typing import Any
 
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.server.output import emit, emit_json, table
-from finetune_advisor.tools.estimate_vram import VramEstimate, run_estimate
+from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.vram.report import VramEstimate
 from finetune_advisor.vocabulary import (
     ALL_LINEAR,
     ATTENTIONS,
@@ -54,17 +55,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_estimate(
-        args.model,
-        _read_config(args.architecture) if args.architecture else None,
-        args.params_b,
-        args.gpu_gib,
-        args.bf16,
+    result = estimate_vram(
+        model=args.model,
+        architecture=_read_config(args.architecture) if args.architecture else None,
+        params_b=args.params_b,
+        gpu_memory_gib=args.gpu_gib,
+        bf16=args.bf16,
         method=args.method,
         seq_len=args.seq_len,
         batch_size=args.batch_size,
         lora_rank=args.rank,
-        target_modules=tuple(args.targets or ALL_LINEAR),
+        target_modules=list(args.targets) if args.targets else None,
         lora_dropout=args.dropout,
         gradient_checkpointing=args.checkpointing,
         optimizer=args.optimizer,

@@ -1,0 +1,158 @@
+"""A recommendation from the catalog: every entry serving the task checked against the hard rules,
+the qualifying ones ranked, and, when too few qualify, what one change would let another in (pure).
+
+The caller (the `recommend_model` tool) reads the GPU and the use case and builds the `Request`
+and the `FactFinder`; here everything comes in as values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry
+from finetune_advisor.recommend import ranking
+from finetune_advisor.recommend.facts import FactFinder, evaluate
+from finetune_advisor.recommend.ranking import BaseVsInstruct, Candidate, Failure, Request
+from finetune_advisor.recommend.relax import single_changes
+from finetune_advisor.recommend.use_case import UseCaseHints
+from finetune_advisor.vocabulary import MemorySource, Method, Task, Variant, Verdict
+
+
+class Recommendation(BaseModel):
+    model_id: str
+    name: str
+    unsloth_model_id: str | None = Field(description="Repo to load for this variant and method; null: none listed.")
+    repo_id: str
+    family: str
+    params_b: float | None
+    variant: Variant
+    method: Method
+    estimated_vram_gib: float | None
+    fits: bool | None = Field(description="With the safety margin; null: GPU unknown.")
+    license_id: str | None
+    license_verdict: Verdict
+    chat_template: str | None
+    reasons: list[str]
+    caveats: list[str]
+
+
+class RecommendResult(BaseModel):
+    task: Task
+    recommendations: list[Recommendation]
+    base_vs_instruct: BaseVsInstruct
+    gpu_memory_gib: float | None
+    gpu_source: MemorySource
+    gpu: str
+    notes: list[str]
+    what_would_qualify: list[str]
+    excluded: dict[str, int] = Field(description="Per rule, models of the task left out.")
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """The GPU the recommendation is for: memory (None: unknown), where it came from, and bf16."""
+
+    memory_gib: float | None
+    source: MemorySource
+    description: str
+    bf16: bool
+
+
+def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: Gpu, split: BaseVsInstruct,
+              unknown_languages: Sequence[str], top_k: int) -> RecommendResult:
+    """Rank the entries serving `req.task`; explain the rules applied and what would qualify others."""
+    serving = [e for e in catalog.models if req.task in e.tasks]
+    newest = ranking.newest_release(catalog.models)
+    candidates: list[Candidate] = []
+    excluded: Counter[str] = Counter()
+    for entry in serving:
+        outcome = evaluate(entry, req, finder, newest)
+        if isinstance(outcome, Failure):
+            excluded[outcome.rule] += 1
+        else:
+            candidates.append(outcome)
+    chosen = ranking.order(candidates, top_k)
+    notes = _notes(req.seq_len, gpu.source, gpu.bf16, req.hints, unknown_languages, len(candidates), top_k, split)
+    qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
+    return RecommendResult(
+        task=req.task, recommendations=[_shape(c) for c in chosen], base_vs_instruct=split,
+        gpu_memory_gib=gpu.memory_gib, gpu_source=gpu.source, gpu=gpu.description, notes=notes,
+        what_would_qualify=qualify, excluded=dict(excluded),
+    )
+
+
+def _shape(c: Candidate) -> Recommendation:
+    e = c.entry
+    est = c.choice.estimate_gib
+    return Recommendation(
+        model_id=e.id,
+        name=e.name,
+        unsloth_model_id=c.unsloth_id,
+        repo_id=c.repo_id,
+        family=e.family,
+        params_b=e.params_total_b,
+        variant=c.variant,
+        method=c.choice.method,
+        estimated_vram_gib=round(est, 1) if est is not None else None,
+        fits=c.choice.fits,
+        license_id=e.license_id,
+        license_verdict=c.verdict,
+        chat_template=e.chat_template,
+        reasons=c.reasons,
+        caveats=c.caveats,
+    )
+
+
+def _notes(
+    seq_len: int, gpu_source: str, bf16: bool, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
+) -> list[str]:
+    notes = [
+        ranking.SAFETY_RULE,
+        ranking.METHOD_RULE,
+        f"Memory figures are estimate_vram's for the named checkpoint at seq_len {seq_len} with its defaults "
+        f"(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, {'bf16' if bf16 else 'fp16'}); "
+        "run estimate_vram on a pick for other settings.",
+    ]
+    if not bf16:
+        notes.append("The detected GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
+                     "families Unsloth loads in float32 on such GPUs (Gemma 3/3n/4, gpt-oss, Qwen3.5, Qwen3-MoE) need "
+                     "twice the weight memory; the estimates include that.")
+    if gpu_source == "unknown":
+        notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
+    understood = []
+    if hints.languages:
+        understood.append("languages " + ", ".join(hints.languages))
+    if hints.function_calling:
+        understood.append("function calling")
+    if hints.long_context:
+        understood.append("long context")
+    if understood:
+        notes.append("From use_case: " + "; ".join(understood) + ".")
+    if unknown_languages:
+        notes.append(f"Language(s) not recognised and ignored: {', '.join(unknown_languages)}.")
+    if split.try_both:
+        notes.append("With 300-1000 rows, fine-tune both the base and the instruct checkpoint and compare.")
+    if qualified == 0:
+        notes.append("No model in the catalog meets every hard rule; see what_would_qualify.")
+    elif qualified < top_k:
+        notes.append(f"Only {qualified} model(s) meet every hard rule.")
+    return notes
+
+
+def _what_would_qualify(
+    serving: Sequence[CatalogEntry], req: Request, finder: FactFinder, newest: date | None, excluded: Counter[str]
+) -> list[str]:
+    """Changes of one constraint that would let an excluded model qualify."""
+    if not serving:
+        return [f"The catalog has no model for the task {req.task}."]
+    changes = single_changes(serving, req, finder, newest)
+    if changes:
+        return changes
+    if not excluded:
+        return [f"The catalog lists only {len(serving)} {req.task} model(s), all shown."]
+    return [f"No single change lets another {req.task} model qualify: each fails two or more rules at once."]

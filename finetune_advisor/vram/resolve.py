@@ -1,0 +1,104 @@
+"""A model, however it was named, turned into what the estimator needs (pure).
+
+Four ways in: a catalog entry, a config.json read from the Hub, config.json fields given inline,
+or a bare parameter count (a coarse stand-in layout). The result carries the architecture and what
+is known around it: the real parameter count, the context, the checkpoint's storage, the layers a
+pre-quantised checkpoint keeps in 16-bit, and notes the answer must repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from finetune_advisor.catalog import naming
+from finetune_advisor.catalog.schema import ResolvedModel
+from finetune_advisor.errors import UnknownModelError
+from finetune_advisor.vocabulary import ModelSource, Quant, check_range
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
+
+
+@dataclass
+class ResolvedArch:
+    """An architecture and what is known around it."""
+
+    arch: Architecture
+    label: str
+    source: ModelSource
+    repo_id: str | None = None
+    params_total: float | None = None
+    context: int | None = None
+    storage: Quant = "16bit"
+    skip_modules: list[str] | None = None
+    dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
+    coarse: bool = False
+    family: str | None = None  # catalog family (float32 loading on GPUs without bf16 goes by family)
+    notes: list[str] = field(default_factory=list)
+
+    def estimate_kwargs(self) -> dict[str, Any]:
+        """What `estimator.estimate` takes beyond the architecture and the run."""
+        skip = params_kept_16bit(shapes(self.arch), self.skip_modules) if self.skip_modules is not None else None
+        return {"params_total": self.params_total, "skip_16bit_params": skip, "context_length": self.context,
+                "family": self.family}
+
+    def storage_for(self, method: str, stack: str) -> Quant:
+        """The checkpoint a run loads: with load_in_4bit, Unsloth's loader swaps a 16-bit name for its
+        dynamic 4-bit upload when one exists."""
+        if self.storage == "16bit" and self.dynamic_4bit and method == "qlora" and stack == "unsloth":
+            return "unsloth-bnb-4bit"
+        return self.storage
+
+
+DYNAMIC_SWAP_NOTE = "Unsloth loads the -unsloth-bnb-4bit upload for QLoRA, as its loader does for load_in_4bit."
+
+
+def from_params(params_b: float) -> ResolvedArch:
+    """A coarse stand-in: a reference layout scaled to `params_b` billions."""
+    check_range("params_b", params_b)
+    arch, template = architecture_for_params(params_b)
+    return ResolvedArch(arch, f"~{params_b:g}B (coarse)", "params_b", coarse=True, notes=[
+        f"Coarse: only the parameter count is known; the layout of {template} scaled to {params_b:g}B is assumed."])
+
+
+def from_architecture(config: dict[str, Any]) -> ResolvedArch:
+    """config.json fields given inline."""
+    arch = Architecture.from_hf_config(config, field="architecture")
+    return ResolvedArch(arch, "architecture", "architecture", skip_modules=skip_modules(config))
+
+
+def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
+    """A repo the catalog does not know, from the config.json the Hub served."""
+    arch = Architecture.from_hf_config(config, field="model")
+    return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
+                        skip_modules=skip_modules(config),
+                        notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
+
+
+def from_catalog(found: ResolvedModel, closest: Callable[[str], list[str]] = lambda name: []) -> ResolvedArch:
+    """A catalog entry; a coarse stand-in when the catalog has its size but not its architecture."""
+    entry = found.entry
+    params = entry.params_total_b * 1e9 if entry.params_total_b else None
+    contexts = [c for c in (entry.context_length, entry.architecture and entry.architecture.max_position_embeddings) if c]
+    notes = [found.note] if found.note else []
+    if entry.architecture_status == "unverified":
+        notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
+    common: dict[str, Any] = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
+                                  family=entry.family, storage=found.quant or "16bit",
+                                  dynamic_4bit=entry.unsloth.has_dynamic_4bit)
+    if entry.architecture is not None:
+        return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
+    if entry.params_total_b is None:
+        raise UnknownModelError(entry.id, "the catalog records neither its architecture nor its size", closest(entry.name))
+    arch, template = architecture_for_params(entry.params_total_b)
+    notes.append(f"Coarse: the catalog has no architecture for {entry.name}; the layout of {template} "
+                 f"scaled to {entry.params_total_b:g}B is assumed.")
+    return ResolvedArch(arch, entry.id, "catalog", coarse=True, notes=notes, **common)
+
+
+def skip_modules(config: dict[str, Any]) -> list[str] | None:
+    """`llm_int8_skip_modules` of a pre-quantised checkpoint (the layers it keeps in 16-bit)."""
+    quant = config.get("quantization_config")
+    skip = quant.get("llm_int8_skip_modules") if isinstance(quant, dict) else None
+    return [str(m) for m in skip] if isinstance(skip, list) else None
