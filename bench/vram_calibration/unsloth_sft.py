@@ -22,13 +22,11 @@ Recorded per cell: NVML peak for this process (per-process and device-level read
 allocator's peaks, CUDA context, step wall times and tokens/s, what the trainer ran with, bytes of
 parameters by dtype after loading (what bitsandbytes really quantised), and every version.
 
-`--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: while
-Unsloth is imported torch reports compute capability 7.5; throughout it reports no bf16 support
-and a total and free memory as on a T4 (15.0 GiB as the driver reports it), and the caching
-allocator is capped to that size (`set_per_process_memory_fraction`). Capability 9.0 comes back
-after the import because Triton compiles for the reported capability, so choices Unsloth makes
-later from the capability (its padded-vs-padding-free rule) follow the H100/H200, not a T4.
-What is patched is recorded in `emulation`.
+`--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: torch
+reports no bf16 support and a total and free memory as on a T4 (15.0 GiB as the driver reports it),
+the caching allocator is capped to that size (`set_per_process_memory_fraction`), and Unsloth's
+own bf16 flag is turned off after import. The compute capability stays the real one (see
+`emulate_card`). What is patched is recorded in `emulation`.
 """
 
 from __future__ import annotations
@@ -135,16 +133,22 @@ def prepare(name: str, path: str, prequantize: bool) -> None:
 
 
 def emulate_card(card: str):
-    """Patch torch so that Unsloth sees CARDS[card]; returns (record, restore) where `restore()`
-    puts the real compute capability back once Unsloth is imported, because Triton compiles its
-    kernels for whatever capability torch reports (sm_75 code does not run on an H100/H200)."""
+    """Patch torch so that Unsloth sizes itself for CARDS[card]; returns (record, after_import).
+
+    Before Unsloth is imported: no bf16 support, and the card's total and free memory (the caching
+    allocator is capped to it). `after_import()` turns Unsloth's own bf16 flag off, which its loader
+    and trainer read at call time (dtype float16, its float32-forced families, fp16 training). The
+    compute capability is left alone: Triton compiles for the capability torch reports, and sm_75
+    code does not run on an H100/H200, so choices Unsloth makes from the capability (its padded vs
+    padding-free rule) follow the real card.
+    """
     import torch
 
     spec = CARDS[card]
     cap_bytes = int(spec["total_gib"] * 2**30)
     real_total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / real_total), 0)
-    real_props, real_info, real_cap = torch.cuda.get_device_properties, torch.cuda.mem_get_info, torch.cuda.get_device_capability
+    real_props, real_info = torch.cuda.get_device_properties, torch.cuda.mem_get_info
 
     class Props:
         def __init__(self, inner):
@@ -160,19 +164,21 @@ def emulate_card(card: str):
         free, _ = real_info(device)
         return max(0, min(free, cap_bytes - torch.cuda.memory_reserved() - 500 * 2**20)), cap_bytes
 
-    torch.cuda.get_device_capability = lambda device=None: spec["capability"]
     torch.cuda.get_device_properties = lambda device=None: Props(real_props(0 if device is None else device))
     torch.cuda.mem_get_info = mem_get_info
     torch.cuda.is_bf16_supported = lambda *a, **k: False
 
-    def restore() -> None:
-        torch.cuda.get_device_capability = real_cap
+    def after_import() -> None:
+        import unsloth.models._utils as unsloth_utils
 
-    record = {"card": card, "name": spec["name"], "total_gib": spec["total_gib"], "capability": list(spec["capability"]),
-              "patched": ["torch.cuda.get_device_capability (while Unsloth imports only)",
+        unsloth_utils.SUPPORTS_BFLOAT16 = False
+
+    record = {"card": card, "name": spec["name"], "total_gib": spec["total_gib"],
+              "patched": ["torch.cuda.is_bf16_supported", "unsloth.models._utils.SUPPORTS_BFLOAT16 (after import)",
                           "torch.cuda.get_device_properties (total_memory, name)", "torch.cuda.mem_get_info",
-                          "torch.cuda.is_bf16_supported", "torch.cuda.set_per_process_memory_fraction"]}
-    return record, restore
+                          "torch.cuda.set_per_process_memory_fraction"],
+              "not_patched": "compute capability (Triton compiles for it)"}
+    return record, after_import
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +286,10 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
     pm = ProcessMemory("cuda")
     pm.init_cuda()
     machine = versions(pm)  # the real card, before any emulation
-    emulation, restore = emulate_card(emulate) if emulate else (None, lambda: None)
+    emulation, after_import = emulate_card(emulate) if emulate else (None, lambda: None)
     import unsloth  # noqa: F401  (must come before transformers)
 
-    restore()
+    after_import()
 
     spec = load_config(name)
     config = spec["config"]
