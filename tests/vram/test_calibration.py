@@ -33,23 +33,19 @@ def _cells():
 CELLS_MODULE, CELLS = _cells()
 OK = [c for c in CELLS if c.status == "ok" and c.measured_gib]
 OOM = [c for c in CELLS if c.status == "oom"]
-needs_data = pytest.mark.skipif(not OK, reason="no calibration data committed in bench/vram_calibration/data")
 
 
-@needs_data
 def test_total_is_within_the_target_on_the_measured_cells() -> None:
     errors = [abs(estimate(c.arch, c.run).total_gib - c.measured_gib) / c.measured_gib for c in OK]
     assert CELLS_MODULE.median(errors) <= 0.05
     assert CELLS_MODULE.quantile(errors, 0.9) <= 0.10
 
 
-@needs_data
 def test_no_out_of_memory_cell_is_predicted_to_fit() -> None:
     wrong = [c.cell for c in OOM if estimate(c.arch, c.run).total_gib + k.DRIVER_RESERVED_GIB <= c.gpu_total_gib]
     assert wrong == []
 
 
-@needs_data
 def test_constants_were_fitted_on_this_data() -> None:
     plain = [c for c in OK if c.run.num_gpus == 1 and not c.run.optimizer.startswith("paged_")]
     contexts = [c.measured_gib - c.record["peak_reserved_bytes"] / 1024**3 for c in plain]
@@ -57,7 +53,6 @@ def test_constants_were_fitted_on_this_data() -> None:
     assert f"on {sum(c.status == 'ok' for c in CELLS)} measured cells" in k.FIT_SOURCE
 
 
-@needs_data
 @pytest.mark.parametrize("method", ["qlora", "lora", "full"])
 def test_weights_match_what_the_harness_allocated(method: str) -> None:
     """The weight term alone, against the allocator's bytes right after the model was built."""
