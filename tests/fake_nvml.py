@@ -1,4 +1,4 @@
-"""A stand-in for the `pynvml` module: the calls `tools/gpu.py` makes, with scriptable failures."""
+"""A stand-in for the `pynvml` module: the calls `finetune_advisor/adapters/nvml.py` makes, with scriptable failures."""
 
 from __future__ import annotations
 

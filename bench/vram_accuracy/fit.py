@@ -1,8 +1,8 @@
 """Fit the estimator's empirical constants to the measured cells and write them into
-tools/vram_constants.py (between its FITTED markers).
+finetune_advisor/vram/constants.py (between its FITTED markers).
 
-    /work/venv/bin/python bench/vram_accuracy/fit.py            # fit on every cell, print
-    /work/venv/bin/python bench/vram_accuracy/fit.py --write    # ... and rewrite the constants
+    python bench/vram_accuracy/fit.py            # fit on every cell, print
+    python bench/vram_accuracy/fit.py --write    # ... and rewrite the constants
 
 How: the CUDA context is the median of the measured `cuda_context_bytes`. The other constants
 (activation scale per method, loss bytes per vocabulary entry, fixed allocations, fragmentation,
@@ -30,7 +30,7 @@ from finetune_advisor.vram import constants as k  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
 
-CONSTANTS = os.path.join(ROOT, "tools", "vram_constants.py")
+CONSTANTS = os.path.join(ROOT, "finetune_advisor", "vram", "constants.py")
 METHODS = ("qlora", "lora", "full")
 
 
@@ -156,7 +156,7 @@ def fit(cells: list[Cell], sweeps: int = 3) -> Theta:
 
 # Unsloth + FA2, LLaMA2-7B, 4-bit LoRA rank 8, batch 1 on an A100-40GB: peak GB by sequence length,
 # as LLaMA-Factory's wiki "Performance comparison" publishes them
-# (https://github.com/hiyouga/LLaMA-Factory/wiki/Performance-comparison; reference/peers.md §1(f)).
+# (https://github.com/hiyouga/LLaMA-Factory/wiki/Performance-comparison).
 UNSLOTH_PUBLISHED = ((1024, 5), (2048, 6), (4096, 7), (8192, 8), (16384, 10), (32768, 16), (65536, 25), (102400, 37))
 LLAMA2_7B = Architecture(model_type="llama", num_hidden_layers=32, hidden_size=4096, intermediate_size=11008,
                          num_attention_heads=32, num_key_value_heads=32, vocab_size=32000, max_position_embeddings=102400)
@@ -176,7 +176,7 @@ def fit_unsloth(theta: Theta) -> None:
 
 
 def render(theta: Theta, cells: list[Cell]) -> str:
-    """The FITTED block of tools/vram_constants.py for `theta`."""
+    """The FITTED block of finetune_advisor/vram/constants.py for `theta`."""
     ok = [c for c in cells if c.status == "ok"]
     src = (f"fitted by bench/vram_accuracy/fit.py on {len(ok)} measured cells "
            f"(bench/vram_calibration/data/*.jsonl; {machine(cells)})")
@@ -228,13 +228,13 @@ ACTIVATION_SCALE: Final = {{
 def write(theta: Theta, cells: list[Cell]) -> None:
     text = open(CONSTANTS).read()
     block = re.compile(r"# --- FITTED: begin.*?# --- FITTED: end ---", re.DOTALL)
-    assert block.search(text), "FITTED markers missing in tools/vram_constants.py"
+    assert block.search(text), "FITTED markers missing in finetune_advisor/vram/constants.py"
     open(CONSTANTS, "w").write(block.sub(lambda _: render(theta, cells), text))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--write", action="store_true", help="rewrite the FITTED block of tools/vram_constants.py")
+    ap.add_argument("--write", action="store_true", help="rewrite the FITTED block of finetune_advisor/vram/constants.py")
     args = ap.parse_args()
     cells = load()
     if not cells:

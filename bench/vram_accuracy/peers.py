@@ -1,5 +1,5 @@
-"""Other estimators' formulas, re-implemented from their published descriptions
-(/work/shared/reference/peers.md and unsloth-docs.md §1.3; facts, not code), scored on our cells.
+"""Other estimators' formulas, re-implemented from their published descriptions (each function
+names its source; facts, not code), scored on our cells.
 
 Each takes a Cell and returns GiB, or None where the peer has no answer for that kind of run.
 """
@@ -54,12 +54,13 @@ _LLAMA_FACTORY = {"full": 8.0, "lora": 2.0, "qlora": 0.5}  # Full pure_bf16 8x, 
 
 
 def llama_factory(c: Cell) -> float | None:
+    """LLaMA-Factory's README hardware table (hiyouga/LLaMA-Factory@ff6d4d1:README.md), GB per billion parameters."""
     return _LLAMA_FACTORY[c.run.method] * c.params_b * GB / GIB
 
 
 def unsloth_studio(c: Cell) -> float | None:
-    """Unsloth Studio's estimator (studio/backend/utils/hardware/VRAM_ESTIMATION.md as summarised in
-    peers.md): weights + LoRA adapters + optimizer + gradients (with floors) + activations + 1.4 GB."""
+    """Unsloth Studio's estimator (unslothai/unsloth@015bdef:studio/backend/utils/hardware/VRAM_ESTIMATION.md):
+    weights + LoRA adapters + optimizer + gradients (with floors) + activations + 1.4 GB."""
     a, r = c.arch, c.run
     h, n, v, m = a.hidden_size, a.num_hidden_layers, a.vocab_size, a.moe_intermediate_size or a.intermediate_size or 4 * a.hidden_size
     e = a.num_experts or 1

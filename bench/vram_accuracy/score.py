@@ -1,8 +1,8 @@
 """Score estimate_vram's total_gib against the measured cells, leave-one-architecture-out, and
 score the peers' formulas on the same cells.
 
-    /work/venv/bin/python bench/vram_accuracy/score.py            # print the table
-    /work/venv/bin/python bench/vram_accuracy/score.py --readme   # ... and write it into README.md
+    python bench/vram_accuracy/score.py            # print the table
+    python bench/vram_accuracy/score.py --readme   # ... and write it into README.md
 
 For each architecture, the constants are refitted (fit.py) on the cells of all the other
 architectures and the held-out architecture's cells are predicted with them. Reported per

@@ -1,7 +1,7 @@
 """Architectures the calibration grid measures, as Hugging Face config fields.
 
-Values are copied from /work/shared/reference/models.json (each entry there carries its
-sources; all of these are marked `verified`). Only fields that change the memory of a
+Values are the models' config.json fields as the catalog records them (finetune_advisor/catalog:
+each entry carries its sources; all of these are marked `verified`). Only fields that change the memory of a
 training step are given; everything else keeps the transformers default for the model
 type (rope details, dropout, norms' eps), which does not change memory.
 """

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from finetune_advisor.catalog import naming
-from finetune_advisor.vocabulary import Quant, Task, Variant
+from finetune_advisor.vocabulary import Method, Quant, Task, Variant
 from finetune_advisor.vram.architecture import Architecture
 
 ArchitectureStatus = Literal["verified", "corroborated", "unverified", "unknown"]
@@ -86,7 +86,9 @@ class CatalogEntry(BaseModel):
     uncertain_fields: list[str] = []
     notes: str | None = None
     last_modified: date | None = Field(default=None, description="Newest lastModified of its unsloth repos at the last refresh")
-    sources: list[str] = Field(min_length=1)
+    params_note: str | None = Field(default=None, description="Why params_total_b differs from what the architecture adds up to")
+    sources: list[str] = Field(min_length=1, description="What backs the entry as a whole")
+    fact_sources: dict[str, list[str]] = Field(default={}, description="Where each fact comes from, by field name")
 
     @field_validator("aliases")
     @classmethod
@@ -127,6 +129,29 @@ class CatalogEntry(BaseModel):
         return f"{self.name}: {size}; {', '.join(self.tasks)}; licence {self.license_id or 'unknown'}"
 
 
+class FamilyGuidance(BaseModel):
+    """What Unsloth advises for a model family, with where it says so."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family: str = Field(pattern=_SLUG)
+    avoid_methods: list[Method] = Field(default=[], description="Methods Unsloth advises against for this family")
+    avoid_reason: str | None = None
+    float32_without_bf16: bool = Field(default=False, description="Unsloth loads it in float32 on GPUs without bf16")
+    min_transformers: str | None = None
+    chat_template_base: str | None = None
+    chat_template_instruct: str | None = None
+    fact_sources: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _advice_is_sourced(self) -> FamilyGuidance:
+        unsourced = [name for name in ("avoid_methods", "float32_without_bf16", "min_transformers")
+                     if getattr(self, name) and not self.fact_sources.get(name)]
+        if unsourced:
+            raise ValueError(f"{self.family}: guidance without a source: {unsourced}")
+        return self
+
+
 class ResolvedModel(BaseModel):
     """A catalog entry plus what a reference named: a repo, its variant and quantisation."""
 
@@ -148,6 +173,7 @@ class Catalog(BaseModel):
     generated_at: datetime | None = None
     generated_by: str | None = None
     models: list[CatalogEntry]
+    families: list[FamilyGuidance] = []
     _index: dict[str, ResolvedModel] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -160,6 +186,10 @@ class Catalog(BaseModel):
 
     def get(self, model_id: str) -> CatalogEntry | None:
         return next((m for m in self.models if m.id == model_id.lower()), None)
+
+    def guidance(self, family: str) -> FamilyGuidance | None:
+        """Unsloth's advice for a family, when the catalog records any."""
+        return next((g for g in self.families if g.family == family), None)
 
     def index(self) -> dict[str, ResolvedModel]:
         """Lower-cased reference -> resolution; earlier (more specific) keys win."""

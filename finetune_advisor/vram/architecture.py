@@ -51,6 +51,14 @@ class Architecture(BaseModel):
     moe_intermediate_size: PositiveInt | None = None
     num_shared_experts: int | None = Field(default=None, ge=0)
     shared_expert_intermediate_size: PositiveInt | None = None
+    # Per-layer embeddings (Gemma 3n, Gemma 4 E2B/E4B): a vocab_size_per_layer_input x
+    # (num_hidden_layers * hidden_size_per_layer_input) table beside the main embedding.
+    hidden_size_per_layer_input: PositiveInt | None = None
+    vocab_size_per_layer_input: PositiveInt | None = None
+    # Layers that reuse an earlier layer's keys and values (Gemma 3n, Gemma 4): no k/v projections.
+    num_kv_shared_layers: int | None = Field(default=None, ge=0)
+    # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
+    layer_types: tuple[str, ...] | None = None
 
     @property
     def kv_heads(self) -> int:

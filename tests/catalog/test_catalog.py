@@ -1,6 +1,6 @@
 """The packaged catalog (validated through load_catalog(), not a copy), resolve/closest, and the cache copy.
 
-If a data test fails after you edit tools/catalog.json (or scripts/build_catalog.py), fix the data:
+If a data test fails after you edit the catalog source (finetune_advisor/catalog/data), fix the data:
 every fact needs a source, unverified values belong in `uncertain_fields`, and ids stay sorted.
 """
 

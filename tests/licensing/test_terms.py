@@ -1,6 +1,6 @@
 """The packaged licence data and the pure rules engine (licence + plans -> verdict).
 
-If a data test fails, fix tools/licenses.json: every structured fact (commercial use, user
+If a data test fails, fix finetune_advisor/licensing/licenses.json: every structured fact (commercial use, user
 threshold, EU exclusion, outputs, redistribution, gating) needs a clause of its topic with an
 https source, and every clause says whether it was verified against the licence text.
 """

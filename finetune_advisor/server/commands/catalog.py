@@ -44,6 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     refresh.add_argument("--json", action="store_true", help="print the refresh report as JSON")
     refresh.set_defaults(handler=run_refresh)
 
+    check = actions.add_parser(
+        "check", help="validate the catalog data (schema, licences, Unsloth ids, sources, self-consistency)",
+        description="Validate the packaged catalog: schema, known licence ids, Unsloth ids in the slot their name says, "
+        "a source for every fact, parameter counts and context lengths that agree with the architecture. With --source, "
+        "check the TOML source in a checkout and whether catalog.json is built from it. Exit 1 on any problem.",
+    )
+    check.add_argument("--source", action="store_true", help="check the TOML source (finetune_advisor/catalog/data) too")
+    check.set_defaults(handler=run_check)
+
+    build = actions.add_parser(
+        "build", help="write catalog.json from the TOML source (maintainers, in a checkout)",
+        description="Validate finetune_advisor/catalog/data/*.toml and write finetune_advisor/catalog/catalog.json from it.",
+    )
+    build.set_defaults(handler=run_build)
+
 
 def run_list(args: argparse.Namespace) -> int:
     models = load_catalog().models
@@ -158,3 +173,37 @@ def _params(entry: CatalogEntry) -> str | None:
         return None
     text = f"{entry.params_total_b:g}B"
     return text + (f" ({entry.params_active_b:g}B active)" if entry.params_active_b else "")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from finetune_advisor.catalog import source, store
+    from finetune_advisor.catalog.check import check
+    from finetune_advisor.licensing.terms import load_licenses
+
+    catalog = source.load() if args.source else store.load_packaged()
+    problems = [str(p) for p in check(catalog, set(load_licenses().ids()))]
+    if args.source and source.render(catalog) != source.BUILT.read_text(encoding="utf-8"):
+        problems.append("catalog.json: not what the TOML source builds; run `finetune-advisor catalog build`")
+    for problem in problems:
+        sys.stderr.write(problem + "\n")
+    what = "the TOML source" if args.source else "the packaged catalog"
+    emit(f"{len(catalog.models)} models, {len(catalog.families)} families in {what}: "
+         + (f"{len(problems)} problem(s)" if problems else "no problems"))
+    return 1 if problems else 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from finetune_advisor.catalog import source
+    from finetune_advisor.catalog.check import check
+    from finetune_advisor.licensing.terms import load_licenses
+
+    catalog = source.load()
+    problems = check(catalog, set(load_licenses().ids()))
+    for problem in problems:
+        sys.stderr.write(f"{problem}\n")
+    if problems:
+        emit(f"Not built: {len(problems)} problem(s) in the TOML source.")
+        return 1
+    path = source.build()
+    emit(f"Wrote {len(catalog.models)} models to {path}.")
+    return 0

@@ -1,0 +1,94 @@
+"""`catalog check`: what the schema cannot see, checked on the whole catalog (pure).
+
+- every licence id (own and upstream) has licence data;
+- every Unsloth id sits in the slot its name says (naming grammar: variant and quantisation);
+- every fact has a source, or is listed in `uncertain_fields`;
+- the parameter count the architecture adds up to agrees with `params_total_b` within 3 %,
+  unless `params_note` explains the difference (a vision tower, per-layer embeddings, an audio codec);
+- `context_length` is at most the architecture's `max_position_embeddings`, unless the notes say why;
+- Unsloth's advice is recorded only for families the catalog has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.catalog import naming
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry
+from finetune_advisor.vram.shapes import shapes
+
+PARAMS_TOLERANCE = 0.03
+# Facts that need a source of their own when they are set.
+SOURCED_FACTS = ("params_total_b", "params_active_b", "context_length", "release_date", "license_id",
+                 "upstream_license_ids", "architecture", "languages", "strengths", "gated", "chat_template")
+
+
+@dataclass(frozen=True)
+class Problem:
+    model: str
+    field: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.field}: {self.text}"
+
+
+def check(catalog: Catalog, license_ids: set[str]) -> list[Problem]:
+    """Every problem found; an empty list means the catalog passes."""
+    problems: list[Problem] = []
+    for entry in catalog.models:
+        problems += _licences(entry, license_ids)
+        problems += _unsloth_ids(entry)
+        problems += _sources(entry)
+        problems += _params(entry)
+        problems += _context(entry)
+    families = {m.family for m in catalog.models}
+    problems += [Problem(g.family, "family", "advice for a family no catalog entry has")
+                 for g in catalog.families if g.family not in families]
+    return problems
+
+
+def _licences(entry: CatalogEntry, known: set[str]) -> list[Problem]:
+    unknown = [i for i in (entry.license_id, *entry.upstream_license_ids) if i and i not in known]
+    return [Problem(entry.id, "license_id", f"no licence data for {i!r}") for i in unknown]
+
+
+def _unsloth_ids(entry: CatalogEntry) -> list[Problem]:
+    found = []
+    for repo, variant, quant in entry.unsloth.slots():
+        _, named_quant = naming.split_quant(repo)
+        if named_quant != quant:
+            found.append(Problem(entry.id, f"unsloth.{naming.slot(variant, quant)}",
+                                 f"{repo} is a {named_quant} upload by its name"))
+    return found
+
+
+def _sources(entry: CatalogEntry) -> list[Problem]:
+    found = []
+    for name in SOURCED_FACTS:
+        value = getattr(entry, name)
+        if value in (None, [], "") or entry.is_uncertain(name):
+            continue
+        if not entry.fact_sources.get(name):
+            found.append(Problem(entry.id, name, "a fact without a source (add one, or list it in uncertain_fields)"))
+    return found
+
+
+def _params(entry: CatalogEntry) -> list[Problem]:
+    if entry.architecture is None or entry.params_total_b is None or entry.params_note:
+        return []
+    counted = shapes(entry.architecture).total_params / 1e9
+    if abs(counted - entry.params_total_b) <= PARAMS_TOLERANCE * entry.params_total_b:
+        return []
+    return [Problem(entry.id, "params_total_b", f"{entry.params_total_b:g}B, but the architecture adds up to "
+                    f"{counted:.3g}B; fix one, or say why in params_note")]
+
+
+def _context(entry: CatalogEntry) -> list[Problem]:
+    arch = entry.architecture
+    if arch is None or not arch.max_position_embeddings or not entry.context_length:
+        return []
+    if entry.context_length <= arch.max_position_embeddings or entry.is_uncertain("context_length"):
+        return []
+    return [Problem(entry.id, "context_length", f"{entry.context_length} is above max_position_embeddings "
+                    f"{arch.max_position_embeddings}; fix one, or list context_length in uncertain_fields")]

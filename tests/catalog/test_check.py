@@ -1,0 +1,85 @@
+"""`catalog check` finds what the schema cannot see: unsourced facts, ids in the wrong slot,
+unknown licences, and parameter counts or contexts that disagree with the architecture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finetune_advisor.catalog.check import check
+from finetune_advisor.catalog.schema import Catalog
+
+# Granite 4.0 1B as its config.json has it (40 layers, hidden 2048, FFN 4096, 16 heads, 4 KV, vocab 100352).
+GRANITE_1B = {"model_type": "granite", "num_hidden_layers": 40, "hidden_size": 2048, "intermediate_size": 4096,
+              "num_attention_heads": 16, "num_key_value_heads": 4, "vocab_size": 100352, "tie_word_embeddings": True,
+              "max_position_embeddings": 131072}
+SOURCE = ["https://example.org/card"]
+LICENCES = {"apache-2.0", "mit"}
+
+
+def _entry(**changes: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": "granite-4.0-1b", "name": "Granite 4.0 1B", "family": "granite-4.0", "tasks": ["chat"],
+        "instruct_id": "ibm-granite/granite-4.0-1b", "modalities": ["text"], "params_total_b": 1.63,
+        "architecture": GRANITE_1B, "architecture_status": "verified", "context_length": 131072,
+        "license_id": "apache-2.0", "unsloth": {"instruct": "unsloth/granite-4.0-1b"}, "sources": SOURCE,
+        "fact_sources": {name: SOURCE for name in ("params_total_b", "architecture", "context_length", "license_id")},
+    }
+    entry.update(changes)
+    return entry
+
+
+def _problems(**changes: Any) -> list[str]:
+    return [str(p) for p in check(Catalog(models=[_entry(**changes)]), LICENCES)]
+
+
+def test_a_consistent_sourced_entry_passes() -> None:
+    assert _problems() == []
+
+
+def test_the_granite_1b_error_is_caught() -> None:
+    """The catalog once said 1.0B for a config that adds up to 1.63B."""
+    problems = _problems(params_total_b=1.0)
+    assert len(problems) == 1 and "params_total_b" in problems[0] and "1.63B" in problems[0]
+
+
+def test_an_explained_difference_passes() -> None:
+    assert _problems(params_total_b=2.0, params_note="a 0.37B vision tower the text config does not describe") == []
+
+
+def test_a_fact_without_a_source_is_reported_unless_marked_uncertain() -> None:
+    sources = {"params_total_b": SOURCE, "architecture": SOURCE, "license_id": SOURCE}
+    assert _problems(fact_sources=sources) == ["granite-4.0-1b: context_length: a fact without a source "
+                                               "(add one, or list it in uncertain_fields)"]
+    assert _problems(fact_sources=sources, uncertain_fields=["context_length"]) == []
+
+
+def test_an_unknown_licence_is_reported() -> None:
+    assert any("no licence data for 'granite-license'" in p for p in _problems(license_id="granite-license"))
+
+
+@pytest.mark.parametrize("slot,repo", [
+    ("instruct_bnb_4bit", "unsloth/granite-4.0-1b-unsloth-bnb-4bit"),
+    ("instruct_unsloth_bnb_4bit", "unsloth/granite-4.0-1b-bnb-4bit"),
+    ("instruct", "unsloth/granite-4.0-1b-bnb-4bit"),
+])
+def test_an_unsloth_id_in_the_wrong_slot_is_reported(slot: str, repo: str) -> None:
+    problems = _problems(unsloth={slot: repo})
+    assert len(problems) == 1 and f"unsloth.{slot}" in problems[0]
+
+
+def test_a_context_beyond_the_architecture_is_reported() -> None:
+    problems = _problems(context_length=262144)
+    assert len(problems) == 1 and "max_position_embeddings 131072" in problems[0]
+
+
+def test_advice_for_a_family_the_catalog_lacks_is_reported() -> None:
+    catalog = Catalog(models=[_entry()], families=[{"family": "qwen3.5", "avoid_methods": ["qlora"],
+                                                    "fact_sources": {"avoid_methods": SOURCE}}])
+    assert [str(p) for p in check(catalog, LICENCES)] == ["qwen3.5: family: advice for a family no catalog entry has"]
+
+
+def test_advice_needs_its_source() -> None:
+    with pytest.raises(ValueError, match="guidance without a source"):
+        Catalog(models=[_entry()], families=[{"family": "granite-4.0", "avoid_methods": ["qlora"]}])
