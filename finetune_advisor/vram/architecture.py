@@ -59,6 +59,8 @@ class Architecture(BaseModel):
     num_kv_shared_layers: int | None = Field(default=None, ge=0)
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
     layer_types: tuple[str, ...] | None = None
+    # Gemma 2 / 3n / 4 cap the final logits with tanh; Unsloth's loss then keeps more per token.
+    final_logit_softcapping: float | None = Field(default=None, gt=0)
 
     @property
     def kv_heads(self) -> int:

@@ -58,3 +58,21 @@ ACTIVATION_SCALE: Final = {
     ("unsloth", "full"): 1.0000,
 }
 # --- FITTED: end ---
+
+# --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
+UNSLOTH_FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit_unsloth.py on 41 measured Unsloth cells (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl; NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+# CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
+UNSLOTH_CONTEXT_GIB: Final = 0.8105
+# allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
+UNSLOTH_FIXED_GIB: Final = 0.2049
+# multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
+# one layer's recompute on the GPU): dense, MoE;
+UNSLOTH_LAYER_SCALE: Final = {False: 1.6144, True: 2.3515}
+# bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8538
+# share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.563
+# allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
+UNSLOTH_RESERVED_SHARE: Final = 0.2973
+UNSLOTH_RESERVED_GIB: Final = 0.2138
+# --- UNSLOTH FITTED: end ---

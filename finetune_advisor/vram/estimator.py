@@ -29,7 +29,7 @@ from finetune_advisor.vocabulary import (
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import forced_float32
+from finetune_advisor.vram.families import first_step_transient, forced_float32
 from finetune_advisor.vram.shapes import Linear, Shapes, shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
@@ -61,6 +61,7 @@ class RunConfig(BaseModel):
     bf16: bool = True
     storage: str = "16bit"
     attention: str = "sdpa"
+    offload_embedding: bool = False  # Unsloth moved the (untied) input embedding to host RAM
 
     @property
     def sharded(self) -> bool:
@@ -117,23 +118,28 @@ def check_run(run: RunConfig, arch: Architecture | None = None, context_length: 
 
 @dataclass(frozen=True)
 class Precision:
-    fp32_family: bool  # no bf16, and Unsloth loads this family in float32
+    fp32_compute: bool  # no bf16, and Unsloth trains this family without fp16 autocast (fp32 activations)
     fp32_master: bool  # fp32 master weights (asked for, or full fine-tuning in fp16)
-    half: float  # bytes of a "16-bit" tensor: 2, or 4 for a float32-loaded family
+    half: float  # bytes of a 16-bit weight (fp16 or bf16)
     notes: list[str]
 
 
 def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precision:
-    fp32_family = not run.bf16 and (forced_float32(arch.model_type) or forced_float32(family or ""))
+    """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
+    them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
+    unsloth rl.py "Switching to float32 training")."""
+    forced = forced_float32(arch.model_type) or forced_float32(family or "")
+    fp32_compute = not run.bf16 and run.stack == "unsloth" and forced
     fp32_master = run.full_fp32_master or (run.method == "full" and not run.bf16)
     notes = []
     if fp32_master:
         notes.append("Full fine-tuning with fp32 master weights; autocast keeps a bf16 copy of each weight for the backward pass."
                      if run.bf16 else "Without bf16, full fine-tuning keeps fp32 master weights (fp16 mixed precision).")
     if not run.bf16:
-        notes.append("No bf16 on this GPU (compute capability below 8.0): training in fp16."
-                     + (" This family is loaded in float32 there, doubling its 16-bit memory." if fp32_family else ""))
-    return Precision(fp32_family, fp32_master, 4.0 if fp32_family else 2.0, notes)
+        notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16."
+                     + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
+                        "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
+    return Precision(fp32_compute, fp32_master, 2.0, notes)
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -192,6 +198,10 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         if run.storage != "16bit":
             storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")
     held *= shrink
+    if run.offload_embedding and not s.tied:
+        held -= (s.embedding_params - s.ple_params) * p.half
+        storage.append("Unsloth moves the input embedding to host RAM when the GPU is tight (offload_embedding='auto'): "
+                       "it is not counted, and needs that much CPU RAM instead.")
     n = run.num_gpus
     if run.sharded:
         # Each GPU keeps 1/n, plus the root unit (FSDP does not reshard it after forward) and two
@@ -226,13 +236,15 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
         trainable = total_params
         adapter_bytes, grad_bytes = 0.0, (4.0 if p.fp32_master else p.half)
     else:
-        lora = s.lora_linears(run.target_modules, experts=run.stack == "unsloth")
-        trainable = s.lora_params(run.lora_rank, lora)
-        # peft creates adapters in fp32 by default; Unsloth Studio's estimator charges 2 bytes.
-        adapter_bytes = 2.0 if run.stack == "unsloth" else 4.0
-        grad_bytes = adapter_bytes
-        where = "bf16 (as Unsloth Studio's estimator charges them)" if run.stack == "unsloth" else "fp32 (peft's default)"
-        notes.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in {where}.")
+        unsloth = run.stack == "unsloth"
+        lora = s.lora_linears(run.target_modules, experts=unsloth)
+        trainable = s.lora_params(run.lora_rank, lora, fused_experts=unsloth)
+        # peft and Unsloth both create the adapters in fp32 (measured: 4 bytes per trainable parameter).
+        adapter_bytes = grad_bytes = 4.0
+        notes.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
+        if unsloth and s.router_width > 0:
+            notes.append("MoE on Unsloth: LoRA reaches the routed experts too (one adapter pair on the fused gate_up "
+                         "matrix, one on down_proj), hundreds of millions of fp32 trainable parameters on 30B-class models.")
         if s.router_width > 0 and run.stack == "transformers":
             notes.append("MoE on transformers: routed experts are 3-D parameters, so LoRA and 4-bit quantisation skip "
                          "them and they stay in 16-bit (fp32 after prepare_model_for_kbit_training).")
@@ -296,7 +308,7 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
     math = run.method == "qlora" and run.stack == "transformers" and s.kv_width < s.q_width and not masked
     kernel = "eager" if run.attention == "eager" else "math" if math else "masked" if masked else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0,
-                     width_scale=2.0 if p.fp32_family else 1.0, full=run.method == "full")
+                     width_scale=2.0 if p.fp32_compute else 1.0, full=run.method == "full")
     scale = k.ACTIVATION_SCALE[(run.stack, run.method)]
     tokens = run.tokens
     layer = (tb.layer * tokens + tb.attention_scores * tokens * run.seq_len) * scale
@@ -321,9 +333,45 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
 
 def loss(s: Shapes, run: RunConfig, p: Precision) -> tuple[float, float]:
     """(bytes the logits and loss hold at the start of backward, bytes the allocator reserves for them)."""
-    logits = k.LOGITS_BYTES[run.stack] * run.tokens * s.vocab * (2.0 if p.fp32_family else 1.0)
+    logits = k.LOGITS_BYTES[run.stack] * run.tokens * s.vocab * (2.0 if p.fp32_compute else 1.0)
     # The loss buffers take one block more than they hold at once (fitted to the measured cells).
     return logits, logits + k.LOGITS_RESERVED_EXTRA[run.stack] * run.tokens * s.vocab
+
+
+# --- the Unsloth stack, as measured --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnslothStep:
+    """What a LoRA/QLoRA step on Unsloth holds beyond weights and training state (bytes), fitted to
+    our measurements (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl): its offloaded checkpointing
+    leaves about one layer's recompute on the GPU, whatever the depth; its chunked loss is bounded."""
+
+    fixed: float
+    activations: float
+    loss: float
+    moe: float  # the experts' dequantised or gathered weights of one layer, and the first-step transient
+    gap: float  # what the allocator reserves beyond what is allocated (expandable segments)
+
+
+def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> UnslothStep:
+    tb = token_bytes(s, coefficients("unsloth", run.method, False), lora, run.lora_rank, "flash",
+                     dropout=run.lora_dropout > 0, width_scale=2.0 if p.fp32_compute else 1.0)
+    moe = s.router_width > 0
+    act = k.UNSLOTH_LAYER_SCALE[moe] * tb.layer * run.tokens
+    loss = 0.0
+    if arch.final_logit_softcapping:
+        loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * run.tokens * (2.0 if p.fp32_compute else 1.0)
+    experts = s.expert_bytes_16bit
+    # The first-step transient was measured at 2048 tokens (7.2 GiB on Qwen3-30B-A3B) and was absent
+    # at 512; below 2048 it is scaled down with the tokens, above it is held at its measured size.
+    transient = first_step_transient(arch.model_type) * experts * min(1.0, run.tokens / 2048)
+    moe_bytes = k.UNSLOTH_MOE_LAYER_SHARE * experts / s.layers + transient
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB
+    if run.method == "qlora":
+        fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
+    gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    return UnslothStep(fixed, act, loss, moe_bytes, gap)
 
 
 # --- phases and the allocator ------------------------------------------------------------------
@@ -401,6 +449,8 @@ def estimate(
     p = precision(arch, run, family)
     w = weights(s, run, p, params_total, skip_16bit_params)
     state = training_state(s, run, p, w.total_params)
+    if run.stack == "unsloth" and run.gradient_checkpointing and run.method != "full":
+        return _unsloth_estimate(arch, s, run, p, w, state)
     act = activations(arch, s, run, p, state.lora)
     logits, loss_blocks = loss(s, run, p)
     fixed = k.FIXED_ALLOCATED_GIB * k.GIB
@@ -448,3 +498,54 @@ def _assumptions(run: RunConfig, phase: str, p: Precision, w: Weights, state: Tr
     if state.paged_note:
         notes.append(state.paged_note)
     return notes
+
+
+def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights,
+                      state: TrainingState) -> CoreEstimate:
+    """Unsloth LoRA/QLoRA with its offloaded checkpointing: the measured model (see `unsloth_step`)."""
+    step = unsloth_step(arch, s, run, p, state.lora)
+    held = {
+        "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": state.grads + state.ddp_buckets,
+        "optimizer": state.states + state.temp, "activations": step.activations + step.moe, "logits_and_loss": step.loss,
+    }
+    allocated = sum(held.values()) + step.fixed
+    total = allocated + step.gap + k.UNSLOTH_CONTEXT_GIB * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
+    gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
+    total_gib = round(total / k.GIB, 3)
+    notes = [*w.notes, "Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
+             *w.storage_notes, *state.notes, *p.notes, UNSLOTH_MEASURED_NOTE]
+    if s.router_width > 0:
+        notes.append(_moe_note(arch))
+    if arch.final_logit_softcapping:
+        notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
+    if run.num_gpus > 1:
+        notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
+                     "the per-GPU figure shares the model as the transformers stack does.")
+    notes.append(f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}.")
+    if state.paged_note:
+        notes.append(state.paged_note)
+    return CoreEstimate(
+        total_gib=total_gib,
+        breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
+        params_b=round(w.total_params / 1e9, 3),
+        trainable_params_m=round(state.trainable / 1e6, 3),
+        assumptions=notes,
+    )
+
+
+UNSLOTH_MEASURED_NOTE = (
+    "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "
+    "with adamw_8bit, run on an H200 (Unsloth 2026.10.9, transformers 5.17, trl 1.15, bitsandbytes 0.50.2, torch "
+    "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
+    "Other Unsloth or transformers versions can differ (bench/vram_accuracy/README.md)."
+)
+
+
+def _moe_note(arch: Architecture) -> str:
+    from finetune_advisor.vram.families import FIRST_STEP_TRANSIENT
+
+    if arch.model_type in FIRST_STEP_TRANSIENT:
+        return ("MoE on Unsloth: the first training step of a fresh process holds a transient copy of part of the "
+                "experts (measured on Qwen3-30B-A3B); it is counted, because every real run starts with that step.")
+    return ("MoE on Unsloth: the first-step transient seen on Qwen3-MoE was not measured for this family; "
+            "leave extra room (several GiB on 20-30B MoE models) until it is.")

@@ -13,3 +13,14 @@ FORCE_FLOAT32_PREFIXES = ("gemma3", "gemma4", "glm4moe", "gptoss", "qwen35", "qw
 def forced_float32(model_type: str) -> bool:
     """True for the families Unsloth loads in float32 when the GPU has no bf16 (model_type or family name)."""
     return model_type.replace("_", "").replace("-", "").replace(".", "").lower().startswith(FORCE_FLOAT32_PREFIXES)
+
+
+# The first training step of a fresh Unsloth process on these MoE families holds a transient copy of
+# part of the routed experts: share of the experts' 16-bit bytes. Measured on Qwen3-30B-A3B LoRA, 1x2048,
+# fresh process (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl): 7.2 GiB over the steady peak;
+# an independent QLoRA run of the same architecture (issue 11) peaked about that much above ours.
+FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125}
+
+
+def first_step_transient(model_type: str) -> float:
+    return FIRST_STEP_TRANSIENT.get(model_type, 0.0)

@@ -40,6 +40,13 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     if memory is not None:
         left = fit.headroom(core.total_gib, memory)
         fits = left >= 0
+        if not fits and run.stack == "unsloth" and not resolved.arch.tie_word_embeddings and run.method != "full":
+            # On a tight GPU Unsloth moves the input embedding to host RAM by itself (measured on a T4-sized card).
+            offloaded = run.model_copy(update={"offload_embedding": True})
+            lighter = estimate(resolved.arch, offloaded, **kwargs)
+            if fit.headroom(lighter.total_gib, memory) >= 0:
+                run, core = offloaded, lighter
+                left, fits = fit.headroom(core.total_gib, memory), True
     assumptions = [*resolved.notes, *core.assumptions]
     if left is not None and fit.is_tight(core.total_gib, left):
         assumptions.insert(0, fit.tight_note(left))

@@ -62,9 +62,10 @@ class Shapes:
     qk_norm: bool  # q and k pass through a per-head RMSNorm
     norms: int  # RMSNorms per decoder layer
     linears: tuple[Linear, ...]  # one decoder block
-    embedding_params: int
+    embedding_params: int  # the input embedding, per-layer embedding tables included
     head_params: int  # 0 when tied to the embedding
     norm_params: int  # whole model
+    ple_params: int = 0  # per-layer embedding tables (Gemma 3n / 4), part of embedding_params
 
     @property
     def linear_params(self) -> int:
@@ -92,9 +93,22 @@ class Shapes:
         """The linears LoRA reaches: named in `targets`; routed experts only when `experts`."""
         return tuple(lin for lin in self.linears if lin.name in targets and (experts or not lin.expert))
 
-    def lora_params(self, rank: int, lora: tuple[Linear, ...]) -> int:
-        """LoRA A and B parameters over the whole model: rank * (fan_in + fan_out) per matrix."""
-        return self.layers * sum(rank * (lin.fan_in + lin.fan_out) * lin.copies for lin in lora)
+    def lora_params(self, rank: int, lora: tuple[Linear, ...], fused_experts: bool = False) -> int:
+        """LoRA A and B parameters over the whole model: rank * (fan_in + fan_out) per matrix.
+
+        fused_experts: routed experts store gate and up as one gate_up matrix (transformers 5), so
+        one adapter pair covers both: rank * (fan_in + 2 * width) instead of two pairs."""
+        total = sum(rank * (lin.fan_in + lin.fan_out) * lin.copies for lin in lora)
+        names = {lin.name for lin in lora if lin.expert}
+        if fused_experts and {"gate_proj", "up_proj"} <= names:
+            gate = next(lin for lin in lora if lin.expert and lin.name == "gate_proj")
+            total -= rank * gate.fan_in * gate.copies  # the shared A of the fused gate_up adapter
+        return self.layers * total
+
+    @property
+    def expert_bytes_16bit(self) -> float:
+        """Routed-expert weights of the whole model in 16-bit."""
+        return 2.0 * self.expert_params
 
 
 def shapes(arch: Architecture) -> Shapes:
@@ -130,6 +144,8 @@ def shapes(arch: Architecture) -> Shapes:
         width = arch.intermediate_size or 4 * h
         linears += _mlp(h, width, gated, "dense")
         mlp_width = width
+    ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
+        if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
     return Shapes(
         layers=arch.num_hidden_layers,
@@ -146,8 +162,9 @@ def shapes(arch: Architecture) -> Shapes:
         qk_norm=arch.model_type.startswith(_QK_NORM),
         norms=4 if arch.model_type.startswith(_FOUR_NORMS) else 2,
         linears=tuple(linears),
-        embedding_params=embedding,
+        embedding_params=embedding + ple,
         head_params=0 if arch.tie_word_embeddings else embedding,
+        ple_params=ple,
         norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h,
     )
 

@@ -183,7 +183,10 @@ def test_more_lora_targets_mean_more_trainable_parameters() -> None:
 def test_moe_lora_reaches_experts_on_unsloth_but_not_on_transformers() -> None:
     unsloth = estimate(QWEN3_MOE, RunConfig(stack="unsloth"))
     transformers = estimate(QWEN3_MOE, RunConfig(stack="transformers"))
-    assert unsloth.trainable_params_m > 50 * transformers.trainable_params_m
+    # Measured through Unsloth 2026.10.9 (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl): 642,514,944
+    # trainable parameters at rank 16, one adapter pair on each expert's fused gate_up and one on down_proj.
+    assert unsloth.trainable_params_m == pytest.approx(642.515, abs=0.001)
+    assert unsloth.trainable_params_m > 40 * transformers.trainable_params_m
     # transformers 5 cannot quantise 3-D expert parameters: its QLoRA keeps them in fp32
     assert transformers.breakdown.weights > 100 and unsloth.breakdown.weights < 20
 
@@ -191,15 +194,19 @@ def test_moe_lora_reaches_experts_on_unsloth_but_not_on_transformers() -> None:
 # --- precision ------------------------------------------------------------------------------------
 
 
-def test_fp16_gpu_forces_float32_for_the_families_unsloth_lists() -> None:
+def test_without_bf16_unsloth_trains_its_listed_families_with_fp32_activations_on_fp16_weights() -> None:
+    """Unsloth keeps the weights of its FORCE_FLOAT32 families in fp16 on a T4 but turns fp16 autocast
+    off for them, so their activations are fp32; other families train in fp16 mixed precision."""
     assert forced_float32("gemma3") and forced_float32("gemma3_text") and forced_float32("qwen3_moe")
     assert forced_float32("gpt_oss") and not forced_float32("llama") and not forced_float32("qwen3")
     gemma = QWEN3_4B.model_copy(update={"model_type": "gemma3_text"})
-    bf16 = estimate(gemma, RunConfig(method="lora"))
-    fp16 = estimate(gemma, RunConfig(method="lora", bf16=False))
-    assert fp16.breakdown.weights == pytest.approx(2 * bf16.breakdown.weights, rel=0.001)
+    bf16 = estimate(gemma, RunConfig(method="lora", seq_len=8192))
+    fp16 = estimate(gemma, RunConfig(method="lora", seq_len=8192, bf16=False))
+    assert fp16.breakdown.weights == bf16.breakdown.weights
+    assert fp16.breakdown.activations == pytest.approx(2 * bf16.breakdown.activations, rel=0.01)
+    assert any("fp32" in a for a in fp16.assumptions)
     llama_fp16 = estimate(LLAMA_8B, RunConfig(method="lora", bf16=False))
-    assert llama_fp16.breakdown.weights == estimate(LLAMA_8B, RunConfig(method="lora")).breakdown.weights
+    assert llama_fp16.total_gib == estimate(LLAMA_8B, RunConfig(method="lora")).total_gib
 
 
 def test_full_fine_tuning_without_bf16_keeps_fp32_master_weights() -> None:

@@ -1,0 +1,211 @@
+"""Fit the Unsloth stack's constants to the measured Unsloth cells, score them leave-one-architecture-out,
+and write them into finetune_advisor/vram/constants.py (between its UNSLOTH FITTED markers).
+
+    python bench/vram_accuracy/fit_unsloth.py             # fit on every cell, print the scores
+    python bench/vram_accuracy/fit_unsloth.py --write     # ... and rewrite the constants
+
+The cells are bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (unsloth_sft.py: Unsloth's loader,
+get_peft_model with offloaded checkpointing, trl's SFTTrainer). Each model is given to the estimator
+as its config.json (configs/NAME.json) plus the parameter count of the whole checkpoint (vision and
+audio towers included), as a catalog entry gives it. The target is NVML's peak for the process.
+
+The estimator predicts a fresh process, the way a user's run starts; a cell that is not the first
+in its process missed the MoE first-step transient, so that term is left out of its prediction.
+Cells run with the T4 emulation are scored, not fitted (on a 15 GiB card Unsloth moves the input
+embedding to host RAM and shrinks its loss chunks: the estimate stays above them).
+
+The objective is the mean |relative error| plus a heavy penalty on every under-estimate beyond
+2 %: a figure below the real peak crashes a user's run. Pure Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from cells import ROOT, median, quantile  # noqa: E402
+from fit import _golden  # noqa: E402
+
+from finetune_advisor.vram import constants as k  # noqa: E402
+from finetune_advisor.vram.architecture import Architecture  # noqa: E402
+from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
+from finetune_advisor.vram.families import first_step_transient  # noqa: E402
+from finetune_advisor.vram.shapes import shapes  # noqa: E402
+
+DATA = os.path.join(ROOT, "bench", "vram_calibration", "data", "unsloth_sft_1gpu.jsonl")
+CONFIGS = os.path.join(ROOT, "bench", "vram_calibration", "configs")
+CONSTANTS = os.path.join(ROOT, "finetune_advisor", "vram", "constants.py")
+GIB = 1024**3
+UNDER_PENALTY = 10.0
+# (name, lower, upper) of every fitted constant; the context is measured directly.
+BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("softcap", 0.0, 4.0),
+          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8))
+
+
+@dataclass
+class Cell:
+    id: str
+    arch_name: str
+    arch: Architecture
+    run: RunConfig
+    params_total: float | None
+    measured: float  # GiB
+    fresh: bool
+    emulated: bool
+    record: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class Theta:
+    context: float
+    fixed: float
+    layer_dense: float
+    layer_moe: float
+    softcap: float
+    moe_share: float
+    reserved_share: float
+    reserved: float
+
+    def apply(self) -> None:
+        k.UNSLOTH_CONTEXT_GIB = self.context  # type: ignore[misc]
+        k.UNSLOTH_FIXED_GIB = self.fixed  # type: ignore[misc]
+        k.UNSLOTH_LAYER_SCALE = {False: self.layer_dense, True: self.layer_moe}  # type: ignore[misc]
+        k.UNSLOTH_SOFTCAP_VOCAB_BYTES = self.softcap  # type: ignore[misc]
+        k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
+        k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
+        k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
+
+
+def current() -> Theta:
+    scale = k.UNSLOTH_LAYER_SCALE
+    return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale[False], scale[True], k.UNSLOTH_SOFTCAP_VOCAB_BYTES,
+                 k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB)
+
+
+def load(path: str = DATA) -> list[Cell]:
+    cells = []
+    for line in open(path):
+        rec = json.loads(line)
+        if rec.get("status") != "ok" or not rec.get("nvml_process_peak_bytes"):
+            continue
+        spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
+        counted = spec.get("params_counted_b")
+        run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
+                        lora_rank=rec.get("lora_rank") or 16, bf16=not rec.get("emulation"), stack="unsloth")
+        cells.append(Cell(rec["cell"], rec["arch"], Architecture.from_hf_config(rec["config"]), run,
+                          counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
+                          rec["first_in_process"], bool(rec.get("emulation")), rec))
+    return cells
+
+
+def predict(c: Cell) -> float:
+    total = estimate(c.arch, c.run, params_total=c.params_total).total_gib
+    if not c.fresh:  # this process had already taken its first step: no first-step transient
+        total -= first_step_transient(c.arch.model_type) * shapes(c.arch).expert_bytes_16bit * min(1.0, c.run.tokens / 2048) / GIB
+    return total
+
+
+def error(c: Cell) -> float:
+    return (predict(c) - c.measured) / c.measured
+
+
+def objective(cells: list[Cell]) -> float:
+    errors = [error(c) for c in cells]
+    return sum(abs(e) + UNDER_PENALTY * max(0.0, -e - 0.02) for e in errors) / len(errors)
+
+
+def fit(cells: list[Cell], sweeps: int = 4) -> Theta:
+    fitted = [c for c in cells if not c.emulated]
+    theta = current()
+    theta.context = round(median([c.measured - c.record["peak_reserved_bytes"] / GIB for c in fitted if not c.fresh]), 4)
+    for _ in range(sweeps):
+        for name, lo, hi in BOUNDS:
+            def f(x: float, name: str = name) -> float:
+                setattr(theta, name, x)
+                theta.apply()
+                return objective(fitted)
+
+            f(_golden(f, lo, hi))
+    for name, _, _ in BOUNDS:
+        setattr(theta, name, round(getattr(theta, name), 4))
+    theta.apply()
+    return theta
+
+
+def leave_one_architecture_out(cells: list[Cell]) -> dict[str, float]:
+    saved = current()
+    out: dict[str, float] = {}
+    try:
+        for arch in sorted({c.arch_name for c in cells}):
+            fit([c for c in cells if c.arch_name != arch])
+            out.update({c.id: error(c) for c in cells if c.arch_name == arch})
+    finally:
+        saved.apply()
+    return out
+
+
+def summary(errors: list[float]) -> str:
+    a = [abs(e) for e in errors]
+    under = sum(e < -0.05 for e in errors)
+    return (f"{len(a)} cells: median |error| {100 * median(a):.1f} %, p90 {100 * quantile(a, 0.9):.1f} %, "
+            f"max {100 * max(a):.1f} %, {under} more than 5 % under")
+
+
+def block(theta: Theta, cells: list[Cell]) -> str:
+    versions = sorted({f"unsloth {c.record['unsloth']}, transformers {c.record['transformers']}, trl {c.record['trl']}, "
+                       f"torch {c.record['torch']}, bitsandbytes {c.record['bitsandbytes']}" for c in cells})
+    gpus = sorted({c.record["gpu"] for c in cells})
+    source = (f"fitted by bench/vram_accuracy/fit_unsloth.py on {sum(not c.emulated for c in cells)} measured Unsloth cells "
+              f"(bench/vram_calibration/data/unsloth_sft_1gpu.jsonl; {', '.join(gpus)}; {'; '.join(versions)})")
+    return f'''# --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
+UNSLOTH_FIT_SOURCE: Final = "{source}"
+# CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
+UNSLOTH_CONTEXT_GIB: Final = {theta.context}
+# allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
+UNSLOTH_FIXED_GIB: Final = {theta.fixed}
+# multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
+# one layer's recompute on the GPU): dense, MoE;
+UNSLOTH_LAYER_SCALE: Final = {{False: {theta.layer_dense}, True: {theta.layer_moe}}}
+# bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = {theta.softcap}
+# share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
+UNSLOTH_MOE_LAYER_SHARE: Final = {theta.moe_share}
+# allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
+UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
+UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
+# --- UNSLOTH FITTED: end ---'''
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="rewrite the UNSLOTH FITTED block of finetune_advisor/vram/constants.py")
+    args = ap.parse_args()
+    cells = load()
+    held_out = leave_one_architecture_out(cells)
+    theta = fit(cells)
+    in_sample = {c.id: error(c) for c in cells}
+    print(f"in sample:   {summary([in_sample[c.id] for c in cells if not c.emulated])}")
+    print(f"held out:    {summary([held_out[c.id] for c in cells if not c.emulated])}")
+    print(f"T4 emulated: {summary([in_sample[c.id] for c in cells if c.emulated])}")
+    for c in cells:
+        print(f"  {c.id:62s} measured {c.measured:6.2f}  predicted {predict(c):6.2f}  {100 * in_sample[c.id]:+6.1f} %"
+              f"  held out {100 * held_out[c.id]:+6.1f} %")
+    print(block(theta, cells))
+    if args.write:
+        text = open(CONSTANTS).read()
+        pattern = re.compile(r"# --- UNSLOTH FITTED: begin.*?# --- UNSLOTH FITTED: end ---", re.S)
+        assert pattern.search(text), "UNSLOTH FITTED markers missing in finetune_advisor/vram/constants.py"
+        with open(CONSTANTS, "w") as fh:
+            fh.write(pattern.sub(lambda _: block(theta, cells), text))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The committed Unsloth-stack estimator against the committed Unsloth measurements
+(bench/vram_calibration/data/unsloth_sft_1gpu.jsonl, scored as bench/vram_accuracy/fit_unsloth.py does).
+
+They fail when a change to the estimator moves it away from what Unsloth really held on a GPU, or
+when new cells are committed without refitting (fit_unsloth.py --write).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.vram import constants as k
+from finetune_advisor.vram.estimator import estimate
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "vram_accuracy"
+
+
+def _bench():
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("fit_unsloth_bench", BENCH / "fit_unsloth.py")
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[spec.name] = module  # type: ignore[union-attr]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+BENCH_MODULE = _bench()
+CELLS = BENCH_MODULE.load()
+MEASURED = [c for c in CELLS if not c.emulated]
+
+
+def test_no_measured_unsloth_run_is_under_estimated_by_more_than_5_percent() -> None:
+    """An under-estimate is the error that crashes a user's run."""
+    under = [(c.id, round(BENCH_MODULE.error(c), 3)) for c in CELLS if BENCH_MODULE.error(c) < -0.05]
+    assert under == []
+
+
+def test_median_and_p90_error_are_within_the_target() -> None:
+    errors = [abs(BENCH_MODULE.error(c)) for c in MEASURED]
+    assert BENCH_MODULE.median(errors) <= 0.05
+    assert BENCH_MODULE.quantile(errors, 0.9) <= 0.10
+
+
+def test_trainable_parameters_are_what_unsloth_created() -> None:
+    for c in CELLS:
+        counted = estimate(c.arch, c.run, params_total=c.params_total).trainable_params_m * 1e6
+        assert counted == pytest.approx(c.record["trainable_params"], rel=0.05), c.id
+
+
+@pytest.mark.parametrize("method", ["qlora", "lora"])
+def test_weights_and_adapters_match_what_unsloth_loaded(method: str) -> None:
+    """Weights in their storage plus the fp32 adapters, against the allocator right after get_peft_model."""
+    for c in (c for c in MEASURED if c.run.method == method):
+        b = estimate(c.arch, c.run, params_total=c.params_total).breakdown
+        assert b.weights + b.adapters == pytest.approx(c.record["weights_bytes"] / 1024**3, rel=0.05), c.id
+
+
+def test_constants_were_fitted_on_this_data() -> None:
+    assert f"on {len(MEASURED)} measured Unsloth cells" in k.UNSLOTH_FIT_SOURCE
