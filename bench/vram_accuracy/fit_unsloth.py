@@ -163,6 +163,10 @@ def block(theta: Theta, cells: list[Cell]) -> str:
     versions = sorted({f"unsloth {c.record['unsloth']}, transformers {c.record['transformers']}, trl {c.record['trl']}, "
                        f"torch {c.record['torch']}, bitsandbytes {c.record['bitsandbytes']}" for c in cells})
     gpus = sorted({c.record["gpu"] for c in cells})
+    measured: dict[str, int] = {}
+    for c in cells:
+        if not c.emulated:
+            measured[c.arch.model_type] = measured.get(c.arch.model_type, 0) + 1
     source = (f"fitted by bench/vram_accuracy/fit_unsloth.py on {sum(not c.emulated for c in cells)} measured Unsloth cells "
               f"(bench/vram_calibration/data/unsloth_sft_1gpu.jsonl; {', '.join(gpus)}; {'; '.join(versions)})")
     return f'''# --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
@@ -181,6 +185,8 @@ UNSLOTH_MOE_LAYER_SHARE: Final = {theta.moe_share}
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
+# measured cells per model_type: the families the Unsloth figures stand on.
+UNSLOTH_MEASURED: Final = {dict(sorted(measured.items()))}
 # --- UNSLOTH FITTED: end ---'''
 
 

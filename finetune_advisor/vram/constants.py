@@ -64,15 +64,17 @@ UNSLOTH_FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit_unsloth.py on 41 
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2049
+UNSLOTH_FIXED_GIB: Final = 0.2079
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU): dense, MoE;
-UNSLOTH_LAYER_SCALE: Final = {False: 1.6144, True: 2.3515}
+UNSLOTH_LAYER_SCALE: Final = {False: 1.6167, True: 2.3458}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
-UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8538
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8548
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.563
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.5644
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
-UNSLOTH_RESERVED_SHARE: Final = 0.2973
-UNSLOTH_RESERVED_GIB: Final = 0.2138
+UNSLOTH_RESERVED_SHARE: Final = 0.2954
+UNSLOTH_RESERVED_GIB: Final = 0.211
+# measured cells per model_type: the families the Unsloth figures stand on.
+UNSLOTH_MEASURED: Final = {'gemma4_text': 3, 'gpt_oss': 3, 'llama': 23, 'mistral': 2, 'qwen3': 3, 'qwen3_moe': 7}
 # --- UNSLOTH FITTED: end ---

@@ -513,7 +513,7 @@ def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precisio
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
     notes = [*w.notes, "Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
-             *w.storage_notes, *state.notes, *p.notes, UNSLOTH_MEASURED_NOTE]
+             *w.storage_notes, *state.notes, *p.notes, UNSLOTH_MEASURED_NOTE, measured_ground(arch)]
     if s.router_width > 0:
         notes.append(_moe_note(arch))
     if arch.final_logit_softcapping:
@@ -539,6 +539,17 @@ UNSLOTH_MEASURED_NOTE = (
     "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
     "Other Unsloth or transformers versions can differ (bench/vram_accuracy/README.md)."
 )
+
+
+def measured_ground(arch: Architecture) -> str:
+    """How much of the Unsloth figure for this family rests on our own measurements."""
+    cells = k.UNSLOTH_MEASURED.get(arch.model_type, 0)
+    if cells:
+        return f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs."
+    kind = "MoE" if arch.is_moe else "dense"
+    nearest = sorted(t for t in k.UNSLOTH_MEASURED if (t in ("qwen3_moe", "gpt_oss", "gemma4")) == arch.is_moe)
+    return (f"This family ({arch.model_type}) was not measured on Unsloth: the figure carries over the {kind} families "
+            f"we measured ({', '.join(nearest)}); expect a larger error, and leave more headroom.")
 
 
 def _moe_note(arch: Architecture) -> str:
