@@ -2,8 +2,11 @@
 
     python bench/vram_calibration/predict_unsloth.py PLAN OUT.jsonl
 
-Each model is given to estimate_vram as its config.json (configs/NAME.json), the way a user
-outside the catalog would; the emulated T4 is a 15 GiB card without bf16.
+Each model goes to the estimator as its config.json (configs/NAME.json) plus the parameter count of
+the whole checkpoint (vision and audio towers included), as a catalog entry gives it; `--emulate t4`
+cells are a GPU without bf16. A cell that is not the first in its process (its job's shapes run in
+one process, smallest first) is predicted without the MoE first-step transient, as fit_unsloth.py
+scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this.
 """
 
 from __future__ import annotations
@@ -21,21 +24,30 @@ from unsloth_sft import load_config, parse_shapes  # noqa: E402
 
 
 def main() -> None:
-    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.vram.architecture import Architecture
+    from finetune_advisor.vram.estimator import RunConfig, estimate
+    from finetune_advisor.vram.families import first_step_transient
+    from finetune_advisor.vram.shapes import shapes
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
     with open(sys.argv[2], "w") as fh:
         for name, args in read_plan(sys.argv[1]):
             args = [a for a in args if a != "--big"]
             flag = lambda f, d: args[args.index(f) + 1] if f in args else d  # noqa: E731
-            t4 = flag("--emulate", None) == "t4"
-            for cell, (batch, seq) in zip(job_cells(name, args), parse_shapes(args[1])):
-                row = {"cell": cell, "estimator_commit": commit}
+            spec = load_config(name)
+            arch = Architecture.from_hf_config(spec["config"])
+            params = spec.get("params_counted_b")
+            ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
+            cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
+            for i, (batch, seq) in enumerate(ordered):
+                run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
+                                bf16=flag("--emulate", None) != "t4", stack="unsloth")
+                row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
-                    est = estimate_vram(architecture=load_config(name)["config"], method=args[0], seq_len=seq,
-                                        batch_size=batch, lora_rank=int(flag("--rank", "16")), stack="unsloth",
-                                        gpu_memory_gib=15.0 if t4 else 139.8, bf16=not t4)
-                    row.update(predicted_gib=est.total_gib, breakdown=est.breakdown.model_dump(), fits=est.fits)
+                    total = estimate(arch, run, params_total=params * 1e9 if params else None).total_gib
+                    if i:
+                        total -= first_step_transient(arch.model_type) * shapes(arch).expert_bytes_16bit * min(1.0, batch * seq / 2048) / 2**30
+                    row["predicted_gib"] = round(total, 3)
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such
                     row.update(predicted_gib=None, error=str(exc)[:300])
                 fh.write(json.dumps(row) + "\n")

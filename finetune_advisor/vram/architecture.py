@@ -95,6 +95,12 @@ class Architecture(BaseModel):
             values.pop("sliding_window", None)  # Qwen configs carry a window they do not use
         if isinstance(values.get("num_experts"), int) and values["num_experts"] <= 1:
             values.pop("num_experts")  # dense models sometimes write num_experts: 0
+        for name, value in list(values.items()):
+            if name != "layer_types" and isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+                values[name] = max(value)  # per-layer sizes (Gemma 3n's intermediate_size): the widest layer
+        for name in ("hidden_size_per_layer_input", "vocab_size_per_layer_input"):
+            if values.get(name) == 0:
+                values.pop(name)  # Gemma 4 configs without per-layer embeddings write 0
         required = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
         missing = [name for name in required if name not in values]
         if missing:
