@@ -1,6 +1,7 @@
 """Out-of-sample check: predict cells the constants were never fitted on, commit the predictions,
 then measure and score them. Two sets: `holdout` (unseen architectures, transformers stack) and
-`unsloth` (the unsloth stack, measured with unsloth_cells.py / run_unsloth.sh).
+`unsloth` (the first three Unsloth cells, measured with the first harness, since replaced by
+bench/vram_calibration/unsloth_sft.py; the Unsloth stack is now scored by fit_unsloth.py).
 
     python bench/vram_accuracy/holdout.py predict [unsloth]   # writes bench/vram_calibration/holdout/predictions*.jsonl
     (on the GPU machine) python bench/vram_calibration/run_cells.py --cells @bench/vram_calibration/holdout/cells.txt \
@@ -24,7 +25,7 @@ from cells import GIB, _cell, median, quantile, target_bytes  # noqa: E402
 from grid import holdout_cells, unsloth_cells  # noqa: E402
 
 from finetune_advisor.vram.estimator import estimate  # noqa: E402
-from finetune_advisor.vram.suggest import headroom  # noqa: E402
+from finetune_advisor.vram.fit import headroom  # noqa: E402
 from archs import ARCHS  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")

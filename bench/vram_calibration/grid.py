@@ -100,7 +100,7 @@ UNSLOTH_SHAPES = ((1, 2048), (2, 4096), (1, 8192))
 
 
 def unsloth_cells() -> list[dict]:
-    """The `unsloth` stack (unsloth_cells.py): Unsloth's loader, LoRA and offloaded checkpointing, AdamW8bit."""
+    """The first Unsloth cells (measured by a harness since replaced by unsloth_sft.py)."""
     out = []
     for arch in UNSLOTH_ARCHS:
         for method in ("qlora", "lora"):
