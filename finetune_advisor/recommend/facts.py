@@ -67,7 +67,14 @@ class FactFinder:
         for method in methods:
             estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16)
             caveat = caveat or why
-        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat)
+        advice = self.catalog.guidance(entry.family)
+        avoid, why = (), None
+        if advice is not None and advice.avoid_methods:
+            avoid = tuple(advice.avoid_methods)
+            source = (advice.fact_sources.get("avoid_methods") or [""])[0]
+            why = "; ".join(filter(None, [advice.avoid_reason, f"source: {source}" if source else None]))
+        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat,
+                     avoid_methods=avoid, avoid_reason=why)
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
         return _licence(_catalog_key(self.catalog), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)

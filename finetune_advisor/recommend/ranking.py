@@ -238,6 +238,8 @@ class Facts:
     license_note: str
     estimates: Mapping[Method, float | None]
     estimate_caveat: str | None = None
+    avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
+    avoid_reason: str | None = None  # its words, with where it says so
 
 
 @dataclass
@@ -263,6 +265,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     if facts.verdict == "not_allowed":
         return Failure("license", facts.license_note)
     choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates)
+    choice, advice = follow_method_advice(choice, req, facts)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
             return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
@@ -271,11 +274,28 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     variant, variant_caveat = pick_variant(entry, req.variant)
     unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
     cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id)
-    for caveat in (variant_caveat, id_caveat, facts.estimate_caveat):
+    for caveat in (variant_caveat, id_caveat, facts.estimate_caveat, advice):
         if caveat:
             cand.caveats.append(caveat)
-    cand.score = _score(cand, req, facts, newest)
+    cand.score = _score(cand, req, facts, newest) - (AVOIDED_METHOD_PENALTY if choice.method in facts.avoid_methods else 0.0)
     return cand
+
+
+AVOIDED_METHOD_PENALTY = 1.5  # a pick that goes against Unsloth's method advice ranks below one that does not
+
+
+def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tuple[MethodChoice, str | None]:
+    """Unsloth advises against some methods for some families (QLoRA for Qwen3.5 and MoE models): with
+    `auto`, LoRA instead when it fits; otherwise the advised-against method stays, with a caveat."""
+    if choice.method not in facts.avoid_methods:
+        return choice, None
+    why = facts.avoid_reason or "see Unsloth's docs"
+    lora = facts.estimates.get("lora")
+    if req.method == "auto" and "lora" not in facts.avoid_methods and fits_with_margin(lora, req.memory_gib):
+        return MethodChoice("lora", lora, True, f"LoRA (16-bit): Unsloth advises against {METHOD_NAMES[choice.method]} "
+                            f"for this family ({why}), and LoRA fits."), None
+    return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
+                    "LoRA would need more memory than this GPU has. Ranked lower.")
 
 
 def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> float:

@@ -268,3 +268,30 @@ def test_use_case_parsing() -> None:
     assert hints.languages == ("de", "ja") and hints.function_calling and hints.long_context
     assert parse_use_case("") == UseCaseHints()
     assert normalise_languages(["DE", "french", "pt-BR", "zh_Hans", "klingon", "de"]) == (["de", "fr", "pt", "zh"], ["klingon"])
+
+
+# --- Unsloth's method advice ---------------------------------------------------------------------
+
+ADVISED = dict(avoid_methods=("qlora",), avoid_reason="higher than normal quantization differences; source: docs")
+
+
+def test_advice_against_qlora_switches_auto_to_lora_when_lora_fits() -> None:
+    f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 9.0, "lora": 18.0}, **ADVISED)
+    c = scored(entry(params_total_b=12.0), Request(task="chat", memory_gib=24.0), f)  # Studio's rule alone: QLoRA
+    assert c.choice.method == "lora" and c.choice.fits
+    assert "advises against QLoRA" in c.choice.reason and "quantization differences" in c.choice.reason
+
+
+def test_when_lora_does_not_fit_the_advised_against_method_stays_with_a_caveat_and_ranks_lower() -> None:
+    req = Request(task="chat", memory_gib=12.0)
+    advised = scored(entry(), req, Facts(verdict="allowed", license_note="note", estimates={"qlora": 7.0, "lora": 18.0}, **ADVISED))
+    plain = scored(entry(), req, facts(qlora=7.0, lora=18.0))
+    assert advised.choice.method == "qlora"
+    assert any("advises against QLoRA" in c for c in advised.caveats)
+    assert advised.score == pytest.approx(plain.score - ranking.AVOIDED_METHOD_PENALTY)
+
+
+def test_an_explicit_request_is_kept_but_caveated() -> None:
+    f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 7.0}, **ADVISED)
+    c = scored(entry(), Request(task="chat", memory_gib=24.0, method="qlora"), f)
+    assert c.choice.method == "qlora" and any("advises against" in x for x in c.caveats)
