@@ -364,7 +364,7 @@ def _language_score(c: Candidate, wanted: Sequence[str]) -> float:
     if not wanted:
         return 0.0
     listed = {lang.lower() for lang in c.entry.languages}
-    multilingual = any(lang.startswith("multilingual") for lang in listed)
+    multilingual = "multilingual" in {t.lower() for t in c.entry.strengths} or any(lang.startswith("multilingual") for lang in listed)
     named = [lang for lang in wanted if lang in listed]
     missing = [lang for lang in wanted if lang not in listed]
     per = 1.5 / len(wanted)
@@ -379,7 +379,8 @@ def _language_score(c: Candidate, wanted: Sequence[str]) -> float:
     if listed:
         c.caveats.append(f"Its documented languages do not include {', '.join(missing)}.")
         return score - per * len(missing)
-    c.caveats.append(f"Languages not recorded in the catalog: check {', '.join(missing)} support.")
+    c.caveats.append(f"Languages not recorded in the catalog, so the language preference was not applied to it: "
+                     f"check {', '.join(missing)} support on its model card.")
     return score
 
 
