@@ -295,14 +295,18 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
     config = spec["config"]
     vocab = text_fields(config)["vocab_size"]
     t0 = time.time()
-    model, tokenizer, loader = load(path, config, method, rank, max(s for _, s in shapes))
+    # The load as a user's process sees it: NVML for this process from before the load, and the
+    # allocator's reservation after it, which a user's process keeps (nothing empties the cache).
+    with ProcessPeakSampler(pm) as load_sampler:
+        model, tokenizer, loader = load(path, config, method, rank, max(s for _, s in shapes))
     load_s = time.time() - t0
-    release()
+    load = {"load_nvml_process_peak_bytes": load_sampler.peak, "load_peak_reserved_bytes": cuda_stat("max_memory_reserved"),
+            "reserved_after_load_bytes": cuda_stat("memory_reserved")}
     base = {
         "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
         "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None, "quant_form": quant if method == "qlora" else None,
         "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
-        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model),
+        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model), **load,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
         "model_dtype": str(getattr(model, "dtype", None)), "cuda_context_bytes": pm.cuda_context_bytes,
@@ -313,7 +317,7 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
     for i, (batch, seq) in enumerate(sorted(shapes, key=lambda s: (s[0] * s[1], s[0]))):
         cell = cell_id(name, method, quant, rank, batch, seq, emulate, env)
         rec = {"cell": cell, **base, "batch_size": batch, "seq_len": seq, "tokens_per_step": batch * seq,
-               "first_in_process": i == 0}
+               "first_in_process": i == 0, "cache_kept_from_load": i == 0}
         if failed_at is not None and batch * seq >= failed_at:
             rec.update(status="skipped", error=f"a smaller shape ({failed_at} tokens) ran out of memory")
         elif deadline and time.time() > deadline:
@@ -327,6 +331,8 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
 
 
 def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
+    """One shape's training steps. The first shape of a process starts on the allocator as the load
+    left it (as a user's run does); later shapes start from an emptied cache with reset peaks."""
     import torch
 
     from memory import PeakSampler, cuda_stat
