@@ -160,7 +160,7 @@ def _update(entry: CatalogEntry, run: _Run) -> tuple[CatalogEntry, list[str], se
             if arch is not None and (arch != entry.architecture or entry.architecture_status != "verified"):
                 data["architecture"], data["architecture_status"] = arch.model_dump(), "verified"
                 data["uncertain_fields"] = [f for f in data["uncertain_fields"] if not f.startswith("architecture")]
-                data["sources"].append(_hub_url(run, primary.repo_id, "/blob/main/config.json"))
+                data["fact_sources"]["architecture"] = [_hub_url(run, primary.repo_id, "/blob/main/config.json")]
                 changes.append(f"architecture read from {primary.repo_id} config.json")
     if entry.release_date is None:
         created = min((d for m in matched.values() if (d := _day(m.extra.get("created_at")))), default=None)
@@ -195,19 +195,25 @@ def _candidates(entry: CatalogEntry, variant: str, quant: str) -> list[str]:
 def _apply_card(entry: CatalogEntry, primary: HubModel, data: dict[str, Any], changes: list[str], run: _Run) -> None:
     """Licence from the card and parameter count from the safetensors index of the 16-bit repo."""
     license_id = run.license_of(primary)
-    if license_id:
-        if license_id != entry.license_id or entry.is_uncertain("license_id"):
-            was = entry.license_id or "unknown"
-            data["license_id"] = license_id
-            data["uncertain_fields"] = [f for f in data["uncertain_fields"] if f != "license_id"]
-            data["sources"].append(_hub_url(run, primary.repo_id))
-            changes.append(f"licence {license_id} read from the card of {primary.repo_id} (was {was})")
-    elif primary.license:
+    curated = entry.license_id and not entry.is_uncertain("license_id")
+    if license_id and curated and license_id != entry.license_id:
+        # A re-upload's card is not the licensor: the curated, sourced licence stays; the disagreement is told.
+        note = f"The card of {primary.repo_id} names licence {license_id}; the curated {entry.license_id} is kept."
+        data["notes"] = " ".join(filter(None, [entry.notes, note]))
+        changes.append(note)
+    elif license_id and not curated:
+        was = entry.license_id or "unknown"
+        data["license_id"] = license_id
+        data["uncertain_fields"] = [f for f in data["uncertain_fields"] if f != "license_id"]
+        data["fact_sources"]["license_id"] = [_hub_url(run, primary.repo_id)]
+        changes.append(f"licence {license_id} read from the card of {primary.repo_id} (was {was})")
+    elif primary.license and not license_id:
         run.keep_out(primary.repo_id, f"card licence {primary.license_name or primary.license!r} has no terms in our licence data; kept {entry.license_id or 'unknown'}")
     total = primary.extra.get("parameters")
     if total and (entry.params_total_b is None or entry.is_uncertain("params_total_b")) and not primary.repo_id.endswith("4bit"):
         data["params_total_b"] = _billions(total)
         data["uncertain_fields"] = [f for f in data["uncertain_fields"] if f != "params_total_b"]
+        data["fact_sources"]["params_total_b"] = [_hub_url(run, primary.repo_id) + " (safetensors index)"]
         changes.append(f"parameters {data['params_total_b']}B from the safetensors index of {primary.repo_id}")
 
 
@@ -284,7 +290,10 @@ def _new_entry(stem: str, slots: dict[str, HubModel], run: _Run, ids: set[str]) 
         "uncertain_fields": ["release_date", "tasks"],
         "notes": f"Added by catalog refresh: tasks follow the Hub pipeline tag {primary.pipeline_tag!r}; "
         "the release date is the first Unsloth upload.",
-        "sources": [_hub_url(run, primary.repo_id), _hub_url(run, primary.repo_id, "/blob/main/config.json")],
+        "sources": [_hub_url(run, primary.repo_id)],
+        "fact_sources": {"architecture": [_hub_url(run, primary.repo_id, "/blob/main/config.json")],
+                         "license_id": [_hub_url(run, primary.repo_id)],
+                         "params_total_b": [_hub_url(run, primary.repo_id) + " (safetensors index)"]},
     }
     try:
         return CatalogEntry.model_validate(data)

@@ -64,7 +64,9 @@ def closest(catalog: Catalog, ref: str, n: int = 3) -> list[str]:
         for name in (m.id, m.name.lower(), *m.aliases):
             names.setdefault(name, m.id)
     ids: list[str] = []
-    for match in difflib.get_close_matches(key, list(names), n=n * 4, cutoff=0.5):
+    # A name the reference contains ("qwen3-8b" in "someorg/qwen3-8b-finetune") beats a similar spelling.
+    contained = sorted((name for name in names if len(name) >= 4 and name in key), key=len, reverse=True)
+    for match in contained + difflib.get_close_matches(key, list(names), n=len(names), cutoff=0.5):
         if names[match] not in ids:
             ids.append(names[match])
     return ids[:n]

@@ -24,6 +24,7 @@ from finetune_advisor.vocabulary import Method, Variant, Verdict
 from finetune_advisor.vram.estimator import RunConfig, estimate
 from finetune_advisor.vram.resolve import from_catalog
 
+COARSE_CAVEAT = "Memory estimated from the parameter count only"
 _memo_catalog: list[Catalog] = []  # the catalog the memo tables were filled from (held, so its id stays unique)
 
 
@@ -74,7 +75,7 @@ class FactFinder:
             source = (advice.fact_sources.get("avoid_methods") or [""])[0]
             why = "; ".join(filter(None, [advice.avoid_reason, f"source: {source}" if source else None]))
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat,
-                     avoid_methods=avoid, avoid_reason=why)
+                     avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)))
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
         return _licence(_catalog_key(self.catalog), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
@@ -118,7 +119,7 @@ def _estimate_cached(
     except AdvisorError as exc:
         return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
     if resolved.coarse:
-        return total, "Memory estimated from the parameter count only (no architecture in the catalog): treat it as rough."
+        return total, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower."
     if entry.architecture_status == "unverified":
         return total, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
     return total, None

@@ -222,7 +222,8 @@ def static_failures(entry: CatalogEntry, req: Request, first_only: bool = True) 
         outside = [lic or "unknown" for lic in licence_ids(entry) if lic not in req.allowed_licenses]
         if outside:
             found.append(Failure("allowed_licenses", f"licence {', '.join(outside)} is not in allowed_licenses"))
-    if entry.context_length is not None and req.seq_len > entry.context_length:
+    # A speech model's context counts decoder tokens of a 30 s window (Whisper: 448), not a text seq_len.
+    if entry.context_length is not None and req.seq_len > entry.context_length and "text" in entry.modalities:
         found.append(Failure("seq_len", f"seq_len {req.seq_len} exceeds its context length {entry.context_length}"))
     return found[:1] if first_only else found
 
@@ -240,6 +241,7 @@ class Facts:
     estimate_caveat: str | None = None
     avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
     avoid_reason: str | None = None  # its words, with where it says so
+    coarse: bool = False  # sized from the parameter count only (no architecture in the catalog)
 
 
 @dataclass
@@ -278,10 +280,15 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
         if caveat:
             cand.caveats.append(caveat)
     cand.score = _score(cand, req, facts, newest) - (AVOIDED_METHOD_PENALTY if choice.method in facts.avoid_methods else 0.0)
+    if facts.coarse and req.task not in entry.specialised_for:
+        # A params-only figure is no base for a first pick when sized models qualify; a specialist for the
+        # task (Whisper for speech-to-text, whose encoder-decoder the estimator does not lay out) keeps its place.
+        cand.score -= COARSE_ESTIMATE_PENALTY
     return cand
 
 
 AVOIDED_METHOD_PENALTY = 1.5  # a pick that goes against Unsloth's method advice ranks below one that does not
+COARSE_ESTIMATE_PENALTY = 3.0  # as much as a specialised family's bonus: sized models come first
 
 
 def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tuple[MethodChoice, str | None]:

@@ -80,7 +80,9 @@ def from_catalog(found: ResolvedModel, closest: Callable[[str], list[str]] = lam
     """A catalog entry; a coarse stand-in when the catalog has its size but not its architecture."""
     entry = found.entry
     params = entry.params_total_b * 1e9 if entry.params_total_b else None
-    contexts = [c for c in (entry.context_length, entry.architecture and entry.architecture.max_position_embeddings) if c]
+    # A speech model's context counts decoder tokens of a 30 s window (Whisper: 448): no seq_len limit from it.
+    contexts = [c for c in (entry.context_length, entry.architecture and entry.architecture.max_position_embeddings)
+                if c and "text" in entry.modalities]
     notes = [found.note] if found.note else []
     if entry.architecture_status == "unverified":
         notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")

@@ -55,9 +55,11 @@ def _packaged_digest() -> str:
 def hub(fake_hub: FakeHub) -> FakeHub:
     """A small unsloth org: known models (one with a new upload), a bad config, new models."""
     qwen = dict(card={"license": "apache-2.0", "base_model": "Qwen/Qwen3-8B"}, last_modified="2026-10-02T00:00:00.000Z")
+    # An Unsloth re-upload whose card says apache-2.0 for a model under the Qwen research licence.
+    fake_hub.add_model("unsloth/Qwen2.5-3B-Instruct", config=_config("qwen2.5-3b"), card={"license": "apache-2.0"})
     fake_hub.add_model("unsloth/Qwen3-8B", config=_config("qwen3-8b"), parameters=8_190_735_360, **qwen)
     fake_hub.add_model("unsloth/Qwen3-8B-unsloth-bnb-4bit", **qwen)
-    fake_hub.add_model("unsloth/Qwen3-8B-Base-bnb-4bit", **qwen)  # not in the packaged catalog yet
+    fake_hub.add_model("unsloth/Qwen3-8B-Base-bnb-4bit", **qwen)
     coder = _config("qwen2.5-7b")  # the packaged Coder architecture is only assumed equal to Qwen2.5-7B
     fake_hub.add_model("unsloth/Qwen2.5-Coder-7B-Instruct", config=coder, card={"license": "apache-2.0"}, parameters=7_615_616_512)
     fake_hub.add_model("unsloth/Qwen3.5-9B", raw_config=b'{"model_type": "qwen3_5", "num_hidden_layers": ', card={"license": "apache-2.0"})
@@ -87,20 +89,24 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
     assert qwen.unsloth.base_bnb_4bit == "unsloth/Qwen3-8B-Base-bnb-4bit"
     assert qwen.unsloth.base == "unsloth/Qwen3-8B-Base"  # not listed, listing incomplete: kept
     assert str(qwen.last_modified) == "2026-10-02"
-    assert not qwen.is_uncertain("license_id") and f"{hub.url}/unsloth/Qwen3-8B" in qwen.sources
-    assert any("base_bnb_4bit" in c for c in changes["qwen3-8b"])
+    assert qwen.license_id == "apache-2.0" and not qwen.is_uncertain("license_id")
+    assert any("last modified 2026-10-02" in c for c in changes["qwen3-8b"])
 
     coder = load_catalog().get("qwen2.5-coder-7b")
     assert coder.architecture_status == "verified" and not coder.is_uncertain("architecture")
     assert coder.architecture.num_hidden_layers == 28
-    assert f"{hub.url}/unsloth/Qwen2.5-Coder-7B-Instruct/blob/main/config.json" in coder.sources
+    assert coder.fact_sources["architecture"] == [f"{hub.url}/unsloth/Qwen2.5-Coder-7B-Instruct/blob/main/config.json"]
 
     kept = {k.ref: k.reason for k in report.kept_out}
     assert "not valid JSON" in kept["unsloth/Qwen3.5-9B"]
-    assert load_catalog().get("qwen3.5-9b").architecture is None  # the bad config changed nothing
-    assert "missing" in kept["unsloth/gemma-3-4b-it"] and load_catalog().get("gemma-3-4b").architecture_status == "verified"
+    assert load_catalog().get("qwen3.5-9b").architecture == _packaged().get("qwen3.5-9b").architecture  # the bad config changed nothing
+    assert "missing" in kept["unsloth/gemma-3-4b-it"]
+    assert load_catalog().get("gemma-3-4b").architecture == _packaged().get("gemma-3-4b").architecture
     assert "ms-special" in kept["unsloth/Phi-4-mini-instruct"] and load_catalog().get("phi-4-mini").license_id == "mit"
     assert "licence" in kept["unsloth/Mystery-7B"]
+    research = load_catalog().get("qwen2.5-3b")  # a re-upload's card never overrides a curated licence
+    assert research.license_id == "qwen-research" and "names licence apache-2.0" in (research.notes or "")
+    assert any("curated qwen-research is kept" in c for c in changes["qwen2.5-3b"])
 
     assert report.added == ["qwen3.8-9b"]
     new = resolve(load_catalog(), "unsloth/Qwen3.8-9B-unsloth-bnb-4bit")

@@ -295,3 +295,11 @@ def test_an_explicit_request_is_kept_but_caveated() -> None:
     f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 7.0}, **ADVISED)
     c = scored(entry(), Request(task="chat", memory_gib=24.0, method="qlora"), f)
     assert c.choice.method == "qlora" and any("advises against" in x for x in c.caveats)
+
+
+def test_a_params_only_estimate_ranks_below_a_sized_model() -> None:
+    req = Request(task="chat", memory_gib=24.0)
+    sized = scored(entry(), req, facts())
+    coarse = scored(entry(), req, Facts(verdict="allowed", license_note="note", estimates={"qlora": 7.0, "lora": 20.0},
+                                        estimate_caveat="Memory estimated from the parameter count only", coarse=True))
+    assert coarse.score == pytest.approx(sized.score - ranking.COARSE_ESTIMATE_PENALTY)

@@ -24,7 +24,7 @@ async def test_catalog_models_lists_ids_with_summaries(client: Client) -> None:
     listed = json.loads((await client.read_resource("catalog://models")).contents[0].text)
     assert [m["id"] for m in listed] == [m.id for m in load_catalog().models]
     qwen = next(m for m in listed if m["id"] == "qwen3-30b-a3b")
-    assert qwen["summary"] == "Qwen3-30B-A3B: 30.5B (3.3B active); chat, reasoning; licence apache-2.0"
+    assert qwen["summary"] == "Qwen3-30B-A3B: 30.53B (3.3B active); chat, reasoning, code; licence apache-2.0"
 
 
 @pytest.mark.anyio

@@ -66,20 +66,20 @@ CASES: list[tuple[dict[str, str], dict[str, Any], str, str, str]] = [
     ({"model": "gemma-3-1b"}, {**NON_COMMERCIAL, **OUTPUTS}, "allowed_with_conditions", "obligations", "Model Derivative"),
     ({"model": "gemma-4-e4b"}, COMMERCIAL, "allowed", "reasons", "Apache-2.0"),
     # Mistral research / non-production, CC-BY-NC: no commercial use
-    ({"model": "mistral-small-2409"}, COMMERCIAL, "not_allowed", "reasons", "research purposes only"),
+    ({"model": "mistral-small-2409"}, COMMERCIAL, "not_allowed", "reasons", "Research Purposes"),
     ({"model": "mistral-small-2409"}, NON_COMMERCIAL, "allowed_with_conditions", "restrictions", "Mistral AI"),
     ({"license_id": "mnpl"}, COMMERCIAL, "not_allowed", "reasons", "non-production"),
     ({"license_id": "cc-by-nc-4.0"}, COMMERCIAL, "not_allowed", "reasons", "NonCommercial"),
     ({"license_id": "cc-by-nc-sa-4.0"}, {**NON_COMMERCIAL, **SHIP}, "allowed_with_conditions", "obligations", "ShareAlike"),
     ({"license_id": "cc-by-4.0"}, OUTPUTS, "unknown", "reasons", "not settled"),
     # Others: gpt-oss, NVIDIA, Phi, and models whose licence is not recorded
-    ({"model": "gpt-oss-20b"}, COMMERCIAL, "allowed", "reasons", "Apache-2.0"),
+    ({"model": "gpt-oss-20b"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "usage policy"),
     ({"license_id": "gpt-oss"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "applicable law"),
-    ({"model": "nvidia-nemotron-3-nano-4b"}, SHIP, "allowed_with_conditions", "restrictions", "guardrails"),
+    ({"model": "nvidia-nemotron-3-nano-4b"}, SHIP, "allowed_with_conditions", "obligations", "Nemotron Open Model License"),
     ({"model": "phi-4"}, SHIP, "allowed_with_conditions", "obligations", "MIT permission notice"),
     ({"model": "orpheus-3b-0.1"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
     ({"model": "orpheus-3b-0.1"}, SHIP, "unknown", "obligations", "[llama3.2]"),
-    ({"model": "qwen3.6-27b"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
+    ({"model": "orpheus-3b-0.1"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
 ]
 
 
