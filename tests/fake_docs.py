@@ -126,6 +126,23 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def hostile_answer(size: int) -> str:
+    """`size` bytes (ASCII) of Markdown made of what made the old reply parser take minutes on a few KiB: a
+    heading line of spaces between two words (cubic), runs of `[](`, `![](`, `[`, escaped brackets and
+    unclosed destinations (quadratic), and long lists of sources and follow-ups (searched per item)."""
+    lines = [
+        "The answer starts here.",
+        "# a" + " " * (size // 4) + "b",
+        "[](" * (size // 24), "![](" * (size // 32), "[\\[" * (size // 24), "[" * (size // 16), "[](a" * (size // 32),
+        "# Suggested Follow-up Questions:",
+        *(f"- [Question {i}?](https://unsloth.ai/docs?ask=q{i})" for i in range(size // 500)),
+        "# Sources:",
+        *(f"- [Page {i % 7}](https://unsloth.ai/docs/p{i % 7}.md)" for i in range(size // 20)),
+    ]
+    text = "\n".join(lines)
+    return text[: text.rfind("\n", 0, size)]
+
+
 def closed_port_url() -> str:
     """A docs URL on 127.0.0.1 where nothing listens (connection refused)."""
     with socket.socket() as s:

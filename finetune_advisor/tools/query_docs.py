@@ -99,7 +99,7 @@ async def _ask(url: str, question: str, reporter: _Progress) -> tuple[docs_http.
         tg.start_soon(reporter.heartbeat)
         try:
             reply = await docs_http.fetch(url, question, deadline=reporter.deadline, on_event=reporter.report)
-            outcome = reply, parse_reply(reply.body, reply.content_type, reply.url)
+            outcome = reply, await _parse(reply, reporter)
         except DocsUnavailableError as exc:
             failure = exc
         finally:
@@ -110,6 +110,15 @@ async def _ask(url: str, question: str, reporter: _Progress) -> tuple[docs_http.
     return outcome
 
 
+async def _parse(reply: docs_http.Reply, reporter: _Progress) -> ParsedAnswer:
+    """The reply read in a worker thread (the event loop serves other sessions meanwhile), within the time left."""
+    with anyio.move_on_after(reporter.left()):
+        return await anyio.to_thread.run_sync(
+            parse_reply, reply.body, reply.content_type, reply.url, abandon_on_cancel=True
+        )
+    raise DocsReplyError("unexpected", f"the reply could not be read within the {reporter.deadline:g} s bound")
+
+
 class _Progress:
     """Progress in seconds waited out of the deadline, strictly increasing; a failing hook is ignored."""
 
@@ -118,6 +127,10 @@ class _Progress:
         self.deadline = deadline
         self.start = anyio.current_time()
         self.last = -1.0
+
+    def left(self) -> float:
+        """Seconds left of the deadline."""
+        return max(0.0, self.deadline - (anyio.current_time() - self.start))
 
     async def report(self, message: str) -> None:
         await self._send(min(anyio.current_time() - self.start, self.deadline), message)

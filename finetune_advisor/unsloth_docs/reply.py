@@ -8,6 +8,7 @@ itself) is not an answer and raises DocsReplyError.
 
 from __future__ import annotations
 
+import itertools
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -18,15 +19,36 @@ from finetune_advisor.unsloth_docs.pages import public_url
 from finetune_advisor.vocabulary import DocsOrigin
 
 MAX_ANSWER_CHARS = 8000
+MAX_SOURCES = 20
+MAX_FOLLOW_UPS = 10
+MAX_LABEL_CHARS = 300
+MAX_ITEMS_READ = 100  # list items read per section, duplicates and broken links included
 NO_ANSWER_TEXT = "we couldn't answer this question"
 NO_QUESTION_TEXT = "you forgot to pass a question"
 _PAGE_FOOTER_TEXT = "querying this documentation"  # the footer of a page's .md, never of an answer
 
-_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$")
-_FOLLOW_UPS = re.compile(r"^suggested follow-?up questions\s*:?$", re.IGNORECASE)
-_SOURCES = re.compile(r"^sources\s*:?$", re.IGNORECASE)
-_ITEM = re.compile(r"^\s*[-*+]\s+\[(?P<text>(?:\\.|[^\]\\])+)\]\(\s*(?P<url><[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\s*\)\s*$")
-_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>(?:\\.|[^\]\\])*)\]\(\s*(?P<url><[^>]*>|[^)\s]*)(?P<title>\s+\"[^\"]*\")?\s*\)")
+# Every pattern below runs in time linear in its input (a reply is hostile until read): possessive
+# quantifiers never backtrack, and no two attempts scan the same run of characters (a link text stops at
+# the next bracket, a destination at the next bracket or unbalanced parenthesis). Escapes (`\x`) are
+# consumed as a whole, so an escaped bracket never starts a link.
+_SPACE = r"[^\S\n]"  # white space within a line
+_BARE = r"[^\s()<>\[\]]"  # a destination's characters; one level of balanced parentheses is allowed
+
+
+def _destination(space: str) -> str:
+    return (rf"\({space}*+(?P<url><[^<>\n]*+>|(?:{_BARE}|\({_BARE}*+\))*+)"
+            rf"(?P<title>{space}++\"[^\"\n]*+\")?+{space}*+\)")
+
+
+_SECTION = re.compile(rf"^ {{0,3}}#{{1,6}}{_SPACE}++(?:(?P<follow>suggested follow-?up questions)|sources)"
+                      rf"{_SPACE}*+:?{_SPACE}*+#*+{_SPACE}*+$", re.MULTILINE | re.IGNORECASE)
+_ITEM = re.compile(rf"^{_SPACE}*+[-*+]{_SPACE}++\[(?P<text>(?:\\.|[^\]\\\n])++)\]{_destination(_SPACE)}{_SPACE}*+$",
+                   re.MULTILINE)
+_LINK = re.compile(r"\\.|(?P<bang>!?)\[(?P<text>(?:\\.|[^\[\]\\\n])*+)\]" + _destination(r"\s"))
+# A link the pattern above did not take (brackets or escapes in its text): what follows `](` up to the
+# first '/', '?' or '#' is its scheme zone; a ':' or an entity ('&') there is a scheme, kept only if http(s).
+_LEFT_OVER = re.compile(r"\\.|\]\(\s*+<?+(?P<zone>[^/?#\s()<>]*+)|<(?P<auto>[A-Za-z][A-Za-z0-9+.-]{1,31}+:[^\s<>]*+)>")
+_NOT_BLANK = re.compile(r"\S")
 _ESCAPE = re.compile(r"\\(.)")
 _MARKDOWN_TYPES = {"text/markdown", "text/x-markdown", "text/plain"}
 
@@ -71,46 +93,60 @@ def parse_reply(body: bytes, content_type: str | None, base_url: str) -> ParsedA
     """Split an `?ask=` reply into answer, sources and follow-ups; DocsReplyError if it is not one.
 
     `base_url` (the page asked) resolves relative links. Links other than http(s) are dropped.
+    Linear in the size of the reply, whatever it holds.
     """
-    text = _decode(body, content_type)
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    heading = _HEADING.match(lines[0]) if lines else None
-    answer_lines: list[str] = []
-    sources: list[DocsSource] = []
-    follow_ups: list[str] = []
-    section = "answer"
-    for line in lines[1:] if heading else lines:
-        title = _HEADING.match(line)
-        if title and _FOLLOW_UPS.match(title.group(1)):
-            section = "follow"
-        elif title and _SOURCES.match(title.group(1)):
-            section = "sources"
-        elif section == "answer":
-            answer_lines.append(line)
-        elif item := _ITEM.match(line):
-            label = _unescape(item.group("text")).strip()
-            if section == "follow" and label not in follow_ups:
-                follow_ups.append(label)
-            elif section == "sources":
-                url = _absolute(item.group("url"), base_url)
-                if url and url not in {s.url for s in sources}:
-                    sources.append(DocsSource(title=label, url=url))
-    answer = "\n".join(answer_lines).strip()
+    text = _decode(body, content_type).replace("\r\n", "\n").replace("\r", "\n")
+    found = _NOT_BLANK.search(text)
+    first = text.rfind("\n", 0, found.start()) + 1 if found else len(text)
+    end = text.find("\n", first)
+    end = len(text) if end < 0 else end
+    heading = _heading(text[first:end])
+    start = min(end + 1, len(text)) if heading is not None else first
+    sections = list(_SECTION.finditer(text, start))
+    answer = text[start : sections[0].start() if sections else len(text)].strip()
+    sources: dict[str, DocsSource] = {}  # by URL: the first title of a page wins
+    tried: set[str] = set()  # source links as written, each resolved once
+    follow_ups: dict[str, None] = {}
+    for section, after in zip(sections, [*sections[1:], None]):
+        items = _ITEM.finditer(text, section.end(), after.start() if after else len(text))
+        for item in itertools.islice(items, MAX_ITEMS_READ):
+            if section.group("follow") and len(follow_ups) < MAX_FOLLOW_UPS:
+                follow_ups.setdefault(_label(item.group("text")))
+            elif not section.group("follow") and len(sources) < MAX_SOURCES and item.group("url") not in tried:
+                tried.add(item.group("url"))
+                if url := _absolute(item.group("url"), base_url):
+                    sources.setdefault(url, DocsSource(title=_label(item.group("text")), url=url))
     lowered = answer.lower()
     if lowered.startswith(NO_ANSWER_TEXT):
         raise DocsReplyError("no_answer", "the docs could not answer this question")
     if lowered.startswith(NO_QUESTION_TEXT):
         raise DocsReplyError("no_question", "the docs did not receive the question")
-    if not heading:
+    if heading is None:
         raise DocsReplyError("unexpected", "the reply is not the documented '# <question>' Markdown answer")
     if _PAGE_FOOTER_TEXT in lowered:
         raise DocsReplyError("unexpected", "the docs returned the page itself, not an answer")
     if not answer:
         raise DocsReplyError("unexpected", "the reply has no answer text")
-    answer, truncated = _truncate(_safe_links(answer, base_url))
-    return ParsedAnswer(answer=answer, sources=sources, follow_up_questions=follow_ups, truncated=truncated)
+    answer, truncated = _truncate(answer, base_url)
+    return ParsedAnswer(answer=answer, sources=list(sources.values()), follow_up_questions=list(follow_ups),
+                        truncated=truncated)
+
+
+def _heading(line: str) -> str | None:
+    """The text of an ATX heading line (`# text #`), or None; read by hand, in one pass."""
+    stripped = line.lstrip(" ")
+    if len(line) - len(stripped) > 3:
+        return None
+    rest = stripped.lstrip("#")
+    level = len(stripped) - len(rest)
+    if not 1 <= level <= 6 or not rest[:1].isspace():
+        return None
+    return rest.strip().rstrip("#").rstrip()
+
+
+def _label(text: str) -> str:
+    label = _unescape(text).strip()
+    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
 
 def _decode(body: bytes, content_type: str | None) -> str:
@@ -150,29 +186,56 @@ def _absolute(url: str, base_url: str) -> str | None:
     url = url.strip().strip("<>").strip()
     if not url:
         return None
-    resolved = urljoin(base_url, url)
-    parts = urlsplit(resolved)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        resolved = urljoin(base_url, url)
+        parts = urlsplit(resolved)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            return None
+        return public_url(resolved)
+    except ValueError:  # a port out of range, a broken IPv6 literal
         return None
-    return public_url(resolved)
 
 
 def _safe_links(answer: str, base_url: str) -> str:
-    """Relative links made absolute; links to other schemes (javascript:, data:, file:) reduced to their text."""
+    """Relative links made absolute; links to other schemes (javascript:, data:, file:) reduced to their text.
+
+    A link whose text the first pass cannot read (nested brackets) keeps its text, but a destination
+    with a scheme other than http(s) is cut off from it (`] (`), so that it is no longer a link.
+    """
 
     def fix(match: re.Match[str]) -> str:
+        if match.group("text") is None:  # an escape, kept as it is
+            return match.group(0)
         url = _absolute(match.group("url"), base_url)
         if url is None:
             return match.group("text")
         return f"{match.group('bang')}[{match.group('text')}]({url}{match.group('title') or ''})"
 
-    return _LINK.sub(fix, answer)
+    def cut(match: re.Match[str]) -> str:
+        found = match.group("zone") if match.group("auto") is None else match.group("auto")
+        if found is None or not _foreign_scheme(found):
+            return match.group(0)
+        return match.group("auto") if match.group("auto") is not None else "] (" + match.group(0)[2:]
+
+    return _LEFT_OVER.sub(cut, _LINK.sub(fix, answer))
 
 
-def _truncate(answer: str) -> tuple[str, bool]:
+def _foreign_scheme(zone: str) -> bool:
+    """True when a destination starts with a scheme (or an entity that may spell one) other than http(s)."""
+    lowered = zone.lower()
+    return (":" in zone or "&" in zone) and not lowered.startswith(("http:", "https:"))
+
+
+def _truncate(answer: str, base_url: str) -> tuple[str, bool]:
+    """The answer's links made safe and, past MAX_ANSWER_CHARS, cut at a paragraph with a note.
+
+    The cut comes first, so that only what is kept is rewritten; rewritten links can make it longer,
+    so it is cut once more, bluntly, if they did.
+    """
     if len(answer) <= MAX_ANSWER_CHARS:
-        return answer, False
+        return _safe_links(answer, base_url), False
     cut = answer.rfind("\n\n", 0, MAX_ANSWER_CHARS)
     cut = cut if cut > MAX_ANSWER_CHARS // 2 else MAX_ANSWER_CHARS
-    note = f"[Answer truncated at {cut} of {len(answer)} characters; ask a narrower question.]"
-    return answer[:cut].rstrip() + "\n\n" + note, True
+    kept = _safe_links(answer[:cut].rstrip(), base_url)[:MAX_ANSWER_CHARS]
+    note = f"[Answer truncated at {len(kept)} of {len(answer)} characters; ask a narrower question.]"
+    return kept + "\n\n" + note, True

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
+import anyio
 import pytest
-from fake_docs import EN_GUIDE, FakeDocs
+from fake_docs import EN_GUIDE, FakeDocs, hostile_answer
+from live_server import http_server, server_env
 from mcp import Client
 
 from finetune_advisor.server.app import build_server
+from finetune_advisor.tools import query_docs as query_docs_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +90,76 @@ async def test_argument_errors_name_the_field(client: Client) -> None:
     assert result.is_error and "'language'" in result.content[0].text and "zh" in result.content[0].text
     result = await client.call_tool("query_docs", {"question": ""})
     assert result.is_error and "'question'" in result.content[0].text
+
+
+# `ping` is deprecated in the newest protocol version, but what the issue measured; legacy mode still has it.
+pings = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+
+
+async def _ping_until_done(client: Client, done: anyio.Event) -> list[float]:
+    """Ping every 0.1 s until `done`; every ping must answer within 1 s."""
+    waits = []
+    while not done.is_set():
+        started = anyio.current_time()
+        with anyio.fail_after(1):
+            await client.send_ping()
+        waits.append(anyio.current_time() - started)
+        await anyio.sleep(0.1)
+    return waits
+
+
+@pings
+async def test_a_hostile_docs_reply_never_stalls_another_http_session(fake_docs: FakeDocs) -> None:
+    """Issue 13 (1): a 256 KiB reply built to make a parser backtrack (minutes with the old regexes) is read
+    in the server's worker threads, in linear time, while another HTTP client's pings answer within 1 s."""
+    fake_docs.set("answer", answer_text=hostile_answer(250 * 1024))
+    env = server_env(FINETUNE_ADVISOR_DOCS_URL=fake_docs.url, FINETUNE_ADVISOR_DOCS_TIMEOUT="10")
+    with http_server(env=env) as url, anyio.fail_after(60):
+        async with Client(url) as asking, Client(url, mode="legacy") as pinging:
+            done = anyio.Event()
+            results = []
+
+            async def ask() -> None:
+                results.append(await asking.call_tool("query_docs", {"question": "What rank?"}))
+                done.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask)
+                waits = await _ping_until_done(pinging, done)
+    assert len(fake_docs.requests) == 1 and waits
+    assert not results[0].is_error and results[0].structured_content["origin"] == "live"
+    assert results[0].structured_content["answer"].startswith("The answer starts here.")
+
+
+@pings
+async def test_a_slow_parse_runs_off_the_event_loop_and_inside_the_deadline(
+    fake_docs: FakeDocs, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever reading a reply costs, the event loop stays free and the tool answers within its deadline."""
+    monkeypatch.setenv("FINETUNE_ADVISOR_DOCS_TIMEOUT", "2")
+    release = threading.Event()
+
+    def stuck_parse(*args: object) -> None:
+        release.wait(10)  # a parse that would take 10 s
+        raise AssertionError("the deadline should have abandoned this parse")
+
+    monkeypatch.setattr(query_docs_tool, "parse_reply", stuck_parse)
+    done = anyio.Event()
+    results = []
+
+    async def ask() -> None:
+        started = anyio.current_time()
+        results.append((await client.call_tool("query_docs", {"question": "What rank?"}), anyio.current_time() - started))
+        done.set()
+
+    try:
+        with anyio.fail_after(15):
+            async with Client(build_server(), mode="legacy") as pinging, anyio.create_task_group() as tg:
+                tg.start_soon(ask)
+                await _ping_until_done(pinging, done)
+    finally:
+        release.set()
+    result, took = results[0]
+    assert took < 4  # the 2 s deadline, with room for a loaded machine
+    assert result.structured_content["origin"] == "offline"
+    assert "could not be read within the 2 s bound" in result.structured_content["note"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from fake_docs import hostile_answer
 
 from finetune_advisor.errors import DocsReplyError
 from finetune_advisor.unsloth_docs import reply as docs_answer
 from finetune_advisor.unsloth_docs.reply import DocsSource, parse_reply
 
-BASE = "https://unsloth.ai/docs/get-started/fine-tuning-llms-guide/what-model-should-i-use.md"
+GUIDE = "https://unsloth.ai/docs/get-started/fine-tuning-llms-guide"
+BASE = f"{GUIDE}/what-model-should-i-use.md"
 
 # The layout GitBook's markdownAsk route produces (reference/unsloth-docs.md §2.2).
 REPLY = """# Which model for 500 rows?
@@ -125,3 +129,75 @@ def test_very_long_answers_are_truncated_with_a_note() -> None:
     assert len(parsed.answer) <= docs_answer.MAX_ANSWER_CHARS + 200
     assert parsed.answer.endswith("ask a narrower question.]")
     assert [s.title for s in parsed.sources] == ["A"]
+
+
+def _filled(unit: str, head: str = "# q\n\nAnswer.\n", size: int = 256 * 1024) -> bytes:
+    return (head + unit * ((size - len(head)) // len(unit))).encode()
+
+
+HOSTILE = {  # each made the old parser take seconds to minutes at a few KiB; all are 256 KiB here
+    "heading of spaces": ("# a" + " " * (256 * 1024 - 6) + "b\n").encode(),
+    "heading of spaces in the answer": _filled(" ", "# q\n\nok\n# a")[:-1] + b"b",
+    "link openers": _filled("[]("),
+    "image openers": _filled("![]("),
+    "open brackets": _filled("["),
+    "escaped brackets": _filled("[\\["),
+    "unclosed destinations": _filled("[](a"),
+    "unclosed titles": _filled('[a](b "'),
+    "open parentheses": _filled("[](("),
+    "closers": _filled("]("),
+    "autolink openers": _filled("<a:"),
+    "backslashes": _filled("\\"),
+    "blank lines": b"\n" * (256 * 1024 - 12) + b"# q\n\nok\n",
+    "heading lines": _filled("# \n"),
+    "one source repeated": _filled("- [a](https://x.org/1)\n", "# q\n\nok\n# Sources:\n"),
+    "escapes in a source": _filled("\\]", "# q\n\nok\n# Sources:\n- ["),
+    "all of it": ("# q\n\n" + hostile_answer(256 * 1024 - 5)).encode(),
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_256_kib_reply_is_read_in_under_half_a_second(body: bytes) -> None:
+    assert len(body) >= 255 * 1024
+    started = time.perf_counter()
+    try:
+        parse_reply(body, "text/markdown", BASE)
+    except DocsReplyError:
+        pass  # refusing it is as good as reading it; hanging is not
+    assert time.perf_counter() - started < 0.5
+
+
+def test_sources_and_follow_ups_are_deduplicated_and_capped() -> None:
+    follow = "".join(f"- [Q{i % 30}?](https://unsloth.ai/docs?ask=q)\n" for i in range(200))
+    sources = "- [First title](https://unsloth.ai/docs/a.md)\n- [Second title](/docs/a.md)\n"
+    sources += "".join(f"- [P{i}](https://unsloth.ai/docs/p{i}.md)\n" for i in range(50))
+    body = f"# q\n\nok\n# Suggested Follow-up Questions:\n{follow}# Sources:\n{sources}"
+    parsed = parse_reply(body.encode(), "text/markdown", BASE)
+    assert parsed.follow_up_questions == [f"Q{i}?" for i in range(docs_answer.MAX_FOLLOW_UPS)]
+    assert len(parsed.sources) == docs_answer.MAX_SOURCES
+    assert parsed.sources[0] == DocsSource(title="First title", url="https://unsloth.ai/docs/a.md")  # first title wins
+    assert len({s.url for s in parsed.sources}) == len(parsed.sources)
+
+
+def test_long_labels_are_cut() -> None:
+    body = f"# q\n\nok\n# Sources:\n- [{'t' * 5000}](https://unsloth.ai/docs/a.md)\n"
+    (source,) = parse_reply(body.encode(), "text/markdown", BASE).sources
+    assert len(source.title) == docs_answer.MAX_LABEL_CHARS and source.title.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        ("[wiki](https://en.wikipedia.org/wiki/Foo_(bar))", "[wiki](https://en.wikipedia.org/wiki/Foo_(bar))"),
+        ('[rel](../c.md "t")', '[rel](https://unsloth.ai/docs/get-started/c.md "t")'),
+        ("[esc \\[x\\]](javascript:x)", "esc \\[x\\]"),
+        ("[a [b] c](javascript:y)", "[a [b] c] (javascript:y)"),  # not read as a link, but no longer one
+        ("[x](<javascript:z>)", "x"),
+        ("<javascript:alert(1)> <https://unsloth.ai/docs>", "javascript:alert(1) <https://unsloth.ai/docs>"),
+        ("[e](java&#115;cript:1) [f](javascript&colon;1)",  # entities: no scheme to a URL parser, so a path here
+         f"[e]({GUIDE}/java&#115;cript:1) [f]({GUIDE}/javascript&colon;1)"),
+        ("[p](http://x:99999/) [v](http://x:0x1/)", "p v"),  # unreadable URLs: text only, no crash
+    ],
+)
+def test_links_in_tricky_shapes(markdown: str, expected: str) -> None:
+    assert parse_reply(f"# q\n\n{markdown}\n".encode(), "text/markdown", BASE).answer == expected
