@@ -13,6 +13,10 @@ the offline switch for that test:
         fake_hub.add_model("org/slow", config={...}, delay=30)        # answers after 30 s (timeouts)
         fake_hub.add_model("org/broken", raw_config=b"{not json")      # a bad config.json
         fake_hub.add_model("org/gated", config={...}, gated="manual")  # config.json answers 403 without a token
+        fake_hub.add_model("org/drip", config={...}, drip=0.2)         # every body byte 0.2 s after the last
+        fake_hub.add_model("org/bomb", raw_config=gz, headers={"Content-Encoding": "gzip"})  # extra file headers
+        fake_hub.next_url = "http://elsewhere/api/models"              # where every listing page's Link points
+        fake_hub.extra_items = [5, {"id": 7}]                          # raw items added to the listing
         ...
         assert "/api/models/org/x" in fake_hub.paths
 """
@@ -42,6 +46,8 @@ class FakeRepo:
     created_at: str = "2026-09-01T00:00:00.000Z"
     parameters: int | None = None  # safetensors total
     delay: float = 0.0  # seconds before answering model_info and file requests
+    drip: float = 0.0  # seconds between the body bytes of model_info and file replies
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers on its file replies
     files: dict[str, bytes] = field(default_factory=dict)  # other files under resolve/
 
     def info(self) -> dict[str, Any]:
@@ -89,6 +95,9 @@ class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, FakeRepo] = {}
         self.requests: list[str] = []  # path?query of every request, in order
+        self.authorizations: list[str | None] = []  # the Authorization header of every request, in order
+        self.next_url: str | None = None  # when set, every listing page's Link rel="next" points here
+        self.extra_items: list[Any] = []  # raw items appended to the first listing page
         self.list_delay = 0.0  # seconds before answering /api/models
         self.page_size: int | None = None  # force pagination of /api/models
         self.fail_list_with: int | None = None  # answer /api/models with this HTTP status
@@ -135,13 +144,17 @@ class FakeHub:
         limit = int((query.get("limit") or [len(repos) or 1])[0])
         size = min(limit, self.page_size or limit)
         start = int((query.get("cursor") or ["0"])[0])
-        page = repos[start : start + size]
+        page: list[Any] = [r.info() for r in repos[start : start + size]]
+        if start == 0:
+            page += self.extra_items
         headers = {}
-        if start + size < len(repos):
+        if self.next_url:
+            headers["Link"] = f'<{self.next_url}>; rel="next"'
+        elif start + size < len(repos):
             next_query = {k: v for k, v in query.items() if k != "cursor"}
             next_query["cursor"] = [str(start + size)]
             headers["Link"] = f'<{self.url}/api/models?{urlencode(next_query, doseq=True)}>; rel="next"'
-        return 200, [r.info() for r in page], headers
+        return 200, page, headers
 
 
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
@@ -160,6 +173,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, head: bool) -> None:
             hub.requests.append(self.path)
+            hub.authorizations.append(self.headers.get("Authorization"))
             parts = urlsplit(self.path)
             path, query = parts.path.strip("/"), parse_qs(parts.query)
             if path == "api/models":
@@ -171,7 +185,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 if repo is None:
                     return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}, head)
                 hub.wait(repo.delay)
-                return self._json(200, repo.info(), {}, head)
+                return self._send(200, json.dumps(repo.info()).encode(), "application/json", {}, head, repo.drip)
             segments = path.split("/")
             if len(segments) >= 5 and segments[2] == "resolve":
                 repo = hub.repos.get("/".join(segments[:2]).lower())
@@ -183,13 +197,16 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 content = repo.file("/".join(segments[4:]))
                 if content is None:
                     return self._json(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"}, head)
-                return self._send(200, content, "application/json", {"ETag": '"fake-etag"', "X-Repo-Commit": "0" * 40}, head)
+                headers = {"ETag": '"fake-etag"', "X-Repo-Commit": "0" * 40, **repo.headers}
+                return self._send(200, content, "application/json", headers, head, repo.drip)
             return self._json(404, {"error": "no such endpoint in the fake Hub"}, {}, head)
 
         def _json(self, status: int, body: Any, headers: dict[str, str], head: bool) -> None:
             self._send(status, json.dumps(body).encode(), "application/json", headers, head)
 
-        def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str], head: bool) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, headers: dict[str, str], head: bool, drip: float = 0.0
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -197,8 +214,15 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                if not head:
+                if head:
+                    return
+                if not drip:
                     self.wfile.write(body)
+                for i in range(len(body) if drip else 0):  # one byte at a time, until the body or the fake ends
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    if hub._stop.wait(drip):
+                        return
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout tests)
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from fake_docs import FakeDocs
 from fake_hub import FakeHub
 from fake_nvml import H100, RTX4090, FakeNvml, NVMLError
 from mcp import Client
 
-from finetune_advisor.adapters import nvml as gpu
 from finetune_advisor.adapters import cache as catalog
+from finetune_advisor.adapters import hub
+from finetune_advisor.adapters import nvml as gpu
 from finetune_advisor.server.app import build_server
 
 
@@ -82,3 +84,34 @@ async def test_hub_that_hangs(client: Client, fake_hub: FakeHub) -> None:
     assert estimate.is_error and "someone/slow-model" in estimate.content[0].text
     assert not licence.is_error and licence.structured_content["verdict"] == "unknown"
     await _still_serving(client)
+
+
+@pytest.mark.anyio
+async def test_a_dripping_hub_never_starves_tools_that_need_no_network(
+    client: Client, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 (3): 40 calls to a Hub dripping its replies used every worker thread, and an offline
+    check_license waited 97 s. Hub calls now hold one of a few slots, each for at most the Hub deadline."""
+    monkeypatch.setenv("FINETUNE_ADVISOR_HUB_TIMEOUT", "3")
+    for i in range(40):
+        fake_hub.add_model(f"someone/drip-{i}", card={"license": "mit"}, drip=0.2)
+    answers: dict[int, object] = {}
+
+    async def ask_the_hub(i: int) -> None:
+        answers[i] = await client.call_tool("check_license", {"model": f"someone/drip-{i}"})
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for i in range(40):
+                tg.start_soon(ask_the_hub, i)
+            while len(fake_hub.requests) < hub.MAX_CONCURRENT:  # bounded by the fail_after above
+                await anyio.sleep(0.05)
+            started = anyio.current_time()
+            offline = await client.call_tool("check_license", {"model": "qwen3-8b"})
+            waited = anyio.current_time() - started
+    assert waited < 1 and not offline.is_error and offline.structured_content["license_id"] == "apache-2.0"
+    reasons = [" ".join(a.structured_content["reasons"]) for a in answers.values()]
+    assert all(a.structured_content["verdict"] == "unknown" for a in answers.values())
+    assert sum("already under way" in r for r in reasons) == 40 - hub.MAX_CONCURRENT
+    assert sum("within 3 s" in r for r in reasons) == hub.MAX_CONCURRENT
+    assert len(fake_hub.requests) == hub.MAX_CONCURRENT

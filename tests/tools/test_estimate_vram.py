@@ -101,6 +101,12 @@ def test_repo_id_unknown_to_the_hub_names_the_closest_catalog_ids(fake_hub) -> N
     assert "the Hub has no config.json" in text and "qwen3-8b" in text
 
 
+def test_a_deeply_nested_config_from_the_hub_is_a_clear_error(fake_hub) -> None:
+    fake_hub.add_model("someorg/deep", raw_config=b'{"text_config": ' * 50_000 + b"{}" + b"}" * 50_000)
+    with pytest.raises(UnknownModelError, match="config.json of 'someorg/deep' is nested too deeply"):
+        estimate_vram(model="someorg/deep")  # it was a RecursionError
+
+
 def test_repo_id_offline_is_unknown_and_says_the_hub_was_not_asked() -> None:
     with pytest.raises(UnknownModelError, match="Offline") as err:
         estimate_vram(model="someorg/Llama-3.1-8B-custom")
