@@ -1,17 +1,25 @@
 """The user's cache directory: docs answers, and the catalog copy `catalog refresh` writes.
 
-Docs answers are one JSON file per (docs URL, page, language, question), with a TTL; a file that
-cannot be read, parsed or written is logged and treated as a miss, never as an error of the tool.
-The catalog copy is used while it validates and is not older than the packaged catalog
-(`catalog.store.prefer`). Every write goes to a fresh temporary file, then an atomic rename.
+Anyone who can write to the cache directory can plant files there, so nothing in it is trusted:
+- a read opens a regular file only (no symlink, FIFO, device or directory), without blocking, and
+  reads at most a cap of bytes;
+- every write goes to a fresh temporary file with a random name (created with O_EXCL and O_NOFOLLOW),
+  then an atomic rename over the target, which replaces a planted symlink instead of writing through it;
+- docs answers are one JSON file per (docs URL, page, language, question), with a TTL; a file that
+  cannot be read, parsed or written is logged and treated as a miss, never as an error of the tool;
+- the catalog copy is validated like the packaged catalog (the schema, then `catalog check`), used
+  only while it is not older than the packaged one, never changes a curated licence
+  (`catalog.store.prefer`), and the answers built on it say where it came from (`catalog_note`).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,13 +30,17 @@ from pydantic import BaseModel, ValidationError
 
 from finetune_advisor import settings
 from finetune_advisor.catalog import store
+from finetune_advisor.catalog.check import check
 from finetune_advisor.catalog.schema import Catalog
 from finetune_advisor.errors import CacheWriteError, DataError
+from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.unsloth_docs.reply import ParsedAnswer
 
 logger = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024  # a docs answer
+MAX_CATALOG_BYTES = 16 * 1024 * 1024  # the packaged catalog is about 1 MiB
+_O_NONBLOCK, _O_NOFOLLOW, _O_CLOEXEC = (getattr(os, name, 0) for name in ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC"))
 _CLOCK_SKEW = 300.0  # an entry stamped further in the future than this is not trusted
 
 
@@ -61,16 +73,15 @@ class DocsCache:
             return None
         path = self._file(key)
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError("oversized cache file")
-            entry = CachedAnswer.model_validate_json(path.read_bytes())
+            entry = CachedAnswer.model_validate_json(read_regular(path, MAX_FILE_BYTES))
         except FileNotFoundError:
             return None
         except OSError as exc:
             logger.warning("docs cache: cannot read %s (%s); asking the docs instead", path, exc)
             return None
         except (ValidationError, ValueError) as exc:
-            logger.warning("docs cache: %s is corrupted (%s); discarding it", path, type(exc).__name__)
+            why = type(exc).__name__ if isinstance(exc, ValidationError) else str(exc)
+            logger.warning("docs cache: %s is corrupted (%s); discarding it", path, why)
             self._discard(path)
             return None
         age = self.clock() - entry.stored_at
@@ -82,19 +93,10 @@ class DocsCache:
         if self.ttl <= 0:
             return
         entry = CachedAnswer(stored_at=self.clock(), asked_url=asked_url, parsed=parsed)
-        tmp: str | None = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "wb") as out:
-                out.write(entry.model_dump_json().encode())
-            os.replace(tmp, self._file(key))
-            tmp = None
+            atomic_write(self._file(key), entry.model_dump_json().encode())
         except OSError as exc:
             logger.warning("docs cache: cannot write under %s (%s); answer not cached", self.folder, exc)
-        finally:
-            if tmp is not None:
-                self._discard(Path(tmp))
 
     @staticmethod
     def _discard(path: Path) -> None:
@@ -104,8 +106,36 @@ class DocsCache:
             pass
 
 
+def read_regular(path: Path, cap: int) -> bytes:
+    """The bytes of the regular file at `path`: FileNotFoundError when there is none, OSError when it cannot
+    be read, ValueError when something else sits there (a symlink, FIFO, device, directory) or it is over `cap`.
+
+    The open never blocks (O_NONBLOCK: a FIFO without a writer would hang a plain open) and never
+    follows a symlink (O_NOFOLLOW); the type is checked on the open file, so it cannot change in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("a symbolic link, not a regular file") from None
+        raise
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        data = file.read(cap + 1)
+    if len(data) > cap:
+        raise ValueError(f"larger than {cap} bytes")
+    return data
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a new temporary file beside `path`, then rename it over `path`."""
+    """Write `data` to a new temporary file beside `path`, then rename it over `path`.
+
+    mkstemp gives the temporary file a random name and creates it with O_EXCL and O_NOFOLLOW (mode 0600),
+    so nothing planted under a predictable name is written through; the rename replaces whatever sits
+    at `path` (a symlink included) without following it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
@@ -123,15 +153,21 @@ def catalog_path() -> Path:
 
 
 def read_catalog_copy() -> Catalog | None:
-    """The refreshed copy when there is one that validates (a broken one is logged and ignored)."""
+    """The refreshed copy when there is one that validates like the packaged catalog (else logged and ignored)."""
     path = catalog_path()
-    if not path.is_file():
-        return None
     try:
-        return store.parse(path.read_bytes(), str(path))
-    except (OSError, DataError) as exc:
+        copy = store.parse(read_regular(path, MAX_CATALOG_BYTES), str(path))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, DataError) as exc:
         logger.warning("Ignoring the cached catalog %s: %s", path, str(exc).splitlines()[0])
         return None
+    problems = check(copy, set(load_licenses().ids()))
+    if problems:
+        logger.warning("Ignoring the cached catalog %s: %d problem(s) `catalog check` would report, the first: %s",
+                       path, len(problems), problems[0])
+        return None
+    return copy
 
 
 def write_catalog_copy(catalog: Catalog) -> Path:
@@ -149,4 +185,18 @@ def write_catalog_copy(catalog: Catalog) -> Path:
 @functools.cache
 def load_catalog() -> Catalog:
     """The catalog the tools answer from: the refreshed copy when valid and not older, else the packaged one."""
-    return store.prefer(store.load_packaged(), read_catalog_copy())
+    catalog, kept = store.prefer(store.load_packaged(), read_catalog_copy())
+    for entry_id in kept:
+        logger.warning("The cached catalog %s changes the curated licence of %s; the packaged licence is kept",
+                       catalog_path(), entry_id)
+    return catalog
+
+
+def catalog_note() -> str | None:
+    """A sentence for answers built on the catalog when it is the cached copy, not the packaged one."""
+    catalog = load_catalog()
+    if catalog is store.load_packaged():
+        return None
+    when = f", generated {catalog.generated_at:%Y-%m-%d %H:%M} UTC" if catalog.generated_at else ""
+    return (f"Catalog facts come from the copy `catalog refresh` wrote to {catalog_path()}{when}, not from the "
+            "packaged catalog; delete that file to go back to the packaged one.")

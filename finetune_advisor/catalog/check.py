@@ -35,17 +35,25 @@ class Problem:
 
 def check(catalog: Catalog, license_ids: set[str]) -> list[Problem]:
     """Every problem found; an empty list means the catalog passes."""
-    problems: list[Problem] = []
-    for entry in catalog.models:
-        problems += _licences(entry, license_ids)
-        problems += _unsloth_ids(entry)
-        problems += _sources(entry)
-        problems += _params(entry)
-        problems += _context(entry)
+    problems = [p for entry in catalog.models for p in check_entry(entry, license_ids)]
     families = {m.family for m in catalog.models}
     problems += [Problem(g.family, "family", "advice for a family no catalog entry has")
                  for g in catalog.families if g.family not in families]
     return problems
+
+
+def check_entry(entry: CatalogEntry, license_ids: set[str]) -> list[Problem]:
+    """The problems of one entry (`catalog refresh` checks what it writes with this)."""
+    return [*_licences(entry, license_ids), *_unsloth_ids(entry), *_sources(entry), *_params(entry), *_context(entry)]
+
+
+def params_disagree(entry: CatalogEntry) -> float | None:
+    """The parameter count the architecture adds up to, in billions, when it is off `params_total_b` by more
+    than the tolerance; None when they agree or either is unknown."""
+    if entry.architecture is None or entry.params_total_b is None:
+        return None
+    counted = shapes(entry.architecture).total_params / 1e9
+    return counted if abs(counted - entry.params_total_b) > PARAMS_TOLERANCE * entry.params_total_b else None
 
 
 def _licences(entry: CatalogEntry, known: set[str]) -> list[Problem]:
@@ -75,10 +83,8 @@ def _sources(entry: CatalogEntry) -> list[Problem]:
 
 
 def _params(entry: CatalogEntry) -> list[Problem]:
-    if entry.architecture is None or entry.params_total_b is None or entry.params_note:
-        return []
-    counted = shapes(entry.architecture).total_params / 1e9
-    if abs(counted - entry.params_total_b) <= PARAMS_TOLERANCE * entry.params_total_b:
+    counted = None if entry.params_note else params_disagree(entry)
+    if counted is None:
         return []
     return [Problem(entry.id, "params_total_b", f"{entry.params_total_b:g}B, but the architecture adds up to "
                     f"{counted:.3g}B; fix one, or say why in params_note")]

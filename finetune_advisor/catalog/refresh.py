@@ -5,7 +5,8 @@ pipeline tag, safetensors parameter count), and for each entry: records which Un
 the newest lastModified, the card's licence, the parameter count and, from config.json, the
 architecture. New models (uploaded after the newest release the packaged catalog knows) become
 entries only when their config, licence, size and task could all be read. Every entry is validated
-by the catalog's own models; whatever fails is kept out and reported. The packaged file is never
+by the catalog's own models and by `catalog check`, as the loader will validate the copy; whatever
+fails is kept out and reported (an updated entry then stays as packaged). The packaged file is never
 written: the caller (the `catalog refresh` command) writes the result to the user's cache, which
 the tools then prefer. Pure: the Hub listing and a config.json fetcher come in as arguments.
 """
@@ -20,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from finetune_advisor.catalog import naming
+from finetune_advisor.catalog.check import check_entry, params_disagree
 from finetune_advisor.catalog.naming import ORG
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError
@@ -27,6 +29,7 @@ from finetune_advisor.hub_card import HubModel
 from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.vram.architecture import Architecture
 
+SAFETENSORS = " (safetensors index)"  # how a parameter count read from the Hub is sourced
 MAX_HUB_FAILURES = 3  # consecutive unanswered config requests before the refresh stops asking
 MAX_NEW_MODELS = 50
 MIN_SEEN_FRACTION = 0.5
@@ -85,6 +88,7 @@ class _Run:
         self.fetch_config = fetch_config
         self.endpoint = endpoint
         book = load_licenses()
+        self.license_ids = set(book.ids())
         self.license_id: Callable[[str], str | None] = lambda name: found.id if (found := book.find(name)) else None
 
     def keep_out(self, ref: str, reason: str) -> None:
@@ -169,15 +173,13 @@ def _update(entry: CatalogEntry, run: _Run) -> tuple[CatalogEntry, list[str], se
             data["uncertain_fields"].append("release_date")
             data["notes"] = ((entry.notes or "") + f" Release date approximated by the first Unsloth upload ({created}).").strip()
             changes.append(f"release date approximated as {created} (first Unsloth upload)")
+    repos = {m.repo_id for m in matched.values()}
     if not changes:
-        return entry, [], set(m.repo_id for m in matched.values())
+        return entry, [], repos
     data["uncertain_fields"] = list(dict.fromkeys(data["uncertain_fields"]))
     data["sources"] = list(dict.fromkeys(data["sources"]))
-    try:
-        return CatalogEntry.model_validate(data), changes, set(m.repo_id for m in matched.values())
-    except ValidationError as exc:
-        run.keep_out(entry.id, f"the refreshed entry does not validate ({exc.errors()[0]['msg']}); kept the packaged one")
-        return entry, [], set(m.repo_id for m in matched.values())
+    updated = _checked(run, entry.id, data, "the refreshed entry", "; kept the packaged one")
+    return (updated, changes, repos) if updated else (entry, [], repos)
 
 
 def _candidates(entry: CatalogEntry, variant: str, quant: str) -> list[str]:
@@ -213,7 +215,7 @@ def _apply_card(entry: CatalogEntry, primary: HubModel, data: dict[str, Any], ch
     if total and (entry.params_total_b is None or entry.is_uncertain("params_total_b")) and not primary.repo_id.endswith("4bit"):
         data["params_total_b"] = _billions(total)
         data["uncertain_fields"] = [f for f in data["uncertain_fields"] if f != "params_total_b"]
-        data["fact_sources"]["params_total_b"] = [_hub_url(run, primary.repo_id) + " (safetensors index)"]
+        data["fact_sources"]["params_total_b"] = [_hub_url(run, primary.repo_id) + SAFETENSORS]
         changes.append(f"parameters {data['params_total_b']}B from the safetensors index of {primary.repo_id}")
 
 
@@ -293,13 +295,32 @@ def _new_entry(stem: str, slots: dict[str, HubModel], run: _Run, ids: set[str]) 
         "sources": [_hub_url(run, primary.repo_id)],
         "fact_sources": {"architecture": [_hub_url(run, primary.repo_id, "/blob/main/config.json")],
                          "license_id": [_hub_url(run, primary.repo_id)],
-                         "params_total_b": [_hub_url(run, primary.repo_id) + " (safetensors index)"]},
+                         "params_total_b": [_hub_url(run, primary.repo_id) + SAFETENSORS]},
     }
+    return _checked(run, primary.repo_id, data, "the new entry")
+
+
+def _checked(run: _Run, ref: str, data: dict[str, Any], what: str, outcome: str = "") -> CatalogEntry | None:
+    """The entry validated by the schema and by `catalog check` (as the loader will check the copy); None
+    (kept out, reported) when it fails. A parameter count read from the safetensors index that the
+    architecture does not add up to is explained in params_note, with both numbers."""
     try:
-        return CatalogEntry.model_validate(data)
+        entry = CatalogEntry.model_validate(data)
     except ValidationError as exc:
-        run.keep_out(primary.repo_id, f"the new entry does not validate ({exc.errors()[0]['msg']})")
+        run.keep_out(ref, f"{what} does not validate ({exc.errors()[0]['msg']}){outcome}")
         return None
+    counted = params_disagree(entry)
+    read = " ".join(entry.fact_sources.get("params_total_b", [])).endswith(SAFETENSORS)
+    if counted is not None and read and not entry.params_note:
+        entry = entry.model_copy(update={"params_note": (
+            f"The safetensors index counts {entry.params_total_b:g}B parameters, the architecture in config.json "
+            f"{counted:.3g}B: weights outside the language model (a vision or audio tower), or an error in either; "
+            "catalog refresh did not check which.")})
+    problems = check_entry(entry, run.license_ids)
+    if problems:
+        run.keep_out(ref, f"{what} fails catalog check ({problems[0].field}: {problems[0].text}){outcome}")
+        return None
+    return entry
 
 
 def refresh(packaged: Catalog, listing: list[HubModel], complete: bool, fetch_config: FetchConfig, endpoint: str,

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field
 
 from finetune_advisor.adapters import hub
-from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.adapters.cache import catalog_note, load_catalog
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError, UnknownModelError
 from finetune_advisor.hub_card import is_repo_id
@@ -58,8 +58,14 @@ def check_license(
     except UnknownModelError as not_found:
         if not is_repo_id(model):
             raise
-        return _from_hub(model, plans, not_found)
-    return check_catalog_entry(resolved.entry, plans, asked=model, resolved=resolved)
+        return _with_catalog_note(_from_hub(model, plans, not_found))
+    return _with_catalog_note(check_catalog_entry(resolved.entry, plans, asked=model, resolved=resolved))
+
+
+def _with_catalog_note(check: LicenseCheck) -> LicenseCheck:
+    """The answer, saying so when the catalog it consulted is a cached copy."""
+    note = catalog_note()
+    return check if note is None else check.model_copy(update={"notes": [*check.notes, note]})
 
 
 def _from_hub(repo_id: str, plans: Plans, not_found: UnknownModelError) -> LicenseCheck:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from finetune_advisor.adapters import hub, nvml
-from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.adapters.cache import catalog_note, load_catalog
 from finetune_advisor.catalog.resolve import closest, resolve
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError, UnknownModelError
 from finetune_advisor.hub_card import is_repo_id
@@ -90,7 +90,9 @@ def resolve_model(model: str | None, architecture: dict[str, Any] | None, params
         if not is_repo_id((model or "").strip()):
             raise
         return _from_hub((model or "").strip(), exc.suggestions)
-    return resolving.from_catalog(found, lambda name: closest(catalog, name))
+    resolved = resolving.from_catalog(found, lambda name: closest(catalog, name))
+    resolved.notes += filter(None, [catalog_note()])
+    return resolved
 
 
 def _from_hub(repo_id: str, suggestions: list[str]) -> ResolvedArch:

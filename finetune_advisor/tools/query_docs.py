@@ -71,7 +71,7 @@ async def query_docs(
             note=note,
         )
 
-    cached = cache.get(key)
+    cached = await anyio.to_thread.run_sync(cache.get, key)  # file I/O stays off the event loop
     if cached is not None:
         stamp = datetime.fromtimestamp(cached.stored_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return result(cached.parsed, "cache", cached.asked_url, f"Served from the local cache (asked {stamp}).")
@@ -86,7 +86,7 @@ async def query_docs(
         reached = isinstance(exc, DocsReplyError)
         return result(offline_answer(question), "offline", asked, offline_note(str(exc), reached=reached))
     await reporter.done("Answer received")
-    cache.put(key, reply.url, parsed)
+    await anyio.to_thread.run_sync(cache.put, key, reply.url, parsed)
     return result(parsed, "live", reply.url, None)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from finetune_advisor.adapters import nvml
-from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.adapters.cache import catalog_note, load_catalog
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.recommend import ranking
@@ -63,7 +63,9 @@ def recommend_model(
     )
     catalog = load_catalog()
     finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=gpu.bf16)
-    return recommend(catalog, req, finder, gpu, split, unknown_languages, top_k)
+    answer = recommend(catalog, req, finder, gpu, split, unknown_languages, top_k)
+    answer.notes += filter(None, [catalog_note()])
+    return answer
 
 
 def _check(task: str, method: str, gpu_memory_gib: float | None, seq_len: int, top_k: int) -> None:

@@ -1,13 +1,16 @@
-"""The docs answer cache: keys, TTL, atomic writes, and never breaking the tool."""
+"""The docs answer cache and cache writes: keys, TTL, atomic writes, planted files, and never breaking the tool."""
 
 from __future__ import annotations
 
 import logging
+import stat
+import tempfile
 from pathlib import Path
 
 import pytest
+from planted import plant_fifo, within
 
-from finetune_advisor.adapters.cache import DocsCache, cache_key
+from finetune_advisor.adapters.cache import DocsCache, atomic_write, cache_key
 from finetune_advisor.unsloth_docs.reply import DocsSource, ParsedAnswer
 
 PARSED = ParsedAnswer(
@@ -117,3 +120,67 @@ def test_an_unwritable_cache_location_never_raises(tmp_path: Path, caplog: pytes
         cache.put("k", URL, PARSED)
         assert cache.get("k") is None
     assert "cannot write" in caplog.text
+
+
+# --- what someone with write access to the cache directory can plant --------------------------------
+
+
+def test_a_fifo_at_a_key_is_a_miss_at_once_and_is_removed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13 (5): a FIFO planted at a docs cache key hung the whole server (a plain open() waits for a writer)."""
+    cache = DocsCache(tmp_path, ttl=60)
+    fifo = plant_fifo(tmp_path / "docs-answers" / "k.json")
+    with caplog.at_level(logging.WARNING):
+        assert within(5, cache.get, "k", fifo=fifo) is None
+    assert "not a regular file" in caplog.text and not fifo.exists()
+    cache.put("k", URL, PARSED)
+    assert cache.get("k") is not None
+
+
+def test_a_symlink_at_a_key_is_not_followed_and_is_replaced_not_written_through(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    DocsCache(tmp_path / "other", ttl=60).put("k", URL, PARSED)  # a valid entry, but not in our folder
+    (tmp_path / "other" / "docs-answers" / "k.json").rename(elsewhere)
+    before = elsewhere.read_bytes()
+    cache = DocsCache(tmp_path, ttl=60)
+    link = tmp_path / "docs-answers" / "k.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(elsewhere)
+    assert cache.get("k") is None  # a link is never read, even to a valid entry
+    cache.put("k", URL, ParsedAnswer(answer="Use rank 32."))
+    assert not link.is_symlink() and cache.get("k").parsed.answer == "Use rank 32."
+    assert elsewhere.read_bytes() == before
+
+
+def test_a_special_file_behind_a_key_is_never_read(tmp_path: Path) -> None:
+    link = tmp_path / "docs-answers" / "k.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to("/dev/zero")  # endless: read whole, it would fill the memory
+    assert within(5, DocsCache(tmp_path, ttl=60).get, "k") is None
+
+
+def test_atomic_write_replaces_a_planted_symlink_and_never_writes_through_one(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    target = tmp_path / "cache" / "catalog.json"
+    target.parent.mkdir()
+    target.symlink_to(victim)
+    (tmp_path / "cache" / "catalog.json.tmp").symlink_to(victim)  # the old fixed temporary name
+    atomic_write(target, b'{"new": true}')
+    assert victim.read_text() == "precious"
+    assert not target.is_symlink() and target.read_bytes() == b'{"new": true}'
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # mkstemp's mode: not readable by others
+    assert sorted(p.name for p in target.parent.iterdir()) == ["catalog.json", "catalog.json.tmp"]
+
+
+def test_atomic_write_skips_a_temporary_name_that_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The temporary file is created with O_EXCL and O_NOFOLLOW: a symlink planted at the very name drawn is
+    neither followed nor replaced; the next name is drawn instead."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / ".tmp-planted.json").symlink_to(victim)
+    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["planted", "fresh"]))
+    atomic_write(folder / "catalog.json", b"{}")
+    assert victim.read_text() == "precious" and (folder / ".tmp-planted.json").is_symlink()
+    assert (folder / "catalog.json").read_bytes() == b"{}"

@@ -14,10 +14,11 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from planted import plant_fifo, within
 
-from finetune_advisor.adapters.cache import catalog_path, load_catalog
+from finetune_advisor.adapters.cache import catalog_note, catalog_path, load_catalog
 from finetune_advisor.catalog.resolve import closest, model_ids, resolve
-from finetune_advisor.catalog.schema import Catalog, CatalogEntry
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry, UnslothIds
 from finetune_advisor.catalog.store import load_packaged
 from finetune_advisor.errors import UnknownModelError
 from finetune_advisor.vocabulary import TASKS
@@ -320,11 +321,17 @@ def _packaged_digest() -> str:
     return hashlib.sha256(files("finetune_advisor.catalog").joinpath("catalog.json").read_bytes()).hexdigest()
 
 
+def _newer(packaged: Catalog, models: list) -> Catalog:
+    """A copy a day newer than the packaged catalog, holding `models` (and the family advice they need)."""
+    families = [g for g in packaged.families if g.family in {m.family for m in models}]
+    return packaged.model_copy(update={"generated_at": packaged.generated_at + timedelta(days=1), "models": models,
+                                       "families": families})
+
+
 def test_a_valid_newer_cache_copy_is_preferred() -> None:
     packaged = load_packaged()
     digest = _packaged_digest()
-    newer = packaged.model_copy(update={"generated_at": packaged.generated_at + timedelta(days=1), "models": packaged.models[:5]})
-    _write_cache(newer)
+    _write_cache(_newer(packaged, packaged.models[:5]))
     assert [m.id for m in load_catalog().models] == [m.id for m in packaged.models[:5]]
     assert _packaged_digest() == digest
 
@@ -345,3 +352,75 @@ def test_a_corrupted_cache_copy_is_ignored_with_a_warning(content: bytes, caplog
     assert catalog is load_packaged()
     assert any("Ignoring the cached catalog" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
     assert path.read_bytes() == content  # left for the user to inspect; never deleted silently
+
+
+def _replaced(packaged: Catalog, entry: CatalogEntry) -> list[CatalogEntry]:
+    return [entry if m.id == entry.id else m for m in packaged.models]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"license_id": "made-up-licence"}, "no licence data for 'made-up-licence'"),
+        ({"params_total_b": 80.0}, "params_total_b: 80B, but the architecture adds up to"),
+        ({"unsloth": UnslothIds(instruct="unsloth/Qwen3-8B-bnb-4bit")}, "is a bnb-4bit upload by its name"),
+        ({"fact_sources": {}}, "a fact without a source"),
+    ],
+)
+def test_a_cache_copy_is_checked_like_the_packaged_catalog(change: dict, problem: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13 (5): a planted catalog.json was served as fact. It passes the schema here, but not `catalog check`."""
+    packaged = load_packaged()
+    entry = packaged.get("qwen3-8b").model_copy(update=change)
+    _write_cache(_newer(packaged, _replaced(packaged, entry)))
+    with caplog.at_level(logging.WARNING):
+        assert load_catalog() is packaged
+    assert "`catalog check` would report" in caplog.text and problem in caplog.text
+
+
+def test_a_cache_copy_never_changes_a_curated_licence(caplog: pytest.LogCaptureFixture) -> None:
+    from finetune_advisor.tools.check_license import check_license
+
+    packaged = load_packaged()
+    research = packaged.get("qwen2.5-3b")
+    assert research.license_id == "qwen-research" and not research.is_uncertain("license_id")
+    planted = research.model_copy(update={"license_id": "apache-2.0",
+                                          "fact_sources": {**research.fact_sources, "license_id": ["https://evil.example/"]}})
+    _write_cache(_newer(packaged, _replaced(packaged, planted)))
+    with caplog.at_level(logging.WARNING):
+        served = load_catalog().get("qwen2.5-3b")
+    assert load_catalog() is not packaged  # the copy is used, but not for this
+    assert served.license_id == "qwen-research" and served.fact_sources["license_id"] == research.fact_sources["license_id"]
+    assert "changes the curated licence of qwen2.5-3b" in caplog.text
+    assert check_license(model="qwen2.5-3b").verdict == "not_allowed"
+
+
+def test_answers_built_on_a_cache_copy_say_where_it_came_from(no_gpu: None) -> None:
+    from finetune_advisor.tools.check_license import check_license
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.tools.recommend_model import recommend_model
+
+    assert catalog_note() is None
+    assert not any("catalog refresh" in n for n in check_license(model="qwen3-8b").notes)
+    packaged = load_packaged()
+    _write_cache(_newer(packaged, list(packaged.models)))
+    load_catalog.cache_clear()
+    note = catalog_note()
+    assert note is not None and str(catalog_path()) in note
+    assert note in check_license(model="qwen3-8b").notes
+    assert note in estimate_vram(model="qwen3-8b", gpu_memory_gib=24).assumptions
+    assert note in recommend_model(task="chat", gpu_memory_gib=24).notes
+    assert note not in check_license(license_id="apache-2.0").notes  # no catalog consulted
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "directory"])
+def test_a_special_file_planted_as_the_cache_copy_is_ignored_at_once(kind: str, tmp_path: Path) -> None:
+    path = catalog_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        plant_fifo(path)
+    elif kind == "symlink":
+        elsewhere = _write_cache(_newer(load_packaged(), load_packaged().models[:5])).rename(tmp_path / "elsewhere.json")
+        path.symlink_to(elsewhere)
+    else:
+        path.mkdir()
+    assert within(5, load_catalog, fifo=path if kind == "fifo" else None) is load_packaged()

@@ -13,9 +13,11 @@ from fake_hub import FakeHub
 from finetune_advisor.adapters.cache import catalog_path as cache_path
 from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog import refresh as catalog_refresh
+from finetune_advisor.catalog.check import check
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.catalog.schema import Catalog
 from finetune_advisor.catalog.store import load_packaged
+from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.server.commands.catalog import refresh_cached_catalog
 
 
@@ -114,11 +116,23 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
     assert new.entry.instruct_id == "Qwen/Qwen3.8-9B" and new.entry.params_total_b == 8.95
     assert new.entry.license_id == "apache-2.0" and new.entry.architecture_status == "verified"
     assert new.entry.is_uncertain("release_date") and new.entry.sources
+    assert new.entry.params_note.startswith("The safetensors index counts 8.95B parameters, the architecture in config.json 8.19B")
+    assert check(load_catalog(), set(load_licenses().ids())) == []  # what the loader checks before using the copy
     assert "llama-2-7b" not in {m.id for m in load_catalog().models}
     assert not any("GGUF" in k for k in kept)
 
     assert messages[0].startswith("Listing the unsloth models") and messages[-1].startswith("Wrote ")
     assert len(load_catalog().models) == len(load_packaged().models) + 1
+
+
+def test_an_update_that_fails_catalog_check_keeps_the_packaged_entry(fake_hub: FakeHub) -> None:
+    config = {**_config("qwen3-8b"), "num_hidden_layers": 72}  # twice the layers: no longer 8.19B parameters
+    fake_hub.add_model("unsloth/Qwen3-8B", config=config, card={"license": "apache-2.0"}, last_modified="2026-10-02T00:00:00.000Z")
+    report = refresh(progress=lambda _: None)
+    kept = {k.ref: k.reason for k in report.kept_out}
+    assert kept["qwen3-8b"].startswith("the refreshed entry fails catalog check (params_total_b: ")
+    assert kept["qwen3-8b"].endswith("; kept the packaged one")
+    assert load_catalog().get("qwen3-8b") == _packaged().get("qwen3-8b") and load_catalog() is not _packaged()
 
 
 def test_refresh_lists_the_org_with_the_expanded_fields(hub: FakeHub) -> None:

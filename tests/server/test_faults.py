@@ -3,6 +3,7 @@ a Hub that hangs. Each gives a clear result or error, and the server keeps servi
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -12,11 +13,15 @@ from fake_docs import FakeDocs
 from fake_hub import FakeHub
 from fake_nvml import H100, RTX4090, FakeNvml, NVMLError
 from mcp import Client
+from planted import plant_fifo, wake
 
+from finetune_advisor import settings
 from finetune_advisor.adapters import cache as catalog
 from finetune_advisor.adapters import hub
 from finetune_advisor.adapters import nvml as gpu
+from finetune_advisor.adapters.cache import cache_key
 from finetune_advisor.server.app import build_server
+from finetune_advisor.unsloth_docs import pages
 
 
 @pytest.fixture
@@ -115,3 +120,23 @@ async def test_a_dripping_hub_never_starves_tools_that_need_no_network(
     assert sum("already under way" in r for r in reasons) == 40 - hub.MAX_CONCURRENT
     assert sum("within 3 s" in r for r in reasons) == hub.MAX_CONCURRENT
     assert len(fake_hub.requests) == hub.MAX_CONCURRENT
+
+
+@pytest.mark.anyio
+async def test_a_fifo_planted_at_a_docs_cache_key_never_hangs_the_server(client: Client, fake_docs: FakeDocs) -> None:
+    """Issue 13 (5): the read was a blocking open() on the event loop; a FIFO without a writer hung every session."""
+    question = "Which chat template for Qwen 2.5?"
+    key = cache_key(settings.docs_url(), pages.localized_path(pages.DEFAULT_PAGE, "en"), question)
+    fifo = plant_fifo(settings.cache_dir() / "docs-answers" / f"{key}.json")
+    waker = threading.Timer(5, wake, [fifo])  # so that the bug, if it is back, costs 5 s and not the suite
+    waker.start()
+    try:
+        started = time.monotonic()
+        result = await client.call_tool("query_docs", {"question": question})
+        took = time.monotonic() - started
+    finally:
+        waker.cancel()
+    assert took < 3 and not result.is_error and result.structured_content["origin"] == "live"
+    again = await client.call_tool("query_docs", {"question": question})
+    assert again.structured_content["origin"] == "cache"  # the FIFO was removed and the answer cached instead
+    await _still_serving(client)
