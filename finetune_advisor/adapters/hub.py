@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from finetune_advisor import settings
 from finetune_advisor.errors import HubError, HubNotFoundError
 from finetune_advisor.hub_card import HubModel, is_repo_id
-from finetune_advisor.unsloth_docs.pages import public_url
+from finetune_advisor.redaction import public_url
 
 logger = logging.getLogger(__name__)
 

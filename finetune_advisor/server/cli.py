@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from finetune_advisor import __version__, settings
+from finetune_advisor import __version__, redaction, settings
 from finetune_advisor.errors import AdvisorError
 
 # Subcommand modules, in the order `--help` lists them.
@@ -32,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging() -> None:
-    """Logs go to stderr only: in stdio mode stdout carries JSON-RPC."""
+    """Logs go to stderr only: in stdio mode stdout carries JSON-RPC. No record shows a URL's password."""
     logging.basicConfig(
         level=settings.log_level(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redaction.install(logging.getLogger())
 
 
 def main(argv: list[str] | None = None) -> int:

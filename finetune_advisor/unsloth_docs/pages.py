@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.redaction import public_url
+
+__all__ = ["public_url"]  # re-exported: how the docs adapter and tool show URLs (written in redaction.py)
 
 DEFAULT_PAGE = "get-started/fine-tuning-llms-guide/what-model-should-i-use"
 MAX_PAGE_CHARS = 200
@@ -128,16 +131,6 @@ def localized_path(page: str, language: str) -> str:
 def page_url(docs_url: str, path: str) -> str:
     """`{docs_url}/{path}.md`: the Markdown page that answers `?ask=`."""
     return f"{docs_url.rstrip('/')}/{path}.md"
-
-
-def public_url(url: str) -> str:
-    """`url` without user name or password, safe to show and log."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def ask_url(page_url: str, question: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_advisor.errors import DocsReplyError
-from finetune_advisor.unsloth_docs.pages import public_url
+from finetune_advisor.redaction import public_url
 from finetune_advisor.vocabulary import DocsOrigin
 
 MAX_ANSWER_CHARS = 8000

@@ -137,10 +137,11 @@ def refresh_cached_catalog(limit: int, progress: Callable[[str], None]) -> Refre
     from finetune_advisor.catalog.naming import ORG
     from finetune_advisor.catalog.refresh import refresh
     from finetune_advisor.catalog.store import load_packaged
+    from finetune_advisor.redaction import public_url
 
     if limit < 1:
         raise InvalidInputError("--limit", f"{limit} is not a positive number of repositories", "an integer of at least 1")
-    endpoint = settings.hub_endpoint()
+    endpoint = public_url(settings.hub_endpoint())  # what the copy and the report name: no credentials
     progress(f"Listing the {ORG} models on {endpoint} (up to {limit})...")
     listing, complete = hub.list_models_detailed(ORG, limit=limit)
     progress(f"{len(listing)} repositories listed{'' if complete else ' (stopped at --limit)'}")
