@@ -1,6 +1,7 @@
 """What the Hugging Face Hub says about a repository, as the Hub adapter returns it and the core
-reads it (licence binding, catalog refresh). Card values are text from the network: whoever shows
-one quotes it and cuts it short."""
+reads it (licence binding, catalog refresh). Card values (licence fields, base models) are text from
+the network: whoever shows one goes through `finetune_advisor.untrusted.quote`, which cleans it,
+quotes it and cuts it short."""
 
 from __future__ import annotations
 

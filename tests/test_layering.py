@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "finetune_advisor"
 CORE = ("catalog", "vram", "licensing", "recommend", "unsloth_docs", "gpus")
-SHARED = ("errors.py", "vocabulary.py", "hub_card.py", "redaction.py")
+SHARED = ("errors.py", "vocabulary.py", "hub_card.py", "redaction.py", "untrusted.py")
 IO_LIBRARIES = {"huggingface_hub", "pynvml", "httpx2", "httpx", "uvicorn", "requests", "urllib3"}
 HEAVY = IO_LIBRARIES | {"torch"}
 TOOLS = {p.stem for p in (PACKAGE / "tools").glob("*.py") if p.stem != "__init__"}

@@ -27,6 +27,7 @@ from finetune_advisor.catalog.schema import Catalog, CatalogEntry
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError
 from finetune_advisor.hub_card import HubModel
 from finetune_advisor.licensing.terms import load_licenses
+from finetune_advisor.untrusted import quote
 from finetune_advisor.vram.architecture import Architecture
 
 SAFETENSORS = " (safetensors index)"  # how a parameter count read from the Hub is sourced
@@ -210,7 +211,8 @@ def _apply_card(entry: CatalogEntry, primary: HubModel, data: dict[str, Any], ch
         data["fact_sources"]["license_id"] = [_hub_url(run, primary.repo_id)]
         changes.append(f"licence {license_id} read from the card of {primary.repo_id} (was {was})")
     elif primary.license and not license_id:
-        run.keep_out(primary.repo_id, f"card licence {primary.license_name or primary.license!r} has no terms in our licence data; kept {entry.license_id or 'unknown'}")
+        run.keep_out(primary.repo_id, f"card licence {quote(primary.license_name or primary.license)} has no terms in our "
+                     f"licence data; kept {entry.license_id or 'unknown'}")
     total = primary.extra.get("parameters")
     if total and (entry.params_total_b is None or entry.is_uncertain("params_total_b")) and not primary.repo_id.endswith("4bit"):
         data["params_total_b"] = _billions(total)

@@ -17,9 +17,10 @@ from pydantic import BaseModel, Field
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry, ResolvedModel
 from finetune_advisor.errors import HubError, UnknownModelError
-from finetune_advisor.hub_card import HubModel
+from finetune_advisor.hub_card import HubModel, is_repo_id
 from finetune_advisor.licensing.rules import DISCLAIMER, SEVERITY, Assessment, Plans, assess, unknown_assessment, worst
 from finetune_advisor.licensing.terms import load_licenses
+from finetune_advisor.untrusted import quote
 from finetune_advisor.vocabulary import LicenseOrigin, Verdict
 
 Lookup = Callable[[str], HubModel]  # repo id -> its Hub card; raises HubError
@@ -30,6 +31,7 @@ _MULTIMODAL_TAGS = {"image-text-to-text", "image-to-text", "visual-question-answ
 _TEXT_TAGS = {"text-generation", "text2text-generation", "fill-mask", "feature-extraction", "text-classification",
               "sentence-similarity", "token-classification", "question-answering", "summarization", "translation"}
 _MAX_BASES = 3
+_MAX_REPO_CHARS = 200  # a repo id is at most 193 characters: a longer base model value is cut when shown
 _MAX_DEPTH = 2
 
 
@@ -113,7 +115,8 @@ def check_hub_card(info: HubModel, plans: Plans, catalog: Catalog, lookup: Looku
     inherited = _hub_bases(info, plans, multimodal, catalog, lookup, depth=1, seen={info.repo_id.lower()})
     notes = [f"{info.repo_id} is not in the catalog; its licence was read from its Hugging Face model card."]
     if info.base_models:
-        notes.append(f"Declared base model(s): {', '.join(info.base_models[:_MAX_BASES])}; a fine-tune, merge or quantisation "
+        bases = ", ".join(quote(b, _MAX_REPO_CHARS) for b in info.base_models[:_MAX_BASES])
+        notes.append(f"Declared base model(s): {bases}; a fine-tune, merge or quantisation "
                      "cannot drop its base model's licence terms.")
     return result(info.repo_id, info.repo_id, "hub", own, inherited, bool(info.gated), notes)
 
@@ -122,12 +125,6 @@ def _hub_multimodal(pipeline_tag: str | None) -> bool | None:
     if pipeline_tag in _MULTIMODAL_TAGS:
         return True
     return False if pipeline_tag in _TEXT_TAGS else None
-
-
-def _quoted(text: str, limit: int = 80) -> str:
-    """A card value shown in a reason: quoted and cut short, since it is text from the network."""
-    text = " ".join(str(text).split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _hub_assessment(info: HubModel, plans: Plans, multimodal: bool | None) -> Assessment:
@@ -139,14 +136,14 @@ def _hub_assessment(info: HubModel, plans: Plans, multimodal: bool | None) -> As
     if tag.lower() == "other":
         lic = book.find(info.license_name) if info.license_name else None
         if lic is None:
-            named = f" (license_name {_quoted(info.license_name)})" if info.license_name else " without a license_name"
-            link = f"; its text is at {_quoted(info.license_link, 200)}" if info.license_link else ""
+            named = f" (license_name {quote(info.license_name)})" if info.license_name else " without a license_name"
+            link = f"; its text is at {quote(info.license_link, 200)}" if info.license_link else ""
             return unknown_assessment(f"The model card of {info.repo_id} gives the licence as 'other'{named}, which the "
                                       f"project has no clause data for{link}. Read it before any use.")
         return assess(lic, plans, multimodal)
     lic = book.find(tag)
     if lic is None:
-        return unknown_assessment(f"The model card of {info.repo_id} names the licence {_quoted(tag)}, which the project has "
+        return unknown_assessment(f"The model card of {info.repo_id} names the licence {quote(tag)}, which the project has "
                                   "no clause data for; read it before any use.")
     return assess(lic, plans, multimodal)
 
@@ -160,22 +157,26 @@ def _hub_bases(
         if base.lower() in seen:
             continue
         seen.add(base.lower())
+        shown = f"base model {quote(base, _MAX_REPO_CHARS)}"  # card text: quoted and cut short wherever shown
+        if not is_repo_id(base):
+            found.append((unknown_assessment(f"The {shown} is not a Hugging Face repo id; check its licence."), shown))
+            continue
         try:
             entry = resolve(catalog, base).entry
         except UnknownModelError:
             entry = None
         if entry is not None:
-            found += _entry_assessments(entry, plans, via_prefix=f"base model {base} (catalog entry {entry.id}): ")
+            found += _entry_assessments(entry, plans, via_prefix=f"{shown} (catalog entry {entry.id}): ")
             continue
         if depth >= _MAX_DEPTH:
-            found.append((unknown_assessment(f"Base model {base} was not followed further; check its licence."), f"base model {base}"))
+            found.append((unknown_assessment(f"The {shown} was not followed further; check its licence."), shown))
             continue
         try:
             base_info = lookup(base)
         except HubError as exc:
-            found.append((unknown_assessment(f"Base model {base} could not be looked up ({exc})."), f"base model {base}"))
+            found.append((unknown_assessment(f"The {shown} could not be looked up ({exc})."), shown))
             continue
-        found.append((_hub_assessment(base_info, plans, multimodal), f"base model {base} (Hub card)"))
+        found.append((_hub_assessment(base_info, plans, multimodal), f"{shown} (Hub card)"))
         found += _hub_bases(base_info, plans, multimodal, catalog, lookup, depth + 1, seen)
     return found
 
