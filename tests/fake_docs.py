@@ -53,6 +53,7 @@ class FakeDocs:
     declare_length: bool = True  # oversized: send Content-Length (else stream without it)
     redirect_to: str = ""  # redirect: Location (absolute or relative)
     answer_text: str = ""  # answer: override the answer paragraph
+    answer_type: str = "text/markdown; charset=utf-8"  # answer: the Content-Type (the body stays UTF-8)
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -193,7 +194,7 @@ def _handler_for(fake: FakeDocs) -> type[BaseHTTPRequestHandler]:
             if mode == "page":
                 body = f"# {PAGES[page]}\n\nSome page text.\n\n## Agent Instructions: Querying This Documentation\n\nGET with ?ask=.\n"
                 return self._send(200, body, "text/markdown; charset=utf-8")
-            self._send(200, fake.answer_body(page, ask.strip()), "text/markdown; charset=utf-8", {"X-Robots-Tag": "noindex", "Vary": "Accept"})
+            self._send(200, fake.answer_body(page, ask.strip()), fake.answer_type, {"X-Robots-Tag": "noindex", "Vary": "Accept"})
 
         def _send(self, status: int, body: str, content_type: str, extra: dict[str, str] | None = None) -> None:
             data = body.encode("utf-8")

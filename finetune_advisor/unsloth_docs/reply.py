@@ -8,6 +8,7 @@ itself) is not an answer and raises DocsReplyError.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
 from urllib.parse import urljoin, urlsplit
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_advisor.errors import DocsReplyError
 from finetune_advisor.redaction import public_url
-from finetune_advisor.untrusted import clean, fence
+from finetune_advisor.untrusted import clean, fence, quote
 from finetune_advisor.vocabulary import DocsOrigin
 
 MAX_ANSWER_CHARS = 8000
@@ -52,6 +53,12 @@ _LEFT_OVER = re.compile(r"\\.|\]\(\s*+<?+(?P<zone>[^/?#\s()<>]*+)|<(?P<auto>[A-Z
 _NOT_BLANK = re.compile(r"\S")
 _ESCAPE = re.compile(r"\\(.)")
 _MARKDOWN_TYPES = {"text/markdown", "text/x-markdown", "text/plain"}
+# Charsets a reply may come in, as `codecs` names them: Unicode, Western and the CJK ones of the docs'
+# languages. Not codecs that transform (punycode, idna, unicode_escape, utf-7, base64...): a reply in
+# any other charset is no answer, and the packaged notes answer instead.
+_CHARSETS = {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "ascii",
+             "iso8859-1", "iso8859-15", "cp1252", "gb2312", "gbk", "gb18030", "big5", "shift_jis", "cp932", "euc_jp",
+             "euc_kr"}
 
 
 class DocsSource(BaseModel):
@@ -178,9 +185,15 @@ def _decode(body: bytes, content_type: str | None) -> str:
         if key.strip().lower() == "charset" and value.strip():
             charset = value.strip().strip('"')
     try:
-        text = body.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        raise DocsReplyError("unexpected", f"the reply is not valid {charset} text") from None
+        codec = codecs.lookup(charset).name
+    except (LookupError, ValueError):
+        codec = None
+    if codec not in _CHARSETS:
+        raise DocsReplyError("unexpected", f"the reply's charset {quote(charset, 40)} is not a text encoding read here")
+    try:
+        text = body.decode(codec)
+    except ValueError:  # UnicodeDecodeError and the like
+        raise DocsReplyError("unexpected", f"the reply is not valid {codec} text") from None
     if "\x00" in text:
         raise DocsReplyError("unexpected", "the reply is binary, not text")
     head = text.lstrip()[:1024].lower()

@@ -188,3 +188,15 @@ async def test_docs_text_reaches_the_model_fenced_and_cleaned(
     offline = await client.call_tool("query_docs", {"question": "What LoRA rank?"})
     assert offline.structured_content["origin"] == "offline"
     assert "external_content" not in offline.structured_content["answer"]  # our own notes are not external
+
+
+@pytest.mark.parametrize("charset", ["undefined", "x-klingon", "punycode"])
+async def test_a_reply_in_an_unknown_charset_falls_back_to_the_packaged_notes(
+    fake_docs: FakeDocs, client: Client, charset: str
+) -> None:
+    """Issue 13 (8): `charset=undefined` raised a UnicodeError out of the parser, so the tool failed."""
+    fake_docs.set("answer", answer_type=f"text/markdown; charset={charset}")
+    result = await client.call_tool("query_docs", {"question": "What LoRA rank?"})
+    data = result.structured_content
+    assert not result.is_error and data["origin"] == "offline" and data["sources"]
+    assert f"The live Unsloth docs gave no usable answer: the reply's charset '{charset}' is not a text encoding" in data["note"]

@@ -201,3 +201,25 @@ def test_long_labels_are_cut() -> None:
 )
 def test_links_in_tricky_shapes(markdown: str, expected: str) -> None:
     assert parse_reply(f"# q\n\n{markdown}\n".encode(), "text/markdown", BASE).answer == expected
+
+
+@pytest.mark.parametrize(
+    "charset",
+    ["x-klingon", "undefined", "punycode", "idna", "utf-7", "unicode_escape", "rot13", "base64", "\x00", "a" * 5000],
+)
+def test_a_reply_in_a_charset_that_is_not_a_plain_text_encoding_is_refused(charset: str) -> None:
+    """Issue 13 (8): `charset=undefined` raised a bare UnicodeError out of the parser; punycode decoding is
+    quadratic; unicode_escape and utf-7 rewrite the text they decode."""
+    with pytest.raises(DocsReplyError) as err:
+        parse_reply(b"# q\n\nUse rank 16.\n", f"text/markdown; charset={charset}", BASE)
+    assert err.value.kind == "unexpected" and "is not a text encoding read here" in str(err.value)
+    assert len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("charset", "encoding", "text"),
+    [("ISO-8859-1", "latin-1", "Über rank 16."), ("Shift_JIS", "shift_jis", "ランク 16."), ('"UTF-16"', "utf-16", "Über ランク 16.")],
+)
+def test_a_reply_in_a_named_text_charset_is_read(charset: str, encoding: str, text: str) -> None:
+    body = f"# q\n\n{text}\n".encode(encoding)
+    assert parse_reply(body, f"text/markdown; charset={charset}", BASE).answer == text
