@@ -19,6 +19,7 @@ from finetune_advisor.catalog.schema import Catalog
 from finetune_advisor.catalog.store import load_packaged
 from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.server.commands.catalog import refresh_cached_catalog
+from finetune_advisor.tools.check_license import check_license
 
 
 def refresh(limit: int = 5000, progress=lambda _: None):
@@ -123,6 +124,21 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
 
     assert messages[0].startswith("Listing the unsloth models") and messages[-1].startswith("Wrote ")
     assert len(load_catalog().models) == len(load_packaged().models) + 1
+
+
+def test_a_reuploads_card_never_overrides_a_curated_licence(hub: FakeHub) -> None:
+    """Issue 13 (4), see #10: the card of unsloth/Qwen2.5-3B-Instruct says apache-2.0, but the model is under the
+    Qwen research licence. A refresh used to make it apache-2.0/allowed; the curated licence wins, the
+    disagreement is a caveat on the entry and in the report."""
+    report = refresh(progress=lambda _: None)
+    for ref in ("qwen2.5-3b", "unsloth/Qwen2.5-3B-Instruct"):
+        check = check_license(model=ref)
+        assert (check.license_id, check.verdict) == ("qwen-research", "not_allowed"), ref
+    entry, packaged = load_catalog().get("qwen2.5-3b"), _packaged().get("qwen2.5-3b")
+    assert entry.license_id == "qwen-research" and entry.fact_sources["license_id"] == packaged.fact_sources["license_id"]
+    caveat = "The card of unsloth/Qwen2.5-3B-Instruct names licence apache-2.0; the curated qwen-research is kept."
+    assert caveat in entry.notes
+    assert caveat in next(u.changes for u in report.updated if u.id == "qwen2.5-3b")
 
 
 def test_an_update_that_fails_catalog_check_keeps_the_packaged_entry(fake_hub: FakeHub) -> None:
