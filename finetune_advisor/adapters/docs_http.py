@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from finetune_advisor.errors import DocsTransientError, DocsUnavailableError
-from finetune_advisor.unsloth_docs.pages import public_url
+from finetune_advisor.redaction import public_url
 
 logger = logging.getLogger(__name__)
 

@@ -91,7 +91,8 @@ def resolve_model(model: str | None, architecture: dict[str, Any] | None, params
             raise
         return _from_hub((model or "").strip(), exc.suggestions)
     resolved = resolving.from_catalog(found, lambda name: closest(catalog, name))
-    resolved.notes += filter(None, [catalog_note()])
+    if note := catalog_note():
+        resolved.notes.append(note)
     return resolved
 
 

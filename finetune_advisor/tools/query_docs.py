@@ -15,6 +15,7 @@ from finetune_advisor import settings
 from finetune_advisor.adapters import docs_http
 from finetune_advisor.adapters.cache import DocsCache, cache_key
 from finetune_advisor.errors import DocsReplyError, DocsUnavailableError
+from finetune_advisor.redaction import public_url
 from finetune_advisor.unsloth_docs import pages
 from finetune_advisor.unsloth_docs.notes import offline_answer, offline_note
 from finetune_advisor.unsloth_docs.reply import NOTICE_LIVE, NOTICE_OFFLINE, DocsAnswer, ParsedAnswer, parse_reply
@@ -51,7 +52,7 @@ async def query_docs(
     path = pages.localized_path(page, language)
     base = settings.docs_url()
     url = pages.page_url(base, path)
-    asked = pages.public_url(pages.ask_url(url, question))
+    asked = public_url(pages.ask_url(url, question))
     cache = DocsCache(settings.cache_dir(), settings.docs_cache_ttl())
     key = cache_key(base, path, question)
     reporter = _Progress(progress, settings.docs_timeout())

@@ -64,7 +64,8 @@ def recommend_model(
     catalog = load_catalog()
     finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=gpu.bf16)
     answer = recommend(catalog, req, finder, gpu, split, unknown_languages, top_k)
-    answer.notes += filter(None, [catalog_note()])
+    if note := catalog_note():
+        answer.notes.append(note)
     return answer
 
 

@@ -11,9 +11,6 @@ import unicodedata
 from urllib.parse import urlencode
 
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.redaction import public_url
-
-__all__ = ["public_url"]  # re-exported: how the docs adapter and tool show URLs (written in redaction.py)
 
 DEFAULT_PAGE = "get-started/fine-tuning-llms-guide/what-model-should-i-use"
 MAX_PAGE_CHARS = 200

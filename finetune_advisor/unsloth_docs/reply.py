@@ -178,7 +178,7 @@ def _decode(body: bytes, content_type: str | None) -> str:
     if "html" in media:
         raise DocsReplyError("html", "the reply is an HTML page, not the Markdown answer")
     if media and media not in _MARKDOWN_TYPES:
-        raise DocsReplyError("unexpected", f"the reply is {media}, not Markdown")
+        raise DocsReplyError("unexpected", f"the reply is {quote(media, 40)}, not Markdown")
     charset = "utf-8"
     for param in params.split(";"):
         key, _, value = param.partition("=")
