@@ -62,7 +62,7 @@ def recommend_model(
         allowed_licenses=_licence_ids(allowed_licenses), languages=tuple(codes), hints=hints, variant=split.choice,
     )
     catalog = load_catalog()
-    finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=gpu.bf16)
+    finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=gpu.bf16, memory_gib=gpu.memory_gib)
     return recommend(catalog, req, finder, gpu, split, unknown_languages, top_k)
 
 

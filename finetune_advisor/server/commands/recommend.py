@@ -68,7 +68,7 @@ def _print(result: RecommendResult) -> None:
     emit()
     if result.recommendations:
         rows = [
-            (i, r.name, r.unsloth_model_id or f"(original) {r.repo_id}", r.method, r.variant, r.estimated_vram_gib, r.fits,
+            (i, r.name, r.unsloth_model_id or f"(original) {r.repo_id}", r.method, r.variant, r.estimated_vram_gib, "tight" if r.tight else r.fits,
              f"{r.license_id or '?'} ({r.license_verdict})")
             for i, r in enumerate(result.recommendations, 1)
         ]

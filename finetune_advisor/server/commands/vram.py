@@ -104,7 +104,7 @@ def _print(r: VramEstimate, how: str) -> None:
     if r.gpu_memory_gib is None:
         emit(f"GPU: {r.gpu}")
     else:
-        verdict = "fits" if r.fits else "does NOT fit"
+        verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
         emit(f"GPU: {r.gpu_memory_gib:g} GiB, {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
     if r.suggestions:
         emit()
