@@ -34,7 +34,7 @@ Verdict = Literal["allowed", "allowed_with_conditions", "not_allowed", "unknown"
 ModelSource = Literal["catalog", "hub", "architecture", "params_b"]
 LicenseOrigin = Literal["catalog", "hub", "license_id", "unresolved"]
 DocsOrigin = Literal["live", "cache", "offline"]
-MemorySource = Literal["argument", "detected", "unknown"]  # where recommend_model took the GPU memory from
+MemorySource = Literal["named", "argument", "detected", "unknown"]  # where a tool took the GPU memory from
 InventorySource = Literal["nvml", "none"]  # whether detect_gpus could ask NVML
 DocsLanguage = Literal["en", "zh", "de", "fr", "jp"]
 

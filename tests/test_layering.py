@@ -3,7 +3,7 @@
 - only `server/` imports `mcp`;
 - the five tools never import each other;
 - the pure core (catalog, vram, licensing, recommend, unsloth_docs, gpus and the shared modules)
-  imports neither the adapters, the settings, the tools nor the server;
+  imports neither the adapters, the settings, the lookups, the tools nor the server;
 - only the adapters import network and NVML libraries, and only on first use;
 - only `settings.py` reads the environment; nothing prints.
 """
@@ -70,7 +70,7 @@ def test_tools_do_not_import_each_other() -> None:
 
 def test_the_core_is_pure() -> None:
     outer = ("finetune_advisor.adapters", "finetune_advisor.settings", "finetune_advisor.tools", "finetune_advisor.server",
-             "finetune_advisor.prompts")
+             "finetune_advisor.prompts", "finetune_advisor.lookup")
     offenders = _offenders(_sources(*CORE, *SHARED), lambda m, _: m.startswith(outer) or m.split(".")[0] in IO_LIBRARIES)
     assert offenders == []
 

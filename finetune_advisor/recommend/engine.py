@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 from pydantic import BaseModel, Field
@@ -20,6 +19,7 @@ from finetune_advisor.recommend.facts import FactFinder, evaluate
 from finetune_advisor.recommend.ranking import BaseVsInstruct, Candidate, Failure, Request
 from finetune_advisor.recommend.relax import single_changes
 from finetune_advisor.recommend.use_case import UseCaseHints
+from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.vocabulary import MemorySource, Method, Task, Variant, Verdict
 from finetune_advisor.vram import fit
 
@@ -56,17 +56,7 @@ class RecommendResult(BaseModel):
     excluded: dict[str, int] = Field(description="Per rule, models of the task left out.")
 
 
-@dataclass(frozen=True)
-class Gpu:
-    """The GPU the recommendation is for: memory (None: unknown), where it came from, and bf16."""
-
-    memory_gib: float | None
-    source: MemorySource
-    description: str
-    bf16: bool
-
-
-def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: Gpu, split: BaseVsInstruct,
+def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget, split: BaseVsInstruct,
               unknown_languages: Sequence[str], top_k: int) -> RecommendResult:
     """Rank the entries serving `req.task`; explain the rules applied and what would qualify others."""
     serving = [e for e in catalog.models if req.task in e.tasks]
@@ -125,7 +115,7 @@ def _notes(
         "run estimate_vram on a pick for other settings.",
     ]
     if not bf16:
-        notes.append("The detected GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
+        notes.append("This GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
                      "families Unsloth loads in float32 on such GPUs (Gemma 3/3n/4, gpt-oss, Qwen3.5, Qwen3-MoE) need "
                      "twice the weight memory; the estimates include that.")
     if gpu_source == "unknown":

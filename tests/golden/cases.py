@@ -32,6 +32,8 @@ RECOMMEND: list[dict[str, Any]] = [
     {"task": "chat", "gpu_memory_gib": 24, "monthly_active_users": 900_000_000},
     {"task": "chat", "gpu_memory_gib": 24, "allowed_licenses": ["no-such-licence"]},
     {"task": "poetry"},
+    {"task": "chat", "gpu": "T4"},
+    {"task": "code", "gpu": "RTX 4090", "dataset_rows": 3000},
 ]
 
 ESTIMATE: list[dict[str, Any]] = [
@@ -58,6 +60,9 @@ ESTIMATE: list[dict[str, Any]] = [
     {"model": "no-such-model-xyz"},
     {"architecture": {"model_type": "llama"}},
     {"model": "qwen3-8b", "seq_len": 0},
+    {"model": "llama-3.1-8b", "gpu": "T4"},
+    {"model": "llama-3.1-70b", "method": "full", "gpu": "4xA100-80GB", "sharding": "fsdp", "stack": "transformers"},
+    {"model": "qwen3-8b", "gpu": "A100"},
 ]
 
 LICENSE: list[dict[str, Any]] = [

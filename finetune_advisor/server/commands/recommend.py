@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default="chat", choices=TASKS, help="what the model must do (default: chat)")
     p.add_argument("--use-case", default="", help="the goal in words (languages, domain, function calling, long context)")
     p.add_argument("--rows", type=non_negative_int, metavar="N", help="training examples; decides base vs instruct")
-    p.add_argument("--gpu-gib", type=float, metavar="GIB", help="GPU memory to fit (default: the local GPU)")
+    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB... (default: the local GPU)")
+    p.add_argument("--gpu-gib", type=float, metavar="GIB", help="instead of --gpu: GPU memory to fit in GiB")
     p.add_argument("--method", choices=values(MethodRequest), default="auto", help="fine-tuning method (default: auto)")
     p.add_argument("--seq-len", type=int, default=2048, metavar="N", help="training sequence length (default 2048)")
     p.add_argument(
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         use_case=args.use_case,
         dataset_rows=args.rows,
+        gpu=args.gpu,
         gpu_memory_gib=args.gpu_gib,
         commercial_use=args.commercial,
         monthly_active_users=args.mau,

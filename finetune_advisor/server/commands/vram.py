@@ -43,11 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false", help="turn gradient checkpointing off")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw_8bit", help="default: adamw_8bit")
     p.add_argument("--stack", choices=STACKS, default="unsloth", help="default: unsloth")
-    p.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
+    p.add_argument("--gpus", type=int, default=None, metavar="N", help="number of GPUs (default 1, or the count in --gpu)")
     p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="multi-GPU strategy (default ddp)")
     p.add_argument("--fp32-master", action="store_true", help="full fine-tuning with fp32 master weights")
     p.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="default: sdpa")
-    p.add_argument("--gpu-gib", type=float, metavar="GIB", help="memory per GPU (default: the local GPU)")
+    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 4xH100... (default: the local GPU)")
+    p.add_argument("--gpu-gib", type=float, metavar="GIB", help="instead of --gpu: memory per GPU in GiB")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the GPU has bf16 (default: the local GPU's; --no-bf16 for T4/V100)")
     p.add_argument("--json", action="store_true", help="print the estimate_vram result as JSON")
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         architecture=_read_config(args.architecture) if args.architecture else None,
         params_b=args.params_b,
+        gpu=args.gpu,
         gpu_memory_gib=args.gpu_gib,
         bf16=args.bf16,
         method=args.method,
