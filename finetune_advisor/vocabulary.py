@@ -65,8 +65,13 @@ LIMITS: dict[str, tuple[float, float]] = {
     "dataset_rows": (0, 10**12),
     "monthly_active_users": (0, 10**11),
     "top_k": (1, 10),
+    "tokens_per_row": (1, 1_048_576),
+    "epochs": (0.01, 1000),
+    "effective_batch": (1, 65_536),
+    "price_per_hour": (0, 10_000),
 }
-INTEGER_LIMITS = frozenset({"seq_len", "batch_size", "lora_rank", "num_gpus", "dataset_rows", "monthly_active_users", "top_k"})
+INTEGER_LIMITS = frozenset({"seq_len", "batch_size", "lora_rank", "num_gpus", "dataset_rows", "monthly_active_users", "top_k",
+                            "effective_batch"})
 
 
 def bounds(name: str) -> dict[str, float]:

@@ -17,10 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "finetune_advisor"
-CORE = ("catalog", "vram", "licensing", "recommend", "unsloth_docs", "gpus")
+CORE = ("catalog", "vram", "licensing", "recommend", "unsloth_docs", "gpus", "plan")
 SHARED = ("errors.py", "vocabulary.py", "hub_card.py")
-IO_LIBRARIES = {"huggingface_hub", "pynvml", "httpx2", "httpx", "uvicorn", "requests", "urllib3"}
-HEAVY = IO_LIBRARIES | {"torch"}
+IO_LIBRARIES = {"huggingface_hub", "pynvml", "httpx2", "httpx", "uvicorn", "requests", "urllib3", "tokenizers", "pyarrow"}
+HEAVY = IO_LIBRARIES | {"torch", "tokenizers", "pyarrow"}
 TOOLS = {p.stem for p in (PACKAGE / "tools").glob("*.py") if p.stem != "__init__"}
 
 
@@ -52,7 +52,7 @@ def _offenders(paths: list[Path], bad) -> list[str]:
 def test_the_layers_exist() -> None:
     for folder in ("tools", "adapters", "server", "prompts", *CORE):
         assert (PACKAGE / folder / "__init__.py").is_file(), folder
-    assert TOOLS == {"recommend_model", "estimate_vram", "check_license", "query_docs", "detect_gpus"}
+    assert TOOLS == {"recommend_model", "estimate_vram", "plan_training", "check_license", "query_docs", "detect_gpus"}
 
 
 def test_only_server_imports_mcp() -> None:

@@ -15,7 +15,7 @@ from finetune_advisor import __version__, settings
 from finetune_advisor.errors import AdvisorError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ("serve", "recommend", "vram", "license", "ask", "catalog", "gpu")
+COMMANDS = ("serve", "recommend", "vram", "plan", "license", "ask", "catalog", "gpu")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,6 +65,16 @@ ESTIMATE: list[dict[str, Any]] = [
     {"model": "qwen3-8b", "gpu": "A100"},
 ]
 
+PLAN: list[dict[str, Any]] = [
+    {"model": "llama-3.1-8b", "gpu": "RTX 4090", "dataset_rows": 20000, "tokens_per_row": 400},
+    {"model": "llama-3.1-8b", "gpu": "T4", "method": "qlora", "dataset_rows": 50000, "tokens_per_row": 350, "price_per_hour": 0.35},
+    {"model": "qwen3-8b", "gpu": "H100", "dataset_rows": 10000, "tokens_per_row": 1200, "epochs": 3, "search_rank": True},
+    {"model": "qwen3-30b-a3b", "gpu": "RTX 4090", "dataset_rows": 10000, "tokens_per_row": 800},
+    {"model": "llama-3.1-70b", "gpu": "2xH100", "method": "qlora", "dataset_rows": 10000, "tokens_per_row": 800},
+    {"model": "gemma-3-4b", "gpu_memory_gib": 16, "seq_len": 8192, "batch_size": 1},
+    {"model": "qwen3-8b", "gpu": "T4", "dataset_rows": 10},
+]
+
 LICENSE: list[dict[str, Any]] = [
     {"model": "qwen2.5-3b"},
     {"model": "qwen2.5-3b", "commercial_use": False},
@@ -105,6 +115,7 @@ def sweep_models() -> list[str]:
 def cases() -> list[Case]:
     listed: list[Case] = [("recommend_model", a) for a in RECOMMEND]
     listed += [("estimate_vram", a) for a in ESTIMATE]
+    listed += [("plan_training", a) for a in PLAN]
     listed += [("check_license", a) for a in LICENSE]
     listed += [("query_docs", a) for a in DOCS]
     listed.append(("detect_gpus", {}))

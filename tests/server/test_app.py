@@ -59,8 +59,9 @@ async def test_every_tool_is_described_annotated_and_flat(client: Client) -> Non
 async def test_tools_list_stays_small(client: Client) -> None:
     tools = (await client.list_tools()).tools
     payload = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
-    # Five tools with full output schemas: about 4 kB each. tools/list costs every conversation tokens.
-    assert len(payload) < 20_000, "keep schemas and descriptions short"
+    # Six tools with full output schemas: 2-9 kB each (plan_training's answer nests estimate_vram's).
+    # tools/list costs every conversation tokens.
+    assert len(payload) < 28_000, "keep schemas and descriptions short"
 
 
 @pytest.mark.anyio
