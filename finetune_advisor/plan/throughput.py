@@ -34,10 +34,16 @@ def fitted(stack: str, method: str) -> bool:
     return (stack, method) in k.STEP
 
 
+def timed_stack(stack: str, method: str) -> str:
+    """The stack whose measurements time this method: its own, else the transformers stack's (which has all three)."""
+    return stack if fitted(stack, method) else "transformers"
+
+
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
     """One micro-batch of `run.batch_size` rows of `tokens_per_row` tokens each (padding-free)."""
     s = shapes(arch)
-    c = k.STEP[(run.stack, run.method)]
+    stack = timed_stack(run.stack, run.method)
+    c = k.STEP[(stack, run.method)]
     work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
                      run.lora_rank, run.target_modules)
     tokens = run.batch_size * tokens_per_row
@@ -49,5 +55,5 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
         passes = 3 if run.gradient_checkpointing else 2
         dequant = passes * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (bandwidth_gbs * 1e9)
     total = fixed + compute + dequant
-    p10, p90 = k.SPREAD.get((run.stack, run.method), (-0.5, 1.0))
+    p10, p90 = k.SPREAD[(stack, run.method)]
     return StepTime(total, total * (1 + p10), total * (1 + p90), fixed, compute, dequant)

@@ -48,10 +48,9 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     if why:
         return RunTime(steps_per_epoch, total, notes=[why])
     assert gpu.spec is not None and tflops is not None
-    stack = run.stack if throughput.fitted(run.stack, run.method) else "transformers"
-    timed = run.model_copy(update={"stack": stack})
+    stack = throughput.timed_stack(run.stack, run.method)
     bandwidth = gpu.spec.bandwidth_gbs or 1.0  # only QLoRA's dequantisation reads it, and QLoRA needs it (_why_no_time)
-    micro = throughput.micro_step(resolved.arch, timed, min(data.tokens_per_row, run.seq_len), tflops, bandwidth)
+    micro = throughput.micro_step(resolved.arch, run, min(data.tokens_per_row, run.seq_len), tflops, bandwidth)
     comm = _communication(resolved, run, gpu, accum)
     step = accum * micro.seconds + comm
     low, high = accum * micro.low + comm, accum * micro.high + comm
