@@ -21,6 +21,7 @@ from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
 
 DEFAULT_SEQ_LEN = 2048  # Unsloth's notebooks' max_seq_length
+MORE_GPUS_WORTH = 0.75  # twice the GPUs taking more than this share of the time is not worth it
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,16 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
     memory = report(req.resolved, run, req.memory, req.gpu.description)
     truncated = req.dataset.truncated(seq_len) if req.dataset else None
-    return TrainingPlan.build(
+    others = alternatives(req, run, time) if compare else []
+    result = TrainingPlan.build(
         req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
-        largest_batch=largest_batch,
-        alternatives=alternatives(req, run, time) if compare else [],
+        largest_batch=largest_batch, alternatives=others,
     )
+    more = next((a for a in others if a.change.endswith("GPUs")), None)
+    if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
+        result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
+                            "time (traffic between GPUs or fixed per-step costs dominate).")
+    return result
 
 
 def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:

@@ -114,3 +114,10 @@ def test_no_gpu_at_all_is_an_error_naming_gpu(no_gpu: None) -> None:
     with pytest.raises(InvalidInputError) as caught:
         plan_training(model="qwen3-8b")
     assert caught.value.field == "gpu"
+
+
+def test_it_says_when_more_gpus_would_not_help() -> None:
+    # FSDP over PCIe: gathering a 70B model's weights every micro-batch costs more than the GPUs save
+    p = plan_training(model="llama-3.1-70b", gpu="4xRTX 4090", method="qlora", sharding="fsdp", dataset_rows=2000, tokens_per_row=300)
+    assert any(n.startswith("More GPUs would not help much") for n in p.notes)
+    assert any("GB/s over PCIe; not measured" in n for n in p.notes)
