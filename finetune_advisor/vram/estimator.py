@@ -193,7 +193,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                 "counted as 10% more weight memory than -bnb-4bit, the upper bound Unsloth gives for its dynamic 4-bit."))
     else:
         per_param = 4.0 if p.fp32_master else p.half
-        held = total_params * per_param
+        held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch
         layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
         if run.storage != "16bit":
             storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")
