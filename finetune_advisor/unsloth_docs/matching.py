@@ -2,18 +2,20 @@
 English and Chinese. Pure: no I/O.
 
 A text becomes terms. English: lower-cased words without stop words, through a light suffix stemmer
-("merging", "merged", "merges" and "merge" meet); identifiers such as `save_pretrained_gguf` stay whole. Chinese (any CJK run): at each position the
-longest known word, known words being the CJK keywords and titles of the notes and pages; unknown
-characters are cut into two-character terms, so a question about something no note knows still
-weighs what it says.
+("merging", "merged", "merges" and "merge" meet); identifiers such as `save_pretrained_gguf` stay
+whole. Chinese (any CJK run): at each position the longest known word, known words being the CJK
+words of the notes' and pages' keywords; unknown characters are cut into two-character terms, so a
+question about something no note knows still weighs what it says.
 
-Each question term weighs its rarity across the notes (IDF; a term no note uses weighs the most),
-times GENERIC_FACTOR for words that name no topic ("fine-tune", "model", bare numbers). A document
-scores the weighted share of the question it answers: a term in its title or keywords counts fully,
-a term only in its body counts BODY_CREDIT. It covers the question when the score reaches COVERED
-and a non-generic term is among its title or keyword terms: sharing a word with a note's body, or a
-model name with its keyword list, is not coverage. The thresholds were set on the questions in
-tests/unsloth_docs/test_matching.py and checked on a second set written afterwards.
+Each question term weighs its rarity across the notes (IDF; a term no note uses weighs as much as
+the rarest), times GENERIC_FACTOR for words that name no topic ("fine-tune", "model", model family
+names, bare numbers). A document scores the weighted share of the question it answers: a term counts
+fully when it completes one of the document's keyword phrases (every word of the phrase is in the
+question), BODY_CREDIT when only its title or body has it. It covers the question when the score
+reaches COVERED and a non-generic term completes a phrase: sharing a word with a note's text, or
+one word of a phrase ("function" of "reward function"), is not coverage. The constants were set on
+the questions in tests/unsloth_docs/test_matching.py, part of which were written after a first
+tuning to measure it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
 _RUN = re.compile(rf"[a-z0-9]+(?:_[a-z0-9]+)*|[{_CJK}]+")  # identifiers keep their underscores
 _IS_CJK = re.compile(rf"[{_CJK}]")
 _BITS = re.compile(r"\b(\d+)[- ]bit\b")  # "4-bit", "16 bit" -> "4bit", "16bit"
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -172,11 +175,17 @@ class Doc:
         return BODY_CREDIT if term in self.body else 0.0
 
 
+def document(key: str, keywords: Iterable[str], text: str, vocabulary: frozenset[str]) -> Doc:
+    """A document from its keyword phrases and its text (title and body)."""
+    phrases = (frozenset(terms(keyword, vocabulary)) for keyword in keywords)
+    return Doc(key, tuple(dict.fromkeys(p for p in phrases if p)), frozenset(terms(text, vocabulary)))
+
+
 @dataclass(frozen=True)
 class Match:
     key: str
     score: float  # weighted share of the question the document answers, 0 to 1
-    anchored: bool  # a non-generic question term is among its title or keyword terms
+    anchored: bool  # a non-generic question term completes one of its keyword phrases
 
     @property
     def covered(self) -> bool:
@@ -193,11 +202,6 @@ class Index:
         for doc in weighting:
             for term in doc.body.union(*doc.phrases):
                 self.df[term] = self.df.get(term, 0) + 1
-
-    def doc(self, key: str, keywords: Iterable[str], text: str = "") -> Doc:
-        """A document from its keyword phrases and its text (title and body)."""
-        phrases = (frozenset(terms(keyword, self.vocabulary)) for keyword in keywords)
-        return Doc(key, tuple(dict.fromkeys(p for p in phrases if p)), frozenset(terms(text, self.vocabulary)))
 
     def weight(self, term: str) -> float:
         """IDF over the weighting documents; a term none of them uses weighs as one used by one."""
@@ -236,7 +240,7 @@ class Index:
         return []
 
     def suggest(self, question: str, docs: Sequence[Doc]) -> Match | None:
-        """The best-matching document anchored by a non-generic topic term, if it reaches SUGGEST."""
+        """The best-matching anchored document, if it reaches SUGGEST (ties: the first in `docs`)."""
         return next((m for m in self.match(question, docs) if m.anchored and m.score >= SUGGEST), None)
 
     def _weights(self, question: str) -> dict[str, float]:

@@ -113,11 +113,9 @@ class Library:
 
     @classmethod
     def build(cls, notes: tuple[Note, ...], pages: tuple[Page, ...]) -> Library:
-        heads = [n.title + " " + " ".join(n.keywords) for n in notes] + [p.title + " " + " ".join(p.keywords) for p in pages]
-        vocabulary = matching.cjk_words(heads)
-        plain = matching.Index((), vocabulary)
-        note_docs = tuple(plain.doc(n.slug, n.keywords, n.title + "\n" + n.body) for n in notes)
-        page_docs = tuple(plain.doc(p.url, p.keywords, p.title) for p in pages)
+        vocabulary = matching.cjk_words([*(k for n in notes for k in n.keywords), *(k for p in pages for k in p.keywords)])
+        note_docs = tuple(matching.document(n.slug, n.keywords, n.title + "\n" + n.body, vocabulary) for n in notes)
+        page_docs = tuple(matching.document(p.url, p.keywords, p.title, vocabulary) for p in pages)
         return cls(notes, pages, matching.Index(note_docs, vocabulary), note_docs, page_docs)
 
 
