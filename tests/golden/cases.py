@@ -100,6 +100,9 @@ DOCS: list[dict[str, Any]] = [
     {"question": "How do I export to GGUF?"},
     {"question": "Which chat template for Qwen 2.5?", "page": "basics/chat-templates"},
     {"question": "基础模型还是指令模型？", "language": "zh"},
+    {"question": "How do I do GRPO?"},
+    {"question": "How do I export my model to ONNX?"},
+    {"question": "如何微调视觉模型？", "language": "zh"},
     {"question": "x", "page": "https://evil.example/"},
 ]
 
