@@ -427,3 +427,18 @@ def test_a_pick_names_unsloths_template_for_its_variant_and_the_transformers_it_
     assert facts.chat_templates.get("base") == "chatml" and facts.min_transformers == "4.38"
     picks = run(task="code", gpu_memory_gib=80, dataset_rows=5000, top_k=10).recommendations
     assert all(p.min_transformers is None or p.min_transformers[0].isdigit() for p in picks)
+
+
+@pytest.mark.parametrize("memory", [8, 16, 24, 48, 80])
+@pytest.mark.parametrize("task", TASKS)
+def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -> None:
+    """A figure from the parameter count alone is no base for a first pick while sized models qualify
+    (a task's specialist, such as Whisper for speech-to-text, keeps its place)."""
+    from finetune_advisor.recommend.facts import COARSE_CAVEAT
+
+    picks = run(task=task, gpu_memory_gib=memory, top_k=3).recommendations
+    if not picks:
+        return
+    first = picks[0]
+    coarse = any(c.startswith(COARSE_CAVEAT) for c in first.caveats)
+    assert not coarse or task in entry(first.model_id).specialised_for, first.model_id
