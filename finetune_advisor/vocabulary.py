@@ -39,6 +39,7 @@ LicenseOrigin = Literal["catalog", "hub", "license_id", "unresolved"]
 DocsOrigin = Literal["live", "cache", "offline"]
 MemorySource = Literal["argument", "detected", "unknown"]  # where recommend_model took the GPU memory from
 InventorySource = Literal["nvml", "none"]  # whether detect_gpus could ask NVML
+Machine = Literal["local", "server"]  # whose GPUs detect_gpus lists: the user's computer, or an HTTP server's
 DocsLanguage = Literal["en", "zh", "de", "fr", "jp"]
 
 

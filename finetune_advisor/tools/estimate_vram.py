@@ -16,6 +16,7 @@ from finetune_advisor.adapters import hub, nvml
 from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog.resolve import closest, resolve
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError, UnknownModelError
+from finetune_advisor.gpus import caller
 from finetune_advisor.hub_card import is_repo_id
 from finetune_advisor.vocabulary import (
     ALL_LINEAR,
@@ -119,6 +120,8 @@ def _gpu(gpu_memory_gib: float | None) -> tuple[float | None, str, bool]:
     """(memory per GPU, where it came from, whether it trains in bf16)."""
     if gpu_memory_gib is not None:
         return gpu_memory_gib, "given (gpu_memory_gib)", True
+    if caller.is_remote():
+        return None, caller.NO_GPU_ASSUMED, True
     local = nvml.local_gpu()
     if local.memory_gib is None:
         return None, f"none detected ({local.description}); pass gpu_memory_gib to check the fit", True

@@ -10,6 +10,7 @@ from pydantic import Field
 from finetune_advisor.adapters import nvml
 from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.gpus import caller
 from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.engine import Gpu, RecommendResult, recommend
@@ -110,6 +111,8 @@ def _gpu(gpu_memory_gib: float | None) -> Gpu:
     """The GPU to plan for: the one given, else the detected one, else unknown (fit not checked)."""
     if gpu_memory_gib is not None:
         return Gpu(gpu_memory_gib, "argument", f"{gpu_memory_gib:g} GiB (gpu_memory_gib)", True)
+    if caller.is_remote():
+        return Gpu(None, "unknown", caller.NO_GPU_ASSUMED, True)
     local = nvml.local_gpu()
     if local.memory_gib is not None:
         return Gpu(local.memory_gib, "detected", local.description, local.bf16)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     allowed = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
     try:
-        serve(build_server(), args.host, args.port, settings.http_token(), allowed, stateless=args.stateless)
+        serve(build_server(remote=True), args.host, args.port, settings.http_token(), allowed, stateless=args.stateless)
     except ConfigurationError as exc:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return 2
