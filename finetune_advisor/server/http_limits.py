@@ -155,6 +155,9 @@ def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:
         "http": protocol_for(limits),
         "timeout_keep_alive": limits.keep_alive,
         "h11_max_incomplete_event_size": limits.max_header_bytes,
+        # asyncio accepts up to `backlog` connections in one go before any is shed, so the backlog
+        # bounds how far a burst can overshoot max_connections in open files.
+        "backlog": max(16, limits.max_connections // 2),
         "ws": "none",
         "lifespan": "on",
         "log_config": None,  # uvicorn logs through the root logger, to stderr like ours
