@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from live_server import CLI, free_port, server_env  # noqa: E402
+from live_server import CLI, free_port, server_env
 
 TOKEN = "flood-benchmark-token-" + "x" * 20
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",

@@ -68,6 +68,7 @@ class Architecture(BaseModel):
     layer_types: tuple[Annotated[str, Field(**text_bounds("layer_types"))], ...] | None = Field(
         default=None, **list_bounds("layer_types")
     )
+    # Gemma 2 / 3n / 4 cap the final logits with tanh; Unsloth's loss then keeps more per token.
     final_logit_softcapping: float | None = Field(default=None, gt=0)
 
     @property

@@ -54,35 +54,31 @@ def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") ->
 
 
 def test_a_silent_connection_is_closed_after_the_header_timeout() -> None:
-    with running_app(FAST) as (url, _):
-        with _connect(url) as sock:
-            assert 0.3 < _closed_within(sock, 5) < 4
+    with running_app(FAST) as (url, _), _connect(url) as sock:
+        assert 0.3 < _closed_within(sock, 5) < 4
 
 
 def test_headers_trickled_byte_by_byte_are_cut_off() -> None:
-    with running_app(FAST) as (url, _):
-        with _connect(url) as sock:
-            sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            assert _closed_within(sock, 5, trickle=b"X") < 4  # slowloris: one more header byte every 0.1 s
+    with running_app(FAST) as (url, _), _connect(url) as sock:
+        sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert _closed_within(sock, 5, trickle=b"X") < 4  # slowloris: one more header byte every 0.1 s
 
 
 def test_an_unfinished_body_is_cut_off() -> None:
-    with running_app(FAST) as (url, _):
-        with _connect(url) as sock:
-            port = urlsplit(url).port
-            sock.sendall(
-                f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                f"Accept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{{".encode()
-            )
-            assert _closed_within(sock, 5, trickle=b" ") < 4
+    with running_app(FAST) as (url, _), _connect(url) as sock:
+        port = urlsplit(url).port
+        sock.sendall(
+            f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{{".encode()
+        )
+        assert _closed_within(sock, 5, trickle=b" ") < 4
 
 
 def test_an_idle_keep_alive_connection_is_closed() -> None:
-    with running_app(FAST) as (url, _):
-        with _connect(url) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert b"200" in sock.recv(4096).split(b"\r\n")[0]
-            assert _closed_within(sock, 5) < 4
+    with running_app(FAST) as (url, _), _connect(url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b"200" in sock.recv(4096).split(b"\r\n")[0]
+        assert _closed_within(sock, 5) < 4
 
 
 async def _authorised_call(url: str) -> None:
@@ -200,10 +196,9 @@ def test_serve_applies_the_default_limits() -> None:
 def test_accepted_connections_send_without_delay() -> None:
     # A listening socket made without IPPROTO_TCP left Nagle on for every accepted connection, and
     # each response waited ~40 ms for a delayed ACK (22 requests/s instead of ~1000).
-    with running_app() as (url, server):
-        with _connect(url) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert b"200" in sock.recv(4096)
-            (conn,) = server.server_state.connections
-            accepted = conn.transport.get_extra_info("socket")
-            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    with running_app() as (url, server), _connect(url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b"200" in sock.recv(4096)
+        (conn,) = server.server_state.connections
+        accepted = conn.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
