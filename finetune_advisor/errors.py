@@ -5,6 +5,7 @@ would be accepted, so the server and the CLI pass `str(err)` on unchanged.
     ├── InvalidInputError             an argument outside what a tool accepts (names the field)
     ├── ArgumentError                 arguments that do not match a tool's input schema (the server's check)
     ├── ConfigurationError            an environment variable or start-up option that cannot be used
+    ├── ServeError                    the server cannot start where it was asked to (a taken port)
     ├── UnknownModelError             a model neither the catalog nor the Hub knows
     ├── UnknownLicenseError           a licence id the project has no clause data for
     ├── DataError                     packaged or cached data that fails validation
@@ -44,6 +45,10 @@ class ArgumentError(AdvisorError, ValueError):
 
 class ConfigurationError(AdvisorError):
     """A setting (environment variable or start-up option) that cannot be used as given."""
+
+
+class ServeError(AdvisorError):
+    """The server cannot listen where it was asked to: the port is taken or the host does not resolve."""
 
 
 class UnknownModelError(AdvisorError, LookupError):

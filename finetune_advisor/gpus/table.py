@@ -17,10 +17,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_advisor.errors import DataError, InvalidInputError
+from finetune_advisor.vocabulary import MAX_CHARS
 
 Basis = Literal["published", "derived", "unverified", "unknown"]
 MemoryBasis = Literal["driver", "driver-unlinked", "marketed"]
-MAX_NAME_CHARS = 80
+MAX_NAME_CHARS = MAX_CHARS["gpu"]
 _COUNT = re.compile(r"^\s*(\d{1,3})\s*[x×*]\s*(.+)$", re.IGNORECASE)
 # Words that do not tell GPUs apart ("a free Colab T4", "my RTX 4090", "NVIDIA GeForce ...").
 _NOISE = re.compile(r"\b(nvidia|geforce|tesla|rtx|a|an|my|the|free|one)\b|[\s_\-]+", re.IGNORECASE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from finetune_advisor.adapters import nvml
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.gpus import table, target
+from finetune_advisor.gpus import caller, table, target
 from finetune_advisor.gpus.target import GpuTarget
 
 
@@ -17,6 +17,8 @@ def resolve_gpu(gpu: str | None, gpu_memory_gib: float | None, bf16: bool | None
         return target.named(gpu, bf16)
     if gpu_memory_gib is not None:
         return target.by_memory(gpu_memory_gib, bf16)
+    if caller.is_remote():  # over HTTP this machine's GPU is the server's, not the user's
+        return target.unknown(caller.NO_GPU_ASSUMED)
     local = nvml.local_gpu()
     if local.memory_gib is None:
         return target.unknown(f"none given or detected ({local.description}): fit not checked; pass gpu (a name) or gpu_memory_gib")

@@ -12,7 +12,7 @@ import logging
 import sys
 
 from finetune_advisor import __version__, settings
-from finetune_advisor.errors import AdvisorError
+from finetune_advisor.errors import AdvisorError, ConfigurationError
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS = ("serve", "recommend", "vram", "plan", "license", "ask", "catalog", "gpu")
@@ -41,9 +41,14 @@ def configure_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        settings.check()  # every environment value, before anything runs: one line naming the bad one
+    except ConfigurationError as exc:
+        sys.stderr.write(f"finetune-advisor: {exc}\n")
+        return 2
+    configure_logging()
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2

@@ -23,6 +23,11 @@ from finetune_advisor.vocabulary import (
     Stack,
     TargetModule,
     bounds,
+    check_list,
+    check_range,
+    check_text,
+    list_bounds,
+    text_bounds,
 )
 from finetune_advisor.vram import resolve as resolving
 from finetune_advisor.vram.estimator import RunConfig
@@ -30,14 +35,14 @@ from finetune_advisor.vram.report import VramEstimate, report
 
 
 def estimate_vram(
-    model: Annotated[str | None, Field(max_length=300, description="Catalog id/alias or HF repo id (Unsloth variants too).")] = None,
+    model: Annotated[str | None, Field(**text_bounds("model"), description="Catalog id/alias or HF repo id (Unsloth variants too).")] = None,
     architecture: Annotated[dict[str, Any] | None, Field(description="Instead of model: config.json fields.")] = None,
     params_b: Annotated[float | None, Field(**bounds("params_b"), description="Instead of model: billions of parameters (coarse).")] = None,
     method: Annotated[Method, Field(description="qlora, lora (16-bit base) or full.")] = "qlora",
     seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample.")] = 2048,
     batch_size: Annotated[int, Field(**bounds("batch_size"), description="Micro-batch per GPU.")] = 1,
     lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="LoRA rank.")] = 16,
-    target_modules: Annotated[list[TargetModule] | None, Field(description="LoRA targets; default all linear.")] = None,
+    target_modules: Annotated[list[TargetModule] | None, Field(**list_bounds("target_modules"), description="LoRA targets; default all linear.")] = None,
     lora_dropout: Annotated[float, Field(**bounds("lora_dropout"), description="LoRA dropout.")] = 0.0,
     gradient_checkpointing: Annotated[bool, Field(description="Gradient checkpointing.")] = True,
     optimizer: Annotated[Optimizer, Field(description="Default as in Unsloth's notebooks.")] = "adamw_8bit",
@@ -46,7 +51,7 @@ def estimate_vram(
     sharding: Annotated[Sharding, Field(description="With several GPUs.")] = "ddp",
     full_fp32_master: Annotated[bool, Field(description="Full FT with fp32 master weights.")] = False,
     attention: Annotated[Attention, Field(description="sdpa, or eager (full attention matrix).")] = "sdpa",
-    gpu: Annotated[str | None, Field(max_length=80, description="GPU by name, e.g. 'T4', 'RTX 4090', '4xA100-80GB'; default the detected GPU.")] = None,
+    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description="GPU by name, e.g. 'T4', 'RTX 4090', '4xA100-80GB'; default the detected GPU.")] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24.")] = None,
     bf16: Annotated[bool | None, Field(description="False on pre-Ampere GPUs (fp16); default the detected GPU's.")] = None,
 ) -> VramEstimate:
@@ -54,6 +59,14 @@ def estimate_vram(
 
     Use to check a model on the user's GPU, or after recommend_model; gives fixes when it does not fit.
     """
+    if model is not None:
+        check_text("model", model)
+    if target_modules is not None:
+        check_list("target_modules", target_modules)
+    for name, value in (("seq_len", seq_len), ("batch_size", batch_size), ("lora_rank", lora_rank),
+                        ("lora_dropout", lora_dropout), ("num_gpus", num_gpus)):
+        if value is not None:
+            check_range(name, value)  # before RunConfig, which would read True as 1
     resolved = resolve_model(model, architecture, params_b)
     target = resolve_gpu(gpu, gpu_memory_gib, bf16)
     storage = resolved.storage_for(method, stack)

@@ -13,13 +13,13 @@ from finetune_advisor.lookup.model import resolve_model
 from finetune_advisor.plan import dataset as data
 from finetune_advisor.plan.planner import PlanRequest, choose_method, plan, with_method
 from finetune_advisor.plan.result import TrainingPlan
-from finetune_advisor.vocabulary import MethodRequest, Sharding, Stack, bounds
+from finetune_advisor.vocabulary import MethodRequest, Sharding, Stack, bounds, text_bounds
 from finetune_advisor.vram.estimator import RunConfig
 
 
 def plan_training(
-    model: Annotated[str, Field(min_length=1, max_length=300, description="Catalog id/alias or HF repo id, e.g. 'qwen3-8b'.")],
-    gpu: Annotated[str | None, Field(max_length=80, description="GPU by name, e.g. 'T4', 'RTX 4090', '2xA100-80GB' (needed for time).")] = None,
+    model: Annotated[str, Field(min_length=1, **text_bounds("model"), description="Catalog id/alias or HF repo id, e.g. 'qwen3-8b'.")],
+    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description="GPU by name, e.g. 'T4', 'RTX 4090', '2xA100-80GB' (needed for time).")] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24 (no time estimate).")] = None,
     num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="GPUs; default 1 or the count in gpu, e.g. 2.")] = None,
     method: Annotated[MethodRequest, Field(description="auto (LoRA when it fits comfortably, else QLoRA), qlora, lora or full.")] = "auto",
@@ -30,7 +30,7 @@ def plan_training(
     batch_size: Annotated[int | None, Field(**bounds("batch_size"), description="Hold this micro-batch, e.g. 1; default: search.")] = None,
     dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows, e.g. 50000.")] = None,
     tokens_per_row: Annotated[float | None, Field(**bounds("tokens_per_row"), description="Mean tokens per row, e.g. 350.")] = None,
-    longest_row: Annotated[int | None, Field(**bounds("seq_len"), description="Tokens in the longest row, if known, e.g. 3100.")] = None,
+    longest_row: Annotated[int | None, Field(**bounds("longest_row"), description="Tokens in the longest row, if known, e.g. 3100.")] = None,
     epochs: Annotated[float, Field(**bounds("epochs"), description="Passes over the data, e.g. 1 or 3.")] = 1.0,
     effective_batch: Annotated[int, Field(**bounds("effective_batch"), description="Rows per optimizer step, e.g. 16.")] = 16,
     price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Price per GPU-hour, e.g. 2.5.")] = None,

@@ -18,7 +18,7 @@ from finetune_advisor.errors import DocsReplyError, DocsUnavailableError
 from finetune_advisor.unsloth_docs import pages
 from finetune_advisor.unsloth_docs.notes import OfflineAnswer, offline_answer, offline_note
 from finetune_advisor.unsloth_docs.reply import NOTICE_LIVE, NOTICE_OFFLINE, DocsAnswer, ParsedAnswer, parse_reply
-from finetune_advisor.vocabulary import DocsLanguage, DocsOrigin
+from finetune_advisor.vocabulary import DocsLanguage, DocsOrigin, check_text, text_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ Question = Annotated[
 ]
 Page = Annotated[
     str,
-    Field(description="Docs page path to ask on, relative to the docs root (default: the 'what model should I use' guide)."),
+    Field(**text_bounds("page"), description="Docs page path to ask on, relative to the docs root (default: the 'what model should I use' guide)."),
 ]
 Language = Annotated[DocsLanguage, Field(description="Docs language; the page path is translated by table.")]
 
@@ -48,6 +48,7 @@ async def query_docs(
     Use for how-to questions the other tools do not cover (hyperparameters, chat templates, datasets, errors).
     """
     question = pages.check_question(question)
+    check_text("page", page)
     path = pages.localized_path(page, language)
     base = settings.docs_url()
     url = pages.page_url(base, path)

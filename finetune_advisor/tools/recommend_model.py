@@ -16,7 +16,18 @@ from finetune_advisor.recommend.engine import RecommendResult, recommend
 from finetune_advisor.recommend.facts import FactFinder
 from finetune_advisor.recommend.ranking import Request
 from finetune_advisor.recommend.use_case import normalise_languages, parse_use_case
-from finetune_advisor.vocabulary import TASKS, MethodRequest, Task, bounds, check_range, values
+from finetune_advisor.vocabulary import (
+    TASKS,
+    MethodRequest,
+    Task,
+    bounds,
+    check_list,
+    check_range,
+    check_text,
+    list_bounds,
+    text_bounds,
+    values,
+)
 
 
 def recommend_model(
@@ -26,11 +37,11 @@ def recommend_model(
     ],
     use_case: Annotated[
         str,
-        Field(max_length=2000, description="Goal in words: languages, domain, tool use, long context."),
+        Field(**text_bounds("use_case"), description="Goal in words: languages, domain, tool use, long context."),
     ] = "",
     dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows: 1000+ base, <300 instruct.")] = None,
     gpu: Annotated[
-        str | None, Field(max_length=80, description="GPU by name, e.g. 'T4', 'RTX 4090', 'A100-80GB'; default the local GPU.")
+        str | None, Field(**text_bounds("gpu"), description="GPU by name, e.g. 'T4', 'RTX 4090', 'A100-80GB'; default the local GPU.")
     ] = None,
     gpu_memory_gib: Annotated[
         float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB to fit, e.g. 24.")
@@ -41,14 +52,18 @@ def recommend_model(
     ] = None,
     eu_entity: Annotated[bool, Field(description="User or company in the EU.")] = False,
     allowed_licenses: Annotated[
-        list[str], Field(description="Only these licences, e.g. apache-2.0, mit.")
+        list[Annotated[str, Field(**text_bounds("allowed_licenses"))]],
+        Field(**list_bounds("allowed_licenses"), description="Only these licences, e.g. apache-2.0, mit."),
     ] = [],  # noqa: B006 - never mutated; a list keeps the schema a plain array
     max_params_b: Annotated[float | None, Field(**bounds("max_params_b"), description="Max billions of parameters.")] = None,
     method: Annotated[
         MethodRequest, Field(description="auto: LoRA or QLoRA by memory.")
     ] = "auto",
     seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample.")] = 2048,
-    languages: Annotated[list[str], Field(description="Required languages (codes or names).")] = [],  # noqa: B006
+    languages: Annotated[
+        list[Annotated[str, Field(**text_bounds("languages"))]],
+        Field(**list_bounds("languages"), description="Required languages (codes or names)."),
+    ] = [],  # noqa: B006
     top_k: Annotated[int, Field(**bounds("top_k"), description="How many to return.")] = 3,
 ) -> RecommendResult:
     """Recommend open-weight models to fine-tune for a task, within licence and GPU memory limits.
@@ -56,6 +71,9 @@ def recommend_model(
     Use when the user asks which model to fine-tune; names the Unsloth id to load, the method and base or instruct.
     """
     _check(task, method, seq_len, top_k)
+    check_text("use_case", use_case)
+    check_list("allowed_licenses", allowed_licenses)
+    check_list("languages", languages)
     target = resolve_gpu(gpu, gpu_memory_gib)
     hints = parse_use_case(use_case)
     codes, unknown_languages = normalise_languages([*languages, *hints.languages])

@@ -161,3 +161,25 @@ async def test_argument_errors_name_the_field_and_what_is_accepted(args: dict, e
         assert "Error executing tool" not in result.content[0].text
         ok = await c.call_tool("constrained", {"seq_len": 4096, "question": "nan"})  # free text may say "nan"
         assert not ok.is_error and json.loads(ok.content[0].text)["seq_len"] == 4096
+
+
+@pytest.mark.anyio
+async def test_served_over_http_the_gpus_are_the_servers_and_none_is_assumed(no_gpu: None, monkeypatch) -> None:
+    from finetune_advisor.adapters import nvml
+    from finetune_advisor.gpus import caller
+
+    # A server with a 24 GiB GPU: over stdio it is the user's; over HTTP it must not be planned for.
+    monkeypatch.setattr(nvml, "local_gpu", lambda: nvml.LocalGpu(24.0, "Test GPU (GPU 0, 24.0 GiB, detected)", True))
+    async with Client(build_server(remote=False)) as local, Client(build_server(remote=True)) as remote:
+        assert "server's machine" not in (local.instructions or "")
+        assert "detect_gpus and gpu://local describe the server's machine" in (remote.instructions or "")
+        assert (await local.call_tool("detect_gpus", {})).structured_content["machine"] == "local"
+        gpus = (await remote.call_tool("detect_gpus", {})).structured_content
+        assert gpus["machine"] == "server" and gpus["note"].startswith(caller.SERVER_GPUS)
+        assert json.loads((await remote.read_resource("gpu://local")).contents[0].text)["machine"] == "server"
+        for name, args in (("estimate_vram", {"model": "qwen3-8b"}), ("recommend_model", {"task": "chat"})):
+            here = (await local.call_tool(name, args)).structured_content
+            there = (await remote.call_tool(name, args)).structured_content
+            assert "Test GPU" in here["gpu"] and caller.NO_GPU_ASSUMED in there["gpu"]
+        assert (await remote.call_tool("estimate_vram", {"model": "qwen3-8b"})).structured_content["fits"] is None
+    assert not caller.is_remote()  # the mark is per call, not left behind

@@ -39,7 +39,8 @@ def test_no_command_prints_help_to_stderr(capsys: pytest.CaptureFixture[str]) ->
 def test_gpu_json_has_the_tool_shape(capsys: pytest.CaptureFixture[str], no_gpu: None) -> None:
     assert main(["gpu", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"source", "gpus", "driver_version", "cuda_driver_version", "note"}
+    assert set(data) == {"source", "machine", "gpus", "driver_version", "cuda_driver_version", "note"}
+    assert data["machine"] == "local"  # the CLI runs on the user's machine
     assert data["source"] == "none" and data["gpus"] == []
 
 
