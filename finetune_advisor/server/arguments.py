@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from finetune_advisor.errors import ArgumentError
+from finetune_advisor.vocabulary import show_number
 
 
 def check(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> None:
@@ -67,10 +68,10 @@ def explain(tool: str, schema: dict[str, Any], errors: list[dict[str, Any]]) -> 
 
 
 def accepted(prop: dict[str, Any]) -> str:
-    """A short description of what a JSON-schema property accepts."""
+    """What a JSON-schema property accepts, values and bounds spelt out."""
     options = [prop] if "anyOf" not in prop else [p for p in prop["anyOf"] if p.get("type") != "null"]
     parts = [_describe(p) for p in options]
-    text = " or ".join(p for p in parts if p) or "see the tool's input schema"
+    text = " or ".join(p for p in parts if p) or "any JSON value"
     if "anyOf" in prop and any(p.get("type") == "null" for p in prop["anyOf"]):
         text += ", or null"
     return text
@@ -89,21 +90,26 @@ def _describe(p: dict[str, Any]) -> str:
         low_word = "from" if "minimum" in p else "above"
         high_word = "to" if "maximum" in p else "below"
         if low is not None and high is not None:
-            return f"{noun} {low_word} {low} {high_word} {high}"
+            return f"{noun} {low_word} {show_number(low)} {high_word} {show_number(high)}"
         if low is not None:
-            return f"{noun} {'>=' if 'minimum' in p else '>'} {low}"
+            return f"{noun} {'>=' if 'minimum' in p else '>'} {show_number(low)}"
         if high is not None:
-            return f"{noun} {'<=' if 'maximum' in p else '<'} {high}"
+            return f"{noun} {'<=' if 'maximum' in p else '<'} {show_number(high)}"
         return noun
     if kind == "string":
         lo, hi = p.get("minLength"), p.get("maxLength")
         if lo is not None and hi is not None:
             return f"a string of {lo} to {hi} characters"
+        if hi is not None:
+            return f"a string of at most {hi} characters"
         return "a string"
     if kind == "boolean":
         return "true or false"
     if kind == "array":
-        return "a list of " + (_describe(p.get("items", {})) or "values")
+        items = _describe(p.get("items", {}))
+        if items == "a string":
+            return "a list of strings"
+        return "a list, each item " + items if items else "a list"
     if kind == "object":
         return "an object"
     return ""

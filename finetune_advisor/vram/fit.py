@@ -25,6 +25,6 @@ def is_tight(total_gib: float, left_gib: float) -> bool:
 
 
 def tight_note(left_gib: float) -> str:
-    return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {TIGHT_FRACTION:.0%} of the estimate; "
-            "measured errors reach about that much (bench/vram_accuracy), so leave more room "
-            "(a shorter seq_len or an 8-bit optimizer) before a long run.")
+    return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {TIGHT_FRACTION:.0%} of the estimate, and "
+            "measured errors reach about that much: leave more room (a shorter seq_len or an 8-bit optimizer) "
+            "before a long run.")

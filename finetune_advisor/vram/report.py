@@ -27,6 +27,7 @@ class VramEstimate(BaseModel):
     headroom_gib: float | None
     coarse: bool
     assumptions: list[str]
+    background: list[str] = Field(description="How it is built; only with detail: true.")
     suggestions: list[Suggestion]
 
 
@@ -56,6 +57,6 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
         params_b=core.params_b, trainable_params_m=core.trainable_params_m,
         total_gib=round(core.total_gib, 2), breakdown=core.breakdown, gpu_memory_gib=memory, gpu=gpu_text,
-        fits=fits, headroom_gib=left, coarse=resolved.coarse, assumptions=assumptions,
+        fits=fits, headroom_gib=left, coarse=resolved.coarse, assumptions=assumptions, background=core.background,
         suggestions=suggest(resolved.arch, run, memory, kwargs) if fits is False else [],
     )
