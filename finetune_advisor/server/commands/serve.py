@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from finetune_advisor import settings
+
+HTTP_ONLY = {"host": "127.0.0.1", "port": 8000, "allowed_hosts": "", "stateless": False}  # option -> its default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,14 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated host:port patterns accepted in the Host header (needed for a non-loopback --host)",
     )
     p.add_argument("--stateless", action="store_true", help="HTTP: no sessions (each request stands alone)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
     from finetune_advisor.server.app import build_server
 
     if args.transport == "stdio":
-        build_server().run("stdio")
+        from finetune_advisor.server.output import warn
+
+        for name, default in HTTP_ONLY.items():
+            if getattr(args, name) != default:
+                warn(f"--{name.replace('_', '-')} has no effect with --transport stdio")
+        server = build_server()
+        signal.signal(signal.SIGINT, _interrupted)
+        server.run("stdio")
         return 0
     from finetune_advisor.errors import ConfigurationError
     from finetune_advisor.server.http import serve
@@ -46,3 +57,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return 2
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C while serving stdio. The SDK reads stdin in a worker thread that cannot be cancelled, so
+    an orderly shutdown would wait for the next line a host sends: in a terminal, forever. End now,
+    with the conventional status; nothing is left half-written (cache files are replaced atomically,
+    and every message is flushed as it is written)."""
+    sys.stderr.write("finetune-advisor: interrupted\n")
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGINT)
