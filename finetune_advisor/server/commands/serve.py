@@ -9,7 +9,7 @@ import sys
 
 from finetune_advisor import settings
 
-HTTP_ONLY = {"host": "127.0.0.1", "port": 8000, "allowed_hosts": "", "stateless": False}  # option -> its default
+HTTP_ONLY = ("host", "port", "allowed_hosts", "stateless")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         from finetune_advisor.server.output import warn
 
-        for name, default in HTTP_ONLY.items():
-            if getattr(args, name) != default:
+        for name in HTTP_ONLY:
+            if getattr(args, name) != args.parser.get_default(name):
                 warn(f"--{name.replace('_', '-')} has no effect with --transport stdio")
         server = build_server()
         signal.signal(signal.SIGINT, _interrupted)

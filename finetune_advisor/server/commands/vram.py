@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.server.commands import bounded, tool_arguments
+from finetune_advisor.server.commands import bounded, flag_names, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table, warn
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram.report import VramEstimate
@@ -22,7 +22,7 @@ from finetune_advisor.vocabulary import (
 )
 
 _PARTS = ("weights", "adapters", "gradients", "optimizer", "activations", "logits_and_loss", "overhead")
-LORA_DEFAULTS = {"lora_rank": 16, "target_modules": None, "lora_dropout": 0.0}
+LORA_OPTIONS = ("lora_rank", "target_modules", "lora_dropout")  # what full fine-tuning has no use for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,13 +82,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _warn_ineffective(args: argparse.Namespace) -> None:
     """Options that cannot change this estimate: said on stderr rather than ignored silently."""
-    if args.num_gpus == 1 and args.sharding != "ddp":
+    given = [name for name in ("sharding", *LORA_OPTIONS) if getattr(args, name) != args.parser.get_default(name)]
+    flags = flag_names(args.parser)
+    if args.num_gpus == 1 and "sharding" in given:
         warn(f"--sharding {args.sharding} has no effect with one GPU (--gpus 1)")
     if args.method == "full":
-        changed = [name for name, default in LORA_DEFAULTS.items() if getattr(args, name) != default]
-        for name in changed:
-            flag = {"lora_rank": "--rank", "target_modules": "--target", "lora_dropout": "--dropout"}[name]
-            warn(f"{flag} has no effect with --method full (no LoRA adapters)")
+        for name in (n for n in LORA_OPTIONS if n in given):
+            warn(f"{flags[name]} has no effect with --method full (no LoRA adapters)")
 
 
 def _read_config(path: Path) -> dict[str, Any]:
