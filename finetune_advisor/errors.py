@@ -13,6 +13,7 @@ would be accepted, so the server and the CLI pass `str(err)` on unchanged.
     │   └── HubNotFoundError          it answered: no such repo or file
     └── DocsUnavailableError          the docs' answer service could not answer
         ├── DocsTransientError        a failure worth another attempt (timeout, 429, 5xx)
+        ├── DocsUnreachableError      no connection at all (DNS, refused, unreachable): not retried
         └── DocsReplyError            it replied, but not with an answer
 
 The server turns an `AdvisorError` into an MCP error carrying this text (`server/app.py`,
@@ -92,6 +93,11 @@ class DocsTransientError(DocsUnavailableError):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+class DocsUnreachableError(DocsUnavailableError):
+    """No connection to the docs host (its name does not resolve, or nothing answers): another attempt
+    within seconds would fail the same way, so it is not retried and is remembered for a while."""
 
 
 class DocsReplyError(DocsUnavailableError):

@@ -34,7 +34,7 @@ Verdict = Literal["allowed", "allowed_with_conditions", "not_allowed", "unknown"
 ModelSource = Literal["catalog", "hub", "architecture", "params_b"]
 LicenseOrigin = Literal["catalog", "hub", "license_id", "unresolved"]
 DocsOrigin = Literal["live", "cache", "offline"]
-MemorySource = Literal["argument", "detected", "unknown"]  # where recommend_model took the GPU memory from
+MemorySource = Literal["named", "argument", "detected", "unknown"]  # where a tool took the GPU memory from
 InventorySource = Literal["nvml", "none"]  # whether detect_gpus could ask NVML
 DocsLanguage = Literal["en", "zh", "de", "fr", "jp"]
 
@@ -65,8 +65,13 @@ LIMITS: dict[str, tuple[float, float]] = {
     "dataset_rows": (0, 10**12),
     "monthly_active_users": (0, 10**11),
     "top_k": (1, 10),
+    "tokens_per_row": (1, 1_048_576),
+    "epochs": (0.01, 1000),
+    "effective_batch": (1, 65_536),
+    "price_per_hour": (0, 10_000),
 }
-INTEGER_LIMITS = frozenset({"seq_len", "batch_size", "lora_rank", "num_gpus", "dataset_rows", "monthly_active_users", "top_k"})
+INTEGER_LIMITS = frozenset({"seq_len", "batch_size", "lora_rank", "num_gpus", "dataset_rows", "monthly_active_users", "top_k",
+                            "effective_batch"})
 
 
 def bounds(name: str) -> dict[str, float]:

@@ -33,6 +33,7 @@ FILES = {
         "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 128256,
         "tie_word_embeddings": True, "max_position_embeddings": 131072,
     },
+    "train.jsonl": "\n".join(json.dumps({"text": "word " * n}) for n in (120, 300, 800)) + "\n",
 }
 
 SEPARATORS = {"&&", "||", ";", "|", "&"}
@@ -99,7 +100,7 @@ def test_readme_example_runs(argv: list[str], tmp_path: Path, monkeypatch: pytes
                              capsys: pytest.CaptureFixture[str], no_gpu: None) -> None:
     for name, content in FILES.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(json.dumps(content), encoding="utf-8")
+        (tmp_path / name).write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FINETUNE_ADVISOR_OFFLINE", "1")
     try:

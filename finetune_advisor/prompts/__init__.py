@@ -87,4 +87,21 @@ def fit_on_my_gpu(
     )
 
 
-PROMPTS = (choose_model, base_or_instruct, fit_on_my_gpu)
+def plan_run(
+    model: Annotated[str, Field(description="Catalog id, alias or Hugging Face repo id of the model to train.")],
+    gpu: Annotated[str, Field(description="GPU by name, e.g. 'RTX 4090' or '2xA100-80GB'; leave empty to ask.")] = "",
+    dataset: Annotated[str, Field(description="Rows and tokens per row, e.g. '20000 rows of ~400 tokens'.")] = "",
+    epochs: Annotated[str, Field(description="Passes over the data (default 1).")] = "",
+    price_per_hour: Annotated[str, Field(description="Price per GPU-hour, for the cost.")] = "",
+) -> str:
+    """Plan a fine-tuning run: context, batch and rank that fit, and how long and how much it takes."""
+    return _template("plan_run").substitute(
+        model=_or(model, "not stated: ask the user which model"),
+        gpu=_or(gpu, "not given: ask the user which GPU and how many"),
+        dataset=_or(dataset, "not given: ask for rows and tokens per row"),
+        epochs=_or(epochs, "1"),
+        price_per_hour=_or(price_per_hour, "not given: leave the cost out"),
+    )
+
+
+PROMPTS = (choose_model, base_or_instruct, fit_on_my_gpu, plan_run)

@@ -21,7 +21,8 @@ from finetune_advisor.licensing.rules import Plans
 from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
 from finetune_advisor.vocabulary import Method, Variant, Verdict
-from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import from_catalog
 
 COARSE_CAVEAT = "Memory estimated from the parameter count only"
@@ -59,6 +60,7 @@ class FactFinder:
     monthly_active_users: int | None = None
     eu_entity: bool = False
     bf16: bool = True  # False on a pre-Ampere GPU: fp16 training, float32 weights for some families
+    memory_gib: float | None = None  # the GPU's: estimate_vram's figure depends on it (embedding offload)
 
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
@@ -66,7 +68,7 @@ class FactFinder:
         caveat = None
         chosen = ranking.pick_variant(entry, variant)[0]
         for method in methods:
-            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16)
+            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib)
             caveat = caveat or why
         advice = self.catalog.guidance(entry.family)
         avoid, why = (), None
@@ -104,9 +106,10 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 
 @functools.lru_cache(maxsize=8192)
 def _estimate_cached(
-    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool
+    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None
 ) -> tuple[float | None, str | None]:
-    """estimate_vram's number for the checkpoint recommend_model would name (same resolution, same core)."""
+    """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
+    same estimate, same verdict)."""
     entry, catalog = _entry(model_id), _memo_catalog[0]
     repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
     try:
@@ -115,7 +118,7 @@ def _estimate_cached(
             found = resolve(catalog, entry.id)
         resolved = from_catalog(found)
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
-        total = round(estimate(resolved.arch, run, **resolved.estimate_kwargs()).total_gib, 2)
+        total = round(fitted(resolved, run, memory_gib)[1].total_gib, 2)
     except AdvisorError as exc:
         return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
     if resolved.coarse:

@@ -33,6 +33,7 @@ from finetune_advisor.server.docs_tool import query_docs
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.tools.recommend_model import recommend_model
 from finetune_advisor.vocabulary import TASKS
 
@@ -43,6 +44,7 @@ INSTRUCTIONS = """\
 Facts for choosing, sizing and licensing an open-weight LLM fine-tune (Unsloth or transformers).
 - "Which model should I fine-tune?": recommend_model (it applies the Unsloth guide, the licence and the GPU).
 - "Will it fit / how much VRAM?": estimate_vram; detect_gpus tells what this machine has.
+- "What context / batch can I use, how long will it take, what will it cost?": plan_training.
 - "Can I use it commercially / ship it?": check_license with the user's plans.
 - How-to questions (hyperparameters, chat templates, datasets, errors): query_docs cites the Unsloth docs.
 Resources: catalog://models, catalog://models/{model_id}, licenses://{license_id}, gpu://local.
@@ -62,6 +64,7 @@ def _tool_specs() -> list[ToolSpec]:
         ToolSpec(recommend_model, "Recommend a model to fine-tune", open_world=False),
         ToolSpec(detect_gpus, "Detect local NVIDIA GPUs", open_world=False),
         ToolSpec(estimate_vram, "Estimate fine-tuning VRAM", open_world=True),
+        ToolSpec(plan_training, "Plan a fine-tuning run", open_world=True),
         ToolSpec(check_license, "Check licence terms", open_world=True),
         ToolSpec(query_docs, "Ask the Unsloth docs", open_world=True),
     ]
@@ -221,6 +224,7 @@ PROMPT_TITLES: dict[str, str] = {
     "choose_model": "Choose a model to fine-tune",
     "base_or_instruct": "Base or instruct checkpoint?",
     "fit_on_my_gpu": "Will fine-tuning fit my GPU?",
+    "plan_run": "Plan a run: context, batch, time and cost",
 }
 
 

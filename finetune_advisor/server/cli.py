@@ -28,7 +28,7 @@ from finetune_advisor.errors import (
 )
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ("serve", "recommend", "vram", "license", "ask", "catalog", "gpu")
+COMMANDS = ("serve", "recommend", "vram", "plan", "license", "ask", "catalog", "gpu")
 
 EXIT_DOMAIN, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
 # What the user typed wrong (2) rather than what could not be answered (1).

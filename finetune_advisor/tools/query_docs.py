@@ -16,7 +16,7 @@ from finetune_advisor.adapters import docs_http
 from finetune_advisor.adapters.cache import DocsCache, cache_key
 from finetune_advisor.errors import DocsReplyError, DocsUnavailableError
 from finetune_advisor.unsloth_docs import pages
-from finetune_advisor.unsloth_docs.notes import offline_answer, offline_note
+from finetune_advisor.unsloth_docs.notes import OfflineAnswer, offline_answer, offline_note
 from finetune_advisor.unsloth_docs.reply import NOTICE_LIVE, NOTICE_OFFLINE, DocsAnswer, ParsedAnswer, parse_reply
 from finetune_advisor.vocabulary import DocsLanguage, DocsOrigin
 
@@ -57,7 +57,7 @@ async def query_docs(
     key = cache_key(base, path, question)
     reporter = _Progress(progress, settings.docs_timeout())
 
-    def result(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None) -> DocsAnswer:
+    def result(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None, covered: bool = True) -> DocsAnswer:
         if parsed.truncated:
             note = " ".join(filter(None, [note, "The answer was truncated; ask a narrower question."]))
         return DocsAnswer(
@@ -66,26 +66,28 @@ async def query_docs(
             sources=parsed.sources,
             follow_up_questions=parsed.follow_up_questions,
             origin=origin,
+            covered=covered,
             asked_url=asked_url,
             page=path,
             language=language,
             note=note,
         )
 
+    def offline(found: OfflineAnswer, reason: str, reached: bool = False) -> DocsAnswer:
+        return result(found.parsed, "offline", asked, offline_note(reason, reached=reached), covered=found.covered)
+
     cached = cache.get(key)
     if cached is not None:
         stamp = datetime.fromtimestamp(cached.stored_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return result(cached.parsed, "cache", cached.asked_url, f"Served from the local cache (asked {stamp}).")
     if settings.offline():
-        reason = "offline mode is on (FINETUNE_ADVISOR_OFFLINE or HF_HUB_OFFLINE is set)"
-        return result(offline_answer(question), "offline", asked, offline_note(reason))
+        return offline(offline_answer(question), "offline mode is on (FINETUNE_ADVISOR_OFFLINE is set)")
     try:
         reply, parsed = await _ask(url, question, reporter)
     except DocsUnavailableError as exc:
         logger.info("docs not reached, answering from notes: %s", exc)
         await reporter.done("Docs not reached; answering from the packaged notes")
-        reached = isinstance(exc, DocsReplyError)
-        return result(offline_answer(question), "offline", asked, offline_note(str(exc), reached=reached))
+        return offline(offline_answer(question), str(exc), reached=isinstance(exc, DocsReplyError))
     await reporter.done("Answer received")
     cache.put(key, reply.url, parsed)
     return result(parsed, "live", reply.url, None)

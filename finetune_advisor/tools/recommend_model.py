@@ -7,12 +7,12 @@ from typing import Annotated
 
 from pydantic import Field
 
-from finetune_advisor.adapters import nvml
 from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import license_ids, load_licenses
 from finetune_advisor.recommend import ranking
-from finetune_advisor.recommend.engine import Gpu, RecommendResult, recommend
+from finetune_advisor.lookup.gpu import resolve_gpu
+from finetune_advisor.recommend.engine import RecommendResult, recommend
 from finetune_advisor.recommend.facts import FactFinder
 from finetune_advisor.recommend.ranking import Request
 from finetune_advisor.recommend.use_case import normalise_languages, parse_use_case
@@ -23,7 +23,8 @@ def recommend_model(
     task: Annotated[Task, Field(description='e.g. "code"; vision: image input; tts, stt: speech.')],
     use_case: Annotated[str, Field(max_length=2000, description='Goal in words, e.g. "German support bot, tool calls".')] = "",
     dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows, e.g. 1500 (1000+: base, <300: instruct).")] = None,
-    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="GiB to fit, e.g. 24; default: the local GPU.")] = None,
+    gpu: Annotated[str | None, Field(max_length=80, description='By name, e.g. "RTX 4090" or "T4"; default: the local GPU.')] = None,
+    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB to fit, e.g. 24.")] = None,
     commercial_use: Annotated[bool, Field(description="e.g. false for research only.")] = True,
     monthly_active_users: Annotated[int | None, Field(**bounds("monthly_active_users"), description="e.g. 2000000 (licence caps).")] = None,
     eu_entity: Annotated[bool, Field(description="e.g. true: user or company in the EU.")] = False,
@@ -38,18 +39,18 @@ def recommend_model(
 
     Use when the user asks which model to fine-tune; names the Unsloth id to load, the method and base or instruct.
     """
-    _check(task, method, gpu_memory_gib, seq_len, top_k)
-    gpu = _gpu(gpu_memory_gib)
+    _check(task, method, seq_len, top_k)
+    target = resolve_gpu(gpu, gpu_memory_gib)
     hints = parse_use_case(use_case)
     codes, unknown_languages = normalise_languages([*languages, *hints.languages])
     split = ranking.base_or_instruct(dataset_rows)
     req = Request(
-        task=task, seq_len=seq_len, memory_gib=gpu.memory_gib, method=method, max_params_b=max_params_b,
+        task=task, seq_len=seq_len, memory_gib=target.memory_gib, method=method, max_params_b=max_params_b,
         allowed_licenses=_licence_ids(allowed_licenses), languages=tuple(codes), hints=hints, variant=split.choice,
     )
     catalog = load_catalog()
-    finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=gpu.bf16)
-    return recommend(catalog, req, finder, gpu, split, unknown_languages, top_k)
+    finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=target.bf16, memory_gib=target.memory_gib)
+    return recommend(catalog, req, finder, target, split, unknown_languages, top_k)
 
 
 def _licences_description() -> str:
@@ -57,14 +58,12 @@ def _licences_description() -> str:
     return f'e.g. ["apache-2.0", "mit"]; any of {", ".join(license_ids())}.'
 
 
-def _check(task: str, method: str, gpu_memory_gib: float | None, seq_len: int, top_k: int) -> None:
+def _check(task: str, method: str, seq_len: int, top_k: int) -> None:
     """Guards for direct Python callers (MCP and the CLI validate these before the call)."""
     if task not in TASKS:
         raise InvalidInputError("task", f"{task!r} is not a known task", ", ".join(TASKS))
     if method not in values(MethodRequest):
         raise InvalidInputError("method", f"{method!r} is not a method", ", ".join(values(MethodRequest)))
-    if gpu_memory_gib is not None:
-        check_range("gpu_memory_gib", gpu_memory_gib)
     check_range("seq_len", seq_len)
     check_range("top_k", top_k)
 
@@ -77,13 +76,3 @@ def _licence_ids(names: Sequence[str]) -> frozenset[str]:
     if unknown:
         raise InvalidInputError("allowed_licenses", f"unknown licence id(s) {', '.join(map(repr, unknown))}", ", ".join(book.ids()))
     return frozenset(lic.id for lic in found.values() if lic is not None)
-
-
-def _gpu(gpu_memory_gib: float | None) -> Gpu:
-    """The GPU to plan for: the one given, else the detected one, else unknown (fit not checked)."""
-    if gpu_memory_gib is not None:
-        return Gpu(gpu_memory_gib, "argument", f"{gpu_memory_gib:g} GiB (gpu_memory_gib)", True)
-    local = nvml.local_gpu()
-    if local.memory_gib is not None:
-        return Gpu(local.memory_gib, "detected", local.description, local.bf16)
-    return Gpu(None, "unknown", f"none given or detected ({local.description}): fit not checked", True)

@@ -61,6 +61,11 @@ class DocsAnswer(BaseModel):
     sources: list[DocsSource]
     follow_up_questions: list[str]
     origin: DocsOrigin = Field(description="live docs, local cache, or packaged notes.")
+    covered: bool = Field(
+        default=True,
+        description="False when the answer is offline and no packaged note covers the question: the answer then "
+        "only says so and names the docs page to read, if one is known.",
+    )
     asked_url: str = Field(description="The docs URL asked (or that would have been asked).")
     page: str
     language: str

@@ -29,7 +29,7 @@ from finetune_advisor.vocabulary import (
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import first_step_transient, forced_float32
+from finetune_advisor.vram.families import experts_stay_16bit, first_step_transient, forced_float32
 from finetune_advisor.vram.shapes import Linear, Shapes, shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
@@ -123,6 +123,7 @@ class Precision:
     fp32_master: bool  # fp32 master weights (asked for, or full fine-tuning in fp16)
     half: float  # bytes of a 16-bit weight (fp16 or bf16)
     notes: list[str]
+    experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
 
 
 def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precision:
@@ -140,7 +141,13 @@ def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precisi
         notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16."
                      + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
                         "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
-    return Precision(fp32_compute, fp32_master, 2.0, notes)
+    # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
+    # Unsloth quantises them, except for the families that keep theirs fused.
+    experts_nf4 = run.stack == "unsloth" and not experts_stay_16bit(arch.model_type)
+    if run.method == "qlora" and arch.is_moe and not experts_nf4:
+        notes.append("QLoRA: the routed experts stay 16-bit (bitsandbytes quantises nn.Linear layers only, and this "
+                     "model keeps its experts as 3-D parameters); only the other linear layers are 4-bit.")
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4)
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -163,8 +170,6 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     notes: list[str] = []
     storage: list[str] = []
     background: list[str] = []
-    # transformers 5 keeps routed experts as 3-D parameters: bitsandbytes and peft skip them.
-    experts_linear = run.stack == "unsloth"
     extra = max(0.0, (params_total or 0) - s.total_params)
     if extra > 0.03 * s.total_params:
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
@@ -179,7 +184,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                      f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
     root = s.embedding_params + s.head_params + s.hidden
     if run.method == "qlora":
-        quantized = s.linear_params - (0 if experts_linear else s.expert_params)
+        quantized = s.linear_params - (0 if p.experts_nf4 else s.expert_params)
         kept = min(skip or 0, quantized)
         # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
         kept_bytes = 4.0 if run.stack == "transformers" else p.half
@@ -196,7 +201,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                 "counted as 10% more weight memory than -bnb-4bit, the upper bound Unsloth gives for its dynamic 4-bit."))
     else:
         per_param = 4.0 if p.fp32_master else p.half
-        held = total_params * per_param
+        held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch
         layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
         if run.storage != "16bit":
             storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")

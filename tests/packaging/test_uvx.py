@@ -65,14 +65,15 @@ async def test_uvx_from_a_checkout_serves_every_tool(uvx_server: tuple[list[str]
     params = StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=env, cwd=str(work))
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-        assert names == {"recommend_model", "estimate_vram", "check_license", "query_docs", "detect_gpus"}
         calls = {
             "recommend_model": {"task": "code", "gpu_memory_gib": 24},
+            "plan_training": {"model": "qwen3-8b", "gpu": "RTX 4090", "dataset_rows": 1000, "tokens_per_row": 300},
             "estimate_vram": {"model": "qwen3-8b", "gpu_memory_gib": 24},
             "check_license": {"model": "llama-3.1-8b"},
             "query_docs": {"question": "How much VRAM for a 70B model with QLoRA?"},
             "detect_gpus": {},
         }
+        assert names == set(calls), "a tool the test does not call"
         for tool, arguments in calls.items():
             result = await client.call_tool(tool, arguments)
             assert not result.is_error, (tool, result.content)

@@ -88,18 +88,23 @@ async def test_every_parameter_has_an_example_the_tool_accepts(client: Client, n
     import jsonschema
 
     base = {"recommend_model": {"task": "chat"}, "query_docs": {"question": "What is LoRA?"},
-            "estimate_vram": {"model": "qwen3-8b"}, "check_license": {"model": "qwen3-8b"}}
-    one_of = {"model", "architecture", "params_b", "license_id"}  # each of these names the model on its own
+            "estimate_vram": {"model": "qwen3-8b"}, "check_license": {"model": "qwen3-8b"},
+            "plan_training": {"model": "qwen3-8b", "gpu_memory_gib": 24}}
+    # Arguments that say the same thing: the example replaces the base argument of its group.
+    one_of = [{"model", "architecture", "params_b", "license_id"}, {"gpu", "gpu_memory_gib"}]
     for tool in (await client.list_tools()).tools:
         for name, prop in tool.input_schema.get("properties", {}).items():
             example = _example(prop["description"])
             jsonschema.validate(example, prop)
-            arguments = {k: v for k, v in base.get(tool.name, {}).items() if name not in one_of}
+            group = next((g for g in one_of if name in g), {name})
+            arguments = {k: v for k, v in base.get(tool.name, {}).items() if k not in group}
             arguments[name] = example
             if name == "sharding":
                 arguments["num_gpus"] = 2
             if name == "full_fp32_master":
                 arguments["method"] = "full"
+            if tool.name == "plan_training" and name in ("dataset_rows", "tokens_per_row", "longest_row"):  # together
+                arguments = {"dataset_rows": 1000, "tokens_per_row": 300, **arguments}
             result = await client.call_tool(tool.name, arguments)
             assert not result.is_error, (tool.name, name, result.content[0].text)
 

@@ -132,7 +132,7 @@ def test_architecture_missing_fields_names_them() -> None:
 def test_no_gpu_leaves_fit_unknown(no_gpu: None) -> None:
     result = estimate_vram(model="qwen3-8b")
     assert result.fits is None and result.headroom_gib is None and result.gpu_memory_gib is None
-    assert "none detected" in result.gpu and result.suggestions == []
+    assert "none given or detected" in result.gpu and "fit not checked" in result.gpu and result.suggestions == []
 
 
 def test_detected_t4_has_no_bf16_so_gemma3_trains_with_fp32_activations(fake_gpu) -> None:

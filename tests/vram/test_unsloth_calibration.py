@@ -64,3 +64,15 @@ def test_weights_and_adapters_match_what_unsloth_loaded(method: str) -> None:
 
 def test_constants_were_fitted_on_this_data() -> None:
     assert f"on {len(MEASURED)} measured Unsloth cells" in k.UNSLOTH_FIT_SOURCE
+
+
+def test_gemma4_moe_qlora_keeps_its_experts_16_bit_as_unslotths_notebook_shows() -> None:
+    # Unsloth's Gemma 4 26B-A4B text notebook (A100 80GB, Unsloth 2026.4.4, load_in_4bit=True, r 8, ~800-token
+    # rows): 49.0 GiB peak reserved. Reading its experts as 4-bit gave 21 GiB: a crash on a 24 GiB card.
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.vram.constants import UNSLOTH_CONTEXT_GIB
+
+    result = estimate_vram(model="gemma-4-26b-a4b", method="qlora", lora_rank=8, seq_len=800, gpu_memory_gib=80)
+    reserved = result.total_gib - UNSLOTH_CONTEXT_GIB
+    assert 49.0 <= reserved <= 49.0 * 1.1
+    assert any("experts stay 16-bit" in a for a in result.assumptions)

@@ -57,7 +57,8 @@ def positive_int(text: str) -> int:
 def tool_arguments(args: argparse.Namespace, tool: Callable[..., Any], **overrides: Any) -> dict[str, Any]:
     """The tool's keyword arguments, read from the options named after its parameters."""
     names = inspect.signature(tool).parameters
-    return {name: overrides.get(name, getattr(args, name)) for name in names if hasattr(args, name) or name in overrides}
+    return {name: overrides[name] if name in overrides else getattr(args, name)
+            for name in names if name in overrides or hasattr(args, name)}
 
 
 def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:

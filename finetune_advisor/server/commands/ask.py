@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+import time
+from typing import TextIO
 
 from finetune_advisor.server.commands import tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say
 from finetune_advisor.unsloth_docs.pages import DEFAULT_PAGE, LANGUAGE_ROOTS
+
+PROGRESS_AFTER = 1.0  # seconds of waiting before the progress line appears
+_ERASE = "\r\x1b[2K"  # back to the start of the line, clear it
+_SPINNER = "|/-\\"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
 
     from finetune_advisor.tools.query_docs import query_docs
 
-    result = anyio.run(lambda: query_docs(**tool_arguments(args, query_docs)))
+    status = _StatusLine(sys.stderr) if _is_terminal(sys.stderr) else None
+    try:
+        result = anyio.run(lambda: query_docs(**tool_arguments(args, query_docs, progress=status)))
+    finally:
+        if status is not None:
+            status.clear()
     if args.json:
         emit_json(result)
         return 0
@@ -45,3 +58,38 @@ def run(args: argparse.Namespace) -> int:
     if result.note:
         say(result.note)
     return 0
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class _StatusLine:
+    """The wait, shown on a terminal's stderr: one line, drawn once PROGRESS_AFTER seconds have passed
+    and redrawn in place at each progress report (the docs call reports every second and on each
+    retry), erased before the answer is printed. stdout never sees it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+        self.shown = False
+        self.turns = 0
+
+    async def __call__(self, value: float, total: float | None, message: str | None) -> None:
+        if not message or time.monotonic() - self.start < PROGRESS_AFTER:
+            return
+        width = max(shutil.get_terminal_size((80, 24)).columns - 1, 20)
+        line = f"{_SPINNER[self.turns % len(_SPINNER)]} {message}"
+        self.turns += 1
+        self.stream.write(_ERASE + line[:width])
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write(_ERASE)
+            self.stream.flush()
+            self.shown = False

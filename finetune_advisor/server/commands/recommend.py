@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the goal in words (languages, domain, function calling, long context)")
     p.add_argument("--rows", dest="dataset_rows", type=bounded("dataset_rows"), metavar="N",
                    help="training examples; decides base vs instruct")
+    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB... (default: the local GPU)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
-                   help="GPU memory to fit (default: the local GPU)")
+                   help="instead of --gpu: GPU memory to fit in GiB")
     p.add_argument("--method", choices=values(MethodRequest), default="auto", help="fine-tuning method (default: auto)")
     p.add_argument("--seq-len", dest="seq_len", type=bounded("seq_len"), default=2048, metavar="N",
                    help="training sequence length (default 2048)")
@@ -59,7 +60,8 @@ def _print(result: RecommendResult) -> None:
     emit()
     if result.recommendations:
         rows = [
-            (i, r.name, r.method, r.variant, r.estimated_vram_gib, r.fits, f"{r.license_id or '?'} ({r.license_verdict})")
+            (i, r.name, r.method, r.variant, r.estimated_vram_gib, "tight" if r.tight else r.fits,
+             f"{r.license_id or '?'} ({r.license_verdict})")
             for i, r in enumerate(result.recommendations, 1)
         ]
         emit(table(("#", "model", "method", "variant", "VRAM GiB", "fits", "licence"), rows))

@@ -10,7 +10,7 @@ from typing import Any
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.server.commands import bounded, flag_names, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table, warn
-from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
 from finetune_advisor.vram.report import VramEstimate
 from finetune_advisor.vocabulary import (
     ALL_LINEAR,
@@ -51,13 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="turn gradient checkpointing off")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw_8bit", help="default: adamw_8bit")
     p.add_argument("--stack", choices=STACKS, default="unsloth", help="default: unsloth")
-    p.add_argument("--gpus", dest="num_gpus", type=bounded("num_gpus"), default=1, metavar="N", help="number of GPUs (default 1)")
+    p.add_argument("--gpus", dest="num_gpus", type=bounded("num_gpus"), metavar="N",
+                   help="number of GPUs (default 1, or the count in --gpu)")
     p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="multi-GPU strategy (default ddp)")
     p.add_argument("--fp32-master", dest="full_fp32_master", action="store_true",
                    help="full fine-tuning with fp32 master weights")
     p.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="default: sdpa")
+    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 4xH100... (default: the local GPU)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
-                   help="memory per GPU (default: the local GPU)")
+                   help="instead of --gpu: memory per GPU in GiB")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the GPU has bf16 (default: the local GPU's; --no-bf16 for T4/V100)")
     p.add_argument("--detail", action="store_true", help="also print the background: how the estimate is built")
@@ -70,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
                                       ("--params-b", args.params_b)) if value is not None]
     if len(given) != 1:
         args.parser.error("give exactly one of MODEL, --architecture or --params-b" + (f" (got {', '.join(given)})" if given else ""))
-    _warn_ineffective(args)
     architecture = _read_config(args.architecture) if args.architecture else None
     result = estimate_vram(**tool_arguments(args, estimate_vram, architecture=architecture))
+    _warn_ineffective(args, result)
     if args.json:
         emit_json(result)
     else:
@@ -80,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_ineffective(args: argparse.Namespace) -> None:
+def _warn_ineffective(args: argparse.Namespace, result: VramEstimate) -> None:
     """Options that cannot change this estimate: said on stderr rather than ignored silently."""
     given = [name for name in ("sharding", *LORA_OPTIONS) if getattr(args, name) != args.parser.get_default(name)]
     flags = flag_names(args.parser)
-    if args.num_gpus == 1 and "sharding" in given:
-        warn(f"--sharding {args.sharding} has no effect with one GPU (--gpus 1)")
+    if "sharding" in given and set(ineffective(1, args.sharding)) <= set(result.assumptions):  # the tool said so
+        warn(f"--sharding {args.sharding} has no effect with one GPU")
     if args.method == "full":
         for name in (n for n in LORA_OPTIONS if n in given):
             warn(f"{flags[name]} has no effect with --method full (no LoRA adapters)")
@@ -113,7 +115,7 @@ def _print(r: VramEstimate, how: str) -> None:
     if r.gpu_memory_gib is None:
         say(f"GPU: {r.gpu}")
     else:
-        verdict = "fits" if r.fits else "does NOT fit"
+        verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
         say(f"GPU: {r.gpu_memory_gib:g} GiB, {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
     if r.suggestions:
         emit()
