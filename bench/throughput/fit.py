@@ -6,8 +6,8 @@ cells, score it leaving one architecture out, and write its constants.
     python bench/throughput/fit.py --cells    # ... and list every cell, measured against predicted
 
 Data: bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (`step_s`: the median of steps 2-4) and
-transformers_1gpu.jsonl (`time_s` / `steps`: three steps, the first included, so biased high), H200
-cells only. Cells run with a non-default environment (UNSLOTH_BLOCK_COMPILE=0) are left out.
+transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, else `time_s` /
+`steps`: three steps, the first included, so biased high), H200 cells only. Cells run with a non-default environment (UNSLOTH_BLOCK_COMPILE=0) are left out.
 
 The model is linear in its coefficients (seconds = c0 + c_layer L + c_moe L_moe + k_matmul F_matmul / peak
 + k_attention F_attention / peak, plus a fixed dequantisation term). One stack's methods share k_matmul and
@@ -53,8 +53,14 @@ def cells() -> list[dict]:
     for r in _records("transformers_1gpu.jsonl"):
         if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):
             tokens = r["seq_len"] * r["batch_size"]
-            out.append(_cell(r, "transformers", tokens, r["gradient_checkpointing"], r["time_s"] / r["steps"], 1))
+            out.append(_cell(r, "transformers", tokens, r["gradient_checkpointing"], _transformers_seconds(r), 1))
     return out
+
+
+def _transformers_seconds(r: dict) -> float:
+    """Steps 2+ when the cell timed each step (train.py since 2026-12-01), else the three steps' mean."""
+    timed = [step["seconds"] for step in r.get("per_step") or [] if "seconds" in step][1:]
+    return sorted(timed)[len(timed) // 2] if timed else r["time_s"] / r["steps"]
 
 
 def _records(name: str) -> list[dict]:

@@ -39,7 +39,8 @@ class Recommendation(BaseModel):
     tight: bool | None = Field(description="Fits with less room than the estimator's measured error; ranked lower.")
     license_id: str | None
     license_verdict: Verdict
-    chat_template: str | None
+    chat_template: str | None = Field(description="Unsloth's chat template name for this variant (get_chat_template).")
+    min_transformers: str | None = Field(description="The oldest transformers Unsloth's loader accepts for this family.")
     reasons: list[str]
     caveats: list[str]
 
@@ -98,7 +99,8 @@ def _shape(c: Candidate, memory_gib: float | None) -> Recommendation:
         tight=found.tight if found else None,
         license_id=e.license_id,
         license_verdict=c.verdict,
-        chat_template=e.chat_template,
+        chat_template=c.chat_template,
+        min_transformers=c.min_transformers,
         reasons=c.reasons,
         caveats=c.caveats,
     )

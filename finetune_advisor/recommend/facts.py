@@ -76,8 +76,11 @@ class FactFinder:
             avoid = tuple(advice.avoid_methods)
             source = (advice.fact_sources.get("avoid_methods") or [""])[0]
             why = "; ".join(filter(None, [advice.avoid_reason, f"source: {source}" if source else None]))
+        templates = {v: t for v, t in (("base", advice and advice.chat_template_base),
+                                        ("instruct", advice and advice.chat_template_instruct)) if t}
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat,
-                     avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)))
+                     avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)),
+                     min_transformers=advice.min_transformers if advice else None, chat_templates=templates)
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
         return _licence(_catalog_key(self.catalog), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)

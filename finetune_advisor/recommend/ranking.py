@@ -242,6 +242,8 @@ class Facts:
     avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
     avoid_reason: str | None = None  # its words, with where it says so
     coarse: bool = False  # sized from the parameter count only (no architecture in the catalog)
+    min_transformers: str | None = None  # Unsloth's loader needs at least this transformers for the family
+    chat_templates: Mapping[str, str] = field(default_factory=dict)  # variant -> Unsloth's template name
 
 
 @dataclass
@@ -252,6 +254,8 @@ class Candidate:
     verdict: Verdict
     unsloth_id: str | None
     repo_id: str
+    chat_template: str | None = None  # Unsloth's template name for this variant
+    min_transformers: str | None = None
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
@@ -276,7 +280,8 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
                                  f"GPU leaves {usable:.1f} GiB after the driver's share")
     variant, variant_caveat = pick_variant(entry, req.variant)
     unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
-    cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id)
+    cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id,
+                     facts.chat_templates.get(variant) or entry.chat_template, facts.min_transformers)
     for caveat in (variant_caveat, id_caveat, facts.estimate_caveat, advice):
         if caveat:
             cand.caveats.append(caveat)

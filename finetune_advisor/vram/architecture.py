@@ -20,10 +20,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "intermediate_size": ("intermediate_size", "ffn_dim", "n_inner"),
     "num_attention_heads": ("num_attention_heads", "n_head"),
     "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv"),
-    "num_experts": ("num_experts", "num_local_experts", "n_routed_experts"),
-    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token"),
+    # ERNIE 4.5 MoE: moe_num_experts / moe_k / moe_num_shared_experts; Gemma 4 MoE: top_k_experts.
+    "num_experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
+    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token", "moe_k", "top_k_experts"),
     "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
-    "num_shared_experts": ("num_shared_experts", "n_shared_experts"),
+    "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
 }
 
 # Sub-configs that hold the language model of multimodal and wrapper configs.

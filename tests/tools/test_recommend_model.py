@@ -415,3 +415,15 @@ def test_a_detected_gpu_without_bf16_sizes_for_fp16_and_float32_families(monkeyp
     for model_id in gemma:
         assert sizes[T4.name][model_id] > sizes[ampere_16gb.name][model_id]
     assert all(r.fits for r in t4.recommendations)  # still only what fits the T4 in fp16/float32
+
+
+def test_a_pick_names_unsloths_template_for_its_variant_and_the_transformers_it_needs() -> None:
+    # codegemma's family guidance: base checkpoints trained with chatml in Unsloth's notebook; loader needs 4.38
+    from finetune_advisor.recommend.facts import FactFinder
+
+    catalog = load_catalog()
+    entry = catalog.get("codegemma-7b")
+    facts = FactFinder(catalog).facts(entry, ("qlora",), 2048)
+    assert facts.chat_templates.get("base") == "chatml" and facts.min_transformers == "4.38"
+    picks = run(task="code", gpu_memory_gib=80, dataset_rows=5000, top_k=10).recommendations
+    assert all(p.min_transformers is None or p.min_transformers[0].isdigit() for p in picks)
