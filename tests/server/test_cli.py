@@ -99,6 +99,17 @@ async def test_every_mcp_option_is_on_the_command_line_and_back(command: str) ->
     assert cli_options == mcp_options, f"only on the CLI: {cli_options - mcp_options}; only over MCP: {mcp_options - cli_options}"
 
 
+@pytest.mark.anyio
+async def test_every_tool_has_a_command() -> None:
+    from mcp import Client
+
+    from finetune_advisor.server.app import build_server
+
+    async with Client(build_server()) as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+    assert set(COMMAND_TOOLS.values()) == tools
+
+
 # (argv, exit status): 2 for what the user typed wrong, 1 for what could not be answered.
 EXIT_CASES = [
     (["recommend", "--top-k", "11"], 2),
