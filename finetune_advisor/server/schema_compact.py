@@ -2,8 +2,9 @@
 
 Every tools/list sends the schemas into every conversation, so what says nothing goes:
 - `title`: pydantic derives one for every field and model from its name, which the key already says;
-- `$defs` and `$ref`: each model we nest is used once, so it is written in place (clients that map
-  schemas onto a smaller dialect, such as Gemini's function declarations, do not follow `$ref`);
+- `$defs` and `$ref`: a nested model is written in place (clients that map schemas onto a smaller
+  dialect, such as Gemini's function declarations, do not follow `$ref`); a recursive model could
+  not be, and is refused when the server is built;
 - `additionalProperties: true` and `default: null`: what JSON Schema assumes anyway for an open
   object and for an optional value;
 - in output schemas, every `default` (a result carries all its fields) and the description of the
@@ -29,16 +30,19 @@ def compact(schema: dict[str, Any] | None, output: bool = False) -> None:
     defs = schema.pop("$defs", {})
     if output:
         schema.pop("description", None)
-    _walk(schema, defs, output)
+    _walk(schema, defs, output, ())
 
 
-def _walk(schema: Any, defs: dict[str, Any], output: bool) -> None:
+def _walk(schema: Any, defs: dict[str, Any], output: bool, inside: tuple[str, ...]) -> None:
     if not isinstance(schema, dict):
         return
     ref = schema.pop("$ref", None)
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        target = defs[ref.removeprefix("#/$defs/")]
-        schema.update({k: v for k, v in _copy(target).items() if k not in schema})
+        name = ref.removeprefix("#/$defs/")
+        if name in inside:
+            raise ValueError(f"{name} contains itself: a recursive model cannot be written in place")
+        inside = (*inside, name)
+        schema.update({k: v for k, v in _copy(defs[name]).items() if k not in schema})
     schema.pop("title", None)
     if schema.get("additionalProperties") is True:
         del schema["additionalProperties"]
@@ -46,12 +50,12 @@ def _walk(schema: Any, defs: dict[str, Any], output: bool) -> None:
         del schema["default"]
     for key in _SCHEMA_MAPS:
         for sub in (schema.get(key) or {}).values():
-            _walk(sub, defs, output)
+            _walk(sub, defs, output, inside)
     for key in _SCHEMA_LISTS:
         for sub in schema.get(key) or ():
-            _walk(sub, defs, output)
+            _walk(sub, defs, output, inside)
     for key in _SCHEMA_VALUES:
-        _walk(schema.get(key), defs, output)
+        _walk(schema.get(key), defs, output, inside)
 
 
 def _copy(value: Any) -> Any:

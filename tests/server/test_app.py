@@ -247,3 +247,28 @@ async def test_argument_errors_name_the_field_and_what_is_accepted(args: dict, e
         assert "Error executing tool" not in result.content[0].text
         ok = await c.call_tool("constrained", {"seq_len": 4096, "question": "nan"})  # free text may say "nan"
         assert not ok.is_error and json.loads(ok.content[0].text)["seq_len"] == 4096
+
+
+def test_schema_rewriting_inlines_models_and_refuses_a_recursive_one() -> None:
+    from pydantic import BaseModel
+
+    from finetune_advisor.server.schema_compact import compact
+
+    class Part(BaseModel):
+        size: float | None = None
+
+    class Whole(BaseModel):
+        first: Part
+        second: list[Part]
+
+    schema = Whole.model_json_schema()
+    compact(schema, output=True)
+    part = {"properties": {"size": {"anyOf": [{"type": "number"}, {"type": "null"}]}}, "type": "object"}
+    assert schema == {"properties": {"first": part, "second": {"items": part, "type": "array"}},
+                      "required": ["first", "second"], "type": "object"}
+
+    class Node(BaseModel):
+        children: list[Node] = []
+
+    with pytest.raises(ValueError, match="recursive"):
+        compact(Node.model_json_schema())
