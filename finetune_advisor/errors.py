@@ -18,7 +18,9 @@ would be accepted, so the server and the CLI pass `str(err)` on unchanged.
         └── DocsReplyError            it replied, but not with an answer
 
 The server turns an `AdvisorError` into an MCP error carrying this text (`server/app.py`,
-`to_mcp_error`); the CLI prints it on stderr and exits 1, or 2 for an `InvalidInputError`.
+`to_mcp_error`); the CLI prints it on stderr with its own flag names and exits 2 for what the user
+typed wrong (InvalidInputError, ArgumentError, UnknownLicenseError, ConfigurationError), 1 for the
+rest (`server/cli.py`).
 """
 
 from __future__ import annotations

@@ -128,12 +128,20 @@ def bounds(name: str) -> dict[str, float]:
     return {"ge": low, "le": high}
 
 
+def show_number(value: float) -> str:
+    """A number as a person writes it: whole numbers without a decimal point or exponent
+    (1048576, not 1.04858e+06), others in their shortest form (0.25)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    return f"{value:g}"
+
+
 def describe_range(name: str) -> str:
-    """'1 to 1048576': the bounds as a person reads them (integers print as integers)."""
+    """'1 to 1048576': the bounds as a person reads them."""
     low, high = LIMITS[name]
-    if name in INTEGER_LIMITS:
-        return f"{int(low)} to {int(high)}"
-    return f"{low:g} to {high:g}"
+    return f"{show_number(low)} to {show_number(high)}"
 
 
 def check_range(name: str, value: float) -> None:
@@ -178,7 +186,7 @@ def _shown(value: object) -> str:
     """A value as an error message shows it: numbers in short form, anything else cut short."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, (int, float)):
+        return show_number(value)
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -28,7 +28,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -54,7 +54,7 @@ def http_server(*args: str, env: dict[str, str] | None = None, log: Path | None 
         stderr=stderr,
     )
     try:
-        _wait_for_port(port, proc)
+        wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()

@@ -198,7 +198,7 @@ def main() -> None:
 def _write(results: dict, data: list[dict]) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
-        f'THROUGHPUT_SOURCE: Final = "fitted by bench/throughput/fit.py on {len(data)} cells measured on one NVIDIA H200 '
+        f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA H200 '  # quoted in answers: no paths
         f'({shared} of them beside other jobs on the same GPU, so slower than a GPU of one\'s own); scaled to other GPUs '
         'by datasheet tensor TFLOPS and bandwidth"',
         "# (stack, method) -> seconds per step: c0 + c_layer * layers + c_moe * MoE layers,",

@@ -13,7 +13,7 @@ from typing import Final
 DEQUANT_BYTES_PER_PARAM: Final = 4.5
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted by bench/throughput/fit.py on 216 cells measured on one NVIDIA H200 (44 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by datasheet tensor TFLOPS and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 216 cells measured on one NVIDIA H200 (44 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by datasheet tensor TFLOPS and bandwidth"
 # (stack, method) -> seconds per step: c0 + c_layer * layers + c_moe * MoE layers,
 # plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).
 STEP: Final[dict[tuple[str, str], dict[str, float]]] = {

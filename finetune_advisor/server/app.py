@@ -176,18 +176,14 @@ def build_server(remote: bool = False) -> MCPServer:
             name=spec.fn.__name__,
             title=spec.title,
             description=inspect.cleandoc(spec.fn.__doc__ or ""),
-            annotations=ToolAnnotations(
-                title=spec.title,
-                read_only_hint=True,
-                destructive_hint=False,
-                idempotent_hint=True,
-                open_world_hint=spec.open_world,
-            ),
+            # No title here (the tool's own title takes precedence), and no destructive or idempotent hint:
+            # the spec gives them meaning only when readOnlyHint is false.
+            annotations=ToolAnnotations(read_only_hint=True, open_world_hint=spec.open_world),
             structured_output=True,
         )
     for tool in mcp._tool_manager.list_tools():
         schema_compact.compact(tool.parameters)
-        schema_compact.compact(tool.output_schema)
+        schema_compact.compact(tool.output_schema, output=True)
     _register_resources(mcp, remote)
     _register_prompts(mcp)
     _register_completions(mcp)

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from finetune_advisor.errors import ArgumentError
+from finetune_advisor.vocabulary import show_number
 
 # The deepest nesting and the most values one argument may hold: a config.json given inline nests
 # 3-4 levels and holds a few hundred values; anything far beyond is not an argument but a load.
@@ -94,10 +95,10 @@ def explain(tool: str, schema: dict[str, Any], errors: list[dict[str, Any]]) -> 
 
 
 def accepted(prop: dict[str, Any]) -> str:
-    """A short description of what a JSON-schema property accepts."""
+    """What a JSON-schema property accepts, values and bounds spelt out."""
     options = [prop] if "anyOf" not in prop else [p for p in prop["anyOf"] if p.get("type") != "null"]
     parts = [_describe(p) for p in options]
-    text = " or ".join(p for p in parts if p) or "see the tool's input schema"
+    text = " or ".join(p for p in parts if p) or "any JSON value"
     if "anyOf" in prop and any(p.get("type") == "null" for p in prop["anyOf"]):
         text += ", or null"
     return text
@@ -116,11 +117,11 @@ def _describe(p: dict[str, Any]) -> str:
         low_word = "from" if "minimum" in p else "above"
         high_word = "to" if "maximum" in p else "below"
         if low is not None and high is not None:
-            return f"{noun} {low_word} {low} {high_word} {high}"
+            return f"{noun} {low_word} {show_number(low)} {high_word} {show_number(high)}"
         if low is not None:
-            return f"{noun} {'>=' if 'minimum' in p else '>'} {low}"
+            return f"{noun} {'>=' if 'minimum' in p else '>'} {show_number(low)}"
         if high is not None:
-            return f"{noun} {'<=' if 'maximum' in p else '<'} {high}"
+            return f"{noun} {'<=' if 'maximum' in p else '<'} {show_number(high)}"
         return noun
     if kind == "string":
         lo, hi = p.get("minLength"), p.get("maxLength")
@@ -133,9 +134,10 @@ def _describe(p: dict[str, Any]) -> str:
         return "true or false"
     if kind == "array":
         item = _describe(p.get("items", {}))
-        if "maxItems" in p:
-            return f"a list of at most {p['maxItems']} items" + (f", each {item}" if item else "")
-        return "a list of " + (item or "values")
+        size = f"at most {p['maxItems']} " if "maxItems" in p else ""
+        if not item or item == "a string":
+            return f"a list of {size}{'strings' if item else 'values'}"
+        return f"a list of {size}items, each {item}"
     if kind == "object":
         return "an object"
     return ""

@@ -35,25 +35,26 @@ from finetune_advisor.vram.report import VramEstimate, report
 
 
 def estimate_vram(
-    model: Annotated[str | None, Field(**text_bounds("model"), description="Catalog id/alias or HF repo id (Unsloth variants too).")] = None,
-    architecture: Annotated[dict[str, Any] | None, Field(description="Instead of model: config.json fields.")] = None,
-    params_b: Annotated[float | None, Field(**bounds("params_b"), description="Instead of model: billions of parameters (coarse).")] = None,
-    method: Annotated[Method, Field(description="qlora, lora (16-bit base) or full.")] = "qlora",
-    seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample.")] = 2048,
-    batch_size: Annotated[int, Field(**bounds("batch_size"), description="Micro-batch per GPU.")] = 1,
-    lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="LoRA rank.")] = 16,
-    target_modules: Annotated[list[TargetModule] | None, Field(**list_bounds("target_modules"), description="LoRA targets; default all linear.")] = None,
-    lora_dropout: Annotated[float, Field(**bounds("lora_dropout"), description="LoRA dropout.")] = 0.0,
-    gradient_checkpointing: Annotated[bool, Field(description="Gradient checkpointing.")] = True,
-    optimizer: Annotated[Optimizer, Field(description="Default as in Unsloth's notebooks.")] = "adamw_8bit",
-    stack: Annotated[Stack, Field(description="unsloth or transformers+peft+bitsandbytes.")] = "unsloth",
-    num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="GPUs, data parallel; default 1 or the count in gpu.")] = None,
-    sharding: Annotated[Sharding, Field(description="With several GPUs.")] = "ddp",
-    full_fp32_master: Annotated[bool, Field(description="Full FT with fp32 master weights.")] = False,
-    attention: Annotated[Attention, Field(description="sdpa, or eager (full attention matrix).")] = "sdpa",
-    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description="GPU by name, e.g. 'T4', 'RTX 4090', '4xA100-80GB'; default the detected GPU.")] = None,
+    model: Annotated[str | None, Field(**text_bounds("model"), description='Catalog id or HF repo id, e.g. "qwen3-8b".')] = None,
+    architecture: Annotated[dict[str, Any] | None, Field(description='Instead of model: config.json fields, e.g. {"model_type": "llama", "num_hidden_layers": 16, "hidden_size": 2048, "num_attention_heads": 32, "vocab_size": 128256}.')] = None,
+    params_b: Annotated[float | None, Field(**bounds("params_b"), description="Instead of model: billions of parameters, e.g. 7 (coarse).")] = None,
+    method: Annotated[Method, Field(description='e.g. "lora" (16-bit base; qlora: 4-bit).')] = "qlora",
+    seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample, e.g. 4096.")] = 2048,
+    batch_size: Annotated[int, Field(**bounds("batch_size"), description="Micro-batch per GPU, e.g. 2.")] = 1,
+    lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="e.g. 32.")] = 16,
+    target_modules: Annotated[list[TargetModule] | None, Field(**list_bounds("target_modules"), description='e.g. ["q_proj", "v_proj"]; default: all.')] = None,
+    lora_dropout: Annotated[float, Field(**bounds("lora_dropout"), description="e.g. 0.05.")] = 0.0,
+    gradient_checkpointing: Annotated[bool, Field(description="e.g. false: faster, more memory.")] = True,
+    optimizer: Annotated[Optimizer, Field(description='e.g. "adamw_torch".')] = "adamw_8bit",
+    stack: Annotated[Stack, Field(description='e.g. "transformers" (+peft, bitsandbytes).')] = "unsloth",
+    num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="e.g. 4; default: 1, or the count in gpu.")] = None,
+    sharding: Annotated[Sharding, Field(description='e.g. "fsdp"; only with several GPUs.')] = "ddp",
+    full_fp32_master: Annotated[bool, Field(description="e.g. true (method full only).")] = False,
+    attention: Annotated[Attention, Field(description='e.g. "eager" (full attention matrix).')] = "sdpa",
+    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "4xA100-80GB"; default: the local GPU.')] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24.")] = None,
-    bf16: Annotated[bool | None, Field(description="False on pre-Ampere GPUs (fp16); default the detected GPU's.")] = None,
+    bf16: Annotated[bool | None, Field(description="e.g. false on a T4 or V100; default: the GPU's.")] = None,
+    detail: Annotated[bool, Field(description="e.g. true: also the background (how it is built).")] = False,
 ) -> VramEstimate:
     """Estimate peak GPU memory to fine-tune a model (per component), and whether it fits.
 
@@ -79,4 +80,12 @@ def estimate_vram(
         num_gpus=gpu_count(target, num_gpus), sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage,
     )
-    return report(resolved, run, target.memory_gib, target.description)
+    result = report(resolved, run, target.memory_gib, target.description, detail)
+    return result.model_copy(update={"assumptions": [*ineffective(run.num_gpus, sharding), *result.assumptions]})
+
+
+def ineffective(num_gpus: int, sharding: str) -> list[str]:
+    """Arguments that cannot change this estimate, said in the answer rather than silently ignored."""
+    if num_gpus == 1 and sharding != "ddp":
+        return [f"Sharding '{sharding}' has no effect on one GPU: the estimate is for a single GPU."]
+    return []

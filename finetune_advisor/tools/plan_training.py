@@ -18,23 +18,23 @@ from finetune_advisor.vram.estimator import RunConfig
 
 
 def plan_training(
-    model: Annotated[str, Field(min_length=1, **text_bounds("model"), description="Catalog id/alias or HF repo id, e.g. 'qwen3-8b'.")],
-    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description="GPU by name, e.g. 'T4', 'RTX 4090', '2xA100-80GB' (needed for time).")] = None,
-    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24 (no time estimate).")] = None,
-    num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="GPUs; default 1 or the count in gpu, e.g. 2.")] = None,
-    method: Annotated[MethodRequest, Field(description="auto (LoRA when it fits comfortably, else QLoRA), qlora, lora or full.")] = "auto",
-    stack: Annotated[Stack, Field(description="unsloth or transformers (peft + bitsandbytes + TRL).")] = "unsloth",
-    lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="LoRA rank, e.g. 16.")] = 16,
-    search_rank: Annotated[bool, Field(description="Also find the largest LoRA rank that fits.")] = False,
+    model: Annotated[str, Field(min_length=1, **text_bounds("model"), description='Catalog id or HF repo id, e.g. "qwen3-8b".')],
+    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "2xA100-80GB" (needed for time).')] = None,
+    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24 (no time).")] = None,
+    num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="e.g. 2; default: 1, or the count in gpu.")] = None,
+    method: Annotated[MethodRequest, Field(description='e.g. "lora"; auto: LoRA when it fits comfortably, else QLoRA.')] = "auto",
+    stack: Annotated[Stack, Field(description='e.g. "transformers" (+peft, bitsandbytes, TRL).')] = "unsloth",
+    lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="e.g. 32.")] = 16,
+    search_rank: Annotated[bool, Field(description="e.g. true: also find the largest rank that fits.")] = False,
     seq_len: Annotated[int | None, Field(**bounds("seq_len"), description="Hold this seq_len, e.g. 4096; default: search.")] = None,
     batch_size: Annotated[int | None, Field(**bounds("batch_size"), description="Hold this micro-batch, e.g. 1; default: search.")] = None,
     dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows, e.g. 50000.")] = None,
     tokens_per_row: Annotated[float | None, Field(**bounds("tokens_per_row"), description="Mean tokens per row, e.g. 350.")] = None,
-    longest_row: Annotated[int | None, Field(**bounds("longest_row"), description="Tokens in the longest row, if known, e.g. 3100.")] = None,
-    epochs: Annotated[float, Field(**bounds("epochs"), description="Passes over the data, e.g. 1 or 3.")] = 1.0,
+    longest_row: Annotated[int | None, Field(**bounds("longest_row"), description="Tokens in the longest row, e.g. 3100.")] = None,
+    epochs: Annotated[float, Field(**bounds("epochs"), description="Passes over the data, e.g. 3.")] = 1.0,
     effective_batch: Annotated[int, Field(**bounds("effective_batch"), description="Rows per optimizer step, e.g. 16.")] = 16,
-    price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Price per GPU-hour, e.g. 2.5.")] = None,
-    sharding: Annotated[Sharding, Field(description="With several GPUs: ddp, fsdp or zero3.")] = "ddp",
+    price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Per GPU-hour, e.g. 2.5.")] = None,
+    sharding: Annotated[Sharding, Field(description='e.g. "fsdp"; only with several GPUs.')] = "ddp",
 ) -> TrainingPlan:
     """Plan a fine-tuning run on a GPU: longest seq_len, micro-batch and rank that fit, steps, time and cost.
 

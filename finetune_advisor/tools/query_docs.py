@@ -26,13 +26,14 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 Question = Annotated[
     str,
-    Field(min_length=1, max_length=pages.MAX_QUESTION_CHARS, description="A specific, self-contained question."),
+    Field(min_length=1, max_length=pages.MAX_QUESTION_CHARS,
+          description='Self-contained, e.g. "Which LoRA rank to start with?"'),
 ]
 Page = Annotated[
     str,
-    Field(**text_bounds("page"), description="Docs page path to ask on, relative to the docs root (default: the 'what model should I use' guide)."),
+    Field(**text_bounds("page"), description='Docs path, e.g. "basics/chat-templates"; default: the model guide.'),
 ]
-Language = Annotated[DocsLanguage, Field(description="Docs language; the page path is translated by table.")]
+Language = Annotated[DocsLanguage, Field(description='e.g. "zh" (the page path is translated).')]
 
 HEARTBEAT_SECONDS = 1.0
 

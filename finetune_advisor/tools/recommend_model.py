@@ -9,7 +9,7 @@ from pydantic import Field
 
 from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.licensing.terms import load_licenses
+from finetune_advisor.licensing.terms import license_ids, load_licenses
 from finetune_advisor.recommend import ranking
 from finetune_advisor.lookup.gpu import resolve_gpu
 from finetune_advisor.recommend.engine import RecommendResult, recommend
@@ -31,40 +31,26 @@ from finetune_advisor.vocabulary import (
 
 
 def recommend_model(
-    task: Annotated[
-        Task,
-        Field(description="chat, code, vision (image input), reasoning, tts or stt."),
-    ],
-    use_case: Annotated[
-        str,
-        Field(**text_bounds("use_case"), description="Goal in words: languages, domain, tool use, long context."),
-    ] = "",
-    dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows: 1000+ base, <300 instruct.")] = None,
-    gpu: Annotated[
-        str | None, Field(**text_bounds("gpu"), description="GPU by name, e.g. 'T4', 'RTX 4090', 'A100-80GB'; default the local GPU.")
-    ] = None,
-    gpu_memory_gib: Annotated[
-        float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB to fit, e.g. 24.")
-    ] = None,
-    commercial_use: Annotated[bool, Field(description="Commercial use.")] = True,
-    monthly_active_users: Annotated[
-        int | None, Field(**bounds("monthly_active_users"), description="Monthly active users (licence caps).")
-    ] = None,
-    eu_entity: Annotated[bool, Field(description="User or company in the EU.")] = False,
+    task: Annotated[Task, Field(description='e.g. "code"; vision: image input; tts, stt: speech.')],
+    use_case: Annotated[str, Field(**text_bounds("use_case"), description='Goal in words, e.g. "German support bot, tool calls".')] = "",
+    dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows, e.g. 1500 (1000+: base, <300: instruct).")] = None,
+    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "T4"; default: the local GPU.')] = None,
+    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB to fit, e.g. 24.")] = None,
+    commercial_use: Annotated[bool, Field(description="e.g. false for research only.")] = True,
+    monthly_active_users: Annotated[int | None, Field(**bounds("monthly_active_users"), description="e.g. 2000000 (licence caps).")] = None,
+    eu_entity: Annotated[bool, Field(description="e.g. true: user or company in the EU.")] = False,
     allowed_licenses: Annotated[
         list[Annotated[str, Field(**text_bounds("allowed_licenses"))]],
-        Field(**list_bounds("allowed_licenses"), description="Only these licences, e.g. apache-2.0, mit."),
+        Field(**list_bounds("allowed_licenses"), description=_licences_description()),
     ] = [],  # noqa: B006 - never mutated; a list keeps the schema a plain array
-    max_params_b: Annotated[float | None, Field(**bounds("max_params_b"), description="Max billions of parameters.")] = None,
-    method: Annotated[
-        MethodRequest, Field(description="auto: LoRA or QLoRA by memory.")
-    ] = "auto",
-    seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample.")] = 2048,
+    max_params_b: Annotated[float | None, Field(**bounds("max_params_b"), description="Max billions of parameters, e.g. 8.")] = None,
+    method: Annotated[MethodRequest, Field(description='e.g. "qlora"; auto: LoRA or QLoRA by memory.')] = "auto",
+    seq_len: Annotated[int, Field(**bounds("seq_len"), description="Tokens per sample, e.g. 4096.")] = 2048,
     languages: Annotated[
         list[Annotated[str, Field(**text_bounds("languages"))]],
-        Field(**list_bounds("languages"), description="Required languages (codes or names)."),
+        Field(**list_bounds("languages"), description='Required, e.g. ["de", "French"].'),
     ] = [],  # noqa: B006
-    top_k: Annotated[int, Field(**bounds("top_k"), description="How many to return.")] = 3,
+    top_k: Annotated[int, Field(**bounds("top_k"), description="How many, e.g. 5.")] = 3,
 ) -> RecommendResult:
     """Recommend open-weight models to fine-tune for a task, within licence and GPU memory limits.
 
@@ -85,6 +71,11 @@ def recommend_model(
     catalog = load_catalog()
     finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=target.bf16, memory_gib=target.memory_gib)
     return recommend(catalog, req, finder, target, split, unknown_languages, top_k)
+
+
+def _licences_description() -> str:
+    """The description of allowed_licenses, listing every accepted id (evaluated when the schema is built)."""
+    return f'e.g. ["apache-2.0", "mit"]; any of {", ".join(license_ids())}.'
 
 
 def _check(task: str, method: str, seq_len: int, top_k: int) -> None:

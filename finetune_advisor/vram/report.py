@@ -28,6 +28,7 @@ class VramEstimate(BaseModel):
     tight: bool | None = Field(description="Fits, but with less room than the estimator's measured error (10 % of the estimate).")
     coarse: bool
     assumptions: list[str]
+    background: list[str] = Field(description="How it is built; only with detail: true.")
     suggestions: list[Suggestion]
 
 
@@ -50,8 +51,9 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None) -> tupl
     return run, core, verdict
 
 
-def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str) -> VramEstimate:
-    """The estimate for an already resolved model on a GPU of `memory` GiB (None: unknown)."""
+def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str, detail: bool = False) -> VramEstimate:
+    """The estimate for an already resolved model on a GPU of `memory` GiB (None: unknown); with
+    `detail`, also the background (how every estimate of this kind is built)."""
     if memory is not None:
         check_range("gpu_memory_gib", memory)
     run, core, verdict = fitted(resolved, run, memory)
@@ -66,5 +68,6 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         total_gib=round(core.total_gib, 2), breakdown=core.breakdown, gpu_memory_gib=memory, gpu=gpu_text,
         fits=verdict.fits if verdict else None, headroom_gib=verdict.headroom_gib if verdict else None,
         tight=verdict.tight if verdict else None, coarse=resolved.coarse, assumptions=assumptions,
+        background=core.background if detail else [],
         suggestions=suggest(resolved.arch, run, memory, resolved.estimate_kwargs()) if verdict and not verdict.fits else [],
     )

@@ -92,10 +92,10 @@ def test_ask_shows_no_progress_when_stderr_is_not_a_terminal(fake_docs: FakeDocs
 
 
 def test_ask_refuses_a_hostile_page(fake_docs: FakeDocs, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ask", "What rank?", "--page", "../../etc/passwd"]) == 1
+    assert main(["ask", "What rank?", "--page", "../../etc/passwd"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("finetune-advisor: Invalid 'page': ")
+    assert captured.err.startswith("finetune-advisor: Invalid --page: ")
     assert fake_docs.requests == []
 
 

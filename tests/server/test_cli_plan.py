@@ -35,5 +35,7 @@ def test_a_dataset_file_is_counted_and_truncation_reported(tmp_path: Path, capsy
 
 
 def test_rank_that_is_not_a_number_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "qwen3-8b", "--gpu", "T4", "--rank", "big"]) == 1
-    assert "--rank" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", "qwen3-8b", "--gpu", "T4", "--rank", "big"])
+    assert exit_.value.code == 2
+    assert "argument --rank: 'big' is not a whole number; accepted: 1 to 4096, or 'max'" in capsys.readouterr().err

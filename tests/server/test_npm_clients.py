@@ -69,8 +69,15 @@ def test_the_npm_tools_are_pinned_exactly_with_their_whole_tree() -> None:
     assert _run([str(BIN / "node"), "--version"]).stdout.strip() == f"v{wanted['node']}"
 
 
+# The Inspector starts the server with a minimal environment of its own: pass on what the tests set
+# (isolation, and PYTHONPATH so that the code under test is the one served).
+PASSED_ON = ("PYTHONPATH", "HF_HUB_OFFLINE", "HF_HOME", "FINETUNE_ADVISOR_CACHE_DIR", "FINETUNE_ADVISOR_DOCS_URL")
+
+
 def _stdio_target() -> list[str]:
-    return ["--", *CLI, "serve"]
+    env = server_env()
+    passed = [arg for name in PASSED_ON if name in env for arg in ("-e", f"{name}={env[name]}")]
+    return [*passed, "--", *CLI, "serve"]
 
 
 def test_inspector_lists_and_calls_over_stdio() -> None:
@@ -81,6 +88,16 @@ def test_inspector_lists_and_calls_over_stdio() -> None:
     called = _run([*INSPECTOR, "--method", "tools/call", "--tool-name", "detect_gpus", *_stdio_target()])
     assert called.returncode == 0, called.stderr[-2000:]
     assert json.loads(called.stdout)["structuredContent"]["source"] in {"none", "nvml"}
+
+
+def test_inspector_finds_no_schema_portability_problem() -> None:
+    """The Inspector checks every tool schema for what some clients reject (it reported 48 warnings,
+    all about `type: [T, "null"]` arrays, before issue 14's item 5); it must find nothing to report."""
+    listed = _run([*INSPECTOR, "--strict", "--method", "tools/list", *_stdio_target()])
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "plan_training" in {t["name"] for t in json.loads(listed.stdout)["tools"]}
+    report = listed.stderr.lower()
+    assert "warning" not in report and "error" not in report and "portability" not in report, listed.stderr[-3000:]
 
 
 def test_inspector_lists_and_calls_over_http() -> None:

@@ -8,7 +8,8 @@ import sys
 import time
 from typing import TextIO
 
-from finetune_advisor.server.output import emit, emit_json
+from finetune_advisor.server.commands import tool_arguments
+from finetune_advisor.server.output import emit, emit_json, say
 from finetune_advisor.unsloth_docs.pages import DEFAULT_PAGE, LANGUAGE_ROOTS
 
 PROGRESS_AFTER = 1.0  # seconds of waiting before the progress line appears
@@ -23,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Ask the Unsloth docs a question and print the answer with its sources. "
         "Without network access the answer comes from the packaged notes, and says so.",
     )
-    p.add_argument("question", help="a specific, self-contained question")
+    p.add_argument("question", metavar="QUESTION", help="a specific, self-contained question")
     p.add_argument("--page", default=DEFAULT_PAGE, help=f"docs page path to ask on (default: {DEFAULT_PAGE})")
-    p.add_argument("--lang", default="en", choices=list(LANGUAGE_ROOTS), help="docs language (default: en)")
+    p.add_argument("--lang", dest="language", default="en", choices=list(LANGUAGE_ROOTS), help="docs language (default: en)")
     p.add_argument("--json", action="store_true", help="print the query_docs result as JSON")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     status = _StatusLine(sys.stderr) if _is_terminal(sys.stderr) else None
     try:
-        result = anyio.run(query_docs, args.question, args.page, args.lang, status)
+        result = anyio.run(lambda: query_docs(**tool_arguments(args, query_docs, progress=status)))
     finally:
         if status is not None:
             status.clear()
@@ -48,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
     if result.sources:
         emit("\nSources:")
         for source in result.sources:
-            emit(f"- {source.title}: {source.url}")
+            emit(f"- {source.title}: {source.url}")  # one line each: a URL does not wrap
     if result.follow_up_questions:
         emit("\nFollow-up questions:")
         for question in result.follow_up_questions:
-            emit(f"- {question}")
+            say(question, "- ")
     emit(f"\n[{result.origin}] {result.asked_url}")
     if result.note:
-        emit(result.note)
+        say(result.note)
     return 0
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from dataclasses import replace
 
 from finetune_advisor import settings
 from finetune_advisor.server.http_limits import HttpLimits
+
+HTTP_ONLY = ("host", "port", "allowed_hosts", "stateless")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-sessions", type=_positive, default=defaults.max_sessions, metavar="N",
         help=f"HTTP: MCP sessions at most; the longest idle one makes room (default {defaults.max_sessions})",
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, parser=p)
 
 
 def _positive(text: str) -> int:
@@ -52,7 +56,14 @@ def run(args: argparse.Namespace) -> int:
     from finetune_advisor.server.app import build_server
 
     if args.transport == "stdio":
-        build_server().run("stdio")
+        from finetune_advisor.server.output import warn
+
+        for name in HTTP_ONLY:
+            if getattr(args, name) != args.parser.get_default(name):
+                warn(f"--{name.replace('_', '-')} has no effect with --transport stdio")
+        server = build_server()
+        signal.signal(signal.SIGINT, _interrupted)
+        server.run("stdio")
         return 0
     from finetune_advisor.errors import ConfigurationError, ServeError
     from finetune_advisor.server.http import serve
@@ -72,3 +83,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return 1
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C while serving stdio. The SDK reads stdin in a worker thread that cannot be cancelled, so
+    an orderly shutdown would wait for the next line a host sends: in a terminal, forever. End now,
+    with the conventional status; nothing is left half-written (cache files are replaced atomically,
+    and every message is flushed as it is written)."""
+    sys.stderr.write("finetune-advisor: interrupted\n")
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGINT)
