@@ -5,6 +5,7 @@ would be accepted, so the server and the CLI pass `str(err)` on unchanged.
     ├── InvalidInputError             an argument outside what a tool accepts (names the field)
     ├── ArgumentError                 arguments that do not match a tool's input schema (the server's check)
     ├── ConfigurationError            an environment variable or start-up option that cannot be used
+    ├── ServeError                    the server cannot start where it was asked to (a taken port)
     ├── UnknownModelError             a model neither the catalog nor the Hub knows
     ├── UnknownLicenseError           a licence id the project has no clause data for
     ├── DataError                     packaged or cached data that fails validation
@@ -13,10 +14,13 @@ would be accepted, so the server and the CLI pass `str(err)` on unchanged.
     │   └── HubNotFoundError          it answered: no such repo or file
     └── DocsUnavailableError          the docs' answer service could not answer
         ├── DocsTransientError        a failure worth another attempt (timeout, 429, 5xx)
+        ├── DocsUnreachableError      no connection at all (DNS, refused, unreachable): not retried
         └── DocsReplyError            it replied, but not with an answer
 
 The server turns an `AdvisorError` into an MCP error carrying this text (`server/app.py`,
-`to_mcp_error`); the CLI prints it on stderr and exits 1, or 2 for an `InvalidInputError`.
+`to_mcp_error`); the CLI prints it on stderr with its own flag names and exits 2 for what the user
+typed wrong (InvalidInputError, ArgumentError, UnknownLicenseError, ConfigurationError), 1 for the
+rest (`server/cli.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class ArgumentError(AdvisorError, ValueError):
 
 class ConfigurationError(AdvisorError):
     """A setting (environment variable or start-up option) that cannot be used as given."""
+
+
+class ServeError(AdvisorError):
+    """The server cannot listen where it was asked to: the port is taken or the host does not resolve."""
 
 
 class UnknownModelError(AdvisorError, LookupError):
@@ -90,6 +98,11 @@ class DocsTransientError(DocsUnavailableError):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+class DocsUnreachableError(DocsUnavailableError):
+    """No connection to the docs host (its name does not resolve, or nothing answers): another attempt
+    within seconds would fail the same way, so it is not retried and is remembered for a while."""
 
 
 class DocsReplyError(DocsUnavailableError):

@@ -3,11 +3,14 @@
 A `Literal` here is the one definition of its set of values: the tools' input schemas, the core's
 models and the CLI's choices all use it (its values as a tuple are `values(T)`). `LIMITS` is the
 one table of numeric bounds: the tools' `Field`s take them with `bounds(name)`, the core checks
-them with `check_range(name, value)`, and the CLI prints them from the same place.
+them with `check_range(name, value)`, and the CLI prints them from the same place. `MAX_CHARS`
+and `MAX_ITEMS` bound every free text and list argument the same way (`text_bounds`,
+`list_bounds`, `check_text`, `check_list`): nothing a client sends is unbounded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 from finetune_advisor.errors import InvalidInputError
@@ -34,8 +37,9 @@ Verdict = Literal["allowed", "allowed_with_conditions", "not_allowed", "unknown"
 ModelSource = Literal["catalog", "hub", "architecture", "params_b"]
 LicenseOrigin = Literal["catalog", "hub", "license_id", "unresolved"]
 DocsOrigin = Literal["live", "cache", "offline"]
-MemorySource = Literal["argument", "detected", "unknown"]  # where recommend_model took the GPU memory from
+MemorySource = Literal["named", "argument", "detected", "unknown"]  # where a tool took the GPU memory from
 InventorySource = Literal["nvml", "none"]  # whether detect_gpus could ask NVML
+Machine = Literal["local", "server"]  # whose GPUs detect_gpus lists: the user's computer, or an HTTP server's
 DocsLanguage = Literal["en", "zh", "de", "fr", "jp"]
 
 
@@ -65,8 +69,57 @@ LIMITS: dict[str, tuple[float, float]] = {
     "dataset_rows": (0, 10**12),
     "monthly_active_users": (0, 10**11),
     "top_k": (1, 10),
+    # config.json fields (vram.Architecture): physical bounds, far above any real model (the largest
+    # catalog values are 126 layers, hidden 16384, vocab 262400, 512 experts, 1M positions), so that a
+    # mistyped or hostile config is refused by name instead of sizing a trillion-layer model.
+    "num_hidden_layers": (1, 2048),
+    "hidden_size": (1, 262_144),
+    "intermediate_size": (1, 1_048_576),
+    "num_attention_heads": (1, 4096),
+    "num_key_value_heads": (1, 4096),
+    "head_dim": (1, 16_384),
+    "vocab_size": (1, 16_777_216),
+    "max_position_embeddings": (1, 1 << 30),
+    "sliding_window": (1, 1 << 30),
+    "num_experts": (1, 16_384),
+    "num_experts_per_tok": (1, 1024),
+    "moe_intermediate_size": (1, 1_048_576),
+    "num_shared_experts": (0, 1024),
+    "shared_expert_intermediate_size": (1, 1_048_576),
+    "hidden_size_per_layer_input": (1, 262_144),
+    "vocab_size_per_layer_input": (1, 16_777_216),
+    "num_kv_shared_layers": (0, 2048),
+    # plan_training's data and money
+    "tokens_per_row": (1, 1_048_576),
+    "longest_row": (1, 1_048_576),
+    "epochs": (0.01, 1000),
+    "effective_batch": (1, 65_536),
+    "price_per_hour": (0, 10_000),
 }
-INTEGER_LIMITS = frozenset({"seq_len", "batch_size", "lora_rank", "num_gpus", "dataset_rows", "monthly_active_users", "top_k"})
+_FLOAT_LIMITS = frozenset({"lora_dropout", "gpu_memory_gib", "params_b", "max_params_b", "tokens_per_row", "epochs",
+                           "price_per_hour"})
+INTEGER_LIMITS = frozenset(LIMITS) - _FLOAT_LIMITS
+
+# Longest accepted text, in characters, per free-text argument (for a list: per item), and most items
+# per list argument. Catalog ids and repo ids are far shorter; a question has its own limit
+# (unsloth_docs.pages.MAX_QUESTION_CHARS).
+MAX_CHARS: dict[str, int] = {
+    "model": 300,
+    "gpu": 80,
+    "license_id": 100,
+    "use_case": 2000,
+    "page": 300,
+    "allowed_licenses": 100,
+    "languages": 50,
+    "model_type": 100,
+    "layer_types": 64,
+}
+MAX_ITEMS: dict[str, int] = {
+    "allowed_licenses": 50,
+    "languages": 50,
+    "target_modules": len(ALL_LINEAR),
+    "layer_types": LIMITS["num_hidden_layers"][1],
+}
 
 
 def bounds(name: str) -> dict[str, float]:
@@ -75,16 +128,65 @@ def bounds(name: str) -> dict[str, float]:
     return {"ge": low, "le": high}
 
 
+def show_number(value: float) -> str:
+    """A number as a person writes it: whole numbers without a decimal point or exponent
+    (1048576, not 1.04858e+06), others in their shortest form (0.25)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    return f"{value:g}"
+
+
 def describe_range(name: str) -> str:
-    """'1 to 1048576': the bounds as a person reads them (integers print as integers)."""
+    """'1 to 1048576': the bounds as a person reads them."""
     low, high = LIMITS[name]
-    if name in INTEGER_LIMITS:
-        return f"{int(low)} to {int(high)}"
-    return f"{low:g} to {high:g}"
+    return f"{show_number(low)} to {show_number(high)}"
 
 
 def check_range(name: str, value: float) -> None:
-    """Raise InvalidInputError naming `name` when `value` is outside its bounds."""
+    """Raise InvalidInputError naming `name` when `value` is not a number within its bounds (a boolean
+    is not a number, though Python counts True as 1)."""
     low, high = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInputError(name, f"{_shown(value)} is not a number", describe_range(name))
     if not low <= value <= high:
-        raise InvalidInputError(name, f"{value:g} is out of range", describe_range(name))
+        raise InvalidInputError(name, f"{_shown(value)} is out of range", describe_range(name))
+
+
+def text_bounds(name: str) -> dict[str, int]:
+    """`max_length` for a pydantic Field of this text argument."""
+    return {"max_length": MAX_CHARS[name]}
+
+
+def list_bounds(name: str) -> dict[str, int]:
+    """`max_length` (most items) for a pydantic Field of this list argument."""
+    return {"max_length": MAX_ITEMS[name]}
+
+
+def check_text(name: str, value: str) -> None:
+    """Raise InvalidInputError naming `name` when `value` is longer than its limit."""
+    if len(value) > MAX_CHARS[name]:
+        raise InvalidInputError(name, f"it is {len(value)} characters long", f"at most {MAX_CHARS[name]} characters")
+
+
+def check_list(name: str, values: Sequence[str]) -> None:
+    """Raise InvalidInputError naming `name` when the list or one of its items is too long."""
+    if len(values) > MAX_ITEMS[name]:
+        raise InvalidInputError(name, f"it has {len(values)} items", f"at most {MAX_ITEMS[name]} items")
+    if name in MAX_CHARS:
+        for value in values:
+            if len(value) > MAX_CHARS[name]:
+                raise InvalidInputError(
+                    name, f"an item is {len(value)} characters long", f"items of at most {MAX_CHARS[name]} characters"
+                )
+
+
+def _shown(value: object) -> str:
+    """A value as an error message shows it: numbers in short form, anything else cut short."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return show_number(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

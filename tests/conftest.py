@@ -26,6 +26,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("FINETUNE_ADVISOR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FINETUNE_ADVISOR_DOCS_URL", "http://127.0.0.1:9/docs")  # closed port: fails fast
+    from finetune_advisor.adapters import docs_http
+
+    docs_http.forget_unreachable()  # an unreachable host remembered by one test is not another's
     yield
 
 

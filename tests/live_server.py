@@ -28,7 +28,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -54,7 +54,7 @@ def http_server(*args: str, env: dict[str, str] | None = None, log: Path | None 
         stderr=stderr,
     )
     try:
-        _wait_for_port(port, proc)
+        wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
@@ -65,3 +65,37 @@ def http_server(*args: str, env: dict[str, str] | None = None, log: Path | None 
             proc.wait()
         if log:
             stderr.close()
+
+
+@contextmanager
+def running_app(limits=None, token: str | None = None, rules_host: str = "127.0.0.1", allowed_hosts: list[str] | None = None,
+                stateless: bool = False) -> Iterator[tuple[str, object]]:
+    """The HTTP transport in this process (a uvicorn thread on a free 127.0.0.1 port), built as
+    `serve` builds it but with the given limits; yields (the /mcp URL, the uvicorn.Server). The
+    Host/Origin rules are those of a bind on `rules_host` (0.0.0.0 needs a token and allowed_hosts)."""
+    import threading
+
+    import uvicorn
+
+    from finetune_advisor.server.app import build_server
+    from finetune_advisor.server.http import bind, build_app
+    from finetune_advisor.server.http_limits import HttpLimits, uvicorn_options
+
+    limits = limits or HttpLimits()
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    app = build_app(build_server(remote=True), rules_host, port, token, allowed_hosts or [], stateless=stateless, limits=limits)
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(limits)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        raise RuntimeError("the in-process HTTP server did not start")
+    try:
+        yield f"http://127.0.0.1:{port}/mcp", server
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()

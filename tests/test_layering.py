@@ -3,7 +3,7 @@
 - only `server/` imports `mcp`;
 - the five tools never import each other;
 - the pure core (catalog, vram, licensing, recommend, unsloth_docs, gpus and the shared modules)
-  imports neither the adapters, the settings, the tools nor the server;
+  imports neither the adapters, the settings, the lookups, the tools nor the server;
 - only the adapters import network and NVML libraries, and only on first use;
 - only `settings.py` reads the environment; nothing prints.
 """
@@ -17,10 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "finetune_advisor"
-CORE = ("catalog", "vram", "licensing", "recommend", "unsloth_docs", "gpus")
+CORE = ("catalog", "vram", "licensing", "recommend", "unsloth_docs", "gpus", "plan")
 SHARED = ("errors.py", "vocabulary.py", "hub_card.py", "redaction.py", "untrusted.py")
-IO_LIBRARIES = {"huggingface_hub", "pynvml", "httpx2", "httpx", "uvicorn", "requests", "urllib3"}
-HEAVY = IO_LIBRARIES | {"torch"}
+IO_LIBRARIES = {"huggingface_hub", "pynvml", "httpx2", "httpx", "uvicorn", "requests", "urllib3", "tokenizers", "pyarrow"}
+HEAVY = IO_LIBRARIES | {"torch", "tokenizers", "pyarrow"}
 TOOLS = {p.stem for p in (PACKAGE / "tools").glob("*.py") if p.stem != "__init__"}
 
 
@@ -52,7 +52,7 @@ def _offenders(paths: list[Path], bad) -> list[str]:
 def test_the_layers_exist() -> None:
     for folder in ("tools", "adapters", "server", "prompts", *CORE):
         assert (PACKAGE / folder / "__init__.py").is_file(), folder
-    assert TOOLS == {"recommend_model", "estimate_vram", "check_license", "query_docs", "detect_gpus"}
+    assert TOOLS == {"recommend_model", "estimate_vram", "plan_training", "check_license", "query_docs", "detect_gpus"}
 
 
 def test_only_server_imports_mcp() -> None:
@@ -70,13 +70,13 @@ def test_tools_do_not_import_each_other() -> None:
 
 def test_the_core_is_pure() -> None:
     outer = ("finetune_advisor.adapters", "finetune_advisor.settings", "finetune_advisor.tools", "finetune_advisor.server",
-             "finetune_advisor.prompts")
+             "finetune_advisor.prompts", "finetune_advisor.lookup")
     offenders = _offenders(_sources(*CORE, *SHARED), lambda m, _: m.startswith(outer) or m.split(".")[0] in IO_LIBRARIES)
     assert offenders == []
 
 
 def test_io_libraries_only_in_adapters_and_the_http_transport() -> None:
-    allowed = {PACKAGE / "server" / "http.py"}
+    allowed = set((PACKAGE / "server").glob("http*.py"))  # the HTTP transport: http.py and its http_*.py parts
     others = [p for p in _sources(".") if "adapters" not in p.relative_to(PACKAGE).parts and p not in allowed]
     assert _offenders(others, lambda m, _: m.split(".")[0] in IO_LIBRARIES) == []
 

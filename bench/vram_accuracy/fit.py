@@ -178,8 +178,8 @@ def fit_unsloth(theta: Theta) -> None:
 def render(theta: Theta, cells: list[Cell]) -> str:
     """The FITTED block of finetune_advisor/vram/constants.py for `theta`."""
     ok = [c for c in cells if c.status == "ok"]
-    src = (f"fitted by bench/vram_accuracy/fit.py on {len(ok)} measured cells "
-           f"(bench/vram_calibration/data/*.jsonl; {machine(cells)})")
+    # Quoted in answers: no repository paths (the installed package has no bench/ files).
+    src = f"fitted on {len(ok)} measured cells ({machine(cells)})"
     scale = ",\n".join(f'    ("transformers", "{m}"): {theta.scale[m]:.4f}' for m in METHODS)
     unsloth = ",\n".join(f'    ("unsloth", "{m}"): {k.ACTIVATION_SCALE[("unsloth", m)]:.4f}' for m in METHODS)
     return f'''# --- FITTED: begin (written by bench/vram_accuracy/fit.py; do not edit by hand) ---

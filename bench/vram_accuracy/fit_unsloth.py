@@ -167,8 +167,9 @@ def block(theta: Theta, cells: list[Cell]) -> str:
     for c in cells:
         if not c.emulated:
             measured[c.arch.model_type] = measured.get(c.arch.model_type, 0) + 1
-    source = (f"fitted by bench/vram_accuracy/fit_unsloth.py on {sum(not c.emulated for c in cells)} measured Unsloth cells "
-              f"(bench/vram_calibration/data/unsloth_sft_1gpu.jsonl; {', '.join(gpus)}; {'; '.join(versions)})")
+    # Quoted in answers: no repository paths (the installed package has no bench/ files).
+    source = (f"fitted on {sum(not c.emulated for c in cells)} measured Unsloth cells "
+              f"({', '.join(gpus)}; {'; '.join(versions)})")
     return f'''# --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
 UNSLOTH_FIT_SOURCE: Final = "{source}"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
@@ -38,11 +40,13 @@ def optimizer_state_bytes(opt) -> dict:
 
 
 def train_steps(model, opt, params, input_ids: torch.Tensor, steps: int, per_step: list, losses: list):
-    """forward (labels = input_ids), backward, clip, optimizer step, zero_grad; per-step peaks."""
+    """forward (labels = input_ids), backward, clip, optimizer step, zero_grad; per-step peaks and wall
+    times (after a synchronize, so the step-time fit in bench/throughput can read steps 2+ only)."""
     cuda = input_ids.is_cuda
     for _ in range(steps):
         if cuda:
             torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
         loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
@@ -56,5 +60,6 @@ def train_steps(model, opt, params, input_ids: torch.Tensor, steps: int, per_ste
                 {
                     "peak_allocated_bytes": torch.cuda.max_memory_allocated(),
                     "peak_reserved_bytes": torch.cuda.max_memory_reserved(),
+                    "seconds": round(time.perf_counter() - started, 4),
                 }
             )

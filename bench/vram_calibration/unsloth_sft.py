@@ -300,13 +300,13 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
     with ProcessPeakSampler(pm) as load_sampler:
         model, tokenizer, loader = load(path, config, method, rank, max(s for _, s in shapes))
     load_s = time.time() - t0
-    load = {"load_nvml_process_peak_bytes": load_sampler.peak, "load_peak_reserved_bytes": cuda_stat("max_memory_reserved"),
+    load_peaks = {"load_nvml_process_peak_bytes": load_sampler.peak, "load_peak_reserved_bytes": cuda_stat("max_memory_reserved"),
             "reserved_after_load_bytes": cuda_stat("memory_reserved")}
     base = {
         "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
         "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None, "quant_form": quant if method == "qlora" else None,
         "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
-        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model), **load,
+        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model), **load_peaks,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
         "model_dtype": str(getattr(model, "dtype", None)), "cuda_context_bytes": pm.cuda_context_bytes,

@@ -1,15 +1,20 @@
 """HTTP adapter for the docs' `?ask=` endpoint (httpx2), bounded whatever the server does.
 
 One GET per attempt with explicit connect/read timeouts, all attempts inside one overall deadline;
-retries with backoff on 429/5xx and network errors, honouring Retry-After when it fits the deadline;
-the body is streamed and abandoned past a size cap; redirects are followed by hand, only within the
-docs host. Every failure is a `DocsUnavailableError` whose text says what happened.
+retries with backoff on 429/5xx, timeouts and broken connections, honouring Retry-After when it fits
+the deadline; the body is streamed and abandoned past a size cap; redirects are followed by hand,
+only within the docs host. Every failure is a `DocsUnavailableError` whose text says what happened.
+
+A host that cannot be reached at all (its name does not resolve, the connection is refused or times
+out) is not retried: it is remembered for `UNREACHABLE_MEMORY` seconds, and calls in that window fail
+at once without touching the network, so an offline machine gets its offline answer in milliseconds.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +22,11 @@ from typing import Any
 
 import anyio
 
-from finetune_advisor.errors import DocsTransientError, DocsUnavailableError
+from finetune_advisor.errors import (
+    DocsTransientError,
+    DocsUnavailableError,
+    DocsUnreachableError,
+)
 from finetune_advisor.redaction import public_url
 
 logger = logging.getLogger(__name__)
@@ -30,10 +39,16 @@ READ_TIMEOUT = 10.0
 ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the 2nd attempt; doubles after
 MIN_ATTEMPT = 0.5  # no retry is started with less time than this left
+UNREACHABLE_MEMORY = 60.0  # seconds an unreachable docs host is not asked again
 _REDIRECTS = {301, 302, 303, 307, 308}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 EventHook = Callable[[str], Awaitable[None]]
+Origin = tuple[str, str, int]  # scheme, host, port
+
+# Process-wide: origin -> (when it was found unreachable, time.monotonic(); why). Plain dict reads and
+# writes; the worst a race can do is one extra connection attempt.
+_unreachable: dict[Origin, tuple[float, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,24 @@ class Reply:
     status: int
     content_type: str | None
     body: bytes
+
+
+def forget_unreachable() -> None:
+    """Forget every remembered unreachable host (the next call tries the network again)."""
+    _unreachable.clear()
+
+
+def _remembered(origin: Origin) -> str | None:
+    """Why `origin` was unreachable, if that was found less than UNREACHABLE_MEMORY seconds ago."""
+    entry = _unreachable.get(origin)
+    if entry is None:
+        return None
+    ago = time.monotonic() - entry[0]
+    if ago >= UNREACHABLE_MEMORY:
+        _unreachable.pop(origin, None)
+        return None
+    left = UNREACHABLE_MEMORY - ago
+    return f"{entry[1]}; found {ago:.0f} s ago, so not tried again for another {left:.0f} s"
 
 
 def user_agent() -> str:
@@ -90,6 +123,10 @@ async def fetch(
     if start_url.scheme not in _DEFAULT_PORTS or not start_url.host:
         raise DocsUnavailableError(f"the docs URL {public_url(url)!r} is not an http(s) URL")
     host = start_url.host
+    origin = (start_url.scheme, host, _port(start_url))
+    remembered = _remembered(origin)
+    if remembered is not None:
+        raise DocsUnreachableError(remembered)
     end = anyio.current_time() + deadline
     headers = {"User-Agent": user_agent(), "Accept": "text/markdown, text/plain;q=0.9"}
     async with httpx2.AsyncClient(headers=headers, follow_redirects=False) as client:
@@ -100,9 +137,14 @@ async def fetch(
             timeout = httpx2.Timeout(min(read_timeout, left), connect=min(connect_timeout, left))
             try:
                 with anyio.fail_after(max(left, 0.0)):
-                    return await _attempt(client, start_url, question, timeout, max_bytes)
+                    reply = await _attempt(client, start_url, question, timeout, max_bytes)
+                _unreachable.pop(origin, None)
+                return reply
             except TimeoutError:
                 raise DocsUnavailableError(f"{host} gave no complete reply within {deadline:g} s") from None
+            except DocsUnreachableError as exc:
+                _unreachable[origin] = (time.monotonic(), str(exc))
+                raise
             except DocsTransientError as exc:
                 failure = exc
             wait = failure.retry_after if failure.retry_after is not None else backoff * 2 ** (attempt - 1)
@@ -139,11 +181,13 @@ async def _attempt(client: Any, start_url: Any, question: str, timeout: Any, max
                     body=body,
                 )
         except httpx2.ConnectTimeout:
-            raise DocsTransientError(f"connecting to {current.host} timed out") from None
+            raise DocsUnreachableError(f"connecting to {current.host}:{_port(current)} timed out") from None
         except httpx2.TimeoutException:
             raise DocsTransientError(f"{current.host} stopped sending (read timeout {timeout.read:g} s)") from None
         except httpx2.ConnectError as exc:
-            raise DocsTransientError(f"could not connect to {current.host}:{_port(current)} ({_short(exc)})") from None
+            if _caused_by(exc, socket.gaierror):
+                raise DocsUnreachableError(f"the name {current.host} could not be resolved ({_short(exc)})") from None
+            raise DocsUnreachableError(f"could not connect to {current.host}:{_port(current)} ({_short(exc)})") from None
         except httpx2.TransportError as exc:
             raise DocsTransientError(f"network error talking to {current.host} ({_short(exc)})") from None
     raise DocsUnavailableError(f"more than {MAX_REDIRECTS} redirects from {start_url.host}")
@@ -194,6 +238,18 @@ async def _read_capped(response: Any, max_bytes: int) -> bytes:
 
 def _port(url: Any) -> int:
     return url.port or _DEFAULT_PORTS.get(url.scheme, 0)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when `kind` is anywhere in the chain of causes of `exc`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _short(exc: Exception) -> str:

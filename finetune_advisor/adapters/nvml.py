@@ -121,6 +121,7 @@ class LocalGpu(NamedTuple):
     memory_gib: float | None  # None when no GPU is visible
     description: str
     bf16: bool  # True when there is no GPU to ask
+    name: str | None = None  # as NVML reports it
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,4 +138,5 @@ def local_gpu() -> LocalGpu:
     if not inventory.gpus:
         return LocalGpu(None, inventory.note or "no GPU detected", True)
     gpu = inventory.gpus[0]
-    return LocalGpu(gpu.memory_total_gib, f"{gpu.name} (GPU 0, {gpu.memory_total_gib} GiB, detected)", gpu.bf16_supported)
+    return LocalGpu(gpu.memory_total_gib, f"{gpu.name} (GPU 0, {gpu.memory_total_gib} GiB, detected)", gpu.bf16_supported,
+                    gpu.name)

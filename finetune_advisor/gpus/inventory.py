@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from finetune_advisor.vocabulary import InventorySource
+from finetune_advisor.vocabulary import InventorySource, Machine
 
 GIB = 1024**3
 
@@ -31,6 +31,11 @@ class GpuInventory(BaseModel):
     """The GPUs this machine shows to CUDA."""
 
     source: InventorySource
+    machine: Machine = Field(
+        default="local",
+        description="local: the computer the server runs on, the user's when their MCP host started it (stdio); "
+        "server: a machine serving MCP over HTTP, not necessarily the user's.",
+    )
     gpus: list[GpuInfo] = Field(default_factory=list)
     driver_version: str | None = None
     cuda_driver_version: str | None = Field(default=None, description="Highest CUDA version the driver supports.")

@@ -34,7 +34,7 @@ def choose_model(
     ] = "",
     dataset_rows: Annotated[str, Field(description="Number of training examples, if known.")] = "",
     gpu_memory_gib: Annotated[
-        str, Field(description="GPU memory in GiB to plan for; leave empty to detect the local GPU.")
+        str, Field(description="GPU memory in GiB to plan for; leave empty to detect it (or ask, over HTTP).")
     ] = "",
     plans: Annotated[
         str,
@@ -49,7 +49,7 @@ def choose_model(
         goal=_or(goal, "not stated: ask the user what the model should do"),
         task=_or(task, "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
         dataset_rows=_or(dataset_rows, "not given: ask the user, or treat it as unknown"),
-        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus"),
+        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus, and ask the user if it lists the server's GPUs"),
         plans=_or(plans, "not given: assume commercial use and ask about user numbers and the EU"),
     )
 
@@ -73,7 +73,7 @@ def base_or_instruct(
 def fit_on_my_gpu(
     model: Annotated[str, Field(description="Catalog id, alias or Hugging Face repo id of the model to size.")],
     gpu_memory_gib: Annotated[
-        str, Field(description="GPU memory in GiB; leave empty to use the local GPU that detect_gpus reports.")
+        str, Field(description="GPU memory in GiB; leave empty to use what detect_gpus reports (or ask, over HTTP).")
     ] = "",
     seq_len: Annotated[str, Field(description="Training sequence length in tokens (default 2048).")] = "",
     method: Annotated[str, Field(description="qlora, lora or full; leave empty to compare all three.")] = "",
@@ -81,10 +81,27 @@ def fit_on_my_gpu(
     """Check whether fine-tuning a given model fits a GPU, and what to change if it does not."""
     return _template("fit_on_my_gpu").substitute(
         model=_or(model, "not stated: ask the user which model"),
-        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus"),
+        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus, and ask the user if it lists the server's GPUs"),
         seq_len=_or(seq_len, "2048"),
         method=_or(method, "not given: compare qlora, lora and full"),
     )
 
 
-PROMPTS = (choose_model, base_or_instruct, fit_on_my_gpu)
+def plan_run(
+    model: Annotated[str, Field(description="Catalog id, alias or Hugging Face repo id of the model to train.")],
+    gpu: Annotated[str, Field(description="GPU by name, e.g. 'RTX 4090' or '2xA100-80GB'; leave empty to ask.")] = "",
+    dataset: Annotated[str, Field(description="Rows and tokens per row, e.g. '20000 rows of ~400 tokens'.")] = "",
+    epochs: Annotated[str, Field(description="Passes over the data (default 1).")] = "",
+    price_per_hour: Annotated[str, Field(description="Price per GPU-hour, for the cost.")] = "",
+) -> str:
+    """Plan a fine-tuning run: context, batch and rank that fit, and how long and how much it takes."""
+    return _template("plan_run").substitute(
+        model=_or(model, "not stated: ask the user which model"),
+        gpu=_or(gpu, "not given: ask the user which GPU and how many"),
+        dataset=_or(dataset, "not given: ask for rows and tokens per row"),
+        epochs=_or(epochs, "1"),
+        price_per_hour=_or(price_per_hour, "not given: leave the cost out"),
+    )
+
+
+PROMPTS = (choose_model, base_or_instruct, fit_on_my_gpu, plan_run)

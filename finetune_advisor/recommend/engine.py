@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 from pydantic import BaseModel, Field
@@ -20,7 +19,9 @@ from finetune_advisor.recommend.facts import FactFinder, evaluate
 from finetune_advisor.recommend.ranking import BaseVsInstruct, Candidate, Failure, Request
 from finetune_advisor.recommend.relax import single_changes
 from finetune_advisor.recommend.use_case import UseCaseHints
+from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.vocabulary import MemorySource, Method, Task, Variant, Verdict
+from finetune_advisor.vram import fit
 
 
 class Recommendation(BaseModel):
@@ -33,10 +34,13 @@ class Recommendation(BaseModel):
     variant: Variant
     method: Method
     estimated_vram_gib: float | None
-    fits: bool | None = Field(description="With the safety margin; null: GPU unknown.")
+    fits: bool | None = Field(description="estimate_vram's verdict for this pick; null: GPU unknown.")
+    headroom_gib: float | None = Field(description="GiB left after the driver's share and the estimate; null: GPU unknown.")
+    tight: bool | None = Field(description="Fits with less room than the estimator's measured error; ranked lower.")
     license_id: str | None
     license_verdict: Verdict
-    chat_template: str | None
+    chat_template: str | None = Field(description="Unsloth's chat template name for this variant (get_chat_template).")
+    min_transformers: str | None = Field(description="The oldest transformers Unsloth's loader accepts for this family.")
     reasons: list[str]
     caveats: list[str]
 
@@ -53,17 +57,7 @@ class RecommendResult(BaseModel):
     excluded: dict[str, int] = Field(description="Per rule, models of the task left out.")
 
 
-@dataclass(frozen=True)
-class Gpu:
-    """The GPU the recommendation is for: memory (None: unknown), where it came from, and bf16."""
-
-    memory_gib: float | None
-    source: MemorySource
-    description: str
-    bf16: bool
-
-
-def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: Gpu, split: BaseVsInstruct,
+def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget, split: BaseVsInstruct,
               unknown_languages: Sequence[str], top_k: int) -> RecommendResult:
     """Rank the entries serving `req.task`; explain the rules applied and what would qualify others."""
     serving = [e for e in catalog.models if req.task in e.tasks]
@@ -80,15 +74,16 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: Gpu, spli
     notes = _notes(req.seq_len, gpu.source, gpu.bf16, req.hints, unknown_languages, len(candidates), top_k, split)
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
-        task=req.task, recommendations=[_shape(c) for c in chosen], base_vs_instruct=split,
+        task=req.task, recommendations=[_shape(c, gpu.memory_gib) for c in chosen], base_vs_instruct=split,
         gpu_memory_gib=gpu.memory_gib, gpu_source=gpu.source, gpu=gpu.description, notes=notes,
         what_would_qualify=qualify, excluded=dict(excluded),
     )
 
 
-def _shape(c: Candidate) -> Recommendation:
+def _shape(c: Candidate, memory_gib: float | None) -> Recommendation:
     e = c.entry
     est = c.choice.estimate_gib
+    found = ranking.verdict(est, memory_gib)
     return Recommendation(
         model_id=e.id,
         name=e.name,
@@ -100,9 +95,12 @@ def _shape(c: Candidate) -> Recommendation:
         method=c.choice.method,
         estimated_vram_gib=round(est, 1) if est is not None else None,
         fits=c.choice.fits,
+        headroom_gib=found.headroom_gib if found else None,
+        tight=found.tight if found else None,
         license_id=e.license_id,
         license_verdict=c.verdict,
-        chat_template=e.chat_template,
+        chat_template=c.chat_template,
+        min_transformers=c.min_transformers,
         reasons=c.reasons,
         caveats=c.caveats,
     )
@@ -112,14 +110,14 @@ def _notes(
     seq_len: int, gpu_source: str, bf16: bool, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
 ) -> list[str]:
     notes = [
-        ranking.SAFETY_RULE,
+        fit.RULE,
         ranking.METHOD_RULE,
         f"Memory figures are estimate_vram's for the named checkpoint at seq_len {seq_len} with its defaults "
         f"(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, {'bf16' if bf16 else 'fp16'}); "
         "run estimate_vram on a pick for other settings.",
     ]
     if not bf16:
-        notes.append("The detected GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
+        notes.append("This GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
                      "families Unsloth loads in float32 on such GPUs (Gemma 3/3n/4, gpt-oss, Qwen3.5, Qwen3-MoE) need "
                      "twice the weight memory; the estimates include that.")
     if gpu_source == "unknown":

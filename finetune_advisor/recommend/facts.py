@@ -21,7 +21,8 @@ from finetune_advisor.licensing.rules import Plans
 from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
 from finetune_advisor.vocabulary import Method, Variant, Verdict
-from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import from_catalog
 
 COARSE_CAVEAT = "Memory estimated from the parameter count only"
@@ -59,6 +60,7 @@ class FactFinder:
     monthly_active_users: int | None = None
     eu_entity: bool = False
     bf16: bool = True  # False on a pre-Ampere GPU: fp16 training, float32 weights for some families
+    memory_gib: float | None = None  # the GPU's: estimate_vram's figure depends on it (embedding offload)
 
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
@@ -66,7 +68,7 @@ class FactFinder:
         caveat = None
         chosen = ranking.pick_variant(entry, variant)[0]
         for method in methods:
-            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16)
+            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib)
             caveat = caveat or why
         advice = self.catalog.guidance(entry.family)
         avoid, why = (), None
@@ -74,8 +76,11 @@ class FactFinder:
             avoid = tuple(advice.avoid_methods)
             source = (advice.fact_sources.get("avoid_methods") or [""])[0]
             why = "; ".join(filter(None, [advice.avoid_reason, f"source: {source}" if source else None]))
+        templates = {v: t for v, t in (("base", advice and advice.chat_template_base),
+                                        ("instruct", advice and advice.chat_template_instruct)) if t}
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat,
-                     avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)))
+                     avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)),
+                     min_transformers=advice.min_transformers if advice else None, chat_templates=templates)
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
         return _licence(_catalog_key(self.catalog), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
@@ -104,9 +109,10 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 
 @functools.lru_cache(maxsize=8192)
 def _estimate_cached(
-    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool
+    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None
 ) -> tuple[float | None, str | None]:
-    """estimate_vram's number for the checkpoint recommend_model would name (same resolution, same core)."""
+    """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
+    same estimate, same verdict)."""
     entry, catalog = _entry(model_id), _memo_catalog[0]
     repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
     try:
@@ -115,7 +121,7 @@ def _estimate_cached(
             found = resolve(catalog, entry.id)
         resolved = from_catalog(found)
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
-        total = round(estimate(resolved.arch, run, **resolved.estimate_kwargs()).total_gib, 2)
+        total = round(fitted(resolved, run, memory_gib)[1].total_gib, 2)
     except AdvisorError as exc:
         return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
     if resolved.coarse:

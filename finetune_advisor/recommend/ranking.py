@@ -20,27 +20,27 @@ from pydantic import BaseModel
 from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.recommend.use_case import UseCaseHints
 from finetune_advisor.vocabulary import Method, MethodRequest, Variant, Verdict
+from finetune_advisor.vram import fit
 
-# --- the memory safety margin ------------------------------------------------------------------
+# --- the memory verdict ------------------------------------------------------------------------
 
-MARGIN_MIN_GIB = 1.0
-MARGIN_FRACTION = 0.05
-SAFETY_RULE = (
-    "A model counts as fitting only when its estimated peak leaves at least max(1 GiB, 5 % of the GPU "
-    "memory) free: estimates are not measurements, and long samples or fragmentation add to the peak."
-)
-COMFORT_FRACTION = 0.85  # above this share of the GPU a fit is tight and ranks lower
+# A pick that fits only tightly (less room than the estimator's measured error) ranks below comfortable
+# ones: as much as a specialised family's bonus.
+TIGHT_FIT_PENALTY = 3.0
 
 
-def required_headroom_gib(memory_gib: float) -> float:
-    return max(MARGIN_MIN_GIB, MARGIN_FRACTION * memory_gib)
-
-
-def fits_with_margin(total_gib: float | None, memory_gib: float | None) -> bool | None:
-    """True/False against the margin; None when the estimate or the memory is unknown."""
+def verdict(total_gib: float | None, memory_gib: float | None) -> fit.Fit | None:
+    """estimate_vram's verdict for an estimate; None when the estimate or the memory is unknown."""
     if total_gib is None or memory_gib is None:
         return None
-    return total_gib + required_headroom_gib(memory_gib) <= memory_gib
+    return fit.judge(total_gib, memory_gib)
+
+
+def fits(total_gib: float | None, memory_gib: float | None, comfortably: bool = False) -> bool | None:
+    found = verdict(total_gib, memory_gib)
+    if found is None:
+        return None
+    return found.comfortable if comfortably else found.fits
 
 
 # --- base or instruct --------------------------------------------------------------------------
@@ -102,7 +102,7 @@ METHOD_NAMES: dict[str, str] = {"qlora": "QLoRA", "lora": "LoRA", "full": "Full 
 METHOD_RULE = (
     "Method auto follows Unsloth Studio's rule: LoRA when 16-bit weights (2 bytes/param) x 1.5 x a context "
     "factor (1 up to 8192 tokens, 1.7 above, 2 from 16384, 4 from 32768) fit the GPU memory, else QLoRA; "
-    "LoRA is kept only if our own estimate also fits with the safety margin."
+    "LoRA is kept only if our own estimate also fits it comfortably (not tight)."
 )
 
 
@@ -138,21 +138,21 @@ def choose_method(
     memory_gib: float | None,
     estimates: Mapping[Method, float | None],
 ) -> MethodChoice:
-    """The method to recommend, its estimate and whether it fits with the margin."""
+    """The method to recommend, its estimate and whether it fits."""
     if requested != "auto":
         est = estimates.get(requested)
-        return MethodChoice(requested, est, fits_with_margin(est, memory_gib), f"{METHOD_NAMES[requested]} as requested.")
+        return MethodChoice(requested, est, fits(est, memory_gib), f"{METHOD_NAMES[requested]} as requested.")
     qlora = estimates.get("qlora")
     if memory_gib is None:
         return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.")
     if studio_prefers_lora(params_b, seq_len, memory_gib):
         lora = estimates.get("lora")
-        if fits_with_margin(lora, memory_gib):
+        if fits(lora, memory_gib, comfortably=True):
             return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.")
-        why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not leave the safety margin."
+        why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably."
     else:
         why = "QLoRA (4-bit): 16-bit LoRA would not fit by Unsloth Studio's rule."
-    return MethodChoice("qlora", qlora, fits_with_margin(qlora, memory_gib), why)
+    return MethodChoice("qlora", qlora, fits(qlora, memory_gib), why)
 
 
 def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str | None, str, str | None]:
@@ -242,6 +242,8 @@ class Facts:
     avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
     avoid_reason: str | None = None  # its words, with where it says so
     coarse: bool = False  # sized from the parameter count only (no architecture in the catalog)
+    min_transformers: str | None = None  # Unsloth's loader needs at least this transformers for the family
+    chat_templates: Mapping[str, str] = field(default_factory=dict)  # variant -> Unsloth's template name
 
 
 @dataclass
@@ -252,6 +254,8 @@ class Candidate:
     verdict: Verdict
     unsloth_id: str | None
     repo_id: str
+    chat_template: str | None = None  # Unsloth's template name for this variant
+    min_transformers: str | None = None
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
@@ -271,11 +275,13 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
             return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
-        need = choice.estimate_gib + required_headroom_gib(req.memory_gib)
-        return Failure("memory", f"{METHOD_NAMES[choice.method]} needs ~{choice.estimate_gib:.1f} GiB (+ margin: {need:.1f} GiB)")
+        usable = choice.estimate_gib + fit.judge(choice.estimate_gib, req.memory_gib).headroom_gib
+        return Failure("memory", f"{METHOD_NAMES[choice.method]} needs ~{choice.estimate_gib:.1f} GiB; a {req.memory_gib:g} GiB "
+                                 f"GPU leaves {usable:.1f} GiB after the driver's share")
     variant, variant_caveat = pick_variant(entry, req.variant)
     unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
-    cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id)
+    cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id,
+                     facts.chat_templates.get(variant) or entry.chat_template, facts.min_transformers)
     for caveat in (variant_caveat, id_caveat, facts.estimate_caveat, advice):
         if caveat:
             cand.caveats.append(caveat)
@@ -298,7 +304,7 @@ def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tu
         return choice, None
     why = facts.avoid_reason or "see Unsloth's docs"
     lora = facts.estimates.get("lora")
-    if req.method == "auto" and "lora" not in facts.avoid_methods and fits_with_margin(lora, req.memory_gib):
+    if req.method == "auto" and "lora" not in facts.avoid_methods and fits(lora, req.memory_gib, comfortably=True):
         return MethodChoice("lora", lora, True, f"LoRA (16-bit): Unsloth advises against {METHOD_NAMES[choice.method]} "
                             f"for this family ({why}), and LoRA fits."), None
     return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
@@ -354,15 +360,15 @@ def _size_score(c: Candidate, req: Request) -> float:
         c.reasons.append(f"{params:g}B parameters; fit not checked (GPU memory unknown).")
         return size - (2.1 * math.log2(params / UNKNOWN_GPU_SWEET_SPOT_B) if params > UNKNOWN_GPU_SWEET_SPOT_B else 0.0)
     assert est is not None  # a known memory only lets through candidates with an estimate
-    used = est / mem
+    found = fit.judge(est, mem)
     c.reasons.append(
         f"{params:g}B parameters: {METHOD_NAMES[c.choice.method]} needs ~{est:.1f} GiB of {mem:g} GiB "
-        f"({mem - est:.1f} GiB headroom)."
+        f"({found.headroom_gib:.1f} GiB headroom after the driver's share)."
     )
     c.reasons.append(c.choice.reason)
-    if used > COMFORT_FRACTION:
-        c.caveats.append(f"Tight fit ({used:.0%} of the GPU): use batch size 1 or a shorter seq_len if it runs out of memory.")
-        return size - 1.5 * (used - COMFORT_FRACTION) / (1 - COMFORT_FRACTION)
+    if found.tight:
+        c.caveats.append(fit.tight_note(found.headroom_gib) + " Ranked below comfortable fits.")
+        return size - TIGHT_FIT_PENALTY
     return size
 
 

@@ -16,6 +16,7 @@ from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.facts import FactFinder, evaluate, methods_needed
 from finetune_advisor.recommend.ranking import Failure, Request
+from finetune_advisor.vram import fit
 
 _SHORTER_SEQ_LENS = (8192, 4096, 2048, 1024, 512)
 _MAX_NAMES = 3
@@ -76,11 +77,11 @@ def _memory_changes(entries: list[CatalogEntry], req: Request, finder: FactFinde
         method = "qlora" if req.method == "auto" else req.method
         est = facts.estimates.get(method)
         if est is not None:
-            needs.append((max(est + ranking.MARGIN_MIN_GIB, est / (1 - ranking.MARGIN_FRACTION)), e, method))
+            needs.append((fit.memory_needed(est), e, method))
     needs.sort(key=lambda t: t[0])
     if needs:
         need, first, method = needs[0]
-        out.append(f"A GPU with at least {need:.1f} GiB would fit {first.name} ({ranking.METHOD_NAMES[method]}, seq_len {req.seq_len}).")
+        out.append(f"A GPU with at least {need:.1f} GiB would fit {first.name} comfortably ({ranking.METHOD_NAMES[method]}, seq_len {req.seq_len}).")
     for seq_len in (s for s in _SHORTER_SEQ_LENS if s < req.seq_len):
         shorter = replace(req, seq_len=seq_len)
         fitting = [e for e in entries if not isinstance(evaluate(e, shorter, finder, newest), Failure)]

@@ -1,9 +1,10 @@
 """Argument checks in front of every tool: clear errors for what models send by mistake.
 
 The SDK validates arguments with pydantic but ignores unknown names (so a misspelt
-`sequence_length` would silently fall back to the default) and lets NaN through `gt=0`. Here an
-unknown name, a non-finite number, or a pydantic failure becomes one sentence that names the
-field and what would be accepted.
+`sequence_length` would silently fall back to the default), lets NaN through `gt=0` and reads
+`true` as the integer 1. Here an unknown name, a non-finite number, a boolean where a number is
+expected, or a value nested too deep or too large to be a real argument becomes one sentence that
+names the field and what would be accepted; a pydantic failure is explained the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ import math
 from typing import Any
 
 from finetune_advisor.errors import ArgumentError
+from finetune_advisor.vocabulary import show_number
+
+# The deepest nesting and the most values one argument may hold: a config.json given inline nests
+# 3-4 levels and holds a few hundred values; anything far beyond is not an argument but a load.
+MAX_DEPTH = 32
+MAX_VALUES = 20_000
+_NON_FINITE_TEXT = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
 def check(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> None:
-    """Reject unknown argument names and non-finite numbers before validation."""
+    """Reject unknown argument names, booleans given as numbers, non-finite numbers and oversized values."""
     properties = schema.get("properties", {})
     unknown = sorted(set(arguments) - set(properties))
     if unknown:
@@ -25,26 +33,46 @@ def check(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> None:
             f"Unknown argument{'s' if len(unknown) > 1 else ''} {names} for {tool}. Accepted: {', '.join(properties) or 'none'}."
         )
     for name, value in arguments.items():
-        if _has_non_finite(value, _numeric(properties[name])):
-            raise ArgumentError(f"Invalid '{name}': NaN and infinity are not accepted. Accepted: {accepted(properties[name])}.")
+        prop = properties[name]
+        kinds = _types(prop)
+        if isinstance(value, bool) and kinds & {"number", "integer"} and "boolean" not in kinds:
+            raise ArgumentError(f"Invalid '{name}': {json.dumps(value)} is a boolean, not a number. Accepted: {accepted(prop)}.")
+        problem = _inspect(value, numeric=bool(kinds & {"number", "integer"}))
+        if problem:
+            raise ArgumentError(f"Invalid '{name}': {problem}. Accepted: {accepted(prop)}.")
 
 
-def _numeric(prop: dict[str, Any]) -> bool:
-    """True when the property accepts a number (where pydantic would parse "inf" or "nan")."""
-    return any(p.get("type") in ("number", "integer") for p in prop.get("anyOf", [prop]))
+def _types(prop: dict[str, Any]) -> set[str]:
+    """Every JSON type a property accepts (`type` as a string or a list, or inside `anyOf`)."""
+    found: set[str] = set()
+    for option in prop.get("anyOf", [prop]):
+        kind = option.get("type")
+        found.update([kind] if isinstance(kind, str) else kind or [])
+    return found
 
 
-def _has_non_finite(value: Any, numeric: bool) -> bool:
-    """NaN or infinity anywhere in the value; strings count only where a number is expected."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, str):
-        return numeric and value.strip().lower() in {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-    if isinstance(value, dict):
-        return any(_has_non_finite(v, numeric) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v, numeric) for v in value)
-    return False
+def _inspect(value: Any, numeric: bool) -> str | None:
+    """What makes a value unacceptable whatever its schema, walked without recursion: NaN or infinity
+    anywhere (as text too where a number is expected), nesting deeper than MAX_DEPTH, more than
+    MAX_VALUES values."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"it holds more than {MAX_VALUES} values"
+        if depth > MAX_DEPTH:
+            return f"it is nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, float) and not math.isfinite(item):
+            return "NaN and infinity are not accepted"
+        if numeric and isinstance(item, str) and item.strip().lower() in _NON_FINITE_TEXT:
+            return "NaN and infinity are not accepted"
+        if isinstance(item, (dict, list)):
+            if seen + len(item) > MAX_VALUES:
+                return f"it holds more than {MAX_VALUES} values"
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return None
 
 
 def explain(tool: str, schema: dict[str, Any], errors: list[dict[str, Any]]) -> str:
@@ -67,10 +95,10 @@ def explain(tool: str, schema: dict[str, Any], errors: list[dict[str, Any]]) -> 
 
 
 def accepted(prop: dict[str, Any]) -> str:
-    """A short description of what a JSON-schema property accepts."""
+    """What a JSON-schema property accepts, values and bounds spelt out."""
     options = [prop] if "anyOf" not in prop else [p for p in prop["anyOf"] if p.get("type") != "null"]
     parts = [_describe(p) for p in options]
-    text = " or ".join(p for p in parts if p) or "see the tool's input schema"
+    text = " or ".join(p for p in parts if p) or "any JSON value"
     if "anyOf" in prop and any(p.get("type") == "null" for p in prop["anyOf"]):
         text += ", or null"
     return text
@@ -89,21 +117,27 @@ def _describe(p: dict[str, Any]) -> str:
         low_word = "from" if "minimum" in p else "above"
         high_word = "to" if "maximum" in p else "below"
         if low is not None and high is not None:
-            return f"{noun} {low_word} {low} {high_word} {high}"
+            return f"{noun} {low_word} {show_number(low)} {high_word} {show_number(high)}"
         if low is not None:
-            return f"{noun} {'>=' if 'minimum' in p else '>'} {low}"
+            return f"{noun} {'>=' if 'minimum' in p else '>'} {show_number(low)}"
         if high is not None:
-            return f"{noun} {'<=' if 'maximum' in p else '<'} {high}"
+            return f"{noun} {'<=' if 'maximum' in p else '<'} {show_number(high)}"
         return noun
     if kind == "string":
         lo, hi = p.get("minLength"), p.get("maxLength")
         if lo is not None and hi is not None:
             return f"a string of {lo} to {hi} characters"
+        if hi is not None:
+            return f"a string of at most {hi} characters"
         return "a string"
     if kind == "boolean":
         return "true or false"
     if kind == "array":
-        return "a list of " + (_describe(p.get("items", {})) or "values")
+        item = _describe(p.get("items", {}))
+        size = f"at most {p['maxItems']} " if "maxItems" in p else ""
+        if not item or item == "a string":
+            return f"a list of {size}{'strings' if item else 'values'}"
+        return f"a list of {size}items, each {item}"
     if kind == "object":
         return "an object"
     return ""

@@ -2,6 +2,11 @@
 
 Each subcommand lives in `finetune_advisor.server.commands.<name>` with `register(subparsers)`
 that sets `handler(args) -> int`. Subcommands call the same functions the MCP tools use.
+
+Exit status: 0 done; 2 a usage error (an option or value the command does not accept, as argparse
+reports them, or a setting that cannot be used); 1 a request that was well formed but could not be
+answered (a model neither the catalog nor the Hub knows, the Hub unreachable, bad data); 130 on
+Ctrl-C; 141 when the reader of stdout went away (`| head`), as a program killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -9,13 +14,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import re
 import sys
 
 from finetune_advisor import __version__, redaction, settings
-from finetune_advisor.errors import AdvisorError
+from finetune_advisor.errors import (
+    AdvisorError,
+    ArgumentError,
+    ConfigurationError,
+    InvalidInputError,
+    UnknownLicenseError,
+)
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ("serve", "recommend", "vram", "license", "ask", "catalog", "gpu")
+COMMANDS = ("serve", "recommend", "vram", "plan", "license", "ask", "catalog", "gpu")
+
+EXIT_DOMAIN, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+# What the user typed wrong (2) rather than what could not be answered (1).
+USAGE_ERRORS = (InvalidInputError, ArgumentError, UnknownLicenseError, ConfigurationError)
+
+# MCP wording in an error, and what the command line calls the same thing.
+_CLI_WORDS = (("the catalog://models resource", "`finetune-advisor catalog list`"),
+              ("catalog://models", "`finetune-advisor catalog list`"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,16 +63,61 @@ def configure_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except SystemExit:  # argparse: --help, --version and usage errors; their text may meet a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        raise
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        settings.check()  # every environment value, before anything runs: one line naming the bad one
+    except ConfigurationError as exc:
+        sys.stderr.write(f"finetune-advisor: {exc}\n")
+        return EXIT_USAGE
+    configure_logging()
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.handler(args) or 0)
     except AdvisorError as exc:
-        sys.stderr.write(f"finetune-advisor: {exc}\n")
-        return 1
+        sys.stderr.write(f"finetune-advisor: {in_cli_words(str(exc), getattr(args, 'parser', None))}\n")
+        return EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_DOMAIN
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def in_cli_words(message: str, parser: argparse.ArgumentParser | None) -> str:
+    """An error written for MCP, with the command's flags for the tool's parameter names
+    ('gpu_memory_gib' -> --gpu-gib, 'model' -> MODEL) and CLI commands for MCP resources."""
+    from finetune_advisor.server.commands import flag_names
+
+    names = flag_names(parser) if parser is not None else {}
+    for name in sorted(names, key=len, reverse=True):
+        message = message.replace(f"'{name}'", names[name])
+        if "_" in name:  # a bare identifier only where it cannot be an ordinary word
+            message = re.sub(rf"\b{re.escape(name)}\b", names[name], message)
+    for mcp_words, cli_words in _CLI_WORDS:
+        message = message.replace(mcp_words, cli_words)
+    return message
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,22 +1,26 @@
 """Streamable HTTP transport with the security rules of DESIGN.md.
 
-Loopback binds keep the SDK's Host/Origin (DNS-rebinding) checks. Any other bind needs
-FINETUNE_ADVISOR_HTTP_TOKEN, then every request must carry `Authorization: Bearer <token>`, and
-`--allowed-hosts` feeds the Host check. The token is compared in constant time and never logged.
+Loopback binds accept loopback Host and Origin names only (DNS-rebinding protection). Any other
+bind needs FINETUNE_ADVISOR_HTTP_TOKEN, then every request must carry `Authorization: Bearer
+<token>`, and `--allowed-hosts` feeds the Host check. `http_guard` applies these rules (and answers
+`GET /healthz`) before a request reaches MCP; `http_limits` bounds every connection and session.
+The port is bound before anything says "serving", so a taken port fails at once.
 """
 
 from __future__ import annotations
 
-import hmac
+import errno
 import ipaddress
-import json
 import logging
+import socket
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-from finetune_advisor.errors import ConfigurationError
+from finetune_advisor.errors import ConfigurationError, ServeError
+from finetune_advisor.server.http_guard import HEALTH_PATH, HostRules, RequestGuard
+from finetune_advisor.server.http_limits import HttpLimits, evict_oldest_idle, uvicorn_options
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +37,11 @@ def is_loopback(host: str) -> bool:
 
 
 def security_settings(host: str, port: int, token: str | None, allowed_hosts: list[str]) -> TransportSecuritySettings:
-    """Host/Origin checks for this bind; raises ConfigurationError for an unsafe one."""
+    """Host/Origin patterns for this bind; raises ConfigurationError for an unsafe one."""
     if is_loopback(host):
         hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
         origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-        return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+        return _checked(TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins))
     if not token:
         raise ConfigurationError(
             f"Refusing to serve on {host}:{port}, which is not a loopback address, without a token. "
@@ -50,38 +54,18 @@ def security_settings(host: str, port: int, token: str | None, allowed_hosts: li
             f"'advisor.internal:{port}'), so that requests with a forged Host header are refused."
         )
     origins = [f"http://{h}" for h in allowed_hosts] + [f"https://{h}" for h in allowed_hosts]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=origins)
+    return _checked(TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=origins))
 
 
-class BearerTokenMiddleware:
-    """ASGI middleware: 401 without a bearer token, 403 with a wrong one."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self._token = token.encode()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        header = dict(scope.get("headers") or ()).get(b"authorization", b"")
-        scheme, _, presented = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not presented.strip():
-            await _reject(send, 401, "missing bearer token", {b"www-authenticate": b'Bearer realm="finetune-advisor"'})
-            return
-        if not hmac.compare_digest(presented.strip(), self._token):
-            client = (scope.get("client") or ("?",))[0]
-            logger.warning("refused a request from %s: wrong bearer token", client)
-            await _reject(send, 403, "invalid bearer token", {})
-            return
-        await self.app(scope, receive, send)
-
-
-async def _reject(send: Any, status: int, message: str, extra: dict[bytes, bytes]) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _checked(settings: TransportSecuritySettings) -> TransportSecuritySettings:
+    try:
+        HostRules(settings.allowed_hosts, settings.allowed_origins)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"--allowed-hosts: {exc}. Accepted: comma-separated host names, host:port or host:* "
+            "(any port), such as 'advisor.internal:8000'."
+        ) from None
+    return settings
 
 
 def build_app(
@@ -92,8 +76,10 @@ def build_app(
     allowed_hosts: list[str],
     stateless: bool = False,
     json_response: bool = False,
+    limits: HttpLimits | None = None,
 ) -> Any:
-    """The ASGI app serving MCP at /mcp with the checks above."""
+    """The ASGI app serving MCP at /mcp and the health check at /healthz, behind the request guard."""
+    limits = limits or HttpLimits()
     security = security_settings(host, port, token, allowed_hosts)
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
@@ -101,13 +87,50 @@ def build_app(
         json_response=json_response,
         transport_security=security,
         host=host,
+        max_request_body_size=limits.max_body_bytes,
+        max_sessions=limits.max_sessions,
+        session_idle_timeout=limits.session_idle_timeout,
     )
-    return BearerTokenMiddleware(app, token) if token else app
+    if not stateless:
+        evict_oldest_idle(server.session_manager)
+    return RequestGuard(app, HostRules(security.allowed_hosts, security.allowed_origins), token)
 
 
-def serve(server: MCPServer, host: str, port: int, token: str | None, allowed_hosts: list[str], stateless: bool = False) -> None:
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port as uvicorn would bind it (listening starts with the server);
+    ServeError when it cannot be."""
+    # proto=IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections (with proto 0 it does
+    # not, and every response waits ~40 ms for a delayed ACK).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a TIME_WAIT port, not a taken one
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        where = f"cannot serve on {host}:{port}"
+        if isinstance(exc, socket.gaierror):
+            raise ServeError(f"{where}: the host does not resolve. Pass an address such as 127.0.0.1 to --host.") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"{where}: the port is already in use. Stop what holds it or pick another --port.") from None
+        raise ServeError(f"{where}: {exc.strerror or exc}.") from None
+    return sock
+
+
+def serve(
+    server: MCPServer,
+    host: str,
+    port: int,
+    token: str | None,
+    allowed_hosts: list[str],
+    stateless: bool = False,
+    limits: HttpLimits | None = None,
+) -> None:
     import uvicorn
 
-    app = build_app(server, host, port, token, allowed_hosts, stateless=stateless)
-    logger.warning("serving MCP over streamable HTTP at http://%s:%d/mcp%s", host, port, " (bearer token required)" if token else "")
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    limits = limits or HttpLimits()
+    app = build_app(server, host, port, token, allowed_hosts, stateless=stateless, limits=limits)
+    sock = bind(host, port)
+    where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    logger.warning("serving MCP over streamable HTTP at %s/mcp (health: %s%s)%s", where, where, HEALTH_PATH,
+                   " (bearer token required)" if token else "")
+    uvicorn.Server(uvicorn.Config(app, **uvicorn_options(limits))).run(sockets=[sock])

@@ -19,22 +19,24 @@ from finetune_advisor.hub_card import is_repo_id
 from finetune_advisor.licensing.binding import LicenseCheck, check_catalog_entry, check_hub_card, result
 from finetune_advisor.licensing.rules import Plans, assess, unknown_assessment
 from finetune_advisor.licensing.terms import get_license
-from finetune_advisor.vocabulary import bounds, check_range
+from finetune_advisor.vocabulary import bounds, check_range, check_text, text_bounds
 
 
 def check_license(
-    model: Annotated[str, Field(description="Catalog id, alias or HF repo id (Unsloth/quantised uploads too). Or give license_id.")] = "",
-    license_id: Annotated[str, Field(description="A licence id instead of a model, e.g. llama3.1, qwen-research.")] = "",
-    commercial_use: Annotated[bool, Field(description="Commercial purpose: product, paid service, business use.")] = True,
-    monthly_active_users: Annotated[int, Field(**bounds("monthly_active_users"), description="Monthly active users of your products, affiliates included.")] = 0,
-    eu_entity: Annotated[bool, Field(description="EU-domiciled person or company based in the EU.")] = False,
-    distribute_weights: Annotated[bool, Field(description="You will publish the weights, a fine-tune or an adapter.")] = False,
-    train_other_models_on_outputs: Annotated[bool, Field(description="You will train another model on its outputs.")] = False,
+    model: Annotated[str, Field(**text_bounds("model"), description='Catalog id or HF repo id, e.g. "llama-3.1-8b"; or give license_id.')] = "",
+    license_id: Annotated[str, Field(**text_bounds("license_id"), description='A licence id instead of a model, e.g. "llama3.1".')] = "",
+    commercial_use: Annotated[bool, Field(description="e.g. false for research only.")] = True,
+    monthly_active_users: Annotated[int, Field(**bounds("monthly_active_users"), description="Of your products, affiliates included, e.g. 800000000.")] = 0,
+    eu_entity: Annotated[bool, Field(description="e.g. true: EU-domiciled person or EU-based company.")] = False,
+    distribute_weights: Annotated[bool, Field(description="e.g. true to publish the weights, a fine-tune or adapter.")] = False,
+    train_other_models_on_outputs: Annotated[bool, Field(description="e.g. true to train another model on its outputs.")] = False,
 ) -> LicenseCheck:
     """Check a model's licence against the user's plans: verdict, obligations, restrictions, reasons.
 
     Use before recommending, deploying or publishing a fine-tune; inherited base-model terms are included.
     """
+    check_text("model", model)
+    check_text("license_id", license_id)
     model, license_id = model.strip(), license_id.strip()
     check_range("monthly_active_users", monthly_active_users)
     if not model and not license_id:

@@ -17,9 +17,9 @@ from finetune_advisor.adapters.cache import DocsCache, cache_key
 from finetune_advisor.errors import DocsReplyError, DocsUnavailableError
 from finetune_advisor.redaction import public_url
 from finetune_advisor.unsloth_docs import pages
-from finetune_advisor.unsloth_docs.notes import offline_answer, offline_note
+from finetune_advisor.unsloth_docs.notes import OfflineAnswer, offline_answer, offline_note
 from finetune_advisor.unsloth_docs.reply import NOTICE_LIVE, NOTICE_OFFLINE, DocsAnswer, ParsedAnswer, parse_reply
-from finetune_advisor.vocabulary import DocsLanguage, DocsOrigin
+from finetune_advisor.vocabulary import DocsLanguage, DocsOrigin, check_text, text_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,14 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 Question = Annotated[
     str,
-    Field(min_length=1, max_length=pages.MAX_QUESTION_CHARS, description="A specific, self-contained question."),
+    Field(min_length=1, max_length=pages.MAX_QUESTION_CHARS,
+          description='Self-contained, e.g. "Which LoRA rank to start with?"'),
 ]
 Page = Annotated[
     str,
-    Field(description="Docs page path to ask on, relative to the docs root (default: the 'what model should I use' guide)."),
+    Field(**text_bounds("page"), description='Docs path, e.g. "basics/chat-templates"; default: the model guide.'),
 ]
-Language = Annotated[DocsLanguage, Field(description="Docs language; the page path is translated by table.")]
+Language = Annotated[DocsLanguage, Field(description='e.g. "zh" (the page path is translated).')]
 
 HEARTBEAT_SECONDS = 1.0
 
@@ -49,6 +50,7 @@ async def query_docs(
     Use for how-to questions the other tools do not cover (hyperparameters, chat templates, datasets, errors).
     """
     question = pages.check_question(question)
+    check_text("page", page)
     path = pages.localized_path(page, language)
     base = settings.docs_url()
     url = pages.page_url(base, path)
@@ -57,7 +59,7 @@ async def query_docs(
     key = cache_key(base, path, question)
     reporter = _Progress(progress, settings.docs_timeout())
 
-    def result(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None) -> DocsAnswer:
+    def result(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None, covered: bool = True) -> DocsAnswer:
         if parsed.truncated:
             note = " ".join(filter(None, [note, "The answer was truncated; ask a narrower question."]))
         return DocsAnswer(
@@ -66,26 +68,28 @@ async def query_docs(
             sources=parsed.sources,
             follow_up_questions=parsed.follow_up_questions,
             origin=origin,
+            covered=covered,
             asked_url=asked_url,
             page=path,
             language=language,
             note=note,
         )
 
+    def offline(found: OfflineAnswer, reason: str, reached: bool = False) -> DocsAnswer:
+        return result(found.parsed, "offline", asked, offline_note(reason, reached=reached), covered=found.covered)
+
     cached = await anyio.to_thread.run_sync(cache.get, key)  # file I/O stays off the event loop
     if cached is not None:
         stamp = datetime.fromtimestamp(cached.stored_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return result(cached.parsed, "cache", cached.asked_url, f"Served from the local cache (asked {stamp}).")
     if settings.offline():
-        reason = "offline mode is on (FINETUNE_ADVISOR_OFFLINE or HF_HUB_OFFLINE is set)"
-        return result(offline_answer(question), "offline", asked, offline_note(reason))
+        return offline(offline_answer(question), "offline mode is on (FINETUNE_ADVISOR_OFFLINE is set)")
     try:
         reply, parsed = await _ask(url, question, reporter)
     except DocsUnavailableError as exc:
         logger.info("docs not reached, answering from notes: %s", exc)
         await reporter.done("Docs not reached; answering from the packaged notes")
-        reached = isinstance(exc, DocsReplyError)
-        return result(offline_answer(question), "offline", asked, offline_note(str(exc), reached=reached))
+        return offline(offline_answer(question), str(exc), reached=isinstance(exc, DocsReplyError))
     await reporter.done("Answer received")
     await anyio.to_thread.run_sync(cache.put, key, reply.url, parsed)
     return result(parsed, "live", reply.url, None)

@@ -1,37 +1,27 @@
-"""Local search over the packaged knowledge notes (`tools/knowledge/*.md`): the offline answers.
+"""The packaged knowledge notes (`knowledge/*.md`), the docs pages they do not cover
+(`knowledge/pages.toml`), and the offline answer built from them.
 
-A note is Markdown with front matter (title, sources as `- Title | URL`, keywords). Search is BM25
-over title and keywords (weighted) and body; CJK text is split into character bigrams, so the
-Chinese keywords of a note match Chinese questions. Pure apart from `load_notes()`, which reads
-the package data once.
+A note is Markdown with front matter: title, sources as `- Title | URL`, keywords (the topics it
+answers, English and Chinese). A page is a title, a docs URL and keywords. Which note covers a
+question is decided by `matching` (scored, with a threshold); a question no note covers gets
+`covered=False` and a short pointer to the most relevant docs page, never an unrelated note. Pure
+apart from `library()`, which reads the package data once.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections import Counter
+import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
 
 from finetune_advisor.errors import DataError
+from finetune_advisor.unsloth_docs import matching
 from finetune_advisor.unsloth_docs.reply import DocsSource, ParsedAnswer
 
-FIELD_WEIGHT = {"title": 3, "keywords": 3, "body": 1}
-K1 = 1.2
-B = 0.75
-RELATIVE_CUTOFF = 0.5  # notes scoring under half the best one are left out
-MIN_SCORE = 1.5  # below this, a match is one common word in a body: no real match
-
-_WORD = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _URL = re.compile(r"^https?://\S+$")
-STOPWORDS = frozenset(
-    "a about all also am an and any are as at be been but by can could do does for from has have how i if "
-    "in into is it its just know like me much many my need no not of on or our please should so some tell "
-    "that the their then there they this to want was we were what when which will with would you your".split()
-)
+_DOCS_URL = re.compile(r"^https://(unsloth\.ai/docs|docs\.unsloth\.ai)(/[A-Za-z0-9._~/-]*)?$")
 
 
 @dataclass(frozen=True)
@@ -44,20 +34,18 @@ class Note:
 
 
 @dataclass(frozen=True)
-class Hit:
-    note: Note
-    score: float
+class Page:
+    """A docs page the notes do not cover, named to questions about its topic."""
+
+    title: str
+    url: str
+    keywords: tuple[str, ...]
 
 
-def tokens(text: str) -> list[str]:
-    """Lower-cased words without stopwords, light plural stripping; CJK runs as bigrams."""
-    out: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if _CJK.match(word):
-            out += [word] if len(word) == 1 else [word[i : i + 2] for i in range(len(word) - 1)]
-        elif word not in STOPWORDS:
-            out.append(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
-    return out
+@dataclass(frozen=True)
+class OfflineAnswer:
+    parsed: ParsedAnswer
+    covered: bool
 
 
 def parse_note(slug: str, text: str) -> Note:
@@ -89,58 +77,88 @@ def parse_note(slug: str, text: str) -> Note:
     return Note(slug=slug, title=fields["title"], sources=tuple(sources), keywords=keywords, body=body)
 
 
+def parse_pages(text: str) -> tuple[Page, ...]:
+    """The `[[page]]` tables of pages.toml; DataError naming the entry if one is malformed."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"knowledge pages: not valid TOML ({exc})") from None
+    if set(data) != {"page"} or not isinstance(data["page"], list):
+        raise DataError("knowledge pages: expected only [[page]] tables")
+    pages = []
+    for n, entry in enumerate(data["page"], 1):
+        where = f"knowledge page {n} ({entry.get('title', '?')!r})" if isinstance(entry, dict) else f"knowledge page {n}"
+        if not isinstance(entry, dict) or set(entry) != {"title", "url", "keywords"}:
+            raise DataError(f"{where}: needs exactly title, url and keywords")
+        title, url, keywords = entry["title"], entry["url"], entry["keywords"]
+        if not isinstance(title, str) or not title.strip():
+            raise DataError(f"{where}: title must be a non-empty string")
+        if not isinstance(url, str) or not _DOCS_URL.match(url):
+            raise DataError(f"{where}: url must be a page under https://unsloth.ai/docs or https://docs.unsloth.ai")
+        if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k.strip() for k in keywords):
+            raise DataError(f"{where}: keywords must be a non-empty list of non-empty strings")
+        pages.append(Page(title=title.strip(), url=url, keywords=tuple(k.strip() for k in keywords)))
+    return tuple(pages)
+
+
+@dataclass(frozen=True)
+class Library:
+    """The notes and pages with their matching index; note docs are keyed by slug, page docs by URL."""
+
+    notes: tuple[Note, ...]
+    pages: tuple[Page, ...]
+    index: matching.Index
+    note_docs: tuple[matching.Doc, ...]
+    page_docs: tuple[matching.Doc, ...]
+
+    @classmethod
+    def build(cls, notes: tuple[Note, ...], pages: tuple[Page, ...]) -> Library:
+        vocabulary = matching.cjk_words([*(k for n in notes for k in n.keywords), *(k for p in pages for k in p.keywords)])
+        note_docs = tuple(matching.document(n.slug, n.keywords, n.title + "\n" + n.body, vocabulary) for n in notes)
+        page_docs = tuple(matching.document(p.url, p.keywords, p.title, vocabulary) for p in pages)
+        return cls(notes, pages, matching.Index(note_docs, vocabulary), note_docs, page_docs)
+
+
 @functools.cache
-def load_notes() -> tuple[Note, ...]:
-    """Every packaged note, sorted by file name."""
+def library() -> Library:
+    """Every packaged note (sorted by file name) and page, read and indexed once."""
     folder = files("finetune_advisor.unsloth_docs").joinpath("knowledge")
     entries = sorted((e for e in folder.iterdir() if e.name.endswith(".md")), key=lambda e: e.name)
-    return tuple(parse_note(e.name[: -len(".md")], e.read_text(encoding="utf-8")) for e in entries)
+    notes = tuple(parse_note(e.name[: -len(".md")], e.read_text(encoding="utf-8")) for e in entries)
+    pages = parse_pages(folder.joinpath("pages.toml").read_text(encoding="utf-8"))
+    return Library.build(notes, pages)
 
 
-def _document(note: Note) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for field, text in (("title", note.title), ("keywords", " ".join(note.keywords)), ("body", note.body)):
-        for token in tokens(text):
-            counts[token] += FIELD_WEIGHT[field]
-    return counts
+def load_notes() -> tuple[Note, ...]:
+    return library().notes
 
 
-def search(question: str, notes: tuple[Note, ...], limit: int = 2) -> list[Hit]:
-    """The notes that best match `question`, best first; empty when no word matches."""
-    query = set(tokens(question))
-    docs = [_document(n) for n in notes]
-    if not query or not docs:
-        return []
-    avg_len = sum(sum(d.values()) for d in docs) / len(docs)
-    hits = []
-    for note, doc in zip(notes, docs):
-        length = sum(doc.values())
-        score = 0.0
-        for term in query:
-            tf = doc.get(term, 0)
-            if not tf:
-                continue
-            df = sum(1 for d in docs if term in d)
-            idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
-            score += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avg_len))
-        if score >= MIN_SCORE:
-            hits.append(Hit(note, score))
-    hits.sort(key=lambda h: (-h.score, h.note.slug))
-    if not hits:
-        return []
-    best = hits[0].score
-    return [h for h in hits if h.score >= best * RELATIVE_CUTOFF][:limit]
+def covering_notes(question: str, lib: Library | None = None) -> list[Note]:
+    """The notes that cover `question`, best first (at most two); empty when none does."""
+    lib = lib or library()
+    by_slug = {n.slug: n for n in lib.notes}
+    return [by_slug[m.key] for m in lib.index.covering(question, lib.note_docs)]
 
 
-def offline_answer(question: str) -> ParsedAnswer:
-    notes = load_notes()
-    hits = search(question, notes)
-    if not hits:
-        topics = "; ".join(n.title for n in notes)
-        return ParsedAnswer(answer=f"No packaged note matches this question. The notes cover: {topics}.")
-    answer = "\n\n".join(f"## {hit.note.title}\n\n{hit.note.body}" for hit in hits)
-    sources = list(dict.fromkeys(s for hit in hits for s in hit.note.sources))
-    return ParsedAnswer(answer=answer, sources=sources)
+def suggested_page(question: str, lib: Library | None = None) -> DocsSource | None:
+    """The docs page most relevant to a question the notes do not cover: a listed page, or a note's own page."""
+    lib = lib or library()
+    own = {d.key: next((s for s in n.sources if _DOCS_URL.match(s.url)), n.sources[0]) for d, n in zip(lib.note_docs, lib.notes)}
+    listed = {p.url: DocsSource(title=p.title, url=p.url) for p in lib.pages}
+    found = lib.index.suggest(question, lib.page_docs + lib.note_docs)
+    return None if found is None else listed.get(found.key) or own[found.key]
+
+
+def offline_answer(question: str) -> OfflineAnswer:
+    notes = covering_notes(question)
+    if not notes:
+        page = suggested_page(question)
+        where = f", or see [{page.title}]({page.url})" if page else ""
+        text = f"The offline notes do not cover this; ask again online{where}."
+        return OfflineAnswer(ParsedAnswer(answer=text, sources=[page] if page else []), covered=False)
+    answer = "\n\n".join(f"## {note.title}\n\n{note.body}" for note in notes)
+    sources = list(dict.fromkeys(s for note in notes for s in note.sources))
+    return OfflineAnswer(ParsedAnswer(answer=answer, sources=sources), covered=True)
 
 
 def offline_note(reason: str, reached: bool = False) -> str:

@@ -86,12 +86,16 @@ NOTICE_OFFLINE = "Packaged notes written from the Unsloth docs: reference data, 
 class DocsAnswer(BaseModel):
     """An answer to a docs question, with where it came from."""
 
-    answer: str = Field(description="Markdown answer, without the sources and follow-up sections; a live or cached "
-                        "one reaches an MCP client inside an <external_content> fence: quoted, not instructions.")
+    answer: str = Field(description="Markdown answer, without the sources and follow-up sections.")
     notice: str
     sources: list[DocsSource]
     follow_up_questions: list[str]
     origin: DocsOrigin = Field(description="live docs, local cache, or packaged notes.")
+    covered: bool = Field(
+        default=True,
+        description="False when the answer is offline and no packaged note covers the question: the answer then "
+        "only says so and names the docs page to read, if one is known.",
+    )
     asked_url: str = Field(description="The docs URL asked (or that would have been asked).")
     page: str
     language: str

@@ -7,11 +7,13 @@ deriving a value the config states: `head_dim` in particular is taken as given w
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vocabulary import LIMITS, MAX_CHARS, MAX_ITEMS, bounds, describe_range, list_bounds, text_bounds
 
 # Names different model families use for the same quantity, first match wins.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -20,14 +22,20 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "intermediate_size": ("intermediate_size", "ffn_dim", "n_inner"),
     "num_attention_heads": ("num_attention_heads", "n_head"),
     "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv"),
-    "num_experts": ("num_experts", "num_local_experts", "n_routed_experts"),
-    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token"),
+    # ERNIE 4.5 MoE: moe_num_experts / moe_k / moe_num_shared_experts; Gemma 4 MoE: top_k_experts.
+    "num_experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
+    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token", "moe_k", "top_k_experts"),
     "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
-    "num_shared_experts": ("num_shared_experts", "n_shared_experts"),
+    "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
 }
 
 # Sub-configs that hold the language model of multimodal and wrapper configs.
 _TEXT_CONFIG_KEYS = ("text_config", "language_config", "llm_config", "thinker_config")
+
+
+def _sized(name: str, *default: None) -> Any:
+    """A config.json size field: an integer (strictly: `true` is not 1) within its bounds in vocabulary.LIMITS."""
+    return Field(*default, strict=True, **bounds(name))
 
 
 class Architecture(BaseModel):
@@ -35,30 +43,32 @@ class Architecture(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model_type: str = Field(min_length=1)
-    num_hidden_layers: PositiveInt
-    hidden_size: PositiveInt
-    intermediate_size: PositiveInt | None = None
-    num_attention_heads: PositiveInt
-    num_key_value_heads: PositiveInt | None = None
-    head_dim: PositiveInt | None = None
-    vocab_size: PositiveInt
+    model_type: str = Field(min_length=1, **text_bounds("model_type"))
+    num_hidden_layers: int = _sized("num_hidden_layers")
+    hidden_size: int = _sized("hidden_size")
+    intermediate_size: int | None = _sized("intermediate_size", None)
+    num_attention_heads: int = _sized("num_attention_heads")
+    num_key_value_heads: int | None = _sized("num_key_value_heads", None)
+    head_dim: int | None = _sized("head_dim", None)
+    vocab_size: int = _sized("vocab_size")
     tie_word_embeddings: bool = False
-    max_position_embeddings: PositiveInt | None = None
-    sliding_window: PositiveInt | None = None  # attention window of sliding-window models (Mistral v0.1)
-    num_experts: PositiveInt | None = None
-    num_experts_per_tok: PositiveInt | None = None
-    moe_intermediate_size: PositiveInt | None = None
-    num_shared_experts: int | None = Field(default=None, ge=0)
-    shared_expert_intermediate_size: PositiveInt | None = None
+    max_position_embeddings: int | None = _sized("max_position_embeddings", None)
+    sliding_window: int | None = _sized("sliding_window", None)  # attention window of sliding-window models (Mistral v0.1)
+    num_experts: int | None = _sized("num_experts", None)
+    num_experts_per_tok: int | None = _sized("num_experts_per_tok", None)
+    moe_intermediate_size: int | None = _sized("moe_intermediate_size", None)
+    num_shared_experts: int | None = _sized("num_shared_experts", None)
+    shared_expert_intermediate_size: int | None = _sized("shared_expert_intermediate_size", None)
     # Per-layer embeddings (Gemma 3n, Gemma 4 E2B/E4B): a vocab_size_per_layer_input x
     # (num_hidden_layers * hidden_size_per_layer_input) table beside the main embedding.
-    hidden_size_per_layer_input: PositiveInt | None = None
-    vocab_size_per_layer_input: PositiveInt | None = None
+    hidden_size_per_layer_input: int | None = _sized("hidden_size_per_layer_input", None)
+    vocab_size_per_layer_input: int | None = _sized("vocab_size_per_layer_input", None)
     # Layers that reuse an earlier layer's keys and values (Gemma 3n, Gemma 4): no k/v projections.
-    num_kv_shared_layers: int | None = Field(default=None, ge=0)
+    num_kv_shared_layers: int | None = _sized("num_kv_shared_layers", None)
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
-    layer_types: tuple[str, ...] | None = None
+    layer_types: tuple[Annotated[str, Field(**text_bounds("layer_types"))], ...] | None = Field(
+        default=None, **list_bounds("layer_types")
+    )
     # Gemma 2 / 3n / 4 cap the final logits with tanh; Unsloth's loss then keeps more per token.
     final_logit_softcapping: float | None = Field(default=None, gt=0)
 
@@ -114,7 +124,7 @@ class Architecture(BaseModel):
         try:
             return cls.model_validate(values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
-            raise InvalidInputError(field, _first_error(exc), "positive integers for the size fields") from None
+            raise InvalidInputError(field, *_first_error(exc)) from None
 
 
 def _language_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -126,10 +136,19 @@ def _language_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _first_error(exc: Exception) -> str:
+def _first_error(exc: Exception) -> tuple[str, str]:
+    """(what is wrong, what is accepted) for the first field pydantic refused, named as in config.json."""
     errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg', 'invalid value')}"
-    return str(exc)
+    if not callable(errors):
+        return str(exc), "positive integers for the size fields"
+    first = errors()[0]
+    loc = [str(p) for p in first.get("loc", ())]
+    name = loc[0] if loc else "config"
+    got = json.dumps(first.get("input"), default=str)
+    msg = str(first.get("msg", "invalid value"))
+    problem = f"{'.'.join(loc) or name} is {got if len(got) <= 40 else got[:37] + '...'} ({msg[:1].lower() + msg[1:]})"
+    if name in LIMITS:
+        return problem, f"for {name}, an integer from {describe_range(name)}"
+    if name in MAX_ITEMS:
+        return problem, f"for {name}, a list of at most {MAX_ITEMS[name]} names of at most {MAX_CHARS[name]} characters"
+    return problem, "positive integers for the size fields"

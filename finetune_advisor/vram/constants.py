@@ -14,7 +14,7 @@ from typing import Final
 GIB: Final = 1024**3
 
 # --- FITTED: begin (written by bench/vram_accuracy/fit.py; do not edit by hand) ---
-FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit.py on 197 measured cells (bench/vram_calibration/data/*.jsonl; gpu NVIDIA H100 80GB HBM3/NVIDIA H200, driver 580.159.04, cuda 13.0, torch 2.11.0+cu130, transformers 5.17.0, peft 0.21.0, bitsandbytes 0.50.2, accelerate 1.15.0)"
+FIT_SOURCE: Final = "fitted on 197 measured cells (gpu NVIDIA H100 80GB HBM3/NVIDIA H200, driver 580.159.04, cuda 13.0, torch 2.11.0+cu130, transformers 5.17.0, peft 0.21.0, bitsandbytes 0.50.2, accelerate 1.15.0)"
 # Every value below except the unsloth entries comes from that data. Measured directly: the CUDA
 # context (as it grows during training) is the median, over the one-GPU cells, of NVML's peak
 # device-used minus the allocator's peak reserved; NCCL is the same median over the multi-GPU
@@ -60,7 +60,7 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted by bench/vram_accuracy/fit_unsloth.py on 41 measured Unsloth cells (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl; NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 41 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);

@@ -29,7 +29,7 @@ from finetune_advisor.vocabulary import (
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import first_step_transient, forced_float32
+from finetune_advisor.vram.families import experts_stay_16bit, first_step_transient, forced_float32
 from finetune_advisor.vram.shapes import Linear, Shapes, shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
@@ -89,7 +89,8 @@ class CoreEstimate(BaseModel):
     breakdown: Breakdown
     params_b: float
     trainable_params_m: float
-    assumptions: list[str]
+    assumptions: list[str]  # what matters for this model, run and GPU
+    background: list[str] = []  # how every estimate of this kind is built (method, measurements)
 
 
 def check_run(run: RunConfig, arch: Architecture | None = None, context_length: int | None = None) -> None:
@@ -122,6 +123,7 @@ class Precision:
     fp32_master: bool  # fp32 master weights (asked for, or full fine-tuning in fp16)
     half: float  # bytes of a 16-bit weight (fp16 or bf16)
     notes: list[str]
+    experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
 
 
 def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precision:
@@ -139,7 +141,13 @@ def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precisi
         notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16."
                      + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
                         "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
-    return Precision(fp32_compute, fp32_master, 2.0, notes)
+    # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
+    # Unsloth quantises them, except for the families that keep theirs fused.
+    experts_nf4 = run.stack == "unsloth" and not experts_stay_16bit(arch.model_type)
+    if run.method == "qlora" and arch.is_moe and not experts_nf4:
+        notes.append("QLoRA: the routed experts stay 16-bit (bitsandbytes quantises nn.Linear layers only, and this "
+                     "model keeps its experts as 3-D parameters); only the other linear layers are 4-bit.")
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4)
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -153,15 +161,15 @@ class Weights:
     root_bytes: float  # embeddings, lm_head and final norm: FSDP's root unit
     autocast_copies: float  # bf16 copies of fp32 master weights
     notes: list[str]  # parameters the config does not describe
-    storage_notes: list[str]  # how the weights are stored
+    storage_notes: list[str]  # how these weights are stored, where it is particular to this run
+    background: list[str]  # how weights are stored for every run of this method and stack
 
 
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
     """The model's parameters in their storage: NF4 for QLoRA's linear layers, else 16 or 32 bits."""
     notes: list[str] = []
     storage: list[str] = []
-    # transformers 5 keeps routed experts as 3-D parameters: bitsandbytes and peft skip them.
-    experts_linear = run.stack == "unsloth"
+    background: list[str] = []
     extra = max(0.0, (params_total or 0) - s.total_params)
     if extra > 0.03 * s.total_params:
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
@@ -176,7 +184,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                      f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
     root = s.embedding_params + s.head_params + s.hidden
     if run.method == "qlora":
-        quantized = s.linear_params - (0 if experts_linear else s.expert_params)
+        quantized = s.linear_params - (0 if p.experts_nf4 else s.expert_params)
         kept = min(skip or 0, quantized)
         # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
         kept_bytes = 4.0 if run.stack == "transformers" else p.half
@@ -184,16 +192,16 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         if run.storage == "unsloth-bnb-4bit" and skip is None:
             held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
         layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
-        storage.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
+        background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
         if run.stack == "transformers":
-            storage.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to fp32.")
+            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to fp32.")
         if run.storage == "unsloth-bnb-4bit":
             storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
                 "the checkpoint's own list of skipped modules is counted." if skip is not None else
                 "counted as 10% more weight memory than -bnb-4bit, the upper bound Unsloth gives for its dynamic 4-bit."))
     else:
         per_param = 4.0 if p.fp32_master else p.half
-        held = total_params * per_param
+        held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch
         layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
         if run.storage != "16bit":
             storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")
@@ -208,7 +216,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         # decoder layers gathered (the current one and the prefetched one).
         held = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes
     autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
-    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage)
+    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background)
 
 
 # --- adapters, gradients, optimizer ------------------------------------------------------------
@@ -225,12 +233,14 @@ class TrainingState:
     root_grads: float  # FSDP full fine-tuning: the root unit's unsharded gradient
     lora: tuple[Linear, ...]
     notes: list[str]
+    background: list[str]
     paged_note: str | None
 
 
 def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float) -> TrainingState:
     """What training adds: LoRA adapters (or every weight for full), their gradients and Adam's states."""
     notes: list[str] = []
+    background: list[str] = []
     if run.method == "full":
         lora: tuple[Linear, ...] = ()
         trainable = total_params
@@ -241,7 +251,7 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
         trainable = s.lora_params(run.lora_rank, lora, fused_experts=unsloth)
         # peft and Unsloth both create the adapters in fp32 (measured: 4 bytes per trainable parameter).
         adapter_bytes = grad_bytes = 4.0
-        notes.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
+        background.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
         if unsloth and s.router_width > 0:
             notes.append("MoE on Unsloth: LoRA reaches the routed experts too (one adapter pair on the fused gate_up "
                          "matrix, one on down_proj), hundreds of millions of fp32 trainable parameters on 30B-class models.")
@@ -263,7 +273,7 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
     paged_note = (f"{run.optimizer} keeps its states ({trainable * state_bytes / n / k.GIB:.2f} GiB) in "
                   "unified memory outside PyTorch's allocator; the driver moves them to CPU RAM when the GPU "
                   "is full, so they are not counted.") if paged else None
-    return TrainingState(trainable, adapters, grads, states, temp, ddp_buckets, root_grads, lora, notes, paged_note)
+    return TrainingState(trainable, adapters, grads, states, temp, ddp_buckets, root_grads, lora, notes, background, paged_note)
 
 
 def _optimizer_bytes(optimizer: str, param_bytes: float) -> tuple[float, float]:
@@ -295,7 +305,8 @@ class Activations:
     layer: float  # one layer's saved activations for the whole micro-batch
     work: float  # the extra score-sized buffers of one layer's backward
     checkpoints: float  # what gradient checkpointing keeps for all layers
-    notes: list[str]
+    notes: list[str]  # an attention kernel that keeps seq_len x seq_len scores
+    background: list[str]  # checkpointing and the flash kernel, as every such run has them
 
 
 def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> Activations:
@@ -319,13 +330,16 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
     # Unsloth offloads checkpoints to CPU RAM; what stays on the GPU per layer is calibrated to a
     # published Unsloth measurement (constants.UNSLOTH_CHECKPOINT_BYTES).
     per_layer = k.UNSLOTH_CHECKPOINT_BYTES * s.hidden if offloaded else tb.checkpoint
-    notes = []
+    background = []
     if run.gradient_checkpointing:
-        notes.append("Gradient checkpointing: " + ("Unsloth's offloaded checkpointing; what stays on the GPU per token is "
+        background.append("Gradient checkpointing: " + ("Unsloth's offloaded checkpointing; what stays on the GPU per token is "
                      "calibrated to Unsloth+FA2 measurements published in LLaMA-Factory's wiki." if offloaded
                      else "one residual-stream tensor kept per layer, one layer recomputed at a time."))
-    notes.append("Attention: " + _KERNEL_NOTES[kernel])
-    return Activations(layer, work, per_layer * tokens * s.layers, notes)
+    attention = "Attention: " + _KERNEL_NOTES[kernel]
+    notes = [] if kernel == "flash" else [attention]
+    if kernel == "flash":
+        background.append(attention)
+    return Activations(layer, work, per_layer * tokens * s.layers, notes, background)
 
 
 # --- logits and loss ---------------------------------------------------------------------------
@@ -470,7 +484,9 @@ def estimate(
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
         params_b=round(w.total_params / 1e9, 3),
         trainable_params_m=round(state.trainable / 1e6, 3),
-        assumptions=_assumptions(run, peak.phase, p, w, state, act),
+        assumptions=_assumptions(run, p, w, state, act),
+        background=[f"Peak per GPU is at the {peak.phase}; the breakdown lists what is held at that moment.",
+                    *w.background, *state.background, *act.background, f"Empirical constants: {k.FIT_SOURCE}."],
     )
 
 
@@ -480,21 +496,19 @@ UNSLOTH_NOTE = (
     "activations and a cross-entropy kernel keeping 4 bytes per vocabulary entry are assumed from "
     "Unsloth's design. Allocator and context figures are our transformers measurements. On the few "
     "Unsloth runs we measured (Llama-3.2-1B QLoRA, 2k-8k tokens, H100) the real peak was 24-50 % "
-    "lower: read this figure as an upper bound (bench/vram_accuracy/README.md)."
+    "lower: read this figure as an upper bound."
 )
 
 
-def _assumptions(run: RunConfig, phase: str, p: Precision, w: Weights, state: TrainingState, act: Activations) -> list[str]:
-    """The terms' sentences, in the order a reader follows the estimate."""
-    notes = [*w.notes, f"Peak per GPU is at the {phase}; the breakdown lists what is held at that moment.",
-             *w.storage_notes, *state.notes, *p.notes, *act.notes]
+def _assumptions(run: RunConfig, p: Precision, w: Weights, state: TrainingState, act: Activations) -> list[str]:
+    """The sentences particular to this run, in the order a reader follows the estimate."""
+    notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *act.notes]
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: " + (
             "parameters, gradients and optimizer states sharded, two layers gathered at a time."
             if run.sharding != "ddp" else "each GPU holds the whole model plus gradient buckets."))
     if run.stack == "unsloth":
         notes.append(UNSLOTH_NOTE)
-    notes.append(f"Empirical constants: {k.FIT_SOURCE}.")
     if state.paged_note:
         notes.append(state.paged_note)
     return notes
@@ -512,8 +526,9 @@ def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precisio
     total = allocated + step.gap + k.UNSLOTH_CONTEXT_GIB * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
-    notes = [*w.notes, "Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
-             *w.storage_notes, *state.notes, *p.notes, UNSLOTH_MEASURED_NOTE, measured_ground(arch)]
+    ground = measured_ground(arch)
+    measured = bool(k.UNSLOTH_MEASURED.get(arch.model_type))
+    notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *([] if measured else [ground])]
     if s.router_width > 0:
         notes.append(_moe_note(arch))
     if arch.final_logit_softcapping:
@@ -521,15 +536,18 @@ def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precisio
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure shares the model as the transformers stack does.")
-    notes.append(f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}.")
     if state.paged_note:
         notes.append(state.paged_note)
+    background = ["Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
+                  *w.background, *state.background, UNSLOTH_MEASURED_NOTE, *([ground] if measured else []),
+                  f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}."]
     return CoreEstimate(
         total_gib=total_gib,
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
         params_b=round(w.total_params / 1e9, 3),
         trainable_params_m=round(state.trainable / 1e6, 3),
         assumptions=notes,
+        background=background,
     )
 
 
@@ -537,7 +555,7 @@ UNSLOTH_MEASURED_NOTE = (
     "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "
     "with adamw_8bit, run on an H200 (Unsloth 2026.10.9, transformers 5.17, trl 1.15, bitsandbytes 0.50.2, torch "
     "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
-    "Other Unsloth or transformers versions can differ (bench/vram_accuracy/README.md)."
+    "Other Unsloth or transformers versions can differ."
 )
 
 

@@ -24,3 +24,16 @@ FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125}
 
 def first_step_transient(model_type: str) -> float:
     return FIRST_STEP_TRANSIENT.get(model_type, 0.0)
+
+
+# Families whose routed experts stay 16-bit when Unsloth loads them in 4-bit (QLoRA): bitsandbytes only
+# quantises nn.Linear, and these keep their experts as 3-D parameters. Unsloth's Gemma 4 26B-A4B notebook
+# (github unslothai/notebooks@bdda2ef nb/Gemma4_(26B_A4B)-Text.ipynb, Unsloth 2026.4.4) shows 46.4 GB
+# reserved right after a load_in_4bit=True load on an A100 80GB: the 16-bit experts. Qwen3-30B-A3B, by
+# contrast, measured 23.7 GiB for QLoRA at 1x2048 with Unsloth 2026.10.9: its experts are quantised.
+EXPERTS_STAY_16BIT: tuple[str, ...] = ("gemma4",)
+
+
+def experts_stay_16bit(model_type: str) -> bool:
+    """model_type as the config gives it: gemma4, or gemma4_text for the language model of a multimodal one."""
+    return model_type.removesuffix("_text") in EXPERTS_STAY_16BIT

@@ -1,30 +1,55 @@
-"""Whether an estimate fits a GPU, and how much room it leaves (pure).
+"""The one verdict on whether a run fits a GPU, used by every tool (pure).
 
 The driver keeps part of every GPU's memory for itself (measured: `constants.DRIVER_RESERVED_GIB`),
-so the room left is the GPU's memory minus that share minus the estimated peak. A fit with less
-room than `TIGHT_FRACTION` of the estimate is flagged: the measured errors reach about that much.
+so the room left is the GPU's memory minus that share minus the estimated peak. A run fits when
+that room is not negative. A fit with less room than `TIGHT_FRACTION` of the estimate is *tight*:
+the estimator's measured errors reach about that much, so such a fit may still run out of memory.
+recommend_model, estimate_vram and the planner all ask `judge`, so they never disagree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
-# About the p90 of |error| measured against real GPUs (bench/vram_accuracy/README.md: 8.5 % leaving
-# one architecture out, 8.0 % on unseen architectures): a fit with less headroom than this is a gamble.
+# About the p90 of |error| measured against real GPUs (bench/vram_accuracy/README.md: 8.5 % leaving one
+# architecture out on the transformers stack, 7.9 % in-sample and 10.8 % leaving one architecture out on
+# Unsloth's): a fit with less headroom than this is a gamble.
 TIGHT_FRACTION = 0.10
 
+RULE = (
+    f"A run fits when its estimated peak plus the {DRIVER_RESERVED_GIB:.2f} GiB the driver keeps is within the "
+    f"GPU's memory; a fit that leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because "
+    "measured errors reach about that much."
+)
 
-def headroom(total_gib: float, memory_gib: float) -> float:
-    """GiB left on a GPU of `memory_gib` after the driver's share and the run's peak."""
-    return round(memory_gib - DRIVER_RESERVED_GIB - total_gib, 2)
+
+@dataclass(frozen=True)
+class Fit:
+    """The verdict for one estimate on one GPU."""
+
+    fits: bool
+    headroom_gib: float  # GiB left after the driver's share and the run's peak (negative: short by that much)
+    tight: bool  # fits, but with less room than the measured error
+
+    @property
+    def comfortable(self) -> bool:
+        return self.fits and not self.tight
 
 
-def is_tight(total_gib: float, left_gib: float) -> bool:
-    """A fit whose room is within the estimator's measured error."""
-    return 0 <= left_gib < TIGHT_FRACTION * total_gib
+def judge(total_gib: float, memory_gib: float) -> Fit:
+    """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib`, and how tightly."""
+    left = round(memory_gib - DRIVER_RESERVED_GIB - total_gib, 2)
+    return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < TIGHT_FRACTION * total_gib)
+
+
+def memory_needed(total_gib: float) -> float:
+    """The smallest GPU memory that fits an estimate of `total_gib` comfortably (not tight)."""
+    return total_gib * (1 + TIGHT_FRACTION) + DRIVER_RESERVED_GIB
 
 
 def tight_note(left_gib: float) -> str:
-    return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {TIGHT_FRACTION:.0%} of the estimate; "
-            "measured errors reach about that much (bench/vram_accuracy), so leave more room "
-            "(a shorter seq_len or an 8-bit optimizer) before a long run.")
+    return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {TIGHT_FRACTION:.0%} of the estimate, and "
+            "measured errors reach about that much: leave more room (a shorter seq_len or an 8-bit optimizer) "
+            "before a long run.")

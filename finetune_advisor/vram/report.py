@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from finetune_advisor.vocabulary import ModelSource, check_range
 from finetune_advisor.vram import fit
-from finetune_advisor.vram.estimator import Breakdown, RunConfig, estimate
+from finetune_advisor.vram.estimator import Breakdown, CoreEstimate, RunConfig, estimate
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.suggest import Suggestion, suggest
 
@@ -23,39 +23,51 @@ class VramEstimate(BaseModel):
     breakdown: Breakdown
     gpu_memory_gib: float | None
     gpu: str
-    fits: bool | None
-    headroom_gib: float | None
+    fits: bool | None = Field(description="The run's peak fits the GPU (the same verdict in every tool); null: GPU unknown.")
+    headroom_gib: float | None = Field(description="GiB left after the driver's share and the peak; negative: short by that much.")
+    tight: bool | None = Field(description="Fits, but with less room than the estimator's measured error (10 % of the estimate).")
     coarse: bool
     assumptions: list[str]
+    background: list[str] = Field(description="How it is built; only with detail: true.")
     suggestions: list[Suggestion]
 
 
-def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str) -> VramEstimate:
-    """The estimate for an already resolved model on a GPU of `memory` GiB (None: unknown)."""
-    if memory is not None:
-        check_range("gpu_memory_gib", memory)
+def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
+    """The estimate for a run on a GPU of `memory` GiB (None: unknown), and the verdict.
+
+    When the run does not fit, Unsloth moves the input embedding to host RAM by itself on a tight GPU
+    (measured on a T4-sized card): that lighter run is the one estimated when it fits.
+    """
     kwargs = resolved.estimate_kwargs()
     core = estimate(resolved.arch, run, **kwargs)
-    fits = left = None
+    if memory is None:
+        return run, core, None
+    verdict = fit.judge(core.total_gib, memory)
+    if not verdict.fits and run.stack == "unsloth" and not resolved.arch.tie_word_embeddings and run.method != "full":
+        offloaded = run.model_copy(update={"offload_embedding": True})
+        lighter = estimate(resolved.arch, offloaded, **kwargs)
+        if fit.judge(lighter.total_gib, memory).fits:
+            return offloaded, lighter, fit.judge(lighter.total_gib, memory)
+    return run, core, verdict
+
+
+def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str, detail: bool = False) -> VramEstimate:
+    """The estimate for an already resolved model on a GPU of `memory` GiB (None: unknown); with
+    `detail`, also the background (how every estimate of this kind is built)."""
     if memory is not None:
-        left = fit.headroom(core.total_gib, memory)
-        fits = left >= 0
-        if not fits and run.stack == "unsloth" and not resolved.arch.tie_word_embeddings and run.method != "full":
-            # On a tight GPU Unsloth moves the input embedding to host RAM by itself (measured on a T4-sized card).
-            offloaded = run.model_copy(update={"offload_embedding": True})
-            lighter = estimate(resolved.arch, offloaded, **kwargs)
-            if fit.headroom(lighter.total_gib, memory) >= 0:
-                run, core = offloaded, lighter
-                left, fits = fit.headroom(core.total_gib, memory), True
+        check_range("gpu_memory_gib", memory)
+    run, core, verdict = fitted(resolved, run, memory)
     assumptions = [*resolved.notes, *core.assumptions]
-    if left is not None and fit.is_tight(core.total_gib, left):
-        assumptions.insert(0, fit.tight_note(left))
+    if verdict is not None and verdict.tight:
+        assumptions.insert(0, fit.tight_note(verdict.headroom_gib))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     return VramEstimate(
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
         params_b=core.params_b, trainable_params_m=core.trainable_params_m,
         total_gib=round(core.total_gib, 2), breakdown=core.breakdown, gpu_memory_gib=memory, gpu=gpu_text,
-        fits=fits, headroom_gib=left, coarse=resolved.coarse, assumptions=assumptions,
-        suggestions=suggest(resolved.arch, run, memory, kwargs) if fits is False else [],
+        fits=verdict.fits if verdict else None, headroom_gib=verdict.headroom_gib if verdict else None,
+        tight=verdict.tight if verdict else None, coarse=resolved.coarse, assumptions=assumptions,
+        background=core.background if detail else [],
+        suggestions=suggest(resolved.arch, run, memory, resolved.estimate_kwargs()) if verdict and not verdict.fits else [],
     )

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from finetune_advisor.errors import AdvisorError
 from finetune_advisor.vram import estimator as vram
-from finetune_advisor.vram.fit import headroom
+from finetune_advisor.vram.fit import judge
 from finetune_advisor.vram.architecture import Architecture
 
 _32BIT_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "paged_adamw_32bit")
@@ -32,7 +32,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
             total = vram.estimate(arch, run.model_copy(update=changes), **kwargs).total_gib
         except AdvisorError:
             return None
-        return Suggestion(change=text, arguments=changes, total_gib=round(total, 2), fits=headroom(total, memory) >= 0)
+        return Suggestion(change=text, arguments=changes, total_gib=round(total, 2), fits=judge(total, memory).fits)
 
     out: list[Suggestion | None] = []
     if run.method != "qlora":
@@ -70,12 +70,12 @@ def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwa
     def total(seq: int) -> float:
         return vram.estimate(arch, run.model_copy(update={"seq_len": seq}), **kwargs).total_gib
 
-    if run.seq_len <= 1 or headroom(total(1), memory) < 0:
+    if run.seq_len <= 1 or not judge(total(1), memory).fits:
         return None
     low, high = 1, run.seq_len - 1  # total() grows with seq_len: find the largest that fits
     while low < high:
         mid = (low + high + 1) // 2
-        if headroom(total(mid), memory) >= 0:
+        if judge(total(mid), memory).fits:
             low = mid
         else:
             high = mid - 1

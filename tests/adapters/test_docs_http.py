@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+import anyio
 import httpx2
 import pytest
 from fake_docs import EN_GUIDE, ZH_GUIDE, FakeDocs, closed_port_url
 
 from finetune_advisor.adapters import docs_http as docs_client
 from finetune_advisor.adapters.docs_http import fetch, retry_after_seconds
-from finetune_advisor.errors import DocsUnavailableError
+from finetune_advisor.errors import (
+    DocsTransientError,
+    DocsUnavailableError,
+    DocsUnreachableError,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -106,11 +112,88 @@ async def test_read_timeout_is_retried_within_the_deadline(fake_docs: FakeDocs) 
     assert len(fake_docs.requests) >= 2
 
 
-async def test_connection_refused_fails_fast() -> None:
+UNRESOLVABLE = "docs.unresolvable.test"
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The system resolver, except that UNRESOLVABLE does not resolve (no DNS query leaves the machine);
+    returns the names looked up, in order."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        asked.append(name)
+        if name == UNRESOLVABLE:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+async def test_connection_refused_is_not_retried() -> None:
+    """The old client retried after 0.5 s and 1 s: 1.5 s per offline call. A 0.4 s bound fails that."""
     start = time.monotonic()
-    with pytest.raises(DocsUnavailableError, match="could not connect to 127.0.0.1"):
-        await fetch(closed_port_url() + f"/{EN_GUIDE}.md", "q", deadline=5, backoff=0.05)
-    assert time.monotonic() - start < 2
+    with pytest.raises(DocsUnreachableError, match=r"^could not connect to 127\.0\.0\.1:\d+ \("):
+        await fetch(closed_port_url() + f"/{EN_GUIDE}.md", "q", deadline=5, backoff=0.5)
+    assert time.monotonic() - start < 0.4
+
+
+async def test_an_unresolvable_name_is_looked_up_once(resolver: list[str]) -> None:
+    with pytest.raises(DocsUnreachableError, match=f"^the name {UNRESOLVABLE} could not be resolved"):
+        await fetch(f"https://{UNRESOLVABLE}/docs/{EN_GUIDE}.md", "q", deadline=5, backoff=0.5)
+    assert resolver == [UNRESOLVABLE]
+
+
+async def test_an_unreachable_host_is_remembered_and_not_asked_again(resolver: list[str]) -> None:
+    url = f"https://{UNRESOLVABLE}/docs/{EN_GUIDE}.md"
+    with pytest.raises(DocsUnreachableError):
+        await fetch(url, "q", deadline=5)
+    for _ in range(3):
+        start = time.monotonic()
+        with pytest.raises(DocsUnreachableError) as err:
+            await fetch(url, "another question", deadline=5)
+        assert time.monotonic() - start < 0.1  # no network at all: generous for a loaded machine
+        assert str(err.value).startswith(f"the name {UNRESOLVABLE} could not be resolved")
+        assert "s ago, so not tried again for another " in str(err.value)
+    assert resolver == [UNRESOLVABLE]
+    # the memory is per host: another docs host is still asked
+    with pytest.raises(DocsUnreachableError, match="could not connect to 127.0.0.1"):
+        await fetch(closed_port_url() + f"/{EN_GUIDE}.md", "q", deadline=5)
+
+
+async def test_the_memory_lasts_a_minute_then_the_host_is_tried_again(
+    resolver: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert docs_client.UNREACHABLE_MEMORY == 60.0
+    monkeypatch.setattr(docs_client, "UNREACHABLE_MEMORY", 0.3)
+    url = f"https://{UNRESOLVABLE}/docs/{EN_GUIDE}.md"
+    with pytest.raises(DocsUnreachableError):
+        await fetch(url, "q", deadline=5)
+    with pytest.raises(DocsUnreachableError):
+        await fetch(url, "q", deadline=5)
+    assert resolver == [UNRESOLVABLE]
+    await anyio.sleep(0.35)
+    with pytest.raises(DocsUnreachableError):
+        await fetch(url, "q", deadline=5)
+    assert resolver == [UNRESOLVABLE, UNRESOLVABLE]
+
+
+async def test_http_errors_are_still_retried_and_never_taken_for_an_unreachable_host(
+    fake_docs: FakeDocs, resolver: list[str]
+) -> None:
+    """Only a failure to connect is final: a 5xx from a reachable host is retried, and the host is asked again."""
+    with pytest.raises(DocsUnreachableError):
+        await fetch(f"https://{UNRESOLVABLE}/docs/x.md", "q", deadline=5)
+    fake_docs.set("status", status=503)
+    with pytest.raises(DocsUnavailableError) as err:
+        await fetch(_url(fake_docs), "q", deadline=5, backoff=0.01)
+    assert not isinstance(err.value, DocsUnreachableError) and len(fake_docs.requests) == 3
+    fake_docs.set("answer")
+    assert (await fetch(_url(fake_docs), "q", deadline=5)).status == 200
+    assert issubclass(DocsUnreachableError, DocsUnavailableError) and not issubclass(DocsUnreachableError, DocsTransientError)
 
 
 @pytest.mark.parametrize("declare_length", [True, False])

@@ -32,6 +32,8 @@ RECOMMEND: list[dict[str, Any]] = [
     {"task": "chat", "gpu_memory_gib": 24, "monthly_active_users": 900_000_000},
     {"task": "chat", "gpu_memory_gib": 24, "allowed_licenses": ["no-such-licence"]},
     {"task": "poetry"},
+    {"task": "chat", "gpu": "T4"},
+    {"task": "code", "gpu": "RTX 4090", "dataset_rows": 3000},
 ]
 
 ESTIMATE: list[dict[str, Any]] = [
@@ -58,6 +60,19 @@ ESTIMATE: list[dict[str, Any]] = [
     {"model": "no-such-model-xyz"},
     {"architecture": {"model_type": "llama"}},
     {"model": "qwen3-8b", "seq_len": 0},
+    {"model": "llama-3.1-8b", "gpu": "T4"},
+    {"model": "llama-3.1-70b", "method": "full", "gpu": "4xA100-80GB", "sharding": "fsdp", "stack": "transformers"},
+    {"model": "qwen3-8b", "gpu": "A100"},
+]
+
+PLAN: list[dict[str, Any]] = [
+    {"model": "llama-3.1-8b", "gpu": "RTX 4090", "dataset_rows": 20000, "tokens_per_row": 400},
+    {"model": "llama-3.1-8b", "gpu": "T4", "method": "qlora", "dataset_rows": 50000, "tokens_per_row": 350, "price_per_hour": 0.35},
+    {"model": "qwen3-8b", "gpu": "H100", "dataset_rows": 10000, "tokens_per_row": 1200, "epochs": 3, "search_rank": True},
+    {"model": "qwen3-30b-a3b", "gpu": "RTX 4090", "dataset_rows": 10000, "tokens_per_row": 800},
+    {"model": "llama-3.1-70b", "gpu": "2xH100", "method": "qlora", "dataset_rows": 10000, "tokens_per_row": 800},
+    {"model": "gemma-3-4b", "gpu_memory_gib": 16, "seq_len": 8192, "batch_size": 1},
+    {"model": "qwen3-8b", "gpu": "T4", "dataset_rows": 10},
 ]
 
 LICENSE: list[dict[str, Any]] = [
@@ -85,6 +100,9 @@ DOCS: list[dict[str, Any]] = [
     {"question": "How do I export to GGUF?"},
     {"question": "Which chat template for Qwen 2.5?", "page": "basics/chat-templates"},
     {"question": "基础模型还是指令模型？", "language": "zh"},
+    {"question": "How do I do GRPO?"},
+    {"question": "How do I export my model to ONNX?"},
+    {"question": "如何微调视觉模型？", "language": "zh"},
     {"question": "x", "page": "https://evil.example/"},
 ]
 
@@ -100,6 +118,7 @@ def sweep_models() -> list[str]:
 def cases() -> list[Case]:
     listed: list[Case] = [("recommend_model", a) for a in RECOMMEND]
     listed += [("estimate_vram", a) for a in ESTIMATE]
+    listed += [("plan_training", a) for a in PLAN]
     listed += [("check_license", a) for a in LICENSE]
     listed += [("query_docs", a) for a in DOCS]
     listed.append(("detect_gpus", {}))

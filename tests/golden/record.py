@@ -1,4 +1,4 @@
-"""Record (or check) the golden snapshot of the five tools' answers.
+"""Record (or check) the golden snapshot of the tools' answers.
 
     python tests/golden/record.py            # rewrite tests/golden/snapshot.jsonl
     pytest tests/golden                      # compare against it

@@ -79,12 +79,14 @@ def test_base_or_instruct_explains_unknown_and_tiny_datasets() -> None:
 
 
 @pytest.mark.parametrize(
-    ("total", "memory", "fits"),
-    [(6.9, 8, True), (7.0, 8, True), (7.1, 8, False), (76.0, 80, True), (76.1, 80, False), (22.8, 24, True),
-     (22.9, 24, False), (None, 24, None), (5.0, None, None)],
+    ("total", "memory", "fits", "comfortable"),
+    # 24 GiB leaves 23.4 after the driver's 0.6: 23.4 fits; comfortable up to 23.4 / 1.1 = 21.27 (80: 72.18)
+    [(23.39, 24, True, False), (23.41, 24, False, False), (21.2, 24, True, True), (21.4, 24, True, False),
+     (72.1, 80, True, True), (73.0, 80, True, False), (None, 24, None, None), (5.0, None, None, None)],
 )
-def test_safety_margin_is_max_of_1_gib_and_5_percent(total: float | None, memory: float | None, fits: bool | None) -> None:
-    assert ranking.fits_with_margin(total, memory) is fits
+def test_fit_is_estimate_vrams_verdict(total: float | None, memory: float | None, fits: bool | None, comfortable: bool | None) -> None:
+    assert ranking.fits(total, memory) is fits
+    assert ranking.fits(total, memory, comfortably=True) is comfortable
 
 
 @pytest.mark.parametrize(("seq_len", "scale"), [(512, 1), (2048, 1), (8192, 1), (8193, 1.7), (16384, 2), (32767, 2), (32768, 4)])
@@ -105,7 +107,7 @@ def test_auto_method_picks_lora_only_when_both_rules_agree() -> None:
     both = ranking.choose_method("auto", 8, 2048, 48, {"qlora": 7.0, "lora": 20.0})
     assert (both.method, both.fits) == ("lora", True)
     estimate_says_no = ranking.choose_method("auto", 8, 2048, 24, {"qlora": 7.0, "lora": 23.5})
-    assert estimate_says_no.method == "qlora" and "safety margin" in estimate_says_no.reason
+    assert estimate_says_no.method == "qlora" and "does not fit comfortably" in estimate_says_no.reason
     studio_says_no = ranking.choose_method("auto", 8, 2048, 16, {"qlora": 7.0, "lora": 12.0})
     assert studio_says_no.method == "qlora" and "Studio" in studio_says_no.reason
     unknown = ranking.choose_method("auto", 8, 2048, None, {"qlora": 7.0})
@@ -181,7 +183,7 @@ def test_licence_and_memory_rules() -> None:
     req = Request(task="chat", memory_gib=8)
     assert ranking.evaluate(entry(), req, facts(verdict="not_allowed"), NEWEST) == Failure("license", "note")
     too_big = ranking.evaluate(entry(), req, facts(qlora=7.5), NEWEST)
-    assert isinstance(too_big, Failure) and too_big.rule == "memory" and "8.5 GiB" in too_big.detail
+    assert isinstance(too_big, Failure) and too_big.rule == "memory" and "7.4 GiB" in too_big.detail
     unknown = ranking.evaluate(entry(), req, facts(qlora=None), NEWEST)
     assert isinstance(unknown, Failure) and unknown.rule == "memory"
     no_gpu = scored(entry(), Request(task="chat"), facts(qlora=None))

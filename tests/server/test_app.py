@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Literal
 
 import pytest
@@ -10,6 +11,7 @@ from mcp import Client
 from pydantic import Field
 
 from finetune_advisor.server.app import build_server
+from finetune_advisor.vocabulary import show_number
 
 
 @pytest.fixture
@@ -46,7 +48,9 @@ async def test_every_tool_is_described_annotated_and_flat(client: Client) -> Non
         assert len(tool.description.splitlines()) <= 4, tool.name
         assert "Args:" not in tool.description
         ann = tool.annotations
-        assert ann is not None and ann.read_only_hint is True and ann.destructive_hint is False, tool.name
+        assert ann is not None and ann.read_only_hint is True, tool.name
+        # Meaningful only when readOnlyHint is false (MCP spec), so not sent; a title is the tool's own.
+        assert ann.destructive_hint is None and ann.idempotent_hint is None and ann.title is None, tool.name
         assert ann.open_world_hint is not None, tool.name
         assert tool.output_schema is not None, f"{tool.name} has no structured output"
         props = tool.input_schema.get("properties", {})
@@ -56,11 +60,93 @@ async def test_every_tool_is_described_annotated_and_flat(client: Client) -> Non
 
 
 @pytest.mark.anyio
-async def test_tools_list_stays_small(client: Client) -> None:
-    tools = (await client.list_tools()).tools
-    payload = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
-    # Five tools with full output schemas: about 4 kB each. tools/list costs every conversation tokens.
-    assert len(payload) < 20_000, "keep schemas and descriptions short"
+async def test_schemas_are_plain_portable_json_schema(client: Client) -> None:
+    """What the Inspector's portability check flags, and what some clients cannot follow: `type` arrays,
+    `$ref`/`$defs`; and pydantic's generated titles, which repeat the property names."""
+    for tool in (await client.list_tools()).tools:
+        for side, schema in (("input", tool.input_schema), ("output", tool.output_schema)):
+            for node in _walk(schema):
+                where = f"{tool.name} {side}: {json.dumps(node)[:120]}"
+                assert not isinstance(node.get("type"), list), where
+                assert "$ref" not in node and "$defs" not in node, where
+                assert not isinstance(node.get("title"), str), where
+                if "anyOf" in node:
+                    assert all(isinstance(o.get("type", "x"), str) for o in node["anyOf"]), where
+
+
+def _example(description: str) -> object:
+    """The JSON value after 'e.g.' in a parameter description."""
+    assert "e.g. " in description, f"no example in {description!r}"
+    value, _ = json.JSONDecoder().raw_decode(description.split("e.g. ", 1)[1])
+    return value
+
+
+@pytest.mark.anyio
+async def test_every_parameter_has_an_example_the_tool_accepts(client: Client, no_gpu: None) -> None:
+    """Each description carries an example (JSON after 'e.g.'); the example is valid for its schema and
+    the tool answers it, so an example cannot drift from what the tool takes."""
+    import jsonschema
+
+    base = {"recommend_model": {"task": "chat"}, "query_docs": {"question": "What is LoRA?"},
+            "estimate_vram": {"model": "qwen3-8b"}, "check_license": {"model": "qwen3-8b"},
+            "plan_training": {"model": "qwen3-8b", "gpu_memory_gib": 24}}
+    # Arguments that say the same thing: the example replaces the base argument of its group.
+    one_of = [{"model", "architecture", "params_b", "license_id"}, {"gpu", "gpu_memory_gib"}]
+    for tool in (await client.list_tools()).tools:
+        for name, prop in tool.input_schema.get("properties", {}).items():
+            example = _example(prop["description"])
+            jsonschema.validate(example, prop)
+            group = next((g for g in one_of if name in g), {name})
+            arguments = {k: v for k, v in base.get(tool.name, {}).items() if k not in group}
+            arguments[name] = example
+            if name == "sharding":
+                arguments["num_gpus"] = 2
+            if name == "full_fp32_master":
+                arguments["method"] = "full"
+            if tool.name == "plan_training" and name in ("dataset_rows", "tokens_per_row", "longest_row"):  # together
+                arguments = {"dataset_rows": 1000, "tokens_per_row": 300, **arguments}
+            result = await client.call_tool(tool.name, arguments)
+            assert not result.is_error, (tool.name, name, result.content[0].text)
+
+
+@pytest.mark.anyio
+async def test_allowed_licenses_lists_every_accepted_id(client: Client) -> None:
+    from finetune_advisor.licensing.terms import license_ids
+
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    description = tools["recommend_model"].input_schema["properties"]["allowed_licenses"]["description"]
+    assert all(lid in description for lid in license_ids())
+
+
+@pytest.mark.anyio
+async def test_every_error_hint_spells_out_what_is_accepted(client: Client) -> None:
+    """The hint an argument error carries, for every parameter of every tool: values and bounds, never a
+    pointer at the schema, integers printed as integers."""
+    from finetune_advisor.server.arguments import accepted
+
+    for tool in (await client.list_tools()).tools:
+        for name, prop in tool.input_schema.get("properties", {}).items():
+            hint = accepted(prop)
+            assert "schema" not in hint and "any JSON value" not in hint, (tool.name, name, hint)
+            assert not re.search(r"\d\.\d+e[+-]\d", hint), (tool.name, name, hint)
+            options = prop.get("anyOf", [prop])
+            for option in options:
+                for value in option.get("enum", ()):
+                    assert json.dumps(value) in hint, (tool.name, name, hint)
+                for bound in ("minimum", "maximum"):
+                    if bound in option:
+                        assert show_number(option[bound]) in hint, (tool.name, name, hint)
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert accepted(tools["estimate_vram"].input_schema["properties"]["seq_len"]) == "an integer from 1 to 1048576"
+    assert accepted({"type": "number", "minimum": 1.0, "maximum": 1048576.0}) == "a number from 1 to 1048576"
+
+
+@pytest.mark.anyio
+async def test_a_wrong_type_names_the_field_and_lists_the_values(client: Client) -> None:
+    result = await client.call_tool("estimate_vram", {"model": "qwen3-8b", "target_modules": "q_proj"})
+    assert result.is_error
+    text = result.content[0].text
+    assert text.startswith("Invalid 'target_modules'") and '"q_proj", "k_proj"' in text and "or null" in text
 
 
 @pytest.mark.anyio
@@ -143,6 +229,7 @@ def _constrained(
         ({"method": "dpo"}, 'Accepted: one of "qlora", "lora", "full".'),
         ({"gpu_memory_gib": "inf"}, "Invalid 'gpu_memory_gib': NaN and infinity are not accepted."),
         ({"gpu_memory_gib": -24}, "Invalid 'gpu_memory_gib': input should be greater than 0 (got -24). Accepted: a number > 0, or null."),
+        ({"gpu_memory_gib": [24]}, "Accepted: a number > 0, or null."),
         ({"sequence_length": 8192}, "Unknown argument 'sequence_length' for constrained. Accepted: seq_len, method, gpu_memory_gib, question."),
     ],
 )
@@ -160,3 +247,50 @@ async def test_argument_errors_name_the_field_and_what_is_accepted(args: dict, e
         assert "Error executing tool" not in result.content[0].text
         ok = await c.call_tool("constrained", {"seq_len": 4096, "question": "nan"})  # free text may say "nan"
         assert not ok.is_error and json.loads(ok.content[0].text)["seq_len"] == 4096
+
+
+@pytest.mark.anyio
+async def test_served_over_http_the_gpus_are_the_servers_and_none_is_assumed(no_gpu: None, monkeypatch) -> None:
+    from finetune_advisor.adapters import nvml
+    from finetune_advisor.gpus import caller
+
+    # A server with a 24 GiB GPU: over stdio it is the user's; over HTTP it must not be planned for.
+    monkeypatch.setattr(nvml, "local_gpu", lambda: nvml.LocalGpu(24.0, "Test GPU (GPU 0, 24.0 GiB, detected)", True))
+    async with Client(build_server(remote=False)) as local, Client(build_server(remote=True)) as remote:
+        assert "server's machine" not in (local.instructions or "")
+        assert "detect_gpus and gpu://local describe the server's machine" in (remote.instructions or "")
+        assert (await local.call_tool("detect_gpus", {})).structured_content["machine"] == "local"
+        gpus = (await remote.call_tool("detect_gpus", {})).structured_content
+        assert gpus["machine"] == "server" and gpus["note"].startswith(caller.SERVER_GPUS)
+        assert json.loads((await remote.read_resource("gpu://local")).contents[0].text)["machine"] == "server"
+        for name, args in (("estimate_vram", {"model": "qwen3-8b"}), ("recommend_model", {"task": "chat"})):
+            here = (await local.call_tool(name, args)).structured_content
+            there = (await remote.call_tool(name, args)).structured_content
+            assert "Test GPU" in here["gpu"] and caller.NO_GPU_ASSUMED in there["gpu"]
+        assert (await remote.call_tool("estimate_vram", {"model": "qwen3-8b"})).structured_content["fits"] is None
+    assert not caller.is_remote()  # the mark is per call, not left behind
+
+
+def test_schema_rewriting_inlines_models_and_refuses_a_recursive_one() -> None:
+    from pydantic import BaseModel
+
+    from finetune_advisor.server.schema_compact import compact
+
+    class Part(BaseModel):
+        size: float | None = None
+
+    class Whole(BaseModel):
+        first: Part
+        second: list[Part]
+
+    schema = Whole.model_json_schema()
+    compact(schema, output=True)
+    part = {"properties": {"size": {"anyOf": [{"type": "number"}, {"type": "null"}]}}, "type": "object"}
+    assert schema == {"properties": {"first": part, "second": {"items": part, "type": "array"}},
+                      "required": ["first", "second"], "type": "object"}
+
+    class Node(BaseModel):
+        children: list[Node] = []
+
+    with pytest.raises(ValueError, match="recursive"):
+        compact(Node.model_json_schema())

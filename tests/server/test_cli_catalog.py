@@ -44,9 +44,9 @@ def test_list_filters(args: list[str], expected: set[str], absent: str, capsys: 
 
 
 def test_list_unknown_family_names_the_accepted_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["catalog", "list", "--family", "gpt-5"]) == 1
+    assert main(["catalog", "list", "--family", "gpt-5"]) == 2
     err = capsys.readouterr().err
-    assert "Invalid 'family'" in err and "qwen3" in err and "gemma-3" in err
+    assert "Invalid --family" in err and "qwen3" in err and "gemma-3" in err
 
 
 def test_list_unknown_task_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,7 +56,8 @@ def test_list_unknown_task_is_an_argparse_error(capsys: pytest.CaptureFixture[st
     assert "chat" in capsys.readouterr().err
 
 
-def test_show_is_readable_and_flags_unverified_values(capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_is_readable_and_flags_unverified_values(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one fact per line
     assert main(["catalog", "show", "unsloth/Qwen2.5-Coder-7B-Instruct-bnb-4bit"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Qwen2.5-Coder-7B  [qwen2.5-coder-7b]")
@@ -75,7 +76,7 @@ def test_show_unknown_model_suggests_ids(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["catalog", "show", "qwen3-9b"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "Unknown 'model' 'qwen3-9b'" in captured.err and "qwen3-8b" in captured.err
+    assert "Unknown ID 'qwen3-9b'" in captured.err and "qwen3-8b" in captured.err
 
 
 def test_refresh_shows_progress_on_stderr_and_a_summary(fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:

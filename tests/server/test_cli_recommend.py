@@ -10,14 +10,15 @@ from finetune_advisor.server.cli import main
 from finetune_advisor.tools.recommend_model import recommend_model
 
 
-def test_table_names_the_model_to_load_and_why(capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_names_the_model_to_load_and_why(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # no reason wraps
     assert main(["recommend", "--task", "code", "--rows", "500", "--gpu-gib", "24"]) == 0
     out = capsys.readouterr().out
     result = recommend_model(task="code", dataset_rows=500, gpu_memory_gib=24)
     first = result.recommendations[0]
     assert "Task: code. GPU: 24 GiB" in out
     assert "Base or instruct: instruct" in out and "experimenting with the base" in out
-    assert first.name in out and (first.unsloth_model_id or first.repo_id) in out
+    assert first.name in out and f"   load: {first.unsloth_model_id or first.repo_id}" in out
     assert f"   + {first.reasons[0]}" in out
     assert "VRAM GiB" in out and "licence" in out and "Note: " in out
 
@@ -67,16 +68,20 @@ def test_no_arguments_recommend_for_chat(capsys: pytest.CaptureFixture[str], no_
     assert out.startswith("Task: chat.") and "fit not checked" in out and "unsloth/" in out
 
 
-def test_negative_memory_is_an_error_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["recommend", "--task", "chat", "--gpu-gib", "-3"]) == 1
+def test_negative_memory_is_a_usage_error_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["recommend", "--task", "chat", "--gpu-gib", "-3"])
+    assert exit_.value.code == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "gpu_memory_gib" in captured.err and "Accepted:" in captured.err
+    assert captured.out == "" and "argument --gpu-gib: -3 is out of range; accepted: 0.25 to 4096" in captured.err
+    assert "gpu_memory_gib" not in captured.err
 
 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [(["--task", "poetry"], "invalid choice: 'poetry'"), (["--task", "chat", "--method", "dora"], "invalid choice: 'dora'"),
-     (["--task", "chat", "--rows", "-5"], "-5 is negative"), (["--gpu-gib", "lots"], "invalid float value")],
+     (["--task", "chat", "--rows", "-5"], "--rows: -5 is out of range"),
+     (["--gpu-gib", "lots"], "--gpu-gib: 'lots' is not a number; accepted: 0.25 to 4096")],
 )
 def test_bad_arguments_are_usage_errors(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -17,7 +17,7 @@ def test_table_shows_every_component_the_total_and_the_verdict(capsys: pytest.Ca
     for part in ("weights", "adapters", "gradients", "optimizer", "activations", "logits and loss", "overhead", "total per GPU"):
         assert part in out
     assert "does NOT fit" in out and "QLoRA (4-bit base weights) instead of lora" in out
-    assert "Assumptions:" in out
+    assert "(--detail adds the background: how the estimate is built.)" in out
 
 
 def test_json_is_the_tool_result(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,21 +39,29 @@ def test_architecture_file_and_params_b(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize(
-    "argv,words",
+    "argv,status,words",
     [
-        (["vram", "qwen3-8b", "--seq-len", "100000"], ["Invalid 'seq_len'", "1 to 40960"]),
-        (["vram", "qwen3-8b", "--rank", "0"], ["Invalid 'lora_rank'"]),
-        (["vram"], ["exactly one of model, architecture or params_b"]),
-        (["vram", "no-such-model-xyz"], ["Unknown 'model'"]),
+        (["vram", "qwen3-8b", "--seq-len", "100000"], 2, ["Invalid --seq-len", "1 to 40960"]),
+        (["vram", "smollm2-135m", "--rank", "1000"], 2, ["Invalid --rank", "hidden size 576"]),
+        (["vram", "no-such-model-xyz"], 1, ["Unknown MODEL 'no-such-model-xyz'", "finetune-advisor catalog list"]),
     ],
 )
-def test_bad_input_exits_1_with_the_reason(argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(argv) == 1
+def test_bad_input_exits_with_the_reason(argv: list[str], status: int, words: list[str],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == status
     err = capsys.readouterr().err
     for word in words:
         assert word in err
 
 
-def test_missing_config_file_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["vram", "--architecture", str(tmp_path / "absent.json")]) == 1
-    assert "Invalid 'architecture'" in capsys.readouterr().err
+@pytest.mark.parametrize("argv", [["vram"], ["vram", "qwen3-8b", "--params-b", "7"]])
+def test_exactly_one_way_to_name_the_model(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "give exactly one of MODEL, --architecture or --params-b" in capsys.readouterr().err
+
+
+def test_missing_config_file_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vram", "--architecture", str(tmp_path / "absent.json")]) == 2
+    assert "Invalid --architecture" in capsys.readouterr().err

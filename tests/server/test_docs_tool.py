@@ -45,7 +45,20 @@ async def test_tool_is_listed_read_only_open_world_with_flat_inputs(client: Clie
     assert props["page"]["default"] == EN_GUIDE
     assert props["language"]["enum"] == ["en", "zh", "de", "fr", "jp"]
     assert (props["question"]["minLength"], props["question"]["maxLength"]) == (1, 1000)
-    assert set(tool.output_schema["properties"]) >= {"answer", "sources", "follow_up_questions", "origin", "asked_url"}
+    assert set(tool.output_schema["properties"]) >= {"answer", "sources", "follow_up_questions", "origin", "covered", "asked_url"}
+    assert tool.output_schema["properties"]["covered"]["type"] == "boolean"
+
+
+async def test_an_offline_question_no_note_covers_is_marked_not_covered(client: Client, monkeypatch) -> None:
+    monkeypatch.setenv("FINETUNE_ADVISOR_OFFLINE", "1")
+    result = await client.call_tool("query_docs", {"question": "How do I fine-tune an embedding model for RAG?"})
+    assert not result.is_error
+    data = result.structured_content
+    assert data["origin"] == "offline" and data["covered"] is False
+    assert data["answer"].startswith("The offline notes do not cover this; ask again online, or see [Embedding model fine-tuning](")
+    result = await client.call_tool("query_docs", {"question": "如何把模型导出为 GGUF？", "language": "zh"})
+    assert result.structured_content["covered"] is True
+    assert result.structured_content["answer"].startswith("## Exporting to GGUF")
 
 
 async def test_progress_notifications_reach_the_client(fake_docs: FakeDocs, client: Client, monkeypatch) -> None:

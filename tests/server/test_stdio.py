@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 
 import pytest
 from live_server import CLI, server_env
@@ -68,3 +69,38 @@ def test_raw_jsonrpc_stdout_is_only_json() -> None:
     assert answered[5]["result"]["isError"] is True
     assert answered[6]["error"]["code"] == -32601
     assert all(line.strip() for line in lines)
+
+
+# The tools/list answer before issue 14's item 5 reached it (six tools), in bytes on the wire; the README
+# reports it beside today's size.
+TOOLS_LIST_BYTES_BEFORE = 25_663
+
+
+def test_tools_list_is_smaller_than_before() -> None:
+    """Every conversation pays for tools/list: the JSON-RPC line a host reads, in bytes."""
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "size", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    proc = subprocess.Popen([*CLI, "serve"], env=server_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    watchdog = threading.Timer(60, proc.kill)  # a hung server ends the read below with EOF
+    watchdog.start()
+    try:
+        proc.stdin.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+        proc.stdin.flush()  # stdin stays open until the answer is read: EOF would end the session first
+        line = b""
+        while not line or json.loads(line).get("id") != 2:
+            line = proc.stdout.readline()
+            assert line, "the server closed stdout before answering tools/list"
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+    line = line.rstrip(b"\n")
+    assert len(json.loads(line)["result"]["tools"]) == 6
+    assert len(line) < TOOLS_LIST_BYTES_BEFORE, f"tools/list is {len(line)} bytes, was {TOOLS_LIST_BYTES_BEFORE}"

@@ -3,6 +3,8 @@ fit verdict and its suggestions, and the errors a caller gets for bad input."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fake_nvml import T4, FakeNvml
 from mcp import Client
@@ -136,7 +138,7 @@ def test_architecture_missing_fields_names_them() -> None:
 def test_no_gpu_leaves_fit_unknown(no_gpu: None) -> None:
     result = estimate_vram(model="qwen3-8b")
     assert result.fits is None and result.headroom_gib is None and result.gpu_memory_gib is None
-    assert "none detected" in result.gpu and result.suggestions == []
+    assert "none given or detected" in result.gpu and "fit not checked" in result.gpu and result.suggestions == []
 
 
 def test_detected_t4_has_no_bf16_so_gemma3_trains_with_fp32_activations(fake_gpu) -> None:
@@ -243,3 +245,69 @@ def test_float32_families_keep_fp32_activations_on_fp16_gpus_whatever_the_layout
     bf16 = estimate_vram(model=model_id, gpu_memory_gib=16, bf16=True, seq_len=8192).breakdown.activations
     fp16 = estimate_vram(model=model_id, gpu_memory_gib=16, bf16=False, seq_len=8192).breakdown.activations
     assert (fp16 > bf16 * 1.5) is float32
+
+
+# --- lean results (issue 14, item 5) ----------------------------------------------------------------
+
+# How every estimate of its kind is built: left out of a default answer, listed with detail.
+BACKGROUND_MARKS = ("Peak per GPU is", "Empirical constants:", "LoRA rank 16 on", "QLoRA: decoder linear layers in NF4")
+
+
+@pytest.mark.parametrize("stack", ["unsloth", "transformers"])
+def test_a_default_answer_keeps_only_what_matters_and_detail_adds_the_background(stack: str) -> None:
+    lean = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, stack=stack)
+    full = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, stack=stack, detail=True)
+    assert lean.background == []
+    assert not any(a.startswith(BACKGROUND_MARKS) for a in lean.assumptions)
+    assert full.assumptions == lean.assumptions, "detail adds the background; it never hides what matters"
+    for mark in BACKGROUND_MARKS:
+        assert any(b.startswith(mark) for b in full.background), mark
+    assert full.total_gib == lean.total_gib and full.breakdown == lean.breakdown
+    size = len(lean.model_dump_json())
+    assert size * 2 < len(full.model_dump_json()), "the background is most of what a default answer no longer carries"
+
+
+def test_what_matters_for_this_answer_stays_in_the_lean_one() -> None:
+    """Caveats particular to the model, GPU and run are never moved to the background."""
+    unmeasured = estimate_vram(model="gemma-3-4b", gpu_memory_gib=24)  # a family not measured on Unsloth
+    assert any("was not measured on Unsloth" in a for a in unmeasured.assumptions)
+    measured = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, detail=True)
+    assert not any("measured on Unsloth" in a for a in measured.assumptions)
+    assert any("was measured on Unsloth in" in b for b in measured.background)
+    eager = estimate_vram(model="qwen3-8b", gpu_memory_gib=80, stack="transformers", attention="eager")
+    assert any("full attention matrix" in a for a in eager.assumptions)
+    paged = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, optimizer="paged_adamw_8bit")
+    assert any("unified memory" in a for a in paged.assumptions)
+    fp16 = estimate_vram(model="qwen3-8b", gpu_memory_gib=16, bf16=False)
+    assert any("fp16" in a for a in fp16.assumptions)
+
+
+def test_sharding_on_one_gpu_is_said_to_have_no_effect() -> None:
+    one = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, sharding="fsdp")
+    plain = estimate_vram(model="qwen3-8b", gpu_memory_gib=24)
+    assert one.assumptions[0] == "Sharding 'fsdp' has no effect on one GPU: the estimate is for a single GPU."
+    assert one.total_gib == plain.total_gib
+    two = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, sharding="fsdp", num_gpus=2)
+    assert not any("no effect" in a for a in two.assumptions)
+
+
+# Folders of the repository that the installed package does not contain.
+REPOSITORY_ONLY = re.compile(r"\b(?:bench|tests|docs|\.ci)/")
+
+
+@pytest.mark.parametrize("arguments", [
+    {"model": "qwen3-8b", "gpu_memory_gib": 24},
+    {"model": "qwen3-8b", "gpu_memory_gib": 9},  # tight on Unsloth
+    {"model": "qwen3-8b", "gpu_memory_gib": 6},  # does not fit: suggestions
+    {"model": "qwen3-8b", "stack": "transformers", "method": "lora", "gpu_memory_gib": 24},
+    {"model": "qwen3-8b", "stack": "unsloth", "gradient_checkpointing": False, "gpu_memory_gib": 24},
+    {"model": "qwen3-30b-a3b", "gpu_memory_gib": 24, "num_gpus": 2, "sharding": "fsdp"},
+    {"model": "gemma-3-4b", "gpu_memory_gib": 16, "bf16": False, "optimizer": "paged_adamw_32bit"},
+    {"model": "llama-3.1-8b", "method": "full", "full_fp32_master": True, "stack": "transformers", "gpu_memory_gib": 80},
+    {"params_b": 7, "gpu_memory_gib": 24},
+    {"architecture": LLAMA_CONFIG, "gpu_memory_gib": 24},
+])
+def test_no_answer_points_at_files_the_package_does_not_install(arguments: dict) -> None:
+    result = estimate_vram(**arguments, detail=True)
+    text = result.model_dump_json()
+    assert result.background and not REPOSITORY_ONLY.search(text), REPOSITORY_ONLY.findall(text)

@@ -16,6 +16,8 @@ from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import load_licenses
 from finetune_advisor.recommend import ranking
+from finetune_advisor.vram import fit
+from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.adapters import nvml
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
@@ -45,8 +47,8 @@ def run(**kw: Any) -> RecommendResult:
         if memory is None:
             assert r.fits is None
         else:
-            assert r.fits is True and r.estimated_vram_gib is not None
-            assert r.estimated_vram_gib + ranking.required_headroom_gib(memory) <= memory + 0.05, r
+            assert r.fits is True and r.estimated_vram_gib is not None and r.headroom_gib is not None
+            assert r.estimated_vram_gib + DRIVER_RESERVED_GIB <= memory + 0.05, r
         assert r.license_verdict != "not_allowed"
         plans = {k: kw[k] for k in ("commercial_use", "eu_entity") if k in kw}
         verdict = check_license(model=r.model_id, monthly_active_users=kw.get("monthly_active_users") or 0, **plans).verdict
@@ -88,7 +90,7 @@ def test_small_gpu_gets_small_models_that_fit() -> None:
     assert len(result.recommendations) >= 3
     assert all(r.estimated_vram_gib <= 7.0 for r in result.recommendations)
     assert result.excluded.get("memory", 0) > 0
-    assert result.gpu_source == "argument" and any("max(1 GiB, 5 %" in n for n in result.notes)
+    assert result.gpu_source == "argument" and fit.RULE in result.notes
 
 
 def test_large_gpu_gets_larger_models_than_a_small_one() -> None:
@@ -316,11 +318,11 @@ def test_a_shorter_seq_len_is_offered_when_it_would_fit() -> None:
 
 
 def test_a_lora_request_that_does_not_fit_points_to_qlora() -> None:
-    result = run(task="code", gpu_memory_gib=3, method="lora", seq_len=2048)
+    result = run(task="code", gpu_memory_gib=2.6, method="lora", seq_len=2048)
     line = next(line for line in result.what_would_qualify if line.startswith("method qlora"))
-    named = line.split("would fit ")[1].split(" in 3 GiB")[0].split(", ")[0]
+    named = line.split("would fit ")[1].split(" in 2.6 GiB")[0].split(", ")[0]
     assert named not in {r.name for r in result.recommendations}
-    assert named in {r.name for r in run(task="code", gpu_memory_gib=3, method="qlora", seq_len=2048, top_k=10).recommendations}
+    assert named in {r.name for r in run(task="code", gpu_memory_gib=2.6, method="qlora", seq_len=2048, top_k=10).recommendations}
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -413,3 +415,30 @@ def test_a_detected_gpu_without_bf16_sizes_for_fp16_and_float32_families(monkeyp
     for model_id in gemma:
         assert sizes[T4.name][model_id] > sizes[ampere_16gb.name][model_id]
     assert all(r.fits for r in t4.recommendations)  # still only what fits the T4 in fp16/float32
+
+
+def test_a_pick_names_unsloths_template_for_its_variant_and_the_transformers_it_needs() -> None:
+    # codegemma's family guidance: base checkpoints trained with chatml in Unsloth's notebook; loader needs 4.38
+    from finetune_advisor.recommend.facts import FactFinder
+
+    catalog = load_catalog()
+    entry = catalog.get("codegemma-7b")
+    facts = FactFinder(catalog).facts(entry, ("qlora",), 2048)
+    assert facts.chat_templates.get("base") == "chatml" and facts.min_transformers == "4.38"
+    picks = run(task="code", gpu_memory_gib=80, dataset_rows=5000, top_k=10).recommendations
+    assert all(p.min_transformers is None or p.min_transformers[0].isdigit() for p in picks)
+
+
+@pytest.mark.parametrize("memory", [8, 16, 24, 48, 80])
+@pytest.mark.parametrize("task", TASKS)
+def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -> None:
+    """A figure from the parameter count alone is no base for a first pick while sized models qualify
+    (a task's specialist, such as Whisper for speech-to-text, keeps its place)."""
+    from finetune_advisor.recommend.facts import COARSE_CAVEAT
+
+    picks = run(task=task, gpu_memory_gib=memory, top_k=3).recommendations
+    if not picks:
+        return
+    first = picks[0]
+    coarse = any(c.startswith(COARSE_CAVEAT) for c in first.caveats)
+    assert not coarse or task in entry(first.model_id).specialised_for, first.model_id

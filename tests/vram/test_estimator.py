@@ -261,3 +261,24 @@ def test_rank_above_the_hidden_size_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="Accepted: 1 to 512"):
         estimate(small, RunConfig(lora_rank=1024))
 
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_a_model_smaller_than_its_config_holds_its_real_parameters_in_16_bit(method: str) -> None:
+    # Hybrid MoE configs (Nemotron 3 Nano) describe more parameters than the checkpoint has: the estimate scales
+    # the layout down to the real count, once (it was scaled twice for 16-bit weights: a 31.6B model held 18 GiB).
+    real = shapes(LLAMA_8B).total_params / 3
+    est = estimate(LLAMA_8B, RunConfig(method=method, stack="transformers"), params_total=real)
+    assert est.breakdown.weights == pytest.approx(real * 2 / GIB, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("fields", "experts", "top_k", "shared"),
+    [({"moe_num_experts": 64, "moe_k": 6, "moe_num_shared_experts": 2}, 64, 6, 2),  # ERNIE 4.5 MoE
+     ({"num_experts": 128, "top_k_experts": 8}, 128, 8, None)],  # Gemma 4 26B-A4B
+)
+def test_moe_fields_are_read_under_each_familys_own_names(fields: dict, experts: int, top_k: int, shared: int | None) -> None:
+    config = {"model_type": "x_moe", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+              "vocab_size": 100, "moe_intermediate_size": 32, **fields}
+    arch = Architecture.from_hf_config(config)
+    assert (arch.num_experts, arch.num_experts_per_tok, arch.num_shared_experts) == (experts, top_k, shared)

@@ -64,3 +64,51 @@ def test_weights_and_adapters_match_what_unsloth_loaded(method: str) -> None:
 
 def test_constants_were_fitted_on_this_data() -> None:
     assert f"on {len(MEASURED)} measured Unsloth cells" in k.UNSLOTH_FIT_SOURCE
+
+
+def test_gemma4_moe_qlora_keeps_its_experts_16_bit_as_unslotths_notebook_shows() -> None:
+    # Unsloth's Gemma 4 26B-A4B text notebook (A100 80GB, Unsloth 2026.4.4, load_in_4bit=True, r 8, ~800-token
+    # rows): 49.0 GiB peak reserved. Reading its experts as 4-bit gave 21 GiB: a crash on a 24 GiB card.
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.vram.constants import UNSLOTH_CONTEXT_GIB
+
+    result = estimate_vram(model="gemma-4-26b-a4b", method="qlora", lora_rank=8, seq_len=800, gpu_memory_gib=80)
+    reserved = result.total_gib - UNSLOTH_CONTEXT_GIB
+    assert 49.0 <= reserved <= 49.0 * 1.1
+    assert any("experts stay 16-bit" in a for a in result.assumptions)
+
+
+def _t4_notebooks() -> list[dict]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "vram_accuracy" / "public_unsloth.json"
+    points = json.loads(path.read_text())["points"]
+    return [p for p in points if p["kind"] == "notebook_peak_reserved" and p["gpu"] == "Tesla T4" and p["catalog_id"]
+            and p.get("typical_tokens") and not p["catalog_id"].startswith("gpt-oss")]
+
+
+# Gemma 3 270M full fine-tuning: our 14.43 GiB matches the notebook (13.57 reserved + the context) but misses a
+# 15.0 GiB T4 by 0.03 GiB, because the driver's share is measured on an H100 (0.60 GiB) while a T4's torch total
+# (14.741 GiB) implies about 0.26. A per-GPU driver share is the fix; until then this is a known false "no".
+KNOWN_FALSE_NO = {"nb-gemma3-270m-fullft-t4"}
+
+
+@pytest.mark.parametrize(
+    "point",
+    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="driver share measured on an H100")) if p["id"] in KNOWN_FALSE_NO
+     else p for p in _t4_notebooks()],
+    ids=lambda p: p["id"],
+)
+def test_what_unsloths_free_t4_notebooks_train_fits_a_t4(point: dict) -> None:
+    # A false "does not fit" costs a user the right model. gpt-oss is left out on purpose: our own runs with the
+    # current Unsloth reserve more than its 2025 notebook did (bench/vram_accuracy/README.md).
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    # typical_tokens is per row, except where it exceeds max_seq_length: then it is a padding-free micro-batch's
+    # total (the notes say so), which holds about what one row of that many tokens does.
+    per_row = point["typical_tokens"] <= (point["seq_len"] or point["typical_tokens"])
+    seq, batch = (point["typical_tokens"], point["batch_size"]) if per_row else (point["typical_tokens"], 1)
+    result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=seq, batch_size=batch,
+                           lora_rank=point["lora_rank"] or 16, gpu="T4")
+    assert result.fits, (point["id"], result.total_gib)

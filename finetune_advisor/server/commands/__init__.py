@@ -1,16 +1,82 @@
-"""CLI subcommands: each module has `register(subparsers)` setting `handler(args) -> int`."""
+"""CLI subcommands: each module has `register(subparsers)` setting `handler(args) -> int`.
+
+A command that answers with a tool names every option's `dest` after the tool's parameter
+(`--gpu-gib` stores `gpu_memory_gib`), so the CLI and the MCP tool take the same options
+(tests/server/test_cli.py compares them), the handler passes them on with `tool_arguments`, and an
+error about a parameter is told with the flag the user typed (`flag_names`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+from finetune_advisor.vocabulary import (
+    INTEGER_LIMITS,
+    LIMITS,
+    describe_range,
+    show_number,
+)
+
+# Options of the command line only: how to print, not what to answer.
+CLI_ONLY = frozenset({"json"})
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type for counts (rows, monthly users)."""
+def bounded(name: str) -> Callable[[str], float]:
+    """argparse type for a quantity with bounds in `vocabulary.LIMITS` (whole numbers where it counts things)."""
+    low, high = LIMITS[name]
+    whole = name in INTEGER_LIMITS
+
+    def parse(text: str) -> float:
+        try:
+            value: float = int(text) if whole else float(text)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}; accepted: {describe_range(name)}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{show_number(value)} is out of range; accepted: {describe_range(name)}")
+        return value
+
+    return parse
+
+
+def positive_int(text: str) -> int:
+    """argparse type for a count with no upper bound of its own (e.g. repositories to list)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; give a number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; accepted: an integer of at least 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; accepted: an integer of at least 1")
     return value
+
+
+def tool_arguments(args: argparse.Namespace, tool: Callable[..., Any], **overrides: Any) -> dict[str, Any]:
+    """The tool's keyword arguments, read from the options named after its parameters."""
+    names = inspect.signature(tool).parameters
+    return {name: overrides[name] if name in overrides else getattr(args, name)
+            for name in names if name in overrides or hasattr(args, name)}
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Parameter name -> what the user typed for it: the option (`--gpu-gib`) or the positional's metavar."""
+    names: dict[str, str] = {}
+    for action in parser._actions:  # argparse has no public list of a parser's actions
+        if action.dest in (argparse.SUPPRESS, "help"):
+            continue
+        options = [o for o in action.option_strings if o.startswith("--") and not o.startswith("--no-")]
+        if options:
+            names[action.dest] = options[0]
+        elif action.option_strings:
+            names[action.dest] = action.option_strings[0]
+        else:
+            names[action.dest] = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+    return names
+
+
+def option_dests(parser: argparse.ArgumentParser) -> set[str]:
+    """The names of every option and positional of a parser, as the handler reads them."""
+    return {a.dest for a in parser._actions if a.dest not in (argparse.SUPPRESS, "help")}

@@ -11,7 +11,8 @@ from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.server.output import emit, emit_json, table
+from finetune_advisor.server.commands import positive_int
+from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.vocabulary import TASKS
 
 if TYPE_CHECKING:
@@ -26,12 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--task", choices=TASKS, help="only models suited to this task")
     ls.add_argument("--family", help="only this family (e.g. qwen3, gemma-3, llama-3.1)")
     ls.add_argument("--json", action="store_true", help="print the entries as JSON")
-    ls.set_defaults(handler=run_list)
+    ls.set_defaults(handler=run_list, parser=ls)
 
     show = actions.add_parser("show", help="one model in full", description="Show one catalog entry.")
     show.add_argument("model", metavar="ID", help="catalog id, alias, Hugging Face repo id or Unsloth id")
     show.add_argument("--json", action="store_true", help="print the entry as JSON")
-    show.set_defaults(handler=run_show)
+    show.set_defaults(handler=run_show, parser=show)
 
     refresh = actions.add_parser(
         "refresh",
@@ -40,9 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "it (Unsloth ids, card licence, config.json) and write the result to the user cache; the packaged catalog "
         "is never changed. Progress goes to stderr.",
     )
-    refresh.add_argument("--limit", type=int, default=5000, help="list at most this many repositories (default 5000)")
+    refresh.add_argument("--limit", type=positive_int, default=5000, metavar="N",
+                         help="list at most this many repositories (default 5000)")
     refresh.add_argument("--json", action="store_true", help="print the refresh report as JSON")
-    refresh.set_defaults(handler=run_refresh)
+    refresh.set_defaults(handler=run_refresh, parser=refresh)
 
     check = actions.add_parser(
         "check", help="validate the catalog data (schema, licences, Unsloth ids, sources, self-consistency)",
@@ -51,13 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check the TOML source in a checkout and whether catalog.json is built from it. Exit 1 on any problem.",
     )
     check.add_argument("--source", action="store_true", help="check the TOML source (finetune_advisor/catalog/data) too")
-    check.set_defaults(handler=run_check)
+    check.set_defaults(handler=run_check, parser=check)
 
     build = actions.add_parser(
         "build", help="write catalog.json from the TOML source (maintainers, in a checkout)",
         description="Validate finetune_advisor/catalog/data/*.toml and write finetune_advisor/catalog/catalog.json from it.",
     )
-    build.set_defaults(handler=run_build)
+    build.set_defaults(handler=run_build, parser=build)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -72,11 +74,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([m.model_dump(mode="json") for m in models])
         return 0
-    rows = [(m.id, _params(m), ",".join(m.tasks), m.license_id, m.release_date) for m in models]
-    emit(table(("id", "params", "tasks", "licence", "release"), rows))
+    rows = [(m.id, _params(m), ", ".join(m.tasks), m.license_id, m.release_date) for m in models]
+    emit(table(("id", "params", "tasks", "licence", "release"), rows, keep=(0,)))
     catalog = load_catalog()
     origin = f"{catalog.generated_by or 'the catalog'}, {catalog.generated_at:%Y-%m-%d}" if catalog.generated_at else "the catalog"
-    emit(f"{len(models)} models ({origin}); `finetune-advisor catalog show ID` for one in full.")
+    say(f"{len(models)} models ({origin}); `finetune-advisor catalog show ID` for one in full.")
     return 0
 
 
@@ -90,13 +92,13 @@ def run_show(args: argparse.Namespace) -> int:
 
     def line(label: str, value: object, field: str) -> None:
         flag = "  (unverified)" if any(u == field or u.startswith(field + ".") for u in uncertain) else ""
-        emit(f"{label:<16}{'-' if value in (None, '', []) else value}{flag}")
+        say(f"{'-' if value in (None, '', []) else value}{flag}", f"{label:<16}")
 
     emit(f"{entry.name}  [{entry.id}]")
     if found.repo_id:
-        emit(f"{'matched':<16}{found.repo_id}  ({found.variant or 'variant unknown'}, {found.quant or 'quant unknown'})")
+        say(f"{found.repo_id}  ({found.variant or 'variant unknown'}, {found.quant or 'quant unknown'})", f"{'matched':<16}")
     if found.note:
-        emit(f"{'note':<16}{found.note}")
+        say(found.note, f"{'note':<16}")
     line("family", entry.family, "family")
     line("tasks", ", ".join(entry.tasks), "tasks")
     line("specialised for", ", ".join(entry.specialised_for), "specialised_for")
@@ -112,21 +114,21 @@ def run_show(args: argparse.Namespace) -> int:
     line("base repo", entry.base_id, "base_id")
     line("instruct repo", entry.instruct_id, "instruct_id")
     for repo, variant, quant in entry.unsloth.slots():
-        emit(f"{'unsloth':<16}{repo}  ({variant}, {quant})")
+        say(f"{repo}  ({variant}, {quant})", f"{'unsloth':<16}")
     arch = entry.architecture
     if arch is not None:
         shape = f"{arch.model_type}, {arch.num_hidden_layers} layers, hidden {arch.hidden_size}, {arch.num_attention_heads} heads"
         if arch.is_moe:
             shape += f", {arch.num_experts} experts (top {arch.num_experts_per_tok})"
-        emit(f"{'architecture':<16}{shape}  ({entry.architecture_status})")
+        say(f"{shape}  ({entry.architecture_status})", f"{'architecture':<16}")
     else:
         emit(f"{'architecture':<16}unknown")
     line("strengths", ", ".join(entry.strengths), "strengths")
     if entry.notes:
-        emit(f"{'notes':<16}{entry.notes}")
+        say(entry.notes, f"{'notes':<16}")
     emit("sources:")
     for source in entry.sources:
-        emit(f"  - {source}")
+        say(source, "  - ")
     return 0
 
 
@@ -156,16 +158,16 @@ def run_refresh(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report)
         return 0
-    emit(f"Refreshed catalog written to {report.path} ({report.models} models; the packaged file is unchanged).")
-    emit(f"{report.listed_repos} repositories listed on {report.endpoint}"
-         + ("" if report.complete_listing else " (not the whole org, so ids not seen were kept)") + ".")
-    emit(f"{len(report.updated)} entries updated, {len(report.added)} added, {len(report.kept_out)} items kept out.")
+    say(f"Refreshed catalog written to {report.path} ({report.models} models; the packaged file is unchanged).")
+    say(f"{report.listed_repos} repositories listed on {report.endpoint}"
+        + ("" if report.complete_listing else " (not the whole org, so ids not seen were kept)") + ".")
+    say(f"{len(report.updated)} entries updated, {len(report.added)} added, {len(report.kept_out)} items kept out.")
     for change in report.updated:
-        emit(f"  {change.id}: " + "; ".join(change.changes))
+        say(f"{change.id}: " + "; ".join(change.changes), "  ", "    ")
     for added in report.added:
-        emit(f"  added {added}")
+        say(f"added {added}", "  ", "    ")
     for item in report.kept_out:
-        emit(f"  kept out {item.ref}: {item.reason}")
+        say(f"kept out {item.ref}: {item.reason}", "  ", "    ")
     return 0
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from finetune_advisor.server.output import emit, emit_json, table
+from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.tools.detect_gpus import detect_gpus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gpu", help="list the local NVIDIA GPUs (NVML)", description="List the NVIDIA GPUs CUDA would see.")
     p.add_argument("--json", action="store_true", help="print the detect_gpus result as JSON")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         emit("No NVIDIA GPU visible (source: none).")
     if inventory.note:
-        emit(inventory.note)
+        say(inventory.note)
     return 0

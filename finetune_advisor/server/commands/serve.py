@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from dataclasses import replace
 
 from finetune_advisor import settings
+from finetune_advisor.server.http_limits import HttpLimits
+
+HTTP_ONLY = ("host", "port", "allowed_hosts", "stateless")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,25 +30,66 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated host:port patterns accepted in the Host header (needed for a non-loopback --host)",
     )
     p.add_argument("--stateless", action="store_true", help="HTTP: no sessions (each request stands alone)")
-    p.set_defaults(handler=run)
+    defaults = HttpLimits()
+    p.add_argument(
+        "--max-connections", type=_positive, default=defaults.max_connections, metavar="N",
+        help=f"HTTP: open connections at most; the oldest idle one makes room (default {defaults.max_connections})",
+    )
+    p.add_argument(
+        "--max-sessions", type=_positive, default=defaults.max_sessions, metavar="N",
+        help=f"HTTP: MCP sessions at most; the longest idle one makes room (default {defaults.max_sessions})",
+    )
+    p.set_defaults(handler=run, parser=p)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     from finetune_advisor.server.app import build_server
 
     if args.transport == "stdio":
-        build_server().run("stdio")
+        from finetune_advisor.server.output import warn
+
+        for name in HTTP_ONLY:
+            if getattr(args, name) != args.parser.get_default(name):
+                warn(f"--{name.replace('_', '-')} has no effect with --transport stdio")
+        server = build_server()
+        signal.signal(signal.SIGINT, _interrupted)
+        server.run("stdio")
         return 0
-    from finetune_advisor.errors import ConfigurationError
+    from finetune_advisor.errors import ConfigurationError, ServeError
     from finetune_advisor.server.http import serve
 
     if not 0 < args.port < 65536:
         sys.stderr.write(f"finetune-advisor: invalid --port {args.port}: accepted 1-65535\n")
         return 2
     allowed = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
+    limits = replace(HttpLimits(), max_connections=args.max_connections, max_sessions=args.max_sessions)
     try:
-        serve(build_server(), args.host, args.port, settings.http_token(), allowed, stateless=args.stateless)
+        serve(build_server(remote=True), args.host, args.port, settings.http_token(), allowed,
+              stateless=args.stateless, limits=limits)
     except ConfigurationError as exc:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return 2
+    except ServeError as exc:
+        sys.stderr.write(f"finetune-advisor: {exc}\n")
+        return 1
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C while serving stdio. The SDK reads stdin in a worker thread that cannot be cancelled, so
+    an orderly shutdown would wait for the next line a host sends: in a terminal, forever. End now,
+    with the conventional status; nothing is left half-written (cache files are replaced atomically,
+    and every message is flushed as it is written)."""
+    sys.stderr.write("finetune-advisor: interrupted\n")
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGINT)

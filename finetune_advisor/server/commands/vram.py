@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.server.output import emit, emit_json, table
-from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.server.commands import bounded, flag_names, tool_arguments
+from finetune_advisor.server.output import emit, emit_json, say, table, warn
+from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
 from finetune_advisor.vram.report import VramEstimate
 from finetune_advisor.vocabulary import (
     ALL_LINEAR,
@@ -21,6 +22,7 @@ from finetune_advisor.vocabulary import (
 )
 
 _PARTS = ("weights", "adapters", "gradients", "optimizer", "activations", "logits_and_loss", "overhead")
+LORA_OPTIONS = ("lora_rank", "target_modules", "lora_dropout")  # what full fine-tuning has no use for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,56 +32,65 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Estimate peak GPU memory per GPU (as nvidia-smi shows it) to fine-tune a model, with a breakdown "
         "and, when it does not fit, what to change.",
     )
-    p.add_argument("model", nargs="?", help="catalog id or alias, or a Hugging Face repo id (Unsloth variants included)")
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="catalog id or alias, or a Hugging Face repo id (Unsloth variants included)")
     p.add_argument("--architecture", type=Path, metavar="CONFIG_JSON", help="a config.json file instead of MODEL")
-    p.add_argument("--params-b", type=float, metavar="B", help="parameters in billions instead of MODEL (coarse)")
+    p.add_argument("--params-b", dest="params_b", type=bounded("params_b"), metavar="B",
+                   help="parameters in billions instead of MODEL (coarse)")
     p.add_argument("--method", choices=METHODS, default="qlora", help="default: qlora")
-    p.add_argument("--seq-len", type=int, default=2048, metavar="N", help="tokens per sample (default 2048)")
-    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="micro-batch per GPU (default 1)")
-    p.add_argument("--rank", type=int, default=16, metavar="R", help="LoRA rank (default 16)")
-    p.add_argument("--target", dest="targets", action="extend", nargs="+", choices=ALL_LINEAR, metavar="MODULE",
+    p.add_argument("--seq-len", dest="seq_len", type=bounded("seq_len"), default=2048, metavar="N",
+                   help="tokens per sample (default 2048)")
+    p.add_argument("--batch-size", dest="batch_size", type=bounded("batch_size"), default=1, metavar="N",
+                   help="micro-batch per GPU (default 1)")
+    p.add_argument("--rank", dest="lora_rank", type=bounded("lora_rank"), default=16, metavar="R", help="LoRA rank (default 16)")
+    p.add_argument("--target", dest="target_modules", action="extend", nargs="+", choices=ALL_LINEAR, metavar="MODULE",
                    help="LoRA target modules (default: all of " + ", ".join(ALL_LINEAR) + ")")
-    p.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (default 0)")
-    p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false", help="turn gradient checkpointing off")
+    p.add_argument("--dropout", dest="lora_dropout", type=bounded("lora_dropout"), default=0.0, metavar="P",
+                   help="LoRA dropout (default 0)")
+    p.add_argument("--no-checkpointing", dest="gradient_checkpointing", action="store_false",
+                   help="turn gradient checkpointing off")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw_8bit", help="default: adamw_8bit")
     p.add_argument("--stack", choices=STACKS, default="unsloth", help="default: unsloth")
-    p.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
+    p.add_argument("--gpus", dest="num_gpus", type=bounded("num_gpus"), metavar="N",
+                   help="number of GPUs (default 1, or the count in --gpu)")
     p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="multi-GPU strategy (default ddp)")
-    p.add_argument("--fp32-master", action="store_true", help="full fine-tuning with fp32 master weights")
+    p.add_argument("--fp32-master", dest="full_fp32_master", action="store_true",
+                   help="full fine-tuning with fp32 master weights")
     p.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="default: sdpa")
-    p.add_argument("--gpu-gib", type=float, metavar="GIB", help="memory per GPU (default: the local GPU)")
+    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 4xH100... (default: the local GPU)")
+    p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
+                   help="instead of --gpu: memory per GPU in GiB")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the GPU has bf16 (default: the local GPU's; --no-bf16 for T4/V100)")
+    p.add_argument("--detail", action="store_true", help="also print the background: how the estimate is built")
     p.add_argument("--json", action="store_true", help="print the estimate_vram result as JSON")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = estimate_vram(
-        model=args.model,
-        architecture=_read_config(args.architecture) if args.architecture else None,
-        params_b=args.params_b,
-        gpu_memory_gib=args.gpu_gib,
-        bf16=args.bf16,
-        method=args.method,
-        seq_len=args.seq_len,
-        batch_size=args.batch_size,
-        lora_rank=args.rank,
-        target_modules=list(args.targets) if args.targets else None,
-        lora_dropout=args.dropout,
-        gradient_checkpointing=args.checkpointing,
-        optimizer=args.optimizer,
-        stack=args.stack,
-        num_gpus=args.gpus,
-        sharding=args.sharding,
-        full_fp32_master=args.fp32_master,
-        attention=args.attention,
-    )
+    given = [name for name, value in (("MODEL", args.model), ("--architecture", args.architecture),
+                                      ("--params-b", args.params_b)) if value is not None]
+    if len(given) != 1:
+        args.parser.error("give exactly one of MODEL, --architecture or --params-b" + (f" (got {', '.join(given)})" if given else ""))
+    architecture = _read_config(args.architecture) if args.architecture else None
+    result = estimate_vram(**tool_arguments(args, estimate_vram, architecture=architecture))
+    _warn_ineffective(args, result)
     if args.json:
         emit_json(result)
     else:
         _print(result, f"{args.method} on the {args.stack} stack")
     return 0
+
+
+def _warn_ineffective(args: argparse.Namespace, result: VramEstimate) -> None:
+    """Options that cannot change this estimate: said on stderr rather than ignored silently."""
+    given = [name for name in ("sharding", *LORA_OPTIONS) if getattr(args, name) != args.parser.get_default(name)]
+    flags = flag_names(args.parser)
+    if "sharding" in given and set(ineffective(1, args.sharding)) <= set(result.assumptions):  # the tool said so
+        warn(f"--sharding {args.sharding} has no effect with one GPU")
+    if args.method == "full":
+        for name in (n for n in LORA_OPTIONS if n in given):
+            warn(f"{flags[name]} has no effect with --method full (no LoRA adapters)")
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -94,7 +105,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def _print(r: VramEstimate, how: str) -> None:
     size = f"{r.params_b:g}B params, {r.trainable_params_m:g}M trainable"
-    emit(f"{r.model} ({size}): {how}" + (" [coarse]" if r.coarse else ""))
+    say(f"{r.model} ({size}): {how}" + (" [coarse]" if r.coarse else ""))
     emit()
     parts = r.breakdown.model_dump()
     rows = [(name.replace("_", " "), f"{parts[name]:.2f}") for name in _PARTS]
@@ -102,14 +113,19 @@ def _print(r: VramEstimate, how: str) -> None:
     emit(table(("component", "GiB"), rows))
     emit()
     if r.gpu_memory_gib is None:
-        emit(f"GPU: {r.gpu}")
+        say(f"GPU: {r.gpu}")
     else:
-        verdict = "fits" if r.fits else "does NOT fit"
-        emit(f"GPU: {r.gpu_memory_gib:g} GiB, {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
+        verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
+        say(f"GPU: {r.gpu_memory_gib:g} GiB, {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
     if r.suggestions:
         emit()
         emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.suggestions]))
-    emit()
-    emit("Assumptions:")
-    for line in r.assumptions:
-        emit(f"- {line}")
+    for title, lines in (("Assumptions:", r.assumptions), ("Background:", r.background)):
+        if lines:
+            emit()
+            emit(title)
+            for line in lines:
+                say(line, "- ")
+    if not r.background:
+        emit()
+        say("(--detail adds the background: how the estimate is built.)")

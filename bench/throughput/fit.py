@@ -1,0 +1,227 @@
+"""Fit the step-time model (finetune_advisor/plan/throughput.py) to the step times of the calibration
+cells, score it leaving one architecture out, and write its constants.
+
+    python bench/throughput/fit.py            # fit and print the scores per stack and method
+    python bench/throughput/fit.py --write    # ... and rewrite the THROUGHPUT FITTED block
+    python bench/throughput/fit.py --cells    # ... and list every cell, measured against predicted
+
+Data: bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (`step_s`: the median of steps 2-4) and
+transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, else `time_s` /
+`steps`: three steps, the first included, so biased high), H200 cells only. Cells run with a non-default environment (UNSLOTH_BLOCK_COMPILE=0) are left out.
+
+The model is linear in its coefficients (seconds = c0 + c_layer L + c_moe L_moe + k_matmul F_matmul / peak
++ k_attention F_attention / peak, plus a fixed dequantisation term). One stack's methods share k_matmul and
+k_attention (QLoRA, LoRA and full fine-tuning run the same matmul and attention kernels; what differs is
+counted in the FLOPs and the dequantisation term) and each has its own fixed costs. The fit is a
+weighted least squares on the relative error, with k_matmul and k_attention held at or above 1.25
+(no stack reaches more than 80 % of the datasheet peak), k_attention at or below 5 (FlashAttention and
+PyTorch's SDPA kernels reach well over 20 % of peak; without the cap the transformers QLoRA cells, slow
+at 2 x 4096 tokens for a reason the model does not capture, would be read as 1.5 %), and the fixed
+costs at or above 0. Pure Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+DATA = os.path.join(ROOT, "bench", "vram_calibration", "data")
+CONSTANTS = os.path.join(ROOT, "finetune_advisor", "plan", "constants.py")
+
+from finetune_advisor.gpus.table import find  # noqa: E402
+from finetune_advisor.plan import constants as k  # noqa: E402
+from finetune_advisor.plan.flops import step_work  # noqa: E402
+from finetune_advisor.vram.architecture import Architecture  # noqa: E402
+from finetune_advisor.vram.shapes import shapes  # noqa: E402
+
+NAMES = ("c0", "c_layer", "c_moe", "k_matmul", "k_attention")
+FLOOR = (0.0, 0.0, 0.0, 1.25, 1.25)
+CEILING = (float("inf"), float("inf"), float("inf"), 10.0, 5.0)
+H200 = find("H200")
+
+
+def cells() -> list[dict]:
+    out = []
+    for r in _records("unsloth_sft_1gpu.jsonl"):
+        if r["status"] == "ok" and not r.get("env") and r.get("step_s"):
+            out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1))
+    for r in _records("transformers_1gpu.jsonl"):
+        if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):
+            tokens = r["seq_len"] * r["batch_size"]
+            out.append(_cell(r, "transformers", tokens, r["gradient_checkpointing"], _transformers_seconds(r), 1))
+    return out
+
+
+def _transformers_seconds(r: dict) -> float:
+    """Steps 2+ when the cell timed each step (train.py since 2026-12-01), else the three steps' mean."""
+    timed = [step["seconds"] for step in r.get("per_step") or [] if "seconds" in step][1:]
+    return sorted(timed)[len(timed) // 2] if timed else r["time_s"] / r["steps"]
+
+
+def _records(name: str) -> list[dict]:
+    with open(os.path.join(DATA, name)) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float, concurrent: int) -> dict:
+    arch = Architecture.from_hf_config(r["config"])
+    s = shapes(arch)
+    work = step_work(arch, r["seq_len"], r["method"] == "full", checkpointing, r.get("lora_rank") or 0)
+    peak = H200.tflops_bf16 * 1e12
+    dequant = 0.0
+    if r["method"] == "qlora":
+        dequant = (3 if checkpointing else 2) * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (H200.bandwidth_gbs * 1e9)
+    features = (1.0, s.layers, s.layers if arch.is_moe else 0, work.matmul * tokens / peak, work.attention * tokens / peak)
+    return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
+            "features": features, "dequant": dequant, "concurrent": concurrent}
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for i in range(n):
+        p = max(range(i, n), key=lambda r: abs(m[r][i]))
+        m[i], m[p] = m[p], m[i]
+        if abs(m[i][i]) < 1e-18:
+            continue
+        for r in range(n):
+            if r != i:
+                f = m[r][i] / m[i][i]
+                m[r] = [x - f * y for x, y in zip(m[r], m[i], strict=True)]
+    return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-18 else 0.0 for i in range(n)]
+
+
+METHODS = ("qlora", "lora", "full")
+
+
+def _features(c: dict) -> list[float]:
+    """Per method its own fixed costs (c0, c_layer, c_moe); the two efficiencies shared by the stack's methods."""
+    fixed = [0.0] * (3 * len(METHODS))
+    at = 3 * METHODS.index(c["method"])
+    fixed[at:at + 3] = c["features"][:3]
+    return fixed + list(c["features"][3:])
+
+
+def fit(group: list[dict]) -> list[float]:
+    """Weighted least squares on relative error over one stack's cells; a coefficient outside its bounds is held
+    at the bound. Returns c0, c_layer, c_moe per method, then k_matmul and k_attention."""
+    width = 3 * len(METHODS) + 2
+    bounds = [(0.0, float("inf"))] * (3 * len(METHODS)) + [(FLOOR[3], CEILING[3]), (FLOOR[4], CEILING[4])]
+    present = {3 * METHODS.index(c["method"]) + j for c in group for j in range(3)} | {width - 2, width - 1}
+    held: dict[int, float] = {i: 0.0 for i in range(width) if i not in present}
+    while True:
+        free = [i for i in range(width) if i not in held]
+        a = [[0.0] * len(free) for _ in free]
+        b = [0.0] * len(free)
+        for c in group:
+            f, w = _features(c), 1 / c["seconds"] ** 2
+            y = c["seconds"] - c["dequant"] - sum(v * f[i] for i, v in held.items())
+            for x, i in enumerate(free):
+                b[x] += w * f[i] * y
+                for z, j in enumerate(free):
+                    a[x][z] += w * f[i] * f[j]
+        solved = dict(zip(free, _solve(a, b), strict=True))
+        out = {i: min(max(v, bounds[i][0]), bounds[i][1]) for i, v in solved.items() if not bounds[i][0] <= v <= bounds[i][1]}
+        if not out:
+            return [solved.get(i, held.get(i, 0.0)) for i in range(width)]
+        held.update(out)
+
+
+def predict(c: dict, theta: list[float]) -> float:
+    return c["dequant"] + sum(t * f for t, f in zip(theta, _features(c), strict=True))
+
+
+def coefficients(theta: list[float], method: str) -> list[float]:
+    at = 3 * METHODS.index(method)
+    return [*theta[at:at + 3], *theta[-2:]]
+
+
+def quantile(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[round(q * (len(v) - 1))] if v else float("nan")
+
+
+def score(group: list[dict]) -> dict:
+    theta = fit(group)
+    inside = [c["seconds"] / predict(c, theta) - 1 for c in group]
+    out, where = [], []
+    for arch in sorted({c["arch"] for c in group}):
+        rest = [c for c in group if c["arch"] != arch]
+        if len({c["arch"] for c in rest}) >= 2:
+            t = fit(rest)
+            for c in (c for c in group if c["arch"] == arch):
+                out.append(c["seconds"] / predict(c, t) - 1)
+                where.append(c)
+    return {"theta": theta, "cells": group, "inside": inside, "loao": out, "loao_cells": where}
+
+
+def _for_method(scored: dict, method: str) -> dict:
+    """One method's share of a stack's fit: its cells, their errors and its coefficients."""
+    picks = [i for i, c in enumerate(scored["cells"]) if c["method"] == method]
+    cells_ = [scored["cells"][i] for i in picks]
+    loao = [e for c, e in zip(scored["loao_cells"], scored["loao"], strict=True) if c["method"] == method]
+    return {"theta": scored["theta"], "coefficients": coefficients(scored["theta"], method), "cells": cells_,
+            "n": len(cells_), "archs": len({c["arch"] for c in cells_}), "inside": [scored["inside"][i] for i in picks],
+            "loao": loao}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--cells", action="store_true")
+    args = parser.parse_args()
+    data = cells()
+    results = {}
+    for stack in sorted({c["stack"] for c in data}):
+        scored = score([c for c in data if c["stack"] == stack])
+        for method in sorted({c["method"] for c in data if c["stack"] == stack}):
+            results[(stack, method)] = _for_method(scored, method)
+    for key, r in results.items():
+        group = r["cells"]
+        a, o = [abs(x) for x in r["inside"]], [abs(x) for x in r["loao"]]
+        print(f"{key[0]:12s} {key[1]:5s} {r['n']:3d} cells {r['archs']} archs | in-sample |err| median {quantile(a, .5):.0%} "
+              f"p90 {quantile(a, .9):.0%} | leave-one-architecture-out median {quantile(o, .5):.0%} p90 {quantile(o, .9):.0%} "
+              f"(measured/predicted-1 p10 {quantile(r['loao'], .1):+.0%} p90 {quantile(r['loao'], .9):+.0%})")
+        print("    " + ", ".join(f"{n}={v:.4g}" for n, v in zip(NAMES, r["coefficients"], strict=True)))
+        if args.cells:
+            for c in group:
+                print(f"      {c['name'][:60]:60s} measured {c['seconds']:.3f}s predicted {predict(c, r['theta']):.3f}s")
+    if args.write:
+        _write(results, data)
+
+
+def _write(results: dict, data: list[dict]) -> None:
+    shared = sum(1 for c in data if c["concurrent"] > 1)
+    lines = [
+        f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA H200 '  # quoted in answers: no paths
+        f'({shared} of them beside other jobs on the same GPU, so slower than a GPU of one\'s own); scaled to other GPUs '
+        'by datasheet tensor TFLOPS and bandwidth"',
+        "# (stack, method) -> seconds per step: c0 + c_layer * layers + c_moe * MoE layers,",
+        "# plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).",
+        "STEP: Final[dict[tuple[str, str], dict[str, float]]] = {",
+    ]
+    for key, r in results.items():
+        values = ", ".join(f'"{n}": {v:.5g}' for n, v in zip(NAMES, r["coefficients"], strict=True))
+        lines.append(f'    ("{key[0]}", "{key[1]}"): {{{values}}},')
+    lines += ["}", "# Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).",
+              "SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {"]
+    for key, r in results.items():
+        spread = r["loao"] or r["inside"]
+        lines.append(f'    ("{key[0]}", "{key[1]}"): ({quantile(spread, .1):.3f}, {quantile(spread, .9):.3f}),')
+    lines.append("}")
+    text = open(CONSTANTS).read()
+    block = "\n".join(lines)
+    text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),
+                  text, flags=re.S)
+    with open(CONSTANTS, "w") as fh:
+        fh.write(text)
+    print(f"wrote {CONSTANTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Commit step-time predictions for a calibration plan's cells before they are measured.
+
+    python bench/throughput/predict.py bench/vram_calibration/plans/round4.txt > bench/throughput/holdout/predictions-round4.jsonl
+
+Each cell of the plan (NAME METHOD BxS,... [--rank R] [--env ...] [--emulate t4]) gets the step time the
+current model predicts on the H200 for the Unsloth stack, with the fit's range. Cells with a non-default
+environment (UNSLOTH_BLOCK_COMPILE=0) are predicted but flagged: the fit leaves such cells out.
+Run the plan with one lane (unsloth_batch.py --lanes 1), or its step times are not clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from finetune_advisor.gpus.table import find  # noqa: E402
+from finetune_advisor.plan import constants as k  # noqa: E402
+from finetune_advisor.plan.throughput import micro_step  # noqa: E402
+from finetune_advisor.vram.architecture import Architecture  # noqa: E402
+from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
+
+CONFIGS = os.path.join(ROOT, "bench", "vram_calibration", "configs")
+
+
+def cells(plan: str) -> list[dict]:
+    out = []
+    for line in open(plan):
+        words = line.split("#")[0].split()
+        if len(words) < 3:
+            continue
+        name, method, shapes, flags = words[0], words[1], words[2], words[3:]
+        rank = int(flags[flags.index("--rank") + 1]) if "--rank" in flags else 16
+        for shape in shapes.split(","):
+            batch, seq = (int(x) for x in shape.split("x"))
+            out.append({"arch": name, "method": method, "batch_size": batch, "seq_len": seq, "lora_rank": rank,
+                        "env": "--env" in flags, "emulate": "--emulate" in flags})
+    return out
+
+
+def main(plan: str) -> None:
+    h200 = find("H200")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    for c in cells(plan):
+        with open(os.path.join(CONFIGS, f"{c['arch']}.json")) as fh:
+            arch = Architecture.from_hf_config(json.load(fh)["config"])
+        run = RunConfig(method=c["method"], seq_len=c["seq_len"], batch_size=c["batch_size"], lora_rank=c["lora_rank"],
+                        stack="unsloth", bf16=not c["emulate"])
+        step = micro_step(arch, run, c["seq_len"], h200.tensor_tflops(True), h200.bandwidth_gbs or 1.0)
+        print(json.dumps({**c, "predicted_step_s": round(step.seconds, 4), "range_s": [round(step.low, 4), round(step.high, 4)],
+                          "model_commit": commit, "fit": k.THROUGHPUT_SOURCE}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

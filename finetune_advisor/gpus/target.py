@@ -1,0 +1,47 @@
+"""The GPU a run is planned for, however the user gave it (pure).
+
+By name from the packaged table ("T4", "4xA100-80GB"), by memory (`gpu_memory_gib`), or the
+machine's own GPU; or unknown, when fit cannot be checked. `describe` is the sentence answers show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.gpus import table
+from finetune_advisor.gpus.table import GpuSpec
+from finetune_advisor.vocabulary import MemorySource, check_range
+
+
+@dataclass(frozen=True)
+class GpuTarget:
+    """Memory per GPU (None: unknown), how many, bf16, where it came from, and the table's entry."""
+
+    memory_gib: float | None
+    source: MemorySource
+    description: str
+    bf16: bool = True
+    count: int | None = None  # None: not stated (the tool's num_gpus applies)
+    spec: GpuSpec | None = None
+
+
+def unknown(why: str) -> GpuTarget:
+    return GpuTarget(None, "unknown", why)
+
+
+def named(text: str, bf16: bool | None = None) -> GpuTarget:
+    """A GPU by name: memory and bf16 from the table; a bf16 request the GPU cannot honour is refused."""
+    count, spec = table.parse(text)
+    if bf16 and not spec.bf16:
+        raise InvalidInputError("bf16", f"the {spec.name} has no bf16 (compute capability {spec.compute_capability})",
+                                "false or leave it out for this GPU (it trains in fp16)")
+    per = f"{spec.memory_gib:g} GiB" + (" as the driver reports it" if spec.memory_basis != "marketed" else " (marketed size)")
+    plural = f"{count} x " if count > 1 else ""
+    return GpuTarget(spec.memory_gib, "named", f"{plural}{spec.name} ({per}, from the packaged GPU table)",
+                     spec.bf16, table.parse_count(text), spec)
+
+
+def by_memory(memory_gib: float, bf16: bool | None = None) -> GpuTarget:
+    check_range("gpu_memory_gib", memory_gib)
+    return GpuTarget(memory_gib, "argument", f"{memory_gib:g} GiB (gpu_memory_gib)", True if bf16 is None else bf16)

@@ -1,0 +1,56 @@
+"""What a plan needs to know about the training data: rows and tokens per row (pure)."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, Field
+
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vocabulary import check_range
+
+
+class DatasetFacts(BaseModel):
+    """Rows, their mean length in tokens and, when the rows were counted, their longest length."""
+
+    rows: int
+    tokens_per_row: float = Field(description="Mean tokens per row (prompt and answer, chat template included).")
+    longest_row: int | None = Field(description="Tokens in the longest row; null when only the mean is known.")
+    counted: str = Field(description="How the lengths are known: given, counted with a tokenizer, or estimated.")
+    lengths: tuple[int, ...] = Field(default=(), exclude=True)  # every row's length, when counted
+
+    @property
+    def total_tokens(self) -> float:
+        return self.rows * self.tokens_per_row
+
+    def truncated(self, seq_len: int) -> int | None:
+        """Rows longer than seq_len (cut by the trainer); None when the lengths are unknown."""
+        if self.lengths:
+            return sum(1 for n in self.lengths if n > seq_len)
+        if self.longest_row is not None and self.longest_row <= seq_len:
+            return 0
+        return None
+
+
+def given(rows: int | None, tokens_per_row: float | None) -> DatasetFacts | None:
+    """The user's own figures; both or neither."""
+    if rows is None and tokens_per_row is None:
+        return None
+    if rows is None or tokens_per_row is None:
+        missing = "dataset_rows" if rows is None else "tokens_per_row"
+        raise InvalidInputError(missing, "rows and tokens per row go together", "both dataset_rows and tokens_per_row, or neither")
+    check_range("dataset_rows", rows)
+    check_range("tokens_per_row", tokens_per_row)
+    return DatasetFacts(rows=rows, tokens_per_row=tokens_per_row, longest_row=None, counted="given (mean only)")
+
+
+def counted(lengths: list[int], how: str) -> DatasetFacts:
+    """Facts from every row's token count."""
+    if not lengths:
+        raise InvalidInputError("dataset", "the file has no rows with text", "a JSONL file with one example per line")
+    return DatasetFacts(rows=len(lengths), tokens_per_row=sum(lengths) / len(lengths), longest_row=max(lengths),
+                        counted=how, lengths=tuple(lengths))
+
+
+def round_up(tokens: int, step: int = 64) -> int:
+    return int(math.ceil(tokens / step) * step)

@@ -1,0 +1,73 @@
+"""Floating-point work of one training step, counted from the model's shapes (pure).
+
+Per token, a matmul with a weight of `n` parameters costs `2 n` FLOPs forward. The backward pass
+of a frozen weight (LoRA, QLoRA) only computes the gradient of its input (`2 n`); a trained
+weight (full fine-tuning) also computes its own gradient (`4 n`). Gradient checkpointing runs the
+forward pass of each layer once more. Causal attention over a sequence of `s` tokens costs
+`2 s x q_width` FLOPs per token and layer forward (scores and the weighted sum, half the square),
+and about 2.5 times that backward (FlashAttention's five matmuls against two), over the sliding
+window instead of `s` on sliding-window layers. Linear-attention and Mamba layers are counted
+with their projections only. MoE layers count the experts a token is routed to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.vocabulary import ALL_LINEAR
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.shapes import Shapes, shapes
+
+ATTENTION_BACKWARD = 2.5  # FlashAttention backward / forward FLOPs
+_QUADRATIC = ("full_attention", "attention", "global", "sliding_attention", "local", "chunked_attention")
+
+
+@dataclass(frozen=True)
+class StepWork:
+    """FLOPs per token of a training step, split into matmuls and attention."""
+
+    matmul: float
+    attention: float
+    matmul_params: int  # parameters a token's matmuls pass through (active experts, the LM head)
+
+    @property
+    def per_token(self) -> float:
+        return self.matmul + self.attention
+
+
+def matmul_params(s: Shapes) -> int:
+    """Weights one token multiplies: every block linear (routed experts: its top-k), routers, LM head."""
+    block = sum(lin.fan_in * lin.fan_out * lin.per_token for lin in s.linears)
+    return s.layers * (block + s.router_width * s.hidden) + s.hidden * s.vocab
+
+
+def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int) -> float:
+    """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers."""
+    kinds = arch.layer_types or ("full_attention",) * s.layers
+    total = 0.0
+    for kind in kinds[: s.layers]:
+        if kind not in _QUADRATIC:
+            continue  # linear attention / Mamba: no quadratic term
+        span = min(seq_len, arch.sliding_window) if kind in ("sliding_attention", "local") and arch.sliding_window else seq_len
+        total += 2.0 * span * s.q_width
+    return total
+
+
+def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...]) -> int:
+    """LoRA parameters one token passes through (routed experts: its top-k)."""
+    return s.layers * sum(rank * (lin.fan_in + lin.fan_out) * lin.per_token for lin in s.linears if lin.name in targets)
+
+
+def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool, lora_rank: int = 0,
+              targets: tuple[str, ...] = ALL_LINEAR) -> StepWork:
+    """FLOPs per token of one training step on sequences of `seq_len` tokens."""
+    s = shapes(arch)
+    n = matmul_params(s)
+    lora_params = 0 if full else active_lora_params(s, lora_rank, targets)
+    attention = attention_flops_forward(arch, s, seq_len)
+    forward = 2.0 * n
+    backward = (4.0 if full else 2.0) * n
+    recompute = 2.0 * n if checkpointing else 0.0
+    passes = 1.0 + ATTENTION_BACKWARD + (1.0 if checkpointing else 0.0)
+    adapters = 6.0 * lora_params  # forward, input gradient and weight gradient of the LoRA matrices
+    return StepWork(matmul=forward + backward + recompute + adapters, attention=passes * attention, matmul_params=n)

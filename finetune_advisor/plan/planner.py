@@ -1,0 +1,146 @@
+"""A training plan: the longest context, largest micro-batch and rank that fit, steps, time and cost (pure).
+
+Memory comes from the estimator (`plan.search`, the same verdict as estimate_vram); time from the
+step-time model (`plan.throughput`), on the GPU the user named. A value the user fixed is held and
+the rest is searched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.gpus.target import GpuTarget
+from finetune_advisor.plan import search
+from finetune_advisor.plan.dataset import DatasetFacts, round_up
+from finetune_advisor.plan.result import Alternative, TrainingPlan
+from finetune_advisor.plan.timing import RunTime, run_time
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.report import report
+from finetune_advisor.vram.resolve import ResolvedArch
+
+DEFAULT_SEQ_LEN = 2048  # Unsloth's notebooks' max_seq_length
+MORE_GPUS_WORTH = 0.75  # twice the GPUs taking more than this share of the time is not worth it
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the user asked: the run's settings (method chosen, not auto), which of them they fixed, the data."""
+
+    resolved: ResolvedArch
+    run: RunConfig
+    gpu: GpuTarget
+    dataset: DatasetFacts | None
+    epochs: float = 1.0
+    effective_batch: int = 16
+    price_per_hour: float | None = None
+    fixed_seq_len: bool = False
+    fixed_batch: bool = False
+    search_rank: bool = False
+
+    @property
+    def memory(self) -> float:
+        if self.gpu.memory_gib is None:
+            raise InvalidInputError("gpu", "a plan needs the GPU", "gpu by name (e.g. 'RTX 4090') or gpu_memory_gib")
+        return self.gpu.memory_gib
+
+    @property
+    def context(self) -> int:
+        return self.resolved.context or self.resolved.arch.max_position_embeddings or 131_072
+
+
+def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None = None) -> RunConfig:
+    """`run` with another method (and stack), loading the checkpoint estimate_vram would load for it."""
+    stack = stack or run.stack
+    return run.model_copy(update={"method": method, "stack": stack, "storage": req.resolved.storage_for(method, stack)})
+
+
+def choose_method(req: PlanRequest) -> tuple[str, str]:
+    """For method auto: LoRA (faster, 16-bit) when it fits comfortably at the plan's first settings, else QLoRA."""
+    lora = with_method(req, req.run, "lora").model_copy(update={"batch_size": 1, "seq_len": min(req.run.seq_len, req.context)})
+    if search.comfortable(req.resolved, lora, req.memory):
+        return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA."
+    return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1."
+
+
+def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
+    """The plan for `req`: the settings that fit, how many steps, how long and how much; with `compare`,
+    the same plan for other choices (method, stack, GPU count) and what each does to the time."""
+    at_batch = req.run if req.fixed_batch else req.run.model_copy(update={"batch_size": 1})
+    longest = search.longest_seq_len(req.resolved, at_batch, req.memory, req.context)
+    seq_len, why = _seq_len(req, longest)
+    run = req.run.model_copy(update={"seq_len": seq_len})
+    if longest is None or (req.fixed_seq_len and seq_len > longest):
+        return _does_not_fit(req, run, longest)
+    run = _batch(req, run)
+    largest_batch = run.batch_size
+    if req.search_rank and run.method != "full":
+        run = run.model_copy(update={"lora_rank": search.largest_rank(req.resolved, run, req.memory) or run.lora_rank})
+    accum = max(1, math.ceil(req.effective_batch / (run.batch_size * run.num_gpus)))
+    if not req.fixed_batch:  # the smallest micro-batch with that accumulation: the effective batch as asked, not overshot
+        run = run.model_copy(update={"batch_size": max(1, math.ceil(req.effective_batch / (accum * run.num_gpus)))})
+    time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
+    memory = report(req.resolved, run, req.memory, req.gpu.description)
+    truncated = req.dataset.truncated(seq_len) if req.dataset else None
+    others = alternatives(req, run, time) if compare else []
+    result = TrainingPlan.build(
+        req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
+        largest_batch=largest_batch, alternatives=others,
+    )
+    more = next((a for a in others if a.change.endswith("GPUs")), None)
+    if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
+        result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
+                            "time (traffic between GPUs or fixed per-step costs dominate).")
+    return result
+
+
+def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
+    """The seq_len to train at, and why: the user's, else one that covers the longest row, else the default."""
+    if req.fixed_seq_len:
+        return req.run.seq_len, "as given"
+    if req.dataset and req.dataset.longest_row:
+        wanted = min(round_up(req.dataset.longest_row), req.context)
+        if longest is not None and wanted > longest:
+            return longest, f"the longest that fits; the longest row has {req.dataset.longest_row} tokens"
+        return wanted, f"covers the longest row ({req.dataset.longest_row} tokens)"
+    wanted = min(DEFAULT_SEQ_LEN, req.context)
+    if longest is not None and wanted > longest:
+        return longest, f"the longest that fits (below Unsloth's default of {DEFAULT_SEQ_LEN})"
+    return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; row lengths unknown (give a dataset file to size it to the data)"
+
+
+def _batch(req: PlanRequest, run: RunConfig) -> RunConfig:
+    """The user's micro-batch, else the largest that fits, no larger than the effective batch needs."""
+    if req.fixed_batch:
+        return run
+    cap = max(1, min(search.MAX_MICRO_BATCH, math.ceil(req.effective_batch / run.num_gpus)))
+    return run.model_copy(update={"batch_size": search.largest_batch(req.resolved, run, req.memory, cap) or 1})
+
+
+def _does_not_fit(req: PlanRequest, run: RunConfig, longest: int | None) -> TrainingPlan:
+    memory = report(req.resolved, run, req.memory, req.gpu.description)
+    return TrainingPlan.build(req=req, run=run, longest=longest, seq_reason="as given", accum=1, time=None,
+                              memory=memory, truncated=None, alternatives=[], largest_batch=None)
+
+
+def alternatives(req: PlanRequest, run: RunConfig, time: RunTime | None) -> list[Alternative]:
+    """What changes the time most: the other method, the other stack, twice the GPUs, each planned afresh."""
+    if time is None or time.hours is None:
+        return []
+    options: list[tuple[str, RunConfig]] = []
+    if run.method == "qlora":
+        options.append(("LoRA (16-bit) instead of QLoRA", with_method(req, run, "lora")))
+    elif run.method == "lora":
+        options.append(("QLoRA instead of LoRA", with_method(req, run, "qlora")))
+    other = "transformers" if run.stack == "unsloth" else "unsloth"
+    options.append((f"the {other} stack", with_method(req, run, run.method, other)))
+    options.append((f"{run.num_gpus * 2} GPUs", run.model_copy(update={"num_gpus": run.num_gpus * 2})))
+    found = []
+    for change, option in options:
+        base = option if req.fixed_batch else option.model_copy(update={"batch_size": 1})
+        other_plan = plan(replace(req, run=base, fixed_seq_len=True, search_rank=False), compare=False)
+        ratio = round(other_plan.hours / time.hours, 2) if other_plan.fits and other_plan.hours and time.hours else None
+        found.append(Alternative(change=change, fits=other_plan.fits, hours=other_plan.hours if other_plan.fits else None,
+                                 vs_plan=ratio, micro_batch=other_plan.micro_batch if other_plan.fits else None))
+    return found

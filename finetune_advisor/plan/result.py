@@ -1,0 +1,86 @@
+"""The answer of plan_training (pydantic models, pure)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from finetune_advisor.plan.dataset import DatasetFacts
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.report import VramEstimate
+
+if TYPE_CHECKING:
+    from finetune_advisor.plan.planner import PlanRequest
+    from finetune_advisor.plan.timing import RunTime
+
+
+class Alternative(BaseModel):
+    """One change and what it does to the time."""
+
+    change: str
+    fits: bool = Field(description="Fits comfortably at the plan's seq_len (micro-batch searched again).")
+    micro_batch: int | None
+    hours: float | None
+    vs_plan: float | None = Field(description="Its time over the plan's: 0.6 is 40 % faster.")
+
+
+class TrainingPlan(BaseModel):
+    """Settings that fit, steps, time and cost of a fine-tuning run."""
+
+    model: str
+    method: str
+    stack: str
+    gpu: str
+    num_gpus: int
+    fits: bool = Field(description="The chosen settings fit comfortably (estimate_vram's verdict, not tight).")
+    max_seq_len: int | None = Field(description="The longest seq_len that fits comfortably at the micro-batch searched from.")
+    seq_len: int
+    seq_len_reason: str
+    truncated_rows: int | None = Field(description="Rows longer than seq_len; null when row lengths are unknown.")
+    micro_batch: int = Field(description="Rows per GPU per forward pass: the largest that fits, or fewer when the effective batch needs fewer.")
+    max_micro_batch: int | None = Field(description="The largest micro-batch that fits comfortably at seq_len (capped by the effective batch).")
+    grad_accumulation: int
+    effective_batch: int
+    lora_rank: int | None
+    dataset: DatasetFacts | None
+    epochs: float
+    steps_per_epoch: int | None
+    total_steps: int | None
+    step_seconds: float | None = Field(description="One optimizer step (all micro-batches and GPUs).")
+    tokens_per_second: float | None
+    hours: float | None
+    hours_range: tuple[float, float] | None
+    price_per_gpu_hour: float | None
+    cost: float | None
+    cost_range: tuple[float, float] | None
+    memory: VramEstimate = Field(description="estimate_vram's answer for the chosen settings.")
+    alternatives: list[Alternative]
+    notes: list[str]
+
+    @classmethod
+    def build(cls, *, req: PlanRequest, run: RunConfig, longest: int | None, seq_reason: str, accum: int,
+              time: RunTime | None, memory: VramEstimate, truncated: int | None, alternatives: list[Alternative],
+              largest_batch: int | None) -> TrainingPlan:
+        fits = bool(memory.fits) and not memory.tight
+        hours = time.hours if time else None
+        span = (time.hours_low, time.hours_high) if time and time.hours_low is not None and time.hours_high is not None else None
+        price, gpus = req.price_per_hour, run.num_gpus
+        return cls(
+            model=memory.model, method=run.method, stack=run.stack, gpu=req.gpu.description, num_gpus=gpus, fits=fits,
+            max_seq_len=longest, seq_len=run.seq_len, seq_len_reason=seq_reason, truncated_rows=truncated,
+            micro_batch=run.batch_size, max_micro_batch=largest_batch, grad_accumulation=accum, effective_batch=run.batch_size * gpus * accum,
+            lora_rank=None if run.method == "full" else run.lora_rank, dataset=req.dataset, epochs=req.epochs,
+            steps_per_epoch=time.steps_per_epoch if time else None, total_steps=time.total_steps if time else None,
+            step_seconds=time.step_seconds if time else None, tokens_per_second=time.tokens_per_second if time else None,
+            hours=hours, hours_range=span, price_per_gpu_hour=price,
+            cost=round(hours * gpus * price, 2) if hours is not None and price is not None else None,
+            cost_range=(round(span[0] * gpus * price, 2), round(span[1] * gpus * price, 2)) if span and price is not None else None,
+            memory=memory, alternatives=alternatives, notes=list(time.notes) if time else _no_fit_notes(longest),
+        )
+
+
+def _no_fit_notes(longest: int | None) -> list[str]:
+    if longest is None:
+        return ["Does not fit even at seq_len 1 and batch 1: see memory.suggestions (QLoRA, more GPUs, a larger GPU)."]
+    return [f"The seq_len asked for does not fit; {longest} does (comfortably) at this micro-batch."]

@@ -1,0 +1,56 @@
+"""The largest seq_len, micro-batch and LoRA rank that fit, searched on the memory estimator itself.
+
+Each search asks `vram.report.fitted` (estimate_vram's estimate, its embedding-offload rule and its
+verdict) and keeps what fits *comfortably*: a plan is for a long run, so it leaves the estimator's
+measured error free. Memory grows with each of the three, so bisection finds the largest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.report import fitted
+from finetune_advisor.vram.resolve import ResolvedArch
+
+SEQ_STEP = 64  # seq_len answers are multiples of this above it (kernels and packing like round lengths)
+MAX_MICRO_BATCH = 64
+RANKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def comfortable(resolved: ResolvedArch, run: RunConfig, memory_gib: float) -> bool:
+    verdict = fitted(resolved, run, memory_gib)[2]
+    return verdict is not None and verdict.comfortable
+
+
+def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
+    """The largest n in [low, high] with ok(n), for ok true up to some n and false above; None if ok(low) fails."""
+    if high < low or not ok(low):
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if ok(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def longest_seq_len(resolved: ResolvedArch, run: RunConfig, memory_gib: float, context: int) -> int | None:
+    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably."""
+    found = _largest(1, context, lambda n: comfortable(resolved, run.model_copy(update={"seq_len": n}), memory_gib))
+    if found is None or found < SEQ_STEP:
+        return found
+    return found - found % SEQ_STEP
+
+
+def largest_batch(resolved: ResolvedArch, run: RunConfig, memory_gib: float, cap: int = MAX_MICRO_BATCH) -> int | None:
+    """The largest micro-batch (rows of `run.seq_len` tokens) that fits comfortably, up to `cap`."""
+    return _largest(1, cap, lambda b: comfortable(resolved, run.model_copy(update={"batch_size": b}), memory_gib))
+
+
+def largest_rank(resolved: ResolvedArch, run: RunConfig, memory_gib: float) -> int | None:
+    """The largest LoRA rank among 4, 8, ... 1024 (at most the hidden size) that fits comfortably."""
+    ranks = [r for r in RANKS if r <= resolved.arch.hidden_size]
+    fits = [r for r in ranks if comfortable(resolved, run.model_copy(update={"lora_rank": r}), memory_gib)]
+    return max(fits, default=None)

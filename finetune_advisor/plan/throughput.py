@@ -1,0 +1,59 @@
+"""How long one optimizer step takes on a GPU, from the step's work and fitted efficiencies (pure).
+
+A step's time is a fixed cost (launching the kernels of every layer, MoE routing) plus its matmul
+and attention FLOPs at the fraction of the GPU's dense tensor peak the stack reached in our
+measurements, plus, for QLoRA, dequantising every 4-bit weight in each pass at the GPU's memory
+bandwidth. The fractions were measured on one GPU model; another GPU is scaled by its datasheet
+peak and bandwidth, which the answer says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.plan import constants as k
+from finetune_advisor.plan.flops import step_work
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.shapes import shapes
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """Seconds per micro-batch (forward and backward) and the range the measured errors give."""
+
+    seconds: float
+    low: float
+    high: float
+    fixed: float
+    compute: float
+    dequant: float
+
+
+def fitted(stack: str, method: str) -> bool:
+    return (stack, method) in k.STEP
+
+
+def timed_stack(stack: str, method: str) -> str:
+    """The stack whose measurements time this method: its own, else the transformers stack's (which has all three)."""
+    return stack if fitted(stack, method) else "transformers"
+
+
+def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
+    """One micro-batch of `run.batch_size` rows of `tokens_per_row` tokens each (padding-free)."""
+    s = shapes(arch)
+    stack = timed_stack(run.stack, run.method)
+    c = k.STEP[(stack, run.method)]
+    work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
+                     run.lora_rank, run.target_modules)
+    tokens = run.batch_size * tokens_per_row
+    peak = tflops * 1e12
+    compute = tokens * (work.matmul * c["k_matmul"] + work.attention * c["k_attention"]) / peak
+    fixed = c["c0"] + c["c_layer"] * s.layers + (c["c_moe"] * s.layers if arch.is_moe else 0.0)
+    dequant = 0.0
+    if run.method == "qlora":
+        passes = 3 if run.gradient_checkpointing else 2
+        dequant = passes * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (bandwidth_gbs * 1e9)
+    total = fixed + compute + dequant
+    p10, p90 = k.SPREAD[(stack, run.method)]
+    return StepTime(total, total * (1 + p10), total * (1 + p90), fixed, compute, dequant)

@@ -1,0 +1,121 @@
+"""Steps and wall time of a whole run on the named GPUs (pure).
+
+The time of one optimizer step is `accum` micro-batches (`plan.throughput`) plus, with several GPUs,
+the traffic between them: DDP all-reduces the trainable gradients once per step; FSDP / ZeRO-3
+gathers the weights for the forward and backward passes and scatters the gradients in every
+micro-batch. Link speeds are assumptions (no measurement backs them), stated in the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from finetune_advisor.gpus.target import GpuTarget
+from finetune_advisor.plan import constants as k
+from finetune_advisor.plan import throughput
+from finetune_advisor.plan.dataset import DatasetFacts
+from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.resolve import ResolvedArch
+from finetune_advisor.vram.shapes import shapes
+
+NVLINK_GBS = 200.0  # assumed effective bandwidth per GPU between SXM GPUs (NVLink)
+PCIE_GBS = 20.0  # assumed effective bandwidth per GPU over PCIe 4.0 x16
+
+
+@dataclass(frozen=True)
+class RunTime:
+    steps_per_epoch: int | None
+    total_steps: int | None
+    step_seconds: float | None = None
+    hours: float | None = None
+    hours_low: float | None = None
+    hours_high: float | None = None
+    tokens_per_second: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: DatasetFacts | None, accum: int,
+             epochs: float) -> RunTime:
+    """Steps and hours for `epochs` passes over `data` with micro-batch `run.batch_size` and `accum` steps."""
+    if data is None:
+        return RunTime(None, None, notes=["Dataset size not given: steps and time need rows and tokens per row (or a dataset file)."])
+    per_step = run.batch_size * run.num_gpus * accum
+    steps_per_epoch = math.ceil(data.rows / per_step)
+    total = max(1, math.ceil(steps_per_epoch * epochs))
+    tflops = gpu.spec.tensor_tflops(run.bf16) if gpu.spec else None
+    why = _why_no_time(run, gpu, tflops)
+    if why:
+        return RunTime(steps_per_epoch, total, notes=[why])
+    assert gpu.spec is not None and tflops is not None
+    stack = throughput.timed_stack(run.stack, run.method)
+    bandwidth = gpu.spec.bandwidth_gbs or 1.0  # only QLoRA's dequantisation reads it, and QLoRA needs it (_why_no_time)
+    micro = throughput.micro_step(resolved.arch, run, min(data.tokens_per_row, run.seq_len), tflops, bandwidth)
+    comm = _communication(resolved, run, gpu, accum)
+    step = accum * micro.seconds + comm
+    low, high = accum * micro.low + comm, accum * micro.high + comm
+    tokens = per_step * min(data.tokens_per_row, run.seq_len)
+    notes = _notes(run, gpu, stack, comm)
+    return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
+                   round(tokens / step), notes)
+
+
+def _hours(seconds: float) -> float:
+    return round(seconds / 3600, 3)
+
+
+def _why_no_time(run: RunConfig, gpu: GpuTarget, tflops: float | None) -> str | None:
+    if gpu.spec is None:
+        return "Time not estimated: name the GPU (gpu, e.g. 'RTX 4090') so its TFLOPS and bandwidth are known; memory alone does not say."
+    if tflops is None:
+        return f"Time not estimated: the packaged table has no tensor TFLOPS for the {gpu.spec.name} ({gpu.spec.tflops_note or 'not published'})."
+    if not gpu.spec.bandwidth_gbs and run.method == "qlora":
+        return f"Time not estimated: the packaged table has no memory bandwidth for the {gpu.spec.name}."
+    return None
+
+
+def _communication(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, accum: int) -> float:
+    """Seconds per optimizer step spent moving gradients or weights between GPUs (ring collectives)."""
+    if run.num_gpus < 2:
+        return 0.0
+    n = run.num_gpus
+    link = _link_gbs(gpu) * 1e9
+    ring = 2 * (n - 1) / n
+    if run.sharded:
+        weights = estimate(resolved.arch, run.model_copy(update={"num_gpus": 1}), **resolved.estimate_kwargs()).breakdown.weights
+        return accum * 3 * ring * weights * 1024**3 / link  # gather forward, gather backward, scatter gradients
+    trainable = shapes(resolved.arch).total_params if run.method == "full" else 0
+    grads = (trainable * 2 if run.method == "full" else _lora_bytes(resolved, run))
+    return ring * grads / link
+
+
+def _link_gbs(gpu: GpuTarget) -> float:
+    nvlink = gpu.spec is not None and ("SXM" in gpu.spec.name or gpu.spec.name == "B200")
+    return NVLINK_GBS if nvlink else PCIE_GBS
+
+
+def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
+    return estimate(resolved.arch, run.model_copy(update={"num_gpus": 1}), **resolved.estimate_kwargs()).trainable_params_m * 1e6 * 4
+
+
+def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float) -> list[str]:
+    assert gpu.spec is not None
+    low, high = k.SPREAD.get((stack, run.method), (0.0, 0.0))
+    notes = [
+        f"Time: the step-time model {k.THROUGHPUT_SOURCE}. The range is the spread of its errors on architectures left "
+        f"out of the fit ({low:+.0%} to {high:+.0%}); it does not yet meet a ±20 % target, so treat it as a first estimate.",
+        f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16):g} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
+        f"TFLOPS ({gpu.spec.tflops_basis}), {gpu.spec.bandwidth_gbs or '?'} GB/s ({gpu.spec.bandwidth_basis}).",
+        "Rows are batched without padding (Unsloth turns padding-free batching on by itself; with plain TRL set "
+        "padding_free=True or packing=True, or expect longer steps). Evaluation, saving and the first step's "
+        "compilation are not counted.",
+    ]
+    if stack != run.stack:
+        notes.append(f"No step times were measured for {run.method} on the {run.stack} stack: the {stack} stack's are used.")
+    if gpu.spec.measured_matmul_tflops and gpu.spec.measured_matmul_tflops < 0.7 * (gpu.spec.tensor_tflops(run.bf16) or 0):
+        notes.append(f"A public benchmark measured only {gpu.spec.measured_matmul_tflops:g} TFLOPS in matmuls on the "
+                     f"{gpu.spec.name} ({gpu.spec.measured_source}): expect the longer end of the range.")
+    if comm:
+        notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
+                     f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")
+    return notes

@@ -1,0 +1,128 @@
+"""`finetune-advisor plan MODEL`: the plan_training answer — settings that fit, steps, time and cost."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from finetune_advisor.adapters import dataset_file
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.plan.result import TrainingPlan
+from finetune_advisor.server.commands import bounded, tool_arguments
+from finetune_advisor.server.output import emit, emit_json, say, table
+from finetune_advisor.tools.plan_training import plan_training
+from finetune_advisor.vocabulary import SHARDINGS, STACKS, MethodRequest, values
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="plan a run: the longest context, batch and rank that fit, steps, time and cost",
+        description="Plan a fine-tuning run on a GPU: the longest seq_len, the largest micro-batch (and LoRA rank) "
+        "that fit comfortably, the gradient accumulation for your effective batch, steps, time and cost. "
+        "A value you give (--seq-len, --batch-size) is held; the rest is searched.",
+    )
+    p.add_argument("model", metavar="MODEL", help="catalog id or alias, or a Hugging Face repo id")
+    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 2xH100... (needed for time)")
+    p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
+                   help="instead of --gpu: memory per GPU (no time estimate)")
+    p.add_argument("--gpus", dest="num_gpus", type=bounded("num_gpus"), metavar="N",
+                   help="number of GPUs (default 1, or the count in --gpu)")
+    p.add_argument("--method", choices=values(MethodRequest), default="auto", help="default: auto")
+    p.add_argument("--stack", choices=STACKS, default="unsloth", help="default: unsloth")
+    p.add_argument("--rank", dest="lora_rank", type=_rank, default=16, metavar="R|max",
+                   help="LoRA rank, or 'max' for --search-rank (default 16)")
+    p.add_argument("--search-rank", dest="search_rank", action="store_true", help="also find the largest LoRA rank that fits")
+    p.add_argument("--seq-len", dest="seq_len", type=bounded("seq_len"), metavar="N",
+                   help="hold this seq_len (default: cover the longest row, else 2048)")
+    p.add_argument("--batch-size", dest="batch_size", type=bounded("batch_size"), metavar="N",
+                   help="hold this micro-batch (default: the largest that fits)")
+    p.add_argument("--rows", dest="dataset_rows", type=bounded("dataset_rows"), metavar="N",
+                   help="training rows (with --tokens-per-row)")
+    p.add_argument("--tokens-per-row", dest="tokens_per_row", type=bounded("tokens_per_row"), metavar="T",
+                   help="mean tokens per row (with --rows)")
+    p.add_argument("--longest-row", dest="longest_row", type=bounded("seq_len"), metavar="N",
+                   help="tokens in the longest row, if known")
+    p.add_argument("--dataset", type=Path, metavar="FILE",
+                   help="a JSONL or Parquet file to count instead of --rows/--tokens-per-row/--longest-row")
+    p.add_argument("--epochs", type=bounded("epochs"), default=1.0, metavar="E", help="default 1")
+    p.add_argument("--effective-batch", dest="effective_batch", type=bounded("effective_batch"), default=16, metavar="N",
+                   help="rows per optimizer step (default 16)")
+    p.add_argument("--price-per-hour", dest="price_per_hour", type=bounded("price_per_hour"), metavar="P",
+                   help="price per GPU-hour, for the cost")
+    p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="with several GPUs (default ddp)")
+    p.add_argument("--json", action="store_true", help="print the plan_training result as JSON")
+    p.set_defaults(handler=run, parser=p)
+
+
+def run(args: argparse.Namespace) -> int:
+    search = args.search_rank or args.lora_rank == "max"
+    rows, mean, longest, lengths, how = _data(args)
+    result = plan_training(**tool_arguments(
+        args, plan_training, lora_rank=16 if args.lora_rank == "max" else args.lora_rank, search_rank=search,
+        dataset_rows=rows, tokens_per_row=mean, longest_row=longest,
+    ))
+    if lengths:
+        counted = result.dataset.model_copy(update={"counted": how}) if result.dataset else None
+        result = result.model_copy(update={"dataset": counted, "truncated_rows": sum(1 for n in lengths if n > result.seq_len)})
+    if args.json:
+        emit_json(result)
+    else:
+        _print(result)
+    return 0
+
+
+def _rank(text: str) -> int | str:
+    """argparse type for --rank: a rank within its bounds, or 'max' (search for the largest that fits)."""
+    if text.strip().lower() == "max":
+        return "max"
+    try:
+        return bounded("lora_rank")(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or 'max'") from None
+
+
+def _data(args: argparse.Namespace) -> tuple[int | None, float | None, int | None, list[int], str]:
+    if args.dataset is None:
+        return args.dataset_rows, args.tokens_per_row, args.longest_row, [], ""
+    if any(v is not None for v in (args.dataset_rows, args.tokens_per_row, args.longest_row)):
+        raise InvalidInputError("dataset", "give a file or --rows/--tokens-per-row/--longest-row, not both", "one of the two")
+    from finetune_advisor.lookup.model import resolve_model
+
+    resolved = resolve_model(args.model, None, None)
+    lengths, how = dataset_file.row_lengths(args.dataset, [r for r in (resolved.repo_id, args.model) if r])
+    if not lengths:
+        raise InvalidInputError("dataset", "no row has a text field the planner knows",
+                                "rows with text, messages/conversations, or instruction/input/output")
+    return len(lengths), sum(lengths) / len(lengths), max(lengths), lengths, how
+
+
+def _print(r: TrainingPlan) -> None:
+    say(f"{r.model}: {r.method} on the {r.stack} stack, {r.num_gpus} x GPU: {r.gpu}")
+    if not r.fits:
+        say("Does NOT fit comfortably. " + " ".join(r.notes))
+        emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
+        return
+    rows = [
+        ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits: {r.max_seq_len}"),
+        ("micro-batch x accumulation", f"{r.micro_batch} x {r.grad_accumulation} x {r.num_gpus} GPU = {r.effective_batch} rows/step"),
+        ("LoRA rank", r.lora_rank if r.lora_rank is not None else "-"),
+        ("peak memory", f"{r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f})"),
+    ]
+    if r.truncated_rows:
+        rows.append(("rows longer than seq_len", f"{r.truncated_rows} (the trainer cuts them)"))
+    if r.total_steps is not None:
+        rows.append(("steps", f"{r.steps_per_epoch} per epoch, {r.total_steps} in all ({r.epochs:g} epochs)"))
+    if r.hours is not None and r.hours_range is not None:
+        rows.append(("time", f"{r.hours:.2f} h (range {r.hours_range[0]:.2f}-{r.hours_range[1]:.2f} h), "
+                             f"{r.step_seconds:.2f} s/step, ~{r.tokens_per_second:,.0f} tokens/s"))
+    if r.cost is not None and r.cost_range is not None:
+        rows.append(("cost", f"{r.cost:,.2f} (range {r.cost_range[0]:,.2f}-{r.cost_range[1]:,.2f}) at {r.price_per_gpu_hour:g}/GPU-hour"))
+    emit(table(("", ""), rows))
+    if r.alternatives:
+        emit()
+        emit(table(("instead", "fits", "micro-batch", "hours", "vs plan"),
+                   [(a.change, a.fits, a.micro_batch or "-", a.hours if a.hours is not None else "-", a.vs_plan or "-") for a in r.alternatives]))
+    emit()
+    for note in r.notes:
+        say(note, "- ")

@@ -1,0 +1,60 @@
+"""The `plan_training` tool: the longest context, micro-batch and rank that fit a GPU, the steps, and
+how long and how much the run takes (`plan.planner`). The CLI (`finetune-advisor plan`) calls it too."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+
+from pydantic import Field
+
+from finetune_advisor.lookup.gpu import gpu_count, resolve_gpu
+from finetune_advisor.lookup.model import resolve_model
+from finetune_advisor.plan import dataset as data
+from finetune_advisor.plan.planner import PlanRequest, choose_method, plan, with_method
+from finetune_advisor.plan.result import TrainingPlan
+from finetune_advisor.vocabulary import MethodRequest, Sharding, Stack, bounds, text_bounds
+from finetune_advisor.vram.estimator import RunConfig
+
+
+def plan_training(
+    model: Annotated[str, Field(min_length=1, **text_bounds("model"), description='Catalog id or HF repo id, e.g. "qwen3-8b".')],
+    gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "2xA100-80GB" (needed for time).')] = None,
+    gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24 (no time).")] = None,
+    num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="e.g. 2; default: 1, or the count in gpu.")] = None,
+    method: Annotated[MethodRequest, Field(description='e.g. "lora"; auto: LoRA when it fits comfortably, else QLoRA.')] = "auto",
+    stack: Annotated[Stack, Field(description='e.g. "transformers" (+peft, bitsandbytes, TRL).')] = "unsloth",
+    lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="e.g. 32.")] = 16,
+    search_rank: Annotated[bool, Field(description="e.g. true: also find the largest rank that fits.")] = False,
+    seq_len: Annotated[int | None, Field(**bounds("seq_len"), description="Hold this seq_len, e.g. 4096; default: search.")] = None,
+    batch_size: Annotated[int | None, Field(**bounds("batch_size"), description="Hold this micro-batch, e.g. 1; default: search.")] = None,
+    dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows, e.g. 50000.")] = None,
+    tokens_per_row: Annotated[float | None, Field(**bounds("tokens_per_row"), description="Mean tokens per row, e.g. 350.")] = None,
+    longest_row: Annotated[int | None, Field(**bounds("longest_row"), description="Tokens in the longest row, e.g. 3100.")] = None,
+    epochs: Annotated[float, Field(**bounds("epochs"), description="Passes over the data, e.g. 3.")] = 1.0,
+    effective_batch: Annotated[int, Field(**bounds("effective_batch"), description="Rows per optimizer step, e.g. 16.")] = 16,
+    price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Per GPU-hour, e.g. 2.5.")] = None,
+    sharding: Annotated[Sharding, Field(description='e.g. "fsdp"; only with several GPUs.')] = "ddp",
+) -> TrainingPlan:
+    """Plan a fine-tuning run on a GPU: longest seq_len, micro-batch and rank that fit, steps, time and cost.
+
+    Use after choosing a model, when the user asks how long training takes, what batch or context to use, or the cost.
+    """
+    resolved = resolve_model(model, None, None)
+    target = resolve_gpu(gpu, gpu_memory_gib)
+    facts = data.given(dataset_rows, tokens_per_row)
+    if facts is not None and longest_row is not None:
+        facts = facts.model_copy(update={"longest_row": longest_row})
+    run = RunConfig(
+        method="qlora" if method == "auto" else method, seq_len=seq_len or 2048, batch_size=batch_size or 1,
+        lora_rank=lora_rank, stack=stack, num_gpus=gpu_count(target, num_gpus), sharding=sharding, bf16=target.bf16,
+        storage=resolved.storage_for("qlora" if method == "auto" else method, stack),
+    )
+    req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,
+                      fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank)
+    if method == "auto":
+        chosen, why = choose_method(req)
+        req = replace(req, run=with_method(req, run, chosen))
+        result = plan(req)
+        return result.model_copy(update={"notes": [why, *result.notes]})
+    return plan(req)

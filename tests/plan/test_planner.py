@@ -1,0 +1,123 @@
+"""plan_training (issue 15): searched on the memory estimator, held values held, steps, time and cost."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.tools.plan_training import plan_training
+
+BASE = {"model": "llama-3.1-8b", "dataset_rows": 20_000, "tokens_per_row": 400}
+
+
+def test_the_plan_is_the_largest_that_fits_comfortably() -> None:
+    p = plan_training(**BASE, gpu="RTX 4090", method="qlora")
+    assert p.fits and p.memory.fits and not p.memory.tight
+    at_max = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", seq_len=p.max_seq_len)
+    beyond = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", seq_len=p.max_seq_len + 64)
+    assert at_max.fits and not at_max.tight and (beyond.tight or not beyond.fits)
+    bigger = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", seq_len=p.seq_len, batch_size=p.max_micro_batch + 1)
+    assert p.max_micro_batch == 16 or bigger.tight or not bigger.fits  # 16: the effective batch caps the search
+    assert p.micro_batch <= p.max_micro_batch and p.micro_batch * p.grad_accumulation == 16
+
+
+def test_the_memory_answer_is_estimate_vrams_for_the_chosen_settings() -> None:
+    p = plan_training(**BASE, gpu="RTX 4090", method="qlora")
+    same = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", seq_len=p.seq_len, batch_size=p.micro_batch)
+    assert (same.total_gib, same.fits, same.headroom_gib) == (p.memory.total_gib, p.memory.fits, p.memory.headroom_gib)
+
+
+def test_values_the_user_fixes_are_held() -> None:
+    p = plan_training(**BASE, gpu="RTX 4090", method="qlora", batch_size=1, seq_len=4096)
+    assert (p.micro_batch, p.seq_len, p.seq_len_reason) == (1, 4096, "as given")
+    assert p.grad_accumulation == 16 and p.effective_batch == 16
+
+
+def test_accumulation_reaches_the_effective_batch_with_the_fewest_steps() -> None:
+    p = plan_training(**BASE, gpu="H100", method="qlora", effective_batch=50)
+    assert p.effective_batch >= 50 and p.micro_batch * (p.grad_accumulation - 1) < 50
+    assert p.steps_per_epoch == math.ceil(20_000 / p.effective_batch)
+    three = plan_training(**BASE, gpu="H100", method="qlora", effective_batch=50, epochs=3)
+    assert three.total_steps == 3 * p.steps_per_epoch
+
+
+def test_time_follows_the_gpu_and_the_data_and_cost_follows_time() -> None:
+    t4 = plan_training(**BASE, gpu="T4", method="qlora", batch_size=2, seq_len=2048)
+    h100 = plan_training(**BASE, gpu="H100", method="qlora", batch_size=2, seq_len=2048, price_per_hour=3)
+    more = plan_training(**{**BASE, "dataset_rows": 40_000}, gpu="H100", method="qlora", batch_size=2, seq_len=2048)
+    assert t4.hours > 2 * h100.hours and more.hours == pytest.approx(2 * h100.hours, rel=0.01)
+    assert h100.hours_range[0] <= h100.hours <= h100.hours_range[1]
+    assert h100.cost == pytest.approx(h100.hours * 3, abs=0.01)
+
+
+def test_two_gpus_share_the_accumulation_and_take_less_time() -> None:
+    one = plan_training(**BASE, gpu="A100-80GB", method="qlora", batch_size=4, seq_len=2048)
+    two = plan_training(**BASE, gpu="2xA100-80GB", method="qlora", batch_size=4, seq_len=2048)
+    assert (one.grad_accumulation, two.grad_accumulation) == (4, 2) and two.total_steps == one.total_steps
+    assert two.num_gpus == 2 and two.hours < 0.6 * one.hours
+
+
+def test_memory_alone_sizes_the_run_but_gives_no_time() -> None:
+    p = plan_training(**BASE, gpu_memory_gib=24, method="qlora")
+    assert p.fits and p.hours is None and p.total_steps is not None
+    assert any("name the GPU" in n for n in p.notes)
+
+
+def test_rows_longer_than_what_fits_are_said() -> None:
+    p = plan_training(**BASE, gpu="T4", method="qlora", longest_row=200_000)
+    assert p.seq_len == p.max_seq_len and "longest row has 200000" in p.seq_len_reason
+    covered = plan_training(**BASE, gpu="H100", method="qlora", longest_row=3000)
+    assert covered.seq_len == 3008 and covered.truncated_rows == 0
+
+
+def test_a_model_that_cannot_fit_says_so_with_fixes() -> None:
+    p = plan_training(model="llama-3.1-70b", gpu="T4", method="qlora", dataset_rows=100, tokens_per_row=100)
+    assert not p.fits and p.hours is None and p.memory.suggestions
+
+
+def test_the_largest_rank_is_searched_when_asked() -> None:
+    p = plan_training(**BASE, gpu="RTX 4090", method="qlora", search_rank=True, batch_size=1, seq_len=2048)
+    assert p.lora_rank >= 16
+    if p.lora_rank < 1024:
+        larger = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", lora_rank=p.lora_rank * 2)
+        assert larger.tight or not larger.fits
+
+
+def test_auto_picks_lora_when_it_fits_and_says_why() -> None:
+    big = plan_training(**BASE, gpu="H100")
+    small = plan_training(**BASE, gpu="T4")
+    assert big.method == "lora" and small.method == "qlora"
+    assert big.notes[0].startswith("Method auto: LoRA") and small.notes[0].startswith("Method auto: QLoRA")
+
+
+def test_alternatives_say_what_changes_the_time() -> None:
+    p = plan_training(**BASE, gpu="H100", method="qlora")
+    changes = {a.change: a for a in p.alternatives}
+    assert set(changes) == {"LoRA (16-bit) instead of QLoRA", "the transformers stack", "2 GPUs"}
+    assert changes["2 GPUs"].vs_plan < 0.75
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"dataset_rows": 10}, "tokens_per_row"), ({"tokens_per_row": 10}, "dataset_rows"), ({"gpu": "RTX 4900"}, "gpu")],
+)
+def test_bad_input_names_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        plan_training(model="qwen3-8b", **{"gpu": "T4", **kwargs})
+    assert caught.value.field == field
+
+
+def test_no_gpu_at_all_is_an_error_naming_gpu(no_gpu: None) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        plan_training(model="qwen3-8b")
+    assert caught.value.field == "gpu"
+
+
+def test_it_says_when_more_gpus_would_not_help() -> None:
+    # FSDP over PCIe: gathering a 70B model's weights every micro-batch costs more than the GPUs save
+    p = plan_training(model="llama-3.1-70b", gpu="4xRTX 4090", method="qlora", sharding="fsdp", dataset_rows=2000, tokens_per_row=300)
+    assert any(n.startswith("More GPUs would not help much") for n in p.notes)
+    assert any("GB/s over PCIe; not measured" in n for n in p.notes)

@@ -1,0 +1,59 @@
+"""The step-time model: FLOPs counted from shapes, and constants that are the fit of the recorded cells."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.plan import constants as k
+from finetune_advisor.plan.flops import ATTENTION_BACKWARD, matmul_params, step_work
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.shapes import shapes
+
+ROOT = Path(__file__).resolve().parents[2]
+DENSE = Architecture(model_type="llama", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
+                     num_attention_heads=4, num_key_value_heads=2, vocab_size=1000)
+
+
+def test_dense_matmul_work_is_the_textbook_count() -> None:
+    # per layer: q 64x64, k 64x32, v 64x32, o 64x64, gate/up 64x256, down 256x64; plus the 64 x 1000 head
+    n = 2 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 256) + 64 * 1000
+    assert matmul_params(shapes(DENSE)) == n
+    assert step_work(DENSE, 1, full=False, checkpointing=True).matmul == 6 * n  # forward, input grads, recompute
+    assert step_work(DENSE, 1, full=True, checkpointing=False).matmul == 6 * n  # forward, input and weight grads
+    assert step_work(DENSE, 1, full=True, checkpointing=True).matmul == 8 * n
+
+
+def test_attention_grows_with_the_sequence_and_stops_at_the_window() -> None:
+    one = step_work(DENSE, 1000, full=False, checkpointing=False).attention
+    two = step_work(DENSE, 2000, full=False, checkpointing=False).attention
+    assert two == pytest.approx(2 * one) and one == pytest.approx((1 + ATTENTION_BACKWARD) * 2 * 1000 * 64 * 2)
+    windowed = DENSE.model_copy(update={"sliding_window": 512, "layer_types": ("sliding_attention", "full_attention")})
+    assert step_work(windowed, 2000, False, False).attention == pytest.approx((1 + ATTENTION_BACKWARD) * 2 * 64 * (512 + 2000))
+
+
+def test_moe_counts_only_the_routed_experts() -> None:
+    moe = DENSE.model_copy(update={"num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 128})
+    s = shapes(moe)
+    experts = 2 * 2 * 3 * 64 * 128  # layers x top-k x (gate, up, down)
+    assert matmul_params(s) == 2 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 8 * 64) + experts + 64 * 1000
+
+
+def _fit_script():
+    spec = importlib.util.spec_from_file_location("throughput_fit", ROOT / "bench" / "throughput" / "fit.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_packaged_constants_are_the_fit_of_the_recorded_cells() -> None:
+    fit = _fit_script()
+    data = fit.cells()
+    for stack in {c["stack"] for c in data}:
+        theta = fit.fit([c for c in data if c["stack"] == stack])
+        for method in {c["method"] for c in data if c["stack"] == stack}:
+            wanted = dict(zip(fit.NAMES, fit.coefficients(theta, method), strict=True))
+            assert k.STEP[(stack, method)] == pytest.approx(wanted, rel=1e-3, abs=1e-6), (stack, method)

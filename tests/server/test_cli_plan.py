@@ -1,0 +1,41 @@
+"""`finetune-advisor plan`: the plan_training answer on the command line, from flags or a dataset file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.server.cli import main
+
+
+def test_plan_prints_settings_time_and_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "llama-3.1-8b", "--gpu", "RTX 4090", "--rows", "20000", "--tokens-per-row", "400",
+                 "--price-per-hour", "0.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for words in ("seq_len", "micro-batch x accumulation", "steps", "time", "cost", "instead"):
+        assert words in out, words
+
+
+def test_plan_json_is_the_tool_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "qwen3-8b", "--gpu", "T4", "--rows", "1000", "--tokens-per-row", "300", "--rank", "max", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["fits"] and answer["lora_rank"] >= 16 and answer["total_steps"] == 63
+
+
+def test_a_dataset_file_is_counted_and_truncation_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join(json.dumps({"text": "w" * n}) for n in (400, 800, 1200, 40_000)) + "\n")
+    assert main(["plan", "qwen3-8b", "--gpu", "T4", "--dataset", str(path), "--seq-len", "1024", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["dataset"]["rows"] == 4 and answer["dataset"]["longest_row"] == 10_000
+    assert answer["truncated_rows"] == 1 and "estimated" in answer["dataset"]["counted"]
+
+
+def test_rank_that_is_not_a_number_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", "qwen3-8b", "--gpu", "T4", "--rank", "big"])
+    assert exit_.value.code == 2
+    assert "argument --rank: 'big' is not a whole number; accepted: 1 to 4096, or 'max'" in capsys.readouterr().err

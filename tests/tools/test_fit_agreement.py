@@ -1,0 +1,56 @@
+"""recommend_model and estimate_vram give one fit verdict (issue 14 item 4).
+
+Both ask `vram.fit.judge` about the same estimate of the same checkpoint: for every pick on every
+GPU size, and for every catalog model (fitting or not), the two tools agree on `fits`,
+`headroom_gib` and `tight`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.recommend import ranking
+from finetune_advisor.recommend.facts import FactFinder
+from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.tools.recommend_model import recommend_model
+from finetune_advisor.vocabulary import TASKS
+
+MEMORIES = (4, 8, 12, 16, 23, 24, 40, 80)
+
+
+def _same_verdict(model: str, method: str, memory: float, fits: bool | None, headroom: float | None, tight: bool | None,
+                  total: float | None) -> None:
+    other = estimate_vram(model=model, method=method, gpu_memory_gib=memory)
+    where = f"{model} {method} on {memory} GiB"
+    assert (other.fits, other.tight) == (fits, tight), where
+    assert other.headroom_gib == pytest.approx(headroom, abs=0.011), where
+    assert other.total_gib == pytest.approx(total, abs=0.051), where
+
+
+@pytest.mark.parametrize("memory", MEMORIES)
+@pytest.mark.parametrize("task", TASKS)
+def test_every_pick_gets_estimate_vrams_verdict(task: str, memory: float) -> None:
+    for pick in recommend_model(task=task, gpu_memory_gib=memory, top_k=10).recommendations:
+        assert pick.fits is True
+        _same_verdict(pick.unsloth_model_id or pick.repo_id, pick.method, memory, pick.fits, pick.headroom_gib,
+                      pick.tight, pick.estimated_vram_gib)
+
+
+@pytest.mark.parametrize("memory", (8, 23, 80))
+def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) -> None:
+    """Left out or picked, each model's recommend-side verdict is the one estimate_vram gives."""
+    catalog = load_catalog()
+    finder = FactFinder(catalog, memory_gib=memory)
+    checked = 0
+    for entry in catalog.models:
+        variant = ranking.pick_variant(entry, "instruct")[0]
+        for method in ("qlora", "lora"):
+            total = finder.facts(entry, (method,), 2048).estimates[method]
+            repo = ranking.load_ids(entry, variant, method)[0] or entry.instruct_id or entry.base_id
+            if total is None or repo is None:
+                continue
+            found = ranking.verdict(total, memory)
+            _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, total)
+            checked += 1
+    assert checked > 1.5 * len(catalog.models)  # nearly every model, both methods
