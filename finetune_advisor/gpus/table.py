@@ -54,6 +54,10 @@ class GpuSpec(BaseModel):
     bandwidth_note: str | None
     measured_matmul_tflops: float | None = Field(gt=0)
     measured_source: str | None
+    # What the driver keeps of `memory_mib`: the driver-reported total minus what CUDA reports as the
+    # device's total, the largest seen in public runs; None: the share measured on our H100/H200 applies.
+    driver_reserved_gib: float | None = Field(default=None, ge=0, lt=4)
+    driver_reserved_source: str | None = None
 
     @property
     def memory_gib(self) -> float:

@@ -12,6 +12,7 @@ from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.gpus import table
 from finetune_advisor.gpus.table import GpuSpec
 from finetune_advisor.vocabulary import MemorySource, check_range
+from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,12 @@ class GpuTarget:
     bf16: bool = True
     count: int | None = None  # None: not stated (the tool's num_gpus applies)
     spec: GpuSpec | None = None
+    reserved_gib: float = DRIVER_RESERVED_GIB  # what the driver keeps of memory_gib
+
+
+def reserved_for(spec: GpuSpec | None) -> float:
+    """The driver's share of this GPU's memory: measured for it where the table has it, else ours (H100/H200)."""
+    return spec.driver_reserved_gib if spec is not None and spec.driver_reserved_gib is not None else DRIVER_RESERVED_GIB
 
 
 def unknown(why: str) -> GpuTarget:
@@ -39,7 +46,7 @@ def named(text: str, bf16: bool | None = None) -> GpuTarget:
     per = f"{spec.memory_gib:g} GiB" + (" as the driver reports it" if spec.memory_basis != "marketed" else " (marketed size)")
     plural = f"{count} x " if count > 1 else ""
     return GpuTarget(spec.memory_gib, "named", f"{plural}{spec.name} ({per}, from the packaged GPU table)",
-                     spec.bf16, table.parse_count(text), spec)
+                     spec.bf16, table.parse_count(text), spec, reserved_for(spec))
 
 
 def by_memory(memory_gib: float, bf16: bool | None = None) -> GpuTarget:

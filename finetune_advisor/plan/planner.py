@@ -46,6 +46,10 @@ class PlanRequest:
         return self.gpu.memory_gib
 
     @property
+    def card(self) -> search.Card:
+        return self.memory, self.gpu.reserved_gib
+
+    @property
     def context(self) -> int:
         return self.resolved.context or self.resolved.arch.max_position_embeddings or 131_072
 
@@ -59,7 +63,7 @@ def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None
 def choose_method(req: PlanRequest) -> tuple[str, str]:
     """For method auto: LoRA (faster, 16-bit) when it fits comfortably at the plan's first settings, else QLoRA."""
     lora = with_method(req, req.run, "lora").model_copy(update={"batch_size": 1, "seq_len": min(req.run.seq_len, req.context)})
-    if search.comfortable(req.resolved, lora, req.memory):
+    if search.comfortable(req.resolved, lora, req.card):
         return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA."
     return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1."
 
@@ -68,7 +72,7 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     """The plan for `req`: the settings that fit, how many steps, how long and how much; with `compare`,
     the same plan for other choices (method, stack, GPU count) and what each does to the time."""
     at_batch = req.run if req.fixed_batch else req.run.model_copy(update={"batch_size": 1})
-    longest = search.longest_seq_len(req.resolved, at_batch, req.memory, req.context)
+    longest = search.longest_seq_len(req.resolved, at_batch, req.card, req.context)
     seq_len, why = _seq_len(req, longest)
     run = req.run.model_copy(update={"seq_len": seq_len})
     if longest is None or (req.fixed_seq_len and seq_len > longest):
@@ -76,12 +80,12 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     run = _batch(req, run)
     largest_batch = run.batch_size
     if req.search_rank and run.method != "full":
-        run = run.model_copy(update={"lora_rank": search.largest_rank(req.resolved, run, req.memory) or run.lora_rank})
+        run = run.model_copy(update={"lora_rank": search.largest_rank(req.resolved, run, req.card) or run.lora_rank})
     accum = max(1, math.ceil(req.effective_batch / (run.batch_size * run.num_gpus)))
     if not req.fixed_batch:  # the smallest micro-batch with that accumulation: the effective batch as asked, not overshot
         run = run.model_copy(update={"batch_size": max(1, math.ceil(req.effective_batch / (accum * run.num_gpus)))})
     time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
-    memory = report(req.resolved, run, req.memory, req.gpu.description)
+    memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
     truncated = req.dataset.truncated(seq_len) if req.dataset else None
     others = alternatives(req, run, time) if compare else []
     result = TrainingPlan.build(
@@ -115,11 +119,11 @@ def _batch(req: PlanRequest, run: RunConfig) -> RunConfig:
     if req.fixed_batch:
         return run
     cap = max(1, min(search.MAX_MICRO_BATCH, math.ceil(req.effective_batch / run.num_gpus)))
-    return run.model_copy(update={"batch_size": search.largest_batch(req.resolved, run, req.memory, cap) or 1})
+    return run.model_copy(update={"batch_size": search.largest_batch(req.resolved, run, req.card, cap) or 1})
 
 
 def _does_not_fit(req: PlanRequest, run: RunConfig, longest: int | None) -> TrainingPlan:
-    memory = report(req.resolved, run, req.memory, req.gpu.description)
+    memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
     return TrainingPlan.build(req=req, run=run, longest=longest, seq_reason="as given", accum=1, time=None,
                               memory=memory, truncated=None, alternatives=[], largest_batch=None)
 

@@ -18,8 +18,11 @@ MAX_MICRO_BATCH = 64
 RANKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-def comfortable(resolved: ResolvedArch, run: RunConfig, memory_gib: float) -> bool:
-    verdict = fitted(resolved, run, memory_gib)[2]
+Card = tuple[float, float]  # (GPU memory as the driver reports it, the driver's share), GiB
+
+
+def comfortable(resolved: ResolvedArch, run: RunConfig, card: Card) -> bool:
+    verdict = fitted(resolved, run, *card)[2]
     return verdict is not None and verdict.comfortable
 
 
@@ -36,21 +39,21 @@ def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
     return low
 
 
-def longest_seq_len(resolved: ResolvedArch, run: RunConfig, memory_gib: float, context: int) -> int | None:
+def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context: int) -> int | None:
     """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably."""
-    found = _largest(1, context, lambda n: comfortable(resolved, run.model_copy(update={"seq_len": n}), memory_gib))
+    found = _largest(1, context, lambda n: comfortable(resolved, run.model_copy(update={"seq_len": n}), card))
     if found is None or found < SEQ_STEP:
         return found
     return found - found % SEQ_STEP
 
 
-def largest_batch(resolved: ResolvedArch, run: RunConfig, memory_gib: float, cap: int = MAX_MICRO_BATCH) -> int | None:
+def largest_batch(resolved: ResolvedArch, run: RunConfig, card: Card, cap: int = MAX_MICRO_BATCH) -> int | None:
     """The largest micro-batch (rows of `run.seq_len` tokens) that fits comfortably, up to `cap`."""
-    return _largest(1, cap, lambda b: comfortable(resolved, run.model_copy(update={"batch_size": b}), memory_gib))
+    return _largest(1, cap, lambda b: comfortable(resolved, run.model_copy(update={"batch_size": b}), card))
 
 
-def largest_rank(resolved: ResolvedArch, run: RunConfig, memory_gib: float) -> int | None:
+def largest_rank(resolved: ResolvedArch, run: RunConfig, card: Card) -> int | None:
     """The largest LoRA rank among 4, 8, ... 1024 (at most the hidden size) that fits comfortably."""
     ranks = [r for r in RANKS if r <= resolved.arch.hidden_size]
-    fits = [r for r in ranks if comfortable(resolved, run.model_copy(update={"lora_rank": r}), memory_gib)]
+    fits = [r for r in ranks if comfortable(resolved, run.model_copy(update={"lora_rank": r}), card)]
     return max(fits, default=None)

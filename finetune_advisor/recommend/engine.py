@@ -74,16 +74,16 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget
     notes = _notes(req.seq_len, gpu.source, gpu.bf16, req.hints, unknown_languages, len(candidates), top_k, split)
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
-        task=req.task, recommendations=[_shape(c, gpu.memory_gib) for c in chosen], base_vs_instruct=split,
+        task=req.task, recommendations=[_shape(c, gpu.memory_gib, gpu.reserved_gib) for c in chosen], base_vs_instruct=split,
         gpu_memory_gib=gpu.memory_gib, gpu_source=gpu.source, gpu=gpu.description, notes=notes,
         what_would_qualify=qualify, excluded=dict(excluded),
     )
 
 
-def _shape(c: Candidate, memory_gib: float | None) -> Recommendation:
+def _shape(c: Candidate, memory_gib: float | None, reserved_gib: float) -> Recommendation:
     e = c.entry
     est = c.choice.estimate_gib
-    found = ranking.verdict(est, memory_gib)
+    found = ranking.verdict(est, memory_gib, reserved_gib)
     return Recommendation(
         model_id=e.id,
         name=e.name,

@@ -22,6 +22,7 @@ from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
 from finetune_advisor.vocabulary import Method, Variant, Verdict
 from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import from_catalog
 
@@ -61,6 +62,7 @@ class FactFinder:
     eu_entity: bool = False
     bf16: bool = True  # False on a pre-Ampere GPU: fp16 training, float32 weights for some families
     memory_gib: float | None = None  # the GPU's: estimate_vram's figure depends on it (embedding offload)
+    reserved_gib: float = DRIVER_RESERVED_GIB  # what its driver keeps
 
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
@@ -68,7 +70,8 @@ class FactFinder:
         caveat = None
         chosen = ranking.pick_variant(entry, variant)[0]
         for method in methods:
-            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib)
+            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib,
+                                                          self.reserved_gib)
             caveat = caveat or why
         advice = self.catalog.guidance(entry.family)
         avoid, why = (), None
@@ -109,7 +112,8 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 
 @functools.lru_cache(maxsize=8192)
 def _estimate_cached(
-    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None
+    catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None,
+    reserved_gib: float,
 ) -> tuple[float | None, str | None]:
     """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
     same estimate, same verdict)."""
@@ -121,7 +125,7 @@ def _estimate_cached(
             found = resolve(catalog, entry.id)
         resolved = from_catalog(found)
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
-        total = round(fitted(resolved, run, memory_gib)[1].total_gib, 2)
+        total = round(fitted(resolved, run, memory_gib, reserved_gib)[1].total_gib, 2)
     except AdvisorError as exc:
         return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
     if resolved.coarse:

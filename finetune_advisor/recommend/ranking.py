@@ -29,15 +29,16 @@ from finetune_advisor.vram import fit
 TIGHT_FIT_PENALTY = 3.0
 
 
-def verdict(total_gib: float | None, memory_gib: float | None) -> fit.Fit | None:
+def verdict(total_gib: float | None, memory_gib: float | None, reserved_gib: float = fit.DRIVER_RESERVED_GIB) -> fit.Fit | None:
     """estimate_vram's verdict for an estimate; None when the estimate or the memory is unknown."""
     if total_gib is None or memory_gib is None:
         return None
-    return fit.judge(total_gib, memory_gib)
+    return fit.judge(total_gib, memory_gib, reserved_gib)
 
 
-def fits(total_gib: float | None, memory_gib: float | None, comfortably: bool = False) -> bool | None:
-    found = verdict(total_gib, memory_gib)
+def fits(total_gib: float | None, memory_gib: float | None, comfortably: bool = False,
+         reserved_gib: float = fit.DRIVER_RESERVED_GIB) -> bool | None:
+    found = verdict(total_gib, memory_gib, reserved_gib)
     if found is None:
         return None
     return found.comfortable if comfortably else found.fits
@@ -137,22 +138,23 @@ def choose_method(
     seq_len: int,
     memory_gib: float | None,
     estimates: Mapping[Method, float | None],
+    reserved_gib: float = fit.DRIVER_RESERVED_GIB,
 ) -> MethodChoice:
     """The method to recommend, its estimate and whether it fits."""
     if requested != "auto":
         est = estimates.get(requested)
-        return MethodChoice(requested, est, fits(est, memory_gib), f"{METHOD_NAMES[requested]} as requested.")
+        return MethodChoice(requested, est, fits(est, memory_gib, reserved_gib=reserved_gib), f"{METHOD_NAMES[requested]} as requested.")
     qlora = estimates.get("qlora")
     if memory_gib is None:
         return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.")
     if studio_prefers_lora(params_b, seq_len, memory_gib):
         lora = estimates.get("lora")
-        if fits(lora, memory_gib, comfortably=True):
+        if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib):
             return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.")
         why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably."
     else:
         why = "QLoRA (4-bit): 16-bit LoRA would not fit by Unsloth Studio's rule."
-    return MethodChoice("qlora", qlora, fits(qlora, memory_gib), why)
+    return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib), why)
 
 
 def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str | None, str, str | None]:
@@ -191,6 +193,7 @@ class Request:
     task: str
     seq_len: int = 2048
     memory_gib: float | None = None
+    reserved_gib: float = fit.DRIVER_RESERVED_GIB  # what the GPU's driver keeps (per GPU where measured)
     method: MethodRequest = "auto"
     max_params_b: float | None = None
     allowed_licenses: frozenset[str] = frozenset()
@@ -270,12 +273,12 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     """Apply the licence and memory rules to an entry that passed `static_failures`, then score it."""
     if facts.verdict == "not_allowed":
         return Failure("license", facts.license_note)
-    choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates)
+    choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates, req.reserved_gib)
     choice, advice = follow_method_advice(choice, req, facts)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
             return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
-        usable = choice.estimate_gib + fit.judge(choice.estimate_gib, req.memory_gib).headroom_gib
+        usable = choice.estimate_gib + fit.judge(choice.estimate_gib, req.memory_gib, req.reserved_gib).headroom_gib
         return Failure("memory", f"{METHOD_NAMES[choice.method]} needs ~{choice.estimate_gib:.1f} GiB; a {req.memory_gib:g} GiB "
                                  f"GPU leaves {usable:.1f} GiB after the driver's share")
     variant, variant_caveat = pick_variant(entry, req.variant)
@@ -304,7 +307,7 @@ def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tu
         return choice, None
     why = facts.avoid_reason or "see Unsloth's docs"
     lora = facts.estimates.get("lora")
-    if req.method == "auto" and "lora" not in facts.avoid_methods and fits(lora, req.memory_gib, comfortably=True):
+    if req.method == "auto" and "lora" not in facts.avoid_methods and fits(lora, req.memory_gib, comfortably=True, reserved_gib=req.reserved_gib):
         return MethodChoice("lora", lora, True, f"LoRA (16-bit): Unsloth advises against {METHOD_NAMES[choice.method]} "
                             f"for this family ({why}), and LoRA fits."), None
     return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
@@ -360,7 +363,7 @@ def _size_score(c: Candidate, req: Request) -> float:
         c.reasons.append(f"{params:g}B parameters; fit not checked (GPU memory unknown).")
         return size - (2.1 * math.log2(params / UNKNOWN_GPU_SWEET_SPOT_B) if params > UNKNOWN_GPU_SWEET_SPOT_B else 0.0)
     assert est is not None  # a known memory only lets through candidates with an estimate
-    found = fit.judge(est, mem)
+    found = fit.judge(est, mem, req.reserved_gib)
     c.reasons.append(
         f"{params:g}B parameters: {METHOD_NAMES[c.choice.method]} needs ~{est:.1f} GiB of {mem:g} GiB "
         f"({found.headroom_gib:.1f} GiB headroom after the driver's share)."

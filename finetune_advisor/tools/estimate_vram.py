@@ -80,7 +80,7 @@ def estimate_vram(
         num_gpus=gpu_count(target, num_gpus), sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage,
     )
-    result = report(resolved, run, target.memory_gib, target.description, detail)
+    result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
     return result.model_copy(update={"assumptions": [*ineffective(run.num_gpus, sharding), *result.assumptions]})
 
 

@@ -65,11 +65,12 @@ def recommend_model(
     codes, unknown_languages = normalise_languages([*languages, *hints.languages])
     split = ranking.base_or_instruct(dataset_rows)
     req = Request(
-        task=task, seq_len=seq_len, memory_gib=target.memory_gib, method=method, max_params_b=max_params_b,
+        task=task, seq_len=seq_len, memory_gib=target.memory_gib, reserved_gib=target.reserved_gib, method=method, max_params_b=max_params_b,
         allowed_licenses=_licence_ids(allowed_licenses), languages=tuple(codes), hints=hints, variant=split.choice,
     )
     catalog = load_catalog()
-    finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=target.bf16, memory_gib=target.memory_gib)
+    finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=target.bf16, memory_gib=target.memory_gib,
+                        reserved_gib=target.reserved_gib)
     answer = recommend(catalog, req, finder, target, split, unknown_languages, top_k)
     if note := catalog_note():
         answer.notes.append(note)

@@ -19,8 +19,8 @@ from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 TIGHT_FRACTION = 0.10
 
 RULE = (
-    f"A run fits when its estimated peak plus the {DRIVER_RESERVED_GIB:.2f} GiB the driver keeps is within the "
-    f"GPU's memory; a fit that leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because "
+    f"A run fits when its estimated peak plus what the driver keeps ({DRIVER_RESERVED_GIB:.2f} GiB measured on "
+    "H100/H200; the share measured for the GPU where the GPU table has it) is within the GPU's memory; a fit that leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because "
     "measured errors reach about that much."
 )
 
@@ -38,15 +38,16 @@ class Fit:
         return self.fits and not self.tight
 
 
-def judge(total_gib: float, memory_gib: float) -> Fit:
-    """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib`, and how tightly."""
-    left = round(memory_gib - DRIVER_RESERVED_GIB - total_gib, 2)
+def judge(total_gib: float, memory_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB) -> Fit:
+    """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib` (as the driver reports it, of which
+    the driver keeps `reserved_gib`: measured per GPU where the table has it), and how tightly."""
+    left = round(memory_gib - reserved_gib - total_gib, 2)
     return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < TIGHT_FRACTION * total_gib)
 
 
-def memory_needed(total_gib: float) -> float:
+def memory_needed(total_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB) -> float:
     """The smallest GPU memory that fits an estimate of `total_gib` comfortably (not tight)."""
-    return total_gib * (1 + TIGHT_FRACTION) + DRIVER_RESERVED_GIB
+    return total_gib * (1 + TIGHT_FRACTION) + reserved_gib
 
 
 def tight_note(left_gib: float) -> str:

@@ -32,7 +32,8 @@ class VramEstimate(BaseModel):
     suggestions: list[Suggestion]
 
 
-def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
+def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
+           reserved: float = fit.DRIVER_RESERVED_GIB) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
     """The estimate for a run on a GPU of `memory` GiB (None: unknown), and the verdict.
 
     When the run does not fit, Unsloth moves the input embedding to host RAM by itself on a tight GPU
@@ -42,21 +43,22 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None) -> tupl
     core = estimate(resolved.arch, run, **kwargs)
     if memory is None:
         return run, core, None
-    verdict = fit.judge(core.total_gib, memory)
+    verdict = fit.judge(core.total_gib, memory, reserved)
     if not verdict.fits and run.stack == "unsloth" and not resolved.arch.tie_word_embeddings and run.method != "full":
         offloaded = run.model_copy(update={"offload_embedding": True})
         lighter = estimate(resolved.arch, offloaded, **kwargs)
-        if fit.judge(lighter.total_gib, memory).fits:
-            return offloaded, lighter, fit.judge(lighter.total_gib, memory)
+        if fit.judge(lighter.total_gib, memory, reserved).fits:
+            return offloaded, lighter, fit.judge(lighter.total_gib, memory, reserved)
     return run, core, verdict
 
 
-def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str, detail: bool = False) -> VramEstimate:
+def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str, detail: bool = False,
+           reserved: float = fit.DRIVER_RESERVED_GIB) -> VramEstimate:
     """The estimate for an already resolved model on a GPU of `memory` GiB (None: unknown); with
     `detail`, also the background (how every estimate of this kind is built)."""
     if memory is not None:
         check_range("gpu_memory_gib", memory)
-    run, core, verdict = fitted(resolved, run, memory)
+    run, core, verdict = fitted(resolved, run, memory, reserved)
     assumptions = [*resolved.notes, *core.assumptions]
     if verdict is not None and verdict.tight:
         assumptions.insert(0, fit.tight_note(verdict.headroom_gib))
@@ -69,5 +71,5 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         fits=verdict.fits if verdict else None, headroom_gib=verdict.headroom_gib if verdict else None,
         tight=verdict.tight if verdict else None, coarse=resolved.coarse, assumptions=assumptions,
         background=core.background if detail else [],
-        suggestions=suggest(resolved.arch, run, memory, resolved.estimate_kwargs()) if verdict and not verdict.fits else [],
+        suggestions=suggest(resolved.arch, run, memory, resolved.estimate_kwargs(), reserved) if verdict and not verdict.fits else [],
     )

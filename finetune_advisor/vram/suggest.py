@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from finetune_advisor.errors import AdvisorError
 from finetune_advisor.vram import estimator as vram
+from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.fit import judge
 from finetune_advisor.vram.architecture import Architecture
 
@@ -24,7 +25,8 @@ class Suggestion(BaseModel):
     fits: bool
 
 
-def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any]) -> list[Suggestion]:
+def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
+            reserved: float = DRIVER_RESERVED_GIB) -> list[Suggestion]:
     """Single changes (and their combination) that reduce the peak; the ones that fit come first."""
 
     def attempt(text: str, **changes: Any) -> Suggestion | None:
@@ -32,7 +34,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
             total = vram.estimate(arch, run.model_copy(update=changes), **kwargs).total_gib
         except AdvisorError:
             return None
-        return Suggestion(change=text, arguments=changes, total_gib=round(total, 2), fits=judge(total, memory).fits)
+        return Suggestion(change=text, arguments=changes, total_gib=round(total, 2), fits=judge(total, memory, reserved).fits)
 
     out: list[Suggestion | None] = []
     if run.method != "qlora":
@@ -45,7 +47,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
         out.append(attempt("gradient checkpointing on", gradient_checkpointing=True))
     if run.optimizer in _32BIT_OPTIMIZERS:
         out.append(attempt("8-bit AdamW (bitsandbytes) instead of " + run.optimizer, optimizer="adamw_8bit"))
-    out.append(_longest_seq_len(arch, run, memory, kwargs))
+    out.append(_longest_seq_len(arch, run, memory, kwargs, reserved))
     for method in dict.fromkeys((run.method, "qlora")):  # the fewest GPUs, as asked and with QLoRA
         for n in (g for g in _GPU_COUNTS if g > run.num_gpus):
             changes: dict[str, Any] = {"num_gpus": n, "sharding": "fsdp"}
@@ -64,18 +66,19 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     return sorted(kept, key=lambda s: not s.fits)
 
 
-def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any]) -> Suggestion | None:
+def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
+                     reserved: float) -> Suggestion | None:
     """The longest seq_len below the requested one that fits (a multiple of 64 when above 64)."""
 
     def total(seq: int) -> float:
         return vram.estimate(arch, run.model_copy(update={"seq_len": seq}), **kwargs).total_gib
 
-    if run.seq_len <= 1 or not judge(total(1), memory).fits:
+    if run.seq_len <= 1 or not judge(total(1), memory, reserved).fits:
         return None
     low, high = 1, run.seq_len - 1  # total() grows with seq_len: find the largest that fits
     while low < high:
         mid = (low + high + 1) // 2
-        if judge(total(mid), memory).fits:
+        if judge(total(mid), memory, reserved).fits:
             low = mid
         else:
             high = mid - 1

@@ -107,3 +107,19 @@ def test_recommend_for_a_named_gpu_is_recommend_for_its_memory_without_bf16() ->
     sized = recommend_model(task="chat", gpu_memory_gib=15.0, top_k=5)
     assert named.gpu_source == "named" and named.gpu_memory_gib == 15.0
     assert any("no bf16" in n for n in named.notes) and not any("no bf16" in n for n in sized.notes)
+
+
+def test_a_named_gpu_uses_the_drivers_share_measured_for_it() -> None:
+    # A T4 reports 15360 MiB, of which CUDA offers 14.563 GiB in public runs: 0.44 GiB stays with the driver,
+    # not the 0.60 measured on an H100. By memory alone the H100 figure applies.
+    from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
+
+    named = estimate_vram(model="llama-3.1-8b", gpu="T4")
+    sized = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=15.0, bf16=False)
+    assert named.total_gib == sized.total_gib
+    assert named.headroom_gib == pytest.approx(15.0 - 0.44 - named.total_gib, abs=0.011)
+    assert sized.headroom_gib == pytest.approx(15.0 - DRIVER_RESERVED_GIB - sized.total_gib, abs=0.011)
+    assert all(g.driver_reserved_source for g in GPUS if g.driver_reserved_gib is not None)
+    plan = recommend_model(task="chat", gpu="T4", top_k=10)
+    for pick in plan.recommendations:  # recommend_model judges with the same share
+        assert pick.headroom_gib == pytest.approx(15.0 - 0.44 - pick.estimated_vram_gib, abs=0.06)

@@ -88,18 +88,7 @@ def _t4_notebooks() -> list[dict]:
             and p.get("typical_tokens") and not p["catalog_id"].startswith("gpt-oss")]
 
 
-# Gemma 3 270M full fine-tuning: our 14.43 GiB matches the notebook (13.57 reserved + the context) but misses a
-# 15.0 GiB T4 by 0.03 GiB, because the driver's share is measured on an H100 (0.60 GiB) while a T4's torch total
-# (14.741 GiB) implies about 0.26. A per-GPU driver share is the fix; until then this is a known false "no".
-KNOWN_FALSE_NO = {"nb-gemma3-270m-fullft-t4"}
-
-
-@pytest.mark.parametrize(
-    "point",
-    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="driver share measured on an H100")) if p["id"] in KNOWN_FALSE_NO
-     else p for p in _t4_notebooks()],
-    ids=lambda p: p["id"],
-)
+@pytest.mark.parametrize("point", _t4_notebooks(), ids=lambda p: p["id"])
 def test_what_unsloths_free_t4_notebooks_train_fits_a_t4(point: dict) -> None:
     # A false "does not fit" costs a user the right model. gpt-oss is left out on purpose: our own runs with the
     # current Unsloth reserve more than its 2025 notebook did (bench/vram_accuracy/README.md).
