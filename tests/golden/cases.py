@@ -1,4 +1,4 @@
-"""The fixed calls of the golden snapshot: what the five tools answer must not move by accident.
+"""The fixed calls of the golden snapshot: what the tools answer must not move by accident.
 
 Each case is (tool, arguments). `cases()` lists hand-picked calls across the tools (errors
 included) and then `estimate_vram` for every catalog entry x qlora/lora/full x both stacks. The

@@ -1,4 +1,4 @@
-"""The five tools answer the golden calls exactly as recorded (tests/golden/record.py)."""
+"""The tools answer the golden calls exactly as recorded (tests/golden/record.py)."""
 
 from __future__ import annotations
 
