@@ -202,7 +202,7 @@ def _apply_card(entry: CatalogEntry, primary: HubModel, data: dict[str, Any], ch
     if license_id and curated and license_id != entry.license_id:
         # A re-upload's card is not the licensor: the curated, sourced licence stays; the disagreement is told.
         note = f"The card of {primary.repo_id} names licence {license_id}; the curated {entry.license_id} is kept."
-        data["notes"] = " ".join(filter(None, [entry.notes, note]))
+        data["license_caveats"] = list(dict.fromkeys([*entry.license_caveats, note]))
         changes.append(note)
     elif license_id and not curated:
         was = entry.license_id or "unknown"

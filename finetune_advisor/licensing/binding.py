@@ -103,6 +103,7 @@ def _resolution_notes(entry: CatalogEntry, asked: str | None, resolved: Resolved
         notes.append(f"{asked!r} resolved to catalog entry {entry.id} ({entry.name}).")
     if resolved and resolved.note:
         notes.append(resolved.note)
+    notes += entry.license_caveats  # a re-upload's card that names another licence (catalog refresh)
     if entry.gated:
         notes.append("gated refers to the original repository; the licence binds re-uploads whether or not they are gated.")
     return notes

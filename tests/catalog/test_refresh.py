@@ -108,7 +108,7 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
     assert "ms-special" in kept["unsloth/Phi-4-mini-instruct"] and load_catalog().get("phi-4-mini").license_id == "mit"
     assert "licence" in kept["unsloth/Mystery-7B"]
     research = load_catalog().get("qwen2.5-3b")  # a re-upload's card never overrides a curated licence
-    assert research.license_id == "qwen-research" and "names licence apache-2.0" in (research.notes or "")
+    assert research.license_id == "qwen-research" and any("names licence apache-2.0" in c for c in research.license_caveats)
     assert any("curated qwen-research is kept" in c for c in changes["qwen2.5-3b"])
 
     assert report.added == ["qwen3.8-9b"]
@@ -131,13 +131,14 @@ def test_a_reuploads_card_never_overrides_a_curated_licence(hub: FakeHub) -> Non
     Qwen research licence. A refresh used to make it apache-2.0/allowed; the curated licence wins, the
     disagreement is a caveat on the entry and in the report."""
     report = refresh(progress=lambda _: None)
+    caveat = "The card of unsloth/Qwen2.5-3B-Instruct names licence apache-2.0; the curated qwen-research is kept."
     for ref in ("qwen2.5-3b", "unsloth/Qwen2.5-3B-Instruct"):
         check = check_license(model=ref)
         assert (check.license_id, check.verdict) == ("qwen-research", "not_allowed"), ref
+        assert caveat in check.notes, ref  # the disagreement reaches the answer as a caveat
     entry, packaged = load_catalog().get("qwen2.5-3b"), _packaged().get("qwen2.5-3b")
     assert entry.license_id == "qwen-research" and entry.fact_sources["license_id"] == packaged.fact_sources["license_id"]
-    caveat = "The card of unsloth/Qwen2.5-3B-Instruct names licence apache-2.0; the curated qwen-research is kept."
-    assert caveat in entry.notes
+    assert caveat in entry.license_caveats
     assert caveat in next(u.changes for u in report.updated if u.id == "qwen2.5-3b")
 
 
