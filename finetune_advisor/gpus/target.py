@@ -1,7 +1,7 @@
 """The GPU a run is planned for, however the user gave it (pure).
 
 By name from the packaged table ("T4", "4xA100-80GB"), by memory (`gpu_memory_gib`), or the
-machine's own GPU; or unknown, when fit cannot be checked. `describe` is the sentence answers show.
+machine's own GPU; or unknown, when fit cannot be checked. `description` is the phrase answers show.
 """
 
 from __future__ import annotations
