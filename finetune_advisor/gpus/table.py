@@ -122,17 +122,11 @@ def find(name: str, field: str = "gpu") -> GpuSpec:
                             "a name such as " + ", ".join(names()) + "; or give gpu_memory_gib instead")
 
 
-def parse_count(text: str) -> int | None:
-    """The count of '4xA100-80GB' (4); None when the text names no count."""
+def parse(text: str, field: str = "gpu") -> tuple[int | None, GpuSpec]:
+    """'4xA100-80GB' -> (4, A100-80GB); a bare name -> (None, the GPU): no count stated."""
     match = _COUNT.match(text)
-    return int(match.group(1)) if match else None
-
-
-def parse(text: str, field: str = "gpu") -> tuple[int, GpuSpec]:
-    """'4xA100-80GB' -> (4, A100-80GB); a bare name is one GPU."""
-    match = _COUNT.match(text)
-    count, name = (int(match.group(1)), match.group(2)) if match else (1, text)
-    if count < 1:
+    count, name = (int(match.group(1)), match.group(2)) if match else (None, text)
+    if count is not None and count < 1:
         raise InvalidInputError(field, f"{text!r} names {count} GPUs", "a count of at least 1, e.g. '4xA100-80GB'")
     return count, find(name.strip(), field)
 

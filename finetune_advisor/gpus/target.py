@@ -39,14 +39,14 @@ def unknown(why: str) -> GpuTarget:
 
 def named(text: str, bf16: bool | None = None) -> GpuTarget:
     """A GPU by name: memory and bf16 from the table; a bf16 request the GPU cannot honour is refused."""
-    count, spec = table.parse(text)
+    count, spec = table.parse(text)  # count None: not stated (the tool's num_gpus applies)
     if bf16 and not spec.bf16:
         raise InvalidInputError("bf16", f"the {spec.name} has no bf16 (compute capability {spec.compute_capability})",
                                 "false or leave it out for this GPU (it trains in fp16)")
     per = f"{spec.memory_gib:g} GiB" + (" as the driver reports it" if spec.memory_basis != "marketed" else " (marketed size)")
-    plural = f"{count} x " if count > 1 else ""
+    plural = f"{count} x " if count and count > 1 else ""
     return GpuTarget(spec.memory_gib, "named", f"{plural}{spec.name} ({per}, from the packaged GPU table)",
-                     spec.bf16, table.parse_count(text), spec, reserved_for(spec))
+                     spec.bf16, count, spec, reserved_for(spec))
 
 
 def by_memory(memory_gib: float, bf16: bool | None = None) -> GpuTarget:

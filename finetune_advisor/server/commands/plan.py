@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from finetune_advisor.adapters import dataset_file
-from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog.resolve import resolve
+from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.plan.result import TrainingPlan
 from finetune_advisor.server.commands import bounded, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table
@@ -87,14 +89,22 @@ def _data(args: argparse.Namespace) -> tuple[int | None, float | None, int | Non
         return args.dataset_rows, args.tokens_per_row, args.longest_row, [], ""
     if any(v is not None for v in (args.dataset_rows, args.tokens_per_row, args.longest_row)):
         raise InvalidInputError("dataset", "give a file or --rows/--tokens-per-row/--longest-row, not both", "one of the two")
-    from finetune_advisor.lookup.model import resolve_model
-
-    resolved = resolve_model(args.model, None, None)
-    lengths, how = dataset_file.row_lengths(args.dataset, [r for r in (resolved.repo_id, args.model) if r])
+    lengths, how = dataset_file.row_lengths(args.dataset, _tokenizer_repos(args.model))
     if not lengths:
         raise InvalidInputError("dataset", "no row has a text field the planner knows",
                                 "rows with text, messages/conversations, or instruction/input/output")
     return len(lengths), sum(lengths) / len(lengths), max(lengths), lengths, how
+
+
+def _tokenizer_repos(model: str) -> list[str]:
+    """Repos whose cached tokenizer.json counts the rows: the one named and the catalog's originals (no Hub call:
+    plan_training itself looks the model up)."""
+    try:
+        found = resolve(load_catalog(), model)
+    except UnknownModelError:
+        return [model]
+    repos = (found.repo_id, found.entry.instruct_id, found.entry.base_id, model)
+    return list(dict.fromkeys(r for r in repos if r))
 
 
 def _print(r: TrainingPlan) -> None:
