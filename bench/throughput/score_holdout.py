@@ -1,0 +1,52 @@
+"""Score step-time predictions committed before a round was measured (no refit in between).
+
+    python bench/throughput/score_holdout.py bench/throughput/holdout/predictions-round4.jsonl \
+        bench/vram_calibration/holdout/measured-unsloth-round4.jsonl
+
+The measured figure is the record's `step_s` (median of steps 2-4, the first step's compilation left
+out), on cells run one at a time (`concurrent_jobs` 1). Records with `not_representative`, and cells
+run with a non-default environment (the fit leaves those out, and predict.py flags them), are listed
+apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def key(r: dict) -> tuple:
+    env = r["env"] if isinstance(r["env"], bool) else bool(r["env"])
+    emulate = r.get("emulate", r.get("emulation"))
+    return (r["arch"], r["method"], r["batch_size"], r["seq_len"], r.get("lora_rank") or 16, env, bool(emulate))
+
+
+def main(pred_path: str, measured_path: str) -> None:
+    measured = {}
+    for line in open(measured_path):
+        r = json.loads(line)
+        if r.get("status") == "ok" and r.get("step_s") and (r.get("concurrent_jobs") or 1) == 1:
+            measured[key(r)] = r
+    errors = []
+    print("| cell | predicted s | range | measured s | error |\n|---|---|---|---|---|")
+    for line in open(pred_path):
+        p = json.loads(line)
+        r = measured.get(key(p))
+        if r is None:
+            continue
+        err = (p["predicted_step_s"] - r["step_s"]) / r["step_s"]
+        aside = f" (not representative: {r['not_representative'][:40]}…)" if r.get("not_representative") else ""
+        aside = aside or (f" (outside the fit: {' '.join(r['env'])})" if r.get("env") else "")
+        lo, hi = p["range_s"]
+        inside = "in" if lo <= r["step_s"] <= hi else "out"
+        print(f"| {r['cell']}{aside} | {p['predicted_step_s']:.3f} | {lo:.2f}-{hi:.2f} ({inside}) | {r['step_s']:.3f} | {100 * err:+.0f}% |")
+        if not aside:
+            errors.append(err)
+    a = sorted(abs(e) for e in errors)
+    if a:
+        print(f"\n{len(a)} cells: median |error| {100 * a[len(a) // 2]:.0f} %, p90 {100 * a[int(0.9 * (len(a) - 1))]:.0f} %, "
+              f"within ±20 %: {sum(x <= 0.2 for x in a)} of {len(a)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

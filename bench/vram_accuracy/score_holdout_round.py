@@ -1,0 +1,62 @@
+"""Score predictions committed before a round of Unsloth cells was measured (no refit in between).
+
+    python bench/vram_accuracy/score_holdout_round.py \
+        bench/vram_calibration/holdout/predictions-unsloth-round4.jsonl bench/vram_calibration/holdout/measured-unsloth-round4.jsonl
+
+MEASURED holds only the round's own records (the batch output), so that a cell measured in an earlier,
+fitted round is not scored as held out. The measured figure is NVML's peak for the process, as fit_unsloth.py fits it. A cell measured more
+than once (an earlier round and this one) is scored on the latest record. Records carrying
+`not_representative` are listed apart: what they show is not what a user's install does.
+Prints a Markdown table and the summary: median and 90th percentile of |error|, and every
+under-estimate (the errors that crash a user's run).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+GIB = 2**30
+
+
+def latest(measured_path: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for line in open(measured_path):
+        rec = json.loads(line)
+        if rec.get("status") == "ok" and rec.get("nvml_process_peak_bytes"):
+            out[rec["cell"]] = rec
+    return out
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
+
+
+def main(pred_path: str, measured_path: str) -> None:
+    measured = latest(measured_path)
+    errors, aside, missing = [], [], []
+    print("| cell | predicted GiB | measured GiB | error |\n|---|---|---|---|")
+    for line in open(pred_path):
+        p = json.loads(line)
+        rec = measured.get(p["cell"])
+        if rec is None or p.get("predicted_gib") is None:
+            missing.append(p["cell"])
+            continue
+        got = rec["nvml_process_peak_bytes"] / GIB
+        err = (p["predicted_gib"] - got) / got
+        note = f" (not representative: {rec['not_representative']})" if rec.get("not_representative") else ""
+        print(f"| {p['cell']}{note} | {p['predicted_gib']:.2f} | {got:.2f} | {100 * err:+.1f}% |")
+        (aside if note else errors).append((p["cell"], err))
+    abs_err = [abs(e) for _, e in errors]
+    print(f"\n{len(errors)} cells scored: median |error| {100 * percentile(abs_err, 0.5):.1f} %, "
+          f"p90 {100 * percentile(abs_err, 0.9):.1f} %, max {100 * max(abs_err, default=0):.1f} %")
+    for cell, e in errors:
+        if e < 0:
+            print(f"under-estimate: {cell} {100 * e:+.1f} %")
+    for cell in missing:
+        print(f"not measured: {cell}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
