@@ -89,6 +89,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "hidden_size_per_layer_input": (1, 262_144),
     "vocab_size_per_layer_input": (1, 16_777_216),
     "num_kv_shared_layers": (0, 2048),
+    "global_head_dim": (1, 16_384),
+    "num_global_key_value_heads": (1, 4096),
     # plan_training's data and money
     "tokens_per_row": (1, 1_048_576),
     "longest_row": (1, 1_048_576),

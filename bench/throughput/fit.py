@@ -48,7 +48,7 @@ H200 = find("H200")
 def cells() -> list[dict]:
     out = []
     for r in _records("unsloth_sft_1gpu.jsonl"):
-        if r["status"] == "ok" and not r.get("env") and r.get("step_s"):
+        if r["status"] == "ok" and not r.get("env") and r.get("step_s") and not r.get("not_representative"):
             out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1))
     for r in _records("transformers_1gpu.jsonl"):
         if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):

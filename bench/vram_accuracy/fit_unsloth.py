@@ -94,7 +94,7 @@ def load(path: str = DATA) -> list[Cell]:
     cells = []
     for line in open(path):
         rec = json.loads(line)
-        if rec.get("status") != "ok" or not rec.get("nvml_process_peak_bytes"):
+        if rec.get("status") != "ok" or not rec.get("nvml_process_peak_bytes") or rec.get("not_representative"):
             continue
         spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
         counted = spec.get("params_counted_b")

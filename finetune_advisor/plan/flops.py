@@ -37,8 +37,8 @@ class StepWork:
 
 def matmul_params(s: Shapes) -> int:
     """Weights one token multiplies: every block linear (routed experts: its top-k), routers, LM head."""
-    block = sum(lin.fan_in * lin.fan_out * lin.per_token for lin in s.linears)
-    return s.layers * (block + s.router_width * s.hidden) + s.hidden * s.vocab
+    block = sum(lin.fan_in * lin.fan_out * lin.per_token * s.held(lin) for lin in s.linears)
+    return block + s.layers * s.router_width * s.hidden + s.hidden * s.vocab
 
 
 def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int) -> float:
@@ -55,7 +55,7 @@ def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int) -> floa
 
 def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...]) -> int:
     """LoRA parameters one token passes through (routed experts: its top-k)."""
-    return s.layers * sum(rank * (lin.fan_in + lin.fan_out) * lin.per_token for lin in s.linears if lin.name in targets)
+    return sum(rank * (lin.fan_in + lin.fan_out) * lin.per_token * s.held(lin) for lin in s.linears if lin.name in targets)
 
 
 def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool, lora_rank: int = 0,

@@ -84,15 +84,16 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
     math = kernel == "math"
     kept = 0.0
     shared_sites: dict[str, float] = {}
-    for lin in lora:
+    for lin in lora:  # per layer: a module only some layers hold counts by its share (Gemma 4)
         elements = lin.fan_in * lin.per_token  # input elements per token this module reads
+        share = s.share(lin)
         if dropout:  # nn.Dropout keeps a private output and a 1-byte mask per module
-            kept += (max(c.lora_copy, c.lora_shared) + 1) * elements
+            kept += (max(c.lora_copy, c.lora_shared) + 1) * elements * share
         elif c.lora_copy:
-            kept += c.lora_copy * elements
+            kept += c.lora_copy * elements * share
         elif lin.site != "attn_out" or math:  # o_proj reads the attention output flash SDPA keeps
-            shared_sites[lin.site] = c.lora_shared * elements
-        kept += c.lora_rank * rank * lin.per_token
+            shared_sites[lin.site] = max(shared_sites.get(lin.site, 0.0), c.lora_shared * elements)
+        kept += c.lora_rank * rank * lin.per_token * share
     layer = (
         (c.norm * s.norms + c.hidden) * s.hidden
         + 4 * s.norms  # each norm's fp32 reciprocal RMS

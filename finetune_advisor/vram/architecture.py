@@ -63,8 +63,16 @@ class Architecture(BaseModel):
     # (num_hidden_layers * hidden_size_per_layer_input) table beside the main embedding.
     hidden_size_per_layer_input: int | None = _sized("hidden_size_per_layer_input", None)
     vocab_size_per_layer_input: int | None = _sized("vocab_size_per_layer_input", None)
-    # Layers that reuse an earlier layer's keys and values (Gemma 3n, Gemma 4): no k/v projections.
+    # The last num_kv_shared_layers layers reuse an earlier layer's keys and values (Gemma 3n, Gemma 4).
+    # Gemma 4 builds no k/v projections for them and, with use_double_wide_mlp, doubles their MLP width
+    # (transformers 5 modeling_gemma4; Gemma 3n keeps its k/v projections).
     num_kv_shared_layers: int | None = _sized("num_kv_shared_layers", None)
+    use_double_wide_mlp: bool = False
+    # Gemma 4's full-attention layers: their own head size, and with attention_k_eq_v, keys that are the
+    # values (no v_proj) over num_global_key_value_heads heads.
+    global_head_dim: int | None = _sized("global_head_dim", None)
+    num_global_key_value_heads: int | None = _sized("num_global_key_value_heads", None)
+    attention_k_eq_v: bool = False
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
     layer_types: tuple[Annotated[str, Field(**text_bounds("layer_types"))], ...] | None = Field(
         default=None, **list_bounds("layer_types")

@@ -60,21 +60,21 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 41 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 55 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2079
+UNSLOTH_FIXED_GIB: Final = 0.2111
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU): dense, MoE;
-UNSLOTH_LAYER_SCALE: Final = {False: 1.6167, True: 2.3458}
+UNSLOTH_LAYER_SCALE: Final = {False: 1.6182, True: 1.6875}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
-UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8548
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.855
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.5644
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.9592
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
-UNSLOTH_RESERVED_SHARE: Final = 0.2954
-UNSLOTH_RESERVED_GIB: Final = 0.211
+UNSLOTH_RESERVED_SHARE: Final = 0.2938
+UNSLOTH_RESERVED_GIB: Final = 0.21
 # measured cells per model_type: the families the Unsloth figures stand on.
-UNSLOTH_MEASURED: Final = {'gemma4_text': 3, 'gpt_oss': 3, 'llama': 23, 'mistral': 2, 'qwen3': 3, 'qwen3_moe': 7}
+UNSLOTH_MEASURED: Final = {'gemma4_text': 6, 'gpt_oss': 3, 'llama': 26, 'mistral': 4, 'qwen2': 2, 'qwen3': 7, 'qwen3_moe': 7}
 # --- UNSLOTH FITTED: end ---

@@ -29,7 +29,7 @@ from finetune_advisor.vocabulary import (
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import experts_stay_16bit, first_step_transient, forced_float32
+from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, first_step_transient, forced_float32
 from finetune_advisor.vram.shapes import Linear, Shapes, shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
@@ -142,11 +142,16 @@ def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precisi
                      + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
                         "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
     # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
-    # Unsloth quantises them, except for the families that keep theirs fused.
-    experts_nf4 = run.stack == "unsloth" and not experts_stay_16bit(arch.model_type)
+    # the calibrated Unsloth quantises them (older versions did not, for some families).
+    experts_nf4 = run.stack == "unsloth"
+    older = experts_16bit_in_older_unsloth(arch.model_type)
     if run.method == "qlora" and arch.is_moe and not experts_nf4:
         notes.append("QLoRA: the routed experts stay 16-bit (bitsandbytes quantises nn.Linear layers only, and this "
                      "model keeps its experts as 3-D parameters); only the other linear layers are 4-bit.")
+    elif run.method == "qlora" and arch.is_moe and older:
+        more = shapes(arch).expert_params * (2 - NF4_BYTES) / 2**30
+        notes.append(f"QLoRA: the routed experts are 4-bit in the Unsloth version this is calibrated for (2026.10.9); "
+                     f"{older} left them 16-bit: about {more:.0f} GiB more. Use a current Unsloth.")
     return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4)
 
 
@@ -170,12 +175,12 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     notes: list[str] = []
     storage: list[str] = []
     background: list[str] = []
+    # Parameters the text config does not describe (a vision tower: Gemma 4 26B-A4B's 0.57B, 2 % of it, measured
+    # 16-bit under Unsloth) are frozen 16-bit weights, whatever their share; a large share is said.
     extra = max(0.0, (params_total or 0) - s.total_params)
     if extra > 0.03 * s.total_params:
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
                      "are counted as frozen 16-bit weights.")
-    else:
-        extra = 0.0
     total_params = s.total_params + extra
     shrink = 1.0
     if params_total and s.total_params > 1.1 * params_total:

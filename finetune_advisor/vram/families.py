@@ -26,14 +26,17 @@ def first_step_transient(model_type: str) -> float:
     return FIRST_STEP_TRANSIENT.get(model_type, 0.0)
 
 
-# Families whose routed experts stay 16-bit when Unsloth loads them in 4-bit (QLoRA): bitsandbytes only
-# quantises nn.Linear, and these keep their experts as 3-D parameters. Unsloth's Gemma 4 26B-A4B notebook
-# (github unslothai/notebooks@bdda2ef nb/Gemma4_(26B_A4B)-Text.ipynb, Unsloth 2026.4.4) shows 46.4 GB
-# reserved right after a load_in_4bit=True load on an A100 80GB: the 16-bit experts. Qwen3-30B-A3B, by
-# contrast, measured 23.7 GiB for QLoRA at 1x2048 with Unsloth 2026.10.9: its experts are quantised.
-EXPERTS_STAY_16BIT: tuple[str, ...] = ("gemma4",)
+# Families whose routed experts an older Unsloth left 16-bit under QLoRA (bitsandbytes quantises nn.Linear only,
+# and transformers 5 keeps fused experts as 3-D parameters). The calibrated version quantises them: Gemma 4
+# 26B-A4B, QLoRA r16 1x2048, peaked at 22.4 GiB with Unsloth 2026.10.9 (bench/vram_calibration/holdout/
+# measured-unsloth-round4.jsonl). Unsloth 2026.4.4 with transformers 5.5 reserved 46.4 GB right after a
+# load_in_4bit=True load on an A100 80GB (github unslothai/notebooks@bdda2ef nb/Gemma4_(26B_A4B)-Text.ipynb).
+EXPERTS_16BIT_IN_OLDER_UNSLOTH: dict[str, str] = {
+    "gemma4": "Unsloth 2026.4.4 with transformers 5.5 (its Gemma 4 26B-A4B notebook: 46.4 GB reserved right after loading)",
+}
 
 
-def experts_stay_16bit(model_type: str) -> bool:
-    """model_type as the config gives it: gemma4, or gemma4_text for the language model of a multimodal one."""
-    return model_type.removesuffix("_text") in EXPERTS_STAY_16BIT
+def experts_16bit_in_older_unsloth(model_type: str) -> str | None:
+    """The older version that left this family's experts 16-bit, with its evidence; model_type as the config
+    gives it (gemma4, or gemma4_text for the language model of a multimodal one)."""
+    return EXPERTS_16BIT_IN_OLDER_UNSLOTH.get(model_type.removesuffix("_text"))

@@ -25,6 +25,9 @@ _QK_NORM = ("qwen3", "gemma3", "gemma4", "olmo2", "olmo3", "olmoe", "flex_olmo",
             "cohere", "minimax_m2", "dots1")
 # Families with four norms per decoder layer (pre and post attention, pre and post MLP).
 _FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
+# Families whose KV-shared layers hold no k/v projections (transformers 5 modeling_gemma4; measured: Gemma 4
+# E2B's 24,158,208 LoRA parameters at rank 16 under Unsloth 2026.10.9 count exactly without them).
+_KV_SHARED_WITHOUT_KV = ("gemma4",)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Linear:
     per_token: int = 1  # how many copies a token passes through (top-k for experts)
     site: str = ""  # the input tensor it reads; linears with the same site share their input
     expert: bool = False  # a routed-expert matrix (transformers 5 stores these as 3-D parameters)
+    in_layers: int | None = None  # how many decoder layers hold it, where not all do (Gemma 4); None: all
 
     @property
     def params(self) -> int:
@@ -67,10 +71,18 @@ class Shapes:
     norm_params: int  # whole model
     ple_params: int = 0  # per-layer embedding tables (Gemma 3n / 4), part of embedding_params
 
+    def held(self, lin: Linear) -> int:
+        """Decoder layers that hold `lin`."""
+        return self.layers if lin.in_layers is None else lin.in_layers
+
+    def share(self, lin: Linear) -> float:
+        """The share of decoder layers that hold `lin`: per-layer figures are averages over the layers."""
+        return self.held(lin) / self.layers
+
     @property
     def linear_params(self) -> int:
         """Parameters of every decoder-block linear layer (what 4-bit quantisation stores)."""
-        return self.layers * sum(lin.params for lin in self.linears)
+        return sum(lin.params * self.held(lin) for lin in self.linears)
 
     @property
     def router_params(self) -> int:
@@ -82,12 +94,12 @@ class Shapes:
 
     @property
     def layer_params(self) -> int:
-        """Parameters of one decoder block (the unit FSDP gathers at a time)."""
-        return sum(lin.params for lin in self.linears) + self.router_width * self.hidden + 2 * self.hidden
+        """Parameters of one decoder block (the unit FSDP gathers at a time), averaged over the layers."""
+        return self.linear_params // self.layers + self.router_width * self.hidden + 2 * self.hidden
 
     @property
     def expert_params(self) -> int:
-        return self.layers * sum(lin.params for lin in self.linears if lin.expert)
+        return sum(lin.params * self.held(lin) for lin in self.linears if lin.expert)
 
     def lora_linears(self, targets: tuple[str, ...], experts: bool = True) -> tuple[Linear, ...]:
         """The linears LoRA reaches: named in `targets`; routed experts only when `experts`."""
@@ -98,12 +110,12 @@ class Shapes:
 
         fused_experts: routed experts store gate and up as one gate_up matrix (transformers 5), so
         one adapter pair covers both: rank * (fan_in + 2 * width) instead of two pairs."""
-        total = sum(rank * (lin.fan_in + lin.fan_out) * lin.copies for lin in lora)
+        total = sum(rank * (lin.fan_in + lin.fan_out) * lin.copies * self.held(lin) for lin in lora)
         names = {lin.name for lin in lora if lin.expert}
         if fused_experts and {"gate_proj", "up_proj"} <= names:
             gate = next(lin for lin in lora if lin.expert and lin.name == "gate_proj")
-            total -= rank * gate.fan_in * gate.copies  # the shared A of the fused gate_up adapter
-        return self.layers * total
+            total -= rank * gate.fan_in * gate.copies * self.held(gate)  # the shared A of the fused gate_up adapter
+        return total
 
     @property
     def expert_bytes_16bit(self) -> float:
@@ -117,12 +129,7 @@ def shapes(arch: Architecture) -> Shapes:
     head_dim = arch.attention_head_dim
     q_width = arch.num_attention_heads * head_dim
     kv_width = arch.kv_heads * head_dim
-    linears: list[Linear] = [
-        Linear("q_proj", h, q_width, site="attn_in"),
-        Linear("k_proj", h, kv_width, site="attn_in"),
-        Linear("v_proj", h, kv_width, site="attn_in"),
-        Linear("o_proj", q_width, h, site="attn_out"),
-    ]
+    linears = _attention(arch)
     gated = arch.model_type not in _UNGATED_MLP
     mlp_width = 0
     router = top_k = 0
@@ -142,8 +149,13 @@ def shapes(arch: Architecture) -> Shapes:
             mlp_width += arch.intermediate_size
     else:
         width = arch.intermediate_size or 4 * h
-        linears += _mlp(h, width, gated, "dense")
-        mlp_width = width
+        wide = _kv_shared(arch) if arch.use_double_wide_mlp else 0
+        if wide:  # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide
+            linears += _mlp(h, width, gated, "dense", in_layers=arch.num_hidden_layers - wide)
+            linears += _mlp(h, 2 * width, gated, "dense", in_layers=wide)
+        else:
+            linears += _mlp(h, width, gated, "dense")
+        mlp_width = round(width * (1 + wide / arch.num_hidden_layers))
     ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
         if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
@@ -170,16 +182,52 @@ def shapes(arch: Architecture) -> Shapes:
 
 
 def _mlp(h: int, width: int, gated: bool, block: str, copies: int = 1, per_token: int = 1,
-         expert: bool = False) -> list[Linear]:
-    down = Linear("down_proj", width, h, copies, per_token, f"{block}_mid", expert)
+         expert: bool = False, in_layers: int | None = None) -> list[Linear]:
+    down = Linear("down_proj", width, h, copies, per_token, f"{block}_mid", expert, in_layers)
     if gated:
         return [
-            Linear("gate_proj", h, width, copies, per_token, f"{block}_in", expert),
-            Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert),
+            Linear("gate_proj", h, width, copies, per_token, f"{block}_in", expert, in_layers),
+            Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert, in_layers),
             down,
         ]
     # Two-matrix MLPs: peft names differ per family; they are reported as up/down here.
-    return [Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert), down]
+    return [Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert, in_layers), down]
+
+
+def _kv_shared(arch: Architecture) -> int:
+    """How many of the last layers reuse an earlier layer's keys and values (0 when none, or all)."""
+    shared = arch.num_kv_shared_layers or 0
+    return shared if 0 < shared < arch.num_hidden_layers else 0
+
+
+def _attention(arch: Architecture) -> list[Linear]:
+    """q, k, v, o of every layer. Uniform unless full-attention layers have their own head size (Gemma 4's
+    global_head_dim, keys that are the values) or KV-shared layers hold no k/v projections: then one set
+    per kind of layer, each counting the layers that hold it."""
+    h, layers = arch.hidden_size, arch.num_hidden_layers
+    kinds = list(arch.layer_types or ())[:layers]
+    shared = _kv_shared(arch) if arch.model_type.startswith(_KV_SHARED_WITHOUT_KV) else 0
+    uniform = not shared and not (arch.global_head_dim and "full_attention" in kinds) and not arch.attention_k_eq_v
+    if uniform or len(kinds) != layers:
+        q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
+        return [Linear("q_proj", h, q, site="attn_in"), Linear("k_proj", h, kv, site="attn_in"),
+                Linear("v_proj", h, kv, site="attn_in"), Linear("o_proj", q, h, site="attn_out")]
+    groups: dict[tuple[bool, bool], int] = {}
+    for i, kind in enumerate(kinds):
+        key = (kind == "full_attention", i >= layers - shared)
+        groups[key] = groups.get(key, 0) + 1
+    out: list[Linear] = []
+    for (full, is_shared), n in sorted(groups.items()):
+        dim = (arch.global_head_dim if full else None) or arch.attention_head_dim
+        k_eq_v = full and arch.attention_k_eq_v
+        kv_heads = (arch.num_global_key_value_heads if k_eq_v else None) or arch.kv_heads
+        q = arch.num_attention_heads * dim
+        out += [Linear("q_proj", h, q, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
+        if not is_shared:
+            out.append(Linear("k_proj", h, kv_heads * dim, site="attn_in", in_layers=n))
+            if not k_eq_v:
+                out.append(Linear("v_proj", h, kv_heads * dim, site="attn_in", in_layers=n))
+    return out
 
 
 def _shared_expert_width(arch: Architecture) -> int:
