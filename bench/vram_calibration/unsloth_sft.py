@@ -110,6 +110,10 @@ def prepare(name: str, path: str, prequantize: bool) -> None:
     with torch.device("cuda"):
         model = cls._from_config(hf_config(config), dtype=torch.bfloat16)
     model.config.dtype = torch.bfloat16
+    # Gemma 2's config sets cache_implementation "hybrid", which transformers 5.17 refuses to save into a
+    # generation config whose use_cache is off (round 4: gemma-2-9b never prepared). Training never generates.
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.cache_implementation = None
     model.save_pretrained(path, max_shard_size="20GB")
     save_tokenizer(config, path)
     n = sum(p.numel() for p in model.parameters())
