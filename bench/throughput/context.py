@@ -43,7 +43,9 @@ def published() -> list[tuple[int, int, str]]:
 
 
 def longest(stack: str, memory: float, comfortably: bool) -> int | None:
-    resolved = from_catalog(resolve(load_catalog(), "llama-3.1-8b"))
+    catalog = load_catalog()
+    found = resolve(catalog, "llama-3.1-8b")
+    resolved = from_catalog(found, catalog.guidance(found.entry.family))
     base = RunConfig(method="qlora", lora_rank=32, batch_size=1, stack=stack, storage=resolved.storage_for("qlora", stack))
     context = 2_000_000  # beyond the model's 131072: the table itself goes past it (RoPE scaling)
     resolved.context = context

@@ -50,7 +50,7 @@ def architecture(name: str) -> Architecture | None:
         found = resolve(load_catalog(), MODELS.get(name) or name)
     except AdvisorError:
         return None
-    return from_catalog(found).arch
+    return from_catalog(found, None).arch
 
 
 def stack_of(row: dict) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry
+from finetune_advisor.vram.families import forced_float32
 from finetune_advisor.vram.shapes import shapes
 
 PARAMS_TOLERANCE = 0.03
@@ -39,7 +40,23 @@ def check(catalog: Catalog, license_ids: set[str]) -> list[Problem]:
     families = {m.family for m in catalog.models}
     problems += [Problem(g.family, "family", "advice for a family no catalog entry has")
                  for g in catalog.families if g.family not in families]
-    return problems
+    return problems + _float32_advice(catalog)
+
+
+def _float32_advice(catalog: Catalog) -> list[Problem]:
+    """A family's float32_without_bf16 agrees with Unsloth's own list (by model_type, vram.families), which
+    decides for models outside the catalog: the two cannot drift apart."""
+    found = []
+    for entry in catalog.models:
+        if entry.architecture is None:
+            continue
+        guidance = catalog.guidance(entry.family)
+        flagged = bool(guidance and guidance.float32_without_bf16)
+        if flagged != forced_float32(entry.architecture.model_type):
+            found.append(Problem(entry.id, "family.float32_without_bf16",
+                                 f"family {entry.family!r} says {flagged}, Unsloth's list for model_type "
+                                 f"{entry.architecture.model_type!r} says {not flagged}"))
+    return found
 
 
 def check_entry(entry: CatalogEntry, license_ids: set[str]) -> list[Problem]:

@@ -118,8 +118,8 @@ def _notes(
     ]
     if not bf16:
         notes.append("This GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
-                     "families Unsloth loads in float32 on such GPUs (Gemma 3/3n/4, gpt-oss, Qwen3.5, Qwen3-MoE) need "
-                     "twice the weight memory; the estimates include that.")
+                     "families Unsloth loads in float32 on such GPUs (its FORCE_FLOAT32 list) train without fp16 "
+                     "autocast, with fp32 activations and loss; the estimates include that.")
     if gpu_source == "unknown":
         notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
     understood = []

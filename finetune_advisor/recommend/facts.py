@@ -123,7 +123,7 @@ def _estimate_cached(
         found = resolve(catalog, repo or entry.id)
         if found.entry.id != entry.id:  # a repo id shared with another entry: size this one
             found = resolve(catalog, entry.id)
-        resolved = from_catalog(found)
+        resolved = from_catalog(found, catalog.guidance(found.entry.family))
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
         total = round(fitted(resolved, run, memory_gib, reserved_gib)[1].total_gib, 2)
     except AdvisorError as exc:

@@ -126,11 +126,11 @@ class Precision:
     experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
 
 
-def precision(arch: Architecture, run: RunConfig, family: str | None) -> Precision:
+def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
     """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
     them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
     unsloth rl.py "Switching to float32 training")."""
-    forced = forced_float32(arch.model_type) or forced_float32(family or "")
+    forced = forced_float32(arch.model_type) if float32_without_bf16 is None else float32_without_bf16
     fp32_compute = not run.bf16 and run.stack == "unsloth" and forced
     fp32_master = run.full_fp32_master or (run.method == "full" and not run.bf16)
     notes = []
@@ -454,18 +454,19 @@ def estimate(
     params_total: float | None = None,
     skip_16bit_params: int | None = None,
     context_length: int | None = None,
-    family: str | None = None,
+    float32_without_bf16: bool | None = None,
 ) -> CoreEstimate:
     """Peak memory per GPU of `run` on `arch`.
 
     params_total: the model's real parameter count when known (catalog), so parts the text config
     does not describe (a vision tower) are still loaded. skip_16bit_params: parameters of linear
     layers a quantised checkpoint keeps in 16-bit (its `llm_int8_skip_modules`), when known.
-    family: the catalog family, which decides float32 loading when the layout is only a stand-in.
+    float32_without_bf16: the catalog family's advice (Unsloth loads it in float32 on GPUs without bf16);
+    None for a model outside the catalog, whose config's model_type then decides by Unsloth's list.
     """
     check_run(run, arch, context_length or arch.max_position_embeddings)
     s = shapes(arch)
-    p = precision(arch, run, family)
+    p = precision(arch, run, float32_without_bf16)
     w = weights(s, run, p, params_total, skip_16bit_params)
     state = training_state(s, run, p, w.total_params)
     if run.stack == "unsloth" and run.gradient_checkpointing and run.method != "full":

@@ -3,6 +3,8 @@
 Unsloth loads some families in float32 on GPUs without bf16 (T4, V100), because their activations
 overflow fp16: its loader's FORCE_FLOAT32 list (unsloth/models/loader.py and unsloth_zoo's
 model_lists.py, Unsloth 2026.10.9: gemma3, gemma3n, gemma4, glm4_moe, gpt_oss, qwen3_5, qwen3_moe).
+The list decides for a model outside the catalog; a catalog family carries the same advice as sourced
+data (families.toml `float32_without_bf16`), and `catalog check` holds the two in agreement.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ FORCE_FLOAT32_PREFIXES = ("gemma3", "gemma4", "glm4moe", "gptoss", "qwen35", "qw
 
 
 def forced_float32(model_type: str) -> bool:
-    """True for the families Unsloth loads in float32 when the GPU has no bf16 (model_type or family name)."""
+    """True for the model types Unsloth loads in float32 when the GPU has no bf16."""
     return model_type.replace("_", "").replace("-", "").replace(".", "").lower().startswith(FORCE_FLOAT32_PREFIXES)
 
 

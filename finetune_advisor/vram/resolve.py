@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_advisor.catalog import naming
-from finetune_advisor.catalog.schema import ResolvedModel
+from finetune_advisor.catalog.schema import FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import UnknownModelError
 from finetune_advisor.vocabulary import ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
@@ -34,14 +34,16 @@ class ResolvedArch:
     skip_modules: list[str] | None = None
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
     coarse: bool = False
-    family: str | None = None  # catalog family (float32 loading on GPUs without bf16 goes by family)
+    # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
+    # the config's model_type decides, by Unsloth's own list in vram.families)
+    float32_without_bf16: bool | None = None
     notes: list[str] = field(default_factory=list)
 
     def estimate_kwargs(self) -> dict[str, Any]:
         """What `estimator.estimate` takes beyond the architecture and the run."""
         skip = params_kept_16bit(shapes(self.arch), self.skip_modules) if self.skip_modules is not None else None
         return {"params_total": self.params_total, "skip_16bit_params": skip, "context_length": self.context,
-                "family": self.family}
+                "float32_without_bf16": self.float32_without_bf16}
 
     def storage_for(self, method: str, stack: str) -> Quant:
         """The checkpoint a run loads: with load_in_4bit, Unsloth's loader swaps a 16-bit name for its
@@ -76,8 +78,10 @@ def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
 
 
-def from_catalog(found: ResolvedModel, closest: Callable[[str], list[str]] = lambda name: []) -> ResolvedArch:
-    """A catalog entry; a coarse stand-in when the catalog has its size but not its architecture."""
+def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None,
+                 closest: Callable[[str], list[str]] = lambda name: []) -> ResolvedArch:
+    """A catalog entry, with its family's guidance; a coarse stand-in when the catalog has its size but not
+    its architecture."""
     entry = found.entry
     params = entry.params_total_b * 1e9 if entry.params_total_b else None
     # A speech model's context counts decoder tokens of a 30 s window (Whisper: 448): no seq_len limit from it.
@@ -87,7 +91,8 @@ def from_catalog(found: ResolvedModel, closest: Callable[[str], list[str]] = lam
     if entry.architecture_status == "unverified":
         notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
     common: dict[str, Any] = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
-                                  family=entry.family, storage=found.quant or "16bit",
+                                  float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
+                                  storage=found.quant or "16bit",
                                   dynamic_4bit=entry.unsloth.has_dynamic_4bit)
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)

@@ -83,3 +83,13 @@ def test_advice_for_a_family_the_catalog_lacks_is_reported() -> None:
 def test_advice_needs_its_source() -> None:
     with pytest.raises(ValueError, match="guidance without a source"):
         Catalog(models=[_entry()], families=[{"family": "granite-4.0", "avoid_methods": ["qlora"]}])
+
+
+def test_float32_advice_that_disagrees_with_unsloths_list_is_reported() -> None:
+    # Unsloth's list (by model_type) decides for models outside the catalog; a family's flag must say the same.
+    flagged = {"family": "granite-4.0", "float32_without_bf16": True, "fact_sources": {"float32_without_bf16": SOURCE}}
+    problems = [str(p) for p in check(Catalog(models=[_entry()], families=[flagged]), LICENCES)]
+    assert problems == ["granite-4.0-1b: family.float32_without_bf16: family 'granite-4.0' says True, "
+                        "Unsloth's list for model_type 'granite' says False"]
+    gemma = _entry(id="gemma-3-1b", family="gemma-3", architecture={**GRANITE_1B, "model_type": "gemma3_text"})
+    assert any("says False, Unsloth's list" in str(p) for p in check(Catalog(models=[gemma]), LICENCES))

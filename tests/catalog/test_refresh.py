@@ -88,7 +88,12 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
     assert report.complete_listing is False  # 11 repos cannot be the whole org: nothing is dropped
     changes = {c.id: c.changes for c in report.updated}
 
-    qwen = load_catalog().get("qwen3-8b")  # the refreshed copy is what load_catalog() now returns
+    refreshed = load_catalog()  # the refreshed copy is what load_catalog() now returns
+    assert refreshed.generated_by.startswith("finetune-advisor catalog refresh")
+    # Unsloth's advice per family survives a refresh (it was lost once: recommendations stopped advising
+    # against QLoRA for Qwen3.5 after `catalog refresh`).
+    assert refreshed.families and refreshed.guidance("qwen3.5") is not None
+    qwen = refreshed.get("qwen3-8b")
     assert qwen.unsloth.base_bnb_4bit == "unsloth/Qwen3-8B-Base-bnb-4bit"
     assert qwen.unsloth.base == "unsloth/Qwen3-8B-Base"  # not listed, listing incomplete: kept
     assert str(qwen.last_modified) == "2026-10-02"
