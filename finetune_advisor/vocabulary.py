@@ -91,6 +91,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "num_kv_shared_layers": (0, 2048),
     "global_head_dim": (1, 16_384),
     "num_global_key_value_heads": (1, 4096),
+    "mamba_d_ssm": (1, 1_048_576),
+    "mamba_n_heads": (1, 65_536),
+    "mamba_n_groups": (1, 65_536),
+    "mamba_d_state": (1, 65_536),
     # plan_training's data and money
     "tokens_per_row": (1, 1_048_576),
     "longest_row": (1, 1_048_576),

@@ -73,6 +73,12 @@ class Architecture(BaseModel):
     global_head_dim: int | None = _sized("global_head_dim", None)
     num_global_key_value_heads: int | None = _sized("num_global_key_value_heads", None)
     attention_k_eq_v: bool = False
+    # Falcon-H1's Mamba-2 mixer, run beside attention in every layer (transformers FalconH1Mixer): its width
+    # (mamba_d_ssm), heads, B/C groups and state size set the in_proj and out_proj matrices.
+    mamba_d_ssm: int | None = _sized("mamba_d_ssm", None)
+    mamba_n_heads: int | None = _sized("mamba_n_heads", None)
+    mamba_n_groups: int | None = _sized("mamba_n_groups", None)
+    mamba_d_state: int | None = _sized("mamba_d_state", None)
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
     layer_types: tuple[Annotated[str, Field(**text_bounds("layer_types"))], ...] | None = Field(
         default=None, **list_bounds("layer_types")

@@ -28,6 +28,8 @@ _FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
 # Families whose KV-shared layers hold no k/v projections (transformers 5 modeling_gemma4; measured: Gemma 4
 # E2B's 24,158,208 LoRA parameters at rank 16 under Unsloth 2026.10.9 count exactly without them).
 _KV_SHARED_WITHOUT_KV = ("gemma4",)
+# Parallel hybrids: every layer runs a Mamba-2 mixer beside attention and the MLP (Falcon-H1).
+_PARALLEL_MAMBA = ("falcon_h1",)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def shapes(arch: Architecture) -> Shapes:
     head_dim = arch.attention_head_dim
     q_width = arch.num_attention_heads * head_dim
     kv_width = arch.kv_heads * head_dim
-    linears = _attention(arch)
+    linears = _attention(arch) + _mamba(arch)
     gated = arch.model_type not in _UNGATED_MLP
     mlp_width = 0
     router = top_k = 0
@@ -228,6 +230,19 @@ def _attention(arch: Architecture) -> list[Linear]:
             if not k_eq_v:
                 out.append(Linear("v_proj", h, kv_heads * dim, site="attn_in", in_layers=n))
     return out
+
+
+def _mamba(arch: Architecture) -> list[Linear]:
+    """The in_proj and out_proj of a parallel hybrid's Mamba-2 mixer (transformers FalconH1Mixer: in_proj
+    maps hidden to the gate and x (mamba_d_ssm each), B and C (n_groups * d_state each) and dt (one per
+    head); out_proj maps mamba_d_ssm back). Its conv1d, dt_bias, A_log, D and gated norm, a few thousand
+    parameters a layer, are not counted; nor are the mixer's activations (the estimate assumes attention
+    and the MLP only). peft names these in_proj / out_proj: outside the default LoRA targets."""
+    if not (arch.mamba_d_ssm and arch.model_type.startswith(_PARALLEL_MAMBA)):
+        return []
+    d_ssm, h = arch.mamba_d_ssm, arch.hidden_size
+    width = 2 * d_ssm + 2 * (arch.mamba_n_groups or 1) * (arch.mamba_d_state or 0) + (arch.mamba_n_heads or 0)
+    return [Linear("in_proj", h, width, site="mamba_in"), Linear("out_proj", d_ssm, h, site="mamba_out")]
 
 
 def _shared_expert_width(arch: Architecture) -> int:

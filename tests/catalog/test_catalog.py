@@ -49,7 +49,8 @@ def fresh_catalog() -> None:
 
 
 def count_params_b(a: Architecture) -> float:
-    """Parameters of a decoder with gated MLPs: embeddings, attention, MLP or experts (norms ignored)."""
+    """Parameters of a decoder with gated MLPs: embeddings, attention, MLP or experts, a parallel Mamba mixer
+    (norms ignored)."""
     head_dim = a.head_dim or a.hidden_size // a.num_attention_heads
     attention = a.hidden_size * head_dim * (2 * a.num_attention_heads + 2 * a.kv_heads)
     if a.is_moe:
@@ -59,7 +60,11 @@ def count_params_b(a: Architecture) -> float:
     else:
         mlp = 3 * a.hidden_size * a.intermediate_size
     embeddings = a.vocab_size * a.hidden_size * (1 if a.tie_word_embeddings else 2)
-    return (a.num_hidden_layers * (attention + mlp) + embeddings) / 1e9
+    mamba = 0  # Falcon-H1: a Mamba-2 mixer in every layer, in_proj and out_proj (transformers FalconH1Mixer)
+    if a.mamba_d_ssm:
+        groups_state = 2 * (a.mamba_n_groups or 1) * (a.mamba_d_state or 0)
+        mamba = a.hidden_size * (2 * a.mamba_d_ssm + groups_state + (a.mamba_n_heads or 0)) + a.mamba_d_ssm * a.hidden_size
+    return (a.num_hidden_layers * (attention + mlp + mamba) + embeddings) / 1e9
 
 
 # --- the packaged data --------------------------------------------------------------------------

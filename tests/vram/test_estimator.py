@@ -73,6 +73,44 @@ def test_moe_counts_every_expert_and_activates_top_k() -> None:
     assert s.router_width == 128
 
 
+# Falcon-H1-7B's config.json fields (third-party copy, see the catalog entry falcon-h1-7b): a parallel hybrid,
+# attention and a Mamba-2 mixer side by side in every layer.
+FALCON_H1_7B = {
+    "model_type": "falcon_h1", "hidden_size": 3072, "num_hidden_layers": 44, "num_attention_heads": 12,
+    "num_key_value_heads": 2, "head_dim": 128, "intermediate_size": 12288, "vocab_size": 130048,
+    "tie_word_embeddings": False, "mamba_d_state": 256, "mamba_n_groups": 1, "mamba_n_heads": 24,
+    "mamba_d_head": 128, "mamba_d_ssm": 3072, "mamba_expand": 2, "mamba_d_conv": 4, "max_position_embeddings": 262144,
+}
+
+
+def test_falcon_h1_counts_the_mamba_mixer_of_every_layer() -> None:
+    """Falcon-H1-7B has 7.59B parameters (published); attention and MLP alone add up to 6.27B."""
+    arch = Architecture.from_hf_config(FALCON_H1_7B)
+    s = shapes(arch)
+    assert s.total_params / 1e9 == pytest.approx(7.59, rel=0.03)
+    in_proj = next(lin for lin in s.linears if lin.name == "in_proj")
+    assert in_proj.fan_out == 2 * 3072 + 2 * 1 * 256 + 24  # gate and x, B and C, dt (transformers FalconH1Mixer)
+    assert s.lora_linears(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")) == tuple(
+        lin for lin in s.linears if lin.name not in ("in_proj", "out_proj"))  # the default targets leave the mixer frozen
+    without = shapes(arch.model_copy(update={"mamba_d_ssm": None}))
+    assert s.total_params - without.total_params == 44 * (3072 * (2 * 3072 + 512 + 24) + 3072 * 3072)
+
+
+def test_mamba_fields_of_a_serial_hybrid_change_nothing() -> None:
+    """Granite 4.0-H's configs carry mamba_* fields too, but its Mamba layers replace attention: only the
+    parallel hybrids (Falcon-H1) add a mixer to every layer."""
+    granite = Architecture(model_type="granitemoehybrid", num_hidden_layers=40, hidden_size=1536,
+                           intermediate_size=4096, num_attention_heads=12, num_key_value_heads=4, vocab_size=100352,
+                           tie_word_embeddings=True, mamba_d_ssm=3072, mamba_n_heads=48, mamba_d_state=128)
+    plain = granite.model_copy(update={"mamba_d_ssm": None, "mamba_n_heads": None, "mamba_d_state": None})
+    assert shapes(granite).total_params == shapes(plain).total_params
+
+
+def test_a_mamba_width_out_of_bounds_is_refused_by_name() -> None:
+    with pytest.raises(InvalidInputError, match="mamba_d_ssm"):
+        Architecture.from_hf_config({**FALCON_H1_7B, "mamba_d_ssm": 0})
+
+
 # --- weights by storage ---------------------------------------------------------------------------
 
 
