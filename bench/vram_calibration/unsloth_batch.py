@@ -55,7 +55,8 @@ def job_cells(name: str, args: list[str]) -> list[str]:
 
     flag = lambda f, d: args[args.index(f) + 1] if f in args else d  # noqa: E731
     env = [args[i + 1] for i, a in enumerate(args) if a == "--env"]
-    return [cell_id(name, args[0], flag("--quant", "on-load"), int(flag("--rank", "16")), b, s, flag("--emulate", None), env)
+    return [cell_id(name, args[0], flag("--quant", "on-load"), int(flag("--rank", "16")), b, s, flag("--emulate", None), env,
+                    flag("--tag", None))
             for b, s in parse_shapes(args[1])]
 
 

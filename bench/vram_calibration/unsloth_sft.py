@@ -2,7 +2,7 @@
 
     python unsloth_sft.py prepare NAME DIR [--prequantize]
     python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
-                              [--emulate t4] [--quant on-load|prequantized] [--deadline-s S]
+                              [--emulate t4] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
 
 `prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
 the GPU, saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
@@ -271,15 +271,16 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
     return trainer, timer.times, ran_with
 
 
-def cell_id(name, method, quant, rank, batch, seq, emulate, env) -> str:
-    """The id unsloth_batch.py also derives from a plan line."""
+def cell_id(name, method, quant, rank, batch, seq, emulate, env, label=None) -> str:
+    """The id unsloth_batch.py also derives from a plan line. `label` (--tag) tells a repeat apart, e.g. a
+    cell measured again first in a fresh process, so that the batch does not skip it as already done."""
     tag = f"{method}-{quant}" if method == "qlora" else method
-    extra = "".join(f"/{e}" for e in ([emulate] if emulate else []) + sorted(env))
+    extra = "".join(f"/{e}" for e in ([emulate] if emulate else []) + sorted(env) + ([label] if label else []))
     return f"{name}/{tag}/r{rank if method != 'full' else 16}/b{batch}x{seq}{extra}"
 
 
 def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int]], rank: int, emulate: str | None,
-        quant: str, deadline: float | None, env: list[str]) -> None:
+        quant: str, deadline: float | None, env: list[str], label: str | None = None) -> None:
     from memory import ProcessMemory, cuda_stat, release
 
     for item in env:  # switches Unsloth reads at import (e.g. UNSLOTH_COMPILE_DISABLE=1)
@@ -319,7 +320,7 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
     bf16 = not emulate and torch.cuda.is_bf16_supported()
     failed_at = None
     for i, (batch, seq) in enumerate(sorted(shapes, key=lambda s: (s[0] * s[1], s[0]))):
-        cell = cell_id(name, method, quant, rank, batch, seq, emulate, env)
+        cell = cell_id(name, method, quant, rank, batch, seq, emulate, env, label)
         rec = {"cell": cell, **base, "batch_size": batch, "seq_len": seq, "tokens_per_step": batch * seq,
                "first_in_process": i == 0, "cache_kept_from_load": i == 0}
         if failed_at is not None and batch * seq >= failed_at:
@@ -449,4 +450,4 @@ if __name__ == "__main__":
         env = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--env"]
         run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], parse_shapes(_arg("--shapes", "1x2048")),
             int(_arg("--rank", "16")), _arg("--emulate"), _arg("--quant", "on-load"), time.time() + float(dl) if dl else None,
-            env)
+            env, _arg("--tag"))
