@@ -51,4 +51,4 @@ def named(text: str, bf16: bool | None = None) -> GpuTarget:
 
 def by_memory(memory_gib: float, bf16: bool | None = None) -> GpuTarget:
     check_range("gpu_memory_gib", memory_gib)
-    return GpuTarget(memory_gib, "argument", f"{memory_gib:g} GiB (gpu_memory_gib)", True if bf16 is None else bf16)
+    return GpuTarget(memory_gib, "argument", f"{memory_gib:g} GiB, as given", True if bf16 is None else bf16)

@@ -20,7 +20,8 @@ TIGHT_FRACTION = 0.10
 
 RULE = (
     f"A run fits when its estimated peak plus what the driver keeps ({DRIVER_RESERVED_GIB:.2f} GiB measured on "
-    "H100/H200; the share measured for the GPU where the GPU table has it) is within the GPU's memory; a fit that leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because "
+    "H100/H200; the share measured for the GPU where the GPU table has it) is within the GPU's memory; a fit that "
+    f"leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because "
     "measured errors reach about that much."
 )
 
