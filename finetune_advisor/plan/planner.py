@@ -108,10 +108,14 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
         if longest is not None and wanted > longest:
             return longest, f"the longest that fits; the longest row has {req.dataset.longest_row} tokens"
         return wanted, f"covers the longest row ({req.dataset.longest_row} tokens)"
-    wanted = min(DEFAULT_SEQ_LEN, req.context)
+    mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
+    wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)
+    unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
-        return longest, f"the longest that fits (below Unsloth's default of {DEFAULT_SEQ_LEN})"
-    return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; row lengths unknown (give a dataset file to size it to the data)"
+        return longest, f"the longest that fits (below {wanted}); {unknown}"
+    if mean > DEFAULT_SEQ_LEN:
+        return wanted, f"covers the mean row ({req.dataset.tokens_per_row:g} tokens); {unknown}"
+    return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; {unknown}"
 
 
 def _batch(req: PlanRequest, run: RunConfig) -> RunConfig:

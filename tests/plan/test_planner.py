@@ -73,6 +73,15 @@ def test_rows_longer_than_what_fits_are_said() -> None:
     assert covered.seq_len == 3008 and covered.truncated_rows == 0
 
 
+def test_with_only_the_mean_known_seq_len_covers_the_mean_and_says_the_longest_is_unknown() -> None:
+    # Mean rows of 3000 tokens at the default 2048 would cut every row of average length or more.
+    long_rows = plan_training(model="llama-3.1-8b", dataset_rows=2000, tokens_per_row=3000, gpu="H100", method="qlora")
+    assert long_rows.seq_len == 3008
+    assert "mean row (3000 tokens)" in long_rows.seq_len_reason and "longest row is not known" in long_rows.seq_len_reason
+    short = plan_training(**BASE, gpu="H100", method="qlora")
+    assert short.seq_len == 2048 and "longest row is not known" in short.seq_len_reason
+
+
 def test_a_model_that_cannot_fit_says_so_with_fixes() -> None:
     p = plan_training(model="llama-3.1-70b", gpu="T4", method="qlora", dataset_rows=100, tokens_per_row=100)
     assert not p.fits and p.hours is None and p.memory.suggestions
