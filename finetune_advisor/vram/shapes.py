@@ -17,7 +17,7 @@ ATTENTION_MODULES: tuple[str, ...] = ALL_LINEAR[:4]  # q, k, v, o
 MLP_MODULES: tuple[str, ...] = ALL_LINEAR[4:]  # gate, up, down
 
 # Model types whose MLP is two matrices (fc1, fc2) instead of gate/up/down.
-_UNGATED_MLP = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"})
+_UNGATED_MLP = frozenset({"apertus", "gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"})
 # MoE families that also keep a dense MLP of `intermediate_size` in every MoE layer.
 _DENSE_PLUS_EXPERTS = ("gemma4",)
 # Families whose attention normalises q and k (RMSNorm over each head) before RoPE (transformers 5.x).

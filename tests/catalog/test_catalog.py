@@ -23,6 +23,7 @@ from finetune_advisor.catalog.store import load_packaged
 from finetune_advisor.errors import UnknownModelError
 from finetune_advisor.vocabulary import TASKS
 from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.shapes import _UNGATED_MLP
 
 # Keys of unsloth/chat_templates.py (reference unsloth-docs.md section 1.6).
 UNSLOTH_TEMPLATES = {
@@ -49,16 +50,17 @@ def fresh_catalog() -> None:
 
 
 def count_params_b(a: Architecture) -> float:
-    """Parameters of a decoder with gated MLPs: embeddings, attention, MLP or experts, a parallel Mamba mixer
-    (norms ignored)."""
+    """Parameters of a decoder: embeddings, attention, MLP or experts, a parallel Mamba mixer (norms ignored).
+    MLPs are gated (three matrices) except in the families whose MLP is two (Apertus: up_proj -> xIELU -> down_proj)."""
     head_dim = a.head_dim or a.hidden_size // a.num_attention_heads
     attention = a.hidden_size * head_dim * (2 * a.num_attention_heads + 2 * a.kv_heads)
+    matrices = 2 if a.model_type in _UNGATED_MLP else 3
     if a.is_moe:
         expert = a.moe_intermediate_size or a.intermediate_size
-        mlp = a.num_experts * 3 * a.hidden_size * expert + a.hidden_size * a.num_experts
-        mlp += (a.num_shared_experts or 0) * 3 * a.hidden_size * (a.shared_expert_intermediate_size or expert)
+        mlp = a.num_experts * matrices * a.hidden_size * expert + a.hidden_size * a.num_experts
+        mlp += (a.num_shared_experts or 0) * matrices * a.hidden_size * (a.shared_expert_intermediate_size or expert)
     else:
-        mlp = 3 * a.hidden_size * a.intermediate_size
+        mlp = matrices * a.hidden_size * a.intermediate_size
     embeddings = a.vocab_size * a.hidden_size * (1 if a.tie_word_embeddings else 2)
     mamba = 0  # Falcon-H1: a Mamba-2 mixer in every layer, in_proj and out_proj (transformers FalconH1Mixer)
     if a.mamba_d_ssm:

@@ -111,6 +111,20 @@ def test_a_mamba_width_out_of_bounds_is_refused_by_name() -> None:
         Architecture.from_hf_config({**FALCON_H1_7B, "mamba_d_ssm": 0})
 
 
+def test_apertus_mlp_is_two_matrices_and_the_count_is_the_published_one() -> None:
+    # swiss-ai/Apertus-8B-2509 (catalog apertus-8b-2509): ApertusMLP is up_proj -> xIELU -> down_proj, no gate
+    apertus = Architecture(
+        model_type="apertus", num_hidden_layers=32, hidden_size=4096, intermediate_size=21504, num_attention_heads=32,
+        num_key_value_heads=8, vocab_size=131072, tie_word_embeddings=False, max_position_embeddings=65536,
+    )
+    s = shapes(apertus)
+    assert [lin.name for lin in s.linears if lin.site == "dense_in"] == ["up_proj"]
+    # published 8.05B; transformers counts 8,053,338,176 (+8,256 for the q/k norms and xIELU scalars)
+    assert s.total_params == 8_053_329_920
+    gated = shapes(apertus.model_copy(update={"model_type": "llama"}))
+    assert gated.total_params - s.total_params == 32 * 4096 * 21504  # a gate would add 2.8B: 10.9B, not 8.05B
+
+
 # --- weights by storage ---------------------------------------------------------------------------
 
 
