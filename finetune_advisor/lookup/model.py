@@ -7,7 +7,7 @@ from typing import Any
 
 from finetune_advisor.adapters import hub
 from finetune_advisor.adapters.cache import catalog_note, load_catalog
-from finetune_advisor.catalog.resolve import closest, resolve
+from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.errors import HubError, HubNotFoundError, InvalidInputError, UnknownModelError
 from finetune_advisor.hub_card import is_repo_id
 from finetune_advisor.vram import resolve as resolving
@@ -32,7 +32,7 @@ def resolve_model(model: str | None, architecture: dict[str, Any] | None, params
         if not is_repo_id((model or "").strip()):
             raise
         return _from_hub((model or "").strip(), exc.suggestions)
-    resolved = resolving.from_catalog(found, catalog.guidance(found.entry.family), lambda name: closest(catalog, name))
+    resolved = resolving.from_catalog(found, catalog.guidance(found.entry.family))
     if note := catalog_note():
         resolved.notes.append(note)
     return resolved

@@ -8,13 +8,12 @@ pre-quantised checkpoint keeps in 16-bit, and notes the answer must repeat.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.schema import FamilyGuidance, ResolvedModel
-from finetune_advisor.errors import UnknownModelError
+from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
@@ -78,8 +77,7 @@ def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
 
 
-def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None,
-                 closest: Callable[[str], list[str]] = lambda name: []) -> ResolvedArch:
+def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> ResolvedArch:
     """A catalog entry, with its family's guidance; a coarse stand-in when the catalog has its size but not
     its architecture."""
     entry = found.entry
@@ -97,7 +95,9 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None,
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
     if entry.params_total_b is None:
-        raise UnknownModelError(entry.id, "the catalog records neither its architecture nor its size", closest(entry.name))
+        raise InvalidInputError("model", f"{entry.name} ({entry.id}) is in the catalog, but neither its architecture nor "
+                                "its size is recorded, so its memory cannot be estimated",
+                                "its config.json as architecture, or its size as params_b, instead of model")
     arch, template = architecture_for_params(entry.params_total_b)
     notes.append(f"Coarse: the catalog has no architecture for {entry.name}; the layout of {template} "
                  f"scaled to {entry.params_total_b:g}B is assumed.")

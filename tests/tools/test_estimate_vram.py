@@ -103,6 +103,14 @@ def test_repo_id_unknown_to_the_hub_names_the_closest_catalog_ids(fake_hub) -> N
     assert "the Hub has no config.json" in text and "qwen3-8b" in text
 
 
+def test_a_catalog_model_without_size_or_architecture_says_it_is_known_and_what_to_give() -> None:
+    # It used to answer "Unknown 'model' ... Closest catalog ids: <the same id>" for a model the catalog lists.
+    with pytest.raises(InvalidInputError) as err:
+        estimate_vram(model="llama-outetts-1.0-1b")
+    assert err.value.field == "model"
+    assert "is in the catalog" in str(err.value) and "params_b" in err.value.accepted and "Unknown" not in str(err.value)
+
+
 def test_a_deeply_nested_config_from_the_hub_is_a_clear_error(fake_hub) -> None:
     fake_hub.add_model("someorg/deep", raw_config=b'{"text_config": ' * 50_000 + b"{}" + b"}" * 50_000)
     with pytest.raises(UnknownModelError, match="config.json of 'someorg/deep' is nested too deeply"):
