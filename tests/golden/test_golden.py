@@ -31,7 +31,7 @@ async def test_answers_match_the_snapshot(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_no_answer_shows_an_unformatted_placeholder() -> None:
     # A note once read "less than {TIGHT_FRACTION:.0%} of the estimate": a string missing its f prefix. Every
-    # text in the 1,192 recorded answers is scanned for a Python format field left in it.
+    # text in the recorded answers is scanned for a Python format field left in it.
     import re
 
     field = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.]*(?:![rsa])?(?::[^{}]*)?\}")
