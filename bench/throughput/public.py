@@ -28,9 +28,11 @@ from finetune_advisor.adapters.cache import load_catalog  # noqa: E402
 from finetune_advisor.catalog.resolve import resolve  # noqa: E402
 from finetune_advisor.errors import AdvisorError  # noqa: E402
 from finetune_advisor.gpus.table import find  # noqa: E402
+from finetune_advisor.gpus.table import GpuSpec  # noqa: E402
 from finetune_advisor.plan.throughput import micro_step  # noqa: E402
+from finetune_advisor.plan.timing import matmul_tflops  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
-from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
+from finetune_advisor.vram.estimator import RunConfig, precision  # noqa: E402
 from finetune_advisor.vram.resolve import from_catalog  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +55,11 @@ def architecture(name: str) -> Architecture | None:
     return from_catalog(found, None).arch
 
 
+def rate(gpu: GpuSpec, run: RunConfig, arch: Architecture) -> float:
+    """The matmul rate the product's plan uses: the fp32 rate for a family Unsloth trains in float32 without bf16."""
+    return matmul_tflops(gpu, run, precision(arch, run, None).fp32_compute) or 0.0
+
+
 def stack_of(row: dict) -> str:
     return "unsloth" if "unsloth" in (row["stack"] or "") else "transformers"
 
@@ -61,7 +68,7 @@ def predicted_tokens_per_s(row: dict, arch: Architecture, gpu_name: str) -> floa
     gpu = find(gpu_name)
     run = RunConfig(method=row["method"], seq_len=row["seq_len"], batch_size=row["batch_size"], lora_rank=row["lora_rank"] or 8,
                     stack=stack_of(row), bf16=gpu.bf16)
-    step = micro_step(arch, run, row["seq_len"], gpu.tensor_tflops(gpu.bf16), gpu.bandwidth_gbs or 1.0)
+    step = micro_step(arch, run, row["seq_len"], rate(gpu, run, arch), gpu.bandwidth_gbs or 1.0)
     return row["batch_size"] * row["seq_len"] / step.seconds
 
 
@@ -73,7 +80,7 @@ def implied_tokens_per_row(row: dict, arch: Architecture, gpu_name: str) -> floa
     run = RunConfig(method=row["method"] or "qlora", seq_len=row["seq_len"], batch_size=row["batch_size"],
                     lora_rank=row["lora_rank"] or 16, stack="unsloth", bf16=gpu.bf16)
     def seconds(tokens: float) -> float:
-        return micro_step(arch, run, tokens, gpu.tensor_tflops(gpu.bf16), gpu.bandwidth_gbs or 1.0).seconds
+        return micro_step(arch, run, tokens, rate(gpu, run, arch), gpu.bandwidth_gbs or 1.0).seconds
     low, high = 1.0, float(row["seq_len"])
     if seconds(low) > target:
         return 0.0  # even one-token rows take longer in our model than their whole step

@@ -48,6 +48,10 @@ class GpuSpec(BaseModel):
     tflops_basis: Basis
     tflops_source: str | None
     tflops_note: str | None
+    # Plain fp32 (CUDA-core) TFLOPS, where training can fall back to it: GPUs without bf16, on which Unsloth
+    # trains its float32-forced families without fp16 autocast.
+    tflops_fp32: float | None = Field(default=None, gt=0)
+    tflops_fp32_source: str | None = None
     bandwidth_gbs: float | None = Field(gt=0)
     bandwidth_basis: Basis
     bandwidth_source: str | None

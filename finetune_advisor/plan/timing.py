@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from finetune_advisor.gpus.table import GpuSpec
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.plan import constants as k
 from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
-from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.estimator import RunConfig, estimate, precision
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 
@@ -43,7 +44,8 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     per_step = run.batch_size * run.num_gpus * accum
     steps_per_epoch = math.ceil(data.rows / per_step)
     total = max(1, math.ceil(steps_per_epoch * epochs))
-    tflops = gpu.spec.tensor_tflops(run.bf16) if gpu.spec else None
+    fp32 = precision(resolved.arch, run, resolved.float32_without_bf16).fp32_compute
+    tflops = matmul_tflops(gpu.spec, run, fp32) if gpu.spec else None
     why = _why_no_time(run, gpu, tflops)
     if why:
         return RunTime(steps_per_epoch, total, notes=[why])
@@ -55,9 +57,16 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     step = accum * micro.seconds + comm
     low, high = accum * micro.low + comm, accum * micro.high + comm
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
-    notes = _notes(run, gpu, stack, comm)
+    notes = _notes(run, gpu, stack, comm, fp32)
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
                    round(tokens / step), notes)
+
+
+def matmul_tflops(spec: GpuSpec, run: RunConfig, fp32: bool) -> float | None:
+    """The rate the matmuls run at: tensor cores in 16 bits, or the fp32 rate where the GPU has no bf16 and
+    Unsloth trains the family in float32 (`precision(...).fp32_compute`; when the table has no fp32 rate, the
+    tensor rate, which is too fast)."""
+    return (spec.tflops_fp32 if fp32 else None) or spec.tensor_tflops(run.bf16)
 
 
 def _hours(seconds: float) -> float:
@@ -98,7 +107,7 @@ def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
     return estimate(resolved.arch, run.model_copy(update={"num_gpus": 1}), **resolved.estimate_kwargs()).trainable_params_m * 1e6 * 4
 
 
-def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float) -> list[str]:
+def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) -> list[str]:
     assert gpu.spec is not None
     low, high = k.SPREAD.get((stack, run.method), (0.0, 0.0))
     notes = [
@@ -106,6 +115,7 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float) -> list[str]
         f"out of the fit ({low:+.0%} to {high:+.0%}); it does not yet meet a ±20 % target, so treat it as a first estimate.",
         f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16):g} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
         f"TFLOPS ({gpu.spec.tflops_basis}), {gpu.spec.bandwidth_gbs or '?'} GB/s ({gpu.spec.bandwidth_basis}).",
+        *_fp32_note(gpu, fp32),
         "Rows are batched without padding (Unsloth turns padding-free batching on by itself; with plain TRL set "
         "padding_free=True or packing=True, or expect longer steps). Evaluation, saving and the first step's "
         "compilation are not counted.",
@@ -119,3 +129,15 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float) -> list[str]
         notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
                      f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")
     return notes
+
+
+def _fp32_note(gpu: GpuTarget, fp32: bool) -> list[str]:
+    assert gpu.spec is not None
+    if not fp32:
+        return []
+    if gpu.spec.tflops_fp32 is None:
+        return [f"Unsloth trains this family in float32 on the {gpu.spec.name} (no bf16), but the table has no fp32 rate "
+                "for it: the time assumes tensor cores and is too short."]
+    return [f"Unsloth trains this family in float32 on the {gpu.spec.name} (no bf16; it overflows fp16): its matmuls run "
+            f"at the fp32 rate, {gpu.spec.tflops_fp32:g} TFLOPS ({gpu.spec.tflops_fp32_source}), with the efficiency "
+            "fitted on 16-bit runs: not measured."]

@@ -130,3 +130,20 @@ def test_it_says_when_more_gpus_would_not_help() -> None:
     p = plan_training(model="llama-3.1-70b", gpu="4xRTX 4090", method="qlora", sharding="fsdp", dataset_rows=2000, tokens_per_row=300)
     assert any(n.startswith("More GPUs would not help much") for n in p.notes)
     assert any("GB/s over PCIe; not measured" in n for n in p.notes)
+
+
+def test_a_family_unsloth_trains_in_float32_on_a_t4_is_timed_at_the_fp32_rate() -> None:
+    # Gemma 3 on a T4 (no bf16): Unsloth trains it without fp16 autocast, so its matmuls cannot use the 65 TFLOPS
+    # fp16 tensor cores; timing them there made Unsloth's own T4 notebooks look impossibly slow.
+    from finetune_advisor.gpus.table import find
+    from finetune_advisor.plan.timing import matmul_tflops
+    from finetune_advisor.vram.estimator import RunConfig
+
+    gemma = plan_training(model="gemma-3-4b", gpu="T4", method="lora", dataset_rows=1000, tokens_per_row=500)
+    assert any("fp32 rate, 8.1 TFLOPS" in n for n in gemma.notes)
+    llama = plan_training(model="llama-3.2-3b", gpu="T4", method="lora", dataset_rows=1000, tokens_per_row=500)
+    assert not any("fp32 rate" in n for n in llama.notes)
+    t4 = find("T4")
+    run = RunConfig(method="lora", bf16=False)
+    assert (matmul_tflops(t4, run, True), matmul_tflops(t4, run, False)) == (8.1, 65)
+    assert gemma.tokens_per_second < llama.tokens_per_second / 3  # a similar size, an eighth of the matmul rate

@@ -122,7 +122,7 @@ def _print(r: TrainingPlan) -> None:
     if r.truncated_rows:
         rows.append(("rows longer than seq_len", f"{r.truncated_rows} (the trainer cuts them)"))
     if r.total_steps is not None:
-        rows.append(("steps", f"{r.steps_per_epoch} per epoch, {r.total_steps} in all ({r.epochs:g} epochs)"))
+        rows.append(("steps", f"{r.steps_per_epoch} per epoch, {r.total_steps} in all ({r.epochs:g} epoch{'' if r.epochs == 1 else 's'})"))
     if r.hours is not None and r.hours_range is not None:
         rows.append(("time", f"{r.hours:.2f} h (range {r.hours_range[0]:.2f}-{r.hours_range[1]:.2f} h), "
                              f"{r.step_seconds:.2f} s/step, ~{r.tokens_per_second:,.0f} tokens/s"))
