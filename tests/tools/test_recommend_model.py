@@ -121,6 +121,15 @@ def test_specialised_family_comes_first_for_code() -> None:
     assert any("Specialised for code" in reason for reason in result.recommendations[0].reasons)
 
 
+def test_the_newer_qwen_vl_72b_is_not_ranked_below_the_older_one_for_vision() -> None:
+    """Qwen2.5-VL-72B's architecture, checked against Qwen's own AWQ config, no longer counts as unverified,
+    so the newer release ranks above Qwen2-VL-72B (same size, same licence) on one 80 GiB GPU."""
+    picks = [r.model_id for r in run(task="vision", gpu_memory_gib=80, top_k=10).recommendations]
+    assert entry("qwen2.5-vl-72b").architecture_status != "unverified"
+    assert "qwen2.5-vl-72b" in picks and "qwen2-vl-72b" in picks
+    assert picks.index("qwen2.5-vl-72b") < picks.index("qwen2-vl-72b")
+
+
 def test_recent_models_lead_general_chat() -> None:
     result = run(task="chat", gpu_memory_gib=24)
     released = [entry(r.model_id).release_date for r in result.recommendations]
