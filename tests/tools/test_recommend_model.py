@@ -442,7 +442,8 @@ def test_a_pick_names_unsloths_template_for_its_variant_and_the_transformers_it_
 @pytest.mark.parametrize("task", TASKS)
 def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -> None:
     """A figure from the parameter count alone is no base for a first pick while sized models qualify
-    (a task's specialist, such as Whisper for speech-to-text, keeps its place)."""
+    (Whisper for speech-to-text keeps its place: an encoder-decoder the estimator cannot describe).
+    Text-to-speech gets no such pass: CSM, its usual first pick, is sized from its backbone."""
     from finetune_advisor.recommend.facts import COARSE_CAVEAT
 
     picks = run(task=task, gpu_memory_gib=memory, top_k=3).recommendations
@@ -450,4 +451,4 @@ def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -
         return
     first = picks[0]
     coarse = any(c.startswith(COARSE_CAVEAT) for c in first.caveats)
-    assert not coarse or task in entry(first.model_id).specialised_for, first.model_id
+    assert not coarse or (task == "stt" and task in entry(first.model_id).specialised_for), first.model_id
