@@ -195,6 +195,17 @@ def test_csm_is_sized_from_its_1b_backbone() -> None:
     assert csm.params_note and "depth decoder" in csm.params_note
 
 
+def test_spark_tts_is_sized_from_its_qwen_llm() -> None:
+    """Spark-TTS trains its LLM/ folder, a Qwen2.5-0.5B whose vocabulary is extended with BiCodec tokens
+    (166000 rows): its architecture counts to the 507M a GGUF of that LLM reports
+    (https://huggingface.co/Zuellni/Spark-GGUF), so its memory is no longer a params-only figure."""
+    from finetune_advisor.vram.shapes import shapes
+
+    spark = load_catalog().get("spark-tts-0.5b")
+    assert spark.architecture is not None and spark.architecture.vocab_size == 166000
+    assert shapes(spark.architecture).total_params == pytest.approx(0.507e9, rel=0.03)
+
+
 def test_values_no_source_gives_stay_unknown() -> None:
     whisper = load_catalog().get("whisper-large-v3")  # encoder-decoder: not an Architecture the estimator reads
     assert whisper.architecture is None and whisper.architecture_status == "unknown"
