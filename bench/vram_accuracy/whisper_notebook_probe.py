@@ -14,6 +14,9 @@ checkpointing (its activations are small here either way: about one layer's wort
 bitsandbytes in the image: adamw_torch holds 6 bytes more per trainable parameter, 0.18 GiB), and the
 notebook's transformers 4.56 (the image has 5.x). It prints one JSON line: peak reserved GiB at the
 notebook's "start" point (after load, LoRA and trainer set-up) and after training.
+
+Status: written, not yet run (the session that wrote it had no GPU time left). The README's Whisper
+paragraph says what it should settle: whether the notebook's evaluation explains its 10.35 GB.
 """
 
 from __future__ import annotations

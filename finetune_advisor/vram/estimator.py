@@ -612,7 +612,8 @@ def encoder_decoder_notes(arch: Architecture, s: Shapes, run: RunConfig) -> list
     limit = arch.max_target_positions or run.seq_len
     notes = [f"Encoder-decoder ({arch.model_type}): the encoder runs over {s.encoder.frames} frames per clip (30 s of "
              f"audio) whatever seq_len; seq_len counts decoder tokens, at most {limit}."
-             + (f" seq_len {run.seq_len} is counted as {limit}." if run.seq_len > limit else "")]
+             + (f" seq_len {run.seq_len} is counted as {limit} (transformers refuses longer labels)."
+                if run.seq_len > limit else "")]
     if run.method != "full":
         notes.append("LoRA target names reach the encoder and both attentions of the decoder (self and cross); o_proj "
                      "stands for Whisper's out_proj, up_proj / down_proj for fc1 / fc2.")
