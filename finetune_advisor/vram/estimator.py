@@ -430,12 +430,13 @@ def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tupl
                              tokens: int) -> tuple[float, float]:
     """(activations, loss) of a Whisper step on Unsloth. About one layer's recompute stays on the GPU, as measured
     on decoder-only models: the larger of a decoder layer (its tokens, plus cross-attention over the frames) and an
-    encoder layer (its frames); beside it, the encoder output every decoder layer reads (a 16-bit tensor Unsloth's
-    offloading does not move: it offloads only a layer's first argument). Unsloth's fused loss takes only
-    *ForCausalLM classes (unsloth_zoo fused_losses/forward_install.py), so Whisper's own loss over its full
-    logits is counted, as on the transformers stack."""
+    encoder layer (its frames); beside it, the encoder output every decoder layer reads, which Unsloth's offloading
+    does not move (it offloads a checkpointed layer's first argument only; counted at 4 bytes an element, the
+    encoder's last LayerNorm running in fp32 under autocast). Unsloth's fused loss takes only *ForCausalLM classes
+    (unsloth_zoo fused_losses/forward_install.py), so Whisper's own loss over its full logits is counted, as on
+    the transformers stack."""
     encoder = _encoder_layer(s, run, coefficients("unsloth", run.method, False), "flash", p, lora)
-    output = 2.0 * (2.0 if p.fp32_compute else 1.0) * encoder_frames(s, run) * s.hidden
+    output = 4.0 * encoder_frames(s, run) * s.hidden
     return k.UNSLOTH_LAYER_SCALE[False] * max(decoder, encoder) + output, loss(s, run, p, tokens)[0]
 
 
