@@ -95,6 +95,14 @@ LIMITS: dict[str, tuple[float, float]] = {
     "mamba_n_heads": (1, 65_536),
     "mamba_n_groups": (1, 65_536),
     "mamba_d_state": (1, 65_536),
+    # the speech encoder of an encoder-decoder model (Whisper): its depth, heads, MLP width, the frames it
+    # runs over (1500 for 30 s of audio), its input channels (mel bins), and the decoder's token limit (448)
+    "encoder_layers": (1, 2048),
+    "encoder_attention_heads": (1, 4096),
+    "encoder_ffn_dim": (1, 1_048_576),
+    "max_source_positions": (1, 1_048_576),
+    "num_mel_bins": (1, 4096),
+    "max_target_positions": (1, 1_048_576),
     # plan_training's data and money
     "tokens_per_row": (1, 1_048_576),
     "longest_row": (1, 1_048_576),

@@ -9,7 +9,9 @@ notebook's figure smaller than our estimate of the same settings, and are accoun
 - reserved memory leaves out the CUDA context, so the estimate is compared without it
   (`UNSLOTH_CONTEXT_GIB`);
 - notebook datasets are shorter than `max_seq_length`, so the estimate is given twice: at the rows'
-  typical length (where the point records one) and at `max_seq_length` (an upper bound).
+  typical length (where the point records one) and at `max_seq_length` (an upper bound; with its error
+  against the published peak where no typical length is recorded).
+A point may name the notebook's LoRA `target_modules` (Whisper's notebook adapts q_proj and v_proj only).
 A point whose model the catalog knows is estimated through estimate_vram as a user would ask it:
 the catalog id, the notebook's method, rank, batch and the card's memory. The defect to look for is
 a "does not fit" on a card where the notebook trained the model.
@@ -36,6 +38,7 @@ def estimate(point: dict, seq_len: int) -> tuple[float, bool | None]:
 
     result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=max(1, seq_len),
                            batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
+                           target_modules=point.get("target_modules"),
                            gpu_memory_gib=point["gpu_total_gib"], bf16=point.get("bf16", True), stack="unsloth")
     return result.total_gib - UNSLOTH_CONTEXT_GIB, result.fits
 
@@ -72,13 +75,15 @@ def table(found: list[tuple]) -> str:
         published = p.get("peak_reserved_gib")
         tokens = f"{p.get('typical_tokens') or '?'} (max {p['seq_len']})"
         cell = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-        err = ""
+        err = err_max = ""
         if published and typical:
             err = f" ({100 * (typical - published) / published:+.0f} %)"
+        elif published and at_max:  # no typical length recorded: ours at the longest rows, an upper bound
+            err_max = f" ({100 * (at_max - published) / published:+.0f} %)"
         source = p["source"]
         link = f"[{p['id']}]({source})" if source.startswith("http") else f"{p['id']} ({source})"
         lines.append(f"| {link} | {p['gpu']} | {p.get('unsloth_version') or '?'} | {p['catalog_id']}, {p['method']}, r{p.get('lora_rank')}, {p.get('batch_size')} x {tokens} "
-                     f"| {cell(published)} | {cell(typical)}{err} | {cell(at_max)} | {fits} | {flag or p.get('notes', '')[:60]} |")
+                     f"| {cell(published)} | {cell(typical)}{err} | {cell(at_max)}{err_max} | {fits} | {flag or p.get('notes', '')[:60]} |")
     defects = sum(f.startswith("DEFECT") for *_, f in found)
     errors = sorted((t - p["peak_reserved_gib"]) / p["peak_reserved_gib"] for p, t, *_ in found if t and p.get("peak_reserved_gib"))
     lines.append("")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finetune_advisor.vram.shapes import Linear, Shapes
+from finetune_advisor.vram.shapes import ENCODER_OUT, Linear, Shapes
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ class TokenBytes:
     layer: float  # everything one decoder layer saves for backward
     checkpoint: float  # what one checkpointed layer keeps
     attention_scores: float  # eager attention only: bytes per layer per token per key position
+    frames: float = 0.0  # encoder-decoder: per encoder frame, what one decoder layer's cross-attention keys and
+    #                      values keep (with their LoRA), whatever the number of decoder tokens
 
 
 def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int, kernel: str = "flash",
@@ -82,9 +84,12 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
     mask: it keeps the softmax of every head and k, v expanded to every head) or "eager".
     """
     math = kernel == "math"
-    kept = 0.0
+    kept = frames = 0.0
     shared_sites: dict[str, float] = {}
     for lin in lora:  # per layer: a module only some layers hold counts by its share (Gemma 4)
+        if lin.site == ENCODER_OUT:  # runs over the encoder's frames; their input is the encoder output, kept anyway
+            frames += (max(c.lora_copy, c.lora_shared) + 1 if dropout else c.lora_copy) * lin.fan_in + c.lora_rank * rank
+            continue
         elements = lin.fan_in * lin.per_token  # input elements per token this module reads
         share = s.share(lin)
         if dropout:  # nn.Dropout keeps a private output and a 1-byte mask per module
@@ -100,6 +105,7 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
         + ((c.qk_norm * (s.q_width + s.kv_width) + 4 * (s.heads + s.kv_width // s.head_dim)) if s.qk_norm else 0.0)
         + (3 * c.checkpoint * s.q_width if math else c.q * s.q_width + c.kv * (s.q_width if kernel == "masked" else s.kv_width))
         + c.mlp * s.mlp_width
+        + (c.q * s.q_width if s.encoder else 0.0)  # cross-attention's query and output, per decoder token
         + kept
         + sum(shared_sites.values())
         + 4 * s.heads  # attention log-sum-exp, fp32 per head
@@ -114,5 +120,17 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
     elif kernel == "eager":
         scores = 6.0 * s.heads  # fp32 softmax and its bf16 copy for every head
         layer += 2 * 2 * (s.q_width - s.kv_width)  # repeat_kv expands k and v to every head
+    if s.encoder:  # cross-attention's keys and values over the encoder frames
+        frames += c.kv * s.kv_width
     return TokenBytes(layer=layer * width_scale, checkpoint=c.checkpoint * s.hidden * width_scale,
-                      attention_scores=scores * width_scale)
+                      attention_scores=scores * width_scale, frames=frames * width_scale)
+
+
+def encoder_token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int, kernel: str = "flash",
+                        dropout: bool = False, width_scale: float = 1.0) -> TokenBytes:
+    """Bytes per encoder frame of one speech-encoder layer (`s` an encoder-decoder): LoRA reaches the
+    encoder's modules of the names it reaches in the decoder."""
+    if s.encoder is None:
+        return TokenBytes(layer=0.0, checkpoint=0.0, attention_scores=0.0)
+    blocks = s.encoder.blocks
+    return token_bytes(blocks, c, blocks.lora_linears(tuple(lin.name for lin in lora)), rank, kernel, dropout, width_scale)

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import LIMITS, MAX_CHARS, MAX_ITEMS, bounds, describe_range, list_bounds, text_bounds
 
 # Names different model families use for the same quantity, first match wins.
+# An encoder-decoder config names its decoder's sizes decoder_*: they come first, because Whisper also writes
+# num_hidden_layers, as its encoder's depth (32 in large-v3-turbo, whose decoder has 4 layers).
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "num_hidden_layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "num_hidden_layers": ("decoder_layers", "num_hidden_layers", "n_layer", "num_layers"),
     "hidden_size": ("hidden_size", "n_embd", "d_model"),
-    "intermediate_size": ("intermediate_size", "ffn_dim", "n_inner"),
-    "num_attention_heads": ("num_attention_heads", "n_head"),
+    "intermediate_size": ("decoder_ffn_dim", "intermediate_size", "ffn_dim", "n_inner"),
+    "num_attention_heads": ("decoder_attention_heads", "num_attention_heads", "n_head"),
     "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv"),
     # ERNIE 4.5 MoE: moe_num_experts / moe_k / moe_num_shared_experts; Gemma 4 MoE: top_k_experts.
     "num_experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
@@ -36,6 +38,13 @@ _HYBRID_TYPES = ("nemotron_h", "falcon_h1")
 
 # Sub-configs that hold the language model of multimodal and wrapper configs.
 _TEXT_CONFIG_KEYS = ("text_config", "language_config", "llm_config", "thinker_config")
+
+# Speech encoder-decoders the estimator knows the layout of (transformers WhisperForConditionalGeneration: a
+# conv front-end and encoder over audio frames, a decoder with cross-attention, proj_out tied to the decoder's
+# embedding, which WhisperConfig ties by default), and the config fields their encoder needs.
+ENCODER_DECODER = ("whisper",)
+ENCODER_FIELDS = ("encoder_layers", "encoder_attention_heads", "encoder_ffn_dim", "max_source_positions",
+                  "num_mel_bins", "max_target_positions")
 
 
 def _sized(name: str, *default: None) -> Any:
@@ -90,6 +99,31 @@ class Architecture(BaseModel):
     )
     # Gemma 2 / 3n / 4 cap the final logits with tanh; Unsloth's loss then keeps more per token.
     final_logit_softcapping: float | None = Field(default=None, gt=0)
+    # The speech encoder of an encoder-decoder (Whisper; model_type in ENCODER_DECODER): its depth, heads and
+    # MLP width, the frames it runs over (max_source_positions: 1500 for 30 s), its input channels (mel bins);
+    # and the decoder's token limit (max_target_positions: 448). The decoder is described by the fields above.
+    encoder_layers: int | None = _sized("encoder_layers", None)
+    encoder_attention_heads: int | None = _sized("encoder_attention_heads", None)
+    encoder_ffn_dim: int | None = _sized("encoder_ffn_dim", None)
+    max_source_positions: int | None = _sized("max_source_positions", None)
+    num_mel_bins: int | None = _sized("num_mel_bins", None)
+    max_target_positions: int | None = _sized("max_target_positions", None)
+
+    @model_validator(mode="after")
+    def _encoder_fields_match_the_type(self) -> Architecture:
+        """An encoder-decoder model type has every encoder field; any other has none (they would be ignored)."""
+        given = [name for name in ENCODER_FIELDS if getattr(self, name) is not None]
+        if self.is_encoder_decoder and len(given) < len(ENCODER_FIELDS):
+            missing = ", ".join(name for name in ENCODER_FIELDS if name not in given)
+            raise ValueError(f"model_type {self.model_type!r} is an encoder-decoder; missing {missing}")
+        if not self.is_encoder_decoder and given:
+            raise ValueError(f"{', '.join(given)} describe the speech encoder of model_type "
+                             f"{' or '.join(ENCODER_DECODER)}, not of {self.model_type!r}")
+        return self
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return self.model_type in ENCODER_DECODER
 
     @property
     def kv_heads(self) -> int:
@@ -125,6 +159,11 @@ class Architecture(BaseModel):
             values["model_type"] = config["model_type"]
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
             values["tie_word_embeddings"] = config["tie_word_embeddings"]
+        if "tie_word_embeddings" not in values and values.get("model_type") in ENCODER_DECODER:
+            values["tie_word_embeddings"] = True  # WhisperConfig's default: proj_out is the decoder's embedding
+        if values.get("model_type") not in ENCODER_DECODER:
+            for name in ENCODER_FIELDS:
+                values.pop(name, None)  # BART-style text encoder-decoders: only their decoder is described
         if text.get("use_sliding_window") is False:
             values.pop("sliding_window", None)  # Qwen configs carry a window they do not use
         if isinstance(values.get("num_experts"), int) and values["num_experts"] <= 1:
@@ -136,6 +175,8 @@ class Architecture(BaseModel):
             if values.get(name) == 0:
                 values.pop(name)  # Gemma 4 configs without per-layer embeddings write 0
         required = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
+        if values.get("model_type") in ENCODER_DECODER:
+            required += ENCODER_FIELDS
         missing = [name for name in required if name not in values]
         if missing:
             raise InvalidInputError(
@@ -143,7 +184,9 @@ class Architecture(BaseModel):
                 "missing " + ", ".join(missing),
                 "the fields of a Hugging Face config.json: model_type, num_hidden_layers, hidden_size, "
                 "intermediate_size, num_attention_heads, num_key_value_heads, head_dim, vocab_size, "
-                "tie_word_embeddings and, for MoE models, num_experts, num_experts_per_tok, moe_intermediate_size",
+                "tie_word_embeddings; for MoE models, num_experts, num_experts_per_tok, moe_intermediate_size; "
+                "for Whisper, d_model, decoder_layers, decoder_attention_heads, decoder_ffn_dim and "
+                + ", ".join(ENCODER_FIELDS),
             )
         try:
             return cls.model_validate(values)

@@ -28,7 +28,7 @@ from finetune_advisor.vocabulary import (
 )
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
-from finetune_advisor.vram.activations import coefficients, token_bytes
+from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, first_step_transient, forced_float32
 from finetune_advisor.vram.shapes import Linear, Shapes, shapes
@@ -309,11 +309,22 @@ _KERNEL_NOTES = {
 
 @dataclass(frozen=True)
 class Activations:
-    layer: float  # one layer's saved activations for the whole micro-batch
+    layer: float  # one layer's saved activations for the whole micro-batch (the largest, encoder-decoders)
     work: float  # the extra score-sized buffers of one layer's backward
     checkpoints: float  # what gradient checkpointing keeps for all layers
     notes: list[str]  # an attention kernel that keeps seq_len x seq_len scores
     background: list[str]  # checkpointing and the flash kernel, as every such run has them
+    all_layers: float  # every layer's saved activations, without checkpointing
+
+
+def text_tokens(arch: Architecture, run: RunConfig) -> int:
+    """Tokens a step's decoder runs over: batch x seq_len, at most max_target_positions a row (Whisper: 448)."""
+    return run.batch_size * min(run.seq_len, arch.max_target_positions or run.seq_len)
+
+
+def encoder_frames(s: Shapes, run: RunConfig) -> int:
+    """Positions a step's speech encoder runs over, whatever seq_len: batch x frames (0 without an encoder)."""
+    return run.batch_size * s.encoder.frames if s.encoder else 0
 
 
 def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> Activations:
@@ -328,15 +339,24 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0,
                      width_scale=2.0 if p.fp32_compute else 1.0, full=run.method == "full")
     scale = k.ACTIVATION_SCALE[(run.stack, run.method)]
-    tokens = run.tokens
-    layer = (tb.layer * tokens + tb.attention_scores * tokens * run.seq_len) * scale
+    tokens = text_tokens(arch, run)
+    seq = tokens // run.batch_size
+    layer = (tb.layer * tokens + tb.attention_scores * tokens * seq) * scale
     # The backward of one layer with materialised scores needs more score-sized buffers (the
     # scores' gradient, the softmax gradient and a temporary: three by count).
-    work = k.SCORE_WORK * tb.attention_scores * tokens * run.seq_len
+    work = k.SCORE_WORK * tb.attention_scores * tokens * seq
     offloaded = run.stack == "unsloth" and run.gradient_checkpointing
     # Unsloth offloads checkpoints to CPU RAM; what stays on the GPU per layer is calibrated to a
     # published Unsloth measurement (constants.UNSLOTH_CHECKPOINT_BYTES).
     per_layer = k.UNSLOTH_CHECKPOINT_BYTES * s.hidden if offloaded else tb.checkpoint
+    checkpoints, all_layers = per_layer * tokens * s.layers, layer * s.layers
+    if s.encoder:  # cross-attention over the frames in each decoder layer; the encoder's own layers
+        frames, enc_layers = encoder_frames(s, run), s.encoder.blocks.layers
+        enc_layer = _encoder_layer(s, run, coef, kernel, p, lora) * scale
+        layer += tb.frames * frames * scale
+        all_layers = layer * s.layers + enc_layer * enc_layers
+        checkpoints += per_layer * frames * (enc_layers + 1)  # + the encoder output the decoder reads
+        layer = max(layer, enc_layer)
     background = []
     if run.gradient_checkpointing:
         background.append("Gradient checkpointing: " + ("Unsloth's offloaded checkpointing; what stays on the GPU per token is "
@@ -346,17 +366,26 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
     notes = [] if kernel == "flash" else [attention]
     if kernel == "flash":
         background.append(attention)
-    return Activations(layer, work, per_layer * tokens * s.layers, notes, background)
+    return Activations(layer, work, checkpoints, notes, background, all_layers)
+
+
+def _encoder_layer(s: Shapes, run: RunConfig, coef: Coefficients, kernel: str, p: Precision,
+                   lora: tuple[Linear, ...]) -> float:
+    """What one speech-encoder layer saves for backward, in bytes, over every frame of the micro-batch."""
+    frames = encoder_frames(s, run)
+    enc = encoder_token_bytes(s, coef, lora, run.lora_rank, "eager" if kernel == "eager" else "flash",
+                              run.lora_dropout > 0, 2.0 if p.fp32_compute else 1.0)
+    return enc.layer * frames + enc.attention_scores * frames * (s.encoder.frames if s.encoder else 0)
 
 
 # --- logits and loss ---------------------------------------------------------------------------
 
 
-def loss(s: Shapes, run: RunConfig, p: Precision) -> tuple[float, float]:
+def loss(s: Shapes, run: RunConfig, p: Precision, tokens: int) -> tuple[float, float]:
     """(bytes the logits and loss hold at the start of backward, bytes the allocator reserves for them)."""
-    logits = k.LOGITS_BYTES[run.stack] * run.tokens * s.vocab * (2.0 if p.fp32_compute else 1.0)
+    logits = k.LOGITS_BYTES[run.stack] * tokens * s.vocab * (2.0 if p.fp32_compute else 1.0)
     # The loss buffers take one block more than they hold at once (fitted to the measured cells).
-    return logits, logits + k.LOGITS_RESERVED_EXTRA[run.stack] * run.tokens * s.vocab
+    return logits, logits + k.LOGITS_RESERVED_EXTRA[run.stack] * tokens * s.vocab
 
 
 # --- the Unsloth stack, as measured --------------------------------------------------------------
@@ -376,23 +405,41 @@ class UnslothStep:
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> UnslothStep:
-    tb = token_bytes(s, coefficients("unsloth", run.method, False), lora, run.lora_rank, "flash",
-                     dropout=run.lora_dropout > 0, width_scale=2.0 if p.fp32_compute else 1.0)
+    coef, width = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0
+    tb = token_bytes(s, coef, lora, run.lora_rank, "flash", dropout=run.lora_dropout > 0, width_scale=width)
     moe = s.router_width > 0
-    act = k.UNSLOTH_LAYER_SCALE[moe] * tb.layer * run.tokens
+    tokens = text_tokens(arch, run)
+    act = k.UNSLOTH_LAYER_SCALE[moe] * tb.layer * tokens
     loss = 0.0
     if arch.final_logit_softcapping:
-        loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * run.tokens * (2.0 if p.fp32_compute else 1.0)
+        loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
+    if s.encoder:
+        act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
+                                             tokens)
     experts = s.expert_bytes_16bit
     # The first-step transient was measured at 2048 tokens (7.2 GiB on Qwen3-30B-A3B) and was absent
     # at 512; below 2048 it is scaled down with the tokens, above it is held at its measured size.
-    transient = first_step_transient(arch.model_type) * experts * min(1.0, run.tokens / 2048)
+    transient = first_step_transient(arch.model_type) * experts * min(1.0, tokens / 2048)
     moe_bytes = k.UNSLOTH_MOE_LAYER_SHARE * experts / s.layers + transient
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     return UnslothStep(fixed, act, loss, moe_bytes, gap)
+
+
+def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...], decoder: float,
+                             tokens: int) -> tuple[float, float]:
+    """(activations, loss) of a Whisper step on Unsloth. About one layer's recompute stays on the GPU, as measured
+    on decoder-only models: the larger of a decoder layer (its tokens, plus cross-attention over the frames) and an
+    encoder layer (its frames); beside it, the encoder output every decoder layer reads, which Unsloth's offloading
+    does not move (it offloads a checkpointed layer's first argument only; counted at 4 bytes an element, the
+    encoder's last LayerNorm running in fp32 under autocast). Unsloth's fused loss takes only *ForCausalLM classes
+    (unsloth_zoo fused_losses/forward_install.py), so Whisper's own loss over its full logits is counted, as on
+    the transformers stack."""
+    encoder = _encoder_layer(s, run, coefficients("unsloth", run.method, False), "flash", p, lora)
+    output = 4.0 * encoder_frames(s, run) * s.hidden
+    return k.UNSLOTH_LAYER_SCALE[False] * max(decoder, encoder) + output, loss(s, run, p, tokens)[0]
 
 
 # --- phases and the allocator ------------------------------------------------------------------
@@ -412,11 +459,11 @@ class Peak:
         return self.activations + self.loss + self.grads + self.optimizer_temp
 
 
-def phases(run: RunConfig, act: Activations, logits: float, state: TrainingState, layers: int) -> Peak:
+def phases(run: RunConfig, act: Activations, logits: float, state: TrainingState) -> Peak:
     """The moment of the step that holds the most (activations, loss, gradients, optimizer temporaries)."""
     # LoRA gradients appear only as the backward pass proceeds (zero_grad frees them after each step).
     held = {
-        "start of backward": (act.checkpoints if run.gradient_checkpointing else act.layer * layers, logits, 0.0, 0.0),
+        "start of backward": (act.checkpoints if run.gradient_checkpointing else act.all_layers, logits, 0.0, 0.0),
         "optimizer step": (0.0, 0.0, state.grads, state.temp),
     }
     if run.gradient_checkpointing:
@@ -424,20 +471,20 @@ def phases(run: RunConfig, act: Activations, logits: float, state: TrainingState
         keep = 0.0 if run.method == "full" else act.checkpoints
         held["layer recompute"] = (keep + act.layer + act.work, 0.0, state.grads + state.root_grads, 0.0)
     elif act.work:
-        held["last layer's backward"] = (act.layer * layers + act.work, 0.0, 0.0, 0.0)
+        held["last layer's backward"] = (act.all_layers + act.work, 0.0, 0.0, 0.0)
     name, (a, l_, g, t) = max(held.items(), key=lambda item: sum(item[1]))
     return Peak(name, a, l_, g, t, held)
 
 
 def reserved(run: RunConfig, base: float, peak: Peak, act: Activations, logits: float, loss_blocks: float,
-             state: TrainingState, layers: int) -> float:
+             state: TrainingState) -> float:
     """Device memory the process shows: the allocator's peak reservation, fragmentation, context, NCCL."""
     allocated = base + peak.held
     # When the first optimizer step puts its states into the blocks the loss buffers left, the next
     # step's loss needs fresh blocks (full fine-tuning: LoRA's optimizer tensors are too small).
     cross = 0.0
     if run.method == "full":
-        before = loss_blocks if run.gradient_checkpointing else loss_blocks + act.layer * layers
+        before = loss_blocks if run.gradient_checkpointing else loss_blocks + act.all_layers
         cross = k.CROSS_PHASE[run.gradient_checkpointing] * min(before, state.states + state.grads + state.temp)
     if run.gradient_checkpointing:  # the recomputed layer's buffers and the loss blocks differ in shape
         cross += k.CROSS_RECOMPUTE * min(loss_blocks, act.layer + act.work)
@@ -474,13 +521,13 @@ def estimate(
     if run.stack == "unsloth" and run.gradient_checkpointing and run.method != "full":
         return _unsloth_estimate(arch, s, run, p, w, state)
     act = activations(arch, s, run, p, state.lora)
-    logits, loss_blocks = loss(s, run, p)
+    logits, loss_blocks = loss(s, run, p, text_tokens(arch, run))
     fixed = k.FIXED_ALLOCATED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears) * 2.0  # one dequantised weight at a time
     base = w.bytes + state.adapters + state.states + w.autocast_copies + state.ddp_buckets + fixed
-    peak = phases(run, act, logits, state, s.layers)
-    total = reserved(run, base, peak, act, logits, loss_blocks, state, s.layers)
+    peak = phases(run, act, logits, state)
+    total = reserved(run, base, peak, act, logits, loss_blocks, state)
     parts = {
         "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": peak.grads + state.ddp_buckets,
         "optimizer": state.states + peak.optimizer_temp, "activations": peak.activations, "logits_and_loss": peak.loss,
@@ -492,7 +539,7 @@ def estimate(
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
         params_b=round(w.total_params / 1e9, 3),
         trainable_params_m=round(state.trainable / 1e6, 3),
-        assumptions=_assumptions(run, p, w, state, act),
+        assumptions=_assumptions(run, p, w, state, act) + encoder_decoder_notes(arch, s, run),
         background=[f"Peak per GPU is at the {peak.phase}; the breakdown lists what is held at that moment.",
                     *w.background, *state.background, *act.background, f"Empirical constants: {k.FIT_SOURCE}."],
         margin=error_margin(arch, run),
@@ -537,7 +584,8 @@ def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precisio
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch)
     measured = bool(k.UNSLOTH_MEASURED.get(arch.model_type))
-    notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *([] if measured else [ground])]
+    notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
+             *([] if measured else [ground])]
     if s.router_width > 0:
         notes.append(_moe_note(arch))
     if arch.final_logit_softcapping:
@@ -561,6 +609,30 @@ def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precisio
     )
 
 
+def encoder_decoder_notes(arch: Architecture, s: Shapes, run: RunConfig) -> list[str]:
+    """What an estimate of a speech encoder-decoder (Whisper) counts that a decoder-only one does not, and what
+    it leaves out: evaluation during training, which Unsloth's Whisper notebook runs."""
+    if s.encoder is None:
+        return []
+    limit = arch.max_target_positions or run.seq_len
+    notes = [f"Encoder-decoder ({arch.model_type}): the encoder runs over {s.encoder.frames} frames per clip (30 s of "
+             f"audio) whatever seq_len; seq_len counts decoder tokens, at most {limit}."
+             + (f" seq_len {run.seq_len} is counted as {limit} (transformers refuses longer labels)."
+                if run.seq_len > limit else "")]
+    if run.method != "full":
+        notes.append("LoRA target names reach the encoder and both attentions of the decoder (self and cross); o_proj "
+                     "stands for Whisper's out_proj, up_proj / down_proj for fc1 / fc2.")
+    if run.stack == "unsloth":
+        notes.append("Unsloth's fused loss takes only causal-LM classes, so Whisper's full logits and loss are counted.")
+    cache = 2 * s.layers * 8 * s.encoder.frames * s.hidden * 2.0 / k.GIB
+    notes.append(f"Training step only. Evaluating during training adds more: at Transformers' default eval batch of 8 "
+                 f"the decoder's cross-attention cache alone is about {cache:.1f} GiB, and without eval_accumulation_steps "
+                 "every evaluated clip's logits and encoder output stay on the GPU. Unsloth's Whisper large-v3 notebook, "
+                 "which evaluates so every 5 steps, reserved 10.35 GB on a T4, where its training step is estimated at "
+                 "under 4 GiB. Set per_device_eval_batch_size and eval_accumulation_steps, or leave that room.")
+    return notes
+
+
 UNSLOTH_MEASURED_NOTE = (
     "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "
     "with adamw_8bit, run on an H200 (Unsloth 2026.10.9, transformers 5.17, trl 1.15, bitsandbytes 0.50.2, torch "
@@ -573,7 +645,7 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
     """The error to expect from how far the model is from what we measured (fit.py says why each value)."""
     fitted_path = run.gradient_checkpointing and run.method != "full"  # what the Unsloth cells measured
     measured = run.stack != "unsloth" or (fitted_path and bool(k.UNSLOTH_MEASURED.get(arch.model_type)))
-    if arch.is_hybrid or (arch.is_moe and not measured):
+    if arch.is_hybrid or arch.encoder_layers or (arch.is_moe and not measured):
         return fit.FAR_TIGHT_FRACTION
     return fit.TIGHT_FRACTION if measured else fit.UNMEASURED_TIGHT_FRACTION
 

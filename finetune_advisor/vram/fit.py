@@ -20,8 +20,8 @@ TIGHT_FRACTION = 0.10
 # Unsloth families we have not measured, but built like the measured dense ones: the worst miss leaving one
 # measured architecture out (10.8 %), with room to spare.
 UNMEASURED_TIGHT_FRACTION = 0.15
-# Far from measured ground: hybrid linear-attention / Mamba models, MoE families we have not measured, and
-# params-only stand-ins. Unsloth's published notebook peaks for such models reach 29 % above our estimate at
+# Far from measured ground: hybrid linear-attention / Mamba models, encoder-decoders (Whisper), MoE families
+# we have not measured, and params-only stand-ins. Unsloth's published notebook peaks for such models reach 29 % above our estimate at
 # their settings (Granite 4.0-H Micro LoRA, Unsloth 2025.9; Qwen3.5-27B LoRA 16 %, Unsloth 2026.2:
 # bench/vram_accuracy/README.md, public figures).
 FAR_TIGHT_FRACTION = 0.30
@@ -31,7 +31,7 @@ RULE = (
     "H100/H200; the share measured for the GPU where the GPU table has it) is within the GPU's memory; a fit that "
     f"leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because measured errors reach about that "
     f"much ({UNMEASURED_TIGHT_FRACTION:.0%} for Unsloth families we have not measured, {FAR_TIGHT_FRACTION:.0%} for "
-    "hybrid linear-attention or Mamba models, unmeasured MoE families and size-only estimates)."
+    "hybrid linear-attention or Mamba models, encoder-decoders, unmeasured MoE families and size-only estimates)."
 )
 
 

@@ -1,13 +1,14 @@
-"""Parameter counts and tensor widths of a decoder-only model, from its `Architecture`.
+"""Parameter counts and tensor widths of a model, from its `Architecture`.
 
 Pure arithmetic on the config fields, used by the VRAM estimator. `head_dim` is taken as the
 config states it (Qwen3, Gemma 2/3/4, Mistral Nemo and gpt-oss set one that differs from
 hidden_size / heads); only when a config omits it is it derived, the way transformers does.
+A speech encoder-decoder (Whisper) is its decoder, as for a decoder-only model, plus an `Encoder`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from finetune_advisor.vocabulary import ALL_LINEAR
 from finetune_advisor.vram.architecture import Architecture
@@ -17,7 +18,8 @@ ATTENTION_MODULES: tuple[str, ...] = ALL_LINEAR[:4]  # q, k, v, o
 MLP_MODULES: tuple[str, ...] = ALL_LINEAR[4:]  # gate, up, down
 
 # Model types whose MLP is two matrices (fc1, fc2) instead of gate/up/down.
-_UNGATED_MLP = frozenset({"apertus", "gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"})
+_UNGATED_MLP = frozenset({"apertus", "gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt",
+                          "whisper"})
 # MoE families that also keep a dense MLP of `intermediate_size` in every MoE layer.
 _DENSE_PLUS_EXPERTS = ("gemma4",)
 # Families whose attention normalises q and k (RMSNorm over each head) before RoPE (transformers 5.x).
@@ -30,6 +32,8 @@ _FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
 _KV_SHARED_WITHOUT_KV = ("gemma4",)
 # Parallel hybrids: every layer runs a Mamba-2 mixer beside attention and the MLP (Falcon-H1).
 _PARALLEL_MAMBA = ("falcon_h1",)
+# The input site of cross-attention's keys and values: the encoder's output, one row per encoder frame.
+ENCODER_OUT = "encoder_out"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class Shapes:
     head_params: int  # 0 when tied to the embedding
     norm_params: int  # whole model
     ple_params: int = 0  # per-layer embedding tables (Gemma 3n / 4), part of embedding_params
+    other_params: int = 0  # biases and position tables (Whisper), kept 16-bit like the norms
+    encoder: Encoder | None = None  # the speech encoder of an encoder-decoder
 
     def held(self, lin: Linear) -> int:
         """Decoder layers that hold `lin`."""
@@ -82,9 +88,14 @@ class Shapes:
         return self.held(lin) / self.layers
 
     @property
-    def linear_params(self) -> int:
-        """Parameters of every decoder-block linear layer (what 4-bit quantisation stores)."""
+    def block_linear_params(self) -> int:
+        """Parameters of the linear layers of every decoder block."""
         return sum(lin.params * self.held(lin) for lin in self.linears)
+
+    @property
+    def linear_params(self) -> int:
+        """Parameters of every block linear layer, the encoder's included (what 4-bit quantisation stores)."""
+        return self.block_linear_params + (self.encoder.blocks.linear_params if self.encoder else 0)
 
     @property
     def router_params(self) -> int:
@@ -92,12 +103,14 @@ class Shapes:
 
     @property
     def total_params(self) -> int:
-        return self.linear_params + self.router_params + self.embedding_params + self.head_params + self.norm_params
+        encoder = self.encoder.blocks.total_params if self.encoder else 0
+        return (self.block_linear_params + self.router_params + self.embedding_params + self.head_params
+                + self.norm_params + self.other_params + encoder)
 
     @property
     def layer_params(self) -> int:
         """Parameters of one decoder block (the unit FSDP gathers at a time), averaged over the layers."""
-        return self.linear_params // self.layers + self.router_width * self.hidden + 2 * self.hidden
+        return self.block_linear_params // self.layers + self.router_width * self.hidden + 2 * self.hidden
 
     @property
     def expert_params(self) -> int:
@@ -117,6 +130,9 @@ class Shapes:
         if fused_experts and {"gate_proj", "up_proj"} <= names:
             gate = next(lin for lin in lora if lin.expert and lin.name == "gate_proj")
             total -= rank * gate.fan_in * gate.copies * self.held(gate)  # the shared A of the fused gate_up adapter
+        if self.encoder:  # the target names reach the encoder's layers too
+            blocks = self.encoder.blocks
+            total += blocks.lora_params(rank, blocks.lora_linears(tuple(lin.name for lin in lora)))
         return total
 
     @property
@@ -125,8 +141,20 @@ class Shapes:
         return 2.0 * self.expert_params
 
 
+@dataclass(frozen=True)
+class Encoder:
+    """The speech encoder of an encoder-decoder: `blocks` describes its layers (its `layers` are the encoder's
+    depth; conv front-end and position table in its other_params), run over `frames` positions per example
+    whatever the text length (max_source_positions: Whisper pads every clip to 30 s, 1500 frames)."""
+
+    blocks: Shapes
+    frames: int
+
+
 def shapes(arch: Architecture) -> Shapes:
-    """Tensor shapes of a decoder-only transformer described by `arch`."""
+    """Tensor shapes of the transformer described by `arch`."""
+    if arch.is_encoder_decoder:
+        return _encoder_decoder(arch)
     h = arch.hidden_size
     head_dim = arch.attention_head_dim
     q_width = arch.num_attention_heads * head_dim
@@ -180,6 +208,42 @@ def shapes(arch: Architecture) -> Shapes:
         head_params=0 if arch.tie_word_embeddings else embedding,
         ple_params=ple,
         norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h,
+    )
+
+
+def _encoder_decoder(arch: Architecture) -> Shapes:
+    """Whisper as transformers builds it (modeling_whisper): pre-LayerNorm blocks (weight and bias) with
+    q/k/v/out projections (k without bias) and a two-matrix GELU MLP (fc1, fc2) with biases. A decoder layer
+    adds cross-attention whose k and v read the encoder's output; the decoder has a learned position table and
+    proj_out tied to its embedding; the encoder has two 3-wide Conv1d (mel bins to d_model, d_model to d_model)
+    and a sinusoidal position table stored as a parameter. Counted with the configs of large-v3 and turbo, this
+    gives their published sizes exactly (1,543,490,560 and 808,878,080)."""
+    h, ffn, decoder = arch.hidden_size, arch.intermediate_size or 4 * arch.hidden_size, arch.num_hidden_layers
+    attention = [Linear("q_proj", h, h, site="attn_in"), Linear("k_proj", h, h, site="attn_in"),
+                 Linear("v_proj", h, h, site="attn_in"), Linear("o_proj", h, h, site="attn_out")]
+    cross = [Linear("q_proj", h, h, site="cross_in"), Linear("k_proj", h, h, site=ENCODER_OUT),
+             Linear("v_proj", h, h, site=ENCODER_OUT), Linear("o_proj", h, h, site="cross_out")]
+    # Architecture holds every encoder field of an encoder-decoder; the fallbacks only satisfy the types.
+    conv = (arch.num_mel_bins or 0) * h * 3 + h + h * h * 3 + h
+    encoder = _layer_norm_blocks(arch.encoder_layers or 1, h, arch.encoder_attention_heads or 1, arch.encoder_ffn_dim or ffn,
+                                 attention, norms=2, other=conv + (arch.max_source_positions or 0) * h)
+    decoder_shapes = _layer_norm_blocks(decoder, h, arch.num_attention_heads, ffn, attention + cross, norms=3,
+                                        other=(arch.max_target_positions or 0) * h, vocab=arch.vocab_size,
+                                        tied=arch.tie_word_embeddings)
+    return replace(decoder_shapes, encoder=Encoder(encoder, arch.max_source_positions or 0))
+
+
+def _layer_norm_blocks(layers: int, h: int, heads: int, ffn: int, attention: list[Linear], norms: int, other: int,
+                       vocab: int = 0, tied: bool = True) -> Shapes:
+    """A stack of Whisper-style blocks: `attention` and a GELU MLP, each linear with a bias but k_proj,
+    `norms` LayerNorms (weight and bias) per block and one after the stack."""
+    linears = (*attention, *_mlp(h, ffn, False, "dense"))
+    biases = sum(lin.fan_out for lin in linears if lin.name != "k_proj")
+    return Shapes(
+        layers=layers, hidden=h, heads=heads, head_dim=h // heads, q_width=h, kv_width=h, mlp_width=ffn,
+        router_width=0, top_k=0, vocab=vocab, tied=tied, qk_norm=False, norms=norms, linears=linears,
+        embedding_params=vocab * h, head_params=0 if tied else vocab * h, norm_params=(norms * layers + 1) * 2 * h,
+        other_params=layers * biases + other,
     )
 
 
