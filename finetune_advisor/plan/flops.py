@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from finetune_advisor.vocabulary import ALL_LINEAR
-from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.architecture import ATTENTION_KINDS, Architecture
 from finetune_advisor.vram.shapes import Shapes, shapes
 
 ATTENTION_BACKWARD = 2.5  # FlashAttention backward / forward FLOPs
-_QUADRATIC = ("full_attention", "attention", "global", "sliding_attention", "local", "chunked_attention")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int) -> floa
     kinds = arch.layer_types or ("full_attention",) * s.layers
     total = 0.0
     for kind in kinds[: s.layers]:
-        if kind not in _QUADRATIC:
+        if kind not in ATTENTION_KINDS:
             continue  # linear attention / Mamba: no quadratic term
         span = min(seq_len, arch.sliding_window) if kind in ("sliding_attention", "local") and arch.sliding_window else seq_len
         total += 2.0 * span * s.q_width

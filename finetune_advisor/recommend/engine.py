@@ -83,7 +83,7 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget
 def _shape(c: Candidate, memory_gib: float | None, reserved_gib: float) -> Recommendation:
     e = c.entry
     est = c.choice.estimate_gib
-    found = ranking.verdict(est, memory_gib, reserved_gib)
+    found = ranking.verdict(est, memory_gib, reserved_gib, c.choice.margin)
     return Recommendation(
         model_id=e.id,
         name=e.name,

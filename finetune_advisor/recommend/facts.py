@@ -21,6 +21,7 @@ from finetune_advisor.licensing.rules import Plans
 from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
 from finetune_advisor.vocabulary import Method, Variant, Verdict
+from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.report import fitted
@@ -67,12 +68,12 @@ class FactFinder:
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
         estimates: dict[Method, float | None] = {}
-        caveat = None
+        caveat, margin = None, fit.TIGHT_FRACTION
         chosen = ranking.pick_variant(entry, variant)[0]
         for method in methods:
-            estimates[method], why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib,
-                                                          self.reserved_gib)
-            caveat = caveat or why
+            estimates[method], expected, why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen,
+                                                                self.bf16, self.memory_gib, self.reserved_gib)
+            caveat, margin = caveat or why, max(margin, expected)
         advice = self.catalog.guidance(entry.family)
         avoid, why = (), None
         if advice is not None and advice.avoid_methods:
@@ -81,7 +82,7 @@ class FactFinder:
             why = "; ".join(filter(None, [advice.avoid_reason, f"source: {source}" if source else None]))
         templates = {v: t for v, t in (("base", advice and advice.chat_template_base),
                                         ("instruct", advice and advice.chat_template_instruct)) if t}
-        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat,
+        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat, margin=margin,
                      avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)),
                      min_transformers=advice.min_transformers if advice else None, chat_templates=templates)
 
@@ -114,9 +115,9 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 def _estimate_cached(
     catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None,
     reserved_gib: float,
-) -> tuple[float | None, str | None]:
+) -> tuple[float | None, float, str | None]:
     """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
-    same estimate, same verdict)."""
+    same estimate, same verdict), its expected error as a share, and a caveat."""
     entry, catalog = _entry(model_id), _memo_catalog[0]
     repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
     try:
@@ -125,12 +126,13 @@ def _estimate_cached(
             found = resolve(catalog, entry.id)
         resolved = from_catalog(found, catalog.guidance(found.entry.family))
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16)
-        total = round(fitted(resolved, run, memory_gib, reserved_gib)[1].total_gib, 2)
+        core = fitted(resolved, run, memory_gib, reserved_gib)[1]
     except AdvisorError as exc:
-        return None, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
+        return None, fit.TIGHT_FRACTION, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
+    total = round(core.total_gib, 2)
     if resolved.coarse:
-        return total, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower."
+        return total, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower."
     if entry.architecture_status == "unverified":
-        return total, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
-    return total, None
+        return total, core.margin, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
+    return total, core.margin, None
 

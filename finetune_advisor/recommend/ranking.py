@@ -29,16 +29,17 @@ from finetune_advisor.vram import fit
 TIGHT_FIT_PENALTY = 3.0
 
 
-def verdict(total_gib: float | None, memory_gib: float | None, reserved_gib: float = fit.DRIVER_RESERVED_GIB) -> fit.Fit | None:
+def verdict(total_gib: float | None, memory_gib: float | None, reserved_gib: float = fit.DRIVER_RESERVED_GIB,
+            margin: float = fit.TIGHT_FRACTION) -> fit.Fit | None:
     """estimate_vram's verdict for an estimate; None when the estimate or the memory is unknown."""
     if total_gib is None or memory_gib is None:
         return None
-    return fit.judge(total_gib, memory_gib, reserved_gib)
+    return fit.judge(total_gib, memory_gib, reserved_gib, margin)
 
 
 def fits(total_gib: float | None, memory_gib: float | None, comfortably: bool = False,
-         reserved_gib: float = fit.DRIVER_RESERVED_GIB) -> bool | None:
-    found = verdict(total_gib, memory_gib, reserved_gib)
+         reserved_gib: float = fit.DRIVER_RESERVED_GIB, margin: float = fit.TIGHT_FRACTION) -> bool | None:
+    found = verdict(total_gib, memory_gib, reserved_gib, margin)
     if found is None:
         return None
     return found.comfortable if comfortably else found.fits
@@ -130,6 +131,7 @@ class MethodChoice:
     estimate_gib: float | None
     fits: bool | None
     reason: str
+    margin: float = fit.TIGHT_FRACTION  # the estimate's expected error (fit.judge)
 
 
 def choose_method(
@@ -139,22 +141,24 @@ def choose_method(
     memory_gib: float | None,
     estimates: Mapping[Method, float | None],
     reserved_gib: float = fit.DRIVER_RESERVED_GIB,
+    margin: float = fit.TIGHT_FRACTION,
 ) -> MethodChoice:
-    """The method to recommend, its estimate and whether it fits."""
+    """The method to recommend, its estimate and whether it fits (`margin`: the estimates' expected error)."""
     if requested != "auto":
         est = estimates.get(requested)
-        return MethodChoice(requested, est, fits(est, memory_gib, reserved_gib=reserved_gib), f"{METHOD_NAMES[requested]} as requested.")
+        return MethodChoice(requested, est, fits(est, memory_gib, reserved_gib=reserved_gib, margin=margin),
+                            f"{METHOD_NAMES[requested]} as requested.", margin)
     qlora = estimates.get("qlora")
     if memory_gib is None:
-        return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.")
+        return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.", margin)
     if studio_prefers_lora(params_b, seq_len, memory_gib):
         lora = estimates.get("lora")
-        if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib):
-            return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.")
+        if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
+            return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
         why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably."
     else:
         why = "QLoRA (4-bit): 16-bit LoRA would not fit by Unsloth Studio's rule."
-    return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib), why)
+    return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib, margin=margin), why, margin)
 
 
 def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str | None, str, str | None]:
@@ -242,6 +246,7 @@ class Facts:
     license_note: str
     estimates: Mapping[Method, float | None]
     estimate_caveat: str | None = None
+    margin: float = fit.TIGHT_FRACTION  # the estimates' expected error (fit.judge), from how far the model is from measured ground
     avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
     avoid_reason: str | None = None  # its words, with where it says so
     coarse: bool = False  # sized from the parameter count only (no architecture in the catalog)
@@ -273,7 +278,8 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     """Apply the licence and memory rules to an entry that passed `static_failures`, then score it."""
     if facts.verdict == "not_allowed":
         return Failure("license", facts.license_note)
-    choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates, req.reserved_gib)
+    choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates, req.reserved_gib,
+                           facts.margin)
     choice, advice = follow_method_advice(choice, req, facts)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
@@ -307,9 +313,10 @@ def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tu
         return choice, None
     why = facts.avoid_reason or "see Unsloth's docs"
     lora = facts.estimates.get("lora")
-    if req.method == "auto" and "lora" not in facts.avoid_methods and fits(lora, req.memory_gib, comfortably=True, reserved_gib=req.reserved_gib):
+    if req.method == "auto" and "lora" not in facts.avoid_methods and fits(lora, req.memory_gib, comfortably=True,
+                                                                          reserved_gib=req.reserved_gib, margin=facts.margin):
         return MethodChoice("lora", lora, True, f"LoRA (16-bit): Unsloth advises against {METHOD_NAMES[choice.method]} "
-                            f"for this family ({why}), and LoRA fits."), None
+                            f"for this family ({why}), and LoRA fits.", facts.margin), None
     return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
                     "LoRA would need more memory than this GPU has. Ranked lower.")
 
@@ -363,14 +370,14 @@ def _size_score(c: Candidate, req: Request) -> float:
         c.reasons.append(f"{params:g}B parameters; fit not checked (GPU memory unknown).")
         return size - (2.1 * math.log2(params / UNKNOWN_GPU_SWEET_SPOT_B) if params > UNKNOWN_GPU_SWEET_SPOT_B else 0.0)
     assert est is not None  # a known memory only lets through candidates with an estimate
-    found = fit.judge(est, mem, req.reserved_gib)
+    found = fit.judge(est, mem, req.reserved_gib, c.choice.margin)
     c.reasons.append(
         f"{params:g}B parameters: {METHOD_NAMES[c.choice.method]} needs ~{est:.1f} GiB of {mem:g} GiB "
         f"({found.headroom_gib:.1f} GiB headroom after the driver's share)."
     )
     c.reasons.append(c.choice.reason)
     if found.tight:
-        c.caveats.append(fit.tight_note(found.headroom_gib) + " Ranked below comfortable fits.")
+        c.caveats.append(fit.tight_note(found.headroom_gib, found.margin) + " Ranked below comfortable fits.")
         return size - TIGHT_FIT_PENALTY
     return size
 

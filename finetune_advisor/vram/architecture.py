@@ -29,6 +29,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
 }
 
+# layer_types entries that are softmax attention; any other kind (linear_attention, mamba, conv) makes a hybrid.
+ATTENTION_KINDS = frozenset({"full_attention", "attention", "global", "sliding_attention", "local", "chunked_attention"})
+# Hybrids whose configs list no layer kinds (Nemotron-H's hybrid_override_pattern) or run Mamba beside attention.
+_HYBRID_TYPES = ("nemotron_h", "falcon_h1")
+
 # Sub-configs that hold the language model of multimodal and wrapper configs.
 _TEXT_CONFIG_KEYS = ("text_config", "language_config", "llm_config", "thinker_config")
 
@@ -98,6 +103,11 @@ class Architecture(BaseModel):
     @property
     def is_moe(self) -> bool:
         return bool(self.num_experts and self.num_experts > 1)
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Some layers are linear attention, Mamba or convolution instead of softmax attention."""
+        return self.model_type.startswith(_HYBRID_TYPES) or any(k not in ATTENTION_KINDS for k in self.layer_types or ())
 
     @classmethod
     def from_hf_config(cls, config: dict[str, Any], field: str = "architecture") -> Architecture:

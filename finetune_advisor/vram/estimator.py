@@ -27,6 +27,7 @@ from finetune_advisor.vocabulary import (
     check_range,
 )
 from finetune_advisor.vram import constants as k
+from finetune_advisor.vram import fit
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, first_step_transient, forced_float32
@@ -91,6 +92,7 @@ class CoreEstimate(BaseModel):
     trainable_params_m: float
     assumptions: list[str]  # what matters for this model, run and GPU
     background: list[str] = []  # how every estimate of this kind is built (method, measurements)
+    margin: float = fit.TIGHT_FRACTION  # the error to expect, as a share of total_gib (fit.judge's margin)
 
 
 def check_run(run: RunConfig, arch: Architecture | None = None, context_length: int | None = None) -> None:
@@ -493,6 +495,7 @@ def estimate(
         assumptions=_assumptions(run, p, w, state, act),
         background=[f"Peak per GPU is at the {peak.phase}; the breakdown lists what is held at that moment.",
                     *w.background, *state.background, *act.background, f"Empirical constants: {k.FIT_SOURCE}."],
+        margin=error_margin(arch, run),
     )
 
 
@@ -554,6 +557,7 @@ def _unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precisio
         trainable_params_m=round(state.trainable / 1e6, 3),
         assumptions=notes,
         background=background,
+        margin=error_margin(arch, run),
     )
 
 
@@ -563,6 +567,15 @@ UNSLOTH_MEASURED_NOTE = (
     "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
     "Other Unsloth or transformers versions can differ."
 )
+
+
+def error_margin(arch: Architecture, run: RunConfig) -> float:
+    """The error to expect from how far the model is from what we measured (fit.py says why each value)."""
+    fitted_path = run.gradient_checkpointing and run.method != "full"  # what the Unsloth cells measured
+    measured = run.stack != "unsloth" or (fitted_path and bool(k.UNSLOTH_MEASURED.get(arch.model_type)))
+    if arch.is_hybrid or (arch.is_moe and not measured):
+        return fit.FAR_TIGHT_FRACTION
+    return fit.TIGHT_FRACTION if measured else fit.UNMEASURED_TIGHT_FRACTION
 
 
 def measured_ground(arch: Architecture) -> str:

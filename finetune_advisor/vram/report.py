@@ -40,16 +40,23 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
     (measured on a T4-sized card): that lighter run is the one estimated when it fits.
     """
     kwargs = resolved.estimate_kwargs()
-    core = estimate(resolved.arch, run, **kwargs)
+    core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
     if memory is None:
         return run, core, None
-    verdict = fit.judge(core.total_gib, memory, reserved)
+    verdict = fit.judge(core.total_gib, memory, reserved, core.margin)
     if not verdict.fits and run.stack == "unsloth" and not resolved.arch.tie_word_embeddings and run.method != "full":
         offloaded = run.model_copy(update={"offload_embedding": True})
-        lighter = estimate(resolved.arch, offloaded, **kwargs)
+        lighter = _widened(estimate(resolved.arch, offloaded, **kwargs), resolved)
         if fit.judge(lighter.total_gib, memory, reserved).fits:
-            return offloaded, lighter, fit.judge(lighter.total_gib, memory, reserved)
+            return offloaded, lighter, fit.judge(lighter.total_gib, memory, reserved, lighter.margin)
     return run, core, verdict
+
+
+def _widened(core: CoreEstimate, resolved: ResolvedArch) -> CoreEstimate:
+    """A size-only stand-in is as far from measured ground as an estimate gets."""
+    if resolved.coarse and core.margin < fit.FAR_TIGHT_FRACTION:
+        return core.model_copy(update={"margin": fit.FAR_TIGHT_FRACTION})
+    return core
 
 
 def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str, detail: bool = False,
@@ -61,7 +68,7 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     run, core, verdict = fitted(resolved, run, memory, reserved)
     assumptions = [*resolved.notes, *core.assumptions]
     if verdict is not None and verdict.tight:
-        assumptions.insert(0, fit.tight_note(verdict.headroom_gib))
+        assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     return VramEstimate(

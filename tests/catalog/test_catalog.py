@@ -181,6 +181,31 @@ def test_distills_carry_their_upstream_licence() -> None:
     assert load_catalog().get("qwen2.5-coder-3b").license_id == "qwen-research"  # the one non-commercial Coder
 
 
+def test_csm_is_sized_from_its_1b_backbone() -> None:
+    """Sesame publishes CSM-1B ('Tiny') as a 1B backbone plus a 100M decoder
+    (https://sesame.com/research/crossing_the_uncanny_valley_of_voice). The catalog's architecture is that
+    backbone, so its count is within 3 % of 1B, and the rest of the checkpoint (text and codebook embeddings,
+    the depth decoder, the codec) is explained in params_note and carried as frozen weights."""
+    from finetune_advisor.vram.shapes import shapes
+
+    csm = load_catalog().get("csm-1b")
+    assert csm.architecture is not None and csm.architecture_status == "corroborated"
+    assert shapes(csm.architecture).total_params == pytest.approx(1.0e9, rel=0.03)
+    assert csm.architecture.vocab_size == 2051  # the backbone's head predicts one audio codebook, not text
+    assert csm.params_note and "depth decoder" in csm.params_note
+
+
+def test_spark_tts_is_sized_from_its_qwen_llm() -> None:
+    """Spark-TTS trains its LLM/ folder, a Qwen2.5-0.5B whose vocabulary is extended with BiCodec tokens
+    (166000 rows): its architecture counts to the 507M a GGUF of that LLM reports
+    (https://huggingface.co/Zuellni/Spark-GGUF), so its memory is no longer a params-only figure."""
+    from finetune_advisor.vram.shapes import shapes
+
+    spark = load_catalog().get("spark-tts-0.5b")
+    assert spark.architecture is not None and spark.architecture.vocab_size == 166000
+    assert shapes(spark.architecture).total_params == pytest.approx(0.507e9, rel=0.03)
+
+
 def test_values_no_source_gives_stay_unknown() -> None:
     whisper = load_catalog().get("whisper-large-v3")  # encoder-decoder: not an Architecture the estimator reads
     assert whisper.architecture is None and whisper.architecture_status == "unknown"

@@ -46,11 +46,12 @@ def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) 
     for entry in catalog.models:
         variant = ranking.pick_variant(entry, "instruct")[0]
         for method in ("qlora", "lora"):
-            total = finder.facts(entry, (method,), 2048).estimates[method]
+            facts = finder.facts(entry, (method,), 2048)
+            total = facts.estimates[method]
             repo = ranking.load_ids(entry, variant, method)[0] or entry.instruct_id or entry.base_id
             if total is None or repo is None:
                 continue
-            found = ranking.verdict(total, memory)
+            found = ranking.verdict(total, memory, margin=facts.margin)
             _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, total)
             checked += 1
     assert checked > 1.5 * len(catalog.models)  # nearly every model, both methods
