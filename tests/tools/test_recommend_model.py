@@ -441,14 +441,12 @@ def test_a_pick_names_unsloths_template_for_its_variant_and_the_transformers_it_
 @pytest.mark.parametrize("memory", [8, 16, 24, 48, 80])
 @pytest.mark.parametrize("task", TASKS)
 def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -> None:
-    """A figure from the parameter count alone is no base for a first pick while sized models qualify
-    (Whisper for speech-to-text keeps its place: an encoder-decoder the estimator cannot describe).
-    Text-to-speech gets no such pass: CSM, its usual first pick, is sized from its backbone."""
+    """A figure from the parameter count alone is no base for a first pick (issue 12 item 4): Whisper, the
+    speech-to-text first pick, is sized as the encoder-decoder it is, CSM from its backbone."""
     from finetune_advisor.recommend.facts import COARSE_CAVEAT
 
     picks = run(task=task, gpu_memory_gib=memory, top_k=3).recommendations
     if not picks:
         return
     first = picks[0]
-    coarse = any(c.startswith(COARSE_CAVEAT) for c in first.caveats)
-    assert not coarse or (task == "stt" and task in entry(first.model_id).specialised_for), first.model_id
+    assert not any(c.startswith(COARSE_CAVEAT) for c in first.caveats), first.model_id
