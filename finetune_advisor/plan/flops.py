@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.vocabulary import ALL_LINEAR
 from finetune_advisor.vram.architecture import ATTENTION_KINDS, Architecture
-from finetune_advisor.vram.shapes import Shapes, shapes
+from finetune_advisor.vram.shapes import ENCODER_OUT, Shapes, shapes
 
 ATTENTION_BACKWARD = 2.5  # FlashAttention backward / forward FLOPs
 
@@ -35,8 +35,9 @@ class StepWork:
 
 
 def matmul_params(s: Shapes) -> int:
-    """Weights one token multiplies: every block linear (routed experts: its top-k), routers, LM head."""
-    block = sum(lin.fan_in * lin.fan_out * lin.per_token * s.held(lin) for lin in s.linears)
+    """Weights one token multiplies: every block linear (routed experts: its top-k), routers, LM head. An
+    encoder-decoder's cross-attention keys and values run over the encoder's frames instead (`frame_work`)."""
+    block = sum(lin.fan_in * lin.fan_out * lin.per_token * s.held(lin) for lin in s.linears if lin.site != ENCODER_OUT)
     return block + s.layers * s.router_width * s.hidden + s.hidden * s.vocab
 
 
@@ -52,9 +53,11 @@ def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int) -> floa
     return total
 
 
-def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...]) -> int:
-    """LoRA parameters one token passes through (routed experts: its top-k)."""
-    return sum(rank * (lin.fan_in + lin.fan_out) * lin.per_token * s.held(lin) for lin in s.linears if lin.name in targets)
+def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...], site: str | None = None) -> int:
+    """LoRA parameters one token passes through (routed experts: its top-k); with `site`, only the linears
+    reading it (ENCODER_OUT: the cross-attention keys and values a frame passes through)."""
+    return sum(rank * (lin.fan_in + lin.fan_out) * lin.per_token * s.held(lin) for lin in s.linears
+               if lin.name in targets and (site is None or lin.site == site) and not (site is None and lin.site == ENCODER_OUT))
 
 
 def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool, lora_rank: int = 0,
@@ -63,10 +66,27 @@ def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool,
     s = shapes(arch)
     n = matmul_params(s)
     lora_params = 0 if full else active_lora_params(s, lora_rank, targets)
-    attention = attention_flops_forward(arch, s, seq_len)
+    cross = 2.0 * s.encoder.frames * s.q_width * s.layers if s.encoder else 0.0  # a token's queries over the frames
+    return _work(n, lora_params, attention_flops_forward(arch, s, seq_len) + cross, full, checkpointing)
+
+
+def frame_work(s: Shapes, full: bool, checkpointing: bool, lora_rank: int = 0,
+               targets: tuple[str, ...] = ALL_LINEAR) -> StepWork | None:
+    """FLOPs per encoder frame of an encoder-decoder's step (None without an encoder): the encoder's layers,
+    bidirectional attention over all frames, and the decoder's cross-attention keys and values."""
+    if s.encoder is None:
+        return None
+    blocks, frames = s.encoder.blocks, s.encoder.frames
+    cross = sum(lin.fan_in * lin.fan_out * s.held(lin) for lin in s.linears if lin.site == ENCODER_OUT)
+    n = blocks.linear_params + cross
+    lora = 0 if full else active_lora_params(blocks, lora_rank, targets) + active_lora_params(s, lora_rank, targets, ENCODER_OUT)
+    return _work(n, lora, 2.0 * frames * blocks.q_width * blocks.layers, full, checkpointing)
+
+
+def _work(n: float, lora_params: float, attention: float, full: bool, checkpointing: bool) -> StepWork:
     forward = 2.0 * n
     backward = (4.0 if full else 2.0) * n
     recompute = 2.0 * n if checkpointing else 0.0
     passes = 1.0 + ATTENTION_BACKWARD + (1.0 if checkpointing else 0.0)
     adapters = 6.0 * lora_params  # forward, input gradient and weight gradient of the LoRA matrices
-    return StepWork(matmul=forward + backward + recompute + adapters, attention=passes * attention, matmul_params=n)
+    return StepWork(matmul=forward + backward + recompute + adapters, attention=passes * attention, matmul_params=int(n))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from finetune_advisor.plan import constants as k
-from finetune_advisor.plan.flops import step_work
+from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.shapes import shapes
@@ -49,11 +49,16 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     tokens = run.batch_size * tokens_per_row
     peak = tflops * 1e12
     compute = tokens * (work.matmul * c["k_matmul"] + work.attention * c["k_attention"]) / peak
-    fixed = c["c0"] + c["c_layer"] * s.layers + (c["c_moe"] * s.layers if arch.is_moe else 0.0)
+    layers, linear = s.layers, s.linear_params
+    frames = frame_work(s, run.method == "full", run.gradient_checkpointing, run.lora_rank, run.target_modules)
+    if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
+        compute += run.batch_size * s.encoder.frames * (frames.matmul * c["k_matmul"] + frames.attention * c["k_attention"]) / peak
+        layers, linear = layers + s.encoder.blocks.layers, linear + s.encoder.blocks.linear_params
+    fixed = c["c0"] + c["c_layer"] * layers + (c["c_moe"] * s.layers if arch.is_moe else 0.0)
     dequant = 0.0
     if run.method == "qlora":
         passes = 3 if run.gradient_checkpointing else 2
-        dequant = passes * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (bandwidth_gbs * 1e9)
+        dequant = passes * k.DEQUANT_BYTES_PER_PARAM * linear / (bandwidth_gbs * 1e9)
     total = fixed + compute + dequant
     p10, p90 = k.SPREAD[(stack, run.method)]
     return StepTime(total, total * (1 + p10), total * (1 + p90), fixed, compute, dequant)

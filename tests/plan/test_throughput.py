@@ -57,3 +57,27 @@ def test_the_packaged_constants_are_the_fit_of_the_recorded_cells() -> None:
         for method in {c["method"] for c in data if c["stack"] == stack}:
             wanted = dict(zip(fit.NAMES, fit.coefficients(theta, method), strict=True))
             assert k.STEP[(stack, method)] == pytest.approx(wanted, rel=1e-3, abs=1e-6), (stack, method)
+
+
+def test_a_speech_encoder_runs_over_its_frames_whatever_the_text_length() -> None:
+    # Whisper's encoder sees 1500 frames per clip (30 s of audio) however short the transcript: timing only the
+    # decoder's tokens made a large-v3 step on a T4 about 7x too short.
+    from finetune_advisor.gpus.table import find
+    from finetune_advisor.plan.flops import frame_work
+    from finetune_advisor.plan.throughput import micro_step
+    from finetune_advisor.adapters.cache import load_catalog
+    from finetune_advisor.catalog.resolve import resolve
+    from finetune_advisor.vram.estimator import RunConfig
+    from finetune_advisor.vram.resolve import from_catalog
+    from finetune_advisor.vram.shapes import shapes
+
+    catalog = load_catalog()
+    arch = from_catalog(resolve(catalog, "whisper-large-v3"), None).arch
+    llama = from_catalog(resolve(catalog, "llama-3.2-1b"), None).arch
+    assert frame_work(shapes(llama), False, True, 16) is None
+    t4, run = find("T4"), RunConfig(method="lora", batch_size=4, bf16=False)
+    short, long = (micro_step(arch, run, n, 65, t4.bandwidth_gbs).seconds for n in (10, 200))
+    assert long < 1.2 * short  # the frames, not the transcript, set the step time
+    s = shapes(arch)
+    encoder_flops = 4 * s.encoder.frames * frame_work(s, False, True, 16).matmul
+    assert micro_step(arch, run, 10, 65, t4.bandwidth_gbs).compute > encoder_flops / 65e12  # at least the encoder at peak rate
