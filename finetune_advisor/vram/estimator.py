@@ -656,7 +656,8 @@ def measured_ground(arch: Architecture) -> str:
     if cells:
         return f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs."
     kind = "MoE" if arch.is_moe else "dense"
-    nearest = sorted(t for t in k.UNSLOTH_MEASURED if (t in ("qwen3_moe", "gpt_oss", "gemma4")) == arch.is_moe)
+    moe_only, both = ("qwen3_moe", "gpt_oss"), ("gemma4_text",)  # Gemma 4 was measured dense (E2B, E4B) and MoE (26B)
+    nearest = sorted(t for t in k.UNSLOTH_MEASURED if t in both or (t in moe_only) == arch.is_moe)
     return (f"This family ({arch.model_type}) was not measured on Unsloth: the figure carries over the {kind} families "
             f"we measured ({', '.join(nearest)}); expect a larger error, and leave more headroom.")
 
