@@ -23,6 +23,7 @@ Quant = Literal["16bit", "bnb-4bit", "unsloth-bnb-4bit"]
 
 # How the run trains.
 Method = Literal["qlora", "lora", "full"]
+METHOD_NAMES: dict[str, str] = {"qlora": "QLoRA", "lora": "LoRA", "full": "Full fine-tuning"}
 MethodRequest = Literal["auto", "qlora", "lora", "full"]  # what a user may ask recommend_model for
 Optimizer = Literal["adamw_8bit", "adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "paged_adamw_32bit"]
 Stack = Literal["unsloth", "transformers"]

@@ -25,7 +25,7 @@ from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.report import fitted
-from finetune_advisor.vram.resolve import from_catalog
+from finetune_advisor.vram.resolve import advised_against, from_catalog
 
 COARSE_CAVEAT = "Memory estimated from the parameter count only"
 _memo_catalog: list[Catalog] = []  # the catalog the memo tables were filled from (held, so its id stays unique)
@@ -75,11 +75,8 @@ class FactFinder:
                                                                 self.bf16, self.memory_gib, self.reserved_gib)
             caveat, margin = caveat or why, max(margin, expected)
         advice = self.catalog.guidance(entry.family)
-        avoid, why = (), None
-        if advice is not None and advice.avoid_methods:
-            avoid = tuple(advice.avoid_methods)
-            source = (advice.fact_sources.get("avoid_methods") or [""])[0]
-            why = "; ".join(filter(None, [advice.avoid_reason, f"source: {source}" if source else None]))
+        against = advised_against(advice)
+        avoid, why = tuple(against), next(iter(against.values()), None)
         templates = {v: t for v, t in (("base", advice and advice.chat_template_base),
                                         ("instruct", advice and advice.chat_template_instruct)) if t}
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat, margin=margin,

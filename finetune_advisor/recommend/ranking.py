@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.recommend.use_case import UseCaseHints
-from finetune_advisor.vocabulary import Method, MethodRequest, Variant, Verdict
+from finetune_advisor.vocabulary import METHOD_NAMES, Method, MethodRequest, Variant, Verdict
 from finetune_advisor.vram import fit
 
 # --- the memory verdict ------------------------------------------------------------------------
@@ -100,7 +100,6 @@ def pick_variant(entry: CatalogEntry, preferred: Variant) -> tuple[Variant, str 
 # --- method and the id to load -----------------------------------------------------------------
 
 GB_PER_GIB = 1024**3 / 1e9
-METHOD_NAMES: dict[str, str] = {"qlora": "QLoRA", "lora": "LoRA", "full": "Full fine-tuning"}
 METHOD_RULE = (
     "Method auto follows Unsloth Studio's rule: LoRA when 16-bit weights (2 bytes/param) x 1.5 x a context "
     "factor (1 up to 8192 tokens, 1.7 above, 2 from 16384, 4 from 32768) fit the GPU memory, else QLoRA; "

@@ -658,8 +658,11 @@ def measured_ground(arch: Architecture) -> str:
     kind = "MoE" if arch.is_moe else "dense"
     moe_only, both = ("qwen3_moe", "gpt_oss"), ("gemma4_text",)  # Gemma 4 was measured dense (E2B, E4B) and MoE (26B)
     nearest = sorted(t for t in k.UNSLOTH_MEASURED if t in both or (t in moe_only) == arch.is_moe)
+    unlike = (" Its linear-attention, Mamba or convolution layers are in none of them." if arch.is_hybrid else
+              " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "")
     return (f"This family ({arch.model_type}) was not measured on Unsloth: the figure carries over the {kind} families "
-            f"we measured ({', '.join(nearest)}); expect a larger error, and leave more headroom.")
+            f"we measured ({', '.join(nearest)}).{unlike} Expect a larger error: a fit counts as comfortable only with "
+            f"{error_margin(arch, RunConfig()):.0%} of the estimate to spare.")
 
 
 def _moe_note(arch: Architecture) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from finetune_advisor.vocabulary import ModelSource, check_range
+from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, check_range
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import Breakdown, CoreEstimate, RunConfig, estimate
 from finetune_advisor.vram.resolve import ResolvedArch
@@ -71,6 +71,8 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
+    if run.method in resolved.advised_against:
+        assumptions.insert(0, f"{METHOD_NAMES[run.method]} for this family: {resolved.advised_against[run.method]}.")
     return VramEstimate(
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
         params_b=core.params_b, trainable_params_m=core.trainable_params_m,

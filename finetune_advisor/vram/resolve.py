@@ -36,6 +36,7 @@ class ResolvedArch:
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
     float32_without_bf16: bool | None = None
+    advised_against: dict[str, str] = field(default_factory=dict)  # method -> Unsloth's reason and where it says so
     notes: list[str] = field(default_factory=list)
 
     def estimate_kwargs(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
         notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
     common: dict[str, Any] = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
+                                  advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
                                   dynamic_4bit=entry.unsloth.has_dynamic_4bit)
     if entry.architecture is not None:
@@ -109,3 +111,12 @@ def skip_modules(config: dict[str, Any]) -> list[str] | None:
     quant = config.get("quantization_config")
     skip = quant.get("llm_int8_skip_modules") if isinstance(quant, dict) else None
     return [str(m) for m in skip] if isinstance(skip, list) else None
+
+
+def advised_against(guidance: FamilyGuidance | None) -> dict[str, str]:
+    """The methods Unsloth advises against for the family, each with its reason and first source."""
+    if guidance is None or not guidance.avoid_methods:
+        return {}
+    source = (guidance.fact_sources.get("avoid_methods") or [""])[0]
+    why = (guidance.avoid_reason or "see Unsloth's docs").rstrip(".") + (f" (source: {source})" if source else "")
+    return {method: why for method in guidance.avoid_methods}

@@ -299,8 +299,9 @@ def test_sharding_on_one_gpu_is_said_to_have_no_effect() -> None:
     assert not any("no effect" in a for a in two.assumptions)
 
 
-# Folders of the repository that the installed package does not contain.
-REPOSITORY_ONLY = re.compile(r"\b(?:bench|tests|docs|\.ci)/")
+# Folders of the repository that the installed package does not contain (a path, not part of a URL such as
+# unsloth.ai/docs/...).
+REPOSITORY_ONLY = re.compile(r"(?<![/\w.])(?:bench|tests|docs|\.ci)/")
 
 
 @pytest.mark.parametrize("arguments", [
@@ -319,3 +320,13 @@ def test_no_answer_points_at_files_the_package_does_not_install(arguments: dict)
     result = estimate_vram(**arguments, detail=True)
     text = result.model_dump_json()
     assert result.background and not REPOSITORY_ONLY.search(text), REPOSITORY_ONLY.findall(text)
+
+
+def test_a_method_unsloth_advises_against_for_the_family_is_said_with_its_source() -> None:
+    # estimate_vram defaults to QLoRA; for Qwen3.5 Unsloth's guide says not to (recommend_model already followed it).
+    qlora = estimate_vram(model="qwen3.5-9b", method="qlora", gpu_memory_gib=24)
+    said = [a for a in qlora.assumptions if a.startswith("QLoRA for this family:")]
+    assert said and "source: " in said[0] and "unsloth.ai" in said[0]
+    lora = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=24)
+    assert not any("for this family:" in a for a in lora.assumptions)
+    assert not any("for this family:" in a for a in estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24).assumptions)
