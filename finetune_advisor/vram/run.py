@@ -1,0 +1,88 @@
+"""A fine-tuning run as the estimator takes it (`RunConfig`), what it answers (`CoreEstimate`), and the
+check that a run is one it can size (`check_run`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vocabulary import ALL_LINEAR, ATTENTIONS, METHODS, OPTIMIZERS, SHARDINGS, STACKS, check_range
+from finetune_advisor.vram import fit
+from finetune_advisor.vram.architecture import Architecture
+
+
+class RunConfig(BaseModel):
+    """How the model is trained (plain values; validated by `check_run`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str = "qlora"
+    seq_len: int = 2048
+    batch_size: int = 1
+    lora_rank: int = 16
+    target_modules: tuple[str, ...] = ALL_LINEAR
+    lora_dropout: float = 0.0
+    gradient_checkpointing: bool = True
+    optimizer: str = "adamw_8bit"
+    stack: str = "unsloth"
+    num_gpus: int = 1
+    sharding: str = "ddp"
+    full_fp32_master: bool = False
+    bf16: bool = True
+    storage: str = "16bit"
+    attention: str = "sdpa"
+    offload_embedding: bool = False  # Unsloth moved the (untied) input embedding to host RAM
+
+    @property
+    def sharded(self) -> bool:
+        return self.num_gpus > 1 and self.sharding in ("fsdp", "zero3")
+
+    @property
+    def tokens(self) -> int:
+        return self.batch_size * self.seq_len
+
+
+class Breakdown(BaseModel):
+    """GiB held at the peak, per GPU; the parts add up to total_gib."""
+
+    weights: float
+    adapters: float
+    gradients: float
+    optimizer: float
+    activations: float
+    logits_and_loss: float
+    overhead: float = Field(description="CUDA context, fragmentation, workspaces")
+
+
+class CoreEstimate(BaseModel):
+    total_gib: float
+    breakdown: Breakdown
+    params_b: float
+    trainable_params_m: float
+    assumptions: list[str]  # what matters for this model, run and GPU
+    background: list[str] = []  # how every estimate of this kind is built (method, measurements)
+    margin: float = fit.TIGHT_FRACTION  # the error to expect, as a share of total_gib (fit.judge's margin)
+
+
+def check_run(run: RunConfig, arch: Architecture | None = None, context_length: int | None = None) -> None:
+    """Raise InvalidInputError naming the first field outside what the estimator accepts."""
+    for name, allowed in (("method", METHODS), ("optimizer", OPTIMIZERS), ("stack", STACKS),
+                          ("sharding", SHARDINGS), ("attention", ATTENTIONS)):
+        value = getattr(run, name)
+        if value not in allowed:
+            raise InvalidInputError(name, f"unknown value {value!r}", "one of " + ", ".join(allowed))
+    for name in ("seq_len", "batch_size", "lora_rank", "lora_dropout", "num_gpus"):
+        check_range(name, getattr(run, name))
+    if run.full_fp32_master and run.method != "full":
+        raise InvalidInputError("full_fp32_master", "fp32 master weights apply to method 'full' only", "false unless method is 'full'")
+    if run.method != "full":
+        unknown = [m for m in run.target_modules if m not in ALL_LINEAR]
+        if unknown or not run.target_modules:
+            raise InvalidInputError("target_modules", f"unknown or empty: {unknown or '[]'}", "a non-empty subset of " + ", ".join(ALL_LINEAR))
+        if arch is not None and run.lora_rank > arch.hidden_size:
+            raise InvalidInputError("lora_rank", f"{run.lora_rank} is above the model's hidden size {arch.hidden_size}", f"1 to {arch.hidden_size}")
+    if context_length and run.seq_len > context_length:
+        raise InvalidInputError("seq_len", f"{run.seq_len} is beyond the model's context of {context_length} tokens", f"1 to {context_length}")
+
+
+# --- precision ---------------------------------------------------------------------------------

@@ -1,0 +1,322 @@
+"""The terms of a run's peak memory, each with the sentences that explain it (pure): `precision` (the dtype
+of 16-bit tensors), `weights` (in their storage, sharded or not), `training_state` (adapters, gradients,
+optimizer states), `activations` (what the backward pass keeps, and one layer's recompute) and `loss`
+(the logits and loss buffers). `estimator` adds them up; `unsloth_stack` does for Unsloth's measured path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.vram import constants as k
+from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, forced_float32
+from finetune_advisor.vram.run import RunConfig
+from finetune_advisor.vram.shapes import Linear, Shapes, shapes
+
+# NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
+# absmax per 64-weight block, and one fp32 absmax per 256 of those.
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
+# bitsandbytes 8-bit Adam: two 1-byte states plus an fp32 absmax per 256-value block each.
+ADAM_8BIT_BYTES = 2 + 2 * 4 / 256
+# Unsloth says its dynamic 4-bit uploads take under 10% more memory than standard bnb 4-bit.
+DYNAMIC_4BIT_EXTRA = 0.10
+
+
+# --- precision ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Precision:
+    fp32_compute: bool  # no bf16, and Unsloth trains this family without fp16 autocast (fp32 activations)
+    fp32_master: bool  # fp32 master weights (asked for, or full fine-tuning in fp16)
+    half: float  # bytes of a 16-bit weight (fp16 or bf16)
+    notes: list[str]
+    experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
+
+
+def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
+    """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
+    them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
+    unsloth rl.py "Switching to float32 training")."""
+    forced = forced_float32(arch.model_type) if float32_without_bf16 is None else float32_without_bf16
+    fp32_compute = not run.bf16 and run.stack == "unsloth" and forced
+    fp32_master = run.full_fp32_master or (run.method == "full" and not run.bf16)
+    notes = []
+    if fp32_master:
+        notes.append("Full fine-tuning with fp32 master weights; autocast keeps a bf16 copy of each weight for the backward pass."
+                     if run.bf16 else "Without bf16, full fine-tuning keeps fp32 master weights (fp16 mixed precision).")
+    if not run.bf16:
+        notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16."
+                     + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
+                        "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
+    # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
+    # the calibrated Unsloth quantises them (older versions did not, for some families).
+    experts_nf4 = run.stack == "unsloth"
+    older = experts_16bit_in_older_unsloth(arch.model_type)
+    if run.method == "qlora" and arch.is_moe and not experts_nf4:
+        notes.append("QLoRA: the routed experts stay 16-bit (bitsandbytes quantises nn.Linear layers only, and this "
+                     "model keeps its experts as 3-D parameters); only the other linear layers are 4-bit.")
+    elif run.method == "qlora" and arch.is_moe and older:
+        more = shapes(arch).expert_params * (2 - NF4_BYTES) / 2**30
+        notes.append(f"QLoRA: the routed experts are 4-bit in the Unsloth version this is calibrated for (2026.10.9); "
+                     f"{older} left them 16-bit: about {more:.0f} GiB more. Use a current Unsloth.")
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4)
+
+
+# --- weights -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Weights:
+    bytes: float  # per GPU, sharding applied
+    total_params: float  # the model's parameters (the config's, or the catalog's count)
+    layer_bytes: float  # one decoder layer, as FSDP gathers it
+    root_bytes: float  # embeddings, lm_head and final norm: FSDP's root unit
+    autocast_copies: float  # bf16 copies of fp32 master weights
+    notes: list[str]  # parameters the config does not describe
+    storage_notes: list[str]  # how these weights are stored, where it is particular to this run
+    background: list[str]  # how weights are stored for every run of this method and stack
+
+
+def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
+    """The model's parameters in their storage: NF4 for QLoRA's linear layers, else 16 or 32 bits."""
+    notes: list[str] = []
+    storage: list[str] = []
+    background: list[str] = []
+    # Parameters the text config does not describe (a vision tower: Gemma 4 26B-A4B's 0.57B, 2 % of it, measured
+    # 16-bit under Unsloth) are frozen 16-bit weights, whatever their share; a large share is said.
+    extra = max(0.0, (params_total or 0) - s.total_params)
+    if extra > 0.03 * s.total_params:
+        notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
+                     "are counted as frozen 16-bit weights.")
+    total_params = s.total_params + extra
+    shrink = 1.0
+    if params_total and s.total_params > 1.1 * params_total:
+        shrink, total_params = params_total / s.total_params, params_total
+        notes.append(f"The config's fields add up to {s.total_params / 1e9:.0f}B parameters but the model has "
+                     f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
+    root = s.embedding_params + s.head_params + s.hidden
+    if run.method == "qlora":
+        quantized = s.linear_params - (0 if p.experts_nf4 else s.expert_params)
+        kept = min(skip or 0, quantized)
+        # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
+        kept_bytes = 4.0 if run.stack == "transformers" else p.half
+        held = (quantized - kept) * NF4_BYTES + (s.total_params - quantized + kept) * kept_bytes + extra * p.half
+        if run.storage == "unsloth-bnb-4bit" and skip is None:
+            held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
+        layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
+        background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
+        if run.stack == "transformers":
+            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to fp32.")
+        if run.storage == "unsloth-bnb-4bit":
+            storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
+                "the checkpoint's own list of skipped modules is counted." if skip is not None else
+                "counted as 10% more weight memory than -bnb-4bit, the upper bound Unsloth gives for its dynamic 4-bit."))
+    else:
+        per_param = 4.0 if p.fp32_master else p.half
+        held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch
+        layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
+        if run.storage != "16bit":
+            storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")
+    held *= shrink
+    if run.offload_embedding and not s.tied:
+        held -= (s.embedding_params - s.ple_params) * p.half
+        storage.append("Unsloth moves the input embedding to host RAM when the GPU is tight (offload_embedding='auto'): "
+                       "it is not counted, and needs that much CPU RAM instead.")
+    n = run.num_gpus
+    if run.sharded:
+        # Each GPU keeps 1/n, plus the root unit (FSDP does not reshard it after forward) and two
+        # decoder layers gathered (the current one and the prefetched one).
+        held = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes
+    autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
+    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background)
+
+
+# --- adapters, gradients, optimizer ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    trainable: float
+    adapters: float  # per GPU
+    grads: float  # per GPU, once the backward pass has produced them all
+    states: float  # optimizer states held by PyTorch's allocator
+    temp: float  # the optimizer step's temporaries
+    ddp_buckets: float  # DDP's gradient buckets
+    root_grads: float  # FSDP full fine-tuning: the root unit's unsharded gradient
+    lora: tuple[Linear, ...]
+    notes: list[str]
+    background: list[str]
+    paged_note: str | None
+
+
+def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float) -> TrainingState:
+    """What training adds: LoRA adapters (or every weight for full), their gradients and Adam's states."""
+    notes: list[str] = []
+    background: list[str] = []
+    if run.method == "full":
+        lora: tuple[Linear, ...] = ()
+        trainable = total_params
+        adapter_bytes, grad_bytes = 0.0, (4.0 if p.fp32_master else p.half)
+    else:
+        unsloth = run.stack == "unsloth"
+        lora = s.lora_linears(run.target_modules, experts=unsloth)
+        trainable = s.lora_params(run.lora_rank, lora, fused_experts=unsloth)
+        # peft and Unsloth both create the adapters in fp32 (measured: 4 bytes per trainable parameter).
+        adapter_bytes = grad_bytes = 4.0
+        background.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
+        if unsloth and s.router_width > 0:
+            notes.append("MoE on Unsloth: LoRA reaches the routed experts too (one adapter pair on the fused gate_up "
+                         "matrix, one on down_proj), hundreds of millions of fp32 trainable parameters on 30B-class models.")
+        if s.router_width > 0 and run.stack == "transformers":
+            notes.append("MoE on transformers: routed experts are 3-D parameters, so LoRA and 4-bit quantisation skip "
+                         "them and they stay in 16-bit (fp32 after prepare_model_for_kbit_training).")
+    state_bytes, step_temp = _optimizer_bytes(run.optimizer, grad_bytes)
+    n = run.num_gpus
+    paged = run.optimizer.startswith("paged_")
+    adapters, grads = trainable * adapter_bytes, trainable * grad_bytes
+    states, temp = (0.0 if paged else trainable * state_bytes), trainable * step_temp
+    ddp_buckets = grads if n > 1 and run.sharding == "ddp" else 0.0
+    root_grads = 0.0
+    if run.sharded:
+        adapters, grads, states, temp = adapters / n, grads / n, states / n, temp / n
+        if run.method == "full":
+            grads += s.layer_params * grad_bytes  # one layer's unsharded gradient before reduce-scatter
+            root_grads = (s.embedding_params + s.head_params + s.hidden) * grad_bytes
+    paged_note = (f"{run.optimizer} keeps its states ({trainable * state_bytes / n / k.GIB:.2f} GiB) in "
+                  "unified memory outside PyTorch's allocator; the driver moves them to CPU RAM when the GPU "
+                  "is full, so they are not counted.") if paged else None
+    return TrainingState(trainable, adapters, grads, states, temp, ddp_buckets, root_grads, lora, notes, background, paged_note)
+
+
+def _optimizer_bytes(optimizer: str, param_bytes: float) -> tuple[float, float]:
+    """(state bytes, optimizer-step temporary bytes) per trainable parameter."""
+    if optimizer == "adamw_torch":
+        # torch AdamW keeps exp_avg and exp_avg_sq in the parameter dtype; its foreach step makes
+        # one more parameter-sized temporary (the square root of exp_avg_sq).
+        return 2 * param_bytes, param_bytes
+    if optimizer == "adamw_torch_fused":
+        return 2 * param_bytes, 0.0
+    if optimizer == "paged_adamw_32bit":
+        return 8.0, 0.0  # two fp32 states, whatever the parameter dtype
+    return ADAM_8BIT_BYTES, 0.0
+
+
+# --- activations -------------------------------------------------------------------------------
+
+_KERNEL_NOTES = {
+    "flash": "SDPA (flash / memory-efficient kernel), no sequence-squared term.",
+    "math": "SDPA falls back to its math kernel (fp32 inputs with grouped-query attention), keeping "
+            "the seq_len x seq_len scores of every head.",
+    "masked": "SDPA's memory-efficient kernel with a sliding-window mask (k and v expanded to every head).",
+    "eager": "eager, keeping the full attention matrix of every head.",
+}
+
+
+@dataclass(frozen=True)
+class Activations:
+    layer: float  # one layer's saved activations for the whole micro-batch (the largest, encoder-decoders)
+    work: float  # the extra score-sized buffers of one layer's backward
+    checkpoints: float  # what gradient checkpointing keeps for all layers
+    notes: list[str]  # an attention kernel that keeps seq_len x seq_len scores
+    background: list[str]  # checkpointing and the flash kernel, as every such run has them
+    all_layers: float  # every layer's saved activations, without checkpointing
+
+
+def text_tokens(arch: Architecture, run: RunConfig) -> int:
+    """Tokens a step's decoder runs over: batch x seq_len, at most max_target_positions a row (Whisper: 448)."""
+    return run.batch_size * min(run.seq_len, arch.max_target_positions or run.seq_len)
+
+
+def encoder_frames(s: Shapes, run: RunConfig) -> int:
+    """Positions a step's speech encoder runs over, whatever seq_len: batch x frames (0 without an encoder)."""
+    return run.batch_size * s.encoder.frames if s.encoder else 0
+
+
+def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> Activations:
+    """What the backward pass needs: every layer's activations, or checkpoints plus one recomputed layer."""
+    coef = coefficients(run.stack, run.method, p.fp32_master)
+    # SDPA has no fused kernel for fp32 inputs with grouped-query attention (QLoRA's fp32 stream
+    # on transformers): it falls back to its math kernel, which keeps seq_len^2 scores (measured).
+    # A sliding window the sequence reaches makes transformers build an explicit mask instead.
+    masked = bool(arch.sliding_window and run.seq_len >= arch.sliding_window)
+    math = run.method == "qlora" and run.stack == "transformers" and s.kv_width < s.q_width and not masked
+    kernel = "eager" if run.attention == "eager" else "math" if math else "masked" if masked else "flash"
+    tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0,
+                     width_scale=2.0 if p.fp32_compute else 1.0, full=run.method == "full")
+    scale = k.ACTIVATION_SCALE[(run.stack, run.method)]
+    tokens = text_tokens(arch, run)
+    seq = tokens // run.batch_size
+    layer = (tb.layer * tokens + tb.attention_scores * tokens * seq) * scale
+    # The backward of one layer with materialised scores needs more score-sized buffers (the
+    # scores' gradient, the softmax gradient and a temporary: three by count).
+    work = k.SCORE_WORK * tb.attention_scores * tokens * seq
+    offloaded = run.stack == "unsloth" and run.gradient_checkpointing
+    # Unsloth offloads checkpoints to CPU RAM; what stays on the GPU per layer is calibrated to a
+    # published Unsloth measurement (constants.UNSLOTH_CHECKPOINT_BYTES).
+    per_layer = k.UNSLOTH_CHECKPOINT_BYTES * s.hidden if offloaded else tb.checkpoint
+    checkpoints, all_layers = per_layer * tokens * s.layers, layer * s.layers
+    if s.encoder:  # cross-attention over the frames in each decoder layer; the encoder's own layers
+        frames, enc_layers = encoder_frames(s, run), s.encoder.blocks.layers
+        enc_layer = encoder_layer_bytes(s, run, coef, kernel, p, lora) * scale
+        layer += tb.frames * frames * scale
+        all_layers = layer * s.layers + enc_layer * enc_layers
+        checkpoints += per_layer * frames * (enc_layers + 1)  # + the encoder output the decoder reads
+        layer = max(layer, enc_layer)
+    background = []
+    if run.gradient_checkpointing:
+        background.append("Gradient checkpointing: " + ("Unsloth's offloaded checkpointing; what stays on the GPU per token is "
+                     "calibrated to Unsloth+FA2 measurements published in LLaMA-Factory's wiki." if offloaded
+                     else "one residual-stream tensor kept per layer, one layer recomputed at a time."))
+    attention = "Attention: " + _KERNEL_NOTES[kernel]
+    notes = [] if kernel == "flash" else [attention]
+    if kernel == "flash":
+        background.append(attention)
+    return Activations(layer, work, checkpoints, notes, background, all_layers)
+
+
+def encoder_layer_bytes(s: Shapes, run: RunConfig, coef: Coefficients, kernel: str, p: Precision,
+                   lora: tuple[Linear, ...]) -> float:
+    """What one speech-encoder layer saves for backward, in bytes, over every frame of the micro-batch."""
+    frames = encoder_frames(s, run)
+    enc = encoder_token_bytes(s, coef, lora, run.lora_rank, "eager" if kernel == "eager" else "flash",
+                              run.lora_dropout > 0, 2.0 if p.fp32_compute else 1.0)
+    return enc.layer * frames + enc.attention_scores * frames * (s.encoder.frames if s.encoder else 0)
+
+
+# --- logits and loss ---------------------------------------------------------------------------
+
+
+def loss(s: Shapes, run: RunConfig, p: Precision, tokens: int) -> tuple[float, float]:
+    """(bytes the logits and loss hold at the start of backward, bytes the allocator reserves for them)."""
+    logits = k.LOGITS_BYTES[run.stack] * tokens * s.vocab * (2.0 if p.fp32_compute else 1.0)
+    # The loss buffers take one block more than they hold at once (fitted to the measured cells).
+    return logits, logits + k.LOGITS_RESERVED_EXTRA[run.stack] * tokens * s.vocab
+
+
+# --- the Unsloth stack, as measured --------------------------------------------------------------
+
+
+def encoder_decoder_notes(arch: Architecture, s: Shapes, run: RunConfig) -> list[str]:
+    """What an estimate of a speech encoder-decoder (Whisper) counts that a decoder-only one does not, and what
+    it leaves out: evaluation during training, which Unsloth's Whisper notebook runs."""
+    if s.encoder is None:
+        return []
+    limit = arch.max_target_positions or run.seq_len
+    notes = [f"Encoder-decoder ({arch.model_type}): the encoder runs over {s.encoder.frames} frames per clip (30 s of "
+             f"audio) whatever seq_len; seq_len counts decoder tokens, at most {limit}."
+             + (f" seq_len {run.seq_len} is counted as {limit} (transformers refuses longer labels)."
+                if run.seq_len > limit else "")]
+    if run.method != "full":
+        notes.append("LoRA target names reach the encoder and both attentions of the decoder (self and cross); o_proj "
+                     "stands for Whisper's out_proj, up_proj / down_proj for fc1 / fc2.")
+    if run.stack == "unsloth":
+        notes.append("Unsloth's fused loss takes only causal-LM classes, so Whisper's full logits and loss are counted.")
+    cache = 2 * s.layers * 8 * s.encoder.frames * s.hidden * 2.0 / k.GIB
+    notes.append(f"Training step only. Evaluating during training adds more: at Transformers' default eval batch of 8 "
+                 f"the decoder's cross-attention cache alone is about {cache:.1f} GiB, and without eval_accumulation_steps "
+                 "every evaluated clip's logits and encoder output stay on the GPU. Unsloth's Whisper large-v3 notebook, "
+                 "which evaluates so every 5 steps, reserved 10.35 GB on a T4, where its training step is estimated at "
+                 "under 4 GiB. Set per_device_eval_batch_size and eval_accumulation_steps, or leave that room.")
+    return notes

@@ -1,0 +1,129 @@
+"""The Unsloth stack's peak as we measured it (pure): its offloaded checkpointing keeps about one layer's
+recompute on the GPU whatever the depth, its chunked loss is bounded, its allocator reserve and CUDA context
+are fitted constants (`constants`, UNSLOTH FITTED)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.vram import constants as k
+from finetune_advisor.vram.activations import coefficients, token_bytes
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.families import first_step_transient
+from finetune_advisor.vram.ground import error_margin, measured_ground
+from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
+from finetune_advisor.vram.shapes import Linear, Shapes
+from finetune_advisor.vram.terms import (
+    Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
+)
+
+
+@dataclass(frozen=True)
+class UnslothStep:
+    """What a LoRA/QLoRA step on Unsloth holds beyond weights and training state (bytes), fitted to
+    our measurements (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl): its offloaded checkpointing
+    leaves about one layer's recompute on the GPU, whatever the depth; its chunked loss is bounded."""
+
+    fixed: float
+    activations: float
+    loss: float
+    moe: float  # the experts' dequantised or gathered weights of one layer, and the first-step transient
+    gap: float  # what the allocator reserves beyond what is allocated (expandable segments)
+
+
+def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> UnslothStep:
+    coef, width = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0
+    tb = token_bytes(s, coef, lora, run.lora_rank, "flash", dropout=run.lora_dropout > 0, width_scale=width)
+    moe = s.router_width > 0
+    tokens = text_tokens(arch, run)
+    act = k.UNSLOTH_LAYER_SCALE[moe] * tb.layer * tokens
+    loss = 0.0
+    if arch.final_logit_softcapping:
+        loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
+    if s.encoder:
+        act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
+                                             tokens)
+    experts = s.expert_bytes_16bit
+    # The first-step transient was measured at 2048 tokens (7.2 GiB on Qwen3-30B-A3B) and was absent
+    # at 512; below 2048 it is scaled down with the tokens, above it is held at its measured size.
+    transient = first_step_transient(arch.model_type) * experts * min(1.0, tokens / 2048)
+    moe_bytes = k.UNSLOTH_MOE_LAYER_SHARE * experts / s.layers + transient
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB
+    if run.method == "qlora":
+        fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
+    gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    return UnslothStep(fixed, act, loss, moe_bytes, gap)
+
+
+def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...], decoder: float,
+                             tokens: int) -> tuple[float, float]:
+    """(activations, loss) of a Whisper step on Unsloth. About one layer's recompute stays on the GPU, as measured
+    on decoder-only models: the larger of a decoder layer (its tokens, plus cross-attention over the frames) and an
+    encoder layer (its frames); beside it, the encoder output every decoder layer reads, which Unsloth's offloading
+    does not move (it offloads a checkpointed layer's first argument only; counted at 4 bytes an element, the
+    encoder's last LayerNorm running in fp32 under autocast). Unsloth's fused loss takes only *ForCausalLM classes
+    (unsloth_zoo fused_losses/forward_install.py), so Whisper's own loss over its full logits is counted, as on
+    the transformers stack."""
+    encoder = encoder_layer_bytes(s, run, coefficients("unsloth", run.method, False), "flash", p, lora)
+    output = 4.0 * encoder_frames(s, run) * s.hidden
+    return k.UNSLOTH_LAYER_SCALE[False] * max(decoder, encoder) + output, loss(s, run, p, tokens)[0]
+
+
+# --- phases and the allocator ------------------------------------------------------------------
+
+
+def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights,
+                      state: TrainingState) -> CoreEstimate:
+    """Unsloth LoRA/QLoRA with its offloaded checkpointing: the measured model (see `unsloth_step`)."""
+    step = unsloth_step(arch, s, run, p, state.lora)
+    held = {
+        "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": state.grads + state.ddp_buckets,
+        "optimizer": state.states + state.temp, "activations": step.activations + step.moe, "logits_and_loss": step.loss,
+    }
+    allocated = sum(held.values()) + step.fixed
+    total = allocated + step.gap + k.UNSLOTH_CONTEXT_GIB * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
+    gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
+    total_gib = round(total / k.GIB, 3)
+    ground = measured_ground(arch)
+    measured = bool(k.UNSLOTH_MEASURED.get(arch.model_type))
+    notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
+             *([] if measured else [ground])]
+    if s.router_width > 0:
+        notes.append(_moe_note(arch))
+    if arch.final_logit_softcapping:
+        notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
+    if run.num_gpus > 1:
+        notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
+                     "the per-GPU figure shares the model as the transformers stack does.")
+    if state.paged_note:
+        notes.append(state.paged_note)
+    background = ["Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
+                  *w.background, *state.background, UNSLOTH_MEASURED_NOTE, *([ground] if measured else []),
+                  f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}."]
+    return CoreEstimate(
+        total_gib=total_gib,
+        breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
+        params_b=round(w.total_params / 1e9, 3),
+        trainable_params_m=round(state.trainable / 1e6, 3),
+        assumptions=notes,
+        background=background,
+        margin=error_margin(arch, run),
+    )
+
+
+UNSLOTH_MEASURED_NOTE = (
+    "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "
+    "with adamw_8bit, run on an H200 (Unsloth 2026.10.9, transformers 5.17, trl 1.15, bitsandbytes 0.50.2, torch "
+    "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
+    "Other Unsloth or transformers versions can differ."
+)
+
+
+def _moe_note(arch: Architecture) -> str:
+    from finetune_advisor.vram.families import FIRST_STEP_TRANSIENT
+
+    if arch.model_type in FIRST_STEP_TRANSIENT:
+        return ("MoE on Unsloth: the first training step of a fresh process holds a transient copy of part of the "
+                "experts (measured on Qwen3-30B-A3B); it is counted, because every real run starts with that step.")
+    return ("MoE on Unsloth: the first-step transient seen on Qwen3-MoE was not measured for this family; "
+            "leave extra room (several GiB on 20-30B MoE models) until it is.")
