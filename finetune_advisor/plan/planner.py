@@ -51,7 +51,8 @@ class PlanRequest:
 
     @property
     def context(self) -> int:
-        return self.resolved.context or self.resolved.arch.max_position_embeddings or 131_072
+        arch = self.resolved.arch  # a speech decoder's labels stop at max_target_positions (Whisper: 448)
+        return arch.max_target_positions or self.resolved.context or arch.max_position_embeddings or 131_072
 
 
 def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None = None) -> RunConfig:
@@ -107,12 +108,16 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
         wanted = min(round_up(req.dataset.longest_row), req.context)
         if longest is not None and wanted > longest:
             return longest, f"the longest that fits; the longest row has {req.dataset.longest_row} tokens"
+        if wanted < req.dataset.longest_row:
+            return wanted, f"the model's limit of {wanted} tokens a row; the longest row has {req.dataset.longest_row}"
         return wanted, f"covers the longest row ({req.dataset.longest_row} tokens)"
     mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
     wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
         return longest, f"the longest that fits (below {wanted}); {unknown}"
+    if wanted < max(DEFAULT_SEQ_LEN, mean):
+        return wanted, f"the model's limit of {wanted} tokens a row; {unknown}"
     if mean > DEFAULT_SEQ_LEN:
         return wanted, f"covers the mean row ({req.dataset.tokens_per_row:g} tokens); {unknown}"
     return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; {unknown}"

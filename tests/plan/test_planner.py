@@ -147,3 +147,12 @@ def test_a_family_unsloth_trains_in_float32_on_a_t4_is_timed_at_the_fp32_rate() 
     run = RunConfig(method="lora", bf16=False)
     assert (matmul_tflops(t4, run, True), matmul_tflops(t4, run, False)) == (8.1, 65)
     assert gemma.tokens_per_second < llama.tokens_per_second / 3  # a similar size, an eighth of the matmul rate
+
+
+def test_a_speech_model_is_planned_within_its_decoder_limit() -> None:
+    # Whisper's labels stop at 448 tokens (max_target_positions): a plan at 2,048 with "131072 fits" was nonsense.
+    p = plan_training(model="whisper-large-v3-turbo", gpu="T4", method="lora", dataset_rows=5000, tokens_per_row=60)
+    assert p.seq_len == 448 and p.max_seq_len == 448 and "limit of 448" in p.seq_len_reason
+    long = plan_training(model="whisper-large-v3-turbo", gpu="T4", method="lora", dataset_rows=5000, tokens_per_row=60,
+                         longest_row=600)
+    assert long.seq_len == 448 and "longest row has 600" in long.seq_len_reason
