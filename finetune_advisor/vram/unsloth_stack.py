@@ -97,6 +97,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
                      "the per-GPU figure shares the model as the transformers stack does.")
     if state.paged_note:
         notes.append(state.paged_note)
+    notes.append(VERSION_NOTE)
     background = ["Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
                   *w.background, *state.background, UNSLOTH_MEASURED_NOTE, *([ground] if measured else []),
                   f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}."]
@@ -110,6 +111,9 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         margin=error_margin(arch, run),
     )
 
+
+# Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
+VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
 
 UNSLOTH_MEASURED_NOTE = (
     "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "

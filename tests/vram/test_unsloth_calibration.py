@@ -100,3 +100,13 @@ def test_what_unsloths_free_t4_notebooks_train_fits_a_t4(point: dict) -> None:
     result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=seq, batch_size=batch,
                            lora_rank=point["lora_rank"] or 16, gpu="T4")
     assert result.fits, (point["id"], result.total_gib)
+
+
+def test_an_unsloth_answer_names_the_versions_it_is_calibrated_for() -> None:
+    # Issue 11: the figure depends on the Unsloth and transformers versions (Gemma 4's experts were 16-bit in 2026.4).
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    said = [a for a in estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24).assumptions if a.startswith("Unsloth figures:")]
+    assert said and "unsloth 2026.10.9" in said[0] and "transformers 5.17.0" in said[0]
+    assert not any(a.startswith("Unsloth figures:") for a in
+                   estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, stack="transformers").assumptions)
