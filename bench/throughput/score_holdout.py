@@ -12,7 +12,12 @@ apart. Prints a Markdown table, the median and 90th percentile of |error| and th
 from __future__ import annotations
 
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fit import quantile  # noqa: E402
 
 
 def key(r: dict) -> tuple:
@@ -44,7 +49,7 @@ def main(pred_path: str, measured_path: str) -> None:
             errors.append(err)
     a = sorted(abs(e) for e in errors)
     if a:
-        print(f"\n{len(a)} cells: median |error| {100 * a[len(a) // 2]:.0f} %, p90 {100 * a[int(0.9 * (len(a) - 1))]:.0f} %, "
+        print(f"\n{len(a)} cells: median |error| {100 * quantile(a, 0.5):.0f} %, p90 {100 * quantile(a, 0.9):.0f} %, "
               f"within ±20 %: {sum(x <= 0.2 for x in a)} of {len(a)}")
 
 

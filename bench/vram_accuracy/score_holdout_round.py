@@ -14,7 +14,12 @@ under-estimate (the errors that crash a user's run).
 from __future__ import annotations
 
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from cells import quantile  # noqa: E402
 
 GIB = 2**30
 
@@ -26,11 +31,6 @@ def latest(measured_path: str) -> dict[str, dict]:
         if rec.get("status") == "ok" and rec.get("nvml_process_peak_bytes"):
             out[rec["cell"]] = rec
     return out
-
-
-def percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
 
 
 def main(pred_path: str, measured_path: str) -> None:
@@ -49,8 +49,8 @@ def main(pred_path: str, measured_path: str) -> None:
         print(f"| {p['cell']}{note} | {p['predicted_gib']:.2f} | {got:.2f} | {100 * err:+.1f}% |")
         (aside if note else errors).append((p["cell"], err))
     abs_err = [abs(e) for _, e in errors]
-    print(f"\n{len(errors)} cells scored: median |error| {100 * percentile(abs_err, 0.5):.1f} %, "
-          f"p90 {100 * percentile(abs_err, 0.9):.1f} %, max {100 * max(abs_err, default=0):.1f} %")
+    print(f"\n{len(errors)} cells scored: median |error| {100 * quantile(abs_err, 0.5):.1f} %, "
+          f"p90 {100 * quantile(abs_err, 0.9):.1f} %, max {100 * max(abs_err, default=0):.1f} %")
     for cell, e in errors:
         if e < 0:
             print(f"under-estimate: {cell} {100 * e:+.1f} %")

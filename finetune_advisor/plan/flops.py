@@ -57,7 +57,7 @@ def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...], site: str
     """LoRA parameters one token passes through (routed experts: its top-k); with `site`, only the linears
     reading it (ENCODER_OUT: the cross-attention keys and values a frame passes through)."""
     return sum(rank * (lin.fan_in + lin.fan_out) * lin.per_token * s.held(lin) for lin in s.linears
-               if lin.name in targets and (site is None or lin.site == site) and not (site is None and lin.site == ENCODER_OUT))
+               if lin.name in targets and (lin.site == site if site else lin.site != ENCODER_OUT))
 
 
 def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool, lora_rank: int = 0,

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import forced_float32
 from finetune_advisor.vram.ground import error_margin
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig, check_run
 from finetune_advisor.vram.shapes import shapes
@@ -28,7 +27,7 @@ from finetune_advisor.vram.terms import (
 from finetune_advisor.vram.unsloth_stack import unsloth_estimate
 
 # The estimator's surface: what other modules and tools import from here.
-__all__ = ["NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "forced_float32", "precision"]
+__all__ = ["NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "precision"]
 
 @dataclass(frozen=True)
 class Peak:

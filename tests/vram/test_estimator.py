@@ -12,8 +12,8 @@ from finetune_advisor.vram.estimator import (
     NF4_BYTES,
     RunConfig,
     estimate,
-    forced_float32,
 )
+from finetune_advisor.vram.families import forced_float32
 from finetune_advisor.vram.shapes import (
     architecture_for_params,
     params_kept_16bit,
