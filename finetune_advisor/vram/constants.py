@@ -60,21 +60,21 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 55 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 61 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2111
+UNSLOTH_FIXED_GIB: Final = 0.21
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU): dense, MoE;
-UNSLOTH_LAYER_SCALE: Final = {False: 1.6182, True: 1.6875}
+UNSLOTH_LAYER_SCALE: Final = {False: 1.6185, True: 1.3204}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
-UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.855
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8603
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
 UNSLOTH_MOE_LAYER_SHARE: Final = 0.9592
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
-UNSLOTH_RESERVED_SHARE: Final = 0.2938
-UNSLOTH_RESERVED_GIB: Final = 0.21
+UNSLOTH_RESERVED_SHARE: Final = 0.2937
+UNSLOTH_RESERVED_GIB: Final = 0.2099
 # measured cells per model_type: the families the Unsloth figures stand on.
-UNSLOTH_MEASURED: Final = {'gemma4_text': 6, 'gpt_oss': 3, 'llama': 26, 'mistral': 4, 'qwen2': 2, 'qwen3': 7, 'qwen3_moe': 7}
+UNSLOTH_MEASURED: Final = {'gemma3n_text': 1, 'gemma4_text': 7, 'gpt_oss': 4, 'llama': 26, 'mistral': 5, 'qwen2': 2, 'qwen3': 8, 'qwen3_moe': 8}
 # --- UNSLOTH FITTED: end ---

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
 # About the p90 of |error| measured against real GPUs (bench/vram_accuracy/README.md: 8.5 % leaving one
-# architecture out on the transformers stack; 7.6 % leaving one architecture out on Unsloth's, 7.4 % on
-# round 4's held-out cells): a fit with less headroom than this is a gamble.
+# architecture out on the transformers stack; 5.6 % leaving one architecture out on Unsloth's, 7.4 % and 6.7 %
+# on rounds 4 and 5's held-out cells): a fit with less headroom than this is a gamble.
 TIGHT_FRACTION = 0.10
 # Unsloth families we have not measured, but built like the measured dense ones: the worst miss leaving one
-# measured architecture out (10.8 %), with room to spare.
+# measured architecture out (10.3 %), with room to spare.
 UNMEASURED_TIGHT_FRACTION = 0.15
 # Far from measured ground: hybrid linear-attention / Mamba models, encoder-decoders (Whisper), MoE families
 # we have not measured, and params-only stand-ins. Unsloth's published notebook peaks for such models reach 29 % above our estimate at
