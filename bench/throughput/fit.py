@@ -7,7 +7,9 @@ cells, score it leaving one architecture out, and write its constants.
 
 Data: bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (`step_s`: the median of steps 2-4) and
 transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, else `time_s` /
-`steps`: three steps, the first included, so biased high), H200 cells only. Cells run with a non-default environment (UNSLOTH_BLOCK_COMPILE=0) are left out.
+`steps`: three steps, the first included, so biased high), H200 cells only. Cells run with a non-default environment (UNSLOTH_BLOCK_COMPILE=0) are left out, and so are
+the T4-emulated ones (`--emulate t4`): an H200 running Unsloth's fp16 path under patched memory queries is
+neither a T4 nor what an H200 user runs.
 
 The model is linear in its coefficients (seconds = c0 + c_layer L + c_moe L_moe + k_matmul F_matmul / peak
 + k_attention F_attention / peak, plus a fixed dequantisation term). One stack's methods share k_matmul and
@@ -48,7 +50,7 @@ H200 = find("H200")
 def cells() -> list[dict]:
     out = []
     for r in _records("unsloth_sft_1gpu.jsonl"):
-        if r["status"] == "ok" and not r.get("env") and r.get("step_s") and not r.get("not_representative"):
+        if r["status"] == "ok" and not r.get("env") and not r.get("emulation") and r.get("step_s") and not r.get("not_representative"):
             out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1))
     for r in _records("transformers_1gpu.jsonl"):
         if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):

@@ -13,22 +13,22 @@ from typing import Final
 DEQUANT_BYTES_PER_PARAM: Final = 4.5
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 233 cells measured on one NVIDIA H200 (44 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by datasheet tensor TFLOPS and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 225 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by datasheet tensor TFLOPS and bandwidth"
 # (stack, method) -> seconds per step: c0 + c_layer * layers + c_moe * MoE layers,
 # plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).
 STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
     ("transformers", "full"): {"c0": 0, "c_layer": 0.0055868, "c_moe": 0.047195, "k_matmul": 2.0308, "k_attention": 5},
     ("transformers", "lora"): {"c0": 0, "c_layer": 0.0085783, "c_moe": 0, "k_matmul": 2.0308, "k_attention": 5},
     ("transformers", "qlora"): {"c0": 0.0022086, "c_layer": 0.015552, "c_moe": 0.031824, "k_matmul": 2.0308, "k_attention": 5},
-    ("unsloth", "lora"): {"c0": 0.022043, "c_layer": 0.0076719, "c_moe": 0.0029235, "k_matmul": 1.25, "k_attention": 1.6486},
-    ("unsloth", "qlora"): {"c0": 0.078493, "c_layer": 0.006254, "c_moe": 0.0065525, "k_matmul": 1.25, "k_attention": 1.6486},
+    ("unsloth", "lora"): {"c0": 0.061038, "c_layer": 0.0053383, "c_moe": 0.0043709, "k_matmul": 1.25, "k_attention": 1.7242},
+    ("unsloth", "qlora"): {"c0": 0.072304, "c_layer": 0.006092, "c_moe": 0.0068052, "k_matmul": 1.25, "k_attention": 1.7242},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).
 SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("transformers", "full"): (-0.265, 1.317),
     ("transformers", "lora"): (-0.245, 0.698),
     ("transformers", "qlora"): (-0.226, 1.646),
-    ("unsloth", "lora"): (-0.182, 0.383),
-    ("unsloth", "qlora"): (-0.400, 0.380),
+    ("unsloth", "lora"): (-0.332, 0.220),
+    ("unsloth", "qlora"): (-0.389, 0.455),
 }
 # --- THROUGHPUT FITTED: end ---
