@@ -11,8 +11,10 @@ audio towers included), as a catalog entry gives it. The target is NVML's peak f
 
 The estimator predicts a fresh process, the way a user's run starts; a cell that is not the first
 in its process missed the MoE first-step transient, so that term is left out of its prediction.
-Cells run with the T4 emulation are scored, not fitted (on a 15 GiB card Unsloth moves the input
-embedding to host RAM and shrinks its loss chunks: the estimate stays above them).
+Cells run on an emulated card (`--emulate t4`, `12g`) are scored, not fitted: Unsloth sizes some of its
+choices from the card's free memory. Rounds 1-5's emulation also made it see no usable memory at all, so
+it moved its input-side embeddings to host RAM in every such cell (see unsloth_sft.emulate_card); the
+estimate stays above those cells.
 
 The objective is the mean |relative error| plus a heavy penalty on every under-estimate beyond
 2 %: a figure below the real peak crashes a user's run. Pure Python.
@@ -99,7 +101,7 @@ def load(path: str = DATA) -> list[Cell]:
         spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
         counted = spec.get("params_counted_b")
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
-                        lora_rank=rec.get("lora_rank") or 16, bf16=not rec.get("emulation"), stack="unsloth")
+                        lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth")
         cells.append(Cell(rec["cell"], rec["arch"], Architecture.from_hf_config(rec["config"]), run,
                           counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
                           rec["first_in_process"], bool(rec.get("emulation")), rec))
@@ -201,7 +203,7 @@ def main() -> None:
     in_sample = {c.id: error(c) for c in cells}
     print(f"in sample:   {summary([in_sample[c.id] for c in cells if not c.emulated])}")
     print(f"held out:    {summary([held_out[c.id] for c in cells if not c.emulated])}")
-    print(f"T4 emulated: {summary([in_sample[c.id] for c in cells if c.emulated])}")
+    print(f"emulated:    {summary([in_sample[c.id] for c in cells if c.emulated])}")
     for c in cells:
         print(f"  {c.id:62s} measured {c.measured:6.2f}  predicted {predict(c):6.2f}  {100 * in_sample[c.id]:+6.1f} %"
               f"  held out {100 * held_out[c.id]:+6.1f} %")

@@ -2,7 +2,7 @@
 
     python unsloth_sft.py prepare NAME DIR [--prequantize]
     python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
-                              [--emulate t4] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
+                              [--emulate t4|12g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
 
 `prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
 the GPU, saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
@@ -23,10 +23,10 @@ allocator's peaks, CUDA context, step wall times and tokens/s, what the trainer 
 parameters by dtype after loading (what bitsandbytes really quantised), and every version.
 
 `--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: torch
-reports no bf16 support and a total and free memory as on a T4 (15.0 GiB as the driver reports it),
+reports no bf16 support and a total and free memory as on a T4 (14.56 GiB as torch reports it),
 the caching allocator is capped to that size (`set_per_process_memory_fraction`), and Unsloth's
-own bf16 flag is turned off after import. The compute capability stays the real one (see
-`emulate_card`). What is patched is recorded in `emulation`.
+own bf16 flag is turned off after import. `--emulate 12g` is a 12 GiB card with bf16. The compute
+capability stays the real one (see `emulate_card`). What is patched is recorded in `emulation`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 STEPS = 4
 HERE = os.path.dirname(os.path.abspath(__file__))
 LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# Cards a run can pretend to be (memory as the driver reports it, compute capability).
-CARDS = {"t4": {"name": "Tesla T4", "total_gib": 15.0, "capability": (7, 5)}}
+# Cards a run can pretend to be.
+# total_gib: the card's memory as torch reports it. T4: 14.563 GiB ("Max memory = 14.563 GB" in Unsloth's T4
+# notebooks, e.g. github unslothai/notebooks@bdda2ef:nb/Qwen3_5_(0_8B)_Vision.ipynb); rounds 1-5 used 15.0.
+# "12g": any 12 GiB card with bf16 (Ampere or later), to see what Unsloth decides on a tight bf16 card.
+CARDS = {"t4": {"name": "Tesla T4", "total_gib": 14.563, "bf16": False},
+         "12g": {"name": "12 GiB bf16 card (emulated)", "total_gib": 12.0, "bf16": True}}
 
 
 def load_config(name: str) -> dict:
@@ -139,9 +143,14 @@ def prepare(name: str, path: str, prequantize: bool) -> None:
 def emulate_card(card: str):
     """Patch torch so that Unsloth sizes itself for CARDS[card]; returns (record, after_import).
 
-    Before Unsloth is imported: no bf16 support, and the card's total and free memory (the caching
-    allocator is capped to it). `after_import()` turns Unsloth's own bf16 flag off, which its loader
-    and trainer read at call time (dtype float16, its float32-forced families, fp16 training). The
+    Before Unsloth is imported: the card's total and free memory (the caching allocator is capped to
+    it) and, for a card without bf16, no bf16 support. The cap is set with
+    set_per_process_memory_fraction, but get_per_process_memory_fraction reports 1.0: Unsloth computes
+    the memory it can use as min(free + reserved - allocated, total x fraction - allocated), and with
+    the card's total beside the H200's fraction that read as zero, so rounds 1-5 made Unsloth offload
+    its input-side embeddings on every emulated card ("Offloading embeddings to RAM"), which a real T4
+    does only when short of memory. `after_import()` turns Unsloth's own bf16 flag off on a card without
+    it, which its loader and trainer read at call time (dtype float16, its float32-forced families, fp16 training). The
     compute capability is left alone: Triton compiles for the capability torch reports, and sm_75
     code does not run on an H100/H200, so choices Unsloth makes from the capability (its padded vs
     padding-free rule) follow the real card.
@@ -170,17 +179,21 @@ def emulate_card(card: str):
 
     torch.cuda.get_device_properties = lambda device=None: Props(real_props(0 if device is None else device))
     torch.cuda.mem_get_info = mem_get_info
-    torch.cuda.is_bf16_supported = lambda *a, **k: False
+    torch.cuda.get_per_process_memory_fraction = lambda device=None: 1.0
+    patched = ["torch.cuda.get_device_properties (total_memory, name)", "torch.cuda.mem_get_info",
+               "torch.cuda.set_per_process_memory_fraction", "torch.cuda.get_per_process_memory_fraction (reports 1.0)"]
+    if not spec["bf16"]:
+        torch.cuda.is_bf16_supported = lambda *a, **k: False
+        patched[:0] = ["torch.cuda.is_bf16_supported", "unsloth.models._utils.SUPPORTS_BFLOAT16 (after import)"]
 
     def after_import() -> None:
         import unsloth.models._utils as unsloth_utils
 
-        unsloth_utils.SUPPORTS_BFLOAT16 = False
+        if not spec["bf16"]:
+            unsloth_utils.SUPPORTS_BFLOAT16 = False
 
-    record = {"card": card, "name": spec["name"], "total_gib": spec["total_gib"],
-              "patched": ["torch.cuda.is_bf16_supported", "unsloth.models._utils.SUPPORTS_BFLOAT16 (after import)",
-                          "torch.cuda.get_device_properties (total_memory, name)", "torch.cuda.mem_get_info",
-                          "torch.cuda.set_per_process_memory_fraction"],
+    record = {"card": card, "name": spec["name"], "total_gib": spec["total_gib"], "bf16": spec["bf16"],
+              "patched": patched,
               "not_patched": "compute capability (Triton compiles for it)"}
     return record, after_import
 
@@ -207,6 +220,16 @@ def load(path: str, config: dict, method: str, rank: int, max_seq: int):
             kwargs["target_modules"] = list(LINEAR)
         model = loader.get_peft_model(model, **kwargs)
     return model, tokenizer, loader.__name__
+
+
+def host_embedding_bytes(model) -> int:
+    """Bytes of embedding tables left in host RAM after loading and wrapping: Unsloth's offload_embedding="auto"
+    moves the input-side tables that lm_head does not share (Gemma 3n / 4 per-layer tables too) when it
+    judges the card short of memory."""
+    import torch
+
+    return sum(m.weight.numel() * m.weight.element_size() for m in model.modules()
+               if isinstance(m, torch.nn.Embedding) and m.weight is not None and m.weight.device.type == "cpu")
 
 
 def parameter_bytes(model) -> dict:
@@ -311,13 +334,14 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
         "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
         "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None, "quant_form": quant if method == "qlora" else None,
         "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
-        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model), **load_peaks,
+        "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model),
+        "host_embedding_bytes": host_embedding_bytes(model), **load_peaks,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
         "model_dtype": str(getattr(model, "dtype", None)), "cuda_context_bytes": pm.cuda_context_bytes,
         "concurrent_jobs": int(os.environ.get("CALIB_CONCURRENT", "1")), **machine, **versions(pm, packages_only=True),
     }
-    bf16 = not emulate and torch.cuda.is_bf16_supported()
+    bf16 = (emulation is None or emulation["bf16"]) and torch.cuda.is_bf16_supported()
     failed_at = None
     for i, (batch, seq) in enumerate(sorted(shapes, key=lambda s: (s[0] * s[1], s[0]))):
         cell = cell_id(name, method, quant, rank, batch, seq, emulate, env, label)

@@ -36,8 +36,10 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
            reserved: float = fit.DRIVER_RESERVED_GIB) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
     """The estimate for a run on a GPU of `memory` GiB (None: unknown), and the verdict.
 
-    When the run does not fit, Unsloth moves the input embedding to host RAM by itself on a tight GPU
-    (measured on a T4-sized card): that lighter run is the one estimated when it fits.
+    When the run does not fit, Unsloth moves an untied input embedding to host RAM by itself (2026.10.9's
+    offload_embedding="auto": when the memory free after loading is below its own estimate of a training
+    step's needs): that lighter run is the one estimated when it fits. It also moves Gemma 3n / 4 per-layer
+    tables then; that is not modelled (not measured yet).
     """
     kwargs = resolved.estimate_kwargs()
     core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
