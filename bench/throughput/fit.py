@@ -11,8 +11,10 @@ transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, 
 the T4-emulated ones (`--emulate t4`): an H200 running Unsloth's fp16 path under patched memory queries is
 neither a T4 nor what an H200 user runs.
 
-The model is linear in its coefficients (seconds = c0 + c_layer L + c_moe L_moe + k_matmul F_matmul / peak
-+ k_attention F_attention / peak, plus a fixed dequantisation term). One stack's methods share k_matmul and
+The model is linear in its coefficients (seconds = c0 + c_layer L + c_param P + k_matmul F_matmul / peak
++ k_attention F_attention / peak, plus a fixed dequantisation term; P is billions of linear parameters,
+MoE experts included: it replaced a per-MoE-layer term in round 5, halving the Unsloth LoRA
+leave-one-architecture-out error, because short steps cost more the larger the model). One stack's methods share k_matmul and
 k_attention (QLoRA, LoRA and full fine-tuning run the same matmul and attention kernels; what differs is
 counted in the FLOPs and the dequantisation term) and each has its own fixed costs. The fit is a
 weighted least squares on the relative error, with k_matmul and k_attention held at or above 1.25
@@ -41,9 +43,10 @@ from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
-NAMES = ("c0", "c_layer", "c_moe", "k_matmul", "k_attention")
-FLOOR = (0.0, 0.0, 0.0, 1.25, 1.25)
-CEILING = (float("inf"), float("inf"), float("inf"), 10.0, 5.0)
+FIXED = ("c0", "c_layer", "c_param")  # per method: seconds, per layer, per billion linear parameters
+NAMES = (*FIXED, "k_matmul", "k_attention")
+N = len(FIXED)
+K_BOUNDS = ((1.25, 10.0), (1.25, 5.0))  # k_matmul, k_attention
 H200 = find("H200")
 
 
@@ -78,7 +81,8 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     dequant = 0.0
     if r["method"] == "qlora":
         dequant = (3 if checkpointing else 2) * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (H200.bandwidth_gbs * 1e9)
-    features = (1.0, s.layers, s.layers if arch.is_moe else 0, work.matmul * tokens / peak, work.attention * tokens / peak)
+    features = (1.0, s.layers, s.linear_params / 1e9,
+                work.matmul * tokens / peak, work.attention * tokens / peak)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
             "features": features, "dequant": dequant, "concurrent": concurrent}
 
@@ -102,19 +106,19 @@ METHODS = ("qlora", "lora", "full")
 
 
 def _features(c: dict) -> list[float]:
-    """Per method its own fixed costs (c0, c_layer, c_moe); the two efficiencies shared by the stack's methods."""
-    fixed = [0.0] * (3 * len(METHODS))
-    at = 3 * METHODS.index(c["method"])
-    fixed[at:at + 3] = c["features"][:3]
-    return fixed + list(c["features"][3:])
+    """Per method its own fixed costs (FIXED); the two efficiencies shared by the stack's methods."""
+    fixed = [0.0] * (N * len(METHODS))
+    at = N * METHODS.index(c["method"])
+    fixed[at:at + N] = c["features"][:N]
+    return fixed + list(c["features"][N:])
 
 
 def fit(group: list[dict]) -> list[float]:
     """Weighted least squares on relative error over one stack's cells; a coefficient outside its bounds is held
-    at the bound. Returns c0, c_layer, c_moe per method, then k_matmul and k_attention."""
-    width = 3 * len(METHODS) + 2
-    bounds = [(0.0, float("inf"))] * (3 * len(METHODS)) + [(FLOOR[3], CEILING[3]), (FLOOR[4], CEILING[4])]
-    present = {3 * METHODS.index(c["method"]) + j for c in group for j in range(3)} | {width - 2, width - 1}
+    at the bound. Returns the FIXED terms per method, then k_matmul and k_attention."""
+    width = N * len(METHODS) + 2
+    bounds = [(0.0, float("inf"))] * (N * len(METHODS)) + list(K_BOUNDS)
+    present = {N * METHODS.index(c["method"]) + j for c in group for j in range(N)} | {width - 2, width - 1}
     held: dict[int, float] = {i: 0.0 for i in range(width) if i not in present}
     while True:
         free = [i for i in range(width) if i not in held]
@@ -139,8 +143,8 @@ def predict(c: dict, theta: list[float]) -> float:
 
 
 def coefficients(theta: list[float], method: str) -> list[float]:
-    at = 3 * METHODS.index(method)
-    return [*theta[at:at + 3], *theta[-2:]]
+    at = N * METHODS.index(method)
+    return [*theta[at:at + N], *theta[-2:]]
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -203,7 +207,7 @@ def _write(results: dict, data: list[dict]) -> None:
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA H200 '  # quoted in answers: no paths
         f'({shared} of them beside other jobs on the same GPU, so slower than a GPU of one\'s own); scaled to other GPUs '
         'by datasheet tensor TFLOPS and bandwidth"',
-        "# (stack, method) -> seconds per step: c0 + c_layer * layers + c_moe * MoE layers,",
+        "# (stack, method) -> seconds per step: c0 + c_layer * layers + c_param * billions of linear parameters,",
         "# plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).",
         "STEP: Final[dict[tuple[str, str], dict[str, float]]] = {",
     ]

@@ -1,6 +1,8 @@
 """How long one optimizer step takes on a GPU, from the step's work and fitted efficiencies (pure).
 
-A step's time is a fixed cost (launching the kernels of every layer, MoE routing) plus its matmul
+A step's time is a fixed cost (per step, per layer and per billion linear parameters: on our H200
+cells a step of 512-4096 tokens takes about as long whatever its length, longer the larger the model,
+MoE experts included) plus its matmul
 and attention FLOPs at the fraction of the GPU's dense tensor peak the stack reached in our
 measurements, plus, for QLoRA, dequantising every 4-bit weight in each pass at the GPU's memory
 bandwidth. The fractions were measured on one GPU model; another GPU is scaled by its datasheet
@@ -54,7 +56,7 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
         compute += run.batch_size * s.encoder.frames * (frames.matmul * c["k_matmul"] + frames.attention * c["k_attention"]) / peak
         layers, linear = layers + s.encoder.blocks.layers, linear + s.encoder.blocks.linear_params
-    fixed = c["c0"] + c["c_layer"] * layers + (c["c_moe"] * s.layers if arch.is_moe else 0.0)
+    fixed = c["c0"] + c["c_layer"] * layers + c["c_param"] * linear / 1e9
     dequant = 0.0
     if run.method == "qlora":
         passes = 3 if run.gradient_checkpointing else 2
