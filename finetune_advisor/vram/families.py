@@ -24,6 +24,13 @@ def forced_float32(model_type: str) -> bool:
 FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125}
 
 
+# MoE families whose first step in a fresh process was measured and held no such transient.
+NO_FIRST_STEP_TRANSIENT: dict[str, str] = {
+    "gpt_oss": "gpt-oss-20b QLoRA 1x2048: 16.67 GiB in a fresh process, 16.69 as the second shape of one (round 5)",
+    "gemma4_text": "gemma-4-26B-A4B QLoRA 1x2048, first in its process: 22.37 GiB, 2.4 % under the steady-step estimate (round 4)",
+}
+
+
 def first_step_transient(model_type: str) -> float:
     return FIRST_STEP_TRANSIENT.get(model_type, 0.0)
 

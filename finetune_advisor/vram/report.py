@@ -9,6 +9,7 @@ from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import Breakdown, CoreEstimate, RunConfig, estimate
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.suggest import Suggestion, suggest
+from finetune_advisor.vram.unsloth_stack import unsloth_reserve_gib
 
 
 class VramEstimate(BaseModel):
@@ -36,9 +37,8 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
            reserved: float = fit.DRIVER_RESERVED_GIB) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
     """The estimate for a run on a GPU of `memory` GiB (None: unknown), and the verdict.
 
-    When the run does not fit, Unsloth moves an untied input embedding to host RAM by itself (2026.10.9's
-    offload_embedding="auto": when the memory free after loading is below its own estimate of a training
-    step's needs): that lighter run is the one estimated when it fits. It also moves Gemma 3n / 4 per-layer
+    When the run does not fit and Unsloth would move an untied input embedding to host RAM by itself
+    (`_unsloth_offloads`), that lighter run is the one estimated when it fits. It also moves Gemma 3n / 4 per-layer
     tables then; that is not modelled (not measured yet).
     """
     kwargs = resolved.estimate_kwargs()
@@ -46,12 +46,21 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
     if memory is None:
         return run, core, None
     verdict = fit.judge(core.total_gib, memory, reserved, core.margin)
-    if not verdict.fits and run.stack == "unsloth" and not resolved.arch.tie_word_embeddings and run.method != "full":
+    if not verdict.fits and _unsloth_offloads(resolved, run, core, memory - reserved):
         offloaded = run.model_copy(update={"offload_embedding": True})
         lighter = _widened(estimate(resolved.arch, offloaded, **kwargs), resolved)
         if fit.judge(lighter.total_gib, memory, reserved).fits:
             return offloaded, lighter, fit.judge(lighter.total_gib, memory, reserved, lighter.margin)
     return run, core, verdict
+
+
+def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate, usable_gib: float) -> bool:
+    """Whether Unsloth would move the untied input embedding to host RAM for this run: only when what the
+    card has left after loading (weights and adapters) is below Unsloth's own reserve for the step."""
+    if run.stack != "unsloth" or resolved.arch.tie_word_embeddings or run.method == "full":
+        return False
+    left = usable_gib - core.breakdown.weights - core.breakdown.adapters
+    return left < unsloth_reserve_gib(resolved.arch, run.seq_len, core.trainable_params_m * 1e6)
 
 
 def _widened(core: CoreEstimate, resolved: ResolvedArch) -> CoreEstimate:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import first_step_transient
+from finetune_advisor.vram.families import FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, first_step_transient
 from finetune_advisor.vram.ground import error_margin, measured_ground
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import Linear, Shapes
@@ -124,10 +124,30 @@ UNSLOTH_MEASURED_NOTE = (
 
 
 def _moe_note(arch: Architecture) -> str:
-    from finetune_advisor.vram.families import FIRST_STEP_TRANSIENT
-
     if arch.model_type in FIRST_STEP_TRANSIENT:
         return ("MoE on Unsloth: the first training step of a fresh process holds a transient copy of part of the "
                 "experts (measured on Qwen3-30B-A3B); it is counted, because every real run starts with that step.")
+    if arch.model_type in NO_FIRST_STEP_TRANSIENT:
+        return (f"MoE on Unsloth: the first step of a fresh process held no transient copy of the experts for this "
+                f"family ({NO_FIRST_STEP_TRANSIENT[arch.model_type]}).")
     return ("MoE on Unsloth: the first-step transient seen on Qwen3-MoE was not measured for this family; "
             "leave extra room (several GiB on 20-30B MoE models) until it is.")
+
+
+# Unsloth 2026.10.9's offload_embedding="auto" (unsloth/models/_utils.py offload_embedding_if_tight, after the
+# load and again in get_peft_model) moves the input-side embeddings lm_head does not share to host RAM when the
+# memory left after loading is below its own estimate of a step's needs (unsloth_zoo/block_swap.py
+# estimate_training_reserve_bytes): 48 bytes per token per hidden unit, fp32 logits of up to 2,048 rows,
+# every trainable parameter at its size plus 12 bytes (gradient, AdamW's two moments, foreach temporary),
+# 1/16 more for fragmentation and 256 MiB; tokens are max_seq_length x 1.
+_RESERVE_BYTES_PER_TOKEN_HIDDEN = 48
+_RESERVE_LOGIT_ROWS = 2048
+_RESERVE_FRAGMENTATION = 1 / 16
+_RESERVE_SAFETY_BYTES = 256 * 2**20
+
+
+def unsloth_reserve_gib(arch: Architecture, seq_len: int, trainable_params: float) -> float:
+    """What Unsloth 2026.10.9 wants free after loading before it leaves the input embedding on the GPU."""
+    base = (seq_len * arch.hidden_size * _RESERVE_BYTES_PER_TOKEN_HIDDEN
+            + min(seq_len, _RESERVE_LOGIT_ROWS) * arch.vocab_size * 4 + trainable_params * (4 + 12))
+    return (base * (1 + _RESERVE_FRAGMENTATION) + _RESERVE_SAFETY_BYTES) / k.GIB

@@ -110,3 +110,17 @@ def test_an_unsloth_answer_names_the_versions_it_is_calibrated_for() -> None:
     assert said and "unsloth 2026.10.9" in said[0] and "transformers 5.17.0" in said[0]
     assert not any(a.startswith("Unsloth figures:") for a in
                    estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, stack="transformers").assumptions)
+
+
+def test_moe_answers_say_what_the_first_step_of_a_fresh_process_holds() -> None:
+    """Qwen3-MoE's first step held 7-8 GiB more than later ones (counted); gpt-oss and Gemma 4's MoE were
+    measured fresh without it (said, with the measurement); an unmeasured MoE family is told to leave room."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    def moe_note(model: str) -> str:
+        return next(a for a in estimate_vram(model=model, gpu_memory_gib=80).assumptions if "first" in a and "MoE" in a)
+
+    assert "it is counted" in moe_note("qwen3-30b-a3b")
+    assert "held no transient" in moe_note("gpt-oss-20b") and "16.67 GiB" in moe_note("gpt-oss-20b")
+    assert "held no transient" in moe_note("gemma-4-26b-a4b")
+    assert "leave extra room" in moe_note("granite-4.0-h-tiny")

@@ -1,0 +1,55 @@
+"""Unsloth moves an untied input embedding to host RAM by itself, but only when the card is short of memory
+by its own rule (2026.10.9: the memory left after loading below its reserve for a step). The estimate counts
+the move only when Unsloth would make it: counting it otherwise calls a run that crashes a fit."""
+
+from __future__ import annotations
+
+from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.unsloth_stack import unsloth_reserve_gib
+
+LLAMA_31_8B = {  # meta-llama/Llama-3.1-8B config.json fields (untied embedding)
+    "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096, "intermediate_size": 14336,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256,
+    "tie_word_embeddings": False, "max_position_embeddings": 131072,
+}
+LLAMA_32_1B = {**LLAMA_31_8B, "num_hidden_layers": 16, "hidden_size": 2048, "intermediate_size": 8192,
+               "head_dim": 64, "tie_word_embeddings": True}
+
+
+def _moved(answer) -> bool:
+    return any("host RAM" in a for a in answer.assumptions)
+
+
+def test_a_small_card_fits_once_unsloth_moves_the_embedding() -> None:
+    """8 GiB, 2,048 tokens: the card has ~1.5 GiB left after loading, below Unsloth's ~2.3 GiB reserve."""
+    big = estimate_vram(architecture=LLAMA_31_8B, seq_len=2048, gpu_memory_gib=80)
+    small = estimate_vram(architecture=LLAMA_31_8B, seq_len=2048, gpu_memory_gib=8)
+    assert not _moved(big) and _moved(small)
+    assert small.fits and small.total_gib < big.total_gib - 0.9  # the 0.98 GiB table left the card
+
+
+def test_no_move_when_unsloth_would_keep_the_embedding_on_the_card() -> None:
+    """24 GiB at 76,000 tokens: what is left after loading covers Unsloth's reserve, so it keeps the table
+    on the GPU; the run does not fit by our estimate, and saying it fits after a move that never happens
+    would crash the user's run."""
+    arch = Architecture.from_hf_config(LLAMA_31_8B)
+    answer = estimate_vram(architecture=LLAMA_31_8B, seq_len=76000, lora_rank=32, gpu_memory_gib=24)
+    left = 24 - 0.6 - answer.breakdown.weights - answer.breakdown.adapters
+    assert left >= unsloth_reserve_gib(arch, 76000, answer.trainable_params_m * 1e6)
+    assert not _moved(answer) and not answer.fits
+
+
+def test_a_tied_embedding_never_moves() -> None:
+    answer = estimate_vram(architecture=LLAMA_32_1B, seq_len=32768, gpu_memory_gib=4)
+    assert not _moved(answer)
+
+
+def test_unsloth_reserve_follows_its_formula() -> None:
+    """unsloth_zoo 2026.10.9 estimate_training_reserve_bytes: 48 B per token per hidden unit, fp32 logits of
+    up to 2,048 rows, trainable parameters at 16 B, 1/16 fragmentation, 256 MiB."""
+    arch = Architecture.from_hf_config(LLAMA_31_8B)
+    want = ((1024 * 4096 * 48 + 1024 * 128256 * 4 + 1e6 * 16) * 17 / 16 + 256 * 2**20) / 2**30
+    assert abs(unsloth_reserve_gib(arch, 1024, 1e6) - want) < 1e-9
+    longer = unsloth_reserve_gib(arch, 8192, 1e6) - unsloth_reserve_gib(arch, 4096, 1e6)
+    assert abs(longer - 4096 * 4096 * 48 * 17 / 16 / 2**30) < 1e-9  # logits stop growing at 2,048 rows
