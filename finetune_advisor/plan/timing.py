@@ -110,9 +110,10 @@ def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
 def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) -> list[str]:
     assert gpu.spec is not None
     low, high = k.SPREAD.get((stack, run.method), (0.0, 0.0))
+    verdict = ("within ±20 %" if -0.2 <= low and high <= 0.2 else "wider than ±20 %, so treat the time as a first estimate")
     notes = [
         f"Time: the step-time model {k.THROUGHPUT_SOURCE}. The range is the spread of its errors on architectures left "
-        f"out of the fit ({low:+.0%} to {high:+.0%}); it does not yet meet a ±20 % target, so treat it as a first estimate.",
+        f"out of the fit ({low:+.0%} to {high:+.0%}): {verdict}.",
         f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16):g} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
         f"TFLOPS ({gpu.spec.tflops_basis}), {gpu.spec.bandwidth_gbs or '?'} GB/s ({gpu.spec.bandwidth_basis}).",
         *_fp32_note(gpu, fp32),

@@ -156,3 +156,15 @@ def test_a_speech_model_is_planned_within_its_decoder_limit() -> None:
     long = plan_training(model="whisper-large-v3-turbo", gpu="T4", method="lora", dataset_rows=5000, tokens_per_row=60,
                          longest_row=600)
     assert long.seq_len == 448 and "longest row has 600" in long.seq_len_reason
+
+
+@pytest.mark.parametrize("method", ["lora", "qlora"])
+def test_the_time_note_says_whether_its_range_is_within_twenty_percent(method: str) -> None:
+    """The range is the leave-one-architecture-out spread; the note must not claim ±20 % when it is wider."""
+    from finetune_advisor.plan.constants import SPREAD
+
+    plan = plan_training(**BASE, gpu="RTX 4090", method=method)
+    note = next(n for n in plan.notes if n.startswith("Time: the step-time model"))
+    low, high = SPREAD[("unsloth", method)]
+    assert ("within ±20 %" in note) == (low >= -0.2 and high <= 0.2)
+    assert f"{low:+.0%} to {high:+.0%}" in note
