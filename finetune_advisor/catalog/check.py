@@ -3,6 +3,8 @@
 - every licence id (own and upstream) has licence data;
 - every Unsloth id sits in the slot its name says (naming grammar: variant and quantisation);
 - every fact has a source, or is listed in `uncertain_fields`;
+- an architecture marked verified or corroborated cites its config copies and is not uncertain as a whole
+  (one uncertain field is named `architecture.<field>`);
 - the parameter count the architecture adds up to agrees with `params_total_b` within 3 %,
   unless `params_note` explains the difference (a vision tower, per-layer embeddings, an audio codec);
 - `context_length` is at most the architecture's `max_position_embeddings`, unless the notes say why;
@@ -61,7 +63,8 @@ def _float32_advice(catalog: Catalog) -> list[Problem]:
 
 def check_entry(entry: CatalogEntry, license_ids: set[str]) -> list[Problem]:
     """The problems of one entry (`catalog refresh` checks what it writes with this)."""
-    return [*_licences(entry, license_ids), *_unsloth_ids(entry), *_sources(entry), *_params(entry), *_context(entry)]
+    return [*_licences(entry, license_ids), *_unsloth_ids(entry), *_sources(entry), *_checked_architecture(entry),
+            *_params(entry), *_context(entry)]
 
 
 def params_disagree(entry: CatalogEntry) -> float | None:
@@ -96,6 +99,22 @@ def _sources(entry: CatalogEntry) -> list[Problem]:
             continue
         if not entry.fact_sources.get(name):
             found.append(Problem(entry.id, name, "a fact without a source (add one, or list it in uncertain_fields)"))
+    return found
+
+
+def _checked_architecture(entry: CatalogEntry) -> list[Problem]:
+    """A verified or corroborated architecture is what answers drop their 'unverified' caveat on: it cites the
+    copies it was checked against even when one of its fields is uncertain, and is never uncertain as a whole."""
+    status = entry.architecture_status
+    if status not in ("verified", "corroborated"):
+        return []
+    found = []
+    if not entry.fact_sources.get("architecture"):
+        found.append(Problem(entry.id, "architecture", f"marked {status} but cites no source (add the config copy "
+                             "to fact_sources.architecture, or mark it unverified)"))
+    if "architecture" in entry.uncertain_fields:
+        found.append(Problem(entry.id, "architecture", f"marked {status} but listed in uncertain_fields (name only "
+                             "the uncertain field, e.g. architecture.max_position_embeddings, or mark it unverified)"))
     return found
 
 

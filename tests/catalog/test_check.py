@@ -93,3 +93,22 @@ def test_float32_advice_that_disagrees_with_unsloths_list_is_reported() -> None:
                         "Unsloth's list for model_type 'granite' says False"]
     gemma = _entry(id="gemma-3-1b", family="gemma-3", architecture={**GRANITE_1B, "model_type": "gemma3_text"})
     assert any("says False, Unsloth's list" in str(p) for p in check(Catalog(models=[gemma]), LICENCES))
+
+
+@pytest.mark.parametrize("status", ["verified", "corroborated"])
+def test_a_checked_architecture_needs_its_source_even_when_one_field_is_uncertain(status: str) -> None:
+    """`architecture.max_position_embeddings` in uncertain_fields must not excuse the whole architecture from
+    citing the copies it was checked against: the status is what recommend/estimate answers drop their caveat on."""
+    sources = {"params_total_b": SOURCE, "context_length": SOURCE, "license_id": SOURCE}
+    problems = _problems(architecture_status=status, fact_sources=sources,
+                         uncertain_fields=["architecture.max_position_embeddings"])
+    assert problems == [f"granite-4.0-1b: architecture: marked {status} but cites no source "
+                        "(add the config copy to fact_sources.architecture, or mark it unverified)"]
+
+
+def test_a_checked_architecture_cannot_be_uncertain_as_a_whole() -> None:
+    problems = _problems(uncertain_fields=["architecture"])
+    assert problems == ["granite-4.0-1b: architecture: marked verified but listed in uncertain_fields "
+                        "(name only the uncertain field, e.g. architecture.max_position_embeddings, "
+                        "or mark it unverified)"]
+    assert _problems(uncertain_fields=["architecture.max_position_embeddings"]) == []

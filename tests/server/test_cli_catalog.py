@@ -58,10 +58,10 @@ def test_list_unknown_task_is_an_argparse_error(capsys: pytest.CaptureFixture[st
 
 def test_show_is_readable_and_flags_unverified_values(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # one fact per line
-    assert main(["catalog", "show", "unsloth/Qwen2.5-Coder-7B-Instruct-bnb-4bit"]) == 0
+    assert main(["catalog", "show", "unsloth/Devstral-Small-2507-bnb-4bit"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Qwen2.5-Coder-7B  [qwen2.5-coder-7b]")
-    assert "matched         unsloth/Qwen2.5-Coder-7B-Instruct-bnb-4bit  (instruct, bnb-4bit)" in out
+    assert out.startswith("Devstral Small 1.1 (2507)  [devstral-small-2507]")
+    assert "matched         unsloth/Devstral-Small-2507-bnb-4bit  (instruct, bnb-4bit)" in out
     assert "(unverified)" in out.split("architecture")[1].splitlines()[0]
     assert "licence         apache-2.0\n" in out
     assert "sources:\n  - github unslothai/unsloth" in out
