@@ -29,6 +29,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token", "moe_k", "top_k_experts"),
     "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
     "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
+    # Granite 4.0-H (granitemoehybrid): shared_intermediate_size; Nemotron-H: moe_shared_expert_intermediate_size.
+    "shared_expert_intermediate_size": ("shared_expert_intermediate_size", "shared_intermediate_size",
+                                        "moe_shared_expert_intermediate_size"),
 }
 
 # layer_types entries that are softmax attention; any other kind (linear_attention, mamba, conv) makes a hybrid.

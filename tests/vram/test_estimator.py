@@ -356,3 +356,16 @@ def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> Non
     assert hybrid is True and any("less than 30% of the estimate" in n and "further from our measurements" in n for n in notes)
     assert tight_at("qwen3.5-27b", "lora", 0.33)[0] is False
     assert tight_at(None, "qlora", 0.20, params_b=7)[0] is True  # a size-only stand-in
+
+
+@pytest.mark.parametrize("field", ["shared_intermediate_size", "moe_shared_expert_intermediate_size"])
+def test_a_shared_expert_is_read_under_its_granite_and_nemotron_names(field: str) -> None:
+    """Granite 4.0-H writes shared_intermediate_size and Nemotron-H moe_shared_expert_intermediate_size: a pasted
+    or Hub config must count the shared expert as the catalog's entry does, or its weights go missing."""
+    base = {"model_type": "granitemoehybrid", "num_hidden_layers": 4, "hidden_size": 1536, "intermediate_size": 512,
+            "num_attention_heads": 12, "num_key_value_heads": 4, "vocab_size": 100352, "num_local_experts": 64,
+            "num_experts_per_tok": 6}
+    named = Architecture.from_hf_config({**base, field: 1024})
+    canonical = Architecture.from_hf_config({**base, "shared_expert_intermediate_size": 1024})
+    assert named.shared_expert_intermediate_size == 1024
+    assert shapes(named).total_params == shapes(canonical).total_params > shapes(Architecture.from_hf_config(base)).total_params
