@@ -5,7 +5,10 @@
 PLAN has one job per line: `NAME  METHOD  SHAPES  [unsloth_sft.py run flags]`, e.g.
 `Qwen3-8B qlora 1x512,1x2048,2x2048,1x8192 --quant prequantized`; `#` starts a comment. Jobs of
 one NAME run in one lane, one after the other, after the model is prepared once (saved to
-/dev/shm, removed afterwards); lanes take the next NAME when free. Jobs whose cells all appear
+/dev/shm, removed afterwards); lanes take the next NAME when free. Two flags are the batch's, not
+the run's: `--big` (prepare in /dev/shm, one big model at a time) and `--build-4bit` (prepare only
+the `-bnb-4bit` save, built without a 16-bit copy: `unsloth_sft.build_4bit`; its jobs use
+`--quant prequantized`). Jobs whose cells all appear
 in a --done file (earlier results) are skipped, so a plan can be re-run across GPU sessions.
 Each lane appends to OUTDIR/unsloth-<lane>.jsonl and OUTDIR/log-<lane>.txt; the per-process NVML
 reading keeps cells measured beside each other apart (`concurrent_jobs` records the lane count).
@@ -27,6 +30,7 @@ sys.path.insert(0, HERE)
 MODELS = "/dev/shm/m"  # models over ~15B (`--big`): RAM-backed, one at a time
 SMALL_MODELS = "/tmp/m"  # the rest on disk, so that /dev/shm (half the RAM) holds the big one
 BIG = threading.Semaphore(1)  # models over ~15B (a flag `--big` on any of their jobs) prepare one at a time
+BATCH_FLAGS = ("--big", "--build-4bit")  # read by the batch, not passed to `unsloth_sft.py run`
 
 
 def read_plan(path: str) -> list[tuple[str, list[str]]]:
@@ -87,22 +91,23 @@ class Lane(threading.Thread):
                 self.log.write(f"[skip] {name}: {left:.0f}s left\n")
                 continue
             big = any("--big" in j for j in jobs)
-            jobs = [[a for a in j if a != "--big"] for j in jobs]
+            build_4bit = any("--build-4bit" in j for j in jobs)
+            jobs = [[a for a in j if a not in BATCH_FLAGS] for j in jobs]
             if big:
                 BIG.acquire()
             try:
-                self.model(name, jobs, MODELS if big else SMALL_MODELS)
+                self.model(name, jobs, MODELS if big else SMALL_MODELS, build_4bit)
             finally:
                 if big:
                     BIG.release()
 
-    def model(self, name: str, jobs: list[list[str]], folder: str) -> None:
+    def model(self, name: str, jobs: list[list[str]], folder: str, build_4bit: bool = False) -> None:
         """Prepare NAME once, run its jobs, remove it."""
         path = os.path.join(folder, name)
         prequant = any("prequantized" in j for j in jobs)
+        how = ["--build-4bit"] if build_4bit else ["--prequantize"] if prequant else []
         t0 = time.time()
-        rc = self.sh([sys.executable, "unsloth_sft.py", "prepare", name, path] + (["--prequantize"] if prequant else []),
-                     self.deadline - time.time() - 60)
+        rc = self.sh([sys.executable, "unsloth_sft.py", "prepare", name, path] + how, self.deadline - time.time() - 60)
         print(f"[lane {self.index}] prepared {name} rc={rc} in {time.time() - t0:.0f}s", flush=True)
         for args in jobs if rc == 0 else []:
             left = self.deadline - time.time()

@@ -1,6 +1,6 @@
 """Measure the `unsloth` stack the way its notebooks train: Unsloth's loader, LoRA wrapper and trl's SFTTrainer.
 
-    python unsloth_sft.py prepare NAME DIR [--prequantize]
+    python unsloth_sft.py prepare NAME DIR [--prequantize | --build-4bit]
     python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
                               [--emulate t4|12g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
 
@@ -8,6 +8,8 @@
 the GPU, saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
 with --prequantize, also saves DIR-bnb-4bit: the model loaded through transformers' bitsandbytes
 quantizer (NF4, double quantisation, bf16 compute) and saved, as Unsloth's `-bnb-4bit` uploads are.
+--build-4bit writes only DIR-bnb-4bit, in the same format, without ever holding the model in 16 bits
+(`build_4bit`): for models whose bf16 checkpoint does not fit the machine (Gemma 4 31B, a 70B).
 
 `run` is one fresh process per (model, method, rank, quant form, emulation), the way a user's run
 is one process. It loads with `FastLanguageModel.from_pretrained` (`FastModel` for multimodal
@@ -60,9 +62,14 @@ def text_fields(config: dict) -> dict:
     """The language model's config (the nested text_config of multimodal models)."""
     for key in ("text_config", "language_config", "llm_config", "thinker_config"):
         sub = config.get(key)
-        if isinstance(sub, dict) and "vocab_size" in sub:
+        if isinstance(sub, dict) and ("vocab_size" in sub or "hidden_size" in sub):
             return sub
     return config
+
+
+def vocab_size(config: dict) -> int:
+    """The language model's vocabulary as transformers resolves it (gemma-3-4b-it's file leaves it to the default)."""
+    return hf_config(config).get_text_config().vocab_size
 
 
 def is_multimodal(config: dict) -> bool:
@@ -94,9 +101,9 @@ def save_tokenizer(config: dict, path: str) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab_size = text_fields(config)["vocab_size"]
+    n = vocab_size(config)
     # Unsloth refuses a pad token equal to eos: give each special token an id of its own.
-    vocab = {f"t{i}": i for i in range(vocab_size - 3)} | {"<pad>": vocab_size - 3, "<s>": vocab_size - 2, "<unk>": vocab_size - 1}
+    vocab = {f"t{i}": i for i in range(n - 3)} | {"<pad>": n - 3, "<s>": n - 2, "<unk>": n - 1}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<unk>",
@@ -104,11 +111,25 @@ def save_tokenizer(config: dict, path: str) -> None:
     fast.save_pretrained(path)
 
 
-def prepare(name: str, path: str, prequantize: bool) -> None:
+def bnb_config():
+    """NF4 with double quantisation and bf16 compute: what Unsloth's `-bnb-4bit` uploads carry."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = False) -> None:
     import torch
 
     spec = load_config(name)
     config = spec["config"]
+    if build_4bit_only:
+        t0 = time.time()
+        n = build_4bit(config, path + "-bnb-4bit")
+        print(f"[prepared 4-bit] {name} {n / 1e9:.3f}B params -> {path}-bnb-4bit in {time.time() - t0:.0f}s", flush=True)
+        return
     cls = model_class(config)
     t0 = time.time()
     with torch.device("cuda"):
@@ -126,14 +147,79 @@ def prepare(name: str, path: str, prequantize: bool) -> None:
     torch.cuda.empty_cache()
     print(f"[prepared] {name} {n / 1e9:.3f}B params -> {path} in {time.time() - t0:.0f}s", flush=True)
     if prequantize:
-        from transformers import BitsAndBytesConfig
-
-        qcfg = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=torch.bfloat16)
-        model = cls.from_pretrained(path, quantization_config=qcfg, dtype=torch.bfloat16, device_map={"": 0})
+        model = cls.from_pretrained(path, quantization_config=bnb_config(), dtype=torch.bfloat16, device_map={"": 0})
         model.save_pretrained(path + "-bnb-4bit", max_shard_size="20GB")
         save_tokenizer(config, path + "-bnb-4bit")
         print(f"[prequantized] {name} -> {path}-bnb-4bit", flush=True)
+
+
+def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
+    """Save a bitsandbytes NF4 checkpoint of CONFIG with random weights, never holding it in 16 bits.
+
+    The skeleton is built on the meta device and transformers' own bitsandbytes quantizer swaps its
+    Linear layers for `Linear4bit` (`preprocess_model`: the same modules, the same ones left 16-bit
+    as `from_pretrained(quantization_config=...)` picks). Each 4-bit weight is then drawn as one bf16
+    tensor on DEVICE and quantised at once, as transformers' `Bnb4bitQuantize` does while loading, so
+    at most one 16-bit Linear exists at a time; everything else (embeddings, norms, lm_head, rotary
+    buffers) is materialised and initialised by the model's own `initialize_weights`. The save is
+    what `save_pretrained` writes for a 4-bit model (weight + absmax, quant_map, nested_*, quant_state
+    per layer, `quantization_config` in config.json). Returns the parameter count (unpacked).
+    """
+    import bitsandbytes as bnb
+    import torch
+    from transformers.quantizers import AutoHfQuantizer
+    from transformers.utils import ContextManagers
+
+    cls = model_class(config)
+    quantizer = AutoHfQuantizer.from_config(bnb_config(), pre_quantized=False)
+    # As from_pretrained builds it: on meta, bf16, weights not yet tied. Tying first would hide lm_head from the
+    # quantizer's "last module stays 16-bit" rule and leave another module (Gemma 4's embed_vision) 16-bit.
+    with ContextManagers(cls.get_init_context(torch.bfloat16, True, False, None)):
+        model = cls(hf_config(config))
+        quantizer.preprocess_model(model=model, dtype=torch.bfloat16, device_map={"": device})
+    std = getattr(model.config.get_text_config(), "initializer_range", None) or 0.02
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            _random_4bit(module, std, device)
+        elif any(t.is_meta for t in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))):
+            module.to_empty(device=device, recurse=False)
+    model.tie_weights()  # built untied, as from_pretrained does
+    model.initialize_weights()  # skips the 4-bit layers (marked initialised)
+    # The loader's cast: everything in bf16 but what the model keeps in fp32 (sub-configs may say float32:
+    # Qwen2.5-VL's text and vision configs do, and build so without it).
+    keep_fp32 = model._get_dtype_plan(torch.bfloat16)
+    for name, p in model.named_parameters():
+        if p.is_floating_point() and not any(k in name for k in keep_fp32):
+            p.data = p.data.to(torch.bfloat16)
+    n = sum(p.numel() for p in model.parameters() if not isinstance(p, bnb.nn.Params4bit)) + sum(
+        m.in_features * m.out_features for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
+    model.hf_quantizer = quantizer
+    quantizer.postprocess_model(model)  # config.quantization_config, is_loaded_in_4bit
+    model.config.dtype = torch.bfloat16
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.cache_implementation = None  # see prepare()
+    model.save_pretrained(path, max_shard_size="5GB")
+    save_tokenizer(config, path)
+    return n
+
+
+def _random_4bit(module, std: float, device: str) -> None:
+    """Give a meta `Linear4bit` random N(0, std) weights, quantised from one bf16 tensor on DEVICE."""
+    import bitsandbytes as bnb
+    import torch
+
+    old = module.weight
+    value = torch.empty(old.shape, dtype=torch.bfloat16, device=device).normal_(0.0, std)
+    module.weight = bnb.nn.Params4bit(value, requires_grad=False, **old.__dict__).to(device)
+    if module.bias is not None:
+        module.bias = torch.nn.Parameter(torch.zeros(old.shape[0], dtype=torch.bfloat16, device=device), requires_grad=False)
+    # As the loader flags loaded tensors: initialize_weights then leaves them alone, also where a parent's init
+    # reaches into its children (SigLIP's attention inits q_proj.weight itself).
+    for t in (module.weight, module.bias):
+        if t is not None:
+            t._is_hf_initialized = True
+    module._is_hf_initialized = True
+    del value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +407,7 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
 
     spec = load_config(name)
     config = spec["config"]
-    vocab = text_fields(config)["vocab_size"]
+    vocab = vocab_size(config)
     t0 = time.time()
     # The load as a user's process sees it: NVML for this process from before the load, and the
     # allocator's reservation after it, which a user's process keeps (nothing empties the cache).
@@ -384,8 +470,9 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
         rec.update(status="oom", error=str(exc)[:300])
     except Exception as exc:  # noqa: BLE001 - a calibration run records every failure
         oom = "out of memory" in str(exc).lower()
+        tb = traceback.format_exc()  # head and tail: round 5's gemma-2-9b record lost where the failure began
         rec.update(status="oom" if oom else "error", error=f"{type(exc).__name__}: {exc}"[:600],
-                   traceback=traceback.format_exc()[-2500:])
+                   traceback=tb if len(tb) <= 4000 else tb[:1500] + "\n[...]\n" + tb[-2500:])
     rec.update(peak_allocated_bytes=cuda_stat("max_memory_allocated"), peak_reserved_bytes=cuda_stat("max_memory_reserved"),
                wall_s=round(time.time() - t0, 1))
     del trainer
@@ -468,7 +555,7 @@ def _arg(flag: str, default: str | None = None) -> str | None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "prepare":
-        prepare(sys.argv[2], sys.argv[3], "--prequantize" in sys.argv)
+        prepare(sys.argv[2], sys.argv[3], "--prequantize" in sys.argv, "--build-4bit" in sys.argv)
     else:
         dl = _arg("--deadline-s")
         env = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--env"]
