@@ -39,6 +39,14 @@ ATTENTION_KINDS = frozenset({"full_attention", "attention", "global", "sliding_a
 # Hybrids whose configs list no layer kinds (Nemotron-H's hybrid_override_pattern) or run Mamba beside attention.
 _HYBRID_TYPES = ("nemotron_h", "falcon_h1")
 
+# Values transformers' config class fills in when a config.json leaves them out, per model type: Google's Gemma 3
+# config.json files name only what differs (google/gemma-3-4b-it's text_config has no heads or vocabulary).
+# Source: transformers 5.17 models/gemma3/configuration_gemma3.py, Gemma3TextConfig.
+_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {"vocab_size": 262_208, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+                    "max_position_embeddings": 131_072, "tie_word_embeddings": True},
+}
+
 # Sub-configs that hold the language model of multimodal and wrapper configs.
 _TEXT_CONFIG_KEYS = ("text_config", "language_config", "llm_config", "thinker_config")
 
@@ -162,6 +170,7 @@ class Architecture(BaseModel):
             values["model_type"] = config["model_type"]
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
             values["tie_word_embeddings"] = config["tie_word_embeddings"]
+        values = {**_TYPE_DEFAULTS.get(values.get("model_type", ""), {}), **values}
         if "tie_word_embeddings" not in values and values.get("model_type") in ENCODER_DECODER:
             values["tie_word_embeddings"] = True  # WhisperConfig's default: proj_out is the decoder's embedding
         if values.get("model_type") not in ENCODER_DECODER:

@@ -369,3 +369,18 @@ def test_a_shared_expert_is_read_under_its_granite_and_nemotron_names(field: str
     canonical = Architecture.from_hf_config({**base, "shared_expert_intermediate_size": 1024})
     assert named.shared_expert_intermediate_size == 1024
     assert shapes(named).total_params == shapes(canonical).total_params > shapes(Architecture.from_hf_config(base)).total_params
+
+
+def test_gemma_3s_short_config_reads_with_transformers_defaults() -> None:
+    """google/gemma-3-4b-it's config.json names only what differs from Gemma3TextConfig's defaults (no heads, no
+    vocabulary): read as transformers reads it, not refused as incomplete, and the same as the catalog's entry."""
+    hub = {"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+           "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                           "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                           "sliding_window": 1024},
+           "vision_config": {"hidden_size": 1152, "model_type": "siglip_vision_model", "num_hidden_layers": 27}}
+    arch = Architecture.from_hf_config(hub)
+    assert (arch.num_attention_heads, arch.num_key_value_heads, arch.head_dim, arch.vocab_size) == (8, 4, 256, 262208)
+    assert arch.tie_word_embeddings and arch.sliding_window == 1024
+    listed = Architecture.from_hf_config({**hub["text_config"], "num_attention_heads": 16})
+    assert listed.num_attention_heads == 16  # a value the file gives wins over the default
