@@ -37,21 +37,18 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
            reserved: float = fit.DRIVER_RESERVED_GIB) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
     """The estimate for a run on a GPU of `memory` GiB (None: unknown), and the verdict.
 
-    When the run does not fit and Unsloth would move an untied input embedding to host RAM by itself
-    (`_unsloth_offloads`), that lighter run is the one estimated when it fits. It also moves Gemma 3n / 4 per-layer
-    tables then; that is not modelled (not measured yet).
+    When Unsloth would move an untied input embedding to host RAM by itself on this GPU (`_unsloth_offloads`),
+    the run estimated is that lighter one. Unsloth also moves Gemma 3n / 4 per-layer tables then; that is not
+    modelled (not measured yet).
     """
     kwargs = resolved.estimate_kwargs()
     core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
     if memory is None:
         return run, core, None
-    verdict = fit.judge(core.total_gib, memory, reserved, core.margin)
-    if not verdict.fits and _unsloth_offloads(resolved, run, core, memory - reserved):
-        offloaded = run.model_copy(update={"offload_embedding": True})
-        lighter = _widened(estimate(resolved.arch, offloaded, **kwargs), resolved)
-        if fit.judge(lighter.total_gib, memory, reserved).fits:
-            return offloaded, lighter, fit.judge(lighter.total_gib, memory, reserved, lighter.margin)
-    return run, core, verdict
+    if _unsloth_offloads(resolved, run, core, memory - reserved):
+        run = run.model_copy(update={"offload_embedding": True})
+        core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
+    return run, core, fit.judge(core.total_gib, memory, reserved, core.margin)
 
 
 def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate, usable_gib: float) -> bool:

@@ -238,10 +238,11 @@ async def test_structured_result_through_mcp() -> None:
 def test_a_tight_fit_is_flagged_and_a_comfortable_one_is_not() -> None:
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
-    total = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=80).total_gib
-    tight = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=round(total * 1.05 + 0.6, 2))
+    # Qwen3-4B ties its embedding, so Unsloth moves nothing to host RAM on the small card (test_embedding_offload).
+    total = estimate_vram(model="qwen3-4b", method="qlora", gpu_memory_gib=80).total_gib
+    tight = estimate_vram(model="qwen3-4b", method="qlora", gpu_memory_gib=round(total * 1.05 + 0.6, 2))
     assert tight.fits is True and tight.assumptions[0].startswith("Tight fit:")
-    roomy = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=80)
+    roomy = estimate_vram(model="qwen3-4b", method="qlora", gpu_memory_gib=80)
     assert roomy.fits is True and not any(a.startswith("Tight fit") for a in roomy.assumptions)
 
 
