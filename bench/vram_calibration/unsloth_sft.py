@@ -390,6 +390,7 @@ def cell_id(name, method, quant, rank, batch, seq, emulate, env, label=None) -> 
 
 def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int]], rank: int, emulate: str | None,
         quant: str, deadline: float | None, env: list[str], label: str | None = None) -> None:
+    from hybrid_kernels import kernels_record
     from memory import ProcessMemory, cuda_stat, release
 
     for item in env:  # switches Unsloth reads at import (e.g. UNSLOTH_COMPILE_DISABLE=1)
@@ -421,7 +422,7 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
         "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None, "quant_form": quant if method == "qlora" else None,
         "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
         "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model),
-        "host_embedding_bytes": host_embedding_bytes(model), **load_peaks,
+        "host_embedding_bytes": host_embedding_bytes(model), **load_peaks, "kernels": kernels_record(model),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
         "model_dtype": str(getattr(model, "dtype", None)), "cuda_context_bytes": pm.cuda_context_bytes,
