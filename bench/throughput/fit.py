@@ -47,7 +47,7 @@ FIXED = ("c0", "c_layer", "c_param")  # per method: seconds, per layer, per bill
 NAMES = (*FIXED, "k_matmul", "k_attention")
 N = len(FIXED)
 K_BOUNDS = ((1.25, 10.0), (1.25, 5.0))  # k_matmul, k_attention
-H200 = find("H200")
+H200 = find(k.FITTED_ON_GPU)
 
 
 def cells() -> list[dict]:
@@ -212,9 +212,9 @@ def main() -> None:
 def _write(results: dict, data: list[dict]) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
-        f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA H200 '  # quoted in answers: no paths
+        f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
         f'({shared} of them beside other jobs on the same GPU, so slower than a GPU of one\'s own); scaled to other GPUs '
-        'by datasheet tensor TFLOPS and bandwidth"',
+        'by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"',
         "# (stack, method) -> seconds per step: c0 + c_layer * layers + c_param * billions of linear parameters,",
         "# plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).",
         "STEP: Final[dict[tuple[str, str], dict[str, float]]] = {",

@@ -12,8 +12,12 @@ from typing import Final
 # write the 2 B bf16 copy, read it again in the matmul): an assumption from the kernels' shape, not fitted.
 DEQUANT_BYTES_PER_PARAM: Final = 4.5
 
+# The GPU the step times were measured on (bench/vram_calibration): the fitted efficiencies are fractions of its
+# datasheet peak, and other GPUs are scaled from it.
+FITTED_ON_GPU: Final = "H200"
+
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 225 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by datasheet tensor TFLOPS and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 225 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step: c0 + c_layer * layers + c_param * billions of linear parameters,
 # plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).
 STEP: Final[dict[tuple[str, str], dict[str, float]]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from finetune_advisor.gpus.table import GpuSpec
+from finetune_advisor.gpus.table import GpuSpec, find
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.plan import constants as k
 from finetune_advisor.plan import throughput
@@ -65,8 +65,15 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
 def matmul_tflops(spec: GpuSpec, run: RunConfig, fp32: bool) -> float | None:
     """The rate the matmuls run at: tensor cores in 16 bits, or the fp32 rate where the GPU has no bf16 and
     Unsloth trains the family in float32 (`precision(...).fp32_compute`; when the table has no fp32 rate, the
-    tensor rate, which is too fast)."""
-    return (spec.tflops_fp32 if fp32 else None) or spec.tensor_tflops(run.bf16)
+    tensor rate, which is too fast). In 16 bits, a GPU with a public matmul benchmark is scaled by it against the
+    same benchmark on the GPU the model was fitted on, instead of by datasheets (an L4 reaches 59 % of its
+    datasheet, an H200 80 %, an RTX 5090 115 %)."""
+    if fp32:
+        return spec.tflops_fp32 or spec.tensor_tflops(run.bf16)
+    reference = find(k.FITTED_ON_GPU)
+    if spec.measured_matmul_tflops and reference.measured_matmul_tflops and reference.tflops_bf16:
+        return spec.measured_matmul_tflops * reference.tflops_bf16 / reference.measured_matmul_tflops
+    return spec.tensor_tflops(run.bf16)
 
 
 def _hours(seconds: float) -> float:
@@ -114,7 +121,7 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
     notes = [
         f"Time: the step-time model {k.THROUGHPUT_SOURCE}. The range is the spread of its errors on architectures left "
         f"out of the fit ({low:+.0%} to {high:+.0%}): {verdict}.",
-        f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16):g} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
+        f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16) or '?'} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
         f"TFLOPS ({gpu.spec.tflops_basis}), {gpu.spec.bandwidth_gbs or '?'} GB/s ({gpu.spec.bandwidth_basis}).",
         *_fp32_note(gpu, fp32),
         "Rows are batched without padding (Unsloth turns padding-free batching on by itself; with plain TRL set "
@@ -123,9 +130,11 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
     ]
     if stack != run.stack:
         notes.append(f"No step times were measured for {run.method} on the {run.stack} stack: the {stack} stack's are used.")
-    if gpu.spec.measured_matmul_tflops and gpu.spec.measured_matmul_tflops < 0.7 * (gpu.spec.tensor_tflops(run.bf16) or 0):
-        notes.append(f"A public benchmark measured only {gpu.spec.measured_matmul_tflops:g} TFLOPS in matmuls on the "
-                     f"{gpu.spec.name} ({gpu.spec.measured_source}): expect the longer end of the range.")
+    reference = find(k.FITTED_ON_GPU)
+    if gpu.spec.measured_matmul_tflops and reference.measured_matmul_tflops and not fp32 and gpu.spec != reference:
+        notes.append(f"Scaled from the {reference.name} by a public matmul benchmark: {gpu.spec.measured_matmul_tflops:g} "
+                     f"TFLOPS on the {gpu.spec.name} ({gpu.spec.measured_source}) against "
+                     f"{reference.measured_matmul_tflops:g} on the {reference.name}, not by their datasheets.")
     if comm:
         notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
                      f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")

@@ -168,3 +168,21 @@ def test_the_time_note_says_whether_its_range_is_within_twenty_percent(method: s
     low, high = SPREAD[("unsloth", method)]
     assert ("within ±20 %" in note) == (low >= -0.2 and high <= 0.2)
     assert f"{low:+.0%} to {high:+.0%}" in note
+
+
+def test_gpus_are_scaled_by_their_measured_matmul_rate_where_the_table_has_one() -> None:
+    """The step time was fitted on an H200 reaching 80 % of its datasheet in a public matmul benchmark; an L4 reaches
+    59 % of its own, so scaling it by datasheets would promise it a third more speed than it has."""
+    from finetune_advisor.gpus.table import find
+    from finetune_advisor.plan.timing import matmul_tflops
+    from finetune_advisor.vram.run import RunConfig
+
+    run = RunConfig(method="qlora")
+    h200, l4, t4 = find("H200"), find("L4"), find("T4")
+    assert matmul_tflops(h200, run, False) == pytest.approx(h200.tflops_bf16)
+    assert matmul_tflops(l4, run, False) == pytest.approx(l4.measured_matmul_tflops * h200.tflops_bf16 / h200.measured_matmul_tflops)
+    assert matmul_tflops(l4, run, False) < 0.8 * l4.tflops_bf16
+    assert t4.measured_matmul_tflops is None and matmul_tflops(t4, run.model_copy(update={"bf16": False}), False) == t4.tflops_fp16
+    notes = plan_training(**BASE, gpu="L4", method="qlora").notes
+    assert any(n.startswith("Scaled from the H200") and "70.89" in n for n in notes)
+    assert not any(n.startswith("Scaled from") for n in plan_training(**BASE, gpu="H200", method="qlora").notes)
