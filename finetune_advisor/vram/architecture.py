@@ -39,12 +39,13 @@ ATTENTION_KINDS = frozenset({"full_attention", "attention", "global", "sliding_a
 # Hybrids whose configs list no layer kinds (Nemotron-H's hybrid_override_pattern) or run Mamba beside attention.
 _HYBRID_TYPES = ("nemotron_h", "falcon_h1")
 
-# Values transformers' config class fills in when a config.json leaves them out, per model type: Google's Gemma 3
-# config.json files name only what differs (google/gemma-3-4b-it's text_config has no heads or vocabulary).
-# Source: transformers 5.17 models/gemma3/configuration_gemma3.py, Gemma3TextConfig.
+# Values transformers' config class fills in when a config.json leaves them out, per model type (transformers
+# 5.17): Google's Gemma 3 files name only what differs (google/gemma-3-4b-it's text_config has no heads or
+# vocabulary: Gemma3TextConfig's defaults); WhisperConfig ties proj_out to the decoder's embedding.
 _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma3_text": {"vocab_size": 262_208, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
                     "max_position_embeddings": 131_072, "tie_word_embeddings": True},
+    "whisper": {"tie_word_embeddings": True},
 }
 
 # Sub-configs that hold the language model of multimodal and wrapper configs.
@@ -171,8 +172,6 @@ class Architecture(BaseModel):
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
             values["tie_word_embeddings"] = config["tie_word_embeddings"]
         values = {**_TYPE_DEFAULTS.get(values.get("model_type", ""), {}), **values}
-        if "tie_word_embeddings" not in values and values.get("model_type") in ENCODER_DECODER:
-            values["tie_word_embeddings"] = True  # WhisperConfig's default: proj_out is the decoder's embedding
         if values.get("model_type") not in ENCODER_DECODER:
             for name in ENCODER_FIELDS:
                 values.pop(name, None)  # BART-style text encoder-decoders: only their decoder is described
