@@ -70,10 +70,17 @@ def matmul_tflops(spec: GpuSpec, run: RunConfig, fp32: bool) -> float | None:
     datasheet, an H200 80 %, an RTX 5090 115 %)."""
     if fp32:
         return spec.tflops_fp32 or spec.tensor_tflops(run.bf16)
-    reference = find(k.FITTED_ON_GPU)
-    if spec.measured_matmul_tflops and reference.measured_matmul_tflops and reference.tflops_bf16:
+    reference = _benchmark_reference(spec)
+    if reference:
         return spec.measured_matmul_tflops * reference.tflops_bf16 / reference.measured_matmul_tflops
     return spec.tensor_tflops(run.bf16)
+
+
+def _benchmark_reference(spec: GpuSpec) -> GpuSpec | None:
+    """The GPU the model was fitted on, when it and SPEC both have a public matmul benchmark to scale by."""
+    reference = find(k.FITTED_ON_GPU)
+    ok = spec.measured_matmul_tflops and reference.measured_matmul_tflops and reference.tflops_bf16
+    return reference if ok else None
 
 
 def _hours(seconds: float) -> float:
@@ -130,8 +137,8 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
     ]
     if stack != run.stack:
         notes.append(f"No step times were measured for {run.method} on the {run.stack} stack: the {stack} stack's are used.")
-    reference = find(k.FITTED_ON_GPU)
-    if gpu.spec.measured_matmul_tflops and reference.measured_matmul_tflops and not fp32 and gpu.spec != reference:
+    reference = None if fp32 else _benchmark_reference(gpu.spec)
+    if reference and gpu.spec != reference:
         notes.append(f"Scaled from the {reference.name} by a public matmul benchmark: {gpu.spec.measured_matmul_tflops:g} "
                      f"TFLOPS on the {gpu.spec.name} ({gpu.spec.measured_source}) against "
                      f"{reference.measured_matmul_tflops:g} on the {reference.name}, not by their datasheets.")
