@@ -94,6 +94,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "num_global_key_value_heads": (1, 4096),
     "mamba_d_ssm": (1, 1_048_576),
     "mamba_n_heads": (1, 65_536),
+    "mamba_d_head": (1, 65_536),
     "mamba_n_groups": (1, 65_536),
     "mamba_d_state": (1, 65_536),
     # the speech encoder of an encoder-decoder model (Whisper): its depth, heads, MLP width, the frames it

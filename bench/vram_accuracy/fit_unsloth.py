@@ -47,6 +47,8 @@ CONFIGS = os.path.join(ROOT, "bench", "vram_calibration", "configs")
 CONSTANTS = os.path.join(ROOT, "finetune_advisor", "vram", "constants.py")
 GIB = 1024**3
 UNDER_PENALTY = 10.0
+# A family's NVML memory beside the allocator counts as its own when it exceeds the common context by this much.
+CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("softcap", 0.0, 4.0),
           ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8))
@@ -75,6 +77,7 @@ class Theta:
     moe_share: float
     reserved_share: float
     reserved: float
+    context_extra: dict[str, float] = field(default_factory=dict)
 
     def apply(self) -> None:
         k.UNSLOTH_CONTEXT_GIB = self.context  # type: ignore[misc]
@@ -84,12 +87,13 @@ class Theta:
         k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
+        k.UNSLOTH_CONTEXT_EXTRA_GIB = dict(self.context_extra)  # type: ignore[misc]
 
 
 def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
     return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale[False], scale[True], k.UNSLOTH_SOFTCAP_VOCAB_BYTES,
-                 k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB)
+                 k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
 
 def load(path: str = DATA) -> list[Cell]:
@@ -127,7 +131,13 @@ def objective(cells: list[Cell]) -> float:
 def fit(cells: list[Cell], sweeps: int = 4) -> Theta:
     fitted = [c for c in cells if not c.emulated]
     theta = current()
-    theta.context = round(median([c.measured - c.record["peak_reserved_bytes"] / GIB for c in fitted if not c.fresh]), 4)
+    beside = lambda c: c.measured - c.record["peak_reserved_bytes"] / GIB  # noqa: E731 - NVML beside the allocator
+    theta.context = round(median([beside(c) for c in fitted if not c.fresh]), 4)
+    theta.context_extra = {}
+    for family in sorted({c.arch.model_type for c in fitted}):
+        extra = median([beside(c) for c in fitted if c.arch.model_type == family]) - theta.context
+        if extra >= CONTEXT_EXTRA_MIN_GIB:
+            theta.context_extra[family] = round(extra, 2)
     for _ in range(sweeps):
         for name, lo, hi in BOUNDS:
             def f(x: float, name: str = name) -> float:
@@ -176,6 +186,9 @@ def block(theta: Theta, cells: list[Cell]) -> str:
 UNSLOTH_FIT_SOURCE: Final = "{source}"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = {theta.context}
+# ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
+# (Mamba-2's autotuned Triton scan, Gemma's compiled softcapping);
+UNSLOTH_CONTEXT_EXTRA_GIB: Final = {theta.context_extra}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
 UNSLOTH_FIXED_GIB: Final = {theta.fixed}
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about

@@ -32,17 +32,30 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     # Granite 4.0-H (granitemoehybrid): shared_intermediate_size; Nemotron-H: moe_shared_expert_intermediate_size.
     "shared_expert_intermediate_size": ("shared_expert_intermediate_size", "shared_intermediate_size",
                                         "moe_shared_expert_intermediate_size"),
+    # Mamba-2 mixers: Falcon-H1 and Granite 4.0-H write mamba_*; Nemotron-H writes mamba_num_heads,
+    # mamba_head_dim, n_groups and ssm_state_size (its n_group, singular, is the router's).
+    "mamba_n_heads": ("mamba_n_heads", "mamba_num_heads"),
+    "mamba_d_head": ("mamba_d_head", "mamba_head_dim"),
+    "mamba_n_groups": ("mamba_n_groups", "n_groups"),
+    "mamba_d_state": ("mamba_d_state", "ssm_state_size"),
 }
 
 # layer_types entries that are softmax attention; any other kind (linear_attention, mamba, conv) makes a hybrid.
 ATTENTION_KINDS = frozenset({"full_attention", "attention", "global", "sliding_attention", "local", "chunked_attention"})
-# Hybrids whose configs list no layer kinds (Nemotron-H's hybrid_override_pattern) or run Mamba beside attention.
+# Hybrids whose configs list no layer kinds or run Mamba beside attention.
 _HYBRID_TYPES = ("nemotron_h", "falcon_h1")
+# Nemotron-H lists its layers as one character each (hybrid_override_pattern; transformers NemotronHConfig):
+# a layer is a Mamba-2 mixer, attention, a MoE block or an MLP, never two of them.
+_PATTERN_KINDS = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
 
 # Values transformers' config class fills in when a config.json leaves them out, per model type (transformers
 # 5.17): Google's Gemma 3 files name only what differs (google/gemma-3-4b-it's text_config has no heads or
-# vocabulary: Gemma3TextConfig's defaults); WhisperConfig ties proj_out to the decoder's embedding.
+# vocabulary: Gemma3TextConfig's defaults); WhisperConfig ties proj_out to the decoder's embedding; GemmaConfig and
+# Gemma2Config tie lm_head to the embedding (google/gemma-2-9b's config.json does not say: transformers counts it at
+# 9.24B parameters, its published size, with the tie and 10.16B without).
 _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma": {"tie_word_embeddings": True},
+    "gemma2": {"tie_word_embeddings": True},
     "gemma3_text": {"vocab_size": 262_208, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
                     "max_position_embeddings": 131_072, "tie_word_embeddings": True},
     "whisper": {"tie_word_embeddings": True},
@@ -99,10 +112,12 @@ class Architecture(BaseModel):
     global_head_dim: int | None = _sized("global_head_dim", None)
     num_global_key_value_heads: int | None = _sized("num_global_key_value_heads", None)
     attention_k_eq_v: bool = False
-    # Falcon-H1's Mamba-2 mixer, run beside attention in every layer (transformers FalconH1Mixer): its width
-    # (mamba_d_ssm), heads, B/C groups and state size set the in_proj and out_proj matrices.
+    # A Mamba-2 mixer (Falcon-H1's beside attention in every layer, Granite 4.0-H's and Nemotron-H's in the
+    # layers listed as mamba): its width (mamba_d_ssm, else heads x head size), heads, B/C groups and state
+    # size set the in_proj and out_proj matrices.
     mamba_d_ssm: int | None = _sized("mamba_d_ssm", None)
     mamba_n_heads: int | None = _sized("mamba_n_heads", None)
+    mamba_d_head: int | None = _sized("mamba_d_head", None)
     mamba_n_groups: int | None = _sized("mamba_n_groups", None)
     mamba_d_state: int | None = _sized("mamba_d_state", None)
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
@@ -151,6 +166,11 @@ class Architecture(BaseModel):
         return bool(self.num_experts and self.num_experts > 1)
 
     @property
+    def mamba_width(self) -> int:
+        """The Mamba-2 mixer's inner width (mamba_d_ssm), 0 for a model without one."""
+        return self.mamba_d_ssm or (self.mamba_n_heads or 0) * (self.mamba_d_head or 0)
+
+    @property
     def is_hybrid(self) -> bool:
         """Some layers are linear attention, Mamba or convolution instead of softmax attention."""
         return self.model_type.startswith(_HYBRID_TYPES) or any(k not in ATTENTION_KINDS for k in self.layer_types or ())
@@ -167,6 +187,9 @@ class Architecture(BaseModel):
                 if text.get(key) is not None:
                     values[name] = text[key]
                     break
+        pattern = text.get("hybrid_override_pattern")
+        if "layer_types" not in values and isinstance(pattern, str) and pattern and set(pattern) <= set(_PATTERN_KINDS):
+            values["layer_types"] = [_PATTERN_KINDS[c] for c in pattern]
         if "model_type" not in values and config.get("model_type"):
             values["model_type"] = config["model_type"]
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:

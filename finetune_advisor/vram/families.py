@@ -18,10 +18,12 @@ def forced_float32(model_type: str) -> bool:
 
 
 # The first training step of a fresh Unsloth process on these MoE families holds a transient copy of
-# part of the routed experts: share of the experts' 16-bit bytes. Measured on Qwen3-30B-A3B LoRA, 1x2048,
-# fresh process (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl): 7.2 GiB over the steady peak;
-# an independent QLoRA run of the same architecture (issue 11) peaked about that much above ours.
-FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125}
+# part of the routed experts: share of the experts' 16-bit bytes (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl).
+# Qwen3-30B-A3B LoRA 1x2048: 7.2 GiB over the steady peak of the same shape (an independent QLoRA run of the
+# same architecture, issue 11, peaked about that much above ours). granite-4.0-h-tiny QLoRA 1x2048, fresh:
+# 9.81 GiB, 1.39 GiB (12.4 % of its 11.25 GiB of 16-bit experts) above the steady-step estimate, which its
+# second shape in the same process (1x8192, 9.05 GiB) matches (round 6).
+FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125, "granitemoehybrid": 0.125}
 
 
 # MoE families whose first step in a fresh process was measured and held no such transient.
@@ -30,9 +32,16 @@ NO_FIRST_STEP_TRANSIENT: dict[str, str] = {
     "gemma4_text": "gemma-4-26B-A4B QLoRA 1x2048, first in its process: 22.37 GiB, 2.4 % under the steady-step estimate (round 4)",
 }
 
+# A MoE family measured neither way is given the transient the two measured families share: a figure too low
+# crashes a run, one too high by this much costs a few GiB of headroom.
+UNMEASURED_TRANSIENT = 0.125
+
 
 def first_step_transient(model_type: str) -> float:
-    return FIRST_STEP_TRANSIENT.get(model_type, 0.0)
+    """Share of the routed experts' 16-bit bytes a MoE family's first step holds on top of a steady step."""
+    if model_type in NO_FIRST_STEP_TRANSIENT:
+        return 0.0
+    return FIRST_STEP_TRANSIENT.get(model_type, UNMEASURED_TRANSIENT)
 
 
 # Families whose routed experts an older Unsloth left 16-bit under QLoRA (bitsandbytes quantises nn.Linear only,
@@ -49,3 +58,21 @@ def experts_16bit_in_older_unsloth(model_type: str) -> str | None:
     """The older version that left this family's experts 16-bit, with its evidence; model_type as the config
     gives it (gemma4, or gemma4_text for the language model of a multimodal one)."""
     return EXPERTS_16BIT_IN_OLDER_UNSLOTH.get(model_type.removesuffix("_text"))
+
+
+# Mamba-2 mixer projections Unsloth 2026.10.9 keeps out of bitsandbytes under QLoRA, by the input site of the
+# linear (shapes._mamba). Its skip list holds "mamba" (unsloth_zoo/peft_utils.py SKIP_QUANTIZATION_MODULES),
+# which every module under Granite 4.0-H's and Falcon-H1's `mamba` mixers matches; Nemotron-H's mixer is named
+# `mixer`, and only its out_proj is skipped (unsloth/models/vision.py _architecture_skip_modules). Measured on
+# granite-4.0-h-tiny QLoRA (round 6): 1.37 GB of bf16 parameters after loading, the embedding and the 36 mixers'
+# in_proj and out_proj (0.53B parameters) to within the norms and convolutions.
+UNSLOTH_16BIT_MAMBA_SITES: dict[str, tuple[str, ...]] = {
+    "granitemoehybrid": ("mamba_in", "mamba_out"),
+    "falcon_h1": ("mamba_in", "mamba_out"),
+    "nemotron_h": ("mamba_out",),
+}
+
+
+def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
+    """Input sites of the linears Unsloth leaves 16-bit under QLoRA in this family (none for most)."""
+    return UNSLOTH_16BIT_MAMBA_SITES.get(model_type, ())

@@ -9,10 +9,17 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.run import RunConfig
 
 
+def measured_cells(model_type: str) -> int:
+    """Measured Unsloth cells of this family; a multimodal model's language model is measured under its text
+    config's type (Qwen2.5-VL's qwen2_5_vl_text), which a catalog entry may name without the suffix."""
+    cells = k.UNSLOTH_MEASURED
+    return cells.get(model_type) or cells.get(f"{model_type}_text") or cells.get(model_type.removesuffix("_text"), 0)
+
+
 def error_margin(arch: Architecture, run: RunConfig) -> float:
     """The error to expect from how far the model is from what we measured (fit.py says why each value)."""
     fitted_path = run.gradient_checkpointing and run.method != "full"  # what the Unsloth cells measured
-    measured = run.stack != "unsloth" or (fitted_path and bool(k.UNSLOTH_MEASURED.get(arch.model_type)))
+    measured = run.stack != "unsloth" or (fitted_path and bool(measured_cells(arch.model_type)))
     if arch.is_hybrid or arch.encoder_layers or (arch.is_moe and not measured):
         return fit.FAR_TIGHT_FRACTION
     return fit.TIGHT_FRACTION if measured else fit.UNMEASURED_TIGHT_FRACTION
@@ -20,13 +27,15 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
 
 def measured_ground(arch: Architecture) -> str:
     """How much of the Unsloth figure for this family rests on our own measurements."""
-    cells = k.UNSLOTH_MEASURED.get(arch.model_type, 0)
+    cells = measured_cells(arch.model_type)
     if cells:
         return f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs."
     kind = "MoE" if arch.is_moe else "dense"
-    moe_only, both = ("qwen3_moe", "gpt_oss"), ("gemma4_text",)  # Gemma 4 was measured dense (E2B, E4B) and MoE (26B)
+    moe_only, both = ("qwen3_moe", "gpt_oss", "granitemoehybrid"), ("gemma4_text",)  # Gemma 4: dense E2B/E4B, MoE 26B
     nearest = sorted(t for t in k.UNSLOTH_MEASURED if t in both or (t in moe_only) == arch.is_moe)
-    unlike = (" Its linear-attention, Mamba or convolution layers are in none of them." if arch.is_hybrid else
+    mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED
+    unlike = ((" Of its layer kinds, only Mamba-2 mixers were measured (Granite 4.0-H)." if mamba else
+               " Its linear-attention, Mamba or convolution layers are in none of them.") if arch.is_hybrid else
               " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "")
     return (f"This family ({arch.model_type}) was not measured on Unsloth: the figure carries over the {kind} families "
             f"we measured ({', '.join(nearest)}).{unlike} Expect a larger error: a fit counts as comfortable only with "

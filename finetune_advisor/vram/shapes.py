@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from finetune_advisor.vocabulary import ALL_LINEAR
-from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.architecture import ATTENTION_KINDS, Architecture
 
 # The LoRA target names peft and Unsloth use for the linear layers of attention and the MLP.
 ATTENTION_MODULES: tuple[str, ...] = ALL_LINEAR[:4]  # q, k, v, o
@@ -19,7 +19,7 @@ MLP_MODULES: tuple[str, ...] = ALL_LINEAR[4:]  # gate, up, down
 
 # Model types whose MLP is two matrices (fc1, fc2) instead of gate/up/down.
 _UNGATED_MLP = frozenset({"apertus", "gpt2", "gpt_neox", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt",
-                          "whisper"})
+                          "whisper", "nemotron_h"})
 # MoE families that also keep a dense MLP of `intermediate_size` in every MoE layer.
 _DENSE_PLUS_EXPERTS = ("gemma4",)
 # Families whose attention normalises q and k (RMSNorm over each head) before RoPE (transformers 5.x).
@@ -30,8 +30,12 @@ _FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
 # Families whose KV-shared layers hold no k/v projections (transformers 5 modeling_gemma4; measured: Gemma 4
 # E2B's 24,158,208 LoRA parameters at rank 16 under Unsloth 2026.10.9 count exactly without them).
 _KV_SHARED_WITHOUT_KV = ("gemma4",)
-# Parallel hybrids: every layer runs a Mamba-2 mixer beside attention and the MLP (Falcon-H1).
+# Parallel hybrids: every layer runs a Mamba-2 mixer beside attention and the MLP (Falcon-H1). In sequential
+# hybrids the config's layer_types say which layers run a Mamba-2 mixer instead of attention (Granite 4.0-H:
+# each layer a mixer or attention, then the MoE; Nemotron-H: each layer one of mixer, attention, MoE, MLP).
 _PARALLEL_MAMBA = ("falcon_h1",)
+# Sequential hybrids whose MoE or MLP sits in layers of its own (layer_types "moe" / "mlp"): Nemotron-H.
+_OWN_FEED_FORWARD_LAYERS = ("nemotron_h",)
 # The input site of cross-attention's keys and values: the encoder's output, one row per encoder frame.
 ENCODER_OUT = "encoder_out"
 
@@ -96,6 +100,10 @@ class Shapes:
     def linear_params(self) -> int:
         """Parameters of every block linear layer, the encoder's included (what 4-bit quantisation stores)."""
         return self.block_linear_params + (self.encoder.blocks.linear_params if self.encoder else 0)
+
+    def site_params(self, sites: tuple[str, ...]) -> int:
+        """Parameters of the decoder linears that read one of `sites`."""
+        return sum(lin.params * self.held(lin) for lin in self.linears if lin.site in sites)
 
     @property
     def router_params(self) -> int:
@@ -167,25 +175,29 @@ def shapes(arch: Architecture) -> Shapes:
         experts = arch.num_experts or 1
         top_k = min(arch.num_experts_per_tok or 1, experts)
         expert_width = arch.moe_intermediate_size or arch.intermediate_size or 4 * h
-        linears += _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True)
+        held = _feed_forward_layers(arch, "moe")
+        linears += _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True, in_layers=held)
         mlp_width += top_k * expert_width
         router = experts
         shared = _shared_expert_width(arch)
         if shared:
-            linears += _mlp(h, shared, gated, "shared")
+            linears += _mlp(h, shared, gated, "shared", in_layers=held)
             mlp_width += shared
         if arch.intermediate_size and arch.model_type.startswith(_DENSE_PLUS_EXPERTS):
             linears += _mlp(h, arch.intermediate_size, gated, "dense")
             mlp_width += arch.intermediate_size
+        if held is not None:  # per-layer widths are averages over the layers
+            mlp_width = round(mlp_width * held / arch.num_hidden_layers)
     else:
         width = arch.intermediate_size or 4 * h
         wide = _kv_shared(arch) if arch.use_double_wide_mlp else 0
+        held = _feed_forward_layers(arch, "mlp")
         if wide:  # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide
             linears += _mlp(h, width, gated, "dense", in_layers=arch.num_hidden_layers - wide)
             linears += _mlp(h, 2 * width, gated, "dense", in_layers=wide)
         else:
-            linears += _mlp(h, width, gated, "dense")
-        mlp_width = round(width * (1 + wide / arch.num_hidden_layers))
+            linears += _mlp(h, width, gated, "dense", in_layers=held)
+        mlp_width = round(width * (1 + wide / arch.num_hidden_layers) * (1 if held is None else held / arch.num_hidden_layers))
     ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
         if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
@@ -272,6 +284,11 @@ def _attention(arch: Architecture) -> list[Linear]:
     per kind of layer, each counting the layers that hold it."""
     h, layers = arch.hidden_size, arch.num_hidden_layers
     kinds = list(arch.layer_types or ())[:layers]
+    if _sequential_mamba(arch):  # Granite 4.0-H, Nemotron-H: attention only where layer_types says so
+        q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
+        n = sum(kind in ATTENTION_KINDS for kind in kinds)
+        return [Linear("q_proj", h, q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
+                Linear("v_proj", h, kv, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
     shared = _kv_shared(arch) if arch.model_type.startswith(_KV_SHARED_WITHOUT_KV) else 0
     uniform = not shared and not (arch.global_head_dim and "full_attention" in kinds) and not arch.attention_k_eq_v
     if uniform or len(kinds) != layers:
@@ -296,17 +313,36 @@ def _attention(arch: Architecture) -> list[Linear]:
     return out
 
 
+def _sequential_mamba(arch: Architecture) -> int:
+    """How many layers run a Mamba-2 mixer instead of attention (0 unless layer_types lists "mamba" layers).
+    Without the mixer's sizes its projections are not counted here: a catalog parameter count then carries
+    them as parameters the config does not describe."""
+    return sum(kind == "mamba" for kind in arch.layer_types or ())
+
+
 def _mamba(arch: Architecture) -> list[Linear]:
-    """The in_proj and out_proj of a parallel hybrid's Mamba-2 mixer (transformers FalconH1Mixer: in_proj
-    maps hidden to the gate and x (mamba_d_ssm each), B and C (n_groups * d_state each) and dt (one per
-    head); out_proj maps mamba_d_ssm back). Its conv1d, dt_bias, A_log, D and gated norm, a few thousand
+    """The in_proj and out_proj of a Mamba-2 mixer (transformers FalconH1Mixer, GraniteMoeHybridMambaLayer,
+    NemotronHMamba2Mixer: in_proj maps hidden to the gate and x (the mixer's width each), B and C (n_groups *
+    d_state each) and dt (one per head); out_proj maps the width back), in every layer of a parallel hybrid or
+    in the mamba layers of a sequential one. Its conv1d, dt_bias, A_log, D and gated norm, a few thousand
     parameters a layer, are not counted; nor are the mixer's activations (the estimate assumes attention
     and the MLP only). peft names these in_proj / out_proj: outside the default LoRA targets."""
-    if not (arch.mamba_d_ssm and arch.model_type.startswith(_PARALLEL_MAMBA)):
+    d_ssm, h = arch.mamba_width, arch.hidden_size
+    layers = _sequential_mamba(arch) or (arch.num_hidden_layers if arch.model_type.startswith(_PARALLEL_MAMBA) else 0)
+    if not (d_ssm and layers):
         return []
-    d_ssm, h = arch.mamba_d_ssm, arch.hidden_size
     width = 2 * d_ssm + 2 * (arch.mamba_n_groups or 1) * (arch.mamba_d_state or 0) + (arch.mamba_n_heads or 0)
-    return [Linear("in_proj", h, width, site="mamba_in"), Linear("out_proj", d_ssm, h, site="mamba_out")]
+    held = None if layers == arch.num_hidden_layers else layers
+    return [Linear("in_proj", h, width, site="mamba_in", in_layers=held),
+            Linear("out_proj", d_ssm, h, site="mamba_out", in_layers=held)]
+
+
+def _feed_forward_layers(arch: Architecture, kind: str) -> int | None:
+    """How many layers hold the MoE ("moe") or MLP ("mlp") block: None (all) unless the family gives them
+    layers of their own (Nemotron-H)."""
+    if not arch.model_type.startswith(_OWN_FEED_FORWARD_LAYERS) or not arch.layer_types:
+        return None
+    return sum(k == kind for k in arch.layer_types)
 
 
 def _shared_expert_width(arch: Architecture) -> int:

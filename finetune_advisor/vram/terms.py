@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, forced_float32
+from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, forced_float32, unsloth_16bit_sites
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import Linear, Shapes, shapes
 
@@ -33,6 +33,7 @@ class Precision:
     half: float  # bytes of a 16-bit weight (fp16 or bf16)
     notes: list[str]
     experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
+    sites_16bit: tuple[str, ...] = ()  # input sites of linears QLoRA leaves 16-bit (Unsloth's Mamba mixers)
 
 
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
@@ -61,7 +62,12 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
         more = shapes(arch).expert_params * (2 - NF4_BYTES) / 2**30
         notes.append(f"QLoRA: the routed experts are 4-bit in the Unsloth version this is calibrated for (2026.10.9); "
                      f"{older} left them 16-bit: about {more:.0f} GiB more. Use a current Unsloth.")
-    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4)
+    sites = unsloth_16bit_sites(arch.model_type) if run.stack == "unsloth" and run.method == "qlora" else ()
+    if sites:
+        notes.append("QLoRA on Unsloth: the Mamba mixers' " + " and ".join(
+            name for name, site in (("in_proj", "mamba_in"), ("out_proj", "mamba_out")) if site in sites)
+            + " stay 16-bit (Unsloth keeps them out of bitsandbytes for its Mamba kernels).")
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites)
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -98,7 +104,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                      f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
     root = s.embedding_params + s.head_params + s.hidden
     if run.method == "qlora":
-        quantized = s.linear_params - (0 if p.experts_nf4 else s.expert_params)
+        quantized = s.linear_params - (0 if p.experts_nf4 else s.expert_params) - s.site_params(p.sites_16bit)
         kept = min(skip or 0, quantized)
         # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
         kept_bytes = 4.0 if run.stack == "transformers" else p.half

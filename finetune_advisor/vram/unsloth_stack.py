@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, first_step_transient
-from finetune_advisor.vram.ground import error_margin, measured_ground
+from finetune_advisor.vram.families import (
+    FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, UNSLOTH_16BIT_MAMBA_SITES, first_step_transient,
+)
+from finetune_advisor.vram.ground import error_margin, measured_cells, measured_ground
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import Linear, Shapes
 from finetune_advisor.vram.terms import (
@@ -81,11 +83,12 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         "optimizer": state.states + state.temp, "activations": step.activations + step.moe, "logits_and_loss": step.loss,
     }
     allocated = sum(held.values()) + step.fixed
-    total = allocated + step.gap + k.UNSLOTH_CONTEXT_GIB * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
+    context = k.UNSLOTH_CONTEXT_GIB + context_extra_gib(arch, s)
+    total = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch)
-    measured = bool(k.UNSLOTH_MEASURED.get(arch.model_type))
+    measured = bool(measured_cells(arch.model_type))
     notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
              *([] if measured else [ground])]
     if s.router_width > 0:
@@ -112,6 +115,16 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     )
 
 
+def context_extra_gib(arch: Architecture, s: Shapes) -> float:
+    """What this family's kernels add beside the CUDA context, as measured; a Mamba-2 hybrid not measured itself
+    is given what the measured Mamba-2 families add (the same Triton scan runs in all of them)."""
+    extra = k.UNSLOTH_CONTEXT_EXTRA_GIB
+    own = extra.get(arch.model_type) or extra.get(f"{arch.model_type}_text") or extra.get(arch.model_type.removesuffix("_text"))
+    if own or measured_cells(arch.model_type) or not any(lin.site == "mamba_in" for lin in s.linears):
+        return own or 0.0
+    return max((extra.get(t, 0.0) for t in UNSLOTH_16BIT_MAMBA_SITES), default=0.0)
+
+
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
 VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
 
@@ -126,12 +139,13 @@ UNSLOTH_MEASURED_NOTE = (
 def _moe_note(arch: Architecture) -> str:
     if arch.model_type in FIRST_STEP_TRANSIENT:
         return ("MoE on Unsloth: the first training step of a fresh process holds a transient copy of part of the "
-                "experts (measured on Qwen3-30B-A3B); it is counted, because every real run starts with that step.")
+                "experts (measured on this family); it is counted, because every real run starts with that step.")
     if arch.model_type in NO_FIRST_STEP_TRANSIENT:
         return (f"MoE on Unsloth: the first step of a fresh process held no transient copy of the experts for this "
                 f"family ({NO_FIRST_STEP_TRANSIENT[arch.model_type]}).")
-    return ("MoE on Unsloth: the first-step transient seen on Qwen3-MoE was not measured for this family; "
-            "leave extra room (several GiB on 20-30B MoE models) until it is.")
+    return ("MoE on Unsloth: the first step of a fresh process was not measured for this family; the transient copy "
+            "of part of the experts measured on Qwen3-MoE and Granite 4.0-H (an eighth of the experts in 16-bit) is "
+            "counted. gpt-oss and Gemma 4 held none, so the figure may be high by that much.")
 
 
 # Unsloth 2026.10.9's offload_embedding="auto" (unsloth/models/_utils.py offload_embedding_if_tight, after the

@@ -278,7 +278,7 @@ def test_a_default_answer_keeps_only_what_matters_and_detail_adds_the_background
 
 def test_what_matters_for_this_answer_stays_in_the_lean_one() -> None:
     """Caveats particular to the model, GPU and run are never moved to the background."""
-    unmeasured = estimate_vram(model="gemma-3-4b", gpu_memory_gib=24)  # a family not measured on Unsloth
+    unmeasured = estimate_vram(model="olmo-2-13b", gpu_memory_gib=24)  # a family not measured on Unsloth
     assert any("was not measured on Unsloth" in a for a in unmeasured.assumptions)
     measured = estimate_vram(model="qwen3-8b", gpu_memory_gib=24, detail=True)
     assert not any("measured on Unsloth" in a for a in measured.assumptions)
