@@ -67,17 +67,17 @@ UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # (Mamba-2's autotuned Triton scan, Gemma's compiled softcapping);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granitemoehybrid': 0.54}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2381
+UNSLOTH_FIXED_GIB: Final = 0.2429
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU): dense, MoE;
-UNSLOTH_LAYER_SCALE: Final = {False: 1.6115, True: 1.2927}
+UNSLOTH_LAYER_SCALE: Final = {False: 1.6142, True: 1.2967}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
-UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8392
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.8343
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.958
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.9576
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
-UNSLOTH_RESERVED_SHARE: Final = 0.2931
-UNSLOTH_RESERVED_GIB: Final = 0.2149
+UNSLOTH_RESERVED_SHARE: Final = 0.2893
+UNSLOTH_RESERVED_GIB: Final = 0.2173
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {'gemma2': 1, 'gemma3_text': 1, 'gemma3n_text': 1, 'gemma4_text': 7, 'gpt_oss': 4, 'granitemoehybrid': 2, 'llama': 27, 'mistral': 5, 'phi3': 1, 'qwen2': 2, 'qwen2_5_vl_text': 1, 'qwen3': 8, 'qwen3_moe': 8}
 # --- UNSLOTH FITTED: end ---
