@@ -9,11 +9,15 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.run import RunConfig
 
 
+def by_family(table: dict[str, float], model_type: str) -> float:
+    """A per-family measured value; a multimodal model's language model is measured under its text config's
+    type (Qwen2.5-VL's qwen2_5_vl_text), which a catalog entry may name without the suffix."""
+    return table.get(model_type) or table.get(f"{model_type}_text") or table.get(model_type.removesuffix("_text"), 0)
+
+
 def measured_cells(model_type: str) -> int:
-    """Measured Unsloth cells of this family; a multimodal model's language model is measured under its text
-    config's type (Qwen2.5-VL's qwen2_5_vl_text), which a catalog entry may name without the suffix."""
-    cells = k.UNSLOTH_MEASURED
-    return cells.get(model_type) or cells.get(f"{model_type}_text") or cells.get(model_type.removesuffix("_text"), 0)
+    """Measured Unsloth cells of this family."""
+    return int(by_family(k.UNSLOTH_MEASURED, model_type))
 
 
 def error_margin(arch: Architecture, run: RunConfig) -> float:

@@ -12,7 +12,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (
     FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, UNSLOTH_16BIT_MAMBA_SITES, first_step_transient,
 )
-from finetune_advisor.vram.ground import error_margin, measured_cells, measured_ground
+from finetune_advisor.vram.ground import by_family, error_margin, measured_cells, measured_ground
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import Linear, Shapes
 from finetune_advisor.vram.terms import (
@@ -118,11 +118,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
 def context_extra_gib(arch: Architecture, s: Shapes) -> float:
     """What this family's kernels add beside the CUDA context, as measured; a Mamba-2 hybrid not measured itself
     is given what the measured Mamba-2 families add (the same Triton scan runs in all of them)."""
-    extra = k.UNSLOTH_CONTEXT_EXTRA_GIB
-    own = extra.get(arch.model_type) or extra.get(f"{arch.model_type}_text") or extra.get(arch.model_type.removesuffix("_text"))
+    own = by_family(k.UNSLOTH_CONTEXT_EXTRA_GIB, arch.model_type)
     if own or measured_cells(arch.model_type) or not any(lin.site == "mamba_in" for lin in s.linears):
-        return own or 0.0
-    return max((extra.get(t, 0.0) for t in UNSLOTH_16BIT_MAMBA_SITES), default=0.0)
+        return own
+    return max((k.UNSLOTH_CONTEXT_EXTRA_GIB.get(t, 0.0) for t in UNSLOTH_16BIT_MAMBA_SITES), default=0.0)
 
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).

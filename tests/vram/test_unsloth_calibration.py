@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from finetune_advisor.vram import constants as k
-from finetune_advisor.vram.estimator import estimate
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.estimator import RunConfig, estimate
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "vram_accuracy"
 
@@ -134,3 +135,32 @@ def test_moe_answers_say_what_the_first_step_of_a_fresh_process_holds() -> None:
     assert "it is counted" in moe_note("granite-4.0-h-tiny")
     unmeasured = moe_note("mixtral-8x7b")
     assert "not measured for this family" in unmeasured and "is counted" in unmeasured
+
+
+def test_an_unmeasured_moe_family_is_given_the_transient_two_measured_families_hold() -> None:
+    """Qwen3-MoE and Granite 4.0-H hold an eighth of their experts (16-bit) more in a fresh process's first step;
+    gpt-oss held none. A MoE family measured neither way is sized like the first two: too low crashes a run."""
+    from finetune_advisor.vram.shapes import shapes
+    from tests.vram.test_estimator import QWEN3_MOE
+
+    run = RunConfig(method="qlora", seq_len=2048, stack="unsloth")
+    total = lambda model_type: estimate(QWEN3_MOE.model_copy(update={"model_type": model_type}), run).total_gib  # noqa: E731
+    transient = 0.125 * shapes(QWEN3_MOE).expert_bytes_16bit / 1024**3
+    assert total("qwen3_next_moe") == pytest.approx(total("qwen3_moe"), abs=0.01)
+    assert total("qwen3_next_moe") - total("gpt_oss") == pytest.approx(transient * (1 + k.UNSLOTH_RESERVED_SHARE), rel=0.02)
+
+
+def test_an_unmeasured_mamba_hybrid_is_given_the_measured_scan_kernels_memory() -> None:
+    """Granite 4.0-H's Mamba-2 Triton scan kept memory beside the allocator (UNSLOTH_CONTEXT_EXTRA_GIB); Nemotron-H
+    runs the same kernels and is not measured yet, so it carries the same; a dense transformer carries none."""
+    from finetune_advisor.vram.shapes import shapes
+    from finetune_advisor.vram.unsloth_stack import context_extra_gib
+    from tests.vram.test_estimator import GRANITE_H_TINY, LLAMA_8B
+
+    granite = Architecture.from_hf_config(GRANITE_H_TINY)
+    nemotron_like = Architecture.from_hf_config({**GRANITE_H_TINY, "model_type": "nemotron_h"})
+    measured = k.UNSLOTH_CONTEXT_EXTRA_GIB["granitemoehybrid"]
+    assert measured > 0.3
+    assert context_extra_gib(granite, shapes(granite)) == measured
+    assert context_extra_gib(nemotron_like, shapes(nemotron_like)) == measured
+    assert context_extra_gib(LLAMA_8B, shapes(LLAMA_8B)) == 0.0
