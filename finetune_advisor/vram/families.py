@@ -22,7 +22,7 @@ def forced_float32(model_type: str) -> bool:
 # Qwen3-30B-A3B LoRA 1x2048: 7.2 GiB over the steady peak of the same shape (an independent QLoRA run of the
 # same architecture, issue 11, peaked about that much above ours). granite-4.0-h-tiny QLoRA 1x2048, fresh:
 # 9.81 GiB, 1.39 GiB (12.4 % of its 11.25 GiB of 16-bit experts) above the steady-step estimate, which its
-# second shape in the same process (1x8192, 9.05 GiB) matches (round 6).
+# second shape in the same process (1x8192, 9.05 GiB, no transient) comes within 4 % of (round 6).
 FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125, "granitemoehybrid": 0.125}
 
 
