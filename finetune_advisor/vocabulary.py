@@ -97,6 +97,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "mamba_d_head": (1, 65_536),
     "mamba_n_groups": (1, 65_536),
     "mamba_d_state": (1, 65_536),
+    "linear_num_key_heads": (1, 65_536),
+    "linear_key_head_dim": (1, 65_536),
+    "linear_num_value_heads": (1, 65_536),
+    "linear_value_head_dim": (1, 65_536),
     # the speech encoder of an encoder-decoder model (Whisper): its depth, heads, MLP width, the frames it
     # runs over (1500 for 30 s of audio), its input channels (mel bins), and the decoder's token limit (448)
     "encoder_layers": (1, 2048),

@@ -120,6 +120,14 @@ class Architecture(BaseModel):
     mamba_d_head: int | None = _sized("mamba_d_head", None)
     mamba_n_groups: int | None = _sized("mamba_n_groups", None)
     mamba_d_state: int | None = _sized("mamba_d_state", None)
+    # Gated DeltaNet, Qwen3.5's linear attention (transformers Qwen3_5GatedDeltaNet), in the layers listed as
+    # linear_attention: key heads x key size and value heads x value size set its projections.
+    linear_num_key_heads: int | None = _sized("linear_num_key_heads", None)
+    linear_key_head_dim: int | None = _sized("linear_key_head_dim", None)
+    linear_num_value_heads: int | None = _sized("linear_num_value_heads", None)
+    linear_value_head_dim: int | None = _sized("linear_value_head_dim", None)
+    # Qwen3.5's full-attention layers gate their output: q_proj also produces the gate (twice its width).
+    attn_output_gate: bool = False
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
     layer_types: tuple[Annotated[str, Field(**text_bounds("layer_types"))], ...] | None = Field(
         default=None, **list_bounds("layer_types")

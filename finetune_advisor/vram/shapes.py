@@ -167,7 +167,7 @@ def shapes(arch: Architecture) -> Shapes:
     head_dim = arch.attention_head_dim
     q_width = arch.num_attention_heads * head_dim
     kv_width = arch.kv_heads * head_dim
-    linears = _attention(arch) + _mamba(arch)
+    linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch)
     gated = arch.model_type not in _UNGATED_MLP
     mlp_width = 0
     router = top_k = 0
@@ -284,9 +284,12 @@ def _attention(arch: Architecture) -> list[Linear]:
     per kind of layer, each counting the layers that hold it."""
     h, layers = arch.hidden_size, arch.num_hidden_layers
     kinds = list(arch.layer_types or ())[:layers]
-    if _sequential_mamba(arch):  # Granite 4.0-H, Nemotron-H: attention only where layer_types says so
-        q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
+    if _sequential_mamba(arch) or _deltanet_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5: attention only
+        q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim  # where listed
         n = sum(kind in ATTENTION_KINDS for kind in kinds)
+        if arch.attn_output_gate:
+            return [Linear("q_proj", h, 2 * q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
+                    Linear("v_proj", h, kv, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
         return [Linear("q_proj", h, q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
                 Linear("v_proj", h, kv, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
     shared = _kv_shared(arch) if arch.model_type.startswith(_KV_SHARED_WITHOUT_KV) else 0
@@ -335,6 +338,32 @@ def _mamba(arch: Architecture) -> list[Linear]:
     held = None if layers == arch.num_hidden_layers else layers
     return [Linear("in_proj", h, width, site="mamba_in", in_layers=held),
             Linear("out_proj", d_ssm, h, site="mamba_out", in_layers=held)]
+
+
+def _deltanet_layers(arch: Architecture) -> int:
+    """How many layers run Gated DeltaNet (layer_types "linear_attention", with its head sizes given)."""
+    if not (arch.linear_num_value_heads and arch.linear_value_head_dim and arch.linear_num_key_heads):
+        return 0
+    return sum(kind == "linear_attention" for kind in arch.layer_types or ())
+
+
+def _gated_deltanet(arch: Architecture) -> list[Linear]:
+    """Qwen3.5's Gated DeltaNet projections (transformers Qwen3_5GatedDeltaNet): in_proj_qkv maps hidden to
+    queries and keys (key heads x key size each) and values (value heads x value size), in_proj_z to the output
+    gate (the value width), in_proj_b and in_proj_a to one value per value head; out_proj maps the value width
+    back. Its depthwise conv1d, dt_bias, A_log and gated norm, some 40 thousand parameters a layer, are not
+    counted. Outside Unsloth's default LoRA targets."""
+    layers = _deltanet_layers(arch)
+    if not layers:
+        return []
+    h, heads = arch.hidden_size, arch.linear_num_value_heads or 0
+    keys, values = arch.linear_num_key_heads * (arch.linear_key_head_dim or 0), heads * (arch.linear_value_head_dim or 0)
+    held = None if layers == arch.num_hidden_layers else layers
+    return [Linear("in_proj_qkv", h, 2 * keys + values, site="deltanet_in", in_layers=held),
+            Linear("in_proj_z", h, values, site="deltanet_in", in_layers=held),
+            Linear("in_proj_b", h, heads, site="deltanet_in", in_layers=held),
+            Linear("in_proj_a", h, heads, site="deltanet_in", in_layers=held),
+            Linear("out_proj", values, h, site="deltanet_out", in_layers=held)]
 
 
 def _feed_forward_layers(arch: Architecture, kind: str) -> int | None:

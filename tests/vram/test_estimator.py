@@ -136,6 +136,25 @@ def test_nemotron_h_reads_its_layer_pattern() -> None:
     assert with_unknown.layer_types is None  # a character we do not know leaves the layers undescribed
 
 
+def test_qwen35_counts_gated_deltanet_in_its_linear_attention_layers() -> None:
+    """Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
+    DeltaNet layers and 16 gated full-attention layers; transformers counts 26.896B. Counting softmax attention in
+    every layer gave 24.35B, and q/k/v/o adapters in 48 layers that have none."""
+    text = {
+        "model_type": "qwen3_5_text", "hidden_size": 5120, "num_hidden_layers": 64, "num_attention_heads": 24,
+        "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 17408, "vocab_size": 248320,
+        "tie_word_embeddings": False, "attn_output_gate": True, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
+        "linear_num_value_heads": 48, "linear_value_head_dim": 128,
+        "layer_types": (["linear_attention"] * 3 + ["full_attention"]) * 16,
+    }
+    s = shapes(Architecture.from_hf_config(text))
+    assert s.total_params / 1e9 == pytest.approx(26.896, abs=0.003)
+    targets = s.lora_linears(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+    assert {s.held(lin) for lin in targets if lin.site.startswith("attn")} == {16}
+    q = next(lin for lin in s.linears if lin.name == "q_proj")
+    assert q.fan_out == 2 * 24 * 256  # the output gate comes out of q_proj
+
+
 def test_unsloth_qlora_keeps_the_mamba_mixers_16bit() -> None:
     """Unsloth skips modules named like "mamba" in bitsandbytes (measured on granite-4.0-h-tiny: 1.37 GB of bf16
     after a 4-bit load, the embedding and the 0.53B mixer parameters); the transformers stack quantises them."""
