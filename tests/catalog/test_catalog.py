@@ -50,7 +50,7 @@ def fresh_catalog() -> None:
 
 
 def count_params_b(a: Architecture) -> float:
-    """Parameters of a decoder: embeddings, attention, MLP or experts, a parallel Mamba mixer (norms ignored);
+    """Parameters of a decoder: embeddings, attention, MLP or experts, a Mamba mixer (norms ignored);
     of an encoder-decoder (Whisper), its encoder and cross-attention too (biases, conv and positions ignored).
     MLPs are gated (three matrices) except in the families whose MLP is two (Apertus: up_proj -> xIELU -> down_proj)."""
     head_dim = a.head_dim or a.hidden_size // a.num_attention_heads
@@ -63,15 +63,24 @@ def count_params_b(a: Architecture) -> float:
     else:
         mlp = matrices * a.hidden_size * a.intermediate_size
     embeddings = a.vocab_size * a.hidden_size * (1 if a.tie_word_embeddings else 2)
-    mamba = 0  # Falcon-H1: a Mamba-2 mixer in every layer, in_proj and out_proj (transformers FalconH1Mixer)
-    if a.mamba_d_ssm:
+    # A Mamba-2 mixer's in_proj and out_proj (transformers FalconH1Mixer, GraniteMoeHybridMambaLayer): in every
+    # layer beside attention (Falcon-H1), or instead of attention in the layers layer_types lists as "mamba"
+    # (Granite 4.0-H; its MLP or MoE block is in every layer).
+    width = a.mamba_d_ssm or (a.mamba_n_heads or 0) * (a.mamba_d_head or 0)
+    mamba = 0
+    if width:
         groups_state = 2 * (a.mamba_n_groups or 1) * (a.mamba_d_state or 0)
-        mamba = a.hidden_size * (2 * a.mamba_d_ssm + groups_state + (a.mamba_n_heads or 0)) + a.mamba_d_ssm * a.hidden_size
+        mamba = a.hidden_size * (2 * width + groups_state + (a.mamba_n_heads or 0)) + width * a.hidden_size
     encoder = 0  # Whisper: cross-attention in every decoder layer, and encoder layers of attention + two-matrix MLP
     if a.encoder_layers:
         attention += 4 * a.hidden_size * a.hidden_size
         encoder = a.encoder_layers * (4 * a.hidden_size * a.hidden_size + 2 * a.hidden_size * (a.encoder_ffn_dim or 0))
-    return (a.num_hidden_layers * (attention + mlp + mamba) + embeddings + encoder) / 1e9
+    sequential = list(a.layer_types or ()).count("mamba")
+    if sequential:
+        mixers = (a.num_hidden_layers - sequential) * attention + sequential * mamba
+    else:
+        mixers = a.num_hidden_layers * (attention + mamba)
+    return (mixers + a.num_hidden_layers * mlp + embeddings + encoder) / 1e9
 
 
 # --- the packaged data --------------------------------------------------------------------------
