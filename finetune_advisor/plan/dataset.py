@@ -23,6 +23,16 @@ class DatasetFacts(BaseModel):
     def total_tokens(self) -> float:
         return self.rows * self.tokens_per_row
 
+    def row_tokens(self, seq_len: int, batch: int = 1, padded: bool = False) -> float:
+        """Tokens a row costs in a step: the mean length, cut at seq_len; with padded batches of `batch` rows, the
+        expected longest of `batch` rows drawn at random, when the rows were counted (else the mean, a lower bound)."""
+        if not (padded and batch > 1 and self.lengths):
+            return min(self.tokens_per_row, seq_len)
+        ordered = sorted(min(n, seq_len) for n in self.lengths)
+        n = len(ordered)
+        # P(longest of `batch` draws is the i-th shortest row) = (i/n)^batch - ((i-1)/n)^batch
+        return sum(x * ((i / n) ** batch - ((i - 1) / n) ** batch) for i, x in enumerate(ordered, 1))
+
     def truncated(self, seq_len: int) -> int | None:
         """Rows longer than seq_len (cut by the trainer); None when the lengths are unknown."""
         if self.lengths:

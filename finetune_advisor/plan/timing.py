@@ -17,6 +17,7 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
+from finetune_advisor.vram.families import padded_on_unsloth
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 
@@ -52,12 +53,13 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     assert gpu.spec is not None and tflops is not None
     stack = throughput.timed_stack(run.stack, run.method)
     bandwidth = gpu.spec.bandwidth_gbs or 1.0  # only QLoRA's dequantisation reads it, and QLoRA needs it (_why_no_time)
-    micro = throughput.micro_step(resolved.arch, run, min(data.tokens_per_row, run.seq_len), tflops, bandwidth)
+    padded = run.stack == "unsloth" and padded_on_unsloth(resolved.arch.model_type, resolved.arch.is_hybrid)
+    micro = throughput.micro_step(resolved.arch, run, data.row_tokens(run.seq_len, run.batch_size, padded), tflops, bandwidth)
     comm = _communication(resolved, run, gpu, accum)
     step = accum * micro.seconds + comm
     low, high = accum * micro.low + comm, accum * micro.high + comm
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
-    notes = _notes(run, gpu, stack, comm, fp32)
+    notes = _notes(run, gpu, stack, comm, fp32) + _padding_notes(run, padded, bool(data.lengths))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
                    round(tokens / step), notes)
 
@@ -131,9 +133,7 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16) or '?'} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
         f"TFLOPS ({gpu.spec.tflops_basis}), {gpu.spec.bandwidth_gbs or '?'} GB/s ({gpu.spec.bandwidth_basis}).",
         *_fp32_note(gpu, fp32),
-        "Rows are batched without padding (Unsloth turns padding-free batching on by itself; with plain TRL set "
-        "padding_free=True or packing=True, or expect longer steps). Evaluation, saving and the first step's "
-        "compilation are not counted.",
+        "Evaluation, saving and the first step's compilation are not counted.",
     ]
     if stack != run.stack:
         notes.append(f"No step times were measured for {run.method} on the {run.stack} stack: the {stack} stack's are used.")
@@ -146,6 +146,19 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
                      f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")
     return notes
+
+
+def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
+    if not padded:
+        return ["Rows are batched without padding (Unsloth does so by itself; with plain TRL set padding_free=True or "
+                "packing=True, or expect longer steps)."]
+    if run.batch_size == 1:
+        return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or "
+                "hybrid models); at micro-batch 1 that costs nothing."]
+    return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or hybrid "
+            "models): " + ("the step time is for the expected longest of its rows, from your dataset's lengths."
+                          if counted else "the time is computed at the mean row length, a lower bound when lengths vary; "
+                          "give the dataset file to count them, or bucket rows by length.")]
 
 
 def _fp32_note(gpu: GpuTarget, fp32: bool) -> list[str]:

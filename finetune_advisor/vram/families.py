@@ -76,3 +76,15 @@ UNSLOTH_16BIT_MAMBA_SITES: dict[str, tuple[str, ...]] = {
 def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
     """Input sites of the linears Unsloth leaves 16-bit under QLoRA in this family (none for most)."""
     return UNSLOTH_16BIT_MAMBA_SITES.get(model_type, ())
+
+
+# Families Unsloth 2026.10.9 never batches padding-free: its PADDING_FREE_BLOCKLIST (unsloth/trainer.py: Gemma 2's
+# softcapping attention, gpt-oss's flex attention) and hybrid linear-attention / Mamba models
+# (_is_hybrid_linear_attention_model: their recurrent and conv1d state would leak across packed rows). Each
+# micro-batch is padded to its longest row.
+UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
+
+
+def padded_on_unsloth(model_type: str, hybrid: bool) -> bool:
+    """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
+    return hybrid or model_type in UNSLOTH_PADDED_TYPES

@@ -186,3 +186,38 @@ def test_gpus_are_scaled_by_their_measured_matmul_rate_where_the_table_has_one()
     notes = plan_training(**BASE, gpu="L4", method="qlora").notes
     assert any(n.startswith("Scaled from the H200") and "70.89" in n for n in notes)
     assert not any(n.startswith("Scaled from") for n in plan_training(**BASE, gpu="H200", method="qlora").notes)
+
+
+def test_padded_batches_cost_the_expected_longest_row() -> None:
+    """Nine rows of 100 tokens and one of 1000: a padded micro-batch of 4 holds the 1000-token row with probability
+    1 - 0.9^4, so a row costs 0.3439 * 1000 + 0.6561 * 100 tokens; packed rows cost their mean, 190."""
+    from finetune_advisor.plan import dataset
+
+    facts = dataset.counted([100] * 9 + [1000], "counted")
+    assert facts.row_tokens(2048, 4, padded=True) == pytest.approx(0.3439 * 1000 + 0.6561 * 100)
+    assert facts.row_tokens(2048, 4, padded=False) == pytest.approx(190)
+    assert facts.row_tokens(512, 4, padded=True) == pytest.approx(0.3439 * 512 + 0.6561 * 100)  # cut at seq_len
+    assert dataset.given(10, 190).row_tokens(2048, 4, padded=True) == 190  # lengths unknown: the mean
+
+
+def test_a_family_unsloth_never_packs_is_timed_on_padded_rows() -> None:
+    """Unsloth 2026.10.9 pads Gemma 2, gpt-oss and hybrid models to each micro-batch's longest row: with counted
+    lengths the step takes longer than packed rows of the same mean would; with only the mean it says so."""
+    from finetune_advisor.lookup.gpu import resolve_gpu
+    from finetune_advisor.lookup.model import resolve_model
+    from finetune_advisor.plan import dataset
+    from finetune_advisor.plan.timing import run_time
+    from finetune_advisor.vram.estimator import RunConfig
+
+    lengths = [200] * 90 + [2000] * 10
+    run = RunConfig(method="qlora", seq_len=2048, batch_size=8, stack="unsloth")
+    gpu = resolve_gpu("H100", None)
+    counted, mean_only = dataset.counted(lengths, "counted"), dataset.given(100, sum(lengths) / 100)
+    gemma2 = resolve_model("gemma-2-9b", None, None)
+    padded = run_time(gemma2, run, gpu, counted, 1, 1.0)
+    packed = run_time(gemma2, run, gpu, mean_only, 1, 1.0)
+    assert padded.step_seconds > 1.5 * packed.step_seconds
+    assert any("expected longest" in n for n in padded.notes)
+    assert any("lower bound" in n for n in packed.notes)
+    llama = run_time(resolve_model("llama-3.1-8b", None, None), run, gpu, counted, 1, 1.0)
+    assert any("without padding" in n for n in llama.notes) and not any("pads" in n for n in llama.notes)
