@@ -59,7 +59,9 @@ def count_params_b(a: Architecture) -> float:
     if a.is_moe:
         expert = a.moe_intermediate_size or a.intermediate_size
         mlp = a.num_experts * matrices * a.hidden_size * expert + a.hidden_size * a.num_experts
-        mlp += (a.num_shared_experts or 0) * matrices * a.hidden_size * (a.shared_expert_intermediate_size or expert)
+        # Granite 4.0-H gives its shared expert's width (shared_intermediate_size) without a count: one.
+        shared = a.num_shared_experts if a.num_shared_experts is not None else int(bool(a.shared_expert_intermediate_size))
+        mlp += shared * matrices * a.hidden_size * (a.shared_expert_intermediate_size or expert)
     else:
         mlp = matrices * a.hidden_size * a.intermediate_size
     embeddings = a.vocab_size * a.hidden_size * (1 if a.tie_word_embeddings else 2)
