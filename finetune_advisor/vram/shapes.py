@@ -279,23 +279,21 @@ def _kv_shared(arch: Architecture) -> int:
 
 
 def _attention(arch: Architecture) -> list[Linear]:
-    """q, k, v, o of every layer. Uniform unless full-attention layers have their own head size (Gemma 4's
+    """q, k, v, o of every layer, or of the attention layers only in a hybrid whose other layers run Mamba-2 or
+    Gated DeltaNet. Uniform unless full-attention layers have their own head size (Gemma 4's
     global_head_dim, keys that are the values) or KV-shared layers hold no k/v projections: then one set
     per kind of layer, each counting the layers that hold it."""
     h, layers = arch.hidden_size, arch.num_hidden_layers
     kinds = list(arch.layer_types or ())[:layers]
-    if _sequential_mamba(arch) or _deltanet_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5: attention only
-        q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim  # where listed
+    q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
+    if _sequential_mamba(arch) or _deltanet_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5: where listed only
         n = sum(kind in ATTENTION_KINDS for kind in kinds)
-        if arch.attn_output_gate:
-            return [Linear("q_proj", h, 2 * q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
-                    Linear("v_proj", h, kv, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
-        return [Linear("q_proj", h, q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
+        gate = 2 if arch.attn_output_gate else 1  # Qwen3.5: q_proj also produces the output gate
+        return [Linear("q_proj", h, gate * q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
                 Linear("v_proj", h, kv, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
     shared = _kv_shared(arch) if arch.model_type.startswith(_KV_SHARED_WITHOUT_KV) else 0
     uniform = not shared and not (arch.global_head_dim and "full_attention" in kinds) and not arch.attention_k_eq_v
     if uniform or len(kinds) != layers:
-        q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
         return [Linear("q_proj", h, q, site="attn_in"), Linear("k_proj", h, kv, site="attn_in"),
                 Linear("v_proj", h, kv, site="attn_in"), Linear("o_proj", q, h, site="attn_out")]
     groups: dict[tuple[bool, bool], int] = {}
