@@ -152,13 +152,12 @@ def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
     if not padded:
         return ["Rows are batched without padding (Unsloth does so by itself; with plain TRL set padding_free=True or "
                 "packing=True, or expect longer steps)."]
-    if run.batch_size == 1:
-        return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or "
-                "hybrid models); at micro-batch 1 that costs nothing."]
+    cost = ("at micro-batch 1 that costs nothing." if run.batch_size == 1 else
+            "the step time is for the expected longest of its rows, from your dataset's lengths." if counted else
+            "the time is computed at the mean row length, a lower bound when lengths vary; give the dataset file to "
+            "count them, or bucket rows by length.")
     return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or hybrid "
-            "models): " + ("the step time is for the expected longest of its rows, from your dataset's lengths."
-                          if counted else "the time is computed at the mean row length, a lower bound when lengths vary; "
-                          "give the dataset file to count them, or bucket rows by length.")]
+            f"models): {cost}"]
 
 
 def _fp32_note(gpu: GpuTarget, fp32: bool) -> list[str]:

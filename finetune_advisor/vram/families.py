@@ -32,9 +32,9 @@ NO_FIRST_STEP_TRANSIENT: dict[str, str] = {
     "gemma4_text": "gemma-4-26B-A4B QLoRA 1x2048, first in its process: 22.37 GiB, 2.4 % under the steady-step estimate (round 4)",
 }
 
-# A MoE family measured neither way is given the transient the two measured families share: a figure too low
-# crashes a run, one too high by this much costs a few GiB of headroom.
-UNMEASURED_TRANSIENT = 0.125
+# A MoE family measured neither way is given the largest transient measured: a figure too low crashes a run,
+# one too high by this much costs a few GiB of headroom.
+UNMEASURED_TRANSIENT = max(FIRST_STEP_TRANSIENT.values())
 
 
 def first_step_transient(model_type: str) -> float:

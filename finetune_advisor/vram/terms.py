@@ -63,10 +63,10 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
         notes.append(f"QLoRA: the routed experts are 4-bit in the Unsloth version this is calibrated for (2026.10.9); "
                      f"{older} left them 16-bit: about {more:.0f} GiB more. Use a current Unsloth.")
     sites = unsloth_16bit_sites(arch.model_type) if run.stack == "unsloth" and run.method == "qlora" else ()
-    if sites:
-        notes.append("QLoRA on Unsloth: the Mamba mixers' " + " and ".join(
-            name for name, site in (("in_proj", "mamba_in"), ("out_proj", "mamba_out")) if site in sites)
-            + " stay 16-bit (Unsloth keeps them out of bitsandbytes for its Mamba kernels).")
+    kept = [lin.name for lin in shapes(arch).linears if lin.site in sites] if sites else []
+    if kept:
+        notes.append(f"QLoRA on Unsloth: the Mamba mixers' {' and '.join(kept)} stay 16-bit (Unsloth keeps them out of "
+                     "bitsandbytes for its Mamba kernels).")
     return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites)
 
 

@@ -10,7 +10,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (
-    FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, UNSLOTH_16BIT_MAMBA_SITES, first_step_transient,
+    FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, UNSLOTH_16BIT_MAMBA_SITES, first_step_transient,
 )
 from finetune_advisor.vram.ground import by_family, error_margin, measured_cells, measured_ground
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
@@ -143,8 +143,8 @@ def _moe_note(arch: Architecture) -> str:
         return (f"MoE on Unsloth: the first step of a fresh process held no transient copy of the experts for this "
                 f"family ({NO_FIRST_STEP_TRANSIENT[arch.model_type]}).")
     return ("MoE on Unsloth: the first step of a fresh process was not measured for this family; the transient copy "
-            "of part of the experts measured on Qwen3-MoE and Granite 4.0-H (an eighth of the experts in 16-bit) is "
-            "counted. gpt-oss and Gemma 4 held none, so the figure may be high by that much.")
+            f"of part of the experts measured on Qwen3-MoE and Granite 4.0-H ({UNMEASURED_TRANSIENT:.1%} of the experts "
+            "in 16-bit) is counted. gpt-oss and Gemma 4 held none, so the figure may be high by that much.")
 
 
 # Unsloth 2026.10.9's offload_embedding="auto" (unsloth/models/_utils.py offload_embedding_if_tight, after the
