@@ -30,6 +30,8 @@ FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125, "granitemoehybrid"
 NO_FIRST_STEP_TRANSIENT: dict[str, str] = {
     "gpt_oss": "gpt-oss-20b QLoRA 1x2048: 16.67 GiB in a fresh process, 16.69 as the second shape of one (round 5)",
     "gemma4_text": "gemma-4-26B-A4B QLoRA 1x2048, first in its process: 22.37 GiB, 2.4 % under the steady-step estimate (round 4)",
+    "nemotron_h": "NVIDIA-Nemotron-3-Nano-30B-A3B LoRA 1x2048, first in its process: 68.76 GiB, 9.3 % under the estimate "
+                  "that assumed the transient (round 7)",
 }
 
 # A MoE family measured neither way is given the largest transient measured: a figure too low crashes a run,
@@ -70,6 +72,16 @@ UNSLOTH_16BIT_MAMBA_SITES: dict[str, tuple[str, ...]] = {
     "granitemoehybrid": ("mamba_in", "mamba_out"),
     "falcon_h1": ("mamba_in", "mamba_out"),
     "nemotron_h": ("mamba_out",),
+}
+
+
+# Hybrid families by the kernels their linear-attention layers run, keyed by the input site of the mixer's
+# projection (shapes._mamba, shapes._deltanet): mamba_ssm's Triton scan, or the chunked gated delta rule of the
+# fla copy Unsloth vendors. What a measured family's kernels add beside the allocator is carried by an
+# unmeasured family that runs the same ones.
+LINEAR_MIXER_FAMILIES: dict[str, tuple[str, ...]] = {
+    "mamba_in": ("granitemoehybrid", "falcon_h1", "nemotron_h"),
+    "deltanet_in": ("qwen3_5", "qwen3_5_moe", "qwen3_next"),
 }
 
 

@@ -40,6 +40,14 @@ _OWN_FEED_FORWARD_LAYERS = ("nemotron_h",)
 ENCODER_OUT = "encoder_out"
 
 
+# Unsloth chooses LoRA targets by kind of module, not by name alone: with attention targeted, its regex reaches the
+# Gated DeltaNet projections of Qwen3.5 (measured, round 7: Qwen3.5-27B LoRA r16 created 116.7M trainable
+# parameters, 37.1M of them on in_proj_qkv / z / b / a and out_proj of the 48 DeltaNet layers). Mamba mixers were
+# measured without (granite-4.0-h-tiny, Nemotron-3-Nano: the counts match the attention and MLP targets alone).
+ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+DELTANET_LORA = ("deltanet_in", "deltanet_out")
+
+
 @dataclass(frozen=True)
 class Linear:
     """One linear layer of a decoder block: its LoRA name, shape and how many a block holds."""
@@ -124,9 +132,12 @@ class Shapes:
     def expert_params(self) -> int:
         return sum(lin.params * self.held(lin) for lin in self.linears if lin.expert)
 
-    def lora_linears(self, targets: tuple[str, ...], experts: bool = True) -> tuple[Linear, ...]:
-        """The linears LoRA reaches: named in `targets`; routed experts only when `experts`."""
-        return tuple(lin for lin in self.linears if lin.name in targets and (experts or not lin.expert))
+    def lora_linears(self, targets: tuple[str, ...], experts: bool = True, by_kind: bool = False) -> tuple[Linear, ...]:
+        """The linears LoRA reaches: named in `targets`; routed experts only when `experts`; with `by_kind`
+        (Unsloth), a Gated DeltaNet's projections too whenever attention is targeted (DELTANET_LORA says why)."""
+        mixers = by_kind and not set(targets).isdisjoint(ATTENTION_TARGETS)
+        return tuple(lin for lin in self.linears if (lin.name in targets or (mixers and lin.site in DELTANET_LORA))
+                     and (experts or not lin.expert))
 
     def lora_params(self, rank: int, lora: tuple[Linear, ...], fused_experts: bool = False) -> int:
         """LoRA A and B parameters over the whole model: rank * (fan_in + fan_out) per matrix.

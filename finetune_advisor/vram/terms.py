@@ -12,7 +12,7 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, encode
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, forced_float32, unsloth_16bit_sites
 from finetune_advisor.vram.run import RunConfig
-from finetune_advisor.vram.shapes import Linear, Shapes, shapes
+from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
 # absmax per 64-weight block, and one fp32 absmax per 256 of those.
@@ -167,11 +167,14 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
         adapter_bytes, grad_bytes = 0.0, (4.0 if p.fp32_master else p.half)
     else:
         unsloth = run.stack == "unsloth"
-        lora = s.lora_linears(run.target_modules, experts=unsloth)
+        lora = s.lora_linears(run.target_modules, experts=unsloth, by_kind=unsloth)
         trainable = s.lora_params(run.lora_rank, lora, fused_experts=unsloth)
         # peft and Unsloth both create the adapters in fp32 (measured: 4 bytes per trainable parameter).
         adapter_bytes = grad_bytes = 4.0
         background.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
+        if any(lin.site in DELTANET_LORA for lin in lora):
+            notes.append("Unsloth picks LoRA targets by kind of module: with attention targeted it also reaches the "
+                         "Gated DeltaNet projections (in_proj_qkv, in_proj_z, in_proj_b, in_proj_a, out_proj).")
         if unsloth and s.router_width > 0:
             notes.append("MoE on Unsloth: LoRA reaches the routed experts too (one adapter pair on the fused gate_up "
                          "matrix, one on down_proj), hundreds of millions of fp32 trainable parameters on 30B-class models.")

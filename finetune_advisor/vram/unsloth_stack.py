@@ -10,7 +10,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (
-    FIRST_STEP_TRANSIENT, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, UNSLOTH_16BIT_MAMBA_SITES, first_step_transient,
+    FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
 )
 from finetune_advisor.vram.ground import by_family, error_margin, measured_cells, measured_ground
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
@@ -83,7 +83,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         "optimizer": state.states + state.temp, "activations": step.activations + step.moe, "logits_and_loss": step.loss,
     }
     allocated = sum(held.values()) + step.fixed
-    context = k.UNSLOTH_CONTEXT_GIB + context_extra_gib(arch, s)
+    extra = context_extra_gib(arch, s)
+    context = k.UNSLOTH_CONTEXT_GIB + extra
     total = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
@@ -93,6 +94,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
              *([] if measured else [ground])]
     if s.router_width > 0:
         notes.append(_moe_note(arch))
+    if extra >= 1.0:
+        notes.append(EXTRA_NOTE.format(extra))
     if arch.final_logit_softcapping:
         notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
     if run.num_gpus > 1:
@@ -116,13 +119,21 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
 
 
 def context_extra_gib(arch: Architecture, s: Shapes) -> float:
-    """What this family's kernels add beside the CUDA context, as measured; a Mamba-2 hybrid not measured itself
-    is given what the measured Mamba-2 families add (the same Triton scan runs in all of them)."""
+    """What this family's kernels add beside the CUDA context, as measured; a hybrid not measured itself is given
+    the most that a measured family running the same linear-attention kernels adds."""
     own = by_family(k.UNSLOTH_CONTEXT_EXTRA_GIB, arch.model_type)
-    if own or measured_cells(arch.model_type) or not any(lin.site == "mamba_in" for lin in s.linears):
+    if own or measured_cells(arch.model_type):
         return own
-    return max((k.UNSLOTH_CONTEXT_EXTRA_GIB.get(t, 0.0) for t in UNSLOTH_16BIT_MAMBA_SITES), default=0.0)
+    kinds = {lin.site for lin in s.linears} & LINEAR_MIXER_FAMILIES.keys()
+    return max((by_family(k.UNSLOTH_CONTEXT_EXTRA_GIB, t) for site in kinds for t in LINEAR_MIXER_FAMILIES[site]),
+               default=0.0)
 
+
+EXTRA_NOTE = (
+    "This family's linear-attention kernels held {:.1f} GiB beside PyTorch's allocator on an H200 (NVML process peak "
+    "less the allocator's reserve and the CUDA context). The cause is not identified, so it is counted whole on "
+    "every GPU; a GPU with fewer SMs may hold less."
+)
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
 VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
