@@ -429,14 +429,31 @@ def _hint_score(c: Candidate, hints: UseCaseHints) -> float:
 
 
 def order(candidates: Iterable[Candidate], top_k: int) -> list[Candidate]:
-    """Best first, the best of each family before a second model of the same family."""
-    ranked = sorted(candidates, key=lambda c: (-c.score, c.entry.id))
+    """Best first, one pick per checkpoint, the best of each family before a second model of the same family."""
+    ranked = _one_per_checkpoint(sorted(candidates, key=lambda c: (-c.score, c.entry.id)))
     seen: set[str] = set()
     firsts, rest = [], []
     for c in ranked:
         (rest if c.entry.family in seen else firsts).append(c)
         seen.add(c.entry.family)
     return (firsts + rest)[:top_k]
+
+
+def _one_per_checkpoint(ranked: list[Candidate]) -> list[Candidate]:
+    """Entries that would load the same checkpoint the same way count once (Granite 4.2 publishes no base models:
+    its base variant is Granite 4.1's): as the entry released first, whose checkpoint it is, placed where the
+    best-ranked of them stood."""
+    groups: dict[tuple[str, str | None, str], list[Candidate]] = {}
+    for c in ranked:
+        groups.setdefault((c.repo_id, c.unsloth_id, c.choice.method), []).append(c)
+    kept = []
+    for group in groups.values():
+        owner = min(group, key=lambda c: (c.entry.release_date or date.max, c.entry.id))
+        if len(group) > 1:
+            others = ", ".join(c.entry.name for c in group if c is not owner)
+            owner.caveats.append(f"The same checkpoint is the {group[0].variant} variant of {others}: listed once.")
+        kept.append((ranked.index(group[0]), owner))
+    return [owner for _, owner in sorted(kept, key=lambda pair: pair[0])]
 
 
 def newest_release(entries: Iterable[CatalogEntry]) -> date | None:

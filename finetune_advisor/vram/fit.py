@@ -53,9 +53,11 @@ def judge(total_gib: float, memory_gib: float, reserved_gib: float = DRIVER_RESE
           margin: float = TIGHT_FRACTION) -> Fit:
     """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib` (as the driver reports it, of which
     the driver keeps `reserved_gib`: measured per GPU where the table has it), and how tightly: `margin` is the
-    estimate's expected error (`CoreEstimate.margin`)."""
-    left = round(memory_gib - reserved_gib - total_gib, 2)
-    return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < margin * total_gib, margin=margin)
+    estimate's expected error (`CoreEstimate.margin`). Judged on the figure as answers show it (to 0.01 GiB), so
+    a tool holding the estimate to more places gives the same verdict as one holding it to fewer."""
+    shown = round(total_gib, 2)
+    left = round(memory_gib - reserved_gib - shown, 2)
+    return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < margin * shown, margin=margin)
 
 
 def memory_needed(total_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB, margin: float = TIGHT_FRACTION) -> float:

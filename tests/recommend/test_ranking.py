@@ -41,6 +41,11 @@ def entry(**over: Any) -> CatalogEntry:
         "license_id": "apache-2.0",
         "sources": ["https://example.org/m"],
     }
+    if "id" in over:  # another model: its own checkpoints
+        m = over["id"]
+        values.update(base_id=f"org/{m}", instruct_id=f"org/{m}-it", unsloth=UnslothIds(
+            base=f"unsloth/{m}", base_unsloth_bnb_4bit=f"unsloth/{m}-unsloth-bnb-4bit", instruct=f"unsloth/{m}-it",
+            instruct_bnb_4bit=f"unsloth/{m}-it-bnb-4bit", instruct_unsloth_bnb_4bit=f"unsloth/{m}-it-unsloth-bnb-4bit"))
     values.update(over)
     return CatalogEntry(**values)
 
@@ -260,6 +265,20 @@ def test_order_puts_one_per_family_first() -> None:
     assert a2.score > b.score
     assert [c.entry.id for c in ranking.order([a2, b, a1], 3)] == ["a-14b", "b-3b", "a-8b"]
     assert len(ranking.order([a2, b, a1], 2)) == 2
+
+
+def test_entries_that_load_one_checkpoint_are_one_pick_named_for_the_release_it_came_with() -> None:
+    # Granite 4.2 names Granite 4.1's base checkpoint as its base variant: the newer entry ranks higher (recency)
+    # but the pick is the older entry's, placed where the better of the two stood.
+    req = Request(task="chat", memory_gib=80, variant="base")
+    shared = {"base_id": "org/old-8b", "unsloth": UnslothIds(base="unsloth/old-8b")}
+    old = scored(entry(id="old-8b", name="Old 8B", family="g", release_date=date(2025, 1, 1)), req)
+    new = scored(entry(id="new-8b", name="New 8B", family="g", release_date=date(2026, 1, 1), **shared), req)
+    other = scored(entry(id="x-8b", family="x", release_date=date(2025, 6, 1)), req)
+    assert new.score > other.score > old.score and new.repo_id == old.repo_id
+    picks = ranking.order([old, other, new], 3)
+    assert [c.entry.id for c in picks] == ["old-8b", "x-8b"]
+    assert any("base variant of New 8B" in c for c in picks[0].caveats)
 
 
 # --- use case parsing -------------------------------------------------------------------------

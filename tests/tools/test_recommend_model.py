@@ -41,6 +41,8 @@ def run(**kw: Any) -> RecommendResult:
     result = recommend_model(**kw)
     memory = result.gpu_memory_gib
     assert len(result.recommendations) <= kw.get("top_k", 3)
+    loads = [(r.repo_id, r.unsloth_model_id, r.method) for r in result.recommendations]
+    assert len(set(loads)) == len(loads), loads  # two picks that load the same checkpoint are one pick
     for r in result.recommendations:
         e = entry(r.model_id)
         assert kw["task"] in e.tasks, r.model_id
@@ -134,6 +136,16 @@ def test_recent_models_lead_general_chat() -> None:
     result = run(task="chat", gpu_memory_gib=24)
     released = [entry(r.model_id).release_date for r in result.recommendations]
     assert released[0] is not None and released[0].year >= 2025
+
+
+def test_a_checkpoint_several_entries_share_is_offered_once_as_the_release_it_came_with() -> None:
+    # Granite 4.2 publishes no base models (its base variant is Granite 4.1's checkpoint): with enough rows for a
+    # base model, 24 GiB listed Granite 4.2 30B and 4.1 30B as two picks that load the same repo.
+    assert entry("granite-4.2-30b").base_id == entry("granite-4.1-30b").base_id
+    result = run(task="chat", gpu_memory_gib=24, dataset_rows=2000, top_k=5)
+    granite = [r for r in result.recommendations if r.repo_id == entry("granite-4.1-30b").base_id]
+    assert [r.model_id for r in granite] == ["granite-4.1-30b"]
+    assert any("Granite 4.2 30B" in c and "listed once" in c for c in granite[0].caveats)
 
 
 def test_alternatives_come_from_different_families() -> None:
