@@ -291,7 +291,10 @@ def emulate_card(card: str):
 def load(path: str, config: dict, method: str, rank: int, max_seq: int):
     from unsloth import FastLanguageModel, FastModel
 
-    loader = FastModel if is_multimodal(config) else FastLanguageModel
+    # Qwen3.5 goes through FastModel even as a bare language model, as Unsloth's Qwen3.5 notebooks load it (its
+    # LoRA targets then reach the Gated DeltaNet projections, as they did on Qwen3.5-27B).
+    by_kind = is_multimodal(config) or text_fields(config).get("model_type", "").startswith("qwen3_5")
+    loader = FastModel if by_kind else FastLanguageModel
     model, tokenizer = loader.from_pretrained(
         model_name=path, max_seq_length=max_seq, dtype=None, load_in_4bit=method == "qlora",
         full_finetuning=method == "full", local_files_only=True,
@@ -467,6 +470,7 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
                    loss=_last_loss(trainer))
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
+        rec["local_memory"] = local_memory()
     except torch.OutOfMemoryError as exc:
         rec.update(status="oom", error=str(exc)[:300])
     except Exception as exc:  # noqa: BLE001 - a calibration run records every failure
@@ -478,6 +482,25 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
                wall_s=round(time.time() - t0, 1))
     del trainer
     return rec
+
+
+def local_memory() -> dict:
+    """What the driver reserves for kernels' per-thread stacks (register spills, local arrays): it grows the stack
+    to the largest any kernel launched so far needed and keeps it, for every thread the GPU can hold at once, so
+    stack x SMs x threads per SM sits beside the allocator (round 7: Qwen3.5-27B held 6.6 GiB there, cause not yet
+    identified; this reading tests the first suspect)."""
+    import ctypes
+
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    stack = ctypes.c_size_t()
+    try:
+        rc = ctypes.CDLL("libcuda.so.1").cuCtxGetLimit(ctypes.byref(stack), 0)  # CU_LIMIT_STACK_SIZE
+    except OSError:
+        rc = -1
+    return {"stack_bytes_per_thread": stack.value if rc == 0 else None, "sm_count": props.multi_processor_count,
+            "threads_per_sm": props.max_threads_per_multi_processor}
 
 
 def _last_loss(trainer) -> float | None:
