@@ -11,10 +11,13 @@ transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, 
 the T4-emulated ones (`--emulate t4`): an H200 running Unsloth's fp16 path under patched memory queries is
 neither a T4 nor what an H200 user runs; and cells that ran a stand-in kernel (`kernels` names a shim).
 
-The model is linear in its coefficients (seconds = c0 + c_layer L + c_param P + k_matmul F_matmul / peak
-+ k_attention F_attention / peak, plus a fixed dequantisation term; P is billions of linear parameters,
-MoE experts included: it replaced a per-MoE-layer term in round 5, halving the Unsloth LoRA
-leave-one-architecture-out error, because short steps cost more the larger the model). One stack's methods share k_matmul and
+The model is linear in its coefficients (seconds = c0 + c_linear L + c_param P + k_matmul F_matmul / peak
++ k_attention F_attention / peak, plus a fixed dequantisation term; L is the linear layers a step runs
+through their own kernels (the adapted ones under LoRA and QLoRA: it replaced a per-layer term in round 7,
+taking Unsloth QLoRA's leave-one-architecture-out p90 from 101 % to about half, because Phi-4's fused
+layout, two adapted linears a layer, stepped faster than models with seven), P is billions of linear
+parameters, MoE experts included: it replaced a per-MoE-layer term in round 5, because short steps cost
+more the larger the model). One stack's methods share k_matmul and
 k_attention (QLoRA, LoRA and full fine-tuning run the same matmul and attention kernels; what differs is
 counted in the FLOPs and the dequantisation term) and each has its own fixed costs. The fit is a
 weighted least squares on the relative error, with k_matmul and k_attention held at or above 1.25
@@ -41,9 +44,15 @@ from finetune_advisor.gpus.table import find  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
+from finetune_advisor.plan.throughput import linear_passes  # noqa: E402
+from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
-FIXED = ("c0", "c_layer", "c_param")  # per method: seconds, per layer, per billion linear parameters
+sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
+from archs import MATCHED_TARGETS  # noqa: E402
+
+FIXED = ("c0", "c_linear", "c_param")  # per method: seconds, per linear pass (plan.throughput.linear_passes),
+# per billion linear parameters
 NAMES = (*FIXED, "k_matmul", "k_attention")
 N = len(FIXED)
 K_BOUNDS = ((1.25, 10.0), (1.25, 5.0))  # k_matmul, k_attention
@@ -89,7 +98,8 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     dequant = 0.0
     if r["method"] == "qlora":
         dequant = (3 if checkpointing else 2) * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (H200.bandwidth_gbs * 1e9)
-    features = (1.0, s.layers, s.linear_params / 1e9,
+    run = RunConfig(method=r["method"], stack=stack)
+    features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9,
                 work.matmul * tokens / peak, work.attention * tokens / peak)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
             "features": features, "dequant": dequant, "concurrent": concurrent}
@@ -215,7 +225,8 @@ def _write(results: dict, data: list[dict]) -> None:
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
         f'({shared} of them beside other jobs on the same GPU, so slower than a GPU of one\'s own); scaled to other GPUs '
         'by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"',
-        "# (stack, method) -> seconds per step: c0 + c_layer * layers + c_param * billions of linear parameters,",
+        "# (stack, method) -> seconds per step: c0 + c_linear * linear passes (plan.throughput.linear_passes)",
+        "# + c_param * billions of linear parameters,",
         "# plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).",
         "STEP: Final[dict[tuple[str, str], dict[str, float]]] = {",
     ]

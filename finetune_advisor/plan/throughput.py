@@ -1,8 +1,8 @@
 """How long one optimizer step takes on a GPU, from the step's work and fitted efficiencies (pure).
 
-A step's time is a fixed cost (per step, per layer and per billion linear parameters: on our H200
-cells a step of 512-4096 tokens takes about as long whatever its length, longer the larger the model,
-MoE experts included) plus its matmul
+A step's time is a fixed cost (per step, per linear layer the step runs through its own kernels, and
+per billion linear parameters: on our H200 cells a step of 512-4096 tokens takes about as long whatever
+its length, longer the more adapted linears and parameters the model has) plus its matmul
 and attention FLOPs at the fraction of the GPU's dense tensor peak the stack reached in our
 measurements, plus, for QLoRA, dequantising every 4-bit weight in each pass at the GPU's memory
 bandwidth. The fractions were measured on one GPU model; another GPU is scaled by its datasheet
@@ -17,7 +17,7 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.shapes import shapes
+from finetune_advisor.vram.shapes import Shapes, shapes
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,17 @@ def timed_stack(stack: str, method: str) -> str:
     return stack if fitted(stack, method) else "transformers"
 
 
+def linear_passes(s: Shapes, run: RunConfig, targets: tuple[str, ...] | None = None) -> int:
+    """Linear layers (one per layer that holds it) a step runs through their own kernels: every one under full
+    fine-tuning, the adapted ones under LoRA and QLoRA, each with its dequantisation and adapter matmuls. Short
+    steps take about as long whatever their length, longer the more of these a model has: launching their
+    kernels is the floor (bench/throughput/README.md). `targets` stands in for the run's LoRA targets."""
+    unsloth = run.stack == "unsloth"
+    chosen = s.linears if run.method == "full" else s.lora_linears(targets or run.target_modules, experts=unsloth,
+                                                                  by_kind=unsloth)
+    return sum(s.held(lin) for lin in chosen)
+
+
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
     """One micro-batch of `run.batch_size` rows of `tokens_per_row` tokens each (padding-free)."""
     s = shapes(arch)
@@ -51,12 +62,12 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     tokens = run.batch_size * tokens_per_row
     peak = tflops * 1e12
     compute = tokens * (work.matmul * c["k_matmul"] + work.attention * c["k_attention"]) / peak
-    layers, linear = s.layers, s.linear_params
+    linears, linear = linear_passes(s, run), s.linear_params
     frames = frame_work(s, run.method == "full", run.gradient_checkpointing, run.lora_rank, run.target_modules)
     if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
         compute += run.batch_size * s.encoder.frames * (frames.matmul * c["k_matmul"] + frames.attention * c["k_attention"]) / peak
-        layers, linear = layers + s.encoder.blocks.layers, linear + s.encoder.blocks.linear_params
-    fixed = c["c0"] + c["c_layer"] * layers + c["c_param"] * linear / 1e9
+        linears, linear = linears + linear_passes(s.encoder.blocks, run), linear + s.encoder.blocks.linear_params
+    fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * linear / 1e9
     dequant = 0.0
     if run.method == "qlora":
         passes = 3 if run.gradient_checkpointing else 2

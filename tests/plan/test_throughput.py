@@ -41,6 +41,19 @@ def test_moe_counts_only_the_routed_experts() -> None:
     assert matmul_params(s) == 2 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 8 * 64) + experts + 64 * 1000
 
 
+def test_the_fixed_cost_counts_the_linears_a_step_runs_through_their_own_kernels() -> None:
+    """Short steps are a floor of kernel launches: per adapted linear under LoRA / QLoRA (Phi-4's fused layout,
+    two adapted a layer, stepped as fast as models half its size), every linear under full fine-tuning."""
+    from finetune_advisor.plan.throughput import linear_passes
+    from finetune_advisor.vram.estimator import RunConfig
+
+    s = shapes(DENSE)
+    assert linear_passes(s, RunConfig(method="full")) == 2 * 7
+    assert linear_passes(s, RunConfig(method="lora")) == 2 * 7
+    assert linear_passes(s, RunConfig(method="qlora", target_modules=("q_proj", "v_proj"))) == 2 * 2
+    assert linear_passes(s, RunConfig(method="lora"), targets=("o_proj", "down_proj")) == 2 * 2
+
+
 def _fit_script():
     spec = importlib.util.spec_from_file_location("throughput_fit", ROOT / "bench" / "throughput" / "fit.py")
     module = importlib.util.module_from_spec(spec)
