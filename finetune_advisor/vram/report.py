@@ -79,8 +79,11 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
-    if run.method in resolved.advised_against:
-        assumptions.insert(0, f"{METHOD_NAMES[run.method]} for this family: {resolved.advised_against[run.method]}.")
+    suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(), reserved, resolved.advised_against)
+                   if memory is not None and verdict and not verdict.fits else [])
+    suggested = {s.arguments.get("method") for s in suggestions}
+    for method in (m for m in resolved.advised_against if m == run.method or m in suggested):
+        assumptions.insert(0, f"{METHOD_NAMES[method]} for this family: {resolved.advised_against[method]}.")
     return VramEstimate(
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
         params_b=core.params_b, trainable_params_m=core.trainable_params_m,
@@ -88,5 +91,5 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         fits=verdict.fits if verdict else None, headroom_gib=verdict.headroom_gib if verdict else None,
         tight=verdict.tight if verdict else None, coarse=resolved.coarse, assumptions=assumptions,
         background=core.background if detail else [],
-        suggestions=suggest(resolved.arch, run, memory, resolved.estimate_kwargs(), reserved) if verdict and not verdict.fits else [],
+        suggestions=suggestions,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,14 +27,19 @@ class Suggestion(BaseModel):
 
 
 def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
-            reserved: float = DRIVER_RESERVED_GIB) -> list[Suggestion]:
-    """Single changes (and their combination) that reduce the peak; the ones that fit come first."""
+            reserved: float = DRIVER_RESERVED_GIB, advised_against: Mapping[str, str] | None = None) -> list[Suggestion]:
+    """Single changes (and their combination) that reduce the peak; the ones that fit come first, and among them
+    the ones that do not switch to a method Unsloth advises against for this family (`advised_against`: method
+    -> its reason; the change says so, the report gives the reason)."""
+    against = advised_against or {}
 
     def attempt(text: str, **changes: Any) -> Suggestion | None:
         try:
             total = vram.estimate(arch, run.model_copy(update=changes), **kwargs).total_gib
         except AdvisorError:
             return None
+        if changes.get("method") in against:
+            text += " (Unsloth advises against it for this family: see the assumptions)"
         return Suggestion(change=text, arguments=changes, total_gib=round(total, 2), fits=judge(total, memory, reserved).fits)
 
     out: list[Suggestion | None] = []
@@ -63,7 +69,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     if len(combined) > 1 and not any(s.fits for s in kept):
         kept.append(attempt("all of: " + ", ".join(f"{key}={v}" for key, v in combined.items()), **combined))  # type: ignore[arg-type]
     kept = [s for s in kept if s is not None]
-    return sorted(kept, key=lambda s: not s.fits)
+    return sorted(kept, key=lambda s: (not s.fits, s.arguments.get("method") in against))
 
 
 def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],

@@ -182,6 +182,20 @@ def test_suggestions_really_fit_when_re_estimated() -> None:
     assert fitting == sorted(fitting, reverse=True)  # the ones that fit come first
 
 
+def test_a_suggestion_unsloth_advises_against_says_so_and_comes_after_the_others_that_fit() -> None:
+    # Unsloth advises against QLoRA for Qwen3.5: 16-bit LoRA of the 9B on 24 GiB does not fit, and QLoRA would.
+    result = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=24)
+    assert result.fits is False
+    qlora = [s for s in result.suggestions if s.arguments.get("method") == "qlora"]
+    assert qlora and all("advises against" in s.change for s in qlora)
+    assert any(a.startswith("QLoRA for this family: Unsloth advises against") for a in result.assumptions)
+    fitting = [s for s in result.suggestions if s.fits]
+    advised = [s.arguments.get("method") == "qlora" for s in fitting]
+    assert advised == sorted(advised)  # among those that fit, the advised-against ones last
+    plain = estimate_vram(model="llama-3.1-8b", method="lora", seq_len=32768, gpu_memory_gib=24)
+    assert not any("advises against" in s.change for s in plain.suggestions)
+
+
 def test_longest_seq_len_suggestion_is_the_longest() -> None:
     asked = dict(model="qwen3-8b", method="qlora", seq_len=65536 // 2, gpu_memory_gib=16, stack="transformers")
     result = estimate_vram(**asked)
@@ -328,6 +342,6 @@ def test_a_method_unsloth_advises_against_for_the_family_is_said_with_its_source
     qlora = estimate_vram(model="qwen3.5-9b", method="qlora", gpu_memory_gib=24)
     said = [a for a in qlora.assumptions if a.startswith("QLoRA for this family:")]
     assert said and "source: " in said[0] and "unsloth.ai" in said[0]
-    lora = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=24)
-    assert not any("for this family:" in a for a in lora.assumptions)
+    lora = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=40)  # fits: nothing suggests QLoRA
+    assert lora.fits and not any("for this family:" in a for a in lora.assumptions)
     assert not any("for this family:" in a for a in estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24).assumptions)
