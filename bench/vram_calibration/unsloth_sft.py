@@ -488,8 +488,11 @@ def local_memory() -> dict:
     """What the driver reserves for kernels' per-thread stacks (register spills, local arrays): it grows the stack
     to the largest any kernel launched so far needed and keeps it, for every thread the GPU can hold at once, so
     stack x SMs x threads per SM sits beside the allocator (round 7: Qwen3.5-27B held 6.6 GiB there, cause not yet
-    identified; this reading tests the first suspect)."""
+    identified; this reading tests the first suspect). Also the loaded Triton kernels with the most local memory
+    per thread (Triton reports it as n_spills = local bytes / 4): fla's gated-delta-rule backward runs 128-wide
+    tiles on Hopper (its CONST_TILING; 64 on Ada, 32 on Turing), the likeliest to spill."""
     import ctypes
+    import gc
 
     import torch
 
@@ -499,8 +502,17 @@ def local_memory() -> dict:
         rc = ctypes.CDLL("libcuda.so.1").cuCtxGetLimit(ctypes.byref(stack), 0)  # CU_LIMIT_STACK_SIZE
     except OSError:
         rc = -1
+    spilling: list[tuple[int, str]] = []
+    try:
+        from triton.compiler.compiler import CompiledKernel
+
+        loaded = [k for k in gc.get_objects() if isinstance(k, CompiledKernel) and getattr(k, "n_spills", None)]
+        spilling = sorted(((4 * k.n_spills, str(getattr(k, "name", "?"))) for k in loaded), reverse=True)
+    except Exception:  # noqa: BLE001 - a reading, never a reason to lose the cell
+        pass
     return {"stack_bytes_per_thread": stack.value if rc == 0 else None, "sm_count": props.multi_processor_count,
-            "threads_per_sm": props.max_threads_per_multi_processor}
+            "threads_per_sm": props.max_threads_per_multi_processor, "spilling_kernels": len(spilling),
+            "most_local_bytes_per_thread": [[b, name[:80]] for b, name in spilling[:8]]}
 
 
 def _last_loss(trainer) -> float | None:
