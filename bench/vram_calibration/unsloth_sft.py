@@ -470,7 +470,10 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
                    loss=_last_loss(trainer))
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
-        rec["local_memory"] = local_memory()
+        try:
+            rec["local_memory"] = local_memory()
+        except Exception as exc:  # noqa: BLE001 - a reading, never a reason to lose the cell
+            rec["local_memory"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     except torch.OutOfMemoryError as exc:
         rec.update(status="oom", error=str(exc)[:300])
     except Exception as exc:  # noqa: BLE001 - a calibration run records every failure
