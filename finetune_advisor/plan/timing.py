@@ -53,7 +53,8 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     assert gpu.spec is not None and tflops is not None
     stack = throughput.timed_stack(run.stack, run.method)
     bandwidth = gpu.spec.bandwidth_gbs or 1.0  # only QLoRA's dequantisation reads it, and QLoRA needs it (_why_no_time)
-    padded = run.stack == "unsloth" and padded_on_unsloth(resolved.arch.model_type, resolved.arch.is_hybrid)
+    mamba = any(lin.site == "mamba_in" for lin in shapes(resolved.arch).linears)
+    padded = run.stack == "unsloth" and padded_on_unsloth(resolved.arch.model_type, mamba)
     micro = throughput.micro_step(resolved.arch, run, data.row_tokens(run.seq_len, run.batch_size, padded), tflops, bandwidth)
     comm = _communication(resolved, run, gpu, accum)
     step = accum * micro.seconds + comm
@@ -156,8 +157,8 @@ def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
             "the step time is for the expected longest of its rows, from your dataset's lengths." if counted else
             "the time is computed at the mean row length, a lower bound when lengths vary; give the dataset file to "
             "count them, or bucket rows by length.")
-    return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or hybrid "
-            f"models): {cost}"]
+    return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or models with "
+            f"Mamba layers): {cost}"]
 
 
 def _fp32_note(gpu: GpuTarget, fp32: bool) -> list[str]:

@@ -91,12 +91,13 @@ def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
 
 
 # Families Unsloth 2026.10.9 never batches padding-free: its PADDING_FREE_BLOCKLIST (unsloth/trainer.py: Gemma 2's
-# softcapping attention, gpt-oss's flex attention) and hybrid linear-attention / Mamba models
-# (_is_hybrid_linear_attention_model: their recurrent and conv1d state would leak across packed rows). Each
-# micro-batch is padded to its longest row.
+# softcapping attention, gpt-oss's flex attention) and hybrids with Mamba-2 mixers (unsloth/utils/packing.py packs
+# a hybrid by itself only when all its stateful mixers are gated-delta layers, or torch-safe short convolutions:
+# _HYBRID_AUTO_KINDS; a Mamba mixer's state would leak across packed rows). Each micro-batch is padded to its
+# longest row. Qwen3.5 is packed: its round-7 cell ran padding-free, auto-enabled; Nemotron-H's ran padded.
 UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 
 
-def padded_on_unsloth(model_type: str, hybrid: bool) -> bool:
+def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
     """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
-    return hybrid or model_type in UNSLOTH_PADDED_TYPES
+    return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES

@@ -201,7 +201,7 @@ def test_padded_batches_cost_the_expected_longest_row() -> None:
 
 
 def test_a_family_unsloth_never_packs_is_timed_on_padded_rows() -> None:
-    """Unsloth 2026.10.9 pads Gemma 2, gpt-oss and hybrid models to each micro-batch's longest row: with counted
+    """Unsloth 2026.10.9 pads Gemma 2, gpt-oss and Mamba hybrids to each micro-batch's longest row: with counted
     lengths the step takes longer than packed rows of the same mean would; with only the mean it says so."""
     from finetune_advisor.lookup.gpu import resolve_gpu
     from finetune_advisor.lookup.model import resolve_model
@@ -221,3 +221,9 @@ def test_a_family_unsloth_never_packs_is_timed_on_padded_rows() -> None:
     assert any("lower bound" in n for n in packed.notes)
     llama = run_time(resolve_model("llama-3.1-8b", None, None), run, gpu, counted, 1, 1.0)
     assert any("without padding" in n for n in llama.notes) and not any("pads" in n for n in llama.notes)
+    # Hybrids: Mamba-2 mixers are padded (Nemotron-H ran so in round 7); gated-delta ones are packed (Qwen3.5 ran
+    # padding-free, auto-enabled).
+    for model, pads in (("granite-4.0-h-tiny", True), ("nemotron-3-nano-30b-a3b", True), ("qwen3.5-9b", False)):
+        notes = run_time(resolve_model(model, None, None), run.model_copy(update={"method": "lora"}), gpu, counted, 1,
+                         1.0).notes
+        assert any("pads" in n for n in notes) is pads, model
