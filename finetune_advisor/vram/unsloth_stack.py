@@ -130,9 +130,9 @@ def context_extra_gib(arch: Architecture, s: Shapes) -> float:
 
 
 EXTRA_NOTE = (
-    "This family's linear-attention kernels held {:.1f} GiB beside PyTorch's allocator on an H200 (NVML process peak "
-    "less the allocator's reserve and the CUDA context). The cause is not identified, so it is counted whole on "
-    "every GPU; a GPU with fewer SMs may hold less."
+    "Linear-attention kernels like this model's held {:.1f} GiB beside PyTorch's allocator in our H200 measurement "
+    "(NVML process peak less the allocator's reserve and the CUDA context). The cause is not identified, so it is "
+    "counted whole on every GPU; a GPU with fewer SMs may hold less."
 )
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
