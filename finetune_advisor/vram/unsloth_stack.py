@@ -95,7 +95,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if s.router_width > 0:
         notes.append(_moe_note(arch))
     if extra >= 1.0:
-        notes.append(EXTRA_NOTE.format(extra))
+        notes.append(EXTRA_NOTE.format(extra=extra, without=total_gib - extra))
     if arch.final_logit_softcapping:
         notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
     if run.num_gpus > 1:
@@ -130,9 +130,10 @@ def context_extra_gib(arch: Architecture, s: Shapes) -> float:
 
 
 EXTRA_NOTE = (
-    "Linear-attention kernels like this model's held {:.1f} GiB beside PyTorch's allocator in our H200 measurement "
-    "(NVML process peak less the allocator's reserve and the CUDA context). The cause is not identified, so it is "
-    "counted whole on every GPU; a GPU with fewer SMs may hold less."
+    "Linear-attention kernels like this model's held {extra:.1f} GiB beside PyTorch's allocator in our H200 "
+    "measurement (NVML process peak less the allocator's reserve and the CUDA context). The cause is not "
+    "identified, so it is counted whole on every GPU; a GPU with fewer SMs may hold less. Without it this estimate "
+    "is {without:.1f} GiB (Unsloth's published Qwen3.5 figures match that one; they may leave it out)."
 )
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
