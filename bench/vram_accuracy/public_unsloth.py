@@ -40,7 +40,8 @@ def beside_allocator(catalog_id: str) -> float:
     from finetune_advisor.vram.shapes import shapes
     from finetune_advisor.vram.unsloth_stack import context_extra_gib
 
-    arch = next(m for m in load_packaged().models if m.id == catalog_id).architecture
+    entry = load_packaged().get(catalog_id)
+    arch = entry.architecture if entry else None
     return UNSLOTH_CONTEXT_GIB + (context_extra_gib(arch, shapes(arch)) if arch else 0.0)
 
 

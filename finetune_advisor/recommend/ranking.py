@@ -447,13 +447,13 @@ def _one_per_checkpoint(ranked: list[Candidate]) -> list[Candidate]:
     for c in ranked:
         groups.setdefault((c.repo_id, c.unsloth_id, c.choice.method), []).append(c)
     kept = []
-    for group in groups.values():
+    for group in groups.values():  # in the order of each group's best-ranked member
         owner = min(group, key=lambda c: (c.entry.release_date or date.max, c.entry.id))
         if len(group) > 1:
             others = ", ".join(c.entry.name for c in group if c is not owner)
             owner.caveats.append(f"The same checkpoint is the {group[0].variant} variant of {others}: listed once.")
-        kept.append((ranked.index(group[0]), owner))
-    return [owner for _, owner in sorted(kept, key=lambda pair: pair[0])]
+        kept.append(owner)
+    return kept
 
 
 def newest_release(entries: Iterable[CatalogEntry]) -> date | None:

@@ -44,7 +44,6 @@ ENCODER_OUT = "encoder_out"
 # Gated DeltaNet projections of Qwen3.5 (measured, round 7: Qwen3.5-27B LoRA r16 created 116.7M trainable
 # parameters, 37.1M of them on in_proj_qkv / z / b / a and out_proj of the 48 DeltaNet layers). Mamba mixers were
 # measured without (granite-4.0-h-tiny, Nemotron-3-Nano: the counts match the attention and MLP targets alone).
-ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 DELTANET_LORA = ("deltanet_in", "deltanet_out")
 
 
@@ -135,7 +134,7 @@ class Shapes:
     def lora_linears(self, targets: tuple[str, ...], experts: bool = True, by_kind: bool = False) -> tuple[Linear, ...]:
         """The linears LoRA reaches: named in `targets`; routed experts only when `experts`; with `by_kind`
         (Unsloth), a Gated DeltaNet's projections too whenever attention is targeted (DELTANET_LORA says why)."""
-        mixers = by_kind and not set(targets).isdisjoint(ATTENTION_TARGETS)
+        mixers = by_kind and not set(targets).isdisjoint(ATTENTION_MODULES)
         return tuple(lin for lin in self.linears if (lin.name in targets or (mixers and lin.site in DELTANET_LORA))
                      and (experts or not lin.expert))
 

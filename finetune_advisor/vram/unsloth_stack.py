@@ -155,8 +155,9 @@ def _moe_note(arch: Architecture) -> str:
         return (f"MoE on Unsloth: the first step of a fresh process held no transient copy of the experts for this "
                 f"family ({NO_FIRST_STEP_TRANSIENT[arch.model_type]}).")
     return ("MoE on Unsloth: the first step of a fresh process was not measured for this family; the transient copy "
-            f"of part of the experts measured on Qwen3-MoE and Granite 4.0-H ({UNMEASURED_TRANSIENT:.1%} of the experts "
-            "in 16-bit) is counted. gpt-oss and Gemma 4 held none, so the figure may be high by that much.")
+            f"of part of the experts measured on {', '.join(FIRST_STEP_TRANSIENT)} ({UNMEASURED_TRANSIENT:.1%} of the "
+            f"experts in 16-bit) is counted. {', '.join(NO_FIRST_STEP_TRANSIENT)} held none, so the figure may be high "
+            "by that much.")
 
 
 # Unsloth 2026.10.9's offload_embedding="auto" (unsloth/models/_utils.py offload_embedding_if_tight, after the

@@ -162,7 +162,8 @@ def test_an_unmeasured_hybrid_is_given_what_measured_ones_with_the_same_kernels_
 
     from finetune_advisor.catalog.store import load_packaged
 
-    qwen35 = next(e for e in load_packaged().models if e.id == "qwen3.5-9b").architecture
+    entry = load_packaged().get("qwen3.5-9b")
+    qwen35 = entry.architecture if entry else None
     assert qwen35 is not None
     extra = lambda config: context_extra_gib(a := Architecture.model_validate(config), shapes(a))  # noqa: E731
     scan, delta = k.UNSLOTH_CONTEXT_EXTRA_GIB["granitemoehybrid"], k.UNSLOTH_CONTEXT_EXTRA_GIB["qwen3_5_text"]
