@@ -36,11 +36,13 @@ sys.path.insert(0, HERE)
 from cells import ROOT, median, quantile  # noqa: E402
 from fit import _golden  # noqa: E402
 
+from finetune_advisor.gpus import table  # noqa: E402
 from finetune_advisor.vram import constants as k  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
 from finetune_advisor.vram.families import first_step_transient  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
+from finetune_advisor.vram.unsloth_stack import linear_attention_stack_gib  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "vram_calibration", "data", "unsloth_sft_1gpu.jsonl")
 CONFIGS = os.path.join(ROOT, "bench", "vram_calibration", "configs")
@@ -104,8 +106,10 @@ def load(path: str = DATA) -> list[Cell]:
             continue
         spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
         counted = spec.get("params_counted_b")
+        gpu = table.from_nvml(rec["gpu"], rec["gpu_total_bytes"] / GIB)
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
-                        lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth")
+                        lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
+                        gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
         cells.append(Cell(rec["cell"], rec["arch"], Architecture.from_hf_config(rec["config"]), run,
                           counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
                           rec["first_in_process"], bool(rec.get("emulation")), rec))
@@ -131,7 +135,10 @@ def objective(cells: list[Cell]) -> float:
 def fit(cells: list[Cell], sweeps: int = 4) -> Theta:
     fitted = [c for c in cells if not c.emulated]
     theta = current()
-    beside = lambda c: c.measured - c.record["peak_reserved_bytes"] / GIB  # noqa: E731 - NVML beside the allocator
+
+    def beside(c: Cell) -> float:  # NVML beside the allocator, less the spilling kernels' stack the estimator counts
+        return c.measured - c.record["peak_reserved_bytes"] / GIB - linear_attention_stack_gib(shapes(c.arch), c.run)[0]
+
     theta.context = round(median([beside(c) for c in fitted if not c.fresh]), 4)
     theta.context_extra = {}
     for family in sorted({c.arch.model_type for c in fitted}):
@@ -187,8 +194,8 @@ UNSLOTH_FIT_SOURCE: Final = "{source}"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = {theta.context}
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
-# (Mamba-2's autotuned Triton scan, Gemma's compiled softcapping; Qwen3.5's gated-delta-rule kernels, cause not
-# identified);
+# (Mamba-2's autotuned Triton scan, Gemma's compiled softcapping), beyond the stack of spilling kernels
+# (gated-delta-rule: local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {theta.context_extra}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
 UNSLOTH_FIXED_GIB: Final = {theta.fixed}

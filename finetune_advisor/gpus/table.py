@@ -62,6 +62,9 @@ class GpuSpec(BaseModel):
     # device's total, the largest seen in public runs; None: the share measured on our H100/H200 applies.
     driver_reserved_gib: float | None = Field(default=None, ge=0, lt=4)
     driver_reserved_source: str | None = None
+    # Streaming multiprocessors, where a source gives them: what spilling kernels reserve scales with them.
+    sm_count: int | None = Field(default=None, gt=0)
+    sm_count_source: str | None = None
 
     @property
     def memory_gib(self) -> float:

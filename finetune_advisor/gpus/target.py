@@ -13,6 +13,7 @@ from finetune_advisor.gpus import table
 from finetune_advisor.gpus.table import GpuSpec
 from finetune_advisor.vocabulary import MemorySource, check_range
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
+from finetune_advisor.vram.local_memory import deltanet_stack_gib
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,16 @@ class GpuTarget:
     count: int | None = None  # None: not stated (the tool's num_gpus applies)
     spec: GpuSpec | None = None
     reserved_gib: float = DRIVER_RESERVED_GIB  # what the driver keeps of memory_gib
+    like: GpuSpec | None = None  # given by memory: the table's GPU of that size whose spilling kernels hold the most
+
+    @property
+    def silicon(self) -> dict[str, str | int | None]:
+        """RunConfig's GPU fields (compute capability, SMs, name): None where the GPU or the figure is unknown."""
+        spec = self.spec or self.like
+        if spec is None:
+            return {}
+        name = spec.name if self.spec else f"{spec.name} (of the GPUs this size in our table, the one that holds most)"
+        return {"gpu_capability": spec.compute_capability, "gpu_sms": spec.sm_count, "gpu_name": name}
 
 
 def reserved_for(spec: GpuSpec | None) -> float:
@@ -51,4 +62,15 @@ def named(text: str, bf16: bool | None = None) -> GpuTarget:
 
 def by_memory(memory_gib: float, bf16: bool | None = None) -> GpuTarget:
     check_range("gpu_memory_gib", memory_gib)
-    return GpuTarget(memory_gib, "argument", f"{memory_gib:g} GiB, as given", True if bf16 is None else bf16)
+    return GpuTarget(memory_gib, "argument", f"{memory_gib:g} GiB, as given", True if bf16 is None else bf16,
+                     like=most_stack_of_size(memory_gib))
+
+
+def most_stack_of_size(memory_gib: float) -> GpuSpec | None:
+    """Of the table's GPUs with about this memory (a card's driver reports up to a tenth less than its marketed
+    size), the one on which spilling kernels hold the most (local_memory); None when one of them has no sourced
+    SM count, or none is this size: then the figure of the GPU it was measured on applies."""
+    near = [g for g in table.load_table().gpus if 0.9 * memory_gib <= g.memory_gib <= 1.05 * memory_gib]
+    if not near or any(g.sm_count is None for g in near):
+        return None
+    return max(near, key=lambda g: deltanet_stack_gib(g.compute_capability, g.sm_count)[0])

@@ -78,7 +78,7 @@ def estimate_vram(
         target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,
         gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack,
         num_gpus=gpu_count(target, num_gpus), sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
-        bf16=bf16 if bf16 is not None else target.bf16, storage=storage,
+        bf16=bf16 if bf16 is not None else target.bf16, storage=storage, **target.silicon,
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
     return result.model_copy(update={"assumptions": [*ineffective(run.num_gpus, sharding), *result.assumptions]})

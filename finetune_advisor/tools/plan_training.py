@@ -48,7 +48,7 @@ def plan_training(
     run = RunConfig(
         method="qlora" if method == "auto" else method, seq_len=seq_len or 2048, batch_size=batch_size or 1,
         lora_rank=lora_rank, stack=stack, num_gpus=gpu_count(target, num_gpus), sharding=sharding, bf16=target.bf16,
-        storage=resolved.storage_for("qlora" if method == "auto" else method, stack),
+        storage=resolved.storage_for("qlora" if method == "auto" else method, stack), **target.silicon,
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,
                       fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank)

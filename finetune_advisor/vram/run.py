@@ -32,6 +32,11 @@ class RunConfig(BaseModel):
     storage: str = "16bit"
     attention: str = "sdpa"
     offload_embedding: bool = False  # Unsloth moved the (untied) input embedding to host RAM
+    # The GPU's compute capability and SM count, where known: what kernels that spill registers leave behind
+    # scales with them (local_memory).
+    gpu_capability: str | None = None
+    gpu_sms: int | None = None
+    gpu_name: str | None = None  # how the answer names that GPU
 
     @property
     def sharded(self) -> bool:

@@ -13,8 +13,9 @@ from finetune_advisor.vram.families import (
     FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
 )
 from finetune_advisor.vram.ground import by_family, error_margin, measured_cells, measured_ground
+from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
-from finetune_advisor.vram.shapes import Linear, Shapes
+from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes
 from finetune_advisor.vram.terms import (
     Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
 )
@@ -84,7 +85,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     }
     allocated = sum(held.values()) + step.fixed
     extra = context_extra_gib(arch, s)
-    context = k.UNSLOTH_CONTEXT_GIB + extra
+    stack, stack_note = linear_attention_stack_gib(s, run)
+    context = k.UNSLOTH_CONTEXT_GIB + extra + stack
     total = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
@@ -94,8 +96,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
              *([] if measured else [ground])]
     if s.router_width > 0:
         notes.append(_moe_note(arch))
-    if extra >= 1.0:
-        notes.append(EXTRA_NOTE.format(extra=extra, without=total_gib - extra))
+    if stack_note:
+        notes.append(stack_note)
+    if run.method == "full":
+        notes.append(FULL_NOTE)
     if arch.final_logit_softcapping:
         notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
     if run.num_gpus > 1:
@@ -129,12 +133,15 @@ def context_extra_gib(arch: Architecture, s: Shapes) -> float:
                default=0.0)
 
 
-EXTRA_NOTE = (
-    "Linear-attention kernels like this model's held {extra:.1f} GiB beside PyTorch's allocator in our H200 "
-    "measurement (NVML process peak less the allocator's reserve and the CUDA context). The cause is not "
-    "identified, so it is counted whole on every GPU; a GPU with fewer SMs may hold less. Without it this estimate "
-    "is {without:.1f} GiB (Unsloth's published Qwen3.5 figures match that one; they may leave it out)."
-)
+def linear_attention_stack_gib(s: Shapes, run: RunConfig) -> tuple[float, str | None]:
+    """The driver's stack for fla's gated-delta-rule kernels on the run's GPU (local_memory), for a model that has
+    Gated DeltaNet layers; (0, None) for any other."""
+    if not any(lin.site in DELTANET_LORA for lin in s.linears):
+        return 0.0, None
+    return deltanet_stack_gib(run.gpu_capability, run.gpu_sms, run.gpu_name)
+
+FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on one small model (Llama-3.2-1B, "
+             "512 to 8,192 tokens): the figure for other models carries that over, so leave more room.")
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
 VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."

@@ -123,3 +123,15 @@ def test_a_named_gpu_uses_the_drivers_share_measured_for_it() -> None:
     plan = recommend_model(task="chat", gpu="T4", top_k=10)
     for pick in plan.recommendations:  # recommend_model judges with the same share
         assert pick.headroom_gib == pytest.approx(15.0 - 0.44 - pick.estimated_vram_gib, abs=0.06)
+
+
+def test_every_sm_count_in_the_table_has_a_source_and_fits_its_compute_capability() -> None:
+    # What spilling kernels reserve scales with the SMs (vram.local_memory): a figure without a source is not used.
+    from finetune_advisor.vram.local_memory import THREADS_PER_SM
+
+    counted = [g for g in GPUS if g.sm_count is not None]
+    assert len(counted) >= 50
+    assert all(g.sm_count_source for g in counted)
+    assert all(g.compute_capability in THREADS_PER_SM for g in GPUS)
+    assert {g.name: g.sm_count for g in GPUS if g.name in ("T4", "H100-80GB-SXM", "RTX 4090")} == {
+        "T4": 40, "H100-80GB-SXM": 132, "RTX 4090": 128}

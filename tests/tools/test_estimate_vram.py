@@ -183,8 +183,8 @@ def test_suggestions_really_fit_when_re_estimated() -> None:
 
 
 def test_a_suggestion_unsloth_advises_against_says_so_and_comes_after_the_others_that_fit() -> None:
-    # Unsloth advises against QLoRA for Qwen3.5: 16-bit LoRA of the 9B on 24 GiB does not fit, and QLoRA would.
-    result = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=24)
+    # Unsloth advises against QLoRA for Qwen3.5: 16-bit LoRA of the 9B on 16 GiB does not fit, and QLoRA would.
+    result = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=16)
     assert result.fits is False
     qlora = [s for s in result.suggestions if s.arguments.get("method") == "qlora"]
     assert qlora and all("advises against" in s.change for s in qlora)

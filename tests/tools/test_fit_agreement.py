@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.gpus.target import by_memory
 from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.facts import FactFinder
 from finetune_advisor.tools.estimate_vram import estimate_vram
@@ -41,7 +42,7 @@ def test_every_pick_gets_estimate_vrams_verdict(task: str, memory: float) -> Non
 def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) -> None:
     """Left out or picked, each model's recommend-side verdict is the one estimate_vram gives."""
     catalog = load_catalog()
-    finder = FactFinder(catalog, memory_gib=memory)
+    finder = FactFinder(catalog, memory_gib=memory, **by_memory(memory).silicon)  # as recommend_model builds it
     checked = 0
     for entry in catalog.models:
         variant = ranking.pick_variant(entry, "instruct")[0]

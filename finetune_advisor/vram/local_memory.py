@@ -1,0 +1,73 @@
+"""The stack memory that linear-attention kernels leave behind on the GPU (pure).
+
+When a kernel spills registers, the CUDA driver grows the per-thread stack (cuCtxGetLimit(CU_LIMIT_STACK_SIZE))
+to the most any launched kernel needs, reserves it for every thread the GPU can hold at once (SMs x resident
+threads per SM), outside PyTorch's allocator, and keeps it for the life of the process. fla's chunked
+gated-delta-rule backward (the copy unsloth_zoo 2026.10.9 vendors, which Qwen3.5 and Qwen3-Next train through)
+spills; its tile width, and so its spill, follows the GPU's shared memory. Measured on an H200 (round 8,
+bench/vram_calibration): 25,968 B per thread on Qwen3.5-4B, 27,024 B on Qwen3.5-27B, x 132 SMs x 2,048 threads =
+6.3 / 6.6 GiB beyond the default stack, where NVML less the allocator's reserve less the CUDA context read 6.4 / 6.6.
+Dense models and Mamba-2 hybrids (Nemotron-H: 1,152 B) keep about the default.
+"""
+
+from __future__ import annotations
+
+from finetune_advisor.vram.constants import GIB
+
+DEFAULT_STACK_BYTES = 1024  # the per-thread stack of every cell whose kernels do not spill (measured, round 8)
+
+# CUDA C++ Programming Guide, "Technical Specifications per Compute Capability" (Table 27, CUDA 13.1; 7.0 from the
+# Volta Tuning Guide): maximum resident threads per SM, and opt-in shared memory per block (KiB).
+THREADS_PER_SM = {"7.0": 2048, "7.5": 1024, "8.0": 2048, "8.6": 1536, "8.7": 1536, "8.9": 1536, "9.0": 2048,
+                  "10.0": 2048, "12.0": 1536}
+SHARED_KIB_PER_BLOCK = {"7.0": 96, "7.5": 64, "8.0": 163, "8.6": 99, "8.7": 163, "8.9": 99, "9.0": 227, "10.0": 227,
+                        "12.0": 99}
+
+# fla's tile width by shared memory per block (fla/utils/_device.py Backend: HOPPER 232,448 B, AMPERE 166,912 B,
+# ADA 101,376 B; ops/common/chunk_o.py: 128 from Hopper's, and from Ampere's in 16-bit as Unsloth's LoRA runs; 64
+# from Ada's; 32 below).
+_TILE_BY_SHARED_KIB = ((163, 128), (99, 64), (0, 32))
+
+# Per-thread stack by tile width. 128: measured on an H200 (the larger of Qwen3.5-4B and 27B). 64 and 32: not
+# measured; the stack frame ptxas reports for fla's chunk_bwd_kernel_dqkwg (the kernel that spills most) at its
+# worst autotune config, compiled for sm_89 and sm_75 without a GPU (bench/vram_calibration/fla_stack_probe.py,
+# triton 3.6.0). The same probe gives 33,576 B for sm_90 where the GPU measured 27,024 B, so it errs high.
+DELTANET_STACK_BYTES = {128: 27024, 64: 8424, 32: 7128}
+MEASURED_ON = ("9.0", 132, "H200")  # the GPU the 128-wide figure was read on: compute capability, SMs, name
+
+
+def fla_tile(compute_capability: str) -> int | None:
+    shared = SHARED_KIB_PER_BLOCK.get(compute_capability)
+    if shared is None:
+        return None
+    return next(tile for least, tile in _TILE_BY_SHARED_KIB if shared >= least)
+
+
+def deltanet_stack_gib(compute_capability: str | None, sm_count: int | None,
+                       gpu_name: str | None = None) -> tuple[float, str]:
+    """GiB the driver keeps for fla's gated-delta-rule kernels on this GPU, and the sentence that says how it was
+    counted. A GPU whose compute capability or SM count we do not have gets the figure of the GPU it was measured on
+    (more than any GPU with fewer SMs or narrower tiles would hold)."""
+    tile = fla_tile(compute_capability) if compute_capability else None
+    if tile is None or not sm_count:
+        cc, sms, name = MEASURED_ON
+        gib = _gib(DELTANET_STACK_BYTES[128], sms, THREADS_PER_SM[cc])
+        return gib, (f"Gated-delta-rule kernels (fla, as Unsloth vendors it) spill registers, and the CUDA driver then "
+                     f"keeps their stack for every thread the GPU can hold, outside PyTorch's allocator: {gib:.1f} GiB "
+                     f"on the {name} where we measured it. Counted at that, because the GPU's compute capability and "
+                     f"SM count are not known here; a smaller GPU holds less (name the GPU).")
+    threads = THREADS_PER_SM[compute_capability]
+    stack = DELTANET_STACK_BYTES[tile]
+    gib = _gib(stack, sm_count, threads)
+    how = ("measured on an H200" if compute_capability == MEASURED_ON[0] else
+           "measured on an H200, whose tiles this GPU shares; not measured on it" if tile == 128 else
+           "not measured: the stack frame a compile of fla's kernel for this GPU generation reports, an upper bound")
+    on = f" on the {gpu_name}" if gpu_name else ""
+    return gib, (f"Gated-delta-rule kernels (fla, as Unsloth vendors it) spill registers, and the CUDA driver then "
+                 f"keeps their stack for every thread the GPU can hold, outside PyTorch's allocator{on}: {stack:,} B "
+                 f"per thread ({tile}-wide tiles on compute capability {compute_capability}; {how}) x {sm_count} SMs "
+                 f"x {threads:,} threads = {gib:.2f} GiB, counted.")
+
+
+def _gib(stack_bytes: int, sm_count: int, threads_per_sm: int) -> float:
+    return (stack_bytes - DEFAULT_STACK_BYTES) * sm_count * threads_per_sm / GIB
