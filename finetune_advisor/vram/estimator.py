@@ -102,7 +102,7 @@ def estimate(
     p = precision(arch, run, float32_without_bf16)
     w = weights(s, run, p, params_total, skip_16bit_params)
     state = training_state(s, run, p, w.total_params)
-    if run.stack == "unsloth" and run.gradient_checkpointing and run.method != "full":
+    if run.stack == "unsloth" and run.gradient_checkpointing:
         return unsloth_estimate(arch, s, run, p, w, state)
     act = activations(arch, s, run, p, state.lora)
     logits, loss_blocks = loss(s, run, p, text_tokens(arch, run))

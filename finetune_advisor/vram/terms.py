@@ -186,6 +186,9 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
     paged = run.optimizer.startswith("paged_")
     adapters, grads = trainable * adapter_bytes, trainable * grad_bytes
     states, temp = (0.0 if paged else trainable * state_bytes), trainable * step_temp
+    if run.method == "full" and run.optimizer == "adamw_8bit":
+        states += s.embedding_params * (8.0 - ADAM_8BIT_BYTES)
+        notes.append(EMBEDDING_STATES_NOTE.format(gib=s.embedding_params * 8.0 / k.GIB))
     ddp_buckets = grads if n > 1 and run.sharding == "ddp" else 0.0
     root_grads = 0.0
     if run.sharded:
@@ -197,6 +200,14 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
                   "unified memory outside PyTorch's allocator; the driver moves them to CPU RAM when the GPU "
                   "is full, so they are not counted.") if paged else None
     return TrainingState(trainable, adapters, grads, states, temp, ddp_buckets, root_grads, lora, notes, background, paged_note)
+
+
+# transformers' Trainer (5.17, trainer.py create_optimizer) registers every nn.Embedding with bitsandbytes for
+# 32-bit states when the optimizer is 8-bit: under full fine-tuning the input embedding (and per-layer embedding
+# tables) keep two fp32 states. Measured: Unsloth full fine-tuning of Llama-3.2-1B held 1.5 GiB more than 8-bit
+# states for its 263M-parameter embedding would (bench/vram_calibration/data, round 8).
+EMBEDDING_STATES_NOTE = ("adamw_8bit keeps the embedding's states in fp32 ({gib:.2f} GiB): transformers' Trainer asks "
+                         "bitsandbytes for 32-bit states on every nn.Embedding.")
 
 
 def _optimizer_bytes(optimizer: str, param_bytes: float) -> tuple[float, float]:
