@@ -137,7 +137,8 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         "Evaluation, saving and the first step's compilation are not counted.",
     ]
     if stack != run.stack:
-        notes.append(f"No step times were measured for {run.method} on the {run.stack} stack: the {stack} stack's are used.")
+        notes.append(f"Step times for {run.method} on the {run.stack} stack were measured on fewer than two models, too "
+                     f"few to fit: the {stack} stack's are used.")
     reference = None if fp32 else _benchmark_reference(gpu.spec)
     if reference and gpu.spec != reference:
         notes.append(f"Scaled from the {reference.name} by a public matmul benchmark: {gpu.spec.measured_matmul_tflops:g} "

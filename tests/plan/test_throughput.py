@@ -68,6 +68,9 @@ def test_the_packaged_constants_are_the_fit_of_the_recorded_cells() -> None:
     for stack in {c["stack"] for c in data}:
         theta = fit.fit([c for c in data if c["stack"] == stack])
         for method in {c["method"] for c in data if c["stack"] == stack}:
+            if len({c["arch"] for c in data if (c["stack"], c["method"]) == (stack, method)}) < fit.MIN_ARCHS:
+                assert (stack, method) not in k.STEP  # one model cannot identify a per-parameter cost
+                continue
             wanted = dict(zip(fit.NAMES, fit.coefficients(theta, method), strict=True))
             assert k.STEP[(stack, method)] == pytest.approx(wanted, rel=1e-3, abs=1e-6), (stack, method)
 
