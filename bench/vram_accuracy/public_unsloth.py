@@ -32,17 +32,23 @@ README = os.path.join(HERE, "README.md")
 MARKER = ("<!-- public-unsloth: begin -->", "<!-- public-unsloth: end -->")
 
 
-def beside_allocator(catalog_id: str) -> float:
-    """GiB the estimate holds beside PyTorch's allocator (the CUDA context, and what the family's kernels add
-    there as measured), which a notebook's max_memory_reserved never shows."""
+def beside_allocator(catalog_id: str, gpu_total_gib: float) -> float:
+    """GiB the estimate holds beside PyTorch's allocator (the CUDA context, what the family's kernels add there as
+    measured, and the stack of spilling kernels on the GPU the estimate was given), which a notebook's
+    max_memory_reserved never shows."""
     from finetune_advisor.catalog.store import load_packaged
+    from finetune_advisor.gpus.target import by_memory
     from finetune_advisor.vram.constants import UNSLOTH_CONTEXT_GIB
+    from finetune_advisor.vram.run import RunConfig
     from finetune_advisor.vram.shapes import shapes
-    from finetune_advisor.vram.unsloth_stack import context_extra_gib
+    from finetune_advisor.vram.unsloth_stack import context_extra_gib, linear_attention_stack_gib
 
     entry = load_packaged().get(catalog_id)
     arch = entry.architecture if entry else None
-    return UNSLOTH_CONTEXT_GIB + (context_extra_gib(arch, shapes(arch)) if arch else 0.0)
+    if arch is None:
+        return UNSLOTH_CONTEXT_GIB
+    stack = linear_attention_stack_gib(shapes(arch), RunConfig(**by_memory(gpu_total_gib).silicon))[0]
+    return UNSLOTH_CONTEXT_GIB + context_extra_gib(arch, shapes(arch)) + stack
 
 
 def estimate(point: dict, seq_len: int) -> tuple[float, bool | None]:
@@ -53,7 +59,7 @@ def estimate(point: dict, seq_len: int) -> tuple[float, bool | None]:
                            batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
                            target_modules=point.get("target_modules"),
                            gpu_memory_gib=point["gpu_total_gib"], bf16=point.get("bf16", True), stack="unsloth")
-    return result.total_gib - beside_allocator(point["catalog_id"]), result.fits
+    return result.total_gib - beside_allocator(point["catalog_id"], point["gpu_total_gib"]), result.fits
 
 
 def rows() -> list[tuple]:
