@@ -1,12 +1,14 @@
 """Write the estimator's predictions for every cell of a plan, before the cells are measured.
 
-    python bench/vram_calibration/predict_unsloth.py PLAN OUT.jsonl
+    python bench/vram_calibration/predict_unsloth.py PLAN OUT.jsonl [GPU]
 
 Each model goes to the estimator as its config.json (configs/NAME.json) plus the parameter count of
 the whole checkpoint (vision and audio towers included), as a catalog entry gives it; `--emulate t4`
 cells are a GPU without bf16. A cell that is not the first in its process (its job's shapes run in
 one process, smallest first) is predicted without the MoE first-step transient, as fit_unsloth.py
 scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this.
+GPU (default H200, the GPU machine's usual card; name an H100 when one is lent) gives the compute capability and
+SM count that spilling kernels' stack scales with (finetune_advisor/vram/local_memory.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def main() -> None:
     from finetune_advisor.vram.families import first_step_transient
     from finetune_advisor.vram.shapes import shapes
 
+    from finetune_advisor.gpus.table import find
+
+    gpu = find(sys.argv[3] if len(sys.argv) > 3 else "H200")
+    silicon = {"gpu_capability": gpu.compute_capability, "gpu_sms": gpu.sm_count, "gpu_name": gpu.name}
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
     with open(sys.argv[2], "w") as fh:
         for name, args in read_plan(sys.argv[1]):
@@ -41,7 +47,7 @@ def main() -> None:
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
-                                bf16=flag("--emulate", None) != "t4", stack="unsloth")
+                                bf16=flag("--emulate", None) != "t4", stack="unsloth", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
                     total = estimate(arch, run, params_total=params * 1e9 if params else None).total_gib
