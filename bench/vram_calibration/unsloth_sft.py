@@ -343,27 +343,63 @@ def dataset(rows: int, seq: int, vocab: int):
     return Dataset.from_dict({"input_ids": ids})
 
 
+# With CALIB_PROFILE=1 in a cell's --env (which makes it a cell of its own, left out of every fit), one steady step
+# runs under torch.profiler: where a short step's time goes (issue 15: a floor of 0.3-0.5 s a step that the model's
+# FLOPs do not explain). The step is the third; the first compiles and autotunes.
+PROFILE_STEP = 2
+
+
 class StepTimer:
-    """A trl/transformers callback that times each optimizer step on the GPU clock."""
+    """A trl/transformers callback that times each optimizer step on the GPU clock, and profiles one when asked."""
 
     def __new__(cls):
         import torch
         from transformers import TrainerCallback
 
+        profile = os.environ.get("CALIB_PROFILE") == "1"
+
         class _Timer(TrainerCallback):
             def __init__(self):
                 self.times: list[float] = []
+                self.profile: dict | None = None
                 self._t = 0.0
+                self._prof = None
 
             def on_step_begin(self, args, state, control, **kw):
                 torch.cuda.synchronize()
+                if profile and len(self.times) == PROFILE_STEP:
+                    from torch.profiler import ProfilerActivity
+                    from torch.profiler import profile as torch_profile
+
+                    self._prof = torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+                    self._prof.__enter__()
                 self._t = time.perf_counter()
 
             def on_step_end(self, args, state, control, **kw):
                 torch.cuda.synchronize()
                 self.times.append(time.perf_counter() - self._t)
+                if self._prof is not None:
+                    self._prof.__exit__(None, None, None)
+                    self.profile = profile_summary(self._prof.key_averages(), self.times[-1])
+                    self._prof = None
 
         return _Timer()
+
+
+def profile_summary(averages, wall_s: float, top: int = 12) -> dict:
+    """One profiled step: its wall time against the time the GPU spent in kernels, how many kernels it launched,
+    and the operators that took most host time and most device time. A step whose GPU is busy for a small part of
+    its wall time is bound by the host (Python, launches, synchronisation), not by the model's FLOPs."""
+    device = lambda e: getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)  # noqa: E731
+    kernels = [e for e in averages if getattr(e, "device_type", None) is not None and "CUDA" in str(e.device_type)]
+    busy_us = sum(device(e) for e in kernels)
+    ops = [e for e in averages if e not in kernels]
+    by_cpu = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    by_gpu = sorted(averages, key=device, reverse=True)[:top]
+    return {"step_wall_s": round(wall_s, 4), "gpu_kernel_s": round(busy_us / 1e6, 4),
+            "kernel_launches": sum(e.count for e in kernels),
+            "top_host_ms": [[e.key[:80], e.count, round(e.self_cpu_time_total / 1e3, 2)] for e in by_cpu],
+            "top_device_ms": [[e.key[:80], e.count, round(device(e) / 1e3, 2)] for e in by_gpu]}
 
 
 def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, outdir: str):
@@ -380,6 +416,8 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
                          args=cfg, callbacks=[timer])
     ran_with = {k: getattr(trainer.args, k, None) for k in ("padding_free", "packing", "max_length", "bf16", "fp16", "optim")}
     trainer.train()
+    if timer.profile is not None:
+        ran_with["profile"] = timer.profile
     return trainer, timer.times, ran_with
 
 
@@ -465,9 +503,12 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
             trainer, times, ran_with = train_shape(model, tokenizer, batch, seq, vocab, bf16, "/tmp/sft-out")
         steady = sorted(times[1:]) or times
         step_s = steady[len(steady) // 2]
+        profiled = ran_with.pop("profile", None)
         rec.update(status="ok", error=None, step_times_s=[round(t, 4) for t in times], step_s=round(step_s, 4),
                    tokens_per_s=round(batch * seq / step_s, 1), trainer_args=ran_with,
                    loss=_last_loss(trainer))
+        if profiled is not None:  # the profiler's own cost is in this cell's times and memory: kept out of the fits
+            rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
         try:
@@ -490,10 +531,10 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
 def local_memory() -> dict:
     """What the driver reserves for kernels' per-thread stacks (register spills, local arrays): it grows the stack
     to the largest any kernel launched so far needed and keeps it, for every thread the GPU can hold at once, so
-    stack x SMs x threads per SM sits beside the allocator (round 7: Qwen3.5-27B held 6.6 GiB there, cause not yet
-    identified; this reading tests the first suspect). Also the loaded Triton kernels with the most local memory
-    per thread (Triton reports it as n_spills = local bytes / 4): fla's gated-delta-rule backward runs 128-wide
-    tiles on Hopper (its CONST_TILING; 64 on Ada, 32 on Turing), the likeliest to spill."""
+    stack x SMs x threads per SM sits beside the allocator (round 8: Qwen3.5's 6.3-6.6 GiB there, fla's
+    gated-delta-rule kernels; finetune_advisor/vram/local_memory.py counts it per GPU). Also the loaded Triton kernels
+    with the most local memory per thread (Triton reports it as n_spills = local bytes / 4; round 8 found
+    Mamba-2's this way, not fla's)."""
     import ctypes
     import gc
 
