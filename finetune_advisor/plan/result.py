@@ -76,11 +76,16 @@ class TrainingPlan(BaseModel):
             hours=hours, hours_range=span, price_per_gpu_hour=price,
             cost=round(hours * gpus * price, 2) if hours is not None and price is not None else None,
             cost_range=(round(span[0] * gpus * price, 2), round(span[1] * gpus * price, 2)) if span and price is not None else None,
-            memory=memory, alternatives=alternatives, notes=list(time.notes) if time else _no_fit_notes(longest),
+            memory=memory, alternatives=alternatives, notes=list(time.notes) if time else _no_fit_notes(longest, memory, run),
         )
 
 
-def _no_fit_notes(longest: int | None) -> list[str]:
+def _no_fit_notes(longest: int | None, memory: VramEstimate, run: RunConfig) -> list[str]:
+    if longest is None and memory.fits:  # it fits, but never with the room a long run should leave
+        return [f"Fits only tightly, even at seq_len 1 and batch 1: estimate_vram says it fits at seq_len {run.seq_len} "
+                f"with {memory.headroom_gib:.2f} GiB to spare, less than this model's estimate may miss by. A plan "
+                "leaves that room, so none is made; a short trial run shows the real peak (or take QLoRA, more GPUs "
+                "or a larger GPU)."]
     if longest is None:
         return ["Does not fit even at seq_len 1 and batch 1: see memory.suggestions (QLoRA, more GPUs, a larger GPU)."]
     return [f"The seq_len asked for does not fit; {longest} does (comfortably) at this micro-batch."]

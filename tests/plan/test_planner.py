@@ -227,3 +227,14 @@ def test_a_family_unsloth_never_packs_is_timed_on_padded_rows() -> None:
         notes = run_time(resolve_model(model, None, None), run.model_copy(update={"method": "lora"}), gpu, counted, 1,
                          1.0).notes
         assert any("pads" in n for n in notes) is pads, model
+
+
+def test_a_model_that_fits_only_tightly_is_not_planned_and_the_answer_says_it_fits() -> None:
+    # Qwen3.5-9B LoRA on an RTX 4090: estimate_vram says it fits with little room (a hybrid: 30 % expected error).
+    # The plan leaves that room, so it makes none, and must not claim the model does not fit at all.
+    memory = estimate_vram(model="qwen3.5-9b", method="lora", gpu="RTX 4090")
+    assert memory.fits and memory.tight
+    result = plan_training(model="qwen3.5-9b", gpu="RTX 4090", method="lora", dataset_rows=1000, tokens_per_row=800)
+    assert not result.fits and result.max_seq_len is None
+    assert any(n.startswith("Fits only tightly") for n in result.notes)
+    assert not any("Does not fit even" in n for n in result.notes)

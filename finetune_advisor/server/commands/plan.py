@@ -111,7 +111,8 @@ def _print(r: TrainingPlan) -> None:
     say(f"{r.model}: {r.method} on the {r.stack} stack, {r.num_gpus} x GPU: {r.gpu}")
     if not r.fits:
         say("Does NOT fit comfortably. " + " ".join(r.notes))
-        emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
+        if r.memory.suggestions:
+            emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
         return
     rows = [
         ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits: {r.max_seq_len}"),
