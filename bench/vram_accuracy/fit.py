@@ -29,6 +29,8 @@ from cells import ROOT, Cell, load, machine, median  # noqa: E402
 from finetune_advisor.vram import constants as k  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
+from finetune_advisor.vram.shapes import shapes  # noqa: E402
+from finetune_advisor.vram.terms import trainer_embedding_states  # noqa: E402
 
 CONSTANTS = os.path.join(ROOT, "finetune_advisor", "vram", "constants.py")
 METHODS = ("qlora", "lora", "full")
@@ -76,7 +78,10 @@ def current() -> Theta:
 
 
 def predict(c: Cell) -> float:
-    return estimate(c.arch, c.run).total_gib
+    """The estimate for a grid cell. The grid ran its own training loop (train.py), not transformers' Trainer, so
+    its 8-bit optimizer kept the embedding's states in 8 bits: the Trainer's 32-bit embedding states, which a
+    user's run has and the estimate counts, are taken out here."""
+    return estimate(c.arch, c.run).total_gib - trainer_embedding_states(shapes(c.arch), c.run) / k.GIB
 
 
 def loss(cells: list[Cell]) -> float:

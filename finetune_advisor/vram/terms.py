@@ -186,8 +186,8 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
     paged = run.optimizer.startswith("paged_")
     adapters, grads = trainable * adapter_bytes, trainable * grad_bytes
     states, temp = (0.0 if paged else trainable * state_bytes), trainable * step_temp
-    if run.method == "full" and run.optimizer == "adamw_8bit":
-        states += s.embedding_params * (8.0 - ADAM_8BIT_BYTES)
+    if embedding_states := trainer_embedding_states(s, run):
+        states += embedding_states
         notes.append(EMBEDDING_STATES_NOTE.format(gib=s.embedding_params * 8.0 / k.GIB))
     ddp_buckets = grads if n > 1 and run.sharding == "ddp" else 0.0
     root_grads = 0.0
@@ -208,6 +208,11 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
 # states for its 263M-parameter embedding would (bench/vram_calibration/data, round 8).
 EMBEDDING_STATES_NOTE = ("adamw_8bit keeps the embedding's states in fp32 ({gib:.2f} GiB): transformers' Trainer asks "
                          "bitsandbytes for 32-bit states on every nn.Embedding.")
+
+
+def trainer_embedding_states(s: Shapes, run: RunConfig) -> float:
+    """Bytes the Trainer's 32-bit embedding states add beyond 8-bit ones (full fine-tuning with adamw_8bit)."""
+    return s.embedding_params * (8.0 - ADAM_8BIT_BYTES) if run.method == "full" and run.optimizer == "adamw_8bit" else 0.0
 
 
 def _optimizer_bytes(optimizer: str, param_bytes: float) -> tuple[float, float]:
