@@ -31,10 +31,9 @@ def main() -> None:
     from finetune_advisor.vram.families import first_step_transient
     from finetune_advisor.vram.shapes import shapes
 
-    from finetune_advisor.gpus.table import find
+    from finetune_advisor.gpus.target import named
 
-    gpu = find(sys.argv[3] if len(sys.argv) > 3 else "H200")
-    silicon = {"gpu_capability": gpu.compute_capability, "gpu_sms": gpu.sm_count, "gpu_name": gpu.name}
+    silicon = named(sys.argv[3] if len(sys.argv) > 3 else "H200").silicon
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
     with open(sys.argv[2], "w") as fh:
         for name, args in read_plan(sys.argv[1]):

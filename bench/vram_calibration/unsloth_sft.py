@@ -391,9 +391,10 @@ def profile_summary(averages, wall_s: float, top: int = 12) -> dict:
     and the operators that took most host time and most device time. A step whose GPU is busy for a small part of
     its wall time is bound by the host (Python, launches, synchronisation), not by the model's FLOPs."""
     device = lambda e: getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)  # noqa: E731
-    kernels = [e for e in averages if getattr(e, "device_type", None) is not None and "CUDA" in str(e.device_type)]
+    kernels, ops = [], []
+    for e in averages:
+        (kernels if "CUDA" in str(getattr(e, "device_type", "")) else ops).append(e)
     busy_us = sum(device(e) for e in kernels)
-    ops = [e for e in averages if e not in kernels]
     by_cpu = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
     by_gpu = sorted(averages, key=device, reverse=True)[:top]
     return {"step_wall_s": round(wall_s, 4), "gpu_kernel_s": round(busy_us / 1e6, 4),

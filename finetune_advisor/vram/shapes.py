@@ -360,7 +360,7 @@ def _gated_deltanet(arch: Architecture) -> list[Linear]:
     queries and keys (key heads x key size each) and values (value heads x value size), in_proj_z to the output
     gate (the value width), in_proj_b and in_proj_a to one value per value head; out_proj maps the value width
     back. Its depthwise conv1d, dt_bias, A_log and gated norm, some 40 thousand parameters a layer, are not
-    counted. Outside Unsloth's default LoRA targets."""
+    counted. Unsloth's LoRA reaches these projections when attention is targeted (DELTANET_LORA)."""
     layers = _deltanet_layers(arch)
     if not layers:
         return []

@@ -140,6 +140,7 @@ def linear_attention_stack_gib(s: Shapes, run: RunConfig) -> tuple[float, str | 
         return 0.0, None
     return deltanet_stack_gib(run.gpu_capability, run.gpu_sms, run.gpu_name)
 
+
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on one small model (Llama-3.2-1B, "
              "512 to 8,192 tokens): the figure for other models carries that over, so leave more room.")
 
