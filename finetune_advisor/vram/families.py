@@ -9,6 +9,19 @@ data (families.toml `float32_without_bf16`), and `catalog check` holds the two i
 
 from __future__ import annotations
 
+# The suffixes a multimodal model's text config adds to its family's model_type (Qwen2.5-VL's qwen2_5_vl_text,
+# Gemma 4's gemma4_text, Llama 3.2 Vision's mllama_text_model): a catalog entry names the family without them.
+TEXT_CONFIG_SUFFIXES = ("_text_model", "_text")
+
+
+def family_of(model_type: str) -> str:
+    """The family a model_type belongs to, without the suffix of a multimodal model's text config."""
+    for suffix in TEXT_CONFIG_SUFFIXES:
+        if model_type.endswith(suffix):
+            return model_type.removesuffix(suffix)
+    return model_type
+
+
 FORCE_FLOAT32_PREFIXES = ("gemma3", "gemma4", "glm4moe", "gptoss", "qwen35", "qwen3moe")
 
 
@@ -59,7 +72,7 @@ EXPERTS_16BIT_IN_OLDER_UNSLOTH: dict[str, str] = {
 def experts_16bit_in_older_unsloth(model_type: str) -> str | None:
     """The older version that left this family's experts 16-bit, with its evidence; model_type as the config
     gives it (gemma4, or gemma4_text for the language model of a multimodal one)."""
-    return EXPERTS_16BIT_IN_OLDER_UNSLOTH.get(model_type.removesuffix("_text"))
+    return EXPERTS_16BIT_IN_OLDER_UNSLOTH.get(family_of(model_type))
 
 
 # Mamba-2 mixer projections Unsloth 2026.10.9 keeps out of bitsandbytes under QLoRA, by the input site of the
@@ -83,6 +96,22 @@ LINEAR_MIXER_FAMILIES: dict[str, tuple[str, ...]] = {
     "mamba_in": ("granitemoehybrid", "falcon_h1", "nemotron_h"),
     "deltanet_in": ("qwen3_5", "qwen3_5_moe", "qwen3_next"),
 }
+
+
+# Vision towers whose linear layers Unsloth 2026.10.9 quantises under QLoRA, with their weights in those layers
+# (the text config does not describe a tower: the estimator sees it only as the parameters beyond the text model's).
+# Llama 3.2 Vision: bitsandbytes quantises every nn.Linear outside Unsloth's skip list, which names the
+# multi_modal_projector and lm_head but not the vision_model. Its tower (vision_config of
+# meta-llama/Llama-3.2-11B-Vision-Instruct, bench/vram_calibration/configs): 32 + 8 global layers of hidden 1280,
+# MLP 5120: 40 x (4 x 1280^2 + 2 x 1280 x 5120) = 786.4M weights. Measured (round 9, QLoRA r16): 6.96 GiB after
+# get_peft_model, 1.05 GiB under the 8.01 counting the tower 16-bit; 786.4M weights at 16 - 4.1 bits is 1.08 GiB.
+# Towers not listed stay 16-bit, as measured on Qwen2.5-VL, Gemma 3 and Gemma 4 (their weights came within 1 %).
+QUANTISED_VISION_LINEARS: dict[str, float] = {"mllama": 786_432_000}
+
+
+def quantised_vision_linears(model_type: str) -> float:
+    """Weights in the vision tower's linear layers that Unsloth's QLoRA load quantises (0 when it keeps them 16-bit)."""
+    return QUANTISED_VISION_LINEARS.get(family_of(model_type), 0.0)
 
 
 def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.families import family_of
 from finetune_advisor.vram.run import RunConfig
 
 
 def by_family(table: dict[str, float], model_type: str) -> float:
     """A per-family measured value; a multimodal model's language model is measured under its text config's
     type (Qwen2.5-VL's qwen2_5_vl_text), which a catalog entry may name without the suffix."""
-    return table.get(model_type) or table.get(f"{model_type}_text") or table.get(model_type.removesuffix("_text"), 0)
+    if model_type in table:
+        return table[model_type]
+    return next((v for t, v in table.items() if family_of(t) == family_of(model_type)), 0)
 
 
 def measured_cells(model_type: str) -> int:

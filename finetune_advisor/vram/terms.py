@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import experts_16bit_in_older_unsloth, forced_float32, unsloth_16bit_sites
+from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, forced_float32, quantised_vision_linears,
+                                           unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 
@@ -34,6 +35,7 @@ class Precision:
     notes: list[str]
     experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
     sites_16bit: tuple[str, ...] = ()  # input sites of linears QLoRA leaves 16-bit (Unsloth's Mamba mixers)
+    tower_nf4: float = 0.0  # weights of a vision tower QLoRA quantises (beyond the text config's parameters)
 
 
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
@@ -67,7 +69,8 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
     if kept:
         notes.append(f"QLoRA on Unsloth: the Mamba mixers' {' and '.join(kept)} stay 16-bit (Unsloth keeps them out of "
                      "bitsandbytes for its Mamba kernels).")
-    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites)
+    tower = quantised_vision_linears(arch.model_type) if run.stack == "unsloth" and run.method == "qlora" else 0.0
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites, tower)
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -91,11 +94,15 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     storage: list[str] = []
     background: list[str] = []
     # Parameters the text config does not describe (a vision tower: Gemma 4 26B-A4B's 0.57B, 2 % of it, measured
-    # 16-bit under Unsloth) are frozen 16-bit weights, whatever their share; a large share is said.
+    # 16-bit under Unsloth) are frozen 16-bit weights, whatever their share, except the tower linears a family's
+    # QLoRA load quantises (families.QUANTISED_VISION_LINEARS); a large share is said.
     extra = max(0.0, (params_total or 0) - s.total_params)
+    tower = min(extra, p.tower_nf4) if run.method == "qlora" else 0.0
     if extra > 0.03 * s.total_params:
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
-                     "are counted as frozen 16-bit weights.")
+                     + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load "
+                        "quantises this family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."
+                        if tower else "are counted as frozen 16-bit weights."))
     total_params = s.total_params + extra
     shrink = 1.0
     if params_total and s.total_params > 1.1 * params_total:
@@ -108,7 +115,8 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         kept = min(skip or 0, quantized)
         # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
         kept_bytes = 4.0 if run.stack == "transformers" else p.half
-        held = (quantized - kept) * NF4_BYTES + (s.total_params - quantized + kept) * kept_bytes + extra * p.half
+        held = ((quantized - kept + tower) * NF4_BYTES + (s.total_params - quantized + kept) * kept_bytes
+                + (extra - tower) * p.half)
         if run.storage == "unsloth-bnb-4bit" and skip is None:
             held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
         layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
