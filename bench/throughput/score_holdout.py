@@ -4,9 +4,9 @@
         bench/vram_calibration/holdout/measured-unsloth-round4.jsonl
 
 The measured figure is the record's `step_s` (median of steps 2-4, the first step's compilation left
-out), on cells run one at a time (`concurrent_jobs` 1). Records with `not_representative`, and cells
-run with a non-default environment (the fit leaves those out, and predict.py flags them), are listed
-apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
+out), on cells run one at a time (`concurrent_jobs` 1). Cells the fit leaves out (`fit.outside_fit`: not
+representative, a non-default environment, a stand-in kernel, text rows of a model that skips layers without
+an image) are listed apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fit import quantile  # noqa: E402
+from fit import outside_fit, quantile  # noqa: E402
 
 
 def key(r: dict) -> tuple:
@@ -40,8 +40,8 @@ def main(pred_path: str, measured_path: str) -> None:
         if r is None:
             continue
         err = (p["predicted_step_s"] - r["step_s"]) / r["step_s"]
-        aside = f" (not representative: {r['not_representative'][:40]}…)" if r.get("not_representative") else ""
-        aside = aside or (f" (outside the fit: {' '.join(r['env'])})" if r.get("env") else "")
+        why = outside_fit(r)
+        aside = f" ({why})" if why else ""
         lo, hi = p["range_s"]
         inside = "in" if lo <= r["step_s"] <= hi else "out"
         print(f"| {r['cell']}{aside} | {p['predicted_step_s']:.3f} | {lo:.2f}-{hi:.2f} ({inside}) | {r['step_s']:.3f} | {100 * err:+.0f}% |")

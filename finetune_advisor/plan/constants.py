@@ -16,8 +16,14 @@ DEQUANT_BYTES_PER_PARAM: Final = 4.5
 # datasheet peak, and other GPUs are scaled from it.
 FITTED_ON_GPU: Final = "H200"
 
+# What one profiled step showed (bench/throughput/README.md, round 9): a short step is the host's work of launching
+# kernels, the GPU idle most of it. Said in a plan whose fixed cost is most of its step.
+HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unsloth 2026.10.9): about 9,000 kernel "
+                            "launches a step, the GPU busy 0.08 s of a 0.52 s step at 256 tokens and 0.17 s of 0.49 s "
+                            "at 2,048")
+
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 235 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 237 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step: c0 + c_linear * linear passes (plan.throughput.linear_passes)
 # + c_param * billions of linear parameters,
 # plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).
@@ -25,15 +31,17 @@ STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
     ("transformers", "full"): {"c0": 0, "c_linear": 0.00065871, "c_param": 0.02336, "k_matmul": 1.8691, "k_attention": 5},
     ("transformers", "lora"): {"c0": 0.01411, "c_linear": 0.001185, "c_param": 0, "k_matmul": 1.8691, "k_attention": 5},
     ("transformers", "qlora"): {"c0": 0.078637, "c_linear": 0.0017617, "c_param": 0.0043177, "k_matmul": 1.8691, "k_attention": 5},
-    ("unsloth", "lora"): {"c0": 0.073893, "c_linear": 0.0005925, "c_param": 0.0077323, "k_matmul": 1.25, "k_attention": 1.694},
-    ("unsloth", "qlora"): {"c0": 0.031325, "c_linear": 0.0010511, "c_param": 0.0058313, "k_matmul": 1.25, "k_attention": 1.694},
+    ("unsloth", "full"): {"c0": 0.096205, "c_linear": 0, "c_param": 0.025325, "k_matmul": 1.25, "k_attention": 1.7395},
+    ("unsloth", "lora"): {"c0": 0.07304, "c_linear": 0.00059764, "c_param": 0.007631, "k_matmul": 1.25, "k_attention": 1.7395},
+    ("unsloth", "qlora"): {"c0": 0.034265, "c_linear": 0.0010228, "c_param": 0.0061959, "k_matmul": 1.25, "k_attention": 1.7395},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).
 SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("transformers", "full"): (-0.312, 1.440),
     ("transformers", "lora"): (-0.191, 0.659),
     ("transformers", "qlora"): (-0.238, 1.835),
-    ("unsloth", "lora"): (-0.267, 0.356),
-    ("unsloth", "qlora"): (-0.279, 0.547),
+    ("unsloth", "full"): (-0.229, 0.549),
+    ("unsloth", "lora"): (-0.270, 0.357),
+    ("unsloth", "qlora"): (-0.279, 0.508),
 }
 # --- THROUGHPUT FITTED: end ---

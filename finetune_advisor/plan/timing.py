@@ -60,7 +60,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     step = accum * micro.seconds + comm
     low, high = accum * micro.low + comm, accum * micro.high + comm
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
-    notes = _notes(run, gpu, stack, comm, fp32) + _padding_notes(run, padded, bool(data.lengths))
+    notes = _notes(run, gpu, stack, comm, fp32) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
                    round(tokens / step), notes)
 
@@ -148,6 +148,15 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
                      f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")
     return notes
+
+
+def _host_note(micro: throughput.StepTime) -> list[str]:
+    """Where most of a micro-batch is the fixed cost, say what that cost is and what does and does not shorten it."""
+    if micro.fixed < 0.5 * micro.seconds:
+        return []
+    return [f"{micro.fixed:.2f} s of each {micro.seconds:.2f} s micro-batch is fixed cost: the host CPU launching the "
+            f"step's kernels while the GPU waits ({k.HOST_BOUND_SOURCE}). A faster GPU barely shortens it and a slower "
+            "host CPU lengthens it; a larger micro-batch (fewer accumulation steps) costs little more per step."]
 
 
 def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:

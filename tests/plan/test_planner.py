@@ -238,3 +238,14 @@ def test_a_model_that_fits_only_tightly_is_not_planned_and_the_answer_says_it_fi
     assert not result.fits and result.max_seq_len is None
     assert any(n.startswith("Fits only tightly") for n in result.notes)
     assert not any("Does not fit even" in n for n in result.notes)
+
+
+def test_a_step_that_is_mostly_fixed_cost_says_the_host_sets_it() -> None:
+    # 256-token rows on a 1B model: launching kernels is most of the step; 8,192-token rows of an 8B: the GPU's work.
+    short = plan_training(model="llama-3.2-1b", dataset_rows=1000, tokens_per_row=256, gpu="H100", method="qlora",
+                          batch_size=1, seq_len=256)
+    long = plan_training(model="llama-3.1-8b", dataset_rows=1000, tokens_per_row=8000, gpu="H100", method="lora",
+                         batch_size=4, seq_len=8192)
+    host = [n for n in short.notes if "host CPU" in n]
+    assert len(host) == 1 and "kernel launches" in host[0] and "larger micro-batch" in host[0]
+    assert not any("host CPU" in n for n in long.notes)
