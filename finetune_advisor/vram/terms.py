@@ -97,7 +97,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     # 16-bit under Unsloth) are frozen 16-bit weights, whatever their share, except the tower linears a family's
     # QLoRA load quantises (families.QUANTISED_VISION_LINEARS); a large share is said.
     extra = max(0.0, (params_total or 0) - s.total_params)
-    tower = min(extra, p.tower_nf4) if run.method == "qlora" else 0.0
+    tower = min(extra, p.tower_nf4)
     if extra > 0.03 * s.total_params:
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
                      + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load "
