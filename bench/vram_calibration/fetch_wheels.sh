@@ -4,7 +4,8 @@
 #   .whl-unsloth/  unsloth / unsloth_zoo 2026.10.9 (unsloth without studio/), trl 1.15.0 and the small pure-Python
 #                  packages they import that the image does not have (README.md, "Unsloth stack")
 #   .whl-hybrid/   mamba-ssm 2.3.2.post1 and causal-conv1d 1.7.0 built without their CUDA extensions, and einops
-#                  (only with --hybrid: building the two needs torch here; shims/README.md)
+#                  (only with --hybrid: their setup.py imports torch, so PYTHON must have it: `pip install
+#                  torch==2.11.0` from PyPI, CUDA libraries included, imports on a machine without a GPU; shims/README.md)
 # The image runs Python 3.12, so binary wheels are fetched for cp312 manylinux x86_64.
 # Usage (repo root): bash bench/vram_calibration/fetch_wheels.sh [--hybrid]
 set -euo pipefail
