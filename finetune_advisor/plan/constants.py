@@ -24,16 +24,17 @@ HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unslo
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
 THROUGHPUT_SOURCE: Final = "fitted on 237 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
-# (stack, method) -> seconds per step: c0 + c_linear * linear passes (plan.throughput.linear_passes)
+# (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)
 # + c_param * billions of linear parameters,
-# plus matmul FLOPs / (peak / k_matmul) and attention FLOPs / (peak / k_attention).
+# and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),
+# joined by plan.throughput.overlap with exponent `overlap` (0: added).
 STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
-    ("transformers", "full"): {"c0": 0, "c_linear": 0.00065871, "c_param": 0.02336, "k_matmul": 1.8691, "k_attention": 5},
-    ("transformers", "lora"): {"c0": 0.01411, "c_linear": 0.001185, "c_param": 0, "k_matmul": 1.8691, "k_attention": 5},
-    ("transformers", "qlora"): {"c0": 0.078637, "c_linear": 0.0017617, "c_param": 0.0043177, "k_matmul": 1.8691, "k_attention": 5},
-    ("unsloth", "full"): {"c0": 0.096205, "c_linear": 0, "c_param": 0.025325, "k_matmul": 1.25, "k_attention": 1.7395},
-    ("unsloth", "lora"): {"c0": 0.07304, "c_linear": 0.00059764, "c_param": 0.007631, "k_matmul": 1.25, "k_attention": 1.7395},
-    ("unsloth", "qlora"): {"c0": 0.034265, "c_linear": 0.0010228, "c_param": 0.0061959, "k_matmul": 1.25, "k_attention": 1.7395},
+    ("transformers", "full"): {"c0": 0, "c_linear": 0.00065871, "c_param": 0.02336, "k_matmul": 1.8691, "k_attention": 5, "overlap": 0.0},
+    ("transformers", "lora"): {"c0": 0.01411, "c_linear": 0.001185, "c_param": 0, "k_matmul": 1.8691, "k_attention": 5, "overlap": 0.0},
+    ("transformers", "qlora"): {"c0": 0.078637, "c_linear": 0.0017617, "c_param": 0.0043177, "k_matmul": 1.8691, "k_attention": 5, "overlap": 0.0},
+    ("unsloth", "full"): {"c0": 0.096205, "c_linear": 0, "c_param": 0.025325, "k_matmul": 1.25, "k_attention": 1.7395, "overlap": 0.0},
+    ("unsloth", "lora"): {"c0": 0.07304, "c_linear": 0.00059764, "c_param": 0.007631, "k_matmul": 1.25, "k_attention": 1.7395, "overlap": 0.0},
+    ("unsloth", "qlora"): {"c0": 0.034265, "c_linear": 0.0010228, "c_param": 0.0061959, "k_matmul": 1.25, "k_attention": 1.7395, "overlap": 0.0},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).
 SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {

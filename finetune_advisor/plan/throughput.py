@@ -1,12 +1,14 @@
 """How long one optimizer step takes on a GPU, from the step's work and fitted efficiencies (pure).
 
-A step's time is a fixed cost (per step, per linear layer the step runs through its own kernels, and
-per billion linear parameters: on our H200 cells a step of 512-4096 tokens takes about as long whatever
-its length, longer the more adapted linears and parameters the model has) plus its matmul
-and attention FLOPs at the fraction of the GPU's dense tensor peak the stack reached in our
-measurements, plus, for QLoRA, dequantising every 4-bit weight in each pass at the GPU's memory
-bandwidth. The fractions were measured on one GPU model; another GPU is scaled by its datasheet
-peak and bandwidth, which the answer says.
+A step's time joins two parts. The host's fixed cost (per step, per linear layer the step runs through its
+own kernels, and per billion linear parameters: on our H200 cells a step of 512-4096 tokens takes about as
+long whatever its length, longer the more adapted linears and parameters the model has) is Python and
+kernel launches. The GPU's work is the step's matmul and attention FLOPs at the fraction of the GPU's dense
+tensor peak the stack reached in our measurements, plus, for QLoRA, dequantising every 4-bit weight in each
+pass at the GPU's memory bandwidth. Launches are asynchronous, so the two overlap: where the fit says so
+(`overlap` p > 0) the step takes (host^p + GPU^p)^(1/p), a smooth maximum; with p = 0 their sum. The
+fractions were measured on one GPU model; another GPU is scaled by its datasheet peak and bandwidth, which
+the answer says.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ class StepTime:
     fixed: float
     compute: float
     dequant: float
+
+
+def overlap(host: float, gpu: float, p: float) -> float:
+    """The step's time from the host's fixed cost and the GPU's work: their sum when p is 0, else the smooth
+    maximum (host^p + gpu^p)^(1/p) (one profiled step: the GPU busy 15-36 % of it, the rest launches)."""
+    if p <= 0:
+        return host + gpu
+    return (max(host, 0.0) ** p + max(gpu, 0.0) ** p) ** (1 / p)
 
 
 def fitted(stack: str, method: str) -> bool:
@@ -72,6 +82,6 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     if run.method == "qlora":
         passes = 3 if run.gradient_checkpointing else 2
         dequant = passes * k.DEQUANT_BYTES_PER_PARAM * linear / (bandwidth_gbs * 1e9)
-    total = fixed + compute + dequant
+    total = overlap(fixed, compute + dequant, c.get("overlap", 0.0))
     p10, p90 = k.SPREAD[(stack, run.method)]
     return StepTime(total, total * (1 + p10), total * (1 + p90), fixed, compute, dequant)

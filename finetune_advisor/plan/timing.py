@@ -151,12 +151,13 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
 
 
 def _host_note(micro: throughput.StepTime) -> list[str]:
-    """Where most of a micro-batch is the fixed cost, say what that cost is and what does and does not shorten it."""
-    if micro.fixed < 0.5 * micro.seconds:
+    """Where the host's fixed cost outlasts the GPU's work, say so and what does and does not shorten the step."""
+    gpu = micro.compute + micro.dequant
+    if micro.fixed <= gpu:
         return []
-    return [f"{micro.fixed:.2f} s of each {micro.seconds:.2f} s micro-batch is fixed cost: the host CPU launching the "
-            f"step's kernels while the GPU waits ({k.HOST_BOUND_SOURCE}). A faster GPU barely shortens it and a slower "
-            "host CPU lengthens it; a larger micro-batch (fewer accumulation steps) costs little more per step."]
+    return [f"Each {micro.seconds:.2f} s micro-batch is set by the host: {micro.fixed:.2f} s of the CPU launching the "
+            f"step's kernels against {gpu:.2f} s of GPU work ({k.HOST_BOUND_SOURCE}). A faster GPU barely shortens it "
+            "and a slower host CPU lengthens it; a larger micro-batch (fewer accumulation steps) costs little more per step."]
 
 
 def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:

@@ -66,12 +66,13 @@ def test_the_packaged_constants_are_the_fit_of_the_recorded_cells() -> None:
     fit = _fit_script()
     data = fit.cells()
     for stack in {c["stack"] for c in data}:
-        theta = fit.fit([c for c in data if c["stack"] == stack])
+        p = next(v["overlap"] for (s, _), v in k.STEP.items() if s == stack)  # one exponent per stack
+        theta = fit.fit([c for c in data if c["stack"] == stack], p)
         for method in {c["method"] for c in data if c["stack"] == stack}:
             if len({c["arch"] for c in data if (c["stack"], c["method"]) == (stack, method)}) < fit.MIN_ARCHS:
                 assert (stack, method) not in k.STEP  # one model cannot identify a per-parameter cost
                 continue
-            wanted = dict(zip(fit.NAMES, fit.coefficients(theta, method), strict=True))
+            wanted = {**dict(zip(fit.NAMES, fit.coefficients(theta, method), strict=True)), "overlap": p}
             assert k.STEP[(stack, method)] == pytest.approx(wanted, rel=1e-3, abs=1e-6), (stack, method)
 
 
@@ -97,3 +98,20 @@ def test_a_speech_encoder_runs_over_its_frames_whatever_the_text_length() -> Non
     s = shapes(arch)
     encoder_flops = 4 * s.encoder.frames * frame_work(s, False, True, 16).matmul
     assert micro_step(arch, run, 10, 65, t4.bandwidth_gbs).compute > encoder_flops / 65e12  # at least the encoder at peak rate
+
+
+def test_host_and_gpu_time_add_or_overlap() -> None:
+    from finetune_advisor.plan.throughput import overlap
+
+    assert overlap(0.3, 0.2, 0) == pytest.approx(0.5)
+    assert 0.3 < overlap(0.3, 0.2, 2) < 0.5 and overlap(0.3, 0.2, 64) == pytest.approx(0.3, rel=1e-3)
+
+
+def test_an_overlapping_fit_improves_on_the_additive_coefficients_it_starts_from() -> None:
+    """fit.py --overlaps: Levenberg-Marquardt from the additive solution must lower the relative error at p > 0,
+    keeping every coefficient within its bounds."""
+    fit = _fit_script()
+    group = [c for c in fit.cells() if c["stack"] == "unsloth"]
+    start, moved = fit.fit(group), fit.fit(group, 8)
+    assert fit._loss(group, moved, 8) < 0.9 * fit._loss(group, start, 8)
+    assert all(lo <= v <= hi for v, (lo, hi) in zip(moved, fit._bounds(), strict=True))
