@@ -17,7 +17,7 @@ DEQUANT_BYTES_PER_PARAM: Final = 4.5
 FITTED_ON_GPU: Final = "H200"
 
 # What one profiled step showed (bench/throughput/README.md, round 9): a short step is the host's work of launching
-# kernels, the GPU idle most of it. Said in a plan whose fixed cost is most of its step.
+# kernels, the GPU idle most of it. Said in a plan whose host cost outlasts its GPU work (plan.timing._host_note).
 HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unsloth 2026.10.9): about 9,000 kernel "
                             "launches a step, the GPU busy 0.08 s of a 0.52 s step at 256 tokens and 0.17 s of 0.49 s "
                             "at 2,048")
