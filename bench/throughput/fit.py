@@ -159,7 +159,7 @@ def _features(c: dict) -> list[float]:
 # p comes closer to the larger of the two. Each stack takes the one that predicts best leaving one architecture out.
 # Only 0 by default: on round 10's cells p = 8 predicted our H200 cells better leaving one architecture out (Unsloth
 # median 19 % -> 11 %, p90 55 % -> 41 %) but read the GPU's efficiency lower, and missed the public long-context
-# figures by 23-38 % where the sum is within 10 % (bench/throughput/README.md); `--overlaps 0,2,4,8` repeats it.
+# figures by 27-38 % where the sum is within 16 % (bench/throughput/README.md); `--overlaps 0,2,4,8` repeats it.
 OVERLAPS = (0,)
 
 
@@ -188,7 +188,8 @@ def _descend(group: list[dict], theta: list[float], p: float) -> list[float]:
         jtj = [[0.0] * len(used) for _ in used]
         jtr = [0.0] * len(used)
         for c in group:
-            f, terms = _features(c), [t * x for t, x in zip(theta, _features(c), strict=True)]
+            f = _features(c)
+            terms = [t * x for t, x in zip(theta, f, strict=True)]
             host, gpu = sum(terms[:split]), c["dequant"] + sum(terms[split:])
             total = overlap(host, gpu, p)
             share = [(host / total) ** (p - 1) if host > 0 else 0.0, (gpu / total) ** (p - 1) if gpu > 0 else 0.0]
