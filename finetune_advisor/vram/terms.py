@@ -102,7 +102,9 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe (e.g. a vision tower) "
                      + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load "
                         "quantises this family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."
-                        if tower else "are counted as frozen 16-bit weights."))
+                        if tower else "are counted as frozen 16-bit weights.")
+                     + " Rows with images or audio add their encoder's activations on top, which the estimate does not "
+                     "count (our runs trained on text rows).")
     total_params = s.total_params + extra
     shrink = 1.0
     if params_total and s.total_params > 1.1 * params_total:
