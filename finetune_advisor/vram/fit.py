@@ -43,6 +43,7 @@ class Fit:
     headroom_gib: float  # GiB left after the driver's share and the run's peak (negative: short by that much)
     tight: bool  # fits, but with less room than the expected error
     margin: float = TIGHT_FRACTION  # the expected error, as a share of the estimate
+    near: bool = False  # does not fit, but short by less than the expected error
 
     @property
     def comfortable(self) -> bool:
@@ -57,12 +58,22 @@ def judge(total_gib: float, memory_gib: float, reserved_gib: float = DRIVER_RESE
     a tool holding the estimate to more places gives the same verdict as one holding it to fewer."""
     shown = round(total_gib, 2)
     left = round(memory_gib - reserved_gib - shown, 2)
-    return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < margin * shown, margin=margin)
+    return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < margin * shown, margin=margin,
+               near=-margin * shown < left < 0)
 
 
 def memory_needed(total_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB, margin: float = TIGHT_FRACTION) -> float:
     """The smallest GPU memory that fits an estimate of `total_gib` comfortably (not tight)."""
     return total_gib * (1 + margin) + reserved_gib
+
+
+NEAR_NOTE_START = "Close:"
+
+
+def near_note(short_gib: float, margin: float = TIGHT_FRACTION) -> str:
+    return (f"{NEAR_NOTE_START} the estimate is {short_gib:.2f} GiB over, less than its expected error ({margin:.0%} of the "
+            "estimate), so the run may still fit. Try it watching the peak (nvidia-smi) before committing to a long "
+            "run, or take a change below to be sure.")
 
 
 def tight_note(left_gib: float, margin: float = TIGHT_FRACTION) -> str:

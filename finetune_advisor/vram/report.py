@@ -77,6 +77,8 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     assumptions = [*resolved.notes, *core.assumptions]
     if verdict is not None and verdict.tight:
         assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
+    if verdict is not None and verdict.near:
+        assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.margin))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(), reserved, resolved.advised_against)
