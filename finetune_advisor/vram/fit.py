@@ -73,7 +73,7 @@ NEAR_NOTE_START = "Close:"
 def near_note(short_gib: float, margin: float = TIGHT_FRACTION) -> str:
     return (f"{NEAR_NOTE_START} the estimate is {short_gib:.2f} GiB over, less than its expected error ({margin:.0%} of the "
             "estimate), so the run may still fit. Try it watching the peak (nvidia-smi) before committing to a long "
-            "run, or take a change below to be sure.")
+            "run, or take one of the suggested changes to be sure.")
 
 
 def tight_note(left_gib: float, margin: float = TIGHT_FRACTION) -> str:
