@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
 # About the p90 of |error| measured against real GPUs (bench/vram_accuracy/README.md: 8.4 % leaving one
-# architecture out on the transformers stack; 6.4 % leaving one architecture out on Unsloth's, 7.4 % and 6.7 %
+# architecture out on the transformers stack; 6.7 % leaving one architecture out on Unsloth's, 7.4 % and 6.7 %
 # on rounds 4 and 5's held-out cells): a fit with less headroom than this is a gamble.
 TIGHT_FRACTION = 0.10
 # Unsloth families we have not measured, but built like the measured dense ones: the worst miss leaving one

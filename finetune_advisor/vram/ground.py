@@ -25,7 +25,7 @@ def measured_cells(model_type: str) -> int:
 
 def error_margin(arch: Architecture, run: RunConfig) -> float:
     """The error to expect from how far the model is from what we measured (fit.py says why each value)."""
-    # What the Unsloth cells measured: LoRA and QLoRA per family; full fine-tuning on one small model only.
+    # What the Unsloth cells measured: LoRA and QLoRA per family; full fine-tuning on two small models only.
     fitted_path = run.gradient_checkpointing and run.method != "full"
     measured = run.stack != "unsloth" or (fitted_path and bool(measured_cells(arch.model_type)))
     if arch.is_hybrid or arch.encoder_layers or (arch.is_moe and not measured):
