@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--eval", choices=("on", "off"), default="on")
     ap.add_argument("--labels", type=int, default=64, help="longest label length; clips get 1/4 to all of it")
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--optim", default="adamw_8bit", help="the notebook's; adamw_torch where bitsandbytes is missing")
     args = ap.parse_args()
     gib = 1024**3
     torch.manual_seed(0)
@@ -73,7 +74,7 @@ def main() -> None:
         compute_metrics=(lambda pred: {"n": float(pred.predictions[0].argmax(-1).size)}) if on else None,
         args=Seq2SeqTrainingArguments(
             per_device_train_batch_size=1, gradient_accumulation_steps=4, warmup_steps=5, max_steps=args.steps,
-            learning_rate=1e-4, logging_steps=1, optim="adamw_torch", fp16=True, weight_decay=0.001,
+            learning_rate=1e-4, logging_steps=1, optim=args.optim, fp16=True, weight_decay=0.001,
             remove_unused_columns=False, lr_scheduler_type="linear", label_names=["labels"],
             eval_steps=5, eval_strategy="steps" if on else "no", seed=3407, output_dir="/tmp/whisper_probe",
             report_to="none", gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False},
@@ -82,7 +83,7 @@ def main() -> None:
     )
     start = torch.cuda.max_memory_reserved() / gib
     trainer.train()
-    print(json.dumps({"eval": args.eval, "labels_max": args.labels, "trainable": trainable,
+    print(json.dumps({"eval": args.eval, "labels_max": args.labels, "optim": args.optim, "trainable": trainable,
                       "start_reserved_gib": round(start, 3),
                       "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / gib, 3),
                       "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / gib, 3),

@@ -122,6 +122,9 @@ class Lane(threading.Thread):
             print(f"[lane {self.index}] {name} {' '.join(args)} rc={rc} in {time.time() - t0:.0f}s", flush=True)
         shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(path + "-bnb-4bit", ignore_errors=True)
+        from unsloth_sft import SPILL  # shards prepare wrote outside PATH (spill_when_full)
+
+        shutil.rmtree(SPILL, ignore_errors=True)
 
 
 def main() -> None:

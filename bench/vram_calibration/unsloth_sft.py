@@ -33,9 +33,11 @@ capability stays the real one (see `emulate_card`). What is patched is recorded 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -139,7 +141,8 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
     # generation config whose use_cache is off (round 4: gemma-2-9b never prepared). Training never generates.
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.cache_implementation = None
-    model.save_pretrained(path, max_shard_size="20GB")
+    with spill_when_full(path):
+        model.save_pretrained(path, max_shard_size="5GB")
     save_tokenizer(config, path)
     n = sum(p.numel() for p in model.parameters())
     del model
@@ -151,6 +154,39 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
         model.save_pretrained(path + "-bnb-4bit", max_shard_size="20GB")
         save_tokenizer(config, path + "-bnb-4bit")
         print(f"[prequantized] {name} -> {path}-bnb-4bit", flush=True)
+
+
+SPILL = "/tmp/m-spill"  # shards that do not fit the model's folder (the batch removes it with the model)
+RESERVE = 6 << 30  # bytes left free where the model is saved: the loader's own RAM comes from the same pool
+
+
+@contextlib.contextmanager
+def spill_when_full(path: str):
+    """Let `save_pretrained` write shards that no longer fit PATH's filesystem to SPILL's, linked from PATH.
+
+    Qwen3.5-35B-A3B's 16-bit save (70 GB) fits neither /dev/shm (half the RAM) nor the disk of the one-GPU
+    machine, but fits both together. Each shard goes where it fits; PATH holds a symlink to any shard written
+    elsewhere, so the checkpoint reads as one folder and loads through the same code as any other.
+    """
+    import transformers.modeling_utils as mu
+
+    write = mu.safe_save_file
+
+    def write_or_spill(tensors, filename, metadata=None):
+        size = sum(t.numel() * t.element_size() for t in tensors.values())
+        if shutil.disk_usage(os.path.dirname(filename)).free - size > RESERVE:
+            return write(tensors, filename, metadata=metadata)
+        os.makedirs(SPILL, exist_ok=True)
+        target = os.path.join(SPILL, os.path.basename(os.path.dirname(filename)) + "-" + os.path.basename(filename))
+        write(tensors, target, metadata=metadata)
+        os.symlink(target, filename)
+        print(f"[spilled] {os.path.basename(filename)} ({size / 2**30:.1f} GiB) -> {target}", flush=True)
+
+    mu.safe_save_file = write_or_spill
+    try:
+        yield
+    finally:
+        mu.safe_save_file = write
 
 
 def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
