@@ -15,8 +15,9 @@ bitsandbytes in the image: adamw_torch holds 6 bytes more per trainable paramete
 notebook's transformers 4.56 (the image has 5.x). It prints one JSON line: peak reserved GiB at the
 notebook's "start" point (after load, LoRA and trainer set-up) and after training.
 
-Status: written, not yet run (the session that wrote it had no GPU time left). The README's Whisper
-paragraph says what it should settle: whether the notebook's evaluation explains its 10.35 GB.
+Round 11 (2026-12-02, one H200) ran it once with the model built on the GPU in fp32, which set both
+runs' allocated peak (6.12 GiB) before training began; data/whisper_probe.jsonl keeps the figures with
+that caveat. The build is now on the CPU: run it again to see the training step's own peak.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def main() -> None:
     args = ap.parse_args()
     gib = 1024**3
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        model = WhisperForConditionalGeneration(WhisperConfig(**LARGE_V3)).to(torch.float16)
+    # Built on the CPU and moved in fp16: built on the GPU, the fp32 model (6.1 GiB) set the peak of round 11's
+    # run and hid the training step's own (data/whisper_probe.jsonl).
+    model = WhisperForConditionalGeneration(WhisperConfig(**LARGE_V3)).to("cuda", torch.float16)
     model = get_peft_model(model, LoraConfig(r=64, lora_alpha=64, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
