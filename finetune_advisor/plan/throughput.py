@@ -8,7 +8,9 @@ tensor peak the stack reached in our measurements, plus, for QLoRA, dequantising
 pass at the GPU's memory bandwidth. Launches are asynchronous, so the two overlap: where the fit says so
 (`overlap` p > 0) the step takes (host^p + GPU^p)^(1/p), a smooth maximum; with p = 0 their sum. The
 fractions were measured on one GPU model; another GPU is scaled by its datasheet peak and bandwidth, which
-the answer says.
+the answer says. Models with linear-attention or Mamba layers run kernels the model does not see (fla's
+gated delta rule, mamba_ssm's scans): every one measured took about twice its time, so their steps are scaled
+by the measured median (constants.HYBRID_STEP).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class StepTime:
     fixed: float
     compute: float
     dequant: float
+    hybrid_factor: float = 1.0  # what the step was scaled by for linear-attention / Mamba layers (`_hybrid`)
 
 
 def overlap(host: float, gpu: float, p: float) -> float:
@@ -82,6 +85,12 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     if run.method == "qlora":
         passes = 3 if run.gradient_checkpointing else 2
         dequant = passes * k.DEQUANT_BYTES_PER_PARAM * linear / (bandwidth_gbs * 1e9)
-    total = overlap(fixed, compute + dequant, c.get("overlap", 0.0))
+    base = overlap(fixed, compute + dequant, c.get("overlap", 0.0))
+    factor = k.HYBRID_STEP["factor"] if arch.is_hybrid else 1.0
+    total = base * factor
     p10, p90 = k.SPREAD[(stack, run.method)]
-    return StepTime(total, total * (1 + p10), total * (1 + p90), fixed, compute, dequant)
+    low, high = total * (1 + p10), total * (1 + p90)
+    if arch.is_hybrid:  # the measured hybrids' own spread, where it reaches further
+        low, high = min(low, base * k.HYBRID_STEP["low"]), max(high, base * k.HYBRID_STEP["high"])
+    # Where a hybrid's extra time goes was not profiled: its parts are scaled alike, so that they add up.
+    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, factor)

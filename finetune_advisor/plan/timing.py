@@ -60,7 +60,8 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     step = accum * micro.seconds + comm
     low, high = accum * micro.low + comm, accum * micro.high + comm
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
-    notes = _notes(run, gpu, stack, comm, fp32) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
+    notes = (_notes(run, gpu, stack, comm, fp32) + _hybrid_note(micro) + _host_note(micro)
+             + _padding_notes(run, padded, bool(data.lengths)))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
                    round(tokens / step), notes)
 
@@ -148,6 +149,17 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
                      f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")
     return notes
+
+
+def _hybrid_note(micro: throughput.StepTime) -> list[str]:
+    if micro.hybrid_factor == 1.0:
+        return []
+    h = k.HYBRID_STEP
+    return [f"This model has linear-attention or Mamba layers, whose kernels the step-time model does not see: "
+            f"{h['cells']:g} steps of such models measured through Unsloth on the {k.FITTED_ON_GPU} "
+            f"({', '.join(k.HYBRID_MODELS)}) took {h['low']:.2f}-{h['high']:.2f}x its time, so the step is scaled by "
+            f"their median, {h['factor']:.2f}x. They ran causal-conv1d through a torch stand-in for its CUDA kernel: "
+            "with the compiled kernel installed, steps may be shorter."]
 
 
 def _host_note(micro: throughput.StepTime) -> list[str]:

@@ -115,3 +115,39 @@ def test_an_overlapping_fit_improves_on_the_additive_coefficients_it_starts_from
     start, moved = fit.fit(group), fit.fit(group, 8)
     assert fit._loss(group, moved, 8) < 0.9 * fit._loss(group, start, 8)
     assert all(lo <= v <= hi for v, (lo, hi) in zip(moved, fit._bounds(), strict=True))
+
+
+def test_the_hybrid_slowdown_is_what_the_recorded_hybrid_cells_show() -> None:
+    """Hybrids stay out of the fit (they ran our causal-conv1d stand-in), but every one ran about twice the model's
+    time: the packaged factor is the median of their measured / predicted ratios, recomputed from the cells."""
+    fit = _fit_script()
+    data = fit.cells()
+    results = {}
+    for stack in {c["stack"] for c in data}:
+        p = next(v["overlap"] for (s, _), v in k.STEP.items() if s == stack)
+        theta = fit.fit([c for c in data if c["stack"] == stack], p)
+        results.update({(stack, m): {"theta": theta, "p": p} for m in fit.METHODS if (stack, m) in k.STEP})
+    measured = fit.hybrid_slowdown(results)
+    assert measured is not None and measured.pop("models") == list(k.HYBRID_MODELS)
+    assert measured == pytest.approx(k.HYBRID_STEP, rel=1e-3)
+    assert 1.0 < k.HYBRID_STEP["low"] <= k.HYBRID_STEP["factor"] <= k.HYBRID_STEP["high"]
+
+
+def test_a_hybrid_step_is_scaled_by_the_measured_factor_and_its_range_covers_the_measured_spread(monkeypatch) -> None:
+    from finetune_advisor.plan import throughput
+    from finetune_advisor.vram.estimator import RunConfig
+
+    hybrid = DENSE.model_copy(update={"model_type": "qwen3_5_text",
+                                      "layer_types": ("linear_attention", "full_attention")})
+    assert hybrid.is_hybrid and not DENSE.is_hybrid
+    run = RunConfig(method="lora")
+    scaled = throughput.micro_step(hybrid, run, 2048, 989, 4800)
+    assert scaled.hybrid_factor == k.HYBRID_STEP["factor"]
+    assert throughput.micro_step(DENSE, run, 2048, 989, 4800).hybrid_factor == 1.0
+    monkeypatch.setitem(k.HYBRID_STEP, "factor", 1.0)
+    monkeypatch.setitem(k.HYBRID_STEP, "low", 1.0)
+    monkeypatch.setitem(k.HYBRID_STEP, "high", 1.0)
+    base = throughput.micro_step(hybrid, run, 2048, 989, 4800).seconds
+    monkeypatch.undo()
+    assert scaled.seconds == pytest.approx(base * k.HYBRID_STEP["factor"])
+    assert scaled.low <= base * k.HYBRID_STEP["low"] and scaled.high >= base * k.HYBRID_STEP["high"]
