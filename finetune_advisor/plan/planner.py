@@ -16,6 +16,7 @@ from finetune_advisor.plan import search
 from finetune_advisor.plan.dataset import DatasetFacts, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
+from finetune_advisor.vocabulary import METHOD_NAMES
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
@@ -55,6 +56,10 @@ class PlanRequest:
         return arch.max_target_positions or self.resolved.context or arch.max_position_embeddings or 131_072
 
 
+OTHER_METHOD = {"qlora": "lora", "lora": "qlora"}  # the method alternative a plan compares with
+METHOD_LABELS = {"lora": "LoRA (16-bit)", "qlora": "QLoRA"}
+
+
 def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None = None) -> RunConfig:
     """`run` with another method (and stack), loading the checkpoint estimate_vram would load for it."""
     stack = stack or run.stack
@@ -66,7 +71,9 @@ def choose_method(req: PlanRequest) -> tuple[str, str]:
     lora = with_method(req, req.run, "lora").model_copy(update={"batch_size": 1, "seq_len": min(req.run.seq_len, req.context)})
     if search.comfortable(req.resolved, lora, req.card):
         return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA."
-    return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1."
+    advice = req.resolved.advice("qlora")
+    caveat = f" {advice} A GPU that holds the 16-bit model would allow LoRA." if advice else ""
+    return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1." + caveat
 
 
 def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
@@ -93,6 +100,8 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
         largest_batch=largest_batch, alternatives=others,
     )
+    offered = [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])]
+    result.notes.extend(advice for m in offered if (advice := req.resolved.advice(m)))
     more = next((a for a in others if a.change.endswith("GPUs")), None)
     if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
         result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
@@ -142,10 +151,11 @@ def alternatives(req: PlanRequest, run: RunConfig, time: RunTime | None) -> list
     if time is None or time.hours is None:
         return []
     options: list[tuple[str, RunConfig]] = []
-    if run.method == "qlora":
-        options.append(("LoRA (16-bit) instead of QLoRA", with_method(req, run, "lora")))
-    elif run.method == "lora":
-        options.append(("QLoRA instead of LoRA", with_method(req, run, "qlora")))
+    if run.method in OTHER_METHOD:
+        other_method = OTHER_METHOD[run.method]
+        against = " (Unsloth advises against it for this family: see the notes)" if req.resolved.advice(other_method) else ""
+        options.append((f"{METHOD_LABELS[other_method]} instead of {METHOD_NAMES[run.method]}{against}",
+                        with_method(req, run, other_method)))
     other = "transformers" if run.stack == "unsloth" else "unsloth"
     options.append((f"the {other} stack", with_method(req, run, run.method, other)))
     options.append((f"{run.num_gpus * 2} GPUs", run.model_copy(update={"num_gpus": run.num_gpus * 2})))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, check_range
+from finetune_advisor.vocabulary import ModelSource, check_range
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import Breakdown, CoreEstimate, RunConfig, estimate
 from finetune_advisor.vram.resolve import ResolvedArch
@@ -85,7 +85,7 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
                    if memory is not None and verdict and not verdict.fits else [])
     suggested = {s.arguments.get("method") for s in suggestions}
     for method in (m for m in resolved.advised_against if m == run.method or m in suggested):
-        assumptions.insert(0, f"{METHOD_NAMES[method]} for this family: {resolved.advised_against[method]}.")
+        assumptions.insert(0, resolved.advice(method))
     return VramEstimate(
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
         params_b=core.params_b, trainable_params_m=core.trainable_params_m,

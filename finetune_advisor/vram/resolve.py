@@ -14,7 +14,7 @@ from typing import Any
 from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.schema import FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.vocabulary import ModelSource, Quant, check_range
+from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
 
@@ -38,6 +38,11 @@ class ResolvedArch:
     float32_without_bf16: bool | None = None
     advised_against: dict[str, str] = field(default_factory=dict)  # method -> Unsloth's reason and where it says so
     notes: list[str] = field(default_factory=list)
+
+    def advice(self, method: str) -> str | None:
+        """Unsloth's advice against METHOD for this family, as a sentence with its source, or None."""
+        why = self.advised_against.get(method)
+        return f"{METHOD_NAMES[method]} for this family: {why}." if why else None
 
     def estimate_kwargs(self) -> dict[str, Any]:
         """What `estimator.estimate` takes beyond the architecture and the run."""

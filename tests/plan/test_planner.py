@@ -261,3 +261,19 @@ def test_a_hybrid_models_time_is_scaled_by_what_hybrids_measured_and_says_so() -
     assert any("linear-attention or Mamba layers" in n and "stand-in" in n for n in p.notes)
     dense = plan_training(**{**args, "model": "qwen3-30b-a3b"})
     assert not any("linear-attention or Mamba" in n for n in dense.notes)
+
+
+def test_a_method_unsloth_advises_against_is_flagged_wherever_the_plan_offers_it() -> None:
+    """Unsloth advises against QLoRA for Qwen3.5 (dense or MoE): where LoRA fits, QLoRA is only an alternative and
+    says so; where it does not, method auto falls back to QLoRA and says what Unsloth advises, with its source."""
+    args = dict(model="qwen3.5-35b-a3b", dataset_rows=1000, tokens_per_row=1500)
+    roomy = plan_training(**args, gpu="H200")
+    assert roomy.method == "lora"
+    qlora = next(a for a in roomy.alternatives if a.change.startswith("QLoRA instead of LoRA"))
+    assert "advises against" in qlora.change
+    assert any(n.startswith("QLoRA for this family: Unsloth advises against") and "source:" in n for n in roomy.notes)
+    small = plan_training(**args, gpu="RTX 4090")
+    assert small.method == "qlora" and "Unsloth advises against QLoRA" in small.notes[0]
+    plain = plan_training(**BASE, gpu="H100")  # Llama: no advice, no caveat
+    assert not any("advises against" in a.change for a in plain.alternatives)
+    assert not any("for this family:" in n for n in plain.notes)
