@@ -386,7 +386,10 @@ PROFILE_STEP = 2
 
 
 class StepTimer:
-    """A trl/transformers callback that times each optimizer step on the GPU clock, and profiles one when asked."""
+    """A trl/transformers callback that times each optimizer step on the GPU clock, records each step's own
+    allocator peaks (`step_peaks`: allocated and reserved bytes, the peak statistics reset between steps, so a
+    fresh process's first step shows whether it holds more than the later ones; `before` is the peak until the
+    first step began: the load), and profiles one step when asked."""
 
     def __new__(cls):
         import torch
@@ -397,12 +400,17 @@ class StepTimer:
         class _Timer(TrainerCallback):
             def __init__(self):
                 self.times: list[float] = []
+                self.step_peaks: list[list[int]] = []
+                self.before: list[int] | None = None
                 self.profile: dict | None = None
                 self._t = 0.0
                 self._prof = None
 
             def on_step_begin(self, args, state, control, **kw):
                 torch.cuda.synchronize()
+                if self.before is None:
+                    self.before = _allocator_peaks()
+                torch.cuda.reset_peak_memory_stats()
                 if profile and len(self.times) == PROFILE_STEP:
                     from torch.profiler import ProfilerActivity
                     from torch.profiler import profile as torch_profile
@@ -414,12 +422,19 @@ class StepTimer:
             def on_step_end(self, args, state, control, **kw):
                 torch.cuda.synchronize()
                 self.times.append(time.perf_counter() - self._t)
+                self.step_peaks.append(_allocator_peaks())
                 if self._prof is not None:
                     self._prof.__exit__(None, None, None)
                     self.profile = profile_summary(self._prof.key_averages(), self.times[-1])
                     self._prof = None
 
         return _Timer()
+
+
+def _allocator_peaks() -> list[int]:
+    import torch
+
+    return [torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()]
 
 
 def profile_summary(averages, wall_s: float, top: int = 12) -> dict:
@@ -455,6 +470,7 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
     trainer.train()
     if timer.profile is not None:
         ran_with["profile"] = timer.profile
+    ran_with["step_peaks"] = {"before": timer.before, "steps": timer.step_peaks}
     return trainer, timer.times, ran_with
 
 
@@ -541,9 +557,10 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
         steady = sorted(times[1:]) or times
         step_s = steady[len(steady) // 2]
         profiled = ran_with.pop("profile", None)
+        peaks = ran_with.pop("step_peaks")
         rec.update(status="ok", error=None, step_times_s=[round(t, 4) for t in times], step_s=round(step_s, 4),
                    tokens_per_s=round(batch * seq / step_s, 1), trainer_args=ran_with,
-                   loss=_last_loss(trainer))
+                   loss=_last_loss(trainer), step_peaks=peaks["steps"])
         if profiled is not None:  # the profiler's own cost is in this cell's times and memory: kept out of the fits
             rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
@@ -559,7 +576,11 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
         tb = traceback.format_exc()  # head and tail: round 5's gemma-2-9b record lost where the failure began
         rec.update(status="oom" if oom else "error", error=f"{type(exc).__name__}: {exc}"[:600],
                    traceback=tb if len(tb) <= 4000 else tb[:1500] + "\n[...]\n" + tb[-2500:])
-    rec.update(peak_allocated_bytes=cuda_stat("max_memory_allocated"), peak_reserved_bytes=cuda_stat("max_memory_reserved"),
+    # The statistics are reset at each step (StepTimer): the cell's peak is the largest of the load's, the steps'
+    # and what followed the last step.
+    seen = [peaks["before"] or [0, 0], *peaks["steps"]] if rec.get("status") == "ok" else []
+    rec.update(peak_allocated_bytes=max([cuda_stat("max_memory_allocated"), *(p[0] for p in seen)]),
+               peak_reserved_bytes=max([cuda_stat("max_memory_reserved"), *(p[1] for p in seen)]),
                wall_s=round(time.time() - t0, 1))
     del trainer
     return rec
