@@ -24,6 +24,7 @@ from finetune_advisor.vocabulary import Method, Variant, Verdict
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
+from finetune_advisor.vram.ground import few_measured, measured_cells, measured_ground
 from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import advised_against, from_catalog
 
@@ -134,7 +135,10 @@ def _estimate_cached(
     total = round(core.total_gib, 2)
     if resolved.coarse:
         return total, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower."
+    said = []
     if entry.architecture_status == "unverified":
-        return total, core.margin, "The catalog's architecture for this model is unverified: treat the memory estimate as rough."
-    return total, core.margin, None
+        said.append("The catalog's architecture for this model is unverified: treat the memory estimate as rough.")
+    if run.stack == "unsloth" and (few_measured(resolved.arch.model_type) or not measured_cells(resolved.arch.model_type)):
+        said.append(measured_ground(resolved.arch))  # issue 11 item 7: say how little the figure rests on
+    return total, core.margin, " ".join(said) or None
 

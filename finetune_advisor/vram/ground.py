@@ -33,13 +33,28 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
     return fit.TIGHT_FRACTION if measured else fit.UNMEASURED_TIGHT_FRACTION
 
 
+# Below this many measured runs a family's answer says how little its figure rests on (issue 11 item 7): one or two
+# runs pin the family's own terms at one or two shapes; every other shape, rank or method carries over the rest.
+FEW_RUNS = 3
+
+
+def few_measured(model_type: str) -> bool:
+    return 0 < measured_cells(model_type) < FEW_RUNS
+
+
 def measured_ground(arch: Architecture) -> str:
     """How much of the Unsloth figure for this family rests on our own measurements."""
     cells = measured_cells(arch.model_type)
+    if cells and cells < FEW_RUNS:
+        return (f"This family ({arch.model_type}) was measured on Unsloth in only {cells} run{'s' if cells > 1 else ''}: "
+                "other shapes, ranks and methods carry over what the other families showed.")
     if cells:
         return f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs."
     kind = "MoE" if arch.is_moe else "dense"
-    moe_only, both = ("qwen3_moe", "gpt_oss", "granitemoehybrid"), ("gemma4_text",)  # Gemma 4: dense E2B/E4B, MoE 26B
+    # Families whose measured runs were MoE models (Nemotron-H: the 30B-A3B), and one measured both ways (Gemma 4:
+    # dense E2B/E4B, MoE 26B).
+    moe_only = ("qwen3_moe", "gpt_oss", "granitemoehybrid", "nemotron_h", "qwen3_5_moe_text")
+    both = ("gemma4_text",)
     nearest = sorted(t for t in k.UNSLOTH_MEASURED if t in both or (t in moe_only) == arch.is_moe)
     mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED
     unlike = ((" Of its layer kinds, only Mamba-2 mixers were measured (Granite 4.0-H)." if mamba else

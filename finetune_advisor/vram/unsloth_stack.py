@@ -12,7 +12,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (
     FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
 )
-from finetune_advisor.vram.ground import by_family, error_margin, measured_cells, measured_ground
+from finetune_advisor.vram.ground import by_family, error_margin, few_measured, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes
@@ -92,8 +92,9 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch)
     measured = bool(measured_cells(arch.model_type))
+    said = not measured or few_measured(arch.model_type)  # the answer says how little it rests on
     notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
-             *([] if measured else [ground])]
+             *([ground] if said else [])]
     if s.router_width > 0:
         notes.append(_moe_note(arch))
     if stack_note:
@@ -109,7 +110,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(state.paged_note)
     notes.append(VERSION_NOTE)
     background = ["Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
-                  *w.background, *state.background, UNSLOTH_MEASURED_NOTE, *([ground] if measured else []),
+                  *w.background, *state.background, UNSLOTH_MEASURED_NOTE, *([] if said else [ground]),
                   f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}."]
     return CoreEstimate(
         total_gib=total_gib,

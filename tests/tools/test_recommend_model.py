@@ -462,3 +462,24 @@ def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -
         return
     first = picks[0]
     assert not any(c.startswith(COARSE_CAVEAT) for c in first.caveats), first.model_id
+
+
+def test_a_pick_says_when_its_memory_figure_rests_on_few_or_none_of_our_unsloth_runs() -> None:
+    """Issue 11 item 7: a pick whose family we measured on Unsloth in fewer than three runs, or never, says so (and
+    what it carries over); a pick of a well-measured family does not repeat it."""
+    from finetune_advisor.catalog.resolve import resolve
+    from finetune_advisor.vram.ground import few_measured, measured_cells
+    from finetune_advisor.vram.resolve import from_catalog
+
+    catalog, seen = load_catalog(), set()
+    for task in ("chat", "code", "vision", "reasoning"):
+        for gib in (16, 24, 80):
+            for r in run(task=task, gpu_memory_gib=gib, top_k=5).recommendations:
+                resolved = from_catalog(resolve(catalog, r.model_id), catalog.guidance(entry(r.model_id).family))
+                if resolved.coarse:
+                    continue
+                kind = resolved.arch.model_type
+                said = any("measured on Unsloth" in c for c in r.caveats)
+                assert said == (few_measured(kind) or not measured_cells(kind)), (r.model_id, kind, r.caveats)
+                seen.add(said)
+    assert seen == {True, False}

@@ -483,3 +483,18 @@ def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit
     vl = estimate_vram(model="qwen2.5-vl-7b", method="qlora", gpu="H100")
     tower = [n for n in vl.assumptions if "counted as frozen 16-bit weights" in n]
     assert len(tower) == 1 and "images or audio add their encoder's activations" in tower[0]  # text rows only
+
+
+def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -> None:
+    """An unmeasured dense family carries over the dense families measured, not the MoE ones (Qwen3.5's MoE and
+    Nemotron-H were measured as MoE models); an unmeasured MoE family names the MoE ones."""
+    from finetune_advisor.vram.ground import measured_ground
+
+    dense = measured_ground(Architecture(model_type="olmo2", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
+                                         num_attention_heads=4, vocab_size=100))
+    listed = dense.split("dense families we measured (")[1].split(")")[0].split(", ")
+    assert "llama" in listed and not {"qwen3_moe", "gpt_oss", "nemotron_h", "qwen3_5_moe_text"} & set(listed)
+    moe = measured_ground(Architecture(model_type="mixtral", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
+                                       num_attention_heads=4, vocab_size=100, num_experts=8, num_experts_per_tok=2,
+                                       moe_intermediate_size=128))
+    assert "MoE families we measured (" in moe and "qwen3_moe" in moe and "llama" not in moe
