@@ -16,6 +16,13 @@ A point may name the notebook's LoRA `target_modules` (Whisper's notebook adapts
 A point whose model the catalog knows is estimated through estimate_vram as a user would ask it:
 the catalog id, the notebook's method, rank, batch and the card's memory. The defect to look for is
 a "does not fit" on a card where the notebook trained the model.
+
+Unsloth's model guides state one VRAM figure per model and method ("4B: 10GB"), without the sequence
+length, batch, rank or GPU behind it. They get a table of their own (`guide_rows`): our estimate at
+rank 16 (or the rank the guide names), batch 1, at 512 and 2,048 tokens, on a card of exactly the stated
+size (GB read as GiB), allocator side only as for the notebooks, and estimate_vram's verdict for that
+card at 512 tokens. A "does not fit" there is a candidate defect, not a proven one: the guide's settings
+may be smaller than ours.
 """
 
 from __future__ import annotations
@@ -90,6 +97,40 @@ def rows() -> list[tuple]:
     return out
 
 
+GUIDE_TOKENS = (512, 2048)
+
+
+def guide_rows() -> list[tuple]:
+    """Per model-guide point: (point, ours at each of GUIDE_TOKENS, verdict on a card of the stated size at the
+    first of them)."""
+    out = []
+    for p in json.load(open(POINTS))["points"]:
+        if p["kind"] != "model_guide" or not p.get("catalog_id"):
+            continue
+        card = {**p, "gpu_total_gib": p["peak_reserved_gib"], "batch_size": 1}
+        found = [estimate(card, tokens) for tokens in GUIDE_TOKENS]
+        _, fits, close = found[0]
+        verdict = "fits" if fits else "close (the answer says it may fit)" if close else "does not fit"
+        out.append((p, [gib for gib, *_ in found], verdict))
+    return out
+
+
+def guide_table(found: list[tuple]) -> str:
+    head = " | ".join(f"ours at 1 x {t}" for t in GUIDE_TOKENS)
+    lines = [f"| point | model, method, r | stated GB | {head} | on a card of the stated size, 1 x {GUIDE_TOKENS[0]} |",
+             "|---|---|---|" + "---|" * len(GUIDE_TOKENS) + "---|"]
+    for p, ours, verdict in found:
+        stated = p["peak_reserved_gib"]
+        cells = " | ".join(f"{v:.1f} ({100 * (v - stated) / stated:+.0f} %)" for v in ours)
+        lines.append(f"| [{p['id']}]({p['source']}) | {p['catalog_id']}, {p['method']}, r{p.get('lora_rank') or 16} "
+                     f"| {stated:g} | {cells} | {verdict} |")
+    within = sum(abs(ours[0] - p["peak_reserved_gib"]) <= 0.15 * p["peak_reserved_gib"] for p, ours, _ in found)
+    lines += ["", f"{len(found)} model-guide points: ours at 1 x {GUIDE_TOKENS[0]} within 15 % of the stated figure for "
+              f"{within}; on a card of the stated size we say it does not fit for "
+              f"{sum(v == 'does not fit' for *_, v in found)} and call {sum(v.startswith('close') for *_, v in found)} close."]
+    return "\n".join(lines)
+
+
 def table(found: list[tuple]) -> str:
     lines = ["| point | GPU | Unsloth | model, method, r, batch x tokens | published GiB | ours at typical rows | ours at max_seq_length | fits | note |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -121,7 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readme", action="store_true", help="write the table into bench/vram_accuracy/README.md")
     args = ap.parse_args()
-    text = table(rows())
+    text = table(rows()) + "\n\nUnsloth's model guides (settings not stated; see the module's docstring):\n\n" + guide_table(guide_rows())
     print(text)
     if args.readme:
         readme = open(README).read()
