@@ -3,8 +3,9 @@
     python bench/vram_calibration/predict_unsloth.py PLAN OUT.jsonl [GPU]
 
 Each model goes to the estimator as its config.json (configs/NAME.json) plus the parameter count of
-the whole checkpoint (vision and audio towers included), as a catalog entry gives it; `--emulate t4`
-cells are a GPU without bf16. A cell that is not the first in its process (its job's shapes run in
+the whole checkpoint (vision and audio towers included), as a catalog entry gives it; `--emulate` cells
+are estimated for a card of the emulated memory (through `report.fitted`, which applies Unsloth's own
+embedding offload where the card is tight), `--emulate t4` without bf16. A cell that is not the first in its process (its job's shapes run in
 one process, smallest first) is predicted without the MoE first-step transient, as fit_unsloth.py
 scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this.
 GPU (default H200, the GPU machine's usual card; name an H100 when one is lent) gives the compute capability and
@@ -22,13 +23,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import load_config, parse_shapes  # noqa: E402
+from unsloth_sft import CARDS, load_config, parse_shapes  # noqa: E402
 
 
 def main() -> None:
     from finetune_advisor.vram.architecture import Architecture
     from finetune_advisor.vram.estimator import RunConfig, estimate
     from finetune_advisor.vram.families import first_step_transient
+    from finetune_advisor.vram.report import fitted
+    from finetune_advisor.vram.resolve import ResolvedArch
     from finetune_advisor.vram.shapes import shapes
 
     from finetune_advisor.gpus.target import named
@@ -48,8 +51,13 @@ def main() -> None:
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
                                 bf16=flag("--emulate", None) != "t4", stack="unsloth", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
+                card = CARDS.get(flag("--emulate", ""))
                 try:
-                    total = estimate(arch, run, params_total=params * 1e9 if params else None).total_gib
+                    if card:  # what estimate_vram says for a card of that memory (Unsloth's own offloading included)
+                        resolved = ResolvedArch(arch, name, "architecture", params_total=params * 1e9 if params else None)
+                        total = fitted(resolved, run, card["total_gib"])[1].total_gib
+                    else:
+                        total = estimate(arch, run, params_total=params * 1e9 if params else None).total_gib
                     if i:
                         total -= first_step_transient(arch.model_type) * shapes(arch).expert_bytes_16bit * min(1.0, batch * seq / 2048) / 2**30
                     row["predicted_gib"] = round(total, 3)
