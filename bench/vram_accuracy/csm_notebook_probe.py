@@ -1,0 +1,197 @@
+"""sesame/csm-1b fine-tuned the way Unsloth's TTS notebook does it, for its peak memory on the GPU machine.
+
+    python bench/vram_accuracy/csm_notebook_probe.py > csm.json                 # Unsloth's path (the notebook's)
+    python bench/vram_accuracy/csm_notebook_probe.py --stack peft > csm-peft.json
+    python bench/vram_accuracy/csm_notebook_probe.py --check                    # CPU: inputs and loss, no training
+
+Follows github unslothai/notebooks@bdda2ef:nb/Sesame_CSM_(1B)-TTS.ipynb (the helper's reading is summarised in
+bench/vram_calibration/configs/csm-1b.json): `FastModel.from_pretrained(max_seq_length=2048, dtype=None,
+auto_model=CsmForConditionalGeneration, load_in_4bit=False)`, `FastModel.get_peft_model(r=32, lora_alpha=32, the
+seven projections, use_gradient_checkpointing="unsloth")`, and a plain transformers Trainer with batch 2, gradient
+accumulation 4, adamw_8bit, bf16 where the GPU has it. Its rows are 256 text positions (right-padded) and 240,001
+audio samples at 24 kHz; here every row carries a full 10 s clip (240,000 samples, 125 Mimi frames: the longest a
+row of the notebook holds but one frame) after a short text, so the step is the notebook's largest.
+
+No download: the model is built from configs/csm-1b.json (sesame/csm-1b's config.json) with random weights and
+saved with a processor whose tokenizer is a stand-in holding the 128,256 text ids, `<|AUDIO|>` at 128002 and
+`<|audio_eos|>` at 128003 as the real one does; the audio is random noise. `--stack peft` trains the same rows
+through plain transformers + peft (transformers' gradient checkpointing). Carry the Unsloth wheels
+(bench/vram_calibration/fetch_wheels.sh). Prints one JSON line with the allocator's peaks, NVML's peak for the
+process, and the step times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "vram_calibration"))
+
+CONFIG = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs", "csm-1b.json")
+TEXT_POSITIONS = 256  # the notebook's text max_length
+SAMPLES = 240_000  # 10 s at 24 kHz: 125 Mimi frames
+FRAMES = 125
+AUDIO, AUDIO_EOS, BOS, PAD = 128002, 128003, 128000, 128001  # pad_token_id is 128002 too: pad with another id
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+GIB = 1024**3
+
+
+def csm_config():
+    from transformers import AutoConfig
+
+    fields = {k: v for k, v in json.load(open(CONFIG))["config"].items() if k not in ("transformers_version", "_name_or_path")}
+    return AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+
+def stand_in_tokenizer(vocab_size: int):
+    """A word-level tokenizer of VOCAB_SIZE ids with Llama 3's specials where CSM reads them."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    names = {BOS: "<|begin_of_text|>", PAD: "<|end_of_text|>", AUDIO: "<|AUDIO|>", AUDIO_EOS: "<|audio_eos|>"}
+    vocab = {names.get(i, f"t{i}"): i for i in range(vocab_size)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=names[BOS], eos_token=names[PAD], pad_token=names[PAD],
+                                   unk_token="t0", model_max_length=2048)
+
+
+def save_random_csm(folder: str, dtype) -> None:
+    from transformers import CsmForConditionalGeneration, CsmProcessor, EncodecFeatureExtractor
+
+    config = csm_config()
+    CsmForConditionalGeneration(config).to(dtype).save_pretrained(folder)
+    processor = CsmProcessor(feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=24_000),
+                             tokenizer=stand_in_tokenizer(config.text_vocab_size))
+    processor.save_pretrained(folder)
+
+
+def rows(n: int) -> list[dict]:
+    """N training rows as the notebook's processor gives them: a short text, FRAMES audio positions, the audio's end,
+    right padding to TEXT_POSITIONS; one clip of SAMPLES; labels on the audio positions only."""
+    import torch
+
+    out = []
+    for i in range(n):
+        g = torch.Generator().manual_seed(i)
+        text = [BOS, *torch.randint(1000, 100_000, (10,), generator=g).tolist()]
+        ids = text + [AUDIO] * FRAMES + [AUDIO_EOS]
+        ids += [PAD] * (TEXT_POSITIONS - len(ids))
+        input_ids = torch.tensor(ids)
+        real = len(text) + FRAMES + 1
+        out.append({"input_ids": input_ids, "attention_mask": (torch.arange(TEXT_POSITIONS) < real).long(),
+                    "labels": torch.where((input_ids == AUDIO) | (input_ids == AUDIO_EOS), input_ids, -100),
+                    "input_values": 0.1 * torch.randn(1, SAMPLES, generator=g),
+                    "input_values_cutoffs": torch.tensor([SAMPLES])})
+    return out
+
+
+def unsloth_model(folder: str):
+    import torch
+    from transformers import CsmForConditionalGeneration
+    from unsloth import FastModel, is_bf16_supported
+
+    save_random_csm(folder, torch.bfloat16 if is_bf16_supported() else torch.float16)
+    model, _ = FastModel.from_pretrained(model_name=folder, max_seq_length=2048, dtype=None,
+                                         auto_model=CsmForConditionalGeneration, load_in_4bit=False)
+    model = FastModel.get_peft_model(model, r=32, target_modules=TARGETS, lora_alpha=32, lora_dropout=0, bias="none",
+                                     use_gradient_checkpointing="unsloth", random_state=3407, use_rslora=False,
+                                     loftq_config=None)
+    return model, {"fp16": not is_bf16_supported(), "bf16": is_bf16_supported()}
+
+
+def peft_model():
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import CsmForConditionalGeneration
+
+    bf16 = torch.cuda.is_bf16_supported()
+    model = CsmForConditionalGeneration(csm_config()).to("cuda", torch.bfloat16 if bf16 else torch.float16)
+    model = get_peft_model(model, LoraConfig(r=32, lora_alpha=32, target_modules=TARGETS, lora_dropout=0.0))
+    return model, {"fp16": not bf16, "bf16": bf16, "gradient_checkpointing": True,
+                   "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+
+
+def check() -> None:
+    """On the CPU, without Unsloth: the saved processor loads, the rows collate, and one forward gives a loss."""
+    import tempfile
+
+    import torch
+    from transformers import AutoProcessor, CsmForConditionalGeneration, default_data_collator
+
+    with tempfile.TemporaryDirectory() as folder:
+        save_random_csm(folder, torch.float32)
+        processor = AutoProcessor.from_pretrained(folder)
+        model = CsmForConditionalGeneration.from_pretrained(folder)
+    batch = default_data_collator(rows(2))
+    with torch.no_grad():
+        loss = model(**batch).loss
+    print(json.dumps({"processor": type(processor).__name__, "audio_token_id": processor.audio_token_id,
+                      "shapes": {k: list(v.shape) for k, v in batch.items()}, "loss": round(float(loss), 3)}))
+
+
+def train(args: argparse.Namespace) -> dict:
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
+
+    torch.manual_seed(0)
+    model, precision = unsloth_model(args.folder) if args.stack == "unsloth" else peft_model()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            torch.cuda.synchronize()
+            times.append(-time.perf_counter())
+
+        def on_step_end(self, *a, **k):
+            torch.cuda.synchronize()
+            times[-1] += time.perf_counter()
+
+    trainer = Trainer(model=model, train_dataset=rows(8 * args.steps), data_collator=default_data_collator,
+                      callbacks=[Timer()],
+                      args=TrainingArguments(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
+                                             max_steps=args.steps, learning_rate=2e-4, logging_steps=1, optim="adamw_8bit",
+                                             weight_decay=0.001, lr_scheduler_type="linear", seed=3407,
+                                             output_dir="/tmp/csm_probe", report_to="none", save_strategy="no",
+                                             remove_unused_columns=False, **precision))
+    start = torch.cuda.max_memory_reserved() / GIB
+    trainer.train()
+    return {"stack": args.stack, "trainable": trainable, "rows": "2 x (256 text positions, 240000 samples)",
+            "precision": {k: v for k, v in precision.items() if isinstance(v, bool)}, "start_reserved_gib": round(start, 3),
+            "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 3),
+            "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 3),
+            "step_times_s": [round(t, 3) for t in times]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stack", choices=("peft", "unsloth"), default="unsloth")
+    ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
+    ap.add_argument("--folder", default="/tmp/csm-1b-random", help="where --stack unsloth saves the model")
+    ap.add_argument("--check", action="store_true", help="CPU only: build, save, load, one forward")
+    args = ap.parse_args()
+    if args.check:
+        return check()
+    if args.stack == "unsloth":
+        import unsloth  # noqa: F401 - before transformers, as Unsloth requires
+    import torch
+    from memory import ProcessMemory
+    from unsloth_sft import ProcessPeakSampler
+
+    pm = ProcessMemory("cuda")
+    pm.init_cuda()
+    with ProcessPeakSampler(pm) as nvml:
+        result = train(args)
+    print(json.dumps({**result, "nvml_process_peak_gib": None if nvml.peak is None else round(nvml.peak / GIB, 3),
+                      "cuda_context_gib": round((pm.cuda_context_bytes or 0) / GIB, 3), "torch": torch.__version__,
+                      "gpu": torch.cuda.get_device_name(0)}))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
