@@ -71,8 +71,8 @@ def choose_method(req: PlanRequest) -> tuple[str, str]:
     lora = with_method(req, req.run, "lora").model_copy(update={"batch_size": 1, "seq_len": min(req.run.seq_len, req.context)})
     if search.comfortable(req.resolved, lora, req.card):
         return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA."
-    advice = req.resolved.advice("qlora")
-    caveat = f" {advice} A GPU that holds the 16-bit model would allow LoRA." if advice else ""
+    caveat = (" Unsloth advises against QLoRA for this family (see the notes); a GPU that holds the 16-bit model would "
+              "allow LoRA.") if req.resolved.advice("qlora") else ""
     return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1." + caveat
 
 
@@ -84,7 +84,7 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     seq_len, why = _seq_len(req, longest)
     run = req.run.model_copy(update={"seq_len": seq_len})
     if longest is None or (req.fixed_seq_len and seq_len > longest):
-        return _does_not_fit(req, run, longest)
+        return _with_advice(req, _does_not_fit(req, run, longest), [run.method])
     run = _batch(req, run)
     largest_batch = run.batch_size
     if req.search_rank and run.method != "full":
@@ -100,12 +100,17 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
         largest_batch=largest_batch, alternatives=others,
     )
-    offered = [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])]
-    result.notes.extend(advice for m in offered if (advice := req.resolved.advice(m)))
+    _with_advice(req, result, [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])])
     more = next((a for a in others if a.change.endswith("GPUs")), None)
     if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
         result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
                             "time (traffic between GPUs or fixed per-step costs dominate).")
+    return result
+
+
+def _with_advice(req: PlanRequest, result: TrainingPlan, methods: list[str]) -> TrainingPlan:
+    """Add Unsloth's advice against any of METHODS (the plan's, and the other one it compares) to the notes."""
+    result.notes.extend(advice for m in methods if (advice := req.resolved.advice(m)))
     return result
 
 

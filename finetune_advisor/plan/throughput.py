@@ -34,7 +34,7 @@ class StepTime:
     fixed: float
     compute: float
     dequant: float
-    hybrid_factor: float = 1.0  # what the step was scaled by for linear-attention / Mamba layers (`_hybrid`)
+    hybrid_factor: float = 1.0  # what the step was scaled by for linear-attention / Mamba layers (constants.HYBRID_STEP)
 
 
 def overlap(host: float, gpu: float, p: float) -> float:

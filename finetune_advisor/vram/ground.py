@@ -38,8 +38,10 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
 FEW_RUNS = 3
 
 
-def few_measured(model_type: str) -> bool:
-    return 0 < measured_cells(model_type) < FEW_RUNS
+def ground_said(model_type: str) -> bool:
+    """Whether an answer should say how little its Unsloth figure rests on: a family measured in fewer than FEW_RUNS
+    runs, or in none."""
+    return measured_cells(model_type) < FEW_RUNS
 
 
 def measured_ground(arch: Architecture) -> str:

@@ -12,7 +12,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (
     FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
 )
-from finetune_advisor.vram.ground import by_family, error_margin, few_measured, measured_cells, measured_ground
+from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes
@@ -91,8 +91,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch)
-    measured = bool(measured_cells(arch.model_type))
-    said = not measured or few_measured(arch.model_type)  # the answer says how little it rests on
+    said = ground_said(arch.model_type)
     notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
              *([ground] if said else [])]
     if s.router_width > 0:

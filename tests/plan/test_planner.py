@@ -274,6 +274,7 @@ def test_a_method_unsloth_advises_against_is_flagged_wherever_the_plan_offers_it
     assert any(n.startswith("QLoRA for this family: Unsloth advises against") and "source:" in n for n in roomy.notes)
     small = plan_training(**args, gpu="RTX 4090")
     assert small.method == "qlora" and "Unsloth advises against QLoRA" in small.notes[0]
+    assert any(n.startswith("QLoRA for this family: Unsloth advises against") for n in small.notes)
     plain = plan_training(**BASE, gpu="H100")  # Llama: no advice, no caveat
     assert not any("advises against" in a.change for a in plain.alternatives)
     assert not any("for this family:" in n for n in plain.notes)
