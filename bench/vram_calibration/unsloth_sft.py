@@ -166,8 +166,9 @@ RESERVE = 6 << 30  # bytes left free where the model is saved: the loader's own 
 def spill_when_full(path: str):
     """Let `save_pretrained` write shards that no longer fit PATH's filesystem to SPILL's, linked from PATH.
 
-    Qwen3.5-35B-A3B's 16-bit save (70 GB) fits neither /dev/shm (half the RAM) nor the disk of the one-GPU
-    machine, but fits both together. Each shard goes where it fits; PATH holds a symlink to any shard written
+    Qwen3.5-35B-A3B's 16-bit save (70 GB) fits neither /dev/shm nor the disk of a one-GPU machine whose /dev/shm
+    is half its 128 GiB of RAM (round 11's had all of it), but fits both together. Shards are 5 GB (20 GB before
+    round 11) so that little is left unused where the first filesystem fills. Each shard goes where it fits; PATH holds a symlink to any shard written
     elsewhere, so the checkpoint reads as one folder and loads through the same code as any other.
     """
     import transformers.modeling_utils as mu
