@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
+from probe import GIB, measure_process
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "vram_calibration"))
 
 CONFIG = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs", "csm-1b.json")
 TEXT_POSITIONS = 256  # the notebook's text max_length
@@ -37,7 +37,6 @@ SAMPLES = 240_000  # 10 s at 24 kHz: 125 Mimi frames
 FRAMES = 125
 AUDIO, AUDIO_EOS, BOS, PAD = 128002, 128003, 128000, 128001  # pad_token_id is 128002 too: pad with another id
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-GIB = 1024**3
 
 
 def csm_config():
@@ -179,17 +178,7 @@ def main() -> None:
         return check()
     if args.stack == "unsloth":
         import unsloth  # noqa: F401 - before transformers, as Unsloth requires
-    import torch
-    from memory import ProcessMemory
-    from unsloth_sft import ProcessPeakSampler
-
-    pm = ProcessMemory("cuda")
-    pm.init_cuda()
-    with ProcessPeakSampler(pm) as nvml:
-        result = train(args)
-    print(json.dumps({**result, "nvml_process_peak_gib": None if nvml.peak is None else round(nvml.peak / GIB, 3),
-                      "cuda_context_gib": round((pm.cuda_context_bytes or 0) / GIB, 3), "torch": torch.__version__,
-                      "gpu": torch.cuda.get_device_name(0)}))
+    print(json.dumps(measure_process(lambda: train(args))))
 
 
 if __name__ == "__main__":

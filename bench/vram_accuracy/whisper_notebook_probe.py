@@ -35,15 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vram_calibration"))
+from probe import GIB, measure_process
 
 # openai/whisper-large-v3 config.json (the catalog entry's architecture and its sources).
 LARGE_V3 = {"d_model": 1280, "encoder_layers": 32, "decoder_layers": 32, "encoder_attention_heads": 20,
             "decoder_attention_heads": 20, "encoder_ffn_dim": 5120, "decoder_ffn_dim": 5120, "num_mel_bins": 128,
             "vocab_size": 51866, "max_source_positions": 1500, "max_target_positions": 448}
-GIB = 1024**3
 
 
 def whisper_tokenizer(vocab_size: int = LARGE_V3["vocab_size"]):
@@ -137,18 +135,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.stack == "unsloth":
         import unsloth  # noqa: F401 - before transformers, as Unsloth requires
-    import torch
-    from memory import ProcessMemory  # bench/vram_calibration: NVML per process, as the calibration cells read it
-    from unsloth_sft import ProcessPeakSampler
-
-    pm = ProcessMemory("cuda")
-    pm.init_cuda()
-    with ProcessPeakSampler(pm) as nvml:
-        result = train(args)
-    print(json.dumps({**result, "nvml_process_peak_gib": None if nvml.peak is None else round(nvml.peak / GIB, 3),
-                      "cuda_context_gib": round((pm.cuda_context_bytes or 0) / GIB, 3), "torch": torch.__version__,
-                      "gpu": torch.cuda.get_device_name(0), "unsloth": _version("unsloth"),
-                      "transformers": _version("transformers")}))
+    result = measure_process(lambda: train(args))
+    print(json.dumps({**result, "unsloth": _version("unsloth"), "transformers": _version("transformers")}))
 
 
 def train(args: argparse.Namespace) -> dict:
