@@ -45,19 +45,20 @@ def main() -> None:
             spec = load_config(name)
             arch = Architecture.from_hf_config(spec["config"])
             params = spec.get("params_counted_b")
+            params_total = params * 1e9 if params else None
+            card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
-                                bf16=flag("--emulate", None) != "t4", stack="unsloth", **silicon)
+                                bf16=card["bf16"] if card else True, stack="unsloth", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
-                card = CARDS.get(flag("--emulate", ""))
                 try:
-                    if card:  # what estimate_vram says for a card of that memory (Unsloth's own offloading included)
-                        resolved = ResolvedArch(arch, name, "architecture", params_total=params * 1e9 if params else None)
+                    if card:  # through report.fitted: Unsloth's own offloading where the card is tight
+                        resolved = ResolvedArch(arch, name, "architecture", params_total=params_total)
                         total = fitted(resolved, run, card["total_gib"])[1].total_gib
                     else:
-                        total = estimate(arch, run, params_total=params * 1e9 if params else None).total_gib
+                        total = estimate(arch, run, params_total=params_total).total_gib
                     if i:
                         total -= first_step_transient(arch.model_type) * shapes(arch).expert_bytes_16bit * min(1.0, batch * seq / 2048) / 2**30
                     row["predicted_gib"] = round(total, 3)
