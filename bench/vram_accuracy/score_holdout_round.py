@@ -6,7 +6,9 @@
 MEASURED holds only the round's own records (the batch output), so that a cell measured in an earlier,
 fitted round is not scored as held out. The measured figure is NVML's peak for the process, as fit_unsloth.py fits it. A cell measured more
 than once (an earlier round and this one) is scored on the latest record. Records carrying
-`not_representative` are listed apart: what they show is not what a user's install does.
+`not_representative` are listed apart: what they show is not what a user's install does. A cell whose run
+failed (`status` oom or error) is listed with what stopped it: an out-of-memory is the outcome a "does not fit"
+predicts, and not a figure to score.
 Prints a Markdown table and the summary: median and 90th percentile of |error|, and every
 under-estimate (the errors that crash a user's run).
 """
@@ -24,17 +26,21 @@ from cells import quantile  # noqa: E402
 GIB = 2**30
 
 
-def latest(measured_path: str) -> dict[str, dict]:
+def latest(measured_path: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """The latest ok record of each cell, and what stopped each cell that has no ok record."""
     out: dict[str, dict] = {}
+    failed: dict[str, str] = {}
     for line in open(measured_path):
         rec = json.loads(line)
         if rec.get("status") == "ok" and rec.get("nvml_process_peak_bytes"):
             out[rec["cell"]] = rec
-    return out
+        elif rec.get("status") in ("oom", "error"):
+            failed[rec["cell"]] = f"{rec['status']}: {(rec.get('error') or '')[:160]}"
+    return out, {cell: why for cell, why in failed.items() if cell not in out}
 
 
 def main(pred_path: str, measured_path: str) -> None:
-    measured = latest(measured_path)
+    measured, failed = latest(measured_path)
     errors, aside, missing = [], [], []
     print("| cell | predicted GiB | measured GiB | error |\n|---|---|---|---|")
     for line in open(pred_path):
@@ -49,13 +55,16 @@ def main(pred_path: str, measured_path: str) -> None:
         print(f"| {p['cell']}{note} | {p['predicted_gib']:.2f} | {got:.2f} | {100 * err:+.1f}% |")
         (aside if note else errors).append((p["cell"], err))
     abs_err = [abs(e) for _, e in errors]
-    print(f"\n{len(errors)} cells scored: median |error| {100 * quantile(abs_err, 0.5):.1f} %, "
-          f"p90 {100 * quantile(abs_err, 0.9):.1f} %, max {100 * max(abs_err, default=0):.1f} %")
+    if abs_err:
+        print(f"\n{len(errors)} cells scored: median |error| {100 * quantile(abs_err, 0.5):.1f} %, "
+              f"p90 {100 * quantile(abs_err, 0.9):.1f} %, max {100 * max(abs_err):.1f} %")
+    else:
+        print("\nno cell scored")
     for cell, e in errors:
         if e < 0:
             print(f"under-estimate: {cell} {100 * e:+.1f} %")
     for cell in missing:
-        print(f"not measured: {cell}")
+        print(f"failed ({failed[cell]}): {cell}" if cell in failed else f"not measured: {cell}")
 
 
 if __name__ == "__main__":
