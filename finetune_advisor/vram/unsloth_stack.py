@@ -39,7 +39,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lo
     tb = token_bytes(s, coef, lora, run.lora_rank, "flash", dropout=run.lora_dropout > 0, width_scale=width)
     moe = s.router_width > 0
     tokens = text_tokens(arch, run)
-    act = k.UNSLOTH_LAYER_SCALE[moe] * tb.layer * tokens
+    act = (k.UNSLOTH_LAYER_SCALE[moe] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens
     loss = 0.0
     if arch.final_logit_softcapping:
         loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
@@ -70,6 +70,29 @@ def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tupl
     encoder = encoder_layer_bytes(s, run, coefficients("unsloth", run.method, False), "flash", p, lora)
     output = 4.0 * encoder_frames(s, run) * s.hidden
     return k.UNSLOTH_LAYER_SCALE[False] * max(decoder, encoder) + output, loss(s, run, p, tokens)[0]
+
+
+# fla's chunked gated-delta-rule (the copy unsloth_zoo 2026.10.9 vendors: _vendored/fla/ops/gated_delta_rule/chunk.py,
+# chunk_gated_delta_rule_bwd) rebuilds, while one checkpointed layer runs backward, the state of every 64-token chunk
+# (h, value heads x key size x value size, in the 16-bit compute dtype) and its gradient dh beside it
+# (common/chunk_delta_h.py), and holds at once w, dw, dq and dk (value heads x key size a token: chunk_o.py
+# chunk_bwd_dqkwg expands q and k to the value heads) and u, v_new, dv and the incoming gradient (value heads x value
+# size). Measured: Qwen3.5-4B LoRA at 16,384 tokens allocated 227 KB a token more than at 512; the attention-style
+# count alone gave 143 KB (round 12, bench/vram_calibration).
+_DELTANET_CHUNK = 64
+_DELTANET_STATES = 2  # h and dh
+_DELTANET_KEY_WIDE = 4  # w, dw, dq, dk
+_DELTANET_VALUE_WIDE = 4  # u, v_new, dv, the incoming gradient
+
+
+def deltanet_backward_bytes(arch: Architecture) -> float:
+    """Bytes a token adds to the backward of one Gated DeltaNet layer under fla's chunked kernels (16-bit; 0 for a
+    model without such layers): the layer being recomputed is the one that holds them, whatever the depth."""
+    heads, key, value = arch.linear_num_value_heads, arch.linear_key_head_dim, arch.linear_value_head_dim
+    if not (heads and key and value and "linear_attention" in (arch.layer_types or ())):
+        return 0.0
+    states = _DELTANET_STATES * heads * key * value / _DELTANET_CHUNK
+    return 2.0 * (states + _DELTANET_KEY_WIDE * heads * key + _DELTANET_VALUE_WIDE * heads * value)
 
 
 # --- phases and the allocator ------------------------------------------------------------------
