@@ -39,7 +39,9 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
 
     When Unsloth would move an untied input embedding to host RAM by itself on this GPU (`_unsloth_offloads`),
     the run estimated is that lighter one. Unsloth also moves Gemma 3n / 4 per-layer tables then; that is not
-    modelled (not measured yet).
+    modelled. Where the weights themselves do not fit, Unsloth 2026.10.9 loads anyway with part of them on the
+    CPU, and training then fails (measured: Gemma 4 E2B LoRA on an emulated 8 GiB card, round 12), so
+    "does not fit" stands; the answer says so (`CPU_PLACEMENT_NOTE`).
     """
     kwargs = resolved.estimate_kwargs()
     core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
@@ -49,6 +51,12 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
         run = run.model_copy(update={"offload_embedding": True})
         core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
     return run, core, fit.judge(core.total_gib, memory, reserved, core.margin)
+
+
+CPU_PLACEMENT_NOTE = (
+    "If Unsloth loads the model anyway, warning that some parameters were offloaded to the CPU, expect the run to "
+    "fail: with Unsloth 2026.10.9, Gemma 4 E2B LoRA loaded that way on an 8 GiB card and its first backward pass "
+    "stopped with an error (measured on an H200 capped to 8 GiB).")
 
 
 def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate, usable_gib: float) -> bool:
@@ -81,6 +89,8 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.margin))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
+    if verdict is not None and not verdict.fits and run.stack == "unsloth":
+        assumptions.append(CPU_PLACEMENT_NOTE)
     suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(), reserved, resolved.advised_against)
                    if memory is not None and verdict and not verdict.fits else [])
     suggested = {s.arguments.get("method") for s in suggestions}

@@ -63,3 +63,17 @@ def test_the_move_is_counted_whenever_unsloth_makes_it_fit_or_not() -> None:
     big = estimate_vram(model="gpt-oss-20b", seq_len=1024, lora_rank=8, gpu_memory_gib=80, bf16=False)
     assert _moved(t4) and not _moved(big)
     assert big.total_gib - t4.total_gib > 1.0
+
+
+def test_a_run_that_does_not_fit_warns_that_unsloths_cpu_placement_does_not_rescue_it() -> None:
+    """Unsloth 2026.10.9 loads a model too big for the card with part of its weights on the CPU, and training then
+    fails (Gemma 4 E2B on an 8 GiB card, round 12): a user who sees that load succeed must not read it as a fit."""
+    def warned(answer) -> bool:
+        return any("offloaded to the CPU" in a for a in answer.assumptions)
+
+    short = estimate_vram(architecture=LLAMA_31_8B, method="lora", seq_len=2048, gpu_memory_gib=8)
+    assert not short.fits and warned(short)
+    plain = estimate_vram(architecture=LLAMA_31_8B, method="lora", seq_len=2048, gpu_memory_gib=8, stack="transformers")
+    assert not plain.fits and not warned(plain)
+    roomy = estimate_vram(architecture=LLAMA_31_8B, method="lora", seq_len=2048, gpu_memory_gib=80)
+    assert roomy.fits and not warned(roomy)
