@@ -1,0 +1,239 @@
+"""Qwen2.5-VL-7B fine-tuned on image rows the way Unsloth's vision notebook does it, for its peak memory.
+
+    python bench/vram_accuracy/vision_notebook_probe.py > vl.json                    # the notebook's settings
+    python bench/vram_accuracy/vision_notebook_probe.py --resize max > vl-max.json   # images at their own size
+    python bench/vram_accuracy/vision_notebook_probe.py --check                      # CPU: rows, tokens, one loss
+
+Every calibration cell so far trained vision-language models on text rows: the vision tower held its weights and
+nothing else. This probe feeds images. It follows github unslothai/notebooks nb/Qwen2.5_VL_(7B)-Vision.ipynb:
+`FastVisionModel.from_pretrained(load_in_4bit=True, use_gradient_checkpointing="unsloth")`,
+`FastVisionModel.get_peft_model(finetune_vision_layers, finetune_language_layers, finetune_attention_modules and
+finetune_mlp_modules all True, r=16, lora_alpha=16, lora_dropout=0)`, `FastVisionModel.for_training`, trl's
+SFTTrainer with `UnslothVisionDataCollator(model, tokenizer)`, batch 2, gradient accumulation 4, adamw_8bit, bf16
+where the GPU has it, `remove_unused_columns=False`, `dataset_text_field=""`, `dataset_kwargs={"skip_prepare_dataset":
+True}`, max_length 2048. Rows are the notebook's shape: an instruction and one image from the user, a short answer.
+
+The collator resizes images by itself (`resize="min"`, its default): to the vision config's image_size, or 512 pixels
+on the first side when the config has none, as Qwen2.5-VL's has not (unsloth_zoo 2026.10.9 vision_utils.py). A
+1,024-pixel square therefore reaches the model as 512 x 512 and smart_resize makes it 504 x 504: 36 x 36 patches of
+14 pixels in the tower, 324 image tokens in the language model. `--resize max` hands the source size to the processor, whose pixel cap
+(28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
+
+No download: the model is built on the GPU from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
+with a processor: Qwen2VLImageProcessor and Qwen2VLVideoProcessor at their defaults, a word-level stand-in tokenizer
+of the config's vocabulary with the config's image, video and vision start/end ids as special tokens, and a minimal
+chat template of our own (role, text, `<|vision_start|><|image_pad|><|vision_end|>` per image, `<|im_end|>`); the
+images are random pixels. Carry the Unsloth wheels (bench/vram_calibration/fetch_wheels.sh). Prints one JSON line:
+the rows' token counts, the allocator's peaks, NVML's peak for the process, and the step times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from probe import GIB, measure_process
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs", "Qwen2.5-VL-7B-Instruct.json")
+INSTRUCTION_WORDS = 8  # "Write the LaTeX representation for this image." in the notebook
+TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }} {% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}{% endif %}<|im_end|>{% endfor %}"
+    "{% if add_generation_prompt %}assistant {% endif %}"
+)
+SPECIALS = {"bos_token_id": "<|endoftext|>", "eos_token_id": "<|im_end|>", "vision_start_token_id": "<|vision_start|>",
+            "vision_end_token_id": "<|vision_end|>", "vision_token_id": "<|vision_pad|>",
+            "image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>"}
+
+
+def config_fields(small: bool = False) -> dict:
+    """The checkpoint's config.json; `small` shrinks depth and widths for the CPU check (same structure; the head
+    size stays 128, which the rope sections need)."""
+    fields = {k: v for k, v in json.load(open(CONFIG))["config"].items() if k not in ("transformers_version", "_name_or_path")}
+    if small:
+        text = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "layer_types": ["full_attention"] * 2, "max_window_layers": 2}
+        fields.update(text)
+        fields["text_config"] = {**fields["text_config"], **text}
+        fields["vision_config"] = {**fields["vision_config"], "depth": 2, "hidden_size": 64, "intermediate_size": 128,
+                                   "num_heads": 4, "out_hidden_size": 512, "fullatt_block_indexes": [1]}
+    return fields
+
+
+def hf_config(fields: dict):
+    from transformers import AutoConfig
+
+    f = dict(fields)
+    cfg = AutoConfig.for_model(f.pop("model_type"), **f)
+    cfg.use_cache = False
+    return cfg
+
+
+def special_ids(fields: dict) -> dict[int, str]:
+    return {fields[key]: name for key, name in SPECIALS.items() if isinstance(fields.get(key), int)}
+
+
+def stand_in_processor(fields: dict):
+    """Qwen2.5-VL's processor with a word-level tokenizer of the config's vocabulary: t{i} for ordinary ids, the
+    config's special ids under their names."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+    from transformers import (PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor,
+                              Qwen2VLVideoProcessor)
+
+    specials = special_ids(fields)
+    vocab_size = hf_config(fields).get_text_config().vocab_size
+    vocab = {specials.get(i, f"t{i}"): i for i in range(vocab_size)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens([AddedToken(name, special=True) for name in specials.values()])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t0", bos_token="<|endoftext|>",
+                                   eos_token="<|im_end|>", pad_token="<|endoftext|>", model_max_length=32768)
+    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
+                               video_processor=Qwen2VLVideoProcessor(), chat_template=TEMPLATE)
+
+
+def rows(n: int, side: int, answer_words: int) -> list[dict]:
+    """N rows in the notebook's message format: an instruction and a SIDE x SIDE image of random pixels from the
+    user, an answer of ANSWER_WORDS ordinary tokens from the assistant."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        image = Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+        words = lambda k: " ".join(f"t{w}" for w in rng.integers(1000, 100_000, k))  # noqa: E731
+        out.append({"messages": [
+            {"role": "user", "content": [{"type": "text", "text": words(INSTRUCTION_WORDS)}, {"type": "image", "image": image}]},
+            {"role": "assistant", "content": [{"type": "text", "text": words(answer_words)}]},
+        ]})
+    return out
+
+
+def save_random_model(folder: str, fields: dict, dtype, device: str) -> int:
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(hf_config(fields), dtype=dtype)
+    model.config.dtype = dtype
+    model.save_pretrained(folder, max_shard_size="5GB")
+    stand_in_processor(fields).save_pretrained(folder)
+    n = sum(p.numel() for p in model.parameters())
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return n
+
+
+def token_counts(processor, batch_rows: list[dict], fields: dict) -> dict:
+    """What the language model and the vision tower see for these rows (the collator's own processor call)."""
+    texts = [processor.apply_chat_template(r["messages"], tokenize=False) for r in batch_rows]
+    images = [[c["image"] for m in r["messages"] for c in m["content"] if c["type"] == "image"] for r in batch_rows]
+    enc = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    image_tokens = int((enc["input_ids"] == fields["image_token_id"]).sum()) // len(batch_rows)
+    return {"tokens_per_row": int(enc["attention_mask"].sum()) // len(batch_rows), "image_tokens_per_row": image_tokens,
+            "patches_per_row": int(enc["image_grid_thw"].prod(dim=-1).sum()) // len(batch_rows), "enc": enc}
+
+
+def check(args: argparse.Namespace) -> None:
+    """On the CPU, without Unsloth: the processor builds and reloads, the rows give the stated token counts at
+    both sizes the collator can hand over, and one forward of a shrunken model of the same structure gives a loss."""
+    import tempfile
+
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    fields = config_fields(small=True)
+    with tempfile.TemporaryDirectory() as folder:
+        save_random_model(folder, fields, torch.float32, "cpu")
+        processor = AutoProcessor.from_pretrained(folder)
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder)
+    report = {"processor": type(processor).__name__}
+    for side in (504, args.image_size):
+        counts = token_counts(processor, rows(2, side, args.answer_words), fields)
+        enc = counts.pop("enc")
+        report[f"{side}px"] = counts
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    with torch.no_grad():
+        report["loss"] = round(float(model(**enc, labels=labels).loss), 3)
+    print(json.dumps(report))
+
+
+def train(args: argparse.Namespace) -> dict:
+    import torch
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+    from unsloth import FastVisionModel, is_bf16_supported
+    from unsloth.trainer import UnslothVisionDataCollator
+
+    fields = config_fields()
+    bf16 = is_bf16_supported()
+    built = save_random_model(args.folder, fields, torch.bfloat16 if bf16 else torch.float16, "cuda")
+    model, tokenizer = FastVisionModel.from_pretrained(args.folder, load_in_4bit=args.method == "qlora",
+                                                       use_gradient_checkpointing="unsloth")
+    model = FastVisionModel.get_peft_model(model, finetune_vision_layers=True, finetune_language_layers=True,
+                                           finetune_attention_modules=True, finetune_mlp_modules=True, r=16,
+                                           lora_alpha=16, lora_dropout=0, bias="none", random_state=3407,
+                                           use_rslora=False, loftq_config=None)
+    FastVisionModel.for_training(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    data = rows(8 * args.steps, args.image_size, args.answer_words)
+    collator = UnslothVisionDataCollator(model, tokenizer, resize=args.resize)
+    seen = collator(data[:2])
+    counts = {"tokens_per_row": int(seen["attention_mask"].sum()) // 2,
+              "image_tokens_per_row": int((seen["input_ids"] == fields["image_token_id"]).sum()) // 2,
+              "patches_per_row": int(seen["image_grid_thw"].prod(dim=-1).sum()) // 2}
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            torch.cuda.synchronize()
+            times.append(-time.perf_counter())
+
+        def on_step_end(self, *a, **k):
+            torch.cuda.synchronize()
+            times[-1] += time.perf_counter()
+
+    trainer = SFTTrainer(model=model, tokenizer=tokenizer, data_collator=collator, train_dataset=data, callbacks=[Timer()],
+                         args=SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
+                                        max_steps=args.steps, learning_rate=2e-4, fp16=not bf16, bf16=bf16,
+                                        logging_steps=1, optim="adamw_8bit", weight_decay=0.01,
+                                        lr_scheduler_type="linear", seed=3407, output_dir="/tmp/vl_probe",
+                                        report_to="none", save_strategy="no", remove_unused_columns=False,
+                                        dataset_text_field="", dataset_kwargs={"skip_prepare_dataset": True},
+                                        max_length=2048))
+    start = torch.cuda.max_memory_reserved() / GIB
+    trainer.train()
+    return {"method": args.method, "built_params": built, "trainable": trainable, "image_side": args.image_size,
+            "resize": args.resize, **counts, "rows": f"2 x ({INSTRUCTION_WORDS} + {args.answer_words} words, 1 image)",
+            "bf16": bf16, "start_reserved_gib": round(start, 3),
+            "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 3),
+            "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 3),
+            "step_times_s": [round(t, 3) for t in times]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", choices=("qlora", "lora"), default="qlora", help="the notebook loads 4-bit")
+    ap.add_argument("--resize", choices=("min", "max"), default="min", help="the collator's resize (default: its own)")
+    ap.add_argument("--image-size", type=int, default=1024, help="side of the square source images, in pixels")
+    ap.add_argument("--answer-words", type=int, default=64, help="ordinary tokens in each answer")
+    ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
+    ap.add_argument("--folder", default="/dev/shm/qwen25vl-random", help="where the random model is saved")
+    ap.add_argument("--check", action="store_true", help="CPU only: processor, token counts, one forward")
+    args = ap.parse_args()
+    if args.check:
+        return check(args)
+    import unsloth  # noqa: F401 - before transformers, as Unsloth requires
+
+    print(json.dumps(measure_process(lambda: train(args))))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
