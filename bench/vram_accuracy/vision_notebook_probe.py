@@ -199,7 +199,7 @@ def train(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
             times[-1] += time.perf_counter()
 
-    trainer = SFTTrainer(model=model, tokenizer=tokenizer, data_collator=collator, train_dataset=data, callbacks=[Timer()],
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, data_collator=collator, train_dataset=data, callbacks=[Timer()],
                          args=SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
                                         max_steps=args.steps, learning_rate=2e-4, fp16=not bf16, bf16=bf16,
                                         logging_steps=1, optim="adamw_8bit", weight_decay=0.01,
