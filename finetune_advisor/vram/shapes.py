@@ -296,7 +296,7 @@ def _attention(arch: Architecture) -> list[Linear]:
     h, layers = arch.hidden_size, arch.num_hidden_layers
     kinds = list(arch.layer_types or ())[:layers]
     q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
-    if _sequential_mamba(arch) or _deltanet_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5: where listed only
+    if _sequential_mamba(arch) or deltanet_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5: where listed only
         n = sum(kind in ATTENTION_KINDS for kind in kinds)
         gate = 2 if arch.attn_output_gate else 1  # Qwen3.5: q_proj also produces the output gate
         return [Linear("q_proj", h, gate * q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
@@ -348,7 +348,7 @@ def _mamba(arch: Architecture) -> list[Linear]:
             Linear("out_proj", d_ssm, h, site="mamba_out", in_layers=held)]
 
 
-def _deltanet_layers(arch: Architecture) -> int:
+def deltanet_layers(arch: Architecture) -> int:
     """How many layers run Gated DeltaNet (layer_types "linear_attention", with its head sizes given)."""
     if not (arch.linear_num_value_heads and arch.linear_value_head_dim and arch.linear_num_key_heads):
         return 0
@@ -361,7 +361,7 @@ def _gated_deltanet(arch: Architecture) -> list[Linear]:
     gate (the value width), in_proj_b and in_proj_a to one value per value head; out_proj maps the value width
     back. Its depthwise conv1d, dt_bias, A_log and gated norm, some 40 thousand parameters a layer, are not
     counted. Unsloth's LoRA reaches these projections when attention is targeted (DELTANET_LORA)."""
-    layers = _deltanet_layers(arch)
+    layers = deltanet_layers(arch)
     if not layers:
         return []
     h, heads = arch.hidden_size, arch.linear_num_value_heads or 0

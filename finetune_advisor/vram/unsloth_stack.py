@@ -15,7 +15,7 @@ from finetune_advisor.vram.families import (
 from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
-from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes
+from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers
 from finetune_advisor.vram.terms import (
     Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
 )
@@ -88,8 +88,8 @@ _DELTANET_VALUE_WIDE = 4  # u, v_new, dv, the incoming gradient
 def deltanet_backward_bytes(arch: Architecture) -> float:
     """Bytes a token adds to the backward of one Gated DeltaNet layer under fla's chunked kernels (16-bit; 0 for a
     model without such layers): the layer being recomputed is the one that holds them, whatever the depth."""
-    heads, key, value = arch.linear_num_value_heads, arch.linear_key_head_dim, arch.linear_value_head_dim
-    if not (heads and key and value and "linear_attention" in (arch.layer_types or ())):
+    heads, key, value = arch.linear_num_value_heads or 0, arch.linear_key_head_dim or 0, arch.linear_value_head_dim or 0
+    if not (deltanet_layers(arch) and key):
         return 0.0
     states = _DELTANET_STATES * heads * key * value / _DELTANET_CHUNK
     return 2.0 * (states + _DELTANET_KEY_WIDE * heads * key + _DELTANET_VALUE_WIDE * heads * value)

@@ -138,18 +138,22 @@ def test_nemotron_h_reads_its_layer_pattern() -> None:
     assert with_unknown.layer_types is None  # a character we do not know leaves the layers undescribed
 
 
+# Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
+# DeltaNet layers and 16 gated full-attention layers.
+QWEN35_27B_TEXT = {
+    "model_type": "qwen3_5_text", "hidden_size": 5120, "num_hidden_layers": 64, "num_attention_heads": 24,
+    "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 17408, "vocab_size": 248320,
+    "tie_word_embeddings": False, "attn_output_gate": True, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
+    "linear_num_value_heads": 48, "linear_value_head_dim": 128,
+    "layer_types": (["linear_attention"] * 3 + ["full_attention"]) * 16,
+}
+
+
 def test_qwen35_counts_gated_deltanet_in_its_linear_attention_layers() -> None:
     """Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
     DeltaNet layers and 16 gated full-attention layers; transformers counts 26.896B. Counting softmax attention in
     every layer gave 24.35B, and q/k/v/o adapters in 48 layers that have none."""
-    text = {
-        "model_type": "qwen3_5_text", "hidden_size": 5120, "num_hidden_layers": 64, "num_attention_heads": 24,
-        "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 17408, "vocab_size": 248320,
-        "tie_word_embeddings": False, "attn_output_gate": True, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
-        "linear_num_value_heads": 48, "linear_value_head_dim": 128,
-        "layer_types": (["linear_attention"] * 3 + ["full_attention"]) * 16,
-    }
-    s = shapes(Architecture.from_hf_config(text))
+    s = shapes(Architecture.from_hf_config(QWEN35_27B_TEXT))
     assert s.total_params / 1e9 == pytest.approx(26.896, abs=0.003)
     targets = s.lora_linears(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
     assert {s.held(lin) for lin in targets if lin.site.startswith("attn")} == {16}
@@ -162,16 +166,9 @@ def test_unsloth_counts_flas_gated_delta_rule_backward_per_token(monkeypatch: py
     attention-style count gave 143 KB, and the estimate came out 13 % under. fla's chunked backward holds, for the
     layer being recomputed, the 64-token chunk states and their gradient (48 heads x 128 x 128 / 64 in 16-bit, each)
     and eight tensors of 48 heads x 128 a token: 144 KiB a token on Qwen3.5-27B's shape, growing with the tokens."""
-    text = {
-        "model_type": "qwen3_5_text", "hidden_size": 5120, "num_hidden_layers": 64, "num_attention_heads": 24,
-        "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 17408, "vocab_size": 248320,
-        "tie_word_embeddings": False, "attn_output_gate": True, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
-        "linear_num_value_heads": 48, "linear_value_head_dim": 128,
-        "layer_types": (["linear_attention"] * 3 + ["full_attention"]) * 16,
-    }
-    arch = Architecture.from_hf_config(text)
+    arch = Architecture.from_hf_config(QWEN35_27B_TEXT)
     assert deltanet_backward_bytes(arch) == 2 * (2 * 48 * 128 * 128 / 64 + 8 * 48 * 128) == 144 * 1024
-    full = Architecture.from_hf_config({**text, "layer_types": ["full_attention"] * 64})
+    full = Architecture.from_hf_config({**QWEN35_27B_TEXT, "layer_types": ["full_attention"] * 64})
     assert deltanet_backward_bytes(full) == 0.0  # no linear-attention layer, nothing of fla's
 
     def activations(tokens: int) -> float:
