@@ -25,9 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
-from probe import GIB, measure_process
+from probe import GIB, measure_process, step_timer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -135,24 +134,14 @@ def check() -> None:
 
 def train(args: argparse.Namespace) -> dict:
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
+    from transformers import Trainer, TrainingArguments, default_data_collator
 
     torch.manual_seed(0)
     model, precision = unsloth_model(args.folder) if args.stack == "unsloth" else peft_model()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     times: list[float] = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            torch.cuda.synchronize()
-            times.append(-time.perf_counter())
-
-        def on_step_end(self, *a, **k):
-            torch.cuda.synchronize()
-            times[-1] += time.perf_counter()
-
     trainer = Trainer(model=model, train_dataset=rows(8 * args.steps), data_collator=default_data_collator,
-                      callbacks=[Timer()],
+                      callbacks=[step_timer(times)],
                       args=TrainingArguments(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
                                              max_steps=args.steps, learning_rate=2e-4, logging_steps=1, optim="adamw_8bit",
                                              weight_decay=0.001, lr_scheduler_type="linear", seed=3407,

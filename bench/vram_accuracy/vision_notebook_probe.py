@@ -32,9 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
-from probe import GIB, measure_process
+from probe import GIB, measure_process, step_timer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs", "Qwen2.5-VL-7B-Instruct.json")
@@ -130,14 +129,19 @@ def save_random_model(folder: str, fields: dict, dtype, device: str) -> int:
     return n
 
 
-def token_counts(processor, batch_rows: list[dict], fields: dict) -> dict:
-    """What the language model and the vision tower see for these rows (the collator's own processor call)."""
+def encode(processor, batch_rows: list[dict]):
+    """These rows as the collator's own processor call encodes them."""
     texts = [processor.apply_chat_template(r["messages"], tokenize=False) for r in batch_rows]
     images = [[c["image"] for m in r["messages"] for c in m["content"] if c["type"] == "image"] for r in batch_rows]
-    enc = processor(text=texts, images=images, return_tensors="pt", padding=True)
-    image_tokens = int((enc["input_ids"] == fields["image_token_id"]).sum()) // len(batch_rows)
-    return {"tokens_per_row": int(enc["attention_mask"].sum()) // len(batch_rows), "image_tokens_per_row": image_tokens,
-            "patches_per_row": int(enc["image_grid_thw"].prod(dim=-1).sum()) // len(batch_rows), "enc": enc}
+    return processor(text=texts, images=images, return_tensors="pt", padding=True)
+
+
+def token_counts(batch, fields: dict) -> dict:
+    """Per row of a collated batch: tokens in the language model, image tokens among them, patches in the tower."""
+    n = len(batch["input_ids"])
+    return {"tokens_per_row": int(batch["attention_mask"].sum()) // n,
+            "image_tokens_per_row": int((batch["input_ids"] == fields["image_token_id"]).sum()) // n,
+            "patches_per_row": int(batch["image_grid_thw"].prod(dim=-1).sum()) // n}
 
 
 def check(args: argparse.Namespace) -> None:
@@ -155,9 +159,8 @@ def check(args: argparse.Namespace) -> None:
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder)
     report = {"processor": type(processor).__name__}
     for side in (504, args.image_size):
-        counts = token_counts(processor, rows(2, side, args.answer_words), fields)
-        enc = counts.pop("enc")
-        report[f"{side}px"] = counts
+        enc = encode(processor, rows(2, side, args.answer_words))
+        report[f"{side}px"] = token_counts(enc, fields)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     with torch.no_grad():
         report["loss"] = round(float(model(**enc, labels=labels).loss), 3)
@@ -166,7 +169,6 @@ def check(args: argparse.Namespace) -> None:
 
 def train(args: argparse.Namespace) -> dict:
     import torch
-    from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
     from unsloth import FastVisionModel, is_bf16_supported
     from unsloth.trainer import UnslothVisionDataCollator
@@ -184,22 +186,9 @@ def train(args: argparse.Namespace) -> dict:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     data = rows(8 * args.steps, args.image_size, args.answer_words)
     collator = UnslothVisionDataCollator(model, tokenizer, resize=args.resize)
-    seen = collator(data[:2])
-    counts = {"tokens_per_row": int(seen["attention_mask"].sum()) // 2,
-              "image_tokens_per_row": int((seen["input_ids"] == fields["image_token_id"]).sum()) // 2,
-              "patches_per_row": int(seen["image_grid_thw"].prod(dim=-1).sum()) // 2}
+    counts = token_counts(collator(data[:2]), fields)
     times: list[float] = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            torch.cuda.synchronize()
-            times.append(-time.perf_counter())
-
-        def on_step_end(self, *a, **k):
-            torch.cuda.synchronize()
-            times[-1] += time.perf_counter()
-
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, data_collator=collator, train_dataset=data, callbacks=[Timer()],
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, data_collator=collator, train_dataset=data, callbacks=[step_timer(times)],
                          args=SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
                                         max_steps=args.steps, learning_rate=2e-4, fp16=not bf16, bf16=bf16,
                                         logging_steps=1, optim="adamw_8bit", weight_decay=0.01,
