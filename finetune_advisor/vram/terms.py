@@ -88,6 +88,11 @@ class Weights:
     background: list[str]  # how weights are stored for every run of this method and stack
 
 
+UNSLOTH_IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data collator first shrinks each image to the "
+                        "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
+                        "resize='min'; Qwen2.5-VL: 324 tokens an image).")
+
+
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
     """The model's parameters in their storage: NF4 for QLoRA's linear layers, else 16 or 32 bits."""
     notes: list[str] = []
@@ -104,7 +109,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                         "quantises this family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."
                         if tower else "are counted as frozen 16-bit weights.")
                      + " Rows with images or audio add their encoder's activations on top, which the estimate does not "
-                     "count (our runs trained on text rows).")
+                     "count (our runs trained on text rows)." + (UNSLOTH_IMAGE_TOKENS if run.stack == "unsloth" else ""))
     total_params = s.total_params + extra
     shrink = 1.0
     if params_total and s.total_params > 1.1 * params_total:

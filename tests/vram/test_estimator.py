@@ -490,6 +490,19 @@ def test_a_vision_models_catalog_entry_finds_the_cells_measured_under_its_text_c
     assert not any("was not measured on Unsloth" in n for n in r.assumptions), r.assumptions
 
 
+def test_a_vision_answer_on_unsloth_says_what_an_image_costs_in_tokens() -> None:
+    """The estimate counts image tokens only through seq_len; a user who sizes rows by their text alone is told that
+    Unsloth's collator shrinks each image first (to 512 pixels for Qwen2.5-VL: 324 tokens). The transformers stack
+    has no such collator, so its answer does not say it."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    def says(stack: str) -> bool:
+        r = estimate_vram(model="qwen2.5-vl-7b", method="qlora", gpu="RTX 4090", stack=stack)
+        return any("Count an image's tokens in seq_len" in n for n in r.assumptions)
+
+    assert says("unsloth") and not says("transformers")
+
+
 def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unsloth's QLoRA load put Llama 3.2 Vision's tower linears in NF4 (round 9: 6.96 GiB after get_peft_model, where
     16-bit tower weights gave 8.01); Qwen2.5-VL's and Gemma 3's towers stayed 16-bit, and LoRA loads all in 16 bits."""
