@@ -3,6 +3,7 @@
     python bench/vram_accuracy/vision_notebook_probe.py > vl.json                    # the notebook's settings
     python bench/vram_accuracy/vision_notebook_probe.py --resize max > vl-max.json   # images at their own size
     python bench/vram_accuracy/vision_notebook_probe.py --check                      # CPU: rows, tokens, one loss
+    PYTHONPATH=DIR python bench/vram_accuracy/vision_notebook_probe.py --check --collator   # ... and Unsloth's collator
 
 Every calibration cell so far trained vision-language models on text rows: the vision tower held its weights and
 nothing else. This probe feeds images. It follows github unslothai/notebooks nb/Qwen2.5_VL_(7B)-Vision.ipynb:
@@ -16,7 +17,9 @@ True}`, max_length 2048. Rows are the notebook's shape: an instruction and one i
 The collator resizes images by itself (`resize="min"`, its default): to the vision config's image_size, or 512 pixels
 on the first side when the config has none, as Qwen2.5-VL's has not (unsloth_zoo 2026.10.9 vision_utils.py). A
 1,024-pixel square therefore reaches the model as 512 x 512 and smart_resize makes it 504 x 504: 36 x 36 patches of
-14 pixels in the tower, 324 image tokens in the language model. `--resize max` hands the source size to the processor, whose pixel cap
+14 pixels in the tower, 324 image tokens in the language model (`--check --collator`, with unsloth_zoo 2026.10.9
+unpacked in DIR, runs the collator itself on the CPU: 402 tokens a row, 324 of them image tokens; 1,303 and 1,225
+with `resize="max"`). `--resize max` hands the source size to the processor, whose pixel cap
 (28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
 
 No download: the model is built on the GPU from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
@@ -161,6 +164,13 @@ def check(args: argparse.Namespace) -> None:
     for side in (504, args.image_size):
         enc = encode(processor, rows(2, side, args.answer_words))
         report[f"{side}px"] = token_counts(enc, fields)
+    if args.collator:  # Unsloth's own collator, which resizes first: its counts must match the ones above
+        os.environ.setdefault("UNSLOTH_IS_PRESENT", "1")  # unsloth_zoo imports on a CPU with it, without Unsloth
+        from unsloth_zoo.vision_utils import UnslothVisionDataCollator
+
+        for resize in ("min", "max"):
+            collated = UnslothVisionDataCollator(model, processor, resize=resize)(rows(2, args.image_size, args.answer_words))
+            report[f"collator resize={resize}"] = token_counts(collated, fields)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     with torch.no_grad():
         report["loss"] = round(float(model(**enc, labels=labels).loss), 3)
@@ -215,6 +225,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
     ap.add_argument("--folder", default="/dev/shm/qwen25vl-random", help="where the random model is saved")
     ap.add_argument("--check", action="store_true", help="CPU only: processor, token counts, one forward")
+    ap.add_argument("--collator", action="store_true",
+                    help="with --check: also collate through unsloth_zoo's UnslothVisionDataCollator (on PYTHONPATH)")
     args = ap.parse_args()
     if args.check:
         return check(args)
