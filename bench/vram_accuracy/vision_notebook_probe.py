@@ -17,8 +17,8 @@ True}`, max_length 2048. Rows are the notebook's shape: an instruction and one i
 The collator resizes images by itself (`resize="min"`, its default): to the vision config's image_size, or 512 pixels
 on the first side when the config has none, as Qwen2.5-VL's has not (unsloth_zoo 2026.10.9 vision_utils.py). A
 1,024-pixel square therefore reaches the model as 512 x 512 and smart_resize makes it 504 x 504: 36 x 36 patches of
-14 pixels in the tower, 324 image tokens in the language model (`--check --collator`, with unsloth_zoo 2026.10.9
-unpacked in DIR, runs the collator itself on the CPU: 402 tokens a row, 324 of them image tokens; 1,303 and 1,225
+14 pixels in the tower, 324 image tokens in the language model (`--check --collator`, with the unsloth and unsloth_zoo 2026.10.9
+wheels unpacked in DIR and `datasets` and `requests` installed, runs the collator itself on the CPU: 402 tokens a row, 324 of them image tokens; 1,303 and 1,225
 with `resize="max"`). `--resize max` hands the source size to the processor, whose pixel cap
 (28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
 
