@@ -3,6 +3,7 @@
     python bench/vram_accuracy/vision_notebook_probe.py > vl.json                    # the notebook's settings
     python bench/vram_accuracy/vision_notebook_probe.py --resize max > vl-max.json   # images at their own size
     python bench/vram_accuracy/vision_notebook_probe.py --check                      # CPU: rows, tokens, one loss
+    python bench/vram_accuracy/vision_notebook_probe.py --predict                    # the estimator's figures for it
     PYTHONPATH=DIR python bench/vram_accuracy/vision_notebook_probe.py --check --collator   # ... and Unsloth's collator
 
 Every calibration cell so far trained vision-language models on text rows: the vision tower held its weights and
@@ -177,6 +178,43 @@ def check(args: argparse.Namespace) -> None:
     print(json.dumps(report))
 
 
+def predict(args: argparse.Namespace) -> None:
+    """The estimator's figures for this probe, before it runs (the project's environment; no torch): for each resize,
+    what estimate_vram says with the rows' tokens as seq_len (the answer a user gets), and that plus the vision tower
+    counted as the estimator counts decoder layers under Unsloth's checkpointing: every block's input kept, one
+    block's recompute on top (its blocks read as a Qwen2-style layer of the tower's widths, with full-width keys), the
+    allocator's share of both, and LoRA on the tower's linears with their gradients and optimizer states."""
+    from finetune_advisor.gpus.target import named
+    from finetune_advisor.vocabulary import ALL_LINEAR
+    from finetune_advisor.vram import constants as k
+    from finetune_advisor.vram.activations import coefficients, token_bytes
+    from finetune_advisor.vram.architecture import Architecture
+    from finetune_advisor.vram.estimator import RunConfig, estimate
+    from finetune_advisor.vram.shapes import shapes
+    from finetune_advisor.vram.terms import precision, training_state
+
+    spec = json.load(open(CONFIG))
+    fields, v = spec["config"], spec["config"]["vision_config"]
+    arch = Architecture.from_hf_config(fields)
+    tower = shapes(Architecture.from_hf_config({
+        "model_type": "qwen2", "hidden_size": v["hidden_size"], "intermediate_size": v["intermediate_size"],
+        "num_hidden_layers": v["depth"], "num_attention_heads": v["num_heads"], "num_key_value_heads": v["num_heads"],
+        "vocab_size": 1}))
+    for resize, tokens, patches in (("min", 402, 1296), ("max", 1303, 4900)):  # the counts --check --collator gives
+        run = RunConfig(method=args.method, seq_len=tokens, batch_size=2, lora_rank=16, stack="unsloth",
+                        **named("H200").silicon)
+        answer = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9).total_gib
+        lora = tower.lora_linears(ALL_LINEAR)
+        per_patch = (k.UNSLOTH_LAYER_SCALE[False] * token_bytes(tower, coefficients("unsloth", args.method, False), lora,
+                                                                 16).layer + tower.hidden * 2.0 * tower.layers)
+        state = training_state(tower, run, precision(arch, run, None), 0.0)
+        adapters = state.adapters + state.grads + state.states + state.temp
+        extra = (per_patch * patches * 2 * (1 + k.UNSLOTH_RESERVED_SHARE) + adapters) / GIB
+        print(json.dumps({"run": "vision_notebook_probe.py" + (" --resize max" if resize == "max" else ""),
+                          "seq_len": tokens, "patches_per_row": patches, "estimate_vram_gib": round(answer, 3),
+                          "with_tower_gib": round(answer + extra, 3), "tower_lora_m": round(state.trainable / 1e6, 2)}))
+
+
 def train(args: argparse.Namespace) -> dict:
     import torch
     from trl import SFTConfig, SFTTrainer
@@ -227,7 +265,10 @@ def main() -> None:
     ap.add_argument("--check", action="store_true", help="CPU only: processor, token counts, one forward")
     ap.add_argument("--collator", action="store_true",
                     help="with --check: also collate through unsloth_zoo's UnslothVisionDataCollator (on PYTHONPATH)")
+    ap.add_argument("--predict", action="store_true", help="no GPU, no torch: the estimator's figures for this probe")
     args = ap.parse_args()
+    if args.predict:
+        return predict(args)
     if args.check:
         return check(args)
     import unsloth  # noqa: F401 - before transformers, as Unsloth requires
