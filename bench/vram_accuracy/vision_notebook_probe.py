@@ -23,7 +23,8 @@ wheels unpacked in DIR and `datasets` and `requests` installed, runs the collato
 with `resize="max"`). `--resize max` hands the source size to the processor, whose pixel cap
 (28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
 
-No download: the model is built on the GPU from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
+No download: the model is built on the CPU (built on the GPU, its 16.6 GB would sit inside the
+measured process peak) from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
 with a processor: Qwen2VLImageProcessor and Qwen2VLVideoProcessor at their defaults, a word-level stand-in tokenizer
 of the config's vocabulary with the config's image, video and vision start/end ids as special tokens, and a minimal
 chat template of our own (role, text, `<|vision_start|><|image_pad|><|vision_end|>` per image, `<|im_end|>`); the
@@ -222,7 +223,7 @@ def train(args: argparse.Namespace) -> dict:
 
     fields = config_fields()
     bf16 = is_bf16_supported()
-    built = save_random_model(args.folder, fields, torch.bfloat16 if bf16 else torch.float16, "cuda")
+    built = save_random_model(args.folder, fields, torch.bfloat16 if bf16 else torch.float16, "cpu")  # not inside the peak
     model, tokenizer = FastVisionModel.from_pretrained(args.folder, load_in_4bit=args.method == "qlora",
                                                        use_gradient_checkpointing="unsloth")
     model = FastVisionModel.get_peft_model(model, finetune_vision_layers=True, finetune_language_layers=True,
