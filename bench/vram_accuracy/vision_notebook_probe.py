@@ -23,8 +23,8 @@ wheels unpacked in DIR and `datasets` and `requests` installed, runs the collato
 with `resize="max"`). `--resize max` hands the source size to the processor, whose pixel cap
 (28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
 
-No download: the model is built on the CPU (built on the GPU, its 16.6 GB would sit inside the
-measured process peak) from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
+No download: a child process builds the model on the GPU (in this process its 16.6 GB would sit inside the
+measured peak; on the CPU it outlasted 330 s in round 13) and exits before the measured one loads it, from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
 with a processor: Qwen2VLImageProcessor and Qwen2VLVideoProcessor at their defaults, a word-level stand-in tokenizer
 of the config's vocabulary with the config's image, video and vision start/end ids as special tokens, and a minimal
 chat template of our own (role, text, `<|vision_start|><|image_pad|><|vision_end|>` per image, `<|im_end|>`); the
@@ -37,6 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 
 from probe import GIB, measure_process, step_timer
 
@@ -223,7 +225,7 @@ def train(args: argparse.Namespace) -> dict:
 
     fields = config_fields()
     bf16 = is_bf16_supported()
-    built = save_random_model(args.folder, fields, torch.bfloat16 if bf16 else torch.float16, "cpu")  # not inside the peak
+    built = json.load(open(os.path.join(args.folder, "built.json")))["params"]
     model, tokenizer = FastVisionModel.from_pretrained(args.folder, load_in_4bit=args.method == "qlora",
                                                        use_gradient_checkpointing="unsloth")
     model = FastVisionModel.get_peft_model(model, finetune_vision_layers=True, finetune_language_layers=True,
@@ -254,6 +256,19 @@ def train(args: argparse.Namespace) -> dict:
             "step_times_s": [round(t, 3) for t in times]}
 
 
+def build(folder: str) -> None:
+    """The random checkpoint, built on the GPU in the dtype the notebook loads (bf16 where the GPU has it); kept
+    for the next run in FOLDER."""
+    import torch
+
+    if os.path.exists(os.path.join(folder, "built.json")):
+        return
+
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    n = save_random_model(folder, config_fields(), dtype, "cuda")
+    json.dump({"params": n}, open(os.path.join(folder, "built.json"), "w"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", choices=("qlora", "lora"), default="qlora", help="the notebook loads 4-bit")
@@ -266,11 +281,15 @@ def main() -> None:
     ap.add_argument("--collator", action="store_true",
                     help="with --check: also collate through unsloth_zoo's UnslothVisionDataCollator (on PYTHONPATH)")
     ap.add_argument("--predict", action="store_true", help="no GPU, no torch: the estimator's figures for this probe")
+    ap.add_argument("--build-only", action="store_true", help="build and save the random model, then exit (a child)")
     args = ap.parse_args()
+    if args.build_only:
+        return build(args.folder)
     if args.predict:
         return predict(args)
     if args.check:
         return check(args)
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--build-only", "--folder", args.folder], check=True)
     import unsloth  # noqa: F401 - before transformers, as Unsloth requires
 
     print(json.dumps(measure_process(lambda: train(args))))
