@@ -127,6 +127,35 @@ def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
 UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 
 
+# Gemma 2 caps its attention logits with tanh. Unsloth 2026.10.9 (models/gemma2.py Gemma2Attention_fast_forward)
+# hands that to flash-attn only when flash-attn >= 2.6.3 is installed (HAS_FLASH_ATTENTION_SOFTCAPPING), which
+# Unsloth's own install does not bring; otherwise kernels/flex_attention.py's compiled slow_attention_softcapping
+# builds every head's seq_len x seq_len scores, k and v expanded to every head, as eager attention does. Measured:
+# Gemma-2-9B QLoRA allocated 8.1 GiB more at 8,192 tokens than at 2,048 (round 13), 6.2 bytes a score beyond the
+# linear terms; eager attention's count is 6 (the fp32 softmax and its 16-bit copy).
+UNSLOTH_SOFTCAP_SCORE_TYPES = ("gemma2",)
+
+
+def scores_on_unsloth(model_type: str) -> bool:
+    """True when Unsloth (without flash-attn) materialises this family's attention scores in the layer it recomputes."""
+    return model_type in UNSLOTH_SOFTCAP_SCORE_TYPES
+
+
+# Families Unsloth 2026.10.9 loads in float32 and casts back afterwards (unsloth/models/loader.py, register_custom_dtype
+# read by models/vision.py): csm on every GPU ("all": float32, then the projections and heads to float16), Falcon-H1
+# and Nemotron-H only where the GPU has no bf16 ("float16": for their Mamba kernels). While the checkpoint loads,
+# every parameter left in 16 bits is held in float32. Measured on csm-1b (round 13): the allocator reserved 6.74 GiB
+# at the load, 10.8 % above the float32 bytes of the 1.632B parameters built, and training stayed below it.
+UNSLOTH_FLOAT32_LOAD: dict[str, str] = {"csm": "all", "falcon_h1": "float16", "nemotron_h": "float16"}
+FLOAT32_LOAD_EXCESS = 0.108  # what the measured load reserved beyond its float32 weights, as a share of them
+
+
+def float32_load_on_unsloth(model_type: str, bf16: bool) -> bool:
+    """True when Unsloth loads this family in float32 first on a GPU with (or without) bf16."""
+    rule = UNSLOTH_FLOAT32_LOAD.get(model_type)
+    return rule == "all" or (rule == "float16" and not bf16)
+
+
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
     """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
     return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES

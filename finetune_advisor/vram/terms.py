@@ -86,6 +86,7 @@ class Weights:
     notes: list[str]  # parameters the config does not describe
     storage_notes: list[str]  # how these weights are stored, where it is particular to this run
     background: list[str]  # how weights are stored for every run of this method and stack
+    half_bytes: float = 0.0  # of `bytes`: the parameters held in 16 bits
 
 
 UNSLOTH_IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data collator first shrinks each image to the "
@@ -122,8 +123,9 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         kept = min(skip or 0, quantized)
         # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
         kept_bytes = 4.0 if run.stack == "transformers" else p.half
-        held = ((quantized - kept + tower) * NF4_BYTES + (s.total_params - quantized + kept) * kept_bytes
-                + (extra - tower) * p.half)
+        unquantised = s.total_params - quantized + kept
+        held = (quantized - kept + tower) * NF4_BYTES + unquantised * kept_bytes + (extra - tower) * p.half
+        half = ((unquantised if kept_bytes == p.half else 0.0) + extra - tower) * p.half
         if run.storage == "unsloth-bnb-4bit" and skip is None:
             held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
         layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
@@ -137,21 +139,23 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     else:
         per_param = 4.0 if p.fp32_master else p.half
         held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch
+        half = held if per_param == p.half else 0.0
         layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
         if run.storage != "16bit":
             storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")
-    held *= shrink
+    held, half = held * shrink, half * shrink
     if run.offload_embedding and not s.tied:
-        held -= (s.embedding_params - s.ple_params) * p.half
+        moved = (s.embedding_params - s.ple_params) * p.half
+        held, half = held - moved, half - moved
         storage.append("Unsloth moves the input embedding to host RAM when the GPU is tight (offload_embedding='auto'): "
                        "it is not counted, and needs that much CPU RAM instead.")
     n = run.num_gpus
     if run.sharded:
         # Each GPU keeps 1/n, plus the root unit (FSDP does not reshard it after forward) and two
         # decoder layers gathered (the current one and the prefetched one).
-        held = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes
+        held, half = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes, half / n
     autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
-    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background)
+    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half)
 
 
 # --- adapters, gradients, optimizer ------------------------------------------------------------

@@ -11,6 +11,7 @@ from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (
     FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
+    FLOAT32_LOAD_EXCESS, float32_load_on_unsloth, scores_on_unsloth,
 )
 from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
@@ -32,14 +33,17 @@ class UnslothStep:
     loss: float
     moe: float  # the experts' dequantised or gathered weights of one layer, and the first-step transient
     gap: float  # what the allocator reserves beyond what is allocated (expandable segments)
+    scores: float = 0.0  # of the activations: one layer's materialised attention scores (families.scores_on_unsloth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> UnslothStep:
     coef, width = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0
-    tb = token_bytes(s, coef, lora, run.lora_rank, "flash", dropout=run.lora_dropout > 0, width_scale=width)
+    kernel = "eager" if scores_on_unsloth(arch.model_type) else "flash"
+    tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     moe = s.router_width > 0
     tokens = text_tokens(arch, run)
-    act = (k.UNSLOTH_LAYER_SCALE[moe] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens
+    scores = tb.attention_scores * tokens * (tokens // run.batch_size)  # one layer's, counted not fitted
+    act = (k.UNSLOTH_LAYER_SCALE[moe] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
     loss = 0.0
     if arch.final_logit_softcapping:
         loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
@@ -55,7 +59,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lo
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    return UnslothStep(fixed, act, loss, moe_bytes, gap)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores)
 
 
 def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...], decoder: float,
@@ -110,7 +114,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     extra = context_extra_gib(arch, s)
     stack, stack_note = linear_attention_stack_gib(s, run)
     context = k.UNSLOTH_CONTEXT_GIB + extra + stack
-    total = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
+    training = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
+    load = float32_load_peak(arch, run, w)
+    load += context * k.GIB if load else 0.0
+    total = max(training, load)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch)
@@ -125,6 +132,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(FULL_NOTE)
     if arch.final_logit_softcapping:
         notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
+    if step.scores:
+        notes.append(softcap_scores_note(step.scores))
+    if load:
+        notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure shares the model as the transformers stack does.")
@@ -162,6 +173,29 @@ def linear_attention_stack_gib(s: Shapes, run: RunConfig) -> tuple[float, str | 
     if not any(lin.site in DELTANET_LORA for lin in s.linears):
         return 0.0, None
     return deltanet_stack_gib(run.gpu_capability, run.gpu_sms, run.gpu_name)
+
+
+def float32_load_peak(arch: Architecture, run: RunConfig, w: Weights) -> float:
+    """The allocator's peak while Unsloth loads a family it reads in float32 first (families.UNSLOTH_FLOAT32_LOAD):
+    every 16-bit parameter held in float32, plus the excess measured on csm-1b's load; 0 for any other."""
+    if not float32_load_on_unsloth(arch.model_type, run.bf16):
+        return 0.0
+    return (w.bytes + w.half_bytes) * (1 + FLOAT32_LOAD_EXCESS)
+
+
+def float32_load_note(load: float, training: float) -> str:
+    where = "sets the peak" if load > training else "stays below the training step's peak"
+    return (f"Unsloth loads this family in float32 and casts it back afterwards: the load, about {load / k.GIB:.1f} GiB "
+            f"with the CUDA context, {where} (measured once, on csm-1b's 16-bit load; the training step alone would be "
+            f"{training / k.GIB:.1f} GiB).")
+
+
+def softcap_scores_note(scores: float) -> str:
+    return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install does "
+            f"not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes: "
+            f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len (measured on "
+            "Gemma-2-9B at 2,048 and 8,192 tokens). With flash-attn it uses flash-attn's softcapping kernel instead, "
+            "which this figure does not model.")
 
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on two small models (Llama-3.2-1B at "
