@@ -52,7 +52,8 @@ UNDER_PENALTY = 10.0
 # A family's NVML memory beside the allocator counts as its own when it exceeds the common context by this much.
 CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
-BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("softcap", 0.0, 4.0),
+BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
+          ("softcap", 0.0, 4.0),
           ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8))
 
 
@@ -75,6 +76,7 @@ class Theta:
     fixed: float
     layer_dense: float
     layer_moe: float
+    layer_deltanet: float
     softcap: float
     moe_share: float
     reserved_share: float
@@ -84,7 +86,8 @@ class Theta:
     def apply(self) -> None:
         k.UNSLOTH_CONTEXT_GIB = self.context  # type: ignore[misc]
         k.UNSLOTH_FIXED_GIB = self.fixed  # type: ignore[misc]
-        k.UNSLOTH_LAYER_SCALE = {False: self.layer_dense, True: self.layer_moe}  # type: ignore[misc]
+        k.UNSLOTH_LAYER_SCALE = {"dense": self.layer_dense, "moe": self.layer_moe,  # type: ignore[misc]
+                                 "deltanet": self.layer_deltanet}
         k.UNSLOTH_SOFTCAP_VOCAB_BYTES = self.softcap  # type: ignore[misc]
         k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
@@ -94,7 +97,8 @@ class Theta:
 
 def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
-    return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale[False], scale[True], k.UNSLOTH_SOFTCAP_VOCAB_BYTES,
+    return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
+                 k.UNSLOTH_SOFTCAP_VOCAB_BYTES,
                  k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
 
@@ -200,8 +204,8 @@ UNSLOTH_CONTEXT_EXTRA_GIB: Final = {theta.context_extra}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
 UNSLOTH_FIXED_GIB: Final = {theta.fixed}
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
-# one layer's recompute on the GPU): dense, MoE;
-UNSLOTH_LAYER_SCALE: Final = {{False: {theta.layer_dense}, True: {theta.layer_moe}}}
+# one layer's recompute on the GPU), by kind of model (unsloth_stack.layer_kind);
+UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer_moe}, 'deltanet': {theta.layer_deltanet}}}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
 UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = {theta.softcap}
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;

@@ -208,7 +208,7 @@ def predict(args: argparse.Namespace) -> None:
                         **named("H200").silicon)
         answer = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9).total_gib
         tb = token_bytes(tower, coefficients("unsloth", args.method, False), tower.lora_linears(ALL_LINEAR), 16)
-        per_patch = k.UNSLOTH_LAYER_SCALE[False] * tb.layer + tb.checkpoint * tower.layers
+        per_patch = k.UNSLOTH_LAYER_SCALE["dense"] * tb.layer + tb.checkpoint * tower.layers
         state = training_state(tower, run, precision(arch, run, None), 0.0)
         adapters = state.adapters + state.grads + state.states + state.temp
         extra = (per_patch * patches * 2 * (1 + k.UNSLOTH_RESERVED_SHARE) + adapters) / GIB

@@ -68,17 +68,17 @@ UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # (gated-delta-rule: local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granitemoehybrid': 0.54}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2353
+UNSLOTH_FIXED_GIB: Final = 0.2372
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
-# one layer's recompute on the GPU): dense, MoE;
-UNSLOTH_LAYER_SCALE: Final = {False: 1.6959, True: 1.6537}
+# one layer's recompute on the GPU), by kind of model (unsloth_stack.layer_kind);
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6285, 'moe': 1.6607, 'deltanet': 1.9099}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
-UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.73
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.7537
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.7936
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.7917
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
-UNSLOTH_RESERVED_SHARE: Final = 0.2721
-UNSLOTH_RESERVED_GIB: Final = 0.2652
+UNSLOTH_RESERVED_SHARE: Final = 0.2705
+UNSLOTH_RESERVED_GIB: Final = 0.2665
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {'gemma2': 2, 'gemma3_text': 4, 'gemma3n_text': 1, 'gemma4_text': 8, 'gpt_oss': 5, 'granitemoehybrid': 2, 'llama': 32, 'mistral': 5, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 1, 'qwen2': 2, 'qwen2_5_vl_text': 1, 'qwen3': 11, 'qwen3_5_moe_text': 2, 'qwen3_5_text': 6, 'qwen3_moe': 8}
 # --- UNSLOTH FITTED: end ---

@@ -40,10 +40,9 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lo
     coef, width = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0
     kernel = "eager" if scores_on_unsloth(arch.model_type) else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
-    moe = s.router_width > 0
     tokens = text_tokens(arch, run)
     scores = tb.attention_scores * tokens * (tokens // run.batch_size)  # one layer's, counted not fitted
-    act = (k.UNSLOTH_LAYER_SCALE[moe] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
+    act = (k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s)] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
     loss = 0.0
     if arch.final_logit_softcapping:
         loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
@@ -62,6 +61,12 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lo
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores)
 
 
+def layer_kind(arch: Architecture, s: Shapes) -> str:
+    """Which fitted layer scale a model takes: "moe" (routed experts), "deltanet" (Gated DeltaNet hybrids, whose fla
+    kernels' first step holds more than the count: Qwen3.5-4B at 16k and 32k, round 13) or "dense"."""
+    return "moe" if s.router_width > 0 else "deltanet" if deltanet_layers(arch) else "dense"
+
+
 def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...], decoder: float,
                              tokens: int) -> tuple[float, float]:
     """(activations, loss) of a Whisper step on Unsloth. About one layer's recompute stays on the GPU, as measured
@@ -73,7 +78,7 @@ def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tupl
     the transformers stack."""
     encoder = encoder_layer_bytes(s, run, coefficients("unsloth", run.method, False), "flash", p, lora)
     output = 4.0 * encoder_frames(s, run) * s.hidden
-    return k.UNSLOTH_LAYER_SCALE[False] * max(decoder, encoder) + output, loss(s, run, p, tokens)[0]
+    return k.UNSLOTH_LAYER_SCALE["dense"] * max(decoder, encoder) + output, loss(s, run, p, tokens)[0]
 
 
 # fla's chunked gated-delta-rule (the copy unsloth_zoo 2026.10.9 vendors: _vendored/fla/ops/gated_delta_rule/chunk.py,
