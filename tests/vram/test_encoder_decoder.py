@@ -100,6 +100,18 @@ def test_the_estimate_at_the_notebooks_settings_against_its_published_peak() -> 
     assert any("Evaluating during training" in note and "10.35 GB" in note for note in result.assumptions)
 
 
+def test_whispers_training_step_on_unsloth_is_what_running_the_notebooks_settings_measured() -> None:
+    """Round 13 ran Unsloth's Whisper large-v3 notebook settings through Unsloth 2026.10.9 on an H200 (random weights,
+    evaluation off; bench/vram_accuracy/whisper_notebook_probe.py): 4.38 GiB NVML peak, against 4.64 predicted before
+    the run. The estimate must stay on the upper side of that measurement, by at most 10 %."""
+    probe = pathlib.Path(__file__).parents[2] / "bench/vram_accuracy/data/whisper_probe.jsonl"
+    measured = next(r for r in map(json.loads, probe.read_text().splitlines())
+                    if r.get("stack") == "unsloth" and r["eval"] == "off" and r.get("nvml_process_peak_gib"))
+    result = estimate_vram(model="whisper-large-v3", gpu="H200", method="lora", seq_len=measured["labels_max"],
+                           lora_rank=64, target_modules=["q_proj", "v_proj"], stack="unsloth")
+    assert 0.0 <= result.total_gib / measured["nvml_process_peak_gib"] - 1 <= 0.10
+
+
 def _refused(config: dict) -> str:
     with pytest.raises(InvalidInputError) as caught:
         Architecture.from_hf_config(config)
