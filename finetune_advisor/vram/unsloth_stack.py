@@ -136,7 +136,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if run.method == "full":
         notes.append(FULL_NOTE)
     if arch.final_logit_softcapping:
-        notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on Gemma 4 E4B only.")
+        notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on the Gemma 2, 3n and 4 cells (the longest at 8,192 tokens).")
     if step.scores:
         notes.append(softcap_scores_note(step.scores))
     if load:
