@@ -62,6 +62,18 @@ def measured_ground(arch: Architecture) -> str:
     unlike = ((" Of its layer kinds, only Mamba-2 mixers were measured (Granite 4.0-H)." if mamba else
                " Its linear-attention, Mamba or convolution layers are in none of them.") if arch.is_hybrid else
               " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "")
-    return (f"This family ({arch.model_type}) was not measured on Unsloth: the figure carries over the {kind} families "
-            f"we measured ({', '.join(nearest)}).{unlike} Expect a larger error: a fit counts as comfortable only with "
+    probe = PROBED.get(family_of(arch.model_type))
+    return (f"This family ({arch.model_type}) {'has no calibration cell' if probe else 'was not measured'} on Unsloth: "
+            f"the figure carries over the {kind} families we measured ({', '.join(nearest)}).{unlike}"
+            f"{' ' + probe if probe else ''} Expect a larger error: a fit counts as comfortable only with "
             f"{error_margin(arch, RunConfig()):.0%} of the estimate to spare.")
+
+
+# Families with no calibration cell that a notebook probe ran once through Unsloth 2026.10.9 (round 13; the records are
+# bench/vram_accuracy/data/csm_probe.jsonl and whisper_probe.jsonl): what that run measured, and with which settings.
+PROBED = {
+    "csm": ("One run outside the fit: csm-1b with Unsloth's TTS notebook settings (LoRA r32, 2 rows of 256 text "
+            "positions and 10 s of audio) peaked at 7.40 GiB (NVML, one H200)."),
+    "whisper": ("One run outside the fit: Whisper large-v3 with Unsloth's notebook settings (LoRA r64 on q_proj and "
+                "v_proj, 64-token labels, evaluation off) peaked at 4.38 GiB (NVML, one H200)."),
+}

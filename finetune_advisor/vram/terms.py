@@ -362,7 +362,7 @@ def encoder_decoder_notes(arch: Architecture, s: Shapes, run: RunConfig) -> list
                  f"the decoder's cross-attention cache alone is about {cache:.1f} GiB, and without eval_accumulation_steps "
                  "every evaluated clip's logits and encoder output stay on the GPU. Unsloth's Whisper large-v3 notebook, "
                  "which evaluates so every 5 steps, reserved 10.35 GB on a T4, where its training step is estimated at "
-                 "under 4 GiB; its settings run through Unsloth 2026.10.9 on an H200 peaked at 4.38 GiB training alone "
-                 "and 7.31 GiB with that evaluation (NVML, one run each). Set per_device_eval_batch_size and "
-                 "eval_accumulation_steps, or leave that room.")
+                 "under 4 GiB; its settings with that evaluation, run through Unsloth 2026.10.9 on an H200, peaked at "
+                 "7.31 GiB (NVML, one run). Set per_device_eval_batch_size and eval_accumulation_steps, or leave that "
+                 "room.")
     return notes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 
 import pytest
 
@@ -23,6 +25,7 @@ from finetune_advisor.vram.shapes import (
 )
 
 GIB = 1024**3
+BENCH = pathlib.Path(__file__).parents[2] / "bench"
 # meta-llama/Llama-3.1-8B config.json (reference/models.md, verified)
 LLAMA_8B = Architecture(
     model_type="llama", num_hidden_layers=32, hidden_size=4096, intermediate_size=14336, num_attention_heads=32,
@@ -580,3 +583,23 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
                                        num_attention_heads=4, vocab_size=100, num_experts=8, num_experts_per_tok=2,
                                        moe_intermediate_size=128))
     assert "MoE families we measured (" in moe and "qwen3_moe" in moe and "llama" not in moe
+
+
+def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() -> None:
+    """csm and Whisper have no calibration cell, but round 13 ran each once with Unsloth's notebook settings: their
+    answers say what that run measured, as the probes recorded it; a family never run says it was not measured."""
+    from finetune_advisor.vram.ground import measured_ground
+
+    records = {name: [json.loads(line) for line in (BENCH / f"vram_accuracy/data/{name}_probe.jsonl").read_text().splitlines()]
+               for name in ("csm", "whisper")}
+    csm_peak = next(r["nvml_process_peak_gib"] for r in records["csm"] if r.get("stack") == "unsloth")
+    whisper_peak = next(r["nvml_process_peak_gib"] for r in records["whisper"]
+                        if r.get("stack") == "unsloth" and r["eval"] == "off")
+    small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
+    csm = measured_ground(Architecture(model_type="csm", **small))
+    assert "has no calibration cell" in csm and f"{csm_peak:.2f} GiB" in csm
+    whisper = measured_ground(Architecture(model_type="whisper", encoder_layers=2, encoder_attention_heads=4,
+                                           encoder_ffn_dim=256, max_source_positions=100, num_mel_bins=8,
+                                           max_target_positions=64, **small))
+    assert f"{whisper_peak:.2f} GiB" in whisper
+    assert "was not measured on Unsloth" in measured_ground(Architecture(model_type="olmo2", **small))
