@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import signal
 import socket
 from typing import Any
 
@@ -133,4 +134,17 @@ def serve(
     where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     logger.warning("serving MCP over streamable HTTP at %s/mcp (health: %s%s)%s", where, where, HEALTH_PATH,
                    " (bearer token required)" if token else "")
-    uvicorn.Server(uvicorn.Config(app, **uvicorn_options(limits))).run(sockets=[sock])
+    runner = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(limits)))
+    caught: list[int] = []
+    handle_exit = runner.handle_exit  # installed as the signal handler while serving
+
+    def record(sig: int, frame: Any) -> None:
+        caught.append(sig)
+        handle_exit(sig, frame)
+
+    runner.handle_exit = record  # type: ignore[method-assign]
+    runner.run(sockets=[sock])
+    if signal.SIGINT in caught:
+        # uvicorn re-raises the Ctrl-C it caught once it has shut down, but asyncio's own SIGINT handler can swallow
+        # it when the serving task has already finished; the CLI's exit status must say "interrupted" either way.
+        raise KeyboardInterrupt
