@@ -15,7 +15,10 @@ row of the notebook holds but one frame) after a short text, so the step is the 
 No download: the model is built from configs/csm-1b.json (sesame/csm-1b's config.json) with random weights and
 saved with a processor whose tokenizer is a stand-in holding the 128,256 text ids, `<|AUDIO|>` at 128002 and
 `<|audio_eos|>` at 128003 as the real one does; the audio is random noise. `--stack peft` trains the same rows
-through plain transformers + peft (transformers' gradient checkpointing). Carry the Unsloth wheels
+through plain transformers + peft (transformers' gradient checkpointing) with the model in bf16 (fp16 without bf16)
+and no autocast, the audio cast to the model's dtype: under bf16 autocast, transformers 5.17's csm sums the codebook
+embeddings in float32 (autocast runs `sum` in fp32) and cannot put them into the bf16 text embeddings, which
+stopped round 14's run before its first step. Carry the Unsloth wheels
 (bench/vram_calibration/fetch_wheels.sh). Prints one JSON line with the allocator's peaks, NVML's peak for the
 process, and the step times.
 """
@@ -110,8 +113,20 @@ def peft_model():
     bf16 = torch.cuda.is_bf16_supported()
     model = CsmForConditionalGeneration(csm_config()).to("cuda", torch.bfloat16 if bf16 else torch.float16)
     model = get_peft_model(model, LoraConfig(r=32, lora_alpha=32, target_modules=TARGETS, lora_dropout=0.0))
-    return model, {"fp16": not bf16, "bf16": bf16, "gradient_checkpointing": True,
+    return model, {"fp16": False, "bf16": False, "gradient_checkpointing": True,
                    "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+
+
+def collate_in(dtype):
+    """The default collator, with the audio in the model's dtype (no autocast casts it on the peft path)."""
+    from transformers import default_data_collator
+
+    def collate(features):
+        batch = default_data_collator(features)
+        batch["input_values"] = batch["input_values"].to(dtype)
+        return batch
+
+    return collate
 
 
 def check() -> None:
@@ -140,7 +155,8 @@ def train(args: argparse.Namespace) -> dict:
     model, precision = unsloth_model(args.folder) if args.stack == "unsloth" else peft_model()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     times: list[float] = []
-    trainer = Trainer(model=model, train_dataset=rows(8 * args.steps), data_collator=default_data_collator,
+    collator = default_data_collator if args.stack == "unsloth" else collate_in(model.dtype)
+    trainer = Trainer(model=model, train_dataset=rows(8 * args.steps), data_collator=collator,
                       callbacks=[step_timer(times)],
                       args=TrainingArguments(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
                                              max_steps=args.steps, learning_rate=2e-4, logging_steps=1, optim="adamw_8bit",

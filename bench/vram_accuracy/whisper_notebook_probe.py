@@ -27,7 +27,8 @@ target: the allocator's reserve plus the CUDA context and kernels).
 
 Round 11 (2026-12-02, one H200) ran the peft path once with the model built on the GPU in fp32, which set
 both runs' allocated peak (6.12 GiB) before training began; data/whisper_probe.jsonl keeps the figures with
-that caveat. The build is now on the CPU. The Unsloth path has not run yet.
+that caveat. The build is now on the CPU. Round 13 ran the Unsloth path (4.38 GiB, evaluation off; 7.31 on) and
+round 14 the peft path again (4.56 GiB, evaluation off): bench/vram_accuracy/README.md scores them.
 """
 
 from __future__ import annotations
