@@ -541,14 +541,17 @@ def test_a_vision_models_catalog_entry_finds_the_cells_measured_under_its_text_c
 def test_a_vision_answer_on_unsloth_says_what_an_image_costs_in_tokens() -> None:
     """The estimate counts image tokens only through seq_len; a user who sizes rows by their text alone is told that
     Unsloth's collator shrinks each image first (to 512 pixels for Qwen2.5-VL: 324 tokens). The transformers stack
-    has no such collator, so its answer does not say it."""
+    has no such collator, so its answer does not say it. The Unsloth answer also says how the one run on image rows
+    (round 14) compared and what larger images add; the transformers answer says its runs trained on text rows."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
-    def says(stack: str) -> bool:
+    def tower_note(stack: str) -> str:
         r = estimate_vram(model="qwen2.5-vl-7b", method="qlora", gpu="RTX 4090", stack=stack)
-        return any("Count an image's tokens in seq_len" in n for n in r.assumptions)
+        return next(n for n in r.assumptions if "images or audio add their encoder's activations" in n)
 
-    assert says("unsloth") and not says("transformers")
+    unsloth, transformers = tower_note("unsloth"), tower_note("transformers")
+    assert "count an image's tokens in seq_len" in unsloth and "per 1,000 image tokens" in unsloth
+    assert "image tokens" not in transformers and "trained on text rows" in transformers
 
 
 def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit(monkeypatch: pytest.MonkeyPatch) -> None:
