@@ -114,6 +114,17 @@ def quantised_vision_linears(model_type: str) -> float:
     return QUANTISED_VISION_LINEARS.get(family_of(model_type), 0.0)
 
 
+# Families whose parameters beyond the text config are audio parts, not a vision tower: csm's depth decoder, Mimi codec
+# and audio embeddings (sesame/csm-1b's config.json: depth_decoder_config, codec_config). Their answers say so, and
+# what an image costs in tokens does not apply to them.
+AUDIO_EXTRAS = ("csm",)
+
+
+def extras_are_audio(model_type: str) -> bool:
+    """Whether the parameters the text config does not describe are audio parts (codec, audio decoder)."""
+    return family_of(model_type) in AUDIO_EXTRAS
+
+
 def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
     """Input sites of the linears Unsloth leaves 16-bit under QLoRA in this family (none for most)."""
     return UNSLOTH_16BIT_MAMBA_SITES.get(model_type, ())

@@ -554,6 +554,16 @@ def test_a_vision_answer_on_unsloth_says_what_an_image_costs_in_tokens() -> None
     assert "image tokens" not in transformers and "trained on text rows" in transformers
 
 
+def test_an_audio_models_extra_parameters_are_named_as_audio_not_a_vision_tower() -> None:
+    """csm-1b's parameters beyond its backbone are its depth decoder and Mimi codec: its answer says so and does not
+    tell the user how to count image tokens."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    r = estimate_vram(model="csm-1b", method="lora", gpu="H200", stack="unsloth")
+    extra = next(n for n in r.assumptions if "the text config does not describe" in n)
+    assert "audio parts" in extra and "vision tower" not in extra and "image tokens" not in extra
+
+
 def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unsloth's QLoRA load put Llama 3.2 Vision's tower linears in NF4 (round 9: 6.96 GiB after get_peft_model, where
     16-bit tower weights gave 8.01); Qwen2.5-VL's and Gemma 3's towers stayed 16-bit, and LoRA loads all in 16 bits."""
