@@ -2,6 +2,7 @@
 
     python bench/vram_accuracy/csm_notebook_probe.py > csm.json                 # Unsloth's path (the notebook's)
     python bench/vram_accuracy/csm_notebook_probe.py --stack peft > csm-peft.json
+    python bench/vram_accuracy/csm_notebook_probe.py --method qlora > csm-4bit.json # the same, loaded in 4 bits
     python bench/vram_accuracy/csm_notebook_probe.py --check                    # CPU: inputs and loss, no training
 
 Follows github unslothai/notebooks@bdda2ef:nb/Sesame_CSM_(1B)-TTS.ipynb (the helper's reading is summarised in
@@ -91,14 +92,14 @@ def rows(n: int) -> list[dict]:
     return out
 
 
-def unsloth_model(folder: str):
+def unsloth_model(folder: str, four_bit: bool):
     import torch
     from transformers import CsmForConditionalGeneration
     from unsloth import FastModel, is_bf16_supported
 
     save_random_csm(folder, torch.bfloat16 if is_bf16_supported() else torch.float16)
     model, _ = FastModel.from_pretrained(model_name=folder, max_seq_length=2048, dtype=None,
-                                         auto_model=CsmForConditionalGeneration, load_in_4bit=False)
+                                         auto_model=CsmForConditionalGeneration, load_in_4bit=four_bit)
     model = FastModel.get_peft_model(model, r=32, target_modules=TARGETS, lora_alpha=32, lora_dropout=0, bias="none",
                                      use_gradient_checkpointing="unsloth", random_state=3407, use_rslora=False,
                                      loftq_config=None)
@@ -152,7 +153,7 @@ def train(args: argparse.Namespace) -> dict:
     from transformers import Trainer, TrainingArguments, default_data_collator
 
     torch.manual_seed(0)
-    model, precision = unsloth_model(args.folder) if args.stack == "unsloth" else peft_model()
+    model, precision = unsloth_model(args.folder, args.method == "qlora") if args.stack == "unsloth" else peft_model()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     times: list[float] = []
     collator = default_data_collator if args.stack == "unsloth" else collate_in(model.dtype)
@@ -165,7 +166,7 @@ def train(args: argparse.Namespace) -> dict:
                                              remove_unused_columns=False, **precision))
     start = torch.cuda.max_memory_reserved() / GIB
     trainer.train()
-    return {"stack": args.stack, "trainable": trainable, "rows": "2 x (256 text positions, 240000 samples)",
+    return {"stack": args.stack, "method": args.method, "trainable": trainable, "rows": "2 x (256 text positions, 240000 samples)",
             "precision": {k: v for k, v in precision.items() if isinstance(v, bool)}, "start_reserved_gib": round(start, 3),
             "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 3),
             "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 3),
@@ -175,10 +176,14 @@ def train(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stack", choices=("peft", "unsloth"), default="unsloth")
+    ap.add_argument("--method", choices=("lora", "qlora"), default="lora",
+                    help="with --stack unsloth: qlora loads with load_in_4bit=True (the notebook's is False)")
     ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
     ap.add_argument("--folder", default="/tmp/csm-1b-random", help="where --stack unsloth saves the model")
     ap.add_argument("--check", action="store_true", help="CPU only: build, save, load, one forward")
     args = ap.parse_args()
+    if args.method == "qlora" and args.stack != "unsloth":
+        ap.error("--method qlora needs --stack unsloth")
     if args.check:
         return check()
     if args.stack == "unsloth":
