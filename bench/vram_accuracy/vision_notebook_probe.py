@@ -1,6 +1,7 @@
-"""Qwen2.5-VL-7B fine-tuned on image rows the way Unsloth's vision notebook does it, for its peak memory.
+"""Qwen2.5-VL-7B (or Gemma 3 4B) fine-tuned on image rows the way Unsloth's vision notebook does it, for its peak memory.
 
     python bench/vram_accuracy/vision_notebook_probe.py > vl.json                    # the notebook's settings
+    python bench/vram_accuracy/vision_notebook_probe.py --model gemma-3 [--images 2] # Gemma 3 4B, 1 or 2 images a row
     python bench/vram_accuracy/vision_notebook_probe.py --resize max > vl-max.json   # images at their own size
     python bench/vram_accuracy/vision_notebook_probe.py --check                      # CPU: rows, tokens, one loss
     python bench/vram_accuracy/vision_notebook_probe.py --predict                    # the estimator's figures for it
@@ -23,6 +24,13 @@ wheels unpacked in DIR and `datasets` and `requests` installed, runs the collato
 with `resize="max"`). `--resize max` hands the source size to the processor, whose pixel cap
 (28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
 
+`--model gemma-3` trains Gemma 3 4B (configs/gemma-3-4b-it.json) with the same trainer settings and LoRA; it needs
+`UNSLOTH_BLOCK_COMPILE=0` in the environment, as every Gemma 3 calibration cell ran. Its image processor makes every
+image 896 x 896 whatever the collator hands it: 4,096 patches of 14 pixels in the SigLIP tower, pooled to 256 image
+tokens between `<start_of_image>` and `<end_of_image>` (16 patches a token, where Qwen2.5-VL has 4), so `--images 2`
+rather than `--resize` changes its image share. Its stand-in tokenizer carries the config's image, begin- and
+end-of-image ids and its template the `<start_of_turn>` / `<end_of_turn>` turns, as Gemma 3's does.
+
 No download: a child process builds the model on the GPU (in this process its 16.6 GB would sit inside the
 measured peak; on the CPU it outlasted 330 s in round 13) and exits before the measured one loads it, from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
 with a processor: Qwen2VLImageProcessor and Qwen2VLVideoProcessor at their defaults, a word-level stand-in tokenizer
@@ -39,34 +47,78 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 from probe import GIB, measure_process, step_timer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONFIG = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs", "Qwen2.5-VL-7B-Instruct.json")
+CONFIGS = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs")
 INSTRUCTION_WORDS = 8  # "Write the LaTeX representation for this image." in the notebook
-TEMPLATE = (
-    "{% for m in messages %}{{ m['role'] }} {% if m['content'] is string %}{{ m['content'] }}{% else %}"
-    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}{% endif %}<|im_end|>{% endfor %}"
-    "{% if add_generation_prompt %}assistant {% endif %}"
-)
-SPECIALS = {"bos_token_id": "<|endoftext|>", "eos_token_id": "<|im_end|>", "vision_start_token_id": "<|vision_start|>",
-            "vision_end_token_id": "<|vision_end|>", "vision_token_id": "<|vision_pad|>",
-            "image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>"}
 
 
-def config_fields(small: bool = False) -> dict:
-    """The checkpoint's config.json; `small` shrinks depth and widths for the CPU check (same structure; the head
-    size stays 128, which the rope sections need)."""
-    fields = {k: v for k, v in json.load(open(CONFIG))["config"].items() if k not in ("transformers_version", "_name_or_path")}
-    if small:
+@dataclass(frozen=True)
+class VisionModel:
+    """What the probe needs to know of one vision-language model."""
+
+    config: str  # file in bench/vram_calibration/configs
+    model_class: str  # transformers class of the whole model
+    template: str  # a minimal chat template of our own, in the model's turn format
+    specials: dict[str, str]  # config key of a special id -> its token
+    tokens: dict[str, str]  # the tokenizer's named special tokens (bos, eos, pad; image tokens for Gemma 3)
+    folder: str  # where the random model is saved on the GPU machine
+
+
+QWEN = VisionModel(
+    config="Qwen2.5-VL-7B-Instruct.json", model_class="Qwen2_5_VLForConditionalGeneration",
+    template=(
+        "{% for m in messages %}{{ m['role'] }} {% if m['content'] is string %}{{ m['content'] }}{% else %}"
+        "{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+        "{% elif c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}{% endif %}<|im_end|>{% endfor %}"
+        "{% if add_generation_prompt %}assistant {% endif %}"),
+    specials={"bos_token_id": "<|endoftext|>", "eos_token_id": "<|im_end|>", "vision_start_token_id": "<|vision_start|>",
+              "vision_end_token_id": "<|vision_end|>", "vision_token_id": "<|vision_pad|>",
+              "image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>"},
+    tokens={"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
+    folder="/dev/shm/qwen25vl-random")
+GEMMA3 = VisionModel(
+    config="gemma-3-4b-it.json", model_class="Gemma3ForConditionalGeneration",
+    template=(
+        "<bos>{% for m in messages %}<start_of_turn>{{ m['role'] }} {% if m['content'] is string %}{{ m['content'] }}"
+        "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<start_of_image>"
+        "{% elif c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}{% endif %}<end_of_turn>{% endfor %}"
+        "{% if add_generation_prompt %}<start_of_turn>model {% endif %}"),
+    specials={"pad_token_id": "<pad>", "bos_token_id": "<bos>", "boi_token_index": "<start_of_image>",
+              "eoi_token_index": "<end_of_image>", "image_token_index": "<image_soft_token>",
+              "start_of_turn": "<start_of_turn>", "end_of_turn": "<end_of_turn>"},
+    tokens={"bos_token": "<bos>", "eos_token": "<end_of_turn>", "pad_token": "<pad>"},
+    folder="/dev/shm/gemma3-random")
+MODELS = {"qwen2.5-vl": QWEN, "gemma-3": GEMMA3}
+# The stand-in's ids for Gemma 3's turn and padding tokens, which its config does not name: <end_of_turn> is 106 (the
+# second of the config's eos_token_id), <start_of_turn> the id before it, <pad> 0 and <bos> 2 as in Gemma's vocabulary.
+# Which ids they are changes no memory; they only have to be distinct.
+GEMMA3_IDS = {"pad_token_id": 0, "bos_token_id": 2, "start_of_turn": 105, "end_of_turn": 106}
+
+
+def config_fields(vm: VisionModel, small: bool = False) -> dict:
+    """The checkpoint's config.json; `small` shrinks depth and widths for the CPU check (same structure; Qwen's head
+    size stays 128, which its rope sections need, and Gemma's image size stays 896, which sets its 256 tokens)."""
+    fields = {k: v for k, v in json.load(open(os.path.join(CONFIGS, vm.config)))["config"].items()
+              if k not in ("transformers_version", "_name_or_path")}
+    if vm is GEMMA3:
+        fields.update(GEMMA3_IDS)
+    if small and vm is QWEN:
         text = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "num_key_value_heads": 2, "layer_types": ["full_attention"] * 2, "max_window_layers": 2}
         fields.update(text)
         fields["text_config"] = {**fields["text_config"], **text}
         fields["vision_config"] = {**fields["vision_config"], "depth": 2, "hidden_size": 64, "intermediate_size": 128,
                                    "num_heads": 4, "out_hidden_size": 512, "fullatt_block_indexes": [1]}
+    elif small:
+        fields["text_config"] = {**fields["text_config"], "hidden_size": 256, "intermediate_size": 512,
+                                 "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+                                 "head_dim": 128}
+        fields["vision_config"] = {**fields["vision_config"], "hidden_size": 64, "intermediate_size": 128,
+                                   "num_hidden_layers": 2, "num_attention_heads": 4}
     return fields
 
 
@@ -79,56 +131,66 @@ def hf_config(fields: dict):
     return cfg
 
 
-def special_ids(fields: dict) -> dict[int, str]:
-    return {fields[key]: name for key, name in SPECIALS.items() if isinstance(fields.get(key), int)}
+def special_ids(vm: VisionModel, fields: dict) -> dict[int, str]:
+    return {fields[key]: name for key, name in vm.specials.items() if isinstance(fields.get(key), int)}
 
 
-def stand_in_processor(fields: dict):
-    """Qwen2.5-VL's processor with a word-level tokenizer of the config's vocabulary: t{i} for ordinary ids, the
-    config's special ids under their names."""
+def stand_in_processor(vm: VisionModel, fields: dict):
+    """The model's processor with a word-level tokenizer of the config's vocabulary: t{i} for ordinary ids, the
+    special ids under their names."""
     from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
-    from transformers import (PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor,
-                              Qwen2VLVideoProcessor)
+    from transformers import PreTrainedTokenizerFast
 
-    specials = special_ids(fields)
+    specials = special_ids(vm, fields)
     vocab_size = hf_config(fields).get_text_config().vocab_size
-    vocab = {specials.get(i, f"t{i}"): i for i in range(vocab_size)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
+    vocab = {specials.get(i, f"t{i}"): i for i in range(max(vocab_size, max(specials) + 1))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="t0" if 0 not in specials else "t1"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.add_special_tokens([AddedToken(name, special=True) for name in specials.values()])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t0", bos_token="<|endoftext|>",
-                                   eos_token="<|im_end|>", pad_token="<|endoftext|>", model_max_length=32768)
-    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
-                               video_processor=Qwen2VLVideoProcessor(), chat_template=TEMPLATE)
+    if vm is QWEN:
+        from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t0", model_max_length=32768, **vm.tokens)
+        return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
+                                   video_processor=Qwen2VLVideoProcessor(), chat_template=vm.template)
+    from transformers import Gemma3ImageProcessor, Gemma3Processor
+
+    image = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t1", model_max_length=32768,
+                                   extra_special_tokens=image, **vm.tokens)
+    side = fields["vision_config"]["image_size"]
+    return Gemma3Processor(image_processor=Gemma3ImageProcessor(size={"height": side, "width": side}), tokenizer=fast,
+                           chat_template=vm.template, image_seq_length=fields["mm_tokens_per_image"])
 
 
-def rows(n: int, side: int, answer_words: int) -> list[dict]:
-    """N rows in the notebook's message format: an instruction and a SIDE x SIDE image of random pixels from the
-    user, an answer of ANSWER_WORDS ordinary tokens from the assistant."""
+def rows(n: int, side: int, answer_words: int, images: int = 1) -> list[dict]:
+    """N rows in the notebook's message format: an instruction and IMAGES SIDE x SIDE images of random pixels from
+    the user, an answer of ANSWER_WORDS ordinary tokens from the assistant."""
     import numpy as np
     from PIL import Image
 
     out = []
     for i in range(n):
         rng = np.random.default_rng(i)
-        image = Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+        pictures = [{"type": "image", "image": Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))}
+                    for _ in range(images)]
         words = lambda k: " ".join(f"t{w}" for w in rng.integers(1000, 100_000, k))  # noqa: E731
         out.append({"messages": [
-            {"role": "user", "content": [{"type": "text", "text": words(INSTRUCTION_WORDS)}, {"type": "image", "image": image}]},
+            {"role": "user", "content": [{"type": "text", "text": words(INSTRUCTION_WORDS)}, *pictures]},
             {"role": "assistant", "content": [{"type": "text", "text": words(answer_words)}]},
         ]})
     return out
 
 
-def save_random_model(folder: str, fields: dict, dtype, device: str) -> int:
+def save_random_model(vm: VisionModel, folder: str, fields: dict, dtype, device: str) -> int:
     import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    import transformers
 
     with torch.device(device):
-        model = Qwen2_5_VLForConditionalGeneration._from_config(hf_config(fields), dtype=dtype)
+        model = getattr(transformers, vm.model_class)._from_config(hf_config(fields), dtype=dtype)
     model.config.dtype = dtype
     model.save_pretrained(folder, max_shard_size="5GB")
-    stand_in_processor(fields).save_pretrained(folder)
+    stand_in_processor(vm, fields).save_pretrained(folder)
     n = sum(p.numel() for p in model.parameters())
     del model
     if device == "cuda":
@@ -143,12 +205,16 @@ def encode(processor, batch_rows: list[dict]):
     return processor(text=texts, images=images, return_tensors="pt", padding=True)
 
 
-def token_counts(batch, fields: dict) -> dict:
+def token_counts(batch, vm: VisionModel, fields: dict) -> dict:
     """Per row of a collated batch: tokens in the language model, image tokens among them, patches in the tower."""
     n = len(batch["input_ids"])
+    if vm is QWEN:
+        image_id, patches = fields["image_token_id"], int(batch["image_grid_thw"].prod(dim=-1).sum())
+    else:
+        v = fields["vision_config"]
+        image_id, patches = fields["image_token_index"], len(batch["pixel_values"]) * (v["image_size"] // v["patch_size"]) ** 2
     return {"tokens_per_row": int(batch["attention_mask"].sum()) // n,
-            "image_tokens_per_row": int((batch["input_ids"] == fields["image_token_id"]).sum()) // n,
-            "patches_per_row": int(batch["image_grid_thw"].prod(dim=-1).sum()) // n}
+            "image_tokens_per_row": int((batch["input_ids"] == image_id).sum()) // n, "patches_per_row": patches // n}
 
 
 def check(args: argparse.Namespace) -> None:
@@ -157,36 +223,46 @@ def check(args: argparse.Namespace) -> None:
     import tempfile
 
     import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    import transformers
+    from transformers import AutoProcessor
 
-    fields = config_fields(small=True)
+    vm = MODELS[args.model]
+    fields = config_fields(vm, small=True)
     with tempfile.TemporaryDirectory() as folder:
-        save_random_model(folder, fields, torch.float32, "cpu")
+        save_random_model(vm, folder, fields, torch.float32, "cpu")
         processor = AutoProcessor.from_pretrained(folder)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder)
+        model = getattr(transformers, vm.model_class).from_pretrained(folder)
     report = {"processor": type(processor).__name__}
     for side in (504, args.image_size):
-        enc = encode(processor, rows(2, side, args.answer_words))
-        report[f"{side}px"] = token_counts(enc, fields)
+        enc = encode(processor, rows(2, side, args.answer_words, args.images))
+        report[f"{side}px"] = token_counts(enc, vm, fields)
     if args.collator:  # Unsloth's own collator, which resizes first: its counts must match the ones above
         os.environ.setdefault("UNSLOTH_IS_PRESENT", "1")  # unsloth_zoo imports on a CPU with it, without Unsloth
         from unsloth_zoo.vision_utils import UnslothVisionDataCollator
 
         for resize in ("min", "max"):
-            collated = UnslothVisionDataCollator(model, processor, resize=resize)(rows(2, args.image_size, args.answer_words))
-            report[f"collator resize={resize}"] = token_counts(collated, fields)
+            collated = UnslothVisionDataCollator(model, processor, resize=resize)(
+                rows(2, args.image_size, args.answer_words, args.images))
+            report[f"collator resize={resize}"] = token_counts(collated, vm, fields)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     with torch.no_grad():
         report["loss"] = round(float(model(**enc, labels=labels).loss), 3)
     print(json.dumps(report))
 
 
+# Tokens a row in the language model and patches a row in the tower, as `--check --collator` counts them for each
+# model, resize and number of images a row (the collator's resize changes nothing for Gemma 3: 896 pixels always).
+COUNTS = {("qwen2.5-vl", "min", 1): (402, 1296), ("qwen2.5-vl", "max", 1): (1303, 4900),
+          ("gemma-3", "min", 1): (345, 4096), ("gemma-3", "min", 2): (602, 8192)}
+
+
 def predict(args: argparse.Namespace) -> None:
-    """The estimator's figures for this probe, before it runs (the project's environment; no torch): for each resize,
-    what estimate_vram says with the rows' tokens as seq_len (the answer a user gets), and that plus the vision tower
-    counted as the estimator counts decoder layers under Unsloth's checkpointing: every block's input kept, one
-    block's recompute on top (its blocks read as a Qwen2-style layer of the tower's widths, with full-width keys), the
-    allocator's share of both, and LoRA on the tower's linears with their gradients and optimizer states."""
+    """The estimator's figures for this probe, before it runs (the project's environment; no torch): for each of the
+    model's runs, what estimate_vram says with the rows' tokens as seq_len (the answer a user gets), and that plus the
+    vision tower counted as the estimator counts decoder layers under Unsloth's checkpointing: every block's input
+    kept, one block's recompute on top (its blocks read as a Qwen2-style layer of the tower's widths, with full-width
+    keys), the allocator's share of both, and LoRA on the tower's linears with their gradients and optimizer states
+    (round 14 measured Qwen2.5-VL 9 % and 20 % under that variant, so it is not the product's answer)."""
     from finetune_advisor.gpus.target import named
     from finetune_advisor.vocabulary import ALL_LINEAR
     from finetune_advisor.vram import constants as k
@@ -196,14 +272,18 @@ def predict(args: argparse.Namespace) -> None:
     from finetune_advisor.vram.shapes import shapes
     from finetune_advisor.vram.terms import precision, training_state
 
-    spec = json.load(open(CONFIG))
+    vm = MODELS[args.model]
+    spec = json.load(open(os.path.join(CONFIGS, vm.config)))
     fields, v = spec["config"], spec["config"]["vision_config"]
     arch = Architecture.from_hf_config(fields)
+    heads = v.get("num_heads") or v["num_attention_heads"]
     tower = shapes(Architecture.from_hf_config({
         "model_type": "qwen2", "hidden_size": v["hidden_size"], "intermediate_size": v["intermediate_size"],
-        "num_hidden_layers": v["depth"], "num_attention_heads": v["num_heads"], "num_key_value_heads": v["num_heads"],
-        "vocab_size": 1}))
-    for resize, tokens, patches in (("min", 402, 1296), ("max", 1303, 4900)):  # the counts --check --collator gives
+        "num_hidden_layers": v.get("depth") or v["num_hidden_layers"], "num_attention_heads": heads,
+        "num_key_value_heads": heads, "vocab_size": 1}))
+    for (model, resize, images), (tokens, patches) in COUNTS.items():
+        if model != args.model:
+            continue
         run = RunConfig(method=args.method, seq_len=tokens, batch_size=2, lora_rank=16, stack="unsloth",
                         **named("H200").silicon)
         answer = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9).total_gib
@@ -212,9 +292,11 @@ def predict(args: argparse.Namespace) -> None:
         state = training_state(tower, run, precision(arch, run, None), 0.0)
         adapters = state.adapters + state.grads + state.states + state.temp
         extra = (per_patch * patches * 2 * (1 + k.UNSLOTH_RESERVED_SHARE) + adapters) / GIB
-        print(json.dumps({"run": "vision_notebook_probe.py" + (" --resize max" if resize == "max" else ""),
-                          "seq_len": tokens, "patches_per_row": patches, "estimate_vram_gib": round(answer, 3),
-                          "with_tower_gib": round(answer + extra, 3), "tower_lora_m": round(state.trainable / 1e6, 2)}))
+        flags = (f" --model {model}" if model != "qwen2.5-vl" else "") + (" --resize max" if resize == "max" else "") \
+            + (f" --images {images}" if images > 1 else "")
+        print(json.dumps({"run": "vision_notebook_probe.py" + flags, "seq_len": tokens, "patches_per_row": patches,
+                          "estimate_vram_gib": round(answer, 3), "with_tower_gib": round(answer + extra, 3),
+                          "tower_lora_m": round(state.trainable / 1e6, 2)}))
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -223,7 +305,8 @@ def train(args: argparse.Namespace) -> dict:
     from unsloth import FastVisionModel, is_bf16_supported
     from unsloth.trainer import UnslothVisionDataCollator
 
-    fields = config_fields()
+    vm = MODELS[args.model]
+    fields = config_fields(vm)
     bf16 = is_bf16_supported()
     built = json.load(open(os.path.join(args.folder, "built.json")))["params"]
     model, tokenizer = FastVisionModel.from_pretrained(args.folder, load_in_4bit=args.method == "qlora",
@@ -234,9 +317,9 @@ def train(args: argparse.Namespace) -> dict:
                                            use_rslora=False, loftq_config=None)
     FastVisionModel.for_training(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    data = rows(8 * args.steps, args.image_size, args.answer_words)
+    data = rows(8 * args.steps, args.image_size, args.answer_words, args.images)
     collator = UnslothVisionDataCollator(model, tokenizer, resize=args.resize)
-    counts = token_counts(collator(data[:2]), fields)
+    counts = token_counts(collator(data[:2]), vm, fields)
     times: list[float] = []
     trainer = SFTTrainer(model=model, processing_class=tokenizer, data_collator=collator, train_dataset=data, callbacks=[step_timer(times)],
                          args=SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
@@ -248,15 +331,15 @@ def train(args: argparse.Namespace) -> dict:
                                         max_length=2048))
     start = torch.cuda.max_memory_reserved() / GIB
     trainer.train()
-    return {"method": args.method, "built_params": built, "trainable": trainable, "image_side": args.image_size,
-            "resize": args.resize, **counts, "rows": f"2 x ({INSTRUCTION_WORDS} + {args.answer_words} words, 1 image)",
+    return {"model": args.model, "method": args.method, "built_params": built, "trainable": trainable, "image_side": args.image_size,
+            "resize": args.resize, **counts, "rows": f"2 x ({INSTRUCTION_WORDS} + {args.answer_words} words, {args.images} image(s))",
             "bf16": bf16, "start_reserved_gib": round(start, 3),
             "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 3),
             "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 3),
             "step_times_s": [round(t, 3) for t in times]}
 
 
-def build(folder: str) -> None:
+def build(vm: VisionModel, folder: str) -> None:
     """The random checkpoint, built on the GPU in the dtype the notebook loads (bf16 where the GPU has it); kept
     for the next run in FOLDER."""
     import torch
@@ -265,31 +348,35 @@ def build(folder: str) -> None:
         return
 
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    n = save_random_model(folder, config_fields(), dtype, "cuda")
+    n = save_random_model(vm, folder, config_fields(vm), dtype, "cuda")
     json.dump({"params": n}, open(os.path.join(folder, "built.json"), "w"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", choices=tuple(MODELS), default="qwen2.5-vl", help="the vision-language model")
     ap.add_argument("--method", choices=("qlora", "lora"), default="qlora", help="the notebook loads 4-bit")
     ap.add_argument("--resize", choices=("min", "max"), default="min", help="the collator's resize (default: its own)")
+    ap.add_argument("--images", type=int, choices=(1, 2), default=1, help="images in each row")
     ap.add_argument("--image-size", type=int, default=1024, help="side of the square source images, in pixels")
     ap.add_argument("--answer-words", type=int, default=64, help="ordinary tokens in each answer")
     ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
-    ap.add_argument("--folder", default="/dev/shm/qwen25vl-random", help="where the random model is saved")
+    ap.add_argument("--folder", help="where the random model is saved (default: one per model in /dev/shm)")
     ap.add_argument("--check", action="store_true", help="CPU only: processor, token counts, one forward")
     ap.add_argument("--collator", action="store_true",
                     help="with --check: also collate through unsloth_zoo's UnslothVisionDataCollator (on PYTHONPATH)")
     ap.add_argument("--predict", action="store_true", help="no GPU, no torch: the estimator's figures for this probe")
     ap.add_argument("--build-only", action="store_true", help="build and save the random model, then exit (a child)")
     args = ap.parse_args()
+    args.folder = args.folder or MODELS[args.model].folder
     if args.build_only:
-        return build(args.folder)
+        return build(MODELS[args.model], args.folder)
     if args.predict:
         return predict(args)
     if args.check:
         return check(args)
-    subprocess.run([sys.executable, os.path.abspath(__file__), "--build-only", "--folder", args.folder], check=True)
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--build-only", "--model", args.model,
+                    "--folder", args.folder], check=True)
     import unsloth  # noqa: F401 - before transformers, as Unsloth requires
 
     print(json.dumps(measure_process(lambda: train(args))))
