@@ -90,8 +90,8 @@ class Weights:
     half_bytes: float = 0.0  # of `bytes`: the parameters held in 16 bits
 
 
-UNSLOTH_IMAGE_TOKENS = (" On Unsloth, count an image's tokens in seq_len: its vision data collator first shrinks each image to the "
-                        "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
+UNSLOTH_IMAGE_TOKENS = (" On Unsloth, count an image's tokens in seq_len: its vision data collator first shrinks each "
+                        "image to the vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
                         "resize='min'; Qwen2.5-VL: 324 tokens an image). Counted so, the one run we measured on image rows "
                         "(Qwen2.5-VL-7B QLoRA with Unsloth's vision notebook settings: 2 rows, one image each, 324 or 1,225 "
                         "image tokens a row) peaked 2.3 % and 0.3 % below the estimate (NVML, one H200); beyond the tokens, "
@@ -103,7 +103,7 @@ def _rows_note(run: RunConfig, p: Precision) -> str:
     """What rows with images or audio add beyond the estimate, and what our runs showed of it."""
     note = " Rows with images or audio add their encoder's activations on top, which the estimate does not count."
     if run.stack != "unsloth":
-        return note + " Our transformers-stack runs trained on text rows."
+        return note + " Our transformers-stack runs of such models trained on text rows."
     return note + ("" if p.extras_audio else UNSLOTH_IMAGE_TOKENS)
 
 
