@@ -554,6 +554,25 @@ def test_a_vision_answer_on_unsloth_says_what_an_image_costs_in_tokens() -> None
     assert "image tokens" not in transformers and "trained on text rows" in transformers
 
 
+def test_image_rows_on_unsloth_stay_just_above_what_the_vision_probe_measured() -> None:
+    """Round 14 trained Qwen2.5-VL-7B QLoRA on image rows with Unsloth's vision notebook settings (quantised on load from
+    a random bf16 checkpoint; bench/vram_accuracy/vision_notebook_probe.py): 8.25 and 8.83 GiB at 402 and 1,303 tokens a
+    row, 324 and 1,225 of them image tokens. With the image tokens counted in seq_len, as the answer tells users to, the
+    estimate of the same load must stay above each peak, by at most 5 %."""
+    from finetune_advisor.gpus.target import named
+
+    spec = json.loads((BENCH / "vram_calibration/configs/Qwen2.5-VL-7B-Instruct.json").read_text())
+    arch = Architecture.from_hf_config(spec["config"])
+    records = [json.loads(line) for line in (BENCH / "vram_accuracy/data/vision_probe.jsonl").read_text().splitlines()]
+    measured = [r for r in records if r.get("model", "qwen2.5-vl") == "qwen2.5-vl" and r["method"] == "qlora"]
+    assert len(measured) >= 2
+    for r in measured:
+        run = RunConfig(method="qlora", seq_len=r["tokens_per_row"], batch_size=2, lora_rank=16, stack="unsloth",
+                        **named("H200").silicon)
+        ratio = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9).total_gib / r["nvml_process_peak_gib"]
+        assert 1.0 <= ratio <= 1.05, (r["tokens_per_row"], ratio)
+
+
 def test_an_audio_models_extra_parameters_are_named_as_audio_not_a_vision_tower() -> None:
     """csm-1b's parameters beyond its backbone are its depth decoder and Mimi codec: its answer says so and does not
     tell the user how to count image tokens."""
