@@ -114,15 +114,19 @@ def quantised_vision_linears(model_type: str) -> float:
     return QUANTISED_VISION_LINEARS.get(family_of(model_type), 0.0)
 
 
-# Families whose parameters beyond the text config are audio parts, not a vision tower: csm's depth decoder, Mimi codec
-# and audio embeddings (sesame/csm-1b's config.json: depth_decoder_config, codec_config). Their answers say so, and
-# what an image costs in tokens does not apply to them.
-AUDIO_EXTRAS = ("csm",)
+# What the parameters beyond the text config are, where a family's answer must say it differently from a vision tower
+# whose image tokens sit in the sequence (Qwen2.5-VL, Gemma 3, Pixtral): csm's are audio parts (depth decoder, Mimi
+# codec and audio embeddings; sesame/csm-1b's config.json: depth_decoder_config, codec_config); Llama 3.2 Vision puts
+# one <|image|> token an image in the sequence and feeds the tower's output through cross-attention layers
+# (meta-llama/Llama-3.2-11B-Vision-Instruct config.json: text_config.cross_attention_layers, image_token_index; its
+# vision_config: 560-pixel tiles of 14-pixel patches, max_num_tiles 4).
+EXTRAS_KIND = {"csm": "audio", "mllama": "cross_attention"}
 
 
-def extras_are_audio(model_type: str) -> bool:
-    """Whether the parameters the text config does not describe are audio parts (codec, audio decoder)."""
-    return family_of(model_type) in AUDIO_EXTRAS
+def extras_kind(model_type: str) -> str:
+    """What the parameters the text config does not describe are: "audio" parts, a vision tower read through
+    "cross_attention", or (most) a "vision" tower whose image tokens sit in the sequence."""
+    return EXTRAS_KIND.get(family_of(model_type), "vision")
 
 
 def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_are_audio, forced_float32,
+from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_kind, forced_float32,
                                            quantised_vision_linears, unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
@@ -36,7 +36,7 @@ class Precision:
     experts_nf4: bool = True  # QLoRA quantises the routed experts (transformers 5 keeps them as 3-D parameters)
     sites_16bit: tuple[str, ...] = ()  # input sites of linears QLoRA leaves 16-bit (Unsloth's Mamba mixers)
     tower_nf4: float = 0.0  # weights of a vision tower QLoRA quantises (beyond the text config's parameters)
-    extras_audio: bool = False  # the parameters beyond the text config are audio parts (csm), not a vision tower
+    extras: str = "vision"  # what the parameters beyond the text config are (families.extras_kind)
 
 
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
@@ -71,7 +71,7 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
         notes.append(f"QLoRA on Unsloth: the Mamba mixers' {' and '.join(kept)} stay 16-bit (Unsloth keeps them out of "
                      "bitsandbytes for its Mamba kernels).")
     tower = quantised_vision_linears(arch.model_type) if run.stack == "unsloth" and run.method == "qlora" else 0.0
-    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites, tower, extras_are_audio(arch.model_type))
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites, tower, extras_kind(arch.model_type))
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -99,12 +99,18 @@ UNSLOTH_IMAGE_TOKENS = (" On Unsloth, count an image's tokens in seq_len: its vi
                         "larger images need that much more room.")
 
 
+CROSS_ATTENTION_IMAGES = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
+                          "through its cross-attention layers as up to 4 tiles of 1,601 positions (560-pixel tiles of "
+                          "14-pixel patches and a class token), which, with the tower's own activations, the estimate "
+                          "does not count; our Llama 3.2 Vision runs trained on text rows.")
+
+
 def _rows_note(run: RunConfig, p: Precision) -> str:
     """What rows with images or audio add beyond the estimate, and what our runs showed of it."""
     note = " Rows with images or audio add their encoder's activations on top, which the estimate does not count."
     if run.stack != "unsloth":
         return note + " Our transformers-stack runs of such models trained on text rows."
-    return note + ("" if p.extras_audio else UNSLOTH_IMAGE_TOKENS)
+    return note + {"audio": "", "cross_attention": CROSS_ATTENTION_IMAGES}.get(p.extras, UNSLOTH_IMAGE_TOKENS)
 
 
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
@@ -118,7 +124,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     extra = max(0.0, (params_total or 0) - s.total_params)
     tower = min(extra, p.tower_nf4)
     if extra > 0.03 * s.total_params:
-        what = "audio parts: a codec and an audio decoder" if p.extras_audio else "e.g. a vision tower"
+        what = "audio parts: a codec and an audio decoder" if p.extras == "audio" else "e.g. a vision tower"
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe ({what}) "
                      + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load "
                         "quantises this family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."

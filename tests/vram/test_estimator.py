@@ -583,6 +583,16 @@ def test_an_audio_models_extra_parameters_are_named_as_audio_not_a_vision_tower(
     assert "audio parts" in extra and "vision tower" not in extra and "image tokens" not in extra
 
 
+def test_llama_vision_answer_says_an_image_is_one_token_read_through_cross_attention() -> None:
+    """Llama 3.2 Vision's processor puts one <|image|> token in the sequence and its cross-attention layers read the
+    tower's tiles: telling its users to count image tokens in seq_len, as for Qwen2.5-VL, would undercount an image row."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    r = estimate_vram(model="llama-3.2-11b-vision", method="qlora", gpu="H200", stack="unsloth")
+    extra = next(n for n in r.assumptions if "the text config does not describe" in n)
+    assert "one token an image" in extra and "cross-attention" in extra and "count an image's tokens" not in extra
+
+
 def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unsloth's QLoRA load put Llama 3.2 Vision's tower linears in NF4 (round 9: 6.96 GiB after get_peft_model, where
     16-bit tower weights gave 8.01); Qwen2.5-VL's and Gemma 3's towers stayed 16-bit, and LoRA loads all in 16 bits."""
