@@ -96,7 +96,8 @@ UNSLOTH_IMAGE_TOKENS = (" On Unsloth, count an image's tokens in seq_len: its vi
                         "(Qwen2.5-VL-7B QLoRA with Unsloth's vision notebook settings: 2 rows, one image each, 324 or 1,225 "
                         "image tokens a row) peaked 2.3 % and 0.3 % below the estimate (NVML, one H200); beyond the tokens, "
                         "its tower's activations grew the peak by about 0.09 GiB per 1,000 image tokens in a step, so "
-                        "larger images need that much more room.")
+                        "larger images need that much more room (Qwen2.5-VL's tower has 4 patches an image token; one "
+                        "with more, such as Gemma 3's 16, may need more, not yet measured).")
 
 
 CROSS_ATTENTION_IMAGES = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
