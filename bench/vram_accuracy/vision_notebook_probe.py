@@ -144,19 +144,20 @@ def stand_in_processor(vm: VisionModel, fields: dict):
     specials = special_ids(vm, fields)
     vocab_size = hf_config(fields).get_text_config().vocab_size
     vocab = {specials.get(i, f"t{i}"): i for i in range(max(vocab_size, max(specials) + 1))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="t0" if 0 not in specials else "t1"))
+    unk = "t1" if 0 in specials else "t0"  # an ordinary id (Gemma's 0 is <pad>)
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=unk))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.add_special_tokens([AddedToken(name, special=True) for name in specials.values()])
     if vm is QWEN:
         from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t0", model_max_length=32768, **vm.tokens)
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, model_max_length=32768, **vm.tokens)
         return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
                                    video_processor=Qwen2VLVideoProcessor(), chat_template=vm.template)
     from transformers import Gemma3ImageProcessor, Gemma3Processor
 
     image = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t1", model_max_length=32768,
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, model_max_length=32768,
                                    extra_special_tokens=image, **vm.tokens)
     side = fields["vision_config"]["image_size"]
     return Gemma3Processor(image_processor=Gemma3ImageProcessor(size={"height": side, "width": side}), tokenizer=fast,

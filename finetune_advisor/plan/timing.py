@@ -60,7 +60,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     step = accum * micro.seconds + comm
     low, high = accum * micro.low + comm, accum * micro.high + comm
     scores = run.stack == "unsloth" and scores_on_unsloth(resolved.arch.model_type)
-    if scores:  # one held-out cell, outside the fit: the range reaches what it measured
+    if scores:  # held-out cells outside the fit: the range reaches the slowest of them
         high = max(high, step * SOFTCAP_SCORES_SLOWDOWN)
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
     notes = (_notes(run, gpu, stack, comm, fp32) + _hybrid_note(micro) + _host_note(micro)

@@ -199,7 +199,8 @@ def softcap_scores_note(scores: float) -> str:
     return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install does "
             f"not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes: "
             f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len (measured on "
-            "Gemma-2-9B at 2,048 and 8,192 tokens). With flash-attn it uses flash-attn's softcapping kernel instead, "
+            "Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, one and two rows: these figures came 3-10 % above "
+            "those peaks). With flash-attn it uses flash-attn's softcapping kernel instead, "
             "which this figure does not model.")
 
 
