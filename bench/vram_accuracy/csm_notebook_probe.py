@@ -113,9 +113,22 @@ def peft_model():
 
     bf16 = torch.cuda.is_bf16_supported()
     model = CsmForConditionalGeneration(csm_config()).to("cuda", torch.bfloat16 if bf16 else torch.float16)
+    # Checkpointing is switched on here rather than by the Trainer: transformers' switch also hooks every input
+    # embedding to return a tensor that requires grad, and csm's depth decoder then writes into that leaf in place
+    # (round 15's run stopped there). Non-reentrant checkpointing does not need the hook, so it is taken off.
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = get_peft_model(model, LoraConfig(r=32, lora_alpha=32, target_modules=TARGETS, lora_dropout=0.0))
-    return model, {"fp16": False, "bf16": False, "gradient_checkpointing": True,
-                   "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+    drop_input_grad_hooks(model)
+    return model, {"fp16": False, "bf16": False}
+
+
+def drop_input_grad_hooks(model) -> None:
+    """Remove the hooks `enable_input_require_grads` registered, wherever in the wrapped model they are."""
+    for module in model.modules():
+        for name in ("_require_grads_hook", "_require_grads_hooks"):
+            hooks = module.__dict__.pop(name, None)
+            for hook in hooks if isinstance(hooks, (list, tuple)) else [hooks] if hooks is not None else []:
+                hook.remove()
 
 
 def collate_in(dtype):
