@@ -36,8 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 CONFIG = os.path.join(os.path.dirname(HERE), "vram_calibration", "configs", "csm-1b.json")
 TEXT_POSITIONS = 256  # the notebook's text max_length
-SAMPLES = 240_000  # 10 s at 24 kHz: 125 Mimi frames
-FRAMES = 125
+SECONDS = 10  # its longest clip: 240,000 samples at 24 kHz, 125 Mimi frames at 12.5 a second
+RATE, FRAME_RATE = 24_000, 12.5
 AUDIO, AUDIO_EOS, BOS, PAD = 128002, 128003, 128000, 128001  # pad_token_id is 128002 too: pad with another id
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -72,23 +72,24 @@ def save_random_csm(folder: str, dtype) -> None:
     processor.save_pretrained(folder)
 
 
-def rows(n: int) -> list[dict]:
-    """N training rows as the notebook's processor gives them: a short text, FRAMES audio positions, the audio's end,
-    right padding to TEXT_POSITIONS; one clip of SAMPLES; labels on the audio positions only."""
+def rows(n: int, seconds: float = SECONDS, positions: int = TEXT_POSITIONS) -> list[dict]:
+    """N training rows as the notebook's processor gives them: a short text, a clip of SECONDS as its Mimi frames
+    (audio positions), the audio's end, right padding to POSITIONS; labels on the audio positions only."""
     import torch
 
+    samples, frames = int(seconds * RATE), int(seconds * FRAME_RATE)
     out = []
     for i in range(n):
         g = torch.Generator().manual_seed(i)
         text = [BOS, *torch.randint(1000, 100_000, (10,), generator=g).tolist()]
-        ids = text + [AUDIO] * FRAMES + [AUDIO_EOS]
-        ids += [PAD] * (TEXT_POSITIONS - len(ids))
+        ids = text + [AUDIO] * frames + [AUDIO_EOS]
+        ids += [PAD] * (positions - len(ids))
         input_ids = torch.tensor(ids)
-        real = len(text) + FRAMES + 1
-        out.append({"input_ids": input_ids, "attention_mask": (torch.arange(TEXT_POSITIONS) < real).long(),
+        real = len(text) + frames + 1
+        out.append({"input_ids": input_ids, "attention_mask": (torch.arange(positions) < real).long(),
                     "labels": torch.where((input_ids == AUDIO) | (input_ids == AUDIO_EOS), input_ids, -100),
-                    "input_values": 0.1 * torch.randn(1, SAMPLES, generator=g),
-                    "input_values_cutoffs": torch.tensor([SAMPLES])})
+                    "input_values": 0.1 * torch.randn(1, samples, generator=g),
+                    "input_values_cutoffs": torch.tensor([samples])})
     return out
 
 
@@ -123,12 +124,12 @@ def peft_model():
 
 
 def drop_input_grad_hooks(model) -> None:
-    """Remove the hooks `enable_input_require_grads` registered, wherever in the wrapped model they are."""
+    """Remove the forward hooks `enable_input_require_grads` put on input embeddings (it runs twice here, once from
+    the checkpointing switch and once from peft, and keeps a handle only to the second call's hooks)."""
     for module in model.modules():
-        for name in ("_require_grads_hook", "_require_grads_hooks"):
-            hooks = module.__dict__.pop(name, None)
-            for hook in hooks if isinstance(hooks, (list, tuple)) else [hooks] if hooks is not None else []:
-                hook.remove()
+        for key, hook in list(module._forward_hooks.items()):
+            if getattr(hook, "__name__", "") == "make_inputs_require_grads":
+                del module._forward_hooks[key]
 
 
 def collate_in(dtype):
@@ -170,7 +171,7 @@ def train(args: argparse.Namespace) -> dict:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     times: list[float] = []
     collator = default_data_collator if args.stack == "unsloth" else collate_in(model.dtype)
-    trainer = Trainer(model=model, train_dataset=rows(8 * args.steps), data_collator=collator,
+    trainer = Trainer(model=model, train_dataset=rows(8 * args.steps, args.seconds, args.positions), data_collator=collator,
                       callbacks=[step_timer(times)],
                       args=TrainingArguments(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
                                              max_steps=args.steps, learning_rate=2e-4, logging_steps=1, optim="adamw_8bit",
@@ -179,7 +180,7 @@ def train(args: argparse.Namespace) -> dict:
                                              remove_unused_columns=False, **precision))
     start = torch.cuda.max_memory_reserved() / GIB
     trainer.train()
-    return {"stack": args.stack, "method": args.method, "trainable": trainable, "rows": "2 x (256 text positions, 240000 samples)",
+    return {"stack": args.stack, "method": args.method, "trainable": trainable, "rows": f"2 x ({args.positions} text positions, {int(args.seconds * RATE)} samples)",
             "precision": {k: v for k, v in precision.items() if isinstance(v, bool)}, "start_reserved_gib": round(start, 3),
             "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 3),
             "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 3),
@@ -193,6 +194,8 @@ def main() -> None:
                     help="with --stack unsloth: qlora loads with load_in_4bit=True (the notebook's is False)")
     ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
     ap.add_argument("--folder", default="/tmp/csm-1b-random", help="where --stack unsloth saves the model")
+    ap.add_argument("--seconds", type=float, default=SECONDS, help="the clip in every row (default: the notebook's longest)")
+    ap.add_argument("--positions", type=int, default=TEXT_POSITIONS, help="positions a row is padded to (the notebook's 256)")
     ap.add_argument("--check", action="store_true", help="CPU only: build, save, load, one forward")
     args = ap.parse_args()
     if args.method == "qlora" and args.stack != "unsloth":
