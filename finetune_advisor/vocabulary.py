@@ -64,6 +64,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "lora_rank": (1, 4096),
     "lora_dropout": (0.0, 0.9),
     "num_gpus": (1, 512),
+    "images_per_row": (0, 64),
     "gpu_memory_gib": (0.25, 4096),
     "params_b": (0.01, 10_000),
     "max_params_b": (0.01, 10_000),

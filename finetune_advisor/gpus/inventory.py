@@ -33,8 +33,8 @@ class GpuInventory(BaseModel):
     source: InventorySource
     machine: Machine = Field(
         default="local",
-        description="local: the computer the server runs on, the user's when their MCP host started it (stdio); "
-        "server: a machine serving MCP over HTTP, not necessarily the user's.",
+        description="local: the machine the server runs on (the user's under stdio); server: an HTTP server's "
+        "machine, maybe not the user's.",
     )
     gpus: list[GpuInfo] = Field(default_factory=list)
     driver_version: str | None = None

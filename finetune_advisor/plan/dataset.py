@@ -11,7 +11,7 @@ from finetune_advisor.vocabulary import check_range
 
 
 class DatasetFacts(BaseModel):
-    """Rows, their mean length in tokens and, when the rows were counted, their longest length."""
+    """Rows, their mean tokens and, when counted, their longest."""
 
     rows: int
     tokens_per_row: float = Field(description="Mean tokens per row (prompt and answer, chat template included).")

@@ -38,7 +38,7 @@ class TrainingPlan(BaseModel):
     seq_len: int
     seq_len_reason: str
     truncated_rows: int | None = Field(description="Rows longer than seq_len; null when row lengths are unknown.")
-    micro_batch: int = Field(description="Rows per GPU per forward pass: the largest that fits, or fewer when the effective batch needs fewer.")
+    micro_batch: int = Field(description="Rows per GPU per forward pass: the largest that fits, or what the effective batch needs.")
     max_micro_batch: int | None = Field(description="The largest micro-batch that fits comfortably at seq_len (capped by the effective batch).")
     grad_accumulation: int
     effective_batch: int

@@ -44,6 +44,7 @@ def estimate_vram(
     lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="e.g. 32.")] = 16,
     target_modules: Annotated[list[TargetModule] | None, Field(**list_bounds("target_modules"), description='e.g. ["q_proj", "v_proj"]; default: all.')] = None,
     lora_dropout: Annotated[float, Field(**bounds("lora_dropout"), description="e.g. 0.05.")] = 0.0,
+    images_per_row: Annotated[int, Field(**bounds("images_per_row"), description="Images per row (vision models), e.g. 1.")] = 0,
     gradient_checkpointing: Annotated[bool, Field(description="e.g. false: faster, more memory.")] = True,
     optimizer: Annotated[Optimizer, Field(description='e.g. "adamw_torch".')] = "adamw_8bit",
     stack: Annotated[Stack, Field(description='e.g. "transformers" (+peft, bitsandbytes).')] = "unsloth",
@@ -65,7 +66,7 @@ def estimate_vram(
     if target_modules is not None:
         check_list("target_modules", target_modules)
     for name, value in (("seq_len", seq_len), ("batch_size", batch_size), ("lora_rank", lora_rank),
-                        ("lora_dropout", lora_dropout), ("num_gpus", num_gpus)):
+                        ("lora_dropout", lora_dropout), ("num_gpus", num_gpus), ("images_per_row", images_per_row)):
         if value is not None:
             check_range(name, value)  # before RunConfig, which would read True as 1
     resolved = resolve_model(model, architecture, params_b)
@@ -76,7 +77,7 @@ def estimate_vram(
     run = RunConfig(
         method=method, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank,
         target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,
-        gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack,
+        images_per_row=images_per_row, gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack,
         num_gpus=gpu_count(target, num_gpus), sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage, **target.silicon,
     )

@@ -93,8 +93,8 @@ class DocsAnswer(BaseModel):
     origin: DocsOrigin = Field(description="live docs, local cache, or packaged notes.")
     covered: bool = Field(
         default=True,
-        description="False when the answer is offline and no packaged note covers the question: the answer then "
-        "only says so and names the docs page to read, if one is known.",
+        description="False when offline with no packaged note for the question: the answer says so and names the "
+        "page to read, if known.",
     )
     asked_url: str = Field(description="The docs URL asked (or that would have been asked).")
     page: str

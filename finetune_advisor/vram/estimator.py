@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.extras import rows_step
 from finetune_advisor.vram.ground import error_margin
 from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig, check_run
 from finetune_advisor.vram.shapes import shapes
@@ -102,8 +103,9 @@ def estimate(
     p = precision(arch, run, float32_without_bf16)
     w = weights(s, run, p, params_total, skip_16bit_params)
     state = training_state(s, run, p, w.total_params)
+    rows = rows_step(arch.model_type, p.extras, w.has_encoder, run)
     if run.stack == "unsloth" and run.gradient_checkpointing:
-        return unsloth_estimate(arch, s, run, p, w, state)
+        return unsloth_estimate(arch, s, run, p, w, state, rows)
     act = activations(arch, s, run, p, state.lora)
     logits, loss_blocks = loss(s, run, p, text_tokens(arch, run))
     fixed = k.FIXED_ALLOCATED_GIB * k.GIB
@@ -111,10 +113,12 @@ def estimate(
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears) * 2.0  # one dequantised weight at a time
     base = w.bytes + state.adapters + state.states + w.autocast_copies + state.ddp_buckets + fixed
     peak = phases(run, act, logits, state)
-    total = reserved(run, base, peak, act, logits, loss_blocks, state)
+    # The rows' images or audio were measured as what the process's peak grows by: added as they are.
+    total = reserved(run, base, peak, act, logits, loss_blocks, state) + rows.bytes
     parts = {
         "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": peak.grads + state.ddp_buckets,
-        "optimizer": state.states + peak.optimizer_temp, "activations": peak.activations, "logits_and_loss": peak.loss,
+        "optimizer": state.states + peak.optimizer_temp, "activations": peak.activations + rows.bytes,
+        "logits_and_loss": peak.loss,
     }
     gib = {name: round(v / k.GIB, 3) for name, v in parts.items()}
     total_gib = round(total / k.GIB, 3)
@@ -123,7 +127,7 @@ def estimate(
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
         params_b=round(w.total_params / 1e9, 3),
         trainable_params_m=round(state.trainable / 1e6, 3),
-        assumptions=_assumptions(run, p, w, state, act) + encoder_decoder_notes(arch, s, run),
+        assumptions=_assumptions(run, p, w, state, act) + rows.notes + encoder_decoder_notes(arch, s, run),
         background=[f"Peak per GPU is at the {peak.phase}; the breakdown lists what is held at that moment.",
                     *w.background, *state.background, *act.background, f"Empirical constants: {k.FIT_SOURCE}."],
         margin=error_margin(arch, run),

@@ -26,7 +26,7 @@ class VramEstimate(BaseModel):
     gpu: str
     fits: bool | None = Field(description="The run's peak fits the GPU (the same verdict in every tool); null: GPU unknown.")
     headroom_gib: float | None = Field(description="GiB left after the driver's share and the peak; negative: short by that much.")
-    tight: bool | None = Field(description="Fits, but with less room than the estimator's measured error (10 % of the estimate).")
+    tight: bool | None = Field(description="Fits, with less room than the estimator's measured error (10 % of the estimate).")
     coarse: bool
     assumptions: list[str]
     background: list[str] = Field(description="How it is built; only with detail: true.")

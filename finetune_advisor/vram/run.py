@@ -31,6 +31,7 @@ class RunConfig(BaseModel):
     bf16: bool = True
     storage: str = "16bit"
     attention: str = "sdpa"
+    images_per_row: int = 0  # images in each row, for a vision model (extras)
     offload_embedding: bool = False  # Unsloth moved the (untied) input embedding to host RAM
     # The GPU's compute capability and SM count, where known: what kernels that spill registers leave behind
     # scales with them (local_memory).
@@ -76,7 +77,7 @@ def check_run(run: RunConfig, arch: Architecture | None = None, context_length: 
         value = getattr(run, name)
         if value not in allowed:
             raise InvalidInputError(name, f"unknown value {value!r}", "one of " + ", ".join(allowed))
-    for name in ("seq_len", "batch_size", "lora_rank", "lora_dropout", "num_gpus"):
+    for name in ("seq_len", "batch_size", "lora_rank", "lora_dropout", "num_gpus", "images_per_row"):
         check_range(name, getattr(run, name))
     if run.full_fp32_master and run.method != "full":
         raise InvalidInputError("full_fp32_master", "fp32 master weights apply to method 'full' only", "false unless method is 'full'")

@@ -88,30 +88,7 @@ class Weights:
     storage_notes: list[str]  # how these weights are stored, where it is particular to this run
     background: list[str]  # how weights are stored for every run of this method and stack
     half_bytes: float = 0.0  # of `bytes`: the parameters held in 16 bits
-
-
-UNSLOTH_IMAGE_TOKENS = (" On Unsloth, count an image's tokens in seq_len: its vision data collator first shrinks each "
-                        "image to the vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
-                        "resize='min'; Qwen2.5-VL: 324 tokens an image). Counted so, the one run we measured on image rows "
-                        "(Qwen2.5-VL-7B QLoRA with Unsloth's vision notebook settings: 2 rows, one image each, 324 or 1,225 "
-                        "image tokens a row) peaked 2.3 % and 0.3 % below the estimate (NVML, one H200); beyond the tokens, "
-                        "its tower's activations grew the peak by about 0.09 GiB per 1,000 image tokens in a step, so "
-                        "larger images need that much more room (Qwen2.5-VL's tower has 4 patches an image token; one "
-                        "with more, such as Gemma 3's 16, may need more, not yet measured).")
-
-
-CROSS_ATTENTION_IMAGES = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
-                          "through its cross-attention layers as up to 4 tiles of 1,601 positions (560-pixel tiles of "
-                          "14-pixel patches and a class token), which, with the tower's own activations, the estimate "
-                          "does not count; our Llama 3.2 Vision runs trained on text rows.")
-
-
-def _rows_note(run: RunConfig, p: Precision) -> str:
-    """What rows with images or audio add beyond the estimate, and what our runs showed of it."""
-    note = " Rows with images or audio add their encoder's activations on top, which the estimate does not count."
-    if run.stack != "unsloth":
-        return note + " Our transformers-stack runs of such models trained on text rows."
-    return note + {"audio": "", "cross_attention": CROSS_ATTENTION_IMAGES}.get(p.extras, UNSLOTH_IMAGE_TOKENS)
+    has_encoder: bool = False  # parameters beyond the text config's, said in `notes` (a vision tower, audio parts)
 
 
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
@@ -124,13 +101,13 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     # QLoRA load quantises (families.QUANTISED_VISION_LINEARS); a large share is said.
     extra = max(0.0, (params_total or 0) - s.total_params)
     tower = min(extra, p.tower_nf4)
-    if extra > 0.03 * s.total_params:
+    has_encoder = extra > 0.03 * s.total_params
+    if has_encoder:
         what = "audio parts: a codec and an audio decoder" if p.extras == "audio" else "e.g. a vision tower"
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe ({what}) "
                      + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load "
                         "quantises this family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."
-                        if tower else "are counted as frozen 16-bit weights.")
-                     + _rows_note(run, p))
+                        if tower else "are counted as frozen 16-bit weights."))
     total_params = s.total_params + extra
     shrink = 1.0
     if params_total and s.total_params > 1.1 * params_total:
@@ -175,7 +152,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         # decoder layers gathered (the current one and the prefetched one).
         held, half = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes, half / n
     autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
-    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half)
+    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half, has_encoder)
 
 
 # --- adapters, gradients, optimizer ------------------------------------------------------------

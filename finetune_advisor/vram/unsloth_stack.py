@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
     FLOAT32_LOAD_EXCESS, float32_load_on_unsloth, scores_on_unsloth,
@@ -108,12 +109,14 @@ def deltanet_backward_bytes(arch: Architecture) -> float:
 
 
 def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights,
-                      state: TrainingState) -> CoreEstimate:
-    """Unsloth LoRA/QLoRA with its offloaded checkpointing: the measured model (see `unsloth_step`)."""
+                      state: TrainingState, rows: RowsStep) -> CoreEstimate:
+    """Unsloth LoRA/QLoRA with its offloaded checkpointing: the measured model (see `unsloth_step`); `rows`: what
+    the rows' images or audio add, measured as the peak's growth."""
     step = unsloth_step(arch, s, run, p, state.lora)
     held = {
         "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": state.grads + state.ddp_buckets,
-        "optimizer": state.states + state.temp, "activations": step.activations + step.moe, "logits_and_loss": step.loss,
+        "optimizer": state.states + state.temp, "activations": step.activations + step.moe + rows.bytes,
+        "logits_and_loss": step.loss,
     }
     allocated = sum(held.values()) + step.fixed
     extra = context_extra_gib(arch, s)
@@ -127,7 +130,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch)
     said = ground_said(arch.model_type)
-    notes = [*w.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
+    notes = [*w.notes, *rows.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
              *([ground] if said else [])]
     if s.router_width > 0:
         notes.append(_moe_note(arch))

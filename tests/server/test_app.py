@@ -103,6 +103,8 @@ async def test_every_parameter_has_an_example_the_tool_accepts(client: Client, n
                 arguments["num_gpus"] = 2
             if name == "full_fp32_master":
                 arguments["method"] = "full"
+            if name == "images_per_row":  # a model with a vision tower
+                arguments["model"] = "gemma-3-4b"
             if tool.name == "plan_training" and name in ("dataset_rows", "tokens_per_row", "longest_row"):  # together
                 arguments = {"dataset_rows": 1000, "tokens_per_row": 300, **arguments}
             result = await client.call_tool(tool.name, arguments)

@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="LoRA target modules (default: all of " + ", ".join(ALL_LINEAR) + ")")
     p.add_argument("--dropout", dest="lora_dropout", type=bounded("lora_dropout"), default=0.0, metavar="P",
                    help="LoRA dropout (default 0)")
+    p.add_argument("--images-per-row", dest="images_per_row", type=bounded("images_per_row"), default=0, metavar="N",
+                   help="vision models: images in each row, their tokens counted in --seq-len (default 0: text rows)")
     p.add_argument("--no-checkpointing", dest="gradient_checkpointing", action="store_false",
                    help="turn gradient checkpointing off")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw_8bit", help="default: adamw_8bit")

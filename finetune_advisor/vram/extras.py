@@ -1,0 +1,96 @@
+"""What a row's images or audio add to a training step beyond their tokens (pure): the activations of the encoder
+that reads them, as measured on the GPU machine (bench/vram_accuracy, the notebook probes), and the sentences that
+say so. `estimator` adds the bytes to the step; `terms.weights` counts the encoders' parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vram import constants as k
+from finetune_advisor.vram.families import family_of
+from finetune_advisor.vram.run import RunConfig
+
+# csm (Sesame CSM-1B): each audio frame of a row (12.5 a second) runs through Mimi's encoder as 1,920 samples and
+# through the depth decoder as 32 codebook positions, none of which the backbone's tokens count. Measured as the
+# step's peak beyond the estimate for its text positions, with Unsloth's TTS notebook settings (LoRA r32 on the seven
+# projections, 2 rows, one H200; bench/vram_accuracy/data/csm_probe.jsonl, round 15): QLoRA with 10 s clips in 256
+# positions 2.13 GiB over 250 frames, with 20 s clips in 512 positions 4.26 GiB over 500 (linear: 0.0085 GiB a frame
+# both times); transformers + peft in bf16, 10 s clips, 1.76 GiB over 250 (0.0071). Unsloth keeps csm's codec in
+# float32, which the transformers run does not.
+CSM_FRAME_GIB = {"unsloth": 0.0086, "transformers": 0.0071}
+# The notebook's rows: a short text, a clip of at most 10 s (125 frames) and its end, padded to 256 positions; a run
+# is counted with its positions audio in that share, up to one utterance of 30 s a row (an assumption: TTS rows are
+# single utterances, and a long seq_len is mostly padding or text rather than minutes of audio).
+CSM_AUDIO_SHARE = 125 / 256
+CSM_FRAMES_PER_SECOND = 12.5
+CSM_ROW_SECONDS = 30
+
+# GiB a step grows by for each image in the micro-batch, beyond the image's tokens in seq_len, at the vision data
+# collator's default resize (unsloth_zoo 2026.10.9, resize='min'), measured with Unsloth's vision notebook settings
+# (bench/vram_accuracy/data/vision_probe.jsonl, one H200). Gemma 3's SigLIP tower (4B, 12B and 27B share it) reads
+# every image at 896 pixels, 4,096 patches pooled to 256 tokens: QLoRA, 2 rows of 1 and 2 images, 0.12 and 0.15 GiB
+# an image; LoRA, 2 rows of 2 images, 0.16 (round 15). Qwen2.5-VL-7B's tower, 4 patches a token: QLoRA, 2 rows of
+# one image of 324 or 1,225 tokens, within the tokens' count (the estimate 2.3 % and 0.3 % above; round 14).
+IMAGE_GIB = {"gemma3": 0.16, "qwen2_5_vl": 0.0}
+IMAGE_RUNS = {
+    "gemma3": "Gemma 3 4B QLoRA and LoRA, 2 rows of 1 or 2 images (0.12-0.16 GiB an image beyond the tokens)",
+    "qwen2_5_vl": "Qwen2.5-VL-7B QLoRA, 2 rows of one image of 324 or 1,225 tokens (no more than the tokens' count)",
+}
+MOST_MEASURED = max(IMAGE_GIB, key=IMAGE_GIB.get)
+
+
+@dataclass(frozen=True)
+class RowsStep:
+    bytes: float  # added to the step's activations
+    notes: list[str]
+
+
+def rows_step(model_type: str, extras: str, has_encoder: bool, run: RunConfig) -> RowsStep:
+    """What the rows' audio (csm: always) or `run.images_per_row` images add to a step, with the answer's sentences.
+    `extras` is families.extras_kind; `has_encoder` whether the model has parameters beyond its text config."""
+    if run.images_per_row and (not has_encoder or extras == "audio"):
+        raise InvalidInputError("images_per_row", f"{run.images_per_row} images a row, but this model has no vision "
+                                "tower we know of (a text-only model, or one given without its parameter count)",
+                                "0 for this model")
+    if not has_encoder:
+        return RowsStep(0.0, [])
+    if extras == "audio":
+        return _audio(run)
+    return _images(family_of(model_type), extras, run)
+
+
+def _audio(run: RunConfig) -> RowsStep:
+    row = min(run.seq_len * CSM_AUDIO_SHARE, CSM_ROW_SECONDS * CSM_FRAMES_PER_SECOND)
+    frames, per = run.batch_size * row, CSM_FRAME_GIB[run.stack]
+    second = per * CSM_FRAMES_PER_SECOND * run.batch_size
+    return RowsStep(frames * per * k.GIB, [
+        f"Audio rows (csm): {row / CSM_FRAMES_PER_SECOND:.0f} s of audio a row ({row:.0f} frames, the notebook's share "
+        f"of 10 s in 256 positions, at most 30 s) add {frames * per:.2f} GiB for Mimi's encoder and the depth decoder "
+        f"({per} GiB a frame in the micro-batch, measured on csm-1b with 10 s and 20 s clips: linear in frames). "
+        f"Each further second of audio a row adds {second:.2f} GiB."])
+
+
+def _images(family: str, extras: str, run: RunConfig) -> RowsStep:
+    if not run.images_per_row:
+        return RowsStep(0.0, [(_TEXT_ROWS + (_CROSS_ATTENTION if extras == "cross_attention" else _IMAGE_TOKENS)).strip()])
+    images = run.images_per_row * run.batch_size
+    measured = family in IMAGE_GIB
+    per = IMAGE_GIB[family if measured else MOST_MEASURED]
+    how = (f"measured: {IMAGE_RUNS[family]}, one H200" if measured else
+           f"not measured for this family: the most a measured tower needed, {IMAGE_RUNS[MOST_MEASURED]}, carried over")
+    return RowsStep(images * per * k.GIB, [
+        f"{images} image{'s' if images > 1 else ''} in the micro-batch ({run.images_per_row} a row) add {images * per:.2f} GiB for the vision "
+        f"tower's activations at the collator's default resize ({per} GiB an image; {how})."
+        + (_CROSS_ATTENTION if extras == "cross_attention" else _IMAGE_TOKENS)
+        + ("" if run.stack == "unsloth" else " The towers were measured on the Unsloth stack.")])
+
+
+_TEXT_ROWS = (" Counted for text rows: for rows with images, give images_per_row (the CLI's --images-per-row); their "
+              "tower's activations are then added.")
+_IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data collator first shrinks each image to the "
+                 "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
+                 "resize='min'; Qwen2.5-VL: 324 tokens an image, Gemma 3: 256).")
+_CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
+                    "through its cross-attention layers as up to 4 tiles of 1,601 positions (560-pixel tiles of "
+                    "14-pixel patches and a class token), whose activations may need more than the measured towers'.")
