@@ -66,7 +66,7 @@ def estimate(point: dict, seq_len: int) -> tuple[float, bool | None, bool]:
 
     result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=max(1, seq_len),
                            batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
-                           target_modules=point.get("target_modules"),
+                           target_modules=point.get("target_modules"), images_per_row=point.get("images_per_row", 0),
                            gpu_memory_gib=point["gpu_total_gib"], bf16=point.get("bf16", True), stack="unsloth")
     close = any(a.startswith(NEAR_NOTE_START) for a in result.assumptions)
     return result.total_gib - beside_allocator(point["catalog_id"], point["gpu_total_gib"]), result.fits, close

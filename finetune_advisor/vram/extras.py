@@ -46,18 +46,16 @@ class RowsStep:
     notes: list[str]
 
 
-def rows_step(model_type: str, extras: str, has_encoder: bool, run: RunConfig) -> RowsStep:
+def rows_step(model_type: str, extras: str, takes_images: bool, run: RunConfig) -> RowsStep:
     """What the rows' audio (csm: always) or `run.images_per_row` images add to a step, with the answer's sentences.
-    `extras` is families.extras_kind; `has_encoder` whether the model has parameters beyond its text config."""
-    if run.images_per_row and (not has_encoder or extras == "audio"):
-        raise InvalidInputError("images_per_row", f"{run.images_per_row} images a row, but this model has no vision "
-                                "tower we know of (a text-only model, or one given without its parameter count)",
-                                "0 for this model")
-    if not has_encoder:
-        return RowsStep(0.0, [])
+    `extras` is families.extras_kind; `takes_images` whether the model reads images."""
+    if run.images_per_row and not takes_images:
+        raise InvalidInputError("images_per_row", f"{run.images_per_row} images a row, but this model does not read "
+                                "images as far as we know (the catalog lists no image input, or the config has no "
+                                "vision_config)", "0 for this model")
     if extras == "audio":
         return _audio(run)
-    return _images(family_of(model_type), extras, run)
+    return _images(family_of(model_type), extras, run) if takes_images else RowsStep(0.0, [])
 
 
 def _audio(run: RunConfig) -> RowsStep:

@@ -36,6 +36,7 @@ class ResolvedArch:
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
     float32_without_bf16: bool | None = None
+    takes_images: bool | None = None  # the catalog's modalities, or a vision_config in the config; None: not known
     advised_against: dict[str, str] = field(default_factory=dict)  # method -> Unsloth's reason and where it says so
     notes: list[str] = field(default_factory=list)
 
@@ -48,7 +49,7 @@ class ResolvedArch:
         """What `estimator.estimate` takes beyond the architecture and the run."""
         skip = params_kept_16bit(shapes(self.arch), self.skip_modules) if self.skip_modules is not None else None
         return {"params_total": self.params_total, "skip_16bit_params": skip, "context_length": self.context,
-                "float32_without_bf16": self.float32_without_bf16}
+                "float32_without_bf16": self.float32_without_bf16, "takes_images": bool(self.takes_images)}
 
     def storage_for(self, method: str, stack: str) -> Quant:
         """The checkpoint a run loads: with load_in_4bit, Unsloth's loader swaps a 16-bit name for its
@@ -72,14 +73,15 @@ def from_params(params_b: float) -> ResolvedArch:
 def from_architecture(config: dict[str, Any]) -> ResolvedArch:
     """config.json fields given inline."""
     arch = Architecture.from_hf_config(config, field="architecture")
-    return ResolvedArch(arch, "architecture", "architecture", skip_modules=skip_modules(config))
+    return ResolvedArch(arch, "architecture", "architecture", skip_modules=skip_modules(config),
+                        takes_images="vision_config" in config)
 
 
 def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
     """A repo the catalog does not know, from the config.json the Hub served."""
     arch = Architecture.from_hf_config(config, field="model")
     return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
-                        skip_modules=skip_modules(config),
+                        skip_modules=skip_modules(config), takes_images="vision_config" in config,
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
 
 
@@ -98,7 +100,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
-                                  dynamic_4bit=entry.unsloth.has_dynamic_4bit)
+                                  dynamic_4bit=entry.unsloth.has_dynamic_4bit, takes_images="image" in entry.modalities)
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
     if entry.params_total_b is None:

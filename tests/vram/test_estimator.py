@@ -566,14 +566,21 @@ def test_images_per_row_adds_the_measured_tower_cost_and_says_where_it_comes_fro
                                         and "cross-attention" in n)
 
 
-def test_images_per_row_on_a_model_without_a_tower_is_refused_by_name() -> None:
+def test_images_per_row_is_taken_by_models_that_read_images_and_refused_by_name_elsewhere() -> None:
+    """Whether a model reads images is the catalog's modalities (Gemma 4 31B's tower is under 2 % of its parameters,
+    yet it reads images) or, for a config, its vision_config."""
     from finetune_advisor.errors import InvalidInputError
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
-    for model in ("qwen3-8b", "csm-1b"):
+    text = {"model_type": "llama", "num_hidden_layers": 4, "hidden_size": 512, "num_attention_heads": 8, "vocab_size": 1000}
+    for model, config in (("qwen3-8b", None), ("csm-1b", None), (None, text)):
         with pytest.raises(InvalidInputError) as info:
-            estimate_vram(model=model, gpu="H200", images_per_row=1)
+            estimate_vram(model=model, architecture=config, gpu="H200", images_per_row=1)
         assert info.value.field == "images_per_row" and "0 for this model" in str(info.value)
+    vision = {"model_type": "gemma3", "text_config": {**text, "model_type": "gemma3_text"}, "vision_config": {}}
+    for model, config in (("gemma-4-31b", None), (None, vision)):
+        rows = estimate_vram(model=model, architecture=config, gpu="H200", images_per_row=1)
+        assert any("1 image in the micro-batch" in n for n in rows.assumptions), model
 
 
 def test_image_rows_on_unsloth_stay_just_above_what_the_vision_probes_measured() -> None:
