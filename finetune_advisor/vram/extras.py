@@ -14,11 +14,11 @@ from finetune_advisor.vram.run import RunConfig
 # csm (Sesame CSM-1B): each audio frame of a row (12.5 a second) runs through Mimi's encoder as 1,920 samples and
 # through the depth decoder as 32 codebook positions, none of which the backbone's tokens count. Measured as the
 # step's peak beyond the estimate for its text positions, with Unsloth's TTS notebook settings (LoRA r32 on the seven
-# projections, 2 rows, one H200; bench/vram_accuracy/data/csm_probe.jsonl, round 15): QLoRA with 10 s clips in 256
-# positions 2.13 GiB over 250 frames, with 20 s clips in 512 positions 4.26 GiB over 500 (linear: 0.0085 GiB a frame
-# both times); transformers + peft in bf16, 10 s clips, 1.76 GiB over 250 (0.0071). Unsloth keeps csm's codec in
-# float32, which the transformers run does not.
-CSM_FRAME_GIB = {"unsloth": 0.0086, "transformers": 0.0071}
+# projections, 2 rows, one H200; bench/vram_accuracy/data/csm_probe.jsonl, round 15): QLoRA with 4 s, 10 s and 20 s
+# clips (256, 256 and 512 positions) 1.14, 2.13 and 4.26 GiB over 100, 250 and 500 frames, which a fixed 0.36 GiB
+# a step and 0.0079 GiB a frame cover (0-4 % over each peak); transformers + peft in bf16, 10 s clips, 1.76 GiB over
+# 250 frames, taken in the same proportion (0.83 of Unsloth's: Unsloth keeps csm's codec in float32).
+CSM_STEP_GIB = {"unsloth": (0.36, 0.0079), "transformers": (0.30, 0.0065)}  # (fixed a step, a frame)
 # The notebook's rows: a short text, a clip of at most 10 s (125 frames) and its end, padded to 256 positions; a run
 # is counted with its positions audio in that share, up to one utterance of 30 s a row (an assumption: TTS rows are
 # single utterances, and a long seq_len is mostly padding or text rather than minutes of audio).
@@ -60,13 +60,15 @@ def rows_step(model_type: str, extras: str, takes_images: bool, run: RunConfig) 
 
 def _audio(run: RunConfig) -> RowsStep:
     row = min(run.seq_len * CSM_AUDIO_SHARE, CSM_ROW_SECONDS * CSM_FRAMES_PER_SECOND)
-    frames, per = run.batch_size * row, CSM_FRAME_GIB[run.stack]
+    fixed, per = CSM_STEP_GIB[run.stack]
+    frames = run.batch_size * row
+    gib = fixed + frames * per
     second = per * CSM_FRAMES_PER_SECOND * run.batch_size
-    return RowsStep(frames * per * k.GIB, [
+    return RowsStep(gib * k.GIB, [
         f"Audio rows (csm): {row / CSM_FRAMES_PER_SECOND:.0f} s of audio a row ({row:.0f} frames, the notebook's share "
-        f"of 10 s in 256 positions, at most 30 s) add {frames * per:.2f} GiB for Mimi's encoder and the depth decoder "
-        f"({per} GiB a frame in the micro-batch, measured on csm-1b with 10 s and 20 s clips: linear in frames). "
-        f"Each further second of audio a row adds {second:.2f} GiB."])
+        f"of 10 s in 256 positions, at most 30 s) add {gib:.2f} GiB for Mimi's encoder and the depth decoder "
+        f"({fixed} GiB a step and {per} GiB a frame in the micro-batch, measured on csm-1b with 4, 10 and 20 s "
+        f"clips). Each second of audio a row more or less changes that by {second:.2f} GiB."])
 
 
 def _images(family: str, extras: str, run: RunConfig) -> RowsStep:

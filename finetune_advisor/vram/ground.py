@@ -72,8 +72,8 @@ def measured_ground(arch: Architecture) -> str:
 # Families with no calibration cell that notebook probes ran through Unsloth 2026.10.9 (rounds 13-15; the records are
 # bench/vram_accuracy/data/csm_probe.jsonl and whisper_probe.jsonl): what those runs measured, and with which settings.
 PROBED = {
-    "csm": ("Three runs outside the fit: csm-1b with Unsloth's TTS notebook settings (r32, 2 rows) peaked at 7.40 GiB "
-            "on LoRA and 5.45 on QLoRA with 10 s of audio in 256 positions, and 7.64 on QLoRA with 20 s in 512 "
+    "csm": ("Four runs outside the fit: csm-1b with Unsloth's TTS notebook settings (r32, 2 rows) peaked at 7.40 GiB "
+            "on LoRA and 5.45 on QLoRA with 10 s of audio in 256 positions, 4.46 with 4 s, and 7.64 with 20 s in 512 "
             "(NVML, one H200)."),
     "whisper": ("One run outside the fit: Whisper large-v3 with Unsloth's notebook settings (LoRA r64 on q_proj and "
                 "v_proj, 64-token labels, evaluation off) peaked at 4.38 GiB (NVML, one H200)."),
