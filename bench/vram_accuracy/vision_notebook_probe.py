@@ -31,6 +31,13 @@ tokens between `<start_of_image>` and `<end_of_image>` (16 patches a token, wher
 rather than `--resize` changes its image share. Its stand-in tokenizer carries the config's image, begin- and
 end-of-image ids and its template the `<start_of_turn>` / `<end_of_turn>` turns, as Gemma 3's does.
 
+`--model llama-3.2-vision` trains Llama 3.2 11B Vision (configs/Llama-3.2-11B-Vision-Instruct.json): one `<|image|>`
+token an image in the sequence, the image read through the cross-attention layers as 560-pixel tiles of 1,601
+positions (40 x 40 patches of 14 pixels and a class token). The collator's default resize makes a 1,024-pixel
+square 560 pixels: one tile (82 tokens a row); `--resize max` hands it over whole: a 2 x 2 canvas, four tiles
+(`--check --collator` counts both). Its stand-in tokenizer carries Llama 3's header and end-of-turn ids, and the
+`<|image|>` id beyond the vocabulary, as the checkpoint's does.
+
 No download: a child process builds the model on the GPU (in this process its 16.6 GB would sit inside the
 measured peak; on the CPU it outlasted 330 s in round 13) and exits before the measured one loads it, from configs/Qwen2.5-VL-7B-Instruct.json with random weights and saved
 with a processor: Qwen2VLImageProcessor and Qwen2VLVideoProcessor at their defaults, a word-level stand-in tokenizer
@@ -92,7 +99,23 @@ GEMMA3 = VisionModel(
               "start_of_turn": "<start_of_turn>", "end_of_turn": "<end_of_turn>"},
     tokens={"bos_token": "<bos>", "eos_token": "<end_of_turn>", "pad_token": "<pad>"},
     folder="/dev/shm/gemma3-random")
-MODELS = {"qwen2.5-vl": QWEN, "gemma-3": GEMMA3}
+LLAMA_VISION = VisionModel(
+    config="Llama-3.2-11B-Vision-Instruct.json", model_class="MllamaForConditionalGeneration",
+    template=(
+        "<|begin_of_text|>{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|> "
+        "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+        "{% if c['type'] == 'image' %}<|image|>{% elif c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}"
+        "{% endif %}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|> "
+        "{% endif %}"),
+    specials={"bos_token_id": "<|begin_of_text|>", "pad_token_id": "<|finetune_right_pad_id|>",
+              "image_token_index": "<|image|>", "start_header": "<|start_header_id|>", "end_header": "<|end_header_id|>",
+              "eot": "<|eot_id|>"},
+    tokens={"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "pad_token": "<|finetune_right_pad_id|>"},
+    folder="/dev/shm/llama32-vision-random")
+MODELS = {"qwen2.5-vl": QWEN, "gemma-3": GEMMA3, "llama-3.2-vision": LLAMA_VISION}
+# Llama 3's header and end-of-turn ids (128006, 128007, 128009: the last of the config's eos_token_id), which the
+# config does not name; the text config's bos and pad ids are read at the top level, where the processor looks.
+LLAMA_IDS = {"start_header": 128006, "end_header": 128007, "eot": 128009}
 # The stand-in's ids for Gemma 3's turn and padding tokens, which its config does not name: <end_of_turn> is 106 (the
 # second of the config's eos_token_id), <start_of_turn> the id before it, <pad> 0 and <bos> 2 as in Gemma's vocabulary.
 # Which ids they are changes no memory; they only have to be distinct.
@@ -106,6 +129,9 @@ def config_fields(vm: VisionModel, small: bool = False) -> dict:
               if k not in ("transformers_version", "_name_or_path")}
     if vm is GEMMA3:
         fields.update(GEMMA3_IDS)
+    if vm is LLAMA_VISION:
+        fields.update(LLAMA_IDS, bos_token_id=fields["text_config"]["bos_token_id"],
+                      pad_token_id=fields["text_config"]["pad_token_id"])
     if small and vm is QWEN:
         text = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "num_key_value_heads": 2, "layer_types": ["full_attention"] * 2, "max_window_layers": 2}
@@ -113,6 +139,13 @@ def config_fields(vm: VisionModel, small: bool = False) -> dict:
         fields["text_config"] = {**fields["text_config"], **text}
         fields["vision_config"] = {**fields["vision_config"], "depth": 2, "hidden_size": 64, "intermediate_size": 128,
                                    "num_heads": 4, "out_hidden_size": 512, "fullatt_block_indexes": [1]}
+    elif small and vm is LLAMA_VISION:
+        fields["text_config"] = {**fields["text_config"], "hidden_size": 256, "intermediate_size": 512,
+                                 "num_hidden_layers": 4, "num_attention_heads": 2, "num_key_value_heads": 1,
+                                 "cross_attention_layers": [1, 3]}
+        fields["vision_config"] = {**fields["vision_config"], "hidden_size": 64, "intermediate_size": 128,
+                                   "num_hidden_layers": 4, "num_global_layers": 2, "attention_heads": 4,
+                                   "intermediate_layers_indices": [1, 3], "vision_output_dim": 192}
     elif small:
         fields["text_config"] = {**fields["text_config"], "hidden_size": 256, "intermediate_size": 512,
                                  "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
@@ -154,6 +187,14 @@ def stand_in_processor(vm: VisionModel, fields: dict):
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, model_max_length=32768, **vm.tokens)
         return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
                                    video_processor=Qwen2VLVideoProcessor(), chat_template=vm.template)
+    if vm is LLAMA_VISION:
+        from transformers import MllamaImageProcessor, MllamaProcessor
+
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, model_max_length=131072, **vm.tokens)
+        side = fields["vision_config"]["image_size"]  # its default is 224, the real checkpoint's 560
+        return MllamaProcessor(image_processor=MllamaImageProcessor(size={"height": side, "width": side},
+                                                                    max_image_tiles=fields["vision_config"]["max_num_tiles"]),
+                               tokenizer=fast, chat_template=vm.template)
     from transformers import Gemma3ImageProcessor, Gemma3Processor
 
     image = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
@@ -211,6 +252,10 @@ def token_counts(batch, vm: VisionModel, fields: dict) -> dict:
     n = len(batch["input_ids"])
     if vm is QWEN:
         image_id, patches = fields["image_token_id"], int(batch["image_grid_thw"].prod(dim=-1).sum())
+    elif vm is LLAMA_VISION:  # tiles of (560 / 14)^2 patches and a class token each
+        v = fields["vision_config"]
+        image_id = fields["image_token_index"]
+        patches = int((batch["aspect_ratio_mask"] > 0).sum()) * ((v["image_size"] // v["patch_size"]) ** 2 + 1)
     else:
         v = fields["vision_config"]
         image_id, patches = fields["image_token_index"], len(batch["pixel_values"]) * (v["image_size"] // v["patch_size"]) ** 2
@@ -246,6 +291,7 @@ def check(args: argparse.Namespace) -> None:
                 rows(2, args.image_size, args.answer_words, args.images))
             report[f"collator resize={resize}"] = token_counts(collated, vm, fields)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    labels[labels >= hf_config(fields).get_text_config().vocab_size] = -100  # Llama Vision's <|image|> lies beyond it
     with torch.no_grad():
         report["loss"] = round(float(model(**enc, labels=labels).loss), 3)
     print(json.dumps(report))
@@ -254,7 +300,8 @@ def check(args: argparse.Namespace) -> None:
 # Tokens a row in the language model and patches a row in the tower, as `--check --collator` counts them for each
 # model, resize and number of images a row (the collator's resize changes nothing for Gemma 3: 896 pixels always).
 COUNTS = {("qwen2.5-vl", "min", 1): (402, 1296), ("qwen2.5-vl", "max", 1): (1303, 4900),
-          ("gemma-3", "min", 1): (345, 4096), ("gemma-3", "min", 2): (602, 8192)}
+          ("gemma-3", "min", 1): (345, 4096), ("gemma-3", "min", 2): (602, 8192),
+          ("llama-3.2-vision", "min", 1): (82, 1601), ("llama-3.2-vision", "max", 1): (82, 6404)}
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -277,10 +324,11 @@ def predict(args: argparse.Namespace) -> None:
     spec = json.load(open(os.path.join(CONFIGS, vm.config)))
     fields, v = spec["config"], spec["config"]["vision_config"]
     arch = Architecture.from_hf_config(fields)
-    heads = v.get("num_heads") or v["num_attention_heads"]
+    heads = v.get("num_heads") or v.get("num_attention_heads") or v["attention_heads"]
     tower = shapes(Architecture.from_hf_config({
         "model_type": "qwen2", "hidden_size": v["hidden_size"], "intermediate_size": v["intermediate_size"],
-        "num_hidden_layers": v.get("depth") or v["num_hidden_layers"], "num_attention_heads": heads,
+        "num_hidden_layers": (v.get("depth") or v["num_hidden_layers"]) + v.get("num_global_layers", 0),
+        "num_attention_heads": heads,
         "num_key_value_heads": heads, "vocab_size": 1}))
     for (model, resize, images), (tokens, patches) in COUNTS.items():
         if model != args.model:

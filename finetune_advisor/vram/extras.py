@@ -92,5 +92,6 @@ _IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data col
                  "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
                  "resize='min'; Qwen2.5-VL: 324 tokens an image, Gemma 3: 256).")
 _CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
-                    "through its cross-attention layers as up to 4 tiles of 1,601 positions (560-pixel tiles of "
-                    "14-pixel patches and a class token), whose activations may need more than the measured towers'.")
+                    "through its cross-attention layers as 560-pixel tiles of 1,601 positions (14-pixel patches and a "
+                    "class token), one tile an image after Unsloth's collator shrinks it to 560 pixels (resize='min'), "
+                    "up to 4 without it, which may need more than the measured towers'.")
