@@ -44,7 +44,7 @@ def estimate_vram(
     lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="e.g. 32.")] = 16,
     target_modules: Annotated[list[TargetModule] | None, Field(**list_bounds("target_modules"), description='e.g. ["q_proj", "v_proj"]; default: all.')] = None,
     lora_dropout: Annotated[float, Field(**bounds("lora_dropout"), description="e.g. 0.05.")] = 0.0,
-    images_per_row: Annotated[int, Field(**bounds("images_per_row"), description="Images per row (vision models), e.g. 1.")] = 0,
+    images_per_row: Annotated[int, Field(**bounds("images_per_row"), description="Images per row (vision), e.g. 1.")] = 0,
     gradient_checkpointing: Annotated[bool, Field(description="e.g. false: faster, more memory.")] = True,
     optimizer: Annotated[Optimizer, Field(description='e.g. "adamw_torch".')] = "adamw_8bit",
     stack: Annotated[Stack, Field(description='e.g. "transformers" (+peft, bitsandbytes).')] = "unsloth",
@@ -57,7 +57,7 @@ def estimate_vram(
     bf16: Annotated[bool | None, Field(description="e.g. false on a T4 or V100; default: the GPU's.")] = None,
     detail: Annotated[bool, Field(description="e.g. true: also the background (how it is built).")] = False,
 ) -> VramEstimate:
-    """Estimate peak GPU memory to fine-tune a model (per component), and whether it fits.
+    """Estimate a fine-tune's peak GPU memory (per component) and whether it fits.
 
     Use to check a model on the user's GPU, or after recommend_model; gives fixes when it does not fit.
     """

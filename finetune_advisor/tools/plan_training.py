@@ -31,6 +31,7 @@ def plan_training(
     dataset_rows: Annotated[int | None, Field(**bounds("dataset_rows"), description="Training rows, e.g. 50000.")] = None,
     tokens_per_row: Annotated[float | None, Field(**bounds("tokens_per_row"), description="Mean tokens per row, e.g. 350.")] = None,
     longest_row: Annotated[int | None, Field(**bounds("longest_row"), description="Tokens in the longest row, e.g. 3100.")] = None,
+    images_per_row: Annotated[int, Field(**bounds("images_per_row"), description="Images per row (vision), e.g. 1.")] = 0,
     epochs: Annotated[float, Field(**bounds("epochs"), description="Passes over the data, e.g. 3.")] = 1.0,
     effective_batch: Annotated[int, Field(**bounds("effective_batch"), description="Rows per optimizer step, e.g. 16.")] = 16,
     price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Per GPU-hour, e.g. 2.5.")] = None,
@@ -47,7 +48,8 @@ def plan_training(
         facts = facts.model_copy(update={"longest_row": longest_row})
     run = RunConfig(
         method="qlora" if method == "auto" else method, seq_len=seq_len or 2048, batch_size=batch_size or 1,
-        lora_rank=lora_rank, stack=stack, num_gpus=gpu_count(target, num_gpus), sharding=sharding, bf16=target.bf16,
+        lora_rank=lora_rank, images_per_row=images_per_row, stack=stack, num_gpus=gpu_count(target, num_gpus),
+        sharding=sharding, bf16=target.bf16,
         storage=resolved.storage_for("qlora" if method == "auto" else method, stack), **target.silicon,
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,

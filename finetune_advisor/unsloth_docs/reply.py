@@ -93,8 +93,7 @@ class DocsAnswer(BaseModel):
     origin: DocsOrigin = Field(description="live docs, local cache, or packaged notes.")
     covered: bool = Field(
         default=True,
-        description="False when offline with no packaged note for the question: the answer says so and names the "
-        "page to read, if known.",
+        description="False when offline and no packaged note answers: the answer says so and names the page to read.",
     )
     asked_url: str = Field(description="The docs URL asked (or that would have been asked).")
     page: str

@@ -24,9 +24,9 @@ class VramEstimate(BaseModel):
     breakdown: Breakdown
     gpu_memory_gib: float | None
     gpu: str
-    fits: bool | None = Field(description="The run's peak fits the GPU (the same verdict in every tool); null: GPU unknown.")
-    headroom_gib: float | None = Field(description="GiB left after the driver's share and the peak; negative: short by that much.")
-    tight: bool | None = Field(description="Fits, with less room than the estimator's measured error (10 % of the estimate).")
+    fits: bool | None = Field(description="The peak fits the GPU (one verdict in every tool); null: GPU unknown.")
+    headroom_gib: float | None = Field(description="GiB left after the driver's share and the peak; negative: short.")
+    tight: bool | None = Field(description="Fits, with less room than the estimator's error (10 % of it).")
     coarse: bool
     assumptions: list[str]
     background: list[str] = Field(description="How it is built; only with detail: true.")

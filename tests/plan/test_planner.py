@@ -291,3 +291,17 @@ def test_a_method_unsloth_advises_against_is_flagged_wherever_the_plan_offers_it
     plain = plan_training(**BASE, gpu="H100")  # Llama: no advice, no caveat
     assert not any("advises against" in a.change for a in plain.alternatives)
     assert not any("for this family:" in n for n in plain.notes)
+
+
+def test_image_rows_are_planned_with_the_towers_cost_as_estimate_vram_counts_it() -> None:
+    """A vision plan's micro-batch is searched with each row's images counted (Gemma 3: 0.16 GiB an image), so the
+    plan and estimate_vram agree on the chosen settings, and the image rows leave room for fewer rows than text."""
+    args = dict(model="gemma-3-4b", gpu_memory_gib=12, method="qlora", seq_len=345, dataset_rows=1000, tokens_per_row=345)
+    text, images = plan_training(**args), plan_training(**args, images_per_row=2)
+    same = estimate_vram(model="gemma-3-4b", method="qlora", gpu_memory_gib=12, seq_len=345,
+                         batch_size=images.micro_batch, images_per_row=2)
+    assert (same.total_gib, same.fits) == (images.memory.total_gib, images.memory.fits)
+    assert images.max_micro_batch < text.max_micro_batch
+    with pytest.raises(InvalidInputError) as info:
+        plan_training(model="qwen3-8b", gpu="H100", images_per_row=1)
+    assert info.value.field == "images_per_row"

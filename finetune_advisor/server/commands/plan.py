@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="mean tokens per row (with --rows)")
     p.add_argument("--longest-row", dest="longest_row", type=bounded("seq_len"), metavar="N",
                    help="tokens in the longest row, if known")
+    p.add_argument("--images-per-row", dest="images_per_row", type=bounded("images_per_row"), default=0, metavar="N",
+                   help="vision models: images in each row, their tokens counted in the rows' (default 0)")
     p.add_argument("--dataset", type=Path, metavar="FILE",
                    help="a JSONL or Parquet file to count instead of --rows/--tokens-per-row/--longest-row")
     p.add_argument("--epochs", type=bounded("epochs"), default=1.0, metavar="E", help="default 1")
