@@ -18,7 +18,6 @@ from finetune_advisor.recommend import ranking
 from finetune_advisor.recommend.facts import FactFinder, evaluate
 from finetune_advisor.recommend.ranking import BaseVsInstruct, Candidate, Failure, Request
 from finetune_advisor.recommend.relax import single_changes
-from finetune_advisor.recommend.use_case import UseCaseHints
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.vocabulary import MemorySource, Method, Task, Variant, Verdict
 from finetune_advisor.vram import fit
@@ -71,7 +70,7 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget
         else:
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
-    notes = _notes(req.seq_len, gpu.source, gpu.bf16, req.hints, unknown_languages, len(candidates), top_k, split)
+    notes = _notes(req, gpu.source, gpu.bf16, unknown_languages, len(candidates), top_k, split)
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
         task=req.task, recommendations=[_shape(c, gpu.memory_gib, gpu.reserved_gib) for c in chosen], base_vs_instruct=split,
@@ -107,14 +106,16 @@ def _shape(c: Candidate, memory_gib: float | None, reserved_gib: float) -> Recom
 
 
 def _notes(
-    seq_len: int, gpu_source: str, bf16: bool, hints: UseCaseHints, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
+    req: Request, gpu_source: str, bf16: bool, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
 ) -> list[str]:
+    hints = req.hints
+    images = ", one image a row, as in Unsloth's vision notebooks" if req.task == "vision" else ""
     notes = [
         fit.RULE,
         ranking.METHOD_RULE,
-        f"Memory figures are estimate_vram's for the named checkpoint at seq_len {seq_len} with its defaults "
-        f"(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, {'bf16' if bf16 else 'fp16'}); "
-        "run estimate_vram on a pick for other settings.",
+        f"Memory figures are estimate_vram's for the named checkpoint at seq_len {req.seq_len} with its defaults "
+        f"(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, {'bf16' if bf16 else 'fp16'}"
+        f"{images}); run estimate_vram on a pick for other settings.",
     ]
     if not bf16:
         notes.append("This GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "

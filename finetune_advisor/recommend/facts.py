@@ -68,16 +68,18 @@ class FactFinder:
     gpu_capability: str | None = None  # its compute capability, SMs and name, where known (RunConfig's fields)
     gpu_sms: int | None = None
     gpu_name: str | None = None
+    image_rows: bool = False  # a vision task: rows carry one image each (Unsloth's vision notebooks' datasets)
 
     def facts(self, entry: CatalogEntry, methods: Iterable[Method], seq_len: int, variant: Variant = "instruct") -> Facts:
         verdict, note = self.licence(entry)
         estimates: dict[Method, float | None] = {}
         caveat, margin = None, fit.TIGHT_FRACTION
         chosen = ranking.pick_variant(entry, variant)[0]
+        images = int(self.image_rows and "image" in entry.modalities)
         for method in methods:
             estimates[method], expected, why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen,
                                                                 self.bf16, self.memory_gib, self.reserved_gib,
-                                                                self.gpu_capability, self.gpu_sms, self.gpu_name)
+                                                                self.gpu_capability, self.gpu_sms, self.gpu_name, images)
             caveat, margin = caveat or why, max(margin, expected)
         advice = self.catalog.guidance(entry.family)
         against = advised_against(advice)
@@ -116,7 +118,7 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 @functools.lru_cache(maxsize=8192)
 def _estimate_cached(
     catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None,
-    reserved_gib: float, gpu_capability: str | None, gpu_sms: int | None, gpu_name: str | None,
+    reserved_gib: float, gpu_capability: str | None, gpu_sms: int | None, gpu_name: str | None, images: int = 0,
 ) -> tuple[float | None, float, str | None]:
     """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
     same estimate, same verdict), its expected error as a share, and a caveat."""
@@ -128,7 +130,7 @@ def _estimate_cached(
             found = resolve(catalog, entry.id)
         resolved = from_catalog(found, catalog.guidance(found.entry.family))
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16, gpu_capability=gpu_capability,
-                        gpu_sms=gpu_sms, gpu_name=gpu_name)
+                        gpu_sms=gpu_sms, gpu_name=gpu_name, images_per_row=images)
         core = fitted(resolved, run, memory_gib, reserved_gib)[1]
     except AdvisorError as exc:
         return None, fit.TIGHT_FRACTION, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"

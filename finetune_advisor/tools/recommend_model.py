@@ -70,7 +70,7 @@ def recommend_model(
     )
     catalog = load_catalog()
     finder = FactFinder(catalog, commercial_use, monthly_active_users, eu_entity, bf16=target.bf16, memory_gib=target.memory_gib,
-                        reserved_gib=target.reserved_gib, **target.silicon)
+                        reserved_gib=target.reserved_gib, image_rows=task == "vision", **target.silicon)
     answer = recommend(catalog, req, finder, target, split, unknown_languages, top_k)
     if note := catalog_note():
         answer.notes.append(note)

@@ -21,8 +21,8 @@ MEMORIES = (4, 8, 12, 16, 23, 24, 40, 80)
 
 
 def _same_verdict(model: str, method: str, memory: float, fits: bool | None, headroom: float | None, tight: bool | None,
-                  total: float | None) -> None:
-    other = estimate_vram(model=model, method=method, gpu_memory_gib=memory)
+                  total: float | None, images: int = 0) -> None:
+    other = estimate_vram(model=model, method=method, gpu_memory_gib=memory, images_per_row=images)
     where = f"{model} {method} on {memory} GiB"
     assert (other.fits, other.tight) == (fits, tight), where
     assert other.headroom_gib == pytest.approx(headroom, abs=0.011), where
@@ -32,10 +32,11 @@ def _same_verdict(model: str, method: str, memory: float, fits: bool | None, hea
 @pytest.mark.parametrize("memory", MEMORIES)
 @pytest.mark.parametrize("task", TASKS)
 def test_every_pick_gets_estimate_vrams_verdict(task: str, memory: float) -> None:
+    """A vision pick is sized for rows of one image each (the notebooks'), and estimate_vram asked so agrees."""
     for pick in recommend_model(task=task, gpu_memory_gib=memory, top_k=10).recommendations:
         assert pick.fits is True
         _same_verdict(pick.unsloth_model_id or pick.repo_id, pick.method, memory, pick.fits, pick.headroom_gib,
-                      pick.tight, pick.estimated_vram_gib)
+                      pick.tight, pick.estimated_vram_gib, images=int(task == "vision"))
 
 
 @pytest.mark.parametrize("memory", (8, 23, 80))

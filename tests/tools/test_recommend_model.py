@@ -243,10 +243,12 @@ def test_memory_figures_are_estimate_vrams_for_the_named_checkpoint(task: str, m
 
     result = run(task=task, gpu_memory_gib=memory, method=method, seq_len=4096)
     for r in result.recommendations:
-        check = estimate_vram(model=r.unsloth_model_id or r.repo_id, method=r.method, seq_len=4096, gpu_memory_gib=memory, bf16=True)
+        check = estimate_vram(model=r.unsloth_model_id or r.repo_id, method=r.method, seq_len=4096, gpu_memory_gib=memory,
+                              bf16=True, images_per_row=int(task == "vision"))  # vision: one image a row, as the note says
         assert r.estimated_vram_gib == pytest.approx(check.total_gib, abs=0.06), r.model_id
         assert check.fits
-    assert any("seq_len 4096" in n and "estimate_vram" in n for n in result.notes)
+    said = next(n for n in result.notes if "seq_len 4096" in n and "estimate_vram" in n)
+    assert ("one image a row" in said) == (task == "vision")
 
 
 # --- unknown and detected GPU -------------------------------------------------------------------
