@@ -106,7 +106,8 @@ def estimate(
     p = precision(arch, run, float32_without_bf16)
     w = weights(s, run, p, params_total, skip_16bit_params)
     state = training_state(s, run, p, w.total_params)
-    rows = rows_step(arch.model_type, p.extras, w.has_encoder if takes_images is None else takes_images, run)
+    rows = rows_step(arch.model_type, p.extras, w.has_encoder if takes_images is None else takes_images, run,
+                     p.fp32_compute)
     if run.stack == "unsloth" and run.gradient_checkpointing:
         return unsloth_estimate(arch, s, run, p, w, state, rows)
     act = activations(arch, s, run, p, state.lora)

@@ -46,16 +46,17 @@ class RowsStep:
     notes: list[str]
 
 
-def rows_step(model_type: str, extras: str, takes_images: bool, run: RunConfig) -> RowsStep:
+def rows_step(model_type: str, extras: str, takes_images: bool, run: RunConfig, fp32: bool = False) -> RowsStep:
     """What the rows' audio (csm: always) or `run.images_per_row` images add to a step, with the answer's sentences.
-    `extras` is families.extras_kind; `takes_images` whether the model reads images."""
+    `extras` is families.extras_kind; `takes_images` whether the model reads images; `fp32` whether activations are
+    float32 (Unsloth's float32 path on a GPU without bf16)."""
     if run.images_per_row and not takes_images:
         raise InvalidInputError("images_per_row", f"{run.images_per_row}, but this model does not read images as "
                                 "far as we know (the catalog lists no image input, or the config has no vision_config)",
                                 "0 for this model")
     if extras == "audio":
         return _audio(run)
-    return _images(family_of(model_type), extras, run) if takes_images else RowsStep(0.0, [])
+    return _images(family_of(model_type), extras, run, fp32) if takes_images else RowsStep(0.0, [])
 
 
 def _audio(run: RunConfig) -> RowsStep:
@@ -71,15 +72,16 @@ def _audio(run: RunConfig) -> RowsStep:
         f"clips). Each second of audio a row more or less changes that by {second:.2f} GiB."])
 
 
-def _images(family: str, extras: str, run: RunConfig) -> RowsStep:
+def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
     if not run.images_per_row:
         text_rows = _TEXT_ROWS + (_CROSS_ATTENTION if extras == "cross_attention" else _IMAGE_TOKENS)
         return RowsStep(0.0, [text_rows.strip()])
     images = run.images_per_row * run.batch_size
     measured = family in IMAGE_GIB
-    per = IMAGE_GIB[family if measured else MOST_MEASURED]
+    per = IMAGE_GIB[family if measured else MOST_MEASURED] * (2 if fp32 else 1)
     how = (f"measured: {IMAGE_RUNS[family]}, one H200" if measured else
            f"not measured for this family: the most a measured tower needed, {IMAGE_RUNS[MOST_MEASURED]}, carried over")
+    how += "; doubled here, where Unsloth trains with float32 activations (not measured)" if fp32 and per else ""
     return RowsStep(images * per * k.GIB, [
         f"{images} image{'s' if images > 1 else ''} in the micro-batch ({run.images_per_row} a row) add "
         f"{images * per:.2f} GiB for the vision tower's activations at the collator's default resize ({per} GiB an "

@@ -565,6 +565,11 @@ def test_images_per_row_adds_the_measured_tower_cost_and_says_where_it_comes_fro
         assert said in note, note
     assert "one token an image" in next(n for n in answer("llama-3.2-11b-vision", 1).assumptions if "images_per_row" not in n
                                         and "cross-attention" in n)
+    # Without bf16 Unsloth trains Gemma 3 with float32 activations: the tower's are counted twice as large, and said so.
+    t4 = [estimate_vram(model="gemma-3-4b", method="qlora", gpu="T4", seq_len=602, batch_size=2, images_per_row=n)
+          for n in (0, 2)]
+    assert t4[1].breakdown.activations - t4[0].breakdown.activations == pytest.approx(4 * 0.32, abs=0.002)
+    assert any("doubled here" in n for n in t4[1].assumptions)
 
 
 def test_images_per_row_is_taken_by_models_that_read_images_and_refused_by_name_elsewhere() -> None:
