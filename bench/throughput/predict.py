@@ -5,7 +5,9 @@
 Each cell of the plan (NAME METHOD BxS,... [--rank R] [--env ...] [--emulate t4]) gets the step time the
 current model predicts on the H200 for the Unsloth stack, with the fit's range. Cells with a non-default
 environment (UNSLOTH_BLOCK_COMPILE=0) are predicted but flagged: the fit leaves such cells out.
-Run the plan with one lane (unsloth_batch.py --lanes 1), or its step times are not clean.
+Run the plan with one lane (unsloth_batch.py --lanes 1), or its step times are not clean. A plan of transformers
+cell ids (bench/vram_calibration/grid.py, one a line, as run_cells.py --cells @FILE takes them) is predicted for the
+transformers stack.
 """
 
 from __future__ import annotations
@@ -27,10 +29,23 @@ from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 CONFIGS = os.path.join(ROOT, "bench", "vram_calibration", "configs")
 
 
+def transformers_cells(ids: list[str]) -> list[dict]:
+    sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
+    import grid
+
+    known = {c["cell"]: c for c in grid.all_cells()}
+    return [{"cell": i, "arch": known[i]["arch"], "method": known[i]["method"], "batch_size": known[i]["batch_size"],
+             "seq_len": known[i]["seq_len"], "lora_rank": known[i]["lora_rank"] or 16, "stack": "transformers",
+             "gradient_checkpointing": known[i]["gradient_checkpointing"], "env": False, "emulate": False} for i in ids]
+
+
 def cells(plan: str) -> list[dict]:
     out = []
-    for line in open(plan):
-        words = line.split("#")[0].split()
+    lines = [line.split("#")[0].split() for line in open(plan)]
+    ids = [w[0] for w in lines if len(w) == 1 and "/" in w[0]]
+    if ids:
+        return transformers_cells(ids)
+    for words in lines:
         if len(words) < 3:
             continue
         name, method, shapes, flags = words[0], words[1], words[2], words[3:]
@@ -49,7 +64,8 @@ def main(plan: str) -> None:
         with open(os.path.join(CONFIGS, f"{c['arch']}.json")) as fh:
             arch = Architecture.from_hf_config(json.load(fh)["config"])
         run = RunConfig(method=c["method"], seq_len=c["seq_len"], batch_size=c["batch_size"], lora_rank=c["lora_rank"],
-                        stack="unsloth", bf16=not c["emulate"])
+                        stack=c.get("stack", "unsloth"), bf16=not c["emulate"],
+                        gradient_checkpointing=c.get("gradient_checkpointing", True))
         step = micro_step(arch, run, c["seq_len"], h200.tensor_tflops(True), h200.bandwidth_gbs or 1.0)
         print(json.dumps({**c, "predicted_step_s": round(step.seconds, 4), "range_s": [round(step.low, 4), round(step.high, 4)],
                           "model_commit": commit, "fit": k.THROUGHPUT_SOURCE}))

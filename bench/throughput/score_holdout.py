@@ -4,7 +4,8 @@
         bench/vram_calibration/holdout/measured-unsloth-round4.jsonl
 
 The measured figure is the record's `step_s` (median of steps 2-4, the first step's compilation left
-out), on cells run one at a time (`concurrent_jobs` 1). Cells the fit leaves out (`fit.outside_fit`: not
+out), on cells run one at a time (`concurrent_jobs` 1); for a transformers-stack record (run_cells.py), the median
+of its timed steps after the first. Cells the fit leaves out (`fit.outside_fit`: not
 representative, a non-default environment, a stand-in kernel, text rows of a model that skips layers without
 an image) are listed apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
 """
@@ -17,11 +18,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fit import outside_fit, quantile  # noqa: E402
+from fit import _transformers_seconds, outside_fit, quantile  # noqa: E402
 
 
 def key(r: dict) -> tuple:
-    env = r["env"] if isinstance(r["env"], bool) else bool(r["env"])
+    env = r.get("env") if isinstance(r.get("env"), bool) else bool(r.get("env"))
     emulate = r.get("emulate", r.get("emulation"))
     return (r["arch"], r["method"], r["batch_size"], r["seq_len"], r.get("lora_rank") or 16, env, bool(emulate))
 
@@ -30,6 +31,8 @@ def main(pred_path: str, measured_path: str) -> None:
     measured = {}
     for line in open(measured_path):
         r = json.loads(line)
+        if r.get("status") == "ok" and not r.get("step_s") and any("seconds" in s for s in r.get("per_step") or []):
+            r["step_s"] = _transformers_seconds(r)
         if r.get("status") == "ok" and r.get("step_s") and (r.get("concurrent_jobs") or 1) == 1:
             measured[key(r)] = r
     errors = []
