@@ -335,7 +335,7 @@ def predict(args: argparse.Namespace) -> None:
             continue
         run = RunConfig(method=args.method, seq_len=tokens, batch_size=2, lora_rank=16, stack="unsloth",
                         images_per_row=images, **named("H200").silicon)
-        answer = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9).total_gib
+        answer = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9, takes_images=True).total_gib
         tb = token_bytes(tower, coefficients("unsloth", args.method, False), tower.lora_linears(ALL_LINEAR), 16)
         per_patch = k.UNSLOTH_LAYER_SCALE["dense"] * tb.layer + tb.checkpoint * tower.layers
         state = training_state(tower, run, precision(arch, run, None), 0.0)

@@ -89,7 +89,7 @@ def estimate(
     skip_16bit_params: int | None = None,
     context_length: int | None = None,
     float32_without_bf16: bool | None = None,
-    takes_images: bool | None = None,
+    takes_images: bool = False,
 ) -> CoreEstimate:
     """Peak memory per GPU of `run` on `arch`.
 
@@ -98,16 +98,14 @@ def estimate(
     layers a quantised checkpoint keeps in 16-bit (its `llm_int8_skip_modules`), when known.
     float32_without_bf16: the catalog family's advice (Unsloth loads it in float32 on GPUs without bf16);
     None for a model outside the catalog, whose config's model_type then decides by Unsloth's list.
-    takes_images: whether the model reads images (run.images_per_row needs it); None: it has parameters beyond its
-    text config.
+    takes_images: whether the model reads images (run.images_per_row needs it).
     """
     check_run(run, arch, context_length or arch.max_position_embeddings)
     s = shapes(arch)
     p = precision(arch, run, float32_without_bf16)
     w = weights(s, run, p, params_total, skip_16bit_params)
     state = training_state(s, run, p, w.total_params)
-    rows = rows_step(arch.model_type, p.extras, w.has_encoder if takes_images is None else takes_images, run,
-                     p.fp32_compute)
+    rows = rows_step(arch.model_type, p.extras, takes_images, run, p.fp32_compute)
     if run.stack == "unsloth" and run.gradient_checkpointing:
         return unsloth_estimate(arch, s, run, p, w, state, rows)
     act = activations(arch, s, run, p, state.lora)

@@ -36,7 +36,7 @@ class ResolvedArch:
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
     float32_without_bf16: bool | None = None
-    takes_images: bool | None = None  # the catalog's modalities, or a vision_config in the config; None: not known
+    takes_images: bool = False  # the catalog's modalities, or a vision_config in the config
     advised_against: dict[str, str] = field(default_factory=dict)  # method -> Unsloth's reason and where it says so
     notes: list[str] = field(default_factory=list)
 
@@ -49,7 +49,7 @@ class ResolvedArch:
         """What `estimator.estimate` takes beyond the architecture and the run."""
         skip = params_kept_16bit(shapes(self.arch), self.skip_modules) if self.skip_modules is not None else None
         return {"params_total": self.params_total, "skip_16bit_params": skip, "context_length": self.context,
-                "float32_without_bf16": self.float32_without_bf16, "takes_images": bool(self.takes_images)}
+                "float32_without_bf16": self.float32_without_bf16, "takes_images": self.takes_images}
 
     def storage_for(self, method: str, stack: str) -> Quant:
         """The checkpoint a run loads: with load_in_4bit, Unsloth's loader swaps a 16-bit name for its

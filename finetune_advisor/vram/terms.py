@@ -88,7 +88,6 @@ class Weights:
     storage_notes: list[str]  # how these weights are stored, where it is particular to this run
     background: list[str]  # how weights are stored for every run of this method and stack
     half_bytes: float = 0.0  # of `bytes`: the parameters held in 16 bits
-    has_encoder: bool = False  # parameters beyond the text config's (a vision tower, audio parts), not rounding
 
 
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
@@ -101,9 +100,6 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     # QLoRA load quantises (families.QUANTISED_VISION_LINEARS); a large share is said.
     extra = max(0.0, (params_total or 0) - s.total_params)
     tower = min(extra, p.tower_nf4)
-    # Beyond 1 % is an encoder (Gemma 4 31B's tower is 1.8 %; a catalog count rounded to 3 digits is off by 0.5 % at
-    # most); beyond 3 % it is said.
-    has_encoder = extra > 0.01 * s.total_params
     if extra > 0.03 * s.total_params:
         what = "audio parts: a codec and an audio decoder" if p.extras == "audio" else "e.g. a vision tower"
         notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe ({what}) "
@@ -154,7 +150,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         # decoder layers gathered (the current one and the prefetched one).
         held, half = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes, half / n
     autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
-    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half, has_encoder)
+    return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half)
 
 
 # --- adapters, gradients, optimizer ------------------------------------------------------------
