@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vram import constants as k
-from finetune_advisor.vram.families import family_of
+from finetune_advisor.vram.families import extras_kind, family_of
 from finetune_advisor.vram.run import RunConfig
 
 # csm (Sesame CSM-1B): each audio frame of a row (12.5 a second) runs through Mimi's encoder as 1,920 samples and
@@ -31,13 +31,23 @@ CSM_ROW_SECONDS = 30
 # (bench/vram_accuracy/data/vision_probe.jsonl, one H200). Gemma 3's SigLIP tower (4B, 12B and 27B share it) reads
 # every image at 896 pixels, 4,096 patches pooled to 256 tokens: QLoRA, 2 rows of 1 and 2 images, 0.12 and 0.15 GiB
 # an image; LoRA, 2 rows of 2 images, 0.16 (round 15). Qwen2.5-VL-7B's tower, 4 patches a token: QLoRA, 2 rows of
-# one image of 324 or 1,225 tokens, within the tokens' count (the estimate 2.3 % and 0.3 % above; round 14).
-IMAGE_GIB = {"gemma3": 0.16, "qwen2_5_vl": 0.0}
+# one image of 324 or 1,225 tokens, within the tokens' count (the estimate 2.3 % and 0.3 % above; round 14); LoRA on
+# Gemma 3, 1 image a row, 0.16 (round 16: 10.15 GiB measured, 10.16 answered). Llama 3.2 11B Vision QLoRA, 2 rows of
+# one image (round 16): 10.35 GiB, 1.67 above its text positions' estimate, for one tile an image and for four alike:
+# its processor pads every image to the config's max_num_tiles (transformers' Mllama docs: "pad the inputs ... to a
+# maximum number of tiles within each image"; 4 x 1,601 positions through a 40-layer tower with LoRA on it, as the
+# notebook trains it), and the eight cross-attention layers read all of them. 0.84 keeps the answer above that peak.
+IMAGE_GIB = {"gemma3": 0.16, "qwen2_5_vl": 0.0, "mllama": 0.84}
 IMAGE_RUNS = {
     "gemma3": "Gemma 3 4B QLoRA and LoRA, 2 rows of 1 or 2 images (0.12-0.16 GiB an image beyond the tokens)",
     "qwen2_5_vl": "Qwen2.5-VL-7B QLoRA, 2 rows of one image of 324 or 1,225 tokens (no more than the tokens' count)",
+    "mllama": "Llama 3.2 11B Vision QLoRA, 2 rows of one image, at one tile and at four alike (the processor pads "
+              "every image to 4 tiles)",
 }
-MOST_MEASURED = max(IMAGE_GIB, key=IMAGE_GIB.get)
+# A tower not measured carries the most that a measured tower of its kind needed: towers whose image tokens sit in the
+# sequence (Gemma 3's), or cross-attention (Llama 3.2 Vision's).
+MOST_MEASURED = {kind: max((f for f in IMAGE_GIB if extras_kind(f) == kind), key=IMAGE_GIB.get)
+                 for kind in ("vision", "cross_attention")}
 
 
 @dataclass(frozen=True)
@@ -78,9 +88,11 @@ def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
         return RowsStep(0.0, [text_rows.strip()])
     images = run.images_per_row * run.batch_size
     measured = family in IMAGE_GIB
-    per = IMAGE_GIB[family if measured else MOST_MEASURED] * (2 if fp32 else 1)
+    nearest = family if measured else MOST_MEASURED[extras]
+    per = IMAGE_GIB[nearest] * (2 if fp32 else 1)
     how = (f"measured: {IMAGE_RUNS[family]}, one H200" if measured else
-           f"not measured for this family: the most a measured tower needed, {IMAGE_RUNS[MOST_MEASURED]}, carried over")
+           f"not measured for this family: the most a measured tower of its kind needed, {IMAGE_RUNS[nearest]}, "
+           "carried over")
     how += "; doubled here, where Unsloth trains with float32 activations (not measured)" if fp32 and per else ""
     return RowsStep(images * per * k.GIB, [
         f"{images} image{'s' if images > 1 else ''} in the micro-batch ({run.images_per_row} a row) add "
@@ -96,6 +108,5 @@ _IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data col
                  "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
                  "resize='min'; Qwen2.5-VL: 324 tokens an image, Gemma 3: 256).")
 _CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
-                    "through its cross-attention layers as 560-pixel tiles of 1,601 positions (14-pixel patches and a "
-                    "class token), one tile an image after Unsloth's collator shrinks it to 560 pixels (resize='min'), "
-                    "up to 4 without it, which may need more than the measured towers'.")
+                    "through its cross-attention layers as 560-pixel tiles of 1,601 positions, and its processor "
+                    "pads every image to 4 tiles, so an image costs the same whatever its size.")

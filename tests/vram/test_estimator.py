@@ -550,17 +550,22 @@ def test_a_vision_answer_for_text_rows_says_how_to_count_images() -> None:
 
 
 def test_images_per_row_adds_the_measured_tower_cost_and_says_where_it_comes_from() -> None:
-    """Gemma 3's tower was measured (0.16 GiB an image in the micro-batch); Llama 3.2 Vision's was not, so it carries
-    Gemma 3's figure over and says so; the added bytes sit in activations."""
+    """Gemma 3's tower was measured (0.16 GiB an image in the micro-batch), and Llama 3.2 Vision's (0.84: every image
+    padded to four tiles); Gemma 4's was not, so it carries over the most a measured tower of its kind needed (Gemma
+    3's, whose image tokens also sit in the sequence, not Llama's cross-attention tiles) and says so; the added bytes
+    sit in activations."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
     def answer(model: str, images: int):
         return estimate_vram(model=model, method="qlora", gpu="H200", seq_len=602, batch_size=2, images_per_row=images)
 
-    for model, said in (("gemma-3-4b", "measured: Gemma 3 4B"), ("llama-3.2-11b-vision", "not measured for this family")):
+    for model, per, said in (("gemma-3-4b", 0.16, "measured: Gemma 3 4B"),
+                             ("llama-3.2-11b-vision", 0.84, "measured: Llama 3.2 11B Vision"),
+                             ("gemma-4-31b", 0.16, "not measured for this family: the most a measured tower of its kind "
+                                                   "needed, Gemma 3 4B")):
         text, rows = answer(model, 0), answer(model, 2)
-        assert rows.total_gib - text.total_gib == pytest.approx(4 * 0.16, abs=0.02), model
-        assert rows.breakdown.activations - text.breakdown.activations == pytest.approx(4 * 0.16, abs=0.002)
+        assert rows.total_gib - text.total_gib == pytest.approx(4 * per, abs=0.02), model
+        assert rows.breakdown.activations - text.breakdown.activations == pytest.approx(4 * per, abs=0.002)
         note = next(n for n in rows.assumptions if "in the micro-batch (2 a row)" in n)
         assert said in note, note
     assert "one token an image" in next(n for n in answer("llama-3.2-11b-vision", 1).assumptions if "images_per_row" not in n
@@ -590,15 +595,16 @@ def test_images_per_row_is_taken_by_models_that_read_images_and_refused_by_name_
 
 
 def test_image_rows_on_unsloth_stay_just_above_what_the_vision_probes_measured() -> None:
-    """Rounds 14 and 15 trained Qwen2.5-VL-7B (QLoRA) and Gemma 3 4B (QLoRA, LoRA) on image rows with Unsloth's vision
-    notebook settings (quantised on load from a random bf16 checkpoint; bench/vram_accuracy/vision_notebook_probe.py).
-    With the image tokens counted in seq_len and images_per_row given, as the answer tells users to, the estimate of
+    """Rounds 14-16 trained Qwen2.5-VL-7B (QLoRA), Gemma 3 4B (QLoRA, LoRA) and Llama 3.2 11B Vision (QLoRA, one tile
+    and four an image) on image rows with Unsloth's vision notebook settings (quantised on load from a random bf16
+    checkpoint; bench/vram_accuracy/vision_notebook_probe.py). With the image tokens counted in seq_len and images_per_row given, as the answer tells users to, the estimate of
     the same load must stay above each peak, by at most 5 %."""
     from finetune_advisor.gpus.target import named
 
-    configs = {"qwen2.5-vl": "Qwen2.5-VL-7B-Instruct.json", "gemma-3": "gemma-3-4b-it.json"}
+    configs = {"qwen2.5-vl": "Qwen2.5-VL-7B-Instruct.json", "gemma-3": "gemma-3-4b-it.json",
+               "llama-3.2-vision": "Llama-3.2-11B-Vision-Instruct.json"}
     records = [json.loads(line) for line in (BENCH / "vram_accuracy/data/vision_probe.jsonl").read_text().splitlines()]
-    assert {r.get("model", "qwen2.5-vl") for r in records} == set(configs) and len(records) >= 5
+    assert {r.get("model", "qwen2.5-vl") for r in records} == set(configs) and len(records) >= 8
     for r in records:
         spec = json.loads((BENCH / "vram_calibration/configs" / configs[r.get("model", "qwen2.5-vl")]).read_text())
         images = r["image_tokens_per_row"] // (256 if r.get("model") == "gemma-3" else r["image_tokens_per_row"])
