@@ -305,3 +305,21 @@ def test_image_rows_are_planned_with_the_towers_cost_as_estimate_vram_counts_it(
     with pytest.raises(InvalidInputError) as info:
         plan_training(model="qwen3-8b", gpu="H100", images_per_row=1)
     assert info.value.field == "images_per_row"
+
+
+def test_image_rows_lengthen_the_step_by_the_towers_measured_time() -> None:
+    """The step-time model times the language model's tokens; each image in a micro-batch adds what the vision probes
+    measured beyond that (Llama 3.2 Vision 0.26 s an image on the H200), and a tower never timed carries over the
+    slowest timed tower of its kind (Gemma 4 31B: Qwen2.5-VL's 0.15 s), each saying so."""
+    from finetune_advisor.plan.images import IMAGE_SECONDS
+
+    for model, per, said in (("llama-3.2-11b-vision", IMAGE_SECONDS["mllama"], "timed for this family"),
+                             ("gemma-4-31b", IMAGE_SECONDS["qwen2_5_vl"], "not timed for this family")):
+        args = dict(model=model, gpu="H200", method="qlora", seq_len=512, batch_size=2, effective_batch=8,
+                    dataset_rows=800, tokens_per_row=400)
+        text, images = plan_training(**args), plan_training(**args, images_per_row=1)
+        assert images.grad_accumulation == text.grad_accumulation == 4
+        assert images.step_seconds - text.step_seconds == pytest.approx(4 * 2 * per, abs=0.002), model
+        note = next(n for n in images.notes if n.startswith("The vision tower adds"))
+        assert said in note and "not scaled to the" in note
+        assert not any(n.startswith("The vision tower adds") for n in text.notes)
