@@ -15,7 +15,7 @@ from finetune_advisor.gpus.table import GpuSpec, find
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.plan import constants as k
 from finetune_advisor.plan import throughput
-from finetune_advisor.plan.images import tower_seconds
+from finetune_advisor.plan.images import tower_time
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
 from finetune_advisor.vram.families import padded_on_unsloth, scores_on_unsloth
@@ -57,15 +57,16 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     mamba = any(lin.site == "mamba_in" for lin in shapes(resolved.arch).linears)
     padded = run.stack == "unsloth" and padded_on_unsloth(resolved.arch.model_type, mamba)
     micro = throughput.micro_step(resolved.arch, run, data.row_tokens(run.seq_len, run.batch_size, padded), tflops, bandwidth)
-    tower, tower_notes = tower_seconds(resolved.arch.model_type, run.images_per_row * run.batch_size, gpu.spec.name)
+    tower = tower_time(resolved.arch.model_type, run.images_per_row * run.batch_size,
+                       find(k.FITTED_ON_GPU).tflops_bf16 / tflops, gpu.spec.name)
     comm = _communication(resolved, run, gpu, accum)
-    step = accum * (micro.seconds + tower) + comm
-    low, high = accum * (micro.low + tower) + comm, accum * (micro.high + tower) + comm
+    step = accum * (micro.seconds + tower.seconds) + comm
+    low, high = accum * (micro.low + tower.low) + comm, accum * (micro.high + tower.high) + comm
     scores = run.stack == "unsloth" and scores_on_unsloth(resolved.arch.model_type)
     if scores:  # held-out cells outside the fit: the range reaches the slowest of them
         high = max(high, step * SOFTCAP_SCORES_SLOWDOWN)
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
-    notes = (_notes(run, gpu, stack, comm, fp32) + tower_notes + _hybrid_note(micro) + _host_note(micro)
+    notes = (_notes(run, gpu, stack, comm, fp32) + tower.notes + _hybrid_note(micro) + _host_note(micro)
              + _padding_notes(run, padded, bool(data.lengths)) + ([SOFTCAP_SCORES_NOTE] if scores else []))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
                    round(tokens / step), notes)

@@ -321,5 +321,27 @@ def test_image_rows_lengthen_the_step_by_the_towers_measured_time() -> None:
         assert images.grad_accumulation == text.grad_accumulation == 4
         assert images.step_seconds - text.step_seconds == pytest.approx(4 * 2 * per, abs=0.002), model
         note = next(n for n in images.notes if n.startswith("The vision tower adds"))
-        assert said in note and "not scaled to the" in note
+        assert said in note and "range covers both" in note
         assert not any(n.startswith("The vision tower adds") for n in text.notes)
+
+
+def test_a_slower_gpu_widens_the_towers_time_toward_all_work_scaled_by_its_tflops() -> None:
+    """The tower's time was measured on the H200 with two images a micro-batch, its split between launches and work
+    not measured: on an RTX 4090 (about a fifth of the H200's matmul rate) the range's top end takes it all as work
+    scaled by TFLOPS, and with eight images its bottom end takes it all as launches (two images' worth)."""
+    from finetune_advisor.gpus.table import find
+    from finetune_advisor.plan.images import IMAGE_SECONDS, tower_time
+    from finetune_advisor.plan.timing import matmul_tflops
+    from finetune_advisor.vram.estimator import RunConfig
+
+    per = IMAGE_SECONDS["mllama"]
+    slower = find("H200").tflops_bf16 / matmul_tflops(find("RTX 4090"), RunConfig(), False)
+    assert 4 < slower < 6
+    t = tower_time("mllama", 8, slower, "RTX 4090")
+    assert (t.seconds, t.low, t.high) == pytest.approx((8 * per, 2 * per, 8 * per * slower))
+    one = tower_time("mllama", 1, 1.0, "H200")  # on the H200 itself: one image's work, or two images' launches
+    assert (one.seconds, one.low, one.high) == pytest.approx((per, per, 2 * per))
+    args = dict(model="llama-3.2-11b-vision", method="qlora", seq_len=512, batch_size=8, effective_batch=8,
+                dataset_rows=800, tokens_per_row=400)
+    text, images = (plan_training(**args, gpu="RTX 4090", images_per_row=n) for n in (0, 1))
+    assert images.hours_range[1] - text.hours_range[1] == pytest.approx(100 * 8 * per * slower / 3600, abs=0.002)
