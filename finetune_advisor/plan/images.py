@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finetune_advisor.vram.families import extras_kind, family_of
+from finetune_advisor.vram.families import extras_kind, family_of, largest_of_each_tower_kind
 
 IMAGE_SECONDS = {"qwen2_5_vl": 0.15, "mllama": 0.26}  # a micro-batch's seconds for each image in it, on the H200
 TIMED_IMAGES = 2  # images in each micro-batch the figures were measured with
@@ -29,8 +29,7 @@ IMAGE_TIMED = {
     "mllama": "Llama 3.2 11B Vision QLoRA, 0.25-0.26 s an image at one tile and at four",
 }
 # A tower not timed carries over the slowest timed tower of its kind (image tokens in the sequence, or cross-attention).
-SLOWEST = {kind: max((f for f in IMAGE_SECONDS if extras_kind(f) == kind), key=IMAGE_SECONDS.get)
-           for kind in ("vision", "cross_attention")}
+SLOWEST = largest_of_each_tower_kind(IMAGE_SECONDS)
 
 
 @dataclass(frozen=True)

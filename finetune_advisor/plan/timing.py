@@ -15,8 +15,8 @@ from finetune_advisor.gpus.table import GpuSpec, find
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.plan import constants as k
 from finetune_advisor.plan import throughput
-from finetune_advisor.plan.images import tower_time
 from finetune_advisor.plan.dataset import DatasetFacts
+from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
 from finetune_advisor.vram.families import padded_on_unsloth, scores_on_unsloth
 from finetune_advisor.vram.resolve import ResolvedArch

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vram import constants as k
-from finetune_advisor.vram.families import extras_kind, family_of
+from finetune_advisor.vram.families import family_of, largest_of_each_tower_kind
 from finetune_advisor.vram.run import RunConfig
 
 # csm (Sesame CSM-1B): each audio frame of a row (12.5 a second) runs through Mimi's encoder as 1,920 samples and
@@ -46,8 +46,7 @@ IMAGE_RUNS = {
 }
 # A tower not measured carries the most that a measured tower of its kind needed: towers whose image tokens sit in the
 # sequence (Gemma 3's), or cross-attention (Llama 3.2 Vision's).
-MOST_MEASURED = {kind: max((f for f in IMAGE_GIB if extras_kind(f) == kind), key=IMAGE_GIB.get)
-                 for kind in ("vision", "cross_attention")}
+MOST_MEASURED = largest_of_each_tower_kind(IMAGE_GIB)
 
 
 @dataclass(frozen=True)

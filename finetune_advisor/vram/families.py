@@ -129,6 +129,13 @@ def extras_kind(model_type: str) -> str:
     return EXTRAS_KIND.get(family_of(model_type), "vision")
 
 
+def largest_of_each_tower_kind(figures: dict[str, float]) -> dict[str, str]:
+    """For each kind of vision tower ("vision", "cross_attention"), the family of `figures` with the largest figure:
+    the one a family of that kind without its own figure carries over."""
+    return {kind: max((f for f in figures if extras_kind(f) == kind), key=figures.__getitem__)
+            for kind in ("vision", "cross_attention")}
+
+
 def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
     """Input sites of the linears Unsloth leaves 16-bit under QLoRA in this family (none for most)."""
     return UNSLOTH_16BIT_MAMBA_SITES.get(model_type, ())
