@@ -335,16 +335,16 @@ def predict(args: argparse.Namespace) -> None:
     for (model, resize, images), (tokens, patches) in COUNTS.items():
         if model != args.model:
             continue
-        run = RunConfig(method=args.method, seq_len=tokens, batch_size=2, lora_rank=16, stack="unsloth",
+        run = RunConfig(method=args.method, seq_len=tokens, batch_size=args.batch, lora_rank=16, stack="unsloth",
                         images_per_row=images, **named("H200").silicon)
         answer = estimate(arch, run, params_total=spec["params_counted_b"] * 1e9, takes_images=True).total_gib
         tb = token_bytes(tower, coefficients("unsloth", args.method, False), tower.lora_linears(ALL_LINEAR), 16)
         per_patch = k.UNSLOTH_LAYER_SCALE["dense"] * tb.layer + tb.checkpoint * tower.layers
         state = training_state(tower, run, precision(arch, run, None), 0.0)
         adapters = state.adapters + state.grads + state.states + state.temp
-        extra = (per_patch * patches * 2 * (1 + k.UNSLOTH_RESERVED_SHARE) + adapters) / GIB
+        extra = (per_patch * patches * args.batch * (1 + k.UNSLOTH_RESERVED_SHARE) + adapters) / GIB
         flags = (f" --model {model}" if model != "qwen2.5-vl" else "") + (" --resize max" if resize == "max" else "") \
-            + (f" --images {images}" if images > 1 else "")
+            + (f" --images {images}" if images > 1 else "") + (f" --batch {args.batch}" if args.batch != 2 else "")
         print(json.dumps({"run": "vision_notebook_probe.py" + flags, "seq_len": tokens, "patches_per_row": patches,
                           "estimate_vram_gib": round(answer, 3), "with_tower_gib": round(answer + extra, 3),
                           "tower_lora_m": round(state.trainable / 1e6, 2)}))
@@ -368,12 +368,12 @@ def train(args: argparse.Namespace) -> dict:
                                            use_rslora=False, loftq_config=None)
     FastVisionModel.for_training(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    data = rows(8 * args.steps, args.image_size, args.answer_words, args.images)
+    data = rows(4 * args.batch * args.steps, args.image_size, args.answer_words, args.images)
     collator = UnslothVisionDataCollator(model, tokenizer, resize=args.resize)
-    counts = token_counts(collator(data[:2]), vm, fields)
+    counts = token_counts(collator(data[:args.batch]), vm, fields)
     times: list[float] = []
     trainer = SFTTrainer(model=model, processing_class=tokenizer, data_collator=collator, train_dataset=data, callbacks=[step_timer(times)],
-                         args=SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=4, warmup_steps=5,
+                         args=SFTConfig(per_device_train_batch_size=args.batch, gradient_accumulation_steps=4, warmup_steps=5,
                                         max_steps=args.steps, learning_rate=2e-4, fp16=not bf16, bf16=bf16,
                                         logging_steps=1, optim="adamw_8bit", weight_decay=0.01,
                                         lr_scheduler_type="linear", seed=3407, output_dir="/tmp/vl_probe",
@@ -383,7 +383,7 @@ def train(args: argparse.Namespace) -> dict:
     start = torch.cuda.max_memory_reserved() / GIB
     trainer.train()
     return {"model": args.model, "method": args.method, "built_params": built, "trainable": trainable, "image_side": args.image_size,
-            "resize": args.resize, **counts, "rows": f"2 x ({INSTRUCTION_WORDS} + {args.answer_words} words, {args.images} image(s))",
+            "resize": args.resize, **counts, "rows": f"{args.batch} x ({INSTRUCTION_WORDS} + {args.answer_words} words, {args.images} image(s))",
             "bf16": bf16, "start_reserved_gib": round(start, 3),
             "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 3),
             "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 3),
@@ -411,7 +411,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, choices=(1, 2), default=1, help="images in each row")
     ap.add_argument("--image-size", type=int, default=1024, help="side of the square source images, in pixels")
     ap.add_argument("--answer-words", type=int, default=64, help="ordinary tokens in each answer")
-    ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches of 2 each)")
+    ap.add_argument("--batch", type=int, default=2, help="rows a micro-batch (the notebooks' 2)")
+    ap.add_argument("--steps", type=int, default=4, help="optimizer steps (4 micro-batches each)")
     ap.add_argument("--folder", help="where the random model is saved (default: one per model in /dev/shm)")
     ap.add_argument("--check", action="store_true", help="CPU only: processor, token counts, one forward")
     ap.add_argument("--collator", action="store_true",
