@@ -20,16 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finetune_advisor.vram.families import extras_kind, family_of, largest_of_each_tower_kind
+from finetune_advisor.vram.families import family_of, figure_family
 
 IMAGE_SECONDS = {"qwen2_5_vl": 0.15, "mllama": 0.26}  # a micro-batch's seconds for each image in it, on the H200
 TIMED_IMAGES = 2  # images in each micro-batch the figures were measured with
 IMAGE_TIMED = {
     "qwen2_5_vl": "Qwen2.5-VL-7B QLoRA, 0.15 s an image at 1,296 patches, 0.33 s at 4,900",
     "mllama": "Llama 3.2 11B Vision QLoRA, 0.25-0.26 s an image at one tile and at four",
-}
-# A tower not timed carries over the slowest timed tower of its kind (image tokens in the sequence, or cross-attention).
-SLOWEST = largest_of_each_tower_kind(IMAGE_SECONDS)
+}  # a tower not timed carries over the slowest timed tower of its kind (families.figure_family)
 
 
 @dataclass(frozen=True)
@@ -45,9 +43,8 @@ def tower_time(model_type: str, images: int, slower: float, gpu_name: str) -> To
     than the H200 it was timed on (1 or more), with the sentence that says where the figure comes from."""
     if not images:
         return TowerTime(0.0, 0.0, 0.0, [])
-    family = family_of(model_type)
-    timed = family in IMAGE_SECONDS
-    nearest = family if timed else SLOWEST[extras_kind(model_type)]
+    nearest = figure_family(model_type, IMAGE_SECONDS)
+    timed = nearest == family_of(model_type)
     per = IMAGE_SECONDS[nearest]
     launches, work, seconds = TIMED_IMAGES * per, images * per * max(1.0, slower), images * per
     low, high = min(launches, work, seconds), max(launches, work, seconds)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vram import constants as k
-from finetune_advisor.vram.families import family_of, largest_of_each_tower_kind
+from finetune_advisor.vram.families import family_of, figure_family
 from finetune_advisor.vram.run import RunConfig
 
 # csm (Sesame CSM-1B): each audio frame of a row (12.5 a second) runs through Mimi's encoder as 1,920 samples and
@@ -44,9 +44,8 @@ IMAGE_RUNS = {
     "mllama": "Llama 3.2 11B Vision QLoRA, 2 rows of one image, at one tile and at four alike (the processor pads "
               "every image to 4 tiles)",
 }
-# A tower not measured carries the most that a measured tower of its kind needed: towers whose image tokens sit in the
-# sequence (Gemma 3's), or cross-attention (Llama 3.2 Vision's).
-MOST_MEASURED = largest_of_each_tower_kind(IMAGE_GIB)
+# A tower not measured carries the most that a measured tower of its kind needed (families.figure_family): towers
+# whose image tokens sit in the sequence (Gemma 3's), or cross-attention (Llama 3.2 Vision's).
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,8 @@ def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
         text_rows = _TEXT_ROWS + (_CROSS_ATTENTION if extras == "cross_attention" else _IMAGE_TOKENS)
         return RowsStep(0.0, [text_rows.strip()])
     images = run.images_per_row * run.batch_size
-    measured = family in IMAGE_GIB
-    nearest = family if measured else MOST_MEASURED[extras]
+    nearest = figure_family(family, IMAGE_GIB)
+    measured = nearest == family
     per = IMAGE_GIB[nearest] * (2 if fp32 else 1)
     how = (f"measured: {IMAGE_RUNS[family]}, one H200" if measured else
            f"not measured for this family: the most a measured tower of its kind needed, {IMAGE_RUNS[nearest]}, "

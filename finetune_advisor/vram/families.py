@@ -129,11 +129,14 @@ def extras_kind(model_type: str) -> str:
     return EXTRAS_KIND.get(family_of(model_type), "vision")
 
 
-def largest_of_each_tower_kind(figures: dict[str, float]) -> dict[str, str]:
-    """For each kind of vision tower ("vision", "cross_attention"), the family of `figures` with the largest figure:
-    the one a family of that kind without its own figure carries over."""
-    return {kind: max((f for f in figures if extras_kind(f) == kind), key=figures.__getitem__)
-            for kind in ("vision", "cross_attention")}
+def figure_family(model_type: str, figures: dict[str, float]) -> str:
+    """The family whose measured figure (of `figures`, keyed by family) applies to this model's vision tower: its own,
+    else the largest of the measured towers of its kind ("vision" or "cross_attention"), carried over."""
+    family = family_of(model_type)
+    if family in figures:
+        return family
+    kind = extras_kind(model_type)
+    return max((f for f in figures if extras_kind(f) == kind), key=figures.__getitem__)
 
 
 def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
