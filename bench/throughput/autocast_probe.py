@@ -29,6 +29,7 @@ from archs import ARCHS  # noqa: E402
 from build import build  # noqa: E402
 from train import make_optimizer  # noqa: E402
 
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # the cells'
 SEEN: set[str] = set()
 _sdpa = F.scaled_dot_product_attention
 
@@ -73,7 +74,7 @@ def main() -> None:
     F.scaled_dot_product_attention = _spy
     torch.nn.functional.scaled_dot_product_attention = _spy
     fields = dict(ARCHS[a.arch])
-    model, _, _ = build(fields, a.method, True, 16, 0.0, None, "cuda")
+    model, _, _ = build(fields, a.method, True, 16, 0.0, list(TARGETS), "cuda")
     for autocast in (False, True):
         r = run(model, batch, seq, fields["vocab_size"], autocast, a.steps)
         print(json.dumps({"arch": a.arch, "method": a.method, "shape": a.shape, **r,
