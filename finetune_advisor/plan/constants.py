@@ -23,30 +23,30 @@ HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unslo
                             "at 2,048")
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 237 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 242 cells measured on one NVIDIA H200 (38 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)
 # + c_param * billions of linear parameters,
 # and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),
 # joined by plan.throughput.overlap with exponent `overlap` (0: added).
 STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
-    ("transformers", "full"): {"c0": 0, "c_linear": 0.00065871, "c_param": 0.02336, "k_matmul": 1.8691, "k_attention": 5, "overlap": 0.0},
-    ("transformers", "lora"): {"c0": 0.01411, "c_linear": 0.001185, "c_param": 0, "k_matmul": 1.8691, "k_attention": 5, "overlap": 0.0},
-    ("transformers", "qlora"): {"c0": 0.078637, "c_linear": 0.0017617, "c_param": 0.0043177, "k_matmul": 1.8691, "k_attention": 5, "overlap": 0.0},
-    ("unsloth", "full"): {"c0": 0.096205, "c_linear": 0, "c_param": 0.025325, "k_matmul": 1.25, "k_attention": 1.7395, "overlap": 0.0},
-    ("unsloth", "lora"): {"c0": 0.07304, "c_linear": 0.00059764, "c_param": 0.007631, "k_matmul": 1.25, "k_attention": 1.7395, "overlap": 0.0},
-    ("unsloth", "qlora"): {"c0": 0.034265, "c_linear": 0.0010228, "c_param": 0.0061959, "k_matmul": 1.25, "k_attention": 1.7395, "overlap": 0.0},
+    ("transformers", "full"): {"c0": 0, "c_linear": 0.0006802, "c_param": 0.027024, "k_matmul": 1.4143, "k_attention": 5, "overlap": 0.0},
+    ("transformers", "lora"): {"c0": 0.011822, "c_linear": 0.0012642, "c_param": 0, "k_matmul": 1.4143, "k_attention": 5, "overlap": 0.0},
+    ("transformers", "qlora"): {"c0": 0.089731, "c_linear": 0.0012224, "c_param": 0, "k_matmul": 1.4143, "k_attention": 5, "overlap": 0.0},
+    ("unsloth", "full"): {"c0": 0.096341, "c_linear": 0, "c_param": 0.02536, "k_matmul": 1.25, "k_attention": 1.6924, "overlap": 0.0},
+    ("unsloth", "lora"): {"c0": 0.097338, "c_linear": 0.00035307, "c_param": 0.010335, "k_matmul": 1.25, "k_attention": 1.6924, "overlap": 0.0},
+    ("unsloth", "qlora"): {"c0": 0.037478, "c_linear": 0.001, "c_param": 0.0064333, "k_matmul": 1.25, "k_attention": 1.6924, "overlap": 0.0},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).
 SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
-    ("transformers", "full"): (-0.312, 1.440),
-    ("transformers", "lora"): (-0.191, 0.659),
-    ("transformers", "qlora"): (-0.238, 1.835),
-    ("unsloth", "full"): (-0.229, 0.549),
-    ("unsloth", "lora"): (-0.270, 0.357),
-    ("unsloth", "qlora"): (-0.279, 0.508),
+    ("transformers", "full"): (-0.324, 1.426),
+    ("transformers", "lora"): (-0.208, 0.612),
+    ("transformers", "qlora"): (-0.252, 0.567),
+    ("unsloth", "full"): (-0.229, 0.548),
+    ("unsloth", "lora"): (-0.120, 0.117),
+    ("unsloth", "qlora"): (-0.268, 0.513),
 }
 # Models with linear-attention or Mamba layers, left out of the fit (they ran a torch stand-in for causal-conv1d's
 # CUDA kernel): their measured / predicted step time (median, min, max), by which plan.throughput scales them.
-HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.169, "low": 1.485, "high": 2.583, "cells": 14}
+HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.06, "low": 1.483, "high": 2.642, "cells": 14}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-tiny')
 # --- THROUGHPUT FITTED: end ---
