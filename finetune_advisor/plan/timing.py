@@ -21,6 +21,7 @@ from finetune_advisor.vram.estimator import RunConfig, estimate, precision
 from finetune_advisor.vram.families import padded_on_unsloth, scores_on_unsloth
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
+from finetune_advisor.vram.terms import AUTOCAST_PROBE
 
 NVLINK_GBS = 200.0  # assumed effective bandwidth per GPU between SXM GPUs (NVLink)
 PCIE_GBS = 20.0  # assumed effective bandwidth per GPU over PCIe 4.0 x16
@@ -143,6 +144,9 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         *_fp32_note(gpu, fp32),
         "Evaluation, saving and the first step's compilation are not counted.",
     ]
+    if run.stack == "transformers" and run.method == "qlora":
+        notes.append("QLoRA on transformers + peft is timed as under bf16 autocast (Trainer(bf16=True)); without "
+                     f"autocast its attention runs in float32, and {AUTOCAST_PROBE} took 3.9-4.4x as long a step.")
     if stack != run.stack:
         notes.append(f"Step times for {run.method} on the {run.stack} stack were measured on fewer than two models, too "
                      f"few to fit: the {stack} stack's are used.")

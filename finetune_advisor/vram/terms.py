@@ -39,6 +39,11 @@ class Precision:
     extras: str = "vision"  # what the parameters beyond the text config are (families.extras_kind)
 
 
+# Round 17's autocast probe (bench/throughput/autocast_probe.py): the same QLoRA step on transformers + peft with and
+# without bf16 autocast. Quoted by the memory note here and the time note in plan.timing.
+AUTOCAST_PROBE = "Qwen3-4B and Llama-3.2-1B QLoRA at 2 x 4096 tokens on one H200"
+
+
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
     """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
     them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
@@ -126,7 +131,10 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
         background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
         if run.stack == "transformers":
-            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to fp32.")
+            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to fp32, "
+                              "and with no autocast, as our calibration trained it, the residual stream and attention "
+                              f"run in fp32 too. Under bf16 autocast, as Trainer(bf16=True) trains, {AUTOCAST_PROBE} "
+                              "allocated 9-21 % less: the figure errs high for such a run.")
         if run.storage == "unsloth-bnb-4bit":
             storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
                 "the checkpoint's own list of skipped modules is counted." if skip is not None else

@@ -352,3 +352,19 @@ def test_a_slower_gpu_widens_the_towers_time_toward_all_work_scaled_by_its_tflop
                 dataset_rows=800, tokens_per_row=400)
     text, images = (plan_training(**args, gpu="RTX 4090", images_per_row=n) for n in (0, 1))
     assert images.hours_range[1] - text.hours_range[1] == pytest.approx(100 * 8 * per * slower / 3600, abs=0.002)
+
+
+def test_transformers_qlora_says_its_time_is_for_autocast_and_its_memory_for_float32() -> None:
+    """Round 17's autocast probe: transformers + peft QLoRA without autocast runs attention in float32 (3.9-4.4x as long a
+    step at 2 x 4096 tokens) and allocates more than under Trainer(bf16=True)'s autocast. The plan is timed for autocast
+    and its memory counted without it; both say so, and no other stack or method carries either sentence."""
+    args = dict(model="qwen3-4b", gpu="H100", seq_len=4096, dataset_rows=1000, tokens_per_row=3000)
+    plan = plan_training(**args, stack="transformers", method="qlora")
+    assert any("timed as under bf16 autocast" in n and "3.9-4.4x" in n for n in plan.notes)
+    memory = estimate_vram(model="qwen3-4b", gpu="H100", seq_len=4096, stack="transformers", method="qlora", detail=True)
+    assert any("no autocast" in b and "errs high" in b for b in memory.background)
+    for stack, method in (("transformers", "lora"), ("unsloth", "qlora")):
+        other = plan_training(**args, stack=stack, method=method)
+        assert not any("autocast" in n for n in other.notes), (stack, method)
+        assert not any("Trainer(bf16=True)" in b for b in estimate_vram(
+            model="qwen3-4b", gpu="H100", seq_len=4096, stack=stack, method=method, detail=True).background), (stack, method)
