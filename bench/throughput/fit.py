@@ -29,9 +29,9 @@ counted in the FLOPs and the dequantisation term) and each has its own fixed cos
 weighted least squares on the relative error (for p > 0, Levenberg-Marquardt from that solution on the same
 error), with k_matmul and k_attention held at or above 1.25
 (no stack reaches more than 80 % of the datasheet peak), k_attention at or below 5 (FlashAttention and
-PyTorch's SDPA kernels reach well over 20 % of peak; without the cap the transformers QLoRA cells, slow
-at 2 x 4096 tokens for a reason the model does not capture, would be read as 1.5 %), and the fixed
-costs at or above 0. Pure Python.
+PyTorch's SDPA kernels reach well over 20 % of peak), the transformers QLoRA cells' float32 attention given its
+own efficiency (K_BOUNDS; before round 17 the cap kept those cells, slow at 2 x 4096 tokens, from reading the
+stack's attention as 1.5 % of peak), and the fixed costs at or above 0. Pure Python.
 """
 
 from __future__ import annotations
