@@ -68,17 +68,17 @@ UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # (gated-delta-rule: local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granitemoehybrid': 0.54}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2414
+UNSLOTH_FIXED_GIB: Final = 0.2468
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6402, 'moe': 1.6722, 'deltanet': 2.0351}
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6407, 'moe': 1.6709, 'deltanet': 2.0381}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
-UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.7551
+UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.754
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.794
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.7919
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
-UNSLOTH_RESERVED_SHARE: Final = 0.2577
-UNSLOTH_RESERVED_GIB: Final = 0.2821
+UNSLOTH_RESERVED_SHARE: Final = 0.2561
+UNSLOTH_RESERVED_GIB: Final = 0.2832
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 4, 'gemma3n_text': 1, 'gemma4_text': 8, 'gpt_oss': 5, 'granitemoehybrid': 2, 'llama': 34, 'mistral': 5, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 3, 'qwen2': 2, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 2, 'qwen3_5_text': 8, 'qwen3_moe': 8}
 # --- UNSLOTH FITTED: end ---
