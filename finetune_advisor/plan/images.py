@@ -50,11 +50,12 @@ def tower_time(model_type: str, images: int, slower: float, gpu_name: str) -> To
     timed = nearest == family_of(model_type)
     per = IMAGE_SECONDS[nearest]
     launches, work, seconds = TIMED_IMAGES * per, images * per * max(1.0, slower), images * per
-    readings = (work, seconds) if nearest in PER_IMAGE else (launches, work, seconds)
+    per_image = nearest in PER_IMAGE  # measured growing with the images: launches alone cannot be the reading
+    readings = (work, seconds) if per_image else (launches, work, seconds)
     how = "timed for this family" if timed else "not timed for this family: the slowest timed tower of its kind"
     said = (f"The vision tower adds {seconds:.2f} s to each micro-batch of {images} image{'s' if images > 1 else ''} "
             f"({per} s an image, {how}: {IMAGE_TIMED[nearest]}, with Unsloth's vision notebook settings on the H200). ")
-    if nearest in PER_IMAGE:
+    if per_image:
         said += (f"It is per image ({PER_IMAGE[nearest]}); whether a slower GPU stretches it by its TFLOPS or it is "
                  f"launches per image was not measured, so the range reaches {work:.2f} s on the {gpu_name}.")
     else:
