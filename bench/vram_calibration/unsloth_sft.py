@@ -2,7 +2,7 @@
 
     python unsloth_sft.py prepare NAME DIR [--prequantize | --build-4bit]
     python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
-                              [--emulate t4|12g|8g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
+                              [--emulate t4|24g|16g|12g|8g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
 
 `prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
 the GPU, saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
@@ -27,7 +27,7 @@ parameters by dtype after loading (what bitsandbytes really quantised), and ever
 `--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: torch
 reports no bf16 support and a total and free memory as on a T4 (14.56 GiB as torch reports it),
 the caching allocator is capped to that size (`set_per_process_memory_fraction`), and Unsloth's
-own bf16 flag is turned off after import. `--emulate 12g` and `8g` are 12 and 8 GiB cards with bf16. The compute
+own bf16 flag is turned off after import. `--emulate 24g`, `16g`, `12g` and `8g` are cards of that memory with bf16. The compute
 capability stays the real one (see `emulate_card`). What is patched is recorded in `emulation`.
 """
 
@@ -53,6 +53,8 @@ LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 # "12g": any 12 GiB card with bf16 (Ampere or later), to see what Unsloth decides on a tight bf16 card; "8g" the
 # same at 8 GiB (an RTX 4060 or 3070 class card), where Unsloth's guide trains Gemma 4 E2B and our estimate says no.
 CARDS = {"t4": {"name": "Tesla T4", "total_gib": 14.563, "bf16": False},
+         "24g": {"name": "RTX 4090-sized card, 24,564 MiB (emulated)", "total_gib": 23.988, "bf16": True},
+         "16g": {"name": "RTX 4080-sized card, 16,376 MiB (emulated)", "total_gib": 15.992, "bf16": True},
          "12g": {"name": "12 GiB bf16 card (emulated)", "total_gib": 12.0, "bf16": True},
          "8g": {"name": "8 GiB bf16 card (emulated)", "total_gib": 8.0, "bf16": True}}
 
@@ -209,6 +211,8 @@ def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
     from transformers.quantizers import AutoHfQuantizer
     from transformers.utils import ContextManagers
 
+    if config.get("model_type") == "gpt_oss":
+        split_gpt_oss_experts()
     cls = model_class(config)
     quantizer = AutoHfQuantizer.from_config(bnb_config(), pre_quantized=False)
     # As from_pretrained builds it: on meta, bf16, weights not yet tied. Tying first would hide lm_head from the
@@ -240,6 +244,23 @@ def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
     model.save_pretrained(path, max_shard_size="5GB")
     save_tokenizer(config, path)
     return n
+
+
+def split_gpt_oss_experts() -> None:
+    """Build gpt-oss with Unsloth's split expert classes, the layout of its `-unsloth-bnb-4bit` uploads.
+
+    transformers' GptOssExperts holds each layer's experts as fused 3-D parameters, which the bitsandbytes
+    quantizer leaves 16-bit; Unsloth's uploads (what `load_in_4bit=True` maps `unsloth/gpt-oss-20b` to) store
+    one Linear per expert (`experts.gate_up_projs.N`, `experts.down_projs.N`, each 4-bit) and the router as
+    `router.linear`, kept 16-bit. unsloth_zoo's `patch_gpt_oss_bnb4bit` swaps those classes into
+    transformers, as Unsloth's loader does before it reads such a checkpoint, so the quantizer then sees and
+    quantises every expert Linear. Without a bf16 GPU Unsloth refuses to quantise the fused layout on load,
+    so its no-bf16 path can be measured only from this save. Needs a GPU (Unsloth's import does).
+    """
+    import unsloth  # noqa: F401  (before transformers' model classes are used)
+    from unsloth_zoo.temporary_patches.gpt_oss import patch_gpt_oss_bnb4bit
+
+    patch_gpt_oss_bnb4bit()
 
 
 def _random_4bit(module, std: float, device: str) -> None:
