@@ -113,6 +113,8 @@ def load(path: str = DATA) -> list[Cell]:
         gpu = table.from_nvml(rec["gpu"], rec["gpu_total_bytes"] / GIB)
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
                         lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
+                        **({"target_modules": tuple(rec["target_modules"])} if rec.get("target_modules") else {}),
+                        offload_embedding=bool(rec.get("host_embedding_bytes")),
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
         cells.append(Cell(rec["cell"], rec["arch"], Architecture.from_hf_config(rec["config"]), run,
                           counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,

@@ -46,11 +46,14 @@ def main() -> None:
             arch = Architecture.from_hf_config(spec["config"])
             params = spec.get("params_counted_b")
             params_total = params * 1e9 if params else None
+            env = [args[i + 1] for i, a in enumerate(args) if a == "--env"]
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
+                targets = [e.partition("=")[2].split(",") for e in env if e.startswith("CALIB_TARGETS=")]
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
+                                **({"target_modules": tuple(targets[0])} if targets else {}),
                                 bf16=card["bf16"] if card else True, stack="unsloth", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:

@@ -366,9 +366,16 @@ def load(path: str, config: dict, method: str, rank: int, max_seq: int):
             kwargs.update(finetune_vision_layers=False, finetune_language_layers=True, finetune_attention_modules=True,
                           finetune_mlp_modules=True)
         else:
-            kwargs["target_modules"] = list(LINEAR)
+            kwargs["target_modules"] = lora_targets()
         model = loader.get_peft_model(model, **kwargs)
     return model, tokenizer, loader.__name__
+
+
+def lora_targets() -> list[str]:
+    """The LoRA target modules: all linear projections, or the list a plan gives with `--env CALIB_TARGETS=a,b`
+    (read from the environment, so that it is part of the cell's id like any other switch)."""
+    given = os.environ.get("CALIB_TARGETS")
+    return given.split(",") if given else list(LINEAR)
 
 
 def host_embedding_bytes(model) -> int:
@@ -537,7 +544,8 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
             "reserved_after_load_bytes": cuda_stat("memory_reserved")}
     base = {
         "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
-        "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None, "quant_form": quant if method == "qlora" else None,
+        "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None,
+        "target_modules": lora_targets() if method != "full" and loader == "FastLanguageModel" else None, "quant_form": quant if method == "qlora" else None,
         "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
         "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model),
         "host_embedding_bytes": host_embedding_bytes(model), **load_peaks, "kernels": kernels_record(model),
