@@ -1,7 +1,9 @@
 """Out-of-sample check: predict cells the constants were never fitted on, commit the predictions,
-then measure and score them. Two sets: `holdout` (unseen architectures, transformers stack) and
+then measure and score them. Three sets: `holdout` (unseen architectures, transformers stack),
 `unsloth` (the first three Unsloth cells, measured with the first harness, since replaced by
-bench/vram_calibration/unsloth_sft.py; the Unsloth stack is now scored by fit_unsloth.py).
+bench/vram_calibration/unsloth_sft.py; the Unsloth stack is now scored by fit_unsloth.py), and `autocast`
+(transformers cells whose forward runs under bf16 autocast, as Trainer(bf16=True) trains; the estimator is
+fitted on cells without it).
 
     python bench/vram_accuracy/holdout.py predict [unsloth]   # writes bench/vram_calibration/holdout/predictions*.jsonl
     (on the GPU machine) python bench/vram_calibration/run_cells.py --cells @bench/vram_calibration/holdout/cells.txt \
@@ -22,14 +24,14 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [HERE, os.path.join(ROOT, "bench", "vram_calibration")]
 
 from cells import GIB, _cell, median, quantile, target_bytes  # noqa: E402
-from grid import holdout_cells, unsloth_cells  # noqa: E402
+from grid import autocast_cells, holdout_cells, unsloth_cells  # noqa: E402
 
 from finetune_advisor.vram.estimator import estimate  # noqa: E402
-from finetune_advisor.vram.fit import headroom  # noqa: E402
+from finetune_advisor.vram.fit import judge  # noqa: E402
 from archs import ARCHS  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
-SETS = {"holdout": (holdout_cells, ""), "unsloth": (unsloth_cells, "-unsloth")}
+SETS = {"holdout": (holdout_cells, ""), "unsloth": (unsloth_cells, "-unsloth"), "autocast": (autocast_cells, "-autocast")}
 H100_GIB = 79.65  # memory_total_gib NVML reports for the H100 80GB the check runs on
 
 
@@ -41,7 +43,7 @@ def predict(which: str) -> None:
             rec = {**c, "config": ARCHS[c["arch"]], "status": "oom"}  # status only skips the measured fields
             cell = _cell(c["cell"], rec)
             est = estimate(cell.arch, cell.run)
-            fits = headroom(est.total_gib, H100_GIB) >= 0
+            fits = judge(est.total_gib, H100_GIB).fits
             ids.write(c["cell"] + "\n")
             out.write(json.dumps({"cell": c["cell"], "predicted_gib": round(est.total_gib, 3), "fits_h100": fits}) + "\n")
             print(f"{c['cell']:55s} {est.total_gib:7.2f} GiB  fits H100: {fits}")

@@ -11,18 +11,18 @@ PAGED = ("paged_adamw_8bit", "paged_adamw_32bit")
 
 
 def cell(arch, method, bs, seq, gc, optimizer="adamw_torch", rank=16, dropout=0.0, num_gpus=1,
-         sharding=None, fresh=False):
+         sharding=None, fresh=False, autocast=False):
     lora = method != "full"
     c = {
         "arch": arch, "method": method, "optimizer": optimizer,
         "lora_rank": rank if lora else None, "lora_dropout": dropout if lora else None,
         "target_modules": list(LORA_TARGETS) if lora else None,
         "seq_len": seq, "batch_size": bs, "gradient_checkpointing": gc,
-        "num_gpus": num_gpus, "sharding": sharding,
+        "num_gpus": num_gpus, "sharding": sharding, "autocast": autocast,
     }
     parts = [arch, method, optimizer, f"r{rank}" if lora else "-", f"d{dropout}" if lora and dropout else "",
              f"b{bs}x{seq}", "gc" if gc else "nogc", f"{num_gpus}gpu-{sharding}" if sharding else "",
-             "fresh" if fresh else ""]
+             "fresh" if fresh else "", "amp" if autocast else ""]
     c["cell"] = "/".join(p for p in parts if p)
     c["fresh_process"] = fresh or optimizer in PAGED  # bnb never frees paged (managed) buffers
     return c
@@ -95,6 +95,17 @@ def holdout_cells() -> list[dict]:
     return out
 
 
+def autocast_cells() -> list[dict]:
+    """The forward under bf16 autocast, as Trainer(bf16=True) trains (every other cell runs without it):
+    QLoRA, where peft's float32 norms and embeddings otherwise keep attention in float32, and LoRA beside it."""
+    out = []
+    for arch in ("Llama-3.2-1B", "Qwen3-4B", "Llama-3.1-8B", "Qwen2.5-7B"):
+        out += [cell(arch, "qlora", b, s, True, autocast=True) for b, s in ((1, 2048), (2, 4096), (1, 8192))]
+    for arch in ("Qwen3-4B", "Llama-3.1-8B"):
+        out += [cell(arch, "lora", b, s, True, autocast=True) for b, s in ((1, 2048), (2, 4096))]
+    return out
+
+
 UNSLOTH_ARCHS = ("Llama-3.2-1B", "Qwen3-4B", "Llama-3.1-8B")
 UNSLOTH_SHAPES = ((1, 2048), (2, 4096), (1, 8192))
 
@@ -112,7 +123,7 @@ def unsloth_cells() -> list[dict]:
 
 
 def all_cells() -> list[dict]:
-    cells = single_gpu_cells() + fresh_repeats() + fsdp_cells() + holdout_cells()
+    cells = single_gpu_cells() + fresh_repeats() + fsdp_cells() + holdout_cells() + autocast_cells()
     ids = [c["cell"] for c in cells]
     assert len(ids) == len(set(ids)), "duplicate cell ids"
     assert all(c["arch"] in ARCHS for c in cells)

@@ -150,7 +150,7 @@ class Runner:
                 params = [p for p in self.model.parameters() if p.requires_grad]
                 opt = make_optimizer(c["optimizer"], params)
                 ids = torch.randint(0, vocab, (c["batch_size"], c["seq_len"]), device=self.device)
-                train_steps(self.model, opt, params, ids, self.args.steps, per_step, losses)
+                train_steps(self.model, opt, params, ids, self.args.steps, per_step, losses, c["autocast"])
                 opt_bytes = optimizer_state_bytes(opt)
             except Exception as e:
                 status = "oom" if is_oom(e) else "error"
@@ -190,7 +190,7 @@ class Runner:
         rec.update({k: c[k] for k in ("method",)})
         rec["stack"] = "transformers"
         rec.update({k: c[k] for k in ("optimizer", "lora_rank", "target_modules", "seq_len", "batch_size",
-                                      "gradient_checkpointing", "num_gpus", "sharding")})
+                                      "gradient_checkpointing", "num_gpus", "sharding", "autocast")})
         tm = (m.get("build_facts") or {}).get("target_modules")
         if tm is not None:
             rec["target_modules"] = tm

@@ -39,15 +39,21 @@ def optimizer_state_bytes(opt) -> dict:
     return {"optimizer_state_bytes": dev, "optimizer_paged_state_bytes": paged}
 
 
-def train_steps(model, opt, params, input_ids: torch.Tensor, steps: int, per_step: list, losses: list):
+def train_steps(model, opt, params, input_ids: torch.Tensor, steps: int, per_step: list, losses: list,
+                autocast: bool = False):
     """forward (labels = input_ids), backward, clip, optimizer step, zero_grad; per-step peaks and wall
-    times (after a synchronize, so the step-time fit in bench/throughput can read steps 2+ only)."""
+    times (after a synchronize, so the step-time fit in bench/throughput can read steps 2+ only).
+
+    `autocast`: the forward under bf16 autocast, as Trainer(bf16=True) runs it (accelerate wraps the forward
+    only; backward follows the forward's dtypes). Without it, a QLoRA model that peft's
+    prepare_model_for_kbit_training left with float32 norms and embeddings runs its attention in float32."""
     cuda = input_ids.is_cuda
     for _ in range(steps):
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
-        loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
+        with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         opt.step()
