@@ -42,7 +42,8 @@ class Cell:
 
 
 def load(paths: list[str] | None = None) -> list[Cell]:
-    """Every ok or oom transformers-stack cell in the data files (errors and tiny CPU runs are skipped)."""
+    """Every ok or oom transformers-stack cell in the data files (errors and tiny CPU runs are skipped; the cells
+    trained under autocast only when their file is named)."""
     records: dict[str, dict[str, Any]] = {}
     for path in sorted(paths or glob.glob(os.path.join(DATA, "*.jsonl"))):
         with open(path) as fh:
@@ -54,6 +55,8 @@ def load(paths: list[str] | None = None) -> list[Cell]:
                     continue
                 if rec.get("stack", "transformers") != "transformers":
                     continue  # the unsloth stack's cells (unsloth_sft_1gpu.jsonl) have their own scoring
+                if rec.get("autocast") and not paths:
+                    continue  # scored apart (holdout.py autocast): the fitted constants predate them
                 key = f'{rec["cell"]} @ {rec.get("gpu")}'  # a cell repeated on another card is another cell
                 old = records.get(key)
                 if old is None or _worse(rec, old):
@@ -92,6 +95,7 @@ def _cell(key: str, rec: dict[str, Any]) -> Cell:
         lora_rank=rec.get("lora_rank") or 16, target_modules=targets, lora_dropout=rec.get("lora_dropout") or 0.0,
         gradient_checkpointing=bool(rec["gradient_checkpointing"]), optimizer=rec["optimizer"],
         stack=rec.get("stack", "transformers"), num_gpus=rec.get("num_gpus") or 1, sharding=rec.get("sharding") or "ddp",
+        autocast=bool(rec.get("autocast")),
     )
     ok = rec["status"] == "ok"
     context = rec.get("cuda_context_bytes")
