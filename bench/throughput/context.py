@@ -46,7 +46,8 @@ def longest(stack: str, memory: float, comfortably: bool) -> int | None:
     catalog = load_catalog()
     found = resolve(catalog, "llama-3.1-8b")
     resolved = from_catalog(found, catalog.guidance(found.entry.family))
-    base = RunConfig(method="qlora", lora_rank=32, batch_size=1, stack=stack, storage=resolved.storage_for("qlora", stack))
+    base = RunConfig(method="qlora", lora_rank=32, batch_size=1, stack=stack, storage=resolved.storage_for("qlora", stack),
+                     autocast=stack == "transformers")  # Hugging Face + FA2 trains in bf16 mixed precision
     context = 2_000_000  # beyond the model's 131072: the table itself goes past it (RoPE scaling)
     resolved.context = context
 

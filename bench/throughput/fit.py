@@ -60,12 +60,13 @@ from archs import MATCHED_TARGETS  # noqa: E402
 
 FIXED = ("c0", "c_linear", "c_param")  # per method: seconds, per linear pass (plan.throughput.linear_passes),
 # per billion linear parameters
-NAMES = (*FIXED, "k_matmul", "k_attention")  # what constants.STEP holds per (stack, method)
+NAMES = (*FIXED, "k_matmul", "k_attention", "k_fp32_attention")  # what constants.STEP holds per (stack, method)
 N = len(FIXED)
-# k_matmul, k_attention, and k_fp32_attention: the transformers QLoRA cells' attention ran in float32 (the harness
-# trains without autocast, and peft's prepare_model_for_kbit_training leaves the residual stream float32), which the
-# autocast probe (round 17) timed 3-4x slower at 2 x 4096 tokens than the same step under bf16 autocast, as
-# Trainer(bf16=True) trains. Fitted so that it does not bend the other terms, and left out of what the planner uses.
+# k_matmul, k_attention, and k_fp32_attention: transformers QLoRA cells measured without autocast ran their attention in
+# float32 (peft's prepare_model_for_kbit_training leaves the residual stream float32), which the autocast probe (round
+# 17) timed 3-4x slower at 2 x 4096 tokens than the same step under bf16 autocast, as Trainer(bf16=True) trains; the
+# cells measured under autocast (round 18) time the bf16 attention. The planner takes k_fp32_attention for a
+# transformers QLoRA run without autocast; it is written only for a stack whose cells identify it.
 K_BOUNDS = ((1.25, 10.0), (1.25, 5.0), (1.25, 500.0))
 SHARED = len(K_BOUNDS)
 H200 = find(k.FITTED_ON_GPU)
@@ -76,7 +77,7 @@ def cells() -> list[dict]:
     for r in _records("unsloth_sft_1gpu.jsonl"):
         if r["status"] == "ok" and r.get("step_s") and not outside_fit(r):
             out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1))
-    for r in _records("transformers_1gpu.jsonl"):
+    for r in _records("transformers_1gpu.jsonl") + _records("transformers_1gpu_autocast.jsonl"):
         if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):
             tokens = r["seq_len"] * r["batch_size"]
             out.append(_cell(r, "transformers", tokens, r["gradient_checkpointing"], _transformers_seconds(r), 1))
@@ -130,14 +131,14 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     run = RunConfig(method=r["method"], stack=stack)
     attention = work.attention * tokens / peak
     features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9,
-                work.matmul * tokens / peak, attention, attention if harness_fp32_attention(stack, r["method"]) else 0.0)
+                work.matmul * tokens / peak, attention, attention if fp32_attention(stack, r["method"], r.get("autocast")) else 0.0)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
             "features": features, "dequant": dequant, "concurrent": concurrent}
 
 
-def harness_fp32_attention(stack: str, method: str) -> bool:
-    """The cell's attention ran in float32: transformers-stack QLoRA in run_cells.py, without autocast (K_BOUNDS)."""
-    return stack == "transformers" and method == "qlora"
+def fp32_attention(stack: str, method: str, autocast: bool | None) -> bool:
+    """The cell's attention ran in float32: transformers-stack QLoRA without autocast (K_BOUNDS)."""
+    return stack == "transformers" and method == "qlora" and not autocast
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
@@ -265,10 +266,18 @@ def predict(c: dict, theta: list[float], p: float = 0) -> float:
 
 
 def coefficients(theta: list[float], method: str) -> list[float]:
-    """What the planner uses (NAMES): the method's fixed costs, k_matmul and k_attention."""
+    """What the planner uses (NAMES): the method's fixed costs and the efficiencies."""
     at = N * METHODS.index(method)
     split = N * len(METHODS)
-    return [*theta[at:at + N], *theta[split:split + 2]]
+    return [*theta[at:at + N], *theta[split:split + SHARED]]
+
+
+def planner_entry(theta: list[float], method: str, p: float, fp32_cells: bool) -> dict[str, float]:
+    """constants.STEP's entry for one (stack, method): k_fp32_attention only where the stack's cells identify it."""
+    entry = dict(zip(NAMES, coefficients(theta, method), strict=True))
+    if not fp32_cells:
+        del entry["k_fp32_attention"]
+    return {**entry, "overlap": p}
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -307,7 +316,9 @@ def _for_method(scored: dict, method: str) -> dict:
     picks = [i for i, c in enumerate(scored["cells"]) if c["method"] == method]
     cells_ = [scored["cells"][i] for i in picks]
     loao = [e for c, e in zip(scored["loao_cells"], scored["loao"], strict=True) if c["method"] == method]
-    return {"theta": scored["theta"], "p": scored["p"], "coefficients": coefficients(scored["theta"], method), "cells": cells_,
+    fp32_cells = any(c["features"][-1] for c in scored["cells"])
+    entry = planner_entry(scored["theta"], method, scored["p"], fp32_cells)
+    return {"theta": scored["theta"], "p": scored["p"], "entry": entry, "cells": cells_,
             "n": len(cells_), "archs": len({c["arch"] for c in cells_}), "inside": [scored["inside"][i] for i in picks],
             "loao": loao}
 
@@ -358,7 +369,7 @@ def main() -> None:
         print(f"{key[0]:12s} {key[1]:5s} {r['n']:3d} cells {r['archs']} archs | in-sample |err| median {quantile(a, .5):.0%} "
               f"p90 {quantile(a, .9):.0%} | leave-one-architecture-out median {quantile(o, .5):.0%} p90 {quantile(o, .9):.0%} "
               f"(measured/predicted-1 p10 {quantile(r['loao'], .1):+.0%} p90 {quantile(r['loao'], .9):+.0%})")
-        print("    " + ", ".join(f"{n}={v:.4g}" for n, v in zip(NAMES, r["coefficients"], strict=True)) + f", overlap={r['p']}"
+        print("    " + ", ".join(f"{n}={v:.4g}" for n, v in r["entry"].items())
               + ("" if key in written else f"  (not written: fewer than {MIN_ARCHS} architectures)"))
         if args.cells:
             for c in group:
@@ -381,7 +392,7 @@ def _write(results: dict, data: list[dict], hybrid: dict | None) -> None:
         "STEP: Final[dict[tuple[str, str], dict[str, float]]] = {",
     ]
     for key, r in results.items():
-        values = ", ".join(f'"{n}": {v:.5g}' for n, v in zip(NAMES, r["coefficients"], strict=True)) + f', "overlap": {r["p"]}'
+        values = ", ".join(f'"{n}": {v:.5g}' if n != "overlap" else f'"{n}": {v}' for n, v in r["entry"].items())
         lines.append(f'    ("{key[0]}", "{key[1]}"): {{{values}}},')
     lines += ["}", "# Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).",
               "SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {"]

@@ -67,7 +67,7 @@ def stack_of(row: dict) -> str:
 def predicted_tokens_per_s(row: dict, arch: Architecture, gpu_name: str) -> float:
     gpu = find(gpu_name)
     run = RunConfig(method=row["method"], seq_len=row["seq_len"], batch_size=row["batch_size"], lora_rank=row["lora_rank"] or 8,
-                    stack=stack_of(row), bf16=gpu.bf16)
+                    stack=stack_of(row), bf16=gpu.bf16, autocast=stack_of(row) == "transformers")  # peers train in bf16
     step = micro_step(arch, run, row["seq_len"], rate(gpu, run, arch), gpu.bandwidth_gbs or 1.0)
     return row["batch_size"] * row["seq_len"] / step.seconds
 

@@ -14,9 +14,9 @@ class DatasetFacts(BaseModel):
     """Rows, their mean tokens and, when counted, their longest."""
 
     rows: int
-    tokens_per_row: float = Field(description="Mean tokens per row (prompt and answer, chat template included).")
+    tokens_per_row: float = Field(description="Mean tokens per row, chat template included.")
     longest_row: int | None = Field(description="Tokens in the longest row; null when only the mean is known.")
-    counted: str = Field(description="How the lengths are known: given, counted with a tokenizer, or estimated.")
+    counted: str = Field(description="How lengths are known: given, counted (tokenizer) or estimated.")
     lengths: tuple[int, ...] = Field(default=(), exclude=True)  # every row's length, when counted
 
     @property

@@ -19,7 +19,7 @@ class Alternative(BaseModel):
     """One change and what it does to the time."""
 
     change: str
-    fits: bool = Field(description="Fits comfortably at the plan's seq_len (micro-batch searched again).")
+    fits: bool = Field(description="Fits comfortably at the plan's seq_len.")
     micro_batch: int | None
     hours: float | None
     vs_plan: float | None = Field(description="Its time over the plan's: 0.6 is 40 % faster.")
@@ -33,13 +33,13 @@ class TrainingPlan(BaseModel):
     stack: str
     gpu: str
     num_gpus: int
-    fits: bool = Field(description="The chosen settings fit comfortably (estimate_vram's verdict, not tight).")
-    max_seq_len: int | None = Field(description="The longest seq_len that fits comfortably at the micro-batch searched from.")
+    fits: bool = Field(description="The chosen settings fit comfortably (not tight).")
+    max_seq_len: int | None = Field(description="Longest seq_len fitting comfortably at the micro-batch searched from.")
     seq_len: int
     seq_len_reason: str
     truncated_rows: int | None = Field(description="Rows longer than seq_len; null when row lengths are unknown.")
-    micro_batch: int = Field(description="Rows per GPU per forward pass: the largest that fits, or what the effective batch needs.")
-    max_micro_batch: int | None = Field(description="The largest micro-batch that fits comfortably at seq_len (capped by the effective batch).")
+    micro_batch: int = Field(description="Rows per GPU per forward pass.")
+    max_micro_batch: int | None = Field(description="Largest micro-batch fitting comfortably at seq_len (at most the effective batch).")
     grad_accumulation: int
     effective_batch: int
     lora_rank: int | None

@@ -35,7 +35,7 @@ class Recommendation(BaseModel):
     estimated_vram_gib: float | None
     fits: bool | None = Field(description="estimate_vram's verdict for this pick; null: GPU unknown.")
     headroom_gib: float | None = Field(description="GiB left after the driver's share and the estimate; null: GPU unknown.")
-    tight: bool | None = Field(description="Fits with less room than the estimator's measured error; ranked lower.")
+    tight: bool | None = Field(description="Fits with less room than the estimate's error; ranked lower.")
     license_id: str | None
     license_verdict: Verdict
     chat_template: str | None = Field(description="Unsloth's chat template name for this variant (get_chat_template).")

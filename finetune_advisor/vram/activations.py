@@ -43,6 +43,14 @@ LORA = Coefficients(norm=4, hidden=0, qk_norm=4, q=4, kv=4, mlp=6, lora_copy=4, 
 #   configs: per layer and token they match to the byte (CPU dropout keeps an fp32 mask where CUDA's
 #   fused kernel keeps a 1-byte one).
 QLORA = Coefficients(norm=4, hidden=0, qk_norm=4, q=8, kv=8, mlp=12, lora_copy=0, lora_shared=4, lora_rank=4, checkpoint=4)
+# QLoRA as above under bf16 autocast (Trainer(bf16=True)): the residual stream and norms stay fp32, but every
+#   projection runs in bf16, so q, k, v, the MLP and SDPA keep bf16 tensors (flash kernel), and each LoRA module's
+#   A keeps the bf16 cast of its input autocast makes for it (peft's fp32 cast before it is not kept). The
+#   checkpoint bytes are measured, not counted: the count gives one fp32 residual tensor per layer (4), but 12
+#   QLoRA cells on an H200 (four models, 2,048 and 8,192 tokens a step; bench/vram_calibration/data/
+#   transformers_1gpu_autocast.jsonl) held about two: 8 is the whole count that leaves no cell more than 5 % under.
+QLORA_AUTOCAST = Coefficients(norm=4, hidden=0, qk_norm=4, q=4, kv=4, mlp=6, lora_copy=2, lora_shared=0, lora_rank=2,
+                              checkpoint=8)
 # Full fine-tuning in bf16: norms also keep the bf16 normalised tensor for their weight's gradient
 #   (4 + 2), q/k/v and gate/up share one saved input (2 + 2), down_proj keeps its input, and
 #   o_proj's input is the attention output SDPA keeps anyway (its kernels write it token-major).
@@ -55,12 +63,14 @@ FULL_FP32 = Coefficients(norm=8, hidden=10, qk_norm=8, q=4, kv=4, mlp=8, lora_co
 UNSLOTH_PEFT = Coefficients(norm=2, hidden=4, qk_norm=2, q=4, kv=4, mlp=4, lora_copy=0, lora_shared=0, lora_rank=0, checkpoint=2)
 
 
-def coefficients(stack: str, method: str, fp32_master: bool) -> Coefficients:
+def coefficients(stack: str, method: str, fp32_master: bool, autocast: bool = False) -> Coefficients:
     if method == "full":
         return FULL_FP32 if fp32_master else FULL_BF16
     if stack == "unsloth":
         return UNSLOTH_PEFT
-    return QLORA if method == "qlora" else LORA
+    if method == "qlora":
+        return QLORA_AUTOCAST if autocast else QLORA
+    return LORA
 
 
 @dataclass(frozen=True)

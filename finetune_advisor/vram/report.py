@@ -24,7 +24,7 @@ class VramEstimate(BaseModel):
     breakdown: Breakdown
     gpu_memory_gib: float | None
     gpu: str
-    fits: bool | None = Field(description="The peak fits the GPU (one verdict in every tool); null: GPU unknown.")
+    fits: bool | None = Field(description="The peak fits the GPU; null: GPU unknown.")
     headroom_gib: float | None = Field(description="GiB left after the driver's share and the peak; negative: short.")
     tight: bool | None = Field(description="Fits, with less room than the estimator's error (10 % of it).")
     coarse: bool

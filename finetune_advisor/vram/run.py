@@ -11,6 +11,9 @@ from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import Architecture
 
 
+AUTOCAST_NO_EFFECT = "autocast has no effect on the unsloth stack: Unsloth sets its own precision."
+
+
 class RunConfig(BaseModel):
     """How the model is trained (plain values; validated by `check_run`)."""
 
@@ -28,6 +31,7 @@ class RunConfig(BaseModel):
     num_gpus: int = 1
     sharding: str = "ddp"
     full_fp32_master: bool = False
+    autocast: bool = False  # transformers stack: the forward under bf16 autocast, as Trainer(bf16=True) runs it
     bf16: bool = True
     storage: str = "16bit"
     attention: str = "sdpa"
@@ -49,7 +53,7 @@ class RunConfig(BaseModel):
 
 
 class Breakdown(BaseModel):
-    """GiB held at the peak, per GPU; the parts add up to total_gib."""
+    """GiB per GPU at the peak; the parts add up to total_gib."""
 
     weights: float
     adapters: float
@@ -81,6 +85,9 @@ def check_run(run: RunConfig, arch: Architecture | None = None, context_length: 
         check_range(name, getattr(run, name))
     if run.full_fp32_master and run.method != "full":
         raise InvalidInputError("full_fp32_master", "fp32 master weights apply to method 'full' only", "false unless method is 'full'")
+    if run.autocast and run.stack != "transformers":
+        raise InvalidInputError("autocast", "applies to the transformers stack only (Unsloth sets its own precision)",
+                                "false unless stack is 'transformers'")
     if run.method != "full":
         unknown = [m for m in run.target_modules if m not in ALL_LINEAR]
         if unknown or not run.target_modules:

@@ -44,6 +44,32 @@ class Precision:
 AUTOCAST_PROBE = "Qwen3-4B and Llama-3.2-1B QLoRA at 2 x 4096 tokens on one H200"
 
 
+# What transformers-stack QLoRA answers say about autocast, with the measurements behind them (round 18: 12 QLoRA
+# cells with bf16 autocast on one H200, bench/vram_calibration/data/transformers_1gpu_autocast.jsonl).
+NO_AUTOCAST_QLORA = ("Counted without autocast; with bf16=True (Trainer, TRL) pass autocast: measured up to 11 % more "
+                     "at 2k tokens, 13-32 % less at 8k.")
+PLAIN_LOOP_QLORA = ("Without autocast, as our calibration trains, the residual stream and attention run in fp32 too. Under "
+                    "bf16 autocast (Trainer or TRL's SFTConfig with bf16=True, TRL's default), four models held 0.5-1.0 GiB "
+                    "more at 2,048 tokens (a bf16 copy of the fp32 lm_head) and 13-32 % less at 8,192 tokens a step (bf16 "
+                    "flash attention).")
+AUTOCAST_QLORA = ("Under bf16 autocast (Trainer or SFTConfig with bf16=True): the residual stream and norms stay fp32, "
+                  "every projection and attention runs in bf16 (flash kernel), and autocast holds a bf16 copy of the fp32 "
+                  "lm_head from its matmul to its backward.")
+
+
+# Round 18 (bench/vram_calibration/holdout/measured-unsloth-round18.jsonl): gpt-oss-20b from a split-expert -bnb-4bit
+# save, the layout its Unsloth upload has, on an H200 emulating a T4.
+GPT_OSS_EXPERT_LORA_NOTE = (
+    "gpt-oss on Unsloth 2026.10.9: the MLP names put an adapter on each of the 32 experts of every layer (92.5M "
+    "trainable at rank 8). With them, QLoRA r 8 at 1,024 tokens ran out of memory on an emulated T4; with LoRA on q_proj, "
+    "k_proj, v_proj and o_proj only (what Unsloth's 2025.8 T4 notebook trained: 4.0M) it fit, 14.29 GiB reserved.")
+
+
+def targets_mlp(run: RunConfig) -> bool:
+    """Whether LoRA targets MLP projections: the names by which Unsloth also puts adapters on a MoE's experts."""
+    return bool({"gate_proj", "up_proj", "down_proj"} & set(run.target_modules))
+
+
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
     """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
     them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
@@ -75,6 +101,8 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
     if kept:
         notes.append(f"QLoRA on Unsloth: the Mamba mixers' {' and '.join(kept)} stay 16-bit (Unsloth keeps them out of "
                      "bitsandbytes for its Mamba kernels).")
+    if arch.model_type == "gpt_oss" and run.stack == "unsloth" and run.method != "full" and targets_mlp(run):
+        notes.append(GPT_OSS_EXPERT_LORA_NOTE)
     tower = quantised_vision_linears(arch.model_type) if run.stack == "unsloth" and run.method == "qlora" else 0.0
     return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites, tower, extras_kind(arch.model_type))
 
@@ -131,10 +159,10 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
         background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
         if run.stack == "transformers":
-            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to fp32, "
-                              "and with no autocast, as our calibration trained it, the residual stream and attention "
-                              f"run in fp32 too. Under bf16 autocast, as Trainer(bf16=True) trains, {AUTOCAST_PROBE} "
-                              "allocated 9-21 % less: the figure errs high for such a run.")
+            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to "
+                              "fp32. " + (AUTOCAST_QLORA if run.autocast else PLAIN_LOOP_QLORA))
+            if not run.autocast:  # the figure for the common Trainer(bf16=True) run differs both ways: always said
+                notes.append(NO_AUTOCAST_QLORA)
         if run.storage == "unsloth-bnb-4bit":
             storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
                 "the checkpoint's own list of skipped modules is counted." if skip is not None else
@@ -158,6 +186,8 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         # decoder layers gathered (the current one and the prefetched one).
         held, half = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes, half / n
     autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
+    if run.autocast and run.method == "qlora":  # the fp32 lm_head's bf16 copy, held from its matmul to its backward
+        autocast += s.vocab * s.hidden * 2.0
     return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half)
 
 
@@ -197,7 +227,7 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
         if any(lin.site in DELTANET_LORA for lin in lora):
             notes.append("Unsloth picks LoRA targets by kind of module: with attention targeted it also reaches the "
                          "Gated DeltaNet projections (in_proj_qkv, in_proj_z, in_proj_b, in_proj_a, out_proj).")
-        if unsloth and s.router_width > 0:
+        if unsloth and s.router_width > 0 and targets_mlp(run):
             notes.append("MoE on Unsloth: LoRA reaches the routed experts too (one adapter pair on the fused gate_up "
                          "matrix, one on down_proj), hundreds of millions of fp32 trainable parameters on 30B-class models.")
         if s.router_width > 0 and run.stack == "transformers":
@@ -283,12 +313,13 @@ def encoder_frames(s: Shapes, run: RunConfig) -> int:
 
 def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> Activations:
     """What the backward pass needs: every layer's activations, or checkpoints plus one recomputed layer."""
-    coef = coefficients(run.stack, run.method, p.fp32_master)
+    coef = coefficients(run.stack, run.method, p.fp32_master, run.autocast)
     # SDPA has no fused kernel for fp32 inputs with grouped-query attention (QLoRA's fp32 stream
     # on transformers): it falls back to its math kernel, which keeps seq_len^2 scores (measured).
     # A sliding window the sequence reaches makes transformers build an explicit mask instead.
     masked = bool(arch.sliding_window and run.seq_len >= arch.sliding_window)
-    math = run.method == "qlora" and run.stack == "transformers" and s.kv_width < s.q_width and not masked
+    math = (run.method == "qlora" and run.stack == "transformers" and not run.autocast and s.kv_width < s.q_width
+            and not masked)
     kernel = "eager" if run.attention == "eager" else "math" if math else "masked" if masked else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0,
                      width_scale=2.0 if p.fp32_compute else 1.0, full=run.method == "full")

@@ -72,7 +72,8 @@ def test_the_packaged_constants_are_the_fit_of_the_recorded_cells() -> None:
             if len({c["arch"] for c in data if (c["stack"], c["method"]) == (stack, method)}) < fit.MIN_ARCHS:
                 assert (stack, method) not in k.STEP  # one model cannot identify a per-parameter cost
                 continue
-            wanted = {**dict(zip(fit.NAMES, fit.coefficients(theta, method), strict=True)), "overlap": p}
+            fp32_cells = any(c["features"][-1] for c in data if c["stack"] == stack)
+            wanted = fit.planner_entry(theta, method, p, fp32_cells)
             assert k.STEP[(stack, method)] == pytest.approx(wanted, rel=1e-3, abs=1e-6), (stack, method)
 
 

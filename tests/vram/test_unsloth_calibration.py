@@ -112,6 +112,22 @@ def test_what_unsloths_free_t4_notebooks_train_fits_a_t4(point: dict) -> None:
     assert result.fits, (point["id"], result.total_gib)
 
 
+def test_gpt_oss_on_a_t4_says_what_unsloth_2026_10_9_did_with_the_notebooks_settings() -> None:
+    # Round 18, emulated T4: LoRA on every expert (the MLP names) ran out of memory at r 8 x 1,024 tokens, where we say
+    # it does not fit; LoRA on attention only fit. The answer says both, and only where the MLP names are targeted.
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.vram.terms import GPT_OSS_EXPERT_LORA_NOTE
+
+    notebook = estimate_vram(model="gpt-oss-20b", gpu="T4", lora_rank=8, seq_len=1024)
+    assert not notebook.fits and GPT_OSS_EXPERT_LORA_NOTE in notebook.assumptions
+    assert notebook.trainable_params_m == pytest.approx(92.455, abs=0.01)  # what Unsloth 2026.10.9 created
+    attention = estimate_vram(model="gpt-oss-20b", gpu="T4", lora_rank=8, seq_len=1024,
+                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    assert GPT_OSS_EXPERT_LORA_NOTE not in attention.assumptions
+    assert attention.trainable_params_m == pytest.approx(3.981, abs=0.01)  # the 2025.8 notebook's printed count
+    assert GPT_OSS_EXPERT_LORA_NOTE not in estimate_vram(model="qwen3-30b-a3b", gpu="T4").assumptions
+
+
 def test_an_unsloth_answer_names_the_versions_it_is_calibrated_for() -> None:
     # Issue 11: the figure depends on the Unsloth and transformers versions (Gemma 4's experts were 16-bit in 2026.4).
     from finetune_advisor.tools.estimate_vram import estimate_vram

@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price-per-hour", dest="price_per_hour", type=bounded("price_per_hour"), metavar="P",
                    help="price per GPU-hour, for the cost")
     p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="with several GPUs (default ddp)")
+    p.add_argument("--autocast", action="store_true",
+                   help="transformers stack: the forward runs under bf16 autocast (Trainer or TRL's SFTConfig with bf16=True)")
     p.add_argument("--json", action="store_true", help="print the plan_training result as JSON")
     p.set_defaults(handler=run, parser=p)
 
