@@ -62,7 +62,8 @@ AUTOCAST_QLORA = ("Under bf16 autocast (Trainer or SFTConfig with bf16=True): th
 GPT_OSS_EXPERT_LORA_NOTE = (
     "gpt-oss on Unsloth 2026.10.9: the MLP names put an adapter on each of the 32 experts of every layer (92.5M "
     "trainable at rank 8). With them, QLoRA r 8 at 1,024 tokens ran out of memory on an emulated T4; with LoRA on q_proj, "
-    "k_proj, v_proj and o_proj only (what Unsloth's 2025.8 T4 notebook trained: 4.0M) it fit, 14.29 GiB reserved.")
+    "k_proj, v_proj and o_proj only (what Unsloth's 2025.8 T4 notebook trained: 4.0M) it fit with 14.29 GiB reserved of "
+    "14.56, marginal on a real T4, whose CUDA context shares that memory.")
 
 
 def targets_mlp(run: RunConfig) -> bool:
