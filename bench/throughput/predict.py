@@ -36,7 +36,8 @@ def transformers_cells(ids: list[str]) -> list[dict]:
     known = {c["cell"]: c for c in grid.all_cells()}
     return [{"cell": i, "arch": known[i]["arch"], "method": known[i]["method"], "batch_size": known[i]["batch_size"],
              "seq_len": known[i]["seq_len"], "lora_rank": known[i]["lora_rank"] or 16, "stack": "transformers",
-             "gradient_checkpointing": known[i]["gradient_checkpointing"], "env": False, "emulate": False} for i in ids]
+             "gradient_checkpointing": known[i]["gradient_checkpointing"], "autocast": known[i]["autocast"],
+             "env": False, "emulate": False} for i in ids]
 
 
 def cells(plan: str) -> list[dict]:
@@ -57,14 +58,23 @@ def cells(plan: str) -> list[dict]:
     return out
 
 
+def config(c: dict) -> dict:
+    """The cell's config.json fields: the transformers harness's architectures (archs.py), else configs/NAME.json."""
+    if c.get("stack") == "transformers":
+        from archs import ARCHS  # on the path since transformers_cells
+
+        return ARCHS[c["arch"]]
+    with open(os.path.join(CONFIGS, f"{c['arch']}.json")) as fh:
+        return json.load(fh)["config"]
+
+
 def main(plan: str) -> None:
     h200 = find("H200")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     for c in cells(plan):
-        with open(os.path.join(CONFIGS, f"{c['arch']}.json")) as fh:
-            arch = Architecture.from_hf_config(json.load(fh)["config"])
+        arch = Architecture.from_hf_config(config(c))
         run = RunConfig(method=c["method"], seq_len=c["seq_len"], batch_size=c["batch_size"], lora_rank=c["lora_rank"],
-                        stack=c.get("stack", "unsloth"), bf16=not c["emulate"],
+                        stack=c.get("stack", "unsloth"), bf16=not c["emulate"], autocast=c.get("autocast", False),
                         gradient_checkpointing=c.get("gradient_checkpointing", True))
         step = micro_step(arch, run, c["seq_len"], h200.tensor_tflops(True), h200.bandwidth_gbs or 1.0)
         print(json.dumps({**c, "predicted_step_s": round(step.seconds, 4), "range_s": [round(step.low, 4), round(step.high, 4)],

@@ -3,7 +3,7 @@ then measure and score them. Three sets: `holdout` (unseen architectures, transf
 `unsloth` (the first three Unsloth cells, measured with the first harness, since replaced by
 bench/vram_calibration/unsloth_sft.py; the Unsloth stack is now scored by fit_unsloth.py), and `autocast`
 (transformers cells whose forward runs under bf16 autocast, as Trainer(bf16=True) trains; the estimator is
-fitted on cells without it).
+fitted on cells without it), and `autocast-holdout` (more such cells, held out from the autocast path's choices).
 
     python bench/vram_accuracy/holdout.py predict [unsloth]   # writes bench/vram_calibration/holdout/predictions*.jsonl
     (on the GPU machine) python bench/vram_calibration/run_cells.py --cells @bench/vram_calibration/holdout/cells.txt \
@@ -24,14 +24,15 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [HERE, os.path.join(ROOT, "bench", "vram_calibration")]
 
 from cells import GIB, _cell, median, quantile, target_bytes  # noqa: E402
-from grid import autocast_cells, holdout_cells, unsloth_cells  # noqa: E402
+from grid import autocast_cells, autocast_holdout_cells, holdout_cells, unsloth_cells  # noqa: E402
 
 from finetune_advisor.vram.estimator import estimate  # noqa: E402
 from finetune_advisor.vram.fit import judge  # noqa: E402
 from archs import ARCHS  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
-SETS = {"holdout": (holdout_cells, ""), "unsloth": (unsloth_cells, "-unsloth"), "autocast": (autocast_cells, "-autocast")}
+SETS = {"holdout": (holdout_cells, ""), "unsloth": (unsloth_cells, "-unsloth"), "autocast": (autocast_cells, "-autocast"),
+        "autocast-holdout": (autocast_holdout_cells, "-autocast-holdout")}
 H100_GIB = 79.65  # memory_total_gib NVML reports for the H100 80GB the check runs on
 
 

@@ -106,6 +106,16 @@ def autocast_cells() -> list[dict]:
     return out
 
 
+def autocast_holdout_cells() -> list[dict]:
+    """Held out for the autocast path (round 18 chose its checkpoint bytes on autocast_cells): other models (a
+    sliding-window Gemma, a 14B, a small SmolLM2), a wider micro-batch and rank 64, predicted before measuring."""
+    picks = [("Mistral-7B-v0.3", 1, 2048, 16), ("Mistral-7B-v0.3", 4, 1024, 16), ("Mistral-7B-v0.3", 2, 4096, 16),
+             ("gemma-3-1b", 1, 2048, 16), ("gemma-3-1b", 1, 8192, 16), ("SmolLM2-1.7B", 1, 2048, 16),
+             ("SmolLM2-1.7B", 2, 4096, 16), ("Qwen3-14B", 1, 2048, 16), ("Qwen3-14B", 1, 8192, 16),
+             ("Qwen3-0.6B", 1, 2048, 64), ("Llama-3.1-8B", 2, 4096, 64)]
+    return [cell(a, "qlora", b, s, True, rank=r, autocast=True) for a, b, s, r in picks]
+
+
 UNSLOTH_ARCHS = ("Llama-3.2-1B", "Qwen3-4B", "Llama-3.1-8B")
 UNSLOTH_SHAPES = ((1, 2048), (2, 4096), (1, 8192))
 
@@ -123,7 +133,8 @@ def unsloth_cells() -> list[dict]:
 
 
 def all_cells() -> list[dict]:
-    cells = single_gpu_cells() + fresh_repeats() + fsdp_cells() + holdout_cells() + autocast_cells()
+    cells = (single_gpu_cells() + fresh_repeats() + fsdp_cells() + holdout_cells() + autocast_cells()
+             + autocast_holdout_cells())
     ids = [c["cell"] for c in cells]
     assert len(ids) == len(set(ids)), "duplicate cell ids"
     assert all(c["arch"] in ARCHS for c in cells)
