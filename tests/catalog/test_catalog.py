@@ -227,7 +227,7 @@ def test_spark_tts_is_sized_from_its_qwen_llm() -> None:
 
 
 def test_values_no_source_gives_stay_unknown() -> None:
-    outetts = load_catalog().get("llama-outetts-1.0-1b")  # its config.json was not read: no architecture
+    outetts = load_catalog().get("outetts-0.3-500m")  # only another checkpoint's config was found: no architecture
     assert outetts.architecture is None and outetts.architecture_status == "unknown"
     orpheus = load_catalog().get("orpheus-3b-0.1")  # no licence found at its source: unknown, never a guess
     assert orpheus.license_id is None and orpheus.is_uncertain("license_id") and orpheus.upstream_license_ids == ["llama3.2"]
