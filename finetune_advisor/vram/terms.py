@@ -60,8 +60,8 @@ AUTOCAST_QLORA = ("Under bf16 autocast (Trainer or SFTConfig with bf16=True): th
 # Round 18 (bench/vram_calibration/holdout/measured-unsloth-round18.jsonl): gpt-oss-20b from a split-expert -bnb-4bit
 # save, the layout its Unsloth upload has, on an H200 emulating a T4.
 GPT_OSS_EXPERT_LORA_NOTE = (
-    "gpt-oss on Unsloth 2026.10.9: the MLP names put an adapter on each of the 32 experts of every layer (92.5M "
-    "trainable at rank 8). With them, QLoRA r 8 at 1,024 tokens ran out of memory on an emulated T4; with LoRA on q_proj, "
+    "gpt-oss on Unsloth 2026.10.9: the MLP names put an adapter on every expert of every layer (gpt-oss-20b: 92.5M "
+    "trainable at rank 8). With them, its QLoRA r 8 at 1,024 tokens ran out of memory on an emulated T4; with LoRA on q_proj, "
     "k_proj, v_proj and o_proj only (what Unsloth's 2025.8 T4 notebook trained: 4.0M) it fit with 14.29 GiB reserved of "
     "14.56, marginal on a real T4, whose CUDA context shares that memory.")
 
