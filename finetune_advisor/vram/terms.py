@@ -46,8 +46,8 @@ AUTOCAST_PROBE = "Qwen3-4B and Llama-3.2-1B QLoRA at 2 x 4096 tokens on one H200
 
 # What transformers-stack QLoRA answers say about autocast, with the measurements behind them (round 18: 12 QLoRA
 # cells with bf16 autocast on one H200, bench/vram_calibration/data/transformers_1gpu_autocast.jsonl).
-NO_AUTOCAST_QLORA = ("Counted without autocast; with bf16=True (Trainer, TRL) pass autocast: measured up to 11 % more "
-                     "at 2k tokens, 13-32 % less at 8k.")
+NO_AUTOCAST_QLORA = ("Counted without autocast; with bf16=True (Trainer, TRL) pass autocast: such runs measured up to "
+                     "11 % above this figure at 2k tokens, 13-32 % below a plain run at 8k.")
 PLAIN_LOOP_QLORA = ("Without autocast, as our calibration trains, the residual stream and attention run in fp32 too. Under "
                     "bf16 autocast (Trainer or TRL's SFTConfig with bf16=True, TRL's default), four models held 0.5-1.0 GiB "
                     "more at 2,048 tokens (a bf16 copy of the fp32 lm_head) and 13-32 % less at 8,192 tokens a step (bf16 "
