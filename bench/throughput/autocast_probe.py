@@ -13,11 +13,9 @@ that reaches scaled_dot_product_attention. On the GPU machine (carry .whl):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "vram_calibration"))
@@ -25,11 +23,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "vram_calibration"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from archs import ARCHS  # noqa: E402
+from archs import ARCHS, LORA_TARGETS  # noqa: E402
 from build import build  # noqa: E402
-from train import make_optimizer  # noqa: E402
+from train import make_optimizer, train_steps  # noqa: E402
 
-TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # the cells'
 SEEN: set[str] = set()
 _sdpa = F.scaled_dot_product_attention
 
@@ -44,23 +41,13 @@ def run(model, batch: int, seq: int, vocab: int, autocast: bool, steps: int) -> 
     opt = make_optimizer("adamw_torch", params)
     ids = torch.randint(0, vocab, (batch, seq), device="cuda")
     SEEN.clear()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-        with ctx:
-            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        times.append(round(time.perf_counter() - t, 4))
+    per_step: list = []
+    train_steps(model, opt, params, ids, steps, per_step, [], autocast)  # the calibration cells' step
     del opt
+    times = [s["seconds"] for s in per_step]
     return {"autocast_bf16": autocast, "sdpa_q_dtypes": sorted(SEEN), "step_times_s": times,
             "step_s": sorted(times[1:])[len(times[1:]) // 2],
-            "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
+            "peak_allocated_gib": round(max(s["peak_allocated_bytes"] for s in per_step) / 2**30, 3)}
 
 
 def main() -> None:
@@ -73,7 +60,7 @@ def main() -> None:
     batch, seq = (int(x) for x in a.shape.split("x"))
     F.scaled_dot_product_attention = _spy  # transformers' sdpa_attention looks it up at call time
     fields = dict(ARCHS[a.arch])
-    model, _, _ = build(fields, a.method, True, 16, 0.0, list(TARGETS), "cuda")
+    model, _, _ = build(fields, a.method, True, 16, 0.0, list(LORA_TARGETS), "cuda")
     for autocast in (False, True):
         r = run(model, batch, seq, fields["vocab_size"], autocast, a.steps)
         print(json.dumps({"arch": a.arch, "method": a.method, "shape": a.shape, **r,

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import CARDS, load_config, parse_shapes  # noqa: E402
+from unsloth_sft import CARDS, load_config, lora_targets, parse_shapes  # noqa: E402
 
 
 def main() -> None:
@@ -51,9 +51,8 @@ def main() -> None:
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
-                targets = [e.partition("=")[2].split(",") for e in env if e.startswith("CALIB_TARGETS=")]
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
-                                **({"target_modules": tuple(targets[0])} if targets else {}),
+                                target_modules=tuple(lora_targets(dict(e.partition("=")[::2] for e in env))),
                                 bf16=card["bf16"] if card else True, stack="unsloth", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:

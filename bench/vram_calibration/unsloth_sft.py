@@ -33,6 +33,7 @@ capability stays the real one (see `emulate_card`). What is patched is recorded 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import contextlib
 import gc
 import json
@@ -371,10 +372,10 @@ def load(path: str, config: dict, method: str, rank: int, max_seq: int):
     return model, tokenizer, loader.__name__
 
 
-def lora_targets() -> list[str]:
+def lora_targets(env: Mapping[str, str] = os.environ) -> list[str]:
     """The LoRA target modules: all linear projections, or the list a plan gives with `--env CALIB_TARGETS=a,b`
     (read from the environment, so that it is part of the cell's id like any other switch)."""
-    given = os.environ.get("CALIB_TARGETS")
+    given = env.get("CALIB_TARGETS")
     return given.split(",") if given else list(LINEAR)
 
 

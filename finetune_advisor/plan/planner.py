@@ -61,11 +61,9 @@ METHOD_LABELS = {"lora": "LoRA (16-bit)", "qlora": "QLoRA"}
 
 
 def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None = None) -> RunConfig:
-    """`run` with another method (and stack), loading the checkpoint estimate_vram would load for it. Autocast is a
-    transformers-stack setting: the Unsloth alternative drops it."""
+    """`run` with another method (and stack), loading the checkpoint estimate_vram would load for it."""
     stack = stack or run.stack
-    return run.model_copy(update={"method": method, "stack": stack, "storage": req.resolved.storage_for(method, stack),
-                                  "autocast": run.autocast and stack == "transformers"})
+    return run.model_copy(update={"method": method, "stack": stack, "storage": req.resolved.storage_for(method, stack)})
 
 
 def choose_method(req: PlanRequest) -> tuple[str, str]:

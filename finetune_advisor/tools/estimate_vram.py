@@ -81,7 +81,7 @@ def estimate_vram(
         target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,
         images_per_row=images_per_row, gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack,
         num_gpus=gpu_count(target, num_gpus), sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
-        autocast=autocast and stack == "transformers",
+        autocast=autocast,
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage, **target.silicon,
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)

@@ -51,7 +51,7 @@ def plan_training(
     run = RunConfig(
         method="qlora" if method == "auto" else method, seq_len=seq_len or 2048, batch_size=batch_size or 1,
         lora_rank=lora_rank, images_per_row=images_per_row, stack=stack, num_gpus=gpu_count(target, num_gpus),
-        sharding=sharding, bf16=target.bf16, autocast=autocast and stack == "transformers",
+        sharding=sharding, bf16=target.bf16, autocast=autocast,
         storage=resolved.storage_for("qlora" if method == "auto" else method, stack), **target.silicon,
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,

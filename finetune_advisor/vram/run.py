@@ -31,7 +31,8 @@ class RunConfig(BaseModel):
     num_gpus: int = 1
     sharding: str = "ddp"
     full_fp32_master: bool = False
-    autocast: bool = False  # transformers stack: the forward under bf16 autocast, as Trainer(bf16=True) runs it
+    autocast: bool = False  # transformers stack: the forward under bf16 autocast, as Trainer(bf16=True) runs it;
+    #                         no effect on Unsloth's, which sets its own precision (AUTOCAST_NO_EFFECT)
     bf16: bool = True
     storage: str = "16bit"
     attention: str = "sdpa"
@@ -85,9 +86,6 @@ def check_run(run: RunConfig, arch: Architecture | None = None, context_length: 
         check_range(name, getattr(run, name))
     if run.full_fp32_master and run.method != "full":
         raise InvalidInputError("full_fp32_master", "fp32 master weights apply to method 'full' only", "false unless method is 'full'")
-    if run.autocast and run.stack != "transformers":
-        raise InvalidInputError("autocast", "applies to the transformers stack only (Unsloth sets its own precision)",
-                                "false unless stack is 'transformers'")
     if run.method != "full":
         unknown = [m for m in run.target_modules if m not in ALL_LINEAR]
         if unknown or not run.target_modules:

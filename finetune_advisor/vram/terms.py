@@ -187,8 +187,8 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
         # decoder layers gathered (the current one and the prefetched one).
         held, half = held / n + root_bytes * (1 - 1 / n) + 2 * layer_bytes, half / n
     autocast = total_params * 2.0 / (n if run.sharded else 1) if run.full_fp32_master else 0.0
-    if run.autocast and run.method == "qlora":  # the fp32 lm_head's bf16 copy, held from its matmul to its backward
-        autocast += s.vocab * s.hidden * 2.0
+    if run.autocast and run.method == "qlora" and run.stack == "transformers":
+        autocast += s.vocab * s.hidden * 2.0  # the fp32 lm_head's bf16 copy, held from its matmul to its backward
     return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half)
 
 
