@@ -40,7 +40,6 @@ from finetune_advisor.gpus import table  # noqa: E402
 from finetune_advisor.vram import constants as k  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
-from finetune_advisor.vram.families import first_step_transient  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 from finetune_advisor.vram.unsloth_stack import linear_attention_stack_gib  # noqa: E402
 
@@ -123,10 +122,9 @@ def load(path: str = DATA) -> list[Cell]:
 
 
 def predict(c: Cell) -> float:
-    total = estimate(c.arch, c.run, params_total=c.params_total).total_gib
-    if not c.fresh:  # this process had already taken its first step: no first-step transient
-        total -= first_step_transient(c.arch.model_type) * shapes(c.arch).expert_bytes_16bit * min(1.0, c.run.tokens / 2048) / GIB
-    return total
+    est = estimate(c.arch, c.run, params_total=c.params_total)
+    # A process that had already taken its first step does not hold what only that step holds.
+    return est.total_gib - (0.0 if c.fresh else est.first_step_gib)
 
 
 def error(c: Cell) -> float:

@@ -29,10 +29,8 @@ from unsloth_sft import CARDS, load_config, lora_targets, parse_shapes  # noqa: 
 def main() -> None:
     from finetune_advisor.vram.architecture import Architecture
     from finetune_advisor.vram.estimator import RunConfig, estimate
-    from finetune_advisor.vram.families import first_step_transient
     from finetune_advisor.vram.report import fitted
     from finetune_advisor.vram.resolve import ResolvedArch
-    from finetune_advisor.vram.shapes import shapes
 
     from finetune_advisor.gpus.target import named
 
@@ -58,12 +56,10 @@ def main() -> None:
                 try:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight
                         resolved = ResolvedArch(arch, name, "architecture", params_total=params_total)
-                        total = fitted(resolved, run, card["total_gib"])[1].total_gib
+                        est = fitted(resolved, run, card["total_gib"])[1]
                     else:
-                        total = estimate(arch, run, params_total=params_total).total_gib
-                    if i:
-                        total -= first_step_transient(arch.model_type) * shapes(arch).expert_bytes_16bit * min(1.0, batch * seq / 2048) / 2**30
-                    row["predicted_gib"] = round(total, 3)
+                        est = estimate(arch, run, params_total=params_total)
+                    row["predicted_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such
                     row.update(predicted_gib=None, error=str(exc)[:300])
                 fh.write(json.dumps(row) + "\n")

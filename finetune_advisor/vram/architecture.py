@@ -134,6 +134,9 @@ class Architecture(BaseModel):
     )
     # Gemma 2 / 3n / 4 cap the final logits with tanh; Unsloth's loss then keeps more per token.
     final_logit_softcapping: float | None = Field(default=None, gt=0)
+    # The weight of a MoE router's auxiliary loss, where the config gives it: trl turns that loss on when it is not 0,
+    # and on Unsloth the first step then holds more (families.router_trial_kept).
+    router_aux_loss_coef: float | None = Field(default=None, ge=0, le=1000)
     # The speech encoder of an encoder-decoder (Whisper; model_type in ENCODER_DECODER): its depth, heads and
     # MLP width, the frames it runs over (max_source_positions: 1500 for 30 s), its input channels (mel bins);
     # and the decoder's token limit (max_target_positions: 448). The decoder is described by the fields above.

@@ -30,33 +30,52 @@ def forced_float32(model_type: str) -> bool:
     return model_type.replace("_", "").replace("-", "").replace(".", "").lower().startswith(FORCE_FLOAT32_PREFIXES)
 
 
-# The first training step of a fresh Unsloth process on these MoE families holds a transient copy of
-# part of the routed experts: share of the experts' 16-bit bytes (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl).
-# Qwen3-30B-A3B LoRA 1x2048: 7.2 GiB over the steady peak of the same shape (an independent QLoRA run of the
-# same architecture, issue 11, peaked about that much above ours). granite-4.0-h-tiny QLoRA 1x2048, fresh:
-# 9.81 GiB, 1.39 GiB (12.4 % of its 11.25 GiB of 16-bit experts) above the steady-step estimate, which its
-# second shape in the same process (1x8192, 9.05 GiB, no transient) comes within 4 % of (round 6).
-FIRST_STEP_TRANSIENT: dict[str, float] = {"qwen3_moe": 0.125, "granitemoehybrid": 0.125}
-
-
-# MoE families whose first step in a fresh process was measured and held no such transient.
-NO_FIRST_STEP_TRANSIENT: dict[str, str] = {
-    "gpt_oss": "gpt-oss-20b QLoRA 1x2048: 16.67 GiB in a fresh process, 16.69 as the second shape of one (round 5)",
-    "gemma4_text": "gemma-4-26B-A4B QLoRA 1x2048, first in its process: 22.37 GiB, 2.4 % under the steady-step estimate (round 4)",
-    "nemotron_h": "NVIDIA-Nemotron-3-Nano-30B-A3B LoRA 1x2048, first in its process: 68.76 GiB, 9.3 % under the estimate "
-                  "that assumed the transient (round 7)",
+# The first training step of a fresh Unsloth process can hold every MoE layer's activations at once. Unsloth
+# 2026.10.9 compiles each decoder layer as one region (unsloth/models/_block_compile.py) and, the first time a layer
+# runs under no_grad (the forward of its offloaded checkpointing), runs it once more with gradients as a trial and
+# drops the output. trl 1.15's SFTTrainer turns the router's auxiliary loss on when the config class has
+# output_router_logits and a non-zero router_aux_loss_coef (trl/trainer/sft_trainer.py); transformers then records
+# every router's logits, and Unsloth splices the trial's records into the real ones (unsloth_zoo temporary_patches/
+# misc.py output_capture_scratch). The aux loss holds them, and with them each trial's compiled graph and all it
+# saved for backward, until the first backward frees them. What that keeps is the count of what one layer saves
+# (activations.token_bytes) for every token of the step in every MoE layer, plus the aux loss's one-hot of the
+# routing (int64 and its float copy, 12 bytes per token, chosen expert and expert); it is visible where it exceeds
+# the LoRA gradients and optimizer states, which do not exist yet during that step. Measured on Qwen3-30B-A3B
+# (bench/vram_calibration/data/unsloth_sft_1gpu.jsonl; first steps against later ones): LoRA r32 at 4 x 2,048 tokens
+# 38.0 GB more in the first step (counted 37.4), LoRA r16 at 2,048 about 7 (7.4), QLoRA r16 at 2,048 8.2 (7.4), QLoRA
+# at 512 none (the states hide it). The mechanism was read in the code, not isolated by a measurement that turns it
+# off (SFTConfig(router_aux_loss_coef=0.0) or UNSLOTH_BLOCK_COMPILE=0 should).
+#
+# Config classes that define output_router_logits, with their router_aux_loss_coef default (transformers 5.17.0,
+# models/<type>/configuration_<type>.py): a config.json's own router_aux_loss_coef overrides it, 0 turns it off.
+# Nemotron-H, Gemma 4, GLM-4.5 MoE and DeepSeek-V3 define neither (measured: Nemotron-3-Nano LoRA 1x2048, first in its
+# process, held no first-step excess, round 7).
+ROUTER_AUX_LOSS_DEFAULT: dict[str, float] = {
+    "qwen3_moe": 0.001, "qwen3_5_moe": 0.001, "qwen3_next": 0.001, "qwen2_moe": 0.001, "qwen3_omni_moe": 0.001,
+    "granitemoehybrid": 0.001, "granitemoe": 0.001, "granitemoeshared": 0.001, "mixtral": 0.001, "phimoe": 0.001,
+    "llama4": 0.001, "ernie4_5_moe": 0.001, "minimax": 0.001, "minimax_m2": 0.001, "jamba": 0.001, "olmoe": 0.01,
+    "flex_olmo": 0.01, "gpt_oss": 0.001,
 }
+# Decoder layers Unsloth's per-layer compile leaves alone (_block_compile.py _SKIP): no trial, so no excess
+# (measured: gpt-oss-20b QLoRA 1x2048, 16.67 GiB in a fresh process, 16.69 as the second shape of one, round 5).
+BLOCK_COMPILE_SKIPPED: dict[str, str] = {"gpt_oss": "GptOssDecoderLayer"}
+# What the measurements of a family say about that count, where they were made (fresh process against later steps).
+ROUTER_TRIAL_MEASURED: dict[str, str] = {
+    "qwen3_moe": "Qwen3-30B-A3B held 38 GB more at 4 x 2,048 tokens and about 8 at 2,048, within 1 GiB of the count",
+    "granitemoehybrid": "granite-4.0-h-tiny held 1.4 GiB at 2,048 tokens (QLoRA r16, with mamba_ssm's kernels) where "
+                        "the count gives 3.5, so this figure may be high by up to about 60 % of this part",
+}
+# Bytes per token, chosen expert and expert of the aux loss's one-hot (int64) and its float32 copy.
+AUX_ONE_HOT_BYTES = 8 + 4
 
-# A MoE family measured neither way is given the largest transient measured: a figure too low crashes a run,
-# one too high by this much costs a few GiB of headroom.
-UNMEASURED_TRANSIENT = max(FIRST_STEP_TRANSIENT.values())
 
-
-def first_step_transient(model_type: str) -> float:
-    """Share of the routed experts' 16-bit bytes a MoE family's first step holds on top of a steady step."""
-    if model_type in NO_FIRST_STEP_TRANSIENT:
-        return 0.0
-    return FIRST_STEP_TRANSIENT.get(model_type, UNMEASURED_TRANSIENT)
+def router_trial_kept(model_type: str, aux_loss_coef: float | None) -> bool:
+    """Whether the first step of a fresh Unsloth process keeps every MoE layer's trial forward (see above);
+    aux_loss_coef: the config's router_aux_loss_coef, None where it gives none."""
+    family = family_of(model_type)
+    if family in BLOCK_COMPILE_SKIPPED or family not in ROUTER_AUX_LOSS_DEFAULT:
+        return False
+    return (ROUTER_AUX_LOSS_DEFAULT[family] if aux_loss_coef is None else aux_loss_coef) > 0
 
 
 # Families whose routed experts an older Unsloth left 16-bit under QLoRA (bitsandbytes quantises nn.Linear only,

@@ -11,8 +11,8 @@ from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    FIRST_STEP_TRANSIENT, LINEAR_MIXER_FAMILIES, NO_FIRST_STEP_TRANSIENT, UNMEASURED_TRANSIENT, first_step_transient,
-    FLOAT32_LOAD_EXCESS, float32_load_on_unsloth, scores_on_unsloth,
+    AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, LINEAR_MIXER_FAMILIES, ROUTER_TRIAL_MEASURED, family_of,
+    float32_load_on_unsloth, router_trial_kept, scores_on_unsloth,
 )
 from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
@@ -32,13 +32,14 @@ class UnslothStep:
     fixed: float
     activations: float
     loss: float
-    moe: float  # the experts' dequantised or gathered weights of one layer, and the first-step transient
+    moe: float  # the experts' dequantised or gathered weights of one layer
     gap: float  # what the allocator reserves beyond what is allocated (expandable segments)
     scores: float = 0.0  # of the activations: one layer's materialised attention scores (families.scores_on_unsloth)
+    first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
 
 
-def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...]) -> UnslothStep:
-    coef, width = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0
+def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
+    coef, width, lora = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0, state.lora
     kernel = "eager" if scores_on_unsloth(arch.model_type) else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     tokens = text_tokens(arch, run)
@@ -50,16 +51,23 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lo
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
-    experts = s.expert_bytes_16bit
-    # The first-step transient was measured at 2048 tokens (7.2 GiB on Qwen3-30B-A3B) and was absent
-    # at 512; below 2048 it is scaled down with the tokens, above it is held at its measured size.
-    transient = first_step_transient(arch.model_type) * experts * min(1.0, tokens / 2048)
-    moe_bytes = k.UNSLOTH_MOE_LAYER_SHARE * experts / s.layers + transient
+    moe_bytes = k.UNSLOTH_MOE_LAYER_SHARE * s.expert_bytes_16bit / s.layers
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, router_trial(arch, s, tokens, tb.layer, state))
+
+
+def router_trial(arch: Architecture, s: Shapes, tokens: int, layer_bytes: float, state: TrainingState) -> float:
+    """What the first step of a fresh process holds beyond a later one on a MoE family whose router logits keep
+    every layer's compiled trial forward (families.router_trial_kept): each MoE layer's saved tensors for the step's
+    tokens and the aux loss's one-hot, less the LoRA gradients and optimizer states that step does not hold yet."""
+    if s.router_width == 0 or not router_trial_kept(arch.model_type, arch.router_aux_loss_coef):
+        return 0.0
+    moe_layers = max((s.held(lin) for lin in s.linears if lin.expert), default=s.layers)
+    kept = (layer_bytes + AUX_ONE_HOT_BYTES * s.top_k * s.router_width) * tokens * moe_layers
+    return max(0.0, kept - state.grads - state.states - state.temp)
 
 
 def layer_kind(arch: Architecture, s: Shapes) -> str:
@@ -112,10 +120,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
                       state: TrainingState, rows: RowsStep) -> CoreEstimate:
     """Unsloth LoRA/QLoRA with its offloaded checkpointing: the measured model (see `unsloth_step`); `rows`: what
     the rows' images or audio add, measured as the peak's growth."""
-    step = unsloth_step(arch, s, run, p, state.lora)
+    step = unsloth_step(arch, s, run, p, state)
     held = {
         "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": state.grads + state.ddp_buckets,
-        "optimizer": state.states + state.temp, "activations": step.activations + step.moe + rows.bytes,
+        "optimizer": state.states + state.temp, "activations": step.activations + step.moe + step.first_step + rows.bytes,
         "logits_and_loss": step.loss,
     }
     allocated = sum(held.values()) + step.fixed
@@ -133,7 +141,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     notes = [*w.notes, *rows.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
              *([ground] if said else [])]
     if s.router_width > 0:
-        notes.append(_moe_note(arch))
+        notes.append(_moe_note(arch, step.first_step))
     if stack_note:
         notes.append(stack_note)
     if run.method == "full":
@@ -161,6 +169,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         assumptions=notes,
         background=background,
         margin=error_margin(arch, run),
+        first_step_gib=round(step.first_step / k.GIB, 3) if training >= load else 0.0,
     )
 
 
@@ -221,17 +230,30 @@ UNSLOTH_MEASURED_NOTE = (
 )
 
 
-def _moe_note(arch: Architecture) -> str:
-    if arch.model_type in FIRST_STEP_TRANSIENT:
-        return ("MoE on Unsloth: the first training step of a fresh process holds a transient copy of part of the "
-                "experts (measured on this family); it is counted, because every real run starts with that step.")
-    if arch.model_type in NO_FIRST_STEP_TRANSIENT:
-        return (f"MoE on Unsloth: the first step of a fresh process held no transient copy of the experts for this "
-                f"family ({NO_FIRST_STEP_TRANSIENT[arch.model_type]}).")
-    return ("MoE on Unsloth: the first step of a fresh process was not measured for this family; the transient copy "
-            f"of part of the experts measured on {', '.join(FIRST_STEP_TRANSIENT)} ({UNMEASURED_TRANSIENT:.1%} of the "
-            f"experts in 16-bit) is counted. {', '.join(NO_FIRST_STEP_TRANSIENT)} held none, so the figure may be high "
-            "by that much.")
+def _trial_ground(family: str) -> str:
+    said = ROUTER_TRIAL_MEASURED.get(family)
+    return (f"For this family: {said}." if said else
+            f"Not measured for this family; counted as for Qwen3-MoE ({ROUTER_TRIAL_MEASURED['qwen3_moe']}).")
+
+
+def _moe_note(arch: Architecture, first_step: float) -> str:
+    family = family_of(arch.model_type)
+    if first_step:
+        return (f"MoE on Unsloth: the first training step of a fresh process holds {first_step / k.GIB:.1f} GiB more than "
+                "later ones, counted here because every run starts with it: Unsloth's per-layer compile runs each layer "
+                "once more with gradients, and the router's auxiliary loss, which trl turns on for this family, keeps "
+                f"those trials until the first backward; it grows with the tokens a step. {_trial_ground(family)} "
+                "SFTConfig(router_aux_loss_coef=0.0) or "
+                "UNSLOTH_BLOCK_COMPILE=0 should avoid it (read in Unsloth's code, not measured).")
+    if family in BLOCK_COMPILE_SKIPPED:
+        return ("MoE on Unsloth: Unsloth does not compile this family's layers one by one, so the first step of a fresh "
+                "process holds no more than later ones (measured on gpt-oss-20b).")
+    if router_trial_kept(arch.model_type, arch.router_aux_loss_coef):
+        return ("MoE on Unsloth: the first step of a fresh process keeps each layer's trial forward here too, but at "
+                "this length it holds less than the LoRA gradients and optimizer states it does not hold yet (which "
+                "come later), so the peak is a later step's.")
+    return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's router has "
+            "no auxiliary loss for trl to turn on.")
 
 
 # Unsloth 2026.10.9's offload_embedding="auto" (unsloth/models/_utils.py offload_embedding_if_tight, after the
