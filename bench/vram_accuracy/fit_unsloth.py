@@ -115,7 +115,10 @@ def load(path: str = DATA) -> list[Cell]:
                         **({"target_modules": tuple(rec["target_modules"])} if rec.get("target_modules") else {}),
                         offload_embedding=bool(rec.get("host_embedding_bytes")),
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
-        cells.append(Cell(rec["cell"], rec["arch"], Architecture.from_hf_config(rec["config"]), run,
+        arch = Architecture.from_hf_config(rec["config"])
+        aux = (rec.get("trainer_args") or {}).get("router_aux_loss_coef")  # set by the cell (CALIB_ROUTER_AUX_LOSS)
+        arch = arch if aux is None else arch.model_copy(update={"router_aux_loss_coef": aux})
+        cells.append(Cell(rec["cell"], rec["arch"], arch, run,
                           counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
                           rec["first_in_process"], bool(rec.get("emulation")), rec))
     return cells

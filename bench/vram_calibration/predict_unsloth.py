@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import CARDS, load_config, lora_targets, parse_shapes  # noqa: E402
+from unsloth_sft import CARDS, load_config, lora_targets, parse_shapes, router_aux_loss  # noqa: E402
 
 
 def main() -> None:
@@ -41,16 +41,18 @@ def main() -> None:
             args = [a for a in args if a != "--big"]
             flag = lambda f, d: args[args.index(f) + 1] if f in args else d  # noqa: E731
             spec = load_config(name)
-            arch = Architecture.from_hf_config(spec["config"])
             params = spec.get("params_counted_b")
             params_total = params * 1e9 if params else None
-            env = [args[i + 1] for i, a in enumerate(args) if a == "--env"]
+            env = dict(e.partition("=")[::2] for e in (args[i + 1] for i, a in enumerate(args) if a == "--env"))
+            arch = Architecture.from_hf_config(spec["config"])
+            aux = router_aux_loss(env)  # the cell's SFTConfig(router_aux_loss_coef=...), where it sets one
+            arch = arch if aux is None else arch.model_copy(update={"router_aux_loss_coef": aux})
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
-                                target_modules=tuple(lora_targets(dict(e.partition("=")[::2] for e in env))),
+                                target_modules=tuple(lora_targets(env)),
                                 bf16=card["bf16"] if card else True, stack="unsloth", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:

@@ -379,6 +379,13 @@ def lora_targets(env: Mapping[str, str] = os.environ) -> list[str]:
     return given.split(",") if given else list(LINEAR)
 
 
+def router_aux_loss(env: Mapping[str, str] = os.environ) -> float | None:
+    """The router aux loss weight a plan sets with `--env CALIB_ROUTER_AUX_LOSS=0` (SFTConfig's
+    router_aux_loss_coef; trl then leaves output_router_logits off), or None: trl's default, the config's own."""
+    given = env.get("CALIB_ROUTER_AUX_LOSS")
+    return float(given) if given else None
+
+
 def host_embedding_bytes(model) -> int:
     """Bytes of embedding tables left in host RAM after loading and wrapping: Unsloth's offload_embedding="auto"
     moves the input-side tables that lm_head does not share (Gemma 3n / 4 per-layer tables too) when it
@@ -494,11 +501,13 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
         learning_rate=2e-4, warmup_steps=0, optim="adamw_8bit", weight_decay=0.001, lr_scheduler_type="linear",
         bf16=bf16, fp16=not bf16, logging_steps=1, report_to="none", save_strategy="no", seed=3407,
         max_length=seq, packing=False, dataset_num_proc=1, dataloader_num_workers=0,
+        **({} if router_aux_loss() is None else {"router_aux_loss_coef": router_aux_loss()}),
     )
     timer = StepTimer()
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset(batch * STEPS, seq, vocab),
                          args=cfg, callbacks=[timer])
-    ran_with = {k: getattr(trainer.args, k, None) for k in ("padding_free", "packing", "max_length", "bf16", "fp16", "optim")}
+    ran_with = {k: getattr(trainer.args, k, None) for k in ("padding_free", "packing", "max_length", "bf16", "fp16", "optim",
+                                                       "router_aux_loss_coef")}
     trainer.train()
     if timer.profile is not None:
         ran_with["profile"] = timer.profile
