@@ -177,6 +177,22 @@ def test_the_first_step_excess_grows_with_the_tokens_and_goes_with_the_aux_loss(
     assert fresh - steady == pytest.approx(first(QWEN3_MOE, 8192), abs=0.01)
 
 
+def test_a_cell_run_without_the_aux_loss_is_scored_without_the_first_step_excess(tmp_path: Path) -> None:
+    """A calibration cell that sets SFTConfig(router_aux_loss_coef=0.0) (CALIB_ROUTER_AUX_LOSS=0, recorded in its
+    trainer_args) is predicted as trl would run it, without the routers' logits, so without the trials' excess."""
+    import json
+
+    record = next(c.record for c in CELLS if c.id == "Qwen3-30B-A3B/lora/r32/b4x2048")
+    off = {**record, "cell": record["cell"] + "/CALIB_ROUTER_AUX_LOSS=0",
+           "trainer_args": {**record["trainer_args"], "router_aux_loss_coef": 0.0}}
+    path = tmp_path / "cells.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps(off) + "\n")
+    with_aux, without = BENCH_MODULE.load(str(path))
+    first = estimate(with_aux.arch, with_aux.run, params_total=with_aux.params_total).first_step_gib
+    assert first > 30 and without.arch.router_aux_loss_coef == 0.0
+    assert BENCH_MODULE.predict(with_aux) - BENCH_MODULE.predict(without) == pytest.approx(first, abs=0.01)
+
+
 def test_an_unmeasured_hybrid_is_given_what_measured_ones_with_the_same_kernels_hold_beside_the_allocator() -> None:
     """Granite 4.0-H's Mamba-2 Triton scan kept memory beside the allocator (UNSLOTH_CONTEXT_EXTRA_GIB); an
     unmeasured family running the same kind of mixer carries the same, a measured one only its own (Nemotron-H:
