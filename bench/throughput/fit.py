@@ -51,7 +51,7 @@ from finetune_advisor.gpus.table import find  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
-from finetune_advisor.plan.throughput import linear_passes, overlap, routed_layers  # noqa: E402
+from finetune_advisor.plan.throughput import linear_passes, overlap  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
@@ -59,7 +59,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
 from archs import MATCHED_TARGETS  # noqa: E402
 
 FIXED = ("c0", "c_linear", "c_param", "c_moe")  # per method: seconds, per linear pass (plan.throughput.linear_passes),
-# per billion linear parameters, per routed layer (plan.throughput.routed_layers)
+# per billion linear parameters, per routed layer (Shapes.routed_layers)
 NAMES = (*FIXED, "k_matmul", "k_attention", "k_fp32_attention")  # what constants.STEP holds per (stack, method)
 N = len(FIXED)
 # k_matmul, k_attention, and k_fp32_attention: transformers QLoRA cells measured without autocast ran their attention in
@@ -130,7 +130,7 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
         dequant = (3 if checkpointing else 2) * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (H200.bandwidth_gbs * 1e9)
     run = RunConfig(method=r["method"], stack=stack)
     attention = work.attention * tokens / peak
-    features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9, routed_layers(s),
+    features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9, s.routed_layers,
                 work.matmul * tokens / peak, attention, attention if fp32_attention(stack, r["method"], r.get("autocast")) else 0.0)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
             "features": features, "dequant": dequant, "concurrent": concurrent}
@@ -386,7 +386,7 @@ def _write(results: dict, data: list[dict], hybrid: dict | None) -> None:
         f'({shared} of them beside other jobs on the same GPU, so slower than a GPU of one\'s own); scaled to other GPUs '
         'by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"',
         "# (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)",
-        "# + c_param * billions of linear parameters + c_moe * routed layers (plan.throughput.routed_layers),",
+        "# + c_param * billions of linear parameters + c_moe * routed layers (Shapes.routed_layers),",
         "# and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),",
         "# joined by plan.throughput.overlap with exponent `overlap` (0: added).",
         "STEP: Final[dict[tuple[str, str], dict[str, float]]] = {",

@@ -25,7 +25,7 @@ HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unslo
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
 THROUGHPUT_SOURCE: Final = "fitted on 268 cells measured on one NVIDIA H200 (41 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)
-# + c_param * billions of linear parameters + c_moe * routed layers (plan.throughput.routed_layers),
+# + c_param * billions of linear parameters + c_moe * routed layers (Shapes.routed_layers),
 # and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),
 # joined by plan.throughput.overlap with exponent `overlap` (0: added).
 STEP: Final[dict[tuple[str, str], dict[str, float]]] = {

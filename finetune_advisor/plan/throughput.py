@@ -65,14 +65,6 @@ def linear_passes(s: Shapes, run: RunConfig, targets: tuple[str, ...] | None = N
     return sum(s.held(lin) for lin in chosen)
 
 
-def routed_layers(s: Shapes) -> int:
-    """Decoder layers with a router: each runs routing, a grouped expert kernel per projection and the gather and
-    scatter around them, host work a dense layer does not have (the MoE cells' short steps, bench/throughput)."""
-    if s.router_width == 0:
-        return 0
-    return max((s.held(lin) for lin in s.linears if lin.expert), default=s.layers)
-
-
 def fp32_attention(run: RunConfig) -> bool:
     """QLoRA on transformers + peft without autocast: prepare_model_for_kbit_training leaves the residual stream
     float32, so attention runs in float32 (measured 3-4x slower a step than under bf16 autocast)."""
@@ -95,7 +87,8 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
         compute += run.batch_size * s.encoder.frames * (frames.matmul * c["k_matmul"] + frames.attention * c["k_attention"]) / peak
         linears, linear = linears + linear_passes(s.encoder.blocks, run), linear + s.encoder.blocks.linear_params
-    fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * linear / 1e9 + c["c_moe"] * routed_layers(s)
+    # c_moe: each routed layer's routing, grouped expert kernels, gather and scatter, host work a dense layer lacks.
+    fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * linear / 1e9 + c["c_moe"] * s.routed_layers
     dequant = 0.0
     if run.method == "qlora":
         passes = 3 if run.gradient_checkpointing else 2

@@ -113,6 +113,13 @@ class Shapes:
         return sum(lin.params * self.held(lin) for lin in self.linears if lin.site in sites)
 
     @property
+    def routed_layers(self) -> int:
+        """Decoder layers with a router (those holding routed experts); 0 for a dense model."""
+        if self.router_width == 0:
+            return 0
+        return max((self.held(lin) for lin in self.linears if lin.expert), default=self.layers)
+
+    @property
     def router_params(self) -> int:
         return self.layers * self.router_width * self.hidden
 

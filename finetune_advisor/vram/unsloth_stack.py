@@ -65,8 +65,7 @@ def router_trial(arch: Architecture, s: Shapes, tokens: int, layer_bytes: float,
     tokens and the aux loss's one-hot, less the LoRA gradients and optimizer states that step does not hold yet."""
     if s.router_width == 0 or not router_trial_kept(arch.model_type, arch.router_aux_loss_coef):
         return 0.0
-    moe_layers = max((s.held(lin) for lin in s.linears if lin.expert), default=s.layers)
-    kept = (layer_bytes + AUX_ONE_HOT_BYTES * s.top_k * s.router_width) * tokens * moe_layers
+    kept = (layer_bytes + AUX_ONE_HOT_BYTES * s.top_k * s.router_width) * tokens * s.routed_layers
     return max(0.0, kept - state.grads - state.states - state.temp)
 
 
