@@ -128,17 +128,12 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     dequant = 0.0
     if r["method"] == "qlora":
         dequant = (3 if checkpointing else 2) * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (H200.bandwidth_gbs * 1e9)
-    run = RunConfig(method=r["method"], stack=stack)
+    run = RunConfig(method=r["method"], stack=stack, autocast=bool(r.get("autocast")))
     attention = work.attention * tokens / peak
     features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9, s.routed_layers,
-                work.matmul * tokens / peak, attention, attention if fp32_attention(stack, r["method"], r.get("autocast")) else 0.0)
+                work.matmul * tokens / peak, attention, attention if run.fp32_stream else 0.0)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
             "features": features, "dequant": dequant, "concurrent": concurrent}
-
-
-def fp32_attention(stack: str, method: str, autocast: bool | None) -> bool:
-    """The cell's attention ran in float32: transformers-stack QLoRA without autocast (K_BOUNDS)."""
-    return stack == "transformers" and method == "qlora" and not autocast
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:

@@ -65,12 +65,6 @@ def linear_passes(s: Shapes, run: RunConfig, targets: tuple[str, ...] | None = N
     return sum(s.held(lin) for lin in chosen)
 
 
-def fp32_attention(run: RunConfig) -> bool:
-    """QLoRA on transformers + peft without autocast: prepare_model_for_kbit_training leaves the residual stream
-    float32, so attention runs in float32 (measured 3-4x slower a step than under bf16 autocast)."""
-    return run.stack == "transformers" and run.method == "qlora" and not run.autocast
-
-
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
     """One micro-batch of `run.batch_size` rows of `tokens_per_row` tokens each (padding-free)."""
     s = shapes(arch)
@@ -80,7 +74,7 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
                      run.lora_rank, run.target_modules)
     tokens = run.batch_size * tokens_per_row
     peak = tflops * 1e12
-    k_attention = c.get("k_fp32_attention", c["k_attention"]) if fp32_attention(run) else c["k_attention"]
+    k_attention = c.get("k_fp32_attention", c["k_attention"]) if run.fp32_stream else c["k_attention"]
     compute = tokens * (work.matmul * c["k_matmul"] + work.attention * k_attention) / peak
     linears, linear = linear_passes(s, run), s.linear_params
     frames = frame_work(s, run.method == "full", run.gradient_checkpointing, run.lora_rank, run.target_modules)

@@ -144,7 +144,7 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         *_fp32_note(gpu, fp32),
         "Evaluation, saving and the first step's compilation are not counted.",
     ]
-    if throughput.fp32_attention(run):
+    if run.fp32_stream:
         notes.append("QLoRA on transformers + peft without autocast (a plain loop): its attention runs in float32, timed "
                      f"so. Under bf16 autocast (Trainer or SFTConfig with bf16=True, TRL's default; pass autocast) a step "
                      f"was 3.9-4.4x faster ({AUTOCAST_PROBE}).")

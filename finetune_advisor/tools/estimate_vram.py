@@ -85,15 +85,15 @@ def estimate_vram(
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage, **target.silicon,
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
-    notes = ineffective(run.num_gpus, sharding, stack, autocast)
+    notes = ineffective(run.num_gpus, sharding, run.autocast_ignored)
     return result.model_copy(update={"assumptions": [*notes, *result.assumptions]})
 
 
-def ineffective(num_gpus: int, sharding: str, stack: str = "unsloth", autocast: bool = False) -> list[str]:
+def ineffective(num_gpus: int, sharding: str, autocast_ignored: bool = False) -> list[str]:
     """Arguments that cannot change this estimate, said in the answer rather than silently ignored."""
     notes = []
     if num_gpus == 1 and sharding != "ddp":
         notes.append(f"Sharding '{sharding}' has no effect on one GPU: the estimate is for a single GPU.")
-    if autocast and stack != "transformers":
+    if autocast_ignored:
         notes.append(AUTOCAST_NO_EFFECT)
     return notes

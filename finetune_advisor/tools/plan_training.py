@@ -56,7 +56,7 @@ def plan_training(
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,
                       fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank)
-    said = [AUTOCAST_NO_EFFECT] if autocast and stack != "transformers" else []
+    said = [AUTOCAST_NO_EFFECT] if run.autocast_ignored else []
     if method == "auto":
         chosen, why = choose_method(req)
         req = replace(req, run=with_method(req, run, chosen))

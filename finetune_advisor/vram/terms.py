@@ -319,8 +319,7 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
     # on transformers): it falls back to its math kernel, which keeps seq_len^2 scores (measured).
     # A sliding window the sequence reaches makes transformers build an explicit mask instead.
     masked = bool(arch.sliding_window and run.seq_len >= arch.sliding_window)
-    math = (run.method == "qlora" and run.stack == "transformers" and not run.autocast and s.kv_width < s.q_width
-            and not masked)
+    math = run.fp32_stream and s.kv_width < s.q_width and not masked
     kernel = "eager" if run.attention == "eager" else "math" if math else "masked" if masked else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0,
                      width_scale=2.0 if p.fp32_compute else 1.0, full=run.method == "full")
