@@ -45,7 +45,9 @@ def main(pred_path: str, measured_path: str) -> None:
     print("| cell | predicted GiB | measured GiB | error |\n|---|---|---|---|")
     for line in open(pred_path):
         p = json.loads(line)
-        rec = measured.get(p["cell"])
+        # a fresh-process prediction for a cell an earlier round measured later in a process is run again under
+        # `--tag fresh` (unsloth_sft.cell_id), so that the batch does not skip it as done
+        rec = measured.get(p["cell"]) or (measured.get(p["cell"] + "/fresh") if p.get("fresh") else None)
         if rec is None or p.get("predicted_gib") is None:
             missing.append(p["cell"])
             continue
