@@ -60,7 +60,7 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 115 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 124 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
@@ -80,5 +80,5 @@ UNSLOTH_MOE_LAYER_SHARE: Final = 1.0584
 UNSLOTH_RESERVED_SHARE: Final = 0.2542
 UNSLOTH_RESERVED_GIB: Final = 0.2715
 # measured cells per model_type: the families the Unsloth figures stand on.
-UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 5, 'gemma3n_text': 1, 'gemma4_text': 8, 'gpt_oss': 6, 'granitemoehybrid': 2, 'llama': 36, 'mistral': 7, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 5, 'qwen2': 4, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 2, 'qwen3_5_text': 8, 'qwen3_moe': 9}
+UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 6, 'gemma3n_text': 1, 'gemma4_text': 8, 'gemma4_unified_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 2, 'llama': 36, 'ministral3': 2, 'mistral': 7, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 5, 'qwen2': 4, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 2, 'qwen3_5_text': 8, 'qwen3_moe': 11, 'qwen3_vl_text': 2}
 # --- UNSLOTH FITTED: end ---
