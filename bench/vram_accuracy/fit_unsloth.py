@@ -110,14 +110,13 @@ def load(path: str = DATA) -> list[Cell]:
         spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
         counted = spec.get("params_counted_b")
         gpu = table.from_nvml(rec["gpu"], rec["gpu_total_bytes"] / GIB)
+        aux = (rec.get("trainer_args") or {}).get("router_aux_loss_coef")  # set by the cell (CALIB_ROUTER_AUX_LOSS)
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
                         lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
                         **({"target_modules": tuple(rec["target_modules"])} if rec.get("target_modules") else {}),
-                        offload_embedding=bool(rec.get("host_embedding_bytes")),
+                        offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=aux is None or aux > 0,
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
         arch = Architecture.from_hf_config(rec["config"])
-        aux = (rec.get("trainer_args") or {}).get("router_aux_loss_coef")  # set by the cell (CALIB_ROUTER_AUX_LOSS)
-        arch = arch if aux is None else arch.model_copy(update={"router_aux_loss_coef": aux})
         cells.append(Cell(rec["cell"], rec["arch"], arch, run,
                           counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
                           rec["first_in_process"], bool(rec.get("emulation")), rec))

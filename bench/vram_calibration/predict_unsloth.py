@@ -46,14 +46,14 @@ def main() -> None:
             env = dict(e.partition("=")[::2] for e in (args[i + 1] for i, a in enumerate(args) if a == "--env"))
             arch = Architecture.from_hf_config(spec["config"])
             aux = router_aux_loss(env)  # the cell's SFTConfig(router_aux_loss_coef=...), where it sets one
-            arch = arch if aux is None else arch.model_copy(update={"router_aux_loss_coef": aux})
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
                                 target_modules=tuple(lora_targets(env)),
-                                bf16=card["bf16"] if card else True, stack="unsloth", **silicon)
+                                bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=aux is None or aux > 0,
+                                **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight

@@ -17,7 +17,7 @@ from finetune_advisor.plan.dataset import DatasetFacts, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import METHOD_NAMES
-from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.estimator import RunConfig, trial_kept
 from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
 
@@ -58,6 +58,7 @@ class PlanRequest:
 
 OTHER_METHOD = {"qlora": "lora", "lora": "qlora"}  # the method alternative a plan compares with
 METHOD_LABELS = {"lora": "LoRA (16-bit)", "qlora": "QLoRA"}
+AUX_OFF = "the router aux loss off (SFTConfig(router_aux_loss_coef=0.0))"
 
 
 def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None = None) -> RunConfig:
@@ -101,11 +102,25 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         largest_batch=largest_batch, alternatives=others,
     )
     _with_advice(req, result, [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])])
+    if trial_kept(req.resolved.arch, run) and not req.fixed_seq_len:
+        result.notes.extend(_longest_without_aux(req, at_batch, longest))
     more = next((a for a in others if a.change.endswith("GPUs")), None)
     if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
         result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
                             "time (traffic between GPUs or fixed per-step costs dominate).")
     return result
+
+
+def _longest_without_aux(req: PlanRequest, at_batch: RunConfig, longest: int) -> list[str]:
+    """On a MoE whose first Unsloth step keeps the router's trial forwards: the longest seq_len without them."""
+    off = at_batch.model_copy(update={"router_aux_loss": False})
+    without = search.longest_seq_len(req.resolved, off, req.card, req.context)
+    if without is None or without <= longest:
+        return []
+    return [f"With {AUX_OFF}, the first step does not keep every layer's trial forward, and the longest seq_len that "
+            f"fits at micro-batch {at_batch.batch_size} is {without} rather than {longest} (see the memory notes); training "
+            "then has no "
+            "load-balancing term."]
 
 
 def _with_advice(req: PlanRequest, result: TrainingPlan, methods: list[str]) -> TrainingPlan:
@@ -164,10 +179,14 @@ def alternatives(req: PlanRequest, run: RunConfig, time: RunTime | None) -> list
     other = "transformers" if run.stack == "unsloth" else "unsloth"
     options.append((f"the {other} stack", with_method(req, run, run.method, other)))
     options.append((f"{run.num_gpus * 2} GPUs", run.model_copy(update={"num_gpus": run.num_gpus * 2})))
+    if trial_kept(req.resolved.arch, run):
+        options.append((AUX_OFF, run.model_copy(update={"router_aux_loss": False})))
     found = []
     for change, option in options:
         base = option if req.fixed_batch else option.model_copy(update={"batch_size": 1})
         other_plan = plan(replace(req, run=base, fixed_seq_len=True, search_rank=False), compare=False)
+        if change == AUX_OFF and other_plan.micro_batch == run.batch_size:
+            continue  # the same plan: the first step's excess does not limit this one
         ratio = round(other_plan.hours / time.hours, 2) if other_plan.fits and other_plan.hours and time.hours else None
         found.append(Alternative(change=change, fits=other_plan.fits, hours=other_plan.hours if other_plan.fits else None,
                                  vs_plan=ratio, micro_batch=other_plan.micro_batch if other_plan.fits else None))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.vram.estimator import RunConfig
@@ -54,7 +54,9 @@ class TrainingPlan(BaseModel):
     price_per_gpu_hour: float | None
     cost: float | None
     cost_range: tuple[float, float] | None
-    memory: VramEstimate = Field(description="estimate_vram's answer for the chosen settings.")
+    # Its schema is estimate_vram's output schema, named rather than repeated: every conversation pays for tools/list.
+    memory: Annotated[VramEstimate, WithJsonSchema({"type": "object"})] = Field(
+        description="estimate_vram's answer (its output schema) for the chosen settings.")
     alternatives: list[Alternative]
     notes: list[str]
 

@@ -31,7 +31,7 @@ from finetune_advisor.vocabulary import (
 )
 from finetune_advisor.vram import resolve as resolving
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.run import AUTOCAST_NO_EFFECT
+from finetune_advisor.vram.run import AUTOCAST_NO_EFFECT, AUX_LOSS_NO_EFFECT
 from finetune_advisor.vram.report import VramEstimate, report
 
 
@@ -54,6 +54,7 @@ def estimate_vram(
     full_fp32_master: Annotated[bool, Field(description="e.g. true (method full only).")] = False,
     attention: Annotated[Attention, Field(description='e.g. "eager" (full attention matrix).')] = "sdpa",
     autocast: Annotated[bool, Field(description="e.g. true: Trainer bf16=True (transformers).")] = False,
+    router_aux_loss: Annotated[bool, Field(description="e.g. false: SFTConfig(router_aux_loss_coef=0) (MoE).")] = True,
     gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "4xA100-80GB"; default: the local GPU.')] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24.")] = None,
     bf16: Annotated[bool | None, Field(description="e.g. false on a T4 or V100; default: the GPU's.")] = None,
@@ -81,19 +82,21 @@ def estimate_vram(
         target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,
         images_per_row=images_per_row, gradient_checkpointing=gradient_checkpointing, optimizer=optimizer, stack=stack,
         num_gpus=gpu_count(target, num_gpus), sharding=sharding, full_fp32_master=full_fp32_master, attention=attention,
-        autocast=autocast,
+        autocast=autocast, router_aux_loss=router_aux_loss,
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage, **target.silicon,
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
-    notes = ineffective(run.num_gpus, sharding, run.autocast_ignored)
+    notes = ineffective(run.num_gpus, sharding, run.autocast_ignored, run.router_aux_loss_ignored)
     return result.model_copy(update={"assumptions": [*notes, *result.assumptions]})
 
 
-def ineffective(num_gpus: int, sharding: str, autocast_ignored: bool = False) -> list[str]:
+def ineffective(num_gpus: int, sharding: str, autocast_ignored: bool = False, aux_ignored: bool = False) -> list[str]:
     """Arguments that cannot change this estimate, said in the answer rather than silently ignored."""
     notes = []
     if num_gpus == 1 and sharding != "ddp":
         notes.append(f"Sharding '{sharding}' has no effect on one GPU: the estimate is for a single GPU.")
     if autocast_ignored:
         notes.append(AUTOCAST_NO_EFFECT)
+    if aux_ignored:
+        notes.append(AUX_LOSS_NO_EFFECT)
     return notes

@@ -15,7 +15,7 @@ from finetune_advisor.plan.planner import PlanRequest, choose_method, plan, with
 from finetune_advisor.plan.result import TrainingPlan
 from finetune_advisor.vocabulary import MethodRequest, Sharding, Stack, bounds, text_bounds
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.run import AUTOCAST_NO_EFFECT
+from finetune_advisor.vram.run import AUTOCAST_NO_EFFECT, AUX_LOSS_NO_EFFECT
 
 
 def plan_training(
@@ -38,6 +38,7 @@ def plan_training(
     price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Per GPU-hour, e.g. 2.5.")] = None,
     sharding: Annotated[Sharding, Field(description='e.g. "fsdp"; only with several GPUs.')] = "ddp",
     autocast: Annotated[bool, Field(description="e.g. true: Trainer bf16=True (transformers).")] = False,
+    router_aux_loss: Annotated[bool, Field(description="e.g. false: SFTConfig(router_aux_loss_coef=0) (MoE).")] = True,
 ) -> TrainingPlan:
     """Plan a fine-tuning run on a GPU: longest seq_len, micro-batch and rank that fit, steps, time and cost.
 
@@ -51,12 +52,13 @@ def plan_training(
     run = RunConfig(
         method="qlora" if method == "auto" else method, seq_len=seq_len or 2048, batch_size=batch_size or 1,
         lora_rank=lora_rank, images_per_row=images_per_row, stack=stack, num_gpus=gpu_count(target, num_gpus),
-        sharding=sharding, bf16=target.bf16, autocast=autocast,
+        sharding=sharding, bf16=target.bf16, autocast=autocast, router_aux_loss=router_aux_loss,
         storage=resolved.storage_for("qlora" if method == "auto" else method, stack), **target.silicon,
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,
                       fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank)
-    said = [AUTOCAST_NO_EFFECT] if run.autocast_ignored else []
+    said = [*([AUTOCAST_NO_EFFECT] if run.autocast_ignored else []),
+            *([AUX_LOSS_NO_EFFECT] if run.router_aux_loss_ignored else [])]
     if method == "auto":
         chosen, why = choose_method(req)
         req = replace(req, run=with_method(req, run, chosen))

@@ -25,10 +25,10 @@ from finetune_advisor.vram.terms import (
     NF4_BYTES, Activations, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss, precision,
     text_tokens, training_state, weights,
 )
-from finetune_advisor.vram.unsloth_stack import unsloth_estimate
+from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate
 
 # The estimator's surface: what other modules and tools import from here.
-__all__ = ["NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "precision"]
+__all__ = ["NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "precision", "trial_kept"]
 
 @dataclass(frozen=True)
 class Peak:

@@ -12,6 +12,8 @@ from finetune_advisor.vram.architecture import Architecture
 
 
 AUTOCAST_NO_EFFECT = "autocast has no effect on the unsloth stack: Unsloth sets its own precision."
+AUX_LOSS_NO_EFFECT = ("router_aux_loss changes only the Unsloth stack's figure (its first step's trial forwards); on "
+                      "the transformers stack the router logits the aux loss keeps are small and not counted.")
 
 
 class RunConfig(BaseModel):
@@ -38,6 +40,9 @@ class RunConfig(BaseModel):
     attention: str = "sdpa"
     images_per_row: int = 0  # images in each row, for a vision model (extras)
     offload_embedding: bool = False  # Unsloth moved the (untied) input embedding to host RAM
+    # MoE: trl's router load-balancing loss, on by default where the config class has one (families.router_trial_kept);
+    # False is SFTConfig(router_aux_loss_coef=0.0).
+    router_aux_loss: bool = True
     # The GPU's compute capability and SM count, where known: what kernels that spill registers leave behind
     # scales with them (local_memory).
     gpu_capability: str | None = None
@@ -63,6 +68,11 @@ class RunConfig(BaseModel):
     def autocast_ignored(self) -> bool:
         """autocast was asked for a stack it does not change (AUTOCAST_NO_EFFECT)."""
         return self.autocast and self.stack != "transformers"
+
+    @property
+    def router_aux_loss_ignored(self) -> bool:
+        """The aux loss was turned off on a stack whose figure it does not change (AUX_LOSS_NO_EFFECT)."""
+        return not self.router_aux_loss and self.stack != "unsloth"
 
 
 class Breakdown(BaseModel):

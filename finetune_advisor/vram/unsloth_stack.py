@@ -11,7 +11,8 @@ from finetune_advisor.vram.activations import coefficients, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, LINEAR_MIXER_FAMILIES, ROUTER_TRIAL_MEASURED, family_of,
+    AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
+    ROUTER_TRIAL_MEASURED, family_of,
     float32_load_on_unsloth, router_trial_kept, scores_on_unsloth,
 )
 from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
@@ -56,14 +57,20 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, router_trial(arch, s, tokens, tb.layer, state))
+    trial = router_trial(s, tokens, tb.layer, state) if trial_kept(arch, run) else 0.0
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial)
 
 
-def router_trial(arch: Architecture, s: Shapes, tokens: int, layer_bytes: float, state: TrainingState) -> float:
-    """What the first step of a fresh process holds beyond a later one on a MoE family whose router logits keep
-    every layer's compiled trial forward (families.router_trial_kept): each MoE layer's saved tensors for the step's
-    tokens and the aux loss's one-hot, less the LoRA gradients and optimizer states that step does not hold yet."""
-    if s.router_width == 0 or not router_trial_kept(arch.model_type, arch.router_aux_loss_coef):
+def trial_kept(arch: Architecture, run: RunConfig) -> bool:
+    """Whether this run's router aux loss keeps the first step's trial forwards (families.router_trial_kept)."""
+    return run.router_aux_loss and router_trial_kept(arch.model_type, arch.router_aux_loss_coef)
+
+
+def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingState) -> float:
+    """What the first step of a fresh process holds beyond a later one when the router's aux loss keeps every
+    layer's compiled trial forward (`trial_kept`): each MoE layer's saved tensors for the step's tokens and the aux
+    loss's one-hot, less the LoRA gradients and optimizer states that step does not hold yet."""
+    if s.router_width == 0:
         return 0.0
     kept = (layer_bytes + AUX_ONE_HOT_BYTES * s.top_k * s.router_width) * tokens * s.routed_layers
     return max(0.0, kept - state.grads - state.states - state.temp)
@@ -140,7 +147,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     notes = [*w.notes, *rows.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
              *([ground] if said else [])]
     if s.router_width > 0:
-        notes.append(_moe_note(arch, step.first_step))
+        notes.append(_moe_note(arch, run, step.first_step, max(training - step.first_step, load)))
     if stack_note:
         notes.append(stack_note)
     if run.method == "full":
@@ -235,19 +242,24 @@ def _trial_ground(family: str) -> str:
             f"Not measured for this family; counted as for Qwen3-MoE ({ROUTER_TRIAL_MEASURED['qwen3_moe']}).")
 
 
-def _moe_note(arch: Architecture, first_step: float) -> str:
+def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: float) -> str:
+    """without: the peak with the router aux loss off."""
     family = family_of(arch.model_type)
     if first_step:
         return (f"MoE on Unsloth: the first training step of a fresh process holds {first_step / k.GIB:.1f} GiB more than "
                 "later ones, counted here because every run starts with it: Unsloth's per-layer compile runs each layer "
                 "once more with gradients, and the router's auxiliary loss, which trl turns on for this family, keeps "
                 f"those trials until the first backward; it grows with the tokens a step. {_trial_ground(family)} "
-                "SFTConfig(router_aux_loss_coef=0.0) or "
-                "UNSLOTH_BLOCK_COMPILE=0 should avoid it (read in Unsloth's code, not measured).")
+                f"With the aux loss off (SFTConfig(router_aux_loss_coef=0.0); the router_aux_loss option) the peak is "
+                f"{without / k.GIB:.1f} GiB ({ROUTER_AUX_OFF_MEASURED}); training then has no load-balancing term.")
     if family in BLOCK_COMPILE_SKIPPED:
         return ("MoE on Unsloth: Unsloth does not compile this family's layers one by one, so the first step of a fresh "
                 "process holds no more than later ones (measured on gpt-oss-20b).")
-    if router_trial_kept(arch.model_type, arch.router_aux_loss_coef):
+    if router_trial_kept(arch.model_type, arch.router_aux_loss_coef) and not run.router_aux_loss:
+        return ("MoE on Unsloth: router aux loss off (SFTConfig(router_aux_loss_coef=0.0)), so the first step of a fresh "
+                f"process holds no more than later ones ({ROUTER_AUX_OFF_MEASURED}); training has no load-balancing "
+                "term.")
+    if trial_kept(arch, run):
         return ("MoE on Unsloth: the first step of a fresh process keeps each layer's trial forward here too, but at "
                 "this length it holds less than the LoRA gradients and optimizer states it does not hold yet (which "
                 "come later), so the peak is a later step's.")

@@ -39,3 +39,16 @@ def test_rank_that_is_not_a_number_names_the_flag(capsys: pytest.CaptureFixture[
         main(["plan", "qwen3-8b", "--gpu", "T4", "--rank", "big"])
     assert exit_.value.code == 2
     assert "argument --rank: 'big' is not a whole number; accepted: 1 to 4096, or 'max'" in capsys.readouterr().err
+
+
+def test_the_router_aux_loss_switch_reaches_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """--no-router-aux-loss is SFTConfig(router_aux_loss_coef=0.0): on Qwen3-30B-A3B it removes the first step's
+    trial forwards from the estimate, and the plan made with it fits a longer context."""
+    def answer(*argv: str) -> dict:
+        assert main([*argv, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    vram = ["vram", "qwen3-30b-a3b", "--seq-len", "8192", "--gpu-gib", "80"]
+    assert answer(*vram, "--no-router-aux-loss")["total_gib"] < answer(*vram)["total_gib"] - 30
+    plan = ["plan", "qwen3-30b-a3b", "--gpu", "H100", "--method", "qlora", "--rows", "1000", "--tokens-per-row", "3000"]
+    assert answer(*plan, "--no-router-aux-loss")["max_seq_len"] > answer(*plan)["max_seq_len"]

@@ -204,6 +204,22 @@ def test_a_suggestion_unsloth_advises_against_says_so_and_comes_after_the_others
     assert not any("advises against" in s.change for s in plain.suggestions)
 
 
+def test_a_moe_whose_first_step_keeps_the_routers_trials_is_told_to_turn_the_aux_loss_off() -> None:
+    # Qwen3-30B-A3B QLoRA at 4,096 tokens on a 40 GiB card: the first step's trials (kept by trl's router aux
+    # loss) do not fit; without them the run does (measured at 8,192 tokens: 63.0 GiB fresh, 24.9 with it off).
+    asked = dict(model="qwen3-30b-a3b", method="qlora", seq_len=4096, gpu="A100-40GB")
+    result = estimate_vram(**asked)
+    off = next(s for s in result.suggestions if s.arguments == {"router_aux_loss": False})
+    assert result.fits is False and off.fits and "router_aux_loss_coef=0.0" in off.change
+    again = estimate_vram(**asked, router_aux_loss=False)
+    assert again.total_gib == pytest.approx(off.total_gib, abs=0.01) and again.fits
+    for model in ("llama-3.1-8b", "gpt-oss-20b", "gemma-4-26b-a4b"):  # no trials kept: nothing to turn off
+        tight = estimate_vram(model=model, method="qlora", seq_len=65536, gpu_memory_gib=12)
+        assert not any("router_aux_loss" in s.arguments for s in tight.suggestions), model
+    ignored = estimate_vram(**asked, stack="transformers", router_aux_loss=False)
+    assert any(a.startswith("router_aux_loss changes only the Unsloth stack") for a in ignored.assumptions)
+
+
 def test_longest_seq_len_suggestion_is_the_longest() -> None:
     asked = dict(model="qwen3-8b", method="qlora", seq_len=65536 // 2, gpu_memory_gib=16, stack="transformers")
     result = estimate_vram(**asked)

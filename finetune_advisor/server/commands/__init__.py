@@ -25,6 +25,15 @@ from finetune_advisor.vocabulary import (
 CLI_ONLY = frozenset({"json"})
 
 
+def add_run_switches(p: argparse.ArgumentParser) -> None:
+    """The flags that vram and plan share for how the trainer runs (beyond method, stack and shapes)."""
+    p.add_argument("--autocast", action="store_true",
+                   help="transformers stack: the forward runs under bf16 autocast (Trainer or TRL's SFTConfig with bf16=True)")
+    p.add_argument("--no-router-aux-loss", dest="router_aux_loss", action="store_false",
+                   help="MoE: trl's router load-balancing loss off (SFTConfig(router_aux_loss_coef=0.0)); on Unsloth it "
+                   "keeps the first step's trial forwards")
+
+
 def bounded(name: str) -> Callable[[str], float]:
     """argparse type for a quantity with bounds in `vocabulary.LIMITS` (whole numbers where it counts things)."""
     low, high = LIMITS[name]

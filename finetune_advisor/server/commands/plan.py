@@ -10,7 +10,7 @@ from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.plan.result import TrainingPlan
-from finetune_advisor.server.commands import bounded, tool_arguments
+from finetune_advisor.server.commands import add_run_switches, bounded, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.vocabulary import SHARDINGS, STACKS, MethodRequest, values
@@ -55,8 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price-per-hour", dest="price_per_hour", type=bounded("price_per_hour"), metavar="P",
                    help="price per GPU-hour, for the cost")
     p.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="with several GPUs (default ddp)")
-    p.add_argument("--autocast", action="store_true",
-                   help="transformers stack: the forward runs under bf16 autocast (Trainer or TRL's SFTConfig with bf16=True)")
+    add_run_switches(p)
     p.add_argument("--json", action="store_true", help="print the plan_training result as JSON")
     p.set_defaults(handler=run, parser=p)
 

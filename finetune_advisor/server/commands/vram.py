@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.server.commands import bounded, flag_names, tool_arguments
+from finetune_advisor.server.commands import add_run_switches, bounded, flag_names, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table, warn
 from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
 from finetune_advisor.vram.report import VramEstimate
@@ -59,8 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp32-master", dest="full_fp32_master", action="store_true",
                    help="full fine-tuning with fp32 master weights")
     p.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="default: sdpa")
-    p.add_argument("--autocast", action="store_true",
-                   help="transformers stack: the forward runs under bf16 autocast (Trainer or TRL's SFTConfig with bf16=True)")
+    add_run_switches(p)
     p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 4xH100... (default: the local GPU)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
                    help="instead of --gpu: memory per GPU in GiB")
