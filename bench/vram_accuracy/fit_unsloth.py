@@ -34,6 +34,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cells import ROOT, median, quantile  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
+from unsloth_sft import first_step_trials  # noqa: E402
 from fit import _golden  # noqa: E402
 
 from finetune_advisor.gpus import table  # noqa: E402
@@ -110,11 +113,11 @@ def load(path: str = DATA) -> list[Cell]:
         spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
         counted = spec.get("params_counted_b")
         gpu = table.from_nvml(rec["gpu"], rec["gpu_total_bytes"] / GIB)
-        aux = (rec.get("trainer_args") or {}).get("router_aux_loss_coef")  # set by the cell (CALIB_ROUTER_AUX_LOSS)
+        env = dict(e.partition("=")[::2] for e in rec.get("env") or [])  # the cell's --env settings
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
                         lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
                         **({"target_modules": tuple(rec["target_modules"])} if rec.get("target_modules") else {}),
-                        offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=aux is None or aux > 0,
+                        offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=first_step_trials(env),
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
         arch = Architecture.from_hf_config(rec["config"])
         cells.append(Cell(rec["cell"], rec["arch"], arch, run,

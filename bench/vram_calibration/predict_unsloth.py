@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import CARDS, load_config, lora_targets, parse_shapes, router_aux_loss  # noqa: E402
+from unsloth_sft import CARDS, first_step_trials, load_config, lora_targets, parse_shapes  # noqa: E402
 
 
 def main() -> None:
@@ -45,14 +45,13 @@ def main() -> None:
             params_total = params * 1e9 if params else None
             env = dict(e.partition("=")[::2] for e in (args[i + 1] for i, a in enumerate(args) if a == "--env"))
             arch = Architecture.from_hf_config(spec["config"])
-            aux = router_aux_loss(env)  # the cell's SFTConfig(router_aux_loss_coef=...), where it sets one
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
                                 target_modules=tuple(lora_targets(env)),
-                                bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=aux is None or aux > 0,
+                                bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=first_step_trials(env),
                                 **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:

@@ -386,6 +386,15 @@ def router_aux_loss(env: Mapping[str, str] = os.environ) -> float | None:
     return float(given) if given else None
 
 
+def first_step_trials(env: Mapping[str, str]) -> bool:
+    """Whether a cell's first step can keep the block-compile trials of a MoE whose router aux loss trl turns on
+    (finetune_advisor/vram/families.py): not with the aux loss off (CALIB_ROUTER_AUX_LOSS=0, measured in round 20),
+    nor with Unsloth's per-layer compile off (UNSLOTH_BLOCK_COMPILE=0: no trial runs; read in Unsloth's code, round 21
+    measures it). The estimator's RunConfig.router_aux_loss=False stands for both."""
+    aux = router_aux_loss(env)
+    return (aux is None or aux > 0) and env.get("UNSLOTH_BLOCK_COMPILE") != "0"
+
+
 def host_embedding_bytes(model) -> int:
     """Bytes of embedding tables left in host RAM after loading and wrapping: Unsloth's offload_embedding="auto"
     moves the input-side tables that lm_head does not share (Gemma 3n / 4 per-layer tables too) when it
