@@ -115,7 +115,7 @@ def _notes(
         ranking.METHOD_RULE,
         f"Memory figures are estimate_vram's for the named checkpoint at seq_len {req.seq_len} with its defaults "
         f"(batch size 1, LoRA rank 16 on all linear layers, gradient checkpointing, adamw_8bit, {'bf16' if bf16 else 'fp16'}"
-        f"{images}); run estimate_vram on a pick for other settings.",
+        f"{images}; trl's router aux loss off only where a pick says so); run estimate_vram on a pick for other settings.",
     ]
     if not bf16:
         notes.append("This GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "

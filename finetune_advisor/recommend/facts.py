@@ -76,11 +76,14 @@ class FactFinder:
         caveat, margin = None, fit.TIGHT_FRACTION
         chosen = ranking.pick_variant(entry, variant)[0]
         images = int(self.image_rows and "image" in entry.modalities)
+        aux_off: dict[Method, float] = {}
         for method in methods:
-            estimates[method], expected, why = _estimate_cached(_catalog_key(self.catalog), entry.id, method, seq_len, chosen,
-                                                                self.bf16, self.memory_gib, self.reserved_gib,
-                                                                self.gpu_capability, self.gpu_sms, self.gpu_name, images)
+            key = (_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib,
+                   self.reserved_gib, self.gpu_capability, self.gpu_sms, self.gpu_name, images)
+            estimates[method], expected, why, first_step = _estimate_cached(*key)
             caveat, margin = caveat or why, max(margin, expected)
+            if first_step:  # a MoE whose first Unsloth step keeps the routers' trials: the run without them too
+                aux_off[method] = _estimate_cached(*key, router_aux_loss=False)[0]
         advice = self.catalog.guidance(entry.family)
         against = advised_against(advice)
         avoid, why = tuple(against), next(iter(against.values()), None)
@@ -88,7 +91,8 @@ class FactFinder:
                                         ("instruct", advice and advice.chat_template_instruct)) if t}
         return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveat=caveat, margin=margin,
                      avoid_methods=avoid, avoid_reason=why, coarse=bool(caveat and caveat.startswith(COARSE_CAVEAT)),
-                     min_transformers=advice.min_transformers if advice else None, chat_templates=templates)
+                     min_transformers=advice.min_transformers if advice else None, chat_templates=templates,
+                     aux_off=aux_off)
 
     def licence(self, entry: CatalogEntry) -> tuple[Verdict, str]:
         return _licence(_catalog_key(self.catalog), entry.id, self.commercial_use, self.monthly_active_users or 0, self.eu_entity)
@@ -119,9 +123,11 @@ def _licence(catalog_key: int, model_id: str, commercial_use: bool, mau: int, eu
 def _estimate_cached(
     catalog_key: int, model_id: str, method: Method, seq_len: int, variant: Variant, bf16: bool, memory_gib: float | None,
     reserved_gib: float, gpu_capability: str | None, gpu_sms: int | None, gpu_name: str | None, images: int = 0,
-) -> tuple[float | None, float, str | None]:
+    router_aux_loss: bool = True,
+) -> tuple[float | None, float, str | None, float]:
     """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
-    same estimate, same verdict), its expected error as a share, and a caveat."""
+    same estimate, same verdict), its expected error as a share, a caveat, and what of it only the first step of a
+    fresh Unsloth process holds (RunConfig.router_aux_loss)."""
     entry, catalog = _entry(model_id), _memo_catalog[0]
     repo = ranking.load_ids(entry, variant, method)[0] or (entry.base_id if variant == "base" else entry.instruct_id)
     try:
@@ -130,17 +136,17 @@ def _estimate_cached(
             found = resolve(catalog, entry.id)
         resolved = from_catalog(found, catalog.guidance(found.entry.family))
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16, gpu_capability=gpu_capability,
-                        gpu_sms=gpu_sms, gpu_name=gpu_name, images_per_row=images)
+                        gpu_sms=gpu_sms, gpu_name=gpu_name, images_per_row=images, router_aux_loss=router_aux_loss)
         core = fitted(resolved, run, memory_gib, reserved_gib)[1]
     except AdvisorError as exc:
-        return None, fit.TIGHT_FRACTION, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}"
+        return None, fit.TIGHT_FRACTION, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}", 0.0
     total = round(core.total_gib, 2)
     if resolved.coarse:
-        return total, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower."
+        return total, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower.", 0.0
     said = []
     if entry.architecture_status == "unverified":
         said.append("The catalog's architecture for this model is unverified: treat the memory estimate as rough.")
     if run.stack == "unsloth" and ground_said(resolved.arch.model_type):
         said.append(measured_ground(resolved.arch))  # issue 11 item 7: say how little the figure rests on
-    return total, core.margin, " ".join(said) or None
+    return total, core.margin, " ".join(said) or None, core.first_step_gib
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
@@ -251,6 +251,8 @@ class Facts:
     coarse: bool = False  # sized from the parameter count only (no architecture in the catalog)
     min_transformers: str | None = None  # Unsloth's loader needs at least this transformers for the family
     chat_templates: Mapping[str, str] = field(default_factory=dict)  # variant -> Unsloth's template name
+    # method -> the estimate with trl's router aux loss off, for a MoE whose first Unsloth step keeps the trials
+    aux_off: Mapping[Method, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -280,6 +282,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates, req.reserved_gib,
                            facts.margin)
     choice, advice = follow_method_advice(choice, req, facts)
+    choice, aux_caveat = without_aux_loss(choice, req, facts)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
             return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
@@ -290,10 +293,11 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
     cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id,
                      facts.chat_templates.get(variant) or entry.chat_template, facts.min_transformers)
-    for caveat in (variant_caveat, id_caveat, facts.estimate_caveat, advice):
+    for caveat in (variant_caveat, id_caveat, facts.estimate_caveat, advice, aux_caveat):
         if caveat:
             cand.caveats.append(caveat)
     cand.score = _score(cand, req, facts, newest) - (AVOIDED_METHOD_PENALTY if choice.method in facts.avoid_methods else 0.0)
+    cand.score -= AUX_LOSS_OFF_PENALTY if aux_caveat else 0.0
     if facts.coarse and req.task not in entry.specialised_for:
         # A params-only figure is no base for a first pick when sized models qualify; a specialist for the
         # task (Whisper for speech-to-text, whose encoder-decoder the estimator does not lay out) keeps its place.
@@ -302,6 +306,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
 
 
 AVOIDED_METHOD_PENALTY = 1.5  # a pick that goes against Unsloth's method advice ranks below one that does not
+AUX_LOSS_OFF_PENALTY = 1.0  # a pick that fits only with a setting changed ranks below one that fits as it comes
 COARSE_ESTIMATE_PENALTY = 3.0  # as much as a specialised family's bonus: sized models come first
 
 
@@ -318,6 +323,20 @@ def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tu
                             f"for this family ({why}), and LoRA fits.", facts.margin), None
     return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
                     "LoRA would need more memory than this GPU has. Ranked lower.")
+
+
+def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[MethodChoice, str | None]:
+    """A MoE that does not fit only because its first Unsloth step keeps every layer's trial forward (trl's router
+    aux loss holds them): the run with SFTConfig(router_aux_loss_coef=0.0), when that fits, and the caveat that says
+    so. A run that forgets the setting runs out of memory in its first step, not days in."""
+    off = facts.aux_off.get(choice.method)
+    if choice.fits is not False or not fits(off, req.memory_gib, reserved_gib=req.reserved_gib, margin=choice.margin):
+        return choice, None
+    caveat = (f"Fits only with trl's router aux loss off, SFTConfig(router_aux_loss_coef=0.0): ~{off:.1f} GiB, against "
+              f"~{choice.estimate_gib:.1f} with it on, because Unsloth's first step keeps every layer's trial forward "
+              "for it (estimate_vram's router_aux_loss; measured on Qwen3-30B-A3B). Training then has no "
+              "load-balancing term. Ranked lower.")
+    return replace(choice, estimate_gib=off, fits=True), caveat
 
 
 def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> float:

@@ -55,7 +55,7 @@ def measured_ground(arch: Architecture) -> str:
     kind = "MoE" if arch.is_moe else "dense"
     # Families whose measured runs were MoE models (Nemotron-H: the 30B-A3B), and one measured both ways (Gemma 4:
     # dense E2B/E4B, MoE 26B).
-    moe_only = ("qwen3_moe", "gpt_oss", "granitemoehybrid", "nemotron_h", "qwen3_5_moe_text")
+    moe_only = ("qwen3_moe", "gpt_oss", "granitemoehybrid", "nemotron_h", "qwen3_5_moe_text", "glm4_moe_lite")
     both = ("gemma4_text",)
     nearest = sorted(t for t in k.UNSLOTH_MEASURED if t in both or (t in moe_only) == arch.is_moe)
     mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED

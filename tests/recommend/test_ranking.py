@@ -324,3 +324,19 @@ def test_a_params_only_estimate_ranks_below_a_sized_model() -> None:
     coarse = scored(entry(), req, Facts(verdict="allowed", license_note="note", estimates={"qlora": 7.0, "lora": 20.0},
                                         estimate_caveat="Memory estimated from the parameter count only", coarse=True))
     assert coarse.score == pytest.approx(sized.score - ranking.COARSE_ESTIMATE_PENALTY)
+
+
+def test_a_moe_that_fits_only_with_the_router_aux_loss_off_is_kept_with_the_setting_and_ranked_lower() -> None:
+    """The first Unsloth step of a MoE keeps every layer's trial forward while trl's router aux loss holds them: a
+    pick that fits only without them says which setting it needs, and ranks below one that fits as it comes."""
+    req = Request(task="chat", memory_gib=32.0)
+    f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 31.6, "lora": 61.0}, aux_off={"qlora": 24.8})
+    c = scored(entry(params_total_b=30.5), req, f)
+    assert c.choice.method == "qlora" and c.choice.fits and c.choice.estimate_gib == 24.8
+    assert any("SFTConfig(router_aux_loss_coef=0.0)" in x and "~31.6" in x for x in c.caveats)
+    plain = scored(entry(params_total_b=30.5), req, facts(qlora=24.8, lora=61.0))
+    assert c.score == pytest.approx(plain.score - ranking.AUX_LOSS_OFF_PENALTY)
+    short = ranking.evaluate(entry(params_total_b=30.5), Request(task="chat", memory_gib=24.0), f, NEWEST)
+    assert isinstance(short, Failure) and short.rule == "memory"  # too big even without the trials
+    roomy = scored(entry(params_total_b=30.5), Request(task="chat", memory_gib=48.0), f)
+    assert roomy.choice.estimate_gib == 31.6 and not any("router aux loss" in x for x in roomy.caveats)

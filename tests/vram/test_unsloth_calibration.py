@@ -182,12 +182,12 @@ def test_the_first_step_excess_grows_with_the_tokens_and_goes_with_the_aux_loss(
 
 
 def test_a_cell_run_without_the_aux_loss_is_scored_without_the_first_step_excess(tmp_path: Path) -> None:
-    """A calibration cell that sets SFTConfig(router_aux_loss_coef=0.0) (CALIB_ROUTER_AUX_LOSS=0, recorded in its
-    trainer_args) is predicted as trl would run it, without the routers' logits, so without the trials' excess."""
+    """A calibration cell that sets SFTConfig(router_aux_loss_coef=0.0) (--env CALIB_ROUTER_AUX_LOSS=0, recorded in its
+    env and trainer_args) is predicted as trl would run it, without the routers' logits, so without the trials' excess."""
     import json
 
     record = next(c.record for c in CELLS if c.id == "Qwen3-30B-A3B/lora/r32/b4x2048")
-    off = {**record, "cell": record["cell"] + "/CALIB_ROUTER_AUX_LOSS=0",
+    off = {**record, "cell": record["cell"] + "/CALIB_ROUTER_AUX_LOSS=0", "env": ["CALIB_ROUTER_AUX_LOSS=0"],
            "trainer_args": {**record["trainer_args"], "router_aux_loss_coef": 0.0}}
     path = tmp_path / "cells.jsonl"
     path.write_text(json.dumps(record) + "\n" + json.dumps(off) + "\n")
