@@ -17,7 +17,7 @@ from finetune_advisor.plan.dataset import DatasetFacts, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import METHOD_NAMES
-from finetune_advisor.vram.estimator import RunConfig, trial_kept
+from finetune_advisor.vram.estimator import AUX_LOSS_OFF, RunConfig, trial_kept
 from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
 
@@ -58,7 +58,6 @@ class PlanRequest:
 
 OTHER_METHOD = {"qlora": "lora", "lora": "qlora"}  # the method alternative a plan compares with
 METHOD_LABELS = {"lora": "LoRA (16-bit)", "qlora": "QLoRA"}
-AUX_OFF = "the router aux loss off (SFTConfig(router_aux_loss_coef=0.0))"
 
 
 def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None = None) -> RunConfig:
@@ -117,10 +116,8 @@ def _longest_without_aux(req: PlanRequest, at_batch: RunConfig, longest: int) ->
     without = search.longest_seq_len(req.resolved, off, req.card, req.context)
     if without is None or without <= longest:
         return []
-    return [f"With {AUX_OFF}, the first step does not keep every layer's trial forward, and the longest seq_len that "
-            f"fits at micro-batch {at_batch.batch_size} is {without} rather than {longest} (see the memory notes); training "
-            "then has no "
-            "load-balancing term."]
+    return [f"With {AUX_LOSS_OFF}, the first step does not keep every layer's trial forward, and the longest seq_len "
+            f"that fits at micro-batch {at_batch.batch_size} is {without} rather than {longest} (see the memory notes)."]
 
 
 def _with_advice(req: PlanRequest, result: TrainingPlan, methods: list[str]) -> TrainingPlan:
@@ -180,12 +177,12 @@ def alternatives(req: PlanRequest, run: RunConfig, time: RunTime | None) -> list
     options.append((f"the {other} stack", with_method(req, run, run.method, other)))
     options.append((f"{run.num_gpus * 2} GPUs", run.model_copy(update={"num_gpus": run.num_gpus * 2})))
     if trial_kept(req.resolved.arch, run):
-        options.append((AUX_OFF, run.model_copy(update={"router_aux_loss": False})))
+        options.append((AUX_LOSS_OFF, run.model_copy(update={"router_aux_loss": False})))
     found = []
     for change, option in options:
         base = option if req.fixed_batch else option.model_copy(update={"batch_size": 1})
         other_plan = plan(replace(req, run=base, fixed_seq_len=True, search_rank=False), compare=False)
-        if change == AUX_OFF and other_plan.micro_batch == run.batch_size:
+        if change == AUX_LOSS_OFF and other_plan.micro_batch == run.batch_size:
             continue  # the same plan: the first step's excess does not limit this one
         ratio = round(other_plan.hours / time.hours, 2) if other_plan.fits and other_plan.hours and time.hours else None
         found.append(Alternative(change=change, fits=other_plan.fits, hours=other_plan.hours if other_plan.fits else None,

@@ -21,6 +21,7 @@ from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.recommend.use_case import UseCaseHints
 from finetune_advisor.vocabulary import METHOD_NAMES, Method, MethodRequest, Variant, Verdict
 from finetune_advisor.vram import fit
+from finetune_advisor.vram.estimator import AUX_LOSS_OFF
 
 # --- the memory verdict ------------------------------------------------------------------------
 
@@ -332,10 +333,9 @@ def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[
     off = facts.aux_off.get(choice.method)
     if choice.fits is not False or not fits(off, req.memory_gib, reserved_gib=req.reserved_gib, margin=choice.margin):
         return choice, None
-    caveat = (f"Fits only with trl's router aux loss off, SFTConfig(router_aux_loss_coef=0.0): ~{off:.1f} GiB, against "
-              f"~{choice.estimate_gib:.1f} with it on, because Unsloth's first step keeps every layer's trial forward "
-              "for it (estimate_vram's router_aux_loss; measured on Qwen3-30B-A3B). Training then has no "
-              "load-balancing term. Ranked lower.")
+    caveat = (f"Fits only with {AUX_LOSS_OFF}: ~{off:.1f} GiB, against ~{choice.estimate_gib:.1f} with it on, because "
+              "Unsloth's first step keeps every layer's trial forward for it (estimate_vram's router_aux_loss; measured "
+              "on Qwen3-30B-A3B). Ranked lower.")
     return replace(choice, estimate_gib=off, fits=True), caveat
 
 

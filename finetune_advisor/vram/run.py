@@ -12,6 +12,8 @@ from finetune_advisor.vram.architecture import Architecture
 
 
 AUTOCAST_NO_EFFECT = "autocast has no effect on the unsloth stack: Unsloth sets its own precision."
+# How an answer names turning the router aux loss off (RunConfig.router_aux_loss False), with what training loses.
+AUX_LOSS_OFF = "trl's router aux loss off, SFTConfig(router_aux_loss_coef=0.0) (no load-balancing term)"
 AUX_LOSS_NO_EFFECT = ("router_aux_loss changes only the Unsloth stack's figure (its first step's trial forwards); on "
                       "the transformers stack the router logits the aux loss keeps are small and not counted.")
 

@@ -54,8 +54,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     if run.optimizer in _32BIT_OPTIMIZERS:
         out.append(attempt("8-bit AdamW (bitsandbytes) instead of " + run.optimizer, optimizer="adamw_8bit"))
     if vram.trial_kept(arch, run):
-        out.append(attempt("router aux loss off: SFTConfig(router_aux_loss_coef=0.0) (no load-balancing term)",
-                           router_aux_loss=False))
+        out.append(attempt(vram.AUX_LOSS_OFF, router_aux_loss=False))
     out.append(_longest_seq_len(arch, run, memory, kwargs, reserved))
     for method in dict.fromkeys((run.method, "qlora")):  # the fewest GPUs, as asked and with QLoRA
         for n in (g for g in _GPU_COUNTS if g > run.num_gpus):

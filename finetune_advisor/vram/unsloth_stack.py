@@ -17,7 +17,7 @@ from finetune_advisor.vram.families import (
 )
 from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
-from finetune_advisor.vram.run import Breakdown, CoreEstimate, RunConfig
+from finetune_advisor.vram.run import AUX_LOSS_OFF, Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers
 from finetune_advisor.vram.terms import (
     Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
@@ -250,15 +250,15 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
                 "later ones, counted here because every run starts with it: Unsloth's per-layer compile runs each layer "
                 "once more with gradients, and the router's auxiliary loss, which trl turns on for this family, keeps "
                 f"those trials until the first backward; it grows with the tokens a step. {_trial_ground(family)} "
-                f"With the aux loss off (SFTConfig(router_aux_loss_coef=0.0); the router_aux_loss option) the peak is "
-                f"{without / k.GIB:.1f} GiB ({ROUTER_AUX_OFF_MEASURED}); training then has no load-balancing term.")
+                f"With {AUX_LOSS_OFF}, the peak is {without / k.GIB:.1f} GiB ({ROUTER_AUX_OFF_MEASURED}; the "
+                "router_aux_loss option estimates that run); UNSLOTH_BLOCK_COMPILE=0 should avoid it too (read in "
+                "Unsloth's code, not measured).")
     if family in BLOCK_COMPILE_SKIPPED:
         return ("MoE on Unsloth: Unsloth does not compile this family's layers one by one, so the first step of a fresh "
                 "process holds no more than later ones (measured on gpt-oss-20b).")
     if router_trial_kept(arch.model_type, arch.router_aux_loss_coef) and not run.router_aux_loss:
-        return ("MoE on Unsloth: router aux loss off (SFTConfig(router_aux_loss_coef=0.0)), so the first step of a fresh "
-                f"process holds no more than later ones ({ROUTER_AUX_OFF_MEASURED}); training has no load-balancing "
-                "term.")
+        return (f"MoE on Unsloth: {AUX_LOSS_OFF}, so the first step of a fresh process holds no more than later ones "
+                f"({ROUTER_AUX_OFF_MEASURED}).")
     if trial_kept(arch, run):
         return ("MoE on Unsloth: the first step of a fresh process keeps each layer's trial forward here too, but at "
                 "this length it holds less than the LoRA gradients and optimizer states it does not hold yet (which "

@@ -383,7 +383,7 @@ def test_a_moe_whose_first_step_keeps_the_routers_trials_is_offered_the_aux_loss
     p = plan_training(**moe)
     off = next(a for a in p.alternatives if "router_aux_loss_coef=0.0" in a.change)
     assert off.fits and off.micro_batch > p.micro_batch and off.vs_plan < 1
-    longer = next(n for n in p.notes if n.startswith("With the router aux loss off"))
+    longer = next(n for n in p.notes if n.startswith("With trl's router aux loss off"))
     assert f"rather than {p.max_seq_len}" in longer
     without = plan_training(**moe, router_aux_loss=False)
     assert without.max_seq_len > p.max_seq_len and str(without.max_seq_len) in longer
