@@ -148,6 +148,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
              *([ground] if said else [])]
     if s.router_width > 0:
         notes.append(_moe_note(arch, run, step.first_step, max(training - step.first_step, load)))
+    elif not run.router_aux_loss:
+        notes.append("router_aux_loss has no effect here: this model has no router (it is not a MoE).")
     if stack_note:
         notes.append(stack_note)
     if run.method == "full":

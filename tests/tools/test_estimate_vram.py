@@ -395,3 +395,11 @@ def test_a_method_unsloth_advises_against_for_the_family_is_said_with_its_source
     lora = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=40)  # fits: nothing suggests QLoRA
     assert lora.fits and not any("for this family:" in a for a in lora.assumptions)
     assert not any("for this family:" in a for a in estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24).assumptions)
+
+
+def test_turning_off_a_router_aux_loss_a_dense_model_does_not_have_is_said_to_change_nothing() -> None:
+    on = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    off = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, router_aux_loss=False)
+    assert off.total_gib == on.total_gib
+    assert any(a.startswith("router_aux_loss has no effect here") for a in off.assumptions)
+    assert not any("router_aux_loss" in a for a in on.assumptions)
