@@ -206,9 +206,12 @@ def block(theta: Theta, cells: list[Cell]) -> str:
                        f"torch {c.record['torch']}, bitsandbytes {c.record['bitsandbytes']}" for c in cells})
     gpus = sorted({c.record["gpu"] for c in cells})
     measured: dict[str, int] = {}
+    moe: dict[str, int] = {}
     for c in cells:
         if not c.emulated:
             measured[c.arch.model_type] = measured.get(c.arch.model_type, 0) + 1
+            if c.arch.is_moe:
+                moe[c.arch.model_type] = moe.get(c.arch.model_type, 0) + 1
     # Quoted in answers: no repository paths (the installed package has no bench/ files).
     source = (f"fitted on {sum(not c.emulated for c in cells)} measured Unsloth cells "
               f"({', '.join(gpus)}; {'; '.join(versions)})")
@@ -234,6 +237,8 @@ UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {dict(sorted(measured.items()))}
+# ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
+UNSLOTH_MEASURED_MOE: Final = {dict(sorted(moe.items()))}
 # --- UNSLOTH FITTED: end ---'''
 
 

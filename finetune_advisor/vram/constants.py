@@ -81,4 +81,6 @@ UNSLOTH_RESERVED_SHARE: Final = 0.2542
 UNSLOTH_RESERVED_GIB: Final = 0.2715
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 6, 'gemma3n_text': 1, 'gemma4_text': 8, 'gemma4_unified_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 2, 'llama': 36, 'ministral3': 2, 'mistral': 7, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 5, 'qwen2': 4, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 2, 'qwen3_5_text': 8, 'qwen3_moe': 11, 'qwen3_vl_text': 2}
+# ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
+UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 2, 'nemotron_h': 2, 'qwen3_5_moe_text': 2, 'qwen3_moe': 11}
 # --- UNSLOTH FITTED: end ---

@@ -53,11 +53,9 @@ def measured_ground(arch: Architecture) -> str:
     if cells:
         return f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs."
     kind = "MoE" if arch.is_moe else "dense"
-    # Families whose measured runs were MoE models (Nemotron-H: the 30B-A3B), and one measured both ways (Gemma 4:
-    # dense E2B/E4B, MoE 26B).
-    moe_only = ("qwen3_moe", "gpt_oss", "granitemoehybrid", "nemotron_h", "qwen3_5_moe_text", "glm4_moe_lite")
-    both = ("gemma4_text",)
-    nearest = sorted(t for t in k.UNSLOTH_MEASURED if t in both or (t in moe_only) == arch.is_moe)
+    # The families with measured cells of this kind (Gemma 4 has both: dense E2B/E4B, MoE 26B).
+    moe = k.UNSLOTH_MEASURED_MOE
+    nearest = sorted(t for t, n in k.UNSLOTH_MEASURED.items() if (moe.get(t, 0) if arch.is_moe else n - moe.get(t, 0)))
     mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED
     unlike = ((" Of its layer kinds, only Mamba-2 mixers were measured (Granite 4.0-H)." if mamba else
                " Its linear-attention, Mamba or convolution layers are in none of them.") if arch.is_hybrid else

@@ -691,11 +691,13 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
     dense = measured_ground(Architecture(model_type="olmo2", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
                                          num_attention_heads=4, vocab_size=100))
     listed = dense.split("dense families we measured (")[1].split(")")[0].split(", ")
-    assert "llama" in listed and not {"qwen3_moe", "gpt_oss", "nemotron_h", "qwen3_5_moe_text"} & set(listed)
+    assert "llama" in listed and not {"qwen3_moe", "gpt_oss", "nemotron_h", "qwen3_5_moe_text", "glm4_moe_lite"} & set(listed)
     moe = measured_ground(Architecture(model_type="mixtral", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
                                        num_attention_heads=4, vocab_size=100, num_experts=8, num_experts_per_tok=2,
                                        moe_intermediate_size=128))
-    assert "MoE families we measured (" in moe and "qwen3_moe" in moe and "llama" not in moe
+    listed_moe = moe.split("MoE families we measured (")[1].split(")")[0].split(", ")
+    assert {"qwen3_moe", "glm4_moe_lite"} <= set(listed_moe) and "llama" not in listed_moe
+    assert "gemma4_text" in listed and "gemma4_text" in listed_moe  # measured both ways: dense E2B/E4B, MoE 26B-A4B
 
 
 def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() -> None:
