@@ -73,6 +73,9 @@ def choose_method(req: PlanRequest) -> tuple[str, str]:
         return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA."
     caveat = (" Unsloth advises against QLoRA for this family (see the notes); a GPU that holds the 16-bit model would "
               "allow LoRA.") if req.resolved.advice("qlora") else ""
+    off = lora.model_copy(update={"router_aux_loss": False})
+    if caveat and trial_kept(req.resolved.arch, lora) and search.comfortable(req.resolved, off, req.card):
+        caveat += f" On this GPU LoRA fits with {AUX_LOSS_OFF}: plan with router_aux_loss false."
     return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1." + caveat
 
 

@@ -390,3 +390,14 @@ def test_a_moe_whose_first_step_keeps_the_routers_trials_is_offered_the_aux_loss
     assert not any("router_aux_loss_coef=0.0" in a.change for a in without.alternatives)
     dense = plan_training(**BASE, gpu="H100", method="qlora")
     assert not any("router" in a.change for a in dense.alternatives)
+
+
+def test_auto_says_when_lora_would_fit_a_moe_with_the_router_aux_loss_off() -> None:
+    """Unsloth advises LoRA for MoE models; on an H100 Qwen3-30B-A3B's 16-bit LoRA fits only without the first step's
+    trials, so method auto takes QLoRA, says LoRA would fit with the aux loss off, and plans LoRA when asked to."""
+    moe = {"model": "qwen3-30b-a3b", "gpu": "H100", "dataset_rows": 1000, "tokens_per_row": 3000}
+    p = plan_training(**moe)
+    assert p.method == "qlora" and "LoRA fits with trl's router aux loss off" in p.notes[0]
+    assert plan_training(**moe, router_aux_loss=False).method == "lora"
+    small = plan_training(**{**moe, "gpu": "RTX 4090", "model": "qwen3-30b-a3b"})
+    assert "router aux loss" not in small.notes[0]  # 16-bit LoRA of a 30B does not fit 24 GB either way
