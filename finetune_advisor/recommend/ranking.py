@@ -307,7 +307,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
 
 
 AVOIDED_METHOD_PENALTY = 1.5  # a pick that goes against Unsloth's method advice ranks below one that does not
-AUX_LOSS_OFF_PENALTY = 1.0  # a pick that fits only with a setting changed ranks below one that fits as it comes
+AUX_LOSS_OFF_PENALTY = 1.0  # a pick sized with a setting changed ranks below one that fits as it comes
 COARSE_ESTIMATE_PENALTY = 3.0  # as much as a specialised family's bonus: sized models come first
 
 
@@ -318,10 +318,12 @@ def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tu
         return choice, None
     why = facts.avoid_reason or "see Unsloth's docs"
     lora = facts.estimates.get("lora")
-    if req.method == "auto" and "lora" not in facts.avoid_methods and fits(lora, req.memory_gib, comfortably=True,
-                                                                          reserved_gib=req.reserved_gib, margin=facts.margin):
-        return MethodChoice("lora", lora, True, f"LoRA (16-bit): Unsloth advises against {METHOD_NAMES[choice.method]} "
-                            f"for this family ({why}), and LoRA fits.", facts.margin), None
+    if req.method == "auto" and "lora" not in facts.avoid_methods:
+        roomy = [fits(est, req.memory_gib, comfortably=True, reserved_gib=req.reserved_gib, margin=facts.margin)
+                 for est in (lora, facts.aux_off.get("lora"))]
+        if any(roomy):  # as it comes, or with the router aux loss off (without_aux_loss then sizes it so)
+            return MethodChoice("lora", lora, roomy[0], f"LoRA (16-bit): Unsloth advises against "
+                                f"{METHOD_NAMES[choice.method]} for this family ({why}), and LoRA fits.", facts.margin), None
     return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
                     "LoRA would need more memory than this GPU has. Ranked lower.")
 
@@ -333,7 +335,7 @@ def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[
     off = facts.aux_off.get(choice.method)
     if choice.fits is not False or not fits(off, req.memory_gib, reserved_gib=req.reserved_gib, margin=choice.margin):
         return choice, None
-    caveat = (f"Fits only with {AUX_LOSS_OFF}: ~{off:.1f} GiB, against ~{choice.estimate_gib:.1f} with it on, because "
+    caveat = (f"Sized with {AUX_LOSS_OFF}: ~{off:.1f} GiB, against ~{choice.estimate_gib:.1f} with it on, because "
               "Unsloth's first step keeps every layer's trial forward for it (estimate_vram's router_aux_loss; measured "
               "on Qwen3-30B-A3B). Ranked lower.")
     return replace(choice, estimate_gib=off, fits=True), caveat

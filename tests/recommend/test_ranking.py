@@ -333,10 +333,23 @@ def test_a_moe_that_fits_only_with_the_router_aux_loss_off_is_kept_with_the_sett
     f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 31.6, "lora": 61.0}, aux_off={"qlora": 24.8})
     c = scored(entry(params_total_b=30.5), req, f)
     assert c.choice.method == "qlora" and c.choice.fits and c.choice.estimate_gib == 24.8
-    assert any("SFTConfig(router_aux_loss_coef=0.0)" in x and "~31.6" in x for x in c.caveats)
+    assert any("SFTConfig(router_aux_loss_coef=0.0)" in x and "~31.6 with it on" in x for x in c.caveats)
     plain = scored(entry(params_total_b=30.5), req, facts(qlora=24.8, lora=61.0))
     assert c.score == pytest.approx(plain.score - ranking.AUX_LOSS_OFF_PENALTY)
     short = ranking.evaluate(entry(params_total_b=30.5), Request(task="chat", memory_gib=24.0), f, NEWEST)
     assert isinstance(short, Failure) and short.rule == "memory"  # too big even without the trials
     roomy = scored(entry(params_total_b=30.5), Request(task="chat", memory_gib=48.0), f)
     assert roomy.choice.estimate_gib == 31.6 and not any("router aux loss" in x for x in roomy.caveats)
+
+
+def test_lora_that_unsloth_advises_is_taken_when_it_fits_comfortably_only_with_the_router_aux_loss_off() -> None:
+    """A MoE on an 80 GiB card: Unsloth advises LoRA, whose figure by default leaves less than the estimate's error
+    free, and leaves room without the first step's trials: auto takes LoRA, sized without them, and says so."""
+    f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 26.0, "lora": 73.0}, aux_off={"lora": 66.0},
+              **ADVISED)
+    c = scored(entry(params_total_b=30.5), Request(task="chat", memory_gib=79.65), f)
+    assert c.choice.method == "lora" and c.choice.fits and c.choice.estimate_gib == 66.0
+    assert any(x.startswith("Sized with trl's router aux loss off") and "~73.0 with it on" in x for x in c.caveats)
+    plain = scored(entry(params_total_b=30.5), Request(task="chat", memory_gib=79.65),
+                   Facts(verdict="allowed", license_note="note", estimates={"qlora": 26.0, "lora": 66.0}, **ADVISED))
+    assert plain.choice.method == "lora" and c.score == pytest.approx(plain.score - ranking.AUX_LOSS_OFF_PENALTY)
