@@ -40,6 +40,7 @@ class Recommendation(BaseModel):
     license_verdict: Verdict
     chat_template: str | None = Field(description="Unsloth's chat template name for this variant (get_chat_template).")
     min_transformers: str | None = Field(description="The oldest transformers Unsloth's loader accepts for this family.")
+    router_aux_loss: bool = Field(description="false: sized with SFTConfig(router_aux_loss_coef=0.0); set it.")
     reasons: list[str]
     caveats: list[str]
 
@@ -100,6 +101,7 @@ def _shape(c: Candidate, memory_gib: float | None, reserved_gib: float) -> Recom
         license_verdict=c.verdict,
         chat_template=c.chat_template,
         min_transformers=c.min_transformers,
+        router_aux_loss=c.choice.router_aux_loss,
         reasons=c.reasons,
         caveats=c.caveats,
     )

@@ -132,6 +132,7 @@ class MethodChoice:
     fits: bool | None
     reason: str
     margin: float = fit.TIGHT_FRACTION  # the estimate's expected error (fit.judge)
+    router_aux_loss: bool = True  # False: sized with trl's router aux loss off (without_aux_loss)
 
 
 def choose_method(
@@ -298,7 +299,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
         if caveat:
             cand.caveats.append(caveat)
     cand.score = _score(cand, req, facts, newest) - (AVOIDED_METHOD_PENALTY if choice.method in facts.avoid_methods else 0.0)
-    cand.score -= AUX_LOSS_OFF_PENALTY if aux_caveat else 0.0
+    cand.score -= 0.0 if choice.router_aux_loss else AUX_LOSS_OFF_PENALTY
     if facts.coarse and req.task not in entry.specialised_for:
         # A params-only figure is no base for a first pick when sized models qualify; a specialist for the
         # task (Whisper for speech-to-text, whose encoder-decoder the estimator does not lay out) keeps its place.
@@ -338,7 +339,7 @@ def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[
     caveat = (f"Sized with {AUX_LOSS_OFF}: ~{off:.1f} GiB, against ~{choice.estimate_gib:.1f} with it on, because "
               "Unsloth's first step keeps every layer's trial forward for it (estimate_vram's router_aux_loss; measured "
               "on Qwen3-30B-A3B). Ranked lower.")
-    return replace(choice, estimate_gib=off, fits=True), caveat
+    return replace(choice, estimate_gib=off, fits=True, router_aux_loss=False), caveat
 
 
 def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> float:

@@ -332,14 +332,15 @@ def test_a_moe_that_fits_only_with_the_router_aux_loss_off_is_kept_with_the_sett
     req = Request(task="chat", memory_gib=32.0)
     f = Facts(verdict="allowed", license_note="note", estimates={"qlora": 31.6, "lora": 61.0}, aux_off={"qlora": 24.8})
     c = scored(entry(params_total_b=30.5), req, f)
-    assert c.choice.method == "qlora" and c.choice.fits and c.choice.estimate_gib == 24.8
+    assert c.choice.method == "qlora" and c.choice.fits and c.choice.estimate_gib == 24.8 and not c.choice.router_aux_loss
     assert any("SFTConfig(router_aux_loss_coef=0.0)" in x and "~31.6 with it on" in x for x in c.caveats)
     plain = scored(entry(params_total_b=30.5), req, facts(qlora=24.8, lora=61.0))
     assert c.score == pytest.approx(plain.score - ranking.AUX_LOSS_OFF_PENALTY)
     short = ranking.evaluate(entry(params_total_b=30.5), Request(task="chat", memory_gib=24.0), f, NEWEST)
     assert isinstance(short, Failure) and short.rule == "memory"  # too big even without the trials
     roomy = scored(entry(params_total_b=30.5), Request(task="chat", memory_gib=48.0), f)
-    assert roomy.choice.estimate_gib == 31.6 and not any("router aux loss" in x for x in roomy.caveats)
+    assert roomy.choice.estimate_gib == 31.6 and roomy.choice.router_aux_loss
+    assert not any("router aux loss" in x for x in roomy.caveats)
 
 
 def test_lora_that_unsloth_advises_is_taken_when_it_fits_comfortably_only_with_the_router_aux_loss_off() -> None:

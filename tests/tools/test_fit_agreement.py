@@ -21,8 +21,9 @@ MEMORIES = (4, 8, 12, 16, 23, 24, 40, 80)
 
 
 def _same_verdict(model: str, method: str, memory: float, fits: bool | None, headroom: float | None, tight: bool | None,
-                  total: float | None, images: int = 0) -> None:
-    other = estimate_vram(model=model, method=method, gpu_memory_gib=memory, images_per_row=images)
+                  total: float | None, images: int = 0, router_aux_loss: bool = True) -> None:
+    other = estimate_vram(model=model, method=method, gpu_memory_gib=memory, images_per_row=images,
+                          router_aux_loss=router_aux_loss)
     where = f"{model} {method} on {memory} GiB"
     assert (other.fits, other.tight) == (fits, tight), where
     assert other.headroom_gib == pytest.approx(headroom, abs=0.011), where
@@ -36,7 +37,8 @@ def test_every_pick_gets_estimate_vrams_verdict(task: str, memory: float) -> Non
     for pick in recommend_model(task=task, gpu_memory_gib=memory, top_k=10).recommendations:
         assert pick.fits is True
         _same_verdict(pick.unsloth_model_id or pick.repo_id, pick.method, memory, pick.fits, pick.headroom_gib,
-                      pick.tight, pick.estimated_vram_gib, images=int(task == "vision"))
+                      pick.tight, pick.estimated_vram_gib, images=int(task == "vision"),
+                      router_aux_loss=pick.router_aux_loss)  # a pick sized with the aux loss off says so
 
 
 @pytest.mark.parametrize("memory", (8, 23, 80))
@@ -44,7 +46,7 @@ def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) 
     """Left out or picked, each model's recommend-side verdict is the one estimate_vram gives."""
     catalog = load_catalog()
     finder = FactFinder(catalog, memory_gib=memory, **by_memory(memory).silicon)  # as recommend_model builds it
-    checked = 0
+    checked = without = 0
     for entry in catalog.models:
         variant = ranking.pick_variant(entry, "instruct")[0]
         for method in ("qlora", "lora"):
@@ -56,4 +58,10 @@ def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) 
             found = ranking.verdict(total, memory, margin=facts.margin)
             _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, total)
             checked += 1
+            off = facts.aux_off.get(method)  # a MoE whose first Unsloth step keeps the routers' trials, sized without
+            if off is not None:
+                found = ranking.verdict(off, memory, margin=facts.margin)
+                _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, off, router_aux_loss=False)
+                without += 1
     assert checked > 1.5 * len(catalog.models)  # nearly every model, both methods
+    assert without > 0

@@ -245,7 +245,7 @@ def test_memory_figures_are_estimate_vrams_for_the_named_checkpoint(task: str, m
     for r in result.recommendations:
         check = estimate_vram(model=r.unsloth_model_id or r.repo_id, method=r.method, seq_len=4096, gpu_memory_gib=memory,
                               bf16=True, images_per_row=int(task == "vision"),  # vision: one image a row, as the note says
-                              router_aux_loss=not any("router_aux_loss_coef=0.0" in c for c in r.caveats))
+                              router_aux_loss=r.router_aux_loss)
         assert r.estimated_vram_gib == pytest.approx(check.total_gib, abs=0.06), r.model_id
         assert check.fits
     said = next(n for n in result.notes if "seq_len 4096" in n and "estimate_vram" in n)
@@ -495,8 +495,9 @@ def test_a_moe_that_fits_a_32gb_card_only_without_the_routers_trials_is_offered_
 
     result = run(task="code", gpu="RTX 5090", dataset_rows=800, top_k=10)
     pick = next(r for r in result.recommendations if r.model_id == "qwen3-coder-30b-a3b")
-    assert pick.fits and any("router_aux_loss_coef=0.0" in c for c in pick.caveats)
+    assert pick.fits and not pick.router_aux_loss and any("router_aux_loss_coef=0.0" in c for c in pick.caveats)
     on = estimate_vram(model=pick.unsloth_model_id, method=pick.method, gpu="RTX 5090")
     off = estimate_vram(model=pick.unsloth_model_id, method=pick.method, gpu="RTX 5090", router_aux_loss=False)
     assert not on.fits and off.fits and pick.estimated_vram_gib == pytest.approx(off.total_gib, abs=0.06)
-    assert not any("router_aux_loss_coef" in c for r in result.recommendations if r is not pick for c in r.caveats)
+    others = [r for r in result.recommendations if r is not pick]
+    assert all(r.router_aux_loss for r in others) and not any("router_aux_loss_coef" in c for r in others for c in r.caveats)
