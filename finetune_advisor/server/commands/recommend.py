@@ -60,7 +60,8 @@ def _print(result: RecommendResult) -> None:
     emit()
     if result.recommendations:
         rows = [
-            (i, r.name, r.method, r.variant, r.estimated_vram_gib, "tight" if r.tight else r.fits,
+            (i, r.name, r.method, r.variant, r.estimated_vram_gib,
+             ("tight" if r.tight else r.fits) if r.router_aux_loss else "yes, with aux loss off",
              f"{r.license_id or '?'} ({r.license_verdict})")
             for i, r in enumerate(result.recommendations, 1)
         ]
