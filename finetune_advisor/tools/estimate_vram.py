@@ -31,7 +31,6 @@ from finetune_advisor.vocabulary import (
 )
 from finetune_advisor.vram import resolve as resolving
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.run import AUTOCAST_NO_EFFECT, AUX_LOSS_NO_EFFECT
 from finetune_advisor.vram.report import VramEstimate, report
 
 
@@ -86,17 +85,12 @@ def estimate_vram(
         bf16=bf16 if bf16 is not None else target.bf16, storage=storage, **target.silicon,
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
-    notes = ineffective(run.num_gpus, sharding, run.autocast_ignored, run.router_aux_loss_ignored)
+    notes = [*ineffective(run.num_gpus, sharding), *run.ignored]
     return result.model_copy(update={"assumptions": [*notes, *result.assumptions]})
 
 
-def ineffective(num_gpus: int, sharding: str, autocast_ignored: bool = False, aux_ignored: bool = False) -> list[str]:
-    """Arguments that cannot change this estimate, said in the answer rather than silently ignored."""
-    notes = []
+def ineffective(num_gpus: int, sharding: str) -> list[str]:
+    """A sharding that cannot change this estimate, said in the answer rather than silently ignored."""
     if num_gpus == 1 and sharding != "ddp":
-        notes.append(f"Sharding '{sharding}' has no effect on one GPU: the estimate is for a single GPU.")
-    if autocast_ignored:
-        notes.append(AUTOCAST_NO_EFFECT)
-    if aux_ignored:
-        notes.append(AUX_LOSS_NO_EFFECT)
-    return notes
+        return [f"Sharding '{sharding}' has no effect on one GPU: the estimate is for a single GPU."]
+    return []

@@ -15,7 +15,6 @@ from finetune_advisor.plan.planner import PlanRequest, choose_method, plan, with
 from finetune_advisor.plan.result import TrainingPlan
 from finetune_advisor.vocabulary import MethodRequest, Sharding, Stack, bounds, text_bounds
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.run import AUTOCAST_NO_EFFECT, AUX_LOSS_NO_EFFECT
 
 
 def plan_training(
@@ -57,8 +56,7 @@ def plan_training(
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,
                       fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank)
-    said = [*([AUTOCAST_NO_EFFECT] if run.autocast_ignored else []),
-            *([AUX_LOSS_NO_EFFECT] if run.router_aux_loss_ignored else [])]
+    said = run.ignored
     if method == "auto":
         chosen, why = choose_method(req)
         req = replace(req, run=with_method(req, run, chosen))

@@ -67,14 +67,12 @@ class RunConfig(BaseModel):
         return self.stack == "transformers" and self.method == "qlora" and not self.autocast
 
     @property
-    def autocast_ignored(self) -> bool:
-        """autocast was asked for a stack it does not change (AUTOCAST_NO_EFFECT)."""
-        return self.autocast and self.stack != "transformers"
-
-    @property
-    def router_aux_loss_ignored(self) -> bool:
-        """The aux loss was turned off on a stack whose figure it does not change (AUX_LOSS_NO_EFFECT)."""
-        return not self.router_aux_loss and self.stack != "unsloth"
+    def ignored(self) -> list[str]:
+        """Settings asked for a stack they do not change, said in the answer rather than dropped silently: autocast
+        on Unsloth's, the router aux loss off on the transformers stack's."""
+        return [note for note, asked in ((AUTOCAST_NO_EFFECT, self.autocast and self.stack != "transformers"),
+                                         (AUX_LOSS_NO_EFFECT, not self.router_aux_loss and self.stack != "unsloth"))
+                if asked]
 
 
 class Breakdown(BaseModel):
