@@ -17,7 +17,7 @@ from finetune_advisor.plan.dataset import DatasetFacts, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import METHOD_NAMES
-from finetune_advisor.vram.estimator import AUX_LOSS_OFF, RunConfig, trial_kept
+from finetune_advisor.vram.estimator import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, RunConfig, trial_kept
 from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
 
@@ -120,7 +120,7 @@ def _longest_without_aux(req: PlanRequest, at_batch: RunConfig, longest: int) ->
     if without is None or without <= longest:
         return []
     return [f"With {AUX_LOSS_OFF}, the first step does not keep every layer's trial forward, and the longest seq_len "
-            f"that fits at micro-batch {at_batch.batch_size} is {without} rather than {longest} (see the memory notes)."]
+            f"that fits at micro-batch {at_batch.batch_size} is {without} rather than {longest}; {BLOCK_COMPILE_OFF}."]
 
 
 def _with_advice(req: PlanRequest, result: TrainingPlan, methods: list[str]) -> TrainingPlan:

@@ -21,7 +21,7 @@ from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.recommend.use_case import UseCaseHints
 from finetune_advisor.vocabulary import METHOD_NAMES, Method, MethodRequest, Variant, Verdict
 from finetune_advisor.vram import fit
-from finetune_advisor.vram.estimator import AUX_LOSS_OFF
+from finetune_advisor.vram.estimator import AUX_LOSS_OFF, BLOCK_COMPILE_OFF
 
 # --- the memory verdict ------------------------------------------------------------------------
 
@@ -338,7 +338,7 @@ def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[
         return choice, None
     caveat = (f"Sized with {AUX_LOSS_OFF}: ~{off:.1f} GiB, against ~{choice.estimate_gib:.1f} with it on, because "
               "Unsloth's first step keeps every layer's trial forward for it (estimate_vram's router_aux_loss; measured "
-              "on Qwen3-30B-A3B). Ranked lower.")
+              f"on Qwen3-30B-A3B); {BLOCK_COMPILE_OFF}. Ranked lower.")
     return replace(choice, estimate_gib=off, fits=True, router_aux_loss=False), caveat
 
 

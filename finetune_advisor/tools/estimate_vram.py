@@ -53,7 +53,7 @@ def estimate_vram(
     full_fp32_master: Annotated[bool, Field(description="e.g. true (method full only).")] = False,
     attention: Annotated[Attention, Field(description='e.g. "eager" (full attention matrix).')] = "sdpa",
     autocast: Annotated[bool, Field(description="e.g. true: Trainer bf16=True (transformers).")] = False,
-    router_aux_loss: Annotated[bool, Field(description="e.g. false: SFTConfig(router_aux_loss_coef=0) (MoE).")] = True,
+    router_aux_loss: Annotated[bool, Field(description="e.g. false: SFTConfig(router_aux_loss_coef=0), or UNSLOTH_BLOCK_COMPILE=0 (MoE).")] = True,
     gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "4xA100-80GB"; default: the local GPU.')] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24.")] = None,
     bf16: Annotated[bool | None, Field(description="e.g. false on a T4 or V100; default: the GPU's.")] = None,

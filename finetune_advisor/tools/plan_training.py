@@ -37,7 +37,7 @@ def plan_training(
     price_per_hour: Annotated[float | None, Field(**bounds("price_per_hour"), description="Per GPU-hour, e.g. 2.5.")] = None,
     sharding: Annotated[Sharding, Field(description='e.g. "fsdp"; only with several GPUs.')] = "ddp",
     autocast: Annotated[bool, Field(description="e.g. true: Trainer bf16=True (transformers).")] = False,
-    router_aux_loss: Annotated[bool, Field(description="e.g. false: SFTConfig(router_aux_loss_coef=0) (MoE).")] = True,
+    router_aux_loss: Annotated[bool, Field(description="e.g. false: SFTConfig(router_aux_loss_coef=0), or UNSLOTH_BLOCK_COMPILE=0 (MoE).")] = True,
 ) -> TrainingPlan:
     """Plan a fine-tuning run on a GPU: longest seq_len, micro-batch and rank that fit, steps, time and cost.
 

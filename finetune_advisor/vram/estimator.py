@@ -19,7 +19,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import rows_step
 from finetune_advisor.vram.ground import error_margin
-from finetune_advisor.vram.run import AUX_LOSS_OFF, Breakdown, CoreEstimate, RunConfig, check_run
+from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, check_run
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import (
     NF4_BYTES, Activations, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss, precision,
@@ -28,7 +28,7 @@ from finetune_advisor.vram.terms import (
 from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate
 
 # The estimator's surface: what other modules and tools import from here.
-__all__ = ["AUX_LOSS_OFF", "NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "precision", "trial_kept"]
+__all__ = ["AUX_LOSS_OFF", "BLOCK_COMPILE_OFF", "NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "precision", "trial_kept"]
 
 @dataclass(frozen=True)
 class Peak:

@@ -45,7 +45,9 @@ def forced_float32(model_type: str) -> bool:
 # 38.0 GB more in the first step (counted 37.4), LoRA r16 at 2,048 about 7 (7.4), QLoRA r16 at 2,048 8.2 (7.4), QLoRA
 # at 512 none (the states hide it); held out (round 20), QLoRA at 8,192 tokens 63.0 GiB in a fresh process (counted
 # 64.2) and 24.9 with SFTConfig(router_aux_loss_coef=0.0) (RunConfig.router_aux_loss False; 25.8 counted without the
-# trials): the aux loss is what keeps them. UNSLOTH_BLOCK_COMPILE=0 should avoid them too (read in code, not measured).
+# trials): the aux loss is what keeps them. With the aux loss on and UNSLOTH_BLOCK_COMPILE=0 (no per-layer compile,
+# so no trial), 25.3 GiB (round 21; run.BLOCK_COMPILE_OFF). Gated DeltaNet layers keep more in their trial than the
+# count of an attention layer (unsloth_stack.deltanet_saved_bytes; Qwen3.5-35B-A3B, round 21).
 #
 # Config classes that define output_router_logits, with their router_aux_loss_coef default (transformers 5.17.0,
 # models/<type>/configuration_<type>.py): a config.json's own router_aux_loss_coef overrides it, 0 turns it off.
@@ -64,6 +66,10 @@ BLOCK_COMPILE_SKIPPED: dict[str, str] = {"gpt_oss": "GptOssDecoderLayer"}
 ROUTER_TRIAL_MEASURED: dict[str, str] = {
     "qwen3_moe": "Qwen3-30B-A3B held 38 GB more at 4 x 2,048 tokens and about 8 at 2,048, within 1 GiB of the count; "
                  "its fresh QLoRA 1x8192 peak, predicted before it was measured, was 1.9 % high",
+    "qwen3_5_moe": "Qwen3.5-35B-A3B held 7.5 GiB more at 2,048 tokens (QLoRA) and 40.0 at 8,192 (LoRA), 1.6-1.9 more "
+                   "than the count with its Gated DeltaNet layers' kernel state; the three fresh peaks are within 1 %",
+    "mixtral": "Mixtral cut to 8 layers held 7.1 GiB more at 4,096 tokens (QLoRA) and 12.4 at 8,192 (LoRA), 1.4-1.8 "
+               "more than the count; its peaks were predicted 1-3 % low before they were measured",
     "granitemoehybrid": "granite-4.0-h-tiny held 1.4 GiB at 2,048 tokens (QLoRA r16, with mamba_ssm's kernels) where "
                         "the count gives 3.5, so this figure may be high by up to about 60 % of this part",
 }

@@ -17,7 +17,7 @@ from finetune_advisor.vram.families import (
 )
 from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
-from finetune_advisor.vram.run import AUX_LOSS_OFF, Breakdown, CoreEstimate, RunConfig
+from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers
 from finetune_advisor.vram.terms import (
     Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
@@ -57,7 +57,9 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    trial = router_trial(s, tokens, tb.layer, state) if trial_kept(arch, run) else 0.0
+    trial = 0.0
+    if trial_kept(arch, run):
+        trial = router_trial(s, tokens, tb.layer + deltanet_saved_bytes(arch, s) * width, state)
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial)
 
 
@@ -107,6 +109,22 @@ _DELTANET_CHUNK = 64
 _DELTANET_STATES = 2  # h and dh
 _DELTANET_KEY_WIDE = 4  # w, dw, dq, dk
 _DELTANET_VALUE_WIDE = 4  # u, v_new, dv, the incoming gradient
+
+
+def deltanet_saved_bytes(arch: Architecture, s: Shapes) -> float:
+    """Bytes a token adds, averaged over the layers, to what a Gated DeltaNet layer saves for backward beyond the
+    attention-style count (`token_bytes`): what fla's chunked function saves (_vendored/fla/ops/gated_delta_rule/
+    chunk.py, ChunkGatedDeltaRuleFunction.forward): q and k expanded to the value heads (transformers repeats them)
+    and l2-normalised, a contiguous v, the intra-chunk matrix A (a 64-wide row per value head, 16-bit:
+    chunk_fwd.py), and per value head g and both reciprocal norms (fp32) and beta. Only a trial forward keeps every
+    layer's (`router_trial`); measured on Qwen3.5-35B-A3B (round 21): without it the three fresh cells' first
+    steps held 3.5-8.3 GiB more than the count."""
+    heads, key, value = arch.linear_num_value_heads or 0, arch.linear_key_head_dim or 0, arch.linear_value_head_dim or 0
+    layers = deltanet_layers(arch)
+    if not (layers and key and s.layers):
+        return 0.0
+    per_layer = 2.0 * (2 * heads * key + heads * value + heads * _DELTANET_CHUNK) + (4 + 4 + 4 + 2) * heads
+    return per_layer * layers / s.layers
 
 
 def deltanet_backward_bytes(arch: Architecture) -> float:
@@ -253,8 +271,7 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
                 "once more with gradients, and the router's auxiliary loss, which trl turns on for this family, keeps "
                 f"those trials until the first backward; it grows with the tokens a step. {_trial_ground(family)} "
                 f"With {AUX_LOSS_OFF}, the peak is {without / k.GIB:.1f} GiB ({ROUTER_AUX_OFF_MEASURED}; the "
-                "router_aux_loss option estimates that run); UNSLOTH_BLOCK_COMPILE=0 should avoid it too (read in "
-                "Unsloth's code, not measured).")
+                f"router_aux_loss option estimates that run); {BLOCK_COMPILE_OFF}.")
     if family in BLOCK_COMPILE_SKIPPED:
         return ("MoE on Unsloth: Unsloth does not compile this family's layers one by one, so the first step of a fresh "
                 "process holds no more than later ones (measured on gpt-oss-20b).")

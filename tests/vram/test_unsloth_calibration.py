@@ -15,7 +15,7 @@ import pytest
 
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.estimator import RunConfig, estimate, trial_kept
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "vram_accuracy"
 
@@ -156,6 +156,25 @@ def test_moe_answers_say_what_the_first_step_of_a_fresh_process_holds() -> None:
     assert "does not compile this family's layers" in moe_note("gpt-oss-20b")
     assert "no auxiliary loss" in moe_note("gemma-4-26b-a4b")
     assert "GiB more than later ones" in moe_note("mixtral-8x7b", method="qlora")
+    assert "UNSLOTH_BLOCK_COMPILE=0" in qwen and "keeps the load-balancing term" in qwen and "25.3 GiB" in qwen
+
+
+def test_the_first_step_excess_is_what_each_measured_fresh_moe_cell_held() -> None:
+    """The count against every fresh MoE cell whose step peaks were recorded: what the first step allocated beyond
+    the largest later step. Qwen3.5's MoE counts its Gated DeltaNet layers' kernel-saved tensors too; without them
+    it was 3.5-8.3 GiB short (round 21)."""
+    gib = 2**30
+    checked = {}
+    for c in CELLS:
+        peaks = c.record.get("step_peaks")
+        if c.emulated or not c.record.get("first_in_process") or not peaks or not trial_kept(c.arch, c.run):
+            continue
+        counted = estimate(c.arch, c.run, params_total=c.params_total).first_step_gib
+        checked[c.id] = (round(counted, 1), round((peaks[0][0] - max(p[0] for p in peaks[1:])) / gib, 1))
+    assert any(cell.startswith("Qwen3.5-35B-A3B/lora/r16/b1x8192") for cell in checked)
+    assert any(cell.startswith("Mixtral") for cell in checked) and any(cell.startswith("Qwen3-30B") for cell in checked)
+    off = {cell: pair for cell, pair in checked.items() if abs(pair[0] - pair[1]) > 2.5}
+    assert off == {}, checked
 
 
 def test_the_first_step_excess_grows_with_the_tokens_and_goes_with_the_aux_loss() -> None:

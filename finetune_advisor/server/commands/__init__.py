@@ -31,7 +31,7 @@ def add_run_switches(p: argparse.ArgumentParser) -> None:
                    help="transformers stack: the forward runs under bf16 autocast (Trainer or TRL's SFTConfig with bf16=True)")
     p.add_argument("--no-router-aux-loss", dest="router_aux_loss", action="store_false",
                    help="MoE: trl's router load-balancing loss off (SFTConfig(router_aux_loss_coef=0.0)); on Unsloth it "
-                   "keeps the first step's trial forwards")
+                   "keeps the first step's trial forwards. UNSLOTH_BLOCK_COMPILE=0 gives the same figure with it on")
 
 
 def bounded(name: str) -> Callable[[str], float]:
