@@ -17,7 +17,7 @@ AUX_LOSS_OFF = "trl's router aux loss off, SFTConfig(router_aux_loss_coef=0.0) (
 # The other way to the same figure (families.router_trial_kept): Unsloth's per-layer compile off, the aux loss kept.
 BLOCK_COMPILE_OFF = ("UNSLOTH_BLOCK_COMPILE=0 in the environment gives the same peak and keeps the load-balancing term, "
                      "at about 1.4x the step time (measured on Qwen3-30B-A3B QLoRA at 8,192 tokens: 25.3 GiB, 1.25 s a "
-                     "step against 0.9 compiled)")
+                     "step against 0.9 compiled, each beside another job)")
 AUX_LOSS_NO_EFFECT = ("router_aux_loss changes only the Unsloth stack's figure (its first step's trial forwards); on "
                       "the transformers stack the router logits the aux loss keeps are small and not counted.")
 

@@ -692,7 +692,7 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
                                          num_attention_heads=4, vocab_size=100))
     listed = dense.split("dense families we measured (")[1].split(")")[0].split(", ")
     assert "llama" in listed and not {"qwen3_moe", "gpt_oss", "nemotron_h", "qwen3_5_moe_text", "glm4_moe_lite"} & set(listed)
-    moe = measured_ground(Architecture(model_type="mixtral", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
+    moe = measured_ground(Architecture(model_type="olmoe", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
                                        num_attention_heads=4, vocab_size=100, num_experts=8, num_experts_per_tok=2,
                                        moe_intermediate_size=128))
     listed_moe = moe.split("MoE families we measured (")[1].split(")")[0].split(", ")
