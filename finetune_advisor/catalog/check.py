@@ -23,7 +23,8 @@ from finetune_advisor.vram.shapes import shapes
 PARAMS_TOLERANCE = 0.03
 # Facts that need a source of their own when they are set.
 SOURCED_FACTS = ("params_total_b", "params_active_b", "context_length", "release_date", "license_id",
-                 "upstream_license_ids", "architecture", "languages", "strengths", "gated", "chat_template")
+                 "upstream_license_ids", "architecture", "languages", "strengths", "gated", "chat_template",
+                 "dynamic_4bit_skip_modules")
 
 
 @dataclass(frozen=True)

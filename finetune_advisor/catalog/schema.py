@@ -87,6 +87,9 @@ class CatalogEntry(BaseModel):
     notes: str | None = None
     last_modified: date | None = Field(default=None, description="Newest lastModified of its unsloth repos at the last refresh")
     params_note: str | None = Field(default=None, description="Why params_total_b differs from what the architecture adds up to")
+    dynamic_4bit_skip_modules: list[str] | None = Field(
+        default=None, description="llm_int8_skip_modules of the -unsloth-bnb-4bit upload's config.json (the layers it "
+        "keeps in 16-bit), where a copy was read; None where it was not")
     license_caveats: list[str] = Field(default=[], description="Where a Hub card disagrees with the curated licence (catalog refresh)")
     sources: list[str] = Field(min_length=1, description="What backs the entry as a whole")
     fact_sources: dict[str, list[str]] = Field(default={}, description="Where each fact comes from, by field name")

@@ -116,7 +116,8 @@ def _communication(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, accum
     link = _link_gbs(gpu) * 1e9
     ring = 2 * (n - 1) / n
     if run.sharded:
-        weights = estimate(resolved.arch, run.model_copy(update={"num_gpus": 1}), **resolved.estimate_kwargs()).breakdown.weights
+        one = run.model_copy(update={"num_gpus": 1})
+        weights = estimate(resolved.arch, one, **resolved.estimate_kwargs(run.storage)).breakdown.weights
         return accum * 3 * ring * weights * 1024**3 / link  # gather forward, gather backward, scatter gradients
     trainable = shapes(resolved.arch).total_params if run.method == "full" else 0
     grads = (trainable * 2 if run.method == "full" else _lora_bytes(resolved, run))
@@ -129,7 +130,8 @@ def _link_gbs(gpu: GpuTarget) -> float:
 
 
 def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
-    return estimate(resolved.arch, run.model_copy(update={"num_gpus": 1}), **resolved.estimate_kwargs()).trainable_params_m * 1e6 * 4
+    one = run.model_copy(update={"num_gpus": 1})
+    return estimate(resolved.arch, one, **resolved.estimate_kwargs(run.storage)).trainable_params_m * 1e6 * 4
 
 
 def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) -> list[str]:

@@ -43,7 +43,7 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
     CPU, and training then fails (measured: Gemma 4 E2B LoRA on an emulated 8 GiB card, round 12), so
     "does not fit" stands; the answer says so (`CPU_PLACEMENT_NOTE`).
     """
-    kwargs = resolved.estimate_kwargs()
+    kwargs = resolved.estimate_kwargs(run.storage)
     core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
     if memory is None:
         return run, core, None
@@ -91,7 +91,8 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     if verdict is not None and not verdict.fits and run.stack == "unsloth":
         assumptions.append(CPU_PLACEMENT_NOTE)
-    suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(), reserved, resolved.advised_against)
+    kwargs = resolved.estimate_kwargs(run.storage)
+    suggestions = (suggest(resolved.arch, run, memory, kwargs, reserved, resolved.advised_against)
                    if memory is not None and verdict and not verdict.fits else [])
     suggested = {s.arguments.get("method") for s in suggestions}
     for method in (m for m in resolved.advised_against if m == run.method or m in suggested):

@@ -30,8 +30,9 @@ class ResolvedArch:
     params_total: float | None = None
     context: int | None = None
     storage: Quant = "16bit"
-    skip_modules: list[str] | None = None
+    skip_modules: list[str] | None = None  # the loaded checkpoint's own llm_int8_skip_modules, where known
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
+    dynamic_skip_modules: list[str] | None = None  # that upload's llm_int8_skip_modules, where the catalog has them
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -45,9 +46,13 @@ class ResolvedArch:
         why = self.advised_against.get(method)
         return f"{METHOD_NAMES[method]} for this family: {why}." if why else None
 
-    def estimate_kwargs(self) -> dict[str, Any]:
-        """What `estimator.estimate` takes beyond the architecture and the run."""
-        skip = params_kept_16bit(shapes(self.arch), self.skip_modules) if self.skip_modules is not None else None
+    def estimate_kwargs(self, storage: Quant = "16bit") -> dict[str, Any]:
+        """What `estimator.estimate` takes beyond the architecture and the run; `storage`: the run's checkpoint
+        (`storage_for`), whose 16-bit layers are counted where known."""
+        modules = self.skip_modules
+        if modules is None and storage == "unsloth-bnb-4bit":
+            modules = self.dynamic_skip_modules
+        skip = params_kept_16bit(shapes(self.arch), modules) if modules is not None else None
         return {"params_total": self.params_total, "skip_16bit_params": skip, "context_length": self.context,
                 "float32_without_bf16": self.float32_without_bf16, "takes_images": self.takes_images}
 
@@ -100,7 +105,8 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
-                                  dynamic_4bit=entry.unsloth.has_dynamic_4bit, takes_images="image" in entry.modalities)
+                                  dynamic_4bit=entry.unsloth.has_dynamic_4bit, takes_images="image" in entry.modalities,
+                                  dynamic_skip_modules=entry.dynamic_4bit_skip_modules)
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
     if entry.params_total_b is None:

@@ -20,8 +20,11 @@ from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 # bitsandbytes 8-bit Adam: two 1-byte states plus an fp32 absmax per 256-value block each.
 ADAM_8BIT_BYTES = 2 + 2 * 4 / 256
-# Unsloth says its dynamic 4-bit uploads take under 10% more memory than standard bnb 4-bit.
+# Unsloth says its dynamic 4-bit uploads take under 10% more memory than standard bnb 4-bit (unsloth.ai/blog/
+# dynamic-4bit). Not a bound: the same post gives Qwen2-VL-2B 1.81 GB against 1.36 (+33 %), and phi-4's upload keeps
+# 0.88B parameters 16-bit (its config.json), 18 % more than its 4-bit linears; where a list is known it is counted.
 DYNAMIC_4BIT_EXTRA = 0.10
+DYNAMIC_4BIT_NOTE = "counted as 10% more weight memory (Unsloth's figure; may be low: its Qwen2-VL-2B one is 33% more)."
 
 
 # --- precision ---------------------------------------------------------------------------------------
@@ -166,8 +169,8 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                 notes.append(NO_AUTOCAST_QLORA)
         if run.storage == "unsloth-bnb-4bit":
             storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
-                "the checkpoint's own list of skipped modules is counted." if skip is not None else
-                "counted as 10% more weight memory than -bnb-4bit, the upper bound Unsloth gives for its dynamic 4-bit."))
+                "the checkpoint's own list of skipped modules is counted (its config.json's llm_int8_skip_modules)."
+                if skip is not None else DYNAMIC_4BIT_NOTE))
     else:
         per_param = 4.0 if p.fp32_master else p.half
         held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch

@@ -55,6 +55,23 @@ def test_unsloth_dynamic_4bit_id_is_charged_more_than_the_bnb_4bit_id() -> None:
     assert any("-unsloth-bnb-4bit keeps some layers in 16-bit" in a for a in dyn.assumptions)
 
 
+def test_a_dynamic_upload_whose_skip_list_the_catalog_has_counts_those_layers_16bit() -> None:
+    """phi-4's -unsloth-bnb-4bit config.json keeps layers 1-3's MLPs and layers 37 and 39's o_proj in 16-bit
+    (0.88B parameters, 18 % more than its 4-bit linears, beyond the flat 10 %): QLoRA on Unsloth counts exactly
+    those; the plain -bnb-4bit upload and the transformers stack do not load it."""
+    from finetune_advisor.vram.estimator import NF4_BYTES
+
+    dynamic = estimate_vram(model="phi-4", method="qlora", gpu_memory_gib=24)
+    plain = estimate_vram(model="unsloth/phi-4-bnb-4bit", method="qlora", gpu_memory_gib=24)
+    kept = 3 * 3 * 5120 * 17920 + 2 * 5120 * 5120  # three gate/up/down MLPs and two o_proj, from the listed names
+    assert dynamic.breakdown.weights - plain.breakdown.weights == pytest.approx(kept * (2 - NF4_BYTES) / 2**30, abs=0.01)
+    assert any("own list of skipped modules" in a for a in dynamic.assumptions)
+    transformers = estimate_vram(model="phi-4", method="qlora", gpu_memory_gib=24, stack="transformers")
+    assert not any("skipped modules" in a for a in transformers.assumptions)
+    unknown = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=24)
+    assert any("may be low" in a for a in unknown.assumptions)  # a flat 10 %, which Unsloth's own figures exceed
+
+
 def test_inline_architecture_equals_the_catalog_entry() -> None:
     inline = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24, method="lora")
     catalog = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, method="lora")
