@@ -91,8 +91,8 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     if verdict is not None and not verdict.fits and run.stack == "unsloth":
         assumptions.append(CPU_PLACEMENT_NOTE)
-    kwargs = resolved.estimate_kwargs(run.storage)
-    suggestions = (suggest(resolved.arch, run, memory, kwargs, reserved, resolved.advised_against)
+    suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(run.storage), reserved,
+                           resolved.advised_against)
                    if memory is not None and verdict and not verdict.fits else [])
     suggested = {s.arguments.get("method") for s in suggestions}
     for method in (m for m in resolved.advised_against if m == run.method or m in suggested):

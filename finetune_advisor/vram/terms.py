@@ -24,7 +24,8 @@ ADAM_8BIT_BYTES = 2 + 2 * 4 / 256
 # dynamic-4bit). Not a bound: the same post gives Qwen2-VL-2B 1.81 GB against 1.36 (+33 %), and phi-4's upload keeps
 # 0.88B parameters 16-bit (its config.json), 18 % more than its 4-bit linears; where a list is known it is counted.
 DYNAMIC_4BIT_EXTRA = 0.10
-DYNAMIC_4BIT_NOTE = "counted as 10% more weight memory (Unsloth's figure; may be low: its Qwen2-VL-2B one is 33% more)."
+DYNAMIC_4BIT_NOTE = (f"counted as {DYNAMIC_4BIT_EXTRA:.0%} more weight memory (Unsloth's figure; may be low: its "
+                     "Qwen2-VL-2B one is 33% more).")
 
 
 # --- precision ---------------------------------------------------------------------------------------
