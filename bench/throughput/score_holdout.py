@@ -4,7 +4,8 @@
         bench/vram_calibration/holdout/measured-unsloth-round4.jsonl
 
 The measured figure is the record's `step_s` (median of steps 2-4, the first step's compilation left
-out), on cells run one at a time (`concurrent_jobs` 1); for a transformers-stack record (run_cells.py), the median
+out), on cells run one at a time (`concurrent_jobs` 1); a prediction listed once per repeat is scored against the
+repeats in the order they ran; for a transformers-stack record (run_cells.py), the median
 of its timed steps after the first. Cells the fit leaves out (`fit.outside_fit`: not
 representative, a non-default environment, a stand-in kernel, text rows of a model that skips layers without
 an image) are listed apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
@@ -34,14 +35,15 @@ def main(pred_path: str, measured_path: str) -> None:
         if r.get("status") == "ok" and not r.get("step_s") and any("seconds" in s for s in r.get("per_step") or []):
             r["step_s"] = _transformers_seconds(r)
         if r.get("status") == "ok" and r.get("step_s") and (r.get("concurrent_jobs") or 1) == 1:
-            measured[key(r)] = r
+            measured.setdefault(key(r), []).append(r)
     errors = []
     print("| cell | predicted s | range | measured s | error |\n|---|---|---|---|---|")
     for line in open(pred_path):
         p = json.loads(line)
-        r = measured.get(key(p))
-        if r is None:
+        repeats = measured.get(key(p))
+        if not repeats:
             continue
+        r = repeats.pop(0)  # repeats of one cell (tags rep1, rep2 ...) are scored in the order they ran
         err = (p["predicted_step_s"] - r["step_s"]) / r["step_s"]
         why = outside_fit(r)
         aside = f" ({why})" if why else ""
