@@ -56,7 +56,7 @@ CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
           ("softcap", 0.0, 4.0),
-          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8))
+          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8), ("trial_reserved_share", 0.0, 0.3))
 
 
 @dataclass
@@ -83,6 +83,7 @@ class Theta:
     moe_share: float
     reserved_share: float
     reserved: float
+    trial_reserved_share: float
     context_extra: dict[str, float] = field(default_factory=dict)
 
     def apply(self) -> None:
@@ -94,6 +95,7 @@ class Theta:
         k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
+        k.UNSLOTH_TRIAL_RESERVED_SHARE = self.trial_reserved_share  # type: ignore[misc]
         k.UNSLOTH_CONTEXT_EXTRA_GIB = dict(self.context_extra)  # type: ignore[misc]
 
 
@@ -101,7 +103,7 @@ def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
     return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
                  k.UNSLOTH_SOFTCAP_VOCAB_BYTES,
-                 k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
+                 k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
 
 def load(path: str = DATA) -> list[Cell]:
@@ -235,6 +237,8 @@ UNSLOTH_MOE_LAYER_SHARE: Final = {theta.moe_share}
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
+# ... and beside the MoE first step's trials (unsloth_stack.router_trial), as a share of them.
+UNSLOTH_TRIAL_RESERVED_SHARE: Final = {theta.trial_reserved_share}
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {dict(sorted(measured.items()))}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).

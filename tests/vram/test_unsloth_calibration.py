@@ -162,17 +162,20 @@ def test_moe_answers_say_what_the_first_step_of_a_fresh_process_holds() -> None:
 def test_the_first_step_excess_is_what_each_measured_fresh_moe_cell_held() -> None:
     """The count against every fresh MoE cell whose step peaks were recorded: what the first step allocated beyond
     the largest later step. Qwen3.5's MoE counts its Gated DeltaNet layers' kernel-saved tensors too; without them
-    it was 3.5-8.3 GiB short (round 21)."""
+    it was 3.5-8.3 GiB short (round 21). Granite 4.0-H counts only what leads to its routers' logits; its whole
+    layers' count was 4.5-9.1 GiB over at 4,096 and 8,192 tokens (round 22)."""
     gib = 2**30
     checked = {}
     for c in CELLS:
         peaks = c.record.get("step_peaks")
         if c.emulated or not c.record.get("first_in_process") or not peaks or not trial_kept(c.arch, c.run):
             continue
-        counted = estimate(c.arch, c.run, params_total=c.params_total).first_step_gib
+        # the count of what the trials allocate, without the allocator's reserve beside them (fitted on the peaks)
+        counted = estimate(c.arch, c.run, params_total=c.params_total).first_step_gib / (1 + k.UNSLOTH_TRIAL_RESERVED_SHARE)
         checked[c.id] = (round(counted, 1), round((peaks[0][0] - max(p[0] for p in peaks[1:])) / gib, 1))
     assert any(cell.startswith("Qwen3.5-35B-A3B/lora/r16/b1x8192") for cell in checked)
     assert any(cell.startswith("Mixtral") for cell in checked) and any(cell.startswith("Qwen3-30B") for cell in checked)
+    assert any(cell.startswith("granite-4.0-h-tiny/qlora-on-load/r16/b1x8192") for cell in checked)
     off = {cell: pair for cell, pair in checked.items() if abs(pair[0] - pair[1]) > 2.5}
     assert off == {}, checked
 
