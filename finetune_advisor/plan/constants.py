@@ -23,7 +23,7 @@ HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unslo
                             "at 2,048")
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 276 cells measured on one NVIDIA H200 (49 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 282 cells measured on one NVIDIA H200 (49 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)
 # + c_param * billions of linear parameters + c_moe * routed layers (Shapes.routed_layers),
 # and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),
@@ -32,21 +32,21 @@ STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
     ("transformers", "full"): {"c0": 0, "c_linear": 0.00069946, "c_param": 0.022484, "c_moe": 0.034856, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "lora"): {"c0": 0, "c_linear": 0.0013223, "c_param": 0, "c_moe": 0.0023212, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "qlora"): {"c0": 0.02929, "c_linear": 0.0016055, "c_param": 0, "c_moe": 0.027984, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
-    ("unsloth", "full"): {"c0": 0.096018, "c_linear": 0, "c_param": 0.025276, "c_moe": 0, "k_matmul": 1.25, "k_attention": 1.8045, "overlap": 0.0},
-    ("unsloth", "lora"): {"c0": 0.045991, "c_linear": 0.00087373, "c_param": 0, "c_moe": 0.0033523, "k_matmul": 1.25, "k_attention": 1.8045, "overlap": 0.0},
-    ("unsloth", "qlora"): {"c0": 0.032901, "c_linear": 0.0011083, "c_param": 0, "c_moe": 0.004609, "k_matmul": 1.25, "k_attention": 1.8045, "overlap": 0.0},
+    ("unsloth", "full"): {"c0": 0.095928, "c_linear": 0, "c_param": 0.025252, "c_moe": 0, "k_matmul": 1.25, "k_attention": 1.8356, "overlap": 0.0},
+    ("unsloth", "lora"): {"c0": 0.045744, "c_linear": 0.000873, "c_param": 0, "c_moe": 0.0033351, "k_matmul": 1.25, "k_attention": 1.8356, "overlap": 0.0},
+    ("unsloth", "qlora"): {"c0": 0.039493, "c_linear": 0.0010142, "c_param": 0, "c_moe": 0.0050874, "k_matmul": 1.25, "k_attention": 1.8356, "overlap": 0.0},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).
 SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("transformers", "full"): (-0.235, 1.358),
     ("transformers", "lora"): (-0.180, 0.600),
     ("transformers", "qlora"): (-0.247, 0.445),
-    ("unsloth", "full"): (-0.229, 0.609),
-    ("unsloth", "lora"): (-0.179, 0.484),
-    ("unsloth", "qlora"): (-0.278, 0.451),
+    ("unsloth", "full"): (-0.228, 0.609),
+    ("unsloth", "lora"): (-0.181, 0.484),
+    ("unsloth", "qlora"): (-0.268, 0.456),
 }
 # Models with linear-attention or Mamba layers, left out of the fit (they ran a torch stand-in for causal-conv1d's
 # CUDA kernel): their measured / predicted step time (median, min, max), by which plan.throughput scales them.
-HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.162, "low": 1.439, "high": 3.205, "cells": 15}
+HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.154, "low": 1.434, "high": 3.213, "cells": 17}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-tiny')
 # --- THROUGHPUT FITTED: end ---
