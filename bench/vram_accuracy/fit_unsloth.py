@@ -237,7 +237,7 @@ UNSLOTH_MOE_LAYER_SHARE: Final = {theta.moe_share}
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
-# ... and beside the MoE first step's trials (unsloth_stack.router_trial), as a share of them.
+# ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
 UNSLOTH_TRIAL_RESERVED_SHARE: Final = {theta.trial_reserved_share}
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {dict(sorted(measured.items()))}

@@ -71,7 +71,7 @@ UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granit
 UNSLOTH_FIXED_GIB: Final = 0.254
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6445, 'moe': 1.6579, 'deltanet': 2.0418}
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6445, 'moe': 2.1602, 'deltanet': 2.0418}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
 UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.7554
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
@@ -79,7 +79,7 @@ UNSLOTH_MOE_LAYER_SHARE: Final = 0.8155
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = 0.2545
 UNSLOTH_RESERVED_GIB: Final = 0.2715
-# ... and beside the MoE first step's trials (unsloth_stack.router_trial), as a share of them.
+# ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
 UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1134
 # measured cells per model_type: the families the Unsloth figures stand on.
 UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 7, 'gemma3n_text': 1, 'gemma4_text': 8, 'gemma4_unified_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 4, 'llama': 42, 'ministral3': 2, 'mistral': 7, 'mixtral': 2, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 5, 'qwen2': 4, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 3, 'qwen3_5_text': 8, 'qwen3_moe': 12, 'qwen3_vl_text': 2}

@@ -59,8 +59,11 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     trial = 0.0
     if trial_kept(arch, run):
-        trial = router_trial(s, tokens, trial_layer_bytes(arch, s, coef, tb.layer, width), state)
-        trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE  # what the allocator reserves beside the trials
+        path = router_path_bytes(s, coef, width)
+        trial = router_trial(s, tokens, tb.layer + deltanet_saved_bytes(arch, s) * width if path is None else path,
+                             state)
+        if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
+            trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial)
 
 
@@ -79,20 +82,20 @@ def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingStat
     return max(0.0, kept - state.grads - state.states - state.temp)
 
 
-def trial_layer_bytes(arch: Architecture, s: Shapes, c: Coefficients, layer: float, width: float) -> float:
-    """Bytes a token, averaged over the layers, that a layer's trial forward keeps (`router_trial`); `layer`: the
-    whole layer's count (`token_bytes`). In a Granite 4.0-H hybrid (Mamba-2 mixers, then the MoE, in every layer)
-    only what leads to the router's logits stays: the norms' inputs, the mixer's (mamba_ssm's fused
-    split-conv1d-scan function saves its in_proj output and its scan output, 16-bit) or attention's saved tensors,
-    and the router's probabilities; what the experts and the shared MLP save is not held. Measured on
-    granite-4.0-h-tiny QLoRA (round 22): its first steps at 4,096 and 8,192 tokens allocated 29.9 KB a token and
-    layer more than later ones (LoRA gradients and optimizer states added back), where this count gives 29.3 and
-    the whole layer's 60.4. Why the experts' part is freed there (a graph break between the mixer's Triton
-    function and the MoE, separating what the router's logits keep alive from the rest, is our guess) was not
-    traced; a Qwen3-MoE or Mixtral layer keeps the whole count."""
+def router_path_bytes(s: Shapes, c: Coefficients, width: float) -> float | None:
+    """Bytes a token, averaged over the layers, that a layer's trial forward keeps (`router_trial`) in a Granite
+    4.0-H hybrid (a Mamba-2 mixer or attention, then the MoE, in every layer); None for other models, whose trials
+    keep the whole layer's count (`token_bytes`; measured on Qwen3-MoE, Qwen3.5-MoE and Mixtral). Here only what
+    leads to the router's logits stays: the norms' inputs, the mixer's (mamba_ssm's fused split-conv1d-scan function
+    saves its in_proj output and its scan output, 16-bit) or attention's saved tensors, and the router's
+    probabilities; what the experts and the shared MLP save is freed. Measured on granite-4.0-h-tiny QLoRA (round
+    22): its first steps at 4,096 and 8,192 tokens allocated 29.9 KB a token and layer more than later ones (LoRA
+    gradients and optimizer states added back), where this count gives 29.3 and the whole layer's 60.4. Why the
+    experts' part is freed (a graph break between the mixer's Triton function and the MoE, separating what the
+    router's logits keep alive from the rest, is our guess) was not traced."""
     mamba = [lin for lin in s.linears if lin.site == "mamba_in"]
     if not mamba or s.router_width == 0:
-        return layer + deltanet_saved_bytes(arch, s) * width
+        return None
     d_inner = next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
     mixers = s.share(mamba[0])
     mixer = 2.0 * (mamba[0].fan_out + d_inner)  # 16-bit
