@@ -90,7 +90,8 @@ def router_path_bytes(s: Shapes, c: Coefficients, width: float) -> float | None:
     saves its in_proj output and its scan output, 16-bit) or attention's saved tensors, and the router's
     probabilities; what the experts and the shared MLP save is freed. Measured on granite-4.0-h-tiny QLoRA (round
     22): its first steps at 4,096 and 8,192 tokens allocated 29.9 KB a token and layer more than later ones (LoRA
-    gradients and optimizer states added back), where this count gives 29.3 and the whole layer's 60.4. Why the
+    gradients and optimizer states added back), where this count gives 29.3 with the aux loss's one-hot that
+    `router_trial` adds (24.7 without) and the whole layer's 60.4. Why the
     experts' part is freed (a graph break between the mixer's Triton function and the MoE, separating what the
     router's logits keep alive from the rest, is our guess) was not traced."""
     mamba = [lin for lin in s.linears if lin.site == "mamba_in"]

@@ -11,6 +11,7 @@ import pytest
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import unsloth_stack
+from finetune_advisor.vram.activations import UNSLOTH_PEFT
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import (
     NF4_BYTES,
@@ -18,7 +19,7 @@ from finetune_advisor.vram.estimator import (
     estimate,
 )
 from finetune_advisor.vram.families import forced_float32
-from finetune_advisor.vram.unsloth_stack import deltanet_backward_bytes
+from finetune_advisor.vram.unsloth_stack import deltanet_backward_bytes, router_path_bytes
 from finetune_advisor.vram.shapes import (
     architecture_for_params,
     params_kept_16bit,
@@ -122,6 +123,26 @@ def test_a_sequential_hybrid_counts_attention_and_mixers_in_their_own_layers() -
     assert held["q_proj"] == 4 and held["in_proj"] == 36 and held["out_proj"] == 36
     in_proj = next(lin for lin in s.linears if lin.name == "in_proj")
     assert in_proj.fan_out == 2 * 48 * 64 + 2 * 128 + 48  # width = heads x head size when mamba_d_ssm is absent
+
+
+def test_granite_h_first_step_keeps_only_what_leads_to_its_routers() -> None:
+    """Unsloth's first step of a fresh process keeps each MoE layer's trial forward while trl's router aux loss
+    holds the router logits. In Granite 4.0-H only their ancestors stay (norms, the Mamba-2 mixer's saved tensors
+    or attention's, the router): measured 3.6 / 8.2 GiB more than later steps at 4,096 / 8,192 tokens (QLoRA r16,
+    round 22), where the whole layers' count gave 8.1 / 17.4. The mixer's part is its own count: its in_proj output
+    and scan output, not attention's q/k/v."""
+    arch = Architecture.from_hf_config(GRANITE_H_TINY)
+
+    def first(a: Architecture, tokens: int) -> float:
+        return estimate(a, RunConfig(method="qlora", seq_len=tokens, stack="unsloth")).first_step_gib
+
+    assert 3.3 < first(arch, 4096) < 4.6 and 7.5 < first(arch, 8192) < 9.8  # with the allocator's share beside it
+    wider = arch.model_copy(update={"mamba_n_heads": 96})  # twice the mixer's width: more kept per token
+    assert first(wider, 8192) > first(arch, 8192) + 1.0
+    wider_experts = arch.model_copy(update={"intermediate_size": 2048, "shared_intermediate_size": 4096})
+    kept = [router_path_bytes(shapes(a), UNSLOTH_PEFT, 1.0) for a in (arch, wider_experts)]
+    assert kept[0] == kept[1] and 22_000 < kept[0] < 27_000  # what the MLPs save is freed, whatever their width
+    assert router_path_bytes(shapes(QWEN3_MOE), UNSLOTH_PEFT, 1.0) is None  # whole layers kept
 
 
 def test_nemotron_h_reads_its_layer_pattern() -> None:
