@@ -59,9 +59,9 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     trial = 0.0
     if trial_kept(arch, run):
-        path = router_path_bytes(s, coef, width)
-        trial = router_trial(s, tokens, tb.layer + deltanet_saved_bytes(arch, s) * width if path is None else path,
-                             state)
+        path = router_path_bytes(s, coef, width)  # None: the trial keeps the whole layer
+        kept = tb.layer + deltanet_saved_bytes(arch, s) * width if path is None else path
+        trial = router_trial(s, tokens, kept, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial)
@@ -91,9 +91,9 @@ def router_path_bytes(s: Shapes, c: Coefficients, width: float) -> float | None:
     probabilities; what the experts and the shared MLP save is freed. Measured on granite-4.0-h-tiny QLoRA (round
     22): its first steps at 4,096 and 8,192 tokens allocated 29.9 KB a token and layer more than later ones (LoRA
     gradients and optimizer states added back), where this count gives 29.3 with the aux loss's one-hot that
-    `router_trial` adds (24.7 without) and the whole layer's 60.4. Why the
-    experts' part is freed (a graph break between the mixer's Triton function and the MoE, separating what the
-    router's logits keep alive from the rest, is our guess) was not traced."""
+    `router_trial` adds (24.7 without) and the whole layer's 60.4. Why the experts' part is freed (a graph break
+    between the mixer's Triton function and the MoE, separating what the router's logits keep alive from the rest,
+    is our guess) was not traced."""
     mamba = [lin for lin in s.linears if lin.site == "mamba_in"]
     if not mamba or s.router_width == 0:
         return None
