@@ -104,6 +104,8 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         largest_batch=largest_batch, alternatives=others,
     )
     _with_advice(req, result, [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])])
+    if not req.fixed_seq_len and seq_len == longest:  # memory set the length: say how much further a tight fit goes
+        result.notes.extend(_longest_tight(req, at_batch, longest))
     if trial_kept(req.resolved.arch, run) and not req.fixed_seq_len:
         result.notes.extend(_longest_without_aux(req, at_batch, longest))
     more = next((a for a in others if a.change.endswith("GPUs")), None)
@@ -111,6 +113,17 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
                             "time (traffic between GPUs or fixed per-step costs dominate).")
     return result
+
+
+def _longest_tight(req: PlanRequest, at_batch: RunConfig, longest: int) -> list[str]:
+    """The longest seq_len estimate_vram calls a fit, when it is longer than the plan's comfortable one."""
+    tight = search.longest_seq_len(req.resolved, at_batch, req.card, req.context, ok=search.fits)
+    if tight is None or tight < longest + search.SEQ_STEP:
+        return []
+    margin = search.verdict(req.resolved, at_batch.model_copy(update={"seq_len": tight}), req.card).margin
+    return [f"Up to {tight} tokens fits at micro-batch {at_batch.batch_size} too, but tightly: with less room than this "
+            f"estimate may miss by ({margin:.0%} of it), so the plan stops at {longest}. Train longer rows only after "
+            "a short trial run at that length, watching the peak (nvidia-smi)."]
 
 
 def _longest_without_aux(req: PlanRequest, at_batch: RunConfig, longest: int) -> list[str]:
@@ -136,7 +149,7 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     if req.dataset and req.dataset.longest_row:
         wanted = min(round_up(req.dataset.longest_row), req.context)
         if longest is not None and wanted > longest:
-            return longest, f"the longest that fits; the longest row has {req.dataset.longest_row} tokens"
+            return longest, f"the longest that fits comfortably; the longest row has {req.dataset.longest_row} tokens"
         if wanted < req.dataset.longest_row:
             return wanted, f"the model's limit of {wanted} tokens a row; the longest row has {req.dataset.longest_row}"
         return wanted, f"covers the longest row ({req.dataset.longest_row} tokens)"
@@ -144,7 +157,7 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
-        return longest, f"the longest that fits (below {wanted}); {unknown}"
+        return longest, f"the longest that fits comfortably (below {wanted}); {unknown}"
     if wanted < max(DEFAULT_SEQ_LEN, mean):
         return wanted, f"the model's limit of {wanted} tokens a row; {unknown}"
     if mean > DEFAULT_SEQ_LEN:

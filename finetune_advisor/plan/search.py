@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.fit import Fit
 from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import ResolvedArch
 
@@ -21,9 +22,18 @@ RANKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 Card = tuple[float, float]  # (GPU memory as the driver reports it, the driver's share), GiB
 
 
+def verdict(resolved: ResolvedArch, run: RunConfig, card: Card) -> Fit:
+    """estimate_vram's verdict for `run` on the card (whose memory is known)."""
+    return fitted(resolved, run, *card)[2]
+
+
 def comfortable(resolved: ResolvedArch, run: RunConfig, card: Card) -> bool:
-    verdict = fitted(resolved, run, *card)[2]
-    return verdict is not None and verdict.comfortable
+    return verdict(resolved, run, card).comfortable
+
+
+def fits(resolved: ResolvedArch, run: RunConfig, card: Card) -> bool:
+    """estimate_vram's "fits", tight or not."""
+    return verdict(resolved, run, card).fits
 
 
 def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
@@ -39,9 +49,10 @@ def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
     return low
 
 
-def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context: int) -> int | None:
-    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably."""
-    found = _largest(1, context, lambda n: comfortable(resolved, run.model_copy(update={"seq_len": n}), card))
+def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context: int,
+                    ok: Callable[[ResolvedArch, RunConfig, Card], bool] = comfortable) -> int | None:
+    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably (or by `ok`)."""
+    found = _largest(1, context, lambda n: ok(resolved, run.model_copy(update={"seq_len": n}), card))
     if found is None or found < SEQ_STEP:
         return found
     return found - found % SEQ_STEP

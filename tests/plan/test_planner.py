@@ -24,6 +24,23 @@ def test_the_plan_is_the_largest_that_fits_comfortably() -> None:
     assert p.micro_batch <= p.max_micro_batch and p.micro_batch * p.grad_accumulation == 16
 
 
+def test_when_memory_sets_the_length_the_plan_says_how_far_a_tight_fit_goes() -> None:
+    """Qwen3.5-35B-A3B LoRA on an H200: its 30 % margin stops the plan well short of what estimate_vram calls a fit
+    (8,192 tokens measured 123.6 GiB of 140); the plan names that length, which estimate_vram judges tight, and the
+    next one, which it judges too large. A plan whose rows are shorter than the comfortable limit says nothing."""
+    args = {"model": "qwen3.5-35b-a3b", "gpu": "H200", "method": "lora", "dataset_rows": 1000}
+    p = plan_training(**args, tokens_per_row=20_000)
+    assert p.seq_len == p.max_seq_len
+    note = next(n for n in p.notes if n.startswith("Up to "))
+    tight = int(note.split()[2])
+    at = estimate_vram(model="qwen3.5-35b-a3b", method="lora", gpu="H200", seq_len=tight)
+    beyond = estimate_vram(model="qwen3.5-35b-a3b", method="lora", gpu="H200", seq_len=tight + 64)
+    assert tight > p.max_seq_len and at.fits and at.tight and not beyond.fits
+    assert f"stops at {p.max_seq_len}" in note and "30%" in note
+    short = plan_training(**args, tokens_per_row=1000)
+    assert short.seq_len < short.max_seq_len and not any(n.startswith("Up to ") for n in short.notes)
+
+
 def test_the_memory_answer_is_estimate_vrams_for_the_chosen_settings() -> None:
     p = plan_training(**BASE, gpu="RTX 4090", method="qlora")
     same = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", seq_len=p.seq_len, batch_size=p.micro_batch)

@@ -118,7 +118,7 @@ def _print(r: TrainingPlan) -> None:
             emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
         return
     rows = [
-        ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits: {r.max_seq_len}"),
+        ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits comfortably: {r.max_seq_len}"),
         ("micro-batch x accumulation", f"{r.micro_batch} x {r.grad_accumulation} x {r.num_gpus} GPU = {r.effective_batch} rows/step"),
         ("LoRA rank", r.lora_rank if r.lora_rank is not None else "-"),
         ("peak memory", f"{r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f})"),
