@@ -9,8 +9,9 @@ Data: bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (`step_s`: the median o
 transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, else `time_s` /
 `steps`: three steps, the first included, so biased high), H200 cells only. Cells run with a non-default environment (UNSLOTH_BLOCK_COMPILE=0) are left out, and so are
 the T4-emulated ones (`--emulate t4`): an H200 running Unsloth's fp16 path under patched memory queries is
-neither a T4 nor what an H200 user runs; cells that ran a stand-in kernel (`kernels` names a shim: the hybrids, whose ratio to the model is
-kept apart and written as HYBRID_STEP, `hybrid_slowdown`); and Llama 3.2
+neither a T4 nor what an H200 user runs; every hybrid (linear-attention or Mamba layers, whose kernels the model does
+not see): those that ran a stand-in kernel (`kernels` names a shim) give their ratio to the model as HYBRID_STEP
+(`hybrid_slowdown`), those on a user's own kernels as HYBRID_USER_STEP (`hybrid_user_path`); and Llama 3.2
 Vision's text rows: with no image, MllamaTextModel skips its 8 cross-attention layers (of 40) and the vision tower
 never runs, work the model counts and an image row does (`outside_fit`).
 
@@ -95,12 +96,15 @@ def outside_fit(r: dict) -> str | None:
         return "outside the fit: T4 emulation"
     if _stand_in(r):
         return STAND_IN
+    if Architecture.from_hf_config(r["config"]).is_hybrid:
+        return USER_PATH
     if r["config"].get("model_type") == "mllama":
         return "text rows: mllama skips its 8 cross-attention layers"
     return None
 
 
 STAND_IN = "causal-conv1d through our stand-in"
+USER_PATH = "linear-attention or Mamba layers: scaled apart"
 
 
 def _stand_in(r: dict) -> bool:
@@ -338,17 +342,12 @@ def _for_method(scored: dict, method: str) -> dict:
 
 
 def hybrid_slowdown(results: dict) -> dict | None:
-    """Measured / predicted step time of the hybrid cells, which are outside the fit (`_stand_in`): every one so
-    far ran about twice the model's time, whatever its size (round 11: 1.75-2.35x over five models), so the planner
-    scales hybrids' steps by their median (plan.throughput.micro_step). Scored leaving one architecture out: each
+    """Measured / predicted step time of the hybrid cells that ran our causal-conv1d stand-in (`_stand_in`), which
+    are outside the fit: every one so far ran about twice the model's time, whatever its size (round 11: 1.75-2.35x
+    over five models), so the planner scales a hybrid whose layer kinds no cell measured on a user's kernels
+    (`hybrid_user_path`) by their median (plan.throughput.hybrid_scale). Scored leaving one architecture out: each
     model's cells against the median of the others'."""
-    ratios: list[tuple[str, float]] = []
-    for r in _records("unsloth_sft_1gpu.jsonl"):
-        fitted = results.get(("unsloth", r["method"]))
-        if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != STAND_IN or fitted is None:
-            continue
-        c = _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1)
-        ratios.append((r["arch"], r["step_s"] / predict(c, fitted["theta"], fitted["p"])))
+    ratios = [(arch, x) for arch, _, x in _hybrid_ratios(results, STAND_IN)]
     if not ratios:
         return None
     values = [x for _, x in ratios]
@@ -357,8 +356,42 @@ def hybrid_slowdown(results: dict) -> dict | None:
     print(f"hybrids: {len(values)} cells {len(archs)} archs, measured/predicted median {quantile(values, .5):.2f} "
           f"({min(values):.2f}-{max(values):.2f}); leave-one-architecture-out |err| median "
           f"{quantile([abs(e) for e in loao], .5):.0%} max {max(abs(e) for e in loao):.0%}")
+    return {**_summary(values), "models": archs}
+
+
+def hybrid_user_path(results: dict) -> dict[str, dict]:
+    """The same ratio for hybrid cells that ran a user's own kernels (no stand-in: transformers' torch convolution
+    where causal-conv1d is absent, fla as unsloth_zoo vendors it), per kind of non-attention layer: the planner
+    scales a hybrid whose kinds are all measured so by these instead. Round 23's Qwen3.5-35B-A3B QLoRA at 8,192
+    tokens ran at the model's predicted time, where the stand-in's cells of the same model ran 1.5-2.5x."""
+    by_kind: dict[str, list[tuple[str, float]]] = {}
+    for arch, kinds, x in _hybrid_ratios(results, USER_PATH):
+        by_kind.setdefault(kinds, []).append((arch, x))
+    out = {}
+    for kinds, ratios in sorted(by_kind.items()):
+        values = [x for _, x in ratios]
+        out[kinds] = {**_summary(values), "models": sorted({a for a, _ in ratios})}
+        print(f"hybrids on a user's kernels ({kinds}): {len(values)} cell{'s' if len(values) > 1 else ''}, measured/predicted median "
+              f"{quantile(values, .5):.2f} ({min(values):.2f}-{max(values):.2f})")
+    return out
+
+
+def _hybrid_ratios(results: dict, reason: str) -> list[tuple[str, str, float]]:
+    """(model, its non-attention layer kinds, measured / predicted step time) of the hybrid cells left out for `reason`."""
+    out = []
+    for r in _records("unsloth_sft_1gpu.jsonl"):
+        fitted = results.get(("unsloth", r["method"]))
+        if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None:
+            continue
+        c = _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1)
+        kinds = "+".join(sorted(Architecture.from_hf_config(r["config"]).mixer_kinds))
+        out.append((r["arch"], kinds, r["step_s"] / predict(c, fitted["theta"], fitted["p"])))
+    return out
+
+
+def _summary(values: list[float]) -> dict:
     return {"factor": round(quantile(values, 0.5), 3), "low": round(min(values), 3), "high": round(max(values), 3),
-            "cells": len(values), "models": archs}
+            "cells": len(values)}
 
 
 def main() -> None:
@@ -390,12 +423,12 @@ def main() -> None:
         if args.cells:
             for c in group:
                 print(f"      {c['name'][:60]:60s} measured {c['seconds']:.3f}s predicted {predict(c, r['theta'], r['p']):.3f}s")
-    hybrid = hybrid_slowdown(written)
+    hybrid, user_path = hybrid_slowdown(written), hybrid_user_path(written)
     if args.write:
-        _write(written, data, hybrid)
+        _write(written, data, hybrid, user_path)
 
 
-def _write(results: dict, data: list[dict], hybrid: dict | None) -> None:
+def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict]) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
@@ -422,6 +455,9 @@ def _write(results: dict, data: list[dict], hybrid: dict | None) -> None:
                   "# CUDA kernel): their measured / predicted step time (median, min, max), by which plan.throughput scales them.",
                   f"HYBRID_STEP: Final[dict[str, float]] = {json.dumps(hybrid)}",
                   f"HYBRID_MODELS: Final = {tuple(models)!r}"]
+    lines += ["# The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):",
+              "# plan.throughput scales a hybrid whose kinds are measured so by it instead.",
+              f"HYBRID_USER_STEP: Final[dict[str, dict]] = {json.dumps(user_path)}"]
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

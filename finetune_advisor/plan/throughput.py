@@ -9,8 +9,10 @@ pass at the GPU's memory bandwidth. Launches are asynchronous, so the two overla
 (`overlap` p > 0) the step takes (host^p + GPU^p)^(1/p), a smooth maximum; with p = 0 their sum. The
 fractions were measured on one GPU model; another GPU is scaled by its datasheet peak and bandwidth, which
 the answer says. Models with linear-attention or Mamba layers run kernels the model does not see (fla's
-gated delta rule, mamba_ssm's scans): every one measured took about twice its time, so their steps are scaled
-by the measured median (constants.HYBRID_STEP).
+gated delta rule, mamba_ssm's scans): their steps are scaled by the measured ratio to the model's time
+(`hybrid_scale`), from cells on a user's own kernels where their kinds of layer were measured so
+(constants.HYBRID_USER_STEP), else from the cells that ran our torch stand-in for causal-conv1d, about twice the
+model's time (constants.HYBRID_STEP).
 """
 
 from __future__ import annotations
@@ -34,7 +36,39 @@ class StepTime:
     fixed: float
     compute: float
     dequant: float
-    hybrid_factor: float = 1.0  # what the step was scaled by for linear-attention / Mamba layers (constants.HYBRID_STEP)
+    hybrid: HybridScale | None = None  # what the step was scaled by for linear-attention / Mamba layers
+
+
+@dataclass(frozen=True)
+class HybridScale:
+    """A hybrid's measured step time over the model's: median, least and most, over `cells` steps of `models`;
+    `user_path`: measured on a user's own kernels, not through our causal-conv1d stand-in."""
+
+    factor: float
+    low: float
+    high: float
+    cells: int
+    models: tuple[str, ...]
+    user_path: bool
+
+    @property
+    def reach(self) -> float:
+        """The most the range allows. On a user's kernels, measured on few cells of one model, it still reaches the
+        slowest the stand-in's cells ran, which a user's kernels should not exceed (the stand-in is the slow part), in
+        case another size or method spends more in these layers than the one measured."""
+        return max(self.high, k.HYBRID_STEP["high"]) if self.user_path else self.high
+
+
+def hybrid_scale(arch: Architecture) -> HybridScale | None:
+    """The ratio a hybrid's step is scaled by: that of the cells measured on a user's own kernels for the same kinds
+    of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells; None for a model without such layers."""
+    if not arch.is_hybrid:
+        return None
+    h = k.HYBRID_STEP
+    user = k.HYBRID_USER_STEP.get("+".join(sorted(arch.mixer_kinds)))
+    if user is None:
+        return HybridScale(h["factor"], h["low"], h["high"], int(h["cells"]), k.HYBRID_MODELS, False)
+    return HybridScale(user["factor"], user["low"], user["high"], user["cells"], tuple(user["models"]), True)
 
 
 def overlap(host: float, gpu: float, p: float) -> float:
@@ -88,11 +122,12 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
         passes = 3 if run.gradient_checkpointing else 2
         dequant = passes * k.DEQUANT_BYTES_PER_PARAM * linear / (bandwidth_gbs * 1e9)
     base = overlap(fixed, compute + dequant, c.get("overlap", 0.0))
-    factor = k.HYBRID_STEP["factor"] if arch.is_hybrid else 1.0
+    hybrid = hybrid_scale(arch)
+    factor = hybrid.factor if hybrid else 1.0
     total = base * factor
     p10, p90 = k.SPREAD[(stack, run.method)]
     low, high = total * (1 + p10), total * (1 + p90)
-    if arch.is_hybrid:  # the measured hybrids' own spread, where it reaches further
-        low, high = min(low, base * k.HYBRID_STEP["low"]), max(high, base * k.HYBRID_STEP["high"])
+    if hybrid:  # the measured hybrids' own spread, where it reaches further
+        low, high = min(low, base * hybrid.low), max(high, base * hybrid.reach)
     # Where a hybrid's extra time goes was not profiled: its parts are scaled alike, so that they add up.
-    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, factor)
+    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, hybrid)

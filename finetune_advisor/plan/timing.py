@@ -182,13 +182,22 @@ SOFTCAP_SCORES_NOTE = (
 
 
 def _hybrid_note(micro: throughput.StepTime) -> list[str]:
-    if micro.hybrid_factor == 1.0:
+    h = micro.hybrid
+    if h is None:
         return []
-    h = k.HYBRID_STEP
+    span = f"{h.low:.2f}x" if h.low == h.high else f"{h.low:.2f}-{h.high:.2f}x"
+    measured = (f"{h.cells} run{'s' if h.cells > 1 else ''} of such models measured through Unsloth on the "
+                f"{k.FITTED_ON_GPU} ({', '.join(h.models)}) took {span} its time, so the step is scaled by "
+                f"{h.factor:.2f}x")
+    if h.user_path:
+        s = k.HYBRID_STEP
+        return [f"This model has linear-attention layers, whose kernels the step-time model does not see: {measured}. "
+                "They ran as a user's install does without the causal-conv1d package (transformers' torch "
+                "convolution; fla's kernels as unsloth_zoo vendors them). Hybrids run through our torch stand-in for "
+                f"causal-conv1d took {s['low']:.2f}-{s['high']:.2f}x, not a user's time; the range still reaches the "
+                "slowest of them, in case other sizes or methods spend more in these layers than the one measured."]
     return [f"This model has linear-attention or Mamba layers, whose kernels the step-time model does not see: "
-            f"{h['cells']:g} steps of such models measured through Unsloth on the {k.FITTED_ON_GPU} "
-            f"({', '.join(k.HYBRID_MODELS)}) took {h['low']:.2f}-{h['high']:.2f}x its time, so the step is scaled by "
-            f"their median, {h['factor']:.2f}x. They ran causal-conv1d through a torch stand-in for its CUDA kernel: "
+            f"{measured} (their median). They ran causal-conv1d through a torch stand-in for its CUDA kernel: "
             "with the compiled kernel installed, steps may be shorter."]
 
 

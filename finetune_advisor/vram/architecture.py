@@ -182,6 +182,13 @@ class Architecture(BaseModel):
         return self.mamba_d_ssm or (self.mamba_n_heads or 0) * (self.mamba_d_head or 0)
 
     @property
+    def mixer_kinds(self) -> frozenset[str]:
+        """The kinds of this hybrid's layers that mix tokens without softmax attention (linear_attention, mamba,
+        conv; Nemotron-H's MoE and MLP layers mix none), empty for a model without them."""
+        kinds = {k for k in self.layer_types or () if k not in ATTENTION_KINDS and k not in ("moe", "mlp")}
+        return frozenset(kinds | ({"mamba"} if self.model_type.startswith(_HYBRID_TYPES) or self.mamba_width else set()))
+
+    @property
     def is_hybrid(self) -> bool:
         """Some layers are linear attention, Mamba or convolution instead of softmax attention."""
         return self.model_type.startswith(_HYBRID_TYPES) or any(k not in ATTENTION_KINDS for k in self.layer_types or ())

@@ -118,9 +118,10 @@ def test_an_overlapping_fit_improves_on_the_additive_coefficients_it_starts_from
     assert all(lo <= v <= hi for v, (lo, hi) in zip(moved, fit._bounds(), strict=True))
 
 
-def test_the_hybrid_slowdown_is_what_the_recorded_hybrid_cells_show() -> None:
-    """Hybrids stay out of the fit (they ran our causal-conv1d stand-in), but every one ran about twice the model's
-    time: the packaged factor is the median of their measured / predicted ratios, recomputed from the cells."""
+def test_the_hybrid_slowdowns_are_what_the_recorded_hybrid_cells_show() -> None:
+    """Hybrids stay out of the fit. Those that ran our causal-conv1d stand-in ran about twice the model's time: the
+    packaged factor is the median of their measured / predicted ratios, recomputed from the cells. Those that ran a
+    user's own kernels give their kind of layer a factor of its own (Qwen3.5's Gated DeltaNet: about 1x)."""
     fit = _fit_script()
     data = fit.cells()
     results = {}
@@ -132,23 +133,33 @@ def test_the_hybrid_slowdown_is_what_the_recorded_hybrid_cells_show() -> None:
     assert measured is not None and measured.pop("models") == list(k.HYBRID_MODELS)
     assert measured == pytest.approx(k.HYBRID_STEP, rel=1e-3)
     assert 1.0 < k.HYBRID_STEP["low"] <= k.HYBRID_STEP["factor"] <= k.HYBRID_STEP["high"]
+    user = fit.hybrid_user_path(results)
+    assert user.keys() == k.HYBRID_USER_STEP.keys() and "linear_attention" in user
+    for kind, entry in user.items():
+        assert entry.pop("models") == k.HYBRID_USER_STEP[kind]["models"]
+        assert entry == pytest.approx({n: v for n, v in k.HYBRID_USER_STEP[kind].items() if n != "models"}, rel=1e-3)
+    assert k.HYBRID_USER_STEP["linear_attention"]["factor"] < 0.7 * k.HYBRID_STEP["factor"]
 
 
 def test_a_hybrid_step_is_scaled_by_the_measured_factor_and_its_range_covers_the_measured_spread(monkeypatch) -> None:
+    """A Mamba hybrid (no cell on a user's kernels) takes the stand-in cells' factor; a Gated DeltaNet hybrid the factor
+    its user-path cells measured, with a range that still reaches the slowest stand-in cell."""
     from finetune_advisor.plan import throughput
     from finetune_advisor.vram.estimator import RunConfig
 
-    hybrid = DENSE.model_copy(update={"model_type": "qwen3_5_text",
-                                      "layer_types": ("linear_attention", "full_attention")})
-    assert hybrid.is_hybrid and not DENSE.is_hybrid
+    deltanet = DENSE.model_copy(update={"model_type": "qwen3_5_text",
+                                        "layer_types": ("linear_attention", "full_attention")})
+    mamba = DENSE.model_copy(update={"model_type": "granitemoehybrid", "layer_types": ("mamba", "attention")})
+    assert deltanet.is_hybrid and mamba.is_hybrid and not DENSE.is_hybrid
+    assert (deltanet.mixer_kinds, mamba.mixer_kinds, DENSE.mixer_kinds) == ({"linear_attention"}, {"mamba"}, set())
     run = RunConfig(method="lora")
-    scaled = throughput.micro_step(hybrid, run, 2048, 989, 4800)
-    assert scaled.hybrid_factor == k.HYBRID_STEP["factor"]
-    assert throughput.micro_step(DENSE, run, 2048, 989, 4800).hybrid_factor == 1.0
-    monkeypatch.setitem(k.HYBRID_STEP, "factor", 1.0)
-    monkeypatch.setitem(k.HYBRID_STEP, "low", 1.0)
-    monkeypatch.setitem(k.HYBRID_STEP, "high", 1.0)
-    base = throughput.micro_step(hybrid, run, 2048, 989, 4800).seconds
-    monkeypatch.undo()
-    assert scaled.seconds == pytest.approx(base * k.HYBRID_STEP["factor"])
-    assert scaled.low <= base * k.HYBRID_STEP["low"] and scaled.high >= base * k.HYBRID_STEP["high"]
+    assert throughput.micro_step(DENSE, run, 2048, 989, 4800).hybrid is None
+    scaled = {a.model_type: throughput.micro_step(a, run, 2048, 989, 4800) for a in (deltanet, mamba)}
+    monkeypatch.setattr(throughput, "hybrid_scale", lambda arch: None)
+    plain = {a.model_type: throughput.micro_step(a, run, 2048, 989, 4800).seconds for a in (deltanet, mamba)}
+    for kind, entry in (("granitemoehybrid", k.HYBRID_STEP), ("qwen3_5_text", k.HYBRID_USER_STEP["linear_attention"])):
+        step, base = scaled[kind], plain[kind]
+        assert step.hybrid.factor == entry["factor"] and step.seconds == pytest.approx(base * entry["factor"])
+        assert step.low <= base * entry["low"] and step.high >= base * entry["high"]
+    assert scaled["qwen3_5_text"].hybrid.user_path and not scaled["granitemoehybrid"].hybrid.user_path
+    assert scaled["qwen3_5_text"].high >= plain["qwen3_5_text"] * k.HYBRID_STEP["high"]
