@@ -451,8 +451,9 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
     lines.append("}")
     if hybrid:
         models = hybrid.pop("models")
-        lines += ["# Models with linear-attention or Mamba layers, left out of the fit (they ran a torch stand-in for causal-conv1d's",
-                  "# CUDA kernel): their measured / predicted step time (median, min, max), by which plan.throughput scales them.",
+        lines += ["# Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out",
+                  "# of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid",
+                  "# whose kinds of layer HYBRID_USER_STEP does not cover.",
                   f"HYBRID_STEP: Final[dict[str, float]] = {json.dumps(hybrid)}",
                   f"HYBRID_MODELS: Final = {tuple(models)!r}"]
     lines += ["# The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):",

@@ -45,8 +45,9 @@ SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("unsloth", "lora"): (-0.181, 0.484),
     ("unsloth", "qlora"): (-0.268, 0.456),
 }
-# Models with linear-attention or Mamba layers, left out of the fit (they ran a torch stand-in for causal-conv1d's
-# CUDA kernel): their measured / predicted step time (median, min, max), by which plan.throughput scales them.
+# Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out
+# of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid
+# whose kinds of layer HYBRID_USER_STEP does not cover.
 HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.132, "low": 1.434, "high": 3.213, "cells": 18}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-small', 'granite-4.0-h-tiny')
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):

@@ -41,8 +41,8 @@ class StepTime:
 
 @dataclass(frozen=True)
 class HybridScale:
-    """A hybrid's measured step time over the model's: median, least and most, over `cells` steps of `models`;
-    `user_path`: measured on a user's own kernels, not through our causal-conv1d stand-in."""
+    """A hybrid's measured step time over the model's: median, least and most, over `cells` measured runs of
+    `models`; `user_path`: measured on a user's own kernels, not through our causal-conv1d stand-in."""
 
     factor: float
     low: float
