@@ -161,6 +161,8 @@ def test_nemotron_h_reads_its_layer_pattern() -> None:
     assert shapes(arch).total_params / 1e9 == pytest.approx(31.58, abs=0.02)
     with_unknown = Architecture.from_hf_config({**config, "hybrid_override_pattern": "MEX"})
     assert with_unknown.layer_types is None  # a character we do not know leaves the layers undescribed
+    # What mixes tokens besides attention (the step-time model scales by it): its MoE and MLP layers mix none.
+    assert arch.mixer_kinds == with_unknown.mixer_kinds == {"mamba"}
 
 
 # Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
@@ -184,6 +186,8 @@ def test_qwen35_counts_gated_deltanet_in_its_linear_attention_layers() -> None:
     assert {s.held(lin) for lin in targets if lin.site.startswith("attn")} == {16}
     q = next(lin for lin in s.linears if lin.name == "q_proj")
     assert q.fan_out == 2 * 24 * 256  # the output gate comes out of q_proj
+    assert Architecture.from_hf_config(QWEN35_27B_TEXT).mixer_kinds == {"linear_attention"}
+    assert Architecture.from_hf_config(GRANITE_H_TINY).mixer_kinds == {"mamba"}
 
 
 def test_unsloth_counts_flas_gated_delta_rule_backward_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
