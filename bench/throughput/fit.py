@@ -53,7 +53,7 @@ from finetune_advisor.gpus.table import find  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
-from finetune_advisor.plan.throughput import linear_passes, overlap  # noqa: E402
+from finetune_advisor.plan.throughput import linear_passes, mixer_key, overlap  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
@@ -384,7 +384,7 @@ def _hybrid_ratios(results: dict, reason: str) -> list[tuple[str, str, float]]:
         if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None:
             continue
         c = _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1)
-        kinds = "+".join(sorted(Architecture.from_hf_config(r["config"]).mixer_kinds))
+        kinds = mixer_key(Architecture.from_hf_config(r["config"]))
         out.append((r["arch"], kinds, r["step_s"] / predict(c, fitted["theta"], fitted["p"])))
     return out
 

@@ -59,13 +59,18 @@ class HybridScale:
         return max(self.high, k.HYBRID_STEP["high"]) if self.user_path else self.high
 
 
+def mixer_key(arch: Architecture) -> str:
+    """How constants.HYBRID_USER_STEP names a model's kinds of non-attention layer: sorted and '+'-joined."""
+    return "+".join(sorted(arch.mixer_kinds))
+
+
 def hybrid_scale(arch: Architecture) -> HybridScale | None:
     """The ratio a hybrid's step is scaled by: that of the cells measured on a user's own kernels for the same kinds
     of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells; None for a model without such layers."""
     if not arch.is_hybrid:
         return None
     h = k.HYBRID_STEP
-    user = k.HYBRID_USER_STEP.get("+".join(sorted(arch.mixer_kinds)))
+    user = k.HYBRID_USER_STEP.get(mixer_key(arch))
     if user is None:
         return HybridScale(h["factor"], h["low"], h["high"], int(h["cells"]), k.HYBRID_MODELS, False)
     return HybridScale(user["factor"], user["low"], user["high"], user["cells"], tuple(user["models"]), True)

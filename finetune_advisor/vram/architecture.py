@@ -191,7 +191,7 @@ class Architecture(BaseModel):
     @property
     def is_hybrid(self) -> bool:
         """Some layers are linear attention, Mamba or convolution instead of softmax attention."""
-        return self.model_type.startswith(_HYBRID_TYPES) or any(k not in ATTENTION_KINDS for k in self.layer_types or ())
+        return bool(self.mixer_kinds)
 
     @classmethod
     def from_hf_config(cls, config: dict[str, Any], field: str = "architecture") -> Architecture:
