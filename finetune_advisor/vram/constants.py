@@ -60,7 +60,7 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 139 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 144 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
@@ -71,7 +71,7 @@ UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granit
 UNSLOTH_FIXED_GIB: Final = 0.254
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6445, 'moe': 2.1602, 'deltanet': 2.0418}
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6445, 'moe': 2.1602, 'deltanet': 1.9423}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
 UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = 0.7554
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
@@ -80,9 +80,9 @@ UNSLOTH_MOE_LAYER_SHARE: Final = 0.8155
 UNSLOTH_RESERVED_SHARE: Final = 0.2545
 UNSLOTH_RESERVED_GIB: Final = 0.2715
 # ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
-UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1255
+UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1358
 # measured cells per model_type: the families the Unsloth figures stand on.
-UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 7, 'gemma3n_text': 1, 'gemma4_text': 8, 'gemma4_unified_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 5, 'llama': 42, 'ministral3': 2, 'mistral': 7, 'mixtral': 2, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 5, 'qwen2': 4, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 4, 'qwen3_5_text': 8, 'qwen3_moe': 12, 'qwen3_vl_text': 2}
+UNSLOTH_MEASURED: Final = {'gemma2': 4, 'gemma3_text': 7, 'gemma3n_text': 1, 'gemma4_text': 8, 'gemma4_unified_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 7, 'llama': 42, 'ministral3': 2, 'mistral': 7, 'mixtral': 2, 'mllama_text_model': 3, 'nemotron_h': 2, 'phi3': 5, 'qwen2': 4, 'qwen2_5_vl_text': 2, 'qwen3': 11, 'qwen3_5_moe_text': 4, 'qwen3_5_text': 11, 'qwen3_moe': 12, 'qwen3_vl_text': 2}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
-UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 5, 'mixtral': 2, 'nemotron_h': 2, 'qwen3_5_moe_text': 4, 'qwen3_moe': 12}
+UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 1, 'glm4_moe_lite': 1, 'gpt_oss': 6, 'granitemoehybrid': 7, 'mixtral': 2, 'nemotron_h': 2, 'qwen3_5_moe_text': 4, 'qwen3_moe': 12}
 # --- UNSLOTH FITTED: end ---

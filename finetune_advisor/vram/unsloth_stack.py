@@ -59,8 +59,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     trial = 0.0
     if trial_kept(arch, run):
-        path = router_path_bytes(s, coef, width)  # None: the trial keeps the whole layer
-        kept = tb.layer + deltanet_saved_bytes(arch, s) * width if path is None else path
+        path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
+        kept = tb.layer + (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width if path is None else path
         trial = router_trial(s, tokens, kept, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
@@ -82,28 +82,37 @@ def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingStat
     return max(0.0, kept - state.grads - state.states - state.temp)
 
 
-def router_path_bytes(s: Shapes, c: Coefficients, width: float) -> float | None:
+def router_path_bytes(s: Shapes, c: Coefficients, width: float, method: str) -> float | None:
     """Bytes a token, averaged over the layers, that a layer's trial forward keeps (`router_trial`) in a Granite
-    4.0-H hybrid (a Mamba-2 mixer or attention, then the MoE, in every layer); None for other models, whose trials
-    keep the whole layer's count (`token_bytes`; measured on Qwen3-MoE, Qwen3.5-MoE and Mixtral). Here only what
-    leads to the router's logits stays: the norms' inputs, the mixer's (mamba_ssm's fused split-conv1d-scan function
-    saves its in_proj output and its scan output, 16-bit) or attention's saved tensors, and the router's
+    4.0-H hybrid (a Mamba-2 mixer or attention, then the MoE, in every layer) under QLoRA; None where the trial
+    keeps the whole layer (`token_bytes` and the mixers' kernel-saved tensors): other models (measured on Qwen3-MoE,
+    Qwen3.5-MoE and Mixtral) and Granite 4.0-H in 16 bits. Under QLoRA only what leads to the router's logits
+    stays: the norms' inputs, the mixer's (`mamba_saved_bytes`) or attention's saved tensors, and the router's
     probabilities; what the experts and the shared MLP save is freed. Measured on granite-4.0-h-tiny QLoRA (round
     22): its first steps at 4,096 and 8,192 tokens allocated 29.9 KB a token and layer more than later ones (LoRA
     gradients and optimizer states added back), where this count gives 29.3 with the aux loss's one-hot that
-    `router_trial` adds (24.7 without) and the whole layer's 60.4. Why the experts' part is freed (a graph break
-    between the mixer's Triton function and the MoE, separating what the router's logits keep alive from the rest,
-    is our guess) was not traced."""
-    mamba = [lin for lin in s.linears if lin.site == "mamba_in"]
-    if not mamba or s.router_width == 0:
+    `router_trial` adds (24.7 without) and the whole layer's 60.4. Its 16-bit LoRA at 4,096 tokens (round 24)
+    held 9.7 GiB more at its first step, 2.7 times QLoRA's 3.6 at the same length: the whole layer's count (10.7
+    GiB with the mixer's saves) and not this one (3.8). Why 4-bit experts free their part of the trial was not
+    traced."""
+    if method != "qlora" or s.router_width == 0 or not mamba_saved_bytes(s):
         return None
-    d_inner = next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
-    mixers = s.share(mamba[0])
-    mixer = 2.0 * (mamba[0].fan_out + d_inner)  # 16-bit
+    mixers = s.share(next(lin for lin in s.linears if lin.site == "mamba_in"))
     attention = 2.0 * s.hidden + c.q * s.q_width + c.kv * s.kv_width + 4 * s.heads  # q/k/v input, SDPA
-    path = (c.norm * s.norms * s.hidden + 4 * s.norms + mixers * mixer + (1 - mixers) * attention
+    path = (c.norm * s.norms * s.hidden + 4 * s.norms + mamba_saved_bytes(s) + (1 - mixers) * attention
             + 4 * s.router_width)
     return path * width
+
+
+def mamba_saved_bytes(s: Shapes) -> float:
+    """Bytes a token, averaged over the layers, that mamba_ssm's fused split-conv1d-scan function saves for a
+    Mamba-2 mixer beyond the count of its linears' inputs (`token_bytes`): its in_proj output and its scan output,
+    16-bit; 0 without Mamba-2 layers. Only a trial forward keeps every layer's (`router_trial`)."""
+    mamba = next((lin for lin in s.linears if lin.site == "mamba_in"), None)
+    if mamba is None:
+        return 0.0
+    d_inner = next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
+    return s.share(mamba) * 2.0 * (mamba.fan_out + d_inner)
 
 
 def layer_kind(arch: Architecture, s: Shapes) -> str:

@@ -174,7 +174,7 @@ def test_the_first_step_excess_is_what_each_measured_fresh_moe_cell_held() -> No
         if c.emulated or not c.record.get("first_in_process") or not peaks or not trial_kept(c.arch, c.run):
             continue
         counted = estimate(c.arch, c.run, params_total=c.params_total).first_step_gib
-        if router_path_bytes(shapes(c.arch), UNSLOTH_PEFT, 1.0) is not None:  # less the reserve beside a partial trial
+        if router_path_bytes(shapes(c.arch), UNSLOTH_PEFT, 1.0, c.run.method) is not None:  # less the reserve beside a partial trial
             counted /= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
         checked[c.id] = (round(counted, 1), round((peaks[0][0] - max(p[0] for p in peaks[1:])) / gib, 1))
     assert any(cell.startswith("Qwen3.5-35B-A3B/lora/r16/b1x8192") for cell in checked)
