@@ -48,9 +48,9 @@ SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
 # Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out
 # of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid
 # whose kinds of layer HYBRID_USER_STEP does not cover.
-HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.132, "low": 1.434, "high": 3.213, "cells": 18}
+HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.132, "low": 1.434, "high": 3.213, "cells": 20}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-small', 'granite-4.0-h-tiny')
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):
 # plan.throughput scales a hybrid whose kinds are measured so by it instead.
-HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 0.995, "low": 0.995, "high": 0.995, "cells": 1, "models": ["Qwen3.5-35B-A3B"]}}
+HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.275, "low": 0.995, "high": 2.009, "cells": 4, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
 # --- THROUGHPUT FITTED: end ---

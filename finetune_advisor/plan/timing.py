@@ -195,7 +195,7 @@ def _hybrid_note(micro: throughput.StepTime) -> list[str]:
                 "They ran as a user's install does without the causal-conv1d package (transformers' torch "
                 "convolution; fla's kernels as unsloth_zoo vendors them). Hybrids run through our torch stand-in for "
                 f"causal-conv1d took {s['low']:.2f}-{s['high']:.2f}x, not a user's time; the range still reaches the "
-                "slowest of them, in case other sizes or methods spend more in these layers than the one measured."]
+                "slowest of them, in case other sizes or shapes spend more in these layers than those measured."]
     return [f"This model has linear-attention or Mamba layers, whose kernels the step-time model does not see: "
             f"{measured} (their median). They ran causal-conv1d through a torch stand-in for its CUDA kernel: "
             "with the compiled kernel installed, steps may be shorter."]
