@@ -53,7 +53,7 @@ from finetune_advisor.gpus.table import find  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
-from finetune_advisor.plan.throughput import linear_passes, mixer_key, overlap  # noqa: E402
+from finetune_advisor.plan.throughput import linear_passes, mixer_key, overlap, startup_kind  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
@@ -389,6 +389,27 @@ def _hybrid_ratios(results: dict, reason: str) -> list[tuple[str, str, float]]:
     return out
 
 
+def first_steps() -> dict[str, dict]:
+    """What the first step of a fresh Unsloth process takes beyond a later one (compiling the layers, autotuning
+    Triton kernels), per kind of model (plan.throughput.startup_kind): seconds, median, least and most, over the
+    cells that ran first in their process, alone on the GPU, with default settings. Whether the machine's Triton
+    and compile caches were cold is not recorded: the spread holds both."""
+    by_kind: dict[str, list[float]] = {}
+    for r in _records("unsloth_sft_1gpu.jsonl"):
+        times = r.get("step_times_s") or []
+        alone = (r.get("concurrent_jobs") or 1) == 1 and not (r.get("env") or r.get("emulation") or r.get("not_representative"))
+        if r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone:
+            continue
+        by_kind.setdefault(startup_kind(Architecture.from_hf_config(r["config"])), []).append(times[0] - r["step_s"])
+    out = {}
+    for kind, values in sorted(by_kind.items()):
+        out[kind] = {"seconds": round(quantile(values, 0.5), 1), "low": round(min(values), 1),
+                     "high": round(max(values), 1), "cells": len(values)}
+        print(f"first step of a fresh process ({kind}): {len(values)} cells, {out[kind]['seconds']} s more than a later "
+              f"step (median; {out[kind]['low']}-{out[kind]['high']})")
+    return out
+
+
 def _summary(values: list[float]) -> dict:
     return {"factor": round(quantile(values, 0.5), 3), "low": round(min(values), 3), "high": round(max(values), 3),
             "cells": len(values)}
@@ -423,12 +444,13 @@ def main() -> None:
         if args.cells:
             for c in group:
                 print(f"      {c['name'][:60]:60s} measured {c['seconds']:.3f}s predicted {predict(c, r['theta'], r['p']):.3f}s")
-    hybrid, user_path = hybrid_slowdown(written), hybrid_user_path(written)
+    hybrid, user_path, first = hybrid_slowdown(written), hybrid_user_path(written), first_steps()
     if args.write:
-        _write(written, data, hybrid, user_path)
+        _write(written, data, hybrid, user_path, first)
 
 
-def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict]) -> None:
+def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],
+           first: dict[str, dict]) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
@@ -458,7 +480,10 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
                   f"HYBRID_MODELS: Final = {tuple(models)!r}"]
     lines += ["# The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):",
               "# plan.throughput scales a hybrid whose kinds are measured so by it instead.",
-              f"HYBRID_USER_STEP: Final[dict[str, dict]] = {json.dumps(user_path)}"]
+              f"HYBRID_USER_STEP: Final[dict[str, dict]] = {json.dumps(user_path)}",
+              "# What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in",
+              "# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.",
+              f"FIRST_STEP: Final[dict[str, dict[str, float]]] = {json.dumps(first)}"]
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

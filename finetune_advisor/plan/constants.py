@@ -53,4 +53,7 @@ HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):
 # plan.throughput scales a hybrid whose kinds are measured so by it instead.
 HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.275, "low": 0.995, "high": 2.009, "cells": 4, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
+# What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
+# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
+FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 9.6, "low": 1.1, "high": 63.8, "cells": 28}, "hybrid": {"seconds": 181.7, "low": 52.3, "high": 283.2, "cells": 21}, "moe": {"seconds": 91.7, "low": 37.5, "high": 258.4, "cells": 4}}
 # --- THROUGHPUT FITTED: end ---

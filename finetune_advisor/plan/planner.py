@@ -111,7 +111,8 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     more = next((a for a in others if a.change.endswith("GPUs")), None)
     if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
         result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
-                            "time (traffic between GPUs or fixed per-step costs dominate).")
+                            "time (traffic between GPUs, fixed per-step costs or the first step's compilation "
+                            "dominate).")
     return result
 
 

@@ -49,8 +49,12 @@ class TrainingPlan(BaseModel):
     total_steps: int | None
     step_seconds: float | None = Field(description="One optimizer step (all micro-batches and GPUs).")
     tokens_per_second: float | None
-    hours: float | None
+    hours: float | None = Field(description="Wall time of the training steps, with the first step's compilation on "
+                                "Unsloth (first_step_seconds); loading, evaluation and saving not counted.")
     hours_range: tuple[float, float] | None
+    first_step_seconds: float | None = Field(description="Of hours: what the first step of a fresh Unsloth process "
+                                             "took beyond a later one for such models (median measured); null on "
+                                             "other stacks.")
     price_per_gpu_hour: float | None
     cost: float | None
     cost_range: tuple[float, float] | None
@@ -75,7 +79,8 @@ class TrainingPlan(BaseModel):
             lora_rank=None if run.method == "full" else run.lora_rank, dataset=req.dataset, epochs=req.epochs,
             steps_per_epoch=time.steps_per_epoch if time else None, total_steps=time.total_steps if time else None,
             step_seconds=time.step_seconds if time else None, tokens_per_second=time.tokens_per_second if time else None,
-            hours=hours, hours_range=span, price_per_gpu_hour=price,
+            hours=hours, hours_range=span, first_step_seconds=time.first_step_seconds if time else None,
+            price_per_gpu_hour=price,
             cost=round(hours * gpus * price, 2) if hours is not None and price is not None else None,
             cost_range=(round(span[0] * gpus * price, 2), round(span[1] * gpus * price, 2)) if span and price is not None else None,
             memory=memory, alternatives=alternatives, notes=list(time.notes) if time else _no_fit_notes(longest, memory, run),

@@ -76,6 +76,33 @@ def hybrid_scale(arch: Architecture) -> HybridScale | None:
     return HybridScale(user["factor"], user["low"], user["high"], user["cells"], tuple(user["models"]), True)
 
 
+@dataclass(frozen=True)
+class FirstStep:
+    """What the first step of a fresh Unsloth process took beyond a later one on our H200 (compiling the model's
+    layers, autotuning Triton kernels), over `cells` measured runs of models of `kind`: median, least and most."""
+
+    kind: str
+    seconds: float
+    low: float
+    high: float
+    cells: int
+
+
+def startup_kind(arch: Architecture) -> str:
+    """How constants.FIRST_STEP groups models: "hybrid" (linear-attention or Mamba layers, whose fla and mamba_ssm
+    Triton kernels autotune on first use), "moe" (routed experts) or "dense"."""
+    return "hybrid" if arch.is_hybrid else "moe" if arch.is_moe else "dense"
+
+
+def first_step(arch: Architecture, run: RunConfig) -> FirstStep | None:
+    """The first step's extra time for this model on Unsloth (constants.FIRST_STEP); None on the transformers
+    stack, which compiles nothing (its first step took at most 2.1 s more than later ones on 31 H200 cells)."""
+    entry = k.FIRST_STEP.get(startup_kind(arch)) if run.stack == "unsloth" else None
+    if entry is None:
+        return None
+    return FirstStep(startup_kind(arch), entry["seconds"], entry["low"], entry["high"], int(entry["cells"]))
+
+
 def overlap(host: float, gpu: float, p: float) -> float:
     """The step's time from the host's fixed cost and the GPU's work: their sum when p is 0, else the smooth
     maximum (host^p + gpu^p)^(1/p) (one profiled step: the GPU busy 15-36 % of it, the rest launches)."""

@@ -37,6 +37,7 @@ class RunTime:
     hours_high: float | None = None
     tokens_per_second: float | None = None
     notes: list[str] = field(default_factory=list)
+    first_step_seconds: float | None = None  # of hours: the first step's compilation (throughput.first_step)
 
 
 def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: DatasetFacts | None, accum: int,
@@ -67,10 +68,14 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     if scores:  # held-out cells outside the fit: the range reaches the slowest of them
         high = max(high, step * SOFTCAP_SCORES_SLOWDOWN)
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
-    notes = (_notes(run, gpu, stack, comm, fp32) + tower.notes + _hybrid_note(micro) + _host_note(micro)
-             + _padding_notes(run, padded, bool(data.lengths)) + ([SOFTCAP_SCORES_NOTE] if scores else []))
-    return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step), _hours(total * low), _hours(total * high),
-                   round(tokens / step), notes)
+    first = throughput.first_step(resolved.arch, run)
+    start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
+    notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _hybrid_note(micro)
+             + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
+             + ([SOFTCAP_SCORES_NOTE] if scores else []))
+    return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
+                   _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
+                   first.seconds if first else None)
 
 
 def matmul_tflops(spec: GpuSpec, run: RunConfig, fp32: bool) -> float | None:
@@ -144,7 +149,6 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         f"{gpu.spec.name}: {gpu.spec.tensor_tflops(run.bf16) or '?'} dense {'bf16' if run.bf16 and gpu.spec.bf16 else 'fp16'} "
         f"TFLOPS ({gpu.spec.tflops_basis}), {gpu.spec.bandwidth_gbs or '?'} GB/s ({gpu.spec.bandwidth_basis}).",
         *_fp32_note(gpu, fp32),
-        "Evaluation, saving and the first step's compilation are not counted.",
     ]
     if run.fp32_stream:
         notes.append("QLoRA on transformers + peft without autocast (a plain loop): its attention runs in float32, timed "
@@ -179,6 +183,16 @@ SOFTCAP_SCORES_NOTE = (
     f"1.15-{SOFTCAP_SCORES_SLOWDOWN:.1f}x its time, so the range reaches {SOFTCAP_SCORES_SLOWDOWN:.1f}x. The cost grows "
     "with rows x length squared: longer rows were not measured and may be slower still. With flash-attn installed, "
     "none of this applies.")
+
+
+def _first_step_note(first: throughput.FirstStep | None) -> list[str]:
+    if first is None:
+        return ["Loading the model, evaluation and saving are not counted."]
+    return [f"The time includes the first step of a fresh Unsloth process, which compiles the model's layers and "
+            f"autotunes kernels: {first.seconds:.0f} s more than a later step for {first.kind} models (median of "
+            f"{first.cells} runs on the {k.FITTED_ON_GPU}; {first.low:.0f}-{first.high:.0f} s, longest where the "
+            "machine's kernel caches were cold, as on a first run), not scaled to your machine. Loading the model, "
+            "evaluation and saving are not counted."]
 
 
 def _hybrid_note(micro: throughput.StepTime) -> list[str]:

@@ -141,6 +141,14 @@ def test_the_hybrid_slowdowns_are_what_the_recorded_hybrid_cells_show() -> None:
     assert k.HYBRID_USER_STEP["linear_attention"]["factor"] < 0.7 * k.HYBRID_STEP["factor"]
 
 
+def test_the_first_step_times_are_what_the_fresh_cells_recorded() -> None:
+    """constants.FIRST_STEP is recomputed from the calibration records: each fresh cell's first step less its
+    steady step, alone on the GPU, grouped by plan.throughput.startup_kind."""
+    fit = _fit_script()
+    assert fit.first_steps() == k.FIRST_STEP
+    assert all(e["low"] <= e["seconds"] <= e["high"] and e["cells"] >= 3 for e in k.FIRST_STEP.values())
+
+
 def test_a_hybrid_step_is_scaled_by_the_measured_factor_and_its_range_covers_the_measured_spread(monkeypatch) -> None:
     """A Mamba hybrid (no cell on a user's kernels) takes the stand-in cells' factor; a Gated DeltaNet hybrid the factor
     its user-path cells measured, with a range that still reaches the slowest stand-in cell."""

@@ -128,8 +128,9 @@ def _print(r: TrainingPlan) -> None:
     if r.total_steps is not None:
         rows.append(("steps", f"{r.steps_per_epoch} per epoch, {r.total_steps} in all ({r.epochs:g} epoch{'' if r.epochs == 1 else 's'})"))
     if r.hours is not None and r.hours_range is not None:
+        first = f", first step +{r.first_step_seconds:.0f} s" if r.first_step_seconds else ""
         rows.append(("time", f"{r.hours:.2f} h (range {r.hours_range[0]:.2f}-{r.hours_range[1]:.2f} h), "
-                             f"{r.step_seconds:.2f} s/step, ~{r.tokens_per_second:,.0f} tokens/s"))
+                             f"{r.step_seconds:.2f} s/step{first}, ~{r.tokens_per_second:,.0f} tokens/s"))
     if r.cost is not None and r.cost_range is not None:
         rows.append(("cost", f"{r.cost:,.2f} (range {r.cost_range[0]:,.2f}-{r.cost_range[1]:,.2f}) at {r.price_per_gpu_hour:g}/GPU-hour"))
     emit(table(("", ""), rows))
