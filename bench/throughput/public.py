@@ -9,8 +9,9 @@ Three kinds of rows are compared:
 - Unsloth's Colab notebooks' seconds per step on a Tesla T4 and on A100s: their datasets' token counts are
   not printed, so instead of inventing one we show the mean tokens per row our model would need to match
   their time ("implied tokens/row"): a plausible figure (Alpaca rows are a few hundred tokens) means the
-  model is in the right range; a very large or tiny one shows how far off it is. Their runtimes include
-  warm-up and compilation over 30-60 steps, so they read slow.
+  model is in the right range; a very large or tiny one shows how far off it is. Their runtimes (train_runtime
+  over 30-60 steps) include the first step's compilation: the median we measured for the kind of model on our
+  H200 (plan's FIRST_STEP) is taken out first, and Colab's few CPU cores compile slower, so they still read slow.
 Different machines, versions and settings: these are sanity checks, not calibration.
 """
 
@@ -29,7 +30,7 @@ from finetune_advisor.catalog.resolve import resolve  # noqa: E402
 from finetune_advisor.errors import AdvisorError  # noqa: E402
 from finetune_advisor.gpus.table import find  # noqa: E402
 from finetune_advisor.gpus.table import GpuSpec  # noqa: E402
-from finetune_advisor.plan.throughput import micro_step  # noqa: E402
+from finetune_advisor.plan.throughput import first_step, micro_step  # noqa: E402
 from finetune_advisor.plan.timing import matmul_tflops  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, precision  # noqa: E402
@@ -76,9 +77,10 @@ def implied_tokens_per_row(row: dict, arch: Architecture, gpu_name: str) -> floa
     """Mean tokens per row at which our model's micro-steps add up to the notebook's seconds per step."""
     gpu = find(gpu_name)
     accum = row["grad_accum"] or 1
-    target = row["s_per_it"] / accum
     run = RunConfig(method=row["method"] or "qlora", seq_len=row["seq_len"], batch_size=row["batch_size"],
                     lora_rank=row["lora_rank"] or 16, stack="unsloth", bf16=gpu.bf16)
+    first = first_step(arch, run) if row.get("train_runtime_s") and row.get("steps") else None
+    target = (row["s_per_it"] - (first.seconds / row["steps"] if first else 0.0)) / accum
     def seconds(tokens: float) -> float:
         return micro_step(arch, run, tokens, rate(gpu, run, arch), gpu.bandwidth_gbs or 1.0).seconds
     low, high = 1.0, float(row["seq_len"])
