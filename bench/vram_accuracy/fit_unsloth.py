@@ -209,11 +209,15 @@ def block(theta: Theta, cells: list[Cell]) -> str:
     gpus = sorted({c.record["gpu"] for c in cells})
     measured: dict[str, int] = {}
     moe: dict[str, int] = {}
+    methods: dict[str, dict[str, int]] = {}
     for c in cells:
         if not c.emulated:
             measured[c.arch.model_type] = measured.get(c.arch.model_type, 0) + 1
             if c.arch.is_moe:
                 moe[c.arch.model_type] = moe.get(c.arch.model_type, 0) + 1
+            by_method = methods.setdefault(c.arch.model_type, {})
+            by_method[c.run.method] = by_method.get(c.run.method, 0) + 1
+    by_method_sorted = {t: dict(sorted(m.items())) for t, m in sorted(methods.items())}
     # Quoted in answers: no repository paths (the installed package has no bench/ files).
     source = (f"fitted on {sum(not c.emulated for c in cells)} measured Unsloth cells "
               f"({', '.join(gpus)}; {'; '.join(versions)})")
@@ -243,6 +247,8 @@ UNSLOTH_TRIAL_RESERVED_SHARE: Final = {theta.trial_reserved_share}
 UNSLOTH_MEASURED: Final = {dict(sorted(measured.items()))}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
 UNSLOTH_MEASURED_MOE: Final = {dict(sorted(moe.items()))}
+# ... and by method: a MoE's first step can keep a different share of each layer by method (ground.method_said).
+UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}
 # --- UNSLOTH FITTED: end ---'''
 
 

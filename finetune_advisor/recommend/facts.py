@@ -146,7 +146,7 @@ def _estimate_cached(
     said = []
     if entry.architecture_status == "unverified":
         said.append("The catalog's architecture for this model is unverified: treat the memory estimate as rough.")
-    if run.stack == "unsloth" and ground_said(resolved.arch.model_type):
-        said.append(measured_ground(resolved.arch))  # issue 11 item 7: say how little the figure rests on
+    if run.stack == "unsloth" and ground_said(resolved.arch, run.method):
+        said.append(measured_ground(resolved.arch, run.method))  # issue 11 item 7: say how little the figure rests on
     return total, core.margin, " ".join(said) or None, core.first_step_gib
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import family_of
+from finetune_advisor.vram.families import family_of, router_trial_kept
 from finetune_advisor.vram.run import RunConfig
 
 
@@ -18,9 +18,11 @@ def by_family(table: dict[str, float], model_type: str) -> float:
     return next((v for t, v in table.items() if family_of(t) == family_of(model_type)), 0)
 
 
-def measured_cells(model_type: str) -> int:
-    """Measured Unsloth cells of this family."""
-    return int(by_family(k.UNSLOTH_MEASURED, model_type))
+def measured_cells(model_type: str, method: str | None = None) -> int:
+    """Measured Unsloth cells of this family, of one method when given."""
+    if method is None:
+        return int(by_family(k.UNSLOTH_MEASURED, model_type))
+    return int(by_family({t: m.get(method, 0) for t, m in k.UNSLOTH_MEASURED_METHODS.items()}, model_type))
 
 
 def error_margin(arch: Architecture, run: RunConfig) -> float:
@@ -38,15 +40,31 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
 FEW_RUNS = 3
 
 
-def ground_said(model_type: str) -> bool:
+def method_said(arch: Architecture, method: str) -> bool:
+    """Whether a MoE family whose first step keeps its layers' trials (families.router_trial_kept), measured in
+    FEW_RUNS runs or more, was measured in fewer with this method: the share of each layer a trial keeps can differ by
+    method (Granite 4.0-H: QLoRA keeps the routers' path, 16-bit LoRA the whole layers, round 24), where a dense
+    model's methods differ in what is counted exactly (the weights)."""
+    trials = arch.is_moe and router_trial_kept(arch.model_type, arch.router_aux_loss_coef)
+    return trials and measured_cells(arch.model_type) >= FEW_RUNS and measured_cells(arch.model_type, method) < FEW_RUNS
+
+
+def ground_said(arch: Architecture, method: str) -> bool:
     """Whether an answer should say how little its Unsloth figure rests on: a family measured in fewer than FEW_RUNS
-    runs, or in none."""
-    return measured_cells(model_type) < FEW_RUNS
+    runs, or in none, or a MoE family with few runs of this method (`method_said`)."""
+    return measured_cells(arch.model_type) < FEW_RUNS or method_said(arch, method)
 
 
-def measured_ground(arch: Architecture) -> str:
-    """How much of the Unsloth figure for this family rests on our own measurements."""
+def measured_ground(arch: Architecture, method: str) -> str:
+    """How much of the Unsloth figure for this family, and for this method, rests on our own measurements."""
     cells = measured_cells(arch.model_type)
+    if method_said(arch, method):
+        runs = measured_cells(arch.model_type, method)
+        return (f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs, "
+                f"{'none' if not runs else f'only {runs}'} of them with {method}: its first step's trials can keep "
+                "a different share of each layer by method (Granite 4.0-H: QLoRA keeps its routers' path, 16-bit LoRA "
+                "whole layers, which peaked 21.5 % above the estimate made from QLoRA's count), so expect a larger "
+                f"error for {method} here.")
     if cells and cells < FEW_RUNS:
         return (f"This family ({arch.model_type}) was measured on Unsloth in only {cells} run{'s' if cells > 1 else ''}: "
                 "other shapes, ranks and methods carry over what the other families showed.")

@@ -197,8 +197,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total = max(training, load)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
-    ground = measured_ground(arch)
-    said = ground_said(arch.model_type)
+    ground = measured_ground(arch, run.method)
+    said = ground_said(arch, run.method)
     notes = [*w.notes, *rows.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
              *([ground] if said else [])]
     if s.router_width > 0:

@@ -468,8 +468,9 @@ def test_no_first_pick_rests_on_a_params_only_estimate(task: str, memory: int) -
 
 
 def test_a_pick_says_when_its_memory_figure_rests_on_few_or_none_of_our_unsloth_runs() -> None:
-    """Issue 11 item 7: a pick whose family we measured on Unsloth in fewer than three runs, or never, says so (and
-    what it carries over); a pick of a well-measured family does not repeat it."""
+    """Issue 11 item 7: a pick whose family we measured on Unsloth in fewer than three runs, or never, or a MoE family
+    with fewer than three runs of the pick's method, says so (and what it carries over); a pick of a well-measured
+    family does not repeat it."""
     from finetune_advisor.catalog.resolve import resolve
     from finetune_advisor.vram.ground import ground_said
     from finetune_advisor.vram.resolve import from_catalog
@@ -483,7 +484,7 @@ def test_a_pick_says_when_its_memory_figure_rests_on_few_or_none_of_our_unsloth_
                     continue
                 kind = resolved.arch.model_type
                 said = any("measured on Unsloth" in c for c in r.caveats)
-                assert said == ground_said(kind), (r.model_id, kind, r.caveats)
+                assert said == ground_said(resolved.arch, r.method), (r.model_id, kind, r.method, r.caveats)
                 seen.add(said)
     assert seen == {True, False}
 
