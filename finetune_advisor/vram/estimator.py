@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import rows_step
-from finetune_advisor.vram.ground import error_margin
+from finetune_advisor.vram.ground import error_margin, over_margin
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, check_run
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import (
@@ -133,6 +133,7 @@ def estimate(
         background=[f"Peak per GPU is at the {peak.phase}; the breakdown lists what is held at that moment.",
                     *w.background, *state.background, *act.background, f"Empirical constants: {k.FIT_SOURCE}."],
         margin=error_margin(arch, run),
+        over_margin=over_margin(arch, run),
     )
 
 

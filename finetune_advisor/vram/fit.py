@@ -43,7 +43,8 @@ class Fit:
     headroom_gib: float  # GiB left after the driver's share and the run's peak (negative: short by that much)
     tight: bool  # fits, but with less room than the expected error
     margin: float = TIGHT_FRACTION  # the expected error, as a share of the estimate
-    near: bool = False  # does not fit, but short by less than the expected error
+    near: bool = False  # does not fit, but short by less than the estimate may be over the real peak
+    over: float = TIGHT_FRACTION  # how far over the real peak the estimate may be, as a share of it
 
     @property
     def comfortable(self) -> bool:
@@ -51,15 +52,17 @@ class Fit:
 
 
 def judge(total_gib: float, memory_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB,
-          margin: float = TIGHT_FRACTION) -> Fit:
+          margin: float = TIGHT_FRACTION, over: float | None = None) -> Fit:
     """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib` (as the driver reports it, of which
     the driver keeps `reserved_gib`: measured per GPU where the table has it), and how tightly: `margin` is the
-    estimate's expected error (`CoreEstimate.margin`). Judged on the figure as answers show it (to 0.01 GiB), so
+    estimate's expected error (`CoreEstimate.margin`), `over` how far above the real peak it may be, for a near
+    miss (`CoreEstimate.over_margin`; `margin` when not given). Judged on the figure as answers show it (to 0.01 GiB), so
     a tool holding the estimate to more places gives the same verdict as one holding it to fewer."""
     shown = round(total_gib, 2)
     left = round(memory_gib - reserved_gib - shown, 2)
+    over = margin if over is None else over
     return Fit(fits=left >= 0, headroom_gib=left, tight=0 <= left < margin * shown, margin=margin,
-               near=-margin * shown < left < 0)
+               near=-over * shown < left < 0, over=over)
 
 
 def memory_needed(total_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB, margin: float = TIGHT_FRACTION) -> float:
@@ -71,9 +74,9 @@ NEAR_NOTE_START = "Close:"
 
 
 def near_note(short_gib: float, margin: float = TIGHT_FRACTION) -> str:
-    return (f"{NEAR_NOTE_START} the estimate is {short_gib:.2f} GiB over, less than its expected error ({margin:.0%} of the "
-            "estimate), so the run may still fit. Try it watching the peak (nvidia-smi) before committing to a long "
-            "run, or take one of the suggested changes to be sure.")
+    return (f"{NEAR_NOTE_START} the estimate is {short_gib:.2f} GiB over, less than it may be above the real peak "
+            f"({margin:.0%} of the estimate), so the run may still fit. Try it watching the peak (nvidia-smi) before "
+            "committing to a long run, or take one of the suggested changes to be sure.")
 
 
 def tight_note(left_gib: float, margin: float = TIGHT_FRACTION) -> str:

@@ -25,14 +25,29 @@ def measured_cells(model_type: str, method: str | None = None) -> int:
     return int(by_family({t: m.get(method, 0) for t, m in k.UNSLOTH_MEASURED_METHODS.items()}, model_type))
 
 
+def _measured(arch: Architecture, run: RunConfig) -> bool:
+    """Whether the run is one our cells measured for this family: on Unsloth, LoRA and QLoRA per family (full
+    fine-tuning on two small models only); the transformers stack's figures are counted from the architecture."""
+    fitted_path = run.gradient_checkpointing and run.method != "full"
+    return run.stack != "unsloth" or (fitted_path and bool(measured_cells(arch.model_type)))
+
+
 def error_margin(arch: Architecture, run: RunConfig) -> float:
     """The error to expect from how far the model is from what we measured (fit.py says why each value)."""
-    # What the Unsloth cells measured: LoRA and QLoRA per family; full fine-tuning on two small models only.
-    fitted_path = run.gradient_checkpointing and run.method != "full"
-    measured = run.stack != "unsloth" or (fitted_path and bool(measured_cells(arch.model_type)))
+    measured = _measured(arch, run)
     if arch.is_hybrid or arch.encoder_layers or (arch.is_moe and not measured):
         return fit.FAR_TIGHT_FRACTION
     return fit.TIGHT_FRACTION if measured else fit.UNMEASURED_TIGHT_FRACTION
+
+
+def over_margin(arch: Architecture, run: RunConfig) -> float:
+    """How far above the real peak the estimate may be, which a near miss is judged by (`fit.judge`): for a family
+    our Unsloth cells measured, whatever its kind, TIGHT_FRACTION (the worst over-estimate in sample is 10.2 %, held
+    out on hybrids +7.9 %, round 24); otherwise `error_margin`. The hybrids' wider margin is for under-estimates
+    (Unsloth's older notebooks peaking up to 29 % above our figure), which a near miss does not need."""
+    if run.stack == "unsloth" and _measured(arch, run):
+        return fit.TIGHT_FRACTION
+    return error_margin(arch, run)
 
 
 # Below this many measured runs a family's answer says how little its figure rests on (issue 11 item 7): one or two

@@ -50,7 +50,7 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
     if _unsloth_offloads(resolved, run, core, memory - reserved):
         run = run.model_copy(update={"offload_embedding": True})
         core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
-    return run, core, fit.judge(core.total_gib, memory, reserved, core.margin)
+    return run, core, fit.judge(core.total_gib, memory, reserved, core.margin, core.over_margin)
 
 
 CPU_PLACEMENT_NOTE = (
@@ -71,7 +71,7 @@ def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate
 def _widened(core: CoreEstimate, resolved: ResolvedArch) -> CoreEstimate:
     """A size-only stand-in is as far from measured ground as an estimate gets."""
     if resolved.coarse and core.margin < fit.FAR_TIGHT_FRACTION:
-        return core.model_copy(update={"margin": fit.FAR_TIGHT_FRACTION})
+        return core.model_copy(update={"margin": fit.FAR_TIGHT_FRACTION, "over_margin": fit.FAR_TIGHT_FRACTION})
     return core
 
 
@@ -86,7 +86,7 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     if verdict is not None and verdict.tight:
         assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
     if verdict is not None and verdict.near:
-        assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.margin))
+        assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.over))
     if not run.bf16:
         assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     if verdict is not None and not verdict.fits and run.stack == "unsloth":

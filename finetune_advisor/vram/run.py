@@ -99,6 +99,7 @@ class CoreEstimate(BaseModel):
     assumptions: list[str]  # what matters for this model, run and GPU
     background: list[str] = []  # how every estimate of this kind is built (method, measurements)
     margin: float = fit.TIGHT_FRACTION  # the error to expect, as a share of total_gib (fit.judge's margin)
+    over_margin: float = fit.TIGHT_FRACTION  # how far above the peak it may be (fit.judge's over: near misses)
     first_step_gib: float = 0.0  # of total_gib, what only the first step of a fresh process holds
 
 

@@ -15,7 +15,9 @@ from finetune_advisor.vram.families import (
     ROUTER_TRIAL_MEASURED, family_of,
     float32_load_on_unsloth, router_trial_kept, scores_on_unsloth,
 )
-from finetune_advisor.vram.ground import by_family, error_margin, ground_said, measured_cells, measured_ground
+from finetune_advisor.vram.ground import (
+    by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
+)
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers
@@ -232,6 +234,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         assumptions=notes,
         background=background,
         margin=error_margin(arch, run),
+        over_margin=over_margin(arch, run),
         first_step_gib=round(step.first_step / k.GIB, 3) if training >= load else 0.0,
     )
 

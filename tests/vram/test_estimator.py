@@ -776,3 +776,27 @@ def test_a_moe_familys_answer_says_when_few_of_its_runs_used_the_method_asked() 
     assert not ground_said(qwen3, "lora") and measured_cells("qwen3", "lora") < 3  # dense: the method is counted
     note = estimate(granite, RunConfig(method="lora", seq_len=2048, stack="unsloth")).assumptions
     assert any("of them with lora" in n for n in note)
+
+
+def test_a_near_miss_is_judged_by_how_far_over_the_estimate_may_be_not_under() -> None:
+    """A hybrid's 30 % margin is for under-estimates (Unsloth's older notebooks peaked up to 29 % above our figure);
+    over the real peak our measured families' estimates reach about 10 % (in sample 10.2 %, held out on hybrids
+    +7.9 %). Granite 4.0-H LoRA at 4,096 tokens is estimated 28.2 GiB and measured 27.05 (round 24): on a 24 GB card
+    it is 4.8 GiB over, and the answer must not say it may still fit. A model far from measured ground keeps the
+    wide near miss, and a tight fit still takes the hybrid's 30 %."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.vram import fit
+    from finetune_advisor.vram.ground import error_margin, over_margin
+
+    granite = Architecture.from_hf_config(GRANITE_H_TINY)
+    run = RunConfig(method="lora", seq_len=4096, stack="unsloth")
+    assert error_margin(granite, run) == fit.FAR_TIGHT_FRACTION and over_margin(granite, run) == fit.TIGHT_FRACTION
+    answer = estimate_vram(model="granite-4.0-h-tiny", method="lora", seq_len=4096, gpu="RTX 4090")
+    assert not answer.fits and 0.10 < -answer.headroom_gib / answer.total_gib < 0.30
+    assert not any(n.startswith(fit.NEAR_NOTE_START) for n in answer.assumptions)
+    unmeasured = granite.model_copy(update={"model_type": "falcon_h1"})  # a hybrid family no cell measured
+    assert over_margin(unmeasured, run) == fit.FAR_TIGHT_FRACTION
+    verdict = fit.judge(28.0, 24.0, margin=fit.FAR_TIGHT_FRACTION, over=fit.TIGHT_FRACTION)
+    assert not verdict.fits and not verdict.near
+    assert fit.judge(22.0, 26.0, margin=fit.FAR_TIGHT_FRACTION, over=fit.TIGHT_FRACTION).tight  # 3.4 GiB < 30 %
+    assert fit.judge(25.0, 24.0, margin=fit.FAR_TIGHT_FRACTION, over=fit.TIGHT_FRACTION).near  # 1.6 GiB < 10 %
