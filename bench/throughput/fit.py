@@ -397,7 +397,8 @@ def first_steps() -> dict[str, dict]:
     by_kind: dict[str, list[float]] = {}
     for r in _records("unsloth_sft_1gpu.jsonl"):
         times = r.get("step_times_s") or []
-        alone = (r.get("concurrent_jobs") or 1) == 1 and not (r.get("env") or r.get("emulation") or r.get("not_representative"))
+        alone = (r.get("concurrent_jobs") or 1) == 1 and not (r.get("env") or r.get("emulation")
+                                                              or r.get("not_representative"))
         if r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone:
             continue
         by_kind.setdefault(startup_kind(Architecture.from_hf_config(r["config"])), []).append(times[0] - r["step_s"])

@@ -56,8 +56,8 @@ def judge(total_gib: float, memory_gib: float, reserved_gib: float = DRIVER_RESE
     """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib` (as the driver reports it, of which
     the driver keeps `reserved_gib`: measured per GPU where the table has it), and how tightly: `margin` is the
     estimate's expected error (`CoreEstimate.margin`), `over` how far above the real peak it may be, for a near
-    miss (`CoreEstimate.over_margin`; `margin` when not given). Judged on the figure as answers show it (to 0.01 GiB), so
-    a tool holding the estimate to more places gives the same verdict as one holding it to fewer."""
+    miss (`CoreEstimate.over_margin`; `margin` when not given). Judged on the figure as answers show it (to 0.01
+    GiB), so a tool holding the estimate to more places gives the same verdict as one holding it to fewer."""
     shown = round(total_gib, 2)
     left = round(memory_gib - reserved_gib - shown, 2)
     over = margin if over is None else over
