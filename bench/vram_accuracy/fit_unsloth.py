@@ -207,12 +207,10 @@ def block(theta: Theta, cells: list[Cell]) -> str:
     versions = sorted({f"unsloth {c.record['unsloth']}, transformers {c.record['transformers']}, trl {c.record['trl']}, "
                        f"torch {c.record['torch']}, bitsandbytes {c.record['bitsandbytes']}" for c in cells})
     gpus = sorted({c.record["gpu"] for c in cells})
-    measured: dict[str, int] = {}
     moe: dict[str, int] = {}
     methods: dict[str, dict[str, int]] = {}
     for c in cells:
         if not c.emulated:
-            measured[c.arch.model_type] = measured.get(c.arch.model_type, 0) + 1
             if c.arch.is_moe:
                 moe[c.arch.model_type] = moe.get(c.arch.model_type, 0) + 1
             by_method = methods.setdefault(c.arch.model_type, {})
@@ -243,12 +241,11 @@ UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
 # ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
 UNSLOTH_TRIAL_RESERVED_SHARE: Final = {theta.trial_reserved_share}
-# measured cells per model_type: the families the Unsloth figures stand on.
-UNSLOTH_MEASURED: Final = {dict(sorted(measured.items()))}
+# measured cells per model_type and method: the families the Unsloth figures stand on, and how (a MoE's first
+# step can keep a different share of each layer by method: ground.method_said).
+UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
 UNSLOTH_MEASURED_MOE: Final = {dict(sorted(moe.items()))}
-# ... and by method: a MoE's first step can keep a different share of each layer by method (ground.method_said).
-UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}
 # --- UNSLOTH FITTED: end ---'''
 
 

@@ -97,10 +97,11 @@ def startup_kind(arch: Architecture) -> str:
 def first_step(arch: Architecture, run: RunConfig) -> FirstStep | None:
     """The first step's extra time for this model on Unsloth (constants.FIRST_STEP); None on the transformers
     stack, which compiles nothing (its first step took at most 2.1 s more than later ones on 31 H200 cells)."""
-    entry = k.FIRST_STEP.get(startup_kind(arch)) if run.stack == "unsloth" else None
+    kind = startup_kind(arch)
+    entry = k.FIRST_STEP.get(kind) if run.stack == "unsloth" else None
     if entry is None:
         return None
-    return FirstStep(startup_kind(arch), entry["seconds"], entry["low"], entry["high"], int(entry["cells"]))
+    return FirstStep(kind, entry["seconds"], entry["low"], entry["high"], int(entry["cells"]))
 
 
 def overlap(host: float, gpu: float, p: float) -> float:

@@ -20,9 +20,11 @@ def by_family(table: dict[str, float], model_type: str) -> float:
 
 def measured_cells(model_type: str, method: str | None = None) -> int:
     """Measured Unsloth cells of this family, of one method when given."""
-    if method is None:
-        return int(by_family(k.UNSLOTH_MEASURED, model_type))
-    return int(by_family({t: m.get(method, 0) for t, m in k.UNSLOTH_MEASURED_METHODS.items()}, model_type))
+    return int(by_family(_cells_by_family(method), model_type))
+
+
+def _cells_by_family(method: str | None = None) -> dict[str, float]:
+    return {t: m.get(method, 0) if method else sum(m.values()) for t, m in k.UNSLOTH_MEASURED_METHODS.items()}
 
 
 def _measured(arch: Architecture, run: RunConfig) -> bool:
@@ -88,8 +90,8 @@ def measured_ground(arch: Architecture, method: str) -> str:
     kind = "MoE" if arch.is_moe else "dense"
     # The families with measured cells of this kind (Gemma 4 has both: dense E2B/E4B, MoE 26B).
     moe = k.UNSLOTH_MEASURED_MOE
-    nearest = sorted(t for t, n in k.UNSLOTH_MEASURED.items() if (moe.get(t, 0) if arch.is_moe else n - moe.get(t, 0)))
-    mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED
+    nearest = sorted(t for t, n in _cells_by_family().items() if (moe.get(t, 0) if arch.is_moe else n - moe.get(t, 0)))
+    mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED_METHODS
     unlike = ((" Of its layer kinds, only Mamba-2 mixers were measured (Granite 4.0-H)." if mamba else
                " Its linear-attention, Mamba or convolution layers are in none of them.") if arch.is_hybrid else
               " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "")

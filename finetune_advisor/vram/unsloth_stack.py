@@ -97,12 +97,12 @@ def router_path_bytes(s: Shapes, c: Coefficients, width: float, method: str) -> 
     held 9.7 GiB more at its first step, 2.7 times QLoRA's 3.6 at the same length: the whole layer's count (10.7
     GiB with the mixer's saves) and not this one (3.8). Why 4-bit experts free their part of the trial was not
     traced."""
-    if method != "qlora" or s.router_width == 0 or not mamba_saved_bytes(s):
+    mixer = mamba_saved_bytes(s)
+    if method != "qlora" or s.router_width == 0 or not mixer:
         return None
     mixers = s.share(next(lin for lin in s.linears if lin.site == "mamba_in"))
     attention = 2.0 * s.hidden + c.q * s.q_width + c.kv * s.kv_width + 4 * s.heads  # q/k/v input, SDPA
-    path = (c.norm * s.norms * s.hidden + 4 * s.norms + mamba_saved_bytes(s) + (1 - mixers) * attention
-            + 4 * s.router_width)
+    path = c.norm * s.norms * s.hidden + 4 * s.norms + mixer + (1 - mixers) * attention + 4 * s.router_width
     return path * width
 
 
