@@ -27,6 +27,8 @@ from unsloth_sft import CARDS, first_step_trials, load_config, lora_targets, par
 
 
 def main() -> None:
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: python bench/vram_calibration/predict_unsloth.py PLAN OUT.jsonl [GPU]")
     from finetune_advisor.vram.architecture import Architecture
     from finetune_advisor.vram.estimator import RunConfig, estimate
     from finetune_advisor.vram.report import fitted
