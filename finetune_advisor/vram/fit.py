@@ -21,9 +21,9 @@ TIGHT_FRACTION = 0.10
 # measured architecture out (10.3 %), with room to spare.
 UNMEASURED_TIGHT_FRACTION = 0.15
 # Far from measured ground: hybrid linear-attention / Mamba models, encoder-decoders (Whisper), MoE families
-# we have not measured, and params-only stand-ins. Unsloth's published notebook peaks for such models reach 29 % above our estimate at
-# their settings (Granite 4.0-H Micro LoRA, Unsloth 2025.9; Qwen3.5-27B LoRA 16 %, Unsloth 2026.2:
-# bench/vram_accuracy/README.md, public figures).
+# we have not measured, and params-only stand-ins. At their own settings, Unsloth's published notebooks for hybrids
+# peaked above our estimate by up to a third of their peak (Granite 4.0-H Micro LoRA, Unsloth 2025.9: ours 32 % under;
+# Qwen3.5-27B LoRA, Unsloth 2026.2: 13 % under; bench/vram_accuracy/README.md, public figures).
 FAR_TIGHT_FRACTION = 0.30
 
 RULE = (
@@ -79,8 +79,18 @@ def near_note(short_gib: float, margin: float = TIGHT_FRACTION) -> str:
             "committing to a long run, or take one of the suggested changes to be sure.")
 
 
+# Why a margin is what it is, by its value (the constants above say where each comes from).
+_WHY = {
+    TIGHT_FRACTION: "measured errors reach about that much",
+    UNMEASURED_TIGHT_FRACTION: "this family was not measured on Unsloth, so its estimate may miss by about that much",
+    FAR_TIGHT_FRACTION: ("models of this kind (hybrid linear-attention or Mamba layers, encoder-decoders, MoE families "
+                         "we have not measured, size-only estimates) can miss by about that much: even where our own "
+                         "runs agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids "
+                         "on older Unsloth versions"),
+}
+
+
 def tight_note(left_gib: float, margin: float = TIGHT_FRACTION) -> str:
-    why = ("measured errors reach about that much" if margin <= TIGHT_FRACTION else
-           "this model is further from our measurements, so its estimate may miss by about that much")
+    why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "
             "more room (a shorter seq_len or an 8-bit optimizer) before a long run.")
