@@ -82,7 +82,9 @@ def near_note(short_gib: float, margin: float = TIGHT_FRACTION) -> str:
 # Why a margin is what it is, by its value (the constants above say where each comes from).
 _WHY = {
     TIGHT_FRACTION: "measured errors reach about that much",
-    UNMEASURED_TIGHT_FRACTION: "this family was not measured on Unsloth, so its estimate may miss by about that much",
+    UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family on this path (an unmeasured family, "
+                                "full fine-tuning, or no gradient checkpointing), so its estimate may miss by about "
+                                "that much"),
     FAR_TIGHT_FRACTION: ("models of this kind (hybrid linear-attention or Mamba layers, encoder-decoders, MoE families "
                          "we have not measured, size-only estimates) can miss by about that much: even where our own "
                          "runs agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids "

@@ -533,12 +533,12 @@ def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> Non
 
     assert tight_at("llama-3.1-8b", "qlora", 0.12)[0] is False  # measured: 10 %
     dense, notes = tight_at("olmo-2-13b", "qlora", 0.12)  # unmeasured dense: 15 %
-    assert dense is True and any("less than 15% of the estimate" in n and "not measured on Unsloth" in n for n in notes)
+    assert dense is True and any("less than 15% of the estimate" in n and "did not measure this family" in n for n in notes)
     assert tight_at("olmo-2-13b", "qlora", 0.18)[0] is False
     hybrid, notes = tight_at("qwen3.5-27b", "lora", 0.20)  # hybrid linear attention: 30 %, though measured
     tight = next(n for n in notes if n.startswith("Tight fit"))
     assert hybrid is True and "less than 30% of the estimate" in tight and "hybrid" in tight
-    assert "family was not measured" not in tight and "our own runs agree" in tight
+    assert "did not measure this family" not in tight and "our own runs agree" in tight
     assert tight_at("qwen3.5-27b", "lora", 0.33)[0] is False
     assert tight_at(None, "qlora", 0.20, params_b=7)[0] is True  # a size-only stand-in
 
