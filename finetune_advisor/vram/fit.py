@@ -25,13 +25,14 @@ UNMEASURED_TIGHT_FRACTION = 0.15
 # peaked above our estimate by up to a third of their peak (Granite 4.0-H Micro LoRA, Unsloth 2025.9: ours 32 % under;
 # Qwen3.5-27B LoRA, Unsloth 2026.2: 13 % under; bench/vram_accuracy/README.md, public figures).
 FAR_TIGHT_FRACTION = 0.30
+FAR_KINDS = "hybrid linear-attention or Mamba models, encoder-decoders, unmeasured MoE families and size-only estimates"
 
 RULE = (
     f"A run fits when its estimated peak plus what the driver keeps ({DRIVER_RESERVED_GIB:.2f} GiB measured on "
     "H100/H200; the share measured for the GPU where the GPU table has it) is within the GPU's memory; a fit that "
     f"leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because measured errors reach about that "
     f"much ({UNMEASURED_TIGHT_FRACTION:.0%} for Unsloth families we have not measured, {FAR_TIGHT_FRACTION:.0%} for "
-    "hybrid linear-attention or Mamba models, encoder-decoders, unmeasured MoE families and size-only estimates)."
+    f"{FAR_KINDS})."
 )
 
 
@@ -85,10 +86,9 @@ _WHY = {
     UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family on this path (an unmeasured family, "
                                 "full fine-tuning, or no gradient checkpointing), so its estimate may miss by about "
                                 "that much"),
-    FAR_TIGHT_FRACTION: ("models of this kind (hybrid linear-attention or Mamba layers, encoder-decoders, MoE families "
-                         "we have not measured, size-only estimates) can miss by about that much: even where our own "
-                         "runs agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids "
-                         "on older Unsloth versions"),
+    FAR_TIGHT_FRACTION: (f"models of this kind ({FAR_KINDS}) can miss by about that much: even where our own runs "
+                         "agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids on "
+                         "older Unsloth versions"),
 }
 
 
