@@ -82,4 +82,6 @@ def main(plan: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python bench/throughput/predict.py PLAN > bench/throughput/holdout/predictions-roundN.jsonl")
     main(sys.argv[1])
