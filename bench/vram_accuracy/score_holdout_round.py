@@ -11,12 +11,21 @@ failed (`status` oom or error) is listed with what stopped it: an out-of-memory 
 predicts, and not a figure to score.
 Prints a Markdown table and the summary: median and 90th percentile of |error|, and every
 under-estimate (the errors that crash a user's run).
+
+    python bench/vram_accuracy/score_holdout_round.py --all
+
+pools every round instead (issue 11's accuracy target is on held-out cells): each cell of any
+`predictions-unsloth-round*.jsonl` against its latest ok record in any `measured-unsloth-round*.jsonl`, a cell
+predicted in several rounds scored once, on the last prediction committed for it. Each figure is the estimator of
+its day, before the refit its round led to, so the pooled misses are the ones a user of that day would have met.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cells import quantile  # noqa: E402
 
 GIB = 2**30
+HOLDOUT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "bench", "vram_calibration", "holdout")
 
 
 def latest(measured_path: str) -> tuple[dict[str, dict], dict[str, str]]:
@@ -69,5 +80,57 @@ def main(pred_path: str, measured_path: str) -> None:
         print(f"failed ({failed[cell]}): {cell}" if cell in failed else f"not measured: {cell}")
 
 
+def _round_files(kind: str) -> list[tuple[str, str]]:
+    """(round name, path) of the holdout files of one kind, in round order (round 9 before round 10)."""
+    found = []
+    for path in glob.glob(os.path.join(HOLDOUT, f"{kind}-unsloth-round*.jsonl")):
+        name = os.path.basename(path)[len(kind) + len("-unsloth-"):-len(".jsonl")]
+        number = int(re.match(r"round(\d+)", name).group(1))
+        found.append((number, name, path))
+    return [(name, path) for _, name, path in sorted(found)]
+
+
+def pooled() -> None:
+    """Every committed prediction of every round, each cell once, against what was measured after it."""
+    measured: dict[str, dict] = {}
+    for _, path in _round_files("measured"):
+        measured.update(latest(path)[0])
+    last_prediction: dict[str, tuple[str, dict]] = {}
+    for name, path in _round_files("predictions"):
+        for line in open(path):
+            p = json.loads(line)
+            if p.get("predicted_gib") is not None:
+                last_prediction[p["cell"]] = (name, p)
+    by_round: dict[str, list[tuple[str, float]]] = {}
+    for cell, (name, p) in last_prediction.items():
+        rec = measured.get(cell) or (measured.get(cell + "/fresh") if p.get("fresh") else None)
+        if rec is not None and not rec.get("not_representative"):
+            got = rec["nvml_process_peak_bytes"] / GIB
+            by_round.setdefault(name, []).append((cell, (p["predicted_gib"] - got) / got))
+    print("| round | cells | median abs. error | p90 | more than 5 % under |\n|---|---|---|---|---|")
+    everything = []
+    for name, _ in _round_files("predictions"):
+        errors = by_round.get(name, [])
+        everything += errors
+        if errors:
+            print(_summary_row(name, errors))
+    print(_summary_row("**all**", everything))
+    for cell, e in everything:
+        if e < -0.05:
+            print(f"more than 5 % under: {cell} {100 * e:+.1f} %")
+
+
+def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:
+    abs_err = [abs(e) for _, e in errors]
+    under = sum(e < -0.05 for _, e in errors)
+    return (f"| {name} | {len(errors)} | {100 * quantile(abs_err, 0.5):.1f} % | {100 * quantile(abs_err, 0.9):.1f} % "
+            f"| {under} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1:] == ["--all"]:
+        pooled()
+    elif len(sys.argv) == 3:
+        main(sys.argv[1], sys.argv[2])
+    else:
+        sys.exit("usage: python bench/vram_accuracy/score_holdout_round.py (PREDICTIONS MEASURED | --all)")
