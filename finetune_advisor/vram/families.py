@@ -52,7 +52,8 @@ def forced_float32(model_type: str) -> bool:
 # Config classes that define output_router_logits, with their router_aux_loss_coef default (transformers 5.17.0,
 # models/<type>/configuration_<type>.py): a config.json's own router_aux_loss_coef overrides it, 0 turns it off.
 # Nemotron-H, Gemma 4, GLM-4.5 MoE (and glm4_moe_lite) and DeepSeek-V3 define neither (measured, first in their process:
-# Nemotron-3-Nano LoRA 1x2048 held no first-step excess, round 7; GLM-4.7-Flash QLoRA 1x2048 none either, round 20).
+# Nemotron-3-Nano LoRA 1x2048 held no first-step excess, round 7; GLM-4.7-Flash QLoRA none either, 1x2048 in round 20
+# and 1x8192 in round 26).
 ROUTER_AUX_LOSS_DEFAULT: dict[str, float] = {
     "qwen3_moe": 0.001, "qwen3_5_moe": 0.001, "qwen3_next": 0.001, "qwen2_moe": 0.001, "qwen3_omni_moe": 0.001,
     "granitemoehybrid": 0.001, "granitemoe": 0.001, "granitemoeshared": 0.001, "mixtral": 0.001, "phimoe": 0.001,
@@ -67,15 +68,17 @@ ROUTER_TRIAL_MEASURED: dict[str, str] = {
     "qwen3_moe": "Qwen3-30B-A3B held 38 GB more at 4 x 2,048 tokens and about 8 at 2,048, within 1 GiB of the count; "
                  "its fresh QLoRA 1x8192 peak, predicted before it was measured, was 1.9 % high",
     "qwen3_5_moe": "Qwen3.5-35B-A3B held 7.5 GiB more at 2,048 tokens (QLoRA) and 40.0 at 8,192 (LoRA), 1.6-1.9 more "
-                   "than the count with its Gated DeltaNet layers' kernel-saved tensors; its three fresh peaks come "
-                   "within 1.1 % with them (fitted on those cells; QLoRA at 8,192 is the held-out check)",
+                   "than the count with its Gated DeltaNet layers' kernel-saved tensors; its fresh peaks come within "
+                   "1.1 % with them, and the two predicted before they were measured 0.4 % and 0.2 % high (QLoRA at "
+                   "8,192, LoRA at 2,048 on a user's kernels)",
     "mixtral": "Mixtral cut to 8 layers held 7.1 GiB more at 4,096 tokens (QLoRA) and 12.4 at 8,192 (LoRA), 1.4-1.8 "
                "more than the count; its peaks were predicted 1-3 % low before they were measured",
     "granitemoehybrid": "granite-4.0-h-tiny QLoRA held 1.4, 3.6 and 8.2 GiB more at 2,048, 4,096 and 8,192 tokens "
                         "(r16, on mamba_ssm's kernels): only what leads to its routers' logits, counted as such here "
                         "(its fresh peaks within 2 %, and 2.9 % low on the held-out 2 x 4,096); its 16-bit LoRA at "
-                        "4,096 held 9.7, the whole layers with their Mamba-2 kernels' saved tensors (counted 10.7: "
-                        "one cell, measured 21.5 % above the router-path figure predicted for it)",
+                        "4,096 held 9.7, the whole layers with their Mamba-2 kernels' saved tensors (counted so since "
+                        "that cell; predicted that way before they were measured, LoRA at 8,192, 20.1 GiB held, and "
+                        "granite-4.0-h-small LoRA at 2,048 came 5.9 % and 2.4 % high)",
 }
 ROUTER_AUX_OFF_MEASURED = ("measured on Qwen3-30B-A3B QLoRA at 8,192 tokens: 63.0 GiB in a fresh process, 24.9 with the "
                            "aux loss off")
