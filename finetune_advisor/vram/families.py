@@ -77,8 +77,8 @@ ROUTER_TRIAL_MEASURED: dict[str, str] = {
                         "(r16, on mamba_ssm's kernels): only what leads to its routers' logits, counted as such here "
                         "(its fresh peaks within 2 %, and 2.9 % low on the held-out 2 x 4,096); its 16-bit LoRA at "
                         "4,096 held 9.7, the whole layers with their Mamba-2 kernels' saved tensors (counted so since "
-                        "that cell; predicted that way before they were measured, LoRA at 8,192, 20.1 GiB held, and "
-                        "granite-4.0-h-small LoRA at 2,048 came 5.9 % and 2.4 % high)",
+                        "that cell; two LoRA peaks predicted that way before they were measured came 5.9 % high at "
+                        "8,192 tokens, 20.1 GiB held, and 2.4 % high on granite-4.0-h-small at 2,048)",
 }
 ROUTER_AUX_OFF_MEASURED = ("measured on Qwen3-30B-A3B QLoRA at 8,192 tokens: 63.0 GiB in a fresh process, 24.9 with the "
                            "aux loss off")
