@@ -11,8 +11,8 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, token_
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
-    ROUTER_TRIAL_MEASURED, family_of,
+    AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
+    MOE_LORA_FOLDED, ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, family_of,
     float32_load_on_unsloth, router_trial_kept, scores_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
@@ -54,7 +54,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
-    moe_bytes = k.UNSLOTH_MOE_LAYER_SHARE * s.expert_bytes_16bit / s.layers
+    moe_bytes = expert_layer_bytes(arch, s, run, lora)
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
@@ -67,6 +67,18 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial)
+
+
+def expert_layer_bytes(arch: Architecture, s: Shapes, run: RunConfig, lora: tuple[Linear, ...]) -> float:
+    """What one MoE layer holds of its routed experts' weights while it runs: the fitted share of one routed layer's
+    experts in 16 bits, or, where peft folds the LoRA into whole expert stacks (families.MOE_LORA_FOLDED, 16-bit
+    LoRA on the experts), that many folded stacks."""
+    if s.routed_layers == 0:
+        return 0.0
+    layer = s.expert_bytes_16bit / s.routed_layers
+    if run.method == "lora" and family_of(arch.model_type) in MOE_LORA_FOLDED and any(lin.expert for lin in lora):
+        return FOLDED_EXPERT_STACKS * layer / sum(lin.expert for lin in s.linears)  # one stack: one expert matrix
+    return k.UNSLOTH_MOE_LAYER_SHARE * layer
 
 
 def trial_kept(arch: Architecture, run: RunConfig) -> bool:

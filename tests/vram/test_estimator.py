@@ -9,6 +9,7 @@ import pathlib
 import pytest
 
 from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vocabulary import ALL_LINEAR
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import unsloth_stack
 from finetune_advisor.vram.activations import UNSLOTH_PEFT
@@ -158,24 +159,50 @@ def test_granite_h_16bit_lora_first_step_keeps_whole_layers() -> None:
     assert 9.0 < first("lora") < 11.5 and first("lora") > 2.5 * first("qlora")
 
 
+# NVIDIA-Nemotron-3-Nano-30B-A3B's config (bench/vram_calibration/configs/NVIDIA-Nemotron-3-Nano-30B-A3B.json).
+NEMOTRON_3_NANO = {
+    "model_type": "nemotron_h", "hidden_size": 2688, "num_hidden_layers": 52, "num_attention_heads": 32,
+    "num_key_value_heads": 2, "head_dim": 128, "intermediate_size": 1856, "moe_intermediate_size": 1856,
+    "moe_shared_expert_intermediate_size": 3712, "n_routed_experts": 128, "n_shared_experts": 1,
+    "num_experts_per_tok": 6, "vocab_size": 131072, "tie_word_embeddings": False, "mamba_num_heads": 64,
+    "mamba_head_dim": 64, "n_groups": 8, "n_group": 1, "ssm_state_size": 128,
+    "hybrid_override_pattern": "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME",
+}
+
+
 def test_nemotron_h_reads_its_layer_pattern() -> None:
     """Nemotron-H writes one character per layer (M mixer, * attention, E MoE): NVIDIA-Nemotron-3-Nano-30B-A3B
     counts 31.58B on its config (published 31.6B), where one attention and one MoE block per layer made 103B."""
-    config = {
-        "model_type": "nemotron_h", "hidden_size": 2688, "num_hidden_layers": 52, "num_attention_heads": 32,
-        "num_key_value_heads": 2, "head_dim": 128, "intermediate_size": 1856, "moe_intermediate_size": 1856,
-        "moe_shared_expert_intermediate_size": 3712, "n_routed_experts": 128, "n_shared_experts": 1,
-        "num_experts_per_tok": 6, "vocab_size": 131072, "tie_word_embeddings": False, "mamba_num_heads": 64,
-        "mamba_head_dim": 64, "n_groups": 8, "n_group": 1, "ssm_state_size": 128,
-        "hybrid_override_pattern": "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME",
-    }
-    arch = Architecture.from_hf_config(config)
+    arch = Architecture.from_hf_config(NEMOTRON_3_NANO)
     assert arch.layer_types is not None and arch.layer_types.count("mamba") == 23 and arch.layer_types.count("moe") == 23
     assert shapes(arch).total_params / 1e9 == pytest.approx(31.58, abs=0.02)
-    with_unknown = Architecture.from_hf_config({**config, "hybrid_override_pattern": "MEX"})
+    with_unknown = Architecture.from_hf_config({**NEMOTRON_3_NANO, "hybrid_override_pattern": "MEX"})
     assert with_unknown.layer_types is None  # a character we do not know leaves the layers undescribed
     # What mixes tokens besides attention (the step-time model scales by it): its MoE and MLP layers mix none.
     assert arch.mixer_kinds == with_unknown.mixer_kinds == {"mamba"}
+
+
+def test_nemotron_h_lora_holds_the_expert_stacks_peft_folds() -> None:
+    """Unsloth 2026.10.9 leaves Nemotron-H's up_proj / down_proj expert stacks to peft, which folds the LoRA into a
+    new 16-bit copy of each whole stack at every MoE call; the backward holds three such stacks (1.19 GiB each). The
+    count that held one layer's experts at the fitted share of other MoE families was 4.3 % under the 16-bit LoRA
+    peak measured at 2,048 tokens (68.76 GiB) and 3.4 % under the one at 4 x 2,048 (69.74)."""
+    arch = Architecture.from_hf_config(NEMOTRON_3_NANO)
+    s = shapes(arch)
+    stack = 128 * 1856 * 2688 * 2
+
+    def held(method: str, targets=ALL_LINEAR) -> float:
+        run = RunConfig(method=method, seq_len=2048, stack="unsloth", target_modules=targets)
+        return unsloth_stack.expert_layer_bytes(arch, s, run, s.lora_linears(targets))
+
+    assert held("lora") == pytest.approx(3 * stack)
+    one_layer = 2 * stack  # a routed layer's experts: 23 of its 52 layers have them
+    assert held("qlora") == pytest.approx(k.UNSLOTH_MOE_LAYER_SHARE * one_layer)
+    attention_only = held("lora", ("q_proj", "k_proj", "v_proj", "o_proj"))  # no LoRA on the experts, no fold
+    assert attention_only == pytest.approx(k.UNSLOTH_MOE_LAYER_SHARE * one_layer)
+    for batch, measured in ((1, 68.76), (4, 69.74)):
+        run = RunConfig(method="lora", seq_len=2048, batch_size=batch, stack="unsloth")
+        assert measured <= estimate(arch, run).total_gib <= measured * 1.05
 
 
 # Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
