@@ -203,6 +203,9 @@ def test_nemotron_h_lora_holds_the_expert_stacks_peft_folds() -> None:
     for batch, measured in ((1, 68.76), (4, 69.74)):
         run = RunConfig(method="lora", seq_len=2048, batch_size=batch, stack="unsloth")
         assert measured <= estimate(arch, run).total_gib <= measured * 1.05
+    folds = {method: [n for n in estimate(arch, RunConfig(method=method, stack="unsloth")).assumptions
+                      if "folds the adapters" in n] for method in ("lora", "qlora")}
+    assert len(folds["lora"]) == 1 and "3.6 GiB" in folds["lora"][0] and not folds["qlora"]
 
 
 # Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
