@@ -95,17 +95,25 @@ def router_trial_kept(model_type: str, aux_loss_coef: float | None) -> bool:
     return (ROUTER_AUX_LOSS_DEFAULT[family] if aux_loss_coef is None else aux_loss_coef) > 0
 
 
-# Families whose 3-D expert stacks Unsloth 2026.10.9 leaves to peft's target_parameters, which fold the LoRA into the
-# whole stack (W + s.B.A, one new 16-bit tensor the size of the stack) at every MoE layer call, instead of its own
-# separated expert-LoRA kernels, which claim only gate_up_proj / down_proj or w1 / w2 layouts (unsloth_zoo
-# moe_utils.py `_is_moe_experts_module`, "Unclaimed stacks (NemotronH up_proj / down_proj)"; the fold:
-# `_moe_lora_folded_weight`, torch.baddbmm, and peft 0.21 tuners/lora/layer.py `_LoraFactorsProxy`). In the backward
-# of the recomputed layer both folded stacks are saved and the grouped GEMM's weight gradient of one is full size:
-# FOLDED_EXPERT_STACKS of its stacks are held (read from the code, 2-4 by the order things are freed, not traced on a
-# GPU). Nemotron-3-Nano 16-bit LoRA peaked 4.3 % and 3.4 % above the estimate at 2,048 and 4 x 2,048 tokens (round 7-8)
-# while the count held one layer's experts at the share fitted on families Unsloth's own kernels serve.
-MOE_LORA_FOLDED: dict[str, str] = {"nemotron_h": "up_proj / down_proj"}
+# Families whose 3-D expert stacks Unsloth 2026.10.9's own MoE code does not claim: its separated expert-LoRA kernels
+# and its 4-bit expert packer take gate_up_proj / down_proj (or w1 / w2) layouts only (unsloth_zoo moe_utils.py
+# `_is_moe_experts_module`, "Unclaimed stacks (NemotronH up_proj / down_proj)"; moe_utils_bnb4bit.py), and
+# bitsandbytes replaces nn.Linear only. Read from the code of Unsloth 2026.10.9, unsloth_zoo, peft 0.21 and
+# transformers 5.17 for the twelve MoE model types the catalog holds: only Nemotron-H's stacks are unclaimed. Two things
+# follow. LoRA on them goes through peft's target_parameters, which folds it into the whole stack (W + s.B.A, one new
+# 16-bit tensor the size of the stack; peft tuners/lora/layer.py `_LoraFactorsProxy`, torch.baddbmm) at every MoE
+# call, and the backward of the recomputed layer holds both folded stacks and the full-size weight gradient of one:
+# FOLDED_EXPERT_STACKS stacks (2-4 by the order things are freed, not traced on a GPU). Nemotron-3-Nano 16-bit LoRA
+# peaked 4.3 % and 3.4 % above the estimate at 2,048 and 4 x 2,048 tokens (rounds 7-8) while the count held one
+# layer's experts at the share fitted on families Unsloth's kernels serve. And QLoRA leaves the stacks 16-bit (not
+# measured): the same fold runs there too.
+UNCLAIMED_EXPERT_STACKS: dict[str, str] = {"nemotron_h": "up_proj / down_proj"}
 FOLDED_EXPERT_STACKS = 3
+
+
+def unclaimed_expert_stacks(model_type: str) -> str | None:
+    """The expert stacks' layout where Unsloth's MoE code leaves them to peft and bitsandbytes (see above)."""
+    return UNCLAIMED_EXPERT_STACKS.get(family_of(model_type))
 
 # Families whose routed experts an older Unsloth left 16-bit under QLoRA (bitsandbytes quantises nn.Linear only,
 # and transformers 5 keeps fused experts as 3-D parameters). The calibrated version quantises them: Gemma 4

@@ -11,7 +11,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_kind, forced_float32,
-                                           quantised_vision_linears, unsloth_16bit_sites)
+                                           quantised_vision_linears, unclaimed_expert_stacks, unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 
@@ -91,10 +91,16 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
                      + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
                         "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
     # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
-    # the calibrated Unsloth quantises them (older versions did not, for some families).
-    experts_nf4 = run.stack == "unsloth"
+    # the calibrated Unsloth quantises them (older versions did not, for some families), except the layouts its
+    # expert packer does not claim (families.UNCLAIMED_EXPERT_STACKS).
+    unclaimed = unclaimed_expert_stacks(arch.model_type)
+    experts_nf4 = run.stack == "unsloth" and unclaimed is None
     older = experts_16bit_in_older_unsloth(arch.model_type)
-    if run.method == "qlora" and arch.is_moe and not experts_nf4:
+    if run.method == "qlora" and arch.is_moe and unclaimed and run.stack == "unsloth":
+        notes.append(f"QLoRA on Unsloth 2026.10.9: this model's routed experts ({unclaimed} stacks) stay 16-bit: "
+                     "Unsloth's 4-bit expert packer takes gate_up_proj / down_proj stacks only, and bitsandbytes "
+                     "quantises nn.Linear layers only (read from the code, not measured); QLoRA saves little here.")
+    elif run.method == "qlora" and arch.is_moe and not experts_nf4:
         notes.append("QLoRA: the routed experts stay 16-bit (bitsandbytes quantises nn.Linear layers only, and this "
                      "model keeps its experts as 3-D parameters); only the other linear layers are 4-bit.")
     elif run.method == "qlora" and arch.is_moe and older:

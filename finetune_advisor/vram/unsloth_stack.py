@@ -12,8 +12,8 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
-    MOE_LORA_FOLDED, ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, family_of,
-    float32_load_on_unsloth, router_trial_kept, scores_on_unsloth,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, family_of,
+    float32_load_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
@@ -82,12 +82,14 @@ def expert_layer_bytes(arch: Architecture, s: Shapes, run: RunConfig, lora: tupl
 
 
 def experts_folded(arch: Architecture, run: RunConfig, lora: tuple[Linear, ...]) -> bool:
-    """Whether peft folds 16-bit LoRA into this family's whole expert stacks (families.MOE_LORA_FOLDED)."""
-    return run.method == "lora" and family_of(arch.model_type) in MOE_LORA_FOLDED and any(lin.expert for lin in lora)
+    """Whether peft folds LoRA into this family's whole expert stacks (families.UNCLAIMED_EXPERT_STACKS): in 16 bits
+    under LoRA and QLoRA alike, since QLoRA leaves such stacks 16-bit."""
+    adapted = run.method in ("lora", "qlora") and any(lin.expert for lin in lora)
+    return adapted and unclaimed_expert_stacks(arch.model_type) is not None
 
 
 def folded_note(arch: Architecture, held: float) -> str:
-    return (f"MoE LoRA on this family's {MOE_LORA_FOLDED[family_of(arch.model_type)]} expert stacks: Unsloth 2026.10.9 "
+    return (f"MoE LoRA on this family's {unclaimed_expert_stacks(arch.model_type)} expert stacks: Unsloth 2026.10.9 "
             "leaves them to peft, which folds the adapters into a new 16-bit copy of each whole stack at every MoE "
             f"call; {FOLDED_EXPERT_STACKS} such stacks, {held / k.GIB:.1f} GiB, are counted at the peak (read from the "
             "code, not traced; with them the estimate is 0.7-1.4 % above Nemotron-3-Nano's two measured 16-bit LoRA "

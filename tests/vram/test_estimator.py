@@ -183,10 +183,11 @@ def test_nemotron_h_reads_its_layer_pattern() -> None:
 
 
 def test_nemotron_h_lora_holds_the_expert_stacks_peft_folds() -> None:
-    """Unsloth 2026.10.9 leaves Nemotron-H's up_proj / down_proj expert stacks to peft, which folds the LoRA into a
-    new 16-bit copy of each whole stack at every MoE call; the backward holds three such stacks (1.19 GiB each). The
-    count that held one layer's experts at the fitted share of other MoE families was 4.3 % under the 16-bit LoRA
-    peak measured at 2,048 tokens (68.76 GiB) and 3.4 % under the one at 4 x 2,048 (69.74)."""
+    """Unsloth 2026.10.9's MoE code does not claim Nemotron-H's up_proj / down_proj expert stacks, so peft folds the
+    LoRA into a new 16-bit copy of each whole stack at every MoE call (the backward holds three, 1.19 GiB each), and
+    QLoRA leaves the stacks 16-bit. The count that held one layer's experts at the fitted share of other MoE families
+    was 4.3 % under the 16-bit LoRA peak measured at 2,048 tokens (68.76 GiB) and 3.4 % under the one at 4 x 2,048
+    (69.74); QLoRA was counted with 4-bit experts, 24 GiB where the 16-bit stacks alone are 55."""
     arch = Architecture.from_hf_config(NEMOTRON_3_NANO)
     s = shapes(arch)
     stack = 128 * 1856 * 2688 * 2
@@ -195,17 +196,19 @@ def test_nemotron_h_lora_holds_the_expert_stacks_peft_folds() -> None:
         run = RunConfig(method=method, seq_len=2048, stack="unsloth", target_modules=targets)
         return unsloth_stack.expert_layer_bytes(arch, s, run, s.lora_linears(targets))
 
-    assert held("lora") == pytest.approx(3 * stack)
+    assert held("lora") == held("qlora") == pytest.approx(3 * stack)
     one_layer = 2 * stack  # a routed layer's experts: 23 of its 52 layers have them
-    assert held("qlora") == pytest.approx(k.UNSLOTH_MOE_LAYER_SHARE * one_layer)
     attention_only = held("lora", ("q_proj", "k_proj", "v_proj", "o_proj"))  # no LoRA on the experts, no fold
     assert attention_only == pytest.approx(k.UNSLOTH_MOE_LAYER_SHARE * one_layer)
     for batch, measured in ((1, 68.76), (4, 69.74)):
         run = RunConfig(method="lora", seq_len=2048, batch_size=batch, stack="unsloth")
         assert measured <= estimate(arch, run).total_gib <= measured * 1.05
+    qlora = estimate(arch, RunConfig(method="qlora", stack="unsloth"))
+    assert qlora.breakdown.weights > 23 * one_layer / GIB  # the experts in 16 bits
+    assert any("stay 16-bit" in n and "up_proj / down_proj" in n for n in qlora.assumptions)
     folds = {method: [n for n in estimate(arch, RunConfig(method=method, stack="unsloth")).assumptions
-                      if "folds the adapters" in n] for method in ("lora", "qlora")}
-    assert len(folds["lora"]) == 1 and "3.6 GiB" in folds["lora"][0] and not folds["qlora"]
+                      if "folds the adapters" in n] for method in ("lora", "qlora", "full")}
+    assert len(folds["lora"]) == len(folds["qlora"]) == 1 and "3.6 GiB" in folds["lora"][0] and not folds["full"]
 
 
 # Qwen3.5-27B's language model (bench/vram_calibration/configs/Qwen3.5-27B.json, with its sources): 48 Gated
