@@ -115,6 +115,7 @@ def unclaimed_expert_stacks(model_type: str) -> str | None:
     """The expert stacks' layout where Unsloth's MoE code leaves them to peft and bitsandbytes (see above)."""
     return UNCLAIMED_EXPERT_STACKS.get(family_of(model_type))
 
+
 # Families whose routed experts an older Unsloth left 16-bit under QLoRA (bitsandbytes quantises nn.Linear only,
 # and transformers 5 keeps fused experts as 3-D parameters). The calibrated version quantises them: Gemma 4
 # 26B-A4B, QLoRA r16 1x2048, peaked at 22.4 GiB with Unsloth 2026.10.9 (bench/vram_calibration/holdout/
