@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fit import _transformers_seconds, outside_fit, quantile  # noqa: E402
+from fit import ROOT, _transformers_seconds, outside_fit, quantile  # noqa: E402
 
 
 def key(r: dict) -> tuple:
@@ -73,8 +73,8 @@ def main(pred_path: str, measured_path: str) -> None:
               f"within ±20 %: {sum(x <= 0.2 for x in a)} of {len(a)}")
 
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MEASURED = os.path.join(os.path.dirname(HERE), "vram_calibration", "holdout")
+PREDICTED = os.path.join(ROOT, "bench", "throughput", "holdout")
+MEASURED = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
 GPU_BOUND_TOKENS = 8192
 SPLITS = (("all", lambda t: True),
           (f"under {GPU_BOUND_TOKENS:,} tokens a step", lambda t: t < GPU_BOUND_TOKENS),
@@ -84,7 +84,7 @@ SPLITS = (("all", lambda t: True),
 def pooled() -> None:
     """Every round's default-path cells (the fit's kind), split by tokens a step."""
     rows = []
-    for pred in sorted(glob.glob(os.path.join(HERE, "holdout", "predictions-round*.jsonl"))):
+    for pred in sorted(glob.glob(os.path.join(PREDICTED, "predictions-round*.jsonl"))):
         measured = os.path.join(MEASURED, "measured-unsloth-" + os.path.basename(pred)[len("predictions-"):])
         if os.path.exists(measured):
             rows += [(p, r, err) for p, r, err, why in scored(pred, measured) if not why]

@@ -30,11 +30,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cells import quantile  # noqa: E402
+from cells import ROOT, quantile  # noqa: E402
 
 GIB = 2**30
-HOLDOUT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "bench", "vram_calibration", "holdout")
+HOLDOUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
 
 
 def latest(measured_path: str) -> tuple[dict[str, dict], dict[str, str]]:
@@ -95,8 +94,9 @@ def pooled() -> None:
     measured: dict[str, dict] = {}
     for _, path in _round_files("measured"):
         measured.update(latest(path)[0])
+    rounds = _round_files("predictions")
     last_prediction: dict[str, tuple[str, dict]] = {}
-    for name, path in _round_files("predictions"):
+    for name, path in rounds:
         for line in open(path):
             p = json.loads(line)
             if p.get("predicted_gib") is not None:
@@ -109,7 +109,7 @@ def pooled() -> None:
             by_round.setdefault(name, []).append((cell, (p["predicted_gib"] - got) / got))
     print("| round | cells | median abs. error | p90 | more than 5 % under |\n|---|---|---|---|---|")
     everything = []
-    for name, _ in _round_files("predictions"):
+    for name, _ in rounds:
         errors = by_round.get(name, [])
         everything += errors
         if errors:
