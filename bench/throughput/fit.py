@@ -466,11 +466,13 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
     for key, r in results.items():
         values = ", ".join(f'"{n}": {v:.5g}' if n != "overlap" else f'"{n}": {v}' for n, v in r["entry"].items())
         lines.append(f'    ("{key[0]}", "{key[1]}"): {{{values}}},')
-    lines += ["}", "# Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method).",
+    lines += ["}", "# Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method), widened",
+              "# to take in 0: a range that left out its own estimate (two architectures, each biased one way) would mislead.",
               "SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {"]
     for key, r in results.items():
         spread = r["loao"] or r["inside"]
-        lines.append(f'    ("{key[0]}", "{key[1]}"): ({quantile(spread, .1):.3f}, {quantile(spread, .9):.3f}),')
+        low, high = min(quantile(spread, .1), 0.0), max(quantile(spread, .9), 0.0)
+        lines.append(f'    ("{key[0]}", "{key[1]}"): ({low:.3f}, {high:.3f}),')
     lines.append("}")
     if hybrid:
         models = hybrid.pop("models")
