@@ -53,7 +53,8 @@ from finetune_advisor.gpus.table import find  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
-from finetune_advisor.plan.throughput import linear_passes, mixer_key, overlap, startup_kind  # noqa: E402
+from finetune_advisor.plan.throughput import (  # noqa: E402
+    dequant_seconds, linear_passes, mixer_key, overlap, startup_kind)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
@@ -130,10 +131,9 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     s = shapes(arch)
     work = step_work(arch, r["seq_len"], r["method"] == "full", checkpointing, r.get("lora_rank") or 0)
     peak = H200.tflops_bf16 * 1e12
-    dequant = 0.0
-    if r["method"] == "qlora":
-        dequant = (3 if checkpointing else 2) * k.DEQUANT_BYTES_PER_PARAM * s.linear_params / (H200.bandwidth_gbs * 1e9)
-    run = RunConfig(method=r["method"], stack=stack, autocast=bool(r.get("autocast")))
+    run = RunConfig(method=r["method"], stack=stack, autocast=bool(r.get("autocast")),
+                    gradient_checkpointing=checkpointing)
+    dequant = dequant_seconds(arch, run, H200.bandwidth_gbs)
     attention = work.attention * tokens / peak
     features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9, s.routed_layers,
                 work.matmul * tokens / peak, attention, attention if run.fp32_stream else 0.0)
@@ -466,8 +466,9 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
     for key, r in results.items():
         values = ", ".join(f'"{n}": {v:.5g}' if n != "overlap" else f'"{n}": {v}' for n, v in r["entry"].items())
         lines.append(f'    ("{key[0]}", "{key[1]}"): {{{values}}},')
-    lines += ["}", "# Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method), widened",
-              "# to take in 0: a range that left out its own estimate (two architectures, each biased one way) would mislead.",
+    lines += ["}", "# Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method),",
+              "# widened to take in 0: a range that left out its own estimate (two architectures, each biased one way)",
+              "# would mislead.",
               "SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {"]
     for key, r in results.items():
         spread = r["loao"] or r["inside"]

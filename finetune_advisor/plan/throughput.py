@@ -24,6 +24,7 @@ from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.shapes import Shapes, shapes
+from finetune_advisor.vram.terms import precision, quantised_params
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,16 @@ def linear_passes(s: Shapes, run: RunConfig, targets: tuple[str, ...] | None = N
     return sum(s.held(lin) for lin in chosen)
 
 
+def dequant_seconds(arch: Architecture, run: RunConfig, bandwidth_gbs: float) -> float:
+    """QLoRA's dequantisation: each weight stored in NF4 (terms.quantised_params: not the expert stacks or Mamba
+    sites a load leaves 16-bit) read once in the forward, once in the backward, and once more when recomputed."""
+    if run.method != "qlora":
+        return 0.0
+    passes = 3 if run.gradient_checkpointing else 2
+    nf4 = quantised_params(shapes(arch), precision(arch, run, None))
+    return passes * k.DEQUANT_BYTES_PER_PARAM * nf4 / (bandwidth_gbs * 1e9)
+
+
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
     """One micro-batch of `run.batch_size` rows of `tokens_per_row` tokens each (padding-free)."""
     s = shapes(arch)
@@ -143,17 +154,14 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     peak = tflops * 1e12
     k_attention = c.get("k_fp32_attention", c["k_attention"]) if run.fp32_stream else c["k_attention"]
     compute = tokens * (work.matmul * c["k_matmul"] + work.attention * k_attention) / peak
-    linears, linear = linear_passes(s, run), s.linear_params
+    linears = linear_passes(s, run)
     frames = frame_work(s, run.method == "full", run.gradient_checkpointing, run.lora_rank, run.target_modules)
     if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
         compute += run.batch_size * s.encoder.frames * (frames.matmul * c["k_matmul"] + frames.attention * c["k_attention"]) / peak
-        linears, linear = linears + linear_passes(s.encoder.blocks, run), linear + s.encoder.blocks.linear_params
+        linears += linear_passes(s.encoder.blocks, run)  # its parameters are in s.linear_params already
     # c_moe: each routed layer's routing, grouped expert kernels, gather and scatter, host work a dense layer lacks.
-    fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * linear / 1e9 + c["c_moe"] * s.routed_layers
-    dequant = 0.0
-    if run.method == "qlora":
-        passes = 3 if run.gradient_checkpointing else 2
-        dequant = passes * k.DEQUANT_BYTES_PER_PARAM * linear / (bandwidth_gbs * 1e9)
+    fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * s.linear_params / 1e9 + c["c_moe"] * s.routed_layers
+    dequant = dequant_seconds(arch, run, bandwidth_gbs)
     base = overlap(fixed, compute + dequant, c.get("overlap", 0.0))
     hybrid = hybrid_scale(arch)
     factor = hybrid.factor if hybrid else 1.0

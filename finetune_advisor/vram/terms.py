@@ -134,6 +134,12 @@ class Weights:
     half_bytes: float = 0.0  # of `bytes`: the parameters held in 16 bits
 
 
+def quantised_params(s: Shapes, p: Precision) -> int:
+    """The linear weights a QLoRA load stores in NF4: every block linear (an encoder's included) but the 3-D expert
+    stacks it leaves 16-bit and the sites Unsloth keeps out of bitsandbytes (`precision`)."""
+    return s.linear_params - (0 if p.experts_nf4 else s.expert_params) - s.site_params(p.sites_16bit)
+
+
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
     """The model's parameters in their storage: NF4 for QLoRA's linear layers, else 16 or 32 bits."""
     notes: list[str] = []
@@ -158,7 +164,7 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
                      f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
     root = s.embedding_params + s.head_params + s.hidden
     if run.method == "qlora":
-        quantized = s.linear_params - (0 if p.experts_nf4 else s.expert_params) - s.site_params(p.sites_16bit)
+        quantized = quantised_params(s, p)
         kept = min(skip or 0, quantized)
         # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
         kept_bytes = 4.0 if run.stack == "transformers" else p.half
