@@ -312,7 +312,8 @@ def softcap_scores_note(scores: float) -> str:
 
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on two small models (Llama-3.2-1B at "
-             "512 to 8,192 tokens, Qwen3-4B at 2,048): the figure for other models carries that over, so leave more room.")
+             "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 and 4,096): the figure for other models carries "
+             "that over, so leave more room.")
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
 VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
