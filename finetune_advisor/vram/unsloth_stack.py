@@ -92,8 +92,8 @@ def folded_note(arch: Architecture, held: float) -> str:
     return (f"MoE LoRA on this family's {unclaimed_expert_stacks(arch.model_type)} expert stacks: Unsloth 2026.10.9 "
             "leaves them to peft, which folds the adapters into a new 16-bit copy of each whole stack at every MoE "
             f"call; {FOLDED_EXPERT_STACKS} such stacks, {held / k.GIB:.1f} GiB, are counted at the peak (read from the "
-            "code, not traced; with them the estimate is 0.7-1.4 % above Nemotron-3-Nano's two measured 16-bit LoRA "
-            "peaks).")
+            "code, not traced; with them the estimate is 0.7-1.4 % above Nemotron-3-Nano's measured peaks: three 16-bit "
+            "LoRA runs from 2,048 to 8,192 tokens and one QLoRA run).")
 
 
 def trial_kept(arch: Architecture, run: RunConfig) -> bool:
