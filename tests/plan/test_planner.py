@@ -278,6 +278,12 @@ def test_a_model_that_fits_only_tightly_is_not_planned_and_the_answer_says_it_fi
     assert not result.fits and result.max_seq_len is None
     assert any(n.startswith("Fits only tightly") for n in result.notes)
     assert not any("Does not fit even" in n for n in result.notes)
+    assert any("take QLoRA" in n for n in result.notes)
+    # A QLoRA run is not told to take QLoRA (Nemotron-3-Nano on an H100: its experts stay 16-bit, 67.6 GiB).
+    qlora = plan_training(model="nemotron-3-nano-30b-a3b", gpu="H100", method="qlora", dataset_rows=1000,
+                          tokens_per_row=800)
+    assert not qlora.fits and any(n.startswith("Fits only tightly") for n in qlora.notes)
+    assert not any("QLoRA" in n for n in qlora.notes) and any("a larger GPU" in n for n in qlora.notes)
 
 
 def test_a_step_that_is_mostly_fixed_cost_says_the_host_sets_it() -> None:
