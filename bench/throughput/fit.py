@@ -474,6 +474,9 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
         spread = r["loao"] or r["inside"]
         low, high = min(quantile(spread, .1), 0.0), max(quantile(spread, .9), 0.0)
         lines.append(f'    ("{key[0]}", "{key[1]}"): ({low:.3f}, {high:.3f}),')
+    lines += ["}", "# ... and how many architectures that spread comes from (plan.timing says when they are few).",
+              "SPREAD_ARCHITECTURES: Final[dict[tuple[str, str], int]] = {"]
+    lines += [f'    ("{key[0]}", "{key[1]}"): {r["archs"]},' for key, r in results.items()]
     lines.append("}")
     if hybrid:
         models = hybrid.pop("models")

@@ -47,6 +47,15 @@ SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("unsloth", "lora"): (-0.186, 0.290),
     ("unsloth", "qlora"): (-0.231, 0.447),
 }
+# ... and how many architectures that spread comes from (plan.timing says when they are few).
+SPREAD_ARCHITECTURES: Final[dict[tuple[str, str], int]] = {
+    ("transformers", "full"): 8,
+    ("transformers", "lora"): 8,
+    ("transformers", "qlora"): 9,
+    ("unsloth", "full"): 2,
+    ("unsloth", "lora"): 13,
+    ("unsloth", "qlora"): 16,
+}
 # Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out
 # of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid
 # whose kinds of layer HYBRID_USER_STEP does not cover.

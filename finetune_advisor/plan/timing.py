@@ -25,6 +25,8 @@ from finetune_advisor.vram.terms import AUTOCAST_PROBE
 
 NVLINK_GBS = 200.0  # assumed effective bandwidth per GPU between SXM GPUs (NVLink)
 PCIE_GBS = 20.0  # assumed effective bandwidth per GPU over PCIe 4.0 x16
+# Below this many architectures left out in turn, a spread is not called a range the time keeps to.
+FEW_ARCHITECTURES = 3
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,10 @@ def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
 def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) -> list[str]:
     assert gpu.spec is not None
     low, high = k.SPREAD.get((stack, run.method), (0.0, 0.0))
+    archs = k.SPREAD_ARCHITECTURES.get((stack, run.method), 0)
     verdict = ("within ±20 %" if -0.2 <= low and high <= 0.2 else "wider than ±20 %, so treat the time as a first estimate")
+    if archs < FEW_ARCHITECTURES:  # a spread from two models says little about a third
+        verdict = f"from {archs} architectures only, too few to promise a range: treat the time as a first estimate"
     notes = [
         f"Time: the step-time model {k.THROUGHPUT_SOURCE}. The range is the spread of its errors on architectures left "
         f"out of the fit ({low:+.0%} to {high:+.0%}): {verdict}.",
