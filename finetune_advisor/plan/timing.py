@@ -141,13 +141,18 @@ def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
     return estimate(resolved.arch, one, **resolved.estimate_kwargs(run.storage)).trainable_params_m * 1e6 * 4
 
 
+def _spread_verdict(low: float, high: float, archs: int) -> str:
+    if archs < FEW_ARCHITECTURES:  # a spread from two models says little about a third
+        return f"from {archs} architectures only, too few to promise a range: treat the time as a first estimate"
+    if -0.2 <= low and high <= 0.2:
+        return "within ±20 %"
+    return "wider than ±20 %, so treat the time as a first estimate"
+
+
 def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) -> list[str]:
     assert gpu.spec is not None
     low, high = k.SPREAD.get((stack, run.method), (0.0, 0.0))
-    archs = k.SPREAD_ARCHITECTURES.get((stack, run.method), 0)
-    verdict = ("within ±20 %" if -0.2 <= low and high <= 0.2 else "wider than ±20 %, so treat the time as a first estimate")
-    if archs < FEW_ARCHITECTURES:  # a spread from two models says little about a third
-        verdict = f"from {archs} architectures only, too few to promise a range: treat the time as a first estimate"
+    verdict = _spread_verdict(low, high, k.SPREAD_ARCHITECTURES.get((stack, run.method), 0))
     notes = [
         f"Time: the step-time model {k.THROUGHPUT_SOURCE}. The range is the spread of its errors on architectures left "
         f"out of the fit ({low:+.0%} to {high:+.0%}): {verdict}.",
