@@ -440,13 +440,17 @@ class StepTimer:
     """A trl/transformers callback that times each optimizer step on the GPU clock, records each step's own
     allocator peaks (`step_peaks`: allocated and reserved bytes, the peak statistics reset between steps, so a
     fresh process's first step shows whether it holds more than the later ones; `before` is the peak until the
-    first step began: the load), and profiles one step when asked."""
+    first step began: the load), and profiles one step (CALIB_PROFILE) or traces its allocations (CALIB_MEMTRACE,
+    memtrace.py) when asked."""
 
     def __new__(cls):
         import torch
         from transformers import TrainerCallback
 
+        import memtrace
+
         profile = os.environ.get("CALIB_PROFILE") == "1"
+        trace = os.environ.get("CALIB_MEMTRACE") == "1"
 
         class _Timer(TrainerCallback):
             def __init__(self):
@@ -454,6 +458,7 @@ class StepTimer:
                 self.step_peaks: list[list[int]] = []
                 self.before: list[int] | None = None
                 self.profile: dict | None = None
+                self.memtrace: dict | None = None
                 self._t = 0.0
                 self._prof = None
 
@@ -468,6 +473,9 @@ class StepTimer:
 
                     self._prof = torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
                     self._prof.__enter__()
+                if trace and len(self.times) == memtrace.MEMTRACE_STEP:
+                    self.memtrace = {"allocated_at_start_bytes": torch.cuda.memory_allocated()}
+                    memtrace.start()
                 self._t = time.perf_counter()
 
             def on_step_end(self, args, state, control, **kw):
@@ -478,6 +486,12 @@ class StepTimer:
                     self._prof.__exit__(None, None, None)
                     self.profile = profile_summary(self._prof.key_averages(), self.times[-1])
                     self._prof = None
+                if self.memtrace is not None and "step_peak_allocated_bytes" not in self.memtrace:
+                    self.memtrace["step_peak_allocated_bytes"] = self.step_peaks[-1][0]
+                    try:
+                        self.memtrace.update(memtrace.stop())
+                    except Exception as exc:  # noqa: BLE001 - a diagnostic, never a reason to lose the cell
+                        self.memtrace["error"] = f"{type(exc).__name__}: {exc}"[:300]
 
         return _Timer()
 
@@ -523,6 +537,8 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
     trainer.train()
     if timer.profile is not None:
         ran_with["profile"] = timer.profile
+    if timer.memtrace is not None:
+        ran_with["memtrace"] = timer.memtrace
     ran_with["step_peaks"] = {"before": timer.before, "steps": timer.step_peaks}
     return trainer, timer.times, ran_with
 
@@ -611,12 +627,15 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
         steady = sorted(times[1:]) or times
         step_s = steady[len(steady) // 2]
         profiled = ran_with.pop("profile", None)
+        traced = ran_with.pop("memtrace", None)
         peaks = ran_with.pop("step_peaks")
         rec.update(status="ok", error=None, step_times_s=[round(t, 4) for t in times], step_s=round(step_s, 4),
                    tokens_per_s=round(batch * seq / step_s, 1), trainer_args=ran_with,
                    loss=_last_loss(trainer), step_peaks=peaks["steps"])
         if profiled is not None:  # the profiler's own cost is in this cell's times and memory: kept out of the fits
             rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
+        if traced is not None:  # host-side stacks: its step time is not the model's; kept out of every fit
+            rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE=1)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
         try:

@@ -1,0 +1,55 @@
+"""The peak breakdown of a traced step (bench/vram_calibration/memtrace.py): which allocations a step held at its
+allocation peak, by where they were made, replayed from the allocator's event list."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "vram_calibration"))
+import memtrace  # noqa: E402
+
+sys.path.pop(0)
+
+TORCH = {"filename": os.path.join("site-packages", "torch", "nn", "functional.py"), "line": 10, "name": "linear"}
+MLP = [TORCH, {"filename": "/x/modeling_gemma4.py", "line": 120, "name": "forward"}]
+LOSS = [{"filename": "/x/unsloth_zoo/loss_utils.py", "line": 55, "name": "chunked_loss"}]
+
+
+def _ev(action: str, addr: int, size: int, frames: list) -> dict:
+    return {"action": action, "addr": addr, "size": size, "frames": frames}
+
+
+def test_the_breakdown_is_what_was_live_at_the_peak_grouped_outside_torch() -> None:
+    events = [
+        _ev("alloc", 1, 100, MLP),
+        _ev("alloc", 2, 300, LOSS),
+        _ev("free_requested", 2, 300, LOSS),  # not yet free: the stream may still use it
+        _ev("free_completed", 2, 300, LOSS),
+        _ev("free_completed", 99, 40, MLP),  # made before the recording: lowers the total, in no group
+        _ev("alloc", 3, 250, MLP),
+        _ev("alloc", 4, 60, []),
+        _ev("free_completed", 3, 250, MLP),
+    ]
+    out = memtrace.peak_breakdown(events)
+    # totals after each event: 100, 400, 400, 100, 60, 310, 370, 120: the peak is 400, before the loss is freed
+    assert out["peak_added_bytes"] == 400
+    assert out["groups"] == [["loss_utils.py:55 chunked_loss", 300, 1], ["modeling_gemma4.py:120 forward", 100, 1]]
+    assert out["freed_from_before_bytes"] == 0 and out["events"] == len(events)
+
+
+def test_a_later_higher_peak_is_the_one_kept_with_earlier_frees_of_older_tensors_counted_apart() -> None:
+    events = [_ev("alloc", 1, 100, LOSS), _ev("free_completed", 99, 40, MLP), _ev("alloc", 2, 500, MLP),
+              _ev("alloc", 3, 7, [])]
+    out = memtrace.peak_breakdown(events, top=1)
+    assert out["peak_added_bytes"] == 567
+    assert out["freed_from_before_bytes"] == 40
+    assert out["groups"] == [["modeling_gemma4.py:120 forward", 500, 1]]
+    assert out["other_bytes"] == 107  # the loss's 100 and the 7 bytes of no known frame, beyond the top group
+
+
+def test_a_stack_of_torch_frames_only_is_unknown() -> None:
+    assert memtrace.where([TORCH]) == "?"
+    assert memtrace.where([{"filename": "<eval_with_key>.3", "line": 1, "name": "forward"}, MLP[1]]).startswith(
+        "modeling_gemma4.py:120")
