@@ -55,6 +55,7 @@ UNDER_PENALTY = 10.0
 CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
+          ("layer_full", 0.0, 3.0), ("full_grad_reserved_share", 0.0, 0.4),
           ("softcap", 0.0, 4.0),
           ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8), ("trial_reserved_share", 0.0, 0.3))
 
@@ -79,31 +80,35 @@ class Theta:
     layer_dense: float
     layer_moe: float
     layer_deltanet: float
+    layer_full: float
     softcap: float
     moe_share: float
     reserved_share: float
     reserved: float
     trial_reserved_share: float
+    full_grad_reserved_share: float
     context_extra: dict[str, float] = field(default_factory=dict)
 
     def apply(self) -> None:
         k.UNSLOTH_CONTEXT_GIB = self.context  # type: ignore[misc]
         k.UNSLOTH_FIXED_GIB = self.fixed  # type: ignore[misc]
         k.UNSLOTH_LAYER_SCALE = {"dense": self.layer_dense, "moe": self.layer_moe,  # type: ignore[misc]
-                                 "deltanet": self.layer_deltanet}
+                                 "deltanet": self.layer_deltanet, "full": self.layer_full}
         k.UNSLOTH_SOFTCAP_VOCAB_BYTES = self.softcap  # type: ignore[misc]
         k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
         k.UNSLOTH_TRIAL_RESERVED_SHARE = self.trial_reserved_share  # type: ignore[misc]
+        k.UNSLOTH_FULL_GRAD_RESERVED_SHARE = self.full_grad_reserved_share  # type: ignore[misc]
         k.UNSLOTH_CONTEXT_EXTRA_GIB = dict(self.context_extra)  # type: ignore[misc]
 
 
 def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
     return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
-                 k.UNSLOTH_SOFTCAP_VOCAB_BYTES,
-                 k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE, k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
+                 scale["full"], k.UNSLOTH_SOFTCAP_VOCAB_BYTES, k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE,
+                 k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, k.UNSLOTH_FULL_GRAD_RESERVED_SHARE,
+                 dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
 
 def load(path: str = DATA) -> list[Cell]:
@@ -230,8 +235,8 @@ UNSLOTH_CONTEXT_EXTRA_GIB: Final = {theta.context_extra}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
 UNSLOTH_FIXED_GIB: Final = {theta.fixed}
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
-# one layer's recompute on the GPU), by kind of model (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer_moe}, 'deltanet': {theta.layer_deltanet}}}
+# one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
+UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer_moe}, 'deltanet': {theta.layer_deltanet}, 'full': {theta.layer_full}}}
 # bytes per token per vocabulary entry the loss keeps under final-logit softcapping (Gemma);
 UNSLOTH_SOFTCAP_VOCAB_BYTES: Final = {theta.softcap}
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
@@ -241,6 +246,8 @@ UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}
 # ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
 UNSLOTH_TRIAL_RESERVED_SHARE: Final = {theta.trial_reserved_share}
+# ... and, under full fine-tuning, as a share of the weights' gradients;
+UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = {theta.full_grad_reserved_share}
 # measured cells per model_type and method: the families the Unsloth figures stand on, and how (a MoE's first
 # step can keep a different share of each layer by method: ground.method_said).
 UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}

@@ -47,7 +47,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     tokens = text_tokens(arch, run)
     scores = tb.attention_scores * tokens * (tokens // run.batch_size)  # one layer's, counted not fitted
-    act = (k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s)] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
+    act = (k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
     loss = 0.0
     if arch.final_logit_softcapping:
         loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
@@ -59,6 +59,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
+        gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
     trial = 0.0
     if trial_kept(arch, run):
         path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
@@ -144,10 +146,16 @@ def mamba_saved_bytes(s: Shapes) -> float:
     return s.share(mamba) * 2.0 * (mamba.fan_out + d_inner)
 
 
-def layer_kind(arch: Architecture, s: Shapes) -> str:
+def layer_kind(arch: Architecture, s: Shapes, method: str) -> str:
     """Which fitted layer scale a model takes: "moe" (routed experts), "deltanet" (Gated DeltaNet hybrids, whose fla
-    kernels' first step holds more than the count: Qwen3.5-4B at 16k and 32k, round 13) or "dense"."""
-    return "moe" if s.router_width > 0 else "deltanet" if deltanet_layers(arch) else "dense"
+    kernels' first step holds more than the count: Qwen3.5-4B at 16k and 32k, round 13), "full" (full fine-tuning of
+    a dense model: its peak comes as the backward pass ends, all the weights' gradients held and little of the
+    recompute left, so the tokens add less than under LoRA: Llama-3.2-1B and Qwen3-4B, rounds 8-30) or "dense"."""
+    if s.router_width > 0:
+        return "moe"
+    if deltanet_layers(arch):
+        return "deltanet"
+    return "full" if method == "full" else "dense"
 
 
 def _unsloth_encoder_decoder(s: Shapes, run: RunConfig, p: Precision, lora: tuple[Linear, ...], decoder: float,
@@ -312,8 +320,9 @@ def softcap_scores_note(scores: float) -> str:
 
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on two small models (Llama-3.2-1B at "
-             "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 and 4,096): the figure for other models carries "
-             "that over, so leave more room.")
+             "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 to 16,384): its peak grows little with the "
+             "tokens, and the allocator reserves about a fifth of the gradients' size beyond them. The figure for "
+             "other models carries that over, so leave more room.")
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
 VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
