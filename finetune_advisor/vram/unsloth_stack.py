@@ -47,7 +47,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     tokens = text_tokens(arch, run)
     scores = tb.attention_scores * tokens * (tokens // run.batch_size)  # one layer's, counted not fitted
-    act = (k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)] * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
+    scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
+    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
     loss = 0.0
     if arch.final_logit_softcapping:
         loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
@@ -321,8 +322,8 @@ def softcap_scores_note(scores: float) -> str:
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on two small models (Llama-3.2-1B at "
              "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 to 16,384): its peak grows little with the "
-             "tokens, and the allocator reserves about a fifth of the gradients' size beyond them. The figure for "
-             "other models carries that over, so leave more room.")
+             f"tokens, and the allocator reserves {k.UNSLOTH_FULL_GRAD_RESERVED_SHARE:.0%} of the gradients' size beyond "
+             "them (fitted). The figure for other models carries that over, so leave more room.")
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
 VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
