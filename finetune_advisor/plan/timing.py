@@ -181,18 +181,19 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
     return notes
 
 
-# Gemma 2 on Unsloth without flash-attn computes and stores every head's full softcapped scores, which the model
-# counts as a fused causal kernel. Held out on the H200 (bench/throughput/README.md): QLoRA 1x8192 took 1.977 s
-# against 1.170 predicted (round 13), LoRA 1x4096 0.743 against 0.647 and 2x4096 1.491 against 0.981 (round 14).
-# Against the step-time model refitted in round 19 (with those cells in it): 1.977 / 1.139, 0.743 / 0.639 and
-# 1.491 / 0.975, 1.74x at most.
+# Gemma 2 on Unsloth without flash-attn, and Gemma 3n always (eager attention), compute and store every head's full
+# scores, which the model counts as a fused causal kernel. Held out on the H200 (bench/throughput/README.md): Gemma 2
+# QLoRA 1x8192 took 1.977 s against 1.170 predicted (round 13), LoRA 1x4096 0.743 against 0.647 and 2x4096 1.491
+# against 0.981 (round 14). Against the step-time model refitted in round 19 (with those cells in it): 1.977 / 1.139,
+# 0.743 / 0.639 and 1.491 / 0.975, 1.74x at most. Gemma 3n QLoRA 1x8192 (round 32, beside one other job) took 1.056 s
+# against 0.604 predicted, 1.75x.
 SOFTCAP_SCORES_SLOWDOWN = 1.8  # the largest of those ratios, 1.977 / 1.139, rounded up
 SOFTCAP_SCORES_NOTE = (
-    "Gemma 2 on Unsloth without flash-attn 2.6.3 or later computes every head's full attention scores, which the "
-    "step-time model does not see: three measured steps (H200; one row of 4,096 or 8,192 tokens, two of 4,096) took "
-    f"1.15-{SOFTCAP_SCORES_SLOWDOWN:.1f}x its time, so the range reaches {SOFTCAP_SCORES_SLOWDOWN:.1f}x. The cost grows "
-    "with rows x length squared: longer rows were not measured and may be slower still. With flash-attn installed, "
-    "none of this applies.")
+    "Gemma 2 (without flash-attn 2.6.3 or later) and Gemma 3n (always) compute every head's full attention scores on "
+    "Unsloth, which the step-time model does not see: four measured steps (H200; one row of 4,096 or 8,192 tokens, "
+    f"two of 4,096) took 1.15-{SOFTCAP_SCORES_SLOWDOWN:.1f}x its time, so the range reaches "
+    f"{SOFTCAP_SCORES_SLOWDOWN:.1f}x. The cost grows with rows x length squared: longer rows were not measured and may "
+    "be slower still.")
 
 
 def _first_step_note(first: throughput.FirstStep | None) -> list[str]:

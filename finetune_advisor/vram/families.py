@@ -209,18 +209,29 @@ def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
 UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 
 
-# Gemma 2 caps its attention logits with tanh. Unsloth 2026.10.9 (models/gemma2.py Gemma2Attention_fast_forward)
-# hands that to flash-attn only when flash-attn >= 2.6.3 is installed (HAS_FLASH_ATTENTION_SOFTCAPPING), which
-# Unsloth's own install does not bring; otherwise kernels/flex_attention.py's compiled slow_attention_softcapping
-# builds every head's seq_len x seq_len scores, k and v expanded to every head, as eager attention does. Measured:
-# Gemma-2-9B QLoRA allocated 8.1 GiB more at 8,192 tokens than at 2,048 (round 13), 6.2 bytes a score beyond the
-# linear terms; eager attention's count is 6 (the fp32 softmax and its 16-bit copy).
-UNSLOTH_SOFTCAP_SCORE_TYPES = ("gemma2",)
+# Families whose attention scores Unsloth 2026.10.9 materialises in the layer it recomputes, and the bytes a score
+# and head that layer holds at the step's peak.
+# - Gemma 2 caps its attention logits with tanh. Unsloth (models/gemma2.py Gemma2Attention_fast_forward) hands that
+#   to flash-attn only when flash-attn >= 2.6.3 is installed (HAS_FLASH_ATTENTION_SOFTCAPPING), which Unsloth's own
+#   install does not bring; otherwise kernels/flex_attention.py's compiled slow_attention_softcapping builds every
+#   head's seq_len x seq_len scores, k and v expanded to every head, as eager attention does. Measured: Gemma-2-9B
+#   QLoRA allocated 8.1 GiB more at 8,192 tokens than at 2,048 (round 13), 6.2 bytes a score beyond the linear
+#   terms; counted as eager attention's 6 (the fp32 softmax and its 16-bit copy).
+# - Gemma 3n runs eager attention whatever is installed (unsloth/models/_utils.py, _EAGER_ONLY_PREFIXES), sliding
+#   layers too (their window is a mask over the full square). Measured on gemma-3n-E4B QLoRA (round 32): 19.67 GiB at
+#   8,192 tokens where the count without scores gave 14.51; the memory trace of a later step held, at its peak, a
+#   2.0 GiB fp32 and two 1.0 GiB 16-bit tensors of 8 heads x 8,192^2 scores: 8 bytes a score.
+UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 6.0, "gemma3n": 8.0, "gemma3n_text": 8.0}
 
 
 def scores_on_unsloth(model_type: str) -> bool:
-    """True when Unsloth (without flash-attn) materialises this family's attention scores in the layer it recomputes."""
-    return model_type in UNSLOTH_SOFTCAP_SCORE_TYPES
+    """True when Unsloth materialises this family's attention scores in the layer it recomputes."""
+    return model_type in UNSLOTH_SCORE_BYTES
+
+
+def unsloth_score_bytes(model_type: str) -> float:
+    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised)."""
+    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0)
 
 
 # Families Unsloth 2026.10.9 loads in float32 and casts back afterwards (unsloth/models/loader.py, register_custom_dtype

@@ -13,7 +13,7 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, family_of,
-    float32_load_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks,
+    float32_load_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
@@ -46,7 +46,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     kernel = "eager" if scores_on_unsloth(arch.model_type) else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     tokens = text_tokens(arch, run)
-    scores = tb.attention_scores * tokens * (tokens // run.batch_size)  # one layer's, counted not fitted
+    # one layer's, counted not fitted
+    scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * (tokens // run.batch_size)
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     act = (scale * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
     loss = 0.0
@@ -56,6 +57,11 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
+    if loss and s.routed_layers:
+        # A MoE layer's recompute holds more than the softcapped loss, whose buffers are freed by then: traced on
+        # Gemma 4 26B-A4B QLoRA (round 32), the steady step's peak at 2,048 and 8,192 tokens fell in a MoE layer's
+        # backward with no loss buffer live. Counted as the larger of the two. (Dense Gemma cells are fitted with both.)
+        loss = max(0.0, loss - act - moe_bytes)
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
@@ -252,7 +258,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if arch.final_logit_softcapping:
         notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on the Gemma 2, 3n and 4 cells (the longest at 8,192 tokens).")
     if step.scores:
-        notes.append(softcap_scores_note(step.scores))
+        notes.append(scores_note(arch.model_type, step.scores))
     if load:
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
@@ -311,13 +317,17 @@ def float32_load_note(load: float, training: float) -> str:
             f"{training / k.GIB:.1f} GiB).")
 
 
-def softcap_scores_note(scores: float) -> str:
-    return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install does "
-            f"not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes: "
-            f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len (measured on "
-            "Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, one and two rows: these figures came 3-10 % above "
-            "those peaks). With flash-attn it uses flash-attn's softcapping kernel instead, "
-            "which this figure does not model.")
+def scores_note(model_type: str, scores: float) -> str:
+    held = f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len"
+    if model_type == "gemma2":
+        return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install "
+                f"does not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes: "
+                f"{held} (measured on Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, one and two rows: these "
+                "figures came 3-10 % above those peaks). With flash-attn it uses flash-attn's softcapping kernel "
+                "instead, which this figure does not model.")
+    return (f"Eager attention (Gemma 3n): Unsloth 2026.10.9 runs this family's attention eagerly whatever is "
+            f"installed, so the layer it recomputes holds every head's seq_len x seq_len scores: {held} (traced on "
+            "gemma-3n-E4B QLoRA at 8,192 tokens, 8 bytes a score; measured from 1,024 to 8,192 tokens).")
 
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on two small models (Llama-3.2-1B at "
