@@ -58,8 +58,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     assert gpu.spec is not None and tflops is not None
     stack = throughput.timed_stack(run.stack, run.method)
     bandwidth = gpu.spec.bandwidth_gbs or 1.0  # only QLoRA's dequantisation reads it, and QLoRA needs it (_why_no_time)
-    mamba = any(lin.site == "mamba_in" for lin in shapes(resolved.arch).linears)
-    padded = run.stack == "unsloth" and padded_on_unsloth(resolved.arch.model_type, mamba)
+    padded = run.stack == "unsloth" and padded_on_unsloth(resolved.arch.model_type, shapes(resolved.arch).mamba_mixers)
     micro = throughput.micro_step(resolved.arch, run, data.row_tokens(run.seq_len, run.batch_size, padded), tflops, bandwidth)
     tower = tower_time(resolved.arch.model_type, run.images_per_row * run.batch_size,
                        find(k.FITTED_ON_GPU).tflops_bf16 / tflops, gpu.spec.name)

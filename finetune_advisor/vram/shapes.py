@@ -120,6 +120,11 @@ class Shapes:
         return max((self.held(lin) for lin in self.linears if lin.expert), default=self.layers)
 
     @property
+    def mamba_mixers(self) -> bool:
+        """Whether some decoder layers are Mamba-2 mixers (whose state Unsloth will not pack rows across)."""
+        return any(lin.site == "mamba_in" for lin in self.linears)
+
+    @property
     def router_params(self) -> int:
         return self.layers * self.router_width * self.hidden
 
