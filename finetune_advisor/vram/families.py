@@ -220,7 +220,9 @@ UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 # - Gemma 3n runs eager attention whatever is installed (unsloth/models/_utils.py, _EAGER_ONLY_PREFIXES), sliding
 #   layers too (their window is a mask over the full square). Measured on gemma-3n-E4B QLoRA (round 32): 19.67 GiB at
 #   8,192 tokens where the count without scores gave 14.51; the memory trace of a later step held, at its peak, a
-#   2.0 GiB fp32 and two 1.0 GiB 16-bit tensors of 8 heads x 8,192^2 scores: 8 bytes a score.
+#   2.0 GiB fp32 and two 1.0 GiB 16-bit tensors of 8 heads x 8,192^2 scores: 8 bytes a score. It is the only eager
+#   family in the catalog: every other one's transformers 5.17 class declares SDPA support, except gpt-oss, which
+#   Unsloth runs on flex attention.
 UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 6.0, "gemma3n": 8.0, "gemma3n_text": 8.0}
 
 
