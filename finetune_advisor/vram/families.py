@@ -221,8 +221,8 @@ UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 #   layers too (their window is a mask over the full square). Measured on gemma-3n-E4B QLoRA (round 32): 19.67 GiB at
 #   8,192 tokens where the count without scores gave 14.51; the memory trace of a later step held, at its peak, a
 #   2.0 GiB fp32 and two 1.0 GiB 16-bit tensors of 8 heads x 8,192^2 scores: 8 bytes a score. It is the only eager
-#   family in the catalog: every other one's transformers 5.17 class declares SDPA support, except gpt-oss, which
-#   Unsloth runs on flex attention.
+#   family in the catalog: every other one's transformers 5.17 class declares SDPA support, except gpt-oss, whose
+#   attention unsloth_zoo replaces with its own flex attention (temporary_patches/gpt_oss.py, flex_attention_with_sink).
 UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 6.0, "gemma3n": 8.0, "gemma3n_text": 8.0}
 
 
