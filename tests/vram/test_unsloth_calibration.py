@@ -99,7 +99,7 @@ def test_gemma3n_holds_its_eager_attention_square_over_the_whole_packed_step() -
     one, two, four = (estimate_vram(model="gemma-3n-e4b", method="qlora", seq_len=8192 // rows, batch_size=rows,
                                     gpu_memory_gib=80) for rows in (1, 2, 4))
     assert one.total_gib == two.total_gib == four.total_gib
-    assert one.breakdown.activations > 3.5  # three of it the 8 heads' 8,192^2 scores, 8 bytes each
+    assert one.breakdown.activations > 5.0  # four GiB of it the 8 heads' 8,192^2 scores, 8 bytes each
     assert any(a.startswith("Eager attention (Gemma 3n)") for a in one.assumptions)
     padded = [estimate_vram(model="gemma-2-9b", method="qlora", seq_len=8192 // rows, batch_size=rows,
                             gpu_memory_gib=80).total_gib for rows in (1, 2)]
