@@ -8,11 +8,15 @@ model tell which of the step's tensors grow with the tokens, the part of the est
 30-31: Gemma 4 26B-A4B's allocated peak grew about half as fast as the estimate counts).
 
 `peak_breakdown` is pure: it replays the allocator's event list (`_snapshot()["device_traces"][device]`).
+
+    python bench/vram_calibration/memtrace.py RECORDS.jsonl   # each traced cell's peak, by where, in GiB
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 
 MEMTRACE_STEP = 2  # the third step: the first compiles and autotunes, the second can still differ
@@ -74,3 +78,22 @@ def stop() -> dict:
     traces = torch.cuda.memory._snapshot()["device_traces"]
     torch.cuda.memory._record_memory_history(enabled=None)
     return peak_breakdown(traces[torch.cuda.current_device()])
+
+
+def report(rec: Mapping, top: int = TOP) -> list[str]:
+    """A traced cell's record as lines: what was allocated when the step began and at its peak, then the groups."""
+    m, gib = rec["memtrace"], 1024**3
+    lines = [f"{rec['cell']}: allocated {m['allocated_at_start_bytes'] / gib:.2f} GiB at the step's start, "
+             f"{m['step_peak_allocated_bytes'] / gib:.2f} at its peak (+{m['peak_added_bytes'] / gib:.2f})"]
+    lines += [f"  {size / gib:7.3f} GiB {count:5d}x  {name}" for name, size, count in m["groups"][:top]]
+    lines.append(f"  {m['other_bytes'] / gib:7.3f} GiB in other groups")
+    return lines
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python bench/vram_calibration/memtrace.py RECORDS.jsonl")
+    with open(sys.argv[1]) as fh:
+        for rec in map(json.loads, fh):
+            if rec.get("memtrace"):
+                print("\n".join(report(rec)))

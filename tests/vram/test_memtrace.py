@@ -53,3 +53,14 @@ def test_a_stack_of_torch_frames_only_is_unknown() -> None:
     assert memtrace.where([TORCH]) == "?"
     assert memtrace.where([{"filename": "<eval_with_key>.3", "line": 1, "name": "forward"}, MLP[1]]).startswith(
         "modeling_gemma4.py:120")
+
+
+def test_a_traced_cell_reads_as_its_start_peak_and_groups_in_gib() -> None:
+    gib = 1024**3
+    trace = memtrace.peak_breakdown([_ev("alloc", 1, 2 * gib, LOSS), _ev("alloc", 2, gib // 2, MLP)], top=1)
+    rec = {"cell": "m/qlora/r16/b1x8192", "memtrace": {**trace, "allocated_at_start_bytes": 10 * gib,
+                                                        "step_peak_allocated_bytes": 12 * gib + gib // 2}}
+    lines = memtrace.report(rec)
+    assert lines[0] == "m/qlora/r16/b1x8192: allocated 10.00 GiB at the step's start, 12.50 at its peak (+2.50)"
+    assert lines[1].split() == ["2.000", "GiB", "1x", "loss_utils.py:55", "chunked_loss"]
+    assert lines[2].split()[:2] == ["0.500", "GiB"] and lines[2].endswith("in other groups")
