@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from finetune_advisor.vram.shapes import ENCODER_OUT, Linear, Shapes
 
+# Bytes a score and head that eager attention keeps for backward: the fp32 softmax and its 16-bit copy.
+EAGER_SCORE_BYTES = 6.0
+
 
 @dataclass(frozen=True)
 class Coefficients:
@@ -128,7 +131,7 @@ def token_bytes(s: Shapes, c: Coefficients, lora: tuple[Linear, ...], rank: int,
     if math:  # scaled q, k and v expanded to every head; the softmax of every head, in the stream dtype
         scores = c.checkpoint * s.heads
     elif kernel == "eager":
-        scores = 6.0 * s.heads  # fp32 softmax and its bf16 copy for every head
+        scores = EAGER_SCORE_BYTES * s.heads
         layer += 2 * 2 * (s.q_width - s.kv_width)  # repeat_kv expands k and v to every head
     if s.encoder:  # cross-attention's keys and values over the encoder frames
         frames += c.kv * s.kv_width

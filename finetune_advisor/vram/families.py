@@ -9,6 +9,8 @@ data (families.toml `float32_without_bf16`), and `catalog check` holds the two i
 
 from __future__ import annotations
 
+from finetune_advisor.vram.activations import EAGER_SCORE_BYTES
+
 # The suffixes a multimodal model's text config adds to its family's model_type (Qwen2.5-VL's qwen2_5_vl_text,
 # Gemma 4's gemma4_text, Llama 3.2 Vision's mllama_text_model): a catalog entry names the family without them.
 TEXT_CONFIG_SUFFIXES = ("_text_model", "_text")
@@ -216,14 +218,14 @@ UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 #   install does not bring; otherwise kernels/flex_attention.py's compiled slow_attention_softcapping builds every
 #   head's seq_len x seq_len scores, k and v expanded to every head, as eager attention does. Measured: Gemma-2-9B
 #   QLoRA allocated 8.1 GiB more at 8,192 tokens than at 2,048 (round 13), 6.2 bytes a score beyond the linear
-#   terms; counted as eager attention's 6 (the fp32 softmax and its 16-bit copy).
+#   terms; counted as eager attention's 6 (activations.EAGER_SCORE_BYTES).
 # - Gemma 3n runs eager attention whatever is installed (unsloth/models/_utils.py, _EAGER_ONLY_PREFIXES), sliding
 #   layers too (their window is a mask over the full square). Measured on gemma-3n-E4B QLoRA (round 32): 19.67 GiB at
 #   8,192 tokens where the count without scores gave 14.51; the memory trace of a later step held, at its peak, a
 #   2.0 GiB fp32 and two 1.0 GiB 16-bit tensors of 8 heads x 8,192^2 scores: 8 bytes a score. It is the only eager
 #   family in the catalog: every other one's transformers 5.17 class declares SDPA support, except gpt-oss, whose
 #   attention unsloth_zoo replaces with its own flex attention (temporary_patches/gpt_oss.py, flex_attention_with_sink).
-UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 6.0, "gemma3n": 8.0, "gemma3n_text": 8.0}
+UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": EAGER_SCORE_BYTES, "gemma3n": 8.0, "gemma3n_text": 8.0}
 
 
 def scores_on_unsloth(model_type: str) -> bool:

@@ -330,7 +330,8 @@ def scores_note(model_type: str, scores: float) -> str:
                 "instead, which this figure does not model.")
     return (f"Eager attention (Gemma 3n): Unsloth 2026.10.9 runs this family's attention eagerly whatever is "
             f"installed, so the layer it recomputes holds every head's seq_len x seq_len scores: {held} (traced on "
-            "gemma-3n-E4B QLoRA at 8,192 tokens, 8 bytes a score; measured from 1,024 to 8,192 tokens).")
+            f"gemma-3n-E4B QLoRA at 8,192 tokens, {unsloth_score_bytes(model_type):g} bytes a score; measured from "
+            "1,024 to 8,192 tokens).")
 
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on four dense models (Llama-3.2-1B at "
