@@ -253,6 +253,23 @@ def float32_load_on_unsloth(model_type: str, bf16: bool) -> bool:
     return rule == "all" or (rule == "float16" and not bf16)
 
 
+# Gemma 4's per-layer-input models (E2B, E4B) hand each decoder layer its per-layer input as a keyword tensor that
+# needs a gradient. unsloth_zoo's checkpoint wrapper lifts such tensors into positional ones
+# (temporary_patches/misc.py, patch_GradientCheckpointingLayer_keyword_inputs), and on that path the layers' outputs
+# stay on the GPU. Traced at the peak of a QLoRA step (rounds 34c-d): 40 of E4B's 42 outputs at 16,384 tokens
+# (16,384 x 2,560 x 2 bytes each, 3.1 GiB; 40 of them at 4,096 too) and 33 of E2B's 35 (1.5 GiB), beside one
+# boolean seq_len^2 mask from Unsloth's _unmask_rows_attending_to_nothing (import_fixes.py; 0.25 GiB at 16,384).
+# Dense Gemma 4 31B, which has no per-layer inputs, held neither (traces at 2,048 and 8,192); Gemma 3n's compiled
+# module takes another path and held neither (8,192).
+UNSLOTH_OUTPUTS_KEPT_TYPES = frozenset({"gemma4", "gemma4_text"})
+UNSLOTH_OUTPUTS_FREED_AT_PEAK = 2  # the layers whose outputs the backward has already freed at its peak
+
+
+def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> bool:
+    """True when Unsloth keeps every decoder layer's output on the GPU (Gemma 4 with per-layer inputs)."""
+    return bool(per_layer_input) and model_type in UNSLOTH_OUTPUTS_KEPT_TYPES
+
+
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
     """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
     return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES

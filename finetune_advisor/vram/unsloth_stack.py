@@ -12,8 +12,8 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, family_of,
-    float32_load_on_unsloth, padded_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, family_of, float32_load_on_unsloth,
+    outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks,
     unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
@@ -40,6 +40,7 @@ class UnslothStep:
     gap: float  # what the allocator reserves beyond what is allocated (expandable segments)
     scores: float = 0.0  # of the activations: one layer's materialised attention scores (families.scores_on_unsloth)
     first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
+    kept: float = 0.0  # of the activations: layer outputs and mask held on the GPU (families.outputs_kept_on_unsloth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -52,7 +53,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     keys = tokens // run.batch_size if padded_on_unsloth(arch.model_type, s.mamba_mixers) else tokens
     scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
-    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores
+    kept = outputs_kept_bytes(arch, s, tokens, keys, width)
+    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores + kept
     loss = 0.0
     if arch.final_logit_softcapping:
         loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
@@ -78,7 +80,15 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         trial = router_trial(s, tokens, kept, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept)
+
+
+def outputs_kept_bytes(arch: Architecture, s: Shapes, tokens: int, keys: int, width: float) -> float:
+    """The layer outputs and the boolean mask Unsloth holds on the GPU at the peak of a Gemma 4 model with per-layer
+    inputs (families.outputs_kept_on_unsloth); counted, not fitted."""
+    if not outputs_kept_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input):
+        return 0.0
+    return (s.layers - UNSLOTH_OUTPUTS_FREED_AT_PEAK) * s.hidden * 2.0 * width * tokens + tokens * keys
 
 
 def expert_layer_bytes(arch: Architecture, s: Shapes, run: RunConfig, lora: tuple[Linear, ...]) -> float:
