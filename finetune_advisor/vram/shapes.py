@@ -281,6 +281,11 @@ def _layer_norm_blocks(layers: int, h: int, heads: int, ffn: int, attention: lis
     )
 
 
+def widest_mlp(s: Shapes) -> int:
+    """The widest dense or shared MLP a decoder layer holds (its down projection's input); the hidden size if none."""
+    return max((lin.fan_in for lin in s.linears if lin.name == "down_proj" and not lin.expert), default=s.hidden)
+
+
 def _mlp(h: int, width: int, gated: bool, block: str, copies: int = 1, per_token: int = 1,
          expert: bool = False, in_layers: int | None = None) -> list[Linear]:
     down = Linear("down_proj", width, h, copies, per_token, f"{block}_mid", expert, in_layers)

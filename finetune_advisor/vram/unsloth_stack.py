@@ -21,7 +21,7 @@ from finetune_advisor.vram.ground import (
 )
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig
-from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers
+from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers, widest_mlp
 from finetune_advisor.vram.terms import (
     Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
 )
@@ -54,23 +54,18 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, keys, width)
-    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width) * tokens + scores + kept
+    act = (scale * tb.layer + (softcap_mlp_bytes(arch, s) + deltanet_backward_bytes(arch)) * width) * tokens
+    act += scores + kept
     loss = 0.0
-    if arch.final_logit_softcapping:
-        loss = k.UNSLOTH_SOFTCAP_VOCAB_BYTES * s.vocab * tokens * width
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
-    if loss and s.routed_layers:
-        # A MoE layer's recompute holds more than the softcapped loss, whose buffers are freed by then: traced on
-        # Gemma 4 26B-A4B QLoRA (round 32), the steady step's peak at 2,048 and 8,192 tokens fell in a MoE layer's
-        # backward with no loss buffer live. Counted as the larger of the two. (Dense Gemma cells are fitted with both.)
-        loss = max(0.0, loss - act - moe_bytes)
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
-    gap = k.UNSLOTH_RESERVED_SHARE * (act + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    # The kept outputs are allocated once and stay: they leave the allocator no holes to reserve.
+    gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
     trial = 0.0
@@ -81,6 +76,18 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept)
+
+
+def softcap_mlp_bytes(arch: Architecture, s: Shapes) -> float:
+    """Per token, what the recomputed layer of a softcapped Gemma (2, 3n, 4) holds beyond the layer count: fitted per
+    unit of its widest dense MLP (constants.UNSLOTH_SOFTCAP_MLP_BYTES). Memory traces of Gemma 4 at the peak (31B,
+    E2B, E4B; rounds 33-34) held no loss buffer but six MLP-width 16-bit tensors in the recomputed layer, where the
+    count gives Unsloth's fused MLP four bytes a unit. The per-vocabulary-entry loss term fitted before put E4B 6.6 %
+    under at 16,384 tokens and E2B 3.7 % over, with the same vocabulary. Not on a MoE: Gemma 4 26B-A4B's peak falls
+    in a MoE layer's backward, which the MoE scale covers (traced, round 32)."""
+    if not arch.final_logit_softcapping or s.routed_layers:
+        return 0.0
+    return k.UNSLOTH_SOFTCAP_MLP_BYTES * widest_mlp(s)
 
 
 def outputs_kept_bytes(arch: Architecture, s: Shapes, tokens: int, keys: int, width: float) -> float:
@@ -269,9 +276,15 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if run.method == "full":
         notes.append(FULL_NOTE)
     if arch.final_logit_softcapping:
-        notes.append("Final-logit softcapping (Gemma): Unsloth's loss keeps more per token here; fitted on the Gemma 2, 3n and 4 cells (the longest at 8,192 tokens).")
+        notes.append("Gemma with final-logit softcapping: Unsloth's recomputed layer holds more per token than the layer count "
+                     "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 16,384 "
+                     "tokens); no MoE layer adds it.")
     if step.scores:
         notes.append(scores_note(arch.model_type, step.scores))
+    if step.kept:
+        notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU, "
+                     f"with a seq_len^2 boolean mask ({step.kept / k.GIB:.2f} GiB of the activations here), as memory "
+                     "traces of E2B and E4B at 16,384 tokens showed; counted, not fitted.")
     if load:
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
