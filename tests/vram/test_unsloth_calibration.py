@@ -18,7 +18,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.activations import UNSLOTH_PEFT
 from finetune_advisor.vram.estimator import RunConfig, estimate, trial_kept
 from finetune_advisor.vram.shapes import shapes
-from finetune_advisor.vram.unsloth_stack import router_path_bytes
+from finetune_advisor.vram.unsloth_stack import router_path_bytes, softcap_mlp_bytes
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "vram_accuracy"
 
@@ -137,6 +137,20 @@ def test_gemma4_with_per_layer_inputs_keeps_its_layer_outputs_on_the_gpu() -> No
     cells = [c for c in MEASURED if c.arch_name in ("gemma-4-E4B-it", "gemma-4-E2B-it")
              and c.run.seq_len * c.run.batch_size == 16384]
     assert len(cells) >= 2 and all(-0.02 <= BENCH_MODULE.error(c) <= 0.07 for c in cells)
+
+
+def test_the_softcapped_gemmas_extra_follows_their_widest_mlp() -> None:
+    """With the kept outputs counted, E2B needed 131 KB a token beyond the layer count and E4B 111 KB, in the ratio
+    of their widest MLPs (E2B's KV-shared layers are twice as wide as its 6,144), where a per-vocabulary-entry term
+    gave both the same (round 34). Gemma 3, without final-logit softcapping, and the MoE 26B-A4B get none."""
+    arch = {c.arch_name: c.arch for c in MEASURED}
+    e2b, e4b = (arch[name] for name in ("gemma-4-E2B-it", "gemma-4-E4B-it"))
+    assert e2b.intermediate_size == 6144 and e4b.intermediate_size == 10240
+    extra = {name: softcap_mlp_bytes(a, shapes(a)) for name, a in arch.items() if name.startswith("gemma")}
+    assert extra["gemma-4-E2B-it"] == pytest.approx(k.UNSLOTH_SOFTCAP_MLP_BYTES * 2 * 6144)
+    assert extra["gemma-4-E4B-it"] == pytest.approx(k.UNSLOTH_SOFTCAP_MLP_BYTES * 10240)
+    assert extra["gemma-3-4b-it"] == extra["gemma-3-12b-it"] == extra["gemma-4-26B-A4B-it"] == 0.0
+    assert extra["gemma-2-9b"] > 0 and extra["gemma-3n-E4B-it"] > 0 and extra["gemma-4-31B-it"] > 0
 
 
 def _t4_notebooks() -> list[dict]:
