@@ -71,8 +71,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     trial = 0.0
     if trial_kept(arch, run):
         path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
-        kept = tb.layer + (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width if path is None else path
-        trial = router_trial(s, tokens, kept, state)
+        held = tb.layer + (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width if path is None else path
+        trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept)
