@@ -54,7 +54,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, keys, width)
-    act = (scale * tb.layer + (softcap_mlp_bytes(arch, s) + deltanet_backward_bytes(arch)) * width) * tokens
+    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + softcap_mlp_bytes(arch, s)) * tokens
     act += scores + kept
     loss = 0.0
     if s.encoder:
@@ -84,7 +84,9 @@ def softcap_mlp_bytes(arch: Architecture, s: Shapes) -> float:
     E2B, E4B; rounds 33-34) held no loss buffer but six MLP-width 16-bit tensors in the recomputed layer, where the
     count gives Unsloth's fused MLP four bytes a unit. The per-vocabulary-entry loss term fitted before put E4B 6.6 %
     under at 16,384 tokens and E2B 3.7 % over, with the same vocabulary. Not on a MoE: Gemma 4 26B-A4B's peak falls
-    in a MoE layer's backward, which the MoE scale covers (traced, round 32)."""
+    in a MoE layer's backward, which the MoE scale covers (traced, round 32). Counted at 16 bits on the fp32 path of
+    a GPU without bf16 too: traced there (E4B on the emulated T4, round 36c), the compiled MLP's tensors stayed 16-bit
+    while the layer outputs were fp32."""
     if not arch.final_logit_softcapping or s.routed_layers:
         return 0.0
     return k.UNSLOTH_SOFTCAP_MLP_BYTES * widest_mlp(s)
