@@ -258,9 +258,8 @@ def float32_load_on_unsloth(model_type: str, bf16: bool) -> bool:
 # (temporary_patches/misc.py, patch_GradientCheckpointingLayer_keyword_inputs), and on that path the layers' outputs
 # stay on the GPU. Traced at the peak of a QLoRA step (rounds 34c-d): 40 of E4B's 42 outputs at 16,384 tokens
 # (16,384 x 2,560 x 2 bytes each, 3.1 GiB; 40 of them at 4,096 too) and 33 of E2B's 35 (1.5 GiB), beside one
-# boolean seq_len^2 mask from Unsloth's _unmask_rows_attending_to_nothing (import_fixes.py; 0.25 GiB at 16,384).
-# Dense Gemma 4 31B, which has no per-layer inputs, held neither (traces at 2,048 and 8,192); Gemma 3n's compiled
-# module takes another path and held neither (8,192).
+# boolean seq_len^2 mask (UNSLOTH_MASKS_HELD). Dense Gemma 4 31B, which has no per-layer inputs, held no outputs
+# (traces at 2,048 and 8,192); Gemma 3n's compiled module takes another path and held none (8,192).
 UNSLOTH_OUTPUTS_KEPT_TYPES = frozenset({"gemma4", "gemma4_text"})
 UNSLOTH_OUTPUTS_FREED_AT_PEAK = 2  # the layers whose outputs the backward has already freed at its peak
 
@@ -268,6 +267,18 @@ UNSLOTH_OUTPUTS_FREED_AT_PEAK = 2  # the layers whose outputs the backward has a
 def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> bool:
     """True when Unsloth keeps every decoder layer's output on the GPU (Gemma 4 with per-layer inputs)."""
     return bool(per_layer_input) and model_type in UNSLOTH_OUTPUTS_KEPT_TYPES
+
+
+# Boolean seq_len^2 attention masks still held at the peak on Unsloth: transformers' sdpa_mask materialises them
+# (Unsloth wraps it, import_fixes._unmask_rows_attending_to_nothing). Traced: one beside the kept outputs of Gemma 4
+# E2B and E4B (rounds 34, 36c), two on Gemma 4 12B (gemma4_unified, round 36e: 2 x 64 MiB at 8,192 tokens); none at
+# the peak of the 31B or 26B-A4B (no per-layer inputs; rounds 32, 34) or of Gemma 3n (round 33). Gemma 3 is not traced.
+UNSLOTH_MASKS_HELD = {"gemma4_unified": 2, "gemma4_unified_text": 2}
+
+
+def masks_held_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
+    """How many boolean seq_len^2 masks Unsloth's step still holds at its peak for this family."""
+    return 1 if outputs_kept_on_unsloth(model_type, per_layer_input) else UNSLOTH_MASKS_HELD.get(model_type, 0)
 
 
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:

@@ -13,8 +13,8 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, family_of, float32_load_on_unsloth,
-    outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks,
-    unsloth_score_bytes,
+    masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept, scores_on_unsloth,
+    unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
@@ -40,7 +40,8 @@ class UnslothStep:
     gap: float  # what the allocator reserves beyond what is allocated (expandable segments)
     scores: float = 0.0  # of the activations: one layer's materialised attention scores (families.scores_on_unsloth)
     first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
-    kept: float = 0.0  # of the activations: layer outputs and mask held on the GPU (families.outputs_kept_on_unsloth)
+    kept: float = 0.0  # of the activations: layer outputs held on the GPU (families.outputs_kept_on_unsloth)
+    masks: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -53,9 +54,10 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     keys = tokens // run.batch_size if padded_on_unsloth(arch.model_type, s.mamba_mixers) else tokens
     scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
-    kept = outputs_kept_bytes(arch, s, tokens, keys, width)
+    kept = outputs_kept_bytes(arch, s, tokens, width)
+    masks = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
     act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + softcap_mlp_bytes(arch, s)) * tokens
-    act += scores + kept
+    act += scores + kept + masks
     loss = 0.0
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
@@ -64,7 +66,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
-    # The kept outputs are allocated once and stay: they leave the allocator no holes to reserve.
+    # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
+    # a mask, one tokens^2 block each step, does (E2B at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e).
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
@@ -75,7 +78,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, masks)
 
 
 def softcap_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -92,12 +95,12 @@ def softcap_mlp_bytes(arch: Architecture, s: Shapes) -> float:
     return k.UNSLOTH_SOFTCAP_MLP_BYTES * widest_mlp(s)
 
 
-def outputs_kept_bytes(arch: Architecture, s: Shapes, tokens: int, keys: int, width: float) -> float:
-    """The layer outputs and the boolean mask Unsloth holds on the GPU at the peak of a Gemma 4 model with per-layer
-    inputs (families.outputs_kept_on_unsloth); counted, not fitted."""
+def outputs_kept_bytes(arch: Architecture, s: Shapes, tokens: int, width: float) -> float:
+    """The layer outputs Unsloth holds on the GPU at the peak of a Gemma 4 model with per-layer inputs
+    (families.outputs_kept_on_unsloth); counted, not fitted."""
     if not outputs_kept_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input):
         return 0.0
-    return (s.layers - UNSLOTH_OUTPUTS_FREED_AT_PEAK) * s.hidden * 2.0 * width * tokens + tokens * keys
+    return (s.layers - UNSLOTH_OUTPUTS_FREED_AT_PEAK) * s.hidden * 2.0 * width * tokens
 
 
 def expert_layer_bytes(arch: Architecture, s: Shapes, run: RunConfig, lora: tuple[Linear, ...]) -> float:
@@ -284,9 +287,11 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if step.scores:
         notes.append(scores_note(arch.model_type, step.scores))
     if step.kept:
-        notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU, "
-                     f"with a seq_len^2 boolean mask ({step.kept / k.GIB:.2f} GiB of the activations here), as memory "
-                     "traces of E2B and E4B at 16,384 tokens showed; counted, not fitted.")
+        notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
+                     f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
+                     "16,384 tokens showed; counted, not fitted.")
+    if step.masks:
+        notes.append(masks_note(arch.model_type, arch.hidden_size_per_layer_input, step.masks))
     if load:
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
@@ -343,6 +348,14 @@ def float32_load_note(load: float, training: float) -> str:
     return (f"Unsloth loads this family in float32 and casts it back afterwards: the load, about {load / k.GIB:.1f} GiB "
             f"with the CUDA context, {where} (measured once, on csm-1b's 16-bit load; the training step alone would be "
             f"{training / k.GIB:.1f} GiB).")
+
+
+def masks_note(model_type: str, per_layer_input: int | None, masks: float) -> str:
+    """What the answer says of the boolean attention masks counted for this family (families.masks_held_on_unsloth)."""
+    n = masks_held_on_unsloth(model_type, per_layer_input)
+    return (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
+            f"Unsloth's peak ({masks / k.GIB:.2f} GiB of the activations here), as memory traces of this family "
+            "showed; counted, not fitted. It grows with the square of the sequence length.")
 
 
 def scores_note(model_type: str, scores: float) -> str:

@@ -131,13 +131,37 @@ def test_gemma4_with_per_layer_inputs_keeps_its_layer_outputs_on_the_gpu() -> No
 
     e4b = estimate_vram(model="gemma-4-e4b", method="qlora", seq_len=16384, gpu_memory_gib=80)
     kept = [a for a in e4b.assumptions if a.startswith("Gemma 4 with per-layer inputs")]
-    assert len(kept) == 1 and "(3.38 GiB of the activations here" in kept[0]  # 3.125 GiB of outputs + 0.25 of mask
+    assert len(kept) == 1 and "(3.12 GiB of the activations here" in kept[0]  # 40 x 16,384 x 2,560 x 2 bytes
+    masks = [a for a in e4b.assumptions if a.startswith("1 boolean seq_len^2 attention mask ")]
+    assert len(masks) == 1 and "(0.25 GiB of the activations here" in masks[0]
     for other in ("gemma-4-31b", "qwen3-30b-a3b"):  # the MoE's first-step trial keeps layers of its own
         answer = estimate_vram(model=other, method="qlora", seq_len=16384, gpu_memory_gib=80)
-        assert not any(a.startswith("Gemma 4 with per-layer inputs") for a in answer.assumptions), other
+        assert not any(a.startswith("Gemma 4 with per-layer inputs") or "seq_len^2 attention mask" in a
+                       for a in answer.assumptions), other
     cells = [c for c in MEASURED if c.arch_name in ("gemma-4-E4B-it", "gemma-4-E2B-it")
              and c.run.seq_len * c.run.batch_size == 16384]
     assert len(cells) >= 2 and all(-0.02 <= BENCH_MODULE.error(c) <= 0.07 for c in cells)
+
+
+def test_gemma4_12b_holds_two_attention_masks_that_grow_with_the_square_of_the_length() -> None:
+    """Traced (round 36e): at the peak of Gemma 4 12B's QLoRA step at 8,192 tokens, two 8,192^2 boolean masks from
+    transformers' sdpa_mask (through Unsloth's _unmask_rows_attending_to_nothing) were on the GPU; the 31B held none.
+    Small at the measured lengths, they are 8 GiB at 65,536 tokens, where a count linear in the tokens falls short."""
+    from finetune_advisor.vram.families import masks_held_on_unsloth
+
+    cell = {c.arch_name: c for c in MEASURED}
+    held = {name: masks_held_on_unsloth(cell[name].arch.model_type, cell[name].arch.hidden_size_per_layer_input)
+            for name in ("gemma-4-12B", "gemma-4-31B-it")}
+    assert held == {"gemma-4-12B": 2, "gemma-4-31B-it": 0}
+    twelve = cell["gemma-4-12B"]
+    short, long = (estimate(twelve.arch, twelve.run.model_copy(update={"seq_len": n, "batch_size": 1}),
+                            params_total=twelve.params_total) for n in (8192, 65536))
+    notes = [[a for a in e.assumptions if a.startswith("2 boolean seq_len^2 attention masks")] for e in (short, long)]
+    assert "(0.12 GiB of the activations here" in notes[0][0] and "(8.00 GiB of the activations here" in notes[1][0]
+    linear = short.breakdown.activations - 0.125  # eight times as many tokens: the rest grows eight-fold
+    assert long.breakdown.activations == pytest.approx(8 * linear + 8.0, abs=0.01)
+    cells = [c for c in MEASURED if c.arch_name == "gemma-4-12B"]
+    assert len(cells) >= 4 and all(-0.02 <= BENCH_MODULE.error(c) <= 0.15 for c in cells)
 
 
 def test_the_softcapped_gemmas_extra_follows_their_widest_mlp() -> None:
