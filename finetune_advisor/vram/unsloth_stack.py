@@ -354,8 +354,9 @@ def masks_note(model_type: str, per_layer_input: int | None, masks: float) -> st
     """What the answer says of the boolean attention masks counted for this family (families.masks_held_on_unsloth)."""
     n = masks_held_on_unsloth(model_type, per_layer_input)
     return (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
-            f"Unsloth's peak ({masks / k.GIB:.2f} GiB of the activations here), as memory traces of this family "
-            "showed; counted, not fitted. It grows with the square of the sequence length.")
+            f"Unsloth's peak ({masks / k.GIB:.2f} GiB of the activations here): traced on Gemma 4 (E2B, E4B, 12B), "
+            "inferred for Gemma 3 from its measured peaks; counted, not fitted. It grows with the square of the "
+            "sequence length.")
 
 
 def scores_note(model_type: str, scores: float) -> str:
