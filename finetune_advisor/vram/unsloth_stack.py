@@ -282,7 +282,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(FULL_NOTE)
     if arch.final_logit_softcapping:
         notes.append("Gemma with final-logit softcapping: Unsloth's recomputed layer holds more per token than the layer count "
-                     "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 16,384 "
+                     "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 65,536 "
                      "tokens); no MoE layer adds it.")
     if step.scores:
         notes.append(scores_note(arch.model_type, step.scores))
@@ -290,7 +290,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
-    if step.masks:
+    if round(step.masks / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(masks_note(arch.model_type, arch.hidden_size_per_layer_input, step.masks))
     if load:
         notes.append(float32_load_note(load, training))
@@ -374,8 +374,8 @@ def scores_note(model_type: str, scores: float) -> str:
 
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on five dense models (Llama-3.2-1B at "
-             "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 to 16,384; Qwen2.5-7B at 4,096; Mistral-7B and "
-             "Qwen3-8B at 2,048): its peak grows little with the tokens, and the allocator reserves "
+             "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 to 16,384; Qwen2.5-7B at 4,096; Mistral-7B at "
+             "2,048; Qwen3-8B at 2,048 and 8,192): its peak grows little with the tokens, and the allocator reserves "
              f"{k.UNSLOTH_FULL_GRAD_RESERVED_SHARE:.0%} of the gradients' size beyond them (fitted; the three 7-8B "
              "models reserved less, and came out 4-5.5 % below this figure). Other models carry that over, so leave "
              "more room.")
