@@ -389,19 +389,25 @@ def _hybrid_ratios(results: dict, reason: str) -> list[tuple[str, str, float]]:
     return out
 
 
+COMPILE_OFF = "UNSLOTH_BLOCK_COMPILE=0"  # how every Gemma cell ran (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES)
+
+
 def first_steps() -> dict[str, dict]:
     """What the first step of a fresh Unsloth process takes beyond a later one (compiling the layers, autotuning
     Triton kernels), per kind of model (plan.throughput.startup_kind): seconds, median, least and most, over the
-    cells that ran first in their process, alone on the GPU, with default settings. Whether the machine's Triton
-    and compile caches were cold is not recorded: the spread holds both."""
+    cells that ran first in their process, alone on the GPU, with default settings (the Gemma families: with the
+    per-block compile off, as all of them ran). Whether the machine's Triton and compile caches were cold is not
+    recorded: the spread holds both."""
     by_kind: dict[str, list[float]] = {}
     for r in _records("unsloth_sft_1gpu.jsonl"):
         times = r.get("step_times_s") or []
-        alone = (r.get("concurrent_jobs") or 1) == 1 and not (r.get("env") or r.get("emulation")
-                                                              or r.get("not_representative"))
+        kind = startup_kind(Architecture.from_hf_config(r["config"]))
+        env = r.get("env") or []
+        usual = not env or (kind == "gemma" and env == [COMPILE_OFF])  # as such models are run
+        alone = (r.get("concurrent_jobs") or 1) == 1 and usual and not (r.get("emulation") or r.get("not_representative"))
         if r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone:
             continue
-        by_kind.setdefault(startup_kind(Architecture.from_hf_config(r["config"])), []).append(times[0] - r["step_s"])
+        by_kind.setdefault(kind, []).append(times[0] - r["step_s"])
     out = {}
     for kind, values in sorted(by_kind.items()):
         out[kind] = {"seconds": round(quantile(values, 0.5), 1), "low": round(min(values), 1),

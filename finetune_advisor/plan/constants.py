@@ -66,5 +66,5 @@ HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.
 HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.23, "low": 0.985, "high": 1.908, "cells": 6, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
 # What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
 # seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
-FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 32}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 7}}
+FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 32}, "gemma": {"seconds": 93.5, "low": 26.1, "high": 171.4, "cells": 15}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 7}}
 # --- THROUGHPUT FITTED: end ---

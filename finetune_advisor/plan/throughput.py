@@ -23,6 +23,7 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.families import compile_off_on_unsloth
 from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
@@ -90,8 +91,11 @@ class FirstStep:
 
 
 def startup_kind(arch: Architecture) -> str:
-    """How constants.FIRST_STEP groups models: "hybrid" (linear-attention or Mamba layers, whose fla and mamba_ssm
-    Triton kernels autotune on first use), "moe" (routed experts) or "dense"."""
+    """How constants.FIRST_STEP groups models: "gemma" (the families measured with Unsloth's per-block compile off,
+    whose first step still takes a minute or more), "hybrid" (linear-attention or Mamba layers, whose fla and
+    mamba_ssm Triton kernels autotune on first use), "moe" (routed experts) or "dense"."""
+    if compile_off_on_unsloth(arch.model_type):
+        return "gemma"
     return "hybrid" if arch.is_hybrid else "moe" if arch.is_moe else "dense"
 
 

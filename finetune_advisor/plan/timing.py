@@ -198,9 +198,11 @@ SOFTCAP_SCORES_NOTE = (
 def _first_step_note(first: throughput.FirstStep | None) -> list[str]:
     if first is None:
         return ["Loading the model, evaluation and saving are not counted."]
+    how = (" with Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0), as every Gemma run was measured: with it "
+           "on, Gemma 2, 3n and 4 failed or never finished a step on our torch 2.11" if first.kind == "gemma" else "")
     return [f"The time includes the first step of a fresh Unsloth process, which compiles the model's layers and "
             f"autotunes kernels: {first.seconds:.0f} s more than a later step for {first.kind} models (median of "
-            f"{first.cells} runs on the {k.FITTED_ON_GPU}; {first.low:.0f}-{first.high:.0f} s, longest where the "
+            f"{first.cells} runs on the {k.FITTED_ON_GPU}{how}; {first.low:.0f}-{first.high:.0f} s, longest where the "
             "machine's kernel caches were cold, as on a first run), not scaled to your machine. Loading the model, "
             "evaluation and saving are not counted."]
 

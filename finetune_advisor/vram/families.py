@@ -283,6 +283,18 @@ def masks_held_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
     return 1 if outputs_kept_on_unsloth(model_type, per_layer_input) else UNSLOTH_MASKS_HELD.get(model_type, 0)
 
 
+# Families whose every calibration cell ran with Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0): on Unsloth
+# 2026.10.9 with torch 2.11 and triton 3.6 on the H200, Gemma 2's first step failed in Inductor and Gemma 3n and 4
+# never finished a step with it on (rounds 5-6; Gemma 4 26B-A4B did in round 34, its compile failing back to the
+# stock forward); Gemma 3's cells ran the same way. What they measured, the first step's time among it, is for that.
+UNSLOTH_COMPILE_OFF_FAMILIES = frozenset({"gemma2", "gemma3", "gemma3n", "gemma4", "gemma4_unified"})
+
+
+def compile_off_on_unsloth(model_type: str) -> bool:
+    """True for the families measured on Unsloth only with its per-block compile off."""
+    return family_of(model_type) in UNSLOTH_COMPILE_OFF_FAMILIES
+
+
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
     """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
     return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES

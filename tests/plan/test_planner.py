@@ -72,14 +72,16 @@ def test_time_follows_the_gpu_and_the_data_and_cost_follows_time() -> None:
 
 def test_the_time_includes_the_first_steps_compilation_on_unsloth_as_measured_for_such_models() -> None:
     """A fresh Unsloth process spends its first step compiling and autotuning: about 10 s more than a later step on
-    dense models, 90 s on MoE models and three minutes on hybrids (Triton kernels for fla's and mamba_ssm's layers),
-    measured on the H200. It is in the hours, once per run, with its measured spread in the range; transformers
-    compiles nothing and says what it leaves out."""
+    dense models, 90 s on MoE models and on the Gemma families (with the per-block compile off, as they were
+    measured; the answer says so) and three minutes on hybrids (Triton kernels for fla's and
+    mamba_ssm's layers), measured on the H200. It is in the hours, once per run, with its measured spread in the range;
+    transformers compiles nothing and says what it leaves out."""
     from finetune_advisor.plan import constants as k
 
     short = dict(gpu="H200", method="lora", dataset_rows=100, tokens_per_row=512, batch_size=1, seq_len=512,
                  effective_batch=1)
-    for model, kind in (("llama-3.1-8b", "dense"), ("qwen3-30b-a3b", "moe"), ("qwen3.5-4b", "hybrid")):
+    for model, kind in (("llama-3.1-8b", "dense"), ("qwen3-30b-a3b", "moe"), ("qwen3.5-4b", "hybrid"),
+                        ("gemma-3-4b", "gemma"), ("gemma-4-26b-a4b", "gemma")):
         p = plan_training(model=model, **short)
         first = k.FIRST_STEP[kind]
         assert p.first_step_seconds == first["seconds"]
@@ -87,6 +89,9 @@ def test_the_time_includes_the_first_steps_compilation_on_unsloth_as_measured_fo
         assert p.hours_range[1] * 3600 >= first["high"] and p.hours_range[0] * 3600 >= first["low"]
         assert any("first step of a fresh Unsloth process" in n and f"{kind} models" in n for n in p.notes)
     assert k.FIRST_STEP["hybrid"]["seconds"] > k.FIRST_STEP["moe"]["seconds"] > k.FIRST_STEP["dense"]["seconds"]
+    assert k.FIRST_STEP["gemma"]["low"] > k.FIRST_STEP["dense"]["seconds"]  # every Gemma run took longer
+    gemma = plan_training(model="gemma-3-4b", **short)
+    assert any("per-block compile off" in n for n in gemma.notes)
     plain = plan_training(model="llama-3.1-8b", **{**short, "stack": "transformers"})
     assert plain.first_step_seconds is None
     assert plain.hours * 3600 == pytest.approx(plain.total_steps * plain.step_seconds, abs=2)
