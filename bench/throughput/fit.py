@@ -56,6 +56,7 @@ from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.plan.throughput import (  # noqa: E402
     dequant_seconds, linear_passes, mixer_key, overlap, startup_kind)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
+from finetune_advisor.vram.families import compile_off_on_unsloth  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
@@ -273,10 +274,15 @@ def _fit_additive(group: list[dict]) -> list[float]:
         held.update(out)
 
 
-def predict(c: dict, theta: list[float], p: float | dict[str, float] = 0) -> float:
+def _parts(c: dict, theta: list[float]) -> tuple[float, float]:
+    """A cell's predicted host cost and GPU work (dequantisation included), which predict() joins."""
     terms = [t * f for t, f in zip(theta, _features(c), strict=True)]
     split = N * len(METHODS)
-    return overlap(sum(terms[:split]), c["dequant"] + sum(terms[split:]), exponent(c, p))
+    return sum(terms[:split]), c["dequant"] + sum(terms[split:])
+
+
+def predict(c: dict, theta: list[float], p: float | dict[str, float] = 0) -> float:
+    return overlap(*_parts(c, theta), exponent(c, p))
 
 
 def coefficients(theta: list[float], method: str) -> list[float]:
@@ -376,20 +382,48 @@ def hybrid_user_path(results: dict) -> dict[str, dict]:
     return out
 
 
+COMPILE_OFF = "UNSLOTH_BLOCK_COMPILE=0"  # how every Gemma cell ran (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES)
+
+
+def compile_off_slowdown(results: dict) -> dict | None:
+    """The Gemma families' cells all ran with Unsloth's per-block compile off, so the fit leaves them out. Alone on the
+    GPU, what multiple of the model's host cost (its fixed per-step, per-linear and per-parameter terms) their steps
+    took beyond the model's GPU work: the compile off leaves more, smaller kernels for the host to launch, while the
+    GPU's FLOPs stay what they are (the long steps ran 0.9-1.2x the model's time, the short ones up to 4.3x). The
+    planner keeps a Gemma model's Unsloth step at the model's time, which Unsloth's Gemma notebooks (compile on) run
+    near (public.py: scaled by this median, the rows that Gemma 4's four notebooks imply fell to 0-86 tokens), and its
+    range reaches these runs' least and most (plan.throughput.step_scale)."""
+    values, archs = [], set()
+    for r, c, fitted in _left_out(results, f"outside the fit: {COMPILE_OFF}", alone=True):
+        if compile_off_on_unsloth(Architecture.from_hf_config(r["config"]).model_type):
+            host, gpu = _parts(c, fitted["theta"])
+            values.append((r["step_s"] - gpu) / host)
+            archs.add(r["arch"])
+    if not values:
+        return None
+    print(f"Gemma, per-block compile off: {len(values)} cells {len(archs)} archs, the host's cost measured/predicted "
+          f"median {quantile(values, .5):.2f} ({min(values):.2f}-{max(values):.2f})")
+    return {**_summary(values), "models": sorted(archs)}
+
+
 def _hybrid_ratios(results: dict, reason: str) -> list[tuple[str, str, float]]:
     """(model, its non-attention layer kinds, measured / predicted step time) of the hybrid cells left out for `reason`."""
+    return [(r["arch"], mixer_key(Architecture.from_hf_config(r["config"])), r["step_s"] / predict(c, f["theta"], f["p"]))
+            for r, c, f in _left_out(results, reason)]
+
+
+def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dict, dict, dict]]:
+    """(record, its cell as the fit sees it, its method's fitted model) for the Unsloth cells left out of the fit for
+    `reason` (`alone`: only those that ran alone on the GPU, not emulating another card)."""
     out = []
     for r in _records("unsloth_sft_1gpu.jsonl"):
         fitted = results.get(("unsloth", r["method"]))
         if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None:
             continue
-        c = _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1)
-        kinds = mixer_key(Architecture.from_hf_config(r["config"]))
-        out.append((r["arch"], kinds, r["step_s"] / predict(c, fitted["theta"], fitted["p"])))
+        if alone and ((r.get("concurrent_jobs") or 1) > 1 or r.get("emulation")):
+            continue
+        out.append((r, _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1), fitted))
     return out
-
-
-COMPILE_OFF = "UNSLOTH_BLOCK_COMPILE=0"  # how every Gemma cell ran (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES)
 
 
 def first_steps() -> dict[str, dict]:
@@ -452,12 +486,13 @@ def main() -> None:
             for c in group:
                 print(f"      {c['name'][:60]:60s} measured {c['seconds']:.3f}s predicted {predict(c, r['theta'], r['p']):.3f}s")
     hybrid, user_path, first = hybrid_slowdown(written), hybrid_user_path(written), first_steps()
+    gemma = compile_off_slowdown(written)
     if args.write:
-        _write(written, data, hybrid, user_path, first)
+        _write(written, data, hybrid, user_path, first, gemma)
 
 
 def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],
-           first: dict[str, dict]) -> None:
+           first: dict[str, dict], gemma: dict | None) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
@@ -497,6 +532,13 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
               "# What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in",
               "# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.",
               f"FIRST_STEP: Final[dict[str, dict[str, float]]] = {json.dumps(first)}"]
+    if gemma:
+        models = gemma.pop("models")
+        lines += ["# The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:",
+                  "# their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma",
+                  "# model's Unsloth step reaches.",
+                  f"COMPILE_OFF_STEP: Final[dict[str, float]] = {json.dumps(gemma)}",
+                  f"COMPILE_OFF_MODELS: Final = {tuple(models)!r}"]
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

@@ -67,4 +67,9 @@ HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.23,
 # What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
 # seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
 FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 32}, "gemma": {"seconds": 93.5, "low": 26.1, "high": 171.4, "cells": 15}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 7}}
+# The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:
+# their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma
+# model's Unsloth step reaches.
+COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 1.982, "low": 0.716, "high": 4.609, "cells": 18}
+COMPILE_OFF_MODELS: Final = ('gemma-2-9b', 'gemma-3-12b-it', 'gemma-3-4b-it', 'gemma-3n-E4B-it', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it')
 # --- THROUGHPUT FITTED: end ---

@@ -10,9 +10,10 @@ pass at the GPU's memory bandwidth. Launches are asynchronous, so the two overla
 fractions were measured on one GPU model; another GPU is scaled by its datasheet peak and bandwidth, which
 the answer says. Models with linear-attention or Mamba layers run kernels the model does not see (fla's
 gated delta rule, mamba_ssm's scans): their steps are scaled by the measured ratio to the model's time
-(`hybrid_scale`), from cells on a user's own kernels where their kinds of layer were measured so
+(`step_scale`), from cells on a user's own kernels where their kinds of layer were measured so
 (constants.HYBRID_USER_STEP), else from the cells that ran our torch stand-in for causal-conv1d, about twice the
-model's time (constants.HYBRID_STEP).
+model's time (constants.HYBRID_STEP). On Unsloth the Gemma families, measured here only with its per-block compile
+off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
 
+STAND_IN, USER_PATH, COMPILE_OFF = "stand-in", "user-path", "compile-off"  # StepScale.why
+
+
 @dataclass(frozen=True)
 class StepTime:
     """Seconds per micro-batch (forward and backward) and the range the measured errors give."""
@@ -38,20 +42,25 @@ class StepTime:
     fixed: float
     compute: float
     dequant: float
-    hybrid: HybridScale | None = None  # what the step was scaled by for linear-attention / Mamba layers
+    scale: StepScale | None = None  # what the step was scaled by, for a model whose step the model does not see
 
 
 @dataclass(frozen=True)
-class HybridScale:
-    """A hybrid's measured step time over the model's: median, least and most, over `cells` measured runs of
-    `models`; `user_path`: measured on a user's own kernels, not through our causal-conv1d stand-in."""
+class StepScale:
+    """Measured step time over the model's, for models whose step the fitted model does not see: median, least and
+    most, over `cells` measured runs of `models`. `why`: STAND_IN (hybrids through our causal-conv1d stand-in),
+    USER_PATH (hybrids on a user's own kernels) or COMPILE_OFF (the Gemma families on Unsloth, per-block compile off)."""
 
     factor: float
     low: float
     high: float
     cells: int
     models: tuple[str, ...]
-    user_path: bool
+    why: str
+
+    @property
+    def user_path(self) -> bool:
+        return self.why == USER_PATH
 
     @property
     def reach(self) -> float:
@@ -66,16 +75,22 @@ def mixer_key(arch: Architecture) -> str:
     return "+".join(sorted(arch.mixer_kinds))
 
 
-def hybrid_scale(arch: Architecture) -> HybridScale | None:
-    """The ratio a hybrid's step is scaled by: that of the cells measured on a user's own kernels for the same kinds
-    of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells; None for a model without such layers."""
-    if not arch.is_hybrid:
-        return None
-    h = k.HYBRID_STEP
-    user = k.HYBRID_USER_STEP.get(mixer_key(arch))
-    if user is None:
-        return HybridScale(h["factor"], h["low"], h["high"], int(h["cells"]), k.HYBRID_MODELS, False)
-    return HybridScale(user["factor"], user["low"], user["high"], user["cells"], tuple(user["models"]), True)
+def step_scale(arch: Architecture, stack: str) -> StepScale | None:
+    """The ratio a step is scaled by: for a hybrid, that of the cells measured on a user's own kernels for the same
+    kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells; on Unsloth, for a Gemma family, that
+    of its cells (all with the per-block compile off); None for any other model."""
+    if arch.is_hybrid:
+        user = k.HYBRID_USER_STEP.get(mixer_key(arch))
+        if user is None:
+            return _scale(k.HYBRID_STEP, k.HYBRID_MODELS, STAND_IN)
+        return _scale(user, tuple(user["models"]), USER_PATH)
+    if stack == "unsloth" and compile_off_on_unsloth(arch.model_type):
+        return _scale(k.COMPILE_OFF_STEP, k.COMPILE_OFF_MODELS, COMPILE_OFF)
+    return None
+
+
+def _scale(entry: dict, models: tuple[str, ...], why: str) -> StepScale:
+    return StepScale(entry["factor"], entry["low"], entry["high"], int(entry["cells"]), models, why)
 
 
 @dataclass(frozen=True)
@@ -167,12 +182,16 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * s.linear_params / 1e9 + c["c_moe"] * s.routed_layers
     dequant = dequant_seconds(arch, run, bandwidth_gbs)
     base = overlap(fixed, compute + dequant, c.get("overlap", 0.0))
-    hybrid = hybrid_scale(arch)
-    factor = hybrid.factor if hybrid else 1.0
-    total = base * factor
+    scale = step_scale(arch, run.stack)
+    # With the compile off, more and smaller kernels to launch: the host's cost grows, the GPU's FLOPs do not; with it
+    # on (Unsloth's notebooks) Gemma ran near the model's time, which stays the figure. Where a hybrid's extra time
+    # goes was not profiled: its parts are scaled alike, so that they add up.
+    host_only = scale is not None and scale.why == COMPILE_OFF
+    at = (lambda f: overlap(fixed * f, compute + dequant, c.get("overlap", 0.0))) if host_only else (lambda f: base * f)
+    factor = 1.0 if scale is None or host_only else scale.factor
+    total = at(factor)
     p10, p90 = k.SPREAD[(stack, run.method)]
     low, high = total * (1 + p10), total * (1 + p90)
-    if hybrid:  # the measured hybrids' own spread, where it reaches further
-        low, high = min(low, base * hybrid.low), max(high, base * hybrid.reach)
-    # Where a hybrid's extra time goes was not profiled: its parts are scaled alike, so that they add up.
-    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, hybrid)
+    if scale:  # the measured models' own spread, where it reaches further
+        low, high = min(low, at(scale.low)), max(high, at(scale.reach))
+    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale)

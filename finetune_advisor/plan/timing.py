@@ -71,7 +71,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
     first = throughput.first_step(resolved.arch, run)
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
-    notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _hybrid_note(micro)
+    notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
              + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
              + ([SOFTCAP_SCORES_NOTE] if scores else []))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
@@ -207,14 +207,22 @@ def _first_step_note(first: throughput.FirstStep | None) -> list[str]:
             "evaluation and saving are not counted."]
 
 
-def _hybrid_note(micro: throughput.StepTime) -> list[str]:
-    h = micro.hybrid
+def _scale_note(micro: throughput.StepTime) -> list[str]:
+    h = micro.scale
     if h is None:
         return []
     span = f"{h.low:.2f}x" if h.low == h.high else f"{h.low:.2f}-{h.high:.2f}x"
-    measured = (f"{h.cells} run{'s' if h.cells > 1 else ''} of such models measured through Unsloth on the "
-                f"{k.FITTED_ON_GPU} ({', '.join(h.models)}) took {span} its time, so the step is scaled by "
-                f"{h.factor:.2f}x")
+    runs = (f"{h.cells} run{'s' if h.cells > 1 else ''} of such models measured through Unsloth on the "
+            f"{k.FITTED_ON_GPU} ({', '.join(h.models)})")
+    measured = f"{runs} took {span} its time, so the step is scaled by {h.factor:.2f}x"
+    if h.why == throughput.COMPILE_OFF:
+        return [f"Gemma's steps are outside the fitted step-time model: every Gemma run here had Unsloth's per-block "
+                "compile off (UNSLOTH_BLOCK_COMPILE=0; with it on, Gemma 2, 3n and 4 failed or never finished a step "
+                f"on our torch 2.11), which leaves the host more kernels to launch: {runs} spent {span} the model's "
+                f"host cost beyond its GPU work (median {h.factor:.2f}x; the short steps of the per-layer-input models "
+                "E2B, E4B and 3n the most). Unsloth's own Gemma notebooks, with the compile on, run near the model's "
+                "time, so that is the figure; the range reaches those runs' slowest, for a run where the compile "
+                "fails or is turned off."]
     if h.user_path:
         s = k.HYBRID_STEP
         return [f"This model has linear-attention layers, whose kernels the step-time model does not see: {measured}. "
