@@ -391,8 +391,9 @@ def compile_off_slowdown(results: dict) -> dict | None:
     took beyond the model's GPU work: the compile off leaves more, smaller kernels for the host to launch, while the
     GPU's FLOPs stay what they are (the long steps ran 0.9-1.2x the model's time, the short ones up to 4.3x). The
     planner keeps a Gemma model's Unsloth step at the model's time, which Unsloth's Gemma notebooks (compile on) run
-    near (public.py: scaled by this median, the rows that Gemma 4's four notebooks imply fell to 0-86 tokens), and its
-    range reaches these runs' least and most (plan.throughput.step_scale)."""
+    near (public.py: scaled by these cells' median ratio to the whole step, 1.6x, the rows that Gemma 4's four
+    notebooks imply fell to 0-86 tokens), and its range reaches these runs' least and most
+    (plan.throughput.step_scale)."""
     values, archs = [], set()
     for r, c, fitted in _left_out(results, f"outside the fit: {COMPILE_OFF}", alone=True):
         if compile_off_on_unsloth(Architecture.from_hf_config(r["config"]).model_type):
