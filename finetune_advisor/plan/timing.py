@@ -195,11 +195,15 @@ SOFTCAP_SCORES_NOTE = (
     "be slower still.")
 
 
+# How every Gemma run was measured (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES), as the plan's notes say it.
+COMPILE_OFF_RUNS = ("Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0), as every Gemma run here was: with it "
+                    "on, Gemma 2, 3n and 4 failed or never finished a step on our torch 2.11")
+
+
 def _first_step_note(first: throughput.FirstStep | None) -> list[str]:
     if first is None:
         return ["Loading the model, evaluation and saving are not counted."]
-    how = (" with Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0), as every Gemma run was measured: with it "
-           "on, Gemma 2, 3n and 4 failed or never finished a step on our torch 2.11" if first.kind == "gemma" else "")
+    how = f" with {COMPILE_OFF_RUNS}" if first.kind == "gemma" else ""
     return [f"The time includes the first step of a fresh Unsloth process, which compiles the model's layers and "
             f"autotunes kernels: {first.seconds:.0f} s more than a later step for {first.kind} models (median of "
             f"{first.cells} runs on the {k.FITTED_ON_GPU}{how}; {first.low:.0f}-{first.high:.0f} s, longest where the "
@@ -216,9 +220,8 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
             f"{k.FITTED_ON_GPU} ({', '.join(h.models)})")
     measured = f"{runs} took {span} its time, so the step is scaled by {h.factor:.2f}x"
     if h.why == throughput.COMPILE_OFF:
-        return [f"Gemma's steps are outside the fitted step-time model: every Gemma run here had Unsloth's per-block "
-                "compile off (UNSLOTH_BLOCK_COMPILE=0; with it on, Gemma 2, 3n and 4 failed or never finished a step "
-                f"on our torch 2.11), which leaves the host more kernels to launch: {runs} spent {span} the model's "
+        return [f"Gemma's steps are outside the fitted step-time model: they were measured with {COMPILE_OFF_RUNS}. "
+                f"With the compile off the host has more kernels to launch: {runs} spent {span} the model's "
                 f"host cost beyond its GPU work (median {h.factor:.2f}x; the short steps of the per-layer-input models "
                 "E2B, E4B and 3n the most). Unsloth's own Gemma notebooks, with the compile on, run near the model's "
                 "time, so that is the figure; the range reaches those runs' slowest, for a run where the compile "
