@@ -492,6 +492,13 @@ def main() -> None:
         _write(written, data, hybrid, user_path, first, gemma)
 
 
+def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
+    """A measured step scale (median, least, most, cells) and the models it comes from, as constants.py lines."""
+    values = {key: v for key, v in entry.items() if key != "models"}
+    return [*comment, f"{name}_STEP: Final[dict[str, float]] = {json.dumps(values)}",
+            f"{name}_MODELS: Final = {tuple(entry['models'])!r}"]
+
+
 def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],
            first: dict[str, dict], gemma: dict | None) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
@@ -521,12 +528,10 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
     lines += [f'    ("{key[0]}", "{key[1]}"): {r["archs"]},' for key, r in results.items()]
     lines.append("}")
     if hybrid:
-        models = hybrid.pop("models")
-        lines += ["# Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out",
-                  "# of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid",
-                  "# whose kinds of layer HYBRID_USER_STEP does not cover.",
-                  f"HYBRID_STEP: Final[dict[str, float]] = {json.dumps(hybrid)}",
-                  f"HYBRID_MODELS: Final = {tuple(models)!r}"]
+        lines += _scale_lines("HYBRID", hybrid, [
+            "# Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out",
+            "# of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid",
+            "# whose kinds of layer HYBRID_USER_STEP does not cover."])
     lines += ["# The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):",
               "# plan.throughput scales a hybrid whose kinds are measured so by it instead.",
               f"HYBRID_USER_STEP: Final[dict[str, dict]] = {json.dumps(user_path)}",
@@ -534,12 +539,10 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
               "# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.",
               f"FIRST_STEP: Final[dict[str, dict[str, float]]] = {json.dumps(first)}"]
     if gemma:
-        models = gemma.pop("models")
-        lines += ["# The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:",
-                  "# their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma",
-                  "# model's Unsloth step reaches.",
-                  f"COMPILE_OFF_STEP: Final[dict[str, float]] = {json.dumps(gemma)}",
-                  f"COMPILE_OFF_MODELS: Final = {tuple(models)!r}"]
+        lines += _scale_lines("COMPILE_OFF", gemma, [
+            "# The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:",
+            "# their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma",
+            "# model's Unsloth step reaches."])
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),
