@@ -272,9 +272,10 @@ def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> boo
 # Boolean seq_len^2 attention masks still held at the peak on Unsloth: transformers' sdpa_mask materialises them
 # (Unsloth wraps it, import_fixes._unmask_rows_attending_to_nothing). Traced: one beside the kept outputs of Gemma 4
 # E2B and E4B (rounds 34, 36c), two on Gemma 4 12B (gemma4_unified, round 36e: 2 x 64 MiB at 8,192 tokens); none at
-# the peak of the 31B or 26B-A4B (no per-layer inputs; rounds 32, 34) or of Gemma 3n (round 33). Gemma 3, like 12B
-# sliding-window and global layers on sdpa, is not traced: two are inferred from what its allocated peaks held beyond
-# the count, about nothing at 2,048 tokens, 0.15-0.24 GiB at 8,192 and 0.52 at 16,384 (two masks: 0.125 and 0.5).
+# the peak of the 31B or 26B-A4B (no per-layer inputs; rounds 32, 34) or of Gemma 3n (round 33). Gemma 3, which
+# like 12B has sliding-window and global layers on sdpa, is not traced: two are inferred from what its allocated
+# peaks held beyond the count, about nothing at 2,048 tokens, 0.15-0.24 GiB at 8,192 and 0.52 at 16,384 (two masks:
+# 0.125 and 0.5).
 UNSLOTH_MASKS_HELD = {"gemma4_unified": 2, "gemma4_unified_text": 2, "gemma3": 2, "gemma3_text": 2}
 
 
