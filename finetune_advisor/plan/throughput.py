@@ -76,9 +76,10 @@ def mixer_key(arch: Architecture) -> str:
 
 
 def step_scale(arch: Architecture, stack: str) -> StepScale | None:
-    """The ratio a step is scaled by: for a hybrid, that of the cells measured on a user's own kernels for the same
-    kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells; on Unsloth, for a Gemma family, that
-    of its cells (all with the per-block compile off); None for any other model."""
+    """The measured ratio behind a step: for a hybrid, that of the cells measured on a user's own kernels for the same
+    kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells, which scales the step; on Unsloth,
+    for a Gemma family, what its cells (all with the per-block compile off) spent on the host, which only the range
+    reaches (micro_step); None for any other model."""
     if arch.is_hybrid:
         user = k.HYBRID_USER_STEP.get(mixer_key(arch))
         if user is None:

@@ -260,13 +260,13 @@ def float32_load_on_unsloth(model_type: str, bf16: bool) -> bool:
 # (16,384 x 2,560 x 2 bytes each, 3.1 GiB; 40 of them at 4,096 too) and 33 of E2B's 35 (1.5 GiB), beside one
 # boolean seq_len^2 mask (UNSLOTH_MASKS_HELD). Dense Gemma 4 31B, which has no per-layer inputs, held no outputs
 # (traces at 2,048 and 8,192); Gemma 3n's compiled module takes another path and held none (8,192).
-UNSLOTH_OUTPUTS_KEPT_TYPES = frozenset({"gemma4", "gemma4_text"})
+UNSLOTH_OUTPUTS_KEPT_FAMILIES = frozenset({"gemma4"})
 UNSLOTH_OUTPUTS_FREED_AT_PEAK = 2  # the layers whose outputs the backward has already freed at its peak
 
 
 def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> bool:
     """True when Unsloth keeps every decoder layer's output on the GPU (Gemma 4 with per-layer inputs)."""
-    return bool(per_layer_input) and model_type in UNSLOTH_OUTPUTS_KEPT_TYPES
+    return bool(per_layer_input) and family_of(model_type) in UNSLOTH_OUTPUTS_KEPT_FAMILIES
 
 
 # Boolean seq_len^2 attention masks still held at the peak on Unsloth: transformers' sdpa_mask materialises them
@@ -276,12 +276,14 @@ def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> boo
 # like 12B has sliding-window and global layers on sdpa, is not traced: two are inferred from what its allocated
 # peaks held beyond the count, about nothing at 2,048 tokens, 0.15-0.24 GiB at 8,192 and 0.52 at 16,384 (two masks:
 # 0.125 and 0.5).
-UNSLOTH_MASKS_HELD = {"gemma4_unified": 2, "gemma4_unified_text": 2, "gemma3": 2, "gemma3_text": 2}
+UNSLOTH_MASKS_HELD = {"gemma4_unified": 2, "gemma3": 2}  # by family (family_of)
 
 
 def masks_held_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
     """How many boolean seq_len^2 masks Unsloth's step still holds at its peak for this family."""
-    return 1 if outputs_kept_on_unsloth(model_type, per_layer_input) else UNSLOTH_MASKS_HELD.get(model_type, 0)
+    if outputs_kept_on_unsloth(model_type, per_layer_input):
+        return 1
+    return UNSLOTH_MASKS_HELD.get(family_of(model_type), 0)
 
 
 # Families whose every calibration cell ran with Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0): on Unsloth
