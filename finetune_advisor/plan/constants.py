@@ -23,7 +23,7 @@ HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unslo
                             "at 2,048")
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 315 cells measured on one NVIDIA H200 (75 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 319 cells measured on one NVIDIA H200 (77 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)
 # + c_param * billions of linear parameters + c_moe * routed layers (Shapes.routed_layers),
 # and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),
@@ -32,9 +32,9 @@ STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
     ("transformers", "full"): {"c0": 0, "c_linear": 0.00069946, "c_param": 0.022484, "c_moe": 0.034856, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "lora"): {"c0": 0, "c_linear": 0.0013223, "c_param": 0, "c_moe": 0.0023212, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "qlora"): {"c0": 0.02929, "c_linear": 0.0016055, "c_param": 0, "c_moe": 0.029682, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
-    ("unsloth", "full"): {"c0": 0.082992, "c_linear": 0, "c_param": 0.031264, "c_moe": 0, "k_matmul": 1.25, "k_attention": 2.0485, "overlap": 0.0},
-    ("unsloth", "lora"): {"c0": 0.017781, "c_linear": 0.0010552, "c_param": 0, "c_moe": 0.0028331, "k_matmul": 1.25, "k_attention": 2.0485, "overlap": 0.0},
-    ("unsloth", "qlora"): {"c0": 0.00065612, "c_linear": 0.001197, "c_param": 0, "c_moe": 0.0042155, "k_matmul": 1.25, "k_attention": 2.0485, "overlap": 0.0},
+    ("unsloth", "full"): {"c0": 0.08165, "c_linear": 2.296e-05, "c_param": 0.031591, "c_moe": 0, "k_matmul": 1.25, "k_attention": 2.0387, "overlap": 0.0},
+    ("unsloth", "lora"): {"c0": 0.020613, "c_linear": 0.001038, "c_param": 0, "c_moe": 0.0026116, "k_matmul": 1.25, "k_attention": 2.0387, "overlap": 0.0},
+    ("unsloth", "qlora"): {"c0": 0.00065568, "c_linear": 0.001197, "c_param": 0, "c_moe": 0.0042237, "k_matmul": 1.25, "k_attention": 2.0387, "overlap": 0.0},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method),
 # widened to take in 0: a range that left out its own estimate (two architectures, each biased one way)
@@ -43,33 +43,33 @@ SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("transformers", "full"): (-0.235, 1.358),
     ("transformers", "lora"): (-0.180, 0.600),
     ("transformers", "qlora"): (-0.247, 0.445),
-    ("unsloth", "full"): (-0.174, 0.814),
-    ("unsloth", "lora"): (-0.134, 0.238),
-    ("unsloth", "qlora"): (-0.244, 0.427),
+    ("unsloth", "full"): (-0.185, 0.124),
+    ("unsloth", "lora"): (-0.127, 0.221),
+    ("unsloth", "qlora"): (-0.243, 0.427),
 }
 # ... and how many architectures that spread comes from (plan.timing says when they are few).
 SPREAD_ARCHITECTURES: Final[dict[tuple[str, str], int]] = {
     ("transformers", "full"): 8,
     ("transformers", "lora"): 8,
     ("transformers", "qlora"): 9,
-    ("unsloth", "full"): 5,
+    ("unsloth", "full"): 6,
     ("unsloth", "lora"): 14,
     ("unsloth", "qlora"): 17,
 }
 # Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out
 # of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid
 # whose kinds of layer HYBRID_USER_STEP does not cover.
-HYBRID_STEP: Final[dict[str, float]] = {"factor": 1.999, "low": 1.481, "high": 3.439, "cells": 24}
+HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.039, "low": 1.481, "high": 3.497, "cells": 24}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-small', 'granite-4.0-h-tiny')
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):
 # plan.throughput scales a hybrid whose kinds are measured so by it instead.
-HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.23, "low": 0.985, "high": 1.908, "cells": 6, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
+HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.233, "low": 0.985, "high": 1.916, "cells": 6, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
 # What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
 # seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
-FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 32}, "gemma": {"seconds": 93.5, "low": 26.1, "high": 171.4, "cells": 15}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 7}}
+FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 33}, "gemma": {"seconds": 93.5, "low": 26.1, "high": 171.4, "cells": 15}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 7}}
 # The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:
 # their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma
 # model's Unsloth step reaches.
-COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 1.982, "low": 0.716, "high": 4.609, "cells": 18}
+COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 1.981, "low": 0.718, "high": 4.609, "cells": 18}
 COMPILE_OFF_MODELS: Final = ('gemma-2-9b', 'gemma-3-12b-it', 'gemma-3-4b-it', 'gemma-3n-E4B-it', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it')
 # --- THROUGHPUT FITTED: end ---

@@ -60,7 +60,7 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 213 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 219 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
@@ -86,7 +86,7 @@ UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1396
 UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = 0.173
 # measured cells per model_type and method: the families the Unsloth figures stand on, and how (a MoE's first
 # step can keep a different share of each layer by method: ground.method_said).
-UNSLOTH_MEASURED_METHODS: Final = {'gemma2': {'lora': 2, 'qlora': 2}, 'gemma3_text': {'lora': 3, 'qlora': 6}, 'gemma3n_text': {'lora': 3, 'qlora': 4}, 'gemma4_text': {'lora': 6, 'qlora': 19}, 'gemma4_unified_text': {'lora': 1, 'qlora': 3}, 'glm4_moe_lite': {'lora': 1, 'qlora': 2}, 'gpt_oss': {'qlora': 7}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'llama': {'full': 4, 'lora': 12, 'qlora': 32}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}
+UNSLOTH_MEASURED_METHODS: Final = {'gemma2': {'lora': 2, 'qlora': 2}, 'gemma3_text': {'lora': 3, 'qlora': 6}, 'gemma3n_text': {'lora': 3, 'qlora': 4}, 'gemma4_text': {'lora': 6, 'qlora': 20}, 'gemma4_unified_text': {'lora': 1, 'qlora': 4}, 'glm4_moe_lite': {'lora': 2, 'qlora': 2}, 'gpt_oss': {'qlora': 7}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'llama': {'full': 6, 'lora': 12, 'qlora': 33}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
-UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 7, 'glm4_moe_lite': 3, 'gpt_oss': 7, 'granitemoehybrid': 9, 'mixtral': 4, 'nemotron_h': 4, 'qwen3_5_moe_text': 5, 'qwen3_moe': 15}
+UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 7, 'glm4_moe_lite': 4, 'gpt_oss': 7, 'granitemoehybrid': 9, 'mixtral': 4, 'nemotron_h': 4, 'qwen3_5_moe_text': 5, 'qwen3_moe': 15}
 # --- UNSLOTH FITTED: end ---

@@ -29,7 +29,7 @@ def _cells_by_family(method: str | None = None) -> dict[str, float]:
 
 def _measured(arch: Architecture, run: RunConfig) -> bool:
     """Whether the run is one our cells measured for this family: on Unsloth, LoRA and QLoRA per family (full
-    fine-tuning on five dense models only); the transformers stack's figures are counted from the architecture."""
+    fine-tuning on six dense models only); the transformers stack's figures are counted from the architecture."""
     fitted_path = run.gradient_checkpointing and run.method != "full"
     return run.stack != "unsloth" or (fitted_path and bool(measured_cells(arch.model_type)))
 

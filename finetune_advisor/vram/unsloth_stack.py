@@ -373,9 +373,9 @@ def scores_note(model_type: str, scores: float) -> str:
             "1,024 to 8,192 tokens).")
 
 
-FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on five dense models (Llama-3.2-1B at "
-             "512 to 8,192 tokens, one row or four; Qwen3-4B at 2,048 to 16,384; Qwen2.5-7B at 4,096; Mistral-7B at "
-             "2,048; Qwen3-8B at 2,048 and 8,192): its peak grows little with the tokens, and the allocator reserves "
+FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on six dense models (Llama-3.2-1B at "
+             "512 to 8,192 tokens, one row or four; Llama-3.2-3B at 2,048 and 8,192; Qwen3-4B at 2,048 to 16,384; "
+             "Qwen2.5-7B at 4,096; Mistral-7B at 2,048; Qwen3-8B at 2,048 and 8,192): its peak grows little with the tokens, and the allocator reserves "
              f"{k.UNSLOTH_FULL_GRAD_RESERVED_SHARE:.0%} of the gradients' size beyond them (fitted; the three 7-8B "
              "models reserved less, and came out 4-5.5 % below this figure). Other models carry that over, so leave "
              "more room.")
