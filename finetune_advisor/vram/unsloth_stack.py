@@ -14,7 +14,7 @@ from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, family_of, float32_load_on_unsloth,
     masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept, scores_on_unsloth,
-    unclaimed_expert_stacks, unsloth_score_bytes,
+    square_bytes_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
@@ -41,7 +41,7 @@ class UnslothStep:
     scores: float = 0.0  # of the activations: one layer's materialised attention scores (families.scores_on_unsloth)
     first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
     kept: float = 0.0  # of the activations: layer outputs held on the GPU (families.outputs_kept_on_unsloth)
-    masks: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
+    square: float = 0.0  # of the activations: seq_len^2 blocks held at the peak (families.square_bytes_on_unsloth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -55,9 +55,9 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, width)
-    masks = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
+    square = square_bytes_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
     act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + softcap_mlp_bytes(arch, s)) * tokens
-    act += scores + kept + masks
+    act += scores + kept + square
     loss = 0.0
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
@@ -67,7 +67,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
-    # a mask, one tokens^2 block each step, does (E2B at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e).
+    # a tokens^2 block made each step does (E2B's mask at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e).
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
@@ -78,7 +78,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, masks)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square)
 
 
 def softcap_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -290,8 +290,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
-    if round(step.masks / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
-        notes.append(masks_note(arch.model_type, arch.hidden_size_per_layer_input, step.masks))
+    if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
+        notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     if load:
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
@@ -350,13 +350,18 @@ def float32_load_note(load: float, training: float) -> str:
             f"{training / k.GIB:.1f} GiB).")
 
 
-def masks_note(model_type: str, per_layer_input: int | None, masks: float) -> str:
-    """What the answer says of the boolean attention masks counted for this family (families.masks_held_on_unsloth)."""
+def square_note(model_type: str, per_layer_input: int | None, square: float) -> str:
+    """What the answer says of the seq_len^2 blocks counted for this family (families.square_bytes_on_unsloth)."""
+    held = f"{square / k.GIB:.2f} GiB of the activations here"
     n = masks_held_on_unsloth(model_type, per_layer_input)
+    if not n:
+        return (f"Gemma 3: its measured peaks hold, beyond the count, a part that grows with the square of the sequence "
+                f"length (0.52 GiB at 16,384 tokens on the 4B), counted as two bytes per seq_len^2 ({held}). A memory "
+                "trace at 8,192 tokens found no attention mask at the peak, so what holds it is not yet known; sized from "
+                "the measured peaks at 2,048-16,384 tokens.")
     return (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
-            f"Unsloth's peak ({masks / k.GIB:.2f} GiB of the activations here): traced on Gemma 4 (E2B, E4B, 12B), "
-            "inferred for Gemma 3 from its measured peaks; counted, not fitted. It grows with the square of the "
-            "sequence length.")
+            f"Unsloth's peak ({held}): traced on Gemma 4 (E2B, E4B, 12B); counted, not fitted. It grows with the "
+            "square of the sequence length.")
 
 
 def scores_note(model_type: str, scores: float) -> str:

@@ -146,16 +146,17 @@ def test_gemma4_with_per_layer_inputs_keeps_its_layer_outputs_on_the_gpu() -> No
 def test_sliding_window_gemmas_hold_attention_masks_that_grow_with_the_square_of_the_length() -> None:
     """Traced (round 36e): at the peak of Gemma 4 12B's QLoRA step at 8,192 tokens, two 8,192^2 boolean masks from
     transformers' sdpa_mask (through Unsloth's _unmask_rows_attending_to_nothing) were on the GPU; the 31B held none.
-    Small at the measured lengths, they are 8 GiB at 65,536 tokens, where a count linear in the tokens falls short.
-    Gemma 3's two are inferred from its allocated peaks (0.52 GiB beyond the count at 16,384 tokens, none at 2,048)."""
-    from finetune_advisor.vram.families import masks_held_on_unsloth
+    Small at the measured lengths, they are 8 GiB at 65,536 tokens, where a count linear in the tokens falls short."""
+    from finetune_advisor.vram.families import masks_held_on_unsloth, square_bytes_on_unsloth
 
     cell = {c.arch_name: c for c in MEASURED}
+    names = ("gemma-4-12B", "gemma-4-31B-it", "gemma-3-4b-it", "gemma-3-12b-it", "gemma-4-E4B-it")
     held = {name: masks_held_on_unsloth(cell[name].arch.model_type, cell[name].arch.hidden_size_per_layer_input)
-            for name in ("gemma-4-12B", "gemma-4-31B-it", "gemma-3-4b-it", "gemma-3-12b-it", "gemma-4-E4B-it")}
-    assert held == {"gemma-4-12B": 2, "gemma-4-31B-it": 0, "gemma-3-4b-it": 2, "gemma-3-12b-it": 2, "gemma-4-E4B-it": 1}
-    gemma3 = [c for c in MEASURED if c.arch_name.startswith("gemma-3-")]
-    assert len(gemma3) >= 9 and all(-0.03 <= BENCH_MODULE.error(c) <= 0.06 for c in gemma3)
+            for name in names}
+    assert held == {"gemma-4-12B": 2, "gemma-4-31B-it": 0, "gemma-3-4b-it": 0, "gemma-3-12b-it": 0, "gemma-4-E4B-it": 1}
+    square = {name: square_bytes_on_unsloth(cell[name].arch.model_type, cell[name].arch.hidden_size_per_layer_input)
+              for name in names}
+    assert square == {"gemma-4-12B": 2, "gemma-4-31B-it": 0, "gemma-3-4b-it": 2, "gemma-3-12b-it": 2, "gemma-4-E4B-it": 1}
     twelve = cell["gemma-4-12B"]
     short, long = (estimate(twelve.arch, twelve.run.model_copy(update={"seq_len": n, "batch_size": 1}),
                             params_total=twelve.params_total) for n in (8192, 65536))
@@ -164,7 +165,22 @@ def test_sliding_window_gemmas_hold_attention_masks_that_grow_with_the_square_of
     linear = short.breakdown.activations - 0.125  # eight times as many tokens: the rest grows eight-fold
     assert long.breakdown.activations == pytest.approx(8 * linear + 8.0, abs=0.01)
     cells = [c for c in MEASURED if c.arch_name == "gemma-4-12B"]
-    assert len(cells) >= 4 and all(-0.02 <= BENCH_MODULE.error(c) <= 0.15 for c in cells)
+    assert len(cells) >= 5 and all(-0.02 <= BENCH_MODULE.error(c) <= 0.15 for c in cells)
+
+
+def test_gemma_3_keeps_an_untraced_allowance_that_grows_with_the_square_of_the_length() -> None:
+    """Gemma 3's allocated peaks held beyond the count about nothing at 2,048 tokens, 0.15 GiB at 8,192 and 0.52 at
+    16,384 (4B): quadratic. Round 36 took it for two masks; a trace at 8,192 (round 37) found none at the peak. The
+    answer keeps the allowance (without it, longer runs than measured would fall short) and says it is untraced,
+    never that it is a mask."""
+    four = next(c for c in MEASURED if c.arch_name == "gemma-3-4b-it")
+    e = estimate(four.arch, four.run.model_copy(update={"seq_len": 16384, "batch_size": 1}),
+                 params_total=four.params_total)
+    said = [a for a in e.assumptions if a.startswith("Gemma 3: its measured peaks hold")]
+    assert len(said) == 1 and "(0.50 GiB of the activations here)" in said[0] and "not yet known" in said[0]
+    assert not any("attention mask" in a and "held at" in a for a in e.assumptions)
+    gemma3 = [c for c in MEASURED if c.arch_name.startswith("gemma-3-")]
+    assert len(gemma3) >= 9 and all(-0.03 <= BENCH_MODULE.error(c) <= 0.06 for c in gemma3)
 
 
 def test_the_softcapped_gemmas_extra_follows_their_widest_mlp() -> None:
