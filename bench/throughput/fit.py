@@ -54,7 +54,7 @@ from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.plan.throughput import (  # noqa: E402
-    dequant_seconds, linear_passes, mixer_key, overlap, startup_kind)
+    dequant_seconds, linear_passes, mixer_key, overlap, startup_kind, windowed)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.families import compile_off_on_unsloth  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
@@ -130,7 +130,8 @@ def _records(name: str) -> list[dict]:
 def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float, concurrent: int) -> dict:
     arch = Architecture.from_hf_config(r["config"])
     s = shapes(arch)
-    work = step_work(arch, r["seq_len"], r["method"] == "full", checkpointing, r.get("lora_rank") or 0)
+    work = step_work(arch, r["seq_len"], r["method"] == "full", checkpointing, r.get("lora_rank") or 0,
+                     windowed=windowed(arch, stack))
     peak = H200.tflops_bf16 * 1e12
     run = RunConfig(method=r["method"], stack=stack, autocast=bool(r.get("autocast")),
                     gradient_checkpointing=checkpointing)

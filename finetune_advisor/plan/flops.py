@@ -41,15 +41,19 @@ def matmul_params(s: Shapes) -> int:
     return block + s.layers * s.router_width * s.hidden + s.hidden * s.vocab
 
 
-def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int) -> float:
-    """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers."""
+def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowed: bool = True) -> float:
+    """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers: full-attention layers at their
+    own head size where the model has one (Gemma 4's global_head_dim); sliding-window layers over the window only when
+    the kernel skips what the window masks (`windowed`; a materialised mask or eager scores cost the whole square)."""
     kinds = arch.layer_types or ("full_attention",) * s.layers
     total = 0.0
     for kind in kinds[: s.layers]:
         if kind not in ATTENTION_KINDS:
             continue  # linear attention / Mamba: no quadratic term
-        span = min(seq_len, arch.sliding_window) if kind in ("sliding_attention", "local") and arch.sliding_window else seq_len
-        total += 2.0 * span * s.q_width
+        sliding = kind in ("sliding_attention", "local") and arch.sliding_window
+        span = min(seq_len, arch.sliding_window) if sliding and windowed else seq_len
+        width = s.heads * arch.global_head_dim if arch.global_head_dim and not sliding else s.q_width
+        total += 2.0 * span * width
     return total
 
 
@@ -61,13 +65,13 @@ def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...], site: str
 
 
 def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool, lora_rank: int = 0,
-              targets: tuple[str, ...] = ALL_LINEAR) -> StepWork:
-    """FLOPs per token of one training step on sequences of `seq_len` tokens."""
+              targets: tuple[str, ...] = ALL_LINEAR, windowed: bool = True) -> StepWork:
+    """FLOPs per token of one training step on sequences of `seq_len` tokens (`windowed`: attention_flops_forward)."""
     s = shapes(arch)
     n = matmul_params(s)
     lora_params = 0 if full else active_lora_params(s, lora_rank, targets)
     cross = 2.0 * s.encoder.frames * s.q_width * s.layers if s.encoder else 0.0  # a token's queries over the frames
-    return _work(n, lora_params, attention_flops_forward(arch, s, seq_len) + cross, full, checkpointing)
+    return _work(n, lora_params, attention_flops_forward(arch, s, seq_len, windowed) + cross, full, checkpointing)
 
 
 def frame_work(s: Shapes, full: bool, checkpointing: bool, lora_rank: int = 0,

@@ -24,7 +24,7 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.families import compile_off_on_unsloth
+from finetune_advisor.vram.families import compile_off_on_unsloth, window_used_on_unsloth
 from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
@@ -88,6 +88,12 @@ def step_scale(arch: Architecture, stack: str) -> StepScale | None:
     if stack == "unsloth" and compile_off_on_unsloth(arch.model_type):
         return _scale(k.COMPILE_OFF_STEP, k.COMPILE_OFF_MODELS, COMPILE_OFF)
     return None
+
+
+def windowed(arch: Architecture, stack: str) -> bool:
+    """Whether sliding-window layers attend over their window only (flops.attention_flops_forward): not for the
+    families whose window Unsloth masks rather than skips (families.window_used_on_unsloth)."""
+    return stack != "unsloth" or window_used_on_unsloth(arch.model_type)
 
 
 def _scale(entry: dict, models: tuple[str, ...], why: str) -> StepScale:
@@ -169,7 +175,7 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     stack = timed_stack(run.stack, run.method)
     c = k.STEP[(stack, run.method)]
     work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
-                     run.lora_rank, run.target_modules)
+                     run.lora_rank, run.target_modules, windowed(arch, run.stack))
     tokens = run.batch_size * tokens_per_row
     peak = tflops * 1e12
     k_attention = c.get("k_fp32_attention", c["k_attention"]) if run.fp32_stream else c["k_attention"]

@@ -310,6 +310,19 @@ def compile_off_on_unsloth(model_type: str) -> bool:
     return family_of(model_type) in UNSLOTH_COMPILE_OFF_FAMILIES
 
 
+# Families whose sliding-window layers cost the whole causal square on Unsloth, the window masked rather than skipped:
+# Gemma 2 and 3n compute eager scores (scores_on_unsloth), Gemma 3 and 4 attend with a materialised seq_len^2 mask
+# (UNSLOTH_MASKS_HELD). Measured: Gemma 4's steps grew with the square of the tokens on every model (E2B 1.5, 4.4 and
+# 15.1 s at 16,384, 32,768 and 65,536; 31B 10.2 and 27.7 s at 16,384 and 32,768), where windows of 512-1,024 tokens
+# on five layers in six would have left them nearly linear (rounds 34-37).
+UNSLOTH_WINDOW_UNUSED_FAMILIES = frozenset({"gemma2", "gemma3", "gemma3n", "gemma4", "gemma4_unified"})
+
+
+def window_used_on_unsloth(model_type: str) -> bool:
+    """False for the families whose sliding-window attention costs the whole square on Unsloth."""
+    return family_of(model_type) not in UNSLOTH_WINDOW_UNUSED_FAMILIES
+
+
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
     """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
     return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES
