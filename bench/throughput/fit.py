@@ -56,7 +56,7 @@ from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.plan.throughput import (  # noqa: E402
     dequant_seconds, linear_passes, mixer_key, overlap, startup_kind, windowed)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
-from finetune_advisor.vram.families import compile_off_on_unsloth  # noqa: E402
+from finetune_advisor.vram.families import compile_off_on_unsloth, masked_attention_on_unsloth  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
@@ -408,6 +408,37 @@ def compile_off_slowdown(results: dict) -> dict | None:
     return {**_summary(values), "models": sorted(archs)}
 
 
+MASKED_MIN_S = 0.2  # a cell's attention at the fit's speed, seconds, below which its ratio is mostly noise
+
+
+def masked_attention_slowdown(results: dict, host_factor: float) -> dict | None:
+    """The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel
+    (vram.families.masked_attention_on_unsloth; left out of the fit with the compile off): in their cells with at
+    least MASKED_MIN_S of attention at the fit's speed, what that attention took over it, the host's part taken at the
+    compile-off factor (`host_factor`, compile_off_slowdown) and the matmuls at the fit's speed. Cells beside another
+    job count: the fit's GPU-bound cells ran 1.03x the model's time beside one (median of 32) and 1.01x alone (16)."""
+    values, archs = [], set()
+    for r, c, fitted in _left_out(results, f"outside the fit: {COMPILE_OFF}"):
+        if r.get("emulation") or not masked_attention_on_unsloth(Architecture.from_hf_config(r["config"]).model_type):
+            continue
+        host, gpu = _parts(c, fitted["theta"])
+        attention = _attention_part(c, fitted["theta"])
+        if attention >= MASKED_MIN_S:
+            values.append((r["step_s"] - host * host_factor - (gpu - attention)) / attention)
+            archs.add(r["arch"])
+    if not values:
+        return None
+    print(f"Gemma, masked or eager attention: {len(values)} cells {len(archs)} archs, its time over the fit's attention "
+          f"median {quantile(values, .5):.2f} ({min(values):.2f}-{max(values):.2f})")
+    return {**_summary(values), "models": sorted(archs)}
+
+
+def _attention_part(c: dict, theta: list[float]) -> float:
+    """A cell's predicted attention seconds (bf16 and fp32 streams), part of _parts' GPU work."""
+    split = N * len(METHODS)
+    return sum(t * f for t, f in zip(theta[split + 1:split + 3], c["features"][N + 1:N + 3], strict=True))
+
+
 def _hybrid_ratios(results: dict, reason: str) -> list[tuple[str, str, float]]:
     """(model, its non-attention layer kinds, measured / predicted step time) of the hybrid cells left out for `reason`."""
     return [(r["arch"], mixer_key(Architecture.from_hf_config(r["config"])), r["step_s"] / predict(c, f["theta"], f["p"]))
@@ -489,8 +520,9 @@ def main() -> None:
                 print(f"      {c['name'][:60]:60s} measured {c['seconds']:.3f}s predicted {predict(c, r['theta'], r['p']):.3f}s")
     hybrid, user_path, first = hybrid_slowdown(written), hybrid_user_path(written), first_steps()
     gemma = compile_off_slowdown(written)
+    masked = masked_attention_slowdown(written, gemma["factor"]) if gemma else None
     if args.write:
-        _write(written, data, hybrid, user_path, first, gemma)
+        _write(written, data, hybrid, user_path, first, gemma, masked)
 
 
 def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
@@ -501,7 +533,7 @@ def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
 
 
 def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],
-           first: dict[str, dict], gemma: dict | None) -> None:
+           first: dict[str, dict], gemma: dict | None, masked: dict | None) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
@@ -544,6 +576,11 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
             "# The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:",
             "# their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma",
             "# model's Unsloth step reaches."])
+    if masked:
+        lines += _scale_lines("MASKED_ATTENTION", masked, [
+            "# The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their",
+            "# attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales",
+            "# their attention, its range reaching the least and most."])
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

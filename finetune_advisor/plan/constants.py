@@ -72,4 +72,9 @@ FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "lo
 # model's Unsloth step reaches.
 COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 1.932, "low": 0.718, "high": 4.606, "cells": 18}
 COMPILE_OFF_MODELS: Final = ('gemma-2-9b', 'gemma-3-12b-it', 'gemma-3-4b-it', 'gemma-3n-E4B-it', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it')
+# The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their
+# attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales
+# their attention, its range reaching the least and most.
+MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 2.456, "low": 1.323, "high": 3.98, "cells": 13}
+MASKED_ATTENTION_MODELS: Final = ('gemma-2-9b', 'gemma-4-12B', 'gemma-4-31B-it', 'gemma-4-E2B-it', 'gemma-4-E4B-it')
 # --- THROUGHPUT FITTED: end ---

@@ -24,7 +24,7 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.families import compile_off_on_unsloth, window_used_on_unsloth
+from finetune_advisor.vram.families import compile_off_on_unsloth, masked_attention_on_unsloth
 from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
@@ -43,6 +43,7 @@ class StepTime:
     compute: float
     dequant: float
     scale: StepScale | None = None  # what the step was scaled by, for a model whose step the model does not see
+    masked: float = 0.0  # of compute: what a masked or eager attention adds beyond the fit's (masked_attention)
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,14 @@ def step_scale(arch: Architecture, stack: str) -> StepScale | None:
 
 def windowed(arch: Architecture, stack: str) -> bool:
     """Whether sliding-window layers attend over their window only (flops.attention_flops_forward): not for the
-    families whose window Unsloth masks rather than skips (families.window_used_on_unsloth)."""
-    return stack != "unsloth" or window_used_on_unsloth(arch.model_type)
+    families whose attention Unsloth runs with a masked or eager kernel (families.masked_attention_on_unsloth)."""
+    return not (stack == "unsloth" and masked_attention_on_unsloth(arch.model_type))
+
+
+def masked_attention(arch: Architecture, stack: str) -> dict[str, float] | None:
+    """For those families, how much slower than the fit's attention their cells' attention ran (median, least and
+    most: constants.MASKED_ATTENTION_STEP); None for any other model or stack."""
+    return None if windowed(arch, stack) else k.MASKED_ATTENTION_STEP
 
 
 def _scale(entry: dict, models: tuple[str, ...], why: str) -> StepScale:
@@ -169,22 +176,32 @@ def dequant_seconds(arch: Architecture, run: RunConfig, bandwidth_gbs: float) ->
     return passes * k.DEQUANT_BYTES_PER_PARAM * nf4 / (bandwidth_gbs * 1e9)
 
 
+def gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, c: dict[str, float],
+                windowed: bool = True) -> tuple[float, float]:
+    """The GPU's matmul and attention seconds of one micro-batch at the fitted efficiencies (`c`: a STEP entry), a
+    speech encoder's frames included; `windowed`: flops.attention_flops_forward."""
+    s = shapes(arch)
+    work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
+                     run.lora_rank, run.target_modules, windowed)
+    peak, tokens = tflops * 1e12, run.batch_size * tokens_per_row
+    k_attention = c.get("k_fp32_attention", c["k_attention"]) if run.fp32_stream else c["k_attention"]
+    matmul, attention = tokens * work.matmul * c["k_matmul"] / peak, tokens * work.attention * k_attention / peak
+    frames = frame_work(s, run.method == "full", run.gradient_checkpointing, run.lora_rank, run.target_modules)
+    if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
+        matmul += run.batch_size * s.encoder.frames * frames.matmul * c["k_matmul"] / peak
+        attention += run.batch_size * s.encoder.frames * frames.attention * c["k_attention"] / peak
+    return matmul, attention
+
+
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
     """One micro-batch of `run.batch_size` rows of `tokens_per_row` tokens each (padding-free)."""
     s = shapes(arch)
     stack = timed_stack(run.stack, run.method)
     c = k.STEP[(stack, run.method)]
-    work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
-                     run.lora_rank, run.target_modules, windowed(arch, run.stack))
-    tokens = run.batch_size * tokens_per_row
-    peak = tflops * 1e12
-    k_attention = c.get("k_fp32_attention", c["k_attention"]) if run.fp32_stream else c["k_attention"]
-    compute = tokens * (work.matmul * c["k_matmul"] + work.attention * k_attention) / peak
-    linears = linear_passes(s, run)
-    frames = frame_work(s, run.method == "full", run.gradient_checkpointing, run.lora_rank, run.target_modules)
-    if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
-        compute += run.batch_size * s.encoder.frames * (frames.matmul * c["k_matmul"] + frames.attention * c["k_attention"]) / peak
-        linears += linear_passes(s.encoder.blocks, run)  # its parameters are in s.linear_params already
+    masked = masked_attention(arch, run.stack)
+    matmul, attention = gpu_seconds(arch, run, tokens_per_row, tflops, c, windowed(arch, run.stack))
+    compute = matmul + attention * (masked["factor"] if masked else 1.0)
+    linears = linear_passes(s, run) + (linear_passes(s.encoder.blocks, run) if s.encoder is not None else 0)
     # c_moe: each routed layer's routing, grouped expert kernels, gather and scatter, host work a dense layer lacks.
     fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * s.linear_params / 1e9 + c["c_moe"] * s.routed_layers
     dequant = dequant_seconds(arch, run, bandwidth_gbs)
@@ -201,4 +218,8 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     low, high = total * (1 + p10), total * (1 + p90)
     if scale:  # the measured models' own spread, where it reaches further
         low, high = min(low, at(scale.low)), max(high, at(scale.reach))
-    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale)
+    if masked:  # ... and the masked attention's
+        low = min(low, total - attention * (masked["factor"] - masked["low"]))
+        high = max(high, at(scale.reach if scale else 1.0) + attention * (masked["high"] - masked["factor"]))
+    extra = attention * (masked["factor"] - 1.0) * factor if masked else 0.0
+    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale, extra)

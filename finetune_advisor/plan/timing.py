@@ -18,7 +18,7 @@ from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
-from finetune_advisor.vram.families import padded_on_unsloth, scores_on_unsloth
+from finetune_advisor.vram.families import padded_on_unsloth
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import AUTOCAST_PROBE
@@ -65,15 +65,11 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     comm = _communication(resolved, run, gpu, accum)
     step = accum * (micro.seconds + tower.seconds) + comm
     low, high = accum * (micro.low + tower.low) + comm, accum * (micro.high + tower.high) + comm
-    scores = run.stack == "unsloth" and scores_on_unsloth(resolved.arch.model_type)
-    if scores:  # held-out cells outside the fit: the range reaches the slowest of them
-        high = max(high, step * SOFTCAP_SCORES_SLOWDOWN)
     tokens = per_step * min(data.tokens_per_row, run.seq_len)
     first = throughput.first_step(resolved.arch, run)
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
-             + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
-             + ([SOFTCAP_SCORES_NOTE] if scores else []))
+             + _masked_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths)))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
                    _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
                    first.seconds if first else None)
@@ -180,21 +176,6 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
     return notes
 
 
-# Gemma 2 on Unsloth without flash-attn, and Gemma 3n always (eager attention), compute and store every head's full
-# scores, which the model counts as a fused causal kernel. Held out on the H200 (bench/throughput/README.md): Gemma 2
-# QLoRA 1x8192 took 1.977 s against 1.170 predicted (round 13), LoRA 1x4096 0.743 against 0.647 and 2x4096 1.491
-# against 0.981 (round 14). Against the step-time model refitted in round 19 (with those cells in it): 1.977 / 1.139,
-# 0.743 / 0.639 and 1.491 / 0.975, 1.74x at most. Gemma 3n QLoRA 1x8192 (round 32, beside one other job) took 1.056 s
-# against 0.604 predicted, 1.75x.
-SOFTCAP_SCORES_SLOWDOWN = 1.8  # the largest of those ratios, 1.977 / 1.139, rounded up
-SOFTCAP_SCORES_NOTE = (
-    "Gemma 2 (without flash-attn 2.6.3 or later) and Gemma 3n (always) compute every head's full attention scores on "
-    "Unsloth, which the step-time model does not see: four measured steps (H200; one row of 4,096 or 8,192 tokens, "
-    f"two of 4,096) took 1.15-{SOFTCAP_SCORES_SLOWDOWN:.1f}x its time, so the range reaches "
-    f"{SOFTCAP_SCORES_SLOWDOWN:.1f}x. The cost grows with rows x length squared: longer rows were not measured and may "
-    "be slower still.")
-
-
 # How every Gemma run was measured (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES), as the plan's notes say it.
 COMPILE_OFF_RUNS = ("Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0), as every Gemma run here was: with it "
                     "on, Gemma 2, 3n and 4 failed or never finished a step on our torch 2.11")
@@ -236,6 +217,20 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
     return [f"This model has linear-attention or Mamba layers, whose kernels the step-time model does not see: "
             f"{measured} (their median). They ran causal-conv1d through a torch stand-in for its CUDA kernel: "
             "with the compiled kernel installed, steps may be shorter."]
+
+
+def _masked_note(micro: throughput.StepTime) -> list[str]:
+    """Where a Gemma's masked or eager attention adds a share of the step worth saying (families.masked_attention_on_unsloth)."""
+    if micro.masked < 0.05 * micro.seconds:
+        return []
+    m = k.MASKED_ATTENTION_STEP
+    return [f"Gemma's attention on Unsloth covers the whole sequence, its sliding windows masked rather than skipped "
+            f"(eager scores on Gemma 3n, and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does "
+            f"not bring; a materialised mask on Gemma 4), and ran {m['factor']:.1f}x the fitted "
+            f"attention's time ({m['low']:.1f}-{m['high']:.1f}x over {m['cells']:.0f} long runs of "
+            f"{', '.join(k.MASKED_ATTENTION_MODELS)}, with the per-block compile off, most beside another job): "
+            f"{micro.masked:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with the square of the tokens a "
+            "row."]
 
 
 def _host_note(micro: throughput.StepTime) -> list[str]:

@@ -310,17 +310,18 @@ def compile_off_on_unsloth(model_type: str) -> bool:
     return family_of(model_type) in UNSLOTH_COMPILE_OFF_FAMILIES
 
 
-# Families whose sliding-window layers cost the whole causal square on Unsloth, the window masked rather than skipped:
-# Gemma 2 and 3n compute eager scores (scores_on_unsloth), Gemma 3 and 4 attend with a materialised seq_len^2 mask
-# (UNSLOTH_MASKS_HELD). Measured: Gemma 4's steps grew with the square of the tokens on every model (E2B 1.5, 4.4 and
-# 15.1 s at 16,384, 32,768 and 65,536; 31B 10.2 and 27.7 s at 16,384 and 32,768), where windows of 512-1,024 tokens
-# on five layers in six would have left them nearly linear (rounds 34-37).
-UNSLOTH_WINDOW_UNUSED_FAMILIES = frozenset({"gemma2", "gemma3", "gemma3n", "gemma4", "gemma4_unified"})
+# Families whose attention runs on Unsloth without a flash kernel: eager scores (Gemma 2 and 3n, scores_on_unsloth) or
+# sdpa over a materialised seq_len^2 mask (Gemma 4, UNSLOTH_MASKS_HELD). Both mask a sliding window rather than skip
+# it, and run slower than flash: Gemma 4's steps grew with the square of the tokens on every model (E2B 1.5, 4.4 and
+# 15.1 s at 16,384, 32,768 and 65,536; 31B 10.2 and 27.7 s at 16,384 and 32,768; rounds 34-37), where windows of
+# 512-1,024 tokens on five layers in six would have left them nearly linear. Not Gemma 3: it attends through Unsloth's
+# flex attention (traced, round 37), which skips the masked blocks; its step at 16,384 tokens ran at the windowed count.
+UNSLOTH_MASKED_ATTENTION_FAMILIES = frozenset({"gemma2", "gemma3n", "gemma4", "gemma4_unified"})
 
 
-def window_used_on_unsloth(model_type: str) -> bool:
-    """False for the families whose sliding-window attention costs the whole square on Unsloth."""
-    return family_of(model_type) not in UNSLOTH_WINDOW_UNUSED_FAMILIES
+def masked_attention_on_unsloth(model_type: str) -> bool:
+    """True for the families whose attention on Unsloth costs the whole square, at a masked kernel's speed."""
+    return family_of(model_type) in UNSLOTH_MASKED_ATTENTION_FAMILIES
 
 
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:

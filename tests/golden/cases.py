@@ -73,6 +73,8 @@ PLAN: list[dict[str, Any]] = [
     {"model": "llama-3.1-70b", "gpu": "2xH100", "method": "qlora", "dataset_rows": 10000, "tokens_per_row": 800},
     {"model": "gemma-3-4b", "gpu_memory_gib": 16, "seq_len": 8192, "batch_size": 1},
     {"model": "qwen3-8b", "gpu": "T4", "dataset_rows": 10},
+    {"model": "gemma-4-e4b", "gpu": "H100", "method": "qlora", "dataset_rows": 2000, "tokens_per_row": 30000,
+     "seq_len": 32768},
 ]
 
 LICENSE: list[dict[str, Any]] = [
