@@ -278,8 +278,8 @@ UNSLOTH_MASKS_HELD = {"gemma4_unified": 2}  # by family (family_of)
 # Bytes per seq_len^2 that a family's measured peaks hold beyond the count where no trace has found the tensor. Gemma
 # 3's allocated peaks held, beyond the count, about nothing at 2,048 tokens, 0.15-0.24 GiB at 8,192 and 0.52 at
 # 16,384 (the 4B; growing with the square of the length, as two bytes per seq_len^2 would); round 36 took them for two
-# masks, but a trace of the 4B at 8,192 (round 37) found no mask at the peak, which attends through Unsloth's flex
-# attention. Kept as an allowance of the same size until a trace at 16,384 says what it is: without it the 4B's
+# masks, but a trace of the 4B at 8,192 (round 37) found no mask at the peak (Gemma 3 attends through Unsloth's flex
+# attention). Kept as an allowance of the same size until a trace at 16,384 says what it is: without it the 4B's
 # allocated peak at 16,384 tokens is 0.52 GiB (7.5 %) above the count, hidden in its total (-2.0 %) only by an
 # allocator reserve estimated 0.5 GiB above what it held; growing with the square, it would leave longer runs short.
 UNSLOTH_SQUARE_UNTRACED = {"gemma3": 2}  # by family (family_of)
