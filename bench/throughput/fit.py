@@ -401,11 +401,7 @@ def compile_off_slowdown(results: dict) -> dict | None:
             host, gpu = _parts(c, fitted["theta"])
             values.append((r["step_s"] - gpu) / host)
             archs.add(r["arch"])
-    if not values:
-        return None
-    print(f"Gemma, per-block compile off: {len(values)} cells {len(archs)} archs, the host's cost measured/predicted "
-          f"median {quantile(values, .5):.2f} ({min(values):.2f}-{max(values):.2f})")
-    return {**_summary(values), "models": sorted(archs)}
+    return _reported("Gemma, per-block compile off", "the host's cost measured/predicted", values, archs)
 
 
 MASKED_MIN_S = 0.2  # a cell's attention at the fit's speed, seconds, below which its ratio is mostly noise
@@ -426,10 +422,15 @@ def masked_attention_slowdown(results: dict, host_factor: float) -> dict | None:
         if attention >= MASKED_MIN_S:
             values.append((r["step_s"] - host * host_factor - (gpu - attention)) / attention)
             archs.add(r["arch"])
+    return _reported("Gemma, masked or eager attention", "its time over the fit's attention", values, archs)
+
+
+def _reported(what: str, ratio: str, values: list[float], archs: set[str]) -> dict | None:
+    """A measured scale (median, least, most, cells, models) as fit.py prints and writes it; None without cells."""
     if not values:
         return None
-    print(f"Gemma, masked or eager attention: {len(values)} cells {len(archs)} archs, its time over the fit's attention "
-          f"median {quantile(values, .5):.2f} ({min(values):.2f}-{max(values):.2f})")
+    print(f"{what}: {len(values)} cells {len(archs)} archs, {ratio} median {quantile(values, .5):.2f} "
+          f"({min(values):.2f}-{max(values):.2f})")
     return {**_summary(values), "models": sorted(archs)}
 
 
