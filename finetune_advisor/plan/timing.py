@@ -201,9 +201,9 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
             f"{k.FITTED_ON_GPU} ({', '.join(h.models)})")
     measured = f"{runs} took {span} its time, so the step is scaled by {h.factor:.2f}x"
     if h.why == throughput.COMPILE_OFF:
-        return [f"Gemma's steps are outside the fitted step-time model: they were measured with {COMPILE_OFF_RUNS}. "
-                f"With the compile off the host has more kernels to launch: {runs} spent {span} the model's "
-                f"host cost beyond its GPU work (median {h.factor:.2f}x; the short steps of the per-layer-input models "
+        return ["Gemma's steps are outside the fitted step-time model: they were measured with the per-block compile "
+                f"off, as the first step was. With it off the host has more kernels to launch: {runs} spent {span} the "
+                f"model's host cost beyond its GPU work (median {h.factor:.2f}x; the short steps of the per-layer-input models "
                 "E2B, E4B and 3n the most). Unsloth's own Gemma notebooks, with the compile on, run near the model's "
                 "time, so that is the figure; the range reaches those runs' slowest, for a run where the compile "
                 "fails or is turned off."]
