@@ -224,10 +224,10 @@ def _masked_note(micro: throughput.StepTime) -> list[str]:
     if micro.masked < 0.05 * micro.seconds:
         return []
     m = k.MASKED_ATTENTION_STEP
-    return [f"Gemma's attention on Unsloth covers the whole sequence, its sliding windows masked rather than skipped "
-            f"(eager scores on Gemma 3n, and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does "
-            f"not bring; a materialised mask on Gemma 4), and ran {m['factor']:.1f}x the fitted "
-            f"attention's time ({m['low']:.1f}-{m['high']:.1f}x over {m['cells']:.0f} long runs of "
+    return [f"Gemma's attention on Unsloth is counted over the whole sequence on every layer (eager scores on Gemma 3n, "
+            f"and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the sliding "
+            f"window rather than skip it; Gemma 4's measured steps grew with the square of the tokens on every model), "
+            f"and ran {m['factor']:.1f}x the fitted attention's time ({m['low']:.1f}-{m['high']:.1f}x over {m['cells']:.0f} long runs of "
             f"{', '.join(k.MASKED_ATTENTION_MODELS)}, with the per-block compile off, most beside another job): "
             f"{micro.masked:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with the square of the tokens a "
             "row."]

@@ -310,12 +310,15 @@ def compile_off_on_unsloth(model_type: str) -> bool:
     return family_of(model_type) in UNSLOTH_COMPILE_OFF_FAMILIES
 
 
-# Families whose attention runs on Unsloth without a flash kernel: eager scores (Gemma 2 and 3n, scores_on_unsloth) or
-# sdpa over a materialised seq_len^2 mask (Gemma 4, UNSLOTH_MASKS_HELD). Both mask a sliding window rather than skip
-# it, and run slower than flash: Gemma 4's steps grew with the square of the tokens on every model (E2B 1.5, 4.4 and
-# 15.1 s at 16,384, 32,768 and 65,536; 31B 10.2 and 27.7 s at 16,384 and 32,768; rounds 34-37), where windows of
-# 512-1,024 tokens on five layers in six would have left them nearly linear. Not Gemma 3: it attends through Unsloth's
-# flex attention (traced, round 37), which skips the masked blocks; its step at 16,384 tokens ran at the windowed count.
+# Families whose attention on Unsloth costs the whole causal square on every layer, at a slower kernel's speed than the
+# fit's flash attention. Gemma 2 and 3n compute eager scores (scores_on_unsloth), which mask a sliding window rather
+# than skip it. Gemma 4's steps grew with the square of the tokens on every model (E2B 1.5, 4.4 and 15.1 s at 16,384,
+# 32,768 and 65,536; 31B 10.2 and 27.7 s at 16,384 and 32,768; rounds 34-37), where windows of 512-1,024 tokens on
+# five layers in six, at flash speed, would have left them nearly linear; its traces show packed varlen attention and
+# a kernel of its own for the 512-wide global heads (large_head_attention). Whether its sliding layers skip their
+# window, that kernel being the slow part, is not yet told apart (round 38e); counting every layer's square at the
+# measured speed fits both. Not Gemma 3: it attends through Unsloth's flex attention (traced, round 37), which skips
+# the masked blocks; its step at 16,384 tokens ran at the windowed count.
 UNSLOTH_MASKED_ATTENTION_FAMILIES = frozenset({"gemma2", "gemma3n", "gemma4", "gemma4_unified"})
 
 

@@ -346,9 +346,9 @@ def test_gemma2s_range_reaches_the_slower_step_its_softcapped_attention_measured
                 effective_batch=1)
     gemma2 = plan_training(model="gemma-2-9b", **args)
     assert gemma2.step_seconds < 1.977 <= gemma2.step_seconds * gemma2.hours_range[1] / gemma2.hours
-    assert any("eager scores" in n and "masked rather than skipped" in n for n in gemma2.notes)
+    assert any("eager scores" in n and "whole sequence on every layer" in n for n in gemma2.notes)
     other = plan_training(model="llama-3.1-8b", **args)
-    assert not any("masked rather than skipped" in n for n in other.notes)
+    assert not any("whole sequence on every layer" in n for n in other.notes)
 
 
 def test_a_method_unsloth_advises_against_is_flagged_wherever_the_plan_offers_it() -> None:

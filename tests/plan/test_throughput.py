@@ -36,11 +36,10 @@ def test_attention_grows_with_the_sequence_and_stops_at_the_window() -> None:
 
 
 def test_on_unsloth_gemmas_windows_cost_the_whole_square_and_gemma_4s_global_heads_their_own_width() -> None:
-    """Gemma 2 and 3n attend on Unsloth with eager scores, Gemma 4 with sdpa over a materialised mask: the sliding window
-    is masked, not skipped. Gemma 4's measured steps grew with the square of the tokens (E2B 4.4 s at 32,768 tokens,
-    15.1 s at 65,536), where counting the window predicted a 2.3-fold growth. Its global layers attend with heads of
-    global_head_dim. Gemma 3 (Unsloth's flex attention skips masked blocks), other families and the transformers stack
-    keep the window."""
+    """Gemma 2 and 3n attend on Unsloth with eager scores, which mask the sliding window rather than skip it; Gemma 4's
+    measured steps grew with the square of the tokens (E2B 4.4 s at 32,768 tokens, 15.1 s at 65,536), where counting
+    the window predicted a 2.3-fold growth. Its global layers attend with heads of global_head_dim. Gemma 3 (Unsloth's
+    flex attention skips masked blocks), other families and the transformers stack keep the window."""
     from finetune_advisor.plan.throughput import micro_step, windowed
     from finetune_advisor.vram.estimator import RunConfig
 
