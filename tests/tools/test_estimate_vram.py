@@ -72,6 +72,20 @@ def test_a_dynamic_upload_whose_skip_list_the_catalog_has_counts_those_layers_16
     assert any("may be low" in a for a in unknown.assumptions)  # a flat 10 %, which Unsloth's own figures exceed
 
 
+def test_llama_3_2_visions_dynamic_upload_counts_its_decoder_layers_by_their_nested_names() -> None:
+    """unsloth/Llama-3.2-11B-Vision-Instruct-unsloth-bnb-4bit's config.json names its 16-bit layers under
+    language_model.model.layers.N: layer 1's attention and MLP, two down_proj and seven cross-attention o_proj (the same
+    4,096 x 4,096 shape as self-attention's), and one vision-tower fc2 that is no decoder linear. QLoRA counts those."""
+    from finetune_advisor.vram.estimator import NF4_BYTES
+
+    dynamic = estimate_vram(model="llama-3.2-11b-vision", method="qlora", gpu_memory_gib=24)
+    plain = estimate_vram(model="unsloth/Llama-3.2-11B-Vision-Instruct-bnb-4bit", method="qlora", gpu_memory_gib=24)
+    attention, mlp = 2 * 4096 * 4096 + 2 * 4096 * 1024, 3 * 4096 * 14336
+    kept = attention + mlp + 2 * 4096 * 14336 + 7 * 4096 * 4096
+    assert dynamic.breakdown.weights - plain.breakdown.weights == pytest.approx(kept * (2 - NF4_BYTES) / 2**30, abs=0.01)
+    assert any("own list of skipped modules" in a for a in dynamic.assumptions)
+
+
 def test_inline_architecture_equals_the_catalog_entry() -> None:
     inline = estimate_vram(architecture=LLAMA_CONFIG, gpu_memory_gib=24, method="lora")
     catalog = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24, method="lora")
