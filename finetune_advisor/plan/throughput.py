@@ -176,8 +176,8 @@ def dequant_seconds(arch: Architecture, run: RunConfig, bandwidth_gbs: float) ->
     return passes * k.DEQUANT_BYTES_PER_PARAM * nf4 / (bandwidth_gbs * 1e9)
 
 
-def gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, c: dict[str, float],
-                windowed: bool = True) -> tuple[float, float]:
+def _gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, c: dict[str, float],
+                 windowed: bool = True) -> tuple[float, float]:
     """The GPU's matmul and attention seconds of one micro-batch at the fitted efficiencies (`c`: a STEP entry), a
     speech encoder's frames included; `windowed`: flops.attention_flops_forward."""
     s = shapes(arch)
@@ -199,7 +199,7 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     stack = timed_stack(run.stack, run.method)
     c = k.STEP[(stack, run.method)]
     masked = masked_attention(arch, run.stack)
-    matmul, attention = gpu_seconds(arch, run, tokens_per_row, tflops, c, windowed(arch, run.stack))
+    matmul, attention = _gpu_seconds(arch, run, tokens_per_row, tflops, c, windowed=masked is None)
     compute = matmul + attention * (masked["factor"] if masked else 1.0)
     linears = linear_passes(s, run) + (linear_passes(s.encoder.blocks, run) if s.encoder is not None else 0)
     # c_moe: each routed layer's routing, grouped expert kernels, gather and scatter, host work a dense layer lacks.

@@ -203,8 +203,8 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
     if h.why == throughput.COMPILE_OFF:
         return ["Gemma's steps are outside the fitted step-time model: they were measured with the per-block compile "
                 f"off, as the first step was. With it off the host has more kernels to launch: {runs} spent {span} the "
-                f"model's host cost beyond its GPU work (median {h.factor:.2f}x; the short steps of the per-layer-input models "
-                "E2B, E4B and 3n the most). Unsloth's own Gemma notebooks, with the compile on, run near the model's "
+                f"model's host cost beyond its GPU work (median {h.factor:.2f}x; the short steps of the per-layer-input "
+                "models E2B, E4B and 3n the most). Unsloth's own Gemma notebooks, with the compile on, run near the model's "
                 "time, so that is the figure; the range reaches those runs' slowest, for a run where the compile "
                 "fails or is turned off."]
     if h.user_path:
@@ -220,17 +220,18 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
 
 
 def _masked_note(micro: throughput.StepTime) -> list[str]:
-    """Where a Gemma's masked or eager attention adds a share of the step worth saying (families.masked_attention_on_unsloth)."""
+    """Where a Gemma's masked or eager attention adds a share of the step worth saying
+    (families.masked_attention_on_unsloth)."""
     if micro.masked < 0.05 * micro.seconds:
         return []
     m = k.MASKED_ATTENTION_STEP
-    return [f"Gemma's attention on Unsloth is counted over the whole sequence on every layer (eager scores on Gemma 3n, "
-            f"and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the sliding "
-            f"window rather than skip it; Gemma 4's measured steps grew with the square of the tokens on every model), "
-            f"and ran {m['factor']:.1f}x the fitted attention's time ({m['low']:.1f}-{m['high']:.1f}x over {m['cells']:.0f} long runs of "
-            f"{', '.join(k.MASKED_ATTENTION_MODELS)}, with the per-block compile off, most beside another job): "
-            f"{micro.masked:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with the square of the tokens a "
-            "row."]
+    return ["Gemma's attention on Unsloth is counted over the whole sequence on every layer (eager scores on Gemma 3n, "
+            "and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the sliding "
+            "window rather than skip it; Gemma 4's measured steps grew with the square of the tokens on every model), "
+            f"and ran {m['factor']:.1f}x the fitted attention's time ({m['low']:.1f}-{m['high']:.1f}x over "
+            f"{m['cells']:.0f} long runs of {', '.join(k.MASKED_ATTENTION_MODELS)}, with the per-block compile off, "
+            f"most beside another job): {micro.masked:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with "
+            "the square of the tokens a row."]
 
 
 def _host_note(micro: throughput.StepTime) -> list[str]:

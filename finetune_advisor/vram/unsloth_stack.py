@@ -12,9 +12,9 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, family_of, float32_load_on_unsloth,
-    masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept, scores_on_unsloth,
-    square_bytes_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, UNSLOTH_SQUARE_UNTRACED, family_of,
+    float32_load_on_unsloth, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept,
+    scores_on_unsloth, square_bytes_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
@@ -353,12 +353,12 @@ def float32_load_note(load: float, training: float) -> str:
 def square_note(model_type: str, per_layer_input: int | None, square: float) -> str:
     """What the answer says of the seq_len^2 blocks counted for this family (families.square_bytes_on_unsloth)."""
     held = f"{square / k.GIB:.2f} GiB of the activations here"
-    n = masks_held_on_unsloth(model_type, per_layer_input)
-    if not n:
+    if family_of(model_type) in UNSLOTH_SQUARE_UNTRACED:
         return (f"Gemma 3: its measured peaks hold, beyond the count, a part that grows with the square of the sequence "
                 f"length (0.52 GiB at 16,384 tokens on the 4B), counted as two bytes per seq_len^2 ({held}). A memory "
                 "trace at 8,192 tokens found no attention mask at the peak, so what holds it is not yet known; sized from "
                 "the measured peaks at 2,048-16,384 tokens.")
+    n = masks_held_on_unsloth(model_type, per_layer_input)
     return (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
             f"Unsloth's peak ({held}): traced on Gemma 4 (E2B, E4B, 12B); counted, not fitted. It grows with the "
             "square of the sequence length.")
@@ -380,8 +380,8 @@ def scores_note(model_type: str, scores: float) -> str:
 
 FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on six dense models (Llama-3.2-1B at "
              "512 to 8,192 tokens, one row or four; Llama-3.2-3B at 2,048 and 8,192; Qwen3-4B at 2,048 to 16,384; "
-             "Qwen2.5-7B at 4,096; Mistral-7B at 2,048; Qwen3-8B at 2,048 and 8,192): its peak grows little with the tokens, and the allocator reserves "
-             f"{k.UNSLOTH_FULL_GRAD_RESERVED_SHARE:.0%} of the gradients' size beyond them (fitted; the three 7-8B "
+             "Qwen2.5-7B at 4,096; Mistral-7B at 2,048; Qwen3-8B at 2,048 and 8,192): its peak grows little with the "
+             f"tokens, and the allocator reserves {k.UNSLOTH_FULL_GRAD_RESERVED_SHARE:.0%} of the gradients' size beyond them (fitted; the three 7-8B "
              "models reserved less, and came out 4-5.5 % below this figure). Other models carry that over, so leave "
              "more room.")
 
