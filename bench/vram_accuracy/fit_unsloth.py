@@ -56,7 +56,7 @@ CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
           ("layer_full", 0.0, 3.0), ("full_grad_reserved_share", 0.0, 0.4),
-          ("softcap", 0.0, 40.0),
+          ("softcap", 0.0, 40.0), ("gemma3_mlp", 0.0, 40.0),
           ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8), ("trial_reserved_share", 0.0, 0.3))
 
 
@@ -82,6 +82,7 @@ class Theta:
     layer_deltanet: float
     layer_full: float
     softcap: float
+    gemma3_mlp: float
     moe_share: float
     reserved_share: float
     reserved: float
@@ -95,6 +96,7 @@ class Theta:
         k.UNSLOTH_LAYER_SCALE = {"dense": self.layer_dense, "moe": self.layer_moe,  # type: ignore[misc]
                                  "deltanet": self.layer_deltanet, "full": self.layer_full}
         k.UNSLOTH_SOFTCAP_MLP_BYTES = self.softcap  # type: ignore[misc]
+        k.UNSLOTH_GEMMA3_MLP_BYTES = self.gemma3_mlp  # type: ignore[misc]
         k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
@@ -106,7 +108,7 @@ class Theta:
 def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
     return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
-                 scale["full"], k.UNSLOTH_SOFTCAP_MLP_BYTES, k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE,
+                 scale["full"], k.UNSLOTH_SOFTCAP_MLP_BYTES, k.UNSLOTH_GEMMA3_MLP_BYTES, k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE,
                  k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, k.UNSLOTH_FULL_GRAD_RESERVED_SHARE,
                  dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
@@ -238,8 +240,9 @@ UNSLOTH_FIXED_GIB: Final = {theta.fixed}
 # one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
 UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer_moe}, 'deltanet': {theta.layer_deltanet}, 'full': {theta.layer_full}}}
 # bytes per token per unit of the widest dense MLP that the recomputed layer of a softcapped Gemma (2, 3n, 4)
-# holds beyond the count (unsloth_stack.softcap_mlp_bytes);
+# holds beyond the count, and of Gemma 3 (unsloth_stack.gemma_mlp_bytes);
 UNSLOTH_SOFTCAP_MLP_BYTES: Final = {theta.softcap}
+UNSLOTH_GEMMA3_MLP_BYTES: Final = {theta.gemma3_mlp}
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
 UNSLOTH_MOE_LAYER_SHARE: Final = {theta.moe_share}
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.

@@ -60,7 +60,7 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 219 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 225 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
@@ -68,25 +68,26 @@ UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # (gated-delta-rule: local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granitemoehybrid': 0.54}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.231
+UNSLOTH_FIXED_GIB: Final = 0.2353
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6687, 'moe': 2.1602, 'deltanet': 2.0536, 'full': 0.4312}
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6835, 'moe': 2.1602, 'deltanet': 2.0566, 'full': 0.4624}
 # bytes per token per unit of the widest dense MLP that the recomputed layer of a softcapped Gemma (2, 3n, 4)
-# holds beyond the count (unsloth_stack.softcap_mlp_bytes);
-UNSLOTH_SOFTCAP_MLP_BYTES: Final = 10.1
+# holds beyond the count, and of Gemma 3 (unsloth_stack.gemma_mlp_bytes);
+UNSLOTH_SOFTCAP_MLP_BYTES: Final = 10.3458
+UNSLOTH_GEMMA3_MLP_BYTES: Final = 1.9555
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.8234
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.8323
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = 0.2545
-UNSLOTH_RESERVED_GIB: Final = 0.2585
+UNSLOTH_RESERVED_GIB: Final = 0.2286
 # ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
-UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1396
+UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1433
 # ... and, under full fine-tuning, as a share of the weights' gradients;
 UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = 0.173
 # measured cells per model_type and method: the families the Unsloth figures stand on, and how (a MoE's first
 # step can keep a different share of each layer by method: ground.method_said).
-UNSLOTH_MEASURED_METHODS: Final = {'gemma2': {'lora': 2, 'qlora': 2}, 'gemma3_text': {'lora': 3, 'qlora': 6}, 'gemma3n_text': {'lora': 3, 'qlora': 4}, 'gemma4_text': {'lora': 6, 'qlora': 20}, 'gemma4_unified_text': {'lora': 1, 'qlora': 4}, 'glm4_moe_lite': {'lora': 2, 'qlora': 2}, 'gpt_oss': {'qlora': 7}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'llama': {'full': 6, 'lora': 12, 'qlora': 33}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}
+UNSLOTH_MEASURED_METHODS: Final = {'gemma2': {'lora': 2, 'qlora': 2}, 'gemma3_text': {'lora': 3, 'qlora': 7}, 'gemma3n_text': {'lora': 3, 'qlora': 4}, 'gemma4_text': {'lora': 6, 'qlora': 21}, 'gemma4_unified_text': {'lora': 1, 'qlora': 5}, 'glm4_moe_lite': {'lora': 2, 'qlora': 2}, 'gpt_oss': {'lora': 2, 'qlora': 7}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'llama': {'full': 6, 'lora': 12, 'qlora': 34}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
-UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 7, 'glm4_moe_lite': 4, 'gpt_oss': 7, 'granitemoehybrid': 9, 'mixtral': 4, 'nemotron_h': 4, 'qwen3_5_moe_text': 5, 'qwen3_moe': 15}
+UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 7, 'glm4_moe_lite': 4, 'gpt_oss': 9, 'granitemoehybrid': 9, 'mixtral': 4, 'nemotron_h': 4, 'qwen3_5_moe_text': 5, 'qwen3_moe': 15}
 # --- UNSLOTH FITTED: end ---

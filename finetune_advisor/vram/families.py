@@ -275,15 +275,6 @@ def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> boo
 # the peak of the 31B or 26B-A4B (no per-layer inputs; rounds 32, 34) or of Gemma 3n (round 33).
 UNSLOTH_MASKS_HELD = {"gemma4_unified": 2}  # by family (family_of)
 
-# Bytes per seq_len^2 that a family's measured peaks hold beyond the count where no trace has found the tensor. Gemma
-# 3's allocated peaks held, beyond the count, about nothing at 2,048 tokens, 0.15-0.24 GiB at 8,192 and 0.52 at
-# 16,384 (the 4B; growing with the square of the length, as two bytes per seq_len^2 would); round 36 took them for two
-# masks, but a trace of the 4B at 8,192 (round 37) found no mask at the peak (Gemma 3 attends through Unsloth's flex
-# attention). Kept as an allowance of the same size until a trace at 16,384 says what it is: without it the 4B's
-# allocated peak at 16,384 tokens is 0.52 GiB (7.5 %) above the count, hidden in its total (-2.0 %) only by an
-# allocator reserve estimated 0.5 GiB above what it held; growing with the square, it would leave longer runs short.
-UNSLOTH_SQUARE_UNTRACED = {"gemma3": 2}  # by family (family_of)
-
 
 def masks_held_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
     """How many boolean seq_len^2 masks Unsloth's step still holds at its peak for this family (traced)."""
@@ -292,10 +283,20 @@ def masks_held_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
     return UNSLOTH_MASKS_HELD.get(family_of(model_type), 0)
 
 
-def square_bytes_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
-    """Bytes per seq_len^2 that Unsloth's step holds at its peak: a byte for each boolean mask, plus the untraced
-    allowance of a family whose peaks grow so (UNSLOTH_SQUARE_UNTRACED)."""
-    return masks_held_on_unsloth(model_type, per_layer_input) + UNSLOTH_SQUARE_UNTRACED.get(family_of(model_type), 0)
+# Gemma families without final-logit softcapping whose recomputed layer still holds Unsloth's compiled MLP's tensors
+# beyond the count (unsloth_stack.gemma_mlp_bytes; the softcapped ones, Gemma 2, 3n and 4, have their own constant).
+# Gemma 3: memory traces at the peak of the 4B's QLoRA step (8,192 and 16,384 tokens; rounds 37, 38c) held six 16-bit
+# MLP-width tensors of the compiled MLP, as on Gemma 4, and nothing growing with seq_len^2 (attention through
+# Unsloth's flex attention); the 4B's allocated peak grew 1.51 GiB from 8,192 to 16,384 tokens and 3.09 from 16,384
+# to 32,768 (round 38), linear in the tokens and a third more a token than the layer count gave. Round 36 had read the
+# shortfall at 16,384 as two seq_len^2 masks and round 37 kept it as a seq_len^2 allowance, which put the 4B 15 % over
+# at 32,768.
+UNSLOTH_PLAIN_GEMMA_MLP_FAMILIES = frozenset({"gemma3"})
+
+
+def plain_gemma_mlp_on_unsloth(model_type: str) -> bool:
+    """True for an unsoftcapped Gemma family whose compiled MLP holds more than the count (Gemma 3)."""
+    return family_of(model_type) in UNSLOTH_PLAIN_GEMMA_MLP_FAMILIES
 
 
 # Families whose every calibration cell ran with Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0): on Unsloth
@@ -311,20 +312,25 @@ def compile_off_on_unsloth(model_type: str) -> bool:
 
 
 # Families whose attention on Unsloth costs the whole causal square on every layer, at a slower kernel's speed than the
-# fit's flash attention. Gemma 2 and 3n compute eager scores (scores_on_unsloth), which mask a sliding window rather
-# than skip it. Gemma 4's steps grew with the square of the tokens on every model (E2B 1.5, 4.4 and 15.1 s at 16,384,
-# 32,768 and 65,536; 31B 10.2 and 27.7 s at 16,384 and 32,768; rounds 34-37), where windows of 512-1,024 tokens on
-# five layers in six, at flash speed, would have left them nearly linear; its traces show packed varlen attention and
-# a kernel of its own for the 512-wide global heads (large_head_attention). Whether its sliding layers skip their
-# window, that kernel being the slow part, is not yet told apart (round 38e); counting every layer's square at the
-# measured speed fits both. Not Gemma 3: it attends through Unsloth's flex attention (traced, round 37), which skips
-# the masked blocks; its step at 16,384 tokens ran at the windowed count.
-UNSLOTH_MASKED_ATTENTION_FAMILIES = frozenset({"gemma2", "gemma3n", "gemma4", "gemma4_unified"})
+# fit's flash attention: Gemma 2 and 3n compute eager scores (scores_on_unsloth), which mask a sliding window rather
+# than skip it. Not Gemma 3: it attends through Unsloth's flex attention (traced, round 37), which skips the masked
+# blocks; its step at 16,384 tokens ran at the windowed count. Not Gemma 4: its sliding layers skip their window
+# (round 38e: E2B at 32,768 tokens took 3.99 s a step as published, 5.88 s with the window raised to 32,768); what
+# made its steps grow with the square of the tokens is its global layers' 512-wide heads (UNSLOTH_WIDE_HEAD_DIM).
+UNSLOTH_MASKED_ATTENTION_FAMILIES = frozenset({"gemma2", "gemma3n"})
 
 
 def masked_attention_on_unsloth(model_type: str) -> bool:
     """True for the families whose attention on Unsloth costs the whole square, at a masked kernel's speed."""
     return family_of(model_type) in UNSLOTH_MASKED_ATTENTION_FAMILIES
+
+
+# Attention heads wider than this run, on Unsloth 2026.10.9, through its own Triton kernel (unsloth/kernels/
+# large_head_attention.py: "Flash attention for head_dim > 256 (Gemma-4 global layers), where FA2 and SDPA's flash /
+# cuDNN backends stop"; tiles of 16-32 rows), not a flash kernel. Measured: Gemma 4 E2B QLoRA at 32,768 tokens took
+# 3.99 s a step with its seven global layers' 512-wide heads and 1.64 s with them narrowed to 256 (round 38f, an
+# experiment): the wide heads' attention, twice the FLOPs, took about 2.3 s more.
+UNSLOTH_WIDE_HEAD_DIM = 256
 
 
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:

@@ -12,9 +12,9 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, UNSLOTH_SQUARE_UNTRACED, family_of,
-    float32_load_on_unsloth, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, router_trial_kept,
-    scores_on_unsloth, square_bytes_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, family_of, float32_load_on_unsloth,
+    masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, router_trial_kept,
+    scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_said, measured_cells, measured_ground, over_margin,
@@ -41,7 +41,7 @@ class UnslothStep:
     scores: float = 0.0  # of the activations: one layer's materialised attention scores (families.scores_on_unsloth)
     first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
     kept: float = 0.0  # of the activations: layer outputs held on the GPU (families.outputs_kept_on_unsloth)
-    square: float = 0.0  # of the activations: seq_len^2 blocks held at the peak (families.square_bytes_on_unsloth)
+    square: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -55,8 +55,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, width)
-    square = square_bytes_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
-    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + softcap_mlp_bytes(arch, s)) * tokens
+    square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
+    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
     act += scores + kept + square
     loss = 0.0
     if s.encoder:
@@ -81,18 +81,23 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square)
 
 
-def softcap_mlp_bytes(arch: Architecture, s: Shapes) -> float:
-    """Per token, what the recomputed layer of a softcapped Gemma (2, 3n, 4) holds beyond the layer count: fitted per
-    unit of its widest dense MLP (constants.UNSLOTH_SOFTCAP_MLP_BYTES). Memory traces of Gemma 4 at the peak (31B,
-    E2B, E4B; rounds 33-34) held no loss buffer but six MLP-width 16-bit tensors in the recomputed layer, where the
-    count gives Unsloth's fused MLP four bytes a unit. The per-vocabulary-entry loss term fitted before put E4B 6.6 %
-    under at 16,384 tokens and E2B 3.7 % over, with the same vocabulary. Not on a MoE: Gemma 4 26B-A4B's peak falls
-    in a MoE layer's backward, which the MoE scale covers (traced, round 32). Counted at 16 bits on the fp32 path of
-    a GPU without bf16 too: traced there (E4B on the emulated T4, round 36c), the compiled MLP's tensors stayed 16-bit
-    while the layer outputs were fp32."""
-    if not arch.final_logit_softcapping or s.routed_layers:
+def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
+    """Per token, what the recomputed layer of a Gemma holds beyond the layer count, fitted per unit of its widest
+    dense MLP: for the softcapped ones (2, 3n, 4; constants.UNSLOTH_SOFTCAP_MLP_BYTES) and Gemma 3
+    (UNSLOTH_GEMMA3_MLP_BYTES, families.plain_gemma_mlp_on_unsloth). Memory traces at the peak (Gemma 4 31B, E2B, E4B,
+    rounds 33-34; Gemma 3 4B, rounds 37-38) held no loss buffer but six MLP-width 16-bit tensors of Unsloth's compiled
+    MLP in the recomputed layer, where the count gives its fused MLP four bytes a unit. The per-vocabulary-entry loss
+    term fitted before put E4B 6.6 % under at 16,384 tokens and E2B 3.7 % over, with the same vocabulary. Not on a MoE:
+    Gemma 4 26B-A4B's peak falls in a MoE layer's backward, which the MoE scale covers (traced, round 32). Counted at 16
+    bits on the fp32 path of a GPU without bf16 too: traced there (E4B on the emulated T4, round 36c), the compiled
+    MLP's tensors stayed 16-bit while the layer outputs were fp32."""
+    if s.routed_layers:
         return 0.0
-    return k.UNSLOTH_SOFTCAP_MLP_BYTES * widest_mlp(s)
+    if arch.final_logit_softcapping:
+        return k.UNSLOTH_SOFTCAP_MLP_BYTES * widest_mlp(s)
+    if plain_gemma_mlp_on_unsloth(arch.model_type):
+        return k.UNSLOTH_GEMMA3_MLP_BYTES * widest_mlp(s)
+    return 0.0
 
 
 def outputs_kept_bytes(arch: Architecture, s: Shapes, tokens: int, width: float) -> float:
@@ -284,6 +289,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append("Gemma with final-logit softcapping: Unsloth's recomputed layer holds more per token than the layer count "
                      "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 65,536 "
                      "tokens); no MoE layer adds it.")
+    elif plain_gemma_mlp_on_unsloth(arch.model_type):
+        notes.append("Gemma 3: Unsloth's compiled MLP holds more per token than the layer count gives (six MLP-width "
+                     "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
+                     "cells (the longest at 32,768 tokens).")
     if step.scores:
         notes.append(scores_note(arch.model_type, step.scores))
     if step.kept:
@@ -351,17 +360,11 @@ def float32_load_note(load: float, training: float) -> str:
 
 
 def square_note(model_type: str, per_layer_input: int | None, square: float) -> str:
-    """What the answer says of the seq_len^2 blocks counted for this family (families.square_bytes_on_unsloth)."""
-    held = f"{square / k.GIB:.2f} GiB of the activations here"
-    if family_of(model_type) in UNSLOTH_SQUARE_UNTRACED:
-        return (f"Gemma 3: its measured peaks hold, beyond the count, a part that grows with the square of the sequence "
-                f"length (0.52 GiB at 16,384 tokens on the 4B), counted as two bytes per seq_len^2 ({held}). A memory "
-                "trace at 8,192 tokens found no attention mask at the peak, so what holds it is not yet known; sized from "
-                "the measured peaks at 2,048-16,384 tokens.")
+    """What the answer says of the boolean seq_len^2 masks counted for this family (families.masks_held_on_unsloth)."""
     n = masks_held_on_unsloth(model_type, per_layer_input)
     return (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
-            f"Unsloth's peak ({held}): traced on Gemma 4 (E2B, E4B, 12B); counted, not fitted. It grows with the "
-            "square of the sequence length.")
+            f"Unsloth's peak ({square / k.GIB:.2f} GiB of the activations here): traced on Gemma 4 (E2B, E4B, 12B); "
+            "counted, not fitted. It grows with the square of the sequence length.")
 
 
 def scores_note(model_type: str, scores: float) -> str:
