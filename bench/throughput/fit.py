@@ -56,7 +56,8 @@ from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.plan.throughput import (  # noqa: E402
     dequant_seconds, linear_passes, mixer_key, overlap, startup_kind, windowed)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
-from finetune_advisor.vram.families import compile_off_on_unsloth, masked_attention_on_unsloth  # noqa: E402
+from finetune_advisor.vram.families import (  # noqa: E402
+    UNSLOTH_WIDE_HEAD_DIM, compile_off_on_unsloth, masked_attention_on_unsloth)
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
@@ -131,7 +132,7 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     arch = Architecture.from_hf_config(r["config"])
     s = shapes(arch)
     work = step_work(arch, r["seq_len"], r["method"] == "full", checkpointing, r.get("lora_rank") or 0,
-                     windowed=windowed(arch, stack))
+                     windowed=windowed(arch, stack), wider_than=UNSLOTH_WIDE_HEAD_DIM if stack == "unsloth" else None)
     peak = H200.tflops_bf16 * 1e12
     run = RunConfig(method=r["method"], stack=stack, autocast=bool(r.get("autocast")),
                     gradient_checkpointing=checkpointing)
@@ -140,7 +141,8 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
     features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9, s.routed_layers,
                 work.matmul * tokens / peak, attention, attention if run.fp32_stream else 0.0)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
-            "features": features, "dequant": dequant, "concurrent": concurrent}
+            "features": features, "dequant": dequant, "concurrent": concurrent,
+            "wide": work.wide_attention / work.attention if work.attention else 0.0}  # its share of the attention
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
@@ -394,35 +396,59 @@ def compile_off_slowdown(results: dict) -> dict | None:
     planner keeps a Gemma model's Unsloth step at the model's time, which Unsloth's Gemma notebooks (compile on) run
     near (public.py: scaled by these cells' median ratio to the whole step, 1.6x, the rows that Gemma 4's four
     notebooks imply fell to 0-86 tokens), and its range reaches these runs' least and most
-    (plan.throughput.step_scale)."""
+    (plan.throughput.step_scale). Not the cells with MASKED_MIN_S or more of slow attention (_slow_part): that is
+    measured apart, at this factor."""
     values, archs = [], set()
     for r, c, fitted in _left_out(results, f"outside the fit: {COMPILE_OFF}", alone=True):
-        if compile_off_on_unsloth(Architecture.from_hf_config(r["config"]).model_type):
+        if compile_off_on_unsloth(_model_type(r)) and _slow_part(r, c, fitted["theta"]) < MASKED_MIN_S:
             host, gpu = _parts(c, fitted["theta"])
             values.append((r["step_s"] - gpu) / host)
             archs.add(r["arch"])
     return _reported("Gemma, per-block compile off", "the host's cost measured/predicted", values, archs)
 
 
-MASKED_MIN_S = 0.2  # a cell's attention at the fit's speed, seconds, below which its ratio is mostly noise
+MASKED_MIN_S = 0.2  # a cell's slow attention at the fit's speed, seconds, below which its ratio is mostly noise
 
 
 def masked_attention_slowdown(results: dict, host_factor: float) -> dict | None:
     """The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel
-    (vram.families.masked_attention_on_unsloth; left out of the fit with the compile off): in their cells with at
-    least MASKED_MIN_S of attention at the fit's speed, what that attention took over it, the host's part taken at the
-    compile-off factor (`host_factor`, compile_off_slowdown) and the matmuls at the fit's speed. Cells beside another
-    job count: the fit's GPU-bound cells ran 1.03x the model's time beside one (median of 32) and 1.01x alone (16)."""
+    (vram.families.masked_attention_on_unsloth; left out of the fit with the compile off)."""
+    return _slow_attention(results, host_factor, True, "Gemma, masked or eager attention")
+
+
+def wide_head_slowdown(results: dict, host_factor: float) -> dict | None:
+    """The attention of heads wider than vram.families.UNSLOTH_WIDE_HEAD_DIM (Gemma 4's global layers, through
+    Unsloth's own kernel; left out of the fit with the compile off)."""
+    return _slow_attention(results, host_factor, False, "wide heads (Gemma 4's global layers)")
+
+
+def _slow_attention(results: dict, host_factor: float, masked: bool, what: str) -> dict | None:
+    """In the compile-off cells of the masked families (`masked`) or of the wide-headed ones, not emulating another
+    card, with at least MASKED_MIN_S of slow attention at the fit's speed (_slow_part): what it took over that, the
+    step less the host's part at the compile-off factor (`host_factor`, compile_off_slowdown) and the rest of the GPU's
+    work at the fit's speed. Cells beside another job count: the fit's GPU-bound cells ran 1.03x the model's time
+    beside one (median of 32) and 1.01x alone (16)."""
     values, archs = [], set()
     for r, c, fitted in _left_out(results, f"outside the fit: {COMPILE_OFF}"):
-        if r.get("emulation") or not masked_attention_on_unsloth(Architecture.from_hf_config(r["config"]).model_type):
+        if r.get("emulation") or masked_attention_on_unsloth(_model_type(r)) != masked:
             continue
         host, gpu = _parts(c, fitted["theta"])
-        attention = _attention_part(c, fitted["theta"])
-        if attention >= MASKED_MIN_S:
-            values.append((r["step_s"] - host * host_factor - (gpu - attention)) / attention)
+        part = _slow_part(r, c, fitted["theta"])
+        if part >= MASKED_MIN_S:
+            values.append((r["step_s"] - host * host_factor - (gpu - part)) / part)
             archs.add(r["arch"])
-    return _reported("Gemma, masked or eager attention", "its time over the fit's attention", values, archs)
+    return _reported(what, "its time over the fit's attention", values, archs)
+
+
+def _slow_part(r: dict, c: dict, theta: list[float]) -> float:
+    """A cell's attention that Unsloth runs slower than the fit's (plan.throughput.slow_attention), in seconds at the
+    fit's speed: all of it for a masked family, the wide heads' share for a wide-headed model, else none."""
+    share = 1.0 if masked_attention_on_unsloth(_model_type(r)) else c["wide"]
+    return _attention_part(c, theta) * share
+
+
+def _model_type(r: dict) -> str:
+    return Architecture.from_hf_config(r["config"]).model_type
 
 
 def _reported(what: str, ratio: str, values: list[float], archs: set[str]) -> dict | None:
@@ -522,8 +548,9 @@ def main() -> None:
     hybrid, user_path, first = hybrid_slowdown(written), hybrid_user_path(written), first_steps()
     gemma = compile_off_slowdown(written)
     masked = masked_attention_slowdown(written, gemma["factor"]) if gemma else None
+    wide = wide_head_slowdown(written, gemma["factor"]) if gemma else None
     if args.write:
-        _write(written, data, hybrid, user_path, first, gemma, masked)
+        _write(written, data, hybrid, user_path, first, gemma, masked, wide)
 
 
 def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
@@ -534,7 +561,7 @@ def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
 
 
 def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],
-           first: dict[str, dict], gemma: dict | None, masked: dict | None) -> None:
+           first: dict[str, dict], gemma: dict | None, masked: dict | None, wide: dict | None) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
@@ -582,6 +609,11 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
             "# The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their",
             "# attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales",
             "# their attention, its range reaching the least and most."])
+    if wide:
+        lines += _scale_lines("WIDE_HEAD", wide, [
+            "# The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through",
+            "# its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput",
+            "# scales that part of the attention, its range reaching the least and most."])
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

@@ -6,13 +6,14 @@ weight (full fine-tuning) also computes its own gradient (`4 n`). Gradient check
 forward pass of each layer once more. Causal attention over a sequence of `s` tokens costs
 `2 s x q_width` FLOPs per token and layer forward (scores and the weighted sum, half the square),
 and about 2.5 times that backward (FlashAttention's five matmuls against two), over the sliding
-window instead of `s` on sliding-window layers. Linear-attention and Mamba layers are counted
+window instead of `s` on sliding-window layers; the part in layers whose heads are wider than a kernel's limit is
+also counted apart (`StepWork.wide_attention`). Linear-attention and Mamba layers are counted
 with their projections only. MoE layers count the experts a token is routed to.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from finetune_advisor.vocabulary import ALL_LINEAR
 from finetune_advisor.vram.architecture import ATTENTION_KINDS, Architecture
@@ -28,6 +29,7 @@ class StepWork:
     matmul: float
     attention: float
     matmul_params: int  # parameters a token's matmuls pass through (active experts, the LM head)
+    wide_attention: float = 0.0  # of attention: the layers whose heads are wider than step_work's `wider_than`
 
     @property
     def per_token(self) -> float:
@@ -41,10 +43,12 @@ def matmul_params(s: Shapes) -> int:
     return block + s.layers * s.router_width * s.hidden + s.hidden * s.vocab
 
 
-def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowed: bool = True) -> float:
+def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowed: bool = True,
+                            wider_than: int = 0) -> float:
     """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers: full-attention layers at their
     own head size where the model has one (Gemma 4's global_head_dim); sliding-window layers over the window only when
-    the kernel skips what the window masks (`windowed`; eager scores cost the whole square)."""
+    the kernel skips what the window masks (`windowed`; eager scores cost the whole square). `wider_than`: only the
+    layers whose heads are wider than that."""
     kinds = arch.layer_types or ("full_attention",) * s.layers
     total = 0.0
     for kind in kinds[: s.layers]:
@@ -52,8 +56,9 @@ def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowe
             continue  # linear attention / Mamba: no quadratic term
         sliding = kind in ("sliding_attention", "local") and arch.sliding_window
         span = min(seq_len, arch.sliding_window) if sliding and windowed else seq_len
-        width = s.heads * arch.global_head_dim if arch.global_head_dim and not sliding else s.q_width
-        total += 2.0 * span * width
+        head = arch.global_head_dim if arch.global_head_dim and not sliding else s.head_dim
+        if head > wider_than:
+            total += 2.0 * span * s.heads * head
     return total
 
 
@@ -65,13 +70,18 @@ def active_lora_params(s: Shapes, rank: int, targets: tuple[str, ...], site: str
 
 
 def step_work(arch: Architecture, seq_len: int, full: bool, checkpointing: bool, lora_rank: int = 0,
-              targets: tuple[str, ...] = ALL_LINEAR, windowed: bool = True) -> StepWork:
-    """FLOPs per token of one training step on sequences of `seq_len` tokens (`windowed`: attention_flops_forward)."""
+              targets: tuple[str, ...] = ALL_LINEAR, windowed: bool = True, wider_than: int | None = None) -> StepWork:
+    """FLOPs per token of one training step on sequences of `seq_len` tokens (`windowed`: attention_flops_forward;
+    `wider_than`: a head width above which the attention is also counted apart, as `wide_attention`)."""
     s = shapes(arch)
     n = matmul_params(s)
     lora_params = 0 if full else active_lora_params(s, lora_rank, targets)
     cross = 2.0 * s.encoder.frames * s.q_width * s.layers if s.encoder else 0.0  # a token's queries over the frames
-    return _work(n, lora_params, attention_flops_forward(arch, s, seq_len, windowed) + cross, full, checkpointing)
+    work = _work(n, lora_params, attention_flops_forward(arch, s, seq_len, windowed) + cross, full, checkpointing)
+    if wider_than is None:
+        return work
+    wide = attention_flops_forward(arch, s, seq_len, windowed, wider_than) * _passes(checkpointing)
+    return replace(work, wide_attention=wide)
 
 
 def frame_work(s: Shapes, full: bool, checkpointing: bool, lora_rank: int = 0,
@@ -91,6 +101,11 @@ def _work(n: float, lora_params: float, attention: float, full: bool, checkpoint
     forward = 2.0 * n
     backward = (4.0 if full else 2.0) * n
     recompute = 2.0 * n if checkpointing else 0.0
-    passes = 1.0 + ATTENTION_BACKWARD + (1.0 if checkpointing else 0.0)
     adapters = 6.0 * lora_params  # forward, input gradient and weight gradient of the LoRA matrices
-    return StepWork(matmul=forward + backward + recompute + adapters, attention=passes * attention, matmul_params=int(n))
+    return StepWork(matmul=forward + backward + recompute + adapters, attention=_passes(checkpointing) * attention,
+                    matmul_params=int(n))
+
+
+def _passes(checkpointing: bool) -> float:
+    """Attention passes a step runs, in forward passes' FLOPs: forward, backward and the recomputed forward."""
+    return 1.0 + ATTENTION_BACKWARD + (1.0 if checkpointing else 0.0)

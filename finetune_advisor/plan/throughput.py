@@ -13,7 +13,9 @@ gated delta rule, mamba_ssm's scans): their steps are scaled by the measured rat
 (`step_scale`), from cells on a user's own kernels where their kinds of layer were measured so
 (constants.HYBRID_USER_STEP), else from the cells that ran our torch stand-in for causal-conv1d, about twice the
 model's time (constants.HYBRID_STEP). On Unsloth the Gemma families, measured here only with its per-block compile
-off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP).
+off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP); the attention
+Unsloth runs with slower kernels than the fit's flash attention (eager scores over the whole square, heads too wide
+for flash kernels) takes its measured multiple of the fit's time (`slow_attention`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.families import compile_off_on_unsloth, masked_attention_on_unsloth
+from finetune_advisor.vram.families import UNSLOTH_WIDE_HEAD_DIM, compile_off_on_unsloth, masked_attention_on_unsloth
 from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
 
 STAND_IN, USER_PATH, COMPILE_OFF = "stand-in", "user-path", "compile-off"  # StepScale.why
+MASKED, WIDE_HEADS = "masked", "wide-heads"  # SlowAttention.kind
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class StepTime:
     compute: float
     dequant: float
     scale: StepScale | None = None  # what the step was scaled by, for a model whose step the model does not see
-    masked: float = 0.0  # of compute: what a masked or eager attention adds beyond the fit's (masked_attention)
+    slow: SlowAttention | None = None  # attention Unsloth runs slower than the fit's (slow_attention) ...
+    slow_seconds: float = 0.0  # ... and what it adds to compute beyond the fit's time
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,33 @@ def windowed(arch: Architecture, stack: str) -> bool:
     return not (stack == "unsloth" and masked_attention_on_unsloth(arch.model_type))
 
 
-def masked_attention(arch: Architecture, stack: str) -> dict[str, float] | None:
-    """For those families, how much slower than the fit's attention their cells' attention ran (median, least and
-    most: constants.MASKED_ATTENTION_STEP); None for any other model or stack."""
-    return None if windowed(arch, stack) else k.MASKED_ATTENTION_STEP
+@dataclass(frozen=True)
+class SlowAttention:
+    """Attention Unsloth runs slower than the fit's flash attention, and its measured time over the fit's (median,
+    least and most over `cells` runs of `models`). `kind`: MASKED (Gemma 2 and 3n's eager scores, every layer over the
+    whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide global heads: Unsloth's own
+    kernel, the rest of the attention at the fit's speed)."""
+
+    kind: str
+    factor: float
+    low: float
+    high: float
+    cells: int
+    models: tuple[str, ...]
+
+
+def slow_attention(arch: Architecture, stack: str) -> SlowAttention | None:
+    """On Unsloth, the model's attention that runs slower than the fit's, with its measured ratio
+    (constants.MASKED_ATTENTION_STEP, WIDE_HEAD_STEP); None for any other model or stack."""
+    if stack != "unsloth":
+        return None
+    if masked_attention_on_unsloth(arch.model_type):
+        entry, kind, models = k.MASKED_ATTENTION_STEP, MASKED, k.MASKED_ATTENTION_MODELS
+    elif max(arch.global_head_dim or 0, arch.attention_head_dim) > UNSLOTH_WIDE_HEAD_DIM:
+        entry, kind, models = k.WIDE_HEAD_STEP, WIDE_HEADS, k.WIDE_HEAD_MODELS
+    else:
+        return None
+    return SlowAttention(kind, entry["factor"], entry["low"], entry["high"], int(entry["cells"]), models)
 
 
 def _scale(entry: dict, models: tuple[str, ...], why: str) -> StepScale:
@@ -177,12 +204,15 @@ def dequant_seconds(arch: Architecture, run: RunConfig, bandwidth_gbs: float) ->
 
 
 def _gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, c: dict[str, float],
-                 windowed: bool = True) -> tuple[float, float]:
+                 slow: SlowAttention | None) -> tuple[float, float, float]:
     """The GPU's matmul and attention seconds of one micro-batch at the fitted efficiencies (`c`: a STEP entry), a
-    speech encoder's frames included; `windowed`: flops.attention_flops_forward."""
+    speech encoder's frames included, and of the attention the part `slow` runs slower (all of it for MASKED, whose
+    sliding layers are counted over the whole square; the wide heads' for WIDE_HEADS)."""
     s = shapes(arch)
+    wide = slow is not None and slow.kind == WIDE_HEADS
     work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
-                     run.lora_rank, run.target_modules, windowed)
+                     run.lora_rank, run.target_modules, windowed=windowed(arch, run.stack),
+                     wider_than=UNSLOTH_WIDE_HEAD_DIM if wide else None)
     peak, tokens = tflops * 1e12, run.batch_size * tokens_per_row
     k_attention = c.get("k_fp32_attention", c["k_attention"]) if run.fp32_stream else c["k_attention"]
     matmul, attention = tokens * work.matmul * c["k_matmul"] / peak, tokens * work.attention * k_attention / peak
@@ -190,7 +220,8 @@ def _gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflo
     if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
         matmul += run.batch_size * s.encoder.frames * frames.matmul * c["k_matmul"] / peak
         attention += run.batch_size * s.encoder.frames * frames.attention * c["k_attention"] / peak
-    return matmul, attention
+    part = 0.0 if slow is None else attention if not wide else tokens * work.wide_attention * k_attention / peak
+    return matmul, attention, part
 
 
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:
@@ -198,9 +229,9 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     s = shapes(arch)
     stack = timed_stack(run.stack, run.method)
     c = k.STEP[(stack, run.method)]
-    masked = masked_attention(arch, run.stack)
-    matmul, attention = _gpu_seconds(arch, run, tokens_per_row, tflops, c, windowed=masked is None)
-    compute = matmul + attention * (masked["factor"] if masked else 1.0)
+    slow = slow_attention(arch, run.stack)
+    matmul, attention, part = _gpu_seconds(arch, run, tokens_per_row, tflops, c, slow)
+    compute = matmul + attention + (part * (slow.factor - 1.0) if slow else 0.0)
     linears = linear_passes(s, run) + (linear_passes(s.encoder.blocks, run) if s.encoder is not None else 0)
     # c_moe: each routed layer's routing, grouped expert kernels, gather and scatter, host work a dense layer lacks.
     fixed = c["c0"] + c["c_linear"] * linears + c["c_param"] * s.linear_params / 1e9 + c["c_moe"] * s.routed_layers
@@ -218,8 +249,8 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     low, high = total * (1 + p10), total * (1 + p90)
     if scale:  # the measured models' own spread, where it reaches further
         low, high = min(low, at(scale.low)), max(high, at(scale.reach))
-    if masked:  # ... and the masked attention's
-        low = min(low, total - attention * (masked["factor"] - masked["low"]))
-        high = max(high, at(scale.reach if scale else 1.0) + attention * (masked["high"] - masked["factor"]))
-    extra = attention * (masked["factor"] - 1.0) * factor if masked else 0.0
-    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale, extra)
+    if slow:  # ... and the slow attention's
+        low = min(low, total - part * (slow.factor - slow.low))
+        high = max(high, at(scale.reach if scale else 1.0) + part * (slow.high - slow.factor))
+    extra = part * (slow.factor - 1.0) * factor if slow else 0.0
+    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale, slow, extra)

@@ -69,7 +69,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     first = throughput.first_step(resolved.arch, run)
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
-             + _masked_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths)))
+             + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths)))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
                    _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
                    first.seconds if first else None)
@@ -219,19 +219,23 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
             "with the compiled kernel installed, steps may be shorter."]
 
 
-def _masked_note(micro: throughput.StepTime) -> list[str]:
-    """Where a Gemma's masked or eager attention adds a share of the step worth saying
-    (families.masked_attention_on_unsloth)."""
-    if micro.masked < 0.05 * micro.seconds:
+def _slow_attention_note(micro: throughput.StepTime) -> list[str]:
+    """Where attention Unsloth runs slower than the fit's adds a share of the step worth saying (throughput.slow_attention)."""
+    slow = micro.slow
+    if slow is None or micro.slow_seconds < 0.05 * micro.seconds:
         return []
-    m = k.MASKED_ATTENTION_STEP
-    return ["Gemma's attention on Unsloth is counted over the whole sequence on every layer (eager scores on Gemma 3n, "
-            "and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the sliding "
-            "window rather than skip it; Gemma 4's measured steps grew with the square of the tokens on every model), "
-            f"and ran {m['factor']:.1f}x the fitted attention's time ({m['low']:.1f}-{m['high']:.1f}x over "
-            f"{m['cells']:.0f} long runs of {', '.join(k.MASKED_ATTENTION_MODELS)}, with the per-block compile off, "
-            f"most beside another job): {micro.masked:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with "
-            "the square of the tokens a row."]
+    if slow.kind == throughput.MASKED:
+        what = ("Gemma's attention on Unsloth is counted over the whole sequence on every layer (eager scores on Gemma "
+                "3n, and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the "
+                "sliding window rather than skip it)")
+    else:
+        what = ("The attention of this model's layers with heads wider than 256 (Gemma 4's global layers) runs on "
+                "Unsloth through its own kernel for such heads, not a flash kernel (its sliding layers skip their window)")
+    return [f"{what}, and ran {slow.factor:.1f}x the fitted attention's time ({slow.low:.1f}-{slow.high:.1f}x over "
+            f"{slow.cells} long run{'s' if slow.cells > 1 else ''} of {', '.join(slow.models)}, with the per-block compile "
+            f"off): "
+            f"{micro.slow_seconds:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with the square of the tokens "
+            "a row."]
 
 
 def _host_note(micro: throughput.StepTime) -> list[str]:
