@@ -18,7 +18,7 @@ from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
-from finetune_advisor.vram.families import padded_on_unsloth
+from finetune_advisor.vram.families import UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import AUTOCAST_PROBE
@@ -229,13 +229,14 @@ def _slow_attention_note(micro: throughput.StepTime) -> list[str]:
                 "3n, and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the "
                 "sliding window rather than skip it)")
     else:
-        what = ("The attention of this model's layers with heads wider than 256 (Gemma 4's global layers) runs on "
-                "Unsloth through its own kernel for such heads, not a flash kernel (its sliding layers skip their window)")
-    return [f"{what}, and ran {slow.factor:.1f}x the fitted attention's time ({slow.low:.1f}-{slow.high:.1f}x over "
-            f"{slow.cells} long run{'s' if slow.cells > 1 else ''} of {', '.join(slow.models)}, with the per-block compile "
-            f"off): "
-            f"{micro.slow_seconds:.2f} s of each {micro.seconds:.2f} s micro-batch, growing with the square of the tokens "
-            "a row."]
+        what = (f"The attention of this model's layers with heads wider than {UNSLOTH_WIDE_HEAD_DIM} (Gemma 4's global "
+                "layers) runs on Unsloth through its own kernel for such heads, not a flash kernel (its sliding layers "
+                "skip their window)")
+    runs = f"{slow.cells} long runs" if slow.cells > 1 else "one long run"
+    spread = f"{slow.low:.1f}-{slow.high:.1f}x over " if slow.cells > 1 else ""
+    return [f"{what}, and ran {slow.factor:.1f}x the fitted attention's time ({spread}{runs} of "
+            f"{', '.join(slow.models)}, with the per-block compile off): {micro.slow_seconds:.2f} s of each "
+            f"{micro.seconds:.2f} s micro-batch, growing with the square of the tokens a row."]
 
 
 def _host_note(micro: throughput.StepTime) -> list[str]:
