@@ -329,7 +329,8 @@ def masked_attention_on_unsloth(model_type: str) -> bool:
 # large_head_attention.py: "Flash attention for head_dim > 256 (Gemma-4 global layers), where FA2 and SDPA's flash /
 # cuDNN backends stop"; tiles of 16-32 rows), not a flash kernel. Measured: Gemma 4 E2B QLoRA at 32,768 tokens took
 # 3.99 s a step with its seven global layers' 512-wide heads and 1.64 s with them narrowed to 256 (round 38f, an
-# experiment): the wide heads' attention, twice the FLOPs, took about 2.3 s more.
+# experiment): the wide heads' attention, twice the FLOPs, took about 2.3 s more. The kernel takes 512-wide heads only
+# (_SUPPORTED_HEAD_DIMS); another width above 256 goes back to SDPA's slower kernels, not measured, counted the same.
 UNSLOTH_WIDE_HEAD_DIM = 256
 
 
