@@ -31,8 +31,8 @@ from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
 
-STAND_IN, USER_PATH, COMPILE_OFF = "stand-in", "user-path", "compile-off"  # StepScale.why
-MASKED, WIDE_HEADS = "masked", "wide-heads"  # SlowAttention.kind
+STAND_IN, USER_PATH, COMPILE_OFF = "stand-in", "user-path", "compile-off"  # StepScale.why, of a whole step
+MASKED, WIDE_HEADS = "masked", "wide-heads"  # StepScale.why, of the attention Unsloth runs slower (slow_attention)
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,18 @@ class StepTime:
     compute: float
     dequant: float
     scale: StepScale | None = None  # what the step was scaled by, for a model whose step the model does not see
-    slow: SlowAttention | None = None  # attention Unsloth runs slower than the fit's (slow_attention) ...
+    slow: StepScale | None = None  # attention Unsloth runs slower than the fit's (slow_attention) ...
     slow_seconds: float = 0.0  # ... and what it adds to compute beyond the fit's time
 
 
 @dataclass(frozen=True)
 class StepScale:
-    """Measured step time over the model's, for models whose step the fitted model does not see: median, least and
-    most, over `cells` measured runs of `models`. `why`: STAND_IN (hybrids through our causal-conv1d stand-in),
-    USER_PATH (hybrids on a user's own kernels) or COMPILE_OFF (the Gemma families on Unsloth, per-block compile off)."""
+    """Measured time over the model's, where the fitted model does not see what it is spent on: median, least and most,
+    over `cells` measured runs of `models`. Of the whole step, `why` STAND_IN (hybrids through our causal-conv1d
+    stand-in), USER_PATH (hybrids on a user's own kernels) or COMPILE_OFF (the Gemma families on Unsloth, per-block
+    compile off); of the attention Unsloth runs slower than the fit's flash attention, MASKED (Gemma 2 and 3n's eager
+    scores, every layer over the whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide
+    global heads, through Unsloth's own kernel; the rest of the attention at the fit's speed)."""
 
     factor: float
     low: float
@@ -101,33 +104,16 @@ def windowed(arch: Architecture, stack: str) -> bool:
     return not (stack == "unsloth" and masked_attention_on_unsloth(arch.model_type))
 
 
-@dataclass(frozen=True)
-class SlowAttention:
-    """Attention Unsloth runs slower than the fit's flash attention, and its measured time over the fit's (median,
-    least and most over `cells` runs of `models`). `kind`: MASKED (Gemma 2 and 3n's eager scores, every layer over the
-    whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide global heads: Unsloth's own
-    kernel, the rest of the attention at the fit's speed)."""
-
-    kind: str
-    factor: float
-    low: float
-    high: float
-    cells: int
-    models: tuple[str, ...]
-
-
-def slow_attention(arch: Architecture, stack: str) -> SlowAttention | None:
+def slow_attention(arch: Architecture, stack: str) -> StepScale | None:
     """On Unsloth, the model's attention that runs slower than the fit's, with its measured ratio
     (constants.MASKED_ATTENTION_STEP, WIDE_HEAD_STEP); None for any other model or stack."""
     if stack != "unsloth":
         return None
     if masked_attention_on_unsloth(arch.model_type):
-        entry, kind, models = k.MASKED_ATTENTION_STEP, MASKED, k.MASKED_ATTENTION_MODELS
-    elif max(arch.global_head_dim or 0, arch.attention_head_dim) > UNSLOTH_WIDE_HEAD_DIM:
-        entry, kind, models = k.WIDE_HEAD_STEP, WIDE_HEADS, k.WIDE_HEAD_MODELS
-    else:
-        return None
-    return SlowAttention(kind, entry["factor"], entry["low"], entry["high"], int(entry["cells"]), models)
+        return _scale(k.MASKED_ATTENTION_STEP, k.MASKED_ATTENTION_MODELS, MASKED)
+    if max(arch.global_head_dim or 0, arch.attention_head_dim) > UNSLOTH_WIDE_HEAD_DIM:
+        return _scale(k.WIDE_HEAD_STEP, k.WIDE_HEAD_MODELS, WIDE_HEADS)
+    return None
 
 
 def _scale(entry: dict, models: tuple[str, ...], why: str) -> StepScale:
@@ -204,12 +190,12 @@ def dequant_seconds(arch: Architecture, run: RunConfig, bandwidth_gbs: float) ->
 
 
 def _gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, c: dict[str, float],
-                 slow: SlowAttention | None) -> tuple[float, float, float]:
+                 slow: StepScale | None) -> tuple[float, float, float]:
     """The GPU's matmul and attention seconds of one micro-batch at the fitted efficiencies (`c`: a STEP entry), a
     speech encoder's frames included, and of the attention the part `slow` runs slower (all of it for MASKED, whose
     sliding layers are counted over the whole square; the wide heads' for WIDE_HEADS)."""
     s = shapes(arch)
-    wide = slow is not None and slow.kind == WIDE_HEADS
+    wide = slow is not None and slow.why == WIDE_HEADS
     work = step_work(arch, max(1, round(tokens_per_row)), run.method == "full", run.gradient_checkpointing,
                      run.lora_rank, run.target_modules, windowed=windowed(arch, run.stack),
                      wider_than=UNSLOTH_WIDE_HEAD_DIM if wide else None)
@@ -220,8 +206,9 @@ def _gpu_seconds(arch: Architecture, run: RunConfig, tokens_per_row: float, tflo
     if frames is not None and s.encoder is not None:  # a speech encoder runs over every frame of every row
         matmul += run.batch_size * s.encoder.frames * frames.matmul * c["k_matmul"] / peak
         attention += run.batch_size * s.encoder.frames * frames.attention * c["k_attention"] / peak
-    part = 0.0 if slow is None else attention if not wide else tokens * work.wide_attention * k_attention / peak
-    return matmul, attention, part
+    if wide:
+        return matmul, attention, tokens * work.wide_attention * k_attention / peak
+    return matmul, attention, 0.0 if slow is None else attention
 
 
 def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops: float, bandwidth_gbs: float) -> StepTime:

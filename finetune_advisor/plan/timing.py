@@ -224,7 +224,7 @@ def _slow_attention_note(micro: throughput.StepTime) -> list[str]:
     slow = micro.slow
     if slow is None or micro.slow_seconds < 0.05 * micro.seconds:
         return []
-    if slow.kind == throughput.MASKED:
+    if slow.why == throughput.MASKED:
         what = ("Gemma's attention on Unsloth is counted over the whole sequence on every layer (eager scores on Gemma "
                 "3n, and on Gemma 2 without flash-attn 2.6.3 or later, which Unsloth's install does not bring, mask the "
                 "sliding window rather than skip it)")

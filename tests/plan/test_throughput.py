@@ -88,7 +88,7 @@ def test_unsloths_wide_head_attention_runs_at_the_speed_its_cells_measured() -> 
     for r in long:
         step = throughput.micro_step(Architecture.from_hf_config(r["config"]), RunConfig(method="qlora"), r["seq_len"],
                                      989, 4800)
-        assert step.slow is not None and step.slow.kind == throughput.WIDE_HEADS
+        assert step.slow is not None and step.slow.why == throughput.WIDE_HEADS
         assert step.low <= r["step_s"] <= step.high, r["cell"]
     narrowed = next(r for r in _unsloth_records() if r["arch"] == "gemma-4-E2B-it-globalhead256")
     arch = Architecture.from_hf_config(narrowed["config"])
