@@ -311,18 +311,15 @@ def compile_off_on_unsloth(model_type: str) -> bool:
     return family_of(model_type) in UNSLOTH_COMPILE_OFF_FAMILIES
 
 
-# Families whose attention on Unsloth costs the whole causal square on every layer, at a slower kernel's speed than the
-# fit's flash attention: Gemma 2 and 3n compute eager scores (scores_on_unsloth), which mask a sliding window rather
-# than skip it. Not Gemma 3: it attends through Unsloth's flex attention (traced, round 37), which skips the masked
-# blocks; its step at 16,384 tokens ran at the windowed count. Not Gemma 4: its sliding layers skip their window
-# (round 38e: E2B at 32,768 tokens took 3.99 s a step as published, 5.88 s with the window raised to 32,768); what
-# made its steps grow with the square of the tokens is its global layers' 512-wide heads (UNSLOTH_WIDE_HEAD_DIM).
-UNSLOTH_MASKED_ATTENTION_FAMILIES = frozenset({"gemma2", "gemma3n"})
-
-
 def masked_attention_on_unsloth(model_type: str) -> bool:
-    """True for the families whose attention on Unsloth costs the whole square, at a masked kernel's speed."""
-    return family_of(model_type) in UNSLOTH_MASKED_ATTENTION_FAMILIES
+    """True for the families whose attention on Unsloth costs the whole causal square on every layer, at a slower
+    kernel's speed than the fit's flash attention: those whose eager scores it materialises (scores_on_unsloth: Gemma 2
+    and 3n), which mask a sliding window rather than skip it. Not Gemma 3: it attends through Unsloth's flex attention
+    (traced, round 37), which skips the masked blocks; its step at 16,384 tokens ran at the windowed count. Not Gemma 4:
+    its sliding layers skip their window (round 38e: E2B at 32,768 tokens took 3.99 s a step as published, 5.88 s with
+    the window raised to 32,768); its steps grow with the square of the tokens through its global layers' 512-wide
+    heads (UNSLOTH_WIDE_HEAD_DIM)."""
+    return scores_on_unsloth(model_type)
 
 
 # Attention heads wider than this run, on Unsloth 2026.10.9, through its own Triton kernel (unsloth/kernels/
