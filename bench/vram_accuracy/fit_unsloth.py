@@ -44,6 +44,7 @@ from finetune_advisor.vram import constants as k  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
+from finetune_advisor.vram.terms import text_tokens  # noqa: E402
 from finetune_advisor.vram.unsloth_stack import linear_attention_stack_gib  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "vram_calibration", "data", "unsloth_sft_1gpu.jsonl")
@@ -216,13 +217,18 @@ def block(theta: Theta, cells: list[Cell]) -> str:
     gpus = sorted({c.record["gpu"] for c in cells})
     moe: dict[str, int] = {}
     methods: dict[str, dict[str, int]] = {}
+    longest: dict[str, dict[str, int]] = {}
     for c in cells:
         if not c.emulated:
             if c.arch.is_moe:
                 moe[c.arch.model_type] = moe.get(c.arch.model_type, 0) + 1
             by_method = methods.setdefault(c.arch.model_type, {})
             by_method[c.run.method] = by_method.get(c.run.method, 0) + 1
+            by_kind = longest.setdefault(c.arch.model_type, {})
+            kind = "moe" if c.arch.is_moe else "dense"
+            by_kind[kind] = max(by_kind.get(kind, 0), text_tokens(c.arch, c.run))
     by_method_sorted = {t: dict(sorted(m.items())) for t, m in sorted(methods.items())}
+    longest_sorted = {t: dict(sorted(m.items())) for t, m in sorted(longest.items())}
     # Quoted in answers: no repository paths (the installed package has no bench/ files).
     source = (f"fitted on {sum(not c.emulated for c in cells)} measured Unsloth cells "
               f"({', '.join(gpus)}; {'; '.join(versions)})")
@@ -257,6 +263,8 @@ UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = {theta.full_grad_reserved_share}
 UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
 UNSLOTH_MEASURED_MOE: Final = {dict(sorted(moe.items()))}
+# ... and the most tokens a step held in them, per model_type and kind (beyond it: ground.longest_measured).
+UNSLOTH_LONGEST_TOKENS: Final = {longest_sorted}
 # --- UNSLOTH FITTED: end ---'''
 
 

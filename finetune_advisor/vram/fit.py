@@ -17,8 +17,9 @@ from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 # architecture out on the transformers stack; 6.7 % leaving one architecture out on Unsloth's, 7.4 % and 6.7 %
 # on rounds 4 and 5's held-out cells): a fit with less headroom than this is a gamble.
 TIGHT_FRACTION = 0.10
-# Unsloth families we have not measured, but built like the measured dense ones: the worst miss leaving one
-# measured architecture out (10.3 %), with room to spare.
+# Unsloth families we have not measured, but built like the measured dense ones, and steps longer than any we
+# measured for the family (ground.longest_measured): the worst miss leaving one measured architecture out (10.3 %),
+# with room to spare.
 UNMEASURED_TIGHT_FRACTION = 0.15
 # Far from measured ground: hybrid linear-attention / Mamba models, encoder-decoders (Whisper), MoE families
 # we have not measured, and params-only stand-ins. At their own settings, Unsloth's published notebooks for hybrids
@@ -31,7 +32,8 @@ RULE = (
     f"A run fits when its estimated peak plus what the driver keeps ({DRIVER_RESERVED_GIB:.2f} GiB measured on "
     "H100/H200; the share measured for the GPU where the GPU table has it) is within the GPU's memory; a fit that "
     f"leaves less than {TIGHT_FRACTION:.0%} of the estimate free is tight, because measured errors reach about that "
-    f"much ({UNMEASURED_TIGHT_FRACTION:.0%} for Unsloth families we have not measured, {FAR_TIGHT_FRACTION:.0%} for "
+    f"much ({UNMEASURED_TIGHT_FRACTION:.0%} for Unsloth families we have not measured and for steps longer than we "
+    f"measured, {FAR_TIGHT_FRACTION:.0%} for "
     f"{FAR_KINDS})."
 )
 
@@ -84,8 +86,8 @@ def near_note(short_gib: float, margin: float = TIGHT_FRACTION) -> str:
 _WHY = {
     TIGHT_FRACTION: "measured errors reach about that much",
     UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family on this path (an unmeasured family, "
-                                "full fine-tuning, or no gradient checkpointing), so its estimate may miss by about "
-                                "that much"),
+                                "full fine-tuning, no gradient checkpointing, or a step longer than any we ran), so "
+                                "its estimate may miss by about that much"),
     FAR_TIGHT_FRACTION: (f"models of this kind ({FAR_KINDS}) can miss by about that much: even where our own runs "
                          "agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids on "
                          "older Unsloth versions"),

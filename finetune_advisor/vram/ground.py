@@ -8,6 +8,7 @@ from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import family_of, router_trial_kept
 from finetune_advisor.vram.run import RunConfig
+from finetune_advisor.vram.terms import text_tokens
 
 
 def by_family(table: dict[str, float], model_type: str) -> float:
@@ -35,11 +36,36 @@ def _measured(arch: Architecture, run: RunConfig) -> bool:
 
 
 def error_margin(arch: Architecture, run: RunConfig) -> float:
-    """The error to expect from how far the model is from what we measured (fit.py says why each value)."""
+    """The error to expect from how far the model is from what we measured (fit.py says why each value): a step
+    longer than any we measured for the family (`longest_measured`) counts as unmeasured."""
     measured = _measured(arch, run)
     if arch.is_hybrid or arch.encoder_layers or (arch.is_moe and not measured):
         return fit.FAR_TIGHT_FRACTION
-    return fit.TIGHT_FRACTION if measured else fit.UNMEASURED_TIGHT_FRACTION
+    return fit.TIGHT_FRACTION if measured and not longest_measured(arch, run) else fit.UNMEASURED_TIGHT_FRACTION
+
+
+def longest_measured(arch: Architecture, run: RunConfig) -> int | None:
+    """On Unsloth, the most tokens a step held in the runs we measured of this family and kind (dense or MoE:
+    Gemma 4 has both) when this run's step holds more, else None. Beyond it the per-token terms are extrapolated:
+    Gemma 4 26B-A4B's allocated peak grew 1.35 GiB from 4,096 to 8,192 tokens and 3.45 from 8,192 to 16,384 (round
+    39b), where every dense Gemma 4 grows linearly to 32,768 and more."""
+    if run.stack != "unsloth":
+        return None
+    longest = by_family(k.UNSLOTH_LONGEST_TOKENS, arch.model_type)
+    most = longest.get("moe" if arch.is_moe else "dense", 0) if longest else 0
+    return most if 0 < most < text_tokens(arch, run) else None
+
+
+def length_ground(arch: Architecture, run: RunConfig) -> str | None:
+    """The sentence that says a step is longer than we measured for its family (`longest_measured`), or None."""
+    most = longest_measured(arch, run)
+    if most is None:
+        return None
+    kind = "MoE" if arch.is_moe else "dense"
+    return (f"This step holds {text_tokens(arch, run):,} tokens; the longest step of this family's {kind} models "
+            f"({arch.model_type}) in our Unsloth runs held {most:,}. Beyond that the per-token terms are extrapolated, and "
+            "memory can grow faster than they do (Gemma 4 26B-A4B's did from 8,192 to 16,384 tokens): a fit counts as "
+            f"comfortable only with {error_margin(arch, run):.0%} of the estimate to spare.")
 
 
 def over_margin(arch: Architecture, run: RunConfig) -> float:

@@ -489,6 +489,28 @@ def test_a_pick_says_when_its_memory_figure_rests_on_few_or_none_of_our_unsloth_
     assert seen == {True, False}
 
 
+def test_a_pick_says_when_its_step_is_longer_than_any_we_measured_for_its_family() -> None:
+    """At 32,768 tokens some families' picks run longer steps than any of our Unsloth runs of that family and kind
+    (Gemma 4 26B-A4B's were at most 16,384, where its peak grew faster than linear): those picks say so and take
+    the wider margin; picks measured that long do not."""
+    from finetune_advisor.catalog.resolve import resolve
+    from finetune_advisor.vram.ground import longest_measured
+    from finetune_advisor.vram.resolve import from_catalog
+    from finetune_advisor.vram.run import RunConfig
+
+    catalog, seen = load_catalog(), set()
+    for task in ("chat", "code", "vision", "reasoning"):
+        for r in run(task=task, gpu_memory_gib=141, seq_len=32768, top_k=8).recommendations:
+            resolved = from_catalog(resolve(catalog, r.model_id), catalog.guidance(entry(r.model_id).family))
+            if resolved.coarse:
+                continue
+            beyond = longest_measured(resolved.arch, RunConfig(method=r.method, seq_len=32768, stack="unsloth"))
+            said = any("the longest step of this family" in c for c in r.caveats)
+            assert said == (beyond is not None), (r.model_id, r.method, r.caveats)
+            seen.add(said)
+    assert seen == {True, False}
+
+
 def test_a_moe_that_fits_a_32gb_card_only_without_the_routers_trials_is_offered_with_that_setting() -> None:
     """Qwen3-Coder-30B-A3B QLoRA on an RTX 5090: the first step's trials put it over 31.8 GiB; with
     SFTConfig(router_aux_loss_coef=0.0) it fits, and the pick says so, with estimate_vram's figure for that run."""

@@ -578,6 +578,37 @@ def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> Non
     assert tight_at(None, "qlora", 0.20, params_b=7)[0] is True  # a size-only stand-in
 
 
+def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_margin() -> None:
+    """Gemma 4 26B-A4B's allocated peak grew 1.35 GiB from 4,096 to 8,192 tokens and 3.45 from 8,192 to 16,384
+    (round 39b: 5 % over the estimate there), faster than the per-token terms: a step longer than any we measured
+    for the family and kind (the MoE here, not the dense Gemma 4s measured to 65,536) says so, in estimate_vram's
+    notes and in a recommendation's caveats, and is judged tight with the unmeasured margin (15 %), not 10 %."""
+    from finetune_advisor.adapters.cache import load_catalog
+    from finetune_advisor.catalog.resolve import resolve
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+    from finetune_advisor.vram import fit
+    from finetune_advisor.vram.ground import error_margin, longest_measured
+    from finetune_advisor.vram.resolve import from_catalog
+
+    longest = k.UNSLOTH_LONGEST_TOKENS["gemma4_text"]
+    assert longest["moe"] < longest["dense"]
+    measured = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=longest["moe"], gpu="H100 80GB")
+    beyond = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=2 * longest["moe"], gpu="H100 80GB")
+    said = [n for n in beyond.assumptions if "the longest step of this family" in n]
+    assert len(said) == 1 and f"{longest['moe']:,}" in said[0] and "15%" in said[0]
+    assert not any("the longest step of this family" in n for n in measured.assumptions)
+    dense = estimate_vram(model="gemma-4-e4b", method="qlora", seq_len=2 * longest["moe"], gpu="H100 80GB")
+    assert not any("the longest step of this family" in n for n in dense.assumptions)  # dense Gemma 4: measured that long
+    catalog = load_catalog()
+    found = resolve(catalog, "gemma-4-26b-a4b")
+    arch = from_catalog(found, catalog.guidance(found.entry.family)).arch
+    two_rows = RunConfig(method="qlora", seq_len=longest["moe"], batch_size=2, stack="unsloth")  # tokens, not rows
+    assert longest_measured(arch, two_rows) == longest["moe"]
+    assert error_margin(arch, two_rows) == fit.UNMEASURED_TIGHT_FRACTION
+    assert error_margin(arch, two_rows.model_copy(update={"batch_size": 1})) == fit.TIGHT_FRACTION
+    assert longest_measured(arch, two_rows.model_copy(update={"stack": "transformers"})) is None
+
+
 @pytest.mark.parametrize("field", ["shared_intermediate_size", "moe_shared_expert_intermediate_size"])
 def test_a_shared_expert_is_read_under_its_granite_and_nemotron_names(field: str) -> None:
     """Granite 4.0-H writes shared_intermediate_size and Nemotron-H moe_shared_expert_intermediate_size: a pasted
