@@ -18,6 +18,7 @@ from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import METHOD_NAMES
 from finetune_advisor.vram.estimator import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, RunConfig, trial_kept
+from finetune_advisor.vram.ground import ground_notes
 from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
 
@@ -104,6 +105,7 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         largest_batch=largest_batch, alternatives=others,
     )
     _with_advice(req, result, [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])])
+    result.notes.extend(ground_notes(req.resolved.arch, run))  # how far the peak is from measured ground
     if not req.fixed_seq_len and seq_len == longest:  # memory set the length: say how much further a tight fit goes
         result.notes.extend(_longest_tight(req, at_batch, longest))
     if trial_kept(req.resolved.arch, run) and not req.fixed_seq_len:

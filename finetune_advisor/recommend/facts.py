@@ -24,7 +24,7 @@ from finetune_advisor.vocabulary import Method, Variant, Verdict
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
-from finetune_advisor.vram.ground import ground_said, length_ground, measured_ground
+from finetune_advisor.vram.ground import ground_notes
 from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import advised_against, from_catalog
 
@@ -146,9 +146,6 @@ def _estimate_cached(
     said = []
     if entry.architecture_status == "unverified":
         said.append("The catalog's architecture for this model is unverified: treat the memory estimate as rough.")
-    if run.stack == "unsloth" and ground_said(resolved.arch, run.method):
-        said.append(measured_ground(resolved.arch, run.method))  # issue 11 item 7: say how little the figure rests on
-    if length := length_ground(resolved.arch, run):
-        said.append(length)
+    said.extend(ground_notes(resolved.arch, run))  # issue 11 item 7: say how little the figure rests on
     return total, core.margin, " ".join(said) or None, core.first_step_gib
 

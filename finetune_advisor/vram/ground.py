@@ -56,6 +56,15 @@ def longest_measured(arch: Architecture, run: RunConfig) -> int | None:
     return most if 0 < most < text_tokens(arch, run) else None
 
 
+def ground_notes(arch: Architecture, run: RunConfig) -> list[str]:
+    """What an Unsloth answer says of how far its memory figure is from measured ground: how few runs its family
+    rests on (`ground_said`) and a step longer than any measured (`length_ground`); none on the transformers stack."""
+    if run.stack != "unsloth":
+        return []
+    length = length_ground(arch, run)
+    return [*([measured_ground(arch, run.method)] if ground_said(arch, run.method) else []), *([length] if length else [])]
+
+
 def length_ground(arch: Architecture, run: RunConfig) -> str | None:
     """The sentence that says a step is longer than we measured for its family (`longest_measured`), or None."""
     most = longest_measured(arch, run)

@@ -17,7 +17,7 @@ from finetune_advisor.vram.families import (
     scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
-    by_family, error_margin, ground_said, length_ground, measured_cells, measured_ground, over_margin,
+    by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
 )
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig
@@ -273,9 +273,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch, run.method)
     said = ground_said(arch, run.method)
-    length = length_ground(arch, run)
     notes = [*w.notes, *rows.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
-             *([ground] if said else []), *([length] if length else [])]
+             *ground_notes(arch, run)]
     if s.router_width > 0:
         notes.append(_moe_note(arch, run, step.first_step, max(training - step.first_step, load)))
     if experts_folded(arch, run, state.lora):

@@ -41,6 +41,21 @@ def test_when_memory_sets_the_length_the_plan_says_how_far_a_tight_fit_goes() ->
     assert short.seq_len < short.max_seq_len and not any(n.startswith("Up to ") for n in short.notes)
 
 
+def test_a_plan_says_when_its_step_is_longer_than_any_measured_for_the_family() -> None:
+    """Gemma 4 26B-A4B's Unsloth runs reach 16,384 tokens a step (its peak grew faster than linear there, round 39b):
+    a plan whose step holds more tokens (one row of 32,768 or 16 rows of 2,048, packed) says its memory figure is
+    extrapolated, as estimate_vram does, and keeps the wider margin free; a plan within the measured lengths does not."""
+    args = {"model": "gemma-4-26b-a4b", "gpu": "H100", "method": "qlora", "dataset_rows": 500}
+    long = plan_training(**args, tokens_per_row=30_000, seq_len=32768)
+    said = [n for n in long.notes if "the longest step of this family" in n]
+    assert long.fits and len(said) == 1 and "16,384" in said[0] and said[0] in long.memory.assumptions
+    assert long.memory.headroom_gib >= 0.15 * long.memory.total_gib
+    short = plan_training(**args, tokens_per_row=1000, seq_len=2048, batch_size=4)
+    assert short.fits and not any("the longest step of this family" in n for n in short.notes)
+    rows = plan_training(**args, tokens_per_row=1000, seq_len=2048, batch_size=16)  # 32,768 tokens a step: rows count
+    assert any("This step holds 32,768 tokens" in n for n in rows.notes)
+
+
 def test_the_memory_answer_is_estimate_vrams_for_the_chosen_settings() -> None:
     p = plan_training(**BASE, gpu="RTX 4090", method="qlora")
     same = estimate_vram(model="llama-3.1-8b", method="qlora", gpu="RTX 4090", seq_len=p.seq_len, batch_size=p.micro_batch)
