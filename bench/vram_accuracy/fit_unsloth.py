@@ -44,6 +44,7 @@ from finetune_advisor.vram import constants as k  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
 from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
+from finetune_advisor.vram.ground import length_kind  # noqa: E402
 from finetune_advisor.vram.terms import text_tokens  # noqa: E402
 from finetune_advisor.vram.unsloth_stack import linear_attention_stack_gib  # noqa: E402
 
@@ -225,7 +226,7 @@ def block(theta: Theta, cells: list[Cell]) -> str:
             by_method = methods.setdefault(c.arch.model_type, {})
             by_method[c.run.method] = by_method.get(c.run.method, 0) + 1
             by_kind = longest.setdefault(c.arch.model_type, {})
-            kind = "moe" if c.arch.is_moe else "dense"
+            kind = length_kind(c.arch)
             by_kind[kind] = max(by_kind.get(kind, 0), text_tokens(c.arch, c.run))
     by_method_sorted = {t: dict(sorted(m.items())) for t, m in sorted(methods.items())}
     longest_sorted = {t: dict(sorted(m.items())) for t, m in sorted(longest.items())}

@@ -52,8 +52,13 @@ def longest_measured(arch: Architecture, run: RunConfig) -> int | None:
     if run.stack != "unsloth":
         return None
     longest = by_family(k.UNSLOTH_LONGEST_TOKENS, arch.model_type)
-    most = longest.get("moe" if arch.is_moe else "dense", 0) if longest else 0
+    most = longest.get(length_kind(arch), 0) if longest else 0
     return most if 0 < most < text_tokens(arch, run) else None
+
+
+def length_kind(arch: Architecture) -> str:
+    """The kind constants.UNSLOTH_LONGEST_TOKENS keeps a family's longest step by: "moe" or "dense"."""
+    return "moe" if arch.is_moe else "dense"
 
 
 def ground_notes(arch: Architecture, run: RunConfig) -> list[str]:
