@@ -53,6 +53,9 @@ CONFIGS = os.path.join(ROOT, "bench", "vram_calibration", "configs")
 CONSTANTS = os.path.join(ROOT, "finetune_advisor", "vram", "constants.py")
 GIB = 1024**3
 UNDER_PENALTY = 10.0
+# A family's residual (measured less predicted) must grow by at least this much over its last measured stretch to
+# count as outgrowing the estimate (`tail_growth`): repeats of one cell differ by up to about half as much.
+TAIL_NOISE_GIB = 0.5
 # A family's NVML memory beside the allocator counts as its own when it exceeds the common context by this much.
 CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
@@ -193,6 +196,26 @@ def fit(cells: list[Cell], sweeps: int = 12) -> Theta:
     return theta
 
 
+def tail_growth(cells: list[Cell]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per model_type, kind and method, the bytes a token by which the measured peaks outgrew the estimate over each
+    model's last measured stretch (its two longest steps of that method), the fastest of its models; 0 where that is
+    within TAIL_NOISE_GIB. Beyond the family's longest measured step the estimator adds it (ground.tail_growth)."""
+    resid: dict[tuple[str, str, str, str], dict[int, list[float]]] = {}
+    for c in cells:
+        if not c.emulated:
+            key = (c.arch.model_type, length_kind(c.arch), c.run.method, c.arch_name)
+            resid.setdefault(key, {}).setdefault(text_tokens(c.arch, c.run), []).append((c.measured - predict(c)) * GIB)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (model_type, kind, method, _), by_tokens in sorted(resid.items()):
+        if len(by_tokens) < 2:
+            continue
+        (t0, r0), (t1, r1) = [(t, sum(r) / len(r)) for t, r in sorted(by_tokens.items())[-2:]]
+        rate = (r1 - r0) / (t1 - t0) if r1 - r0 >= TAIL_NOISE_GIB * GIB else 0.0
+        by_method = out.setdefault(model_type, {}).setdefault(kind, {})
+        by_method[method] = round(max(by_method.get(method, 0.0), rate), 1)
+    return out
+
+
 def leave_one_architecture_out(cells: list[Cell]) -> dict[str, float]:
     saved = current()
     out: dict[str, float] = {}
@@ -230,6 +253,7 @@ def block(theta: Theta, cells: list[Cell]) -> str:
             by_kind[kind] = max(by_kind.get(kind, 0), text_tokens(c.arch, c.run))
     by_method_sorted = {t: dict(sorted(m.items())) for t, m in sorted(methods.items())}
     longest_sorted = {t: dict(sorted(m.items())) for t, m in sorted(longest.items())}
+    tails = tail_growth(cells)
     # Quoted in answers: no repository paths (the installed package has no bench/ files).
     source = (f"fitted on {sum(not c.emulated for c in cells)} measured Unsloth cells "
               f"({', '.join(gpus)}; {'; '.join(versions)})")
@@ -266,6 +290,9 @@ UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}
 UNSLOTH_MEASURED_MOE: Final = {dict(sorted(moe.items()))}
 # ... and the most tokens a step held in them, per model_type and kind (beyond it: ground.longest_measured).
 UNSLOTH_LONGEST_TOKENS: Final = {longest_sorted}
+# ... and beyond it, bytes a token by which our runs' peaks outgrew the estimate over each family's last measured
+# stretch, per model_type, kind and method (fit_unsloth.tail_growth; added by ground.tail_growth).
+UNSLOTH_TAIL_GROWTH: Final = {tails}
 # --- UNSLOTH FITTED: end ---'''
 
 
@@ -273,6 +300,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="rewrite the UNSLOTH FITTED block of finetune_advisor/vram/constants.py")
     args = ap.parse_args()
+    # The tail growth extrapolates beyond measured ground; a cell is measured ground, so the fit leaves it out.
+    k.UNSLOTH_TAIL_GROWTH = {}  # type: ignore[misc]
     cells = load()
     held_out = leave_one_architecture_out(cells)
     theta = fit(cells)

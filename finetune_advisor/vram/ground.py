@@ -46,14 +46,30 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
 
 def longest_measured(arch: Architecture, run: RunConfig) -> int | None:
     """On Unsloth, the most tokens a step held in the runs we measured of this family and kind (dense or MoE:
-    Gemma 4 has both) when this run's step holds more, else None. Beyond it the per-token terms are extrapolated:
-    Gemma 4 26B-A4B's allocated peak grew 1.35 GiB from 4,096 to 8,192 tokens and 3.45 from 8,192 to 16,384 (round
-    39b), where every dense Gemma 4 grows linearly to 32,768 and more."""
+    Gemma 4 has both) when this run's step holds more, else None. Beyond it the per-token terms are extrapolated,
+    at no less than the rate our runs grew over their last stretch (`tail_growth`)."""
     if run.stack != "unsloth":
         return None
     longest = by_family(k.UNSLOTH_LONGEST_TOKENS, arch.model_type)
     most = longest.get(length_kind(arch), 0) if longest else 0
     return most if 0 < most < text_tokens(arch, run) else None
+
+
+def tail_rate(arch: Architecture, method: str) -> float:
+    """Bytes a token by which this family's measured peaks outgrew the estimate over their last measured stretch
+    (constants.UNSLOTH_TAIL_GROWTH, written by the fit): of this method where it was measured at two lengths, else
+    the fastest of the family's methods. Gemma 4 26B-A4B QLoRA's peak grew 0.57 GiB per 1,000 tokens from 8,192 to
+    16,384 tokens (rounds 34-39) where the estimate grows 0.37; every dense Gemma 4 kept to its estimate to 65,536."""
+    rates = by_family(k.UNSLOTH_TAIL_GROWTH, arch.model_type)
+    by_method = rates.get(length_kind(arch), {}) if rates else {}
+    return by_method.get(method, max(by_method.values(), default=0.0))
+
+
+def tail_growth(arch: Architecture, run: RunConfig) -> float:
+    """Bytes the peak adds beyond the longest step measured of its family and kind (`longest_measured`): the tokens
+    beyond it at `tail_rate`, so that an extrapolated figure grows at least as fast as the measurements did."""
+    most = longest_measured(arch, run)
+    return 0.0 if most is None else tail_rate(arch, run.method) * (text_tokens(arch, run) - most)
 
 
 def length_kind(arch: Architecture) -> str:
@@ -76,10 +92,14 @@ def length_ground(arch: Architecture, run: RunConfig) -> str | None:
     if most is None:
         return None
     kind = "MoE" if arch.is_moe else "dense"
+    added = tail_growth(arch, run)
+    growth = (f"; our runs of this family outgrew them by {tail_rate(arch, run.method) * 1000 / k.GIB:.2f} GiB per "
+              f"1,000 tokens over their last measured stretch, so {added / k.GIB:.2f} GiB is added for the tokens "
+              "beyond, and memory can grow faster still" if added else
+              ", and memory can grow faster than they do (Gemma 4 26B-A4B's did from 8,192 to 16,384 tokens)")
     return (f"This step holds {text_tokens(arch, run):,} tokens; the longest step of this family's {kind} models "
-            f"({arch.model_type}) in our Unsloth runs held {most:,}. Beyond that the per-token terms are extrapolated, and "
-            "memory can grow faster than they do (Gemma 4 26B-A4B's did from 8,192 to 16,384 tokens): a fit counts as "
-            f"comfortable only with {error_margin(arch, run):.0%} of the estimate to spare.")
+            f"({arch.model_type}) in our Unsloth runs held {most:,}. Beyond that the per-token terms are extrapolated"
+            f"{growth}: a fit counts as comfortable only with {error_margin(arch, run):.0%} of the estimate to spare.")
 
 
 def over_margin(arch: Architecture, run: RunConfig) -> float:

@@ -17,7 +17,7 @@ from finetune_advisor.vram.families import (
     scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
-    by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
+    by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
 )
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig
@@ -42,6 +42,7 @@ class UnslothStep:
     first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
     kept: float = 0.0  # of the activations: layer outputs held on the GPU (families.outputs_kept_on_unsloth)
     square: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
+    beyond: float = 0.0  # beyond the longest step measured for the family, the growth the count misses (ground.tail_growth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -78,7 +79,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run))
 
 
 def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -258,7 +259,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     step = unsloth_step(arch, s, run, p, state)
     held = {
         "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": state.grads + state.ddp_buckets,
-        "optimizer": state.states + state.temp, "activations": step.activations + step.moe + step.first_step + rows.bytes,
+        "optimizer": state.states + state.temp, "activations": step.activations + step.moe + step.first_step + step.beyond + rows.bytes,
         "logits_and_loss": step.loss,
     }
     allocated = sum(held.values()) + step.fixed

@@ -405,3 +405,37 @@ def test_full_fine_tuning_stays_close_at_every_length_it_was_measured() -> None:
     assert {c.arch_name for c in full} >= {"Llama-3.2-1B", "Qwen3-4B", "Qwen2.5-7B", "Mistral-7B-v0.3"}
     assert max(c.run.seq_len * c.run.batch_size for c in full) >= 16384
     assert all(-0.05 <= BENCH_MODULE.error(c) <= 0.06 for c in full), [(c.id, BENCH_MODULE.error(c)) for c in full]
+
+
+def test_the_tail_growth_table_was_written_from_this_data() -> None:
+    """constants.UNSLOTH_TAIL_GROWTH is what the fit script derives from the committed cells under the committed
+    constants: a new cell at a family's longest length must come with a refit (fit_unsloth.py --write)."""
+    assert k.UNSLOTH_TAIL_GROWTH == BENCH_MODULE.tail_growth(CELLS)
+
+
+def _last_stretch(arch_name: str, method: str) -> tuple[object, int, float, int, float]:
+    """A model's two longest measured steps of one method: (its longest cell, tokens and mean peak at both)."""
+    from finetune_advisor.vram.terms import text_tokens
+
+    cells = [c for c in MEASURED if c.arch_name == arch_name and c.run.method == method]
+    by_tokens: dict[int, list[float]] = {}
+    for c in cells:
+        by_tokens.setdefault(text_tokens(c.arch, c.run), []).append(c.measured)
+    (t0, m0), (t1, m1) = [(t, sum(m) / len(m)) for t, m in sorted(by_tokens.items())[-2:]]
+    return max(cells, key=lambda c: text_tokens(c.arch, c.run)), t0, m0, t1, m1
+
+
+@pytest.mark.parametrize("arch_name, method", [("gemma-4-26B-A4B-it", "qlora"), ("gpt-oss-20b", "lora"),
+                                               ("Mixtral-8x7B-v0.1-8L", "lora"), ("Qwen3-30B-A3B", "qlora"),
+                                               ("Llama-3.1-8B", "qlora"), ("gemma-4-E2B-it", "qlora")])
+def test_beyond_the_longest_measured_step_the_estimate_keeps_up_with_the_measured_growth(arch_name: str,
+                                                                                          method: str) -> None:
+    """A quarter more tokens than a family's longest measured step, the estimate is not more than 5 % below the
+    measured peaks' own straight-line growth over their last stretch. Gemma 4 26B-A4B QLoRA's peak grew 0.57 GiB per
+    1,000 tokens from 8,192 to 16,384 tokens where the count grows 0.37: extrapolated at the count's rate alone, 20,480
+    tokens came to 29.3 GiB against the 31.6 the measurements point to (-7 %)."""
+    cell, t0, m0, t1, m1 = _last_stretch(arch_name, method)
+    assert cell.run.batch_size == 1 and t1 > t0
+    run = cell.run.model_copy(update={"seq_len": t1 * 5 // 4})
+    trend = m1 + (m1 - m0) * (t1 // 4) / (t1 - t0)
+    assert estimate(cell.arch, run, params_total=cell.params_total).total_gib >= 0.95 * trend, (arch_name, trend)
