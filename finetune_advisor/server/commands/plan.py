@@ -114,8 +114,11 @@ def _print(r: TrainingPlan) -> None:
     say(f"{r.model}: {r.method} on the {r.stack} stack, {r.num_gpus} x GPU: {r.gpu}")
     if not r.fits:
         say("Does NOT fit comfortably. " + " ".join(r.notes))
+        if r.memory.gpu_memory_gib is not None:
+            say(f"Peak memory {r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f}).")
         if r.memory.suggestions:
             emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
+        _print_memory(r)
         return
     rows = [
         ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits comfortably: {r.max_seq_len}"),
@@ -141,3 +144,14 @@ def _print(r: TrainingPlan) -> None:
     emit()
     for note in r.notes:
         say(note, "- ")
+    _print_memory(r)
+
+
+def _print_memory(r: TrainingPlan) -> None:
+    """What the peak memory figure assumes (estimate_vram's assumptions), less what the plan's notes already said."""
+    said = [a for a in r.memory.assumptions if a not in r.notes]
+    if said:
+        emit()
+        say("Peak memory assumes:")
+        for note in said:
+            say(note, "- ")
