@@ -11,7 +11,8 @@ transformers_1gpu.jsonl (the median of steps 2+ where the cell timed each step, 
 the T4-emulated ones (`--emulate t4`): an H200 running Unsloth's fp16 path under patched memory queries is
 neither a T4 nor what an H200 user runs; every hybrid (linear-attention or Mamba layers, whose kernels the model does
 not see): those that ran a stand-in kernel (`kernels` names a shim) give their ratio to the model as HYBRID_STEP
-(`hybrid_slowdown`), those on a user's own kernels as HYBRID_USER_STEP (`hybrid_user_path`); and Llama 3.2
+(`hybrid_slowdown`), those on a user's own kernels as HYBRID_USER_STEP (`hybrid_user_path`); gpt-oss, whose decoder
+layers Unsloth's per-block compile always skips, gives its ratio as UNCOMPILED_STEP (`uncompiled_slowdown`); and Llama 3.2
 Vision's text rows: with no image, MllamaTextModel skips its 8 cross-attention layers (of 40) and the vision tower
 never runs, work the model counts and an image row does (`outside_fit`).
 
@@ -57,7 +58,7 @@ from finetune_advisor.plan.throughput import (  # noqa: E402
     dequant_seconds, linear_passes, mixer_key, overlap, startup_kind, windowed)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.families import (  # noqa: E402
-    UNSLOTH_WIDE_HEAD_DIM, compile_off_on_unsloth, masked_attention_on_unsloth)
+    UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, compile_off_on_unsloth, masked_attention_on_unsloth)
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
@@ -97,6 +98,8 @@ def outside_fit(r: dict) -> str | None:
         return f"outside the fit: {' '.join(r['env'])}"
     if r.get("emulation"):
         return "outside the fit: T4 emulation"
+    if block_compile_skipped(_model_type(r)):
+        return UNCOMPILED
     if _stand_in(r):
         return STAND_IN
     if Architecture.from_hf_config(r["config"]).is_hybrid:
@@ -107,6 +110,7 @@ def outside_fit(r: dict) -> str | None:
 
 
 STAND_IN = "causal-conv1d through our stand-in"
+UNCOMPILED = "layers Unsloth's per-block compile skips: scaled apart"
 USER_PATH = "linear-attention or Mamba layers: scaled apart"
 
 
@@ -385,6 +389,17 @@ def hybrid_user_path(results: dict) -> dict[str, dict]:
     return out
 
 
+def uncompiled_slowdown(results: dict) -> dict | None:
+    """Measured / predicted step time of the families whose decoder layers Unsloth's per-block compile always skips
+    (vram.families.block_compile_skipped: gpt-oss), left out of the fit as the hybrids are: their layers run as more,
+    smaller kernels, and gpt-oss's attention through unsloth_zoo's flex attention with sinks, neither of which the
+    model sees. Every gpt-oss-20b cell ran slower than the model (1.2-1.9x by round 39), and kept in the fit it pulled
+    the other MoE families' fixed cost up (Qwen3-30B-A3B, Mixtral and GLM-4.7-Flash at 0.83-0.92x their prediction).
+    A user's run takes the same path, so the planner scales the whole step by the median (plan.throughput.step_scale)."""
+    ratios = [(r["arch"], r["step_s"] / predict(c, f["theta"], f["p"])) for r, c, f in _left_out(results, UNCOMPILED)]
+    return _reported("per-block compile skipped", "measured/predicted", [x for _, x in ratios], {a for a, _ in ratios})
+
+
 COMPILE_OFF = "UNSLOTH_BLOCK_COMPILE=0"  # how every Gemma cell ran (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES)
 
 
@@ -546,11 +561,12 @@ def main() -> None:
             for c in group:
                 print(f"      {c['name'][:60]:60s} measured {c['seconds']:.3f}s predicted {predict(c, r['theta'], r['p']):.3f}s")
     hybrid, user_path, first = hybrid_slowdown(written), hybrid_user_path(written), first_steps()
+    uncompiled = uncompiled_slowdown(written)
     gemma = compile_off_slowdown(written)
     masked = masked_attention_slowdown(written, gemma["factor"]) if gemma else None
     wide = wide_head_slowdown(written, gemma["factor"]) if gemma else None
     if args.write:
-        _write(written, data, hybrid, user_path, first, gemma, masked, wide)
+        _write(written, data, hybrid, user_path, first, gemma, masked, wide, uncompiled)
 
 
 def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
@@ -561,7 +577,8 @@ def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
 
 
 def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],
-           first: dict[str, dict], gemma: dict | None, masked: dict | None, wide: dict | None) -> None:
+           first: dict[str, dict], gemma: dict | None, masked: dict | None, wide: dict | None,
+           uncompiled: dict | None) -> None:
     shared = sum(1 for c in data if c["concurrent"] > 1)
     lines = [
         f'THROUGHPUT_SOURCE: Final = "fitted on {len(data)} cells measured on one NVIDIA {k.FITTED_ON_GPU} '  # quoted in answers: no paths
@@ -614,6 +631,10 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
             "# The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through",
             "# its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput",
             "# scales that part of the attention, its range reaching the least and most."])
+    if uncompiled:
+        lines += _scale_lines("UNCOMPILED", uncompiled, [
+            "# The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their",
+            "# measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps."])
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

@@ -23,7 +23,7 @@ HOST_BOUND_SOURCE: Final = ("one Qwen3-4B QLoRA step profiled on the H200 (Unslo
                             "at 2,048")
 
 # --- THROUGHPUT FITTED: begin (written by bench/throughput/fit.py; do not edit by hand) ---
-THROUGHPUT_SOURCE: Final = "fitted on 323 cells measured on one NVIDIA H200 (79 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
+THROUGHPUT_SOURCE: Final = "fitted on 313 cells measured on one NVIDIA H200 (73 of them beside other jobs on the same GPU, so slower than a GPU of one's own); scaled to other GPUs by tensor TFLOPS (a public matmul benchmark where the GPU table has one, else the datasheet) and bandwidth"
 # (stack, method) -> seconds per step from the host's c0 + c_linear * linear passes (plan.throughput.linear_passes)
 # + c_param * billions of linear parameters + c_moe * routed layers (Shapes.routed_layers),
 # and the GPU's matmul FLOPs / (peak / k_matmul) + attention FLOPs / (peak / k_attention) (+ QLoRA's dequantisation),
@@ -32,9 +32,9 @@ STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
     ("transformers", "full"): {"c0": 0, "c_linear": 0.00069946, "c_param": 0.022484, "c_moe": 0.034856, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "lora"): {"c0": 0, "c_linear": 0.0013223, "c_param": 0, "c_moe": 0.0023212, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "qlora"): {"c0": 0.02929, "c_linear": 0.0016055, "c_param": 0, "c_moe": 0.029682, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
-    ("unsloth", "full"): {"c0": 0.081779, "c_linear": 2.1132e-05, "c_param": 0.031608, "c_moe": 0, "k_matmul": 1.25, "k_attention": 2.0536, "overlap": 0.0},
-    ("unsloth", "lora"): {"c0": 0.028982, "c_linear": 0.00098624, "c_param": 0, "c_moe": 0.0039231, "k_matmul": 1.25, "k_attention": 2.0536, "overlap": 0.0},
-    ("unsloth", "qlora"): {"c0": 0.00020121, "c_linear": 0.0011995, "c_param": 0, "c_moe": 0.004208, "k_matmul": 1.25, "k_attention": 2.0536, "overlap": 0.0},
+    ("unsloth", "full"): {"c0": 0.081891, "c_linear": 1.9559e-05, "c_param": 0.031622, "c_moe": 0, "k_matmul": 1.25, "k_attention": 2.0665, "overlap": 0.0},
+    ("unsloth", "lora"): {"c0": 0.020597, "c_linear": 0.0010355, "c_param": 0, "c_moe": 0.0026095, "k_matmul": 1.25, "k_attention": 2.0665, "overlap": 0.0},
+    ("unsloth", "qlora"): {"c0": 0, "c_linear": 0.0012039, "c_param": 0, "c_moe": 0.0021303, "k_matmul": 1.25, "k_attention": 2.0665, "overlap": 0.0},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method),
 # widened to take in 0: a range that left out its own estimate (two architectures, each biased one way)
@@ -43,9 +43,9 @@ SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("transformers", "full"): (-0.235, 1.358),
     ("transformers", "lora"): (-0.180, 0.600),
     ("transformers", "qlora"): (-0.247, 0.445),
-    ("unsloth", "full"): (-0.184, 0.123),
-    ("unsloth", "lora"): (-0.194, 0.435),
-    ("unsloth", "qlora"): (-0.244, 0.428),
+    ("unsloth", "full"): (-0.184, 0.122),
+    ("unsloth", "lora"): (-0.127, 0.225),
+    ("unsloth", "qlora"): (-0.200, 0.406),
 }
 # ... and how many architectures that spread comes from (plan.timing says when they are few).
 SPREAD_ARCHITECTURES: Final[dict[tuple[str, str], int]] = {
@@ -53,33 +53,37 @@ SPREAD_ARCHITECTURES: Final[dict[tuple[str, str], int]] = {
     ("transformers", "lora"): 8,
     ("transformers", "qlora"): 9,
     ("unsloth", "full"): 6,
-    ("unsloth", "lora"): 15,
-    ("unsloth", "qlora"): 17,
+    ("unsloth", "lora"): 14,
+    ("unsloth", "qlora"): 16,
 }
 # Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out
 # of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid
 # whose kinds of layer HYBRID_USER_STEP does not cover.
-HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.008, "low": 1.419, "high": 3.159, "cells": 24}
+HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.099, "low": 1.559, "high": 3.724, "cells": 24}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-small', 'granite-4.0-h-tiny')
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):
 # plan.throughput scales a hybrid whose kinds are measured so by it instead.
-HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.237, "low": 0.985, "high": 1.941, "cells": 6, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
+HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.231, "low": 1.042, "high": 1.919, "cells": 6, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
 # What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
 # seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
 FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 33}, "gemma": {"seconds": 78.7, "low": 21.0, "high": 171.4, "cells": 19}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 8}}
 # The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:
 # their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma
 # model's Unsloth step reaches.
-COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 1.941, "low": 0.715, "high": 4.607, "cells": 17}
+COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 2.224, "low": 0.711, "high": 4.594, "cells": 17}
 COMPILE_OFF_MODELS: Final = ('gemma-2-9b', 'gemma-3-12b-it', 'gemma-3-4b-it', 'gemma-3n-E4B-it', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it')
 # The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their
 # attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales
 # their attention, its range reaching the least and most.
-MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 3.205, "low": 3.205, "high": 3.205, "cells": 1}
+MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 2.714, "low": 2.714, "high": 2.714, "cells": 1}
 MASKED_ATTENTION_MODELS: Final = ('gemma-2-9b',)
 # The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through
 # its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput
 # scales that part of the attention, its range reaching the least and most.
-WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.859, "low": 4.467, "high": 13.792, "cells": 11}
+WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.792, "low": 4.44, "high": 13.551, "cells": 11}
 WIDE_HEAD_MODELS: Final = ('gemma-4-12B', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it', 'gemma-4-E4B-it')
+# The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their
+# measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps.
+UNCOMPILED_STEP: Final[dict[str, float]] = {"factor": 1.49, "low": 1.275, "high": 2.182, "cells": 10}
+UNCOMPILED_MODELS: Final = ('gpt-oss-20b',)
 # --- THROUGHPUT FITTED: end ---

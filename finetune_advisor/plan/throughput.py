@@ -13,7 +13,8 @@ gated delta rule, mamba_ssm's scans): their steps are scaled by the measured rat
 (`step_scale`), from cells on a user's own kernels where their kinds of layer were measured so
 (constants.HYBRID_USER_STEP), else from the cells that ran our torch stand-in for causal-conv1d, about twice the
 model's time (constants.HYBRID_STEP). On Unsloth the Gemma families, measured here only with its per-block compile
-off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP); the attention
+off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP); gpt-oss, whose
+decoder layers that compile always skips, is scaled by its runs' ratio (constants.UNCOMPILED_STEP); the attention
 Unsloth runs with slower kernels than the fit's flash attention (eager scores over the whole square, heads too wide
 for flash kernels) takes its measured multiple of the fit's time (`slow_attention`).
 """
@@ -26,12 +27,13 @@ from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
-from finetune_advisor.vram.families import UNSLOTH_WIDE_HEAD_DIM, compile_off_on_unsloth, masked_attention_on_unsloth
+from finetune_advisor.vram.families import (UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, compile_off_on_unsloth,
+                                            masked_attention_on_unsloth)
 from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
 
-STAND_IN, USER_PATH, COMPILE_OFF = "stand-in", "user-path", "compile-off"  # StepScale.why, of a whole step
+STAND_IN, USER_PATH, COMPILE_OFF, UNCOMPILED = "stand-in", "user-path", "compile-off", "uncompiled"  # StepScale.why, of a whole step
 MASKED, WIDE_HEADS = "masked", "wide-heads"  # StepScale.why, of the attention Unsloth runs slower (slow_attention)
 
 
@@ -54,8 +56,8 @@ class StepTime:
 class StepScale:
     """Measured time over the model's, where the fitted model does not see what it is spent on: median, least and most,
     over `cells` measured runs of `models`. Of the whole step, `why` STAND_IN (hybrids through our causal-conv1d
-    stand-in), USER_PATH (hybrids on a user's own kernels) or COMPILE_OFF (the Gemma families on Unsloth, per-block
-    compile off); of the attention Unsloth runs slower than the fit's flash attention, MASKED (Gemma 2 and 3n's eager
+    stand-in), USER_PATH (hybrids on a user's own kernels), COMPILE_OFF (the Gemma families on Unsloth, per-block
+    compile off) or UNCOMPILED (gpt-oss on Unsloth, whose layers its per-block compile skips); of the attention Unsloth runs slower than the fit's flash attention, MASKED (Gemma 2 and 3n's eager
     scores, every layer over the whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide
     global heads, through Unsloth's own kernel; the rest of the attention at the fit's speed)."""
 
@@ -87,7 +89,8 @@ def step_scale(arch: Architecture, stack: str) -> StepScale | None:
     """The measured ratio behind a step: for a hybrid, that of the cells measured on a user's own kernels for the same
     kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells, which scales the step; on Unsloth,
     for a Gemma family, what its cells (all with the per-block compile off) spent on the host, which only the range
-    reaches (micro_step); None for any other model."""
+    reaches (micro_step), and for gpt-oss, whose layers Unsloth's per-block compile always skips, its cells' ratio,
+    which scales the step; None for any other model."""
     if arch.is_hybrid:
         user = k.HYBRID_USER_STEP.get(mixer_key(arch))
         if user is None:
@@ -95,6 +98,8 @@ def step_scale(arch: Architecture, stack: str) -> StepScale | None:
         return _scale(user, tuple(user["models"]), USER_PATH)
     if stack == "unsloth" and compile_off_on_unsloth(arch.model_type):
         return _scale(k.COMPILE_OFF_STEP, k.COMPILE_OFF_MODELS, COMPILE_OFF)
+    if stack == "unsloth" and block_compile_skipped(arch.model_type):
+        return _scale(k.UNCOMPILED_STEP, k.UNCOMPILED_MODELS, UNCOMPILED)
     return None
 
 

@@ -207,6 +207,10 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
                 "models E2B, E4B and 3n the most). Unsloth's own Gemma notebooks, with the compile on, run near the model's "
                 "time, so that is the figure; the range reaches those runs' slowest, for a run where the compile "
                 "fails or is turned off."]
+    if h.why == throughput.UNCOMPILED:
+        return [f"gpt-oss's steps are outside the fitted step-time model: Unsloth's per-block compile leaves its decoder "
+                "layers uncompiled (more, smaller kernels to launch) and runs its attention through unsloth_zoo's flex "
+                f"attention with sinks. {measured}; which of the two costs the time was not profiled."]
     if h.user_path:
         s = k.HYBRID_STEP
         return [f"This model has linear-attention layers, whose kernels the step-time model does not see: {measured}. "

@@ -327,6 +327,34 @@ def test_a_gemma_steps_range_on_unsloth_reaches_what_its_compile_off_cells_took(
     assert throughput.micro_step(gemma, transformers, 2048, 989, 4800).scale is None
 
 
+def test_gpt_oss_steps_on_unsloth_are_scaled_by_what_its_uncompiled_layers_measured() -> None:
+    """Unsloth's per-block compile always skips gpt-oss's decoder layers, and every gpt-oss-20b cell ran slower than
+    the fitted model (about 1.5x, 1.3-2.2x; recomputed here from the records): they stay out of the fit, and a gpt-oss
+    step on Unsloth is scaled by their median, its range reaching their fastest and slowest, with a note that says why;
+    on the transformers stack, and for any other MoE, the step is the model's."""
+    from finetune_advisor.adapters.cache import load_catalog
+    from finetune_advisor.catalog.resolve import resolve
+    from finetune_advisor.plan import throughput
+    from finetune_advisor.plan.timing import _scale_note
+    from finetune_advisor.vram.resolve import from_catalog
+
+    fit = _fit_script()
+    measured = fit.uncompiled_slowdown(_refitted(fit))
+    assert measured.pop("models") == list(k.UNCOMPILED_MODELS) == ["gpt-oss-20b"]
+    assert measured == pytest.approx(k.UNCOMPILED_STEP, rel=1e-3) and measured["low"] > 1.1
+    catalog = load_catalog()
+    arch = lambda name: from_catalog(found := resolve(catalog, name), catalog.guidance(found.entry.family)).arch  # noqa: E731
+    gpt_oss, qwen_moe = arch("gpt-oss-20b"), arch("qwen3-30b-a3b")
+    run = RunConfig(method="qlora")
+    step = throughput.micro_step(gpt_oss, run, 2048, 989, 4800)
+    assert step.scale.why == throughput.UNCOMPILED and step.scale.factor == k.UNCOMPILED_STEP["factor"]
+    plain = throughput.micro_step(gpt_oss, run.model_copy(update={"stack": "transformers"}), 2048, 989, 4800)
+    assert plain.scale is None and throughput.micro_step(qwen_moe, run, 2048, 989, 4800).scale is None
+    assert step.low <= step.seconds / step.scale.factor * step.scale.low
+    assert step.high >= step.seconds / step.scale.factor * step.scale.high
+    assert "per-block compile leaves its decoder layers uncompiled" in " ".join(_scale_note(step))
+
+
 def test_the_notebook_comparison_takes_the_measured_first_step_out_of_a_notebooks_runtime() -> None:
     """An Unsloth notebook's seconds per step is its train_runtime over 30-60 steps, the first step's compilation
     included: bench/throughput/public.py takes the median we measured for the kind of model out before asking what
