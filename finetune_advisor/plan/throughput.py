@@ -33,7 +33,8 @@ from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
 
-STAND_IN, USER_PATH, COMPILE_OFF, UNCOMPILED = "stand-in", "user-path", "compile-off", "uncompiled"  # StepScale.why, of a whole step
+# StepScale.why, of a whole step
+STAND_IN, USER_PATH, COMPILE_OFF, UNCOMPILED = "stand-in", "user-path", "compile-off", "uncompiled"
 MASKED, WIDE_HEADS = "masked", "wide-heads"  # StepScale.why, of the attention Unsloth runs slower (slow_attention)
 
 
@@ -57,9 +58,10 @@ class StepScale:
     """Measured time over the model's, where the fitted model does not see what it is spent on: median, least and most,
     over `cells` measured runs of `models`. Of the whole step, `why` STAND_IN (hybrids through our causal-conv1d
     stand-in), USER_PATH (hybrids on a user's own kernels), COMPILE_OFF (the Gemma families on Unsloth, per-block
-    compile off) or UNCOMPILED (gpt-oss on Unsloth, whose layers its per-block compile skips); of the attention Unsloth runs slower than the fit's flash attention, MASKED (Gemma 2 and 3n's eager
-    scores, every layer over the whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide
-    global heads, through Unsloth's own kernel; the rest of the attention at the fit's speed)."""
+    compile off) or UNCOMPILED (gpt-oss on Unsloth, whose layers its per-block compile skips); of the attention
+    Unsloth runs slower than the fit's flash attention, MASKED (Gemma 2 and 3n's eager scores, every layer over the
+    whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide global heads, through
+    Unsloth's own kernel; the rest of the attention at the fit's speed)."""
 
     factor: float
     low: float

@@ -98,7 +98,7 @@ def router_trial_kept(model_type: str, aux_loss_coef: float | None) -> bool:
     """Whether the first step of a fresh Unsloth process keeps every MoE layer's trial forward (see above);
     aux_loss_coef: the config's router_aux_loss_coef, None where it gives none."""
     family = family_of(model_type)
-    if family in BLOCK_COMPILE_SKIPPED or family not in ROUTER_AUX_LOSS_DEFAULT:
+    if block_compile_skipped(family) or family not in ROUTER_AUX_LOSS_DEFAULT:
         return False
     return (ROUTER_AUX_LOSS_DEFAULT[family] if aux_loss_coef is None else aux_loss_coef) > 0
 

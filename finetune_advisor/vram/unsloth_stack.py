@@ -11,8 +11,8 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, token_
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, BLOCK_COMPILE_SKIPPED, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, family_of, float32_load_on_unsloth,
+    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
+    ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, family_of, float32_load_on_unsloth,
     masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, router_trial_kept,
     scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
@@ -416,7 +416,7 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
                 f"those trials until the first backward; it grows with the tokens a step. {_trial_ground(family)} "
                 f"With {AUX_LOSS_OFF}, the peak is {without / k.GIB:.1f} GiB ({ROUTER_AUX_OFF_MEASURED}; the "
                 f"router_aux_loss option estimates that run); {BLOCK_COMPILE_OFF}.")
-    if family in BLOCK_COMPILE_SKIPPED:
+    if block_compile_skipped(family):
         return ("MoE on Unsloth: Unsloth does not compile this family's layers one by one, so the first step of a fresh "
                 "process holds no more than later ones (measured on gpt-oss-20b).")
     if router_trial_kept(arch.model_type, arch.router_aux_loss_coef) and not run.router_aux_loss:
