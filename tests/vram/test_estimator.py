@@ -587,7 +587,7 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
     from finetune_advisor.catalog.resolve import resolve
     from finetune_advisor.tools.estimate_vram import estimate_vram
     from finetune_advisor.vram import fit
-    from finetune_advisor.vram.ground import error_margin, longest_measured
+    from finetune_advisor.vram.ground import error_margin, longest_measured, tail_rate
     from finetune_advisor.vram.resolve import from_catalog
 
     longest = k.UNSLOTH_LONGEST_TOKENS["gemma4_text"]
@@ -606,6 +606,8 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
     catalog = load_catalog()
     found = resolve(catalog, "gemma-4-26b-a4b")
     arch = from_catalog(found, catalog.guidance(found.entry.family)).arch
+    added = tail_rate(arch, "qlora") * longest["moe"] / 1024**3  # beyond it, the last measured stretch's excess growth
+    assert added > 1.0 and f"so {added:.2f} GiB is added for the tokens beyond" in said[0]
     two_rows = RunConfig(method="qlora", seq_len=longest["moe"], batch_size=2, stack="unsloth")  # tokens, not rows
     assert longest_measured(arch, two_rows) == longest["moe"]
     assert error_margin(arch, two_rows) == fit.UNMEASURED_TIGHT_FRACTION
