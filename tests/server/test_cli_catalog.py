@@ -62,7 +62,8 @@ def test_show_is_readable_and_flags_unverified_values(capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert out.startswith("Devstral Small 1.1 (2507)  [devstral-small-2507]")
     assert "matched         unsloth/Devstral-Small-2507-bnb-4bit  (instruct, bnb-4bit)" in out
-    assert "(unverified)" in out.split("architecture")[1].splitlines()[0]
+    assert "(unverified)" in out.split("base repo")[1].splitlines()[0]  # its base_id is uncertain
+    assert "(verified)" in out.split("architecture")[1].splitlines()[0]  # checked against its config.json
     assert "licence         apache-2.0\n" in out
     assert "sources:\n  - github unslothai/unsloth" in out
 
