@@ -439,3 +439,16 @@ def test_beyond_the_longest_measured_step_the_estimate_keeps_up_with_the_measure
     run = cell.run.model_copy(update={"seq_len": t1 * 5 // 4})
     trend = m1 + (m1 - m0) * (t1 // 4) / (t1 - t0)
     assert estimate(cell.arch, run, params_total=cell.params_total).total_gib >= 0.95 * trend, (arch_name, trend)
+
+
+def test_a_method_without_a_measured_stretch_takes_its_familys_fastest_tail() -> None:
+    """Gemma 4 12B was measured at one LoRA length only, so beyond 65,536 tokens its LoRA takes the rate its QLoRA
+    cells showed; gpt-oss-20b's QLoRA residual fell over its last stretch, so QLoRA adds nothing there even though its
+    LoRA's rose: a method's own measured stretch wins over the family's fastest."""
+    from finetune_advisor.vram.ground import tail_rate
+
+    twelve = next(c.arch for c in MEASURED if c.arch_name == "gemma-4-12B")
+    gpt_oss = next(c.arch for c in MEASURED if c.arch_name == "gpt-oss-20b")
+    rates = k.UNSLOTH_TAIL_GROWTH["gemma4_unified_text"]["dense"]
+    assert "lora" not in rates and tail_rate(twelve, "lora") == rates["qlora"] > 0
+    assert tail_rate(gpt_oss, "qlora") == 0.0 < tail_rate(gpt_oss, "lora")
