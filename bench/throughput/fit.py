@@ -616,25 +616,26 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
               "# What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in",
               "# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.",
               f"FIRST_STEP: Final[dict[str, dict[str, float]]] = {json.dumps(first)}"]
-    if gemma:
-        lines += _scale_lines("COMPILE_OFF", gemma, [
+    scales = (
+        ("COMPILE_OFF", gemma, [
             "# The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:",
             "# their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma",
-            "# model's Unsloth step reaches."])
-    if masked:
-        lines += _scale_lines("MASKED_ATTENTION", masked, [
+            "# model's Unsloth step reaches."]),
+        ("MASKED_ATTENTION", masked, [
             "# The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their",
             "# attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales",
-            "# their attention, its range reaching the least and most."])
-    if wide:
-        lines += _scale_lines("WIDE_HEAD", wide, [
+            "# their attention, its range reaching the least and most."]),
+        ("WIDE_HEAD", wide, [
             "# The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through",
             "# its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput",
-            "# scales that part of the attention, its range reaching the least and most."])
-    if uncompiled:
-        lines += _scale_lines("UNCOMPILED", uncompiled, [
+            "# scales that part of the attention, its range reaching the least and most."]),
+        ("UNCOMPILED", uncompiled, [
             "# The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their",
-            "# measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps."])
+            "# measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps."]),
+    )
+    for name, entry, comment in scales:
+        if entry:
+            lines += _scale_lines(name, entry, comment)
     text = open(CONSTANTS).read()
     block = "\n".join(lines)
     text = re.sub(r"(# --- THROUGHPUT FITTED: begin.*?\n).*?(# --- THROUGHPUT FITTED: end ---)", lambda m: m.group(1) + block + "\n" + m.group(2),

@@ -71,6 +71,8 @@ def block_compile_skipped(model_type: str) -> bool:
     """True for the families whose decoder layers Unsloth's per-block compile leaves uncompiled (gpt-oss), whatever
     the user sets: their steps run as measured, which the step-time model times apart (plan.throughput.step_scale)."""
     return family_of(model_type) in BLOCK_COMPILE_SKIPPED
+
+
 # What the measurements of a family say about that count, where they were made (fresh process against later steps).
 ROUTER_TRIAL_MEASURED: dict[str, str] = {
     "qwen3_moe": "Qwen3-30B-A3B held 38 GB more at 4 x 2,048 tokens and about 8 at 2,048, within 1 GiB of the count; "

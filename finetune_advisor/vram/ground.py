@@ -77,6 +77,11 @@ def length_kind(arch: Architecture) -> str:
     return "moe" if arch.is_moe else "dense"
 
 
+def _kind_said(arch: Architecture) -> str:
+    """`length_kind` as an answer writes it: "MoE" or "dense"."""
+    return {"moe": "MoE"}.get(length_kind(arch), "dense")
+
+
 def ground_notes(arch: Architecture, run: RunConfig) -> list[str]:
     """What an Unsloth answer says of how far its memory figure is from measured ground: how few runs its family
     rests on (`ground_said`) and a step longer than any measured (`length_ground`); none on the transformers stack."""
@@ -91,7 +96,7 @@ def length_ground(arch: Architecture, run: RunConfig) -> str | None:
     most = longest_measured(arch, run)
     if most is None:
         return None
-    kind = "MoE" if arch.is_moe else "dense"
+    kind = _kind_said(arch)
     added = tail_growth(arch, run)
     growth = (f"; our runs of this family outgrew them by {tail_rate(arch, run.method) * 1000 / k.GIB:.2f} GiB per "
               f"1,000 tokens over their last measured stretch, so {added / k.GIB:.2f} GiB is added for the tokens "
@@ -147,7 +152,7 @@ def measured_ground(arch: Architecture, method: str) -> str:
                 "other shapes, ranks and methods carry over what the other families showed.")
     if cells:
         return f"This family ({arch.model_type}) was measured on Unsloth in {cells} runs."
-    kind = "MoE" if arch.is_moe else "dense"
+    kind = _kind_said(arch)
     # The families with measured cells of this kind (Gemma 4 has both: dense E2B/E4B, MoE 26B).
     moe = k.UNSLOTH_MEASURED_MOE
     nearest = sorted(t for t, n in _cells_by_family().items() if (moe.get(t, 0) if arch.is_moe else n - moe.get(t, 0)))
