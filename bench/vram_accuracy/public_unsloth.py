@@ -158,11 +158,89 @@ def table(found: list[tuple]) -> str:
     return "\n".join(lines)
 
 
+# Unsloth 2025.8.5 (unsloth-zoo 2025.8.3) is the first to compute its Llama-path loss fused, chunk by chunk
+# (unslothai/unsloth@806bee2 models/llama.py, unslothai/unsloth-zoo@4aa8bb07 fused_losses/); before it the forward
+# ran lm_head over every token and took the loss from those logits (unslothai/unsloth@d2a032e models/llama.py,
+# fast_cross_entropy_loss), which an estimate of 2026.10.9 does not hold.
+FUSED_LOSS_FROM = (2025, 8, 5)
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    """'2024.9.post1' -> (2024, 9); None where no version was printed."""
+    parts = re.findall(r"\d+", (text or "").split(".post")[0])
+    return tuple(int(x) for x in parts) or None
+
+
+def split_rows() -> list[tuple]:
+    """Per LoRA / QLoRA notebook point with a start figure and a typical length: (point, era, published load,
+    published step, ours load, ours step at the typical rows, ours step at max_seq_length), GiB. The load is what the
+    notebook reserved after loading, get_peft_model and the trainer's set-up (its `start_gpu_memory`), against our
+    weights and adapters; the step is the rest of its peak, against the rest of our allocator-side estimate. A run's
+    peak comes from its longest micro-batch, which lies between the two lengths."""
+    out = []
+    for p in json.load(open(POINTS))["points"]:
+        start, version = p.get("start_reserved_gib"), _version(p.get("unsloth_version"))
+        if (p["kind"] != "notebook_peak_reserved" or p.get("method") not in ("qlora", "lora")
+                or not (p.get("catalog_id") and p.get("typical_tokens") and start)):
+            continue
+        typical = _parts(p, min(p["typical_tokens"], p["seq_len"]))
+        longest = _parts(p, p["seq_len"])
+        if typical is None or longest is None:
+            continue
+        era = "fused" if version and version >= FUSED_LOSS_FROM else "logits"
+        out.append((p, era, start, p["peak_reserved_gib"] - start, typical[0], typical[1], longest[1]))
+    return out
+
+
+def _parts(point: dict, seq_len: int) -> tuple[float, float] | None:
+    """(weights and adapters, the rest of the allocator-side estimate) in GiB; None where the tool refuses the
+    length (beyond the model's context: the main table says so)."""
+    from finetune_advisor.errors import InvalidInputError
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    try:
+        result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=seq_len,
+                               batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
+                               target_modules=point.get("target_modules"), gpu_memory_gib=point["gpu_total_gib"],
+                               bf16=point.get("bf16", True), stack="unsloth")
+    except InvalidInputError:
+        return None
+    load = result.breakdown.weights + result.breakdown.adapters
+    return load, result.total_gib - beside_allocator(point["catalog_id"], point["gpu_total_gib"]) - load
+
+
+def split_table(found: list[tuple]) -> str:
+    lines = ["| point | Unsloth | loss | load: published | ours | step: published | ours at typical rows "
+             "| ours at max_seq_length |", "|---|---|---|---|---|---|---|---|"]
+    for p, era, load, step, our_load, at_typical, at_max in found:
+        lines.append(f"| {p['id']} | {p.get('unsloth_version') or '?'} | {era} | {load:.1f} | {our_load:.1f} | "
+                     f"{step:.2f} | {at_typical:.2f} ({at_typical - step:+.2f}) | {at_max:.2f} ({at_max - step:+.2f}) |")
+    lines.append("")
+    for era, words in (("logits", "before Unsloth 2025.8.5 (loss from the full logits)"),
+                       ("fused", "from Unsloth 2025.8.5 on (fused loss)")):
+        group = [row[2:] for row in found if row[1] == era]
+        if group:
+            lines.append(f"- {words}: {len(group)} points; ours minus published, median: load "
+                         f"{_median([o - a for a, _, o, _, _ in group]):+.2f} GiB; step "
+                         f"{_median([t - b for _, b, _, t, _ in group]):+.2f} GiB at the typical rows, "
+                         f"{_median([m - b for _, b, _, _, m in group]):+.2f} at max_seq_length; the step above ours "
+                         f"at max_seq_length in {sum(m < b for _, b, _, _, m in group)}.")
+    return "\n".join(lines)
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readme", action="store_true", help="write the table into bench/vram_accuracy/README.md")
     args = ap.parse_args()
-    text = table(rows()) + "\n\nUnsloth's model guides (settings not stated; see the module's docstring):\n\n" + guide_table(guide_rows())
+    text = (table(rows()) + "\n\nWhere the difference lies, load or training step (notebooks that print both):\n\n"
+            + split_table(split_rows())
+            + "\n\nUnsloth's model guides (settings not stated; see the module's docstring):\n\n" + guide_table(guide_rows()))
     print(text)
     if args.readme:
         readme = open(README).read()

@@ -231,12 +231,9 @@ def test_what_unsloths_free_t4_notebooks_train_fits_a_t4(point: dict) -> None:
     # current Unsloth reserve more than its 2025 notebook did (bench/vram_accuracy/README.md).
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
-    # typical_tokens is per row, except where it exceeds max_seq_length: then it is a padding-free micro-batch's
-    # total (the notes say so), which holds about what one row of that many tokens does.
-    per_row = point["typical_tokens"] <= (point["seq_len"] or point["typical_tokens"])
-    seq, batch = (point["typical_tokens"], point["batch_size"]) if per_row else (point["typical_tokens"], 1)
-    result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=seq, batch_size=batch,
-                           lora_rank=point["lora_rank"] or 16, gpu="T4")
+    # typical_tokens: each row of a typical micro-batch (the file's own header says so).
+    result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=point["typical_tokens"],
+                           batch_size=point["batch_size"], lora_rank=point["lora_rank"] or 16, gpu="T4")
     assert result.fits, (point["id"], result.total_gib)
 
 
