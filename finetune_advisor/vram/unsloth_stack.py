@@ -286,22 +286,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(stack_note)
     if run.method == "full":
         notes.append(FULL_NOTE)
-    if arch.final_logit_softcapping:
-        notes.append("Gemma with final-logit softcapping: Unsloth's recomputed layer holds more per token than the layer count "
-                     "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 65,536 "
-                     "tokens); no MoE layer adds it.")
-    elif plain_gemma_mlp_on_unsloth(arch.model_type):
-        notes.append("Gemma 3: Unsloth's compiled MLP holds more per token than the layer count gives (six MLP-width "
-                     "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
-                     "cells (the longest at 32,768 tokens).")
-    if step.scores:
-        notes.append(scores_note(arch.model_type, step.scores))
-    if step.kept:
-        notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
-                     f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
-                     "16,384 tokens showed; counted, not fitted.")
-    if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
-        notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
+    notes += _family_notes(arch, step)
     if load:
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
@@ -324,6 +309,28 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         over_margin=over_margin(arch, run),
         first_step_gib=round(step.first_step / k.GIB, 3) if training >= load else 0.0,
     )
+
+
+def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
+    """What this family's measured terms add to an answer (Gemma's MLP and masks, kept layer outputs)."""
+    notes = []
+    if arch.final_logit_softcapping:
+        notes.append("Gemma with final-logit softcapping: Unsloth's recomputed layer holds more per token than the layer count "
+                     "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 65,536 "
+                     "tokens); no MoE layer adds it.")
+    elif plain_gemma_mlp_on_unsloth(arch.model_type):
+        notes.append("Gemma 3: Unsloth's compiled MLP holds more per token than the layer count gives (six MLP-width "
+                     "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
+                     "cells (the longest at 32,768 tokens).")
+    if step.scores:
+        notes.append(scores_note(arch.model_type, step.scores))
+    if step.kept:
+        notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
+                     f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
+                     "16,384 tokens showed; counted, not fitted.")
+    if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
+        notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
+    return notes
 
 
 def context_extra_gib(arch: Architecture, s: Shapes) -> float:
