@@ -159,6 +159,14 @@ class Architecture(BaseModel):
                              f"{' or '.join(ENCODER_DECODER)}, not of {self.model_type!r}")
         return self
 
+    @model_validator(mode="after")
+    def _heads_fit_the_width(self) -> Architecture:
+        """Without head_dim, each head is hidden_size / num_attention_heads wide: at least one."""
+        if not self.head_dim and self.hidden_size < self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is smaller than num_attention_heads "
+                             f"{self.num_attention_heads}, so a head would be 0 wide; give head_dim")
+        return self
+
     @property
     def is_encoder_decoder(self) -> bool:
         return self.model_type in ENCODER_DECODER
@@ -212,8 +220,9 @@ class Architecture(BaseModel):
             values["model_type"] = config["model_type"]
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
             values["tie_word_embeddings"] = config["tie_word_embeddings"]
-        values = {**_TYPE_DEFAULTS.get(values.get("model_type", ""), {}), **values}
-        if values.get("model_type") not in ENCODER_DECODER:
+        kind = values.get("model_type") if isinstance(values.get("model_type"), str) else ""  # else pydantic says so
+        values = {**_TYPE_DEFAULTS.get(kind, {}), **values}
+        if kind not in ENCODER_DECODER:
             for name in ENCODER_FIELDS:
                 values.pop(name, None)  # BART-style text encoder-decoders: only their decoder is described
         if text.get("use_sliding_window") is False:
@@ -227,7 +236,7 @@ class Architecture(BaseModel):
             if values.get(name) == 0:
                 values.pop(name)  # Gemma 4 configs without per-layer embeddings write 0
         required = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
-        if values.get("model_type") in ENCODER_DECODER:
+        if kind in ENCODER_DECODER:
             required += ENCODER_FIELDS
         missing = [name for name in required if name not in values]
         if missing:
@@ -262,12 +271,16 @@ def _first_error(exc: Exception) -> tuple[str, str]:
         return str(exc), "positive integers for the size fields"
     first = errors()[0]
     loc = [str(p) for p in first.get("loc", ())]
-    name = loc[0] if loc else "config"
-    got = json.dumps(first.get("input"), default=str)
     msg = str(first.get("msg", "invalid value"))
+    if not loc:  # a check across fields (model validators): their own sentence says what to change
+        return msg.removeprefix("Value error, "), "a config.json whose fields agree with each other"
+    name = loc[0]
+    got = json.dumps(first.get("input"), default=str)
     problem = f"{'.'.join(loc) or name} is {got if len(got) <= 40 else got[:37] + '...'} ({msg[:1].lower() + msg[1:]})"
     if name in LIMITS:
         return problem, f"for {name}, an integer from {describe_range(name)}"
+    if name == "model_type":
+        return problem, 'the model_type string of a config.json, e.g. "llama"'
     if name in MAX_ITEMS:
         return problem, f"for {name}, a list of at most {MAX_ITEMS[name]} names of at most {MAX_CHARS[name]} characters"
     return problem, "positive integers for the size fields"

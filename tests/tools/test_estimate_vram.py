@@ -271,6 +271,8 @@ def test_more_gpus_with_fsdp_is_suggested_for_full_fine_tuning() -> None:
 
 # --- bad input through MCP ------------------------------------------------------------------------
 
+TINY = {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 16, "vocab_size": 32000}
+
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
@@ -286,6 +288,10 @@ def test_more_gpus_with_fsdp_is_suggested_for_full_fine_tuning() -> None:
         ({"model": "qwen3-8b", "gpu_memory_gib": -8}, ["'gpu_memory_gib'"]),
         ({"params_b": 0}, ["'params_b'", "0.01"]),
         ({}, ["'model'", "exactly one of model, architecture or params_b"]),
+        # Found by fuzzing inline configs: a model_type that is not a string, and heads wider than the model.
+        ({"architecture": {**TINY, "model_type": {}}}, ["'architecture'", "model_type is {}", 'e.g. "llama"']),
+        ({"architecture": {**TINY, "model_type": ["llama"]}}, ["'architecture'", "model_type is"]),
+        ({"architecture": {**TINY, "hidden_size": 2}}, ["'architecture'", "num_attention_heads 16", "give head_dim"]),
     ],
 )
 async def test_bad_input_is_a_tool_error_naming_the_field(arguments: dict, words: list[str]) -> None:
