@@ -42,8 +42,11 @@ class DatasetFacts(BaseModel):
         return None
 
 
-def given(rows: int | None, tokens_per_row: float | None) -> DatasetFacts | None:
-    """The user's own figures; both or neither."""
+def given(rows: int | None, tokens_per_row: float | None, longest_row: int | None = None) -> DatasetFacts | None:
+    """The user's own figures: rows and their mean tokens, both or neither, and the longest row if known (alone it
+    still sets the length to train at: `PlanRequest.longest_row`)."""
+    if longest_row is not None:
+        check_range("longest_row", longest_row)
     if rows is None and tokens_per_row is None:
         return None
     if rows is None or tokens_per_row is None:
@@ -51,7 +54,11 @@ def given(rows: int | None, tokens_per_row: float | None) -> DatasetFacts | None
         raise InvalidInputError(missing, "rows and tokens per row go together", "both dataset_rows and tokens_per_row, or neither")
     check_range("dataset_rows", rows)
     check_range("tokens_per_row", tokens_per_row)
-    return DatasetFacts(rows=rows, tokens_per_row=tokens_per_row, longest_row=None, counted="given (mean only)")
+    if longest_row is not None and longest_row < tokens_per_row:
+        raise InvalidInputError("longest_row", f"{longest_row} is shorter than the mean row (tokens_per_row {tokens_per_row:g})",
+                                "the longest row's tokens, at least tokens_per_row")
+    return DatasetFacts(rows=rows, tokens_per_row=tokens_per_row, longest_row=longest_row,
+                        counted="given" if longest_row is not None else "given (mean only)")
 
 
 def counted(lengths: list[int], how: str) -> DatasetFacts:

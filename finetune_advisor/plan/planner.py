@@ -40,6 +40,12 @@ class PlanRequest:
     fixed_seq_len: bool = False
     fixed_batch: bool = False
     search_rank: bool = False
+    given_longest: int | None = None  # the longest row's tokens, given with or without the rows and their mean
+
+    @property
+    def longest_row(self) -> int | None:
+        """Tokens in the longest row: counted in the dataset, else as given; None when unknown."""
+        return (self.dataset.longest_row if self.dataset else None) or self.given_longest
 
     @property
     def memory(self) -> float:
@@ -98,7 +104,8 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         run = run.model_copy(update={"batch_size": max(1, math.ceil(req.effective_batch / (accum * run.num_gpus)))})
     time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
     memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
-    truncated = req.dataset.truncated(seq_len) if req.dataset else None
+    truncated = req.dataset.truncated(seq_len) if req.dataset else (
+        0 if req.longest_row and req.longest_row <= seq_len else None)
     others = alternatives(req, run, time) if compare else []
     result = TrainingPlan.build(
         req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
@@ -149,13 +156,13 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     """The seq_len to train at, and why: the user's, else one that covers the longest row, else the default."""
     if req.fixed_seq_len:
         return req.run.seq_len, "as given"
-    if req.dataset and req.dataset.longest_row:
-        wanted = min(round_up(req.dataset.longest_row), req.context)
+    if req.longest_row:
+        wanted = min(round_up(req.longest_row), req.context)
         if longest is not None and wanted > longest:
-            return longest, f"the longest that fits comfortably; the longest row has {req.dataset.longest_row} tokens"
-        if wanted < req.dataset.longest_row:
-            return wanted, f"the model's limit of {wanted} tokens a row; the longest row has {req.dataset.longest_row}"
-        return wanted, f"covers the longest row ({req.dataset.longest_row} tokens)"
+            return longest, f"the longest that fits comfortably; the longest row has {req.longest_row} tokens"
+        if wanted < req.longest_row:
+            return wanted, f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}"
+        return wanted, f"covers the longest row ({req.longest_row} tokens)"
     mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
     wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"

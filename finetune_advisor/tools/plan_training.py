@@ -45,9 +45,7 @@ def plan_training(
     """
     resolved = resolve_model(model, None, None)
     target = resolve_gpu(gpu, gpu_memory_gib)
-    facts = data.given(dataset_rows, tokens_per_row)
-    if facts is not None and longest_row is not None:
-        facts = facts.model_copy(update={"longest_row": longest_row})
+    facts = data.given(dataset_rows, tokens_per_row, longest_row)
     run = RunConfig(
         method="qlora" if method == "auto" else method, seq_len=seq_len or 2048, batch_size=batch_size or 1,
         lora_rank=lora_rank, images_per_row=images_per_row, stack=stack, num_gpus=gpu_count(target, num_gpus),
@@ -55,7 +53,8 @@ def plan_training(
         storage=resolved.storage_for("qlora" if method == "auto" else method, stack), **target.silicon,
     )
     req = PlanRequest(resolved, run, target, facts, epochs, effective_batch, price_per_hour,
-                      fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank)
+                      fixed_seq_len=seq_len is not None, fixed_batch=batch_size is not None, search_rank=search_rank,
+                      given_longest=longest_row)
     said = run.ignored
     if method == "auto":
         chosen, why = choose_method(req)

@@ -133,6 +133,18 @@ def test_rows_longer_than_what_fits_are_said() -> None:
     assert covered.seq_len == 3008 and covered.truncated_rows == 0
 
 
+def test_the_longest_row_alone_still_sets_the_length() -> None:
+    # Given without rows and their mean it was dropped, and the answer asked for the very figure it had been given.
+    p = plan_training(model="llama-3.1-8b", gpu="H100", method="qlora", longest_row=6000)
+    assert p.seq_len == 6016 and p.truncated_rows == 0
+    assert "covers the longest row (6000 tokens)" in p.seq_len_reason and "not known" not in p.seq_len_reason
+
+
+def test_a_longest_row_shorter_than_the_mean_is_refused_naming_both() -> None:
+    with pytest.raises(InvalidInputError, match="'longest_row': 500 is shorter than the mean row .tokens_per_row 3000."):
+        plan_training(**{**BASE, "tokens_per_row": 3000}, gpu="H100", method="qlora", longest_row=500)
+
+
 def test_with_only_the_mean_known_seq_len_covers_the_mean_and_says_the_longest_is_unknown() -> None:
     # Mean rows of 3000 tokens at the default 2048 would cut every row of average length or more.
     long_rows = plan_training(model="llama-3.1-8b", dataset_rows=2000, tokens_per_row=3000, gpu="H100", method="qlora")
