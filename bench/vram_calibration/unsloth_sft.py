@@ -418,7 +418,8 @@ def parameter_bytes(model) -> dict:
     return out
 
 
-def dataset(rows: int, seq: int, vocab: int):
+def dataset(rows: int, seq: int, vocab: int, lengths: list[int] | None = None):
+    """`rows` rows of exactly `seq` random tokens, or of `lengths` tokens each (CALIB_VARY)."""
     import torch
     from datasets import Dataset
 
@@ -427,7 +428,31 @@ def dataset(rows: int, seq: int, vocab: int):
     # hold a token with an all-zero embedding ("Untrained tokens in rows [[5]] found": Gemma 3 4B at 2x4096, round 19).
     # The last three ids are the stand-in tokenizer's special tokens.
     ids = torch.randint(1, vocab - 3, (rows, seq), generator=g).tolist()
+    if lengths is not None:
+        ids = [row[:n] for row, n in zip(ids, lengths, strict=True)]
     return Dataset.from_dict({"input_ids": ids})
+
+
+# With CALIB_VARY=N in a cell's --env (a cell of its own, kept out of the fits), the cell trains N steps on rows of
+# varied length in a fixed order, as a notebook's data gives them, instead of STEPS steps of identical rows: does a
+# run whose micro-batches change shape every step hold more at its longest than a run of that shape alone (Unsloth's
+# notebooks printed peaks 0.5-1.5 GiB above our fixed-length figures, bench/vram_accuracy/README.md)? The rows of step
+# N // 2 are all exactly S tokens, so the longest micro-batch is the cell's shape BxS and the cell is predicted as the
+# fixed one; every other row draws its length uniformly from S // 8 to S.
+def varied_lengths(batch: int, steps: int, seq: int) -> list[int]:
+    import random
+
+    rng = random.Random(steps * 7919 + seq)
+    lengths = [rng.randint(max(1, seq // 8), seq) for _ in range(batch * steps)]
+    middle = (steps // 2) * batch
+    lengths[middle:middle + batch] = [seq] * batch
+    return lengths
+
+
+def vary_steps(env: Mapping[str, str] = os.environ) -> int | None:
+    """CALIB_VARY's step count, None when the cell's rows are all of its length."""
+    value = env.get("CALIB_VARY")
+    return int(value) if value else None
 
 
 # With CALIB_PROFILE=1 in a cell's --env (which makes it a cell of its own, left out of every fit), one steady step
@@ -522,15 +547,18 @@ def profile_summary(averages, wall_s: float, top: int = 12) -> dict:
 def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, outdir: str):
     from trl import SFTConfig, SFTTrainer
 
+    steps = vary_steps() or STEPS
+    lengths = varied_lengths(batch, steps, seq) if vary_steps() else None
     cfg = SFTConfig(
-        output_dir=outdir, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=STEPS,
+        output_dir=outdir, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=steps,
         learning_rate=2e-4, warmup_steps=0, optim="adamw_8bit", weight_decay=0.001, lr_scheduler_type="linear",
         bf16=bf16, fp16=not bf16, logging_steps=1, report_to="none", save_strategy="no", seed=3407,
         max_length=seq, packing=False, dataset_num_proc=1, dataloader_num_workers=0,
         **({} if router_aux_loss() is None else {"router_aux_loss_coef": router_aux_loss()}),
+        **({"train_sampling_strategy": "sequential"} if lengths else {}),  # the rows' order as `varied_lengths` laid it
     )
     timer = StepTimer()
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset(batch * STEPS, seq, vocab),
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset(batch * steps, seq, vocab, lengths),
                          args=cfg, callbacks=[timer])
     ran_with = {k: getattr(trainer.args, k, None) for k in ("padding_free", "packing", "max_length", "bf16", "fp16", "optim",
                                                        "router_aux_loss_coef")}
@@ -540,6 +568,8 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
     if timer.memtrace is not None:
         ran_with["memtrace"] = timer.memtrace
     ran_with["step_peaks"] = {"before": timer.before, "steps": timer.step_peaks}
+    if lengths:
+        ran_with["varied_rows"] = {"steps": steps, "row_lengths": lengths}
     return trainer, timer.times, ran_with
 
 
@@ -584,7 +614,7 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
         "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
         "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None,
         "target_modules": lora_targets() if method != "full" and loader == "FastLanguageModel" else None, "quant_form": quant if method == "qlora" else None,
-        "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": STEPS, "load_s": round(load_s, 1),
+        "loader": loader, "emulation": emulation, "env": env, "num_gpus": 1, "steps": vary_steps() or STEPS, "load_s": round(load_s, 1),
         "weights_bytes": cuda_stat("memory_allocated"), "parameter_bytes": parameter_bytes(model),
         "host_embedding_bytes": host_embedding_bytes(model), **load_peaks, "kernels": kernels_record(model),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -636,6 +666,8 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
             rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
         if traced is not None:  # host-side stacks: its step time is not the model's; kept out of every fit
             rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE=1)")
+        if varied := ran_with.pop("varied_rows", None):  # scored against the fixed-length prediction, fitted on nothing
+            rec.update(varied_rows=varied, not_representative=f"{varied['steps']} steps of rows of varied length (CALIB_VARY)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
         try:
