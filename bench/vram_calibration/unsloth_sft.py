@@ -17,8 +17,8 @@ models): `load_in_4bit=True` for qlora, 16-bit for lora, `full_finetuning=True` 
 with `get_peft_model(r, lora_alpha=r, all linear projections, use_gradient_checkpointing="unsloth")`;
 then, per shape BxS (ascending), trains `STEPS` steps through trl's `SFTTrainer` + `SFTConfig`
 (`optim="adamw_8bit"`, bf16, or fp16 without bf16) on rows of exactly S random tokens: no packing,
-nothing shorter than S. Whatever Unsloth decides by itself (padding-free batching, compile, loss
-chunking) is left on and recorded.
+nothing shorter than S (except in a CALIB_VARY cell: `varied_lengths`). Whatever Unsloth decides by itself
+(padding-free batching, compile, loss chunking) is left on and recorded.
 
 Recorded per cell: NVML peak for this process (per-process and device-level readings), the
 allocator's peaks, CUDA context, step wall times and tokens/s, what the trainer ran with, bytes of
