@@ -12,8 +12,9 @@ the rarest), times GENERIC_FACTOR for words that name no topic ("fine-tune", "mo
 names, bare numbers). A document scores the weighted share of the question it answers: a term counts
 fully when it completes one of the document's keyword phrases (every word of the phrase is in the
 question), BODY_CREDIT when only its title or body has it. It covers the question when the score
-reaches COVERED and a non-generic term completes a phrase: sharing a word with a note's text, or
-one word of a phrase ("function" of "reward function"), is not coverage. The constants were set on
+reaches COVERED and the question completes a phrase that names a topic: one with a non-generic term,
+or a model's family and version ("gemma 4"). Sharing a word with a note's text, or one word of a
+phrase ("function" of "reward function"), is not coverage. The constants were set on
 the questions in tests/unsloth_docs/test_matching.py, part of which were written after a first
 tuning to measure it.
 """
@@ -168,11 +169,20 @@ class Doc:
     phrases: tuple[frozenset[str], ...]
     body: frozenset[str]
 
+    def anchors(self, question: frozenset[str]) -> bool:
+        """A keyword phrase the question completes names a topic: it has a non-generic term, or it names a model
+        by family and version ("gemma 4": each word generic alone, together a model with its own guide)."""
+        return any(p <= question and (not all(map(is_generic, p)) or _names_a_version(p)) for p in self.phrases)
+
     def credit(self, term: str, question: frozenset[str]) -> float:
         """1 when `term` completes a keyword phrase in `question`, BODY_CREDIT when the text has it."""
         if any(term in p and p <= question for p in self.phrases):
             return 1.0
         return BODY_CREDIT if term in self.body else 0.0
+
+
+def _names_a_version(phrase: frozenset[str]) -> bool:
+    return len(phrase) >= 2 and any(t.isdigit() for t in phrase) and any(t in GENERIC for t in phrase)
 
 
 def document(key: str, keywords: Iterable[str], text: str, vocabulary: frozenset[str]) -> Doc:
@@ -185,7 +195,7 @@ def document(key: str, keywords: Iterable[str], text: str, vocabulary: frozenset
 class Match:
     key: str
     score: float  # weighted share of the question the document answers, 0 to 1
-    anchored: bool  # a non-generic question term completes one of its keyword phrases
+    anchored: bool  # the question completes one of its keyword phrases that names a topic (`Doc.anchors`)
 
     @property
     def covered(self) -> bool:
@@ -218,8 +228,7 @@ class Index:
         out = []
         for doc in docs:
             credits = {t: doc.credit(t, asked) for t in weights}
-            anchored = any(c == 1.0 and not is_generic(t) for t, c in credits.items())
-            out.append(Match(doc.key, sum(weights[t] * c for t, c in credits.items()) / total, anchored))
+            out.append(Match(doc.key, sum(weights[t] * c for t, c in credits.items()) / total, doc.anchors(asked)))
         return sorted(out, key=lambda m: -m.score)
 
     def covering(self, question: str, docs: Sequence[Doc], limit: int = 2) -> list[Match]:

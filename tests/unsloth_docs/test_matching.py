@@ -27,6 +27,11 @@ COVERED: list[tuple[str, set[str]]] = [
     ("How do I push my merged model to the Hugging Face Hub?", {"saving-and-merging"}),
     ("Should I merge to 4-bit or 16-bit before serving with vLLM?", {"saving-and-merging"}),
     ("How do I train a reasoning model with GRPO?", {"grpo-and-rl"}),
+    # A model named by family and version is a topic of its own (each word is generic alone).
+    ("How do I fine-tune Gemma 4?", {"gemma-4-fine-tuning"}),
+    ("gemma 4 微调", {"gemma-4-fine-tuning"}),
+    ("Can I use QLoRA on Qwen3.5-27B?", {"qwen3.5-fine-tuning"}),
+    ("How much memory does Qwen3.5-35B-A3B LoRA need?", {"qwen3.5-fine-tuning", "vram-requirements"}),
     ("How do I write reward functions for GRPO?", {"grpo-and-rl"}),
     ("How much VRAM does GRPO need?", {"grpo-and-rl", "vram-requirements"}),
     ("Can I do DPO with Unsloth?", {"grpo-and-rl"}),
@@ -111,6 +116,9 @@ UNCOVERED: list[tuple[str, set[str | None]]] = [
     ("What is the weather in Paris?", {None}),
     ("Tell me a joke about cats", {None}),
     ("How do I fine-tune Qwen3?", {DOCS + "models/tutorials/qwen3-how-to-run-and-fine-tune"}),
+    ("How do I fine-tune Gemma 3?", {DOCS + "models/tutorials/gemma-3-how-to-run-and-fine-tune"}),
+    ("How do I fine-tune Llama 3.1?", {None}),  # a model, but no note or page of its own
+    ("How do I fine-tune a model?", {None}),  # generic words alone name nothing
     ("How long does fine-tuning a 7B model take?", {None}),
     ("How do I evaluate my fine-tuned model?", {None}),
     ("怎么在 Windows 上安装 Unsloth？", {DOCS + "get-started/install/windows-installation"}),
