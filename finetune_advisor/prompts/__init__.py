@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import Field
 
 _NOT_GIVEN = "not given"
+_GPU_NOT_GIVEN = "not given: call detect_gpus, and ask the user if it lists the server's GPUs"
 
 
 def _template(name: str) -> Template:
@@ -49,7 +50,7 @@ def choose_model(
         goal=_or(goal, "not stated: ask the user what the model should do"),
         task=_or(task, "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
         dataset_rows=_or(dataset_rows, "not given: ask the user, or treat it as unknown"),
-        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus, and ask the user if it lists the server's GPUs"),
+        gpu_memory_gib=_or(gpu_memory_gib, _GPU_NOT_GIVEN),
         plans=_or(plans, "not given: assume commercial use and ask about user numbers and the EU"),
     )
 
@@ -81,7 +82,7 @@ def fit_on_my_gpu(
     """Check whether fine-tuning a given model fits a GPU, and what to change if it does not."""
     return _template("fit_on_my_gpu").substitute(
         model=_or(model, "not stated: ask the user which model"),
-        gpu_memory_gib=_or(gpu_memory_gib, "not given: call detect_gpus, and ask the user if it lists the server's GPUs"),
+        gpu_memory_gib=_or(gpu_memory_gib, _GPU_NOT_GIVEN),
         seq_len=_or(seq_len, "2048"),
         method=_or(method, "not given: compare qlora, lora and full"),
     )
