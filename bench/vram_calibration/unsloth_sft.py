@@ -659,6 +659,7 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
         profiled = ran_with.pop("profile", None)
         traced = ran_with.pop("memtrace", None)
         peaks = ran_with.pop("step_peaks")
+        varied = ran_with.pop("varied_rows", None)
         rec.update(status="ok", error=None, step_times_s=[round(t, 4) for t in times], step_s=round(step_s, 4),
                    tokens_per_s=round(batch * seq / step_s, 1), trainer_args=ran_with,
                    loss=_last_loss(trainer), step_peaks=peaks["steps"])
@@ -666,7 +667,7 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
             rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
         if traced is not None:  # host-side stacks: its step time is not the model's; kept out of every fit
             rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE=1)")
-        if varied := ran_with.pop("varied_rows", None):  # scored against the fixed-length prediction, fitted on nothing
+        if varied is not None:  # scored against the fixed-length prediction, fitted on nothing
             rec.update(varied_rows=varied, not_representative=f"{varied['steps']} steps of rows of varied length (CALIB_VARY)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
