@@ -8,7 +8,10 @@
 - the parameter count the architecture adds up to agrees with `params_total_b` within 3 %,
   unless `params_note` explains the difference (a vision tower, per-layer embeddings, an audio codec);
 - `context_length` is at most the architecture's `max_position_embeddings`, unless the notes say why;
-- Unsloth's advice is recorded only for families the catalog has.
+- Unsloth's advice is recorded only for families the catalog has;
+- a model specialised for a task names no base checkpoint that a model without that specialisation also names: that
+  checkpoint is the generic model it was post-trained from (Devstral's was Mistral Small 3.1's), and a pick that loads
+  it for a large dataset would train a model that is not the specialised one it was chosen as.
 """
 
 from __future__ import annotations
@@ -43,7 +46,21 @@ def check(catalog: Catalog, license_ids: set[str]) -> list[Problem]:
     families = {m.family for m in catalog.models}
     problems += [Problem(g.family, "family", "advice for a family no catalog entry has")
                  for g in catalog.families if g.family not in families]
-    return problems + _float32_advice(catalog)
+    return problems + _float32_advice(catalog) + _borrowed_bases(catalog)
+
+
+def _borrowed_bases(catalog: Catalog) -> list[Problem]:
+    """Specialised models whose base checkpoint another, less specialised model also claims as its base."""
+    found = []
+    for entry in catalog.models:
+        if not (entry.specialised_for and entry.base_id):
+            continue
+        others = [m.id for m in catalog.models if m.id != entry.id and m.base_id
+                  and m.base_id.lower() == entry.base_id.lower() and not set(entry.specialised_for) <= set(m.specialised_for)]
+        if others:
+            found.append(Problem(entry.id, "base_id", f"{entry.base_id} is also the base of {', '.join(others)}: the "
+                                 "generic model it was post-trained from, not a base of its own (leave base_id unset)"))
+    return found
 
 
 def _float32_advice(catalog: Catalog) -> list[Problem]:

@@ -112,3 +112,18 @@ def test_a_checked_architecture_cannot_be_uncertain_as_a_whole() -> None:
                         "(name only the uncertain field, e.g. architecture.max_position_embeddings, "
                         "or mark it unverified)"]
     assert _problems(uncertain_fields=["architecture.max_position_embeddings"]) == []
+
+
+def test_a_specialised_model_borrowing_a_generic_base_is_reported() -> None:
+    """Devstral once named Mistral Small 3.1's base as its own, so a code pick for 1,000+ rows loaded the generic
+    model (and topped the list as Mistral Small 3.1 itself)."""
+    base = {"base_id": "org/generic-24b-base", "fact_sources": {**_entry()["fact_sources"], "base_id": SOURCE}}
+    generic = _entry(id="generic-24b", name="Generic 24B", instruct_id="org/generic-24b-instruct", **base)
+    coder = _entry(id="coder-24b", name="Coder 24B", instruct_id="org/coder-24b", tasks=["code", "chat"],
+                   specialised_for=["code"], **base)
+    problems = [str(p) for p in check(Catalog(models=[coder, generic]), LICENCES)]
+    assert problems == ["coder-24b: base_id: org/generic-24b-base is also the base of generic-24b: the generic model it "
+                        "was post-trained from, not a base of its own (leave base_id unset)"]
+    same_specialty = _entry(id="coder-24b-2", name="Coder 24B 2", instruct_id="org/coder-24b-2", tasks=["code"],
+                            specialised_for=["code"], **base)
+    assert [str(p) for p in check(Catalog(models=[coder, same_specialty]), LICENCES)] == []  # releases of one line

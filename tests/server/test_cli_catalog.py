@@ -62,10 +62,12 @@ def test_show_is_readable_and_flags_unverified_values(capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert out.startswith("Devstral Small 1.1 (2507)  [devstral-small-2507]")
     assert "matched         unsloth/Devstral-Small-2507-bnb-4bit  (instruct, bnb-4bit)" in out
-    assert "(unverified)" in out.split("base repo")[1].splitlines()[0]  # its base_id is uncertain
+    assert out.split("base repo")[1].splitlines()[0].strip() == "-"  # Mistral publishes no Devstral base
     assert "(verified)" in out.split("architecture")[1].splitlines()[0]  # checked against its config.json
     assert "licence         apache-2.0\n" in out
     assert "sources:\n  - github unslothai/unsloth" in out
+    assert main(["catalog", "show", "devstral-small-2505"]) == 0
+    assert "(unverified)" in capsys.readouterr().out.split("architecture")[1].splitlines()[0]  # a reconstruction
 
 
 def test_show_json_is_the_entry(capsys: pytest.CaptureFixture[str]) -> None:
