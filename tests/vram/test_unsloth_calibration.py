@@ -231,10 +231,12 @@ def test_what_unsloths_free_t4_notebooks_train_fits_a_t4(point: dict) -> None:
     # current Unsloth reserve more than its 2025 notebook did (bench/vram_accuracy/README.md).
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
-    # typical_tokens: each row of a typical micro-batch (the file's own header says so).
-    result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=point["typical_tokens"],
-                           batch_size=point["batch_size"], lora_rank=point["lora_rank"] or 16, gpu="T4")
-    assert result.fits, (point["id"], result.total_gib)
+    # At the rows' typical length (typical_tokens: each row of a typical micro-batch, the file's header says), and at
+    # max_seq_length, which a run's longest micro-batch may reach.
+    for seq_len in (point["typical_tokens"], point["seq_len"]):
+        result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=seq_len,
+                               batch_size=point["batch_size"], lora_rank=point["lora_rank"] or 16, gpu="T4")
+        assert result.fits, (point["id"], seq_len, result.total_gib)
 
 
 def test_gpt_oss_on_a_t4_says_what_unsloth_2026_10_9_did_with_the_notebooks_settings() -> None:
