@@ -217,8 +217,12 @@ def test_a_family_unsloth_trains_in_float32_on_a_t4_is_timed_at_the_fp32_rate() 
     assert not any("fp32 rate" in n for n in llama.notes)
     t4 = find("T4")
     run = RunConfig(method="lora", bf16=False)
-    assert (matmul_tflops(t4, run, True), matmul_tflops(t4, run, False)) == (8.1, 65)
-    assert gemma.tokens_per_second < llama.tokens_per_second / 3  # a similar size, an eighth of the matmul rate
+    # fp16 on the T4 is scaled by the public matmul benchmark (41.91 TFLOPS on Colab), as every benchmarked GPU is,
+    # against the same benchmark on the GPU the model was fitted on: its 65 datasheet TFLOPS made T4 runs look fast.
+    h200 = find("H200")
+    assert matmul_tflops(t4, run, True) == 8.1
+    assert matmul_tflops(t4, run, False) == pytest.approx(41.91 * h200.tflops_bf16 / h200.measured_matmul_tflops)
+    assert gemma.tokens_per_second < llama.tokens_per_second / 3  # a similar size, a sixth of the matmul rate
 
 
 def test_a_speech_model_is_planned_within_its_decoder_limit() -> None:
@@ -256,11 +260,13 @@ def test_gpus_are_scaled_by_their_measured_matmul_rate_where_the_table_has_one()
     from finetune_advisor.vram.run import RunConfig
 
     run = RunConfig(method="qlora")
-    h200, l4, t4 = find("H200"), find("L4"), find("T4")
+    h200, l4, v100 = find("H200"), find("L4"), find("V100-16GB-SXM2")
     assert matmul_tflops(h200, run, False) == pytest.approx(h200.tflops_bf16)
     assert matmul_tflops(l4, run, False) == pytest.approx(l4.measured_matmul_tflops * h200.tflops_bf16 / h200.measured_matmul_tflops)
     assert matmul_tflops(l4, run, False) < 0.8 * l4.tflops_bf16
-    assert t4.measured_matmul_tflops is None and matmul_tflops(t4, run.model_copy(update={"bf16": False}), False) == t4.tflops_fp16
+    # Without a benchmark of its own (a V100), the datasheet.
+    assert v100.measured_matmul_tflops is None
+    assert matmul_tflops(v100, run.model_copy(update={"bf16": False}), False) == v100.tflops_fp16
     notes = plan_training(**BASE, gpu="L4", method="qlora").notes
     assert any(n.startswith("Scaled from the H200") and "70.89" in n for n in notes)
     assert not any(n.startswith("Scaled from") for n in plan_training(**BASE, gpu="H200", method="qlora").notes)

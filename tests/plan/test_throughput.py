@@ -359,7 +359,8 @@ def test_the_notebook_comparison_takes_the_measured_first_step_out_of_a_notebook
     """An Unsloth notebook's seconds per step is its train_runtime over 30-60 steps, the first step's compilation
     included: bench/throughput/public.py takes the median we measured for the kind of model out before asking what
     row length our model needs for the rest. Granite 4.0-H Micro's T4 notebook (15.9 s a step over 60 steps) read
-    "-" (slower than full-length rows) with it left in."""
+    "-" (slower than full-length rows) with it left in while the T4 was timed by its datasheet; with the first step
+    out it implies shorter rows than with it in, under its 2,048 maximum."""
     spec = importlib.util.spec_from_file_location("throughput_public", ROOT / "bench" / "throughput" / "public.py")
     public = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
@@ -370,4 +371,5 @@ def test_the_notebook_comparison_takes_the_measured_first_step_out_of_a_notebook
     assert arch is not None and arch.is_hybrid and row["steps"] == 60
     with_first = public.implied_tokens_per_row(row, arch, "T4")
     left_in = public.implied_tokens_per_row({**row, "train_runtime_s": None}, arch, "T4")
-    assert left_in is None and with_first is not None and 1000 < with_first < row["seq_len"]
+    assert with_first is not None and 1000 < with_first < row["seq_len"]
+    assert left_in is None or left_in > with_first
