@@ -9,7 +9,7 @@ question about something no note knows still weighs what it says.
 
 Each question term weighs its rarity across the notes (IDF; a term no note uses weighs as much as
 the rarest), times GENERIC_FACTOR for words that name no topic ("fine-tune", "model", model family
-names, bare numbers). A document scores the weighted share of the question it answers: a term counts
+names with their versions and sizes, "qwen3", "14b", bare numbers). A document scores the weighted share of the question it answers: a term counts
 fully when it completes one of the document's keyword phrases (every word of the phrase is in the
 question), BODY_CREDIT when only its title or body has it. It covers the question when the score
 reaches COVERED and the question completes a phrase that names a topic: one with a non-generic term,
@@ -60,9 +60,11 @@ STOPWORDS = _words(
 )
 # Words that name no docs topic: what every question is about (fine-tuning a model), and model family
 # names, which a question mentions whatever it asks ("VRAM for Llama 3.1 8B" is about VRAM).
+_FAMILIES = ("llama", "qwen", "gemma", "mistral", "mixtral", "phi", "deepseek", "gpt", "falcon", "yi", "granite", "olmo",
+             "smollm", "tinyllama", "nemotron", "glm", "kimi")
 _GENERIC_WORDS = (
-    "fine tune finetune train model unsloth llm ai custom own new configure 微调 训练 模型 大模型 自己 "
-    "llama qwen gemma mistral mixtral phi deepseek gpt oss falcon yi granite olmo smollm tinyllama nemotron glm kimi"
+    "fine tune finetune train model unsloth llm ai custom own new configure 微调 训练 模型 大模型 自己 oss "
+    + " ".join(_FAMILIES)
 )
 CJK_STOPWORDS = _words(
     "怎么 怎样 怎么样 如何 什么 哪个 哪些 哪种 为什么 请问 可以 能否 能不能 应该 需要 一个 这个 那个 "
@@ -156,8 +158,14 @@ GENERIC = frozenset(_stem(w) if w.isascii() else w for w in _GENERIC_WORDS.split
 _STOP_STEMS = frozenset(_stem(w) for w in STOPWORDS)  # "gives" goes with "give"
 
 
+# A model's name beside its family: a family with its version run together ("qwen3", "llama3", "phi4") or a size
+# ("14b", "500m", "e4b", "a3b"). Like the family names, they say which model, not what is asked.
+_VERSIONED = re.compile(r"^(?:%s)\d+$" % "|".join(_FAMILIES))
+_SIZE = re.compile(r"^[ae]?\d+[bm]$")
+
+
 def is_generic(term: str) -> bool:
-    return term in GENERIC or term.isdigit()
+    return term in GENERIC or term.isdigit() or bool(_VERSIONED.match(term) or _SIZE.match(term))
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,9 @@ class Doc:
 
 
 def _names_a_version(phrase: frozenset[str]) -> bool:
-    return len(phrase) >= 2 and any(t.isdigit() for t in phrase) and any(t in GENERIC for t in phrase)
+    """A family and its version: "gemma 4", "qwen3" or "qwen3.5" (its terms "qwen3" and "5")."""
+    family_and_number = len(phrase) >= 2 and any(t.isdigit() for t in phrase) and any(t in GENERIC for t in phrase)
+    return family_and_number or any(_VERSIONED.match(t) for t in phrase)
 
 
 def document(key: str, keywords: Iterable[str], text: str, vocabulary: frozenset[str]) -> Doc:

@@ -29,6 +29,7 @@ COVERED: list[tuple[str, set[str]]] = [
     ("How do I train a reasoning model with GRPO?", {"grpo-and-rl"}),
     # A model named by family and version is a topic of its own (each word is generic alone).
     ("How do I fine-tune Gemma 4?", {"gemma-4-fine-tuning"}),
+    ("How much VRAM for Qwen3 14B?", {"vram-requirements"}),  # "qwen3" and "14b" name the model, not the question
     ("gemma 4 微调", {"gemma-4-fine-tuning"}),
     ("Can I use QLoRA on Qwen3.5-27B?", {"qwen3.5-fine-tuning"}),
     ("How much memory does Qwen3.5-35B-A3B LoRA need?", {"qwen3.5-fine-tuning", "vram-requirements"}),
@@ -203,6 +204,12 @@ def test_scores_are_shares_and_the_threshold_is_what_decides() -> None:
 )
 def test_english_terms(text: str, expected: list[str]) -> None:
     assert matching.terms(text) == expected
+
+
+@pytest.mark.parametrize(("term", "generic"), [("qwen3", True), ("llama3", True), ("14b", True), ("e4b", True),
+                                               ("500m", True), ("4", True), ("t4", False), ("gguf", False), ("4bit", False)])
+def test_model_names_versions_and_sizes_name_no_topic(term: str, generic: bool) -> None:
+    assert matching.is_generic(term) is generic
 
 
 def test_chinese_is_cut_into_known_words_and_two_character_pieces() -> None:
