@@ -53,6 +53,8 @@ def given(rows: int | None, tokens_per_row: float | None, longest_row: int | Non
         missing = "dataset_rows" if rows is None else "tokens_per_row"
         raise InvalidInputError(missing, "rows and tokens per row go together", "both dataset_rows and tokens_per_row, or neither")
     check_range("dataset_rows", rows)
+    if rows < 1:  # the bound allows 0 for recommend_model ("no data yet"); a plan needs rows to count steps from
+        raise InvalidInputError("dataset_rows", "0 rows leave nothing to train on", "at least 1 row")
     check_range("tokens_per_row", tokens_per_row)
     if longest_row is not None and longest_row < tokens_per_row:
         raise InvalidInputError("longest_row", f"{longest_row} is shorter than the mean row (tokens_per_row {tokens_per_row:g})",

@@ -140,6 +140,12 @@ def test_the_longest_row_alone_still_sets_the_length() -> None:
     assert "covers the longest row (6000 tokens)" in p.seq_len_reason and "not known" not in p.seq_len_reason
 
 
+def test_a_plan_of_no_rows_is_refused() -> None:
+    # It planned "0 steps per epoch, 1 in all" and a time for it.
+    with pytest.raises(InvalidInputError, match="'dataset_rows': 0 rows leave nothing to train on"):
+        plan_training(**{**BASE, "dataset_rows": 0}, gpu="T4", method="qlora")
+
+
 def test_a_longest_row_shorter_than_the_mean_is_refused_naming_both() -> None:
     with pytest.raises(InvalidInputError, match="'longest_row': 500 is shorter than the mean row .tokens_per_row 3000."):
         plan_training(**{**BASE, "tokens_per_row": 3000}, gpu="H100", method="qlora", longest_row=500)
