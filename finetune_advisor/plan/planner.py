@@ -43,6 +43,11 @@ class PlanRequest:
     given_longest: int | None = None  # the longest row's tokens, given with or without the rows and their mean
 
     @property
+    def rows_per_step(self) -> int:
+        """The effective batch, no larger than the dataset: a step cannot take rows it does not have."""
+        return min(self.effective_batch, self.dataset.rows) if self.dataset else self.effective_batch
+
+    @property
     def longest_row(self) -> int | None:
         """Tokens in the longest row: counted in the dataset, else as given; None when unknown."""
         return (self.dataset.longest_row if self.dataset else None) or self.given_longest
@@ -99,9 +104,9 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     largest_batch = run.batch_size
     if req.search_rank and run.method != "full":
         run = run.model_copy(update={"lora_rank": search.largest_rank(req.resolved, run, req.card) or run.lora_rank})
-    accum = max(1, math.ceil(req.effective_batch / (run.batch_size * run.num_gpus)))
+    accum = max(1, math.ceil(req.rows_per_step / (run.batch_size * run.num_gpus)))
     if not req.fixed_batch:  # the smallest micro-batch with that accumulation: the effective batch as asked, not overshot
-        run = run.model_copy(update={"batch_size": max(1, math.ceil(req.effective_batch / (accum * run.num_gpus)))})
+        run = run.model_copy(update={"batch_size": max(1, math.ceil(req.rows_per_step / (accum * run.num_gpus)))})
     time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
     memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
     truncated = req.dataset.truncated(seq_len) if req.dataset else (
@@ -112,6 +117,9 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         largest_batch=largest_batch, alternatives=others,
     )
     _with_advice(req, result, [run.method, *([OTHER_METHOD[run.method]] if others and run.method in OTHER_METHOD else [])])
+    if req.rows_per_step < req.effective_batch:
+        result.notes.append(f"The dataset's {req.rows_per_step} rows are fewer than the effective batch "
+                            f"({req.effective_batch}): each step takes all of them.")
     result.notes.extend(ground_notes(req.resolved.arch, run))  # how far the peak is from measured ground
     if not req.fixed_seq_len and seq_len == longest:  # memory set the length: say how much further a tight fit goes
         result.notes.extend(_longest_tight(req, at_batch, longest))
@@ -169,7 +177,8 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     if longest is not None and wanted > longest:
         return longest, f"the longest that fits comfortably (below {wanted}); {unknown}"
     if wanted < max(DEFAULT_SEQ_LEN, mean):
-        return wanted, f"the model's limit of {wanted} tokens a row; {unknown}"
+        cut = f", below the mean row ({req.dataset.tokens_per_row:g} tokens): most rows are cut there" if mean > wanted else ""
+        return wanted, f"the model's limit of {wanted} tokens a row{cut}; {unknown}"
     if mean > DEFAULT_SEQ_LEN:
         return wanted, f"covers the mean row ({req.dataset.tokens_per_row:g} tokens); {unknown}"
     return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; {unknown}"
@@ -179,7 +188,7 @@ def _batch(req: PlanRequest, run: RunConfig) -> RunConfig:
     """The user's micro-batch, else the largest that fits, no larger than the effective batch needs."""
     if req.fixed_batch:
         return run
-    cap = max(1, min(search.MAX_MICRO_BATCH, math.ceil(req.effective_batch / run.num_gpus)))
+    cap = max(1, min(search.MAX_MICRO_BATCH, math.ceil(req.rows_per_step / run.num_gpus)))
     return run.model_copy(update={"batch_size": search.largest_batch(req.resolved, run, req.card, cap) or 1})
 
 

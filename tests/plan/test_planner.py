@@ -140,6 +140,19 @@ def test_the_longest_row_alone_still_sets_the_length() -> None:
     assert "covers the longest row (6000 tokens)" in p.seq_len_reason and "not known" not in p.seq_len_reason
 
 
+def test_a_step_takes_no_more_rows_than_the_dataset_has() -> None:
+    # Five rows and an effective batch of 4,096: it planned 64 x 64 rows a step, and the memory and time of that.
+    p = plan_training(model="qwen3-8b", gpu="H100", method="qlora", dataset_rows=5, tokens_per_row=100, effective_batch=4096)
+    assert p.effective_batch == 5 and p.micro_batch * p.grad_accumulation == 5 and p.total_steps == 1
+    assert any("5 rows are fewer than the effective batch (4096)" in n for n in p.notes)
+    assert not any("fewer than the effective batch" in n for n in plan_training(**BASE, gpu="H100", method="qlora").notes)
+
+
+def test_rows_longer_than_the_model_takes_are_said_to_be_cut() -> None:
+    p = plan_training(model="qwen3-8b", gpu="H100", method="qlora", dataset_rows=100, tokens_per_row=100_000)
+    assert p.seq_len == 40960 and "below the mean row (100000 tokens): most rows are cut" in p.seq_len_reason
+
+
 def test_a_plan_of_no_rows_is_refused() -> None:
     # It planned "0 steps per epoch, 1 in all" and a time for it.
     with pytest.raises(InvalidInputError, match="'dataset_rows': 0 rows leave nothing to train on"):
