@@ -9,9 +9,10 @@ question about something no note knows still weighs what it says.
 
 Each question term weighs its rarity across the notes (IDF; a term no note uses weighs as much as
 the rarest), times GENERIC_FACTOR for words that name no topic ("fine-tune", "model", model family
-names with their versions and sizes, "qwen3", "14b", bare numbers). A document scores the weighted share of the question it answers: a term counts
-fully when it completes one of the document's keyword phrases (every word of the phrase is in the
-question), BODY_CREDIT when only its title or body has it. It covers the question when the score
+names with their versions and sizes such as "qwen3" and "14b", bare numbers). A document scores the
+weighted share of the question it answers: a term counts fully when it completes one of the
+document's keyword phrases (every word of the phrase is in the question), BODY_CREDIT when only its
+title or body has it. It covers the question when the score
 reaches COVERED and the question completes a phrase that names a topic: one with a non-generic term,
 or a model's family and version ("gemma 4"). Sharing a word with a note's text, or one word of a
 phrase ("function" of "reward function"), is not coverage. The constants were set on
