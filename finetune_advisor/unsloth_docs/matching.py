@@ -12,12 +12,11 @@ the rarest), times GENERIC_FACTOR for words that name no topic ("fine-tune", "mo
 names with their versions and sizes such as "qwen3" and "14b", bare numbers). A document scores the
 weighted share of the question it answers: a term counts fully when it completes one of the
 document's keyword phrases (every word of the phrase is in the question), BODY_CREDIT when only its
-title or body has it. It covers the question when the score
-reaches COVERED and the question completes a phrase that names a topic: one with a non-generic term,
-or a model's family and version ("gemma 4"). Sharing a word with a note's text, or one word of a
-phrase ("function" of "reward function"), is not coverage. The constants were set on
-the questions in tests/unsloth_docs/test_matching.py, part of which were written after a first
-tuning to measure it.
+title or body has it. It covers the question when the score reaches COVERED and the question
+completes a phrase that names a topic: one with a non-generic term, or a model's family and version
+("gemma 4"). Sharing a word with a note's text, or one word of a phrase ("function" of "reward
+function"), is not coverage. The constants were set on the questions in
+tests/unsloth_docs/test_matching.py, part of which were written after a first tuning to measure it.
 """
 
 from __future__ import annotations
