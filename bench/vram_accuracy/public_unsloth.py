@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,16 +59,22 @@ def beside_allocator(catalog_id: str, gpu_total_gib: float) -> float:
     return UNSLOTH_CONTEXT_GIB + context_extra_gib(arch, shapes(arch)) + stack
 
 
+def answer(point: dict, seq_len: int):
+    """estimate_vram's answer for a point at `seq_len` tokens, as a user would ask it."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    return estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=max(1, seq_len),
+                         batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
+                         target_modules=point.get("target_modules"), images_per_row=point.get("images_per_row", 0),
+                         gpu_memory_gib=point["gpu_total_gib"], bf16=point.get("bf16", True), stack="unsloth")
+
+
 def estimate(point: dict, seq_len: int) -> tuple[float, bool | None, bool]:
     """(estimated reserved GiB, beside-allocator memory left out; fits the card?; short by less than the estimate's
     expected error, which the answer calls close?) for a point at `seq_len` tokens."""
-    from finetune_advisor.tools.estimate_vram import estimate_vram
     from finetune_advisor.vram.fit import NEAR_NOTE_START
 
-    result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=max(1, seq_len),
-                           batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
-                           target_modules=point.get("target_modules"), images_per_row=point.get("images_per_row", 0),
-                           gpu_memory_gib=point["gpu_total_gib"], bf16=point.get("bf16", True), stack="unsloth")
+    result = answer(point, seq_len)
     close = any(a.startswith(NEAR_NOTE_START) for a in result.assumptions)
     return result.total_gib - beside_allocator(point["catalog_id"], point["gpu_total_gib"]), result.fits, close
 
@@ -196,13 +203,9 @@ def _parts(point: dict, seq_len: int) -> tuple[float, float] | None:
     """(weights and adapters, the rest of the allocator-side estimate) in GiB; None where the tool refuses the
     length (beyond the model's context: the main table says so)."""
     from finetune_advisor.errors import InvalidInputError
-    from finetune_advisor.tools.estimate_vram import estimate_vram
 
     try:
-        result = estimate_vram(model=point["catalog_id"], method=point["method"], seq_len=seq_len,
-                               batch_size=point.get("batch_size") or 1, lora_rank=point.get("lora_rank") or 16,
-                               target_modules=point.get("target_modules"), gpu_memory_gib=point["gpu_total_gib"],
-                               bf16=point.get("bf16", True), stack="unsloth")
+        result = answer(point, seq_len)
     except InvalidInputError:
         return None
     load = result.breakdown.weights + result.breakdown.adapters
@@ -221,17 +224,11 @@ def split_table(found: list[tuple]) -> str:
         group = [row[2:] for row in found if row[1] == era]
         if group:
             lines.append(f"- {words}: {len(group)} points; ours minus published, median: load "
-                         f"{_median([o - a for a, _, o, _, _ in group]):+.2f} GiB; step "
-                         f"{_median([t - b for _, b, _, t, _ in group]):+.2f} GiB at the typical rows, "
-                         f"{_median([m - b for _, b, _, _, m in group]):+.2f} at max_seq_length; the step above ours "
+                         f"{statistics.median([o - a for a, _, o, _, _ in group]):+.2f} GiB; step "
+                         f"{statistics.median([t - b for _, b, _, t, _ in group]):+.2f} GiB at the typical rows, "
+                         f"{statistics.median([m - b for _, b, _, _, m in group]):+.2f} at max_seq_length; the step above ours "
                          f"at max_seq_length in {sum(m < b for _, b, _, _, m in group)}.")
     return "\n".join(lines)
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def main() -> None:
