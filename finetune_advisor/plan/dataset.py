@@ -37,9 +37,12 @@ class DatasetFacts(BaseModel):
         """Rows longer than seq_len (cut by the trainer); None when the lengths are unknown."""
         if self.lengths:
             return sum(1 for n in self.lengths if n > seq_len)
-        if self.longest_row is not None and self.longest_row <= seq_len:
-            return 0
-        return None
+        return none_cut(self.longest_row, seq_len)
+
+
+def none_cut(longest_row: int | None, seq_len: int) -> int | None:
+    """0 when the longest row fits seq_len (no row is cut); None when that is not known."""
+    return 0 if longest_row is not None and longest_row <= seq_len else None
 
 
 def given(rows: int | None, tokens_per_row: float | None, longest_row: int | None = None) -> DatasetFacts | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.plan import search
-from finetune_advisor.plan.dataset import DatasetFacts, round_up
+from finetune_advisor.plan.dataset import DatasetFacts, none_cut, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import METHOD_NAMES
@@ -40,7 +40,7 @@ class PlanRequest:
     fixed_seq_len: bool = False
     fixed_batch: bool = False
     search_rank: bool = False
-    given_longest: int | None = None  # the longest row's tokens, given with or without the rows and their mean
+    given_longest: int | None = None  # the longest row's tokens as given; with rows and their mean, also in dataset
 
     @property
     def rows_per_step(self) -> int:
@@ -50,7 +50,7 @@ class PlanRequest:
     @property
     def longest_row(self) -> int | None:
         """Tokens in the longest row: counted in the dataset, else as given; None when unknown."""
-        return (self.dataset.longest_row if self.dataset else None) or self.given_longest
+        return self.dataset.longest_row if self.dataset else self.given_longest
 
     @property
     def memory(self) -> float:
@@ -109,8 +109,7 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
         run = run.model_copy(update={"batch_size": max(1, math.ceil(req.rows_per_step / (accum * run.num_gpus)))})
     time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
     memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
-    truncated = req.dataset.truncated(seq_len) if req.dataset else (
-        0 if req.longest_row and req.longest_row <= seq_len else None)
+    truncated = req.dataset.truncated(seq_len) if req.dataset else none_cut(req.longest_row, seq_len)
     others = alternatives(req, run, time) if compare else []
     result = TrainingPlan.build(
         req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
