@@ -124,8 +124,8 @@ def find(name: str, field: str = "gpu") -> GpuSpec:
         return hits[0]  # same memory: the first listed (H100 -> the SXM card)
     close = difflib.get_close_matches(_key(name), list(_index()), n=3, cutoff=0.6)
     guesses = list(dict.fromkeys(_index()[c][0].name for c in close))
-    hint = f" Did you mean {' or '.join(repr(g) for g in guesses)}?" if guesses else ""
-    raise InvalidInputError(field, f"{name!r} is not a GPU in the packaged table.{hint}",
+    hint = f" (did you mean {' or '.join(repr(g) for g in guesses)}?)" if guesses else ""
+    raise InvalidInputError(field, f"{name!r} is not a GPU in the packaged table of NVIDIA GPUs{hint}",
                             "a name such as " + ", ".join(names()) + "; or give gpu_memory_gib instead")
 
 

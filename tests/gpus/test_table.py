@@ -59,7 +59,15 @@ def test_a_name_sold_in_several_memory_sizes_asks_which(typed: str) -> None:
 def test_an_unknown_name_gets_did_you_mean_and_the_list() -> None:
     with pytest.raises(InvalidInputError) as caught:
         table.find("RTX 4900")
-    assert "Did you mean 'RTX 4090'" in str(caught.value) and "T4" in caught.value.accepted
+    assert "did you mean 'RTX 4090'" in str(caught.value) and "T4" in caught.value.accepted
+
+
+@pytest.mark.parametrize("typed", ["RTX 4900", "Apple M3 Max"])
+def test_an_unknown_name_reads_as_one_sentence(typed: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        table.find(typed)
+    text = str(caught.value)
+    assert ".." not in text and "?." not in text and "NVIDIA" in text
 
 
 def test_a_count_names_several_gpus() -> None:
