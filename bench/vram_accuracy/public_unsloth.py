@@ -180,10 +180,10 @@ def _version(text: str | None) -> tuple[int, ...] | None:
 
 def split_rows() -> list[tuple]:
     """Per LoRA / QLoRA notebook point with a start figure and a typical length: (point, era, published load,
-    published step, ours load, ours step at the typical rows, ours step at max_seq_length), GiB. The load is what the
-    notebook reserved after loading, get_peft_model and the trainer's set-up (its `start_gpu_memory`), against our
-    weights and adapters; the step is the rest of its peak, against the rest of our allocator-side estimate. A run's
-    peak comes from its longest micro-batch, which lies between the two lengths."""
+    published step, ours load, ours step at the typical rows, ours step at max_seq_length, logits in a micro-batch of
+    typical rows), GiB. The load is what the notebook reserved after loading, get_peft_model and the trainer's set-up
+    (its `start_gpu_memory`), against our weights and adapters; the step is the rest of its peak, against the rest of
+    our allocator-side estimate. A run's peak comes from its longest micro-batch, which lies between the two lengths."""
     out = []
     for p in json.load(open(POINTS))["points"]:
         start, version = p.get("start_reserved_gib"), _version(p.get("unsloth_version"))
@@ -195,8 +195,24 @@ def split_rows() -> list[tuple]:
         if typical is None or longest is None:
             continue
         era = "fused" if version and version >= FUSED_LOSS_FROM else "logits"
-        out.append((p, era, start, p["peak_reserved_gib"] - start, typical[0], typical[1], longest[1]))
+        out.append((p, era, start, p["peak_reserved_gib"] - start, typical[0], typical[1], longest[1], _logits(p)))
     return out
+
+
+def _logits(point: dict) -> int | None:
+    """Logits in one micro-batch of the point's typical rows: rows x tokens a row x the model's vocabulary; None for
+    a speech model, whose head predicts audio codes (csm: 2,051 of them) and whose step is not its loss."""
+    from finetune_advisor.catalog.store import load_packaged
+
+    entry = load_packaged().get(point["catalog_id"])
+    if {"tts", "stt"} & set(entry.specialised_for):
+        return None
+    return (point.get("batch_size") or 1) * min(point["typical_tokens"], point["seq_len"]) * entry.architecture.vocab_size
+
+
+def _per_logit(step_gib: float, ours_gib: float, logits: int | None) -> float | None:
+    """Bytes a logit of the micro-batch that the published step holds beyond ours."""
+    return None if logits is None else (step_gib - ours_gib) * 2**30 / logits
 
 
 def _parts(point: dict, seq_len: int) -> tuple[float, float] | None:
@@ -214,20 +230,29 @@ def _parts(point: dict, seq_len: int) -> tuple[float, float] | None:
 
 def split_table(found: list[tuple]) -> str:
     lines = ["| point | Unsloth | loss | load: published | ours | step: published | ours at typical rows "
-             "| ours at max_seq_length |", "|---|---|---|---|---|---|---|---|"]
-    for p, era, load, step, our_load, at_typical, at_max in found:
+             "| ours at max_seq_length | logits a micro-batch | step above ours, bytes a logit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for p, era, load, step, our_load, at_typical, at_max, logits in found:
         lines.append(f"| {p['id']} | {p.get('unsloth_version') or '?'} | {era} | {load:.1f} | {our_load:.1f} | "
-                     f"{step:.2f} | {at_typical:.2f} ({at_typical - step:+.2f}) | {at_max:.2f} ({at_max - step:+.2f}) |")
+                     f"{step:.2f} | {at_typical:.2f} ({at_typical - step:+.2f}) | {at_max:.2f} ({at_max - step:+.2f}) | "
+                     + (f"{logits / 1e6:,.0f}M | {_per_logit(step, at_typical, logits):+.1f} |" if logits else "- | - |"))
     lines.append("")
     for era, words in (("logits", "before Unsloth 2025.8.5 (loss from the full logits)"),
                        ("fused", "from Unsloth 2025.8.5 on (fused loss)")):
-        group = [row[2:] for row in found if row[1] == era]
+        group = [row[2:7] for row in found if row[1] == era]
         if group:
             lines.append(f"- {words}: {len(group)} points; ours minus published, median: load "
                          f"{statistics.median([o - a for a, _, o, _, _ in group]):+.2f} GiB; step "
                          f"{statistics.median([t - b for _, b, _, t, _ in group]):+.2f} GiB at the typical rows, "
                          f"{statistics.median([m - b for _, b, _, _, m in group]):+.2f} at max_seq_length; the step above ours "
                          f"at max_seq_length in {sum(m < b for _, b, _, _, m in group)}.")
+    for year in sorted({_version(row[0].get("unsloth_version"))[0] for row in found if row[0].get("unsloth_version")}):
+        group = [row for row in found if (_version(row[0].get("unsloth_version")) or (0,))[0] == year]
+        gib = [row[3] - row[5] for row in group]
+        per = [x for x in (_per_logit(row[3], row[5], row[7]) for row in group) if x is not None]
+        lines.append(f"- Unsloth {year}.x: {len(group)} points; the published step above ours at the typical rows, "
+                     f"median {statistics.median(gib):+.2f} GiB ({min(gib):+.2f} to {max(gib):+.2f}), "
+                     f"{statistics.median(per):+.1f} bytes a logit of the micro-batch (text models).")
     return "\n".join(lines)
 
 
