@@ -397,13 +397,13 @@ FULL_NOTE = ("Full fine-tuning on Unsloth (full_finetuning=True) was measured on
              "more room.")
 
 # Which versions the Unsloth figures hold for (issue 11: the answer depends on them; Gemma 4's experts, for one).
-VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth or transformers versions can differ."
+VERSION_NOTE = f"Unsloth figures: {k.UNSLOTH_FIT_SOURCE}; other Unsloth, transformers or torch versions can differ."
 
 UNSLOTH_MEASURED_NOTE = (
     "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "
     "with adamw_8bit, run on an H200 (Unsloth 2026.10.9, transformers 5.17, trl 1.15, bitsandbytes 0.50.2, torch "
     "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
-    "Other Unsloth or transformers versions can differ."
+    "Other Unsloth, transformers or torch versions can differ."
 )
 
 
