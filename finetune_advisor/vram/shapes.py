@@ -189,37 +189,12 @@ def shapes(arch: Architecture) -> Shapes:
     head_dim = arch.attention_head_dim
     q_width = arch.num_attention_heads * head_dim
     kv_width = arch.kv_heads * head_dim
-    linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch)
     gated = arch.model_type not in _UNGATED_MLP
-    mlp_width = 0
-    router = top_k = 0
     if arch.is_moe:
-        experts = arch.num_experts or 1
-        top_k = min(arch.num_experts_per_tok or 1, experts)
-        expert_width = arch.moe_intermediate_size or arch.intermediate_size or 4 * h
-        held = _feed_forward_layers(arch, "moe")
-        linears += _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True, in_layers=held)
-        mlp_width += top_k * expert_width
-        router = experts
-        shared = _shared_expert_width(arch)
-        if shared:
-            linears += _mlp(h, shared, gated, "shared", in_layers=held)
-            mlp_width += shared
-        if arch.intermediate_size and arch.model_type.startswith(_DENSE_PLUS_EXPERTS):
-            linears += _mlp(h, arch.intermediate_size, gated, "dense")
-            mlp_width += arch.intermediate_size
-        if held is not None:  # per-layer widths are averages over the layers
-            mlp_width = round(mlp_width * held / arch.num_hidden_layers)
+        ffn, mlp_width, router, top_k = _moe_feed_forward(arch, gated)
     else:
-        width = arch.intermediate_size or 4 * h
-        wide = _kv_shared(arch) if arch.use_double_wide_mlp else 0
-        held = _feed_forward_layers(arch, "mlp")
-        if wide:  # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide
-            linears += _mlp(h, width, gated, "dense", in_layers=arch.num_hidden_layers - wide)
-            linears += _mlp(h, 2 * width, gated, "dense", in_layers=wide)
-        else:
-            linears += _mlp(h, width, gated, "dense", in_layers=held)
-        mlp_width = round(width * (1 + wide / arch.num_hidden_layers) * (1 if held is None else held / arch.num_hidden_layers))
+        (ffn, mlp_width), router, top_k = _dense_feed_forward(arch, gated), 0, 0
+    linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch) + ffn
     ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
         if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
@@ -243,6 +218,42 @@ def shapes(arch: Architecture) -> Shapes:
         ple_params=ple,
         norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h,
     )
+
+
+def _moe_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], int, int, int]:
+    """A MoE model's feed-forward linears (routed experts, a shared expert, a dense MLP beside them), the width a token
+    passes through (per layer, averaged where only some layers are MoE), the router's width and top-k."""
+    h, experts = arch.hidden_size, arch.num_experts or 1
+    top_k = min(arch.num_experts_per_tok or 1, experts)
+    expert_width = arch.moe_intermediate_size or arch.intermediate_size or 4 * h
+    held = _feed_forward_layers(arch, "moe")
+    linears = _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True, in_layers=held)
+    mlp_width = top_k * expert_width
+    shared = _shared_expert_width(arch)
+    if shared:
+        linears += _mlp(h, shared, gated, "shared", in_layers=held)
+        mlp_width += shared
+    if arch.intermediate_size and arch.model_type.startswith(_DENSE_PLUS_EXPERTS):
+        linears += _mlp(h, arch.intermediate_size, gated, "dense")
+        mlp_width += arch.intermediate_size
+    if held is not None:  # per-layer widths are averages over the layers
+        mlp_width = round(mlp_width * held / arch.num_hidden_layers)
+    return linears, mlp_width, experts, top_k
+
+
+def _dense_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], int]:
+    """A dense model's MLP linears and their width per layer (averaged where layers differ)."""
+    h = arch.hidden_size
+    width = arch.intermediate_size or 4 * h
+    wide = _kv_shared(arch) if arch.use_double_wide_mlp else 0
+    held = _feed_forward_layers(arch, "mlp")
+    if wide:  # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide
+        linears = _mlp(h, width, gated, "dense", in_layers=arch.num_hidden_layers - wide)
+        linears += _mlp(h, 2 * width, gated, "dense", in_layers=wide)
+    else:
+        linears = _mlp(h, width, gated, "dense", in_layers=held)
+    mlp_width = round(width * (1 + wide / arch.num_hidden_layers) * (1 if held is None else held / arch.num_hidden_layers))
+    return linears, mlp_width
 
 
 def _encoder_decoder(arch: Architecture) -> Shapes:
