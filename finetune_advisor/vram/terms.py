@@ -143,53 +143,22 @@ def quantised_params(s: Shapes, p: Precision) -> int:
 
 def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None, skip: int | None) -> Weights:
     """The model's parameters in their storage: NF4 for QLoRA's linear layers, else 16 or 32 bits."""
-    notes: list[str] = []
-    storage: list[str] = []
-    background: list[str] = []
-    # Parameters the text config does not describe (a vision tower: Gemma 4 26B-A4B's 0.57B, 2 % of it, measured
-    # 16-bit under Unsloth) are frozen 16-bit weights, whatever their share, except the tower linears a family's
-    # QLoRA load quantises (families.QUANTISED_VISION_LINEARS); a large share is said.
-    extra = max(0.0, (params_total or 0) - s.total_params)
-    tower = min(extra, p.tower_nf4)
-    if extra > 0.03 * s.total_params:
-        what = "audio parts: a codec and an audio decoder" if p.extras == "audio" else "e.g. a vision tower"
-        notes.append(f"{extra / 1e9:.2f}B parameters the text config does not describe ({what}) "
-                     + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load "
-                        "quantises this family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."
-                        if tower else "are counted as frozen 16-bit weights."))
+    extra, tower, notes = _undescribed(s, p, params_total)
     total_params = s.total_params + extra
     shrink = 1.0
     if params_total and s.total_params > 1.1 * params_total:
         shrink, total_params = params_total / s.total_params, params_total
         notes.append(f"The config's fields add up to {s.total_params / 1e9:.0f}B parameters but the model has "
                      f"{params_total / 1e9:g}B (e.g. MoE layers alternating with dense ones); weights are scaled down to match.")
-    root = s.embedding_params + s.head_params + s.hidden
+    storage: list[str] = []
+    background: list[str] = []
     if run.method == "qlora":
-        quantized = quantised_params(s, p)
-        kept = min(skip or 0, quantized)
-        # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
-        kept_bytes = 4.0 if run.stack == "transformers" else p.half
-        unquantised = s.total_params - quantized + kept
-        held = (quantized - kept + tower) * NF4_BYTES + unquantised * kept_bytes + (extra - tower) * p.half
-        half = ((unquantised if kept_bytes == p.half else 0.0) + extra - tower) * p.half
-        if run.storage == "unsloth-bnb-4bit" and skip is None:
-            held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
-        layer_bytes, root_bytes = s.layer_params * NF4_BYTES, root * kept_bytes
-        background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
-        if run.stack == "transformers":
-            background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to "
-                              "fp32. " + (AUTOCAST_QLORA if run.autocast else PLAIN_LOOP_QLORA))
-            if not run.autocast:  # the figure for the common Trainer(bf16=True) run differs both ways: always said
-                notes.append(NO_AUTOCAST_QLORA)
-        if run.storage == "unsloth-bnb-4bit":
-            storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
-                "the checkpoint's own list of skipped modules is counted (its config.json's llm_int8_skip_modules)."
-                if skip is not None else DYNAMIC_4BIT_NOTE))
+        held, half, layer_bytes, root_bytes = _qlora_storage(s, run, p, skip, extra, tower, notes, storage, background)
     else:
         per_param = 4.0 if p.fp32_master else p.half
         held = (s.total_params + extra) * per_param  # scaled by `shrink` below, like the QLoRA branch
         half = held if per_param == p.half else 0.0
-        layer_bytes, root_bytes = s.layer_params * per_param, root * per_param
+        layer_bytes, root_bytes = s.layer_params * per_param, _root_params(s) * per_param
         if run.storage != "16bit":
             storage.append(f"A 4-bit checkpoint cannot be trained with {run.method}; its 16-bit original is assumed.")
     held, half = held * shrink, half * shrink
@@ -207,6 +176,54 @@ def weights(s: Shapes, run: RunConfig, p: Precision, params_total: float | None,
     if run.autocast and run.method == "qlora" and run.stack == "transformers":
         autocast += s.vocab * s.hidden * 2.0  # the fp32 lm_head's bf16 copy, held from its matmul to its backward
     return Weights(held, total_params, layer_bytes, root_bytes, autocast, notes, storage, background, half)
+
+
+def _root_params(s: Shapes) -> int:
+    """FSDP's root unit: embeddings, lm_head and the final norm."""
+    return s.embedding_params + s.head_params + s.hidden
+
+
+def _undescribed(s: Shapes, p: Precision, params_total: float | None) -> tuple[float, float, list[str]]:
+    """(parameters the text config does not describe, those of them a QLoRA load stores in NF4, the note). Such
+    parameters (a vision tower: Gemma 4 26B-A4B's 0.57B, 2 % of it, measured 16-bit under Unsloth) are frozen 16-bit
+    weights, whatever their share, except the tower linears a family's QLoRA load quantises
+    (families.QUANTISED_VISION_LINEARS); a large share is said."""
+    extra = max(0.0, (params_total or 0) - s.total_params)
+    tower = min(extra, p.tower_nf4)
+    if extra <= 0.03 * s.total_params:
+        return extra, tower, []
+    what = "audio parts: a codec and an audio decoder" if p.extras == "audio" else "e.g. a vision tower"
+    return extra, tower, [
+        f"{extra / 1e9:.2f}B parameters the text config does not describe ({what}) "
+        + (f"are counted as frozen weights: {tower / 1e9:.2f}B of them in NF4 (Unsloth's QLoRA load quantises this "
+           "family's vision tower, measured on Llama 3.2 11B Vision), the rest 16-bit."
+           if tower else "are counted as frozen 16-bit weights.")]
+
+
+def _qlora_storage(s: Shapes, run: RunConfig, p: Precision, skip: int | None, extra: float, tower: float,
+                   notes: list[str], storage: list[str], background: list[str]) -> tuple[float, float, float, float]:
+    """QLoRA's weights: (bytes held, of them 16-bit, one decoder layer's bytes, the root unit's bytes); what is
+    particular to the run is added to `notes` and `storage`, what holds for every such run to `background`."""
+    quantized = quantised_params(s, p)
+    kept = min(skip or 0, quantized)
+    # prepare_model_for_kbit_training casts every parameter left in 16-bit to fp32.
+    kept_bytes = 4.0 if run.stack == "transformers" else p.half
+    unquantised = s.total_params - quantized + kept
+    held = (quantized - kept + tower) * NF4_BYTES + unquantised * kept_bytes + (extra - tower) * p.half
+    half = ((unquantised if kept_bytes == p.half else 0.0) + extra - tower) * p.half
+    if run.storage == "unsloth-bnb-4bit" and skip is None:
+        held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
+    background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
+    if run.stack == "transformers":
+        background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to "
+                          "fp32. " + (AUTOCAST_QLORA if run.autocast else PLAIN_LOOP_QLORA))
+        if not run.autocast:  # the figure for the common Trainer(bf16=True) run differs both ways: always said
+            notes.append(NO_AUTOCAST_QLORA)
+    if run.storage == "unsloth-bnb-4bit":
+        storage.append("-unsloth-bnb-4bit keeps some layers in 16-bit: " + (
+            "the checkpoint's own list of skipped modules is counted (its config.json's llm_int8_skip_modules)."
+            if skip is not None else DYNAMIC_4BIT_NOTE))
+    return held, half, s.layer_params * NF4_BYTES, _root_params(s) * kept_bytes
 
 
 # --- adapters, gradients, optimizer ------------------------------------------------------------
