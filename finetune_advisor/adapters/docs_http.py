@@ -116,12 +116,7 @@ async def fetch(
     """GET `url?ask=question` and return the 2xx reply, within `deadline` seconds in all."""
     import httpx2
 
-    try:
-        start_url = httpx2.URL(url, params={"ask": question})
-    except httpx2.InvalidURL as exc:
-        raise DocsUnavailableError(f"the docs URL {public_url(url)!r} is not valid ({exc})") from None
-    if start_url.scheme not in _DEFAULT_PORTS or not start_url.host:
-        raise DocsUnavailableError(f"the docs URL {public_url(url)!r} is not an http(s) URL")
+    start_url = _ask_url(url, question)
     host = start_url.host
     origin = (start_url.scheme, host, _port(start_url))
     remembered = _remembered(origin)
@@ -147,18 +142,37 @@ async def fetch(
                 raise
             except DocsTransientError as exc:
                 failure = exc
-            wait = failure.retry_after if failure.retry_after is not None else backoff * 2 ** (attempt - 1)
-            if attempt == attempts:
-                raise DocsUnavailableError(f"{failure.reason} (after {attempts} attempts)")
-            if anyio.current_time() + wait + MIN_ATTEMPT > end:
-                why = "the server asked to wait" if failure.retry_after is not None else "a retry would need"
-                raise DocsUnavailableError(
-                    f"{failure.reason}; {why} {wait:g} s, beyond the {deadline:g} s bound, so not retried"
-                )
+            wait = _retry_wait(failure, attempt, attempts, backoff, end, deadline)
             if on_event is not None:
                 await on_event(f"{failure.reason}; retrying in {wait:g} s (attempt {attempt + 1} of {attempts})")
             await anyio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ask_url(url: str, question: str) -> Any:
+    """`url?ask=question` as an httpx2.URL; DocsUnavailableError for a URL that is not valid http(s)."""
+    import httpx2
+
+    try:
+        start_url = httpx2.URL(url, params={"ask": question})
+    except httpx2.InvalidURL as exc:
+        raise DocsUnavailableError(f"the docs URL {public_url(url)!r} is not valid ({exc})") from None
+    if start_url.scheme not in _DEFAULT_PORTS or not start_url.host:
+        raise DocsUnavailableError(f"the docs URL {public_url(url)!r} is not an http(s) URL")
+    return start_url
+
+
+def _retry_wait(failure: DocsTransientError, attempt: int, attempts: int, backoff: float, end: float,
+                deadline: float) -> float:
+    """Seconds to wait before the next attempt (the server's Retry-After, else exponential backoff);
+    DocsUnavailableError when no attempt is left or the wait would pass the deadline."""
+    wait = failure.retry_after if failure.retry_after is not None else backoff * 2 ** (attempt - 1)
+    if attempt == attempts:
+        raise DocsUnavailableError(f"{failure.reason} (after {attempts} attempts)")
+    if anyio.current_time() + wait + MIN_ATTEMPT > end:
+        why = "the server asked to wait" if failure.retry_after is not None else "a retry would need"
+        raise DocsUnavailableError(f"{failure.reason}; {why} {wait:g} s, beyond the {deadline:g} s bound, so not retried")
+    return wait
 
 
 async def _attempt(client: Any, start_url: Any, question: str, timeout: Any, max_bytes: int) -> Reply:
