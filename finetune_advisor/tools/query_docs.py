@@ -60,20 +60,7 @@ async def query_docs(
     reporter = _Progress(progress, settings.docs_timeout())
 
     def result(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None, covered: bool = True) -> DocsAnswer:
-        if parsed.truncated:
-            note = " ".join(filter(None, [note, "The answer was truncated; ask a narrower question."]))
-        return DocsAnswer(
-            answer=parsed.answer,
-            notice=NOTICE_OFFLINE if origin == "offline" else NOTICE_LIVE,
-            sources=parsed.sources,
-            follow_up_questions=parsed.follow_up_questions,
-            origin=origin,
-            covered=covered,
-            asked_url=asked_url,
-            page=path,
-            language=language,
-            note=note,
-        )
+        return _answer(parsed, origin, asked_url, note, covered, path, language)
 
     def offline(found: OfflineAnswer, reason: str, reached: bool = False) -> DocsAnswer:
         return result(found.parsed, "offline", asked, offline_note(reason, reached=reached), covered=found.covered)
@@ -93,6 +80,25 @@ async def query_docs(
     await reporter.done("Answer received")
     await anyio.to_thread.run_sync(cache.put, key, reply.url, parsed)
     return result(parsed, "live", reply.url, None)
+
+
+def _answer(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None, covered: bool, page: str,
+            language: Language) -> DocsAnswer:
+    """The tool's answer from a parsed reply (live, cached or the packaged notes'), saying when it was truncated."""
+    if parsed.truncated:
+        note = " ".join(filter(None, [note, "The answer was truncated; ask a narrower question."]))
+    return DocsAnswer(
+        answer=parsed.answer,
+        notice=NOTICE_OFFLINE if origin == "offline" else NOTICE_LIVE,
+        sources=parsed.sources,
+        follow_up_questions=parsed.follow_up_questions,
+        origin=origin,
+        covered=covered,
+        asked_url=asked_url,
+        page=page,
+        language=language,
+        note=note,
+    )
 
 
 async def _ask(url: str, question: str, reporter: _Progress) -> tuple[docs_http.Reply, ParsedAnswer]:
