@@ -12,7 +12,7 @@ def resolve_gpu(gpu: str | None, gpu_memory_gib: float | None, bf16: bool | None
     """`gpu` (a name) or `gpu_memory_gib`, never both; with neither, the first visible local GPU."""
     if gpu is not None and gpu_memory_gib is not None:
         raise InvalidInputError("gpu", "give the GPU by name or by memory, not both",
-                                "either gpu (e.g. 'RTX 4090') or gpu_memory_gib (e.g. 24)")
+                                "either 'gpu' (a name, e.g. 'RTX 4090') or 'gpu_memory_gib' (e.g. 24)")
     if gpu is not None and gpu.strip():
         return target.named(gpu, bf16)
     if gpu_memory_gib is not None:
@@ -21,7 +21,7 @@ def resolve_gpu(gpu: str | None, gpu_memory_gib: float | None, bf16: bool | None
         return target.unknown(caller.NO_GPU_ASSUMED)
     local = nvml.local_gpu()
     if local.memory_gib is None:
-        return target.unknown(f"none given or detected ({local.description}): fit not checked; pass gpu (a name) or gpu_memory_gib")
+        return target.unknown(f"none given or detected ({local.description}): fit not checked; pass 'gpu' (a name) or 'gpu_memory_gib'")
     spec = table.from_nvml(local.name, local.memory_gib) if local.name else None
     return GpuTarget(local.memory_gib, "detected", local.description, local.bf16 if bf16 is None else bf16, None, spec,
                      target.reserved_for(spec))

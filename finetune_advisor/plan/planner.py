@@ -55,7 +55,7 @@ class PlanRequest:
     @property
     def memory(self) -> float:
         if self.gpu.memory_gib is None:
-            raise InvalidInputError("gpu", "a plan needs the GPU", "gpu by name (e.g. 'RTX 4090') or gpu_memory_gib")
+            raise InvalidInputError("gpu", "a plan needs the GPU", "'gpu' (a name, e.g. 'RTX 4090') or 'gpu_memory_gib'")
         return self.gpu.memory_gib
 
     @property

@@ -124,7 +124,7 @@ def _notes(
                      "families Unsloth loads in float32 on such GPUs (its FORCE_FLOAT32 list) train without fp16 "
                      "autocast, with fp32 activations and loss; the estimates include that.")
     if gpu_source == "unknown":
-        notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass gpu_memory_gib.")
+        notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass 'gpu' (a name) or 'gpu_memory_gib'.")
     understood = []
     if hints.languages:
         understood.append("languages " + ", ".join(hints.languages))

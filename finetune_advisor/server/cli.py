@@ -15,7 +15,6 @@ import argparse
 import importlib
 import logging
 import os
-import re
 import sys
 
 from finetune_advisor import __version__, redaction, settings
@@ -33,10 +32,6 @@ COMMANDS = ("serve", "recommend", "vram", "plan", "license", "ask", "catalog", "
 EXIT_DOMAIN, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
 # What the user typed wrong (2) rather than what could not be answered (1).
 USAGE_ERRORS = (InvalidInputError, ArgumentError, UnknownLicenseError, ConfigurationError)
-
-# MCP wording in an error, and what the command line calls the same thing.
-_CLI_WORDS = (("the catalog://models resource", "`finetune-advisor catalog list`"),
-              ("catalog://models", "`finetune-advisor catalog list`"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,25 +88,12 @@ def _run(argv: list[str] | None) -> int:
     try:
         return int(args.handler(args) or 0)
     except AdvisorError as exc:
+        from finetune_advisor.server.commands import in_cli_words
+
         sys.stderr.write(f"finetune-advisor: {in_cli_words(str(exc), getattr(args, 'parser', None))}\n")
         return EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_DOMAIN
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-
-
-def in_cli_words(message: str, parser: argparse.ArgumentParser | None) -> str:
-    """An error written for MCP, with the command's flags for the tool's parameter names
-    ('gpu_memory_gib' -> --gpu-gib, 'model' -> MODEL) and CLI commands for MCP resources."""
-    from finetune_advisor.server.commands import flag_names
-
-    names = flag_names(parser) if parser is not None else {}
-    for name in sorted(names, key=len, reverse=True):
-        message = message.replace(f"'{name}'", names[name])
-        if "_" in name:  # a bare identifier only where it cannot be an ordinary word
-            message = re.sub(rf"\b{re.escape(name)}\b", names[name], message)
-    for mcp_words, cli_words in _CLI_WORDS:
-        message = message.replace(mcp_words, cli_words)
-    return message
 
 
 def _silence_stdout() -> None:

@@ -66,6 +66,7 @@ def test_no_arguments_recommend_for_chat(capsys: pytest.CaptureFixture[str], no_
     assert main(["recommend"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Task: chat.") and "fit not checked" in out and "unsloth/" in out
+    assert "pass --gpu (a name) or --gpu-gib" in out and "gpu_memory_gib" not in out  # the flags, not MCP's fields
 
 
 def test_negative_memory_is_a_usage_error_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,14 +44,23 @@ def test_architecture_file_and_params_b(tmp_path: Path, capsys: pytest.CaptureFi
         (["vram", "qwen3-8b", "--seq-len", "100000"], 2, ["Invalid --seq-len", "1 to 40960"]),
         (["vram", "smollm2-135m", "--rank", "1000"], 2, ["Invalid --rank", "hidden size 576"]),
         (["vram", "no-such-model-xyz"], 1, ["Unknown MODEL 'no-such-model-xyz'", "finetune-advisor catalog list"]),
+        (["vram", "qwen3-8b", "--gpu", "T4", "--gpu-gib", "16"], 2, ["either --gpu (a name", "or --gpu-gib (e.g. 24)"]),
+        (["plan", "qwen3-8b"], 2, ["a plan needs the GPU", "Accepted: --gpu (a name, e.g. 'RTX 4090') or --gpu-gib."]),
     ],
 )
 def test_bad_input_exits_with_the_reason(argv: list[str], status: int, words: list[str],
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                         capsys: pytest.CaptureFixture[str], no_gpu: None) -> None:
     assert main(argv) == status
     err = capsys.readouterr().err
     for word in words:
         assert word in err
+    assert "gpu_memory_gib" not in err  # the flag, not the MCP field
+
+
+def test_without_a_gpu_the_answer_names_the_flags(capsys: pytest.CaptureFixture[str], no_gpu: None) -> None:
+    assert main(["vram", "qwen3-8b"]) == 0
+    out = capsys.readouterr().out
+    assert "fit not checked; pass --gpu (a name) or --gpu-gib" in out and "gpu_memory_gib" not in out
 
 
 @pytest.mark.parametrize("argv", [["vram"], ["vram", "qwen3-8b", "--params-b", "7"]])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,14 @@ from finetune_advisor.vocabulary import (
 
 # Options of the command line only: how to print, not what to answer.
 CLI_ONLY = frozenset({"json"})
+
+# MCP wording, and what the command line calls the same thing.
+_CLI_WORDS = (("the catalog://models resource", "`finetune-advisor catalog list`"),
+              ("catalog://models", "`finetune-advisor catalog list`"),
+              ("(fits is null)", "(the fits column shows -)"),
+              *((tool, f"`finetune-advisor {command}`") for tool, command in (
+                  ("recommend_model", "recommend"), ("estimate_vram", "vram"), ("plan_training", "plan"),
+                  ("check_license", "license"), ("query_docs", "ask"))))
 
 
 def add_run_switches(p: argparse.ArgumentParser) -> None:
@@ -84,6 +93,19 @@ def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
         else:
             names[action.dest] = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
     return names
+
+
+def in_cli_words(message: str, parser: argparse.ArgumentParser | None) -> str:
+    """Text written for MCP (an error, or the GPU an answer could not find) with the command's flags for the tool's
+    parameter names ('gpu_memory_gib' -> --gpu-gib, 'model' -> MODEL) and CLI commands for MCP resources."""
+    names = flag_names(parser) if parser is not None else {}
+    for name in sorted(names, key=len, reverse=True):
+        message = message.replace(f"'{name}'", names[name])
+        if "_" in name:  # a bare identifier only where it cannot be an ordinary word
+            message = re.sub(rf"\b{re.escape(name)}\b", names[name], message)
+    for mcp_words, cli_words in _CLI_WORDS:
+        message = message.replace(mcp_words, cli_words)
+    return message
 
 
 def option_dests(parser: argparse.ArgumentParser) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from finetune_advisor.server.commands import bounded, tool_arguments
+from finetune_advisor.server.commands import bounded, in_cli_words, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.recommend.engine import RecommendResult
 from finetune_advisor.tools.recommend_model import recommend_model
@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        _print(result)
+        _print(result, args.parser)
     return 0
 
 
-def _print(result: RecommendResult) -> None:
-    say(f"Task: {result.task}. GPU: {result.gpu}")
+def _print(result: RecommendResult, parser: argparse.ArgumentParser) -> None:
+    say(f"Task: {result.task}. GPU: {in_cli_words(result.gpu, parser)}")
     split = result.base_vs_instruct
     say(f"Base or instruct: {split.choice}. {split.reason}")
     emit()
@@ -86,4 +86,4 @@ def _print(result: RecommendResult) -> None:
         say("Excluded: " + ", ".join(f"{rule} {n}" for rule, n in sorted(result.excluded.items())))
     emit()
     for note in result.notes:
-        say(note, "Note: ")
+        say(in_cli_words(note, parser), "Note: ")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.server.commands import add_run_switches, bounded, flag_names, tool_arguments
+from finetune_advisor.server.commands import add_run_switches, bounded, flag_names, in_cli_words, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table, warn
 from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
 from finetune_advisor.vram.report import VramEstimate
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        _print(result, f"{args.method} on the {args.stack} stack")
+        _print(result, f"{args.method} on the {args.stack} stack", args.parser)
     return 0
 
 
@@ -106,7 +106,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _print(r: VramEstimate, how: str) -> None:
+def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
     size = f"{r.params_b:g}B params, {r.trainable_params_m:g}M trainable"
     say(f"{r.model} ({size}): {how}" + (" [coarse]" if r.coarse else ""))
     emit()
@@ -116,7 +116,7 @@ def _print(r: VramEstimate, how: str) -> None:
     emit(table(("component", "GiB"), rows))
     emit()
     if r.gpu_memory_gib is None:
-        say(f"GPU: {r.gpu}")
+        say(f"GPU: {in_cli_words(r.gpu, parser)}")
     else:
         verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
         say(f"GPU: {r.gpu_memory_gib:g} GiB, {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
