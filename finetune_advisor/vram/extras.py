@@ -102,7 +102,7 @@ def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
         + ("" if run.stack == "unsloth" else " The towers were measured on the Unsloth stack.")])
 
 
-_TEXT_ROWS = (" Counted for text rows: for rows with images, give images_per_row (the CLI's --images-per-row); their "
+_TEXT_ROWS = (" Counted for text rows: for rows with images, give 'images_per_row'; their "
               "tower's activations are then added.")
 _IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data collator first shrinks each image to the "
                  "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "

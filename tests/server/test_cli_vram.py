@@ -74,3 +74,14 @@ def test_exactly_one_way_to_name_the_model(argv: list[str], capsys: pytest.Captu
 def test_missing_config_file_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vram", "--architecture", str(tmp_path / "absent.json")]) == 2
     assert "Invalid --architecture" in capsys.readouterr().err
+
+
+def test_assumptions_name_the_flags(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An assumption that tells the user what to pass says it as the command's flag, as errors do."""
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["vram", "qwen3-vl-8b", "--gpu", "T4"]) == 0
+    out = capsys.readouterr().out
+    assert "give --images-per-row" in out and "images_per_row" not in out and "seq_len" not in out
+    assert main(["vram", "qwen3-30b-a3b", "--gpu", "L4"]) == 0
+    out = capsys.readouterr().out
+    assert "the --no-router-aux-loss option estimates that run" in out and "router_aux_loss option" not in out

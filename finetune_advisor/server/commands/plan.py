@@ -10,7 +10,7 @@ from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.plan.result import TrainingPlan
-from finetune_advisor.server.commands import add_run_switches, bounded, tool_arguments
+from finetune_advisor.server.commands import add_run_switches, bounded, in_cli_words, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.vocabulary import SHARDINGS, STACKS, MethodRequest, values
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        _print(result)
+        _print(result, args.parser)
     return 0
 
 
@@ -110,15 +110,15 @@ def _tokenizer_repos(model: str) -> list[str]:
     return list(dict.fromkeys(r for r in repos if r))
 
 
-def _print(r: TrainingPlan) -> None:
+def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
     say(f"{r.model}: {r.method} on the {r.stack} stack, {r.num_gpus} x GPU: {r.gpu}")
     if not r.fits:
-        say("Does NOT fit comfortably. " + " ".join(r.notes))
+        say("Does NOT fit comfortably. " + in_cli_words(" ".join(r.notes), parser))
         if r.memory.gpu_memory_gib is not None:
             say(f"Peak memory {r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f}).")
         if r.memory.suggestions:
             emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
-        _print_memory(r)
+        _print_memory(r, parser)
         return
     rows = [
         ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits comfortably: {r.max_seq_len}"),
@@ -143,15 +143,15 @@ def _print(r: TrainingPlan) -> None:
                    [(a.change, a.fits, a.micro_batch or "-", a.hours if a.hours is not None else "-", a.vs_plan or "-") for a in r.alternatives]))
     emit()
     for note in r.notes:
-        say(note, "- ")
-    _print_memory(r)
+        say(in_cli_words(note, parser), "- ")
+    _print_memory(r, parser)
 
 
-def _print_memory(r: TrainingPlan) -> None:
+def _print_memory(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
     """What the peak memory figure assumes (estimate_vram's assumptions), less what the plan's notes already said."""
     said = [a for a in r.memory.assumptions if a not in r.notes]
     if said:
         emit()
         say("Peak memory assumes:")
         for note in said:
-            say(note, "- ")
+            say(in_cli_words(note, parser), "- ")

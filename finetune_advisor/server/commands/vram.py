@@ -128,7 +128,7 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
             emit()
             emit(title)
             for line in lines:
-                say(line, "- ")
+                say(in_cli_words(line, parser), "- ")
     if not r.background:
         emit()
         say("(--detail adds the background: how the estimate is built.)")
