@@ -23,7 +23,7 @@ def test_cli_prints_verdict_reasons_and_disclaimer(capsys: pytest.CaptureFixture
     assert "Verdict: NOT ALLOWED" in out
     assert "EU clause (Llama 3.2)" in out
     assert "Unsloth re-upload" in out
-    assert "not legal advice" in out
+    assert "not legal advice" in out and "(its text is linked above)" in out and "license_url" not in out
 
 
 def test_cli_flags_reach_the_tool(capsys: pytest.CaptureFixture[str]) -> None:

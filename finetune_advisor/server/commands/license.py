@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from finetune_advisor.server.commands import bounded, tool_arguments
+from finetune_advisor.server.commands import bounded, in_cli_words, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say
 from finetune_advisor.licensing.binding import LicenseCheck
 from finetune_advisor.tools.check_license import check_license
@@ -48,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        _print(result)
+        _print(result, args.parser)
     return 0
 
 
-def _print(result: LicenseCheck) -> None:
+def _print(result: LicenseCheck, parser: argparse.ArgumentParser) -> None:
     subject = result.resolved_model or result.model or result.license_id or "?"
     licence = f"{result.name} ({result.license_id})" if result.license_id else "unknown licence"
     say(f"{subject} [{result.origin}]: {licence}")
@@ -67,5 +67,5 @@ def _print(result: LicenseCheck) -> None:
     gated = {True: "yes", False: "no", None: "unknown"}[result.gated]
     say(f"Licence text: {result.license_url or '-'}   Gated on Hugging Face: {gated}")
     for note in result.notes:
-        say(note, "Note: ")
-    say(result.disclaimer)
+        say(in_cli_words(note, parser), "Note: ")
+    say(in_cli_words(result.disclaimer, parser))
