@@ -3,7 +3,8 @@
 A command that answers with a tool names every option's `dest` after the tool's parameter
 (`--gpu-gib` stores `gpu_memory_gib`), so the CLI and the MCP tool take the same options
 (tests/server/test_cli.py compares them), the handler passes them on with `tool_arguments`, and an
-error about a parameter is told with the flag the user typed (`flag_names`).
+error about a parameter, or a note telling what to pass, is printed with the flag the user types
+(`in_cli_words`).
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def in_cli_words(message: str, parser: argparse.ArgumentParser | None) -> str:
-    """Text written for MCP (an error, or the GPU an answer could not find) with the command's flags for the tool's
-    parameter names ('gpu_memory_gib' -> --gpu-gib, 'model' -> MODEL) and CLI commands for MCP resources."""
+    """Text written for MCP (an error, or an answer's note that tells the user what to pass) with the command's flags
+    for the tool's parameter names ('gpu_memory_gib' -> --gpu-gib, 'model' -> MODEL), and CLI commands for MCP
+    resources and tools."""
     names = flag_names(parser) if parser is not None else {}
     for name in sorted(names, key=len, reverse=True):
         message = message.replace(f"'{name}'", names[name])
