@@ -134,6 +134,7 @@ MAX_CHARS: dict[str, int] = {
     "languages": 50,
     "model_type": 100,
     "layer_types": 64,
+    "prompt_argument": 2000,  # any argument of an MCP prompt: the user's words, rendered into the prompt's text
 }
 MAX_ITEMS: dict[str, int] = {
     "allowed_licenses": 50,

@@ -37,7 +37,7 @@ from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.tools.recommend_model import recommend_model
-from finetune_advisor.vocabulary import TASKS
+from finetune_advisor.vocabulary import MAX_CHARS, TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -150,14 +150,32 @@ class AdvisorServer(MCPServer):
         if prompt is None:
             known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {name!r}. Accepted: {known}.")
-        missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in (arguments or {})]
-        if missing:
-            accepted = ", ".join(f"{a.name}{'' if a.required else ' (optional)'}" for a in prompt.arguments or [])
-            raise MCPError(
-                code=INVALID_PARAMS,
-                message=f"Missing required argument(s) for prompt {name}: {', '.join(missing)}. Accepted: {accepted}.",
-            )
+        _check_prompt_arguments(name, prompt.arguments or [], arguments or {})
         return await super().get_prompt(name, arguments, context)
+
+
+def _check_prompt_arguments(name: str, declared: list[Any], arguments: dict[str, Any]) -> None:
+    """INVALID_PARAMS naming the argument for what the SDK would report as "Error rendering prompt": a required
+    argument missing, an argument the prompt does not take, a value that is not a string (MCP prompt arguments are
+    strings) or one longer than the user's words need (it is rendered into the prompt's text)."""
+    accepted = ", ".join(f"{a.name}{'' if a.required else ' (optional)'}" for a in declared)
+    missing = [a.name for a in declared if a.required and a.name not in arguments]
+    if missing:
+        raise MCPError(code=INVALID_PARAMS,
+                       message=f"Missing required argument(s) for prompt {name}: {', '.join(missing)}. Accepted: {accepted}.")
+    unknown = sorted(set(arguments) - {a.name for a in declared})
+    if unknown:
+        raise MCPError(code=INVALID_PARAMS,
+                       message=f"Unknown argument(s) for prompt {name}: {', '.join(unknown)}. Accepted: {accepted}.")
+    limit = MAX_CHARS["prompt_argument"]
+    for key, value in arguments.items():
+        if not isinstance(value, str):
+            shown = json.dumps(value, default=str)[:40]
+            raise MCPError(code=INVALID_PARAMS, message=f"Invalid '{key}' for prompt {name}: {shown} is not a string. "
+                                                        "Accepted: text (MCP prompt arguments are strings).")
+        if len(value) > limit:
+            raise MCPError(code=INVALID_PARAMS, message=f"Invalid '{key}' for prompt {name}: {len(value)} characters is "
+                                                        f"too long. Accepted: at most {limit} characters.")
 
 
 def build_server(remote: bool = False) -> MCPServer:

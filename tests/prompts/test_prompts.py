@@ -97,6 +97,31 @@ async def test_missing_argument_or_unknown_prompt_is_an_invalid_params_error_tha
 
 
 @pytest.mark.anyio
+async def test_an_argument_the_prompt_does_not_take_or_too_long_is_named() -> None:
+    """The SDK answered both with "Error rendering prompt choose_model" (and logged a traceback); a 5 MB goal was
+    rendered into a 5 MB prompt."""
+    from mcp.shared.exceptions import MCPError
+
+    async with Client(build_server()) as client:
+        with pytest.raises(MCPError, match="Unknown argument.*choose_model: budget. Accepted: goal, task") as err:
+            await client.get_prompt("choose_model", {"goal": "a SQL assistant", "budget": "100"})
+        assert err.value.code == -32602
+        with pytest.raises(MCPError, match="Invalid 'plans' for prompt choose_model: 5000 characters is too long. "
+                                           "Accepted: at most 2000") as err:
+            await client.get_prompt("choose_model", {"goal": "a SQL assistant", "plans": "x" * 5000})
+        assert err.value.code == -32602
+        assert (await client.get_prompt("choose_model", {"goal": "g" * 2000})).messages
+
+
+@pytest.mark.anyio
+async def test_a_prompt_argument_that_is_not_text_is_named() -> None:
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError, match="Invalid 'dataset_rows' for prompt base_or_instruct: 1500 is not a string"):
+        await build_server().get_prompt("base_or_instruct", {"dataset_rows": 1500})
+
+
+@pytest.mark.anyio
 async def test_task_argument_completes_to_the_accepted_tasks() -> None:
     from mcp.types import PromptReference
 
