@@ -135,6 +135,7 @@ MAX_CHARS: dict[str, int] = {
     "model_type": 100,
     "layer_types": 64,
     "prompt_argument": 2000,  # any argument of an MCP prompt: the user's words, rendered into the prompt's text
+    "resource_uri": 400,  # an MCP resource's URI: the longest real one is catalog://models/ and a 300-character id
 }
 MAX_ITEMS: dict[str, int] = {
     "allowed_licenses": 50,
@@ -186,10 +187,12 @@ def list_bounds(name: str) -> dict[str, int]:
     return {"max_length": MAX_ITEMS[name]}
 
 
-def check_text(name: str, value: str) -> None:
-    """Raise InvalidInputError naming `name` when `value` is longer than its limit."""
-    if len(value) > MAX_CHARS[name]:
-        raise InvalidInputError(name, f"it is {len(value)} characters long", f"at most {MAX_CHARS[name]} characters")
+def check_text(name: str, value: str, limit: str | None = None) -> None:
+    """Raise InvalidInputError naming `name` when `value` is longer than its limit (`limit`'s, where the same text
+    goes by another name)."""
+    most = MAX_CHARS[limit or name]
+    if len(value) > most:
+        raise InvalidInputError(name, f"it is {len(value)} characters long", f"at most {most} characters")
 
 
 def check_list(name: str, values: Sequence[str]) -> None:

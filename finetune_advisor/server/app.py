@@ -37,7 +37,7 @@ from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.tools.recommend_model import recommend_model
-from finetune_advisor.vocabulary import MAX_CHARS, TASKS
+from finetune_advisor.vocabulary import MAX_CHARS, TASKS, check_text
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,15 @@ class AdvisorServer(MCPServer):
                 raise ToolError(str(exc)[len(prefix):]) from None
             raise
 
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        # The SDK's "Unknown resource: <uri>" would send back whatever URI it was given, however long.
+        if len(str(uri)) > MAX_CHARS["resource_uri"]:
+            known = ", ".join([*(str(r.uri) for r in self._resource_manager.list_resources()),
+                               *(t.uri_template for t in self._resource_manager.list_templates())])
+            raise MCPError(code=INVALID_PARAMS, message=f"A resource URI of {len(str(uri))} characters is too long. "
+                                                        f"Accepted: at most {MAX_CHARS['resource_uri']} characters: {known}.")
+        return await super().read_resource(uri, context)
+
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
         # The SDK reports an unknown prompt or a missing argument as "Internal server error".
         prompt = self._prompt_manager.get_prompt(name)
@@ -235,6 +244,7 @@ def _register_resources(mcp: MCPServer, remote: bool) -> None:
     @resource("catalog://models/{model_id}", "catalog_model", "One catalog model")
     def catalog_model(model_id: str) -> str:
         """One catalog entry in full (ids, size, architecture, licence, sources), as JSON."""
+        check_text("model_id", model_id, limit="model")
         catalog = load_catalog()
         entry = catalog.get(model_id)
         if entry is None:
@@ -247,6 +257,7 @@ def _register_resources(mcp: MCPServer, remote: bool) -> None:
     @resource("licenses://{license_id}", "license", "Licence clauses")
     def license_clauses(license_id: str) -> str:
         """One licence: the facts check_license decides on and each clause with its source and verified marker (JSON)."""
+        check_text("license_id", license_id)
         lic = get_license(license_id)
         return _json({**lic.model_dump(mode="json"), "verification": lic.verification})
 

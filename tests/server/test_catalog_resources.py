@@ -47,6 +47,22 @@ async def test_unknown_model_names_the_id_and_where_ids_are_listed() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("uri,words", [
+    ("catalog://models/" + "x" * 100_000, ["A resource URI of 100017 characters is too long", "at most 400",
+                                           "catalog://models/{model_id}"]),
+    ("catalog://models/" + "x" * 350, ["Invalid 'model_id': it is 350 characters long", "at most 300"]),
+    ("licenses://" + "y" * 200, ["Invalid 'license_id': it is 200 characters long", "at most 100"]),
+])
+async def test_an_overlong_uri_or_id_is_refused_without_echoing_it(uri: str, words: list[str]) -> None:
+    """The SDK's "Unknown resource: <uri>" and our unknown-id errors sent back a 100 KB URI whole."""
+    async with Client(build_server(), raise_exceptions=False) as client:
+        with pytest.raises(Exception) as info:
+            await client.read_resource(uri)
+    text = str(info.value)
+    assert all(w in text for w in words) and len(text) < 400
+
+
+@pytest.mark.anyio
 async def test_model_ids_complete(client: Client) -> None:
     result = await client.complete(
         ResourceTemplateReference(uri="catalog://models/{model_id}"), {"name": "model_id", "value": "qwen3-"}
