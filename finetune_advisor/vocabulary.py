@@ -110,9 +110,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "max_source_positions": (1, 1_048_576),
     "num_mel_bins": (1, 4096),
     "max_target_positions": (1, 1_048_576),
-    # plan_training's data and money
-    "tokens_per_row": (1, 1_048_576),
-    "longest_row": (1, 1_048_576),
+    # plan_training's data and money. A row may be longer than any context (the trainer cuts it): up to 16 Mi tokens,
+    # what a line of the 16 MiB a dataset file may hold (adapters.dataset_file.MAX_LINE_BYTES) has at one byte a token
+    "tokens_per_row": (1, 16_777_216),
+    "longest_row": (1, 16_777_216),
     "epochs": (0.01, 1000),
     "effective_batch": (1, 65_536),
     "price_per_hour": (0, 10_000),

@@ -37,10 +37,10 @@ def row_lengths(path: Path, repo_ids: list[str]) -> tuple[list[int], str]:
 
 def _check_file(path: Path) -> None:
     if not path.is_file():
-        raise InvalidInputError("--dataset", f"{str(path)!r} is not a file", "a .jsonl or .parquet file")
+        raise InvalidInputError("dataset", f"{str(path)!r} is not a file", "a .jsonl or .parquet file")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise InvalidInputError("--dataset", f"the file is {size / 1024**3:.1f} GiB", f"at most {MAX_FILE_BYTES // 1024**3} GiB")
+        raise InvalidInputError("dataset", f"the file is {size / 1024**3:.1f} GiB", f"at most {MAX_FILE_BYTES // 1024**3} GiB")
 
 
 def _texts(path: Path) -> Iterator[str]:
@@ -48,7 +48,7 @@ def _texts(path: Path) -> Iterator[str]:
     skipped = 0
     for n, row in enumerate(rows):
         if n >= MAX_ROWS:
-            raise InvalidInputError("--dataset", f"more than {MAX_ROWS} rows", f"at most {MAX_ROWS} rows; count a sample")
+            raise InvalidInputError("dataset", f"more than {MAX_ROWS} rows", f"at most {MAX_ROWS} rows; count a sample")
         text = row_text(row) if isinstance(row, dict) else None
         if text is None:
             skipped += 1
@@ -62,11 +62,11 @@ def _jsonl_rows(path: Path) -> Iterator[Any]:
     with path.open("rb") as fh:
         for line in fh:
             if len(line) > MAX_LINE_BYTES:
-                raise InvalidInputError("--dataset", f"a line of {len(line)} bytes", f"lines of at most {MAX_LINE_BYTES} bytes")
+                raise InvalidInputError("dataset", f"a line of {len(line)} bytes", f"lines of at most {MAX_LINE_BYTES} bytes")
             if line.strip():
                 try:
                     yield json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser's recursion limit
                     yield None
 
 
@@ -74,10 +74,15 @@ def _parquet_rows(path: Path) -> Iterator[Any]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise InvalidInputError("--dataset", "reading Parquet needs pyarrow, which is not installed",
+        raise InvalidInputError("dataset", "reading Parquet needs pyarrow, which is not installed",
                                 "a JSONL file, or pip install pyarrow") from None
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-        yield from batch.to_pylist()
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=4096)
+        for batch in batches:
+            yield from batch.to_pylist()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid and ArrowIOError derive from these
+        raise InvalidInputError("dataset", f"{path.name} is not a Parquet file pyarrow can read ({type(exc).__name__})",
+                                "a valid .parquet or .jsonl file") from None
 
 
 def row_text(row: dict[str, Any]) -> str | None:

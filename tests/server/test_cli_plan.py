@@ -44,6 +44,16 @@ def test_a_dataset_file_is_counted_and_truncation_reported(tmp_path: Path, capsy
     assert answer["truncated_rows"] == 1 and "estimated" in answer["dataset"]["counted"]
 
 
+def test_a_row_longer_than_any_context_is_planned_and_cut(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 10 MB row (2.5M tokens by the estimate) was refused as 'Invalid --longest-row', a flag never given."""
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join(json.dumps({"text": "w" * n}) for n in (400, 10_000_000)) + "\n")
+    assert main(["plan", "qwen3-8b", "--gpu", "T4", "--dataset", str(path), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["dataset"]["longest_row"] == 2_500_000 and answer["truncated_rows"] == 1
+    assert answer["seq_len"] <= 40_960  # Qwen3-8B's context
+
+
 def test_rank_that_is_not_a_number_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["plan", "qwen3-8b", "--gpu", "T4", "--rank", "big"])
