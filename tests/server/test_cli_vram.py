@@ -85,3 +85,24 @@ def test_assumptions_name_the_flags(capsys: pytest.CaptureFixture[str], monkeypa
     assert main(["vram", "qwen3-30b-a3b", "--gpu", "L4"]) == 0
     out = capsys.readouterr().out
     assert "the --no-router-aux-loss option estimates that run" in out and "router_aux_loss option" not in out
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda d: Path("/dev/zero"), ["/dev/zero is not a file"]),  # read forever before
+    (lambda d: _file(d, '{"a": "' + "x" * 3_000_000 + '"}'), ["is larger than 2 MiB"]),
+    (lambda d: _file(d, "[" * 100_000 + "]" * 100_000), ["(RecursionError)"]),  # a traceback before
+])
+def test_a_config_file_that_cannot_be_one_is_refused(make, words: list[str], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = make(tmp_path)
+    if not path.exists():
+        pytest.skip(f"{path} does not exist here")
+    assert main(["vram", "--architecture", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Invalid --architecture" in err and all(w in err for w in words)
+
+
+def _file(directory: Path, text: str) -> Path:
+    path = directory / "config.json"
+    path.write_text(text)
+    return path

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from finetune_advisor.adapters.hub import MAX_CONFIG_BYTES
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.server.commands import add_run_switches, bounded, flag_names, in_cli_words, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table, warn
@@ -97,9 +98,21 @@ def _warn_ineffective(args: argparse.Namespace, result: VramEstimate) -> None:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
+    """The config.json a user named: a regular file of at most the size a Hub config may have (a device such as
+    /dev/zero would be read forever), parsed as one JSON object."""
+    if not path.is_file():
+        raise InvalidInputError("architecture", f"{path} is not a file", "a config.json file")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError("architecture", f"cannot read {path} ({type(exc).__name__})", "a config.json file") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InvalidInputError("architecture", f"{path} is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB",
+                                "a config.json file")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise InvalidInputError("architecture", f"cannot read {path} ({type(exc).__name__})", "a config.json file") from None
     if not isinstance(data, dict):
         raise InvalidInputError("architecture", f"{path} is not a JSON object", "a config.json file")
