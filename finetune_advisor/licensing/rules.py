@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetune_advisor.licensing.terms import License
@@ -77,61 +79,73 @@ def _unsettled(lic: License, topic: str) -> str:
 
 def assess(lic: License, plans: Plans, multimodal: bool | None = None) -> Assessment:
     """Apply the licence to the plans. `multimodal`: whether the model takes images/audio (None: unknown)."""
-    blockers: list[str] = []
-    unknowns: list[str] = []
-    reasons: list[str] = []
-
+    found = _Findings()
     if plans.commercial_use:
-        if lic.commercial_use is False:
-            blockers.append(_cite(lic, "commercial_use"))
-        elif lic.commercial_use is None:
-            unknowns.append(_unsettled(lic, "commercial_use"))
-        else:
-            reasons.append(_cite(lic, "commercial_use"))
-
-    if lic.mau_limit is not None and (lic.mau_applies_to == "any_use" or plans.commercial_use):
-        users, limit = plans.monthly_active_users, lic.mau_limit
-        if users > limit:
-            terms = lic.clause("user_threshold")
-            blockers.append(_cite(lic, "user_threshold", f"{users:,} monthly active users is above the {limit:,} "
-                                  f"threshold. {terms.text if terms else ''}".strip()))
-        elif users:
-            reasons.append(_cite(lic, "user_threshold", f"{users:,} monthly active users is within the {limit:,} threshold"))
-
+        allowed = lic.commercial_use
+        found.by_stance(lic, "commercial_use", None if allowed is None else "allowed" if allowed else "prohibited")
+    _users(lic, plans, found)
     eu = _eu_applies(lic, multimodal)
-    regional = lic.clause("regional")
     if plans.eu_entity:
-        if eu is True:
-            blockers.append(_cite(lic, "regional"))
-        elif eu is None and regional is not None:
-            reasons.append(_cite(lic, "regional", "applies to multimodal models only, and the model was not named, "
-                                 f"so check which one you use. {regional.text}"))
-        elif eu is None:
-            unknowns.append(_unsettled(lic, "regional"))
-        elif regional is not None:
-            reasons.append(_cite(lic, "regional", f"does not cover this model. {regional.text}"))
-
+        _regional(lic, eu, found)
     # Plans that a single clause allows, forbids or leaves unsettled.
     for planned, stance, clause in ((plans.train_other_models_on_outputs, lic.outputs_training, "outputs"),
                                     (plans.distribute_weights, lic.redistribution, "redistribution")):
-        if not planned:
-            continue
-        if stance == "prohibited":
-            blockers.append(_cite(lic, clause))
-        elif stance is None:
-            unknowns.append(_unsettled(lic, clause))
-        else:
-            reasons.append(_cite(lic, clause))
-
+        if planned:
+            found.by_stance(lic, clause, stance)
     obligations, restrictions = _duties(lic, plans, eu)
     verdict: Verdict = (
-        "not_allowed" if blockers else "unknown" if unknowns
+        "not_allowed" if found.blockers else "unknown" if found.unknowns
         else "allowed_with_conditions" if obligations or restrictions else "allowed"
     )
     return Assessment(
         license_id=lic.id, name=lic.name, verdict=verdict, obligations=obligations, restrictions=restrictions,
-        reasons=[*blockers, *unknowns, *reasons], license_url=lic.url,
+        reasons=[*found.blockers, *found.unknowns, *found.reasons], license_url=lic.url,
     )
+
+
+@dataclass
+class _Findings:
+    """What the licence says of each plan, by weight: what forbids it, what leaves it unsettled, what allows it."""
+
+    blockers: list[str] = field(default_factory=list)
+    unknowns: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def by_stance(self, lic: License, clause: str, stance: str | None) -> None:
+        """A clause that forbids ('prohibited'), leaves unsettled (None) or otherwise allows the plan."""
+        if stance == "prohibited":
+            self.blockers.append(_cite(lic, clause))
+        elif stance is None:
+            self.unknowns.append(_unsettled(lic, clause))
+        else:
+            self.reasons.append(_cite(lic, clause))
+
+
+def _users(lic: License, plans: Plans, found: _Findings) -> None:
+    """The monthly-active-user threshold, where it applies to the plans."""
+    if lic.mau_limit is None or not (lic.mau_applies_to == "any_use" or plans.commercial_use):
+        return
+    users, limit = plans.monthly_active_users, lic.mau_limit
+    if users > limit:
+        terms = lic.clause("user_threshold")
+        found.blockers.append(_cite(lic, "user_threshold", f"{users:,} monthly active users is above the {limit:,} "
+                                    f"threshold. {terms.text if terms else ''}".strip()))
+    elif users:
+        found.reasons.append(_cite(lic, "user_threshold", f"{users:,} monthly active users is within the {limit:,} threshold"))
+
+
+def _regional(lic: License, eu: bool | None, found: _Findings) -> None:
+    """For an EU user: the regional clause, where it covers this model (`eu`; None: not known for this model)."""
+    regional = lic.clause("regional")
+    if eu is True:
+        found.blockers.append(_cite(lic, "regional"))
+    elif eu is None and regional is not None:
+        found.reasons.append(_cite(lic, "regional", "applies to multimodal models only, and the model was not named, "
+                                   f"so check which one you use. {regional.text}"))
+    elif eu is None:
+        found.unknowns.append(_unsettled(lic, "regional"))
+    elif regional is not None:
+        found.reasons.append(_cite(lic, "regional", f"does not cover this model. {regional.text}"))
 
 
 def _duties(lic: License, plans: Plans, eu: bool | None) -> tuple[list[str], list[str]]:
