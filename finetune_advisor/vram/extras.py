@@ -104,9 +104,9 @@ def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
 
 _TEXT_ROWS = (" Counted for text rows: for rows with images, give 'images_per_row'; their "
               "tower's activations are then added.")
-_IMAGE_TOKENS = (" Count an image's tokens in seq_len: Unsloth's vision data collator first shrinks each image to the "
+_IMAGE_TOKENS = (" Count an image's tokens in 'seq_len': Unsloth's vision data collator first shrinks each image to the "
                  "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
                  "resize='min'; Qwen2.5-VL: 324 tokens an image, Gemma 3: 256).")
-_CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in seq_len: the image reaches the language model "
+_CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in 'seq_len': the image reaches the language model "
                     "through its cross-attention layers as 560-pixel tiles of 1,601 positions, and its processor "
                     "pads every image to 4 tiles, so an image costs the same whatever its size.")

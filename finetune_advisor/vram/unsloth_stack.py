@@ -422,7 +422,7 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
                 "once more with gradients, and the router's auxiliary loss, which trl turns on for this family, keeps "
                 f"those trials until the first backward; it grows with the tokens a step. {_trial_ground(family)} "
                 f"With {AUX_LOSS_OFF}, the peak is {without / k.GIB:.1f} GiB ({ROUTER_AUX_OFF_MEASURED}; the "
-                f"router_aux_loss option estimates that run); {BLOCK_COMPILE_OFF}.")
+                f"'router_aux_loss' option estimates that run); {BLOCK_COMPILE_OFF}.")
     if block_compile_skipped(family):
         return ("MoE on Unsloth: Unsloth does not compile this family's layers one by one, so the first step of a fresh "
                 "process holds no more than later ones (measured on gpt-oss-20b).")

@@ -85,6 +85,9 @@ def test_assumptions_name_the_flags(capsys: pytest.CaptureFixture[str], monkeypa
     assert main(["vram", "qwen3-30b-a3b", "--gpu", "L4"]) == 0
     out = capsys.readouterr().out
     assert "the --no-router-aux-loss option estimates that run" in out and "router_aux_loss option" not in out
+    assert main(["vram", "gemma-4-12b", "--seq-len", "32768", "--gpu", "H200"]) == 0
+    out = capsys.readouterr().out
+    assert "boolean seq_len^2 attention masks" in out and "--seq-len^2" not in out  # a quantity, not the flag
 
 
 @pytest.mark.parametrize("make,words", [

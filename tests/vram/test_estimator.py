@@ -660,7 +660,7 @@ def test_a_vision_answer_for_text_rows_says_how_to_count_images() -> None:
 
     r = estimate_vram(model="qwen2.5-vl-7b", method="qlora", gpu="RTX 4090")
     note = next(n for n in r.assumptions if "images_per_row" in n)
-    assert "Counted for text rows" in note and "Count an image's tokens in seq_len" in note
+    assert "Counted for text rows" in note and "Count an image's tokens in 'seq_len'" in note
 
 
 def test_images_per_row_adds_the_measured_tower_cost_and_says_where_it_comes_from() -> None:

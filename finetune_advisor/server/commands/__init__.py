@@ -97,14 +97,15 @@ def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     return names
 
 
-def in_cli_words(message: str, parser: argparse.ArgumentParser | None) -> str:
+def in_cli_words(message: str, parser: argparse.ArgumentParser | None, bare: bool = True) -> str:
     """Text written for MCP (an error, or an answer's note that tells the user what to pass) with the command's flags
     for the tool's parameter names ('gpu_memory_gib' -> --gpu-gib, 'model' -> MODEL), and CLI commands for MCP
-    resources and tools."""
+    resources and tools. `bare`: unquoted names too, as errors use them; a note quotes the name it asks for and may
+    use a bare one as a quantity ('seq_len^2'), which stays."""
     names = flag_names(parser) if parser is not None else {}
     for name in sorted(names, key=len, reverse=True):
         message = message.replace(f"'{name}'", names[name])
-        if "_" in name:  # a bare identifier only where it cannot be an ordinary word
+        if bare and "_" in name:  # a bare identifier only where it cannot be an ordinary word
             message = re.sub(rf"\b{re.escape(name)}\b", names[name], message)
     for mcp_words, cli_words in _CLI_WORDS:
         message = message.replace(mcp_words, cli_words)

@@ -67,5 +67,5 @@ def _print(result: LicenseCheck, parser: argparse.ArgumentParser) -> None:
     gated = {True: "yes", False: "no", None: "unknown"}[result.gated]
     say(f"Licence text: {result.license_url or '-'}   Gated on Hugging Face: {gated}")
     for note in result.notes:
-        say(in_cli_words(note, parser), "Note: ")
-    say(in_cli_words(result.disclaimer, parser))
+        say(in_cli_words(note, parser, bare=False), "Note: ")
+    say(in_cli_words(result.disclaimer, parser, bare=False))

@@ -113,7 +113,7 @@ def _tokenizer_repos(model: str) -> list[str]:
 def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
     say(f"{r.model}: {r.method} on the {r.stack} stack, {r.num_gpus} x GPU: {r.gpu}")
     if not r.fits:
-        say("Does NOT fit comfortably. " + in_cli_words(" ".join(r.notes), parser))
+        say("Does NOT fit comfortably. " + in_cli_words(" ".join(r.notes), parser, bare=False))
         if r.memory.gpu_memory_gib is not None:
             say(f"Peak memory {r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f}).")
         if r.memory.suggestions:
@@ -143,7 +143,7 @@ def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
                    [(a.change, a.fits, a.micro_batch or "-", a.hours if a.hours is not None else "-", a.vs_plan or "-") for a in r.alternatives]))
     emit()
     for note in r.notes:
-        say(in_cli_words(note, parser), "- ")
+        say(in_cli_words(note, parser, bare=False), "- ")
     _print_memory(r, parser)
 
 
@@ -154,4 +154,4 @@ def _print_memory(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
         emit()
         say("Peak memory assumes:")
         for note in said:
-            say(in_cli_words(note, parser), "- ")
+            say(in_cli_words(note, parser, bare=False), "- ")

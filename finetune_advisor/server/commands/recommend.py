@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(result: RecommendResult, parser: argparse.ArgumentParser) -> None:
-    say(f"Task: {result.task}. GPU: {in_cli_words(result.gpu, parser)}")
+    say(f"Task: {result.task}. GPU: {in_cli_words(result.gpu, parser, bare=False)}")
     split = result.base_vs_instruct
     say(f"Base or instruct: {split.choice}. {split.reason}")
     emit()
@@ -71,9 +71,9 @@ def _print(result: RecommendResult, parser: argparse.ArgumentParser) -> None:
             emit(f"{i}. {r.name}")
             say(f"load: {r.unsloth_model_id or f'{r.repo_id} (the original: no Unsloth upload listed)'}", "   ")
             for reason in r.reasons:
-                say(reason, "   + ")
+                say(in_cli_words(reason, parser, bare=False), "   + ")
             for caveat in r.caveats:
-                say(caveat, "   ! ")
+                say(in_cli_words(caveat, parser, bare=False), "   ! ")
     else:
         emit("No model qualifies.")
     if result.what_would_qualify:
@@ -86,4 +86,4 @@ def _print(result: RecommendResult, parser: argparse.ArgumentParser) -> None:
         say("Excluded: " + ", ".join(f"{rule} {n}" for rule, n in sorted(result.excluded.items())))
     emit()
     for note in result.notes:
-        say(in_cli_words(note, parser), "Note: ")
+        say(in_cli_words(note, parser, bare=False), "Note: ")

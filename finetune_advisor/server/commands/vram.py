@@ -129,7 +129,7 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
     emit(table(("component", "GiB"), rows))
     emit()
     if r.gpu_memory_gib is None:
-        say(f"GPU: {in_cli_words(r.gpu, parser)}")
+        say(f"GPU: {in_cli_words(r.gpu, parser, bare=False)}")
     else:
         verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
         say(f"GPU: {r.gpu_memory_gib:g} GiB, {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
@@ -141,7 +141,7 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
             emit()
             emit(title)
             for line in lines:
-                say(in_cli_words(line, parser), "- ")
+                say(in_cli_words(line, parser, bare=False), "- ")
     if not r.background:
         emit()
         say("(--detail adds the background: how the estimate is built.)")
