@@ -28,7 +28,7 @@ def resolve(catalog: Catalog, ref: str) -> ResolvedModel:
     """The entry (and the repo, variant and quantisation) `ref` names; UnknownModelError otherwise."""
     key = normalise(ref)
     if not key:
-        raise UnknownModelError(ref, "the reference is empty", suggestions=model_ids(catalog)[:3])
+        raise UnknownModelError(ref, "the reference is empty")  # no id is closer than another to nothing
     index = catalog.index()
     if key in index:
         return index[key]
