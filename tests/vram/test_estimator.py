@@ -236,6 +236,14 @@ def test_qwen35_counts_gated_deltanet_in_its_linear_attention_layers() -> None:
     assert Architecture.from_hf_config(GRANITE_H_TINY).mixer_kinds == {"mamba"}
 
 
+@pytest.mark.parametrize("dropped", ["linear_num_key_heads", "linear_value_head_dim"])
+def test_linear_attention_layers_without_their_sizes_are_refused(dropped: str) -> None:
+    """Qwen3.8-27B's catalog entry listed 48 linear_attention layers without the DeltaNet sizes: their projections
+    dropped out of the count, and the estimate came 17 % under its twin Qwen3.6-27B's at 16,384 tokens."""
+    with pytest.raises(ValueError, match=f"48 linear_attention layers, whose sizes are missing: {dropped}"):
+        Architecture.from_hf_config({k: v for k, v in QWEN35_27B_TEXT.items() if k != dropped})
+
+
 def test_unsloth_counts_flas_gated_delta_rule_backward_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """Round 12: Qwen3.5-4B LoRA at 16,384 tokens allocated 227 KB a token more than at 512, where the
     attention-style count gave 143 KB, and the estimate came out 13 % under. fla's chunked backward holds, for the
