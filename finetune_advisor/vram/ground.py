@@ -65,11 +65,27 @@ def tail_rate(arch: Architecture, method: str) -> float:
     return by_method.get(method, max(by_method.values(), default=0.0))
 
 
+def tail_bend(arch: Architecture, method: str) -> tuple[float, float]:
+    """Where this family's residual (measured less estimated) bent upward over a wide span of lengths: its fitted
+    quadratic's (bytes a token, bytes a token squared), constants.UNSLOTH_TAIL_BEND; of this method where it was
+    fitted, else the family's strongest bend; (0, 0) where none was."""
+    bends = by_family(k.UNSLOTH_TAIL_BEND, arch.model_type)
+    by_method = bends.get(length_kind(arch), {}) if bends else {}
+    linear, square = by_method.get(method) or max(by_method.values(), key=lambda bend: bend[1], default=(0.0, 0.0))
+    return linear, square
+
+
 def tail_growth(arch: Architecture, run: RunConfig) -> float:
-    """Bytes the peak adds beyond the longest step measured of its family and kind (`longest_measured`): the tokens
-    beyond it at `tail_rate`, so that an extrapolated figure grows at least as fast as the measurements did."""
+    """Bytes the peak adds beyond the longest step measured of its family and kind (`longest_measured`), so that an
+    extrapolated figure grows at least as fast as the measurements did: the tokens beyond it at `tail_rate`, or, where
+    the measurements bent upward (`tail_bend`), that bend continued from the longest step, whichever adds more."""
     most = longest_measured(arch, run)
-    return 0.0 if most is None else tail_rate(arch, run.method) * (text_tokens(arch, run) - most)
+    if most is None:
+        return 0.0
+    tokens = text_tokens(arch, run)
+    linear, square = tail_bend(arch, run.method)
+    bent = linear * (tokens - most) + square * (tokens**2 - most**2)
+    return max(tail_rate(arch, run.method) * (tokens - most), bent)
 
 
 def length_kind(arch: Architecture) -> str:
@@ -98,9 +114,13 @@ def length_ground(arch: Architecture, run: RunConfig) -> str | None:
         return None
     kind = _kind_said(arch)
     added = tail_growth(arch, run)
-    growth = (f"; our runs of this family outgrew them by {tail_rate(arch, run.method) * 1000 / k.GIB:.2f} GiB per "
-              f"1,000 tokens over their last measured stretch, so {added / k.GIB:.2f} GiB is added for the tokens "
-              "beyond, and memory can grow faster still" if added else
+    straight = tail_rate(arch, run.method) * (text_tokens(arch, run) - most)
+    how = (f"grew beyond them faster the longer the step (fitted over our runs' lengths, the excess bends upward by "
+           f"{tail_bend(arch, run.method)[1]:.2f} bytes a token squared)" if added > straight else
+           f"outgrew them by {tail_rate(arch, run.method) * 1000 / k.GIB:.2f} GiB per 1,000 tokens over their last "
+           "measured stretch")
+    growth = (f"; our runs of this family {how}, so {added / k.GIB:.2f} GiB is added for the tokens beyond, and memory "
+              "can grow faster still" if added else
               ", and memory can grow faster than they do (Gemma 4 26B-A4B's did from 8,192 to 16,384 tokens)")
     return (f"This step holds {text_tokens(arch, run):,} tokens; the longest step of this family's {kind} models "
             f"({arch.model_type}) in our Unsloth runs held {most:,}. Beyond that the per-token terms are extrapolated"
