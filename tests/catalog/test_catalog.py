@@ -301,6 +301,7 @@ def test_schema_rejects_duplicate_ids() -> None:
         ("llama-3.3-70b-instruct", "llama-3.3-70b", None, None, None),
         ("https://huggingface.co/google/gemma-3-4b-it", "gemma-3-4b", "google/gemma-3-4b-it", "instruct", "16bit"),
         ("deepseek v3 0324", "deepseek-v3", None, None, None),
+        ("orpheus-3b", "orpheus-3b-0.1", None, None, None),  # how its users name it; it was "not in the catalog"
     ],
 )
 def test_resolve(ref: str, model_id: str, repo_id: str | None, variant: str | None, quant: str | None) -> None:
