@@ -72,3 +72,10 @@ def test_the_router_aux_loss_switch_reaches_both_commands(capsys: pytest.Capture
     assert answer(*vram, "--no-router-aux-loss")["total_gib"] < answer(*vram)["total_gib"] - 30
     plan = ["plan", "qwen3-30b-a3b", "--gpu", "H100", "--method", "qlora", "--rows", "1000", "--tokens-per-row", "3000"]
     assert answer(*plan, "--no-router-aux-loss")["max_seq_len"] > answer(*plan)["max_seq_len"]
+
+
+def test_a_plan_that_cannot_fit_points_at_the_table_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """The note named the JSON field memory.suggestions; the command prints those changes as a table."""
+    assert main(["plan", "llama-3.3-70b", "--gpu", "2xRTX 4090", "--rows", "500", "--tokens-per-row", "800"]) == 0
+    out = capsys.readouterr().out
+    assert "see the changes listed below" in out and "memory.suggestions" not in out and "to fit, change" in out

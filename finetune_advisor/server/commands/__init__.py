@@ -30,6 +30,7 @@ CLI_ONLY = frozenset({"json"})
 _CLI_WORDS = (("the catalog://models resource", "`finetune-advisor catalog list`"),
               ("catalog://models", "`finetune-advisor catalog list`"),
               ("(fits is null)", "(the fits column shows -)"),
+              ("see memory.suggestions", "see the changes listed below"),
               ("Read the licence itself (license_url)", "Read the licence itself (its text is linked above)"),
               *((tool, f"`finetune-advisor {command}`") for tool, command in (
                   ("recommend_model", "recommend"), ("estimate_vram", "vram"), ("plan_training", "plan"),
