@@ -80,12 +80,14 @@ def tail_growth(arch: Architecture, run: RunConfig) -> float:
     extrapolated figure grows at least as fast as the measurements did: the tokens beyond it at `tail_rate`, or, where
     the measurements bent upward (`tail_bend`), that bend continued from the longest step, whichever adds more."""
     most = longest_measured(arch, run)
-    if most is None:
-        return 0.0
+    return 0.0 if most is None else max(_tails(arch, run, most))
+
+
+def _tails(arch: Architecture, run: RunConfig, most: int) -> tuple[float, float]:
+    """Bytes beyond `most` tokens: (at the straight `tail_rate`, along the `tail_bend`)."""
     tokens = text_tokens(arch, run)
     linear, square = tail_bend(arch, run.method)
-    bent = linear * (tokens - most) + square * (tokens**2 - most**2)
-    return max(tail_rate(arch, run.method) * (tokens - most), bent)
+    return tail_rate(arch, run.method) * (tokens - most), linear * (tokens - most) + square * (tokens**2 - most**2)
 
 
 def length_kind(arch: Architecture) -> str:
@@ -113,8 +115,8 @@ def length_ground(arch: Architecture, run: RunConfig) -> str | None:
     if most is None:
         return None
     kind = _kind_said(arch)
-    added = tail_growth(arch, run)
-    straight = tail_rate(arch, run.method) * (text_tokens(arch, run) - most)
+    straight, bent = _tails(arch, run, most)
+    added = max(straight, bent)
     how = (f"grew beyond them faster the longer the step (fitted over our runs' lengths, the excess bends upward by "
            f"{tail_bend(arch, run.method)[1]:.2f} bytes a token squared)" if added > straight else
            f"outgrew them by {tail_rate(arch, run.method) * 1000 / k.GIB:.2f} GiB per 1,000 tokens over their last "
