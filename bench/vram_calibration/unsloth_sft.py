@@ -547,8 +547,9 @@ def profile_summary(averages, wall_s: float, top: int = 12) -> dict:
 def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, outdir: str):
     from trl import SFTConfig, SFTTrainer
 
-    steps = vary_steps() or STEPS
-    lengths = varied_lengths(batch, steps, seq) if vary_steps() else None
+    vary = vary_steps()
+    steps = vary or STEPS
+    lengths = varied_lengths(batch, steps, seq) if vary else None
     cfg = SFTConfig(
         output_dir=outdir, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=steps,
         learning_rate=2e-4, warmup_steps=0, optim="adamw_8bit", weight_decay=0.001, lr_scheduler_type="linear",
