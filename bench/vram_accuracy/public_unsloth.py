@@ -246,8 +246,12 @@ def split_table(found: list[tuple]) -> str:
                          f"{statistics.median([t - b for _, b, _, t, _ in group]):+.2f} GiB at the typical rows, "
                          f"{statistics.median([m - b for _, b, _, _, m in group]):+.2f} at max_seq_length; the step above ours "
                          f"at max_seq_length in {sum(m < b for _, b, _, _, m in group)}.")
-    for year in sorted({_version(row[0].get("unsloth_version"))[0] for row in found if row[0].get("unsloth_version")}):
-        group = [row for row in found if (_version(row[0].get("unsloth_version")) or (0,))[0] == year]
+    by_year: dict[int, list[tuple]] = {}
+    for row in found:
+        version = _version(row[0].get("unsloth_version"))
+        if version:
+            by_year.setdefault(version[0], []).append(row)
+    for year, group in sorted(by_year.items()):
         gib = [row[3] - row[5] for row in group]
         per = [x for x in (_per_logit(row[3], row[5], row[7]) for row in group) if x is not None]
         lines.append(f"- Unsloth {year}.x: {len(group)} points; the published step above ours at the typical rows, "
