@@ -19,7 +19,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import rows_step
 from finetune_advisor.vram.ground import error_margin, over_margin
-from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, check_run
+from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions, check_run
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import (
     NF4_BYTES, Activations, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss, precision,
@@ -127,7 +127,7 @@ def estimate(
     return CoreEstimate(
         total_gib=total_gib,
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
-        params_b=round(w.total_params / 1e9, 3),
+        params_b=billions(w.total_params),
         trainable_params_m=round(state.trainable / 1e6, 3),
         assumptions=_assumptions(run, p, w, state, act) + rows.notes + encoder_decoder_notes(arch, s, run),
         background=[f"Peak per GPU is at the {peak.phase}; the breakdown lists what is held at that moment.",

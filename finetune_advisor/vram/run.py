@@ -91,6 +91,13 @@ class Breakdown(BaseModel):
     overhead: float = Field(description="CUDA context, fragmentation, workspaces")
 
 
+def billions(count: float) -> float:
+    """A parameter count in billions as answers give it: three decimals, four significant digits below a billion
+    (a 0.4M-parameter test config is not '0B')."""
+    b = count / 1e9
+    return round(b, 3) if b >= 1 else float(f"{b:.4g}")
+
+
 class CoreEstimate(BaseModel):
     total_gib: float
     breakdown: Breakdown

@@ -20,7 +20,7 @@ from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
 )
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
-from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig
+from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers, widest_mlp
 from finetune_advisor.vram.terms import (
     Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
@@ -301,7 +301,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     return CoreEstimate(
         total_gib=total_gib,
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
-        params_b=round(w.total_params / 1e9, 3),
+        params_b=billions(w.total_params),
         trainable_params_m=round(state.trainable / 1e6, 3),
         assumptions=notes,
         background=background,

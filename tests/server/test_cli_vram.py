@@ -109,3 +109,16 @@ def _file(directory: Path, text: str) -> Path:
     path = directory / "config.json"
     path.write_text(text)
     return path
+
+
+def test_a_tiny_config_reports_its_size_in_millions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 2-layer test config (about 0.4M parameters) was printed as '0B params', and its JSON said params_b 0.0."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+                                  "intermediate_size": 256, "num_attention_heads": 4, "num_key_value_heads": 4,
+                                  "vocab_size": 1000, "tie_word_embeddings": True}))
+    assert main(["vram", "--architecture", str(config), "--json"]) == 0
+    params_b = json.loads(capsys.readouterr().out)["params_b"]
+    assert 1e-4 < params_b < 1e-3
+    assert main(["vram", "--architecture", str(config)]) == 0
+    assert f"({params_b * 1000:.4g}M params," in capsys.readouterr().out

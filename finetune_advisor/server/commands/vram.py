@@ -120,7 +120,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
-    size = f"{r.params_b:g}B params, {r.trainable_params_m:g}M trainable"
+    total = f"{r.params_b:g}B" if r.params_b >= 1 else f"{r.params_b * 1000:.4g}M"
+    size = f"{total} params, {r.trainable_params_m:g}M trainable"
     say(f"{r.model} ({size}): {how}" + (" [coarse]" if r.coarse else ""))
     emit()
     parts = r.breakdown.model_dump()
