@@ -40,7 +40,9 @@ class Recommendation(BaseModel):
     license_verdict: Verdict
     chat_template: str | None = Field(description="Unsloth's chat template name for this variant (get_chat_template).")
     min_transformers: str | None = Field(description="The oldest transformers Unsloth's loader accepts for this family.")
-    router_aux_loss: bool = Field(description="false: sized with SFTConfig(router_aux_loss_coef=0.0) or UNSLOTH_BLOCK_COMPILE=0; set one.")
+    router_aux_loss: bool = Field(
+        description="false: sized with SFTConfig(router_aux_loss_coef=0.0) or UNSLOTH_BLOCK_COMPILE=0; set one. true: trl's "
+                    "default (also for models without a router); pass it on to estimate_vram or plan_training as it is.")
     reasons: list[str]
     caveats: list[str]
 
