@@ -465,10 +465,11 @@ class StepTimer:
     """A trl/transformers callback that times each optimizer step on the GPU clock, records each step's own
     allocator peaks (`step_peaks`: allocated and reserved bytes, the peak statistics reset between steps, so a
     fresh process's first step shows whether it holds more than the later ones; `before` is the peak until the
-    first step began: the load), and profiles one step (CALIB_PROFILE) or traces its allocations (CALIB_MEMTRACE,
-    memtrace.py) when asked."""
+    first step began: the load), profiles one step (CALIB_PROFILE) or traces its allocations (CALIB_MEMTRACE,
+    memtrace.py) when asked, and ends training early where another step would pass `deadline`
+    (stop_before_deadline)."""
 
-    def __new__(cls):
+    def __new__(cls, deadline: float | None = None):
         import torch
         from transformers import TrainerCallback
 
@@ -517,8 +518,25 @@ class StepTimer:
                         self.memtrace.update(memtrace.stop())
                     except Exception as exc:  # noqa: BLE001 - a diagnostic, never a reason to lose the cell
                         self.memtrace["error"] = f"{type(exc).__name__}: {exc}"[:300]
+                if state.global_step < args.max_steps and stop_before_deadline(self.times, time.time(), deadline):
+                    control.should_training_stop = True
 
         return _Timer()
+
+
+# Round 42's Gemma 4 12B at 98,304 tokens (steps of 110-137 s) was killed by its lane's timeout during its fourth
+# step and left no record, though three steps had run. A cell now stops after the step that leaves too little time
+# for one more (MIN_STEPS at least: the first step holds what a fresh process's first step adds, the second is a
+# steady one), and its record says how many steps it ran.
+MIN_STEPS = 2
+STOP_SPARE_S = 30  # what writing the record and the slowest next step's overrun need beyond one more step
+
+
+def stop_before_deadline(times: list[float], now: float, deadline: float | None) -> bool:
+    """Whether a cell that has run steps of `times` seconds must stop now to keep its record before `deadline`."""
+    if deadline is None or len(times) < MIN_STEPS:
+        return False
+    return now + max(times[1:]) * 1.1 + STOP_SPARE_S > deadline
 
 
 def _allocator_peaks() -> list[int]:
@@ -544,7 +562,7 @@ def profile_summary(averages, wall_s: float, top: int = 12) -> dict:
             "top_device_ms": [[e.key[:80], e.count, round(device(e) / 1e3, 2)] for e in by_gpu]}
 
 
-def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, outdir: str):
+def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, outdir: str, deadline: float | None = None):
     from trl import SFTConfig, SFTTrainer
 
     vary = vary_steps()
@@ -558,7 +576,7 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
         **({} if router_aux_loss() is None else {"router_aux_loss_coef": router_aux_loss()}),
         **({"train_sampling_strategy": "sequential"} if lengths else {}),  # the rows' order as `varied_lengths` laid it
     )
-    timer = StepTimer()
+    timer = StepTimer(None if lengths else deadline)  # a varied cell's longest step is its middle one: all or nothing
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset(batch * steps, seq, vocab, lengths),
                          args=cfg, callbacks=[timer])
     ran_with = {k: getattr(trainer.args, k, None) for k in ("padding_free", "packing", "max_length", "bf16", "fp16", "optim",
@@ -571,6 +589,8 @@ def train_shape(model, tokenizer, batch: int, seq: int, vocab: int, bf16: bool, 
     ran_with["step_peaks"] = {"before": timer.before, "steps": timer.step_peaks}
     if lengths:
         ran_with["varied_rows"] = {"steps": steps, "row_lengths": lengths}
+    if len(timer.times) < steps:
+        ran_with["stopped_early"] = f"{len(timer.times)} of {steps} steps: another would have passed the deadline"
     return trainer, timer.times, ran_with
 
 
@@ -634,14 +654,14 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
         elif deadline and time.time() > deadline:
             rec.update(status="skipped", error="deadline")
         else:
-            rec.update(measure(model, tokenizer, batch, seq, vocab, bf16, pm))
+            rec.update(measure(model, tokenizer, batch, seq, vocab, bf16, pm, deadline))
             if rec["status"] == "oom":
                 failed_at = batch * seq
         write(out, rec)
         release()
 
 
-def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
+def measure(model, tokenizer, batch, seq, vocab, bf16, pm, deadline: float | None = None) -> dict:
     """One shape's training steps. The first shape of a process starts on the allocator as the load
     left it (as a user's run does); later shapes start from an emptied cache with reset peaks."""
     import torch
@@ -654,13 +674,14 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
     t0 = time.time()
     try:
         with PeakSampler(pm.nvml) as device_sampler, sampler:
-            trainer, times, ran_with = train_shape(model, tokenizer, batch, seq, vocab, bf16, "/tmp/sft-out")
+            trainer, times, ran_with = train_shape(model, tokenizer, batch, seq, vocab, bf16, "/tmp/sft-out", deadline)
         steady = sorted(times[1:]) or times
         step_s = steady[len(steady) // 2]
         profiled = ran_with.pop("profile", None)
         traced = ran_with.pop("memtrace", None)
         peaks = ran_with.pop("step_peaks")
         varied = ran_with.pop("varied_rows", None)
+        stopped = ran_with.pop("stopped_early", None)
         rec.update(status="ok", error=None, step_times_s=[round(t, 4) for t in times], step_s=round(step_s, 4),
                    tokens_per_s=round(batch * seq / step_s, 1), trainer_args=ran_with,
                    loss=_last_loss(trainer), step_peaks=peaks["steps"])
@@ -668,6 +689,8 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm) -> dict:
             rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
         if traced is not None:  # host-side stacks: its step time is not the model's; kept out of every fit
             rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE=1)")
+        if stopped is not None:  # the peak is the first step's or a steady step's: both ran
+            rec["stopped_early"] = stopped
         if varied is not None:  # scored against the fixed-length prediction, fitted on nothing
             rec.update(varied_rows=varied, not_representative=f"{varied['steps']} steps of rows of varied length (CALIB_VARY)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
