@@ -80,7 +80,7 @@ MASKED_ATTENTION_MODELS: Final = ('gemma-2-9b',)
 # The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through
 # its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput
 # scales that part of the attention, its range reaching the least and most.
-WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.792, "low": 4.44, "high": 13.551, "cells": 11}
+WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.625, "low": 4.44, "high": 13.551, "cells": 13}
 WIDE_HEAD_MODELS: Final = ('gemma-4-12B', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it', 'gemma-4-E4B-it')
 # The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their
 # measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps.

@@ -23,7 +23,7 @@ def test_plan_text_says_what_its_peak_memory_assumes_once(capsys: pytest.Capture
     """The text plan shows the memory figure's assumptions, not only --json: for Gemma 4 26B-A4B QLoRA, that an older
     Unsloth left its experts 16-bit (about 32 GiB more); a note the plan already gives is not printed twice."""
     assert main(["plan", "gemma-4-26b-a4b", "--gpu", "RTX 5090", "--rows", "5000", "--tokens-per-row", "1500",
-                 "--seq-len", "20480", "--batch-size", "1"]) == 0
+                 "--seq-len", "32768", "--batch-size", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "Peak memory assumes:" in out and "left them 16-bit" in out and "2026.10.9" in out
     assert out.count("the longest step of this family's MoE models") == 1

@@ -614,8 +614,12 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
     catalog = load_catalog()
     found = resolve(catalog, "gemma-4-26b-a4b")
     arch = from_catalog(found, catalog.guidance(found.entry.family)).arch
-    added = tail_rate(arch, "qlora") * longest["moe"] / 1024**3  # beyond it, the last measured stretch's excess growth
-    assert added > 1.0 and f"so {added:.2f} GiB is added for the tokens beyond" in said[0]
+    # Beyond it, the last measured stretch's excess growth, where one grew (LoRA from 8,192 to 16,384 tokens; QLoRA's
+    # 16,384 to 24,576 kept to the estimate, round 40).
+    method = max(("qlora", "lora"), key=lambda m: tail_rate(arch, m))
+    added = tail_rate(arch, method) * longest["moe"] / 1024**3
+    grown = estimate_vram(model="gemma-4-26b-a4b", method=method, seq_len=2 * longest["moe"], gpu="H200").assumptions
+    assert added > 1.0 and any(f"so {added:.2f} GiB is added for the tokens beyond" in n for n in grown)
     two_rows = RunConfig(method="qlora", seq_len=longest["moe"], batch_size=2, stack="unsloth")  # tokens, not rows
     assert longest_measured(arch, two_rows) == longest["moe"]
     assert error_margin(arch, two_rows) == fit.UNMEASURED_TIGHT_FRACTION
