@@ -27,11 +27,16 @@ def test_json_is_the_tool_result(capsys: pytest.CaptureFixture[str]) -> None:
     assert printed == tool.model_dump(mode="json")
 
 
-def test_architecture_file_and_params_b(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _llama_config(tmp_path: Path, layers: int, hidden: int, mlp: int, heads: int, kv_heads: int, vocab: int) -> Path:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 16, "hidden_size": 2048,
-                                  "intermediate_size": 8192, "num_attention_heads": 32, "num_key_value_heads": 8,
-                                  "vocab_size": 128256, "tie_word_embeddings": True}))
+    config.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": layers, "hidden_size": hidden,
+                                  "intermediate_size": mlp, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+                                  "vocab_size": vocab, "tie_word_embeddings": True}))
+    return config
+
+
+def test_architecture_file_and_params_b(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _llama_config(tmp_path, 16, 2048, 8192, 32, 8, 128256)
     assert main(["vram", "--architecture", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["resolved_from"] == "architecture"
     assert main(["vram", "--params-b", "7", "--gpu-gib", "24"]) == 0
@@ -113,10 +118,7 @@ def _file(directory: Path, text: str) -> Path:
 
 def test_a_tiny_config_reports_its_size_in_millions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A 2-layer test config (about 0.4M parameters) was printed as '0B params', and its JSON said params_b 0.0."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
-                                  "intermediate_size": 256, "num_attention_heads": 4, "num_key_value_heads": 4,
-                                  "vocab_size": 1000, "tie_word_embeddings": True}))
+    config = _llama_config(tmp_path, 2, 64, 256, 4, 4, 1000)
     assert main(["vram", "--architecture", str(config), "--json"]) == 0
     params_b = json.loads(capsys.readouterr().out)["params_b"]
     assert 1e-4 < params_b < 1e-3
