@@ -91,10 +91,10 @@ def _no_fit_notes(longest: int | None, memory: VramEstimate, run: RunConfig) -> 
     # What else makes room; QLoRA only for a run that is not QLoRA already.
     ways = ["QLoRA"] * (run.method != "qlora") + ["more GPUs", "a larger GPU"]
     if longest is None and memory.fits:  # it fits, but never with the room a long run should leave
-        return [f"Fits only tightly, even at seq_len 1 and batch 1: estimate_vram says it fits at seq_len {run.seq_len} "
+        return [f"Fits only tightly at every seq_len, down to one token a row at batch 1: estimate_vram says it fits at seq_len {run.seq_len} "
                 f"with {memory.headroom_gib:.2f} GiB to spare, less than this model's estimate may miss by. A plan "
                 f"leaves that room, so none is made; a short trial run shows the real peak (or take "
                 f"{', '.join(ways[:-1])} or {ways[-1]})."]
     if longest is None:
-        return [f"Does not fit even at seq_len 1 and batch 1: see memory.suggestions ({', '.join(ways)})."]
+        return [f"Does not fit at any seq_len, down to one token a row at batch 1: see memory.suggestions ({', '.join(ways)})."]
     return [f"The seq_len asked for does not fit; {longest} does (comfortably) at this micro-batch."]

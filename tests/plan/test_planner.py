@@ -176,6 +176,8 @@ def test_with_only_the_mean_known_seq_len_covers_the_mean_and_says_the_longest_i
 def test_a_model_that_cannot_fit_says_so_with_fixes() -> None:
     p = plan_training(model="llama-3.1-70b", gpu="T4", method="qlora", dataset_rows=100, tokens_per_row=100)
     assert not p.fits and p.hours is None and p.memory.suggestions
+    said = [n for n in p.notes if n.startswith("Does not fit at any seq_len, down to one token a row at batch 1")]
+    assert len(said) == 1 and "see memory.suggestions" in said[0] and "QLoRA" not in said[0]  # it is QLoRA already
 
 
 def test_the_largest_rank_is_searched_when_asked() -> None:
@@ -341,7 +343,7 @@ def test_a_model_that_fits_only_tightly_is_not_planned_and_the_answer_says_it_fi
     result = plan_training(model="qwen3.5-9b", gpu="RTX 4090", method="lora", dataset_rows=1000, tokens_per_row=800)
     assert not result.fits and result.max_seq_len is None
     assert any(n.startswith("Fits only tightly") for n in result.notes)
-    assert not any("Does not fit even" in n for n in result.notes)
+    assert not any(n.startswith("Does not fit at any seq_len") for n in result.notes)
     assert any("take QLoRA" in n for n in result.notes)
     # A QLoRA run is not told to take QLoRA (Nemotron-3-Nano on an H100: its experts stay 16-bit, 67.6 GiB).
     qlora = plan_training(model="nemotron-3-nano-30b-a3b", gpu="H100", method="qlora", dataset_rows=1000,
