@@ -61,8 +61,7 @@ def tail_rate(arch: Architecture, method: str) -> float:
     the fastest of the family's methods. Gemma 4 26B-A4B QLoRA's peak grew 0.57 GiB per 1,000 tokens from 8,192 to
     16,384 tokens (rounds 34-39) where the estimate then grew 0.37; refitted on its 24,576-token cell (round 40), it
     keeps to the estimate there, and its LoRA's 8,192 to 16,384 sets the family's rate."""
-    rates = by_family(k.UNSLOTH_TAIL_GROWTH, arch.model_type)
-    by_method = rates.get(length_kind(arch), {}) if rates else {}
+    by_method = _by_method(k.UNSLOTH_TAIL_GROWTH, arch)
     return by_method.get(method, max(by_method.values(), default=0.0))
 
 
@@ -70,10 +69,15 @@ def tail_bend(arch: Architecture, method: str) -> tuple[float, float]:
     """Where this family's residual (measured less estimated) bent upward over a wide span of lengths: its fitted
     quadratic's (bytes a token, bytes a token squared), constants.UNSLOTH_TAIL_BEND; of this method where it was
     fitted, else the family's strongest bend; (0, 0) where none was."""
-    bends = by_family(k.UNSLOTH_TAIL_BEND, arch.model_type)
-    by_method = bends.get(length_kind(arch), {}) if bends else {}
+    by_method = _by_method(k.UNSLOTH_TAIL_BEND, arch)
     linear, square = by_method.get(method) or max(by_method.values(), key=lambda bend: bend[1], default=(0.0, 0.0))
     return linear, square
+
+
+def _by_method(table: dict, arch: Architecture) -> dict:
+    """A fitted table's entries for this family and kind (dense or MoE), by method; empty where none were fitted."""
+    family = by_family(table, arch.model_type)
+    return family.get(length_kind(arch), {}) if family else {}
 
 
 def tail_growth(arch: Architecture, run: RunConfig) -> float:
