@@ -82,12 +82,20 @@ def cells() -> list[dict]:
     out = []
     for r in _records("unsloth_sft_1gpu.jsonl"):
         if r["status"] == "ok" and r.get("step_s") and not outside_fit(r):
-            out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1))
+            out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], concurrency(r)))
     for r in _records("transformers_1gpu.jsonl") + _records("transformers_1gpu_autocast.jsonl"):
         if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):
             tokens = r["seq_len"] * r["batch_size"]
             out.append(_cell(r, "transformers", tokens, r["gradient_checkpointing"], _transformers_seconds(r), 1))
     return out
+
+
+def concurrency(r: dict) -> int:
+    """How many training processes shared the GPU during the cell's steps: this one plus the most others NVML listed
+    meanwhile (`gpu_shared_with`, recorded since round 44), else the batch's lane count (`concurrent_jobs`), which
+    counts a lane that only waited for its turn as sharing."""
+    others = r.get("gpu_shared_with")
+    return 1 + others if isinstance(others, int) else (r.get("concurrent_jobs") or 1)
 
 
 def outside_fit(r: dict) -> str | None:
@@ -495,9 +503,9 @@ def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dic
         fitted = results.get(("unsloth", r["method"]))
         if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None:
             continue
-        if alone and ((r.get("concurrent_jobs") or 1) > 1 or r.get("emulation")):
+        if alone and (concurrency(r) > 1 or r.get("emulation")):
             continue
-        out.append((r, _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], r.get("concurrent_jobs") or 1), fitted))
+        out.append((r, _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], concurrency(r)), fitted))
     return out
 
 
@@ -513,7 +521,7 @@ def first_steps() -> dict[str, dict]:
         kind = startup_kind(Architecture.from_hf_config(r["config"]))
         env = r.get("env") or []
         usual = not env or (kind == "gemma" and env == [COMPILE_OFF])  # as such models are run
-        alone = (r.get("concurrent_jobs") or 1) == 1 and usual and not (r.get("emulation") or r.get("not_representative"))
+        alone = concurrency(r) == 1 and usual and not (r.get("emulation") or r.get("not_representative"))
         if r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone:
             continue
         by_kind.setdefault(kind, []).append(times[0] - r["step_s"])

@@ -15,7 +15,7 @@ import collections
 import json
 import os
 
-from fit import quantile
+from fit import concurrency, quantile
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vram_calibration", "data",
                     "unsloth_sft_1gpu.jsonl")
@@ -23,7 +23,7 @@ DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 def solo_cells() -> list[dict]:
     rows = (json.loads(line) for line in open(DATA))
-    return [r for r in rows if r.get("status") == "ok" and r.get("step_s") and (r.get("concurrent_jobs") or 1) == 1
+    return [r for r in rows if r.get("status") == "ok" and r.get("step_s") and concurrency(r) == 1
             and not r.get("env") and not r.get("emulation") and not r.get("kernels", {}).get("resolved")]
 
 

@@ -4,8 +4,8 @@
         bench/vram_calibration/holdout/measured-unsloth-round4.jsonl
 
 The measured figure is the record's `step_s` (median of steps 2-4, the first step's compilation left
-out), on cells run one at a time (`concurrent_jobs` 1); a prediction listed once per repeat is scored against the
-repeats in the order they ran; for a transformers-stack record (run_cells.py), the median
+out), on cells that had the GPU to themselves during their steps (`fit.concurrency`); a prediction listed once per
+repeat is scored against the repeats in the order they ran; for a transformers-stack record (run_cells.py), the median
 of its timed steps after the first. Cells the fit leaves out (`fit.outside_fit`: not
 representative, a non-default environment, a stand-in kernel, text rows of a model that skips layers without
 an image) are listed apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fit import ROOT, _transformers_seconds, outside_fit, quantile  # noqa: E402
+from fit import ROOT, _transformers_seconds, concurrency, outside_fit, quantile  # noqa: E402
 
 
 def key(r: dict) -> tuple:
@@ -44,7 +44,7 @@ def scored(pred_path: str, measured_path: str) -> list[tuple[dict, dict, float, 
         r = json.loads(line)
         if r.get("status") == "ok" and not r.get("step_s") and any("seconds" in s for s in r.get("per_step") or []):
             r["step_s"] = _transformers_seconds(r)
-        if r.get("status") == "ok" and r.get("step_s") and (r.get("concurrent_jobs") or 1) == 1:
+        if r.get("status") == "ok" and r.get("step_s") and concurrency(r) == 1:
             measured.setdefault(key(r), []).append(r)
     out = []
     for line in open(pred_path):

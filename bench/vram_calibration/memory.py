@@ -50,18 +50,19 @@ class Nvml:
             return None
         return self._nv.nvmlDeviceGetMemoryInfo(self._handles[self.index]).used
 
-    def process_used(self) -> int | None:
-        """This process's usedGpuMemory as NVML lists it (None where the VM hides it)."""
+    def processes(self) -> dict[int, int | None] | None:
+        """usedGpuMemory by pid for every compute process on this GPU (None where NVML cannot list them)."""
         if self.index is None:
             return None
         try:
             procs = self._nv.nvmlDeviceGetComputeRunningProcesses(self._handles[self.index])
         except Exception:
             return None
-        for p in procs:
-            if p.pid == os.getpid():
-                return p.usedGpuMemory
-        return None
+        return {p.pid: p.usedGpuMemory for p in procs}
+
+    def process_used(self) -> int | None:
+        """This process's usedGpuMemory as NVML lists it (None where the VM hides it)."""
+        return (self.processes() or {}).get(os.getpid())
 
     def driver(self) -> str | None:
         if not self.ok:

@@ -695,6 +695,7 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm, deadline: float | Non
             rec.update(varied_rows=varied, not_representative=f"{varied['steps']} steps of rows of varied length (CALIB_VARY)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
         rec["nvml_process_peak_bytes"] = sampler.peak
+        rec["gpu_shared_with"] = sampler.others  # other compute processes on the GPU during the steps (most at once)
         try:
             rec["local_memory"] = local_memory()
         except Exception as exc:  # noqa: BLE001 - a reading, never a reason to lose the cell
@@ -755,21 +756,30 @@ def _last_loss(trainer) -> float | None:
 
 
 class ProcessPeakSampler:
-    """Polls NVML's per-process used memory (valid while other processes share the GPU)."""
+    """Polls NVML's per-process used memory (valid while other processes share the GPU), and counts the other
+    compute processes seen on the GPU meanwhile: `others` is the most at once (None where NVML cannot list them).
+    A lane that only waited for its turn has no process, so a two-lane cell that ran alone reads 0."""
 
     def __init__(self, pm, interval_s: float = 0.005) -> None:
         import threading
 
-        self.pm, self.interval_s, self.peak = pm, interval_s, None
+        self.pm, self.interval_s, self.peak, self.others = pm, interval_s, None, None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            u = self.pm.nvml.process_used()
-            if u is not None and (self.peak is None or u > self.peak):
-                self.peak = u
+            self._read()
             time.sleep(self.interval_s)
+
+    def _read(self) -> None:
+        procs = self.pm.nvml.processes()
+        if procs is None:
+            return
+        u = procs.get(os.getpid())
+        if u is not None and (self.peak is None or u > self.peak):
+            self.peak = u
+        self.others = max(self.others or 0, len(procs.keys() - {os.getpid()}))
 
     def __enter__(self):
         self._thread.start()
@@ -778,9 +788,7 @@ class ProcessPeakSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        u = self.pm.nvml.process_used()
-        if u is not None and (self.peak is None or u > self.peak):
-            self.peak = u
+        self._read()
 
 
 def versions(pm, packages_only: bool = False) -> dict:

@@ -1,0 +1,63 @@
+"""Which step times the throughput fit may read as a GPU to itself: the harness counts the other training processes
+NVML lists during a cell's steps (bench/vram_calibration/unsloth_sft.ProcessPeakSampler), and the fit reads that
+count before the batch's lane count (bench/throughput/fit.concurrency). Round 40's two 26B-A4B cells ran in a
+two-lane batch whose other lane only waited for the `--big` lock, and were left out of the scoring for it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench" / "vram_calibration"))
+import unsloth_sft  # noqa: E402
+
+sys.path.pop(0)
+
+
+class _Nvml:
+    """NVML's process list as the sampler reads it: this process's memory, and other pids from a given read on."""
+
+    def __init__(self, others_from: int, others: dict[int, int]) -> None:
+        self.reads, self.others_from, self.others = 0, others_from, others
+
+    def processes(self) -> dict[int, int]:
+        self.reads += 1
+        return {os.getpid(): 1000 + self.reads, **(self.others if self.reads > self.others_from else {})}
+
+
+def _sample(nvml: _Nvml) -> unsloth_sft.ProcessPeakSampler:
+    with unsloth_sft.ProcessPeakSampler(types.SimpleNamespace(nvml=nvml), interval_s=0.001) as sampler:
+        time.sleep(0.02)
+    return sampler
+
+
+def test_a_lane_that_only_waited_leaves_the_gpu_unshared() -> None:
+    sampler = _sample(_Nvml(others_from=10**9, others={}))
+    assert sampler.others == 0
+    assert sampler.peak is not None and sampler.peak > 1000
+
+
+def test_another_process_seen_once_marks_the_steps_shared() -> None:
+    sampler = _sample(_Nvml(others_from=3, others={4242: 5 << 30}))
+    assert sampler.others == 1
+
+
+def _fit():
+    spec = importlib.util.spec_from_file_location("throughput_fit_sharing", ROOT / "bench" / "throughput" / "fit.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fit_reads_what_the_steps_saw_before_the_lane_count() -> None:
+    concurrency = _fit().concurrency
+    assert concurrency({"concurrent_jobs": 2, "gpu_shared_with": 0}) == 1  # the other lane waited
+    assert concurrency({"concurrent_jobs": 2, "gpu_shared_with": 1}) == 2
+    assert concurrency({"concurrent_jobs": 2}) == 2  # records before the count: the lane count, as before
+    assert concurrency({}) == 1
