@@ -11,7 +11,8 @@ the `-bnb-4bit` save, built without a 16-bit copy: `unsloth_sft.build_4bit`; its
 `--quant prequantized`). Jobs whose cells all appear
 in a --done file (earlier results) are skipped, so a plan can be re-run across GPU sessions.
 Each lane appends to OUTDIR/unsloth-<lane>.jsonl and OUTDIR/log-<lane>.txt; the per-process NVML
-reading keeps cells measured beside each other apart (`concurrent_jobs` records the lane count).
+reading keeps cells measured beside each other apart (`concurrent_jobs` records the lane count,
+`gpu_shared_with` the other processes seen on the GPU during the cell's steps).
 """
 
 from __future__ import annotations
