@@ -133,6 +133,16 @@ def _unsloth_records() -> list[dict]:
     return [r for r in records if r["status"] == "ok" and r.get("step_s")]
 
 
+def test_a_cell_counts_as_alone_when_no_other_process_shared_its_steps() -> None:
+    """The harness counts the other processes NVML lists during a cell's steps (`gpu_shared_with`); the lane count
+    (`concurrent_jobs`) also counts a lane that only waited, as round 40's `--big` lane did."""
+    concurrency = _fit_script().concurrency
+    assert concurrency({"concurrent_jobs": 2, "gpu_shared_with": 0}) == 1
+    assert concurrency({"concurrent_jobs": 2, "gpu_shared_with": 1}) == 2
+    assert concurrency({"concurrent_jobs": 2}) == 2  # records from before the count: the lane count, as before
+    assert concurrency({}) == 1
+
+
 def test_the_packaged_constants_are_the_fit_of_the_recorded_cells() -> None:
     fit = _fit_script()
     data = fit.cells()

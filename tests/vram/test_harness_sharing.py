@@ -1,11 +1,10 @@
 """Which step times the throughput fit may read as a GPU to itself: the harness counts the other training processes
 NVML lists during a cell's steps (bench/vram_calibration/unsloth_sft.ProcessPeakSampler), and the fit reads that
-count before the batch's lane count (bench/throughput/fit.concurrency). Round 40's two 26B-A4B cells ran in a
+count before the batch's lane count (tests/plan/test_throughput.py). Round 40's two 26B-A4B cells ran in a
 two-lane batch whose other lane only waited for the `--big` lock, and were left out of the scoring for it."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
@@ -45,19 +44,3 @@ def test_a_lane_that_only_waited_leaves_the_gpu_unshared() -> None:
 def test_another_process_seen_once_marks_the_steps_shared() -> None:
     sampler = _sample(_Nvml(others_from=3, others={4242: 5 << 30}))
     assert sampler.others == 1
-
-
-def _fit():
-    spec = importlib.util.spec_from_file_location("throughput_fit_sharing", ROOT / "bench" / "throughput" / "fit.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_fit_reads_what_the_steps_saw_before_the_lane_count() -> None:
-    concurrency = _fit().concurrency
-    assert concurrency({"concurrent_jobs": 2, "gpu_shared_with": 0}) == 1  # the other lane waited
-    assert concurrency({"concurrent_jobs": 2, "gpu_shared_with": 1}) == 2
-    assert concurrency({"concurrent_jobs": 2}) == 2  # records before the count: the lane count, as before
-    assert concurrency({}) == 1
