@@ -235,15 +235,27 @@ UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
 #   attention unsloth_zoo replaces with its own flex attention (temporary_patches/gpt_oss.py, flex_attention_with_sink).
 UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": EAGER_SCORE_BYTES, "gemma3n": 8.0, "gemma3n_text": 8.0}
 
+# Gemma 3 on a GPU without bf16, where Unsloth trains it in float32 (forced_float32): the step holds the square of the
+# whole packed micro-batch, about 7.5 float32 copies of heads x tokens^2. Measured on Gemma 3 270M (4 heads) LoRA r128
+# on the emulated T4 (round 44): 8 rows of 875 tokens, packed padding-free into one sequence of 7,000, allocated 6.38
+# GiB where 1 row allocated 0.97, and over 100 steps of varied rows the step's allocated peak was 0.965 GiB + 119.4
+# bytes x (the micro-batch's tokens)^2 to 6 MB: 29.9 bytes a score and head. The memory trace put 5.8 GB of the peak in
+# the recomputed layer's backward, beside Unsloth's flex attention. The same 8 rows in bf16 allocated 1.18 GiB: no
+# square. Gemma 4, also trained in float32 there, showed none either (E4B on the emulated T4, 1,024 to 4,096 tokens).
+UNSLOTH_FP32_SQUARE_BYTES: dict[str, float] = {"gemma3": 29.9}
+
 
 def scores_on_unsloth(model_type: str) -> bool:
-    """True when Unsloth materialises this family's attention scores in the layer it recomputes."""
+    """True when Unsloth materialises this family's attention scores in the layer it recomputes, on every GPU."""
     return model_type in UNSLOTH_SCORE_BYTES
 
 
-def unsloth_score_bytes(model_type: str) -> float:
-    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised)."""
-    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0)
+def unsloth_score_bytes(model_type: str, fp32_compute: bool = False) -> float:
+    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised), at
+    the step's compute width: the eager families' 16-bit figure doubles in float32; Gemma 3's square exists only there."""
+    if fp32_compute and family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES:
+        return UNSLOTH_FP32_SQUARE_BYTES[family_of(model_type)]
+    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0) * (2.0 if fp32_compute else 1.0)
 
 
 # Families Unsloth 2026.10.9 loads in float32 and casts back afterwards (unsloth/models/loader.py, register_custom_dtype

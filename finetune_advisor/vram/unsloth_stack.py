@@ -12,9 +12,9 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
-    ROUTER_TRIAL_MEASURED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, family_of, float32_load_on_unsloth,
-    masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, router_trial_kept,
-    scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
+    ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, family_of,
+    float32_load_on_unsloth, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth,
+    plain_gemma_mlp_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
@@ -51,9 +51,11 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     tokens = text_tokens(arch, run)
     # One layer's, counted not fitted. Rows Unsloth packs padding-free make one sequence, and eager attention builds
-    # its whole square: Gemma 3n QLoRA at 2x4,096 peaked at 19.56 GiB, as at 1x8,192 (19.67; round 33).
+    # its whole square: Gemma 3n QLoRA at 2x4,096 peaked at 19.56 GiB, as at 1x8,192 (19.67; round 33). Padded rows
+    # (Gemma 2) hold one row's square at the peak: Gemma-2-9B QLoRA at 2x8,192 allocated 4.6 GiB more than at 1x8,192
+    # (round 44), where a second row's scores alone are 5.8.
     keys = tokens // run.batch_size if padded_on_unsloth(arch.model_type, s.mamba_mixers) else tokens
-    scores = unsloth_score_bytes(arch.model_type) * s.heads * width * tokens * keys
+    scores = unsloth_score_bytes(arch.model_type, p.fp32_compute) * s.heads * keys * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, width)
     square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
@@ -379,10 +381,17 @@ def scores_note(model_type: str, scores: float) -> str:
     held = f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len"
     if model_type == "gemma2":
         return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install "
-                f"does not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes: "
-                f"{held} (measured on Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, one and two rows: these "
-                "figures came 3-10 % above those peaks). With flash-attn it uses flash-attn's softcapping kernel "
-                "instead, which this figure does not model.")
+                f"does not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes, "
+                f"one row's at the peak: {held} (measured on Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, "
+                "one and two rows). With flash-attn it uses flash-attn's softcapping kernel instead, which this figure "
+                "does not model.")
+    if family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES:
+        return (f"Gemma 3 in float32 (a GPU without bf16): Unsloth 2026.10.9 packs the micro-batch's rows into one "
+                f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "
+                f"every pair of the micro-batch's tokens: {held}, and with the number of rows (measured on Gemma 3 "
+                "270M on an emulated T4, 875 to 7,000 tokens a micro-batch; the same rows in bf16 hold none of it). "
+                "Fewer or shorter rows per micro-batch, with gradient accumulation for the same batch, cut it by the "
+                "square.")
     return (f"Eager attention (Gemma 3n): Unsloth 2026.10.9 runs this family's attention eagerly whatever is "
             f"installed, so the layer it recomputes holds every head's seq_len x seq_len scores: {held} (traced on "
             f"gemma-3n-E4B QLoRA at 8,192 tokens, {unsloth_score_bytes(model_type):g} bytes a score; measured from "
