@@ -503,6 +503,8 @@ def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dic
         fitted = results.get(("unsloth", r["method"]))
         if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None:
             continue
+        if (r.get("gpu_shared_with") or 0) >= 2:  # seen beside two others (round 44: the 12B's step 15 % slower)
+            continue
         if alone and (concurrency(r) > 1 or r.get("emulation")):
             continue
         out.append((r, _cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], concurrency(r)), fitted))

@@ -66,21 +66,21 @@ HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.
 HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.231, "low": 1.042, "high": 1.919, "cells": 6, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
 # What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
 # seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
-FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 33}, "gemma": {"seconds": 78.7, "low": 21.0, "high": 171.4, "cells": 19}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 8}}
+FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 14.1, "low": 1.1, "high": 63.8, "cells": 33}, "gemma": {"seconds": 78.7, "low": 21.0, "high": 171.4, "cells": 20}, "hybrid": {"seconds": 179.1, "low": 52.3, "high": 283.2, "cells": 27}, "moe": {"seconds": 79.0, "low": 37.5, "high": 258.4, "cells": 8}}
 # The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:
 # their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma
 # model's Unsloth step reaches.
-COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 2.224, "low": 0.711, "high": 4.594, "cells": 17}
-COMPILE_OFF_MODELS: Final = ('gemma-2-9b', 'gemma-3-12b-it', 'gemma-3-4b-it', 'gemma-3n-E4B-it', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it')
+COMPILE_OFF_STEP: Final[dict[str, float]] = {"factor": 2.208, "low": 0.711, "high": 4.594, "cells": 18}
+COMPILE_OFF_MODELS: Final = ('gemma-2-9b', 'gemma-3-12b-it', 'gemma-3-270m-it', 'gemma-3-4b-it', 'gemma-3n-E4B-it', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it')
 # The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their
 # attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales
 # their attention, its range reaching the least and most.
-MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 2.714, "low": 2.714, "high": 2.714, "cells": 1}
+MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 2.74, "low": 2.74, "high": 2.74, "cells": 1}
 MASKED_ATTENTION_MODELS: Final = ('gemma-2-9b',)
 # The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through
 # its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput
 # scales that part of the attention, its range reaching the least and most.
-WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.625, "low": 4.44, "high": 13.551, "cells": 13}
+WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.628, "low": 4.472, "high": 13.56, "cells": 13}
 WIDE_HEAD_MODELS: Final = ('gemma-4-12B', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it', 'gemma-4-E4B-it')
 # The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their
 # measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps.
