@@ -60,7 +60,7 @@ ACTIVATION_SCALE: Final = {
 # --- FITTED: end ---
 
 # --- UNSLOTH FITTED: begin (written by bench/vram_accuracy/fit_unsloth.py; do not edit by hand) ---
-UNSLOTH_FIT_SOURCE: Final = "fitted on 231 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
+UNSLOTH_FIT_SOURCE: Final = "fitted on 236 measured Unsloth cells (NVIDIA H200; unsloth 2026.10.9, transformers 5.17.0, trl 1.15.0, torch 2.11.0+cu130, bitsandbytes 0.50.2)"
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
@@ -68,16 +68,16 @@ UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # (gated-delta-rule: local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granitemoehybrid': 0.54}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2353
+UNSLOTH_FIXED_GIB: Final = 0.2453
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6758, 'moe': 2.5579, 'deltanet': 2.0566, 'full': 0.4624}
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6786, 'moe': 2.5579, 'deltanet': 2.0566, 'full': 0.4624}
 # bytes per token per unit of the widest dense MLP that the recomputed layer of a softcapped Gemma (2, 3n, 4)
 # holds beyond the count, and of Gemma 3 (unsloth_stack.gemma_mlp_bytes);
-UNSLOTH_SOFTCAP_MLP_BYTES: Final = 10.3458
-UNSLOTH_GEMMA3_MLP_BYTES: Final = 1.9555
+UNSLOTH_SOFTCAP_MLP_BYTES: Final = 11.875
+UNSLOTH_GEMMA3_MLP_BYTES: Final = 1.9258
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.7263
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.7214
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = 0.257
 UNSLOTH_RESERVED_GIB: Final = 0.2286
@@ -87,15 +87,15 @@ UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1228
 UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = 0.173
 # measured cells per model_type and method: the families the Unsloth figures stand on, and how (a MoE's first
 # step can keep a different share of each layer by method: ground.method_said).
-UNSLOTH_MEASURED_METHODS: Final = {'gemma2': {'lora': 2, 'qlora': 2}, 'gemma3_text': {'lora': 3, 'qlora': 8}, 'gemma3n_text': {'lora': 3, 'qlora': 4}, 'gemma4_text': {'lora': 7, 'qlora': 24}, 'gemma4_unified_text': {'lora': 1, 'qlora': 5}, 'glm4_moe_lite': {'lora': 2, 'qlora': 2}, 'gpt_oss': {'lora': 3, 'qlora': 7}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'llama': {'full': 6, 'lora': 12, 'qlora': 34}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}
+UNSLOTH_MEASURED_METHODS: Final = {'gemma2': {'lora': 2, 'qlora': 3}, 'gemma3_text': {'lora': 4, 'qlora': 8}, 'gemma3n_text': {'lora': 3, 'qlora': 5}, 'gemma4_text': {'lora': 7, 'qlora': 24}, 'gemma4_unified_text': {'lora': 1, 'qlora': 6}, 'glm4_moe_lite': {'lora': 2, 'qlora': 2}, 'gpt_oss': {'lora': 3, 'qlora': 8}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'llama': {'full': 6, 'lora': 12, 'qlora': 34}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
-UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 10, 'glm4_moe_lite': 4, 'gpt_oss': 10, 'granitemoehybrid': 9, 'mixtral': 4, 'nemotron_h': 4, 'qwen3_5_moe_text': 5, 'qwen3_moe': 15}
+UNSLOTH_MEASURED_MOE: Final = {'gemma4_text': 10, 'glm4_moe_lite': 4, 'gpt_oss': 11, 'granitemoehybrid': 9, 'mixtral': 4, 'nemotron_h': 4, 'qwen3_5_moe_text': 5, 'qwen3_moe': 15}
 # ... and the most tokens a step held in them, per model_type and kind (beyond it: ground.longest_measured).
-UNSLOTH_LONGEST_TOKENS: Final = {'gemma2': {'dense': 8192}, 'gemma3_text': {'dense': 32768}, 'gemma3n_text': {'dense': 8192}, 'gemma4_text': {'dense': 65536, 'moe': 24576}, 'gemma4_unified_text': {'dense': 65536}, 'glm4_moe_lite': {'moe': 8192}, 'gpt_oss': {'moe': 16384}, 'granitemoehybrid': {'moe': 8192}, 'llama': {'dense': 78475}, 'ministral3': {'dense': 16384}, 'mistral': {'dense': 16384}, 'mixtral': {'moe': 8192}, 'mllama_text_model': {'dense': 8192}, 'nemotron_h': {'moe': 8192}, 'phi3': {'dense': 16384}, 'qwen2': {'dense': 16384}, 'qwen2_5_vl_text': {'dense': 16384}, 'qwen3': {'dense': 32768}, 'qwen3_5_moe_text': {'moe': 8192}, 'qwen3_5_text': {'dense': 98304}, 'qwen3_moe': {'moe': 32768}, 'qwen3_vl_text': {'dense': 8192}}
+UNSLOTH_LONGEST_TOKENS: Final = {'gemma2': {'dense': 16384}, 'gemma3_text': {'dense': 32768}, 'gemma3n_text': {'dense': 16384}, 'gemma4_text': {'dense': 65536, 'moe': 24576}, 'gemma4_unified_text': {'dense': 98304}, 'glm4_moe_lite': {'moe': 8192}, 'gpt_oss': {'moe': 32768}, 'granitemoehybrid': {'moe': 8192}, 'llama': {'dense': 78475}, 'ministral3': {'dense': 16384}, 'mistral': {'dense': 16384}, 'mixtral': {'moe': 8192}, 'mllama_text_model': {'dense': 8192}, 'nemotron_h': {'moe': 8192}, 'phi3': {'dense': 16384}, 'qwen2': {'dense': 16384}, 'qwen2_5_vl_text': {'dense': 16384}, 'qwen3': {'dense': 32768}, 'qwen3_5_moe_text': {'moe': 8192}, 'qwen3_5_text': {'dense': 98304}, 'qwen3_moe': {'moe': 32768}, 'qwen3_vl_text': {'dense': 8192}}
 # ... and beyond it, bytes a token by which our runs' peaks outgrew the estimate over each family's last measured
 # stretch, per model_type, kind and method (fit_unsloth.tail_growth; added by ground.tail_growth).
-UNSLOTH_TAIL_GROWTH: Final = {'gemma2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'gemma3_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'gemma3n_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'gemma4_text': {'dense': {'lora': 0.0, 'qlora': 19863.3}, 'moe': {'lora': 181385.2, 'qlora': 0.0}}, 'gemma4_unified_text': {'dense': {'qlora': 83925.0}}, 'glm4_moe_lite': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'gpt_oss': {'moe': {'lora': 86857.7, 'qlora': 0.0}}, 'granitemoehybrid': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'llama': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'ministral3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mistral': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mixtral': {'moe': {'lora': 397402.1, 'qlora': 340566.0}}, 'mllama_text_model': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'nemotron_h': {'moe': {'lora': 0.0}}, 'phi3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2_5_vl_text': {'dense': {'qlora': 0.0}}, 'qwen3': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_moe_text': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_text': {'dense': {'lora': 65570.8}}, 'qwen3_moe': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_vl_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}}
+UNSLOTH_TAIL_GROWTH: Final = {'gemma2': {'dense': {'lora': 239792.1, 'qlora': 124461.1}}, 'gemma3_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'gemma3n_text': {'dense': {'lora': 0.0, 'qlora': 124763.5}}, 'gemma4_text': {'dense': {'lora': 0.0, 'qlora': 0.0}, 'moe': {'lora': 181254.1, 'qlora': 0.0}}, 'gemma4_unified_text': {'dense': {'qlora': 122944.0}}, 'glm4_moe_lite': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'gpt_oss': {'moe': {'lora': 86857.7, 'qlora': 0.0}}, 'granitemoehybrid': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'llama': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'ministral3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mistral': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mixtral': {'moe': {'lora': 397664.3, 'qlora': 340566.0}}, 'mllama_text_model': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'nemotron_h': {'moe': {'lora': 0.0}}, 'phi3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2_5_vl_text': {'dense': {'qlora': 0.0}}, 'qwen3': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_moe_text': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_text': {'dense': {'lora': 65570.8}}, 'qwen3_moe': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_vl_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}}
 # ... and where a model's residual, measured over a wide span, bends upward: its quadratic, [bytes a token, bytes a
 # token squared] (fit_unsloth.tail_bend), continued beyond the longest step where it adds more (ground.tail_growth).
-UNSLOTH_TAIL_BEND: Final = {'gemma4_text': {'dense': {'qlora': [-34595.4, 0.6951]}}, 'gemma4_unified_text': {'dense': {'qlora': [-206369.0, 2.9748]}}, 'qwen3_5_text': {'dense': {'lora': [-20702.4, 0.3327]}}}
+UNSLOTH_TAIL_BEND: Final = {'gemma4_unified_text': {'dense': {'qlora': [-173278.8, 1.9699]}}, 'qwen3_5_text': {'dense': {'lora': [-20702.4, 0.3327]}}}
 # --- UNSLOTH FITTED: end ---
