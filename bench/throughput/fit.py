@@ -58,7 +58,7 @@ from finetune_advisor.plan.throughput import (  # noqa: E402
     dequant_seconds, linear_passes, mixer_key, overlap, startup_kind, windowed)
 from finetune_advisor.vram.estimator import RunConfig  # noqa: E402
 from finetune_advisor.vram.families import (  # noqa: E402
-    UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, compile_off_on_unsloth, masked_attention_on_unsloth)
+    UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, family_of, compile_off_on_unsloth, masked_attention_on_unsloth)
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
@@ -441,26 +441,44 @@ def masked_attention_slowdown(results: dict, host_factor: float) -> dict | None:
 
 def wide_head_slowdown(results: dict, host_factor: float) -> dict | None:
     """The attention of heads wider than vram.families.UNSLOTH_WIDE_HEAD_DIM (Gemma 4's global layers, through
-    Unsloth's own kernel; left out of the fit with the compile off)."""
-    return _slow_attention(results, host_factor, False, "wide heads (Gemma 4's global layers)")
+    Unsloth's own kernel; left out of the fit with the compile off): pooled over every wide-headed family, and under
+    "families" per family (vram.families.family_of), which plan.throughput takes first. The families differ: by round
+    44 Gemma 4 12B (gemma4_unified, one global key-value head for 16 query heads) ran 8.3-8.5x at 16,384 to 65,536
+    tokens, where the gemma4 models ran 4.5-6.2x, so the pooled median put the 12B's long steps about 30 % short."""
+    ratios = _slow_ratios(results, host_factor, False)
+    what = "wide heads (Gemma 4's global layers)"
+    pooled = _reported(what, "its time over the fit's attention", [v for _, _, v in ratios], {a for a, _, _ in ratios})
+    if pooled is None:
+        return None
+    families = {}
+    for family in sorted({f for _, f, _ in ratios}):
+        mine = [(a, v) for a, f, v in ratios if f == family]
+        families[family] = _reported(f"  {family}", "its time over the fit's attention", [v for _, v in mine],
+                                     {a for a, _ in mine})
+    return {**pooled, "families": families}
 
 
 def _slow_attention(results: dict, host_factor: float, masked: bool, what: str) -> dict | None:
-    """In the compile-off cells of the masked families (`masked`) or of the wide-headed ones, not emulating another
-    card, with at least MASKED_MIN_S of slow attention at the fit's speed (_slow_part): what it took over that, the
-    step less the host's part at the compile-off factor (`host_factor`, compile_off_slowdown) and the rest of the GPU's
-    work at the fit's speed. Cells beside another job count: the fit's GPU-bound cells ran 1.03x the model's time
-    beside one (median of 32) and 1.01x alone (16)."""
-    values, archs = [], set()
+    """The masked families' (`masked`) or the wide-headed ones' slow attention over the fit's (_slow_ratios), pooled."""
+    ratios = _slow_ratios(results, host_factor, masked)
+    return _reported(what, "its time over the fit's attention", [v for _, _, v in ratios], {a for a, _, _ in ratios})
+
+
+def _slow_ratios(results: dict, host_factor: float, masked: bool) -> list[tuple[str, str, float]]:
+    """(model, its family, ratio) for the compile-off cells of the masked families (`masked`) or of the wide-headed
+    ones, not emulating another card, with at least MASKED_MIN_S of slow attention at the fit's speed (_slow_part):
+    what it took over that, the step less the host's part at the compile-off factor (`host_factor`,
+    compile_off_slowdown) and the rest of the GPU's work at the fit's speed. Cells beside another job count: the fit's
+    GPU-bound cells ran 1.03x the model's time beside one (median of 32) and 1.01x alone (16)."""
+    out = []
     for r, c, fitted in _left_out(results, f"outside the fit: {COMPILE_OFF}"):
         if r.get("emulation") or masked_attention_on_unsloth(_model_type(r)) != masked:
             continue
         host, gpu = _parts(c, fitted["theta"])
         part = _slow_part(r, c, fitted["theta"])
         if part >= MASKED_MIN_S:
-            values.append((r["step_s"] - host * host_factor - (gpu - part)) / part)
-            archs.add(r["arch"])
-    return _reported(what, "its time over the fit's attention", values, archs)
+            out.append((r["arch"], family_of(_model_type(r)), (r["step_s"] - host * host_factor - (gpu - part)) / part))
+    return out
 
 
 def _slow_part(r: dict, c: dict, theta: list[float]) -> float:
@@ -580,10 +598,15 @@ def main() -> None:
 
 
 def _scale_lines(name: str, entry: dict, comment: list[str]) -> list[str]:
-    """A measured step scale (median, least, most, cells) and the models it comes from, as constants.py lines."""
-    values = {key: v for key, v in entry.items() if key != "models"}
-    return [*comment, f"{name}_STEP: Final[dict[str, float]] = {json.dumps(values)}",
-            f"{name}_MODELS: Final = {tuple(entry['models'])!r}"]
+    """A measured step scale (median, least, most, cells) and the models it comes from, as constants.py lines; its
+    per-family scales (`families`, with their models), where it has them, as {name}_BY_FAMILY."""
+    values = {key: v for key, v in entry.items() if key not in ("models", "families")}
+    lines = [*comment, f"{name}_STEP: Final[dict[str, float]] = {json.dumps(values)}",
+             f"{name}_MODELS: Final = {tuple(entry['models'])!r}"]
+    if "families" in entry:
+        lines += [f"# ... per family (vram.families.family_of), which plan.throughput takes before the pooled {name}_STEP.",
+                  f"{name}_BY_FAMILY: Final[dict[str, dict]] = {json.dumps(entry['families'])}"]
+    return lines
 
 
 def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict[str, dict],

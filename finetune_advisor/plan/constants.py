@@ -82,6 +82,8 @@ MASKED_ATTENTION_MODELS: Final = ('gemma-2-9b',)
 # scales that part of the attention, its range reaching the least and most.
 WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.628, "low": 4.472, "high": 13.56, "cells": 13}
 WIDE_HEAD_MODELS: Final = ('gemma-4-12B', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it', 'gemma-4-E4B-it')
+# ... per family (vram.families.family_of), which plan.throughput takes before the pooled WIDE_HEAD_STEP.
+WIDE_HEAD_BY_FAMILY: Final[dict[str, dict]] = {"gemma4": {"factor": 5.413, "low": 4.472, "high": 13.56, "cells": 10, "models": ["gemma-4-26B-A4B-it", "gemma-4-31B-it", "gemma-4-E2B-it", "gemma-4-E4B-it"]}, "gemma4_unified": {"factor": 8.323, "low": 8.26, "high": 8.47, "cells": 3, "models": ["gemma-4-12B"]}}
 # The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their
 # measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps.
 UNCOMPILED_STEP: Final[dict[str, float]] = {"factor": 1.49, "low": 1.275, "high": 2.182, "cells": 10}

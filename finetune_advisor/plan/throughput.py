@@ -28,7 +28,7 @@ from finetune_advisor.plan.flops import frame_work, step_work
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.families import (UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, compile_off_on_unsloth,
-                                            masked_attention_on_unsloth)
+                                            family_of, masked_attention_on_unsloth)
 from finetune_advisor.vram.shapes import Shapes, shapes
 from finetune_advisor.vram.terms import precision, quantised_params
 
@@ -113,12 +113,16 @@ def windowed(arch: Architecture, stack: str) -> bool:
 
 def slow_attention(arch: Architecture, stack: str) -> StepScale | None:
     """On Unsloth, the model's attention that runs slower than the fit's, with its measured ratio
-    (constants.MASKED_ATTENTION_STEP, WIDE_HEAD_STEP); None for any other model or stack."""
+    (constants.MASKED_ATTENTION_STEP; for wide heads, the family's own WIDE_HEAD_BY_FAMILY where it was measured,
+    else the pooled WIDE_HEAD_STEP); None for any other model or stack."""
     if stack != "unsloth":
         return None
     if masked_attention_on_unsloth(arch.model_type):
         return _scale(k.MASKED_ATTENTION_STEP, k.MASKED_ATTENTION_MODELS, MASKED)
     if max(arch.global_head_dim or 0, arch.attention_head_dim) > UNSLOTH_WIDE_HEAD_DIM:
+        own = k.WIDE_HEAD_BY_FAMILY.get(family_of(arch.model_type))  # the families run different attention code
+        if own is not None:
+            return _scale(own, tuple(own["models"]), WIDE_HEADS)
         return _scale(k.WIDE_HEAD_STEP, k.WIDE_HEAD_MODELS, WIDE_HEADS)
     return None
 
