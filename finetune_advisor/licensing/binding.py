@@ -90,6 +90,18 @@ def _assess_id(license_id: str | None, plans: Plans, multimodal: bool | None, mi
     return assess(lic, plans, multimodal)
 
 
+def unconfirmed_licence(entry: CatalogEntry) -> str | None:
+    """Where the catalog holds a licence it read only second-hand (`uncertain_fields`), the verdict rests on it: the
+    sentence that says so (check_license's notes, recommend_model's caveats); None where it read them first-hand."""
+    fields = [f for f in ("license_id", "upstream_license_ids") if f in entry.uncertain_fields and getattr(entry, f)]
+    if not fields:
+        return None
+    what = " and ".join({"license_id": f"its licence ({entry.license_id})",
+                         "upstream_license_ids": "the licences it inherits"}[f] for f in fields)
+    return (f"The catalog's record of {what} for {entry.name} was not read from the model's own page (its sources "
+            f"are in catalog entry {entry.id}): confirm it there before relying on this verdict.")
+
+
 def _resolution_notes(entry: CatalogEntry, asked: str | None, resolved: ResolvedModel | None) -> list[str]:
     notes: list[str] = []
     repo = resolved.repo_id if resolved else None
@@ -104,6 +116,7 @@ def _resolution_notes(entry: CatalogEntry, asked: str | None, resolved: Resolved
     if resolved and resolved.note:
         notes.append(resolved.note)
     notes += entry.license_caveats  # a re-upload's card that names another licence (catalog refresh)
+    notes += [n for n in (unconfirmed_licence(entry),) if n]
     if entry.gated:
         notes.append("gated refers to the original repository; the licence binds re-uploads whether or not they are gated.")
     return notes

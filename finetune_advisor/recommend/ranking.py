@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from finetune_advisor.catalog.schema import CatalogEntry
+from finetune_advisor.licensing.binding import unconfirmed_licence
 from finetune_advisor.recommend.use_case import UseCaseHints
 from finetune_advisor.vocabulary import METHOD_NAMES, Method, MethodRequest, Variant, Verdict
 from finetune_advisor.vram import fit
@@ -370,6 +371,9 @@ def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> flo
         c.caveats.append(f"Licence {e.license_id} allows this use with conditions: {facts.license_note}")
     else:
         c.reasons.append(f"Licence {e.license_id} allows the stated use.")
+    unconfirmed = unconfirmed_licence(e)
+    if c.verdict != "unknown" and unconfirmed:
+        c.caveats.append(unconfirmed)
     if c.variant != req.variant:
         score -= 0.5
     if c.unsloth_id is None:

@@ -229,8 +229,11 @@ def test_spark_tts_is_sized_from_its_qwen_llm() -> None:
 def test_values_no_source_gives_stay_unknown() -> None:
     outetts = load_catalog().get("outetts-0.3-500m")  # only another checkpoint's config was found: no architecture
     assert outetts.architecture is None and outetts.architecture_status == "unknown"
-    orpheus = load_catalog().get("orpheus-3b-0.1")  # no licence found at its source: unknown, never a guess
-    assert orpheus.license_id is None and orpheus.is_uncertain("license_id") and orpheus.upstream_license_ids == ["llama3.2"]
+    starling = load_catalog().get("starling-lm-7b-beta")  # a licence with a condition the licence data cannot carry
+    assert starling.license_id is None and starling.is_uncertain("license_id")
+    orpheus = load_catalog().get("orpheus-3b-0.1")  # read from a copy of its card: recorded, and marked uncertain
+    assert orpheus.license_id == "apache-2.0" and orpheus.is_uncertain("license_id")
+    assert orpheus.upstream_license_ids == ["llama3.2"]
 
 
 def test_the_packaged_catalog_passes_catalog_check() -> None:

@@ -113,7 +113,7 @@ def test_lookup_by_alias_ignores_case_and_spacing() -> None:
 
 def test_unknown_licence_id_names_the_field_and_lists_known_ids() -> None:
     with pytest.raises(UnknownLicenseError) as err:
-        get_license("llama2")
+        get_license("llama1")
     assert "'license_id'" in str(err.value) and "llama3.1" in str(err.value) and "apache-2.0" in str(err.value)
 
 

@@ -114,7 +114,7 @@ async def test_negative_users_is_a_clear_tool_error(client: Client) -> None:
 
 @pytest.mark.anyio
 async def test_unknown_licence_id_is_a_tool_error_listing_ids(client: Client) -> None:
-    result = await client.call_tool("check_license", {"license_id": "llama2"})
+    result = await client.call_tool("check_license", {"license_id": "llama1"})
     assert result.is_error and "llama3.1" in result.content[0].text
 
 

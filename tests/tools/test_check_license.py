@@ -52,6 +52,11 @@ CASES: list[tuple[dict[str, str], dict[str, Any], str, str, str]] = [
     ({"model": "llama-4-maverick-17b-128e"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "EU"),
     ({"model": "llama-3.3-70b"}, EU, "allowed_with_conditions", "obligations", "Built with Llama"),
     ({"license_id": "llama3"}, OUTPUTS, "not_allowed", "reasons", "improve any other large language model"),
+    # Llama 2: the outputs clause and the threshold, but no "Built with" or name prefix; LLaVA 1.5 inherits it
+    ({"license_id": "llama2"}, OUTPUTS, "not_allowed", "reasons", "except Llama 2 itself"),
+    ({"license_id": "llama-2"}, {"monthly_active_users": 800_000_000}, "not_allowed", "reasons", "700,000,000"),
+    ({"model": "llava-1.5-7b"}, SHIP, "allowed_with_conditions", "obligations", "LLAMA 2 Community License"),
+    ({"model": "llava-1.5-7b"}, COMMERCIAL, "allowed_with_conditions", "notes", "OpenAI Terms of Use"),
     # DeepSeek: R1 distills are MIT, but the Llama-based ones carry Llama's terms
     ({"model": "deepseek-r1-distill-qwen-7b"}, COMMERCIAL, "allowed", "reasons", "MIT"),
     ({"model": "deepseek-r1-distill-llama-8b"}, SHIP, "allowed_with_conditions", "obligations", "[llama3.1] Show \"Built with Llama\""),
@@ -78,9 +83,9 @@ CASES: list[tuple[dict[str, str], dict[str, Any], str, str, str]] = [
     ({"license_id": "gpt-oss"}, COMMERCIAL, "allowed_with_conditions", "restrictions", "applicable law"),
     ({"model": "nvidia-nemotron-3-nano-4b"}, SHIP, "allowed_with_conditions", "obligations", "Nemotron Open Model License"),
     ({"model": "phi-4"}, SHIP, "allowed_with_conditions", "obligations", "MIT permission notice"),
-    ({"model": "orpheus-3b-0.1"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
-    ({"model": "orpheus-3b-0.1"}, SHIP, "unknown", "obligations", "[llama3.2]"),
-    ({"model": "orpheus-3b-0.1"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
+    ({"model": "starling-lm-7b-beta"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
+    ({"model": "qwen2-72b"}, SHIP, "unknown", "reasons", "records no licence"),
+    ({"model": "orpheus-3b-0.1"}, SHIP, "allowed_with_conditions", "obligations", "[llama3.2]"),
 ]
 
 
@@ -121,6 +126,16 @@ def test_gated_and_licence_url_come_with_the_answer() -> None:
     assert llama.gated is True and llama.license_url.endswith("llama3_1/LICENSE")
     assert check_license(model="qwen2.5-7b").gated is False
     assert check_license(license_id="gemma").gated is True
+
+
+def test_a_licence_read_second_hand_is_said_to_be_so() -> None:
+    """Orpheus's apache-2.0 comes from a copy of its card (license_id is in uncertain_fields), so the verdict says to
+    confirm it on the model's page; a licence read from the card itself (Qwen2.5) carries no such note."""
+    orpheus = check_license(model="orpheus-3b-0.1")
+    assert orpheus.license_id == "apache-2.0" and [i.license_id for i in orpheus.inherited_licenses] == ["llama3.2"]
+    [note] = [n for n in orpheus.notes if "not read from the model's own page" in n]
+    assert "its licence (apache-2.0)" in note and "the licences it inherits" in note and "orpheus-3b-0.1" in note
+    assert not [n for n in check_license(model="qwen2.5-7b").notes if "own page" in n]
 
 
 def test_result_carries_the_disclaimer() -> None:

@@ -215,6 +215,16 @@ def test_licence_conditions_are_spelled_out() -> None:
     assert any("Llama" in c for c in r.caveats)
 
 
+def test_a_licence_the_catalog_read_second_hand_is_flagged_on_the_pick() -> None:
+    """Each pick whose licence the catalog holds only from a copy of its card (license_id in uncertain_fields) says
+    so; one read first-hand does not."""
+    result = run(task="tts", gpu_memory_gib=12, top_k=3)
+    for r in result.recommendations:
+        flagged = any("not read from the model's own page" in c for c in r.caveats)
+        assert flagged == (entry(r.model_id).is_uncertain("license_id") and r.license_verdict != "unknown"), r.model_id
+    assert any(r.model_id == "orpheus-3b-0.1" for r in result.recommendations)
+
+
 # --- method and the id to load ------------------------------------------------------------------
 
 
