@@ -242,6 +242,9 @@ UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": EAGER_SCORE_BYTES, "gemma3n":
 # bytes x (the micro-batch's tokens)^2 to 6 MB: 29.9 bytes a score and head. The memory trace put 5.8 GB of the peak in
 # the recomputed layer's backward, beside Unsloth's flex attention. The same 8 rows in bf16 allocated 1.18 GiB: no
 # square. Gemma 4, also trained in float32 there, showed none either (E4B on the emulated T4, 1,024 to 4,096 tokens).
+# Read in Unsloth 2026.10.9's code, not measured: Gemma 3 always goes through flex attention (a flex-preferred family,
+# left out of the SDPA reroute for maskless causal calls), one row as well as packed ones, while Gemma 4's float32
+# attention runs packed rows document by document through SDPA; hence one row is counted too (round 45 measures it).
 UNSLOTH_FP32_SQUARE_BYTES: dict[str, float] = {"gemma3": 29.9}
 
 
