@@ -84,7 +84,10 @@ CASES: list[tuple[dict[str, str], dict[str, Any], str, str, str]] = [
     ({"model": "nvidia-nemotron-3-nano-4b"}, SHIP, "allowed_with_conditions", "obligations", "Nemotron Open Model License"),
     ({"model": "phi-4"}, SHIP, "allowed_with_conditions", "obligations", "MIT permission notice"),
     ({"model": "starling-lm-7b-beta"}, COMMERCIAL, "unknown", "reasons", "records no licence"),
-    ({"model": "qwen2-72b"}, SHIP, "unknown", "reasons", "records no licence"),
+    ({"model": "qwen2-72b"}, OUTPUTS, "not_allowed", "reasons", "except Tongyi Qianwen"),
+    ({"license_id": "Tongyi Qianwen LICENSE AGREEMENT"}, {"monthly_active_users": 200_000_000}, "not_allowed",
+     "reasons", "100,000,000"),
+    ({"model": "qwen2-72b"}, NON_COMMERCIAL, "allowed_with_conditions", "notes", "not read from the model's own page"),
     ({"model": "orpheus-3b-0.1"}, SHIP, "allowed_with_conditions", "obligations", "[llama3.2]"),
 ]
 
@@ -165,7 +168,7 @@ def test_model_and_licence_together_are_refused() -> None:
 
 def test_unknown_licence_id_lists_known_ids() -> None:
     with pytest.raises(UnknownLicenseError, match="qwen-research"):
-        check_license(license_id="tongyi-qianwen")
+        check_license(license_id="tongyi-qianwen-research")
 
 
 def test_unknown_name_that_is_no_repo_id_gets_suggestions() -> None:
@@ -221,9 +224,9 @@ def test_hub_other_without_text_is_unknown_with_reason(fake_hub) -> None:
 
 
 def test_hub_unknown_licence_tag_is_unknown_not_mapped(fake_hub) -> None:
-    fake_hub.add_model("someone/old-qwen", card={"license": "tongyi-qianwen"})
+    fake_hub.add_model("someone/old-qwen", card={"license": "tongyi-qianwen-research"})
     result = check_license(model="someone/old-qwen")
-    assert result.verdict == "unknown" and "tongyi-qianwen" in result.reasons[0]
+    assert result.verdict == "unknown" and "tongyi-qianwen-research" in result.reasons[0]
 
 
 def test_hub_card_without_licence_is_unknown(fake_hub) -> None:
