@@ -90,7 +90,7 @@ class CatalogEntry(BaseModel):
     dynamic_4bit_skip_modules: list[str] | None = Field(
         default=None, description="llm_int8_skip_modules of the -unsloth-bnb-4bit upload's config.json (the layers it "
         "keeps in 16-bit), where a copy was read; None where it was not")
-    license_caveats: list[str] = Field(default=[], description="Where a Hub card disagrees with the curated licence (catalog refresh)")
+    license_caveats: list[str] = Field(default=[], description="What the licence id alone does not say: a source that adds terms (LLaVA's README: the data's terms), or a re-upload's Hub card that disagrees with the curated licence (catalog refresh)")
     sources: list[str] = Field(min_length=1, description="What backs the entry as a whole")
     fact_sources: dict[str, list[str]] = Field(default={}, description="Where each fact comes from, by field name")
 

@@ -98,7 +98,8 @@ def unconfirmed_licence(entry: CatalogEntry) -> str | None:
         return None
     what = " and ".join({"license_id": f"its licence ({entry.license_id})",
                          "upstream_license_ids": "the licences it inherits"}[f] for f in fields)
-    return (f"The catalog's record of {what} for {entry.name} was not read from the model's own page (its sources "
+    verb = "were" if len(fields) > 1 else "was"
+    return (f"The catalog's record of {what} for {entry.name} {verb} not read from the model's own page (its sources "
             f"are in catalog entry {entry.id}): confirm it there before relying on this verdict.")
 
 
@@ -115,8 +116,10 @@ def _resolution_notes(entry: CatalogEntry, asked: str | None, resolved: Resolved
         notes.append(f"{asked!r} resolved to catalog entry {entry.id} ({entry.name}).")
     if resolved and resolved.note:
         notes.append(resolved.note)
-    notes += entry.license_caveats  # a re-upload's card that names another licence (catalog refresh)
-    notes += [n for n in (unconfirmed_licence(entry),) if n]
+    notes += entry.license_caveats  # terms the licence id does not carry, or a re-upload's card that disagrees
+    unconfirmed = unconfirmed_licence(entry)
+    if unconfirmed:
+        notes.append(unconfirmed)
     if entry.gated:
         notes.append("gated refers to the original repository; the licence binds re-uploads whether or not they are gated.")
     return notes
