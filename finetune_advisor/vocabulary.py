@@ -87,6 +87,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "num_experts_per_tok": (1, 1024),
     "moe_intermediate_size": (1, 1_048_576),
     "num_shared_experts": (0, 1024),
+    "first_dense_layers": (0, 2048),
     "shared_expert_intermediate_size": (1, 1_048_576),
     "hidden_size_per_layer_input": (1, 262_144),
     "vocab_size_per_layer_input": (1, 16_777_216),

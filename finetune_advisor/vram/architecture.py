@@ -29,6 +29,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "num_experts_per_token", "moe_k", "top_k_experts"),
     "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
     "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
+    # MoE models whose first layers keep a dense MLP: DeepSeek V3, GLM-4.x MoE and Kimi write first_k_dense_replace,
+    # LFM2-MoE num_dense_layers, ERNIE 4.5 moe_layer_start_index (read only where its MoE layers then run to the last without gaps).
+    "first_dense_layers": ("first_k_dense_replace", "num_dense_layers", "moe_layer_start_index"),
     # Granite 4.0-H (granitemoehybrid): shared_intermediate_size; Nemotron-H: moe_shared_expert_intermediate_size.
     "shared_expert_intermediate_size": ("shared_expert_intermediate_size", "shared_intermediate_size",
                                         "moe_shared_expert_intermediate_size"),
@@ -101,6 +104,8 @@ class Architecture(BaseModel):
     moe_intermediate_size: int | None = _sized("moe_intermediate_size", None)
     num_shared_experts: int | None = _sized("num_shared_experts", None)
     shared_expert_intermediate_size: int | None = _sized("shared_expert_intermediate_size", None)
+    # Of a MoE model, how many of the first layers have a dense MLP (intermediate_size wide) instead of experts.
+    first_dense_layers: int | None = _sized("first_dense_layers", None)
     # Per-layer embeddings (Gemma 3n, Gemma 4 E2B/E4B): a vocab_size_per_layer_input x
     # (num_hidden_layers * hidden_size_per_layer_input) table beside the main embedding.
     hidden_size_per_layer_input: int | None = _sized("hidden_size_per_layer_input", None)
@@ -160,6 +165,14 @@ class Architecture(BaseModel):
         if not self.is_encoder_decoder and given:
             raise ValueError(f"{', '.join(given)} describe the speech encoder of model_type "
                              f"{' or '.join(ENCODER_DECODER)}, not of {self.model_type!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _dense_layers_leave_experts(self) -> Architecture:
+        """first_dense_layers counts layers of a MoE model, and leaves at least one of them routed."""
+        if self.first_dense_layers and self.first_dense_layers >= self.num_hidden_layers:
+            raise ValueError(f"first_dense_layers {self.first_dense_layers} leaves none of the {self.num_hidden_layers} "
+                             "layers with experts; give fewer than num_hidden_layers")
         return self
 
     @model_validator(mode="after")
@@ -241,6 +254,8 @@ class Architecture(BaseModel):
                 values.pop(name, None)  # BART-style text encoder-decoders: only their decoder is described
         if text.get("use_sliding_window") is False:
             values.pop("sliding_window", None)  # Qwen configs carry a window they do not use
+        if "moe_layer_start_index" in text and not _moe_runs_to_the_end(text, values):
+            values.pop("first_dense_layers", None)  # ERNIE-style MoE layers with gaps are not "the first k dense"
         if isinstance(values.get("num_experts"), int) and values["num_experts"] <= 1:
             values.pop("num_experts")  # dense models sometimes write num_experts: 0
         for name, value in list(values.items()):
@@ -267,6 +282,12 @@ class Architecture(BaseModel):
             return cls.model_validate(values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise InvalidInputError(field, *_first_error(exc)) from None
+
+
+def _moe_runs_to_the_end(text: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether an ERNIE-style config's MoE layers run from moe_layer_start_index to the last layer, every layer."""
+    end, layers = text.get("moe_layer_end_index", -1), values.get("num_hidden_layers")
+    return text.get("moe_layer_interval", 1) == 1 and end in (-1, None, (layers - 1) if isinstance(layers, int) else None)
 
 
 def _language_config(config: dict[str, Any]) -> dict[str, Any]:

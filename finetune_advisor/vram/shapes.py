@@ -126,7 +126,7 @@ class Shapes:
 
     @property
     def router_params(self) -> int:
-        return self.layers * self.router_width * self.hidden
+        return self.routed_layers * self.router_width * self.hidden
 
     @property
     def total_params(self) -> int:
@@ -226,7 +226,8 @@ def _moe_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], in
     h, experts = arch.hidden_size, arch.num_experts or 1
     top_k = min(arch.num_experts_per_tok or 1, experts)
     expert_width = arch.moe_intermediate_size or arch.intermediate_size or 4 * h
-    held = _feed_forward_layers(arch, "moe")
+    dense = arch.first_dense_layers or 0
+    held = arch.num_hidden_layers - dense if dense else _feed_forward_layers(arch, "moe")
     linears = _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True, in_layers=held)
     mlp_width = top_k * expert_width
     shared = _shared_expert_width(arch)
@@ -238,6 +239,10 @@ def _moe_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], in
         mlp_width += arch.intermediate_size
     if held is not None:  # per-layer widths are averages over the layers
         mlp_width = round(mlp_width * held / arch.num_hidden_layers)
+    if dense:  # the first layers' dense MLP (DeepSeek V3's first_k_dense_replace), intermediate_size wide
+        width = arch.intermediate_size or 4 * h
+        linears += _mlp(h, width, gated, "dense", in_layers=dense)
+        mlp_width += round(width * dense / arch.num_hidden_layers)
     return linears, mlp_width, experts, top_k
 
 

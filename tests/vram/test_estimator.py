@@ -645,6 +645,28 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
     assert longest_measured(arch, two_rows.model_copy(update={"stack": "transformers"})) is None
 
 
+def test_the_first_dense_layers_of_a_moe_model_hold_a_dense_mlp_not_experts() -> None:
+    """DeepSeek V3 and GLM write first_k_dense_replace, LFM2-MoE num_dense_layers, ERNIE 4.5 moe_layer_start_index:
+    those first layers carry an intermediate_size MLP and no experts or router. ERNIE 4.5 21B-A3B's config
+    (bench/vram_calibration/configs, its values transformers' Ernie4_5_MoeConfig defaults) then adds up to what
+    transformers counts, 21,825,437,888, but for the routers' 27 x 64 score biases, where treating layer 0 as MoE too
+    gave 22.51B."""
+    spec = json.loads((pathlib.Path(__file__).parents[2] / "bench/vram_calibration/configs/ernie-4.5-21b-a3b.json").read_text())
+    ernie = Architecture.from_hf_config(spec["config"])
+    assert ernie.first_dense_layers == 1 and shapes(ernie).total_params == 21_825_437_888 - 27 * 64
+    all_moe = ernie.model_copy(update={"first_dense_layers": None})
+    assert shapes(all_moe).total_params > 22.5e9 and shapes(all_moe).routed_layers == 28 == shapes(ernie).routed_layers + 1
+    base = {"model_type": "x_moe", "num_hidden_layers": 8, "hidden_size": 64, "intermediate_size": 256,
+            "num_attention_heads": 4, "vocab_size": 100, "num_experts": 8, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 32}
+    for key in ("first_k_dense_replace", "num_dense_layers", "moe_layer_start_index"):
+        assert Architecture.from_hf_config({**base, key: 3}).first_dense_layers == 3, key
+    gaps = Architecture.from_hf_config({**base, "moe_layer_start_index": 3, "moe_layer_interval": 2})
+    assert gaps.first_dense_layers is None  # MoE every other layer: not "the first k dense", so not counted as such
+    with pytest.raises(InvalidInputError, match="first_dense_layers"):
+        Architecture.from_hf_config({**base, "first_k_dense_replace": 8})
+
+
 @pytest.mark.parametrize("field", ["shared_intermediate_size", "moe_shared_expert_intermediate_size"])
 def test_a_shared_expert_is_read_under_its_granite_and_nemotron_names(field: str) -> None:
     """Granite 4.0-H writes shared_intermediate_size and Nemotron-H moe_shared_expert_intermediate_size: a pasted
