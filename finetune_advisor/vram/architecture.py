@@ -30,7 +30,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
     "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
     # MoE models whose first layers keep a dense MLP: DeepSeek V3, GLM-4.x MoE and Kimi write first_k_dense_replace,
-    # LFM2-MoE num_dense_layers, ERNIE 4.5 moe_layer_start_index (read only where its MoE layers then run to the last without gaps).
+    # LFM2-MoE num_dense_layers, ERNIE 4.5 moe_layer_start_index (read only where its MoE layers then run to the
+    # last layer without gaps).
     "first_dense_layers": ("first_k_dense_replace", "num_dense_layers", "moe_layer_start_index"),
     # Granite 4.0-H (granitemoehybrid): shared_intermediate_size; Nemotron-H: moe_shared_expert_intermediate_size.
     "shared_expert_intermediate_size": ("shared_expert_intermediate_size", "shared_intermediate_size",
@@ -171,8 +172,8 @@ class Architecture(BaseModel):
     def _dense_layers_leave_experts(self) -> Architecture:
         """first_dense_layers counts layers of a MoE model, and leaves at least one of them routed."""
         if self.first_dense_layers and self.first_dense_layers >= self.num_hidden_layers:
-            raise ValueError(f"first_dense_layers {self.first_dense_layers} leaves none of the {self.num_hidden_layers} "
-                             "layers with experts; give fewer than num_hidden_layers")
+            raise ValueError(f"first_dense_layers {self.first_dense_layers} leaves none of the "
+                             f"{self.num_hidden_layers} layers with experts; give fewer than num_hidden_layers")
         return self
 
     @model_validator(mode="after")
@@ -287,7 +288,8 @@ class Architecture(BaseModel):
 def _moe_runs_to_the_end(text: dict[str, Any], values: dict[str, Any]) -> bool:
     """Whether an ERNIE-style config's MoE layers run from moe_layer_start_index to the last layer, every layer."""
     end, layers = text.get("moe_layer_end_index", -1), values.get("num_hidden_layers")
-    return text.get("moe_layer_interval", 1) == 1 and end in (-1, None, (layers - 1) if isinstance(layers, int) else None)
+    last = layers - 1 if isinstance(layers, int) else None
+    return text.get("moe_layer_interval", 1) == 1 and end in (-1, None, last)
 
 
 def _language_config(config: dict[str, Any]) -> dict[str, Any]:
