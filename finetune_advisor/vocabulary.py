@@ -88,6 +88,9 @@ LIMITS: dict[str, tuple[float, float]] = {
     "moe_intermediate_size": (1, 1_048_576),
     "num_shared_experts": (0, 1024),
     "first_dense_layers": (0, 2048),
+    "moe_layer_step": (1, 2048),
+    "intermediate_size_mlp": (1, 1_048_576),
+    "block_multiple_of": (1, 1_048_576),
     "shared_expert_intermediate_size": (1, 1_048_576),
     "hidden_size_per_layer_input": (1, 262_144),
     "vocab_size_per_layer_input": (1, 16_777_216),
@@ -103,6 +106,11 @@ LIMITS: dict[str, tuple[float, float]] = {
     "linear_key_head_dim": (1, 65_536),
     "linear_num_value_heads": (1, 65_536),
     "linear_value_head_dim": (1, 65_536),
+    "q_lora_rank": (1, 1_048_576),
+    "kv_lora_rank": (1, 1_048_576),
+    "qk_nope_head_dim": (1, 16_384),
+    "qk_rope_head_dim": (1, 16_384),
+    "v_head_dim": (1, 16_384),
     # the speech encoder of an encoder-decoder model (Whisper): its depth, heads, MLP width, the frames it
     # runs over (1500 for 30 s of audio), its input channels (mel bins), and the decoder's token limit (448)
     "encoder_layers": (1, 2048),

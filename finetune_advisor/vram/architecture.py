@@ -20,8 +20,10 @@ from finetune_advisor.vocabulary import LIMITS, MAX_CHARS, MAX_ITEMS, bounds, de
 # num_hidden_layers, as its encoder's depth (32 in large-v3-turbo, whose decoder has 4 layers).
 _ALIASES: dict[str, tuple[str, ...]] = {
     "num_hidden_layers": ("decoder_layers", "num_hidden_layers", "n_layer", "num_layers"),
+    "tie_word_embeddings": ("tie_word_embeddings", "tie_embedding"),  # LFM2's original configs: tie_embedding
     "hidden_size": ("hidden_size", "n_embd", "d_model"),
-    "intermediate_size": ("decoder_ffn_dim", "intermediate_size", "ffn_dim", "n_inner"),
+    # LFM2's original configs write block_ff_dim, which transformers' Lfm2Config takes over intermediate_size.
+    "intermediate_size": ("decoder_ffn_dim", "block_ff_dim", "intermediate_size", "ffn_dim", "n_inner"),
     "num_attention_heads": ("decoder_attention_heads", "num_attention_heads", "n_head"),
     "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv"),
     # ERNIE 4.5 MoE: moe_num_experts / moe_k / moe_num_shared_experts; Gemma 4 MoE: top_k_experts.
@@ -31,8 +33,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "num_shared_experts": ("num_shared_experts", "n_shared_experts", "moe_num_shared_experts"),
     # MoE models whose first layers keep a dense MLP: DeepSeek V3, GLM-4.x MoE and Kimi write first_k_dense_replace,
     # LFM2-MoE num_dense_layers, ERNIE 4.5 moe_layer_start_index (read only where its MoE layers then run to the
-    # last layer without gaps).
+    # last layer, moe_layer_end_index; they may skip layers on the way, moe_layer_step).
     "first_dense_layers": ("first_k_dense_replace", "num_dense_layers", "moe_layer_start_index"),
+    # MoE models whose routed layers alternate with dense ones, every step-th layer routed (transformers' rule for
+    # each: (layer index + 1) % step == 0): Llama 4 writes interleave_moe_layer_step, Qwen2/3-MoE decoder_sparse_step,
+    # ERNIE 4.5 moe_layer_interval.
+    "moe_layer_step": ("interleave_moe_layer_step", "decoder_sparse_step", "moe_layer_interval"),
     # Granite 4.0-H (granitemoehybrid): shared_intermediate_size; Nemotron-H: moe_shared_expert_intermediate_size.
     "shared_expert_intermediate_size": ("shared_expert_intermediate_size", "shared_intermediate_size",
                                         "moe_shared_expert_intermediate_size"),
@@ -43,6 +49,13 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "mamba_n_groups": ("mamba_n_groups", "n_groups"),
     "mamba_d_state": ("mamba_d_state", "ssm_state_size"),
 }
+
+# Model types whose MLP honours block_auto_adjust_ff_dim (transformers Lfm2MLP; Lfm2MoeMLP takes intermediate_size as
+# written, whatever its config says).
+_ADJUSTED_MLP_TYPES = ("lfm2",)
+
+# The per-head sizes latent attention needs beside kv_lora_rank (q_lora_rank may be absent: then q_proj is one matrix).
+_LATENT_SIZES = ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
 # The sizes of a Gated DeltaNet layer (layer_types "linear_attention"): key heads x key size, value heads x value size.
 _LINEAR_SIZES = ("linear_num_key_heads", "linear_key_head_dim", "linear_num_value_heads", "linear_value_head_dim")
@@ -66,6 +79,12 @@ _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma3_text": {"vocab_size": 262_208, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
                     "max_position_embeddings": 131_072, "tie_word_embeddings": True},
     "whisper": {"tie_word_embeddings": True},
+    # Lfm2Config: tied embeddings, and the MLP width adjusted at load unless a config says otherwise.
+    "lfm2": {"tie_word_embeddings": True, "block_auto_adjust_ff_dim": True, "block_multiple_of": 256,
+             "block_ffn_dim_multiplier": 1.0},
+    # Llama4TextMoe builds a shared expert in every routed layer; Llama 4's configs have no field for it.
+    "llama4": {"num_shared_experts": 1},
+    "llama4_text": {"num_shared_experts": 1},
 }
 
 # Sub-configs that hold the language model of multimodal and wrapper configs.
@@ -105,8 +124,12 @@ class Architecture(BaseModel):
     moe_intermediate_size: int | None = _sized("moe_intermediate_size", None)
     num_shared_experts: int | None = _sized("num_shared_experts", None)
     shared_expert_intermediate_size: int | None = _sized("shared_expert_intermediate_size", None)
-    # Of a MoE model, how many of the first layers have a dense MLP (intermediate_size wide) instead of experts.
+    # Of a MoE model, how many of the first layers have a dense MLP (intermediate_size wide) instead of experts,
+    # and of the rest, every how many layers one is routed (Llama 4 Maverick: 2; the others dense).
     first_dense_layers: int | None = _sized("first_dense_layers", None)
+    moe_layer_step: int | None = _sized("moe_layer_step", None)
+    # The dense layers' MLP width where it is not intermediate_size (Llama 4, whose intermediate_size is the experts').
+    intermediate_size_mlp: int | None = _sized("intermediate_size_mlp", None)
     # Per-layer embeddings (Gemma 3n, Gemma 4 E2B/E4B): a vocab_size_per_layer_input x
     # (num_hidden_layers * hidden_size_per_layer_input) table beside the main embedding.
     hidden_size_per_layer_input: int | None = _sized("hidden_size_per_layer_input", None)
@@ -135,6 +158,19 @@ class Architecture(BaseModel):
     linear_key_head_dim: int | None = _sized("linear_key_head_dim", None)
     linear_num_value_heads: int | None = _sized("linear_num_value_heads", None)
     linear_value_head_dim: int | None = _sized("linear_value_head_dim", None)
+    # Multi-head latent attention (DeepSeek V2/V3, Kimi K2, GLM-4.7-Flash; transformers DeepseekV3Attention): queries
+    # through a q_lora_rank latent (none: one q_proj), keys and values through one kv_lora_rank latent plus a shared
+    # rope key; each head's query and key are qk_nope_head_dim + qk_rope_head_dim wide, its value v_head_dim.
+    q_lora_rank: int | None = _sized("q_lora_rank", None)
+    kv_lora_rank: int | None = _sized("kv_lora_rank", None)
+    qk_nope_head_dim: int | None = _sized("qk_nope_head_dim", None)
+    qk_rope_head_dim: int | None = _sized("qk_rope_head_dim", None)
+    v_head_dim: int | None = _sized("v_head_dim", None)
+    # LFM2 builds its MLP narrower than intermediate_size when block_auto_adjust_ff_dim is set (transformers Lfm2MLP:
+    # 2/3 of it, then with block_ffn_dim_multiplier given, times that, rounded up to block_multiple_of).
+    block_auto_adjust_ff_dim: bool = False
+    block_multiple_of: int | None = _sized("block_multiple_of", None)
+    block_ffn_dim_multiplier: float | None = Field(default=None, gt=0, le=1024)
     # Qwen3.5's full-attention layers gate their output: q_proj also produces the gate (twice its width).
     attn_output_gate: bool = False
     # The kind of each layer where a config lists them (sliding/full attention, linear attention, mamba).
@@ -170,10 +206,20 @@ class Architecture(BaseModel):
 
     @model_validator(mode="after")
     def _dense_layers_leave_experts(self) -> Architecture:
-        """first_dense_layers counts layers of a MoE model, and leaves at least one of them routed."""
-        if self.first_dense_layers and self.first_dense_layers >= self.num_hidden_layers:
-            raise ValueError(f"first_dense_layers {self.first_dense_layers} leaves none of the "
-                             f"{self.num_hidden_layers} layers with experts; give fewer than num_hidden_layers")
+        """first_dense_layers and moe_layer_step leave at least one of a MoE model's layers routed."""
+        if self.is_moe and self.dense_mlp_layers >= self.num_hidden_layers:
+            raise ValueError(f"first_dense_layers {self.first_dense_layers or 0} and moe_layer_step "
+                             f"{self.moe_layer_step or 1} leave none of the {self.num_hidden_layers} layers with "
+                             "experts; give fewer dense layers or a smaller step")
+        return self
+
+    @model_validator(mode="after")
+    def _latent_attention_has_its_sizes(self) -> Architecture:
+        """kv_lora_rank makes the attention latent, whose projections need every per-head size."""
+        missing = [name for name in _LATENT_SIZES if not getattr(self, name)]
+        if self.kv_lora_rank and missing:
+            raise ValueError(f"kv_lora_rank {self.kv_lora_rank} describes latent attention, whose sizes are missing: "
+                             f"{', '.join(missing)}")
         return self
 
     @model_validator(mode="after")
@@ -205,8 +251,39 @@ class Architecture(BaseModel):
 
     @property
     def attention_head_dim(self) -> int:
-        """The config's head_dim when given, else hidden_size / heads (the HF default)."""
+        """The width of a head's query and key: with latent attention qk_nope_head_dim + qk_rope_head_dim (its
+        configs' head_dim, where written, is the rope part's); else the config's head_dim when given, else
+        hidden_size / heads (the HF default)."""
+        if self.is_latent_attention:
+            return (self.qk_nope_head_dim or 0) + (self.qk_rope_head_dim or 0)
         return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def mlp_width(self) -> int:
+        """The dense MLP's width as transformers builds it: intermediate_size (4 x hidden_size where a config has none),
+        narrowed by LFM2's block_auto_adjust_ff_dim (LFM2-350M's 6,656 is built 4,608 wide; its count then matches the
+        card's 354,483,968)."""
+        width = self.intermediate_size or 4 * self.hidden_size
+        if not (self.block_auto_adjust_ff_dim and self.model_type in _ADJUSTED_MLP_TYPES):
+            return width
+        width = int(2 * width / 3)
+        if self.block_ffn_dim_multiplier is not None:
+            multiple = self.block_multiple_of or 1
+            width = multiple * -(-int(self.block_ffn_dim_multiplier * width) // multiple)
+        return width
+
+    @property
+    def is_latent_attention(self) -> bool:
+        return bool(self.kv_lora_rank)
+
+    @property
+    def dense_mlp_layers(self) -> int:
+        """Of a MoE model, how many layers hold a dense MLP instead of experts: the first first_dense_layers, and of
+        the rest each whose index + 1 is not a multiple of moe_layer_step; 0 for a dense model."""
+        if not self.is_moe:
+            return 0
+        step, first = self.moe_layer_step or 1, self.first_dense_layers or 0
+        return self.num_hidden_layers - sum((i + 1) % step == 0 for i in range(first, self.num_hidden_layers))
 
     @property
     def is_moe(self) -> bool:
@@ -241,6 +318,10 @@ class Architecture(BaseModel):
                 if text.get(key) is not None:
                     values[name] = text[key]
                     break
+        attention_at = text.get("full_attn_idxs")  # LFM2's original configs: the attention layers, the rest convolutions
+        if "layer_types" not in values and isinstance(attention_at, list) and isinstance(values.get("num_hidden_layers"), int):
+            values["layer_types"] = ["full_attention" if i in attention_at else "conv"
+                                     for i in range(min(values["num_hidden_layers"], LIMITS["num_hidden_layers"][1]))]
         pattern = text.get("hybrid_override_pattern")
         if "layer_types" not in values and isinstance(pattern, str) and pattern and set(pattern) <= set(_PATTERN_KINDS):
             values["layer_types"] = [_PATTERN_KINDS[c] for c in pattern]
@@ -256,7 +337,8 @@ class Architecture(BaseModel):
         if text.get("use_sliding_window") is False:
             values.pop("sliding_window", None)  # Qwen configs carry a window they do not use
         if "moe_layer_start_index" in text and not _moe_runs_to_the_end(text, values):
-            values.pop("first_dense_layers", None)  # ERNIE-style MoE layers with gaps are not "the first k dense"
+            for name in ("first_dense_layers", "moe_layer_step"):  # MoE layers that stop early: counted as all MoE
+                values.pop(name, None)
         if isinstance(values.get("num_experts"), int) and values["num_experts"] <= 1:
             values.pop("num_experts")  # dense models sometimes write num_experts: 0
         for name, value in list(values.items()):
@@ -286,10 +368,9 @@ class Architecture(BaseModel):
 
 
 def _moe_runs_to_the_end(text: dict[str, Any], values: dict[str, Any]) -> bool:
-    """Whether an ERNIE-style config's MoE layers run from moe_layer_start_index to the last layer, every layer."""
+    """Whether an ERNIE-style config's MoE layers run from moe_layer_start_index to the last layer."""
     end, layers = text.get("moe_layer_end_index", -1), values.get("num_hidden_layers")
-    last = layers - 1 if isinstance(layers, int) else None
-    return text.get("moe_layer_interval", 1) == 1 and end in (-1, None, last)
+    return end in (-1, None, layers - 1 if isinstance(layers, int) else None)
 
 
 def _language_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ _UNGATED_MLP = frozenset({"apertus", "gpt2", "gpt_neox", "gpt_bigcode", "phi", "
 _DENSE_PLUS_EXPERTS = ("gemma4",)
 # Families whose attention normalises q and k (RMSNorm over each head) before RoPE (transformers 5.x).
 _QK_NORM = ("qwen3", "gemma3", "gemma4", "olmo2", "olmo3", "olmoe", "flex_olmo", "glm4_moe", "apertus", "exaone4",
-            "cohere", "minimax_m2", "dots1")
+            "cohere", "minimax_m2", "dots1", "lfm2")
 # Families with four norms per decoder layer (pre and post attention, pre and post MLP).
 _FOUR_NORMS = ("gemma2", "gemma3", "gemma4", "vaultgemma")
 # Families whose KV-shared layers hold no k/v projections (transformers 5 modeling_gemma4; measured: Gemma 4
@@ -45,6 +45,9 @@ ENCODER_OUT = "encoder_out"
 # parameters, 37.1M of them on in_proj_qkv / z / b / a and out_proj of the 48 DeltaNet layers). Mamba mixers were
 # measured without (granite-4.0-h-tiny, Nemotron-3-Nano: the counts match the attention and MLP targets alone).
 DELTANET_LORA = ("deltanet_in", "deltanet_out")
+# LFM2's short-convolution blocks: Unsloth's LFM2 notebooks list their in_proj and out_proj among the LoRA targets beside
+# the attention's (unslothai/notebooks nb/LFM2.5_(1.2B)-Conversational.ipynb), so they count as reached whenever attention is.
+CONV_LORA = ("conv_in", "conv_out")
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,9 @@ class Shapes:
     def lora_linears(self, targets: tuple[str, ...], experts: bool = True, by_kind: bool = False) -> tuple[Linear, ...]:
         """The linears LoRA reaches: named in `targets`; routed experts only when `experts`; with `by_kind`
         (Unsloth), a Gated DeltaNet's projections too whenever attention is targeted (DELTANET_LORA says why)."""
-        mixers = by_kind and not set(targets).isdisjoint(ATTENTION_MODULES)
-        return tuple(lin for lin in self.linears if (lin.name in targets or (mixers and lin.site in DELTANET_LORA))
-                     and (experts or not lin.expert))
+        attention = not set(targets).isdisjoint(ATTENTION_MODULES)
+        mixers = ((DELTANET_LORA if by_kind else ()) + CONV_LORA) if attention else ()
+        return tuple(lin for lin in self.linears if (lin.name in targets or lin.site in mixers) and (experts or not lin.expert))
 
     def lora_params(self, rank: int, lora: tuple[Linear, ...], fused_experts: bool = False) -> int:
         """LoRA A and B parameters over the whole model: rank * (fan_in + fan_out) per matrix.
@@ -189,12 +192,15 @@ def shapes(arch: Architecture) -> Shapes:
     head_dim = arch.attention_head_dim
     q_width = arch.num_attention_heads * head_dim
     kv_width = arch.kv_heads * head_dim
+    if arch.is_latent_attention:  # every head's key is head_dim wide, its value v_head_dim: kv_width is their mean
+        kv_width = arch.num_attention_heads * (head_dim + (arch.v_head_dim or head_dim)) // 2
+    latent_norms = arch.num_hidden_layers * ((arch.q_lora_rank or 0) + (arch.kv_lora_rank or 0))
     gated = arch.model_type not in _UNGATED_MLP
     if arch.is_moe:
         ffn, mlp_width, router, top_k = _moe_feed_forward(arch, gated)
     else:
         (ffn, mlp_width), router, top_k = _dense_feed_forward(arch, gated), 0, 0
-    linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch) + ffn
+    linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch) + _short_conv(arch) + ffn
     ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
         if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
@@ -210,13 +216,13 @@ def shapes(arch: Architecture) -> Shapes:
         top_k=top_k,
         vocab=arch.vocab_size,
         tied=arch.tie_word_embeddings,
-        qk_norm=arch.model_type.startswith(_QK_NORM),
+        qk_norm=arch.model_type.startswith(_QK_NORM) and not arch.is_latent_attention,
         norms=4 if arch.model_type.startswith(_FOUR_NORMS) else 2,
         linears=tuple(linears),
         embedding_params=embedding + ple,
         head_params=0 if arch.tie_word_embeddings else embedding,
         ple_params=ple,
-        norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h,
+        norm_params=((4 if arch.model_type.startswith(_FOUR_NORMS) else 2) * arch.num_hidden_layers + 1) * h + latent_norms,
     )
 
 
@@ -226,7 +232,7 @@ def _moe_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], in
     h, experts = arch.hidden_size, arch.num_experts or 1
     top_k = min(arch.num_experts_per_tok or 1, experts)
     expert_width = arch.moe_intermediate_size or arch.intermediate_size or 4 * h
-    dense = arch.first_dense_layers or 0
+    dense = arch.dense_mlp_layers
     held = arch.num_hidden_layers - dense if dense else _feed_forward_layers(arch, "moe")
     linears = _mlp(h, expert_width, gated, "experts", copies=experts, per_token=top_k, expert=True, in_layers=held)
     mlp_width = top_k * expert_width
@@ -239,8 +245,8 @@ def _moe_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], in
         mlp_width += arch.intermediate_size
     if held is not None:  # per-layer widths are averages over the layers
         mlp_width = round(mlp_width * held / arch.num_hidden_layers)
-    if dense:  # the first layers' dense MLP (DeepSeek V3's first_k_dense_replace), intermediate_size wide
-        width = arch.intermediate_size or 4 * h
+    if dense:  # the dense MLP of the layers without experts (DeepSeek V3's first three, Llama 4 Maverick's every other)
+        width = arch.intermediate_size_mlp or arch.mlp_width
         linears += _mlp(h, width, gated, "dense", in_layers=dense)
         mlp_width += round(width * dense / arch.num_hidden_layers)
     return linears, mlp_width, experts, top_k
@@ -249,7 +255,7 @@ def _moe_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], in
 def _dense_feed_forward(arch: Architecture, gated: bool) -> tuple[list[Linear], int]:
     """A dense model's MLP linears and their width per layer (averaged where layers differ)."""
     h = arch.hidden_size
-    width = arch.intermediate_size or 4 * h
+    width = arch.mlp_width
     wide = _kv_shared(arch) if arch.use_double_wide_mlp else 0
     held = _feed_forward_layers(arch, "mlp")
     if wide:  # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide
@@ -326,10 +332,12 @@ def _attention(arch: Architecture) -> list[Linear]:
     Gated DeltaNet. Uniform unless full-attention layers have their own head size (Gemma 4's
     global_head_dim, keys that are the values) or KV-shared layers hold no k/v projections: then one set
     per kind of layer, each counting the layers that hold it."""
+    if arch.is_latent_attention:
+        return _latent_attention(arch)
     h, layers = arch.hidden_size, arch.num_hidden_layers
     kinds = list(arch.layer_types or ())[:layers]
     q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
-    if _sequential_mamba(arch) or deltanet_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5: where listed only
+    if _sequential_mamba(arch) or deltanet_layers(arch) or _conv_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5, LFM2
         n = sum(kind in ATTENTION_KINDS for kind in kinds)
         gate = 2 if arch.attn_output_gate else 1  # Qwen3.5: q_proj also produces the output gate
         return [Linear("q_proj", h, gate * q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
@@ -355,6 +363,23 @@ def _attention(arch: Architecture) -> list[Linear]:
             if not k_eq_v:
                 out.append(Linear("v_proj", h, kv_heads * dim, site="attn_in", in_layers=n))
     return out
+
+
+def _latent_attention(arch: Architecture) -> list[Linear]:
+    """Multi-head latent attention as transformers builds it (DeepseekV3Attention, Glm4MoeLiteAttention): q_a_proj
+    to the q_lora_rank latent and q_b_proj to every head's query (or one q_proj without a latent); kv_a_proj_with_mqa
+    to the kv_lora_rank latent plus the rope key all heads share, kv_b_proj to every head's key (no-rope part) and
+    value; o_proj from the values. Only o_proj (and q_proj) carry the names LoRA targets: measured on GLM-4.7-Flash
+    (Unsloth 2026.10.9, r16), 423,886,848 trainable parameters, exactly o_proj and the MLPs and experts."""
+    h, heads, qk = arch.hidden_size, arch.num_attention_heads, arch.attention_head_dim
+    nope, rope, v = arch.qk_nope_head_dim or 0, arch.qk_rope_head_dim or 0, arch.v_head_dim or 0
+    latent_kv = arch.kv_lora_rank or 0
+    query = ([Linear("q_a_proj", h, arch.q_lora_rank, site="attn_in"),
+              Linear("q_b_proj", arch.q_lora_rank, heads * qk, site="latent_q")] if arch.q_lora_rank
+             else [Linear("q_proj", h, heads * qk, site="attn_in")])
+    return [*query, Linear("kv_a_proj_with_mqa", h, latent_kv + rope, site="attn_in"),
+            Linear("kv_b_proj", latent_kv, heads * (nope + v), site="latent_kv"),
+            Linear("o_proj", heads * v, h, site="attn_out")]
 
 
 def _sequential_mamba(arch: Architecture) -> int:
@@ -405,6 +430,23 @@ def _gated_deltanet(arch: Architecture) -> list[Linear]:
             Linear("in_proj_b", h, heads, site="deltanet_in", in_layers=held),
             Linear("in_proj_a", h, heads, site="deltanet_in", in_layers=held),
             Linear("out_proj", values, h, site="deltanet_out", in_layers=held)]
+
+
+def _conv_layers(arch: Architecture) -> int:
+    """How many layers are LFM2's short convolutions (layer_types "conv") instead of attention."""
+    return sum(kind == "conv" for kind in arch.layer_types or ())
+
+
+def _short_conv(arch: Architecture) -> list[Linear]:
+    """LFM2's short-convolution block (transformers Lfm2ShortConv) in the layers listed as conv: in_proj maps hidden to
+    three gates of its width, out_proj back. Its depthwise Conv1d (hidden x conv_L_cache, 3 wide: 61,440 parameters in
+    LFM2-1.2B) is not counted."""
+    layers = _conv_layers(arch)
+    if not layers:
+        return []
+    h = arch.hidden_size
+    return [Linear("in_proj", h, 3 * h, site="conv_in", in_layers=layers),
+            Linear("out_proj", h, h, site="conv_out", in_layers=layers)]
 
 
 def _feed_forward_layers(arch: Architecture, kind: str) -> int | None:

@@ -661,10 +661,65 @@ def test_the_first_dense_layers_of_a_moe_model_hold_a_dense_mlp_not_experts() ->
             "moe_intermediate_size": 32}
     for key in ("first_k_dense_replace", "num_dense_layers", "moe_layer_start_index"):
         assert Architecture.from_hf_config({**base, key: 3}).first_dense_layers == 3, key
-    gaps = Architecture.from_hf_config({**base, "moe_layer_start_index": 3, "moe_layer_interval": 2})
-    assert gaps.first_dense_layers is None  # MoE every other layer: not "the first k dense", so not counted as such
+    every_other = Architecture.from_hf_config({**base, "moe_layer_start_index": 3, "moe_layer_interval": 2})
+    assert (every_other.first_dense_layers, every_other.moe_layer_step) == (3, 2)  # transformers: layers 3, 5, 7 routed
+    assert shapes(every_other).routed_layers == 3 and every_other.dense_mlp_layers == 5
+    stops_early = Architecture.from_hf_config({**base, "moe_layer_start_index": 3, "moe_layer_end_index": 5})
+    assert stops_early.first_dense_layers is None  # a span the fields cannot say: every layer counted as MoE, the larger
     with pytest.raises(InvalidInputError, match="first_dense_layers"):
         Architecture.from_hf_config({**base, "first_k_dense_replace": 8})
+
+
+def test_a_moe_model_whose_routed_layers_alternate_with_dense_ones_is_counted_layer_by_layer() -> None:
+    """Llama 4 Maverick routes every other layer (interleave_moe_layer_step 2) and gives the others a dense MLP of
+    its own width (intermediate_size_mlp 16384; intermediate_size is the experts'). Counted as all MoE it came to
+    784B against the card's 400B, with every routed expert's LoRA counted twice over. Its text config (values of the
+    third-party copy the catalog cites) now adds up to 400.7B; Scout, routed in every layer, stays at 107.8B."""
+    maverick = {"model_type": "llama4", "text_config": {
+        "model_type": "llama4_text", "num_hidden_layers": 48, "hidden_size": 5120, "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384, "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+        "vocab_size": 202048, "num_local_experts": 128, "num_experts_per_tok": 1, "interleave_moe_layer_step": 2}}
+    arch = Architecture.from_hf_config(maverick)
+    s = shapes(arch)
+    assert (arch.moe_layer_step, s.routed_layers, arch.dense_mlp_layers) == (2, 24, 24)
+    dense_down = next(lin for lin in s.linears if lin.site == "dense_mid")
+    assert (dense_down.fan_in, dense_down.in_layers) == (16384, 24)
+    assert 400e9 < s.total_params < 401e9
+    scout = Architecture.from_hf_config({**maverick, "text_config": {
+        **maverick["text_config"], "num_local_experts": 16, "interleave_moe_layer_step": 1}})
+    assert shapes(scout).routed_layers == 48 and 107e9 < shapes(scout).total_params < 108.5e9
+    qwen = {**maverick["text_config"], "model_type": "qwen2_moe", "decoder_sparse_step": 4}
+    qwen = Architecture.from_hf_config({k: v for k, v in qwen.items() if k != "interleave_moe_layer_step"})
+    assert shapes(qwen).routed_layers == 12  # Qwen2-MoE's name for the same rule
+
+
+def test_latent_attention_is_counted_with_its_own_projections() -> None:
+    """DeepSeek V3, Kimi K2 and GLM-4.7-Flash route queries and keys/values through low-rank latents
+    (q_a_proj/q_b_proj, kv_a_proj_with_mqa/kv_b_proj): none of them is named q_, k_ or v_proj, so LoRA reaches only
+    o_proj there. GLM-4.7-Flash's config then gives what Unsloth 2026.10.9 measured (bench/vram_calibration data):
+    423,886,848 trainable parameters at rank 16 and 29,302,718,464 parameters in 4-bit; counted as plain attention
+    it was 12.3M LoRA parameters too many and 237M weights too few. DeepSeek V3's config gives count_params.py's
+    671.03B."""
+    spec = json.loads((pathlib.Path(__file__).parents[2] / "bench/vram_calibration/configs/GLM-4.7-Flash.json").read_text())
+    glm = Architecture.from_hf_config(spec["config"])
+    s = shapes(glm)
+    assert glm.is_latent_attention and glm.attention_head_dim == 256
+    targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    lora = s.lora_linears(targets, experts=True, by_kind=True)
+    assert [lin.name for lin in lora if lin.site in ("attn_in", "attn_out")] == ["o_proj"]
+    assert s.lora_params(16, lora, fused_experts=True) == 423_886_848
+    assert s.linear_params == 29_302_718_464
+    deepseek = Architecture.from_hf_config({
+        "model_type": "deepseek_v3", "num_hidden_layers": 61, "hidden_size": 7168, "intermediate_size": 18432,
+        "num_attention_heads": 128, "num_key_value_heads": 128, "vocab_size": 129280, "n_routed_experts": 256,
+        "num_experts_per_tok": 8, "moe_intermediate_size": 2048, "first_k_dense_replace": 3, "n_shared_experts": 1,
+        "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "head_dim": 64})  # re-saved configs write head_dim as the rope part's: not the width of a head
+    assert round(shapes(deepseek).total_params / 1e7) == 67103 and deepseek.attention_head_dim == 192
+    no_q_latent = deepseek.model_copy(update={"q_lora_rank": None})
+    assert "q_proj" in [lin.name for lin in shapes(no_q_latent).linears]  # DeepSeek-V2-Lite: one q_proj, which LoRA targets
+    with pytest.raises(InvalidInputError, match="v_head_dim"):
+        Architecture.from_hf_config({**spec["config"], "v_head_dim": None})
 
 
 @pytest.mark.parametrize("field", ["shared_intermediate_size", "moe_shared_expert_intermediate_size"])
@@ -938,3 +993,40 @@ def test_a_near_miss_is_judged_by_how_far_over_the_estimate_may_be_not_under() -
     assert not verdict.fits and not verdict.near
     assert fit.judge(22.0, 26.0, margin=fit.FAR_TIGHT_FRACTION, over=fit.TIGHT_FRACTION).tight  # 3.4 GiB < 30 %
     assert fit.judge(25.0, 24.0, margin=fit.FAR_TIGHT_FRACTION, over=fit.TIGHT_FRACTION).near  # 1.6 GiB < 10 %
+
+
+def test_lfm2_is_counted_as_transformers_builds_it() -> None:
+    """LFM2's original configs write block_ff_dim and full_attn_idxs and leave the tie out; transformers builds the MLP
+    two thirds as wide, rounded up to block_multiple_of, and a short-convolution block (in_proj to three gates,
+    out_proj) in every layer not listed as attention. Counted so, LFM2-350M and LFM2-1.2B (their config.json files,
+    as the catalog cites them) come to the card's 354,483,968 and 1,170,340,608 but for the depthwise kernels and
+    q/k norms left out; counted as 16 attention layers with a 4 x hidden MLP they were 0.44B and 1.11B. The 2.6B
+    builds its MLP as written (block_auto_adjust_ff_dim false), and LFM2-MoE's dense layers are not narrowed."""
+    original = {"model_type": "lfm2", "num_hidden_layers": 16, "num_key_value_heads": 8, "vocab_size": 65536,
+                "block_auto_adjust_ff_dim": True, "block_multiple_of": 256, "block_ffn_dim_multiplier": 1.0,
+                "conv_L_cache": 3, "full_attn_idxs": [2, 5, 8, 10, 12, 14], "max_position_embeddings": 128000}
+    for hidden, heads, ff, width, card in ((1024, 16, 6656, 4608, 354_483_968), (2048, 32, 12288, 8192, 1_170_340_608)):
+        arch = Architecture.from_hf_config({**original, "hidden_size": hidden, "block_dim": hidden, "block_ff_dim": ff,
+                                            "num_attention_heads": heads})
+        kernels_and_norms = 10 * hidden * 3 + 6 * 2 * hidden // heads
+        assert arch.tie_word_embeddings and arch.mlp_width == width
+        assert shapes(arch).total_params == card - kernels_and_norms
+    assert Architecture.from_hf_config({**original, "hidden_size": 2048, "num_attention_heads": 32, "block_ff_dim": 10752,
+                                        "block_auto_adjust_ff_dim": False}).mlp_width == 10752
+    moe = Architecture.from_hf_config({**original, "model_type": "lfm2_moe", "hidden_size": 2048, "num_attention_heads": 32,
+                                       "intermediate_size": 7168, "num_experts": 32, "num_experts_per_tok": 4,
+                                       "moe_intermediate_size": 1792, "num_dense_layers": 2, "tie_embedding": True})
+    assert next(lin for lin in shapes(moe).linears if lin.site == "dense_mid").fan_in == 7168
+
+
+def test_lfm2s_lora_reaches_its_convolutions_as_unsloths_notebook_targets_them() -> None:
+    """Unsloth's LFM2 notebooks target q/k/v_proj, out_proj, in_proj and w1-w3: every linear of the model, the
+    convolution blocks' in_proj and out_proj included. The default targets reach them so; naming only the MLP does not."""
+    arch = Architecture.from_hf_config({"model_type": "lfm2", "num_hidden_layers": 16, "hidden_size": 2048,
+                                        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 65536,
+                                        "block_ff_dim": 12288, "full_attn_idxs": [2, 5, 8, 10, 12, 14]})
+    s = shapes(arch)
+    every = {lin.name for lin in s.lora_linears(ALL_LINEAR)}
+    assert {"in_proj", "out_proj", "q_proj", "o_proj", "gate_proj", "down_proj"} <= every
+    assert [lin.site for lin in s.lora_linears(("q_proj",)) if lin.name == "in_proj"] == ["conv_in"]
+    assert {lin.name for lin in s.lora_linears(("gate_proj", "up_proj", "down_proj"))} == {"gate_proj", "up_proj", "down_proj"}
