@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 from cells import ROOT, median, quantile  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
-from unsloth_sft import first_step_trials  # noqa: E402
+from unsloth_sft import estimator_targets, first_step_trials  # noqa: E402
 from fit import _golden  # noqa: E402
 
 from finetune_advisor.gpus import table  # noqa: E402
@@ -133,7 +133,7 @@ def load(path: str = DATA) -> list[Cell]:
         env = dict(e.partition("=")[::2] for e in rec.get("env") or [])  # the cell's --env settings
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
                         lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
-                        **({"target_modules": tuple(rec["target_modules"])} if rec.get("target_modules") else {}),
+                        **({"target_modules": estimator_targets(rec["target_modules"])} if rec.get("target_modules") else {}),
                         offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=first_step_trials(env),
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
         arch = Architecture.from_hf_config(rec["config"])

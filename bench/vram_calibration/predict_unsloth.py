@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import CARDS, first_step_trials, load_config, lora_targets, parse_shapes  # noqa: E402
+from unsloth_sft import CARDS, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
-                                target_modules=tuple(lora_targets(env)),
+                                target_modules=estimator_targets(lora_targets(env)),
                                 bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=first_step_trials(env),
                                 **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}

@@ -379,6 +379,18 @@ def lora_targets(env: Mapping[str, str] = os.environ) -> list[str]:
     return given.split(",") if given else list(LINEAR)
 
 
+# Names PEFT sees in families that call the estimator's projections otherwise (LFM2: its attention's out_proj, its MLP's
+# w1 / w3 / w2). LFM2's convolutions' in_proj and out_proj have no equal there: the estimator counts them as reached
+# whenever attention is (finetune_advisor/vram/shapes.py, CONV_LORA).
+ESTIMATOR_NAMES = {"out_proj": "o_proj", "w1": "gate_proj", "w3": "up_proj", "w2": "down_proj"}
+
+
+def estimator_targets(names: list[str]) -> tuple[str, ...]:
+    """A cell's LoRA targets in the estimator's names (LINEAR), those it has no equal for left out."""
+    mapped = (ESTIMATOR_NAMES.get(name, name) for name in names)
+    return tuple(dict.fromkeys(name for name in mapped if name in LINEAR))
+
+
 def router_aux_loss(env: Mapping[str, str] = os.environ) -> float | None:
     """The router aux loss weight a plan sets with `--env CALIB_ROUTER_AUX_LOSS=0` (SFTConfig's
     router_aux_loss_coef; trl then leaves output_router_logits off), or None: trl's default, the config's own."""

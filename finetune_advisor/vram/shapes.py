@@ -45,8 +45,10 @@ ENCODER_OUT = "encoder_out"
 # parameters, 37.1M of them on in_proj_qkv / z / b / a and out_proj of the 48 DeltaNet layers). Mamba mixers were
 # measured without (granite-4.0-h-tiny, Nemotron-3-Nano: the counts match the attention and MLP targets alone).
 DELTANET_LORA = ("deltanet_in", "deltanet_out")
-# LFM2's short-convolution blocks: Unsloth's LFM2 notebooks list their in_proj and out_proj among the LoRA targets beside
-# the attention's (unslothai/notebooks nb/LFM2.5_(1.2B)-Conversational.ipynb), so they count as reached whenever attention is.
+# LFM2's short-convolution blocks: Unsloth's LFM2.5 notebook lists their in_proj and out_proj among the LoRA targets beside
+# the attention's (unslothai/notebooks nb/LFM2.5_(1.2B)-Conversational.ipynb: 11,108,352 trainable at rank 16, exactly the
+# count with them), so they count as reached whenever attention is. Its older LFM2 notebook, on FastModel's targets by
+# kind, printed 9,142,272, exactly the count without them: 2M parameters, a few MB of memory, apart.
 CONV_LORA = ("conv_in", "conv_out")
 
 

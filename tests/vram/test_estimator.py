@@ -1030,3 +1030,22 @@ def test_lfm2s_lora_reaches_its_convolutions_as_unsloths_notebook_targets_them()
     assert {"in_proj", "out_proj", "q_proj", "o_proj", "gate_proj", "down_proj"} <= every
     assert [lin.site for lin in s.lora_linears(("q_proj",)) if lin.name == "in_proj"] == ["conv_in"]
     assert {lin.name for lin in s.lora_linears(("gate_proj", "up_proj", "down_proj"))} == {"gate_proj", "up_proj", "down_proj"}
+
+
+def test_a_cell_run_with_lfm2s_own_target_names_is_estimated_with_every_projection_they_reach() -> None:
+    """Unsloth's LFM2.5 notebook names PEFT's targets as LFM2 calls them (out_proj, in_proj, w1-w3); the harness
+    runs them so and the predictions and the fit must read them as the estimator's names, or LoRA on the attention
+    output and the MLP drops out (the names are filtered, not refused). Printed by the notebook at rank 16:
+    11,108,352 trainable, which the mapped targets give exactly."""
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parents[2] / "bench" / "vram_calibration"))
+    try:
+        from unsloth_sft import estimator_targets
+    finally:
+        sys.path.pop(0)
+    notebook = ["q_proj", "k_proj", "v_proj", "out_proj", "in_proj", "w1", "w2", "w3"]
+    assert set(estimator_targets(notebook)) == set(ALL_LINEAR)
+    spec = json.loads((pathlib.Path(__file__).parents[2] / "bench/vram_calibration/configs/LFM2.5-1.2B.json").read_text())
+    s = shapes(Architecture.from_hf_config(spec["config"]))
+    assert s.lora_params(16, s.lora_linears(estimator_targets(notebook), by_kind=True)) == 11_108_352
