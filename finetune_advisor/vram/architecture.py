@@ -54,8 +54,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 # written, whatever its config says).
 _ADJUSTED_MLP_TYPES = ("lfm2",)
 
-# The per-head sizes latent attention needs beside kv_lora_rank (q_lora_rank may be absent: then q_proj is one matrix).
-_LATENT_SIZES = ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+# The per-head sizes latent attention needs beside kv_lora_rank (q_lora_rank may be absent: then q_proj is one matrix;
+# v_head_dim too: MiniCPM3's configs leave it out and its model takes hidden_size / heads).
+_LATENT_SIZES = ("qk_nope_head_dim", "qk_rope_head_dim")
 
 # The sizes of a Gated DeltaNet layer (layer_types "linear_attention"): key heads x key size, value heads x value size.
 _LINEAR_SIZES = ("linear_num_key_heads", "linear_key_head_dim", "linear_num_value_heads", "linear_value_head_dim")
@@ -275,6 +276,14 @@ class Architecture(BaseModel):
     @property
     def is_latent_attention(self) -> bool:
         return bool(self.kv_lora_rank)
+
+    @property
+    def value_head_dim(self) -> int:
+        """The width of a head's value: v_head_dim with latent attention (hidden_size / heads where a config has none,
+        as MiniCPM3's model takes it), else the head's width."""
+        if self.is_latent_attention:
+            return self.v_head_dim or self.hidden_size // self.num_attention_heads
+        return self.attention_head_dim
 
     @property
     def dense_mlp_layers(self) -> int:

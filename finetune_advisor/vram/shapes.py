@@ -195,7 +195,7 @@ def shapes(arch: Architecture) -> Shapes:
     q_width = arch.num_attention_heads * head_dim
     kv_width = arch.kv_heads * head_dim
     if arch.is_latent_attention:  # every head's key is head_dim wide, its value v_head_dim: kv_width is their mean
-        kv_width = arch.num_attention_heads * (head_dim + (arch.v_head_dim or head_dim)) // 2
+        kv_width = arch.num_attention_heads * (head_dim + arch.value_head_dim) // 2
     latent_norms = arch.num_hidden_layers * ((arch.q_lora_rank or 0) + (arch.kv_lora_rank or 0))
     gated = arch.model_type not in _UNGATED_MLP
     if arch.is_moe:
@@ -374,7 +374,7 @@ def _latent_attention(arch: Architecture) -> list[Linear]:
     value; o_proj from the values. Only o_proj (and q_proj) carry the names LoRA targets: measured on GLM-4.7-Flash
     (Unsloth 2026.10.9, r16), 423,886,848 trainable parameters, exactly o_proj and the MLPs and experts."""
     h, heads, qk = arch.hidden_size, arch.num_attention_heads, arch.attention_head_dim
-    nope, rope, v = arch.qk_nope_head_dim or 0, arch.qk_rope_head_dim or 0, arch.v_head_dim or 0
+    nope, rope, v = arch.qk_nope_head_dim or 0, arch.qk_rope_head_dim or 0, arch.value_head_dim
     latent_kv = arch.kv_lora_rank or 0
     query = ([Linear("q_a_proj", h, arch.q_lora_rank, site="attn_in"),
               Linear("q_b_proj", arch.q_lora_rank, heads * qk, site="latent_q")] if arch.q_lora_rank

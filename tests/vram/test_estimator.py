@@ -718,8 +718,14 @@ def test_latent_attention_is_counted_with_its_own_projections() -> None:
     assert round(shapes(deepseek).total_params / 1e7) == 67103 and deepseek.attention_head_dim == 192
     no_q_latent = deepseek.model_copy(update={"q_lora_rank": None})
     assert "q_proj" in [lin.name for lin in shapes(no_q_latent).linears]  # DeepSeek-V2-Lite: one q_proj, which LoRA targets
-    with pytest.raises(InvalidInputError, match="v_head_dim"):
-        Architecture.from_hf_config({**spec["config"], "v_head_dim": None})
+    with pytest.raises(InvalidInputError, match="qk_rope_head_dim"):
+        Architecture.from_hf_config({**spec["config"], "qk_rope_head_dim": None})
+    minicpm3 = Architecture.from_hf_config({  # its config has no v_head_dim: its model takes hidden_size / heads
+        "model_type": "minicpm3", "hidden_size": 2560, "num_hidden_layers": 62, "num_attention_heads": 40,
+        "num_key_value_heads": 40, "intermediate_size": 6400, "vocab_size": 73448, "q_lora_rank": 768,
+        "kv_lora_rank": 256, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32})
+    assert minicpm3.value_head_dim == 64 and next(
+        lin for lin in shapes(minicpm3).linears if lin.name == "o_proj").fan_in == 40 * 64
 
 
 @pytest.mark.parametrize("field", ["shared_intermediate_size", "moe_shared_expert_intermediate_size"])
