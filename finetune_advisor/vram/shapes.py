@@ -149,8 +149,9 @@ class Shapes:
         return sum(lin.params * self.held(lin) for lin in self.linears if lin.expert)
 
     def lora_linears(self, targets: tuple[str, ...], experts: bool = True, by_kind: bool = False) -> tuple[Linear, ...]:
-        """The linears LoRA reaches: named in `targets`; routed experts only when `experts`; with `by_kind`
-        (Unsloth), a Gated DeltaNet's projections too whenever attention is targeted (DELTANET_LORA says why)."""
+        """The linears LoRA reaches: named in `targets`; routed experts only when `experts`; whenever attention is
+        targeted, LFM2's convolution projections too (CONV_LORA), and with `by_kind` (Unsloth) a Gated DeltaNet's
+        (DELTANET_LORA says why)."""
         attention = not set(targets).isdisjoint(ATTENTION_MODULES)
         mixers = ((DELTANET_LORA if by_kind else ()) + CONV_LORA) if attention else ()
         return tuple(lin for lin in self.linears if (lin.name in targets or lin.site in mixers) and (experts or not lin.expert))
