@@ -6,7 +6,7 @@ from __future__ import annotations
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import family_of, router_trial_kept
+from finetune_advisor.vram.families import LINEAR_MIXER_FAMILIES, family_of, router_trial_kept
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.terms import text_tokens
 
@@ -183,15 +183,29 @@ def measured_ground(arch: Architecture, method: str) -> str:
     # The families with measured cells of this kind (Gemma 4 has both: dense E2B/E4B, MoE 26B).
     moe = k.UNSLOTH_MEASURED_MOE
     nearest = sorted(t for t, n in _cells_by_family().items() if (moe.get(t, 0) if arch.is_moe else n - moe.get(t, 0)))
-    mamba = "granitemoehybrid" in k.UNSLOTH_MEASURED_METHODS
-    unlike = ((" Of its layer kinds, only Mamba-2 mixers were measured (Granite 4.0-H)." if mamba else
-               " Its linear-attention, Mamba or convolution layers are in none of them.") if arch.is_hybrid else
+    unlike = (_mixers_said(arch) if arch.is_hybrid else
               " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "")
     probe = PROBED.get(family_of(arch.model_type))
     return (f"This family ({arch.model_type}) {'has no calibration cell' if probe else 'was not measured'} on Unsloth: "
             f"the figure carries over the {kind} families we measured ({', '.join(nearest)}).{unlike}"
             f"{' ' + probe if probe else ''} Expect a larger error: a fit counts as comfortable only with "
             f"{error_margin(arch, RunConfig()):.0%} of the estimate to spare.")
+
+
+# How an answer names a hybrid's kinds of non-attention layer (Architecture.mixer_kinds), and the input site of their
+# projections (shapes) by which families.LINEAR_MIXER_FAMILIES lists the families that hold them.
+_MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", "conv": "short convolutions"}
+_MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in"}
+
+
+def _mixers_said(arch: Architecture) -> str:
+    """Which of an unmeasured hybrid's non-attention layer kinds a measured family holds, and which none does."""
+    measured = {kind for kind, site in _MIXER_SITES.items()
+                if any(family_of(t) in LINEAR_MIXER_FAMILIES[site] for t in k.UNSLOTH_MEASURED_METHODS)}
+    named = lambda kinds: " and ".join(_MIXER_NAMES.get(kind, kind) for kind in sorted(kinds))  # noqa: E731
+    seen, unseen = arch.mixer_kinds & measured, arch.mixer_kinds - measured
+    return ((f" Its {named(seen)} were measured in other families." if seen else "")
+            + (f" Its {named(unseen)} were measured in none." if unseen else ""))
 
 
 # Families with no calibration cell that notebook probes ran through Unsloth 2026.10.9 (rounds 13-15; the records are

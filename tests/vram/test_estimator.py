@@ -930,6 +930,19 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
     assert "gemma4_text" in listed and "gemma4_text" in listed_moe  # measured both ways: dense E2B/E4B, MoE 26B-A4B
 
 
+def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds() -> None:
+    """Falcon-H1's Mamba-2 mixers were measured in Granite 4.0-H and Nemotron-H; LFM2's short convolutions in no
+    family. An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some."""
+    from finetune_advisor.vram.ground import measured_ground
+
+    small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
+    lfm2 = measured_ground(Architecture(model_type="lfm2", layer_types=("conv", "full_attention"), **small), "lora")
+    assert "Its short convolutions were measured in none." in lfm2 and "Mamba" not in lfm2
+    falcon = measured_ground(Architecture(model_type="falcon_h1", mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16,
+                                          **small), "lora")
+    assert "Its Mamba-2 mixers were measured in other families." in falcon and "none" not in falcon
+
+
 def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() -> None:
     """csm and Whisper have no calibration cell, but round 13 ran each once with Unsloth's notebook settings: their
     answers say what that run measured, as the probes recorded it; a family never run says it was not measured."""
