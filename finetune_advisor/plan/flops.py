@@ -45,7 +45,8 @@ def matmul_params(s: Shapes) -> int:
 
 def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowed: bool = True,
                             wider_than: int = 0) -> float:
-    """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers: full-attention layers at their
+    """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers (queries times keys at the keys'
+    head size, weights times values at the values'): full-attention layers at their
     own head size where the model has one (Gemma 4's global_head_dim); sliding-window layers over the window only when
     the kernel skips what the window masks (`windowed`; eager scores cost the whole square). `wider_than`: only the
     layers whose heads are wider than that."""
@@ -57,8 +58,9 @@ def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowe
         sliding = kind in ("sliding_attention", "local") and arch.sliding_window
         span = min(seq_len, arch.sliding_window) if sliding and windowed else seq_len
         head = arch.global_head_dim if arch.global_head_dim and not sliding else s.head_dim
+        value = arch.value_head_dim if arch.is_latent_attention else head  # latent attention: values narrower than keys
         if head > wider_than:
-            total += 2.0 * span * s.heads * head
+            total += span * s.heads * (head + value)
     return total
 
 

@@ -392,3 +392,16 @@ def test_the_notebook_comparison_takes_the_measured_first_step_out_of_a_notebook
     left_in = public.implied_tokens_per_row({**row, "train_runtime_s": None}, arch, "T4")
     assert with_first is not None and 1000 < with_first < row["seq_len"]
     assert left_in is None or left_in > with_first
+
+
+def test_latent_attention_weighs_its_values_at_their_own_width() -> None:
+    """DeepSeek V3's heads score queries against 192-wide keys but weigh 128-wide values: its attention work per
+    token is span x heads x (192 + 128), where counting both at the keys' width gave a fifth more."""
+    from finetune_advisor.plan.flops import attention_flops_forward
+
+    deepseek = Architecture(model_type="deepseek_v3", num_hidden_layers=2, hidden_size=7168, intermediate_size=18432,
+                            num_attention_heads=128, vocab_size=129280, q_lora_rank=1536, kv_lora_rank=512,
+                            qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128)
+    assert attention_flops_forward(deepseek, shapes(deepseek), 4096) == 2 * 4096 * 128 * (192 + 128)
+    plain = deepseek.model_copy(update={"q_lora_rank": None, "kv_lora_rank": None, "head_dim": 192})
+    assert attention_flops_forward(plain, shapes(plain), 4096) == 2 * 4096 * 128 * (2 * 192)
