@@ -327,13 +327,8 @@ class Architecture(BaseModel):
                 if text.get(key) is not None:
                     values[name] = text[key]
                     break
-        attention_at = text.get("full_attn_idxs")  # LFM2's original configs: the attention layers, the rest convolutions
-        if "layer_types" not in values and isinstance(attention_at, list) and isinstance(values.get("num_hidden_layers"), int):
-            values["layer_types"] = ["full_attention" if i in attention_at else "conv"
-                                     for i in range(min(values["num_hidden_layers"], LIMITS["num_hidden_layers"][1]))]
-        pattern = text.get("hybrid_override_pattern")
-        if "layer_types" not in values and isinstance(pattern, str) and pattern and set(pattern) <= set(_PATTERN_KINDS):
-            values["layer_types"] = [_PATTERN_KINDS[c] for c in pattern]
+        if "layer_types" not in values and (kinds := _layer_kinds(text, values.get("num_hidden_layers"))):
+            values["layer_types"] = kinds
         if "model_type" not in values and config.get("model_type"):
             values["model_type"] = config["model_type"]
         if "tie_word_embeddings" not in values and "tie_word_embeddings" in config:
@@ -374,6 +369,20 @@ class Architecture(BaseModel):
             return cls.model_validate(values)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise InvalidInputError(field, *_first_error(exc)) from None
+
+
+def _layer_kinds(text: dict[str, Any], layers: Any) -> list[str] | None:
+    """The kind of each layer where a config lists them otherwise than as layer_types: Nemotron-H's
+    hybrid_override_pattern (one character a layer), LFM2's full_attn_idxs (its attention layers; the rest are
+    convolutions, as Lfm2Config builds them)."""
+    pattern = text.get("hybrid_override_pattern")
+    if isinstance(pattern, str) and pattern and set(pattern) <= set(_PATTERN_KINDS):
+        return [_PATTERN_KINDS[c] for c in pattern]
+    attention_at = text.get("full_attn_idxs")
+    if isinstance(attention_at, list) and type(layers) is int:
+        attention = {i for i in attention_at if type(i) is int}
+        return ["full_attention" if i in attention else "conv" for i in range(min(layers, LIMITS["num_hidden_layers"][1]))]
+    return None
 
 
 def _moe_runs_to_the_end(text: dict[str, Any], values: dict[str, Any]) -> bool:
