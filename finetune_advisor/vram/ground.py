@@ -184,7 +184,7 @@ def measured_ground(arch: Architecture, method: str) -> str:
     moe = k.UNSLOTH_MEASURED_MOE
     nearest = sorted(t for t, n in _cells_by_family().items() if (moe.get(t, 0) if arch.is_moe else n - moe.get(t, 0)))
     unlike = (_mixers_said(arch) if arch.is_hybrid else
-              " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "")
+              " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "") + _latent_said(arch)
     probe = PROBED.get(family_of(arch.model_type))
     return (f"This family ({arch.model_type}) {'has no calibration cell' if probe else 'was not measured'} on Unsloth: "
             f"the figure carries over the {kind} families we measured ({', '.join(nearest)}).{unlike}"
@@ -196,6 +196,19 @@ def measured_ground(arch: Architecture, method: str) -> str:
 # projections (shapes) by which families.LINEAR_MIXER_FAMILIES lists the families that hold them.
 _MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", "conv": "short convolutions"}
 _MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in"}
+
+
+# Measured families whose attention is latent (their configs' kv_lora_rank; shapes._latent_attention).
+LATENT_ATTENTION_FAMILIES = ("glm4_moe_lite",)
+
+
+def _latent_said(arch: Architecture) -> str:
+    """For an unmeasured model with latent attention, which measured families have it."""
+    if not arch.is_latent_attention:
+        return ""
+    measured = [t for t in LATENT_ATTENTION_FAMILIES if t in k.UNSLOTH_MEASURED_METHODS]
+    return (f" Its latent attention was measured only in {', '.join(measured)}." if measured else
+            " Its latent attention was measured in none of them.")
 
 
 def _mixers_said(arch: Architecture) -> str:

@@ -932,7 +932,8 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
 
 def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds() -> None:
     """Falcon-H1's Mamba-2 mixers were measured in Granite 4.0-H and Nemotron-H; LFM2's short convolutions in no
-    family. An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some."""
+    family. An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some. DeepSeek V3's latent
+    attention was measured in one family, GLM-4.7-Flash's."""
     from finetune_advisor.vram.ground import measured_ground
 
     small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
@@ -941,6 +942,9 @@ def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_ho
     falcon = measured_ground(Architecture(model_type="falcon_h1", mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16,
                                           **small), "lora")
     assert "Its Mamba-2 mixers were measured in other families." in falcon and "none" not in falcon
+    deepseek = measured_ground(Architecture(model_type="deepseek_v3", kv_lora_rank=16, qk_nope_head_dim=8,
+                                            qk_rope_head_dim=8, num_experts=4, num_experts_per_tok=2, **small), "qlora")
+    assert "Its latent attention was measured only in glm4_moe_lite." in deepseek
 
 
 def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() -> None:
