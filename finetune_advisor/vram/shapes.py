@@ -340,15 +340,15 @@ def _attention(arch: Architecture) -> list[Linear]:
     h, layers = arch.hidden_size, arch.num_hidden_layers
     kinds = list(arch.layer_types or ())[:layers]
     q, kv = arch.num_attention_heads * arch.attention_head_dim, arch.kv_heads * arch.attention_head_dim
+    gate = 2 if arch.attn_output_gate else 1  # Qwen3.5, Qwen3-Next: q_proj also produces the output gate
     if _sequential_mamba(arch) or deltanet_layers(arch) or _conv_layers(arch):  # Granite 4.0-H, Nemotron-H, Qwen3.5, LFM2
         n = sum(kind in ATTENTION_KINDS for kind in kinds)
-        gate = 2 if arch.attn_output_gate else 1  # Qwen3.5: q_proj also produces the output gate
         return [Linear("q_proj", h, gate * q, site="attn_in", in_layers=n), Linear("k_proj", h, kv, site="attn_in", in_layers=n),
                 Linear("v_proj", h, kv, site="attn_in", in_layers=n), Linear("o_proj", q, h, site="attn_out", in_layers=n)]
     shared = _kv_shared(arch) if arch.model_type.startswith(_KV_SHARED_WITHOUT_KV) else 0
     uniform = not shared and not (arch.global_head_dim and "full_attention" in kinds) and not arch.attention_k_eq_v
     if uniform or len(kinds) != layers:
-        return [Linear("q_proj", h, q, site="attn_in"), Linear("k_proj", h, kv, site="attn_in"),
+        return [Linear("q_proj", h, gate * q, site="attn_in"), Linear("k_proj", h, kv, site="attn_in"),
                 Linear("v_proj", h, kv, site="attn_in"), Linear("o_proj", q, h, site="attn_out")]
     groups: dict[tuple[bool, bool], int] = {}
     for i, kind in enumerate(kinds):

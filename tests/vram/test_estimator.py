@@ -1072,3 +1072,12 @@ def test_a_cell_run_with_lfm2s_own_target_names_is_estimated_with_every_projecti
     spec = json.loads((pathlib.Path(__file__).parents[2] / "bench/vram_calibration/configs/LFM2.5-1.2B.json").read_text())
     s = shapes(Architecture.from_hf_config(spec["config"]))
     assert s.lora_params(16, s.lora_linears(estimator_targets(notebook), by_kind=True)) == 11_108_352
+
+
+def test_an_output_gate_widens_q_proj_in_every_layout() -> None:
+    """attn_output_gate (q_proj also produces the gate) was counted only in hybrids' attention layers: a dense config
+    that sets it lost the gate's weights (hidden x heads x head_dim a layer) without a word."""
+    small = dict(model_type="x", num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                 vocab_size=100)
+    plain, gated = shapes(Architecture(**small)), shapes(Architecture(**small, attn_output_gate=True))
+    assert gated.total_params - plain.total_params == 2 * 64 * 64
