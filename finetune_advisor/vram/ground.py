@@ -192,33 +192,36 @@ def measured_ground(arch: Architecture, method: str) -> str:
             f"{error_margin(arch, RunConfig()):.0%} of the estimate to spare.")
 
 
-# How an answer names a hybrid's kinds of non-attention layer (Architecture.mixer_kinds), and the input site of their
-# projections (shapes) by which families.LINEAR_MIXER_FAMILIES lists the families that hold them.
-_MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", "conv": "short convolutions"}
-_MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in"}
-
-
 # Measured families whose attention is latent (their configs' kv_lora_rank; shapes._latent_attention).
-LATENT_ATTENTION_FAMILIES = ("glm4_moe_lite",)
+_LATENT_ATTENTION_FAMILIES = ("glm4_moe_lite",)
 
 
 def _latent_said(arch: Architecture) -> str:
     """For an unmeasured model with latent attention, which measured families have it."""
     if not arch.is_latent_attention:
         return ""
-    measured = [t for t in LATENT_ATTENTION_FAMILIES if t in k.UNSLOTH_MEASURED_METHODS]
+    measured = [t for t in _LATENT_ATTENTION_FAMILIES if t in k.UNSLOTH_MEASURED_METHODS]
     return (f" Its latent attention was measured only in {', '.join(measured)}." if measured else
             " Its latent attention was measured in none of them.")
+
+
+# How an answer names a hybrid's kinds of non-attention layer (Architecture.mixer_kinds), and the input site of their
+# projections (shapes) by which families.LINEAR_MIXER_FAMILIES lists the families that hold them.
+_MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", "conv": "short convolutions"}
+_MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in"}
 
 
 def _mixers_said(arch: Architecture) -> str:
     """Which of an unmeasured hybrid's non-attention layer kinds a measured family holds, and which none does."""
     measured = {kind for kind, site in _MIXER_SITES.items()
                 if any(family_of(t) in LINEAR_MIXER_FAMILIES[site] for t in k.UNSLOTH_MEASURED_METHODS)}
-    named = lambda kinds: " and ".join(_MIXER_NAMES.get(kind, kind) for kind in sorted(kinds))  # noqa: E731
     seen, unseen = arch.mixer_kinds & measured, arch.mixer_kinds - measured
-    return ((f" Its {named(seen)} were measured in other families." if seen else "")
-            + (f" Its {named(unseen)} were measured in none." if unseen else ""))
+    return ((f" Its {_mixer_names(seen)} were measured in other families." if seen else "")
+            + (f" Its {_mixer_names(unseen)} were measured in none." if unseen else ""))
+
+
+def _mixer_names(kinds: frozenset[str]) -> str:
+    return " and ".join(_MIXER_NAMES.get(kind, kind) for kind in sorted(kinds))
 
 
 # Families with no calibration cell that notebook probes ran through Unsloth 2026.10.9 (rounds 13-15; the records are
