@@ -317,7 +317,9 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
     """What this family's measured terms add to an answer (Gemma's MLP and masks, kept layer outputs)."""
     notes = []
     if arch.final_logit_softcapping:
-        notes.append("Gemma with final-logit softcapping: Unsloth's recomputed layer holds more per token than the layer count "
+        who = ("Gemma with final-logit softcapping" if arch.model_type.startswith("gemma") else
+               "Final-logit softcapping, measured on the Gemmas only and counted for this family too")
+        notes.append(f"{who}: Unsloth's recomputed layer holds more per token than the layer count "
                      "gives, fitted per unit of the widest MLP on the Gemma 2, 3n and 4 cells (the longest at 65,536 "
                      "tokens); no MoE layer adds it.")
     elif plain_gemma_mlp_on_unsloth(arch.model_type):

@@ -123,6 +123,19 @@ def test_a_moe_gemma_is_not_given_the_softcapped_gemmas_extra_recompute() -> Non
     assert len(cells) >= 5 and all(-0.05 <= BENCH_MODULE.error(c) <= 0.06 for c in cells)
 
 
+def test_a_softcapped_family_other_than_gemma_is_not_called_gemma() -> None:
+    """The softcapped Gemmas' extra is keyed on final_logit_softcapping, so a pasted config of another family with it
+    (Muse Glimmer, say) gets the term too, the safe side; its answer says the term was measured on the Gemmas only
+    instead of calling the model a Gemma."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    config = {"model_type": "muse_glimmer_text", "num_hidden_layers": 4, "hidden_size": 256, "intermediate_size": 768,
+              "num_attention_heads": 4, "vocab_size": 1000, "final_logit_softcapping": 20.0}
+    notes = estimate_vram(architecture=config, method="qlora", gpu_memory_gib=24).assumptions
+    assert any(n.startswith("Final-logit softcapping, measured on the Gemmas only") for n in notes)
+    assert not any(n.startswith("Gemma with") for n in notes)
+
+
 def test_gemma4_with_per_layer_inputs_keeps_its_layer_outputs_on_the_gpu() -> None:
     """Traced (rounds 34c-d): at the peak of Gemma 4 E4B's QLoRA step at 16,384 tokens, 40 of its 42 layer outputs
     (16,384 x 2,560 x 2 bytes each) and one 16,384^2 boolean mask were on the GPU, and the prediction made without
