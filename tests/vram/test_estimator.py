@@ -1036,6 +1036,9 @@ def test_lfm2_is_counted_as_transformers_builds_it() -> None:
         assert shapes(arch).total_params == card - kernels_and_norms
     assert Architecture.from_hf_config({**original, "hidden_size": 2048, "num_attention_heads": 32, "block_ff_dim": 10752,
                                         "block_auto_adjust_ff_dim": False}).mlp_width == 10752
+    odd = Architecture.from_hf_config({**original, "hidden_size": 1024, "num_attention_heads": 16,
+                                       "full_attn_idxs": [1, "2", None, 3.0, 10**12]})
+    assert odd.layer_types == ("conv", "full_attention") + ("conv",) * 14  # only integer indices name attention layers
     moe = Architecture.from_hf_config({**original, "model_type": "lfm2_moe", "hidden_size": 2048, "num_attention_heads": 32,
                                        "intermediate_size": 7168, "num_experts": 32, "num_experts_per_tok": 4,
                                        "moe_intermediate_size": 1792, "num_dense_layers": 2, "tie_embedding": True})
