@@ -385,11 +385,16 @@ def _latent_attention(arch: Architecture) -> list[Linear]:
             Linear("o_proj", heads * v, h, site="attn_out")]
 
 
+def _layers_of(arch: Architecture, kind: str) -> int:
+    """How many layers layer_types lists as `kind` (0 where the config lists none)."""
+    return sum(k == kind for k in arch.layer_types or ())
+
+
 def _sequential_mamba(arch: Architecture) -> int:
     """How many layers run a Mamba-2 mixer instead of attention (0 unless layer_types lists "mamba" layers).
     Without the mixer's sizes its projections are not counted here: a catalog parameter count then carries
     them as parameters the config does not describe."""
-    return sum(kind == "mamba" for kind in arch.layer_types or ())
+    return _layers_of(arch, "mamba")
 
 
 def _mamba(arch: Architecture) -> list[Linear]:
@@ -413,7 +418,7 @@ def deltanet_layers(arch: Architecture) -> int:
     """How many layers run Gated DeltaNet (layer_types "linear_attention", with its head sizes given)."""
     if not (arch.linear_num_value_heads and arch.linear_value_head_dim and arch.linear_num_key_heads):
         return 0
-    return sum(kind == "linear_attention" for kind in arch.layer_types or ())
+    return _layers_of(arch, "linear_attention")
 
 
 def _gated_deltanet(arch: Architecture) -> list[Linear]:
@@ -437,7 +442,7 @@ def _gated_deltanet(arch: Architecture) -> list[Linear]:
 
 def _conv_layers(arch: Architecture) -> int:
     """How many layers are LFM2's short convolutions (layer_types "conv") instead of attention."""
-    return sum(kind == "conv" for kind in arch.layer_types or ())
+    return _layers_of(arch, "conv")
 
 
 def _short_conv(arch: Architecture) -> list[Linear]:
@@ -457,7 +462,7 @@ def _feed_forward_layers(arch: Architecture, kind: str) -> int | None:
     layers of their own (Nemotron-H)."""
     if not arch.model_type.startswith(_OWN_FEED_FORWARD_LAYERS) or not arch.layer_types:
         return None
-    return sum(k == kind for k in arch.layer_types)
+    return _layers_of(arch, kind)
 
 
 def _shared_expert_width(arch: Architecture) -> int:

@@ -133,9 +133,7 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
         say(f"GPU: {in_cli_words(r.gpu, parser, bare=False)}")
     else:
         verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
-        size = f"{r.gpu_memory_gib:g} GiB"
-        card = r.gpu if r.gpu.startswith(size) else f"{size}, {r.gpu}"  # a size given as such reads "24 GiB, as given"
-        say(f"GPU: {card}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")
+        say(f"GPU: {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")  # every description names its GiB
     if r.suggestions:
         emit()
         emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.suggestions]))
