@@ -87,8 +87,6 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
         assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
     if verdict is not None and verdict.near:
         assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.over))
-    if not run.bf16:
-        assumptions.insert(0, "Training in fp16: the GPU has no bf16.")
     if verdict is not None and not verdict.fits and run.stack == "unsloth":
         assumptions.append(CPU_PLACEMENT_NOTE)
     suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(run.storage), reserved,
