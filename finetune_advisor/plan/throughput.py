@@ -12,7 +12,7 @@ the answer says. Models with linear-attention or Mamba layers run kernels the mo
 gated delta rule, mamba_ssm's scans): their steps are scaled by the measured ratio to the model's time
 (`step_scale`), from cells on a user's own kernels where their kinds of layer were measured so
 (constants.HYBRID_USER_STEP), else from the cells that ran our torch stand-in for causal-conv1d, about twice the
-model's time (constants.HYBRID_STEP). On Unsloth the Gemma families, measured here only with its per-block compile
+model's time (constants.HYBRID_STEP); LFM2's short convolutions, unmeasured and light, keep the model's time. On Unsloth the Gemma families, measured here only with its per-block compile
 off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP); gpt-oss, whose
 decoder layers that compile always skips, is scaled by its runs' ratio (constants.UNCOMPILED_STEP); the attention
 Unsloth runs with slower kernels than the fit's flash attention (eager scores over the whole square, heads too wide
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
-from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.architecture import SHORT_CONV, Architecture
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.families import (UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, compile_off_on_unsloth,
                                             family_of, masked_attention_on_unsloth)
@@ -35,6 +35,7 @@ from finetune_advisor.vram.terms import precision, quantised_params
 
 # StepScale.why, of a whole step
 STAND_IN, USER_PATH, COMPILE_OFF, UNCOMPILED = "stand-in", "user-path", "compile-off", "uncompiled"
+SHORT_CONV_UNMEASURED = "short-conv"  # of LFM2's step, its convolutions unmeasured (short_conv_scale)
 MASKED, WIDE_HEADS = "masked", "wide-heads"  # StepScale.why, of the attention Unsloth runs slower (slow_attention)
 
 
@@ -58,7 +59,8 @@ class StepScale:
     """Measured time over the model's, where the fitted model does not see what it is spent on: median, least and most,
     over `cells` measured runs of `models`. Of the whole step, `why` STAND_IN (hybrids through our causal-conv1d
     stand-in), USER_PATH (hybrids on a user's own kernels), COMPILE_OFF (the Gemma families on Unsloth, per-block
-    compile off) or UNCOMPILED (gpt-oss on Unsloth, whose layers its per-block compile skips); of the attention
+    compile off), UNCOMPILED (gpt-oss on Unsloth, whose layers its per-block compile skips) or SHORT_CONV_UNMEASURED
+    (LFM2: no cells, factor 1, a range reaching what other hybrids took; short_conv_scale); of the attention
     Unsloth runs slower than the fit's flash attention, MASKED (Gemma 2 and 3n's eager scores, every layer over the
     whole square) or WIDE_HEADS (heads wider than flash kernels take, Gemma 4's 512-wide global heads, through
     Unsloth's own kernel; the rest of the attention at the fit's speed)."""
@@ -88,11 +90,14 @@ def mixer_key(arch: Architecture) -> str:
 
 
 def step_scale(arch: Architecture, stack: str) -> StepScale | None:
-    """The measured ratio behind a step: for a hybrid, that of the cells measured on a user's own kernels for the same
-    kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's cells, which scales the step; on Unsloth,
+    """The measured ratio behind a step: for LFM2, none (short_conv_scale); for another hybrid, that of the cells
+    measured on a user's own kernels for the same kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's
+    cells, which scales the step; on Unsloth,
     for a Gemma family, what its cells (all with the per-block compile off) spent on the host, which only the range
     reaches (micro_step), and for gpt-oss, whose layers Unsloth's per-block compile always skips, its cells' ratio,
     which scales the step; None for any other model."""
+    if arch.mixer_kinds == {SHORT_CONV}:
+        return short_conv_scale()
     if arch.is_hybrid:
         user = k.HYBRID_USER_STEP.get(mixer_key(arch))
         if user is None:
@@ -103,6 +108,14 @@ def step_scale(arch: Architecture, stack: str) -> StepScale | None:
     if stack == "unsloth" and block_compile_skipped(arch.model_type):
         return _scale(k.UNCOMPILED_STEP, k.UNCOMPILED_MODELS, UNCOMPILED)
     return None
+
+
+def short_conv_scale() -> StepScale:
+    """LFM2's short convolutions, measured in no model: the step keeps the model's time (their projections are counted;
+    the 3-tap depthwise convolution between them, transformers' torch conv1d without the causal-conv1d package, is a
+    few elementwise passes over the tokens), and its range reaches the median the hybrids with heavier mixers took
+    through our stand-in (constants.HYBRID_STEP: Mamba-2 scans, Gated DeltaNet), what this model was given before."""
+    return StepScale(1.0, 1.0, k.HYBRID_STEP["factor"], 0, (), SHORT_CONV_UNMEASURED)
 
 
 def windowed(arch: Architecture, stack: str) -> bool:
@@ -146,10 +159,11 @@ class FirstStep:
 def startup_kind(arch: Architecture) -> str:
     """How constants.FIRST_STEP groups models: "gemma" (the families measured with Unsloth's per-block compile off,
     whose first step still takes a minute or more), "hybrid" (linear-attention or Mamba layers, whose fla and
-    mamba_ssm Triton kernels autotune on first use), "moe" (routed experts) or "dense"."""
+    mamba_ssm Triton kernels autotune on first use; not LFM2's short convolutions), "moe" (routed experts) or "dense"."""
     if compile_off_on_unsloth(arch.model_type):
         return "gemma"
-    return "hybrid" if arch.is_hybrid else "moe" if arch.is_moe else "dense"
+    triton = arch.mixer_kinds - {SHORT_CONV}  # LFM2's convolutions run torch's conv1d: nothing to autotune
+    return "hybrid" if triton else "moe" if arch.is_moe else "dense"
 
 
 def first_step(arch: Architecture, run: RunConfig) -> FirstStep | None:

@@ -211,6 +211,11 @@ def _scale_note(micro: throughput.StepTime) -> list[str]:
         return [f"gpt-oss's steps are outside the fitted step-time model: Unsloth's per-block compile leaves its decoder "
                 "layers uncompiled (more, smaller kernels to launch) and runs its attention through unsloth_zoo's flex "
                 f"attention with sinks. {measured}; which of the two costs the time was not profiled."]
+    if h.why == throughput.SHORT_CONV_UNMEASURED:
+        return ["This model's short-convolution layers (LFM2's) were measured in no model: the step counts their "
+                "projections' work and not the 3-tap depthwise convolution between them, a few passes over the tokens. "
+                f"Its range reaches {h.high:.2f}x, the median that hybrids with heavier mixers (Mamba-2 scans, Gated "
+                "DeltaNet) took through our stand-in for causal-conv1d."]
     if h.user_path:
         s = k.HYBRID_STEP
         return [f"This model has linear-attention layers, whose kernels the step-time model does not see: {measured}. "

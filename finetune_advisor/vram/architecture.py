@@ -63,6 +63,8 @@ _LINEAR_SIZES = ("linear_num_key_heads", "linear_key_head_dim", "linear_num_valu
 
 # layer_types entries that are softmax attention; any other kind (linear_attention, mamba, conv) makes a hybrid.
 ATTENTION_KINDS = frozenset({"full_attention", "attention", "global", "sliding_attention", "local", "chunked_attention"})
+# The layer kind of LFM2's short convolutions (a gated 3-tap depthwise convolution between two projections).
+SHORT_CONV = "conv"
 # Hybrids whose configs list no layer kinds or run Mamba beside attention.
 _HYBRID_TYPES = ("nemotron_h", "falcon_h1")
 # Nemotron-H lists its layers as one character each (hybrid_override_pattern; transformers NemotronHConfig):
@@ -381,7 +383,7 @@ def _layer_kinds(text: dict[str, Any], layers: Any) -> list[str] | None:
     attention_at = text.get("full_attn_idxs")
     if isinstance(attention_at, list) and type(layers) is int:
         attention = {i for i in attention_at if type(i) is int}
-        return ["full_attention" if i in attention else "conv" for i in range(min(layers, LIMITS["num_hidden_layers"][1]))]
+        return ["full_attention" if i in attention else SHORT_CONV for i in range(min(layers, LIMITS["num_hidden_layers"][1]))]
     return None
 
 

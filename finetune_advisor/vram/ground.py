@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
-from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.architecture import SHORT_CONV, Architecture
 from finetune_advisor.vram.families import LINEAR_MIXER_FAMILIES, family_of, router_trial_kept
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.terms import text_tokens
@@ -207,7 +207,7 @@ def _latent_said(arch: Architecture) -> str:
 
 # How an answer names a hybrid's kinds of non-attention layer (Architecture.mixer_kinds), and the input site of their
 # projections (shapes) by which families.LINEAR_MIXER_FAMILIES lists the families that hold them.
-_MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", "conv": "short convolutions"}
+_MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", SHORT_CONV: "short convolutions"}
 _MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in"}
 
 

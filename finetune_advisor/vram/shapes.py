@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from finetune_advisor.vocabulary import ALL_LINEAR
-from finetune_advisor.vram.architecture import ATTENTION_KINDS, Architecture
+from finetune_advisor.vram.architecture import ATTENTION_KINDS, SHORT_CONV, Architecture
 
 # The LoRA target names peft and Unsloth use for the linear layers of attention and the MLP.
 ATTENTION_MODULES: tuple[str, ...] = ALL_LINEAR[:4]  # q, k, v, o
@@ -442,7 +442,7 @@ def _gated_deltanet(arch: Architecture) -> list[Linear]:
 
 def _conv_layers(arch: Architecture) -> int:
     """How many layers are LFM2's short convolutions (layer_types "conv") instead of attention."""
-    return _layers_of(arch, "conv")
+    return _layers_of(arch, SHORT_CONV)
 
 
 def _short_conv(arch: Architecture) -> list[Linear]:

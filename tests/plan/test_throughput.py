@@ -317,6 +317,28 @@ def test_a_hybrid_step_is_scaled_by_the_measured_factor_and_its_range_covers_the
     assert scaled["qwen3_5_text"].high >= plain["qwen3_5_text"] * k.HYBRID_STEP["high"]
 
 
+def test_lfm2s_short_convolutions_keep_the_models_time_and_only_the_range_reaches_the_hybrids_factor(monkeypatch) -> None:
+    """LFM2's short convolutions are a 3-tap depthwise convolution between two counted projections, measured in no model:
+    the step is the model's, not scaled by the 2x that Mamba-2 and Gated DeltaNet hybrids took through our causal-conv1d
+    stand-in; its range still reaches that factor. Its first step autotunes no Triton kernel: a dense model's startup
+    (a MoE's for LFM2-8B-A1B)."""
+    from finetune_advisor.plan import throughput
+
+    lfm2 = DENSE.model_copy(update={"model_type": "lfm2", "layer_types": ("conv", "full_attention")})
+    run = RunConfig(method="lora")
+    step = throughput.micro_step(lfm2, run, 2048, 989, 4800)
+    monkeypatch.setattr(throughput, "step_scale", lambda arch, stack: None)
+    plain = throughput.micro_step(lfm2, run, 2048, 989, 4800)
+    assert step.scale is not None and step.scale.why == throughput.SHORT_CONV_UNMEASURED and step.scale.cells == 0
+    assert step.seconds == pytest.approx(plain.seconds) and step.low == pytest.approx(plain.low)
+    assert step.high == pytest.approx(max(plain.high, plain.seconds * k.HYBRID_STEP["factor"]))
+    assert throughput.startup_kind(lfm2) == "dense"
+    moe = lfm2.model_copy(update={"model_type": "lfm2_moe", "num_experts": 8, "num_experts_per_tok": 2})
+    assert throughput.startup_kind(moe) == "moe"
+    mamba = DENSE.model_copy(update={"model_type": "granitemoehybrid", "layer_types": ("mamba", "attention")})
+    assert throughput.startup_kind(mamba) == "hybrid"
+
+
 def test_a_gemma_steps_range_on_unsloth_reaches_what_its_compile_off_cells_took(monkeypatch) -> None:
     """Every Gemma cell ran with Unsloth's per-block compile off, so the fit leaves them out. Alone on the GPU they
     spent 0.7-4.6x the model's host cost beyond its GPU work (median about 2x; recomputed here from the records): the
