@@ -19,7 +19,7 @@ from finetune_advisor.catalog.schema import Catalog, CatalogEntry, ResolvedModel
 from finetune_advisor.errors import HubError, UnknownModelError
 from finetune_advisor.hub_card import HubModel, is_repo_id
 from finetune_advisor.licensing.rules import DISCLAIMER, SEVERITY, Assessment, Plans, assess, unknown_assessment, worst
-from finetune_advisor.licensing.terms import load_licenses
+from finetune_advisor.licensing.terms import License, load_licenses
 from finetune_advisor.untrusted import quote
 from finetune_advisor.vocabulary import LicenseOrigin, Verdict
 
@@ -145,24 +145,30 @@ def _hub_multimodal(pipeline_tag: str | None) -> bool | None:
 
 
 def _hub_assessment(info: HubModel, plans: Plans, multimodal: bool | None) -> Assessment:
-    """The card's licence field, mapped only when it names a licence the project knows."""
+    """The card's licence field, mapped only when it names a licence the project knows, and only one."""
     tag = (info.license or "").strip()
     book = load_licenses()
     if not tag:
         return unknown_assessment(f"The model card of {info.repo_id} states no licence; read the repository's files.")
-    if tag.lower() == "other":
-        lic = book.find(info.license_name) if info.license_name else None
-        if lic is None:
-            named = f" (license_name {quote(info.license_name)})" if info.license_name else " without a license_name"
-            link = f"; its text is at {quote(info.license_link, 200)}" if info.license_link else ""
-            return unknown_assessment(f"The model card of {info.repo_id} gives the licence as 'other'{named}, which the "
-                                      f"project has no clause data for{link}. Read it before any use.")
+    other = tag.lower() == "other"
+    name = (info.license_name or "") if other else tag
+    lic = book.find(name) if name else None
+    if lic is not None:
         return assess(lic, plans, multimodal)
-    lic = book.find(tag)
-    if lic is None:
-        return unknown_assessment(f"The model card of {info.repo_id} names the licence {quote(tag)}, which the project has "
-                                  "no clause data for; read it before any use.")
-    return assess(lic, plans, multimodal)
+    if other:
+        named = f" (license_name {quote(info.license_name)})" if info.license_name else " without a license_name"
+        said = f"The model card of {info.repo_id} gives the licence as 'other'{named}"
+    else:
+        said = f"The model card of {info.repo_id} names the licence {quote(tag)}"
+    link = f"; its text is at {quote(info.license_link, 200)}" if info.license_link else ""
+    if sharing := book.sharing(name):
+        return unknown_assessment(f"{said}, a name different publishers give different terms ({_named(sharing)}, "
+                                  f"among others){link}. Read it before any use.")
+    return unknown_assessment(f"{said}, which the project has no clause data for{link}. Read it before any use.")
+
+
+def _named(licences: list[License]) -> str:
+    return "; ".join(f"{lic.name} [{lic.id}]" for lic in licences)
 
 
 def _hub_bases(

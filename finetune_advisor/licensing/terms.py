@@ -58,6 +58,8 @@ class License(BaseModel):
     short_name: str
     url: str = Field(pattern=r"^https://\S+$")
     aliases: list[str] = []
+    shared_names: list[str] = Field(default=[], description="Names model cards give this licence that other "
+                                    "publishers give different terms too: they resolve to no licence")
     commercial_use: bool | None = None
     mau_limit: int | None = Field(default=None, gt=0)
     mau_applies_to: Literal["any_use", "commercial_use"] = "any_use"
@@ -102,22 +104,33 @@ class LicenseBook(BaseModel):
     reviewed: str
     licenses: list[License]
     _index: dict[str, License] = PrivateAttr(default_factory=dict)
+    _shared: dict[str, list[License]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_names(self) -> LicenseBook:
         index: dict[str, License] = {}
+        shared: dict[str, list[License]] = {}
         for lic in self.licenses:
             for name in (lic.id, *lic.aliases):
                 key = normalise(name)
                 if key in index:
                     raise ValueError(f"licence name {name!r} is used twice ({index[key].id}, {lic.id})")
                 index[key] = lic
-        self._index = index
+            for name in lic.shared_names:
+                shared.setdefault(normalise(name), []).append(lic)
+        clash = sorted(set(index) & set(shared))
+        if clash:
+            raise ValueError(f"licence names both unique and shared: {clash}")
+        self._index, self._shared = index, shared
         return self
 
     def find(self, name: str) -> License | None:
-        """The licence with this id or alias, else None."""
+        """The licence with this id or alias, else None (a shared name included: see `sharing`)."""
         return self._index.get(normalise(name))
+
+    def sharing(self, name: str) -> list[License]:
+        """The licences that carry this name beside other publishers' different terms (empty for any other name)."""
+        return list(self._shared.get(normalise(name), ()))
 
     def ids(self) -> list[str]:
         return sorted(lic.id for lic in self.licenses)

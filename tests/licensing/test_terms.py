@@ -105,6 +105,17 @@ def test_a_name_used_twice_is_rejected() -> None:
         LicenseBook.model_validate(book)
 
 
+def test_a_shared_name_finds_no_licence_and_may_not_also_be_a_unique_one() -> None:
+    book = load_licenses()
+    assert book.find("Modified MIT") is None
+    assert [lic.id for lic in book.sharing("modified_mit")] == ["mistral-modified-mit"]
+    assert book.sharing("mit") == []
+    data = book.model_dump()
+    data["licenses"][1]["shared_names"] = ["apache 2.0"]  # another licence's id
+    with pytest.raises(ValidationError, match="both unique and shared"):
+        LicenseBook.model_validate(data)
+
+
 def test_lookup_by_alias_ignores_case_and_spacing() -> None:
     assert load_licenses().find("Llama 3.1").id == "llama3.1"
     assert load_licenses().find("gpt-oss").id == "gpt-oss-usage-policy"

@@ -216,6 +216,18 @@ def test_hub_other_with_known_licence_name(fake_hub) -> None:
     assert (result.license_id, result.verdict) == ("qwen-research", "not_allowed")
 
 
+def test_a_licence_name_several_publishers_use_is_not_bound_to_one_of_them(fake_hub) -> None:
+    """'modified-mit' names Mistral's terms (Devstral 2, Mistral Medium 3.5) and other labs' different ones: a card that
+    gives only that name is not answered with Mistral's clauses."""
+    fake_hub.add_model("someone/kimi-ft", card={"license": "other", "license_name": "modified-mit",
+                                                "license_link": "LICENSE"})
+    result = check_license(model="someone/kimi-ft", monthly_active_users=200_000_000)
+    assert result.verdict == "unknown" and result.license_id is None
+    reason = result.reasons[0]
+    assert "different publishers give different terms" in reason and "mistral-modified-mit" in reason
+    assert "LICENSE" in reason
+
+
 def test_hub_other_without_text_is_unknown_with_reason(fake_hub) -> None:
     fake_hub.add_model("someone/custom", card={"license": "other", "license_link": "LICENSE.md"})
     result = check_license(model="someone/custom")
