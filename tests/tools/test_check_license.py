@@ -224,8 +224,19 @@ def test_a_licence_name_several_publishers_use_is_not_bound_to_one_of_them(fake_
     result = check_license(model="someone/kimi-ft", monthly_active_users=200_000_000)
     assert result.verdict == "unknown" and result.license_id is None
     reason = result.reasons[0]
-    assert "different publishers give different terms" in reason and "mistral-modified-mit" in reason
+    assert "different publishers give different terms" in reason
+    assert "mistral-modified-mit" in reason and "kimi-k2-modified-mit" in reason
     assert "LICENSE" in reason
+
+
+def test_kimi_k2s_modified_mit_asks_large_commercial_products_to_display_its_name() -> None:
+    """Moonshot's only change to MIT: a commercial product above 100M monthly users or US$20M monthly revenue shows
+    "Kimi K2" in its interface. Commercial use stays allowed (with that condition); private use has no duty."""
+    commercial = check_license(model="kimi-k2", commercial_use=True, monthly_active_users=200_000_000)
+    assert (commercial.license_id, commercial.verdict) == ("kimi-k2-modified-mit", "allowed_with_conditions")
+    assert any('display "Kimi K2"' in o and "100 million" in o for o in commercial.obligations)
+    private = check_license(model="kimi-k2", commercial_use=False)
+    assert private.verdict == "allowed" and private.obligations == []
 
 
 def test_hub_other_without_text_is_unknown_with_reason(fake_hub) -> None:
