@@ -12,11 +12,12 @@ the answer says. Models with linear-attention or Mamba layers run kernels the mo
 gated delta rule, mamba_ssm's scans): their steps are scaled by the measured ratio to the model's time
 (`step_scale`), from cells on a user's own kernels where their kinds of layer were measured so
 (constants.HYBRID_USER_STEP), else from the cells that ran our torch stand-in for causal-conv1d, about twice the
-model's time (constants.HYBRID_STEP); LFM2's short convolutions, unmeasured and light, keep the model's time. On Unsloth the Gemma families, measured here only with its per-block compile
-off, keep the model's time, and their range reaches what those runs took (constants.COMPILE_OFF_STEP); gpt-oss, whose
-decoder layers that compile always skips, is scaled by its runs' ratio (constants.UNCOMPILED_STEP); the attention
-Unsloth runs with slower kernels than the fit's flash attention (eager scores over the whole square, heads too wide
-for flash kernels) takes its measured multiple of the fit's time (`slow_attention`).
+model's time (constants.HYBRID_STEP); LFM2's short convolutions, unmeasured and light, keep the model's time. On
+Unsloth the Gemma families, measured here only with its per-block compile off, keep the model's time, and their range
+reaches what those runs took (constants.COMPILE_OFF_STEP); gpt-oss, whose decoder layers that compile always skips,
+is scaled by its runs' ratio (constants.UNCOMPILED_STEP); the attention Unsloth runs with slower kernels than the fit's
+flash attention (eager scores over the whole square, heads too wide for flash kernels) takes its measured multiple of
+the fit's time (`slow_attention`).
 """
 
 from __future__ import annotations
@@ -92,10 +93,9 @@ def mixer_key(arch: Architecture) -> str:
 def step_scale(arch: Architecture, stack: str) -> StepScale | None:
     """The measured ratio behind a step: for LFM2, none (short_conv_scale); for another hybrid, that of the cells
     measured on a user's own kernels for the same kinds of layer (Qwen3.5's Gated DeltaNet), else that of the stand-in's
-    cells, which scales the step; on Unsloth,
-    for a Gemma family, what its cells (all with the per-block compile off) spent on the host, which only the range
-    reaches (micro_step), and for gpt-oss, whose layers Unsloth's per-block compile always skips, its cells' ratio,
-    which scales the step; None for any other model."""
+    cells, which scales the step; on Unsloth, for a Gemma family, what its cells (all with the per-block compile off)
+    spent on the host, which only the range reaches (micro_step), and for gpt-oss, whose layers Unsloth's per-block
+    compile always skips, its cells' ratio, which scales the step; None for any other model."""
     if arch.mixer_kinds == {SHORT_CONV}:
         return short_conv_scale()
     if arch.is_hybrid:
