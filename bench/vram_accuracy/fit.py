@@ -27,8 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cells import ROOT, Cell, load, machine, median  # noqa: E402
 
 from finetune_advisor.vram import constants as k  # noqa: E402
-from finetune_advisor.vram.architecture import Architecture  # noqa: E402
-from finetune_advisor.vram.estimator import RunConfig, estimate  # noqa: E402
+from finetune_advisor.vram.estimator import estimate  # noqa: E402
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 from finetune_advisor.vram.terms import trainer_embedding_states  # noqa: E402
 
@@ -50,7 +49,6 @@ class Theta:
     cross_nogc: float
     cross_recompute: float
     score_work: float
-    unsloth_checkpoint: float
     scale: dict[str, float]
 
     def apply(self) -> None:
@@ -66,14 +64,13 @@ class Theta:
         k.CROSS_PHASE = {True: self.cross_gc, False: self.cross_nogc}  # type: ignore[misc]
         k.CROSS_RECOMPUTE = self.cross_recompute  # type: ignore[misc]
         k.SCORE_WORK = self.score_work  # type: ignore[misc]
-        k.UNSLOTH_CHECKPOINT_BYTES = self.unsloth_checkpoint  # type: ignore[misc]
         k.ACTIVATION_SCALE = {**k.ACTIVATION_SCALE, **{("transformers", m): v for m, v in self.scale.items()}}  # type: ignore[misc]
 
 
 def current() -> Theta:
     return Theta(k.CUDA_CONTEXT_GIB, k.NCCL_GIB, k.DRIVER_RESERVED_GIB, k.FIXED_ALLOCATED_GIB, k.FRAGMENTATION, k.FRAGMENTATION_SHARDED,
                  k.LOGITS_BYTES["transformers"], k.LOGITS_RESERVED_EXTRA["transformers"], k.CROSS_PHASE[True],
-                 k.CROSS_PHASE[False], k.CROSS_RECOMPUTE, k.SCORE_WORK, k.UNSLOTH_CHECKPOINT_BYTES,
+                 k.CROSS_PHASE[False], k.CROSS_RECOMPUTE, k.SCORE_WORK,
                  {m: k.ACTIVATION_SCALE[("transformers", m)] for m in METHODS})
 
 
@@ -155,29 +152,7 @@ def fit(cells: list[Cell], sweeps: int = 3) -> Theta:
 
         g(_golden(g, 0.0, 0.8))
     theta.apply()
-    fit_unsloth(theta)
     return theta
-
-
-# Unsloth + FA2, LLaMA2-7B, 4-bit LoRA rank 8, batch 1 on an A100-40GB: peak GB by sequence length,
-# as LLaMA-Factory's wiki "Performance comparison" publishes them
-# (https://github.com/hiyouga/LLaMA-Factory/wiki/Performance-comparison).
-UNSLOTH_PUBLISHED = ((1024, 5), (2048, 6), (4096, 7), (8192, 8), (16384, 10), (32768, 16), (65536, 25), (102400, 37))
-LLAMA2_7B = Architecture(model_type="llama", num_hidden_layers=32, hidden_size=4096, intermediate_size=11008,
-                         num_attention_heads=32, num_key_value_heads=32, vocab_size=32000, max_position_embeddings=102400)
-
-
-def fit_unsloth(theta: Theta) -> None:
-    """The GPU-resident share of Unsloth's offloaded checkpoints, from its published long-context figures."""
-    runs = [(RunConfig(method="qlora", stack="unsloth", seq_len=s, lora_rank=8, optimizer="adamw_torch",
-                       storage="bnb-4bit"), gb * 1e9 / 1024**3) for s, gb in UNSLOTH_PUBLISHED]
-
-    def f(x: float) -> float:
-        theta.unsloth_checkpoint = x
-        theta.apply()
-        return sum(((estimate(LLAMA2_7B, r).total_gib - gib) / gib) ** 2 for r, gib in runs)
-
-    f(_golden(f, 0.0, 4.0))
 
 
 def render(theta: Theta, cells: list[Cell]) -> str:
@@ -217,10 +192,6 @@ CROSS_PHASE: Final = {{True: {theta.cross_gc:.4f}, False: {theta.cross_nogc:.4f}
 CROSS_RECOMPUTE: Final = {theta.cross_recompute:.4f}
 # score-sized buffers one layer's backward adds with the math or eager kernel (count: 3);
 SCORE_WORK: Final = {theta.score_work:.4f}
-# Unsloth stack (not measured by us): bytes per hidden element per layer per token its offloaded
-# checkpointing leaves on the GPU, fitted to Unsloth+FA2's published long-context peaks
-# (LLaMA-Factory wiki, LLaMA2-7B QLoRA r8, 1K-100K tokens; fit_unsloth in fit.py);
-UNSLOTH_CHECKPOINT_BYTES: Final = {theta.unsloth_checkpoint:.4f}
 # multiplier on the counted saved activations, per method (the unsloth stack is not measured:
 # its scales stay at 1, the counts of vram_activations).
 ACTIVATION_SCALE: Final = {{

@@ -43,10 +43,6 @@ CROSS_PHASE: Final = {True: 0.3495, False: 0.1391}
 CROSS_RECOMPUTE: Final = 0.3992
 # score-sized buffers one layer's backward adds with the math or eager kernel (count: 3);
 SCORE_WORK: Final = 2.2536
-# Unsloth stack (not measured by us): bytes per hidden element per layer per token its offloaded
-# checkpointing leaves on the GPU, fitted to Unsloth+FA2's published long-context peaks
-# (LLaMA-Factory wiki, LLaMA2-7B QLoRA r8, 1K-100K tokens; fit_unsloth in fit.py);
-UNSLOTH_CHECKPOINT_BYTES: Final = 1.0554
 # multiplier on the counted saved activations, per method (the unsloth stack is not measured:
 # its scales stay at 1, the counts of vram_activations).
 ACTIVATION_SCALE: Final = {

@@ -138,12 +138,10 @@ def estimate(
 
 
 UNSLOTH_NOTE = (
-    "Unsloth stack, not fitted to our measurements: the checkpoint memory follows Unsloth+FA2 peaks "
-    "published in LLaMA-Factory's wiki; bf16 adapters follow Unsloth Studio's estimator; the fused-kernel "
-    "activations and a cross-entropy kernel keeping 4 bytes per vocabulary entry are assumed from "
-    "Unsloth's design. Allocator and context figures are our transformers measurements. On the few "
-    "Unsloth runs we measured (Llama-3.2-1B QLoRA, 2k-8k tokens, H100) the real peak was 24-50 % "
-    "lower: read this figure as an upper bound."
+    "Unsloth without gradient checkpointing was not measured: every Unsloth run we measured used its offloaded "
+    "checkpointing (use_gradient_checkpointing='unsloth', as its notebooks do). Here every layer's activations are "
+    "counted from Unsloth's fused-kernel design (not fitted), its fused loss at 4 bytes per token per vocabulary entry "
+    "(assumed), and the allocator and CUDA context as on the transformers stack: expect a larger error."
 )
 
 

@@ -364,10 +364,7 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
     # The backward of one layer with materialised scores needs more score-sized buffers (the
     # scores' gradient, the softmax gradient and a temporary: three by count).
     work = k.SCORE_WORK * tb.attention_scores * tokens * seq
-    offloaded = run.stack == "unsloth" and run.gradient_checkpointing
-    # Unsloth offloads checkpoints to CPU RAM; what stays on the GPU per layer is calibrated to a
-    # published Unsloth measurement (constants.UNSLOTH_CHECKPOINT_BYTES).
-    per_layer = k.UNSLOTH_CHECKPOINT_BYTES * s.hidden if offloaded else tb.checkpoint
+    per_layer = tb.checkpoint  # (Unsloth's offloaded checkpointing is unsloth_stack's, measured and fitted apart)
     checkpoints, all_layers = per_layer * tokens * s.layers, layer * s.layers
     if s.encoder:  # cross-attention over the frames in each decoder layer; the encoder's own layers
         frames, enc_layers = encoder_frames(s, run), s.encoder.blocks.layers
@@ -378,9 +375,7 @@ def activations(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, lor
         layer = max(layer, enc_layer)
     background = []
     if run.gradient_checkpointing:
-        background.append("Gradient checkpointing: " + ("Unsloth's offloaded checkpointing; what stays on the GPU per token is "
-                     "calibrated to Unsloth+FA2 measurements published in LLaMA-Factory's wiki." if offloaded
-                     else "one residual-stream tensor kept per layer, one layer recomputed at a time."))
+        background.append("Gradient checkpointing: one residual-stream tensor kept per layer, one layer recomputed at a time.")
     attention = "Attention: " + _KERNEL_NOTES[kernel]
     notes = [] if kernel == "flash" else [attention]
     if kernel == "flash":
