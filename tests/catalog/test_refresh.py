@@ -74,7 +74,7 @@ def hub(fake_hub: FakeHub) -> FakeHub:
     fake_hub.add_model("unsloth/Qwen3.8-9B-unsloth-bnb-4bit", card={"license": "apache-2.0"}, **new)
     fake_hub.add_model("unsloth/Qwen3.8-9B-GGUF", pipeline_tag=None, **new)
     fake_hub.add_model("unsloth/Mystery-7B", config=NEW_CONFIG, parameters=7_000_000_000, **new)  # no licence on the card
-    fake_hub.add_model("unsloth/llama-2-7b", config=NEW_CONFIG, created_at="2023-08-01T00:00:00.000Z")  # old, not in the catalog
+    fake_hub.add_model("unsloth/vintage-7b", config=NEW_CONFIG, created_at="2023-08-01T00:00:00.000Z")  # old, not in the catalog
     return fake_hub
 
 
@@ -124,7 +124,7 @@ def test_refresh_updates_adds_and_keeps_out(hub: FakeHub) -> None:
     assert new.entry.is_uncertain("release_date") and new.entry.sources
     assert new.entry.params_note.startswith("The safetensors index counts 8.95B parameters, the architecture in config.json 8.19B")
     assert check(load_catalog(), set(load_licenses().ids())) == []  # what the loader checks before using the copy
-    assert "llama-2-7b" not in {m.id for m in load_catalog().models}
+    assert "vintage-7b" not in {m.id for m in load_catalog().models}
     assert not any("GGUF" in k for k in kept)
 
     assert messages[0].startswith("Listing the unsloth models") and messages[-1].startswith("Wrote ")
