@@ -273,7 +273,11 @@ class Candidate:
     caveats: list[str] = field(default_factory=list)
 
 
-RECENCY_YEARS = 3.0  # a model this much older than the newest in the catalog gets no recency credit
+RECENCY_YEARS = 3.0  # a model this much older than the newest in the catalog gets no recency credit ...
+# ... and beyond that ranks below the models still in the window that fit (Unsloth's guide: "use the latest model"):
+# as much as a specialised family's bonus and more than size can win back, so Code Llama 34B (2023) does not come
+# before a current coder that fits the same card.
+STALE_PENALTY = 4.0
 # With no GPU memory known, sizes above this rank lower (QLoRA of an 8B model fits a 12-16 GiB card).
 UNKNOWN_GPU_SWEET_SPOT_B = 8.0
 
@@ -356,6 +360,10 @@ def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> flo
         score += 2.0 * max(0.0, 1.0 - age / RECENCY_YEARS)
         if age < 0.5:
             c.reasons.append(f"Recent: released {e.release_date.isoformat()}, among the newest in the catalog.")
+        elif age > RECENCY_YEARS:
+            score -= STALE_PENALTY
+            c.caveats.append(f"Released {e.release_date.isoformat()}, more than {RECENCY_YEARS:g} years before the newest "
+                             "model in the catalog: Unsloth's guide advises the latest models. Ranked below newer ones.")
         else:
             c.reasons.append(f"Released {e.release_date.isoformat()}.")
     else:

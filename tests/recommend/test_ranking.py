@@ -214,6 +214,21 @@ def test_recent_beats_old_and_larger_beats_smaller_when_it_fits() -> None:
     assert big.score > new.score
 
 
+def test_a_model_past_the_recency_window_ranks_below_a_smaller_current_one_even_when_specialised() -> None:
+    """Unsloth's guide: use the latest model. A coder released more than RECENCY_YEARS before the newest entry
+    (Code Llama 34B, 2023) comes after a current general model half its size that fits; within the window size still
+    wins (test above)."""
+    req = Request(task="code", memory_gib=24)
+    stale = scored(entry(id="old-coder", family="oc", tasks=["chat", "code"], specialised_for=["code"],
+                         params_total_b=34, release_date=date(2023, 3, 1)), req, facts(qlora=20.0))
+    current = scored(entry(id="cur", family="cur", tasks=["chat", "code"], params_total_b=8,
+                           release_date=date(2025, 6, 1)), req)
+    assert current.score > stale.score
+    assert any("Unsloth's guide advises the latest models" in c for c in stale.caveats)
+    edge = scored(entry(id="edge", release_date=date(2023, 4, 2)), req)  # inside the window by a day: no penalty
+    assert not any("latest models" in c for c in edge.caveats)
+
+
 def test_a_tight_fit_ranks_below_a_comfortable_one() -> None:
     req = Request(task="chat", memory_gib=24)
     comfortable = scored(entry(id="a", params_total_b=14), req, facts(qlora=14.0))
