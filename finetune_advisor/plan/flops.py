@@ -46,10 +46,10 @@ def matmul_params(s: Shapes) -> int:
 def attention_flops_forward(arch: Architecture, s: Shapes, seq_len: int, windowed: bool = True,
                             wider_than: int = 0) -> float:
     """Forward attention FLOPs per token at a sequence length of `seq_len`, all layers (queries times keys at the keys'
-    head size, weights times values at the values'): full-attention layers at their
-    own head size where the model has one (Gemma 4's global_head_dim); sliding-window layers over the window only when
-    the kernel skips what the window masks (`windowed`; eager scores cost the whole square). `wider_than`: only the
-    layers whose heads are wider than that."""
+    head size, weights times values at the values'): full-attention layers at their own head size where the model has
+    one (Gemma 4's global_head_dim); sliding-window layers over the window only when the kernel skips what the window
+    masks (`windowed`; eager scores cost the whole square). `wider_than`: only the layers whose heads are wider than
+    that."""
     kinds = arch.layer_types or ("full_attention",) * s.layers
     total = 0.0
     for kind in kinds[: s.layers]:
