@@ -74,6 +74,8 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
     notes = _notes(req, gpu.source, gpu.bf16, unknown_languages, len(candidates), top_k, split)
+    if excluded["license"]:
+        notes.append(_licence_note(req.task, excluded["license"], finder))
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
     return RecommendResult(
         task=req.task, recommendations=[_shape(c, gpu.memory_gib, gpu.reserved_gib) for c in chosen], base_vs_instruct=split,
@@ -145,6 +147,17 @@ def _notes(
     elif qualified < top_k:
         notes.append(f"Only {qualified} model(s) meet every hard rule.")
     return notes
+
+
+def _licence_note(task: str, count: int, finder: FactFinder) -> str:
+    """The plans the licences were judged for, so that a user who never stated them sees what left models out."""
+    plans = ["commercial use (assumed unless stated otherwise)" if finder.commercial_use else "research use only"]
+    if finder.monthly_active_users:
+        plans.append(f"{finder.monthly_active_users:,} monthly active users")
+    if finder.eu_entity:
+        plans.append("a user or company in the EU")
+    return (f"{count} {task} model(s) left out because their licence does not allow these plans: {'; '.join(plans)}. "
+            f"check_license on a model names the clause.")
 
 
 def _what_would_qualify(

@@ -171,6 +171,19 @@ def test_commercial_use_excludes_the_qwen_research_licence() -> None:
     assert "qwen2.5-3b" in {r.model_id for r in research.recommendations}
 
 
+def test_models_left_out_by_licence_are_counted_with_the_plans_they_were_judged_for() -> None:
+    assumed = run(task="chat", gpu_memory_gib=24)
+    left_out = assumed.excluded["license"]
+    note = next(n for n in assumed.notes if "left out because their licence" in n)
+    assert note.startswith(f"{left_out} chat model(s)") and "commercial use (assumed" in note
+    billion = run(task="chat", gpu_memory_gib=24, monthly_active_users=1_000_000_000, eu_entity=True)
+    note = next(n for n in billion.notes if "left out because their licence" in n)
+    assert billion.excluded["license"] > left_out and "1,000,000,000 monthly active users" in note and "EU" in note
+    research = run(task="chat", gpu_memory_gib=24, commercial_use=False)
+    assert "license" not in research.excluded
+    assert not any("left out because their licence" in n for n in research.notes)
+
+
 def test_research_only_models_with_commercial_use_say_what_would_qualify() -> None:
     result = run(task="chat", gpu_memory_gib=24, allowed_licenses=["qwen-research"])
     assert result.recommendations == []
