@@ -151,7 +151,7 @@ def _notes(
 
 def _licence_note(task: str, count: int, finder: FactFinder) -> str:
     """The plans the licences were judged for, so that a user who never stated them sees what left models out."""
-    plans = ["commercial use (assumed unless stated otherwise)" if finder.commercial_use else "research use only"]
+    plans = ["commercial use (the default)" if finder.commercial_use else "research use only"]
     if finder.monthly_active_users:
         plans.append(f"{finder.monthly_active_users:,} monthly active users")
     if finder.eu_entity:

@@ -175,7 +175,7 @@ def test_models_left_out_by_licence_are_counted_with_the_plans_they_were_judged_
     assumed = run(task="chat", gpu_memory_gib=24)
     left_out = assumed.excluded["license"]
     note = next(n for n in assumed.notes if "left out because their licence" in n)
-    assert note.startswith(f"{left_out} chat model(s)") and "commercial use (assumed" in note
+    assert note.startswith(f"{left_out} chat model(s)") and "commercial use (the default)" in note
     billion = run(task="chat", gpu_memory_gib=24, monthly_active_users=1_000_000_000, eu_entity=True)
     note = next(n for n in billion.notes if "left out because their licence" in n)
     assert billion.excluded["license"] > left_out and "1,000,000,000 monthly active users" in note and "EU" in note
