@@ -50,7 +50,9 @@ def test_each_note_is_sourced_titled_and_keyworded(note) -> None:
     assert note.title and len(note.keywords) >= 5 and len(note.body) > 200
     assert note.sources and note.sources[0].url.startswith("https://unsloth.ai/docs/")  # the page to read first
     for source in note.sources:
-        assert source.url.startswith(("https://unsloth.ai/docs/", "https://github.com/unslothai/", "https://huggingface.co/"))
+        # Unsloth's docs and code, the Hub, and this project's own measurements (for what a note says was measured).
+        assert source.url.startswith(("https://unsloth.ai/docs/", "https://github.com/unslothai/", "https://huggingface.co/",
+                                      "https://github.com/finetune-advisor/finetune-advisor/blob/main/bench/"))
         assert " " not in source.url and source.title
 
 
