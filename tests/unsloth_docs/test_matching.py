@@ -107,6 +107,7 @@ COVERED: list[tuple[str, set[str]]] = [
     ("What's the difference between LoRA and QLoRA?", {"lora-qlora-or-full"}),
     ("Should I use LoRA or full fine-tuning?", {"lora-qlora-or-full", "memory-and-loading"}),
     ("QLoRA 和 LoRA 有什么区别？", {"lora-qlora-or-full"}),
+    ("How do I set the random seed?", {"lora-hyperparameters"}),
     ("How do I turn a ShareGPT dataset into role/content messages?", {"dataset-formats"}),
     ("Can I freeze the vision encoder and only train the language model?", {"vision-fine-tuning"}),
     ("What data do I need to fine-tune Orpheus TTS?", {"tts-fine-tuning"}),
