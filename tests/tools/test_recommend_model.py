@@ -128,6 +128,18 @@ def test_specialised_family_comes_first_for_code(rows: int | None) -> None:
     assert first.repo_id in (top.base_id, top.instruct_id)
 
 
+def test_for_images_the_latest_vision_capable_model_leads_not_the_oldest_specialist() -> None:
+    """Unsloth's guide asks for "a vision model" for image data, which every candidate is, then for the latest model.
+    A T4 with 2,000 rows ranked Pixtral 12B (2024) first and Gemma 4 12B (2026, takes images, fits) tenth, because a
+    vision-language family's bonus outweighed any recency; it now breaks ties only."""
+    picks = run(task="vision", gpu="T4", dataset_rows=2000, top_k=5).recommendations
+    dates = {p.model_id: entry(p.model_id).release_date for p in picks}
+    assert "gemma-4-12b" in [p.model_id for p in picks[:3]]
+    assert dates[picks[0].model_id] is not None and dates[picks[0].model_id].year >= 2025
+    specialist = next(p for p in picks if "vision" in entry(p.model_id).specialised_for)
+    assert any("Specialised for vision" in reason and "built for images" in reason for reason in specialist.reasons)
+
+
 def test_the_newer_qwen_vl_72b_is_not_ranked_below_the_older_one_for_vision() -> None:
     """Qwen2.5-VL-72B's architecture, checked against Qwen's own AWQ config, no longer counts as unverified,
     so the newer release ranks above Qwen2-VL-72B (same size, same licence) on one 80 GiB GPU."""
