@@ -67,6 +67,20 @@ ROUTER_AUX_LOSS_DEFAULT: dict[str, float] = {
 BLOCK_COMPILE_SKIPPED: dict[str, str] = {"gpt_oss": "GptOssDecoderLayer"}
 
 
+# Families whose Unsloth step holds about vocab x hidden x 4 bytes beyond the count, at every length and in QLoRA and
+# 16-bit LoRA alike. OLMo 3 (olmo3, through Unsloth's generic FastModel path) came in 1.59-1.75 GiB above the estimate
+# in its first cells (round 47: the 7B, QLoRA at 2,048 and 8,192 tokens, LoRA at 2,048), where the count's growth
+# from 2,048 to 8,192 tokens matched the measured one; its 100,278 x 4,096 vocabulary in float32 is 1.53 GiB. Not
+# traced: the term is sized as a float32 copy of the output head, which it matches; Llama, Qwen, Mistral and Ministral
+# 3, compiled block by block the same way, hold nothing like it.
+UNSLOTH_VOCAB_FP32_HELD: frozenset[str] = frozenset({"olmo3"})
+
+
+def vocab_copy_held_on_unsloth(model_type: str) -> bool:
+    """True for the families measured holding a float32 vocabulary-by-hidden block on Unsloth (UNSLOTH_VOCAB_FP32_HELD)."""
+    return family_of(model_type) in UNSLOTH_VOCAB_FP32_HELD
+
+
 def block_compile_skipped(model_type: str) -> bool:
     """True for the families whose decoder layers Unsloth's per-block compile leaves uncompiled (gpt-oss), whatever
     the user sets: their steps run as measured, which the step-time model times apart (plan.throughput.step_scale)."""

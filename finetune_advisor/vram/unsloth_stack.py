@@ -15,6 +15,7 @@ from finetune_advisor.vram.families import (
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, family_of,
     float32_load_on_unsloth, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
+    vocab_copy_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
@@ -66,7 +67,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
-    fixed = k.UNSLOTH_FIXED_GIB * k.GIB
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + (4.0 * s.vocab * s.hidden if vocab_copy_held_on_unsloth(arch.model_type) else 0.0)
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
@@ -332,6 +333,10 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
+    if vocab_copy_held_on_unsloth(arch.model_type):
+        notes.append(f"OLMo 3 on Unsloth held about {4.0 * arch.vocab_size * arch.hidden_size / k.GIB:.2f} GiB more than the layer count "
+                     "gives, at every length measured, in QLoRA and 16-bit LoRA alike (the 7B at 2,048 and 8,192 tokens): "
+                     "counted as a float32 vocabulary-by-hidden block, the size it matches; what holds it is not traced.")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes
