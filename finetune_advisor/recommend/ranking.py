@@ -361,7 +361,8 @@ def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> flo
     e, score = c.entry, 0.0
     if req.task in e.specialised_for:
         score += SPECIALISED_BONUS.get(req.task, 3.0)
-        c.reasons.append(f"Specialised for {req.task} ({e.family} family){SPECIALISED_WHY.get(req.task, ', as the guide advises')}.")
+        why = SPECIALISED_WHY.get(req.task, ", as the guide advises")
+        c.reasons.append(f"Specialised for {req.task} ({e.family} family){why}.")
     elif e.specialised_for:
         score -= 1.0
         c.caveats.append(f"Specialised for {', '.join(e.specialised_for)}; a general model may suit {req.task} better.")

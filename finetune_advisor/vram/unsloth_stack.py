@@ -67,7 +67,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
-    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + (4.0 * s.vocab * s.hidden if vocab_copy_held_on_unsloth(arch.model_type) else 0.0)
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + vocab_copy_bytes(arch)
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
@@ -83,6 +83,12 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run))
+
+
+def vocab_copy_bytes(arch: Architecture) -> float:
+    """The float32 vocabulary-by-hidden block a family was measured holding beyond the count (families.
+    UNSLOTH_VOCAB_FP32_HELD: OLMo 3); 0 for every other family."""
+    return 4.0 * arch.vocab_size * arch.hidden_size if vocab_copy_held_on_unsloth(arch.model_type) else 0.0
 
 
 def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -333,10 +339,11 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
-    if vocab_copy_held_on_unsloth(arch.model_type):
-        notes.append(f"OLMo 3 on Unsloth held about {4.0 * arch.vocab_size * arch.hidden_size / k.GIB:.2f} GiB more than the layer count "
-                     "gives, at every length measured, in QLoRA and 16-bit LoRA alike (the 7B at 2,048 and 8,192 tokens): "
-                     "counted as a float32 vocabulary-by-hidden block, the size it matches; what holds it is not traced.")
+    if vocab_copy_bytes(arch):
+        notes.append(f"OLMo 3 on Unsloth held about {vocab_copy_bytes(arch) / k.GIB:.2f} GiB more than the layer count "
+                     "gives, at every length measured, in QLoRA and 16-bit LoRA alike (the 7B at 2,048 and 8,192 "
+                     "tokens): counted as a float32 vocabulary-by-hidden block, the size it matches; what holds it is "
+                     "not traced.")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes
