@@ -9,7 +9,7 @@ question about something no note knows still weighs what it says.
 
 Each question term weighs its rarity across the notes (IDF; a term no note uses weighs as much as
 the rarest), times GENERIC_FACTOR for words that name no topic ("fine-tune", "model", model family
-names with their versions and sizes such as "qwen3" and "14b", bare numbers). A document scores the
+names with their versions and sizes such as "qwen3" and "14b", a GPU's memory such as "24gb", bare numbers). A document scores the
 weighted share of the question it answers: a term counts fully when it completes one of the
 document's keyword phrases (every word of the phrase is in the question), BODY_CREDIT when only its
 title or body has it. It covers the question when the score reaches COVERED and the question
@@ -162,10 +162,11 @@ _STOP_STEMS = frozenset(_stem(w) for w in STOPWORDS)  # "gives" goes with "give"
 # ("14b", "500m", "e4b", "a3b"). Like the family names, they say which model, not what is asked.
 _VERSIONED = re.compile(r"^(?:%s)\d+$" % "|".join(_FAMILIES))
 _SIZE = re.compile(r"^[ae]?\d+[bm]$")
+_MEMORY = re.compile(r"^\d+(?:gb|gib)$")  # a GPU's memory ("24gb"): which card, not what is asked
 
 
 def is_generic(term: str) -> bool:
-    return term in GENERIC or term.isdigit() or bool(_VERSIONED.match(term) or _SIZE.match(term))
+    return term in GENERIC or term.isdigit() or bool(_VERSIONED.match(term) or _SIZE.match(term) or _MEMORY.match(term))
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ COVERED: list[tuple[str, set[str]]] = [
     ("Should I use LoRA or full fine-tuning?", {"lora-qlora-or-full", "memory-and-loading"}),
     ("QLoRA 和 LoRA 有什么区别？", {"lora-qlora-or-full"}),
     ("How do I set the random seed?", {"lora-hyperparameters"}),
+    ("What's the best model for a 24GB GPU?", {"choosing-a-model"}),
+    ("Can I fine-tune with 8GB VRAM?", {"vram-requirements", "memory-and-loading"}),
     ("How do I turn a ShareGPT dataset into role/content messages?", {"dataset-formats"}),
     ("Can I freeze the vision encoder and only train the language model?", {"vision-fine-tuning"}),
     ("What data do I need to fine-tune Orpheus TTS?", {"tts-fine-tuning"}),
@@ -222,7 +224,8 @@ def test_english_terms(text: str, expected: list[str]) -> None:
 
 
 @pytest.mark.parametrize(("term", "generic"), [("qwen3", True), ("llama3", True), ("14b", True), ("e4b", True),
-                                               ("500m", True), ("4", True), ("t4", False), ("gguf", False), ("4bit", False)])
+                                               ("500m", True), ("4", True), ("24gb", True), ("80gib", True), ("t4", False),
+                                               ("gguf", False), ("4bit", False)])
 def test_model_names_versions_and_sizes_name_no_topic(term: str, generic: bool) -> None:
     assert matching.is_generic(term) is generic
 
