@@ -135,6 +135,7 @@ UNCOVERED: list[tuple[str, set[str | None]]] = [
     ("Tell me a joke about cats", {None}),
     ("How do I fine-tune Qwen3?", {DOCS + "models/tutorials/qwen3-how-to-run-and-fine-tune"}),
     ("How do I fine-tune Gemma 3?", {DOCS + "models/tutorials/gemma-3-how-to-run-and-fine-tune"}),
+    ("How do I fine-tune Gemma 3n?", {DOCS + "models/tutorials/gemma-3-how-to-run-and-fine-tune/gemma-3n-how-to-run-and-fine-tune"}),
     ("How do I fine-tune Llama 3.1?", {None}),  # a model, but no note or page of its own
     ("How do I fine-tune a model?", {None}),  # generic words alone name nothing
     ("How long does fine-tuning a 7B model take?", {None}),
