@@ -347,21 +347,24 @@ def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[
     return replace(choice, estimate_gib=off, fits=True, router_aux_loss=False), caveat
 
 
-# What a family built for the task adds (3.0 where not listed: a specialised family before a general one). Unsloth's
+# What a family built for the task adds, and why (SPECIALISED_DEFAULT where not listed: a specialised family before a
+# general one, as the guide advises). Unsloth's
 # guide asks for "a specialised model such as Qwen Coder" for code, but for images only for "a vision model such as
 # Llama 3.2 Vision", which every vision candidate is (the task requires image input): natively multimodal families
 # (Gemma 3 and 4, Ministral 3, Qwen3.5) qualify as much as a vision-language one, and the guide's next rule, "use the
 # latest model", then decides. Built for images breaks ties: it weighs a quarter of the recency range (about nine
 # months of age), so a 2024 vision-language model no longer outranks a 2026 multimodal one that fits.
-SPECIALISED_BONUS: dict[str, float] = {"vision": 0.5}
-SPECIALISED_WHY: dict[str, str] = {"vision": ": built for images, where the guide asks only for a model that takes them"}
+SPECIALISED_DEFAULT = (3.0, ", as the guide advises")
+SPECIALISED: dict[str, tuple[float, str]] = {
+    "vision": (0.5, ": built for images, where the guide asks only for a model that takes them"),
+}
 
 
 def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> float:
     e, score = c.entry, 0.0
     if req.task in e.specialised_for:
-        score += SPECIALISED_BONUS.get(req.task, 3.0)
-        why = SPECIALISED_WHY.get(req.task, ", as the guide advises")
+        bonus, why = SPECIALISED.get(req.task, SPECIALISED_DEFAULT)
+        score += bonus
         c.reasons.append(f"Specialised for {req.task} ({e.family} family){why}.")
     elif e.specialised_for:
         score -= 1.0
