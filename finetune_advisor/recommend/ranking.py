@@ -348,12 +348,11 @@ def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[
 
 
 # What a family built for the task adds, and why (SPECIALISED_DEFAULT where not listed: a specialised family before a
-# general one, as the guide advises). Unsloth's
-# guide asks for "a specialised model such as Qwen Coder" for code, but for images only for "a vision model such as
-# Llama 3.2 Vision", which every vision candidate is (the task requires image input): natively multimodal families
-# (Gemma 3 and 4, Ministral 3, Qwen3.5) qualify as much as a vision-language one, and the guide's next rule, "use the
-# latest model", then decides. Built for images breaks ties: it weighs a quarter of the recency range (about nine
-# months of age), so a 2024 vision-language model no longer outranks a 2026 multimodal one that fits.
+# general one). Unsloth's guide asks for "a specialised model such as Qwen Coder" for code, but for images only for "a
+# vision model such as Llama 3.2 Vision", which every vision candidate is (the task requires image input): natively
+# multimodal families (Gemma 3 and 4, Ministral 3, Qwen3.5) qualify as much as a vision-language one, and the guide's
+# next rule, "use the latest model", then decides. Built for images breaks ties: it weighs a quarter of the recency
+# range (about nine months of age), so a 2024 vision-language model no longer outranks a 2026 multimodal one that fits.
 SPECIALISED_DEFAULT = (3.0, ", as the guide advises")
 SPECIALISED: dict[str, tuple[float, str]] = {
     "vision": (0.5, ": built for images, where the guide asks only for a model that takes them"),
