@@ -103,6 +103,10 @@ COVERED: list[tuple[str, set[str]]] = [
     ("Does Unsloth support full fine-tuning?", {"memory-and-loading"}),
     ("How do I enable packing?", {"memory-and-loading"}),
     ("My MoE model runs out of memory in the first step", {"memory-and-loading"}),
+    ("How do I fix OOM?", {"memory-and-loading"}),  # a new user's first phrasings (2026-12-05 pass)
+    ("I get OOM when training Llama 3.1 8B on a T4", {"memory-and-loading"}),
+    ("How do I fix out of memory errors?", {"memory-and-loading"}),
+    ("My training keeps running out of memory", {"memory-and-loading"}),
     ("显存不足怎么办？", {"memory-and-loading", "vram-requirements"}),
     ("What's the difference between LoRA and QLoRA?", {"lora-qlora-or-full"}),
     ("Should I use LoRA or full fine-tuning?", {"lora-qlora-or-full", "memory-and-loading"}),
