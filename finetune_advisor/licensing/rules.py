@@ -126,8 +126,13 @@ def _users(lic: License, plans: Plans, found: _Findings) -> None:
     if lic.mau_limit is None or not (lic.mau_applies_to == "any_use" or plans.commercial_use):
         return
     users, limit = plans.monthly_active_users, lic.mau_limit
-    if users > limit:
-        terms = lic.clause("user_threshold")
+    terms = lic.clause("user_threshold")
+    if users > limit and lic.mau_counted_at_release:  # the users of one past month decide, which the plans do not give
+        found.unknowns.append(_cite(lic, "user_threshold", f"{users:,} monthly active users is above the {limit:,} "
+                                    "threshold, but this licence counts users only in the month before the version's "
+                                    "release: users gained after it do not trigger the clause. "
+                                    f"{terms.text if terms else ''}".strip()))
+    elif users > limit:
         found.blockers.append(_cite(lic, "user_threshold", f"{users:,} monthly active users is above the {limit:,} "
                                     f"threshold. {terms.text if terms else ''}".strip()))
     elif users:

@@ -63,6 +63,8 @@ class License(BaseModel):
     commercial_use: bool | None = None
     mau_limit: int | None = Field(default=None, gt=0)
     mau_applies_to: Literal["any_use", "commercial_use"] = "any_use"
+    mau_counted_at_release: bool = Field(default=False, description="The licence counts users only in the month "
+                                         "before the version's release (Llama), not at any time (Qwen)")
     eu_exclusion: Literal["none", "multimodal_models", "all_models"] | None = None
     models_multimodal: bool | None = Field(default=None, description="Every model under this licence is multimodal")
     outputs_training: Literal["allowed", "prohibited"] | None = None

@@ -40,7 +40,7 @@ def choose_model(
     plans: Annotated[
         str,
         Field(
-            description="How the model will be used: commercial or not, expected monthly active users, "
+            description="How the model will be used: commercial or not, monthly active users of your products, "
             "whether the user is in the EU, licences that are acceptable."
         ),
     ] = "",

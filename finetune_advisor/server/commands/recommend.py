@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--commercial", dest="commercial_use", action=argparse.BooleanOptionalAction, default=True,
                    help="commercial use (default: yes)")
     p.add_argument("--mau", dest="monthly_active_users", type=bounded("monthly_active_users"), metavar="N",
-                   help="expected monthly active users")
+                   help="monthly active users of your products, affiliates included (licence thresholds)")
     p.add_argument("--eu", dest="eu_entity", action="store_true", help="the user or company is in the EU")
     p.add_argument("--license", dest="allowed_licenses", action="extend", nargs="+", default=[], metavar="ID",
                    help="only these licence ids")
