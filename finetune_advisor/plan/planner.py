@@ -17,10 +17,12 @@ from finetune_advisor.plan.dataset import DatasetFacts, none_cut, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import METHOD_NAMES
+from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, RunConfig, trial_kept
 from finetune_advisor.vram.ground import ground_notes
 from finetune_advisor.vram.report import report
 from finetune_advisor.vram.resolve import ResolvedArch
+from finetune_advisor.vram.shapes import shapes
 
 DEFAULT_SEQ_LEN = 2048  # Unsloth's notebooks' max_seq_length
 MORE_GPUS_WORTH = 0.75  # twice the GPUs taking more than this share of the time is not worth it
@@ -79,10 +81,20 @@ def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None
 
 
 def choose_method(req: PlanRequest) -> tuple[str, str]:
-    """For method auto: LoRA (faster, 16-bit) when it fits comfortably at the plan's first settings, else QLoRA."""
+    """For method auto, as recommend_model chooses: LoRA (faster, 16-bit) when Unsloth Studio's rule allows it and it
+    fits comfortably at the plan's first settings, else QLoRA."""
     lora = with_method(req, req.run, "lora").model_copy(update={"batch_size": 1, "seq_len": min(req.run.seq_len, req.context)})
-    if search.comfortable(req.resolved, lora, req.card):
+    comfortable = search.comfortable(req.resolved, lora, req.card)
+    params = req.resolved.params_total or shapes(req.resolved.arch).total_params
+    if comfortable and fit.studio_prefers_lora(params / 1e9, lora.seq_len, req.memory):
         return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA."
+    if comfortable and req.resolved.advice("qlora"):
+        return "lora", ("Method auto: LoRA, because Unsloth advises against QLoRA for this family (see the notes) and "
+                        "the 16-bit model fits comfortably.")
+    if comfortable:
+        return "qlora", ("Method auto: QLoRA, as Unsloth Studio's rule picks at this size (16-bit weights x 1.5 x a "
+                         "context factor exceed the GPU); by our estimate 16-bit LoRA fits comfortably too: ask for "
+                         "method lora to use it.")
     caveat = (" Unsloth advises against QLoRA for this family (see the notes); a GPU that holds the 16-bit model would "
               "allow LoRA.") if req.resolved.advice("qlora") else ""
     off = lora.model_copy(update={"router_aux_loss": False})

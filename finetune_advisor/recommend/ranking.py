@@ -101,29 +101,11 @@ def pick_variant(entry: CatalogEntry, preferred: Variant) -> tuple[Variant, str 
 
 # --- method and the id to load -----------------------------------------------------------------
 
-GB_PER_GIB = 1024**3 / 1e9
 METHOD_RULE = (
     "Method auto follows Unsloth Studio's rule: LoRA when 16-bit weights (2 bytes/param) x 1.5 x a context "
     "factor (1 up to 8192 tokens, 1.7 above, 2 from 16384, 4 from 32768) fit the GPU memory, else QLoRA; "
     "LoRA is kept only if our own estimate also fits it comfortably (not tight)."
 )
-
-
-def studio_context_scale(seq_len: int) -> float:
-    if seq_len >= 32768:
-        return 4.0
-    if seq_len >= 16384:
-        return 2.0
-    if seq_len > 8192:
-        return 1.7
-    return 1.0
-
-
-def studio_prefers_lora(params_b: float | None, seq_len: int, memory_gib: float) -> bool:
-    """Unsloth Studio's LoRA-vs-QLoRA rule (model size in GB x 1.5 x context scale <= memory)."""
-    if params_b is None:
-        return False
-    return params_b * 2 * 1.5 * studio_context_scale(seq_len) <= memory_gib * GB_PER_GIB
 
 
 @dataclass(frozen=True)
@@ -153,13 +135,16 @@ def choose_method(
     qlora = estimates.get("qlora")
     if memory_gib is None:
         return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.", margin)
-    if studio_prefers_lora(params_b, seq_len, memory_gib):
+    if fit.studio_prefers_lora(params_b, seq_len, memory_gib):
         lora = estimates.get("lora")
         if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
             return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
         why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably."
+    elif fits(lora := estimates.get("lora"), memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
+        why = (f"QLoRA (4-bit), as Unsloth Studio's rule picks at this size; by our estimate 16-bit LoRA "
+               f"(~{lora:.1f} GiB) fits too, and trains faster: ask for LoRA to use it.")
     else:
-        why = "QLoRA (4-bit): 16-bit LoRA would not fit by Unsloth Studio's rule."
+        why = "QLoRA (4-bit): 16-bit LoRA fits neither Unsloth Studio's rule nor, comfortably, our estimate."
     return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib, margin=margin), why, margin)
 
 

@@ -22,7 +22,7 @@ def plan_training(
     gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "2xA100-80GB" (needed for time).')] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24 (no time).")] = None,
     num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="e.g. 2; default: 1, or the count in gpu.")] = None,
-    method: Annotated[MethodRequest, Field(description='e.g. "lora"; auto: LoRA when it fits comfortably, else QLoRA.')] = "auto",
+    method: Annotated[MethodRequest, Field(description='e.g. "lora"; auto: LoRA where Unsloth Studio\'s rule and our estimate allow it, else QLoRA.')] = "auto",
     stack: Annotated[Stack, Field(description='e.g. "transformers" (+peft, bitsandbytes, TRL).')] = "unsloth",
     lora_rank: Annotated[int, Field(**bounds("lora_rank"), description="e.g. 32.")] = 16,
     search_rank: Annotated[bool, Field(description="e.g. true: also find the largest rank that fits.")] = False,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
+GB_PER_GIB = 1024**3 / 1e9
+
 # About the p90 of |error| measured against real GPUs (bench/vram_accuracy/README.md: 8.4 % leaving one
 # architecture out on the transformers stack; 6.7 % leaving one architecture out on Unsloth's, 7.4 % and 6.7 %
 # on rounds 4 and 5's held-out cells): a fit with less headroom than this is a gamble.
@@ -98,3 +100,23 @@ def tight_note(left_gib: float, margin: float = TIGHT_FRACTION) -> str:
     why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "
             "more room (a shorter seq_len or an 8-bit optimizer) before a long run.")
+
+
+# --- Unsloth Studio's method rule (recommend_model and the planner both choose by it) -------------
+
+
+def studio_context_scale(seq_len: int) -> float:
+    if seq_len >= 32768:
+        return 4.0
+    if seq_len >= 16384:
+        return 2.0
+    if seq_len > 8192:
+        return 1.7
+    return 1.0
+
+
+def studio_prefers_lora(params_b: float | None, seq_len: int, memory_gib: float) -> bool:
+    """Unsloth Studio's LoRA-vs-QLoRA rule (model size in GB x 1.5 x context scale <= memory)."""
+    if params_b is None:
+        return False
+    return params_b * 2 * 1.5 * studio_context_scale(seq_len) <= memory_gib * GB_PER_GIB

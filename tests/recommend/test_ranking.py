@@ -9,6 +9,7 @@ import pytest
 
 from finetune_advisor.catalog.schema import CatalogEntry, UnslothIds
 from finetune_advisor.recommend import ranking
+from finetune_advisor.vram import fit
 from finetune_advisor.recommend.ranking import Candidate, Facts, Failure, Request
 from finetune_advisor.recommend.use_case import (
     UseCaseHints,
@@ -96,7 +97,7 @@ def test_fit_is_estimate_vrams_verdict(total: float | None, memory: float | None
 
 @pytest.mark.parametrize(("seq_len", "scale"), [(512, 1), (2048, 1), (8192, 1), (8193, 1.7), (16384, 2), (32767, 2), (32768, 4)])
 def test_studio_context_scale(seq_len: int, scale: float) -> None:
-    assert ranking.studio_context_scale(seq_len) == scale
+    assert fit.studio_context_scale(seq_len) == scale
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,7 @@ def test_studio_context_scale(seq_len: int, scale: float) -> None:
      (8, 2048, 16, False), (8, 16384, 24, False), (8, 16384, 48, True), (70, 2048, 80, False), (None, 2048, 80, False)],
 )
 def test_studio_lora_rule(params: float | None, seq_len: int, memory: float, lora: bool) -> None:
-    assert ranking.studio_prefers_lora(params, seq_len, memory) is lora
+    assert fit.studio_prefers_lora(params, seq_len, memory) is lora
 
 
 def test_auto_method_picks_lora_only_when_both_rules_agree() -> None:
