@@ -44,5 +44,7 @@ def _from_hub(repo_id: str, suggestions: list[str]) -> ResolvedArch:
     except HubNotFoundError:
         raise UnknownModelError(repo_id, "not in the catalog, and the Hub has no config.json for it", suggestions) from None
     except HubError as exc:
-        raise UnknownModelError(repo_id, f"not in the catalog, and the Hub could not be asked ({exc})", suggestions) from None
+        raise UnknownModelError(repo_id, f"not in the catalog, and the Hub could not be asked ({exc}); without the "
+                                "Hub, give its config.json fields as 'architecture' or its size as 'params_b'",
+                                suggestions) from None
     return resolving.from_hub_config(repo_id, config)

@@ -4,7 +4,7 @@ how long and how much the run takes (`plan.planner`). The CLI (`finetune-advisor
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -18,7 +18,9 @@ from finetune_advisor.vram.estimator import RunConfig
 
 
 def plan_training(
-    model: Annotated[str, Field(min_length=1, **text_bounds("model"), description='Catalog id or HF repo id, e.g. "qwen3-8b".')],
+    model: Annotated[str | None, Field(min_length=1, **text_bounds("model"), description='Catalog id or HF repo id, e.g. "qwen3-8b".')] = None,
+    architecture: Annotated[dict[str, Any] | None, Field(description='Instead of model: config.json fields, e.g. {"model_type": "llama", "num_hidden_layers": 16, "hidden_size": 2048, "num_attention_heads": 32, "vocab_size": 128256}.')] = None,
+    params_b: Annotated[float | None, Field(**bounds("params_b"), description="Instead of model: billions of parameters, e.g. 7 (coarse).")] = None,
     gpu: Annotated[str | None, Field(**text_bounds("gpu"), description='By name, e.g. "RTX 4090" or "2xA100-80GB" (needed for time).')] = None,
     gpu_memory_gib: Annotated[float | None, Field(**bounds("gpu_memory_gib"), description="Instead of gpu: GiB per GPU, e.g. 24 (no time).")] = None,
     num_gpus: Annotated[int | None, Field(**bounds("num_gpus"), description="e.g. 2; default: 1, or the count in gpu.")] = None,
@@ -43,7 +45,7 @@ def plan_training(
 
     Use after choosing a model, when the user asks how long training takes, what batch or context to use, or the cost.
     """
-    resolved = resolve_model(model, None, None)
+    resolved = resolve_model(model, architecture, params_b)
     target = resolve_gpu(gpu, gpu_memory_gib)
     facts = data.given(dataset_rows, tokens_per_row, longest_row)
     run = RunConfig(

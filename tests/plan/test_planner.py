@@ -532,3 +532,27 @@ def test_auto_says_when_lora_would_fit_a_moe_with_the_router_aux_loss_off() -> N
     assert plan_training(**moe, router_aux_loss=False).method == "lora"
     small = plan_training(**{**moe, "gpu": "RTX 4090", "model": "qwen3-30b-a3b"})
     assert "router aux loss" not in small.notes[0]  # 16-bit LoRA of a 30B does not fit 24 GB either way
+
+
+def test_a_model_outside_the_catalog_is_planned_from_its_config_or_its_size() -> None:
+    """Offline, a custom model has no Hub config: like estimate_vram, the plan takes config.json fields or a size,
+    and its memory is estimate_vram's for the same input."""
+    config = {"model_type": "llama", "num_hidden_layers": 16, "hidden_size": 2048, "intermediate_size": 8192,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256}
+    data = {"dataset_rows": 1000, "tokens_per_row": 500}
+    by_config = plan_training(architecture=config, gpu="T4", seq_len=2048, batch_size=1, **data)
+    assert by_config.fits and by_config.hours is not None
+    assert by_config.memory.total_gib == estimate_vram(architecture=config, method=by_config.method, gpu="T4").total_gib
+    by_size = plan_training(params_b=7, gpu="T4", seq_len=2048, batch_size=1, **data)
+    assert by_size.memory.coarse and by_size.fits and by_size.hours is not None
+    with pytest.raises(InvalidInputError) as caught:
+        plan_training(model="qwen3-8b", params_b=7, gpu="T4")
+    assert caught.value.field == "params_b"
+
+
+def test_an_unknown_repo_offline_names_the_two_ways_that_need_no_hub() -> None:
+    from finetune_advisor.errors import UnknownModelError
+
+    with pytest.raises(UnknownModelError) as caught:
+        plan_training(model="someorg/my-custom-7b", gpu="T4")
+    assert "'architecture'" in str(caught.value) and "'params_b'" in str(caught.value)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from finetune_advisor.adapters.hub import MAX_CONFIG_BYTES
+from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import (
     INTEGER_LIMITS,
     LIMITS,
@@ -116,3 +120,43 @@ def in_cli_words(message: str, parser: argparse.ArgumentParser | None, bare: boo
 def option_dests(parser: argparse.ArgumentParser) -> set[str]:
     """The names of every option and positional of a parser, as the handler reads them."""
     return {a.dest for a in parser._actions if a.dest not in (argparse.SUPPRESS, "help")}
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The three ways vram and plan take a model: MODEL, --architecture or --params-b (exactly one)."""
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="catalog id or alias, or a Hugging Face repo id (Unsloth variants included)")
+    p.add_argument("--architecture", type=Path, metavar="CONFIG_JSON", help="a config.json file instead of MODEL")
+    p.add_argument("--params-b", dest="params_b", type=bounded("params_b"), metavar="B",
+                   help="parameters in billions instead of MODEL (coarse)")
+
+
+def one_model(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Check that exactly one of MODEL, --architecture and --params-b was given; the config.json's fields, if named."""
+    given = [name for name, value in (("MODEL", args.model), ("--architecture", args.architecture),
+                                      ("--params-b", args.params_b)) if value is not None]
+    if len(given) != 1:
+        args.parser.error("give exactly one of MODEL, --architecture or --params-b" + (f" (got {', '.join(given)})" if given else ""))
+    return read_config(args.architecture) if args.architecture else None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config.json a user named: a regular file of at most the size a Hub config may have (a device such as
+    /dev/zero would be read forever), parsed as one JSON object."""
+    if not path.is_file():
+        raise InvalidInputError("architecture", f"{path} is not a file", "a config.json file")
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError("architecture", f"cannot read {path} ({type(exc).__name__})", "a config.json file") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InvalidInputError("architecture", f"{path} is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB",
+                                "a config.json file")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInputError("architecture", f"cannot read {path} ({type(exc).__name__})", "a config.json file") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("architecture", f"{path} is not a JSON object", "a config.json file")
+    return data

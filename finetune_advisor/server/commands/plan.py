@@ -10,7 +10,9 @@ from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.plan.result import TrainingPlan
-from finetune_advisor.server.commands import add_run_switches, bounded, in_cli_words, tool_arguments
+from finetune_advisor.server.commands import (
+    add_model_options, add_run_switches, bounded, in_cli_words, one_model, tool_arguments,
+)
 from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.vocabulary import SHARDINGS, STACKS, MethodRequest, values
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "that fit comfortably, the gradient accumulation for your effective batch, steps, time and cost. "
         "A value you give (--seq-len, --batch-size) is held; the rest is searched.",
     )
-    p.add_argument("model", metavar="MODEL", help="catalog id or alias, or a Hugging Face repo id")
+    add_model_options(p)
     p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 2xH100... (needed for time)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
                    help="instead of --gpu: memory per GPU (no time estimate)")
@@ -61,11 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    architecture = one_model(args)
     search = args.search_rank or args.lora_rank == "max"
     rows, mean, longest, lengths, how = _data(args)
     result = plan_training(**tool_arguments(
         args, plan_training, lora_rank=16 if args.lora_rank == "max" else args.lora_rank, search_rank=search,
-        dataset_rows=rows, tokens_per_row=mean, longest_row=longest,
+        dataset_rows=rows, tokens_per_row=mean, longest_row=longest, architecture=architecture,
     ))
     if lengths:
         counted = result.dataset.model_copy(update={"counted": how}) if result.dataset else None
@@ -99,9 +102,11 @@ def _data(args: argparse.Namespace) -> tuple[int | None, float | None, int | Non
     return len(lengths), sum(lengths) / len(lengths), max(lengths), lengths, how
 
 
-def _tokenizer_repos(model: str) -> list[str]:
+def _tokenizer_repos(model: str | None) -> list[str]:
     """Repos whose cached tokenizer.json counts the rows: the one named and the catalog's originals (no Hub call:
-    plan_training itself looks the model up)."""
+    plan_training itself looks the model up); none for a model given by its config or size."""
+    if model is None:
+        return []
     try:
         found = resolve(load_catalog(), model)
     except UnknownModelError:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import Any
 
-from finetune_advisor.adapters.hub import MAX_CONFIG_BYTES
-from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.server.commands import add_run_switches, bounded, flag_names, in_cli_words, tool_arguments
+from finetune_advisor.server.commands import (
+    add_model_options, add_run_switches, bounded, flag_names, in_cli_words, one_model, tool_arguments,
+)
 from finetune_advisor.server.output import emit, emit_json, say, table, warn
 from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
 from finetune_advisor.vram.report import VramEstimate
@@ -33,11 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Estimate peak GPU memory per GPU (as nvidia-smi shows it) to fine-tune a model, with a breakdown "
         "and, when it does not fit, what to change.",
     )
-    p.add_argument("model", nargs="?", metavar="MODEL",
-                   help="catalog id or alias, or a Hugging Face repo id (Unsloth variants included)")
-    p.add_argument("--architecture", type=Path, metavar="CONFIG_JSON", help="a config.json file instead of MODEL")
-    p.add_argument("--params-b", dest="params_b", type=bounded("params_b"), metavar="B",
-                   help="parameters in billions instead of MODEL (coarse)")
+    add_model_options(p)
     p.add_argument("--method", choices=METHODS, default="qlora", help="default: qlora")
     p.add_argument("--seq-len", dest="seq_len", type=bounded("seq_len"), default=2048, metavar="N",
                    help="tokens per sample (default 2048)")
@@ -72,11 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    given = [name for name, value in (("MODEL", args.model), ("--architecture", args.architecture),
-                                      ("--params-b", args.params_b)) if value is not None]
-    if len(given) != 1:
-        args.parser.error("give exactly one of MODEL, --architecture or --params-b" + (f" (got {', '.join(given)})" if given else ""))
-    architecture = _read_config(args.architecture) if args.architecture else None
+    architecture = one_model(args)
     result = estimate_vram(**tool_arguments(args, estimate_vram, architecture=architecture))
     _warn_ineffective(args, result)
     if args.json:
@@ -95,28 +84,6 @@ def _warn_ineffective(args: argparse.Namespace, result: VramEstimate) -> None:
     if args.method == "full":
         for name in (n for n in LORA_OPTIONS if n in given):
             warn(f"{flags[name]} has no effect with --method full (no LoRA adapters)")
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    """The config.json a user named: a regular file of at most the size a Hub config may have (a device such as
-    /dev/zero would be read forever), parsed as one JSON object."""
-    if not path.is_file():
-        raise InvalidInputError("architecture", f"{path} is not a file", "a config.json file")
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInputError("architecture", f"cannot read {path} ({type(exc).__name__})", "a config.json file") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise InvalidInputError("architecture", f"{path} is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB",
-                                "a config.json file")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInputError("architecture", f"cannot read {path} ({type(exc).__name__})", "a config.json file") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError("architecture", f"{path} is not a JSON object", "a config.json file")
-    return data
 
 
 def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
