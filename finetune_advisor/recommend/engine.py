@@ -74,6 +74,10 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
     notes = _notes(req, gpu.source, gpu.bf16, unknown_languages, len(candidates), top_k, split)
+    if gpu.count and gpu.count > 1:
+        notes.append(f"Fits are checked on one GPU of the {gpu.count}: recommend_model does not split a model "
+                     "across GPUs, so a model that needs several is left out; estimate_vram with gpus and sharding "
+                     "'fsdp' sizes such a run.")
     if excluded["license"]:
         notes.append(_licence_note(req.task, excluded["license"], finder))
     qualify = _what_would_qualify(serving, req, finder, newest, excluded) if len(chosen) < top_k else []
