@@ -96,10 +96,12 @@ _WHY = {
 }
 
 
-def tight_note(left_gib: float, margin: float = TIGHT_FRACTION) -> str:
+def tight_note(left_gib: float, margin: float = TIGHT_FRACTION, optimizer: str = "adamw_8bit") -> str:
+    """Why a fit is tight and how to leave more room (an 8-bit optimizer only where the run has none)."""
     why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
+    room = "a shorter seq_len" + ("" if "8bit" in optimizer else " or an 8-bit optimizer")
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "
-            "more room (a shorter seq_len or an 8-bit optimizer) before a long run.")
+            f"more room ({room}) before a long run.")
 
 
 # --- Unsloth Studio's method rule (recommend_model and the planner both choose by it) -------------

@@ -84,7 +84,7 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     run, core, verdict = fitted(resolved, run, memory, reserved)
     assumptions = [*resolved.notes, *core.assumptions]
     if verdict is not None and verdict.tight:
-        assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin))
+        assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin, run.optimizer))
     if verdict is not None and verdict.near:
         assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.over))
     if verdict is not None and not verdict.fits and run.stack == "unsloth":

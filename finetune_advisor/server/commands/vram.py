@@ -100,7 +100,8 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
         say(f"GPU: {in_cli_words(r.gpu, parser, bare=False)}")
     else:
         verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
-        say(f"GPU: {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB)")  # every description names its GiB
+        margin = ", within the estimate's error margin: see the first assumption" if r.tight else ""
+        say(f"GPU: {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB{margin})")  # every description names its GiB
     if r.suggestions:
         emit()
         emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.suggestions]))
