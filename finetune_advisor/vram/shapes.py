@@ -47,8 +47,10 @@ ENCODER_OUT = "encoder_out"
 DELTANET_LORA = ("deltanet_in", "deltanet_out")
 # LFM2's short-convolution blocks: Unsloth's LFM2.5 notebook lists their in_proj and out_proj among the LoRA targets beside
 # the attention's (unslothai/notebooks nb/LFM2.5_(1.2B)-Conversational.ipynb: 11,108,352 trainable at rank 16, exactly the
-# count with them), so they count as reached whenever attention is. Its older LFM2 notebook, on FastModel's targets by
-# kind, printed 9,142,272, exactly the count without them: 2M parameters, a few MB of memory, apart.
+# count with them), so by name (peft on the transformers stack) they count as reached whenever attention is. Unsloth
+# 2026.10.9 does not reach them: it constrains named targets by kind of module (attention, MLP), and with in_proj and
+# out_proj named it created 9,142,272 on LFM2.5-1.2B (round 48), exactly the count without them, as the older LFM2
+# notebook printed: 2M parameters, a few MB of memory, apart.
 CONV_LORA = ("conv_in", "conv_out")
 
 
@@ -150,10 +152,10 @@ class Shapes:
 
     def lora_linears(self, targets: tuple[str, ...], experts: bool = True, by_kind: bool = False) -> tuple[Linear, ...]:
         """The linears LoRA reaches: named in `targets`; routed experts only when `experts`; whenever attention is
-        targeted, LFM2's convolution projections too (CONV_LORA), and with `by_kind` (Unsloth) a Gated DeltaNet's
-        (DELTANET_LORA says why)."""
+        targeted, by name LFM2's convolution projections (CONV_LORA) and by kind (`by_kind`: Unsloth) a Gated
+        DeltaNet's instead (DELTANET_LORA and CONV_LORA say why)."""
         attention = not set(targets).isdisjoint(ATTENTION_MODULES)
-        mixers = ((DELTANET_LORA if by_kind else ()) + CONV_LORA) if attention else ()
+        mixers = (DELTANET_LORA if by_kind else CONV_LORA) if attention else ()
         return tuple(lin for lin in self.linears if (lin.name in targets or lin.site in mixers) and (experts or not lin.expert))
 
     def lora_params(self, rank: int, lora: tuple[Linear, ...], fused_experts: bool = False) -> int:

@@ -12,10 +12,10 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
-    ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, family_of,
-    float32_load_on_unsloth, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth,
-    plain_gemma_mlp_on_unsloth, router_trial_kept, scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes,
-    vocab_copy_held_on_unsloth,
+    ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
+    block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, masks_held_on_unsloth,
+    outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, router_trial_kept, scores_on_unsloth,
+    unclaimed_expert_stacks, unsloth_score_bytes, vocab_block_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
@@ -61,13 +61,15 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     kept = outputs_kept_bytes(arch, s, tokens, width)
     square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
     act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
+    if fp32_square_on_unsloth(arch.model_type, p.fp32_compute):  # the peak comes after the layer's end is freed
+        act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
     act += scores + kept + square
     loss = 0.0
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
-    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + vocab_copy_bytes(arch)
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + vocab_block_bytes(arch)
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
@@ -85,10 +87,10 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run))
 
 
-def vocab_copy_bytes(arch: Architecture) -> float:
-    """The float32 vocabulary-by-hidden block a family was measured holding beyond the count (families.
-    UNSLOTH_VOCAB_FP32_HELD: OLMo 3); 0 for every other family."""
-    return 4.0 * arch.vocab_size * arch.hidden_size if vocab_copy_held_on_unsloth(arch.model_type) else 0.0
+def vocab_block_bytes(arch: Architecture) -> float:
+    """The vocabulary-by-hidden block a family was measured holding beyond the count (families.
+    UNSLOTH_VOCAB_BLOCK_HELD: OLMo 3), counted at 4 bytes an element; 0 for every other family."""
+    return 4.0 * arch.vocab_size * arch.hidden_size if vocab_block_held_on_unsloth(arch.model_type) else 0.0
 
 
 def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -300,7 +302,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
-                     "the per-GPU figure shares the model as the transformers stack does.")
+                     "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
+                     "each GPU; fsdp and zero3: the weights and their state split across them).")
     if state.paged_note:
         notes.append(state.paged_note)
     notes.append(VERSION_NOTE)
@@ -339,11 +342,11 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
-    if vocab_copy_bytes(arch):
-        notes.append(f"OLMo 3 on Unsloth held about {vocab_copy_bytes(arch) / k.GIB:.2f} GiB more than the layer count "
-                     "gives, at every length measured, in QLoRA and 16-bit LoRA alike (the 7B at 2,048 and 8,192 "
-                     "tokens): counted as a float32 vocabulary-by-hidden block, the size it matches; what holds it is "
-                     "not traced.")
+    if vocab_block_bytes(arch):
+        notes.append(f"OLMo 3 on Unsloth held about {vocab_block_bytes(arch) / k.GIB:.2f} GiB more than the layer count "
+                     "gives, at every length measured (the 7B, 512 to 16,384 tokens), in QLoRA and 16-bit LoRA alike: "
+                     "vocabulary-by-hidden buffers of a compiled graph, as a memory trace showed; counted at 4 bytes "
+                     "an element, which the measured peaks match within 2.2 %.")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes
@@ -402,9 +405,10 @@ def scores_note(model_type: str, scores: float) -> str:
     if family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES:
         return (f"Gemma 3 in float32 (a GPU without bf16): Unsloth 2026.10.9 packs the micro-batch's rows into one "
                 f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "
-                f"every pair of the micro-batch's tokens: {held}, and with the number of rows (measured on Gemma 3 "
-                "270M on an emulated T4, 875 to 7,000 tokens a micro-batch; the same rows in bf16 hold none of it). "
-                "Fewer or shorter rows per micro-batch, with gradient accumulation for the same batch, cut it by the "
+                f"every pair of the micro-batch's tokens: {held}, and with the number of rows; beside it, only "
+                f"{UNSLOTH_FP32_SQUARE_LAYER_SHARE:.0%} of the recomputed layer's other activations are counted, as "
+                "the peak comes late in the layer's backward (measured on Gemma 3 270M and 4B on an emulated T4, "
+                "875 to 7,000 tokens a micro-batch; the same rows in bf16 hold none of it). Fewer or shorter rows per micro-batch, with gradient accumulation for the same batch, cut it by the "
                 "square.")
     return (f"Eager attention (Gemma 3n): Unsloth 2026.10.9 runs this family's attention eagerly whatever is "
             f"installed, so the layer it recomputes holds every head's seq_len x seq_len scores: {held} (traced on "
