@@ -178,7 +178,8 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     if req.longest_row:
         wanted = min(round_up(req.longest_row), req.context)
         if longest is not None and wanted > longest:
-            return longest, f"the longest that fits comfortably; the longest row has {req.longest_row} tokens"
+            beyond = f", beyond the model's limit of {req.context}" if req.longest_row > req.context else ""
+            return longest, f"the longest that fits comfortably; the longest row has {req.longest_row} tokens{beyond}"
         if wanted < req.longest_row:
             return wanted, f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}"
         return wanted, f"covers the longest row ({req.longest_row} tokens)"
