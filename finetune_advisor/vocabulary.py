@@ -18,6 +18,7 @@ from finetune_advisor.errors import InvalidInputError
 # What a model is fine-tuned for, and which checkpoint of it.
 Task = Literal["chat", "code", "vision", "reasoning", "tts", "stt"]
 Variant = Literal["base", "instruct"]
+Domain = Literal["medical"]  # a field a model was specialised for that is not a task (recommend: use_case.DOMAIN_WORDS)
 # How a checkpoint stores its weights: 16-bit, bitsandbytes 4-bit, or Unsloth's dynamic 4-bit.
 Quant = Literal["16bit", "bnb-4bit", "unsloth-bnb-4bit"]
 

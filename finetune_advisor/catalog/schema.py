@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from finetune_advisor.catalog import naming
-from finetune_advisor.vocabulary import Method, Quant, Task, Variant
+from finetune_advisor.vocabulary import Domain, Method, Quant, Task, Variant
 from finetune_advisor.vram.architecture import Architecture
 
 ArchitectureStatus = Literal["verified", "corroborated", "unverified", "unknown"]
@@ -66,6 +66,8 @@ class CatalogEntry(BaseModel):
     aliases: list[str] = []
     tasks: list[Task] = Field(min_length=1)
     specialised_for: list[Task] = []
+    domain: Domain | None = Field(default=None, description="The field it was specialised for where that is no task "
+                                  "(MedGemma: medical): ranked below general models unless the use case names it")
     base_id: str | None = Field(default=None, pattern=_REPO_ID)
     instruct_id: str | None = Field(default=None, pattern=_REPO_ID)
     unsloth: UnslothIds = UnslothIds()

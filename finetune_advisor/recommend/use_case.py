@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from finetune_advisor.vocabulary import Domain
+
 # Language names (English and a few endonyms) -> ISO 639-1 code.
 LANGUAGE_CODES: dict[str, str] = {
     "english": "en", "german": "de", "deutsch": "de", "french": "fr", "français": "fr", "francais": "fr",
@@ -25,6 +27,11 @@ _CODES = frozenset(LANGUAGE_CODES.values())
 
 _FUNCTION_CALLING = re.compile(r"\b(function[- ]call\w*|tool[- ]?(use|call\w*)|tools|agent\w*|json mode)\b")
 _LONG_CONTEXT = re.compile(r"\b(long[- ](context|documents?|inputs?)|\d{2,3}k (tokens|context)|whole (books?|repos?|codebases?))\b")
+# Words that name a field a catalog entry may be specialised for (CatalogEntry.domain).
+DOMAIN_WORDS: dict[Domain, re.Pattern[str]] = {
+    "medical": re.compile(r"\b(medic\w*|clinic\w*|health\w*|hospital\w*|patients?|doctors?|nurs\w*|diagnos\w*|"
+                          r"radiolog\w*|x-?rays?|patholog\w*|dermatolog\w*|ophthalm\w*|biomedic\w*)\b"),
+}
 _WORD = re.compile(r"[^\W_][\w-]*")
 _STOP = frozenset(
     "a an and the for to of in on with my our we i is are be it this that model fine-tune fine tune "
@@ -38,6 +45,7 @@ class UseCaseHints:
     function_calling: bool = False
     long_context: bool = False
     keywords: frozenset[str] = frozenset()
+    domains: tuple[Domain, ...] = ()
 
 
 def language_code(value: str) -> str | None:
@@ -73,4 +81,5 @@ def parse_use_case(text: str) -> UseCaseHints:
         function_calling=bool(_FUNCTION_CALLING.search(lowered)),
         long_context=bool(_LONG_CONTEXT.search(lowered)),
         keywords=keywords,
+        domains=tuple(d for d, words in DOMAIN_WORDS.items() if words.search(lowered)),
     )

@@ -273,6 +273,20 @@ def test_use_case_hints_reward_matching_strengths() -> None:
     assert any("Not tagged for function calling" in c for c in plain.caveats)
 
 
+def test_a_domain_model_ranks_below_general_ones_unless_the_use_case_names_its_domain() -> None:
+    """MedGemma was ranked as 'specialised for vision' in any image list (a medical model, under the HAI-DEF terms):
+    its field is no task, so it carries a domain that lowers it unless the use case speaks of that field."""
+    general, medical = entry(id="g-4b", family="g"), entry(id="m-4b", family="medgemma", domain="medical")
+    plain = Request(task="vision", memory_gib=24)
+    assert scored(medical, plain).score < scored(general, plain).score
+    assert any("Built for medical data" in c for c in scored(medical, plain).caveats)
+    asked = Request(task="vision", memory_gib=24, hints=parse_use_case("Read chest X-rays for radiology reports"))
+    assert asked.hints.domains == ("medical",)
+    assert scored(medical, asked).score > scored(general, asked).score
+    assert any("Built for medical use" in r for r in scored(medical, asked).reasons)
+    assert parse_use_case("customer support chatbot").domains == ()
+
+
 def test_order_puts_one_per_family_first() -> None:
     req = Request(task="chat", memory_gib=80)
     a1 = scored(entry(id="a-14b", family="a", params_total_b=14), req, facts(qlora=12))
