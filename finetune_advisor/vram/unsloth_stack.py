@@ -306,10 +306,9 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
                      "each GPU; fsdp and zero3: the weights and their state split across them).")
     if state.paged_note:
         notes.append(state.paged_note)
-    notes.append(VERSION_NOTE)
+    notes += [*([] if said else [ground]), VERSION_NOTE]  # a well-measured family says so too, not only in background
     background = ["Peak per GPU is in the backward pass; the breakdown lists what is held at that moment.",
-                  *w.background, *state.background, UNSLOTH_MEASURED_NOTE, *([] if said else [ground]),
-                  f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}."]
+                  *w.background, *state.background, UNSLOTH_MEASURED_NOTE, f"Empirical constants: {k.UNSLOTH_FIT_SOURCE}."]
     return CoreEstimate(
         total_gib=total_gib,
         breakdown=Breakdown(**gib, overhead=round(total_gib - sum(gib.values()), 3)),
