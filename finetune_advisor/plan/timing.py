@@ -102,7 +102,7 @@ def _hours(seconds: float) -> float:
 
 def _why_no_time(run: RunConfig, gpu: GpuTarget, tflops: float | None) -> str | None:
     if gpu.spec is None:
-        return "Time not estimated: name the GPU (gpu, e.g. 'RTX 4090') so its TFLOPS and bandwidth are known; memory alone does not say."
+        return "Time not estimated: name the GPU ('gpu', e.g. 'RTX 4090') so its TFLOPS and bandwidth are known; memory alone does not say."
     if tflops is None:
         return f"Time not estimated: the packaged table has no tensor TFLOPS for the {gpu.spec.name} ({gpu.spec.tflops_note or 'not published'})."
     if not gpu.spec.bandwidth_gbs and run.method == "qlora":

@@ -147,7 +147,7 @@ def _notes(
     if split.try_both:
         notes.append("With 300-1000 rows, fine-tune both the base and the instruct checkpoint and compare.")
     if qualified == 0:
-        notes.append("No model in the catalog meets every hard rule; see what_would_qualify.")
+        notes.append("No model in the catalog meets every hard rule; see what_would_qualify below.")
     elif qualified < top_k:
         notes.append(f"Only {qualified} model(s) meet every hard rule.")
     return notes

@@ -58,7 +58,7 @@ def single_changes(serving: Sequence[CatalogEntry], req: Request, finder: FactFi
             missing = sorted({lic or "unknown" for lic in ranking.licence_ids(e) if lic not in req.allowed_licenses})
             by_licence[", ".join(missing)].append(e)
         for lic, entries in sorted(by_licence.items(), key=lambda kv: -len(kv[1]))[:2]:
-            out.append(f"Adding {lic} to allowed_licenses would let {_names(entries)} qualify.")
+            out.append(f"Adding {lic} to 'allowed_licenses' would let {_names(entries)} qualify.")
     if one_away.get("max_params_b"):
         entries = sorted((e for e, _ in one_away["max_params_b"]), key=lambda e: e.params_total_b or 1e9)
         if entries[0].params_total_b:

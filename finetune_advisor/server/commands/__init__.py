@@ -35,6 +35,7 @@ _CLI_WORDS = (("the catalog://models resource", "`finetune-advisor catalog list`
               ("catalog://models", "`finetune-advisor catalog list`"),
               ("(fits is null)", "(the fits column shows -)"),
               ("see memory.suggestions", "see the changes listed below"),
+              ("see what_would_qualify below", "see what would qualify, below"),
               ("Read the licence itself (license_url)", "Read the licence itself (its text is linked above)"),
               *((tool, f"`finetune-advisor {command}`") for tool, command in (
                   ("recommend_model", "recommend"), ("estimate_vram", "vram"), ("plan_training", "plan"),

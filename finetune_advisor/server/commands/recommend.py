@@ -80,7 +80,7 @@ def _print(result: RecommendResult, parser: argparse.ArgumentParser) -> None:
         emit()
         emit("What would qualify:")
         for line in result.what_would_qualify:
-            say(line, "  - ")
+            say(in_cli_words(line, parser, bare=False), "  - ")
     if result.excluded:
         emit()
         say("Excluded: " + ", ".join(f"{rule} {n}" for rule, n in sorted(result.excluded.items())))
