@@ -47,13 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging() -> None:
-    """Logs go to stderr only: in stdio mode stdout carries JSON-RPC. No record shows a URL's password."""
-    logging.basicConfig(
-        level=settings.log_level(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(serving: bool = True) -> None:
+    """Logs go to stderr only: in stdio mode stdout carries JSON-RPC. No record shows a URL's password. A server's
+    records carry their time and logger; a one-shot command's read like its error lines."""
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if serving else "finetune-advisor: %(levelname)s: %(message)s"
+    logging.basicConfig(level=settings.log_level(), stream=sys.stderr, format=fmt)
     redaction.install(logging.getLogger())
 
 
@@ -81,7 +79,7 @@ def _run(argv: list[str] | None) -> int:
     except ConfigurationError as exc:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return EXIT_USAGE
-    configure_logging()
+    configure_logging(serving=args.command == "serve")
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
