@@ -1,4 +1,5 @@
-"""`finetune-advisor catalog list|show|refresh`: browse the model catalog, or refresh it from the Hub."""
+"""`finetune-advisor catalog list|show|refresh|check|build`: browse the model catalog, refresh it from the Hub,
+or (maintainers) check and build it."""
 
 from __future__ import annotations
 
