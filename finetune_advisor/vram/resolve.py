@@ -105,7 +105,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
-                                  dynamic_4bit=entry.unsloth.has_dynamic_4bit, takes_images="image" in entry.modalities,
+                                  dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities,
                                   dynamic_skip_modules=entry.dynamic_4bit_skip_modules)
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
@@ -133,3 +133,11 @@ def advised_against(guidance: FamilyGuidance | None) -> dict[str, str]:
     source = (guidance.fact_sources.get("avoid_methods") or [""])[0]
     why = (guidance.avoid_reason or "see Unsloth's docs").rstrip(".") + (f" (source: {source})" if source else "")
     return {method: why for method in guidance.avoid_methods}
+
+
+def _dynamic_4bit(found: ResolvedModel) -> bool:
+    """Whether Unsloth's loader swaps the named checkpoint for a dynamic 4-bit upload: the named variant's own (a
+    base repo does not load the instruct's), or either where no variant was named."""
+    if found.variant is None:
+        return found.entry.unsloth.has_dynamic_4bit
+    return found.entry.unsloth.get(found.variant, "unsloth-bnb-4bit") is not None

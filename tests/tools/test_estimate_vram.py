@@ -466,3 +466,14 @@ def test_a_tight_fit_suggests_an_8bit_optimizer_only_to_a_run_without_one() -> N
     assert eight.tight and torch.tight
     assert eight.assumptions[0].startswith("Tight fit") and "8-bit optimizer" not in eight.assumptions[0]
     assert torch.assumptions[0].startswith("Tight fit") and "8-bit optimizer" in torch.assumptions[0]
+
+
+def test_a_base_repo_is_not_swapped_for_the_instruct_models_dynamic_upload() -> None:
+    """MedGemma 4B has an -unsloth-bnb-4bit upload of its instruct checkpoint only: QLoRA on google/medgemma-4b-pt
+    quantises the base on load (recommend_model sized it so, estimate_vram with the instruct's kept 16-bit layers)."""
+    from finetune_advisor.vram.resolve import DYNAMIC_SWAP_NOTE
+
+    base = estimate_vram(model="google/medgemma-4b-pt", method="qlora")
+    instruct = estimate_vram(model="google/medgemma-4b-it", method="qlora")
+    assert DYNAMIC_SWAP_NOTE not in base.assumptions and DYNAMIC_SWAP_NOTE in instruct.assumptions
+    assert base.total_gib < instruct.total_gib
