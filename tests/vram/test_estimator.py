@@ -931,14 +931,17 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
     assert "gemma4_text" in listed and "gemma4_text" in listed_moe  # measured both ways: dense E2B/E4B, MoE 26B-A4B
 
 
-def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds() -> None:
+def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds(monkeypatch) -> None:
     """Falcon-H1's Mamba-2 mixers were measured in Granite 4.0-H and Nemotron-H; LFM2's short convolutions in no
-    family. An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some. DeepSeek V3's latent
-    attention was measured in one family, GLM-4.7-Flash's."""
+    family before round 48 (set back here). An LFM2 answer said "only Mamba-2 mixers were measured", as if it had
+    some. DeepSeek V3's latent attention was measured in one family, GLM-4.7-Flash's."""
     from finetune_advisor.vram.ground import measured_ground
 
     small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
-    lfm2 = measured_ground(Architecture(model_type="lfm2", layer_types=("conv", "full_attention"), **small), "lora")
+    lfm2_arch = Architecture(model_type="lfm2", layer_types=("conv", "full_attention"), **small)
+    assert measured_ground(lfm2_arch, "lora").startswith("This family (lfm2) was measured on Unsloth in")
+    monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, "lfm2")
+    lfm2 = measured_ground(lfm2_arch, "lora")
     assert "Its short convolutions were measured in none." in lfm2 and "Mamba" not in lfm2
     falcon = measured_ground(Architecture(model_type="falcon_h1", mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16,
                                           **small), "lora")
