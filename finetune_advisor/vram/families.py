@@ -79,6 +79,11 @@ BLOCK_COMPILE_SKIPPED: dict[str, str] = {"gpt_oss": "GptOssDecoderLayer"}
 UNSLOTH_VOCAB_BLOCK_HELD: frozenset[str] = frozenset({"olmo3"})
 
 
+def vocab_block_held_on_unsloth(model_type: str) -> bool:
+    """True for the families measured holding a vocabulary-by-hidden block on Unsloth (UNSLOTH_VOCAB_BLOCK_HELD)."""
+    return family_of(model_type) in UNSLOTH_VOCAB_BLOCK_HELD
+
+
 # Families whose allocator reserved beyond the count's share, at lengths that do not line up (the cells' residuals go
 # up and down with the tokens): added to the reserve, sized to bring every measured cell within 2 % under, rather
 # than let one family move the constants every family shares. LFM2.5-1.2B (round 48; Unsloth's padded path, as
@@ -86,11 +91,6 @@ UNSLOTH_VOCAB_BLOCK_HELD: frozenset[str] = frozenset({"olmo3"})
 # than counted, 1 x 8,192 reserved 0.65 (the count's share: 0.28 and 0.44), QLoRA alike; 2 x 700 and 1 x 32,768
 # came within 1 %. Up to 0.17 GiB was missing; counted as 0.2.
 UNSLOTH_RESERVE_EXTRA_GIB: dict[str, float] = {"lfm2": 0.2}
-
-
-def vocab_block_held_on_unsloth(model_type: str) -> bool:
-    """True for the families measured holding a vocabulary-by-hidden block on Unsloth (UNSLOTH_VOCAB_BLOCK_HELD)."""
-    return family_of(model_type) in UNSLOTH_VOCAB_BLOCK_HELD
 
 
 def block_compile_skipped(model_type: str) -> bool:
