@@ -128,7 +128,9 @@ def check_run(run: RunConfig, arch: Architecture | None = None, context_length: 
         if arch is not None and run.lora_rank > arch.hidden_size:
             raise InvalidInputError("lora_rank", f"{run.lora_rank} is above the model's hidden size {arch.hidden_size}", f"1 to {arch.hidden_size}")
     if context_length and run.seq_len > context_length:
-        raise InvalidInputError("seq_len", f"{run.seq_len} is beyond the model's context of {context_length} tokens", f"1 to {context_length}")
+        raise InvalidInputError("seq_len", f"{run.seq_len} is beyond the model's context of {context_length} tokens (the "
+                                "larger of its stated context and its config's max_position_embeddings)",
+                                f"1 to {context_length}")
 
 
 # --- precision ---------------------------------------------------------------------------------
