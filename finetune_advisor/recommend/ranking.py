@@ -299,7 +299,8 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
 
 AVOIDED_METHOD_PENALTY = 1.5  # a pick that goes against Unsloth's method advice ranks below one that does not
 AUX_LOSS_OFF_PENALTY = 1.0  # a pick sized with a setting changed ranks below one that fits as it comes
-DOMAIN_PENALTY = 1.5  # a model trained for one field (medical) below general ones unless the use case names it
+DOMAIN_PENALTY = 1.5  # a model trained for one field (medical) below general ones unless the use case names it,
+DOMAIN_BONUS = 2.0  # ... and above most of them where it does (a specialised family's bonus is 3)
 COARSE_ESTIMATE_PENALTY = 3.0  # as much as a specialised family's bonus: sized models come first
 
 
@@ -454,9 +455,9 @@ def _hint_score(c: Candidate, hints: UseCaseHints) -> float:
             c.reasons.append(f"Long context: {e.context_length} tokens.")
         else:
             c.caveats.append(f"Context length {e.context_length or 'unknown'} may be short for long documents.")
-    if e.domain and e.domain in hints.domains:
-        score += 1.0
-        c.reasons.append(f"Built for {e.domain} use, which the use case names.")
+    if word := hints.domain_word(e.domain):
+        score += DOMAIN_BONUS
+        c.reasons.append(f"Built for {e.domain} use, which the use case names ('{word}').")
     elif e.domain:
         score -= DOMAIN_PENALTY
         c.caveats.append(f"Built for {e.domain} data ({e.family}): the use case names no {e.domain} work, so general "

@@ -27,10 +27,12 @@ _CODES = frozenset(LANGUAGE_CODES.values())
 
 _FUNCTION_CALLING = re.compile(r"\b(function[- ]call\w*|tool[- ]?(use|call\w*)|tools|agent\w*|json mode)\b")
 _LONG_CONTEXT = re.compile(r"\b(long[- ](context|documents?|inputs?)|\d{2,3}k (tokens|context)|whole (books?|repos?|codebases?))\b")
-# Words that name a field a catalog entry may be specialised for (CatalogEntry.domain).
+# Words that name a field a catalog entry may be specialised for (CatalogEntry.domain): whole words only, none that
+# ordinary use cases share ("healthy recipes", "a patient tutor", "diagnose CI failures", "nursery rhymes").
 DOMAIN_WORDS: dict[Domain, re.Pattern[str]] = {
-    "medical": re.compile(r"\b(medic\w*|clinic\w*|health\w*|hospital\w*|patients?|doctors?|nurs\w*|diagnos\w*|"
-                          r"radiolog\w*|x-?rays?|patholog\w*|dermatolog\w*|ophthalm\w*|biomedic\w*)\b"),
+    "medical": re.compile(r"\b(medical|medicine|medications?|clinical|clinicians?|clinics?|healthcare|health care|"
+                          r"hospitals?|patients|physicians?|doctors|nurses|nursing|radiology|radiologists?|x-?rays?|"
+                          r"pathology|pathologists?|dermatology|ophthalmology|biomedical)\b"),
 }
 _WORD = re.compile(r"[^\W_][\w-]*")
 _STOP = frozenset(
@@ -45,7 +47,11 @@ class UseCaseHints:
     function_calling: bool = False
     long_context: bool = False
     keywords: frozenset[str] = frozenset()
-    domains: tuple[Domain, ...] = ()
+    domains: tuple[tuple[Domain, str], ...] = ()  # each field the use case names, with the first word that named it
+
+    def domain_word(self, domain: str | None) -> str | None:
+        """The word by which the use case named this field, None where it did not."""
+        return next((word for d, word in self.domains if d == domain), None)
 
 
 def language_code(value: str) -> str | None:
@@ -81,5 +87,5 @@ def parse_use_case(text: str) -> UseCaseHints:
         function_calling=bool(_FUNCTION_CALLING.search(lowered)),
         long_context=bool(_LONG_CONTEXT.search(lowered)),
         keywords=keywords,
-        domains=tuple(d for d, words in DOMAIN_WORDS.items() if words.search(lowered)),
+        domains=tuple((d, m.group(0)) for d, words in DOMAIN_WORDS.items() if (m := words.search(lowered))),
     )

@@ -52,7 +52,7 @@ STOPWORDS = _words(
     "can compare compared comparison could did difference differences do does doing done each else etc for from "
     "get gets getting give good has have having help "
     "here how i if in into is it its just kind know let like look looking make me might more most much many my "
-    "need needed needs no not now of on once one only or other our out over please possible properly right "
+    "need needed needs no not now of on once one only or other our over please possible properly right "
     "say see set setup several should so some something still such sure tell than thank thanks that the their them then "
     "there these they thing things this those through to too try trying up us use used using very via "
     "want wanted was way we well were what when where whether which while who why will with without work "

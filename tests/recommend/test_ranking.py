@@ -281,10 +281,12 @@ def test_a_domain_model_ranks_below_general_ones_unless_the_use_case_names_its_d
     assert scored(medical, plain).score < scored(general, plain).score
     assert any("Built for medical data" in c for c in scored(medical, plain).caveats)
     asked = Request(task="vision", memory_gib=24, hints=parse_use_case("Read chest X-rays for radiology reports"))
-    assert asked.hints.domains == ("medical",)
+    assert asked.hints.domains == (("medical", "x-rays"),)
     assert scored(medical, asked).score > scored(general, asked).score
-    assert any("Built for medical use" in r for r in scored(medical, asked).reasons)
-    assert parse_use_case("customer support chatbot").domains == ()
+    assert any("Built for medical use, which the use case names ('x-rays')" in r for r in scored(medical, asked).reasons)
+    for ordinary in ("customer support chatbot", "healthy recipes", "a patient maths tutor", "diagnose failing CI builds",
+                     "nursery rhymes", "health check endpoint", "the Medici family's letters"):
+        assert parse_use_case(ordinary).domains == (), ordinary
 
 
 def test_order_puts_one_per_family_first() -> None:
