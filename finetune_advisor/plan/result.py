@@ -96,5 +96,7 @@ def _no_fit_notes(longest: int | None, memory: VramEstimate, run: RunConfig) -> 
                 f"leaves that room, so none is made; a short trial run shows the real peak (or take "
                 f"{', '.join(ways[:-1])} or {ways[-1]})."]
     if longest is None:
-        return [f"Does not fit at any seq_len, down to one token a row at batch 1: see memory.suggestions ({', '.join(ways)})."]
+        tried = ", ".join(ways)
+        where = f"see memory.suggestions ({tried})" if memory.suggestions else f"no change estimate_vram tries ({tried}) makes it fit"
+        return [f"Does not fit at any seq_len, down to one token a row at batch 1: {where}."]
     return [f"The seq_len asked for does not fit; {longest} does (comfortably) at this micro-batch."]

@@ -59,8 +59,9 @@ def plan_training(
                       given_longest=longest_row)
     said = run.ignored
     if method == "auto":
-        chosen, why = choose_method(req)
-        req = replace(req, run=with_method(req, run, chosen))
+        chosen, why, aux_off = choose_method(req)
+        chosen_run = with_method(req, run, chosen)
+        req = replace(req, run=chosen_run.model_copy(update={"router_aux_loss": False}) if aux_off else chosen_run)
         said.insert(0, why)
     result = plan(req)
     return result.model_copy(update={"notes": [*said, *result.notes]}) if said else result

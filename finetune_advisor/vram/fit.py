@@ -97,9 +97,11 @@ _WHY = {
 
 
 def tight_note(left_gib: float, margin: float = TIGHT_FRACTION, optimizer: str = "adamw_8bit") -> str:
-    """Why a fit is tight and how to leave more room (an 8-bit optimizer only where the run has none)."""
+    """Why a fit is tight and how to leave more room (an 8-bit optimizer only where the run keeps 32-bit states on the
+    GPU: a paged optimizer's are counted outside it)."""
     why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
-    room = "a shorter seq_len" + ("" if "8bit" in optimizer else " or an 8-bit optimizer")
+    on_gpu_32bit = "8bit" not in optimizer and not optimizer.startswith("paged_")
+    room = "a shorter seq_len" + (" or an 8-bit optimizer" if on_gpu_32bit else "")
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "
             f"more room ({room}) before a long run.")
 

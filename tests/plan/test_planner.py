@@ -181,6 +181,10 @@ def test_a_model_that_cannot_fit_says_so_with_fixes() -> None:
     assert not p.fits and p.hours is None and p.memory.suggestions
     said = [n for n in p.notes if n.startswith("Does not fit at any seq_len, down to one token a row at batch 1")]
     assert len(said) == 1 and "see memory.suggestions" in said[0] and "QLoRA" not in said[0]  # it is QLoRA already
+    hopeless = plan_training(params_b=10000, gpu="H100", method="qlora")  # no change estimate_vram tries fits it
+    assert not hopeless.fits and not hopeless.memory.suggestions
+    assert any("no change estimate_vram tries" in n for n in hopeless.notes)
+    assert not any("see memory.suggestions" in n for n in hopeless.notes)
 
 
 def test_the_largest_rank_is_searched_when_asked() -> None:
@@ -528,11 +532,13 @@ def test_a_moe_whose_first_step_keeps_the_routers_trials_is_offered_the_aux_loss
 
 def test_auto_says_when_lora_would_fit_a_moe_with_the_router_aux_loss_off() -> None:
     """Unsloth advises LoRA for MoE models; on an H100 Qwen3-30B-A3B's 16-bit LoRA fits only without the first step's
-    trials, so method auto takes QLoRA, says LoRA would fit with the aux loss off, and plans LoRA when asked to."""
+    trials, so method auto plans LoRA with the aux loss off and says so, as recommend_model picks it (it took QLoRA,
+    against the advice, while recommend_model named LoRA)."""
     moe = {"model": "qwen3-30b-a3b", "gpu": "H100", "dataset_rows": 1000, "tokens_per_row": 3000}
     p = plan_training(**moe)
-    assert p.method == "qlora" and "LoRA fits with trl's router aux loss off" in p.notes[0]
-    assert plan_training(**moe, router_aux_loss=False).method == "lora"
+    assert p.method == "lora" and p.notes[0].startswith("Method auto: LoRA with trl's router aux loss off")
+    off = plan_training(**moe, router_aux_loss=False, method="lora")
+    assert (p.seq_len, p.micro_batch, p.memory.total_gib) == (off.seq_len, off.micro_batch, off.memory.total_gib)
     small = plan_training(**{**moe, "gpu": "RTX 4090", "model": "qwen3-30b-a3b"})
     assert "router aux loss" not in small.notes[0]  # 16-bit LoRA of a 30B does not fit 24 GB either way
 

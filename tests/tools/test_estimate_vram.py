@@ -466,6 +466,10 @@ def test_a_tight_fit_suggests_an_8bit_optimizer_only_to_a_run_without_one() -> N
     assert eight.tight and torch.tight
     assert eight.assumptions[0].startswith("Tight fit") and "8-bit optimizer" not in eight.assumptions[0]
     assert torch.assumptions[0].startswith("Tight fit") and "8-bit optimizer" in torch.assumptions[0]
+    paged_total = estimate_vram(**asked, optimizer="paged_adamw_32bit").total_gib  # its states are not counted
+    paged = estimate_vram(**asked, gpu_memory_gib=round(paged_total * 1.05 + DRIVER_RESERVED_GIB, 2),
+                          optimizer="paged_adamw_32bit")
+    assert paged.tight and "8-bit optimizer" not in paged.assumptions[0]
 
 
 def test_a_base_repo_is_not_swapped_for_the_instruct_models_dynamic_upload() -> None:

@@ -68,15 +68,18 @@ def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) 
 
 
 @pytest.mark.parametrize("memory", (16, 22.49, 24, 48, 80))
-def test_recommend_and_plan_choose_the_same_method(memory: float) -> None:
+@pytest.mark.parametrize("task", ("chat", "code"))
+def test_recommend_and_plan_choose_the_same_method(task: str, memory: float) -> None:
     """Both say "Method auto" and both follow Unsloth Studio's rule, then our estimate: an 8B on an L4 (22.49 GiB)
     was QLoRA in recommend_model ("16-bit LoRA would not fit by Studio's rule") and LoRA in plan_training ("fits
-    comfortably"), so an assistant calling one after the other contradicted itself."""
+    comfortably"), so an assistant calling one after the other contradicted itself. A MoE that Unsloth advises QLoRA
+    against gets LoRA with trl's router aux loss off in both where only that fits (Qwen3-Coder-30B-A3B on 80 GiB)."""
     from finetune_advisor.tools.plan_training import plan_training
 
-    picks = recommend_model(task="chat", gpu_memory_gib=memory, top_k=6).recommendations
+    picks = recommend_model(task=task, gpu_memory_gib=memory, top_k=8).recommendations
     assert picks
     for pick in picks:
         planned = plan_training(model=pick.unsloth_model_id or pick.repo_id, gpu_memory_gib=memory, seq_len=2048,
-                                batch_size=1, router_aux_loss=pick.router_aux_loss)
+                                batch_size=1)
         assert planned.method == pick.method, (pick.model_id, memory, planned.notes[:2])
+        assert planned.memory.total_gib == pytest.approx(pick.estimated_vram_gib, abs=0.051), pick.model_id
