@@ -78,7 +78,7 @@ def from_params(params_b: float) -> ResolvedArch:
 def from_architecture(config: dict[str, Any]) -> ResolvedArch:
     """config.json fields given inline."""
     arch = Architecture.from_hf_config(config, field="architecture")
-    return ResolvedArch(arch, "architecture", "architecture", skip_modules=skip_modules(config),
+    return ResolvedArch(arch, f"architecture ({arch.model_type})", "architecture", skip_modules=skip_modules(config),
                         takes_images="vision_config" in config)
 
 
