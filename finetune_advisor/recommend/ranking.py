@@ -139,7 +139,9 @@ def choose_method(
         lora = estimates.get("lora")
         if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
             return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
-        why = "QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably."
+        why = ("QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably"
+               + (f" (~{lora:.1f} GiB, with less than the {margin:.0%} this estimate may miss by to spare)."
+                  if lora is not None else "."))
     elif fits(lora := estimates.get("lora"), memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
         why = (f"QLoRA (4-bit), as Unsloth Studio's rule picks at this size; by our estimate 16-bit LoRA "
                f"(~{lora:.1f} GiB) fits too, and trains faster: ask for LoRA to use it.")
