@@ -217,6 +217,18 @@ class Architecture(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _routing_picks_among_the_experts(self) -> Architecture:
+        """A token is routed to at most every expert; key/value heads are shared by whole groups of query heads."""
+        if self.num_experts and self.num_experts_per_tok and self.num_experts_per_tok > self.num_experts:
+            raise ValueError(f"num_experts_per_tok {self.num_experts_per_tok} is more than num_experts "
+                             f"{self.num_experts}")
+        kv = self.num_key_value_heads
+        if kv and (kv > self.num_attention_heads or self.num_attention_heads % kv):
+            raise ValueError(f"num_key_value_heads {kv} does not divide num_attention_heads "
+                             f"{self.num_attention_heads} (each key/value head serves a whole group of query heads)")
+        return self
+
+    @model_validator(mode="after")
     def _latent_attention_has_its_sizes(self) -> Architecture:
         """kv_lora_rank makes the attention latent, whose projections need every per-head size."""
         missing = [name for name in _LATENT_SIZES if not getattr(self, name)]

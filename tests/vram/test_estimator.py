@@ -671,6 +671,20 @@ def test_the_first_dense_layers_of_a_moe_model_hold_a_dense_mlp_not_experts() ->
         Architecture.from_hf_config({**base, "first_k_dense_replace": 8})
 
 
+def test_a_config_that_cannot_exist_is_refused_naming_the_fields() -> None:
+    """More experts a token than experts, or key/value heads that do not divide the query heads, were counted as given
+    (a new-user pass sent 64 of 8 experts)."""
+    base = {"model_type": "x_moe", "num_hidden_layers": 8, "hidden_size": 64, "intermediate_size": 256,
+            "num_attention_heads": 4, "vocab_size": 100, "num_experts": 8, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 32}
+    assert Architecture.from_hf_config(base).num_experts_per_tok == 2
+    with pytest.raises(InvalidInputError, match="num_experts_per_tok 64 is more than num_experts 8") as err:
+        Architecture.from_hf_config({**base, "num_experts_per_tok": 64})
+    assert err.value.field == "architecture"
+    with pytest.raises(InvalidInputError, match="num_key_value_heads 3 does not divide num_attention_heads 4"):
+        Architecture.from_hf_config({**base, "num_key_value_heads": 3})
+
+
 def test_a_moe_model_whose_routed_layers_alternate_with_dense_ones_is_counted_layer_by_layer() -> None:
     """Llama 4 Maverick routes every other layer (interleave_moe_layer_step 2) and gives the others a dense MLP of
     its own width (intermediate_size_mlp 16384; intermediate_size is the experts'). Counted as all MoE it came to
