@@ -218,10 +218,15 @@ class Architecture(BaseModel):
 
     @model_validator(mode="after")
     def _routing_picks_among_the_experts(self) -> Architecture:
-        """A token is routed to at most every expert; key/value heads are shared by whole groups of query heads."""
+        """A token is routed to at most every expert."""
         if self.num_experts and self.num_experts_per_tok and self.num_experts_per_tok > self.num_experts:
             raise ValueError(f"num_experts_per_tok {self.num_experts_per_tok} is more than num_experts "
                              f"{self.num_experts}")
+        return self
+
+    @model_validator(mode="after")
+    def _key_value_heads_divide_the_heads(self) -> Architecture:
+        """Each key/value head is shared by a whole group of query heads."""
         kv = self.num_key_value_heads
         if kv and (kv > self.num_attention_heads or self.num_attention_heads % kv):
             raise ValueError(f"num_key_value_heads {kv} does not divide num_attention_heads "
