@@ -72,6 +72,8 @@ class CatalogEntry(BaseModel):
     instruct_id: str | None = Field(default=None, pattern=_REPO_ID)
     unsloth: UnslothIds = UnslothIds()
     other_ids: list[str] = Field(default=[], description="Other Hub repos of this model (old names, FP8, thinking variants)")
+    load_caveat: str | None = Field(default=None, description="What fine-tuning it needs beyond loading the repo named "
+                                    "(FP8-only weights, no 16-bit copy): said with every estimate and pick of it")
     params_total_b: float | None = Field(default=None, gt=0)
     params_active_b: float | None = Field(default=None, gt=0)
     architecture: Architecture | None = None

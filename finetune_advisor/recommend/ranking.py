@@ -287,7 +287,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
     cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id,
                      facts.chat_templates.get(variant) or entry.chat_template, facts.min_transformers)
-    for caveat in (variant_caveat, id_caveat, facts.estimate_caveat, advice, aux_caveat):
+    for caveat in (variant_caveat, id_caveat, entry.load_caveat, facts.estimate_caveat, advice, aux_caveat):
         if caveat:
             cand.caveats.append(caveat)
     cand.score = _score(cand, req, facts, newest) - (AVOIDED_METHOD_PENALTY if choice.method in facts.avoid_methods else 0.0)

@@ -101,6 +101,8 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
     notes = [found.note] if found.note else []
     if entry.architecture_status == "unverified":
         notes.append(f"The catalog's architecture for {entry.name} is unverified; the estimate inherits that.")
+    if entry.load_caveat:
+        notes.append(entry.load_caveat)
     common: dict[str, Any] = dict(repo_id=found.repo_id, params_total=params, context=max(contexts) if contexts else None,
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),

@@ -386,3 +386,12 @@ def test_lora_that_unsloth_advises_is_taken_when_it_fits_comfortably_only_with_t
     plain = scored(entry(params_total_b=30.5), Request(task="chat", memory_gib=79.65),
                    Facts(verdict="allowed", license_note="note", estimates={"qlora": 26.0, "lora": 66.0}, **ADVISED))
     assert plain.choice.method == "lora" and c.score == pytest.approx(plain.score - ranking.AUX_LOSS_OFF_PENALTY)
+
+
+def test_a_models_load_caveat_goes_with_every_pick_of_it() -> None:
+    """Devstral Small 2's weights are FP8 only: a pick named its FP8 repo as the one to load for QLoRA, which
+    bitsandbytes cannot quantise, and said nothing."""
+    caveat = "Published in FP8 only: start QLoRA from a 16-bit copy."
+    pick = scored(entry(load_caveat=caveat), Request(task="chat", memory_gib=24))
+    assert caveat in pick.caveats
+    assert not any("FP8" in c for c in scored(entry(), Request(task="chat", memory_gib=24)).caveats)

@@ -481,3 +481,9 @@ def test_a_base_repo_is_not_swapped_for_the_instruct_models_dynamic_upload() -> 
     instruct = estimate_vram(model="google/medgemma-4b-it", method="qlora")
     assert DYNAMIC_SWAP_NOTE not in base.assumptions and DYNAMIC_SWAP_NOTE in instruct.assumptions
     assert base.total_gib < instruct.total_gib
+
+
+def test_an_entry_whose_weights_need_a_16bit_copy_says_so_with_its_estimate() -> None:
+    devstral = estimate_vram(model="devstral-small-2-2512", method="qlora", gpu_memory_gib=24)
+    assert any(a.startswith("Mistral publishes Devstral Small 2 in FP8 only") for a in devstral.assumptions)
+    assert not any("FP8 only" in a for a in estimate_vram(model="devstral-small-2507").assumptions)

@@ -125,6 +125,8 @@ def run_show(args: argparse.Namespace) -> int:
     else:
         emit(f"{'architecture':<16}unknown")
     line("strengths", ", ".join(entry.strengths), "strengths")
+    if entry.load_caveat:
+        line("to load", entry.load_caveat, "load_caveat")
     if entry.notes:
         say(entry.notes, f"{'notes':<16}")
     emit("sources:")
