@@ -27,6 +27,7 @@ Method = Literal["qlora", "lora", "full"]
 METHOD_NAMES: dict[str, str] = {"qlora": "QLoRA", "lora": "LoRA", "full": "Full fine-tuning"}
 MethodRequest = Literal["auto", "qlora", "lora", "full"]  # what a user may ask recommend_model for
 Optimizer = Literal["adamw_8bit", "adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "paged_adamw_32bit"]
+GPU_32BIT_STATE_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")  # keep fp32 Adam states on the GPU (paged: off it)
 Stack = Literal["unsloth", "transformers"]
 Sharding = Literal["ddp", "fsdp", "zero3"]
 Attention = Literal["sdpa", "eager"]

@@ -18,7 +18,7 @@ from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry, ResolvedModel
 from finetune_advisor.errors import HubError, UnknownModelError
 from finetune_advisor.hub_card import HubModel, is_repo_id
-from finetune_advisor.licensing.rules import DISCLAIMER, SEVERITY, Assessment, Plans, assess, unknown_assessment, worst
+from finetune_advisor.licensing.rules import SEVERITY, Assessment, Plans, assess, disclaimer, unknown_assessment, worst
 from finetune_advisor.licensing.terms import License, load_licenses
 from finetune_advisor.untrusted import quote
 from finetune_advisor.vocabulary import LicenseOrigin, Verdict
@@ -236,7 +236,7 @@ def result(
         inherited_licenses=[
             InheritedLicense(license_id=a.license_id, verdict=a.verdict, via=via) for a, via in inherited
         ],
-        notes=notes, disclaimer=DISCLAIMER,
+        notes=notes, disclaimer=disclaimer(own.license_url),
     )
 
 

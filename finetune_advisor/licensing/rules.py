@@ -9,10 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from finetune_advisor.licensing.terms import License
 from finetune_advisor.vocabulary import Verdict
 
-DISCLAIMER = (
+_DISCLAIMER = (
     "Information, not legal advice: a plain-words reading of the licence text as this project recorded it. "
-    "Read the licence itself (license_url) and ask a lawyer before decisions that matter."
+    "Read the licence itself ({where}) and ask a lawyer before decisions that matter."
 )
+
+
+def disclaimer(license_url: str | None) -> str:
+    """The disclaimer every licence answer ends with, pointing at the licence text where one is known."""
+    return _DISCLAIMER.format(where="license_url" if license_url else "from the model's page")
 SEVERITY: dict[Verdict, int] = {"allowed": 0, "allowed_with_conditions": 1, "unknown": 2, "not_allowed": 3}
 _TOPIC_LABEL: dict[str, str] = {
     "commercial_use": "Commercial use", "user_threshold": "User threshold", "regional": "EU clause",

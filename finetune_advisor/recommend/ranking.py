@@ -135,14 +135,14 @@ def choose_method(
     qlora = estimates.get("qlora")
     if memory_gib is None:
         return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.", margin)
+    lora = estimates.get("lora")
     if fit.studio_prefers_lora(params_b, seq_len, memory_gib):
-        lora = estimates.get("lora")
         if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
             return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
         why = ("QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably"
                + (f" (~{lora:.1f} GiB, with less than the {margin:.0%} this estimate may miss by to spare)."
                   if lora is not None else "."))
-    elif fits(lora := estimates.get("lora"), memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
+    elif fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
         why = (f"QLoRA (4-bit), as Unsloth Studio's rule picks at this size; by our estimate 16-bit LoRA "
                f"(~{lora:.1f} GiB) fits too, and trains faster: ask for LoRA to use it.")
     else:

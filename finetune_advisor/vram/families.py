@@ -93,6 +93,11 @@ def vocab_block_held_on_unsloth(model_type: str) -> bool:
 UNSLOTH_RESERVE_EXTRA_GIB: dict[str, float] = {"lfm2": 0.2}
 
 
+def reserve_extra_on_unsloth(model_type: str) -> float:
+    """GiB this family's allocator was measured reserving beyond the count's share (UNSLOTH_RESERVE_EXTRA_GIB), or 0."""
+    return UNSLOTH_RESERVE_EXTRA_GIB.get(family_of(model_type), 0.0)
+
+
 def block_compile_skipped(model_type: str) -> bool:
     """True for the families whose decoder layers Unsloth's per-block compile leaves uncompiled (gpt-oss), whatever
     the user sets: their steps run as measured, which the step-time model times apart (plan.throughput.step_scale)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from finetune_advisor.vocabulary import GPU_32BIT_STATE_OPTIMIZERS
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 
 GB_PER_GIB = 1024**3 / 1e9
@@ -100,8 +101,7 @@ def tight_note(left_gib: float, margin: float = TIGHT_FRACTION, optimizer: str =
     """Why a fit is tight and how to leave more room (an 8-bit optimizer only where the run keeps 32-bit states on the
     GPU: a paged optimizer's are counted outside it)."""
     why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
-    on_gpu_32bit = "8bit" not in optimizer and not optimizer.startswith("paged_")
-    room = "a shorter seq_len" + (" or an 8-bit optimizer" if on_gpu_32bit else "")
+    room = "a shorter seq_len" + (" or an 8-bit optimizer" if optimizer in GPU_32BIT_STATE_OPTIMIZERS else "")
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "
             f"more room ({room}) before a long run.")
 

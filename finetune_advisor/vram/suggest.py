@@ -8,12 +8,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from finetune_advisor.errors import AdvisorError
+from finetune_advisor.vocabulary import GPU_32BIT_STATE_OPTIMIZERS
 from finetune_advisor.vram import estimator as vram
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.fit import judge
 from finetune_advisor.vram.architecture import Architecture
 
-_32BIT_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "paged_adamw_32bit")
+_32BIT_OPTIMIZERS = (*GPU_32BIT_STATE_OPTIMIZERS, "paged_adamw_32bit")
 _GPU_COUNTS = (2, 4, 8, 16, 32, 64)
 
 

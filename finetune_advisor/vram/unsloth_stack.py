@@ -13,8 +13,8 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
-    UNSLOTH_RESERVE_EXTRA_GIB, block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
-    masks_held_on_unsloth, outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, router_trial_kept,
+    block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, masks_held_on_unsloth,
+    outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept,
     scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes, vocab_block_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
@@ -75,7 +75,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
     # a tokens^2 block made each step does (E2B's mask at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e).
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    gap += UNSLOTH_RESERVE_EXTRA_GIB.get(family_of(arch.model_type), 0.0) * k.GIB
+    gap += reserve_extra_on_unsloth(arch.model_type) * k.GIB
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
     trial = 0.0
@@ -336,7 +336,7 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
         notes.append("Gemma 3: Unsloth's compiled MLP holds more per token than the layer count gives (six MLP-width "
                      "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
                      "cells (the longest at 32,768 tokens).")
-    if extra := UNSLOTH_RESERVE_EXTRA_GIB.get(family_of(arch.model_type)):
+    if extra := reserve_extra_on_unsloth(arch.model_type):
         notes.append(f"{arch.model_type}: in our runs Unsloth's allocator reserved up to {extra:g} GiB beyond what the "
                      "count gives, unevenly across lengths; that much is added to the reserve.")
     if step.scores:

@@ -68,6 +68,4 @@ def _print(result: LicenseCheck, parser: argparse.ArgumentParser) -> None:
     say(f"Licence text: {result.license_url or '-'}   Gated on Hugging Face: {gated}")
     for note in result.notes:
         say(in_cli_words(note, parser, bare=False), "Note: ")
-    disclaimer = result.disclaimer if result.license_url else result.disclaimer.replace(" (license_url)",
-                                                                                        " (from the model's page)")
-    say(in_cli_words(disclaimer, parser, bare=False))
+    say(in_cli_words(result.disclaimer, parser, bare=False))
