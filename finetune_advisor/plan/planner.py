@@ -81,31 +81,35 @@ def with_method(req: PlanRequest, run: RunConfig, method: str, stack: str | None
 
 
 def choose_method(req: PlanRequest) -> tuple[str, str, bool]:
-    """For method auto, as recommend_model chooses: LoRA (faster, 16-bit) when Unsloth Studio's rule allows it and it
-    fits comfortably at the plan's first settings, else QLoRA; for a family Unsloth advises QLoRA against, LoRA with
-    trl's router aux loss off where only that makes it fit. The method, why, and whether the aux loss goes off."""
+    """For method auto, as recommend_model chooses (`fit.auto_method`), at the plan's first settings: the method, why,
+    and whether trl's router aux loss goes off."""
     lora = with_method(req, req.run, "lora").model_copy(update={"batch_size": 1, "seq_len": min(req.run.seq_len, req.context)})
     comfortable = search.comfortable(req.resolved, lora, req.card)
     params = req.resolved.params_total or shapes(req.resolved.arch).total_params
-    if comfortable and fit.studio_prefers_lora(params / 1e9, lora.seq_len, req.memory):
-        return "lora", "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA.", False
-    advised = req.resolved.advice("qlora")
-    if comfortable and advised:
-        return "lora", ("Method auto: LoRA, because Unsloth advises against QLoRA for this family (see the notes) and "
-                        "the 16-bit model fits comfortably."), False
-    if comfortable:
-        return "qlora", ("Method auto: QLoRA, as Unsloth Studio's rule picks at this size (16-bit weights x 1.5 x a "
-                         "context factor exceed the GPU); by our estimate 16-bit LoRA fits comfortably too: ask for "
-                         "method lora to use it."), False
-    off = lora.model_copy(update={"router_aux_loss": False})
-    if advised and req.run.router_aux_loss and trial_kept(req.resolved.arch, lora) \
-            and search.comfortable(req.resolved, off, req.card):
-        return "lora", (f"Method auto: LoRA with {AUX_LOSS_OFF}, as recommend_model picks: Unsloth advises against "
-                        "QLoRA for this family (see the notes), and 16-bit LoRA fits comfortably once the aux loss no "
-                        "longer keeps the first step's trial forwards. Set that in SFTConfig, or ask for method qlora."), True
-    caveat = (" Unsloth advises against QLoRA for this family (see the notes); LoRA needs more room than this GPU "
-              "leaves.") if advised else ""
-    return "qlora", "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1." + caveat, False
+    advised = bool(req.resolved.advice("qlora"))
+    aux_off = (not comfortable and advised and req.run.router_aux_loss and trial_kept(req.resolved.arch, lora)
+               and search.comfortable(req.resolved, lora.model_copy(update={"router_aux_loss": False}), req.card))
+    choice = fit.auto_method(fit.studio_prefers_lora(params / 1e9, lora.seq_len, req.memory), comfortable, advised, aux_off)
+    why = _AUTO_REASONS[choice.case]
+    if choice.method == "qlora" and advised:
+        why += (" Unsloth advises against QLoRA for this family (see the notes); LoRA needs more room than this GPU "
+                "leaves.")
+    return choice.method, why, not choice.router_aux_loss
+
+
+_AUTO_REASONS = {
+    "lora": "Method auto: LoRA, because the 16-bit model fits comfortably and trains faster than QLoRA.",
+    "lora_advised": ("Method auto: LoRA, because Unsloth advises against QLoRA for this family (see the notes) and "
+                     "the 16-bit model fits comfortably."),
+    "lora_aux_off": (f"Method auto: LoRA with {AUX_LOSS_OFF}, as recommend_model picks: Unsloth advises against "
+                     "QLoRA for this family (see the notes), and 16-bit LoRA fits comfortably once the aux loss no "
+                     "longer keeps the first step's trial forwards. Set that in SFTConfig, or ask for method qlora."),
+    "qlora_lora_fits_too": ("Method auto: QLoRA, as Unsloth Studio's rule picks at this size (16-bit weights x 1.5 x a "
+                            "context factor exceed the GPU); by our estimate 16-bit LoRA fits comfortably too: ask for "
+                            "method lora to use it."),
+    "qlora_lora_tight": "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1.",
+    "qlora": "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1.",
+}
 
 
 def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:

@@ -126,25 +126,39 @@ def choose_method(
     estimates: Mapping[Method, float | None],
     reserved_gib: float = fit.DRIVER_RESERVED_GIB,
     margin: float = fit.TIGHT_FRACTION,
+    qlora_advice: str | None = None,
+    aux_off: Mapping[Method, float | None] | None = None,
 ) -> MethodChoice:
-    """The method to recommend, its estimate and whether it fits (`margin`: the estimates' expected error)."""
+    """The method to recommend, its estimate and whether it fits (`margin`: the estimates' expected error). Method
+    auto is `fit.auto_method`'s choice; `qlora_advice`: why Unsloth advises against QLoRA for the family, if it does;
+    `aux_off`: the estimates with trl's router aux loss off, for a MoE whose first step keeps the trials."""
     if requested != "auto":
         est = estimates.get(requested)
         return MethodChoice(requested, est, fits(est, memory_gib, reserved_gib=reserved_gib, margin=margin),
                             f"{METHOD_NAMES[requested]} as requested.", margin)
-    qlora = estimates.get("qlora")
+    qlora, lora = estimates.get("qlora"), estimates.get("lora")
     if memory_gib is None:
         return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.", margin)
-    lora = estimates.get("lora")
-    if fit.studio_prefers_lora(params_b, seq_len, memory_gib):
-        if fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
-            return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
+    lora_off = (aux_off or {}).get("lora")
+
+    def roomy(est: float | None) -> bool:
+        return bool(fits(est, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin))
+
+    auto = fit.auto_method(fit.studio_prefers_lora(params_b, seq_len, memory_gib), roomy(lora), qlora_advice is not None,
+                           roomy(lora_off))
+    if auto.case == "lora":
+        return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
+    if auto.method == "lora":
+        est = lora if auto.router_aux_loss else lora_off
+        return MethodChoice("lora", est, True, f"LoRA (16-bit): Unsloth advises against QLoRA for this family "
+                            f"({qlora_advice}), and LoRA fits.", margin, router_aux_loss=auto.router_aux_loss)
+    if auto.case == "qlora_lora_tight":
         why = ("QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably"
                + (f" (~{lora:.1f} GiB, with less than the {margin:.0%} this estimate may miss by to spare)."
                   if lora is not None else "."))
-    elif fits(lora, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin):
-        why = (f"QLoRA (4-bit), as Unsloth Studio's rule picks at this size; by our estimate 16-bit LoRA "
-               f"(~{lora:.1f} GiB) fits too, and trains faster: ask for LoRA to use it.")
+    elif auto.case == "qlora_lora_fits_too":
+        why = (f"QLoRA (4-bit), as Unsloth Studio's rule picks at this size; by our estimate 16-bit LoRA (~{lora:.1f} "
+               "GiB) fits too, and trains faster: ask for LoRA to use it.")
     else:
         why = "QLoRA (4-bit): 16-bit LoRA fits neither Unsloth Studio's rule nor, comfortably, our estimate."
     return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib, margin=margin), why, margin)
@@ -244,6 +258,15 @@ class Facts:
     # method -> the estimate with trl's router aux loss off, for a MoE whose first Unsloth step keeps the trials
     aux_off: Mapping[Method, float | None] = field(default_factory=dict)
 
+    @property
+    def avoid_why(self) -> str:
+        return self.avoid_reason or "see Unsloth's docs"
+
+    @property
+    def qlora_advice(self) -> str | None:
+        """Why Unsloth advises against QLoRA for this family, where it does and LoRA is not advised against too."""
+        return self.avoid_why if "qlora" in self.avoid_methods and "lora" not in self.avoid_methods else None
+
 
 @dataclass
 class Candidate:
@@ -274,9 +297,9 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     if facts.verdict == "not_allowed":
         return Failure("license", facts.license_note)
     choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates, req.reserved_gib,
-                           facts.margin)
-    choice, advice = follow_method_advice(choice, req, facts)
+                           facts.margin, facts.qlora_advice, facts.aux_off)
     choice, aux_caveat = without_aux_loss(choice, req, facts)
+    advice = advice_caveat(choice, facts)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
             return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
@@ -306,34 +329,30 @@ DOMAIN_BONUS = 2.0  # ... and above most of them where it does (a specialised fa
 COARSE_ESTIMATE_PENALTY = 3.0  # as much as a specialised family's bonus: sized models come first
 
 
-def follow_method_advice(choice: MethodChoice, req: Request, facts: Facts) -> tuple[MethodChoice, str | None]:
-    """Unsloth advises against some methods for some families (QLoRA for Qwen3.5 and MoE models): with
-    `auto`, LoRA instead when it fits; otherwise the advised-against method stays, with a caveat."""
+def advice_caveat(choice: MethodChoice, facts: Facts) -> str | None:
+    """Unsloth advises against some methods for some families (QLoRA for Qwen3.5 and MoE models); a pick that keeps
+    such a method (asked for, or LoRA would not fit) says so and ranks lower."""
     if choice.method not in facts.avoid_methods:
-        return choice, None
-    why = facts.avoid_reason or "see Unsloth's docs"
-    lora = facts.estimates.get("lora")
-    if req.method == "auto" and "lora" not in facts.avoid_methods:
-        roomy = [fits(est, req.memory_gib, comfortably=True, reserved_gib=req.reserved_gib, margin=facts.margin)
-                 for est in (lora, facts.aux_off.get("lora"))]
-        if any(roomy):  # as it comes, or with the router aux loss off (without_aux_loss then sizes it so)
-            return MethodChoice("lora", lora, roomy[0], f"LoRA (16-bit): Unsloth advises against "
-                                f"{METHOD_NAMES[choice.method]} for this family ({why}), and LoRA fits.", facts.margin), None
-    return choice, (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family ({why}); "
-                    "LoRA would need more memory than this GPU has. Ranked lower.")
+        return None
+    return (f"Unsloth advises against {METHOD_NAMES[choice.method]} for this family "
+            f"({facts.avoid_why}); LoRA would need more memory than this GPU has. Ranked lower.")
 
 
 def without_aux_loss(choice: MethodChoice, req: Request, facts: Facts) -> tuple[MethodChoice, str | None]:
-    """A MoE that does not fit only because its first Unsloth step keeps every layer's trial forward (trl's router
-    aux loss holds them): the run with SFTConfig(router_aux_loss_coef=0.0), when that fits, and the caveat that says
-    so. A run that forgets the setting runs out of memory in its first step, not days in."""
-    off = facts.aux_off.get(choice.method)
-    if choice.fits is not False or not fits(off, req.memory_gib, reserved_gib=req.reserved_gib, margin=choice.margin):
-        return choice, None
-    caveat = (f"Sized with {AUX_LOSS_OFF}: ~{off:.1f} GiB, against ~{choice.estimate_gib:.1f} with it on, because "
+    """A MoE that fits only because its first Unsloth step no longer keeps every layer's trial forward (trl's router
+    aux loss holds them): the run with SFTConfig(router_aux_loss_coef=0.0), chosen so by method auto or taken here
+    when the method does not fit as it comes, and the caveat that says so. A run that forgets the setting runs out of
+    memory in its first step, not days in."""
+    on = facts.estimates.get(choice.method)
+    if choice.router_aux_loss:
+        off = facts.aux_off.get(choice.method)
+        if choice.fits is not False or not fits(off, req.memory_gib, reserved_gib=req.reserved_gib, margin=choice.margin):
+            return choice, None
+        choice = replace(choice, estimate_gib=off, fits=True, router_aux_loss=False)
+    caveat = (f"Sized with {AUX_LOSS_OFF}: ~{choice.estimate_gib:.1f} GiB, against ~{on:.1f} with it on, because "
               "Unsloth's first step keeps every layer's trial forward for it (estimate_vram's router_aux_loss; measured "
               f"on Qwen3-30B-A3B); {BLOCK_COMPILE_OFF}. Ranked lower.")
-    return replace(choice, estimate_gib=off, fits=True, router_aux_loss=False), caveat
+    return choice, caveat
 
 
 # What a family built for the task adds, and why (SPECIALISED_DEFAULT where not listed: a specialised family before a

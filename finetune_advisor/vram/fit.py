@@ -124,3 +124,33 @@ def studio_prefers_lora(params_b: float | None, seq_len: int, memory_gib: float)
     if params_b is None:
         return False
     return params_b * 2 * 1.5 * studio_context_scale(seq_len) <= memory_gib * GB_PER_GIB
+
+
+@dataclass(frozen=True)
+class AutoMethod:
+    """Method auto's choice, as recommend_model and plan_training both make it; `case` says why, for their wording:
+    "lora" (Studio's rule and our estimate both leave room), "lora_advised" (Unsloth advises against QLoRA for the
+    family and LoRA fits comfortably), "lora_aux_off" (the same, once trl's router aux loss no longer keeps the first
+    step's trial forwards), "qlora_lora_fits_too" (Studio's rule picks QLoRA; LoRA would fit), "qlora_lora_tight"
+    (Studio's rule allows LoRA, our estimate leaves it too little room) or "qlora" (neither allows LoRA)."""
+
+    method: str
+    case: str
+
+    @property
+    def router_aux_loss(self) -> bool:
+        return self.case != "lora_aux_off"
+
+
+def auto_method(studio_lora: bool, lora_roomy: bool, qlora_advised_against: bool, lora_roomy_aux_off: bool = False
+                ) -> AutoMethod:
+    """LoRA (16-bit, faster) where Unsloth Studio's rule allows it and our estimate leaves it room (`lora_roomy`:
+    fits comfortably), else QLoRA; for a family Unsloth advises QLoRA against, LoRA wherever it fits comfortably,
+    with the router aux loss off if only that makes it fit (`lora_roomy_aux_off`)."""
+    if lora_roomy:
+        if studio_lora:
+            return AutoMethod("lora", "lora")
+        return AutoMethod("lora", "lora_advised") if qlora_advised_against else AutoMethod("qlora", "qlora_lora_fits_too")
+    if qlora_advised_against and lora_roomy_aux_off:
+        return AutoMethod("lora", "lora_aux_off")
+    return AutoMethod("qlora", "qlora_lora_tight" if studio_lora else "qlora")
