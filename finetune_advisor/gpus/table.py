@@ -129,13 +129,24 @@ def find(name: str, field: str = "gpu") -> GpuSpec:
                             "a name such as " + ", ".join(names()) + "; or give gpu_memory_gib instead")
 
 
+def namesakes(name: str) -> tuple[GpuSpec, ...]:
+    """The other GPUs a name also matches, of the same memory, that `find` did not take (H100 -> the PCIe and NVL
+    cards beside the SXM one); empty for a name that is one GPU's alone."""
+    return _index().get(_key(name), ())[1:]
+
+
+def parse_count(text: str) -> tuple[int | None, str]:
+    """'4xA100-80GB' -> (4, 'A100-80GB'); a bare name -> (None, the name): no count stated."""
+    match = _COUNT.match(text)
+    return (int(match.group(1)), match.group(2).strip()) if match else (None, text.strip())
+
+
 def parse(text: str, field: str = "gpu") -> tuple[int | None, GpuSpec]:
     """'4xA100-80GB' -> (4, A100-80GB); a bare name -> (None, the GPU): no count stated."""
-    match = _COUNT.match(text)
-    count, name = (int(match.group(1)), match.group(2)) if match else (None, text)
+    count, name = parse_count(text)
     if count is not None and count < 1:
         raise InvalidInputError(field, f"{text!r} names {count} GPUs", "a count of at least 1, e.g. '4xA100-80GB'")
-    return count, find(name.strip(), field)
+    return count, find(name, field)
 
 
 def from_nvml(name: str, memory_gib: float) -> GpuSpec | None:

@@ -56,7 +56,10 @@ def named(text: str, bf16: bool | None = None) -> GpuTarget:
                                 "false or leave it out for this GPU (it trains in fp16)")
     per = f"{spec.memory_gib:g} GiB" + (" as the driver reports it" if spec.memory_basis != "marketed" else " (marketed size)")
     plural = f"{count} x " if count and count > 1 else ""
-    return GpuTarget(spec.memory_gib, "named", f"{plural}{spec.name} ({per}, from the packaged GPU table)",
+    name = table.parse_count(text)[1]
+    others = ", ".join(g.name for g in table.namesakes(name))
+    also = f"; {name!r} also names the {others}: give its full name for that card" if others else ""
+    return GpuTarget(spec.memory_gib, "named", f"{plural}{spec.name} ({per}, from the packaged GPU table{also})",
                      spec.bf16, count, spec, reserved_for(spec))
 
 

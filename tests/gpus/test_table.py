@@ -56,6 +56,17 @@ def test_a_name_sold_in_several_memory_sizes_asks_which(typed: str) -> None:
     assert caught.value.field == "gpu" and "different memory sizes" in str(caught.value) and "GB" in caught.value.accepted
 
 
+def test_a_bare_name_of_cards_with_one_memory_size_takes_the_first_and_says_which_others_it_names() -> None:
+    """'H100' is the SXM card and the PCIe one, the same memory but a quarter fewer TFLOPS and 40 % less bandwidth: the
+    fit is the same, a plan's time is not, so the answer names the card it took and the one it did not."""
+    from finetune_advisor.gpus.target import named
+
+    h100 = named("H100")
+    assert h100.spec.name == "H100-80GB-SXM" and "also names the H100-80GB-PCIe" in h100.description
+    assert named("2 x h200").description.startswith("2 x H200-141GB-SXM") and "H200-141GB-NVL" in named("h200").description
+    assert "also names" not in named("H100 PCIe").description and "also names" not in named("T4").description
+
+
 def test_an_unknown_name_gets_did_you_mean_and_the_list() -> None:
     with pytest.raises(InvalidInputError) as caught:
         table.find("RTX 4900")
