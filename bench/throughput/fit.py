@@ -81,13 +81,20 @@ H200 = find(k.FITTED_ON_GPU)
 def cells() -> list[dict]:
     out = []
     for r in _records("unsloth_sft_1gpu.jsonl"):
-        if r["status"] == "ok" and r.get("step_s") and not outside_fit(r):
+        if r["status"] == "ok" and r.get("step_s") and not outside_fit(r) and on_fitted_gpu(r):
             out.append(_cell(r, "unsloth", r["tokens_per_step"], True, r["step_s"], concurrency(r)))
     for r in _records("transformers_1gpu.jsonl") + _records("transformers_1gpu_autocast.jsonl"):
-        if r["status"] == "ok" and not r.get("tiny") and r.get("gpu") == "NVIDIA H200" and r["optimizer"] in ("adamw_torch", "adamw_8bit"):
+        if r["status"] == "ok" and not r.get("tiny") and on_fitted_gpu(r) and r["optimizer"] in ("adamw_torch", "adamw_8bit"):
             tokens = r["seq_len"] * r["batch_size"]
             out.append(_cell(r, "transformers", tokens, r["gradient_checkpointing"], _transformers_seconds(r), 1))
     return out
+
+
+def on_fitted_gpu(r: dict) -> bool:
+    """Whether the cell ran on the GPU the model is fitted on (the H200): a cell from another GPU (round 51's H100,
+    when no H200 came) checks how the model scales to that GPU instead of moving the fit."""
+    spec = find(r.get("gpu") or "")
+    return spec is not None and spec.name == H200.name
 
 
 def concurrency(r: dict) -> int:
@@ -519,7 +526,7 @@ def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dic
     out = []
     for r in _records("unsloth_sft_1gpu.jsonl"):
         fitted = results.get(("unsloth", r["method"]))
-        if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None:
+        if r["status"] != "ok" or not r.get("step_s") or outside_fit(r) != reason or fitted is None or not on_fitted_gpu(r):
             continue
         if (r.get("gpu_shared_with") or 0) >= 2:  # seen beside two others (round 44: the 12B's step 15 % slower)
             continue
@@ -541,7 +548,7 @@ def first_steps() -> dict[str, dict]:
         kind = startup_kind(Architecture.from_hf_config(r["config"]))
         env = r.get("env") or []
         usual = not env or (kind == "gemma" and env == [COMPILE_OFF])  # as such models are run
-        alone = concurrency(r) == 1 and usual and not (r.get("emulation") or r.get("not_representative"))
+        alone = concurrency(r) == 1 and usual and on_fitted_gpu(r) and not (r.get("emulation") or r.get("not_representative"))
         if r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone:
             continue
         by_kind.setdefault(kind, []).append(times[0] - r["step_s"])

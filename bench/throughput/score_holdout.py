@@ -8,7 +8,7 @@ out), on cells that had the GPU to themselves during their steps (`fit.concurren
 repeat is scored against the repeats in the order they ran; for a transformers-stack record (run_cells.py), the median
 of its timed steps after the first. Cells the fit leaves out (`fit.outside_fit`: not
 representative, a non-default environment, a stand-in kernel, text rows of a model that skips layers without
-an image) are listed apart. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
+an image) are listed apart, and so are cells measured on another GPU than the H200 the predictions are made for. Prints a Markdown table, the median and 90th percentile of |error| and the share within ±20 %.
 
     python bench/throughput/score_holdout.py --all
 
@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fit import ROOT, _transformers_seconds, concurrency, outside_fit, quantile  # noqa: E402
+from fit import ROOT, _transformers_seconds, concurrency, on_fitted_gpu, outside_fit, quantile  # noqa: E402
 
 
 def key(r: dict) -> tuple:
@@ -53,7 +53,8 @@ def scored(pred_path: str, measured_path: str) -> list[tuple[dict, dict, float, 
         if not repeats:
             continue
         r = repeats.pop(0)  # repeats of one cell (tags rep1, rep2 ...) are scored in the order they ran
-        out.append((p, r, (p["predicted_step_s"] - r["step_s"]) / r["step_s"], outside_fit(r) or ""))
+        other_gpu = "" if on_fitted_gpu(r) else f"measured on {r.get('gpu')}, predicted for the H200"
+        out.append((p, r, (p["predicted_step_s"] - r["step_s"]) / r["step_s"], outside_fit(r) or other_gpu))
     return out
 
 
