@@ -120,6 +120,28 @@ def test_auto_method_picks_lora_only_when_both_rules_agree() -> None:
     assert (unknown.method, unknown.fits, unknown.estimate_gib) == ("qlora", None, 7.0)
 
 
+@pytest.mark.parametrize(
+    ("studio", "roomy", "advised", "roomy_off", "method", "case"),
+    [(True, True, False, False, "lora", "lora"), (False, True, False, False, "qlora", "qlora_lora_fits_too"),
+     (False, True, True, False, "lora", "lora_advised"), (True, False, False, True, "qlora", "qlora_lora_tight"),
+     (False, False, True, True, "lora", "lora_aux_off"), (False, False, True, False, "qlora", "qlora"),
+     (False, False, False, True, "qlora", "qlora")],
+)
+def test_the_one_auto_method_rule(studio: bool, roomy: bool, advised: bool, roomy_off: bool, method: str, case: str) -> None:
+    """Studio's rule and room for LoRA; Unsloth's advice against QLoRA turns a roomy LoRA (or one roomy only with the
+    router aux loss off) into the pick; the aux loss goes off only in that last case."""
+    auto = fit.auto_method(studio, roomy, advised, roomy_off)
+    assert (auto.method, auto.case, auto.router_aux_loss) == (method, case, case != "lora_aux_off")
+
+
+def test_an_advised_against_qlora_gives_way_to_lora_with_the_aux_loss_off_where_only_that_fits() -> None:
+    chosen = ranking.choose_method("auto", 30, 2048, 80, {"qlora": 20.0, "lora": 75.0}, qlora_advice="MoE",
+                                   aux_off={"lora": 60.0})
+    assert (chosen.method, chosen.estimate_gib, chosen.fits, chosen.router_aux_loss) == ("lora", 60.0, True, False)
+    kept = ranking.choose_method("auto", 30, 2048, 80, {"qlora": 20.0, "lora": 75.0}, aux_off={"lora": 60.0})
+    assert (kept.method, kept.router_aux_loss) == ("qlora", True)  # no advice: QLoRA as it comes
+
+
 def test_requested_method_is_kept_and_judged() -> None:
     full = ranking.choose_method("full", 8, 2048, 24, {"full": 60.0})
     assert (full.method, full.fits) == ("full", False)
