@@ -81,8 +81,6 @@ UNSLOTH_RESERVED_GIB: Final = 0.2286
 UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1228
 # ... and, under full fine-tuning, as a share of the weights' gradients;
 UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = 0.173
-# ... and beside the boolean seq_len^2 masks a step makes anew (unsloth_stack.unsloth_step's square), as a share of them;
-UNSLOTH_SQUARE_RESERVED_SHARE: Final = 0.257
 # measured cells per model_type and method: the families the Unsloth figures stand on, and how (a MoE's first
 # step can keep a different share of each layer by method: ground.method_said).
 UNSLOTH_MEASURED_METHODS: Final = {'ernie4_5_moe': {'lora': 1, 'qlora': 2}, 'gemma': {'lora': 1, 'qlora': 3}, 'gemma2': {'lora': 2, 'qlora': 3}, 'gemma3_text': {'lora': 4, 'qlora': 9}, 'gemma3n_text': {'lora': 3, 'qlora': 5}, 'gemma4_text': {'lora': 7, 'qlora': 24}, 'gemma4_unified_text': {'lora': 1, 'qlora': 6}, 'glm4_moe_lite': {'lora': 2, 'qlora': 2}, 'gpt_oss': {'lora': 3, 'qlora': 8}, 'granite': {'lora': 1, 'qlora': 2}, 'granitemoehybrid': {'lora': 3, 'qlora': 6}, 'lfm2': {'lora': 4, 'qlora': 2}, 'llama': {'full': 6, 'lora': 15, 'qlora': 36}, 'ministral3': {'lora': 2, 'qlora': 2}, 'mistral': {'full': 1, 'lora': 3, 'qlora': 5}, 'mixtral': {'lora': 2, 'qlora': 2}, 'mllama_text_model': {'lora': 2, 'qlora': 2}, 'nemotron_h': {'lora': 3, 'qlora': 1}, 'olmo3': {'lora': 1, 'qlora': 6}, 'phi3': {'lora': 2, 'qlora': 4}, 'qwen2': {'full': 1, 'lora': 4, 'qlora': 2}, 'qwen2_5_vl_text': {'lora': 1, 'qlora': 3}, 'qwen3': {'full': 5, 'lora': 5, 'qlora': 9}, 'qwen3_5_moe_text': {'lora': 3, 'qlora': 2}, 'qwen3_5_text': {'lora': 12}, 'qwen3_moe': {'lora': 3, 'qlora': 12}, 'qwen3_vl_text': {'lora': 2, 'qlora': 2}}

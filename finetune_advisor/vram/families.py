@@ -98,6 +98,30 @@ def reserve_extra_on_unsloth(model_type: str) -> float:
     return UNSLOTH_RESERVE_EXTRA_GIB.get(family_of(model_type), 0.0)
 
 
+# What a run on rows of varied length was measured holding beyond the fixed-length figure, for the families where it
+# was far beyond (bench/vram_calibration CALIB_VARY cells: the micro-batches change shape every step, the longest is
+# the cell's shape). LFM2.5-1.2B LoRA, 2 rows of up to 2,048 tokens, 60 steps (round 51, H100; Unsloth's padded path,
+# which it takes for LFM2 when causal-conv1d's kernel is not installed): the allocator's reservation rose in steps of
+# about 1 GiB each time a step's allocated peak set a new high (steps 4, 8, 32, 58 and 60), to 8.04 GiB reserved and
+# 8.88 at NVML, against 4.29 predicted for 2 x 2,048 (its fixed-length 1 x 2,048 and 1 x 8,192 cells came within 6 %);
+# the allocated peak itself rose 0.5 GiB over the run, to 3.38 GiB. Still rising at the last step. Whether a card
+# with less room fails, or the allocator gives back its cache first (it does before raising out-of-memory), is not
+# measured yet. Llama 3.2 3B QLoRA, measured the same way, reserved 5 % more than its fixed-length twin.
+UNSLOTH_VARIED_ROWS: dict[str, str] = {
+    "lfm2": ("LFM2 on rows of varied length: in our run (LFM2.5-1.2B LoRA, 2 rows of up to 2,048 tokens, 60 steps, "
+             "Unsloth's padded path, which it takes without causal-conv1d installed) the allocator's reservation grew "
+             "by about 1 GiB whenever a step set a new high, to 8.9 GiB at NVML against 4.3 counted for 2 x 2,048, and "
+             "was still growing at the last step. The allocator releases its cache before it raises out-of-memory, so "
+             "a smaller card may still hold the run; that is not measured yet. Expect a monitor to show far more than "
+             "this figure, and leave room."),
+}
+
+
+def varied_rows_note(model_type: str) -> str | None:
+    """What rows of varied length were measured to add for this family (UNSLOTH_VARIED_ROWS), where it was large."""
+    return UNSLOTH_VARIED_ROWS.get(family_of(model_type))
+
+
 def block_compile_skipped(model_type: str) -> bool:
     """True for the families whose decoder layers Unsloth's per-block compile leaves uncompiled (gpt-oss), whatever
     the user sets: their steps run as measured, which the step-time model times apart (plan.throughput.step_scale)."""

@@ -15,7 +15,7 @@ from finetune_advisor.vram.families import (
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
     block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, masks_held_on_unsloth,
     outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept,
-    scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes, vocab_block_held_on_unsloth,
+    scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note, vocab_block_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
@@ -73,7 +73,10 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
-    # a tokens^2 block made each step does (E2B's mask at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e).
+    # a tokens^2 block made each step does (E2B's mask at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e;
+    # Gemma 4 12B QLoRA 2.6, 11.2 and 22.9 GiB beyond its allocated peak at 32,768, 65,536 and 98,304 tokens, about 1.3
+    # times its masks). A reserve share of the masks' own, fitted apart (round 51), stayed at the shared one: the 12B's
+    # over-read from 8,192 to 32,768 tokens is in its per-token count, which the masks' share cannot lower.
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     gap += reserve_extra_on_unsloth(arch.model_type) * k.GIB
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
@@ -339,6 +342,8 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
     if extra := reserve_extra_on_unsloth(arch.model_type):
         notes.append(f"{arch.model_type}: in our runs Unsloth's allocator reserved up to {extra:g} GiB beyond what the "
                      "count gives, unevenly across lengths; that much is added to the reserve.")
+    if varied := varied_rows_note(arch.model_type):
+        notes.append(varied)
     if step.scores:
         notes.append(scores_note(arch.model_type, step.scores))
     if step.kept:
@@ -433,11 +438,12 @@ UNSLOTH_MEASURED_NOTE = (
     "Unsloth stack, measured: its loader, LoRA wrapper with offloaded gradient checkpointing, and trl's SFTTrainer "
     "with adamw_8bit, run on an H200 (Unsloth 2026.10.9, transformers 5.17, trl 1.15, bitsandbytes 0.50.2, torch "
     "2.11); about one layer's activations stay on the GPU whatever the depth, and the chunked loss is bounded. "
-    "The cells' rows were all seq_len tokens long. In the two runs measured on rows of varied length, each held the "
-    "allocated peak of its fixed-length twin and reserved more, because the allocator's cache fragments as shapes "
-    "change: Llama-3.2-3B QLoRA (2 rows of up to 2,048 tokens, 60 steps) 0.21 GiB (5 %) more, and Gemma 3 270M LoRA "
-    "in float32 on a T4 (8 rows of up to 875 tokens, 100 steps), whose step holds a square of the micro-batch's "
-    "tokens, 4.09 GiB (51 %) more. Other Unsloth, transformers or torch versions can differ."
+    "The cells' rows were all seq_len tokens long. The three runs measured on rows of varied length reserved more "
+    "than their fixed-length shape, because the allocator's cache fragments as shapes change: Llama-3.2-3B QLoRA "
+    "(2 rows of up to 2,048 tokens, 60 steps) 0.21 GiB (5 %) more; Gemma 3 270M LoRA in float32 on a T4 (8 rows of "
+    "up to 875 tokens, 100 steps), whose step holds a square of the micro-batch's tokens, 4.09 GiB (51 %) more; and "
+    "LFM2.5-1.2B LoRA on Unsloth's padded path (2 rows of up to 2,048 tokens, 60 steps) 4.6 GiB (107 %) more than "
+    "counted, still growing at the last step. Other Unsloth, transformers or torch versions can differ."
 )
 
 
