@@ -71,6 +71,24 @@ def test_thresholds_are_numbers_from_the_text() -> None:
     assert _lic("qwen").mau_applies_to == "commercial_use"
 
 
+def test_a_threshold_counted_at_release_names_the_release_date_it_counts_from() -> None:
+    """A Llama licence counts users in the month before the version's release: the clause says which date that is,
+    the same date the catalog gives for the version's models, so a reader can check their own figure."""
+    import re
+    from datetime import datetime
+
+    catalog = load_catalog()
+    for lic in load_licenses().licenses:
+        if not lic.mau_counted_at_release:
+            continue
+        clause = next(c for c in lic.clauses if c.topic == "user_threshold")
+        dates = re.findall(r"\d{4}-\d{2}-\d{2}", clause.text) + [
+            datetime.strptime(d, "%d %B %Y").date().isoformat() for d in re.findall(r"\d{1,2} [A-Z][a-z]+ \d{4}", clause.text)]
+        assert dates, lic.id
+        released = {str(e.release_date) for e in catalog.models if e.license_id == lic.id and e.release_date}
+        assert not released or set(dates) & released, (lic.id, dates, released)
+
+
 def test_unverified_clauses_are_marked_and_counted() -> None:
     assert _lic("mnpl").verification == "unverified"  # read only through quotations so far
     assert _lic("apache-2.0").verification == "verified"
