@@ -213,13 +213,15 @@ UNSLOTH_16BIT_MAMBA_SITES: dict[str, tuple[str, ...]] = {
 }
 
 
-# Hybrid families by the kernels their linear-attention layers run, keyed by the input site of the mixer's
-# projection (shapes._mamba, shapes._deltanet): mamba_ssm's Triton scan, or the chunked gated delta rule of the
-# fla copy Unsloth vendors. What a measured family's kernels add beside the allocator is carried by an
-# unmeasured family that runs the same ones.
+# Hybrid families by the kernels their non-attention layers run, keyed by the input site of the mixer's
+# projection (shapes._mamba, shapes._deltanet, shapes._short_conv): mamba_ssm's Triton scan, the chunked gated delta
+# rule of the fla copy Unsloth vendors, or causal-conv1d's short convolution (LFM2, dense and MoE). What a measured
+# family's kernels add beside the allocator is carried by an unmeasured family that runs the same ones, and an
+# answer says which of its layer kinds a measured family holds (ground).
 LINEAR_MIXER_FAMILIES: dict[str, tuple[str, ...]] = {
     "mamba_in": ("granitemoehybrid", "falcon_h1", "nemotron_h"),
     "deltanet_in": ("qwen3_5", "qwen3_5_moe", "qwen3_next"),
+    "conv_in": ("lfm2", "lfm2_moe"),
 }
 
 

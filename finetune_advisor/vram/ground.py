@@ -208,7 +208,7 @@ def _latent_said(arch: Architecture) -> str:
 # How an answer names a hybrid's kinds of non-attention layer (Architecture.mixer_kinds), and the input site of their
 # projections (shapes) by which families.LINEAR_MIXER_FAMILIES lists the families that hold them.
 _MIXER_NAMES = {"mamba": "Mamba-2 mixers", "linear_attention": "Gated DeltaNet layers", SHORT_CONV: "short convolutions"}
-_MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in"}
+_MIXER_SITES = {"mamba": "mamba_in", "linear_attention": "deltanet_in", SHORT_CONV: "conv_in"}
 
 
 def _mixers_said(arch: Architecture) -> str:

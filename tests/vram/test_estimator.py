@@ -947,13 +947,16 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
 
 def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds(monkeypatch) -> None:
     """Falcon-H1's Mamba-2 mixers were measured in Granite 4.0-H and Nemotron-H; LFM2's short convolutions in no
-    family before round 48 (set back here). An LFM2 answer said "only Mamba-2 mixers were measured", as if it had
-    some. DeepSeek V3's latent attention was measured in one family, GLM-4.7-Flash's."""
+    family before round 48 (set back here), and since then in LFM2, which LFM2-MoE's answer said were measured in
+    none until 2026-12-05. An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some. DeepSeek V3's latent attention was measured in one family, GLM-4.7-Flash's."""
     from finetune_advisor.vram.ground import measured_ground
 
     small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
     lfm2_arch = Architecture(model_type="lfm2", layer_types=("conv", "full_attention"), **small)
     assert measured_ground(lfm2_arch, "lora").startswith("This family (lfm2) was measured on Unsloth in")
+    lfm2_moe = Architecture(model_type="lfm2_moe", layer_types=("conv", "full_attention"), num_experts=4,
+                            num_experts_per_tok=2, moe_intermediate_size=64, **small)
+    assert "Its short convolutions were measured in other families." in measured_ground(lfm2_moe, "lora")
     monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, "lfm2")
     lfm2 = measured_ground(lfm2_arch, "lora")
     assert "Its short convolutions were measured in none." in lfm2 and "Mamba" not in lfm2
