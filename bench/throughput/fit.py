@@ -50,7 +50,7 @@ sys.path.insert(0, ROOT)
 DATA = os.path.join(ROOT, "bench", "vram_calibration", "data")
 CONSTANTS = os.path.join(ROOT, "finetune_advisor", "plan", "constants.py")
 
-from finetune_advisor.gpus.table import find  # noqa: E402
+from finetune_advisor.gpus.table import find, from_nvml  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
 from finetune_advisor.vram.architecture import Architecture  # noqa: E402
@@ -93,7 +93,7 @@ def cells() -> list[dict]:
 def on_fitted_gpu(r: dict) -> bool:
     """Whether the cell ran on the GPU the model is fitted on (the H200): a cell from another GPU (round 51's H100,
     when no H200 came) checks how the model scales to that GPU instead of moving the fit."""
-    spec = find(r.get("gpu") or "")
+    spec = from_nvml(r.get("gpu") or "", (r.get("gpu_total_bytes") or 0) / 2**30)  # None for a name not in the table
     return spec is not None and spec.name == H200.name
 
 

@@ -130,8 +130,8 @@ def find(name: str, field: str = "gpu") -> GpuSpec:
 
 
 def namesakes(name: str) -> tuple[GpuSpec, ...]:
-    """The other GPUs a name also matches, of the same memory, that `find` did not take (H100 -> the PCIe and NVL
-    cards beside the SXM one); empty for a name that is one GPU's alone."""
+    """The other GPUs a name also matches, of the same memory, that `find` did not take ('H100' -> the PCIe card
+    beside the SXM one); empty for a name that is one GPU's alone."""
     return _index().get(_key(name), ())[1:]
 
 

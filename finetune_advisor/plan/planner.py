@@ -107,9 +107,9 @@ _AUTO_REASONS = {
     "qlora_lora_fits_too": ("Method auto: QLoRA, as Unsloth Studio's rule picks at this size (16-bit weights x 1.5 x a "
                             "context factor exceed the GPU); by our estimate 16-bit LoRA fits comfortably too: ask for "
                             "method lora to use it."),
-    "qlora_lora_tight": "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1.",
-    "qlora": "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1.",
 }
+_AUTO_REASONS["qlora_lora_tight"] = _AUTO_REASONS["qlora"] = \
+    "Method auto: QLoRA, because 16-bit LoRA does not fit comfortably at batch 1."
 
 
 def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
