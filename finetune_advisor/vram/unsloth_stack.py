@@ -295,7 +295,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(_moe_note(arch, run, step.first_step, max(training - step.first_step, load)))
     if experts_folded(arch, run, state.lora):
         notes.append(folded_note(arch, step.moe))
-    elif not run.router_aux_loss:
+    if not run.router_aux_loss and s.router_width == 0:
         notes.append("router_aux_loss has no effect here: this model has no router (it is not a MoE).")
     if stack_note:
         notes.append(stack_note)

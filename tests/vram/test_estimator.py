@@ -1107,3 +1107,18 @@ def test_an_output_gate_widens_q_proj_in_every_layout() -> None:
                  vocab_size=100)
     plain, gated = shapes(Architecture(**small)), shapes(Architecture(**small, attn_output_gate=True))
     assert gated.total_params - plain.total_params == 2 * 64 * 64
+
+
+def test_the_router_aux_loss_setting_is_called_pointless_only_for_a_model_without_a_router() -> None:
+    """A plan for Qwen3-30B-A3B fits only with the router aux loss off; its answer said, a few lines below, that the
+    setting has no effect because 'this model has no router' (the note fired for every MoE whose experts are not
+    folded), and a user who believed it ran out of memory in the first step."""
+    small = dict(num_hidden_layers=2, hidden_size=256, intermediate_size=512, num_attention_heads=4, num_key_value_heads=2,
+                 vocab_size=1000)
+    moe = Architecture(model_type="qwen3_moe", num_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
+                       router_aux_loss_coef=0.001, **small)
+    dense = Architecture(model_type="qwen3", **small)
+    off = RunConfig(method="lora", stack="unsloth", router_aux_loss=False)
+    pointless = "router_aux_loss has no effect here"
+    assert not any(pointless in note for note in estimate(moe, off).assumptions)
+    assert any(pointless in note for note in estimate(dense, off).assumptions)
