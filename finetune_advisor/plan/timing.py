@@ -267,7 +267,8 @@ def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
             "the time is computed at the mean row length, a lower bound when lengths vary; give the dataset file to "
             "count them, or bucket rows by length.")
     return ["Unsloth pads this family's micro-batches to their longest row (it never packs Gemma 2, gpt-oss or models with "
-            f"Mamba layers): {cost}"]
+            "Mamba layers, and packs LFM2's short convolutions only with causal-conv1d installed, which its install "
+            f"does not bring): {cost}"]
 
 
 def _fp32_note(gpu: GpuTarget, fp32: bool) -> list[str]:

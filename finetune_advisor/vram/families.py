@@ -109,11 +109,12 @@ def reserve_extra_on_unsloth(model_type: str) -> float:
 # measured yet. Llama 3.2 3B QLoRA, measured the same way, reserved 5 % more than its fixed-length twin.
 UNSLOTH_VARIED_ROWS: dict[str, str] = {
     "lfm2": ("LFM2 on rows of varied length: in our run (LFM2.5-1.2B LoRA, 2 rows of up to 2,048 tokens, 60 steps, "
-             "Unsloth's padded path, which it takes without causal-conv1d installed) the allocator's reservation grew "
-             "by about 1 GiB whenever a step set a new high, to 8.9 GiB at NVML against 4.3 counted for 2 x 2,048, and "
-             "was still growing at the last step. The allocator releases its cache before it raises out-of-memory, so "
-             "a smaller card may still hold the run; that is not measured yet. Expect a monitor to show far more than "
-             "this figure, and leave room."),
+             "Unsloth's padded path, which it takes without causal-conv1d installed) the memory reserved grew by about "
+             "1 GiB whenever a step set a new high, to 8.9 GiB as nvidia-smi shows it, against 4.3 counted for 2 x "
+             "2,048, and was still growing at the last step. The allocator gives back its cache before it fails, so a "
+             "smaller card may still hold the run; that is not measured yet. Until it is, leave about this figure "
+             "again free for such data, or sort or bucket the rows by length; with causal-conv1d installed, Unsloth "
+             "packs LFM2's rows instead (not measured)."),
 }
 
 
@@ -277,6 +278,11 @@ def unsloth_16bit_sites(model_type: str) -> tuple[str, ...]:
 # _HYBRID_AUTO_KINDS; a Mamba mixer's state would leak across packed rows). Each micro-batch is padded to its
 # longest row. Qwen3.5 is packed: its round-7 cell ran padding-free, auto-enabled; Nemotron-H's ran padded.
 UNSLOTH_PADDED_TYPES = ("gemma2", "gpt_oss")
+# ... and LFM2's short convolutions unless causal-conv1d is installed, which Unsloth's install does not bring: with
+# transformers 5.17 they call the kernel through the hub (use_kernel_func_from_hub), and unsloth/utils/packing.py
+# packs them only where that binds an accelerated kernel ("hybrid linear-attention packing disabled (padded path):
+# causal_conv1d_fn has no accelerated kernel", in every LFM2 cell of ours). With causal-conv1d, Unsloth packs them.
+UNSLOTH_PADDED_WITHOUT_CAUSAL_CONV1D = ("lfm2", "lfm2_moe")
 
 
 # Families whose attention scores Unsloth 2026.10.9 materialises in the layer it recomputes, and the bytes a score
@@ -427,5 +433,6 @@ UNSLOTH_WIDE_HEAD_DIM = 256
 
 
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
-    """True when Unsloth pads this family's micro-batches to their longest row instead of packing them."""
-    return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES
+    """True when Unsloth pads this family's micro-batches to their longest row instead of packing them (LFM2: as
+    installed without causal-conv1d)."""
+    return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES or family_of(model_type) in UNSLOTH_PADDED_WITHOUT_CAUSAL_CONV1D

@@ -565,3 +565,15 @@ def test_an_unknown_repo_offline_names_the_two_ways_that_need_no_hub() -> None:
     with pytest.raises(UnknownModelError) as caught:
         plan_training(model="someorg/my-custom-7b", gpu="T4")
     assert "'architecture'" in str(caught.value) and "'params_b'" in str(caught.value)
+
+
+def test_an_lfm2_plan_times_padded_micro_batches_as_unsloth_runs_them_without_causal_conv1d() -> None:
+    """Unsloth packs LFM2's rows only where causal-conv1d binds an accelerated kernel, which its install does not
+    bring: every LFM2 cell of ours ran padded. A plan said "Rows are batched without padding" beside a memory note
+    saying the padded path; now it is timed padded, as Gemma 2 is."""
+    args = dict(gpu="RTX 4090", dataset_rows=4000, tokens_per_row=600, longest_row=2048)
+    lfm2 = plan_training(model="lfm2-1.2b", **args)
+    assert any("packs LFM2's short convolutions only with causal-conv1d" in n for n in lfm2.notes)
+    assert not any(n.startswith("Rows are batched without padding") for n in lfm2.notes)
+    llama = plan_training(model="llama-3.2-1b", **args)
+    assert any(n.startswith("Rows are batched without padding") for n in llama.notes)

@@ -47,7 +47,7 @@ def test_an_lfm2_answer_says_what_varied_rows_held_with_the_measured_and_counted
     run = RunConfig(method="lora", seq_len=rec["seq_len"], batch_size=rec["batch_size"], stack="unsloth")
     answer = estimate(arch, run)
     said = next(note for note in answer.assumptions if note.startswith("LFM2 on rows of varied length"))
-    assert f"{rec['nvml_process_peak_bytes'] / 2**30:.1f} GiB at NVML" in said
+    assert f"{rec['nvml_process_peak_bytes'] / 2**30:.1f} GiB as nvidia-smi shows it" in said
     assert f"against {answer.total_gib:.1f} counted for {rec['batch_size']} x {rec['seq_len']:,}" in said
     llama = Architecture(model_type="llama", hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
                          num_key_value_heads=8, intermediate_size=8192, vocab_size=128256)
