@@ -23,6 +23,8 @@ Basis = Literal["published", "derived", "unverified", "unknown"]
 MemoryBasis = Literal["driver", "driver-unlinked", "marketed"]
 MAX_NAME_CHARS = MAX_CHARS["gpu"]
 _COUNT = re.compile(r"^\s*(\d{1,3})\s*[x×*]\s*(.+)$", re.IGNORECASE)
+_COUNT_AFTER = re.compile(r"^\s*(.+?)\s*[x×*:]\s*(\d{1,3})\s*$", re.IGNORECASE)  # 'H100x2', 'H100 x 4', 'H100:2'
+
 # Words that do not tell GPUs apart ("a free Colab T4", "my RTX 4090", "NVIDIA GeForce ...").
 _NOISE = re.compile(r"\b(nvidia|geforce|tesla|rtx|a|an|my|the|free|one)\b|[\s_\-]+", re.IGNORECASE)
 
@@ -122,8 +124,9 @@ def find(name: str, field: str = "gpu") -> GpuSpec:
                                 " or ".join(repr(g.name) for g in hits) + "; or give gpu_memory_gib instead")
     if hits:
         return hits[0]  # same memory: the first listed (H100 -> the SXM card)
-    close = difflib.get_close_matches(_key(name), list(_index()), n=3, cutoff=0.6)
-    guesses = list(dict.fromkeys(_index()[c][0].name for c in close))
+    typed = _key(name)  # names it begins first ('RTX 6000' -> RTX 6000 Ada), then the closest spellings
+    close = [k for k in _index() if len(typed) > 1 and k.startswith(typed)] + difflib.get_close_matches(typed, list(_index()), n=8, cutoff=0.6)
+    guesses = list(dict.fromkeys(g.name for c in close for g in _index()[c]))[:3]
     hint = f" (did you mean {' or '.join(repr(g) for g in guesses)}?)" if guesses else ""
     raise InvalidInputError(field, f"{name!r} is not a GPU in the packaged table of NVIDIA GPUs{hint}",
                             "a name such as " + ", ".join(names()) + "; or give gpu_memory_gib instead")
@@ -136,9 +139,12 @@ def namesakes(name: str) -> tuple[GpuSpec, ...]:
 
 
 def parse_count(text: str) -> tuple[int | None, str]:
-    """'4xA100-80GB' -> (4, 'A100-80GB'); a bare name -> (None, the name): no count stated."""
-    match = _COUNT.match(text)
-    return (int(match.group(1)), match.group(2).strip()) if match else (None, text.strip())
+    """'4xA100-80GB' or 'A100-80GB x4' -> (4, 'A100-80GB'); a bare name -> (None, the name): no count stated."""
+    if match := _COUNT.match(text):
+        return int(match.group(1)), match.group(2).strip()
+    if (match := _COUNT_AFTER.match(text)) and _key(text) not in _index() and _key(match.group(1)) in _index():
+        return int(match.group(2)), match.group(1).strip()
+    return None, text.strip()
 
 
 def parse(text: str, field: str = "gpu") -> tuple[int | None, GpuSpec]:

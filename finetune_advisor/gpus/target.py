@@ -58,7 +58,8 @@ def named(text: str, bf16: bool | None = None) -> GpuTarget:
     plural = f"{count} x " if count and count > 1 else ""
     name = table.parse_count(text)[1]
     others = ", ".join(g.name for g in table.namesakes(name))
-    also = f"; {name!r} also names the {others}: give its full name for that card" if others else ""
+    also = (f"; {name!r} also names the {others}, with the same memory but other SMs, TFLOPS or bandwidth, so another "
+            "time and, for some models, memory: name the card to plan for it") if others else ""
     return GpuTarget(spec.memory_gib, "named", f"{plural}{spec.name} ({per}, from the packaged GPU table{also})",
                      spec.bf16, count, spec, reserved_for(spec))
 

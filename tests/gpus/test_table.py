@@ -65,6 +65,26 @@ def test_a_bare_name_of_cards_with_one_memory_size_takes_the_first_and_says_whic
     assert h100.spec.name == "H100-80GB-SXM" and "also names the H100-80GB-PCIe" in h100.description
     assert named("2 x h200").description.startswith("2 x H200-141GB-SXM") and "H200-141GB-NVL" in named("h200").description
     assert "also names" not in named("H100 PCIe").description and "also names" not in named("T4").description
+    assert "also names the A100-80GB-PCIe" in named("A100-80GB").description  # a size is no more exact than the bare name
+    assert "memory: name the card" in h100.description  # says why it matters, not only that it exists
+
+
+@pytest.mark.parametrize(("typed", "count"), [("H100x2", 2), ("H100:2", 2), ("H100 x 4", 4), ("2xH100", 2),
+                                              ("RTX 5090x2", 2), ("T4", None), ("RTX 3080 12GB", None)])
+def test_a_count_comes_before_or_after_the_name(typed: str, count: int | None) -> None:
+    """'H100x2' was 'not a GPU' with a V100 as the first guess; a count after the name is read as one before it, and a
+    name that ends in a number ('RTX 3080 12GB') stays a name."""
+    parsed, spec = table.parse(typed)
+    assert parsed == count and spec.name in ("H100-80GB-SXM", "RTX 5090", "T4", "RTX 3080 12GB")
+
+
+def test_a_name_of_several_generations_is_refused_with_the_cards_it_begins() -> None:
+    """'RTX 6000' is the Ada card (48 GB), the Blackwell PRO (96 GB) or the Turing Quadro (24 GB, no bf16, not in the
+    table): it was read as the Ada card without a word; now it is refused and the guesses start with the names it
+    begins."""
+    with pytest.raises(InvalidInputError) as caught:
+        table.find("RTX 6000")
+    assert "did you mean 'RTX 6000 Ada'" in str(caught.value)
 
 
 def test_an_unknown_name_gets_did_you_mean_and_the_list() -> None:
