@@ -110,7 +110,11 @@ COVERED: list[tuple[str, set[str]]] = [
     ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", {"memory-and-loading"}),
     ("CUDA OOM at batch size 8", {"memory-and-loading"}),
     ("ran out of VRAM", {"memory-and-loading"}),
-    ("GPU memory is full and training stops", {"memory-and-loading"}),  # the 2026-12-05 pass's uncovered phrasing
+    ("GPU memory is full and training stops", {"memory-and-loading"}),  # the 2026-12-05 passes' uncovered phrasings
+    ("my training crashes with OOM", {"memory-and-loading"}),
+    ("not enough VRAM", {"memory-and-loading"}),
+    ("VRAM runs out halfway through training", {"memory-and-loading"}),
+    ("memory keeps growing every step", {"memory-and-loading"}),
     ("显存不足怎么办？", {"memory-and-loading", "vram-requirements"}),
     ("What's the difference between LoRA and QLoRA?", {"lora-qlora-or-full"}),
     ("Should I use LoRA or full fine-tuning?", {"lora-qlora-or-full", "memory-and-loading"}),
