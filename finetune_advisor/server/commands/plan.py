@@ -144,7 +144,7 @@ def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
     emit(table(("", ""), rows))
     if r.alternatives:
         emit()
-        emit(table(("instead", "fits", "micro-batch", "hours", "vs plan"),
+        emit(table(("instead", "fits comfortably", "micro-batch", "hours", "vs plan"),
                    [(a.change, a.fits, a.micro_batch or "-", a.hours if a.hours is not None else "-", a.vs_plan or "-") for a in r.alternatives]))
     emit()
     for note in r.notes:
