@@ -125,7 +125,8 @@ def find(name: str, field: str = "gpu") -> GpuSpec:
     if hits:
         return hits[0]  # same memory: the first listed (H100 -> the SXM card)
     typed = _key(name)  # names it begins first ('RTX 6000' -> RTX 6000 Ada), then the closest spellings
-    close = [k for k in _index() if len(typed) > 1 and k.startswith(typed)] + difflib.get_close_matches(typed, list(_index()), n=8, cutoff=0.6)
+    begun = [k for k in _index() if len(typed) > 1 and k.startswith(typed)]
+    close = begun + difflib.get_close_matches(typed, list(_index()), n=8, cutoff=0.6)
     guesses = list(dict.fromkeys(g.name for c in close for g in _index()[c]))[:3]
     hint = f" (did you mean {' or '.join(repr(g) for g in guesses)}?)" if guesses else ""
     raise InvalidInputError(field, f"{name!r} is not a GPU in the packaged table of NVIDIA GPUs{hint}",
