@@ -435,4 +435,4 @@ UNSLOTH_WIDE_HEAD_DIM = 256
 def padded_on_unsloth(model_type: str, mamba_mixers: bool) -> bool:
     """True when Unsloth pads this family's micro-batches to their longest row instead of packing them (LFM2: as
     installed without causal-conv1d)."""
-    return mamba_mixers or model_type in UNSLOTH_PADDED_TYPES or family_of(model_type) in UNSLOTH_PADDED_WITHOUT_CAUSAL_CONV1D
+    return mamba_mixers or family_of(model_type) in (*UNSLOTH_PADDED_TYPES, *UNSLOTH_PADDED_WITHOUT_CAUSAL_CONV1D)
