@@ -104,17 +104,20 @@ def reserve_extra_on_unsloth(model_type: str) -> float:
 # which it takes for LFM2 when causal-conv1d's kernel is not installed): the allocator's reservation rose in steps of
 # about 1 GiB each time a step's allocated peak set a new high (steps 4, 8, 32, 58 and 60), to 8.04 GiB reserved and
 # 8.88 at NVML, against 4.29 predicted for 2 x 2,048 (its fixed-length 1 x 2,048 and 1 x 8,192 cells came within 6 %);
-# the allocated peak itself rose 0.5 GiB over the run, to 3.38 GiB. Still rising at the last step. Whether a card
-# with less room fails, or the allocator gives back its cache first (it does before raising out-of-memory), is not
-# measured yet. Llama 3.2 3B QLoRA, measured the same way, reserved 5 % more than its fixed-length twin.
+# the allocated peak itself rose 0.5 GiB over the run, to 3.38 GiB. Still rising at the last step. The same run with
+# the allocator capped at 4 GiB (round 52, `--emulate 4g`: about 0.5 GiB above what the fixed-length step needs) ran
+# all 60 steps: reserved at most 3.71 GiB, 4.54 at NVML (5.8 % above the 4.29 predicted for 2 x 2,048), allocated at
+# most 2.86 (Unsloth sizes its loss chunks from the free memory, so a small card's allocated peak is lower too). The
+# allocator gives its cache back before it raises out-of-memory: the large card's growth is cache, not need. Llama
+# 3.2 3B QLoRA, measured the same way, reserved 5 % more than its fixed-length twin.
 UNSLOTH_VARIED_ROWS: dict[str, str] = {
     "lfm2": ("LFM2 on rows of varied length: in our run (LFM2.5-1.2B LoRA, 2 rows of up to 2,048 tokens, 60 steps, "
              "Unsloth's padded path, which it takes without causal-conv1d installed) the memory reserved grew by about "
              "1 GiB whenever a step set a new high, to 8.9 GiB as nvidia-smi shows it, against 4.3 counted for 2 x "
-             "2,048, and was still growing at the last step. The allocator gives back its cache before it fails, so a "
-             "smaller card may still hold the run; that is not measured yet. Until it is, leave about this figure "
-             "again free for such data, or sort or bucket the rows by length; with causal-conv1d installed, Unsloth "
-             "packs LFM2's rows instead (not measured)."),
+             "2,048. That growth is cache, not need: with the allocator capped at 4 GiB, the same 60 steps ran to the "
+             "end at 4.5 GiB as nvidia-smi shows it (3.7 reserved). Expect nvidia-smi to climb on a large card, and "
+             "leave about 6 % more than this estimate free on a card it only just fits; with causal-conv1d installed, "
+             "Unsloth packs LFM2's rows instead (not measured)."),
 }
 
 

@@ -34,8 +34,8 @@ DATA = Path(__file__).resolve().parents[2] / "bench" / "vram_calibration" / "dat
 
 
 def test_an_lfm2_answer_says_what_varied_rows_held_with_the_measured_and_counted_figures() -> None:
-    """LFM2.5's run on rows of varied length (round 51) peaked at about twice its fixed-length figure: its answers say
-    so, with the figures of the record and of today's estimate for that shape (a refit that moves either fails here
+    """LFM2.5's run on rows of varied length (round 51) peaked at about twice its fixed-length figure, and ran to the end
+    with the allocator capped at 4 GiB (round 52): its answers say both, with the figures of the record and of today's estimate for that shape (a refit that moves either fails here
     until the sentence is brought up to date); a family without such a run gets no such sentence."""
     import json
 
@@ -49,6 +49,12 @@ def test_an_lfm2_answer_says_what_varied_rows_held_with_the_measured_and_counted
     said = next(note for note in answer.assumptions if note.startswith("LFM2 on rows of varied length"))
     assert f"{rec['nvml_process_peak_bytes'] / 2**30:.1f} GiB as nvidia-smi shows it" in said
     assert f"against {answer.total_gib:.1f} counted for {rec['batch_size']} x {rec['seq_len']:,}" in said
+    capped = next(json.loads(line) for line in DATA.open() if "LFM2.5" in line and "CALIB_VARY" in line and "/4g/" in line)
+    assert capped["status"] == "ok" and len(capped["step_peaks"]) == capped["varied_rows"]["steps"]  # ran to the end
+    assert f"ran to the end at {capped['nvml_process_peak_bytes'] / 2**30:.1f} GiB as nvidia-smi shows it" in said
+    assert f"({capped['peak_reserved_bytes'] / 2**30:.1f} reserved)" in said
+    above = capped["nvml_process_peak_bytes"] / 2**30 / answer.total_gib - 1
+    assert f"about {round(above * 100)} % more than this estimate free" in said
     llama = Architecture(model_type="llama", hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
                          num_key_value_heads=8, intermediate_size=8192, vocab_size=128256)
     assert not any("rows of varied length" in note for note in estimate(llama, run).assumptions)
