@@ -15,7 +15,7 @@ from finetune_advisor.vram.families import (
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
     block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, masks_held_on_unsloth,
     outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept,
-    scores_on_unsloth, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note, vocab_block_held_on_unsloth,
+    scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note, vocab_block_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
@@ -44,6 +44,7 @@ class UnslothStep:
     kept: float = 0.0  # of the activations: layer outputs held on the GPU (families.outputs_kept_on_unsloth)
     square: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
     beyond: float = 0.0  # beyond the longest step measured for the family, the growth the count misses (ground.tail_growth)
+    extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -78,7 +79,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # times its masks). A reserve share of the masks' own, fitted apart (round 51), stayed at the shared one: the 12B's
     # over-read from 8,192 to 32,768 tokens is in its per-token count, which the masks' share cannot lower.
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    gap += reserve_extra_on_unsloth(arch.model_type) * k.GIB
+    extra = reserve_extra_on_unsloth(arch.model_type, tokens) * k.GIB
+    gap += extra
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
     trial = 0.0
@@ -88,7 +90,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run))
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra)
 
 
 def vocab_block_bytes(arch: Architecture) -> float:
@@ -339,11 +341,14 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
         notes.append("Gemma 3: Unsloth's compiled MLP holds more per token than the layer count gives (six MLP-width "
                      "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
                      "cells (the longest at 32,768 tokens).")
-    if extra := reserve_extra_on_unsloth(arch.model_type):
-        notes.append(f"{arch.model_type}: in our runs Unsloth's allocator reserved up to {extra:g} GiB beyond what the "
-                     "count gives, unevenly across lengths; that much is added to the reserve.")
+    if step.extra:
+        notes.append(f"{arch.model_type}: our runs of this family on Unsloth held more than the count gives, in ways no "
+                     f"memory trace has explained yet; {step.extra / k.GIB:.2f} GiB is added to the reserve here, as "
+                     "measured at the family's own lengths.")
     if varied := varied_rows_note(arch.model_type):
         notes.append(varied)
+    if tried := tried_note(arch.model_type):
+        notes.append(tried)
     if step.scores:
         notes.append(scores_note(arch.model_type, step.scores))
     if step.kept:

@@ -1,0 +1,68 @@
+"""What a family's own measured cells added to the Unsloth count where no trace has explained it yet
+(families.UNSLOTH_RESERVE_EXTRA), and what a tried, unfinished run of a family showed (families.UNSLOTH_TRIED): the
+figures are the records', so a refit or a new cell that moves them fails here until the families' entries are
+brought up to date."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.families import UNSLOTH_RESERVE_EXTRA, family_of
+
+DATA = Path(__file__).resolve().parents[2] / "bench" / "vram_calibration" / "data" / "unsloth_sft_1gpu.jsonl"
+GIB = 2**30
+
+
+def _records(family: str) -> list[dict]:
+    out = []
+    for line in DATA.open():
+        rec = json.loads(line)
+        plain = not rec.get("emulation") and not rec.get("env") and not rec.get("not_representative")
+        if rec.get("status") == "ok" and plain and family_of(rec["config"]["model_type"]) == family:
+            out.append(rec)
+    return out
+
+
+@pytest.mark.parametrize("family", ["smollm3", "ernie4_5", "apertus"])
+def test_a_family_measured_above_the_count_is_estimated_at_or_above_each_of_its_peaks(family: str) -> None:
+    """SmolLM3, ERNIE 4.5 (dense) and Apertus came in 8-19 % above the count in their first cells (round 53): with
+    their extras each of their measured peaks is met, none by more than 7 % over, and the answer says how much was
+    added and that no trace explains it."""
+    records = _records(family)
+    assert len(records) >= 2
+    for rec in records:
+        arch = Architecture.from_hf_config(rec["config"])
+        run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"], stack="unsloth")
+        answer = estimate(arch, run)
+        error = answer.total_gib / (rec["nvml_process_peak_bytes"] / GIB) - 1
+        assert -0.01 <= error <= 0.07, (rec["cell"], error)
+        fixed, per_1k = UNSLOTH_RESERVE_EXTRA[family]
+        added = fixed + per_1k * rec["seq_len"] * rec["batch_size"] / 1024
+        said = [n for n in answer.assumptions if "no memory trace has explained yet" in n]
+        assert len(said) == 1 and f"{added:.2f} GiB is added to the reserve here" in said[0]
+
+
+def test_a_family_without_an_extra_says_nothing_of_one() -> None:
+    llama = Architecture(model_type="llama", hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
+                         num_key_value_heads=8, intermediate_size=8192, vocab_size=128256)
+    answer = estimate(llama, RunConfig(method="qlora", seq_len=2048, stack="unsloth"))
+    assert not any("no memory trace has explained yet" in n for n in answer.assumptions)
+
+
+def test_falcon_h1_says_its_unsloth_run_was_tried_and_not_measured_and_what_to_install() -> None:
+    """Round 53b's Falcon-H1 3B cell ran Mamba-2's reference path (no compile, no mamba_ssm): 125 s for the first step
+    and no peak. An answer for the family says so; another hybrid, measured, does not."""
+    said = [n for n in estimate_vram(model="falcon-h1-3b", method="qlora", seq_len=2048).assumptions
+            if n.startswith("Falcon-H1 on Unsloth")]
+    assert len(said) == 1 and "125 s" in said[0] and "mamba_ssm and causal-conv1d" in said[0]
+    assert "no peak was recorded" in said[0]
+    log = DATA.parent / "logs" / "round53b-call1-lane0.txt"
+    assert "125.49s/it" in log.read_text() and not _records("falcon_h1")  # the figure is the log's; no record yet
+    other = estimate_vram(model="qwen3.5-4b", method="lora", seq_len=2048).assumptions
+    assert not any(n.startswith("Falcon-H1 on Unsloth") for n in other)
