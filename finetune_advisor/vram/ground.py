@@ -36,12 +36,15 @@ def _measured(arch: Architecture, run: RunConfig) -> bool:
 
 
 def error_margin(arch: Architecture, run: RunConfig) -> float:
-    """The error to expect from how far the model is from what we measured (fit.py says why each value): a step
-    longer than any we measured for the family (`longest_measured`) counts as unmeasured."""
+    """The error to expect from how far the model is from what we measured (fit.py says why each value): a family
+    never measured on Unsloth, one measured but not on this path, or a step longer than any we measured for it
+    (`longest_measured`)."""
     measured = _measured(arch, run)
     if arch.is_hybrid or arch.encoder_layers or (arch.is_moe and not measured):
         return fit.FAR_TIGHT_FRACTION
-    return fit.TIGHT_FRACTION if measured and not longest_measured(arch, run) else fit.UNMEASURED_TIGHT_FRACTION
+    if run.stack == "unsloth" and not measured_cells(arch.model_type):
+        return fit.UNMEASURED_TIGHT_FRACTION
+    return fit.TIGHT_FRACTION if measured and not longest_measured(arch, run) else fit.BEYOND_TIGHT_FRACTION
 
 
 def longest_measured(arch: Architecture, run: RunConfig) -> int | None:

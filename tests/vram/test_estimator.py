@@ -580,9 +580,10 @@ def test_moe_fields_are_read_under_each_familys_own_names(fields: dict, experts:
 
 def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> None:
     """A fit is tight when its headroom is under the error to expect: 10 % where we measured the family on
-    Unsloth, 15 % for unmeasured dense families, 30 % for hybrids (our figure 13 % under the peak Unsloth's
-    Qwen3.5-27B notebook printed, 32 % under Granite 4.0-H Micro's) and size-only stand-ins; the note says which
-    reason applies, so a measured hybrid is not called unmeasured."""
+    Unsloth, 25 % for unmeasured dense families (the first cells of OLMo 3, ERNIE 4.5 and SmolLM3 came in 18-25 % of
+    the estimate above it), 30 % for hybrids (our figure 13 % under the peak Unsloth's Qwen3.5-27B notebook printed, 32
+    % under Granite 4.0-H Micro's) and size-only stand-ins; the note says which reason applies, so a measured hybrid
+    is not called unmeasured."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
     from finetune_advisor.vram import fit
 
@@ -593,10 +594,11 @@ def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> Non
         return r.tight, r.assumptions
 
     assert tight_at("llama-3.1-8b", "qlora", 0.12)[0] is False  # measured: 10 %
-    dense, notes = tight_at("olmo-2-13b", "qlora", 0.12)  # unmeasured dense: 15 %
+    dense, notes = tight_at("command-r-08-2024", "qlora", 0.20)  # unmeasured dense (cohere): 25 %
     assert dense is True
-    assert any("less than 15% of the estimate" in n and "did not measure this family" in n for n in notes)
-    assert tight_at("olmo-2-13b", "qlora", 0.18)[0] is False
+    assert any("less than 25% of the estimate" in n and "did not measure this family" in n for n in notes)
+    assert tight_at("command-r-08-2024", "qlora", 0.28)[0] is False
+    assert tight_at("olmo-2-13b", "qlora", 0.12)[0] is False  # OLMo 2, measured since round 53: 10 %
     hybrid, notes = tight_at("qwen3.5-27b", "lora", 0.20)  # hybrid linear attention: 30 %, though measured
     tight = next(n for n in notes if n.startswith("Tight fit"))
     assert hybrid is True and "less than 30% of the estimate" in tight and "hybrid" in tight
@@ -641,7 +643,7 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
     assert added > 1.0 and any(f"so {added:.2f} GiB is added for the tokens beyond" in n for n in grown)
     two_rows = RunConfig(method="qlora", seq_len=longest["moe"], batch_size=2, stack="unsloth")  # tokens, not rows
     assert longest_measured(arch, two_rows) == longest["moe"]
-    assert error_margin(arch, two_rows) == fit.UNMEASURED_TIGHT_FRACTION
+    assert error_margin(arch, two_rows) == fit.BEYOND_TIGHT_FRACTION
     assert error_margin(arch, two_rows.model_copy(update={"batch_size": 1})) == fit.TIGHT_FRACTION
     assert longest_measured(arch, two_rows.model_copy(update={"stack": "transformers"})) is None
 
@@ -933,7 +935,7 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
     Nemotron-H were measured as MoE models); an unmeasured MoE family names the MoE ones."""
     from finetune_advisor.vram.ground import measured_ground
 
-    dense = measured_ground(Architecture(model_type="olmo2", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
+    dense = measured_ground(Architecture(model_type="cohere", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
                                          num_attention_heads=4, vocab_size=100), "qlora")
     listed = dense.split("dense families we measured (")[1].split(")")[0].split(", ")
     assert "llama" in listed and not {"qwen3_moe", "gpt_oss", "nemotron_h", "qwen3_5_moe_text", "glm4_moe_lite"} & set(listed)
@@ -985,7 +987,7 @@ def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() ->
                                            encoder_ffn_dim=256, max_source_positions=100, num_mel_bins=8,
                                            max_target_positions=64, **small), "lora")
     assert f"{whisper_peak:.2f} GiB" in whisper
-    assert "was not measured on Unsloth" in measured_ground(Architecture(model_type="olmo2", **small), "qlora")
+    assert "was not measured on Unsloth" in measured_ground(Architecture(model_type="cohere", **small), "qlora")
 
 
 def test_a_moe_familys_answer_says_when_few_of_its_runs_used_the_method_asked(monkeypatch) -> None:
