@@ -96,8 +96,8 @@ _WHY = {
     BEYOND_TIGHT_FRACTION: ("our Unsloth runs measured this family, but not on this path (full fine-tuning, no "
                             "gradient checkpointing, or a step longer than any we ran), so its estimate may miss by "
                             "about that much"),
-    UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family, and the first runs of families we had "
-                                "not measured came in up to about that much above the estimate"),
+    UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family (the first runs of the families we "
+                                "measured last came in up to about that much above the estimate)"),
     FAR_TIGHT_FRACTION: (f"models of this kind ({FAR_KINDS}) can miss by about that much: even where our own runs "
                          "agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids on "
                          "older Unsloth versions"),
