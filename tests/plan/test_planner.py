@@ -577,3 +577,16 @@ def test_an_lfm2_plan_times_padded_micro_batches_as_unsloth_runs_them_without_ca
     assert not any(n.startswith("Rows are batched without padding") for n in lfm2.notes)
     llama = plan_training(model="llama-3.2-1b", **args)
     assert any(n.startswith("Rows are batched without padding") for n in llama.notes)
+
+
+def test_a_family_whose_unsloth_run_never_finished_a_step_says_its_time_is_not_measured() -> None:
+    """Falcon-H1's one Unsloth run (round 53b) took 125 s for its first step on Mamba-2's reference path, where the
+    step-time model gives about a second: the plan says its time is not this family's, and its memory notes say why;
+    a measured hybrid's plan does not."""
+    args = {"dataset_rows": 1000, "tokens_per_row": 1500, "gpu": "H100"}
+    falcon = plan_training(model="falcon-h1-3b", **args)
+    said = [n for n in falcon.notes if n.startswith("Not this family's measured time")]
+    assert len(said) == 1 and falcon.step_seconds is not None and falcon.step_seconds < 125
+    assert any(n.startswith("Falcon-H1 on Unsloth") and "125 s" in n for n in falcon.memory.assumptions)
+    qwen = plan_training(model="qwen3.5-4b", **args)
+    assert not any(n.startswith("Not this family's measured time") for n in qwen.notes)
