@@ -140,7 +140,6 @@ def varied_rows_note(model_type: str) -> str | None:
     return UNSLOTH_VARIED_ROWS.get(family_of(model_type))
 
 
-
 # Families whose cell was tried and did not complete, with what the try showed a user. Falcon-H1 3B QLoRA at 2,048
 # tokens (round 53b, H100, Unsloth 2026.10.9, logs round53b-call1-lane0.txt): Unsloth's per-layer compile failed twice
 # (Inductor could not generate the Mamba-2 scan's cumsum) and kept the stock forward; without mamba_ssm and

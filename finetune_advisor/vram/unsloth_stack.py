@@ -15,7 +15,8 @@ from finetune_advisor.vram.families import (
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
     block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, masks_held_on_unsloth,
     outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept,
-    scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note, vocab_block_held_on_unsloth,
+    scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
+    vocab_block_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
@@ -343,8 +344,8 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
                      "cells (the longest at 32,768 tokens).")
     if step.extra:
         notes.append(f"{arch.model_type}: our runs of this family on Unsloth held more than the count gives, in ways no "
-                     f"memory trace has explained yet; {step.extra / k.GIB:.2f} GiB is added to the reserve here, as "
-                     "measured at the family's own lengths.")
+                     f"memory trace has explained yet; {step.extra / k.GIB:.2f} GiB is added to the reserve here, "
+                     "sized from the family's own runs.")
     if varied := varied_rows_note(arch.model_type):
         notes.append(varied)
     if tried := tried_note(arch.model_type):
