@@ -18,7 +18,7 @@ from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
-from finetune_advisor.vram.families import UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth, tried_note
+from finetune_advisor.vram.families import UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth, step_note
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import AUTOCAST_PROBE
@@ -70,7 +70,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
              + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
-             + _tried_note(resolved.arch.model_type, run))
+             + _family_step_note(resolved.arch.model_type, run))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
                    _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
                    first.seconds if first else None)
@@ -272,13 +272,10 @@ def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
             f"does not bring): {cost}"]
 
 
-def _tried_note(model_type: str, run: RunConfig) -> list[str]:
-    """A family whose Unsloth run was tried and never finished a measured step (families.UNSLOTH_TRIED): the time is
-    the model's, and the run we tried was far slower."""
-    if run.stack != "unsloth" or not tried_note(model_type):
-        return []
-    return ["Not this family's measured time: our one Unsloth run of it was far slower than this figure (the memory "
-            "notes say how and what to install), and the figure holds, if at all, only with those kernels installed."]
+def _family_step_note(model_type: str, run: RunConfig) -> list[str]:
+    """What this family's Unsloth steps were measured taking beyond the model (families.UNSLOTH_STEP_NOTES)."""
+    note = step_note(model_type) if run.stack == "unsloth" else None
+    return [note] if note else []
 
 
 def _fp32_note(gpu: GpuTarget, fp32: bool) -> list[str]:

@@ -158,6 +158,27 @@ def tried_note(model_type: str) -> str | None:
     return UNSLOTH_TRIED.get(family_of(model_type))
 
 
+# What a family's Unsloth steps were measured taking beyond the step-time model, said in a plan's time notes
+# (plan.timing). Falcon-H1: UNSLOTH_TRIED above. Apertus 8B QLoRA (round 53, H100, alone during its steps): 0.35 s a
+# step at 2,048 tokens, as modelled, and 1.40 s at 8,192 against 0.89 predicted: transformers runs its xIELU
+# activation in Python when the xielu package, which fuses it, is absent (it logs "CUDA-fused xIELU not available"),
+# a chain of elementwise passes over the 21,504-wide MLP the model does not count.
+UNSLOTH_STEP_NOTES: dict[str, str] = {
+    "falcon_h1": ("Not this family's measured time: our one Unsloth run of it was far slower than this figure (the "
+                  "memory notes say how and what to install), and the figure holds, if at all, only with those kernels "
+                  "installed."),
+    "apertus": ("Apertus without the xielu package (Unsloth's install does not bring it): transformers runs its xIELU "
+                "activation in Python, and our 8B QLoRA step at 8,192 tokens took 1.40 s on an H100, about 1.6 times "
+                "what this model gives (at 2,048 tokens as modelled); expect long steps to run that much slower, or "
+                "install xielu (not measured)."),
+}
+
+
+def step_note(model_type: str) -> str | None:
+    """What this family's Unsloth steps were measured taking beyond the step-time model (UNSLOTH_STEP_NOTES), or None."""
+    return UNSLOTH_STEP_NOTES.get(family_of(model_type))
+
+
 def block_compile_skipped(model_type: str) -> bool:
     """True for the families whose decoder layers Unsloth's per-block compile leaves uncompiled (gpt-oss), whatever
     the user sets: their steps run as measured, which the step-time model times apart (plan.throughput.step_scale)."""
