@@ -70,7 +70,8 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
              + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
-             + _family_step_note(resolved.arch.model_type, run))
+             + _family_step_note(resolved.arch.model_type, run.batch_size * min(data.tokens_per_row, run.seq_len),
+                                 micro.seconds))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
                    _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
                    first.seconds if first else None)
@@ -272,9 +273,9 @@ def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
             f"does not bring): {cost}"]
 
 
-def _family_step_note(model_type: str, run: RunConfig) -> list[str]:
-    """What this family's Unsloth steps were measured taking beyond the model (families.UNSLOTH_STEP_NOTES)."""
-    note = step_note(model_type) if run.stack == "unsloth" else None
+def _family_step_note(model_type: str, micro_tokens: int, step_s: float) -> list[str]:
+    """What this family's steps were measured taking beyond the model (families.MEASURED_STEP_NOTES)."""
+    note = step_note(model_type, micro_tokens, step_s)
     return [note] if note else []
 
 

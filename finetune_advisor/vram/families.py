@@ -158,25 +158,33 @@ def tried_note(model_type: str) -> str | None:
     return UNSLOTH_TRIED.get(family_of(model_type))
 
 
-# What a family's Unsloth steps were measured taking beyond the step-time model, said in a plan's time notes
-# (plan.timing). Falcon-H1: UNSLOTH_TRIED above. Apertus 8B QLoRA (round 53, H100, alone during its steps): 0.35 s a
-# step at 2,048 tokens, as modelled, and 1.40 s at 8,192 against 0.89 predicted: transformers runs its xIELU
-# activation in Python when the xielu package, which fuses it, is absent (it logs "CUDA-fused xIELU not available"),
-# a chain of elementwise passes over the 21,504-wide MLP the model does not count.
-UNSLOTH_STEP_NOTES: dict[str, str] = {
-    "falcon_h1": ("Not this family's measured time: our one Unsloth run of it was far slower than this figure (the "
-                  "memory notes say how and what to install), and the figure holds, if at all, only with those kernels "
-                  "installed."),
-    "apertus": ("Apertus without the xielu package (Unsloth's install does not bring it): transformers runs its xIELU "
-                "activation in Python, and our 8B QLoRA step at 8,192 tokens took 1.40 s on an H100, about 1.6 times "
-                "what this model gives (at 2,048 tokens as modelled); expect long steps to run that much slower, or "
-                "install xielu (not measured)."),
+# What a family's steps were measured taking beyond the step-time model, said in a plan's time notes (plan.timing)
+# from a micro-batch of the given tokens on; "{step}" is the plan's own micro-batch time. Either cause lies in
+# transformers' fallbacks, so either stack meets it. Falcon-H1 (UNSLOTH_TRIED above; round 53b's log): the first step
+# took 125.5 s and the second had not ended when the run reached its time limit (167 s with loading). Apertus 8B QLoRA (round 53, H100,
+# alone during its steps): 0.35 s a step at 2,048 tokens, as modelled (0.38), and 1.40 s at 8,192 against 0.89
+# predicted: transformers runs its xIELU activation in Python when the xielu package, which fuses it, is absent (it
+# logs "CUDA-fused xIELU not available"), a chain of elementwise passes over the 21,504-wide MLP the model does not count.
+MEASURED_STEP_NOTES: dict[str, tuple[int, str]] = {
+    "falcon_h1": (0, "Not this family's measured time: without the mamba_ssm and causal-conv1d packages Mamba-2 runs its "
+                     "reference PyTorch path, and in our one Unsloth run so (Falcon-H1 3B QLoRA, 2,048 tokens, H100) "
+                     "the first step took 125 s and the second had not ended when the run was stopped, where this plan times a "
+                     "micro-batch at {step:.2f} s (a step is that times the accumulation). Install both packages; "
+                     "with them the figure is still unmeasured."),
+    "apertus": (4096, "Apertus without the xielu package (Unsloth's install does not bring it): transformers runs its "
+                      "xIELU activation in Python. Our 8B QLoRA micro-batch of 8,192 tokens took 1.40 s on an H100, "
+                      "1.6 times the 0.89 s the step-time model gives it (at 2,048 tokens it took what the model "
+                      "gives). This plan's time for a micro-batch, {step:.2f} s (a step is that times the "
+                      "accumulation), leaves that out: expect up to 1.6 times as long, or install xielu (not "
+                      "measured)."),
 }
 
 
-def step_note(model_type: str) -> str | None:
-    """What this family's Unsloth steps were measured taking beyond the step-time model (UNSLOTH_STEP_NOTES), or None."""
-    return UNSLOTH_STEP_NOTES.get(family_of(model_type))
+def step_note(model_type: str, micro_tokens: int, step_s: float) -> str | None:
+    """What this family's steps were measured taking beyond the step-time model (MEASURED_STEP_NOTES), for a
+    micro-batch of `micro_tokens` the plan times at `step_s`, or None."""
+    from_tokens, note = MEASURED_STEP_NOTES.get(family_of(model_type), (0, ""))
+    return note.format(step=step_s) if note and micro_tokens >= from_tokens else None
 
 
 def block_compile_skipped(model_type: str) -> bool:

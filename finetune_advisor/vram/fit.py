@@ -97,7 +97,7 @@ _WHY = {
                             "gradient checkpointing, or a step longer than any we ran), so its estimate may miss by "
                             "about that much"),
     UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family (the first runs of the families we "
-                                "measured last came in up to about that much above the estimate)"),
+                                "measured most recently came in up to about that much above the estimate)"),
     FAR_TIGHT_FRACTION: (f"models of this kind ({FAR_KINDS}) can miss by about that much: even where our own runs "
                          "agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids on "
                          "older Unsloth versions"),
@@ -108,7 +108,8 @@ def tight_note(left_gib: float, margin: float = TIGHT_FRACTION, optimizer: str =
     """Why a fit is tight and how to leave more room (an 8-bit optimizer only where the run keeps 32-bit states on the
     GPU: a paged optimizer's are counted outside it)."""
     why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
-    room = "a shorter seq_len" + (" or an 8-bit optimizer" if optimizer in GPU_32BIT_STATE_OPTIMIZERS else "")
+    room = "a shorter seq_len" + (", an 8-bit optimizer" if optimizer in GPU_32BIT_STATE_OPTIMIZERS else "")
+    room += " or a GPU with more memory"  # where the weights alone fill the card, the only way
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "
             f"more room ({room}) before a long run.")
 

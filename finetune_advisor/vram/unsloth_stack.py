@@ -19,7 +19,8 @@ from finetune_advisor.vram.families import (
     vocab_block_held_on_unsloth,
 )
 from finetune_advisor.vram.ground import (
-    by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin, tail_growth,
+    by_family, error_margin, ground_notes, ground_said, longest_measured, measured_cells, measured_ground, over_margin,
+    tail_growth,
 )
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions
@@ -304,7 +305,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         notes.append(stack_note)
     if run.method == "full":
         notes.append(FULL_NOTE)
-    notes += _family_notes(arch, step)
+    notes += _family_notes(arch, run, step)
     if load:
         notes.append(float32_load_note(load, training))
     if run.num_gpus > 1:
@@ -329,7 +330,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     )
 
 
-def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
+def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list[str]:
     """What this family's measured terms add to an answer (Gemma's MLP and masks, kept layer outputs)."""
     notes = []
     if arch.final_logit_softcapping:
@@ -343,9 +344,12 @@ def _family_notes(arch: Architecture, step: UnslothStep) -> list[str]:
                      "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
                      "cells (the longest at 32,768 tokens).")
     if step.extra:
-        notes.append(f"{arch.model_type}: our runs of this family on Unsloth held more than the count gives, in ways no "
-                     f"memory trace has explained yet; {step.extra / k.GIB:.2f} GiB is added to the reserve here, "
-                     "sized from the family's own runs.")
+        longest = longest_measured(arch, run)
+        sized = (f"sized from the family's own runs and extrapolated beyond their longest step ({longest:,} tokens)"
+                 if longest else "sized from the family's own runs")
+        notes.append(f"Our Unsloth runs of this family ({arch.model_type}) held more than the count gives, in ways no "
+                     f"memory trace has explained yet: {step.extra / k.GIB:.2f} GiB is added to the overhead here, "
+                     f"{sized}.")
     if varied := varied_rows_note(arch.model_type):
         notes.append(varied)
     if tried := tried_note(arch.model_type):
@@ -449,7 +453,9 @@ UNSLOTH_MEASURED_NOTE = (
     "(2 rows of up to 2,048 tokens, 60 steps) 0.21 GiB (5 %) more; Gemma 3 270M LoRA in float32 on a T4 (8 rows of "
     "up to 875 tokens, 100 steps), whose step holds a square of the micro-batch's tokens, 4.09 GiB (51 %) more; and "
     "LFM2.5-1.2B LoRA on Unsloth's padded path (2 rows of up to 2,048 tokens, 60 steps) 4.6 GiB (107 %) more than "
-    "counted, still growing at the last step. Other Unsloth, transformers or torch versions can differ."
+    "counted and still growing on an 80 GB card, yet with its allocator capped at 4 GiB it ran to the end 0.25 GiB "
+    "(6 %) above the count: cache the allocator gives back before it fails. Other Unsloth, transformers or torch "
+    "versions can differ."
 )
 
 

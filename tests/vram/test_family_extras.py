@@ -45,7 +45,7 @@ def test_a_family_measured_above_the_count_is_estimated_at_or_above_each_of_its_
         fixed, per_1k = UNSLOTH_RESERVE_EXTRA[family]
         added = fixed + per_1k * rec["seq_len"] * rec["batch_size"] / 1024
         said = [n for n in answer.assumptions if "no memory trace has explained yet" in n]
-        assert len(said) == 1 and f"{added:.2f} GiB is added to the reserve here" in said[0]
+        assert len(said) == 1 and f"{added:.2f} GiB is added to the overhead here" in said[0]
 
 
 def test_a_family_without_an_extra_says_nothing_of_one() -> None:
