@@ -140,6 +140,7 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     if req.rows_per_step < req.effective_batch:
         result.notes.append(f"The dataset's {req.rows_per_step} rows are fewer than the effective batch "
                             f"({req.effective_batch}): each step takes all of them.")
+    result.notes.extend(_overshoot(req.rows_per_step, run, accum, largest_batch))
     result.notes.extend(ground_notes(req.resolved.arch, run))  # how far the peak is from measured ground
     if not req.fixed_seq_len and seq_len == longest:  # memory set the length: say how much further a tight fit goes
         result.notes.extend(_longest_tight(req, at_batch, longest))
@@ -151,6 +152,19 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
                             "time (traffic between GPUs, fixed per-step costs or the first step's compilation "
                             "dominate).")
     return result
+
+
+def _overshoot(wanted: int, run: RunConfig, accum: int, largest: int) -> list[str]:
+    """Where micro-batch x GPUs x accumulation comes out above the effective batch asked (it rounds up), say so and
+    name the micro-batch, up to the largest that fits, that gives it exactly."""
+    got = run.batch_size * run.num_gpus * accum
+    if got == wanted:
+        return []
+    exact = next((b for b in range(max(largest, run.batch_size), 0, -1) if wanted % (b * run.num_gpus) == 0), None)
+    how = (f"; micro-batch {exact} gives exactly {wanted} ({wanted // (exact * run.num_gpus)} accumulation steps)"
+           if exact else "")
+    return [f"Effective batch {got}, not the {wanted} asked: {wanted} rows in {accum} accumulation steps of "
+            f"{run.num_gpus} GPU(s) round up to {run.batch_size} rows a micro-batch{how}."]
 
 
 def _longest_tight(req: PlanRequest, at_batch: RunConfig, longest: int) -> list[str]:

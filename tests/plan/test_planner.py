@@ -612,3 +612,18 @@ def test_apertus_long_micro_batches_say_they_ran_slower_than_the_model_without_x
     assert f"time for a micro-batch, {long.step_seconds / long.grad_accumulation:.2f} s" in said[0]
     short = plan_training(**args, tokens_per_row=500, seq_len=512, batch_size=1)
     assert not any(n.startswith("Apertus without") for n in short.notes)
+
+
+def test_an_effective_batch_that_rounds_up_says_so_and_names_the_micro_batch_that_gives_it_exactly() -> None:
+    """With at most 6-7 rows a micro-batch, 16 rows take 3 accumulation steps of 6, 18 rows a step: the plan says it
+    overshoots what was asked and which micro-batch (that fits) gives 16 exactly; a plan that hits it says nothing."""
+    args = {"model": "ernie-4.5-0.3b", "gpu": "RTX 4090", "dataset_rows": 2000, "tokens_per_row": 3000,
+            "longest_row": 30000, "effective_batch": 16}
+    p = plan_training(**args)
+    got = p.micro_batch * p.num_gpus * p.grad_accumulation
+    said = [n for n in p.notes if n.startswith("Effective batch")]
+    assert got == p.effective_batch != 16 and len(said) == 1 and f"Effective batch {got}, not the 16 asked" in said[0]
+    exact = int(said[0].split("micro-batch ")[-1].split(" gives")[0])
+    assert 16 % exact == 0 and exact <= p.max_micro_batch
+    fixed = plan_training(**{**args, "batch_size": exact})
+    assert fixed.effective_batch == 16 and not any(n.startswith("Effective batch") for n in fixed.notes)
