@@ -13,7 +13,7 @@ from finetune_advisor.plan.result import TrainingPlan
 from finetune_advisor.server.commands import (
     add_model_options, add_run_switches, bounded, in_cli_words, one_model, tool_arguments,
 )
-from finetune_advisor.server.output import emit, emit_json, say, table
+from finetune_advisor.server.output import emit, emit_json, headroom, say, table
 from finetune_advisor.tools.plan_training import plan_training
 from finetune_advisor.vocabulary import SHARDINGS, STACKS, MethodRequest, values
 
@@ -120,7 +120,8 @@ def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
     if not r.fits:
         say("Does NOT fit comfortably. " + in_cli_words(" ".join(r.notes), parser, bare=False))
         if r.memory.gpu_memory_gib is not None:
-            say(f"Peak memory {r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f}).")
+            room = headroom(r.memory.total_gib, r.memory.gpu_memory_gib, r.memory.headroom_gib or 0.0)
+            say(f"Peak memory {r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} ({room}).")
         if r.memory.suggestions:
             emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
         _print_memory(r, parser)
@@ -129,7 +130,8 @@ def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
         ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits comfortably: {r.max_seq_len}"),
         ("micro-batch x accumulation", f"{r.micro_batch} x {r.grad_accumulation} x {r.num_gpus} GPU = {r.effective_batch} rows/step"),
         ("LoRA rank", r.lora_rank if r.lora_rank is not None else "-"),
-        ("peak memory", f"{r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} (headroom {r.memory.headroom_gib:.2f})"),
+        ("peak memory", f"{r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} "
+                        f"({headroom(r.memory.total_gib, r.memory.gpu_memory_gib or 0.0, r.memory.headroom_gib or 0.0)})"),
     ]
     if r.truncated_rows:
         rows.append(("rows longer than seq_len", f"{r.truncated_rows} (the trainer cuts them)"))

@@ -7,7 +7,7 @@ import argparse
 from finetune_advisor.server.commands import (
     add_model_options, add_run_switches, bounded, flag_names, in_cli_words, one_model, tool_arguments,
 )
-from finetune_advisor.server.output import emit, emit_json, say, table, warn
+from finetune_advisor.server.output import emit, emit_json, headroom, say, table, warn
 from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
 from finetune_advisor.vram.report import VramEstimate
 from finetune_advisor.vocabulary import (
@@ -101,7 +101,8 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
     else:
         verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
         margin = ", within the estimate's error margin: see the first assumption" if r.tight else ""
-        say(f"GPU: {r.gpu}: {verdict} (headroom {r.headroom_gib:+.2f} GiB{margin})")  # every description names its GiB
+        room = headroom(r.total_gib, r.gpu_memory_gib, r.headroom_gib or 0.0)
+        say(f"GPU: {r.gpu}: {verdict} ({room}{margin})")  # every description names its GiB
     if r.suggestions:
         emit()
         emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.suggestions]))
