@@ -202,9 +202,11 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
         wanted = min(round_up(req.longest_row), req.context)
         if longest is not None and wanted > longest:
             beyond = f", beyond the model's limit of {req.context}" if req.longest_row > req.context else ""
-            return longest, f"the longest that fits comfortably; the longest row has {req.longest_row} tokens{beyond}"
+            return longest, (f"the longest that fits comfortably; the longest row has {req.longest_row} tokens{beyond}: "
+                             "longer rows are cut to it")
         if wanted < req.longest_row:
-            return wanted, f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}"
+            return wanted, (f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}: longer "
+                            "rows are cut to it")
         return wanted, f"covers the longest row ({req.longest_row} tokens)"
     mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
     wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)

@@ -153,7 +153,8 @@ def test_rows_longer_than_the_model_takes_are_said_to_be_cut() -> None:
     assert p.seq_len == 40960 and "below the mean row (100000 tokens): most rows are cut" in p.seq_len_reason
     on_t4 = plan_training(model="qwen3-8b", gpu="T4", longest_row=100_000, dataset_rows=10, tokens_per_row=10)
     assert on_t4.seq_len < 40960  # memory sets it, and the model's own limit is still said
-    assert on_t4.seq_len_reason.endswith("the longest row has 100000 tokens, beyond the model's limit of 40960")
+    assert on_t4.seq_len_reason.endswith("the longest row has 100000 tokens, beyond the model's limit of 40960: "
+                                         "longer rows are cut to it")
 
 
 def test_a_plan_of_no_rows_is_refused() -> None:
