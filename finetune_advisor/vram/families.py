@@ -161,16 +161,17 @@ def tried_note(model_type: str) -> str | None:
 # What a family's steps were measured taking beyond the step-time model, said in a plan's time notes (plan.timing)
 # from a micro-batch of the given tokens on; "{step}" is the plan's own micro-batch time. Either cause lies in
 # transformers' fallbacks, so either stack meets it. Falcon-H1 (UNSLOTH_TRIED above; round 53b's log): the first step
-# took 125.5 s and the second had not ended when the run reached its time limit (167 s with loading). Apertus 8B QLoRA (round 53, H100,
-# alone during its steps): 0.35 s a step at 2,048 tokens, as modelled (0.38), and 1.40 s at 8,192 against 0.89
-# predicted: transformers runs its xIELU activation in Python when the xielu package, which fuses it, is absent (it
-# logs "CUDA-fused xIELU not available"), a chain of elementwise passes over the 21,504-wide MLP the model does not count.
+# took 125.5 s and the second had not ended when the run reached its time limit (167 s with loading). Apertus 8B
+# QLoRA (round 53, H100, alone during its steps): 0.35 s a step at 2,048 tokens, as modelled (0.38), and 1.40 s at
+# 8,192 against 0.89 predicted: transformers runs its xIELU activation in Python when the xielu package, which fuses
+# it, is absent (it logs "CUDA-fused xIELU not available"), a chain of elementwise passes over the 21,504-wide MLP the
+# model does not count.
 MEASURED_STEP_NOTES: dict[str, tuple[int, str]] = {
-    "falcon_h1": (0, "Not this family's measured time: without the mamba_ssm and causal-conv1d packages Mamba-2 runs its "
-                     "reference PyTorch path, and in our one Unsloth run so (Falcon-H1 3B QLoRA, 2,048 tokens, H100) "
-                     "the first step took 125 s and the second had not ended when the run was stopped, where this plan times a "
-                     "micro-batch at {step:.2f} s (a step is that times the accumulation). Install both packages; "
-                     "with them the figure is still unmeasured."),
+    "falcon_h1": (0, "Not this family's measured time: without the mamba_ssm and causal-conv1d packages Mamba-2 runs "
+                     "its reference PyTorch path, and in our one Unsloth run without them (Falcon-H1 3B QLoRA, 2,048 "
+                     "tokens, H100) the first step took 125 s and the second had not ended when the run was stopped, "
+                     "where this plan times a micro-batch at {step:.2f} s (a step is that times the accumulation). "
+                     "Install both packages; with them the figure is still unmeasured."),
     "apertus": (4096, "Apertus without the xielu package (Unsloth's install does not bring it): transformers runs its "
                       "xIELU activation in Python. Our 8B QLoRA micro-batch of 8,192 tokens took 1.40 s on an H100, "
                       "1.6 times the 0.89 s the step-time model gives it (at 2,048 tokens it took what the model "
