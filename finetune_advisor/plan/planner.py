@@ -160,7 +160,7 @@ def _overshoot(wanted: int, run: RunConfig, accum: int, largest: int) -> list[st
     got = run.batch_size * run.num_gpus * accum
     if got == wanted:
         return []
-    exact = next((b for b in range(max(largest, run.batch_size), 0, -1) if wanted % (b * run.num_gpus) == 0), None)
+    exact = next((b for b in range(largest, 0, -1) if wanted % (b * run.num_gpus) == 0), None)
     how = (f"; micro-batch {exact} gives exactly {wanted} ({wanted // (exact * run.num_gpus)} accumulation steps)"
            if exact else "")
     return [f"Effective batch {got}, not the {wanted} asked: {wanted} rows in {accum} accumulation steps of "

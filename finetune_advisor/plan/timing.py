@@ -65,13 +65,13 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     comm = _communication(resolved, run, gpu, accum)
     step = accum * (micro.seconds + tower.seconds) + comm
     low, high = accum * (micro.low + tower.low) + comm, accum * (micro.high + tower.high) + comm
-    tokens = per_step * min(data.tokens_per_row, run.seq_len)
+    row = min(data.tokens_per_row, run.seq_len)
+    tokens = per_step * row
     first = throughput.first_step(resolved.arch, run)
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
              + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
-             + _family_step_note(resolved.arch.model_type, run.batch_size * min(data.tokens_per_row, run.seq_len),
-                                 micro.seconds))
+             + _family_step_note(resolved.arch.model_type, run.batch_size * row, micro.seconds))
     return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
                    _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
                    first.seconds if first else None)
