@@ -389,7 +389,7 @@ def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> flo
             c.reasons.append(f"Released {e.release_date.isoformat()}.")
     else:
         c.caveats.append("Release date not recorded in the catalog.")
-    score += _size_score(c, req)
+    score += _size_score(c, req, facts.coarse)
     score += _language_score(c, req.languages)
     score += _hint_score(c, req.hints)
     if c.verdict == "unknown":
@@ -412,8 +412,9 @@ def _score(c: Candidate, req: Request, facts: Facts, newest: date | None) -> flo
     return round(score, 3)
 
 
-def _size_score(c: Candidate, req: Request) -> float:
-    """Bigger is better up to a comfortable fit; without known memory, sizes near 8B are preferred."""
+def _size_score(c: Candidate, req: Request, coarse: bool = False) -> float:
+    """Bigger is better up to a comfortable fit; without known memory, sizes near 8B are preferred. `coarse`: sized
+    from the parameter count only (its tight note says why its margin is wide)."""
     params = c.entry.params_total_b
     if params is None:
         c.caveats.append("Parameter count not recorded in the catalog.")
@@ -431,7 +432,8 @@ def _size_score(c: Candidate, req: Request) -> float:
     )
     c.reasons.append(c.choice.reason)
     if found.tight:
-        c.caveats.append(fit.tight_note(found.headroom_gib, found.margin) + " Ranked below comfortable fits.")
+        note = fit.tight_note(found.headroom_gib, found.margin, coarse=coarse)
+        c.caveats.append(note + " Ranked below comfortable fits.")
         return size - TIGHT_FIT_PENALTY
     return size
 

@@ -104,10 +104,17 @@ _WHY = {
 }
 
 
-def tight_note(left_gib: float, margin: float = TIGHT_FRACTION, optimizer: str = "adamw_8bit") -> str:
+# Why a size-only estimate (no layout known: a dense stand-in scaled to the size) takes the far margin.
+COARSE_WHY = ("this is a size-only estimate: with no layout known for the model, a dense stand-in of its size is "
+              "counted, and the model's own layout (experts, a wider vocabulary, its attention) can need that much more")
+
+
+def tight_note(left_gib: float, margin: float = TIGHT_FRACTION, optimizer: str = "adamw_8bit",
+               coarse: bool = False) -> str:
     """Why a fit is tight and how to leave more room (an 8-bit optimizer only where the run keeps 32-bit states on the
-    GPU: a paged optimizer's are counted outside it)."""
-    why = _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION]
+    GPU: a paged optimizer's are counted outside it); `coarse`: a size-only estimate, whose margin has its own why."""
+    why = COARSE_WHY if coarse else (
+        _WHY.get(margin) or _WHY[TIGHT_FRACTION if margin <= TIGHT_FRACTION else FAR_TIGHT_FRACTION])
     room = "a shorter seq_len" + (", an 8-bit optimizer" if optimizer in GPU_32BIT_STATE_OPTIMIZERS else "")
     room += " or a GPU with more memory"  # where the weights alone fill the card, the only way
     return (f"Tight fit: {left_gib:.2f} GiB to spare is less than {margin:.0%} of the estimate, and {why}: leave "

@@ -68,11 +68,19 @@ def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate
     return left < unsloth_reserve_gib(resolved.arch, run.seq_len, core.trainable_params_m * 1e6)
 
 
+COARSE_GROUND = ("No measured family stands behind a size-only figure: the stand-in layout is counted with the terms "
+                 f"fitted to our Llama runs, and a fit counts as comfortable only with {fit.FAR_TIGHT_FRACTION:.0%} of the estimate to spare.")
+
+
 def _widened(core: CoreEstimate, resolved: ResolvedArch) -> CoreEstimate:
-    """A size-only stand-in is as far from measured ground as an estimate gets."""
-    if resolved.coarse and core.margin < fit.FAR_TIGHT_FRACTION:
-        return core.model_copy(update={"margin": fit.FAR_TIGHT_FRACTION, "over_margin": fit.FAR_TIGHT_FRACTION})
-    return core
+    """A size-only stand-in is as far from measured ground as an estimate gets: its margin is the widest, and what
+    the stand-in layout's family (llama) was measured in is not said of the model (COARSE_GROUND instead)."""
+    if not resolved.coarse:
+        return core
+    said = [a for a in core.assumptions if a not in core.ground] + ([COARSE_GROUND] if core.ground else [])
+    margin = max(core.margin, fit.FAR_TIGHT_FRACTION)
+    return core.model_copy(update={"margin": margin, "over_margin": max(core.over_margin, margin),
+                                   "assumptions": said, "ground": [COARSE_GROUND] if core.ground else []})
 
 
 def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_text: str, detail: bool = False,
@@ -84,7 +92,7 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     run, core, verdict = fitted(resolved, run, memory, reserved)
     assumptions = [*resolved.notes, *core.assumptions]
     if verdict is not None and verdict.tight:
-        assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin, run.optimizer))
+        assumptions.insert(0, fit.tight_note(verdict.headroom_gib, verdict.margin, run.optimizer, resolved.coarse))
     if verdict is not None and verdict.near:
         assumptions.insert(0, fit.near_note(-verdict.headroom_gib, verdict.over))
     if verdict is not None and not verdict.fits and run.stack == "unsloth":

@@ -104,6 +104,7 @@ class CoreEstimate(BaseModel):
     params_b: float
     trainable_params_m: float
     assumptions: list[str]  # what matters for this model, run and GPU
+    ground: list[str] = []  # of assumptions, those on how far the family is from our measured runs (Unsloth)
     background: list[str] = []  # how every estimate of this kind is built (method, measurements)
     margin: float = fit.TIGHT_FRACTION  # the error to expect, as a share of total_gib (fit.judge's margin)
     over_margin: float = fit.TIGHT_FRACTION  # how far above the peak it may be (fit.judge's over: near misses)

@@ -293,8 +293,9 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total_gib = round(total / k.GIB, 3)
     ground = measured_ground(arch, run.method)
     said = ground_said(arch, run.method)
+    grounds = ground_notes(arch, run)
     notes = [*w.notes, *rows.notes, *w.storage_notes, *state.notes, *p.notes, *encoder_decoder_notes(arch, s, run),
-             *ground_notes(arch, run)]
+             *grounds]
     if s.router_width > 0:
         notes.append(_moe_note(arch, run, step.first_step, max(training - step.first_step, load)))
     if experts_folded(arch, run, state.lora):
@@ -323,6 +324,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         params_b=billions(w.total_params),
         trainable_params_m=round(state.trainable / 1e6, 3),
         assumptions=notes,
+        ground=[*grounds, *([] if said else [ground])],
         background=background,
         margin=error_margin(arch, run),
         over_margin=over_margin(arch, run),

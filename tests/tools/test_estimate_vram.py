@@ -116,6 +116,17 @@ def test_params_b_gives_a_coarse_estimate_that_says_so() -> None:
     assert result.total_gib == pytest.approx(exact.total_gib, rel=0.1)
 
 
+def test_a_size_only_estimate_claims_no_family_and_says_why_its_fit_is_tight() -> None:
+    # The stand-in layout is counted as model_type llama; the answer must not say the model's family was measured.
+    exact = estimate_vram(model="llama-3.1-8b", gpu_memory_gib=24)
+    assert any(a.startswith("This family (llama) was measured") for a in exact.assumptions)
+    result = estimate_vram(params_b=7, gpu_memory_gib=8)
+    assert result.coarse and result.tight
+    assert not any("This family" in a for a in result.assumptions)
+    assert any(a.startswith("No measured family stands behind a size-only figure") for a in result.assumptions)
+    assert "size-only estimate" in result.assumptions[0] and "hybrids" not in result.assumptions[0]
+
+
 def test_repo_id_not_in_the_catalog_is_read_from_the_hub(fake_hub) -> None:
     skip = ["lm_head", "model.layers.0.mlp.down_proj"]
     fake_hub.add_model("someorg/llama-8b-clone-unsloth-bnb-4bit",
