@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import SHORT_CONV, Architecture
@@ -189,10 +191,21 @@ def measured_ground(arch: Architecture, method: str) -> str:
     unlike = (_mixers_said(arch) if arch.is_hybrid else
               " It is an encoder-decoder; they are decoder-only." if arch.encoder_layers else "") + _latent_said(arch)
     probe = PROBED.get(family_of(arch.model_type))
+    kin = [t for t in nearest if _stem(t) == _stem(arch.model_type)]
     return (f"This family ({arch.model_type}) {'has no calibration cell' if probe else 'was not measured'} on Unsloth: "
-            f"the figure carries over the {kind} families we measured ({', '.join(nearest)}).{unlike}"
+            f"the figure carries over the {len(nearest)} {kind} families we measured"
+            f"{f' (of its line: {_listed(kin)})' if kin else ''}.{unlike}"
             f"{' ' + probe if probe else ''} Expect a larger error: a fit counts as comfortable only with "
             f"{error_margin(arch, RunConfig()):.0%} of the estimate to spare.")
+
+
+def _stem(model_type: str) -> str:
+    """A model_type's line, its leading letters (cohere2 and cohere: cohere; qwen3_vl_text: qwen)."""
+    return re.match(r"[a-z]*", model_type).group()
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
 
 
 # Measured families whose attention is latent (their configs' kv_lora_rank; shapes._latent_attention).

@@ -932,19 +932,25 @@ def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit
 
 def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -> None:
     """An unmeasured dense family carries over the dense families measured, not the MoE ones (Qwen3.5's MoE and
-    Nemotron-H were measured as MoE models); an unmeasured MoE family names the MoE ones."""
+    Nemotron-H were measured as MoE models), and names those of its own line (Command R's cohere: cohere2); an
+    unmeasured MoE family names the MoE ones. The whole list (24 names) was noise in every such answer."""
     from finetune_advisor.vram.ground import measured_ground
 
-    dense = measured_ground(Architecture(model_type="cohere", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
-                                         num_attention_heads=4, vocab_size=100), "qlora")
-    listed = dense.split("dense families we measured (")[1].split(")")[0].split(", ")
-    assert "llama" in listed and not {"qwen3_moe", "gpt_oss", "nemotron_h", "qwen3_5_moe_text", "glm4_moe_lite"} & set(listed)
-    moe = measured_ground(Architecture(model_type="olmoe", num_hidden_layers=2, hidden_size=64, intermediate_size=256,
-                                       num_attention_heads=4, vocab_size=100, num_experts=8, num_experts_per_tok=2,
-                                       moe_intermediate_size=128), "qlora")
-    listed_moe = moe.split("MoE families we measured (")[1].split(")")[0].split(", ")
-    assert {"qwen3_moe", "glm4_moe_lite"} <= set(listed_moe) and "llama" not in listed_moe
-    assert "gemma4_text" in listed and "gemma4_text" in listed_moe  # measured both ways: dense E2B/E4B, MoE 26B-A4B
+    small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
+    moe = dict(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=128)
+
+    def line(model_type: str, **more) -> set[str]:
+        said = measured_ground(Architecture(model_type=model_type, **small, **more), "qlora")
+        return set(said.split("(of its line: ")[1].split(")")[0].replace(" and ", ", ").split(", "))
+
+    assert line("cohere") == {"cohere2"}
+    dense = line("qwen2_vl")
+    assert {"qwen2", "qwen3", "qwen3_vl_text"} <= dense and not {"qwen3_moe", "qwen3_5_moe_text"} & dense
+    assert line("qwen2_moe", **moe) == {"qwen3_moe", "qwen3_5_moe_text"}
+    assert "gemma4_text" in line("gemma5") and "gemma4_text" in line("gemma5", **moe)  # dense E2B/E4B, MoE 26B-A4B
+    said = measured_ground(Architecture(model_type="falcon", **small), "qlora")
+    counted = sum(1 for t, m in k.UNSLOTH_MEASURED_METHODS.items() if sum(m.values()) > k.UNSLOTH_MEASURED_MOE.get(t, 0))
+    assert f"carries over the {counted} dense families we measured." in said and "of its line" not in said
 
 
 def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds(monkeypatch) -> None:
