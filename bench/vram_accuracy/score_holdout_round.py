@@ -10,7 +10,9 @@ than once (an earlier round and this one) is scored on the latest record. Record
 failed (`status` oom or error) is listed with what stopped it: an out-of-memory is the outcome a "does not fit"
 predicts, and not a figure to score.
 Prints a Markdown table and the summary: median and 90th percentile of |error|, and every
-under-estimate (the errors that crash a user's run).
+under-estimate (the errors that crash a user's run). Predictions that record their margin (round 54 on) are also
+checked against it: a peak above the estimate by more than the margin is one where a fit we called comfortable
+would have run out of memory.
 
     python bench/vram_accuracy/score_holdout_round.py --all
 
@@ -51,7 +53,7 @@ def latest(measured_path: str) -> tuple[dict[str, dict], dict[str, str]]:
 
 def main(pred_path: str, measured_path: str) -> None:
     measured, failed = latest(measured_path)
-    errors, aside, missing = [], [], []
+    errors, aside, missing, margins = [], [], [], []
     print("| cell | predicted GiB | measured GiB | error |\n|---|---|---|---|")
     for line in open(pred_path):
         p = json.loads(line)
@@ -66,6 +68,8 @@ def main(pred_path: str, measured_path: str) -> None:
         note = f" (not representative: {rec['not_representative']})" if rec.get("not_representative") else ""
         print(f"| {p['cell']}{note} | {p['predicted_gib']:.2f} | {got:.2f} | {100 * err:+.1f}% |")
         (aside if note else errors).append((p["cell"], err))
+        if not note and p.get("margin") is not None:
+            margins.append((p["cell"], err, p["margin"]))
     abs_err = [abs(e) for _, e in errors]
     if abs_err:
         print(f"\n{len(errors)} cells scored: median |error| {100 * quantile(abs_err, 0.5):.1f} %, "
@@ -77,6 +81,23 @@ def main(pred_path: str, measured_path: str) -> None:
             print(f"under-estimate: {cell} {100 * e:+.1f} %")
     for cell in missing:
         print(f"failed ({failed[cell]}): {cell}" if cell in failed else f"not measured: {cell}")
+    _beyond_margin(margins)
+
+
+def beyond(err: float, margin: float) -> bool:
+    """Whether a measured peak lies above the estimate by more than its margin: where a card left that share of the
+    estimate free and we called the fit comfortable, not tight, the run would still have run out of memory."""
+    return 1 / (1 + err) > 1 + margin
+
+
+def _beyond_margin(margins: list[tuple[str, float, float]]) -> None:
+    """The cells whose predictions recorded their margin (round 54 on), and those whose peak lay beyond it."""
+    if not margins:
+        return
+    over = [(cell, e, m) for cell, e, m in margins if beyond(e, m)]
+    print(f"margin recorded for {len(margins)} cells: {len(over)} with the peak beyond it")
+    for cell, e, m in over:
+        print(f"beyond its margin ({m:.0%}): {cell}, peak {100 * (1 / (1 + e) - 1):.1f} % above the estimate")
 
 
 def _round_files(kind: str) -> list[tuple[str, str]]:
@@ -102,11 +123,14 @@ def pooled() -> None:
             if p.get("predicted_gib") is not None:
                 last_prediction[p["cell"]] = (name, p)
     by_round: dict[str, list[tuple[str, float]]] = {}
+    margins: list[tuple[str, float, float]] = []
     for cell, (name, p) in last_prediction.items():
         rec = measured.get(cell) or (measured.get(cell + "/fresh") if p.get("fresh") else None)
         if rec is not None and not rec.get("not_representative"):
             got = rec["nvml_process_peak_bytes"] / GIB
             by_round.setdefault(name, []).append((cell, (p["predicted_gib"] - got) / got))
+            if p.get("margin") is not None:
+                margins.append((cell, by_round[name][-1][1], p["margin"]))
     print("| round | cells | median abs. error | p90 | more than 5 % under |\n|---|---|---|---|---|")
     everything = []
     for name, _ in rounds:
@@ -118,6 +142,7 @@ def pooled() -> None:
     for cell, e in everything:
         if e < -0.05:
             print(f"more than 5 % under: {cell} {100 * e:+.1f} %")
+    _beyond_margin(margins)
 
 
 def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:

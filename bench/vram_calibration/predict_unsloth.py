@@ -7,7 +7,9 @@ the whole checkpoint (vision and audio towers included), as a catalog entry give
 are estimated for a card of the emulated memory (through `report.fitted`, which applies Unsloth's own
 embedding offload where the card is tight), `--emulate t4` without bf16. A cell that is not the first in its process (its job's shapes run in
 one process, smallest first) is predicted without the MoE first-step transient, as fit_unsloth.py
-scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this.
+scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this. From round 54
+on each prediction also records its margin: the share of the estimate a fit must leave free to be called comfortable
+rather than tight, which score_holdout_round.py checks every measured peak against.
 GPU (default H200, the GPU machine's usual card; name an H100 when one is lent) gives the compute capability and
 SM count that spilling kernels' stack scales with (finetune_advisor/vram/local_memory.py).
 """
@@ -63,6 +65,7 @@ def main() -> None:
                     else:
                         est = estimate(arch, run, params_total=params_total)
                     row["predicted_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
+                    row["margin"] = est.margin  # a fit leaving less than this share of the estimate free is tight
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such
                     row.update(predicted_gib=None, error=str(exc)[:300])
                 fh.write(json.dumps(row) + "\n")
