@@ -34,7 +34,9 @@ UNMEASURED_TIGHT_FRACTION = 0.25
 # peaked above our estimate by up to a third of their peak (Granite 4.0-H Micro LoRA, Unsloth 2025.9: ours 32 % under;
 # Qwen3.5-27B LoRA, Unsloth 2026.2: 13 % under; bench/vram_accuracy/README.md, public figures).
 FAR_TIGHT_FRACTION = 0.30
-FAR_KINDS = "hybrid linear-attention or Mamba models, encoder-decoders, unmeasured MoE families and size-only estimates"
+_FAR = ("hybrid linear-attention or Mamba models", "encoder-decoders", "unmeasured MoE families")
+FAR_MODELS = ", ".join(_FAR[:-1]) + f" and {_FAR[-1]}"
+FAR_KINDS = ", ".join(_FAR) + " and size-only estimates"  # the last with a why of its own (COARSE_WHY)
 
 RULE = (
     f"A run fits when its estimated peak plus what the driver keeps ({DRIVER_RESERVED_GIB:.2f} GiB measured on "
@@ -98,7 +100,7 @@ _WHY = {
                             "about that much"),
     UNMEASURED_TIGHT_FRACTION: ("our Unsloth runs did not measure this family (the first runs of the families we "
                                 "measured most recently came in up to about that much above the estimate)"),
-    FAR_TIGHT_FRACTION: (f"models of this kind ({FAR_KINDS}) can miss by about that much: even where our own runs "
+    FAR_TIGHT_FRACTION: (f"models of this kind ({FAR_MODELS}) can miss by about that much: even where our own runs "
                          "agree, our figure was up to 32% under the peak Unsloth's notebooks printed for hybrids on "
                          "older Unsloth versions"),
 }
