@@ -85,6 +85,12 @@ _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     # Lfm2Config: tied embeddings, and the MLP width adjusted at load unless a config says otherwise.
     "lfm2": {"tie_word_embeddings": True, "block_auto_adjust_ff_dim": True, "block_multiple_of": 256,
              "block_ffn_dim_multiplier": 1.0},
+    # Config classes that tie lm_head to the embedding unless a config.json says otherwise (transformers 5.17's
+    # CohereConfig, Cohere2Config, SmolLM3Config, Ernie4_5Config, Ernie4_5_MoeConfig, Lfm2MoeConfig, Gemma3nTextConfig,
+    # Gemma4TextConfig, Gemma4UnifiedTextConfig: tie_word_embeddings = True). Command R 08-2024's config.json does not
+    # say, and read as untied it grew a 2.1B-parameter output layer it does not have.
+    **dict.fromkeys(("cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe", "lfm2_moe", "gemma3n_text",
+                     "gemma4_text", "gemma4_unified_text"), {"tie_word_embeddings": True}),
     # Llama4TextMoe builds a shared expert in every routed layer; Llama 4's configs have no field for it.
     "llama4": {"num_shared_experts": 1},
     "llama4_text": {"num_shared_experts": 1},

@@ -328,6 +328,16 @@ def test_gemma2_ties_its_head_when_the_config_does_not_say() -> None:
     assert s.head_params == 0 and s.total_params / 1e9 == pytest.approx(9.24, abs=0.01)
 
 
+def test_command_r_ties_its_head_when_the_config_does_not_say() -> None:
+    """CohereForAI/c4ai-command-r-08-2024's config.json has no tie_word_embeddings; CohereConfig ties by default, and
+    the catalog's 32.3B counts one 256,000 x 8,192 table, not two."""
+    config = {"model_type": "cohere", "hidden_size": 8192, "num_hidden_layers": 40, "num_attention_heads": 64,
+              "num_key_value_heads": 8, "intermediate_size": 24576, "vocab_size": 256000}
+    s = shapes(Architecture.from_hf_config(config))
+    assert s.head_params == 0 and s.total_params / 1e9 == pytest.approx(32.3, abs=0.05)
+    assert not Architecture.from_hf_config({**config, "tie_word_embeddings": False}).tie_word_embeddings
+
+
 def test_a_mamba_width_out_of_bounds_is_refused_by_name() -> None:
     with pytest.raises(InvalidInputError, match="mamba_d_ssm"):
         Architecture.from_hf_config({**FALCON_H1_7B, "mamba_d_ssm": 0})
