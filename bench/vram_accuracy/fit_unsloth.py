@@ -65,7 +65,8 @@ CONTEXT_EXTRA_MIN_GIB = 0.05
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
           ("layer_full", 0.0, 3.0), ("full_grad_reserved_share", 0.0, 0.4),
           ("softcap", 0.0, 40.0), ("gemma3_mlp", 0.0, 40.0),
-          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8), ("trial_reserved_share", 0.0, 0.3))
+          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8), ("trial_reserved_share", 0.0, 0.3),
+          ("chunk_loss", 0.0, 8.0))
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Theta:
     reserved: float
     trial_reserved_share: float
     full_grad_reserved_share: float
+    chunk_loss: float
     context_extra: dict[str, float] = field(default_factory=dict)
 
     def apply(self) -> None:
@@ -110,6 +112,7 @@ class Theta:
         k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
         k.UNSLOTH_TRIAL_RESERVED_SHARE = self.trial_reserved_share  # type: ignore[misc]
         k.UNSLOTH_FULL_GRAD_RESERVED_SHARE = self.full_grad_reserved_share  # type: ignore[misc]
+        k.UNSLOTH_CHUNK_LOSS_BYTES = self.chunk_loss  # type: ignore[misc]
         k.UNSLOTH_CONTEXT_EXTRA_GIB = dict(self.context_extra)  # type: ignore[misc]
 
 
@@ -118,7 +121,7 @@ def current() -> Theta:
     return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
                  scale["full"], k.UNSLOTH_SOFTCAP_MLP_BYTES, k.UNSLOTH_GEMMA3_MLP_BYTES, k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE,
                  k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, k.UNSLOTH_FULL_GRAD_RESERVED_SHARE,
-                 dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
+                 k.UNSLOTH_CHUNK_LOSS_BYTES, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
 
 def load(path: str = DATA) -> list[Cell]:
@@ -316,6 +319,8 @@ UNSLOTH_CONTEXT_GIB: Final = {theta.context}
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {theta.context_extra}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
 UNSLOTH_FIXED_GIB: Final = {theta.fixed}
+# bytes a logit that one compiled chunk of Unsloth's fallback loss holds (unsloth_stack.chunk_loss_bytes);
+UNSLOTH_CHUNK_LOSS_BYTES: Final = {theta.chunk_loss}
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
 UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer_moe}, 'deltanet': {theta.layer_deltanet}, 'full': {theta.layer_full}}}

@@ -64,19 +64,21 @@ UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # (gated-delta-rule: local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11, 'granitemoehybrid': 0.54}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
-UNSLOTH_FIXED_GIB: Final = 0.2703
+UNSLOTH_FIXED_GIB: Final = 0.2473
+# bytes a logit that one compiled chunk of Unsloth's fallback loss holds (unsloth_stack.chunk_loss_bytes);
+UNSLOTH_CHUNK_LOSS_BYTES: Final = 2.2364
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
-UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6786, 'moe': 2.5544, 'deltanet': 2.0566, 'full': 0.4624}
+UNSLOTH_LAYER_SCALE: Final = {'dense': 1.6542, 'moe': 2.5899, 'deltanet': 1.9799, 'full': 0.4624}
 # bytes per token per unit of the widest dense MLP that the recomputed layer of a softcapped Gemma (2, 3n, 4)
 # holds beyond the count, and of Gemma 3 (unsloth_stack.gemma_mlp_bytes);
-UNSLOTH_SOFTCAP_MLP_BYTES: Final = 11.875
-UNSLOTH_GEMMA3_MLP_BYTES: Final = 1.8069
+UNSLOTH_SOFTCAP_MLP_BYTES: Final = 12.1017
+UNSLOTH_GEMMA3_MLP_BYTES: Final = 2.0965
 # share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = 0.7157
+UNSLOTH_MOE_LAYER_SHARE: Final = 0.6379
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = 0.257
-UNSLOTH_RESERVED_GIB: Final = 0.2286
+UNSLOTH_RESERVED_GIB: Final = 0.2375
 # ... and beside a MoE first step's trials that keep part of each layer (unsloth_stack.router_path_bytes), as a share.
 UNSLOTH_TRIAL_RESERVED_SHARE: Final = 0.1228
 # ... and, under full fine-tuning, as a share of the weights' gradients;
@@ -90,8 +92,8 @@ UNSLOTH_MEASURED_MOE: Final = {'ernie4_5_moe': 3, 'gemma4_text': 10, 'glm4_moe_l
 UNSLOTH_LONGEST_TOKENS: Final = {'apertus': {'dense': 8192}, 'cohere2': {'dense': 8192}, 'ernie4_5': {'dense': 8192}, 'ernie4_5_moe': {'moe': 8192}, 'gemma': {'dense': 8192}, 'gemma2': {'dense': 16384}, 'gemma3_text': {'dense': 32768}, 'gemma3n_text': {'dense': 16384}, 'gemma4_text': {'dense': 65536, 'moe': 24576}, 'gemma4_unified_text': {'dense': 98304}, 'glm4_moe_lite': {'moe': 8192}, 'gpt_oss': {'moe': 32768}, 'granite': {'dense': 8192}, 'granitemoehybrid': {'moe': 8192}, 'lfm2': {'dense': 32768}, 'llama': {'dense': 78475}, 'ministral3': {'dense': 16384}, 'mistral': {'dense': 16384}, 'mixtral': {'moe': 8192}, 'mllama_text_model': {'dense': 8192}, 'nemotron_h': {'moe': 8192}, 'olmo2': {'dense': 4096}, 'olmo3': {'dense': 16384}, 'phi3': {'dense': 16384}, 'qwen2': {'dense': 16384}, 'qwen2_5_vl_text': {'dense': 16384}, 'qwen3': {'dense': 32768}, 'qwen3_5_moe_text': {'moe': 8192}, 'qwen3_5_text': {'dense': 98304}, 'qwen3_moe': {'moe': 32768}, 'qwen3_vl_text': {'dense': 8192}, 'smollm3': {'dense': 8192}}
 # ... and beyond it, bytes a token by which our runs' peaks outgrew the estimate over each family's last measured
 # stretch, per model_type, kind and method (fit_unsloth.tail_growth; added by ground.tail_growth).
-UNSLOTH_TAIL_GROWTH: Final = {'apertus': {'dense': {'qlora': 0.0}}, 'cohere2': {'dense': {'qlora': 0.0}}, 'ernie4_5': {'dense': {'lora': 0.0}}, 'ernie4_5_moe': {'moe': {'qlora': 0.0}}, 'gemma': {'dense': {'qlora': 0.0}}, 'gemma2': {'dense': {'lora': 239792.1, 'qlora': 124461.1}}, 'gemma3_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'gemma3n_text': {'dense': {'lora': 0.0, 'qlora': 124763.5}}, 'gemma4_text': {'dense': {'lora': 0.0, 'qlora': 0.0}, 'moe': {'lora': 181909.5, 'qlora': 0.0}}, 'gemma4_unified_text': {'dense': {'qlora': 122944.0}}, 'glm4_moe_lite': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'gpt_oss': {'moe': {'lora': 87250.9, 'qlora': 0.0}}, 'granite': {'dense': {'qlora': 0.0}}, 'granitemoehybrid': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'lfm2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'llama': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'ministral3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mistral': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mixtral': {'moe': {'lora': 398450.7, 'qlora': 341090.3}}, 'mllama_text_model': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'nemotron_h': {'moe': {'lora': 0.0}}, 'olmo2': {'dense': {'qlora': 0.0}}, 'olmo3': {'dense': {'qlora': 0.0}}, 'phi3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2_5_vl_text': {'dense': {'qlora': 0.0}}, 'qwen3': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_moe_text': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_text': {'dense': {'lora': 65570.8}}, 'qwen3_moe': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_vl_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'smollm3': {'dense': {'qlora': 0.0}}}
+UNSLOTH_TAIL_GROWTH: Final = {'apertus': {'dense': {'qlora': 190674.3}}, 'cohere2': {'dense': {'qlora': 0.0}}, 'ernie4_5': {'dense': {'lora': 0.0}}, 'ernie4_5_moe': {'moe': {'qlora': 0.0}}, 'gemma': {'dense': {'qlora': 0.0}}, 'gemma2': {'dense': {'lora': 239792.1, 'qlora': 124461.1}}, 'gemma3_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'gemma3n_text': {'dense': {'lora': 0.0, 'qlora': 123452.8}}, 'gemma4_text': {'dense': {'lora': 0.0, 'qlora': 0.0}, 'moe': {'lora': 175487.0, 'qlora': 0.0}}, 'gemma4_unified_text': {'dense': {'qlora': 122976.8}}, 'glm4_moe_lite': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'gpt_oss': {'moe': {'lora': 82401.3, 'qlora': 0.0}}, 'granite': {'dense': {'qlora': 0.0}}, 'granitemoehybrid': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'lfm2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'llama': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'ministral3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mistral': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'mixtral': {'moe': {'lora': 299884.5, 'qlora': 0.0}}, 'mllama_text_model': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'nemotron_h': {'moe': {'lora': 0.0}}, 'olmo2': {'dense': {'qlora': 0.0}}, 'olmo3': {'dense': {'qlora': 0.0}}, 'phi3': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'qwen2_5_vl_text': {'dense': {'qlora': 0.0}}, 'qwen3': {'dense': {'full': 0.0, 'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_moe_text': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_5_text': {'dense': {'lora': 80250.9}}, 'qwen3_moe': {'moe': {'lora': 0.0, 'qlora': 0.0}}, 'qwen3_vl_text': {'dense': {'lora': 0.0, 'qlora': 0.0}}, 'smollm3': {'dense': {'qlora': 0.0}}}
 # ... and where a model's residual, measured over a wide span, bends upward: its quadratic, [bytes a token, bytes a
 # token squared] (fit_unsloth.tail_bend), continued beyond the longest step where it adds more (ground.tail_growth).
-UNSLOTH_TAIL_BEND: Final = {'gemma4_unified_text': {'dense': {'qlora': [-173278.8, 1.9699]}}, 'qwen3_5_text': {'dense': {'lora': [-20702.4, 0.3327]}}}
+UNSLOTH_TAIL_BEND: Final = {'gemma4_unified_text': {'dense': {'qlora': [-173211.6, 1.9698]}}, 'qwen3_5_text': {'dense': {'lora': [-24876.7, 0.4286]}}}
 # --- UNSLOTH FITTED: end ---

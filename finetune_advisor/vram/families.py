@@ -9,6 +9,8 @@ data (families.toml `float32_without_bf16`), and `catalog check` holds the two i
 
 from __future__ import annotations
 
+import math
+
 from finetune_advisor.vram.activations import EAGER_SCORE_BYTES
 
 # The suffixes a multimodal model's text config adds to its family's model_type (Qwen2.5-VL's qwen2_5_vl_text,
@@ -67,21 +69,61 @@ ROUTER_AUX_LOSS_DEFAULT: dict[str, float] = {
 BLOCK_COMPILE_SKIPPED: dict[str, str] = {"gpt_oss": "GptOssDecoderLayer"}
 
 
-# Families whose Unsloth step holds a vocabulary-by-hidden block beyond the count, at every length and in QLoRA and
-# 16-bit LoRA alike. OLMo 3 (olmo3, through Unsloth's generic FastModel path) came in 1.59-1.75 GiB above the count in
-# its first cells (round 47: the 7B, QLoRA at 2,048 and 8,192 tokens, LoRA at 2,048), where the count's growth from
-# 2,048 to 8,192 tokens matched the measured one. A memory trace of its step (round 50, QLoRA 1x2,048) put 2.05 GB of
-# the 2.15 the step added in three buffers of one compiled graph, 2, 2 and 1 bytes x 100,280 (its vocabulary, padded)
-# x 4,096; what they are was not traced further. Counted as 4 bytes x vocabulary x hidden (1.53 GiB for the 7B), which
-# the untraced peaks at 512, 2,048, 8,192 and 16,384 tokens match within 2.2 % (the held-out 512 and 16,384 came in
-# 1.8 and 1.4 % below the count). Llama, Qwen, Mistral and Ministral 3, compiled block by block the same way, hold
-# nothing like it.
-UNSLOTH_VOCAB_BLOCK_HELD: frozenset[str] = frozenset({"olmo3"})
+# Unsloth's loss route (unsloth and unsloth_zoo 2026.10.9 with transformers 5.17, read in the wheels; round 54b's
+# trace is to confirm it). FastLanguageModel loads these families with classes of its own (unsloth/models/loader.py),
+# whose forward hands the loss only named settings, so it takes the fused-linear chunked loss: one float32 buffer of a
+# few hundred rows x vocabulary, which the fixed term holds.
+UNSLOTH_OWN_FORWARD = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3")
+# Every other family loads through FastModel, where unsloth_zoo rewrites each *ForCausalLM forward whose loss has the
+# stock shape (fused_losses/forward_install.py) to pass its keyword arguments on to the loss. Not these: the rewrite
+# leaves Cohere's logit_scale, Granite's logits_scaling and the Gemmas' ForCausalLM alone (run over transformers 5.17's
+# sources), and a multimodal model loads as *ForConditionalGeneration, which the rewrite skips.
+UNSLOTH_FORWARD_KEPT = ("cohere", "cohere2", "gemma3", "gemma3n", "gemma4", "gemma4_unified", "granite", "granite_swa",
+                        "granitemoehybrid", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "mistral3", "ministral3", "mllama",
+                        "paddleocr_vl")
+# In a rewritten forward, padding-free batching's packed_seq_lengths reaches the loss, which the fused-linear loss
+# does not take (fused_losses/cross_entropy_loss.py, _use_chunked_ce), so it falls back to UnslothFusedLoss: compiled
+# chunks sized to a budget of half the free memory, at most 4 GiB, at 16 bytes a logit (one chunk of 2,048 x 128,256
+# logits for SmolLM3 at 2,048 tokens; 8,192 tokens: four of 2,048). What a chunk holds is fitted
+# (constants.UNSLOTH_CHUNK_LOSS_BYTES a logit). It explains the first cells of SmolLM3 (-15 %, -13 %) and ERNIE 4.5 0.3B
+# (-17 %, -19 %), small models whose layers hold less than the chunk, which came in under; Llama 3.2 1B, with
+# SmolLM3's width and vocabulary on its own forward, did not.
+UNSLOTH_CHUNK_BUDGET_GIB = 4.0  # the cap; a card with less than 8 GiB free sizes smaller chunks (counted at the cap)
+UNSLOTH_CHUNK_BYTES_COUNTED = 16.0  # a logit, in the sizing (_CE_BYTES_PER_LOGIT)
 
 
-def vocab_block_held_on_unsloth(model_type: str) -> bool:
-    """True for the families measured holding a vocabulary-by-hidden block on Unsloth (UNSLOTH_VOCAB_BLOCK_HELD)."""
-    return family_of(model_type) in UNSLOTH_VOCAB_BLOCK_HELD
+def chunked_loss_on_unsloth(model_type: str, padded: bool) -> bool:
+    """Whether Unsloth's loss for this decoder-only family falls back to compiled chunks (UnslothFusedLoss): a family
+    loaded through FastModel whose forward unsloth_zoo rewrites, batched padding-free (`padded`: Unsloth pads this
+    family instead). An encoder-decoder (Whisper) loads as *ForConditionalGeneration: not this path."""
+    family = family_of(model_type)
+    return not padded and family not in (*UNSLOTH_OWN_FORWARD, *UNSLOTH_FORWARD_KEPT)
+
+
+def loss_chunk_rows(tokens: int, vocab: int) -> int:
+    """Rows of logits in one compiled chunk (unsloth_zoo get_chunk_size): every token where their 16 bytes a logit fit
+    the budget, else the tokens split into a multiple of 4 chunks."""
+    exact = tokens * vocab * UNSLOTH_CHUNK_BYTES_COUNTED / (UNSLOTH_CHUNK_BUDGET_GIB * 2**30)
+    if exact <= 1.0:
+        return tokens
+    chunks = min(math.ceil(exact / 4) * 4, tokens)
+    return math.ceil(tokens / chunks)
+
+
+# Inside those compiled chunks, Inductor pads a vocabulary that is not a multiple of 8 (torch_compile_options'
+# shape_padding; pad_mm copies the operand): two zero-padded 16-bit copies of lm_head's weight, forward and backward.
+# OLMo 3's 100,278 entries: a memory trace of its step (round 50, the 7B QLoRA at 2,048 tokens) held 2 x 100,280 x
+# 4,096 x 2 bytes in two buffers of one compiled graph (and the padded 16-bit logit gradients, 2,048 x 100,280 x 2, a
+# chunk's); its untraced peaks at 512 to 16,384 tokens came within 2.2 % of the count with them (round 47-50).
+PADDED_VOCAB_MULTIPLE = 8
+
+
+def padded_head_copies_bytes(vocab: int, hidden: int) -> float:
+    """The two padded 16-bit copies of lm_head's weight the chunked loss holds when the vocabulary is unaligned, else
+    0 (for a family that takes the chunked loss: chunked_loss_on_unsloth)."""
+    if vocab % PADDED_VOCAB_MULTIPLE == 0:
+        return 0.0
+    return 2 * 2.0 * math.ceil(vocab / PADDED_VOCAB_MULTIPLE) * PADDED_VOCAB_MULTIPLE * hidden
 
 
 # Families measured above the count in ways no trace has explained yet: added to the reserve as (GiB, GiB per 1,024
@@ -90,19 +132,13 @@ def vocab_block_held_on_unsloth(model_type: str) -> bool:
 # - LFM2.5-1.2B (round 48; Unsloth's padded path, as without causal-conv1d's kernel): LoRA 1 x 2,048 reserved 0.38
 #   GiB beyond its allocation and allocated 0.15 more than counted, 1 x 8,192 reserved 0.65 (the count's share: 0.28
 #   and 0.44), QLoRA alike; 2 x 700 and 1 x 32,768 came within 1 %. Up to 0.17 GiB was missing; counted as 0.2.
-# - SmolLM3 3B QLoRA (round 53, first cells of the family, predicted before they ran): 4.42 and 5.30 GiB at 2,048 and
-#   8,192 tokens against 3.75 and 4.61 (-15 %, -13 %). At 2,048 the allocated peak was 0.47 GiB above the count, at
-#   8,192 the reservation 0.66 above its share: about 0.7 GiB missing at both lengths. Llama 3.2 1B, the same width,
-#   vocabulary and loss chunk (one chunk of 2,048 x 128,256 logits on an 80 GB card), holds none of it.
-# - ERNIE 4.5 0.3B LoRA (round 53, likewise): 2.60 and 3.11 GiB at 2,048 and 8,192 against 2.15 and 2.51 (-17 %, -19
-#   %): the allocated peak 0.50 and 0.30 GiB above the count, the reservation 0.30 above its share at 8,192. 0.45 and
-#   0.60 GiB missing: counted as 0.4 plus 0.03 per 1,024 tokens.
-# - Apertus 8B QLoRA (round 53, likewise; transformers' Python xIELU, as without the xielu package): 7.54 and 10.42
-#   GiB at 2,048 and 8,192 against 7.79 and 9.60 (+3.3 %, -7.8 %): allocated as counted, the reservation 0.78 GiB
-#   above its share at 8,192 and none at 2,048. Counted as 0.105 GiB per 1,024 tokens (0.86 at 8,192).
-# Two cells each for the last three: a memory trace of SmolLM3 at 2,048 tokens is round 54's first cell.
+# SmolLM3 3B, ERNIE 4.5 0.3B and Apertus 8B had extras here after their first cells (round 53: -15/-13 %, -17/-19 %,
+# +3/-8 % at 2,048/8,192 tokens), until Unsloth's loss route explained them (chunked_loss_on_unsloth above): on an
+# 80 GB card SmolLM3's 2,048-token step holds one chunk of 2,048 x 128,256 logits beside a layer that holds less.
+# Apertus's 8,192-token step reserved 0.78 GiB beyond its share, which the chunk now covers (a per-token extra before,
+# for transformers' Python xIELU); its 16,384-token cell (round 54, predicted with that extra) will tell which it is.
 UNSLOTH_RESERVE_EXTRA: dict[str, tuple[float, float]] = {
-    "lfm2": (0.2, 0.0), "smollm3": (0.7, 0.0), "ernie4_5": (0.4, 0.03), "apertus": (0.0, 0.105),
+    "lfm2": (0.2, 0.0),
 }
 
 

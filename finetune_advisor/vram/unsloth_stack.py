@@ -13,10 +13,10 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
-    block_compile_skipped, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, masks_held_on_unsloth,
-    outputs_kept_on_unsloth, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept,
-    scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
-    vocab_block_held_on_unsloth,
+    block_compile_skipped, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
+    loss_chunk_rows, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
+    plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
+    unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, longest_measured, measured_cells, measured_ground, over_margin,
@@ -47,6 +47,7 @@ class UnslothStep:
     square: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
     beyond: float = 0.0  # beyond the longest step measured for the family, the growth the count misses (ground.tail_growth)
     extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
+    copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
@@ -58,7 +59,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # its whole square: Gemma 3n QLoRA at 2x4,096 peaked at 19.56 GiB, as at 1x8,192 (19.67; round 33). Padded rows
     # (Gemma 2) hold one row's square at the peak: Gemma-2-9B QLoRA at 2x8,192 allocated 4.6 GiB more than at 1x8,192
     # (round 44), where a second row's scores alone are 5.8.
-    keys = tokens // run.batch_size if padded_on_unsloth(arch.model_type, s.mamba_mixers) else tokens
+    padded = padded_on_unsloth(arch.model_type, s.mamba_mixers)
+    keys = tokens // run.batch_size if padded else tokens
     scores = unsloth_score_bytes(arch.model_type, p.fp32_compute) * s.heads * keys * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, width)
@@ -67,12 +69,14 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if fp32_square_on_unsloth(arch.model_type, p.fp32_compute):  # the peak comes after the layer's end is freed
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
     act += scores + kept + square
-    loss = 0.0
+    chunked = chunked_loss_on_unsloth(arch.model_type, padded) and not s.encoder
+    loss = chunk_loss_bytes(arch, tokens) if chunked else 0.0
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
-    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + vocab_block_bytes(arch)
+    copies = padded_head_copies_bytes(arch.vocab_size, arch.hidden_size) if chunked else 0.0
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + copies
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
@@ -92,13 +96,15 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
-    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra)
+    return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
+                       copies)
 
 
-def vocab_block_bytes(arch: Architecture) -> float:
-    """The vocabulary-by-hidden block a family was measured holding beyond the count (families.
-    UNSLOTH_VOCAB_BLOCK_HELD: OLMo 3), counted at 4 bytes an element; 0 for every other family."""
-    return 4.0 * arch.vocab_size * arch.hidden_size if vocab_block_held_on_unsloth(arch.model_type) else 0.0
+def chunk_loss_bytes(arch: Architecture, tokens: int) -> float:
+    """What one compiled chunk of Unsloth's fallback loss holds (for a family that takes it:
+    families.chunked_loss_on_unsloth), at the fitted bytes a logit. The fused-linear loss of the other families holds
+    a bounded buffer, which the fixed term does."""
+    return k.UNSLOTH_CHUNK_LOSS_BYTES * loss_chunk_rows(tokens, arch.vocab_size) * arch.vocab_size
 
 
 def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -362,11 +368,17 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
-    if vocab_block_bytes(arch):
-        notes.append(f"OLMo 3 on Unsloth held about {vocab_block_bytes(arch) / k.GIB:.2f} GiB more than the layer count "
-                     "gives, at every length measured (the 7B, 512 to 16,384 tokens), in QLoRA and 16-bit LoRA alike: "
-                     "vocabulary-by-hidden buffers of a compiled graph, as a memory trace showed; counted at 4 bytes "
-                     "an element, which the measured peaks match within 2.2 %.")
+    if step.loss and not arch.encoder_layers:
+        rows = loss_chunk_rows(text_tokens(arch, run), arch.vocab_size)
+        notes.append(f"Unsloth's loss for this family runs in compiled chunks of {rows:,} tokens' logits (its forward "
+                     "is rewritten to pass padding-free batching's sequence lengths to the loss, which then leaves the "
+                     f"fused-linear path): {step.loss / k.GIB:.2f} GiB, in 'logits and loss', at "
+                     f"{k.UNSLOTH_CHUNK_LOSS_BYTES:.2f} bytes a logit fitted to our runs (SmolLM3 and ERNIE 4.5 came in "
+                     "up to 19 % above the estimate without it).")
+    if step.copies:
+        notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
+                     f"16-bit copies of the output layer's weight: {step.copies / k.GIB:.2f} GiB, counted (OLMo 3's memory "
+                     "trace held them; its peaks from 512 to 16,384 tokens came within 2.2 % with them).")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig, estimate
@@ -23,29 +21,25 @@ def _records(family: str) -> list[dict]:
     out = []
     for line in DATA.open():
         rec = json.loads(line)
-        plain = not rec.get("emulation") and not rec.get("env") and not rec.get("not_representative")
+        env = [e for e in rec.get("env") or [] if not e.startswith("CALIB_TARGETS=")]  # LFM2's: its projections
+        plain = not rec.get("emulation") and not env and not rec.get("not_representative")
         if rec.get("status") == "ok" and plain and family_of(rec["config"]["model_type"]) == family:
             out.append(rec)
     return out
 
 
-@pytest.mark.parametrize("family", ["smollm3", "ernie4_5", "apertus"])
-def test_a_family_measured_above_the_count_is_estimated_at_or_above_each_of_its_peaks(family: str) -> None:
-    """SmolLM3, ERNIE 4.5 (dense) and Apertus came in 8-19 % above the count in their first cells (round 53): with
-    their extras each of their measured peaks is met, none by more than 7 % over, and the answer says how much was
-    added and that no trace explains it."""
-    records = _records(family)
-    assert len(records) >= 2
+def test_a_family_measured_above_the_count_says_what_was_added() -> None:
+    """LFM2.5 (Unsloth's padded path, so not the chunked loss) held up to 0.17 GiB more than the count (round 48):
+    0.2 GiB is added, and the answer says how much and that no trace explains it. SmolLM3, ERNIE 4.5 and Apertus had
+    extras of their own until the chunked loss (tests/vram/test_loss_route.py) explained theirs."""
+    assert set(UNSLOTH_RESERVE_EXTRA) == {"lfm2"}
+    records = _records("lfm2")
+    assert len(records) >= 4
     for rec in records:
         arch = Architecture.from_hf_config(rec["config"])
         run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"], stack="unsloth")
-        answer = estimate(arch, run)
-        error = answer.total_gib / (rec["nvml_process_peak_bytes"] / GIB) - 1
-        assert -0.01 <= error <= 0.07, (rec["cell"], error)
-        fixed, per_1k = UNSLOTH_RESERVE_EXTRA[family]
-        added = fixed + per_1k * rec["seq_len"] * rec["batch_size"] / 1024
-        said = [n for n in answer.assumptions if "no memory trace has explained yet" in n]
-        assert len(said) == 1 and f"{added:.2f} GiB is added to the overhead here" in said[0]
+        said = [n for n in estimate(arch, run).assumptions if "no memory trace has explained yet" in n]
+        assert len(said) == 1 and "0.20 GiB is added to the overhead here" in said[0]
 
 
 def test_a_family_without_an_extra_says_nothing_of_one() -> None:

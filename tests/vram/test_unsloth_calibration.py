@@ -8,6 +8,7 @@ when new cells are committed without refitting (fit_unsloth.py --write).
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_gemma4_moe_qlora_is_sized_for_the_calibrated_unsloth_and_warns_about_ol
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
     result = estimate_vram(model="gemma-4-26b-a4b", method="qlora", lora_rank=16, seq_len=2048, gpu_memory_gib=80)
-    assert 22.37 <= result.total_gib <= 22.37 * 1.1
+    assert 22.37 * 0.98 <= result.total_gib <= 22.37 * 1.1  # the fit lets a cell sit up to 2 % under its peak
     older = [a for a in result.assumptions if "2026.4.4" in a]
     assert older and "16-bit" in older[0] and "Use a current Unsloth" in older[0]
 
@@ -108,22 +109,26 @@ def test_gemma3n_holds_its_eager_attention_square_over_the_whole_packed_step() -
     assert len(cells) >= 4 and all(abs(BENCH_MODULE.error(c)) <= 0.03 for c in cells)
 
 
-def test_olmo3_is_given_the_vocabulary_sized_block_it_was_measured_holding() -> None:
+def test_olmo3_is_given_the_padded_head_copies_its_trace_held() -> None:
     """OLMo 3 7B's first cells (round 47) came in 1.59-1.75 GiB over the count at 2,048 and 8,192 tokens, QLoRA and
-    16-bit LoRA alike (up to 20 % under): a constant, traced to vocabulary-by-hidden buffers (round 50) and counted at
-    4 bytes an element (1.53 GiB). The same shapes under another model_type do not get it, and every OLMo 3 cell,
-    512 to 16,384 tokens, now reads within 5 %."""
+    16-bit LoRA alike (up to 20 % under): a constant, traced to two 100,280 x 4,096 16-bit buffers of a compiled graph
+    (round 50): Inductor's padded copies of lm_head in the chunked loss, for a vocabulary not a multiple of 8. The
+    same shapes with an aligned vocabulary, or on Unsloth's own forward (llama), do not get them, and every OLMo 3
+    cell, 512 to 16,384 tokens, reads within 7 % over and none under."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
     base = {"num_hidden_layers": 4, "hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32,
             "num_key_value_heads": 32, "vocab_size": 100278, "tie_word_embeddings": False}
-    olmo, llama = (estimate_vram(architecture={**base, "model_type": t}, method="qlora", gpu_memory_gib=24)
-                   for t in ("olmo3", "llama"))
-    assert olmo.total_gib - llama.total_gib >= 1.5
-    assert any(a.startswith("OLMo 3 on Unsloth held about 1.53 GiB") for a in olmo.assumptions)
-    assert not any(a.startswith("OLMo 3") for a in llama.assumptions)
+    olmo, aligned, llama = (estimate_vram(architecture={**base, **more}, method="qlora", gpu_memory_gib=24)
+                            for more in ({"model_type": "olmo3"}, {"model_type": "olmo3", "vocab_size": 100280},
+                                         {"model_type": "llama"}))
+    copies = 2 * 2 * 100280 * 4096 / 2**30
+    assert olmo.total_gib - aligned.total_gib == pytest.approx(copies, abs=0.02)
+    assert any(a.startswith("The vocabulary (100,278) is not a multiple of 8") and f"{copies:.2f} GiB" in a
+               for a in olmo.assumptions)
+    assert not any("not a multiple of 8" in a for a in (*aligned.assumptions, *llama.assumptions))
     cells = [c for c in MEASURED if c.arch_name == "olmo-3-7b"]
-    assert len(cells) == 5 and all(-0.05 <= BENCH_MODULE.error(c) <= 0.05 for c in cells)
+    assert len(cells) == 5 and all(-0.02 <= BENCH_MODULE.error(c) <= 0.07 for c in cells)
 
 
 def test_a_moe_gemma_is_not_given_the_softcapped_gemmas_extra_recompute() -> None:
@@ -352,7 +357,8 @@ def test_moe_answers_say_what_the_first_step_of_a_fresh_process_holds() -> None:
     qwen = moe_note("qwen3-30b-a3b", seq_len=8192)
     assert "GiB more than later ones" in qwen and "router_aux_loss_coef=0.0" in qwen and "24.9 with the aux loss off" in qwen
     off = estimate_vram(model="qwen3-30b-a3b", seq_len=8192, gpu_memory_gib=80, router_aux_loss=False)
-    assert f"the peak is {off.total_gib:.1f} GiB" in qwen  # the figure the switch gives, said beside the default's
+    said = float(re.search(r"the peak is ([\d.]+) GiB", qwen).group(1))  # the figure the switch gives, said beside
+    assert said == pytest.approx(off.total_gib, abs=0.051)  # the default's (rounded from bytes: 28.15 reads 28.2)
     assert "router aux loss off" in moe_note("qwen3-30b-a3b", seq_len=8192, router_aux_loss=False)
     assert "does not compile this family's layers" in moe_note("gpt-oss-20b")
     assert "no auxiliary loss" in moe_note("gemma-4-26b-a4b")

@@ -1,0 +1,93 @@
+"""Unsloth's loss route (families.chunked_loss_on_unsloth): the families FastModel loads and unsloth_zoo rewrites
+run their loss in compiled chunks of up to 4 GiB of counted logits, which the estimate holds; the families on
+Unsloth's own forward, or whose forward the rewrite leaves alone, do not. The figures are the records': SmolLM3 and
+ERNIE 4.5 came in up to 19 % above the estimate without the chunk (round 53)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune_advisor.vram import constants as k
+from finetune_advisor.vram.architecture import Architecture
+from finetune_advisor.vram.estimator import RunConfig, estimate
+from finetune_advisor.vram.families import (
+    chunked_loss_on_unsloth, family_of, loss_chunk_rows, padded_head_copies_bytes,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "bench" / "vram_calibration" / "data" / "unsloth_sft_1gpu.jsonl"
+GIB = 2**30
+SMALL = dict(num_hidden_layers=4, hidden_size=2048, intermediate_size=8192, num_attention_heads=16,
+             num_key_value_heads=4, vocab_size=128256, tie_word_embeddings=True)
+
+
+@pytest.mark.parametrize(("model_type", "padded", "chunked"), [
+    ("smollm3", False, True), ("ernie4_5", False, True), ("olmo3", False, True), ("phi3", False, True),
+    ("llama", False, False), ("qwen3", False, False),  # Unsloth's own forward
+    ("cohere2", False, False), ("granite", False, False), ("gemma3_text", False, False),  # forward not rewritten
+    ("qwen2_5_vl_text", False, False), ("mllama_text_model", False, False),  # loaded as ForConditionalGeneration
+    ("lfm2", True, False),  # padded batches: no packed sequence lengths reach the loss
+])
+def test_which_families_run_the_chunked_fallback_loss(model_type: str, padded: bool, chunked: bool) -> None:
+    assert chunked_loss_on_unsloth(model_type, padded) is chunked
+
+
+def test_a_chunk_holds_every_token_until_the_budget_then_a_multiple_of_four_chunks() -> None:
+    assert loss_chunk_rows(2048, 128256) == 2048  # 3.9 GiB at 16 bytes a logit: one chunk
+    assert loss_chunk_rows(8192, 128256) == 2048  # 15.7 GiB: four chunks
+    assert loss_chunk_rows(4096, 100352) == 1024  # OLMo 2 at 4,096: 6.1 GiB, rounded up to four chunks
+    assert loss_chunk_rows(2048, 248320) == 512  # Qwen3.5's vocabulary: 7.6 GiB, four chunks
+    assert loss_chunk_rows(3, 10**9) == 1  # never more chunks than tokens
+
+
+def test_only_an_unaligned_vocabulary_gets_the_padded_head_copies() -> None:
+    assert padded_head_copies_bytes(100278, 4096) == 2 * 2 * 100280 * 4096  # OLMo 3's trace
+    assert padded_head_copies_bytes(100352, 4096) == 0.0  # OLMo 2
+
+
+def test_whisper_and_llama_hold_no_chunk_or_padded_copies_for_an_unaligned_vocabulary() -> None:
+    """Whisper (51,865 entries, an encoder-decoder loaded as ForConditionalGeneration) and a llama-type model with
+    OLMo 3's vocabulary (Unsloth's own fused-linear loss splits the vocabulary rather than padding it)."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    whisper = estimate_vram(model="whisper-large-v3", method="lora", seq_len=448)
+    assert not any("not a multiple of 8" in a or "compiled chunks" in a for a in whisper.assumptions)
+    base = {**SMALL, "vocab_size": 100278, "tie_word_embeddings": False}
+    llama = estimate(Architecture(model_type="llama", **base), RunConfig(method="qlora", seq_len=2048, stack="unsloth"))
+    assert llama.breakdown.logits_and_loss == 0 and not any("not a multiple of 8" in a for a in llama.assumptions)
+
+
+def test_the_chunk_is_in_the_breakdown_and_said_only_where_the_family_takes_it() -> None:
+    run = RunConfig(method="qlora", seq_len=2048, stack="unsloth")
+    smol = estimate(Architecture(model_type="smollm3", **SMALL), run)
+    llama = estimate(Architecture(model_type="llama", **SMALL), run)
+    chunk = k.UNSLOTH_CHUNK_LOSS_BYTES * 2048 * 128256 / GIB
+    assert smol.breakdown.logits_and_loss == pytest.approx(chunk, abs=0.001) and llama.breakdown.logits_and_loss == 0
+    assert smol.total_gib - llama.total_gib == pytest.approx(chunk * (1 + k.UNSLOTH_RESERVED_SHARE), abs=0.01)
+    said = [a for a in smol.assumptions if a.startswith("Unsloth's loss for this family runs in compiled chunks")]
+    assert len(said) == 1 and "2,048 tokens' logits" in said[0]
+    assert not any("compiled chunks" in a for a in llama.assumptions)
+
+
+def _records(families: tuple[str, ...]) -> list[dict]:
+    out = []
+    for line in DATA.open():
+        rec = json.loads(line)
+        plain = not rec.get("emulation") and not rec.get("env") and not rec.get("not_representative")
+        if rec.get("status") == "ok" and plain and family_of(rec["config"]["model_type"]) in families:
+            out.append(rec)
+    return out
+
+
+def test_the_small_families_that_came_in_under_are_met_by_the_chunk() -> None:
+    """SmolLM3 3B QLoRA and ERNIE 4.5 0.3B LoRA (round 53, -13 to -19 % before): every peak met within 3 % (ERNIE at
+    8,192 tokens -2.0 %), none more than 6 % over, with no extra of their own."""
+    records = _records(("smollm3", "ernie4_5"))
+    assert len(records) >= 4
+    for rec in records:
+        arch = Architecture.from_hf_config(rec["config"])
+        run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"], stack="unsloth")
+        error = estimate(arch, run).total_gib / (rec["nvml_process_peak_bytes"] / GIB) - 1
+        assert -0.03 <= error <= 0.06, (rec["cell"], error)
