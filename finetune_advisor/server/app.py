@@ -12,12 +12,13 @@ import functools
 import inspect
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, Completion, ToolAnnotations
 from pydantic import ValidationError
@@ -25,7 +26,13 @@ from pydantic import ValidationError
 from finetune_advisor import __version__
 from finetune_advisor.adapters.cache import load_catalog
 from finetune_advisor.catalog.resolve import model_ids, resolve
-from finetune_advisor.errors import AdvisorError, ArgumentError, UnknownModelError
+from finetune_advisor.errors import (
+    AdvisorError,
+    ArgumentError,
+    InvalidInputError,
+    UnknownLicenseError,
+    UnknownModelError,
+)
 from finetune_advisor.gpus import caller
 from finetune_advisor.licensing.terms import get_license, license_ids
 from finetune_advisor.prompts import PROMPTS
@@ -79,11 +86,30 @@ def _tool_specs() -> list[ToolSpec]:
 
 
 ErrorKind = type[ToolError] | type[ResourceError]
+MODEL_PREFIX = "catalog://models/"
+
+
+# A resource error about what the client asked for (an unknown or malformed id): not found, INVALID_PARAMS
+# (-32602), rather than the SDK's INTERNAL_ERROR (-32603) for any other ResourceError.
+CALLER_ERRORS = (UnknownModelError, UnknownLicenseError, InvalidInputError, ArgumentError)
 
 
 def to_mcp_error(exc: AdvisorError, kind: ErrorKind) -> Exception:
     """The one translation of our errors into MCP's: the same text, as a tool or a resource error."""
+    if kind is ResourceError and isinstance(exc, CALLER_ERRORS):
+        return ResourceNotFoundError(str(exc))
     return kind(str(exc))
+
+
+# Echoed names (of an unknown tool or prompt) are cut to this many characters: a client may send a megabyte.
+NAME_SHOWN = 80
+
+
+def shown_name(name: str) -> str:
+    """`name` quoted for an error, cut to NAME_SHOWN characters with a word saying so."""
+    if len(name) <= NAME_SHOWN:
+        return repr(name)
+    return f"{name[:NAME_SHOWN]!r}... (the first {NAME_SHOWN} of its {len(name)} characters)"
 
 
 def translating(fn: Callable[..., Any], kind: ErrorKind, remote: bool = False) -> Callable[..., Any]:
@@ -128,7 +154,7 @@ class AdvisorServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         tool = self._tool_manager.get_tool(name)
         if tool is None:
-            raise ToolError(f"Unknown tool {name!r}. Accepted: {', '.join(t.name for t in self._tool_manager.list_tools())}.")
+            raise ToolError(f"Unknown tool {shown_name(name)}. Accepted: {', '.join(t.name for t in self._tool_manager.list_tools())}.")
         arguments = dict(arguments or {})
         try:
             argcheck.check(name, tool.parameters, arguments)
@@ -144,21 +170,37 @@ class AdvisorServer(MCPServer):
                 raise ToolError(str(exc)[len(prefix):]) from None
             raise
 
+    async def run_stdio_async(self) -> None:
+        # The SDK's transport drops a line it cannot read without an answer; `stdio.serve` answers every line.
+        from finetune_advisor.server import stdio
+
+        await stdio.serve(self._lowlevel_server)
+
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        known = ", ".join([*(str(r.uri) for r in self._resource_manager.list_resources()),
+                           *(t.uri_template for t in self._resource_manager.list_templates())])
         # The SDK's "Unknown resource: <uri>" would send back whatever URI it was given, however long.
         if len(str(uri)) > MAX_CHARS["resource_uri"]:
-            known = ", ".join([*(str(r.uri) for r in self._resource_manager.list_resources()),
-                               *(t.uri_template for t in self._resource_manager.list_templates())])
             raise MCPError(code=INVALID_PARAMS, message=f"A resource URI of {len(str(uri))} characters is too long. "
                                                         f"Accepted: at most {MAX_CHARS['resource_uri']} characters: {known}.")
-        return await super().read_resource(uri, context)
+        text = str(uri)
+        if text.startswith(MODEL_PREFIX) and "/" in text[len(MODEL_PREFIX):]:
+            # A Hugging Face repo id (`catalog://models/unsloth/Qwen3-8B`), which the unknown-id error offers but
+            # the template's {model_id} cannot hold: read as its escaped form; the answer keeps the URI asked for.
+            text = MODEL_PREFIX + urllib.parse.quote(text[len(MODEL_PREFIX):], safe="")
+        try:
+            return await super().read_resource(text, context)
+        except ResourceNotFoundError as exc:
+            if str(exc).startswith("Unknown resource"):
+                raise ResourceNotFoundError(f"Unknown resource {text!r}. Accepted: {known}.") from None
+            raise
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
         # The SDK reports an unknown prompt or a missing argument as "Internal server error".
         prompt = self._prompt_manager.get_prompt(name)
         if prompt is None:
             known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {name!r}. Accepted: {known}.")
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {shown_name(name)}. Accepted: {known}.")
         _check_prompt_arguments(name, prompt.arguments or [], arguments or {})
         return await super().get_prompt(name, arguments, context)
 
