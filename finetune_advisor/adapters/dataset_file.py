@@ -59,10 +59,13 @@ def _texts(path: Path) -> Iterator[str]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Any]:
+    """Each line parsed as JSON (None where it is not); no more than MAX_LINE_BYTES + 1 bytes of a line are
+    ever read, so a file without newlines costs no more memory than one line at the limit."""
     with path.open("rb") as fh:
-        for line in fh:
+        while line := fh.readline(MAX_LINE_BYTES + 1):
             if len(line) > MAX_LINE_BYTES:
-                raise InvalidInputError("dataset", f"a line of {len(line)} bytes", f"lines of at most {MAX_LINE_BYTES} bytes")
+                raise InvalidInputError("dataset", f"a line of more than {MAX_LINE_BYTES} bytes",
+                                        f"lines of at most {MAX_LINE_BYTES} bytes")
             if line.strip():
                 try:
                     yield json.loads(line)
