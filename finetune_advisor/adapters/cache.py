@@ -6,7 +6,9 @@ Anyone who can write to the cache directory can plant files there, so nothing in
 - every write goes to a fresh temporary file with a random name (created with O_EXCL and O_NOFOLLOW),
   then an atomic rename over the target, which replaces a planted symlink instead of writing through it;
 - docs answers are one JSON file per (docs URL, page, language, question), with a TTL; a file that
-  cannot be read, parsed or written is logged and treated as a miss, never as an error of the tool;
+  cannot be read, parsed or written is logged and treated as a miss, never as an error of the tool, and
+  one that parses is held to the bounds and filters of a live answer (`ParsedAnswer` enforces them) or
+  discarded as corrupt;
 - the catalog copy is validated like the packaged catalog (the schema, then `catalog check`), used
   only while it is not older than the packaged one, never changes a curated licence
   (`catalog.store.prefer`), and the answers built on it say where it came from (`catalog_note`).
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from finetune_advisor import settings
 from finetune_advisor.catalog import store
@@ -34,7 +36,7 @@ from finetune_advisor.catalog.check import check
 from finetune_advisor.catalog.schema import Catalog
 from finetune_advisor.errors import CacheWriteError, DataError
 from finetune_advisor.licensing.terms import load_licenses
-from finetune_advisor.unsloth_docs.reply import ParsedAnswer
+from finetune_advisor.unsloth_docs.reply import ParsedAnswer, PublicHttpUrl
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +47,11 @@ _CLOCK_SKEW = 300.0  # an entry stamped further in the future than this is not t
 
 
 class CachedAnswer(BaseModel):
+    """A docs answer as cached; an entry outside these bounds (or ParsedAnswer's) is corrupt and discarded."""
+
     format: Literal[1] = 1
-    stored_at: float  # epoch seconds
-    asked_url: str
+    stored_at: float = Field(ge=0, allow_inf_nan=False)  # epoch seconds; NaN would never expire
+    asked_url: PublicHttpUrl
     parsed: ParsedAnswer
 
 
@@ -80,7 +84,7 @@ class DocsCache:
             logger.warning("docs cache: cannot read %s (%s); asking the docs instead", path, exc)
             return None
         except (ValidationError, ValueError) as exc:
-            why = type(exc).__name__ if isinstance(exc, ValidationError) else str(exc)
+            why = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
             logger.warning("docs cache: %s is corrupted (%s); discarding it", path, why)
             self._discard(path)
             return None
@@ -92,9 +96,11 @@ class DocsCache:
     def put(self, key: str, asked_url: str, parsed: ParsedAnswer) -> None:
         if self.ttl <= 0:
             return
-        entry = CachedAnswer(stored_at=self.clock(), asked_url=asked_url, parsed=parsed)
         try:
+            entry = CachedAnswer(stored_at=self.clock(), asked_url=asked_url, parsed=parsed)
             atomic_write(self._file(key), entry.model_dump_json().encode())
+        except ValidationError as exc:  # not expected: a live answer is within the bounds a cached one is held to
+            logger.warning("docs cache: answer not cached (%s)", _first_error(exc))
         except OSError as exc:
             logger.warning("docs cache: cannot write under %s (%s); answer not cached", self.folder, exc)
 
@@ -104,6 +110,13 @@ class DocsCache:
             path.unlink()
         except OSError:
             pass
+
+
+def _first_error(exc: ValidationError) -> str:
+    """Where a cache entry first fails its model, and why, without the (hostile) value itself."""
+    first = exc.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the entry"
+    return f"{where}: {first['msg']}"
 
 
 def read_regular(path: Path, cap: int) -> bytes:

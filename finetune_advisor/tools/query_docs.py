@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import anyio
 from pydantic import Field
@@ -66,7 +66,7 @@ async def query_docs(
         return result(found.parsed, "offline", asked, offline_note(reason, reached=reached), covered=found.covered)
 
     cached = await anyio.to_thread.run_sync(cache.get, key)  # file I/O stays off the event loop
-    if cached is not None:
+    if cached is not None and _same_host(cached.asked_url, url):
         stamp = datetime.fromtimestamp(cached.stored_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return result(cached.parsed, "cache", cached.asked_url, f"Served from the local cache (asked {stamp}).")
     if settings.offline():
@@ -80,6 +80,20 @@ async def query_docs(
     await reporter.done("Answer received")
     await anyio.to_thread.run_sync(cache.put, key, reply.url, parsed)
     return result(parsed, "live", reply.url, None)
+
+
+def _same_host(cached_url: str, url: str) -> bool:
+    """True when a cached answer was asked of the docs host asked now, as every live answer is (redirects are
+    followed within the host only); one from another host was planted, and is not served."""
+    cached, asked = urlsplit(cached_url), urlsplit(url)
+    if (cached.hostname, _port(cached)) == (asked.hostname, _port(asked)):
+        return True
+    logger.warning("docs cache: ignoring an answer cached as asked of %.100s, not of %s", cached.hostname, asked.hostname)
+    return False
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
 def _answer(parsed: ParsedAnswer, origin: DocsOrigin, asked_url: str, note: str | None, covered: bool, page: str,

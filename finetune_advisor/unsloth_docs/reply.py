@@ -11,9 +11,10 @@ from __future__ import annotations
 import codecs
 import itertools
 import re
+from typing import Annotated
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from finetune_advisor.errors import DocsReplyError
 from finetune_advisor.redaction import public_url
@@ -61,21 +62,44 @@ _CHARSETS = {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
              "euc_kr"}
 
 
+def _http_url(url: str) -> str:
+    """An absolute http(s) URL with a host, as shown (no user name or password); ValueError for anything else."""
+    absolute = _absolute(url, "")
+    if absolute is None:
+        raise ValueError("not an absolute http(s) URL with a host")
+    return absolute
+
+
+def _safe_answer(answer: str) -> str:
+    """The answer cleaned and with its links made safe; ValueError if that makes it longer than the bound."""
+    safe = _safe_links(clean(answer), "")  # a no-op on what parse_reply or the packaged notes made
+    if len(safe) > MAX_ANSWER_CHARS:
+        raise ValueError(f"longer than {MAX_ANSWER_CHARS} characters")
+    return safe
+
+
+# What every answer and source is held to, wherever it comes from (a live reply, a cache file, the
+# packaged notes): a value outside these bounds is refused by the model itself (a ValidationError).
+PublicHttpUrl = Annotated[str, AfterValidator(_http_url)]
+Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS), AfterValidator(clean)]
+AnswerText = Annotated[str, Field(max_length=MAX_ANSWER_CHARS), AfterValidator(_safe_answer)]
+
+
 class DocsSource(BaseModel):
     """A page the answer draws on."""
 
     model_config = ConfigDict(frozen=True)
 
-    title: str
-    url: str
+    title: Label
+    url: PublicHttpUrl
 
 
 class ParsedAnswer(BaseModel):
-    """An answer split into its parts."""
+    """An answer split into its parts, within the bounds above."""
 
-    answer: str
-    sources: list[DocsSource] = []
-    follow_up_questions: list[str] = []
+    answer: AnswerText
+    sources: Annotated[list[DocsSource], Field(max_length=MAX_SOURCES)] = []
+    follow_up_questions: Annotated[list[Label], Field(max_length=MAX_FOLLOW_UPS)] = []
     truncated: bool = False
 
 
@@ -154,8 +178,11 @@ def parse_reply(body: bytes, content_type: str | None, base_url: str) -> ParsedA
     if not answer:
         raise DocsReplyError("unexpected", "the reply has no answer text")
     answer, truncated = _truncate(answer, base_url)
-    return ParsedAnswer(answer=answer, sources=list(sources.values()), follow_up_questions=list(follow_ups),
-                        truncated=truncated)
+    try:
+        return ParsedAnswer(answer=answer, sources=list(sources.values()), follow_up_questions=list(follow_ups),
+                            truncated=truncated)
+    except ValidationError:  # not expected: what is collected above is within the bounds
+        raise DocsReplyError("unexpected", "the reply's answer is outside the bounds of an answer") from None
 
 
 def _heading(line: str) -> str | None:
@@ -259,15 +286,21 @@ def _foreign_scheme(zone: str) -> bool:
 
 
 def _truncate(answer: str, base_url: str) -> tuple[str, bool]:
-    """The answer's links made safe and, past MAX_ANSWER_CHARS, cut at a paragraph with a note.
+    """The answer's links made safe and, past MAX_ANSWER_CHARS (a note included), cut at a paragraph with a note.
 
-    The cut comes first, so that only what is kept is rewritten; rewritten links can make it longer,
-    so it is cut once more, bluntly, if they did.
+    The cut comes first, so that only what is kept is rewritten; rewritten links can make it longer
+    (relative links made absolute), so it is cut once more, bluntly, if they did.
     """
     if len(answer) <= MAX_ANSWER_CHARS:
-        return _safe_links(answer, base_url), False
-    cut = answer.rfind("\n\n", 0, MAX_ANSWER_CHARS)
-    cut = cut if cut > MAX_ANSWER_CHARS // 2 else MAX_ANSWER_CHARS
-    kept = _safe_links(answer[:cut].rstrip(), base_url)[:MAX_ANSWER_CHARS]
-    note = f"[Answer truncated at {len(kept)} of {len(answer)} characters; ask a narrower question.]"
-    return kept + "\n\n" + note, True
+        safe = _safe_links(answer, base_url)
+        if len(safe) <= MAX_ANSWER_CHARS:
+            return safe, False
+    room = MAX_ANSWER_CHARS - len(_truncation_note(MAX_ANSWER_CHARS, len(answer))) - 2  # the note's longest
+    cut = answer.rfind("\n\n", 0, room)
+    cut = cut if cut > room // 2 else room
+    kept = _safe_links(answer[:cut].rstrip(), base_url)[:room]
+    return kept + "\n\n" + _truncation_note(len(kept), len(answer)), True
+
+
+def _truncation_note(kept: int, total: int) -> str:
+    return f"[Answer truncated at {kept} of {total} characters; ask a narrower question.]"
