@@ -138,10 +138,23 @@ def cache_dir() -> Path:
     """Where answers and the refreshed catalog are cached."""
     explicit = _get("FINETUNE_ADVISOR_CACHE_DIR") or ""  # any path; the cache adapter copes with an unusable one
     if explicit.strip():
-        return Path(explicit).expanduser()
+        try:
+            return Path(explicit).expanduser()
+        except RuntimeError:  # `~user/...` for a user without a home directory
+            raise ConfigurationError(
+                f"FINETUNE_ADVISOR_CACHE_DIR={_shown(explicit)} starts with a ~ whose home directory cannot be found. "
+                "Accepted: a path, with ~ or ~user only where that home directory exists."
+            ) from None
     base = _get("XDG_CACHE_HOME") or ""
-    if not Path(base).is_absolute():
-        base = str(Path.home() / ".cache")  # the XDG spec: a relative path there is invalid and ignored
+    if not Path(base).is_absolute():  # the XDG spec: a relative path there is invalid and ignored
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # HOME unset, and no passwd entry for this user (a container run as --user 12345)
+            raise ConfigurationError(
+                "No home directory could be found for the default cache directory ~/.cache/finetune-advisor "
+                "(HOME is unset and this user has no entry in the password database). Accepted: "
+                "FINETUNE_ADVISOR_CACHE_DIR, or XDG_CACHE_HOME as an absolute path, set to the folder to cache in."
+            ) from None
     return Path(base) / "finetune-advisor"
 
 
