@@ -30,6 +30,11 @@ import h11
 logger = logging.getLogger(__name__)
 
 
+# The most connections `serve --max-connections` accepts: each is an open file, and far beyond this no
+# process gets the file descriptors (half of it is also the listen backlog, which must fit a C int).
+MAX_CONNECTIONS = 65536
+
+
 def _default_max_connections() -> int:
     """512, or fewer where the process may open fewer files (half the soft limit: the rest is the
     server's own: the listening socket, caches, the Hub)."""

@@ -6,10 +6,11 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 from finetune_advisor import settings
-from finetune_advisor.server.http_limits import HttpLimits
+from finetune_advisor.server.http_limits import MAX_CONNECTIONS, HttpLimits
 
 HTTP_ONLY = ("host", "port", "allowed_hosts", "stateless")
 
@@ -32,24 +33,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stateless", action="store_true", help="HTTP: no sessions (each request stands alone)")
     defaults = HttpLimits()
     p.add_argument(
-        "--max-connections", type=_positive, default=defaults.max_connections, metavar="N",
-        help=f"HTTP: open connections at most; the oldest idle one makes room (default {defaults.max_connections})",
+        "--max-connections", type=_positive(MAX_CONNECTIONS), default=defaults.max_connections, metavar="N",
+        help="HTTP: open connections at most; the oldest idle one makes room "
+        f"(default {defaults.max_connections}, at most {MAX_CONNECTIONS})",
     )
     p.add_argument(
-        "--max-sessions", type=_positive, default=defaults.max_sessions, metavar="N",
+        "--max-sessions", type=_positive(), default=defaults.max_sessions, metavar="N",
         help=f"HTTP: MCP sessions at most; the longest idle one makes room (default {defaults.max_sessions})",
     )
     p.set_defaults(handler=run, parser=p)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
+def _positive(most: int | None = None) -> Callable[[str], int]:
+    """argparse type for a whole number of at least 1 (and at most `most`, when given)."""
+    accepted = f"an integer from 1 to {most}" if most is not None else "an integer of at least 1"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; accepted: {accepted}") from None
+        if value < 1 or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"{value} is out of range; accepted: {accepted}")
+        return value
+
+    return parse
 
 
 def run(args: argparse.Namespace) -> int:
