@@ -14,6 +14,9 @@ from typing import Annotated
 
 from pydantic import Field
 
+from finetune_advisor.errors import InvalidInputError
+from finetune_advisor.vocabulary import METHODS, TASKS, check_range, show_number
+
 _NOT_GIVEN = "not given"
 _GPU_NOT_GIVEN = "not given: call detect_gpus, and ask the user if it lists the server's GPUs"
 
@@ -25,6 +28,31 @@ def _template(name: str) -> Template:
 def _or(value: str, fallback: str) -> str:
     value = (value or "").strip()
     return value if value else fallback
+
+
+def _number(name: str, value: str, fallback: str) -> str:
+    """A number argument as the tools take it (its range is theirs: vocabulary.LIMITS), thousands separators
+    allowed; the fallback when empty. The prompt hands it to a tool, so "lots", "nan" or "-5" is refused here,
+    naming the argument, rather than rendered into the user's message."""
+    text = (value or "").strip().replace(",", "").replace("_", "")
+    if not text:
+        return fallback
+    try:
+        number = float(text)
+    except ValueError:
+        raise InvalidInputError(name, f"{value.strip()[:40]!r} is not a number", "a number, e.g. 2048") from None
+    check_range(name, number)  # NaN and infinities are out of every range
+    return show_number(number)
+
+
+def _choice(name: str, value: str, accepted: tuple[str, ...], fallback: str) -> str:
+    """One of `accepted` (any case), or the fallback when empty."""
+    text = (value or "").strip().lower()
+    if not text:
+        return fallback
+    if text not in accepted:
+        raise InvalidInputError(name, f"{value.strip()[:40]!r} is not one of them", ", ".join(accepted))
+    return text
 
 
 def choose_model(
@@ -48,9 +76,9 @@ def choose_model(
     """Pick a model to fine-tune step by step, following Unsloth's model-choice guide."""
     return _template("choose_model").substitute(
         goal=_or(goal, "not stated: ask the user what the model should do"),
-        task=_or(task, "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
-        dataset_rows=_or(dataset_rows, "not given: ask the user, or treat it as unknown"),
-        gpu_memory_gib=_or(gpu_memory_gib, _GPU_NOT_GIVEN),
+        task=_choice("task", task, TASKS, "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
+        dataset_rows=_number("dataset_rows", dataset_rows, "not given: ask the user, or treat it as unknown"),
+        gpu_memory_gib=_number("gpu_memory_gib", gpu_memory_gib, _GPU_NOT_GIVEN),
         plans=_or(plans, "not given: assume commercial use and ask about user numbers and the EU"),
     )
 
@@ -65,7 +93,7 @@ def base_or_instruct(
 ) -> str:
     """Decide between a base and an instruct checkpoint from the dataset size and format."""
     return _template("base_or_instruct").substitute(
-        dataset_rows=_or(dataset_rows, "unknown"),
+        dataset_rows=_number("dataset_rows", dataset_rows, "unknown"),
         goal=_or(goal, _NOT_GIVEN),
         data_format=_or(data_format, _NOT_GIVEN),
     )
@@ -82,9 +110,9 @@ def fit_on_my_gpu(
     """Check whether fine-tuning a given model fits a GPU, and what to change if it does not."""
     return _template("fit_on_my_gpu").substitute(
         model=_or(model, "not stated: ask the user which model"),
-        gpu_memory_gib=_or(gpu_memory_gib, _GPU_NOT_GIVEN),
-        seq_len=_or(seq_len, "2048"),
-        method=_or(method, "not given: compare qlora, lora and full"),
+        gpu_memory_gib=_number("gpu_memory_gib", gpu_memory_gib, _GPU_NOT_GIVEN),
+        seq_len=_number("seq_len", seq_len, "2048"),
+        method=_choice("method", method, METHODS, "not given: compare qlora, lora and full"),
     )
 
 
@@ -100,8 +128,8 @@ def plan_run(
         model=_or(model, "not stated: ask the user which model"),
         gpu=_or(gpu, "not given: ask the user which GPU and how many"),
         dataset=_or(dataset, "not given: ask for rows and tokens per row"),
-        epochs=_or(epochs, "1"),
-        price_per_hour=_or(price_per_hour, "not given: leave the cost out"),
+        epochs=_number("epochs", epochs, "1"),
+        price_per_hour=_number("price_per_hour", price_per_hour, "not given: leave the cost out"),
     )
 
 

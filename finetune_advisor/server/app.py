@@ -202,7 +202,15 @@ class AdvisorServer(MCPServer):
             known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {shown_name(name)}. Accepted: {known}.")
         _check_prompt_arguments(name, prompt.arguments or [], arguments or {})
-        return await super().get_prompt(name, arguments, context)
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # the SDK wraps what the prompt refused (a number that is not one), twice
+            cause = exc.__cause__
+            while cause is not None and not isinstance(cause, AdvisorError):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            raise MCPError(code=INVALID_PARAMS, message=f"{cause} (prompt {name})") from None
 
 
 def _check_prompt_arguments(name: str, declared: list[Any], arguments: dict[str, Any]) -> None:

@@ -113,6 +113,36 @@ async def test_an_argument_the_prompt_does_not_take_or_too_long_is_named() -> No
         assert (await client.get_prompt("choose_model", {"goal": "g" * 2000})).messages
 
 
+@pytest.mark.parametrize(("name", "arguments", "named"), [
+    ("base_or_instruct", {"dataset_rows": "-5"}, "dataset_rows"),
+    ("base_or_instruct", {"dataset_rows": "lots"}, "dataset_rows"),
+    ("fit_on_my_gpu", {"model": "qwen3-8b", "gpu_memory_gib": "nan"}, "gpu_memory_gib"),
+    ("fit_on_my_gpu", {"model": "qwen3-8b", "seq_len": "1e308"}, "seq_len"),
+    ("fit_on_my_gpu", {"model": "qwen3-8b", "method": "hack"}, "method"),
+    ("choose_model", {"goal": "a SQL assistant", "task": "painting"}, "task"),
+    ("plan_run", {"model": "qwen3-8b", "epochs": "0"}, "epochs"),
+])
+@pytest.mark.anyio
+async def test_a_number_or_choice_the_prompt_hands_to_a_tool_is_checked_as_the_tool_would(
+        name: str, arguments: dict[str, str], named: str) -> None:
+    """These rendered verbatim into the prompt (the attack pass's C5), for the assistant to pass on to a tool that
+    then refused them; the range and the choices are the tools' own (vocabulary.LIMITS, METHODS, TASKS)."""
+    from mcp.shared.exceptions import MCPError
+
+    async with Client(build_server()) as client:
+        with pytest.raises(MCPError, match=f"Invalid '{named}'.*Accepted: .*prompt {name}") as err:
+            await client.get_prompt(name, arguments)
+        assert err.value.code == -32602
+
+
+def test_numbers_are_read_as_people_write_them() -> None:
+    from finetune_advisor.prompts import base_or_instruct, fit_on_my_gpu
+
+    assert "Dataset rows: 5000" in base_or_instruct(dataset_rows=" 5,000 ")
+    text = fit_on_my_gpu(model="qwen3-8b", gpu_memory_gib="24", seq_len="8192", method="LoRA")
+    assert "Sequence length: 8192" in text and "lora" in text
+
+
 @pytest.mark.anyio
 async def test_a_prompt_argument_that_is_not_text_is_named() -> None:
     from mcp.shared.exceptions import MCPError
