@@ -22,8 +22,8 @@ from finetune_advisor.vocabulary import MAX_CHARS
 Basis = Literal["published", "derived", "unverified", "unknown"]
 MemoryBasis = Literal["driver", "driver-unlinked", "marketed"]
 MAX_NAME_CHARS = MAX_CHARS["gpu"]
-_COUNT = re.compile(r"^\s*(\d{1,3})\s*[x×*]\s*(.+)$", re.IGNORECASE)
-_COUNT_AFTER = re.compile(r"^\s*(.+?)\s*[x×*:]\s*(\d{1,3})\s*$", re.IGNORECASE)  # 'H100x2', 'H100 x 4', 'H100:2'
+_COUNT = re.compile(r"^\s*(\d{1,6})\s*[x×*]\s*(.+)$", re.IGNORECASE)
+_COUNT_AFTER = re.compile(r"^\s*(.+?)\s*[x×*:]\s*(\d{1,6})\s*$", re.IGNORECASE)  # 'H100x2', 'H100 x 4', 'H100:2'
 
 # Words that do not tell GPUs apart ("a free Colab T4", "my RTX 4090", "NVIDIA GeForce ...").
 _NOISE = re.compile(r"\b(nvidia|geforce|tesla|rtx|a|an|my|the|free|one)\b|[\s_\-]+", re.IGNORECASE)

@@ -69,6 +69,14 @@ def bounded(name: str) -> Callable[[str], float]:
     return parse
 
 
+def nonblank(text: str) -> str:
+    """argparse type for a name or path that must say something: '' read as 'not given' (--gpu fell back to the
+    local GPU) or as the current folder (--dataset '' was '.')."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("it is empty; leave the flag out to use the default")
+    return text
+
+
 def positive_int(text: str) -> int:
     """argparse type for a count with no upper bound of its own (e.g. repositories to list)."""
     try:

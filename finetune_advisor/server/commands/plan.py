@@ -11,7 +11,7 @@ from finetune_advisor.catalog.resolve import resolve
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.plan.result import TrainingPlan
 from finetune_advisor.server.commands import (
-    add_model_options, add_run_switches, bounded, in_cli_words, one_model, tool_arguments,
+    add_model_options, add_run_switches, bounded, in_cli_words, nonblank, one_model, tool_arguments,
 )
 from finetune_advisor.server.output import emit, emit_json, headroom, say, table
 from finetune_advisor.tools.plan_training import plan_training
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "A value you give (--seq-len, --batch-size) is held; the rest is searched.",
     )
     add_model_options(p)
-    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 2xH100... (needed for time)")
+    p.add_argument("--gpu", type=nonblank, metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 2xH100... (needed for time)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
                    help="instead of --gpu: memory per GPU (no time estimate)")
     p.add_argument("--gpus", dest="num_gpus", type=bounded("num_gpus"), metavar="N",
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tokens in the longest row, if known")
     p.add_argument("--images-per-row", dest="images_per_row", type=bounded("images_per_row"), default=0, metavar="N",
                    help="vision models: images in each row, their tokens counted in the rows' (default 0)")
-    p.add_argument("--dataset", type=Path, metavar="FILE",
+    p.add_argument("--dataset", type=lambda t: Path(nonblank(t)), metavar="FILE",
                    help="a JSONL or Parquet file to count instead of --rows/--tokens-per-row/--longest-row")
     p.add_argument("--epochs", type=bounded("epochs"), default=1.0, metavar="E", help="default 1")
     p.add_argument("--effective-batch", dest="effective_batch", type=bounded("effective_batch"), default=16, metavar="N",

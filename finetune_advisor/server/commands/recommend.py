@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from finetune_advisor.server.commands import bounded, in_cli_words, tool_arguments
+from finetune_advisor.server.commands import bounded, in_cli_words, nonblank, tool_arguments
 from finetune_advisor.server.output import emit, emit_json, say, table
 from finetune_advisor.recommend.engine import RecommendResult
 from finetune_advisor.tools.recommend_model import recommend_model
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the goal in words (languages, domain, function calling, long context)")
     p.add_argument("--rows", dest="dataset_rows", type=bounded("dataset_rows"), metavar="N",
                    help="training examples; decides base vs instruct")
-    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB... (default: the local GPU)")
+    p.add_argument("--gpu", type=nonblank, metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB... (default: the local GPU)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
                    help="instead of --gpu: GPU memory to fit in GiB")
     p.add_argument("--method", choices=values(MethodRequest), default="auto", help="fine-tuning method (default: auto)")

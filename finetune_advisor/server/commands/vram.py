@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from finetune_advisor.server.commands import (
-    add_model_options, add_run_switches, bounded, flag_names, in_cli_words, one_model, tool_arguments,
+    add_model_options, add_run_switches, bounded, flag_names, in_cli_words, nonblank, one_model, tool_arguments,
 )
 from finetune_advisor.server.output import emit, emit_json, headroom, say, table, warn
 from finetune_advisor.tools.estimate_vram import estimate_vram, ineffective
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="full fine-tuning with fp32 master weights")
     p.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="default: sdpa")
     add_run_switches(p)
-    p.add_argument("--gpu", metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 4xH100... (default: the local GPU)")
+    p.add_argument("--gpu", type=nonblank, metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 4xH100... (default: the local GPU)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
                    help="instead of --gpu: memory per GPU in GiB")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
