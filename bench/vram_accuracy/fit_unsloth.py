@@ -65,8 +65,8 @@ CONTEXT_EXTRA_MIN_GIB = 0.05
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
           ("layer_full", 0.0, 3.0), ("full_grad_reserved_share", 0.0, 0.4),
           ("softcap", 0.0, 40.0), ("gemma3_mlp", 0.0, 40.0),
-          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8), ("trial_reserved_share", 0.0, 0.3),
-          ("chunk_loss", 0.0, 8.0))
+          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8),
+          ("trial_reserved_share", 0.0, 0.3), ("chunk_loss", 0.0, 8.0))
 
 
 @dataclass

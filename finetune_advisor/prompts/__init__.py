@@ -76,7 +76,8 @@ def choose_model(
     """Pick a model to fine-tune step by step, following Unsloth's model-choice guide."""
     return _template("choose_model").substitute(
         goal=_or(goal, "not stated: ask the user what the model should do"),
-        task=_choice("task", task, TASKS, "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
+        task=_choice("task", task, TASKS,
+                     "not given: infer it from the goal (chat, code, vision, reasoning, tts or stt)"),
         dataset_rows=_number("dataset_rows", dataset_rows, "not given: ask the user, or treat it as unknown"),
         gpu_memory_gib=_number("gpu_memory_gib", gpu_memory_gib, _GPU_NOT_GIVEN),
         plans=_or(plans, "not given: assume commercial use and ask about user numbers and the EU"),

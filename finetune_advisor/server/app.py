@@ -154,7 +154,8 @@ class AdvisorServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         tool = self._tool_manager.get_tool(name)
         if tool is None:
-            raise ToolError(f"Unknown tool {shown_name(name)}. Accepted: {', '.join(t.name for t in self._tool_manager.list_tools())}.")
+            known = ", ".join(t.name for t in self._tool_manager.list_tools())
+            raise ToolError(f"Unknown tool {shown_name(name)}. Accepted: {known}.")
         arguments = dict(arguments or {})
         try:
             argcheck.check(name, tool.parameters, arguments)

@@ -69,7 +69,8 @@ def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate
 
 
 COARSE_GROUND = ("No measured family stands behind a size-only figure: the stand-in layout is counted with the terms "
-                 f"fitted to our Llama runs, and a fit counts as comfortable only with {fit.FAR_TIGHT_FRACTION:.0%} of the estimate to spare.")
+                 "fitted to our Llama runs, and a fit counts as comfortable only with "
+                 f"{fit.FAR_TIGHT_FRACTION:.0%} of the estimate to spare.")
 
 
 def _widened(core: CoreEstimate, resolved: ResolvedArch) -> CoreEstimate:

@@ -377,8 +377,8 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      "up to 19 % above the estimate without it).")
     if step.copies:
         notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
-                     f"16-bit copies of the output layer's weight: {step.copies / k.GIB:.2f} GiB, counted (OLMo 3's memory "
-                     "trace held them; its peaks from 512 to 16,384 tokens came within 2.2 % with them).")
+                     f"16-bit copies of the output layer's weight: {step.copies / k.GIB:.2f} GiB, counted (a memory "
+                     "trace of OLMo 3, vocabulary 100,278, held both, to the byte).")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes

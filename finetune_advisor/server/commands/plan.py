@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "A value you give (--seq-len, --batch-size) is held; the rest is searched.",
     )
     add_model_options(p)
-    p.add_argument("--gpu", type=nonblank, metavar="NAME", help="GPU by name: T4, 'RTX 4090', A100-80GB, 2xH100... (needed for time)")
+    p.add_argument("--gpu", type=nonblank, metavar="NAME",
+                   help="GPU by name: T4, 'RTX 4090', A100-80GB, 2xH100... (needed for time)")
     p.add_argument("--gpu-gib", dest="gpu_memory_gib", type=bounded("gpu_memory_gib"), metavar="GIB",
                    help="instead of --gpu: memory per GPU (no time estimate)")
     p.add_argument("--gpus", dest="num_gpus", type=bounded("num_gpus"), metavar="N",
