@@ -121,17 +121,15 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     run = req.run.model_copy(update={"seq_len": seq_len})
     if longest is None or (req.fixed_seq_len and seq_len > longest):
         return _with_advice(req, _does_not_fit(req, run, longest), [run.method])
-    run = _batch(req, run)
+    run, rank_notes = _rank_and_batch(req, run)
     largest_batch = run.batch_size
-    if req.search_rank and run.method != "full":
-        run = run.model_copy(update={"lora_rank": search.largest_rank(req.resolved, run, req.card) or run.lora_rank})
     accum = max(1, math.ceil(req.rows_per_step / (run.batch_size * run.num_gpus)))
     if not req.fixed_batch:  # the smallest micro-batch with that accumulation: the effective batch as asked, not overshot
         run = run.model_copy(update={"batch_size": max(1, math.ceil(req.rows_per_step / (accum * run.num_gpus)))})
     time = run_time(req.resolved, run, req.gpu, req.dataset, accum, req.epochs)
     memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
     truncated = req.dataset.truncated(seq_len) if req.dataset else none_cut(req.longest_row, seq_len)
-    others = alternatives(req, run, time) if compare else []
+    others = alternatives(req, run, time, truncated) if compare else []
     result = TrainingPlan.build(
         req=req, run=run, longest=longest, seq_reason=why, accum=accum, time=time, memory=memory, truncated=truncated,
         largest_batch=largest_batch, alternatives=others,
@@ -140,13 +138,14 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     if req.rows_per_step < req.effective_batch:
         result.notes.append(f"The dataset's {req.rows_per_step} rows are fewer than the effective batch "
                             f"({req.effective_batch}): each step takes all of them.")
+    result.notes.extend(rank_notes)
     result.notes.extend(_overshoot(req.rows_per_step, run, accum, largest_batch))
     result.notes.extend(ground_notes(req.resolved.arch, run))  # how far the peak is from measured ground
     if not req.fixed_seq_len and seq_len == longest:  # memory set the length: say how much further a tight fit goes
         result.notes.extend(_longest_tight(req, at_batch, longest))
     if trial_kept(req.resolved.arch, run) and not req.fixed_seq_len:
         result.notes.extend(_longest_without_aux(req, at_batch, longest))
-    more = next((a for a in others if a.change.endswith("GPUs")), None)
+    more = next((a for a in others if a.change == f"{run.num_gpus * 2} GPUs"), None)  # at the plan's seq_len and rank
     if more is not None and more.vs_plan is not None and more.vs_plan > MORE_GPUS_WORTH:
         result.notes.append(f"More GPUs would not help much: {more.change} would take {more.vs_plan:.0%} of this plan's "
                             "time (traffic between GPUs, fixed per-step costs or the first step's compilation "
@@ -229,34 +228,66 @@ def _batch(req: PlanRequest, run: RunConfig) -> RunConfig:
     return run.model_copy(update={"batch_size": search.largest_batch(req.resolved, run, req.card, cap) or 1})
 
 
+def _rank_and_batch(req: PlanRequest, run: RunConfig) -> tuple[RunConfig, list[str]]:
+    """The micro-batch; with `search_rank`, the largest rank first (at micro-batch 1, or the user's) and the
+    micro-batch sized for it, with a note where the rank took the room of a larger micro-batch."""
+    if not req.search_rank or run.method == "full":
+        return _batch(req, run), []
+    start = run if req.fixed_batch else run.model_copy(update={"batch_size": 1})
+    rank = search.largest_rank(req.resolved, start, req.card) or run.lora_rank
+    ranked = _batch(req, run.model_copy(update={"lora_rank": rank}))
+    if req.fixed_batch or rank <= run.lora_rank:
+        return ranked, []
+    unranked = _batch(req, run)
+    if unranked.batch_size <= ranked.batch_size:
+        return ranked, []
+    return ranked, [f"Rank {rank} is the largest that fits comfortably at micro-batch 1, and leaves room for micro-batches "
+                    f"of up to {ranked.batch_size} rows; at rank {run.lora_rank}, up to {unranked.batch_size} would fit "
+                    "(fewer, faster steps): the rank search comes first, as asked."]
+
+
 def _does_not_fit(req: PlanRequest, run: RunConfig, longest: int | None) -> TrainingPlan:
     memory = report(req.resolved, run, req.memory, req.gpu.description, reserved=req.gpu.reserved_gib)
     return TrainingPlan.build(req=req, run=run, longest=longest, seq_reason="as given", accum=1, time=None,
                               memory=memory, truncated=None, alternatives=[], largest_batch=None)
 
 
-def alternatives(req: PlanRequest, run: RunConfig, time: RunTime | None) -> list[Alternative]:
-    """What changes the time most: the other method, the other stack, twice the GPUs, each planned afresh."""
+def alternatives(req: PlanRequest, run: RunConfig, time: RunTime | None, truncated: int | None) -> list[Alternative]:
+    """What changes the time most: the other method, the other stack, twice the GPUs, each planned afresh (the
+    request with that one change, its own seq_len, micro-batch and rank searched); a seq_len or rank other than
+    the plan's is named in the change; where rows may be cut at either length (`truncated`: the plan's rows cut), its
+    time is not compared with the plan's (vs_plan null): it trains other tokens."""
     if time is None or time.hours is None:
         return []
+    asked = req.run
     options: list[tuple[str, RunConfig]] = []
     if run.method in OTHER_METHOD:
         other_method = OTHER_METHOD[run.method]
         against = " (Unsloth advises against it for this family: see the notes)" if req.resolved.advice(other_method) else ""
         options.append((f"{METHOD_LABELS[other_method]} instead of {METHOD_NAMES[run.method]}{against}",
-                        with_method(req, run, other_method)))
+                        with_method(req, asked, other_method)))
     other = "transformers" if run.stack == "unsloth" else "unsloth"
-    options.append((f"the {other} stack", with_method(req, run, run.method, other)))
-    options.append((f"{run.num_gpus * 2} GPUs", run.model_copy(update={"num_gpus": run.num_gpus * 2})))
+    options.append((f"the {other} stack", with_method(req, asked, run.method, other)))
+    options.append((f"{run.num_gpus * 2} GPUs", asked.model_copy(update={"num_gpus": run.num_gpus * 2})))
     if trial_kept(req.resolved.arch, run):
-        options.append((AUX_LOSS_OFF, run.model_copy(update={"router_aux_loss": False})))
+        options.append((AUX_LOSS_OFF, asked.model_copy(update={"router_aux_loss": False})))
     found = []
     for change, option in options:
-        base = option if req.fixed_batch else option.model_copy(update={"batch_size": 1})
-        other_plan = plan(replace(req, run=base, fixed_seq_len=True, search_rank=False), compare=False)
-        if change == AUX_LOSS_OFF and other_plan.micro_batch == run.batch_size:
+        other_plan = plan(replace(req, run=option), compare=False)
+        if change == AUX_LOSS_OFF and (other_plan.micro_batch, other_plan.seq_len) == (run.batch_size, run.seq_len):
             continue  # the same plan: the first step's excess does not limit this one
-        ratio = round(other_plan.hours / time.hours, 2) if other_plan.fits and other_plan.hours and time.hours else None
-        found.append(Alternative(change=change, fits=other_plan.fits, hours=other_plan.hours if other_plan.fits else None,
-                                 vs_plan=ratio, micro_batch=other_plan.micro_batch if other_plan.fits else None))
+        fits = other_plan.fits
+        same_work = other_plan.seq_len == run.seq_len or truncated == other_plan.truncated_rows == 0
+        change += _differs(run, other_plan) if fits else ""
+        ratio = round(other_plan.hours / time.hours, 2) if fits and same_work and other_plan.hours and time.hours else None
+        found.append(Alternative(change=change, fits=fits, seq_len=other_plan.seq_len if fits else None,
+                                 hours=other_plan.hours if fits else None, vs_plan=ratio,
+                                 micro_batch=other_plan.micro_batch if fits else None))
     return found
+
+
+def _differs(run: RunConfig, other: TrainingPlan) -> str:
+    """What an alternative planned afresh trains at that the plan does not: ', at seq_len N and rank R'."""
+    said = [f"{name} {mine}" for name, mine, plans in (("seq_len", other.seq_len, run.seq_len),
+                                                        ("rank", other.lora_rank, run.lora_rank)) if mine != plans]
+    return ", at " + " and ".join(said) if said else ""

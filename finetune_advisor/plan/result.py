@@ -19,10 +19,11 @@ class Alternative(BaseModel):
     """One change and what it does to the time."""
 
     change: str
-    fits: bool = Field(description="Fits comfortably at the plan's seq_len.")
+    fits: bool = Field(description="Fits comfortably: the request with this one change, planned afresh.")
+    seq_len: int | None = Field(description="The seq_len it fits at; where not the plan's, the change names it.")
     micro_batch: int | None
     hours: float | None
-    vs_plan: float | None = Field(description="Its time over the plan's: 0.6 is 40 % faster.")
+    vs_plan: float | None = Field(description="Its time over the plan's: 0.6 is 40 % faster; null at another seq_len that may cut rows.")
 
 
 class TrainingPlan(BaseModel):
