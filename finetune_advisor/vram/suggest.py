@@ -1,4 +1,4 @@
-"""What to change when a run does not fit: each change re-estimated on its own (pure)."""
+"""What to change when a run does not fit: each change re-estimated on its own, and the GPU memory it needs (pure)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from finetune_advisor.errors import AdvisorError
+from finetune_advisor.gpus import table
+from finetune_advisor.gpus.target import reserved_for
 from finetune_advisor.vocabulary import GPU_32BIT_STATE_OPTIMIZERS
 from finetune_advisor.vram import estimator as vram
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
@@ -71,8 +73,28 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     combined = {key: v for key, v in combined.items() if getattr(run, key) != v}
     if len(combined) > 1 and not any(s.fits for s in kept):
         kept.append(attempt("all of: " + ", ".join(f"{key}={v}" for key, v in combined.items()), **combined))  # type: ignore[arg-type]
+    kept.append(_larger_gpu(arch, run, kwargs, reserved))
     kept = [s for s in kept if s is not None]
     return sorted(kept, key=lambda s: (not s.fits, s.arguments.get("method") in against))
+
+
+def _larger_gpu(arch: Architecture, run: vram.RunConfig, kwargs: dict[str, Any], reserved: float) -> Suggestion | None:
+    """The run unchanged on a GPU with more memory: the least that fits (the estimate plus the driver's share), and
+    the smallest GPU of the packaged table where it fits with the room the estimate may miss by; None when no GPU
+    there has that room. Counted with the input embedding on the GPU, where Unsloth keeps it when there is room
+    (it moves it to host RAM only on a tight GPU): on a GPU of that size it fits either way."""
+    core = vram.estimate(arch, run.model_copy(update={"offload_embedding": False}), **kwargs)
+    total = round(core.total_gib, 2)
+    roomy = [g for g in table.load_table().gpus if judge(total, g.memory_gib, reserved_for(g), core.margin).comfortable]
+    smallest = min(roomy, key=lambda g: g.memory_mib, default=None)
+    if smallest is None:
+        return None
+    need = round(total + reserved, 2)
+    embedding = ", the input embedding on the GPU" if run.offload_embedding else ""
+    return Suggestion(change=f"{'GPUs' if run.num_gpus > 1 else 'a GPU'} of {need:g} GiB or more as the driver reports "
+                      f"it ({total:g} GiB estimated{embedding}, plus the driver's {reserved:.2f} GiB); the smallest in "
+                      f"the packaged GPU table with room to spare: the {smallest.name}, {smallest.memory_gib:g} GiB",
+                      arguments={"gpu_memory_gib": need}, total_gib=total, fits=judge(total, need, reserved).fits)
 
 
 def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
