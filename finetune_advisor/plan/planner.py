@@ -202,7 +202,7 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
         if longest is not None and wanted > longest:
             beyond = f", beyond the model's limit of {req.context}" if req.longest_row > req.context else ""
             return longest, (f"the longest that fits comfortably; the longest row has {req.longest_row} tokens{beyond}: "
-                             "longer rows are cut to it")
+                             f"longer rows are cut to it{_below_mean(req, longest)}")
         if wanted < req.longest_row:
             return wanted, (f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}: longer "
                             "rows are cut to it")
@@ -211,13 +211,18 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
-        return longest, f"the longest that fits comfortably (below {wanted}); {unknown}"
+        return longest, f"the longest that fits comfortably (below {wanted}){_below_mean(req, longest)}; {unknown}"
     if wanted < max(DEFAULT_SEQ_LEN, mean):
-        cut = f", below the mean row ({req.dataset.tokens_per_row:g} tokens): most rows are cut there" if mean > wanted else ""
-        return wanted, f"the model's limit of {wanted} tokens a row{cut}; {unknown}"
+        return wanted, f"the model's limit of {wanted} tokens a row{_below_mean(req, wanted)}; {unknown}"
     if mean > DEFAULT_SEQ_LEN:
         return wanted, f"covers the mean row ({req.dataset.tokens_per_row:g} tokens); {unknown}"
     return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; {unknown}"
+
+
+def _below_mean(req: PlanRequest, seq_len: int) -> str:
+    """Said of a seq_len below the mean row: most rows are cut, not only the longest."""
+    mean = req.dataset.tokens_per_row if req.dataset else 0
+    return f", below the mean row ({mean:g} tokens): most rows are cut there" if mean > seq_len else ""
 
 
 def _batch(req: PlanRequest, run: RunConfig) -> RunConfig:

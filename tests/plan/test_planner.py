@@ -629,3 +629,12 @@ def test_an_effective_batch_that_rounds_up_says_so_and_names_the_micro_batch_tha
     assert 16 % exact == 0 and exact <= p.max_micro_batch
     fixed = plan_training(**{**args, "batch_size": exact})
     assert fixed.effective_batch == 16 and not any(n.startswith("Effective batch") for n in fixed.notes)
+
+
+def test_a_seq_len_below_the_mean_row_says_most_rows_are_cut() -> None:
+    """Memory held a T4 plan for rows of 30,000 tokens to about 25,000: it said only that rows beyond the length
+    are truncated, where most rows are (the attack pass's B6); a plan that covers the mean row says nothing of it."""
+    short = plan_training(model="qwen3-8b", gpu="T4", dataset_rows=20000, tokens_per_row=30000)
+    assert short.seq_len < 30000 and "below the mean row (30000 tokens): most rows are cut there" in short.seq_len_reason
+    covered = plan_training(model="qwen3-8b", gpu="T4", dataset_rows=20000, tokens_per_row=1500)
+    assert "most rows are cut" not in covered.seq_len_reason
