@@ -2,7 +2,9 @@
 
 Each search asks `vram.report.fitted` (estimate_vram's estimate, its embedding-offload rule and its
 verdict) and keeps what fits *comfortably*: a plan is for a long run, so it leaves the estimator's
-measured error free. Memory grows with each of the three, so bisection finds the largest.
+measured error free. Memory grows with each of the three, so bisection finds the largest; with one break in
+seq_len: from the length at which Unsloth moves the input embedding to host RAM (its reserve for the step grows
+with the length), the estimate drops by the embedding, so the lengths from there on are searched first.
 """
 
 from __future__ import annotations
@@ -49,10 +51,30 @@ def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
     return low
 
 
+def _smallest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
+    """The smallest n in [low, high] with ok(n), for ok false below some n and true from it; None if ok(high) fails."""
+    if high < low or not ok(high):
+        return None
+    while low < high:
+        mid = (low + high) // 2
+        if ok(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
 def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context: int,
                     ok: Callable[[ResolvedArch, RunConfig, Card], bool] = comfortable) -> int | None:
-    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably (or by `ok`)."""
-    found = _largest(1, context, lambda n: ok(resolved, run.model_copy(update={"seq_len": n}), card))
+    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably (or by `ok`): above
+    the length from which Unsloth offloads the input embedding if any fits there, else below it."""
+    def at(n: int) -> RunConfig:
+        return run.model_copy(update={"seq_len": n})
+
+    offloads = _smallest(1, context, lambda n: fitted(resolved, at(n), *card)[0].offload_embedding)
+    found = _largest(offloads, context, lambda n: ok(resolved, at(n), card)) if offloads else None
+    if found is None:
+        found = _largest(1, (offloads or context + 1) - 1, lambda n: ok(resolved, at(n), card))
     if found is None or found < SEQ_STEP:
         return found
     return found - found % SEQ_STEP
