@@ -71,10 +71,13 @@ def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context:
     def at(n: int) -> RunConfig:
         return run.model_copy(update={"seq_len": n})
 
+    def good(n: int) -> bool:
+        return ok(resolved, at(n), card)
+
     offloads = _smallest(1, context, lambda n: fitted(resolved, at(n), *card)[0].offload_embedding)
-    found = _largest(offloads, context, lambda n: ok(resolved, at(n), card)) if offloads else None
+    found = _largest(offloads, context, good) if offloads else None
     if found is None:
-        found = _largest(1, (offloads or context + 1) - 1, lambda n: ok(resolved, at(n), card))
+        found = _largest(1, offloads - 1 if offloads else context, good)
     if found is None or found < SEQ_STEP:
         return found
     return found - found % SEQ_STEP

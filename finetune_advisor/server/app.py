@@ -177,13 +177,16 @@ class AdvisorServer(MCPServer):
 
         await stdio.serve(self._lowlevel_server)
 
+    def _resources_known(self) -> str:
+        return ", ".join([*(str(r.uri) for r in self._resource_manager.list_resources()),
+                          *(t.uri_template for t in self._resource_manager.list_templates())])
+
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
-        known = ", ".join([*(str(r.uri) for r in self._resource_manager.list_resources()),
-                           *(t.uri_template for t in self._resource_manager.list_templates())])
         # The SDK's "Unknown resource: <uri>" would send back whatever URI it was given, however long.
         if len(str(uri)) > MAX_CHARS["resource_uri"]:
             raise MCPError(code=INVALID_PARAMS, message=f"A resource URI of {len(str(uri))} characters is too long. "
-                                                        f"Accepted: at most {MAX_CHARS['resource_uri']} characters: {known}.")
+                                                        f"Accepted: at most {MAX_CHARS['resource_uri']} characters: "
+                                                        f"{self._resources_known()}.")
         text = str(uri)
         if text.startswith(MODEL_PREFIX) and "/" in text[len(MODEL_PREFIX):]:
             # A Hugging Face repo id (`catalog://models/unsloth/Qwen3-8B`), which the unknown-id error offers but
@@ -193,7 +196,7 @@ class AdvisorServer(MCPServer):
             return await super().read_resource(text, context)
         except ResourceNotFoundError as exc:
             if str(exc).startswith("Unknown resource"):
-                raise ResourceNotFoundError(f"Unknown resource {text!r}. Accepted: {known}.") from None
+                raise ResourceNotFoundError(f"Unknown resource {text!r}. Accepted: {self._resources_known()}.") from None
             raise
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:

@@ -126,9 +126,8 @@ def padded_head_copies_bytes(vocab: int, hidden: int) -> float:
     return 2 * 2.0 * math.ceil(vocab / PADDED_VOCAB_MULTIPLE) * PADDED_VOCAB_MULTIPLE * hidden
 
 
-# Families measured above the count in ways no trace has explained yet: added to the reserve as (GiB, GiB per 1,024
-# tokens a step holds), sized from the family's own cells rather than let one family move the constants every family
-# shares. What each was measured at (NVML peak against the estimate before the extra):
+# Families measured above the count in ways no trace has explained yet: GiB added to the reserve, sized from the
+# family's own cells rather than let one family move the constants every family shares. What each was measured at (NVML peak against the estimate before the extra):
 # - LFM2.5-1.2B (round 48; Unsloth's padded path, as without causal-conv1d's kernel): LoRA 1 x 2,048 reserved 0.38
 #   GiB beyond its allocation and allocated 0.15 more than counted, 1 x 8,192 reserved 0.65 (the count's share: 0.28
 #   and 0.44), QLoRA alike; 2 x 700 and 1 x 32,768 came within 1 %. Up to 0.17 GiB was missing; counted as 0.2.
@@ -137,15 +136,12 @@ def padded_head_copies_bytes(vocab: int, hidden: int) -> float:
 # 80 GB card SmolLM3's 2,048-token step holds one chunk of 2,048 x 128,256 logits beside a layer that holds less.
 # Apertus's 8,192-token step reserved 0.78 GiB beyond its share, which the chunk now covers (a per-token extra before,
 # for transformers' Python xIELU); its 16,384-token cell (round 54, predicted with that extra) will tell which it is.
-UNSLOTH_RESERVE_EXTRA: dict[str, tuple[float, float]] = {
-    "lfm2": (0.2, 0.0),
-}
+UNSLOTH_RESERVE_EXTRA: dict[str, float] = {"lfm2": 0.2}
 
 
-def reserve_extra_on_unsloth(model_type: str, tokens: int) -> float:
-    """GiB this family was measured holding beyond the count (UNSLOTH_RESERVE_EXTRA) at a step of `tokens`, or 0."""
-    fixed, per_1k = UNSLOTH_RESERVE_EXTRA.get(family_of(model_type), (0.0, 0.0))
-    return fixed + per_1k * tokens / 1024
+def reserve_extra_on_unsloth(model_type: str) -> float:
+    """GiB this family was measured holding beyond the count (UNSLOTH_RESERVE_EXTRA), or 0."""
+    return UNSLOTH_RESERVE_EXTRA.get(family_of(model_type), 0.0)
 
 
 # What a run on rows of varied length was measured holding beyond the fixed-length figure, for the families where it

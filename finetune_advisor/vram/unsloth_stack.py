@@ -19,7 +19,7 @@ from finetune_advisor.vram.families import (
     unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
-    by_family, error_margin, ground_notes, ground_said, longest_measured, measured_cells, measured_ground, over_margin,
+    by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
     tail_growth,
 )
 from finetune_advisor.vram.local_memory import deltanet_stack_gib
@@ -85,7 +85,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # times its masks). A reserve share of the masks' own, fitted apart (round 51), stayed at the shared one: the 12B's
     # over-read from 8,192 to 32,768 tokens is in its per-token count, which the masks' share cannot lower.
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
-    extra = reserve_extra_on_unsloth(arch.model_type, tokens) * k.GIB
+    extra = reserve_extra_on_unsloth(arch.model_type) * k.GIB
     gap += extra
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
@@ -352,12 +352,9 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
                      "cells (the longest at 32,768 tokens).")
     if step.extra:
-        longest = longest_measured(arch, run)
-        sized = (f"sized from the family's own runs and extrapolated beyond their longest step ({longest:,} tokens)"
-                 if longest else "sized from the family's own runs")
         notes.append(f"Our Unsloth runs of this family ({arch.model_type}) held more than the count gives, in ways no "
                      f"memory trace has explained yet: {step.extra / k.GIB:.2f} GiB is added to the overhead here, "
-                     f"{sized}.")
+                     "sized from the family's own runs.")
     if varied := varied_rows_note(arch.model_type):
         notes.append(varied)
     if tried := tried_note(arch.model_type):
