@@ -27,6 +27,10 @@ NVLINK_GBS = 200.0  # assumed effective bandwidth per GPU between SXM GPUs (NVLi
 PCIE_GBS = 20.0  # assumed effective bandwidth per GPU over PCIe 4.0 x16
 # Below this many architectures left out in turn, a spread is not called a range the time keeps to.
 FEW_ARCHITECTURES = 3
+# A run longer than a year of wall time on the GPUs named is beyond any fine-tuning run: those take hours to weeks,
+# and a pretraining run on far more GPUs takes months. Such a plan comes from a mistyped figure (rows, tokens, epochs)
+# or GPUs far too slow for the data, and its answer says so (the attack pass's B6): 365.25 days of 24 hours.
+SENSIBLE_HOURS = 365.25 * 24
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,12 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     tokens = per_step * row
     first = throughput.first_step(resolved.arch, run)
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
-    notes = (_notes(run, gpu, stack, comm, fp32) + _first_step_note(first) + tower.notes + _scale_note(micro)
-             + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
+    hours, rate = _hours(total * step + start[0]), round(tokens / step)
+    notes = (_beyond_sense(data, run, gpu.spec.name, epochs, hours, rate) + _notes(run, gpu, stack, comm, fp32)
+             + _first_step_note(first) + tower.notes + _scale_note(micro) + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
              + _family_step_note(resolved.arch.model_type, run.batch_size * row, micro.seconds))
-    return RunTime(steps_per_epoch, total, round(step, 3), _hours(total * step + start[0]),
-                   _hours(total * low + start[1]), _hours(total * high + start[2]), round(tokens / step), notes,
+    return RunTime(steps_per_epoch, total, round(step, 3), hours,
+                   _hours(total * low + start[1]), _hours(total * high + start[2]), rate, notes,
                    first.seconds if first else None)
 
 
@@ -136,6 +141,22 @@ def _link_gbs(gpu: GpuTarget) -> float:
 def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
     one = run.model_copy(update={"num_gpus": 1})
     return estimate(resolved.arch, one, **resolved.estimate_kwargs(run.storage)).trainable_params_m * 1e6 * 4
+
+
+def _beyond_sense(data: DatasetFacts, run: RunConfig, gpu: str, epochs: float, hours: float, rate: float) -> list[str]:
+    """Where the run outlasts SENSIBLE_HOURS: say that the inputs look wrong and which figures make the time."""
+    if hours <= SENSIBLE_HOURS:
+        return []
+    row = min(data.tokens_per_row, run.seq_len)
+    cut = f", cut at seq_len {run.seq_len}" if data.tokens_per_row > run.seq_len else ""
+    given = data.counted.startswith("given")
+    rows = f"{data.rows:,} rows ({'dataset_rows' if given else 'the dataset file'})"
+    per_row = f"{row:,.0f} tokens a row ({'tokens_per_row' if given else 'their mean'}{cut})"
+    check = "dataset_rows, tokens_per_row and epochs" if given else "the dataset file and epochs"
+    return [f"Check the inputs: this run would train for {hours / SENSIBLE_HOURS:.3g} years on {run.num_gpus} x {gpu}, "
+            f"and no fine-tuning run takes more than a year. Its time is {rows} x {per_row} x {epochs:g} epochs = "
+            f"{data.rows * row * epochs:.3g} tokens at {rate:,.0f} tokens a second: look again at {check} (a mistyped "
+            "figure?), or plan on more or faster GPUs. The time and cost are computed from the figures as given."]
 
 
 def _spread_verdict(low: float, high: float, archs: int) -> str:

@@ -652,3 +652,19 @@ def test_the_length_search_looks_beyond_where_unsloth_offloads_the_embedding() -
     p = plan_training(model="qwen3-8b", gpu="2xRTX 4090", method="lora", lora_rank=128, dataset_rows=1000,
                       tokens_per_row=500)
     assert p.fits and p.max_seq_len is not None and p.max_seq_len >= 2048 and p.seq_len == 2048
+
+
+def test_a_run_beyond_a_year_says_the_inputs_look_wrong_and_names_the_figures() -> None:
+    """A trillion rows of 16 Mi tokens, 1,000 epochs at 10,000 a GPU-hour planned 1.6e13 hours and a cost of 1.6e17
+    with no word (the attack pass's B6): the numbers stay, and a note says which figures make them; a run of a few
+    days says nothing of it."""
+    args = {"model": "qwen3-8b", "gpu": "T4", "price_per_hour": 10_000}
+    absurd = plan_training(**args, dataset_rows=10**12, tokens_per_row=16_777_216, epochs=1000)
+    assert absurd.hours > 1e12 and absurd.cost > 1e16
+    note = next(n for n in absurd.notes if n.startswith("Check the inputs"))
+    assert "years on 1 x T4" in note and "no fine-tuning run takes more than a year" in note
+    for figure in ("1,000,000,000,000 rows (dataset_rows)", "(tokens_per_row, cut at seq_len", "x 1000 epochs",
+                   "tokens a second", "dataset_rows, tokens_per_row and epochs"):
+        assert figure in note
+    sane = plan_training(**args, dataset_rows=20_000, tokens_per_row=400, epochs=3)
+    assert sane.hours < 24 * 365 and not any(n.startswith("Check the inputs") for n in sane.notes)
