@@ -219,11 +219,15 @@ def check_list(name: str, values: Sequence[str]) -> None:
                 )
 
 
+def cut_short(text: str) -> str:
+    """Text as an error message echoes it: at most 40 characters, a longer one cut with '...'."""
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _shown(value: object) -> str:
     """A value as an error message shows it: numbers in short form, anything else cut short."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float)):
         return show_number(value)
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return cut_short(repr(value))

@@ -185,6 +185,17 @@ def test_bounds_print_as_the_integers_they_are(capsys: pytest.CaptureFixture[str
     assert "'1e12' is not a whole number; accepted: 0 to 100000000000" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flag", "typed"), [("--seq-len", "99999999999999999999999"), ("--epochs", "1e400"),
+                                             ("--epochs", "99999999999999999999999")])
+def test_an_out_of_range_number_is_echoed_as_typed(flag: str, typed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--seq-len 99999999999999999999999 came back as '1e+23' (the attack pass's C4), --epochs 1e400 as 'inf'."""
+    assert _status(["plan", "qwen3-8b", "--gpu", "T4", flag, typed]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {typed} is out of range; accepted:" in err and "e+" not in err and "inf" not in err
+    assert _status(["plan", "qwen3-8b", "--gpu", "T4", flag, "9" * 5000]) == 2  # echoed, but not 5,000 digits of it
+    assert f"argument {flag}: {'9' * 37}... is" in capsys.readouterr().err
+
+
 def test_a_domain_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vram", "no-such-model-xyz"]) == 1
     err = capsys.readouterr().err

@@ -23,8 +23,8 @@ from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import (
     INTEGER_LIMITS,
     LIMITS,
+    cut_short,
     describe_range,
-    show_number,
 )
 
 # Options of the command line only: how to print, not what to answer.
@@ -57,13 +57,17 @@ def bounded(name: str) -> Callable[[str], float]:
     whole = name in INTEGER_LIMITS
 
     def parse(text: str) -> float:
+        out_of_range = argparse.ArgumentTypeError(  # echoed as typed: 1e400 is not 'inf', nor 10**23 '1e+23'
+            f"{cut_short(text.strip())} is out of range; accepted: {describe_range(name)}")
         try:
             value: float = int(text) if whole else float(text)
         except ValueError:
+            if text.strip().lstrip("+-").isdecimal():  # more digits than int() reads (4,300)
+                raise out_of_range from None
             kind = "a whole number" if whole else "a number"
-            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}; accepted: {describe_range(name)}") from None
+            raise argparse.ArgumentTypeError(f"{cut_short(text)!r} is not {kind}; accepted: {describe_range(name)}") from None
         if not (math.isfinite(value) and low <= value <= high):
-            raise argparse.ArgumentTypeError(f"{show_number(value)} is out of range; accepted: {describe_range(name)}")
+            raise out_of_range
         return value
 
     return parse
