@@ -22,6 +22,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from finetune_advisor.errors import ConfigurationError, ServeError
 from finetune_advisor.server.http_guard import HEALTH_PATH, HostRules, RequestGuard
 from finetune_advisor.server.http_limits import HttpLimits, evict_oldest_idle, uvicorn_options
+from finetune_advisor.vocabulary import cut_short
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,21 @@ def build_app(
     return RequestGuard(app, HostRules(security.allowed_hosts, security.allowed_origins), token)
 
 
+def check_address(host: str, port: int) -> None:
+    """ServeError where --host is no address at all (999.1.1.1: neither an IP address nor a name that resolves),
+    before anything else is said of it, such as that it is not a loopback address."""
+    try:
+        socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):  # UnicodeError: a name IDNA cannot encode
+        raise ServeError(_not_an_address(host)) from None
+
+
+def _not_an_address(host: str) -> str:
+    return (f"--host {cut_short(host)} is not an address: neither an IP address nor a host name that resolves. "
+            "Accepted: an address of this machine, such as 127.0.0.1 (loopback) or 0.0.0.0 (every interface), or a "
+            "name that resolves to one.")
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A socket bound to host:port as uvicorn would bind it (listening starts with the server);
     ServeError when it cannot be."""
@@ -110,7 +126,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         where = f"cannot serve on {host}:{port}"
         if isinstance(exc, socket.gaierror):
-            raise ServeError(f"{where}: the host does not resolve. Pass an address such as 127.0.0.1 to --host.") from None
+            raise ServeError(_not_an_address(host)) from None
         if exc.errno == errno.EADDRINUSE:
             raise ServeError(f"{where}: the port is already in use. Stop what holds it or pick another --port.") from None
         raise ServeError(f"{where}: {exc.strerror or exc}.") from None
@@ -129,6 +145,7 @@ def serve(
     import uvicorn
 
     limits = limits or HttpLimits()
+    check_address(host, port)
     app = build_app(server, host, port, token, allowed_hosts, stateless=stateless, limits=limits)
     sock = bind(host, port)
     where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"

@@ -152,6 +152,17 @@ def test_a_taken_port_fails_at_once_in_one_line() -> None:
     assert time.monotonic() - start < 30  # it used to log "serving" first and exit 3 after start-up
 
 
+def test_a_host_that_is_no_address_says_so_rather_than_that_it_is_not_loopback() -> None:
+    """--host 999.1.1.1 was refused as 'not a loopback address, without a token' (the attack pass's C4): it is no
+    address at all, and with a token and allowed hosts it failed only at the bind, as a host that 'does not resolve'."""
+    for env in (server_env(), server_env(FINETUNE_ADVISOR_HTTP_TOKEN="s3cret-token-value-long-enough-for-the-32-char-rule")):
+        proc = subprocess.run([*CLI, "serve", "--transport", "http", "--host", "999.1.1.1", "--port", str(free_port()),
+                               "--allowed-hosts", "advisor.internal"], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1
+        assert proc.stderr.startswith("finetune-advisor: --host 999.1.1.1 is not an address: neither an IP address")
+        assert "Accepted: an address of this machine, such as 127.0.0.1" in proc.stderr and "loopback address" not in proc.stderr
+
+
 @pytest.mark.anyio
 async def test_over_http_gpus_are_the_servers_and_no_gpu_is_assumed(no_gpu: None) -> None:
     with http_server() as url:
