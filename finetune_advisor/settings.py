@@ -8,6 +8,7 @@ command calls it before doing anything else, so bad configuration fails at start
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from pathlib import Path
@@ -63,12 +64,27 @@ def _url(name: str, default: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    if parts is None or parts.scheme not in ("http", "https") or not _is_host(parts.hostname) or parts.query or parts.fragment:
         raise ConfigurationError(
-            f"{name} is not a usable URL ({_redacted(raw)}). Accepted: an http:// or https:// URL with a host "
-            "and no query or fragment, such as " + (default or "https://example.org") + "."
+            f"{name} is not a usable URL ({_redacted(raw)}). Accepted: an http:// or https:// URL with a host (a name "
+            "of letters, digits, hyphens and dots, or an IP address) and no query or fragment, such as "
+            + (default or "https://example.org") + "."
         )
     return raw.rstrip("/")
+
+
+def _is_host(host: str | None) -> bool:
+    """A host a request can be sent to: an IP address, or dot-separated labels of letters (any script), digits,
+    hyphens and underscores. 'a b.com' is not: urlsplit takes it, and the request fails only when it is sent."""
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")  # a trailing dot: the fully qualified form
+    return all(label and all(c.isalnum() or c in "-_" for c in label) for label in labels)
 
 
 def _secret(name: str, min_chars: int = 1) -> str | None:

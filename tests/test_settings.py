@@ -65,6 +65,25 @@ def test_every_command_checks_the_environment_first(command: str, monkeypatch: p
     assert out == "" and err.startswith("finetune-advisor: FINETUNE_ADVISOR_DOCS_URL is not a usable URL")
 
 
+@pytest.mark.parametrize("name", ["HF_ENDPOINT", "FINETUNE_ADVISOR_DOCS_URL"])
+@pytest.mark.parametrize("url", ["http://a b.com", "http://a%20b.com/x", "https://a..b", "http://a<b.com"])
+def test_a_url_whose_host_is_no_host_name_is_refused_at_start_up(name: str, url: str, monkeypatch, capsys) -> None:
+    """HF_ENDPOINT='http://a b.com' passed the start-up check and failed later, as a ConnectError in the licence
+    answer (the attack pass's C4)."""
+    monkeypatch.setenv(name, url)
+    assert main(["gpu"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"finetune-advisor: {name} is not a usable URL")
+    assert "a host (a name of letters, digits, hyphens and dots, or an IP address)" in err
+
+
+@pytest.mark.parametrize("url", ["https://hub.example.org", "http://[::1]:8080/hub", "https://münchen.example",
+                                 "http://mirror_1.internal.", "http://10.0.0.7:9000"])
+def test_a_url_with_a_real_host_is_read(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    assert settings.hub_endpoint() == url.rstrip("/")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "reader", "expected"),
     [
