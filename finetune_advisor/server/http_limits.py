@@ -35,15 +35,27 @@ logger = logging.getLogger(__name__)
 MAX_CONNECTIONS = 65536
 
 
-def _default_max_connections() -> int:
-    """512, or fewer where the process may open fewer files (half the soft limit: the rest is the
-    server's own: the listening socket, caches, the Hub)."""
+def open_file_limit() -> int | None:
+    """The files this process may open (the soft RLIMIT_NOFILE, `ulimit -n`); None where any number (unlimited, or
+    Windows, which has no such limit)."""
     try:
         import resource
     except ImportError:  # Windows
-        return 512
+        return None
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return 512 if soft == resource.RLIM_INFINITY else max(16, min(512, soft // 2))
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_room(files: int | None) -> int | None:
+    """The most connections a process that may open `files` files can hold: half of them (the rest is the server's
+    own: the listening socket, caches, the Hub), at least 16; None for any number. Beyond it the cap bounds nothing:
+    the process runs out of files first, as 1,100 silent connections once made it do."""
+    return None if files is None else max(16, files // 2)
+
+
+def _default_max_connections() -> int:
+    """512, or fewer where the process may open fewer files (`connection_room`)."""
+    return min(512, connection_room(open_file_limit()) or 512)
 
 
 @dataclass(frozen=True)

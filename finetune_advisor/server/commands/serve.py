@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from finetune_advisor import settings
-from finetune_advisor.server.http_limits import MAX_CONNECTIONS, HttpLimits
+from finetune_advisor.server.http_limits import MAX_CONNECTIONS, HttpLimits, connection_room, open_file_limit
 
 HTTP_ONLY = ("host", "port", "allowed_hosts", "stateless")
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-connections", type=_positive(MAX_CONNECTIONS), default=defaults.max_connections, metavar="N",
         help="HTTP: open connections at most; the oldest idle one makes room "
-        f"(default {defaults.max_connections}, at most {MAX_CONNECTIONS})",
+        f"(default {defaults.max_connections}, at most {MAX_CONNECTIONS} and half of ulimit -n)",
     )
     p.add_argument(
         "--max-sessions", type=_positive(), default=defaults.max_sessions, metavar="N",
@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         sys.stderr.write(f"finetune-advisor: invalid --port {args.port}: accepted 1-65535\n")
         return 2
+    too_many = _beyond_open_files(args.max_connections)
+    if too_many:
+        sys.stderr.write(f"finetune-advisor: {too_many}\n")
+        return 2
     allowed = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
     limits = replace(HttpLimits(), max_connections=args.max_connections, max_sessions=args.max_sessions)
     try:
@@ -91,6 +95,19 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"finetune-advisor: {exc}\n")
         return 1
     return 0
+
+
+def _beyond_open_files(connections: int) -> str | None:
+    """Why --max-connections is more than the process's open-file limit leaves room for, if it is. Refused rather
+    than lowered: the default adapts to the limit, but a value the user gave is one they count on, and a warning that
+    it was cut goes unread in a service's log; above the room, the process runs out of files before the cap acts."""
+    files = open_file_limit()
+    room = connection_room(files)
+    if room is None or connections <= room:
+        return None
+    return (f"--max-connections {connections} is more than this process may hold open: it may open {files} files "
+            f"(ulimit -n), half of them kept for the server's own. Accepted: at most {room} here, or raise the limit "
+            f"first (ulimit -n {2 * connections}).")
 
 
 def _interrupted(signum: int, frame: object) -> None:
