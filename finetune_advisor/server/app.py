@@ -39,6 +39,7 @@ from finetune_advisor.prompts import PROMPTS
 from finetune_advisor.server import arguments as argcheck
 from finetune_advisor.server import schema_compact
 from finetune_advisor.server.docs_tool import query_docs
+from finetune_advisor.server.request_errors import NamedRequestErrors, prompt_argument_not_text
 from finetune_advisor.tools.check_license import check_license
 from finetune_advisor.tools.detect_gpus import detect_gpus
 from finetune_advisor.tools.estimate_vram import estimate_vram
@@ -233,9 +234,7 @@ def _check_prompt_arguments(name: str, declared: list[Any], arguments: dict[str,
     limit = MAX_CHARS["prompt_argument"]
     for key, value in arguments.items():
         if not isinstance(value, str):
-            shown = json.dumps(value, default=str)[:40]
-            raise MCPError(code=INVALID_PARAMS, message=f"Invalid '{key}' for prompt {name}: {shown} is not a string. "
-                                                        "Accepted: text (MCP prompt arguments are strings).")
+            raise MCPError(code=INVALID_PARAMS, message=prompt_argument_not_text(name, key, value))
         if len(value) > limit:
             raise MCPError(code=INVALID_PARAMS, message=f"Invalid '{key}' for prompt {name}: {len(value)} characters is "
                                                         f"too long. Accepted: at most {limit} characters.")
@@ -265,6 +264,7 @@ def build_server(remote: bool = False) -> MCPServer:
     for tool in mcp._tool_manager.list_tools():
         schema_compact.compact(tool.parameters)
         schema_compact.compact(tool.output_schema, output=True)
+    mcp._lowlevel_server.middleware.append(NamedRequestErrors())  # the SDK's seam for it; no public accessor
     _register_resources(mcp, remote)
     _register_prompts(mcp)
     _register_completions(mcp)

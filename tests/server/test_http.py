@@ -152,6 +152,19 @@ def test_a_taken_port_fails_at_once_in_one_line() -> None:
     assert time.monotonic() - start < 30  # it used to log "serving" first and exit 3 after start-up
 
 
+def test_params_the_sdk_refuses_are_answered_naming_the_member_over_http_too() -> None:
+    """The attack pass's C2 over HTTP: `arguments` as a list got the SDK's bare '-32602 Invalid request parameters'."""
+    with running_app() as (url, _):
+        opened = httpx2.post(url, json=INIT, headers=HEADERS, timeout=10)
+        session = {**HEADERS, "Mcp-Session-Id": opened.headers["mcp-session-id"], "Mcp-Protocol-Version": "2025-11-25"}
+        httpx2.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session, timeout=10)
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "detect_gpus", "arguments": [1]}}
+        reply = httpx2.post(url, json=call, headers=session, timeout=10)
+    body = reply.text if reply.headers["content-type"].startswith("application/json") else reply.text.split("data: ", 1)[1]
+    error = json.loads(body)["error"]
+    assert error["code"] == -32602 and error["message"].startswith("Invalid 'arguments' in tools/call: got [1]. Accepted: an object")
+
+
 def test_a_host_that_is_no_address_says_so_rather_than_that_it_is_not_loopback() -> None:
     """--host 999.1.1.1 was refused as 'not a loopback address, without a token' (the attack pass's C4): it is no
     address at all, and with a token and allowed hosts it failed only at the bind, as a host that 'does not resolve'."""

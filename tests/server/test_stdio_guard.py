@@ -1,6 +1,7 @@
 """Every line a host sends over stdio gets an answer (attack pass A2), a host closing stdout ends the server
-quietly (A6), an unknown tool or prompt name is not echoed whole (C1) and unknown resource ids are
-not-found errors naming what is accepted (C3)."""
+quietly (A6), an unknown tool or prompt name is not echoed whole (C1), unknown resource ids are
+not-found errors naming what is accepted (C3), and params the SDK refuses, or a request before
+`initialize`, are answered naming the member and what is accepted (C2)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,50 @@ def test_a_line_the_sdk_cannot_read_gets_a_jsonrpc_error(server: Server, line: b
     assert reply["error"]["code"] == code and words in reply["error"]["message"], reply
     assert len(json.dumps(reply)) < 1000
     assert server.call({"jsonrpc": "2.0", "id": 1000, "method": "ping"}) == {"jsonrpc": "2.0", "id": 1000, "result": {}}
+
+
+PARAMS_REFUSED = [
+    # (method, params, the message): the SDK answered each '-32602 Invalid request parameters', data ""
+    ("tools/call", {"name": "detect_gpus", "arguments": [1, 2]},
+     "Invalid 'arguments' in tools/call: got [1, 2]. Accepted: an object (the tool's arguments by name, such as "
+     '{"model": "qwen3-8b"}).'),
+    ("tools/call", {"name": "detect_gpus", "arguments": "x"}, "Invalid 'arguments' in tools/call: got \"x\". Accepted: an object"),
+    ("tools/call", {"name": None, "arguments": {}},
+     "Invalid 'name' in tools/call: got null. Accepted: a string (a tool's name, as tools/list gives it)."),
+    ("tools/call", {"arguments": {}}, "Missing 'name' in tools/call. Accepted: a tool's name, as tools/list gives it."),
+    ("prompts/get", {"name": "choose_model", "arguments": {"goal": 5}},
+     "Invalid 'goal' for prompt choose_model: 5 is not a string. Accepted: text (MCP prompt arguments are strings)."),
+    ("prompts/get", {"name": "choose_model", "arguments": {"k" * 5000: 5}}, "Invalid '" + "k" * 37 + "...' for prompt"),
+    ("prompts/get", {"name": "choose_model", "arguments": {"Goal": [1]}}, "Invalid 'Goal' for prompt choose_model: [1]"),
+    ("completion/complete", {"ref": {"type": "ref/bogus"}, "argument": {"name": "model", "value": "q"}},
+     "Invalid 'ref.type' in completion/complete: got \"ref/bogus\". Accepted: 'ref/prompt' or 'ref/resource'."),
+    ("resources/read", {"uri": 5}, "Invalid 'uri' in resources/read: got 5. Accepted: a string."),
+]
+
+
+@pytest.mark.parametrize(("method", "params", "words"), PARAMS_REFUSED, ids=[f"{c[0]} {str(c[1])[:30]}" for c in PARAMS_REFUSED])
+def test_params_the_sdk_refuses_are_answered_naming_the_member(server: Server, method: str, params: dict, words: str) -> None:
+    reply = server.call({"jsonrpc": "2.0", "id": 40, "method": method, "params": params})
+    assert reply["id"] == 40 and reply["error"]["code"] == -32602, reply
+    assert words in reply["error"]["message"] and reply["error"].get("data") in (None, ""), reply
+    assert len(json.dumps(reply)) < 1000
+
+
+def test_a_request_before_initialize_says_to_initialize_first() -> None:
+    s = Server()
+    try:
+        for rid, method in enumerate(("tools/list", "tools/call", "prompts/get"), 1):
+            reply = s.call({"jsonrpc": "2.0", "id": rid, "method": method, "params": {"name": "detect_gpus"}})
+            assert reply["id"] == rid and reply["error"]["code"] == -32602, reply
+            assert reply["error"]["message"].startswith(f"'{method}' before 'initialize': this connection has not been "
+                                                        "initialized. Accepted: an 'initialize' request first"), reply
+        assert s.call({"jsonrpc": "2.0", "id": 9, "method": "ping"}) == {"jsonrpc": "2.0", "id": 9, "result": {}}
+        assert s.call(INITIALIZE)["result"]["serverInfo"]["name"] == "finetune-advisor"
+        s.send(INITIALIZED)
+        assert "tools" in s.call({"jsonrpc": "2.0", "id": 10, "method": "tools/list"})["result"]
+    finally:
+        rc, stderr = s.close()
+    assert rc == 0 and b"Traceback" not in stderr, stderr
 
 
 @pytest.mark.parametrize("depth", [40, 150, 200, 300, 5000, 1_000_000])
