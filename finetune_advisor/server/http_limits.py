@@ -4,7 +4,8 @@ uvicorn times out idle keep-alive connections but nothing else: a client could c
 nothing, trickle its headers (slowloris) or never finish a body, and 1,100 such connections ran
 the process out of file descriptors. `ConnectionBounds` (mixed into uvicorn's h11 protocol)
 closes a connection that has not sent its request headers `header_timeout` seconds after it
-connected or after its last response, or its body `body_timeout` seconds after the headers. At
+connected or after its last response, or its body `body_timeout` seconds after the headers (answered
+408 first, with a JSON-RPC error, when nothing has been answered yet). At
 `max_connections` a new connection first sheds the oldest one that is not being served (a silent,
 slow or idle one: a client without the token never gets further, since its request is answered at
 once); only when every connection is busy serving a request is the new one closed.
@@ -18,6 +19,7 @@ again); 503 remains only when every session has a request in flight.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h11
+from mcp.types import INVALID_REQUEST
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +149,27 @@ class ConnectionBounds:
         if not self.serving():  # silent, trickling headers, or trickling a body already answered (401)
             self._close(f"no request within {self.limits.header_timeout:g} s")
         elif self.conn.their_state is h11.SEND_BODY:
+            if not self.cycle.response_started:  # the application is still waiting for the body
+                self._answer_timeout()
             self._close(f"request body not complete within {self.limits.body_timeout:g} s")
+
+    def _answer_timeout(self) -> None:
+        """408 with a JSON-RPC error naming the deadline, written as uvicorn writes its own 400 (`send_400_response`);
+        the application, waiting for the rest of the body, then reads a disconnect and its answer goes nowhere."""
+        seconds = f"{self.limits.body_timeout:g}"
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": (
+            f"Request Timeout: the request body was not complete {seconds} s after its headers. Accepted: a body sent "
+            f"in full within {seconds} s of its headers.")}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        try:
+            for event in (h11.Response(status_code=408, headers=headers, reason=b"Request Timeout"), h11.Data(data=body),
+                          h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+        except h11.LocalProtocolError:  # pragma: no cover - no response has started, so h11 takes one
+            return
+        self.cycle.disconnected = True
+        self.cycle.message_event.set()
 
     def _close(self, reason: str) -> None:
         logger.info("closing a connection from %s: %s", (self.client or ("?",))[0], reason)

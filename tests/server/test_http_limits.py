@@ -7,6 +7,7 @@ in this process on 127.0.0.1 with small limits, so every wait is short and bound
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -36,16 +37,22 @@ def _connect(url: str) -> socket.socket:
     return socket.create_connection((parts.hostname, parts.port), timeout=5)
 
 
-def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float:
-    """Seconds until the server closed `sock` (sending `trickle` every 0.1 s meanwhile); fails after `seconds`."""
+def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"", received: list[bytes] | None = None) -> float:
+    """Seconds until the server closed `sock` (sending `trickle` every 0.1 s meanwhile, until an answer comes, and
+    keeping the answer in `received`); fails after `seconds`."""
     start = time.monotonic()
     sock.settimeout(0.1)
+    answered = False
     while time.monotonic() - start < seconds:
         try:
-            if trickle:
+            if trickle and not answered:  # bytes sent to a closed socket would reset it, losing the answer
                 sock.sendall(trickle)
-            if sock.recv(65536) == b"":
+            chunk = sock.recv(65536)
+            if chunk == b"":
                 return time.monotonic() - start
+            answered = True
+            if received is not None:
+                received.append(chunk)
         except TimeoutError:
             continue
         except OSError:  # reset: closed as well
@@ -64,14 +71,22 @@ def test_headers_trickled_byte_by_byte_are_cut_off() -> None:
         assert _closed_within(sock, 5, trickle=b"X") < 4  # slowloris: one more header byte every 0.1 s
 
 
-def test_an_unfinished_body_is_cut_off() -> None:
+def test_an_unfinished_body_is_cut_off_with_a_408_that_says_why() -> None:
+    """The connection was closed with no answer at all (the attack pass's C6); now a 408 with a JSON-RPC error first."""
     with running_app(FAST) as (url, _), _connect(url) as sock:
         port = urlsplit(url).port
         sock.sendall(
             f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Accept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{{".encode()
         )
-        assert _closed_within(sock, 5, trickle=b" ") < 4
+        received: list[bytes] = []
+        assert _closed_within(sock, 5, trickle=b" ", received=received) < 4
+    head, _, body = b"".join(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"connection: close" in head
+    assert b"content-type: application/json" in head
+    assert json.loads(body) == {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": (
+        "Request Timeout: the request body was not complete 0.5 s after its headers. Accepted: a body sent in full "
+        "within 0.5 s of its headers.")}}
 
 
 def test_an_idle_keep_alive_connection_is_closed() -> None:
