@@ -75,7 +75,8 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     hours, rate = _hours(total * step + start[0]), round(tokens / step)
     notes = (_beyond_sense(data, run, gpu.spec.name, epochs, hours, rate) + _notes(run, gpu, stack, comm, fp32)
-             + _first_step_note(first) + tower.notes + _scale_note(micro) + _slow_attention_note(micro) + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
+             + _first_step_note(first) + tower.notes + _scale_note(micro) + _slow_attention_note(micro)
+             + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
              + _family_step_note(resolved.arch.model_type, run.batch_size * row, micro.seconds))
     return RunTime(steps_per_epoch, total, round(step, 3), hours,
                    _hours(total * low + start[1]), _hours(total * high + start[2]), rate, notes,
@@ -154,7 +155,7 @@ def _beyond_sense(data: DatasetFacts, run: RunConfig, gpu: str, epochs: float, h
     per_row = f"{row:,.0f} tokens a row ({'tokens_per_row' if given else 'their mean'}{cut})"
     check = "dataset_rows, tokens_per_row and epochs" if given else "the dataset file and epochs"
     return [f"Check the inputs: this run would train for {hours / SENSIBLE_HOURS:.3g} years on {run.num_gpus} x {gpu}, "
-            f"and no fine-tuning run takes more than a year. Its time is {rows} x {per_row} x {epochs:g} epochs = "
+            f"far beyond the hours to weeks a fine-tuning run takes. Its time is {rows} x {per_row} x {epochs:g} epochs = "
             f"{data.rows * row * epochs:.3g} tokens at {rate:,.0f} tokens a second: look again at {check} (a mistyped "
             "figure?), or plan on more or faster GPUs. The time and cost are computed from the figures as given."]
 
