@@ -79,6 +79,7 @@ class Cell:
     measured: float  # GiB
     fresh: bool
     emulated: bool
+    images: bool  # a multimodal checkpoint (vision_config), which Unsloth loads as *ForConditionalGeneration
     record: dict[str, Any] = field(repr=False)
 
 
@@ -142,12 +143,12 @@ def load(path: str = DATA) -> list[Cell]:
         arch = Architecture.from_hf_config(rec["config"])
         cells.append(Cell(rec["cell"], rec["arch"], arch, run,
                           counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
-                          rec["first_in_process"], bool(rec.get("emulation")), rec))
+                          rec["first_in_process"], bool(rec.get("emulation")), "vision_config" in rec["config"], rec))
     return cells
 
 
 def predict(c: Cell) -> float:
-    est = estimate(c.arch, c.run, params_total=c.params_total)
+    est = estimate(c.arch, c.run, params_total=c.params_total, takes_images=c.images)
     # A process that had already taken its first step does not hold what only that step holds.
     return est.total_gib - (0.0 if c.fresh else est.first_step_gib)
 

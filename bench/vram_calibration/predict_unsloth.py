@@ -49,6 +49,7 @@ def main() -> None:
             params_total = params * 1e9 if params else None
             env = dict(e.partition("=")[::2] for e in (args[i + 1] for i, a in enumerate(args) if a == "--env"))
             arch = Architecture.from_hf_config(spec["config"])
+            images = "vision_config" in spec["config"]  # loads as *ForConditionalGeneration on Unsloth
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
@@ -60,10 +61,11 @@ def main() -> None:
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight
-                        resolved = ResolvedArch(arch, name, "architecture", params_total=params_total)
+                        resolved = ResolvedArch(arch, name, "architecture", params_total=params_total,
+                                                takes_images=images)
                         est = fitted(resolved, run, card["total_gib"])[1]
                     else:
-                        est = estimate(arch, run, params_total=params_total)
+                        est = estimate(arch, run, params_total=params_total, takes_images=images)
                     row["predicted_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
                     row["margin"] = est.margin  # a fit leaving less than this share of the estimate free is tight
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such

@@ -98,7 +98,8 @@ def estimate(
     layers a quantised checkpoint keeps in 16-bit (its `llm_int8_skip_modules`), when known.
     float32_without_bf16: the catalog family's advice (Unsloth loads it in float32 on GPUs without bf16);
     None for a model outside the catalog, whose config's model_type then decides by Unsloth's list.
-    takes_images: whether the model reads images (run.images_per_row needs it).
+    takes_images: whether the model reads images (run.images_per_row needs it; on Unsloth, such a checkpoint loads as
+    *ForConditionalGeneration, whose loss takes another route).
     """
     check_run(run, arch, context_length or arch.max_position_embeddings)
     s = shapes(arch)
@@ -107,7 +108,7 @@ def estimate(
     state = training_state(s, run, p, w.total_params)
     rows = rows_step(arch.model_type, p.extras, takes_images, run, p.fp32_compute)
     if run.stack == "unsloth" and run.gradient_checkpointing:
-        return unsloth_estimate(arch, s, run, p, w, state, rows)
+        return unsloth_estimate(arch, s, run, p, w, state, rows, takes_images)
     act = activations(arch, s, run, p, state.lora)
     logits, loss_blocks = loss(s, run, p, text_tokens(arch, run))
     fixed = k.FIXED_ALLOCATED_GIB * k.GIB

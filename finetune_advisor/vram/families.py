@@ -77,7 +77,12 @@ UNSLOTH_OWN_FORWARD = ("llama", "mistral", "gemma", "gemma2", "qwen2", "qwen3")
 # Every other family loads through FastModel, where unsloth_zoo rewrites each *ForCausalLM forward whose loss has the
 # stock shape (fused_losses/forward_install.py) to pass its keyword arguments on to the loss. Not these: the rewrite
 # leaves Cohere's logit_scale, Granite's logits_scaling and the Gemmas' ForCausalLM alone (run over transformers 5.17's
-# sources), and a multimodal model loads as *ForConditionalGeneration, which the rewrite skips.
+# sources), and a multimodal checkpoint loads as *ForConditionalGeneration, which the rewrite skips
+# (forward_install._is_eligible_class takes only *ForCausalLM): unsloth_zoo's compiler rewrites that forward's loss
+# with named settings only (compiler.py's cross_entropy replacements), the fused-linear loss. Checked by running
+# apply_fused_lm_head over transformers 5.17's Qwen3_5ForConditionalGeneration, Qwen2VL, Gemma3 and PaddleOCR-VL
+# forwards: each calls unsloth_fused_ce_loss without **kwargs. So Qwen3.5, a family of multimodal checkpoints whose
+# text-only ForCausalLM is rewritten, takes the chunked loss only as a text-only model.
 UNSLOTH_FORWARD_KEPT = ("cohere", "cohere2", "gemma3", "gemma3n", "gemma4", "gemma4_unified", "granite", "granite_swa",
                         "granitemoehybrid", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "mistral3", "ministral3", "mllama",
                         "paddleocr_vl")
@@ -92,12 +97,13 @@ UNSLOTH_CHUNK_BUDGET_GIB = 4.0  # the cap; a card with less than 8 GiB free size
 UNSLOTH_CHUNK_BYTES_COUNTED = 16.0  # a logit, in the sizing (_CE_BYTES_PER_LOGIT)
 
 
-def chunked_loss_on_unsloth(model_type: str, padded: bool) -> bool:
+def chunked_loss_on_unsloth(model_type: str, padded: bool, multimodal: bool = False) -> bool:
     """Whether Unsloth's loss for this decoder-only family falls back to compiled chunks (UnslothFusedLoss): a family
     loaded through FastModel whose forward unsloth_zoo rewrites, batched padding-free (`padded`: Unsloth pads this
-    family instead). An encoder-decoder (Whisper) loads as *ForConditionalGeneration: not this path."""
+    family instead). A multimodal checkpoint (`multimodal`) and an encoder-decoder (Whisper) load as
+    *ForConditionalGeneration: not this path."""
     family = family_of(model_type)
-    return not padded and family not in (*UNSLOTH_OWN_FORWARD, *UNSLOTH_FORWARD_KEPT)
+    return not (padded or multimodal) and family not in (*UNSLOTH_OWN_FORWARD, *UNSLOTH_FORWARD_KEPT)
 
 
 def loss_chunk_rows(tokens: int, vocab: int) -> int:

@@ -50,7 +50,8 @@ class UnslothStep:
     copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
 
 
-def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState) -> UnslothStep:
+def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState,
+                 multimodal: bool = False) -> UnslothStep:
     coef, width, lora = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0, state.lora
     kernel = "eager" if scores_on_unsloth(arch.model_type) else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
@@ -69,7 +70,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if fp32_square_on_unsloth(arch.model_type, p.fp32_compute):  # the peak comes after the layer's end is freed
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
     act += scores + kept + square
-    chunked = chunked_loss_on_unsloth(arch.model_type, padded) and not s.encoder
+    chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
     loss = chunk_loss_bytes(arch, tokens) if chunked else 0.0
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
@@ -278,10 +279,11 @@ def deltanet_backward_bytes(arch: Architecture) -> float:
 
 
 def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights,
-                      state: TrainingState, rows: RowsStep) -> CoreEstimate:
+                      state: TrainingState, rows: RowsStep, multimodal: bool = False) -> CoreEstimate:
     """Unsloth LoRA/QLoRA with its offloaded checkpointing: the measured model (see `unsloth_step`); `rows`: what
-    the rows' images or audio add, measured as the peak's growth."""
-    step = unsloth_step(arch, s, run, p, state)
+    the rows' images or audio add, measured as the peak's growth; `multimodal`: a checkpoint that reads images, which
+    loads as *ForConditionalGeneration."""
+    step = unsloth_step(arch, s, run, p, state, multimodal)
     held = {
         "weights": w.bytes + w.autocast_copies, "adapters": state.adapters, "gradients": state.grads + state.ddp_buckets,
         "optimizer": state.states + state.temp, "activations": step.activations + step.moe + step.first_step + step.beyond + rows.bytes,

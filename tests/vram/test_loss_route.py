@@ -34,6 +34,24 @@ def test_which_families_run_the_chunked_fallback_loss(model_type: str, padded: b
     assert chunked_loss_on_unsloth(model_type, padded) is chunked
 
 
+def test_a_multimodal_checkpoint_of_a_rewritten_family_takes_the_fused_linear_loss() -> None:
+    """Qwen3.5's checkpoints read images, so Unsloth loads them as Qwen3_5ForConditionalGeneration, which the import
+    hook skips and unsloth_zoo's compiler rewrites with named settings only; its text-only ForCausalLM is rewritten.
+    The same text layout: the chunk in 'logits and loss' only without images."""
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    assert chunked_loss_on_unsloth("qwen3_5_text", False) and not chunked_loss_on_unsloth("qwen3_5_text", False, True)
+    catalog = estimate_vram(model="qwen3.5-4b", method="lora", seq_len=2048, stack="unsloth")
+    assert catalog.breakdown.logits_and_loss == 0
+    assert not any("compiled chunks" in a for a in catalog.assumptions)
+    arch = Architecture.from_hf_config(json.loads(next(line for line in DATA.open()
+                                                       if '"arch": "Qwen3.5-4B-text"' in line))["config"])
+    run = RunConfig(method="lora", seq_len=2048, stack="unsloth")
+    text, vision = estimate(arch, run), estimate(arch, run, takes_images=True)
+    chunk = k.UNSLOTH_CHUNK_LOSS_BYTES * 512 * 248320 / GIB  # four chunks of 512 rows (the test above)
+    assert text.breakdown.logits_and_loss == pytest.approx(chunk, abs=0.001) and vision.breakdown.logits_and_loss == 0
+
+
 def test_a_chunk_holds_every_token_until_the_budget_then_a_multiple_of_four_chunks() -> None:
     assert loss_chunk_rows(2048, 128256) == 2048  # 3.9 GiB at 16 bytes a logit: one chunk
     assert loss_chunk_rows(8192, 128256) == 2048  # 15.7 GiB: four chunks
