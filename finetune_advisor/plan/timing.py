@@ -74,7 +74,7 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     first = throughput.first_step(resolved.arch, run)
     start = (first.seconds, first.low, first.high) if first else (0.0, 0.0, 0.0)
     hours, rate = _hours(total * step + start[0]), round(tokens / step)
-    notes = (_beyond_sense(data, run, gpu.spec.name, epochs, hours, rate) + _notes(run, gpu, stack, comm, fp32)
+    notes = (_beyond_sense(data, run, row, gpu.spec.name, epochs, hours, rate) + _notes(run, gpu, stack, comm, fp32)
              + _first_step_note(first) + tower.notes + _scale_note(micro) + _slow_attention_note(micro)
              + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
              + _family_step_note(resolved.arch.model_type, run.batch_size * row, micro.seconds))
@@ -144,11 +144,12 @@ def _lora_bytes(resolved: ResolvedArch, run: RunConfig) -> float:
     return estimate(resolved.arch, one, **resolved.estimate_kwargs(run.storage)).trainable_params_m * 1e6 * 4
 
 
-def _beyond_sense(data: DatasetFacts, run: RunConfig, gpu: str, epochs: float, hours: float, rate: float) -> list[str]:
-    """Where the run outlasts SENSIBLE_HOURS: say that the inputs look wrong and which figures make the time."""
+def _beyond_sense(data: DatasetFacts, run: RunConfig, row: float, gpu: str, epochs: float, hours: float,
+                  rate: float) -> list[str]:
+    """Where the run outlasts SENSIBLE_HOURS: say that the inputs look wrong and which figures make the time (`row`:
+    the tokens a row trains)."""
     if hours <= SENSIBLE_HOURS:
         return []
-    row = min(data.tokens_per_row, run.seq_len)
     cut = f", cut at seq_len {run.seq_len}" if data.tokens_per_row > run.seq_len else ""
     given = data.counted.startswith("given")
     rows = f"{data.rows:,} rows ({'dataset_rows' if given else 'the dataset file'})"

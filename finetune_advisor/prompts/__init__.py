@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import Field
 
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.vocabulary import METHODS, TASKS, check_range, show_number
+from finetune_advisor.vocabulary import METHODS, TASKS, check_range, cut_short, show_number
 
 _NOT_GIVEN = "not given"
 _GPU_NOT_GIVEN = "not given: call detect_gpus, and ask the user if it lists the server's GPUs"
@@ -40,7 +40,7 @@ def _number(name: str, value: str, fallback: str) -> str:
     try:
         number = float(text)
     except ValueError:
-        raise InvalidInputError(name, f"{value.strip()[:40]!r} is not a number", "a number, e.g. 2048") from None
+        raise InvalidInputError(name, f"{cut_short(value.strip())!r} is not a number", "a number, e.g. 2048") from None
     check_range(name, number)  # NaN and infinities are out of every range
     return show_number(number)
 
@@ -51,7 +51,7 @@ def _choice(name: str, value: str, accepted: tuple[str, ...], fallback: str) -> 
     if not text:
         return fallback
     if text not in accepted:
-        raise InvalidInputError(name, f"{value.strip()[:40]!r} is not one of them", ", ".join(accepted))
+        raise InvalidInputError(name, f"{cut_short(value.strip())!r} is not one of them", ", ".join(accepted))
     return text
 
 

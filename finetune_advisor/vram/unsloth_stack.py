@@ -48,6 +48,7 @@ class UnslothStep:
     beyond: float = 0.0  # beyond the longest step measured for the family, the growth the count misses (ground.tail_growth)
     extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
     copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
+    chunk_rows: int = 0  # of the loss: rows of logits in one compiled chunk; 0 off that route (chunked_loss_on_unsloth)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState,
@@ -71,12 +72,13 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
     act += scores + kept + square
     chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
-    loss = chunk_loss_bytes(arch, tokens) if chunked else 0.0
+    chunk_rows = loss_chunk_rows(tokens, arch.vocab_size) if chunked else 0
+    loss = chunk_loss_bytes(arch, chunk_rows)
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
-    copies = padded_head_copies_bytes(arch.vocab_size, arch.hidden_size) if chunked else 0.0
+    copies = padded_head_copies_bytes(arch.vocab_size, arch.hidden_size) if chunk_rows else 0.0
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB + copies
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
@@ -98,14 +100,14 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
-                       copies)
+                       copies, chunk_rows)
 
 
-def chunk_loss_bytes(arch: Architecture, tokens: int) -> float:
-    """What one compiled chunk of Unsloth's fallback loss holds (for a family that takes it:
-    families.chunked_loss_on_unsloth), at the fitted bytes a logit. The fused-linear loss of the other families holds
-    a bounded buffer, which the fixed term does."""
-    return k.UNSLOTH_CHUNK_LOSS_BYTES * loss_chunk_rows(tokens, arch.vocab_size) * arch.vocab_size
+def chunk_loss_bytes(arch: Architecture, rows: int) -> float:
+    """What one compiled chunk of `rows` rows of Unsloth's fallback loss holds (families.loss_chunk_rows, for a family
+    that takes it: families.chunked_loss_on_unsloth), at the fitted bytes a logit. The fused-linear loss of the other
+    families holds a bounded buffer, which the fixed term does."""
+    return k.UNSLOTH_CHUNK_LOSS_BYTES * rows * arch.vocab_size
 
 
 def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
@@ -367,11 +369,10 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
                      "16,384 tokens showed; counted, not fitted.")
-    if step.loss and not arch.encoder_layers:
-        rows = loss_chunk_rows(text_tokens(arch, run), arch.vocab_size)
-        notes.append(f"Unsloth's loss for this family runs in compiled chunks of {rows:,} tokens' logits (its forward "
-                     "is rewritten to pass padding-free batching's sequence lengths to the loss, which then leaves the "
-                     f"fused-linear path): {step.loss / k.GIB:.2f} GiB, in 'logits and loss', at "
+    if step.chunk_rows:
+        notes.append(f"Unsloth's loss for this family runs in compiled chunks of {step.chunk_rows:,} tokens' logits "
+                     "(its forward is rewritten to pass padding-free batching's sequence lengths to the loss, which then "
+                     f"leaves the fused-linear path): {step.loss / k.GIB:.2f} GiB, in 'logits and loss', at "
                      f"{k.UNSLOTH_CHUNK_LOSS_BYTES:.2f} bytes a logit fitted to our runs (SmolLM3 and ERNIE 4.5 came in "
                      "up to 19 % above the estimate without it).")
     if step.copies:
