@@ -21,7 +21,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from finetune_advisor.errors import ConfigurationError, ServeError
 from finetune_advisor.server.http_guard import HEALTH_PATH, HostRules, RequestGuard
-from finetune_advisor.server.http_limits import HttpLimits, evict_oldest_idle, uvicorn_options
+from finetune_advisor.server.http_limits import HttpLimits, evict_oldest_idle, quiet_client_disconnects, uvicorn_options
 from finetune_advisor.vocabulary import cut_short
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ def build_app(
     )
     if not stateless:
         evict_oldest_idle(server.session_manager)
+    quiet_client_disconnects()
     return RequestGuard(app, HostRules(security.allowed_hosts, security.allowed_origins), token)
 
 

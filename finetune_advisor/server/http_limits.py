@@ -5,7 +5,8 @@ nothing, trickle its headers (slowloris) or never finish a body, and 1,100 such 
 the process out of file descriptors. `ConnectionBounds` (mixed into uvicorn's h11 protocol)
 closes a connection that has not sent its request headers `header_timeout` seconds after it
 connected or after its last response, or its body `body_timeout` seconds after the headers (answered
-408 first, with a JSON-RPC error, when nothing has been answered yet). At
+408 first, with a JSON-RPC error, when nothing has been answered yet; `QuietClientDisconnect` keeps the SDK from
+logging a traceback for the request it was still reading). At
 `max_connections` a new connection first sheds the oldest one that is not being served (a silent,
 slow or idle one: a client without the token never gets further, since its request is answered at
 once); only when every connection is busy serving a request is the new one closed.
@@ -28,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h11
+from mcp.server import streamable_http
 from mcp.types import INVALID_REQUEST
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +183,30 @@ class ConnectionBounds:
         except h11.LocalProtocolError:
             pass  # mid-response: just drop the connection
         self.transport.close()
+
+
+class QuietClientDisconnect(logging.Filter):
+    """On the SDK's streamable-HTTP logger: a record whose exception is starlette's ClientDisconnect becomes one DEBUG
+    line of ours; every other record (any other exception included) passes untouched.
+
+    When a body misses its deadline, `_answer_timeout` answers 408 and marks the request disconnected, and
+    `_close` logs that in one line. The SDK, still reading that body, then gets ClientDisconnect and logs "Error
+    handling POST request" at ERROR with a full traceback: noise for an event already handled and logged. A client
+    that hangs up mid-body on its own is no server error either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.exc_info and isinstance(record.exc_info[1], ClientDisconnect)):
+            return True
+        logger.debug("%s: the client disconnected before its request body was complete", record.getMessage())
+        return False
+
+
+_QUIET = QuietClientDisconnect()
+
+
+def quiet_client_disconnects() -> None:
+    """Put `QuietClientDisconnect` on the SDK's streamable-HTTP logger (once: addFilter skips a filter already there)."""
+    streamable_http.logger.addFilter(_QUIET)
 
 
 def protocol_for(limits: HttpLimits) -> type[asyncio.Protocol]:

@@ -8,6 +8,7 @@ in this process on 127.0.0.1 with small limits, so every wait is short and bound
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -20,8 +21,9 @@ import pytest
 from live_server import running_app
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server import streamable_http
 
-from finetune_advisor.server.http_limits import HttpLimits
+from finetune_advisor.server.http_limits import HttpLimits, QuietClientDisconnect
 
 TOKEN = "t" * 40
 INIT = {
@@ -71,8 +73,10 @@ def test_headers_trickled_byte_by_byte_are_cut_off() -> None:
         assert _closed_within(sock, 5, trickle=b"X") < 4  # slowloris: one more header byte every 0.1 s
 
 
-def test_an_unfinished_body_is_cut_off_with_a_408_that_says_why() -> None:
-    """The connection was closed with no answer at all (the attack pass's C6); now a 408 with a JSON-RPC error first."""
+def test_an_unfinished_body_is_cut_off_with_a_408_that_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    """The connection was closed with no answer at all (the attack pass's C6); now a 408 with a JSON-RPC error first.
+    The SDK, still reading that body, logged an ERROR with a ClientDisconnect traceback; now one DEBUG line of ours."""
+    caplog.set_level(logging.DEBUG, logger="finetune_advisor.server.http_limits")
     with running_app(FAST) as (url, _), _connect(url) as sock:
         port = urlsplit(url).port
         sock.sendall(
@@ -87,6 +91,27 @@ def test_an_unfinished_body_is_cut_off_with_a_408_that_says_why() -> None:
     assert json.loads(body) == {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": (
         "Request Timeout: the request body was not complete 0.5 s after its headers. Accepted: a body sent in full "
         "within 0.5 s of its headers.")}}
+    messages = [r.getMessage() for r in caplog.records if r.name == "finetune_advisor.server.http_limits"]
+    assert "closing a connection from 127.0.0.1: request body not complete within 0.5 s" in messages
+    assert "Error handling POST request: the client disconnected before its request body was complete" in messages
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "Traceback" not in caplog.text and "ClientDisconnect" not in caplog.text
+
+
+def test_any_other_error_the_sdk_logs_keeps_its_traceback(caplog: pytest.LogCaptureFixture, monkeypatch) -> None:
+    """The filter that quiets ClientDisconnect must not swallow the SDK's other errors."""
+
+    def boom(*_: object) -> bool:
+        raise RuntimeError("boom in the SDK")
+
+    monkeypatch.setattr(streamable_http.StreamableHTTPServerTransport, "_check_content_type", boom)
+    with running_app(FAST) as (url, _):
+        assert any(isinstance(f, QuietClientDisconnect) for f in streamable_http.logger.filters)
+        assert httpx2.post(url, json=INIT, headers=HEADERS, timeout=10).status_code == 500
+    (record,) = [r for r in caplog.records if r.name == streamable_http.logger.name and r.levelno == logging.ERROR]
+    assert record.getMessage() == "Error handling POST request"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+    assert "Traceback (most recent call last)" in caplog.text and "RuntimeError: boom in the SDK" in caplog.text
 
 
 def test_an_idle_keep_alive_connection_is_closed() -> None:
