@@ -31,6 +31,9 @@ sys.path.insert(0, HERE)
 MODELS = "/dev/shm/m"  # models over ~15B (`--big`): RAM-backed, one at a time
 SMALL_MODELS = "/tmp/m"  # the rest on disk, so that /dev/shm (half the RAM) holds the big one
 BIG = threading.Semaphore(1)  # models over ~15B (a flag `--big` on any of their jobs) prepare one at a time
+# One preparation at a time across lanes (2-64 s each): each build reads the GPU's free memory to choose where it is
+# made (unsloth_sft.build_device), and two builds at once would both count the same free memory (round 54c).
+PREPARE = threading.Lock()
 BATCH_FLAGS = ("--big", "--build-4bit")  # read by the batch, not passed to `unsloth_sft.py run`
 
 
@@ -108,7 +111,9 @@ class Lane(threading.Thread):
         prequant = any("prequantized" in j for j in jobs)
         how = ["--build-4bit"] if build_4bit else ["--prequantize"] if prequant else []
         t0 = time.time()
-        rc = self.sh([sys.executable, "unsloth_sft.py", "prepare", name, path] + how, self.deadline - time.time() - 60)
+        with PREPARE:
+            rc = self.sh([sys.executable, "unsloth_sft.py", "prepare", name, path] + how,
+                         self.deadline - time.time() - 60)
         print(f"[lane {self.index}] prepared {name} rc={rc} in {time.time() - t0:.0f}s", flush=True)
         for args in jobs if rc == 0 else []:
             left = self.deadline - time.time()

@@ -142,7 +142,8 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
         return
     cls = model_class(config)
     t0 = time.time()
-    with torch.device("cuda"):
+    device = build_device(sixteen_bit_bytes(cls, config), torch.cuda.mem_get_info()[0])
+    with torch.device(device):
         model = cls._from_config(hf_config(config), dtype=torch.bfloat16)
     model.config.dtype = torch.bfloat16
     # Gemma 2's config sets cache_implementation "hybrid", which transformers 5.17 refuses to save into a
@@ -162,6 +163,33 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
         model.save_pretrained(path + "-bnb-4bit", max_shard_size="20GB")
         save_tokenizer(config, path + "-bnb-4bit")
         print(f"[prequantized] {name} -> {path}-bnb-4bit", flush=True)
+
+
+BUILD_ROOM = 2 << 30  # bytes a 16-bit build on the GPU leaves free for the lanes training beside it
+
+
+def sixteen_bit_bytes(cls, config: dict) -> int:
+    """The model's parameters in 16 bits, counted on a build on the meta device (no memory); 0 where a model's
+    construction does not run there (it is then built on the GPU, as before round 54e)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return 2 * sum(p.numel() for p in cls._from_config(hf_config(config), dtype=torch.bfloat16).parameters())
+    except Exception as exc:  # noqa: BLE001 - any failure only loses the check
+        print(f"[build] not counted on the meta device ({type(exc).__name__}: {exc})", flush=True)
+        return 0
+
+
+def build_device(need_bytes: int, free_bytes: int) -> str:
+    """Where `prepare` builds a model of NEED_BYTES in 16 bits: the GPU (fast) when its free memory holds the build and
+    BUILD_ROOM beside it, else the CPU. Round 54c: on an H100, Command R 08-2024's 60.8 GiB build ran beside two
+    other lanes' builds and all three ran out of memory; the batch now prepares one model at a time, and a build the
+    GPU cannot hold beside the cells training there is made in RAM (slower, but it ends)."""
+    device = "cuda" if free_bytes >= need_bytes + BUILD_ROOM else "cpu"
+    print(f"[build] {need_bytes / 2**30:.1f} GiB in 16 bits, {free_bytes / 2**30:.1f} GiB free on the GPU: "
+          f"built on the {device.upper()}", flush=True)
+    return device
 
 
 SPILL = "/tmp/m-spill"  # shards that do not fit the model's folder (the batch removes it with the model)

@@ -44,3 +44,11 @@ def test_a_lane_that_only_waited_leaves_the_gpu_unshared() -> None:
 def test_another_process_seen_once_marks_the_steps_shared() -> None:
     sampler = _sample(_Nvml(others_from=3, others={4242: 5 << 30}))
     assert sampler.others == 1
+
+
+def test_a_build_the_gpu_cannot_hold_beside_the_lanes_is_made_in_ram() -> None:
+    # Round 54c on an H100: Command R 08-2024's 16-bit build (60.8 GiB) beside two lanes' builds ran out of memory.
+    gib = 1 << 30
+    assert unsloth_sft.build_device(int(60.8 * gib), free_bytes=int(61.5 * gib)) == "cpu"
+    assert unsloth_sft.build_device(int(60.8 * gib), free_bytes=79 * gib) == "cuda"
+    assert unsloth_sft.build_device(0, free_bytes=3 * gib) == "cuda"
