@@ -588,12 +588,13 @@ def test_moe_fields_are_read_under_each_familys_own_names(fields: dict, experts:
     assert (arch.num_experts, arch.num_experts_per_tok, arch.num_shared_experts) == (experts, top_k, shared)
 
 
-def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> None:
+def test_the_tight_margin_widens_with_the_distance_from_measured_ground(monkeypatch) -> None:
     """A fit is tight when its headroom is under the error to expect: 10 % where we measured the family on
     Unsloth, 25 % for unmeasured dense families (the first cells of OLMo 3, ERNIE 4.5 and SmolLM3 came in 18-25 % of
     the estimate above it), 30 % for hybrids (our figure 13 % under the peak Unsloth's Qwen3.5-27B notebook printed, 32
     % under Granite 4.0-H Micro's) and size-only stand-ins; the note says which reason applies, so a measured hybrid
-    is not called unmeasured."""
+    is not called unmeasured. Command R (cohere), measured since round 55, is set back to unmeasured here: no dense
+    family the catalog recommends is unmeasured now."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
     from finetune_advisor.vram import fit
 
@@ -604,7 +605,9 @@ def test_the_tight_margin_widens_with_the_distance_from_measured_ground() -> Non
         return r.tight, r.assumptions
 
     assert tight_at("llama-3.1-8b", "qlora", 0.12)[0] is False  # measured: 10 %
-    dense, notes = tight_at("command-r-08-2024", "qlora", 0.20)  # unmeasured dense (cohere): 25 %
+    assert tight_at("command-r-08-2024", "qlora", 0.12)[0] is False  # measured since round 55: 10 %
+    monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, "cohere")
+    dense, notes = tight_at("command-r-08-2024", "qlora", 0.20)  # unmeasured dense (cohere, set back): 25 %
     assert dense is True
     assert any("less than 25% of the estimate" in n and "did not measure this family" in n for n in notes)
     assert tight_at("command-r-08-2024", "qlora", 0.28)[0] is False
@@ -940,11 +943,15 @@ def test_unsloth_qlora_quantises_llama_vision_tower_and_keeps_other_towers_16bit
     assert len(tower) == 1 and any("Counted for text rows" in n for n in vl.assumptions)
 
 
-def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -> None:
+def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind(monkeypatch) -> None:
     """An unmeasured dense family carries over the dense families measured, not the MoE ones (Qwen3.5's MoE and
     Nemotron-H were measured as MoE models), and names those of its own line (Command R's cohere: cohere2); an
-    unmeasured MoE family names the MoE ones. The whole list (24 names) was noise in every such answer."""
+    unmeasured MoE family names the MoE ones. The whole list (24 names) was noise in every such answer. Command R and
+    Qwen2-VL, measured since round 55, are set back to unmeasured here."""
     from finetune_advisor.vram.ground import measured_ground
+
+    for model_type in ("cohere", "qwen2_vl"):
+        monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, model_type)
 
     small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
     moe = dict(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=128)
@@ -966,7 +973,7 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind() -
 def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds(monkeypatch) -> None:
     """Falcon-H1's Mamba-2 mixers were measured in Granite 4.0-H and Nemotron-H; LFM2's short convolutions in no
     family before round 48 (set back here), and since then in LFM2, which LFM2-MoE's answer said were measured in
-    none until 2026-12-05. An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some. DeepSeek V3's latent attention was measured in one family, GLM-4.7-Flash's."""
+    none until 2026-12-05 (LFM2-MoE itself is measured since round 54: set back here too). An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some. DeepSeek V3's latent attention was measured in one family, GLM-4.7-Flash's."""
     from finetune_advisor.vram.ground import measured_ground
 
     small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
@@ -974,6 +981,9 @@ def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_ho
     assert measured_ground(lfm2_arch, "lora").startswith("This family (lfm2) was measured on Unsloth in")
     lfm2_moe = Architecture(model_type="lfm2_moe", layer_types=("conv", "full_attention"), num_experts=4,
                             num_experts_per_tok=2, moe_intermediate_size=64, **small)
+    assert measured_ground(lfm2_moe, "lora").startswith("This family (lfm2_moe) was measured on Unsloth in")  # round 54
+    monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, "lfm2_moe")
+    monkeypatch.delitem(k.UNSLOTH_MEASURED_MOE, "lfm2_moe")
     assert "Its short convolutions were measured in other families." in measured_ground(lfm2_moe, "lora")
     monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, "lfm2")
     lfm2 = measured_ground(lfm2_arch, "lora")
@@ -1003,7 +1013,7 @@ def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() ->
                                            encoder_ffn_dim=256, max_source_positions=100, num_mel_bins=8,
                                            max_target_positions=64, **small), "lora")
     assert f"{whisper_peak:.2f} GiB" in whisper
-    assert "was not measured on Unsloth" in measured_ground(Architecture(model_type="cohere", **small), "qlora")
+    assert "was not measured on Unsloth" in measured_ground(Architecture(model_type="falcon", **small), "qlora")
 
 
 def test_a_moe_familys_answer_says_when_few_of_its_runs_used_the_method_asked(monkeypatch) -> None:
