@@ -18,6 +18,9 @@ from finetune_advisor.vram.architecture import Architecture
 
 _32BIT_OPTIMIZERS = (*GPU_32BIT_STATE_OPTIMIZERS, "paged_adamw_32bit")
 _GPU_COUNTS = (2, 4, 8, 16, 32, 64)
+# A step shorter than this holds little more than a prompt: "the longest seq_len that fits" below it (or below half
+# the asked length, for a short one) is no advice (Mistral NeMo 12B LoRA on 24 GiB: 17 tokens).
+USEFUL_SEQ_LEN = 256
 
 
 class Suggestion(BaseModel):
@@ -99,7 +102,8 @@ def _larger_gpu(arch: Architecture, run: vram.RunConfig, kwargs: dict[str, Any],
 
 def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
                      reserved: float) -> Suggestion | None:
-    """The longest seq_len below the requested one that fits (a multiple of 64 when above 64)."""
+    """The longest seq_len below the requested one that fits (a multiple of 64 when above 64); None when even that is
+    too short to train on (below USEFUL_SEQ_LEN, or half the asked length when that is less)."""
 
     def total(seq: int) -> float:
         return vram.estimate(arch, run.model_copy(update={"seq_len": seq}), **kwargs).total_gib
@@ -114,5 +118,7 @@ def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwa
         else:
             high = mid - 1
     seq = low - low % 64 if low >= 64 else low
+    if seq < min(USEFUL_SEQ_LEN, run.seq_len // 2):
+        return None
     return Suggestion(change=f"seq_len {seq} (the longest that fits)", arguments={"seq_len": seq},
                       total_gib=round(total(seq), 2), fits=True)
