@@ -73,7 +73,7 @@ def recommend(catalog: Catalog, req: Request, finder: FactFinder, gpu: GpuTarget
         else:
             candidates.append(outcome)
     chosen = ranking.order(candidates, top_k)
-    notes = _notes(req, gpu.source, gpu.bf16, unknown_languages, len(candidates), top_k, split)
+    notes = _notes(req, gpu.source, gpu.bf16, unknown_languages, len(candidates), top_k)
     if gpu.count and gpu.count > 1:
         notes.append(f"Fits are checked on one GPU of the {gpu.count}: recommend_model does not split a model "
                      "across GPUs, so a model that needs several is left out; estimate_vram with gpus and sharding "
@@ -116,7 +116,7 @@ def _shape(c: Candidate, memory_gib: float | None, reserved_gib: float) -> Recom
 
 
 def _notes(
-    req: Request, gpu_source: str, bf16: bool, unknown_languages: Sequence[str], qualified: int, top_k: int, split: BaseVsInstruct
+    req: Request, gpu_source: str, bf16: bool, unknown_languages: Sequence[str], qualified: int, top_k: int
 ) -> list[str]:
     hints = req.hints
     images = ", one image a row, as in Unsloth's vision notebooks" if req.task == "vision" else ""
@@ -144,8 +144,6 @@ def _notes(
         notes.append("From use_case: " + "; ".join(understood) + ".")
     if unknown_languages:
         notes.append(f"Language(s) not recognised and ignored: {', '.join(unknown_languages)}.")
-    if split.try_both:
-        notes.append("With 300-1000 rows, fine-tune both the base and the instruct checkpoint and compare.")
     if qualified == 0:
         notes.append("No model in the catalog meets every hard rule; see what_would_qualify below.")
     elif qualified < top_k:

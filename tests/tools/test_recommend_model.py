@@ -356,8 +356,9 @@ def test_dataset_size_picks_base_or_instruct(rows: int, choice: str) -> None:
             assert any(f"No {choice} checkpoint" in c for c in r.caveats)
     if rows == 5000:
         assert any(r.variant == "base" for r in result.recommendations)
-    if rows == 500:
-        assert any("both" in n for n in result.notes)
+    if rows == 500:  # the advice to try the base model too, said once (base_vs_instruct.reason), not again in a note
+        assert "base model as well" in result.base_vs_instruct.reason
+        assert not any("base" in n and "instruct" in n for n in result.notes)
 
 
 def test_unknown_dataset_size_means_instruct_with_the_reason() -> None:
