@@ -5,7 +5,7 @@
                               [--emulate t4|24g|16g|12g|8g|4g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
 
 `prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
-the GPU, saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
+the GPU (in RAM where the GPU's free memory cannot hold them: `build_device`), saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
 with --prequantize, also saves DIR-bnb-4bit: the model loaded through transformers' bitsandbytes
 quantizer (NF4, double quantisation, bf16 compute) and saved, as Unsloth's `-bnb-4bit` uploads are.
 --build-4bit writes only DIR-bnb-4bit, in the same format, without ever holding the model in 16 bits
