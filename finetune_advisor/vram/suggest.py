@@ -75,7 +75,13 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     combined = {"method": "qlora", "gradient_checkpointing": True, "batch_size": 1, "optimizer": "adamw_8bit"}
     combined = {key: v for key, v in combined.items() if getattr(run, key) != v}
     if len(combined) > 1 and not any(s.fits for s in kept):
-        kept.append(attempt("all of: " + ", ".join(f"{key}={v}" for key, v in combined.items()), **combined))  # type: ignore[arg-type]
+        together = attempt("all of: " + ", ".join(f"{key}={v}" for key, v in combined.items()), **combined)  # type: ignore[arg-type]
+        kept.append(together)
+        if together is not None and not together.fits:  # and, where even that does not fit, a shorter step with it
+            shorter = _longest_seq_len(arch, run.model_copy(update=combined), memory, kwargs, reserved)
+            if shorter is not None:
+                kept.append(shorter.model_copy(update={"change": together.change + ", " + shorter.change,
+                                                       "arguments": {**combined, **shorter.arguments}}))
     kept.append(_larger_gpu(arch, run, kwargs, reserved))
     kept = [s for s in kept if s is not None]
     return sorted(kept, key=lambda s: (not s.fits, s.arguments.get("method") in against))

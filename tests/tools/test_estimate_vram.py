@@ -289,6 +289,20 @@ def test_a_seq_len_too_short_to_train_on_is_not_suggested() -> None:
     assert 150 <= seq < 300  # a short run asked for keeps a suggestion of at least half its length
 
 
+def test_where_every_change_falls_short_all_of_them_with_a_shorter_step_is_offered() -> None:
+    # 16,384 tokens x 4 rows of Llama 3.1 8B in LoRA without checkpointing on 24 GiB: no single change fits, nor all
+    # of them together at that length; together at a shorter length they do, and that is said as one change.
+    asked = dict(model="llama-3.1-8b", method="lora", seq_len=16384, batch_size=4, optimizer="adamw_torch",
+                 gradient_checkpointing=False, stack="transformers", gpu_memory_gib=24)
+    result = estimate_vram(**asked)
+    first = result.suggestions[0]
+    assert first.fits and first.arguments["method"] == "qlora" and first.arguments["batch_size"] == 1
+    assert 256 <= first.arguments["seq_len"] < 16384 and "the longest that fits" in first.change
+    again = estimate_vram(**{**asked, **first.arguments})
+    assert again.fits and again.total_gib == pytest.approx(first.total_gib, abs=0.01)
+    assert not estimate_vram(**{**asked, **first.arguments, "seq_len": first.arguments["seq_len"] + 64}).fits
+
+
 def test_more_gpus_with_fsdp_is_suggested_for_full_fine_tuning() -> None:
     result = estimate_vram(model="llama-3.1-8b", method="full", optimizer="adamw_torch", gpu_memory_gib=48)
     assert result.fits is False
