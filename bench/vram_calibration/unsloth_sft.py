@@ -150,8 +150,7 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
     # generation config whose use_cache is off (round 4: gemma-2-9b never prepared). Training never generates.
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.cache_implementation = None
-    with spill_when_full(path):
-        model.save_pretrained(path, max_shard_size="5GB")
+    save_16bit(model, path)
     save_tokenizer(config, path)
     n = sum(p.numel() for p in model.parameters())
     del model
@@ -163,6 +162,28 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
         model.save_pretrained(path + "-bnb-4bit", max_shard_size="20GB")
         save_tokenizer(config, path + "-bnb-4bit")
         print(f"[prequantized] {name} -> {path}-bnb-4bit", flush=True)
+
+
+def save_16bit(model, path: str) -> None:
+    """Save a 16-bit build; where the save runs out of GPU memory, move the model to RAM and save again.
+
+    transformers 5.17 saves fused MoE experts back in their per-expert checkpoint layout (revert_weight_conversion),
+    which copies them on the model's device: GLM-4.7-Flash's 55.8 GiB build fitted an H100 but its save did not
+    (round 56). The shards written before the failure are written again."""
+    import torch
+
+    try:
+        with spill_when_full(path):
+            model.save_pretrained(path, max_shard_size="5GB")
+        return
+    except torch.OutOfMemoryError as exc:
+        print(f"[build] saving on the GPU ran out of memory ({str(exc)[:80]}...): saving from RAM", flush=True)
+    gc.collect()
+    torch.cuda.empty_cache()
+    model.to("cpu")
+    torch.cuda.empty_cache()
+    with spill_when_full(path):
+        model.save_pretrained(path, max_shard_size="5GB")
 
 
 BUILD_ROOM = 2 << 30  # bytes a 16-bit build on the GPU leaves free for the lanes training beside it

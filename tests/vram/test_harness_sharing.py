@@ -52,3 +52,36 @@ def test_a_build_the_gpu_cannot_hold_beside_the_lanes_is_made_in_ram() -> None:
     assert unsloth_sft.build_device(int(60.8 * gib), free_bytes=int(61.5 * gib)) == "cpu"
     assert unsloth_sft.build_device(int(60.8 * gib), free_bytes=79 * gib) == "cuda"
     assert unsloth_sft.build_device(0, free_bytes=3 * gib) == "cuda"
+
+
+class _OutOfMemory(RuntimeError):
+    pass
+
+
+class _Build:
+    """A 16-bit build whose save runs out of memory while it is on the GPU, as GLM-4.7-Flash's did (round 56)."""
+
+    def __init__(self) -> None:
+        self.device, self.saved_from = "cuda", []
+
+    def to(self, device: str) -> "_Build":
+        self.device = device
+        return self
+
+    def save_pretrained(self, path: str, max_shard_size: str) -> None:
+        if self.device == "cuda":
+            raise _OutOfMemory("CUDA out of memory. Tried to allocate 384.00 MiB")
+        self.saved_from.append((self.device, path))
+
+
+def test_a_save_the_gpu_cannot_hold_is_made_again_from_ram(monkeypatch, capsys) -> None:
+    import contextlib
+
+    torch = types.SimpleNamespace(OutOfMemoryError=_OutOfMemory,
+                                  cuda=types.SimpleNamespace(empty_cache=lambda: None))
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(unsloth_sft, "spill_when_full", lambda path: contextlib.nullcontext())
+    build = _Build()
+    unsloth_sft.save_16bit(build, "/dev/shm/m/GLM-4.7-Flash")
+    assert build.saved_from == [("cpu", "/dev/shm/m/GLM-4.7-Flash")]
+    assert "saving from RAM" in capsys.readouterr().out
