@@ -117,9 +117,11 @@ def plan(req: PlanRequest, compare: bool = True) -> TrainingPlan:
     the same plan for other choices (method, stack, GPU count) and what each does to the time."""
     at_batch = req.run if req.fixed_batch else req.run.model_copy(update={"batch_size": 1})
     longest = search.longest_seq_len(req.resolved, at_batch, req.card, req.context)
-    seq_len, why = _seq_len(req, longest)
+    # A length that fits but holds too little to train on is no plan: the plan is made for the length wanted.
+    short = longest is not None and fit.too_short(longest, req.run.seq_len if req.fixed_seq_len else _wanted(req))
+    seq_len, why = _seq_len(req, None if short else longest)
     run = req.run.model_copy(update={"seq_len": seq_len})
-    if longest is None or (req.fixed_seq_len and seq_len > longest):
+    if longest is None or short or (req.fixed_seq_len and seq_len > longest):
         return _with_advice(req, _does_not_fit(req, run, longest), [run.method])
     run, rank_notes = _rank_and_batch(req, run)
     largest_batch = run.batch_size
@@ -197,8 +199,8 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     """The seq_len to train at, and why: the user's, else one that covers the longest row, else the default."""
     if req.fixed_seq_len:
         return req.run.seq_len, "as given"
+    wanted = _wanted(req)
     if req.longest_row:
-        wanted = min(round_up(req.longest_row), req.context)
         if longest is not None and wanted > longest:
             beyond = f", beyond the model's limit of {req.context}" if req.longest_row > req.context else ""
             return longest, (f"the longest that fits comfortably; the longest row has {req.longest_row} tokens{beyond}: "
@@ -208,7 +210,6 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
                             "rows are cut to it")
         return wanted, f"covers the longest row ({req.longest_row} tokens)"
     mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
-    wanted = min(max(DEFAULT_SEQ_LEN, mean), req.context)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
         return longest, f"the longest that fits comfortably (below {wanted}){_below_mean(req, longest)}; {unknown}"
@@ -217,6 +218,15 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     if mean > DEFAULT_SEQ_LEN:
         return wanted, f"covers the mean row ({req.dataset.tokens_per_row:g} tokens); {unknown}"
     return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; {unknown}"
+
+
+def _wanted(req: PlanRequest) -> int:
+    """The length the plan would train at with room enough: the longest row's, else the mean row's or Unsloth's
+    default, whichever is longer; never beyond the model's limit."""
+    if req.longest_row:
+        return min(round_up(req.longest_row), req.context)
+    mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
+    return min(max(DEFAULT_SEQ_LEN, mean), req.context)
 
 
 def _below_mean(req: PlanRequest, seq_len: int) -> str:

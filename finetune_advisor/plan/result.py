@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.vram.estimator import RunConfig
+from finetune_advisor.vram.fit import too_short
 from finetune_advisor.vram.report import VramEstimate
 
 if TYPE_CHECKING:
@@ -100,4 +101,7 @@ def _no_fit_notes(longest: int | None, memory: VramEstimate, run: RunConfig) -> 
         tried = ", ".join(ways)
         where = f"see memory.suggestions ({tried})" if memory.suggestions else f"no change estimate_vram tries ({tried}) makes it fit"
         return [f"Does not fit at any seq_len, down to one token a row at batch 1: {where}."]
+    if too_short(longest, run.seq_len):
+        return [f"Fits comfortably only up to {longest} tokens a row at this micro-batch, too few to train on in place "
+                f"of {run.seq_len}: see memory.suggestions ({', '.join(ways)})."]
     return [f"The seq_len asked for does not fit; {longest} does (comfortably) at this micro-batch."]

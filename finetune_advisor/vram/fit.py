@@ -64,6 +64,17 @@ class Fit:
         return self.fits and not self.tight
 
 
+# A step shorter than this holds little more than a prompt: "the longest seq_len that fits" below it (or below half
+# the asked length, for a short one) is no advice (Mistral NeMo 12B LoRA on 24 GiB: 17 tokens), from estimate_vram's
+# suggestions or from the planner.
+USEFUL_SEQ_LEN = 256
+
+
+def too_short(seq_len: int, asked: int) -> bool:
+    """True where `seq_len` is too short to train on in place of the `asked` length (USEFUL_SEQ_LEN)."""
+    return seq_len < min(USEFUL_SEQ_LEN, asked // 2)
+
+
 def judge(total_gib: float, memory_gib: float, reserved_gib: float = DRIVER_RESERVED_GIB,
           margin: float = TIGHT_FRACTION, over: float | None = None) -> Fit:
     """Whether an estimated peak of `total_gib` fits a GPU of `memory_gib` (as the driver reports it, of which

@@ -13,14 +13,11 @@ from finetune_advisor.gpus.target import reserved_for
 from finetune_advisor.vocabulary import GPU_32BIT_STATE_OPTIMIZERS
 from finetune_advisor.vram import estimator as vram
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
-from finetune_advisor.vram.fit import judge
+from finetune_advisor.vram.fit import judge, too_short
 from finetune_advisor.vram.architecture import Architecture
 
 _32BIT_OPTIMIZERS = (*GPU_32BIT_STATE_OPTIMIZERS, "paged_adamw_32bit")
 _GPU_COUNTS = (2, 4, 8, 16, 32, 64)
-# A step shorter than this holds little more than a prompt: "the longest seq_len that fits" below it (or below half
-# the asked length, for a short one) is no advice (Mistral NeMo 12B LoRA on 24 GiB: 17 tokens).
-USEFUL_SEQ_LEN = 256
 
 
 class Suggestion(BaseModel):
@@ -109,7 +106,7 @@ def _larger_gpu(arch: Architecture, run: vram.RunConfig, kwargs: dict[str, Any],
 def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
                      reserved: float) -> Suggestion | None:
     """The longest seq_len below the requested one that fits (a multiple of 64 when above 64); None when even that is
-    too short to train on (below USEFUL_SEQ_LEN, or half the asked length when that is less)."""
+    too short to train on (fit.too_short)."""
 
     def total(seq: int) -> float:
         return vram.estimate(arch, run.model_copy(update={"seq_len": seq}), **kwargs).total_gib
@@ -124,7 +121,7 @@ def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwa
         else:
             high = mid - 1
     seq = low - low % 64 if low >= 64 else low
-    if seq < min(USEFUL_SEQ_LEN, run.seq_len // 2):
+    if too_short(seq, run.seq_len):
         return None
     return Suggestion(change=f"seq_len {seq} (the longest that fits)", arguments={"seq_len": seq},
                       total_gib=round(total(seq), 2), fits=True)

@@ -668,3 +668,21 @@ def test_a_run_beyond_a_year_says_the_inputs_look_wrong_and_names_the_figures() 
         assert figure in note
     sane = plan_training(**args, dataset_rows=20_000, tokens_per_row=400, epochs=3)
     assert sane.hours < 24 * 365 and not any(n.startswith("Check the inputs") for n in sane.notes)
+
+
+def test_a_length_that_fits_but_is_too_short_to_train_on_is_no_plan(monkeypatch) -> None:
+    """Where only a few dozen tokens a row fit comfortably, a plan at that length would cut every row to a prompt's
+    worth: the planner says it does not fit at the length the data wants, names the length that does and why it is
+    not used, as estimate_vram's suggestions do (fit.too_short). A length of 256 or more is still a plan."""
+    from finetune_advisor.plan import search
+
+    args = {"model": "qwen3-8b", "method": "lora", "gpu": "RTX 4080", "dataset_rows": 1000, "tokens_per_row": 1500}
+    monkeypatch.setattr(search, "longest_seq_len", lambda *a, **kw: 64)
+    short = plan_training(**args)
+    assert not short.fits and short.seq_len == 2048 and short.max_seq_len == 64 and short.step_seconds is None
+    assert any(n.startswith("Fits comfortably only up to 64 tokens a row") and "too few to train on in place of 2048"
+               in n for n in short.notes)
+    monkeypatch.setattr(search, "longest_seq_len", lambda *a, **kw: 256)
+    useful = plan_training(**args)  # planned at 256 (the faked search's length; the verdict is the estimator's own)
+    assert useful.seq_len == 256 and useful.step_seconds is not None
+    assert not any("too few to train on" in n for n in useful.notes)
