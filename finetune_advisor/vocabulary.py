@@ -104,6 +104,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "mamba_d_head": (1, 65_536),
     "mamba_n_groups": (1, 65_536),
     "mamba_d_state": (1, 65_536),
+    "mamba_chunk_size": (1, 65_536),
     "linear_num_key_heads": (1, 65_536),
     "linear_key_head_dim": (1, 65_536),
     "linear_num_value_heads": (1, 65_536),

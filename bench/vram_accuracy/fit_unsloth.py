@@ -170,7 +170,7 @@ def fit(cells: list[Cell], sweeps: int = 12) -> Theta:
     theta = current()
 
     def beside(c: Cell) -> float:  # NVML beside the allocator, less the spilling kernels' stack the estimator counts
-        return c.measured - c.record["peak_reserved_bytes"] / GIB - linear_attention_stack_gib(shapes(c.arch), c.run)[0]
+        return c.measured - c.record["peak_reserved_bytes"] / GIB - linear_attention_stack_gib(c.arch, shapes(c.arch), c.run)[0]
 
     theta.context = round(median([beside(c) for c in fitted if not c.fresh]), 4)
     theta.context_extra = {}

@@ -55,7 +55,7 @@ def beside_allocator(catalog_id: str, gpu_total_gib: float) -> float:
     arch = entry.architecture if entry else None
     if arch is None:
         return UNSLOTH_CONTEXT_GIB
-    stack = linear_attention_stack_gib(shapes(arch), RunConfig(**by_memory(gpu_total_gib).silicon))[0]
+    stack = linear_attention_stack_gib(arch, shapes(arch), RunConfig(**by_memory(gpu_total_gib).silicon))[0]
     return UNSLOTH_CONTEXT_GIB + context_extra_gib(arch, shapes(arch)) + stack
 
 

@@ -48,6 +48,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "mamba_d_head": ("mamba_d_head", "mamba_head_dim"),
     "mamba_n_groups": ("mamba_n_groups", "n_groups"),
     "mamba_d_state": ("mamba_d_state", "ssm_state_size"),
+    "mamba_chunk_size": ("mamba_chunk_size", "chunk_size"),
 }
 
 # Model types whose MLP honours block_auto_adjust_ff_dim (transformers Lfm2MLP; Lfm2MoeMLP takes intermediate_size as
@@ -161,6 +162,9 @@ class Architecture(BaseModel):
     mamba_d_head: int | None = _sized("mamba_d_head", None)
     mamba_n_groups: int | None = _sized("mamba_n_groups", None)
     mamba_d_state: int | None = _sized("mamba_d_state", None)
+    # ... and the tokens its chunked scan takes at a time (Granite 4.0-H 256, Nemotron-H 128): which of mamba_ssm's
+    # Triton kernels spill registers follows it (local_memory.mamba2_stack_bytes).
+    mamba_chunk_size: int | None = _sized("mamba_chunk_size", None)
     # Gated DeltaNet, Qwen3.5's linear attention (transformers Qwen3_5GatedDeltaNet), in the layers listed as
     # linear_attention: key heads x key size and value heads x value size set its projections.
     linear_num_key_heads: int | None = _sized("linear_num_key_heads", None)

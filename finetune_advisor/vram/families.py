@@ -178,16 +178,17 @@ def varied_rows_note(model_type: str) -> str | None:
     return UNSLOTH_VARIED_ROWS.get(family_of(model_type))
 
 
-# Families whose cell was tried and did not complete, with what the try showed a user. Falcon-H1 3B QLoRA at 2,048
-# tokens (round 53b, H100, Unsloth 2026.10.9, logs round53b-call1-lane0.txt): Unsloth's per-layer compile failed twice
-# (Inductor could not generate the Mamba-2 scan's cumsum) and kept the stock forward; without mamba_ssm and
-# causal-conv1d, transformers ran Mamba-2's reference PyTorch path. The first step took 125 s, and the lane's time ran
-# out before the second ended, so no peak was recorded.
+# Families whose cell was tried on a path that did not complete, with what the try showed a user. Falcon-H1 3B QLoRA
+# at 2,048 tokens (round 53b, H100, Unsloth 2026.10.9, logs round53b-call1-lane0.txt): Unsloth's per-layer compile
+# failed twice (Inductor could not generate the Mamba-2 scan's cumsum) and kept the stock forward; without mamba_ssm
+# and causal-conv1d, transformers ran Mamba-2's reference PyTorch path. The first step took 125 s, and the lane's time
+# ran out before the second ended, so no peak was recorded. With both packages (round 56h) the cells completed and are
+# measured (unsloth_sft_1gpu.jsonl).
 UNSLOTH_TRIED: dict[str, str] = {
-    "falcon_h1": ("Falcon-H1 on Unsloth 2026.10.9 was tried and not measured: Unsloth could not compile its layers, and "
-                  "without the mamba_ssm and causal-conv1d packages Mamba-2 ran its reference PyTorch path; our 3B's "
-                  "first QLoRA step at 2,048 tokens took 125 s on an H100, and no peak was recorded. Install both "
-                  "packages before a run, and treat this memory figure as unmeasured."),
+    "falcon_h1": ("Falcon-H1 on Unsloth 2026.10.9 is measured with the mamba_ssm and causal-conv1d packages installed "
+                  "(Mamba-2's Triton kernels). Without them Unsloth could not compile its layers and Mamba-2 ran its "
+                  "reference PyTorch path: our 3B's first QLoRA step at 2,048 tokens took 125 s on an H100, and no "
+                  "peak was recorded. Install both packages before a run."),
 }
 
 
@@ -199,17 +200,19 @@ def tried_note(model_type: str) -> str | None:
 # What a family's steps were measured taking beyond the step-time model, said in a plan's time notes (plan.timing)
 # from a micro-batch of the given tokens on; "{step}" is the plan's own micro-batch time. Either cause lies in
 # transformers' fallbacks, so either stack meets it. Falcon-H1 (UNSLOTH_TRIED above; round 53b's log): the first step
-# took 125.5 s and the second had not ended when the run reached its time limit (167 s with loading). Apertus 8B
+# took 125.5 s and the second had not ended when the run reached its time limit (167 s with loading); with the kernels
+# (round 56h, H100, alone on the GPU) 146.9 s for the first step, then 0.58 s (2,048 tokens) and 0.98 s (8,192). Apertus 8B
 # QLoRA (round 53, H100, alone during its steps): 0.35 s a step at 2,048 tokens, as modelled (0.38), and 1.40 s at
 # 8,192 against 0.89 predicted: transformers runs its xIELU activation in Python when the xielu package, which fuses
 # it, is absent (it logs "CUDA-fused xIELU not available"), a chain of elementwise passes over the 21,504-wide MLP the
 # model does not count.
 MEASURED_STEP_NOTES: dict[str, tuple[int, str]] = {
-    "falcon_h1": (0, "Not this family's measured time: without the mamba_ssm and causal-conv1d packages Mamba-2 runs "
-                     "its reference PyTorch path, and in our one Unsloth run without them (Falcon-H1 3B QLoRA, 2,048 "
-                     "tokens, H100) the first step took 125 s and the second had not ended when the run was stopped, "
-                     "where this plan times a micro-batch at {step:.2f} s (a step is that times the accumulation). "
-                     "Install both packages; with them the figure is still unmeasured."),
+    "falcon_h1": (0, "Falcon-H1 needs the mamba_ssm and causal-conv1d packages: with them our 3B's QLoRA micro-batch "
+                     "took 0.58 s at 2,048 tokens and 0.98 s at 8,192 on an H100 (the step-time model gives 0.68 and "
+                     "1.07 s for an H200), after a first step of 147 s while Triton tuned Mamba-2's kernels. Without "
+                     "them Mamba-2 runs its reference PyTorch path: our one run without them took 125 s for its first "
+                     "step and had not finished the second when it was stopped, where this plan times a micro-batch at "
+                     "{step:.2f} s (a step is that times the accumulation)."),
     "apertus": (4096, "Apertus without the xielu package (Unsloth's install does not bring it): transformers runs its "
                       "xIELU activation in Python. Our 8B QLoRA micro-batch of 8,192 tokens took 1.40 s on an H100, "
                       "1.6 times the 0.89 s the step-time model gives it (at 2,048 tokens it took what the model "
@@ -434,12 +437,14 @@ def fp32_square_on_unsloth(model_type: str, fp32_compute: bool) -> bool:
     return fp32_compute and family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES
 
 
-def unsloth_score_bytes(model_type: str, fp32_compute: bool = False) -> float:
-    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised), at
-    the step's compute width: the eager families' 16-bit figure doubles in float32; Gemma 3's square exists only there."""
+def unsloth_score_bytes(model_type: str, fp32_compute: bool = False, bf16: bool = True) -> float:
+    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised): the
+    eager families' bf16 figure doubles off bf16, in float32 and in fp16 alike (Gemma-2-9B QLoRA on the emulated T4,
+    fp16: its allocator's peak grew 3.18 GiB from 2,048 to 4,096 tokens, 13 bytes a score beyond the linear terms,
+    where its bf16 twins hold 6; round 56, not traced); Gemma 3's square exists only in float32."""
     if fp32_square_on_unsloth(model_type, fp32_compute):
         return UNSLOTH_FP32_SQUARE_BYTES[family_of(model_type)]
-    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0) * (2.0 if fp32_compute else 1.0)
+    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0) * (2.0 if fp32_compute or not bf16 else 1.0)
 
 
 # Families Unsloth 2026.10.9 loads in float32 and casts back afterwards (unsloth/models/loader.py, register_custom_dtype

@@ -32,7 +32,9 @@ UNMEASURED_TIGHT_FRACTION = 0.25
 # Far from measured ground: hybrid linear-attention / Mamba models, encoder-decoders (Whisper), MoE families
 # we have not measured, and params-only stand-ins. At their own settings, Unsloth's published notebooks for hybrids
 # peaked above our estimate by up to a third of their peak (Granite 4.0-H Micro LoRA, Unsloth 2025.9: ours 32 % under;
-# Qwen3.5-27B LoRA, Unsloth 2026.2: 13 % under; bench/vram_accuracy/README.md, public figures).
+# Qwen3.5-27B LoRA, Unsloth 2026.2: 13 % under; bench/vram_accuracy/README.md, public figures). Falcon-H1 3B's first
+# cells (round 56h) peaked 33 % and 44 % above the estimate of the day, beyond this, for two things the count has held
+# since (mamba_ssm's kernels' stack, local_memory; the Mamba-2 backward, unsloth_stack.mamba_backward_bytes).
 FAR_TIGHT_FRACTION = 0.30
 _FAR = ("hybrid linear-attention or Mamba models", "encoder-decoders", "unmeasured MoE families")
 FAR_MODELS = ", ".join(_FAR[:-1]) + f" and {_FAR[-1]}"

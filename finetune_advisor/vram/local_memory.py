@@ -7,7 +7,8 @@ gated-delta-rule backward (the copy unsloth_zoo 2026.10.9 vendors, which Qwen3.5
 spills; its tile width, and so its spill, follows the GPU's shared memory. Measured on an H200 (round 8,
 bench/vram_calibration): 25,968 B per thread on Qwen3.5-4B, 27,024 B on Qwen3.5-27B, x 132 SMs x 2,048 threads =
 6.3 / 6.6 GiB beyond the default stack, where NVML less the allocator's reserve less the CUDA context read 6.4 / 6.6.
-Dense models and Mamba-2 hybrids (Nemotron-H: 1,152 B) keep about the default.
+mamba_ssm's Mamba-2 Triton kernels spill too, by the mixer's head size and scan chunk (`mamba2_stack_bytes`): 9,472 B
+on Falcon-H1 3B (2.1 GiB on an H100), 1,152 B on Nemotron-H. Dense models keep the default.
 """
 
 from __future__ import annotations
@@ -67,6 +68,52 @@ def deltanet_stack_gib(compute_capability: str | None, sm_count: int | None,
                  f"keeps their stack for every thread the GPU can hold, outside PyTorch's allocator{on}: {stack:,} B "
                  f"per thread ({tile}-wide tiles on compute capability {compute_capability}; {how}) x {sm_count} SMs "
                  f"x {threads:,} threads = {gib:.2f} GiB, counted.")
+
+
+# Per-thread stack of mamba_ssm 2.3.2's Mamba-2 Triton kernels (the chunked scan Granite 4.0-H, Nemotron-H and
+# Falcon-H1 train through once mamba_ssm is installed), measured on compute capability 9.0 (the harness reads the
+# driver's stack limit and every loaded kernel's local memory; bench/vram_calibration):
+# - _chunk_scan_bwd_dz_kernel spills 9,464 B where the head size is 128 (Falcon-H1 3B, H100, round 56h), and stays
+#   under 1,152 B at 64 (Granite 4.0-H, Nemotron-H). Its tiles span the head size rounded up to a power of two, so a
+#   head size between 64 and 128 (Nemotron 3 Nano 4B's 80) is counted at 128's figure, and a larger one at it too,
+#   not measured.
+# - _chunk_cumsum_bwd_kernel spills 3,144 B where the scan chunk is 256 tokens (Granite 4.0-H, Falcon-H1; 4,152 B in
+#   one Granite 4.0-H Tiny process at 2 x 4,096), and not at 128 (Nemotron-H).
+# - _chunk_scan_bwd_ddAcs_stable_kernel spills 1,152 B in every one of them.
+# The driver keeps the largest, so the stack is the largest that applies; a chunk size not known is counted at 256.
+MAMBA2_WIDE_HEAD_STACK_BYTES = 9472  # head size above 64
+MAMBA2_LONG_CHUNK_STACK_BYTES = 4160  # scan chunk of 256 tokens or more (the most measured)
+MAMBA2_STACK_BYTES = 1152  # any Mamba-2 mixer
+MAMBA2_MEASURED_HEAD, MAMBA2_MEASURED_CHUNK = 64, 128  # at and below these the kernels were measured not to spill
+
+
+def mamba2_stack_bytes(head_dim: int | None, chunk_size: int | None) -> int:
+    """The per-thread stack mamba_ssm's Mamba-2 kernels leave (measured on compute capability 9.0); unknown sizes
+    are counted at the largest."""
+    if head_dim is None or head_dim > MAMBA2_MEASURED_HEAD:
+        return MAMBA2_WIDE_HEAD_STACK_BYTES
+    if chunk_size is None or chunk_size > MAMBA2_MEASURED_CHUNK:
+        return MAMBA2_LONG_CHUNK_STACK_BYTES
+    return MAMBA2_STACK_BYTES
+
+
+def mamba2_stack_gib(head_dim: int | None, chunk_size: int | None, compute_capability: str | None,
+                     sm_count: int | None, gpu_name: str | None = None) -> tuple[float, str]:
+    """GiB the driver keeps for mamba_ssm's Mamba-2 kernels on this GPU, and the sentence that says how it was
+    counted; a GPU whose compute capability or SM count we do not have gets the figure of an H200."""
+    stack = mamba2_stack_bytes(head_dim, chunk_size)
+    threads = THREADS_PER_SM.get(compute_capability or "")
+    if not threads or not sm_count:
+        compute_capability, sm_count, gpu_name = MEASURED_ON
+        threads = THREADS_PER_SM[compute_capability]
+    gib = _gib(stack, sm_count, threads)
+    sizes = f"head size {head_dim or 'not known'}, scan chunk {chunk_size or 'not known'}"
+    how = ("measured on compute capability 9.0 (H100, H200)" if compute_capability == MEASURED_ON[0] else
+           "measured on compute capability 9.0 (H100, H200), not on this GPU's, whose kernels compile differently")
+    on = f" on the {gpu_name}" if gpu_name else ""
+    return gib, (f"mamba_ssm's Mamba-2 kernels spill registers, and the CUDA driver then keeps their stack for every "
+                 f"thread the GPU can hold, outside PyTorch's allocator{on}: {stack:,} B per thread ({sizes}; {how}) "
+                 f"x {sm_count} SMs x {threads:,} threads = {gib:.2f} GiB, counted.")
 
 
 def _gib(stack_bytes: int, sm_count: int, threads_per_sm: int) -> float:

@@ -22,7 +22,7 @@ from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
     tail_growth,
 )
-from finetune_advisor.vram.local_memory import deltanet_stack_gib
+from finetune_advisor.vram.local_memory import deltanet_stack_gib, mamba2_stack_gib
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers, widest_mlp
 from finetune_advisor.vram.terms import (
@@ -63,11 +63,12 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # (round 44), where a second row's scores alone are 5.8.
     padded = padded_on_unsloth(arch.model_type, s.mamba_mixers)
     keys = tokens // run.batch_size if padded else tokens
-    scores = unsloth_score_bytes(arch.model_type, p.fp32_compute) * s.heads * keys * keys
+    scores = unsloth_score_bytes(arch.model_type, p.fp32_compute, run.bf16) * s.heads * keys * keys
     scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
     kept = outputs_kept_bytes(arch, s, tokens, width)
     square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
-    act = (scale * tb.layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
+    layer = tb.layer + mamba_backward_bytes(s) * width
+    act = (scale * layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
     if fp32_square_on_unsloth(arch.model_type, p.fp32_compute):  # the peak comes after the layer's end is freed
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
     act += scores + kept + square
@@ -212,6 +213,21 @@ def mamba_saved_bytes(s: Shapes) -> float:
     return s.share(mamba) * 2.0 * (mamba.fan_out + d_inner)
 
 
+def mamba_backward_bytes(s: Shapes) -> float:
+    """Bytes a token, averaged over the layers, that the backward of mamba_ssm's fused split-conv1d-scan function
+    holds for a Mamba-2 mixer beyond its linears' inputs, counted from its autograd function (mamba_ssm 2.3.2
+    ops/triton/ssd_combined.py): what the forward saved (`mamba_saved_bytes`), the gradient of the in_proj output it
+    allocates whole, and the convolution it runs again (in_proj's width less the gate z; its dt heads, a few bytes,
+    counted too), 16-bit. In the layer Unsloth recomputes, so only where no MoE layer's backward holds the peak: on
+    Falcon-H1 3B (round 56h) the count without it gave 83 KB a token, where the allocator's peak grew by 159 KB a
+    token from 2,048 to 8,192 tokens; with it 169."""
+    mamba = next((lin for lin in s.linears if lin.site == "mamba_in"), None)
+    if mamba is None or s.router_width > 0:
+        return 0.0
+    d_inner = next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
+    return mamba_saved_bytes(s) + s.share(mamba) * 2.0 * (mamba.fan_out + mamba.fan_out - d_inner)
+
+
 def layer_kind(arch: Architecture, s: Shapes, method: str) -> str:
     """Which fitted layer scale a model takes: "moe" (routed experts), "deltanet" (Gated DeltaNet hybrids, whose fla
     kernels' first step holds more than the count: Qwen3.5-4B at 16k and 32k, round 13), "full" (full fine-tuning of
@@ -293,7 +309,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     }
     allocated = sum(held.values()) + step.fixed
     extra = context_extra_gib(arch, s)
-    stack, stack_note = linear_attention_stack_gib(s, run)
+    stack, stack_note = linear_attention_stack_gib(arch, s, run)
     context = k.UNSLOTH_CONTEXT_GIB + extra + stack
     training = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
     load = float32_load_peak(arch, run, w)
@@ -395,12 +411,15 @@ def context_extra_gib(arch: Architecture, s: Shapes) -> float:
                default=0.0)
 
 
-def linear_attention_stack_gib(s: Shapes, run: RunConfig) -> tuple[float, str | None]:
-    """The driver's stack for fla's gated-delta-rule kernels on the run's GPU (local_memory), for a model that has
-    Gated DeltaNet layers; (0, None) for any other."""
-    if not any(lin.site in DELTANET_LORA for lin in s.linears):
-        return 0.0, None
-    return deltanet_stack_gib(run.gpu_capability, run.gpu_sms, run.gpu_name)
+def linear_attention_stack_gib(arch: Architecture, s: Shapes, run: RunConfig) -> tuple[float, str | None]:
+    """The driver's stack for the spilling kernels of a linear-attention model on the run's GPU (local_memory): fla's
+    gated-delta-rule kernels for Gated DeltaNet layers, mamba_ssm's for Mamba-2 mixers; (0, None) for any other."""
+    if any(lin.site in DELTANET_LORA for lin in s.linears):
+        return deltanet_stack_gib(run.gpu_capability, run.gpu_sms, run.gpu_name)
+    if s.mamba_mixers:
+        head = arch.mamba_d_head or (arch.mamba_width // arch.mamba_n_heads if arch.mamba_n_heads else None)
+        return mamba2_stack_gib(head, arch.mamba_chunk_size, run.gpu_capability, run.gpu_sms, run.gpu_name)
+    return 0.0, None
 
 
 def float32_load_peak(arch: Architecture, run: RunConfig, w: Weights) -> float:

@@ -965,13 +965,13 @@ def test_an_unmeasured_family_is_compared_with_measured_families_of_its_kind(mon
     assert {"qwen2", "qwen3", "qwen3_vl_text"} <= dense and not {"qwen3_moe", "qwen3_5_moe_text"} & dense
     assert line("qwen2_moe", **moe) == {"qwen3_moe", "qwen3_5_moe_text"}
     assert "gemma4_text" in line("gemma5") and "gemma4_text" in line("gemma5", **moe)  # dense E2B/E4B, MoE 26B-A4B
-    said = measured_ground(Architecture(model_type="falcon", **small), "qlora")
+    said = measured_ground(Architecture(model_type="stablelm", **small), "qlora")
     counted = sum(1 for t, m in k.UNSLOTH_MEASURED_METHODS.items() if sum(m.values()) > k.UNSLOTH_MEASURED_MOE.get(t, 0))
     assert f"carries over the {counted} dense families we measured." in said and "of its line" not in said
 
 
 def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_holds(monkeypatch) -> None:
-    """Falcon-H1's Mamba-2 mixers were measured in Granite 4.0-H and Nemotron-H; LFM2's short convolutions in no
+    """Bamba's Mamba-2 mixers were measured in Granite 4.0-H, Nemotron-H and Falcon-H1; LFM2's short convolutions in no
     family before round 48 (set back here), and since then in LFM2, which LFM2-MoE's answer said were measured in
     none until 2026-12-05 (LFM2-MoE itself is measured since round 54: set back here too). An LFM2 answer said "only Mamba-2 mixers were measured", as if it had some. DeepSeek V3's latent attention was measured in one family, GLM-4.7-Flash's."""
     from finetune_advisor.vram.ground import measured_ground
@@ -988,9 +988,9 @@ def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_ho
     monkeypatch.delitem(k.UNSLOTH_MEASURED_METHODS, "lfm2")
     lfm2 = measured_ground(lfm2_arch, "lora")
     assert "Its short convolutions were measured in none." in lfm2 and "Mamba" not in lfm2
-    falcon = measured_ground(Architecture(model_type="falcon_h1", mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16,
-                                          **small), "lora")
-    assert "Its Mamba-2 mixers were measured in other families." in falcon and "none" not in falcon
+    bamba = measured_ground(Architecture(model_type="bamba", mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16,
+                                         **small), "lora")
+    assert "Its Mamba-2 mixers were measured in other families." in bamba and "none" not in bamba
     deepseek = measured_ground(Architecture(model_type="deepseek_v3", kv_lora_rank=16, qk_nope_head_dim=8,
                                             qk_rope_head_dim=8, num_experts=4, num_experts_per_tok=2, **small), "qlora")
     assert "Its latent attention was measured only in glm4_moe_lite." in deepseek
@@ -1059,7 +1059,7 @@ def test_a_near_miss_is_judged_by_how_far_over_the_estimate_may_be_not_under() -
     answer = estimate_vram(model="granite-4.0-h-tiny", method="lora", seq_len=4096, gpu="RTX 4090")
     assert not answer.fits and 0.10 < -answer.headroom_gib / answer.total_gib < 0.30
     assert not any(n.startswith(fit.NEAR_NOTE_START) for n in answer.assumptions)
-    unmeasured = granite.model_copy(update={"model_type": "falcon_h1"})  # a hybrid family no cell measured
+    unmeasured = granite.model_copy(update={"model_type": "bamba"})  # a hybrid family no cell measured
     assert over_margin(unmeasured, run) == fit.FAR_TIGHT_FRACTION
     verdict = fit.judge(28.0, 24.0, margin=fit.FAR_TIGHT_FRACTION, over=fit.TIGHT_FRACTION)
     assert not verdict.fits and not verdict.near
