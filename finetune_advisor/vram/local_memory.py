@@ -102,18 +102,22 @@ def mamba2_stack_gib(head_dim: int | None, chunk_size: int | None, compute_capab
     """GiB the driver keeps for mamba_ssm's Mamba-2 kernels on this GPU, and the sentence that says how it was
     counted; a GPU whose compute capability or SM count we do not have gets the figure of an H200."""
     stack = mamba2_stack_bytes(head_dim, chunk_size)
+    sizes = f"head size {head_dim or 'not known'}, scan chunk {chunk_size or 'not known'}"
+    said = ("mamba_ssm's Mamba-2 kernels spill registers, and the CUDA driver then keeps their stack for every thread "
+            "the GPU can hold, outside PyTorch's allocator")
     threads = THREADS_PER_SM.get(compute_capability or "")
     if not threads or not sm_count:
-        compute_capability, sm_count, gpu_name = MEASURED_ON
-        threads = THREADS_PER_SM[compute_capability]
+        cc, sms, name = MEASURED_ON
+        gib = _gib(stack, sms, THREADS_PER_SM[cc])
+        return gib, (f"{said}: {stack:,} B per thread ({sizes}), {gib:.2f} GiB on an {name}. Counted at that, because "
+                     f"the GPU's compute capability and SM count are not known here; a smaller GPU holds less (name "
+                     f"the GPU).")
     gib = _gib(stack, sm_count, threads)
-    sizes = f"head size {head_dim or 'not known'}, scan chunk {chunk_size or 'not known'}"
     how = ("measured on compute capability 9.0 (H100, H200)" if compute_capability == MEASURED_ON[0] else
            "measured on compute capability 9.0 (H100, H200), not on this GPU's, whose kernels compile differently")
     on = f" on the {gpu_name}" if gpu_name else ""
-    return gib, (f"mamba_ssm's Mamba-2 kernels spill registers, and the CUDA driver then keeps their stack for every "
-                 f"thread the GPU can hold, outside PyTorch's allocator{on}: {stack:,} B per thread ({sizes}; {how}) "
-                 f"x {sm_count} SMs x {threads:,} threads = {gib:.2f} GiB, counted.")
+    return gib, (f"{said}{on}: {stack:,} B per thread ({sizes}; {how}) x {sm_count} SMs x {threads:,} threads = "
+                 f"{gib:.2f} GiB, counted.")
 
 
 def _gib(stack_bytes: int, sm_count: int, threads_per_sm: int) -> float:
