@@ -60,8 +60,8 @@ UNSLOTH_FIT_SOURCE: Final = "fitted on 297 measured Unsloth cells (NVIDIA H100 8
 # CUDA context and kernels as NVML sees them beside the allocator, measured (median of steady cells);
 UNSLOTH_CONTEXT_GIB: Final = 0.8105
 # ... and what some families add to it, measured (median of their cells, GiB): kernels loaded for them
-# (Mamba-2's autotuned Triton scan, Gemma's compiled softcapping), beyond the stack of spilling kernels
-# (gated-delta-rule: local_memory, counted per GPU);
+# (Gemma's compiled softcapping), beyond the stack of spilling kernels (gated-delta-rule and Mamba-2:
+# local_memory, counted per GPU);
 UNSLOTH_CONTEXT_EXTRA_GIB: Final = {'gemma2': 0.18, 'gemma3_text': 0.11}
 # allocations beside the weights, training state and activations (cuBLAS workspaces, the loss's bounded chunk);
 UNSLOTH_FIXED_GIB: Final = 0.2573

@@ -82,9 +82,9 @@ def deltanet_stack_gib(compute_capability: str | None, sm_count: int | None,
 # - _chunk_scan_bwd_ddAcs_stable_kernel spills 1,152 B in every one of them.
 # The driver keeps the largest, so the stack is the largest that applies; a chunk size not known is counted at 256.
 MAMBA2_WIDE_HEAD_STACK_BYTES = 9472  # head size above 64
-MAMBA2_LONG_CHUNK_STACK_BYTES = 4160  # scan chunk of 256 tokens or more (the most measured)
+MAMBA2_LONG_CHUNK_STACK_BYTES = 4160  # scan chunk above 128 tokens (Granite 4.0-H's 256; the most measured)
 MAMBA2_STACK_BYTES = 1152  # any Mamba-2 mixer
-MAMBA2_MEASURED_HEAD, MAMBA2_MEASURED_CHUNK = 64, 128  # at and below these the kernels were measured not to spill
+MAMBA2_MEASURED_HEAD, MAMBA2_MEASURED_CHUNK = 64, 128  # up to these, only the smaller spills were seen
 
 
 def mamba2_stack_bytes(head_dim: int | None, chunk_size: int | None) -> int:

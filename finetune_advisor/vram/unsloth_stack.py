@@ -219,8 +219,8 @@ def mamba_backward_bytes(s: Shapes) -> float:
     ops/triton/ssd_combined.py): what the forward saved (`mamba_saved_bytes`), the gradient of the in_proj output it
     allocates whole, and the convolution it runs again (in_proj's width less the gate z; its dt heads, a few bytes,
     counted too), 16-bit. In the layer Unsloth recomputes, so only where no MoE layer's backward holds the peak: on
-    Falcon-H1 3B (round 56h) the count without it gave 83 KB a token, where the allocator's peak grew by 159 KB a
-    token from 2,048 to 8,192 tokens; with it 169."""
+    Falcon-H1 3B (round 56h) the count without it gave 83 KiB a token, where the allocator's peak grew by 159 KiB a
+    token from 2,048 to 8,192 tokens; with it 167."""
     mamba = next((lin for lin in s.linears if lin.site == "mamba_in"), None)
     if mamba is None or s.router_width > 0:
         return 0.0
