@@ -333,6 +333,11 @@ class Architecture(BaseModel):
         return self.mamba_d_ssm or (self.mamba_n_heads or 0) * (self.mamba_d_head or 0)
 
     @property
+    def mamba_head(self) -> int | None:
+        """The Mamba-2 mixer's head size (mamba_d_head, else its width over its heads); None where neither is known."""
+        return self.mamba_d_head or (self.mamba_width // self.mamba_n_heads if self.mamba_n_heads else None)
+
+    @property
     def mixer_kinds(self) -> frozenset[str]:
         """The kinds of this hybrid's layers that mix tokens without softmax attention (linear_attention, mamba,
         conv; Nemotron-H's MoE and MLP layers mix none), empty for a model without them."""

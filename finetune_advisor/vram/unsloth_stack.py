@@ -193,23 +193,31 @@ def router_path_bytes(s: Shapes, c: Coefficients, width: float, method: str) -> 
     held 9.7 GiB more at its first step, 2.7 times QLoRA's 3.6 at the same length: the whole layer's count (10.7
     GiB with the mixer's saves) and not this one (3.8). Why 4-bit experts free their part of the trial was not
     traced."""
-    mixer = mamba_saved_bytes(s)
-    if method != "qlora" or s.router_width == 0 or not mixer:
+    found = _mamba_mixer(s)
+    if method != "qlora" or s.router_width == 0 or found is None:
         return None
-    mixers = s.share(next(lin for lin in s.linears if lin.site == "mamba_in"))
+    mixer, mixers = mamba_saved_bytes(s), s.share(found[0])
     attention = 2.0 * s.hidden + c.q * s.q_width + c.kv * s.kv_width + 4 * s.heads  # q/k/v input, SDPA
     path = c.norm * s.norms * s.hidden + 4 * s.norms + mixer + (1 - mixers) * attention + 4 * s.router_width
     return path * width
+
+
+def _mamba_mixer(s: Shapes) -> tuple[Linear, int] | None:
+    """The Mamba-2 mixer's in_proj and its inner width (out_proj's input); None without Mamba-2 layers."""
+    mamba = next((lin for lin in s.linears if lin.site == "mamba_in"), None)
+    if mamba is None:
+        return None
+    return mamba, next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
 
 
 def mamba_saved_bytes(s: Shapes) -> float:
     """Bytes a token, averaged over the layers, that mamba_ssm's fused split-conv1d-scan function saves for a
     Mamba-2 mixer beyond the count of its linears' inputs (`token_bytes`): its in_proj output and its scan output,
     16-bit; 0 without Mamba-2 layers. Only a trial forward keeps every layer's (`router_trial`)."""
-    mamba = next((lin for lin in s.linears if lin.site == "mamba_in"), None)
-    if mamba is None:
+    mixer = _mamba_mixer(s)
+    if mixer is None:
         return 0.0
-    d_inner = next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
+    mamba, d_inner = mixer
     return s.share(mamba) * 2.0 * (mamba.fan_out + d_inner)
 
 
@@ -221,11 +229,11 @@ def mamba_backward_bytes(s: Shapes) -> float:
     counted too), 16-bit. In the layer Unsloth recomputes, so only where no MoE layer's backward holds the peak: on
     Falcon-H1 3B (round 56h) the count without it gave 83 KiB a token, where the allocator's peak grew by 159 KiB a
     token from 2,048 to 8,192 tokens; with it 167."""
-    mamba = next((lin for lin in s.linears if lin.site == "mamba_in"), None)
-    if mamba is None or s.router_width > 0:
+    mixer = _mamba_mixer(s)
+    if mixer is None or s.router_width > 0:
         return 0.0
-    d_inner = next(lin.fan_in for lin in s.linears if lin.site == "mamba_out")
-    return mamba_saved_bytes(s) + s.share(mamba) * 2.0 * (mamba.fan_out + mamba.fan_out - d_inner)
+    mamba, d_inner = mixer
+    return mamba_saved_bytes(s) + s.share(mamba) * 2.0 * (2 * mamba.fan_out - d_inner)
 
 
 def layer_kind(arch: Architecture, s: Shapes, method: str) -> str:
@@ -417,8 +425,8 @@ def linear_attention_stack_gib(arch: Architecture, s: Shapes, run: RunConfig) ->
     if any(lin.site in DELTANET_LORA for lin in s.linears):
         return deltanet_stack_gib(run.gpu_capability, run.gpu_sms, run.gpu_name)
     if s.mamba_mixers:
-        head = arch.mamba_d_head or (arch.mamba_width // arch.mamba_n_heads if arch.mamba_n_heads else None)
-        return mamba2_stack_gib(head, arch.mamba_chunk_size, run.gpu_capability, run.gpu_sms, run.gpu_name)
+        return mamba2_stack_gib(arch.mamba_head, arch.mamba_chunk_size, run.gpu_capability, run.gpu_sms,
+                                run.gpu_name)
     return 0.0, None
 
 
