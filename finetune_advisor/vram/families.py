@@ -437,14 +437,33 @@ def fp32_square_on_unsloth(model_type: str, fp32_compute: bool) -> bool:
     return fp32_compute and family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES
 
 
+# Gemma 2's scores off bf16 (fp16): Gemma-2-9B QLoRA on the emulated T4 grew 3.18 GiB from 2,048 to 4,096 tokens, 13
+# bytes a score beyond the linear terms, where its bf16 twins hold 6 (round 56, not traced). Gemma 3n keeps its 8 off
+# bf16: its softmax is float32 whatever the input's type (UNSLOTH_16BIT_STEP_WITHOUT_BF16).
+UNSLOTH_SCORE_BYTES_WITHOUT_BF16: dict[str, float] = {"gemma2": 2 * EAGER_SCORE_BYTES}
+
+# Float32-forced families whose Unsloth step on a GPU without bf16 holds what their bf16 step holds: Unsloth trains them
+# without fp16 autocast, in their fp16 weights' type. Gemma 3n E4B QLoRA on the emulated T4 (rounds 52 and 57)
+# allocated 10.07, 10.61 and 11.99 GiB at 1,024, 2,048 and 4,096 tokens; counted with float32 activations and scores it
+# read 6.7, 10.7 and 18.2 % over, with its bf16 count 4.0, 4.2 and 2.6 % over. Gemma 4 E4B, measured the same way,
+# holds its float32 count (2.6 % over at 2,048 and 4,096 tokens, where 16-bit activations read 3 and 8 % under).
+UNSLOTH_16BIT_STEP_WITHOUT_BF16 = frozenset({"gemma3n"})
+
+
+def unsloth_fp32_step(model_type: str, fp32_compute: bool) -> bool:
+    """True when Unsloth's step without bf16 holds float32 activations: a float32-forced family (`fp32_compute`) not
+    measured holding its bf16 step (UNSLOTH_16BIT_STEP_WITHOUT_BF16)."""
+    return fp32_compute and family_of(model_type) not in UNSLOTH_16BIT_STEP_WITHOUT_BF16
+
+
 def unsloth_score_bytes(model_type: str, fp32_compute: bool = False, bf16: bool = True) -> float:
-    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised): the
-    eager families' bf16 figure doubles off bf16, in float32 and in fp16 alike (Gemma-2-9B QLoRA on the emulated T4,
-    fp16: its allocator's peak grew 3.18 GiB from 2,048 to 4,096 tokens, 13 bytes a score beyond the linear terms,
-    where its bf16 twins hold 6; round 56, not traced); Gemma 3's square exists only in float32."""
+    """Bytes a score and head the recomputed layer holds on Unsloth (0 where the scores are never materialised):
+    Gemma 3's square exists only in float32, Gemma 2's scores double off bf16 (UNSLOTH_SCORE_BYTES_WITHOUT_BF16)."""
     if fp32_square_on_unsloth(model_type, fp32_compute):
         return UNSLOTH_FP32_SQUARE_BYTES[family_of(model_type)]
-    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0) * (2.0 if fp32_compute or not bf16 else 1.0)
+    if not bf16 and model_type in UNSLOTH_SCORE_BYTES_WITHOUT_BF16:
+        return UNSLOTH_SCORE_BYTES_WITHOUT_BF16[model_type]
+    return UNSLOTH_SCORE_BYTES.get(model_type, 0.0)
 
 
 # Families Unsloth 2026.10.9 loads in float32 and casts back afterwards (unsloth/models/loader.py, register_custom_dtype

@@ -11,7 +11,8 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_kind, forced_float32,
-                                           quantised_vision_linears, unclaimed_expert_stacks, unsloth_16bit_sites)
+                                           quantised_vision_linears, unclaimed_expert_stacks, unsloth_16bit_sites,
+                                           unsloth_fp32_step)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 
@@ -75,6 +76,16 @@ def targets_mlp(run: RunConfig) -> bool:
     return bool({"gate_proj", "up_proj", "down_proj"} & set(run.target_modules))
 
 
+def _without_bf16(arch: Architecture, fp32_compute: bool) -> str:
+    if not fp32_compute:
+        return " Training in fp16 mixed precision."
+    if not unsloth_fp32_step(arch.model_type, fp32_compute):
+        return (" Unsloth trains this family without fp16 autocast (it overflows fp16), in its fp16 weights' type: "
+                "measured on an emulated T4 (Gemma 3n E4B QLoRA, 1,024 to 4,096 tokens), its step holds what its bf16 "
+                "step holds.")
+    return " Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations and loss are fp32."
+
+
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
     """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
     them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
@@ -87,9 +98,7 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
         notes.append("Full fine-tuning with fp32 master weights; autocast keeps a bf16 copy of each weight for the backward pass."
                      if run.bf16 else "Without bf16, full fine-tuning keeps fp32 master weights (fp16 mixed precision).")
     if not run.bf16:
-        notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16."
-                     + (" Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations "
-                        "and loss are fp32." if fp32_compute else " Training in fp16 mixed precision."))
+        notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16." + _without_bf16(arch, fp32_compute))
     # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
     # the calibrated Unsloth quantises them (older versions did not, for some families), except the layouts its
     # expert packer does not claim (families.UNCLAIMED_EXPERT_STACKS).

@@ -499,6 +499,23 @@ def test_a_softcapped_gemma_holds_wider_scores_on_a_gpu_without_bf16() -> None:
     assert unsloth_score_bytes("gemma2", bf16=False) == 2 * unsloth_score_bytes("gemma2")
 
 
+def test_gemma_3n_without_bf16_holds_its_bf16_step_and_gemma_4_its_float32_one() -> None:
+    """Unsloth trains both float32-forced families without autocast on a T4. Gemma 3n E4B QLoRA on the emulated T4
+    held what its bf16 count gives (counted in float32 it read 18 % over at 4,096 tokens and said a T4 could not
+    train it); Gemma 4 E4B held its float32 count (16-bit activations read 8 % under at 4,096)."""
+    from finetune_advisor.vram.families import unsloth_score_bytes
+
+    for name, lo, hi in (("gemma-3n-E4B-it", 0.0, 0.05), ("gemma-4-E4B-it", -0.05, 0.15)):
+        t4 = [c for c in CELLS if c.arch_name == name and c.emulated]
+        assert {c.run.seq_len for c in t4} >= {1024, 2048, 4096}, name
+        for c in t4:
+            assert lo <= BENCH_MODULE.error(c) <= hi, c.id
+    assert unsloth_score_bytes("gemma3n_text", fp32_compute=True, bf16=False) == unsloth_score_bytes("gemma3n_text")
+    t4 = next(c for c in CELLS if c.arch_name == "gemma-3n-E4B-it" and c.emulated and c.run.seq_len == 4096)
+    est = estimate(t4.arch, t4.run, params_total=t4.params_total, takes_images=t4.images)
+    assert any("its step holds what its bf16 step holds" in n for n in est.assumptions)
+
+
 def test_full_fine_tuning_with_an_8bit_optimizer_keeps_the_embeddings_states_in_fp32() -> None:
     """transformers' Trainer gives every nn.Embedding 32-bit Adam states under bitsandbytes' 8-bit optimizers: round
     8's Unsloth full fine-tuning of Llama-3.2-1B held 1.5 GiB more than 8-bit states would (10.21 GiB at 512 tokens
