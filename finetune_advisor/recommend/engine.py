@@ -21,6 +21,7 @@ from finetune_advisor.recommend.relax import single_changes
 from finetune_advisor.gpus.target import GpuTarget
 from finetune_advisor.vocabulary import MemorySource, Method, Task, Variant, Verdict
 from finetune_advisor.vram import fit
+from finetune_advisor.vram.families import UNSLOTH_16BIT_STEP_WITHOUT_BF16
 
 
 class Recommendation(BaseModel):
@@ -130,7 +131,8 @@ def _notes(
     if not bf16:
         notes.append("This GPU has no bf16 (compute capability below 8.0): training runs in fp16, and the "
                      "families Unsloth loads in float32 on such GPUs (its FORCE_FLOAT32 list) train without fp16 "
-                     "autocast, with fp32 activations and loss; the estimates include that.")
+                     "autocast, with fp32 activations and loss (but the families measured holding their bf16 step: "
+                     f"{', '.join(sorted(UNSLOTH_16BIT_STEP_WITHOUT_BF16))}); the estimates include that.")
     if gpu_source == "unknown":
         notes.append("GPU memory unknown: recommendations are not checked for fit (fits is null); pass 'gpu' (a name) or 'gpu_memory_gib'.")
     understood = []
