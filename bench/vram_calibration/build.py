@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -20,7 +22,7 @@ GC_KWARGS = {"use_reentrant": False}
 def hf_config(fields: dict):
     from transformers import AutoConfig
 
-    f = dict(fields)
+    f = copy.deepcopy(fields)  # transformers writes into nested dicts it is given (unsloth_sft.hf_config)
     cfg = AutoConfig.for_model(f.pop("model_type"), **f)
     cfg.use_cache = False
     return cfg

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import contextlib
+import copy
 import gc
 import json
 import os
@@ -91,7 +92,10 @@ def hf_config(config: dict):
     from transformers import AutoConfig
 
     # The published quantisation (gpt-oss ships MXFP4) is not built: Unsloth's 4-bit uploads are bitsandbytes.
-    fields = {k: v for k, v in config.items() if k not in ("transformers_version", "_name_or_path", "quantization_config")}
+    # A deep copy: transformers 5.17 writes into nested dicts it is given (rope_theta into rope_scaling), and the
+    # config is recorded with every cell as published.
+    fields = copy.deepcopy({k: v for k, v in config.items()
+                            if k not in ("transformers_version", "_name_or_path", "quantization_config")})
     cfg = AutoConfig.for_model(fields.pop("model_type"), **fields)
     cfg.use_cache = False
     return cfg

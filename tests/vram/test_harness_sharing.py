@@ -85,3 +85,22 @@ def test_a_save_the_gpu_cannot_hold_is_made_again_from_ram(monkeypatch, capsys) 
     unsloth_sft.save_16bit(build, "/dev/shm/m/GLM-4.7-Flash")
     assert build.saved_from == [("cpu", "/dev/shm/m/GLM-4.7-Flash")]
     assert "saving from RAM" in capsys.readouterr().out
+
+
+def test_a_cell_records_its_config_as_published_though_transformers_writes_into_what_it_is_given(monkeypatch) -> None:
+    """transformers 5.17's AutoConfig.for_model adds rope_theta and rope_type into the rope_scaling dict it is given;
+    the harness builds from a copy, so the config each record keeps is the published one."""
+
+    class _AutoConfig:
+        @staticmethod
+        def for_model(model_type: str, **fields: object) -> types.SimpleNamespace:
+            fields["rope_scaling"]["rope_theta"] = fields.get("rope_theta")  # what 5.17 does to the caller's dict
+            return types.SimpleNamespace(model_type=model_type, **fields)
+
+    monkeypatch.setitem(sys.modules, "transformers", types.SimpleNamespace(AutoConfig=_AutoConfig))
+    config = {"model_type": "llama", "rope_theta": 500000.0, "transformers_version": "4.45.0",
+              "rope_scaling": {"factor": 8.0, "rope_type": "llama3"}}
+    built = unsloth_sft.hf_config(config)
+    assert built.rope_scaling["rope_theta"] == 500000.0 and built.use_cache is False
+    assert config == {"model_type": "llama", "rope_theta": 500000.0, "transformers_version": "4.45.0",
+                      "rope_scaling": {"factor": 8.0, "rope_type": "llama3"}}
