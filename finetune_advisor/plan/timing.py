@@ -18,7 +18,8 @@ from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
-from finetune_advisor.vram.families import UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth, step_note
+from finetune_advisor.vram.families import (UNSLOTH_16BIT_STEP_WITHOUT_BF16, UNSLOTH_WIDE_HEAD_DIM, family_of,
+                                           padded_on_unsloth, step_note)
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import AUTOCAST_PROBE
@@ -77,7 +78,8 @@ def run_time(resolved: ResolvedArch, run: RunConfig, gpu: GpuTarget, data: Datas
     notes = (_beyond_sense(data, run, row, gpu.spec.name, epochs, hours, rate) + _notes(run, gpu, stack, comm, fp32)
              + _first_step_note(first) + tower.notes + _scale_note(micro) + _slow_attention_note(micro)
              + _host_note(micro) + _padding_notes(run, padded, bool(data.lengths))
-             + _family_step_note(resolved.arch.model_type, run.batch_size * row, micro.seconds))
+             + _family_step_note(resolved.arch.model_type, run.batch_size * row, micro.seconds)
+             + _sixteen_bit_note(run, resolved.arch.model_type))
     return RunTime(steps_per_epoch, total, round(step, 3), hours,
                    _hours(total * low + start[1]), _hours(total * high + start[2]), rate, notes,
                    first.seconds if first else None)
@@ -299,6 +301,12 @@ def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
 def _family_step_note(model_type: str, micro_tokens: int, step_s: float) -> list[str]:
     """What this family's steps were measured taking beyond the model (families.MEASURED_STEP_NOTES)."""
     note = step_note(model_type, micro_tokens, step_s)
+    return [note] if note else []
+
+
+def _sixteen_bit_note(run: RunConfig, model_type: str) -> list[str]:
+    """A float32-forced family measured holding its 16-bit step without bf16: what a public run took beside our time."""
+    note = None if run.bf16 or run.stack != "unsloth" else UNSLOTH_16BIT_STEP_WITHOUT_BF16.get(family_of(model_type))
     return [note] if note else []
 
 

@@ -447,13 +447,18 @@ UNSLOTH_SCORE_BYTES_WITHOUT_BF16: dict[str, float] = {"gemma2": 2 * EAGER_SCORE_
 # allocated 10.07, 10.61 and 11.99 GiB at 1,024, 2,048 and 4,096 tokens; counted with float32 activations and scores it
 # read 6.7, 10.7 and 18.2 % over, with its bf16 count 4.0, 4.2 and 2.6 % over. Gemma 4 E4B, measured the same way,
 # holds its float32 count (2.6 % over at 2,048 and 4,096 tokens, where 16-bit activations read 3 and 8 % under).
-UNSLOTH_16BIT_STEP_WITHOUT_BF16 = frozenset({"gemma3n"})
+# Their matmuls are then timed at the 16-bit rate too; what a public run took beside that is each one's note.
+UNSLOTH_16BIT_STEP_WITHOUT_BF16: dict[str, str] = {
+    "gemma3n": "Gemma 3n without bf16 is timed in fp16, as its memory was measured (an emulated T4). Unsloth's own Gemma "
+               "3n E4B T4 notebook (Unsloth 2025.6.12, fp16 then too; 60 steps of 4 FineTome rows of about 700 tokens, "
+               "r 8) took 542 s, 1.8 times what this step-time model gives that run (checked 2026-12-06): on a T4 "
+               "expect up to twice this time.",
+}
 
 
-def unsloth_fp32_step(model_type: str, fp32_compute: bool) -> bool:
-    """True when Unsloth's step without bf16 holds float32 activations: a float32-forced family (`fp32_compute`) not
-    measured holding its bf16 step (UNSLOTH_16BIT_STEP_WITHOUT_BF16)."""
-    return fp32_compute and family_of(model_type) not in UNSLOTH_16BIT_STEP_WITHOUT_BF16
+def sixteen_bit_step_without_bf16(model_type: str) -> bool:
+    """True for the float32-forced families measured holding their bf16 step on a GPU without bf16."""
+    return family_of(model_type) in UNSLOTH_16BIT_STEP_WITHOUT_BF16
 
 
 def unsloth_score_bytes(model_type: str, fp32_compute: bool = False, bf16: bool = True) -> float:

@@ -11,8 +11,8 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_kind, forced_float32,
-                                           quantised_vision_linears, unclaimed_expert_stacks, unsloth_16bit_sites,
-                                           unsloth_fp32_step)
+                                           quantised_vision_linears, sixteen_bit_step_without_bf16,
+                                           unclaimed_expert_stacks, unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 
@@ -34,7 +34,7 @@ DYNAMIC_4BIT_NOTE = (f"counted as {DYNAMIC_4BIT_EXTRA:.0%} more weight memory (U
 
 @dataclass(frozen=True)
 class Precision:
-    fp32_compute: bool  # no bf16, and Unsloth trains this family without fp16 autocast (fp32 activations)
+    fp32_compute: bool  # no bf16, and Unsloth's step for this family runs in float32 (fp32 activations)
     fp32_master: bool  # fp32 master weights (asked for, or full fine-tuning in fp16)
     half: float  # bytes of a 16-bit weight (fp16 or bf16)
     notes: list[str]
@@ -76,29 +76,31 @@ def targets_mlp(run: RunConfig) -> bool:
     return bool({"gate_proj", "up_proj", "down_proj"} & set(run.target_modules))
 
 
-def _without_bf16(arch: Architecture, fp32_compute: bool) -> str:
-    if not fp32_compute:
-        return " Training in fp16 mixed precision."
-    if not unsloth_fp32_step(arch.model_type, fp32_compute):
+def _without_bf16(forced: bool, fp32_compute: bool) -> str:
+    if fp32_compute:
+        return " Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations and loss are fp32."
+    if forced:
         return (" Unsloth trains this family without fp16 autocast (it overflows fp16), in its fp16 weights' type: "
                 "measured on an emulated T4 (Gemma 3n E4B QLoRA, 1,024 to 4,096 tokens), its step holds what its bf16 "
                 "step holds.")
-    return " Unsloth trains this family without fp16 autocast (it overflows fp16), so its activations and loss are fp32."
+    return " Training in fp16 mixed precision."
 
 
 def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | None) -> Precision:
     """Unsloth keeps the weights of its float32-forced families in fp16 on GPUs without bf16, but trains
     them without fp16 autocast, so their activations and loss are fp32 (unsloth_zoo patching_utils;
-    unsloth rl.py "Switching to float32 training")."""
-    forced = forced_float32(arch.model_type) if float32_without_bf16 is None else float32_without_bf16
-    fp32_compute = not run.bf16 and run.stack == "unsloth" and forced
+    unsloth rl.py "Switching to float32 training"), but for the families measured holding their 16-bit step there
+    (families.UNSLOTH_16BIT_STEP_WITHOUT_BF16): their matmuls run in fp16 too."""
+    forced = not run.bf16 and run.stack == "unsloth" and (
+        forced_float32(arch.model_type) if float32_without_bf16 is None else float32_without_bf16)
+    fp32_compute = forced and not sixteen_bit_step_without_bf16(arch.model_type)
     fp32_master = run.full_fp32_master or (run.method == "full" and not run.bf16)
     notes = []
     if fp32_master:
         notes.append("Full fine-tuning with fp32 master weights; autocast keeps a bf16 copy of each weight for the backward pass."
                      if run.bf16 else "Without bf16, full fine-tuning keeps fp32 master weights (fp16 mixed precision).")
     if not run.bf16:
-        notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16." + _without_bf16(arch, fp32_compute))
+        notes.append("No bf16 on this GPU (compute capability below 8.0): weights in fp16." + _without_bf16(forced, fp32_compute))
     # bitsandbytes quantises nn.Linear only: the transformers stack leaves 3-D expert parameters in 16-bit;
     # the calibrated Unsloth quantises them (older versions did not, for some families), except the layouts its
     # expert packer does not claim (families.UNCLAIMED_EXPERT_STACKS).

@@ -16,7 +16,7 @@ from finetune_advisor.vram.families import (
     block_compile_skipped, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
     loss_chunk_rows, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
-    unclaimed_expert_stacks, unsloth_fp32_step, unsloth_score_bytes, varied_rows_note,
+    unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -53,8 +53,7 @@ class UnslothStep:
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState,
                  multimodal: bool = False) -> UnslothStep:
-    coef, lora = coefficients("unsloth", run.method, False), state.lora
-    width = 2.0 if unsloth_fp32_step(arch.model_type, p.fp32_compute) else 1.0
+    coef, width, lora = coefficients("unsloth", run.method, False), 2.0 if p.fp32_compute else 1.0, state.lora
     kernel = "eager" if scores_on_unsloth(arch.model_type) else "flash"
     tb = token_bytes(s, coef, lora, run.lora_rank, kernel, dropout=run.lora_dropout > 0, width_scale=width)
     tokens = text_tokens(arch, run)
