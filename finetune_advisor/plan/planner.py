@@ -209,7 +209,7 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
             return wanted, (f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}: longer "
                             "rows are cut to it")
         return wanted, f"covers the longest row ({req.longest_row} tokens)"
-    mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
+    mean = _mean_row(req)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
         return longest, f"the longest that fits comfortably (below {wanted}){_below_mean(req, longest)}; {unknown}"
@@ -225,8 +225,12 @@ def _wanted(req: PlanRequest) -> int:
     default, whichever is longer; never beyond the model's limit."""
     if req.longest_row:
         return min(round_up(req.longest_row), req.context)
-    mean = round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
-    return min(max(DEFAULT_SEQ_LEN, mean), req.context)
+    return min(max(DEFAULT_SEQ_LEN, _mean_row(req)), req.context)
+
+
+def _mean_row(req: PlanRequest) -> int:
+    """The dataset's mean row, rounded up as a seq_len is (0 without a dataset)."""
+    return round_up(math.ceil(req.dataset.tokens_per_row)) if req.dataset else 0
 
 
 def _below_mean(req: PlanRequest, seq_len: int) -> str:

@@ -18,8 +18,8 @@ from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
-from finetune_advisor.vram.families import (UNSLOTH_16BIT_STEP_WITHOUT_BF16, UNSLOTH_WIDE_HEAD_DIM, family_of,
-                                           padded_on_unsloth, step_note)
+from finetune_advisor.vram.families import (UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth, sixteen_bit_step_note,
+                                           step_note)
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import AUTOCAST_PROBE
@@ -306,7 +306,7 @@ def _family_step_note(model_type: str, micro_tokens: int, step_s: float) -> list
 
 def _sixteen_bit_note(run: RunConfig, model_type: str) -> list[str]:
     """A float32-forced family measured holding its 16-bit step without bf16: what a public run took beside our time."""
-    note = None if run.bf16 or run.stack != "unsloth" else UNSLOTH_16BIT_STEP_WITHOUT_BF16.get(family_of(model_type))
+    note = None if run.bf16 or run.stack != "unsloth" else sixteen_bit_step_note(model_type)
     return [note] if note else []
 
 

@@ -456,9 +456,10 @@ UNSLOTH_16BIT_STEP_WITHOUT_BF16: dict[str, str] = {
 }
 
 
-def sixteen_bit_step_without_bf16(model_type: str) -> bool:
-    """True for the float32-forced families measured holding their bf16 step on a GPU without bf16."""
-    return family_of(model_type) in UNSLOTH_16BIT_STEP_WITHOUT_BF16
+def sixteen_bit_step_note(model_type: str) -> str | None:
+    """For a float32-forced family measured holding its bf16 step on a GPU without bf16, what a public run of it took
+    beside our time (UNSLOTH_16BIT_STEP_WITHOUT_BF16); None for every other family."""
+    return UNSLOTH_16BIT_STEP_WITHOUT_BF16.get(family_of(model_type))
 
 
 def unsloth_score_bytes(model_type: str, fp32_compute: bool = False, bf16: bool = True) -> float:

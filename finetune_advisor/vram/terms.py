@@ -11,7 +11,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_kind, forced_float32,
-                                           quantised_vision_linears, sixteen_bit_step_without_bf16,
+                                           quantised_vision_linears, sixteen_bit_step_note,
                                            unclaimed_expert_stacks, unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
@@ -93,7 +93,7 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
     (families.UNSLOTH_16BIT_STEP_WITHOUT_BF16): their matmuls run in fp16 too."""
     forced = not run.bf16 and run.stack == "unsloth" and (
         forced_float32(arch.model_type) if float32_without_bf16 is None else float32_without_bf16)
-    fp32_compute = forced and not sixteen_bit_step_without_bf16(arch.model_type)
+    fp32_compute = forced and sixteen_bit_step_note(arch.model_type) is None
     fp32_master = run.full_fp32_master or (run.method == "full" and not run.bf16)
     notes = []
     if fp32_master:
