@@ -65,7 +65,7 @@ CONTEXT_EXTRA_MIN_GIB = 0.05
 BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
           ("layer_full", 0.0, 3.0), ("full_grad_reserved_share", 0.0, 0.4),
           ("softcap", 0.0, 40.0), ("gemma3_mlp", 0.0, 40.0),
-          ("moe_share", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8),
+          ("moe_share", 0.0, 1.5), ("moe_share_lora", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8),
           ("trial_reserved_share", 0.0, 0.3), ("chunk_loss", 0.0, 8.0))
 
 
@@ -94,6 +94,7 @@ class Theta:
     softcap: float
     gemma3_mlp: float
     moe_share: float
+    moe_share_lora: float
     reserved_share: float
     reserved: float
     trial_reserved_share: float
@@ -108,7 +109,7 @@ class Theta:
                                  "deltanet": self.layer_deltanet, "full": self.layer_full}
         k.UNSLOTH_SOFTCAP_MLP_BYTES = self.softcap  # type: ignore[misc]
         k.UNSLOTH_GEMMA3_MLP_BYTES = self.gemma3_mlp  # type: ignore[misc]
-        k.UNSLOTH_MOE_LAYER_SHARE = self.moe_share  # type: ignore[misc]
+        k.UNSLOTH_MOE_LAYER_SHARE = {"qlora": self.moe_share, "lora": self.moe_share_lora}  # type: ignore[misc]
         k.UNSLOTH_RESERVED_SHARE = self.reserved_share  # type: ignore[misc]
         k.UNSLOTH_RESERVED_GIB = self.reserved  # type: ignore[misc]
         k.UNSLOTH_TRIAL_RESERVED_SHARE = self.trial_reserved_share  # type: ignore[misc]
@@ -120,7 +121,8 @@ class Theta:
 def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
     return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
-                 scale["full"], k.UNSLOTH_SOFTCAP_MLP_BYTES, k.UNSLOTH_GEMMA3_MLP_BYTES, k.UNSLOTH_MOE_LAYER_SHARE, k.UNSLOTH_RESERVED_SHARE,
+                 scale["full"], k.UNSLOTH_SOFTCAP_MLP_BYTES, k.UNSLOTH_GEMMA3_MLP_BYTES, k.UNSLOTH_MOE_LAYER_SHARE["qlora"],
+                 k.UNSLOTH_MOE_LAYER_SHARE["lora"], k.UNSLOTH_RESERVED_SHARE,
                  k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, k.UNSLOTH_FULL_GRAD_RESERVED_SHARE,
                  k.UNSLOTH_CHUNK_LOSS_BYTES, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
@@ -329,8 +331,8 @@ UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer
 # holds beyond the count, and of Gemma 3 (unsloth_stack.gemma_mlp_bytes);
 UNSLOTH_SOFTCAP_MLP_BYTES: Final = {theta.softcap}
 UNSLOTH_GEMMA3_MLP_BYTES: Final = {theta.gemma3_mlp}
-# share of one layer's routed experts (in 16-bit) held while a MoE layer runs;
-UNSLOTH_MOE_LAYER_SHARE: Final = {theta.moe_share}
+# share of one layer's routed experts (in 16-bit) held while a MoE layer runs, by method (full: lora's);
+UNSLOTH_MOE_LAYER_SHARE: Final = {{'qlora': {theta.moe_share}, 'lora': {theta.moe_share_lora}}}
 # allocator reserve beyond what is allocated (expandable segments): share of the step's buffers, and GiB.
 UNSLOTH_RESERVED_SHARE: Final = {theta.reserved_share}
 UNSLOTH_RESERVED_GIB: Final = {theta.reserved}

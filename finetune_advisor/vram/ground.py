@@ -165,12 +165,29 @@ def method_said(arch: Architecture, method: str) -> bool:
 
 def ground_said(arch: Architecture, method: str) -> bool:
     """Whether an answer should say how little its Unsloth figure rests on: a family measured in fewer than FEW_RUNS
-    runs, or in none, or a MoE family with few runs of this method (`method_said`)."""
-    return measured_cells(arch.model_type) < FEW_RUNS or method_said(arch, method)
+    runs, or in none, or a MoE family with few runs of this method (`method_said`), or one measured only as a cut copy
+    (MEASURED_AS_CUT_COPY)."""
+    cut = family_of(arch.model_type) in MEASURED_AS_CUT_COPY
+    return measured_cells(arch.model_type) < FEW_RUNS or method_said(arch, method) or cut
+
+
+# Families measured only as a copy of a published config cut to fewer layers, every other field as published (too
+# large for one GPU whole): what was cut, said beside their measured ground (bench/vram_calibration/configs/*-8L.json,
+# *-4L.json).
+MEASURED_AS_CUT_COPY = {
+    "mixtral": "Mixtral 8x7B cut to 8 of its 32 layers",
+    "deepseek_v3": "DeepSeek-V3 cut to 4 of its 61 layers (its 3 dense layers and one MoE layer of 256 experts)",
+}
 
 
 def measured_ground(arch: Architecture, method: str) -> str:
     """How much of the Unsloth figure for this family, and for this method, rests on our own measurements."""
+    said = _measured_said(arch, method)
+    cut = MEASURED_AS_CUT_COPY.get(family_of(arch.model_type)) if measured_cells(arch.model_type) else None
+    return f"{said} Those runs were of {cut}, on one GPU." if cut else said
+
+
+def _measured_said(arch: Architecture, method: str) -> str:
     cells = measured_cells(arch.model_type)
     if method_said(arch, method):
         runs = measured_cells(arch.model_type, method)
@@ -209,7 +226,7 @@ def _listed(names: list[str]) -> str:
 
 
 # Measured families whose attention is latent (their configs' kv_lora_rank; shapes._latent_attention).
-_LATENT_ATTENTION_FAMILIES = ("glm4_moe_lite",)
+_LATENT_ATTENTION_FAMILIES = ("deepseek_v3", "glm4_moe_lite")
 
 
 def _latent_said(arch: Architecture) -> str:
@@ -217,7 +234,7 @@ def _latent_said(arch: Architecture) -> str:
     if not arch.is_latent_attention:
         return ""
     measured = [t for t in _LATENT_ATTENTION_FAMILIES if t in k.UNSLOTH_MEASURED_METHODS]
-    return (f" Its latent attention was measured only in {', '.join(measured)}." if measured else
+    return (f" Its latent attention was measured only in {_listed(measured)}." if measured else
             " Its latent attention was measured in none of them.")
 
 

@@ -49,6 +49,7 @@ class UnslothStep:
     extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
     copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
     chunk_rows: int = 0  # of the loss: rows of logits in one compiled chunk; 0 off that route (chunked_loss_on_unsloth)
+    block: float = 0.0  # the gap when one dequantised expert block sets it (dequantised_expert_block), else 0
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState,
@@ -89,6 +90,9 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # times its masks). A reserve share of the masks' own, fitted apart (round 51), stayed at the shared one: the 12B's
     # over-read from 8,192 to 32,768 tokens is in its per-token count, which the masks' share cannot lower.
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    block = dequantised_expert_block(s) if run.method == "qlora" and not experts_folded(arch, run, lora) else 0.0
+    block = block if block > gap else 0.0
+    gap = max(gap, block)
     extra = reserve_extra_on_unsloth(arch.model_type) * k.GIB
     gap += extra
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
@@ -101,7 +105,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
-                       copies, chunk_rows)
+                       copies, chunk_rows, block)
 
 
 def chunk_loss_bytes(arch: Architecture, rows: int) -> float:
@@ -147,7 +151,22 @@ def expert_layer_bytes(arch: Architecture, s: Shapes, run: RunConfig, lora: tupl
     layer = s.expert_bytes_16bit / s.routed_layers
     if experts_folded(arch, run, lora):
         return FOLDED_EXPERT_STACKS * layer / sum(lin.expert for lin in s.linears)  # one stack: one expert matrix
-    return k.UNSLOTH_MOE_LAYER_SHARE * layer
+    return k.UNSLOTH_MOE_LAYER_SHARE["qlora" if run.method == "qlora" else "lora"] * layer
+
+
+def dequantised_expert_block(s: Shapes) -> float:
+    """The largest 16-bit copy QLoRA makes of one MoE layer's routed experts at once (bytes): transformers 5 stores
+    a layer's experts as fused 3-D parameters (gate and up as one gate_up_proj), and Unsloth dequantises one whole.
+    When that block outgrows what the step's other buffers leave free, the allocator can keep a second one reserved:
+    DeepSeek-V3 cut to 4 layers (one MoE layer of 256 experts, gate_up 14.0 GiB in 16 bits) held 15.75 GiB beyond its
+    weights at 2,048 tokens and reserved 4.35 GiB beyond what it allocated; at 8,192 tokens, in the same process, its
+    second step reserved 14.66 GiB beyond it (round 59). On the families measured before (blocks of 0.7-1.8 GiB) the
+    fitted reserve is larger."""
+    experts = [lin for lin in s.linears if lin.expert]
+    if not experts:
+        return 0.0
+    down = sum(lin.params for lin in experts if lin.name == "down_proj")
+    return 2.0 * max(sum(lin.params for lin in experts) - down, down)
 
 
 def experts_folded(arch: Architecture, run: RunConfig, lora: tuple[Linear, ...]) -> bool:
@@ -403,6 +422,12 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
         notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
                      f"16-bit copies of the output layer's weight: {step.copies / k.GIB:.2f} GiB, counted (a memory "
                      "trace of OLMo 3, vocabulary 100,278, held both, to the byte).")
+    if step.block:
+        notes.append(f"QLoRA dequantises each MoE layer's fused gate_up experts whole ({step.block / k.GIB:.2f} GiB in 16 "
+                     "bits here), and the allocator can keep a second such block reserved: it is counted in the "
+                     "overhead. Measured on one model, DeepSeek-V3 cut to 4 layers (a 14.0 GiB block; at 8,192 tokens "
+                     "its step reserved 14.66 GiB beyond what it allocated, at 2,048 tokens 4.35), so the figure may be "
+                     "high by up to that block at short steps.")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes
