@@ -160,8 +160,8 @@ def dequantised_expert_block(s: Shapes) -> float:
     When that block outgrows what the step's other buffers leave free, the allocator can keep a second one reserved:
     DeepSeek-V3 cut to 4 layers (one MoE layer of 256 experts, gate_up 14.0 GiB in 16 bits) held 15.75 GiB beyond its
     weights at 2,048 tokens and reserved 4.35 GiB beyond what it allocated; at 8,192 tokens, in the same process, its
-    second step reserved 14.66 GiB beyond it (round 59). On the families measured before (blocks of 0.7-1.8 GiB) the
-    fitted reserve is larger."""
+    second step reserved 14.66 GiB beyond it (round 59). On the families measured before (blocks of 0.75-1.75 GiB) the
+    fitted reserve is about that size already, so the floor moves them little."""
     experts = [lin for lin in s.linears if lin.expert]
     if not experts:
         return 0.0
