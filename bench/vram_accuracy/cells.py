@@ -110,6 +110,13 @@ def _cell(key: str, rec: dict[str, Any]) -> Cell:
     )
 
 
+def process_peak_bytes(rec: dict[str, Any]) -> int:
+    """An Unsloth cell's target: what a user's fresh process peaks at, NVML's peak over its steps or over its load,
+    whichever is larger (records without the load's peak: the steps'). The load stays below the steps in every cell but
+    DeepSeek-V3's cut copy (round 59), whose load fuses a 21 GiB layer of experts."""
+    return max(rec["nvml_process_peak_bytes"], rec.get("load_nvml_process_peak_bytes") or 0)
+
+
 def machine(cells: list[Cell]) -> str:
     """One line naming the GPU, driver and library versions the cells were measured with."""
     keys = ("gpu", "driver", "cuda", "torch", "transformers", "peft", "bitsandbytes", "accelerate")

@@ -7,7 +7,8 @@ and write them into finetune_advisor/vram/constants.py (between its UNSLOTH FITT
 The cells are bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (unsloth_sft.py: Unsloth's loader,
 get_peft_model with offloaded checkpointing, trl's SFTTrainer). Each model is given to the estimator
 as its config.json (configs/NAME.json) plus the parameter count of the whole checkpoint (vision and
-audio towers included), as a catalog entry gives it. The target is NVML's peak for the process.
+audio towers included), as a catalog entry gives it. The target is NVML's peak for the process, its load included
+(cells.process_peak_bytes).
 
 The estimator predicts a fresh process, the way a user's run starts; a cell that is not the first
 in its process missed the MoE first-step transient, so that term is left out of its prediction.
@@ -33,7 +34,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cells import ROOT, median, quantile  # noqa: E402
+from cells import ROOT, median, process_peak_bytes, quantile  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
 from unsloth_sft import estimator_targets, first_step_trials  # noqa: E402
@@ -144,7 +145,7 @@ def load(path: str = DATA) -> list[Cell]:
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
         arch = Architecture.from_hf_config(rec["config"])
         cells.append(Cell(rec["cell"], rec["arch"], arch, run,
-                          counted * 1e9 if counted else None, rec["nvml_process_peak_bytes"] / GIB,
+                          counted * 1e9 if counted else None, process_peak_bytes(rec) / GIB,
                           rec["first_in_process"], bool(rec.get("emulation")), "vision_config" in rec["config"], rec))
     return cells
 

@@ -32,7 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cells import ROOT, quantile  # noqa: E402
+from cells import ROOT, process_peak_bytes, quantile  # noqa: E402
 
 GIB = 2**30
 HOLDOUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
@@ -63,7 +63,7 @@ def main(pred_path: str, measured_path: str) -> None:
         if rec is None or p.get("predicted_gib") is None:
             missing.append(p["cell"])
             continue
-        got = rec["nvml_process_peak_bytes"] / GIB
+        got = process_peak_bytes(rec) / GIB
         err = (p["predicted_gib"] - got) / got
         note = f" (not representative: {rec['not_representative']})" if rec.get("not_representative") else ""
         print(f"| {p['cell']}{note} | {p['predicted_gib']:.2f} | {got:.2f} | {100 * err:+.1f}% |")
@@ -127,7 +127,7 @@ def pooled() -> None:
     for cell, (name, p) in last_prediction.items():
         rec = measured.get(cell) or (measured.get(cell + "/fresh") if p.get("fresh") else None)
         if rec is not None and not rec.get("not_representative"):
-            got = rec["nvml_process_peak_bytes"] / GIB
+            got = process_peak_bytes(rec) / GIB
             by_round.setdefault(name, []).append((cell, (p["predicted_gib"] - got) / got))
             if p.get("margin") is not None:
                 margins.append((cell, by_round[name][-1][1], p["margin"]))

@@ -26,7 +26,8 @@ from finetune_advisor.vram.local_memory import deltanet_stack_gib, mamba2_stack_
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers, widest_mlp
 from finetune_advisor.vram.terms import (
-    Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss, text_tokens,
+    NF4_BYTES, Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss,
+    text_tokens,
 )
 
 
@@ -49,7 +50,7 @@ class UnslothStep:
     extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
     copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
     chunk_rows: int = 0  # of the loss: rows of logits in one compiled chunk; 0 off that route (chunked_loss_on_unsloth)
-    block: float = 0.0  # the gap when one dequantised expert block sets it (dequantised_expert_block), else 0
+    block: float = 0.0  # the gap where one dequantised expert block sets it (dequantised_expert_block)
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState,
@@ -339,7 +340,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     stack, stack_note = linear_attention_stack_gib(arch, s, run)
     context = k.UNSLOTH_CONTEXT_GIB + extra + stack
     training = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
-    load = float32_load_peak(arch, run, w)
+    float32, fused = float32_load_peak(arch, run, w), expert_fuse_load_peak(s, run, p, w)
+    load = max(float32, fused)
     load += context * k.GIB if load else 0.0
     total = max(training, load)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
@@ -360,8 +362,10 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if run.method == "full":
         notes.append(FULL_NOTE)
     notes += _family_notes(arch, run, step)
-    if load:
+    if float32 and float32 >= fused:
         notes.append(float32_load_note(load, training))
+    elif load > training:  # said only where it sets the peak: every MoE load fuses, most far below their step
+        notes.append(expert_fuse_load_note(load, training))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
@@ -461,6 +465,32 @@ def float32_load_peak(arch: Architecture, run: RunConfig, w: Weights) -> float:
     if not float32_load_on_unsloth(arch.model_type, run.bf16):
         return 0.0
     return (w.bytes + w.half_bytes) * (1 + FLOAT32_LOAD_EXCESS)
+
+
+def expert_fuse_load_peak(s: Shapes, run: RunConfig, p: Precision, w: Weights) -> float:
+    """The allocator's peak while transformers 5 loads a MoE checkpoint whose experts are stored one by one (as the
+    Hub's checkpoints and transformers' own saves are) and fuses each layer's into 3-D parameters: one layer's experts
+    held twice in 16 bits, the tensors read and their fused copy, beside the rest of the model as it will be stored.
+    Measured on DeepSeek-V3 cut to 4 layers (one MoE layer, 21.0 GiB of experts in 16 bits; round 59): its load peaked
+    at 49.91 GiB under NVML in 16 bits (counted 49.96 with the context) and 49.02 quantised on load (counted 47.22),
+    above its steps at 2,048 tokens (36.10, 31.60). The loads of the families measured before held 0.1-1.3 layers'
+    experts beyond their weights in 16 bits and up to 3.2 quantised on load (Mixtral's cut copy; 1.7 for ERNIE 4.5, where
+    this count gives 1.74), all well below their steps. One GPU (0 beyond: how a sharded load places the layers is not
+    measured)."""
+    if not s.routed_layers or run.num_gpus > 1:
+        return 0.0
+    layer = s.expert_bytes_16bit / s.routed_layers
+    stored = layer * NF4_BYTES / 2 if run.method == "qlora" and p.experts_nf4 else layer
+    return w.bytes - stored + 2 * layer
+
+
+def expert_fuse_load_note(load: float, training: float) -> str:
+    return (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
+            f"would be {training / k.GIB:.1f} GiB): transformers 5 reads a MoE checkpoint's experts one by one and fuses "
+            "each layer's into one tensor, so one layer's experts are held twice in 16 bits while it loads. Measured "
+            "where it sets the peak once, on DeepSeek-V3 cut to 4 layers: its loads came within 4 % of this count, the "
+            "4-bit one under it; Mixtral's cut copy, quantised on load, held 3.2 layers' experts beyond its weights "
+            "where this counts 1.7, below its step.")
 
 
 def float32_load_note(load: float, training: float) -> str:

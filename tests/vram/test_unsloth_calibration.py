@@ -652,20 +652,24 @@ def test_a_qlora_moe_steps_reserve_holds_one_dequantised_expert_block(monkeypatc
     """QLoRA dequantises a MoE layer's fused gate_up whole (transformers 5's 3-D parameter): DeepSeek-V3 cut to 4 layers
     (one MoE layer, 256 experts, gate_up 14.0 GiB in 16 bits) allocated 15.75 GiB beyond its weights at 2,048 tokens,
     and at 8,192 its second step reserved 14.66 GiB beyond what it allocated (round 59). The fitted reserve alone,
-    a share of the step's buffers, puts that cell more than 5 % under; the block in the reserve holds it."""
+    a share of the step's buffers (4-6 GiB there), put that step 12 % under; the block in the reserve holds it. Where
+    the step, not the load, sets the peak (16,384 tokens), the block raises the estimate by its excess over that share."""
     from finetune_advisor.vram import unsloth_stack
 
     at_8192 = _cell("DeepSeek-V3-4L/qlora-on-load/r16/b1x8192")
-    assert unsloth_stack.dequantised_expert_block(shapes(at_8192.arch)) == 256 * (2 * 2048) * 7168 * 2
+    block = unsloth_stack.dequantised_expert_block(shapes(at_8192.arch))
+    assert block == 256 * (2 * 2048) * 7168 * 2
     reserved = max(p[1] - p[0] for p in at_8192.record["step_peaks"])
     assert reserved / 1024**3 == pytest.approx(14.66, abs=0.01)
-    assert BENCH_MODULE.error(at_8192) > -0.02
     said = estimate(at_8192.arch, at_8192.run, params_total=at_8192.params_total).assumptions
     assert any("dequantises each MoE layer's fused gate_up experts whole (14.00 GiB" in a for a in said)
     lora = _cell("DeepSeek-V3-4L/lora/r16/b1x2048")
     assert not any("dequantises" in a for a in estimate(lora.arch, lora.run, params_total=lora.params_total).assumptions)
+    longer = at_8192.run.model_copy(update={"seq_len": 16384})
+    with_block = estimate(at_8192.arch, longer, params_total=at_8192.params_total).total_gib
     monkeypatch.setattr(unsloth_stack, "dequantised_expert_block", lambda s: 0.0)
-    assert BENCH_MODULE.error(at_8192) < -0.05
+    without = estimate(at_8192.arch, longer, params_total=at_8192.params_total).total_gib
+    assert 5.0 < with_block - without < block / 1024**3
 
 
 def test_16_bit_lora_holds_less_of_a_moe_layers_experts_than_qlora_dequantises() -> None:
@@ -679,3 +683,20 @@ def test_16_bit_lora_holds_less_of_a_moe_layers_experts_than_qlora_dequantises()
     assert beyond_weights("DeepSeek-V3-4L/lora/r16/b1x2048") == pytest.approx(2.16, abs=0.01)
     assert beyond_weights("DeepSeek-V3-4L/qlora-on-load/r16/b1x2048") == pytest.approx(15.75, abs=0.01)
     assert k.UNSLOTH_MOE_LAYER_SHARE["lora"] < k.UNSLOTH_MOE_LAYER_SHARE["qlora"]
+
+
+def test_a_moe_whose_load_fuses_a_huge_layer_of_experts_peaks_while_it_loads() -> None:
+    """transformers 5 fuses a MoE checkpoint's per-expert tensors layer by layer on load: DeepSeek-V3 cut to 4 layers
+    (21 GiB of experts in its MoE layer) peaked at 49.02 GiB loading quantised (31.60 in its first step) and 49.91 in
+    16 bits (36.10): a user's process needs the load's peak, which an answer gives and says. A MoE with small layers
+    (Qwen3-30B-A3B, 1.1 GiB of experts a layer) loads far below its step, and its answer says nothing of it."""
+    for cell_id, load in (("DeepSeek-V3-4L/qlora-on-load/r16/b1x2048", 49.02), ("DeepSeek-V3-4L/lora/r16/b1x2048", 49.91)):
+        c = _cell(cell_id)
+        assert c.record["load_nvml_process_peak_bytes"] / 1024**3 == pytest.approx(load, abs=0.01)
+        assert c.measured == pytest.approx(load, abs=0.01)  # the target is the process's peak, load included
+        e = estimate(c.arch, c.run, params_total=c.params_total)
+        assert load * 0.95 <= e.total_gib <= load * 1.05, cell_id
+        assert any(a.startswith("Loading sets the peak here") for a in e.assumptions)
+    small = _cell("Qwen3-30B-A3B/qlora-on-load/r16/b1x2048/fresh")
+    assert small.record["load_nvml_process_peak_bytes"] < small.record["nvml_process_peak_bytes"]
+    assert not any(a.startswith("Loading sets") for a in estimate(small.arch, small.run).assumptions)
