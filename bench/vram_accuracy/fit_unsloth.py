@@ -3,6 +3,7 @@ and write them into finetune_advisor/vram/constants.py (between its UNSLOTH FITT
 
     python bench/vram_accuracy/fit_unsloth.py             # fit on every cell, print the scores
     python bench/vram_accuracy/fit_unsloth.py --write     # ... and rewrite the constants
+    python bench/vram_accuracy/fit_unsloth.py --jobs 1    # the held-out fits in one process (default: one per CPU)
 
 The cells are bench/vram_calibration/data/unsloth_sft_1gpu.jsonl (unsloth_sft.py: Unsloth's loader,
 get_peft_model with offloaded checkpointing, trl's SFTTrainer). Each model is given to the estimator
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -272,15 +274,37 @@ def _quadratic(points: list[tuple[int, float]]) -> tuple[float, float]:
     return b / scale, c / scale**2
 
 
-def leave_one_architecture_out(cells: list[Cell]) -> dict[str, float]:
+_LOAO: tuple[list[Cell], Theta] | None = None  # the cells and starting constants a held-out fit reads (fork workers)
+
+
+def _held_out(arch: str) -> dict[str, float]:
+    """Fit without one architecture, from the same starting constants whatever ran before, and score its cells."""
+    assert _LOAO is not None
+    cells, start = _LOAO
+    start.apply()
+    fit([c for c in cells if c.arch_name != arch])
+    return {c.id: error(c) for c in cells if c.arch_name == arch}
+
+
+def leave_one_architecture_out(cells: list[Cell], jobs: int = 1) -> dict[str, float]:
+    """Each architecture's cells scored by a fit without it; `jobs` forked processes share the fits (the result does
+    not depend on how many: every fit starts from the committed constants)."""
+    global _LOAO
     saved = current()
+    _LOAO = (cells, saved)
+    archs = sorted({c.arch_name for c in cells})
     out: dict[str, float] = {}
     try:
-        for arch in sorted({c.arch_name for c in cells}):
-            fit([c for c in cells if c.arch_name != arch])
-            out.update({c.id: error(c) for c in cells if c.arch_name == arch})
+        if jobs > 1:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                parts = pool.map(_held_out, archs, chunksize=1)
+        else:
+            parts = [_held_out(arch) for arch in archs]
     finally:
         saved.apply()
+        _LOAO = None
+    for part in parts:
+        out.update(part)
     return out
 
 
@@ -360,12 +384,14 @@ UNSLOTH_TAIL_BEND: Final = {tail_bend(cells)}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="rewrite the UNSLOTH FITTED block of finetune_advisor/vram/constants.py")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="processes for the leave-one-architecture-out fits (default: the CPUs)")
     args = ap.parse_args()
     # The tail growth extrapolates beyond measured ground; a cell is measured ground, so the fit leaves it out.
     k.UNSLOTH_TAIL_GROWTH = {}  # type: ignore[misc]
     k.UNSLOTH_TAIL_BEND = {}  # type: ignore[misc]
     cells = load()
-    held_out = leave_one_architecture_out(cells)
+    held_out = leave_one_architecture_out(cells, args.jobs)
     theta = fit(cells)
     in_sample = {c.id: error(c) for c in cells}
     print(f"in sample:   {summary([in_sample[c.id] for c in cells if not c.emulated])}")
