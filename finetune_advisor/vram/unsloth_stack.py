@@ -149,7 +149,7 @@ def expert_layer_bytes(arch: Architecture, s: Shapes, run: RunConfig, lora: tupl
     stacks."""
     if s.routed_layers == 0:
         return 0.0
-    layer = s.expert_bytes_16bit / s.routed_layers
+    layer = _expert_layer_16bit(s)
     if experts_folded(arch, run, lora):
         return FOLDED_EXPERT_STACKS * layer / sum(lin.expert for lin in s.linears)  # one stack: one expert matrix
     return k.UNSLOTH_MOE_LAYER_SHARE["qlora" if run.method == "qlora" else "lora"] * layer
@@ -163,11 +163,13 @@ def dequantised_expert_block(s: Shapes) -> float:
     weights at 2,048 tokens and reserved 4.35 GiB beyond what it allocated; at 8,192 tokens, in the same process, its
     second step reserved 14.66 GiB beyond it (round 59). On the families measured before (blocks of 0.75-1.75 GiB) the
     fitted reserve is about that size already, so the floor moves them little."""
-    experts = [lin for lin in s.linears if lin.expert]
-    if not experts:
-        return 0.0
-    down = sum(lin.params for lin in experts if lin.name == "down_proj")
-    return 2.0 * max(sum(lin.params for lin in experts) - down, down)
+    down = sum(lin.params for lin in s.linears if lin.expert and lin.name == "down_proj")
+    return max(_expert_layer_16bit(s) - 2.0 * down, 2.0 * down)
+
+
+def _expert_layer_16bit(s: Shapes) -> float:
+    """One routed layer's experts in 16 bits (0 without routed layers)."""
+    return s.expert_bytes_16bit / s.routed_layers if s.routed_layers else 0.0
 
 
 def experts_folded(arch: Architecture, run: RunConfig, lora: tuple[Linear, ...]) -> bool:
@@ -479,7 +481,7 @@ def expert_fuse_load_peak(s: Shapes, run: RunConfig, p: Precision, w: Weights) -
     measured)."""
     if not s.routed_layers or run.num_gpus > 1:
         return 0.0
-    layer = s.expert_bytes_16bit / s.routed_layers
+    layer = _expert_layer_16bit(s)
     stored = layer * NF4_BYTES / 2 if run.method == "qlora" and p.experts_nf4 else layer
     return w.bytes - stored + 2 * layer
 
