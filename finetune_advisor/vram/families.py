@@ -61,9 +61,13 @@ def forced_float32(model_type: str) -> bool:
 ROUTER_AUX_LOSS_DEFAULT: dict[str, float] = {
     "qwen3_moe": 0.001, "qwen3_5_moe": 0.001, "qwen3_next": 0.001, "qwen2_moe": 0.001, "qwen3_omni_moe": 0.001,
     "granitemoehybrid": 0.001, "granitemoe": 0.001, "granitemoeshared": 0.001, "mixtral": 0.001, "phimoe": 0.001,
-    "llama4": 0.001, "ernie4_5_moe": 0.001, "minimax": 0.001, "minimax_m2": 0.001, "jamba": 0.001, "olmoe": 0.01,
+    "ernie4_5_moe": 0.001, "minimax": 0.001, "minimax_m2": 0.001, "jamba": 0.001, "olmoe": 0.01,
     "flex_olmo": 0.01, "gpt_oss": 0.001,
 }
+# Not Llama 4: its config class defines both (0.001), and trl turns the aux loss on, but transformers 5.17's
+# modeling_llama4.py records its routers' logits without computing a load-balancing loss from them, so nothing keeps
+# the trial (measured: Llama 4 Scout cut to 8 layers, QLoRA, first steps of fresh processes at 2,048 and 4,096 tokens
+# allocated 0.5 and 0.15 GiB more than later steps, where the trial's count is 1.7 and 3.9; round 61).
 # Decoder layers Unsloth's per-layer compile leaves alone (_block_compile.py _SKIP): no trial, so no excess
 # (measured: gpt-oss-20b QLoRA 1x2048, 16.67 GiB in a fresh process, 16.69 as the second shape of one, round 5).
 BLOCK_COMPILE_SKIPPED: dict[str, str] = {"gpt_oss": "GptOssDecoderLayer"}
@@ -95,6 +99,31 @@ UNSLOTH_FORWARD_KEPT = ("cohere", "cohere2", "gemma3", "gemma3n", "gemma4", "gem
 # SmolLM3's width and vocabulary on its own forward, did not.
 UNSLOTH_CHUNK_BUDGET_GIB = 4.0  # the cap; a card with less than 8 GiB free sizes smaller chunks (counted at the cap)
 UNSLOTH_CHUNK_BYTES_COUNTED = 16.0  # a logit, in the sizing (_CE_BYTES_PER_LOGIT)
+
+
+# One multimodal family computes its loss outside its language model: Llama4ForConditionalGeneration.forward
+# (transformers 5.17 modeling_llama4.py) calls its inner Llama4ForCausalLM without labels and runs its loss_function
+# over the logits it gets back. The inner forward (rewritten by unsloth_zoo's hook) sees no labels, so it returns the
+# whole tokens x vocabulary logits in 16 bits; accelerate's mixed-precision wrapper converts the model's outputs to
+# float32 (operations.convert_to_fp32, through Unsloth's patched recursively_apply); Unsloth's fast_cross_entropy_loss
+# then runs over that copy. Traced (round 61c, Llama 4 Scout cut to 8 layers, QLoRA at 8,192 tokens, vocabulary
+# 202,048): the step's peak held 3.31 GB of 16-bit logits and 6.62 GB of their float32 copy, 6 bytes a logit, and
+# little else; its layers' recompute comes after the logits are freed. Loaded text-only (Llama4ForCausalLM), the hook's
+# rewrite would take the chunked loss instead (not measured).
+UNSLOTH_LOSS_OVER_LOGITS = ("llama4",)
+UNSLOTH_FULL_LOGITS_BYTES = 2.0 + 4.0  # a logit: the inner forward's 16-bit logits and accelerate's float32 copy
+# The allocator reserved far beyond that peak: 2.73, 5.70 and 6.03 GiB beyond the allocated peak at 2,048, 4,096 and
+# 8,192 tokens (round 61; the 8,192 one second in its process), 9.16 in the traced fresh 8,192 step (round 61c; what a
+# user's fresh run reserves: a trace does not move allocations), where the shared share gives 0.9-2.7 (the step's
+# allocated peak itself came within 0.1 GiB of the count). Sized, not fitted: 0.6 of what the logits hold, about the
+# least that leaves none of the four more than 5 % under (4,096 tokens sets it; 0.5 put it 6.4 % under).
+UNSLOTH_FULL_LOGITS_RESERVED = 0.6  # of the bytes the whole logits hold
+
+
+def full_logits_on_unsloth(model_type: str, multimodal: bool) -> bool:
+    """Whether Unsloth's loss for this family runs over the whole logits (UNSLOTH_LOSS_OVER_LOGITS, loaded with its
+    images as *ForConditionalGeneration)."""
+    return multimodal and family_of(model_type) in UNSLOTH_LOSS_OVER_LOGITS
 
 
 def chunked_loss_on_unsloth(model_type: str, padded: bool, multimodal: bool = False) -> bool:
@@ -339,8 +368,13 @@ LINEAR_MIXER_FAMILIES: dict[str, tuple[str, ...]] = {
 # meta-llama/Llama-3.2-11B-Vision-Instruct, bench/vram_calibration/configs): 32 + 8 global layers of hidden 1280,
 # MLP 5120: 40 x (4 x 1280^2 + 2 x 1280 x 5120) = 786.4M weights. Measured (round 9, QLoRA r16): 6.96 GiB after
 # get_peft_model, 1.05 GiB under the 8.01 counting the tower 16-bit; 786.4M weights at 16 - 4.1 bits is 1.08 GiB.
+# Llama 4 (round 61, Llama 4 Scout cut to 8 layers, QLoRA quantised on load): 9,232,797,952 bytes of packed 4-bit
+# weights, so 18,465,595,904 weights quantised, of which the 8 text layers' linears (fused experts, shared expert,
+# attention) are 17,616,076,800 by its config; the rest, 849,519,104, is its vision tower's (34 layers of hidden 1408,
+# MLP 5632: 808,845,312 in attention and MLP, plus the patch embedding's linear and the pixel-shuffle adapter's MLP):
+# unsloth_zoo's SKIP_QUANTIZATION_MODULES (peft_utils.py) names the router and multi_modal_projector, not vision_model.
 # Towers not listed stay 16-bit, as measured on Qwen2.5-VL, Gemma 3 and Gemma 4 (their weights came within 1 %).
-QUANTISED_VISION_LINEARS: dict[str, float] = {"mllama": 786_432_000}
+QUANTISED_VISION_LINEARS: dict[str, float] = {"mllama": 786_432_000, "llama4": 849_519_104}
 
 
 def quantised_vision_linears(model_type: str) -> float:

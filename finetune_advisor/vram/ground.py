@@ -177,6 +177,7 @@ def ground_said(arch: Architecture, method: str) -> bool:
 MEASURED_AS_CUT_COPY = {
     "mixtral": "Mixtral 8x7B cut to 8 of its 32 layers",
     "deepseek_v3": "DeepSeek-V3 cut to 4 of its 61 layers (its 3 dense layers and one MoE layer of 256 experts)",
+    "llama4": "Llama 4 Scout cut to 8 of its 48 layers (every layer MoE, its vision tower whole)",
 }
 
 

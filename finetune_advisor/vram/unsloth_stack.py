@@ -13,7 +13,7 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
-    block_compile_skipped, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
+    UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_FULL_LOGITS_RESERVED, block_compile_skipped, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, full_logits_on_unsloth,
     loss_chunk_rows, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
     unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
@@ -51,6 +51,7 @@ class UnslothStep:
     copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
     chunk_rows: int = 0  # of the loss: rows of logits in one compiled chunk; 0 off that route (chunked_loss_on_unsloth)
     block: float = 0.0  # the gap where one dequantised expert block sets it (dequantised_expert_block)
+    logits: float = 0.0  # the whole logits, where the loss runs over them (full_logits_bytes); loss: their excess
 
 
 def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, state: TrainingState,
@@ -81,6 +82,9 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
                                              tokens)
     moe_bytes = expert_layer_bytes(arch, s, run, lora)
+    logits = full_logits_bytes(arch, run, tokens, multimodal) if not s.encoder else 0.0
+    if logits:  # the peak is the larger of the loss over the whole logits and the layer's recompute after it
+        loss = max(0.0, logits - act - moe_bytes)
     copies = padded_head_copies_bytes(arch.vocab_size, arch.hidden_size) if chunk_rows else 0.0
     fixed = k.UNSLOTH_FIXED_GIB * k.GIB + copies
     if run.method == "qlora":
@@ -91,6 +95,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # times its masks). A reserve share of the masks' own, fitted apart (round 51), stayed at the shared one: the 12B's
     # over-read from 8,192 to 32,768 tokens is in its per-token count, which the masks' share cannot lower.
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    gap += UNSLOTH_FULL_LOGITS_RESERVED * logits
     block = dequantised_expert_block(s) if run.method == "qlora" and not experts_folded(arch, run, lora) else 0.0
     block = block if block > gap else 0.0
     gap = max(gap, block)
@@ -106,7 +111,15 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
-                       copies, chunk_rows, block)
+                       copies, chunk_rows, block, logits)
+
+
+def full_logits_bytes(arch: Architecture, run: RunConfig, tokens: int, multimodal: bool) -> float:
+    """The whole logits a family whose loss runs over them holds at its loss (families.full_logits_on_unsloth), in
+    16 bits and float32 at once; 0 for the others. Counted from a memory trace, not fitted."""
+    if not full_logits_on_unsloth(arch.model_type, multimodal):
+        return 0.0
+    return UNSLOTH_FULL_LOGITS_BYTES * tokens * arch.vocab_size
 
 
 def chunk_loss_bytes(arch: Architecture, rows: int) -> float:
@@ -160,8 +173,9 @@ def dequantised_expert_block(s: Shapes) -> float:
     a layer's experts as fused 3-D parameters (gate and up as one gate_up_proj), and Unsloth dequantises one whole.
     When that block outgrows what the step's other buffers leave free, the allocator can keep a second one reserved:
     DeepSeek-V3 cut to 4 layers (one MoE layer of 256 experts, gate_up 14.0 GiB in 16 bits) held 15.75 GiB beyond its
-    weights at 2,048 tokens and reserved 4.35 GiB beyond what it allocated; at 8,192 tokens, in the same process, its
-    second step reserved 14.66 GiB beyond it (round 59). On the families measured before (blocks of 0.75-1.75 GiB) the
+    weights at 2,048 tokens and reserved 4.35 GiB beyond what it allocated; at 8,192 tokens its steps reserved
+    14.66 GiB beyond it, after a 2,048-token step in the same process (round 59) and in a fresh one (round 61b); at
+    4,096 tokens, fresh, 3.12. On the families measured before (blocks of 0.75-1.75 GiB) the
     fitted reserve is about that size already, so the floor moves them little."""
     down = sum(lin.params for lin in s.linears if lin.expert and lin.name == "down_proj")
     return max(_expert_layer_16bit(s) - 2.0 * down, 2.0 * down)
@@ -424,6 +438,13 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      f"leaves the fused-linear path): {step.loss / k.GIB:.2f} GiB, in 'logits and loss', at "
                      f"{k.UNSLOTH_CHUNK_LOSS_BYTES:.2f} bytes a logit fitted to our runs (SmolLM3 and ERNIE 4.5 came in "
                      "up to 19 % above the estimate without it).")
+    if step.logits:
+        notes.append(f"Unsloth's loss for this family runs over the whole logits (its multimodal forward calls the "
+                     "language model without labels and computes the loss itself): "
+                     f"{step.logits / k.GIB:.2f} GiB in 16 bits and a float32 copy at once, before the layers' backward, "
+                     "in 'logits and loss' where they exceed a layer's recompute; the allocator reserved about 0.6 of "
+                     "them again. Counted from a memory trace of Llama 4 Scout cut to 8 layers (2,048 to 8,192 tokens); "
+                     "shorter sequences, or the text-only model, hold far less.")
     if step.copies:
         notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
                      f"16-bit copies of the output layer's weight: {step.copies / k.GIB:.2f} GiB, counted (a memory "
@@ -432,8 +453,9 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
         notes.append(f"QLoRA dequantises each MoE layer's fused gate_up experts whole ({step.block / k.GIB:.2f} GiB in 16 "
                      "bits here), and the allocator can keep a second such block reserved: it is counted in the "
                      "overhead. Measured on one model, DeepSeek-V3 cut to 4 layers (a 14.0 GiB block; at 8,192 tokens "
-                     "its step reserved 14.66 GiB beyond what it allocated, at 2,048 tokens 4.35), so the figure may be "
-                     "high by up to that block at short steps.")
+                     "its step reserved 14.67 GiB beyond what it allocated, in a fresh process as after a shorter step, "
+                     "at 2,048 and 4,096 tokens 4.35 and 3.12), so the figure may be high by up to that block at short "
+                     "steps.")
     if round(step.square / k.GIB, 2):  # said where it shows in the figures (from about 4,096 tokens)
         notes.append(square_note(arch.model_type, arch.hidden_size_per_layer_input, step.square))
     return notes
@@ -583,8 +605,8 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
         return ("MoE on Unsloth: the first step of a fresh process keeps each layer's trial forward here too, but at "
                 "this length it holds less than the LoRA gradients and optimizer states it does not hold yet (which "
                 "come later), so the peak is a later step's.")
-    return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's router has "
-            "no auxiliary loss for trl to turn on.")
+    return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's code "
+            "computes no router auxiliary loss for trl to turn on.")
 
 
 # Unsloth 2026.10.9's offload_embedding="auto" (unsloth/models/_utils.py offload_embedding_if_tight, after the

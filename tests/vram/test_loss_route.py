@@ -14,7 +14,7 @@ from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.estimator import RunConfig, estimate
 from finetune_advisor.vram.families import (
-    chunked_loss_on_unsloth, family_of, loss_chunk_rows, padded_head_copies_bytes,
+    UNSLOTH_FULL_LOGITS_BYTES, chunked_loss_on_unsloth, family_of, loss_chunk_rows, padded_head_copies_bytes,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "vram_calibration" / "data" / "unsloth_sft_1gpu.jsonl"
@@ -138,3 +138,25 @@ def test_the_traced_step_holds_the_chunk_the_estimate_counts_and_the_hook_off_ta
         counted = estimate(arch, RunConfig(method=cells[name]["method"], seq_len=2048, stack="unsloth")).breakdown
         assert 0.5 <= default - hook_off <= 0.8
         assert counted.logits_and_loss <= default - hook_off
+
+
+def test_llama_4_holds_its_whole_logits_in_16_bits_and_a_float32_copy_at_the_loss() -> None:
+    """Llama4ForConditionalGeneration calls its language model without labels and computes the loss over the whole
+    logits, which accelerate's mixed-precision wrapper copies to float32: the traced 8,192-token step of Llama 4 Scout
+    cut to 8 layers (round 61c) held both at its peak, 6 bytes a logit, which the estimate counts for the multimodal
+    checkpoint. Loaded text-only (Llama4ForCausalLM, the hook's rewrite) it does not."""
+    cells = {json.loads(line)["cell"]: json.loads(line) for line in DATA.open()}
+    traced = cells["Llama-4-Scout-17B-16E-Instruct-8L/qlora-on-load/r16/b1x8192/CALIB_MEMTRACE=1/traced"]
+    groups = {where.split(" ")[-1]: size for where, size, _ in traced["memtrace"]["groups"]}
+    logits = 8192 * traced["config"]["text_config"]["vocab_size"]
+    assert groups["_patched_recursively_apply"] == 4 * logits  # accelerate's float32 copy of the outputs
+    assert 2 * logits < groups["_fused_forward"] < 2.1 * logits  # the language model's 16-bit logits
+    assert k.GIB * 9.5 < traced["memtrace"]["peak_added_bytes"] < 6.3 * logits
+    held = groups["_patched_recursively_apply"] + groups["_fused_forward"]
+    assert held / logits == pytest.approx(UNSLOTH_FULL_LOGITS_BYTES, rel=0.03)
+    arch = Architecture.from_hf_config(traced["config"])
+    run = RunConfig(method="qlora", seq_len=8192, stack="unsloth")
+    said = lambda e: any("runs over the whole logits" in a for a in e.assumptions)  # noqa: E731
+    with_images = estimate(arch, run, takes_images=True)
+    assert said(with_images) and not said(estimate(arch, run))
+    assert with_images.breakdown.logits_and_loss > 0
