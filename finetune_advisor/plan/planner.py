@@ -16,7 +16,7 @@ from finetune_advisor.plan import search
 from finetune_advisor.plan.dataset import DatasetFacts, none_cut, round_up
 from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
-from finetune_advisor.vocabulary import METHOD_NAMES
+from finetune_advisor.vocabulary import LIMITS, METHOD_NAMES
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.estimator import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, RunConfig, trial_kept
 from finetune_advisor.vram.ground import ground_notes
@@ -65,9 +65,15 @@ class PlanRequest:
         return self.memory, self.gpu.reserved_gib
 
     @property
-    def context(self) -> int:
+    def model_context(self) -> int:
         arch = self.resolved.arch  # a speech decoder's labels stop at max_target_positions (Whisper: 448)
         return arch.max_target_positions or self.resolved.context or arch.max_position_embeddings or 131_072
+
+    @property
+    def context(self) -> int:
+        """The longest seq_len a plan considers: the model's context, within the seq_len an estimate accepts (Llama 4
+        Scout's 10,485,760 tokens are beyond it)."""
+        return min(self.model_context, int(LIMITS["seq_len"][1]))
 
 
 OTHER_METHOD = {"qlora": "lora", "lora": "qlora"}  # the method alternative a plan compares with
@@ -202,22 +208,27 @@ def _seq_len(req: PlanRequest, longest: int | None) -> tuple[int, str]:
     wanted = _wanted(req)
     if req.longest_row:
         if longest is not None and wanted > longest:
-            beyond = f", beyond the model's limit of {req.context}" if req.longest_row > req.context else ""
+            beyond = f", beyond the model's limit of {req.model_context}" if req.longest_row > req.model_context else ""
             return longest, (f"the longest that fits comfortably; the longest row has {req.longest_row} tokens{beyond}: "
                              f"longer rows are cut to it{_below_mean(req, longest)}")
         if wanted < req.longest_row:
-            return wanted, (f"the model's limit of {wanted} tokens a row; the longest row has {req.longest_row}: longer "
-                            "rows are cut to it")
+            return wanted, (f"{_limit(req, wanted)} of {wanted} tokens a row; the longest row has {req.longest_row}: "
+                            "longer rows are cut to it")
         return wanted, f"covers the longest row ({req.longest_row} tokens)"
     mean = _mean_row(req)
     unknown = "the longest row is not known, and rows beyond it are truncated: give the longest row's length or a dataset file"
     if longest is not None and wanted > longest:
         return longest, f"the longest that fits comfortably (below {wanted}){_below_mean(req, longest)}; {unknown}"
     if wanted < max(DEFAULT_SEQ_LEN, mean):
-        return wanted, f"the model's limit of {wanted} tokens a row{_below_mean(req, wanted)}; {unknown}"
+        return wanted, f"{_limit(req, wanted)} of {wanted} tokens a row{_below_mean(req, wanted)}; {unknown}"
     if mean > DEFAULT_SEQ_LEN:
         return wanted, f"covers the mean row ({req.dataset.tokens_per_row:g} tokens); {unknown}"
     return wanted, f"Unsloth's default of {DEFAULT_SEQ_LEN}; {unknown}"
+
+
+def _limit(req: PlanRequest, wanted: int) -> str:
+    """Whose limit `wanted` is: the model's, or the longest seq_len an estimate accepts."""
+    return "the model's limit" if wanted == req.model_context else "the longest seq_len an estimate accepts"
 
 
 def _wanted(req: PlanRequest) -> int:

@@ -157,6 +157,15 @@ def test_rows_longer_than_the_model_takes_are_said_to_be_cut() -> None:
                                          "longer rows are cut to it")
 
 
+def test_a_context_beyond_the_longest_seq_len_an_estimate_takes_is_searched_up_to_that_length() -> None:
+    """Llama 4 Scout's config gives 10,485,760 tokens of context, ten times the longest seq_len estimate_vram
+    accepts: the plan's search stops there instead of failing on its own estimate."""
+    p = plan_training(model="llama-4-scout-17b-16e", gpu="B200", num_gpus=8, dataset_rows=100, tokens_per_row=100,
+                      longest_row=2_000_000)
+    assert p.fits and 0 < p.max_seq_len <= 1_048_576 and p.seq_len <= p.max_seq_len
+    assert "longer rows are cut" in p.seq_len_reason
+
+
 def test_a_plan_of_no_rows_is_refused() -> None:
     # It planned "0 steps per epoch, 1 in all" and a time for it.
     with pytest.raises(InvalidInputError, match="'dataset_rows': 0 rows leave nothing to train on"):
