@@ -413,7 +413,7 @@ def test_what_matters_for_this_answer_stays_in_the_lean_one() -> None:
     """Caveats particular to the model, GPU and run are never moved to the background, and whether the family's
     figure is measured is one of them, said either way (a new user could not tell a measured figure from an
     assumed one without --detail)."""
-    unmeasured = estimate_vram(model="llama-4-scout-17b-16e", gpu_memory_gib=24)  # llama4: not measured on Unsloth
+    unmeasured = estimate_vram(model="kimi-k2-instruct", gpu_memory_gib=24)  # kimi_k2: not measured on Unsloth
     assert any("was not measured on Unsloth" in a for a in unmeasured.assumptions)
     measured = estimate_vram(model="qwen3-8b", gpu_memory_gib=24)
     assert any(a.startswith("This family (qwen3) was measured on Unsloth in") for a in measured.assumptions)

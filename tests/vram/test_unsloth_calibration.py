@@ -363,7 +363,7 @@ def test_moe_answers_say_what_the_first_step_of_a_fresh_process_holds() -> None:
     assert said == pytest.approx(off.total_gib, abs=0.051)  # the default's (rounded from bytes: 28.15 reads 28.2)
     assert "router aux loss off" in moe_note("qwen3-30b-a3b", seq_len=8192, router_aux_loss=False)
     assert "does not compile this family's layers" in moe_note("gpt-oss-20b")
-    assert "no auxiliary loss" in moe_note("gemma-4-26b-a4b")
+    assert "no router auxiliary loss" in moe_note("gemma-4-26b-a4b")
     assert "GiB more than later ones" in moe_note("mixtral-8x7b", method="qlora")
     assert "UNSLOTH_BLOCK_COMPILE=0" in qwen and "keeps the load-balancing term" in qwen and "25.3 GiB" in qwen
 
