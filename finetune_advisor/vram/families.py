@@ -315,6 +315,23 @@ UNCLAIMED_EXPERT_STACKS: dict[str, str] = {"nemotron_h": "up_proj / down_proj"}
 FOLDED_EXPERT_STACKS = 3
 
 
+# MoE families whose checkpoints already store each layer's experts as 3-D tensors, so transformers 5.17 reads them
+# as they are: its conversion_mapping.py merges per-expert tensors on load (MergeModulelist) for the Mixtral and
+# Qwen2-MoE patterns (DeepSeek-V3, Qwen3-MoE, GLM-4.5/4.7, ERNIE 4.5 MoE, ...), Phi-MoE, LFM2-MoE, Nemotron-H and
+# Jamba, and only renames these (Granite MoE's input_linear / output_linear) or has nothing for them. Measured loads
+# beyond the weights and the CUDA context, in one layer's experts in 16 bits: 16-bit LoRA 0.01-0.30 (gpt-oss-20b,
+# Gemma 4 26B-A4B, Granite 4.0-H, Qwen3.5-35B-A3B, Llama 4 Scout's cut copy), quantised on load 0.03-0.93, from a
+# pre-quantised save 0.51 (gpt-oss-20b); merged families 0.58-1.26 in 16 bits, 1.2-3.2 quantised on load.
+EXPERTS_STORED_FUSED = ("gpt_oss", "llama4", "gemma4", "granitemoe", "granitemoeshared", "granitemoehybrid",
+                        "qwen3_5_moe", "qwen3_vl_moe")
+
+
+def experts_stored_fused(model_type: str) -> bool:
+    """Whether this family's checkpoints store each layer's experts fused, so loading merges nothing (see above);
+    False for families not listed, whose load is counted as merging."""
+    return family_of(model_type) in EXPERTS_STORED_FUSED
+
+
 def unclaimed_expert_stacks(model_type: str) -> str | None:
     """The expert stacks' layout where Unsloth's MoE code leaves them to peft and bitsandbytes (see above)."""
     return UNCLAIMED_EXPERT_STACKS.get(family_of(model_type))

@@ -13,7 +13,7 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
     ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
-    UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_FULL_LOGITS_RESERVED, block_compile_skipped, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, full_logits_on_unsloth,
+    UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_FULL_LOGITS_RESERVED, block_compile_skipped, experts_stored_fused, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, full_logits_on_unsloth,
     loss_chunk_rows, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
     unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
@@ -356,7 +356,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     stack, stack_note = linear_attention_stack_gib(arch, s, run)
     context = k.UNSLOTH_CONTEXT_GIB + extra + stack
     training = allocated + step.gap + context * k.GIB + (k.NCCL_GIB * k.GIB if run.num_gpus > 1 else 0.0)
-    float32, fused = float32_load_peak(arch, run, w), expert_fuse_load_peak(s, run, p, w)
+    float32, fused = float32_load_peak(arch, run, w), expert_fuse_load_peak(arch, s, run, p, w)
     load = max(float32, fused)
     load += context * k.GIB if load else 0.0
     total = max(training, load)
@@ -380,8 +380,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     notes += _family_notes(arch, run, step)
     if float32 and float32 >= fused:
         notes.append(float32_load_note(load, training))
-    elif load > training:  # said only where it sets the peak: every MoE load fuses, most far below their step
-        notes.append(expert_fuse_load_note(load, training))
+    elif load > training:  # said only where it sets the peak: most MoE loads are far below their step
+        notes.append(expert_fuse_load_note(load, training, experts_stored_fused(arch.model_type)))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
@@ -491,7 +491,7 @@ def float32_load_peak(arch: Architecture, run: RunConfig, w: Weights) -> float:
     return (w.bytes + w.half_bytes) * (1 + FLOAT32_LOAD_EXCESS)
 
 
-def expert_fuse_load_peak(s: Shapes, run: RunConfig, p: Precision, w: Weights) -> float:
+def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights) -> float:
     """The allocator's peak while transformers 5 loads a MoE checkpoint whose experts are stored one by one (as the
     Hub's checkpoints and transformers' own saves are) and fuses each layer's into 3-D parameters: one layer's experts
     held twice in 16 bits, the tensors read and their fused copy, beside the rest of the model as it will be stored.
@@ -500,21 +500,31 @@ def expert_fuse_load_peak(s: Shapes, run: RunConfig, p: Precision, w: Weights) -
     above its steps at 2,048 tokens (36.10, 31.60). The loads of the families measured before held 0.1-1.3 layers'
     experts beyond their weights in 16 bits and up to 3.2 quantised on load (Mixtral's cut copy; 1.7 for ERNIE 4.5, where
     this count gives 1.74), all well below their steps. One GPU (0 beyond: how a sharded load places the layers is not
-    measured)."""
+    measured). A family whose checkpoints store the experts fused (families.experts_stored_fused) merges nothing: in
+    16 bits its load is counted below the step; quantised, one layer is held in 16 bits while it is quantised
+    (gpt-oss-20b held 0.73 of one, Llama 4 Scout's cut copy 0.93)."""
     if not s.routed_layers or run.num_gpus > 1:
         return 0.0
     layer = _expert_layer_16bit(s)
-    stored = layer * NF4_BYTES / 2 if run.method == "qlora" and p.experts_nf4 else layer
+    quantised = run.method == "qlora" and p.experts_nf4
+    stored = layer * NF4_BYTES / 2 if quantised else layer
+    if experts_stored_fused(arch.model_type):
+        return w.bytes - stored + layer if quantised else 0.0
     return w.bytes - stored + 2 * layer
 
 
-def expert_fuse_load_note(load: float, training: float) -> str:
-    return (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
-            f"would be {training / k.GIB:.1f} GiB): transformers 5 reads a MoE checkpoint's experts one by one and fuses "
-            "each layer's into one tensor, so one layer's experts are held twice in 16 bits while it loads. Measured "
-            "where it sets the peak once, on DeepSeek-V3 cut to 4 layers: its loads came within 4 % of this count, the "
-            "4-bit one under it; Mixtral's cut copy, quantised on load, held 3.2 layers' experts beyond its weights "
-            "where this counts 1.7, below its step.")
+def expert_fuse_load_note(load: float, training: float, stored_fused: bool) -> str:
+    peak = (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
+            f"would be {training / k.GIB:.1f} GiB): ")
+    if stored_fused:
+        return peak + ("this model's checkpoints store each layer's experts fused, and quantising them on load holds "
+                       "one layer's in 16 bits at a time (gpt-oss-20b held 0.7 of one, Llama 4 Scout's cut copy 0.9: "
+                       "never the peak in our runs).")
+    return peak + ("transformers 5 reads a MoE checkpoint's experts one by one and fuses each layer's into one tensor, "
+                   "so one layer's experts are held twice in 16 bits while it loads. Measured where it sets the peak "
+                   "once, on DeepSeek-V3 cut to 4 layers: its loads came within 4 % of this count, the 4-bit one under "
+                   "it; Mixtral's cut copy, quantised on load, held 3.2 layers' experts beyond its weights where this "
+                   "counts 1.7, below its step.")
 
 
 def float32_load_note(load: float, training: float) -> str:

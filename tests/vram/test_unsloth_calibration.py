@@ -728,3 +728,30 @@ def test_llama_4_keeps_no_router_trial_and_quantises_its_vision_tower() -> None:
     assert text == 17_616_076_800  # the routers stay 16-bit (unsloth_zoo SKIP_QUANTIZATION_MODULES)
     from finetune_advisor.vram.families import quantised_vision_linears
     assert fresh.record["parameter_bytes"]["uint8"] * 2 == text + quantised_vision_linears("llama4")
+
+
+def test_a_moe_whose_checkpoint_stores_its_experts_fused_merges_nothing_while_it_loads() -> None:
+    """transformers 5.17 merges per-expert tensors on load only for the families its conversion mapping lists;
+    gpt-oss, Llama 4, Gemma 4, Granite MoE and Qwen3.5-MoE store them fused. Their measured loads held less than one
+    layer's experts in 16 bits beyond the weights (none in 16-bit LoRA), where a merging family holds one to two, so
+    their answers do not say the load sets the peak: gpt-oss-20b on a T4 with Unsloth's notebook's attention-only
+    LoRA was said to peak at its load, 16.0 GiB, where its step is 15.9."""
+    from finetune_advisor.vram.families import experts_stored_fused
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    for c in MEASURED:
+        if not (c.record.get("load_nvml_process_peak_bytes") and shapes(c.arch).routed_layers):
+            continue
+        s = shapes(c.arch)
+        layers = (c.record["load_nvml_process_peak_bytes"] - c.record["weights_bytes"]
+                  - c.record["cuda_context_bytes"]) / (s.expert_bytes_16bit / s.routed_layers)
+        if experts_stored_fused(c.arch.model_type):
+            assert layers < (1.0 if c.run.method == "qlora" else 0.35), c.id
+        elif c.run.method == "lora":
+            assert layers > 0.5, c.id
+    said = estimate_vram(model="gpt-oss-20b", gpu="T4", seq_len=1024, lora_rank=8,
+                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]).assumptions
+    assert not any(a.startswith("Loading sets the peak") for a in said)
+    deepseek = _cell("DeepSeek-V3-4L/lora/r16/b1x2048")
+    e = estimate(deepseek.arch, deepseek.run, params_total=deepseek.params_total)
+    assert any(a.startswith("Loading sets the peak") for a in e.assumptions)  # a merging family still says it
