@@ -561,6 +561,30 @@ def outputs_kept_on_unsloth(model_type: str, per_layer_input: int | None) -> boo
 UNSLOTH_MASKS_HELD = {"gemma4_unified": 2}  # by family (family_of)
 
 
+# Gemma 4 12B (gemma4_unified) beside its masks, read from memory traces of its QLoRA step at 8,192, 16,384 and
+# 32,768 tokens (rounds 40c, 52b): the step's added allocations grow 342 KB a token, straight; 184 of them are the
+# compiled MLP's six tensors (gemma_mlp_bytes counts 187) and 158 the rest of the recomputed layer, where the layer
+# count is 144 KB: a scale of 1.10, not the dense one fitted over every family (1.64), which read its cells 10-16 %
+# over from 8,192 to 32,768 tokens. At 65,536 and 98,304 tokens its allocator reserved 11.2 and 22.9 GiB beyond the
+# allocated peak, about 1.3 times its two masks, where the shared share gives a quarter of them: 0.6 of the masks'
+# bytes is reserved on top (sized with the scale, on the constants of the day: the least that kept its 65,536 and
+# 98,304 cells from under-reading). With both, and the refit that followed (which lowered the softcapped Gemmas' MLP
+# term, 12.07 -> 11.11, no longer pulled up by this family), its seven cells read -2.6 to +6.4 % (were -2.0 to +16.1 %). Counted for this family only: Gemma 4 E2B and
+# E4B hold one mask beside their kept outputs and read 0-10 % over up to 65,536 tokens on the shared constants.
+UNSLOTH_DENSE_SCALE_TRACED = {"gemma4_unified": 1.10}
+UNSLOTH_MASKS_RESERVED = {"gemma4_unified": 0.6}
+
+
+def dense_scale_on_unsloth(model_type: str, fitted: float) -> float:
+    """The scale on a dense layer's count: the family's traced one (UNSLOTH_DENSE_SCALE_TRACED), else the fitted."""
+    return UNSLOTH_DENSE_SCALE_TRACED.get(family_of(model_type), fitted)
+
+
+def masks_reserved_on_unsloth(model_type: str) -> float:
+    """Share of the masks' bytes the allocator reserves beyond the shared share, for this family (0 if none)."""
+    return UNSLOTH_MASKS_RESERVED.get(family_of(model_type), 0.0)
+
+
 def masks_held_on_unsloth(model_type: str, per_layer_input: int | None) -> int:
     """How many boolean seq_len^2 masks Unsloth's step still holds at its peak for this family (traced)."""
     if outputs_kept_on_unsloth(model_type, per_layer_input):

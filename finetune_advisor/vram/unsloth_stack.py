@@ -12,11 +12,12 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
-    ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK,
-    UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_FULL_LOGITS_RESERVED, block_compile_skipped, experts_stored_fused, chunked_loss_on_unsloth, family_of, float32_load_on_unsloth, fp32_square_on_unsloth, full_logits_on_unsloth,
-    loss_chunk_rows, masks_held_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
-    plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
-    unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
+    ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_FULL_LOGITS_BYTES,
+    UNSLOTH_FULL_LOGITS_RESERVED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, chunked_loss_on_unsloth,
+    dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
+    full_logits_on_unsloth, loss_chunk_rows, masks_held_on_unsloth, masks_reserved_on_unsloth, outputs_kept_on_unsloth,
+    padded_head_copies_bytes, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth,
+    router_trial_kept, scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -67,7 +68,10 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     padded = padded_on_unsloth(arch.model_type, s.mamba_mixers)
     keys = tokens // run.batch_size if padded else tokens
     scores = unsloth_score_bytes(arch.model_type, p.fp32_compute, run.bf16) * s.heads * keys * keys
-    scale = k.UNSLOTH_LAYER_SCALE[layer_kind(arch, s, run.method)]
+    kind = layer_kind(arch, s, run.method)
+    scale = k.UNSLOTH_LAYER_SCALE[kind]
+    if kind == "dense":  # a family whose layer was traced takes its own scale
+        scale = dense_scale_on_unsloth(arch.model_type, scale)
     kept = outputs_kept_bytes(arch, s, tokens, width)
     square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
     layer = tb.layer + mamba_backward_bytes(s) * width
@@ -92,9 +96,11 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
     # a tokens^2 block made each step does (E2B's mask at 65,536 tokens reserved 5.7 GiB beyond its peak, round 36e;
     # Gemma 4 12B QLoRA 2.6, 11.2 and 22.9 GiB beyond its allocated peak at 32,768, 65,536 and 98,304 tokens, about 1.3
-    # times its masks). A reserve share of the masks' own, fitted apart (round 51), stayed at the shared one: the 12B's
-    # over-read from 8,192 to 32,768 tokens is in its per-token count, which the masks' share cannot lower.
+    # times its masks). A reserve share of the masks' own, fitted over every family (round 51), stayed at the shared
+    # one while the 12B's per-token count read over; with its traced layer scale, its own share is counted on top
+    # (families.UNSLOTH_MASKS_RESERVED).
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    gap += masks_reserved_on_unsloth(arch.model_type) * square
     gap += UNSLOTH_FULL_LOGITS_RESERVED * logits
     block = dequantised_expert_block(s) if run.method == "qlora" and not experts_folded(arch, run, lora) else 0.0
     block = block if block > gap else 0.0
@@ -537,9 +543,13 @@ def float32_load_note(load: float, training: float) -> str:
 def square_note(model_type: str, per_layer_input: int | None, square: float) -> str:
     """What the answer says of the boolean seq_len^2 masks counted for this family (families.masks_held_on_unsloth)."""
     n = masks_held_on_unsloth(model_type, per_layer_input)
-    return (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
+    said = (f"{n} boolean seq_len^2 attention mask{'s' if n > 1 else ''} (transformers' sdpa path) still held at "
             f"Unsloth's peak ({square / k.GIB:.2f} GiB of the activations here): traced on Gemma 4 (E2B, E4B, 12B); "
             "counted, not fitted. It grows with the square of the sequence length.")
+    if reserved := masks_reserved_on_unsloth(model_type):
+        said += (f" The allocator was measured reserving about {reserved:.1f} of it again beyond its usual share "
+                 "(Gemma 4 12B at 65,536 and 98,304 tokens), counted in the overhead.")
+    return said
 
 
 def scores_note(model_type: str, scores: float) -> str:
