@@ -448,8 +448,8 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
         notes.append(f"Unsloth's loss for this family runs over the whole logits (its multimodal forward calls the "
                      "language model without labels and computes the loss itself): "
                      f"{step.logits / k.GIB:.2f} GiB in 16 bits and a float32 copy at once, before the layers' backward, "
-                     "in 'logits and loss' where they exceed a layer's recompute; the allocator reserved about 0.6 of "
-                     "them again. Counted from a memory trace of Llama 4 Scout cut to 8 layers (2,048 to 8,192 tokens); "
+                     "in 'logits and loss' where they exceed a layer's recompute; the allocator reserved about "
+                     f"{UNSLOTH_FULL_LOGITS_RESERVED:.1f} of them again. Counted from a memory trace of Llama 4 Scout cut to 8 layers (2,048 to 8,192 tokens); "
                      "shorter sequences, or the text-only model, hold far less.")
     if step.copies:
         notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
@@ -498,8 +498,8 @@ def float32_load_peak(arch: Architecture, run: RunConfig, w: Weights) -> float:
 
 
 def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights) -> float:
-    """The allocator's peak while transformers 5 loads a MoE checkpoint whose experts are stored one by one (as the
-    Hub's checkpoints and transformers' own saves are) and fuses each layer's into 3-D parameters: one layer's experts
+    """The allocator's peak while transformers 5 loads a MoE checkpoint whose experts are stored one by one (as most
+    MoE families' Hub checkpoints and transformers' own saves of them are) and fuses each layer's into 3-D parameters: one layer's experts
     held twice in 16 bits, the tensors read and their fused copy, beside the rest of the model as it will be stored.
     Measured on DeepSeek-V3 cut to 4 layers (one MoE layer, 21.0 GiB of experts in 16 bits; round 59): its load peaked
     at 49.91 GiB under NVML in 16 bits (counted 49.96 with the context) and 49.02 quantised on load (counted 47.22),
