@@ -278,9 +278,12 @@ def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
         model = cls(hf_config(config))
         quantizer.preprocess_model(model=model, dtype=torch.bfloat16, device_map={"": device})
     std = getattr(model.config.get_text_config(), "initializer_range", None) or 0.02
+    per_expert = per_expert_stacks(model, config)
     for module in model.modules():
         if isinstance(module, bnb.nn.Linear4bit):
             _random_4bit(module, std, device)
+        elif module in per_expert.values():
+            continue  # written expert by expert, in 4 bits (save_per_expert_4bit)
         elif any(t.is_meta for t in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))):
             module.to_empty(device=device, recurse=False)
     model.tie_weights()  # built untied, as from_pretrained does
@@ -298,9 +301,78 @@ def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
     model.config.dtype = torch.bfloat16
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.cache_implementation = None  # see prepare()
-    model.save_pretrained(path, max_shard_size="5GB")
+    if per_expert:
+        save_per_expert_4bit(model, per_expert, PER_EXPERT_LAYOUT[config["model_type"]], std, path, device)
+    else:
+        model.save_pretrained(path, max_shard_size="5GB")
     save_tokenizer(config, path)
     return n
+
+
+# The families whose Hub checkpoints store each expert's projections as tensors of their own, which transformers
+# 5.17 merges into 3-D stacks while loading (conversion_mapping.py: Mixtral's w1/w3/w2 under block_sparse_moe, renamed
+# to mlp; the qwen2_moe pattern's gate_proj/up_proj/down_proj, which qwen3_moe takes). Unsloth's `-bnb-4bit` uploads of
+# them were saved before that: one NF4 tensor an expert and projection, with its quant state beside it, which
+# unsloth_zoo 2026.10.9 (temporary_patches/moe_utils_bnb4bit.py, PR 856) reassembles into one 4-bit stack a layer.
+# transformers' own quantizer leaves the 3-D stacks 16-bit (bitsandbytes replaces nn.Linear only), and its save would
+# write them so: a 16-bit copy of the experts, not what a user downloads. Module in the checkpoint, gate, up, down.
+PER_EXPERT_LAYOUT = {"qwen3_moe": ("mlp", "gate_proj", "up_proj", "down_proj"),
+                     "mixtral": ("block_sparse_moe", "w1", "w3", "w2")}
+
+
+def per_expert_stacks(model, config: dict) -> dict:
+    """{layer prefix: experts module} for the fused 3-D expert stacks of a PER_EXPERT_LAYOUT family; {} otherwise."""
+    if config.get("model_type") not in PER_EXPERT_LAYOUT:
+        return {}
+    return {name.rsplit(".", 2)[0]: m for name, m in model.named_modules()
+            if getattr(getattr(m, "gate_up_proj", None), "ndim", 0) == 3 and getattr(m, "down_proj", None) is not None}
+
+
+def save_per_expert_4bit(model, stacks: dict, layout: tuple, std: float, path: str, device: str) -> None:
+    """Write MODEL as a `-bnb-4bit` upload of a per-expert family is laid out: every Linear4bit and 16-bit tensor as
+    save_pretrained writes it, each expert's gate, up and down projection drawn N(0, std) in bf16 and quantised alone
+    to NF4 (double quantisation, as bnb_config), its packed bytes and quant state under the checkpoint's own names.
+    Sharded at about 5 GB, with the index and config transformers reads."""
+    import json
+    import os
+
+    import bitsandbytes as bnb
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if not v.is_meta}
+    if getattr(model.config.get_text_config(), "tie_word_embeddings", False):
+        tensors.pop("lm_head.weight", None)
+    block, gate, up, down = layout
+    for prefix, experts in stacks.items():
+        n, two_i, hidden = experts.gate_up_proj.shape
+        inner = experts.down_proj.shape[2]
+        for e in range(n):
+            for proj, shape in ((gate, (two_i // 2, hidden)), (up, (two_i // 2, hidden)), (down, (hidden, inner))):
+                w = torch.empty(shape, dtype=torch.bfloat16, device=device).normal_(0.0, std)
+                packed, state = bnb.functional.quantize_4bit(w, blocksize=64, compress_statistics=True,
+                                                             quant_type="nf4", quant_storage=torch.uint8)
+                key = f"{prefix}.{block}.experts.{e}.{proj}.weight"
+                tensors[key] = packed.cpu()
+                for aux, value in state.as_dict(packed=True).items():
+                    tensors[f"{key}.{aux}"] = value.cpu()
+    os.makedirs(path, exist_ok=True)
+    shards, size, limit = [[]], 0, 5 * 10**9
+    for key, t in tensors.items():
+        if size and size + t.numel() * t.element_size() > limit:
+            shards.append([])
+            size = 0
+        shards[-1].append(key)
+        size += t.numel() * t.element_size()
+    weight_map = {}
+    for i, keys in enumerate(shards, 1):
+        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file({k: tensors[k] for k in keys}, os.path.join(path, name), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(keys, name))
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    with open(os.path.join(path, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f)
+    model.config.save_pretrained(path)
 
 
 def split_gpt_oss_experts() -> None:
