@@ -144,7 +144,8 @@ def load(path: str = DATA) -> list[Cell]:
                         lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
                         **({"target_modules": estimator_targets(rec["target_modules"])} if rec.get("target_modules") else {}),
                         offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=first_step_trials(env),
-                        gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count)
+                        gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count,
+                        storage="bnb-4bit" if rec.get("quant_form") == "prequantized" else "16bit")
         arch = Architecture.from_hf_config(rec["config"])
         cells.append(Cell(rec["cell"], rec["arch"], arch, run,
                           counted * 1e9 if counted else None, process_peak_bytes(rec) / GIB,

@@ -57,7 +57,7 @@ def main() -> None:
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
                                 target_modules=estimator_targets(lora_targets(env)),
                                 bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=first_step_trials(env),
-                                **silicon)
+                                storage="bnb-4bit" if flag("--quant", "on-load") == "prequantized" else "16bit", **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight

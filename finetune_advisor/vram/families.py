@@ -112,12 +112,19 @@ UNSLOTH_CHUNK_BYTES_COUNTED = 16.0  # a logit, in the sizing (_CE_BYTES_PER_LOGI
 # rewrite would take the chunked loss instead (not measured).
 UNSLOTH_LOSS_OVER_LOGITS = ("llama4",)
 UNSLOTH_FULL_LOGITS_BYTES = 2.0 + 4.0  # a logit: the inner forward's 16-bit logits and accelerate's float32 copy
-# The allocator reserved far beyond that peak: 2.73, 5.70 and 6.03 GiB beyond the allocated peak at 2,048, 4,096 and
-# 8,192 tokens (round 61; the 8,192 one second in its process), 9.16 in the traced fresh 8,192 step (round 61c; what a
-# user's fresh run reserves: a trace does not move allocations), where the shared share gives 0.9-2.7 (the step's
-# allocated peak itself came within 0.1 GiB of the count). Sized, not fitted: 0.6 of what the logits hold, about the
-# least that leaves none of the four more than 5 % under (4,096 tokens sets it; 0.5 put it 6.4 % under).
-UNSLOTH_FULL_LOGITS_RESERVED = 0.6  # of the bytes the whole logits hold
+# The allocator reserved far beyond that peak, by the method: QLoRA 4.10, 9.16 and 18.17 GiB beyond the allocated
+# peak of a fresh step at 4,096, 8,192 and 16,384 tokens (rounds 61c, 61d, 62; 2 x 4,096 padding-free reserved what
+# 1 x 8,192 did, 9.10), about 0.9-1.0 of what the logits hold; 16-bit LoRA 1.56 and 6.14 at 2,048 and 8,192 (rounds
+# 61, 62), about 0.66. The shared share (k.UNSLOTH_RESERVED_SHARE) covers part of it. Sized, not fitted: what leaves
+# no measured cell under once the shared share is counted (QLoRA's 16,384-token cell sets 0.8: 0.6, sized on 8,192
+# tokens, put it 6.0 % under; LoRA's 8,192 sets 0.4). Full fine-tuning is not measured: it takes the larger.
+UNSLOTH_FULL_LOGITS_RESERVED = {"qlora": 0.8, "lora": 0.4}  # of the bytes the whole logits hold
+
+
+def full_logits_reserved(method: str) -> float:
+    """What the allocator reserves beyond the whole logits' bytes for METHOD (UNSLOTH_FULL_LOGITS_RESERVED); the
+    largest measured share for a method not measured."""
+    return UNSLOTH_FULL_LOGITS_RESERVED.get(method, max(UNSLOTH_FULL_LOGITS_RESERVED.values()))
 
 
 def full_logits_on_unsloth(model_type: str, multimodal: bool) -> bool:
@@ -324,6 +331,14 @@ FOLDED_EXPERT_STACKS = 3
 # pre-quantised save 0.51 (gpt-oss-20b); merged families 0.58-1.26 in 16 bits, 1.2-3.2 quantised on load.
 EXPERTS_STORED_FUSED = ("gpt_oss", "llama4", "gemma4", "granitemoe", "granitemoeshared", "granitemoehybrid",
                         "qwen3_5_moe", "qwen3_vl_moe")
+# A pre-quantised upload of a merging family stores one NF4 tensor an expert and projection, which unsloth_zoo
+# 2026.10.9 stacks while loading (PR 856). Measured at the load beyond the loaded weights (the parameters' bytes less
+# the adapters, and the quant states) and the CUDA context (round 62b, QLoRA from -bnb-4bit saves laid out as
+# Unsloth's uploads): Qwen3-30B-A3B 10.47 GiB, Mixtral cut to 8 layers 2.95, 0.69 and 0.50 of the stacked experts' own
+# bytes, where quantising on load held 2.59 and 5.08 (two layers' experts in 16 bits are counted for that). Sized on
+# the larger: neither load was its process's peak (the fresh steps came 5.6 and 4.4 GiB above), but a step with the
+# router's aux loss off, or at few tokens, comes below it.
+PREQUANTISED_EXPERT_LOAD_SHARE = 0.7
 
 
 def experts_stored_fused(model_type: str) -> bool:

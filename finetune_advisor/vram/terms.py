@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.activations import Coefficients, coefficients, encoder_token_bytes, token_bytes
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, extras_kind, forced_float32,
-                                           quantised_vision_linears, sixteen_bit_step_note,
+from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, experts_stored_fused, extras_kind,
+                                           forced_float32, quantised_vision_linears, sixteen_bit_step_note,
                                            unclaimed_expert_stacks, unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
@@ -19,6 +19,11 @@ from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
 # absmax per 64-weight block, and one fp32 absmax per 256 of those.
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
+# A pre-quantised upload's per-expert NF4 tensors, stacked on load by unsloth_zoo 2026.10.9 (temporary_patches/
+# moe_utils_bnb4bit.py, PR 856: "a single stacked Params4bit with a flat fp32 absmax"): 4 bits per weight and one fp32
+# absmax per 64-weight block, the double quantisation undone. Measured (round 62b): Qwen3-30B-A3B loaded from such a
+# save held 19.24 GiB of weights, 1.22 more than quantised on load; this counts 1.26 for its 29.0B expert weights.
+NF4_FLAT_ABSMAX_BYTES = 0.5 + 4 / 64
 # bitsandbytes 8-bit Adam: two 1-byte states plus an fp32 absmax per 256-value block each.
 ADAM_8BIT_BYTES = 2 + 2 * 4 / 256
 # Unsloth says its dynamic 4-bit uploads take under 10% more memory than standard bnb 4-bit (unsloth.ai/blog/
@@ -42,6 +47,9 @@ class Precision:
     sites_16bit: tuple[str, ...] = ()  # input sites of linears QLoRA leaves 16-bit (Unsloth's Mamba mixers)
     tower_nf4: float = 0.0  # weights of a vision tower QLoRA quantises (beyond the text config's parameters)
     extras: str = "vision"  # what the parameters beyond the text config are (families.extras_kind)
+    # QLoRA from a pre-quantised upload of a family whose checkpoints store experts one by one (families.
+    # experts_stored_fused is False): Unsloth stacks them with a float32 absmax (NF4_FLAT_ABSMAX_BYTES)
+    experts_flat_absmax: bool = False
 
 
 # Round 17's autocast probe (bench/throughput/autocast_probe.py): the same QLoRA step on transformers + peft with and
@@ -127,7 +135,10 @@ def precision(arch: Architecture, run: RunConfig, float32_without_bf16: bool | N
     if arch.model_type == "gpt_oss" and run.stack == "unsloth" and run.method != "full" and targets_mlp(run):
         notes.append(GPT_OSS_EXPERT_LORA_NOTE)
     tower = quantised_vision_linears(arch.model_type) if run.stack == "unsloth" and run.method == "qlora" else 0.0
-    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites, tower, extras_kind(arch.model_type))
+    flat = (run.method == "qlora" and arch.is_moe and experts_nf4 and run.storage != "16bit"
+            and not experts_stored_fused(arch.model_type))
+    return Precision(fp32_compute, fp32_master, 2.0, notes, experts_nf4, sites, tower, extras_kind(arch.model_type),
+                     flat)
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -224,6 +235,12 @@ def _qlora_storage(s: Shapes, run: RunConfig, p: Precision, skip: int | None, ex
     half = ((unquantised if kept_bytes == p.half else 0.0) + extra - tower) * p.half
     if run.storage == "unsloth-bnb-4bit" and skip is None:
         held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
+    if p.experts_flat_absmax:
+        held += s.expert_params * (NF4_FLAT_ABSMAX_BYTES - NF4_BYTES)
+        storage.append(f"A pre-quantised upload stores each expert's weights as a tensor of its own; Unsloth stacks them "
+                       f"on load with a float32 scale per 64 weights, not double-quantised ("
+                       f"{s.expert_params * (NF4_FLAT_ABSMAX_BYTES - NF4_BYTES) / 2**30:.2f} GiB more than a quantise-on-"
+                       "load run holds; measured on Qwen3-30B-A3B).")
     background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
     if run.stack == "transformers":
         background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to "

@@ -11,13 +11,14 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, token_
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, ROUTER_AUX_OFF_MEASURED,
-    ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE, UNSLOTH_FULL_LOGITS_BYTES,
-    UNSLOTH_FULL_LOGITS_RESERVED, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, chunked_loss_on_unsloth,
+    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARE,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
+    UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, chunked_loss_on_unsloth,
     dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
-    full_logits_on_unsloth, loss_chunk_rows, masks_held_on_unsloth, masks_reserved_on_unsloth, outputs_kept_on_unsloth,
-    padded_head_copies_bytes, padded_on_unsloth, plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth,
-    router_trial_kept, scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
+    full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth, masks_reserved_on_unsloth,
+    outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth, plain_gemma_mlp_on_unsloth,
+    reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note, unclaimed_expert_stacks,
+    unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -27,7 +28,7 @@ from finetune_advisor.vram.local_memory import deltanet_stack_gib, mamba2_stack_
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers, widest_mlp
 from finetune_advisor.vram.terms import (
-    NF4_BYTES, Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss,
+    NF4_BYTES, NF4_FLAT_ABSMAX_BYTES, Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss,
     text_tokens,
 )
 
@@ -101,7 +102,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # (families.UNSLOTH_MASKS_RESERVED).
     gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
     gap += masks_reserved_on_unsloth(arch.model_type) * square
-    gap += UNSLOTH_FULL_LOGITS_RESERVED * logits
+    gap += full_logits_reserved(run.method) * logits
     block = dequantised_expert_block(s) if run.method == "qlora" and not experts_folded(arch, run, lora) else 0.0
     block = block if block > gap else 0.0
     gap = max(gap, block)
@@ -387,7 +388,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if float32 and float32 >= fused:
         notes.append(float32_load_note(load, training))
     elif load > training:  # said only where it sets the peak: most MoE loads are far below their step
-        notes.append(expert_fuse_load_note(load, training, experts_stored_fused(arch.model_type)))
+        notes.append(expert_fuse_load_note(load, training, experts_stored_fused(arch.model_type), p.experts_flat_absmax))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
@@ -449,7 +450,8 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      "language model without labels and computes the loss itself): "
                      f"{step.logits / k.GIB:.2f} GiB in 16 bits and a float32 copy at once, before the layers' backward, "
                      "in 'logits and loss' where they exceed a layer's recompute; the allocator reserved about "
-                     f"{UNSLOTH_FULL_LOGITS_RESERVED:.1f} of them again. Counted from a memory trace of Llama 4 Scout cut to 8 layers (2,048 to 8,192 tokens); "
+                     f"{full_logits_reserved(run.method):.1f} of them again with {run.method}. Counted from a memory "
+                     "trace of Llama 4 Scout cut to 8 layers and sized on its runs (2,048 to 16,384 tokens); "
                      "shorter sequences, or the text-only model, hold far less.")
     if step.copies:
         notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
@@ -508,9 +510,12 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     this count gives 1.74), all well below their steps. One GPU (0 beyond: how a sharded load places the layers is not
     measured). A family whose checkpoints store the experts fused (families.experts_stored_fused) merges nothing: in
     16 bits its load is counted below the step; quantised, one layer is held in 16 bits while it is quantised
-    (gpt-oss-20b held 0.73 of one, Llama 4 Scout's cut copy 0.93)."""
+    (gpt-oss-20b held 0.73 of one, Llama 4 Scout's cut copy 0.93). From a pre-quantised upload of a merging family,
+    Unsloth stacks the per-expert 4-bit tensors: a share of the stacked experts (families.PREQUANTISED_EXPERT_LOAD_SHARE)."""
     if not s.routed_layers or run.num_gpus > 1:
         return 0.0
+    if p.experts_flat_absmax:  # stacked from a pre-quantised upload's per-expert tensors
+        return w.bytes + PREQUANTISED_EXPERT_LOAD_SHARE * s.expert_params * NF4_FLAT_ABSMAX_BYTES
     layer = _expert_layer_16bit(s)
     quantised = run.method == "qlora" and p.experts_nf4
     stored = layer * NF4_BYTES / 2 if quantised else layer
@@ -519,9 +524,14 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     return w.bytes - stored + 2 * layer
 
 
-def expert_fuse_load_note(load: float, training: float, stored_fused: bool) -> str:
+def expert_fuse_load_note(load: float, training: float, stored_fused: bool, prequantised: bool) -> str:
     peak = (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
             f"would be {training / k.GIB:.1f} GiB): ")
+    if prequantised:
+        return peak + ("the pre-quantised upload stores each expert's 4-bit weights apart, and Unsloth stacks them "
+                       f"while loading: {PREQUANTISED_EXPERT_LOAD_SHARE:.2f} of the stacked experts' bytes is counted "
+                       "beyond the weights (Qwen3-30B-A3B held 0.69, Mixtral's cut copy 0.50: below their steps with "
+                       "the router's aux loss on).")
     if stored_fused:
         return peak + ("this model's checkpoints store each layer's experts fused, and quantising them on load holds "
                        "one layer's in 16 bits at a time (gpt-oss-20b held 0.7 of one, Llama 4 Scout's cut copy 0.9: "
