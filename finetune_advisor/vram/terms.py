@@ -22,7 +22,8 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 # A pre-quantised upload's per-expert NF4 tensors, stacked on load by unsloth_zoo 2026.10.9 (temporary_patches/
 # moe_utils_bnb4bit.py, PR 856: "a single stacked Params4bit with a flat fp32 absmax"): 4 bits per weight and one fp32
 # absmax per 64-weight block, the double quantisation undone. Measured (round 62b): Qwen3-30B-A3B loaded from such a
-# save held 19.24 GiB of weights, 1.22 more than quantised on load; this counts 1.26 for its 29.0B expert weights.
+# save held 1.22 GiB more than quantised on load, its parameters' bytes the same; this counts 1.26 for its 29.0B
+# expert weights.
 NF4_FLAT_ABSMAX_BYTES = 0.5 + 4 / 64
 # bitsandbytes 8-bit Adam: two 1-byte states plus an fp32 absmax per 256-value block each.
 ADAM_8BIT_BYTES = 2 + 2 * 4 / 256
@@ -236,11 +237,11 @@ def _qlora_storage(s: Shapes, run: RunConfig, p: Precision, skip: int | None, ex
     if run.storage == "unsloth-bnb-4bit" and skip is None:
         held += DYNAMIC_4BIT_EXTRA * quantized * NF4_BYTES
     if p.experts_flat_absmax:
-        held += s.expert_params * (NF4_FLAT_ABSMAX_BYTES - NF4_BYTES)
-        storage.append(f"A pre-quantised upload stores each expert's weights as a tensor of its own; Unsloth stacks them "
-                       f"on load with a float32 scale per 64 weights, not double-quantised ("
-                       f"{s.expert_params * (NF4_FLAT_ABSMAX_BYTES - NF4_BYTES) / 2**30:.2f} GiB more than a quantise-on-"
-                       "load run holds; measured on Qwen3-30B-A3B).")
+        scales = s.expert_params * (NF4_FLAT_ABSMAX_BYTES - NF4_BYTES)
+        held += scales
+        storage.append("A pre-quantised upload stores each expert's weights as a tensor of its own; Unsloth stacks them "
+                       f"on load with a float32 scale per 64 weights, not double-quantised ({scales / 2**30:.2f} GiB "
+                       "more than a quantise-on-load run holds; measured on Qwen3-30B-A3B).")
     background.append("QLoRA: decoder linear layers in NF4 with double quantisation (about 0.52 bytes per weight).")
     if run.stack == "transformers":
         background.append("transformers stack: prepare_model_for_kbit_training casts embeddings, lm_head and norms to "

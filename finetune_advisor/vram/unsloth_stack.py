@@ -28,8 +28,8 @@ from finetune_advisor.vram.local_memory import deltanet_stack_gib, mamba2_stack_
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions
 from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, deltanet_layers, widest_mlp
 from finetune_advisor.vram.terms import (
-    NF4_BYTES, NF4_FLAT_ABSMAX_BYTES, Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames, encoder_layer_bytes, loss,
-    text_tokens,
+    NF4_BYTES, NF4_FLAT_ABSMAX_BYTES, Precision, TrainingState, Weights, encoder_decoder_notes, encoder_frames,
+    encoder_layer_bytes, loss, text_tokens,
 )
 
 
@@ -511,7 +511,8 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     measured). A family whose checkpoints store the experts fused (families.experts_stored_fused) merges nothing: in
     16 bits its load is counted below the step; quantised, one layer is held in 16 bits while it is quantised
     (gpt-oss-20b held 0.73 of one, Llama 4 Scout's cut copy 0.93). From a pre-quantised upload of a merging family,
-    Unsloth stacks the per-expert 4-bit tensors: a share of the stacked experts (families.PREQUANTISED_EXPERT_LOAD_SHARE)."""
+    Unsloth stacks the per-expert 4-bit tensors: a share of the stacked experts beyond the weights
+    (families.PREQUANTISED_EXPERT_LOAD_SHARE)."""
     if not s.routed_layers or run.num_gpus > 1:
         return 0.0
     if p.experts_flat_absmax:  # stacked from a pre-quantised upload's per-expert tensors
