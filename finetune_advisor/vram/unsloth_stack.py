@@ -12,7 +12,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARE,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
+    ROUTER_AUX_LOSS_DEFAULT, ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
     UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, chunked_loss_on_unsloth,
     dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
     full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth, masks_reserved_on_unsloth,
@@ -636,6 +636,9 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
         return ("MoE on Unsloth: the first step of a fresh process keeps each layer's trial forward here too, but at "
                 "this length it holds less than the LoRA gradients and optimizer states it does not hold yet (which "
                 "come later), so the peak is a later step's.")
+    if family in ROUTER_AUX_LOSS_DEFAULT and arch.router_aux_loss_coef == 0:
+        return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's config "
+                "sets router_aux_loss_coef to 0, so trl turns no router auxiliary loss on.")
     return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's code "
             "computes no router auxiliary loss for trl to turn on.")
 

@@ -798,3 +798,22 @@ def test_a_pre_quantised_moe_upload_is_counted_as_unsloth_stacks_it() -> None:
     gpt_oss = _cell("gpt-oss-20b/qlora-prequantized/r16/b1x2048")  # fused experts in its checkpoint: no stacking
     assert estimate(gpt_oss.arch, gpt_oss.run).breakdown.weights == pytest.approx(
         estimate(gpt_oss.arch, gpt_oss.run.model_copy(update={"storage": "16bit"})).breakdown.weights)
+
+
+def test_a_moe_whose_config_sets_the_aux_loss_coefficient_to_zero_keeps_no_first_step_trial() -> None:
+    """trl 1.15 takes the config's router_aux_loss_coef when SFTConfig sets none and turns the aux loss on only where it
+    is non-zero (sft_trainer.py); with it off the first step keeps no trial forwards (measured on Qwen3-30B-A3B: 63.0
+    GiB fresh at 8,192 tokens, 24.9 with the aux loss off). Qwen3-Coder-30B-A3B-Instruct's config sets 0.0: the
+    catalog carries it, so its QLoRA figure is the aux-off one, 7 GiB under Qwen3-30B-A3B's (0.001) at 2,048 tokens,
+    and the answer says why."""
+    from finetune_advisor.adapters.cache import load_catalog
+
+    entries = {e.id: e for e in load_catalog().models}
+    coder, base = entries["qwen3-coder-30b-a3b"].architecture, entries["qwen3-30b-a3b"].architecture
+    assert coder.router_aux_loss_coef == 0.0
+    run = RunConfig(method="qlora", seq_len=2048, stack="unsloth")
+    quiet, trials = estimate(coder, run), estimate(base, run)
+    assert quiet.first_step_gib == 0.0 and trials.first_step_gib > 5.0
+    assert quiet.total_gib == pytest.approx(estimate(base, run.model_copy(update={"router_aux_loss": False})).total_gib,
+                                            rel=0.01)
+    assert any("sets router_aux_loss_coef to 0" in a for a in quiet.assumptions)
