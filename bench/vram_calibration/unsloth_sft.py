@@ -333,12 +333,8 @@ def save_per_expert_4bit(model, stacks: dict, layout: tuple, std: float, path: s
     save_pretrained writes it, each expert's gate, up and down projection drawn N(0, std) in bf16 and quantised alone
     to NF4 (double quantisation, as bnb_config), its packed bytes and quant state under the checkpoint's own names.
     Sharded at about 5 GB, with the index and config transformers reads."""
-    import json
-    import os
-
     import bitsandbytes as bnb
     import torch
-    from safetensors.torch import save_file
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if not v.is_meta}
     if getattr(model.config.get_text_config(), "tie_word_embeddings", False):
@@ -356,23 +352,33 @@ def save_per_expert_4bit(model, stacks: dict, layout: tuple, std: float, path: s
                 tensors[key] = packed.cpu()
                 for aux, value in state.as_dict(packed=True).items():
                     tensors[f"{key}.{aux}"] = value.cpu()
+    write_shards(tensors, path)
+    model.config.save_pretrained(path)
+
+
+def write_shards(tensors: dict, path: str, limit: int = 5 * 10**9) -> None:
+    """TENSORS as safetensors shards of at most about LIMIT bytes in PATH, with the index transformers reads."""
+    import json
+    import os
+
+    from safetensors.torch import save_file
+
     os.makedirs(path, exist_ok=True)
-    shards, size, limit = [[]], 0, 5 * 10**9
-    for key, t in tensors.items():
-        if size and size + t.numel() * t.element_size() > limit:
+    nbytes = {k: t.numel() * t.element_size() for k, t in tensors.items()}
+    shards, size = [[]], 0
+    for key in tensors:
+        if size and size + nbytes[key] > limit:
             shards.append([])
             size = 0
         shards[-1].append(key)
-        size += t.numel() * t.element_size()
+        size += nbytes[key]
     weight_map = {}
     for i, keys in enumerate(shards, 1):
         name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
         save_file({k: tensors[k] for k in keys}, os.path.join(path, name), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(keys, name))
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
     with open(os.path.join(path, "model.safetensors.index.json"), "w") as f:
-        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f)
-    model.config.save_pretrained(path)
+        json.dump({"metadata": {"total_size": sum(nbytes.values())}, "weight_map": weight_map}, f)
 
 
 def split_gpt_oss_experts() -> None:
