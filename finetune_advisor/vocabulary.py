@@ -85,6 +85,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "vocab_size": (1, 16_777_216),
     "max_position_embeddings": (1, 1 << 30),
     "sliding_window": (1, 1 << 30),
+    "attention_chunk_size": (1, 1 << 30),
     "num_experts": (1, 16_384),
     "num_experts_per_tok": (1, 1024),
     "moe_intermediate_size": (1, 1_048_576),

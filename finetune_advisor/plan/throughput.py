@@ -37,7 +37,8 @@ from finetune_advisor.vram.terms import precision, quantised_params
 # StepScale.why, of a whole step
 STAND_IN, USER_PATH, COMPILE_OFF, UNCOMPILED = "stand-in", "user-path", "compile-off", "uncompiled"
 SHORT_CONV_UNMEASURED = "short-conv"  # of LFM2's step, its convolutions unmeasured (short_conv_scale)
-MASKED, WIDE_HEADS = "masked", "wide-heads"  # StepScale.why, of the attention Unsloth runs slower (slow_attention)
+# StepScale.why, of the attention Unsloth runs slower (slow_attention)
+MASKED, WIDE_HEADS, CHUNK_MASKED = "masked", "wide-heads", "chunk-masked"
 
 
 @dataclass(frozen=True)
@@ -124,14 +125,19 @@ def windowed(arch: Architecture, stack: str) -> bool:
     return not (stack == "unsloth" and masked_attention_on_unsloth(arch.model_type))
 
 
-def slow_attention(arch: Architecture, stack: str) -> StepScale | None:
+def slow_attention(arch: Architecture, stack: str, tokens_per_row: float = 0.0) -> StepScale | None:
     """On Unsloth, the model's attention that runs slower than the fit's, with its measured ratio
     (constants.MASKED_ATTENTION_STEP; for wide heads, the family's own WIDE_HEAD_BY_FAMILY where it was measured,
-    else the pooled WIDE_HEAD_STEP); None for any other model or stack."""
+    else the pooled WIDE_HEAD_STEP); None for any other model or stack. Llama 4's chunked layers are plain causal
+    attention within one chunk; rows longer than the chunk take an explicit chunked mask, which flash kernels do not
+    run: counted as the masked kernel over the whole square (CHUNK_MASKED; Llama 4 Scout cut to 8 layers took 1.27 s
+    a step at 16,384 tokens on an H100, 0.84 counted without it and 1.22 with it, round 62; 0.47 at 8,192)."""
     if stack != "unsloth":
         return None
     if masked_attention_on_unsloth(arch.model_type):
         return _scale(k.MASKED_ATTENTION_STEP, k.MASKED_ATTENTION_MODELS, MASKED)
+    if arch.attention_chunk_size and tokens_per_row > arch.attention_chunk_size:
+        return _scale(k.MASKED_ATTENTION_STEP, k.MASKED_ATTENTION_MODELS, CHUNK_MASKED)
     if max(arch.global_head_dim or 0, arch.attention_head_dim) > UNSLOTH_WIDE_HEAD_DIM:
         own = k.WIDE_HEAD_BY_FAMILY.get(family_of(arch.model_type))  # the families run different attention code
         if own is not None:
@@ -241,7 +247,7 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     s = shapes(arch)
     stack = timed_stack(run.stack, run.method)
     c = k.STEP[(stack, run.method)]
-    slow = slow_attention(arch, run.stack)
+    slow = slow_attention(arch, run.stack, tokens_per_row)
     matmul, attention, part = _gpu_seconds(arch, run, tokens_per_row, tflops, c, slow)
     compute = matmul + attention + (part * (slow.factor - 1.0) if slow else 0.0)
     linears = linear_passes(s, run) + (linear_passes(s.encoder.blocks, run) if s.encoder is not None else 0)

@@ -129,6 +129,9 @@ class Architecture(BaseModel):
     tie_word_embeddings: bool = False
     max_position_embeddings: int | None = _sized("max_position_embeddings", None)
     sliding_window: int | None = _sized("sliding_window", None)  # attention window of sliding-window models (Mistral v0.1)
+    # Llama 4's chunked local attention (transformers Llama4TextConfig): its chunked layers attend within blocks of this
+    # many tokens; a step within one chunk is plain causal attention (plan.throughput.slow_attention)
+    attention_chunk_size: int | None = _sized("attention_chunk_size", None)
     num_experts: int | None = _sized("num_experts", None)
     num_experts_per_tok: int | None = _sized("num_experts_per_tok", None)
     moe_intermediate_size: int | None = _sized("moe_intermediate_size", None)
