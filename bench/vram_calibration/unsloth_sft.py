@@ -311,13 +311,16 @@ def build_4bit(config: dict, path: str, device: str = "cuda") -> int:
 
 # The families whose Hub checkpoints store each expert's projections as tensors of their own, which transformers
 # 5.17 merges into 3-D stacks while loading (conversion_mapping.py: Mixtral's w1/w3/w2 under block_sparse_moe, renamed
-# to mlp; the qwen2_moe pattern's gate_proj/up_proj/down_proj, which qwen3_moe takes). Unsloth's `-bnb-4bit` uploads of
+# to mlp; the qwen2_moe pattern's gate_proj/up_proj/down_proj, which qwen3_moe, deepseek_v3, glm4_moe_lite and
+# ernie4_5_moe take). Unsloth's `-bnb-4bit` uploads of
 # them were saved before that: one NF4 tensor an expert and projection, with its quant state beside it, which
 # unsloth_zoo 2026.10.9 (temporary_patches/moe_utils_bnb4bit.py, PR 856) reassembles into one 4-bit stack a layer.
 # transformers' own quantizer leaves the 3-D stacks 16-bit (bitsandbytes replaces nn.Linear only), and its save would
 # write them so: a 16-bit copy of the experts, not what a user downloads. Module in the checkpoint, gate, up, down.
-PER_EXPERT_LAYOUT = {"qwen3_moe": ("mlp", "gate_proj", "up_proj", "down_proj"),
-                     "mixtral": ("block_sparse_moe", "w1", "w3", "w2")}
+_QWEN2_MOE_LAYOUT = ("mlp", "gate_proj", "up_proj", "down_proj")  # the qwen2_moe pattern and the types it takes in
+PER_EXPERT_LAYOUT = {"mixtral": ("block_sparse_moe", "w1", "w3", "w2"),
+                     **dict.fromkeys(("qwen2_moe", "qwen3_moe", "deepseek_v3", "glm4_moe_lite", "ernie4_5_moe"),
+                                     _QWEN2_MOE_LAYOUT)}
 
 
 def per_expert_stacks(model, config: dict) -> dict:
