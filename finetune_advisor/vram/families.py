@@ -584,8 +584,9 @@ UNSLOTH_MASKS_HELD = {"gemma4_unified": 2}  # by family (family_of)
 # allocated peak, about 1.3 times its two masks, where the shared share gives a quarter of them: 0.6 of the masks'
 # bytes is reserved on top (sized with the scale, on the constants of the day: the least that kept its 65,536 and
 # 98,304 cells from under-reading). With both, and the refit that followed (which lowered the softcapped Gemmas' MLP
-# term, 12.07 -> 11.11, no longer pulled up by this family), its seven cells read -2.6 to +6.4 % (were -2.0 to +16.1 %). Counted for this family only: Gemma 4 E2B and
-# E4B hold one mask beside their kept outputs and read 0-10 % over up to 65,536 tokens on the shared constants.
+# term, 12.07 -> 11.11, no longer pulled up by this family), its seven cells read -2.6 to +6.4 % (were -2.0 to
+# +16.1 %). Counted for this family only: Gemma 4 E2B and E4B hold one mask beside their kept outputs and read 0-10 %
+# over up to 65,536 tokens on the shared constants.
 UNSLOTH_DENSE_SCALE_TRACED = {"gemma4_unified": 1.10}
 UNSLOTH_MASKS_RESERVED = {"gemma4_unified": 0.6}
 

@@ -12,7 +12,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARE,
-    ROUTER_AUX_LOSS_DEFAULT, ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
     UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, chunked_loss_on_unsloth,
     dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
     full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth, masks_reserved_on_unsloth,
@@ -388,7 +388,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if float32 and float32 >= fused:
         notes.append(float32_load_note(load, training))
     elif load > training:  # said only where it sets the peak: most MoE loads are far below their step
-        notes.append(expert_fuse_load_note(load, training, experts_stored_fused(arch.model_type), p.experts_flat_absmax))
+        notes.append(expert_fuse_load_note(load, training, experts_stored_fused(arch.model_type),
+                                           p.experts_flat_absmax))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
@@ -501,8 +502,8 @@ def float32_load_peak(arch: Architecture, run: RunConfig, w: Weights) -> float:
 
 def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, w: Weights) -> float:
     """The allocator's peak while transformers 5 loads a MoE checkpoint whose experts are stored one by one (as most
-    MoE families' Hub checkpoints and transformers' own saves of them are) and fuses each layer's into 3-D parameters: one layer's experts
-    held twice in 16 bits, the tensors read and their fused copy, beside the rest of the model as it will be stored.
+    MoE families' Hub checkpoints and transformers' own saves of them are) and fuses each layer's into 3-D parameters:
+    one layer's experts held twice in 16 bits, the tensors read and their fused copy, beside the rest of the model as it will be stored.
     Measured on DeepSeek-V3 cut to 4 layers (one MoE layer, 21.0 GiB of experts in 16 bits; round 59): its load peaked
     at 49.91 GiB under NVML in 16 bits (counted 49.96 with the context) and 49.02 quantised on load (counted 47.22),
     above its steps at 2,048 tokens (36.10, 31.60). The loads of the families measured before held 0.1-1.3 layers'
@@ -636,7 +637,7 @@ def _moe_note(arch: Architecture, run: RunConfig, first_step: float, without: fl
         return ("MoE on Unsloth: the first step of a fresh process keeps each layer's trial forward here too, but at "
                 "this length it holds less than the LoRA gradients and optimizer states it does not hold yet (which "
                 "come later), so the peak is a later step's.")
-    if family in ROUTER_AUX_LOSS_DEFAULT and arch.router_aux_loss_coef == 0:
+    if router_trial_kept(arch.model_type, None):  # the family's default keeps one: this config's coefficient is 0
         return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's config "
                 "sets router_aux_loss_coef to 0, so trl turns no router auxiliary loss on.")
     return ("MoE on Unsloth: the first step of a fresh process holds no more than later ones: this model's code "
