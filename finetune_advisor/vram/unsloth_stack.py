@@ -13,12 +13,12 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARE,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
-    UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped, chunked_loss_on_unsloth,
-    dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
-    full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth, masks_reserved_on_unsloth,
-    outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth, plain_gemma_mlp_on_unsloth,
-    reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note, unclaimed_expert_stacks,
-    unsloth_score_bytes, varied_rows_note,
+    UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
+    chunked_loss_on_unsloth, dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth,
+    fp32_square_on_unsloth, full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth,
+    masks_reserved_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
+    plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
+    unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -77,7 +77,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
     layer = tb.layer + mamba_backward_bytes(s) * width
     act = (scale * layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
-    if fp32_square_on_unsloth(arch.model_type, p.fp32_compute):  # the peak comes after the layer's end is freed
+    fp32_square = scores if fp32_square_on_unsloth(arch.model_type, p.fp32_compute) else 0.0
+    if fp32_square:  # the peak comes after the layer's end is freed
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
     act += scores + kept + square
     chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
@@ -100,7 +101,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # times its masks). A reserve share of the masks' own, fitted over every family (round 51), stayed at the shared
     # one while the 12B's per-token count read over; with its traced layer scale, its own share is counted on top
     # (families.UNSLOTH_MASKS_RESERVED).
-    gap = k.UNSLOTH_RESERVED_SHARE * (act - kept + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    gap = k.UNSLOTH_RESERVED_SHARE * (act - kept - fp32_square + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    gap += UNSLOTH_FP32_SQUARE_RESERVED_SHARE * fp32_square
     gap += masks_reserved_on_unsloth(arch.model_type) * square
     gap += full_logits_reserved(run.method) * logits
     block = dequantised_expert_block(s) if run.method == "qlora" and not experts_folded(arch, run, lora) else 0.0
@@ -577,8 +579,10 @@ def scores_note(model_type: str, scores: float) -> str:
                 f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "
                 f"every pair of the micro-batch's tokens: {held}, and with the number of rows; beside it, only "
                 f"{UNSLOTH_FP32_SQUARE_LAYER_SHARE:.0%} of the recomputed layer's other activations are counted, as "
-                "the peak comes late in the layer's backward (measured on Gemma 3 270M and 4B on an emulated T4, "
-                "875 to 7,000 tokens a micro-batch; the same rows in bf16 hold none of it). Fewer or shorter rows per micro-batch, with gradient accumulation for the same batch, cut it by the "
+                "the peak comes late in the layer's backward, and the allocator reserves about "
+                f"{UNSLOTH_FP32_SQUARE_RESERVED_SHARE:.0%} of the square beyond it (measured on Gemma 3 270M, 4B and "
+                "12B on an emulated T4, 875 to 7,000 tokens a micro-batch; the same rows in bf16 hold none of it). "
+                "Fewer or shorter rows per micro-batch, with gradient accumulation for the same batch, cut it by the "
                 "square.")
     return (f"Eager attention (Gemma 3n): Unsloth 2026.10.9 runs this family's attention eagerly whatever is "
             f"installed, so the layer it recomputes holds every head's seq_len x seq_len scores: {held} (traced on "
