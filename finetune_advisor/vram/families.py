@@ -332,13 +332,24 @@ FOLDED_EXPERT_STACKS = 3
 EXPERTS_STORED_FUSED = ("gpt_oss", "llama4", "gemma4", "granitemoe", "granitemoeshared", "granitemoehybrid",
                         "qwen3_5_moe", "qwen3_vl_moe")
 # A pre-quantised upload of a merging family stores one NF4 tensor an expert and projection, which unsloth_zoo
-# 2026.10.9 stacks while loading (PR 856). Measured at the load beyond the loaded weights (the parameters' bytes less
-# the adapters, and the quant states) and the CUDA context (round 62b, QLoRA from -bnb-4bit saves laid out as
-# Unsloth's uploads): Qwen3-30B-A3B 10.47 GiB, Mixtral cut to 8 layers 2.95, 0.69 and 0.50 of the stacked experts' own
-# bytes, where quantising on load held 2.59 and 5.08 (two layers' experts in 16 bits are counted for that). Sized on
-# the larger: neither load was its process's peak (the fresh steps came 5.6 and 4.4 GiB above), but a step with the
-# router's aux loss off, or at few tokens, comes below it.
-PREQUANTISED_EXPERT_LOAD_SHARE = 0.7
+# 2026.10.9 stacks while loading (PR 856). Measured at the load beyond the weights as counted (stacked, with their
+# float32 scales) and the CUDA context, as a share of the stacked experts' bytes (QLoRA from -bnb-4bit saves laid out as
+# Unsloth's uploads, fresh processes): Qwen3-30B-A3B 0.69 and 0.72 (rounds 62b and 63; 10.5-10.9 GiB), Mixtral cut to 8
+# layers 0.51 (62b), GLM-4.7-Flash 0.34 and ERNIE 4.5 21B-A3B 0.34 (64; 5.0 and 3.6 GiB). Quantising on load held 2.59
+# and 5.08 GiB beyond the weights for Qwen3 and Mixtral. The share follows neither the layer count nor the experts'
+# bytes a layer (Qwen3 and GLM stack 0.32 GiB a layer over 48 and 46 layers); it may follow the experts a layer (128,
+# 64, 64, 8) through how the allocator reuses the per-expert tensors' blocks, not traced. So each measured family takes
+# its own, rounded up, and any other the largest. The load set the process's peak once (Qwen3-30B-A3B with the aux loss
+# off, 28.33 GiB, counted 28.25 before); GLM-4.7-Flash's, counted at 0.7, read its peak 17.6 % high.
+PREQUANTISED_EXPERT_LOAD_SHARES: dict[str, float] = {"qwen3_moe": 0.72, "mixtral": 0.52, "glm4_moe_lite": 0.35,
+                                                     "ernie4_5_moe": 0.35}
+PREQUANTISED_EXPERT_LOAD_SHARE = max(PREQUANTISED_EXPERT_LOAD_SHARES.values())
+
+
+def prequantised_load_share(model_type: str) -> float:
+    """The share of its stacked 4-bit experts a pre-quantised MoE load holds beyond the weights: the family's own where
+    measured, else the largest measured (PREQUANTISED_EXPERT_LOAD_SHARES)."""
+    return PREQUANTISED_EXPERT_LOAD_SHARES.get(family_of(model_type), PREQUANTISED_EXPERT_LOAD_SHARE)
 
 
 def experts_stored_fused(model_type: str) -> bool:

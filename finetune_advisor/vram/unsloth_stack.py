@@ -11,14 +11,14 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, token_
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARE,
+    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
     UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
     chunked_loss_on_unsloth, dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth,
     fp32_square_on_unsloth, full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth,
     masks_reserved_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
-    unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
+    prequantised_load_share, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -390,8 +390,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if float32 and float32 >= fused:
         notes.append(float32_load_note(load, training))
     elif load > training:  # said only where it sets the peak: most MoE loads are far below their step
-        notes.append(expert_fuse_load_note(load, training, experts_stored_fused(arch.model_type),
-                                           p.experts_flat_absmax))
+        notes.append(expert_fuse_load_note(load, training, arch.model_type, p.experts_flat_absmax))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
@@ -515,11 +514,11 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     16 bits its load is counted below the step; quantised, one layer is held in 16 bits while it is quantised
     (gpt-oss-20b held 0.73 of one, Llama 4 Scout's cut copy 0.93). From a pre-quantised upload of a merging family,
     Unsloth stacks the per-expert 4-bit tensors: a share of the stacked experts beyond the weights
-    (families.PREQUANTISED_EXPERT_LOAD_SHARE)."""
+    (families.prequantised_load_share)."""
     if not s.routed_layers or run.num_gpus > 1:
         return 0.0
     if p.experts_flat_absmax:  # stacked from a pre-quantised upload's per-expert tensors
-        return w.bytes + PREQUANTISED_EXPERT_LOAD_SHARE * s.expert_params * NF4_FLAT_ABSMAX_BYTES
+        return w.bytes + prequantised_load_share(arch.model_type) * s.expert_params * NF4_FLAT_ABSMAX_BYTES
     layer = _expert_layer_16bit(s)
     quantised = run.method == "qlora" and p.experts_nf4
     stored = layer * NF4_BYTES / 2 if quantised else layer
@@ -528,14 +527,18 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     return w.bytes - stored + 2 * layer
 
 
-def expert_fuse_load_note(load: float, training: float, stored_fused: bool, prequantised: bool) -> str:
+def expert_fuse_load_note(load: float, training: float, model_type: str, prequantised: bool) -> str:
     peak = (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
             f"would be {training / k.GIB:.1f} GiB): ")
     if prequantised:
+        family, share = family_of(model_type), prequantised_load_share(model_type)
+        measured = (f"measured on this family ({family})" if family in PREQUANTISED_EXPERT_LOAD_SHARES else
+                    "the largest share measured, as this family's load was not measured")
         return peak + ("the pre-quantised upload stores each expert's 4-bit weights apart, and Unsloth stacks them "
-                       f"while loading: {PREQUANTISED_EXPERT_LOAD_SHARE:.2f} of the stacked experts' bytes is counted "
-                       "beyond the weights (Qwen3-30B-A3B held 0.69, Mixtral's cut copy 0.50: below their steps with "
-                       "the router's aux loss on).")
+                       f"while loading: {share:.2f} of the stacked experts' bytes is counted beyond the weights, "
+                       f"{measured} (Qwen3-30B-A3B held 0.72, Mixtral's cut copy 0.51, GLM-4.7-Flash and ERNIE 4.5 "
+                       "21B-A3B 0.34).")
+    stored_fused = experts_stored_fused(model_type)
     if stored_fused:
         return peak + ("this model's checkpoints store each layer's experts fused, and quantising them on load holds "
                        "one layer's in 16 bits at a time (gpt-oss-20b held 0.7 of one, Llama 4 Scout's cut copy 0.9: "
