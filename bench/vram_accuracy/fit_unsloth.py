@@ -65,7 +65,8 @@ TAIL_BEND_LENGTHS, TAIL_BEND_SPAN = 5, 32
 # A family's NVML memory beside the allocator counts as its own when it exceeds the common context by this much.
 CONTEXT_EXTRA_MIN_GIB = 0.05
 # (name, lower, upper) of every fitted constant; the context is measured directly.
-BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("layer_deltanet", 1.0, 4.0),
+BOUNDS = (("fixed", 0.0, 1.0), ("layer_dense", 1.0, 3.0), ("layer_moe", 1.0, 4.0), ("moe_intermediate", 0.0, 3.0),
+          ("layer_deltanet", 1.0, 4.0),
           ("layer_full", 0.0, 3.0), ("full_grad_reserved_share", 0.0, 0.4),
           ("softcap", 0.0, 40.0), ("gemma3_mlp", 0.0, 40.0),
           ("moe_share", 0.0, 1.5), ("moe_share_lora", 0.0, 1.5), ("reserved_share", 0.0, 0.6), ("reserved", 0.0, 0.8),
@@ -92,6 +93,7 @@ class Theta:
     fixed: float
     layer_dense: float
     layer_moe: float
+    moe_intermediate: float
     layer_deltanet: float
     layer_full: float
     softcap: float
@@ -110,6 +112,7 @@ class Theta:
         k.UNSLOTH_FIXED_GIB = self.fixed  # type: ignore[misc]
         k.UNSLOTH_LAYER_SCALE = {"dense": self.layer_dense, "moe": self.layer_moe,  # type: ignore[misc]
                                  "deltanet": self.layer_deltanet, "full": self.layer_full}
+        k.UNSLOTH_MOE_INTERMEDIATE_BYTES = self.moe_intermediate  # type: ignore[misc]
         k.UNSLOTH_SOFTCAP_MLP_BYTES = self.softcap  # type: ignore[misc]
         k.UNSLOTH_GEMMA3_MLP_BYTES = self.gemma3_mlp  # type: ignore[misc]
         k.UNSLOTH_MOE_LAYER_SHARE = {"qlora": self.moe_share, "lora": self.moe_share_lora}  # type: ignore[misc]
@@ -123,7 +126,8 @@ class Theta:
 
 def current() -> Theta:
     scale = k.UNSLOTH_LAYER_SCALE
-    return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"], scale["deltanet"],
+    return Theta(k.UNSLOTH_CONTEXT_GIB, k.UNSLOTH_FIXED_GIB, scale["dense"], scale["moe"],
+                 k.UNSLOTH_MOE_INTERMEDIATE_BYTES, scale["deltanet"],
                  scale["full"], k.UNSLOTH_SOFTCAP_MLP_BYTES, k.UNSLOTH_GEMMA3_MLP_BYTES, k.UNSLOTH_MOE_LAYER_SHARE["qlora"],
                  k.UNSLOTH_MOE_LAYER_SHARE["lora"], k.UNSLOTH_RESERVED_SHARE,
                  k.UNSLOTH_RESERVED_GIB, k.UNSLOTH_TRIAL_RESERVED_SHARE, k.UNSLOTH_FULL_GRAD_RESERVED_SHARE,
@@ -353,6 +357,9 @@ UNSLOTH_CHUNK_LOSS_BYTES: Final = {theta.chunk_loss}
 # multiplier on one decoder layer's counted activations per token (offloaded checkpointing keeps about
 # one layer's recompute on the GPU), by kind of model and method (unsloth_stack.layer_kind);
 UNSLOTH_LAYER_SCALE: Final = {{'dense': {theta.layer_dense}, 'moe': {theta.layer_moe}, 'deltanet': {theta.layer_deltanet}, 'full': {theta.layer_full}}}
+# bytes a MoE layer holds per token and element of its routed intermediate width beyond the count, in the recomputed
+# layer (before the scale above) and in each layer a first-step trial keeps (unsloth_stack.routed_intermediate_bytes);
+UNSLOTH_MOE_INTERMEDIATE_BYTES: Final = {theta.moe_intermediate}
 # bytes per token per unit of the widest dense MLP that the recomputed layer of a softcapped Gemma (2, 3n, 4)
 # holds beyond the count, and of Gemma 3 (unsloth_stack.gemma_mlp_bytes);
 UNSLOTH_SOFTCAP_MLP_BYTES: Final = {theta.softcap}

@@ -75,7 +75,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         scale = dense_scale_on_unsloth(arch.model_type, scale)
     kept = outputs_kept_bytes(arch, s, tokens, width)
     square = masks_held_on_unsloth(arch.model_type, arch.hidden_size_per_layer_input) * float(tokens * keys)
-    layer = tb.layer + mamba_backward_bytes(s) * width
+    routed = routed_intermediate_bytes(s, width)
+    layer = tb.layer + routed + mamba_backward_bytes(s) * width
     act = (scale * layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
     fp32_square = scores if fp32_square_on_unsloth(arch.model_type, p.fp32_compute) else 0.0
     if fp32_square:  # the peak comes after the layer's end is freed
@@ -115,7 +116,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     trial = 0.0
     if trial_kept(arch, run):
         path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
-        held = tb.layer + (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width if path is None else path
+        held = tb.layer + routed + (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width if path is None else path
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
@@ -213,6 +214,15 @@ def folded_note(arch: Architecture, held: float) -> str:
 def trial_kept(arch: Architecture, run: RunConfig) -> bool:
     """Whether this run's router aux loss keeps the first step's trial forwards (families.router_trial_kept)."""
     return run.router_aux_loss and router_trial_kept(arch.model_type, arch.router_aux_loss_coef)
+
+
+def routed_intermediate_bytes(s: Shapes, width: float) -> float:
+    """Bytes a token a MoE layer holds beyond the count per element of its experts' intermediate width (top_k times
+    the expert's, with any shared expert), fitted (k.UNSLOTH_MOE_INTERMEDIATE_BYTES): the count weighs a routed
+    token's hidden-wide copies and its intermediate alike across MoE families, and at 16,384 tokens Mixtral (two
+    experts 14,336 wide) held more than it counts where Qwen3-30B-A3B and gpt-oss-20b (narrow experts) held less (round
+    65: Mixtral's cut copy 11 % above its prediction, both in its first step's trials and in later steps)."""
+    return k.UNSLOTH_MOE_INTERMEDIATE_BYTES * s.mlp_width * width if s.router_width else 0.0
 
 
 def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingState) -> float:

@@ -386,9 +386,12 @@ def test_the_first_step_excess_is_what_each_measured_fresh_moe_cell_held() -> No
     assert any(cell.startswith("Qwen3.5-35B-A3B/lora/r16/b1x8192") for cell in checked)
     assert any(cell.startswith("Mixtral") for cell in checked) and any(cell.startswith("Qwen3-30B") for cell in checked)
     assert any(cell.startswith("granite-4.0-h-tiny/qlora-on-load/r16/b1x8192") for cell in checked)
-    # Within 2.5 GiB, or 15 % of a larger excess: ERNIE 4.5 21B-A3B LoRA at 8,192 (round 56) held 26.6 GiB more in
-    # its first step, counted 22.7, while its whole peak reads 2.4 % under.
-    off = {cell: pair for cell, pair in checked.items() if abs(pair[0] - pair[1]) > max(2.5, 0.15 * pair[1])}
+    # Under by at most 2.5 GiB, or 15 % of a larger excess: ERNIE 4.5 21B-A3B LoRA at 8,192 (round 56) held 26.6 GiB
+    # more in its first step, counted 22.7, while its whole peak reads 2.4 % under. Over, the safe side, by up to 20 %:
+    # the routed intermediate's fitted bytes (round 65, for Mixtral's wide experts) put granite-4.0-h-tiny 16-bit LoRA
+    # at 8,192 tokens 18 % over (23.8 GiB against 20.1).
+    off = {cell: (counted, held) for cell, (counted, held) in checked.items()
+           if counted < held - max(2.5, 0.15 * held) or counted > held + max(2.5, 0.2 * held)}
     assert off == {}, checked
 
 
@@ -595,15 +598,16 @@ def test_beyond_the_longest_measured_step_the_estimate_keeps_up_with_the_measure
 
 def test_a_method_without_a_measured_stretch_takes_its_familys_fastest_tail() -> None:
     """Gemma 4 12B was measured at one LoRA length only, so beyond 65,536 tokens its LoRA takes the rate its QLoRA
-    cells showed; gpt-oss-20b's QLoRA residual fell over its last stretch, so QLoRA adds nothing there even though its
-    LoRA's rose: a method's own measured stretch wins over the family's fastest."""
+    cells showed; Gemma 3n E4B's LoRA residual fell over its last stretch, so LoRA adds nothing there even though its
+    QLoRA's rose: a method's own measured stretch wins over the family's fastest."""
     from finetune_advisor.vram.ground import tail_rate
 
     twelve = next(c.arch for c in MEASURED if c.arch_name == "gemma-4-12B")
-    gpt_oss = next(c.arch for c in MEASURED if c.arch_name == "gpt-oss-20b")
+    gemma3n = next(c.arch for c in MEASURED if c.arch_name == "gemma-3n-E4B-it")
     rates = k.UNSLOTH_TAIL_GROWTH["gemma4_unified_text"]["dense"]
     assert "lora" not in rates and tail_rate(twelve, "lora") == rates["qlora"] > 0
-    assert tail_rate(gpt_oss, "qlora") == 0.0 < tail_rate(gpt_oss, "lora")
+    assert "lora" in k.UNSLOTH_TAIL_GROWTH["gemma3n_text"]["dense"]
+    assert tail_rate(gemma3n, "lora") == 0.0 < tail_rate(gemma3n, "qlora")
 
 
 def test_a_measured_models_catalog_entry_holds_at_least_what_its_cells_were_built_from() -> None:
@@ -666,7 +670,8 @@ def test_a_qlora_moe_steps_reserve_holds_one_dequantised_expert_block(monkeypatc
     (one MoE layer, 256 experts, gate_up 14.0 GiB in 16 bits) allocated 15.75 GiB beyond its weights at 2,048 tokens,
     and at 8,192 its second step reserved 14.66 GiB beyond what it allocated (round 59). The fitted reserve alone,
     a share of the step's buffers (4-6 GiB there), put that step 12 % under; the block in the reserve holds it. Where
-    the step, not the load, sets the peak (16,384 tokens), the block raises the estimate by its excess over that share."""
+    the step, not the load, sets the peak (16,384 tokens), the block raises the estimate by its excess over that share
+    (2.4 GiB since round 65's refit, whose routed intermediate bytes raised the share's base)."""
     from finetune_advisor.vram import unsloth_stack
 
     at_8192 = _cell("DeepSeek-V3-4L/qlora-on-load/r16/b1x8192")
@@ -682,7 +687,7 @@ def test_a_qlora_moe_steps_reserve_holds_one_dequantised_expert_block(monkeypatc
     with_block = estimate(at_8192.arch, longer, params_total=at_8192.params_total).total_gib
     monkeypatch.setattr(unsloth_stack, "dequantised_expert_block", lambda s: 0.0)
     without = estimate(at_8192.arch, longer, params_total=at_8192.params_total).total_gib
-    assert 5.0 < with_block - without < block / 1024**3
+    assert 1.0 < with_block - without < block / 1024**3
 
 
 def test_16_bit_lora_holds_less_of_a_moe_layers_experts_than_qlora_dequantises() -> None:
