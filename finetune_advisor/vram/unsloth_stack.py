@@ -17,8 +17,8 @@ from finetune_advisor.vram.families import (
     chunked_loss_on_unsloth, dense_scale_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth,
     fp32_square_on_unsloth, full_logits_on_unsloth, full_logits_reserved, loss_chunk_rows, masks_held_on_unsloth,
     masks_reserved_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
-    plain_gemma_mlp_on_unsloth, reserve_extra_on_unsloth, router_trial_kept, scores_on_unsloth, tried_note,
-    prequantised_load_share, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
+    plain_gemma_mlp_on_unsloth, prequantised_load_share, reserve_extra_on_unsloth, router_trial_kept,
+    scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -116,7 +116,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     trial = 0.0
     if trial_kept(arch, run):
         path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
-        held = tb.layer + routed + (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width if path is None else path
+        saved = (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width
+        held = tb.layer + routed + saved if path is None else path
         trial = router_trial(s, tokens, held, state)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
