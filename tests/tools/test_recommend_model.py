@@ -575,16 +575,17 @@ def test_a_pick_says_when_its_step_is_longer_than_any_we_measured_for_its_family
 
 
 def test_a_moe_that_fits_a_card_only_without_the_routers_trials_is_offered_with_that_setting() -> None:
-    """ERNIE 4.5 21B-A3B QLoRA on a 20 GiB card: the first step's trials put it over; with
-    SFTConfig(router_aux_loss_coef=0.0) it fits, and the pick says so, with estimate_vram's figure for that run."""
+    """ERNIE 4.5 21B-A3B QLoRA on a 19.5 GiB card: the first step's trials put it over; with
+    SFTConfig(router_aux_loss_coef=0.0) it fits, and the pick says so, with estimate_vram's figure for that run (on a
+    20 GiB card more models fit as they come since round 65's refit, and they rank above it: out of the top ten)."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
-    result = run(task="chat", gpu_memory_gib=20, dataset_rows=800, top_k=10, use_case="moe")
+    result = run(task="chat", gpu_memory_gib=19.5, dataset_rows=800, top_k=10, use_case="moe")
     pick = next(r for r in result.recommendations if r.model_id == "ernie-4.5-21b-a3b")
     assert pick.fits and not pick.router_aux_loss and any("router_aux_loss_coef=0.0" in c for c in pick.caveats)
     named = pick.unsloth_model_id or pick.repo_id  # no Unsloth upload of ERNIE 4.5 21B-A3B is listed
-    on = estimate_vram(model=named, method=pick.method, gpu_memory_gib=20)
-    off = estimate_vram(model=named, method=pick.method, gpu_memory_gib=20, router_aux_loss=False)
+    on = estimate_vram(model=named, method=pick.method, gpu_memory_gib=19.5)
+    off = estimate_vram(model=named, method=pick.method, gpu_memory_gib=19.5, router_aux_loss=False)
     assert not on.fits and off.fits and pick.estimated_vram_gib == pytest.approx(off.total_gib, abs=0.06)
     others = [r for r in result.recommendations if r is not pick]
     assert all(r.router_aux_loss for r in others) and not any("router_aux_loss_coef" in c for r in others for c in r.caveats)
