@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 from cells import ROOT, median, process_peak_bytes, quantile  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
-from unsloth_sft import estimator_targets, first_step_trials  # noqa: E402
+from unsloth_sft import estimator_storage, estimator_targets, first_step_trials  # noqa: E402
 from fit import _golden  # noqa: E402
 
 from finetune_advisor.gpus import table  # noqa: E402
@@ -149,7 +149,7 @@ def load(path: str = DATA) -> list[Cell]:
                         **({"target_modules": estimator_targets(rec["target_modules"])} if rec.get("target_modules") else {}),
                         offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=first_step_trials(env),
                         gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count,
-                        storage="bnb-4bit" if rec.get("quant_form") == "prequantized" else "16bit")
+                        storage=estimator_storage(rec.get("quant_form")))
         arch = Architecture.from_hf_config(rec["config"])
         cells.append(Cell(rec["cell"], rec["arch"], arch, run,
                           counted * 1e9 if counted else None, process_peak_bytes(rec) / GIB,

@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import CARDS, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes  # noqa: E402
+from unsloth_sft import CARDS, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes  # noqa: E402
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
                 run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
                                 target_modules=estimator_targets(lora_targets(env)),
                                 bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=first_step_trials(env),
-                                storage="bnb-4bit" if flag("--quant", "on-load") == "prequantized" else "16bit", **silicon)
+                                storage=estimator_storage(flag("--quant", "on-load")), **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight

@@ -528,6 +528,12 @@ def estimator_targets(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in mapped if name in LINEAR))
 
 
+def estimator_storage(quant_form: str | None) -> str:
+    """A cell's 4-bit form (its record's quant_form, the plan's --quant) as the estimator's RunConfig.storage: a
+    pre-quantised save loads as a -bnb-4bit upload, anything else from 16-bit weights."""
+    return "bnb-4bit" if quant_form == "prequantized" else "16bit"
+
+
 def router_aux_loss(env: Mapping[str, str] = os.environ) -> float | None:
     """The router aux loss weight a plan sets with `--env CALIB_ROUTER_AUX_LOSS=0` (SFTConfig's
     router_aux_loss_coef; trl then leaves output_router_logits off), or None: trl's default, the config's own."""

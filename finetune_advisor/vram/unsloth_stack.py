@@ -538,17 +538,20 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     return w.bytes - stored + 2 * layer
 
 
+def _listed_shares() -> str:
+    return ", ".join(f"{family} {share:.2f}" for family, share in PREQUANTISED_EXPERT_LOAD_SHARES.items())
+
+
 def expert_fuse_load_note(load: float, training: float, model_type: str, prequantised: bool) -> str:
     peak = (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
             f"would be {training / k.GIB:.1f} GiB): ")
     if prequantised:
         family, share = family_of(model_type), prequantised_load_share(model_type)
-        measured = (f"measured on this family ({family})" if family in PREQUANTISED_EXPERT_LOAD_SHARES else
+        measured = (f"measured on this family, {family}" if family in PREQUANTISED_EXPERT_LOAD_SHARES else
                     "the largest share measured, as this family's load was not measured")
         return peak + ("the pre-quantised upload stores each expert's 4-bit weights apart, and Unsloth stacks them "
                        f"while loading: {share:.2f} of the stacked experts' bytes is counted beyond the weights, "
-                       f"{measured} (Qwen3-30B-A3B held 0.72, Mixtral's cut copy 0.51, GLM-4.7-Flash and ERNIE 4.5 "
-                       "21B-A3B 0.34).")
+                       f"{measured} (shares counted by family, from our runs: {_listed_shares()}).")
     stored_fused = experts_stored_fused(model_type)
     if stored_fused:
         return peak + ("this model's checkpoints store each layer's experts fused, and quantising them on load holds "
