@@ -2,7 +2,7 @@
 
     python unsloth_sft.py prepare NAME DIR [--prequantize | --build-4bit]
     python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
-                              [--emulate t4|24g|16g|12g|8g|4g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
+                              [--emulate t4|v100|24g|16g|12g|8g|4g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
 
 `prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
 the GPU (in RAM where the GPU's free memory cannot hold them: `build_device`), saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
@@ -27,7 +27,7 @@ parameters by dtype after loading (what bitsandbytes really quantised), and ever
 `--emulate t4` makes Unsloth take the path of a 16 GB card without bf16 on an H100/H200: torch
 reports no bf16 support and a total and free memory as on a T4 (14.56 GiB as torch reports it),
 the caching allocator is capped to that size (`set_per_process_memory_fraction`), and Unsloth's
-own bf16 flag is turned off after import. `--emulate 24g`, `16g`, `12g`, `8g` and `4g` are cards of that memory with bf16. The compute
+own bf16 flag is turned off after import; `--emulate v100` is the same for a 32 GB V100. `--emulate 24g`, `16g`, `12g`, `8g` and `4g` are cards of that memory with bf16. The compute
 capability stays the real one (see `emulate_card`). What is patched is recorded in `emulation`.
 """
 
@@ -56,7 +56,10 @@ LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 # same at 8 GiB (an RTX 4060 or 3070 class card), where Unsloth's guide trains Gemma 4 E2B and our estimate says no;
 # "4g" caps the allocator at 4 GiB, about 0.5 above what a small model's fixed-length step needs, to see whether a run
 # whose reservation grows with changing shapes (LFM2.5 on varied rows, round 51) fails there or gives its cache back.
+# "v100": a 32 GB V100, the other card without bf16 (compute capability 7.0), 32,510 MiB as nvidia-smi and torch
+# report it: Unsloth's no-bf16 path at lengths a T4 cannot hold.
 CARDS = {"t4": {"name": "Tesla T4", "total_gib": 14.563, "bf16": False},
+         "v100": {"name": "Tesla V100-SXM2-32GB (emulated)", "total_gib": 31.748, "bf16": False},
          "24g": {"name": "RTX 4090-sized card, 24,564 MiB (emulated)", "total_gib": 23.988, "bf16": True},
          "16g": {"name": "RTX 4080-sized card, 16,376 MiB (emulated)", "total_gib": 15.992, "bf16": True},
          "12g": {"name": "12 GiB bf16 card (emulated)", "total_gib": 12.0, "bf16": True},
