@@ -446,7 +446,7 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
     if tried := tried_note(arch.model_type):
         notes.append(tried)
     if step.scores:
-        notes.append(scores_note(arch.model_type, step.scores))
+        notes.append(scores_note(arch.model_type, step.scores, run.bf16))
     if step.kept:
         notes.append(f"Gemma 4 with per-layer inputs: Unsloth keeps every layer's output but the last two on the GPU "
                      f"({step.kept / k.GIB:.2f} GiB of the activations here), as memory traces of E2B and E4B at "
@@ -582,14 +582,17 @@ def square_note(model_type: str, per_layer_input: int | None, square: float) -> 
     return said
 
 
-def scores_note(model_type: str, scores: float) -> str:
+def scores_note(model_type: str, scores: float, bf16: bool = True) -> str:
     held = f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len"
     if model_type == "gemma2":
+        measured = ("measured on Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, one and two rows" if bf16 else
+                    f"{unsloth_score_bytes(model_type, bf16=False):g} bytes a score in fp16, where bf16 holds "
+                    f"{unsloth_score_bytes(model_type):g}: measured on Gemma-2-9B QLoRA without bf16 from 1,024 to "
+                    "8,192 tokens on an emulated T4 and V100, not traced")
         return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install "
                 f"does not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes, "
-                f"one row's at the peak: {held} (measured on Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, "
-                "one and two rows). With flash-attn it uses flash-attn's softcapping kernel instead, which this figure "
-                "does not model.")
+                f"one row's at the peak: {held} ({measured}). With flash-attn it uses flash-attn's softcapping kernel "
+                "instead, which this figure does not model.")
     if family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES:
         return (f"Gemma 3 in float32 (a GPU without bf16): Unsloth 2026.10.9 packs the micro-batch's rows into one "
                 f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "

@@ -502,6 +502,9 @@ def test_a_softcapped_gemma_holds_wider_scores_on_a_gpu_without_bf16() -> None:
     from finetune_advisor.vram.families import unsloth_score_bytes
 
     assert unsloth_score_bytes("gemma2", bf16=False) > 2 * unsloth_score_bytes("gemma2")
+    t4 = next(c for c in fp16 if c.run.seq_len == 4096)
+    said = estimate(t4.arch, t4.run, params_total=t4.params_total).assumptions
+    assert any("bytes a score in fp16" in a and "emulated T4 and V100" in a for a in said)
 
 
 def test_gemma_3s_float32_square_is_reserved_at_its_own_small_share_on_a_t4() -> None:
