@@ -626,6 +626,16 @@ def layer_scale_on_unsloth(model_type: str, kind: str, fitted: float) -> float:
     return own.get(family_of(model_type), fitted)
 
 
+def own_layer_scale(model_type: str) -> tuple[str, float, str] | None:
+    """(kind of layer, scale, how it was found) for a family counted on a scale of its own, else None."""
+    family = family_of(model_type)
+    if family in UNSLOTH_DENSE_SCALE_TRACED:
+        return "dense", UNSLOTH_DENSE_SCALE_TRACED[family], "read from memory traces of its steps"
+    if family in UNSLOTH_MOE_SCALE_MEASURED:
+        return "moe", UNSLOTH_MOE_SCALE_MEASURED[family], "sized on its own measured runs, not traced"
+    return None
+
+
 def masks_reserved_on_unsloth(model_type: str) -> float:
     """Share of the masks' bytes the allocator reserves beyond the shared share, for this family (0 if none)."""
     return UNSLOTH_MASKS_RESERVED.get(family_of(model_type), 0.0)

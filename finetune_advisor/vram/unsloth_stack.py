@@ -16,7 +16,7 @@ from finetune_advisor.vram.families import (
     UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
     chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth,
     fp32_square_on_unsloth, full_logits_on_unsloth, full_logits_reserved, layer_scale_on_unsloth, loss_chunk_rows,
-    masks_held_on_unsloth,
+    masks_held_on_unsloth, own_layer_scale,
     masks_reserved_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, prequantised_load_share, reserve_extra_on_unsloth, router_trial_kept,
     scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
@@ -437,6 +437,11 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
         notes.append("Gemma 3: Unsloth's compiled MLP holds more per token than the layer count gives (six MLP-width "
                      "tensors in memory traces of the 4B), fitted per unit of the widest MLP on the Gemma 3 4B and 12B "
                      "cells (the longest at 32,768 tokens).")
+    if own := own_layer_scale(arch.model_type):
+        kind, scale, how = own
+        notes.append(f"This family's recomputed layer is counted at {scale:.2f} times the layer count, its own scale "
+                     f"({how}), not the {k.UNSLOTH_LAYER_SCALE[kind]:.2f} fitted over every "
+                     f"{'MoE' if kind == 'moe' else kind} family.")
     if step.extra:
         notes.append(f"Our Unsloth runs of this family ({arch.model_type}) held more than the count gives, in ways no "
                      f"memory trace has explained yet: {step.extra / k.GIB:.2f} GiB is added to the overhead here, "

@@ -812,6 +812,8 @@ def test_glm_4_7_flash_is_read_on_its_own_measured_moe_layer_scale() -> None:
         assert -0.02 <= BENCH_MODULE.error(c) <= 0.05, (c.id, BENCH_MODULE.error(c))
     assert families.layer_scale_on_unsloth("glm4_moe_lite", "moe", 2.7) < 2.7
     assert families.layer_scale_on_unsloth("deepseek_v3", "moe", 2.7) == 2.7
+    said = estimate(cells[0].arch, cells[0].run, params_total=cells[0].params_total).assumptions
+    assert any("its own scale (sized on its own measured runs, not traced)" in a for a in said)
 
 
 def test_a_pre_quantised_moe_upload_is_counted_as_unsloth_stacks_it() -> None:
