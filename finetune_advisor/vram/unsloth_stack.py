@@ -14,10 +14,9 @@ from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
     UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
-    chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth,
-    fp32_square_on_unsloth, full_logits_on_unsloth, full_logits_reserved, layer_scale_on_unsloth, loss_chunk_rows,
-    masks_held_on_unsloth, own_layer_scale,
-    masks_reserved_on_unsloth, outputs_kept_on_unsloth, padded_head_copies_bytes, padded_on_unsloth,
+    chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
+    full_logits_on_unsloth, full_logits_reserved, layer_scale_on_unsloth, loss_chunk_rows, masks_held_on_unsloth,
+    masks_reserved_on_unsloth, outputs_kept_on_unsloth, own_layer_scale, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, prequantised_load_share, reserve_extra_on_unsloth, router_trial_kept,
     scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
