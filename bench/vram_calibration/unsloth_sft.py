@@ -56,8 +56,9 @@ LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 # same at 8 GiB (an RTX 4060 or 3070 class card), where Unsloth's guide trains Gemma 4 E2B and our estimate says no;
 # "4g" caps the allocator at 4 GiB, about 0.5 above what a small model's fixed-length step needs, to see whether a run
 # whose reservation grows with changing shapes (LFM2.5 on varied rows, round 51) fails there or gives its cache back.
-# "v100": a 32 GB V100, the other card without bf16 (compute capability 7.0), 32,510 MiB as nvidia-smi and torch
-# report it: Unsloth's no-bf16 path at lengths a T4 cannot hold.
+# "v100": a 32 GB V100, the other card without bf16 (compute capability 7.0), at 32,510 MiB (31.748 GiB; round 67),
+# between the 32,480 and 32,768 MiB nvidia-smi logs show for it by driver (finetune_advisor/gpus/gpus.json, not
+# sourced further): Unsloth's no-bf16 path at lengths a T4 cannot hold. No cell measured on it came near the cap.
 CARDS = {"t4": {"name": "Tesla T4", "total_gib": 14.563, "bf16": False},
          "v100": {"name": "Tesla V100-SXM2-32GB (emulated)", "total_gib": 31.748, "bf16": False},
          "24g": {"name": "RTX 4090-sized card, 24,564 MiB (emulated)", "total_gib": 23.988, "bf16": True},
