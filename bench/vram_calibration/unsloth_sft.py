@@ -608,6 +608,16 @@ def varied_lengths(batch: int, steps: int, seq: int) -> list[int]:
     return lengths
 
 
+def pool_peaks() -> dict[str, int | None]:
+    """The caching allocator's peak reservation by pool since the last reset: blocks of 1 MiB or less come from a
+    small pool that large allocations never reuse, and a MoE's per-expert 4-bit tensors can be that small (Qwen3-30B-A3B's
+    are 0.75 MiB), which may be why its pre-quantised load holds more than other families' (round 69)."""
+    import torch
+
+    stats = torch.cuda.memory_stats()
+    return {pool: stats.get(f"reserved_bytes.{pool}_pool.peak") for pool in ("small", "large")}
+
+
 def vary_steps(env: Mapping[str, str] = os.environ) -> int | None:
     """CALIB_VARY's step count, None when the cell's rows are all of its length."""
     value = env.get("CALIB_VARY")
@@ -789,7 +799,7 @@ def run(name: str, path: str, method: str, out: str, shapes: list[tuple[int, int
         model, tokenizer, loader = load(path, config, method, rank, max(s for _, s in shapes))
     load_s = time.time() - t0
     load_peaks = {"load_nvml_process_peak_bytes": load_sampler.peak, "load_peak_reserved_bytes": cuda_stat("max_memory_reserved"),
-            "reserved_after_load_bytes": cuda_stat("memory_reserved")}
+            "reserved_after_load_bytes": cuda_stat("memory_reserved"), "load_pool_peaks": pool_peaks()}
     base = {
         "arch": name, "hf_repo": spec.get("hf_repo"), "config": config, "method": method, "stack": "unsloth",
         "optimizer": "adamw_8bit", "lora_rank": rank if method != "full" else None,
@@ -850,6 +860,8 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm, deadline: float | Non
             rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE=1)")
         if stopped is not None:  # the peak is the first step's or a steady step's: both ran
             rec["stopped_early"] = stopped
+        if os.environ.get("HF_DEACTIVATE_ASYNC_LOAD") == "1":  # a loader setting the estimate does not model
+            rec["not_representative"] = "loaded without transformers' threaded loading (HF_DEACTIVATE_ASYNC_LOAD=1)"
         if varied is not None:  # scored against the fixed-length prediction, fitted on nothing
             rec.update(varied_rows=varied, not_representative=f"{varied['steps']} steps of rows of varied length (CALIB_VARY)")
         rec["nvml_peak_used_bytes"] = None if device_sampler.peak is None or pm.baseline is None else device_sampler.peak - pm.baseline
