@@ -814,6 +814,11 @@ def test_glm_4_7_flash_is_read_on_its_own_measured_moe_layer_scale() -> None:
     assert families.layer_scale_on_unsloth("deepseek_v3", "moe", 2.7) == 2.7
     said = estimate(cells[0].arch, cells[0].run, params_total=cells[0].params_total).assumptions
     assert any("its own scale (sized on its own measured runs, not traced)" in a for a in said)
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    held = next(c.measured for c in cells if c.id == "GLM-4.7-Flash/qlora-on-load/r16/b1x8192")
+    assert held < 24 - 0.6  # the run fit a 24 GiB card beside the driver's share
+    assert estimate_vram(model="glm-4.7-flash", method="qlora", seq_len=8192, gpu_memory_gib=24).fits
 
 
 def test_a_pre_quantised_moe_upload_is_counted_as_unsloth_stacks_it() -> None:
