@@ -2,6 +2,7 @@
 
     python bench/vram_accuracy/vision_notebook_probe.py > vl.json                    # the notebook's settings
     python bench/vram_accuracy/vision_notebook_probe.py --model gemma-3 [--images 2] # Gemma 3 4B, 1 or 2 images a row
+    python bench/vram_accuracy/vision_notebook_probe.py --model qwen3-vl             # Qwen3-VL 8B
     python bench/vram_accuracy/vision_notebook_probe.py --resize max > vl-max.json   # images at their own size
     python bench/vram_accuracy/vision_notebook_probe.py --check                      # CPU: rows, tokens, one loss
     python bench/vram_accuracy/vision_notebook_probe.py --predict                    # the estimator's figures for it
@@ -23,6 +24,11 @@ on the first side when the config has none, as Qwen2.5-VL's has not (unsloth_zoo
 wheels unpacked in DIR and `datasets` and `requests` installed, runs the collator itself on the CPU: 402 tokens a row, 324 of them image tokens; 1,303 and 1,225
 with `resize="max"`). `--resize max` hands the source size to the processor, whose pixel cap
 (28 x 28 x 1,280) makes a 1,024-pixel square 980 x 980: 4,900 patches, 1,225 tokens (the CPU check counts both). `--method lora` loads 16-bit instead.
+
+`--model qwen3-vl` trains Qwen3-VL 8B (configs/Qwen3-VL-8B-Instruct.json) on the same rows: 16-pixel patches, 2 x 2
+merged a token, so the collator's 512 pixels make 1,024 patches and 256 image tokens (334 a row; `--check --collator`).
+The processor's pixel bounds are the image processor class's defaults: the checkpoint's preprocessor_config.json is not
+in this repository, so `--resize max` (992 pixels here, 961 image tokens) may not be what its real processor makes.
 
 `--model gemma-3` trains Gemma 3 4B (configs/gemma-3-4b-it.json) with the same trainer settings and LoRA; it needs
 `UNSLOTH_BLOCK_COMPILE=0` in the environment, as every Gemma 3 calibration cell ran. Its image processor makes every
@@ -112,7 +118,14 @@ LLAMA_VISION = VisionModel(
               "eot": "<|eot_id|>"},
     tokens={"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "pad_token": "<|finetune_right_pad_id|>"},
     folder="/dev/shm/llama32-vision-random")
-MODELS = {"qwen2.5-vl": QWEN, "gemma-3": GEMMA3, "llama-3.2-vision": LLAMA_VISION}
+QWEN3 = VisionModel(
+    config="Qwen3-VL-8B-Instruct.json", model_class="Qwen3VLForConditionalGeneration", template=QWEN.template,
+    specials={"bos_token_id": "<|endoftext|>", "eos_token_id": "<|im_end|>", "vision_start_token_id": "<|vision_start|>",
+              "vision_end_token_id": "<|vision_end|>", "image_token_id": "<|image_pad|>",
+              "video_token_id": "<|video_pad|>"},
+    tokens=QWEN.tokens, folder="/dev/shm/qwen3vl-random")
+MODELS = {"qwen2.5-vl": QWEN, "qwen3-vl": QWEN3, "gemma-3": GEMMA3, "llama-3.2-vision": LLAMA_VISION}
+QWENS = (QWEN, QWEN3)  # one processor family: image_grid_thw, <|image_pad|> tokens, 2 x 2 patches merged a token
 # Llama 3's header and end-of-turn ids (128006, 128007, 128009: the last of the config's eos_token_id), which the
 # config does not name; the text config's bos and pad ids are read at the top level, where the processor looks.
 LLAMA_IDS = {"start_header": 128006, "end_header": 128007, "eot": 128009}
@@ -132,21 +145,34 @@ def config_fields(vm: VisionModel, small: bool = False) -> dict:
     if vm is LLAMA_VISION:
         fields.update(LLAMA_IDS, bos_token_id=fields["text_config"]["bos_token_id"],
                       pad_token_id=fields["text_config"]["pad_token_id"])
-    if small and vm is QWEN:
+    if vm is QWEN3:  # its text config holds them; the processor looks at the top level
+        text = fields["text_config"]
+        fields.update(bos_token_id=text["bos_token_id"], eos_token_id=text["eos_token_id"])
+    return shrunk(vm, fields) if small else fields
+
+
+def shrunk(vm: VisionModel, fields: dict) -> dict:
+    """FIELDS with the depth and widths of a model small enough for a CPU forward, its structure kept."""
+    if vm in QWENS:  # head size 128 kept for the rope sections
         text = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 4,
-                "num_key_value_heads": 2, "layer_types": ["full_attention"] * 2, "max_window_layers": 2}
-        fields.update(text)
+                "num_key_value_heads": 2}
+        vision = {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 4, "out_hidden_size": 512}
+        if vm is QWEN:  # Qwen2.5-VL reads its text widths at the top level too
+            text.update(layer_types=["full_attention"] * 2, max_window_layers=2)
+            fields.update(text)
+            vision["fullatt_block_indexes"] = [1]
+        else:  # Qwen3-VL feeds these tower blocks' outputs to the first text layers
+            vision["deepstack_visual_indexes"] = [0, 1]
         fields["text_config"] = {**fields["text_config"], **text}
-        fields["vision_config"] = {**fields["vision_config"], "depth": 2, "hidden_size": 64, "intermediate_size": 128,
-                                   "num_heads": 4, "out_hidden_size": 512, "fullatt_block_indexes": [1]}
-    elif small and vm is LLAMA_VISION:
+        fields["vision_config"] = {**fields["vision_config"], **vision}
+    elif vm is LLAMA_VISION:
         fields["text_config"] = {**fields["text_config"], "hidden_size": 256, "intermediate_size": 512,
                                  "num_hidden_layers": 4, "num_attention_heads": 2, "num_key_value_heads": 1,
                                  "cross_attention_layers": [1, 3]}
         fields["vision_config"] = {**fields["vision_config"], "hidden_size": 64, "intermediate_size": 128,
                                    "num_hidden_layers": 4, "num_global_layers": 2, "attention_heads": 4,
                                    "intermediate_layers_indices": [1, 3], "vision_output_dim": 192}
-    elif small:
+    else:
         fields["text_config"] = {**fields["text_config"], "hidden_size": 256, "intermediate_size": 512,
                                  "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
                                  "head_dim": 128}
@@ -187,6 +213,15 @@ def stand_in_processor(vm: VisionModel, fields: dict):
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, model_max_length=32768, **vm.tokens)
         return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
                                    video_processor=Qwen2VLVideoProcessor(), chat_template=vm.template)
+    if vm is QWEN3:  # the config's 16-pixel patches, 2 x 2 merged a token; pixel bounds left at the class's defaults
+        from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        v = fields["vision_config"]
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, model_max_length=32768, **vm.tokens)
+        image = Qwen2VLImageProcessor(patch_size=v["patch_size"], merge_size=v["spatial_merge_size"],
+                                      temporal_patch_size=v["temporal_patch_size"])
+        return Qwen3VLProcessor(image_processor=image, tokenizer=fast, video_processor=Qwen3VLVideoProcessor(),
+                                chat_template=vm.template)
     if vm is LLAMA_VISION:
         from transformers import MllamaImageProcessor, MllamaProcessor
 
@@ -250,7 +285,7 @@ def encode(processor, batch_rows: list[dict]):
 def token_counts(batch, vm: VisionModel, fields: dict) -> dict:
     """Per row of a collated batch: tokens in the language model, image tokens among them, patches in the tower."""
     n = len(batch["input_ids"])
-    if vm is QWEN:
+    if vm in QWENS:
         image_id, patches = fields["image_token_id"], int(batch["image_grid_thw"].prod(dim=-1).sum())
     elif vm is LLAMA_VISION:  # tiles of (560 / 14)^2 patches and a class token each
         v = fields["vision_config"]
@@ -301,7 +336,7 @@ def check(args: argparse.Namespace) -> None:
 # model, resize and number of images a row (the collator's resize changes nothing for Gemma 3: 896 pixels always).
 # Llama 3.2 Vision's are the image's own tiles; its processor pads each image to 4 tiles, which its tower reads all of
 # (round 16: the same peak for one tile and four).
-COUNTS = {("qwen2.5-vl", "min", 1): (402, 1296), ("qwen2.5-vl", "max", 1): (1303, 4900),
+COUNTS = {("qwen2.5-vl", "min", 1): (402, 1296), ("qwen2.5-vl", "max", 1): (1303, 4900), ("qwen3-vl", "min", 1): (334, 1024),
           ("gemma-3", "min", 1): (345, 4096), ("gemma-3", "min", 2): (602, 8192),
           ("llama-3.2-vision", "min", 1): (82, 1601), ("llama-3.2-vision", "max", 1): (82, 6404)}
 
