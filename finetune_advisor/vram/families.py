@@ -614,8 +614,10 @@ UNSLOTH_MASKS_RESERVED = {"gemma4_unified": 0.6}
 # over in step with its tokens: QLoRA +0.6, +5.4 and +10.6 % at 2,048, 8,192 and 16,384, from its pre-quantised
 # upload -0.2 and +3.0 % at 2,048 and 8,192 (rounds 29-67). Its allocated peak grows 157-219 KB a token (QLoRA), 235
 # (16-bit LoRA), where the count grew 321. Measured, not traced: 1.8, the least that keeps each of its seven cells
-# within 1.1 % under (they read -1.1 to +2.5 %). Other latent-attention MoE families (DeepSeek-V3, Kimi K2) keep the
-# fitted scale: DeepSeek-V3's cut copy peaked at its load, so its steps do not say.
+# within 1.1 % under (they read -1.1 to +2.5 %). DeepSeek-V3's cut copy (4 layers, latent attention too) shows the
+# same over-count in its steps, below its load's peak: they allocated 630 KB a token more from 2,048 to 8,192 tokens
+# where the count grew 1,183 (rounds 59, 61b), so latent attention is the likely common cause. DeepSeek-V3 and Kimi K2
+# keep the fitted scale all the same: their loads set the peak, and a lower step figure is unmeasured at full depth.
 UNSLOTH_MOE_SCALE_MEASURED = {"glm4_moe_lite": 1.8}
 
 
