@@ -622,10 +622,9 @@ UNSLOTH_MOE_SCALE_MEASURED = {"glm4_moe_lite": 1.8}
 
 
 def layer_scale_on_unsloth(model_type: str, kind: str, fitted: float) -> float:
-    """The scale on a layer's count: the family's own for its kind of layer (a traced dense one,
-    UNSLOTH_DENSE_SCALE_TRACED, or a measured MoE one, UNSLOTH_MOE_SCALE_MEASURED), else the fitted one."""
-    own = {"dense": UNSLOTH_DENSE_SCALE_TRACED, "moe": UNSLOTH_MOE_SCALE_MEASURED}.get(kind, {})
-    return own.get(family_of(model_type), fitted)
+    """The scale on a layer's count: the family's own for its kind of layer (own_layer_scale), else the fitted one."""
+    own = own_layer_scale(model_type)
+    return own[1] if own and own[0] == kind else fitted
 
 
 def own_layer_scale(model_type: str) -> tuple[str, float, str] | None:
