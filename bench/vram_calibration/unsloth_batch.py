@@ -8,7 +8,7 @@ one NAME run in one lane, one after the other, after the model is prepared once 
 /dev/shm, removed afterwards); lanes take the next NAME when free. Two flags are the batch's, not
 the run's: `--big` (prepare in /dev/shm, one big model at a time) and `--build-4bit` (prepare only
 the `-bnb-4bit` save, built without a 16-bit copy: `unsloth_sft.build_4bit`; its jobs use
-`--quant prequantized`). Jobs whose cells all appear
+`--quant prequantized`; a NAME's other jobs are prepared apart, from its 16-bit save). Jobs whose cells all appear
 in a --done file (earlier results) are skipped, so a plan can be re-run across GPU sessions.
 Each lane appends to OUTDIR/unsloth-<lane>.jsonl and OUTDIR/log-<lane>.txt; the per-process NVML
 reading keeps cells measured beside each other apart (`concurrent_jobs` records the lane count,
@@ -66,6 +66,17 @@ def job_cells(name: str, args: list[str]) -> list[str]:
     return [cell_id(name, args[0], flag("--quant", "on-load"), int(flag("--rank", "16")), b, s, flag("--emulate", None), env,
                     flag("--tag", None))
             for b, s in parse_shapes(args[1])]
+
+
+def group_jobs(plan: list[tuple[str, list[str]]], done: set[str]) -> list[tuple[str, list[list[str]]]]:
+    """The plan's jobs not yet done, grouped by what they need prepared: a NAME's `--build-4bit` jobs (the 4-bit save
+    alone) apart from its other jobs (the 16-bit save they load), so that a plan may mix the two for one model (round 68's
+    16-bit LoRA cell of GLM-4.7-Flash found no 16-bit save when they were grouped together)."""
+    groups: dict[tuple[str, bool], list[list[str]]] = {}
+    for name, args in plan:
+        if not set(job_cells(name, args)) <= done:
+            groups.setdefault((name, "--build-4bit" in args), []).append(args)
+    return [(name, jobs) for (name, _), jobs in groups.items()]
 
 
 class Lane(threading.Thread):
@@ -138,12 +149,7 @@ def main() -> None:
     lanes = int(sys.argv[sys.argv.index("--lanes") + 1]) if "--lanes" in sys.argv else 2
     budget = float(sys.argv[sys.argv.index("--budget-s") + 1]) if "--budget-s" in sys.argv else 540
     done = done_cells([a for i, a in enumerate(sys.argv) if i and sys.argv[i - 1] == "--done"])
-    groups: dict[str, list[list[str]]] = {}
-    for name, args in read_plan(plan):
-        if set(job_cells(name, args)) <= done:
-            continue
-        groups.setdefault(name, []).append(args)
-    queue = list(groups.items())
+    queue = group_jobs(read_plan(plan), done)
     print(f"{sum(len(j) for _, j in queue)} jobs in {len(queue)} models, {lanes} lanes, {budget:.0f}s", flush=True)
     os.makedirs(MODELS, exist_ok=True)
     os.makedirs(SMALL_MODELS, exist_ok=True)
