@@ -38,13 +38,19 @@ CSM_ROW_SECONDS = 30
 # maximum number of tiles within each image"; 4 x 1,601 positions through a 40-layer tower with LoRA on it, as the
 # notebook trains it), and the eight cross-attention layers read all of them. At one, two and four images a micro-batch
 # (round 17: 9.35, 10.35, 12.37 GiB) the peak grew about 1.0 GiB an image beyond the first; 0.92 an image on top of the
-# text estimate is 0.3-2.6 % above each of the three.
-IMAGE_GIB = {"gemma3": 0.16, "qwen2_5_vl": 0.0, "mllama": 0.92}
+# text estimate is 0.3-2.6 % above each of the three. Qwen3-VL 8B's tower (16-pixel patches merged 2 x 2: 1,024
+# patches, 256 tokens an image at the collator's 512 pixels), 2 rows of one image (one H100, 2026-12-06): QLoRA 8.48 GiB
+# and LoRA 17.97, the tokens' count alone 2.4 % and 1.2 % above; Gemma 3's 0.16 an image, carried over before, put
+# them 6.2 % and 3.0 % above.
+IMAGE_GIB = {"gemma3": 0.16, "qwen2_5_vl": 0.0, "qwen3_vl": 0.0, "mllama": 0.92}
 IMAGE_RUNS = {
-    "gemma3": "Gemma 3 4B QLoRA and LoRA, 2 rows of 1 or 2 images (0.12-0.16 GiB an image beyond the tokens)",
-    "qwen2_5_vl": "Qwen2.5-VL-7B QLoRA, 2 rows of one image of 324 or 1,225 tokens (no more than the tokens' count)",
+    "gemma3": "Gemma 3 4B QLoRA and LoRA, 2 rows of 1 or 2 images (0.12-0.16 GiB an image beyond the tokens), one H200",
+    "qwen2_5_vl": "Qwen2.5-VL-7B QLoRA, 2 rows of one image of 324 or 1,225 tokens (no more than the tokens' count), "
+                  "one H200",
+    "qwen3_vl": "Qwen3-VL 8B QLoRA and LoRA, 2 rows of one image of 256 tokens (no more than the tokens' count), "
+                "one H100",
     "mllama": "Llama 3.2 11B Vision QLoRA, 1, 2 and 4 rows of one image, at one tile and at four alike (the "
-              "processor pads every image to 4 tiles)",
+              "processor pads every image to 4 tiles), one H200",
 }
 # A tower not measured carries the most that a measured tower of its kind needed (families.figure_family): towers
 # whose image tokens sit in the sequence (Gemma 3's), or cross-attention (Llama 3.2 Vision's).
@@ -90,7 +96,7 @@ def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
     nearest = figure_family(family, IMAGE_GIB)
     measured = nearest == family
     per = IMAGE_GIB[nearest] * (2 if fp32 else 1)
-    how = (f"measured: {IMAGE_RUNS[family]}, one H200" if measured else
+    how = (f"measured: {IMAGE_RUNS[family]}" if measured else
            f"not measured for this family: the most a measured tower of its kind needed, {IMAGE_RUNS[nearest]}, "
            "carried over")
     how += "; doubled here, where Unsloth trains with float32 activations (not measured)" if fp32 and per else ""
@@ -106,7 +112,7 @@ _TEXT_ROWS = (" Counted for text rows: for rows with images, give 'images_per_ro
               "tower's activations are then added.")
 _IMAGE_TOKENS = (" Count an image's tokens in 'seq_len': Unsloth's vision data collator first shrinks each image to the "
                  "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
-                 "resize='min'; Qwen2.5-VL: 324 tokens an image, Gemma 3: 256).")
+                 "resize='min'; Qwen2.5-VL: 324 tokens an image, Qwen3-VL and Gemma 3: 256).")
 _CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in 'seq_len': the image reaches the language model "
                     "through its cross-attention layers as 560-pixel tiles of 1,601 positions, and its processor "
                     "pads every image to 4 tiles, so an image costs the same whatever its size.")

@@ -818,6 +818,7 @@ def test_images_per_row_adds_the_measured_tower_cost_and_says_where_it_comes_fro
 
     for model, per, said in (("gemma-3-4b", 0.16, "measured: Gemma 3 4B"),
                              ("llama-3.2-11b-vision", 0.92, "measured: Llama 3.2 11B Vision"),
+                             ("qwen3-vl-8b", 0.0, "measured: Qwen3-VL 8B QLoRA and LoRA"),
                              ("gemma-4-31b", 0.16, "not measured for this family: the most a measured tower of its kind "
                                                    "needed, Gemma 3 4B")):
         text, rows = answer(model, 0), answer(model, 2)
@@ -853,14 +854,14 @@ def test_images_per_row_is_taken_by_models_that_read_images_and_refused_by_name_
 
 def test_image_rows_on_unsloth_stay_near_what_the_vision_probes_measured() -> None:
     """Rounds 14-17 trained Qwen2.5-VL-7B (QLoRA), Gemma 3 4B (QLoRA, LoRA) and Llama 3.2 11B Vision (QLoRA, one tile
-    and four an image, 1, 2 and 4 rows a micro-batch) on image rows with Unsloth's vision notebook settings (quantised on load from a random bf16
+    and four an image, 1, 2 and 4 rows a micro-batch), and round 69's session Qwen3-VL 8B (QLoRA, LoRA) on image rows with Unsloth's vision notebook settings (quantised on load from a random bf16
     checkpoint; bench/vram_accuracy/vision_notebook_probe.py). With the image tokens counted in seq_len and images_per_row given, as the answer tells users to, the estimate of
     the same load must stay within 2 % under each peak (the tolerance the Unsloth fit allows before it penalises an
     under-estimate; round 34's refit put Gemma 3 4B LoRA with two images 0.1 % under) and at most 5 % over."""
     from finetune_advisor.gpus.target import named
 
     configs = {"qwen2.5-vl": "Qwen2.5-VL-7B-Instruct.json", "gemma-3": "gemma-3-4b-it.json",
-               "llama-3.2-vision": "Llama-3.2-11B-Vision-Instruct.json"}
+               "llama-3.2-vision": "Llama-3.2-11B-Vision-Instruct.json", "qwen3-vl": "Qwen3-VL-8B-Instruct.json"}
     records = [json.loads(line) for line in (BENCH / "vram_accuracy/data/vision_probe.jsonl").read_text().splitlines()]
     assert {r.get("model", "qwen2.5-vl") for r in records} == set(configs) and len(records) >= 8
     for r in records:
