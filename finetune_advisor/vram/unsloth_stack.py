@@ -399,7 +399,8 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     if float32 and float32 >= fused:
         notes.append(float32_load_note(load, training))
     elif load > training:  # said only where it sets the peak: most MoE loads are far below their step
-        notes.append(expert_fuse_load_note(load, training, arch.model_type, p.experts_flat_absmax))
+        unthreaded = max(training, w.bytes + context * k.GIB)
+        notes.append(expert_fuse_load_note(load, training, arch.model_type, p.experts_flat_absmax, unthreaded))
     if run.num_gpus > 1:
         notes.append(f"{run.num_gpus} GPUs with {run.sharding}: multi-GPU Unsloth runs are not measured; "
                      "the per-GPU figure places the model as the transformers stack does (ddp: a whole copy on "
@@ -545,16 +546,21 @@ def _listed_shares() -> str:
     return ", ".join(f"{family} {share:.2f}" for family, share in PREQUANTISED_EXPERT_LOAD_SHARES.items())
 
 
-def expert_fuse_load_note(load: float, training: float, model_type: str, prequantised: bool) -> str:
+def expert_fuse_load_note(load: float, training: float, model_type: str, prequantised: bool,
+                          unthreaded: float = 0.0) -> str:
+    """Why the load sets the peak; for a pre-quantised upload also what the peak would be with transformers' threaded
+    loading off (`unthreaded`: the weights as stored, or the step where it is higher)."""
     peak = (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
             f"would be {training / k.GIB:.1f} GiB): ")
     if prequantised:
         family, share = family_of(model_type), prequantised_load_share(model_type)
         measured = (f"measured on this family, {family}" if family in PREQUANTISED_EXPERT_LOAD_SHARES else
                     "the largest share measured, as this family's load was not measured")
-        return peak + ("the pre-quantised upload stores each expert's 4-bit weights apart, and Unsloth stacks them "
-                       f"while loading: {share:.2f} of the stacked experts' bytes is counted beyond the weights, "
-                       f"{measured} (shares counted by family, from our runs: {_listed_shares()}).")
+        unmeasured = "" if family == UNTHREADED_FAMILY else " (not measured on this family)"
+        return (peak + "the pre-quantised upload stores each expert's 4-bit weights apart, and Unsloth stacks them "
+                f"while loading: {share:.2f} of the stacked experts' bytes is counted beyond the weights, {measured} "
+                f"(shares counted by family, from our runs: {_listed_shares()}). " + UNTHREADED_NOTE
+                + f" Counted so here, the peak would be about {unthreaded / k.GIB:.1f} GiB{unmeasured}.")
     stored_fused = experts_stored_fused(model_type)
     if stored_fused:
         return peak + ("this model's checkpoints store each layer's experts fused, and quantising them on load holds "
@@ -565,6 +571,19 @@ def expert_fuse_load_note(load: float, training: float, model_type: str, prequan
                    "once, on DeepSeek-V3 cut to 4 layers: its loads came within 4 % of this count, the 4-bit one under "
                    "it; Mixtral's cut copy, quantised on load, held 3.2 layers' experts beyond its weights where this "
                    "counts 1.7, below its step.")
+
+
+# Measured once (Qwen3-30B-A3B's pre-quantised upload, QLoRA 1x2048, router aux loss off, fresh processes; one H100,
+# round 69): transformers 5.17 copies a pre-quantised checkpoint's tensors to the GPU on four threads ahead of the
+# conversions that stack them, and the per-expert pieces sit in the allocator's small pool (10.75 GiB of it at the
+# load's peak). With HF_DEACTIVATE_ASYNC_LOAD=1 the small pool peaked at 0.34 GiB, the load at 20.11 GiB under NVML
+# (28.37 without), its reserved peak equal to what stayed reserved after it, and the step set the peak at 25.45 GiB;
+# the load took 36 s against 50.
+UNTHREADED_NOTE = ("Setting the environment variable HF_DEACTIVATE_ASYNC_LOAD=1 before loading (transformers' threaded "
+                   "loading off) removed that excess in our run of Qwen3-30B-A3B's pre-quantised upload: its load held "
+                   "the weights alone, 20.1 GiB against 28.4 with the context, and its step, 25.4 GiB, set the peak "
+                   "(one H100; measured on that one family).")
+UNTHREADED_FAMILY = "qwen3_moe"
 
 
 def float32_load_note(load: float, training: float) -> str:
