@@ -615,10 +615,11 @@ UNSLOTH_MASKS_RESERVED = {"gemma4_unified": 0.6}
 # upload -0.2 and +3.0 % at 2,048 and 8,192 (rounds 29-67). Its allocated peak grows 157-219 KB a token (QLoRA), 235
 # (16-bit LoRA), where the count grew 321. Measured, not traced: 1.8 first, the least that kept each of its seven
 # cells within 1.1 % under (-1.1 to +2.5 %); round 68, held out, read its pre-quantised QLoRA at 32,768 tokens 2.7 %
-# under (31.47 GiB measured, 30.62 predicted), so 1.9: its eight cells read -1.3 to +3.4 %. DeepSeek-V3's cut copy (4 layers, latent attention too) shows the
-# same over-count in its steps, below its load's peak: they allocated 630 KB a token more from 2,048 to 8,192 tokens
-# where the count grew 1,183 (rounds 59, 61b), so latent attention is the likely common cause. DeepSeek-V3 and Kimi K2
-# keep the fitted scale all the same: their loads set the peak, and a lower step figure is unmeasured at full depth.
+# under (31.47 GiB measured, 30.62 predicted), so 1.9: its eight cells read -1.3 to +3.4 %. DeepSeek-V3's cut copy
+# (4 layers, latent attention too) shows the same over-count in its steps, below its load's peak: they allocated 630 KB
+# a token more from 2,048 to 8,192 tokens where the count grew 1,183 (rounds 59, 61b), so latent attention is the
+# likely common cause. DeepSeek-V3 and Kimi K2 keep the fitted scale all the same: their loads set the peak, and a
+# lower step figure is unmeasured at full depth.
 UNSLOTH_MOE_SCALE_MEASURED = {"glm4_moe_lite": 1.9}
 
 
