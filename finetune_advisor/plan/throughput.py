@@ -270,5 +270,7 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     if slow:  # ... and the slow attention's
         low = min(low, total - part * (slow.factor - slow.low))
         high = max(high, at(scale.reach if scale else 1.0) + part * (slow.high - slow.factor))
+    if fixed > compute + dequant:  # the host sets it: such steps moved further between runs (HOST_STEP_SPREAD)
+        low, high = min(low, total / k.HOST_STEP_SPREAD), max(high, total * k.HOST_STEP_SPREAD)
     extra = part * (slow.factor - 1.0) * factor if slow else 0.0
     return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale, slow, extra)

@@ -286,7 +286,8 @@ def _host_note(micro: throughput.StepTime) -> list[str]:
         return []
     return [f"Each {micro.seconds:.2f} s micro-batch is set by the host: {micro.fixed:.2f} s of the CPU launching the "
             f"step's kernels against {gpu:.2f} s of GPU work ({k.HOST_BOUND_SOURCE}). A faster GPU barely shortens it "
-            "and a slower host CPU lengthens it; a larger micro-batch (fewer accumulation steps) costs little more per step."]
+            "and a slower host CPU lengthens it; a larger micro-batch (fewer accumulation steps) costs little more per step. "
+            f"Its range reaches {k.HOST_STEP_SPREAD:.2f}x either side of the estimate: {k.HOST_STEP_SPREAD_SOURCE}."]
 
 
 def _padding_notes(run: RunConfig, padded: bool, counted: bool) -> list[str]:
