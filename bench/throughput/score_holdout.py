@@ -17,6 +17,12 @@ pools every round whose Unsloth cells have a measured file (`predictions-roundN.
 Each prediction is the model of its day, before the refit its round led to. The pool is split at 8,192 tokens a
 step: below it the step is mostly the host's kernel launches, whose time moves between processes of one cell
 (`noise.py`), above it the GPU's work.
+
+    python bench/throughput/score_holdout.py --by-regime
+
+pools the same rounds, cells measured on another GPU included, and splits them by what sets the step by today's model
+(host-set: the host's fixed cost above the GPU's work, plan.timing's host note), counting the cells inside the range
+committed before each ran and inside today's range (which the model may since have fitted: not a held-out score).
 """
 
 from __future__ import annotations
@@ -82,13 +88,48 @@ SPLITS = (("all", lambda t: True),
           (f"{GPU_BOUND_TOKENS:,} tokens a step or more", lambda t: t >= GPU_BOUND_TOKENS))
 
 
-def pooled() -> None:
-    """Every round's default-path cells (the fit's kind), split by tokens a step."""
+def by_regime() -> None:
+    """Held-out cells inside their committed range and today's, by what sets the step and where it was measured."""
+    from predict import config
+
+    from finetune_advisor.gpus.table import find
+    from finetune_advisor.plan.throughput import micro_step
+    from finetune_advisor.vram.architecture import Architecture
+    from finetune_advisor.vram.estimator import RunConfig
+
+    h200 = find("H200")
+    counts: dict[tuple[str, str], list[int]] = {}
+    for p, r, _ in _pooled_rows(other_gpus=True):
+        run = RunConfig(method=p["method"], seq_len=p["seq_len"], batch_size=p["batch_size"], stack="unsloth",
+                        lora_rank=p.get("lora_rank") or 16, bf16=not p["emulate"])
+        now = micro_step(Architecture.from_hf_config(config(p)), run, p["seq_len"], h200.tensor_tflops(True),
+                         h200.bandwidth_gbs or 1.0)
+        regime = "host-set" if now.fixed > now.compute + now.dequant else "GPU-set"
+        row = counts.setdefault((regime, "the H200" if on_fitted_gpu(r) else "another GPU"), [0, 0, 0])
+        row[0] += 1
+        row[1] += p["range_s"][0] <= r["step_s"] <= p["range_s"][1]
+        row[2] += now.low <= r["step_s"] <= now.high
+    print("| step set by | measured on | cells | inside the committed range | inside today's range |")
+    print("|---|---|---|---|---|")
+    for (regime, where), (n, then, now_) in sorted(counts.items()):
+        print(f"| {regime} | {where} | {n} | {then} | {now_} |")
+
+
+def _pooled_rows(other_gpus: bool = False) -> list[tuple[dict, dict, float]]:
+    """Every round's default-path cells: (prediction, measured record, error); with other_gpus, also those measured on
+    another GPU than the one the predictions are for."""
     rows = []
     for pred in sorted(glob.glob(os.path.join(PREDICTED, "predictions-round*.jsonl"))):
         measured = os.path.join(MEASURED, "measured-unsloth-" + os.path.basename(pred)[len("predictions-"):])
         if os.path.exists(measured):
-            rows += [(p, r, err) for p, r, err, why in scored(pred, measured) if not why]
+            rows += [(p, r, err) for p, r, err, why in scored(pred, measured)
+                     if not why or (other_gpus and not outside_fit(r))]
+    return rows
+
+
+def pooled() -> None:
+    """Every round's default-path cells (the fit's kind), split by tokens a step."""
+    rows = _pooled_rows()
     print("| held-out cells | cells | median abs. error | p90 | within ±20 % | inside the range |")
     print("|---|---|---|---|---|---|")
     for label, pick in SPLITS:
@@ -103,7 +144,9 @@ def pooled() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--all"]:
         pooled()
+    elif sys.argv[1:] == ["--by-regime"]:
+        by_regime()
     elif len(sys.argv) == 3:
         main(sys.argv[1], sys.argv[2])
     else:
-        sys.exit("usage: python bench/throughput/score_holdout.py (PREDICTIONS MEASURED | --all)")
+        sys.exit("usage: python bench/throughput/score_holdout.py (PREDICTIONS MEASURED | --all | --by-regime)")
