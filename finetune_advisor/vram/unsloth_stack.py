@@ -542,12 +542,25 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
     return w.bytes - stored + 2 * layer
 
 
+# Measured once (Qwen3-30B-A3B's pre-quantised upload, QLoRA 1x2048, router aux loss off, fresh processes; one H100,
+# round 69): transformers 5.17 copies a pre-quantised checkpoint's tensors to the GPU on four threads ahead of the
+# conversions that stack them, and the per-expert pieces sit in the allocator's small pool (10.75 GiB of it at the
+# load's peak). With HF_DEACTIVATE_ASYNC_LOAD=1 the small pool peaked at 0.34 GiB, the load at 20.11 GiB under NVML
+# (28.37 without), its reserved peak equal to what stayed reserved after it, and the step set the peak at 25.45 GiB;
+# the load took 36 s against 50.
+UNTHREADED_NOTE = ("Setting the environment variable HF_DEACTIVATE_ASYNC_LOAD=1 before loading (transformers' threaded "
+                   "loading off) removed that excess in our run of Qwen3-30B-A3B's pre-quantised upload: its load held "
+                   "the weights alone, 20.1 GiB against 28.4 with the context, and its step, 25.4 GiB, set the peak "
+                   "(one H100; measured on that one family).")
+UNTHREADED_FAMILY = "qwen3_moe"
+
+
 def _listed_shares() -> str:
     return ", ".join(f"{family} {share:.2f}" for family, share in PREQUANTISED_EXPERT_LOAD_SHARES.items())
 
 
 def expert_fuse_load_note(load: float, training: float, model_type: str, prequantised: bool,
-                          unthreaded: float = 0.0) -> str:
+                          unthreaded: float) -> str:
     """Why the load sets the peak; for a pre-quantised upload also what the peak would be with transformers' threaded
     loading off (`unthreaded`: the weights as stored, or the step where it is higher)."""
     peak = (f"Loading sets the peak here, about {load / k.GIB:.1f} GiB with the CUDA context (the training step alone "
@@ -571,19 +584,6 @@ def expert_fuse_load_note(load: float, training: float, model_type: str, prequan
                    "once, on DeepSeek-V3 cut to 4 layers: its loads came within 4 % of this count, the 4-bit one under "
                    "it; Mixtral's cut copy, quantised on load, held 3.2 layers' experts beyond its weights where this "
                    "counts 1.7, below its step.")
-
-
-# Measured once (Qwen3-30B-A3B's pre-quantised upload, QLoRA 1x2048, router aux loss off, fresh processes; one H100,
-# round 69): transformers 5.17 copies a pre-quantised checkpoint's tensors to the GPU on four threads ahead of the
-# conversions that stack them, and the per-expert pieces sit in the allocator's small pool (10.75 GiB of it at the
-# load's peak). With HF_DEACTIVATE_ASYNC_LOAD=1 the small pool peaked at 0.34 GiB, the load at 20.11 GiB under NVML
-# (28.37 without), its reserved peak equal to what stayed reserved after it, and the step set the peak at 25.45 GiB;
-# the load took 36 s against 50.
-UNTHREADED_NOTE = ("Setting the environment variable HF_DEACTIVATE_ASYNC_LOAD=1 before loading (transformers' threaded "
-                   "loading off) removed that excess in our run of Qwen3-30B-A3B's pre-quantised upload: its load held "
-                   "the weights alone, 20.1 GiB against 28.4 with the context, and its step, 25.4 GiB, set the peak "
-                   "(one H100; measured on that one family).")
-UNTHREADED_FAMILY = "qwen3_moe"
 
 
 def float32_load_note(load: float, training: float) -> str:
