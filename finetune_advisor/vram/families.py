@@ -340,9 +340,11 @@ EXPERTS_STORED_FUSED = ("gpt_oss", "llama4", "gemma4", "granitemoe", "granitemoe
 # bytes a layer (Qwen3 and GLM stack 0.32 GiB a layer over 48 and 46 layers); it may follow the experts a layer (128,
 # 64, 64, 8) through how the allocator reuses the per-expert tensors' blocks. For Qwen3 the cause is measured (round
 # 69): transformers' loading threads run ahead of the stacking, and the per-expert pieces fill the allocator's small
-# pool; with them off its load held the weights alone (unsloth_stack.UNTHREADED_NOTE). So each measured family takes
-# its own, rounded up, and any other the largest. The load set the process's peak once (Qwen3-30B-A3B with the aux loss
-# off, 28.33 GiB, counted 28.25 before); GLM-4.7-Flash's, counted at 0.7, read its peak 17.6 % high.
+# pool; with them off its load held the weights alone (unsloth_stack.UNTHREADED_NOTE), as GLM's did (round 70: 0.16 GiB
+# beyond the weights and the context, where threaded it held 3.3; a drop that size rules out the large pool's holes,
+# where GLM keeps its per-expert pieces). So each measured family takes its own, rounded up, and any other the
+# largest. The load set the process's peak once (Qwen3-30B-A3B with the aux loss off, 28.33 GiB, counted 28.25
+# before); GLM-4.7-Flash's, counted at 0.7, read its peak 17.6 % high.
 PREQUANTISED_EXPERT_LOAD_SHARES: dict[str, float] = {"qwen3_moe": 0.72, "mixtral": 0.52, "glm4_moe_lite": 0.35,
                                                      "ernie4_5_moe": 0.35}
 PREQUANTISED_EXPERT_LOAD_SHARE = max(PREQUANTISED_EXPERT_LOAD_SHARES.values())

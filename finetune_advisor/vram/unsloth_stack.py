@@ -547,7 +547,9 @@ def expert_fuse_load_peak(arch: Architecture, s: Shapes, run: RunConfig, p: Prec
 # conversions that stack them, and the per-expert pieces sit in the allocator's small pool (10.75 GiB of it at the
 # load's peak). With HF_DEACTIVATE_ASYNC_LOAD=1 the small pool peaked at 0.34 GiB, the load at 20.11 GiB under NVML
 # (28.37 without), its reserved peak equal to what stayed reserved after it, and the step set the peak at 25.45 GiB;
-# the load took 36 s against 50.
+# the load took 36 s against 50. GLM-4.7-Flash's upload the same way (round 70): its load held 18.93 GiB against 22.11,
+# the weights and the context but 0.16 GiB; its step sets its peak either way (23.20 against 23.36 at 2,048 tokens), so
+# no answer for it carries the note.
 UNTHREADED_NOTE = ("Setting the environment variable HF_DEACTIVATE_ASYNC_LOAD=1 before loading (transformers' threaded "
                    "loading off) removed that excess in our run of Qwen3-30B-A3B's pre-quantised upload: its load held "
                    "the weights alone, 20.1 GiB against 28.4 with the context, and its step, 25.4 GiB, set the peak "
