@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-from finetune_advisor.vram.activations import EAGER_SCORE_BYTES
 
 # The suffixes a multimodal model's text config adds to its family's model_type (Qwen2.5-VL's qwen2_5_vl_text,
 # Gemma 4's gemma4_text, Llama 3.2 Vision's mllama_text_model): a catalog entry names the family without them.
@@ -477,16 +476,46 @@ UNSLOTH_PADDED_WITHOUT_CAUSAL_CONV1D = ("lfm2", "lfm2_moe")
 # - Gemma 2 caps its attention logits with tanh. Unsloth (models/gemma2.py Gemma2Attention_fast_forward) hands that
 #   to flash-attn only when flash-attn >= 2.6.3 is installed (HAS_FLASH_ATTENTION_SOFTCAPPING), which Unsloth's own
 #   install does not bring; otherwise kernels/flex_attention.py's compiled slow_attention_softcapping builds every
-#   head's seq_len x seq_len scores, k and v expanded to every head, as eager attention does. Measured: Gemma-2-9B
-#   QLoRA allocated 8.1 GiB more at 8,192 tokens than at 2,048 (round 13), 6.2 bytes a score beyond the linear
-#   terms; counted as eager attention's 6 (activations.EAGER_SCORE_BYTES).
+#   head's seq_len x seq_len scores, k and v expanded to every head, as eager attention does. Measured: one row of
+#   Gemma-2-9B QLoRA (rounds 6, 10, 70b) allocated 7.11, 8.83, 11.48 and 15.24 GiB at 2,048-8,192 tokens, which
+#   6.46 + 0.077 s + 0.128 s^2 GiB fits (s in thousands of tokens, every residual under 0.03 GiB): 8.2 bytes a score
+#   and head, and about a fifth of the recomputed layer a token (79 KB of its 370). How the rows share them:
+#   UNSLOTH_SCORES_SAVED_SHARE.
 # - Gemma 3n runs eager attention whatever is installed (unsloth/models/_utils.py, _EAGER_ONLY_PREFIXES), sliding
 #   layers too (their window is a mask over the full square). Measured on gemma-3n-E4B QLoRA (round 32): 19.67 GiB at
 #   8,192 tokens where the count without scores gave 14.51; the memory trace of a later step held, at its peak, a
 #   2.0 GiB fp32 and two 1.0 GiB 16-bit tensors of 8 heads x 8,192^2 scores: 8 bytes a score. It is the only eager
 #   family in the catalog: every other one's transformers 5.17 class declares SDPA support, except gpt-oss, whose
 #   attention unsloth_zoo replaces with its own flex attention (temporary_patches/gpt_oss.py, flex_attention_with_sink).
-UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": EAGER_SCORE_BYTES, "gemma3n": 8.0, "gemma3n_text": 8.0}
+UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 8.2, "gemma3n": 8.0, "gemma3n_text": 8.0}
+
+# Of those bytes, the share each row saves for the backward; the rest is made while one chunk of rows is
+# differentiated. slow_attention_softcapping runs the micro-batch's rows in chunks whose scores stay under 2^31
+# elements (Inductor indexes them in int32): Gemma-2-9B's 16 heads take one row of 8,192 tokens a chunk, and eight of
+# 4,096. Measured: a second row of 8,192 added 4.63 GiB allocated (QLoRA, round 44), 4.0 of them beyond a fifth of its
+# layer, about 4 bytes a score; a second row of 4,096, in the first's chunk, added 2.30 (16-bit LoRA, round 14), a
+# whole 8.2-byte square and a fifth of its layer. Counted as half; the split off bf16 is not measured (the same).
+# The peak is the later of two moments of the recomputed layer's backward: its MLP's, holding the whole layer and the
+# saved scores, and its attention's, holding a fifth of the layer (UNSLOTH_FP32_SQUARE_LAYER_SHARE) and every score.
+# The saved scores, allocated in the forward and held to the end as kept outputs are, add no reserve (the second row of
+# 8,192 tokens reserved 0.1 GiB beyond its allocation); those made at the attention's peak, freed and made again layer
+# by layer, leave the allocator 0.25-0.52 of themselves reserved beyond its fixed reserve from 4,096 tokens on (0.41
+# at the median of the ten such cells, on and off bf16; rounds 14-70b). Counted at 0.45, above the median: a reserve
+# counted short is an under-estimate.
+UNSLOTH_SCORES_SAVED_SHARE: dict[str, float] = {"gemma2": 0.5}
+UNSLOTH_MADE_SCORES_RESERVED_SHARE = 0.45
+SCORE_CHUNK_ELEMENTS = 2**31 - 1
+
+
+def scores_at_peak(model_type: str, square: float, rows: int, heads: int, q_len: int) -> tuple[float, float]:
+    """(saved, made): bytes of the scores the recomputed layer holds at its peak, given one row's `square`. Saved, by
+    every row of the micro-batch for its backward; made, while one chunk of rows is differentiated. A family whose
+    rows do not split the scores (UNSLOTH_SCORES_SAVED_SHARE) holds one square, all made."""
+    saved = UNSLOTH_SCORES_SAVED_SHARE.get(model_type)
+    if saved is None:
+        return 0.0, square
+    chunk = min(rows, max(1, SCORE_CHUNK_ELEMENTS // (heads * q_len * q_len)))
+    return saved * square * rows, (1.0 - saved) * square * chunk
 
 # Gemma 3 on a GPU without bf16, where Unsloth trains it in float32 (forced_float32): the step holds the square of the
 # whole packed micro-batch, about 7.5 float32 copies of heads x tokens^2. Measured on Gemma 3 270M (4 heads) LoRA r128
@@ -525,12 +554,12 @@ def fp32_square_on_unsloth(model_type: str, fp32_compute: bool) -> bool:
     return fp32_compute and family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES
 
 
-# Gemma 2's scores off bf16 (fp16), beyond the linear terms, where its bf16 twins hold 6 (not traced): QLoRA on the
-# emulated T4 grew 3.18 GiB from 2,048 to 4,096 tokens, 13 bytes a score (round 56); on the emulated 32 GB V100 its
-# allocated peak grew 12.48 GiB more from 4,096 to 8,192 (its longest context), 14.7 (round 67, 5.3 % under at 12).
-# Counted at 14: the 8,192-token cell reads 3.7 % over, the T4 ones 9-10 %. Gemma 3n keeps its 8 off bf16: its
-# softmax is float32 whatever the input's type (UNSLOTH_16BIT_STEP_WITHOUT_BF16; 1.0 % under at 8,192 off bf16).
-UNSLOTH_SCORE_BYTES_WITHOUT_BF16: dict[str, float] = {"gemma2": 14.0}
+# Gemma 2's scores off bf16 (fp16): its allocated step peaks on the emulated T4 (1,024-4,096 tokens, rounds 56 and 67b)
+# and V100 (6,144 and 8,192, rounds 67 and 67b), 6.81, 7.55, 10.73, 15.96 and 23.21 GiB, fit 6.51 + 0.022 s +
+# 0.258 s^2 (residuals under 0.04 GiB): 16.5 bytes a score and head, twice bf16's, and no more a token. Gemma 3n keeps
+# its 8 off bf16: its softmax is float32 whatever the input's type (UNSLOTH_16BIT_STEP_WITHOUT_BF16; 1.0 % under at
+# 8,192 off bf16).
+UNSLOTH_SCORE_BYTES_WITHOUT_BF16: dict[str, float] = {"gemma2": 16.5}
 
 # Float32-forced families whose Unsloth step on a GPU without bf16 holds what their bf16 step holds: Unsloth trains them
 # without fp16 autocast, in their fp16 weights' type. Gemma 3n E4B QLoRA on the emulated T4 (rounds 52 and 57)

@@ -13,12 +13,13 @@ from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
-    UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
+    UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_MADE_SCORES_RESERVED_SHARE,
+    UNSLOTH_SCORES_SAVED_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
     chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
     full_logits_on_unsloth, full_logits_reserved, layer_scale_on_unsloth, loss_chunk_rows, masks_held_on_unsloth,
     masks_reserved_on_unsloth, outputs_kept_on_unsloth, own_layer_scale, padded_head_copies_bytes, padded_on_unsloth,
     plain_gemma_mlp_on_unsloth, prequantised_load_share, reserve_extra_on_unsloth, router_trial_kept,
-    scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
+    scores_at_peak, scores_on_unsloth, tried_note, unclaimed_expert_stacks, unsloth_score_bytes, varied_rows_note,
 )
 from finetune_advisor.vram.ground import (
     by_family, error_margin, ground_notes, ground_said, measured_cells, measured_ground, over_margin,
@@ -64,11 +65,12 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     tokens = text_tokens(arch, run)
     # One layer's, counted not fitted. Rows Unsloth packs padding-free make one sequence, and eager attention builds
     # its whole square: Gemma 3n QLoRA at 2x4,096 peaked at 19.56 GiB, as at 1x8,192 (19.67; round 33). Padded rows
-    # (Gemma 2) hold one row's square at the peak: Gemma-2-9B QLoRA at 2x8,192 allocated 4.6 GiB more than at 1x8,192
-    # (round 44), where a second row's scores alone are 5.8.
+    # (Gemma 2) each keep part of their own square and make the rest a chunk of rows at a time (scores_at_peak).
     padded = padded_on_unsloth(arch.model_type, s.mamba_mixers)
     keys = tokens // run.batch_size if padded else tokens
-    scores = unsloth_score_bytes(arch.model_type, p.fp32_compute, run.bf16) * s.heads * keys * keys
+    square_bytes = unsloth_score_bytes(arch.model_type, p.fp32_compute, run.bf16) * s.heads * keys * keys
+    saved, made = scores_at_peak(arch.model_type, square_bytes, run.batch_size if padded else 1, s.heads, keys)
+    scores = saved + made
     kind = layer_kind(arch, s, run.method)
     scale = layer_scale_on_unsloth(arch.model_type, kind, k.UNSLOTH_LAYER_SCALE[kind])
     kept = outputs_kept_bytes(arch, s, tokens, width)
@@ -79,7 +81,14 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     fp32_square = scores if fp32_square_on_unsloth(arch.model_type, p.fp32_compute) else 0.0
     if fp32_square:  # the peak comes after the layer's end is freed
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
-    act += scores + kept + square
+    made_at_peak = 0.0  # of the scores: those made in the attention's backward where it sets the peak
+    if saved:  # the larger of the MLP's backward and the attention's (families.UNSLOTH_SCORES_SAVED_SHARE)
+        mlp, attention = act + saved, UNSLOTH_FP32_SQUARE_LAYER_SHARE * act + scores
+        act, made_at_peak = (attention, made) if attention >= mlp else (mlp, 0.0)
+        scores = saved + made_at_peak
+    else:
+        act += scores
+    act += kept + square
     chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
     chunk_rows = loss_chunk_rows(tokens, arch.vocab_size) if chunked else 0
     loss = chunk_loss_bytes(arch, chunk_rows)
@@ -100,7 +109,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     # times its masks). A reserve share of the masks' own, fitted over every family (round 51), stayed at the shared
     # one while the 12B's per-token count read over; with its traced layer scale, its own share is counted on top
     # (families.UNSLOTH_MASKS_RESERVED).
-    gap = k.UNSLOTH_RESERVED_SHARE * (act - kept - fp32_square + loss + moe_bytes) + k.UNSLOTH_RESERVED_GIB * k.GIB
+    gap = k.UNSLOTH_RESERVED_SHARE * (act - kept - fp32_square - saved - made_at_peak + loss + moe_bytes)
+    gap += UNSLOTH_MADE_SCORES_RESERVED_SHARE * made_at_peak + k.UNSLOTH_RESERVED_GIB * k.GIB
     gap += UNSLOTH_FP32_SQUARE_RESERVED_SHARE * fp32_square
     gap += masks_reserved_on_unsloth(arch.model_type) * square
     gap += full_logits_reserved(run.method) * logits
@@ -610,14 +620,17 @@ def square_note(model_type: str, per_layer_input: int | None, square: float) -> 
 def scores_note(model_type: str, scores: float, bf16: bool = True) -> str:
     held = f"{scores / k.GIB:.2f} GiB of the activations here, growing with the square of seq_len"
     if model_type == "gemma2":
+        per_score, saved = unsloth_score_bytes(model_type, bf16=bf16), UNSLOTH_SCORES_SAVED_SHARE[model_type]
         measured = ("measured on Gemma-2-9B from 2,048 to 8,192 tokens, QLoRA and LoRA, one and two rows" if bf16 else
-                    f"{unsloth_score_bytes(model_type, bf16=False):g} bytes a score in fp16, where bf16 holds "
-                    f"{unsloth_score_bytes(model_type):g}: measured on Gemma-2-9B QLoRA without bf16 from 1,024 to "
-                    "8,192 tokens on an emulated T4 and V100, not traced")
+                    f"in fp16, where bf16 holds {unsloth_score_bytes(model_type):g}: measured on Gemma-2-9B QLoRA "
+                    "without bf16 from 1,024 to 8,192 tokens on an emulated T4 and V100, not traced; the split "
+                    "between rows is bf16's")
         return (f"Softcapped attention (Gemma 2): without flash-attn 2.6.3 or later installed, which Unsloth's install "
                 f"does not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes, "
-                f"one row's at the peak: {held} ({measured}). With flash-attn it uses flash-attn's softcapping kernel "
-                "instead, which this figure does not model.")
+                f"{per_score:g} bytes a score and head ({measured}). Each row keeps {saved:.0%} of those bytes for the "
+                f"backward, and the rows differentiated together (as many as keep a chunk under 2^31 scores) make the "
+                f"rest: {held}. With flash-attn it uses flash-attn's softcapping kernel instead, which this figure "
+                "does not model.")
     if family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES:
         return (f"Gemma 3 in float32 (a GPU without bf16): Unsloth 2026.10.9 packs the micro-batch's rows into one "
                 f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "

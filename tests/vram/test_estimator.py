@@ -283,17 +283,18 @@ GEMMA2_9B = {"model_type": "gemma2", "hidden_size": 3584, "num_hidden_layers": 4
 def test_gemma2_on_unsloth_counts_one_layers_softcapped_attention_scores() -> None:
     """Round 13: Gemma-2-9B QLoRA allocated 8.1 GiB more at 8,192 tokens than at 2,048; the estimate, counting no
     seq_len^2 term, came out 36 % under. Without flash-attn, Unsloth's compiled softcapping attention builds every
-    head's scores (6 bytes each, as eager attention keeps them) in the layer it recomputes: 6 GiB at 8k, 16 heads."""
+    head's scores in the layer it recomputes, 8.2 bytes a score and head (rounds 6-70b): 8.2 GiB at 8k with 16 heads,
+    held in the attention's backward beside a fifth of that layer's other activations."""
     gemma2 = Architecture.from_hf_config(GEMMA2_9B)
     plain = gemma2.model_copy(update={"model_type": "gemma2_x"})  # the same shape without Gemma 2's attention path
 
     def answer(arch: Architecture, tokens: int):
         return estimate(arch, RunConfig(stack="unsloth", method="qlora", seq_len=tokens))
 
-    scores = answer(gemma2, 8192).breakdown.activations - answer(plain, 8192).breakdown.activations
-    assert scores >= 6 * 16 * 8192**2 / GIB  # the scores, and k and v expanded to every head
-    assert answer(gemma2, 2048).breakdown.activations - answer(plain, 2048).breakdown.activations == pytest.approx(
-        scores / 16, rel=0.1)  # a quarter of the tokens, a sixteenth of the scores
+    square = 8.2 * 16 * 8192**2 / GIB
+    held = answer(gemma2, 8192).breakdown.activations
+    assert square <= held <= square + answer(plain, 8192).breakdown.activations / 2
+    assert answer(gemma2, 8192).total_gib > answer(plain, 8192).total_gib
     assert any("Softcapped attention" in note for note in answer(gemma2, 8192).assumptions)
     assert not any("Softcapped attention" in note for note in answer(plain, 8192).assumptions)
     transformers = estimate(gemma2, RunConfig(stack="transformers", method="qlora", seq_len=8192))
