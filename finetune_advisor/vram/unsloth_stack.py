@@ -81,13 +81,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     fp32_square = scores if fp32_square_on_unsloth(arch.model_type, p.fp32_compute) else 0.0
     if fp32_square:  # the peak comes after the layer's end is freed
         act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
-    made_at_peak = 0.0  # of the scores: those made in the attention's backward where it sets the peak
-    if saved:  # the larger of the MLP's backward and the attention's (families.UNSLOTH_SCORES_SAVED_SHARE)
-        mlp, attention = act + saved, UNSLOTH_FP32_SQUARE_LAYER_SHARE * act + scores
-        act, made_at_peak = (attention, made) if attention >= mlp else (mlp, 0.0)
-        scores = saved + made_at_peak
-    else:
-        act += scores
+    act, scores, made_at_peak = held_at_score_peak(act, saved, made)
     act += kept + square
     chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
     chunk_rows = loss_chunk_rows(tokens, arch.vocab_size) if chunked else 0
@@ -146,6 +140,17 @@ def chunk_loss_bytes(arch: Architecture, rows: int) -> float:
     that takes it: families.chunked_loss_on_unsloth), at the fitted bytes a logit. The fused-linear loss of the other
     families holds a bounded buffer, which the fixed term does."""
     return k.UNSLOTH_CHUNK_LOSS_BYTES * rows * arch.vocab_size
+
+
+def held_at_score_peak(act: float, saved: float, made: float) -> tuple[float, float, float]:
+    """The recomputed layer's activations with its attention scores, the scores among them, and the made ones among
+    those (`saved`, `made`: families.scores_at_peak). Where rows keep part of their scores the peak is the larger of
+    the MLP's backward (the whole layer and the saved scores) and the attention's (a share of the layer and every
+    score), and the made scores held there are reserved at their own share (UNSLOTH_MADE_SCORES_RESERVED_SHARE)."""
+    if not saved:
+        return act + made, made, 0.0
+    mlp, attention = act + saved, UNSLOTH_FP32_SQUARE_LAYER_SHARE * act + saved + made
+    return (attention, saved + made, made) if attention >= mlp else (mlp, saved, 0.0)
 
 
 def gemma_mlp_bytes(arch: Architecture, s: Shapes) -> float:
