@@ -269,6 +269,14 @@ def test_a_moe_whose_first_step_keeps_the_routers_trials_is_told_to_turn_the_aux
     assert any(a.startswith("router_aux_loss changes only the Unsloth stack") for a in ignored.assumptions)
 
 
+def test_gemma_2_9b_qlora_at_4096_tokens_fits_a_12_gb_card_as_measured() -> None:
+    # Round 70b measured it at 10.52 GiB, the CUDA context included (one H100, bf16, one row). The count before it took
+    # 6 bytes a score and the whole recomputed layer a token, said 11.51 and told an RTX 3060 user it does not fit.
+    result = estimate_vram(model="gemma-2-9b", method="qlora", seq_len=4096, gpu="RTX 3060")
+    assert result.fits and result.total_gib >= 10.52
+    assert any("Softcapped attention (Gemma 2)" in a for a in result.assumptions)
+
+
 def test_longest_seq_len_suggestion_is_the_longest() -> None:
     asked = dict(model="qwen3-8b", method="qlora", seq_len=65536 // 2, gpu_memory_gib=16, stack="transformers")
     result = estimate_vram(**asked)
