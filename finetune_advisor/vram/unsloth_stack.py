@@ -634,8 +634,8 @@ def scores_note(model_type: str, scores: float, bf16: bool = True) -> str:
                 f"does not bring, Unsloth computes every head's seq_len x seq_len scores in the layer it recomputes, "
                 f"{per_score:g} bytes a score and head ({measured}). Each row keeps {saved:.0%} of those bytes for the "
                 f"backward, and the rows differentiated together (as many as keep a chunk under 2^31 scores) make the "
-                f"rest. Held at the peak: {held}. With flash-attn it uses flash-attn's softcapping kernel instead, which this figure "
-                "does not model.")
+                f"rest. Held at the peak: {held}. With flash-attn it uses flash-attn's softcapping kernel instead, "
+                "which this figure does not model.")
     if family_of(model_type) in UNSLOTH_FP32_SQUARE_BYTES:
         return (f"Gemma 3 in float32 (a GPU without bf16): Unsloth 2026.10.9 packs the micro-batch's rows into one "
                 f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "
