@@ -89,30 +89,33 @@ SPLITS = (("all", lambda t: True),
 
 
 def by_regime() -> None:
-    """Held-out cells inside their committed range and today's, by what sets the step and where it was measured."""
+    """Held-out cells inside their committed range (for the H200) and today's (for the GPU each ran on), and today's
+    median error, by what sets the step and where it was measured."""
     from predict import config
 
-    from finetune_advisor.gpus.table import find
+    from finetune_advisor.gpus.table import find, from_nvml
     from finetune_advisor.plan.throughput import micro_step
     from finetune_advisor.vram.architecture import Architecture
     from finetune_advisor.vram.estimator import RunConfig
 
     h200 = find("H200")
-    counts: dict[tuple[str, str], list[int]] = {}
+    counts: dict[tuple[str, str], list] = {}
     for p, r, _ in _pooled_rows(other_gpus=True):
+        gpu = from_nvml(r.get("gpu") or "", (r.get("gpu_total_bytes") or 0) / 2**30) or h200
         run = RunConfig(method=p["method"], seq_len=p["seq_len"], batch_size=p["batch_size"], stack="unsloth",
                         lora_rank=p.get("lora_rank") or 16, bf16=not p["emulate"])
-        now = micro_step(Architecture.from_hf_config(config(p)), run, p["seq_len"], h200.tensor_tflops(True),
-                         h200.bandwidth_gbs or 1.0)
+        now = micro_step(Architecture.from_hf_config(config(p)), run, p["seq_len"], gpu.tensor_tflops(True),
+                         gpu.bandwidth_gbs or 1.0)
         regime = "host-set" if now.fixed > now.compute + now.dequant else "GPU-set"
-        row = counts.setdefault((regime, "the H200" if on_fitted_gpu(r) else "another GPU"), [0, 0, 0])
+        row = counts.setdefault((regime, "the H200" if on_fitted_gpu(r) else "another GPU"), [0, 0, 0, []])
         row[0] += 1
         row[1] += p["range_s"][0] <= r["step_s"] <= p["range_s"][1]
         row[2] += now.low <= r["step_s"] <= now.high
-    print("| step set by | measured on | cells | inside the committed range | inside today's range |")
-    print("|---|---|---|---|---|")
-    for (regime, where), (n, then, now_) in sorted(counts.items()):
-        print(f"| {regime} | {where} | {n} | {then} | {now_} |")
+        row[3].append(r["step_s"] / now.seconds - 1)
+    print("| step set by | measured on | cells | inside the committed range | inside today's range | today's median error |")
+    print("|---|---|---|---|---|---|")
+    for (regime, where), (n, then, now_, errors) in sorted(counts.items()):
+        print(f"| {regime} | {where} | {n} | {then} | {now_} | {100 * quantile(errors, 0.5):+.0f} % |")
 
 
 def _pooled_rows(other_gpus: bool = False) -> list[tuple[dict, dict, float]]:
