@@ -106,7 +106,7 @@ def by_regime() -> None:
                         lora_rank=p.get("lora_rank") or 16, bf16=not p["emulate"])
         now = micro_step(Architecture.from_hf_config(config(p)), run, p["seq_len"], gpu.tensor_tflops(True),
                          gpu.bandwidth_gbs or 1.0)
-        regime = "host-set" if now.fixed > now.compute + now.dequant else "GPU-set"
+        regime = "host-set" if now.host_set else "GPU-set"
         row = counts.setdefault((regime, "the H200" if on_fitted_gpu(r) else "another GPU"), [0, 0, 0, []])
         row[0] += 1
         row[1] += p["range_s"][0] <= r["step_s"] <= p["range_s"][1]

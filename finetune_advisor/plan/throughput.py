@@ -22,7 +22,7 @@ the fit's time (`slow_attention`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from finetune_advisor.plan import constants as k
 from finetune_advisor.plan.flops import frame_work, step_work
@@ -54,6 +54,11 @@ class StepTime:
     scale: StepScale | None = None  # what the step was scaled by, for a model whose step the model does not see
     slow: StepScale | None = None  # attention Unsloth runs slower than the fit's (slow_attention) ...
     slow_seconds: float = 0.0  # ... and what it adds to compute beyond the fit's time
+
+    @property
+    def host_set(self) -> bool:
+        """Whether the host's fixed cost (launching the step's kernels) outlasts the GPU's work."""
+        return self.fixed > self.compute + self.dequant
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,8 @@ def micro_step(arch: Architecture, run: RunConfig, tokens_per_row: float, tflops
     if slow:  # ... and the slow attention's
         low = min(low, total - part * (slow.factor - slow.low))
         high = max(high, at(scale.reach if scale else 1.0) + part * (slow.high - slow.factor))
-    if fixed > compute + dequant:  # the host sets it: such steps moved further between runs (HOST_STEP_SPREAD)
-        low, high = min(low, total / k.HOST_STEP_SPREAD), max(high, total * k.HOST_STEP_SPREAD)
     extra = part * (slow.factor - 1.0) * factor if slow else 0.0
-    return StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale, slow, extra)
+    step = StepTime(total, low, high, fixed * factor, compute * factor, dequant * factor, scale, slow, extra)
+    if step.host_set:  # such steps moved further between runs than the fit's spread (HOST_STEP_SPREAD)
+        return replace(step, low=min(low, total / k.HOST_STEP_SPREAD), high=max(high, total * k.HOST_STEP_SPREAD))
+    return step

@@ -281,9 +281,9 @@ def _slow_attention_note(micro: throughput.StepTime) -> list[str]:
 
 def _host_note(micro: throughput.StepTime) -> list[str]:
     """Where the host's fixed cost outlasts the GPU's work, say so and what does and does not shorten the step."""
-    gpu = micro.compute + micro.dequant
-    if micro.fixed <= gpu:
+    if not micro.host_set:
         return []
+    gpu = micro.compute + micro.dequant
     return [f"Each {micro.seconds:.2f} s micro-batch is set by the host: {micro.fixed:.2f} s of the CPU launching the "
             f"step's kernels against {gpu:.2f} s of GPU work ({k.HOST_BOUND_SOURCE}). A faster GPU barely shortens it "
             "and a slower host CPU lengthens it; a larger micro-batch (fewer accumulation steps) costs little more per step. "
