@@ -495,7 +495,7 @@ UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 8.2, "gemma3n": 8.0, "gemma3n
 # 4,096. Measured: a second row of 8,192 added 4.63 GiB allocated (QLoRA, round 44), 4.0 of them beyond a fifth of its
 # layer, about 4 bytes a score; a second row of 4,096, in the first's chunk, added 2.30 (16-bit LoRA, round 14), a
 # whole 8.2-byte square and a fifth of its layer. Counted as half; the split off bf16 is not measured (the same).
-# The peak is the later of two moments of the recomputed layer's backward: its MLP's, holding the whole layer and the
+# The peak is the larger of two moments of the recomputed layer's backward: its MLP's, holding the whole layer and the
 # saved scores, and its attention's, holding a fifth of the layer (UNSLOTH_FP32_SQUARE_LAYER_SHARE) and every score.
 # The saved scores, allocated in the forward and held to the end as kept outputs are, add no reserve (the second row of
 # 8,192 tokens reserved 0.1 GiB beyond its allocation); those made at the attention's peak, freed and made again layer
@@ -652,7 +652,8 @@ UNSLOTH_MASKS_RESERVED = {"gemma4_unified": 0.6}
 # (4 layers, latent attention too) shows the same over-count in its steps, below its load's peak: they allocated 630 KB
 # a token more from 2,048 to 8,192 tokens where the count grew 1,183 (rounds 59, 61b), so latent attention is the
 # likely common cause. DeepSeek-V3 and Kimi K2 keep the fitted scale all the same: their loads set the peak, and a
-# lower step figure is unmeasured at full depth.
+# lower step figure is unmeasured at full depth (at 16,384 tokens, round 70b, the cut copy's step came 1.6 % under
+# the fitted scale's figure, its load still the peak).
 UNSLOTH_MOE_SCALE_MEASURED = {"glm4_moe_lite": 1.9}
 
 
