@@ -19,7 +19,10 @@ would have run out of memory.
 pools every round instead (issue 11's accuracy target is on held-out cells): each cell of any
 `predictions-unsloth-round*.jsonl` against its latest ok record in any `measured-unsloth-round*.jsonl`, a cell
 predicted in several rounds scored once, on the last prediction committed for it. Each figure is the estimator of
-its day, before the refit its round led to, so the pooled misses are the ones a user of that day would have met.
+its day, before the refit its round led to, so the pooled misses are the ones a user of that day would have met. A
+round that also committed a reading of a count proposed but never landed (`predictions-unsloth-round73-proposed.jsonl`)
+is pooled without it; `-landed` (the count landed after the first predictions and before the run) comes after the
+round's plain file, so it is the one pooled.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ def pooled() -> None:
     measured: dict[str, dict] = {}
     for _, path in _round_files("measured"):
         measured.update(latest(path)[0])
-    rounds = _round_files("predictions")
+    rounds = [(name, path) for name, path in _round_files("predictions") if not name.endswith("-proposed")]
     last_prediction: dict[str, tuple[str, dict]] = {}
     for name, path in rounds:
         for line in open(path):
