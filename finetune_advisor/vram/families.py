@@ -502,6 +502,12 @@ UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 8.2, "gemma3n": 8.0, "gemma3n
 # by layer, leave the allocator 0.25-0.52 of themselves reserved beyond its fixed reserve from 4,096 tokens on (0.41
 # at the median of the ten such cells, on and off bf16; rounds 14-70b). Counted at 0.45, above the median: a reserve
 # counted short is an under-estimate.
+# Held out (round 73): Gemma 2 2B, whose 8 heads keep two rows of 8,192 in one chunk, read +3.7 to +6.3 % at 1x4,096,
+# 1x8,192 and 2x8,192 (one square for the rows together, as before, would have come 12.7 % under at 2x8,192).
+# Traced (round 72, Gemma-2-9B where the rows share a chunk): the totals as counted (4.0 GiB of scores at 2x4,096, 4.1
+# counted), but split otherwise: the forward's compiled kernel keeps 2 bytes a score and head, the backward makes 6.
+# Where the rows share a chunk only the total matters; where they do not (2x8,192) the measured peak needs the half
+# counted here, and round 75 traces that cell.
 UNSLOTH_SCORES_SAVED_SHARE: dict[str, float] = {"gemma2": 0.5}
 UNSLOTH_MADE_SCORES_RESERVED_SHARE = 0.45
 SCORE_CHUNK_ELEMENTS = 2**31 - 1
