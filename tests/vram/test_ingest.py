@@ -61,3 +61,21 @@ def test_a_round_that_is_not_a_round_is_refused(repo: Path, round_: str) -> None
     with pytest.raises(SystemExit):
         ingest_unsloth.main([str(_call_output(repo)), round_, "1"])
     assert not list((repo / "logs").iterdir())
+
+
+def test_a_call_of_held_out_and_diagnostic_cells_is_filed_in_two_runs(repo: Path) -> None:
+    files = str(_call_output(repo))
+    ingest_unsloth.main([files, "75", "1", "--cells", "^a/"])
+    ingest_unsloth.main([files, "75", "1", "--cells", "^b/", "--not-held-out"])
+    held_out = (repo / "holdout" / "measured-unsloth-round75.jsonl").read_text().splitlines()
+    assert [json.loads(line)["cell"] for line in held_out] == ["a/qlora"]
+    kept = [json.loads(line)["cell"] for line in (repo / "data.jsonl").read_text().splitlines()]
+    assert kept == ["c/lora", "a/qlora", "b/lora"]
+
+
+@pytest.mark.parametrize("cells", ["^z/", "a/(q"])
+def test_a_cells_pattern_that_selects_nothing_or_is_no_pattern_files_nothing(repo: Path, cells: str) -> None:
+    before = (repo / "data.jsonl").read_text()
+    with pytest.raises(SystemExit):
+        ingest_unsloth.main([str(_call_output(repo)), "75", "1", "--cells", cells])
+    assert (repo / "data.jsonl").read_text() == before and not list((repo / "holdout").iterdir())
