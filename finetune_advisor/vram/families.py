@@ -496,7 +496,7 @@ UNSLOTH_SCORE_BYTES: dict[str, float] = {"gemma2": 8.2, "gemma3n": 8.0, "gemma3n
 # layer, about 4 bytes a score; a second row of 4,096, in the first's chunk, added 2.30 (16-bit LoRA, round 14), a
 # whole 8.2-byte square and a fifth of its layer. Counted as half; the split off bf16 is not measured (the same).
 # The peak is the larger of two moments of the recomputed layer's backward: its MLP's, holding the whole layer and the
-# saved scores, and its attention's, holding a fifth of the layer (UNSLOTH_FP32_SQUARE_LAYER_SHARE) and every score.
+# saved scores, and its attention's, holding a fifth of the layer (UNSLOTH_ATTENTION_PEAK_LAYER_SHARE) and every score.
 # The saved scores, allocated in the forward and held to the end as kept outputs are, add no reserve (the second row of
 # 8,192 tokens reserved 0.1 GiB beyond its allocation); those made at the attention's peak, freed and made again layer
 # by layer, leave the allocator 0.25-0.52 of themselves reserved beyond its fixed reserve from 4,096 tokens on (0.41
@@ -539,8 +539,9 @@ UNSLOTH_FP32_SQUARE_BYTES: dict[str, float] = {"gemma3": 29.9}
 # 50) allocated 1.04 GiB beyond the load and the fixed buffers at 1 x 2,048 tokens and 3.96 at 4,096 (2 x 2,048 the
 # same), which is the square at 29.9 bytes a score and head with 8 heads (0.93, 3.74) plus 17-18 % of the layer's
 # float32 count (0.61, 1.23); its bf16 twins, counted whole, came within 0.02 GiB. Gemma 3 270M's cells are nearly
-# all square. Counted at 20 %.
-UNSLOTH_FP32_SQUARE_LAYER_SHARE = 0.2
+# all square. Counted at 20 %, and for Gemma 2's attention moment too (scores_at_peak; unsloth_stack.held_at_score_peak):
+# the share of the recomputed layer held where its attention's backward sets the peak.
+UNSLOTH_ATTENTION_PEAK_LAYER_SHARE = 0.2
 # ... and the allocator reserves little beyond that square, where it reserves the shared share of other activations
 # (UNSLOTH_RESERVED_SHARE, about a quarter): on the emulated T4, beyond the allocated peak and the shared fixed reserve,
 # Gemma 3 270M LoRA r128 reserved 0.05 of its activations at 1 x 4,096 and 0.12 at 8 packed rows of 875, Gemma 3 4B

@@ -12,7 +12,7 @@ from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE,
+    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE,
     UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_MADE_SCORES_RESERVED_SHARE,
     UNSLOTH_SCORES_SAVED_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
     chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
@@ -80,7 +80,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     act = (scale * layer + deltanet_backward_bytes(arch) * width + gemma_mlp_bytes(arch, s)) * tokens
     fp32_square = scores if fp32_square_on_unsloth(arch.model_type, p.fp32_compute) else 0.0
     if fp32_square:  # the peak comes after the layer's end is freed
-        act *= UNSLOTH_FP32_SQUARE_LAYER_SHARE
+        act *= UNSLOTH_ATTENTION_PEAK_LAYER_SHARE
     act, scores, made_at_peak = held_at_score_peak(act, saved, made)
     act += kept + square
     chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
@@ -149,7 +149,7 @@ def held_at_score_peak(act: float, saved: float, made: float) -> tuple[float, fl
     score), and the made scores held there are reserved at their own share (UNSLOTH_MADE_SCORES_RESERVED_SHARE)."""
     if not saved:
         return act + made, made, 0.0
-    mlp, attention = act + saved, UNSLOTH_FP32_SQUARE_LAYER_SHARE * act + saved + made
+    mlp, attention = act + saved, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE * act + saved + made
     return (attention, saved + made, made) if attention >= mlp else (mlp, saved, 0.0)
 
 
@@ -640,7 +640,7 @@ def scores_note(model_type: str, scores: float, bf16: bool = True) -> str:
         return (f"Gemma 3 in float32 (a GPU without bf16): Unsloth 2026.10.9 packs the micro-batch's rows into one "
                 f"sequence, and its step holds about {unsloth_score_bytes(model_type, True):g} bytes per head for "
                 f"every pair of the micro-batch's tokens: {held}, and with the number of rows; beside it, only "
-                f"{UNSLOTH_FP32_SQUARE_LAYER_SHARE:.0%} of the recomputed layer's other activations are counted, as "
+                f"{UNSLOTH_ATTENTION_PEAK_LAYER_SHARE:.0%} of the recomputed layer's other activations are counted, as "
                 "the peak comes late in the layer's backward, and the allocator reserves about "
                 f"{UNSLOTH_FP32_SQUARE_RESERVED_SHARE:.0%} of the square beyond it (measured on Gemma 3 270M, 4B and "
                 "12B on an emulated T4, 875 to 7,000 tokens a micro-batch; the same rows in bf16 hold none of it). "

@@ -16,7 +16,7 @@ from finetune_advisor.adapters import nvml
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
-from finetune_advisor.vram.families import UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_FP32_SQUARE_LAYER_SHARE
+from finetune_advisor.vram.families import UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE
 
 LLAMA_CONFIG = {  # meta-llama/Llama-3.1-8B config.json fields
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
@@ -212,7 +212,7 @@ def test_detected_t4_has_no_bf16_so_gemma3_trains_with_fp32_activations(fake_gpu
     mlp = k.UNSLOTH_GEMMA3_MLP_BYTES * 10240 * 4096 / 2**30
     square = UNSLOTH_FP32_SQUARE_BYTES["gemma3"] * 8 * 4096**2 / 2**30  # 8 heads; float32 only (round 44)
     layer = 2 * (with_bf16.breakdown.activations - mlp) + mlp
-    assert on_t4.breakdown.activations == pytest.approx(UNSLOTH_FP32_SQUARE_LAYER_SHARE * layer + square, rel=0.01)
+    assert on_t4.breakdown.activations == pytest.approx(UNSLOTH_ATTENTION_PEAK_LAYER_SHARE * layer + square, rel=0.01)
     assert any("fp32" in a for a in on_t4.assumptions)
 
 

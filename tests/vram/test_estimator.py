@@ -19,7 +19,7 @@ from finetune_advisor.vram.estimator import (
     RunConfig,
     estimate,
 )
-from finetune_advisor.vram.families import UNSLOTH_FP32_SQUARE_LAYER_SHARE, forced_float32
+from finetune_advisor.vram.families import UNSLOTH_ATTENTION_PEAK_LAYER_SHARE, forced_float32
 from finetune_advisor.vram.unsloth_stack import deltanet_backward_bytes, router_path_bytes
 from finetune_advisor.vram.shapes import (
     architecture_for_params,
@@ -491,7 +491,7 @@ def test_without_bf16_unsloth_trains_its_listed_families_with_fp32_activations_o
     masks = 2 * 8192**2 / 2**30  # Gemma 3's two boolean seq_len^2 masks: one byte an entry on either path
     square = 29.9 * gemma.num_attention_heads * 8192**2 / 2**30  # Gemma 3's float32 step only (round 44)
     layer = 2 * (bf16.breakdown.activations - masks)  # of which a share stays beside the square (rounds 45, 50)
-    assert fp16.breakdown.activations == pytest.approx(UNSLOTH_FP32_SQUARE_LAYER_SHARE * layer + masks + square,
+    assert fp16.breakdown.activations == pytest.approx(UNSLOTH_ATTENTION_PEAK_LAYER_SHARE * layer + masks + square,
                                                        rel=0.01)
     assert any("fp32" in a for a in fp16.assumptions)
     llama_fp16 = estimate(LLAMA_8B, RunConfig(method="lora", bf16=False))
