@@ -539,8 +539,8 @@ UNSLOTH_FP32_SQUARE_BYTES: dict[str, float] = {"gemma3": 29.9}
 # 50) allocated 1.04 GiB beyond the load and the fixed buffers at 1 x 2,048 tokens and 3.96 at 4,096 (2 x 2,048 the
 # same), which is the square at 29.9 bytes a score and head with 8 heads (0.93, 3.74) plus 17-18 % of the layer's
 # float32 count (0.61, 1.23); its bf16 twins, counted whole, came within 0.02 GiB. Gemma 3 270M's cells are nearly
-# all square. Counted at 20 %, and for Gemma 2's attention moment too (scores_at_peak; unsloth_stack.held_at_score_peak):
-# the share of the recomputed layer held where its attention's backward sets the peak.
+# all square. Counted at 20 %, and for Gemma 2's attention moment too (unsloth_stack.held_at_score_peak): the share of
+# the recomputed layer held where its attention's backward sets the peak.
 UNSLOTH_ATTENTION_PEAK_LAYER_SHARE = 0.2
 # ... and the allocator reserves little beyond that square, where it reserves the shared share of other activations
 # (UNSLOTH_RESERVED_SHARE, about a quarter): on the emulated T4, beyond the allocated peak and the shared fixed reserve,
