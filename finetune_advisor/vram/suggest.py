@@ -18,6 +18,11 @@ from finetune_advisor.vram.architecture import Architecture
 
 _32BIT_OPTIMIZERS = (*GPU_32BIT_STATE_OPTIMIZERS, "paged_adamw_32bit")
 _GPU_COUNTS = (2, 4, 8, 16, 32, 64)
+# The most GPUs of one server (8 in the common HGX/DGX-class machines). More than that is offered only where the
+# model's state (weights, adapters, gradients, optimizer states: what FSDP shards) cannot fit one GPU: otherwise the
+# step's activations, which sharding leaves whole on every GPU, are what does not fit, and tens of GPUs that each save
+# a sliver of the state are no answer (OLMo 3 7B QLoRA at 20,480 tokens on 12 GiB "fitted" on 32).
+_ONE_SERVER_GPUS = 8
 
 
 class Suggestion(BaseModel):
@@ -60,7 +65,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
         out.append(attempt(vram.AUX_LOSS_OFF, router_aux_loss=False))
     out.append(_longest_seq_len(arch, run, memory, kwargs, reserved))
     for method in dict.fromkeys((run.method, "qlora")):  # the fewest GPUs, as asked and with QLoRA
-        for n in (g for g in _GPU_COUNTS if g > run.num_gpus):
+        for n in _gpu_counts(arch, run.model_copy(update={"method": method}), memory - reserved, kwargs):
             changes: dict[str, Any] = {"num_gpus": n, "sharding": "fsdp"}
             if method != run.method:
                 changes["method"] = method
@@ -82,6 +87,17 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     kept.append(_larger_gpu(arch, run, kwargs, reserved))
     kept = [s for s in kept if s is not None]
     return sorted(kept, key=lambda s: (not s.fits, s.arguments.get("method") in against))
+
+
+def _gpu_counts(arch: Architecture, run: vram.RunConfig, usable: float, kwargs: dict[str, Any]) -> list[int]:
+    """The GPU counts worth trying for `run` sharded with FSDP: more than it has, and more than one server's only
+    where its state on one GPU exceeds the `usable` GiB."""
+    try:
+        b = vram.estimate(arch, run.model_copy(update={"num_gpus": 1}), **kwargs).breakdown
+    except AdvisorError:  # a method this model cannot take: no count to try
+        return []
+    state = b.weights + b.adapters + b.gradients + b.optimizer
+    return [n for n in _GPU_COUNTS if n > run.num_gpus and (n <= _ONE_SERVER_GPUS or state > usable)]
 
 
 def _larger_gpu(arch: Architecture, run: vram.RunConfig, kwargs: dict[str, Any], reserved: float) -> Suggestion | None:

@@ -318,6 +318,19 @@ def test_more_gpus_with_fsdp_is_suggested_for_full_fine_tuning() -> None:
     assert gpus and gpus[0].fits and gpus[0].arguments["sharding"] == "fsdp"
 
 
+def test_more_gpus_than_one_server_only_where_the_state_outgrows_one_gpu() -> None:
+    # OLMo 3 7B QLoRA at 20,480 tokens on 12 GiB: the step's activations do not fit, and FSDP leaves them whole on
+    # each GPU, so only tens of GPUs (each saving a sliver of the 4-bit weights) would "fit": not offered.
+    long = estimate_vram(model="olmo-3-7b", seq_len=20480, gpu_memory_gib=12)
+    assert long.fits is False and any(s.fits for s in long.suggestions)
+    assert all(s.arguments.get("num_gpus", 1) <= 8 for s in long.suggestions)
+    # A 32B model's full fine-tuning holds far more state than a 24 GiB GPU: beyond one server is the way.
+    full = estimate_vram(model="aya-vision-32b", method="full", stack="transformers", gpu_memory_gib=24)
+    counts = [s.arguments["num_gpus"] for s in full.suggestions if "method" not in s.arguments and "num_gpus" in s.arguments]
+    assert counts and counts[0] > 8 and estimate_vram(model="aya-vision-32b", method="full", stack="transformers",
+                                                      gpu_memory_gib=24, num_gpus=counts[0], sharding="fsdp").fits
+
+
 # --- bad input through MCP ------------------------------------------------------------------------
 
 TINY = {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 16, "vocab_size": 32000}
