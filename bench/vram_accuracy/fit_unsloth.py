@@ -16,7 +16,8 @@ in its process missed the MoE first-step transient, so that term is left out of 
 Cells run on an emulated card (`--emulate t4`, `12g`) are scored, not fitted: Unsloth sizes some of its
 choices from the card's free memory. Rounds 1-5's emulation also made it see no usable memory at all, so
 it moved its input-side embeddings to host RAM in every such cell (see unsloth_sft.emulate_card); the
-estimate stays above those cells.
+estimate stays above those cells. An emulated card caps PyTorch's allocator, so its cells are scored on what the run
+needs (CoreEstimate.need_gib: the peak less the cache the allocator gives back under a cap).
 
 The objective is the mean |relative error| plus a heavy penalty on every under-estimate beyond
 2 %: a figure below the real peak crashes a user's run. Pure Python.
@@ -134,33 +135,38 @@ def current() -> Theta:
                  k.UNSLOTH_CHUNK_LOSS_BYTES, dict(k.UNSLOTH_CONTEXT_EXTRA_GIB))
 
 
-def load(path: str = DATA) -> list[Cell]:
-    cells = []
-    for line in open(path):
-        rec = json.loads(line)
-        if rec.get("status") != "ok" or not rec.get("nvml_process_peak_bytes") or rec.get("not_representative"):
-            continue
-        spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
-        counted = spec.get("params_counted_b")
-        gpu = table.from_nvml(rec["gpu"], rec["gpu_total_bytes"] / GIB)
-        env = dict(e.partition("=")[::2] for e in rec.get("env") or [])  # the cell's --env settings
-        run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
-                        lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
-                        **({"target_modules": estimator_targets(rec["target_modules"])} if rec.get("target_modules") else {}),
-                        offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=first_step_trials(env),
-                        gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count,
-                        storage=estimator_storage(rec.get("quant_form")))
-        arch = Architecture.from_hf_config(rec["config"])
-        cells.append(Cell(rec["cell"], rec["arch"], arch, run,
-                          counted * 1e9 if counted else None, process_peak_bytes(rec) / GIB,
-                          rec["first_in_process"], bool(rec.get("emulation")), "vision_config" in rec["config"], rec))
-    return cells
+def load(path: str = DATA, status: str = "ok") -> list[Cell]:
+    """The cells of `status` ("ok": the measured ones; "oom": those that ran out of memory, measured 0), less the
+    records not representative of a user's run."""
+    recs = [json.loads(line) for line in open(path) if line.strip()]
+    return [cell(r) for r in recs if r.get("status") == status and not r.get("not_representative")
+            and (status != "ok" or r.get("nvml_process_peak_bytes"))]
+
+
+def cell(rec: dict[str, Any]) -> Cell:
+    """One record as the estimator is asked about it."""
+    spec = json.load(open(os.path.join(CONFIGS, f"{rec['arch']}.json")))
+    counted = spec.get("params_counted_b")
+    gpu = table.from_nvml(rec["gpu"], rec["gpu_total_bytes"] / GIB)
+    env = dict(e.partition("=")[::2] for e in rec.get("env") or [])  # the cell's --env settings
+    run = RunConfig(method=rec["method"], seq_len=rec["seq_len"], batch_size=rec["batch_size"],
+                    lora_rank=rec.get("lora_rank") or 16, bf16=(rec.get("emulation") or {"bf16": True}).get("bf16", False), stack="unsloth",
+                    **({"target_modules": estimator_targets(rec["target_modules"])} if rec.get("target_modules") else {}),
+                    offload_embedding=bool(rec.get("host_embedding_bytes")), router_aux_loss=first_step_trials(env),
+                    gpu_capability=gpu.compute_capability, gpu_sms=gpu.sm_count,
+                    storage=estimator_storage(rec.get("quant_form")))
+    arch = Architecture.from_hf_config(rec["config"])
+    measured = process_peak_bytes(rec) / GIB if rec.get("status") == "ok" else 0.0
+    return Cell(rec["cell"], rec["arch"], arch, run, counted * 1e9 if counted else None, measured,
+                rec["first_in_process"], bool(rec.get("emulation")), "vision_config" in rec["config"], rec)
 
 
 def predict(c: Cell) -> float:
     est = estimate(c.arch, c.run, params_total=c.params_total, takes_images=c.images)
-    # A process that had already taken its first step does not hold what only that step holds.
-    return est.total_gib - (0.0 if c.fresh else est.first_step_gib)
+    # An emulated card caps the allocator, which gives back the cache the estimate counts (CoreEstimate.cache_gib)
+    # before it fails; a process that had already taken its first step does not hold what only that step holds.
+    peak = est.need_gib if c.emulated else est.total_gib
+    return peak - (0.0 if c.fresh else est.first_step_gib)
 
 
 def error(c: Cell) -> float:

@@ -18,6 +18,7 @@ from finetune_advisor.plan.result import Alternative, TrainingPlan
 from finetune_advisor.plan.timing import RunTime, run_time
 from finetune_advisor.vocabulary import LIMITS, METHOD_NAMES
 from finetune_advisor.vram import fit
+from finetune_advisor.vram.bisection import SEQ_STEP
 from finetune_advisor.vram.estimator import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, RunConfig, trial_kept
 from finetune_advisor.vram.ground import ground_notes
 from finetune_advisor.vram.report import report
@@ -177,7 +178,7 @@ def _overshoot(wanted: int, run: RunConfig, accum: int, largest: int) -> list[st
 def _longest_tight(req: PlanRequest, at_batch: RunConfig, longest: int) -> list[str]:
     """The longest seq_len estimate_vram calls a fit, when it is longer than the plan's comfortable one."""
     tight = search.longest_seq_len(req.resolved, at_batch, req.card, req.context, ok=search.fits)
-    if tight is None or tight < longest + search.SEQ_STEP:
+    if tight is None or tight < longest + SEQ_STEP:
         return []
     margin = search.verdict(req.resolved, at_batch.model_copy(update={"seq_len": tight}), req.card).margin
     return [f"Up to {tight} tokens fits at micro-batch {at_batch.batch_size} too, but tightly: with less room than this "

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from finetune_advisor.vram.bisection import largest, longest_length
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.fit import Fit
 from finetune_advisor.vram.report import fitted
 from finetune_advisor.vram.resolve import ResolvedArch
 
-SEQ_STEP = 64  # seq_len answers are multiples of this above it (kernels and packing like round lengths)
 MAX_MICRO_BATCH = 64
 RANKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -38,32 +38,6 @@ def fits(resolved: ResolvedArch, run: RunConfig, card: Card) -> bool:
     return verdict(resolved, run, card).fits
 
 
-def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
-    """The largest n in [low, high] with ok(n), for ok true up to some n and false above; None if ok(low) fails."""
-    if high < low or not ok(low):
-        return None
-    while low < high:
-        mid = (low + high + 1) // 2
-        if ok(mid):
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def _smallest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
-    """The smallest n in [low, high] with ok(n), for ok false below some n and true from it; None if ok(high) fails."""
-    if high < low or not ok(high):
-        return None
-    while low < high:
-        mid = (low + high) // 2
-        if ok(mid):
-            high = mid
-        else:
-            low = mid + 1
-    return low
-
-
 def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context: int,
                     ok: Callable[[ResolvedArch, RunConfig, Card], bool] = comfortable) -> int | None:
     """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably (or by `ok`): above
@@ -74,18 +48,12 @@ def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context:
     def good(n: int) -> bool:
         return ok(resolved, at(n), card)
 
-    offloads = _smallest(1, context, lambda n: fitted(resolved, at(n), *card)[0].offload_embedding)
-    found = _largest(offloads, context, good) if offloads else None
-    if found is None:
-        found = _largest(1, offloads - 1 if offloads else context, good)
-    if found is None or found < SEQ_STEP:
-        return found
-    return found - found % SEQ_STEP
+    return longest_length(context, good, lambda n: fitted(resolved, at(n), *card)[0].offload_embedding)
 
 
 def largest_batch(resolved: ResolvedArch, run: RunConfig, card: Card, cap: int = MAX_MICRO_BATCH) -> int | None:
     """The largest micro-batch (rows of `run.seq_len` tokens) that fits comfortably, up to `cap`."""
-    return _largest(1, cap, lambda b: comfortable(resolved, run.model_copy(update={"batch_size": b}), card))
+    return largest(1, cap, lambda b: comfortable(resolved, run.model_copy(update={"batch_size": b}), card))
 
 
 def largest_rank(resolved: ResolvedArch, run: RunConfig, card: Card) -> int | None:

@@ -33,7 +33,7 @@ class Recommendation(BaseModel):
     params_b: float | None
     variant: Variant
     method: Method
-    estimated_vram_gib: float | None
+    estimated_vram_gib: float | None  # estimate_vram's needs_gib
     fits: bool | None = Field(description="estimate_vram's verdict for this pick; null: GPU unknown.")
     headroom_gib: float | None = Field(description="GiB left after the driver's share and the estimate; null: GPU unknown.")
     tight: bool | None = Field(description="Fits with less room than the estimate's error; ranked lower.")

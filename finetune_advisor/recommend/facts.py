@@ -125,7 +125,7 @@ def _estimate_cached(
     reserved_gib: float, gpu_capability: str | None, gpu_sms: int | None, gpu_name: str | None, images: int = 0,
     router_aux_loss: bool = True,
 ) -> tuple[float | None, float, str | None, float]:
-    """estimate_vram's number for the checkpoint recommend_model would name on this GPU (same resolution,
+    """estimate_vram's need for the checkpoint recommend_model would name on this GPU (needs_gib: same resolution,
     same estimate, same verdict), its expected error as a share, a caveat, and what of it only the first step of a
     fresh Unsloth process holds (RunConfig.router_aux_loss)."""
     entry, catalog = _entry(model_id), _memo_catalog[0]
@@ -140,7 +140,7 @@ def _estimate_cached(
         core = fitted(resolved, run, memory_gib, reserved_gib)[1]
     except AdvisorError as exc:
         return None, fit.TIGHT_FRACTION, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}", 0.0
-    total = round(core.total_gib, 2)
+    total = round(core.need_gib, 2)
     if resolved.coarse:
         return total, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower.", 0.0
     said = []

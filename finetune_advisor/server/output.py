@@ -96,7 +96,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def headroom(total_gib: float, memory_gib: float, headroom_gib: float) -> str:
-    """The headroom with what the driver keeps beside it, so that GPU memory minus the peak adds up on screen."""
-    driver = memory_gib - total_gib - headroom_gib
+def headroom(needs_gib: float, memory_gib: float, headroom_gib: float) -> str:
+    """The headroom with what the driver keeps beside it, so that GPU memory minus what the run needs (the verdict's
+    figure: VramEstimate.needs_gib) adds up on screen."""
+    driver = memory_gib - needs_gib - headroom_gib
     return f"headroom {headroom_gib:+.2f} GiB after the {driver:.2f} GiB the driver keeps"

@@ -14,6 +14,7 @@ sentences that explain it; fitted constants live in `constants`, per-family fact
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
@@ -25,10 +26,11 @@ from finetune_advisor.vram.terms import (
     NF4_BYTES, Activations, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss, precision,
     text_tokens, training_state, weights,
 )
-from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate
+from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate, unsloth_offloads
 
 # The estimator's surface: what other modules and tools import from here.
-__all__ = ["AUX_LOSS_OFF", "BLOCK_COMPILE_OFF", "NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "precision", "trial_kept"]
+__all__ = ["AUX_LOSS_OFF", "BLOCK_COMPILE_OFF", "NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "estimate_on_card",
+           "precision", "trial_kept"]
 
 @dataclass(frozen=True)
 class Peak:
@@ -144,6 +146,17 @@ UNSLOTH_NOTE = (
     "counted from Unsloth's fused-kernel design (not fitted), its fused loss at 4 bytes per token per vocabulary entry "
     "(assumed), and the allocator and CUDA context as on the transformers stack: expect a larger error."
 )
+
+
+def estimate_on_card(arch: Architecture, run: RunConfig, usable_gib: float, **kwargs: Any) -> tuple[RunConfig, CoreEstimate]:
+    """`estimate` on a card with `usable_gib` after the driver's share, the input embedding where Unsloth puts it by
+    itself there (unsloth_stack.unsloth_offloads: host RAM on a tight card); the run estimated comes back with it."""
+    run = run.model_copy(update={"offload_embedding": False})
+    core = estimate(arch, run, **kwargs)
+    if unsloth_offloads(arch, run, core, usable_gib):
+        run = run.model_copy(update={"offload_embedding": True})
+        core = estimate(arch, run, **kwargs)
+    return run, core
 
 
 def _assumptions(run: RunConfig, p: Precision, w: Weights, state: TrainingState, act: Activations) -> list[str]:

@@ -6,10 +6,9 @@ from pydantic import BaseModel, Field
 
 from finetune_advisor.vocabulary import ModelSource, check_range
 from finetune_advisor.vram import fit
-from finetune_advisor.vram.estimator import Breakdown, CoreEstimate, RunConfig, estimate
+from finetune_advisor.vram.estimator import Breakdown, CoreEstimate, RunConfig, estimate, estimate_on_card
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.suggest import Suggestion, suggest
-from finetune_advisor.vram.unsloth_stack import unsloth_reserve_gib
 
 
 class VramEstimate(BaseModel):
@@ -21,6 +20,7 @@ class VramEstimate(BaseModel):
     params_b: float
     trainable_params_m: float
     total_gib: float = Field(description="Peak per GPU as nvidia-smi shows the process.")
+    needs_gib: float = Field(description="total_gib less cache the allocator frees when short; the verdict's figure.")
     breakdown: Breakdown
     gpu_memory_gib: float | None
     gpu: str
@@ -37,35 +37,24 @@ def fitted(resolved: ResolvedArch, run: RunConfig, memory: float | None,
            reserved: float = fit.DRIVER_RESERVED_GIB) -> tuple[RunConfig, CoreEstimate, fit.Fit | None]:
     """The estimate for a run on a GPU of `memory` GiB (None: unknown), and the verdict.
 
-    When Unsloth would move an untied input embedding to host RAM by itself on this GPU (`_unsloth_offloads`),
+    When Unsloth would move an untied input embedding to host RAM by itself on this GPU (`estimate_on_card`),
     the run estimated is that lighter one. Unsloth also moves Gemma 3n / 4 per-layer tables then; that is not
     modelled. Where the weights themselves do not fit, Unsloth 2026.10.9 loads anyway with part of them on the
     CPU, and training then fails (measured: Gemma 4 E2B LoRA on an emulated 8 GiB card, round 12), so
     "does not fit" stands; the answer says so (`CPU_PLACEMENT_NOTE`).
     """
     kwargs = resolved.estimate_kwargs(run.storage)
-    core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
     if memory is None:
-        return run, core, None
-    if _unsloth_offloads(resolved, run, core, memory - reserved):
-        run = run.model_copy(update={"offload_embedding": True})
-        core = _widened(estimate(resolved.arch, run, **kwargs), resolved)
-    return run, core, fit.judge(core.total_gib, memory, reserved, core.margin, core.over_margin)
+        return run, _widened(estimate(resolved.arch, run, **kwargs), resolved), None
+    run, core = estimate_on_card(resolved.arch, run, memory - reserved, **kwargs)
+    core = _widened(core, resolved)
+    return run, core, fit.judge(core.need_gib, memory, reserved, core.margin, core.over_margin)
 
 
 CPU_PLACEMENT_NOTE = (
     "If Unsloth loads the model anyway, warning that some parameters were offloaded to the CPU, expect the run to "
     "fail: with Unsloth 2026.10.9, Gemma 4 E2B LoRA loaded that way on an 8 GiB card and its first backward pass "
     "stopped with an error (measured on an H200 capped to 8 GiB).")
-
-
-def _unsloth_offloads(resolved: ResolvedArch, run: RunConfig, core: CoreEstimate, usable_gib: float) -> bool:
-    """Whether Unsloth would move the untied input embedding to host RAM for this run: only when what the
-    card has left after loading (weights and adapters) is below Unsloth's own reserve for the step."""
-    if run.stack != "unsloth" or resolved.arch.tie_word_embeddings or run.method == "full":
-        return False
-    left = usable_gib - core.breakdown.weights - core.breakdown.adapters
-    return left < unsloth_reserve_gib(resolved.arch, run.seq_len, core.trainable_params_m * 1e6)
 
 
 COARSE_GROUND = ("No measured family stands behind a size-only figure: the stand-in layout is counted with the terms "
@@ -107,7 +96,8 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     return VramEstimate(
         model=resolved.label, resolved_from=resolved.source, repo_id=resolved.repo_id,
         params_b=core.params_b, trainable_params_m=core.trainable_params_m,
-        total_gib=round(core.total_gib, 2), breakdown=core.breakdown, gpu_memory_gib=memory, gpu=gpu_text,
+        total_gib=round(core.total_gib, 2), needs_gib=round(core.need_gib, 2), breakdown=core.breakdown,
+        gpu_memory_gib=memory, gpu=gpu_text,
         fits=verdict.fits if verdict else None, headroom_gib=verdict.headroom_gib if verdict else None,
         tight=verdict.tight if verdict else None, coarse=resolved.coarse, assumptions=assumptions,
         background=core.background if detail else [],

@@ -109,6 +109,13 @@ class CoreEstimate(BaseModel):
     margin: float = fit.TIGHT_FRACTION  # the error to expect, as a share of total_gib (fit.judge's margin)
     over_margin: float = fit.TIGHT_FRACTION  # how far above the peak it may be (fit.judge's over: near misses)
     first_step_gib: float = 0.0  # of total_gib, what only the first step of a fresh process holds
+    cache_gib: float = 0.0  # of total_gib, blocks the allocator keeps cached at the peak and gives back when short
+
+    @property
+    def need_gib(self) -> float:
+        """What the run needs where memory runs short: the peak less the cache PyTorch's allocator frees and retries
+        with before it fails (fit verdicts are judged on it)."""
+        return round(self.total_gib - self.cache_gib, 3)
 
 
 def check_run(run: RunConfig, arch: Architecture | None = None, context_length: int | None = None) -> None:

@@ -12,6 +12,7 @@ from finetune_advisor.gpus import table
 from finetune_advisor.gpus.target import reserved_for
 from finetune_advisor.vocabulary import GPU_32BIT_STATE_OPTIMIZERS
 from finetune_advisor.vram import estimator as vram
+from finetune_advisor.vram.bisection import longest_length
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.fit import judge, too_short
 from finetune_advisor.vram.architecture import Architecture
@@ -31,6 +32,7 @@ class Suggestion(BaseModel):
     change: str
     arguments: dict[str, Any]
     total_gib: float
+    needs_gib: float  # what `fits` is judged on (VramEstimate.needs_gib)
     fits: bool
 
 
@@ -42,13 +44,14 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     against = advised_against or {}
 
     def attempt(text: str, **changes: Any) -> Suggestion | None:
-        try:
-            total = vram.estimate(arch, run.model_copy(update=changes), **kwargs).total_gib
+        try:  # the change can move Unsloth's own choice of where the input embedding lives
+            core = vram.estimate_on_card(arch, run.model_copy(update=changes), memory - reserved, **kwargs)[1]
         except AdvisorError:
             return None
         if changes.get("method") in against:
             text += " (Unsloth advises against it for this family: see the assumptions)"
-        return Suggestion(change=text, arguments=changes, total_gib=round(total, 2), fits=judge(total, memory, reserved).fits)
+        return Suggestion(change=text, arguments=changes, total_gib=round(core.total_gib, 2),
+                          needs_gib=round(core.need_gib, 2), fits=judge(core.need_gib, memory, reserved).fits)
 
     out: list[Suggestion | None] = []
     if run.method != "qlora":
@@ -106,17 +109,18 @@ def _larger_gpu(arch: Architecture, run: vram.RunConfig, kwargs: dict[str, Any],
     there has that room. Counted with the input embedding on the GPU, where Unsloth keeps it when there is room
     (it moves it to host RAM only on a tight GPU): on a GPU of that size it fits either way."""
     core = vram.estimate(arch, run.model_copy(update={"offload_embedding": False}), **kwargs)
-    total = round(core.total_gib, 2)
-    roomy = [g for g in table.load_table().gpus if judge(total, g.memory_gib, reserved_for(g), core.margin).comfortable]
+    needed = round(core.need_gib, 2)  # a GPU whose memory runs short gets back the allocator's cache (need_gib)
+    roomy = [g for g in table.load_table().gpus if judge(needed, g.memory_gib, reserved_for(g), core.margin).comfortable]
     smallest = min(roomy, key=lambda g: g.memory_mib, default=None)
     if smallest is None:
         return None
-    need = round(total + reserved, 2)
+    memory = round(needed + reserved, 2)
     embedding = ", the input embedding on the GPU" if run.offload_embedding else ""
-    return Suggestion(change=f"{'GPUs' if run.num_gpus > 1 else 'a GPU'} of {need:g} GiB or more as the driver reports "
-                      f"it ({total:g} GiB estimated{embedding}, plus the driver's {reserved:.2f} GiB); the smallest in "
+    return Suggestion(change=f"{'GPUs' if run.num_gpus > 1 else 'a GPU'} of {memory:g} GiB or more as the driver reports "
+                      f"it ({needed:g} GiB estimated{embedding}, plus the driver's {reserved:.2f} GiB); the smallest in "
                       f"the packaged GPU table with room to spare: the {smallest.name}, {smallest.memory_gib:g} GiB",
-                      arguments={"gpu_memory_gib": need}, total_gib=total, fits=judge(total, need, reserved).fits)
+                      arguments={"gpu_memory_gib": memory}, total_gib=round(core.total_gib, 2), needs_gib=needed,
+                      fits=judge(needed, memory, reserved).fits)
 
 
 def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
@@ -124,20 +128,15 @@ def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwa
     """The longest seq_len below the requested one that fits (a multiple of 64 when above 64); None when even that is
     too short to train on (fit.too_short)."""
 
-    def total(seq: int) -> float:
-        return vram.estimate(arch, run.model_copy(update={"seq_len": seq}), **kwargs).total_gib
+    def at(seq: int) -> tuple[vram.RunConfig, vram.CoreEstimate]:
+        return vram.estimate_on_card(arch, run.model_copy(update={"seq_len": seq}), memory - reserved, **kwargs)
 
-    if run.seq_len <= 1 or not judge(total(1), memory, reserved).fits:
+    def good(seq: int) -> bool:
+        return judge(at(seq)[1].need_gib, memory, reserved).fits
+
+    seq = longest_length(run.seq_len - 1, good, lambda n: at(n)[0].offload_embedding)
+    if seq is None or too_short(seq, run.seq_len):
         return None
-    low, high = 1, run.seq_len - 1  # total() grows with seq_len: find the largest that fits
-    while low < high:
-        mid = (low + high + 1) // 2
-        if judge(total(mid), memory, reserved).fits:
-            low = mid
-        else:
-            high = mid - 1
-    seq = low - low % 64 if low >= 64 else low
-    if too_short(seq, run.seq_len):
-        return None
+    core = at(seq)[1]
     return Suggestion(change=f"seq_len {seq} (the longest that fits)", arguments={"seq_len": seq},
-                      total_gib=round(total(seq), 2), fits=True)
+                      total_gib=round(core.total_gib, 2), needs_gib=round(core.need_gib, 2), fits=True)

@@ -51,7 +51,8 @@ class UnslothStep:
     square: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
     beyond: float = 0.0  # beyond the longest step measured for the family, the growth the count misses (ground.tail_growth)
     extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
-    copies: float = 0.0  # of fixed: the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
+    copies: float = 0.0  # the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
+    cached: float = 0.0  # of the gap: the copies' blocks, freed before the layers' backward yet kept reserved
     chunk_rows: int = 0  # of the loss: rows of logits in one compiled chunk; 0 off that route (chunked_loss_on_unsloth)
     block: float = 0.0  # the gap where one dequantised expert block sets it (dequantised_expert_block)
     logits: float = 0.0  # the whole logits, where the loss runs over them (full_logits_bytes); loss: their excess
@@ -94,7 +95,13 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if logits:  # the peak is the larger of the loss over the whole logits and the layer's recompute after it
         loss = max(0.0, logits - act - moe_bytes)
     copies = padded_head_copies_bytes(arch.vocab_size, arch.hidden_size) if chunk_rows else 0.0
-    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + copies
+    # The copies belong to the loss's compiled graph and are freed before the layers' backward, so the allocated peak
+    # holds the larger of them and the recomputed layer, not both (OLMo 3 7B QLoRA: the loss's peak, copies and a
+    # chunk, at 512 to 8,192 tokens, the layer's from 16,384 to 28,672; rounds 47-50, 76). What is freed stays
+    # reserved where memory is plenty (after a shorter step, 1x16,384 on an H200 reserved 2.34 GiB beyond its
+    # allocation), and is given back under a cap (a 12 GiB cap: 0.82 to 1.21 GiB beyond it at 16,384 to 28,672).
+    cached = max(0.0, min(copies, act - kept))
+    fixed = k.UNSLOTH_FIXED_GIB * k.GIB + copies - cached
     if run.method == "qlora":
         fixed += max(lin.fan_in * lin.fan_out for lin in s.linears if not lin.expert) * 2.0  # one dequantised weight
     # The kept outputs, allocated layer by layer and held to the backward, leave the allocator no holes to reserve;
@@ -112,7 +119,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     block = block if block > gap else 0.0
     gap = max(gap, block)
     extra = reserve_extra_on_unsloth(arch.model_type) * k.GIB
-    gap += extra
+    gap += extra + cached
     if run.method == "full":  # every weight's gradient, allocated during the backward pass among its activations
         gap += k.UNSLOTH_FULL_GRAD_RESERVED_SHARE * state.grads
     trial = 0.0
@@ -124,7 +131,21 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
-                       copies, chunk_rows, block, logits)
+                       copies, cached, chunk_rows, block, logits)
+
+
+def copies_note(vocab: int, copies: float, cached: float) -> str:
+    """What the padded copies of lm_head add here: held at the loss, or cached while the layers' backward peaks."""
+    said = (f"The vocabulary ({vocab:,}) is not a multiple of 8, so the compiled loss pads two 16-bit copies of the "
+            f"output layer's weight: {copies / k.GIB:.2f} GiB (a memory trace of OLMo 3, vocabulary 100,278, held both, "
+            "to the byte). They are freed before the layers' backward, so what is allocated at the peak is the larger "
+            f"of them and the recomputed layer ({'the copies' if cached < copies else 'the layer'}, here)")
+    if round(cached / k.GIB, 2) == 0:
+        return said + "."
+    return (said + f"; the smaller one's blocks can stay reserved beside it ({cached / k.GIB:.2f} GiB of the figure, in "
+            "the overhead), but PyTorch's allocator gives them back and retries before it runs out, so whether the run "
+            "fits a GPU is judged without them (needs_gib; measured: OLMo 3 7B QLoRA with its allocator capped at 12 "
+            "GiB ran to 28,672 tokens, out of memory at 32,768, and reserved 0.8-1.2 GiB beyond its allocation).")
 
 
 def full_logits_bytes(arch: Architecture, run: RunConfig, tokens: int, multimodal: bool) -> float:
@@ -395,6 +416,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total = max(training, load)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
+    need_gib = round(max(training - step.cached, load) / k.GIB, 3)
     ground = measured_ground(arch, run.method)
     said = ground_said(arch, run.method)
     grounds = ground_notes(arch, run)
@@ -436,6 +458,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         margin=error_margin(arch, run),
         over_margin=over_margin(arch, run),
         first_step_gib=round(step.first_step / k.GIB, 3) if training >= load else 0.0,
+        cache_gib=round(total_gib - need_gib, 3),
     )
 
 
@@ -486,9 +509,7 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      "trace of Llama 4 Scout cut to 8 layers and sized on its runs (2,048 to 16,384 tokens); "
                      "shorter sequences, or the text-only model, hold far less.")
     if step.copies:
-        notes.append(f"The vocabulary ({arch.vocab_size:,}) is not a multiple of 8, so the compiled loss pads two "
-                     f"16-bit copies of the output layer's weight: {step.copies / k.GIB:.2f} GiB, counted (a memory "
-                     "trace of OLMo 3, vocabulary 100,278, held both, to the byte).")
+        notes.append(copies_note(arch.vocab_size, step.copies, step.cached))
     if step.block:
         notes.append(f"QLoRA dequantises each MoE layer's fused gate_up experts whole ({step.block / k.GIB:.2f} GiB in 16 "
                      "bits here), and the allocator can keep a second such block reserved: it is counted in the "
@@ -727,3 +748,13 @@ def unsloth_reserve_gib(arch: Architecture, seq_len: int, trainable_params: floa
     base = (seq_len * arch.hidden_size * _RESERVE_BYTES_PER_TOKEN_HIDDEN
             + min(seq_len, _RESERVE_LOGIT_ROWS) * arch.vocab_size * 4 + trainable_params * (4 + 12))
     return (base * (1 + _RESERVE_FRAGMENTATION) + _RESERVE_SAFETY_BYTES) / k.GIB
+
+
+def unsloth_offloads(arch: Architecture, run: RunConfig, core: CoreEstimate, usable_gib: float) -> bool:
+    """Whether Unsloth would move the untied input embedding to host RAM for this run (`core`: its estimate with the
+    embedding on the GPU) on a card with `usable_gib` after the driver's share: only when what is left after loading
+    (weights and adapters) is below Unsloth's own reserve for the step."""
+    if run.stack != "unsloth" or arch.tie_word_embeddings or run.method == "full":
+        return False
+    left = usable_gib - core.breakdown.weights - core.breakdown.adapters
+    return left < unsloth_reserve_gib(arch, run.seq_len, core.trainable_params_m * 1e6)

@@ -27,7 +27,8 @@ def _same_verdict(model: str, method: str, memory: float, fits: bool | None, hea
     where = f"{model} {method} on {memory} GiB"
     assert (other.fits, other.tight) == (fits, tight), where
     assert other.headroom_gib == pytest.approx(headroom, abs=0.011), where
-    assert other.total_gib == pytest.approx(total, abs=0.051), where
+    assert other.needs_gib == pytest.approx(total, abs=0.051), where  # the figure the verdict is judged on
+    assert other.total_gib >= other.needs_gib, where
 
 
 @pytest.mark.parametrize("memory", MEMORIES)
@@ -82,4 +83,4 @@ def test_recommend_and_plan_choose_the_same_method(task: str, memory: float) -> 
         planned = plan_training(model=pick.unsloth_model_id or pick.repo_id, gpu_memory_gib=memory, seq_len=2048,
                                 batch_size=1)
         assert planned.method == pick.method, (pick.model_id, memory, planned.notes[:2])
-        assert planned.memory.total_gib == pytest.approx(pick.estimated_vram_gib, abs=0.051), pick.model_id
+        assert planned.memory.needs_gib == pytest.approx(pick.estimated_vram_gib, abs=0.051), pick.model_id

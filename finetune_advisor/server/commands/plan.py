@@ -15,6 +15,7 @@ from finetune_advisor.server.commands import (
 )
 from finetune_advisor.server.output import emit, emit_json, headroom, say, table
 from finetune_advisor.tools.plan_training import plan_training
+from finetune_advisor.vram.report import VramEstimate
 from finetune_advisor.vocabulary import SHARDINGS, STACKS, MethodRequest, values
 
 
@@ -116,23 +117,28 @@ def _tokenizer_repos(model: str | None) -> list[str]:
     return list(dict.fromkeys(r for r in repos if r))
 
 
+def _peak(m: VramEstimate) -> str:
+    """The peak, and what the run needs where memory runs short when that is less (VramEstimate.needs_gib)."""
+    return f"{m.total_gib:.2f} GiB" + (f" (needs {m.needs_gib:.2f} where memory runs short)" if m.needs_gib != m.total_gib else "")
+
+
 def _print(r: TrainingPlan, parser: argparse.ArgumentParser) -> None:
     say(f"{r.model}: {r.method} on the {r.stack} stack, {r.num_gpus} x GPU: {r.gpu}")
     if not r.fits:
         say("Does NOT fit comfortably. " + in_cli_words(" ".join(r.notes), parser, bare=False))
         if r.memory.gpu_memory_gib is not None:
-            room = headroom(r.memory.total_gib, r.memory.gpu_memory_gib, r.memory.headroom_gib or 0.0)
-            say(f"Peak memory {r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} ({room}).")
+            room = headroom(r.memory.needs_gib, r.memory.gpu_memory_gib, r.memory.headroom_gib or 0.0)
+            say(f"Peak memory {_peak(r.memory)} of {r.memory.gpu_memory_gib:g} ({room}).")
         if r.memory.suggestions:
-            emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.memory.suggestions]))
+            emit(table(("to fit, change", "GiB needed", "fits"), [(s.change, f"{s.needs_gib:.2f}", s.fits) for s in r.memory.suggestions]))
         _print_memory(r, parser)
         return
     rows = [
         ("seq_len", f"{r.seq_len} ({r.seq_len_reason}); longest that fits comfortably: {r.max_seq_len}"),
         ("micro-batch x accumulation", f"{r.micro_batch} x {r.grad_accumulation} x {r.num_gpus} GPU = {r.effective_batch} rows/step"),
         ("LoRA rank", r.lora_rank if r.lora_rank is not None else "-"),
-        ("peak memory", f"{r.memory.total_gib:.2f} GiB of {r.memory.gpu_memory_gib:g} "
-                        f"({headroom(r.memory.total_gib, r.memory.gpu_memory_gib or 0.0, r.memory.headroom_gib or 0.0)})"),
+        ("peak memory", f"{_peak(r.memory)} of {r.memory.gpu_memory_gib:g} "
+                        f"({headroom(r.memory.needs_gib, r.memory.gpu_memory_gib or 0.0, r.memory.headroom_gib or 0.0)})"),
     ]
     if r.truncated_rows:
         rows.append(("rows longer than seq_len", f"{r.truncated_rows} (the trainer cuts them)"))

@@ -94,6 +94,8 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
     parts = r.breakdown.model_dump()
     rows = [(name.replace("_", " "), f"{parts[name]:.2f}") for name in _PARTS]
     rows.append(("total per GPU", f"{r.total_gib:.2f}"))
+    if r.needs_gib != r.total_gib:
+        rows.append(("of it, needed where memory runs short", f"{r.needs_gib:.2f}"))
     emit(table(("component", "GiB"), rows))
     emit()
     if r.gpu_memory_gib is None:
@@ -101,11 +103,11 @@ def _print(r: VramEstimate, how: str, parser: argparse.ArgumentParser) -> None:
     else:
         verdict = ("fits, tightly" if r.tight else "fits") if r.fits else "does NOT fit"
         margin = ", within the estimate's error margin: see the first assumption" if r.tight else ""
-        room = headroom(r.total_gib, r.gpu_memory_gib, r.headroom_gib or 0.0)
+        room = headroom(r.needs_gib, r.gpu_memory_gib, r.headroom_gib or 0.0)
         say(f"GPU: {r.gpu}: {verdict} ({room}{margin})")  # every description names its GiB
     if r.suggestions:
         emit()
-        emit(table(("to fit, change", "GiB", "fits"), [(s.change, f"{s.total_gib:.2f}", s.fits) for s in r.suggestions]))
+        emit(table(("to fit, change", "GiB needed", "fits"), [(s.change, f"{s.needs_gib:.2f}", s.fits) for s in r.suggestions]))
     for title, lines in (("Assumptions:", r.assumptions), ("Background:", r.background)):
         if lines:
             emit()
