@@ -5,7 +5,8 @@
 Each model goes to the estimator as its config.json (configs/NAME.json) plus the parameter count of
 the whole checkpoint (vision and audio towers included), as a catalog entry gives it; `--emulate` cells
 are estimated for a card of the emulated memory (through `report.fitted`, which applies Unsloth's own
-embedding offload where the card is tight), `--emulate t4` without bf16. A cell that is not the first in its process (its job's shapes run in
+embedding offload where the card is tight), `--emulate t4` without bf16, and predicted at what the run needs there
+(CoreEstimate.need_gib: a capped allocator gives back the cache the estimate counts; the peak is kept beside it). A cell that is not the first in its process (its job's shapes run in
 one process, smallest first) is predicted without the MoE first-step transient, as fit_unsloth.py
 scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this. From round 54
 on each prediction also records its margin: the share of the estimate a fit must leave free to be called comfortable
@@ -66,7 +67,11 @@ def main() -> None:
                         est = fitted(resolved, run, card["total_gib"])[1]
                     else:
                         est = estimate(arch, run, params_total=params_total, takes_images=images)
-                    row["predicted_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
+                    # An emulated card caps the allocator, which gives back the cache the estimate counts first.
+                    peak = est.need_gib if card else est.total_gib
+                    row["predicted_gib"] = round(peak - (est.first_step_gib if i else 0.0), 3)
+                    if peak != est.total_gib:
+                        row["peak_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
                     row["margin"] = est.margin  # a fit leaving less than this share of the estimate free is tight
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such
                     row.update(predicted_gib=None, error=str(exc)[:300])

@@ -59,13 +59,19 @@ LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 # "v100": a 32 GB V100, the other card without bf16 (compute capability 7.0), at 32,510 MiB (31.748 GiB; round 67),
 # between the 32,480 and 32,768 MiB nvidia-smi logs show for it by driver (finetune_advisor/gpus/gpus.json, not
 # sourced further): Unsloth's no-bf16 path at lengths a T4 cannot hold. No cell measured on it came near the cap.
+# The caps above leave the CUDA context (about 0.8 GiB) and the driver's share outside, so a run that fits one may not
+# fit the real card. "4090" keeps both inside: its allocator gets the card's 23.988 GiB less the 0.6 GiB
+# estimate_vram leaves the driver where it has no measurement (vram.constants.DRIVER_RESERVED_GIB) and the 0.8 GiB
+# NVML sees beside the pool in these runs (nvml peak less reserved peak, 0.73-0.81 GiB), to test a verdict at its edge.
 CARDS = {"t4": {"name": "Tesla T4", "total_gib": 14.563, "bf16": False},
          "v100": {"name": "Tesla V100-SXM2-32GB (emulated)", "total_gib": 31.748, "bf16": False},
          "24g": {"name": "RTX 4090-sized card, 24,564 MiB (emulated)", "total_gib": 23.988, "bf16": True},
          "16g": {"name": "RTX 4080-sized card, 16,376 MiB (emulated)", "total_gib": 15.992, "bf16": True},
          "12g": {"name": "12 GiB bf16 card (emulated)", "total_gib": 12.0, "bf16": True},
          "8g": {"name": "8 GiB bf16 card (emulated)", "total_gib": 8.0, "bf16": True},
-         "4g": {"name": "4 GiB bf16 card (emulated)", "total_gib": 4.0, "bf16": True}}
+         "4g": {"name": "4 GiB bf16 card (emulated)", "total_gib": 4.0, "bf16": True},
+         "4090": {"name": "RTX 4090, its driver share and context inside (emulated)", "total_gib": 23.988,
+                  "allocator_gib": 22.588, "bf16": True}}
 
 
 def load_config(name: str) -> dict:
@@ -446,7 +452,8 @@ def emulate_card(card: str):
     import torch
 
     spec = CARDS[card]
-    cap_bytes = int(spec["total_gib"] * 2**30)
+    total_bytes = int(spec["total_gib"] * 2**30)
+    cap_bytes = int(spec.get("allocator_gib", spec["total_gib"]) * 2**30)
     real_total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / real_total), 0)
     real_props, real_info = torch.cuda.get_device_properties, torch.cuda.mem_get_info
@@ -458,12 +465,12 @@ def emulate_card(card: str):
         def __getattr__(self, item):
             return getattr(self._inner, item)
 
-        total_memory = cap_bytes
+        total_memory = total_bytes
         name = spec["name"]
 
     def mem_get_info(device=None):
         free, _ = real_info(device)
-        return max(0, min(free, cap_bytes - torch.cuda.memory_reserved() - 500 * 2**20)), cap_bytes
+        return max(0, min(free, cap_bytes - torch.cuda.memory_reserved() - 500 * 2**20)), total_bytes
 
     torch.cuda.get_device_properties = lambda device=None: Props(real_props(0 if device is None else device))
     torch.cuda.mem_get_info = mem_get_info
@@ -481,6 +488,7 @@ def emulate_card(card: str):
             unsloth_utils.SUPPORTS_BFLOAT16 = False
 
     record = {"card": card, "name": spec["name"], "total_gib": spec["total_gib"], "bf16": spec["bf16"],
+              "allocator_gib": spec.get("allocator_gib", spec["total_gib"]),
               "patched": patched,
               "not_patched": "compute capability (Triton compiles for it)"}
     return record, after_import
