@@ -140,12 +140,12 @@ def _estimate_cached(
         core = fitted(resolved, run, memory_gib, reserved_gib)[1]
     except AdvisorError as exc:
         return None, fit.TIGHT_FRACTION, f"Memory not estimated: {str(exc).split(' Accepted:')[0]}", 0.0
-    total = round(core.need_gib, 2)
+    need = round(core.need_gib, 2)
     if resolved.coarse:
-        return total, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower.", 0.0
+        return need, core.margin, COARSE_CAVEAT + " (no architecture in the catalog): treat it as rough; ranked lower.", 0.0
     said = []
     if entry.architecture_status == "unverified":
         said.append("The catalog's architecture for this model is unverified: treat the memory estimate as rough.")
     said.extend(ground_notes(resolved.arch, run))  # issue 11 item 7: say how little the figure rests on
-    return total, core.margin, " ".join(said) or None, core.first_step_gib
+    return need, core.margin, " ".join(said) or None, core.first_step_gib
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,6 +129,7 @@ def _longest_seq_len(arch: Architecture, run: vram.RunConfig, memory: float, kwa
     """The longest seq_len below the requested one that fits (a multiple of 64 when above 64); None when even that is
     too short to train on (fit.too_short)."""
 
+    @functools.cache  # the search asks both where the embedding goes and whether it fits, at the same lengths
     def at(seq: int) -> tuple[vram.RunConfig, vram.CoreEstimate]:
         return vram.estimate_on_card(arch, run.model_copy(update={"seq_len": seq}), memory - reserved, **kwargs)
 

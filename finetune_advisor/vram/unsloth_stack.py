@@ -416,7 +416,6 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
     total = max(training, load)
     gib = {name: round(v / k.GIB, 3) for name, v in held.items()}
     total_gib = round(total / k.GIB, 3)
-    need_gib = round(max(training - step.cached, load) / k.GIB, 3)
     ground = measured_ground(arch, run.method)
     said = ground_said(arch, run.method)
     grounds = ground_notes(arch, run)
@@ -458,7 +457,7 @@ def unsloth_estimate(arch: Architecture, s: Shapes, run: RunConfig, p: Precision
         margin=error_margin(arch, run),
         over_margin=over_margin(arch, run),
         first_step_gib=round(step.first_step / k.GIB, 3) if training >= load else 0.0,
-        cache_gib=round(total_gib - need_gib, 3),
+        cache_gib=round((total - max(training - step.cached, load)) / k.GIB, 3),  # given back under a cap
     )
 
 
