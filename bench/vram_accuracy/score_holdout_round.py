@@ -14,9 +14,9 @@ under-estimate (the errors that crash a user's run). Predictions that record the
 checked against it: a peak above the estimate by more than the margin is one where a fit we called comfortable
 would have run out of memory.
 
-    python bench/vram_accuracy/score_holdout_round.py --all
+    python bench/vram_accuracy/score_holdout_round.py --all [--since N]
 
-pools every round instead (issue 11's accuracy target is on held-out cells): each cell of any
+pools every round (from round N on, with --since: the estimator as the later rounds left it) instead (issue 11's accuracy target is on held-out cells): each cell of any
 `predictions-unsloth-round*.jsonl` against its latest ok record in any `measured-unsloth-round*.jsonl`, a cell
 predicted in several rounds scored once, on the last prediction committed for it. Each figure is the estimator of
 its day, before the refit its round led to, so the pooled misses are the ones a user of that day would have met. A
@@ -103,22 +103,25 @@ def _beyond_margin(margins: list[tuple[str, float, float]]) -> None:
         print(f"beyond its margin ({m:.0%}): {cell}, peak {100 * (1 / (1 + e) - 1):.1f} % above the estimate")
 
 
-def _round_files(kind: str) -> list[tuple[str, str]]:
-    """(round name, path) of the holdout files of one kind, in round order (round 9 before round 10)."""
+def _round_files(kind: str, since: int = 0) -> list[tuple[str, str]]:
+    """(round name, path) of the holdout files of one kind from round `since` on, in round order (round 9 before
+    round 10)."""
     found = []
     for path in glob.glob(os.path.join(HOLDOUT, f"{kind}-unsloth-round*.jsonl")):
         name = os.path.basename(path)[len(kind) + len("-unsloth-"):-len(".jsonl")]
         number = int(re.match(r"round(\d+)", name).group(1))
-        found.append((number, name, path))
+        if number >= since:
+            found.append((number, name, path))
     return [(name, path) for _, name, path in sorted(found)]
 
 
-def pooled() -> None:
-    """Every committed prediction of every round, each cell once, against what was measured after it."""
+def pooled(since: int = 0) -> None:
+    """Every committed prediction of every round (from round `since` on), each cell once, against what was measured
+    after it."""
     measured: dict[str, dict] = {}
     for _, path in _round_files("measured"):
         measured.update(latest(path)[0])
-    rounds = [(name, path) for name, path in _round_files("predictions") if not name.endswith("-proposed")]
+    rounds = [(name, path) for name, path in _round_files("predictions", since) if not name.endswith("-proposed")]
     last_prediction: dict[str, tuple[str, dict]] = {}
     for name, path in rounds:
         for line in open(path):
@@ -156,9 +159,9 @@ def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--all"]:
-        pooled()
+    if sys.argv[1:2] == ["--all"] and (len(sys.argv) == 2 or sys.argv[2:3] == ["--since"] and len(sys.argv) == 4):
+        pooled(int(sys.argv[3]) if len(sys.argv) == 4 else 0)
     elif len(sys.argv) == 3:
         main(sys.argv[1], sys.argv[2])
     else:
-        sys.exit("usage: python bench/vram_accuracy/score_holdout_round.py (PREDICTIONS MEASURED | --all)")
+        sys.exit("usage: python bench/vram_accuracy/score_holdout_round.py (PREDICTIONS MEASURED | --all [--since N])")
