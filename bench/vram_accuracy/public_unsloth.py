@@ -15,7 +15,9 @@ notebook's figure smaller than our estimate of the same settings, and are accoun
 A point may name the notebook's LoRA `target_modules` (Whisper's notebook adapts q_proj and v_proj only).
 A point whose model the catalog knows is estimated through estimate_vram as a user would ask it:
 the catalog id, the notebook's method, rank, batch and the card's memory. The defect to look for is
-a "does not fit" on a card where the notebook trained the model.
+a "does not fit" on a card where the notebook trained the model. Such a point may carry `explained`: the
+measurement that shows the defect is a difference between the notebook's Unsloth version and the calibrated one
+(our own run of the notebook's settings on the calibrated version), not an estimator error; the table says so.
 
 Unsloth's model guides state one VRAM figure per model and method ("4B: 10GB"), without the sequence
 length, batch, rank or GPU behind it. They get a table of their own (`guide_rows`): our estimate at
@@ -100,6 +102,7 @@ def rows() -> list[tuple]:
         fits, close = (fits_typical, close_typical) if typical else (fits_max, close_max)
         flag = "DEFECT: says it does not fit" if trained and fits is False else ""
         flag += " (close: within the estimate's error, the answer says it may fit)" if flag and close else ""
+        flag += f"; explained: {p['explained']}" if flag and p.get("explained") else ""
         out.append((p, at_typical, at_max, fits, flag))
     return out
 
@@ -161,7 +164,8 @@ def table(found: list[tuple]) -> str:
                  f"{100 * errors[len(errors) // 2]:+.0f} %, {sum(e < -0.05 for e in errors)} more than 5 % below the published peak; "
                  f"{defects} where we would say a model the notebook or table trained does not fit "
                  f"({sum('(close' in f for *_, f in found)} of them short by less than the estimate's expected error, "
-                 "which the answer says).")
+                 f"which the answer says; {sum('; explained: ' in f for *_, f in found)} explained by a measured "
+                 "difference between the notebook's Unsloth version and the calibrated one).")
     return "\n".join(lines)
 
 
