@@ -159,7 +159,8 @@ def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--all"] and (len(sys.argv) == 2 or sys.argv[2:3] == ["--since"] and len(sys.argv) == 4):
+    if sys.argv[1:2] == ["--all"] and (len(sys.argv) == 2 or sys.argv[2:3] == ["--since"] and len(sys.argv) == 4
+                                       and sys.argv[3].isdigit()):
         pooled(int(sys.argv[3]) if len(sys.argv) == 4 else 0)
     elif len(sys.argv) == 3:
         main(sys.argv[1], sys.argv[2])
