@@ -177,7 +177,7 @@ def _overshoot(wanted: int, run: RunConfig, accum: int, largest: int) -> list[st
 
 def _longest_tight(req: PlanRequest, at_batch: RunConfig, longest: int) -> list[str]:
     """The longest seq_len estimate_vram calls a fit, when it is longer than the plan's comfortable one."""
-    tight = search.longest_seq_len(req.resolved, at_batch, req.card, req.context, ok=search.fits)
+    tight = search.longest_seq_len(req.resolved, at_batch, req.card, req.context, ok=search.FITS)
     if tight is None or tight < longest + SEQ_STEP:
         return []
     margin = search.verdict(req.resolved, at_batch.model_copy(update={"seq_len": tight}), req.card).margin

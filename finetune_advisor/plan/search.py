@@ -9,7 +9,9 @@ with the length), the estimate drops by the embedding, so the lengths from there
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from operator import attrgetter
 
 from finetune_advisor.vram.bisection import largest, longest_length
 from finetune_advisor.vram.estimator import RunConfig
@@ -22,6 +24,8 @@ RANKS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 Card = tuple[float, float]  # (GPU memory as the driver reports it, the driver's share), GiB
+COMFORTABLE: Callable[[Fit], bool] = attrgetter("comfortable")  # verdict tests for the searches
+FITS: Callable[[Fit], bool] = attrgetter("fits")  # estimate_vram's "fits", tight or not
 
 
 def verdict(resolved: ResolvedArch, run: RunConfig, card: Card) -> Fit:
@@ -33,22 +37,17 @@ def comfortable(resolved: ResolvedArch, run: RunConfig, card: Card) -> bool:
     return verdict(resolved, run, card).comfortable
 
 
-def fits(resolved: ResolvedArch, run: RunConfig, card: Card) -> bool:
-    """estimate_vram's "fits", tight or not."""
-    return verdict(resolved, run, card).fits
-
-
 def longest_seq_len(resolved: ResolvedArch, run: RunConfig, card: Card, context: int,
-                    ok: Callable[[ResolvedArch, RunConfig, Card], bool] = comfortable) -> int | None:
-    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` that fits comfortably (or by `ok`): above
-    the length from which Unsloth offloads the input embedding if any fits there, else below it."""
-    def at(n: int) -> RunConfig:
-        return run.model_copy(update={"seq_len": n})
+                    ok: Callable[[Fit], bool] = COMFORTABLE) -> int | None:
+    """The longest seq_len (a multiple of 64 above 64) at `run.batch_size` whose verdict passes `ok` (comfortable by
+    default): above the length from which Unsloth offloads the input embedding if any fits there, else below it."""
 
-    def good(n: int) -> bool:
-        return ok(resolved, at(n), card)
+    @functools.cache  # the search asks both where the embedding goes and the verdict, at the same lengths
+    def at(n: int) -> tuple[RunConfig, Fit]:
+        found, _, judged = fitted(resolved, run.model_copy(update={"seq_len": n}), *card)
+        return found, judged
 
-    return longest_length(context, good, lambda n: fitted(resolved, at(n), *card)[0].offload_embedding)
+    return longest_length(context, lambda n: ok(at(n)[1]), lambda n: at(n)[0].offload_embedding)
 
 
 def largest_batch(resolved: ResolvedArch, run: RunConfig, card: Card, cap: int = MAX_MICRO_BATCH) -> int | None:
