@@ -27,7 +27,7 @@ PARAMS_TOLERANCE = 0.03
 # Facts that need a source of their own when they are set.
 SOURCED_FACTS = ("params_total_b", "params_active_b", "context_length", "release_date", "license_id",
                  "upstream_license_ids", "architecture", "languages", "strengths", "gated", "chat_template",
-                 "dynamic_4bit_skip_modules")
+                 "dynamic_4bit")
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def _float32_advice(catalog: Catalog) -> list[Problem]:
 
 def check_entry(entry: CatalogEntry, license_ids: set[str]) -> list[Problem]:
     """The problems of one entry (`catalog refresh` checks what it writes with this)."""
-    return [*_licences(entry, license_ids), *_unsloth_ids(entry), *_sources(entry), *_checked_architecture(entry),
-            *_params(entry), *_context(entry)]
+    return [*_licences(entry, license_ids), *_unsloth_ids(entry), *_dynamic_uploads(entry), *_sources(entry),
+            *_checked_architecture(entry), *_params(entry), *_context(entry)]
 
 
 def params_disagree(entry: CatalogEntry) -> float | None:
@@ -109,11 +109,22 @@ def _unsloth_ids(entry: CatalogEntry) -> list[Problem]:
     return found
 
 
+def _dynamic_uploads(entry: CatalogEntry) -> list[Problem]:
+    """Facts of a variant's dynamic upload need that upload, and a size beside the -bnb-4bit upload's needs that one."""
+    found = []
+    for variant, upload in entry.dynamic_4bit.items():
+        needed = ["unsloth-bnb-4bit"] + (["bnb-4bit"] if upload.size_gb is not None else [])
+        found += [Problem(entry.id, f"dynamic_4bit.{variant}", f"the catalog names no {variant} {quant} upload "
+                          f"(unsloth.{naming.slot(variant, quant)})")
+                  for quant in needed if not entry.unsloth.get(variant, quant)]
+    return found
+
+
 def _sources(entry: CatalogEntry) -> list[Problem]:
     found = []
     for name in SOURCED_FACTS:
         value = getattr(entry, name)
-        if value in (None, [], "") or entry.is_uncertain(name):
+        if value in (None, [], "", {}) or entry.is_uncertain(name):
             continue
         if not entry.fact_sources.get(name):
             found.append(Problem(entry.id, name, "a fact without a source (add one, or list it in uncertain_fields)"))

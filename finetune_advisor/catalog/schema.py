@@ -55,6 +55,30 @@ class UnslothIds(BaseModel):
         return bool(self.base_unsloth_bnb_4bit or self.instruct_unsloth_bnb_4bit)
 
 
+class DynamicUpload(BaseModel):
+    """What is known of one variant's -unsloth-bnb-4bit upload beyond its name: the layers it keeps in 16-bit, read
+    from its config.json, or its size beside the -bnb-4bit upload's, read from the Hub's file lists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skip_modules: list[str] | None = Field(default=None, description="quantization_config.llm_int8_skip_modules of "
+                                           "its config.json")
+    size_gb: float | None = Field(default=None, gt=0, description="Its safetensors files together, in GB (10^9 "
+                                  "bytes) as the Hub lists them")
+    bnb_4bit_size_gb: float | None = Field(default=None, gt=0, description="The same variant's -bnb-4bit upload's, "
+                                           "listed the same way")
+
+    @model_validator(mode="after")
+    def _complete(self) -> DynamicUpload:
+        if (self.size_gb is None) != (self.bnb_4bit_size_gb is None):
+            raise ValueError("size_gb and bnb_4bit_size_gb go together: the difference is what is counted")
+        if self.size_gb is not None and self.bnb_4bit_size_gb is not None and self.size_gb < self.bnb_4bit_size_gb:
+            raise ValueError("size_gb is below bnb_4bit_size_gb, but a dynamic upload keeps more in 16-bit")
+        if self.skip_modules is None and self.size_gb is None:
+            raise ValueError("give skip_modules, or size_gb with bnb_4bit_size_gb")
+        return self
+
+
 class CatalogEntry(BaseModel):
     """One fine-tunable model; unverified values are named in `uncertain_fields`."""
 
@@ -91,9 +115,8 @@ class CatalogEntry(BaseModel):
     notes: str | None = None
     last_modified: date | None = Field(default=None, description="Newest lastModified of its unsloth repos at the last refresh")
     params_note: str | None = Field(default=None, description="Why params_total_b differs from what the architecture adds up to")
-    dynamic_4bit_skip_modules: list[str] | None = Field(
-        default=None, description="llm_int8_skip_modules of the -unsloth-bnb-4bit upload's config.json (the layers it "
-        "keeps in 16-bit), where a copy was read; None where it was not")
+    dynamic_4bit: dict[Variant, DynamicUpload] = Field(default={}, description="What is known of each variant's "
+                                                       "-unsloth-bnb-4bit upload (the layers it keeps in 16-bit)")
     license_caveats: list[str] = Field(default=[], description="What the licence id alone does not say: a source that adds terms (LLaVA's README: the data's terms), or a re-upload's Hub card that disagrees with the curated licence (catalog refresh)")
     sources: list[str] = Field(min_length=1, description="What backs the entry as a whole")
     fact_sources: dict[str, list[str]] = Field(default={}, description="Where each fact comes from, by field name")

@@ -23,8 +23,8 @@ from finetune_advisor.vram.ground import error_margin, over_margin
 from finetune_advisor.vram.run import AUX_LOSS_OFF, BLOCK_COMPILE_OFF, Breakdown, CoreEstimate, RunConfig, billions, check_run
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import (
-    NF4_BYTES, Activations, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss, precision,
-    text_tokens, training_state, weights,
+    NF4_BYTES, Activations, Kept16bit, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss,
+    precision, text_tokens, training_state, weights,
 )
 from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate, unsloth_offloads
 
@@ -88,7 +88,7 @@ def estimate(
     run: RunConfig,
     *,
     params_total: float | None = None,
-    skip_16bit_params: int | None = None,
+    kept_16bit: Kept16bit | None = None,
     context_length: int | None = None,
     float32_without_bf16: bool | None = None,
     takes_images: bool = False,
@@ -96,8 +96,8 @@ def estimate(
     """Peak memory per GPU of `run` on `arch`.
 
     params_total: the model's real parameter count when known (catalog), so parts the text config
-    does not describe (a vision tower) are still loaded. skip_16bit_params: parameters of linear
-    layers a quantised checkpoint keeps in 16-bit (its `llm_int8_skip_modules`), when known.
+    does not describe (a vision tower) are still loaded. kept_16bit: the linear layers' parameters a
+    quantised checkpoint keeps in 16-bit (its `llm_int8_skip_modules`, or a dynamic upload's size), when known.
     float32_without_bf16: the catalog family's advice (Unsloth loads it in float32 on GPUs without bf16);
     None for a model outside the catalog, whose config's model_type then decides by Unsloth's list.
     takes_images: whether the model reads images (run.images_per_row needs it; on Unsloth, such a checkpoint loads as
@@ -106,7 +106,7 @@ def estimate(
     check_run(run, arch, context_length or arch.max_position_embeddings)
     s = shapes(arch)
     p = precision(arch, run, float32_without_bf16)
-    w = weights(s, run, p, params_total, skip_16bit_params)
+    w = weights(s, run, p, params_total, kept_16bit)
     state = training_state(s, run, p, w.total_params)
     rows = rows_step(arch.model_type, p.extras, takes_images, run, p.fp32_compute)
     if run.stack == "unsloth" and run.gradient_checkpointing:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_advisor.catalog import naming
-from finetune_advisor.catalog.schema import FamilyGuidance, ResolvedModel
+from finetune_advisor.catalog.schema import DynamicUpload, FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
+from finetune_advisor.vram.terms import Kept16bit, flat_kept, kept_by_size
 
 
 @dataclass
@@ -32,7 +33,7 @@ class ResolvedArch:
     storage: Quant = "16bit"
     skip_modules: list[str] | None = None  # the loaded checkpoint's own llm_int8_skip_modules, where known
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
-    dynamic_skip_modules: list[str] | None = None  # that upload's llm_int8_skip_modules, where the catalog has them
+    dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -49,11 +50,10 @@ class ResolvedArch:
     def estimate_kwargs(self, storage: Quant = "16bit") -> dict[str, Any]:
         """What `estimator.estimate` takes beyond the architecture and the run; `storage`: the run's checkpoint
         (`storage_for`), whose 16-bit layers are counted where known."""
-        modules = self.skip_modules
-        if modules is None and storage == "unsloth-bnb-4bit":
-            modules = self.dynamic_skip_modules
-        skip = params_kept_16bit(shapes(self.arch), modules) if modules is not None else None
-        return {"params_total": self.params_total, "skip_16bit_params": skip, "context_length": self.context,
+        kept = self.dynamic_kept if storage == "unsloth-bnb-4bit" else None
+        if self.skip_modules is not None:
+            kept = Kept16bit(params_kept_16bit(shapes(self.arch), self.skip_modules))
+        return {"params_total": self.params_total, "kept_16bit": kept, "context_length": self.context,
                 "float32_without_bf16": self.float32_without_bf16, "takes_images": self.takes_images}
 
     def storage_for(self, method: str, stack: str) -> Quant:
@@ -107,10 +107,10 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
-                                  dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities,
-                                  dynamic_skip_modules=entry.dynamic_4bit_skip_modules)
+                                  dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities)
     if entry.architecture is not None:
-        return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes, **common)
+        return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes,
+                            dynamic_kept=_dynamic_kept(found, entry.architecture), **common)
     if entry.params_total_b is None:
         raise InvalidInputError("model", f"{entry.name} ({entry.id}) is in the catalog, but neither its architecture nor "
                                 "its size is recorded, so its memory cannot be estimated",
@@ -135,6 +135,27 @@ def advised_against(guidance: FamilyGuidance | None) -> dict[str, str]:
     source = (guidance.fact_sources.get("avoid_methods") or [""])[0]
     why = (guidance.avoid_reason or "see Unsloth's docs").rstrip(".") + (f" (source: {source})" if source else "")
     return {method: why for method in guidance.avoid_methods}
+
+
+def _dynamic_kept(found: ResolvedModel, arch: Architecture) -> Kept16bit | None:
+    """What the dynamic upload a QLoRA run loads keeps in 16-bit, by the catalog's facts (its list of skipped modules,
+    else its size); None where it is not known, and the flat share is counted. With no variant named, either upload
+    may be loaded: the larger count, the flat share standing for an upload not known."""
+    uploads = found.entry.dynamic_4bit
+    variants = [found.variant] if found.variant else [
+        v for v in ("base", "instruct") if found.entry.unsloth.get(v, "unsloth-bnb-4bit")]
+    known = [_kept(uploads[v], arch) for v in variants if v in uploads]
+    if not known:
+        return None
+    largest = max(known, key=lambda c: c.params)
+    return None if len(known) < len(variants) and largest.params < flat_kept(shapes(arch)) else largest
+
+
+def _kept(upload: DynamicUpload, arch: Architecture) -> Kept16bit:
+    if upload.skip_modules is not None:
+        return Kept16bit(params_kept_16bit(shapes(arch), upload.skip_modules))
+    assert upload.size_gb is not None and upload.bnb_4bit_size_gb is not None  # DynamicUpload validates the pair
+    return kept_by_size(upload.size_gb, upload.bnb_4bit_size_gb)
 
 
 def _dynamic_4bit(found: ResolvedModel) -> bool:

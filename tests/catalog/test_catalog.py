@@ -271,6 +271,10 @@ def _entry(**changes: object) -> dict:
         {"base_id": None, "instruct_id": None},
         {"unsloth": {"instruct": "someone/Qwen3-8B"}},
         {"params_active_b": 9.0},  # more than the total
+        {"dynamic_4bit": {"base": {"size_gb": 5.96}}},  # a size without the -bnb-4bit upload's beside it
+        {"dynamic_4bit": {"base": {"size_gb": 5.5, "bnb_4bit_size_gb": 5.7}}},  # smaller than the plain upload
+        {"dynamic_4bit": {"base": {}}},  # no fact at all
+        {"dynamic_4bit": {"chat": {"skip_modules": ["lm_head"]}}},  # no such variant
     ],
 )
 def test_schema_rejects_bad_entries(changes: dict) -> None:

@@ -69,6 +69,18 @@ def test_an_unsloth_id_in_the_wrong_slot_is_reported(slot: str, repo: str) -> No
     assert len(problems) == 1 and f"unsloth.{slot}" in problems[0]
 
 
+def test_a_dynamic_uploads_facts_need_the_uploads_they_describe_and_a_source() -> None:
+    sized = {"instruct": {"size_gb": 1.2, "bnb_4bit_size_gb": 1.1}}
+    both = {"instruct": "unsloth/granite-4.0-1b", "instruct_bnb_4bit": "unsloth/granite-4.0-1b-bnb-4bit",
+            "instruct_unsloth_bnb_4bit": "unsloth/granite-4.0-1b-unsloth-bnb-4bit"}
+    sources = {**_entry()["fact_sources"], "dynamic_4bit": SOURCE}
+    assert _problems(dynamic_4bit=sized, unsloth=both, fact_sources=sources) == []
+    missing = _problems(dynamic_4bit=sized, fact_sources=sources)
+    assert [p.split(": ")[1] for p in missing] == ["dynamic_4bit.instruct"] * 2
+    assert "unsloth.instruct_bnb_4bit" in missing[1]
+    assert any("dynamic_4bit: a fact without a source" in p for p in _problems(dynamic_4bit=sized, unsloth=both))
+
+
 def test_a_context_beyond_the_architecture_is_reported() -> None:
     problems = _problems(context_length=262144)
     assert len(problems) == 1 and "max_position_embeddings 131072" in problems[0]

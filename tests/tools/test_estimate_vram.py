@@ -10,6 +10,8 @@ from fake_nvml import T4, FakeNvml
 from mcp import Client
 
 from finetune_advisor.adapters import nvml as gpu
+from finetune_advisor.catalog.resolve import resolve
+from finetune_advisor.catalog.store import load_packaged
 from finetune_advisor.errors import InvalidInputError, UnknownModelError
 from finetune_advisor.server.app import build_server
 from finetune_advisor.adapters import nvml
@@ -17,6 +19,9 @@ from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.vram.families import UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE
+from finetune_advisor.vram.resolve import from_catalog
+from finetune_advisor.vram.shapes import shapes
+from finetune_advisor.vram.terms import DYNAMIC_4BIT_EXTRA, DYNAMIC_4BIT_RANGE, NF4_BYTES
 
 LLAMA_CONFIG = {  # meta-llama/Llama-3.1-8B config.json fields
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
@@ -53,7 +58,7 @@ def test_unsloth_dynamic_4bit_id_is_charged_more_than_the_bnb_4bit_id() -> None:
     dyn = estimate_vram(model="unsloth/Qwen3-8B-unsloth-bnb-4bit", gpu_memory_gib=24)
     bnb = estimate_vram(model="unsloth/Qwen3-8B-bnb-4bit", gpu_memory_gib=24)
     assert dyn.repo_id == "unsloth/Qwen3-8B-unsloth-bnb-4bit"
-    assert bnb.breakdown.weights < dyn.breakdown.weights <= bnb.breakdown.weights * 1.11
+    assert bnb.breakdown.weights < dyn.breakdown.weights <= bnb.breakdown.weights * (1 + DYNAMIC_4BIT_EXTRA)
     assert any("-unsloth-bnb-4bit keeps some layers in 16-bit" in a for a in dyn.assumptions)
 
 
@@ -61,8 +66,6 @@ def test_a_dynamic_upload_whose_skip_list_the_catalog_has_counts_those_layers_16
     """phi-4's -unsloth-bnb-4bit config.json keeps layers 1-3's MLPs and layers 37 and 39's o_proj in 16-bit
     (0.88B parameters, 18 % more than its 4-bit linears, beyond the flat 10 %): QLoRA on Unsloth counts exactly
     those; the plain -bnb-4bit upload and the transformers stack do not load it."""
-    from finetune_advisor.vram.estimator import NF4_BYTES
-
     dynamic = estimate_vram(model="phi-4", method="qlora", gpu_memory_gib=24)
     plain = estimate_vram(model="unsloth/phi-4-bnb-4bit", method="qlora", gpu_memory_gib=24)
     kept = 3 * 3 * 5120 * 17920 + 2 * 5120 * 5120  # three gate/up/down MLPs and two o_proj, from the listed names
@@ -71,21 +74,56 @@ def test_a_dynamic_upload_whose_skip_list_the_catalog_has_counts_those_layers_16
     transformers = estimate_vram(model="phi-4", method="qlora", gpu_memory_gib=24, stack="transformers")
     assert not any("skipped modules" in a for a in transformers.assumptions)
     unknown = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=24)
-    assert any("may be low" in a for a in unknown.assumptions)  # a flat 10 %, which Unsloth's own figures exceed
+    assert any("this one's is not known" in a for a in unknown.assumptions)
 
 
 def test_llama_3_2_visions_dynamic_upload_counts_its_decoder_layers_by_their_nested_names() -> None:
     """unsloth/Llama-3.2-11B-Vision-Instruct-unsloth-bnb-4bit's config.json names its 16-bit layers under
     language_model.model.layers.N: layer 1's attention and MLP, two down_proj and seven cross-attention o_proj (the same
-    4,096 x 4,096 shape as self-attention's), and one vision-tower fc2 that is no decoder linear. QLoRA counts those."""
-    from finetune_advisor.vram.estimator import NF4_BYTES
-
-    dynamic = estimate_vram(model="llama-3.2-11b-vision", method="qlora", gpu_memory_gib=24)
+    4,096 x 4,096 shape as self-attention's), and one vision-tower fc2 that is no decoder linear. QLoRA counts those
+    (the base upload's list is not known)."""
+    dynamic = estimate_vram(model="unsloth/Llama-3.2-11B-Vision-Instruct", method="qlora", gpu_memory_gib=24)
     plain = estimate_vram(model="unsloth/Llama-3.2-11B-Vision-Instruct-bnb-4bit", method="qlora", gpu_memory_gib=24)
     attention, mlp = 2 * 4096 * 4096 + 2 * 4096 * 1024, 3 * 4096 * 14336
     kept = attention + mlp + 2 * 4096 * 14336 + 7 * 4096 * 4096
     assert dynamic.breakdown.weights - plain.breakdown.weights == pytest.approx(kept * (2 - NF4_BYTES) / 2**30, abs=0.01)
     assert any("own list of skipped modules" in a for a in dynamic.assumptions)
+    # The bare id may load either upload: the Instruct's known list counts more than the flat share the base's gets.
+    either = estimate_vram(model="llama-3.2-11b-vision", method="qlora", gpu_memory_gib=24)
+    assert either.breakdown.weights == dynamic.breakdown.weights
+
+
+def test_a_dynamic_upload_known_by_its_size_counts_the_difference_for_that_variant_only() -> None:
+    """unsloth/Llama-3.1-8B-unsloth-bnb-4bit is 5.96 GB against 5.7 for the -bnb-4bit upload (one MLP's 0.26 GB more);
+    unsloth/Qwen2.5-7B-unsloth-bnb-4bit 7.54 against 5.55, far beyond the median share. The Instruct uploads' sizes are
+    not known: they get the share counted for an unknown upload, and so does a bare catalog id, which may load either."""
+    def weights(model: str) -> float:
+        return estimate_vram(model=model, method="qlora", gpu_memory_gib=24).breakdown.weights
+
+    llama_plain = weights("unsloth/Llama-3.1-8B-bnb-4bit")
+    assert weights("unsloth/Llama-3.1-8B") - llama_plain == pytest.approx(0.26e9 / 2**30, abs=0.01)
+    qwen = estimate_vram(model="unsloth/Qwen2.5-7B", method="qlora", gpu_memory_gib=24)
+    assert qwen.breakdown.weights - weights("unsloth/Qwen2.5-7B-bnb-4bit") == pytest.approx(1.99e9 / 2**30, abs=0.01)
+    assert any("7.54 GB against 5.55 GB" in a for a in qwen.assumptions)
+    llama = resolve(load_packaged(), "llama-3.1-8b").entry.architecture
+    flat = DYNAMIC_4BIT_EXTRA * shapes(llama).linear_params * NF4_BYTES / 2**30
+    for unknown in ("unsloth/Llama-3.1-8B-Instruct", "llama-3.1-8b"):
+        assert weights(unknown) - llama_plain == pytest.approx(flat, abs=0.01)
+
+
+def test_the_range_an_unknown_dynamic_upload_is_said_to_fall_in_is_the_known_uploads_range() -> None:
+    """What the catalog's known uploads keep in 16 bits, as a share of their 4-bit linears' NF4 bytes, is the range the
+    answer gives beside the 10 % it counts: adding an upload's facts that widen it must change the sentence too."""
+    catalog, shares = load_packaged(), []
+    for entry in catalog.models:
+        for variant in entry.dynamic_4bit:
+            found = resolve(catalog, entry.unsloth.get(variant, "unsloth-bnb-4bit"))
+            kept = from_catalog(found, None).dynamic_kept
+            shares.append(kept.params * (2 - NF4_BYTES) / (shapes(entry.architecture).linear_params * NF4_BYTES))
+    assert len(shares) >= 5
+    assert DYNAMIC_4BIT_RANGE == f"{min(shares):.0%} to {max(shares):.0%}".replace("%", " %")
+    unknown = estimate_vram(model="qwen3-8b", method="qlora", gpu_memory_gib=24)
+    assert any(f"keep {DYNAMIC_4BIT_RANGE}" in a for a in unknown.assumptions)
 
 
 def test_inline_architecture_equals_the_catalog_entry() -> None:
@@ -335,12 +373,14 @@ def test_a_run_whose_allocator_can_give_back_its_cache_is_judged_by_what_it_need
     # OLMo 3 7B QLoRA (vocabulary 100,278: two padded copies of lm_head, freed before the layers' backward): with its
     # allocator capped at 12 GiB it ran at 16,384 tokens (10.54 GiB, the CUDA context outside the cap) and ran out of
     # memory at 32,768 (round 76). The peak shown keeps the copies' blocks reserved, as on a roomy card; the verdict
-    # does not, and it said "does not fit" here until it stopped counting them.
-    run = estimate_vram(model="olmo-3-7b", method="qlora", seq_len=16384, gpu_memory_gib=12)
+    # does not, and it said "does not fit" here until it stopped counting them. The run quantised the 16-bit model on
+    # load, so it is estimated from the config, which no dynamic upload's 16-bit layers are added to.
+    olmo = resolve(load_packaged(), "olmo-3-7b").entry.architecture.model_dump(exclude_none=True)
+    run = estimate_vram(architecture=olmo, method="qlora", seq_len=16384, gpu_memory_gib=12)
     assert run.fits and run.needs_gib < run.total_gib - 1.0
     assert run.headroom_gib == pytest.approx(12 - DRIVER_RESERVED_GIB - run.needs_gib, abs=0.011)
     assert any("gives them back and retries" in a for a in run.assumptions)
-    assert not estimate_vram(model="olmo-3-7b", method="qlora", seq_len=32768, gpu_memory_gib=12).fits
+    assert not estimate_vram(architecture=olmo, method="qlora", seq_len=32768, gpu_memory_gib=12).fits
     plain = estimate_vram(model="qwen3-8b", seq_len=16384, gpu_memory_gib=12)  # nothing cached to give back
     assert plain.needs_gib == plain.total_gib
 

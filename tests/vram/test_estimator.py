@@ -26,6 +26,7 @@ from finetune_advisor.vram.shapes import (
     params_kept_16bit,
     shapes,
 )
+from finetune_advisor.vram.terms import DYNAMIC_4BIT_EXTRA, Kept16bit, kept_by_size
 
 GIB = 1024**3
 BENCH = pathlib.Path(__file__).parents[2] / "bench"
@@ -381,11 +382,22 @@ def test_qlora_weights_are_nf4_linears_plus_fp32_rest_on_transformers() -> None:
 def test_dynamic_4bit_costs_more_than_bnb_4bit_and_a_known_skip_list_is_counted() -> None:
     bnb = estimate(LLAMA_8B, RunConfig(storage="bnb-4bit")).breakdown.weights
     dyn = estimate(LLAMA_8B, RunConfig(storage="unsloth-bnb-4bit")).breakdown.weights
-    assert bnb < dyn < bnb * 1.1
+    linears_nf4 = shapes(LLAMA_8B).linear_params * NF4_BYTES / GIB
+    assert dyn - bnb == pytest.approx(DYNAMIC_4BIT_EXTRA * linears_nf4, abs=0.001)
     skip = params_kept_16bit(shapes(LLAMA_8B), ["model.layers.0.mlp.down_proj", "model.layers.1.self_attn", "lm_head"])
     assert skip == 4096 * 14336 + 4096 * (4096 * 2 + 1024 * 2)
-    listed = estimate(LLAMA_8B, RunConfig(storage="unsloth-bnb-4bit"), skip_16bit_params=skip).breakdown.weights
+    listed = estimate(LLAMA_8B, RunConfig(storage="unsloth-bnb-4bit"), kept_16bit=Kept16bit(skip)).breakdown.weights
     assert listed == pytest.approx(bnb + skip * (2 - NF4_BYTES) / GIB, abs=0.001)
+
+
+def test_a_dynamic_uploads_size_beside_the_plain_uploads_counts_what_it_keeps_in_16_bits() -> None:
+    """Each weight the dynamic upload keeps takes 2 bytes instead of NF4's: 0.26 GB more is one Llama 8B MLP."""
+    kept = kept_by_size(5.96, 5.7)
+    assert kept.params == pytest.approx(3 * 4096 * 14336, rel=0.01)
+    sized = estimate(LLAMA_8B, RunConfig(storage="unsloth-bnb-4bit"), kept_16bit=kept)
+    bnb = estimate(LLAMA_8B, RunConfig(storage="bnb-4bit")).breakdown.weights
+    assert sized.breakdown.weights - bnb == pytest.approx(0.26e9 / GIB, abs=0.002)
+    assert any("5.96 GB against 5.7 GB" in a for a in sized.assumptions)
 
 
 def test_a_vision_tower_the_text_config_omits_is_still_loaded() -> None:
