@@ -32,7 +32,7 @@ def resolve_model(model: str | None, architecture: dict[str, Any] | None, params
         if not is_repo_id((model or "").strip()):
             raise
         return _from_hub((model or "").strip(), exc.suggestions)
-    resolved = resolving.from_catalog(found, catalog.guidance(found.entry.family))
+    resolved = resolving.from_catalog(found, catalog.guidance(found.entry.family), catalog)
     if note := catalog_note():
         resolved.notes.append(note)
     return resolved

@@ -134,7 +134,7 @@ def _estimate_cached(
         found = resolve(catalog, repo or entry.id)
         if found.entry.id != entry.id:  # a repo id shared with another entry: size this one
             found = resolve(catalog, entry.id)
-        resolved = from_catalog(found, catalog.guidance(found.entry.family))
+        resolved = from_catalog(found, catalog.guidance(found.entry.family), catalog)
         run = RunConfig(method=method, seq_len=seq_len, storage=resolved.storage, bf16=bf16, gpu_capability=gpu_capability,
                         gpu_sms=gpu_sms, gpu_name=gpu_name, images_per_row=images, router_aux_loss=router_aux_loss)
         core = fitted(resolved, run, memory_gib, reserved_gib)[1]

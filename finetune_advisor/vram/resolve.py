@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_advisor.catalog import naming
-from finetune_advisor.catalog.schema import DynamicUpload, FamilyGuidance, ResolvedModel
+from finetune_advisor.catalog.schema import Catalog, DynamicUpload, FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
-from finetune_advisor.vram.terms import Kept16bit, flat_kept, kept_by_size
+from finetune_advisor.vram.terms import (DYNAMIC_4BIT_EXTRA, NF4_BYTES, Kept16bit, flat_kept, kept_by_size,
+                                         kept_share)
 
 
 @dataclass
@@ -90,9 +91,9 @@ def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
 
 
-def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> ResolvedArch:
+def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog: Catalog | None = None) -> ResolvedArch:
     """A catalog entry, with its family's guidance; a coarse stand-in when the catalog has its size but not
-    its architecture."""
+    its architecture. `catalog`: whose known dynamic uploads of the same architecture stand in for an unknown one."""
     entry = found.entry
     params = entry.params_total_b * 1e9 if entry.params_total_b else None
     # A speech model's context counts decoder tokens of a 30 s window (Whisper: 448): no seq_len limit from it.
@@ -110,7 +111,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None) -> Resol
                                   dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities)
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes,
-                            dynamic_kept=_dynamic_kept(found, entry.architecture), **common)
+                            dynamic_kept=_dynamic_kept(found, entry.architecture, catalog), **common)
     if entry.params_total_b is None:
         raise InvalidInputError("model", f"{entry.name} ({entry.id}) is in the catalog, but neither its architecture nor "
                                 "its size is recorded, so its memory cannot be estimated",
@@ -137,18 +138,32 @@ def advised_against(guidance: FamilyGuidance | None) -> dict[str, str]:
     return {method: why for method in guidance.avoid_methods}
 
 
-def _dynamic_kept(found: ResolvedModel, arch: Architecture) -> Kept16bit | None:
-    """What the dynamic upload a QLoRA run loads keeps in 16-bit, by the catalog's facts (its list of skipped modules,
-    else its size); None where it is not known, and the flat share is counted. With no variant named, either upload
-    may be loaded: the larger count, the flat share standing for an upload not known."""
-    uploads = found.entry.dynamic_4bit
+def _dynamic_kept(found: ResolvedModel, arch: Architecture, catalog: Catalog | None) -> Kept16bit | None:
+    """What the dynamic upload a QLoRA run loads keeps in 16-bit: its own list or size where the catalog knows them,
+    else what the known uploads of its architecture keep (`_kin`); None where the flat share is counted. With no
+    variant named, either upload may be loaded: the larger count."""
     variants = [found.variant] if found.variant else [
         v for v in ("base", "instruct") if found.entry.unsloth.get(v, "unsloth-bnb-4bit")]
-    known = [_kept(uploads[v], arch) for v in variants if v in uploads]
-    if not known:
+    uploads = found.entry.dynamic_4bit
+    counts = [_kept(uploads[v], arch) if v in uploads else _kin(arch, catalog) for v in variants]
+    flat = flat_kept(shapes(arch))
+    return max(counts, key=lambda c: flat if c is None else c.params, default=None)
+
+
+def _kin(arch: Architecture, catalog: Catalog | None) -> Kept16bit | None:
+    """An unknown upload counted at the least share that the known uploads of its architecture (model_type) keep,
+    where every one of them keeps more than the flat share (Qwen2.5's, 44 % to 87 %); None otherwise."""
+    known = [(kept_share(_kept(upload, e.architecture), shapes(e.architecture)), f"{e.name} {variant}")
+             for e in (catalog.models if catalog else []) if e.architecture and e.architecture.model_type == arch.model_type
+             for variant, upload in e.dynamic_4bit.items()]
+    if not known or min(known)[0] <= DYNAMIC_4BIT_EXTRA:
         return None
-    largest = max(known, key=lambda c: c.params)
-    return None if len(known) < len(variants) and largest.params < flat_kept(shapes(arch)) else largest
+    least = min(known)[0]
+    s = shapes(arch)
+    return Kept16bit(round(least * s.linear_params * NF4_BYTES / (2 - NF4_BYTES)), (
+        f"not known for this upload, so counted at {least:.0%} more than its 4-bit layers take: the least that the "
+        f"{len(known)} known uploads of its architecture ({arch.model_type}: {', '.join(sorted(n for _, n in known))}) "
+        f"keep, where Unsloth says under {DYNAMIC_4BIT_EXTRA:.0%}; it may be more."))
 
 
 def _kept(upload: DynamicUpload, arch: Architecture) -> Kept16bit:
