@@ -17,8 +17,7 @@ from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
-from finetune_advisor.vram.terms import (DYNAMIC_4BIT_EXTRA, NF4_BYTES, Kept16bit, flat_kept, kept_by_size,
-                                         kept_share)
+from finetune_advisor.vram.terms import DYNAMIC_4BIT_EXTRA, Kept16bit, kept_at_share, kept_by_size, kept_share
 
 
 @dataclass
@@ -146,21 +145,21 @@ def _dynamic_kept(found: ResolvedModel, arch: Architecture, catalog: Catalog | N
         v for v in ("base", "instruct") if found.entry.unsloth.get(v, "unsloth-bnb-4bit")]
     uploads = found.entry.dynamic_4bit
     counts = [_kept(uploads[v], arch) if v in uploads else _kin(arch, catalog) for v in variants]
-    flat = flat_kept(shapes(arch))
+    flat = kept_at_share(DYNAMIC_4BIT_EXTRA, shapes(arch))
     return max(counts, key=lambda c: flat if c is None else c.params, default=None)
 
 
 def _kin(arch: Architecture, catalog: Catalog | None) -> Kept16bit | None:
     """An unknown upload counted at the least share that the known uploads of its architecture (model_type) keep,
     where every one of them keeps more than the flat share (Qwen2.5's, 44 % to 87 %); None otherwise."""
+    kin = [e for e in (catalog.models if catalog else [])
+           if e.architecture and e.architecture.model_type == arch.model_type]
     known = [(kept_share(_kept(upload, e.architecture), shapes(e.architecture)), f"{e.name} {variant}")
-             for e in (catalog.models if catalog else []) if e.architecture and e.architecture.model_type == arch.model_type
-             for variant, upload in e.dynamic_4bit.items()]
+             for e in kin for variant, upload in e.dynamic_4bit.items()]
     if not known or min(known)[0] <= DYNAMIC_4BIT_EXTRA:
         return None
     least = min(known)[0]
-    s = shapes(arch)
-    return Kept16bit(round(least * s.linear_params * NF4_BYTES / (2 - NF4_BYTES)), (
+    return Kept16bit(kept_at_share(least, shapes(arch)), (
         f"not known for this upload, so counted at {least:.0%} more than its 4-bit layers take: the least that the "
         f"{len(known)} known uploads of its architecture ({arch.model_type}: {', '.join(sorted(n for _, n in known))}) "
         f"keep, where Unsloth says under {DYNAMIC_4BIT_EXTRA:.0%}; it may be more."))

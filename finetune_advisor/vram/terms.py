@@ -51,14 +51,14 @@ class Kept16bit:
     basis: str = LISTED_16BIT
 
 
-def flat_kept(s: Shapes) -> int:
-    """The weights in 16 bits that the flat share amounts to on the model's linears, to set beside a known count."""
-    return round(DYNAMIC_4BIT_EXTRA * s.linear_params * NF4_BYTES / (2 - NF4_BYTES))
-
-
 def kept_share(kept: Kept16bit, s: Shapes) -> float:
     """What an upload keeps in 16 bits as a share of its linears' NF4 bytes (the flat share's measure)."""
     return kept.params * (2 - NF4_BYTES) / (s.linear_params * NF4_BYTES)
+
+
+def kept_at_share(share: float, s: Shapes) -> int:
+    """The weights in 16 bits that a share of the model's linears' NF4 bytes amounts to (`kept_share`'s inverse)."""
+    return round(share * s.linear_params * NF4_BYTES / (2 - NF4_BYTES))
 
 
 def kept_by_size(size_gb: float, bnb_4bit_size_gb: float) -> Kept16bit:
