@@ -88,7 +88,7 @@ def report(resolved: ResolvedArch, run: RunConfig, memory: float | None, gpu_tex
     if verdict is not None and not verdict.fits and run.stack == "unsloth":
         assumptions.append(CPU_PLACEMENT_NOTE)
     suggestions = (suggest(resolved.arch, run, memory, resolved.estimate_kwargs(run.storage), reserved,
-                           resolved.advised_against)
+                           resolved.advised_against, resolved.plain_4bit)
                    if memory is not None and verdict and not verdict.fits else [])
     suggested = {s.arguments.get("method") for s in suggestions}
     for method in (m for m in resolved.advised_against if m == run.method or m in suggested):

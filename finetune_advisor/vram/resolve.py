@@ -34,6 +34,7 @@ class ResolvedArch:
     skip_modules: list[str] | None = None  # the loaded checkpoint's own llm_int8_skip_modules, where known
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
+    plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -107,7 +108,8 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
-                                  dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities)
+                                  dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities,
+                                  plain_4bit=found.variant and entry.unsloth.get(found.variant, "bnb-4bit"))
     if entry.architecture is not None:
         return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes,
                             dynamic_kept=_dynamic_kept(found, entry.architecture, catalog), **common)

@@ -38,15 +38,17 @@ class Suggestion(BaseModel):
 
 
 def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any],
-            reserved: float = DRIVER_RESERVED_GIB, advised_against: Mapping[str, str] | None = None) -> list[Suggestion]:
+            reserved: float = DRIVER_RESERVED_GIB, advised_against: Mapping[str, str] | None = None,
+            plain_4bit: str | None = None) -> list[Suggestion]:
     """Single changes (and their combination) that reduce the peak; the ones that fit come first, and among them
     the ones that do not switch to a method Unsloth advises against for this family (`advised_against`: method
-    -> its reason; the change says so, the report gives the reason)."""
+    -> its reason; the change says so, the report gives the reason). `plain_4bit`: the -bnb-4bit upload's id, where
+    the run loads a dynamic one."""
     against = advised_against or {}
 
-    def attempt(text: str, **changes: Any) -> Suggestion | None:
+    def attempt(text: str, given: dict[str, Any] = kwargs, **changes: Any) -> Suggestion | None:
         try:  # the change can move Unsloth's own choice of where the input embedding lives
-            core = vram.estimate_on_card(arch, run.model_copy(update=changes), memory - reserved, **kwargs)[1]
+            core = vram.estimate_on_card(arch, run.model_copy(update=changes), memory - reserved, **given)[1]
         except AdvisorError:
             return None
         if changes.get("method") in against:
@@ -67,6 +69,11 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
         out.append(attempt("8-bit AdamW (bitsandbytes) instead of " + run.optimizer, optimizer="adamw_8bit"))
     if vram.trial_kept(arch, run):
         out.append(attempt(vram.AUX_LOSS_OFF, router_aux_loss=False))
+    if plain_4bit and run.storage == "unsloth-bnb-4bit":
+        plain = attempt(f"model {plain_4bit}, the plain 4-bit upload: naming it keeps Unsloth's loader from taking the "
+                        "dynamic one, whose 16-bit layers are there for accuracy", {**kwargs, "kept_16bit": None},
+                        storage="bnb-4bit")
+        out.append(plain and plain.model_copy(update={"arguments": {"model": plain_4bit}}))
     out.append(_longest_seq_len(arch, run, memory, kwargs, reserved))
     for method in dict.fromkeys((run.method, "qlora")):  # the fewest GPUs, as asked and with QLoRA
         for n in _gpu_counts(arch, run.model_copy(update={"method": method}), memory - reserved, kwargs):

@@ -297,6 +297,21 @@ def test_suggestions_really_fit_when_re_estimated() -> None:
     assert fitting == sorted(fitting, reverse=True)  # the ones that fit come first
 
 
+def test_a_run_that_loads_a_dynamic_upload_is_offered_the_plain_one_where_that_fits() -> None:
+    """Qwen2.5-14B-Instruct QLoRA on a 12 GiB card: its dynamic upload's 16-bit layers (counted at the least share
+    of Qwen2.5's known uploads) are what does not fit. Naming the -bnb-4bit upload, which Unsloth's loader keeps,
+    fits; the suggestion gives that model and its own re-estimate. A run already on the plain upload is not offered it."""
+    asked = dict(model="unsloth/Qwen2.5-14B-Instruct", method="qlora", gpu_memory_gib=12)
+    result = estimate_vram(**asked)
+    plain = [s for s in result.suggestions if s.arguments == {"model": "unsloth/Qwen2.5-14B-Instruct-bnb-4bit"}]
+    assert not result.fits and len(plain) == 1 and plain[0].fits
+    assert "dynamic one, whose 16-bit layers are there for accuracy" in plain[0].change
+    again = estimate_vram(**{**asked, **plain[0].arguments})
+    assert again.fits and again.total_gib == plain[0].total_gib
+    tighter = estimate_vram(**{**asked, **plain[0].arguments, "gpu_memory_gib": 8})
+    assert not any("plain 4-bit upload" in s.change for s in tighter.suggestions)
+
+
 def test_a_suggestion_unsloth_advises_against_says_so_and_comes_after_the_others_that_fit() -> None:
     # Unsloth advises against QLoRA for Qwen3.5: 16-bit LoRA of the 9B on 16 GiB does not fit, and QLoRA would.
     result = estimate_vram(model="qwen3.5-9b", method="lora", gpu_memory_gib=16)
