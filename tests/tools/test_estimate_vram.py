@@ -95,7 +95,7 @@ def test_llama_3_2_visions_dynamic_upload_counts_its_decoder_layers_by_their_nes
 
 def test_a_dynamic_upload_known_by_its_size_counts_the_difference_for_that_variant_only() -> None:
     """unsloth/Llama-3.1-8B-unsloth-bnb-4bit is 5.96 GB against 5.7 for the -bnb-4bit upload (one MLP's 0.26 GB more);
-    unsloth/Qwen2.5-7B-unsloth-bnb-4bit 7.54 against 5.55, far beyond the median share. The Instruct uploads' sizes are
+    unsloth/Qwen2.5-7B-unsloth-bnb-4bit 7.54 against 5.55, far beyond the flat share. The Instruct uploads' sizes are
     not known: they get the share counted for an unknown upload, and so does a bare catalog id, which may load either."""
     def weights(model: str) -> float:
         return estimate_vram(model=model, method="qlora", gpu_memory_gib=24).breakdown.weights
