@@ -53,7 +53,7 @@ class ResolvedArch:
         (`storage_for`), whose 16-bit layers are counted where known."""
         kept = self.dynamic_kept if storage == "unsloth-bnb-4bit" else None
         if self.skip_modules is not None:
-            kept = Kept16bit(params_kept_16bit(shapes(self.arch), self.skip_modules))
+            kept = _listed(self.arch, self.skip_modules)
         return {"params_total": self.params_total, "kept_16bit": kept, "context_length": self.context,
                 "float32_without_bf16": self.float32_without_bf16, "takes_images": self.takes_images}
 
@@ -167,9 +167,14 @@ def _kin(arch: Architecture, catalog: Catalog | None) -> Kept16bit | None:
         f"keep, where Unsloth says under {DYNAMIC_4BIT_EXTRA:.0%}; it may be more."))
 
 
+def _listed(arch: Architecture, modules: list[str]) -> Kept16bit:
+    """What a checkpoint's llm_int8_skip_modules keep in 16 bits."""
+    return Kept16bit(params_kept_16bit(shapes(arch), modules))
+
+
 def _kept(upload: DynamicUpload, arch: Architecture) -> Kept16bit:
     if upload.skip_modules is not None:
-        return Kept16bit(params_kept_16bit(shapes(arch), upload.skip_modules))
+        return _listed(arch, upload.skip_modules)
     assert upload.size_gb is not None and upload.bnb_4bit_size_gb is not None  # DynamicUpload validates the pair
     return kept_by_size(upload.size_gb, upload.bnb_4bit_size_gb)
 
