@@ -752,8 +752,9 @@ def unsloth_reserve_gib(arch: Architecture, seq_len: int, trainable_params: floa
 def unsloth_offloads(arch: Architecture, run: RunConfig, core: CoreEstimate, usable_gib: float) -> bool:
     """Whether Unsloth would move the untied input embedding to host RAM for this run (`core`: its estimate with the
     embedding on the GPU) on a card with `usable_gib` after the driver's share: only when what is left after loading
-    (weights and adapters) is below Unsloth's own reserve for the step."""
+    (weights and adapters) is below Unsloth's own reserve for the step. Unsloth reads what is left from the card's free
+    memory (`usable_cuda_bytes`), which the CUDA context has already taken."""
     if run.stack != "unsloth" or arch.tie_word_embeddings or run.method == "full":
         return False
-    left = usable_gib - core.breakdown.weights - core.breakdown.adapters
+    left = usable_gib - k.CUDA_CONTEXT_GIB - core.breakdown.weights - core.breakdown.adapters
     return left < unsloth_reserve_gib(arch, run.seq_len, core.trainable_params_m * 1e6)
