@@ -655,22 +655,22 @@ def test_an_effective_batch_that_rounds_up_says_so_and_names_the_micro_batch_tha
 
 
 def test_a_seq_len_below_the_mean_row_says_most_rows_are_cut() -> None:
-    """Memory held a T4 plan for rows of 30,000 tokens to about 25,000: it said only that rows beyond the length
+    """Memory holds a T4 plan for rows of 36,000 tokens to about 30,000: it said only that rows beyond the length
     are truncated, where most rows are (the attack pass's B6); a plan that covers the mean row says nothing of it."""
-    short = plan_training(model="qwen3-8b", gpu="T4", dataset_rows=20000, tokens_per_row=30000)
-    assert short.seq_len < 30000 and "below the mean row (30000 tokens): most rows are cut there" in short.seq_len_reason
+    short = plan_training(model="qwen3-8b", gpu="T4", dataset_rows=20000, tokens_per_row=36000)
+    assert short.seq_len < 36000 and "below the mean row (36000 tokens): most rows are cut there" in short.seq_len_reason
     covered = plan_training(model="qwen3-8b", gpu="T4", dataset_rows=20000, tokens_per_row=1500)
     assert "most rows are cut" not in covered.seq_len_reason
 
 
 def test_the_length_search_looks_beyond_where_unsloth_offloads_the_embedding() -> None:
-    """Qwen3-8B LoRA r128 on 2 x RTX 4090: tight at 1,024 tokens (22.15 GiB), comfortable at 2,048 (21.22), where
+    """Qwen3-8B LoRA r128 on 2 x RTX 4090: tight at 256 tokens (22.00 GiB), comfortable at 512 (20.89), where
     Unsloth's reserve for the step no longer fits beside the embedding and it moves it to host RAM. The bisection,
     which assumed memory grows with the length, said no length fits comfortably and made no plan."""
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
     short, long = (estimate_vram(model="qwen3-8b", gpu="2xRTX 4090", method="lora", lora_rank=128, seq_len=n)
-                   for n in (1024, 2048))
+                   for n in (256, 512))
     assert short.tight and long.fits and not long.tight and long.total_gib < short.total_gib  # the break itself
     p = plan_training(model="qwen3-8b", gpu="2xRTX 4090", method="lora", lora_rank=128, dataset_rows=1000,
                       tokens_per_row=500)

@@ -617,7 +617,8 @@ def test_turning_off_a_router_aux_loss_a_dense_model_does_not_have_is_said_to_ch
 
 
 def test_a_tight_fit_suggests_an_8bit_optimizer_only_to_a_run_without_one() -> None:
-    asked = {"model": "qwen3-8b", "method": "lora"}
+    # Qwen3-4B ties its embedding to lm_head, so Unsloth moves no table off a tight card and the figure stays put.
+    asked = {"model": "qwen3-4b", "method": "lora"}
     total = {o: estimate_vram(**asked, optimizer=o).total_gib for o in ("adamw_8bit", "adamw_torch")}
     tight = {o: round(t * 1.05 + DRIVER_RESERVED_GIB, 2) for o, t in total.items()}  # 5 % to spare: tight
     eight = estimate_vram(**asked, gpu_memory_gib=tight["adamw_8bit"])
