@@ -161,6 +161,18 @@ def cell(rec: dict[str, Any]) -> Cell:
                 rec["first_in_process"], bool(rec.get("emulation")), "vision_config" in rec["config"], rec)
 
 
+def unsloth_usable_gib(c: Cell) -> float | None:
+    """The memory after the driver's share of a real card that leaves Unsloth what the cell's emulated card let it read
+    as free before loading: the allocator's cap less what the harness's mem_get_info held back (500 MiB until round
+    78; the "4090" card none from round 79), the CUDA context added back. For estimator.estimate_on_card; None for an
+    uncapped cell, or an emulation whose memory fraction Unsloth read as zero (rounds 1-5)."""
+    emulation = c.record.get("emulation") or {}
+    if not any("reports 1.0" in p for p in emulation.get("patched", [])):
+        return None
+    cap = emulation.get("allocator_gib", emulation["total_gib"])
+    return cap - emulation.get("free_margin_gib", 500 / 1024) + k.CUDA_CONTEXT_GIB
+
+
 def predict(c: Cell) -> float:
     est = estimate(c.arch, c.run, params_total=c.params_total, takes_images=c.images)
     # An emulated card caps the allocator, which gives back the cache the estimate counts (CoreEstimate.cache_gib)

@@ -26,7 +26,7 @@ from finetune_advisor.vram.terms import (
     NF4_BYTES, Activations, Kept16bit, Precision, TrainingState, Weights, activations, encoder_decoder_notes, loss,
     precision, text_tokens, training_state, weights,
 )
-from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate, unsloth_offloads
+from finetune_advisor.vram.unsloth_stack import trial_kept, unsloth_estimate, unsloth_loss_budget_gib, unsloth_offloads
 
 # The estimator's surface: what other modules and tools import from here.
 __all__ = ["AUX_LOSS_OFF", "BLOCK_COMPILE_OFF", "NF4_BYTES", "Breakdown", "CoreEstimate", "RunConfig", "estimate", "estimate_on_card",
@@ -149,13 +149,21 @@ UNSLOTH_NOTE = (
 
 
 def estimate_on_card(arch: Architecture, run: RunConfig, usable_gib: float, **kwargs: Any) -> tuple[RunConfig, CoreEstimate]:
-    """`estimate` on a card with `usable_gib` after the driver's share, the input embedding where Unsloth puts it by
-    itself there (unsloth_stack.unsloth_offloads: host RAM on a tight card); the run estimated comes back with it."""
-    run = run.model_copy(update={"offload_embedding": False})
+    """`estimate` on a card with `usable_gib` after the driver's share, as Unsloth sizes the run to it: the input
+    embedding where it puts it by itself (unsloth_stack.unsloth_offloads: host RAM on a tight card) and its loss chunks
+    to the memory left (unsloth_loss_budget_gib) where the run then fits the card: a run that does not fit is kept at
+    the chunks of a card it would fit, which the GPU suggested for it is sized with. The run estimated comes back."""
+    run = run.model_copy(update={"offload_embedding": False, "loss_budget_gib": None})
     core = estimate(arch, run, **kwargs)
     if unsloth_offloads(arch, run, core, usable_gib):
         run = run.model_copy(update={"offload_embedding": True})
         core = estimate(arch, run, **kwargs)
+    budget = unsloth_loss_budget_gib(run, core, usable_gib)
+    if budget is not None:
+        chunked = run.model_copy(update={"loss_budget_gib": budget})
+        smaller = estimate(arch, chunked, **kwargs)
+        if smaller.need_gib <= usable_gib:
+            return chunked, smaller
     return run, core
 
 

@@ -96,7 +96,7 @@ UNSLOTH_FORWARD_KEPT = ("cohere", "cohere2", "gemma3", "gemma3n", "gemma4", "gem
 # (constants.UNSLOTH_CHUNK_LOSS_BYTES a logit). It explains the first cells of SmolLM3 (-15 %, -13 %) and ERNIE 4.5 0.3B
 # (-17 %, -19 %), small models whose layers hold less than the chunk, which came in under; Llama 3.2 1B, with
 # SmolLM3's width and vocabulary on its own forward, did not.
-UNSLOTH_CHUNK_BUDGET_GIB = 4.0  # the cap; a card with less than 8 GiB free sizes smaller chunks (counted at the cap)
+UNSLOTH_CHUNK_BUDGET_GIB = 4.0  # the cap; a card with less than 8 GiB free sizes smaller chunks (RunConfig.loss_budget_gib)
 UNSLOTH_CHUNK_BYTES_COUNTED = 16.0  # a logit, in the sizing (_CE_BYTES_PER_LOGIT)
 
 
@@ -141,10 +141,12 @@ def chunked_loss_on_unsloth(model_type: str, padded: bool, multimodal: bool = Fa
     return not (padded or multimodal) and family not in (*UNSLOTH_OWN_FORWARD, *UNSLOTH_FORWARD_KEPT)
 
 
-def loss_chunk_rows(tokens: int, vocab: int) -> int:
+def loss_chunk_rows(tokens: int, vocab: int, budget_gib: float | None = None) -> int:
     """Rows of logits in one compiled chunk (unsloth_zoo get_chunk_size): every token where their 16 bytes a logit fit
-    the budget, else the tokens split into a multiple of 4 chunks."""
-    exact = tokens * vocab * UNSLOTH_CHUNK_BYTES_COUNTED / (UNSLOTH_CHUNK_BUDGET_GIB * 2**30)
+    the budget (`budget_gib`: half the GPU's free memory, None or more than the cap: the cap), else the tokens split
+    into a multiple of 4 chunks."""
+    budget = UNSLOTH_CHUNK_BUDGET_GIB if budget_gib is None else min(budget_gib, UNSLOTH_CHUNK_BUDGET_GIB)
+    exact = tokens * vocab * UNSLOTH_CHUNK_BYTES_COUNTED / (max(budget, 1e-3) * 2**30)
     if exact <= 1.0:
         return tokens
     chunks = min(math.ceil(exact / 4) * 4, tokens)

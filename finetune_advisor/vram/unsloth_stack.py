@@ -14,7 +14,7 @@ from finetune_advisor.vram.families import (
     AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE,
     UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_MADE_SCORES_RESERVED_SHARE,
-    UNSLOTH_SCORES_SAVED_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
+    UNSLOTH_CHUNK_BUDGET_GIB, UNSLOTH_SCORES_SAVED_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
     chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
     full_logits_on_unsloth, full_logits_reserved, layer_scale_on_unsloth, loss_chunk_rows, masks_held_on_unsloth,
     masks_reserved_on_unsloth, outputs_kept_on_unsloth, own_layer_scale, padded_head_copies_bytes, padded_on_unsloth,
@@ -85,7 +85,7 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     act, scores, made_at_peak = held_at_score_peak(act, saved, made)
     act += kept + square
     chunked = chunked_loss_on_unsloth(arch.model_type, padded, multimodal) and not s.encoder
-    chunk_rows = loss_chunk_rows(tokens, arch.vocab_size) if chunked else 0
+    chunk_rows = loss_chunk_rows(tokens, arch.vocab_size, run.loss_budget_gib) if chunked else 0
     loss = chunk_loss_bytes(arch, chunk_rows)
     if s.encoder:
         act, loss = _unsloth_encoder_decoder(s, run, p, lora, tb.layer * tokens + tb.frames * encoder_frames(s, run),
@@ -498,7 +498,11 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      "(its forward is rewritten to pass padding-free batching's sequence lengths to the loss, which then "
                      f"leaves the fused-linear path): {step.loss / k.GIB:.2f} GiB, in 'logits and loss', at "
                      f"{k.UNSLOTH_CHUNK_LOSS_BYTES:.2f} bytes a logit fitted to our runs (SmolLM3 and ERNIE 4.5 came in "
-                     "up to 19 % above the estimate without it).")
+                     "up to 19 % above the estimate without it)." + (
+                         f" The chunks are sized to this GPU: Unsloth budgets half the memory free at the first step "
+                         f"(about {run.loss_budget_gib:.1f} GiB here, counted after loading; at most 4), so a smaller "
+                         "card takes smaller chunks (OLMo 3 7B under an 8 GiB cap: 0.6 GiB less than uncapped)."
+                         if run.loss_budget_gib is not None else ""))
     if step.logits:
         notes.append(f"Unsloth's loss for this family runs over the whole logits (its multimodal forward calls the "
                      "language model without labels and computes the loss itself): "
@@ -756,5 +760,20 @@ def unsloth_offloads(arch: Architecture, run: RunConfig, core: CoreEstimate, usa
     memory (`usable_cuda_bytes`), which the CUDA context has already taken."""
     if run.stack != "unsloth" or arch.tie_word_embeddings or run.method == "full":
         return False
-    left = usable_gib - k.CUDA_CONTEXT_GIB - core.breakdown.weights - core.breakdown.adapters
-    return left < unsloth_reserve_gib(arch, run.seq_len, core.trainable_params_m * 1e6)
+    return _left_after_loading(core, usable_gib) < unsloth_reserve_gib(arch, run.seq_len, core.trainable_params_m * 1e6)
+
+
+def _left_after_loading(core: CoreEstimate, usable_gib: float) -> float:
+    """What Unsloth reads as free once the model is loaded (mem_get_info: the CUDA context has taken its share)."""
+    return usable_gib - k.CUDA_CONTEXT_GIB - core.breakdown.weights - core.breakdown.adapters
+
+
+def unsloth_loss_budget_gib(run: RunConfig, core: CoreEstimate, usable_gib: float) -> float | None:
+    """Unsloth's budget for one chunk of its fallback loss on a card with `usable_gib` after the driver's share: half
+    the memory free when the first step reaches the loss (unsloth_zoo tiled_mlp._default_target_gb, read once), or
+    None where that is the 4 GiB cap or more. Free is counted after loading only; what the forward holds by then is
+    left out, so the budget, and the chunk, can only come out larger than Unsloth's (the safe side)."""
+    if run.stack != "unsloth":
+        return None
+    budget = max(0.0, _left_after_loading(core, usable_gib)) / 2
+    return round(budget, 3) if budget < UNSLOTH_CHUNK_BUDGET_GIB else None

@@ -114,16 +114,6 @@ def _fit_unsloth():
     return module
 
 
-def _unsloth_saw_gib(emulation: dict) -> float | None:
-    """What an emulated card let Unsloth read as usable before loading (None: an emulation whose memory fraction
-    Unsloth read as zero, rounds 1-5): the allocator's cap less the free memory the harness's mem_get_info held
-    back (500 MiB until round 78; the "4090" card none from round 79)."""
-    if not any("reports 1.0" in p for p in emulation.get("patched", [])):
-        return None
-    cap = emulation.get("allocator_gib", emulation["total_gib"])
-    return cap - emulation.get("free_margin_gib", 500 / 1024)
-
-
 def test_where_unsloth_put_the_embedding_on_a_capped_card_is_what_the_rule_says() -> None:
     """Every measured run on an emulated card with an untied embedding (22 so far, rounds 6-79), given to the rule
     as a real card that leaves Unsloth the same memory after its CUDA context: the rule says where Unsloth put the
@@ -132,14 +122,13 @@ def test_where_unsloth_put_the_embedding_on_a_capped_card_is_what_the_rule_says(
     the run held: the safe side."""
     fit = _fit_unsloth()
     cells = [c for c in fit.load() + fit.load(status="oom") if c.emulated and not c.arch.tie_word_embeddings
-             and c.run.method != "full" and _unsloth_saw_gib(c.record["emulation"]) is not None]
+             and c.run.method != "full" and fit.unsloth_usable_gib(c) is not None]
     misses = []
     for c in cells:
         moved = bool(c.record.get("host_embedding_bytes"))
         run = c.run.model_copy(update={"offload_embedding": False})
         core = estimate(c.arch, run, params_total=c.params_total, takes_images=c.images)
-        usable = _unsloth_saw_gib(c.record["emulation"]) + k.CUDA_CONTEXT_GIB
-        if unsloth_offloads(c.arch, run, core, usable) != moved:
+        if unsloth_offloads(c.arch, run, core, fit.unsloth_usable_gib(c)) != moved:
             misses.append((c.id, moved))
     assert len(cells) >= 22
     assert len(misses) <= 1 and all(moved for _, moved in misses), misses
