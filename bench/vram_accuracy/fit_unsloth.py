@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 from cells import ROOT, median, process_peak_bytes, quantile  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
-from unsloth_sft import estimator_storage, estimator_targets, first_step_trials  # noqa: E402
+from unsloth_sft import FREE_MARGIN_BYTES, estimator_storage, estimator_targets, first_step_trials  # noqa: E402
 from fit import _golden  # noqa: E402
 
 from finetune_advisor.gpus import table  # noqa: E402
@@ -170,7 +170,7 @@ def unsloth_usable_gib(c: Cell) -> float | None:
     if not any("reports 1.0" in p for p in emulation.get("patched", [])):
         return None
     cap = emulation.get("allocator_gib", emulation["total_gib"])
-    return cap - emulation.get("free_margin_gib", 500 / 1024) + k.CUDA_CONTEXT_GIB
+    return cap - emulation.get("free_margin_gib", FREE_MARGIN_BYTES / GIB) + k.CUDA_CONTEXT_GIB
 
 
 def predict(c: Cell) -> float:

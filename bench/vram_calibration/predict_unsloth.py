@@ -4,8 +4,8 @@
 
 Each model goes to the estimator as its config.json (configs/NAME.json) plus the parameter count of
 the whole checkpoint (vision and audio towers included), as a catalog entry gives it; `--emulate` cells
-are estimated for a card of the emulated memory (through `report.fitted`, which applies Unsloth's own
-embedding offload where the card is tight), `--emulate t4` without bf16, and predicted at what the run needs there
+are estimated for the real card that leaves Unsloth the free memory the emulated one reports (unsloth_sft.unsloth_card_gib;
+through `report.fitted`, which applies Unsloth's own embedding offload and loss chunks where the card is tight), `--emulate t4` without bf16, and predicted at what the run needs there
 (CoreEstimate.need_gib: a capped allocator gives back the cache the estimate counts; the peak is kept beside it). A cell that is not the first in its process (its job's shapes run in
 one process, smallest first) is predicted without the MoE first-step transient, as fit_unsloth.py
 scores it. Rounds 1-3 recorded the estimate of the day through estimate_vram; from round 4 on, this. From round 54
@@ -26,7 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
-from unsloth_sft import CARDS, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes  # noqa: E402
+from unsloth_sft import (  # noqa: E402
+    CARDS, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes, unsloth_card_gib,
+)
 
 
 def main() -> None:
@@ -36,6 +38,7 @@ def main() -> None:
     from finetune_advisor.vram.estimator import RunConfig, estimate
     from finetune_advisor.vram.report import fitted
     from finetune_advisor.vram.resolve import ResolvedArch
+    from finetune_advisor.vram.constants import CUDA_CONTEXT_GIB, DRIVER_RESERVED_GIB
 
     from finetune_advisor.gpus.target import named
 
@@ -64,7 +67,7 @@ def main() -> None:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight
                         resolved = ResolvedArch(arch, name, "architecture", params_total=params_total,
                                                 takes_images=images)
-                        est = fitted(resolved, run, card["total_gib"])[1]
+                        est = fitted(resolved, run, unsloth_card_gib(card, CUDA_CONTEXT_GIB, DRIVER_RESERVED_GIB))[1]
                     else:
                         est = estimate(arch, run, params_total=params_total, takes_images=images)
                     # An emulated card caps the allocator, which gives back the cache the estimate counts first.

@@ -434,6 +434,23 @@ def _random_4bit(module, std: float, device: str) -> None:
 # Emulating a smaller card without bf16
 
 
+# What an emulated card's mem_get_info holds back from the free memory it reports, where its cap leaves the CUDA context
+# out (every card but "4090"): a stand-in for the context a real card's free memory has already lost (rounds 5-77).
+# The "4090" cap already leaves out the driver's share and the context, so from round 79 on it holds back nothing
+# (rounds 77 and 78's two cells on it saw 500 MiB less than a real RTX 4090 shows).
+FREE_MARGIN_BYTES = 500 * 2**20
+
+
+def free_margin_bytes(spec: dict) -> int:
+    return 0 if "allocator_gib" in spec else FREE_MARGIN_BYTES
+
+
+def unsloth_card_gib(spec: dict, context_gib: float, driver_gib: float) -> float:
+    """The memory of a real card whose free memory after its driver's share and CUDA context is what the emulated
+    card (CARDS[...]) lets Unsloth read before loading: what estimate_vram is asked for that card's cells."""
+    return spec.get("allocator_gib", spec["total_gib"]) - free_margin_bytes(spec) / 2**30 + context_gib + driver_gib
+
+
 def emulate_card(card: str):
     """Patch torch so that Unsloth sizes itself for CARDS[card]; returns (record, after_import).
 
@@ -468,11 +485,7 @@ def emulate_card(card: str):
         total_memory = total_bytes
         name = spec["name"]
 
-    # Free memory as the emulated card reports it. A card whose cap leaves the CUDA context out (every card but
-    # "4090") reports 500 MiB less, standing in for the context a real card's free memory has already lost (rounds
-    # 5-77). The "4090" cap already leaves out the driver's share and the context, so from round 79 on it reports
-    # exactly what the cap leaves: rounds 77 and 78's two cells on it saw 500 MiB less than a real RTX 4090 shows.
-    margin = 0 if "allocator_gib" in spec else 500 * 2**20
+    margin = free_margin_bytes(spec)  # held back from the free memory the card reports
 
     def mem_get_info(device=None):
         free, _ = real_info(device)
