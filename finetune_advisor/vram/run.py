@@ -47,7 +47,7 @@ class RunConfig(BaseModel):
     images_per_row: int = 0  # images in each row, for a vision model (extras)
     offload_embedding: bool = False  # Unsloth moved the (untied) input embedding to host RAM
     # Unsloth's budget for one chunk of its fallback loss: half the GPU's memory free when the first step reaches the
-    # loss, at most 4 GiB (families.loss_chunk_rows). None: the cap (a card of unknown size, or with 8 GiB free).
+    # loss, at most 4 GiB (families.loss_chunk_rows). None: the cap (a card of unknown size, or with 8 GiB or more free).
     loss_budget_gib: float | None = None
     # MoE: trl's router load-balancing loss, on by default where the config class has one (families.router_trial_kept);
     # False is SFTConfig(router_aux_loss_coef=0.0).

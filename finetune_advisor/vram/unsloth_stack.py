@@ -500,7 +500,7 @@ def _family_notes(arch: Architecture, run: RunConfig, step: UnslothStep) -> list
                      f"{k.UNSLOTH_CHUNK_LOSS_BYTES:.2f} bytes a logit fitted to our runs (SmolLM3 and ERNIE 4.5 came in "
                      "up to 19 % above the estimate without it)." + (
                          f" The chunks are sized to this GPU: Unsloth budgets half the memory free at the first step "
-                         f"(about {run.loss_budget_gib:.1f} GiB here, counted after loading; at most 4), so a smaller "
+                         f"(about {run.loss_budget_gib:.1f} GiB here, counted after loading; at most 4 GiB), so a smaller "
                          "card takes smaller chunks (OLMo 3 7B under an 8 GiB cap: 0.6 GiB less than uncapped)."
                          if run.loss_budget_gib is not None else ""))
     if step.logits:
