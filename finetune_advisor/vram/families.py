@@ -663,7 +663,15 @@ UNSLOTH_MASKS_RESERVED = {"gemma4_unified": 0.6}
 # likely common cause. DeepSeek-V3 and Kimi K2 keep the fitted scale all the same: their loads set the peak, and a
 # lower step figure is unmeasured at full depth (at 16,384 tokens, round 70b, the cut copy's step came 1.6 % under
 # the fitted scale's figure, its load still the peak).
-UNSLOTH_MOE_SCALE_MEASURED = {"glm4_moe_lite": 1.9}
+# gpt-oss and Qwen3-MoE on the shared MoE scale (2.72) read over in step with their tokens as well: QLoRA at 16,384
+# and 32,768 tokens +8.8 and +11.6 % (gpt-oss-20b), +9.5 % and, with the compile off, +10.7 % (Qwen3-30B-A3B), where
+# their cells up to 8,192 read -2.0 to +6.4 %. From 8,192 to 32,768 tokens gpt-oss-20b QLoRA allocated 6.5 GiB more
+# where the count grew 7.6, and its allocator kept a flat 0.8-1.6 GiB beyond the allocation where the shared reserve
+# share grew with the count (2026-12-07). Measured, not traced, as GLM's: the scale that brings the long cells within
+# about 5 % over without taking any cell more than 0.6 points further under than the shared one did: 2.3 for gpt-oss
+# (its twelve cells -2.6 to +3.8 %, were -2.0 to +11.6 %), 2.2 for Qwen3-MoE (its nineteen -1.7 to +5.6 %, were -1.4
+# to +10.7 %). Gemma 4 26B-A4B and Mixtral, whose long cells read -2.0 to +1.1 % on the shared scale, keep it.
+UNSLOTH_MOE_SCALE_MEASURED = {"glm4_moe_lite": 1.9, "gpt_oss": 2.3, "qwen3_moe": 2.2}
 
 
 def layer_scale_on_unsloth(model_type: str, kind: str, fitted: float) -> float:
