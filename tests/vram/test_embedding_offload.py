@@ -7,7 +7,7 @@ from __future__ import annotations
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram.architecture import Architecture
-from finetune_advisor.vram.estimator import estimate
+from finetune_advisor.vram.estimator import RunConfig, estimate
 from finetune_advisor.vram.unsloth_stack import unsloth_offloads, unsloth_reserve_gib
 
 LLAMA_31_8B = {  # meta-llama/Llama-3.1-8B config.json fields (untied embedding)
@@ -48,8 +48,6 @@ def test_what_unsloth_reads_as_left_has_lost_the_cuda_context() -> None:
     """Unsloth reads the memory left from the card's free memory (usable_cuda_bytes), which the CUDA context has
     already taken: with less than the context to spare over its reserve by our count, the table moves."""
     arch = Architecture.from_hf_config(LLAMA_31_8B)
-    from finetune_advisor.vram.estimator import RunConfig
-
     run = RunConfig(method="qlora", seq_len=2048, stack="unsloth")
     core = estimate(arch, run)
     after_load = core.breakdown.weights + core.breakdown.adapters
