@@ -61,9 +61,6 @@ from finetune_advisor.vram.families import (  # noqa: E402
     UNSLOTH_WIDE_HEAD_DIM, block_compile_skipped, family_of, compile_off_on_unsloth, masked_attention_on_unsloth)
 from finetune_advisor.vram.shapes import shapes  # noqa: E402
 
-sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
-from archs import MATCHED_TARGETS  # noqa: E402
-
 FIXED = ("c0", "c_linear", "c_param", "c_moe")  # per method: seconds, per linear pass (plan.throughput.linear_passes),
 # per billion linear parameters, per routed layer (Shapes.routed_layers)
 NAMES = (*FIXED, "k_matmul", "k_attention", "k_fp32_attention")  # what constants.STEP holds per (stack, method)
@@ -157,7 +154,7 @@ def _cell(r: dict, stack: str, tokens: int, checkpointing: bool, seconds: float,
                     gradient_checkpointing=checkpointing)
     dequant = dequant_seconds(arch, run, H200.bandwidth_gbs)
     attention = work.attention * tokens / peak
-    features = (1.0, linear_passes(s, run, MATCHED_TARGETS.get(r["arch"])), s.linear_params / 1e9, s.routed_layers,
+    features = (1.0, linear_passes(s, run), s.linear_params / 1e9, s.routed_layers,
                 work.matmul * tokens / peak, attention, attention if run.fp32_stream else 0.0)
     return {"name": r["cell"], "arch": r["arch"], "stack": stack, "method": r["method"], "seconds": seconds,
             "features": features, "dequant": dequant, "concurrent": concurrent,

@@ -82,7 +82,3 @@ ARCHS: dict[str, dict] = {
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-# Configs whose layout matches only some of LORA_TARGETS: microsoft/phi-4 fuses q/k/v into qkv_proj and gate/up
-# into gate_up_proj, so Unsloth adapted only o_proj and down_proj there (21.3M trainable, round 6). Unsloth's own
-# upload (unsloth/phi-4), the one a user is pointed to, is converted to Llama's layout, where all seven exist.
-MATCHED_TARGETS: dict[str, tuple[str, ...]] = {"phi-4": ("o_proj", "down_proj")}

@@ -95,6 +95,9 @@ class CatalogEntry(BaseModel):
     base_id: str | None = Field(default=None, pattern=_REPO_ID)
     instruct_id: str | None = Field(default=None, pattern=_REPO_ID)
     unsloth: UnslothIds = UnslothIds()
+    unsloth_layout: Literal["llama", "mistral"] | None = Field(default=None, description="The model_type of the unsloth org's "
+                                                    "uploads where Unsloth converted the weights to another layout "
+                                                    "(phi-4: Llama's split projections); None: the original's")
     other_ids: list[str] = Field(default=[], description="Other Hub repos of this model (old names, FP8, thinking variants)")
     load_caveat: str | None = Field(default=None, description="What fine-tuning it needs beyond loading the repo named "
                                     "(FP8-only weights, no 16-bit copy): said with every estimate and pick of it")
@@ -147,6 +150,8 @@ class CatalogEntry(BaseModel):
             raise ValueError("params_active_b exceeds params_total_b")
         if not self.base_id and not self.instruct_id:
             raise ValueError("an entry needs base_id or instruct_id")
+        if self.unsloth_layout and not self.fact_sources.get("unsloth_layout"):
+            raise ValueError("unsloth_layout needs a source in fact_sources")
         return self
 
     def is_uncertain(self, field: str) -> bool:

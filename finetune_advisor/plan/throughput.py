@@ -204,13 +204,13 @@ def timed_stack(stack: str, method: str) -> str:
     return stack if fitted(stack, method) else "transformers"
 
 
-def linear_passes(s: Shapes, run: RunConfig, targets: tuple[str, ...] | None = None) -> int:
+def linear_passes(s: Shapes, run: RunConfig) -> int:
     """Linear layers (one per layer that holds it) a step runs through their own kernels: every one under full
     fine-tuning, the adapted ones under LoRA and QLoRA, each with its dequantisation and adapter matmuls. Short
     steps take about as long whatever their length, longer the more of these a model has: launching their
-    kernels is the floor (bench/throughput/README.md). `targets` stands in for the run's LoRA targets."""
+    kernels is the floor (bench/throughput/README.md)."""
     unsloth = run.stack == "unsloth"
-    chosen = s.linears if run.method == "full" else s.lora_linears(targets or run.target_modules, experts=unsloth,
+    chosen = s.linears if run.method == "full" else s.lora_linears(run.target_modules, experts=unsloth,
                                                                   by_kind=unsloth)
     return sum(s.held(lin) for lin in chosen)
 

@@ -111,8 +111,8 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
                                   dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities,
                                   plain_4bit=found.variant and entry.unsloth.get(found.variant, "bnb-4bit"))
     if entry.architecture is not None:
-        return ResolvedArch(entry.architecture, entry.id, "catalog", notes=notes,
-                            dynamic_kept=_dynamic_kept(found, entry.architecture, catalog), **common)
+        arch = _as_stored(found, entry.architecture, notes)
+        return ResolvedArch(arch, entry.id, "catalog", notes=notes, dynamic_kept=_dynamic_kept(found, arch, catalog), **common)
     if entry.params_total_b is None:
         raise InvalidInputError("model", f"{entry.name} ({entry.id}) is in the catalog, but neither its architecture nor "
                                 "its size is recorded, so its memory cannot be estimated",
@@ -121,6 +121,19 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
     notes.append(f"Coarse: the catalog has no architecture for {entry.name}; the layout of {template} "
                  f"scaled to {entry.params_total_b:g}B is assumed.")
     return ResolvedArch(arch, entry.id, "catalog", coarse=True, notes=notes, **common)
+
+
+def _as_stored(found: ResolvedModel, arch: Architecture, notes: list[str]) -> Architecture:
+    """The layout the run loads: the unsloth org's converted one (unsloth_layout) whatever repo was named, since
+    Unsloth's loader sends the original's id to its own uploads (mapper.py). Loaded by transformers the original keeps
+    its layout; where that is a fused one (shapes.FUSED_PROJECTIONS) it carries fewer adapters, so this errs high."""
+    layout, entry = found.entry.unsloth_layout, found.entry
+    if layout is None or layout == arch.model_type:
+        return arch
+    notes.append(f"Unsloth's uploads of {entry.name} are converted to {layout}'s layout, and its loader sends "
+                 f"{entry.instruct_id or entry.base_id} to them: estimated in that layout. Loaded by transformers, "
+                 f"the original keeps {arch.model_type}'s, whose fused projections take fewer LoRA adapters.")
+    return arch.model_copy(update={"model_type": layout})
 
 
 def skip_modules(config: dict[str, Any]) -> list[str] | None:

@@ -36,6 +36,16 @@ _KV_SHARED_WITHOUT_KV = ("gemma4",)
 _PARALLEL_MAMBA = ("falcon_h1",)
 # Sequential hybrids whose MoE or MLP sits in layers of its own (layer_types "moe" / "mlp"): Nemotron-H.
 _OWN_FEED_FORWARD_LAYERS = ("nemotron_h",)
+# Families whose checkpoints store attention's q, k, v as one qkv_proj and the MLP's gate and up as one gate_up_proj
+# (transformers Phi3Attention, Phi3MLP). The LoRA target names q_proj ... up_proj do not reach the fused matrices:
+# peft, and Unsloth 2026.10.9, put adapters on o_proj and down_proj only (measured: phi-4 in Microsoft's layout, QLoRA
+# rank 16, 21,299,200 trainable parameters, exactly o_proj and down_proj of its 40 layers). Unsloth's own upload of
+# phi-4 is converted to Llama's split layout (catalog: unsloth.layout).
+FUSED_PROJECTIONS = ("phi3",)
+FUSED_PARTS = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
+# The names of one block's attention and MLP linears, fused ones included (which a checkpoint's skip list may name).
+_ATTENTION_NAMES = (*ATTENTION_MODULES, "qkv_proj")
+_MLP_NAMES = (*MLP_MODULES, "gate_up_proj")
 # The input site of cross-attention's keys and values: the encoder's output, one row per encoder frame.
 ENCODER_OUT = "encoder_out"
 
@@ -206,6 +216,8 @@ def shapes(arch: Architecture) -> Shapes:
     else:
         (ffn, mlp_width), router, top_k = _dense_feed_forward(arch, gated), 0, 0
     linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch) + _short_conv(arch) + ffn
+    if arch.model_type in FUSED_PROJECTIONS:
+        linears = _fused(linears)
     ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
         if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
@@ -324,6 +336,18 @@ def _mlp(h: int, width: int, gated: bool, block: str, copies: int = 1, per_token
         ]
     # Two-matrix MLPs: peft names differ per family; they are reported as up/down here.
     return [Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert, in_layers), down]
+
+
+def _fused(linears: list[Linear]) -> list[Linear]:
+    """One qkv_proj and one gate_up_proj in place of their parts, which read the same input: fan-outs summed."""
+    out: list[Linear] = []
+    for lin in linears:
+        fused = next((name for name, parts in FUSED_PARTS.items() if lin.name in parts), None)
+        if fused and out and out[-1].name == fused:
+            out[-1] = replace(out[-1], fan_out=out[-1].fan_out + lin.fan_out)
+        else:
+            out.append(replace(lin, name=fused) if fused else lin)
+    return out
 
 
 def _kv_shared(arch: Architecture) -> int:
@@ -528,9 +552,9 @@ def params_kept_16bit(s: Shapes, modules: list[str]) -> int:
         one_expert = ".experts." in f".{rest}"
         for lin in s.linears:
             if last in ("self_attn", "attn", "attention"):
-                total += lin.params if lin.name in ATTENTION_MODULES else 0
+                total += lin.params if lin.name in _ATTENTION_NAMES else 0
             elif last in ("mlp", "feed_forward"):
-                total += lin.params if lin.name in MLP_MODULES else 0
+                total += lin.params if lin.name in _MLP_NAMES else 0
             elif lin.name == last and lin.expert == one_expert:
                 total += lin.fan_in * lin.fan_out if one_expert else lin.params
     return total

@@ -14,7 +14,7 @@ from finetune_advisor.vram.families import (experts_16bit_in_older_unsloth, expe
                                            forced_float32, quantised_vision_linears, sixteen_bit_step_note,
                                            unclaimed_expert_stacks, unsloth_16bit_sites)
 from finetune_advisor.vram.run import RunConfig
-from finetune_advisor.vram.shapes import DELTANET_LORA, Linear, Shapes, shapes
+from finetune_advisor.vram.shapes import DELTANET_LORA, FUSED_PARTS, Linear, Shapes, shapes
 
 # NF4 with double quantisation (bitsandbytes defaults for QLoRA): 4 bits per weight, one 8-bit
 # absmax per 64-weight block, and one fp32 absmax per 256 of those.
@@ -321,6 +321,11 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
         # peft and Unsloth both create the adapters in fp32 (measured: 4 bytes per trainable parameter).
         adapter_bytes = grad_bytes = 4.0
         background.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
+        missed = sorted({name for lin in s.linears for name in FUSED_PARTS.get(lin.name, ()) if name in run.target_modules})
+        if missed:
+            notes.append(f"Its checkpoint fuses attention's q, k, v into qkv_proj and the MLP's gate and up into "
+                         f"gate_up_proj, so the target names {', '.join(missed)} reach nothing: LoRA sits on "
+                         f"{', '.join(lin.name for lin in lora) or 'no layer'} only, and is counted so.")
         if any(lin.site in DELTANET_LORA for lin in lora):
             notes.append("Unsloth picks LoRA targets by kind of module: with attention targeted it also reaches the "
                          "Gated DeltaNet projections (in_proj_qkv, in_proj_z, in_proj_b, in_proj_a, out_proj).")

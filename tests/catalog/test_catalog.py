@@ -275,6 +275,8 @@ def _entry(**changes: object) -> dict:
         {"dynamic_4bit": {"base": {"size_gb": 5.5, "bnb_4bit_size_gb": 5.7}}},  # smaller than the plain upload
         {"dynamic_4bit": {"base": {}}},  # no fact at all
         {"dynamic_4bit": {"chat": {"skip_modules": ["lm_head"]}}},  # no such variant
+        {"unsloth_layout": "llama"},  # a converted layout without a source
+        {"unsloth_layout": "gpt2", "fact_sources": {"unsloth_layout": ["somewhere"]}},  # not a layout Unsloth converts to
     ],
 )
 def test_schema_rejects_bad_entries(changes: dict) -> None:

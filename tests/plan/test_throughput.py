@@ -125,7 +125,9 @@ def test_the_fixed_cost_counts_the_linears_a_step_runs_through_their_own_kernels
     assert linear_passes(s, RunConfig(method="full")) == 2 * 7
     assert linear_passes(s, RunConfig(method="lora")) == 2 * 7
     assert linear_passes(s, RunConfig(method="qlora", target_modules=("q_proj", "v_proj"))) == 2 * 2
-    assert linear_passes(s, RunConfig(method="lora"), targets=("o_proj", "down_proj")) == 2 * 2
+    fused = shapes(DENSE.model_copy(update={"model_type": "phi3"}))  # qkv_proj and gate_up_proj: no target names them
+    assert linear_passes(fused, RunConfig(method="lora")) == 2 * 2
+    assert linear_passes(fused, RunConfig(method="full")) == 2 * 4
 
 
 def _fit_script():
