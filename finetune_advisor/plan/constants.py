@@ -42,9 +42,9 @@ STEP: Final[dict[tuple[str, str], dict[str, float]]] = {
     ("transformers", "full"): {"c0": 0, "c_linear": 0.00069946, "c_param": 0.022484, "c_moe": 0.034856, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "lora"): {"c0": 0, "c_linear": 0.0013223, "c_param": 0, "c_moe": 0.0023212, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
     ("transformers", "qlora"): {"c0": 0.02929, "c_linear": 0.0016055, "c_param": 0, "c_moe": 0.029682, "k_matmul": 1.4901, "k_attention": 5, "k_fp32_attention": 58.824, "overlap": 0.0},
-    ("unsloth", "full"): {"c0": 0.081981, "c_linear": 1.8285e-05, "c_param": 0.031634, "c_moe": 0, "k_matmul": 1.25, "k_attention": 2.0769, "overlap": 0.0},
-    ("unsloth", "lora"): {"c0": 0.021595, "c_linear": 0.0010005, "c_param": 0, "c_moe": 0.003206, "k_matmul": 1.25, "k_attention": 2.0769, "overlap": 0.0},
-    ("unsloth", "qlora"): {"c0": 0, "c_linear": 0.0012178, "c_param": 0, "c_moe": 0.0026199, "k_matmul": 1.25, "k_attention": 2.0769, "overlap": 0.0},
+    ("unsloth", "full"): {"c0": 0.081988, "c_linear": 1.8192e-05, "c_param": 0.031635, "c_moe": 0, "k_matmul": 1.25, "k_attention": 2.0777, "overlap": 0.0},
+    ("unsloth", "lora"): {"c0": 0.021694, "c_linear": 0.00099996, "c_param": 0, "c_moe": 0.0032059, "k_matmul": 1.25, "k_attention": 2.0777, "overlap": 0.0},
+    ("unsloth", "qlora"): {"c0": 0, "c_linear": 0.0012178, "c_param": 0, "c_moe": 0.002619, "k_matmul": 1.25, "k_attention": 2.0777, "overlap": 0.0},
 }
 # Leave-one-architecture-out spread of measured / predicted - 1: (p10, p90), per (stack, method),
 # widened to take in 0: a range that left out its own estimate (two architectures, each biased one way)
@@ -54,7 +54,7 @@ SPREAD: Final[dict[tuple[str, str], tuple[float, float]]] = {
     ("transformers", "lora"): (-0.180, 0.600),
     ("transformers", "qlora"): (-0.247, 0.445),
     ("unsloth", "full"): (-0.183, 0.121),
-    ("unsloth", "lora"): (-0.155, 0.291),
+    ("unsloth", "lora"): (-0.156, 0.291),
     ("unsloth", "qlora"): (-0.193, 0.350),
 }
 # ... and how many architectures that spread comes from (plan.timing says when they are few).
@@ -69,7 +69,7 @@ SPREAD_ARCHITECTURES: Final[dict[tuple[str, str], int]] = {
 # Models with linear-attention or Mamba layers that ran a torch stand-in for causal-conv1d's CUDA kernel, left out
 # of the fit: their measured / predicted step time (median, min, max), by which plan.throughput scales a hybrid
 # whose kinds of layer HYBRID_USER_STEP does not cover.
-HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.07, "low": 1.51, "high": 3.538, "cells": 24}
+HYBRID_STEP: Final[dict[str, float]] = {"factor": 2.071, "low": 1.51, "high": 3.538, "cells": 24}
 HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.5-35B-A3B', 'Qwen3.5-4B-text', 'granite-4.0-h-small', 'granite-4.0-h-tiny')
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):
 # plan.throughput scales a hybrid whose kinds are measured so by it instead.
@@ -85,15 +85,15 @@ COMPILE_OFF_MODELS: Final = ('gemma-2-2b', 'gemma-2-9b', 'gemma-3-12b-it', 'gemm
 # The Gemma families whose attention Unsloth runs over the whole square with a masked or eager kernel: their
 # attention's time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput scales
 # their attention, its range reaching the least and most.
-MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 2.841, "low": 2.841, "high": 2.841, "cells": 1}
+MASKED_ATTENTION_STEP: Final[dict[str, float]] = {"factor": 2.839, "low": 2.839, "high": 2.839, "cells": 1}
 MASKED_ATTENTION_MODELS: Final = ('gemma-2-9b',)
 # The attention of heads wider than flash kernels take (Gemma 4's global layers), which Unsloth runs through
 # its own kernel: its time over the fit's (cells with at least MASKED_MIN_S of it), by which plan.throughput
 # scales that part of the attention, its range reaching the least and most.
-WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.61, "low": 4.449, "high": 13.529, "cells": 13}
+WIDE_HEAD_STEP: Final[dict[str, float]] = {"factor": 5.608, "low": 4.448, "high": 13.524, "cells": 13}
 WIDE_HEAD_MODELS: Final = ('gemma-4-12B', 'gemma-4-26B-A4B-it', 'gemma-4-31B-it', 'gemma-4-E2B-it', 'gemma-4-E4B-it')
 # ... per family (vram.families.family_of), which plan.throughput takes before the pooled WIDE_HEAD_STEP.
-WIDE_HEAD_BY_FAMILY: Final[dict[str, dict]] = {"gemma4": {"factor": 5.385, "low": 4.449, "high": 13.529, "cells": 10, "models": ["gemma-4-26B-A4B-it", "gemma-4-31B-it", "gemma-4-E2B-it", "gemma-4-E4B-it"]}, "gemma4_unified": {"factor": 8.302, "low": 8.224, "high": 8.51, "cells": 3, "models": ["gemma-4-12B"]}}
+WIDE_HEAD_BY_FAMILY: Final[dict[str, dict]] = {"gemma4": {"factor": 5.383, "low": 4.448, "high": 13.524, "cells": 10, "models": ["gemma-4-26B-A4B-it", "gemma-4-31B-it", "gemma-4-E2B-it", "gemma-4-E4B-it"]}, "gemma4_unified": {"factor": 8.299, "low": 8.221, "high": 8.507, "cells": 3, "models": ["gemma-4-12B"]}}
 # The families whose decoder layers Unsloth's per-block compile skips (gpt-oss), left out of the fit: their
 # measured / predicted step time (median, min, max), by which plan.throughput scales their Unsloth steps.
 UNCOMPILED_STEP: Final[dict[str, float]] = {"factor": 1.473, "low": 1.245, "high": 2.091, "cells": 10}
