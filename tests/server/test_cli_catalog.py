@@ -108,3 +108,13 @@ def test_refresh_offline_fails_with_the_reason(capsys: pytest.CaptureFixture[str
     captured = capsys.readouterr()
     assert "Offline" in captured.err and captured.out == ""
     assert not cache_path().exists()
+
+
+def test_show_says_which_layout_unsloths_uploads_are_stored_in(capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layout decides which projections take LoRA adapters (Phi-3's fused ones take none), so a user sees it."""
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["catalog", "show", "phi-4"]) == 0
+    assert "unsloth layout  llama (Unsloth converted its uploads)\n" in capsys.readouterr().out
+    assert main(["catalog", "show", "phi-4-mini-reasoning"]) == 0
+    assert "unsloth layout  the original's  (unverified)\n" in capsys.readouterr().out

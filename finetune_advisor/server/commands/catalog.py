@@ -122,6 +122,8 @@ def run_show(args: argparse.Namespace) -> int:
         if arch.is_moe:
             shape += f", {arch.num_experts} experts (top {arch.num_experts_per_tok})"
         say(f"{shape}  ({entry.architecture_status})", f"{'architecture':<16}")
+        layout = f"{entry.unsloth_layout} (Unsloth converted its uploads)" if entry.unsloth_layout else "the original's"
+        line("unsloth layout", layout, "unsloth_layout")
     else:
         emit(f"{'architecture':<16}unknown")
     line("strengths", ", ".join(entry.strengths), "strengths")
