@@ -95,9 +95,9 @@ class CatalogEntry(BaseModel):
     base_id: str | None = Field(default=None, pattern=_REPO_ID)
     instruct_id: str | None = Field(default=None, pattern=_REPO_ID)
     unsloth: UnslothIds = UnslothIds()
-    unsloth_layout: Literal["llama", "mistral"] | None = Field(default=None, description="The model_type of the unsloth org's "
-                                                    "uploads where Unsloth converted the weights to another layout "
-                                                    "(phi-4: Llama's split projections); None: the original's")
+    unsloth_layout: Literal["llama", "mistral"] | None = Field(
+        default=None, description="The model_type of the unsloth org's uploads where Unsloth converted the weights to "
+        "another layout (phi-4: Llama's split projections); None: the original's")
     other_ids: list[str] = Field(default=[], description="Other Hub repos of this model (old names, FP8, thinking variants)")
     load_caveat: str | None = Field(default=None, description="What fine-tuning it needs beyond loading the repo named "
                                     "(FP8-only weights, no 16-bit copy): said with every estimate and pick of it")

@@ -210,8 +210,7 @@ def linear_passes(s: Shapes, run: RunConfig) -> int:
     steps take about as long whatever their length, longer the more of these a model has: launching their
     kernels is the floor (bench/throughput/README.md)."""
     unsloth = run.stack == "unsloth"
-    chosen = s.linears if run.method == "full" else s.lora_linears(run.target_modules, experts=unsloth,
-                                                                  by_kind=unsloth)
+    chosen = s.linears if run.method == "full" else s.lora_linears(run.target_modules, experts=unsloth, by_kind=unsloth)
     return sum(s.held(lin) for lin in chosen)
 
 

@@ -127,7 +127,8 @@ def _as_stored(found: ResolvedModel, arch: Architecture, notes: list[str]) -> Ar
     """The layout the run loads: the unsloth org's converted one (unsloth_layout) whatever repo was named, since
     Unsloth's loader sends the original's id to its own uploads (mapper.py). Loaded by transformers the original keeps
     its layout; where that is a fused one (shapes.FUSED_PROJECTIONS) it carries fewer adapters, so this errs high."""
-    layout, entry = found.entry.unsloth_layout, found.entry
+    entry = found.entry
+    layout = entry.unsloth_layout
     if layout is None or layout == arch.model_type:
         return arch
     notes.append(f"Unsloth's uploads of {entry.name} are converted to {layout}'s layout, and its loader sends "

@@ -40,7 +40,7 @@ _OWN_FEED_FORWARD_LAYERS = ("nemotron_h",)
 # (transformers Phi3Attention, Phi3MLP). The LoRA target names q_proj ... up_proj do not reach the fused matrices:
 # peft, and Unsloth 2026.10.9, put adapters on o_proj and down_proj only (measured: phi-4 in Microsoft's layout, QLoRA
 # rank 16, 21,299,200 trainable parameters, exactly o_proj and down_proj of its 40 layers). Unsloth's own upload of
-# phi-4 is converted to Llama's split layout (catalog: unsloth.layout).
+# phi-4 is converted to Llama's split layout (the catalog's unsloth_layout).
 FUSED_PROJECTIONS = ("phi3",)
 FUSED_PARTS = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
 # The names of one block's attention and MLP linears, fused ones included (which a checkpoint's skip list may name).

@@ -306,6 +306,16 @@ class TrainingState:
     paged_note: str | None
 
 
+def _fused_targets_note(s: Shapes, run: RunConfig, lora: tuple[Linear, ...]) -> list[str]:
+    """What a fused layout (shapes.FUSED_PARTS) leaves of the run's targets, said when it leaves some out."""
+    missed = sorted({name for lin in s.linears for name in FUSED_PARTS.get(lin.name, ()) if name in run.target_modules})
+    if not missed:
+        return []
+    return [f"Its checkpoint fuses attention's q, k, v into qkv_proj and the MLP's gate and up into gate_up_proj, so "
+            f"the target names {', '.join(missed)} reach nothing: LoRA sits on "
+            f"{', '.join(lin.name for lin in lora) or 'no layer'} only, and is counted so."]
+
+
 def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float) -> TrainingState:
     """What training adds: LoRA adapters (or every weight for full), their gradients and Adam's states."""
     notes: list[str] = []
@@ -321,11 +331,7 @@ def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float)
         # peft and Unsloth both create the adapters in fp32 (measured: 4 bytes per trainable parameter).
         adapter_bytes = grad_bytes = 4.0
         background.append(f"LoRA rank {run.lora_rank} on {', '.join(run.target_modules)}; adapters and their gradients in fp32.")
-        missed = sorted({name for lin in s.linears for name in FUSED_PARTS.get(lin.name, ()) if name in run.target_modules})
-        if missed:
-            notes.append(f"Its checkpoint fuses attention's q, k, v into qkv_proj and the MLP's gate and up into "
-                         f"gate_up_proj, so the target names {', '.join(missed)} reach nothing: LoRA sits on "
-                         f"{', '.join(lin.name for lin in lora) or 'no layer'} only, and is counted so.")
+        notes.extend(_fused_targets_note(s, run, lora))
         if any(lin.site in DELTANET_LORA for lin in lora):
             notes.append("Unsloth picks LoRA targets by kind of module: with attention targeted it also reaches the "
                          "Gated DeltaNet projections (in_proj_qkv, in_proj_z, in_proj_b, in_proj_a, out_proj).")
