@@ -36,12 +36,14 @@ _KV_SHARED_WITHOUT_KV = ("gemma4",)
 _PARALLEL_MAMBA = ("falcon_h1",)
 # Sequential hybrids whose MoE or MLP sits in layers of its own (layer_types "moe" / "mlp"): Nemotron-H.
 _OWN_FEED_FORWARD_LAYERS = ("nemotron_h",)
-# Families whose checkpoints store attention's q, k, v as one qkv_proj and the MLP's gate and up as one gate_up_proj
-# (transformers Phi3Attention, Phi3MLP). The LoRA target names q_proj ... up_proj do not reach the fused matrices:
-# peft, and Unsloth 2026.10.9, put adapters on o_proj and down_proj only (measured: phi-4 in Microsoft's layout, QLoRA
-# rank 16, 21,299,200 trainable parameters, exactly o_proj and down_proj of its 40 layers). Unsloth's own upload of
-# phi-4 is converted to Llama's split layout (the catalog's unsloth_layout).
-FUSED_PROJECTIONS = ("phi3",)
+# Families whose checkpoints store some projections fused, by the fused matrices they hold: Phi-3 its attention's q, k,
+# v as one qkv_proj and its MLP's gate and up as one gate_up_proj (transformers Phi3Attention, Phi3MLP); GLM-4 its MLP's
+# (GlmMLP is Phi3MLP; Glm4MLP the same layout). The LoRA target names q_proj ... up_proj do not reach a fused matrix:
+# peft, and Unsloth 2026.10.9, adapt the rest only (measured: phi-4 in Microsoft's layout, QLoRA rank 16, 21,299,200
+# trainable parameters, exactly o_proj and down_proj of its 40 layers). Unsloth's own upload of phi-4 is converted to
+# Llama's split layout (the catalog's unsloth_layout).
+FUSED_PROJECTIONS: dict[str, tuple[str, ...]] = {"phi3": ("qkv_proj", "gate_up_proj"), "glm": ("gate_up_proj",),
+                                                 "glm4": ("gate_up_proj",)}
 FUSED_PARTS = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
 # The names of one block's attention and MLP linears, fused ones included (which a checkpoint's skip list may name).
 _ATTENTION_NAMES = (*ATTENTION_MODULES, "qkv_proj")
@@ -217,7 +219,7 @@ def shapes(arch: Architecture) -> Shapes:
         (ffn, mlp_width), router, top_k = _dense_feed_forward(arch, gated), 0, 0
     linears = _attention(arch) + _mamba(arch) + _gated_deltanet(arch) + _short_conv(arch) + ffn
     if arch.model_type in FUSED_PROJECTIONS:
-        linears = _fused(linears)
+        linears = _fused(linears, FUSED_PROJECTIONS[arch.model_type])
     ple = (arch.vocab_size_per_layer_input or arch.vocab_size) * arch.num_hidden_layers * arch.hidden_size_per_layer_input \
         if arch.hidden_size_per_layer_input else 0
     embedding = arch.vocab_size * h
@@ -338,11 +340,11 @@ def _mlp(h: int, width: int, gated: bool, block: str, copies: int = 1, per_token
     return [Linear("up_proj", h, width, copies, per_token, f"{block}_in", expert, in_layers), down]
 
 
-def _fused(linears: list[Linear]) -> list[Linear]:
-    """One qkv_proj and one gate_up_proj in place of their parts, which read the same input: fan-outs summed."""
+def _fused(linears: list[Linear], fused_names: tuple[str, ...]) -> list[Linear]:
+    """Each fused matrix (qkv_proj, gate_up_proj) in place of its parts, which read the same input: fan-outs summed."""
     out: list[Linear] = []
     for lin in linears:
-        fused = next((name for name, parts in FUSED_PARTS.items() if lin.name in parts), None)
+        fused = next((name for name in fused_names if lin.name in FUSED_PARTS[name]), None)
         if fused and out and out[-1].name == fused:
             out[-1] = replace(out[-1], fan_out=out[-1].fan_out + lin.fan_out)
         else:

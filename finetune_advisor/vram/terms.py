@@ -311,9 +311,9 @@ def _fused_targets_note(s: Shapes, run: RunConfig, lora: tuple[Linear, ...]) -> 
     missed = sorted({name for lin in s.linears for name in FUSED_PARTS.get(lin.name, ()) if name in run.target_modules})
     if not missed:
         return []
-    return [f"Its checkpoint fuses attention's q, k, v into qkv_proj and the MLP's gate and up into gate_up_proj, so "
-            f"the target names {', '.join(missed)} reach nothing: LoRA sits on "
-            f"{', '.join(lin.name for lin in lora) or 'no layer'} only, and is counted so."]
+    fused = " and ".join(sorted({lin.name for lin in s.linears if lin.name in FUSED_PARTS}))
+    return [f"Its checkpoint holds {fused} as fused matrices, which the target names {', '.join(missed)} do not reach: "
+            f"LoRA sits on {', '.join(lin.name for lin in lora) or 'no layer'} only, and is counted so."]
 
 
 def training_state(s: Shapes, run: RunConfig, p: Precision, total_params: float) -> TrainingState:

@@ -24,7 +24,7 @@ def test_a_phi3_config_gets_adapters_on_o_proj_and_down_proj_only_and_says_why()
     result = estimate_vram(architecture=PHI4, method="qlora", seq_len=2048)
     assert result.trainable_params_m == pytest.approx(FUSED_R16 / 1e6, abs=0.001)  # reported in millions, to 3 places
     said = " ".join(result.assumptions)
-    assert "qkv_proj" in said and "gate_up_proj" in said and "o_proj, down_proj only" in said
+    assert "holds gate_up_proj and qkv_proj as fused matrices" in said and "o_proj, down_proj only" in said
 
 
 def test_the_fused_layout_keeps_the_parameter_count() -> None:
@@ -47,3 +47,16 @@ def test_a_phi3_upload_unsloth_left_fused_is_sized_fused() -> None:
     result = estimate_vram(model="phi-4-mini", method="qlora", seq_len=2048)
     assert result.trainable_params_m == pytest.approx(32 * 16 * ((3072 + 3072) + (8192 + 3072)) / 1e6, abs=0.001)
     assert not any("converted to" in a for a in result.assumptions)
+
+
+def test_glm4_fuses_its_mlp_only() -> None:
+    """GLM-4 (transformers GlmMLP / Glm4MLP) keeps q, k, v apart and fuses gate and up: the usual names adapt q, k, v, o
+    and down_proj. A small config: 2 layers, hidden 64, 4 heads and 2 key-value heads of 16, MLP 128."""
+    config = {"model_type": "glm4", "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 1000,
+              "tie_word_embeddings": False, "max_position_embeddings": 4096}
+    result = estimate_vram(architecture=config, method="lora", seq_len=512, lora_rank=64)
+    per_layer = (64 + 64) + 2 * (64 + 32) + (64 + 64) + (128 + 64)  # q, k, v, o, down
+    assert result.trainable_params_m == pytest.approx(2 * 64 * per_layer / 1e6, abs=0.001)
+    assert any("holds gate_up_proj as fused matrices, which the target names gate_proj, up_proj do not reach" in a
+               for a in result.assumptions)
