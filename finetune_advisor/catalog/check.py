@@ -8,6 +8,9 @@
 - the parameter count the architecture adds up to agrees with `params_total_b` within 3 %,
   unless `params_note` explains the difference (a vision tower, per-layer embeddings, an audio codec);
 - `context_length` is at most the architecture's `max_position_embeddings`, unless the notes say why;
+- a model whose architecture fuses projections the LoRA target names miss (Phi-3's qkv_proj, gate_up_proj) and that
+  has Unsloth uploads says, with a source, which layout those uploads are stored in (`unsloth_layout`, or a source
+  that they keep the original's): Unsloth converted some, and the layout decides the adapters counted;
 - Unsloth's advice is recorded only for families the catalog has;
 - a model specialised for a task names no base checkpoint that a model without that specialisation also names: that
   checkpoint is the generic model it was post-trained from (Devstral's was Mistral Small 3.1's), and a pick that loads
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry
 from finetune_advisor.vram.families import forced_float32
-from finetune_advisor.vram.shapes import shapes
+from finetune_advisor.vram.shapes import FUSED_PROJECTIONS, shapes
 
 PARAMS_TOLERANCE = 0.03
 # Facts that need a source of their own when they are set.
@@ -82,7 +85,7 @@ def _float32_advice(catalog: Catalog) -> list[Problem]:
 def check_entry(entry: CatalogEntry, license_ids: set[str]) -> list[Problem]:
     """The problems of one entry (`catalog refresh` checks what it writes with this)."""
     return [*_licences(entry, license_ids), *_unsloth_ids(entry), *_dynamic_uploads(entry), *_sources(entry),
-            *_checked_architecture(entry), *_params(entry), *_context(entry)]
+            *_checked_architecture(entry), *_params(entry), *_context(entry), *_fused_layout(entry)]
 
 
 def params_disagree(entry: CatalogEntry) -> float | None:
@@ -153,6 +156,16 @@ def _params(entry: CatalogEntry) -> list[Problem]:
         return []
     return [Problem(entry.id, "params_total_b", f"{entry.params_total_b:g}B, but the architecture adds up to "
                     f"{counted:.3g}B; fix one, or say why in params_note")]
+
+
+def _fused_layout(entry: CatalogEntry) -> list[Problem]:
+    fused = entry.architecture is not None and entry.architecture.model_type in FUSED_PROJECTIONS
+    said = entry.fact_sources.get("unsloth_layout") or entry.is_uncertain("unsloth_layout")
+    if not fused or not entry.unsloth.slots() or said:
+        return []
+    return [Problem(entry.id, "unsloth_layout", "fused projections with Unsloth uploads: cite the layout those uploads "
+                    "are stored in (unsloth_layout, or a source that they keep the original's), or list unsloth_layout "
+                    "in uncertain_fields")]
 
 
 def _context(entry: CatalogEntry) -> list[Problem]:

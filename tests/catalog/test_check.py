@@ -139,3 +139,18 @@ def test_a_specialised_model_borrowing_a_generic_base_is_reported() -> None:
     same_specialty = _entry(id="coder-24b-2", name="Coder 24B 2", instruct_id="org/coder-24b-2", tasks=["code"],
                             specialised_for=["code"], **base)
     assert [str(p) for p in check(Catalog(models=[coder, same_specialty]), LICENCES)] == []  # releases of one line
+
+
+def test_fused_projections_with_unsloth_uploads_need_the_uploads_layout() -> None:
+    """Phi-3's layout fuses q/k/v and gate/up, which the LoRA names miss, and Unsloth converted some of its uploads to a
+    split layout: which one a run loads changes the adapters counted, so the catalog must say, or say it does not know."""
+    phi3 = {**GRANITE_1B, "model_type": "phi3"}
+    fused = _problems(architecture=phi3, params_total_b=None)
+    assert fused == ["granite-4.0-1b: unsloth_layout: fused projections with Unsloth uploads: cite the layout those "
+                     "uploads are stored in (unsloth_layout, or a source that they keep the original's), or list "
+                     "unsloth_layout in uncertain_fields"]
+    sources = {**_entry()["fact_sources"], "unsloth_layout": SOURCE}
+    assert _problems(architecture=phi3, params_total_b=None, fact_sources=sources) == []  # the original's, cited
+    assert _problems(architecture=phi3, params_total_b=None, unsloth_layout="llama", fact_sources=sources) == []
+    assert _problems(architecture=phi3, params_total_b=None, uncertain_fields=["unsloth_layout"]) == []
+    assert _problems(architecture=phi3, params_total_b=None, unsloth={}) == []  # no Unsloth upload to ask about
