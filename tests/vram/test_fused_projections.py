@@ -11,6 +11,7 @@ import pytest
 
 from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.vram.resolve import from_architecture
+from finetune_advisor.vram.shapes import shapes
 
 # microsoft/phi-4's sizes: 40 layers, hidden 5120, 40 query heads and 10 key-value heads of 128, MLP 17920.
 PHI4 = {"model_type": "phi3", "num_hidden_layers": 40, "hidden_size": 5120, "intermediate_size": 17920,
@@ -29,8 +30,6 @@ def test_a_phi3_config_gets_adapters_on_o_proj_and_down_proj_only_and_says_why()
 
 def test_the_fused_layout_keeps_the_parameter_count() -> None:
     """Fusing moves no parameter: the count is microsoft/phi-4's, 14,659,507,200."""
-    from finetune_advisor.vram.shapes import shapes
-
     assert shapes(from_architecture(PHI4).arch).total_params == 14_659_507_200
 
 
