@@ -3,7 +3,9 @@
 With `CALIB_MEMTRACE=1` in a cell's `--env` (a cell of its own, left out of every fit), unsloth_sft.py has the
 caching allocator record one steady step's allocations with their Python stacks
 (`torch.cuda.memory._record_memory_history`) and keeps, in the cell's `memtrace`, what that step had allocated
-beyond its start at the moment its allocation peaked, grouped by the first frame outside torch. Two lengths of one
+beyond its start at the moment its allocation peaked, grouped by the first frame outside torch. `CALIB_MEMTRACE=first`
+records the first step instead: what a fresh process's first step holds beyond the later ones (a MoE's router
+trials) shows only there. Two lengths of one
 model tell which of the step's tensors grow with the tokens, the part of the estimate a peak trace can check (rounds
 30-31: Gemma 4 26B-A4B's allocated peak grew about half as fast as the estimate counts).
 
@@ -20,8 +22,19 @@ import sys
 from collections.abc import Iterable, Mapping
 
 MEMTRACE_STEP = 2  # the third step: the first compiles and autotunes, the second can still differ
+TRACED_STEPS = {"1": MEMTRACE_STEP, "first": 0}  # CALIB_MEMTRACE's values: the step each records
 MAX_ENTRIES = 1_000_000  # allocator events kept; a step of a 30-layer model makes some tens of thousands
 TOP = 25  # the groups a cell keeps
+
+
+def traced_step(setting: str | None) -> int | None:
+    """The step (0 the first) that CALIB_MEMTRACE=`setting` records; None when it is unset. Any other value is refused,
+    so that a misspelt setting does not run a cell untraced."""
+    if setting is None:
+        return None
+    if setting not in TRACED_STEPS:
+        raise ValueError(f"CALIB_MEMTRACE={setting!r}: one of {', '.join(TRACED_STEPS)}")
+    return TRACED_STEPS[setting]
 
 
 def where(frames: Iterable[Mapping]) -> str:

@@ -672,7 +672,7 @@ class StepTimer:
         import memtrace
 
         profile = os.environ.get("CALIB_PROFILE") == "1"
-        trace = os.environ.get("CALIB_MEMTRACE") == "1"
+        trace = memtrace.traced_step(os.environ.get("CALIB_MEMTRACE"))
 
         class _Timer(TrainerCallback):
             def __init__(self):
@@ -695,7 +695,7 @@ class StepTimer:
 
                     self._prof = torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
                     self._prof.__enter__()
-                if trace and len(self.times) == memtrace.MEMTRACE_STEP:
+                if trace is not None and len(self.times) == trace:
                     self.memtrace = {"allocated_at_start_bytes": torch.cuda.memory_allocated()}
                     memtrace.start()
                 self._t = time.perf_counter()
@@ -884,7 +884,7 @@ def measure(model, tokenizer, batch, seq, vocab, bf16, pm, deadline: float | Non
         if profiled is not None:  # the profiler's own cost is in this cell's times and memory: kept out of the fits
             rec.update(profile=profiled, not_representative="one step ran under torch.profiler (CALIB_PROFILE=1)")
         if traced is not None:  # host-side stacks: its step time is not the model's; kept out of every fit
-            rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE=1)")
+            rec.update(memtrace=traced, not_representative="one step recorded the allocator's history (CALIB_MEMTRACE)")
         if stopped is not None:  # the peak is the first step's or a steady step's: both ran
             rec["stopped_early"] = stopped
         if os.environ.get("HF_DEACTIVATE_ASYNC_LOAD") == "1":  # a loader setting the estimate does not model

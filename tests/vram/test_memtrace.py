@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "vram_calibration"))
 import memtrace  # noqa: E402
 
@@ -64,3 +66,11 @@ def test_a_traced_cell_reads_as_its_start_peak_and_groups_in_gib() -> None:
     assert lines[0] == "m/qlora/r16/b1x8192: allocated 10.00 GiB at the step's start, 12.50 at its peak (+2.50)"
     assert lines[1].split() == ["2.000", "GiB", "1x", "loss_utils.py:55", "chunked_loss"]
     assert lines[2].split()[:2] == ["0.500", "GiB"] and lines[2].endswith("in other groups")
+
+
+def test_the_setting_names_the_step_it_traces_and_a_misspelt_one_is_refused() -> None:
+    assert memtrace.traced_step(None) is None
+    assert memtrace.traced_step("1") == memtrace.MEMTRACE_STEP
+    assert memtrace.traced_step("first") == 0  # a fresh process's first step: the router trials show only there
+    with pytest.raises(ValueError, match="CALIB_MEMTRACE='frist': one of 1, first"):
+        memtrace.traced_step("frist")
