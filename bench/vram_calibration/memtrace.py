@@ -5,9 +5,9 @@ caching allocator record one steady step's allocations with their Python stacks
 (`torch.cuda.memory._record_memory_history`) and keeps, in the cell's `memtrace`, what that step had allocated
 beyond its start at the moment its allocation peaked, grouped by the first frame outside torch. `CALIB_MEMTRACE=first`
 records the first step instead: what a fresh process's first step holds beyond the later ones (a MoE's router
-trials) shows only there. Two lengths of one
-model tell which of the step's tensors grow with the tokens, the part of the estimate a peak trace can check (rounds
-30-31: Gemma 4 26B-A4B's allocated peak grew about half as fast as the estimate counts).
+trials) shows only there. Two lengths of one model tell which of the step's tensors grow with the tokens, the part of
+the estimate a peak trace can check (rounds 30-31: Gemma 4 26B-A4B's allocated peak grew about half as fast as the
+estimate counts).
 
 `peak_breakdown` is pure: it replays the allocator's event list (`_snapshot()["device_traces"][device]`).
 
