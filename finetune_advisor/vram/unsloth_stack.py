@@ -126,8 +126,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if trial_kept(arch, run):
         path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
         saved = (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width
-        held = tb.layer + routed + saved if path is None else path
-        trial = router_trial(s, tokens, held, state)
+        held, one_hot = whole_trial_bytes(s, coef, tb.layer + routed + saved, width) if path is None else (path, True)
+        trial = router_trial(s, tokens, held, state, one_hot)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
@@ -260,14 +260,36 @@ def routed_intermediate_bytes(s: Shapes, width: float) -> float:
     return k.UNSLOTH_MOE_INTERMEDIATE_BYTES * s.mlp_width * width if s.router_width else 0.0
 
 
-def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingState) -> float:
+def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingState, one_hot: bool = True) -> float:
     """What the first step of a fresh process holds beyond a later one when the router's aux loss keeps every
-    layer's compiled trial forward (`trial_kept`): each MoE layer's saved tensors for the step's tokens and the aux
-    loss's one-hot, less the LoRA gradients and optimizer states that step does not hold yet."""
+    layer's compiled trial forward (`trial_kept`): each MoE layer's saved tensors for the step's tokens and, where
+    the peak comes before the aux loss frees it (`one_hot`), its one-hot, less the LoRA gradients and optimizer
+    states that step does not hold yet."""
     if s.router_width == 0:
         return 0.0
-    kept = (layer_bytes + AUX_ONE_HOT_BYTES * s.top_k * s.router_width) * tokens * s.routed_layers
+    kept = (layer_bytes + (AUX_ONE_HOT_BYTES * s.top_k * s.router_width if one_hot else 0.0)) * tokens * s.routed_layers
     return max(0.0, kept - state.grads - state.states - state.temp)
+
+
+def whole_trial_bytes(s: Shapes, c: Coefficients, whole: float, width: float) -> tuple[float, bool]:
+    """Bytes a token, averaged over the layers, that a trial keeping whole layers holds (`router_trial`), from
+    `whole`, the whole layer's count with its mixers' kernel-saved tensors, and whether the aux loss's one-hot is
+    held at its peak. In a Mamba-2 + MoE hybrid (Granite 4.0-H) in 16 bits, traced (round 82: granite-4.0-h-tiny LoRA
+    r16 at 4,096 tokens, a fresh process's first step): attention's saved tensors were live in its 4 attention
+    layers only, where the count gives each of the 40 layers attention, and the peak came in the first layer's
+    backward (mamba_ssm's `_state_passing_bwd` among the live blocks), after the aux loss had freed its one-hot. Its
+    MoE held more than the count's MLP terms (the routed intermediate's fitted bytes stay). Elsewhere the whole
+    count and the one-hot, as measured on Qwen3-MoE, Qwen3.5-MoE, Mixtral and ERNIE 4.5."""
+    found = _mamba_mixer(s)
+    if found is None or s.router_width == 0:
+        return whole, True
+    return whole - s.share(found[0]) * _attention_saved_bytes(s, c) * width, False
+
+
+def _attention_saved_bytes(s: Shapes, c: Coefficients) -> float:
+    """Bytes a token of one attention layer's own saved tensors in the count (`token_bytes`, flash SDPA): q, k, v
+    and the output, and the log-sum-exp."""
+    return c.q * s.q_width + c.kv * s.kv_width + 4 * s.heads
 
 
 def router_path_bytes(s: Shapes, c: Coefficients, width: float, method: str) -> float | None:
@@ -280,14 +302,13 @@ def router_path_bytes(s: Shapes, c: Coefficients, width: float, method: str) -> 
     22): its first steps at 4,096 and 8,192 tokens allocated 29.9 KB a token and layer more than later ones (LoRA
     gradients and optimizer states added back), where this count gives 29.3 with the aux loss's one-hot that
     `router_trial` adds (24.7 without) and the whole layer's 60.4. Its 16-bit LoRA at 4,096 tokens (round 24)
-    held 9.7 GiB more at its first step, 2.7 times QLoRA's 3.6 at the same length: the whole layer's count (10.7
-    GiB with the mixer's saves) and not this one (3.8). Why 4-bit experts free their part of the trial was not
-    traced."""
+    held 9.7 GiB more at its first step, 2.7 times QLoRA's 3.6 at the same length: whole layers
+    (`whole_trial_bytes`), not this count (3.8). Why 4-bit experts free their part of the trial was not traced."""
     found = _mamba_mixer(s)
     if method != "qlora" or s.router_width == 0 or found is None:
         return None
     mixer, mixers = mamba_saved_bytes(s), s.share(found[0])
-    attention = 2.0 * s.hidden + c.q * s.q_width + c.kv * s.kv_width + 4 * s.heads  # q/k/v input, SDPA
+    attention = 2.0 * s.hidden + _attention_saved_bytes(s, c)  # q/k/v input, SDPA
     path = c.norm * s.norms * s.hidden + 4 * s.norms + mixer + (1 - mixers) * attention + 4 * s.router_width
     return path * width
 

@@ -421,9 +421,7 @@ def test_the_first_step_excess_is_what_each_measured_fresh_moe_cell_held() -> No
     assert any(cell.startswith("Mixtral") for cell in checked) and any(cell.startswith("Qwen3-30B") for cell in checked)
     assert any(cell.startswith("granite-4.0-h-tiny/qlora-on-load/r16/b1x8192") for cell in checked)
     # Under by at most 2.5 GiB, or 15 % of a larger excess: ERNIE 4.5 21B-A3B LoRA at 8,192 (round 56) held 26.6 GiB
-    # more in its first step, counted 22.7, while its whole peak reads 2.4 % under. Over, the safe side, by up to 20 %:
-    # the routed intermediate's fitted bytes (round 65, for Mixtral's wide experts) put granite-4.0-h-tiny 16-bit LoRA
-    # at 8,192 tokens 18 % over (23.8 GiB against 20.1).
+    # more in its first step, counted 22.7, while its whole peak reads 2.4 % under. Over, the safe side, by up to 20 %.
     off = {cell: (counted, held) for cell, (counted, held) in checked.items()
            if counted < held - max(2.5, 0.15 * held) or counted > held + max(2.5, 0.2 * held)}
     assert off == {}, checked
