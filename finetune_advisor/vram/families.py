@@ -285,9 +285,9 @@ ROUTER_TRIAL_MEASURED: dict[str, str] = {
     "granitemoehybrid": "granite-4.0-h-tiny QLoRA held 1.4, 3.6 and 8.2 GiB more at 2,048, 4,096 and 8,192 tokens "
                         "(r16, on mamba_ssm's kernels): only what leads to its routers' logits, counted as such here "
                         "(its fresh peaks within 2 %, and 2.9 % low on the held-out 2 x 4,096); its 16-bit LoRA at "
-                        "4,096 held 9.7, the whole layers with their Mamba-2 kernels' saved tensors, attention's only "
-                        "in its attention layers and no aux-loss one-hot at the peak, as its trace showed (round 82; "
-                        "its four 16-bit LoRA peaks now within 0.6 %, 6-10 % high before)",
+                        "4,096 held 9.7: the whole layers with their Mamba-2 kernels' saved tensors, attention's in its "
+                        "attention layers only, and no aux-loss one-hot at the peak, as a memory trace of that step "
+                        "showed (its four measured 16-bit LoRA peaks within 0.6 % of this count)",
     "ernie4_5_moe": "ERNIE 4.5 21B-A3B held 6.1 GiB more in its first step at 2,048 tokens (QLoRA; counted 4.5) and 6.4 "
                     "in 16-bit LoRA, where the states hide part of it; its fresh QLoRA peak, predicted before it was "
                     "measured, was 4.3 % low, its LoRA peak 0.6 % low (round 47)",
