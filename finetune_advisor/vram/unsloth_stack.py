@@ -280,8 +280,8 @@ def whole_trial_bytes(s: Shapes, c: Coefficients, whole: float, width: float) ->
     backward (mamba_ssm's `_state_passing_bwd` among the live blocks), after the aux loss had freed its one-hot. Its
     MoE held more than the count's MLP terms (the routed intermediate's fitted bytes stay). Elsewhere the whole
     count and the one-hot, as measured on Qwen3-MoE, Qwen3.5-MoE, Mixtral and ERNIE 4.5."""
-    found = _mamba_mixer(s)
-    if found is None or s.router_width == 0:
+    found = _hybrid_moe_mixer(s)
+    if found is None:
         return whole, True
     return whole - s.share(found[0]) * _attention_saved_bytes(s, c) * width, False
 
@@ -304,13 +304,19 @@ def router_path_bytes(s: Shapes, c: Coefficients, width: float, method: str) -> 
     `router_trial` adds (24.7 without) and the whole layer's 60.4. Its 16-bit LoRA at 4,096 tokens (round 24)
     held 9.7 GiB more at its first step, 2.7 times QLoRA's 3.6 at the same length: whole layers
     (`whole_trial_bytes`), not this count (3.8). Why 4-bit experts free their part of the trial was not traced."""
-    found = _mamba_mixer(s)
-    if method != "qlora" or s.router_width == 0 or found is None:
+    found = _hybrid_moe_mixer(s)
+    if method != "qlora" or found is None:
         return None
     mixer, mixers = mamba_saved_bytes(s), s.share(found[0])
     attention = 2.0 * s.hidden + _attention_saved_bytes(s, c)  # q/k/v input, SDPA
     path = c.norm * s.norms * s.hidden + 4 * s.norms + mixer + (1 - mixers) * attention + 4 * s.router_width
     return path * width
+
+
+def _hybrid_moe_mixer(s: Shapes) -> tuple[Linear, int] | None:
+    """`_mamba_mixer` of a Mamba-2 + MoE hybrid (Granite 4.0-H), whose trial `router_path_bytes` and
+    `whole_trial_bytes` count by layer kind; None for any other model."""
+    return _mamba_mixer(s) if s.router_width else None
 
 
 def _mamba_mixer(s: Shapes) -> tuple[Linear, int] | None:
