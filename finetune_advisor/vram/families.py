@@ -296,6 +296,11 @@ ROUTER_AUX_OFF_MEASURED = ("measured on Qwen3-30B-A3B QLoRA at 8,192 tokens: 63.
                            "aux loss off")
 # Bytes per token, chosen expert and expert of the aux loss's one-hot (int64) and its float32 copy.
 AUX_ONE_HOT_BYTES = 8 + 4
+# Of the LoRA gradients, the share a first step whose trial peaks late in the backward holds beyond a later step's
+# count (unsloth_stack.router_trial, `late`): granite-4.0-h-tiny LoRA at 4,096 tokens, fresh, allocated 3.67 GB more
+# at its first step's peak at rank 64 than at 16 (rounds 24, 83), 2.27 for the added adapters and the rest 0.35 of
+# its 3.03 GB of gradients; rounded up. Where in the backward the rank-64 peak falls was not traced.
+LATE_TRIAL_GRADS_HELD = 0.4
 
 
 def router_trial_kept(model_type: str, aux_loss_coef: float | None) -> bool:

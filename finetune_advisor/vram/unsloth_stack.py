@@ -11,7 +11,7 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, token_
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
+    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, LATE_TRIAL_GRADS_HELD, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
     ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE,
     UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_MADE_SCORES_RESERVED_SHARE,
     UNSLOTH_CHUNK_BUDGET_GIB, UNSLOTH_SCORES_SAVED_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
@@ -126,8 +126,8 @@ def unsloth_step(arch: Architecture, s: Shapes, run: RunConfig, p: Precision, st
     if trial_kept(arch, run):
         path = router_path_bytes(s, coef, width, run.method)  # None: the trial keeps the whole layer
         saved = (deltanet_saved_bytes(arch, s) + mamba_saved_bytes(s)) * width
-        held, one_hot = whole_trial_bytes(s, coef, tb.layer + routed + saved, width) if path is None else (path, True)
-        trial = router_trial(s, tokens, held, state, one_hot)
+        held, late = whole_trial_bytes(s, coef, tb.layer + routed + saved, width) if path is None else (path, False)
+        trial = router_trial(s, tokens, held, state, late)
         if path is not None:  # the freed half of every layer leaves holes between what stays (granite, round 22)
             trial *= 1 + k.UNSLOTH_TRIAL_RESERVED_SHARE
     return UnslothStep(fixed, act, loss, moe_bytes, gap, scores, trial, kept, square, tail_growth(arch, run), extra,
@@ -260,30 +260,33 @@ def routed_intermediate_bytes(s: Shapes, width: float) -> float:
     return k.UNSLOTH_MOE_INTERMEDIATE_BYTES * s.mlp_width * width if s.router_width else 0.0
 
 
-def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingState, one_hot: bool = True) -> float:
+def router_trial(s: Shapes, tokens: int, layer_bytes: float, state: TrainingState, late: bool = False) -> float:
     """What the first step of a fresh process holds beyond a later one when the router's aux loss keeps every
-    layer's compiled trial forward (`trial_kept`): each MoE layer's saved tensors for the step's tokens and, where
-    the peak comes before the aux loss frees it (`one_hot`), its one-hot, less the LoRA gradients and optimizer
-    states that step does not hold yet."""
+    layer's compiled trial forward (`trial_kept`): each MoE layer's saved tensors for the step's tokens, less the
+    optimizer states that step does not hold yet. Where the peak comes early in the backward, the aux loss's one-hot
+    is held and no LoRA gradient is made yet; where it comes `late` (`whole_trial_bytes`), the one-hot is freed and
+    a measured share of the LoRA gradients is held (LATE_TRIAL_GRADS_HELD)."""
     if s.router_width == 0:
         return 0.0
-    kept = (layer_bytes + (AUX_ONE_HOT_BYTES * s.top_k * s.router_width if one_hot else 0.0)) * tokens * s.routed_layers
-    return max(0.0, kept - state.grads - state.states - state.temp)
+    one_hot = 0.0 if late else AUX_ONE_HOT_BYTES * s.top_k * s.router_width
+    kept = (layer_bytes + one_hot) * tokens * s.routed_layers
+    return max(0.0, kept - (1 - LATE_TRIAL_GRADS_HELD if late else 1.0) * state.grads - state.states - state.temp)
 
 
 def whole_trial_bytes(s: Shapes, c: Coefficients, whole: float, width: float) -> tuple[float, bool]:
     """Bytes a token, averaged over the layers, that a trial keeping whole layers holds (`router_trial`), from
-    `whole`, the whole layer's count with its mixers' kernel-saved tensors, and whether the aux loss's one-hot is
-    held at its peak. In a Mamba-2 + MoE hybrid (Granite 4.0-H) in 16 bits, traced (round 82: granite-4.0-h-tiny LoRA
-    r16 at 4,096 tokens, a fresh process's first step): attention's saved tensors were live in its 4 attention
-    layers only, where the count gives each of the 40 layers attention, and the peak came in the first layer's
-    backward (mamba_ssm's `_state_passing_bwd` among the live blocks), after the aux loss had freed its one-hot. Its
-    MoE held more than the count's MLP terms (the routed intermediate's fitted bytes stay). Elsewhere the whole
-    count and the one-hot, as measured on Qwen3-MoE, Qwen3.5-MoE, Mixtral and ERNIE 4.5."""
+    `whole`, the whole layer's count with its mixers' kernel-saved tensors, and whether its peak comes late in the
+    backward. In a Mamba-2 + MoE hybrid (Granite 4.0-H) in 16 bits, traced (round 82: granite-4.0-h-tiny LoRA r16
+    at 4,096 tokens, a fresh process's first step): attention's saved tensors were live in its 4 attention layers
+    only, where the count gives each of the 40 layers attention, and the peak came in the first layer's backward
+    (mamba_ssm's `_state_passing_bwd` among the live blocks), after the aux loss had freed its one-hot; its MoE held
+    more than the count's MLP terms (the routed intermediate's fitted bytes stay). At rank 64 the same step held
+    part of its LoRA gradients beyond that (round 83: 3.3 % under without them; LATE_TRIAL_GRADS_HELD). Elsewhere
+    the whole count, the one-hot and no gradients, as measured on Qwen3-MoE, Qwen3.5-MoE, Mixtral and ERNIE 4.5."""
     found = _hybrid_moe_mixer(s)
     if found is None:
-        return whole, True
-    return whole - s.share(found[0]) * _attention_saved_bytes(s, c) * width, False
+        return whole, False
+    return whole - s.share(found[0]) * _attention_saved_bytes(s, c) * width, True
 
 
 def _attention_saved_bytes(s: Shapes, c: Coefficients) -> float:
