@@ -287,7 +287,8 @@ ROUTER_TRIAL_MEASURED: dict[str, str] = {
                         "(its fresh peaks within 2 %, and 2.9 % low on the held-out 2 x 4,096); its 16-bit LoRA at "
                         "4,096 held 9.7: the whole layers with their Mamba-2 kernels' saved tensors, attention's in its "
                         "attention layers only, and no aux-loss one-hot at the peak, as a memory trace of that step "
-                        "showed (its four measured 16-bit LoRA peaks within 0.6 % of this count)",
+                        "showed, with half its LoRA gradients, which grow with the rank (its seven measured 16-bit LoRA "
+                        "peaks, ranks 16 to 128, 0.7 to 1.6 % below this count)",
     "ernie4_5_moe": "ERNIE 4.5 21B-A3B held 6.1 GiB more in its first step at 2,048 tokens (QLoRA; counted 4.5) and 6.4 "
                     "in 16-bit LoRA, where the states hide part of it; its fresh QLoRA peak, predicted before it was "
                     "measured, was 4.3 % low, its LoRA peak 0.6 % low (round 47)",
@@ -297,10 +298,12 @@ ROUTER_AUX_OFF_MEASURED = ("measured on Qwen3-30B-A3B QLoRA at 8,192 tokens: 63.
 # Bytes per token, chosen expert and expert of the aux loss's one-hot (int64) and its float32 copy.
 AUX_ONE_HOT_BYTES = 8 + 4
 # Of the LoRA gradients, the share a first step whose trial peaks late in the backward holds beyond a later step's
-# count (unsloth_stack.router_trial, `late`): granite-4.0-h-tiny LoRA at 4,096 tokens, fresh, allocated 3.67 GB more
-# at its first step's peak at rank 64 than at 16 (rounds 24, 83), 2.27 for the added adapters and the rest 0.35 of
-# its 3.03 GB of gradients; rounded up. Where in the backward the rank-64 peak falls was not traced.
-LATE_TRIAL_GRADS_HELD = 0.4
+# count (unsloth_stack.router_trial, `late`), read from how the peak grows with the rank: granite-4.0-h-tiny LoRA at
+# 4,096 tokens, fresh, peaked at 27.05, 30.29 and 34.75 GiB at ranks 16, 64 and 128 (rounds 24, 83, 84). Beyond the
+# added adapters its first step allocated 0.62 and 0.60 of the added gradients' bytes (0.5 of them at NVML, the
+# count's LoRA activations beside them). Read first from rank 64 alone as 0.4 and held out at rank 128 (-0.7 %).
+# Where in the backward these peaks fall was not traced.
+LATE_TRIAL_GRADS_HELD = 0.5
 
 
 def router_trial_kept(model_type: str, aux_loss_coef: float | None) -> bool:

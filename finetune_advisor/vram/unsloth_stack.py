@@ -280,8 +280,8 @@ def whole_trial_bytes(s: Shapes, c: Coefficients, whole: float, width: float) ->
     at 4,096 tokens, a fresh process's first step): attention's saved tensors were live in its 4 attention layers
     only, where the count gives each of the 40 layers attention, and the peak came in the first layer's backward
     (mamba_ssm's `_state_passing_bwd` among the live blocks), after the aux loss had freed its one-hot; its MoE held
-    more than the count's MLP terms (the routed intermediate's fitted bytes stay). At rank 64 the same step held
-    part of its LoRA gradients beyond that (round 83: 3.3 % under without them; LATE_TRIAL_GRADS_HELD). Elsewhere
+    more than the count's MLP terms (the routed intermediate's fitted bytes stay). At ranks 64 and 128 the same
+    step held part of its LoRA gradients beyond that (rounds 83 and 84; LATE_TRIAL_GRADS_HELD). Elsewhere
     the whole count, the one-hot and no gradients, as measured on Qwen3-MoE, Qwen3.5-MoE, Mixtral and ERNIE 4.5."""
     found = _hybrid_moe_mixer(s)
     if found is None:

@@ -168,15 +168,16 @@ def test_granite_h_16bit_lora_first_step_keeps_whole_layers() -> None:
 
 
 def test_granite_h_16bit_first_step_holds_part_of_the_lora_gradients() -> None:
-    """Its 16-bit trial peaks late in the backward, with part of the LoRA gradients made: at rank 64 Tiny's peak at
-    4,096 tokens was 3.2 GiB above rank 16's (30.29 against 27.05 GiB, round 83), where the adapters alone add 2.1
-    and a count without the gradients read 3.3 % under; its first step allocated 7.86 GiB more than a later one."""
+    """Its 16-bit trial peaks late in the backward, with part of the LoRA gradients made: Tiny's peak at 4,096 tokens
+    grew from 27.05 GiB at rank 16 to 30.29 at 64 and 34.75 at 128 (rounds 83, 84), where the adapters alone add 2.1
+    and 4.9 and a count without the gradients read 3.3 % under at rank 64; its first step there allocated 7.86 GiB
+    more than a later one."""
     arch = Architecture.from_hf_config(GRANITE_H_TINY)
 
     def peak(method: str, rank: int) -> float:
         return estimate(arch, RunConfig(method=method, seq_len=4096, lora_rank=rank, stack="unsloth")).total_gib
 
-    assert 30.29 <= peak("lora", 64) < 30.29 * 1.03
+    assert 30.29 <= peak("lora", 64) < 30.29 * 1.03 and 34.75 <= peak("lora", 128) < 34.75 * 1.03
     assert peak("lora", 64) - peak("lora", 16) > 2.9  # 2.17 with no gradient held
     first = estimate(arch, RunConfig(method="lora", seq_len=4096, lora_rank=64, stack="unsloth")).first_step_gib
     assert abs(first - 7.86) < 0.6  # allocated at the first step's peak beyond a later step's, measured
