@@ -11,9 +11,10 @@ from finetune_advisor.vram.activations import Coefficients, coefficients, token_
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.extras import RowsStep
 from finetune_advisor.vram.families import (
-    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, LATE_TRIAL_GRADS_HELD, FOLDED_EXPERT_STACKS, LINEAR_MIXER_FAMILIES, PREQUANTISED_EXPERT_LOAD_SHARES,
-    ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES, UNSLOTH_ATTENTION_PEAK_LAYER_SHARE,
-    UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES, UNSLOTH_MADE_SCORES_RESERVED_SHARE,
+    AUX_ONE_HOT_BYTES, FLOAT32_LOAD_EXCESS, FOLDED_EXPERT_STACKS, LATE_TRIAL_GRADS_HELD, LINEAR_MIXER_FAMILIES,
+    PREQUANTISED_EXPERT_LOAD_SHARES, ROUTER_AUX_OFF_MEASURED, ROUTER_TRIAL_MEASURED, UNSLOTH_FP32_SQUARE_BYTES,
+    UNSLOTH_ATTENTION_PEAK_LAYER_SHARE, UNSLOTH_FP32_SQUARE_RESERVED_SHARE, UNSLOTH_FULL_LOGITS_BYTES,
+    UNSLOTH_MADE_SCORES_RESERVED_SHARE,
     UNSLOTH_CHUNK_BUDGET_GIB, UNSLOTH_SCORES_SAVED_SHARE, UNSLOTH_OUTPUTS_FREED_AT_PEAK, block_compile_skipped,
     chunked_loss_on_unsloth, experts_stored_fused, family_of, float32_load_on_unsloth, fp32_square_on_unsloth,
     full_logits_on_unsloth, full_logits_reserved, layer_scale_on_unsloth, loss_chunk_rows, masks_held_on_unsloth,

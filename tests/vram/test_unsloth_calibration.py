@@ -814,9 +814,9 @@ def test_a_moe_whose_checkpoint_stores_its_experts_fused_merges_nothing_while_it
     gpt-oss, Llama 4, Gemma 4, Granite MoE and Qwen3.5-MoE store them fused. Their measured loads held less than one
     layer's experts in 16 bits beyond the weights (none in 16-bit LoRA), where a merging family holds one to two, so
     their answers do not say the load sets the peak: gpt-oss-20b on a T4 with Unsloth's notebook's attention-only
-    LoRA was said to peak at its load, 16.0 GiB, where its step is 15.9. (At rank 64 granite-4.0-h-tiny's 16-bit load
-    held 0.96 GB beyond its weights and 3.03 GB of adapters, 0.06 at rank 16: made with the adapters, whatever it is,
-    and far below its step's 32.5 GB; round 83.)"""
+    LoRA was said to peak at its load, 16.0 GiB, where its step is 15.9. (granite-4.0-h-tiny's 16-bit load held 0.06, 0.96
+    and 2.44 GB beyond its weights and adapters at ranks 16, 64 and 128: made with the adapters, whatever it is, and
+    far below each step's peak; rounds 83 and 84. Ranks above 32 are left out here.)"""
     from finetune_advisor.vram.families import experts_stored_fused
     from finetune_advisor.tools.estimate_vram import estimate_vram
 
