@@ -248,7 +248,7 @@ class Facts:
     verdict: Verdict
     license_note: str
     estimates: Mapping[Method, float | None]
-    estimate_caveat: str | None = None
+    estimate_caveats: Mapping[Method, str | None] = field(default_factory=dict)  # method -> what its figure rests on
     margin: float = fit.TIGHT_FRACTION  # the estimates' expected error (fit.judge), from how far the model is from measured ground
     avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
     avoid_reason: str | None = None  # its words, with where it says so
@@ -302,7 +302,8 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     advice = advice_caveat(choice, facts)
     if req.memory_gib is not None and not choice.fits:
         if choice.estimate_gib is None:
-            return Failure("memory", facts.estimate_caveat or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
+            return Failure("memory", facts.estimate_caveats.get(choice.method)
+                           or f"its {METHOD_NAMES[choice.method]} memory cannot be estimated")
         usable = choice.estimate_gib + fit.judge(choice.estimate_gib, req.memory_gib, req.reserved_gib).headroom_gib
         return Failure("memory", f"{METHOD_NAMES[choice.method]} needs ~{choice.estimate_gib:.1f} GiB; a {req.memory_gib:g} GiB "
                                  f"GPU leaves {usable:.1f} GiB after the driver's share")
@@ -310,7 +311,8 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     unsloth_id, repo_id, id_caveat = load_ids(entry, variant, choice.method)
     cand = Candidate(entry, variant, choice, facts.verdict, unsloth_id, repo_id,
                      facts.chat_templates.get(variant) or entry.chat_template, facts.min_transformers)
-    for caveat in (variant_caveat, id_caveat, entry.load_caveat, facts.estimate_caveat, advice, aux_caveat):
+    for caveat in (variant_caveat, id_caveat, entry.load_caveat, facts.estimate_caveats.get(choice.method), advice,
+                   aux_caveat):
         if caveat:
             cand.caveats.append(caveat)
     cand.score = _score(cand, req, facts, newest) - (AVOIDED_METHOD_PENALTY if choice.method in facts.avoid_methods else 0.0)

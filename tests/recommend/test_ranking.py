@@ -376,7 +376,8 @@ def test_a_params_only_estimate_ranks_below_a_sized_model() -> None:
     req = Request(task="chat", memory_gib=24.0)
     sized = scored(entry(), req, facts())
     coarse = scored(entry(), req, Facts(verdict="allowed", license_note="note", estimates={"qlora": 7.0, "lora": 20.0},
-                                        estimate_caveat="Memory estimated from the parameter count only", coarse=True))
+                                        estimate_caveats={"qlora": "Memory estimated from the parameter count only"},
+                                        coarse=True))
     assert coarse.score == pytest.approx(sized.score - ranking.COARSE_ESTIMATE_PENALTY)
 
 
