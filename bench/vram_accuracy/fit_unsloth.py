@@ -344,18 +344,18 @@ def block(theta: Theta, cells: list[Cell]) -> str:
     gpus = sorted({c.record["gpu"] for c in cells})
     moe: dict[str, int] = {}
     methods: dict[str, dict[str, int]] = {}
-    longest: dict[str, dict[str, int]] = {}
+    longest: dict[str, dict[str, dict[str, int]]] = {}
     for c in cells:
         if not c.emulated:
             if c.arch.is_moe:
                 moe[c.arch.model_type] = moe.get(c.arch.model_type, 0) + 1
             by_method = methods.setdefault(c.arch.model_type, {})
             by_method[c.run.method] = by_method.get(c.run.method, 0) + 1
-            by_kind = longest.setdefault(c.arch.model_type, {})
-            kind = length_kind(c.arch)
-            by_kind[kind] = max(by_kind.get(kind, 0), text_tokens(c.arch, c.run))
+            most = longest.setdefault(c.arch.model_type, {}).setdefault(length_kind(c.arch), {})
+            most[c.run.method] = max(most.get(c.run.method, 0), text_tokens(c.arch, c.run))
     by_method_sorted = {t: dict(sorted(m.items())) for t, m in sorted(methods.items())}
-    longest_sorted = {t: dict(sorted(m.items())) for t, m in sorted(longest.items())}
+    longest_sorted = {t: {kind: dict(sorted(m.items())) for kind, m in sorted(by_kind.items())}
+                      for t, by_kind in sorted(longest.items())}
     tails = tail_growth(cells)
     # Quoted in answers: no repository paths (the installed package has no bench/ files).
     source = (f"fitted on {sum(not c.emulated for c in cells)} measured Unsloth cells "
@@ -396,7 +396,7 @@ UNSLOTH_FULL_GRAD_RESERVED_SHARE: Final = {theta.full_grad_reserved_share}
 UNSLOTH_MEASURED_METHODS: Final = {by_method_sorted}
 # ... and of them, the cells of MoE models (what an unmeasured MoE family carries over; the rest, a dense one's).
 UNSLOTH_MEASURED_MOE: Final = {dict(sorted(moe.items()))}
-# ... and the most tokens a step held in them, per model_type and kind (beyond it: ground.longest_measured).
+# ... and the most tokens a step held in them, per model_type, kind and method (beyond it: ground.longest_measured).
 UNSLOTH_LONGEST_TOKENS: Final = {longest_sorted}
 # ... and beyond it, bytes a token by which our runs' peaks outgrew the estimate over each family's last measured
 # stretch, per model_type, kind and method (fit_unsloth.tail_growth; added by ground.tail_growth).

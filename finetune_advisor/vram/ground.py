@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from finetune_advisor.vocabulary import METHOD_NAMES
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import SHORT_CONV, Architecture
@@ -51,13 +52,21 @@ def error_margin(arch: Architecture, run: RunConfig) -> float:
 
 def longest_measured(arch: Architecture, run: RunConfig) -> int | None:
     """On Unsloth, the most tokens a step held in the runs we measured of this family and kind (dense or MoE:
-    Gemma 4 has both) when this run's step holds more, else None. Beyond it the per-token terms are extrapolated,
-    at no less than the rate our runs grew over their last stretch (`tail_growth`)."""
+    Gemma 4 has both) with this run's method, or with any where this method was not measured, when this run's step
+    holds more, else None. Beyond it the per-token terms are extrapolated, at no less than the rate our runs grew
+    over their last stretch (`tail_growth`): Granite 4.0-H's QLoRA was measured to 8,192 tokens and its LoRA to
+    16,384, and its QLoRA at 16,384 keeps the growth its own runs showed."""
     if run.stack != "unsloth":
         return None
-    longest = by_family(k.UNSLOTH_LONGEST_TOKENS, arch.model_type)
-    most = longest.get(length_kind(arch), 0) if longest else 0
+    by_method = _longest_by_method(arch)
+    most = by_method.get(run.method) or max(by_method.values(), default=0)
     return most if 0 < most < text_tokens(arch, run) else None
+
+
+def _longest_by_method(arch: Architecture) -> dict[str, int]:
+    """The most tokens a step held in our Unsloth runs of this family and kind, by method (constants)."""
+    longest = by_family(k.UNSLOTH_LONGEST_TOKENS, arch.model_type)
+    return longest.get(length_kind(arch), {}) if longest else {}
 
 
 def tail_rate(arch: Architecture, method: str) -> float:
@@ -134,8 +143,9 @@ def length_ground(arch: Architecture, run: RunConfig) -> str | None:
     growth = (f"; our runs of this family {how}, so {added / k.GIB:.2f} GiB is added for the tokens beyond, and memory "
               "can grow faster still" if added else
               ", and memory can grow faster than they do (Gemma 4 26B-A4B's did from 8,192 to 16,384 tokens)")
+    runs = f"Unsloth {METHOD_NAMES[run.method]} runs" if run.method in _longest_by_method(arch) else "Unsloth runs"
     return (f"This step holds {text_tokens(arch, run):,} tokens; the longest step of this family's {kind} models "
-            f"({arch.model_type}) in our Unsloth runs held {most:,}. Beyond that the per-token terms are extrapolated"
+            f"({arch.model_type}) in our {runs} held {most:,}. Beyond that the per-token terms are extrapolated"
             f"{growth}: a fit counts as comfortable only with {error_margin(arch, run):.0%} of the estimate to spare.")
 
 

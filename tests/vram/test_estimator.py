@@ -669,32 +669,50 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
     from finetune_advisor.vram.resolve import from_catalog
 
     longest = k.UNSLOTH_LONGEST_TOKENS["gemma4_text"]
-    assert longest["moe"] < longest["dense"]
-    measured = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=longest["moe"], gpu="H100 80GB")
-    beyond = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=2 * longest["moe"], gpu="H100 80GB")
+    moe = longest["moe"]["qlora"]
+    assert moe < longest["dense"]["qlora"]
+    measured = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=moe, gpu="H100 80GB")
+    beyond = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=2 * moe, gpu="H100 80GB")
     said = [n for n in beyond.assumptions if "the longest step of this family" in n]
-    assert len(said) == 1 and f"{longest['moe']:,}" in said[0] and "15%" in said[0]
+    assert len(said) == 1 and f"{moe:,}" in said[0] and "15%" in said[0] and "QLoRA runs" in said[0]
     assert not any("the longest step of this family" in n for n in measured.assumptions)
-    for seq_len, tight in ((longest["moe"], False), (2 * longest["moe"], True)):  # 12 % to spare
+    for seq_len, tight in ((moe, False), (2 * moe, True)):  # 12 % to spare
         total = estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=seq_len, gpu_memory_gib=80).total_gib
         memory = round(total * 1.12 + fit.DRIVER_RESERVED_GIB, 2)
         assert estimate_vram(model="gemma-4-26b-a4b", method="qlora", seq_len=seq_len, gpu_memory_gib=memory).tight is tight
-    dense = estimate_vram(model="gemma-4-e4b", method="qlora", seq_len=2 * longest["moe"], gpu="H100 80GB")
+    dense = estimate_vram(model="gemma-4-e4b", method="qlora", seq_len=2 * moe, gpu="H100 80GB")
     assert not any("the longest step of this family" in n for n in dense.assumptions)  # dense Gemma 4: measured that long
     catalog = load_catalog()
     found = resolve(catalog, "gemma-4-26b-a4b")
     arch = from_catalog(found, catalog.guidance(found.entry.family)).arch
     # Beyond it, the last measured stretch's excess growth, where one grew (LoRA from 8,192 to 16,384 tokens; QLoRA's
-    # 16,384 to 24,576 kept to the estimate, round 40).
+    # 16,384 to 24,576 kept to the estimate, round 40), from that method's own longest step.
     method = max(("qlora", "lora"), key=lambda m: tail_rate(arch, m))
-    added = tail_rate(arch, method) * longest["moe"] / 1024**3
-    grown = estimate_vram(model="gemma-4-26b-a4b", method=method, seq_len=2 * longest["moe"], gpu="H200").assumptions
+    most = longest["moe"][method]
+    added = tail_rate(arch, method) * most / 1024**3
+    grown = estimate_vram(model="gemma-4-26b-a4b", method=method, seq_len=2 * most, gpu="H200").assumptions
     assert added > 1.0 and any(f"so {added:.2f} GiB is added for the tokens beyond" in n for n in grown)
-    two_rows = RunConfig(method="qlora", seq_len=longest["moe"], batch_size=2, stack="unsloth")  # tokens, not rows
-    assert longest_measured(arch, two_rows) == longest["moe"]
+    two_rows = RunConfig(method="qlora", seq_len=moe, batch_size=2, stack="unsloth")  # tokens, not rows
+    assert longest_measured(arch, two_rows) == moe
     assert error_margin(arch, two_rows) == fit.BEYOND_TIGHT_FRACTION
     assert error_margin(arch, two_rows.model_copy(update={"batch_size": 1})) == fit.TIGHT_FRACTION
     assert longest_measured(arch, two_rows.model_copy(update={"stack": "transformers"})) is None
+
+
+def test_a_method_measured_shorter_than_its_family_keeps_its_own_growth_beyond_its_longest_step() -> None:
+    """Granite 4.0-H's 16-bit LoRA was measured to 16,384 tokens (round 83), its QLoRA to 8,192 only: QLoRA at 16,384
+    is beyond its measured ground, says so and adds the growth its QLoRA runs showed, where LoRA at 16,384 is
+    measured ground."""
+    from finetune_advisor.vram.ground import longest_measured, tail_growth
+
+    arch = Architecture.from_hf_config(GRANITE_H_TINY)
+    qlora, lora = (RunConfig(method=m, seq_len=16384, stack="unsloth") for m in ("qlora", "lora"))
+    assert k.UNSLOTH_LONGEST_TOKENS["granitemoehybrid"]["moe"] == {"lora": 16384, "qlora": 8192}
+    assert longest_measured(arch, qlora) == 8192 and tail_growth(arch, qlora) > 0.5 * 1024**3
+    assert longest_measured(arch, lora) is None and tail_growth(arch, lora) == 0.0
+    said = [n for n in estimate(arch, qlora).assumptions if "the longest step of this family" in n]
+    assert len(said) == 1 and "in our Unsloth QLoRA runs held 8,192" in said[0]
+    assert not any("the longest step of this family" in n for n in estimate(arch, lora).assumptions)
 
 
 def test_the_first_dense_layers_of_a_moe_model_hold_a_dense_mlp_not_experts() -> None:
