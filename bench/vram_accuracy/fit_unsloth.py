@@ -250,7 +250,8 @@ def _rose(points: list[tuple[int, float]]) -> bool:
 def tail_growth(cells: list[Cell]) -> dict[str, dict[str, dict[str, float]]]:
     """Per model_type, kind and method, the bytes a token by which the measured peaks outgrew the estimate over each
     model's last measured stretch (its two longest steps of that method), the fastest of its models; 0 where that is
-    within TAIL_NOISE_GIB. Beyond the family's longest measured step the estimator adds it (ground.tail_growth)."""
+    within TAIL_NOISE_GIB. Beyond the longest step measured of the family and method the estimator adds it
+    (ground.tail_growth)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for (model_type, kind, method, _), points in _residuals(cells).items():
         if len(points) < 2:
@@ -267,8 +268,8 @@ def tail_bend(cells: list[Cell]) -> dict[str, dict[str, dict[str, list[float]]]]
     over TAIL_BEND_SPAN times its shortest and rose over its last stretch: the least-squares quadratic of that
     residual in the tokens, [bytes a token, bytes a token squared], when it bends upward (the model with the largest
     bend). Gemma 4 12B QLoRA's five cells, 2,048 to 65,536 tokens, fit one to 0.05 GiB, and its straight last stretch
-    would have it 13 % under the measured trend at 131,072. Beyond the family's longest measured step the estimator
-    continues the larger of the two (ground.tail_growth)."""
+    would have it 13 % under the measured trend at 131,072. Beyond the longest step measured of the family and method
+    the estimator continues the larger of the two (ground.tail_growth)."""
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
     for (model_type, kind, method, _), points in _residuals(cells).items():
         if len(points) < TAIL_BEND_LENGTHS or points[-1][0] < TAIL_BEND_SPAN * points[0][0] or not _rose(points):

@@ -95,9 +95,10 @@ def _by_method(table: dict, arch: Architecture) -> dict:
 
 
 def tail_growth(arch: Architecture, run: RunConfig) -> float:
-    """Bytes the peak adds beyond the longest step measured of its family and kind (`longest_measured`), so that an
-    extrapolated figure grows at least as fast as the measurements did: the tokens beyond it at `tail_rate`, or, where
-    the measurements bent upward (`tail_bend`), that bend continued from the longest step, whichever adds more."""
+    """Bytes the peak adds beyond the longest step measured of its family, kind and method (`longest_measured`), so
+    that an extrapolated figure grows at least as fast as the measurements did: the tokens beyond it at `tail_rate`,
+    or, where the measurements bent upward (`tail_bend`), that bend continued from the longest step, whichever adds
+    more."""
     most = longest_measured(arch, run)
     return 0.0 if most is None else max(_tails(arch, run, most))
 
@@ -110,7 +111,7 @@ def _tails(arch: Architecture, run: RunConfig, most: int) -> tuple[float, float]
 
 
 def length_kind(arch: Architecture) -> str:
-    """The kind constants.UNSLOTH_LONGEST_TOKENS keeps a family's longest step by: "moe" or "dense"."""
+    """The kind constants.UNSLOTH_LONGEST_TOKENS keeps a family's longest steps by: "moe" or "dense"."""
     return "moe" if arch.is_moe else "dense"
 
 

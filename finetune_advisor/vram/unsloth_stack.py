@@ -50,7 +50,7 @@ class UnslothStep:
     first_step: float = 0.0  # what only the first step of a fresh process holds beyond a later one (router_trial)
     kept: float = 0.0  # of the activations: layer outputs held on the GPU (families.outputs_kept_on_unsloth)
     square: float = 0.0  # of the activations: boolean seq_len^2 masks held at the peak (families.masks_held_on_unsloth)
-    beyond: float = 0.0  # beyond the longest step measured for the family, the growth the count misses (ground.tail_growth)
+    beyond: float = 0.0  # past the longest step measured of family and method, what the count misses (tail_growth)
     extra: float = 0.0  # of the gap: what the family was measured holding beyond the count (families.UNSLOTH_RESERVE_EXTRA)
     copies: float = 0.0  # the compiled loss's padded copies of lm_head (families.padded_head_copies_bytes)
     cached: float = 0.0  # of the gap: the copies' blocks, freed before the layers' backward yet kept reserved
