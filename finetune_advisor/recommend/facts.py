@@ -74,15 +74,14 @@ class FactFinder:
         verdict, note = self.licence(entry)
         estimates: dict[Method, float | None] = {}
         caveats: dict[Method, str | None] = {}
-        margin = fit.TIGHT_FRACTION
+        margins: dict[Method, float] = {}
         chosen = ranking.pick_variant(entry, variant)[0]
         images = int(self.image_rows and "image" in entry.modalities)
         aux_off: dict[Method, float] = {}
         for method in methods:
             key = (_catalog_key(self.catalog), entry.id, method, seq_len, chosen, self.bf16, self.memory_gib,
                    self.reserved_gib, self.gpu_capability, self.gpu_sms, self.gpu_name, images)
-            estimates[method], expected, caveats[method], first_step = _estimate_cached(*key)
-            margin = max(margin, expected)
+            estimates[method], margins[method], caveats[method], first_step = _estimate_cached(*key)
             if first_step:  # a MoE whose first Unsloth step keeps the routers' trials: the run without them too
                 aux_off[method] = _estimate_cached(*key, router_aux_loss=False)[0]
         advice = self.catalog.guidance(entry.family)
@@ -91,7 +90,7 @@ class FactFinder:
         templates = {v: t for v, t in (("base", advice and advice.chat_template_base),
                                         ("instruct", advice and advice.chat_template_instruct)) if t}
         coarse = any(c and c.startswith(COARSE_CAVEAT) for c in caveats.values())
-        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveats=caveats, margin=margin,
+        return Facts(verdict=verdict, license_note=note, estimates=estimates, estimate_caveats=caveats, margins=margins,
                      avoid_methods=avoid, avoid_reason=why, coarse=coarse,
                      min_transformers=advice.min_transformers if advice else None, chat_templates=templates,
                      aux_off=aux_off)

@@ -125,43 +125,50 @@ def choose_method(
     memory_gib: float | None,
     estimates: Mapping[Method, float | None],
     reserved_gib: float = fit.DRIVER_RESERVED_GIB,
-    margin: float = fit.TIGHT_FRACTION,
+    margins: Mapping[Method, float] | None = None,
     qlora_advice: str | None = None,
     aux_off: Mapping[Method, float | None] | None = None,
 ) -> MethodChoice:
-    """The method to recommend, its estimate and whether it fits (`margin`: the estimates' expected error). Method
-    auto is `fit.auto_method`'s choice; `qlora_advice`: why Unsloth advises against QLoRA for the family, if it does;
-    `aux_off`: the estimates with trl's router aux loss off, for a MoE whose first step keeps the trials."""
+    """The method to recommend, its estimate and whether it fits (`margins`: each method's expected error, where
+    its step is measured ground or not). Method auto is `fit.auto_method`'s choice; `qlora_advice`: why Unsloth
+    advises against QLoRA for the family, if it does; `aux_off`: the estimates with trl's router aux loss off, for a
+    MoE whose first step keeps the trials."""
+    def margin(method: Method) -> float:
+        return (margins or {}).get(method, fit.TIGHT_FRACTION)
+
     if requested != "auto":
         est = estimates.get(requested)
-        return MethodChoice(requested, est, fits(est, memory_gib, reserved_gib=reserved_gib, margin=margin),
-                            f"{METHOD_NAMES[requested]} as requested.", margin)
+        return MethodChoice(requested, est, fits(est, memory_gib, reserved_gib=reserved_gib, margin=margin(requested)),
+                            f"{METHOD_NAMES[requested]} as requested.", margin(requested))
     qlora, lora = estimates.get("qlora"), estimates.get("lora")
     if memory_gib is None:
-        return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.", margin)
+        return MethodChoice("qlora", qlora, None, "QLoRA: GPU memory unknown, and QLoRA needs the least.",
+                            margin("qlora"))
     lora_off = (aux_off or {}).get("lora")
 
     def roomy(est: float | None) -> bool:
-        return bool(fits(est, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin))
+        return bool(fits(est, memory_gib, comfortably=True, reserved_gib=reserved_gib, margin=margin("lora")))
 
     auto = fit.auto_method(fit.studio_prefers_lora(params_b, seq_len, memory_gib), roomy(lora), qlora_advice is not None,
                            roomy(lora_off))
     if auto.case == "lora":
-        return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.", margin)
+        return MethodChoice("lora", lora, True, "LoRA (16-bit): Studio's rule and our estimate both leave room.",
+                            margin("lora"))
     if auto.method == "lora":
         est = lora if auto.router_aux_loss else lora_off
         return MethodChoice("lora", est, True, f"LoRA (16-bit): Unsloth advises against QLoRA for this family "
-                            f"({qlora_advice}), and LoRA fits.", margin, router_aux_loss=auto.router_aux_loss)
+                            f"({qlora_advice}), and LoRA fits.", margin("lora"), router_aux_loss=auto.router_aux_loss)
     if auto.case == "qlora_lora_tight":
         why = ("QLoRA: Studio's rule allows LoRA, but our LoRA estimate does not fit comfortably"
-               + (f" (~{lora:.1f} GiB, with less than the {margin:.0%} this estimate may miss by to spare)."
+               + (f" (~{lora:.1f} GiB, with less than the {margin('lora'):.0%} this estimate may miss by to spare)."
                   if lora is not None else "."))
     elif auto.case == "qlora_lora_fits_too":
         why = (f"QLoRA (4-bit), as Unsloth Studio's rule picks at this size; by our estimate 16-bit LoRA (~{lora:.1f} "
                "GiB) fits too, and trains faster: ask for LoRA to use it.")
     else:
         why = "QLoRA (4-bit): 16-bit LoRA fits neither Unsloth Studio's rule nor, comfortably, our estimate."
-    return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib, margin=margin), why, margin)
+    return MethodChoice("qlora", qlora, fits(qlora, memory_gib, reserved_gib=reserved_gib, margin=margin("qlora")), why,
+                        margin("qlora"))
 
 
 def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str | None, str, str | None]:
@@ -249,7 +256,8 @@ class Facts:
     license_note: str
     estimates: Mapping[Method, float | None]
     estimate_caveats: Mapping[Method, str | None] = field(default_factory=dict)  # method -> what its figure rests on
-    margin: float = fit.TIGHT_FRACTION  # the estimates' expected error (fit.judge), from how far the model is from measured ground
+    # method -> its estimate's expected error (fit.judge), from how far the model is from measured ground
+    margins: Mapping[Method, float] = field(default_factory=dict)
     avoid_methods: tuple[Method, ...] = ()  # methods Unsloth advises against for this family
     avoid_reason: str | None = None  # its words, with where it says so
     coarse: bool = False  # sized from the parameter count only (no architecture in the catalog)
@@ -257,6 +265,9 @@ class Facts:
     chat_templates: Mapping[str, str] = field(default_factory=dict)  # variant -> Unsloth's template name
     # method -> the estimate with trl's router aux loss off, for a MoE whose first Unsloth step keeps the trials
     aux_off: Mapping[Method, float | None] = field(default_factory=dict)
+
+    def margin_of(self, method: Method) -> float:
+        return self.margins.get(method, fit.TIGHT_FRACTION)
 
     @property
     def avoid_why(self) -> str:
@@ -297,7 +308,7 @@ def evaluate(entry: CatalogEntry, req: Request, facts: Facts, newest: date | Non
     if facts.verdict == "not_allowed":
         return Failure("license", facts.license_note)
     choice = choose_method(req.method, entry.params_total_b, req.seq_len, req.memory_gib, facts.estimates, req.reserved_gib,
-                           facts.margin, facts.qlora_advice, facts.aux_off)
+                           facts.margins, facts.qlora_advice, facts.aux_off)
     choice, aux_caveat = without_aux_loss(choice, req, facts)
     advice = advice_caveat(choice, facts)
     if req.memory_gib is not None and not choice.fits:

@@ -21,9 +21,9 @@ MEMORIES = (4, 8, 12, 16, 23, 24, 40, 80)
 
 
 def _same_verdict(model: str, method: str, memory: float, fits: bool | None, headroom: float | None, tight: bool | None,
-                  total: float | None, images: int = 0, router_aux_loss: bool = True) -> None:
+                  total: float | None, images: int = 0, router_aux_loss: bool = True, seq_len: int = 2048) -> None:
     other = estimate_vram(model=model, method=method, gpu_memory_gib=memory, images_per_row=images,
-                          router_aux_loss=router_aux_loss)
+                          router_aux_loss=router_aux_loss, seq_len=seq_len)
     where = f"{model} {method} on {memory} GiB"
     assert (other.fits, other.tight) == (fits, tight), where
     assert other.headroom_gib == pytest.approx(headroom, abs=0.011), where
@@ -42,6 +42,25 @@ def test_every_pick_gets_estimate_vrams_verdict(task: str, memory: float) -> Non
                       router_aux_loss=pick.router_aux_loss)  # a pick sized with the aux loss off says so
 
 
+def test_a_pick_is_judged_by_its_own_methods_margin() -> None:
+    """At 24,576 tokens Llama's LoRA is beyond its measured ground (16,384) and its QLoRA is not (78,475): a QLoRA
+    pick takes QLoRA's margin, as estimate_vram does, not the wider LoRA one. On a card with 12 % of llama-3.1-8b's
+    QLoRA figure to spare, both tools call it comfortable."""
+    from finetune_advisor.vram import fit
+
+    seq_len = 24576
+    need = estimate_vram(model="llama-3.1-8b", method="qlora", seq_len=seq_len, gpu_memory_gib=80).needs_gib
+    memory = round(need * 1.12 + fit.DRIVER_RESERVED_GIB, 2)
+    facts = FactFinder(load_catalog(), memory_gib=memory).facts(load_catalog().get("llama-3.1-8b"), ("qlora", "lora"),
+                                                                seq_len)
+    assert facts.margin_of("qlora") < 0.12 < facts.margin_of("lora")
+    picks = recommend_model(task="chat", gpu_memory_gib=memory, seq_len=seq_len, top_k=10, max_params_b=8.5)
+    pick = next(p for p in picks.recommendations if p.model_id == "llama-3.1-8b")
+    assert pick.method == "qlora" and pick.fits and not pick.tight
+    _same_verdict(pick.unsloth_model_id or pick.repo_id, pick.method, memory, pick.fits, pick.headroom_gib, pick.tight,
+                  pick.estimated_vram_gib, seq_len=seq_len)
+
+
 @pytest.mark.parametrize("memory", (8, 23, 80))
 def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) -> None:
     """Left out or picked, each model's recommend-side verdict is the one estimate_vram gives."""
@@ -56,12 +75,12 @@ def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) 
             repo = ranking.load_ids(entry, variant, method)[0] or entry.instruct_id or entry.base_id
             if total is None or repo is None:
                 continue
-            found = ranking.verdict(total, memory, margin=facts.margin)
+            found = ranking.verdict(total, memory, margin=facts.margin_of(method))
             _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, total)
             checked += 1
             off = facts.aux_off.get(method)  # a MoE whose first Unsloth step keeps the routers' trials, sized without
             if off is not None:
-                found = ranking.verdict(off, memory, margin=facts.margin)
+                found = ranking.verdict(off, memory, margin=facts.margin_of(method))
                 _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, off, router_aux_loss=False)
                 without += 1
     assert checked > 1.5 * len(catalog.models)  # nearly every model, both methods
