@@ -266,9 +266,6 @@ class Facts:
     # method -> the estimate with trl's router aux loss off, for a MoE whose first Unsloth step keeps the trials
     aux_off: Mapping[Method, float | None] = field(default_factory=dict)
 
-    def margin_of(self, method: Method) -> float:
-        return self.margins.get(method, fit.TIGHT_FRACTION)
-
     @property
     def avoid_why(self) -> str:
         return self.avoid_reason or "see Unsloth's docs"

@@ -77,7 +77,7 @@ def _memory_changes(entries: list[CatalogEntry], req: Request, finder: FactFinde
         method = "qlora" if req.method == "auto" else req.method
         est = facts.estimates.get(method)
         if est is not None:
-            needs.append((fit.memory_needed(est, req.reserved_gib, facts.margin_of(method)), e, method))
+            needs.append((fit.memory_needed(est, req.reserved_gib, facts.margins[method]), e, method))
     needs.sort(key=lambda t: t[0])
     if needs:
         need, first, method = needs[0]

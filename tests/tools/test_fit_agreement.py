@@ -53,7 +53,7 @@ def test_a_pick_is_judged_by_its_own_methods_margin() -> None:
     memory = round(need * 1.12 + fit.DRIVER_RESERVED_GIB, 2)
     facts = FactFinder(load_catalog(), memory_gib=memory).facts(load_catalog().get("llama-3.1-8b"), ("qlora", "lora"),
                                                                 seq_len)
-    assert facts.margin_of("qlora") < 0.12 < facts.margin_of("lora")
+    assert facts.margins["qlora"] < 0.12 < facts.margins["lora"]
     picks = recommend_model(task="chat", gpu_memory_gib=memory, seq_len=seq_len, top_k=10, max_params_b=8.5)
     pick = next(p for p in picks.recommendations if p.model_id == "llama-3.1-8b")
     assert pick.method == "qlora" and pick.fits and not pick.tight
@@ -75,12 +75,12 @@ def test_every_catalog_model_gets_the_same_verdict_in_both_tools(memory: float) 
             repo = ranking.load_ids(entry, variant, method)[0] or entry.instruct_id or entry.base_id
             if total is None or repo is None:
                 continue
-            found = ranking.verdict(total, memory, margin=facts.margin_of(method))
+            found = ranking.verdict(total, memory, margin=facts.margins[method])
             _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, total)
             checked += 1
             off = facts.aux_off.get(method)  # a MoE whose first Unsloth step keeps the routers' trials, sized without
             if off is not None:
-                found = ranking.verdict(off, memory, margin=facts.margin_of(method))
+                found = ranking.verdict(off, memory, margin=facts.margins[method])
                 _same_verdict(repo, method, memory, found.fits, found.headroom_gib, found.tight, off, router_aux_loss=False)
                 without += 1
     assert checked > 1.5 * len(catalog.models)  # nearly every model, both methods
