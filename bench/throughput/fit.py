@@ -39,6 +39,7 @@ stack's attention as 1.5 % of peak), and the fixed costs at or above 0. Pure Pyt
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -104,6 +105,8 @@ def concurrency(r: dict) -> int:
 
 def outside_fit(r: dict) -> str | None:
     """Why an Unsloth cell's step time is left out of the fit, or None: it is not the step a user's run takes."""
+    if no_steady_step(r):
+        return NO_STEADY_STEP
     if r.get("not_representative"):
         return f"not representative: {r['not_representative'][:40]}…"
     if r.get("env"):
@@ -122,6 +125,29 @@ def outside_fit(r: dict) -> str | None:
 
 
 STAND_IN = "causal-conv1d through our stand-in"
+NO_STEADY_STEP = "no steady step: it stopped after its second, which this model still compiles"
+SECOND_STEP_COMPILES = 2.0  # a fresh process's second step this many times its later ones' median: still compiling
+
+
+def no_steady_step(r: dict) -> bool:
+    """Whether the record's `step_s` is its second step alone (`stopped_early` after two) on a model whose fresh
+    processes still compile in their second step: a step time no later step would take (Granite 4.0-H's Mamba-2
+    Triton kernels tune there: 2.9-31 s in all 13 of its fresh runs of four steps, 2.9-32 times the later ones)."""
+    times = r.get("step_times_s") or []
+    return bool(r.get("stopped_early")) and len(times) == 2 and _model_type(r) in _second_step_compiles()
+
+
+@functools.cache
+def _second_step_compiles() -> frozenset[str]:
+    """Model types whose fresh processes that ran four steps or more mostly took SECOND_STEP_COMPILES times their
+    later steps' median in the second."""
+    seen: dict[str, list[bool]] = {}
+    for r in _records("unsloth_sft_1gpu.jsonl"):
+        times = r.get("step_times_s") or []
+        if r["status"] == "ok" and r.get("first_in_process") and len(times) >= 4:
+            later = sorted(times[2:])[len(times[2:]) // 2]
+            seen.setdefault(_model_type(r), []).append(times[1] > SECOND_STEP_COMPILES * later)
+    return frozenset(t for t, slow in seen.items() if 2 * sum(slow) > len(slow))
 UNCOMPILED = "layers Unsloth's per-block compile skips: scaled apart"
 USER_PATH = "linear-attention or Mamba layers: scaled apart"
 
@@ -534,8 +560,8 @@ def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dic
 
 
 def first_steps() -> dict[str, dict]:
-    """What the first step of a fresh Unsloth process takes beyond a later one (compiling the layers, autotuning
-    Triton kernels), per kind of model (plan.throughput.startup_kind): seconds, median, least and most, over the
+    """What the first two steps of a fresh Unsloth process take beyond later ones (compiling the layers, autotuning
+    Triton kernels: Granite 4.0-H's Mamba-2 kernels tune into the second step), per kind of model (plan.throughput.startup_kind): seconds, median, least and most, over the
     cells that ran first in their process, alone on the GPU, with default settings (the Gemma families: with the
     per-block compile off, as all of them ran). Whether the machine's Triton and compile caches were cold is not
     recorded: the spread holds both."""
@@ -546,15 +572,16 @@ def first_steps() -> dict[str, dict]:
         env = r.get("env") or []
         usual = not env or (kind == "gemma" and env == [COMPILE_OFF])  # as such models are run
         alone = concurrency(r) == 1 and usual and on_fitted_gpu(r) and not (r.get("emulation") or r.get("not_representative"))
-        if r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone:
+        if (r["status"] != "ok" or not r.get("first_in_process") or len(times) < 2 or not r.get("step_s") or not alone
+                or no_steady_step(r)):
             continue
-        by_kind.setdefault(kind, []).append(times[0] - r["step_s"])
+        by_kind.setdefault(kind, []).append(sum(max(0.0, t - r["step_s"]) for t in times[:2]))
     out = {}
     for kind, values in sorted(by_kind.items()):
         out[kind] = {"seconds": round(quantile(values, 0.5), 1), "low": round(min(values), 1),
                      "high": round(max(values), 1), "cells": len(values)}
-        print(f"first step of a fresh process ({kind}): {len(values)} cells, {out[kind]['seconds']} s more than a later "
-              f"step (median; {out[kind]['low']}-{out[kind]['high']})")
+        print(f"first two steps of a fresh process ({kind}): {len(values)} cells, {out[kind]['seconds']} s more than later "
+              f"steps (median; {out[kind]['low']}-{out[kind]['high']})")
     return out
 
 

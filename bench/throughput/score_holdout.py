@@ -34,7 +34,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fit import ROOT, _transformers_seconds, concurrency, on_fitted_gpu, outside_fit, quantile  # noqa: E402
+from fit import (  # noqa: E402
+    NO_STEADY_STEP, ROOT, _transformers_seconds, concurrency, on_fitted_gpu, outside_fit, quantile)
 
 
 def key(r: dict) -> tuple:
@@ -70,6 +71,9 @@ def main(pred_path: str, measured_path: str) -> None:
     for p, r, err, why in scored(pred_path, measured_path):
         aside = f" ({why})" if why else ""
         lo, hi = p["range_s"]
+        if why == NO_STEADY_STEP:  # its step_s is a step still compiling: nothing to score
+            print(f"| {r['cell']}{aside} | {p['predicted_step_s']:.3f} | {lo:.2f}-{hi:.2f} | unmeasured | |")
+            continue
         inside = "in" if lo <= r["step_s"] <= hi else "out"
         print(f"| {r['cell']}{aside} | {p['predicted_step_s']:.3f} | {lo:.2f}-{hi:.2f} ({inside}) | {r['step_s']:.3f} | {100 * err:+.0f}% |")
         if not aside:

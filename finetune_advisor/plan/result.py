@@ -54,9 +54,9 @@ class TrainingPlan(BaseModel):
     hours: float | None = Field(description="Wall time of the training steps, with the first step's compilation on "
                                 "Unsloth (first_step_seconds); loading, evaluation and saving not counted.")
     hours_range: tuple[float, float] | None
-    first_step_seconds: float | None = Field(description="Of hours: what the first step of a fresh Unsloth process "
-                                             "took beyond a later one for such models (median measured); null on "
-                                             "other stacks.")
+    first_step_seconds: float | None = Field(description="Of hours: what the first two steps of a fresh Unsloth "
+                                             "process took beyond later ones for such models (median measured); "
+                                             "null on other stacks.")
     price_per_gpu_hour: float | None
     cost: float | None
     cost_range: tuple[float, float] | None

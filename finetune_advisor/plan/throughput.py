@@ -178,7 +178,8 @@ def startup_kind(arch: Architecture) -> str:
 
 
 def first_step(arch: Architecture, run: RunConfig) -> FirstStep | None:
-    """The first step's extra time for this model on Unsloth (constants.FIRST_STEP); None on the transformers
+    """The first steps' extra time for this model on Unsloth (constants.FIRST_STEP: the first two, since Mamba-2's
+    kernels tune into the second); None on the transformers
     stack, which compiles nothing (its first step took at most 2.1 s more than later ones on 31 H200 cells)."""
     kind = startup_kind(arch)
     entry = k.FIRST_STEP.get(kind) if run.stack == "unsloth" else None

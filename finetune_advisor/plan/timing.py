@@ -212,8 +212,8 @@ def _first_step_note(first: throughput.FirstStep | None) -> list[str]:
     if first is None:
         return ["Loading the model, evaluation and saving are not counted."]
     how = f" with {COMPILE_OFF_RUNS}" if first.kind == "gemma" else ""
-    return [f"The time includes the first step of a fresh Unsloth process, which compiles the model's layers and "
-            f"autotunes kernels: {first.seconds:.0f} s more than a later step for {first.kind} models (median of "
+    return [f"The time includes the first steps of a fresh Unsloth process, which compile the model's layers and "
+            f"autotune kernels: {first.seconds:.0f} s more than later steps for {first.kind} models (median of "
             f"{first.cells} runs on the {k.FITTED_ON_GPU}{how}; {first.low:.0f}-{first.high:.0f} s, longest where the "
             "machine's kernel caches were cold, as on a first run), not scaled to your machine. Loading the model, "
             "evaluation and saving are not counted."]

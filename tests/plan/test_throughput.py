@@ -319,11 +319,26 @@ def test_the_hybrid_slowdowns_are_what_the_recorded_hybrid_cells_show() -> None:
 
 
 def test_the_first_step_times_are_what_the_fresh_cells_recorded() -> None:
-    """constants.FIRST_STEP is recomputed from the calibration records: each fresh cell's first step less its
-    steady step, alone on the GPU, grouped by plan.throughput.startup_kind."""
+    """constants.FIRST_STEP is recomputed from the calibration records: what each fresh cell's first two steps took
+    beyond its steady step, alone on the GPU, grouped by plan.throughput.startup_kind."""
     fit = _fit_script()
     assert fit.first_steps() == k.FIRST_STEP
     assert all(e["low"] <= e["seconds"] <= e["high"] and e["cells"] >= 3 for e in k.FIRST_STEP.values())
+
+
+def test_a_second_step_that_still_compiles_is_not_taken_for_the_steady_step() -> None:
+    """Granite 4.0-H's fresh processes tune their Mamba-2 kernels into the second step (2.9-32 times the later steps
+    in all 13 of its fresh runs of four). A record that stopped after two steps has only that one as `step_s`: it is no steady step, so it is left
+    out of the fit and of the first steps' count, and the second step's excess counts among the first steps'. A dense
+    model's second step is steady, so its two-step record keeps its step time."""
+    fit = _fit_script()
+    granite = next(r for r in _unsloth_records() if r["config"].get("model_type") == "granitemoehybrid")
+    stopped = {**granite, "step_times_s": [235.5, 28.4], "step_s": 28.4, "stopped_early": "2 of 4 steps"}
+    assert fit.no_steady_step(stopped) and fit.outside_fit(stopped) == fit.NO_STEADY_STEP
+    assert not fit.no_steady_step({**stopped, "step_times_s": [235.5, 28.4, 0.9, 0.9], "step_s": 0.9})
+    dense = next(r for r in _unsloth_records() if r["config"].get("model_type") == "llama")
+    assert not fit.no_steady_step({**dense, "step_times_s": [20.0, 0.5], "step_s": 0.5, "stopped_early": "2 of 4"})
+    assert fit._second_step_compiles() == {"granitemoehybrid"}
 
 
 def test_a_hybrid_step_is_scaled_by_the_measured_factor_and_its_range_covers_the_measured_spread(monkeypatch) -> None:
