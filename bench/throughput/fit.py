@@ -125,6 +125,8 @@ def outside_fit(r: dict) -> str | None:
 
 
 STAND_IN = "causal-conv1d through our stand-in"
+UNCOMPILED = "layers Unsloth's per-block compile skips: scaled apart"
+USER_PATH = "linear-attention or Mamba layers: scaled apart"
 NO_STEADY_STEP = "no steady step: it stopped after its second, which this model still compiles"
 SECOND_STEP_COMPILES = 2.0  # a fresh process's second step this many times its later ones' median: still compiling
 
@@ -148,8 +150,6 @@ def _second_step_compiles() -> frozenset[str]:
             later = sorted(times[2:])[len(times[2:]) // 2]
             seen.setdefault(_model_type(r), []).append(times[1] > SECOND_STEP_COMPILES * later)
     return frozenset(t for t, slow in seen.items() if 2 * sum(slow) > len(slow))
-UNCOMPILED = "layers Unsloth's per-block compile skips: scaled apart"
-USER_PATH = "linear-attention or Mamba layers: scaled apart"
 
 
 def _stand_in(r: dict) -> bool:
@@ -561,8 +561,8 @@ def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dic
 
 def first_steps() -> dict[str, dict]:
     """What the first two steps of a fresh Unsloth process take beyond later ones (compiling the layers, autotuning
-    Triton kernels: Granite 4.0-H's Mamba-2 kernels tune into the second step), per kind of model (plan.throughput.startup_kind): seconds, median, least and most, over the
-    cells that ran first in their process, alone on the GPU, with default settings (the Gemma families: with the
+    Triton kernels: Granite 4.0-H's Mamba-2 kernels tune into the second step), per kind of model
+    (plan.throughput.startup_kind): seconds, median, least and most, over the cells that ran first in their process, alone on the GPU, with default settings (the Gemma families: with the
     per-block compile off, as all of them ran). Whether the machine's Triton and compile caches were cold is not
     recorded: the spread holds both."""
     by_kind: dict[str, list[float]] = {}
@@ -677,8 +677,8 @@ def _write(results: dict, data: list[dict], hybrid: dict | None, user_path: dict
     lines += ["# The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):",
               "# plan.throughput scales a hybrid whose kinds are measured so by it instead.",
               f"HYBRID_USER_STEP: Final[dict[str, dict]] = {json.dumps(user_path)}",
-              "# What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in",
-              "# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.",
+              "# What the first two steps of a fresh Unsloth process took beyond later ones (compiling, autotuning kernels),",
+              "# in seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.",
               f"FIRST_STEP: Final[dict[str, dict[str, float]]] = {json.dumps(first)}"]
     scales = (
         ("COMPILE_OFF", gemma, [

@@ -74,8 +74,8 @@ HYBRID_MODELS: Final = ('NVIDIA-Nemotron-3-Nano-30B-A3B', 'Qwen3.5-27B', 'Qwen3.
 # The same ratio for hybrids measured on a user's own kernels, per kind of non-attention layer ('+'-joined):
 # plan.throughput scales a hybrid whose kinds are measured so by it instead.
 HYBRID_USER_STEP: Final[dict[str, dict]] = {"linear_attention": {"factor": 1.239, "low": 1.041, "high": 1.963, "cells": 7, "models": ["Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-4B-text"]}}
-# What the first step of a fresh Unsloth process took beyond a later one (compiling, autotuning kernels), in
-# seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
+# What the first two steps of a fresh Unsloth process took beyond later ones (compiling, autotuning kernels),
+# in seconds, per plan.throughput.startup_kind: median, least and most over the cells run first and alone.
 FIRST_STEP: Final[dict[str, dict[str, float]]] = {"dense": {"seconds": 12.5, "low": 1.1, "high": 63.8, "cells": 35}, "gemma": {"seconds": 78.7, "low": 21.0, "high": 171.4, "cells": 21}, "hybrid": {"seconds": 179.2, "low": 71.6, "high": 283.2, "cells": 28}, "moe": {"seconds": 71.5, "low": 37.5, "high": 258.4, "cells": 10}}
 # The Gemma families' cells, all with Unsloth's per-block compile off and so left out of the fit, run alone:
 # their step less the model's GPU work, over its host cost, which plan.throughput's range for a Gemma

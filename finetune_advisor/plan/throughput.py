@@ -157,7 +157,7 @@ def _scale(entry: dict, models: tuple[str, ...], why: str) -> StepScale:
 
 @dataclass(frozen=True)
 class FirstStep:
-    """What the first step of a fresh Unsloth process took beyond a later one on our H200 (compiling the model's
+    """What the first two steps of a fresh Unsloth process took beyond later ones on our H200 (compiling the model's
     layers, autotuning Triton kernels), over `cells` measured runs of models of `kind`: median, least and most."""
 
     kind: str
@@ -179,8 +179,8 @@ def startup_kind(arch: Architecture) -> str:
 
 def first_step(arch: Architecture, run: RunConfig) -> FirstStep | None:
     """The first steps' extra time for this model on Unsloth (constants.FIRST_STEP: the first two, since Mamba-2's
-    kernels tune into the second); None on the transformers
-    stack, which compiles nothing (its first step took at most 2.1 s more than later ones on 31 H200 cells)."""
+    kernels tune into the second); None on the transformers stack, which compiles nothing (its first step took at
+    most 2.1 s more than later ones on 31 H200 cells)."""
     kind = startup_kind(arch)
     entry = k.FIRST_STEP.get(kind) if run.stack == "unsloth" else None
     if entry is None:
