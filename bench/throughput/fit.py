@@ -562,8 +562,8 @@ def _left_out(results: dict, reason: str, alone: bool = False) -> list[tuple[dic
 def first_steps() -> dict[str, dict]:
     """What the first two steps of a fresh Unsloth process take beyond later ones (compiling the layers, autotuning
     Triton kernels: Granite 4.0-H's Mamba-2 kernels tune into the second step), per kind of model
-    (plan.throughput.startup_kind): seconds, median, least and most, over the cells that ran first in their process, alone on the GPU, with default settings (the Gemma families: with the
-    per-block compile off, as all of them ran). Whether the machine's Triton and compile caches were cold is not
+    (plan.throughput.startup_kind): seconds, median, least and most, over the cells that ran first in their process,
+    alone on the GPU, with default settings (the Gemma families: with the per-block compile off, as all of them ran). Whether the machine's Triton and compile caches were cold is not
     recorded: the spread holds both."""
     by_kind: dict[str, list[float]] = {}
     for r in _records("unsloth_sft_1gpu.jsonl"):
