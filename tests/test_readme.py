@@ -175,3 +175,16 @@ def test_the_inspector_version_is_pinned_everywhere() -> None:
     pinned = locked["devDependencies"]["@modelcontextprotocol/inspector"]  # what the npm tests run
     uses = re.findall(r"@modelcontextprotocol/inspector(@[\d.]+)?", README)
     assert uses and all(version == f"@{pinned}" for version in uses), uses
+
+
+def test_the_tight_fit_margins_are_the_ones_the_verdict_uses() -> None:
+    from finetune_advisor.vram import fit
+
+    text = " ".join(README.split())  # the sentence wraps across lines
+    for fraction, says in ((fit.TIGHT_FRACTION, "of the estimate free is marked `tight`"),
+                           (fit.BEYOND_TIGHT_FRACTION, "for a path or a step longer than the family was measured on"),
+                           (fit.UNMEASURED_TIGHT_FRACTION, "for Unsloth families we have not measured"),
+                           (fit.FAR_TIGHT_FRACTION, "for hybrid linear-attention or Mamba models")):
+        percent = f"{fraction:.0%}".replace("%", " %")
+        assert re.search(rf"{percent}[^;]*?{re.escape(says)}|{re.escape(says)}[^;]*?{percent}", text), \
+            f"the README's rule no longer says {percent} {says}"
