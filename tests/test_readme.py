@@ -188,3 +188,24 @@ def test_the_tight_fit_margins_are_the_ones_the_verdict_uses() -> None:
         percent = f"{fraction:.0%}".replace("%", " %")
         assert re.search(rf"{percent}[^;]*?{re.escape(says)}|{re.escape(says)}[^;]*?{percent}", text), \
             f"the README's rule no longer says {percent} {says}"
+
+
+# Figures the README quotes from estimate_vram, with the arguments that give them: a refit that moves one fails here.
+QUOTED = [
+    ("ERNIE 4.5 21B-A3B QLoRA on a 19.5 GiB card needs {} GiB, and {} with",
+     {"model": "ernie-4.5-21b-a3b", "method": "qlora", "gpu_memory_gib": 19.5}),
+    ("is sized without the trials: {} GiB in QLoRA", {"model": "qwen3-coder-30b-a3b", "method": "qlora"}),
+    ("(Qwen3-30B-A3B on an 80 GB card: {} GiB, {} without)",
+     {"model": "qwen3-30b-a3b", "method": "lora", "gpu": "A100-80GB-SXM"}),
+]
+
+
+@pytest.mark.parametrize(("says", "arguments"), QUOTED, ids=[q[1]["model"] for q in QUOTED])
+def test_the_figures_the_readme_quotes_are_the_estimators(says: str, arguments: dict, no_gpu: None) -> None:
+    from finetune_advisor.tools.estimate_vram import estimate_vram
+
+    figures = [estimate_vram(**arguments).total_gib]
+    if says.count("{}") == 2:  # the second figure: trl's router aux loss off
+        figures.append(estimate_vram(**arguments, router_aux_loss=False).total_gib)
+    expected = says.format(*(f"{figure:.1f}" for figure in figures))
+    assert expected in " ".join(README.split()), f"the README should say: {expected}"
