@@ -58,6 +58,7 @@ STACKS = values(Stack)
 SHARDINGS = values(Sharding)
 ATTENTIONS = values(Attention)
 ALL_LINEAR = values(TargetModule)
+ATTENTION_ONLY = ALL_LINEAR[:4]  # q_proj, k_proj, v_proj, o_proj
 
 # Accepted ranges, inclusive: (lowest, highest). The same quantity has the same bounds everywhere.
 LIMITS: dict[str, tuple[float, float]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from finetune_advisor.errors import AdvisorError
 from finetune_advisor.gpus import table
 from finetune_advisor.gpus.target import reserved_for
-from finetune_advisor.vocabulary import GPU_32BIT_STATE_OPTIMIZERS
+from finetune_advisor.vocabulary import ATTENTION_ONLY, GPU_32BIT_STATE_OPTIMIZERS
 from finetune_advisor.vram import estimator as vram
 from finetune_advisor.vram.bisection import longest_length
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
@@ -25,6 +25,12 @@ _GPU_COUNTS = (2, 4, 8, 16, 32, 64)
 # step's activations, which sharding leaves whole on every GPU, are what does not fit, and tens of GPUs that each save
 # a sliver of the state are no answer (OLMo 3 7B QLoRA at 20,480 tokens on 12 GiB "fitted" on 32).
 _ONE_SERVER_GPUS = 8
+# LoRA on attention alone is offered where the other targets hold at least this share of what the run needs: on a MoE
+# on Unsloth, whose MLP names reach every expert (gpt-oss-20b QLoRA: 17.3 GiB, 15.6 so; Gemma 4 26B-A4B 22.1 and
+# 17.5), not on a dense model (2-3 %: Llama 3.1 8B QLoRA 7.9 and 7.6), where it would cost quality for little room.
+_ATTENTION_ONLY_SAVES = 0.05
+_ATTENTION_ONLY = (f"LoRA on attention only ({', '.join(ATTENTION_ONLY)}): no adapters on the MLP or its experts, "
+                   "though Unsloth advises all linear layers for quality")
 
 
 class Suggestion(BaseModel):
@@ -75,6 +81,7 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
                         storage="bnb-4bit")
         out.append(plain and plain.model_copy(update={"arguments": {"model": plain_4bit}}))
     out.append(_longest_seq_len(arch, run, memory, kwargs, reserved))
+    out += _attention_only(arch, run, memory, kwargs, reserved, attempt)
     for method in dict.fromkeys((run.method, "qlora")):  # the fewest GPUs, as asked and with QLoRA
         for n in _gpu_counts(arch, run.model_copy(update={"method": method}), memory - reserved, kwargs):
             changes: dict[str, Any] = {"num_gpus": n, "sharding": "fsdp"}
@@ -98,6 +105,26 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     kept.append(_larger_gpu(arch, run, kwargs, reserved))
     kept = [s for s in kept if s is not None]
     return sorted(kept, key=lambda s: (not s.fits, s.arguments.get("method") in against))
+
+
+def _attention_only(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict[str, Any], reserved: float,
+                    attempt: Callable[..., Suggestion | None]) -> list[Suggestion | None]:
+    """LoRA on the attention projections alone, where that saves a share worth naming (_ATTENTION_ONLY_SAVES); where it
+    does not fit at the asked length, also with the longest seq_len that then fits (what Unsloth's gpt-oss T4
+    notebook trained: attention only, 1,024 tokens)."""
+    if run.method == "full" or set(run.target_modules) <= set(ATTENTION_ONLY):
+        return []
+    found = attempt(_ATTENTION_ONLY, target_modules=ATTENTION_ONLY)
+    now = vram.estimate_on_card(arch, run, memory - reserved, **kwargs)[1].need_gib
+    if found is None or found.needs_gib > now * (1 - _ATTENTION_ONLY_SAVES):
+        return []
+    if found.fits:
+        return [found]
+    narrow = run.model_copy(update={"target_modules": ATTENTION_ONLY})
+    shorter = _longest_seq_len(arch, narrow, memory, kwargs, reserved)
+    return [found, shorter and shorter.model_copy(update={
+        "change": f"{_ATTENTION_ONLY}, and {shorter.change}",
+        "arguments": {"target_modules": ATTENTION_ONLY, **shorter.arguments}})]
 
 
 def _gpu_counts(arch: Architecture, run: vram.RunConfig, usable: float, kwargs: dict[str, Any]) -> list[int]:

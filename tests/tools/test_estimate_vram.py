@@ -350,6 +350,24 @@ def test_gemma_2_9b_qlora_at_4096_tokens_fits_a_12_gb_card_as_measured() -> None
     assert any("Softcapped attention (Gemma 2)" in a for a in result.assumptions)
 
 
+def test_a_moe_that_fits_only_with_lora_on_attention_is_told_so_as_unsloths_t4_notebook_trains_it() -> None:
+    """gpt-oss-20b QLoRA on a T4 does not fit with LoRA on every expert (Unsloth 2026.10.9 ran out of memory there);
+    Unsloth's T4 notebook trains attention only at 1,024 tokens. The answer offers that, re-estimated, and at the
+    longest length that then fits; a dense model, where attention alone saves 2-3 %, is not offered it."""
+    asked = dict(model="gpt-oss-20b", method="qlora", gpu="T4")
+    result = estimate_vram(**asked)
+    assert result.fits is False
+    attention = [s for s in result.suggestions if "target_modules" in s.arguments]
+    assert [tuple(s.arguments["target_modules"]) for s in attention] == [("q_proj", "k_proj", "v_proj", "o_proj")] * 2
+    shorter = next(s for s in attention if "seq_len" in s.arguments)
+    assert shorter.fits and 512 <= shorter.arguments["seq_len"] < 2048 and "advises all linear layers" in shorter.change
+    again = estimate_vram(**{**asked, **shorter.arguments})
+    assert again.fits and again.total_gib == pytest.approx(shorter.total_gib, abs=0.01)
+    assert not estimate_vram(**{**asked, **shorter.arguments, "seq_len": shorter.arguments["seq_len"] + 64}).fits
+    dense = estimate_vram(model="llama-3.1-8b", method="qlora", seq_len=16384, gpu_memory_gib=8)
+    assert dense.fits is False and not any("target_modules" in s.arguments for s in dense.suggestions)
+
+
 def test_longest_seq_len_suggestion_is_the_longest() -> None:
     asked = dict(model="qwen3-8b", method="qlora", seq_len=65536 // 2, gpu_memory_gib=16, stack="transformers")
     result = estimate_vram(**asked)
