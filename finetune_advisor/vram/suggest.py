@@ -29,7 +29,7 @@ _ONE_SERVER_GPUS = 8
 # on Unsloth, whose MLP names reach every expert (gpt-oss-20b QLoRA: 17.3 GiB, 15.6 so; Gemma 4 26B-A4B 22.1 and
 # 17.5), not on a dense model (2-3 %: Llama 3.1 8B QLoRA 7.9 and 7.6), where it would cost quality for little room.
 _ATTENTION_ONLY_SAVES = 0.05
-_ATTENTION_ONLY = (f"LoRA on attention only ({', '.join(ATTENTION_ONLY)}): no adapters on the MLP or its experts, "
+_ATTENTION_ONLY_TEXT = (f"LoRA on attention only ({', '.join(ATTENTION_ONLY)}): no adapters on the MLP or its experts, "
                    "though Unsloth advises all linear layers for quality")
 
 
@@ -114,7 +114,7 @@ def _attention_only(arch: Architecture, run: vram.RunConfig, memory: float, kwar
     notebook trained: attention only, 1,024 tokens)."""
     if run.method == "full" or set(run.target_modules) <= set(ATTENTION_ONLY):
         return []
-    found = attempt(_ATTENTION_ONLY, target_modules=ATTENTION_ONLY)
+    found = attempt(_ATTENTION_ONLY_TEXT, target_modules=ATTENTION_ONLY)
     now = vram.estimate_on_card(arch, run, memory - reserved, **kwargs)[1].need_gib
     if found is None or found.needs_gib > now * (1 - _ATTENTION_ONLY_SAVES):
         return []
@@ -123,7 +123,7 @@ def _attention_only(arch: Architecture, run: vram.RunConfig, memory: float, kwar
     narrow = run.model_copy(update={"target_modules": ATTENTION_ONLY})
     shorter = _longest_seq_len(arch, narrow, memory, kwargs, reserved)
     return [found, shorter and shorter.model_copy(update={
-        "change": f"{_ATTENTION_ONLY}, and {shorter.change}",
+        "change": f"{_ATTENTION_ONLY_TEXT}, and {shorter.change}",
         "arguments": {"target_modules": ATTENTION_ONLY, **shorter.arguments}})]
 
 
