@@ -90,8 +90,9 @@ class TrainingPlan(BaseModel):
 
 
 def _no_fit_notes(longest: int | None, memory: VramEstimate, run: RunConfig) -> list[str]:
-    # What else makes room; QLoRA only for a run that is not QLoRA already.
-    ways = ["QLoRA"] * (run.method != "qlora") + ["more GPUs", "a larger GPU"]
+    # What else makes room; QLoRA only for a run that is not QLoRA already, attention-only LoRA where it is offered.
+    attention = any("target_modules" in s.arguments for s in memory.suggestions)
+    ways = ["QLoRA"] * (run.method != "qlora") + ["LoRA on attention only"] * attention + ["more GPUs", "a larger GPU"]
     if longest is None and memory.fits:  # it fits, but never with the room a long run should leave
         return [f"Fits only tightly at every seq_len, down to one token a row at batch 1: estimate_vram says it fits at seq_len {run.seq_len} "
                 f"with {memory.headroom_gib:.2f} GiB to spare, less than this model's estimate may miss by. A plan "

@@ -197,6 +197,15 @@ def test_a_model_that_cannot_fit_says_so_with_fixes() -> None:
     assert not any("see memory.suggestions" in n for n in hopeless.notes)
 
 
+def test_a_moe_that_fits_only_with_lora_on_attention_names_that_among_the_fixes() -> None:
+    p = plan_training(model="gpt-oss-20b", gpu="T4", dataset_rows=1000, tokens_per_row=500)
+    said = [n for n in p.notes if n.startswith("Does not fit at any seq_len")]
+    assert not p.fits and len(said) == 1 and "LoRA on attention only" in said[0], p.notes
+    assert any("target_modules" in s.arguments and s.fits for s in p.memory.suggestions)
+    dense = plan_training(model="llama-3.1-70b", gpu="T4", method="qlora", dataset_rows=100, tokens_per_row=100)
+    assert not any("attention only" in n for n in dense.notes)
+
+
 def test_the_largest_rank_is_searched_when_asked() -> None:
     p = plan_training(**BASE, gpu="RTX 4090", method="qlora", search_rank=True, batch_size=1, seq_len=2048)
     assert p.lora_rank >= 16
