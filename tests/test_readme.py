@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 
 from finetune_advisor.server.cli import main
+from finetune_advisor.tools.estimate_vram import estimate_vram
+from finetune_advisor.vram import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+PROSE = " ".join(README.split())  # sentences as they read, whatever their line breaks
 
 # finetune-advisor subcommands (leading words) that are not run here, and why.
 NOT_RUN = {
@@ -178,15 +181,12 @@ def test_the_inspector_version_is_pinned_everywhere() -> None:
 
 
 def test_the_tight_fit_margins_are_the_ones_the_verdict_uses() -> None:
-    from finetune_advisor.vram import fit
-
-    text = " ".join(README.split())  # the sentence wraps across lines
     for fraction, says in ((fit.TIGHT_FRACTION, "of the estimate free is marked `tight`"),
                            (fit.BEYOND_TIGHT_FRACTION, "for a path or a step longer than the family was measured on"),
                            (fit.UNMEASURED_TIGHT_FRACTION, "for Unsloth families we have not measured"),
                            (fit.FAR_TIGHT_FRACTION, "for hybrid linear-attention or Mamba models")):
         percent = f"{fraction:.0%}".replace("%", " %")
-        assert re.search(rf"{percent}[^;]*?{re.escape(says)}|{re.escape(says)}[^;]*?{percent}", text), \
+        assert re.search(rf"{percent}[^;]*?{re.escape(says)}|{re.escape(says)}[^;]*?{percent}", PROSE), \
             f"the README's rule no longer says {percent} {says}"
 
 
@@ -202,10 +202,8 @@ QUOTED = [
 
 @pytest.mark.parametrize(("says", "arguments"), QUOTED, ids=[q[1]["model"] for q in QUOTED])
 def test_the_figures_the_readme_quotes_are_the_estimators(says: str, arguments: dict, no_gpu: None) -> None:
-    from finetune_advisor.tools.estimate_vram import estimate_vram
-
     figures = [estimate_vram(**arguments).total_gib]
     if says.count("{}") == 2:  # the second figure: trl's router aux loss off
         figures.append(estimate_vram(**arguments, router_aux_loss=False).total_gib)
     expected = says.format(*(f"{figure:.1f}" for figure in figures))
-    assert expected in " ".join(README.split()), f"the README should say: {expected}"
+    assert expected in PROSE, f"the README should say: {expected}"
