@@ -18,8 +18,8 @@ from finetune_advisor.plan import throughput
 from finetune_advisor.plan.dataset import DatasetFacts
 from finetune_advisor.plan.images import tower_time
 from finetune_advisor.vram.estimator import RunConfig, estimate, precision
-from finetune_advisor.vram.families import (UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth, sixteen_bit_step_note,
-                                           step_note)
+from finetune_advisor.vram.families import (COMPILE_OFF_RUNS, UNSLOTH_WIDE_HEAD_DIM, padded_on_unsloth,
+                                           sixteen_bit_step_note, step_note)
 from finetune_advisor.vram.resolve import ResolvedArch
 from finetune_advisor.vram.shapes import shapes
 from finetune_advisor.vram.terms import AUTOCAST_PROBE
@@ -201,11 +201,6 @@ def _notes(run: RunConfig, gpu: GpuTarget, stack: str, comm: float, fp32: bool) 
         notes.append(f"Between GPUs: {comm:.2f} s per step, assuming {NVLINK_GBS:g} GB/s per GPU over NVLink (SXM parts) "
                      f"or {PCIE_GBS:g} GB/s over PCIe; not measured.")
     return notes
-
-
-# How every Gemma run was measured (vram.families.UNSLOTH_COMPILE_OFF_FAMILIES), as the plan's notes say it.
-COMPILE_OFF_RUNS = ("Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0), as every Gemma run here was: with it "
-                    "on, Gemma 2, 3n and 4 failed or never finished a step on our torch 2.11")
 
 
 def _first_step_note(first: throughput.FirstStep | None) -> list[str]:

@@ -731,6 +731,9 @@ def plain_gemma_mlp_on_unsloth(model_type: str) -> bool:
 # never finished a step with it on (rounds 5-6; Gemma 4 26B-A4B did in round 34, its compile failing back to the
 # stock forward); Gemma 3's cells ran the same way. What they measured, the first step's time among it, is for that.
 UNSLOTH_COMPILE_OFF_FAMILIES = frozenset({"gemma2", "gemma3", "gemma3n", "gemma4", "gemma4_unified"})
+# How those runs were made, as the answers say it (a memory figure's ground, a plan's first steps).
+COMPILE_OFF_RUNS = ("Unsloth's per-block compile off (UNSLOTH_BLOCK_COMPILE=0), as every Gemma run here was: with it "
+                    "on, Gemma 2, 3n and 4 failed or never finished a step on our torch 2.11")
 
 
 def compile_off_on_unsloth(model_type: str) -> bool:

@@ -9,7 +9,8 @@ from finetune_advisor.vocabulary import METHOD_NAMES
 from finetune_advisor.vram import constants as k
 from finetune_advisor.vram import fit
 from finetune_advisor.vram.architecture import SHORT_CONV, Architecture
-from finetune_advisor.vram.families import LINEAR_MIXER_FAMILIES, family_of, router_trial_kept
+from finetune_advisor.vram.families import (COMPILE_OFF_RUNS, LINEAR_MIXER_FAMILIES, compile_off_on_unsloth, family_of,
+                                           router_trial_kept)
 from finetune_advisor.vram.run import RunConfig
 from finetune_advisor.vram.terms import text_tokens
 
@@ -193,10 +194,16 @@ MEASURED_AS_CUT_COPY = {
 
 
 def measured_ground(arch: Architecture, method: str) -> str:
-    """How much of the Unsloth figure for this family, and for this method, rests on our own measurements."""
+    """How much of the Unsloth figure for this family, and for this method, rests on our own measurements, and how
+    those runs differ from a user's (a copy cut to fewer layers; the per-block compile off)."""
     said = _measured_said(arch, method)
-    cut = MEASURED_AS_CUT_COPY.get(family_of(arch.model_type)) if measured_cells(arch.model_type) else None
-    return f"{said} Those runs were of {cut}, on one GPU." if cut else said
+    if not measured_cells(arch.model_type):
+        return said
+    if cut := MEASURED_AS_CUT_COPY.get(family_of(arch.model_type)):
+        said += f" Those runs were of {cut}, on one GPU."
+    if compile_off_on_unsloth(arch.model_type):
+        said += f" They ran with {COMPILE_OFF_RUNS}; the memory of a run with it on, Unsloth's default, is not measured."
+    return said
 
 
 def _measured_said(arch: Architecture, method: str) -> str:

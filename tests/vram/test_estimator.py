@@ -1054,6 +1054,20 @@ def test_an_unmeasured_hybrid_says_which_of_its_layer_kinds_a_measured_family_ho
                              "MoE layer of 256 experts), on one GPU.")
 
 
+def test_a_gemma_figure_says_its_runs_had_the_per_block_compile_off() -> None:
+    """Every Gemma cell ran with UNSLOTH_BLOCK_COMPILE=0 (with it on, Gemma 2, 3n and 4 failed or hung on the GPU
+    image): a user's run has it on, so the answer says what its figure rests on; a family measured with the compile on
+    says nothing of it."""
+    from finetune_advisor.vram.ground import measured_ground
+
+    small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=100)
+    for model_type in ("gemma2", "gemma3n_text", "gemma4_text"):
+        said = measured_ground(Architecture(model_type=model_type, **small), "qlora")
+        assert "UNSLOTH_BLOCK_COMPILE=0" in said and "with it on, Unsloth's default, is not measured" in said, model_type
+    assert "COMPILE" not in measured_ground(Architecture(model_type="llama", **small), "qlora")
+    assert "COMPILE" not in measured_ground(Architecture(model_type="gemma_unmeasured_kin", **small), "qlora")
+
+
 def test_a_family_measured_only_outside_the_fit_says_what_that_run_measured() -> None:
     """csm and Whisper have no calibration cell, but round 13 ran each once with Unsloth's notebook settings: their
     answers say what that run measured, as the probes recorded it; a family never run says it was not measured."""
