@@ -14,7 +14,7 @@ under-estimate (the errors that crash a user's run). Predictions that record the
 checked against it: a peak above the estimate by more than the margin is one where a fit we called comfortable
 would have run out of memory.
 
-    python bench/vram_accuracy/score_holdout_round.py --all [--since N]
+    python bench/vram_accuracy/score_holdout_round.py --all [--since N] [--by-family]
 
 pools every round (from round N on, with --since: the estimator as the later rounds left it) instead (issue 11's accuracy target is on held-out cells): each cell of any
 `predictions-unsloth-round*.jsonl` against its latest ok record in any `measured-unsloth-round*.jsonl`, a cell
@@ -115,9 +115,28 @@ def _round_files(kind: str, since: int = 0) -> list[tuple[str, str]]:
     return [(name, path) for _, name, path in sorted(found)]
 
 
-def pooled(since: int = 0) -> None:
+def pooled(since: int = 0, by_family: bool = False) -> None:
     """Every committed prediction of every round (from round `since` on), each cell once, against what was measured
-    after it."""
+    after it; by the model each cell ran (`by_family`) instead of by round."""
+    by_round, margins = _pooled_errors(since)
+    if by_family:
+        _family_table(by_round)
+        return
+    print("| round | cells | median abs. error | p90 | more than 5 % under |\n|---|---|---|---|---|")
+    everything = []
+    for name, errors in by_round.items():
+        everything += errors
+        print(_summary_row(name, errors))
+    print(_summary_row("**all**", everything))
+    for cell, e in everything:
+        if e < -0.05:
+            print(f"more than 5 % under: {cell} {100 * e:+.1f} %")
+    _beyond_margin(margins)
+
+
+def _pooled_errors(since: int) -> tuple[dict[str, list[tuple[str, float]]], list[tuple[str, float, float]]]:
+    """(round name -> its scored cells' (cell, error), in round order; (cell, error, margin) where a margin was
+    recorded)."""
     measured: dict[str, dict] = {}
     for _, path in _round_files("measured"):
         measured.update(latest(path)[0])
@@ -137,18 +156,36 @@ def pooled(since: int = 0) -> None:
             by_round.setdefault(name, []).append((cell, (p["predicted_gib"] - got) / got))
             if p.get("margin") is not None:
                 margins.append((cell, by_round[name][-1][1], p["margin"]))
-    print("| round | cells | median abs. error | p90 | more than 5 % under |\n|---|---|---|---|---|")
-    everything = []
-    for name, _ in rounds:
-        errors = by_round.get(name, [])
-        everything += errors
-        if errors:
-            print(_summary_row(name, errors))
-    print(_summary_row("**all**", everything))
-    for cell, e in everything:
-        if e < -0.05:
-            print(f"more than 5 % under: {cell} {100 * e:+.1f} %")
-    _beyond_margin(margins)
+    return {name: by_round[name] for name, _ in rounds if by_round.get(name)}, margins
+
+
+def _family_table(by_round: dict[str, list[tuple[str, float]]]) -> None:
+    """One row per family (the model_type of the config each cell was built from), the most cells first, with the
+    models its cells ran."""
+    by_family: dict[str, list[tuple[str, float]]] = {}
+    models: dict[str, set[str]] = {}
+    for errors in by_round.values():
+        for cell, e in errors:
+            model = cell.split("/")[0]
+            family = _model_type(model)
+            by_family.setdefault(family, []).append((cell, e))
+            models.setdefault(family, set()).add(model)
+    print("| family | models | cells | median abs. error | p90 | worst under-estimate | more than 5 % under |\n"
+          "|---|---|---|---|---|---|---|")
+    for family, errors in sorted(by_family.items(), key=lambda item: (-len(item[1]), item[0])):
+        abs_err = [abs(e) for _, e in errors]
+        worst = min(min(e for _, e in errors), 0.0)
+        print(f"| {family} | {', '.join(sorted(models[family]))} | {len(errors)} | {100 * quantile(abs_err, 0.5):.1f} % "
+              f"| {100 * quantile(abs_err, 0.9):.1f} % | {100 * worst:+.1f} % | {sum(e < -0.05 for _, e in errors)} |")
+
+
+def _model_type(model: str) -> str:
+    """The model_type of the calibration config a cell's model was built from (its name where there is none)."""
+    path = os.path.join(ROOT, "bench", "vram_calibration", "configs", f"{model}.json")
+    if not os.path.exists(path):
+        return model
+    with open(path) as fh:
+        return json.load(fh)["config"].get("model_type", model)
 
 
 def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:
@@ -158,11 +195,21 @@ def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:
             f"| {under} |")
 
 
+def _cli(argv: list[str]) -> None:
+    import argparse
+
+    if argv[:1] != ["--all"]:
+        if len(argv) != 2:
+            sys.exit("usage: python bench/vram_accuracy/score_holdout_round.py "
+                     "(PREDICTIONS MEASURED | --all [--since N] [--by-family])")
+        main(*argv)
+        return
+    ap = argparse.ArgumentParser(prog="score_holdout_round.py --all")
+    ap.add_argument("--since", type=int, default=0, help="pool the rounds from this one on")
+    ap.add_argument("--by-family", action="store_true", help="one row per model the cells ran, not per round")
+    args = ap.parse_args(argv[1:])
+    pooled(args.since, args.by_family)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--all"] and (len(sys.argv) == 2 or sys.argv[2:3] == ["--since"] and len(sys.argv) == 4
-                                       and sys.argv[3].isdigit()):
-        pooled(int(sys.argv[3]) if len(sys.argv) == 4 else 0)
-    elif len(sys.argv) == 3:
-        main(sys.argv[1], sys.argv[2])
-    else:
-        sys.exit("usage: python bench/vram_accuracy/score_holdout_round.py (PREDICTIONS MEASURED | --all [--since N])")
+    _cli(sys.argv[1:])

@@ -88,3 +88,12 @@ def test_the_main_readme_reports_the_held_out_step_times() -> None:
     cells, median, _, within, _ = rows["8,192 tokens a step or more"]
     says = f"step: {cells} cells, median {median}, {within} within ±20 %."
     assert says in MAIN_README, f"README.md should say: {says}"
+
+
+def test_the_held_out_table_by_family_is_the_scorers() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        _script(BENCH / "score_holdout_round.py").pooled(66, by_family=True)
+    table = " ".join(out.getvalue().split())
+    assert table.startswith("| family | models | cells |") and table.count("| gemma2 |") == 1
+    assert table in README, "bench/vram_accuracy/README.md's table by family is not what --since 66 --by-family prints"
