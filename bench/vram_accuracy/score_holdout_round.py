@@ -27,6 +27,7 @@ round's plain file, so it is the one pooled.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -36,6 +37,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cells import ROOT, process_peak_bytes, quantile  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
+from unsloth_sft import load_config  # noqa: E402
 
 GIB = 2**30
 HOLDOUT = os.path.join(ROOT, "bench", "vram_calibration", "holdout")
@@ -117,7 +121,7 @@ def _round_files(kind: str, since: int = 0) -> list[tuple[str, str]]:
 
 def pooled(since: int = 0, by_family: bool = False) -> None:
     """Every committed prediction of every round (from round `since` on), each cell once, against what was measured
-    after it; by the model each cell ran (`by_family`) instead of by round."""
+    after it; by family (`by_family`: the model_type each cell's config has) instead of by round."""
     by_round, margins = _pooled_errors(since)
     if by_family:
         _family_table(by_round)
@@ -179,13 +183,13 @@ def _family_table(by_round: dict[str, list[tuple[str, float]]]) -> None:
               f"| {100 * quantile(abs_err, 0.9):.1f} % | {100 * worst:+.1f} % | {sum(e < -0.05 for _, e in errors)} |")
 
 
+@functools.cache
 def _model_type(model: str) -> str:
     """The model_type of the calibration config a cell's model was built from (its name where there is none)."""
-    path = os.path.join(ROOT, "bench", "vram_calibration", "configs", f"{model}.json")
-    if not os.path.exists(path):
+    try:
+        return load_config(model)["config"].get("model_type", model)
+    except FileNotFoundError:
         return model
-    with open(path) as fh:
-        return json.load(fh)["config"].get("model_type", model)
 
 
 def _summary_row(name: str, errors: list[tuple[str, float]]) -> str:
@@ -206,7 +210,7 @@ def _cli(argv: list[str]) -> None:
         return
     ap = argparse.ArgumentParser(prog="score_holdout_round.py --all")
     ap.add_argument("--since", type=int, default=0, help="pool the rounds from this one on")
-    ap.add_argument("--by-family", action="store_true", help="one row per model the cells ran, not per round")
+    ap.add_argument("--by-family", action="store_true", help="one row per family (model_type), not per round")
     args = ap.parse_args(argv[1:])
     pooled(args.since, args.by_family)
 

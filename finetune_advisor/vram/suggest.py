@@ -30,7 +30,7 @@ _ONE_SERVER_GPUS = 8
 # 17.5), not on a dense model (2-3 %: Llama 3.1 8B QLoRA 7.9 and 7.6), where it would cost quality for little room.
 _ATTENTION_ONLY_SAVES = 0.05
 _ATTENTION_ONLY_TEXT = (f"LoRA on attention only ({', '.join(ATTENTION_ONLY)}): no adapters on the MLP or its experts, "
-                   "though Unsloth advises all linear layers for quality")
+                        "though Unsloth advises all linear layers for quality")
 
 
 class Suggestion(BaseModel):
