@@ -700,19 +700,21 @@ def test_a_step_longer_than_any_measured_for_its_family_says_so_and_widens_the_m
 
 
 def test_a_method_measured_shorter_than_its_family_keeps_its_own_growth_beyond_its_longest_step() -> None:
-    """Granite 4.0-H's 16-bit LoRA was measured to 16,384 tokens (round 83), its QLoRA to 8,192 only: QLoRA at 16,384
-    is beyond its measured ground, says so and adds the growth its QLoRA runs showed, where LoRA at 16,384 is
-    measured ground."""
+    """gpt-oss-20b's 16-bit LoRA was measured to 16,384 tokens, its QLoRA to 32,768: LoRA at 32,768 is beyond its own
+    measured ground, says so and adds the growth its LoRA runs showed, where QLoRA at 32,768 is measured ground.
+    (Granite 4.0-H was the example until its QLoRA was measured past its LoRA, round 88.)"""
     from finetune_advisor.vram.ground import longest_measured, tail_growth
 
-    arch = Architecture.from_hf_config(GRANITE_H_TINY)
-    qlora, lora = (RunConfig(method=m, seq_len=16384, stack="unsloth") for m in ("qlora", "lora"))
-    assert k.UNSLOTH_LONGEST_TOKENS["granitemoehybrid"]["moe"] == {"lora": 16384, "qlora": 8192}
-    assert longest_measured(arch, qlora) == 8192 and tail_growth(arch, qlora) > 0.5 * 1024**3
-    assert longest_measured(arch, lora) is None and tail_growth(arch, lora) == 0.0
-    said = [n for n in estimate(arch, qlora).assumptions if "the longest step of this family" in n]
-    assert len(said) == 1 and "in our Unsloth QLoRA runs held 8,192" in said[0]
-    assert not any("the longest step of this family" in n for n in estimate(arch, lora).assumptions)
+    spec = json.loads((BENCH / "vram_calibration/configs/gpt-oss-20b.json").read_text())
+    arch = Architecture.from_hf_config(spec["config"])
+    longest = k.UNSLOTH_LONGEST_TOKENS["gpt_oss"]["moe"]
+    assert longest["lora"] < longest["qlora"] == 32768 and k.UNSLOTH_TAIL_GROWTH["gpt_oss"]["moe"]["lora"] > 0
+    qlora, lora = (RunConfig(method=m, seq_len=32768, stack="unsloth") for m in ("qlora", "lora"))
+    assert longest_measured(arch, lora) == longest["lora"] and tail_growth(arch, lora) > 0.5 * 1024**3
+    assert longest_measured(arch, qlora) is None and tail_growth(arch, qlora) == 0.0
+    said = [n for n in estimate(arch, lora).assumptions if "the longest step of this family" in n]
+    assert len(said) == 1 and f"in our Unsloth LoRA runs held {longest['lora']:,}" in said[0]
+    assert not any("the longest step of this family" in n for n in estimate(arch, qlora).assumptions)
 
 
 def test_the_first_dense_layers_of_a_moe_model_hold_a_dense_mlp_not_experts() -> None:
