@@ -19,6 +19,25 @@ VARIANT_SUFFIXES: tuple[tuple[str, Variant], ...] = (
 # QLoRA loads the first of these that exists: the dynamic 4-bit, then plain bnb 4-bit.
 QLORA_PREFERENCE: tuple[Quant, ...] = ("unsloth-bnb-4bit", "bnb-4bit")
 
+# Uploads Unsloth's loader does not load: it takes the second id instead, whether the first was named or its mapper
+# swapped it in for load_in_4bit. BAD_MAPPINGS in unsloth/models/loader_utils.py (lines 58-70) of the unsloth 2026.10.9
+# wheel on PyPI, the version the estimates are calibrated for (github unslothai/unsloth@015bdef0d94a, 2026-08-22, had
+# the first five), with Unsloth's own reason where its code gives one. Lower-cased keys.
+REDIRECT_SOURCE = "unsloth 2026.10.9, unsloth/models/loader_utils.py BAD_MAPPINGS"
+LOADER_REDIRECTS: dict[str, tuple[str, str | None]] = {
+    "unsloth/qwen3-32b-unsloth-bnb-4bit": ("unsloth/Qwen3-32B-bnb-4bit", "32B dynamic quant is way too big"),
+    "unsloth/qwen3-30b-a3b-unsloth-bnb-4bit": ("unsloth/Qwen3-30B-A3B", "HF loads MoEs too slowly"),
+    "unsloth/qwen3-30b-a3b-bnb-4bit": ("unsloth/Qwen3-30B-A3B", "We rather do it on the fly"),
+    "unsloth/qwen3-30b-a3b-base-unsloth-bnb-4bit": ("unsloth/Qwen3-30B-A3B-Base", "HF loads MoEs too slowly"),
+    "unsloth/qwen3-30b-a3b-base-bnb-4bit": ("unsloth/Qwen3-30B-A3B-Base", "We rather do it on the fly"),
+    "unsloth/solar-10.7b-bnb-4bit": ("upstage/SOLAR-10.7B-v1.0", None),
+    "unsloth/hermes-3-llama-3.1-405b-bnb-4bit": ("NousResearch/Hermes-3-Llama-3.1-405B", None),
+    "unsloth/pixtral-12b-2409-base-bnb-4bit": ("unsloth/Pixtral-12B-Base-2409-bnb-4bit", None),
+    "unsloth/llama-3.1-tulu-3-8b-bnb-4bit": ("unsloth/Llama-3.1-Tulu-3-8B", None),
+    "unsloth/llama-3.1-tulu-3-70b-bnb-4bit": ("allenai/Llama-3.1-Tulu-3-70B", None),
+    "unsloth/openthinker-7b-unsloth-bnb-4bit": ("open-thoughts/OpenThinker-7B", None),
+}
+
 
 def suffix(quant: Quant) -> str:
     """The repo-name suffix of a quantisation ('' for 16-bit)."""
@@ -56,6 +75,22 @@ def parse_slot(name: str) -> tuple[Variant, Quant]:
 def is_quantised_upload(repo_id: str) -> bool:
     """True for a -bnb-4bit or -unsloth-bnb-4bit repo."""
     return split_quant(repo_id)[1] != "16bit"
+
+
+def loaded_by_unsloth(repo_id: str) -> str:
+    """The repo Unsloth's loader takes when `repo_id` is named (LOADER_REDIRECTS); `repo_id` itself for most."""
+    return LOADER_REDIRECTS.get(repo_id.lower(), (repo_id, None))[0]
+
+
+def redirect_note(repo_id: str) -> str | None:
+    """What the answer says where Unsloth's loader takes another repo than `repo_id`; None where it does not."""
+    if repo_id.lower() not in LOADER_REDIRECTS:
+        return None
+    target, reason = LOADER_REDIRECTS[repo_id.lower()]
+    how = (f"{target} for {repo_id} and quantises it on load (load_in_4bit=True)" if split_quant(target)[1] == "16bit"
+           else f"{target} instead of {repo_id}")
+    why = f": '{reason}'" if reason else ""
+    return f"Unsloth's loader takes {how} ({REDIRECT_SOURCE}{why})."
 
 
 def stem(ref: str) -> str:

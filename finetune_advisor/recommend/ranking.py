@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.licensing.binding import unconfirmed_licence
 from finetune_advisor.recommend.use_case import UseCaseHints
@@ -175,15 +176,16 @@ def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str
     """(unsloth id, original repo, caveat) to load for the variant and method.
 
     QLoRA prefers Unsloth's dynamic `-unsloth-bnb-4bit` upload, then `-bnb-4bit`, then the 16-bit
-    upload quantised at load time; LoRA and full fine-tuning load the 16-bit upload.
+    upload quantised at load time; LoRA and full fine-tuning load the 16-bit upload. An upload Unsloth's
+    loader redirects is named as it loads (naming.LOADER_REDIRECTS), with the reason.
     """
     original = (entry.base_id if variant == "base" else entry.instruct_id) or ""
     ids = entry.unsloth
     if method == "qlora":
-        for quant in ("unsloth-bnb-4bit", "bnb-4bit"):
+        for quant in naming.QLORA_PREFERENCE:
             repo = ids.get(variant, quant)
             if repo:
-                return repo, original, None
+                return naming.loaded_by_unsloth(repo), original, naming.redirect_note(repo)
         repo = ids.get(variant, "16bit")
         if repo:
             return repo, original, f"No pre-quantised 4-bit upload is listed: {repo} is quantised on load (load_in_4bit=True)."

@@ -29,7 +29,6 @@ from finetune_advisor.vocabulary import (
     list_bounds,
     text_bounds,
 )
-from finetune_advisor.vram import resolve as resolving
 from finetune_advisor.vram.estimator import RunConfig
 from finetune_advisor.vram.report import VramEstimate, report
 
@@ -74,8 +73,8 @@ def estimate_vram(
     resolved = resolve_model(model, architecture, params_b)
     target = resolve_gpu(gpu, gpu_memory_gib, bf16)
     storage = resolved.storage_for(method, stack)
-    if storage != resolved.storage:
-        resolved.notes.append(resolving.DYNAMIC_SWAP_NOTE)
+    if said := resolved.load_note(method, stack):
+        resolved.notes.append(said)
     run = RunConfig(
         method=method, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank,
         target_modules=tuple(target_modules) if target_modules else ALL_LINEAR, lora_dropout=lora_dropout,

@@ -33,6 +33,7 @@ class ResolvedArch:
     storage: Quant = "16bit"
     skip_modules: list[str] | None = None  # the loaded checkpoint's own llm_int8_skip_modules, where known
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
+    redirected: str | None = None  # the upload a QLoRA run would load that Unsloth's loader redirects (naming)
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
     coarse: bool = False
@@ -59,10 +60,22 @@ class ResolvedArch:
 
     def storage_for(self, method: str, stack: str) -> Quant:
         """The checkpoint a run loads: with load_in_4bit, Unsloth's loader swaps a 16-bit name for its
-        dynamic 4-bit upload when one exists."""
-        if self.storage == "16bit" and self.dynamic_4bit and method == "qlora" and stack == "unsloth":
-            return "unsloth-bnb-4bit"
-        return self.storage
+        dynamic 4-bit upload when one exists, and takes another repo for the uploads it redirects."""
+        if method != "qlora" or stack != "unsloth":
+            return self.storage
+        if self.redirected:
+            return naming.split_quant(naming.loaded_by_unsloth(self.redirected))[1]
+        return "unsloth-bnb-4bit" if self.storage == "16bit" and self.dynamic_4bit else self.storage
+
+    def load_note(self, method: str, stack: str) -> str | None:
+        """What the answer says where the run loads another checkpoint than the one named (`storage_for`)."""
+        if method != "qlora" or stack != "unsloth":
+            return None
+        if self.redirected:
+            swapped = "" if self.redirected == self.repo_id else (
+                f"For load_in_4bit Unsloth's mapper swaps in {self.redirected}, its 4-bit upload of this model; ")
+            return swapped + (naming.redirect_note(self.redirected) or "")
+        return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
 
 
 DYNAMIC_SWAP_NOTE = "Unsloth loads the -unsloth-bnb-4bit upload for QLoRA, as its loader does for load_in_4bit."
@@ -86,8 +99,9 @@ def from_architecture(config: dict[str, Any]) -> ResolvedArch:
 def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
     """A repo the catalog does not know, from the config.json the Hub served."""
     arch = Architecture.from_hf_config(config, field="model")
+    redirected = repo_id if repo_id.lower() in naming.LOADER_REDIRECTS else None
     return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
-                        skip_modules=skip_modules(config), takes_images="vision_config" in config,
+                        redirected=redirected, skip_modules=skip_modules(config), takes_images="vision_config" in config,
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
 
 
@@ -108,7 +122,8 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
                                   float32_without_bf16=bool(guidance and guidance.float32_without_bf16),
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
-                                  dynamic_4bit=_dynamic_4bit(found), takes_images="image" in entry.modalities,
+                                  dynamic_4bit=_dynamic_4bit(found), redirected=_redirected(found),
+                                  takes_images="image" in entry.modalities,
                                   plain_4bit=found.variant and entry.unsloth.get(found.variant, "bnb-4bit"))
     if entry.architecture is not None:
         arch = _as_stored(found, entry.architecture, notes)
@@ -191,6 +206,20 @@ def _kept(upload: DynamicUpload, arch: Architecture) -> Kept16bit:
         return _listed(arch, upload.skip_modules)
     assert upload.size_gb is not None and upload.bnb_4bit_size_gb is not None  # DynamicUpload validates the pair
     return kept_by_size(upload.size_gb, upload.bnb_4bit_size_gb)
+
+
+def _redirected(found: ResolvedModel) -> str | None:
+    """The upload a QLoRA run on Unsloth would load that its loader redirects: the named 4-bit upload, else the
+    dynamic upload its loader swaps in for a 16-bit name (with no variant named, where each variant's is redirected
+    alike); None where the loader takes what it is given."""
+    if found.repo_id and naming.is_quantised_upload(found.repo_id):
+        uploads = [found.repo_id]
+    else:
+        variants = [found.variant] if found.variant else ["base", "instruct"]
+        uploads = [r for v in variants if (r := found.entry.unsloth.get(v, "unsloth-bnb-4bit"))]
+    redirected = [r for r in uploads if r.lower() in naming.LOADER_REDIRECTS]
+    quants = {naming.split_quant(naming.loaded_by_unsloth(r))[1] for r in redirected}
+    return redirected[0] if redirected and len(redirected) == len(uploads) and len(quants) == 1 else None
 
 
 def _dynamic_4bit(found: ResolvedModel) -> bool:

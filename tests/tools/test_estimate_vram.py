@@ -665,3 +665,21 @@ def test_an_entry_whose_weights_need_a_16bit_copy_says_so_with_its_estimate() ->
     devstral = estimate_vram(model="devstral-small-2-2512", method="qlora", gpu_memory_gib=24)
     assert any(a.startswith("Mistral publishes Devstral Small 2 in FP8 only") for a in devstral.assumptions)
     assert not any("FP8 only" in a for a in estimate_vram(model="devstral-small-2507").assumptions)
+
+
+def test_an_upload_unsloths_loader_redirects_is_estimated_as_it_loads() -> None:
+    """Unsloth 2026.10.9's loader sends Qwen3-30B-A3B's 4-bit uploads to the 16-bit repo and quantises on the fly
+    (BAD_MAPPINGS): QLoRA on Unsloth is the quantise-on-load run our cells measured, not the pre-quantised dynamic
+    upload with its stacked float32 scales and 16-bit layers; transformers loads what it is given."""
+    dynamic = "unsloth/Qwen3-30B-A3B-unsloth-bnb-4bit"
+    named = estimate_vram(model=dynamic, method="qlora")
+    on_load = estimate_vram(model="Qwen/Qwen3-30B-A3B", method="qlora")
+    assert named.total_gib == on_load.total_gib
+    assert any("takes unsloth/Qwen3-30B-A3B for " + dynamic in a and "quantises it on load" in a for a in named.assumptions)
+    assert not any("stacks them on load" in a for a in named.assumptions)  # the pre-quantised expert layout's note
+    plain = estimate_vram(model=dynamic, method="qlora", stack="transformers")
+    assert not any("Unsloth's loader takes" in a for a in plain.assumptions)
+    qwen32 = estimate_vram(model="qwen3-32b", method="qlora")  # its dynamic upload is sent to the plain 4-bit one
+    assert any("takes unsloth/Qwen3-32B-bnb-4bit instead of" in a for a in qwen32.assumptions)
+    assert not any("keeps some layers in 16-bit" in a for a in qwen32.assumptions)
+    assert qwen32.total_gib == estimate_vram(model="unsloth/Qwen3-32B-bnb-4bit", method="qlora").total_gib

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from finetune_advisor.adapters.cache import load_catalog
+from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.licensing.terms import load_licenses
@@ -20,6 +21,7 @@ from finetune_advisor.vram import fit
 from finetune_advisor.vram.constants import DRIVER_RESERVED_GIB
 from finetune_advisor.adapters import nvml
 from finetune_advisor.tools.check_license import check_license
+from finetune_advisor.tools.estimate_vram import estimate_vram
 from finetune_advisor.tools.recommend_model import RecommendResult, recommend_model
 
 TASKS = ("chat", "code", "vision", "reasoning", "tts", "stt")
@@ -73,11 +75,15 @@ def _check_ids(e: CatalogEntry, r: Any) -> None:
     if r.unsloth_model_id is None:
         assert any(original in c for c in r.caveats)
         return
+    if r.method == "qlora":  # the upload QLoRA prefers, as Unsloth's loader takes it (naming.LOADER_REDIRECTS)
+        best = next(filter(None, (e.unsloth.get(r.variant, q) for q in ("unsloth-bnb-4bit", "bnb-4bit", "16bit"))))
+        assert r.unsloth_model_id == naming.loaded_by_unsloth(best)
+        if r.unsloth_model_id != best:
+            assert naming.redirect_note(best) in r.caveats
+            return
     variant, quant = slots[r.unsloth_model_id]
     assert variant == r.variant
     if r.method == "qlora":
-        best = e.unsloth.get(variant, "unsloth-bnb-4bit") or e.unsloth.get(variant, "bnb-4bit")
-        assert r.unsloth_model_id == (best or e.unsloth.get(variant, "16bit"))
         if quant == "16bit":
             assert any("load_in_4bit" in c for c in r.caveats)
     else:
@@ -285,8 +291,6 @@ def test_full_fine_tuning_only_when_it_fits() -> None:
 
 @pytest.mark.parametrize(("task", "memory", "method"), [("chat", 24, "auto"), ("vision", 80, "auto"), ("code", 48, "lora")])
 def test_memory_figures_are_estimate_vrams_for_the_named_checkpoint(task: str, memory: float, method: str) -> None:
-    from finetune_advisor.tools.estimate_vram import estimate_vram
-
     result = run(task=task, gpu_memory_gib=memory, method=method, seq_len=4096)
     for r in result.recommendations:
         check = estimate_vram(model=r.unsloth_model_id or r.repo_id, method=r.method, seq_len=4096, gpu_memory_gib=memory,
@@ -599,3 +603,16 @@ def test_a_moe_whose_config_turns_the_aux_loss_off_is_sized_without_the_trials()
     pick = next(r for r in result.recommendations if r.model_id == "qwen3-coder-30b-a3b")
     assert pick.fits and pick.router_aux_loss and pick.estimated_vram_gib < 26
     assert not any("router_aux_loss_coef=0.0" in c for c in pick.caveats)
+
+def test_qlora_names_the_repo_unsloths_loader_takes_with_its_reason() -> None:
+    """Unsloth's loader redirects some 4-bit uploads (Qwen3-30B-A3B's to its 16-bit repo, OpenThinker 7B's to the
+    original): a pick names the repo it loads, says why, and is sized as estimate_vram sizes that repo."""
+    repo, original, caveat = ranking.load_ids(load_catalog().get("qwen3-30b-a3b"), "instruct", "qlora")
+    assert (repo, original) == ("unsloth/Qwen3-30B-A3B", "Qwen/Qwen3-30B-A3B")
+    assert caveat and "BAD_MAPPINGS" in caveat and "quantises it on load" in caveat
+    result = run(task="reasoning", gpu_memory_gib=16, method="qlora", max_params_b=8)
+    pick = next(r for r in result.recommendations if r.model_id == "openthinker-7b")
+    assert pick.unsloth_model_id == "open-thoughts/OpenThinker-7B"
+    assert any("unsloth/OpenThinker-7B-unsloth-bnb-4bit" in c and "BAD_MAPPINGS" in c for c in pick.caveats)
+    sized = estimate_vram(model=pick.unsloth_model_id, method="qlora", gpu_memory_gib=16)
+    assert pick.estimated_vram_gib == pytest.approx(sized.needs_gib, abs=0.06)
