@@ -48,12 +48,23 @@ def _derive(ref: str, key: str, index: dict[str, ResolvedModel]) -> ResolvedMode
     if hit is None and stem.endswith("-instruct"):
         hit, variant = index.get(stem.removesuffix("-instruct")), "instruct"
     if hit is None or hit.repo_id is None:
+        hit = _original_named(stem, index)
+    if hit is None or hit.repo_id is None:
         return None
     chosen: Variant | None = variant or hit.variant
     repo = hit.entry.unsloth.get(chosen, quant) if chosen else None
     note = f"{ref.strip()} is not a listed repo; read as {hit.entry.name} ({chosen or 'variant unknown'}, {quant})"
     note += f"; the listed Unsloth id is {repo}" if repo else "; the catalog lists no Unsloth upload of that variant and quantisation"
     return ResolvedModel(entry=hit.entry, repo_id=repo, variant=chosen, quant=quant, note=note)
+
+
+def _original_named(stem: str, index: dict[str, ResolvedModel]) -> ResolvedModel | None:
+    """The original repo of one entry whose name, without its owner, is `stem`'s ('unsloth/Qwen3.5-9B' ->
+    Qwen/Qwen3.5-9B): Unsloth re-uploads under the original's name. None where no entry's or several entries' match."""
+    name = stem.split("/", 1)[-1]
+    found = {r.entry.id: r for k, r in index.items()
+             if r.repo_id and r.variant and r.quant == "16bit" and k == r.repo_id.lower() and k.split("/", 1)[-1] == name}
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def closest(catalog: Catalog, ref: str, n: int = 3) -> list[str]:

@@ -335,6 +335,9 @@ def test_other_releases_resolve_to_their_entry_without_a_variant() -> None:
         ("unsloth/Qwen3-8B-Instruct-bnb-4bit", "qwen3-8b", "unsloth/Qwen3-8B-bnb-4bit", "instruct", "bnb-4bit"),
         ("unsloth/Qwen2.5-Coder-7B-Instruct-unsloth-bnb-4bit", "qwen2.5-coder-7b", None, "instruct", "unsloth-bnb-4bit"),
         ("unsloth/Qwen2.5-Coder-7B-unsloth-bnb-4bit", "qwen2.5-coder-7b", None, "base", "unsloth-bnb-4bit"),
+        # an Unsloth re-upload under the original's name, not listed: the original's entry and variant
+        ("unsloth/Qwen3.5-9B-Base", "qwen3.5-9b", None, "base", "16bit"),
+        ("unsloth/granite-4.2-8b", "granite-4.2-8b", None, "instruct", "16bit"),
     ],
 )
 def test_resolve_derives_unlisted_unsloth_ids(ref: str, model_id: str, repo_id: str | None, variant: str, quant: str) -> None:
