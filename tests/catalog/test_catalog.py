@@ -311,6 +311,7 @@ def test_schema_rejects_duplicate_ids() -> None:
         ("https://huggingface.co/google/gemma-3-4b-it", "gemma-3-4b", "google/gemma-3-4b-it", "instruct", "16bit"),
         ("deepseek v3 0324", "deepseek-v3", None, None, None),
         ("orpheus-3b", "orpheus-3b-0.1", None, None, None),  # how its users name it; it was "not in the catalog"
+        ("unsloth/Qwen3.5-9B", "qwen3.5-9b", "unsloth/Qwen3.5-9B", "instruct", "16bit"),  # Studio's priority list
         # where Unsloth's loader sends a listed upload (naming.LOADER_REDIRECTS): the same entry
         ("unsloth/Pixtral-12B-Base-2409-bnb-4bit", "pixtral-12b-2409", "unsloth/Pixtral-12B-Base-2409-bnb-4bit", "base",
          "bnb-4bit"),
