@@ -17,6 +17,7 @@ import pytest
 from planted import plant_fifo, within
 
 from finetune_advisor.adapters.cache import catalog_note, catalog_path, load_catalog
+from finetune_advisor.catalog import naming
 from finetune_advisor.catalog.resolve import closest, model_ids, resolve
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry, UnslothIds
 from finetune_advisor.catalog.store import load_packaged
@@ -321,6 +322,17 @@ def test_resolve(ref: str, model_id: str, repo_id: str | None, variant: str | No
     found = resolve(load_catalog(), ref)
     assert (found.entry.id, found.repo_id, found.variant, found.quant) == (model_id, repo_id, variant, quant)
     assert found.note is None
+
+
+def test_where_unsloths_loader_sends_a_listed_upload_resolves_to_the_same_entry() -> None:
+    """naming.LOADER_REDIRECTS: recommend_model names the target, and estimate_vram must find it offline."""
+    catalog = load_catalog()
+    listed = {repo.lower(): m for m in catalog.models for repo, _, _ in m.unsloth.slots()}
+    assert len(set(naming.LOADER_REDIRECTS) & set(listed)) >= 8, "the catalog lists most redirected uploads"
+    for source, (target, _) in naming.LOADER_REDIRECTS.items():
+        if source in listed:
+            found = resolve(catalog, target)
+            assert found.entry.id == listed[source].id and found.quant == naming.split_quant(target)[1], source
 
 
 def test_other_releases_resolve_to_their_entry_without_a_variant() -> None:
