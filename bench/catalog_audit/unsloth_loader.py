@@ -8,7 +8,8 @@ swapped for under load_in_4bit, and `BAD_MAPPINGS` (unsloth/models/loader_utils.
 for. Prints, and exits 1 on, any difference that changes what the product names or sizes:
 - a redirect in the release that LOADER_REDIRECTS lacks or gives another target, or one it has that the release dropped;
 - a listed -unsloth-bnb-4bit upload that the release's mapper does not swap its variant's 16-bit names to (the
-  estimator assumes the swap: vram.resolve.ResolvedArch.storage_for).
+  estimator assumes the swap: vram.resolve.ResolvedArch.storage_for);
+- an Unsloth upload the mapper lists beside a catalog entry's original repo that the entry does not list.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from finetune_advisor.catalog import naming  # noqa: E402
-from finetune_advisor.catalog.schema import Catalog  # noqa: E402
+from finetune_advisor.catalog.schema import Catalog, CatalogEntry  # noqa: E402
+from finetune_advisor.vocabulary import Variant  # noqa: E402
 
 MAPPER, LOADER = "unsloth/models/mapper.py", "unsloth/models/loader_utils.py"
 
@@ -59,17 +61,17 @@ def redirects(loader_source: str) -> dict[str, str]:
     return {_string(k): _string(v) for k, v in zip(table.keys, table.values) if k is not None}
 
 
-def swaps(mapper_source: str) -> dict[str, str]:
+def mapper_table(mapper_source: str) -> dict[str, list[str]]:
+    """`__INT_TO_FLOAT_MAPPER`: 4-bit upload -> the names listed under it (16-bit uploads, the original, FP8 ones)."""
+    table = ast.literal_eval(_assigned(mapper_source, "__INT_TO_FLOAT_MAPPER"))
+    return {key: [n for n in ([*values.get("16", ()), *values.get("8", ())] if isinstance(values, dict) else values) if n]
+            for key, values in table.items()}
+
+
+def swaps(table: dict[str, list[str]]) -> dict[str, str]:
     """Lower-cased 16-bit (or FP8) name -> the 4-bit upload load_in_4bit takes for it: every name listed under a
     4-bit key maps to that key, as the mapper's build_mappers derives FLOAT_TO_INT_MAPPER."""
-    table = ast.literal_eval(_assigned(mapper_source, "__INT_TO_FLOAT_MAPPER"))
-    out: dict[str, str] = {}
-    for key, values in table.items():
-        names = [*values.get("16", ()), *values.get("8", ())] if isinstance(values, dict) else list(values)
-        for name in names:
-            if name:
-                out[name.lower()] = key
-    return out
+    return {name.lower(): key for key, names in table.items() for name in names}
 
 
 def redirect_problems(found: dict[str, str]) -> list[str]:
@@ -95,13 +97,35 @@ def swap_problems(catalog: Catalog, found: dict[str, str]) -> list[str]:
     return problems
 
 
+def listing_problems(catalog: Catalog, table: dict[str, list[str]]) -> list[str]:
+    """Unsloth uploads the release's mapper names beside a catalog entry's original repo that the entry does not list:
+    recommend_model would name a worse repo for them (the original, or a 16-bit one quantised on load)."""
+    originals: dict[str, list[tuple[CatalogEntry, Variant]]] = {}
+    for e in catalog.models:  # a fine-tune's entry may name its base model's repo as its base (Tulu 3)
+        for v, r in (("base", e.base_id), ("instruct", e.instruct_id)):
+            if r:
+                originals.setdefault(r.lower(), []).append((e, v))
+    problems = []
+    for key, names in table.items():
+        owners = next((originals[n.lower()] for n in names if n.lower() in originals), [])
+        for repo in {key, *names} if owners else ():
+            quant = naming.split_quant(repo)[1]
+            if (repo.startswith(naming.ORG + "/") and "fp8" not in repo.lower()
+                    and not any(e.unsloth.get(v, quant) for e, v in owners)):
+                problems.append(f"{owners[0][0].id}: the mapper names {repo} ({owners[0][1]}, {quant}); the catalog "
+                                "lists none")
+    return sorted(problems)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     mapper_source, loader_source = read_release(Path(argv[0]))
     catalog = Catalog.model_validate_json((ROOT / "finetune_advisor/catalog/catalog.json").read_text())
-    problems = redirect_problems(redirects(loader_source)) + swap_problems(catalog, swaps(mapper_source))
+    table = mapper_table(mapper_source)
+    problems = [*redirect_problems(redirects(loader_source)), *swap_problems(catalog, swaps(table)),
+                *listing_problems(catalog, table)]
     for problem in problems:
         print(problem)
     print(f"{len(problems)} difference(s) between the catalog / LOADER_REDIRECTS and {argv[0]}")

@@ -19,7 +19,8 @@ assert spec.loader is not None
 spec.loader.exec_module(audit)
 
 
-def _release(tmp_path: Path, drop_swap: str | None = None, redirects: dict[str, str] | None = None) -> Path:
+def _release(tmp_path: Path, drop_swap: str | None = None, redirects: dict[str, str] | None = None,
+             more: dict[str, tuple[str, ...]] | None = None) -> Path:
     """A wheel laid out as Unsloth's, its tables written as the release writes them, agreeing with the catalog."""
     table: dict[str, tuple[str, ...]] = {}
     for entry in load_catalog().models:
@@ -29,6 +30,7 @@ def _release(tmp_path: Path, drop_swap: str | None = None, redirects: dict[str, 
                                  entry.instruct_id) if n]
             if dynamic and dynamic.lower() not in naming.LOADER_REDIRECTS and dynamic != drop_swap:
                 table[dynamic] = tuple(names)
+    table.update(more or {})
     found = redirects if redirects is not None else {k: v for k, (v, _) in naming.LOADER_REDIRECTS.items()}
     bad = "".join(f'    "{k}".lower(): "{v}",  # a reason\n' for k, v in found.items())
     wheel = tmp_path / "unsloth-0-py3-none-any.whl"
@@ -47,9 +49,13 @@ def test_a_dropped_swap_and_changed_redirects_are_reported(tmp_path: Path, capsy
     redirects = {k: v for k, (v, _) in naming.LOADER_REDIRECTS.items() if "solar" not in k}
     redirects["unsloth/qwen3-32b-unsloth-bnb-4bit"] = "unsloth/Qwen3-32B"
     redirects["unsloth/new-model-bnb-4bit"] = "org/New-Model"
-    assert audit.main([str(_release(tmp_path, "unsloth/Qwen3-8B-unsloth-bnb-4bit", redirects))]) == 1
+    more = {"unsloth/Qwen3.5-27B-unsloth-bnb-4bit": ("unsloth/Qwen3.5-27B", "Qwen/Qwen3.5-27B")}
+    assert audit.main([str(_release(tmp_path, "unsloth/Qwen3-8B-unsloth-bnb-4bit", redirects, more))]) == 1
     out = capsys.readouterr().out
     assert "redirect missing from LOADER_REDIRECTS: unsloth/new-model-bnb-4bit -> org/New-Model" in out
     assert "redirect target differs: unsloth/qwen3-32b-unsloth-bnb-4bit -> unsloth/Qwen3-32B" in out
     assert "redirect no longer in the release: unsloth/solar-10.7b-bnb-4bit" in out
     assert "qwen3-8b: load_in_4bit takes None for unsloth/Qwen3-8B, not the listed unsloth/Qwen3-8B-unsloth-bnb-4bit" in out
+    assert ("qwen3.5-27b: the mapper names unsloth/Qwen3.5-27B-unsloth-bnb-4bit (instruct, unsloth-bnb-4bit); the catalog "
+            "lists none") in out
+    assert "unsloth/Qwen3.5-27B (instruct, 16bit)" not in out  # listed
