@@ -57,7 +57,8 @@ def _string(node: ast.expr) -> str:
 def redirects(loader_source: str) -> dict[str, str]:
     """BAD_MAPPINGS: lower-cased upload -> the repo loaded instead."""
     table = _assigned(loader_source, "BAD_MAPPINGS")
-    assert isinstance(table, ast.Dict)
+    if not isinstance(table, ast.Dict):
+        raise SystemExit("BAD_MAPPINGS is not a dict literal: the release's layout changed; read it by hand")
     return {_string(k): _string(v) for k, v in zip(table.keys, table.values) if k is not None}
 
 
