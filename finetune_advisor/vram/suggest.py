@@ -76,9 +76,10 @@ def suggest(arch: Architecture, run: vram.RunConfig, memory: float, kwargs: dict
     if vram.trial_kept(arch, run):
         out.append(attempt(vram.AUX_LOSS_OFF, router_aux_loss=False))
     if plain_4bit and run.storage == "unsloth-bnb-4bit":
-        plain = attempt(f"model {plain_4bit}, the plain 4-bit upload: naming it keeps Unsloth's loader from taking the "
-                        "dynamic one, whose 16-bit layers are there for accuracy", {**kwargs, "kept_16bit": None},
-                        storage="bnb-4bit")
+        why = ("naming it keeps Unsloth's loader from taking the dynamic one, whose 16-bit layers are there for accuracy"
+               if run.stack == "unsloth" else "without the dynamic one's 16-bit layers, which are there for accuracy")
+        plain = attempt(f"model {plain_4bit}, the plain 4-bit upload: {why}",
+                        {**kwargs, "kept_16bit": None}, storage="bnb-4bit")
         out.append(plain and plain.model_copy(update={"arguments": {"model": plain_4bit}}))
     out.append(_longest_seq_len(arch, run, memory, kwargs, reserved))
     out += _attention_only(arch, run, memory, kwargs, reserved, attempt)

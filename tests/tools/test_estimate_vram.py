@@ -310,6 +310,10 @@ def test_a_run_that_loads_a_dynamic_upload_is_offered_the_plain_one_where_that_f
     assert again.fits and again.total_gib == plain[0].total_gib
     tighter = estimate_vram(**{**asked, **plain[0].arguments, "gpu_memory_gib": 8})
     assert not any("plain 4-bit upload" in s.change for s in tighter.suggestions)
+    named = estimate_vram(model="unsloth/Qwen2.5-14B-Instruct-unsloth-bnb-4bit", method="qlora", gpu_memory_gib=12,
+                          stack="transformers")  # transformers loads what is named: no loader to keep from anything
+    offered = [s.change for s in named.suggestions if "plain 4-bit upload" in s.change]
+    assert offered and "without the dynamic one's 16-bit layers" in offered[0] and "loader" not in offered[0]
 
 
 def test_a_suggestion_unsloth_advises_against_says_so_and_comes_after_the_others_that_fit() -> None:
