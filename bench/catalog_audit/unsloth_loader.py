@@ -76,7 +76,7 @@ def swaps(table: dict[str, list[str]]) -> dict[str, str]:
 
 
 def redirect_problems(found: dict[str, str]) -> list[str]:
-    ours = {k: v for k, (v, _) in naming.LOADER_REDIRECTS.items()}
+    ours = {k.lower(): v for k, (v, _) in naming.LOADER_REDIRECTS.items()}
     problems = [f"redirect missing from LOADER_REDIRECTS: {k} -> {v}" for k, v in found.items() if k not in ours]
     problems += [f"redirect target differs: {k} -> {v} (LOADER_REDIRECTS: {ours[k]})"
                  for k, v in found.items() if k in ours and ours[k] != v]
@@ -94,7 +94,7 @@ def swap_problems(catalog: Catalog, found: dict[str, str]) -> list[str]:
             if dynamic:
                 problems += [f"{entry.id}: load_in_4bit takes {found.get(n.lower())} for {n}, not the listed {dynamic}"
                              for n in names if found.get(n.lower(), "").lower() != dynamic.lower()
-                             and dynamic.lower() not in naming.LOADER_REDIRECTS]
+                             and not naming.redirected(dynamic)]
     return problems
 
 

@@ -22,21 +22,22 @@ QLORA_PREFERENCE: tuple[Quant, ...] = ("unsloth-bnb-4bit", "bnb-4bit")
 # Uploads Unsloth's loader does not load: it takes the second id instead, whether the first was named or its mapper
 # swapped it in for load_in_4bit. BAD_MAPPINGS in unsloth/models/loader_utils.py (lines 58-70) of the unsloth 2026.10.9
 # wheel on PyPI, the version the estimates are calibrated for (github unslothai/unsloth@015bdef0d94a, 2026-08-22, had
-# the first five), with Unsloth's own reason where its code gives one. Lower-cased keys.
+# the first five), spelled as Unsloth spells them, with its own reason where its code gives one.
 REDIRECT_SOURCE = "unsloth 2026.10.9, unsloth/models/loader_utils.py BAD_MAPPINGS"
 LOADER_REDIRECTS: dict[str, tuple[str, str | None]] = {
-    "unsloth/qwen3-32b-unsloth-bnb-4bit": ("unsloth/Qwen3-32B-bnb-4bit", "32B dynamic quant is way too big"),
-    "unsloth/qwen3-30b-a3b-unsloth-bnb-4bit": ("unsloth/Qwen3-30B-A3B", "HF loads MoEs too slowly"),
-    "unsloth/qwen3-30b-a3b-bnb-4bit": ("unsloth/Qwen3-30B-A3B", "We rather do it on the fly"),
-    "unsloth/qwen3-30b-a3b-base-unsloth-bnb-4bit": ("unsloth/Qwen3-30B-A3B-Base", "HF loads MoEs too slowly"),
-    "unsloth/qwen3-30b-a3b-base-bnb-4bit": ("unsloth/Qwen3-30B-A3B-Base", "We rather do it on the fly"),
+    "unsloth/Qwen3-32B-unsloth-bnb-4bit": ("unsloth/Qwen3-32B-bnb-4bit", "32B dynamic quant is way too big"),
+    "unsloth/Qwen3-30B-A3B-unsloth-bnb-4bit": ("unsloth/Qwen3-30B-A3B", "HF loads MoEs too slowly"),
+    "unsloth/Qwen3-30B-A3B-bnb-4bit": ("unsloth/Qwen3-30B-A3B", "We rather do it on the fly"),
+    "unsloth/Qwen3-30B-A3B-Base-unsloth-bnb-4bit": ("unsloth/Qwen3-30B-A3B-Base", "HF loads MoEs too slowly"),
+    "unsloth/Qwen3-30B-A3B-Base-bnb-4bit": ("unsloth/Qwen3-30B-A3B-Base", "We rather do it on the fly"),
     "unsloth/solar-10.7b-bnb-4bit": ("upstage/SOLAR-10.7B-v1.0", None),
-    "unsloth/hermes-3-llama-3.1-405b-bnb-4bit": ("NousResearch/Hermes-3-Llama-3.1-405B", None),
-    "unsloth/pixtral-12b-2409-base-bnb-4bit": ("unsloth/Pixtral-12B-Base-2409-bnb-4bit", None),
-    "unsloth/llama-3.1-tulu-3-8b-bnb-4bit": ("unsloth/Llama-3.1-Tulu-3-8B", None),
-    "unsloth/llama-3.1-tulu-3-70b-bnb-4bit": ("allenai/Llama-3.1-Tulu-3-70B", None),
-    "unsloth/openthinker-7b-unsloth-bnb-4bit": ("open-thoughts/OpenThinker-7B", None),
+    "unsloth/Hermes-3-Llama-3.1-405B-bnb-4bit": ("NousResearch/Hermes-3-Llama-3.1-405B", None),
+    "unsloth/Pixtral-12B-2409-Base-bnb-4bit": ("unsloth/Pixtral-12B-Base-2409-bnb-4bit", None),
+    "unsloth/Llama-3.1-Tulu-3-8B-bnb-4bit": ("unsloth/Llama-3.1-Tulu-3-8B", None),
+    "unsloth/Llama-3.1-Tulu-3-70B-bnb-4bit": ("allenai/Llama-3.1-Tulu-3-70B", None),
+    "unsloth/OpenThinker-7B-unsloth-bnb-4bit": ("open-thoughts/OpenThinker-7B", None),
 }
+_REDIRECTS = {k.lower(): v for k, v in LOADER_REDIRECTS.items()}  # Unsloth's loader compares lower-cased ids
 
 
 def suffix(quant: Quant) -> str:
@@ -77,16 +78,21 @@ def is_quantised_upload(repo_id: str) -> bool:
     return split_quant(repo_id)[1] != "16bit"
 
 
+def redirected(repo_id: str) -> bool:
+    """Whether Unsloth's loader takes another repo when `repo_id` is named (LOADER_REDIRECTS)."""
+    return repo_id.lower() in _REDIRECTS
+
+
 def loaded_by_unsloth(repo_id: str) -> str:
     """The repo Unsloth's loader takes when `repo_id` is named (LOADER_REDIRECTS); `repo_id` itself for most."""
-    return LOADER_REDIRECTS.get(repo_id.lower(), (repo_id, None))[0]
+    return _REDIRECTS.get(repo_id.lower(), (repo_id, None))[0]
 
 
 def redirect_note(repo_id: str) -> str | None:
     """What the answer says where Unsloth's loader takes another repo than `repo_id`; None where it does not."""
-    if repo_id.lower() not in LOADER_REDIRECTS:
+    if not redirected(repo_id):
         return None
-    target, reason = LOADER_REDIRECTS[repo_id.lower()]
+    target, reason = _REDIRECTS[repo_id.lower()]
     how = (f"{target} for {repo_id} and quantises it on load (load_in_4bit=True)" if split_quant(target)[1] == "16bit"
            else f"{target} instead of {repo_id}")
     why = f": '{reason}'" if reason else ""

@@ -256,11 +256,12 @@ def _build_index(models: list[CatalogEntry]) -> dict[str, ResolvedModel]:
             repos.append((repo, ResolvedModel(entry=m, repo_id=repo, note=f"{repo} is another release of {m.name}")))
     for repo, resolved in repos:
         add(repo, resolved)
-    for repo, resolved in repos:  # where Unsloth's loader sends a listed upload: the same entry, as loaded
-        target = naming.loaded_by_unsloth(repo)
-        if target != repo:
-            quant = naming.split_quant(target)[1]
-            add(target, resolved.model_copy(update={"repo_id": target, "quant": quant, "note": None}))
+    listed = {repo.lower(): resolved for repo, resolved in repos}
+    for source, (target, _) in naming.LOADER_REDIRECTS.items():  # Unsloth's loader takes target for source: one entry
+        for named, other in ((target, source), (source, target)):
+            if other.lower() in listed and listed[other.lower()].variant:
+                add(named, listed[other.lower()].model_copy(
+                    update={"repo_id": named, "quant": naming.split_quant(named)[1], "note": None}))
     for repo, resolved in repos:  # "Qwen3-8B-bnb-4bit" without the owner
         add(repo.split("/", 1)[1], resolved)
     return index

@@ -99,7 +99,7 @@ def from_architecture(config: dict[str, Any]) -> ResolvedArch:
 def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
     """A repo the catalog does not know, from the config.json the Hub served."""
     arch = Architecture.from_hf_config(config, field="model")
-    redirected = repo_id if repo_id.lower() in naming.LOADER_REDIRECTS else None
+    redirected = repo_id if naming.redirected(repo_id) else None
     return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
                         redirected=redirected, skip_modules=skip_modules(config), takes_images="vision_config" in config,
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
@@ -217,7 +217,7 @@ def _redirected(found: ResolvedModel) -> str | None:
     else:
         variants = [found.variant] if found.variant else ["base", "instruct"]
         uploads = [r for v in variants if (r := found.entry.unsloth.get(v, "unsloth-bnb-4bit"))]
-    redirected = [r for r in uploads if r.lower() in naming.LOADER_REDIRECTS]
+    redirected = [r for r in uploads if naming.redirected(r)]
     quants = {naming.split_quant(naming.loaded_by_unsloth(r))[1] for r in redirected}
     return redirected[0] if redirected and len(redirected) == len(uploads) and len(quants) == 1 else None
 

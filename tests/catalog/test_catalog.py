@@ -316,6 +316,9 @@ def test_schema_rejects_duplicate_ids() -> None:
         # where Unsloth's loader sends a listed upload (naming.LOADER_REDIRECTS): the same entry
         ("unsloth/Pixtral-12B-Base-2409-bnb-4bit", "pixtral-12b-2409", "unsloth/Pixtral-12B-Base-2409-bnb-4bit", "base",
          "bnb-4bit"),
+        # and an upload Unsloth's loader sends to a listed repo, unlisted itself
+        ("unsloth/Qwen3-30B-A3B-Base-unsloth-bnb-4bit", "qwen3-30b-a3b", "unsloth/Qwen3-30B-A3B-Base-unsloth-bnb-4bit",
+         "base", "unsloth-bnb-4bit"),
     ],
 )
 def test_resolve(ref: str, model_id: str, repo_id: str | None, variant: str | None, quant: str | None) -> None:
@@ -328,11 +331,13 @@ def test_where_unsloths_loader_sends_a_listed_upload_resolves_to_the_same_entry(
     """naming.LOADER_REDIRECTS: recommend_model names the target, and estimate_vram must find it offline."""
     catalog = load_catalog()
     listed = {repo.lower(): m for m in catalog.models for repo, _, _ in m.unsloth.slots()}
-    assert len(set(naming.LOADER_REDIRECTS) & set(listed)) >= 8, "the catalog lists most redirected uploads"
+    assert len({k.lower() for k in naming.LOADER_REDIRECTS} & set(listed)) >= 8, "the catalog lists most of them"
     for source, (target, _) in naming.LOADER_REDIRECTS.items():
-        if source in listed:
-            found = resolve(catalog, target)
-            assert found.entry.id == listed[source].id and found.quant == naming.split_quant(target)[1], source
+        owner = listed.get(source.lower()) or listed.get(target.lower())
+        if owner:  # either end listed: both resolve to that entry, each with the quantisation it names
+            for named in (source, target):
+                found = resolve(catalog, named)
+                assert found.entry.id == owner.id and found.quant == naming.split_quant(named)[1], named
 
 
 def test_other_releases_resolve_to_their_entry_without_a_variant() -> None:

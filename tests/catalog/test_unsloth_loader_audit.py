@@ -28,10 +28,10 @@ def _release(tmp_path: Path, drop_swap: str | None = None, redirects: dict[str, 
             dynamic = entry.unsloth.get(variant, "unsloth-bnb-4bit")
             names = [n for n in (entry.unsloth.get(variant, "16bit"), entry.base_id if variant == "base" else
                                  entry.instruct_id) if n]
-            if dynamic and dynamic.lower() not in naming.LOADER_REDIRECTS and dynamic != drop_swap:
+            if dynamic and not naming.redirected(dynamic) and dynamic != drop_swap:
                 table[dynamic] = tuple(names)
     table.update(more or {})
-    found = redirects if redirects is not None else {k: v for k, (v, _) in naming.LOADER_REDIRECTS.items()}
+    found = redirects if redirects is not None else {k.lower(): v for k, (v, _) in naming.LOADER_REDIRECTS.items()}
     bad = "".join(f'    "{k}".lower(): "{v}",  # a reason\n' for k, v in found.items())
     wheel = tmp_path / "unsloth-0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
@@ -46,7 +46,7 @@ def test_a_release_that_loads_what_the_catalog_says_has_no_differences(tmp_path:
 
 
 def test_a_dropped_swap_and_changed_redirects_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    redirects = {k: v for k, (v, _) in naming.LOADER_REDIRECTS.items() if "solar" not in k}
+    redirects = {k.lower(): v for k, (v, _) in naming.LOADER_REDIRECTS.items() if "solar" not in k}
     redirects["unsloth/qwen3-32b-unsloth-bnb-4bit"] = "unsloth/Qwen3-32B"
     redirects["unsloth/new-model-bnb-4bit"] = "org/New-Model"
     more = {"unsloth/Qwen3.5-27B-unsloth-bnb-4bit": ("unsloth/Qwen3.5-27B", "Qwen/Qwen3.5-27B")}

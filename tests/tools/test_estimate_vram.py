@@ -681,6 +681,8 @@ def test_an_upload_unsloths_loader_redirects_is_estimated_as_it_loads() -> None:
     assert named.total_gib == on_load.total_gib
     assert any("takes unsloth/Qwen3-30B-A3B for " + dynamic in a and "quantises it on load" in a for a in named.assumptions)
     assert not any("stacks them on load" in a for a in named.assumptions)  # the pre-quantised expert layout's note
+    unlisted = estimate_vram(model="unsloth/Qwen3-30B-A3B-Base-unsloth-bnb-4bit", method="qlora")  # not in the catalog
+    assert unlisted.total_gib == estimate_vram(model="Qwen/Qwen3-30B-A3B-Base", method="qlora").total_gib
     plain = estimate_vram(model=dynamic, method="qlora", stack="transformers")
     assert not any("Unsloth's loader takes" in a for a in plain.assumptions)
     qwen32 = estimate_vram(model="qwen3-32b", method="qlora")  # its dynamic upload is sent to the plain 4-bit one
