@@ -99,6 +99,28 @@ def redirect_note(repo_id: str) -> str | None:
     return f"Unsloth's loader takes {how} ({REDIRECT_SOURCE}{why})."
 
 
+# Unsloth 2026.10.9's loader loads a Hub repo whose name ends in -bf16 in 16 bits even with load_in_4bit=True (the
+# default), unless a quantization_config is passed; it prints a warning (unsloth/models/loader.py:1491-1514, FastModel
+# at 2453-2476).
+BF16_SUFFIX = "-bf16"
+QUANTIZATION_CONFIG = ("quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', "
+                       "bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)")
+
+
+def loads_16bit_for_qlora(repo_id: str | None) -> bool:
+    """Whether Unsloth's loader loads `repo_id` in 16 bits though load_in_4bit=True (its name ends in -bf16)."""
+    return repo_id is not None and repo_id.lower().endswith(BF16_SUFFIX)
+
+
+def bf16_note(repo_id: str, instead: str | None = None, lora_gib: float | None = None) -> str:
+    """What a QLoRA answer says about a -bf16 repo: Unsloth trains it in 16 bits unless told otherwise, and how not to."""
+    other = f"load {instead} instead, or " if instead else ""
+    cost = f" (about {lora_gib:.1f} GiB here)" if lora_gib is not None else ""
+    return (f"Unsloth loads {repo_id} in 16 bits even with load_in_4bit=True, because its name ends in -bf16 "
+            f"(unsloth 2026.10.9, loader.py; it prints a warning), so that call trains 16-bit LoRA{cost}, not the QLoRA "
+            f"sized here. For QLoRA, {other}pass {QUANTIZATION_CONFIG} to from_pretrained.")
+
+
 def stem(ref: str) -> str:
     """A reference without owner, quantisation and -instruct, for fuzzy matching."""
     key = ref.split("/", 1)[1] if "/" in ref else ref

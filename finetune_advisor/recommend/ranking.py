@@ -194,7 +194,10 @@ def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str
         if repo:
             return repo, original, None
     where = original or "the original repo"
-    return None, original, f"No matching Unsloth upload is listed for this variant and method: load {where}."
+    caveat = f"No matching Unsloth upload is listed for this variant and method: load {where}."
+    if method == "qlora" and naming.loads_16bit_for_qlora(original):
+        caveat += " " + naming.bf16_note(original)
+    return None, original, caveat
 
 
 # --- hard rules --------------------------------------------------------------------------------

@@ -85,6 +85,10 @@ def estimate_vram(
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
     notes = [*ineffective(run.num_gpus, sharding), *run.ignored]
+    if resolved.trains_16bit(method, stack):  # first: the call users copy trains another run than this one
+        lora = report(resolved, run.model_copy(update={"method": "lora", "storage": "16bit"}), target.memory_gib,
+                      target.description, reserved=target.reserved_gib)
+        notes.insert(0, resolved.bf16_warning(lora.total_gib))
     return result.model_copy(update={"assumptions": [*notes, *result.assumptions]})
 
 

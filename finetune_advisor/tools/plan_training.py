@@ -64,4 +64,6 @@ def plan_training(
         req = replace(req, run=chosen_run.model_copy(update={"router_aux_loss": False}) if aux_off else chosen_run)
         said.insert(0, why)
     result = plan(req)
+    if resolved.trains_16bit(req.run.method, stack):  # the call users copy would train another run than this plan's
+        said.insert(0, resolved.bf16_warning())
     return result.model_copy(update={"notes": [*said, *result.notes]}) if said else result

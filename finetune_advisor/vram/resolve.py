@@ -34,6 +34,7 @@ class ResolvedArch:
     skip_modules: list[str] | None = None  # the loaded checkpoint's own llm_int8_skip_modules, where known
     dynamic_4bit: bool = False  # Unsloth publishes an -unsloth-bnb-4bit upload of it
     redirected: str | None = None  # the upload a QLoRA run would load that Unsloth's loader redirects (naming)
+    qlora_instead: str | None = None  # for a -bf16 repo named, the listed Unsloth upload a QLoRA run can load instead
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
     coarse: bool = False
@@ -71,11 +72,22 @@ class ResolvedArch:
         """What the answer says where the run loads another checkpoint than the one named (`storage_for`)."""
         if method != "qlora" or stack != "unsloth":
             return None
+        if self.repo_id and naming.loads_16bit_for_qlora(self.repo_id):
+            return None  # said first, with the 16-bit run's figure (bf16_warning)
         if self.redirected:
             swapped = "" if self.redirected == self.repo_id else (
                 f"For load_in_4bit Unsloth's mapper swaps in {self.redirected}, its 4-bit upload of this model; ")
             return swapped + (naming.redirect_note(self.redirected) or "")
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
+
+
+    def trains_16bit(self, method: str, stack: str) -> bool:
+        """Whether Unsloth would train the named -bf16 repo in 16 bits though QLoRA is asked (naming.bf16_note)."""
+        return method == "qlora" and stack == "unsloth" and naming.loads_16bit_for_qlora(self.repo_id)
+
+    def bf16_warning(self, lora_gib: float | None = None) -> str:
+        assert self.repo_id is not None
+        return naming.bf16_note(self.repo_id, self.qlora_instead, lora_gib)
 
 
 DYNAMIC_SWAP_NOTE = "Unsloth loads the -unsloth-bnb-4bit upload for QLoRA, as its loader does for load_in_4bit."
@@ -123,6 +135,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
                                   dynamic_4bit=_dynamic_4bit(found), redirected=_redirected(found),
+                                  qlora_instead=_qlora_instead(found),
                                   takes_images="image" in entry.modalities,
                                   plain_4bit=found.variant and entry.unsloth.get(found.variant, "bnb-4bit"))
     if entry.architecture is not None:
@@ -220,6 +233,16 @@ def _redirected(found: ResolvedModel) -> str | None:
     redirected = [r for r in uploads if naming.redirected(r)]
     quants = {naming.split_quant(naming.loaded_by_unsloth(r))[1] for r in redirected}
     return redirected[0] if redirected and len(redirected) == len(uploads) and len(quants) == 1 else None
+
+
+def _qlora_instead(found: ResolvedModel) -> str | None:
+    """For a -bf16 repo named, the listed Unsloth upload of the same variant that a QLoRA run can load instead, in
+    QLoRA's order of preference (naming.QLORA_PREFERENCE, then the 16-bit upload quantised on load)."""
+    if not naming.loads_16bit_for_qlora(found.repo_id):
+        return None
+    variants = [found.variant] if found.variant else ["instruct", "base"]
+    slots = [found.entry.unsloth.get(v, q) for v in variants for q in (*naming.QLORA_PREFERENCE, "16bit")]
+    return next((naming.loaded_by_unsloth(r) for r in slots if r and not naming.loads_16bit_for_qlora(r)), None)
 
 
 def _dynamic_4bit(found: ResolvedModel) -> bool:

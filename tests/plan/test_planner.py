@@ -718,3 +718,12 @@ def test_a_length_that_fits_but_is_too_short_to_train_on_is_no_plan(monkeypatch)
     useful = plan_training(**args)  # planned at 256 (the faked search's length; the verdict is the estimator's own)
     assert useful.seq_len == 256 and useful.step_seconds is not None
     assert not any("too few to train on" in n for n in useful.notes)
+
+
+def test_a_qlora_plan_for_a_bf16_named_repo_leads_with_how_unsloth_would_load_it() -> None:
+    """The plan's QLoRA recipe needs a quantization_config (or the Unsloth upload): with load_in_4bit alone, Unsloth
+    trains a repo whose name ends in -bf16 in 16 bits. Method auto picking LoRA needs no such note."""
+    qlora = plan_training(model="nvidia/NVIDIA-Nemotron-3-Nano-4B-BF16", gpu_memory_gib=16, method="qlora")
+    assert qlora.notes[0].startswith("Unsloth loads nvidia/NVIDIA-Nemotron-3-Nano-4B-BF16 in 16 bits")
+    auto = plan_training(model="nvidia/NVIDIA-Nemotron-3-Nano-4B-BF16", gpu_memory_gib=16)
+    assert auto.method == "lora" and not any("-bf16" in n for n in auto.notes)

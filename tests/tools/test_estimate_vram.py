@@ -689,3 +689,18 @@ def test_an_upload_unsloths_loader_redirects_is_estimated_as_it_loads() -> None:
     assert any("takes unsloth/Qwen3-32B-bnb-4bit instead of" in a for a in qwen32.assumptions)
     assert not any("keeps some layers in 16-bit" in a for a in qwen32.assumptions)
     assert qwen32.total_gib == estimate_vram(model="unsloth/Qwen3-32B-bnb-4bit", method="qlora").total_gib
+
+
+def test_qlora_on_a_bf16_named_repo_says_first_that_unsloth_would_train_it_in_16_bits() -> None:
+    """Unsloth 2026.10.9 loads a repo whose name ends in -bf16 in 16 bits though load_in_4bit=True: the QLoRA answer
+    leads with that, the 16-bit run's own figure, and the two ways to get the QLoRA run it sizes."""
+    repo = "nvidia/NVIDIA-Nemotron-3-Nano-4B-BF16"
+    qlora = estimate_vram(model=repo, method="qlora", gpu_memory_gib=16)
+    lora = estimate_vram(model=repo, method="lora", gpu_memory_gib=16)
+    first = qlora.assumptions[0]
+    assert first.startswith(f"Unsloth loads {repo} in 16 bits even with load_in_4bit=True")
+    assert f"about {lora.total_gib:.1f} GiB here" in first and lora.total_gib > qlora.total_gib
+    assert "load unsloth/NVIDIA-Nemotron-3-Nano-4B instead" in first and "quantization_config=BitsAndBytesConfig" in first
+    assert not any("-bf16" in a for a in lora.assumptions)
+    assert not any("-bf16" in a for a in estimate_vram(model=repo, method="qlora", stack="transformers").assumptions)
+    assert not any("-bf16" in a for a in estimate_vram(model="unsloth/NVIDIA-Nemotron-3-Nano-4B").assumptions)

@@ -616,3 +616,12 @@ def test_qlora_names_the_repo_unsloths_loader_takes_with_its_reason() -> None:
     assert any("unsloth/OpenThinker-7B-unsloth-bnb-4bit" in c and "BAD_MAPPINGS" in c for c in pick.caveats)
     sized = estimate_vram(model=pick.unsloth_model_id, method="qlora", gpu_memory_gib=16)
     assert pick.estimated_vram_gib == pytest.approx(sized.needs_gib, abs=0.06)
+
+
+def test_a_qlora_pick_of_a_bf16_named_original_says_how_to_get_qlora() -> None:
+    """Nemotron 3 Nano 30B-A3B's base has no Unsloth upload and its original ends in -BF16, which Unsloth loads in
+    16 bits with load_in_4bit alone: the caveat gives the quantization_config that trains the QLoRA sized."""
+    repo, original, caveat = ranking.load_ids(load_catalog().get("nemotron-3-nano-30b-a3b"), "base", "qlora")
+    assert repo is None and original == "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-Base-BF16"
+    assert caveat and "in 16 bits even with load_in_4bit=True" in caveat and "quantization_config=" in caveat
+    assert "-bf16" not in (ranking.load_ids(load_catalog().get("nemotron-3-nano-30b-a3b"), "base", "lora")[2] or "")
