@@ -4,6 +4,9 @@ Unsloth re-uploads a model as `unsloth/<Name>` (16-bit), `unsloth/<Name>-bnb-4bi
 NF4) and `unsloth/<Name>-unsloth-bnb-4bit` (its dynamic 4-bit, which keeps some layers in 16-bit).
 A base or an instruct checkpoint shows in the name (`-Base`, `-pt`, `-Instruct`, `-it`, ...). The
 catalog stores the ids in six slots, `<variant>[_<quant>]`, e.g. `instruct_unsloth_bnb_4bit`.
+
+Also what Unsloth's loader (2026.10.9) does with a name: the uploads it redirects to another repo
+(`LOADER_REDIRECTS`), and the `-bf16` names it loads in 16 bits whatever load_in_4bit says.
 """
 
 from __future__ import annotations
