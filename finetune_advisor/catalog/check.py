@@ -12,9 +12,10 @@
   has Unsloth uploads says, with a source, which layout those uploads are stored in (`unsloth_layout`, or a source
   that they keep the original's): Unsloth converted some, and the layout decides the adapters counted;
 - Unsloth's advice is recorded only for families the catalog has;
-- a model specialised for a task names no base checkpoint that a model without that specialisation also names: that
-  checkpoint is the generic model it was post-trained from (Devstral's was Mistral Small 3.1's), and a pick that loads
-  it for a large dataset would train a model that is not the specialised one it was chosen as.
+- a model names no base checkpoint (repo or Unsloth upload) that a model without its specialisation, or one released
+  before it, also names: that checkpoint is the model it was post-trained from (Devstral's was Mistral Small 3.1's,
+  Granite 4.2's Granite 4.1's), and a pick that loads it for a large dataset would train another model than the one
+  it was chosen as, under the later model's name and date.
 """
 
 from __future__ import annotations
@@ -53,17 +54,31 @@ def check(catalog: Catalog, license_ids: set[str]) -> list[Problem]:
 
 
 def _borrowed_bases(catalog: Catalog) -> list[Problem]:
-    """Specialised models whose base checkpoint another, less specialised model also claims as its base."""
+    """Models whose base checkpoint another model also names: a less specialised one, or one released earlier."""
     found = []
     for entry in catalog.models:
-        if not (entry.specialised_for and entry.base_id):
-            continue
-        others = [m.id for m in catalog.models if m.id != entry.id and m.base_id
-                  and m.base_id.lower() == entry.base_id.lower() and not set(entry.specialised_for) <= set(m.specialised_for)]
-        if others:
-            found.append(Problem(entry.id, "base_id", f"{entry.base_id} is also the base of {', '.join(others)}: the "
-                                 "generic model it was post-trained from, not a base of its own (leave base_id unset)"))
+        bases = _bases(entry)
+        owners = [m for m in catalog.models if m.id != entry.id and bases & _bases(m) and _lent_by(m, entry)]
+        if owners:
+            shared = sorted(bases & set().union(*(_bases(m) for m in owners)))
+            found.append(Problem(entry.id, "base_id", f"{', '.join(shared)}: named as the base of "
+                                 f"{', '.join(m.id for m in owners)} too, the model it was post-trained from, not a base "
+                                 "of its own (leave base_id and the base Unsloth uploads to that entry)"))
     return found
+
+
+def _bases(entry: CatalogEntry) -> set[str]:
+    """The base checkpoints an entry names: its base repo and its base Unsloth uploads, lower-cased."""
+    named = [entry.base_id, *(repo for repo, variant, _ in entry.unsloth.slots() if variant == "base")]
+    return {r.lower() for r in named if r}
+
+
+def _lent_by(owner: CatalogEntry, entry: CatalogEntry) -> bool:
+    """Whether `owner` is the model `entry` was post-trained from: less specialised, or released before it (an
+    entry without a date counts as the later)."""
+    if entry.specialised_for and not set(entry.specialised_for) <= set(owner.specialised_for):
+        return True
+    return owner.release_date is not None and (entry.release_date is None or owner.release_date < entry.release_date)
 
 
 def _float32_advice(catalog: Catalog) -> list[Problem]:

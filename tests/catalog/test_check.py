@@ -134,11 +134,28 @@ def test_a_specialised_model_borrowing_a_generic_base_is_reported() -> None:
     coder = _entry(id="coder-24b", name="Coder 24B", instruct_id="org/coder-24b", tasks=["code", "chat"],
                    specialised_for=["code"], **base)
     problems = [str(p) for p in check(Catalog(models=[coder, generic]), LICENCES)]
-    assert problems == ["coder-24b: base_id: org/generic-24b-base is also the base of generic-24b: the generic model it "
-                        "was post-trained from, not a base of its own (leave base_id unset)"]
+    assert problems == ["coder-24b: base_id: org/generic-24b-base: named as the base of generic-24b too, the model it "
+                        "was post-trained from, not a base of its own (leave base_id and the base Unsloth uploads to "
+                        "that entry)"]
     same_specialty = _entry(id="coder-24b-2", name="Coder 24B 2", instruct_id="org/coder-24b-2", tasks=["code"],
                             specialised_for=["code"], **base)
-    assert [str(p) for p in check(Catalog(models=[coder, same_specialty]), LICENCES)] == []  # releases of one line
+    assert [str(p) for p in check(Catalog(models=[coder, same_specialty]), LICENCES)] == []  # releases of one day
+
+
+def test_a_later_post_train_borrowing_an_earlier_models_base_is_reported() -> None:
+    """Granite 4.2 is a post-train of the Granite 4.1 bases, and named them as its own: a base-variant pick of
+    "Granite 4.2 8B" loaded Granite 4.1's base under 4.2's name and date. The base Unsloth uploads count too (Qwen3-4B
+    Instruct-2507 listed Qwen3-4B's)."""
+    sources = {**_entry()["fact_sources"], "base_id": SOURCE, "unsloth": SOURCE, "release_date": SOURCE}
+    older = _entry(id="m-4.1", name="M 4.1", instruct_id="org/m-4.1", base_id="org/m-4.1-base",
+                   release_date="2026-04-29", fact_sources=sources)
+    later = _entry(id="m-4.2", name="M 4.2", instruct_id="org/m-4.2", release_date="2026-08-25",
+                   unsloth={"base": "unsloth/m-4.1-base", "instruct": "unsloth/m-4.2"}, fact_sources=sources)
+    older["unsloth"] = {"base": "unsloth/m-4.1-base"}
+    problems = [str(p) for p in check(Catalog(models=[later, older]), LICENCES)]
+    assert problems == ["m-4.2: base_id: unsloth/m-4.1-base: named as the base of m-4.1 too, the model it was "
+                        "post-trained from, not a base of its own (leave base_id and the base Unsloth uploads to that "
+                        "entry)"]
 
 
 def test_fused_projections_with_unsloth_uploads_need_the_uploads_layout() -> None:

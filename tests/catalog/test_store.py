@@ -61,10 +61,10 @@ def test_an_entry_named_like_models_of_different_licences_is_left_out() -> None:
 
 
 def test_a_copy_where_a_curated_name_resolves_to_another_licence_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
-    """Tulu 3 names Llama 3.1 8B's base checkpoint as its own, as in the packaged catalog; with Llama 3.1 8B
-    left out of the copy, that repo id would resolve to Tulu's licence."""
+    """A copy where Tulu 3 names Llama 3.1 8B's base checkpoint as its own (the packaged catalog did until
+    2026-12-08); with Llama 3.1 8B left out of the copy, that repo id would resolve to Tulu's licence."""
     packaged = load_packaged()
-    copy = _copy({})
+    copy = _copy({"llama-3.1-tulu-3-8b": {"base_id": "meta-llama/Llama-3.1-8B"}})
     copy = Catalog.model_validate({**dict(copy), "models": [m for m in copy.models if m.id != "llama-3.1-8b"]})
     with caplog.at_level(logging.WARNING):
         assert prefer(packaged, copy, NOW) == (packaged, [])
@@ -72,8 +72,8 @@ def test_a_copy_where_a_curated_name_resolves_to_another_licence_is_ignored(capl
 
 
 def test_a_refresh_that_gives_an_entry_another_models_unsloth_ids_changes_no_licence() -> None:
-    """What a real refresh writes: Tulu 3's base slot filled with Llama 3.1 8B's Unsloth upload (the base it
-    names). Tulu keeps its own curated licence, and the copy is used."""
+    """What a real refresh wrote while Tulu 3 named Llama 3.1 8B's base as its own (until 2026-12-08): Tulu's base
+    slot filled with Llama 3.1 8B's Unsloth upload. Tulu keeps its own curated licence, and the copy is used."""
     packaged = load_packaged()
     tulu = packaged.get("llama-3.1-tulu-3-8b")
     copy = _copy({tulu.id: {"unsloth": tulu.unsloth.model_copy(update={"base": "unsloth/Llama-3.1-8B"})}})

@@ -161,14 +161,17 @@ def test_recent_models_lead_general_chat() -> None:
     assert released[0] is not None and released[0].year >= 2025
 
 
-def test_a_checkpoint_several_entries_share_is_offered_once_as_the_release_it_came_with() -> None:
-    # Granite 4.2 publishes no base models (its base variant is Granite 4.1's checkpoint): with enough rows for a
-    # base model, 24 GiB listed Granite 4.2 30B and 4.1 30B as two picks that load the same repo.
-    assert entry("granite-4.2-30b").base_id == entry("granite-4.1-30b").base_id
-    result = run(task="chat", gpu_memory_gib=24, dataset_rows=2000, top_k=5)
-    granite = [r for r in result.recommendations if r.repo_id == entry("granite-4.1-30b").base_id]
-    assert [r.model_id for r in granite] == ["granite-4.1-30b"]
-    assert any("Granite 4.2 30B" in c and "listed once" in c for c in granite[0].caveats)
+def test_a_post_train_without_a_base_of_its_own_is_offered_as_itself_and_its_base_once() -> None:
+    # Granite 4.2 publishes no base models: it is post-trained from Granite 4.1's, which the catalog gives to 4.1 alone
+    # (catalog check: a later model names no earlier model's base). With enough rows for a base model, 24 GiB used to
+    # list Granite 4.2 30B and 4.1 30B as two picks of one repo, then one, ranked by 4.2's release date.
+    assert entry("granite-4.2-30b").base_id is None and entry("granite-4.1-30b").base_id
+    result = run(task="chat", gpu_memory_gib=24, dataset_rows=2000, top_k=10)
+    granite = {r.model_id: r for r in result.recommendations if r.family.startswith("granite-4.")}
+    assert [r.model_id for r in result.recommendations if r.repo_id == entry("granite-4.1-30b").base_id] == ["granite-4.1-30b"]
+    later = granite["granite-4.2-30b"]
+    assert later.variant == "instruct" and later.repo_id == "ibm-granite/granite-4.2-30b"
+    assert any(c.startswith("No base checkpoint is published for Granite 4.2 30B") for c in later.caveats)
 
 
 def test_alternatives_come_from_different_families() -> None:
