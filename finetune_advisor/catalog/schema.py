@@ -49,6 +49,11 @@ class UnslothIds(BaseModel):
         """The id of one variant/quant slot."""
         return getattr(self, naming.slot(variant, quant))
 
+    def for_qlora(self, variant: Variant) -> str | None:
+        """The upload QLoRA loads for a variant: the first pre-quantised one in naming.QLORA_PREFERENCE, else the
+        16-bit one (quantised on load); None where none is listed."""
+        return next(filter(None, (self.get(variant, q) for q in (*naming.QLORA_PREFERENCE, "16bit"))), None)
+
     @property
     def has_dynamic_4bit(self) -> bool:
         """Unsloth publishes an -unsloth-bnb-4bit upload (its loader takes it for load_in_4bit)."""

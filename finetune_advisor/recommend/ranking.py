@@ -182,11 +182,9 @@ def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str
     original = (entry.base_id if variant == "base" else entry.instruct_id) or ""
     ids = entry.unsloth
     if method == "qlora":
-        for quant in naming.QLORA_PREFERENCE:
-            repo = ids.get(variant, quant)
-            if repo:
-                return naming.loaded_by_unsloth(repo), original, naming.redirect_note(repo)
-        repo = ids.get(variant, "16bit")
+        repo = ids.for_qlora(variant)
+        if repo and naming.is_quantised_upload(repo):
+            return naming.loaded_by_unsloth(repo), original, naming.redirect_note(repo)
         if repo:
             return repo, original, f"No pre-quantised 4-bit upload is listed: {repo} is quantised on load (load_in_4bit=True)."
     else:

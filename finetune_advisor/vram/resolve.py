@@ -72,14 +72,13 @@ class ResolvedArch:
         """What the answer says where the run loads another checkpoint than the one named (`storage_for`)."""
         if method != "qlora" or stack != "unsloth":
             return None
-        if self.repo_id and naming.loads_16bit_for_qlora(self.repo_id):
+        if self.trains_16bit(method, stack):
             return None  # said first, with the 16-bit run's figure (bf16_warning)
         if self.redirected:
             swapped = "" if self.redirected == self.repo_id else (
                 f"For load_in_4bit Unsloth's mapper swaps in {self.redirected}, its 4-bit upload of this model; ")
             return swapped + (naming.redirect_note(self.redirected) or "")
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
-
 
     def trains_16bit(self, method: str, stack: str) -> bool:
         """Whether Unsloth would train the named -bf16 repo in 16 bits though QLoRA is asked (naming.bf16_note)."""
@@ -241,8 +240,8 @@ def _qlora_instead(found: ResolvedModel) -> str | None:
     if not naming.loads_16bit_for_qlora(found.repo_id):
         return None
     variants = [found.variant] if found.variant else ["instruct", "base"]
-    slots = [found.entry.unsloth.get(v, q) for v in variants for q in (*naming.QLORA_PREFERENCE, "16bit")]
-    return next((naming.loaded_by_unsloth(r) for r in slots if r and not naming.loads_16bit_for_qlora(r)), None)
+    uploads = [found.entry.unsloth.for_qlora(v) for v in variants]
+    return next((naming.loaded_by_unsloth(r) for r in uploads if r and not naming.loads_16bit_for_qlora(r)), None)
 
 
 def _dynamic_4bit(found: ResolvedModel) -> bool:
