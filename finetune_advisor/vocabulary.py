@@ -21,6 +21,8 @@ Variant = Literal["base", "instruct"]
 Domain = Literal["medical"]  # a field a model was specialised for that is not a task (recommend: use_case.DOMAIN_WORDS)
 # How a checkpoint stores its weights: 16-bit, bitsandbytes 4-bit, or Unsloth's dynamic 4-bit.
 Quant = Literal["16bit", "bnb-4bit", "unsloth-bnb-4bit"]
+# How an FP8 checkpoint lays out its scales (config.json quantization_config.weight_block_size: null, or [m, n]).
+Fp8Scales = Literal["per-tensor", "block"]
 
 # How the run trains.
 Method = Literal["qlora", "lora", "full"]

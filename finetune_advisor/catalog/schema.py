@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from finetune_advisor.catalog import naming
-from finetune_advisor.vocabulary import Domain, Method, Quant, Task, Variant
+from finetune_advisor.vocabulary import Domain, Fp8Scales, Method, Quant, Task, Variant
 from finetune_advisor.vram.architecture import Architecture
 
 ArchitectureStatus = Literal["verified", "corroborated", "unverified", "unknown"]
@@ -106,6 +106,10 @@ class CatalogEntry(BaseModel):
     other_ids: list[str] = Field(default=[], description="Other Hub repos of this model (old names, FP8, thinking variants)")
     load_caveat: str | None = Field(default=None, description="What fine-tuning it needs beyond loading the repo named "
                                     "(FP8-only weights, no 16-bit copy): said with every estimate and pick of it")
+    fp8_checkpoints: dict[str, Fp8Scales] = Field(default={}, description="Its repos whose weights are stored in FP8, "
+                                                  "by their scales (config.json quantization_config.weight_block_size: "
+                                                  "null, one per tensor; [m, n], in blocks): catalog.fp8 says what "
+                                                  "Unsloth's loader does with each")
     params_total_b: float | None = Field(default=None, gt=0)
     params_active_b: float | None = Field(default=None, gt=0)
     architecture: Architecture | None = None
@@ -157,6 +161,12 @@ class CatalogEntry(BaseModel):
             raise ValueError("an entry needs base_id or instruct_id")
         if self.unsloth_layout and not self.fact_sources.get("unsloth_layout"):
             raise ValueError("unsloth_layout needs a source in fact_sources")
+        if self.fp8_checkpoints and not self.fact_sources.get("fp8_checkpoints"):
+            raise ValueError("fp8_checkpoints needs a source in fact_sources")
+        strangers = sorted(set(self.fp8_checkpoints) - {self.base_id, self.instruct_id, *self.other_ids,
+                                                        *(repo for repo, _, _ in self.unsloth.slots())})
+        if strangers:
+            raise ValueError(f"fp8_checkpoints names repos that are not this model's: {strangers}")
         return self
 
     def is_uncertain(self, field: str) -> bool:

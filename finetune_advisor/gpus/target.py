@@ -30,6 +30,11 @@ class GpuTarget:
     like: GpuSpec | None = None  # given by memory: the table's GPU of that size whose spilling kernels hold the most
 
     @property
+    def capability(self) -> str | None:
+        """The compute capability of the GPU named or detected ('8.9'); None where it is known only by memory."""
+        return self.spec.compute_capability if self.spec else None
+
+    @property
     def silicon(self) -> dict[str, str | int | None]:
         """RunConfig's GPU fields (compute capability, SMs, name): None where the GPU or the figure is unknown."""
         spec = self.spec or self.like

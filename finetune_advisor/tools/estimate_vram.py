@@ -73,7 +73,7 @@ def estimate_vram(
     resolved = resolve_model(model, architecture, params_b)
     target = resolve_gpu(gpu, gpu_memory_gib, bf16)
     storage = resolved.storage_for(method, stack)
-    if said := resolved.load_note(method, stack):
+    if said := resolved.load_note(method, stack, target.capability):
         resolved.notes.append(said)
     run = RunConfig(
         method=method, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank,
@@ -85,10 +85,10 @@ def estimate_vram(
     )
     result = report(resolved, run, target.memory_gib, target.description, detail, reserved=target.reserved_gib)
     notes = [*ineffective(run.num_gpus, sharding), *run.ignored]
-    if resolved.trains_16bit(method, stack):  # first: the call users copy trains another run than this one
+    if resolved.trains_other(method, stack):  # first: the call users copy trains another run than this one
         lora = report(resolved, run.model_copy(update={"method": "lora", "storage": "16bit"}), target.memory_gib,
                       target.description, reserved=target.reserved_gib)
-        notes.insert(0, resolved.bf16_warning(lora.total_gib))
+        notes.insert(0, resolved.other_run_warning(target.capability, lora.total_gib))
     return result.model_copy(update={"assumptions": [*notes, *result.assumptions]})
 
 

@@ -64,6 +64,8 @@ def plan_training(
         req = replace(req, run=chosen_run.model_copy(update={"router_aux_loss": False}) if aux_off else chosen_run)
         said.insert(0, why)
     result = plan(req)
-    if resolved.trains_16bit(req.run.method, stack):  # the call users copy would train another run than this plan's
-        said.insert(0, resolved.bf16_warning())
+    if resolved.trains_other(req.run.method, stack):  # the call users copy would train another run than this plan's
+        said.insert(0, resolved.other_run_warning(target.capability))
+    elif fp8_said := resolved.fp8_note(req.run.method, stack, target.capability):
+        said.append(fp8_said)
     return result.model_copy(update={"notes": [*said, *result.notes]}) if said else result

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_advisor.catalog import naming
+from finetune_advisor.catalog import fp8, naming
 from finetune_advisor.catalog.schema import Catalog, DynamicUpload, FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.vocabulary import METHOD_NAMES, ModelSource, Quant, check_range
+from finetune_advisor.vocabulary import METHOD_NAMES, Fp8Scales, ModelSource, Quant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
 from finetune_advisor.vram.terms import DYNAMIC_4BIT_EXTRA, Kept16bit, kept_at_share, kept_by_size, kept_share
@@ -37,6 +37,7 @@ class ResolvedArch:
     qlora_instead: str | None = None  # for a -bf16 repo named, the listed Unsloth upload a QLoRA run can load instead
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
+    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo a run loads as it is, and its scales (catalog.fp8)
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -68,25 +69,48 @@ class ResolvedArch:
             return naming.split_quant(naming.loaded_by_unsloth(self.redirected))[1]
         return "unsloth-bnb-4bit" if self.storage == "16bit" and self.dynamic_4bit else self.storage
 
-    def load_note(self, method: str, stack: str) -> str | None:
-        """What the answer says where the run loads another checkpoint than the one named (`storage_for`)."""
-        if method != "qlora" or stack != "unsloth":
+    def load_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
+        """What the answer says where the run loads another checkpoint than the one named (`storage_for`), or an FP8
+        one as it is (`capability`: the GPU's compute capability, where known)."""
+        if stack != "unsloth" or self.trains_other(method, stack):
+            return None  # the other run is said first, with its figure (other_run_warning)
+        if self.fp8_load:
+            return self.fp8_note(method, stack, capability)
+        if method != "qlora":
             return None
-        if self.trains_16bit(method, stack):
-            return None  # said first, with the 16-bit run's figure (bf16_warning)
         if self.redirected:
             swapped = "" if self.redirected == self.repo_id else (
                 f"For load_in_4bit Unsloth's mapper swaps in {self.redirected}, its 4-bit upload of this model; ")
             return swapped + (naming.redirect_note(self.redirected) or "")
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
 
-    def trains_16bit(self, method: str, stack: str) -> bool:
-        """Whether Unsloth would train the named -bf16 repo in 16 bits though QLoRA is asked (naming.bf16_note)."""
-        return method == "qlora" and stack == "unsloth" and naming.loads_16bit_for_qlora(self.repo_id)
+    def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
+        """What Unsloth's loader does with the FP8 repo this run loads as it is (catalog.fp8), where it matters."""
+        if not self.fp8_load or stack != "unsloth" or self.trains_other(method, stack) or method == "full":
+            return None
+        repo, scales = self.fp8_load
+        return fp8.qlora_note(repo, scales, capability) if method == "qlora" else fp8.lora_note(repo, capability)
 
-    def bf16_warning(self, lora_gib: float | None = None) -> str:
-        assert self.repo_id is not None
-        return naming.bf16_note(self.repo_id, self.qlora_instead, lora_gib)
+    def trains_other(self, method: str, stack: str) -> bool:
+        """Whether Unsloth's usual QLoRA call (load_in_4bit=True) trains another run than QLoRA: it loads a -bf16 repo
+        in 16 bits (naming.bf16_note), and an FP8 one with one scale per tensor in FP8 or 16 bits (catalog.fp8)."""
+        if method != "qlora" or stack != "unsloth":
+            return False
+        return naming.loads_16bit_for_qlora(self.repo_id) or bool(self.fp8_load and self.fp8_load[1] == "per-tensor")
+
+    def other_run_warning(self, capability: str | None = None, lora_gib: float | None = None) -> str:
+        """What `trains_other` means for the user, with 16-bit LoRA's figure (`lora_gib`) where it was estimated."""
+        if self.repo_id and naming.loads_16bit_for_qlora(self.repo_id):
+            return naming.bf16_note(self.repo_id, self.qlora_instead, lora_gib)
+        assert self.fp8_load is not None
+        return fp8.qlora_note(*self.fp8_load, capability, lora_gib, self.fp8_weights_gib())
+
+    def fp8_weights_gib(self) -> float:
+        """The weights of an FP8 checkpoint as Unsloth keeps them: a byte for each block linear weight, 16 bits for
+        the rest (embeddings, head, norms, a vision tower: what such checkpoints leave out of FP8)."""
+        s = shapes(self.arch)
+        total = max(self.params_total or 0, s.total_params)
+        return (s.linear_params + 2 * (total - s.linear_params)) / 2**30
 
 
 DYNAMIC_SWAP_NOTE = "Unsloth loads the -unsloth-bnb-4bit upload for QLoRA, as its loader does for load_in_4bit."
@@ -104,7 +128,7 @@ def from_architecture(config: dict[str, Any]) -> ResolvedArch:
     """config.json fields given inline."""
     arch = Architecture.from_hf_config(config, field="architecture")
     return ResolvedArch(arch, f"architecture ({arch.model_type})", "architecture", skip_modules=skip_modules(config),
-                        takes_images="vision_config" in config)
+                        takes_images="vision_config" in config, fp8_load=_fp8_config(repo_id=None, config=config))
 
 
 def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
@@ -113,6 +137,7 @@ def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
     redirected = repo_id if naming.redirected(repo_id) else None
     return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
                         redirected=redirected, skip_modules=skip_modules(config), takes_images="vision_config" in config,
+                        fp8_load=_fp8_config(repo_id, config),
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
 
 
@@ -134,7 +159,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
                                   advised_against=advised_against(guidance),
                                   storage=found.quant or "16bit",
                                   dynamic_4bit=_dynamic_4bit(found), redirected=_redirected(found),
-                                  qlora_instead=_qlora_instead(found),
+                                  qlora_instead=_qlora_instead(found), fp8_load=_fp8_loaded(found),
                                   takes_images="image" in entry.modalities,
                                   plain_4bit=found.variant and entry.unsloth.get(found.variant, "bnb-4bit"))
     if entry.architecture is not None:
@@ -162,6 +187,12 @@ def _as_stored(found: ResolvedModel, arch: Architecture, notes: list[str]) -> Ar
                  f"{entry.instruct_id or entry.base_id} to them: estimated in that layout. Loaded by transformers, "
                  f"the original keeps {arch.model_type}'s, whose fused projections take fewer LoRA adapters.")
     return arch.model_copy(update={"model_type": layout})
+
+
+def _fp8_config(repo_id: str | None, config: dict[str, Any]) -> tuple[str, Fp8Scales] | None:
+    """The repo (or, given inline, 'this checkpoint') and its FP8 scales where config.json says it is FP8."""
+    scales = fp8.scales_in(config)
+    return (repo_id or "this checkpoint", scales) if scales else None
 
 
 def skip_modules(config: dict[str, Any]) -> list[str] | None:
@@ -242,6 +273,20 @@ def _qlora_instead(found: ResolvedModel) -> str | None:
     variants = [found.variant] if found.variant else ["instruct", "base"]
     uploads = [found.entry.unsloth.for_qlora(v) for v in variants]
     return next((naming.loaded_by_unsloth(r) for r in uploads if r and not naming.loads_16bit_for_qlora(r)), None)
+
+
+def _fp8_loaded(found: ResolvedModel) -> tuple[str, Fp8Scales] | None:
+    """The FP8 repo Unsloth's loader takes as it is, with its scales: one named other than an original, or an
+    original whose variant lists no Unsloth upload (the mapper swaps an upload in for the original); None for the rest."""
+    entry = found.entry
+    if found.repo_id and found.repo_id not in (entry.base_id, entry.instruct_id):
+        repos = [found.repo_id]
+    else:
+        variants = [found.variant] if found.variant else ["instruct", "base"]
+        listed = {variant for _, variant, _ in entry.unsloth.slots()}
+        repos = [repo for v in variants if v not in listed and (repo := entry.instruct_id if v == "instruct" else
+                                                                 entry.base_id)]
+    return next(((repo, entry.fp8_checkpoints[repo]) for repo in repos if repo in entry.fp8_checkpoints), None)
 
 
 def _dynamic_4bit(found: ResolvedModel) -> bool:

@@ -278,6 +278,9 @@ def _entry(**changes: object) -> dict:
         {"dynamic_4bit": {"chat": {"skip_modules": ["lm_head"]}}},  # no such variant
         {"unsloth_layout": "llama"},  # a converted layout without a source
         {"unsloth_layout": "gpt2", "fact_sources": {"unsloth_layout": ["somewhere"]}},  # not a layout Unsloth converts to
+        {"fp8_checkpoints": {"Qwen/Qwen3-8B": "per-tensor"}},  # an FP8 fact without a source
+        {"fp8_checkpoints": {"someone/Qwen3-8B-FP8": "block"}, "fact_sources": {"fp8_checkpoints": ["x"]}},  # not its repo
+        {"fp8_checkpoints": {"Qwen/Qwen3-8B": "channel"}, "fact_sources": {"fp8_checkpoints": ["x"]}},  # no such layout
     ],
 )
 def test_schema_rejects_bad_entries(changes: dict) -> None:

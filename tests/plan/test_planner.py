@@ -727,3 +727,13 @@ def test_a_qlora_plan_for_a_bf16_named_repo_leads_with_how_unsloth_would_load_it
     assert qlora.notes[0].startswith("Unsloth loads nvidia/NVIDIA-Nemotron-3-Nano-4B-BF16 in 16 bits")
     auto = plan_training(model="nvidia/NVIDIA-Nemotron-3-Nano-4B-BF16", gpu_memory_gib=16)
     assert auto.method == "lora" and not any("-bf16" in n for n in auto.notes)
+
+
+def test_a_qlora_plan_for_a_per_tensor_fp8_repo_leads_with_what_unsloth_trains_instead() -> None:
+    """Unsloth does not quantise Devstral Small 2's per-tensor FP8 weights to 4 bits: the plan's QLoRA recipe needs a
+    16-bit copy and a quantization_config, and a LoRA plan says load_in_16bit=True keeps the weights it sized."""
+    repo = "mistralai/Devstral-Small-2-24B-Instruct-2512"
+    qlora = plan_training(model=repo, gpu="H100-80GB-SXM", method="qlora")
+    assert qlora.notes[0].startswith(f"Unsloth does not quantise {repo} to 4 bits") and "compute capability 9.0" in qlora.notes[0]
+    lora = plan_training(model=repo, gpu="H100-80GB-SXM", method="lora")
+    assert any(n.startswith(f"{repo} is stored in FP8") and "load_in_16bit=True" in n for n in lora.notes)

@@ -173,6 +173,18 @@ def test_no_unsloth_upload_names_the_original_repo() -> None:
     assert repo is None and original == "org/M-8B-Instruct" and "org/M-8B-Instruct" in (caveat or "")
 
 
+def test_an_fp8_original_without_an_upload_says_what_unsloth_trains_from_it() -> None:
+    """Named as it is (no Unsloth upload to swap in), a per-tensor FP8 repo is not quantised to 4 bits by Unsloth;
+    a 16-bit LoRA on it needs load_in_16bit=True; a listed upload of the variant is loaded instead, with no note."""
+    fp8 = {"fp8_checkpoints": {"org/M-8B-Instruct": "per-tensor"}, "fact_sources": {"fp8_checkpoints": ["a config"]}}
+    bare = entry(unsloth=UnslothIds(), **fp8)
+    qlora = ranking.load_ids(bare, "instruct", "qlora")[2] or ""
+    assert "Unsloth does not quantise org/M-8B-Instruct to 4 bits" in qlora and "below 8.9" in qlora
+    assert "load_in_16bit=True" in (ranking.load_ids(bare, "instruct", "lora")[2] or "")
+    assert "FP8" not in (ranking.load_ids(bare, "instruct", "full")[2] or "")
+    assert ranking.load_ids(entry(**fp8), "instruct", "qlora")[2] is None
+
+
 def test_missing_variant_is_never_named() -> None:
     no_base = entry(base_id=None, unsloth=UnslothIds(instruct="unsloth/M-8B-Instruct"))
     assert ranking.pick_variant(no_base, "base")[0] == "instruct"

@@ -704,3 +704,34 @@ def test_qlora_on_a_bf16_named_repo_says_first_that_unsloth_would_train_it_in_16
     assert not any("-bf16" in a for a in lora.assumptions)
     assert not any("-bf16" in a for a in estimate_vram(model=repo, method="qlora", stack="transformers").assumptions)
     assert not any("-bf16" in a for a in estimate_vram(model="unsloth/NVIDIA-Nemotron-3-Nano-4B").assumptions)
+
+
+def test_qlora_on_a_per_tensor_fp8_repo_says_first_that_unsloth_keeps_it_in_fp8_or_dequantises_it() -> None:
+    """Unsloth 2026.10.9 quantises FP8 to 4 bits on load only for block scales: with load_in_4bit=True Devstral Small
+    2's per-tensor FP8 repo trains over FP8 weights on an RTX 4090 (which its weights alone overfill) and over 16-bit
+    ones on an A100. The QLoRA answer leads with that, the 16-bit run's figure, and how to get the QLoRA it sizes."""
+    repo = "mistralai/Devstral-Small-2-24B-Instruct-2512"
+    ada = estimate_vram(model=repo, method="qlora", gpu="RTX 4090")
+    lora = estimate_vram(model=repo, method="lora", gpu="RTX 4090")
+    first = ada.assumptions[0]
+    assert first.startswith(f"Unsloth does not quantise {repo} to 4 bits") and "compute capability 8.9" in first
+    assert f"about {lora.total_gib:.1f} GiB here" in first and lora.total_gib > ada.total_gib
+    weights = float(first.split("weights alone take about ")[1].split(" GiB")[0])
+    assert ada.breakdown.weights < weights < lora.breakdown.weights and weights > ada.gpu_memory_gib
+    ampere = estimate_vram(model="devstral-small-2-2512", method="qlora", gpu="A100-80GB-SXM")  # named by id: same repo
+    assert ampere.assumptions[0].startswith(f"Unsloth does not quantise {repo}")
+    assert "so that call trains 16-bit LoRA" in ampere.assumptions[0]
+    assert any(a.startswith(f"{repo} is stored in FP8. This figure is for its weights in 16 bits") for a in lora.assumptions)
+    transformers = estimate_vram(model=repo, method="qlora", gpu="RTX 4090", stack="transformers")
+    assert not any("Unsloth does not quantise" in a for a in transformers.assumptions)
+
+
+def test_an_fp8_config_read_from_the_hub_or_given_inline_says_what_unsloth_loads(fake_hub) -> None:
+    block = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
+    fake_hub.add_model("someorg/llama-8b-fp8", config={**LLAMA_CONFIG, "quantization_config": block})
+    hub = estimate_vram(model="someorg/llama-8b-fp8", method="qlora", gpu_memory_gib=24)
+    assert hub.total_gib == estimate_vram(architecture=LLAMA_CONFIG, method="qlora", gpu_memory_gib=24).total_gib
+    assert any(a.startswith("someorg/llama-8b-fp8 is stored in FP8 with block scales") for a in hub.assumptions)
+    inline = estimate_vram(architecture={**LLAMA_CONFIG, "quantization_config": {**block, "weight_block_size": None}},
+                           method="qlora", gpu_memory_gib=24)
+    assert inline.assumptions[0].startswith("Unsloth does not quantise this checkpoint to 4 bits")

@@ -129,6 +129,9 @@ def run_show(args: argparse.Namespace) -> int:
     line("strengths", ", ".join(entry.strengths), "strengths")
     if entry.load_caveat:
         line("to load", entry.load_caveat, "load_caveat")
+    if entry.fp8_checkpoints:
+        line("fp8 weights", ", ".join(f"{repo} ({scales} scales)" for repo, scales in entry.fp8_checkpoints.items()),
+             "fp8_checkpoints")
     if entry.notes:
         say(entry.notes, f"{'notes':<16}")
     emit("sources:")

@@ -1,0 +1,98 @@
+"""What Unsloth's loader (2026.10.9, with transformers 5.17) does with a checkpoint stored in FP8 (pure).
+
+Read in the unsloth 2026.10.9 wheel on PyPI:
+- `load_in_4bit=True` quantises an FP8 checkpoint to NF4 while loading only where its scales come in blocks
+  (quantization_config.weight_block_size [m, n]) and the flag was passed explicitly (or UNSLOTH_FP8_TO_NF4=1):
+  unsloth/models/fp8_to_nf4.py, `maybe_arm_fp8_to_nf4`.
+- Otherwise it prints "Model already quantized with fp8" and drops load_in_4bit (unsloth/models/loader_utils.py,
+  `check_and_disable_bitsandbytes_loading`): the FP8 weights are kept and LoRA trains over them on a GPU with FP8
+  compute (compute capability 8.9 or higher); below that transformers dequantises them to 16 bits on load
+  (unsloth/models/_utils.py, `verify_fp8_support_if_applicable`).
+- A 16-bit load dequantises them only when `load_in_16bit=True` is passed (unsloth/models/loader.py,
+  `_fp8_dequantize_quantization_config`); with load_in_4bit=False alone they stay FP8 where the GPU computes in it.
+None of these runs is measured; the notes say which figure stands for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finetune_advisor.catalog import naming
+from finetune_advisor.vocabulary import Fp8Scales
+
+SOURCE = ("unsloth 2026.10.9: unsloth/models/fp8_to_nf4.py maybe_arm_fp8_to_nf4, loader_utils.py "
+          "check_and_disable_bitsandbytes_loading, _utils.py verify_fp8_support_if_applicable")
+LORA_SOURCE = ("unsloth 2026.10.9: unsloth/models/loader.py _fp8_dequantize_quantization_config, _utils.py "
+               "verify_fp8_support_if_applicable")
+FP8_COMPUTE = (8, 9)  # the compute capability from which GPUs compute in FP8 (Ada, Hopper and later)
+
+
+def scales_in(config: Any) -> Fp8Scales | None:
+    """How a config.json's FP8 weights are scaled (its own quantization_config or its text_config's); None where the
+    checkpoint is not FP8 or the config does not say. Anything malformed reads as None."""
+    if not isinstance(config, dict):
+        return None
+    for holder in (config, config.get("text_config")):
+        quant = holder.get("quantization_config") if isinstance(holder, dict) else None
+        if not isinstance(quant, dict) or str(quant.get("quant_method", "")).lower() != "fp8":
+            continue
+        block = quant.get("weight_block_size")
+        if block is None:
+            return "per-tensor"
+        ok = isinstance(block, list) and len(block) == 2 and all(type(b) is int and b > 0 for b in block)
+        return "block" if ok else None
+    return None
+
+
+def computes_fp8(capability: str | None) -> bool | None:
+    """Whether a GPU of this compute capability ('8.9') computes in FP8; None where it is not known."""
+    try:
+        major, minor = (int(part) for part in (capability or "").split("."))
+    except ValueError:
+        return None
+    return (major, minor) >= FP8_COMPUTE
+
+
+def qlora_note(repo_id: str, scales: Fp8Scales, capability: str | None, lora_gib: float | None = None,
+               weights_gib: float | None = None) -> str:
+    """What a QLoRA answer says about an FP8 checkpoint: block-scaled ones quantise only when asked explicitly;
+    per-tensor ones never do, so the usual call trains another run than QLoRA (16-bit LoRA's figure, `lora_gib`;
+    the FP8 weights alone, `weights_gib`)."""
+    if scales == "block":
+        return (f"{repo_id} is stored in FP8 with block scales: Unsloth quantises it to 4 bits while it loads only "
+                "when load_in_4bit=True is passed explicitly (or UNSLOTH_FP8_TO_NF4=1); left at its default it keeps "
+                f"the FP8 weights, and the run is not the QLoRA sized here ({SOURCE}).")
+    cost = f"about {lora_gib:.1f} GiB here" if lora_gib is not None else "see its estimate"
+    held = f" Its FP8 weights alone take about {weights_gib:.1f} GiB." if weights_gib is not None else ""
+    fp8 = computes_fp8(capability)
+    if fp8 is None:
+        run = ("On a GPU with FP8 compute (compute capability 8.9 or higher) Unsloth keeps the FP8 weights and trains "
+               f"LoRA over them, {_BETWEEN}; below 8.9 they are dequantised to 16 bits on load, so that call trains "
+               f"16-bit LoRA ({cost}).{held}")
+    elif fp8:
+        run = (f"On this GPU (compute capability {capability}) Unsloth keeps the FP8 weights and trains LoRA over them, "
+               f"{_BETWEEN} ({cost}).{held}")
+    else:
+        run = (f"On this GPU (compute capability {capability}, no FP8 compute) they are dequantised to 16 bits on "
+               f"load, so that call trains 16-bit LoRA ({cost}).")
+    return (f"Unsloth does not quantise {repo_id} to 4 bits: its FP8 weights carry one scale per tensor, and Unsloth "
+            "quantises FP8 to 4 bits on load only where the scales come in blocks; with load_in_4bit=True it prints "
+            f"'Model already quantized with fp8' and drops the flag ({SOURCE}). {run} For the QLoRA sized here, load "
+            f"a 16-bit copy of it with {naming.QUANTIZATION_CONFIG} passed to from_pretrained.")
+
+
+_BETWEEN = ("a run we have not measured: a byte a weight, between QLoRA's half and 16-bit's two, so expect a peak "
+            "between this QLoRA figure and 16-bit LoRA's")
+
+
+def lora_note(repo_id: str, capability: str | None) -> str:
+    """What a 16-bit LoRA answer says about an FP8 checkpoint: it stays FP8 unless load_in_16bit=True is passed."""
+    fp8 = computes_fp8(capability)
+    if fp8 is False:
+        return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) it is "
+                f"dequantised to 16 bits on load, the run sized here ({LORA_SOURCE}).")
+    where = f"on this GPU (compute capability {capability})" if fp8 else \
+        "on a GPU with FP8 compute (compute capability 8.9 or higher)"
+    return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which Unsloth loads when "
+            f"load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it keeps the FP8 weights and "
+            f"trains LoRA over them, which needs less (not measured) ({LORA_SOURCE}).")

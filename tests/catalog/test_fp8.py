@@ -1,0 +1,61 @@
+"""What Unsloth's loader does with an FP8 checkpoint, read from its config.json (catalog.fp8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from finetune_advisor.catalog import fp8
+
+PER_TENSOR = {"quant_method": "fp8", "activation_scheme": "static", "weight_block_size": None}
+BLOCK = {"quant_method": "fp8", "activation_scheme": "dynamic", "fmt": "e4m3", "weight_block_size": [128, 128]}
+
+
+@pytest.mark.parametrize(
+    ("config", "scales"),
+    [
+        ({"quantization_config": PER_TENSOR}, "per-tensor"),  # Devstral Small 2, Ministral 3 Instruct
+        ({"quantization_config": BLOCK}, "block"),  # DeepSeek-V3, Qwen3-*-FP8
+        ({"quantization_config": {**BLOCK, "quant_method": "FP8"}}, "block"),
+        ({"text_config": {"quantization_config": PER_TENSOR}}, "per-tensor"),  # a multimodal config's text part
+        ({"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": True}}, None),
+        ({"quantization_config": {"quant_method": "fp8"}}, "per-tensor"),  # no block size: one scale per tensor
+        ({"quantization_config": {**BLOCK, "weight_block_size": [128]}}, None),  # malformed: not read as either
+        ({"quantization_config": {**BLOCK, "weight_block_size": [128, "x"]}}, None),
+        ({"quantization_config": {**BLOCK, "weight_block_size": [True, 128]}}, None),
+        ({"quantization_config": {**BLOCK, "weight_block_size": [0, 128]}}, None),
+        ({"quantization_config": "fp8"}, None),
+        ({"text_config": []}, None),
+        ({}, None),
+        ([], None),
+    ],
+)
+def test_scales_are_read_from_the_quantization_config_and_anything_malformed_is_not_fp8(config, scales) -> None:
+    assert fp8.scales_in(config) == scales
+
+
+@pytest.mark.parametrize(("capability", "computes"), [("8.9", True), ("9.0", True), ("12.0", True), ("8.6", False),
+                                                      ("8.0", False), ("7.5", False), (None, None), ("x", None)])
+def test_fp8_compute_starts_at_compute_capability_8_9(capability, computes) -> None:
+    assert fp8.computes_fp8(capability) is computes
+
+
+def test_a_per_tensor_checkpoint_is_never_quantised_to_4_bits_and_the_note_says_what_trains_on_each_gpu() -> None:
+    ada = fp8.qlora_note("org/m", "per-tensor", "8.9", lora_gib=40.0, weights_gib=22.5)
+    assert ada.startswith("Unsloth does not quantise org/m to 4 bits") and "keeps the FP8 weights" in ada
+    assert "about 40.0 GiB here" in ada and "weights alone take about 22.5 GiB" in ada
+    assert "quantization_config=BitsAndBytesConfig(load_in_4bit=True" in ada
+    turing = fp8.qlora_note("org/m", "per-tensor", "7.5", lora_gib=40.0, weights_gib=22.5)
+    assert "dequantised to 16 bits on load, so that call trains 16-bit LoRA (about 40.0 GiB here)" in turing
+    assert "weights alone" not in turing  # not what that run holds
+    unknown = fp8.qlora_note("org/m", "per-tensor", None)
+    assert "compute capability 8.9 or higher" in unknown and "below 8.9" in unknown
+
+
+def test_a_block_checkpoint_quantises_only_when_load_in_4bit_is_passed_explicitly() -> None:
+    note = fp8.qlora_note("org/m", "block", "9.0")
+    assert "only when load_in_4bit=True is passed explicitly" in note and "UNSLOTH_FP8_TO_NF4=1" in note
+
+
+def test_a_16bit_lora_on_an_fp8_checkpoint_needs_load_in_16bit_where_the_gpu_computes_in_fp8() -> None:
+    assert "load_in_16bit=True" in fp8.lora_note("org/m", "9.0")
+    assert "dequantised to 16 bits on load, the run sized here" in fp8.lora_note("org/m", "8.0")
