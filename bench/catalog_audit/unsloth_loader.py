@@ -9,12 +9,15 @@ for. Prints, and exits 1 on, any difference that changes what the product names 
 - a redirect in the release that LOADER_REDIRECTS lacks or gives another target, or one it has that the release dropped;
 - a listed -unsloth-bnb-4bit upload that the release's mapper does not swap its variant's 16-bit names to (the
   estimator assumes the swap: vram.resolve.ResolvedArch.storage_for);
-- an Unsloth upload the mapper lists beside a catalog entry's original repo that the entry does not list.
+- an Unsloth upload the mapper lists beside a catalog entry's original repo that the entry does not list;
+- a change in the code the product's loader rules were read from (`RULE_CODE`: what Unsloth does with an FP8
+  checkpoint, catalog/fp8.py; `RULE_TEXT`: the -bf16 names it loads in 16 bits, catalog/naming.py): re-read it.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import sys
 import zipfile
 from pathlib import Path
@@ -27,14 +30,56 @@ from finetune_advisor.catalog.schema import Catalog, CatalogEntry  # noqa: E402
 from finetune_advisor.vocabulary import Variant  # noqa: E402
 
 MAPPER, LOADER = "unsloth/models/mapper.py", "unsloth/models/loader_utils.py"
+FP8_TO_NF4, UTILS, FAST_LOADER = "unsloth/models/fp8_to_nf4.py", "unsloth/models/_utils.py", "unsloth/models/loader.py"
+# The functions catalog/fp8.py's rule was read from in unsloth 2026.10.9, by file, with the digest of each one's code
+# (`digest`: layout and whole-line comments aside). Another digest in a release means: read the rule again.
+RULE_CODE: dict[tuple[str, str], str] = {
+    (FP8_TO_NF4, "_block_size"): "391a369e6ed225ff",
+    (FP8_TO_NF4, "fp8_block_quantization_config"): "2165a7584ff3fc28",
+    (FP8_TO_NF4, "maybe_arm_fp8_to_nf4"): "24f4046ced312bb3",
+    (LOADER, "check_and_disable_bitsandbytes_loading"): "a6d6ae4c634dd469",
+    (LOADER, "_fp8_dequantize_quantization_config"): "53166b82a5fa9929",
+    (UTILS, "verify_fp8_support_if_applicable"): "f9160500a06f75d3",
+}
+# naming's -bf16 rule sits inside FastLanguageModel.from_pretrained, which every release edits: its test, verbatim.
+RULE_TEXT: dict[str, str] = {FAST_LOADER: 'model_name.lower().endswith("-bf16")'}
 
 
-def read_release(path: Path) -> tuple[str, str]:
-    """The text of mapper.py and loader_utils.py from a wheel or a source tree."""
+def read_release(path: Path) -> dict[str, str | None]:
+    """The text of each file the audit reads, from a wheel or a source tree (None where the release has none)."""
+    names = {MAPPER, LOADER, *(f for f, _ in RULE_CODE), *RULE_TEXT}
     if path.is_dir():
-        return (path / MAPPER).read_text(), (path / LOADER).read_text()
+        return {n: (path / n).read_text() if (path / n).is_file() else None for n in names}
     with zipfile.ZipFile(path) as wheel:
-        return wheel.read(MAPPER).decode(), wheel.read(LOADER).decode()
+        listed = set(wheel.namelist())
+        return {n: wheel.read(n).decode() if n in listed else None for n in names}
+
+
+def digest(source: str, function: ast.AST) -> str:
+    """A function's code without its layout: its lines less whole-line comments and every blank, hashed (the text,
+    not the syntax tree, whose dump differs between Python versions)."""
+    lines = ast.get_source_segment(source, function, padded=True) or ""
+    code = "".join("".join(line.split()) for line in lines.splitlines() if not line.strip().startswith("#"))
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def functions(source: str) -> dict[str, ast.AST]:
+    """Every function defined in a module, at any depth, by name (the last of a name wins)."""
+    return {n.name: n for n in ast.walk(ast.parse(source)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def rule_problems(files: dict[str, str | None]) -> list[str]:
+    """Where the code a loader rule was read from changed, moved or went."""
+    problems = []
+    for (file, name), expected in RULE_CODE.items():
+        source = files.get(file) or ""
+        found = functions(source).get(name) if source else None
+        if found is None or digest(source, found) != expected:
+            how = "is gone" if found is None else "changed"
+            problems.append(f"{file} {name} {how}: read catalog/fp8.py's rule in it again, then update RULE_CODE")
+    problems += [f"{file} no longer tests {text}: read naming's -bf16 rule in it again"
+                 for file, text in RULE_TEXT.items() if text not in (files.get(file) or "")]
+    return problems
 
 
 def _assigned(source: str, name: str) -> ast.expr:
@@ -122,11 +167,14 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    mapper_source, loader_source = read_release(Path(argv[0]))
+    files = read_release(Path(argv[0]))
+    mapper_source, loader_source = files[MAPPER], files[LOADER]
+    if mapper_source is None or loader_source is None:
+        raise SystemExit(f"{argv[0]} has no {MAPPER} or {LOADER}: not an Unsloth release")
     catalog = Catalog.model_validate_json((ROOT / "finetune_advisor/catalog/catalog.json").read_text())
     table = mapper_table(mapper_source)
     problems = [*redirect_problems(redirects(loader_source)), *swap_problems(catalog, swaps(table)),
-                *listing_problems(catalog, table)]
+                *listing_problems(catalog, table), *rule_problems(files)]
     for problem in problems:
         print(problem)
     print(f"{len(problems)} difference(s) between the catalog / LOADER_REDIRECTS and {argv[0]}")
