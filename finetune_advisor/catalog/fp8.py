@@ -10,6 +10,7 @@ Read in the unsloth 2026.10.9 wheel on PyPI:
   (unsloth/models/_utils.py, `verify_fp8_support_if_applicable`).
 - A 16-bit load dequantises them only when `load_in_16bit=True` is passed (unsloth/models/loader.py,
   `_fp8_dequantize_quantization_config`); with load_in_4bit=False alone they stay FP8 where the GPU computes in it.
+Plain transformers (5.17.0) refuses a BitsAndBytesConfig for an FP8 checkpoint: QLoRA needs a 16-bit copy.
 None of these runs is measured; the notes say which figure stands for them.
 """
 
@@ -24,6 +25,7 @@ SOURCE = ("unsloth 2026.10.9: unsloth/models/fp8_to_nf4.py maybe_arm_fp8_to_nf4,
           "check_and_disable_bitsandbytes_loading, _utils.py verify_fp8_support_if_applicable")
 LORA_SOURCE = ("unsloth 2026.10.9: unsloth/models/loader.py _fp8_dequantize_quantization_config, _utils.py "
                "verify_fp8_support_if_applicable")
+TRANSFORMERS_SOURCE = "transformers 5.17.0: quantizers/auto.py AutoHfQuantizer.merge_quantization_configs"
 FP8_COMPUTE = (8, 9)  # the compute capability from which GPUs compute in FP8 (Ada, Hopper and later)
 
 
@@ -96,3 +98,10 @@ def lora_note(repo_id: str, capability: str | None) -> str:
     return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which Unsloth loads when "
             f"load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it keeps the FP8 weights and "
             f"trains LoRA over them, which needs less (not measured) ({LORA_SOURCE}).")
+
+
+def transformers_qlora_note(repo_id: str) -> str:
+    """What a QLoRA answer on the transformers stack says about an FP8 checkpoint: it does not load with bitsandbytes."""
+    return (f"{repo_id} is stored in FP8, and transformers refuses a BitsAndBytesConfig for it ('The model is "
+            f"quantized with FineGrainedFP8Config but you are passing a BitsAndBytesConfig config', "
+            f"{TRANSFORMERS_SOURCE}): this QLoRA run starts from a 16-bit copy of it.")

@@ -72,11 +72,11 @@ class ResolvedArch:
     def load_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
         """What the answer says where the run loads another checkpoint than the one named (`storage_for`), or an FP8
         one as it is (`capability`: the GPU's compute capability, where known)."""
-        if stack != "unsloth" or self.trains_other(method, stack):
+        if self.trains_other(method, stack):
             return None  # the other run is said first, with its figure (other_run_warning)
         if self.fp8_load:
             return self.fp8_note(method, stack, capability)
-        if method != "qlora":
+        if method != "qlora" or stack != "unsloth":
             return None
         if self.redirected:
             swapped = "" if self.redirected == self.repo_id else (
@@ -85,10 +85,13 @@ class ResolvedArch:
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
 
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
-        """What Unsloth's loader does with the FP8 repo this run loads as it is (catalog.fp8), where it matters."""
-        if not self.fp8_load or stack != "unsloth" or self.trains_other(method, stack) or method == "full":
+        """What the loader does with the FP8 repo this run loads as it is (catalog.fp8), where it matters: Unsloth's
+        for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
+        if not self.fp8_load or self.trains_other(method, stack) or method == "full":
             return None
         repo, scales = self.fp8_load
+        if stack != "unsloth":
+            return fp8.transformers_qlora_note(repo) if method == "qlora" else None
         return fp8.qlora_note(repo, scales, capability) if method == "qlora" else fp8.lora_note(repo, capability)
 
     def trains_other(self, method: str, stack: str) -> bool:

@@ -59,3 +59,8 @@ def test_a_block_checkpoint_quantises_only_when_load_in_4bit_is_passed_explicitl
 def test_a_16bit_lora_on_an_fp8_checkpoint_needs_load_in_16bit_where_the_gpu_computes_in_fp8() -> None:
     assert "load_in_16bit=True" in fp8.lora_note("org/m", "9.0")
     assert "dequantised to 16 bits on load, the run sized here" in fp8.lora_note("org/m", "8.0")
+
+
+def test_plain_transformers_refuses_bitsandbytes_on_an_fp8_checkpoint() -> None:
+    note = fp8.transformers_qlora_note("org/m")
+    assert "FineGrainedFP8Config but you are passing a BitsAndBytesConfig" in note and "16-bit copy" in note

@@ -724,6 +724,8 @@ def test_qlora_on_a_per_tensor_fp8_repo_says_first_that_unsloth_keeps_it_in_fp8_
     assert any(a.startswith(f"{repo} is stored in FP8. This figure is for its weights in 16 bits") for a in lora.assumptions)
     transformers = estimate_vram(model=repo, method="qlora", gpu="RTX 4090", stack="transformers")
     assert not any("Unsloth does not quantise" in a for a in transformers.assumptions)
+    assert any(a.startswith(f"{repo} is stored in FP8, and transformers refuses a BitsAndBytesConfig")
+               for a in transformers.assumptions)
 
 
 def test_an_fp8_config_read_from_the_hub_or_given_inline_says_what_unsloth_loads(fake_hub) -> None:
