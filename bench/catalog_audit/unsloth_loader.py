@@ -11,7 +11,7 @@ for. Prints, and exits 1 on, any difference that changes what the product names 
   estimator assumes the swap: vram.resolve.ResolvedArch.storage_for);
 - an Unsloth upload the mapper lists beside a catalog entry's original repo that the entry does not list;
 - a change in the code the product's loader rules were read from (`RULE_CODE`: what Unsloth does with an FP8
-  checkpoint, catalog/fp8.py; `RULE_TEXT`: the -bf16 names it loads in 16 bits, catalog/naming.py): re-read it.
+  checkpoint, catalog/quantised.py; `RULE_TEXT`: the -bf16 names it loads in 16 bits, catalog/naming.py): re-read it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from finetune_advisor.vocabulary import Variant  # noqa: E402
 
 MAPPER, LOADER = "unsloth/models/mapper.py", "unsloth/models/loader_utils.py"
 FP8_TO_NF4, UTILS, FAST_LOADER = "unsloth/models/fp8_to_nf4.py", "unsloth/models/_utils.py", "unsloth/models/loader.py"
-# The functions catalog/fp8.py's rule was read from in unsloth 2026.10.9, by file, with the digest of each one's code
+# The functions catalog/quantised.py's rule was read from in unsloth 2026.10.9, by file, with the digest of each one's code
 # (`digest`: layout and whole-line comments aside). Another digest in a release means: read the rule again.
 RULE_CODE: dict[tuple[str, str], str] = {
     (FP8_TO_NF4, "_block_size"): "391a369e6ed225ff",
@@ -76,7 +76,7 @@ def rule_problems(files: dict[str, str | None]) -> list[str]:
         found = functions(source).get(name) if source else None
         if found is None or digest(source, found) != expected:
             how = "is gone" if found is None else "changed"
-            problems.append(f"{file} {name} {how}: read catalog/fp8.py's rule in it again, then update RULE_CODE")
+            problems.append(f"{file} {name} {how}: read catalog/quantised.py's rule in it again, then update RULE_CODE")
     problems += [f"{file} no longer tests {text}: read naming's -bf16 rule in it again"
                  for file, text in RULE_TEXT.items() if text not in (files.get(file) or "")]
     return problems

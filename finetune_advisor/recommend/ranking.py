@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from finetune_advisor.catalog import fp8, naming
+from finetune_advisor.catalog import naming, quantised
 from finetune_advisor.catalog.schema import CatalogEntry
 from finetune_advisor.licensing.binding import unconfirmed_licence
 from finetune_advisor.recommend.use_case import UseCaseHints
@@ -196,7 +196,7 @@ def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str
     if method == "qlora" and naming.loads_16bit_for_qlora(original):
         caveat += " " + naming.bf16_note(original)
     elif method != "full" and (scales := entry.fp8_checkpoints.get(original)):  # loaded as it is: no upload swapped in
-        caveat += " " + (fp8.qlora_note(original, scales, None) if method == "qlora" else fp8.lora_note(original, None))
+        caveat += " " + (quantised.qlora_note(original, scales, None) if method == "qlora" else quantised.lora_note(original, None))
     return None, original, caveat
 
 

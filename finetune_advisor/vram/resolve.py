@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_advisor.catalog import fp8, naming
+from finetune_advisor.catalog import naming, quantised
 from finetune_advisor.catalog.schema import Catalog, DynamicUpload, FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import InvalidInputError
 from finetune_advisor.vocabulary import METHOD_NAMES, Fp8Scales, ModelSource, Quant, check_range
@@ -37,7 +37,7 @@ class ResolvedArch:
     qlora_instead: str | None = None  # for a -bf16 repo named, the listed Unsloth upload a QLoRA run can load instead
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
-    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo a run loads as it is, and its scales (catalog.fp8)
+    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo a run loads as it is, and its scales (catalog.quantised)
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -85,18 +85,18 @@ class ResolvedArch:
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
 
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
-        """What the loader does with the FP8 repo this run loads as it is (catalog.fp8), where it matters: Unsloth's
+        """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters: Unsloth's
         for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
         if not self.fp8_load or self.trains_other(method, stack) or method == "full":
             return None
         repo, scales = self.fp8_load
         if stack != "unsloth":
-            return fp8.transformers_qlora_note(repo) if method == "qlora" else None
-        return fp8.qlora_note(repo, scales, capability) if method == "qlora" else fp8.lora_note(repo, capability)
+            return quantised.transformers_qlora_note(repo) if method == "qlora" else None
+        return quantised.qlora_note(repo, scales, capability) if method == "qlora" else quantised.lora_note(repo, capability)
 
     def trains_other(self, method: str, stack: str) -> bool:
         """Whether Unsloth's usual QLoRA call (load_in_4bit=True) trains another run than QLoRA: it loads a -bf16 repo
-        in 16 bits (naming.bf16_note), and an FP8 one with one scale per tensor in FP8 or 16 bits (catalog.fp8)."""
+        in 16 bits (naming.bf16_note), and an FP8 one with one scale per tensor in FP8 or 16 bits (catalog.quantised)."""
         if method != "qlora" or stack != "unsloth":
             return False
         return naming.loads_16bit_for_qlora(self.repo_id) or bool(self.fp8_load and self.fp8_load[1] == "per-tensor")
@@ -106,7 +106,7 @@ class ResolvedArch:
         if self.repo_id and naming.loads_16bit_for_qlora(self.repo_id):
             return naming.bf16_note(self.repo_id, self.qlora_instead, lora_gib)
         assert self.fp8_load is not None
-        return fp8.qlora_note(*self.fp8_load, capability, lora_gib, self.fp8_weights_gib())
+        return quantised.qlora_note(*self.fp8_load, capability, lora_gib, self.fp8_weights_gib())
 
     def fp8_weights_gib(self) -> float:
         """The weights of an FP8 checkpoint as Unsloth keeps them: a byte for each block linear weight, 16 bits for
@@ -131,7 +131,8 @@ def from_architecture(config: dict[str, Any]) -> ResolvedArch:
     """config.json fields given inline."""
     arch = Architecture.from_hf_config(config, field="architecture")
     return ResolvedArch(arch, f"architecture ({arch.model_type})", "architecture", skip_modules=skip_modules(config),
-                        takes_images="vision_config" in config, fp8_load=_fp8_config(repo_id=None, config=config))
+                        takes_images="vision_config" in config, fp8_load=_fp8_config(repo_id=None, config=config),
+                        notes=_quantised_notes(None, config))
 
 
 def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
@@ -141,7 +142,8 @@ def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
     return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
                         redirected=redirected, skip_modules=skip_modules(config), takes_images="vision_config" in config,
                         fp8_load=_fp8_config(repo_id, config),
-                        notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub."])
+                        notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub.",
+                               *_quantised_notes(repo_id, config)])
 
 
 def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog: Catalog | None = None) -> ResolvedArch:
@@ -194,8 +196,15 @@ def _as_stored(found: ResolvedModel, arch: Architecture, notes: list[str]) -> Ar
 
 def _fp8_config(repo_id: str | None, config: dict[str, Any]) -> tuple[str, Fp8Scales] | None:
     """The repo (or, given inline, 'this checkpoint') and its FP8 scales where config.json says it is FP8."""
-    scales = fp8.scales_in(config)
+    scales = quantised.scales_in(config)
     return (repo_id or "this checkpoint", scales) if scales else None
+
+
+def _quantised_notes(repo_id: str | None, config: dict[str, Any]) -> list[str]:
+    """The note for a config.json declaring a quantisation the estimator neither reads closely nor has measured."""
+    method = quantised.method_in(config)
+    return [] if method is None or method in quantised.READ_CLOSELY else [
+        quantised.other_note(repo_id or "This checkpoint", method)]
 
 
 def skip_modules(config: dict[str, Any]) -> list[str] | None:

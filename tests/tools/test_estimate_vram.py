@@ -737,3 +737,17 @@ def test_an_fp8_config_read_from_the_hub_or_given_inline_says_what_unsloth_loads
     inline = estimate_vram(architecture={**LLAMA_CONFIG, "quantization_config": {**block, "weight_block_size": None}},
                            method="qlora", gpu_memory_gib=24)
     assert inline.assumptions[0].startswith("Unsloth does not quantise this checkpoint to 4 bits")
+
+
+def test_a_checkpoint_in_another_quantisation_says_the_estimate_was_not_measured_for_it(fake_hub) -> None:
+    """A GPTQ (or AWQ, compressed-tensors...) config from the Hub or given inline: Unsloth trains over that format,
+    which no cell measured; the answer says so. bitsandbytes and FP8 are read closely and get no such note."""
+    fake_hub.add_model("someorg/llama-8b-gptq", config={**LLAMA_CONFIG, "quantization_config": {"quant_method": "gptq", "bits": 4}})
+    hub = estimate_vram(model="someorg/llama-8b-gptq", gpu_memory_gib=24)
+    assert any(a.startswith("someorg/llama-8b-gptq's config.json declares its weights quantised with gptq")
+               for a in hub.assumptions)
+    inline = estimate_vram(architecture={**LLAMA_CONFIG, "quantization_config": {"quant_method": "awq"}}, gpu_memory_gib=24)
+    assert any(a.startswith("This checkpoint's config.json declares its weights quantised with awq") for a in inline.assumptions)
+    bnb = estimate_vram(architecture={**LLAMA_CONFIG, "quantization_config": {"quant_method": "bitsandbytes"}},
+                        gpu_memory_gib=24)
+    assert not any("declares its weights quantised" in a for a in bnb.assumptions)

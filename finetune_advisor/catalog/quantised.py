@@ -1,13 +1,14 @@
-"""What Unsloth's loader (2026.10.9, with transformers 5.17) does with a checkpoint stored in FP8 (pure).
+"""What Unsloth's loader (2026.10.9) and transformers (5.17) do with a checkpoint already quantised in a format other
+than bitsandbytes' (pure): FP8, read closely, and the rest, said to be unmeasured.
 
 Read in the unsloth 2026.10.9 wheel on PyPI:
 - `load_in_4bit=True` quantises an FP8 checkpoint to NF4 while loading only where its scales come in blocks
   (quantization_config.weight_block_size [m, n]) and the flag was passed explicitly (or UNSLOTH_FP8_TO_NF4=1):
   unsloth/models/fp8_to_nf4.py, `maybe_arm_fp8_to_nf4`.
 - Otherwise it prints "Model already quantized with fp8" and drops load_in_4bit (unsloth/models/loader_utils.py,
-  `check_and_disable_bitsandbytes_loading`): the FP8 weights are kept and LoRA trains over them on a GPU with FP8
-  compute (compute capability 8.9 or higher); below that transformers dequantises them to 16 bits on load
-  (unsloth/models/_utils.py, `verify_fp8_support_if_applicable`).
+  `check_and_disable_bitsandbytes_loading`, which does so for most other quantisations too): the FP8
+  weights are kept and LoRA trains over them on a GPU with FP8 compute (compute capability 8.9 or higher); below that
+  transformers dequantises them to 16 bits on load (unsloth/models/_utils.py, `verify_fp8_support_if_applicable`).
 - A 16-bit load dequantises them only when `load_in_16bit=True` is passed (unsloth/models/loader.py,
   `_fp8_dequantize_quantization_config`); with load_in_4bit=False alone they stay FP8 where the GPU computes in it.
 Plain transformers (5.17.0) refuses a BitsAndBytesConfig for an FP8 checkpoint: QLoRA needs a 16-bit copy.
@@ -16,6 +17,7 @@ None of these runs is measured; the notes say which figure stands for them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from finetune_advisor.catalog import naming
@@ -29,21 +31,44 @@ TRANSFORMERS_SOURCE = "transformers 5.17.0: quantizers/auto.py AutoHfQuantizer.m
 FP8_COMPUTE = (8, 9)  # the compute capability from which GPUs compute in FP8 (Ada, Hopper and later)
 
 
-def scales_in(config: Any) -> Fp8Scales | None:
-    """How a config.json's FP8 weights are scaled (its own quantization_config or its text_config's); None where the
-    checkpoint is not FP8 or the config does not say. Anything malformed reads as None."""
+# Formats the estimator reads closely (bitsandbytes: the 16-bit layers a pre-quantised upload keeps; FP8 here) or that
+# the catalog's own families answer for (mxfp4: gpt-oss, measured): no `other_note` for them.
+READ_CLOSELY = ("bitsandbytes", "fp8", "mxfp4")
+
+
+_METHOD = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")  # how transformers spells one: a config's value is quoted back
+
+
+def _quantization(config: Any) -> dict[str, Any] | None:
+    """A config.json's quantization_config (its own, else its text_config's), where it is a table naming a method
+    spelled as transformers spells them (anything else from a Hub config is not read)."""
     if not isinstance(config, dict):
         return None
     for holder in (config, config.get("text_config")):
         quant = holder.get("quantization_config") if isinstance(holder, dict) else None
-        if not isinstance(quant, dict) or str(quant.get("quant_method", "")).lower() != "fp8":
-            continue
-        block = quant.get("weight_block_size")
-        if block is None:
-            return "per-tensor"
-        ok = isinstance(block, list) and len(block) == 2 and all(type(b) is int and b > 0 for b in block)
-        return "block" if ok else None
+        method = quant.get("quant_method") if isinstance(quant, dict) else None
+        if isinstance(method, str) and _METHOD.fullmatch(method.strip().lower()):
+            return quant
     return None
+
+
+def method_in(config: Any) -> str | None:
+    """The quantisation a config.json declares ('fp8', 'gptq', 'compressed-tensors'), lower-cased."""
+    quant = _quantization(config)
+    return quant["quant_method"].strip().lower() if quant else None
+
+
+def scales_in(config: Any) -> Fp8Scales | None:
+    """How a config.json's FP8 weights are scaled; None where the checkpoint is not FP8. Anything malformed reads as
+    None."""
+    quant = _quantization(config)
+    if quant is None or method_in(config) != "fp8":
+        return None
+    block = quant.get("weight_block_size")
+    if block is None:
+        return "per-tensor"
+    ok = isinstance(block, list) and len(block) == 2 and all(type(b) is int and b > 0 for b in block)
+    return "block" if ok else None
 
 
 def computes_fp8(capability: str | None) -> bool | None:
@@ -105,3 +130,12 @@ def transformers_qlora_note(repo_id: str) -> str:
     return (f"{repo_id} is stored in FP8, and transformers refuses a BitsAndBytesConfig for it ('The model is "
             f"quantized with FineGrainedFP8Config but you are passing a BitsAndBytesConfig config', "
             f"{TRANSFORMERS_SOURCE}): this QLoRA run starts from a 16-bit copy of it.")
+
+
+def other_note(repo_id: str, method: str) -> str:
+    """What an answer says about a checkpoint quantised in a format neither read closely nor measured."""
+    return (f"{repo_id}'s config.json declares its weights quantised with {method}. This estimate counts them as if a "
+            "16-bit checkpoint were loaded (in NF4 for QLoRA); Unsloth drops load_in_4bit for most non-bitsandbytes "
+            "quantisations and trains over the checkpoint's own format (it re-quantises packed compressed-tensors "
+            "ones to 4 bits instead; unsloth 2026.10.9, unsloth/models/loader_utils.py "
+            "check_and_disable_bitsandbytes_loading), which we have not measured: the figure may be off either way.")
