@@ -31,8 +31,8 @@ from finetune_advisor.vocabulary import Variant  # noqa: E402
 
 MAPPER, LOADER = "unsloth/models/mapper.py", "unsloth/models/loader_utils.py"
 FP8_TO_NF4, UTILS, FAST_LOADER = "unsloth/models/fp8_to_nf4.py", "unsloth/models/_utils.py", "unsloth/models/loader.py"
-# The functions catalog/quantised.py's rule was read from in unsloth 2026.10.9, by file, with the digest of each one's code
-# (`digest`: layout and whole-line comments aside). Another digest in a release means: read the rule again.
+# The functions catalog/quantised.py's FP8 rule was read from in unsloth 2026.10.9, by file, with the digest of each
+# one's code (`digest`: layout and whole-line comments aside). Another digest in a release means: read the rule again.
 RULE_CODE: dict[tuple[str, str], str] = {
     (FP8_TO_NF4, "_block_size"): "391a369e6ed225ff",
     (FP8_TO_NF4, "fp8_block_quantization_config"): "2165a7584ff3fc28",

@@ -97,8 +97,8 @@ def qlora_note(repo_id: str, scales: Fp8Scales, capability: str | None, lora_gib
                f"LoRA over them, {_BETWEEN}; below 8.9 they are dequantised to 16 bits on load, so that call trains "
                f"16-bit LoRA ({cost}).{held}")
     elif fp8:
-        run = (f"On this GPU (compute capability {capability}) Unsloth keeps the FP8 weights and trains LoRA over them, "
-               f"{_BETWEEN} ({cost}).{held}")
+        run = (f"On this GPU (compute capability {capability}) Unsloth keeps the FP8 weights and trains LoRA over "
+               f"them, {_BETWEEN} ({cost}).{held}")
     else:
         run = (f"On this GPU (compute capability {capability}, no FP8 compute) they are dequantised to 16 bits on "
                f"load, so that call trains 16-bit LoRA ({cost}).")
@@ -126,7 +126,7 @@ def lora_note(repo_id: str, capability: str | None) -> str:
 
 
 def transformers_qlora_note(repo_id: str) -> str:
-    """What a QLoRA answer on the transformers stack says about an FP8 checkpoint: it does not load with bitsandbytes."""
+    """What a QLoRA answer on the transformers stack says about an FP8 checkpoint: bitsandbytes cannot load it."""
     return (f"{repo_id} is stored in FP8, and transformers refuses a BitsAndBytesConfig for it ('The model is "
             f"quantized with FineGrainedFP8Config but you are passing a BitsAndBytesConfig config', "
             f"{TRANSFORMERS_SOURCE}): this QLoRA run starts from a 16-bit copy of it.")

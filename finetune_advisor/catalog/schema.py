@@ -106,10 +106,10 @@ class CatalogEntry(BaseModel):
     other_ids: list[str] = Field(default=[], description="Other Hub repos of this model (old names, FP8, thinking variants)")
     load_caveat: str | None = Field(default=None, description="What fine-tuning it needs beyond loading the repo named "
                                     "(FP8-only weights, no 16-bit copy): said with every estimate and pick of it")
-    fp8_checkpoints: dict[str, Fp8Scales] = Field(default={}, description="Its repos whose weights are stored in FP8, "
-                                                  "by their scales (config.json quantization_config.weight_block_size: "
-                                                  "null, one per tensor; [m, n], in blocks): catalog.quantised says what "
-                                                  "Unsloth's loader does with each")
+    fp8_checkpoints: dict[str, Fp8Scales] = Field(
+        default={}, description="Its repos whose weights are stored in FP8, by their scales (config.json "
+        "quantization_config.weight_block_size: null, one per tensor; [m, n], in blocks): catalog.quantised says what "
+        "Unsloth's loader does with each")
     params_total_b: float | None = Field(default=None, gt=0)
     params_active_b: float | None = Field(default=None, gt=0)
     architecture: Architecture | None = None

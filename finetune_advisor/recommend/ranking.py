@@ -196,7 +196,8 @@ def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str
     if method == "qlora" and naming.loads_16bit_for_qlora(original):
         caveat += " " + naming.bf16_note(original)
     elif method != "full" and (scales := entry.fp8_checkpoints.get(original)):  # loaded as it is: no upload swapped in
-        caveat += " " + (quantised.qlora_note(original, scales, None) if method == "qlora" else quantised.lora_note(original, None))
+        fp8 = quantised.qlora_note(original, scales, None) if method == "qlora" else quantised.lora_note(original, None)
+        caveat += " " + fp8
     return None, original, caveat
 
 

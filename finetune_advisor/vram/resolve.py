@@ -37,7 +37,7 @@ class ResolvedArch:
     qlora_instead: str | None = None  # for a -bf16 repo named, the listed Unsloth upload a QLoRA run can load instead
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
-    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo a run loads as it is, and its scales (catalog.quantised)
+    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo a run loads as it is, its scales (catalog.quantised)
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -85,18 +85,21 @@ class ResolvedArch:
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
 
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
-        """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters: Unsloth's
-        for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
+        """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters:
+        Unsloth's for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
         if not self.fp8_load or self.trains_other(method, stack) or method == "full":
             return None
         repo, scales = self.fp8_load
         if stack != "unsloth":
             return quantised.transformers_qlora_note(repo) if method == "qlora" else None
-        return quantised.qlora_note(repo, scales, capability) if method == "qlora" else quantised.lora_note(repo, capability)
+        if method == "qlora":
+            return quantised.qlora_note(repo, scales, capability)
+        return quantised.lora_note(repo, capability)
 
     def trains_other(self, method: str, stack: str) -> bool:
         """Whether Unsloth's usual QLoRA call (load_in_4bit=True) trains another run than QLoRA: it loads a -bf16 repo
-        in 16 bits (naming.bf16_note), and an FP8 one with one scale per tensor in FP8 or 16 bits (catalog.quantised)."""
+        in 16 bits (naming.bf16_note), and an FP8 one with one scale per tensor in FP8 or 16 bits
+        (catalog.quantised)."""
         if method != "qlora" or stack != "unsloth":
             return False
         return naming.loads_16bit_for_qlora(self.repo_id) or bool(self.fp8_load and self.fp8_load[1] == "per-tensor")
@@ -289,7 +292,8 @@ def _qlora_instead(found: ResolvedModel) -> str | None:
 
 def _fp8_loaded(found: ResolvedModel) -> tuple[str, Fp8Scales] | None:
     """The FP8 repo Unsloth's loader takes as it is, with its scales: one named other than an original, or an
-    original whose variant lists no Unsloth upload (the mapper swaps an upload in for the original); None for the rest."""
+    original whose variant lists no Unsloth upload (the mapper swaps an upload in for the original); None for the
+    rest."""
     entry = found.entry
     if found.repo_id and found.repo_id not in (entry.base_id, entry.instruct_id):
         repos = [found.repo_id]
