@@ -122,6 +122,7 @@ class LocalGpu(NamedTuple):
     description: str
     bf16: bool  # True when there is no GPU to ask
     name: str | None = None  # as NVML reports it
+    capability: str | None = None  # compute capability, 'major.minor'
 
 
 @functools.lru_cache(maxsize=1)
@@ -139,4 +140,4 @@ def local_gpu() -> LocalGpu:
         return LocalGpu(None, inventory.note or "no GPU detected", True)
     gpu = inventory.gpus[0]
     return LocalGpu(gpu.memory_total_gib, f"{gpu.name} (GPU 0, {gpu.memory_total_gib} GiB, detected)", gpu.bf16_supported,
-                    gpu.name)
+                    gpu.name, gpu.compute_capability)

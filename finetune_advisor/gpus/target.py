@@ -28,11 +28,12 @@ class GpuTarget:
     spec: GpuSpec | None = None
     reserved_gib: float = DRIVER_RESERVED_GIB  # what the driver keeps of memory_gib
     like: GpuSpec | None = None  # given by memory: the table's GPU of that size whose spilling kernels hold the most
+    detected_capability: str | None = None  # NVML's reading of a detected GPU, which the table may not list
 
     @property
     def capability(self) -> str | None:
         """The compute capability of the GPU named or detected ('8.9'); None where it is known only by memory."""
-        return self.spec.compute_capability if self.spec else None
+        return self.spec.compute_capability if self.spec else self.detected_capability
 
     @property
     def silicon(self) -> dict[str, str | int | None]:

@@ -24,7 +24,7 @@ def resolve_gpu(gpu: str | None, gpu_memory_gib: float | None, bf16: bool | None
         return target.unknown(f"none given or detected ({local.description}): fit not checked; pass 'gpu' (a name) or 'gpu_memory_gib'")
     spec = table.from_nvml(local.name, local.memory_gib) if local.name else None
     return GpuTarget(local.memory_gib, "detected", local.description, local.bf16 if bf16 is None else bf16, None, spec,
-                     target.reserved_for(spec))
+                     target.reserved_for(spec), detected_capability=local.capability)
 
 
 def gpu_count(gpu: GpuTarget, num_gpus: int | None) -> int:

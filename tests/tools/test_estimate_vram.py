@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from fake_nvml import T4, FakeNvml
+from fake_nvml import T4, FakeGpu, FakeNvml
 from mcp import Client
 
 from finetune_advisor.adapters import nvml as gpu
@@ -751,3 +751,10 @@ def test_a_checkpoint_in_another_quantisation_says_the_estimate_was_not_measured
     bnb = estimate_vram(architecture={**LLAMA_CONFIG, "quantization_config": {"quant_method": "bitsandbytes"}},
                         gpu_memory_gib=24)
     assert not any("declares its weights quantised" in a for a in bnb.assumptions)
+
+
+def test_a_detected_gpu_missing_from_the_table_still_decides_the_fp8_note_by_its_own_compute_capability(fake_gpu) -> None:
+    """NVML's compute capability stands in where the GPU table has no entry for the detected card."""
+    fake_gpu(FakeGpu("NVIDIA Future Card 48GB", 47.5, 47.0, (12, 0), "GPU-dddddddd-4444"))
+    result = estimate_vram(model="mistralai/Devstral-Small-2-24B-Instruct-2512", method="qlora")
+    assert "Future Card" in result.gpu and "On this GPU (compute capability 12.0)" in result.assumptions[0]
