@@ -18,7 +18,7 @@ None of these runs is measured; the notes say which figure stands for them.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from finetune_advisor.catalog import naming
 from finetune_advisor.vocabulary import Fp8Scales
@@ -80,36 +80,41 @@ def computes_fp8(capability: str | None) -> bool | None:
     return (major, minor) >= FP8_COMPUTE
 
 
-def qlora_note(repo_id: str, scales: Fp8Scales, capability: str | None, lora_gib: float | None = None,
-               weights_gib: float | None = None) -> str:
+class OtherRun(NamedTuple):
+    """Figures for what the usual QLoRA call trains on a per-tensor FP8 checkpoint: 16-bit LoRA (below compute
+    capability 8.9), LoRA over the FP8 weights (from 8.9: counted, not measured), and those FP8 weights alone."""
+
+    lora_gib: float
+    fp8_gib: float
+    weights_gib: float
+
+
+def qlora_note(repo_id: str, scales: Fp8Scales, capability: str | None, figures: OtherRun | None = None) -> str:
     """What a QLoRA answer says about an FP8 checkpoint: block-scaled ones quantise only when asked explicitly;
-    per-tensor ones never do, so the usual call trains another run than QLoRA (16-bit LoRA's figure, `lora_gib`;
-    the FP8 weights alone, `weights_gib`)."""
+    per-tensor ones never do, so the usual call trains another run than QLoRA (`figures`, where estimated)."""
     if scales == "block":
         return (f"{repo_id} is stored in FP8 with block scales: Unsloth quantises it to 4 bits while it loads only "
                 "when load_in_4bit=True is passed explicitly (or UNSLOTH_FP8_TO_NF4=1); left at its default it keeps "
                 f"the FP8 weights, and the run is not the QLoRA sized here ({SOURCE}).")
-    cost = f"about {lora_gib:.1f} GiB here" if lora_gib is not None else "see its estimate"
-    held = f" Its FP8 weights alone take about {weights_gib:.1f} GiB." if weights_gib is not None else ""
+    over_fp8 = ("Unsloth keeps the FP8 weights and trains LoRA over them, dequantising one weight to 16 bits at a time "
+                "for its matmul (unsloth/kernels/fp8.py)")
+    if figures:
+        over_fp8 += (f": about {figures.fp8_gib:.1f} GiB by our count (16-bit LoRA's figure less a byte a linear "
+                     f"weight; the FP8 weights alone take {figures.weights_gib:.1f}), a run we have not measured")
+    sixteen = f" (about {figures.lora_gib:.1f} GiB here)" if figures else ""
     fp8 = computes_fp8(capability)
     if fp8 is None:
-        run = ("On a GPU with FP8 compute (compute capability 8.9 or higher) Unsloth keeps the FP8 weights and trains "
-               f"LoRA over them, {_BETWEEN}; below 8.9 they are dequantised to 16 bits on load, so that call trains "
-               f"16-bit LoRA ({cost}).{held}")
+        run = (f"On a GPU with FP8 compute (compute capability 8.9 or higher) {over_fp8}; below 8.9 they are "
+               f"dequantised to 16 bits on load, so that call trains 16-bit LoRA{sixteen}.")
     elif fp8:
-        run = (f"On this GPU (compute capability {capability}) Unsloth keeps the FP8 weights and trains LoRA over "
-               f"them, {_BETWEEN} ({cost}).{held}")
+        run = f"On this GPU (compute capability {capability}) {over_fp8}."
     else:
         run = (f"On this GPU (compute capability {capability}, no FP8 compute) they are dequantised to 16 bits on "
-               f"load, so that call trains 16-bit LoRA ({cost}).")
+               f"load, so that call trains 16-bit LoRA{sixteen}.")
     return (f"Unsloth does not quantise {repo_id} to 4 bits: its FP8 weights carry one scale per tensor, and Unsloth "
             "quantises FP8 to 4 bits on load only where the scales come in blocks; with load_in_4bit=True it prints "
             f"'Model already quantized with fp8' and drops the flag ({SOURCE}). {run} For the QLoRA sized here, load "
             f"a 16-bit copy of it with {naming.QUANTIZATION_CONFIG} passed to from_pretrained.")
-
-
-_BETWEEN = ("a run we have not measured: a byte a weight, between QLoRA's half and 16-bit's two, so expect a peak "
-            "between this QLoRA figure and 16-bit LoRA's")
 
 
 def lora_note(repo_id: str, capability: str | None) -> str:

@@ -88,7 +88,7 @@ def estimate_vram(
     if resolved.trains_other(method, stack):  # first: the call users copy trains another run than this one
         lora = report(resolved, run.model_copy(update={"method": "lora", "storage": "16bit"}), target.memory_gib,
                       target.description, reserved=target.reserved_gib)
-        notes.insert(0, resolved.other_run_warning(target.capability, lora.total_gib))
+        notes.insert(0, resolved.other_run_warning(target.capability, lora.total_gib, lora.breakdown.weights))
     return result.model_copy(update={"assumptions": [*notes, *result.assumptions]})
 
 

@@ -104,19 +104,25 @@ class ResolvedArch:
             return False
         return naming.loads_16bit_for_qlora(self.repo_id) or bool(self.fp8_load and self.fp8_load[1] == "per-tensor")
 
-    def other_run_warning(self, capability: str | None = None, lora_gib: float | None = None) -> str:
-        """What `trains_other` means for the user, with 16-bit LoRA's figure (`lora_gib`) where it was estimated."""
+    def other_run_warning(self, capability: str | None = None, lora_gib: float | None = None,
+                          lora_weights_gib: float | None = None) -> str:
+        """What `trains_other` means for the user, with 16-bit LoRA's figure and its weights' share of it where it was
+        estimated."""
         if self.repo_id and naming.loads_16bit_for_qlora(self.repo_id):
             return naming.bf16_note(self.repo_id, self.qlora_instead, lora_gib)
         assert self.fp8_load is not None
-        return quantised.qlora_note(*self.fp8_load, capability, lora_gib, self.fp8_weights_gib())
+        figures = None if lora_gib is None or lora_weights_gib is None else self._over_fp8(lora_gib, lora_weights_gib)
+        return quantised.qlora_note(*self.fp8_load, capability, figures)
 
-    def fp8_weights_gib(self) -> float:
-        """The weights of an FP8 checkpoint as Unsloth keeps them: a byte for each block linear weight, 16 bits for
-        the rest (embeddings, head, norms, a vision tower: what such checkpoints leave out of FP8)."""
+    def _over_fp8(self, lora_gib: float, weights_gib: float) -> quantised.OtherRun:
+        """16-bit LoRA's figure (`lora_gib`, of which its weights `weights_gib`), and the same run on one GPU over FP8
+        weights as Unsloth trains it (counted, not measured): a byte less for each block linear weight (the rest,
+        embeddings, head, norms and a vision tower, stays 16-bit in such checkpoints), and one of them dequantised to
+        16 bits at a time for its matmul (unsloth/kernels/fp8.py)."""
         s = shapes(self.arch)
-        total = max(self.params_total or 0, s.total_params)
-        return (s.linear_params + 2 * (total - s.linear_params)) / 2**30
+        saving = s.linear_params / 2**30
+        dequantised = max((lin.fan_in * lin.fan_out for lin in s.linears), default=0) * 2 / 2**30
+        return quantised.OtherRun(lora_gib, lora_gib - saving + dequantised, weights_gib - saving)
 
 
 DYNAMIC_SWAP_NOTE = "Unsloth loads the -unsloth-bnb-4bit upload for QLoRA, as its loader does for load_in_4bit."

@@ -41,15 +41,20 @@ def test_fp8_compute_starts_at_compute_capability_8_9(capability, computes) -> N
 
 
 def test_a_per_tensor_checkpoint_is_never_quantised_to_4_bits_and_the_note_says_what_trains_on_each_gpu() -> None:
-    ada = quantised.qlora_note("org/m", "per-tensor", "8.9", lora_gib=40.0, weights_gib=22.5)
+    figures = quantised.OtherRun(lora_gib=40.0, fp8_gib=30.0, weights_gib=22.5)
+    ada = quantised.qlora_note("org/m", "per-tensor", "8.9", figures)
     assert ada.startswith("Unsloth does not quantise org/m to 4 bits") and "keeps the FP8 weights" in ada
-    assert "about 40.0 GiB here" in ada and "weights alone take about 22.5 GiB" in ada
+    assert "about 30.0 GiB by our count" in ada and "weights alone take 22.5" in ada and "not measured" in ada
+    assert "40.0" not in ada  # 16-bit LoRA is not what this GPU trains
     assert "quantization_config=BitsAndBytesConfig(load_in_4bit=True" in ada
-    turing = quantised.qlora_note("org/m", "per-tensor", "7.5", lora_gib=40.0, weights_gib=22.5)
+    turing = quantised.qlora_note("org/m", "per-tensor", "7.5", figures)
     assert "dequantised to 16 bits on load, so that call trains 16-bit LoRA (about 40.0 GiB here)" in turing
-    assert "weights alone" not in turing  # not what that run holds
-    unknown = quantised.qlora_note("org/m", "per-tensor", None)
-    assert "compute capability 8.9 or higher" in unknown and "below 8.9" in unknown
+    assert "30.0" not in turing and "weights alone" not in turing  # not what that run holds
+    unknown = quantised.qlora_note("org/m", "per-tensor", None, figures)
+    assert "compute capability 8.9 or higher" in unknown and "30.0" in unknown and "below 8.9" in unknown
+    assert "40.0" in unknown
+    bare = quantised.qlora_note("org/m", "per-tensor", None)  # plan_training, recommend_model: no figures
+    assert "GiB" not in bare and "below 8.9" in bare
 
 
 def test_a_block_checkpoint_quantises_only_when_load_in_4bit_is_passed_explicitly() -> None:
