@@ -343,7 +343,8 @@ def refresh(packaged: Catalog, listing: list[HubModel], complete: bool, fetch_co
     now = datetime.now(timezone.utc).replace(microsecond=0)
     # Unsloth's advice per family is curated, not refreshed: the copy carries it over as it is.
     catalog = Catalog(generated_at=now, generated_by=f"finetune-advisor catalog refresh from {endpoint}",
-                      models=sorted([*entries, *added], key=lambda m: m.id), families=packaged.families)
+                      built_from=packaged.content_digest(), models=sorted([*entries, *added], key=lambda m: m.id),
+                      families=packaged.families)
     report = RefreshReport(
         endpoint=endpoint, listed_repos=len(listing), complete_listing=run.complete, models=len(catalog.models),
         updated=updated, added=[a.id for a in added], kept_out=run.kept_out, generated_at=now,

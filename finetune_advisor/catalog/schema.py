@@ -8,6 +8,7 @@ table of every name a model goes by (ids, aliases, original and Unsloth repo ids
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Literal
 
@@ -223,6 +224,8 @@ class Catalog(BaseModel):
     schema_version: Literal[1] = 1
     generated_at: datetime | None = None
     generated_by: str | None = None
+    built_from: str | None = Field(default=None, description="A refreshed copy's: the `content_digest` of the packaged "
+                                   "catalog it was refreshed from; a package that ships another one sets the copy aside")
     models: list[CatalogEntry]
     families: list[FamilyGuidance] = []
     _index: dict[str, ResolvedModel] | None = PrivateAttr(default=None)
@@ -237,6 +240,11 @@ class Catalog(BaseModel):
 
     def get(self, model_id: str) -> CatalogEntry | None:
         return next((m for m in self.models if m.id == model_id.lower()), None)
+
+    def content_digest(self) -> str:
+        """A digest of the facts (models and families, not the stamps): another digest, other facts."""
+        facts = self.model_dump_json(include={"models", "families"})
+        return hashlib.sha256(facts.encode()).hexdigest()[:16]
 
     def guidance(self, family: str) -> FamilyGuidance | None:
         """Unsloth's advice for a family, when the catalog records any."""

@@ -2,8 +2,8 @@
 
 `catalog.json` ships inside the package. `catalog refresh` may write a copy to the user's cache
 (`finetune_advisor.adapters.cache` reads and writes it); that copy is preferred only when it
-validates, is not older than the packaged file and was not generated in the future, so an upgrade of
-the package is never shadowed by a stale copy, and a curated licence of the packaged catalog always
+validates, was refreshed from this package's catalog (`built_from`: its facts' digest), is not older than it
+and was not generated in the future, so an upgrade of the package is never shadowed by a stale copy, and a curated licence of the packaged catalog always
 wins over the copy's: under the entry's own id, and under every name the packaged entry goes by
 (aliases, original, Unsloth and other repo ids), so renaming an entry does not change its licence.
 """
@@ -78,7 +78,12 @@ def _misresolves(catalog: Catalog, owners: dict[str, CatalogEntry]) -> bool:
 
 
 def _outdated(packaged: Catalog, copy: Catalog, now: datetime) -> bool:
-    """The copy is older than the packaged catalog, or (said in a warning) stamped in the future."""
+    """The copy was refreshed from another packaged catalog than this package's (an upgrade's facts would be
+    shadowed: said in a warning), is older than it, or (said in a warning) is stamped in the future."""
+    if copy.built_from != packaged.content_digest():
+        logger.warning("Ignoring the cached catalog: it was refreshed from another version of the packaged catalog "
+                       "than this package ships; run `finetune-advisor catalog refresh` again to update this one")
+        return True
     made, shipped = _utc(copy.generated_at), _utc(packaged.generated_at)
     if made is not None and made > now + CLOCK_SKEW:
         logger.warning("Ignoring the cached catalog: it says it was generated at %s UTC, later than now (%s UTC); "

@@ -413,10 +413,10 @@ def _packaged_digest() -> str:
 
 
 def _newer(packaged: Catalog, models: list) -> Catalog:
-    """A copy a day newer than the packaged catalog, holding `models` (and the family advice they need)."""
+    """A copy refreshed from the packaged catalog a day after it, holding `models` (and the family advice they need)."""
     families = [g for g in packaged.families if g.family in {m.family for m in models}]
     return packaged.model_copy(update={"generated_at": packaged.generated_at + timedelta(days=1), "models": models,
-                                       "families": families})
+                                       "families": families, "built_from": packaged.content_digest()})
 
 
 def test_a_valid_newer_cache_copy_is_preferred() -> None:

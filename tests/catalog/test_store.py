@@ -30,7 +30,8 @@ def _copy(changes: dict[str, dict], generated_at: datetime = NOW - timedelta(day
     """The packaged catalog as a refreshed copy, with some entries changed."""
     packaged = load_packaged()
     models = [m.model_copy(update=changes[m.id]) if m.id in changes else m for m in packaged.models]
-    return Catalog.model_validate({**dict(packaged), "generated_at": generated_at, "models": models})
+    return Catalog.model_validate({**dict(packaged), "generated_at": generated_at, "models": models,
+                                   "built_from": packaged.content_digest()})
 
 
 RENAMED_TO_APACHE = {"id": "llama-3-2-11b-vision", "license_id": "apache-2.0", "upstream_license_ids": []}
@@ -131,3 +132,22 @@ def test_the_same_id_with_another_licence_gets_the_packaged_one_back() -> None:
     packaged = load_packaged()
     catalog, kept = prefer(packaged, _copy({"qwen2.5-3b": {"license_id": "apache-2.0"}}), NOW)
     assert catalog.get("qwen2.5-3b").license_id == "qwen-research" and kept == ["qwen2.5-3b"]
+
+
+@pytest.mark.parametrize("built_from", [None, "0123456789abcdef"])
+def test_a_copy_refreshed_from_another_packaged_catalog_is_set_aside(built_from: str | None,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """An upgrade ships other facts (an FP8 scale, a fixed base id): a copy refreshed from the catalog of an earlier
+    version, or by a version that did not record which (built_from None), must not shadow them, however recent."""
+    copy = _copy({}).model_copy(update={"built_from": built_from})
+    with caplog.at_level(logging.WARNING, logger="finetune_advisor.catalog.store"):
+        assert prefer(load_packaged(), copy, NOW) == (load_packaged(), [])
+    assert "refreshed from another version of the packaged catalog" in caplog.text
+
+
+def test_the_digest_follows_the_facts_not_the_stamps() -> None:
+    packaged = load_packaged()
+    restamped = packaged.model_copy(update={"generated_at": NOW, "generated_by": "someone"})
+    assert restamped.content_digest() == packaged.content_digest()
+    edited = _copy({"qwen3-8b": {"params_total_b": 8.2}})
+    assert edited.content_digest() != packaged.content_digest()
