@@ -413,10 +413,12 @@ def _packaged_digest() -> str:
 
 
 def _newer(packaged: Catalog, models: list) -> Catalog:
-    """A copy refreshed from the packaged catalog a day after it, holding `models` (and the family advice they need)."""
+    """A copy refreshed from the packaged catalog a minute ago, holding `models` (and the family advice they need)."""
     families = [g for g in packaged.families if g.family in {m.family for m in models}]
-    return packaged.model_copy(update={"generated_at": packaged.generated_at + timedelta(days=1), "models": models,
-                                       "families": families, "built_from": packaged.content_digest()})
+    now = datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert packaged.generated_at is not None and now > packaged.generated_at
+    return packaged.model_copy(update={"generated_at": now, "models": models, "families": families,
+                                       "built_from": packaged.content_digest()})
 
 
 def test_a_valid_newer_cache_copy_is_preferred() -> None:
