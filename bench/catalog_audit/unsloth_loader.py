@@ -71,10 +71,10 @@ def functions(source: str) -> dict[str, ast.AST]:
 def rule_problems(files: dict[str, str | None]) -> list[str]:
     """Where the code a loader rule was read from changed, moved or went."""
     problems = []
+    parsed = {file: functions(files.get(file) or "") for file in {f for f, _ in RULE_CODE}}
     for (file, name), expected in RULE_CODE.items():
-        source = files.get(file) or ""
-        found = functions(source).get(name) if source else None
-        if found is None or digest(source, found) != expected:
+        found = parsed[file].get(name)
+        if found is None or digest(files[file] or "", found) != expected:
             how = "is gone" if found is None else "changed"
             problems.append(f"{file} {name} {how}: read catalog/quantised.py's rule in it again, then update RULE_CODE")
     problems += [f"{file} no longer tests {text}: read naming's -bf16 rule in it again"

@@ -117,6 +117,14 @@ def qlora_note(repo_id: str, scales: Fp8Scales, capability: str | None, figures:
             f"a 16-bit copy of it with {naming.QUANTIZATION_CONFIG} passed to from_pretrained.")
 
 
+def unsloth_note(repo_id: str, scales: Fp8Scales, method: str, capability: str | None) -> str | None:
+    """What an answer on the Unsloth stack says about an FP8 checkpoint loaded as it is, by method (full fine-tuning:
+    nothing)."""
+    if method == "qlora":
+        return qlora_note(repo_id, scales, capability)
+    return lora_note(repo_id, capability) if method == "lora" else None
+
+
 def lora_note(repo_id: str, capability: str | None) -> str:
     """What a 16-bit LoRA answer says about an FP8 checkpoint: it stays FP8 unless load_in_16bit=True is passed."""
     fp8 = computes_fp8(capability)

@@ -2,10 +2,11 @@
 
 `catalog.json` ships inside the package. `catalog refresh` may write a copy to the user's cache
 (`finetune_advisor.adapters.cache` reads and writes it); that copy is preferred only when it
-validates, was refreshed from this package's catalog (`built_from`: its facts' digest), is not older than it
-and was not generated in the future, so an upgrade of the package is never shadowed by a stale copy, and a curated licence of the packaged catalog always
-wins over the copy's: under the entry's own id, and under every name the packaged entry goes by
-(aliases, original, Unsloth and other repo ids), so renaming an entry does not change its licence.
+validates, was refreshed from this package's catalog (`built_from`: its facts' digest), is not older
+than it and was not generated in the future, so an upgrade of the package is never shadowed by a
+stale copy, and a curated licence of the packaged catalog always wins over the copy's: under the
+entry's own id, and under every name the packaged entry goes by (aliases, original, Unsloth and
+other repo ids), so renaming an entry does not change its licence.
 """
 
 from __future__ import annotations

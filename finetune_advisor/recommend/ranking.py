@@ -193,10 +193,10 @@ def load_ids(entry: CatalogEntry, variant: Variant, method: Method) -> tuple[str
             return repo, original, None
     where = original or "the original repo"
     caveat = f"No matching Unsloth upload is listed for this variant and method: load {where}."
+    scales = entry.fp8_checkpoints.get(original)  # loaded as it is: no upload is swapped in for it
     if method == "qlora" and naming.loads_16bit_for_qlora(original):
         caveat += " " + naming.bf16_note(original)
-    elif method != "full" and (scales := entry.fp8_checkpoints.get(original)):  # loaded as it is: no upload swapped in
-        fp8 = quantised.qlora_note(original, scales, None) if method == "qlora" else quantised.lora_note(original, None)
+    elif scales and (fp8 := quantised.unsloth_note(original, scales, method, None)):
         caveat += " " + fp8
     return None, original, caveat
 

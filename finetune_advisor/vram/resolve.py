@@ -87,14 +87,12 @@ class ResolvedArch:
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
         """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters:
         Unsloth's for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
-        if not self.fp8_load or self.trains_other(method, stack) or method == "full":
+        if not self.fp8_load or self.trains_other(method, stack):
             return None
         repo, scales = self.fp8_load
         if stack != "unsloth":
             return quantised.transformers_qlora_note(repo) if method == "qlora" else None
-        if method == "qlora":
-            return quantised.qlora_note(repo, scales, capability)
-        return quantised.lora_note(repo, capability)
+        return quantised.unsloth_note(repo, scales, method, capability)
 
     def trains_other(self, method: str, stack: str) -> bool:
         """Whether Unsloth's usual QLoRA call (load_in_4bit=True) trains another run than QLoRA: it loads a -bf16 repo
