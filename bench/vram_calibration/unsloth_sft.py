@@ -1,8 +1,8 @@
 """Measure the `unsloth` stack the way its notebooks train: Unsloth's loader, LoRA wrapper and trl's SFTTrainer.
 
-    python unsloth_sft.py prepare NAME DIR [--prequantize | --build-4bit]
+    python unsloth_sft.py prepare NAME DIR [--prequantize] [--fp8-per-tensor] | --build-4bit
     python unsloth_sft.py run NAME DIR METHOD OUT.jsonl --shapes 1x512,1x2048 [--rank 16]
-                              [--emulate t4|v100|24g|16g|12g|8g|4g] [--quant on-load|prequantized] [--deadline-s S] [--env K=V] [--tag LABEL]
+                              [--emulate t4|v100|24g|16g|12g|8g|4g] [--quant on-load|prequantized|fp8] [--deadline-s S] [--env K=V] [--tag LABEL]
 
 `prepare` builds NAME from its real config.json (configs/NAME.json) with random bf16 weights on
 the GPU (in RAM where the GPU's free memory cannot hold them: `build_device`), saves it to DIR with a word-level stand-in tokenizer of exactly `vocab_size` entries and,
@@ -10,6 +10,8 @@ with --prequantize, also saves DIR-bnb-4bit: the model loaded through transforme
 quantizer (NF4, double quantisation, bf16 compute) and saved, as Unsloth's `-bnb-4bit` uploads are.
 --build-4bit writes only DIR-bnb-4bit, in the same format, without ever holding the model in 16 bits
 (`build_4bit`): for models whose bf16 checkpoint does not fit the machine (Gemma 4 31B, a 70B).
+--fp8-per-tensor also saves DIR-fp8: the model in FP8 with one scale per tensor, as Mistral's FP8 uploads are stored
+(`save_fp8`), which a `--quant fp8` cell loads with load_in_4bit=True, as a user's QLoRA call would.
 
 `run` is one fresh process per (model, method, rank, quant form, emulation), the way a user's run
 is one process. It loads with `FastLanguageModel.from_pretrained` (`FastModel` for multimodal
@@ -38,6 +40,7 @@ import contextlib
 import copy
 import gc
 import json
+import math
 import os
 import shutil
 import sys
@@ -144,7 +147,7 @@ def bnb_config():
                               bnb_4bit_compute_dtype=torch.bfloat16)
 
 
-def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = False) -> None:
+def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = False, fp8: bool = False) -> None:
     import torch
 
     spec = load_config(name)
@@ -176,6 +179,75 @@ def prepare(name: str, path: str, prequantize: bool, build_4bit_only: bool = Fal
         model.save_pretrained(path + "-bnb-4bit", max_shard_size="20GB")
         save_tokenizer(config, path + "-bnb-4bit")
         print(f"[prequantized] {name} -> {path}-bnb-4bit", flush=True)
+    if fp8:
+        save_fp8(cls, config, path)
+        print(f"[fp8 per tensor] {name} -> {path}-fp8", flush=True)
+
+
+# What Mistral's FP8 uploads keep in 16 bits (Ministral 3's modules_to_not_convert), for a config that lists none.
+FP8_KEPT_16BIT = ["model.vision_tower", "model.multi_modal_projector", "lm_head"]
+
+
+def fp8_kept(config: dict) -> list[str]:
+    """The modules an FP8 build of CONFIG leaves in 16 bits: its own quantization_config's list (Ministral 3's repeats
+    each name; once is enough), else Mistral's."""
+    quant = config.get("quantization_config")
+    listed = quant.get("modules_to_not_convert") if isinstance(quant, dict) else None
+    return list(dict.fromkeys(listed)) if listed else list(FP8_KEPT_16BIT)
+
+
+def save_fp8(cls, config: dict, path: str) -> None:
+    """Save PATH-fp8: PATH's 16-bit save loaded through transformers' FP8 quantizer and saved, in the layout of Mistral's
+    per-tensor FP8 uploads (Ministral 3, Devstral Small 2): each block linear weight float8_e4m3fn with one float32
+    weight_scale_inv, config.json's quantization_config with weight_block_size null.
+
+    transformers 5.17 quantises with weight_block_size None by taking the whole matrix as the block (integrations/
+    finegrained_fp8.py, Fp8Quantize._resolve_block_size), so each scale is one value, saved (1, 1) where the layer's
+    own parameter is a scalar; Unsloth's kernels/fp8.py takes either as per-tensor (numel() == 1). The activation
+    scheme is dynamic where Mistral's is static: static input scales come from calibration data, which random weights
+    have none of, and the weights are stored the same either way."""
+    import torch
+    from transformers import FineGrainedFP8Config
+
+    quant = FineGrainedFP8Config(weight_block_size=None, activation_scheme="dynamic",
+                                 modules_to_not_convert=fp8_kept(config))
+    model = cls.from_pretrained(path, quantization_config=quant, dtype=torch.bfloat16, device_map={"": 0})
+    model.save_pretrained(path + "-fp8", max_shard_size="5GB")
+    save_tokenizer(config, path + "-fp8")
+    del model
+    gc.collect()
+    torch.cuda.empty_cache()
+    if problems := fp8_problems(path + "-fp8"):
+        raise SystemExit(f"{path}-fp8 is not a per-tensor FP8 checkpoint: " + "; ".join(problems))
+
+
+def fp8_problems(path: str) -> list[str]:
+    """What keeps the save in PATH from being a per-tensor FP8 checkpoint (none: []), read from its config.json and
+    the safetensors headers (no torch): the cell would otherwise measure another load than the one it is named for."""
+    with open(os.path.join(path, "config.json")) as fh:
+        quant = json.load(fh).get("quantization_config") or {}
+    problems = [] if quant.get("quant_method") == "fp8" else [f"quant_method {quant.get('quant_method')!r}"]
+    if quant.get("weight_block_size", "missing") is not None:
+        problems.append(f"weight_block_size {quant.get('weight_block_size', 'missing')!r}, not null")
+    tensors = safetensors_tensors(path)
+    weights = [k for k, (dtype, _) in tensors.items() if k.endswith(".weight") and dtype == "F8_E4M3"]
+    scales = [k for k in tensors if k.endswith(".weight_scale_inv")]
+    wide = [k for k in scales if tensors[k][0] != "F32" or math.prod(tensors[k][1]) != 1]
+    if not weights:
+        problems.append("no float8_e4m3fn weight")
+    if len(scales) != len(weights) or wide:
+        problems.append(f"{len(weights)} FP8 weights, {len(scales)} scales, {len(wide)} of them not one float32 value")
+    return problems
+
+
+def safetensors_tensors(path: str) -> dict[str, tuple[str, list[int]]]:
+    """{name: (dtype, shape)} of every tensor in PATH's safetensors files, from their JSON headers."""
+    out = {}
+    for file in sorted(f for f in os.listdir(path) if f.endswith(".safetensors")):
+        with open(os.path.join(path, file), "rb") as fh:
+            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+        out.update({k: (v["dtype"], v["shape"]) for k, v in header.items() if k != "__metadata__"})
+    return out
 
 
 def save_16bit(model, path: str) -> None:
@@ -561,7 +633,8 @@ def estimator_targets(names: list[str]) -> tuple[str, ...]:
 
 def estimator_storage(quant_form: str | None) -> str:
     """A cell's 4-bit form (its record's quant_form, the plan's --quant) as the estimator's RunConfig.storage: a
-    pre-quantised save loads as a -bnb-4bit upload, anything else from 16-bit weights."""
+    pre-quantised save loads as a -bnb-4bit upload, anything else from 16-bit weights (an FP8 save too: its cell is
+    estimated as 16-bit LoRA, then less what the FP8 weights save, as the product's answer counts it)."""
     return "bnb-4bit" if quant_form == "prequantized" else "16bit"
 
 
@@ -592,7 +665,8 @@ def host_embedding_bytes(model) -> int:
 
 
 def parameter_bytes(model) -> dict:
-    """Bytes of parameters and buffers by dtype (4-bit weights show as uint8)."""
+    """Bytes of parameters and buffers by dtype (4-bit weights show as uint8, FP8 ones as float8_e4m3fn at a byte
+    each: what Unsloth kept of an FP8 checkpoint loaded with load_in_4bit=True)."""
     out: dict[str, int] = {}
     seen = set()
     for t in list(model.parameters()) + list(model.buffers()):
@@ -1029,7 +1103,8 @@ def _arg(flag: str, default: str | None = None) -> str | None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "prepare":
-        prepare(sys.argv[2], sys.argv[3], "--prequantize" in sys.argv, "--build-4bit" in sys.argv)
+        prepare(sys.argv[2], sys.argv[3], "--prequantize" in sys.argv, "--build-4bit" in sys.argv,
+                "--fp8-per-tensor" in sys.argv)
     else:
         dl = _arg("--deadline-s")
         env = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--env"]
