@@ -8,7 +8,8 @@ one NAME run in one lane, one after the other, after the model is prepared once 
 /dev/shm, removed afterwards); lanes take the next NAME when free. Two flags are the batch's, not
 the run's: `--big` (prepare in /dev/shm, one big model at a time) and `--build-4bit` (prepare only
 the `-bnb-4bit` save, built without a 16-bit copy: `unsloth_sft.build_4bit`; its jobs use
-`--quant prequantized`; a NAME's other jobs are prepared apart, from its 16-bit save). Jobs whose cells all appear
+`--quant prequantized`; a NAME's other jobs are prepared apart, from its 16-bit save). A job with `--quant fp8` runs on
+an FP8 save with one scale per tensor (`unsloth_sft.save_fp8`), prepared beside the 16-bit one. Jobs whose cells all appear
 in a --done file (earlier results) are skipped, so a plan can be re-run across GPU sessions.
 Each lane appends to OUTDIR/unsloth-<lane>.jsonl and OUTDIR/log-<lane>.txt; the per-process NVML
 reading keeps cells measured beside each other apart (`concurrent_jobs` records the lane count,
@@ -79,6 +80,22 @@ def group_jobs(plan: list[tuple[str, list[str]]], done: set[str]) -> list[tuple[
     return [(name, jobs) for (name, _), jobs in groups.items()]
 
 
+# The save a job loads by its --quant, beside the 16-bit one (none: that one), and the flag that prepares it.
+SAVES = {"prequantized": "-bnb-4bit", "fp8": "-fp8"}
+PREPARE_FLAGS = {"prequantized": "--prequantize", "fp8": "--fp8-per-tensor"}
+
+
+def quant_form(args: list[str]) -> str:
+    """A job's --quant (unsloth_sft.py run's default: on-load)."""
+    return args[args.index("--quant") + 1] if "--quant" in args else "on-load"
+
+
+def prepare_flags(jobs: list[list[str]]) -> list[str]:
+    """The `unsloth_sft.py prepare` flags that save what a NAME's jobs load beside its 16-bit save."""
+    forms = {quant_form(j) for j in jobs}
+    return [flag for form, flag in PREPARE_FLAGS.items() if form in forms]
+
+
 class Lane(threading.Thread):
     def __init__(self, index: int, queue: list, outdir: str, deadline: float, lanes: int) -> None:
         super().__init__(daemon=True)
@@ -119,8 +136,7 @@ class Lane(threading.Thread):
     def model(self, name: str, jobs: list[list[str]], folder: str, build_4bit: bool = False) -> None:
         """Prepare NAME once, run its jobs, remove it."""
         path = os.path.join(folder, name)
-        prequant = any("prequantized" in j for j in jobs)
-        how = ["--build-4bit"] if build_4bit else ["--prequantize"] if prequant else []
+        how = ["--build-4bit"] if build_4bit else prepare_flags(jobs)
         t0 = time.time()
         with PREPARE:
             rc = self.sh([sys.executable, "unsloth_sft.py", "prepare", name, path] + how,
@@ -131,14 +147,14 @@ class Lane(threading.Thread):
             if left < 60:
                 self.log.write(f"[skip] {name} {args}: {left:.0f}s left\n")
                 continue
-            where = path + "-bnb-4bit" if "prequantized" in args else path
+            where = path + SAVES.get(quant_form(args), "")
             out = os.path.join(self.outdir, f"unsloth-{self.index}.jsonl")
             t0 = time.time()
             rc = self.sh([sys.executable, "unsloth_sft.py", "run", name, where, args[0], out, "--shapes", args[1],
                           *args[2:], "--deadline-s", str(int(left - 45))], left - 15)
             print(f"[lane {self.index}] {name} {' '.join(args)} rc={rc} in {time.time() - t0:.0f}s", flush=True)
-        shutil.rmtree(path, ignore_errors=True)
-        shutil.rmtree(path + "-bnb-4bit", ignore_errors=True)
+        for suffix in ("", *SAVES.values()):
+            shutil.rmtree(path + suffix, ignore_errors=True)
         from unsloth_sft import SPILL  # shards prepare wrote outside PATH (spill_when_full)
 
         shutil.rmtree(SPILL, ignore_errors=True)
