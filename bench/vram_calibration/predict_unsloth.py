@@ -13,6 +13,9 @@ on each prediction also records its margin: the share of the estimate a fit must
 rather than tight, which score_holdout_round.py checks every measured peak against.
 GPU (default H200, the GPU machine's usual card; name an H100 when one is lent) gives the compute capability and
 SM count that spilling kernels' stack scales with (finetune_advisor/vram/local_memory.py).
+A `--quant fp8` cell (QLoRA's call on a per-tensor FP8 save, which Unsloth trains as LoRA over the FP8 weights) is
+predicted at the figure the product's answer gives for that run (ResolvedArch._over_fp8: 16-bit LoRA's less a byte a
+block linear weight, plus the widest one in 16 bits), with 16-bit LoRA's own figure beside it as lora_16bit_gib.
 """
 
 from __future__ import annotations
@@ -56,17 +59,17 @@ def main() -> None:
             images = "vision_config" in spec["config"]  # loads as *ForConditionalGeneration on Unsloth
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
+            resolved = ResolvedArch(arch, name, "architecture", params_total=params_total, takes_images=images)
+            fp8 = flag("--quant", "on-load") == "fp8"  # estimated as 16-bit LoRA, then over_fp8
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
-                run = RunConfig(method=args[0], seq_len=seq, batch_size=batch, lora_rank=int(flag("--rank", "16")),
-                                target_modules=estimator_targets(lora_targets(env)),
+                run = RunConfig(method="lora" if fp8 else args[0], seq_len=seq, batch_size=batch,
+                                lora_rank=int(flag("--rank", "16")), target_modules=estimator_targets(lora_targets(env)),
                                 bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=first_step_trials(env),
                                 storage=estimator_storage(flag("--quant", "on-load")), **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}
                 try:
                     if card:  # through report.fitted: Unsloth's own offloading where the card is tight
-                        resolved = ResolvedArch(arch, name, "architecture", params_total=params_total,
-                                                takes_images=images)
                         est = fitted(resolved, run, unsloth_card_gib(card, CUDA_CONTEXT_GIB, DRIVER_RESERVED_GIB))[1]
                     else:
                         est = estimate(arch, run, params_total=params_total, takes_images=images)
@@ -76,9 +79,21 @@ def main() -> None:
                     if peak != est.total_gib:
                         row["peak_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
                     row["margin"] = est.margin  # a fit leaving less than this share of the estimate free is tight
+                    if fp8:
+                        row = over_fp8(resolved, row, est.breakdown.weights)
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such
                     row.update(predicted_gib=None, error=str(exc)[:300])
                 fh.write(json.dumps(row) + "\n")
+
+
+def over_fp8(resolved, row: dict, weights_gib: float) -> dict:
+    """A `--quant fp8` cell's row, predicted as 16-bit LoRA (of which the weights take `weights_gib`): its figures moved
+    to what the product's answer counts for LoRA over the FP8 weights (ResolvedArch._over_fp8), the 16-bit LoRA
+    figure kept as lora_16bit_gib (the run below compute capability 8.9), so the cell scores the answer's count."""
+    lora = row["predicted_gib"]
+    shift = resolved._over_fp8(lora, weights_gib).fp8_gib - lora
+    moved = {key: round(row[key] + shift, 3) for key in ("predicted_gib", "peak_gib") if key in row}
+    return {**row, **moved, "lora_16bit_gib": lora}
 
 
 if __name__ == "__main__":
