@@ -51,6 +51,9 @@ sys.path.insert(0, ROOT)
 DATA = os.path.join(ROOT, "bench", "vram_calibration", "data")
 CONSTANTS = os.path.join(ROOT, "finetune_advisor", "plan", "constants.py")
 
+sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
+from unsloth_sft import OVER_FP8  # noqa: E402
+
 from finetune_advisor.gpus.table import find, from_nvml  # noqa: E402
 from finetune_advisor.plan import constants as k  # noqa: E402
 from finetune_advisor.plan.flops import step_work  # noqa: E402
@@ -113,6 +116,8 @@ def outside_fit(r: dict) -> str | None:
         return f"outside the fit: {' '.join(r['env'])}"
     if r.get("emulation"):
         return "outside the fit: T4 emulation"
+    if r.get("quant_form") == OVER_FP8:
+        return "outside the fit: LoRA over FP8 weights, whose matmuls dequantise a weight each"
     if block_compile_skipped(_model_type(r)):
         return UNCOMPILED
     if _stand_in(r):

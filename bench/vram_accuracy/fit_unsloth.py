@@ -41,7 +41,9 @@ sys.path.insert(0, HERE)
 from cells import ROOT, median, process_peak_bytes, quantile  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "vram_calibration"))
-from unsloth_sft import FREE_MARGIN_BYTES, estimator_storage, estimator_targets, first_step_trials  # noqa: E402
+from unsloth_sft import (  # noqa: E402
+    FREE_MARGIN_BYTES, OVER_FP8, estimator_storage, estimator_targets, first_step_trials,
+)
 from fit import _golden  # noqa: E402
 
 from finetune_advisor.gpus import table  # noqa: E402
@@ -138,10 +140,12 @@ def current() -> Theta:
 
 def load(path: str = DATA, status: str = "ok") -> list[Cell]:
     """The cells of `status` ("ok": the measured ones; "oom": those that ran out of memory, measured 0), less the
-    records not representative of a user's run."""
+    records not representative of a user's run and those of LoRA over FP8 weights: QLoRA's call on a per-tensor FP8
+    save trains another run, which the answer counts from 16-bit LoRA's figure (ResolvedArch._over_fp8) and no
+    constant here sets; score_holdout_round.py scores them against that count."""
     recs = [json.loads(line) for line in open(path) if line.strip()]
     return [cell(r) for r in recs if r.get("status") == status and not r.get("not_representative")
-            and (status != "ok" or r.get("nvml_process_peak_bytes"))]
+            and r.get("quant_form") != OVER_FP8 and (status != "ok" or r.get("nvml_process_peak_bytes"))]
 
 
 def cell(rec: dict[str, Any]) -> Cell:

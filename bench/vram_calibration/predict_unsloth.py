@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
 from unsloth_sft import (  # noqa: E402
-    CARDS, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes, unsloth_card_gib,
+    CARDS, OVER_FP8, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes, unsloth_card_gib,
 )
 
 
@@ -60,7 +60,7 @@ def main() -> None:
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             resolved = ResolvedArch(arch, name, "architecture", params_total=params_total, takes_images=images)
-            fp8 = flag("--quant", "on-load") == "fp8"  # estimated as 16-bit LoRA, then over_fp8
+            fp8 = flag("--quant", "on-load") == OVER_FP8  # estimated as 16-bit LoRA, then over_fp8
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method="lora" if fp8 else args[0], seq_len=seq, batch_size=batch,

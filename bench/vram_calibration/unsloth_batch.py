@@ -29,6 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from unsloth_sft import OVER_FP8  # noqa: E402
 MODELS = "/dev/shm/m"  # models over ~15B (`--big`): RAM-backed, one at a time
 SMALL_MODELS = "/tmp/m"  # the rest on disk, so that /dev/shm (half the RAM) holds the big one
 BIG = threading.Semaphore(1)  # models over ~15B (a flag `--big` on any of their jobs) prepare one at a time
@@ -81,8 +82,8 @@ def group_jobs(plan: list[tuple[str, list[str]]], done: set[str]) -> list[tuple[
 
 
 # The save a job loads by its --quant, beside the 16-bit one (none: that one), and the flag that prepares it.
-SAVES = {"prequantized": "-bnb-4bit", "fp8": "-fp8"}
-PREPARE_FLAGS = {"prequantized": "--prequantize", "fp8": "--fp8-per-tensor"}
+SAVES = {"prequantized": "-bnb-4bit", OVER_FP8: "-fp8"}
+PREPARE_FLAGS = {"prequantized": "--prequantize", OVER_FP8: "--fp8-per-tensor"}
 
 
 def quant_form(args: list[str]) -> str:

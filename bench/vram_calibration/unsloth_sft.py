@@ -631,6 +631,9 @@ def estimator_targets(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in mapped if name in LINEAR))
 
 
+OVER_FP8 = "fp8"  # the --quant of a cell whose QLoRA call loads a per-tensor FP8 save: Unsloth trains LoRA over it
+
+
 def estimator_storage(quant_form: str | None) -> str:
     """A cell's 4-bit form (its record's quant_form, the plan's --quant) as the estimator's RunConfig.storage: a
     pre-quantised save loads as a -bnb-4bit upload, anything else from 16-bit weights (an FP8 save too: its cell is

@@ -4,6 +4,7 @@ routed to the 16-bit save, or predicted as QLoRA, would measure or score another
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import struct
 import sys
@@ -135,3 +136,32 @@ def test_an_fp8_cell_is_predicted_below_16_bit_lora_by_what_its_fp8_weights_save
         assert cell["lora_16bit_gib"] == sixteen["predicted_gib"]
         assert cell["predicted_gib"] == pytest.approx(sixteen["predicted_gib"] - saved, abs=0.002)
     assert qlora["predicted_gib"] < fp8[0]["predicted_gib"] and "lora_16bit_gib" not in qlora
+
+
+def _script(path: Path, name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_measured_fp8_cell_stays_out_of_the_memory_and_step_time_fits(tmp_path: Path) -> None:
+    """Its run is LoRA over FP8 weights: fitting QLoRA's constants or step times to it would move every QLoRA answer
+    towards another run's figure. It is scored against its own count (score_holdout_round.py)."""
+    data = (BENCH / "data" / "unsloth_sft_1gpu.jsonl").read_text().splitlines()
+    qlora = next(json.loads(line) for line in data if '"quant_form": "on-load"' in line and '"status": "ok"' in line
+                 and '"emulation": null' in line and '"env": []' in line)
+    fp8 = {**qlora, "cell": qlora["cell"].replace("qlora-on-load", "qlora-fp8"), "quant_form": "fp8"}
+    path = tmp_path / "cells.jsonl"
+    path.write_text(json.dumps(qlora) + "\n" + json.dumps(fp8) + "\n")
+    sys.path.insert(0, str(ROOT / "bench" / "vram_accuracy"))
+    try:
+        fit_unsloth = _script(ROOT / "bench" / "vram_accuracy" / "fit_unsloth.py", "fit_unsloth_fp8_test")
+    finally:
+        sys.path.remove(str(ROOT / "bench" / "vram_accuracy"))
+    assert [c.id for c in fit_unsloth.load(str(path))] == [qlora["cell"]]
+    throughput = _script(ROOT / "bench" / "throughput" / "fit.py", "throughput_fit_fp8_test")
+    assert "FP8" in (throughput.outside_fit(fp8) or "")
+    assert throughput.outside_fit(qlora) is None or "FP8" not in throughput.outside_fit(qlora)
