@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unrecognized(getattr(args, "parser", None) or parser, unknown)
     try:
         settings.check()  # every environment value, before anything runs: one line naming the bad one
     except ConfigurationError as exc:
@@ -92,6 +94,26 @@ def _run(argv: list[str] | None) -> int:
         return EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_DOMAIN
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
+    """Exit with a usage error from the subcommand that was given options it does not take (argparse would name the
+    top-level command and show its usage), with a hint for each option that is a positional argument's name or close
+    to one of the command's options."""
+    hints = [hint for word in unknown if word.startswith("--") and (hint := _hint(parser, word.split("=", 1)[0]))]
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
+def _hint(parser: argparse.ArgumentParser, flag: str) -> str | None:
+    """'give MODEL without --model' where FLAG names a positional argument, else the closest option, if any."""
+    import difflib
+
+    for action in parser._actions:
+        if not action.option_strings and action.dest == flag[2:].replace("-", "_"):
+            return f"give {action.metavar or action.dest.upper()} without {flag}"
+    flags = [f for action in parser._actions for f in action.option_strings if f.startswith("--")]
+    close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.6)
+    return f"{flag}: did you mean {close[0]}?" if close else None
 
 
 def _silence_stdout() -> None:

@@ -341,3 +341,24 @@ def test_http_options_with_stdio_are_a_warning() -> None:
     assert proc.returncode == 0
     assert b"warning: --port has no effect with --transport stdio" in proc.stderr
     assert b"warning: --stateless has no effect with --transport stdio" in proc.stderr
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["vram", "qwen3-8b", "--seqlen", "4096"], "finetune-advisor vram: error: unrecognized arguments: --seqlen 4096 "
+                                                "(--seqlen: did you mean --seq-len?)"),
+    (["recommend", "--gpu-gb=24"], "finetune-advisor recommend: error: unrecognized arguments: --gpu-gb=24 "
+                                   "(--gpu-gb: did you mean --gpu-gib?)"),
+    (["license", "--model", "llama-3.1-8b"], "finetune-advisor license: error: unrecognized arguments: --model "
+                                             "(give MODEL without --model)"),
+    (["plan", "qwen3-8b", "--zzzz"], "finetune-advisor plan: error: unrecognized arguments: --zzzz"),
+    (["--bogus"], "finetune-advisor: error: unrecognized arguments: --bogus"),
+])
+def test_an_unknown_option_is_reported_by_its_command_with_the_option_meant(
+        argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo'd option used to get the top-level usage and no hint ('finetune-advisor: error: unrecognized arguments:
+    --seqlen 4096'), and `--model NAME` (the first thing many type) suggested nothing: the command's own usage now
+    comes with the option meant, or the positional argument the word names."""
+    assert _status(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == said
+    assert f"usage: finetune-advisor {argv[0]}" in err if not argv[0].startswith("-") else "usage: finetune-advisor" in err
