@@ -37,7 +37,10 @@ class ResolvedArch:
     qlora_instead: str | None = None  # for a -bf16 repo named, the listed Unsloth upload a QLoRA run can load instead
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
-    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo a run loads as it is, its scales (catalog.quantised)
+    fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo Unsloth loads as it is, its scales (catalog.quantised)
+    # the FP8 repo transformers loads as it is: the one named, or the original, where Unsloth's mapper would swap an
+    # upload in for it; None: the same as fp8_load
+    fp8_original: tuple[str, Fp8Scales] | None = None
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
     # the config's model_type decides, by Unsloth's own list in vram.families)
@@ -74,7 +77,7 @@ class ResolvedArch:
         one as it is (`capability`: the GPU's compute capability, where known)."""
         if self.trains_other(method, stack):
             return None  # the other run is said first, with its figure (other_run_warning)
-        if self.fp8_load:
+        if self.fp8_for(stack):
             return self.fp8_note(method, stack, capability)
         if method != "qlora" or stack != "unsloth":
             return None
@@ -84,12 +87,18 @@ class ResolvedArch:
             return swapped + (naming.redirect_note(self.redirected) or "")
         return DYNAMIC_SWAP_NOTE if self.storage_for(method, stack) != self.storage else None
 
+    def fp8_for(self, stack: str) -> tuple[str, Fp8Scales] | None:
+        """The FP8 repo a run on `stack` loads as it is, with its scales: transformers loads the repo named or the
+        original, which Unsloth's mapper may have swapped for an upload of its own."""
+        return self.fp8_load if stack == "unsloth" else self.fp8_original or self.fp8_load
+
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
         """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters:
         Unsloth's for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
-        if not self.fp8_load or self.trains_other(method, stack):
+        loaded = self.fp8_for(stack)
+        if not loaded or self.trains_other(method, stack):
             return None
-        repo, scales = self.fp8_load
+        repo, scales = loaded
         if stack != "unsloth":
             return quantised.transformers_qlora_note(repo) if method == "qlora" else None
         return quantised.unsloth_note(repo, scales, method, capability)
@@ -172,6 +181,7 @@ def from_catalog(found: ResolvedModel, guidance: FamilyGuidance | None, catalog:
                                   storage=found.quant or "16bit",
                                   dynamic_4bit=_dynamic_4bit(found), redirected=_redirected(found),
                                   qlora_instead=_qlora_instead(found), fp8_load=_fp8_loaded(found),
+                                  fp8_original=_fp8_original(found),
                                   takes_images="image" in entry.modalities,
                                   plain_4bit=found.variant and entry.unsloth.get(found.variant, "bnb-4bit"))
     if entry.architecture is not None:
@@ -300,13 +310,28 @@ def _fp8_loaded(found: ResolvedModel) -> tuple[str, Fp8Scales] | None:
     rest."""
     entry = found.entry
     if found.repo_id and found.repo_id not in (entry.base_id, entry.instruct_id):
-        repos = [found.repo_id]
-    else:
-        variants = [found.variant] if found.variant else ["instruct", "base"]
-        listed = {variant for _, variant, _ in entry.unsloth.slots()}
-        repos = [repo for v in variants if v not in listed and (repo := entry.instruct_id if v == "instruct" else
-                                                                 entry.base_id)]
-    return next(((repo, entry.fp8_checkpoints[repo]) for repo in repos if repo in entry.fp8_checkpoints), None)
+        return _fp8_among(found, [found.repo_id])
+    listed = {variant for _, variant, _ in entry.unsloth.slots()}
+    return _fp8_among(found, [repo for v, repo in _originals(found) if v not in listed])
+
+
+def _fp8_original(found: ResolvedModel) -> tuple[str, Fp8Scales] | None:
+    """The FP8 repo transformers takes as it is: the one named, else the variant's original (instruct first where
+    no variant was named)."""
+    return _fp8_among(found, [found.repo_id] if found.repo_id else [repo for _, repo in _originals(found)])
+
+
+def _originals(found: ResolvedModel) -> list[tuple[str, str]]:
+    """(variant, original repo) for the variant named, else for both, instruct first."""
+    entry = found.entry
+    variants = [found.variant] if found.variant else ["instruct", "base"]
+    return [(v, repo) for v in variants if (repo := entry.instruct_id if v == "instruct" else entry.base_id)]
+
+
+def _fp8_among(found: ResolvedModel, repos: list[str]) -> tuple[str, Fp8Scales] | None:
+    """The first of `repos` the catalog records as FP8, with its scales."""
+    return next(((repo, found.entry.fp8_checkpoints[repo]) for repo in repos if repo in found.entry.fp8_checkpoints),
+                None)
 
 
 def _dynamic_4bit(found: ResolvedModel) -> bool:

@@ -734,6 +734,30 @@ def test_qlora_on_a_per_tensor_fp8_repo_says_first_that_unsloth_keeps_it_in_fp8_
                for a in transformers.assumptions)
 
 
+def test_an_fp8_original_that_unsloth_swaps_for_its_own_upload_still_stops_a_transformers_qlora_run() -> None:
+    """Mistral's Ministral 3 Instruct repos hold FP8 weights. Unsloth's mapper loads its own uploads for them, so the
+    unsloth stack's answer is right as it is; transformers loads the repo itself and refuses bitsandbytes on it: its
+    QLoRA answer, asked by repo or by catalog id (the instruct original first), says so. An Unsloth upload named is
+    16-bit on either stack."""
+    repo = "mistralai/Ministral-3-8B-Instruct-2512"
+    refused = f"{repo} is stored in FP8, and transformers refuses a BitsAndBytesConfig"
+    for model in (repo, "ministral-3-8b-2512"):
+        assert any(a.startswith(refused) for a in estimate_vram(model=model, stack="transformers").assumptions)
+        assert not any("FP8" in a for a in estimate_vram(model=model, stack="unsloth").assumptions)
+    assert not any("FP8" in a for a in estimate_vram(model="unsloth/Ministral-3-8B-Instruct-2512",
+                                                     stack="transformers").assumptions)
+    assert not any("FP8" in a for a in estimate_vram(model=repo, method="lora", stack="transformers").assumptions)
+
+
+def test_a_block_fp8_original_without_an_upload_says_to_pass_load_in_4bit_explicitly() -> None:
+    """DeepSeek-V3's and Kimi K2 Base's checkpoints are block FP8 (sourced in the catalog); Unsloth lists no 4-bit
+    upload of them, so its loader takes the original and quantises it to NF4 only when load_in_4bit=True is passed."""
+    for model in ("deepseek-ai/DeepSeek-V3", "moonshotai/Kimi-K2-Base"):
+        answer = estimate_vram(model=model, gpu="8xH200")
+        assert any(a.startswith(f"{model} is stored in FP8 with block scales") and "explicitly" in a
+                   for a in answer.assumptions), model
+
+
 def test_an_fp8_config_read_from_the_hub_or_given_inline_says_what_unsloth_loads(fake_hub) -> None:
     block = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
     fake_hub.add_model("someorg/llama-8b-fp8", config={**LLAMA_CONFIG, "quantization_config": block})
