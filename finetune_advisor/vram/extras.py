@@ -90,7 +90,7 @@ def _audio(run: RunConfig) -> RowsStep:
 
 def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
     if not run.images_per_row:
-        text_rows = _TEXT_ROWS + (_CROSS_ATTENTION if extras == "cross_attention" else _IMAGE_TOKENS)
+        text_rows = _TEXT_ROWS + (_CROSS_ATTENTION if extras == "cross_attention" else _image_tokens(run.stack))
         return RowsStep(0.0, [text_rows.strip()])
     images = run.images_per_row * run.batch_size
     nearest = figure_family(family, IMAGE_GIB)
@@ -104,8 +104,14 @@ def _images(family: str, extras: str, run: RunConfig, fp32: bool) -> RowsStep:
         f"{images} image{'s' if images > 1 else ''} in the micro-batch ({run.images_per_row} a row) add "
         f"{images * per:.2f} GiB for the vision tower's activations at the collator's default resize ({per} GiB an "
         f"image; {how})."
-        + (_CROSS_ATTENTION if extras == "cross_attention" else _IMAGE_TOKENS)
+        + (_CROSS_ATTENTION if extras == "cross_attention" else _image_tokens(run.stack))
         + ("" if run.stack == "unsloth" else " The towers were measured on the Unsloth stack.")])
+
+
+def _image_tokens(stack: str) -> str:
+    """How many tokens an image puts in seq_len: Unsloth's collator shrinks images first; without it the processor
+    takes them at their own size."""
+    return _IMAGE_TOKENS if stack == "unsloth" else _IMAGE_TOKENS_PROCESSOR
 
 
 _TEXT_ROWS = (" Counted for text rows: for rows with images, give 'images_per_row'; their "
@@ -113,6 +119,9 @@ _TEXT_ROWS = (" Counted for text rows: for rows with images, give 'images_per_ro
 _IMAGE_TOKENS = (" Count an image's tokens in 'seq_len': Unsloth's vision data collator first shrinks each image to the "
                  "vision config's image_size, or to 512 pixels where it states none (unsloth_zoo 2026.10.9, "
                  "resize='min'; Qwen2.5-VL: 324 tokens an image, Qwen3-VL and Gemma 3: 256).")
+_IMAGE_TOKENS_PROCESSOR = (" Count an image's tokens in 'seq_len' as the model's processor makes them: without "
+                            "Unsloth's vision data collator, which shrinks images first, a processor that sizes its "
+                            "tokens by the image (Qwen2.5-VL, Qwen3-VL) gives a large image more.")
 _CROSS_ATTENTION = (" Llama 3.2 Vision puts one token an image in 'seq_len': the image reaches the language model "
                     "through its cross-attention layers as 560-pixel tiles of 1,601 positions, and its processor "
                     "pads every image to 4 tiles, so an image costs the same whatever its size.")

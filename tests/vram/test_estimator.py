@@ -860,6 +860,13 @@ def test_a_vision_answer_for_text_rows_says_how_to_count_images() -> None:
     r = estimate_vram(model="qwen2.5-vl-7b", method="qlora", gpu="RTX 4090")
     note = next(n for n in r.assumptions if "images_per_row" in n)
     assert "Counted for text rows" in note and "Count an image's tokens in 'seq_len'" in note
+    assert "Unsloth's vision data collator first shrinks each image" in note
+    # without Unsloth no collator shrinks the images: the processor's count stands, and the note does not say otherwise
+    for images in (0, 1):
+        plain = estimate_vram(model="qwen2.5-vl-7b", method="qlora", gpu="RTX 4090", stack="transformers",
+                              images_per_row=images)
+        note = next(n for n in plain.assumptions if "Count an image's tokens" in n)
+        assert "as the model's processor makes them" in note and "first shrinks each image" not in note
 
 
 def test_images_per_row_adds_the_measured_tower_cost_and_says_where_it_comes_from() -> None:
