@@ -38,8 +38,8 @@ class ResolvedArch:
     dynamic_kept: Kept16bit | None = None  # what that upload keeps in 16-bit, where the catalog knows it
     plain_4bit: str | None = None  # the named variant's -bnb-4bit upload, which a run can load instead of the dynamic one
     fp8_load: tuple[str, Fp8Scales] | None = None  # the FP8 repo Unsloth loads as it is, its scales (catalog.quantised)
-    # the FP8 repo transformers loads as it is: the one named, or the original, where Unsloth's mapper would swap an
-    # upload in for it; None: the same as fp8_load
+    # the FP8 repo transformers loads as it is: the one named, or the original where Unsloth's mapper would swap an
+    # upload in for it
     fp8_original: tuple[str, Fp8Scales] | None = None
     coarse: bool = False
     # Unsloth's advice for the catalog family: float32 loading on GPUs without bf16 (None outside the catalog:
@@ -90,7 +90,7 @@ class ResolvedArch:
     def fp8_for(self, stack: str) -> tuple[str, Fp8Scales] | None:
         """The FP8 repo a run on `stack` loads as it is, with its scales: transformers loads the repo named or the
         original, which Unsloth's mapper may have swapped for an upload of its own."""
-        return self.fp8_load if stack == "unsloth" else self.fp8_original or self.fp8_load
+        return self.fp8_load if stack == "unsloth" else self.fp8_original
 
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
         """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters:
@@ -146,8 +146,9 @@ def from_params(params_b: float) -> ResolvedArch:
 def from_architecture(config: dict[str, Any]) -> ResolvedArch:
     """config.json fields given inline."""
     arch = Architecture.from_hf_config(config, field="architecture")
+    fp8 = _fp8_config(repo_id=None, config=config)
     return ResolvedArch(arch, f"architecture ({arch.model_type})", "architecture", skip_modules=skip_modules(config),
-                        takes_images="vision_config" in config, fp8_load=_fp8_config(repo_id=None, config=config),
+                        takes_images="vision_config" in config, fp8_load=fp8, fp8_original=fp8,
                         notes=_quantised_notes(None, config))
 
 
@@ -155,9 +156,10 @@ def from_hub_config(repo_id: str, config: dict[str, Any]) -> ResolvedArch:
     """A repo the catalog does not know, from the config.json the Hub served."""
     arch = Architecture.from_hf_config(config, field="model")
     redirected = repo_id if naming.redirected(repo_id) else None
+    fp8 = _fp8_config(repo_id, config)
     return ResolvedArch(arch, repo_id, "hub", repo_id=repo_id, storage=naming.split_quant(repo_id)[1],
                         redirected=redirected, skip_modules=skip_modules(config), takes_images="vision_config" in config,
-                        fp8_load=_fp8_config(repo_id, config),
+                        fp8_load=fp8, fp8_original=fp8,
                         notes=[f"{repo_id} is not in the catalog: its config.json was read from the Hub.",
                                *_quantised_notes(repo_id, config)])
 
