@@ -126,6 +126,8 @@ COVERED: list[tuple[str, set[str]]] = [
     ("Can I freeze the vision encoder and only train the language model?", {"vision-fine-tuning"}),
     ("What data do I need to fine-tune Orpheus TTS?", {"tts-fine-tuning"}),
     ("Which GPUs does Unsloth support?", {"system-requirements"}),
+    ("Can I fine-tune on a Tesla T4 GPU?", {"system-requirements"}),  # said "not covered" before its keywords named it
+    ("Does Unsloth support my GTX 1080?", {"system-requirements"}),
     ("怎么把模型上传到 Hugging Face？", {"saving-and-merging"}),
     ("GRPO 需要多少显存？", {"grpo-and-rl", "vram-requirements"}),
     ("怎么训练多轮对话数据？", {"dataset-formats"}),
