@@ -105,14 +105,17 @@ def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
 
 
 def _hint(parser: argparse.ArgumentParser, flag: str) -> str | None:
-    """'give MODEL without --model' where FLAG names a positional argument, else the closest option, if any."""
+    """'give MODEL without --model' where FLAG names a positional argument, else the option meant: one whose
+    parameter's name has FLAG's words (--users: --mau, monthly_active_users), or the closest by spelling, if any."""
     import difflib
 
+    words = flag[2:].split("-")
     for action in parser._actions:
-        if not action.option_strings and action.dest == flag[2:].replace("-", "_"):
+        if not action.option_strings and action.dest == "_".join(words):
             return f"give {action.metavar or action.dest.upper()} without {flag}"
-    flags = [f for action in parser._actions for f in action.option_strings if f.startswith("--")]
-    close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.6)
+    options = {f: action.dest for action in parser._actions for f in action.option_strings if f.startswith("--")}
+    close = [f for f, dest in options.items() if set(words) <= set(dest.split("_"))][:1] or difflib.get_close_matches(
+        flag, list(options), n=1, cutoff=0.75)
     return f"{flag}: did you mean {close[0]}?" if close else None
 
 

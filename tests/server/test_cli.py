@@ -350,6 +350,8 @@ def test_http_options_with_stdio_are_a_warning() -> None:
                                    "(--gpu-gb: did you mean --gpu-gib?)"),
     (["license", "--model", "llama-3.1-8b"], "finetune-advisor license: error: unrecognized arguments: --model "
                                              "(give MODEL without --model)"),
+    (["license", "llama-3.1-8b", "--users", "1000000"], "finetune-advisor license: error: unrecognized arguments: "
+                                                         "--users 1000000 (--users: did you mean --mau?)"),
     (["plan", "qwen3-8b", "--zzzz"], "finetune-advisor plan: error: unrecognized arguments: --zzzz"),
     (["--bogus"], "finetune-advisor: error: unrecognized arguments: --bogus"),
 ])
