@@ -28,6 +28,8 @@ SOURCE = ("unsloth 2026.10.9: unsloth/models/fp8_to_nf4.py maybe_arm_fp8_to_nf4,
 LORA_SOURCE = ("unsloth 2026.10.9: unsloth/models/loader.py _fp8_dequantize_quantization_config, _utils.py "
                "verify_fp8_support_if_applicable")
 TRANSFORMERS_SOURCE = "transformers 5.17.0: quantizers/auto.py AutoHfQuantizer.merge_quantization_configs"
+TRANSFORMERS_LOAD_SOURCE = ("transformers 5.17.0: quantizers/quantizer_finegrained_fp8.py validate_environment, "
+                            "utils/quantization_config.py FineGrainedFP8Config")
 FP8_COMPUTE = (8, 9)  # the compute capability from which GPUs compute in FP8 (Ada, Hopper and later)
 
 
@@ -143,6 +145,28 @@ def transformers_qlora_note(repo_id: str) -> str:
     return (f"{repo_id} is stored in FP8, and transformers refuses a BitsAndBytesConfig for it ('The model is "
             f"quantized with FineGrainedFP8Config but you are passing a BitsAndBytesConfig config', "
             f"{TRANSFORMERS_SOURCE}): this QLoRA run starts from a 16-bit copy of it.")
+
+
+def transformers_note(repo_id: str, method: str, capability: str | None) -> str | None:
+    """What an answer on the transformers stack says about an FP8 checkpoint loaded as it is, by method (full
+    fine-tuning: nothing)."""
+    if method == "qlora":
+        return transformers_qlora_note(repo_id)
+    return transformers_lora_note(repo_id, capability) if method == "lora" else None
+
+
+def transformers_lora_note(repo_id: str, capability: str | None) -> str:
+    """What a 16-bit LoRA answer on the transformers stack says about an FP8 checkpoint: transformers keeps it in FP8
+    where the GPU computes in FP8, unless asked to dequantise it."""
+    fp8 = computes_fp8(capability)
+    if fp8 is False:
+        return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) "
+                f"transformers dequantises it to 16 bits on load, the run sized here ({TRANSFORMERS_LOAD_SOURCE}).")
+    where = f"on this GPU (compute capability {capability})" if fp8 else \
+        "on a GPU with FP8 compute (compute capability 8.9 or higher)"
+    return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which transformers loads with "
+            f"quantization_config=FineGrainedFP8Config(dequantize=True); loaded as it is, {where} it keeps FP8 linear "
+            f"layers, and LoRA over them through peft is not measured here ({TRANSFORMERS_LOAD_SOURCE}).")
 
 
 def other_note(repo_id: str, method: str) -> str:

@@ -94,13 +94,13 @@ class ResolvedArch:
 
     def fp8_note(self, method: str, stack: str, capability: str | None = None) -> str | None:
         """What the loader does with the FP8 repo this run loads as it is (catalog.quantised), where it matters:
-        Unsloth's for QLoRA and LoRA, transformers' for QLoRA (it refuses bitsandbytes on FP8)."""
+        Unsloth's or transformers' for QLoRA (transformers refuses bitsandbytes on FP8) and LoRA."""
         loaded = self.fp8_for(stack)
         if not loaded or self.trains_other(method, stack):
             return None
         repo, scales = loaded
         if stack != "unsloth":
-            return quantised.transformers_qlora_note(repo) if method == "qlora" else None
+            return quantised.transformers_note(repo, method, capability)
         return quantised.unsloth_note(repo, scales, method, capability)
 
     def trains_other(self, method: str, stack: str) -> bool:

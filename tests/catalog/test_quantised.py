@@ -70,6 +70,18 @@ def test_a_16bit_lora_on_an_fp8_checkpoint_needs_load_in_16bit_where_the_gpu_com
 def test_plain_transformers_refuses_bitsandbytes_on_an_fp8_checkpoint() -> None:
     note = quantised.transformers_qlora_note("org/m")
     assert "FineGrainedFP8Config but you are passing a BitsAndBytesConfig" in note and "16-bit copy" in note
+    assert quantised.transformers_note("org/m", "qlora", None) == note
+
+
+def test_plain_transformers_keeps_an_fp8_checkpoint_in_fp8_for_lora_where_the_gpu_computes_in_fp8() -> None:
+    """transformers 5.17 dequantises a pre-quantised FP8 checkpoint on load only below compute capability 8.9 or when
+    FineGrainedFP8Config(dequantize=True) is passed: the 16-bit LoRA figure says which call gets it."""
+    for capability in ("9.0", None, "not a capability"):
+        note = quantised.transformers_note("org/m", "lora", capability)
+        assert "FineGrainedFP8Config(dequantize=True)" in note and "not measured" in note
+        assert ("on this GPU (compute capability 9.0)" in note) == (capability == "9.0")
+    assert "dequantises it to 16 bits on load, the run sized here" in quantised.transformers_note("org/m", "lora", "8.6")
+    assert quantised.transformers_note("org/m", "full", "9.0") is None
 
 
 @pytest.mark.parametrize(("config", "method"), [
