@@ -129,15 +129,23 @@ def unsloth_note(repo_id: str, scales: Fp8Scales, method: str, capability: str |
 
 def lora_note(repo_id: str, capability: str | None) -> str:
     """What a 16-bit LoRA answer says about an FP8 checkpoint: it stays FP8 unless load_in_16bit=True is passed."""
-    fp8 = computes_fp8(capability)
-    if fp8 is False:
+    where = _where_fp8(capability)
+    if where is None:
         return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) it is "
                 f"dequantised to 16 bits on load, the run sized here ({LORA_SOURCE}).")
-    where = f"on this GPU (compute capability {capability})" if fp8 else \
-        "on a GPU with FP8 compute (compute capability 8.9 or higher)"
     return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which Unsloth loads when "
             f"load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it keeps the FP8 weights and "
             f"trains LoRA over them, which needs less (not measured) ({LORA_SOURCE}).")
+
+
+def _where_fp8(capability: str | None) -> str | None:
+    """Where a loader keeps FP8 weights as they are: 'on this GPU' where it computes in FP8, on a GPU that does where
+    the GPU is not known; None on a GPU without FP8 compute, where they are dequantised on load."""
+    fp8 = computes_fp8(capability)
+    if fp8 is False:
+        return None
+    return f"on this GPU (compute capability {capability})" if fp8 else \
+        "on a GPU with FP8 compute (compute capability 8.9 or higher)"
 
 
 def transformers_qlora_note(repo_id: str) -> str:
@@ -158,12 +166,10 @@ def transformers_note(repo_id: str, method: str, capability: str | None) -> str 
 def transformers_lora_note(repo_id: str, capability: str | None) -> str:
     """What a 16-bit LoRA answer on the transformers stack says about an FP8 checkpoint: transformers keeps it in FP8
     where the GPU computes in FP8, unless asked to dequantise it."""
-    fp8 = computes_fp8(capability)
-    if fp8 is False:
+    where = _where_fp8(capability)
+    if where is None:
         return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) "
                 f"transformers dequantises it to 16 bits on load, the run sized here ({TRANSFORMERS_LOAD_SOURCE}).")
-    where = f"on this GPU (compute capability {capability})" if fp8 else \
-        "on a GPU with FP8 compute (compute capability 8.9 or higher)"
     return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which transformers loads with "
             f"quantization_config=FineGrainedFP8Config(dequantize=True); loaded as it is, {where} it keeps FP8 linear "
             f"layers, and LoRA over them through peft is not measured here ({TRANSFORMERS_LOAD_SOURCE}).")
