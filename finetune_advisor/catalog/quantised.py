@@ -127,25 +127,29 @@ def unsloth_note(repo_id: str, scales: Fp8Scales, method: str, capability: str |
     return lora_note(repo_id, capability) if method == "lora" else None
 
 
-def lora_note(repo_id: str, capability: str | None) -> str:
-    """What a 16-bit LoRA answer says about an FP8 checkpoint: it stays FP8 unless load_in_16bit=True is passed."""
-    where = _where_fp8(capability)
-    if where is None:
-        return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) it is "
-                f"dequantised to 16 bits on load, the run sized here ({LORA_SOURCE}).")
-    return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which Unsloth loads when "
-            f"load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it keeps the FP8 weights and "
-            f"trains LoRA over them, which needs less (not measured) ({LORA_SOURCE}).")
+# What each loader does with an FP8 checkpoint loaded for 16-bit LoRA: on a GPU without FP8 compute, and otherwise.
+_LORA_LOADS = {
+    "unsloth": ("it is dequantised to 16 bits on load",
+                "which Unsloth loads when load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it keeps "
+                "the FP8 weights and trains LoRA over them, which needs less (not measured)", LORA_SOURCE),
+    "transformers": ("transformers dequantises it to 16 bits on load",
+                     "which transformers loads with quantization_config=FineGrainedFP8Config(dequantize=True); loaded "
+                     "as it is, {where} it keeps FP8 linear layers, and LoRA over them through peft is not measured "
+                     "here", TRANSFORMERS_LOAD_SOURCE),
+}
 
 
-def _where_fp8(capability: str | None) -> str | None:
-    """Where a loader keeps FP8 weights as they are: 'on this GPU' where it computes in FP8, on a GPU that does where
-    the GPU is not known; None on a GPU without FP8 compute, where they are dequantised on load."""
+def lora_note(repo_id: str, capability: str | None, stack: str = "unsloth") -> str:
+    """What a 16-bit LoRA answer on `stack` says about an FP8 checkpoint: it stays FP8 where the GPU computes in FP8
+    unless the loader is asked to dequantise it (Unsloth: load_in_16bit=True)."""
+    dequantised, kept, source = _LORA_LOADS[stack]
     fp8 = computes_fp8(capability)
     if fp8 is False:
-        return None
-    return f"on this GPU (compute capability {capability})" if fp8 else \
+        return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) "
+                f"{dequantised}, the run sized here ({source}).")
+    where = f"on this GPU (compute capability {capability})" if fp8 else \
         "on a GPU with FP8 compute (compute capability 8.9 or higher)"
+    return f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, {kept.format(where=where)} ({source})."
 
 
 def transformers_qlora_note(repo_id: str) -> str:
@@ -160,19 +164,7 @@ def transformers_note(repo_id: str, method: str, capability: str | None) -> str 
     fine-tuning: nothing)."""
     if method == "qlora":
         return transformers_qlora_note(repo_id)
-    return transformers_lora_note(repo_id, capability) if method == "lora" else None
-
-
-def transformers_lora_note(repo_id: str, capability: str | None) -> str:
-    """What a 16-bit LoRA answer on the transformers stack says about an FP8 checkpoint: transformers keeps it in FP8
-    where the GPU computes in FP8, unless asked to dequantise it."""
-    where = _where_fp8(capability)
-    if where is None:
-        return (f"{repo_id} is stored in FP8; on this GPU (compute capability {capability}, no FP8 compute) "
-                f"transformers dequantises it to 16 bits on load, the run sized here ({TRANSFORMERS_LOAD_SOURCE}).")
-    return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, which transformers loads with "
-            f"quantization_config=FineGrainedFP8Config(dequantize=True); loaded as it is, {where} it keeps FP8 linear "
-            f"layers, and LoRA over them through peft is not measured here ({TRANSFORMERS_LOAD_SOURCE}).")
+    return lora_note(repo_id, capability, "transformers") if method == "lora" else None
 
 
 def other_note(repo_id: str, method: str) -> str:
