@@ -30,7 +30,8 @@ sys.path.insert(0, HERE)
 
 from unsloth_batch import job_cells, read_plan  # noqa: E402
 from unsloth_sft import (  # noqa: E402
-    CARDS, OVER_FP8, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes, unsloth_card_gib,
+    CARDS, OVER_FP8, estimator_storage, estimator_targets, first_step_trials, load_config, lora_targets, parse_shapes,
+    unsloth_card_gib,
 )
 
 
@@ -64,7 +65,8 @@ def main() -> None:
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method="lora" if fp8 else args[0], seq_len=seq, batch_size=batch,
-                                lora_rank=int(flag("--rank", "16")), target_modules=estimator_targets(lora_targets(env)),
+                                lora_rank=int(flag("--rank", "16")),
+                                target_modules=estimator_targets(lora_targets(env)),
                                 bf16=card["bf16"] if card else True, stack="unsloth", router_aux_loss=first_step_trials(env),
                                 storage=estimator_storage(flag("--quant", "on-load")), **silicon)
                 row = {"cell": cells[(batch, seq)], "estimator_commit": commit, "fresh": i == 0}

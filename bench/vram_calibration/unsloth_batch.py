@@ -9,8 +9,8 @@ one NAME run in one lane, one after the other, after the model is prepared once 
 the run's: `--big` (prepare in /dev/shm, one big model at a time) and `--build-4bit` (prepare only
 the `-bnb-4bit` save, built without a 16-bit copy: `unsloth_sft.build_4bit`; its jobs use
 `--quant prequantized`; a NAME's other jobs are prepared apart, from its 16-bit save). A job with `--quant fp8` runs on
-an FP8 save with one scale per tensor (`unsloth_sft.save_fp8`), prepared beside the 16-bit one. Jobs whose cells all appear
-in a --done file (earlier results) are skipped, so a plan can be re-run across GPU sessions.
+an FP8 save with one scale per tensor (`unsloth_sft.save_fp8`), prepared beside the 16-bit one. Jobs whose cells all
+appear in a --done file (earlier results) are skipped, so a plan can be re-run across GPU sessions.
 Each lane appends to OUTDIR/unsloth-<lane>.jsonl and OUTDIR/log-<lane>.txt; the per-process NVML
 reading keeps cells measured beside each other apart (`concurrent_jobs` records the lane count,
 `gpu_shared_with` the other processes seen on the GPU during the cell's steps).

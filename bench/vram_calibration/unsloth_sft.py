@@ -197,9 +197,9 @@ def fp8_kept(config: dict) -> list[str]:
 
 
 def save_fp8(cls, config: dict, path: str) -> None:
-    """Save PATH-fp8: PATH's 16-bit save loaded through transformers' FP8 quantizer and saved, in the layout of Mistral's
-    per-tensor FP8 uploads (Ministral 3, Devstral Small 2): each block linear weight float8_e4m3fn with one float32
-    weight_scale_inv, config.json's quantization_config with weight_block_size null.
+    """Save PATH-fp8: PATH's 16-bit save loaded through transformers' FP8 quantizer and saved, in the layout of
+    Mistral's per-tensor FP8 uploads (Ministral 3, Devstral Small 2): each block linear weight float8_e4m3fn with one
+    float32 weight_scale_inv, config.json's quantization_config with weight_block_size null.
 
     transformers 5.17 quantises with weight_block_size None by taking the whole matrix as the block (integrations/
     finegrained_fp8.py, Fp8Quantize._resolve_block_size), so each scale is one value, saved (1, 1) where the layer's

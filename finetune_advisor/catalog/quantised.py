@@ -130,8 +130,8 @@ def unsloth_note(repo_id: str, scales: Fp8Scales, method: str, capability: str |
 # What each loader does with an FP8 checkpoint loaded for 16-bit LoRA: on a GPU without FP8 compute, and otherwise.
 _LORA_LOADS = {
     "unsloth": ("it is dequantised to 16 bits on load",
-                "which Unsloth loads when load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it keeps "
-                "the FP8 weights and trains LoRA over them, which needs less (not measured)", LORA_SOURCE),
+                "which Unsloth loads when load_in_16bit=True is passed; with load_in_4bit=False alone, {where} it "
+                "keeps the FP8 weights and trains LoRA over them, which needs less (not measured)", LORA_SOURCE),
     "transformers": ("transformers dequantises it to 16 bits on load",
                      "which transformers loads with quantization_config=FineGrainedFP8Config(dequantize=True); loaded "
                      "as it is, {where} it keeps FP8 linear layers, and LoRA over them through peft is not measured "
@@ -149,7 +149,8 @@ def lora_note(repo_id: str, capability: str | None, stack: str = "unsloth") -> s
                 f"{dequantised}, the run sized here ({source}).")
     where = f"on this GPU (compute capability {capability})" if fp8 else \
         "on a GPU with FP8 compute (compute capability 8.9 or higher)"
-    return f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, {kept.format(where=where)} ({source})."
+    return (f"{repo_id} is stored in FP8. This figure is for its weights in 16 bits, {kept.format(where=where)} "
+            f"({source}).")
 
 
 def transformers_qlora_note(repo_id: str) -> str:

@@ -80,7 +80,8 @@ def test_plain_transformers_keeps_an_fp8_checkpoint_in_fp8_for_lora_where_the_gp
         note = quantised.transformers_note("org/m", "lora", capability)
         assert "FineGrainedFP8Config(dequantize=True)" in note and "not measured" in note
         assert ("on this GPU (compute capability 9.0)" in note) == (capability == "9.0")
-    assert "dequantises it to 16 bits on load, the run sized here" in quantised.transformers_note("org/m", "lora", "8.6")
+    below = quantised.transformers_note("org/m", "lora", "8.6")
+    assert "dequantises it to 16 bits on load, the run sized here" in below
     assert quantised.transformers_note("org/m", "full", "9.0") is None
 
 

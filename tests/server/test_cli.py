@@ -363,4 +363,5 @@ def test_an_unknown_option_is_reported_by_its_command_with_the_option_meant(
     assert _status(argv) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == said
-    assert f"usage: finetune-advisor {argv[0]}" in err if not argv[0].startswith("-") else "usage: finetune-advisor" in err
+    command = "" if argv[0].startswith("-") else f" {argv[0]}"
+    assert f"usage: finetune-advisor{command}" in err

@@ -39,7 +39,8 @@ def _lane_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: list[list
     return calls
 
 
-def test_an_fp8_job_is_prepared_with_the_fp8_save_and_runs_on_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_fp8_job_is_prepared_with_the_fp8_save_and_runs_on_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     prepare, run = _lane_calls(tmp_path, monkeypatch, [FP8_JOB])
     path = str(tmp_path / "m" / NAME)
     assert prepare[2:] == ["prepare", NAME, path, "--fp8-per-tensor"]
