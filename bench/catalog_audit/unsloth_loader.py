@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from finetune_advisor.catalog import naming  # noqa: E402
 from finetune_advisor.catalog.schema import Catalog, CatalogEntry  # noqa: E402
+from finetune_advisor.catalog.store import load_packaged  # noqa: E402
 from finetune_advisor.vocabulary import Variant  # noqa: E402
 
 MAPPER, LOADER = "unsloth/models/mapper.py", "unsloth/models/loader_utils.py"
@@ -171,7 +172,7 @@ def main(argv: list[str]) -> int:
     mapper_source, loader_source = files[MAPPER], files[LOADER]
     if mapper_source is None or loader_source is None:
         raise SystemExit(f"{argv[0]} has no {MAPPER} or {LOADER}: not an Unsloth release")
-    catalog = Catalog.model_validate_json((ROOT / "finetune_advisor/catalog/catalog.json").read_text())
+    catalog = load_packaged()
     table = mapper_table(mapper_source)
     problems = [*redirect_problems(redirects(loader_source)), *swap_problems(catalog, swaps(table)),
                 *listing_problems(catalog, table), *rule_problems(files)]

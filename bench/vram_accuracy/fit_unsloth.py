@@ -141,7 +141,7 @@ def current() -> Theta:
 def load(path: str = DATA, status: str = "ok") -> list[Cell]:
     """The cells of `status` ("ok": the measured ones; "oom": those that ran out of memory, measured 0), less the
     records not representative of a user's run and those of LoRA over FP8 weights: QLoRA's call on a per-tensor FP8
-    save trains another run, which the answer counts from 16-bit LoRA's figure (ResolvedArch._over_fp8) and no
+    save trains another run, which the answer counts from 16-bit LoRA's figure (ResolvedArch.over_fp8) and no
     constant here sets; score_holdout_round.py scores them against that count."""
     recs = [json.loads(line) for line in open(path) if line.strip()]
     return [cell(r) for r in recs if r.get("status") == status and not r.get("not_representative")

@@ -14,7 +14,7 @@ rather than tight, which score_holdout_round.py checks every measured peak again
 GPU (default H200, the GPU machine's usual card; name an H100 when one is lent) gives the compute capability and
 SM count that spilling kernels' stack scales with (finetune_advisor/vram/local_memory.py).
 A `--quant fp8` cell (QLoRA's call on a per-tensor FP8 save, which Unsloth trains as LoRA over the FP8 weights) is
-predicted at the figure the product's answer gives for that run (ResolvedArch._over_fp8: 16-bit LoRA's less a byte a
+predicted at the figure the product's answer gives for that run (ResolvedArch.over_fp8: 16-bit LoRA's less a byte a
 block linear weight, plus the widest one in 16 bits), with 16-bit LoRA's own figure beside it as lora_16bit_gib.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
             card = CARDS.get(flag("--emulate", ""))  # what estimate_vram says for a card of that memory
             ordered = sorted(parse_shapes(args[1]), key=lambda s: (s[0] * s[1], s[0]))
             resolved = ResolvedArch(arch, name, "architecture", params_total=params_total, takes_images=images)
-            fp8 = flag("--quant", "on-load") == OVER_FP8  # estimated as 16-bit LoRA, then over_fp8
+            fp8 = flag("--quant", "on-load") == OVER_FP8  # estimated as 16-bit LoRA, then fp8_row
             cells = dict(zip(map(tuple, parse_shapes(args[1])), job_cells(name, args)))
             for i, (batch, seq) in enumerate(ordered):
                 run = RunConfig(method="lora" if fp8 else args[0], seq_len=seq, batch_size=batch,
@@ -82,18 +82,18 @@ def main() -> None:
                         row["peak_gib"] = round(est.total_gib - (est.first_step_gib if i else 0.0), 3)
                     row["margin"] = est.margin  # a fit leaving less than this share of the estimate free is tight
                     if fp8:
-                        row = over_fp8(resolved, row, est.breakdown.weights)
+                        row = fp8_row(resolved, row, est.breakdown.weights)
                 except Exception as exc:  # noqa: BLE001 - a prediction that fails is recorded as such
                     row.update(predicted_gib=None, error=str(exc)[:300])
                 fh.write(json.dumps(row) + "\n")
 
 
-def over_fp8(resolved, row: dict, weights_gib: float) -> dict:
+def fp8_row(resolved, row: dict, weights_gib: float) -> dict:
     """A `--quant fp8` cell's row, predicted as 16-bit LoRA (of which the weights take `weights_gib`): its figures moved
-    to what the product's answer counts for LoRA over the FP8 weights (ResolvedArch._over_fp8), the 16-bit LoRA
+    to what the product's answer counts for LoRA over the FP8 weights (ResolvedArch.over_fp8), the 16-bit LoRA
     figure kept as lora_16bit_gib (the run below compute capability 8.9), so the cell scores the answer's count."""
     lora = row["predicted_gib"]
-    shift = resolved._over_fp8(lora, weights_gib).fp8_gib - lora
+    shift = resolved.over_fp8(lora, weights_gib).fp8_gib - lora
     moved = {key: round(row[key] + shift, 3) for key in ("predicted_gib", "peak_gib") if key in row}
     return {**row, **moved, "lora_16bit_gib": lora}
 

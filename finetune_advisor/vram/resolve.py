@@ -14,7 +14,7 @@ from typing import Any
 from finetune_advisor.catalog import naming, quantised
 from finetune_advisor.catalog.schema import Catalog, DynamicUpload, FamilyGuidance, ResolvedModel
 from finetune_advisor.errors import InvalidInputError
-from finetune_advisor.vocabulary import METHOD_NAMES, Fp8Scales, ModelSource, Quant, check_range
+from finetune_advisor.vocabulary import METHOD_NAMES, Fp8Scales, ModelSource, Quant, Variant, check_range
 from finetune_advisor.vram.architecture import Architecture
 from finetune_advisor.vram.shapes import architecture_for_params, params_kept_16bit, shapes
 from finetune_advisor.vram.terms import DYNAMIC_4BIT_EXTRA, Kept16bit, kept_at_share, kept_by_size, kept_share
@@ -118,10 +118,10 @@ class ResolvedArch:
         if self.repo_id and naming.loads_16bit_for_qlora(self.repo_id):
             return naming.bf16_note(self.repo_id, self.qlora_instead, lora_gib)
         assert self.fp8_load is not None
-        figures = None if lora_gib is None or lora_weights_gib is None else self._over_fp8(lora_gib, lora_weights_gib)
+        figures = None if lora_gib is None or lora_weights_gib is None else self.over_fp8(lora_gib, lora_weights_gib)
         return quantised.qlora_note(*self.fp8_load, capability, figures)
 
-    def _over_fp8(self, lora_gib: float, weights_gib: float) -> quantised.OtherRun:
+    def over_fp8(self, lora_gib: float, weights_gib: float) -> quantised.OtherRun:
         """16-bit LoRA's figure (`lora_gib`, of which its weights `weights_gib`), and the same run on one GPU over FP8
         weights as Unsloth trains it (counted, not measured): a byte less for each block linear weight (the rest,
         embeddings, head, norms and a vision tower, stays 16-bit in such checkpoints), and one of them dequantised to
@@ -289,8 +289,8 @@ def _redirected(found: ResolvedModel) -> str | None:
     if found.repo_id and naming.is_quantised_upload(found.repo_id):
         uploads = [found.repo_id]
     else:
-        variants = [found.variant] if found.variant else ["base", "instruct"]
-        uploads = [r for v in variants if (r := found.entry.unsloth.get(v, "unsloth-bnb-4bit"))]
+        uploads = [r for v in _variants(found, ("base", "instruct"))
+                   if (r := found.entry.unsloth.get(v, "unsloth-bnb-4bit"))]
     redirected = [r for r in uploads if naming.redirected(r)]
     quants = {naming.split_quant(naming.loaded_by_unsloth(r))[1] for r in redirected}
     return redirected[0] if redirected and len(redirected) == len(uploads) and len(quants) == 1 else None
@@ -301,8 +301,7 @@ def _qlora_instead(found: ResolvedModel) -> str | None:
     QLoRA's order of preference (naming.QLORA_PREFERENCE, then the 16-bit upload quantised on load)."""
     if not naming.loads_16bit_for_qlora(found.repo_id):
         return None
-    variants = [found.variant] if found.variant else ["instruct", "base"]
-    uploads = [found.entry.unsloth.for_qlora(v) for v in variants]
+    uploads = [found.entry.unsloth.for_qlora(v) for v in _variants(found)]
     return next((naming.loaded_by_unsloth(r) for r in uploads if r and not naming.loads_16bit_for_qlora(r)), None)
 
 
@@ -326,8 +325,12 @@ def _fp8_original(found: ResolvedModel) -> tuple[str, Fp8Scales] | None:
 def _originals(found: ResolvedModel) -> list[tuple[str, str]]:
     """(variant, original repo) for the variant named, else for both, instruct first."""
     entry = found.entry
-    variants = [found.variant] if found.variant else ["instruct", "base"]
-    return [(v, repo) for v in variants if (repo := entry.instruct_id if v == "instruct" else entry.base_id)]
+    return [(v, repo) for v in _variants(found) if (repo := entry.instruct_id if v == "instruct" else entry.base_id)]
+
+
+def _variants(found: ResolvedModel, either: tuple[Variant, ...] = ("instruct", "base")) -> list[Variant]:
+    """The variant named, else both, in the order given."""
+    return [found.variant] if found.variant else list(either)
 
 
 def _fp8_among(found: ResolvedModel, repos: list[str]) -> tuple[str, Fp8Scales] | None:
